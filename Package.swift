@@ -1,0 +1,74 @@
+// swift-tools-version:6.0
+//
+// tandem: a continuous, system-wide CPU profiler split into a small privileged
+// sampler and an unprivileged aggregator. See docs/ and ../shared/DESIGN.md.
+
+import PackageDescription
+
+let package = Package(
+    name: "tandem",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "tandem-sampler", targets: ["sampler"]),
+        .executable(name: "tandem-aggregator", targets: ["aggregator"]),
+        .library(name: "WireFormat", targets: ["WireFormat"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // MARK: The stream between the two processes (pure Swift: no I/O, no C).
+        .target(name: "WireFormat"),
+
+        // MARK: C system-library shims (module maps over Debian's -dev packages).
+        .systemLibrary(name: "CTandemBPF", pkgConfig: "libbpf",
+                       providers: [.apt(["libbpf-dev"])]),
+        .systemLibrary(name: "CTandemELF", pkgConfig: "libelf",
+                       providers: [.apt(["libelf-dev"])]),
+        .systemLibrary(name: "CTandemCurl", pkgConfig: "libcurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
+
+        // MARK: tandem-sampler (privileged).
+        .target(name: "SamplerCore", dependencies: [
+            "WireFormat", "CTandemBPF",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "sampler", dependencies: [
+            "SamplerCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // MARK: tandem-aggregator (unprivileged).
+        .target(name: "Profiles"),
+        .target(name: "Configuration", dependencies: [
+            "Profiles",
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        .target(name: "Symbolization", dependencies: [
+            "Profiles", "WireFormat", "CTandemELF",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "ProfilingMetrics", dependencies: ["Profiles", "Configuration"]),
+        .target(name: "Exporters", dependencies: [
+            "Profiles", "Configuration", "CTandemCurl",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "AggregatorCore", dependencies: [
+            "WireFormat", "Profiles", "Configuration", "Symbolization",
+            "ProfilingMetrics", "Exporters",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "aggregator", dependencies: [
+            "AggregatorCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // MARK: Tests.
+        .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,36 @@
+/// One symbolized stack frame, as the aggregator hands it to metrics and exporters.
+public struct Frame: Hashable, Sendable {
+    /// The runtime of the frame.
+    public var type: FrameType
+    /// The address sampled: a return address (or the IP for the leaf) in the
+    /// process's address space, or a kernel address for kernel frames.
+    public var address: UInt64
+    /// The function name, demangled where a demangler applies; `nil` when no
+    /// symbol covers the address.
+    public var functionName: String?
+    /// The path of the file mapped at `address` (executable, shared library,
+    /// perf map, kernel module name for kernel frames); `nil` for anonymous memory.
+    public var mappingPath: String?
+    /// `address` translated to an offset in `mappingPath`'s file; `nil` when unknown.
+    public var fileOffset: UInt64?
+
+    public init(type: FrameType, address: UInt64, functionName: String? = nil,
+                mappingPath: String? = nil, fileOffset: UInt64? = nil) {
+        self.type = type
+        self.address = address
+        self.functionName = functionName
+        self.mappingPath = mappingPath
+        self.fileOffset = fileOffset
+    }
+
+    /// A name for display: the function when known, else `file+0xoffset`,
+    /// else the raw address. Unnamed frames are shown, never dropped.
+    public var displayName: String {
+        if let functionName { return functionName }
+        if let mappingPath {
+            let file = mappingPath.split(separator: "/").last.map(String.init) ?? mappingPath
+            return "\(file)+0x\(String(fileOffset ?? address, radix: 16))"
+        }
+        return "0x\(String(address, radix: 16))"
+    }
+}

@@ -1,0 +1,332 @@
+/// The record types of format version 1, with their wire codes.
+///
+/// A reader skips codes it does not know by the record's length.
+public enum RecordType: UInt64, Sendable, CaseIterable {
+    case stackDefinition = 1
+    case threadDefinition = 2
+    case sample = 3
+    case process = 4
+    case mappings = 5
+    case processExit = 6
+    case kernelSymbols = 7
+    case kernelModules = 8
+    case statistics = 9
+    case resetInterning = 10
+    case endOfStream = 11
+}
+
+/// A decoded record. Interned references (`StackDefinition`, `ThreadDefinition`)
+/// are resolved by the decoder: a `Sample` carries its frames and pid/tid.
+public enum Record: Hashable, Sendable {
+    case stackDefinition(StackDefinition)
+    case threadDefinition(ThreadDefinition)
+    case sample(Sample)
+    case process(ProcessInfo)
+    case mappings(Mappings)
+    case processExit(ProcessExit)
+    case kernelSymbols(KernelSymbols)
+    case kernelModules(KernelModules)
+    case statistics(SamplerStatistics)
+    case resetInterning
+    case endOfStream(EndOfStream)
+    /// A record of a type this version does not know; skipped by length.
+    case unknown(type: UInt64, length: Int)
+
+    public var type: RecordType? {
+        switch self {
+        case .stackDefinition: .stackDefinition
+        case .threadDefinition: .threadDefinition
+        case .sample: .sample
+        case .process: .process
+        case .mappings: .mappings
+        case .processExit: .processExit
+        case .kernelSymbols: .kernelSymbols
+        case .kernelModules: .kernelModules
+        case .statistics: .statistics
+        case .resetInterning: .resetInterning
+        case .endOfStream: .endOfStream
+        case .unknown: nil
+        }
+    }
+}
+
+/// Whether an interned stack holds kernel or user addresses.
+public enum StackKind: UInt64, Sendable, Hashable {
+    case kernel = 0
+    case user = 1
+}
+
+/// Defines stack `id` for the rest of the stream (or until `resetInterning`).
+public struct StackDefinition: Hashable, Sendable {
+    /// Ids start at 1; 0 means "no stack" in a sample.
+    public var id: UInt64
+    public var kind: StackKind
+    /// Addresses, leaf first.
+    public var frames: [UInt64]
+
+    public init(id: UInt64, kind: StackKind, frames: [UInt64]) {
+        self.id = id
+        self.kind = kind
+        self.frames = frames
+    }
+}
+
+/// Defines thread reference `id` as the pair (pid, tid).
+public struct ThreadDefinition: Hashable, Sendable {
+    public var id: UInt64
+    public var pid: Int32
+    public var tid: Int32
+
+    public init(id: UInt64, pid: Int32, tid: Int32) {
+        self.id = id
+        self.pid = pid
+        self.tid = tid
+    }
+}
+
+/// Flags of a sample.
+public struct SampleFlags: OptionSet, Hashable, Sendable {
+    public var rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+
+    /// The user stack did not reach the thread's root (depth limit or a frame
+    /// without frame pointer).
+    public static let userStackTruncated = SampleFlags(rawValue: 1 << 0)
+    /// The kernel stack could not be read.
+    public static let kernelStackMissing = SampleFlags(rawValue: 1 << 1)
+    /// The user stack could not be read (e.g. kernel thread, or fault).
+    public static let userStackMissing = SampleFlags(rawValue: 1 << 2)
+}
+
+/// One on-CPU sample, as the decoder yields it (stacks resolved).
+public struct Sample: Hashable, Sendable {
+    /// `CLOCK_MONOTONIC` nanoseconds.
+    public var time: UInt64
+    public var pid: Int32
+    public var tid: Int32
+    public var cpu: UInt32
+    /// Interned ids (0 = none); stable for the stream until `resetInterning`.
+    public var kernelStackID: UInt64
+    public var userStackID: UInt64
+    /// Kernel addresses, leaf first (empty when the sample has no kernel stack).
+    public var kernelStack: [UInt64]
+    /// User addresses, leaf first.
+    public var userStack: [UInt64]
+    public var flags: SampleFlags
+
+    public init(time: UInt64, pid: Int32, tid: Int32, cpu: UInt32, kernelStackID: UInt64 = 0,
+                userStackID: UInt64 = 0, kernelStack: [UInt64], userStack: [UInt64],
+                flags: SampleFlags = []) {
+        self.time = time
+        self.pid = pid
+        self.tid = tid
+        self.cpu = cpu
+        self.kernelStackID = kernelStackID
+        self.userStackID = userStackID
+        self.kernelStack = kernelStack
+        self.userStack = userStack
+        self.flags = flags
+    }
+}
+
+/// A process seen for the first time, or after `exec` (which replaces the pid's
+/// earlier description and mappings).
+public struct ProcessInfo: Hashable, Sendable {
+    public var pid: Int32
+    public var parentPID: Int32
+    /// Start time in `CLOCK_MONOTONIC` nanoseconds (from /proc/PID/stat), 0 if unknown.
+    public var startTime: UInt64
+    public var comm: String
+    /// Target of /proc/PID/exe; empty if unreadable (kernel threads).
+    public var executablePath: String
+    /// The process's cgroup v2 path (from /proc/PID/cgroup), unparsed.
+    public var cgroupPath: String
+    /// True when this record follows an `exec` of an already-known pid.
+    public var isExec: Bool
+
+    public init(pid: Int32, parentPID: Int32, startTime: UInt64, comm: String, executablePath: String,
+                cgroupPath: String, isExec: Bool = false) {
+        self.pid = pid
+        self.parentPID = parentPID
+        self.startTime = startTime
+        self.comm = comm
+        self.executablePath = executablePath
+        self.cgroupPath = cgroupPath
+        self.isExec = isExec
+    }
+}
+
+/// One executable mapping of /proc/PID/maps.
+public struct Mapping: Hashable, Sendable {
+    public var start: UInt64
+    public var end: UInt64
+    public var fileOffset: UInt64
+    /// `makedev(major, minor)` of the file's device, as /proc/PID/maps shows it.
+    public var device: UInt64
+    public var inode: UInt64
+    /// The file path, or a pseudo name such as `[vdso]`; empty for anonymous memory.
+    public var path: String
+
+    public init(start: UInt64, end: UInt64, fileOffset: UInt64, device: UInt64, inode: UInt64, path: String) {
+        self.start = start
+        self.end = end
+        self.fileOffset = fileOffset
+        self.device = device
+        self.inode = inode
+        self.path = path
+    }
+}
+
+/// The complete set of executable mappings of a process; replaces any earlier set.
+public struct Mappings: Hashable, Sendable {
+    public var pid: Int32
+    public var mappings: [Mapping]
+
+    public init(pid: Int32, mappings: [Mapping]) {
+        self.pid = pid
+        self.mappings = mappings
+    }
+}
+
+public struct ProcessExit: Hashable, Sendable {
+    public var pid: Int32
+    /// `CLOCK_MONOTONIC` nanoseconds.
+    public var time: UInt64
+
+    public init(pid: Int32, time: UInt64) {
+        self.pid = pid
+        self.time = time
+    }
+}
+
+/// One entry of /proc/kallsyms.
+public struct KernelSymbol: Hashable, Sendable {
+    public var address: UInt64
+    /// The kallsyms type letter (`t`, `T`, ...).
+    public var type: UInt8
+    public var name: String
+    /// The module in brackets, empty for the core kernel.
+    public var module: String
+
+    public init(address: UInt64, type: UInt8, name: String, module: String = "") {
+        self.address = address
+        self.type = type
+        self.name = name
+        self.module = module
+    }
+}
+
+/// A chunk of kernel symbols, sorted by address within the chunk.
+public struct KernelSymbols: Hashable, Sendable {
+    public var symbols: [KernelSymbol]
+
+    public init(symbols: [KernelSymbol]) { self.symbols = symbols }
+}
+
+/// A loaded kernel module's text range (/proc/modules).
+public struct KernelModule: Hashable, Sendable {
+    public var name: String
+    public var start: UInt64
+    public var size: UInt64
+
+    public init(name: String, start: UInt64, size: UInt64) {
+        self.name = name
+        self.start = start
+        self.size = size
+    }
+}
+
+public struct KernelModules: Hashable, Sendable {
+    public var modules: [KernelModule]
+
+    public init(modules: [KernelModule]) { self.modules = modules }
+}
+
+/// The sampler's counters, cumulative since the sampler started.
+public struct SamplerStatistics: Hashable, Sendable {
+    /// `CLOCK_MONOTONIC` nanoseconds of the reading.
+    public var time: UInt64
+    /// Counter values by counter; counters this version does not know are kept.
+    public var counters: [StatisticsCounter: UInt64]
+
+    public init(time: UInt64, counters: [StatisticsCounter: UInt64]) {
+        self.time = time
+        self.counters = counters
+    }
+
+    public subscript(_ counter: StatisticsCounter) -> UInt64 {
+        counters[counter] ?? 0
+    }
+
+    /// Sum of every drop counter.
+    public var totalDrops: UInt64 {
+        counters.reduce(0) { $0 + ($1.key.isDrop ? $1.value : 0) }
+    }
+}
+
+/// A counter of `SamplerStatistics`, by its wire code.
+public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public var rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+
+    /// Samples the BPF program produced.
+    public static let samplesCollected = StatisticsCounter(rawValue: 1)
+    /// Samples written to the stream.
+    public static let samplesSent = StatisticsCounter(rawValue: 2)
+    /// Dropped because the BPF ring buffer was full.
+    public static let dropsRingBufferFull = StatisticsCounter(rawValue: 3)
+    /// Dropped because the user-space buffer (aggregator slow or absent) was full.
+    public static let dropsUserBufferFull = StatisticsCounter(rawValue: 4)
+    /// Dropped because no aggregator was connected.
+    public static let dropsDisconnected = StatisticsCounter(rawValue: 5)
+    /// Dropped because the stack could not be read in BPF.
+    public static let dropsStackError = StatisticsCounter(rawValue: 6)
+    /// Process records lost (pid vanished before /proc could be read).
+    public static let processReadErrors = StatisticsCounter(rawValue: 7)
+    /// The sampler's own CPU time in user mode, nanoseconds.
+    public static let samplerUserCPUNanoseconds = StatisticsCounter(rawValue: 8)
+    /// The sampler's own CPU time in kernel mode, nanoseconds.
+    public static let samplerSystemCPUNanoseconds = StatisticsCounter(rawValue: 9)
+    /// Connections made to the aggregator.
+    public static let connections = StatisticsCounter(rawValue: 10)
+    /// Bytes written to the stream.
+    public static let bytesSent = StatisticsCounter(rawValue: 11)
+
+    public var isDrop: Bool {
+        [.dropsRingBufferFull, .dropsUserBufferFull, .dropsDisconnected, .dropsStackError].contains(self)
+    }
+
+    public var description: String {
+        switch self {
+        case .samplesCollected: "samples_collected"
+        case .samplesSent: "samples_sent"
+        case .dropsRingBufferFull: "drops_ring_buffer_full"
+        case .dropsUserBufferFull: "drops_user_buffer_full"
+        case .dropsDisconnected: "drops_disconnected"
+        case .dropsStackError: "drops_stack_error"
+        case .processReadErrors: "process_read_errors"
+        case .samplerUserCPUNanoseconds: "sampler_user_cpu_ns"
+        case .samplerSystemCPUNanoseconds: "sampler_system_cpu_ns"
+        case .connections: "connections"
+        case .bytesSent: "bytes_sent"
+        default: "counter_\(rawValue)"
+        }
+    }
+}
+
+/// The last record of a stream that ended on purpose.
+public struct EndOfStream: Hashable, Sendable {
+    public enum Reason: UInt64, Sendable {
+        case finished = 0
+        case shutdown = 1
+        case error = 2
+    }
+
+    public var time: UInt64
+    public var reason: Reason
+
+    public init(time: UInt64, reason: Reason) {
+        self.time = time
+        self.reason = reason
+    }
+}
