@@ -16,12 +16,16 @@ var scratch = ""
 var includes: [String] = []
 var sources: [String] = []
 var arguments = CommandLine.arguments.dropFirst()
+@MainActor func value(of option: String) -> String {
+    guard let value = arguments.popFirst() else { fail("\(option) needs a path") }
+    return value
+}
 while let argument = arguments.popFirst() {
     switch argument {
-    case "--clang": clang = arguments.popFirst() ?? fail("--clang needs a path")
-    case "--output": output = arguments.popFirst() ?? fail("--output needs a path")
-    case "--scratch": scratch = arguments.popFirst() ?? fail("--scratch needs a path")
-    case "--include": includes.append(arguments.popFirst() ?? fail("--include needs a path"))
+    case "--clang": clang = value(of: argument)
+    case "--output": output = value(of: argument)
+    case "--scratch": scratch = value(of: argument)
+    case "--include": includes.append(value(of: argument))
     default: sources.append(argument)
     }
 }
