@@ -159,7 +159,7 @@ struct StreamOutput {
             if written == 0 { break }
             bytesSent += UInt64(written)
         }
-        if bufferedByteCount > bufferLimit {
+        if isLive, bufferedByteCount > bufferLimit {
             logger.warning("the aggregator does not read its stream; reconnecting",
                            metadata: ["buffered_bytes": "\(bufferedByteCount)"])
             disconnect(now: now)
