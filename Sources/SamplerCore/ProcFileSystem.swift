@@ -172,7 +172,8 @@ public enum KernelSymbolFiles {
         var symbols: [KernelSymbol] = []
         symbols.reserveCapacity(text.utf8.count / 40)
         for line in text.split(separator: "\n") {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            // `address type name`, then a tab and `[module]` for module symbols.
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard fields.count >= 3, let type = fields[1].utf8.first,
                   [UInt8(ascii: "t"), UInt8(ascii: "T"), UInt8(ascii: "w"), UInt8(ascii: "W")].contains(type),
                   let address = UInt64(fields[0], radix: 16) else { continue }
@@ -203,8 +204,8 @@ public enum CPUList {
         var cpus: [Int] = []
         let trimmed = text.trimmingWhitespace()
         if trimmed.isEmpty { return [] }
-        for part in trimmed.split(separator: ",") {
-            let bounds = part.split(separator: "-")
+        for part in trimmed.split(separator: ",", omittingEmptySubsequences: false) {
+            let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
             if bounds.count == 1, let cpu = Int(bounds[0]) {
                 cpus.append(cpu)
             } else if bounds.count == 2, let low = Int(bounds[0]), let high = Int(bounds[1]), low <= high {
