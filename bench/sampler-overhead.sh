@@ -4,7 +4,8 @@
 # For each frequency, with both CPUs kept busy by two frame-pointer workloads,
 # runs each profiler in turn for SECONDS and reports:
 #   - its CPU time (user + system, all threads) per wall second, measured from
-#     /proc/PID/stat after a warm-up, so start-up (kallsyms, BPF load) is excluded;
+#     /proc/PID/task/*/schedstat after a warm-up, so start-up (kallsyms, BPF load)
+#     is excluded;
 #   - for the BPF-based ones, the cost of the perf_event program per run
 #     (kernel.bpf_stats_enabled=1: run_time_ns / run_cnt from `bpftool prog show`).
 # Not a test: numbers depend on the machine and its load. Run as root.
@@ -38,9 +39,10 @@ LOAD_PIDS=()
 for _ in 1 2; do "$WORK/spin" 100000 & LOAD_PIDS+=($!); done
 sysctl -qw kernel.bpf_stats_enabled=1
 
-ticks=$(getconf CLK_TCK)
-# CPU seconds (user + system) of PID so far.
-cpu_seconds() { awk -v t="$ticks" '{ split($0, a, ") "); split(a[2], f, " "); printf "%.3f", (f[12] + f[13]) / t }' "/proc/$1/stat"; }
+# CPU seconds of PID so far, all threads: the scheduler's exact run time
+# (/proc/PID/task/*/schedstat, nanoseconds), not the tick-sampled utime/stime of
+# /proc/PID/stat, which misses a process that runs briefly between two ticks.
+cpu_seconds() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.6f", s / 1e9 }'; }
 # run_time_ns and run_cnt summed over the perf_event programs that process PID
 # holds open (prog_id in /proc/PID/fdinfo): other profilers on the host do not count.
 bpf_stats() {
@@ -66,7 +68,7 @@ import sys
 cpu0, cpu1, t0, t1, ns0, n0, ns1, n1 = map(float, sys.argv[1:])
 runs = n1 - n0
 per_run = (ns1 - ns0) / runs / 1000 if runs > 0 else float("nan")
-print(f"{(cpu1 - cpu0) / (t1 - t0) * 100:.2f}% {per_run:.2f} {int(runs)}")
+print(f"{(cpu1 - cpu0) / (t1 - t0) * 100:.3f}% {per_run:.2f} {int(runs)}")
 PY
 }
 
