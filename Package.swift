@@ -29,6 +29,8 @@ let package = Package(
                        providers: [.apt(["libelf-dev"])]),
         .systemLibrary(name: "CTandemCurl", pkgConfig: "libcurl",
                        providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CTandemZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
 
         // MARK: tandem-sampler (privileged).
         .target(name: "SamplerCore", dependencies: [
@@ -51,6 +53,7 @@ let package = Package(
             "Profiles", "WireFormat", "CTandemELF",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "ProfileOutputs", dependencies: ["Profiles", "CTandemZlib"]),
         .target(name: "ProfilingMetrics", dependencies: ["Profiles", "Configuration"]),
         .target(name: "Exporters", dependencies: [
             "Profiles", "Configuration", "CTandemCurl",
@@ -69,6 +72,7 @@ let package = Package(
 
         // MARK: Tests.
         .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"]),
+        .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles", "CTandemZlib"]),
     ],
     swiftLanguageModes: [.v6]
 )

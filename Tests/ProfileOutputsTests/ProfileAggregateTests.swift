@@ -1,0 +1,103 @@
+import Profiles
+import Testing
+@testable import ProfileOutputs
+
+@Suite struct ProfileAggregateTests {
+    @Test func countsWeightsAndMergesIdenticalStacks() {
+        let aggregate = Fixture.aggregate
+        #expect(aggregate.totalSamples == Fixture.total)
+        #expect(aggregate.droppedSamples == 0)
+        #expect(aggregate.samplesWithoutFrames == 2)
+        // Every fixture sample differs by thread, address or frames.
+        #expect(aggregate.distinctStackCount == Fixture.samples.count)
+        let merged = aggregate.entries.first { $0.threadID == 101 && $0.frames.first == Fixture.compute }
+        #expect(merged?.count == 1)
+        let heavy = aggregate.entries.first { $0.threadID == 100 && $0.frames.first == Fixture.compute }
+        #expect(heavy?.count == 3)
+        #expect(heavy?.frames == [Fixture.compute, Fixture.work, Fixture.spinMain])
+        #expect(aggregate.firstTimestamp == 500)
+        #expect(aggregate.lastTimestamp == 5_010)
+    }
+
+    @Test func identicalSamplesAddUp() {
+        var aggregate = ProfileAggregate()
+        for _ in 0..<1000 {
+            aggregate.add(Fixture.sample(Fixture.spin, tid: 100, weight: 2, [Fixture.compute, Fixture.spinMain]))
+        }
+        #expect(aggregate.totalSamples == 2000)
+        #expect(aggregate.distinctStackCount == 1)
+        #expect(aggregate.frames.count == 2)
+    }
+
+    @Test func leafAccessors() {
+        let aggregate = Fixture.aggregate
+        let top = aggregate.topLeafFunctions(limit: 3)
+        // Ties (1 sample each) sort by name.
+        #expect(top.map(\.name) == ["compute", "readline", "copy_user_generic"])
+        #expect(top.map(\.count) == [5, 4, 1])
+        #expect(top[0].share == 5.0 / 14.0)
+        #expect(aggregate.samplesByLeafFrameType == [.native: 11, .kernel: 1])
+    }
+
+    @Test func distinctStacksBeyondTheBoundAreCountedAsDropped() {
+        var aggregate = ProfileAggregate(maximumDistinctStacks: 2)
+        aggregate.add(Fixture.sample(Fixture.spin, tid: 1, weight: 1, [Fixture.compute]))
+        aggregate.add(Fixture.sample(Fixture.spin, tid: 1, weight: 1, [Fixture.work]))
+        aggregate.add(Fixture.sample(Fixture.spin, tid: 1, weight: 3, [Fixture.spinMain]))
+        aggregate.add(Fixture.sample(Fixture.spin, tid: 2, weight: 1, [Fixture.compute]))
+        // Existing cells still count when full.
+        aggregate.add(Fixture.sample(Fixture.spin, tid: 1, weight: 2, [Fixture.work]))
+        #expect(aggregate.distinctStackCount == 2)
+        #expect(aggregate.totalSamples == 4)
+        #expect(aggregate.droppedSamples == 4)
+        #expect(aggregate.frames.count == 2)
+    }
+
+    @Test func mergeAddsCounts() {
+        var left = Fixture.aggregate
+        left.merge(Fixture.aggregate)
+        #expect(left.totalSamples == 2 * Fixture.total)
+        #expect(left.distinctStackCount == Fixture.aggregate.distinctStackCount)
+        #expect(left.topLeafFunctions(limit: 1).first?.count == 10)
+    }
+}
+
+@Suite struct FoldedStacksTests {
+    @Test func knownSamplesGiveExactLines() {
+        let lines = FoldedStacksWriter().lines(for: Fixture.aggregate)
+        #expect(lines == [
+            "bash;main;readline 4",
+            "spin;[truncated];main;libc.so.6+0x2000 1",
+            "spin;main;weird:name 1",
+            "spin;main;work;compute 5",
+            "spin;main;work;libc.so.6+0x2000;__x64_sys_write;copy_user_generic 1",
+            "swapper/0 2",
+        ])
+    }
+
+    @Test func pidAndTruncationStyle() {
+        let writer = FoldedStacksWriter(style: StackPathStyle(includesPID: true, marksTruncatedStacks: false))
+        let lines = writer.lines(for: Fixture.aggregate)
+        #expect(lines.contains("spin-100;main;libc.so.6+0x2000 1"))
+        #expect(lines.contains("bash-200;main;readline 4"))
+        #expect(lines.contains("swapper/0-0 2"))
+    }
+
+    @Test func writesTheFile() throws {
+        let path = temporaryPath("folded.txt")
+        try FoldedStacksWriter().write(Fixture.aggregate, toFile: path)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text == FoldedStacksWriter().render(Fixture.aggregate))
+        #expect(text.hasSuffix("swapper/0 2\n"))
+    }
+
+    @Test func unwritablePathIsAClearError() {
+        #expect {
+            try FoldedStacksWriter().write(Fixture.aggregate, toFile: "/nonexistent-dir/folded.txt")
+        } throws: { error in
+            guard let error = error as? ProfileOutputError,
+                  case .writeFailed(_, let call, let code) = error else { return false }
+            return call == "open" && code == 2 && error.description.contains("/nonexistent-dir/folded.txt")
+        }
+    }
+}
