@@ -38,6 +38,10 @@ public struct PprofWriter: Sendable {
 
     /// The mapping name given to kernel frames that carry no mapping path.
     public static let kernelMappingName = "[kernel.kallsyms]"
+    /// The function of the one location given to samples without frames:
+    /// pprof counts a sample without locations in its total but shows it in
+    /// no view, so the views would not add up to the total.
+    public static let emptyStackFunctionName = "[no stack]"
 
     // Field numbers of profile.proto.
     private enum ProfileField {
@@ -48,7 +52,7 @@ public struct PprofWriter: Sendable {
     }
     private enum ValueTypeField { static let type: UInt64 = 1, unit: UInt64 = 2 }
     private enum SampleField { static let locationID: UInt64 = 1, value: UInt64 = 2, label: UInt64 = 3 }
-    private enum LabelField { static let key: UInt64 = 1, str: UInt64 = 2, num: UInt64 = 3 }
+    private enum LabelField { static let key: UInt64 = 1, str: UInt64 = 2, num: UInt64 = 3, numUnit: UInt64 = 4 }
     private enum MappingField {
         static let id: UInt64 = 1, memoryStart: UInt64 = 2, memoryLimit: UInt64 = 3
         static let fileOffset: UInt64 = 4, filename: UInt64 = 5, hasFunctions: UInt64 = 7
@@ -64,6 +68,7 @@ public struct PprofWriter: Sendable {
         let period = periodNanos
         let samplesKey = strings.index("samples"), countUnit = strings.index("count")
         let cpuKey = strings.index("cpu"), nanosecondsUnit = strings.index("nanoseconds")
+        let idUnit = strings.index("id")
         let pidKey = strings.index("pid"), tidKey = strings.index("tid"), commKey = strings.index("comm")
         let truncatedKey = strings.index("user_stack_truncated"), trueValue = strings.index("true")
         let processNames = aggregate.processes.map { strings.index($0.comm) }
@@ -78,20 +83,27 @@ public struct PprofWriter: Sendable {
             $0.int64(ValueTypeField.type, cpuKey)
             $0.int64(ValueTypeField.unit, nanosecondsUnit)
         }
+        // Location ids are frame ids + 1; the one after them stands for "no stack".
+        let emptyStackLocationID = UInt64(aggregate.frames.count + 1)
+        var hasEmptyStacks = false
         for cell in aggregate.cells {
             let process = aggregate.processes[Int(cell.key.process)]
+            let stack = aggregate.stacks[Int(cell.key.stack)]
+            hasEmptyStacks = hasEmptyStacks || stack.isEmpty
             profile.message(ProfileField.sample) { sample in
-                // Location ids are frame ids + 1; the stack is already leaf first.
-                sample.packed(SampleField.locationID, aggregate.stacks[Int(cell.key.stack)].map { UInt64($0) + 1 })
+                // The stack is already leaf first, as pprof wants it.
+                sample.packed(SampleField.locationID, stack.isEmpty ? [emptyStackLocationID] : stack.map { UInt64($0) + 1 })
                 sample.packed(SampleField.value, [UInt64(bitPattern: cell.count),
                                                   UInt64(bitPattern: cell.count &* period)])
                 sample.message(SampleField.label) {
                     $0.int64(LabelField.key, pidKey)
                     $0.int64(LabelField.num, Int64(process.pid))
+                    $0.int64(LabelField.numUnit, idUnit)
                 }
                 sample.message(SampleField.label) {
                     $0.int64(LabelField.key, tidKey)
                     $0.int64(LabelField.num, Int64(cell.key.threadID))
+                    $0.int64(LabelField.numUnit, idUnit)
                 }
                 sample.message(SampleField.label) {
                     $0.int64(LabelField.key, commKey)
@@ -124,7 +136,16 @@ public struct PprofWriter: Sendable {
                 $0.message(LocationField.line) { $0.uint64(LineField.functionID, functionID) }
             }
         }
-        for (index, function) in tables.functions.enumerated() {
+        var functions = tables.functions
+        if hasEmptyStacks {
+            functions.append(Tables.FunctionEntry(name: strings.index(Self.emptyStackFunctionName), filename: 0))
+            let functionID = UInt64(functions.count)
+            profile.message(ProfileField.location) {
+                $0.uint64(LocationField.id, emptyStackLocationID)
+                $0.message(LocationField.line) { $0.uint64(LineField.functionID, functionID) }
+            }
+        }
+        for (index, function) in functions.enumerated() {
             profile.message(ProfileField.function) {
                 $0.uint64(FunctionField.id, UInt64(index + 1))
                 $0.int64(FunctionField.name, function.name)
