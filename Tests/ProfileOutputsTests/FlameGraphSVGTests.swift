@@ -146,3 +146,19 @@ final class FlameGraphFrames: NSObject, XMLParserDelegate {
         #expect(parsed.frames.isEmpty)
     }
 }
+
+/// Renders the SVG with a real SVG renderer (librsvg's rsvg-convert, Debian
+/// package librsvg2-bin), which rejects what it cannot draw.
+@Suite struct FlameGraphRenderingTests {
+    @Test func rsvgRendersItAtTheStatedSize() throws {
+        let svgPath = temporaryPath("flame.svg"), pngPath = temporaryPath("flame.png")
+        try FlameGraphSVG(width: 900).write(Fixture.aggregate, toFile: svgPath)
+        _ = try run(["rsvg-convert", "--format=png", "--output=\(pngPath)", svgPath],
+                    installHint: "apt-get install -y librsvg2-bin")
+        let png = try [UInt8](Data(contentsOf: URL(fileURLWithPath: pngPath)))
+        #expect(png.prefix(8) == [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
+        // IHDR: the width is the big-endian UInt32 at offset 16.
+        let width = png[16..<20].reduce(0) { $0 << 8 | Int($1) }
+        #expect(width == 900)
+    }
+}

@@ -95,6 +95,8 @@ import Testing
         #expect(raw.contains("0x555500001100/0x555500001301/0x1100 /usr/bin/spin  [FN]"))
         #expect(raw.contains("/usr/lib/x86_64-linux-gnu/libc.so.6"))
         #expect(raw.contains(PprofWriter.kernelMappingName))
+        // Kernel addresses take all ten bytes of a varint.
+        #expect(raw.contains("0xffffffff81002000 M=2 copy_user_generic"))
         #expect(raw.contains("0x7f0000002000 M=3 libc.so.6+0x2000 /usr/lib/x86_64-linux-gnu/libc.so.6"))
     }
 
