@@ -5,9 +5,13 @@ import Profiles
 /// `process;outermost;...;leaf count`, root first.
 public struct FoldedStacksWriter: Sendable {
     public var style: StackPathStyle
+    /// Append `_[k]` to kernel frames, the mark `flamegraph.pl --color=java`
+    /// and inferno colour kernel frames by.
+    public var annotatesKernelFrames: Bool
 
-    public init(style: StackPathStyle = StackPathStyle()) {
+    public init(style: StackPathStyle = StackPathStyle(), annotatesKernelFrames: Bool = false) {
         self.style = style
+        self.annotatesKernelFrames = annotatesKernelFrames
     }
 
     /// The lines, without line terminators, sorted by their UTF-8 bytes (as
@@ -15,7 +19,10 @@ public struct FoldedStacksWriter: Sendable {
     public func lines(for aggregate: ProfileAggregate) -> [String] {
         var counts: [String: Int64] = [:]
         for (path, count) in aggregate.rootFirstPaths(style: style) {
-            let stack = path.map { Self.sanitized($0.name) }.joined(separator: ";")
+            let stack = path.map { segment in
+                let name = Self.sanitized(segment.name)
+                return annotatesKernelFrames && segment.kind == .frame(.kernel) ? name + "_[k]" : name
+            }.joined(separator: ";")
             counts[stack, default: 0] += count
         }
         return counts
