@@ -12,7 +12,7 @@ import Profiles
 /// counted in `droppedSamples`, never silently lost.
 public struct ProfileAggregate: Sendable {
     /// The process a sample is attributed to in the outputs.
-    public struct Process: Hashable, Sendable, Comparable {
+    public struct Process: Hashable, Sendable {
         public var pid: Int32
         /// The kernel's short command name.
         public var comm: String
@@ -20,10 +20,6 @@ public struct ProfileAggregate: Sendable {
         public init(pid: Int32, comm: String) {
             self.pid = pid
             self.comm = comm
-        }
-
-        public static func < (lhs: Process, rhs: Process) -> Bool {
-            (lhs.comm, lhs.pid) < (rhs.comm, rhs.pid)
         }
     }
 
@@ -64,7 +60,11 @@ public struct ProfileAggregate: Sendable {
     public let maximumDistinctStacks: Int
 
     private(set) var frames: [Frame] = []
-    private var frameIDs: [Frame: UInt32] = [:]
+    private var frameIDs: [FrameKey: UInt32] = [:]
+    /// The frame last interned for an address in a process: stacks repeat, so
+    /// this integer-keyed lookup (checked against the frame, as a pid can be
+    /// reused or exec another program) answers most `intern` calls.
+    private var recentFrameIDs: [AddressKey: UInt32] = [:]
     private(set) var processes: [Process] = []
     private var processIDs: [Process: UInt32] = [:]
     /// Interned stacks of frame ids, leaf first.
@@ -139,7 +139,7 @@ public struct ProfileAggregate: Sendable {
             return
         }
         let processID = intern(process)
-        let frameList = stackFrames.map { intern($0) }
+        let frameList = stackFrames.map { intern($0, pid: process.pid) }
         let stackID = intern(stack: frameList)
         let key = CellKey(process: processID, threadID: threadID, stack: stackID,
                           userStackTruncated: userStackTruncated)
@@ -165,17 +165,25 @@ public struct ProfileAggregate: Sendable {
         var ids: [UInt32] = []
         ids.reserveCapacity(stackFrames.count)
         for frame in stackFrames {
-            guard let id = frameIDs[frame] else { return nil }
+            guard let id = frameIDs[FrameKey(frame)] else { return nil }
             ids.append(id)
         }
         return ids
     }
 
-    private mutating func intern(_ frame: Frame) -> UInt32 {
-        if let id = frameIDs[frame] { return id }
-        let id = UInt32(frames.count)
-        frames.append(frame)
-        frameIDs[frame] = id
+    private mutating func intern(_ frame: Frame, pid: Int32) -> UInt32 {
+        let addressKey = AddressKey(pid: pid, address: frame.address)
+        if let id = recentFrameIDs[addressKey], frames[Int(id)] == frame { return id }
+        let key = FrameKey(frame)
+        let id: UInt32
+        if let known = frameIDs[key] {
+            id = known
+        } else {
+            id = UInt32(frames.count)
+            frames.append(frame)
+            frameIDs[key] = id
+        }
+        recentFrameIDs[addressKey] = id
         return id
     }
 
@@ -235,5 +243,33 @@ public struct ProfileAggregate: Sendable {
             result[frames[Int(frameID)].type, default: 0] += count
         }
         return result
+    }
+}
+
+private struct AddressKey: Hashable {
+    var pid: Int32
+    var address: UInt64
+}
+
+/// A frame as a dictionary key that hashes only its numbers and the lengths
+/// of its strings, as hashing whole names cost most of the time of `add`.
+/// Equality still compares whole frames.
+private struct FrameKey: Hashable {
+    var frame: Frame
+
+    init(_ frame: Frame) {
+        self.frame = frame
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(frame.address)
+        hasher.combine(frame.fileOffset)
+        hasher.combine(frame.type)
+        hasher.combine(frame.functionName?.utf8.count)
+        hasher.combine(frame.mappingPath?.utf8.count)
+    }
+
+    static func == (lhs: FrameKey, rhs: FrameKey) -> Bool {
+        lhs.frame == rhs.frame
     }
 }

@@ -29,6 +29,19 @@ import Testing
         #expect(aggregate.frames.count == 2)
     }
 
+    @Test func sameAddressInAnotherProgramIsAnotherFrame() {
+        // A pid that execs another program (or is reused) may put other code at an address.
+        var aggregate = ProfileAggregate()
+        let before = Frame(type: .native, address: 0x401000, functionName: "old_main", mappingPath: "/usr/bin/old")
+        let after = Frame(type: .native, address: 0x401000, functionName: "new_main", mappingPath: "/usr/bin/new")
+        aggregate.add(Fixture.sample(Fixture.spin, tid: 100, weight: 1, [before]))
+        aggregate.add(Fixture.sample(Fixture.spin, tid: 100, weight: 2, [after]))
+        aggregate.add(Fixture.sample(Fixture.bash, tid: 200, weight: 4, [before]))
+        #expect(aggregate.frames == [before, after])
+        #expect(aggregate.entries.map { $0.frames } == [[before], [after], [before]])
+        #expect(aggregate.topLeafFunctions(limit: 2).map(\.count) == [5, 2])
+    }
+
     @Test func leafAccessors() {
         let aggregate = Fixture.aggregate
         let top = aggregate.topLeafFunctions(limit: 3)
