@@ -69,6 +69,8 @@ let package = Package(
 
         // MARK: Tests.
         .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"]),
+        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Profiles"]),
+        .testTarget(name: "ProfilingMetricsTests", dependencies: ["ProfilingMetrics", "Configuration", "Profiles"]),
     ],
     swiftLanguageModes: [.v6]
 )
