@@ -2,7 +2,7 @@ import Foundation
 import Yams
 
 /// A position in the YAML text: 1-based line and column (in Unicode scalars).
-public struct SourceLocation: Hashable, Sendable, CustomStringConvertible {
+public struct ConfigLocation: Hashable, Sendable, CustomStringConvertible {
     public var line: Int
     public var column: Int
 
@@ -23,9 +23,9 @@ public struct ConfigDocument: Sendable {
     /// The document's root (`.null` for an empty document).
     public var root: ConfigNode
     /// The location of each key (for mapping entries) or value (for sequence items), by path.
-    public var locations: [String: SourceLocation]
+    public var locations: [String: ConfigLocation]
 
-    public init(root: ConfigNode, locations: [String: SourceLocation] = [:]) {
+    public init(root: ConfigNode, locations: [String: ConfigLocation] = [:]) {
         self.root = root
         self.locations = locations
     }
@@ -41,7 +41,7 @@ public struct ConfigDocument: Sendable {
         } catch let error as YamlError {
             throw ConfigurationError(yamlError: error)
         }
-        var locations: [String: SourceLocation] = [:]
+        var locations: [String: ConfigLocation] = [:]
         root = try composed.map { try Self.convert($0, path: "", locations: &locations) } ?? .null
         self.locations = locations
     }
@@ -72,12 +72,12 @@ public struct ConfigDocument: Sendable {
     }
 
     /// The node at a dotted path, if present (keys containing dots are not addressable this way).
-    public func location(of path: String) -> SourceLocation? {
+    public func location(of path: String) -> ConfigLocation? {
         locations[path]
     }
 
     private static func convert(_ node: Yams.Node, path: String,
-                                locations: inout [String: SourceLocation]) throws -> ConfigNode {
+                                locations: inout [String: ConfigLocation]) throws -> ConfigNode {
         switch node {
         case .scalar(let scalar):
             // Only plain scalars resolve to null (`~`, `null`, empty); `""` stays a string.
@@ -88,7 +88,7 @@ public struct ConfigDocument: Sendable {
             items.reserveCapacity(sequence.count)
             for (index, item) in sequence.enumerated() {
                 let itemPath = "\(path)[\(index)]"
-                if let mark = item.mark { locations[itemPath] = SourceLocation(line: mark.line, column: mark.column) }
+                if let mark = item.mark { locations[itemPath] = ConfigLocation(line: mark.line, column: mark.column) }
                 items.append(try convert(item, path: itemPath, locations: &locations))
             }
             return .sequence(items)
@@ -97,7 +97,7 @@ public struct ConfigDocument: Sendable {
             entries.reserveCapacity(mapping.count)
             var seen: Set<String> = []
             for (keyNode, valueNode) in mapping {
-                let keyLocation = keyNode.mark.map { SourceLocation(line: $0.line, column: $0.column) }
+                let keyLocation = keyNode.mark.map { ConfigLocation(line: $0.line, column: $0.column) }
                 guard case .scalar(let keyScalar) = keyNode else {
                     throw ConfigurationError(path: path, problem: "a mapping key is not a plain string",
                                              fix: "use `key: value` with a string key",

@@ -3,10 +3,10 @@
 struct ConfigReader {
     let path: String
     let entries: [ConfigEntry]
-    let locations: [String: SourceLocation]
+    let locations: [String: ConfigLocation]
 
     /// A reader over `node`, which must be a mapping or empty (`key:` with no value).
-    init(_ node: ConfigNode?, path: String, locations: [String: SourceLocation]) throws {
+    init(_ node: ConfigNode?, path: String, locations: [String: ConfigLocation]) throws {
         self.path = path
         self.locations = locations
         switch node {
@@ -22,7 +22,7 @@ struct ConfigReader {
     }
 
     static func error(at path: String, _ problem: String, fix: String?,
-                      locations: [String: SourceLocation]) -> ConfigurationError {
+                      locations: [String: ConfigLocation]) -> ConfigurationError {
         let location = locations[path]
         return ConfigurationError(path: path, problem: problem, fix: fix,
                                   line: location?.line, column: location?.column)

@@ -128,7 +128,7 @@ public struct ProfilingMetricsSettings: Hashable, Sendable {
     }
 
     /// Reads `connectors.profilingmetrics` (or `profilingmetrics/<name>`) at `path`.
-    public init(node: ConfigNode?, path: String, locations: [String: SourceLocation] = [:]) throws {
+    public init(node: ConfigNode?, path: String, locations: [String: ConfigLocation] = [:]) throws {
         let reader = try ConfigReader(node, path: path, locations: locations)
         try reader.requireOnlyKeys(Self.keys)
 

@@ -66,7 +66,7 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
     static let maximumSocketPathBytes = 107
 
     /// Reads `receivers.profiling` (or `receivers.profiling/<name>`) at `path`.
-    public init(node: ConfigNode?, path: String, locations: [String: SourceLocation] = [:]) throws {
+    public init(node: ConfigNode?, path: String, locations: [String: ConfigLocation] = [:]) throws {
         let reader = try ConfigReader(node, path: path, locations: locations)
         try reader.requireOnlyKeys(Self.keys)
 
