@@ -66,6 +66,7 @@ public final class ProfilingMetricsConnector {
 
     // Caches, bounded by `cacheLimit` entries each.
     private static let cacheLimit = 1 << 16
+    private static let stackCacheLimit = 1 << 14
     private var kernelStackCache: [UInt64: KernelCacheEntry] = [:]
     private var shlibCache: [String: UInt32] = [:]
     private var classificationCache: [[String: UInt32]]  // by frame type ordinal; `none` = unclassified
@@ -84,22 +85,41 @@ public final class ProfilingMetricsConnector {
     /// Windows below this index have been emitted.
     private var firstOpenWindow: Int64 = .min
     private var lastUnixTime: UInt64
-    private var gaugeBuffer: [(key: SeriesKey, count: Int64)] = []
+    private let gaugesEnabled: Bool
+    private var gaugeCache: [UInt64: GaugeCacheEntry] = [:]
+    private var shlibByAddress: [UInt64: (path: String, attributeSet: UInt32)] = [:]
 
     private struct KernelCacheEntry {
         var names: [String?]
         var attributeSet: UInt32
     }
 
-    private struct SeriesKey: Hashable {
-        var resource: UInt32
-        var metric: UInt8
-        var attributes: UInt32
+    /// The gauge contributions of one stack, cached by its frames' addresses
+    /// and types and verified by their names.
+    private struct GaugeCacheEntry {
+        var types: [FrameType]
+        var names: [String?]
+        /// (series without resource, +count) pairs.
+        var gauges: [(series: UInt64, count: Int64)]
+        var unclassifiedFrames: Int64
+    }
+
+    /// A series is packed in 64 bits: resource (32) | metric (5) | attribute set (27).
+    private static let attributeSetLimit = UInt32(1) << 27
+
+    @inline(__always)
+    private static func series(metric: UInt8, attributes: UInt32) -> UInt64 {
+        UInt64(metric) << 27 | UInt64(attributes)
+    }
+
+    @inline(__always)
+    private static func series(resource: UInt32, metric: UInt8, attributes: UInt32) -> UInt64 {
+        UInt64(resource) << 32 | series(metric: metric, attributes: attributes)
     }
 
     private final class Window {
         let index: Int64
-        var counts: [SeriesKey: Int64] = [:]
+        var counts = CounterTable()
         var lastSampleUnix: UInt64 = 0
         init(index: Int64) { self.index = index }
     }
@@ -162,6 +182,7 @@ public final class ProfilingMetricsConnector {
         frameTypeEnabled = settings.isEnabled(.frameType)
         classificationEnabled = settings.isEnabled(.classification)
         customEnabled = settings.isEnabled(.customAggregation) && !settings.aggregations.isEmpty
+        gaugesEnabled = frameTypeEnabled || classificationEnabled || customEnabled
         classificationCache = Array(repeating: [:], count: Self.frameTypes.count)
 
         var compiled: [(Regex<AnyRegexOutput>, String)] = []
@@ -193,26 +214,30 @@ public final class ProfilingMetricsConnector {
         let resource = resourceID(for: sample.process)
 
         // The sums, decided by the leaf.
-        var first = SeriesKey(resource: resource, metric: 0, attributes: 0)
-        var second = first
+        var first: UInt64 = 0
+        var second: UInt64 = 0
         var sums = 0
         if countsEnabled {
             if let leaf = sample.frames.first {
                 if leaf.type == .kernel {
                     if kernelEnabled {
-                        first.metric = Self.kernelIndex
-                        first.attributes = kernelAttributeSet(of: sample.frames)
+                        first = Self.series(resource: resource, metric: Self.kernelIndex,
+                                            attributes: kernelAttributeSet(of: sample.frames))
                         sums = 1
                     }
                 } else {
                     if userEnabled {
-                        first.metric = Self.userIndex
+                        first = Self.series(resource: resource, metric: Self.userIndex, attributes: 0)
                         sums = 1
                     }
                     let ordinal = Self.ordinal(leaf.type)
                     if leafMetricEnabled[ordinal] {
-                        var key = SeriesKey(resource: resource, metric: Self.leafMetricIndex[ordinal], attributes: 0)
-                        if leaf.type == .native, let path = leaf.mappingPath { key.attributes = shlibAttributeSet(path) }
+                        var attributes: UInt32 = 0
+                        if leaf.type == .native, let path = leaf.mappingPath {
+                            attributes = shlibAttributeSet(path, address: leaf.address)
+                        }
+                        let key = Self.series(resource: resource, metric: Self.leafMetricIndex[ordinal],
+                                              attributes: attributes)
                         if sums == 0 { first = key } else { second = key }
                         sums += 1
                     }
@@ -220,23 +245,26 @@ public final class ProfilingMetricsConnector {
             } else {
                 statistics.emptyStackWeight += weight
                 if userEnabled {
-                    first.metric = Self.userIndex
+                    first = Self.series(resource: resource, metric: Self.userIndex, attributes: 0)
                     sums = 1
                 }
             }
         }
 
         // The gauges, +1 per frame.
-        gaugeBuffer.removeAll(keepingCapacity: true)
-        if frameTypeEnabled || classificationEnabled || customEnabled {
-            collectGauges(of: sample.frames, resource: resource)
+        var gauges: [(series: UInt64, count: Int64)] = []
+        if gaugesEnabled {
+            let entry = gaugeEntry(of: sample.frames)
+            gauges = entry.gauges
+            statistics.unclassifiedFrames += entry.unclassifiedFrames
         }
+        let resourceBits = UInt64(resource) << 32
 
         // Spread over windows by timestamp.
         let timestamps = sample.timestamps
         if timestamps.isEmpty {
             let window = self.window(forUnix: lastUnixTime, weight: 1)
-            apply(first, second, sums, weight: 1, gauges: true, to: window)
+            apply(first, second, sums, weight: 1, gauges: gauges, resourceBits, to: window)
             return
         }
         let firstUnix = stream.unixNanoseconds(ofMonotonic: timestamps[0])
@@ -252,7 +280,7 @@ public final class ProfilingMetricsConnector {
         if singleWindow {
             let window = self.window(forUnix: firstUnix, weight: weight)
             if latest > window.lastSampleUnix { window.lastSampleUnix = latest }
-            apply(first, second, sums, weight: weight, gauges: true, to: window)
+            apply(first, second, sums, weight: weight, gauges: gauges, resourceBits, to: window)
             return
         }
         var perWindow: [Int64: (count: Int64, latest: UInt64)] = [:]
@@ -268,7 +296,8 @@ public final class ProfilingMetricsConnector {
             let entry = perWindow[index]!
             let window = self.window(forUnix: UInt64(index) * windowNanoseconds, weight: entry.count)
             if entry.latest > window.lastSampleUnix { window.lastSampleUnix = entry.latest }
-            apply(first, second, sums, weight: entry.count, gauges: position == 0, to: window)
+            apply(first, second, sums, weight: entry.count, gauges: position == 0 ? gauges : [], resourceBits,
+                  to: window)
         }
     }
 
@@ -278,13 +307,11 @@ public final class ProfilingMetricsConnector {
     }
 
     @inline(__always)
-    private func apply(_ first: SeriesKey, _ second: SeriesKey, _ sums: Int, weight: Int64, gauges: Bool,
-                       to window: Window) {
-        if sums > 0 { window.counts[first, default: 0] += weight }
-        if sums > 1 { window.counts[second, default: 0] += weight }
-        if gauges {
-            for (key, count) in gaugeBuffer { window.counts[key, default: 0] += count }
-        }
+    private func apply(_ first: UInt64, _ second: UInt64, _ sums: Int, weight: Int64,
+                       gauges: [(series: UInt64, count: Int64)], _ resourceBits: UInt64, to window: Window) {
+        if sums > 0 { window.counts.add(first, weight) }
+        if sums > 1 { window.counts.add(second, weight) }
+        for gauge in gauges { window.counts.add(resourceBits | gauge.series, gauge.count) }
     }
 
     private func window(forUnix unix: UInt64, weight: Int64) -> Window {
@@ -304,66 +331,84 @@ public final class ProfilingMetricsConnector {
         return window
     }
 
-    private func collectGauges(of frames: [Frame], resource: UInt32) {
+    /// The gauge contributions of a stack, from the per-stack cache when the
+    /// same frames (same addresses, types and names) were seen before.
+    private func gaugeEntry(of frames: [Frame]) -> GaugeCacheEntry {
+        var hash: UInt64 = 0x84222325cbf29ce4
+        for frame in frames {
+            hash = (hash ^ frame.address ^ UInt64(Self.ordinal(frame.type)) << 58) &* 0x0000_0100_0000_01b3
+            hash ^= hash >> 29
+        }
+        if let entry = gaugeCache[hash], entry.names.count == frames.count {
+            var same = true
+            for position in 0..<frames.count where entry.types[position] != frames[position].type
+                || entry.names[position] != frames[position].functionName {
+                same = false
+                break
+            }
+            if same { return entry }
+        }
+        var counts: [UInt64: Int64] = [:]
+        var order: [UInt64] = []
+        var unclassified: Int64 = 0
+        func count(_ series: UInt64) {
+            if counts[series] == nil { order.append(series) }
+            counts[series, default: 0] += 1
+        }
         if frameTypeEnabled {
-            var perType = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-            withUnsafeMutableBytes(of: &perType) { raw in
-                let counts = raw.bindMemory(to: Int.self)
-                for frame in frames { counts[Self.ordinal(frame.type)] += 1 }
-                for ordinal in 0..<counts.count where counts[ordinal] > 0 {
-                    gaugeBuffer.append((SeriesKey(resource: resource, metric: Self.frameTypeIndex,
-                                                  attributes: frameTypeAttributeSets[ordinal]), Int64(counts[ordinal])))
-                }
+            for frame in frames {
+                count(Self.series(metric: Self.frameTypeIndex,
+                                  attributes: frameTypeAttributeSets[Self.ordinal(frame.type)]))
             }
         }
         if classificationEnabled {
             for frame in frames {
-                let ordinal = Self.ordinal(frame.type)
                 switch frame.type {
                 case .go, .jvm, .native, .rust: break
                 default: continue
                 }
-                guard let name = frame.functionName else {
-                    if frame.type == .go || frame.type == .jvm { statistics.unclassifiedFrames += 1 }
-                    continue
-                }
-                let set: UInt32
-                if let cached = classificationCache[ordinal][name] {
-                    set = cached
-                } else {
-                    if let classification = FrameClassification.classify(functionName: name, type: frame.type) {
-                        set = intern([Attribute("classification", classification),
-                                      Attribute("frame_type", frame.type.rawValue),
-                                      Attribute("profile.type_unit", Self.typeUnit)])
-                    } else {
-                        set = Self.none
-                    }
-                    if classificationCache[ordinal].count >= Self.cacheLimit { classificationCache[ordinal].removeAll() }
-                    classificationCache[ordinal][name] = set
-                }
+                let set = frame.functionName.map { classificationSet(of: $0, type: frame.type) } ?? Self.none
                 if set != Self.none {
-                    gaugeBuffer.append((SeriesKey(resource: resource, metric: Self.classificationIndex, attributes: set), 1))
+                    count(Self.series(metric: Self.classificationIndex, attributes: set))
                 } else if frame.type == .go || frame.type == .jvm {
-                    statistics.unclassifiedFrames += 1
+                    unclassified += 1
                 }
             }
         }
         if customEnabled {
             for frame in frames {
                 guard let name = frame.functionName else { continue }
-                let sets: [UInt32]
-                if let cached = customCache[name] {
-                    sets = cached
-                } else {
-                    sets = aggregations.compactMap { name.contains($0.regex) ? $0.attributeSet : nil }
-                    if customCache.count >= Self.cacheLimit { customCache.removeAll() }
-                    customCache[name] = sets
-                }
-                for set in sets {
-                    gaugeBuffer.append((SeriesKey(resource: resource, metric: Self.customIndex, attributes: set), 1))
-                }
+                for set in customSets(of: name) { count(Self.series(metric: Self.customIndex, attributes: set)) }
             }
         }
+        let entry = GaugeCacheEntry(types: frames.map(\.type), names: frames.map(\.functionName),
+                                    gauges: order.map { ($0, counts[$0]!) }, unclassifiedFrames: unclassified)
+        if gaugeCache.count >= Self.stackCacheLimit { gaugeCache.removeAll() }
+        gaugeCache[hash] = entry
+        return entry
+    }
+
+    private func classificationSet(of name: String, type: FrameType) -> UInt32 {
+        let ordinal = Self.ordinal(type)
+        if let cached = classificationCache[ordinal][name] { return cached }
+        let set: UInt32
+        if let classification = FrameClassification.classify(functionName: name, type: type) {
+            set = intern([Attribute("classification", classification), Attribute("frame_type", type.rawValue),
+                          Attribute("profile.type_unit", Self.typeUnit)])
+        } else {
+            set = Self.none
+        }
+        if classificationCache[ordinal].count >= Self.cacheLimit { classificationCache[ordinal].removeAll() }
+        classificationCache[ordinal][name] = set
+        return set
+    }
+
+    private func customSets(of name: String) -> [UInt32] {
+        if let cached = customCache[name] { return cached }
+        let sets = aggregations.compactMap { name.contains($0.regex) ? $0.attributeSet : nil }
+        if customCache.count >= Self.cacheLimit { customCache.removeAll() }
+        customCache[name] = sets
+        return sets
     }
 
     // MARK: Attribute sets
@@ -372,16 +417,28 @@ public final class ProfilingMetricsConnector {
         let sorted = attributes.sorted { $0.key < $1.key }
         if let id = attributeSetIDs[sorted] { return id }
         let id = UInt32(attributeSets.count)
+        // Attribute sets come from names (libraries, packages, labels, system
+        // calls): far fewer than the 2^27 a packed series can address.
+        precondition(id < Self.attributeSetLimit, "more than 2^27 distinct attribute sets")
         attributeSets.append(sorted)
         attributeSetIDs[sorted] = id
         return id
     }
 
-    private func shlibAttributeSet(_ path: String) -> UInt32 {
-        if let cached = shlibCache[path] { return cached }
-        let set = SharedLibraryName.of(path: path).map { intern([Attribute("shlib_name", String($0))]) } ?? 0
-        if shlibCache.count >= Self.cacheLimit { shlibCache.removeAll() }
-        shlibCache[path] = set
+    /// The `shlib_name` attribute set of a native leaf, cached by its address
+    /// (verified by the mapping path) and by the mapping path.
+    private func shlibAttributeSet(_ path: String, address: UInt64) -> UInt32 {
+        if let cached = shlibByAddress[address], cached.path == path { return cached.attributeSet }
+        let set: UInt32
+        if let cached = shlibCache[path] {
+            set = cached
+        } else {
+            set = SharedLibraryName.of(path: path).map { intern([Attribute("shlib_name", String($0))]) } ?? 0
+            if shlibCache.count >= Self.cacheLimit { shlibCache.removeAll() }
+            shlibCache[path] = set
+        }
+        if shlibByAddress.count >= Self.cacheLimit { shlibByAddress.removeAll() }
+        shlibByAddress[address] = (path, set)
         return set
     }
 
@@ -421,7 +478,8 @@ public final class ProfilingMetricsConnector {
             id = existing
         } else {
             id = nextResourceID
-            nextResourceID &+= 1
+            // Ids stay below UInt32.max, the empty-slot marker of the counter tables.
+            nextResourceID = nextResourceID == UInt32.max - 1 ? 0 : nextResourceID + 1
             var attributes = [Attribute("host.name", stream.hostName),
                               Attribute("process.pid", Int64(process.pid)),
                               Attribute("process.executable.name", process.executableName)]
@@ -466,10 +524,13 @@ public final class ProfilingMetricsConnector {
             let start = UInt64(index) * windowNanoseconds
             var end = start + windowNanoseconds
             if let cut, cut < end { end = max(cut, window.lastSampleUnix + 1, start + 1) }
-            for (key, value) in window.counts where value != 0 {
-                let point = NumberDataPoint(attributes: attributeSets[Int(key.attributes)], startTimeUnixNano: start,
+            for (key, value) in window.counts.entries where value != 0 {
+                let resource = UInt32(truncatingIfNeeded: key >> 32)
+                let metric = UInt8(truncatingIfNeeded: (key >> 27) & 0x1F)
+                let attributes = Int(key & UInt64(Self.attributeSetLimit - 1))
+                let point = NumberDataPoint(attributes: attributeSets[attributes], startTimeUnixNano: start,
                                             timeUnixNano: end, value: value)
-                perResource[key.resource, default: [:]][key.metric, default: []].append(point)
+                perResource[resource, default: [:]][metric, default: []].append(point)
             }
         }
         evictUnusedResources(keeping: perResource.keys)
@@ -504,7 +565,7 @@ public final class ProfilingMetricsConnector {
     private func evictUnusedResources<Emitted: Sequence<UInt32>>(keeping emitted: Emitted) {
         var inUse: Set<UInt32> = []
         for window in windows.values {
-            for key in window.counts.keys { inUse.insert(key.resource) }
+            for (key, _) in window.counts.entries { inUse.insert(UInt32(truncatingIfNeeded: key >> 32)) }
         }
         guard resources.count > inUse.count else { return }
         // Keep emitted resources' attributes until the batch is built.
