@@ -73,6 +73,8 @@ let package = Package(
         // MARK: Tests.
         .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"]),
         .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles", "CTandemZlib"]),
+        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Profiles"]),
+        .testTarget(name: "ProfilingMetricsTests", dependencies: ["ProfilingMetrics", "Configuration", "Profiles"]),
     ],
     swiftLanguageModes: [.v6]
 )
