@@ -27,6 +27,8 @@ let package = Package(
                        providers: [.apt(["libbpf-dev"])]),
         .systemLibrary(name: "CTandemELF", pkgConfig: "libelf",
                        providers: [.apt(["libelf-dev"])]),
+        .systemLibrary(name: "CTandemLZMA", pkgConfig: "liblzma",
+                       providers: [.apt(["liblzma-dev"])]),
         .systemLibrary(name: "CTandemCurl", pkgConfig: "libcurl",
                        providers: [.apt(["libcurl4-openssl-dev"])]),
 
@@ -48,7 +50,7 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "Symbolization", dependencies: [
-            "Profiles", "WireFormat", "CTandemELF",
+            "Profiles", "WireFormat", "CTandemELF", "CTandemLZMA",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "ProfilingMetrics", dependencies: ["Profiles", "Configuration"]),
@@ -69,6 +71,10 @@ let package = Package(
 
         // MARK: Tests.
         .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"]),
+        .testTarget(name: "SymbolizationTests", dependencies: [
+            "Symbolization", "Profiles", "WireFormat",
+            .product(name: "Logging", package: "swift-log"),
+        ], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )
