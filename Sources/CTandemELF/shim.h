@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <zlib.h>
+#include <sys/auxv.h>
 
 // libstdc++'s Itanium C++ ABI demangler (declared in <cxxabi.h>, which is C++ only).
 char *__cxa_demangle(const char *mangled_name, char *output_buffer, size_t *length, int *status);
@@ -35,4 +36,7 @@ static inline uint32_t tandem_crc32(uint32_t crc, const uint8_t *bytes, size_t c
 
 /// The symbol type (STT_*) of a symbol's st_info (GELF_ST_TYPE is a macro).
 static inline unsigned char tandem_symbol_type(unsigned char info) { return GELF_ST_TYPE(info); }
+
+/// Where the kernel mapped this process's vDSO (`getauxval(AT_SYSINFO_EHDR)`), or 0.
+static inline unsigned long tandem_vdso_base(void) { return getauxval(AT_SYSINFO_EHDR); }
 #endif

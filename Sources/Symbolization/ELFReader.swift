@@ -72,6 +72,17 @@ enum ELFReader {
         return try read(elf: elf, loadSymbols: loadSymbols)
     }
 
+    /// Only the build id, from the `PT_NOTE` program headers (cheap: the ELF header,
+    /// program headers and notes). Used to check that a cached file is still the same.
+    static func buildID(fileDescriptor fd: Int32) -> [UInt8]? {
+        guard libelfReady, let elf = elf_begin(fd, ELF_C_READ, nil) else { return nil }
+        defer { elf_end(elf) }
+        guard elf_kind(elf) == ELF_K_ELF else { return nil }
+        var contents = ELFContents()
+        do throws(ELFError) { try readProgramHeaders(elf: elf, into: &contents) } catch { return nil }
+        return contents.buildID
+    }
+
     /// Reads an ELF image held in memory (MiniDebugInfo, the vDSO).
     static func read(image: [UInt8]) throws(ELFError) -> ELFContents {
         guard libelfReady else { throw ELFError("elf_version: libelf does not support EV_CURRENT") }
