@@ -117,9 +117,12 @@ struct ObjectFileLoader {
                 return digits.count == 1 ? "0" + digits : digits
             }.joined()
             let relative = "/.build-id/\(hex.prefix(2))/\(hex.dropFirst(2)).debug"
+            var tried: Set<[UInt64]> = []
             for directory in debugDirectories {
                 for candidate in rooted(directory + relative, rootPrefix: rootPrefix) {
-                    guard case .success(let debugFile) = OpenFile.open(candidate) else { continue }
+                    guard case .success(let debugFile) = OpenFile.open(candidate),
+                          tried.insert([debugFile.device, debugFile.inode]).inserted
+                    else { continue }
                     do throws(ELFError) {
                         let debug = try ELFReader.read(fileDescriptor: debugFile.fileDescriptor)
                         guard debug.buildID == buildID else {
@@ -139,10 +142,12 @@ struct ObjectFileLoader {
             let directory = originalPath.lastIndex(of: "/").map { String(originalPath[..<$0]) } ?? ""
             var candidates = [directory + "/" + link.fileName, directory + "/.debug/" + link.fileName]
             candidates += debugDirectories.map { $0 + directory + "/" + link.fileName }
+            // The same file may be reachable through the process's root and ours: try it once.
+            var tried: Set<[UInt64]> = [[file.device, file.inode]]
             for candidate in candidates.flatMap({ rooted($0, rootPrefix: rootPrefix) }) {
-                guard case .success(let debugFile) = OpenFile.open(candidate) else { continue }
-                // A debug link naming the file itself is not a debug file.
-                if debugFile.device == file.device && debugFile.inode == file.inode { continue }
+                guard case .success(let debugFile) = OpenFile.open(candidate),
+                      tried.insert([debugFile.device, debugFile.inode]).inserted
+                else { continue }
                 guard debugFile.crc32() == link.crc else {
                     warnings.append(Warning(path: candidate, reason: "CRC-32 differs from the one in \(originalPath)'s .gnu_debuglink"))
                     continue
