@@ -37,6 +37,8 @@ public final class Symbolizer {
 
     private var userStacks: TwoGenerationCache<UserStackKey, [Frame]>
     private var kernelStacks: TwoGenerationCache<UInt64, [Frame]>
+    /// Whole samples' frames (kernel + user), so that a warm sample costs one lookup.
+    private var sampleStacks: TwoGenerationCache<SampleStackKey, [Frame]>
 
     private lazy var vdso: ObjectFile? = loadOwnVDSO()
 
@@ -45,7 +47,8 @@ public final class Symbolizer {
         self.logger = logger
         self.loader = ObjectFileLoader(debugDirectories: options.debugDirectories, logger: logger)
         self.userStacks = TwoGenerationCache(capacity: options.stackCacheCapacity)
-        self.kernelStacks = TwoGenerationCache(capacity: options.stackCacheCapacity)
+        self.kernelStacks = TwoGenerationCache(capacity: max(2, options.stackCacheCapacity / 4))
+        self.sampleStacks = TwoGenerationCache(capacity: options.stackCacheCapacity)
     }
 
     // MARK: Records
@@ -64,12 +67,15 @@ public final class Symbolizer {
             }
             kernelSymbols.add(chunk.symbols)
             kernelStacks.removeAll()
+            sampleStacks.removeAll()
         case .kernelModules(let modules):
             kernelSymbols.setModules(modules.modules)
             kernelStacks.removeAll()
+            sampleStacks.removeAll()
         case .resetInterning:
             userStacks.removeAll()
             kernelStacks.removeAll()
+            sampleStacks.removeAll()
             replaceKernelSymbolsOnNextChunk = true
         case .stackDefinition, .threadDefinition, .sample, .statistics, .endOfStream, .unknown:
             break
@@ -163,12 +169,28 @@ public final class Symbolizer {
             if sample.pid != 0 { statistics.unknownProcessSamples += 1 }
             identity = process?.identity ?? ProcessIdentity(pid: sample.pid, comm: unknownComm(sample.pid))
         }
-        let kernel = sample.kernelStack.isEmpty ? [] : kernelFrames(id: sample.kernelStackID, stack: sample.kernelStack)
-        let user = sample.userStack.isEmpty ? [] : userFrames(process: process, pid: sample.pid,
-                                                              id: sample.userStackID, stack: sample.userStack)
-        let frames = kernel.isEmpty ? user : (user.isEmpty ? kernel : kernel + user)
+        let frames = frames(of: sample, process: process)
         return SymbolizedSample(timestamps: [sample.time], process: identity, threadID: sample.tid, cpu: sample.cpu,
                                 frames: frames, userStackTruncated: sample.flags.contains(.userStackTruncated))
+    }
+
+    private func frames(of sample: Sample, process: ProcessState?) -> [Frame] {
+        // Both stacks interned (or absent): the pair identifies the frames.
+        let interned = (sample.kernelStack.isEmpty || sample.kernelStackID != 0)
+            && (sample.userStack.isEmpty || sample.userStackID != 0)
+        let key = SampleStackKey(pid: sample.pid, generation: process?.generation ?? 0,
+                                 kernelStackID: sample.kernelStack.isEmpty ? 0 : sample.kernelStackID,
+                                 userStackID: sample.userStack.isEmpty ? 0 : sample.userStackID)
+        if interned, let cached = sampleStacks[key] {
+            statistics.stackCacheHits += 1
+            return cached
+        }
+        let kernel = sample.kernelStack.isEmpty ? [] : kernelFrames(id: sample.kernelStackID, stack: sample.kernelStack)
+        let (user, userCacheable) = sample.userStack.isEmpty ? ([], true)
+            : userFrames(process: process, pid: sample.pid, id: sample.userStackID, stack: sample.userStack)
+        let frames = kernel.isEmpty ? user : (user.isEmpty ? kernel : kernel + user)
+        if interned, userCacheable { sampleStacks[key] = frames }
+        return frames
     }
 
     // MARK: Kernel frames
@@ -194,11 +216,12 @@ public final class Symbolizer {
 
     // MARK: User frames
 
-    private func userFrames(process: ProcessState?, pid: Int32, id: UInt64, stack: [UInt64]) -> [Frame] {
+    /// The user frames, and whether they may be cached.
+    private func userFrames(process: ProcessState?, pid: Int32, id: UInt64, stack: [UInt64]) -> ([Frame], Bool) {
         let key = UserStackKey(pid: pid, generation: process?.generation ?? 0, stackID: id)
         if id != 0, let cached = userStacks[key] {
             statistics.stackCacheHits += 1
-            return cached
+            return (cached, true)
         }
         statistics.stackCacheMisses += 1
         var frames: [Frame] = []
@@ -214,7 +237,7 @@ public final class Symbolizer {
             frames.append(frame)
         }
         if id != 0, cacheable { userStacks[key] = frames }
-        return frames
+        return (frames, cacheable)
     }
 
     /// One user frame; `complete` is false when a later perf map could still name it.
@@ -420,6 +443,13 @@ struct FileKey: Hashable {
     var device: UInt64
     var inode: UInt64
     var path: String
+}
+
+struct SampleStackKey: Hashable {
+    var pid: Int32
+    var generation: UInt64
+    var kernelStackID: UInt64
+    var userStackID: UInt64
 }
 
 struct UserStackKey: Hashable {

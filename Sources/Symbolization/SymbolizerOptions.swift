@@ -10,7 +10,9 @@ public struct SymbolizerOptions: Sendable, Hashable {
     public var useProcessRoot: Bool
     /// Demangle C++, Rust and Swift names.
     public var demangle: Bool
-    /// Symbolized stacks kept, each for user stacks and for kernel stacks.
+    /// Symbolized stacks kept: this many user stacks, as many whole samples' stacks
+    /// (kernel + user), and a quarter as many kernel stacks. A stack costs about
+    /// 64 bytes per frame.
     public var stackCacheCapacity: Int
     /// Loaded ELF files kept (beyond those still mapped by a live process).
     public var fileCacheCapacity: Int
@@ -20,7 +22,7 @@ public struct SymbolizerOptions: Sendable, Hashable {
     public var perfMapRefreshInterval: Duration
 
     public init(debugDirectories: [String] = ["/usr/lib/debug"], perfMapDirectory: String = "/tmp",
-                useProcessRoot: Bool = true, demangle: Bool = true, stackCacheCapacity: Int = 200_000,
+                useProcessRoot: Bool = true, demangle: Bool = true, stackCacheCapacity: Int = 65536,
                 fileCacheCapacity: Int = 1024, exitedProcessRetention: Int = 1024,
                 perfMapRefreshInterval: Duration = .seconds(1)) {
         self.debugDirectories = debugDirectories
