@@ -45,17 +45,38 @@ struct KernelSymbolTable {
         return name
     }
 
+    /// Merges the pending chunks into the sorted table in linear time (chunks may
+    /// arrive between samples; re-sorting the whole table each time would not be).
     private mutating func mergePending() {
         guard !pending.isEmpty else { return }
-        var merged: [(UInt64, String, String?)] = zip(starts, zip(names, modules)).map { ($0, $1.0, $1.1) }
-        for symbol in pending {
-            merged.append((symbol.address, symbol.name, symbol.module.isEmpty ? nil : bracketed(symbol.module)))
-        }
+        let added = pending.sorted { $0.address < $1.address }
         pending = []
-        merged.sort { $0.0 < $1.0 }
-        starts = merged.map(\.0)
-        names = merged.map(\.1)
-        modules = merged.map(\.2)
+        var mergedStarts: [UInt64] = []
+        var mergedNames: [String] = []
+        var mergedModules: [String?] = []
+        let total = starts.count + added.count
+        mergedStarts.reserveCapacity(total)
+        mergedNames.reserveCapacity(total)
+        mergedModules.reserveCapacity(total)
+        var old = 0
+        var new = 0
+        while old < starts.count || new < added.count {
+            if new == added.count || (old < starts.count && starts[old] <= added[new].address) {
+                mergedStarts.append(starts[old])
+                mergedNames.append(names[old])
+                mergedModules.append(modules[old])
+                old += 1
+            } else {
+                let symbol = added[new]
+                mergedStarts.append(symbol.address)
+                mergedNames.append(symbol.name)
+                mergedModules.append(symbol.module.isEmpty ? nil : bracketed(symbol.module))
+                new += 1
+            }
+        }
+        starts = mergedStarts
+        names = mergedNames
+        modules = mergedModules
     }
 
     private func module(containing address: UInt64) -> (start: UInt64, end: UInt64, name: String)? {

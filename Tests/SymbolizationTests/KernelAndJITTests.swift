@@ -49,6 +49,33 @@ struct KernelFrameTests {
                 == ["entry_SYSCALL_64", "do_syscall_64"])
     }
 
+    @Test("This machine's /proc/kallsyms, streamed in chunks: text symbols map back to their own address")
+    func realKallsyms() throws {
+        var symbols: [KernelSymbol] = []
+        for line in try readProcFile("/proc/kallsyms").split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count >= 3, let address = UInt64(fields[0], radix: 16), let type = fields[1].utf8.first else { continue }
+            let module = fields.count > 3 ? String(fields[3].dropFirst().dropLast()) : ""
+            symbols.append(KernelSymbol(address: address, type: type, name: String(fields[2]), module: module))
+        }
+        let text = symbols.filter { "tTwW".utf8.contains($0.type) && $0.address != 0 }
+        try #require(text.count > 1000, "kallsyms unreadable or addresses hidden (kptr_restrict)")
+        let symbolizer = Symbolizer(options: .init(debugDirectories: []), logger: testLogger())
+        // Chunks sorted within themselves, as the sampler sends them.
+        let shuffled = symbols.sorted { $0.name < $1.name }
+        for start in stride(from: 0, to: shuffled.count, by: 10_000) {
+            let chunk = shuffled[start..<min(start + 10_000, shuffled.count)].sorted { $0.address < $1.address }
+            symbolizer.apply(.kernelSymbols(KernelSymbols(symbols: Array(chunk))))
+        }
+        var namesByAddress: [UInt64: Set<String>] = [:]
+        for symbol in text { namesByAddress[symbol.address, default: []].insert(symbol.name) }
+        let probes = stride(from: 0, to: text.count, by: max(1, text.count / 2000)).map { text[$0] }
+        for probe in probes {
+            let leaf = frames(symbolizer, [probe.address])[0]
+            #expect(namesByAddress[probe.address]?.contains(leaf.functionName ?? "") == true, "\(probe.name)")
+        }
+    }
+
     @Test("After resetInterning the next symbols replace the table, and cached stacks are dropped")
     func reset() {
         let symbolizer = symbolizer()
