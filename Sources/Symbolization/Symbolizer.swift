@@ -360,6 +360,8 @@ public final class Symbolizer {
     }
 
     private func recordFailure(key: FileKey, path: String, reason: String) {
+        // Bounded: past the cap, files are retried (and reported) again once.
+        if failedFiles.count >= 65536 { failedFiles.removeAll() }
         failedFiles.insert(key)
         statistics.fileFailures += 1
         statistics.recentFileFailures.append(SymbolizationFileFailure(path: path, reason: reason))

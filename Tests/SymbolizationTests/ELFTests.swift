@@ -40,6 +40,28 @@ struct ELFSymbolizationTests {
         #expect(symbolizer.statistics.filesBySymbolSource[.symbolTable] == 2)
     }
 
+    @Test("Files only visible in the process's mount namespace are read through /proc/PID/root")
+    func mountNamespace() throws {
+        let fixture = try CFixture()
+        // `hidden` is empty for us; inside the process's namespace the fixture is mounted there.
+        let hidden = fixture.directory.file("hidden")
+        let real = fixture.directory.file("real")
+        try FileManager.default.createDirectory(atPath: hidden, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: real, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: fixture.executable, toPath: real + "/tandem-fixture")
+        let script = "mount --bind '\(real)' '\(hidden)' && exec '\(hidden)/tandem-fixture'"
+        let process = try FixtureProcess(executable: "/usr/bin/unshare",
+                                         arguments: ["--mount", "--propagation", "private", "/bin/sh", "-c", script])
+        defer { process.finish() }
+        #expect(!FileManager.default.fileExists(atPath: hidden + "/tandem-fixture"))
+        let symbolizer = Symbolizer(options: .init(debugDirectories: []), logger: testLogger())
+        symbolizer.apply(.process(try process.processInfo()))
+        symbolizer.apply(.mappings(try process.mappings()))
+        let frame = symbolize(symbolizer, pid: process.pid, [try process.address("tandem_fixture_static")])[0]
+        #expect(frame.functionName == "tandem_fixture_static")
+        #expect(frame.mappingPath == hidden + "/tandem-fixture")
+    }
+
     @Test("Return addresses are looked up one byte earlier: the call, not what follows it")
     func returnAddressSemantics() throws {
         let fixture = try CFixture()

@@ -62,8 +62,9 @@ final class FixtureProcess {
     /// The addresses the process printed, by name.
     let addresses: [String: UInt64]
 
-    init(executable: String, environment: [String: String]? = nil) throws {
+    init(executable: String, arguments: [String] = [], environment: [String: String]? = nil) throws {
         process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
         if let environment { process.environment = environment }
         let output = Pipe()
         process.standardInput = input
