@@ -77,7 +77,9 @@ public final class Symbolizer {
             kernelStacks.removeAll()
             sampleStacks.removeAll()
             replaceKernelSymbolsOnNextChunk = true
-        case .stackDefinition, .threadDefinition, .sample, .statistics, .endOfStream, .unknown:
+        default:
+            // Headers, stack and thread definitions (resolved by the decoder), samples,
+            // statistics, end of stream: nothing to update here.
             break
         }
     }

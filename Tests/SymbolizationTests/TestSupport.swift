@@ -17,12 +17,23 @@ struct CommandFailure: Error, CustomStringConvertible {
     var description: String { "\(command.joined(separator: " ")) exited with \(status): \(output)" }
 }
 
+/// The path of a compiler or tool: from PATH, else rustup's and Swift's usual places.
+func tool(_ name: String) -> String {
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+    let home = ProcessInfo.processInfo.environment["HOME"] ?? "/root"
+    let directories = path.split(separator: ":").map(String.init) + [home + "/.cargo/bin", "/root/.cargo/bin", "/opt/swift/usr/bin"]
+    for directory in directories where FileManager.default.isExecutableFile(atPath: directory + "/" + name) {
+        return directory + "/" + name
+    }
+    return name
+}
+
 /// Runs a tool to completion; returns its standard output, throws with its stderr on failure.
 @discardableResult
 func run(_ arguments: [String], environment: [String: String]? = nil) throws -> String {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
+    process.arguments = [tool(arguments[0])] + arguments.dropFirst()
     if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let output = Pipe()
     let errors = Pipe()
