@@ -55,6 +55,8 @@ struct ELFContents {
     var debugLink: DebugLink?
     /// The xz-compressed MiniDebugInfo ELF of `.gnu_debugdata`, still compressed.
     var miniDebugInfo: [UInt8]?
+    /// Functions from `.gopclntab`, read only when the file has no `.symtab`.
+    var goFunctions: [RawSymbol] = []
 }
 
 /// libelf needs `elf_version` before any other call; a global is initialized once, thread-safely.
@@ -110,6 +112,7 @@ enum ELFReader {
 
         var section: OpaquePointer? = nil
         var symbolSections: [(OpaquePointer, GElf_Shdr)] = []
+        var goPCLNTab: OpaquePointer?
         var executableSections: Set<Int> = []
         while let current = elf_nextscn(elf, section) {
             section = current
@@ -118,7 +121,10 @@ enum ELFReader {
             if sectionHeader.sh_flags & UInt64(SHF_EXECINSTR) != 0 { executableSections.insert(elf_ndxscn(current)) }
             let name = elf_strptr(elf, sectionNameIndex, Int(sectionHeader.sh_name)).map { String(cString: $0) } ?? ""
             switch name {
-            case ".gopclntab", ".note.go.buildid", ".go.buildinfo":
+            case ".gopclntab":
+                contents.isGo = true
+                if sectionHeader.sh_type != UInt32(SHT_NOBITS) { goPCLNTab = current }
+            case ".note.go.buildid", ".go.buildinfo":
                 contents.isGo = true
             case ".gnu_debuglink":
                 contents.debugLink = readDebugLink(section: current, isBigEndian: header.e_ident.5 == UInt8(ELFDATA2MSB))
@@ -142,6 +148,9 @@ enum ELFReader {
                                         collect: loadSymbols, into: &contents.symbols,
                                         rustMarkers: &contents.hasRustMarkers)
             if sectionHeader.sh_type == UInt32(SHT_SYMTAB), count > 0 { contents.hasSymbolTable = true }
+        }
+        if loadSymbols, !contents.hasSymbolTable, let goPCLNTab, let table = sectionBytes(goPCLNTab) {
+            contents.goFunctions = GoPCLNTab.functions(in: table)
         }
         return contents
     }

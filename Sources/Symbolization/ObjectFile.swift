@@ -19,6 +19,8 @@ public enum SymbolSource: String, Sendable, Hashable, CaseIterable {
     case debugFileByDebugLink
     /// `.gnu_debugdata` (MiniDebugInfo) plus `.dynsym`.
     case miniDebugInfo
+    /// A Go binary's `.gopclntab` (stripped with `-ldflags=-s`).
+    case goPCLNTab
     /// Only the dynamic symbols (`.dynsym`): exported functions.
     case dynamicSymbols
 }
@@ -80,7 +82,10 @@ struct ObjectFileLoader {
         var hasRustMarkers = contents.hasRustMarkers
         var isGo = contents.isGo
 
-        if !contents.hasSymbolTable {
+        if !contents.hasSymbolTable, !contents.goFunctions.isEmpty {
+            symbols += contents.goFunctions
+            source = .goPCLNTab
+        } else if !contents.hasSymbolTable {
             if let (debug, debugSource) = findDebugFile(for: contents, file: file, originalPath: originalPath,
                                                          rootPrefix: rootPrefix, warnings: &warnings) {
                 symbols += debug.symbols

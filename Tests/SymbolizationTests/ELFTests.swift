@@ -304,6 +304,30 @@ struct ELFSymbolizationTests {
         #expect(frames[0].functionName == "tandem_fixture_exported")
     }
 
+    @Test("Go binaries: names from .symtab, or from .gopclntab when stripped; frames typed .go",
+          arguments: [false, true])
+    func goBinary(stripped: Bool) throws {
+        let directory = try TemporaryDirectory()
+        let binary = directory.file("go_fixture")
+        let source = directory.file("main.go")
+        try FileManager.default.copyItem(atPath: Fixtures.source("go_fixture.go"), toPath: source)
+        try run(["go", "build", "-o", binary] + (stripped ? ["-ldflags=-s -w"] : []) + [source],
+                environment: ["GOCACHE": directory.file("cache"), "GOPATH": directory.file("gopath"), "GO111MODULE": "off",
+                              "CGO_ENABLED": "0"])
+        let process = try FixtureProcess(executable: binary)
+        defer { process.finish() }
+        let symbolizer = Symbolizer(options: .init(debugDirectories: []), logger: testLogger())
+        symbolizer.apply(.process(try process.processInfo()))
+        symbolizer.apply(.mappings(try process.mappings()))
+        let frames = symbolize(symbolizer, pid: process.pid, [
+            try process.address("main.Spin") + 1, try process.address("main.(*Worker).Run") + 1,
+            try process.address("fmt.Printf") + 1, try process.address("main.main") + 1,
+        ])
+        #expect(frames.map(\.functionName) == ["main.Spin", "main.(*Worker).Run", "fmt.Printf", "main.main"])
+        #expect(frames.allSatisfy { $0.type == .go })
+        #expect(symbolizer.statistics.filesBySymbolSource[stripped ? .goPCLNTab : .symbolTable] == 1)
+    }
+
     @Test("vDSO frames are named from the aggregator's own vDSO")
     func vdso() throws {
         let fixture = try CFixture()

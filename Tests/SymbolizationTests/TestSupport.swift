@@ -21,7 +21,7 @@ struct CommandFailure: Error, CustomStringConvertible {
 func tool(_ name: String) -> String {
     let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
     let home = ProcessInfo.processInfo.environment["HOME"] ?? "/root"
-    let directories = path.split(separator: ":").map(String.init) + [home + "/.cargo/bin", "/root/.cargo/bin", "/opt/swift/usr/bin"]
+    let directories = path.split(separator: ":").map(String.init) + [home + "/.cargo/bin", "/root/.cargo/bin", "/opt/swift/usr/bin", "/usr/lib/go/bin"]
     for directory in directories where FileManager.default.isExecutableFile(atPath: directory + "/" + name) {
         return directory + "/" + name
     }
