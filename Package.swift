@@ -27,6 +27,8 @@ let package = Package(
                        providers: [.apt(["libbpf-dev"])]),
         .systemLibrary(name: "CTandemELF", pkgConfig: "libelf",
                        providers: [.apt(["libelf-dev"])]),
+        .systemLibrary(name: "CTandemLZMA", pkgConfig: "liblzma",
+                       providers: [.apt(["liblzma-dev"])]),
         .systemLibrary(name: "CTandemCurl", pkgConfig: "libcurl",
                        providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CTandemZlib", pkgConfig: "zlib",
@@ -50,7 +52,7 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "Symbolization", dependencies: [
-            "Profiles", "WireFormat", "CTandemELF",
+            "Profiles", "WireFormat", "CTandemELF", "CTandemLZMA",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "ProfileOutputs", dependencies: ["Profiles", "CTandemZlib"]),
@@ -75,6 +77,10 @@ let package = Package(
         .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles", "CTandemZlib"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Profiles"]),
         .testTarget(name: "ProfilingMetricsTests", dependencies: ["ProfilingMetrics", "Configuration", "Profiles"]),
+        .testTarget(name: "SymbolizationTests", dependencies: [
+            "Symbolization", "Profiles", "WireFormat",
+            .product(name: "Logging", package: "swift-log"),
+        ], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )
