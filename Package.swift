@@ -29,6 +29,9 @@ let package = Package(
                        providers: [.apt(["libelf-dev"])]),
         .systemLibrary(name: "CTandemCurl", pkgConfig: "libcurl",
                        providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CTandemZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CTandemSnappy", providers: [.apt(["libsnappy-dev"])]),
 
         // MARK: tandem-sampler (privileged).
         .target(name: "SamplerCore", dependencies: [
@@ -53,7 +56,7 @@ let package = Package(
         ]),
         .target(name: "ProfilingMetrics", dependencies: ["Profiles", "Configuration"]),
         .target(name: "Exporters", dependencies: [
-            "Profiles", "Configuration", "CTandemCurl",
+            "Profiles", "Configuration", "CTandemCurl", "CTandemZlib", "CTandemSnappy",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "AggregatorCore", dependencies: [
@@ -69,6 +72,10 @@ let package = Package(
 
         // MARK: Tests.
         .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"]),
+        .testTarget(name: "ExportersTests", dependencies: [
+            "Exporters", "Profiles", "Configuration", "CTandemZlib",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )
