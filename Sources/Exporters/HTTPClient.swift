@@ -52,6 +52,15 @@ final class HTTPClient: @unchecked Sendable {
 
     /// POSTs `body` to `url` and waits for the whole response or `timeout`.
     func post(url: String, headers: [(String, String)], body: [UInt8], timeout: Duration) throws(HTTPTransportError) -> HTTPResponse {
+        try perform(url: url, headers: headers, body: body, timeout: timeout)
+    }
+
+    /// GETs `url` (for health checks and queries in tests and tools).
+    func get(url: String, headers: [(String, String)] = [], timeout: Duration) throws(HTTPTransportError) -> HTTPResponse {
+        try perform(url: url, headers: headers, body: nil, timeout: timeout)
+    }
+
+    private func perform(url: String, headers: [(String, String)], body: [UInt8]?, timeout: Duration) throws(HTTPTransportError) -> HTTPResponse {
         lock.lock()
         defer { lock.unlock() }
         curl_easy_reset(handle)
@@ -70,16 +79,23 @@ final class HTTPClient: @unchecked Sendable {
 
         let result: CURLcode = withExtendedLifetime(collector) {
             errorBuffer.withUnsafeMutableBufferPointer { errorPointer in
-                body.withUnsafeBufferPointer { bodyPointer in
+                (body ?? []).withUnsafeBufferPointer { bodyPointer in
                     var setup = CURLE_OK
                     func set(_ code: CURLcode) { if setup == CURLE_OK { setup = code } }
                     set(tandem_curl_setopt_string(handle, CURLOPT_URL, url))
                     set(tandem_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1))
-                    set(tandem_curl_setopt_long(handle, CURLOPT_POST, 1))
-                    // CURLOPT_POSTFIELDS does not copy: the body outlives curl_easy_perform below.
-                    set(tandem_curl_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bodyPointer.count)))
-                    set(tandem_curl_setopt_pointer(handle, CURLOPT_POSTFIELDS,
-                                                   UnsafeMutableRawPointer(mutating: bodyPointer.baseAddress ?? UnsafePointer(bitPattern: 1)!)))
+                    if body != nil {
+                        set(tandem_curl_setopt_long(handle, CURLOPT_POST, 1))
+                        // CURLOPT_POSTFIELDS does not copy: the body outlives curl_easy_perform below.
+                        set(tandem_curl_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bodyPointer.count)))
+                        if let base = bodyPointer.baseAddress {
+                            set(tandem_curl_setopt_pointer(handle, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: base)))
+                        } else {
+                            set(tandem_curl_setopt_string(handle, CURLOPT_COPYPOSTFIELDS, ""))
+                        }
+                    } else {
+                        set(tandem_curl_setopt_long(handle, CURLOPT_HTTPGET, 1))
+                    }
                     set(tandem_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList))
                     set(tandem_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, Int(milliseconds)))
                     set(tandem_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Int(min(milliseconds, 10_000))))
