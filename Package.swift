@@ -33,6 +33,7 @@ let package = Package(
                        providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CTandemZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CTandemSnappy", providers: [.apt(["libsnappy-dev"])]),
 
         // MARK: tandem-sampler (privileged).
         .target(name: "SamplerCore", dependencies: [
@@ -58,7 +59,7 @@ let package = Package(
         .target(name: "ProfileOutputs", dependencies: ["Profiles", "CTandemZlib"]),
         .target(name: "ProfilingMetrics", dependencies: ["Profiles", "Configuration"]),
         .target(name: "Exporters", dependencies: [
-            "Profiles", "Configuration", "CTandemCurl",
+            "Profiles", "Configuration", "CTandemCurl", "CTandemZlib", "CTandemSnappy",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "AggregatorCore", dependencies: [
@@ -81,6 +82,10 @@ let package = Package(
             "Symbolization", "Profiles", "WireFormat",
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["Fixtures"]),
+        .testTarget(name: "ExportersTests", dependencies: [
+            "Exporters", "Profiles", "Configuration", "CTandemZlib",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )
