@@ -64,7 +64,7 @@ let package = Package(
         ]),
         .target(name: "AggregatorCore", dependencies: [
             "WireFormat", "Profiles", "Configuration", "Symbolization",
-            "ProfilingMetrics", "Exporters",
+            "ProfilingMetrics", "Exporters", "ProfileOutputs",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "aggregator", dependencies: [
