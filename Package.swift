@@ -75,6 +75,10 @@ let package = Package(
 
         // MARK: Tests.
         .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"]),
+        .testTarget(name: "AggregatorCoreTests", dependencies: [
+            "AggregatorCore", "WireFormat", "Configuration",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles", "CTandemZlib"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Profiles"]),
         .testTarget(name: "ProfilingMetricsTests", dependencies: ["ProfilingMetrics", "Configuration", "Profiles"]),
