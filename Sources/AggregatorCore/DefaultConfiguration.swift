@@ -1,8 +1,9 @@
 import Configuration
 
 /// The configuration used when none is given: the profiling receiver at 19 Hz,
-/// every `profilingmetrics` metric but custom aggregations, and (since no
-/// exporter is named) the metrics written as OTLP JSON lines to the outputs.
+/// every `profilingmetrics` metric but custom aggregations, and the metrics
+/// written by a `file` exporter that is named but not defined: OTLP JSON lines
+/// to `--metrics-out`, or to standard output.
 public enum DefaultConfiguration {
     public static let yaml = """
         receivers:
@@ -14,9 +15,6 @@ public enum DefaultConfiguration {
             metrics:
               samples.frame_type: { enabled: true }
               samples.classification: { enabled: true }
-        exporters:
-          file:
-            path: "-"
         service:
           pipelines:
             profiles:

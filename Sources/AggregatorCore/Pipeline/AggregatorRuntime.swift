@@ -59,9 +59,10 @@ public final class AggregatorRuntime: Sendable {
         var samplesPerSecond: UInt32 = 0
     }
 
-    /// Builds the exporters of the configuration's metrics pipelines. When the
-    /// configuration names none (or `outputs.metrics` is set), metrics go to
-    /// `outputs.metrics` as OTLP JSON lines, standard output by default.
+    /// Builds the exporters of the configuration's metrics pipelines. A `file`
+    /// exporter named but not defined, or no exporter at all, writes to
+    /// `outputs.metrics` as OTLP JSON lines (standard output by default); an
+    /// explicit `outputs.metrics` is always written.
     public init(configuration: CollectorConfiguration, outputs: OutputPaths,
                 symbolizerOptions: SymbolizerOptions = .init(), logger: Logger) throws {
         self.configuration = configuration
@@ -74,13 +75,15 @@ public final class AggregatorRuntime: Sendable {
         }
         if configuration.profilingMetrics != nil {
             for exporter in configuration.exporters(for: .metrics) {
+                if exporter.node == nil && exporter.id.type == "file" { continue }  // the output below
                 if exporter.node == nil {
                     logger.notice("exporter `\(exporter.id)` is named in a pipeline but not defined: using its defaults")
                 }
                 exporters.append(try ExporterFactory.make(id: exporter.id.description, node: exporter.node, logger: logger))
             }
         }
-        if exporters.isEmpty || outputs.metrics != nil {
+        let fileNamedOnly = configuration.exporters(for: .metrics).contains { $0.node == nil && $0.id.type == "file" }
+        if exporters.isEmpty || outputs.metrics != nil || fileNamedOnly {
             let path = outputs.metrics ?? "-"
             let node = ConfigNode.mapping([ConfigEntry(key: "path", value: .scalar(path))])
             exporters.append(try ExporterFactory.make(id: "file/tandem-output", node: node, logger: logger))
