@@ -144,3 +144,12 @@ extension ConfigurationError {
         }
     }
 }
+
+extension ConfigNode {
+    /// Parses YAML text into a tree (see `ConfigDocument` for positions).
+    ///
+    /// - Throws: `ConfigurationError` with the line and column of a syntax error.
+    public init(yaml: String) throws {
+        self = try ConfigDocument(yaml: yaml).root
+    }
+}

@@ -161,6 +161,7 @@ public final class ProfilingMetricsConnector {
     ///     batch"): pass the receiver's `reporter_interval`
     ///     (`CollectorConfiguration.metricsWindow` does this choice).
     ///   - scopeVersion: the instrumentation scope version to report.
+    ///   Windows shorter than 1 ms are lengthened to 1 ms.
     /// - Throws: `ConfigurationError` if an aggregation's expression does not compile
     ///   (settings read from a configuration were already checked).
     public init(settings: ProfilingMetricsSettings, stream: MetricsStreamContext,
@@ -170,7 +171,8 @@ public final class ProfilingMetricsConnector {
         self.stream = stream
         self.scopeVersion = scopeVersion
         let window = settings.flushInterval > .zero ? settings.flushInterval : batchInterval
-        windowNanoseconds = UInt64(max(1, window.nanosecondsClamped))
+        // At least 1 ms, so that window indices stay small and windows few.
+        windowNanoseconds = UInt64(max(1_000_000, window.nanosecondsClamped))
         lastUnixTime = stream.realtimeNanoseconds
 
         let enabled = Self.metrics.map { settings.isEnabled($0) }
@@ -516,6 +518,7 @@ public final class ProfilingMetricsConnector {
     }
 
     private func emit(_ indices: [Int64], endingAt cut: UInt64?) -> MetricsBatch {
+        guard !indices.isEmpty else { return MetricsBatch(resourceMetrics: []) }
         // resource -> metric index -> points
         var perResource: [UInt32: [UInt8: [NumberDataPoint]]] = [:]
         for index in indices {
