@@ -129,7 +129,7 @@ public struct ProfilingMetricsSettings: Hashable, Sendable {
 
     /// Reads `connectors.profilingmetrics` (or `profilingmetrics/<name>`) at `path`.
     public init(node: ConfigNode?, path: String, locations: [String: ConfigLocation] = [:]) throws {
-        let reader = try ConfigReader(node, path: path, locations: locations)
+        let reader = try ConfigMappingReader(node, path: path, locations: locations)
         try reader.requireOnlyKeys(Self.keys)
 
         let writesOlder = reader.keys.contains { Self.olderKeys.contains($0) }
@@ -153,12 +153,12 @@ public struct ProfilingMetricsSettings: Hashable, Sendable {
 
         // metrics: { <name>: { enabled: bool } }
         var explicit: [ProfilingMetric: Bool] = [:]
-        let metricsReader = try ConfigReader(reader["metrics"], path: reader.childPath("metrics"), locations: locations)
+        let metricsReader = try ConfigMappingReader(reader["metrics"], path: reader.childPath("metrics"), locations: locations)
         let metricNames = ProfilingMetric.allCases.map(\.rawValue)
         try metricsReader.requireOnlyKeys(metricNames, noun: "metric names")
         for name in metricsReader.keys {
             let metric = ProfilingMetric(rawValue: name)!
-            let entry = try ConfigReader(metricsReader[name], path: metricsReader.childPath(name), locations: locations)
+            let entry = try ConfigMappingReader(metricsReader[name], path: metricsReader.childPath(name), locations: locations)
             try entry.requireOnlyKeys(["enabled"])
             if let enabled = try entry.bool("enabled") { explicit[metric] = enabled }
         }
@@ -171,7 +171,7 @@ public struct ProfilingMetricsSettings: Hashable, Sendable {
         case .sequence(let items)?:
             for (index, item) in items.enumerated() {
                 let itemPath = "\(aggregationsPath)[\(index)]"
-                let entry = try ConfigReader(item, path: itemPath, locations: locations)
+                let entry = try ConfigMappingReader(item, path: itemPath, locations: locations)
                 try entry.requireOnlyKeys(["match", "label"])
                 for key in ["match", "label"] where try (entry.string(key) ?? "").isEmpty {
                     throw entry.error(at: entry.has(key) ? entry.childPath(key) : itemPath,
@@ -190,7 +190,7 @@ public struct ProfilingMetricsSettings: Hashable, Sendable {
                 aggregations.append(CustomAggregation(match: match, label: label))
             }
         case let other?:
-            throw reader.error(at: aggregationsPath, "must be a list, not \(ConfigReader.describe(other))",
+            throw reader.error(at: aggregationsPath, "must be a list, not \(ConfigMappingReader.describe(other))",
                                fix: "write `aggregations: [ { match: \"^malloc$\", label: allocator } ]`")
         }
 

@@ -3,11 +3,11 @@
 /// layers (exporters) use it on their `ComponentConfig.node` so that every
 /// configuration error looks and helps alike:
 ///
-///     let reader = try ConfigReader(exporter.node, path: exporter.path,
+///     let reader = try ConfigMappingReader(exporter.node, path: exporter.path,
 ///                                   locations: configuration.document.locations)
 ///     try reader.requireOnlyKeys(["endpoint", "timeout"])
 ///     let timeout = try reader.duration("timeout") ?? .seconds(30)
-public struct ConfigReader: Sendable {
+public struct ConfigMappingReader: Sendable {
     /// Dotted path of the mapping read.
     public let path: String
     public let entries: [ConfigEntry]

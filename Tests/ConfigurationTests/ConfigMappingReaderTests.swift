@@ -1,7 +1,7 @@
 import Configuration
 import Testing
 
-@Suite("ConfigReader, as component layers use it")
+@Suite("ConfigMappingReader, as component layers use it")
 struct ConfigReaderTests {
     @Test("reads typed values of an exporter's settings")
     func typedValues() throws {
@@ -21,7 +21,7 @@ struct ConfigReaderTests {
                 metrics: { receivers: [profilingmetrics], exporters: [otlphttp] }
             """)
         let exporter = try #require(configuration.exporters(for: .metrics).first)
-        let reader = try ConfigReader(exporter.node, path: exporter.path, locations: configuration.document.locations)
+        let reader = try ConfigMappingReader(exporter.node, path: exporter.path, locations: configuration.document.locations)
         try reader.requireOnlyKeys(["endpoint", "timeout", "compression", "retries", "headers_list"])
         #expect(try reader.string("endpoint") == "http://localhost:4318")
         #expect(try reader.duration("timeout") == .seconds(10))
@@ -41,7 +41,7 @@ struct ConfigReaderTests {
     @Test("refuses a scalar where a mapping belongs")
     func notMapping() {
         let error = #expect(throws: ConfigurationError.self) {
-            try ConfigReader(.scalar("x"), path: "exporters.file")
+            try ConfigMappingReader(.scalar("x"), path: "exporters.file")
         }
         #expect(error?.path == "exporters.file")
     }
