@@ -56,6 +56,36 @@ public struct CustomAggregation: Hashable, Sendable {
         self.match = match
         self.label = label
     }
+
+    /// `match` compiled. The expressions are written for Go's RE2 (the
+    /// upstream connector's engine); the one RE2 spelling Swift's `Regex`
+    /// refuses, a one-letter Unicode class `\pL` / `\PL`, is rewritten to `\p{L}`.
+    public func regex() throws -> Regex<AnyRegexOutput> {
+        try Regex(Self.swiftPattern(fromRE2: match))
+    }
+
+    /// Rewrites RE2's `\pX` / `\PX` (no braces) to `\p{X}` / `\P{X}`; everything else is kept.
+    static func swiftPattern(fromRE2 pattern: String) -> String {
+        guard pattern.contains("\\p") || pattern.contains("\\P") else { return pattern }
+        var result = ""
+        var characters = pattern.makeIterator()
+        while let c = characters.next() {
+            guard c == "\\", let next = characters.next() else {
+                result.append(c)
+                continue
+            }
+            if next == "p" || next == "P", let name = characters.next() {
+                if name == "{" || !name.isLetter {
+                    result += "\\\(next)\(name)"
+                } else {
+                    result += "\\\(next){\(name)}"
+                }
+            } else {
+                result += "\\\(next)"
+            }
+        }
+        return result
+    }
 }
 
 /// The settings of the `profilingmetrics` connector, from either generation of
@@ -181,7 +211,7 @@ public struct ProfilingMetricsSettings: Hashable, Sendable {
                 let match = try entry.string("match")!
                 let label = try entry.string("label")!
                 do {
-                    _ = try Regex(match)
+                    _ = try CustomAggregation(match: match, label: label).regex()
                 } catch {
                     throw entry.error(at: entry.childPath("match"),
                                       "the regular expression `\(match)` of aggregation `\(label)` does not compile: \(error)",

@@ -190,7 +190,7 @@ public final class ProfilingMetricsConnector {
         var compiled: [(Regex<AnyRegexOutput>, String)] = []
         for (index, aggregation) in settings.aggregations.enumerated() {
             do {
-                compiled.append((try Regex(aggregation.match), aggregation.label))
+                compiled.append((try aggregation.regex(), aggregation.label))
             } catch {
                 throw ConfigurationError(path: "connectors.profilingmetrics.aggregations[\(index)].match",
                                          problem: "the regular expression `\(aggregation.match)` does not compile: \(error)",
