@@ -615,3 +615,15 @@ public final class ProfilingMetricsConnector {
         }
     }
 }
+
+extension ProfilingMetricsConnector {
+    /// The connector a configuration's pipelines use, with its window chosen
+    /// by `CollectorConfiguration.metricsWindow`; `nil` when no pipeline uses
+    /// `profilingmetrics`.
+    public convenience init?(configuration: CollectorConfiguration, stream: MetricsStreamContext,
+                             scopeVersion: String = "") throws {
+        guard let settings = configuration.profilingMetrics else { return nil }
+        try self.init(settings: settings, stream: stream, batchInterval: configuration.metricsWindow,
+                      scopeVersion: scopeVersion)
+    }
+}

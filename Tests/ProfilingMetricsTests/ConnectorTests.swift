@@ -425,8 +425,7 @@ struct ConnectorConfigurationTests {
                   receivers: [ profilingmetrics ]
                   exporters: [ elasticsearch ]
             """)
-        let connector = try ProfilingMetricsConnector(settings: try #require(configuration.profilingMetrics),
-                                                      stream: stream, batchInterval: configuration.metricsWindow)
+        let connector = try #require(try ProfilingMetricsConnector(configuration: configuration, stream: stream))
         #expect(connector.windowNanoseconds == 5 * second)
         connector.add(sample([kernel("futex_wait", 1), kernel("__x64_sys_futex", 2), frame(.go, "runtime.futex"),
                               frame(.go, "main.main")], at: [0, 1]))
@@ -448,5 +447,19 @@ struct ConnectorConfigurationTests {
             #expect(total(points, "samples.frame_type", ["frame_type": type.rawValue, "profile.type_unit": "samples_count"])
                     == 1)
         }
+    }
+}
+
+@Suite("profilingmetrics connector: without the connector")
+struct ConnectorAbsentTests {
+    @Test("no connector when no pipeline uses profilingmetrics")
+    func absent() throws {
+        let configuration = try CollectorConfiguration(yaml: """
+            receivers: { profiling: }
+            service:
+              pipelines:
+                profiles: { receivers: [profiling], exporters: [file] }
+            """)
+        #expect(try ProfilingMetricsConnector(configuration: configuration, stream: stream) == nil)
     }
 }
