@@ -1,3 +1,5 @@
+import Foundation
+
 /// The component types tandem can run, by kind. Components of other types are
 /// refused with the closest known type as a suggestion.
 public struct ComponentCatalog: Hashable, Sendable {
@@ -146,16 +148,21 @@ public struct CollectorConfiguration: Sendable {
         exporters.first { $0.id == id }
     }
 
-    public init(yaml: String, catalog: ComponentCatalog = .tandem) throws {
-        try self.init(document: ConfigDocument(yaml: yaml), catalog: catalog)
+    /// Parses and validates YAML text; `environment` feeds `${env:NAME}` references.
+    public init(yaml: String, environment: [String: String] = ProcessInfo.processInfo.environment,
+                catalog: ComponentCatalog = .tandem) throws {
+        try self.init(document: ConfigDocument(yaml: yaml, environment: environment), catalog: catalog)
     }
 
-    public init(contentsOfFile path: String, catalog: ComponentCatalog = .tandem) throws {
-        try self.init(document: ConfigDocument(contentsOfFile: path), catalog: catalog)
+    /// Reads, parses and validates the file at `path`.
+    public init(contentsOfFile path: String, environment: [String: String] = ProcessInfo.processInfo.environment,
+                catalog: ComponentCatalog = .tandem) throws {
+        try self.init(document: ConfigDocument(contentsOfFile: path, environment: environment), catalog: catalog)
     }
 
     public init(document: ConfigDocument, catalog: ComponentCatalog = .tandem) throws {
         self.document = document
+        warnings = document.warnings
         let locations = document.locations
         if case .null = document.root {
             throw ConfigurationError(path: "", problem: "the configuration is empty",
