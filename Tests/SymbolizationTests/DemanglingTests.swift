@@ -76,6 +76,12 @@ struct DemanglingTests {
         }
         #expect(compared > 100)
         #expect(decoded == compared)
+        if source == "rust_variety.rs" {
+            // Non-ASCII identifiers are Punycode-encoded.
+            let names = Set(mangled.compactMap { $0.count == 3 ? RustV0Demangler.demangle(String($0[2])) : nil })
+            #expect(names.contains("rust_variety::grüße_für_alle"))
+            #expect(names.contains("rust_variety::计算"))
+        }
     }
 
     @Test("Rust v0 decoder rejects malformed input without crashing",
