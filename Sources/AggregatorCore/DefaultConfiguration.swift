@@ -1,0 +1,35 @@
+import Configuration
+
+/// The configuration used when none is given: the profiling receiver at 19 Hz,
+/// every `profilingmetrics` metric but custom aggregations, and (since no
+/// exporter is named) the metrics written as OTLP JSON lines to the outputs.
+public enum DefaultConfiguration {
+    public static let yaml = """
+        receivers:
+          profiling:
+            samples_per_second: 19
+        connectors:
+          profilingmetrics:
+            flush_interval: 10s
+            metrics:
+              samples.frame_type: { enabled: true }
+              samples.classification: { enabled: true }
+        exporters:
+          file:
+            path: "-"
+        service:
+          pipelines:
+            profiles:
+              receivers: [ profiling ]
+              exporters: [ profilingmetrics ]
+            metrics:
+              receivers: [ profilingmetrics ]
+              exporters: [ file ]
+        """
+
+    /// Loads `path`, or the embedded default when `path` is nil.
+    public static func load(path: String?) throws -> CollectorConfiguration {
+        if let path { return try CollectorConfiguration(contentsOfFile: path) }
+        return try CollectorConfiguration(yaml: yaml)
+    }
+}
