@@ -91,9 +91,11 @@ public struct UnwindTable: Hashable, Sendable {
         if let ehFrame = elf.section(named: ".eh_frame") {
             let bases = PointerEncoding.Bases(sectionAddress: ehFrame.address, text: text, data: nil)
             sources.append(try CallFrameSection(flavor: .ehFrame, cursor: elf.cursor(over: ehFrame), bases: bases))
-        } else if let segment = elf.programHeaders.first(where: { $0.type == ELFFile.segmentGNUEHFrame }) {
+        } else if !elf.sections.contains(where: { $0.name == ".eh_frame" }),
+                  let segment = elf.programHeaders.first(where: { $0.type == ELFFile.segmentGNUEHFrame }) {
             // Stripped section headers: .eh_frame_hdr tells where .eh_frame starts; it runs
-            // to its zero terminator, within its loadable segment.
+            // to its zero terminator, within its loadable segment. (A separate debug file
+            // lists .eh_frame as SHT_NOBITS and keeps program headers whose bytes are gone.)
             try ELFFile.checkBounds(offset: segment.offset, size: segment.fileSize, fileSize: elfBytes.count, section: "PT_GNU_EH_FRAME")
             let headerCursor = ByteCursor(bytes: elfBytes, start: Int(segment.offset), end: Int(segment.offset + segment.fileSize),
                                           section: ".eh_frame_hdr")
@@ -115,7 +117,12 @@ public struct UnwindTable: Hashable, Sendable {
                 sources.append(try CallFrameSection(flavor: .debugFrame, cursor: elf.cursor(over: debugFrame), bases: bases))
             }
         }
-        guard !sources.isEmpty else { throw UnwindTableError(.noUnwindInformation, section: "section headers", offset: 0) }
+        guard !sources.isEmpty else {
+            if elf.sections.contains(where: { $0.name == ".debug_frame" && $0.isCompressed }) {
+                throw UnwindTableError(.compressedSection, section: ".debug_frame", offset: 0)
+            }
+            throw UnwindTableError(.noUnwindInformation, section: "section headers", offset: 0)
+        }
 
         // Order every FDE by address; at equal addresses .eh_frame (read first) wins.
         var order: [(start: UInt64, source: Int, index: Int)] = []

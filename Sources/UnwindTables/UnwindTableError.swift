@@ -19,6 +19,8 @@ public struct UnwindTableError: Error, Hashable, Sendable, CustomStringConvertib
         case outOfFileBounds(offset: UInt64, size: UInt64, fileSize: Int)
         /// Neither `.eh_frame` nor `.debug_frame` (nor a `PT_GNU_EH_FRAME` segment) exists.
         case noUnwindInformation
+        /// The only unwind information is in a compressed (`SHF_COMPRESSED`) section.
+        case compressedSection
 
         // MARK: Byte-level
         /// The data ends inside a value or an entry.
@@ -94,6 +96,8 @@ public struct UnwindTableError: Error, Hashable, Sendable, CustomStringConvertib
         case .outOfFileBounds(let offset, let size, let fileSize):
             what = "bytes \(offset)..<\(offset &+ size) lie outside the file (\(fileSize) bytes); the file is truncated or corrupt"
         case .noUnwindInformation: what = "the file has no .eh_frame, .debug_frame or PT_GNU_EH_FRAME"
+        case .compressedSection:
+            what = "the section is compressed (SHF_COMPRESSED), which is not supported; decompress it with `objcopy --decompress-debug-sections`"
         case .truncated: what = "the data ends inside a value"
         case .malformedLEB128: what = "a LEB128 number is longer than 64 bits"
         case .unterminatedString: what = "a string has no terminating NUL"

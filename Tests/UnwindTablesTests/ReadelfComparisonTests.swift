@@ -130,3 +130,28 @@ func littleEndian64(_ bytes: [UInt8], at offset: Int) -> UInt64 {
         #expect(withoutSections.statistics.searchTableEntries == withSections.statistics.ehFrameFDEs)
     }
 }
+
+@Suite struct SeparateDebugFileTests {
+    @Test func separateDebugFileIsCompiledFromItsDebugFrame() throws {
+        let directory = try ScratchDirectory()
+        defer { directory.remove() }
+        let path = try compileC(workloadSource, name: "debuglink",
+                                flags: ["-O2", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables", "-g"], in: directory)
+        let debugPath = path + ".debug"
+        _ = try runProgram("/usr/bin/objcopy", ["--only-keep-debug", path, debugPath])
+        // In the debug file .eh_frame is SHT_NOBITS: only .debug_frame has bytes.
+        let table = try UnwindTable.compile(elfBytes: try readFile(debugPath))
+        #expect(table.statistics.ehFrameFDEs == 0)
+        #expect(table.statistics.debugFrameFDEs >= 5)
+        let (mismatches, checked) = compare(table, with: try ReadelfFrames(path: path), section: ".debug_frame")
+        #expect(mismatches.isEmpty, "\(mismatches.joined(separator: "\n"))")
+        #expect(checked > 0)
+
+        // A compressed .debug_frame is named as the reason, with the fix.
+        let compressedPath = path + ".zdebug"
+        _ = try runProgram("/usr/bin/objcopy", ["--compress-debug-sections=zlib", debugPath, compressedPath])
+        #expect(throws: UnwindTableError(.compressedSection, section: ".debug_frame", offset: 0)) {
+            try UnwindTable.compile(elfBytes: try readFile(compressedPath))
+        }
+    }
+}
