@@ -13,9 +13,10 @@ struct ELFFile {
         var offset: UInt64
         var size: UInt64
 
-        /// `SHT_NOBITS`: the section occupies no bytes in the file (e.g. `.eh_frame` in a
-        /// separate debug file).
-        var hasFileBytes: Bool { type != ELFFile.sectionTypeNoBits }
+        /// Whether the section has bytes in the file: not `SHT_NOBITS` (e.g. `.eh_frame` in a
+        /// separate debug file) nor `SHT_NULL` (section 0). Only such sections are bounds-checked
+        /// and read.
+        var hasFileBytes: Bool { type != ELFFile.sectionTypeNoBits && type != ELFFile.sectionTypeNull }
         var isCompressed: Bool { flags & ELFFile.sectionFlagCompressed != 0 }
     }
 
@@ -28,6 +29,7 @@ struct ELFFile {
     }
 
     static let machineX86_64: UInt16 = 62
+    static let sectionTypeNull: UInt32 = 0
     static let sectionTypeNoBits: UInt32 = 8
     static let sectionFlagCompressed: UInt64 = 0x800
     static let segmentLoad: UInt32 = 1
@@ -104,7 +106,7 @@ struct ELFFile {
                 let size = try cursor.u64()
                 let link = try cursor.u32()
                 let section = Section(name: "", type: sectionType, flags: flags, address: address, offset: offset, size: size)
-                if section.hasFileBytes && index != 0 {
+                if section.hasFileBytes {
                     try Self.checkBounds(offset: offset, size: size, fileSize: bytes.count, section: "section header \(index)")
                 }
                 raw.append((nameOffset, section, link))
@@ -113,9 +115,10 @@ struct ELFFile {
                 throw UnwindTableError(.malformedHeader(field: "e_shstrndx", value: sectionNameIndex), section: "ELF header", offset: 62)
             }
             if sectionHeaderCount > 0 {
+                // Names come only from a string table whose bounds were checked above.
                 let names = raw[Int(sectionNameIndex)].section
-                let namesStart = Int(names.offset)
-                let namesEnd = names.hasFileBytes ? namesStart + Int(names.size) : namesStart
+                let namesStart = names.hasFileBytes ? Int(names.offset) : 0
+                let namesEnd = names.hasFileBytes ? namesStart + Int(names.size) : 0
                 for entry in raw {
                     var section = entry.section
                     if UInt64(entry.nameOffset) < UInt64(namesEnd - namesStart) {

@@ -130,6 +130,34 @@ private func compileCorrupt(_ bytes: [UInt8]) -> Result<UnwindTable, UnwindTable
         #expect(throws: UnwindTableError.self) { try UnwindTable.compile(elfBytes: hugeCount) }
     }
 
+    @Test func hostileSectionHeadersAreCheckedBeforeUse() throws {
+        var builder = CFIBuilder(.ehFrame)
+        builder.fde(cie: builder.cie(), start: 0x1000, length: 0x10, instructions: [])
+        let bytes = makeELF(ehFrame: builder.bytes)
+        let headers = Int(littleEndian64(bytes, at: 40))
+        let ehFrameName = Array(bytes[headers + 64..<headers + 68])
+        // Section 0 renamed .eh_frame, made PROGBITS, pointing far outside the file.
+        var renamedNull = bytes
+        renamedNull.replaceSubrange(headers..<headers + 8, with: ehFrameName + le(UInt32(1)))
+        renamedNull.replaceSubrange(headers + 24..<headers + 40, with: le(UInt64.max - 8) + le(UInt64(16)))
+        #expect(throws: UnwindTableError.self) { try UnwindTable.compile(elfBytes: renamedNull) }
+        // The section name table is section 0 with a huge offset, or a NOBITS section.
+        for type: UInt32 in [0, 8] {
+            var badNames = bytes
+            badNames.replaceSubrange(62..<64, with: le(UInt16(0)))
+            badNames.replaceSubrange(headers + 4..<headers + 8, with: le(type))
+            badNames.replaceSubrange(headers + 24..<headers + 32, with: le(UInt64.max))
+            #expect(throws: UnwindTableError(.noUnwindInformation, section: "section headers", offset: 0)) {
+                try UnwindTable.compile(elfBytes: badNames)
+            }
+        }
+        // .eh_frame's own size runs past the end of the file.
+        var oversized = bytes
+        oversized.replaceSubrange(headers + 64 + 32..<headers + 64 + 40, with: le(UInt64(bytes.count)))
+        let error = try #require(throws: UnwindTableError.self) { try UnwindTable.compile(elfBytes: oversized) }
+        #expect(error.section == "section header 1")
+    }
+
     @Test func errorDescriptionsNameSectionOffsetAndCause() {
         let error = UnwindTableError(.restoreStateWithoutRemember, section: ".eh_frame", offset: 0x1F4)
         #expect(error.description == ".eh_frame at offset 0x1f4: DW_CFA_restore_state without DW_CFA_remember_state")
