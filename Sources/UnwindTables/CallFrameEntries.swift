@@ -92,7 +92,10 @@ struct CallFrameSection {
             } else {
                 let target: Int64
                 switch flavor {
-                case .ehFrame: target = Int64(idPosition - cursor.sectionStart) - Int64(bitPattern: id)
+                case .ehFrame:
+                    let (difference, overflow) = Int64(idPosition - cursor.sectionStart).subtractingReportingOverflow(Int64(bitPattern: id))
+                    guard !overflow else { throw cursor.error(.badCIEPointer(target: Int64.min), at: position) }
+                    target = difference
                 case .debugFrame: target = Int64(bitPattern: id)
                 }
                 let cie = try commonInformationEntry(at: target, referencedFrom: position)

@@ -194,6 +194,8 @@ private func row(_ address: UInt64, _ cfa: CFARule, _ rbp: FramePointerRule = .u
         #expect(try compileError { $0.fde(cie: $0.cie(), start: 0x1000, length: 4, instructions: [0x0A, 0x0A] + [UInt8](repeating: 0x0A, count: 64)) } == .stateStackTooDeep(limit: 64))
         #expect(try compileError { $0.cie(instructions: [0x41]) ; $0.fde(cie: 0, start: 0x1000, length: 4, instructions: []) } == .misplacedInstruction(0x40))
         #expect(try compileError { $0.bytes = le(UInt32(100)) + [0, 0, 0, 0] } == .entryLengthOutOfBounds(length: 100))
+        // A 64-bit FDE whose CIE pointer would overflow the subtraction.
+        #expect(try compileError { $0.bytes = le(UInt32.max) + le(UInt64(8)) + le(UInt64(1) << 63) } == .badCIEPointer(target: Int64.min))
         #expect(throws: UnwindTableError(.noUnwindInformation, section: "section headers", offset: 0)) {
             try UnwindTable.compile(elfBytes: makeELF())
         }
