@@ -22,6 +22,7 @@ struct ELFFile {
 
     struct ProgramHeader {
         var type: UInt32
+        var flags: UInt32
         var offset: UInt64
         var virtualAddress: UInt64
         var fileSize: UInt64
@@ -148,13 +149,13 @@ struct ELFFile {
                 var cursor = ByteCursor(bytes: bytes, start: Int(programHeaderOffset), end: start + 56, section: "program headers")
                 cursor.position = start
                 let segmentType = try cursor.u32()
-                _ = try cursor.u32()
+                let flags = try cursor.u32()
                 let offset = try cursor.u64()
                 let virtualAddress = try cursor.u64()
                 _ = try cursor.u64()
                 let fileSize = try cursor.u64()
                 let memorySize = try cursor.u64()
-                programHeaders.append(ProgramHeader(type: segmentType, offset: offset, virtualAddress: virtualAddress,
+                programHeaders.append(ProgramHeader(type: segmentType, flags: flags, offset: offset, virtualAddress: virtualAddress,
                                                     fileSize: fileSize, memorySize: memorySize))
             }
         }

@@ -51,9 +51,34 @@ public struct UnwindTable: Hashable, Sendable {
         public init() {}
     }
 
-    init(rows: [UnwindRow], statistics: Statistics) {
+    /// The file's `PT_LOAD` segments, to turn a runtime address into the ELF virtual
+    /// address rows use (empty for a table read from its serialized form).
+    public private(set) var loadSegments: [LoadSegment]
+
+    /// A `PT_LOAD` program header: file bytes `fileOffset..<fileOffset+fileSize` are mapped
+    /// at ELF virtual address `virtualAddress`.
+    public struct LoadSegment: Hashable, Sendable {
+        public var fileOffset: UInt64
+        public var virtualAddress: UInt64
+        public var fileSize: UInt64
+        /// `PF_X`: the segment holds code.
+        public var isExecutable: Bool
+    }
+
+    init(rows: [UnwindRow], statistics: Statistics, loadSegments: [LoadSegment] = []) {
         self.rows = rows
         self.statistics = statistics
+        self.loadSegments = loadSegments
+    }
+
+    /// The ELF virtual address of the byte at `fileOffset` of the file, or `nil` when no
+    /// `PT_LOAD` segment maps it. For a sampled address `pc` in a mapping that starts at
+    /// `start` with file offset `offset` (from /proc/PID/maps), pass `pc - start + offset`.
+    public func elfAddress(fileOffset: UInt64) -> UInt64? {
+        for segment in loadSegments where fileOffset >= segment.fileOffset && fileOffset - segment.fileOffset < segment.fileSize {
+            return segment.virtualAddress &+ (fileOffset - segment.fileOffset)
+        }
+        return nil
     }
 
     /// The rules in force at `address` (an ELF virtual address), or `nil` where no FDE covers it.
@@ -182,6 +207,9 @@ public struct UnwindTable: Hashable, Sendable {
         if let first = rows.first, let last = rows.last, last.startAddress - first.startAddress > UInt64(UInt32.max) {
             throw UnwindTableError(.addressSpanTooLarge(last.startAddress - first.startAddress), section: "section headers", offset: 0)
         }
-        return UnwindTable(rows: rows, statistics: statistics)
+        let loadSegments = elf.programHeaders.filter { $0.type == ELFFile.segmentLoad }.map {
+            LoadSegment(fileOffset: $0.offset, virtualAddress: $0.virtualAddress, fileSize: $0.fileSize, isExecutable: $0.flags & 1 != 0)
+        }
+        return UnwindTable(rows: rows, statistics: statistics, loadSegments: loadSegments)
     }
 }
