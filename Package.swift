@@ -22,6 +22,10 @@ let package = Package(
         // MARK: The stream between the two processes (pure Swift: no I/O, no C).
         .target(name: "WireFormat"),
 
+        // MARK: Unwind tables compiled from .eh_frame/.debug_frame (pure Swift: no C, fuzzable).
+        .target(name: "UnwindTables"),
+        .executableTarget(name: "unwind-tables-bench", dependencies: ["UnwindTables"]),
+
         // MARK: C system-library shims (module maps over Debian's -dev packages).
         .systemLibrary(name: "CTandemBPF", pkgConfig: "libbpf",
                        providers: [.apt(["libbpf-dev"])]),
@@ -90,6 +94,7 @@ let package = Package(
             "Exporters", "Profiles", "Configuration", "CTandemZlib",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTables"]),
     ],
     swiftLanguageModes: [.v6]
 )
