@@ -39,6 +39,10 @@ public struct DecoderLimits: Hashable, Sendable {
 /// The bounds the encoder keeps so that every stream it writes decodes under
 /// `DecoderLimits.default`, and so that its own memory stays bounded: when an
 /// interning table is full it writes `resetInterning` and starts over.
+///
+/// A sample may define two stacks at once, so `maximumStacks` should be at
+/// least 2; stacks are cut to `maximumInternedFrames / 2` frames if that is
+/// lower than `maximumFramesPerStack`.
 public struct EncoderLimits: Hashable, Sendable {
     public var maximumStacks: Int
     public var maximumInternedFrames: Int

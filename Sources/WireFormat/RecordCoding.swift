@@ -62,25 +62,19 @@ extension ByteWriter {
         writeVarint(exit.time)
     }
 
-    mutating func writeKernelSymbols(_ symbols: ArraySlice<KernelSymbol>, limits: EncoderLimits) {
-        writeVarint(UInt64(symbols.count))
-        var previous: UInt64 = 0
-        for symbol in symbols {
-            writeSigned(ZigZag.delta(symbol.address, from: previous))
-            previous = symbol.address
-            writeVarint(symbol.type)
-            writeString(symbol.name.truncatedUTF8(to: limits.maximumStringLength))
-            writeString(symbol.module.truncatedUTF8(to: limits.maximumStringLength))
-        }
+    /// One entry of a kernel symbols record; `previous` is the address of the entry before.
+    mutating func writeKernelSymbol(_ symbol: KernelSymbol, previous: UInt64, limits: EncoderLimits) {
+        writeSigned(ZigZag.delta(symbol.address, from: previous))
+        writeVarint(symbol.type & 0x7F)
+        writeString(symbol.name.truncatedUTF8(to: limits.maximumStringLength))
+        writeString(symbol.module.truncatedUTF8(to: limits.maximumStringLength))
     }
 
-    mutating func writeKernelModules(_ modules: ArraySlice<KernelModule>, limits: EncoderLimits) {
-        writeVarint(UInt64(modules.count))
-        for module in modules {
-            writeString(module.name.truncatedUTF8(to: limits.maximumStringLength))
-            writeVarint(module.start)
-            writeVarint(module.size)
-        }
+    /// One entry of a kernel modules record.
+    mutating func writeKernelModule(_ module: KernelModule, limits: EncoderLimits) {
+        writeString(module.name.truncatedUTF8(to: limits.maximumStringLength))
+        writeVarint(module.start)
+        writeVarint(module.size)
     }
 
     mutating func writeStatistics(_ statistics: SamplerStatistics) {

@@ -128,7 +128,10 @@ public struct StreamDecoder {
         func fail(_ kind: WireFormatError.Kind) -> WireFormatError {
             WireFormatError(kind: kind, recordType: typeForError, offset: bufferBase + start)
         }
-        if resolver.reachedEndOfStream { throw fail(.dataAfterEndOfStream) }
+        if resolver.reachedEndOfStream {
+            typeForError = pendingRecordType()
+            throw fail(.dataAfterEndOfStream)
+        }
         guard let type = try peekVarint(at: &cursor).get(orThrow: fail) else { return nil }
         typeForError = type
         guard let length = try peekVarint(at: &cursor).get(orThrow: fail) else { return nil }

@@ -53,47 +53,56 @@ public struct StreamEncoder {
                                       kernelStack: some Collection<UInt64>, userStack: some Collection<UInt64>,
                                       flags: SampleFlags = []) {
         var flags = flags
-        var kernel = Array(kernelStack.prefix(limits.maximumFramesPerStack))
-        var user = Array(userStack.prefix(limits.maximumFramesPerStack))
+        // Both stacks of one sample must fit the interned-frames bound together.
+        let framesPerStack = max(0, min(limits.maximumFramesPerStack, limits.maximumInternedFrames / 2))
+        let kernel = Array(kernelStack.prefix(framesPerStack))
+        let user = Array(userStack.prefix(framesPerStack))
         if user.count < userStack.count {
             flags.insert(.userStackTruncated)
             truncations += 1
         }
         if kernel.count < kernelStack.count { truncations += 1 }
 
+        var kernelID = kernel.isEmpty ? 0 : kernelStackIDs[kernel]
+        var userID = user.isEmpty ? 0 : userStackIDs[user]
+        let threadKey = UInt64(UInt32(bitPattern: pid)) << 32 | UInt64(UInt32(bitPattern: tid))
+        var threadID = threadIDs[threadKey]
+
         // Make room first, so that one sample's definitions never straddle a reset.
-        let newFrames = (kernelStackIDs[kernel] == nil ? kernel.count : 0)
-            + (userStackIDs[user] == nil ? user.count : 0)
-        if Int(nextStackID) + 2 > limits.maximumStacks + 1
+        let newFrames = (kernelID == nil ? kernel.count : 0) + (userID == nil ? user.count : 0)
+        let newStacks = (kernelID == nil ? 1 : 0) + (userID == nil ? 1 : 0)
+        if Int(nextStackID) - 1 + newStacks > limits.maximumStacks
             || internedFrames + newFrames > limits.maximumInternedFrames
-            || Int(nextThreadID) > limits.maximumThreads {
+            || (threadID == nil && Int(nextThreadID) > limits.maximumThreads) {
             resetInterning()
+            kernelID = kernel.isEmpty ? 0 : nil
+            userID = user.isEmpty ? 0 : nil
+            threadID = nil
         }
 
-        let kernelID = kernel.isEmpty ? 0 : intern(&kernel, kind: .kernel)
-        let userID = user.isEmpty ? 0 : intern(&user, kind: .user)
-        let threadKey = UInt64(UInt32(bitPattern: pid)) << 32 | UInt64(UInt32(bitPattern: tid))
-        let threadID: UInt64
-        if let known = threadIDs[threadKey] {
-            threadID = known
+        let kernelReference = kernelID ?? define(kernel, kind: .kernel)
+        let userReference = userID ?? define(user, kind: .user)
+        let threadReference: UInt64
+        if let threadID {
+            threadReference = threadID
         } else {
-            threadID = nextThreadID
+            threadReference = nextThreadID
             nextThreadID += 1
-            threadIDs[threadKey] = threadID
+            threadIDs[threadKey] = threadReference
             payload.removeAll()
-            payload.writeThreadDefinition(ThreadDefinition(id: threadID, pid: pid, tid: tid))
+            payload.writeThreadDefinition(ThreadDefinition(id: threadReference, pid: pid, tid: tid))
             frame(.threadDefinition)
         }
 
         payload.removeAll()
-        payload.writeSampleReference(timeDelta: ZigZag.delta(time, from: previousSampleTime), thread: threadID,
-                                     cpu: cpu, kernelStack: kernelID, userStack: userID, flags: flags)
+        payload.writeSampleReference(timeDelta: ZigZag.delta(time, from: previousSampleTime), thread: threadReference,
+                                     cpu: cpu, kernelStack: kernelReference, userStack: userReference, flags: flags)
         previousSampleTime = time
         frame(.sample)
     }
 
-    private mutating func intern(_ frames: inout [UInt64], kind: StackKind) -> UInt64 {
-        if let known = (kind == .kernel ? kernelStackIDs[frames] : userStackIDs[frames]) { return known }
+    /// Interns a stack not yet known and writes its definition.
+    private mutating func define(_ frames: [UInt64], kind: StackKind) -> UInt64 {
         let id = nextStackID
         nextStackID += 1
         internedFrames += frames.count
@@ -135,20 +144,9 @@ public struct StreamEncoder {
             payload.writeProcessExit(exit)
             frame(.processExit)
         case .kernelSymbols(let symbols):
-            var start = 0
-            repeat {
-                let end = min(symbols.symbols.count, start + max(1, limits.kernelSymbolsPerRecord))
-                payload.removeAll()
-                payload.writeKernelSymbols(symbols.symbols[start..<end], limits: limits)
-                frame(.kernelSymbols)
-                start = end
-            } while start < symbols.symbols.count
+            appendKernelSymbols(symbols.symbols)
         case .kernelModules(let modules):
-            let kept = modules.modules.prefix(limits.maximumListLength)
-            if kept.count < modules.modules.count { truncations += 1 }
-            payload.removeAll()
-            payload.writeKernelModules(kept, limits: limits)
-            frame(.kernelModules)
+            appendKernelModules(modules.modules)
         case .statistics(let statistics):
             payload.removeAll()
             payload.writeStatistics(statistics)
@@ -162,6 +160,60 @@ public struct StreamEncoder {
         case .header, .stackDefinition, .threadDefinition, .sample, .unknown:
             break
         }
+    }
+
+    /// Writes `symbols` as records of at most `kernelSymbolsPerRecord` entries
+    /// and `maximumRecordLength` bytes; an empty list is one empty record.
+    private mutating func appendKernelSymbols(_ symbols: [KernelSymbol]) {
+        let perRecord = max(1, min(limits.kernelSymbolsPerRecord, limits.maximumListLength))
+        var entries = ByteWriter(capacity: 64 << 10)
+        var start = 0
+        repeat {
+            entries.removeAll()
+            var count = 0
+            var previous: UInt64 = 0
+            var index = start
+            while index < symbols.count && count < perRecord {
+                let before = entries.count
+                entries.writeKernelSymbol(symbols[index], previous: previous, limits: limits)
+                if entries.count + 16 > limits.maximumRecordLength {
+                    entries.bytes.removeSubrange(before...)
+                    if count > 0 { break }
+                    // An entry that fits no record at all (only under tiny limits) is dropped.
+                    truncations += 1
+                    index += 1
+                    continue
+                }
+                previous = symbols[index].address
+                count += 1
+                index += 1
+            }
+            payload.removeAll()
+            payload.writeVarint(UInt64(count))
+            payload.writeBytes(entries.bytes)
+            frame(.kernelSymbols)
+            start = index
+        } while start < symbols.count
+    }
+
+    /// Writes the modules that fit one record; the rest are cut and counted.
+    private mutating func appendKernelModules(_ modules: [KernelModule]) {
+        var entries = ByteWriter(capacity: 32 * modules.count)
+        var kept = 0
+        for module in modules.prefix(limits.maximumListLength) {
+            let before = entries.count
+            entries.writeKernelModule(module, limits: limits)
+            if entries.count + 16 > limits.maximumRecordLength {
+                entries.bytes.removeSubrange(before...)
+                break
+            }
+            kept += 1
+        }
+        if kept < modules.count { truncations += 1 }
+        payload.removeAll()
+        payload.writeVarint(UInt64(kept))
+        payload.writeBytes(entries.bytes)
+        frame(.kernelModules)
     }
 
     private mutating func appendMappings(_ mappings: Mappings) {
