@@ -39,6 +39,9 @@ public struct StreamDecoder {
     /// Bytes fed but not yet decoded.
     public var bufferedByteCount: Int { buffer.count - readIndex }
 
+    /// Bytes the input buffer holds allocated (for tests of the memory bound).
+    var retainedBufferCapacity: Int { buffer.capacity }
+
     /// The frames of interned stack `id`, if defined.
     public func stack(_ id: UInt64) -> StackDefinition? {
         guard id >= 1, id <= UInt64(resolver.stacks.count) else { return nil }
