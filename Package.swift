@@ -69,6 +69,7 @@ let package = Package(
 
         // MARK: Tests.
         .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"]),
+        .testTarget(name: "InspectionTests", dependencies: ["AggregatorCore", "WireFormat"]),
     ],
     swiftLanguageModes: [.v6]
 )

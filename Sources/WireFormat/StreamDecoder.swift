@@ -73,7 +73,8 @@ public struct StreamDecoder {
     public mutating func finish() throws(WireFormatError) {
         if let failure { throw failure }
         if header == nil || readIndex < buffer.count {
-            let error = WireFormatError(kind: .truncated, recordType: header == nil ? nil : pendingRecordType(),
+            let kind: WireFormatError.Kind = reachedEndOfStream ? .dataAfterEndOfStream : .truncated
+            let error = WireFormatError(kind: kind, recordType: header == nil ? nil : pendingRecordType(),
                                         offset: bytesConsumed)
             failure = error
             throw error
@@ -132,7 +133,12 @@ public struct StreamDecoder {
             WireFormatError(kind: kind, recordType: typeForError, offset: bufferBase + start)
         }
         if resolver.reachedEndOfStream {
-            typeForError = pendingRecordType()
+            // Wait for the type, so that chunking never changes the error.
+            switch peekVarint(at: &cursor) {
+            case .success(nil): return nil
+            case .success(let type?): typeForError = type
+            case .failure: break
+            }
             throw fail(.dataAfterEndOfStream)
         }
         guard let type = try peekVarint(at: &cursor).get(orThrow: fail) else { return nil }

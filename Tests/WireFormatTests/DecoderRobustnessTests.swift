@@ -414,3 +414,23 @@ import Testing
         #expect(largestBuffer < 64 << 10)
     }
 }
+
+extension DecoderRobustnessTests {
+    /// Found by the fuzzer: the error must not depend on how the bytes after
+    /// the end of stream were chunked.
+    @Test func dataAfterEndOfStreamIsTheSameErrorInAnyChunking() throws {
+        var stream = RawStream()
+        stream.record(.endOfStream) { $0.writeEndOfStream(EndOfStream(time: 5, reason: .finished)) }
+        let offset = stream.count
+        stream.raw(varint(797_344) + [1])
+        let whole = decodeChunked(stream.bytes, chunkSizes: [stream.count]).error
+        #expect(whole == WireFormatError(kind: .dataAfterEndOfStream, recordType: 797_344, offset: offset))
+        for size in 1...4 {
+            #expect(decodeChunked(stream.bytes, chunkSizes: [size]).error == whole)
+        }
+        // Cut inside the type: reported at finish, without a type.
+        let cut = decodeChunked(Array(stream.bytes.prefix(offset + 1)), chunkSizes: [1]).error
+        #expect(cut == WireFormatError(kind: .dataAfterEndOfStream, recordType: nil, offset: offset))
+        #expect(cut?.description == "malformed stream: record at byte offset \(offset): data after the end-of-stream record")
+    }
+}
