@@ -208,6 +208,8 @@ struct WireBench {
     static func main() throws {
         let arguments = CommandLine.arguments.dropFirst()
         let sampleCount = arguments.first.flatMap { Int($0) } ?? 2_000_000
+        // `decode-only`: encode once, then decode repeatedly (for profiling the decoder).
+        let decodeOnly = arguments.dropFirst().first == "decode-only"
         let repetitions = 5
         var workload = SyntheticWorkload()
         let samples = workload.samples(sampleCount)
@@ -217,14 +219,14 @@ struct WireBench {
 
         var bestEncode = UInt64.max
         var encoded: (bytes: [UInt8], bytesAtMark: Int) = ([], 0)
-        for _ in 0..<repetitions {
+        for _ in 0..<(decodeOnly ? 1 : repetitions) {
             let start = nowNanoseconds()
             encoded = encode(samples, workload: workload, mark: warmUp)
             bestEncode = min(bestEncode, nowNanoseconds() - start)
         }
         var bestDecode = UInt64.max
         var decodedSamples = 0
-        for _ in 0..<repetitions {
+        for _ in 0..<(decodeOnly ? 4 * repetitions : repetitions) {
             let start = nowNanoseconds()
             decodedSamples = try decode(encoded.bytes).samples
             bestDecode = min(bestDecode, nowNanoseconds() - start)

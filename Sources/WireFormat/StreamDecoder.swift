@@ -15,7 +15,12 @@ public struct StreamDecoder {
     public let limits: DecoderLimits
 
     /// The stream header, once decoded.
-    public private(set) var header: StreamHeader?
+    public private(set) var header: StreamHeader? {
+        didSet { hasHeader = header != nil }
+    }
+    /// Whether the header was decoded: a flag, so that the per-record check does
+    /// not copy (and retain) the header's strings.
+    private var hasHeader = false
     /// Whether the end-of-stream record was read.
     public var reachedEndOfStream: Bool { resolver.reachedEndOfStream }
 
@@ -62,7 +67,7 @@ public struct StreamDecoder {
     public mutating func next() throws(WireFormatError) -> Record? {
         if let failure { throw failure }
         do {
-            return try header == nil ? decodeHeader() : decodeRecord()
+            return try hasHeader ? decodeRecord() : decodeHeader()
         } catch {
             failure = error
             throw error
@@ -72,9 +77,9 @@ public struct StreamDecoder {
     /// Declares the end of the input: throws if it stopped inside the header or a record.
     public mutating func finish() throws(WireFormatError) {
         if let failure { throw failure }
-        if header == nil || readIndex < buffer.count {
+        if !hasHeader || readIndex < buffer.count {
             let kind: WireFormatError.Kind = reachedEndOfStream ? .dataAfterEndOfStream : .truncated
-            let error = WireFormatError(kind: kind, recordType: header == nil ? nil : pendingRecordType(),
+            let error = WireFormatError(kind: kind, recordType: hasHeader ? pendingRecordType() : nil,
                                         offset: bytesConsumed)
             failure = error
             throw error
@@ -151,24 +156,25 @@ public struct StreamDecoder {
         let payloadStart = cursor
         let payloadEnd = cursor + Int(length)
 
-        // The resolver leaves `self` while the buffer is borrowed, so that
-        // decoding may mutate it without overlapping accesses to `self`.
-        var resolver = self.resolver
-        self.resolver = RecordResolver(limits: limits)
-        defer { self.resolver = resolver }
-        let result = buffer.withUnsafeBytes { raw -> Result<Record, WireFormatError.Kind> in
+        // A local reference to the buffer (one retain), so that the resolver
+        // can be mutated in place while the bytes are borrowed.
+        let bytes = buffer
+        // `withUnsafeBytes` rethrows untyped errors: the result travels as a value.
+        let result = bytes.withUnsafeBytes { raw -> Result<Record, WireFormatError.Kind> in
             var reader = ByteReader(UnsafeRawBufferPointer(rebasing: raw[payloadStart..<payloadEnd]))
-            return Result { () throws(WireFormatError.Kind) in
-                try resolver.decodePayload(type: type, length: Int(length), reader: &reader)
+            do throws(WireFormatError.Kind) {
+                return .success(try resolver.decodePayload(type: type, length: Int(length), reader: &reader))
+            } catch {
+                return .failure(error)
             }
         }
+        let record: Record
         switch result {
-        case .success(let record):
-            readIndex = payloadEnd
-            return record
-        case .failure(let kind):
-            throw fail(kind)
+        case .success(let decoded): record = decoded
+        case .failure(let kind): throw fail(kind)
         }
+        readIndex = payloadEnd
+        return record
     }
 
     // MARK: Helpers
