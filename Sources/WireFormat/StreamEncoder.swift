@@ -52,8 +52,10 @@ public struct StreamEncoder {
     public mutating func appendSample(time: UInt64, pid: Int32, tid: Int32, cpu: UInt32,
                                       kernelStack: some Collection<UInt64>, userStack: some Collection<UInt64>,
                                       flags: SampleFlags = []) {
-        appendSample(time: time, pid: pid, tid: tid, cpu: cpu, kernelStack: Array(kernelStack),
-                     userStack: Array(userStack), flags: flags)
+        // One frame past the limit is enough for the array overload to see the cut.
+        let copied = limits.maximumFramesPerStack + 1
+        appendSample(time: time, pid: pid, tid: tid, cpu: cpu, kernelStack: Array(kernelStack.prefix(copied)),
+                     userStack: Array(userStack.prefix(copied)), flags: flags)
     }
 
     /// `appendSample` for stacks already in arrays (the sampler's case): a

@@ -39,6 +39,20 @@ import Testing
         #expect(samples[1].userStack == Array(user.prefix(10)))
     }
 
+    @Test func longStacksFromAnyCollectionAreCutToo() throws {
+        var encoder = StreamEncoder(header: testHeader)
+        encoder.appendSample(time: 5, pid: 1, tid: 1, cpu: 0, kernelStack: (0..<3).lazy.map { UInt64($0) + 0xFFFF_FFFF_8100_0000 },
+                             userStack: (0..<1_000_000).lazy.map { UInt64($0) * 16 })
+        let samples = decodeChunked(encoder.takeBytes(), chunkSizes: [4096]).records.compactMap {
+            if case .sample(let sample) = $0 { sample } else { nil }
+        }
+        #expect(samples.count == 1)
+        #expect(samples.first?.userStack == (0..<1024).map { UInt64($0) * 16 })
+        #expect(samples.first?.kernelStack == [0xFFFF_FFFF_8100_0000, 0xFFFF_FFFF_8100_0001, 0xFFFF_FFFF_8100_0002])
+        #expect(samples.first?.flags == .userStackTruncated)
+        #expect(encoder.truncations == 1)
+    }
+
     @Test func kernelSymbolsAreChunked() throws {
         let symbols = (0..<10_000).map {
             KernelSymbol(address: 0xFFFF_FFFF_8100_0000 + UInt64($0) * 16, type: UInt8(ascii: "t"), name: "function_\($0)",
