@@ -73,7 +73,7 @@ func write(_ bytes: [UInt8], to path: String) {
 struct SeedCorpus {
     static func main() {
         guard CommandLine.arguments.count == 2 else {
-            fputs("usage: seed-corpus DIR\n", stderr)
+            print("usage: seed-corpus DIR")
             exit(2)
         }
         let directory = CommandLine.arguments[1]

@@ -11,10 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=.build-bench
 mkdir -p "$out"
-swiftc -O -wmo -parse-as-library -module-name WireFormat \
+swiftc -swift-version 6 -O -wmo -parse-as-library -module-name WireFormat \
     -emit-module -emit-module-path "$out/WireFormat.swiftmodule" \
     -emit-library -static -o "$out/libWireFormat.a" Sources/WireFormat/*.swift
-swiftc -O -wmo -parse-as-library -I "$out" -L "$out" -lWireFormat \
+swiftc -swift-version 6 -O -wmo -parse-as-library -I "$out" -L "$out" -lWireFormat \
     bench/WireBench.swift -o "$out/tandem-wire-bench"
 # taskset keeps the run on one core when the tool is there.
 if command -v taskset >/dev/null; then
