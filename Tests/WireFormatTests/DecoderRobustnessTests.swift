@@ -54,6 +54,14 @@ import Testing
                     #expect(error.offset >= 0 && error.offset <= stream.count, "flip at \(offset).\(bit): \(error)")
                     #expect(error.description.contains("byte offset \(error.offset)"))
                 }
+                if offset < 4 { #expect(result.error?.kind == .badMagic) }
+                if offset == 4 {
+                    guard case .unsupportedVersion(let version) = result.error?.kind else {
+                        Issue.record("flip in the version: \(String(describing: result.error))")
+                        continue
+                    }
+                    #expect(version != 1)
+                }
             }
         }
         // Most flips are caught: magic, lengths, ids and kinds are checked.
