@@ -60,7 +60,7 @@ struct SyntheticProcess {
     var mappings: [Mapping]
 }
 
-/// A profile of a busy two-CPU host: 12 processes (a few hot), 48 threads,
+/// A profile of a busy two-CPU host: 12 processes (a few hot), 42 threads,
 /// about 400 distinct user stacks of 10-40 frames, 60 kernel stacks of 4-16
 /// frames on a third of the samples, 99 Hz per CPU with timer jitter, and a
 /// statistics record every second.
@@ -234,6 +234,14 @@ struct WireBench {
             bestDecode = min(bestDecode, nowNanoseconds() - start)
         }
         precondition(decodedSamples == sampleCount, "decoded \(decodedSamples) of \(sampleCount) samples")
+        // `write PATH`: keep the stream as a capture file (e.g. to time `inspect`).
+        if arguments.dropFirst().first == "write", let path = arguments.dropFirst(2).first {
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            precondition(fd >= 0, "open \(path) failed")
+            let written = encoded.bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            precondition(written == encoded.bytes.count, "write \(path) failed")
+            close(fd)
+        }
 
         let steadyBytes = encoded.bytes.count - encoded.bytesAtMark
         func rate(_ nanoseconds: UInt64) -> String {
@@ -244,7 +252,7 @@ struct WireBench {
             return "\(scaled / 100).\(scaled % 100 < 10 ? "0" : "")\(scaled % 100)"
         }
         print("""
-            samples                 \(sampleCount) (\(distinctUser) distinct user stacks, \(distinctKernel) kernel stacks, 12 processes, 48 threads, 2 CPUs at 99 Hz)
+            samples                 \(sampleCount) (\(distinctUser) distinct user stacks, \(distinctKernel) kernel stacks, 12 processes, 42 threads, 2 CPUs at 99 Hz)
             stream bytes            \(encoded.bytes.count)
             bytes/sample (all)      \(fixed(Double(encoded.bytes.count) / Double(sampleCount)))
             bytes/sample (steady)   \(fixed(Double(steadyBytes) / Double(sampleCount - warmUp))) (after the first \(warmUp) samples)
