@@ -83,6 +83,7 @@ let package = Package(
 
         // MARK: Tests.
         .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"]),
+        .testTarget(name: "InspectionTests", dependencies: ["AggregatorCore", "WireFormat"]),
         .testTarget(name: "AggregatorCoreTests", dependencies: [
             "AggregatorCore", "WireFormat", "Configuration",
             .product(name: "Logging", package: "swift-log"),
