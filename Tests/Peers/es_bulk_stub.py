@@ -15,6 +15,7 @@ DUMPFILE as one JSON line {"time", "path", "headers", "lines"} before it is answ
 "lines" being the NDJSON body parsed line by line.
 """
 import json
+import os
 import sys
 import threading
 import time
@@ -28,7 +29,20 @@ ERRORS = {
 }
 
 
+def die_with_parent():
+    # No orphaned peer when the test process dies without stopping it.
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main():
+    die_with_parent()
     dump_path, scenario = sys.argv[1], json.loads(sys.argv[2])
     lock = threading.Lock()
     state = {"count": 0}

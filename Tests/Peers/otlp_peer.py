@@ -14,8 +14,10 @@ message classes.
 """
 import gzip
 import json
+import os
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from google.protobuf import json_format
@@ -94,7 +96,20 @@ def serve(dump_path, fail_first, fail_status):
     server.serve_forever()
 
 
+def die_with_parent():
+    # No orphaned peer when the test process dies without stopping it.
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main():
+    die_with_parent()
     mode = sys.argv[1]
     if mode == "serve":
         args = sys.argv[2:]
