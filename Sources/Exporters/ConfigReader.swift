@@ -200,8 +200,9 @@ extension DeliverySettings {
             self.timeout = timeout
         }
         let queue = try config.child("sending_queue")
-        try queue.requireOnly(["enabled", "queue_size", "num_consumers"])
+        try queue.requireOnly(["enabled", "queue_size"])
         if let size = try queue.int("queue_size", range: 1...1_000_000) { queueSize = size }
+        // Without a queue the Collector blocks the caller; tandem keeps one request in flight instead.
         if try queue.bool("enabled") == false { queueSize = 1 }
         let retry = try config.child("retry_on_failure")
         try retry.requireOnly(["enabled", "initial_interval", "max_interval", "max_elapsed_time",

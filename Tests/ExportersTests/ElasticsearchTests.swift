@@ -48,6 +48,7 @@ struct ElasticsearchTests {
         let headers = try #require(request["headers"] as? [String: String])
         #expect(headers["content-type"] == "application/x-ndjson")
         #expect(headers["authorization"] == "ApiKey c2VjcmV0")
+        #expect(headers["content-encoding"] == "gzip")
 
         for action in actions(request) {
             let create = try #require(action["create"] as? [String: Any])
@@ -181,8 +182,27 @@ struct ElasticsearchTests {
 
     @Test("user and password become basic authentication")
     func basicAuthentication() throws {
-        let (requests, _) = try run(scenario: "[]", settings: [("user", "elastic"), ("password", "changeme")])
+        let (requests, _) = try run(scenario: "[]", settings: [("user", "elastic"), ("password", "changeme"),
+                                                               ("compression", "none")])
         let headers = try #require(requests.first?["headers"] as? [String: String])
         #expect(headers["authorization"] == "Basic " + Data("elastic:changeme".utf8).base64EncodedString())
+        #expect(headers["content-encoding"] == nil)
+    }
+
+    @Test("with several endpoints, a retry goes to the next one")
+    func failsOverToNextEndpoint() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let dump = directory.appendingPathComponent("bulk.jsonl")
+        let (stub, port) = try startPeer("es_bulk_stub.py", [dump.path, "[]"])
+        defer { stub.stop() }
+        let down = try unusedPort()
+        let node = mapping(("endpoints", .sequence([.scalar("http://127.0.0.1:\(down)"), .scalar("http://127.0.0.1:\(port)/")])),
+                           ("retry_on_failure", fastRetry))
+        let exporter = try ExporterFactory.make(id: "elasticsearch", node: node, logger: LogCapture().logger())
+        exporter.export(sampleBatch())
+        exporter.shutdown(deadline: .now + .seconds(20))
+        #expect(exporter.statistics == ExporterStatistics(sent: 4, retried: 4))
+        #expect(try readJSONLines(dump).count == 1)
     }
 }

@@ -14,6 +14,7 @@ Requests past the end of the list succeed entirely. Every request is appended to
 DUMPFILE as one JSON line {"time", "path", "headers", "lines"} before it is answered,
 "lines" being the NDJSON body parsed line by line.
 """
+import gzip
 import json
 import os
 import sys
@@ -55,6 +56,8 @@ def main():
 
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if self.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
             lines = [json.loads(line) for line in body.decode("utf-8").split("\n") if line]
             with lock:
                 number = state["count"]
