@@ -84,6 +84,7 @@ struct ElasticsearchTests {
     @Test("metric names hash is FNV-1a over the sorted names")
     func metricNamesHash() {
         #expect(ElasticsearchDocumentBuilder.metricNamesHash(["foo"]) == "a9f37ed7")
+        #expect(ElasticsearchDocumentBuilder.metricNamesHash(["samples.native.count"]) == "3c23ed0c")
         #expect(ElasticsearchDocumentBuilder.metricNamesHash(["b", "a"]) == ElasticsearchDocumentBuilder.metricNamesHash(["a", "b"]))
     }
 
