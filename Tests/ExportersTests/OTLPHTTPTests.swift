@@ -99,4 +99,16 @@ struct OTLPHTTPTests {
         #expect(records.isEmpty)
         #expect(capture.messages.contains { $0.contains("refused") && $0.contains("status=400") && $0.contains("injected failure") })
     }
+
+    @Test("a partial_success in the response is logged with the rejected count", arguments: ["proto", "json"])
+    func partialSuccess(encoding: String) throws {
+        let capture = LogCapture()
+        let (records, statistics) = try run([("encoding", .scalar(encoding))], peerArguments: ["--partial-reject", "3"],
+                                            batches: [sampleBatch()], capture: capture)
+        #expect(statistics == ExporterStatistics(sent: 1))
+        #expect(records.count == 1)
+        #expect(capture.messages.contains {
+            $0.contains("refused some data points") && $0.contains("rejected_data_points=3") && $0.contains("injected partial rejection")
+        })
+    }
 }
