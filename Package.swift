@@ -27,6 +27,8 @@ let package = Package(
                        providers: [.apt(["libbpf-dev"])]),
         .systemLibrary(name: "CTandemELF", pkgConfig: "libelf",
                        providers: [.apt(["libelf-dev"])]),
+        .systemLibrary(name: "CTandemLZMA", pkgConfig: "liblzma",
+                       providers: [.apt(["liblzma-dev"])]),
         .systemLibrary(name: "CTandemCurl", pkgConfig: "libcurl",
                        providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CTandemZlib", pkgConfig: "zlib",
@@ -51,9 +53,10 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "Symbolization", dependencies: [
-            "Profiles", "WireFormat", "CTandemELF",
+            "Profiles", "WireFormat", "CTandemELF", "CTandemLZMA",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "ProfileOutputs", dependencies: ["Profiles", "CTandemZlib"]),
         .target(name: "ProfilingMetrics", dependencies: ["Profiles", "Configuration"]),
         .target(name: "Exporters", dependencies: [
             "Profiles", "Configuration", "CTandemCurl", "CTandemZlib", "CTandemSnappy",
@@ -61,7 +64,7 @@ let package = Package(
         ]),
         .target(name: "AggregatorCore", dependencies: [
             "WireFormat", "Profiles", "Configuration", "Symbolization",
-            "ProfilingMetrics", "Exporters",
+            "ProfilingMetrics", "Exporters", "ProfileOutputs",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "aggregator", dependencies: [
@@ -72,6 +75,17 @@ let package = Package(
 
         // MARK: Tests.
         .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"]),
+        .testTarget(name: "AggregatorCoreTests", dependencies: [
+            "AggregatorCore", "WireFormat", "Configuration",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles", "CTandemZlib"]),
+        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Profiles"]),
+        .testTarget(name: "ProfilingMetricsTests", dependencies: ["ProfilingMetrics", "Configuration", "Profiles"]),
+        .testTarget(name: "SymbolizationTests", dependencies: [
+            "Symbolization", "Profiles", "WireFormat",
+            .product(name: "Logging", package: "swift-log"),
+        ], exclude: ["Fixtures"]),
         .testTarget(name: "ExportersTests", dependencies: [
             "Exporters", "Profiles", "Configuration", "CTandemZlib",
             .product(name: "Logging", package: "swift-log"),

@@ -18,6 +18,8 @@ public enum RecordType: UInt64, Sendable, CaseIterable {
 /// A decoded record. Interned references (`StackDefinition`, `ThreadDefinition`)
 /// are resolved by the decoder: a `Sample` carries its frames and pid/tid.
 public enum Record: Hashable, Sendable {
+    /// The stream header; always the first record a decoder yields.
+    case header(StreamHeader)
     case stackDefinition(StackDefinition)
     case threadDefinition(ThreadDefinition)
     case sample(Sample)
@@ -34,6 +36,7 @@ public enum Record: Hashable, Sendable {
 
     public var type: RecordType? {
         switch self {
+        case .header: nil
         case .stackDefinition: .stackDefinition
         case .threadDefinition: .threadDefinition
         case .sample: .sample

@@ -1,0 +1,54 @@
+// The stream header on the wire:
+//   "TNDM" | varint version | varint body length | body
+// body: host name, kernel release, boot id (strings), clock monotonic, clock
+// realtime, cpu count, samples per second (varints), sampler version (string).
+// Bytes after the known fields are reserved for later versions and skipped.
+
+extension StreamHeader {
+    /// The bytes of the header, as they open a stream.
+    func encoded(limits: EncoderLimits) -> [UInt8] {
+        var body = ByteWriter(capacity: 128)
+        body.writeString(hostName.truncatedUTF8(to: limits.maximumStringLength))
+        body.writeString(kernelRelease.truncatedUTF8(to: limits.maximumStringLength))
+        body.writeString(bootID.truncatedUTF8(to: limits.maximumStringLength))
+        body.writeVarint(clock.monotonicNanoseconds)
+        body.writeVarint(clock.realtimeNanoseconds)
+        body.writeVarint(cpuCount)
+        body.writeVarint(samplesPerSecond)
+        body.writeString(samplerVersion.truncatedUTF8(to: limits.maximumStringLength))
+
+        var out = ByteWriter(capacity: body.count + 16)
+        out.writeBytes(StreamHeader.magic)
+        out.writeVarint(version)
+        out.writeVarint(UInt64(body.count))
+        out.writeBytes(body.bytes)
+        return out.bytes
+    }
+
+    /// Decodes a header body (after magic, version and length).
+    static func decodeBody(_ reader: inout ByteReader, version: UInt64,
+                           limits: DecoderLimits) throws(WireFormatError.Kind) -> StreamHeader {
+        let host = try reader.readString(limit: limits.maximumStringLength)
+        let release = try reader.readString(limit: limits.maximumStringLength)
+        let boot = try reader.readString(limit: limits.maximumStringLength)
+        let monotonic = try reader.readVarint()
+        let realtime = try reader.readVarint()
+        let cpus = try reader.readUInt32("cpu count")
+        let frequency = try reader.readUInt32("samples per second")
+        let samplerVersion = try reader.readString(limit: limits.maximumStringLength)
+        return StreamHeader(version: version, hostName: host, kernelRelease: release, bootID: boot,
+                            clock: ClockReference(monotonicNanoseconds: monotonic, realtimeNanoseconds: realtime),
+                            cpuCount: cpus, samplesPerSecond: frequency, samplerVersion: samplerVersion)
+    }
+}
+
+extension String {
+    /// The longest prefix of at most `limit` UTF-8 bytes that ends on a scalar boundary.
+    func truncatedUTF8(to limit: Int) -> String {
+        guard utf8.count > limit else { return self }
+        let bytes = Array(utf8)
+        var end = limit
+        while end > 0 && bytes[end] & 0xC0 == 0x80 { end -= 1 }
+        return String(decoding: bytes[..<end], as: UTF8.self)
+    }
+}

@@ -1,0 +1,226 @@
+// The payload of each record type. Encoding and decoding of one type sit side
+// by side so that the two stay in step; docs/wire-format.md is the spec.
+
+// MARK: Encoding
+
+extension ByteWriter {
+    mutating func writeStackDefinition(id: UInt64, kind: StackKind, frames: some Collection<UInt64>) {
+        writeVarint(id)
+        writeVarint(kind.rawValue)
+        writeVarint(UInt64(frames.count))
+        var previous: UInt64 = 0
+        for address in frames {
+            writeSigned(ZigZag.delta(address, from: previous))
+            previous = address
+        }
+    }
+
+    mutating func writeThreadDefinition(_ thread: ThreadDefinition) {
+        writeVarint(thread.id)
+        writeInt32(thread.pid)
+        writeSigned(Int64(thread.tid) - Int64(thread.pid))
+    }
+
+    mutating func writeSampleReference(timeDelta: Int64, thread: UInt64, cpu: UInt32, kernelStack: UInt64,
+                                       userStack: UInt64, flags: SampleFlags) {
+        writeSigned(timeDelta)
+        writeVarint(thread)
+        writeVarint(cpu)
+        writeVarint(kernelStack)
+        writeVarint(userStack)
+        writeVarint(flags.rawValue)
+    }
+
+    mutating func writeProcess(_ process: ProcessInfo, limits: EncoderLimits) {
+        writeInt32(process.pid)
+        writeInt32(process.parentPID)
+        writeVarint(process.startTime)
+        writeString(process.comm.truncatedUTF8(to: limits.maximumStringLength))
+        writeString(process.executablePath.truncatedUTF8(to: limits.maximumStringLength))
+        writeString(process.cgroupPath.truncatedUTF8(to: limits.maximumStringLength))
+        writeVarint(process.isExec ? 1 : 0)
+    }
+
+    mutating func writeMapping(_ mapping: Mapping, previousEnd: UInt64, limits: EncoderLimits) {
+        writeSigned(ZigZag.delta(mapping.start, from: previousEnd))
+        writeVarint(mapping.end &- mapping.start)
+        writeVarint(mapping.fileOffset)
+        writeVarint(mapping.device)
+        writeVarint(mapping.inode)
+        writeString(mapping.path.truncatedUTF8(to: limits.maximumStringLength))
+    }
+
+    mutating func writeProcessExit(_ exit: ProcessExit) {
+        writeInt32(exit.pid)
+        writeVarint(exit.time)
+    }
+
+    mutating func writeKernelSymbols(_ symbols: ArraySlice<KernelSymbol>, limits: EncoderLimits) {
+        writeVarint(UInt64(symbols.count))
+        var previous: UInt64 = 0
+        for symbol in symbols {
+            writeSigned(ZigZag.delta(symbol.address, from: previous))
+            previous = symbol.address
+            writeVarint(symbol.type)
+            writeString(symbol.name.truncatedUTF8(to: limits.maximumStringLength))
+            writeString(symbol.module.truncatedUTF8(to: limits.maximumStringLength))
+        }
+    }
+
+    mutating func writeKernelModules(_ modules: ArraySlice<KernelModule>, limits: EncoderLimits) {
+        writeVarint(UInt64(modules.count))
+        for module in modules {
+            writeString(module.name.truncatedUTF8(to: limits.maximumStringLength))
+            writeVarint(module.start)
+            writeVarint(module.size)
+        }
+    }
+
+    mutating func writeStatistics(_ statistics: SamplerStatistics) {
+        writeVarint(statistics.time)
+        let counters = statistics.counters.sorted { $0.key.rawValue < $1.key.rawValue }
+        writeVarint(UInt64(counters.count))
+        for (counter, value) in counters {
+            writeVarint(counter.rawValue)
+            writeVarint(value)
+        }
+    }
+
+    mutating func writeEndOfStream(_ end: EndOfStream) {
+        writeVarint(end.time)
+        writeVarint(end.reason.rawValue)
+    }
+}
+
+// MARK: Decoding
+
+/// A sample as it is on the wire, before its references are resolved.
+struct SampleReference {
+    var timeDelta: Int64
+    var thread: UInt64
+    var cpu: UInt32
+    var kernelStack: UInt64
+    var userStack: UInt64
+    var flags: SampleFlags
+}
+
+extension ByteReader {
+    mutating func readStackDefinition(limits: DecoderLimits) throws(WireFormatError.Kind) -> StackDefinition {
+        let id = try readVarint()
+        let rawKind = try readVarint()
+        guard let kind = StackKind(rawValue: rawKind) else {
+            throw .valueOutOfRange(field: "stack kind", value: rawKind)
+        }
+        let count = try readCount("frame count", limit: limits.maximumFramesPerStack)
+        var frames = [UInt64]()
+        frames.reserveCapacity(count)
+        var previous: UInt64 = 0
+        for _ in 0..<count {
+            previous = previous &+ UInt64(bitPattern: try readSigned())
+            frames.append(previous)
+        }
+        return StackDefinition(id: id, kind: kind, frames: frames)
+    }
+
+    mutating func readThreadDefinition() throws(WireFormatError.Kind) -> ThreadDefinition {
+        let id = try readVarint()
+        let pid = try readInt32("pid")
+        let tidDelta = try readSigned()
+        let tid = Int64(pid) &+ tidDelta
+        guard let tid32 = Int32(exactly: tid) else {
+            throw .valueOutOfRange(field: "tid", value: UInt64(bitPattern: tid))
+        }
+        return ThreadDefinition(id: id, pid: pid, tid: tid32)
+    }
+
+    @inline(__always)
+    mutating func readSampleReference() throws(WireFormatError.Kind) -> SampleReference {
+        SampleReference(timeDelta: try readSigned(), thread: try readVarint(), cpu: try readUInt32("cpu"),
+                        kernelStack: try readVarint(), userStack: try readVarint(),
+                        flags: SampleFlags(rawValue: try readVarint()))
+    }
+
+    mutating func readProcess(limits: DecoderLimits) throws(WireFormatError.Kind) -> ProcessInfo {
+        let pid = try readInt32("pid")
+        let parent = try readInt32("parent pid")
+        let start = try readVarint()
+        let comm = try readString(limit: limits.maximumStringLength)
+        let exe = try readString(limit: limits.maximumStringLength)
+        let cgroup = try readString(limit: limits.maximumStringLength)
+        let exec = try readVarint()
+        guard exec <= 1 else { throw .valueOutOfRange(field: "exec flag", value: exec) }
+        return ProcessInfo(pid: pid, parentPID: parent, startTime: start, comm: comm, executablePath: exe,
+                           cgroupPath: cgroup, isExec: exec == 1)
+    }
+
+    mutating func readMappings(limits: DecoderLimits) throws(WireFormatError.Kind) -> Mappings {
+        let pid = try readInt32("pid")
+        // A mapping takes at least 6 bytes: five varints and an empty string.
+        let count = try readCount("mapping count", limit: limits.maximumListLength, minimumEntrySize: 6)
+        var mappings = [Mapping]()
+        mappings.reserveCapacity(count)
+        var previousEnd: UInt64 = 0
+        for _ in 0..<count {
+            let start = previousEnd &+ UInt64(bitPattern: try readSigned())
+            let length = try readVarint()
+            let (end, overflow) = start.addingReportingOverflow(length)
+            guard !overflow else { throw .valueOutOfRange(field: "mapping length", value: length) }
+            let offset = try readVarint()
+            let device = try readVarint()
+            let inode = try readVarint()
+            let path = try readString(limit: limits.maximumStringLength)
+            mappings.append(Mapping(start: start, end: end, fileOffset: offset, device: device, inode: inode, path: path))
+            previousEnd = end
+        }
+        return Mappings(pid: pid, mappings: mappings)
+    }
+
+    mutating func readProcessExit() throws(WireFormatError.Kind) -> ProcessExit {
+        ProcessExit(pid: try readInt32("pid"), time: try readVarint())
+    }
+
+    mutating func readKernelSymbols(limits: DecoderLimits) throws(WireFormatError.Kind) -> KernelSymbols {
+        let count = try readCount("kernel symbol count", limit: limits.maximumListLength, minimumEntrySize: 4)
+        var symbols = [KernelSymbol]()
+        symbols.reserveCapacity(count)
+        var previous: UInt64 = 0
+        for _ in 0..<count {
+            previous = previous &+ UInt64(bitPattern: try readSigned())
+            let rawType = try readVarint()
+            guard rawType <= 0x7F else { throw .valueOutOfRange(field: "kernel symbol type", value: rawType) }
+            let name = try readString(limit: limits.maximumStringLength)
+            let module = try readString(limit: limits.maximumStringLength)
+            symbols.append(KernelSymbol(address: previous, type: UInt8(rawType), name: name, module: module))
+        }
+        return KernelSymbols(symbols: symbols)
+    }
+
+    mutating func readKernelModules(limits: DecoderLimits) throws(WireFormatError.Kind) -> KernelModules {
+        let count = try readCount("kernel module count", limit: limits.maximumListLength, minimumEntrySize: 3)
+        var modules = [KernelModule]()
+        modules.reserveCapacity(count)
+        for _ in 0..<count {
+            let name = try readString(limit: limits.maximumStringLength)
+            modules.append(KernelModule(name: name, start: try readVarint(), size: try readVarint()))
+        }
+        return KernelModules(modules: modules)
+    }
+
+    mutating func readStatistics(limits: DecoderLimits) throws(WireFormatError.Kind) -> SamplerStatistics {
+        let time = try readVarint()
+        let count = try readCount("counter count", limit: limits.maximumListLength, minimumEntrySize: 2)
+        var counters = [StatisticsCounter: UInt64](minimumCapacity: count)
+        for _ in 0..<count {
+            let counter = StatisticsCounter(rawValue: try readVarint())
+            counters[counter] = try readVarint()
+        }
+        return SamplerStatistics(time: time, counters: counters)
+    }
+
+    mutating func readEndOfStream() throws(WireFormatError.Kind) -> EndOfStream {
+        let time = try readVarint()
+        let raw = try readVarint()
+        // A reason this version does not know is still an end of stream.
+        return EndOfStream(time: time, reason: EndOfStream.Reason(rawValue: raw) ?? .error)
+    }
+}

@@ -1,0 +1,75 @@
+import Testing
+@testable import WireFormat
+
+let testHeader = StreamHeader(hostName: "host-a", kernelRelease: "6.18.0", bootID: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+                              clock: ClockReference(monotonicNanoseconds: 1_000_000_000, realtimeNanoseconds: 1_790_000_000_000_000_000),
+                              cpuCount: 2, samplesPerSecond: 19, samplerVersion: "0.1.0")
+
+/// Decodes every record of `bytes`, fed in chunks of `chunkSize`.
+func decodeAll(_ bytes: [UInt8], chunkSize: Int = 4096) throws -> [Record] {
+    var decoder = StreamDecoder()
+    var records: [Record] = []
+    var index = 0
+    while index < bytes.count {
+        let end = min(bytes.count, index + chunkSize)
+        decoder.feed(bytes[index..<end])
+        while let record = try decoder.next() { records.append(record) }
+        index = end
+    }
+    try decoder.finish()
+    return records
+}
+
+@Suite struct RoundTripTests {
+    @Test func samplesRoundTripWithInterning() throws {
+        var encoder = StreamEncoder(header: testHeader)
+        encoder.append(.process(ProcessInfo(pid: 42, parentPID: 1, startTime: 5, comm: "spin", executablePath: "/usr/bin/spin", cgroupPath: "/user.slice")))
+        encoder.append(.mappings(Mappings(pid: 42, mappings: [
+            Mapping(start: 0x5555_0000_0000, end: 0x5555_0000_4000, fileOffset: 0x1000, device: 0x803, inode: 77, path: "/usr/bin/spin"),
+            Mapping(start: 0x7f00_0000_0000, end: 0x7f00_0010_0000, fileOffset: 0, device: 0x803, inode: 78, path: "/usr/lib/x86_64-linux-gnu/libc.so.6"),
+        ])))
+        let user: [UInt64] = [0x5555_0000_1234, 0x5555_0000_1100, 0x7f00_0000_2000]
+        let kernel: [UInt64] = [0xffff_ffff_8100_0000, 0xffff_ffff_8100_1000]
+        encoder.appendSample(time: 1_000_000_100, pid: 42, tid: 43, cpu: 1, kernelStack: kernel, userStack: user)
+        encoder.appendSample(time: 1_000_000_050, pid: 42, tid: 43, cpu: 0, kernelStack: [], userStack: user, flags: .userStackTruncated)
+        encoder.append(.processExit(ProcessExit(pid: 42, time: 2_000_000_000)))
+        encoder.append(.endOfStream(EndOfStream(time: 2_000_000_001, reason: .finished)))
+        let bytes = encoder.takeBytes()
+
+        for chunk in [1, 3, 4096] {
+            let records = try decodeAll(bytes, chunkSize: chunk)
+            let samples = records.compactMap { if case .sample(let s) = $0 { s } else { nil } }
+            #expect(samples.count == 2)
+            #expect(samples[0].userStack == user)
+            #expect(samples[0].kernelStack == kernel)
+            #expect(samples[0].time == 1_000_000_100)
+            #expect(samples[0].tid == 43)
+            #expect(samples[1].time == 1_000_000_050)
+            #expect(samples[1].kernelStack.isEmpty)
+            #expect(samples[1].flags == .userStackTruncated)
+            #expect(samples[1].userStackID == samples[0].userStackID)
+            #expect(records.first == .header(testHeader))
+            #expect(records.last == .endOfStream(EndOfStream(time: 2_000_000_001, reason: .finished)))
+        }
+    }
+
+    @Test func truncatedStreamIsATypedError() throws {
+        var encoder = StreamEncoder(header: testHeader)
+        encoder.appendSample(time: 1, pid: 1, tid: 1, cpu: 0, kernelStack: [1, 2], userStack: [3])
+        let bytes = encoder.takeBytes()
+        let full = try decodeAll(bytes)
+        var boundaries = 0
+        for cut in 0..<bytes.count {
+            // A cut on a record boundary is a valid, shorter stream; any other
+            // cut must be reported as truncation.
+            do {
+                let records = try decodeAll(Array(bytes[..<cut]))
+                #expect(Array(full.prefix(records.count)) == records)
+                boundaries += 1
+            } catch let error as WireFormatError {
+                #expect(error.kind == .truncated)
+            }
+        }
+        #expect(boundaries == full.count - 1)
+    }
+}

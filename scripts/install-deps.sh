@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what tandem needs to build and test, and nothing that is there already.
+# Debian packages: C libraries (libbpf, libelf, libcurl, zlib, snappy, liblzma),
+# the BPF/profiling peers the tests and benchmarks compare against, and the real
+# metric stores the exporter tests write into. Python packages: test peers.
+set -euo pipefail
+
+APT_PACKAGES=(
+    libbpf-dev libelf-dev libcurl4-openssl-dev zlib1g-dev libsnappy-dev liblzma-dev libcap-dev
+    bpftool linux-perf binutils
+    victoria-metrics golang-go librsvg2-bin xz-utils
+)
+PIP_PACKAGES=(
+    opentelemetry-proto protobuf
+)
+
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "install-deps: missing Debian packages: ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}" >&2
+        exit 1
+    fi
+    echo "install-deps: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+missing_pip=()
+for package in "${PIP_PACKAGES[@]}"; do
+    python3 -m pip show -q "$package" >/dev/null 2>&1 || missing_pip+=("$package")
+done
+if ((${#missing_pip[@]})); then
+    echo "install-deps: pip installing ${missing_pip[*]}"
+    python3 -m pip install -q --disable-pip-version-check "${missing_pip[@]}"
+fi
