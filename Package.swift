@@ -22,13 +22,22 @@ let package = Package(
         // MARK: The stream between the two processes (pure Swift: no I/O, no C).
         .target(name: "WireFormat"),
 
+        // MARK: Unwind tables compiled from .eh_frame/.debug_frame (pure Swift: no C, fuzzable).
+        .target(name: "UnwindTables"),
+        .executableTarget(name: "unwind-tables-bench", dependencies: ["UnwindTables"]),
+
         // MARK: C system-library shims (module maps over Debian's -dev packages).
         .systemLibrary(name: "CTandemBPF", pkgConfig: "libbpf",
                        providers: [.apt(["libbpf-dev"])]),
         .systemLibrary(name: "CTandemELF", pkgConfig: "libelf",
                        providers: [.apt(["libelf-dev"])]),
+        .systemLibrary(name: "CTandemLZMA", pkgConfig: "liblzma",
+                       providers: [.apt(["liblzma-dev"])]),
         .systemLibrary(name: "CTandemCurl", pkgConfig: "libcurl",
                        providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CTandemZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CTandemSnappy", providers: [.apt(["libsnappy-dev"])]),
 
         // MARK: tandem-sampler (privileged).
         .target(name: "SamplerCore", dependencies: [
@@ -52,17 +61,18 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "Symbolization", dependencies: [
-            "Profiles", "WireFormat", "CTandemELF",
+            "Profiles", "WireFormat", "CTandemELF", "CTandemLZMA",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "ProfileOutputs", dependencies: ["Profiles", "CTandemZlib"]),
         .target(name: "ProfilingMetrics", dependencies: ["Profiles", "Configuration"]),
         .target(name: "Exporters", dependencies: [
-            "Profiles", "Configuration", "CTandemCurl",
+            "Profiles", "Configuration", "CTandemCurl", "CTandemZlib", "CTandemSnappy",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "AggregatorCore", dependencies: [
             "WireFormat", "Profiles", "Configuration", "Symbolization",
-            "ProfilingMetrics", "Exporters",
+            "ProfilingMetrics", "Exporters", "ProfileOutputs",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "aggregator", dependencies: [
@@ -73,6 +83,23 @@ let package = Package(
 
         // MARK: Tests.
         .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"]),
+        .testTarget(name: "InspectionTests", dependencies: ["AggregatorCore", "WireFormat"]),
+        .testTarget(name: "AggregatorCoreTests", dependencies: [
+            "AggregatorCore", "WireFormat", "Configuration",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles", "CTandemZlib"]),
+        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Profiles"]),
+        .testTarget(name: "ProfilingMetricsTests", dependencies: ["ProfilingMetrics", "Configuration", "Profiles"]),
+        .testTarget(name: "SymbolizationTests", dependencies: [
+            "Symbolization", "Profiles", "WireFormat",
+            .product(name: "Logging", package: "swift-log"),
+        ], exclude: ["Fixtures"]),
+        .testTarget(name: "ExportersTests", dependencies: [
+            "Exporters", "Profiles", "Configuration", "CTandemZlib",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTables"]),
         .testTarget(name: "SamplerTests", dependencies: ["SamplerCore", "WireFormat"]),
         .testTarget(name: "SamplerIntegrationTests", dependencies: ["SamplerCore", "WireFormat"]),
     ],

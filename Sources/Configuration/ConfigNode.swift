@@ -38,15 +38,25 @@ public struct ConfigurationError: Error, Hashable, Sendable, CustomStringConvert
     public var problem: String
     /// How to fix it (e.g. "did you mean `by_frametype`?"), if known.
     public var fix: String?
+    /// 1-based line of the offending key or value in the YAML text, when known.
+    public var line: Int?
+    /// 1-based column (in Unicode scalars) of the offending key or value, when known.
+    public var column: Int?
 
-    public init(path: String, problem: String, fix: String? = nil) {
+    public init(path: String, problem: String, fix: String? = nil, line: Int? = nil, column: Int? = nil) {
         self.path = path
         self.problem = problem
         self.fix = fix
+        self.line = line
+        self.column = column
     }
 
     public var description: String {
-        var text = "configuration error at `\(path)`: \(problem)"
+        var text = path.isEmpty ? "configuration error" : "configuration error at `\(path)`"
+        if let line {
+            text += column.map { " (line \(line), column \($0))" } ?? " (line \(line))"
+        }
+        text += ": \(problem)"
         if let fix { text += "; \(fix)" }
         return text
     }

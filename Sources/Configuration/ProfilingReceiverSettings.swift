@@ -1,0 +1,137 @@
+import Foundation
+
+/// The settings of the `profiling` receiver (`receivers.profiling`): the
+/// upstream receiver's keys, all accepted and validated, plus tandem's own
+/// keys for the aggregator's socket.
+///
+/// What tandem does with each upstream key is listed in `keyUsage`; keys
+/// tandem ignores are still checked so that a configuration written for the
+/// EDOT Collector is either accepted as it stands or refused with a reason.
+public struct ProfilingReceiverSettings: Hashable, Sendable {
+    /// Sampling frequency per CPU (`samples_per_second`, or the older
+    /// `SamplesPerSecond`). tandem's default is 19 Hz (upstream's is 20).
+    public var samplesPerSecond: Int = 19
+    /// Probability (0...1) of recording an off-CPU event; 0 = off. Ignored: tandem samples on-CPU only.
+    public var offCPUThreshold: Double = 0
+    /// Percentage (0...100) of probabilistic-profiling intervals that sample; 100 = always. Ignored.
+    public var probabilisticThreshold: Int = 100
+    /// Length of a probabilistic-profiling interval. Ignored.
+    public var probabilisticInterval: Duration = .seconds(60)
+    /// How often the upstream receiver reports a batch. tandem uses it as the
+    /// window of the `profilingmetrics` connector when `flush_interval` is `0s`
+    /// ("emit per batch").
+    public var reporterInterval: Duration = .seconds(5)
+    /// Which interpreters to unwind (`all`, or a comma-separated list). Ignored:
+    /// tandem unwinds native and kernel frames.
+    public var tracers: String = "all"
+    /// Upstream sends frames for unwinding errors. Ignored (tandem counts errors instead).
+    public var sendErrorFrames: Bool = false
+    /// Upstream sends samples of idle CPUs. Exposed for the aggregator to apply.
+    public var sendIdleFrames: Bool = false
+    /// tandem: path of the Unix socket the aggregator listens on.
+    public var endpoint: String = "/run/tandem/tandem.sock"
+    /// tandem: the user ids whose sampler may connect (checked with `SO_PEERCRED`).
+    public var allowedUIDs: [UInt32] = [0]
+
+    public init() {}
+
+    /// Every key `receivers.profiling` accepts.
+    public static let keys: [String] = [
+        "samples_per_second", "SamplesPerSecond", "off_cpu_threshold", "probabilistic_threshold",
+        "probabilistic_interval", "reporter_interval", "tracers", "send_error_frames", "send_idle_frames",
+        "endpoint", "allowed_uids",
+    ]
+
+    /// What tandem does with each key, for documentation and `--check-config` output.
+    public static let keyUsage: [(key: String, usage: String)] = [
+        ("samples_per_second", "used: the sampler's frequency per CPU (1...10000, default 19)"),
+        ("SamplesPerSecond", "used: older spelling of samples_per_second"),
+        ("off_cpu_threshold", "accepted, ignored: tandem samples on-CPU time only"),
+        ("probabilistic_threshold", "accepted, ignored: tandem samples continuously"),
+        ("probabilistic_interval", "accepted, ignored: tandem samples continuously"),
+        ("reporter_interval", "used: the metrics window when profilingmetrics.flush_interval is 0s"),
+        ("tracers", "accepted, ignored: tandem unwinds native and kernel frames"),
+        ("send_error_frames", "accepted, ignored: unwinding errors are counted, not sent as frames"),
+        ("send_idle_frames", "exposed to the aggregator (idle-CPU samples)"),
+        ("endpoint", "tandem: the aggregator's Unix socket path"),
+        ("allowed_uids", "tandem: user ids allowed to connect as the sampler"),
+    ]
+
+    /// Tracer names the upstream receiver knows, for validating `tracers`.
+    public static let tracerNames: [String] = [
+        "all", "native", "perl", "php", "python", "hotspot", "ruby", "v8", "dotnet", "go", "labels", "beam", "luajit",
+    ]
+
+    /// Longest Unix socket path (`sun_path` holds 108 bytes with the terminating NUL).
+    static let maximumSocketPathBytes = 107
+
+    /// Reads `receivers.profiling` (or `receivers.profiling/<name>`) at `path`.
+    public init(node: ConfigNode?, path: String, locations: [String: ConfigLocation] = [:]) throws {
+        let reader = try ConfigMappingReader(node, path: path, locations: locations)
+        try reader.requireOnlyKeys(Self.keys)
+
+        let newer = try reader.integer("samples_per_second", in: 1...10_000)
+        let older = try reader.integer("SamplesPerSecond", in: 1...10_000)
+        if let newer, let older, newer != older {
+            throw reader.error(at: reader.childPath("SamplesPerSecond"),
+                               "`SamplesPerSecond: \(older)` contradicts `samples_per_second: \(newer)`",
+                               fix: "keep only `samples_per_second`")
+        }
+        if let value = newer ?? older { samplesPerSecond = value }
+
+        if let value = try reader.number("off_cpu_threshold", in: 0...1) { offCPUThreshold = value }
+        if let value = try reader.integer("probabilistic_threshold", in: 0...100) { probabilisticThreshold = value }
+        if let value = try reader.duration("probabilistic_interval") {
+            guard value > .zero else {
+                throw reader.error(at: reader.childPath("probabilistic_interval"), "must be longer than 0s",
+                                   fix: "write a duration such as `1m`")
+            }
+            probabilisticInterval = value
+        }
+        if let value = try reader.duration("reporter_interval") {
+            guard value > .zero else {
+                throw reader.error(at: reader.childPath("reporter_interval"), "must be longer than 0s",
+                                   fix: "write a duration such as `5s`")
+            }
+            reporterInterval = value
+        }
+        if let value = try reader.string("tracers") {
+            for token in value.split(separator: ",", omittingEmptySubsequences: false) {
+                let name = token.trimmingCharacters(in: .whitespaces)
+                guard Self.tracerNames.contains(name) else {
+                    throw reader.error(at: reader.childPath("tracers"), "unknown tracer `\(name)`",
+                                       fix: KeySuggestion.fix(for: name, candidates: Self.tracerNames, noun: "tracers"))
+                }
+            }
+            tracers = value
+        }
+        if let value = try reader.bool("send_error_frames") { sendErrorFrames = value }
+        if let value = try reader.bool("send_idle_frames") { sendIdleFrames = value }
+        if let value = try reader.string("endpoint") {
+            guard value.hasPrefix("/") else {
+                throw reader.error(at: reader.childPath("endpoint"), "`\(value)` is not an absolute path",
+                                   fix: "write the socket's absolute path, e.g. `/run/tandem/tandem.sock`")
+            }
+            guard value.utf8.count <= Self.maximumSocketPathBytes else {
+                throw reader.error(at: reader.childPath("endpoint"),
+                                   "socket path is \(value.utf8.count) bytes; Unix sockets allow \(Self.maximumSocketPathBytes)",
+                                   fix: "choose a shorter path")
+            }
+            endpoint = value
+        }
+        if reader.has("allowed_uids") {
+            let texts = try reader.stringList("allowed_uids") ?? []
+            guard !texts.isEmpty else {
+                throw reader.error(at: reader.childPath("allowed_uids"), "is empty: no sampler could connect",
+                                   fix: "list at least one user id, e.g. `[0]`")
+            }
+            allowedUIDs = try texts.enumerated().map { index, text in
+                guard let uid = UInt32(text), uid != UInt32.max else {
+                    throw reader.error(at: "\(reader.childPath("allowed_uids"))[\(index)]",
+                                       "`\(text)` is not a user id", fix: "write a number from 0 to 4294967294")
+                }
+                return uid
+            }
+        }
+    }
+}

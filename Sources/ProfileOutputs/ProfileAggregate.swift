@@ -1,0 +1,275 @@
+import Profiles
+
+/// Symbolized samples counted by process, thread and full stack: the in-memory
+/// profile every file output (folded stacks, pprof, flame graph, text report)
+/// is written from.
+///
+/// Memory stays proportional to what is distinct, not to the number of
+/// samples: frames, processes and stacks are interned once, and samples with
+/// the same process, thread and stack only add to a count. The number of
+/// distinct (process, thread, stack) cells is bounded by
+/// `maximumDistinctStacks`; a sample that would need a new cell beyond it is
+/// counted in `droppedSamples`, never silently lost.
+public struct ProfileAggregate: Sendable {
+    /// The process a sample is attributed to in the outputs.
+    public struct Process: Hashable, Sendable {
+        public var pid: Int32
+        /// The kernel's short command name.
+        public var comm: String
+
+        public init(pid: Int32, comm: String) {
+            self.pid = pid
+            self.comm = comm
+        }
+    }
+
+    /// One distinct (process, thread, stack) and the samples it stands for.
+    public struct Entry: Sendable {
+        public var process: Process
+        public var threadID: Int32
+        /// The frames, leaf first, as in `SymbolizedSample.frames`.
+        public var frames: [Frame]
+        public var userStackTruncated: Bool
+        public var count: Int64
+    }
+
+    /// A leaf function (where the CPU was) and its share of all counted samples.
+    public struct LeafFunction: Hashable, Sendable {
+        /// `Frame.displayName` of the leaf frame.
+        public var name: String
+        public var type: FrameType
+        public var count: Int64
+        /// `count / totalSamples`, in 0...1.
+        public var share: Double
+    }
+
+    /// The storage key of a cell; ids index the interning tables.
+    struct CellKey: Hashable, Sendable {
+        var process: UInt32
+        var threadID: Int32
+        var stack: UInt32
+        var userStackTruncated: Bool
+    }
+
+    struct Cell: Sendable {
+        var key: CellKey
+        var count: Int64
+    }
+
+    /// The most distinct (process, thread, stack) cells kept.
+    public let maximumDistinctStacks: Int
+
+    private(set) var frames: [Frame] = []
+    private var frameIDs: [FrameKey: UInt32] = [:]
+    /// The frame last interned for an address in a process: stacks repeat, so
+    /// this integer-keyed lookup (checked against the frame, as a pid can be
+    /// reused or exec another program) answers most `intern` calls.
+    private var recentFrameIDs: [AddressKey: UInt32] = [:]
+    private(set) var processes: [Process] = []
+    private var processIDs: [Process: UInt32] = [:]
+    /// Interned stacks of frame ids, leaf first.
+    private(set) var stacks: [[UInt32]] = []
+    private var stackIDs: [[UInt32]: UInt32] = [:]
+    /// Cells in first-seen order; outputs sort what they print.
+    private(set) var cells: [Cell] = []
+    private var cellIndex: [CellKey: Int] = [:]
+    /// Samples per leaf frame id.
+    private var leafCounts: [UInt32: Int64] = [:]
+
+    /// Samples counted (the sum of the weights of the samples added and kept).
+    public private(set) var totalSamples: Int64 = 0
+    /// Samples not counted because `maximumDistinctStacks` was reached.
+    public private(set) var droppedSamples: Int64 = 0
+    /// Counted samples that had no frame at all.
+    public private(set) var samplesWithoutFrames: Int64 = 0
+    /// The earliest and latest sample time seen (kernel monotonic nanoseconds).
+    public private(set) var firstTimestamp: UInt64?
+    public private(set) var lastTimestamp: UInt64?
+
+    public init(maximumDistinctStacks: Int = 1 << 20) {
+        precondition(maximumDistinctStacks > 0, "maximumDistinctStacks must be positive")
+        self.maximumDistinctStacks = maximumDistinctStacks
+    }
+
+    /// The number of distinct (process, thread, stack) cells.
+    public var distinctStackCount: Int { cells.count }
+
+    /// Counts `sample` with its weight.
+    public mutating func add(_ sample: SymbolizedSample) {
+        for time in sample.timestamps {
+            firstTimestamp = min(firstTimestamp ?? time, time)
+            lastTimestamp = max(lastTimestamp ?? time, time)
+        }
+        add(process: Process(pid: sample.process.pid, comm: sample.process.comm),
+            threadID: sample.threadID, frames: sample.frames,
+            userStackTruncated: sample.userStackTruncated, count: sample.weight)
+    }
+
+    public mutating func add<Samples: Sequence>(contentsOf samples: Samples)
+    where Samples.Element == SymbolizedSample {
+        for sample in samples { add(sample) }
+    }
+
+    /// Adds every count of `other` (its dropped samples stay dropped).
+    public mutating func merge(_ other: ProfileAggregate) {
+        for entry in other.entries {
+            add(process: entry.process, threadID: entry.threadID, frames: entry.frames,
+                userStackTruncated: entry.userStackTruncated, count: entry.count)
+        }
+        droppedSamples += other.droppedSamples
+        if let first = other.firstTimestamp { firstTimestamp = min(firstTimestamp ?? first, first) }
+        if let last = other.lastTimestamp { lastTimestamp = max(lastTimestamp ?? last, last) }
+    }
+
+    private mutating func add(process: Process, threadID: Int32, frames stackFrames: [Frame],
+                              userStackTruncated: Bool, count: Int64) {
+        if cells.count >= maximumDistinctStacks {
+            // Full: only count into an existing cell; look up without interning anything new.
+            guard let processID = processIDs[process],
+                  let frameList = lookUpFrames(stackFrames),
+                  let stackID = stackIDs[frameList],
+                  let index = cellIndex[CellKey(process: processID, threadID: threadID, stack: stackID,
+                                                userStackTruncated: userStackTruncated)]
+            else {
+                droppedSamples += count
+                return
+            }
+            cells[index].count += count
+            record(leaf: frameList.first, count: count)
+            return
+        }
+        let processID = intern(process)
+        let frameList = stackFrames.map { intern($0, pid: process.pid) }
+        let stackID = intern(stack: frameList)
+        let key = CellKey(process: processID, threadID: threadID, stack: stackID,
+                          userStackTruncated: userStackTruncated)
+        if let index = cellIndex[key] {
+            cells[index].count += count
+        } else {
+            cellIndex[key] = cells.count
+            cells.append(Cell(key: key, count: count))
+        }
+        record(leaf: frameList.first, count: count)
+    }
+
+    private mutating func record(leaf: UInt32?, count: Int64) {
+        totalSamples += count
+        if let leaf {
+            leafCounts[leaf, default: 0] += count
+        } else {
+            samplesWithoutFrames += count
+        }
+    }
+
+    private func lookUpFrames(_ stackFrames: [Frame]) -> [UInt32]? {
+        var ids: [UInt32] = []
+        ids.reserveCapacity(stackFrames.count)
+        for frame in stackFrames {
+            guard let id = frameIDs[FrameKey(frame)] else { return nil }
+            ids.append(id)
+        }
+        return ids
+    }
+
+    private mutating func intern(_ frame: Frame, pid: Int32) -> UInt32 {
+        let addressKey = AddressKey(pid: pid, address: frame.address)
+        if let id = recentFrameIDs[addressKey], frames[Int(id)] == frame { return id }
+        let key = FrameKey(frame)
+        let id: UInt32
+        if let known = frameIDs[key] {
+            id = known
+        } else {
+            id = UInt32(frames.count)
+            frames.append(frame)
+            frameIDs[key] = id
+        }
+        recentFrameIDs[addressKey] = id
+        return id
+    }
+
+    private mutating func intern(_ process: Process) -> UInt32 {
+        if let id = processIDs[process] { return id }
+        let id = UInt32(processes.count)
+        processes.append(process)
+        processIDs[process] = id
+        return id
+    }
+
+    private mutating func intern(stack: [UInt32]) -> UInt32 {
+        if let id = stackIDs[stack] { return id }
+        let id = UInt32(stacks.count)
+        stacks.append(stack)
+        stackIDs[stack] = id
+        return id
+    }
+
+    // MARK: Reading
+
+    /// Every distinct (process, thread, stack) with its count, in first-seen order.
+    public var entries: [Entry] {
+        cells.map { cell in
+            Entry(process: processes[Int(cell.key.process)], threadID: cell.key.threadID,
+                  frames: stacks[Int(cell.key.stack)].map { frames[Int($0)] },
+                  userStackTruncated: cell.key.userStackTruncated, count: cell.count)
+        }
+    }
+
+    /// The leaf functions with the most samples, most first (ties by name).
+    /// Frames with the same display name and type (different addresses in
+    /// one function) count together.
+    public func topLeafFunctions(limit: Int) -> [LeafFunction] {
+        struct NameAndType: Hashable { var name: String; var type: FrameType }
+        var counts: [NameAndType: Int64] = [:]
+        for (frameID, count) in leafCounts {
+            let frame = frames[Int(frameID)]
+            counts[NameAndType(name: frame.displayName, type: frame.type), default: 0] += count
+        }
+        let total = Double(max(totalSamples, 1))
+        let sorted = counts.sorted { lhs, rhs in
+            if lhs.value != rhs.value { return lhs.value > rhs.value }
+            if lhs.key.name != rhs.key.name { return lhs.key.name < rhs.key.name }
+            return lhs.key.type.rawValue < rhs.key.type.rawValue
+        }
+        return sorted.prefix(max(0, limit)).map {
+            LeafFunction(name: $0.key.name, type: $0.key.type, count: $0.value, share: Double($0.value) / total)
+        }
+    }
+
+    /// Counted samples by the type of their leaf frame; samples without frames
+    /// are in `samplesWithoutFrames`.
+    public var samplesByLeafFrameType: [FrameType: Int64] {
+        var result: [FrameType: Int64] = [:]
+        for (frameID, count) in leafCounts {
+            result[frames[Int(frameID)].type, default: 0] += count
+        }
+        return result
+    }
+}
+
+private struct AddressKey: Hashable {
+    var pid: Int32
+    var address: UInt64
+}
+
+/// A frame as a dictionary key that hashes only its numbers and the lengths
+/// of its strings, as hashing whole names cost most of the time of `add`.
+/// Equality still compares whole frames.
+private struct FrameKey: Hashable {
+    var frame: Frame
+
+    init(_ frame: Frame) {
+        self.frame = frame
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(frame.address)
+        hasher.combine(frame.fileOffset)
+        hasher.combine(frame.type)
+        hasher.combine(frame.functionName?.utf8.count)
+        hasher.combine(frame.mappingPath?.utf8.count)
+    }
+
+    static func == (lhs: FrameKey, rhs: FrameKey) -> Bool {
+        lhs.frame == rhs.frame
+    }
+}

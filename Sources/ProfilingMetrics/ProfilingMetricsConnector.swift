@@ -1,0 +1,629 @@
+import Configuration
+import Profiles
+
+/// Turns symbolized on-CPU samples into the metrics of Elastic's
+/// `profilingmetrics` connector, aggregated in memory per process (resource)
+/// and attribute set over windows of stream time.
+///
+/// One instance serves one stream and one thread. Feed samples with `add(_:)`;
+/// call `flush(upTo:)` with the stream's current time (minus whatever lateness
+/// the caller tolerates) to collect the windows that have ended; call
+/// `finish(at:)` at the end of the stream for the rest.
+///
+/// Windows are aligned on multiples of their length in Unix time:
+/// `[k·W, (k+1)·W)`; each data point's start time is its window's start and
+/// its time the window's end. A sample arriving for a window already flushed
+/// is counted in the oldest open window instead (and in `statistics.lateWeight`),
+/// so totals are never lost.
+///
+/// Rules (see the reference page): a sample weighs its number of timestamps
+/// (at least 1) in the `samples.*.count` sums, decided by its leaf frame; the
+/// gauges count +1 per frame. Kernel leaves get the kernel classification
+/// attributes; native leaves the `shlib_name`. `samples.classification` puts
+/// the package/class in `classification` and the frame's type in `frame_type`
+/// (the upstream connector swaps them; tandem does not).
+public final class ProfilingMetricsConnector {
+    /// The instrumentation scope of every metric, as upstream names it.
+    public static let scopeName = "github.com/elastic/opentelemetry-collector-components/connector/profilingmetricsconnector"
+    /// `profile.type_unit` of on-CPU sampling.
+    public static let typeUnit = "samples_count"
+
+    /// Counters about what was fed in.
+    public struct Statistics: Hashable, Sendable {
+        /// Samples added.
+        public var samples: Int64 = 0
+        /// Their total weight (timestamps).
+        public var weight: Int64 = 0
+        /// Weight of samples with no frame at all (counted as user samples).
+        public var emptyStackWeight: Int64 = 0
+        /// Weight of samples whose window was already flushed (counted in the oldest open window).
+        public var lateWeight: Int64 = 0
+        /// Go / JVM / native frames that `samples.classification` could not classify.
+        public var unclassifiedFrames: Int64 = 0
+    }
+
+    public let settings: ProfilingMetricsSettings
+    public let stream: MetricsStreamContext
+    /// Window length in nanoseconds.
+    public let windowNanoseconds: UInt64
+    public private(set) var statistics = Statistics()
+
+    private let scopeVersion: String
+    private let enabled: [Bool]                 // by metric index
+    private let countsEnabled: Bool
+    private let userEnabled: Bool
+    private let kernelEnabled: Bool
+    private let leafMetricEnabled: [Bool]       // by frame type ordinal
+    private let frameTypeEnabled: Bool
+    private let classificationEnabled: Bool
+    private let customEnabled: Bool
+    private var aggregations: [(regex: Regex<AnyRegexOutput>, attributeSet: UInt32)] = []
+
+    // Interned attribute sets; id 0 is the empty set.
+    private var attributeSets: [[Attribute]] = [[]]
+    private var attributeSetIDs: [[Attribute]: UInt32] = [[]: 0]
+    private var frameTypeAttributeSets: [UInt32] = []  // by frame type ordinal
+
+    // Caches, bounded by `cacheLimit` entries each.
+    private static let cacheLimit = 1 << 16
+    private static let stackCacheLimit = 1 << 14
+    private var kernelStackCache: [UInt64: KernelCacheEntry] = [:]
+    private var shlibCache: [String: UInt32] = [:]
+    private var classificationCache: [[String: UInt32]]  // by frame type ordinal; `none` = unclassified
+    private var customCache: [String: [UInt32]] = [:]
+    private static let none = UInt32.max
+
+    // Resources.
+    private var resources: [UInt32: [Attribute]] = [:]
+    private var resourceIDs: [ProcessIdentity: UInt32] = [:]
+    private var resourceByPID: [Int32: (process: ProcessIdentity, id: UInt32)] = [:]
+    private var nextResourceID: UInt32 = 0
+
+    // Windows by index (Unix nanoseconds / window length).
+    private var windows: [Int64: Window] = [:]
+    private var current: Window?
+    /// Windows below this index have been emitted.
+    private var firstOpenWindow: Int64 = .min
+    private var lastUnixTime: UInt64
+    private let gaugesEnabled: Bool
+    private var gaugeCache: [UInt64: GaugeCacheEntry] = [:]
+    private var shlibByAddress: [UInt64: (path: String, attributeSet: UInt32)] = [:]
+
+    private struct KernelCacheEntry {
+        var names: [String?]
+        var attributeSet: UInt32
+    }
+
+    /// The gauge contributions of one stack, cached by its frames' addresses
+    /// and types and verified by their names.
+    private struct GaugeCacheEntry {
+        var types: [FrameType]
+        var names: [String?]
+        /// (series without resource, +count) pairs.
+        var gauges: [(series: UInt64, count: Int64)]
+        var unclassifiedFrames: Int64
+    }
+
+    /// A series is packed in 64 bits: resource (32) | metric (5) | attribute set (27).
+    private static let attributeSetLimit = UInt32(1) << 27
+
+    @inline(__always)
+    private static func series(metric: UInt8, attributes: UInt32) -> UInt64 {
+        UInt64(metric) << 27 | UInt64(attributes)
+    }
+
+    @inline(__always)
+    private static func series(resource: UInt32, metric: UInt8, attributes: UInt32) -> UInt64 {
+        UInt64(resource) << 32 | series(metric: metric, attributes: attributes)
+    }
+
+    private final class Window {
+        let index: Int64
+        var counts = CounterTable()
+        var lastSampleUnix: UInt64 = 0
+        init(index: Int64) { self.index = index }
+    }
+
+    private static let metrics = ProfilingMetric.allCases
+    private static func metricIndex(_ metric: ProfilingMetric) -> UInt8 {
+        UInt8(metrics.firstIndex(of: metric)!)
+    }
+    private static let userIndex = metricIndex(.user)
+    private static let kernelIndex = metricIndex(.kernel)
+    private static let frameTypeIndex = metricIndex(.frameType)
+    private static let classificationIndex = metricIndex(.classification)
+    private static let customIndex = metricIndex(.customAggregation)
+    private static let frameTypes = FrameType.allCases
+    private static let leafMetricIndex: [UInt8] = frameTypes.map { metricIndex(.count(for: $0)) }
+
+    @inline(__always)
+    private static func ordinal(_ type: FrameType) -> Int {
+        switch type {
+        case .native: return 0
+        case .kernel: return 1
+        case .jvm: return 2
+        case .cpython: return 3
+        case .go: return 4
+        case .v8js: return 5
+        case .php: return 6
+        case .perl: return 7
+        case .ruby: return 8
+        case .dotnet: return 9
+        case .rust: return 10
+        case .beam: return 11
+        }
+    }
+
+    /// - Parameters:
+    ///   - settings: the connector's settings.
+    ///   - stream: host name and clock reference of the stream.
+    ///   - batchInterval: the window when `settings.flushInterval` is 0s ("per
+    ///     batch"): pass the receiver's `reporter_interval`
+    ///     (`CollectorConfiguration.metricsWindow` does this choice).
+    ///   - scopeVersion: the instrumentation scope version to report.
+    ///   Windows shorter than 1 ms are lengthened to 1 ms.
+    /// - Throws: `ConfigurationError` if an aggregation's expression does not compile
+    ///   (settings read from a configuration were already checked).
+    public init(settings: ProfilingMetricsSettings, stream: MetricsStreamContext,
+                batchInterval: Duration = .seconds(5), scopeVersion: String = "") throws {
+        precondition(Self.frameTypes.enumerated().allSatisfy { Self.ordinal($1) == $0 })
+        self.settings = settings
+        self.stream = stream
+        self.scopeVersion = scopeVersion
+        let window = settings.flushInterval > .zero ? settings.flushInterval : batchInterval
+        // At least 1 ms, so that window indices stay small and windows few.
+        windowNanoseconds = UInt64(max(1_000_000, window.nanosecondsClamped))
+        lastUnixTime = stream.realtimeNanoseconds
+
+        let enabled = Self.metrics.map { settings.isEnabled($0) }
+        self.enabled = enabled
+        userEnabled = settings.isEnabled(.user)
+        kernelEnabled = settings.isEnabled(.kernel)
+        leafMetricEnabled = Self.frameTypes.map { settings.isEnabled(.count(for: $0)) }
+        countsEnabled = enabled.enumerated().contains { Self.metrics[$0.offset].isCount && $0.element }
+        frameTypeEnabled = settings.isEnabled(.frameType)
+        classificationEnabled = settings.isEnabled(.classification)
+        customEnabled = settings.isEnabled(.customAggregation) && !settings.aggregations.isEmpty
+        gaugesEnabled = frameTypeEnabled || classificationEnabled || customEnabled
+        classificationCache = Array(repeating: [:], count: Self.frameTypes.count)
+
+        var compiled: [(Regex<AnyRegexOutput>, String)] = []
+        for (index, aggregation) in settings.aggregations.enumerated() {
+            do {
+                compiled.append((try aggregation.regex(), aggregation.label))
+            } catch {
+                throw ConfigurationError(path: "connectors.profilingmetrics.aggregations[\(index)].match",
+                                         problem: "the regular expression `\(aggregation.match)` does not compile: \(error)",
+                                         fix: "correct the expression")
+            }
+        }
+        for (regex, label) in compiled {
+            aggregations.append((regex, intern([Attribute("frame_type", label),
+                                                Attribute("profile.type_unit", Self.typeUnit)])))
+        }
+        frameTypeAttributeSets = Self.frameTypes.map {
+            intern([Attribute("frame_type", $0.rawValue), Attribute("profile.type_unit", Self.typeUnit)])
+        }
+    }
+
+    // MARK: Adding samples
+
+    /// Counts one sample.
+    public func add(_ sample: SymbolizedSample) {
+        let weight = sample.weight
+        statistics.samples += 1
+        statistics.weight += weight
+        let resource = resourceID(for: sample.process)
+
+        // The sums, decided by the leaf.
+        var first: UInt64 = 0
+        var second: UInt64 = 0
+        var sums = 0
+        if countsEnabled {
+            if let leaf = sample.frames.first {
+                if leaf.type == .kernel {
+                    if kernelEnabled {
+                        first = Self.series(resource: resource, metric: Self.kernelIndex,
+                                            attributes: kernelAttributeSet(of: sample.frames))
+                        sums = 1
+                    }
+                } else {
+                    if userEnabled {
+                        first = Self.series(resource: resource, metric: Self.userIndex, attributes: 0)
+                        sums = 1
+                    }
+                    let ordinal = Self.ordinal(leaf.type)
+                    if leafMetricEnabled[ordinal] {
+                        var attributes: UInt32 = 0
+                        if leaf.type == .native, let path = leaf.mappingPath {
+                            attributes = shlibAttributeSet(path, address: leaf.address)
+                        }
+                        let key = Self.series(resource: resource, metric: Self.leafMetricIndex[ordinal],
+                                              attributes: attributes)
+                        if sums == 0 { first = key } else { second = key }
+                        sums += 1
+                    }
+                }
+            } else {
+                statistics.emptyStackWeight += weight
+                if userEnabled {
+                    first = Self.series(resource: resource, metric: Self.userIndex, attributes: 0)
+                    sums = 1
+                }
+            }
+        }
+
+        // The gauges, +1 per frame.
+        var gauges: [(series: UInt64, count: Int64)] = []
+        if gaugesEnabled {
+            let entry = gaugeEntry(of: sample.frames)
+            gauges = entry.gauges
+            statistics.unclassifiedFrames += entry.unclassifiedFrames
+        }
+        let resourceBits = UInt64(resource) << 32
+
+        // Spread over windows by timestamp.
+        let timestamps = sample.timestamps
+        if timestamps.isEmpty {
+            let window = self.window(forUnix: lastUnixTime, weight: 1)
+            apply(first, second, sums, weight: 1, gauges: gauges, resourceBits, to: window)
+            return
+        }
+        let firstUnix = stream.unixNanoseconds(ofMonotonic: timestamps[0])
+        let firstIndex = Int64(firstUnix / windowNanoseconds)
+        var singleWindow = true
+        var latest = firstUnix
+        for time in timestamps.dropFirst() {
+            let unix = stream.unixNanoseconds(ofMonotonic: time)
+            if Int64(unix / windowNanoseconds) != firstIndex { singleWindow = false }
+            if unix > latest { latest = unix }
+        }
+        if latest > lastUnixTime { lastUnixTime = latest }
+        if singleWindow {
+            let window = self.window(forUnix: firstUnix, weight: weight)
+            if latest > window.lastSampleUnix { window.lastSampleUnix = latest }
+            apply(first, second, sums, weight: weight, gauges: gauges, resourceBits, to: window)
+            return
+        }
+        var perWindow: [Int64: (count: Int64, latest: UInt64)] = [:]
+        var order: [Int64] = []
+        for time in timestamps {
+            let unix = stream.unixNanoseconds(ofMonotonic: time)
+            let index = Int64(unix / windowNanoseconds)
+            if perWindow[index] == nil { order.append(index) }
+            perWindow[index, default: (0, 0)].count += 1
+            perWindow[index]!.latest = max(perWindow[index]!.latest, unix)
+        }
+        for (position, index) in order.enumerated() {
+            let entry = perWindow[index]!
+            let window = self.window(forUnix: UInt64(index) * windowNanoseconds, weight: entry.count)
+            if entry.latest > window.lastSampleUnix { window.lastSampleUnix = entry.latest }
+            apply(first, second, sums, weight: entry.count, gauges: position == 0 ? gauges : [], resourceBits,
+                  to: window)
+        }
+    }
+
+    /// Counts samples in order.
+    public func add<Samples: Sequence<SymbolizedSample>>(_ samples: Samples) {
+        for sample in samples { add(sample) }
+    }
+
+    @inline(__always)
+    private func apply(_ first: UInt64, _ second: UInt64, _ sums: Int, weight: Int64,
+                       gauges: [(series: UInt64, count: Int64)], _ resourceBits: UInt64, to window: Window) {
+        if sums > 0 { window.counts.add(first, weight) }
+        if sums > 1 { window.counts.add(second, weight) }
+        for gauge in gauges { window.counts.add(resourceBits | gauge.series, gauge.count) }
+    }
+
+    private func window(forUnix unix: UInt64, weight: Int64) -> Window {
+        var index = Int64(unix / windowNanoseconds)
+        if index < firstOpenWindow {
+            statistics.lateWeight += weight
+            index = firstOpenWindow
+        }
+        if let current, current.index == index { return current }
+        if let existing = windows[index] {
+            current = existing
+            return existing
+        }
+        let window = Window(index: index)
+        windows[index] = window
+        current = window
+        return window
+    }
+
+    /// The gauge contributions of a stack, from the per-stack cache when the
+    /// same frames (same addresses, types and names) were seen before.
+    private func gaugeEntry(of frames: [Frame]) -> GaugeCacheEntry {
+        var hash: UInt64 = 0x84222325cbf29ce4
+        for frame in frames {
+            hash = (hash ^ frame.address ^ UInt64(Self.ordinal(frame.type)) << 58) &* 0x0000_0100_0000_01b3
+            hash ^= hash >> 29
+        }
+        if let entry = gaugeCache[hash], entry.names.count == frames.count {
+            var same = true
+            for position in 0..<frames.count where entry.types[position] != frames[position].type
+                || entry.names[position] != frames[position].functionName {
+                same = false
+                break
+            }
+            if same { return entry }
+        }
+        var counts: [UInt64: Int64] = [:]
+        var order: [UInt64] = []
+        var unclassified: Int64 = 0
+        func count(_ series: UInt64) {
+            if counts[series] == nil { order.append(series) }
+            counts[series, default: 0] += 1
+        }
+        if frameTypeEnabled {
+            for frame in frames {
+                count(Self.series(metric: Self.frameTypeIndex,
+                                  attributes: frameTypeAttributeSets[Self.ordinal(frame.type)]))
+            }
+        }
+        if classificationEnabled {
+            for frame in frames {
+                switch frame.type {
+                case .go, .jvm, .native, .rust: break
+                default: continue
+                }
+                let set = frame.functionName.map { classificationSet(of: $0, type: frame.type) } ?? Self.none
+                if set != Self.none {
+                    count(Self.series(metric: Self.classificationIndex, attributes: set))
+                } else if frame.type == .go || frame.type == .jvm {
+                    unclassified += 1
+                }
+            }
+        }
+        if customEnabled {
+            for frame in frames {
+                guard let name = frame.functionName else { continue }
+                for set in customSets(of: name) { count(Self.series(metric: Self.customIndex, attributes: set)) }
+            }
+        }
+        let entry = GaugeCacheEntry(types: frames.map(\.type), names: frames.map(\.functionName),
+                                    gauges: order.map { ($0, counts[$0]!) }, unclassifiedFrames: unclassified)
+        if gaugeCache.count >= Self.stackCacheLimit { gaugeCache.removeAll() }
+        gaugeCache[hash] = entry
+        return entry
+    }
+
+    private func classificationSet(of name: String, type: FrameType) -> UInt32 {
+        let ordinal = Self.ordinal(type)
+        if let cached = classificationCache[ordinal][name] { return cached }
+        let set: UInt32
+        if let classification = FrameClassification.classify(functionName: name, type: type) {
+            set = intern([Attribute("classification", classification), Attribute("frame_type", type.rawValue),
+                          Attribute("profile.type_unit", Self.typeUnit)])
+        } else {
+            set = Self.none
+        }
+        if classificationCache[ordinal].count >= Self.cacheLimit { classificationCache[ordinal].removeAll() }
+        classificationCache[ordinal][name] = set
+        return set
+    }
+
+    private func customSets(of name: String) -> [UInt32] {
+        if let cached = customCache[name] { return cached }
+        let sets = aggregations.compactMap { name.contains($0.regex) ? $0.attributeSet : nil }
+        if customCache.count >= Self.cacheLimit { customCache.removeAll() }
+        customCache[name] = sets
+        return sets
+    }
+
+    // MARK: Attribute sets
+
+    private func intern(_ attributes: [Attribute]) -> UInt32 {
+        let sorted = attributes.sorted { $0.key < $1.key }
+        if let id = attributeSetIDs[sorted] { return id }
+        let id = UInt32(attributeSets.count)
+        // Attribute sets come from names (libraries, packages, labels, system
+        // calls): far fewer than the 2^27 a packed series can address.
+        precondition(id < Self.attributeSetLimit, "more than 2^27 distinct attribute sets")
+        attributeSets.append(sorted)
+        attributeSetIDs[sorted] = id
+        return id
+    }
+
+    /// The `shlib_name` attribute set of a native leaf, cached by its address
+    /// (verified by the mapping path) and by the mapping path.
+    private func shlibAttributeSet(_ path: String, address: UInt64) -> UInt32 {
+        if let cached = shlibByAddress[address], cached.path == path { return cached.attributeSet }
+        let set: UInt32
+        if let cached = shlibCache[path] {
+            set = cached
+        } else {
+            set = SharedLibraryName.of(path: path).map { intern([Attribute("shlib_name", String($0))]) } ?? 0
+            if shlibCache.count >= Self.cacheLimit { shlibCache.removeAll() }
+            shlibCache[path] = set
+        }
+        if shlibByAddress.count >= Self.cacheLimit { shlibByAddress.removeAll() }
+        shlibByAddress[address] = (path, set)
+        return set
+    }
+
+    /// The kernel attributes of a stack whose leaf is a kernel frame, cached by
+    /// the addresses of its consecutive kernel frames and verified by their names.
+    private func kernelAttributeSet(of frames: [Frame]) -> UInt32 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        var count = 0
+        for frame in frames {
+            guard frame.type == .kernel else { break }
+            hash = (hash ^ frame.address) &* 0x0000_0100_0000_01b3
+            hash ^= hash >> 29
+            count += 1
+        }
+        if let entry = kernelStackCache[hash], entry.names.count == count {
+            var same = true
+            for position in 0..<count where entry.names[position] != frames[position].functionName {
+                same = false
+                break
+            }
+            if same { return entry.attributeSet }
+        }
+        let names = frames.prefix(count).map(\.functionName)
+        let classification = KernelClassifier.classify(functionNames: names)
+        let set = intern(classification.attributes)
+        if kernelStackCache.count >= Self.cacheLimit { kernelStackCache.removeAll() }
+        kernelStackCache[hash] = KernelCacheEntry(names: names, attributeSet: set)
+        return set
+    }
+
+    // MARK: Resources
+
+    private func resourceID(for process: ProcessIdentity) -> UInt32 {
+        if let cached = resourceByPID[process.pid], cached.process == process { return cached.id }
+        let id: UInt32
+        if let existing = resourceIDs[process] {
+            id = existing
+        } else {
+            id = nextResourceID
+            // Ids stay below UInt32.max, the empty-slot marker of the counter tables.
+            nextResourceID = nextResourceID == UInt32.max - 1 ? 0 : nextResourceID + 1
+            var attributes = [Attribute("host.name", stream.hostName),
+                              Attribute("process.pid", Int64(process.pid)),
+                              Attribute("process.executable.name", process.executableName)]
+            if let path = process.executablePath { attributes.append(Attribute("process.executable.path", path)) }
+            if let container = process.containerID { attributes.append(Attribute("container.id", container)) }
+            resources[id] = attributes.sorted { $0.key < $1.key }
+            resourceIDs[process] = id
+        }
+        resourceByPID[process.pid] = (process, id)
+        return id
+    }
+
+    // MARK: Emitting
+
+    /// Emits every window that ends at or before `streamTime` (monotonic
+    /// nanoseconds of the stream). Later samples for those windows count in the
+    /// oldest open window.
+    public func flush(upTo streamTime: UInt64) -> MetricsBatch {
+        let unix = stream.unixNanoseconds(ofMonotonic: streamTime)
+        let boundary = Int64(unix / windowNanoseconds)  // windows below it have ended
+        let ready = windows.keys.filter { $0 < boundary }.sorted()
+        firstOpenWindow = max(firstOpenWindow, boundary)
+        return emit(ready, endingAt: nil)
+    }
+
+    /// Emits every remaining window. With `streamTime` (the stream's last
+    /// monotonic time), the last windows end there instead of at their nominal
+    /// end (never before their last sample), so that a later stream's points
+    /// for the same window do not carry the same end time.
+    public func finish(at streamTime: UInt64? = nil) -> MetricsBatch {
+        let ready = windows.keys.sorted()
+        if let last = ready.last { firstOpenWindow = max(firstOpenWindow, last + 1) }
+        return emit(ready, endingAt: streamTime.map { stream.unixNanoseconds(ofMonotonic: $0) })
+    }
+
+    private func emit(_ indices: [Int64], endingAt cut: UInt64?) -> MetricsBatch {
+        guard !indices.isEmpty else { return MetricsBatch(resourceMetrics: []) }
+        // resource -> metric index -> points
+        var perResource: [UInt32: [UInt8: [NumberDataPoint]]] = [:]
+        for index in indices {
+            guard let window = windows.removeValue(forKey: index) else { continue }
+            if current === window { current = nil }
+            let start = UInt64(index) * windowNanoseconds
+            var end = start + windowNanoseconds
+            if let cut, cut < end { end = max(cut, window.lastSampleUnix + 1, start + 1) }
+            for (key, value) in window.counts.entries where value != 0 {
+                let resource = UInt32(truncatingIfNeeded: key >> 32)
+                let metric = UInt8(truncatingIfNeeded: (key >> 27) & 0x1F)
+                let attributes = Int(key & UInt64(Self.attributeSetLimit - 1))
+                let point = NumberDataPoint(attributes: attributeSets[attributes], startTimeUnixNano: start,
+                                            timeUnixNano: end, value: value)
+                perResource[resource, default: [:]][metric, default: []].append(point)
+            }
+        }
+        evictUnusedResources(keeping: perResource.keys)
+
+        var resourceMetrics: [(attributes: [Attribute], pid: Int64, metrics: ResourceMetrics)] = []
+        for (resource, byMetric) in perResource {
+            guard let attributes = resources[resource] else { continue }
+            var metrics: [Metric] = []
+            for metricIndex in byMetric.keys.sorted() {
+                let metric = Self.metrics[Int(metricIndex)]
+                let points = byMetric[metricIndex]!.sorted(by: Self.pointOrder)
+                let data: MetricData = metric.isCount
+                    ? .sum(points: points, temporality: .delta, isMonotonic: true)
+                    : .gauge(points: points)
+                metrics.append(Metric(name: metric.rawValue, description: Self.description(of: metric), unit: "1",
+                                      data: data))
+            }
+            var pid: Int64 = -1
+            if case .int(let value)? = attributes.first(where: { $0.key == "process.pid" })?.value { pid = value }
+            resourceMetrics.append((attributes, pid, ResourceMetrics(
+                resource: attributes,
+                scopeMetrics: [ScopeMetrics(scopeName: Self.scopeName, scopeVersion: scopeVersion, metrics: metrics)])))
+        }
+        resourceMetrics.sort { lhs, rhs in
+            lhs.pid != rhs.pid ? lhs.pid < rhs.pid : Self.attributesOrder(lhs.attributes, rhs.attributes)
+        }
+        return MetricsBatch(resourceMetrics: resourceMetrics.map(\.metrics))
+    }
+
+    /// Forgets processes that no open window refers to, so that memory follows
+    /// the live processes rather than every process ever seen.
+    private func evictUnusedResources<Emitted: Sequence<UInt32>>(keeping emitted: Emitted) {
+        var inUse: Set<UInt32> = []
+        for window in windows.values {
+            for (key, _) in window.counts.entries { inUse.insert(UInt32(truncatingIfNeeded: key >> 32)) }
+        }
+        guard resources.count > inUse.count else { return }
+        // Keep emitted resources' attributes until the batch is built.
+        let keep = inUse.union(emitted)
+        let stale = resources.keys.filter { !keep.contains($0) }
+        for id in stale { resources[id] = nil }
+        resourceIDs = resourceIDs.filter { keep.contains($0.value) }
+        resourceByPID = resourceByPID.filter { keep.contains($0.value.id) }
+        // Emitted-only resources go at the next flush; ids are never reused, so
+        // a process seen again gets a fresh id with the same attributes.
+    }
+
+    private static func pointOrder(_ lhs: NumberDataPoint, _ rhs: NumberDataPoint) -> Bool {
+        if lhs.startTimeUnixNano != rhs.startTimeUnixNano { return lhs.startTimeUnixNano < rhs.startTimeUnixNano }
+        return attributesOrder(lhs.attributes, rhs.attributes)
+    }
+
+    private static func attributesOrder(_ lhs: [Attribute], _ rhs: [Attribute]) -> Bool {
+        for (a, b) in zip(lhs, rhs) {
+            if a.key != b.key { return a.key < b.key }
+            let (x, y) = (text(of: a.value), text(of: b.value))
+            if x != y { return x < y }
+        }
+        return lhs.count < rhs.count
+    }
+
+    private static func text(of value: AttributeValue) -> String {
+        switch value {
+        case .string(let text): return text
+        case .int(let number): return String(number)
+        }
+    }
+
+    private static func description(of metric: ProfilingMetric) -> String {
+        switch metric {
+        case .user: return "Samples whose leaf frame runs user-space code"
+        case .kernel: return "Samples whose leaf frame runs kernel code"
+        case .frameType: return "Frames of all sampled stacks, by frame type"
+        case .classification: return "Frames of all sampled stacks, by package, class or namespace"
+        case .customAggregation: return "Frames of all sampled stacks whose function matches a configured expression"
+        default:
+            let runtime = metric.rawValue.dropFirst("samples.".count).dropLast(".count".count)
+            return "Samples whose leaf frame runs \(runtime) code"
+        }
+    }
+}
+
+extension ProfilingMetricsConnector {
+    /// The connector a configuration's pipelines use, with its window chosen
+    /// by `CollectorConfiguration.metricsWindow`; `nil` when no pipeline uses
+    /// `profilingmetrics`.
+    public convenience init?(configuration: CollectorConfiguration, stream: MetricsStreamContext,
+                             scopeVersion: String = "") throws {
+        guard let settings = configuration.profilingMetrics else { return nil }
+        try self.init(settings: settings, stream: stream, batchInterval: configuration.metricsWindow,
+                      scopeVersion: scopeVersion)
+    }
+}

@@ -1,0 +1,603 @@
+import CTandemELF
+import Logging
+import Profiles
+import WireFormat
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Turns the sampler's raw stacks into named frames.
+///
+/// Feed it every record of the stream in order with `apply(_:)` (processes,
+/// mappings, exits, kernel symbols and modules, interning resets), and call
+/// `symbolize(_:)` for each sample. It reads ELF files, debug files and perf maps
+/// the aggregator may read, and caches symbolized stacks by their interned id.
+///
+/// Not thread-safe: use one per pipeline (it may be moved between tasks, not shared).
+public final class Symbolizer {
+    public let options: SymbolizerOptions
+    private let logger: Logger
+    private let loader: ObjectFileLoader
+
+    public private(set) var statistics = SymbolizerStatistics()
+
+    private var processes: [Int32: ProcessState] = [:]
+    private var exitedProcesses: [(pid: Int32, generation: UInt64)] = []
+    private var exitedHead = 0
+    private var nextGeneration: UInt64 = 1
+
+    private var objectFiles: [FileKey: ObjectFile] = [:]
+    private var failedFiles: Set<FileKey> = []
+    private var useTick: UInt64 = 0
+    private var internedPaths: [String: String] = [:]
+
+    private var kernelSymbols = KernelSymbolTable()
+
+    private var userStacks: TwoGenerationCache<UserStackKey, [Frame]>
+    private var kernelStacks: TwoGenerationCache<UInt64, [Frame]>
+    /// Whole samples' frames (kernel + user), so that a warm sample costs one lookup.
+    private var sampleStacks: TwoGenerationCache<SampleStackKey, [Frame]>
+
+    private lazy var vdso: ObjectFile? = loadOwnVDSO()
+
+    public init(options: SymbolizerOptions = .init(), logger: Logger) {
+        self.options = options
+        self.logger = logger
+        self.loader = ObjectFileLoader(debugDirectories: options.debugDirectories, logger: logger)
+        self.userStacks = TwoGenerationCache(capacity: options.stackCacheCapacity)
+        self.kernelStacks = TwoGenerationCache(capacity: max(2, options.stackCacheCapacity / 4))
+        self.sampleStacks = TwoGenerationCache(capacity: options.stackCacheCapacity)
+    }
+
+    // MARK: Records
+
+    /// Updates the process table, mappings and kernel symbols from a stream record.
+    /// Samples and records that carry nothing for symbolization are ignored.
+    public func apply(_ record: Record) {
+        switch record {
+        case .process(let info): applyProcess(info)
+        case .mappings(let mappings): applyMappings(mappings)
+        case .processExit(let exit): applyExit(exit)
+        case .kernelSymbols(let chunk):
+            kernelSymbols.add(chunk.symbols)
+            kernelStacks.removeAll()
+            sampleStacks.removeAll()
+        case .kernelModules(let modules):
+            kernelSymbols.setModules(modules.modules)
+            kernelStacks.removeAll()
+            sampleStacks.removeAll()
+        case .resetInterning:
+            userStacks.removeAll()
+            kernelStacks.removeAll()
+            sampleStacks.removeAll()
+        default:
+            // Headers, stack and thread definitions (resolved by the decoder), samples,
+            // statistics, end of stream: nothing to update here.
+            break
+        }
+    }
+
+    private func newGeneration() -> UInt64 {
+        defer { nextGeneration += 1 }
+        return nextGeneration
+    }
+
+    private func applyProcess(_ info: ProcessInfo) {
+        let identity = ProcessIdentity(
+            pid: info.pid, comm: info.comm,
+            executablePath: info.executablePath.isEmpty ? nil : intern(info.executablePath),
+            containerID: ContainerID.parse(cgroupPath: info.cgroupPath))
+        if let existing = processes[info.pid], !existing.exited, !info.isExec,
+           existing.startTime == 0 || info.startTime == 0 || existing.startTime == info.startTime {
+            // A repeat (after a reconnection) or the first description of a pid whose
+            // mappings came first: same address space.
+            existing.identity = identity
+            existing.identityKnown = true
+            if existing.startTime == 0 { existing.startTime = info.startTime }
+            return
+        }
+        // A new process, a reused pid (other start time, or its exit was seen), or an
+        // exec: a new address space.
+        let process = ProcessState(identity: identity, identityKnown: true, generation: newGeneration())
+        process.startTime = info.startTime
+        processes[info.pid] = process
+    }
+
+    private func applyMappings(_ record: Mappings) {
+        let process: ProcessState
+        if let existing = processes[record.pid], !existing.exited {
+            process = existing
+        } else {
+            process = ProcessState(identity: ProcessIdentity(pid: record.pid, comm: unknownComm(record.pid)),
+                                   identityKnown: false, generation: newGeneration())
+            processes[record.pid] = process
+        }
+        // Keep the state (and loaded file) of mappings that did not change.
+        var previous: [Mapping: MappingState] = [:]
+        for state in process.mappings { previous[state.mapping] = state }
+        process.mappings = record.mappings
+            .filter { $0.end > $0.start }
+            .sorted { $0.start < $1.start }
+            .map { previous[$0] ?? MappingState(mapping: $0, path: intern($0.path)) }
+        process.generation = newGeneration()
+    }
+
+    private func applyExit(_ exit: ProcessExit) {
+        guard let process = processes[exit.pid], !process.exited else { return }
+        process.exited = true
+        exitedProcesses.append((exit.pid, process.generation))
+        // Forget the oldest exited processes beyond the retention.
+        while exitedProcesses.count - exitedHead > options.exitedProcessRetention {
+            let oldest = exitedProcesses[exitedHead]
+            exitedHead += 1
+            if let state = processes[oldest.pid], state.exited, state.generation == oldest.generation {
+                processes[oldest.pid] = nil
+            }
+        }
+        if exitedHead > 4096 {
+            exitedProcesses.removeFirst(exitedHead)
+            exitedHead = 0
+        }
+    }
+
+    private func intern(_ path: String) -> String {
+        if let existing = internedPaths[path] { return existing }
+        if internedPaths.count > 100_000 { internedPaths.removeAll() }
+        internedPaths[path] = path
+        return path
+    }
+
+    private func unknownComm(_ pid: Int32) -> String { pid == 0 ? "swapper" : "pid \(pid)" }
+
+    // MARK: Queries
+
+    /// What a `ProcessInfo` record said about `pid`, or nil if none did.
+    public func process(_ pid: Int32) -> ProcessIdentity? {
+        guard let process = processes[pid], process.identityKnown else { return nil }
+        return process.identity
+    }
+
+    /// The sample with its frames named, leaf first: kernel frames, then user frames.
+    /// Every address gives a frame; one without a symbol keeps its file and offset.
+    public func symbolize(_ sample: Sample) -> SymbolizedSample {
+        statistics.samples += 1
+        let process = processes[sample.pid]
+        let identity: ProcessIdentity
+        if let process, process.identityKnown {
+            identity = process.identity
+        } else {
+            if sample.pid != 0 { statistics.unknownProcessSamples += 1 }
+            identity = process?.identity ?? ProcessIdentity(pid: sample.pid, comm: unknownComm(sample.pid))
+        }
+        let frames = frames(of: sample, process: process)
+        return SymbolizedSample(timestamps: [sample.time], process: identity, threadID: sample.tid, cpu: sample.cpu,
+                                frames: frames, userStackTruncated: sample.flags.contains(.userStackTruncated))
+    }
+
+    private func frames(of sample: Sample, process: ProcessState?) -> [Frame] {
+        // Both stacks interned (or absent): the pair identifies the frames.
+        let interned = (sample.kernelStack.isEmpty || sample.kernelStackID != 0)
+            && (sample.userStack.isEmpty || sample.userStackID != 0)
+        let key = SampleStackKey(pid: sample.pid, generation: process?.generation ?? 0,
+                                 kernelStackID: sample.kernelStack.isEmpty ? 0 : sample.kernelStackID,
+                                 userStackID: sample.userStack.isEmpty ? 0 : sample.userStackID)
+        if interned, let cached = sampleStacks[key] {
+            statistics.stackCacheHits += 1
+            return cached
+        }
+        let kernel = sample.kernelStack.isEmpty ? [] : kernelFrames(id: sample.kernelStackID, stack: sample.kernelStack)
+        let (user, userCacheable) = sample.userStack.isEmpty ? ([], true)
+            : userFrames(process: process, pid: sample.pid, id: sample.userStackID, stack: sample.userStack)
+        let frames = kernel.isEmpty ? user : (user.isEmpty ? kernel : kernel + user)
+        if interned, userCacheable { sampleStacks[key] = frames }
+        return frames
+    }
+
+    // MARK: Kernel frames
+
+    private func kernelFrames(id: UInt64, stack: [UInt64]) -> [Frame] {
+        if id != 0, let cached = kernelStacks[id] {
+            statistics.stackCacheHits += 1
+            return cached
+        }
+        statistics.stackCacheMisses += 1
+        var frames: [Frame] = []
+        frames.reserveCapacity(stack.count)
+        for (position, address) in stack.enumerated() {
+            // Past the leaf, addresses are return addresses: the call is the byte before.
+            let lookup = position == 0 ? address : address &- 1
+            let symbol = kernelSymbols.lookup(lookup)
+            if symbol.name != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
+            frames.append(Frame(type: .kernel, address: address, functionName: symbol.name, mappingPath: symbol.module))
+        }
+        if id != 0 { kernelStacks[id] = frames }
+        return frames
+    }
+
+    // MARK: User frames
+
+    /// The user frames, and whether they may be cached.
+    private func userFrames(process: ProcessState?, pid: Int32, id: UInt64, stack: [UInt64]) -> ([Frame], Bool) {
+        let key = UserStackKey(pid: pid, generation: process?.generation ?? 0, stackID: id)
+        if id != 0, let cached = userStacks[key] {
+            statistics.stackCacheHits += 1
+            return (cached, true)
+        }
+        statistics.stackCacheMisses += 1
+        var frames: [Frame] = []
+        frames.reserveCapacity(stack.count)
+        // A stack with a JIT frame not (yet) in the perf map is not cached: the JIT
+        // writes its map after the code runs.
+        var cacheable = true
+        for (position, address) in stack.enumerated() {
+            let lookup = position == 0 ? address : address &- 1
+            let (frame, complete) = userFrame(process: process, pid: pid, address: address, lookup: lookup)
+            if frame.functionName != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
+            cacheable = cacheable && complete
+            frames.append(frame)
+        }
+        if id != 0, cacheable { userStacks[key] = frames }
+        return (frames, cacheable)
+    }
+
+    /// One user frame; `complete` is false when a later perf map could still name it.
+    private func userFrame(process: ProcessState?, pid: Int32, address: UInt64, lookup: UInt64) -> (Frame, complete: Bool) {
+        guard let process else { return (Frame(type: .native, address: address), true) }
+        guard let mapping = process.mapping(containing: lookup) else {
+            return jitFrame(process: process, pid: pid, address: address, lookup: lookup, inMapping: false)
+        }
+        switch mapping.kind {
+        case .anonymous:
+            return jitFrame(process: process, pid: pid, address: address, lookup: lookup, inMapping: true)
+        case .pseudo:
+            return (Frame(type: .native, address: address, mappingPath: mapping.path,
+                          fileOffset: address &- mapping.mapping.start &+ mapping.mapping.fileOffset), true)
+        case .vdso, .file:
+            let fileOffset = address &- mapping.mapping.start &+ mapping.mapping.fileOffset
+            let lookupOffset = lookup &- mapping.mapping.start &+ mapping.mapping.fileOffset
+            guard let object = objectFile(for: mapping, process: process, pid: pid) else {
+                return (Frame(type: .native, address: address, mappingPath: mapping.path, fileOffset: fileOffset), true)
+            }
+            let fileType: FrameType = switch object.runtime {
+            case .go: .go
+            case .rust: .rust
+            case .native: .native
+            }
+            guard let virtualAddress = object.virtualAddress(fileOffset: lookupOffset),
+                  let index = object.symbols.index(covering: virtualAddress)
+            else {
+                return (Frame(type: fileType, address: address, mappingPath: mapping.path, fileOffset: fileOffset), true)
+            }
+            let name = object.symbols.name(at: index, demangling: options.demangle && object.runtime != .go)
+            let type: FrameType = name.language == .rust ? .rust : fileType
+            return (Frame(type: type, address: address, functionName: name.name, mappingPath: mapping.path,
+                          fileOffset: fileOffset), true)
+        }
+    }
+
+    // MARK: Files
+
+    /// The loaded ELF file behind a mapping, loading it on first use.
+    private func objectFile(for mapping: MappingState, process: ProcessState, pid: Int32) -> ObjectFile? {
+        switch mapping.object {
+        case .loaded(let object):
+            useTick += 1
+            object.lastUse = useTick
+            return object
+        case .unavailable:
+            return nil
+        case .unresolved:
+            break
+        }
+        let object: ObjectFile?
+        if mapping.kind == .vdso {
+            // Another vDSO (a 32-bit process's) has another size: do not name it with ours.
+            object = vdso.flatMap { $0.imageSize == mapping.mapping.end - mapping.mapping.start ? $0 : nil }
+        } else {
+            object = loadObjectFile(mapping.mapping, path: mapping.path, process: process, pid: pid)
+        }
+        mapping.object = object.map { .loaded($0) } ?? .unavailable
+        return object
+    }
+
+    private func loadObjectFile(_ mapping: Mapping, path: String, process: ProcessState, pid: Int32) -> ObjectFile? {
+        let key = FileKey(device: mapping.device, inode: mapping.inode, path: mapping.inode == 0 ? path : "")
+        if failedFiles.contains(key) { return nil }
+        var filePath = path
+        if filePath.hasSuffix(" (deleted)") { filePath.removeLast(10) }
+
+        let rootPrefix = options.useProcessRoot ? process.rootPrefix(pid: pid) : ""
+        let candidates = rootPrefix.isEmpty ? [filePath] : [rootPrefix + filePath, filePath]
+        var reasons: [String] = []
+        var opened: OpenFile?
+        for candidate in candidates {
+            switch OpenFile.open(candidate) {
+            case .success(let file):
+                // The file at this path now may not be the one mapped (upgraded, replaced).
+                if mapping.inode != 0, file.inode != mapping.inode {
+                    reasons.append("\(candidate): inode \(file.inode) is not the mapped inode \(mapping.inode) (file replaced since it was mapped)")
+                    continue
+                }
+                opened = file
+            case .failure(let error):
+                reasons.append(error.description)
+            }
+            if opened != nil { break }
+        }
+        guard let file = opened else {
+            recordFailure(key: key, path: path, reason: reasons.joined(separator: "; "))
+            return nil
+        }
+
+        if let cached = objectFiles[key] {
+            // (device, inode) can be reused by a new file: the build id tells.
+            if cached.buildID == nil || cached.buildID == ELFReader.buildID(fileDescriptor: file.fileDescriptor) {
+                statistics.fileCacheHits += 1
+                useTick += 1
+                cached.lastUse = useTick
+                return cached
+            }
+        }
+
+        var warnings: [ObjectFileLoader.Warning] = []
+        defer {
+            for warning in warnings {
+                statistics.debugInfoWarnings += 1
+                logger.notice("debug information unusable", metadata: ["file": "\(warning.path)", "reason": "\(warning.reason)"])
+            }
+        }
+        do throws(ELFError) {
+            let object = try loader.load(file: file, originalPath: filePath, rootPrefix: file.path == filePath ? "" : rootPrefix,
+                                         warnings: &warnings)
+            statistics.filesLoaded += 1
+            statistics.filesBySymbolSource[object.symbolSource, default: 0] += 1
+            logger.debug("loaded symbols", metadata: [
+                "file": "\(path)", "symbols": "\(object.symbols.count)", "source": "\(object.symbolSource.rawValue)",
+            ])
+            useTick += 1
+            object.lastUse = useTick
+            objectFiles[key] = object
+            evictObjectFilesIfNeeded()
+            return object
+        } catch {
+            recordFailure(key: key, path: path, reason: "\(file.path): \(error.description)")
+            return nil
+        }
+    }
+
+    private func recordFailure(key: FileKey, path: String, reason: String) {
+        // Bounded: past the cap, files are retried (and reported) again once.
+        if failedFiles.count >= 65536 { failedFiles.removeAll() }
+        failedFiles.insert(key)
+        statistics.fileFailures += 1
+        statistics.recentFileFailures.append(SymbolizationFileFailure(path: path, reason: reason))
+        if statistics.recentFileFailures.count > SymbolizerStatistics.recentFailureLimit {
+            statistics.recentFileFailures.removeFirst()
+        }
+        logger.warning("cannot read symbols; its frames stay file+offset",
+                       metadata: ["file": "\(path)", "reason": "\(reason)"])
+    }
+
+    private func evictObjectFilesIfNeeded() {
+        guard objectFiles.count > options.fileCacheCapacity else { return }
+        // Drop the least recently used quarter; mappings still holding a file keep it alive.
+        let victims = objectFiles.sorted { $0.value.lastUse < $1.value.lastUse }.prefix(max(1, objectFiles.count / 4))
+        for (key, _) in victims { objectFiles[key] = nil }
+        statistics.filesEvicted += UInt64(victims.count)
+    }
+
+    /// The vDSO is the same image in every process of this kernel: read ours.
+    private func loadOwnVDSO() -> ObjectFile? {
+        let base = tandem_vdso_base()
+        guard base != 0, let maps = readTextFile("/proc/self/maps") else { return nil }
+        for line in maps.split(separator: "\n") where line.hasSuffix("[vdso]") {
+            let range = line.prefix { $0 != " " }.split(separator: "-")
+            guard range.count == 2, let start = UInt64(range[0], radix: 16), let end = UInt64(range[1], radix: 16),
+                  start == UInt64(base), end > start, end - start < 1 << 20,
+                  let pointer = UnsafeRawPointer(bitPattern: UInt(base))
+            else { return nil }
+            let image = Array(UnsafeRawBufferPointer(start: pointer, count: Int(end - start)))
+            guard let contents = try? ELFReader.read(image: image) else { return nil }
+            let object = ObjectFile(buildID: contents.buildID, segments: contents.segments,
+                                    symbols: SymbolTable(symbols: contents.symbols), runtime: .native,
+                                    symbolSource: .symbolTable)
+            object.imageSize = end - start
+            return object
+        }
+        return nil
+    }
+
+    // MARK: JIT frames
+
+    /// A frame in anonymous executable memory (or outside every mapping), named by the
+    /// process's perf map if it has one. A miss is final (cacheable) when the process
+    /// has no perf map; with a map, the JIT may not have written the entry yet.
+    private func jitFrame(process: ProcessState, pid: Int32, address: UInt64, lookup: UInt64,
+                          inMapping: Bool) -> (Frame, complete: Bool) {
+        if inMapping || process.perfMap != nil { refreshPerfMap(process: process, pid: pid) }
+        if let entry = process.perfMap?.lookup(lookup) {
+            return (Frame(type: entry.type, address: address, functionName: entry.name), true)
+        }
+        return (Frame(type: .native, address: address), !inMapping || process.perfMap == nil || process.exited)
+    }
+
+    /// (Re)reads the process's perf map when it is new or has grown, at most once per interval.
+    private func refreshPerfMap(process: ProcessState, pid: Int32) {
+        let now = ContinuousClock.now
+        if let last = process.perfMapCheck, now - last < options.perfMapRefreshInterval { return }
+        process.perfMapCheck = now
+        let root = options.useProcessRoot ? process.rootPrefix(pid: pid) : ""
+        var candidates: [String] = []
+        if !root.isEmpty {
+            candidates.append("\(root)\(options.perfMapDirectory)/perf-\(process.namespacePID(pid: pid)).map")
+        }
+        candidates.append("\(options.perfMapDirectory)/perf-\(pid).map")
+        for path in candidates {
+            guard case .success(let file) = OpenFile.open(path) else { continue }
+            if file.size == process.perfMapSize, file.modificationTime == process.perfMapModificationTime { return }
+            guard let bytes = file.readAll(limit: 512 << 20) else { continue }
+            let map = PerfMap(parsing: String(decoding: bytes, as: UTF8.self))
+            statistics.perfMapsLoaded += 1
+            statistics.perfMapMalformedLines += UInt64(map.malformedLines)
+            if map.malformedLines > 0 {
+                logger.debug("perf map has malformed lines", metadata: ["file": "\(path)", "lines": "\(map.malformedLines)"])
+            }
+            process.perfMap = map
+            process.perfMapSize = file.size
+            process.perfMapModificationTime = file.modificationTime
+            return
+        }
+    }
+}
+
+// MARK: - State
+
+/// Identifies a file for the ELF cache: by (device, inode), or by path for a mapping without inode.
+struct FileKey: Hashable {
+    var device: UInt64
+    var inode: UInt64
+    var path: String
+}
+
+struct SampleStackKey: Hashable {
+    var pid: Int32
+    var generation: UInt64
+    var kernelStackID: UInt64
+    var userStackID: UInt64
+}
+
+struct UserStackKey: Hashable {
+    var pid: Int32
+    var generation: UInt64
+    var stackID: UInt64
+}
+
+enum MappingKind {
+    case file
+    /// Anonymous executable memory (JIT code): named by the perf map, if any.
+    case anonymous
+    case vdso
+    /// Other kernel-provided mappings (`[vsyscall]`, `[uprobes]`).
+    case pseudo
+}
+
+enum ObjectResolution {
+    case unresolved
+    case loaded(ObjectFile)
+    case unavailable
+}
+
+final class MappingState {
+    let mapping: Mapping
+    let path: String
+    let kind: MappingKind
+    var object: ObjectResolution = .unresolved
+
+    init(mapping: Mapping, path: String) {
+        self.mapping = mapping
+        self.path = path
+        if path.isEmpty || path.hasPrefix("[anon") || path.hasPrefix("/memfd:") || path == "[heap]" || path == "[stack]" {
+            kind = .anonymous
+        } else if path == "[vdso]" {
+            kind = .vdso
+        } else if path.hasPrefix("[") {
+            kind = .pseudo
+        } else {
+            kind = .file
+        }
+    }
+}
+
+final class ProcessState {
+    var identity: ProcessIdentity
+    var identityKnown: Bool
+    /// Unique per address space; part of the user-stack cache key.
+    var generation: UInt64
+    var exited = false
+    /// `CLOCK_MONOTONIC` start time from the process record, 0 if unknown: tells a reused pid.
+    var startTime: UInt64 = 0
+    /// Sorted by start.
+    var mappings: [MappingState] = []
+    var perfMap: PerfMap?
+    var perfMapSize: Int64 = -1
+    var perfMapModificationTime = 0
+    var perfMapCheck: ContinuousClock.Instant?
+    private var root: String?
+    private var nsPID: Int32?
+
+    init(identity: ProcessIdentity, identityKnown: Bool, generation: UInt64) {
+        self.identity = identity
+        self.identityKnown = identityKnown
+        self.generation = generation
+    }
+
+    func mapping(containing address: UInt64) -> MappingState? {
+        var low = 0
+        var high = mappings.count
+        while low < high {
+            let middle = (low + high) / 2
+            if mappings[middle].mapping.start <= address { low = middle + 1 } else { high = middle }
+        }
+        guard low > 0, address < mappings[low - 1].mapping.end else { return nil }
+        return mappings[low - 1]
+    }
+
+    /// `/proc/PID/root` when we may look through it, else "" (use paths as they are).
+    func rootPrefix(pid: Int32) -> String {
+        if let root { return root }
+        let candidate = "/proc/\(pid)/root"
+        let readable = access(candidate + "/", R_OK | X_OK) == 0
+        root = readable ? candidate : ""
+        return root!
+    }
+
+    /// The pid inside the process's own pid namespace (the last `NSpid:` field), which
+    /// names its perf map there.
+    func namespacePID(pid: Int32) -> Int32 {
+        if let nsPID { return nsPID }
+        var result = pid
+        if let status = readTextFile("/proc/\(pid)/status", limit: 1 << 16) {
+            for line in status.split(separator: "\n") where line.hasPrefix("NSpid:") {
+                if let last = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).last, let value = Int32(last) {
+                    result = value
+                }
+            }
+        }
+        nsPID = result
+        return result
+    }
+}
+
+/// A bounded cache that approximates LRU with two generations: when the young one
+/// fills up it becomes the old one, and the old one is dropped. Hits in the old
+/// generation move back to the young one.
+struct TwoGenerationCache<Key: Hashable, Value> {
+    private let generationCapacity: Int
+    private var young: [Key: Value] = [:]
+    private var old: [Key: Value] = [:]
+
+    init(capacity: Int) { generationCapacity = max(1, capacity / 2) }
+
+    var count: Int { young.count + old.count }
+
+    subscript(key: Key) -> Value? {
+        mutating get {
+            if let value = young[key] { return value }
+            guard let value = old.removeValue(forKey: key) else { return nil }
+            self[key] = value
+            return value
+        }
+        set {
+            young[key] = newValue
+            if young.count >= generationCapacity {
+                old = young
+                young = [:]
+            }
+        }
+    }
+
+    mutating func removeAll() {
+        young.removeAll()
+        old.removeAll()
+    }
+}
