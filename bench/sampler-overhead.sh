@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${1:-20}
 FREQUENCIES=(19 99 999)
 if [ $# -gt 1 ]; then shift; FREQUENCIES=("$@"); fi
-WARMUP=2
+WARMUP=5  # past start-up: BPF load, kallsyms, the first snapshot
 
 [ "$(id -u)" -eq 0 ] || { echo "sampler-overhead: run as root (loads BPF)" >&2; exit 1; }
 for tool in perf bpftrace bpftool python3 cc; do
