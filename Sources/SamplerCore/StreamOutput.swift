@@ -147,8 +147,9 @@ struct StreamOutput {
     mutating func appendSample(time: UInt64, pid: Int32, tid: Int32, cpu: UInt32,
                                kernelStack: UnsafeBufferPointer<UInt64>, userStack: UnsafeBufferPointer<UInt64>,
                                flags: SampleFlags) {
+        // The encoder's array overload: the generic one is not specialized across modules.
         encoder?.appendSample(time: time, pid: pid, tid: tid, cpu: cpu,
-                              kernelStack: kernelStack, userStack: userStack, flags: flags)
+                              kernelStack: Array(kernelStack), userStack: Array(userStack), flags: flags)
     }
 
     /// Writes what the destination accepts without blocking. A write error or a stream
