@@ -96,6 +96,8 @@ let package = Package(
         ]),
         .testTarget(name: "SamplerTests", dependencies: ["SamplerCore", "WireFormat"]),
         .testTarget(name: "SamplerIntegrationTests", dependencies: ["SamplerCore", "WireFormat"]),
+        // Root-only live tests of the built tandem-sampler and tandem-aggregator processes.
+        .testTarget(name: "EndToEndTests", dependencies: ["WireFormat"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A workload process of a finished run: its pid (metrics carry process.pid) and comm
+/// (folded stacks start with it).
+struct WorkloadProcess: Sendable {
+    var mode: String
+    var pid: Int32
+    var comm: String
+}
+
+/// What one live session left behind once both processes stopped cleanly.
+struct FinishedRun: Sendable {
+    var name: String
+    var workloads: [WorkloadProcess]
+    var metricsURL: URL
+    var foldedURL: URL
+    var report: String
+    /// The capture files the aggregator teed, one per stream.
+    var captureFiles: [URL]
+
+    func workload(_ mode: String) -> WorkloadProcess { workloads.first { $0.mode == mode }! }
+}
+
+/// The live sessions that several tests examine, each run once per test process.
+actor SharedRuns {
+    static let shared = SharedRuns()
+    private var tasks: [String: Task<FinishedRun, any Error>] = [:]
+
+    private func run(_ name: String, _ body: @escaping @Sendable () throws -> FinishedRun) async throws -> FinishedRun {
+        if let task = tasks[name] { return try await task.value }
+        let task = Task.detached { try body() }
+        tasks[name] = task
+        return try await task.value
+    }
+
+    /// `tandem-demo cpu` alone, stopped once it has used `cpuSeconds` of CPU time (not wall
+    /// time: on a busy machine it gets less than a CPU, and the shares need the samples).
+    func cpu() async throws -> FinishedRun {
+        try await run("cpu") {
+            try LiveRuns.run(name: "cpu", modes: ["cpu"]) { session, workloads in
+                let demo = workloads[0]
+                try waitUntil("the cpu workload to use 8 s of CPU time", seconds: 90) {
+                    guard demo.process.isRunning else { throw EndToEndFailure("the cpu workload exited early: \(demo.process.log)") }
+                    return demo.process.cpuSeconds >= 8
+                }
+                demo.process.signal(SIGKILL)  // the test runner's children may inherit SIGTERM ignored
+            }
+        }
+    }
+
+    /// The four system-call workloads at once, 6 s each.
+    func kernel() async throws -> FinishedRun {
+        try await run("kernel") {
+            // 999 Hz: the fsync workload waits for the disk off-CPU and has few on-CPU samples.
+            try LiveRuns.run(name: "kernel", modes: ["tcp", "pipe", "fsync", "futex"], seconds: 6, frequency: 999) { _, _ in }
+        }
+    }
+}
+
+enum LiveRuns {
+    struct Started {
+        var mode: String
+        var demo: DemoWorkload
+        var process: ChildProcess
+    }
+
+    /// Starts a session, then the workloads (each its own copy of tandem-demo, so its comm is
+    /// unique), lets `body` drive them, waits until the aggregator has each one's exit, and
+    /// stops sampler and aggregator.
+    static func run(name: String, modes: [String], seconds: Double = 600, frequency: Int = 99,
+                    _ body: (LiveSession, [Started]) throws -> Void) throws -> FinishedRun {
+        let session = try LiveSession(name: name, frequency: frequency)
+        var started: [Started] = []
+        do {
+            let binaries = try Scratch.directory("\(name)-bin")
+            let demos = try modes.map { try DemoWorkload.build(named: DemoWorkload.uniqueName($0), in: binaries) }
+            try session.start()
+            for (mode, demo) in zip(modes, demos) {
+                let process = try demo.start(mode, seconds: seconds,
+                                             log: session.directory.appendingPathComponent("\(mode).log"))
+                started.append(Started(mode: mode, demo: demo, process: process))
+            }
+            try body(session, started)
+            for workload in started {
+                try workload.process.waitForExit(seconds: 60, "the \(workload.mode) workload")
+                try session.waitForExitRecord(of: workload.process.pid)
+            }
+            try session.stop()
+        } catch {
+            for workload in started { workload.process.signal(SIGKILL) }
+            session.kill()
+            throw EndToEndFailure("\(error)\n\(session.logs)")
+        }
+        let captures = try FileManager.default.contentsOfDirectory(atPath: session.captureDirectory.path)
+            .filter { $0.hasSuffix(".tndm") }.sorted()
+            .map { session.captureDirectory.appendingPathComponent($0) }
+        return FinishedRun(name: name,
+                           workloads: started.map { WorkloadProcess(mode: $0.mode, pid: $0.process.pid, comm: $0.demo.comm) },
+                           metricsURL: session.metricsURL, foldedURL: session.foldedURL,
+                           report: try String(contentsOf: session.reportURL, encoding: .utf8),
+                           captureFiles: captures)
+    }
+}
