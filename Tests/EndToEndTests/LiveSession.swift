@@ -107,10 +107,19 @@ final class LiveSession: @unchecked Sendable {
         }
     }
 
-    /// Stops the sampler, then the aggregator (SIGTERM each), both with bounded waits.
+    /// Stops the sampler (SIGTERM), waits until the aggregator has read every stream to its
+    /// end (it logs each connection's close after consuming the last byte), then stops the
+    /// aggregator (SIGTERM). A SIGTERM while it still works through a backlog would end the
+    /// streams after its shutdown timeout, with their tail unread.
     func stop() throws {
         try sampler?.terminate(seconds: 30, "tandem-sampler")
-        try aggregator?.terminate(seconds: 60, "tandem-aggregator")
+        if let aggregator {
+            try waitUntil("the aggregator to read every stream to its end", seconds: 120) {
+                let log = aggregator.log
+                return log.matches(of: /connection \d+ closed/).count >= log.matches(of: /connection \d+ from pid/).count
+            }
+            try aggregator.terminate(seconds: 60, "tandem-aggregator")
+        }
     }
 
     /// Kills whatever is still running (after a failed test).

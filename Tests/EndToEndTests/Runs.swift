@@ -32,20 +32,22 @@ actor SharedRuns {
 
     private func run(_ name: String, _ body: @escaping @Sendable () throws -> FinishedRun) async throws -> FinishedRun {
         if let task = tasks[name] { return try await task.value }
-        let task = Task.detached { try body() }
+        let task = Task { try await onOwnThread(body) }
         tasks[name] = task
         return try await task.value
     }
 
-    /// `tandem-demo cpu` alone, stopped once it has used `cpuSeconds` of CPU time (not wall
-    /// time: on a busy machine it gets less than a CPU, and the shares need the samples).
+    /// `tandem-demo cpu`, stopped once it has used 5 s of CPU time (not wall time: on a busy
+    /// machine it gets less than a CPU). At 999 Hz that is about 5000 samples, so a share's
+    /// standard error is under 0.8 points; at 99 Hz (about 800 samples in 8 s) it is 1.8
+    /// points, and a 3-point bound would fail one run in ten.
     func cpu() async throws -> FinishedRun {
         try await run("cpu") {
-            try LiveRuns.run(name: "cpu", modes: ["cpu"]) { session, workloads in
+            try LiveRuns.run(name: "cpu", modes: ["cpu"], frequency: 999) { session, workloads in
                 let demo = workloads[0]
-                try waitUntil("the cpu workload to use 8 s of CPU time", seconds: 90) {
+                try waitUntil("the cpu workload to use 5 s of CPU time", seconds: 120) {
                     guard demo.process.isRunning else { throw EndToEndFailure("the cpu workload exited early: \(demo.process.log)") }
-                    return demo.process.cpuSeconds >= 8
+                    return demo.process.cpuSeconds >= 5
                 }
                 demo.process.signal(SIGKILL)  // the test runner's children may inherit SIGTERM ignored
             }

@@ -27,6 +27,17 @@ func waitUntil(_ what: @autoclosure () -> String, seconds: Double,
     }
 }
 
+/// Runs blocking work (process waits, polling) on a thread of its own, so that the tests
+/// running in parallel do not hold the few threads of Swift's cooperative pool.
+func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread {
+            continuation.resume(with: Result { try body() })
+        }
+        thread.start()
+    }
+}
+
 /// Where `swift build` put tandem-sampler and tandem-aggregator: next to this test bundle.
 enum Executables {
     static func path(of name: String) throws -> String {
