@@ -25,6 +25,8 @@ public final class StreamServer: Sendable {
     private let connections = Mutex<[Int: Int32]>([:])
     private let stopping = Atomic<Bool>(false)
     private let active = DispatchGroup()
+    /// Signalled when `stop()` has ended the connections, so that `run()` returns only then.
+    private let stopped = DispatchSemaphore(value: 0)
 
     public init(listener: Int32, allowedUIDs: Set<UInt32>, captureDirectory: String?, logger: Logger,
                 makeConsumer: @escaping ConsumerFactory) {
@@ -47,7 +49,12 @@ public final class StreamServer: Sendable {
             do {
                 fd = try UnixSocket.accept(listener)
             } catch {
-                if stopping.load(ordering: .acquiring) { return }
+                if stopping.load(ordering: .acquiring) {
+                    // The listener was shut down by `stop()`, which may still be draining
+                    // connections: the caller writes the outputs after `run()` returns.
+                    stopped.wait()
+                    return
+                }
                 throw error
             }
             connection += 1
@@ -94,6 +101,7 @@ public final class StreamServer: Sendable {
         if active.wait(timeout: timeout) == .timedOut {
             logger.warning("connections still open after the shutdown timeout; their last data may be lost")
         }
+        stopped.signal()
     }
 
     private func serve(fd: Int32, peer: PeerCredentials, connection: Int) {
