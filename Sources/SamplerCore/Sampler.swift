@@ -207,9 +207,11 @@ public final class Sampler {
         if userBytes < 0 { flags.insert(.userStackMissing) }
         if userStack.count == Int(TANDEM_MAX_FRAMES) { flags.insert(.userStackTruncated) }
 
-        // A return address outside every known executable mapping: something was
+        // A program counter outside every known executable mapping: something was
         // mapped since the last read (dlopen, JIT). Re-read, at most once per interval.
-        if let entry = processes[pid], userStack.contains(where: { !entry.covers($0) }),
+        // Only the leaf is checked: it is exact, while the frames of code built without
+        // frame pointers are often garbage that no re-read would ever cover.
+        if let leaf = userStack.first, let entry = processes[pid], !entry.covers(leaf),
            let mappings = processes.refreshMappings(pid, now: header.time) {
             output.appendState(.mappings(mappings))
         }
