@@ -43,10 +43,11 @@ final class LiveSession: @unchecked Sendable {
         outputDirectories.append(output)
         captureDirectories.append(capture)
         let aggregatorBinary = try Executables.path(of: "tandem-aggregator")
-        // The sampler keeps no CAP_DAC_OVERRIDE after start-up, so the socket file must let
-        // root in by its mode; SO_PEERCRED (allowed_uids: [0]) decides who is served.
+        // The socket is the aggregator's, mode 0660: the sampler, which keeps no
+        // CAP_DAC_OVERRIDE after start-up, reaches it as a member of the aggregator's group
+        // (as the run command and the systemd units do); SO_PEERCRED decides who is served.
         let process = try ChildProcess("/usr/bin/setpriv", ServiceUser.setprivArguments + [
-            aggregatorBinary, "serve", "--socket", socketPath, "--socket-mode", "0666",
+            aggregatorBinary, "serve", "--socket", socketPath, "--socket-mode", "0660",
             "--output-dir", output.path, "--capture", capture.path, "--log-level", "info",
         ], log: directory.appendingPathComponent("aggregator-\(index).log"))
         aggregator = process
@@ -62,8 +63,8 @@ final class LiveSession: @unchecked Sendable {
     /// Starts the sampler (root) on the socket and waits until it samples.
     func startSampler(extraArguments: [String] = []) throws {
         samplerCount += 1
-        let process = try ChildProcess(try Executables.path(of: "tandem-sampler"), [
-            "--socket", socketPath, "--samples-per-second", "\(frequency)", "--log-level", "debug",
+        let process = try ChildProcess("/usr/bin/setpriv", [
+            "--groups", "\(user.gid)", "--", try Executables.path(of: "tandem-sampler"), "--socket", socketPath, "--samples-per-second", "\(frequency)", "--log-level", "debug",
         ] + extraArguments, log: directory.appendingPathComponent("sampler-\(samplerCount).log"))
         sampler = process
         try waitUntil("the sampler to start sampling", seconds: 60) {

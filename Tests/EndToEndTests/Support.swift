@@ -192,13 +192,15 @@ final class ChildProcess: @unchecked Sendable {
         }
     }
 
-    /// CPU time (user + system) the process has used so far, from /proc/PID/stat.
+    /// CPU time the process's threads have run so far: the scheduler's exact run time
+    /// (/proc/PID/task/*/schedstat, nanoseconds), not the tick-sampled utime/stime.
     var cpuSeconds: Double {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = text.lastIndex(of: ")") else { return 0 }
-        // Fields after "pid (comm)": state is field 3; utime and stime are fields 14 and 15.
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        let tasks = "/proc/\(pid)/task"
+        let threads = (try? FileManager.default.contentsOfDirectory(atPath: tasks)) ?? []
+        let nanoseconds = threads.reduce(0.0) { total, thread in
+            let text = (try? String(contentsOfFile: "\(tasks)/\(thread)/schedstat", encoding: .utf8)) ?? ""
+            return total + (text.split(separator: " ").first.flatMap { Double($0) } ?? 0)
+        }
+        return nanoseconds / 1e9
     }
 }
