@@ -74,6 +74,10 @@ let package = Package(
 
         // MARK: Tests.
         .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"]),
+        .testTarget(name: "PackagingTests", dependencies: [
+            "Configuration",
+            .product(name: "Yams", package: "Yams"),
+        ]),
         .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles", "CTandemZlib"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Profiles"]),
         .testTarget(name: "ProfilingMetricsTests", dependencies: ["ProfilingMetrics", "Configuration", "Profiles"]),

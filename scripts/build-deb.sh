@@ -88,6 +88,8 @@ install -m 0644 "$packaging/sysusers.d/tandem.conf" "$stage/usr/lib/sysusers.d/t
 install -m 0644 "$packaging/tmpfiles.d/tandem.conf" "$stage/usr/lib/tmpfiles.d/tandem.conf"
 install -m 0644 "$packaging/tandem.yml" "$stage/etc/tandem/tandem.yml"
 install -m 0644 "$packaging/debian/copyright" "$stage/usr/share/doc/tandem/copyright"
+install -d -m 0755 "$stage/usr/share/lintian/overrides"
+install -m 0644 "$packaging/debian/lintian-overrides" "$stage/usr/share/lintian/overrides/tandem"
 if [ -f "$root/docs/deployment.md" ]; then
     install -m 0644 "$root/docs/deployment.md" "$stage/usr/share/doc/tandem/deployment.md"
 fi

@@ -1,0 +1,193 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The two daemons started the way the packaged units start them, without systemd as
+/// PID 1: the aggregator as the `tandem` user with every capability gone (setpriv), the
+/// sampler as root restricted to the unit's CapabilityBoundingSet and in a network
+/// namespace of its own (the unit's PrivateNetwork=yes).
+final class LiveDeployment {
+    let directory: TemporaryDirectory
+    let socketPath: String
+    let configPath: String
+    let tandem: (uid: UInt32, gid: UInt32)
+    let aggregator: LiveProcess
+    private var samplers: [LiveProcess] = []
+
+    init() throws {
+        tandem = try tandemUser()
+        directory = try TemporaryDirectory(prefix: "tandem-live")
+        // Traversable by the tandem user; the state directory is its own.
+        chmod(directory.path, 0o755)
+        let state = directory.url.appendingPathComponent("state").path
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: false)
+        chown(state, tandem.uid, tandem.gid)
+        socketPath = directory.url.appendingPathComponent("tandem.sock").path
+        configPath = directory.url.appendingPathComponent("tandem.yml").path
+        let packaged = try String(contentsOf: packagingFile("tandem.yml"), encoding: .utf8)
+        let config = packaged
+            .replacingOccurrences(of: "/run/tandem/tandem.sock", with: socketPath)
+            .replacingOccurrences(of: "/var/lib/tandem/metrics.jsonl", with: state + "/metrics.jsonl")
+        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
+        chmod(configPath, 0o644)
+
+        let setpriv = try requireTool("setpriv", package: "apt-get install util-linux")
+        aggregator = try LiveProcess(setpriv, [
+            "--reuid=tandem", "--regid=tandem", "--clear-groups",
+            "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", "--no-new-privs",
+            "--", try builtProduct("tandem-aggregator"), "serve", "--config", configPath,
+        ], logPath: directory.url.appendingPathComponent("aggregator.log").path)
+        try waitUntil(seconds: 30, "the aggregator to create \(socketPath)") {
+            if !aggregator.isRunning { throw PackagingTestError("the aggregator exited: \(aggregator.output)") }
+            var status = stat()
+            return lstat(socketPath, &status) == 0 && status.st_mode & S_IFMT == S_IFSOCK
+        }
+    }
+
+    /// Starts tandem-sampler with `capabilities` as its bounding set (root gets exactly
+    /// those at exec, as under CapabilityBoundingSet=), in a new network namespace, with
+    /// the tandem group added so that it can reach the aggregator's 0660 socket (the
+    /// Kubernetes pod does the same with supplementalGroups).
+    func startSampler(capabilities: Set<String>, extraArguments: [String] = []) throws -> LiveProcess {
+        let setpriv = try requireTool("setpriv", package: "apt-get install util-linux")
+        let unshare = try requireTool("unshare", package: "apt-get install util-linux")
+        let bounding = (["-all"] + capabilities.sorted().map { "+" + $0.dropFirst(4).lowercased() }).joined(separator: ",")
+        let sampler = try LiveProcess(unshare, [
+            "--net", "--", setpriv, "--groups=\(tandem.gid)", "--inh-caps=-all", "--bounding-set=\(bounding)",
+            "--", try builtProduct("tandem-sampler"), "--socket", socketPath, "--config", configPath,
+        ] + extraArguments, logPath: directory.url.appendingPathComponent("sampler-\(samplers.count).log").path)
+        samplers.append(sampler)
+        return sampler
+    }
+
+    /// Connects to the socket as `uid`/`gid` from a separate process, sends a few bytes
+    /// and reports whether the aggregator closed the connection.
+    func connect(uid: UInt32, gid: UInt32) throws -> CommandResult {
+        let setpriv = try requireTool("setpriv", package: "apt-get install util-linux")
+        let script = """
+            import socket, sys
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(sys.argv[1])
+            s.settimeout(30)
+            try:
+                s.sendall(b"not a tandem stream")
+                data = s.recv(1)
+            except (ConnectionResetError, BrokenPipeError):
+                data = b""
+            print("closed" if data == b"" else "open")
+            """
+        return try run(setpriv, ["--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "--",
+                                 "/usr/bin/python3", "-c", script, socketPath])
+    }
+
+    func stop() {
+        for sampler in samplers { sampler.stop() }
+        aggregator.stop()
+        directory.cleanup()
+    }
+}
+
+/// Root-only: these start the real daemons with real credentials.
+@Suite("Least privilege, measured on the running daemons", .serialized,
+       .enabled(if: getuid() == 0, "needs root to switch users and load BPF (CI runs as root)"))
+struct LeastPrivilegeTests {
+    @Test("the aggregator runs as tandem with every capability set empty and no_new_privs")
+    func aggregatorHasNoCapability() throws {
+        let deployment = try LiveDeployment()
+        defer { deployment.stop() }
+        let status = try processStatus(deployment.aggregator.pid)
+        for field in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+            #expect(try capabilityMask(status, field) == 0, "\(field): \(status[field] ?? "")")
+        }
+        let uids = status["Uid"]?.split(whereSeparator: { $0 == "\t" || $0 == " " }).map(String.init) ?? []
+        #expect(uids == Array(repeating: String(deployment.tandem.uid), count: 4), "Uid: \(uids)")
+        #expect(status["NoNewPrivs"] == "1")
+        // ...and it still works: it accepts root's connection.
+        let root = try deployment.connect(uid: 0, gid: 0)
+        #expect(root.status == 0, "\(root.combined)")
+        try deployment.aggregator.waitForOutput("uid 0")
+    }
+
+    @Test("a peer whose uid is not in allowed_uids is refused and logged")
+    func disallowedPeerIsRefused() throws {
+        let deployment = try LiveDeployment()
+        defer { deployment.stop() }
+        // uid 65534 with the tandem group passes the socket's 0660 permission check, so it
+        // is the SO_PEERCRED check that must stop it.
+        let peer = try deployment.connect(uid: 65534, gid: deployment.tandem.gid)
+        #expect(peer.status == 0, "\(peer.combined)")
+        #expect(peer.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines) == "closed")
+        try deployment.aggregator.waitForOutput("uid 65534")
+        let refusal = deployment.aggregator.output.split(separator: "\n").first { $0.contains("uid 65534") } ?? ""
+        #expect(refusal.contains("refused"), "the aggregator's log line: \(refusal)")
+        #expect(deployment.aggregator.isRunning)
+    }
+
+    @Test("the sampler, started with exactly the unit's capabilities, streams and keeps only CAP_SYS_PTRACE")
+    func samplerCapabilitiesAfterStart() throws {
+        let deployment = try LiveDeployment()
+        defer { deployment.stop() }
+        let sampler = try deployment.startSampler(capabilities: samplerCapabilitiesAtStart)
+        try deployment.aggregator.waitForOutput("from pid \(sampler.pid) uid 0")
+        let kept = capabilityMask(samplerCapabilitiesKept)
+        var status: [String: String] = [:]
+        try waitUntil(seconds: 30, "the sampler to drop its start-up capabilities") {
+            if !sampler.isRunning { throw PackagingTestError("the sampler exited: \(sampler.output)") }
+            status = try processStatus(sampler.pid)
+            return try capabilityMask(status, "CapEff") == kept
+        }
+        let permitted = try capabilityMask(status, "CapPrm")
+        #expect(permitted == kept, "CapPrm: \(capabilityNames(permitted))")
+        #expect(try capabilityMask(status, "CapInh") == 0)
+        #expect(try capabilityMask(status, "CapAmb") == 0)
+        #expect(try capabilityMask(status, "CapBnd") & ~capabilityMask(samplerCapabilitiesAtStart) == 0)
+        #expect(status["NoNewPrivs"] == "1")
+        #expect(sampler.isRunning, "\(sampler.output)")
+    }
+
+    @Test("the sampler owns no network socket: every socket it holds is a Unix socket")
+    func samplerHasNoNetworkSocket() throws {
+        let deployment = try LiveDeployment()
+        defer { deployment.stop() }
+        let sampler = try deployment.startSampler(capabilities: samplerCapabilitiesAtStart)
+        try deployment.aggregator.waitForOutput("from pid \(sampler.pid) uid 0")
+        // Socket inodes of every family the sampler's network namespace knows.
+        func inodes(_ table: String) -> Set<String> {
+            guard let text = try? String(contentsOfFile: "/proc/\(sampler.pid)/net/\(table)", encoding: .utf8) else { return [] }
+            let lines = text.split(separator: "\n").dropFirst()
+            let column = table == "unix" ? 6 : (table == "packet" ? 8 : 9)
+            return Set(lines.compactMap { line in
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                return fields.count > column ? String(fields[column]) : nil
+            })
+        }
+        let unix = inodes("unix")
+        let network = ["tcp", "tcp6", "udp", "udp6", "udplite", "udplite6", "raw", "raw6", "packet", "netlink"]
+            .reduce(into: Set<String>()) { $0.formUnion(inodes($1)) }
+        let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(sampler.pid)/fd")
+        var sockets: [String] = []
+        for fd in descriptors {
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(sampler.pid)/fd/\(fd)"),
+                  target.hasPrefix("socket:[") else { continue }
+            sockets.append(String(target.dropFirst("socket:[".count).dropLast()))
+        }
+        #expect(!sockets.isEmpty, "the connected sampler holds no socket at all?")
+        for inode in sockets {
+            #expect(unix.contains(inode), "socket inode \(inode) is not a Unix socket")
+            #expect(!network.contains(inode), "socket inode \(inode) is a network socket")
+        }
+    }
+
+    @Test("each documented capability is needed: without it the sampler refuses to start and names it",
+          arguments: samplerCapabilitiesAtStart.sorted())
+    func everyCapabilityIsNeeded(missing: String) throws {
+        let deployment = try LiveDeployment()
+        defer { deployment.stop() }
+        let sampler = try deployment.startSampler(capabilities: samplerCapabilitiesAtStart.subtracting([missing]))
+        sampler.process.waitUntilExit()
+        #expect(sampler.process.terminationStatus != 0)
+        #expect(sampler.output.contains(missing), "the sampler's error does not name \(missing): \(sampler.output)")
+    }
+}
