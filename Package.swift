@@ -33,6 +33,7 @@ let package = Package(
                        providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CTandemZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CTandemSnappy", providers: [.apt(["libsnappy-dev"])]),
 
         // MARK: tandem-sampler (privileged).
         .target(name: "SamplerCore", dependencies: [
@@ -58,12 +59,12 @@ let package = Package(
         .target(name: "ProfileOutputs", dependencies: ["Profiles", "CTandemZlib"]),
         .target(name: "ProfilingMetrics", dependencies: ["Profiles", "Configuration"]),
         .target(name: "Exporters", dependencies: [
-            "Profiles", "Configuration", "CTandemCurl",
+            "Profiles", "Configuration", "CTandemCurl", "CTandemZlib", "CTandemSnappy",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "AggregatorCore", dependencies: [
             "WireFormat", "Profiles", "Configuration", "Symbolization",
-            "ProfilingMetrics", "Exporters",
+            "ProfilingMetrics", "Exporters", "ProfileOutputs",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "aggregator", dependencies: [
@@ -78,6 +79,10 @@ let package = Package(
             "Configuration",
             .product(name: "Yams", package: "Yams"),
         ]),
+        .testTarget(name: "AggregatorCoreTests", dependencies: [
+            "AggregatorCore", "WireFormat", "Configuration",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles", "CTandemZlib"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Profiles"]),
         .testTarget(name: "ProfilingMetricsTests", dependencies: ["ProfilingMetrics", "Configuration", "Profiles"]),
@@ -85,6 +90,10 @@ let package = Package(
             "Symbolization", "Profiles", "WireFormat",
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["Fixtures"]),
+        .testTarget(name: "ExportersTests", dependencies: [
+            "Exporters", "Profiles", "Configuration", "CTandemZlib",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The component types tandem can run, by kind. Components of other types are
 /// refused with the closest known type as a suggestion.
 public struct ComponentCatalog: Hashable, Sendable {
@@ -25,7 +27,7 @@ public struct ComponentCatalog: Hashable, Sendable {
         receiverTypes: ["profiling"],
         processorTypes: [],
         connectorTypes: ["profilingmetrics"],
-        exporterTypes: ["elasticsearch", "otlphttp", "prometheusremotewrite", "file", "debug"])
+        exporterTypes: ["elasticsearch", "otlphttp", "prometheusremotewrite", "file"])
 }
 
 /// A kind of collector component; the raw value is its top-level section.
@@ -146,29 +148,34 @@ public struct CollectorConfiguration: Sendable {
         exporters.first { $0.id == id }
     }
 
-    public init(yaml: String, catalog: ComponentCatalog = .tandem) throws {
-        try self.init(document: ConfigDocument(yaml: yaml), catalog: catalog)
+    /// Parses and validates YAML text; `environment` feeds `${env:NAME}` references.
+    public init(yaml: String, environment: [String: String] = ProcessInfo.processInfo.environment,
+                catalog: ComponentCatalog = .tandem) throws {
+        try self.init(document: ConfigDocument(yaml: yaml, environment: environment), catalog: catalog)
     }
 
-    public init(contentsOfFile path: String, catalog: ComponentCatalog = .tandem) throws {
-        try self.init(document: ConfigDocument(contentsOfFile: path), catalog: catalog)
+    /// Reads, parses and validates the file at `path`.
+    public init(contentsOfFile path: String, environment: [String: String] = ProcessInfo.processInfo.environment,
+                catalog: ComponentCatalog = .tandem) throws {
+        try self.init(document: ConfigDocument(contentsOfFile: path, environment: environment), catalog: catalog)
     }
 
     public init(document: ConfigDocument, catalog: ComponentCatalog = .tandem) throws {
         self.document = document
+        warnings = document.warnings
         let locations = document.locations
         if case .null = document.root {
             throw ConfigurationError(path: "", problem: "the configuration is empty",
                                      fix: "define at least `service.pipelines`")
         }
-        let root = try ConfigReader(document.root, path: "", locations: locations)
+        let root = try ConfigMappingReader(document.root, path: "", locations: locations)
         try root.requireOnlyKeys(ComponentKind.allCases.map(\.rawValue) + ["service"], noun: "sections")
 
         // Components.
         var profilingReceivers: [ComponentID: ProfilingReceiverSettings] = [:]
         var profilingMetricsConnectors: [ComponentID: ProfilingMetricsSettings] = [:]
         for kind in ComponentKind.allCases {
-            let section = try ConfigReader(root[kind.rawValue], path: kind.rawValue, locations: locations)
+            let section = try ConfigMappingReader(root[kind.rawValue], path: kind.rawValue, locations: locations)
             let knownTypes: [String]?
             switch kind {
             case .receiver: knownTypes = catalog.receiverTypes
@@ -216,7 +223,7 @@ public struct CollectorConfiguration: Sendable {
         }
 
         // Service.
-        let service = try ConfigReader(root["service"], path: "service", locations: locations)
+        let service = try ConfigMappingReader(root["service"], path: "service", locations: locations)
         guard root.has("service") else {
             throw root.error(at: "service", "there is no `service` section, so nothing runs",
                              fix: "add `service: { pipelines: { ... } }`")
@@ -233,7 +240,7 @@ public struct CollectorConfiguration: Sendable {
             serviceExtensions.append(id)
         }
 
-        let pipelinesReader = try ConfigReader(service["pipelines"], path: service.childPath("pipelines"),
+        let pipelinesReader = try ConfigMappingReader(service["pipelines"], path: service.childPath("pipelines"),
                                                locations: locations)
         guard !pipelinesReader.entries.isEmpty else {
             throw service.error(at: service.childPath("pipelines"), "no pipeline is defined, so nothing runs",
@@ -249,7 +256,7 @@ public struct CollectorConfiguration: Sendable {
                                             fix: KeySuggestion.fix(for: type, candidates: signals, noun: "pipeline types")
                                                 + " (write `<type>` or `<type>/<name>`)")
             }
-            let reader = try ConfigReader(entry.value, path: path, locations: locations)
+            let reader = try ConfigMappingReader(entry.value, path: path, locations: locations)
             try reader.requireOnlyKeys(["receivers", "processors", "exporters"])
 
             func references(_ key: String, required: Bool) throws -> [ComponentID] {

@@ -19,11 +19,18 @@ public struct ConfigLocation: Hashable, Sendable, CustomStringConvertible {
 ///
 /// Paths are dotted keys from the root, with `[i]` for sequence items:
 /// `service.pipelines.metrics.exporters[0]`.
+///
+/// Values are expanded as the Collector expands them: `${env:NAME}` (or
+/// `${NAME}`) becomes the environment variable, `${env:NAME:-default}` the
+/// default when it is unset or empty, and `$$` a literal `$`. An unset variable
+/// without a default becomes the empty string, with a warning.
 public struct ConfigDocument: Sendable {
     /// The document's root (`.null` for an empty document).
     public var root: ConfigNode
     /// The location of each key (for mapping entries) or value (for sequence items), by path.
     public var locations: [String: ConfigLocation]
+    /// Things worth a log line (unset environment variables).
+    public var warnings: [String] = []
 
     public init(root: ConfigNode, locations: [String: ConfigLocation] = [:]) {
         self.root = root
@@ -32,25 +39,29 @@ public struct ConfigDocument: Sendable {
 
     /// Parses YAML text (Yams / LibYAML), keeping mapping order.
     ///
+    /// - Parameter environment: the variables `${env:NAME}` reads (the process's by default).
     /// - Throws: `ConfigurationError` naming the line and column of a syntax
-    ///   error, or the path of a duplicated or non-scalar key.
-    public init(yaml: String) throws {
+    ///   error, or the path of a duplicated or non-scalar key, or of a
+    ///   malformed `${...}` reference.
+    public init(yaml: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         let composed: Yams.Node?
         do {
             composed = try Yams.compose(yaml: yaml)
         } catch let error as YamlError {
             throw ConfigurationError(yamlError: error)
         }
-        var locations: [String: ConfigLocation] = [:]
-        root = try composed.map { try Self.convert($0, path: "", locations: &locations) } ?? .null
-        self.locations = locations
+        var converter = Converter(environment: environment)
+        root = try composed.map { try converter.convert($0, path: "") } ?? .null
+        locations = converter.locations
+        warnings = converter.warnings
     }
 
     /// Reads and parses the YAML file at `path`.
     ///
     /// - Throws: `ConfigurationError` when the file cannot be read (with the
     ///   operating system's reason) or does not parse.
-    public init(contentsOfFile path: String) throws {
+    public init(contentsOfFile path: String,
+                environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -64,7 +75,7 @@ public struct ConfigDocument: Sendable {
                                      fix: "save the file as UTF-8")
         }
         do {
-            try self.init(yaml: text)
+            try self.init(yaml: text, environment: environment)
         } catch var error as ConfigurationError {
             error.problem = "\(path): \(error.problem)"
             throw error
@@ -76,48 +87,110 @@ public struct ConfigDocument: Sendable {
         locations[path]
     }
 
-    private static func convert(_ node: Yams.Node, path: String,
-                                locations: inout [String: ConfigLocation]) throws -> ConfigNode {
-        switch node {
-        case .scalar(let scalar):
-            // Only plain scalars resolve to null (`~`, `null`, empty); `""` stays a string.
-            if node.null != nil { return .null }
-            return .scalar(scalar.string)
-        case .sequence(let sequence):
-            var items: [ConfigNode] = []
-            items.reserveCapacity(sequence.count)
-            for (index, item) in sequence.enumerated() {
-                let itemPath = "\(path)[\(index)]"
-                if let mark = item.mark { locations[itemPath] = ConfigLocation(line: mark.line, column: mark.column) }
-                items.append(try convert(item, path: itemPath, locations: &locations))
-            }
-            return .sequence(items)
-        case .mapping(let mapping):
-            var entries: [ConfigEntry] = []
-            entries.reserveCapacity(mapping.count)
-            var seen: Set<String> = []
-            for (keyNode, valueNode) in mapping {
-                let keyLocation = keyNode.mark.map { ConfigLocation(line: $0.line, column: $0.column) }
-                guard case .scalar(let keyScalar) = keyNode else {
-                    throw ConfigurationError(path: path, problem: "a mapping key is not a plain string",
-                                             fix: "use `key: value` with a string key",
-                                             line: keyLocation?.line, column: keyLocation?.column)
+    /// Turns Yams nodes into `ConfigNode`s, recording positions and expanding variables.
+    private struct Converter {
+        let environment: [String: String]
+        var locations: [String: ConfigLocation] = [:]
+        var warnings: [String] = []
+
+        mutating func convert(_ node: Yams.Node, path: String) throws -> ConfigNode {
+            switch node {
+            case .scalar(let scalar):
+                // Only plain scalars resolve to null (`~`, `null`, empty); `""` stays a string.
+                if node.null != nil { return .null }
+                return .scalar(try expand(scalar.string, path: path,
+                                          location: scalar.mark.map { ConfigLocation(line: $0.line, column: $0.column) }))
+            case .sequence(let sequence):
+                var items: [ConfigNode] = []
+                items.reserveCapacity(sequence.count)
+                for (index, item) in sequence.enumerated() {
+                    let itemPath = "\(path)[\(index)]"
+                    if let mark = item.mark { locations[itemPath] = ConfigLocation(line: mark.line, column: mark.column) }
+                    items.append(try convert(item, path: itemPath))
                 }
-                let key = keyScalar.string
-                let childPath = path.isEmpty ? key : "\(path).\(key)"
-                guard seen.insert(key).inserted else {
-                    throw ConfigurationError(path: childPath, problem: "key `\(key)` appears twice in the same mapping",
-                                             fix: "keep one of them", line: keyLocation?.line,
-                                             column: keyLocation?.column)
+                return .sequence(items)
+            case .mapping(let mapping):
+                var entries: [ConfigEntry] = []
+                entries.reserveCapacity(mapping.count)
+                var seen: Set<String> = []
+                for (keyNode, valueNode) in mapping {
+                    let keyLocation = keyNode.mark.map { ConfigLocation(line: $0.line, column: $0.column) }
+                    guard case .scalar(let keyScalar) = keyNode else {
+                        throw ConfigurationError(path: path, problem: "a mapping key is not a plain string",
+                                                 fix: "use `key: value` with a string key",
+                                                 line: keyLocation?.line, column: keyLocation?.column)
+                    }
+                    let key = keyScalar.string
+                    let childPath = path.isEmpty ? key : "\(path).\(key)"
+                    guard seen.insert(key).inserted else {
+                        throw ConfigurationError(path: childPath, problem: "key `\(key)` appears twice in the same mapping",
+                                                 fix: "keep one of them", line: keyLocation?.line,
+                                                 column: keyLocation?.column)
+                    }
+                    if let keyLocation { locations[childPath] = keyLocation }
+                    entries.append(ConfigEntry(key: key, value: try convert(valueNode, path: childPath)))
                 }
-                if let keyLocation { locations[childPath] = keyLocation }
-                entries.append(ConfigEntry(key: key, value: try convert(valueNode, path: childPath,
-                                                                        locations: &locations)))
+                return .mapping(entries)
+            case .alias:
+                // `compose` resolves aliases; an unresolved one cannot be used.
+                throw ConfigurationError(path: path, problem: "unresolved YAML alias", fix: "define the anchor before its use")
             }
-            return .mapping(entries)
-        case .alias:
-            // `compose` resolves aliases; an unresolved one cannot be used.
-            throw ConfigurationError(path: path, problem: "unresolved YAML alias", fix: "define the anchor before its use")
+        }
+
+        /// Expands `${env:NAME}`, `${NAME}`, `${env:NAME:-default}` and `$$` in a value.
+        mutating func expand(_ text: String, path: String, location: ConfigLocation?) throws -> String {
+            guard text.contains("$") else { return text }
+            var result = ""
+            var rest = Substring(text)
+            while let dollar = rest.firstIndex(of: "$") {
+                result += rest[..<dollar]
+                let after = rest.index(after: dollar)
+                if after < rest.endIndex, rest[after] == "$" {
+                    result += "$"
+                    rest = rest[rest.index(after: after)...]
+                    continue
+                }
+                guard after < rest.endIndex, rest[after] == "{" else {
+                    result += "$"
+                    rest = rest[after...]
+                    continue
+                }
+                guard let close = rest[after...].firstIndex(of: "}") else {
+                    throw ConfigurationError(path: path, problem: "`${` without a closing `}` in `\(text)`",
+                                             fix: "write `${env:NAME}`, or `$$` for a literal `$`",
+                                             line: location?.line, column: location?.column)
+                }
+                var reference = rest[rest.index(after: after)..<close]
+                if reference.hasPrefix("env:") {
+                    reference = reference.dropFirst(4)
+                } else if let colon = reference.firstIndex(of: ":"),
+                          !reference[..<colon].isEmpty, reference[..<colon].allSatisfy({ $0.isLetter }) {
+                    throw ConfigurationError(path: path,
+                                             problem: "`${\(reference)}` uses the `\(reference[..<colon])` provider, which tandem does not have",
+                                             fix: "use `${env:NAME}`", line: location?.line, column: location?.column)
+                }
+                var name = reference
+                var fallback: Substring?
+                if let range = reference.firstRange(of: ":-") {
+                    name = reference[..<range.lowerBound]
+                    fallback = reference[range.upperBound...]
+                }
+                guard !name.isEmpty, name.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }) else {
+                    throw ConfigurationError(path: path, problem: "`${\(reference)}` is not a valid variable reference",
+                                             fix: "write `${env:NAME}` with letters, digits and `_`",
+                                             line: location?.line, column: location?.column)
+                }
+                if let value = environment[String(name)], !value.isEmpty {
+                    result += value
+                } else if let fallback {
+                    result += fallback
+                } else {
+                    warnings.append("\(path): environment variable \(name) is not set; using an empty value")
+                }
+                rest = rest[rest.index(after: close)...]
+            }
+            result += rest
+            return result
         }
     }
 }
@@ -142,5 +215,14 @@ extension ConfigurationError {
         default:
             self.init(path: "", problem: "YAML error: \(yamlError)")
         }
+    }
+}
+
+extension ConfigNode {
+    /// Parses YAML text into a tree (see `ConfigDocument` for positions).
+    ///
+    /// - Throws: `ConfigurationError` with the line and column of a syntax error.
+    public init(yaml: String) throws {
+        self = try ConfigDocument(yaml: yaml).root
     }
 }

@@ -56,6 +56,36 @@ public struct CustomAggregation: Hashable, Sendable {
         self.match = match
         self.label = label
     }
+
+    /// `match` compiled. The expressions are written for Go's RE2 (the
+    /// upstream connector's engine); the one RE2 spelling Swift's `Regex`
+    /// refuses, a one-letter Unicode class `\pL` / `\PL`, is rewritten to `\p{L}`.
+    public func regex() throws -> Regex<AnyRegexOutput> {
+        try Regex(Self.swiftPattern(fromRE2: match))
+    }
+
+    /// Rewrites RE2's `\pX` / `\PX` (no braces) to `\p{X}` / `\P{X}`; everything else is kept.
+    static func swiftPattern(fromRE2 pattern: String) -> String {
+        guard pattern.contains("\\p") || pattern.contains("\\P") else { return pattern }
+        var result = ""
+        var characters = pattern.makeIterator()
+        while let c = characters.next() {
+            guard c == "\\", let next = characters.next() else {
+                result.append(c)
+                continue
+            }
+            if next == "p" || next == "P", let name = characters.next() {
+                if name == "{" || !name.isLetter {
+                    result += "\\\(next)\(name)"
+                } else {
+                    result += "\\\(next){\(name)}"
+                }
+            } else {
+                result += "\\\(next)"
+            }
+        }
+        return result
+    }
 }
 
 /// The settings of the `profilingmetrics` connector, from either generation of
@@ -129,7 +159,7 @@ public struct ProfilingMetricsSettings: Hashable, Sendable {
 
     /// Reads `connectors.profilingmetrics` (or `profilingmetrics/<name>`) at `path`.
     public init(node: ConfigNode?, path: String, locations: [String: ConfigLocation] = [:]) throws {
-        let reader = try ConfigReader(node, path: path, locations: locations)
+        let reader = try ConfigMappingReader(node, path: path, locations: locations)
         try reader.requireOnlyKeys(Self.keys)
 
         let writesOlder = reader.keys.contains { Self.olderKeys.contains($0) }
@@ -153,12 +183,12 @@ public struct ProfilingMetricsSettings: Hashable, Sendable {
 
         // metrics: { <name>: { enabled: bool } }
         var explicit: [ProfilingMetric: Bool] = [:]
-        let metricsReader = try ConfigReader(reader["metrics"], path: reader.childPath("metrics"), locations: locations)
+        let metricsReader = try ConfigMappingReader(reader["metrics"], path: reader.childPath("metrics"), locations: locations)
         let metricNames = ProfilingMetric.allCases.map(\.rawValue)
         try metricsReader.requireOnlyKeys(metricNames, noun: "metric names")
         for name in metricsReader.keys {
             let metric = ProfilingMetric(rawValue: name)!
-            let entry = try ConfigReader(metricsReader[name], path: metricsReader.childPath(name), locations: locations)
+            let entry = try ConfigMappingReader(metricsReader[name], path: metricsReader.childPath(name), locations: locations)
             try entry.requireOnlyKeys(["enabled"])
             if let enabled = try entry.bool("enabled") { explicit[metric] = enabled }
         }
@@ -171,7 +201,7 @@ public struct ProfilingMetricsSettings: Hashable, Sendable {
         case .sequence(let items)?:
             for (index, item) in items.enumerated() {
                 let itemPath = "\(aggregationsPath)[\(index)]"
-                let entry = try ConfigReader(item, path: itemPath, locations: locations)
+                let entry = try ConfigMappingReader(item, path: itemPath, locations: locations)
                 try entry.requireOnlyKeys(["match", "label"])
                 for key in ["match", "label"] where try (entry.string(key) ?? "").isEmpty {
                     throw entry.error(at: entry.has(key) ? entry.childPath(key) : itemPath,
@@ -181,7 +211,7 @@ public struct ProfilingMetricsSettings: Hashable, Sendable {
                 let match = try entry.string("match")!
                 let label = try entry.string("label")!
                 do {
-                    _ = try Regex(match)
+                    _ = try CustomAggregation(match: match, label: label).regex()
                 } catch {
                     throw entry.error(at: entry.childPath("match"),
                                       "the regular expression `\(match)` of aggregation `\(label)` does not compile: \(error)",
@@ -190,7 +220,7 @@ public struct ProfilingMetricsSettings: Hashable, Sendable {
                 aggregations.append(CustomAggregation(match: match, label: label))
             }
         case let other?:
-            throw reader.error(at: aggregationsPath, "must be a list, not \(ConfigReader.describe(other))",
+            throw reader.error(at: aggregationsPath, "must be a list, not \(ConfigMappingReader.describe(other))",
                                fix: "write `aggregations: [ { match: \"^malloc$\", label: allocator } ]`")
         }
 

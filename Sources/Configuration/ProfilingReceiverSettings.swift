@@ -67,7 +67,7 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
 
     /// Reads `receivers.profiling` (or `receivers.profiling/<name>`) at `path`.
     public init(node: ConfigNode?, path: String, locations: [String: ConfigLocation] = [:]) throws {
-        let reader = try ConfigReader(node, path: path, locations: locations)
+        let reader = try ConfigMappingReader(node, path: path, locations: locations)
         try reader.requireOnlyKeys(Self.keys)
 
         let newer = try reader.integer("samples_per_second", in: 1...10_000)

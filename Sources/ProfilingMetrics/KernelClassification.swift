@@ -37,19 +37,29 @@ public struct KernelStackClassification: Hashable, Sendable {
 /// pattern matches anywhere in it.
 public enum KernelClassifier {
     /// (class, patterns), highest priority first.
+    ///
+    /// Beyond the connector's names, tandem adds the functions that newer
+    /// kernels run instead (Linux 6.x, checked on 6.18): anonymous pipes go
+    /// through `anon_pipe_read`/`anon_pipe_write`, ext4 writes through
+    /// `ext4_buffered_write_iter`/`ext4_dio_write_iter` (the old entry point is
+    /// inlined away), and fsync through `ext4_sync_file`, `xfs_file_fsync`,
+    /// `btrfs_sync_file` and `vfs_fsync_range`. The classes and their attribute
+    /// values stay those of the connector; only more stacks reach them.
     public static let table: [(kernelClass: String, patterns: [String])] = [
         ("network/tcp/read", ["^tcp_recvmsg", "^tcp_read", "^tcp_rcv", "^tcp_v4_rcv", "^tcp_v6_rcv"]),
         ("network/tcp/write", ["^tcp_sendmsg", "^tcp_transmit", "^tcp_write", "^tcp_push", "^tcp_sendpage"]),
         ("network/udp/read", ["^udp_recvmsg", "^udp_read", "^udp_rcv", "^udp_v4_rcv", "^udp_v6_rcv"]),
         ("network/udp/write", ["^udp_sendmsg", "^udp_write", "^udp_push", "^udp_sendpage"]),
-        ("ipc//read", ["^pipe_read", "^eventfd_read", "^unix_stream_read_generic", "^unix_stream_recvmsg"]),
-        ("ipc//write", ["^pipe_write", "^eventfd_write", "^unix_stream_write_generic", "^unix_stream_sendmsg"]),
+        ("ipc//read", ["^pipe_read", "^anon_pipe_read", "^eventfd_read", "^unix_stream_read_generic", "^unix_stream_recvmsg"]),
+        ("ipc//write", ["^pipe_write", "^anon_pipe_write", "^eventfd_write", "^unix_stream_write_generic", "^unix_stream_sendmsg"]),
         ("network/other/read", ["^sock_recvmsg", "^__sock_recvmsg", "^sock_read_iter"]),
         ("network/other/write", ["^sock_sendmsg", "^__sock_sendmsg", "^sock_write_iter"]),
         ("disk//read", ["^ext4_file_read_iter", "^xfs_file_read_iter", "^btrfs_file_read_iter", "^filemap_read",
                         "^generic_file_read_iter"]),
         ("disk//write", ["^ext4_file_write_iter", "^xfs_file_write_iter", "^btrfs_file_write_iter", "^filemap_write",
-                         "^generic_file_write_iter", "^writeback_sb_inodes"]),
+                         "^generic_file_write_iter", "^writeback_sb_inodes", "^ext4_buffered_write_iter",
+                         "^ext4_dio_write_iter", "^ext4_sync_file", "^xfs_file_fsync", "^btrfs_sync_file",
+                         "^vfs_fsync_range"]),
         ("memory", ["^do_mmap", "do_munmap", "^do_anonymous_page", "mmap_", "madvise", "^handle_mm_fault",
                     "^alloc_pages", "^free_pages"]),
         ("synchronization", ["futex", "^schedule", "__schedule", "^wake_up_", "^wake_q_"]),

@@ -161,6 +161,7 @@ public final class ProfilingMetricsConnector {
     ///     batch"): pass the receiver's `reporter_interval`
     ///     (`CollectorConfiguration.metricsWindow` does this choice).
     ///   - scopeVersion: the instrumentation scope version to report.
+    ///   Windows shorter than 1 ms are lengthened to 1 ms.
     /// - Throws: `ConfigurationError` if an aggregation's expression does not compile
     ///   (settings read from a configuration were already checked).
     public init(settings: ProfilingMetricsSettings, stream: MetricsStreamContext,
@@ -170,7 +171,8 @@ public final class ProfilingMetricsConnector {
         self.stream = stream
         self.scopeVersion = scopeVersion
         let window = settings.flushInterval > .zero ? settings.flushInterval : batchInterval
-        windowNanoseconds = UInt64(max(1, window.nanosecondsClamped))
+        // At least 1 ms, so that window indices stay small and windows few.
+        windowNanoseconds = UInt64(max(1_000_000, window.nanosecondsClamped))
         lastUnixTime = stream.realtimeNanoseconds
 
         let enabled = Self.metrics.map { settings.isEnabled($0) }
@@ -188,7 +190,7 @@ public final class ProfilingMetricsConnector {
         var compiled: [(Regex<AnyRegexOutput>, String)] = []
         for (index, aggregation) in settings.aggregations.enumerated() {
             do {
-                compiled.append((try Regex(aggregation.match), aggregation.label))
+                compiled.append((try aggregation.regex(), aggregation.label))
             } catch {
                 throw ConfigurationError(path: "connectors.profilingmetrics.aggregations[\(index)].match",
                                          problem: "the regular expression `\(aggregation.match)` does not compile: \(error)",
@@ -516,6 +518,7 @@ public final class ProfilingMetricsConnector {
     }
 
     private func emit(_ indices: [Int64], endingAt cut: UInt64?) -> MetricsBatch {
+        guard !indices.isEmpty else { return MetricsBatch(resourceMetrics: []) }
         // resource -> metric index -> points
         var perResource: [UInt32: [UInt8: [NumberDataPoint]]] = [:]
         for index in indices {
@@ -610,5 +613,17 @@ public final class ProfilingMetricsConnector {
             let runtime = metric.rawValue.dropFirst("samples.".count).dropLast(".count".count)
             return "Samples whose leaf frame runs \(runtime) code"
         }
+    }
+}
+
+extension ProfilingMetricsConnector {
+    /// The connector a configuration's pipelines use, with its window chosen
+    /// by `CollectorConfiguration.metricsWindow`; `nil` when no pipeline uses
+    /// `profilingmetrics`.
+    public convenience init?(configuration: CollectorConfiguration, stream: MetricsStreamContext,
+                             scopeVersion: String = "") throws {
+        guard let settings = configuration.profilingMetrics else { return nil }
+        try self.init(settings: settings, stream: stream, batchInterval: configuration.metricsWindow,
+                      scopeVersion: scopeVersion)
     }
 }

@@ -14,7 +14,7 @@ struct ELFError: Error, CustomStringConvertible {
     static func libelf(_ call: String) -> ELFError {
         let code = elf_errno()
         let message = code == 0 ? "unknown error" : (elf_errmsg(code).map { String(cString: $0) } ?? "error \(code)")
-        return ELFError("\(call): \(message)")
+        return ELFError("corrupt or truncated ELF file: \(call): \(message)")
     }
 }
 

@@ -34,6 +34,8 @@ final class ObjectFile {
     let symbolSource: SymbolSource
     /// Tick of the last lookup, for eviction.
     var lastUse: UInt64 = 0
+    /// For an in-memory image (the vDSO): its size.
+    var imageSize: UInt64 = 0
 
     init(buildID: [UInt8]?, segments: [LoadSegment], symbols: SymbolTable, runtime: FileRuntime, symbolSource: SymbolSource) {
         self.buildID = buildID

@@ -28,6 +28,67 @@ enum RustV0Demangler {
 
     struct Invalid: Error {}
 
+    /// RFC 3492 Punycode, as v0 uses it for non-ASCII identifiers: the ASCII part,
+    /// then `_` (instead of `-`) and the encoded insertions.
+    enum Punycode {
+        static func decode(_ bytes: ArraySlice<UInt8>) throws(Invalid) -> String {
+            var output: [Unicode.Scalar] = []
+            var encoded = bytes
+            if let separator = bytes.lastIndex(of: UInt8(ascii: "_")) {
+                output = bytes[bytes.startIndex..<separator].map { Unicode.Scalar($0) }
+                encoded = bytes[(separator + 1)...]
+            }
+            guard !encoded.isEmpty else { throw Invalid() }
+            let base = 36, tMin = 1, tMax = 26, skew = 38, damp = 700
+            var n = 128
+            var i = 0
+            var bias = 72
+            var position = encoded.startIndex
+            while position < encoded.endIndex {
+                let oldI = i
+                var weight = 1
+                var k = base
+                while true {
+                    guard position < encoded.endIndex else { throw Invalid() }
+                    let byte = encoded[position]
+                    position += 1
+                    let digit: Int
+                    switch byte {
+                    case UInt8(ascii: "a")...UInt8(ascii: "z"): digit = Int(byte - UInt8(ascii: "a"))
+                    case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = Int(byte - UInt8(ascii: "0")) + 26
+                    default: throw Invalid()
+                    }
+                    let (product, overflow1) = digit.multipliedReportingOverflow(by: weight)
+                    let (sum, overflow2) = i.addingReportingOverflow(product)
+                    guard !overflow1, !overflow2, sum < 0x11_0000 * 64 else { throw Invalid() }
+                    i = sum
+                    let threshold = k <= bias ? tMin : (k >= bias + tMax ? tMax : k - bias)
+                    if digit < threshold { break }
+                    weight *= base - threshold
+                    k += base
+                }
+                // Adapt the bias.
+                let count = output.count + 1
+                var delta = oldI == 0 ? (i - oldI) / damp : (i - oldI) / 2
+                delta += delta / count
+                var shifts = 0
+                while delta > ((base - tMin) * tMax) / 2 {
+                    delta /= base - tMin
+                    shifts += base
+                }
+                bias = shifts + ((base - tMin + 1) * delta) / (delta + skew)
+                n += i / count
+                i %= count
+                guard let scalar = Unicode.Scalar(UInt32(clamping: n)) else { throw Invalid() }
+                output.insert(scalar, at: i)
+                i += 1
+            }
+            var text = ""
+            text.unicodeScalars.append(contentsOf: output)
+            return text
+        }
+    }
+
     struct Parser {
         let input: [UInt8]
         var position = 0
@@ -110,14 +171,15 @@ enum RustV0Demangler {
             return value
         }
 
-        /// `["u"] <decimal> ["_"] <bytes>`; Punycode (`u`) is not supported.
+        /// `["u"] <decimal> ["_"] <bytes>`; with `u` the bytes are Punycode.
         mutating func undisambiguatedIdentifier() throws(Invalid) -> String {
-            if eat("u") { throw Invalid() }
+            let isPunycode = eat("u")
             let length = try decimal()
             _ = eat("_")
             guard position + length <= input.count else { throw Invalid() }
             defer { position += length }
-            return String(decoding: input[position..<position + length], as: UTF8.self)
+            let bytes = input[position..<position + length]
+            return isPunycode ? try Punycode.decode(bytes) : String(decoding: bytes, as: UTF8.self)
         }
 
         // MARK: Backreferences

@@ -94,15 +94,20 @@ public final class Symbolizer {
             pid: info.pid, comm: info.comm,
             executablePath: info.executablePath.isEmpty ? nil : intern(info.executablePath),
             containerID: ContainerID.parse(cgroupPath: info.cgroupPath))
-        if let existing = processes[info.pid], !existing.exited, !info.isExec {
+        if let existing = processes[info.pid], !existing.exited, !info.isExec,
+           existing.startTime == 0 || info.startTime == 0 || existing.startTime == info.startTime {
             // A repeat (after a reconnection) or the first description of a pid whose
             // mappings came first: same address space.
             existing.identity = identity
             existing.identityKnown = true
+            if existing.startTime == 0 { existing.startTime = info.startTime }
             return
         }
-        // A new process, a reused pid, or an exec: a new address space.
-        processes[info.pid] = ProcessState(identity: identity, identityKnown: true, generation: newGeneration())
+        // A new process, a reused pid (other start time, or its exit was seen), or an
+        // exec: a new address space.
+        let process = ProcessState(identity: identity, identityKnown: true, generation: newGeneration())
+        process.startTime = info.startTime
+        processes[info.pid] = process
     }
 
     private func applyMappings(_ record: Mappings) {
@@ -246,11 +251,11 @@ public final class Symbolizer {
     private func userFrame(process: ProcessState?, pid: Int32, address: UInt64, lookup: UInt64) -> (Frame, complete: Bool) {
         guard let process else { return (Frame(type: .native, address: address), true) }
         guard let mapping = process.mapping(containing: lookup) else {
-            return jitFrame(process: process, pid: pid, address: address, lookup: lookup)
+            return jitFrame(process: process, pid: pid, address: address, lookup: lookup, inMapping: false)
         }
         switch mapping.kind {
         case .anonymous:
-            return jitFrame(process: process, pid: pid, address: address, lookup: lookup)
+            return jitFrame(process: process, pid: pid, address: address, lookup: lookup, inMapping: true)
         case .pseudo:
             return (Frame(type: .native, address: address, mappingPath: mapping.path,
                           fileOffset: address &- mapping.mapping.start &+ mapping.mapping.fileOffset), true)
@@ -291,7 +296,13 @@ public final class Symbolizer {
         case .unresolved:
             break
         }
-        let object = mapping.kind == .vdso ? vdso : loadObjectFile(mapping.mapping, path: mapping.path, process: process, pid: pid)
+        let object: ObjectFile?
+        if mapping.kind == .vdso {
+            // Another vDSO (a 32-bit process's) has another size: do not name it with ours.
+            object = vdso.flatMap { $0.imageSize == mapping.mapping.end - mapping.mapping.start ? $0 : nil }
+        } else {
+            object = loadObjectFile(mapping.mapping, path: mapping.path, process: process, pid: pid)
+        }
         mapping.object = object.map { .loaded($0) } ?? .unavailable
         return object
     }
@@ -394,21 +405,27 @@ public final class Symbolizer {
             else { return nil }
             let image = Array(UnsafeRawBufferPointer(start: pointer, count: Int(end - start)))
             guard let contents = try? ELFReader.read(image: image) else { return nil }
-            return ObjectFile(buildID: contents.buildID, segments: contents.segments,
-                              symbols: SymbolTable(symbols: contents.symbols), runtime: .native,
-                              symbolSource: .symbolTable)
+            let object = ObjectFile(buildID: contents.buildID, segments: contents.segments,
+                                    symbols: SymbolTable(symbols: contents.symbols), runtime: .native,
+                                    symbolSource: .symbolTable)
+            object.imageSize = end - start
+            return object
         }
         return nil
     }
 
     // MARK: JIT frames
 
-    private func jitFrame(process: ProcessState, pid: Int32, address: UInt64, lookup: UInt64) -> (Frame, complete: Bool) {
-        refreshPerfMap(process: process, pid: pid)
+    /// A frame in anonymous executable memory (or outside every mapping), named by the
+    /// process's perf map if it has one. A miss is final (cacheable) when the process
+    /// has no perf map; with a map, the JIT may not have written the entry yet.
+    private func jitFrame(process: ProcessState, pid: Int32, address: UInt64, lookup: UInt64,
+                          inMapping: Bool) -> (Frame, complete: Bool) {
+        if inMapping || process.perfMap != nil { refreshPerfMap(process: process, pid: pid) }
         if let entry = process.perfMap?.lookup(lookup) {
             return (Frame(type: entry.type, address: address, functionName: entry.name), true)
         }
-        return (Frame(type: .native, address: address), process.perfMap == nil && process.exited)
+        return (Frame(type: .native, address: address), !inMapping || process.perfMap == nil || process.exited)
     }
 
     /// (Re)reads the process's perf map when it is new or has grown, at most once per interval.
@@ -504,6 +521,8 @@ final class ProcessState {
     /// Unique per address space; part of the user-stack cache key.
     var generation: UInt64
     var exited = false
+    /// `CLOCK_MONOTONIC` start time from the process record, 0 if unknown: tells a reused pid.
+    var startTime: UInt64 = 0
     /// Sorted by start.
     var mappings: [MappingState] = []
     var perfMap: PerfMap?

@@ -1,3 +1,4 @@
+import AggregatorCore
 import ArgumentParser
 
 /// `tandem-aggregator`: the unprivileged half of tandem.
@@ -11,11 +12,7 @@ struct TandemAggregator: ParsableCommand {
             the same pipeline over capture files; `inspect` prints a capture's records; `validate` checks \
             a configuration file.
             """,
-        version: TandemVersion.string,
-        subcommands: [InspectCommand.self]
+        version: TandemBuild.version,
+        subcommands: [ServeCommand.self, ReplayCommand.self, InspectCommand.self, ValidateCommand.self]
     )
-}
-
-enum TandemVersion {
-    static let string = "0.1.0"
 }

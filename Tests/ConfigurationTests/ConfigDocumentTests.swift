@@ -107,3 +107,54 @@ struct ComponentIDTests {
         #expect(ComponentID(parsing: text) == nil)
     }
 }
+
+@Suite("Environment variables in values")
+struct EnvironmentExpansionTests {
+    let environment = ["ES_KEY": "secret", "HOST": "es.local", "EMPTY": ""]
+
+    @Test("expands as the Collector does", arguments: [
+        ("${env:ES_KEY}", "secret"),
+        ("https://${env:HOST}:9200", "https://es.local:9200"),
+        ("${HOST}", "es.local"),
+        ("${env:MISSING:-fallback}", "fallback"),
+        ("${env:EMPTY:-fallback}", "fallback"),
+        ("${env:HOST:-fallback}", "es.local"),
+        ("cost $$5", "cost $5"),
+        ("a $ b", "a $ b"),
+        ("plain", "plain"),
+    ])
+    func expands(text: String, expected: String) throws {
+        let document = try ConfigDocument(yaml: "key: \"\(text)\"", environment: environment)
+        #expect(document.root["key"] == .scalar(expected))
+        #expect(document.warnings.isEmpty)
+    }
+
+    @Test("an unset variable becomes empty, with a warning naming it")
+    func unset() throws {
+        let document = try ConfigDocument(yaml: "exporters:\n  elasticsearch:\n    api_key: ${env:NOPE}\n",
+                                          environment: environment)
+        #expect(document.root["exporters"]?["elasticsearch"]?["api_key"] == .scalar(""))
+        #expect(document.warnings == ["exporters.elasticsearch.api_key: environment variable NOPE is not set; using an empty value"])
+        let configuration = try CollectorConfiguration(yaml: """
+            receivers: { profiling: { endpoint: "${env:NOPE:-/run/tandem/tandem.sock}" } }
+            connectors: { profilingmetrics: }
+            exporters: { elasticsearch: { api_key: "${env:NOPE}" } }
+            service:
+              pipelines:
+                profiles: { receivers: [profiling], exporters: [profilingmetrics] }
+                metrics: { receivers: [profilingmetrics], exporters: [elasticsearch] }
+            """, environment: environment)
+        #expect(configuration.warnings.contains { $0.contains("NOPE is not set") })
+    }
+
+    @Test("malformed references are refused with their path", arguments: [
+        "${env:HOST", "${file:/etc/key}", "${env:}", "${env:A B}",
+    ])
+    func malformed(text: String) {
+        let error = #expect(throws: ConfigurationError.self) {
+            try ConfigDocument(yaml: "outer:\n  key: \"\(text)\"", environment: environment)
+        }
+        #expect(error?.path == "outer.key")
+        #expect(error?.line == 2)
+    }
+}

@@ -173,6 +173,16 @@ struct ProfilingMetricsSettingsTests {
         #expect(error?.problem == "aggregation 0 has no `label`; both `match` and `label` are required")
     }
 
+    @Test("RE2 expressions: one-letter Unicode classes are accepted")
+    func re2Classes() throws {
+        let settings = try settings("aggregations: [ { match: '^\\pL+$', label: letters }, { match: '\\PL', label: other } ]")
+        let letters = try settings.aggregations[0].regex()
+        #expect("malloc".contains(letters))
+        #expect(!"m1".contains(letters))
+        #expect("m1".contains(try settings.aggregations[1].regex()))
+        #expect(try "a.b".contains(CustomAggregation(match: #"\\pL\.\p{L}"#, label: "x").regex()) == false)
+    }
+
     @Test("a regular expression that does not compile is named")
     func badRegex() {
         let error = settingsError("aggregations:\n  - match: \"(unclosed\"\n    label: broken")

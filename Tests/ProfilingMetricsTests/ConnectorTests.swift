@@ -402,3 +402,64 @@ struct ConnectorWindowTests {
         #expect(try run() == run())
     }
 }
+
+@Suite("profilingmetrics connector: from a configuration")
+struct ConnectorConfigurationTests {
+    @Test("the seed configuration emits sums, frame types and classifications in 5 s windows")
+    func seed() throws {
+        let configuration = try CollectorConfiguration(yaml: """
+            receivers:
+              profiling:
+                SamplesPerSecond: 19
+            connectors:
+              profilingmetrics:
+                by_frame: true
+                by_frametype: true
+                by_classification: true
+            service:
+              pipelines:
+                profiles:
+                  receivers: [ profiling ]
+                  exporters: [ profilingmetrics ]
+                metrics:
+                  receivers: [ profilingmetrics ]
+                  exporters: [ elasticsearch ]
+            """)
+        let connector = try #require(try ProfilingMetricsConnector(configuration: configuration, stream: stream))
+        #expect(connector.windowNanoseconds == 5 * second)
+        connector.add(sample([kernel("futex_wait", 1), kernel("__x64_sys_futex", 2), frame(.go, "runtime.futex"),
+                              frame(.go, "main.main")], at: [0, 1]))
+        let points = points(connector.finish())
+        #expect(Set(points.map(\.metric)) == ["samples.kernel.count", "samples.frame_type", "samples.classification"])
+        #expect(total(points, "samples.kernel.count", ["kernel_area": "synchronization", "syscall_name": "futex"]) == 2)
+        #expect(total(points, "samples.frame_type") == 4)
+        #expect(total(points, "samples.classification") == 2)
+    }
+
+    @Test("a stack mixing every frame type counts once, and each frame once in samples.frame_type")
+    func everyType() throws {
+        let connector = try connector(settings("by_frame: true\nby_frametype: true"))
+        connector.add(sample(FrameType.allCases.map { frame($0, "f") }, at: [0, 1, 2]))
+        let points = points(connector.finish())
+        #expect(total(points, "samples.user.count") == 3)  // the leaf is native
+        #expect(total(points, "samples.native.count") == 3)
+        for type in FrameType.allCases {
+            #expect(total(points, "samples.frame_type", ["frame_type": type.rawValue, "profile.type_unit": "samples_count"])
+                    == 1)
+        }
+    }
+}
+
+@Suite("profilingmetrics connector: without the connector")
+struct ConnectorAbsentTests {
+    @Test("no connector when no pipeline uses profilingmetrics")
+    func absent() throws {
+        let configuration = try CollectorConfiguration(yaml: """
+            receivers: { profiling: }
+            service:
+              pipelines:
+                profiles: { receivers: [profiling], exporters: [file] }
+            """)
+        #expect(try ProfilingMetricsConnector(configuration: configuration, stream: stream) == nil)
+    }
+}

@@ -24,9 +24,10 @@ struct KernelClassificationTests {
         ("udp_push_pending_frames", "network/udp/write"), ("udp_sendpage", "network/udp/write"),
         // 5. ipc//read
         ("pipe_read", "ipc//read"), ("eventfd_read", "ipc//read"), ("unix_stream_read_generic", "ipc//read"),
-        ("unix_stream_recvmsg", "ipc//read"),
+        ("unix_stream_recvmsg", "ipc//read"), ("anon_pipe_read", "ipc//read"),
         // 6. ipc//write
         ("pipe_write", "ipc//write"), ("eventfd_write", "ipc//write"), ("unix_stream_sendmsg", "ipc//write"),
+        ("anon_pipe_write", "ipc//write"),
         // 7. network/other/read
         ("sock_recvmsg", "network/other/read"), ("__sock_recvmsg", "network/other/read"),
         ("sock_read_iter", "network/other/read"),
@@ -40,7 +41,9 @@ struct KernelClassificationTests {
         // 10. disk//write
         ("ext4_file_write_iter", "disk//write"), ("xfs_file_write_iter", "disk//write"),
         ("btrfs_file_write_iter", "disk//write"), ("generic_file_write_iter", "disk//write"),
-        ("writeback_sb_inodes", "disk//write"),
+        ("writeback_sb_inodes", "disk//write"), ("ext4_buffered_write_iter", "disk//write"),
+        ("ext4_dio_write_iter", "disk//write"), ("ext4_sync_file", "disk//write"), ("xfs_file_fsync", "disk//write"),
+        ("btrfs_sync_file", "disk//write"), ("vfs_fsync_range", "disk//write"),
         // 11. memory: ^do_mmap, do_munmap, ^do_anonymous_page, mmap_, madvise, ^handle_mm_fault, ^alloc_pages, ^free_pages
         ("do_mmap", "memory"), ("do_munmap", "memory"), ("__do_munmap", "memory"), ("do_anonymous_page", "memory"),
         ("vm_mmap_pgoff", "memory"), ("mmap_region", "memory"), ("do_madvise", "memory"), ("madvise_vma_behavior", "memory"),

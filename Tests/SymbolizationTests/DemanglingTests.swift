@@ -74,14 +74,20 @@ struct DemanglingTests {
             decoded += 1
             #expect(ours == String(expected[2]), "\(symbol)")
         }
-        #expect(compared > 100)
-        // Only Punycode identifiers or structured constants may fall back to the raw name.
-        #expect(decoded * 100 >= compared * 99, "decoded \(decoded) of \(compared)")
+        // (Fewer with a toolchain whose std is legacy-mangled: only this crate's instances.)
+        #expect(compared > 10)
+        #expect(decoded == compared)
+        if source == "rust_variety.rs" {
+            // Non-ASCII identifiers are Punycode-encoded.
+            let names = Set(mangled.compactMap { $0.count == 3 ? RustV0Demangler.demangle(String($0[2])) : nil })
+            #expect(names.contains("rust_variety::grüße_für_alle"))
+            #expect(names.contains("rust_variety::计算"))
+        }
     }
 
     @Test("Rust v0 decoder rejects malformed input without crashing",
           arguments: ["_R", "_RNv", "_RNvC", "_RNvCs_3foo", "_RB_", "_RINvC3foo3barBz_E", "_RNvC3foo3barXYZ",
-                      "_RNvCu3foo3bar", "_RIC3fooKc110000_E", String(repeating: "_RIC3foo", count: 1)
+                      "_RNvC3foou3_A_B", "_RNvC3foou2zz", "_RIC3fooKc110000_E", String(repeating: "_RIC3foo", count: 1)
                           + String(repeating: "S", count: 5000)])
     func rustV0Malformed(symbol: String) {
         #expect(RustV0Demangler.demangle(symbol) == nil)

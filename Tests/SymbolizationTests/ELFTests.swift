@@ -251,7 +251,8 @@ struct ELFSymbolizationTests {
         let pid: Int32 = 0x3fff_fff0
         let mapping = Mapping(start: 0x7f00_0000_0000, end: 0x7f00_0000_4000, fileOffset: 0x1000,
                               device: device, inode: inode, path: path)
-        let symbolizer = Symbolizer(options: .init(debugDirectories: []), logger: testLogger())
+        let log = LogRecorder()
+        let symbolizer = Symbolizer(options: .init(debugDirectories: []), logger: log.logger)
         symbolizer.apply(.process(WireFormat.ProcessInfo(pid: pid, parentPID: 1, startTime: 0, comm: "corrupt",
                                               executablePath: "/bin/corrupt", cgroupPath: "/")))
         symbolizer.apply(.mappings(Mappings(pid: pid, mappings: [mapping])))
@@ -266,6 +267,11 @@ struct ELFSymbolizationTests {
         #expect(failure.path == path)
         #expect(!failure.reason.isEmpty)
         if kind == "missing" { #expect(failure.reason.contains("No such file")) }
+        // Logged once, as a warning naming the file and the reason.
+        let warnings = log.entries.filter { $0.level == .warning }
+        #expect(warnings.count == 1)
+        #expect(warnings.first?.metadata["file"]?.description == path)
+        #expect(warnings.first?.metadata["reason"]?.description == failure.reason)
     }
 
     @Test("A file replaced since it was mapped (other inode) is not used")

@@ -148,6 +148,30 @@ struct PerfMapTests {
     }
 }
 
+extension PerfMapTests {
+    @Test("A JIT frame missing from the perf map is looked up again once the JIT has written it")
+    func perfMapGrows() throws {
+        let directory = try TemporaryDirectory()
+        let pid: Int32 = 0x3fff_ffd0
+        let path = directory.file("perf-\(pid).map")
+        try "7f0000001000 100 py::first:/app/a.py\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let symbolizer = Symbolizer(options: .init(debugDirectories: [], perfMapDirectory: directory.path,
+                                                   perfMapRefreshInterval: .zero), logger: testLogger())
+        symbolizer.apply(.process(WireFormat.ProcessInfo(pid: pid, parentPID: 1, startTime: 0, comm: "python3",
+                                                         executablePath: "/usr/bin/python3", cgroupPath: "/")))
+        symbolizer.apply(.mappings(Mappings(pid: pid, mappings: [
+            Mapping(start: 0x7f00_0000_0000, end: 0x7f00_0001_0000, fileOffset: 0, device: 0, inode: 0, path: ""),
+        ])))
+        let sample = Sample(time: 1, pid: pid, tid: pid, cpu: 0, userStackID: 9, kernelStack: [],
+                            userStack: [0x7f00_0000_2010, 0x7f00_0000_1010])
+        #expect(symbolizer.symbolize(sample).frames.map(\.functionName) == [nil, "py::first:/app/a.py"])
+        try "7f0000001000 100 py::first:/app/a.py\n7f0000002000 100 py::second:/app/a.py\n"
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(symbolizer.symbolize(sample).frames.map(\.functionName) == ["py::second:/app/a.py", "py::first:/app/a.py"])
+        #expect(symbolizer.symbolize(sample).frames.map(\.type) == [.cpython, .cpython])
+    }
+}
+
 @Suite("Process table")
 struct ProcessTableTests {
     @Test("Container ids from cgroup paths", arguments: [
@@ -206,6 +230,26 @@ struct ProcessTableTests {
         // After exit, the state is kept for late samples (within the retention).
         symbolizer.apply(.processExit(ProcessExit(pid: 42, time: 3)))
         #expect(symbolizer.process(42)?.comm == "other")
+    }
+
+    @Test("A process record with another start time is a new process (pid reused, exit not seen)")
+    func pidReuse() {
+        let symbolizer = Symbolizer(options: .init(debugDirectories: []), logger: testLogger())
+        symbolizer.apply(.process(WireFormat.ProcessInfo(pid: 50, parentPID: 1, startTime: 100, comm: "old",
+                                                         executablePath: "/bin/old", cgroupPath: "/")))
+        symbolizer.apply(.mappings(Mappings(pid: 50, mappings: [
+            Mapping(start: 0x1000, end: 0x2000, fileOffset: 0, device: 0, inode: 0, path: "/nonexistent/old"),
+        ])))
+        // The same process described again (after a reconnection): mappings stay.
+        symbolizer.apply(.process(WireFormat.ProcessInfo(pid: 50, parentPID: 1, startTime: 100, comm: "old",
+                                                         executablePath: "/bin/old", cgroupPath: "/")))
+        let sample = Sample(time: 1, pid: 50, tid: 50, cpu: 0, kernelStack: [], userStack: [0x1010])
+        #expect(symbolizer.symbolize(sample).frames[0].mappingPath == "/nonexistent/old")
+        symbolizer.apply(.process(WireFormat.ProcessInfo(pid: 50, parentPID: 1, startTime: 200, comm: "new",
+                                                         executablePath: "/bin/new", cgroupPath: "/")))
+        let after = symbolizer.symbolize(sample)
+        #expect(after.frames[0].mappingPath == nil)
+        #expect(after.process.comm == "new")
     }
 
     @Test("Exited processes beyond the retention are forgotten")

@@ -211,6 +211,39 @@ struct CFixture {
     }
 }
 
+/// Collects log messages, to check what a failure reports.
+final class LogRecorder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var recorded: [(level: Logger.Level, message: String, metadata: Logger.Metadata)] = []
+
+    var entries: [(level: Logger.Level, message: String, metadata: Logger.Metadata)] {
+        lock.withLock { recorded }
+    }
+
+    func append(_ level: Logger.Level, _ message: String, _ metadata: Logger.Metadata) {
+        lock.withLock { recorded.append((level, message, metadata)) }
+    }
+
+    var logger: Logger {
+        Logger(label: "tandem.symbolization.tests") { _ in RecordingLogHandler(recorder: self) }
+    }
+}
+
+struct RecordingLogHandler: LogHandler {
+    let recorder: LogRecorder
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .info
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        recorder.append(event.level, event.message.description, metadata.merging(event.metadata ?? [:]) { $1 })
+    }
+}
+
 func testLogger() -> Logger {
     var logger = Logger(label: "tandem.symbolization.tests")
     logger.logLevel = .critical

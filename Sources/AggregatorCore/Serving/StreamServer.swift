@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Synchronization
 import Logging
@@ -20,6 +21,10 @@ public final class StreamServer: Sendable {
     private let logger: Logger
     private let makeConsumer: ConsumerFactory
     private let counters = ServerCounters()
+    /// Open connections by number, so that `stop()` can end their reads.
+    private let connections = Mutex<[Int: Int32]>([:])
+    private let stopping = Atomic<Bool>(false)
+    private let active = DispatchGroup()
 
     public init(listener: Int32, allowedUIDs: Set<UInt32>, captureDirectory: String?, logger: Logger,
                 makeConsumer: @escaping ConsumerFactory) {
@@ -33,11 +38,18 @@ public final class StreamServer: Sendable {
     /// Connections accepted, refused, and failed with a malformed stream so far.
     public var statistics: ServerCounters.Snapshot { counters.snapshot }
 
-    /// Accepts connections until the listener fails or is shut down.
+    /// Accepts connections until `stop()` is called (then returns) or the
+    /// listener fails (then throws).
     public func run() throws(SystemCallError) {
         var connection = 0
         while true {
-            let fd = try UnixSocket.accept(listener)
+            let fd: Int32
+            do {
+                fd = try UnixSocket.accept(listener)
+            } catch {
+                if stopping.load(ordering: .acquiring) { return }
+                throw error
+            }
             connection += 1
             let peer: PeerCredentials
             do {
@@ -56,16 +68,35 @@ public final class StreamServer: Sendable {
             }
             counters.add(accepted: 1)
             let id = connection
+            connections.withLock { $0[id] = fd }
+            active.enter()
             let thread = Thread { [self] in
                 self.serve(fd: fd, peer: peer, connection: id)
+                // Out of the registry before closing, so `stop()` never shuts a reused descriptor.
+                connections.withLock { _ = $0.removeValue(forKey: id) }
+                close(fd)
+                active.leave()
             }
             thread.name = "tandem-conn-\(id)"
             thread.start()
         }
     }
 
+    /// Stops accepting and ends every open connection's input as if the sampler
+    /// had closed it (each consumer finishes normally), then waits up to
+    /// `timeout` for them. Safe to call from any thread, e.g. a signal waiter.
+    public func stop(timeout: DispatchTime = .now() + .seconds(10)) {
+        stopping.store(true, ordering: .releasing)
+        _ = shutdown(listener, Int32(SHUT_RDWR))
+        for fd in connections.withLock({ Array($0.values) }) {
+            _ = shutdown(fd, Int32(SHUT_RD))
+        }
+        if active.wait(timeout: timeout) == .timedOut {
+            logger.warning("connections still open after the shutdown timeout; their last data may be lost")
+        }
+    }
+
     private func serve(fd: Int32, peer: PeerCredentials, connection: Int) {
-        defer { close(fd) }
         logger.info("connection \(connection) from pid \(peer.pid) uid \(peer.uid)")
         let consumer = makeConsumer(peer, connection)
         var capture: CaptureWriter?

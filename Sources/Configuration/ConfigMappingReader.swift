@@ -1,12 +1,20 @@
 /// Reads typed values out of one mapping of the configuration, and names the
-/// dotted path (and line, when known) of anything that is wrong.
-struct ConfigReader {
-    let path: String
-    let entries: [ConfigEntry]
-    let locations: [String: ConfigLocation]
+/// dotted path (and line, when known) of anything that is wrong. Component
+/// layers (exporters) use it on their `ComponentConfig.node` so that every
+/// configuration error looks and helps alike:
+///
+///     let reader = try ConfigMappingReader(exporter.node, path: exporter.path,
+///                                   locations: configuration.document.locations)
+///     try reader.requireOnlyKeys(["endpoint", "timeout"])
+///     let timeout = try reader.duration("timeout") ?? .seconds(30)
+public struct ConfigMappingReader: Sendable {
+    /// Dotted path of the mapping read.
+    public let path: String
+    public let entries: [ConfigEntry]
+    public let locations: [String: ConfigLocation]
 
     /// A reader over `node`, which must be a mapping or empty (`key:` with no value).
-    init(_ node: ConfigNode?, path: String, locations: [String: ConfigLocation]) throws {
+    public init(_ node: ConfigNode?, path: String, locations: [String: ConfigLocation] = [:]) throws {
         self.path = path
         self.locations = locations
         switch node {
@@ -21,27 +29,27 @@ struct ConfigReader {
         }
     }
 
-    static func error(at path: String, _ problem: String, fix: String?,
+    public static func error(at path: String, _ problem: String, fix: String?,
                       locations: [String: ConfigLocation]) -> ConfigurationError {
         let location = locations[path]
         return ConfigurationError(path: path, problem: problem, fix: fix,
                                   line: location?.line, column: location?.column)
     }
 
-    func error(at path: String, _ problem: String, fix: String? = nil) -> ConfigurationError {
+    public func error(at path: String, _ problem: String, fix: String? = nil) -> ConfigurationError {
         Self.error(at: path, problem, fix: fix, locations: locations)
     }
 
-    func childPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+    public func childPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
-    var keys: [String] { entries.map(\.key) }
+    public var keys: [String] { entries.map(\.key) }
 
-    subscript(_ key: String) -> ConfigNode? { entries.first { $0.key == key }?.value }
+    public subscript(_ key: String) -> ConfigNode? { entries.first { $0.key == key }?.value }
 
-    func has(_ key: String) -> Bool { entries.contains { $0.key == key } }
+    public func has(_ key: String) -> Bool { entries.contains { $0.key == key } }
 
     /// Refuses every key not in `allowed`, suggesting the closest allowed one.
-    func requireOnlyKeys(_ allowed: [String], noun: String = "keys") throws {
+    public func requireOnlyKeys(_ allowed: [String], noun: String = "keys") throws {
         for entry in entries where !allowed.contains(entry.key) {
             throw error(at: childPath(entry.key), "unknown key `\(entry.key)`",
                         fix: KeySuggestion.fix(for: entry.key, candidates: allowed, noun: noun))
@@ -49,7 +57,7 @@ struct ConfigReader {
     }
 
     /// A short description of a node's kind for messages.
-    static func describe(_ node: ConfigNode) -> String {
+    public static func describe(_ node: ConfigNode) -> String {
         switch node {
         case .null: return "an empty value"
         case .scalar(let text): return "`\(text)`"
@@ -68,7 +76,7 @@ struct ConfigReader {
         }
     }
 
-    func bool(_ key: String) throws -> Bool? {
+    public func bool(_ key: String) throws -> Bool? {
         guard let text = try scalar(key, expected: "true or false") else { return nil }
         switch text {
         case "true", "True", "TRUE": return true
@@ -78,7 +86,7 @@ struct ConfigReader {
         }
     }
 
-    func integer(_ key: String, in range: ClosedRange<Int>) throws -> Int? {
+    public func integer(_ key: String, in range: ClosedRange<Int>) throws -> Int? {
         guard let text = try scalar(key, expected: "a whole number") else { return nil }
         guard let value = Int(text.replacingOccurrences(of: "_", with: "")) else {
             throw error(at: childPath(key), "must be a whole number, not `\(text)`",
@@ -91,7 +99,7 @@ struct ConfigReader {
         return value
     }
 
-    func number(_ key: String, in range: ClosedRange<Double>) throws -> Double? {
+    public func number(_ key: String, in range: ClosedRange<Double>) throws -> Double? {
         guard let text = try scalar(key, expected: "a number") else { return nil }
         guard let value = Double(text), value.isFinite else {
             throw error(at: childPath(key), "must be a number, not `\(text)`",
@@ -104,12 +112,12 @@ struct ConfigReader {
         return value
     }
 
-    func string(_ key: String) throws -> String? {
+    public func string(_ key: String) throws -> String? {
         try scalar(key, expected: "a string")
     }
 
     /// A Go-style duration (`30s`, `1m`, `0s`), not negative.
-    func duration(_ key: String) throws -> Duration? {
+    public func duration(_ key: String) throws -> Duration? {
         guard let text = try scalar(key, expected: "a duration such as 30s") else { return nil }
         let nanoseconds: Int64
         do {
@@ -126,7 +134,7 @@ struct ConfigReader {
     }
 
     /// A list of strings; a single scalar is refused (the Collector refuses it too).
-    func stringList(_ key: String) throws -> [String]? {
+    public func stringList(_ key: String) throws -> [String]? {
         switch self[key] {
         case nil: return nil
         case .null?: return []

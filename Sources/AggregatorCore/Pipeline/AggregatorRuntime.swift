@@ -1,0 +1,203 @@
+import Configuration
+import Exporters
+import Logging
+import ProfileOutputs
+import ProfilingMetrics
+import Profiles
+import Symbolization
+import Synchronization
+import WireFormat
+
+/// Where `replay` and `serve` write the profiles and the report, if anywhere.
+public struct OutputPaths: Hashable, Sendable {
+    /// OTLP JSON lines of the metrics; "-" is standard output.
+    public var metrics: String?
+    public var folded: String?
+    public var pprof: String?
+    public var flameGraph: String?
+    /// The text summary (top leaf functions, frame types, kernel classes).
+    public var report: String?
+
+    public init(metrics: String? = nil, folded: String? = nil, pprof: String? = nil, flameGraph: String? = nil,
+                report: String? = nil) {
+        self.metrics = metrics
+        self.folded = folded
+        self.pprof = pprof
+        self.flameGraph = flameGraph
+        self.report = report
+    }
+
+    /// Every output in `directory`, with fixed names.
+    public static func all(in directory: String) -> OutputPaths {
+        let base = directory.hasSuffix("/") ? directory : directory + "/"
+        return OutputPaths(metrics: base + "metrics.jsonl", folded: base + "stacks.folded",
+                           pprof: base + "profile.pb.gz", flameGraph: base + "flamegraph.svg",
+                           report: base + "report.txt")
+    }
+
+    /// Whether any output needs the samples kept as a profile.
+    var needsProfile: Bool { folded != nil || pprof != nil || flameGraph != nil || report != nil }
+}
+
+/// What every stream of one aggregator run shares: the configuration, the
+/// exporters, the profile collected for the file outputs, and the counters
+/// reported at the end. Each stream gets its own `StreamPipeline`.
+public final class AggregatorRuntime: Sendable {
+    public let configuration: CollectorConfiguration
+    public let outputs: OutputPaths
+    let exporters: [any MetricsExporter]
+    let symbolizerOptions: SymbolizerOptions
+    private let logger: Logger
+    private let state = Mutex(SharedState())
+
+    struct SharedState {
+        var profile: ProfileAggregate?
+        var kernelClasses: [String: Int64] = [:]
+        var summary = RunSummary()
+        var firstSampleUnixNanoseconds: UInt64?
+        var lastSampleUnixNanoseconds: UInt64?
+        var samplesPerSecond: UInt32 = 0
+    }
+
+    /// Builds the exporters of the configuration's metrics pipelines. A `file`
+    /// exporter named but not defined, or no exporter at all, writes to
+    /// `outputs.metrics` as OTLP JSON lines (standard output by default); an
+    /// explicit `outputs.metrics` is always written.
+    public init(configuration: CollectorConfiguration, outputs: OutputPaths,
+                symbolizerOptions: SymbolizerOptions = .init(), logger: Logger) throws {
+        self.configuration = configuration
+        self.outputs = outputs
+        self.symbolizerOptions = symbolizerOptions
+        self.logger = logger
+        var exporters: [any MetricsExporter] = []
+        for warning in configuration.warnings {
+            logger.warning("configuration: \(warning)")
+        }
+        if configuration.profilingMetrics != nil {
+            for exporter in configuration.exporters(for: .metrics) {
+                if exporter.node == nil && exporter.id.type == "file" { continue }  // the output below
+                if exporter.node == nil {
+                    logger.notice("exporter `\(exporter.id)` is named in a pipeline but not defined: using its defaults")
+                }
+                exporters.append(try ExporterFactory.make(id: exporter.id.description, node: exporter.node, logger: logger))
+            }
+        }
+        let fileNamedOnly = configuration.exporters(for: .metrics).contains { $0.node == nil && $0.id.type == "file" }
+        if exporters.isEmpty || outputs.metrics != nil || fileNamedOnly {
+            let path = outputs.metrics ?? "-"
+            let node = ConfigNode.mapping([ConfigEntry(key: "path", value: .scalar(path))])
+            exporters.append(try ExporterFactory.make(id: "file/tandem-output", node: node, logger: logger))
+        }
+        self.exporters = exporters
+        state.withLock { $0.profile = outputs.needsProfile ? ProfileAggregate() : nil }
+    }
+
+    /// The settings of the metrics connector: the configuration's, or the
+    /// connector's defaults when the configuration has none.
+    var metricsSettings: ProfilingMetricsSettings {
+        configuration.profilingMetrics ?? ProfilingMetricsSettings()
+    }
+
+    func export(_ batch: MetricsBatch) {
+        guard !batch.isEmpty else { return }
+        tallyKernelClasses(batch)
+        for exporter in exporters {
+            exporter.export(batch)
+        }
+    }
+
+    /// Adds one stream's finished profile and counters.
+    func merge(profile: ProfileAggregate?, summary: RunSummary, samplesPerSecond: UInt32,
+               firstSample: UInt64?, lastSample: UInt64?) {
+        state.withLock { shared in
+            if let profile, shared.profile != nil { shared.profile!.merge(profile) }
+            shared.summary.merge(summary)
+            shared.samplesPerSecond = max(shared.samplesPerSecond, samplesPerSecond)
+            if let firstSample {
+                shared.firstSampleUnixNanoseconds = min(shared.firstSampleUnixNanoseconds ?? firstSample, firstSample)
+            }
+            if let lastSample {
+                shared.lastSampleUnixNanoseconds = max(shared.lastSampleUnixNanoseconds ?? lastSample, lastSample)
+            }
+        }
+    }
+
+    /// Counters over every stream finished so far.
+    public var summary: RunSummary { state.withLock { $0.summary } }
+
+    /// Sums `samples.kernel.count` by its kernel class, for the text report.
+    private func tallyKernelClasses(_ batch: MetricsBatch) {
+        guard outputs.report != nil else { return }
+        var tally: [String: Int64] = [:]
+        for resource in batch.resourceMetrics {
+            for scope in resource.scopeMetrics {
+                for metric in scope.metrics where metric.name == "samples.kernel.count" {
+                    for point in metric.data.points {
+                        tally[KernelClassLabel.label(of: point.attributes), default: 0] += point.value
+                    }
+                }
+            }
+        }
+        state.withLock { shared in
+            for (label, count) in tally { shared.kernelClasses[label, default: 0] += count }
+        }
+    }
+
+    /// Stops the exporters (delivering what they hold until `deadline`) and
+    /// writes the profile outputs. Returns the exporters' final counters.
+    @discardableResult
+    public func shutdown(deadline: ContinuousClock.Instant = .now + .seconds(10)) throws -> [String: ExporterStatistics] {
+        var statistics: [String: ExporterStatistics] = [:]
+        for exporter in exporters {
+            exporter.shutdown(deadline: deadline)
+            statistics[exporter.id] = exporter.statistics
+        }
+        let (profile, kernelClasses, first, last, frequency) = state.withLock {
+            ($0.profile, $0.kernelClasses, $0.firstSampleUnixNanoseconds, $0.lastSampleUnixNanoseconds, $0.samplesPerSecond)
+        }
+        guard let profile else { return statistics }
+        let hostNames = summary.hostNames.sorted().joined(separator: ", ")
+        if let path = outputs.folded {
+            try FoldedStacksWriter().write(profile, toFile: path)
+        }
+        if let path = outputs.pprof {
+            let start = first ?? 0
+            let writer = PprofWriter(samplesPerSecond: max(1, frequency), startTimeUnixNano: Int64(clamping: start),
+                                     durationNanos: Int64(clamping: (last ?? start) - start),
+                                     comments: ["tandem profile of \(hostNames)"])
+            try writer.write(profile, toFile: path)
+        }
+        if let path = outputs.flameGraph {
+            let graph = FlameGraphSVG(title: "tandem: on-CPU flame graph",
+                                      subtitle: "\(hostNames), \(profile.totalSamples) samples at \(frequency) Hz")
+            try graph.write(profile, toFile: path)
+        }
+        if let path = outputs.report {
+            var text = TextReport().render(profile, kernelClasses: kernelClasses)
+            text += "\n" + summary.description + "\n"
+            try writeText(text, to: path)
+        }
+        return statistics
+    }
+}
+
+/// The class string of a `samples.kernel.count` point: `area/proto/io`, with
+/// the syscall appended, or `(unclassified kernel)`.
+enum KernelClassLabel {
+    static let unclassified = "(unclassified kernel)"
+
+    static func label(of attributes: [Attribute]) -> String {
+        func value(_ key: String) -> String? {
+            guard let attribute = attributes.first(where: { $0.key == key }), case .string(let text) = attribute.value else {
+                return nil
+            }
+            return text
+        }
+        let area = value("kernel_area") ?? "", proto = value("kernel_proto") ?? "", io = value("kernel_io") ?? ""
+        // The class string of the reference (`ipc//read`), or the area alone when that is all there is.
+        var label = proto.isEmpty && io.isEmpty ? area : "\(area)/\(proto)/\(io)"
+        if label.isEmpty { label = unclassified }
+        if let syscall = value("syscall_name") { label += " (\(syscall))" }
+        return label
+    }
+}

@@ -1,0 +1,58 @@
+import WireFormat
+
+/// Counters of what the aggregator received and did, over one or more streams.
+public struct RunSummary: Hashable, Sendable, CustomStringConvertible {
+    public var streams = 0
+    /// Streams that ended with a decoding error (the error is logged).
+    public var malformedStreams = 0
+    public var bytes = 0
+    public var samples = 0
+    public var processes = 0
+    /// Sampler-side drops by reason, from the last statistics record of each stream.
+    public var samplerDrops: [String: UInt64] = [:]
+    /// Samples the sampler says it collected (last statistics record of each stream).
+    public var samplerCollected: UInt64 = 0
+    /// Samples of pids no process record described.
+    public var unknownProcessSamples = 0
+    public var framesResolved = 0
+    public var framesUnresolved = 0
+    public var hostNames: Set<String> = []
+
+    public init() {}
+
+    mutating func merge(_ other: RunSummary) {
+        streams += other.streams
+        malformedStreams += other.malformedStreams
+        bytes += other.bytes
+        samples += other.samples
+        processes += other.processes
+        samplerDrops.merge(other.samplerDrops, uniquingKeysWith: +)
+        samplerCollected += other.samplerCollected
+        unknownProcessSamples += other.unknownProcessSamples
+        framesResolved += other.framesResolved
+        framesUnresolved += other.framesUnresolved
+        hostNames.formUnion(other.hostNames)
+    }
+
+    public var totalSamplerDrops: UInt64 { samplerDrops.values.reduce(0, +) }
+
+    public var description: String {
+        var lines = ["streams: \(streams) (\(malformedStreams) malformed), \(bytes) bytes",
+                     "samples received: \(samples); sampler collected \(samplerCollected), dropped \(totalSamplerDrops)"]
+        for (reason, count) in samplerDrops.sorted(by: { $0.key < $1.key }) where count > 0 {
+            lines.append("  dropped (\(reason)): \(count)")
+        }
+        let frames = framesResolved + framesUnresolved
+        let share = frames == 0 ? 100.0 : 100.0 * Double(framesResolved) / Double(frames)
+        lines.append("frames named: \(framesResolved) of \(frames) (\(String(format1: share))%); samples of unknown processes: \(unknownProcessSamples)")
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension String {
+    /// `value` with one decimal, without Foundation.
+    init(format1 value: Double) {
+        let tenths = Int((value * 10).rounded())
+        self = "\(tenths / 10).\(abs(tenths % 10))"
+    }
+}

@@ -1,0 +1,140 @@
+import Logging
+import ProfileOutputs
+import ProfilingMetrics
+import Profiles
+import Symbolization
+import WireFormat
+
+/// Decodes, symbolizes and measures one stream, from one connection or one
+/// capture file, and hands the metrics to the runtime's exporters.
+///
+/// Time comes only from the stream, so replaying a capture gives the same
+/// metrics as the live run that recorded it.
+public final class StreamPipeline: StreamConsumer {
+    /// How far behind the newest sample time a metrics window is kept open for
+    /// samples of other CPUs that arrive late.
+    static let lateness: UInt64 = 1_000_000_000
+
+    private let runtime: AggregatorRuntime
+    private let logger: Logger
+    private var decoder = StreamDecoder()
+    private let symbolizer: Symbolizer
+    private var connector: ProfilingMetricsConnector?
+    private var profile: ProfileAggregate?
+    private var summary = RunSummary()
+    private var header: StreamHeader?
+    private var newestTime: UInt64 = 0
+    private var firstSampleTime: UInt64?
+    private var nextFlushTime: UInt64 = 0
+    private var lastStatistics: SamplerStatistics?
+    private var reportedDrops: UInt64 = 0
+    private var finished = false
+
+    public init(runtime: AggregatorRuntime, logger: Logger) {
+        self.runtime = runtime
+        self.logger = logger
+        self.symbolizer = Symbolizer(options: runtime.symbolizerOptions, logger: logger)
+        self.profile = runtime.outputs.needsProfile ? ProfileAggregate() : nil
+        summary.streams = 1
+    }
+
+    public func consume(_ bytes: ArraySlice<UInt8>) throws {
+        summary.bytes += bytes.count
+        decoder.feed(bytes)
+        while let record = try decoder.next() {
+            try handle(record)
+        }
+    }
+
+    private func handle(_ record: Record) throws {
+        switch record {
+        case .sample(let sample):
+            summary.samples += 1
+            let symbolized = symbolizer.symbolize(sample)
+            connector?.add(symbolized)
+            profile?.add(symbolized)
+            if firstSampleTime == nil { firstSampleTime = sample.time }
+            if sample.time > newestTime {
+                newestTime = sample.time
+                if newestTime >= nextFlushTime { flushMetrics() }
+            }
+        case .header(let header):
+            self.header = header
+            summary.hostNames.insert(header.hostName)
+            let context = MetricsStreamContext(hostName: header.hostName,
+                                               monotonicNanoseconds: header.clock.monotonicNanoseconds,
+                                               realtimeNanoseconds: header.clock.realtimeNanoseconds)
+            connector = try ProfilingMetricsConnector(settings: runtime.metricsSettings, stream: context,
+                                                      batchInterval: runtime.configuration.profilingReceiver.reporterInterval,
+                                                      scopeVersion: TandemBuild.version)
+            logger.info("stream from \(header.hostName) (kernel \(header.kernelRelease), \(header.cpuCount) CPUs, \(header.samplesPerSecond) Hz, sampler \(header.samplerVersion))")
+        case .statistics(let statistics):
+            noteDrops(statistics)
+            lastStatistics = statistics
+            if statistics.time > newestTime { newestTime = statistics.time }
+            flushMetrics()
+        case .process:
+            summary.processes += 1
+            symbolizer.apply(record)
+        default:
+            symbolizer.apply(record)
+        }
+    }
+
+    /// Exports the metrics windows that have closed.
+    private func flushMetrics() {
+        guard let connector else { return }
+        nextFlushTime = newestTime + Self.lateness / 4
+        guard newestTime > Self.lateness else { return }
+        runtime.export(connector.flush(upTo: newestTime - Self.lateness))
+    }
+
+    /// Logs a warning when the sampler reports new drops, so they are never silent.
+    private func noteDrops(_ statistics: SamplerStatistics) {
+        let drops = statistics.totalDrops
+        guard drops > reportedDrops else { return }
+        let reasons = statistics.counters.filter { $0.key.isDrop && $0.value > 0 }
+            .sorted { $0.key.rawValue < $1.key.rawValue }
+            .map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+        logger.warning("the sampler dropped \(drops - reportedDrops) more samples (total \(reasons))")
+        reportedDrops = drops
+    }
+
+    public func finish(error: (any Error)?) {
+        guard !finished else { return }
+        finished = true
+        if let error {
+            summary.malformedStreams += error is WireFormatError ? 1 : 0
+        } else {
+            do {
+                try decoder.finish()
+            } catch {
+                summary.malformedStreams += 1
+                logger.error("stream ended inside a record: \(error)")
+            }
+        }
+        if let connector {
+            runtime.export(connector.finish(at: newestTime))
+        }
+        if let lastStatistics {
+            summary.samplerCollected = lastStatistics[.samplesCollected]
+            for (counter, value) in lastStatistics.counters where counter.isDrop {
+                summary.samplerDrops[counter.description] = value
+            }
+        }
+        let symbolization = symbolizer.statistics
+        summary.framesResolved = Int(symbolization.framesResolved)
+        summary.framesUnresolved = Int(symbolization.framesUnresolved)
+        summary.unknownProcessSamples = Int(symbolization.unknownProcessSamples)
+        let clock = header?.clock
+        runtime.merge(profile: profile, summary: summary, samplesPerSecond: header?.samplesPerSecond ?? 0,
+                      firstSample: firstSampleTime.flatMap { clock?.unixNanoseconds(ofMonotonic: $0) },
+                      lastSample: clock?.unixNanoseconds(ofMonotonic: newestTime))
+        profile = nil
+    }
+}
+
+/// The version of this build, reported in streams' scope and `--version`.
+public enum TandemBuild {
+    public static let version = "0.1.0"
+}

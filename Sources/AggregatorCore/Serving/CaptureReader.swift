@@ -1,0 +1,20 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads a capture file in chunks, so that a large capture never sits in memory.
+public enum CaptureReader {
+    /// Calls `body` with each chunk of the file at `path` (`open`, `read`).
+    public static func read(path: String, chunkSize: Int = 1 << 20,
+                            _ body: (ArraySlice<UInt8>) throws -> Void) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemCallError("open", subject: path) }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: chunkSize)
+        while true {
+            let count = try readSome(fd, into: &buffer)
+            if count == 0 { return }
+            try body(buffer[..<count])
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import CTandemSnappy
+import CTandemZlib
+
+/// A compression step failed inside the C library; carries the call and its status.
+public struct CompressionError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The C function that failed, e.g. `deflate`.
+    public var call: String
+    /// Its return code.
+    public var code: Int32
+
+    public var description: String { "\(call) failed with status \(code)" }
+}
+
+/// gzip (RFC 1952) through zlib's `deflateInit2` with a gzip wrapper.
+public enum Gzip {
+    public static func compress(_ input: [UInt8], level: Int32 = Z_DEFAULT_COMPRESSION) throws(CompressionError) -> [UInt8] {
+        var stream = z_stream()
+        let initStatus = tandem_deflate_init_gzip(&stream, level)
+        guard initStatus == Z_OK else { throw CompressionError(call: "deflateInit2", code: initStatus) }
+        defer { deflateEnd(&stream) }
+
+        // deflateBound covers the deflate stream; the gzip header and trailer add 18 bytes.
+        let capacity = Int(deflateBound(&stream, UInt(input.count))) + 18
+        var output = [UInt8](repeating: 0, count: capacity)
+        var input = input
+        let status: Int32 = input.withUnsafeMutableBufferPointer { inputBuffer in
+            output.withUnsafeMutableBufferPointer { outputBuffer in
+                stream.next_in = inputBuffer.baseAddress
+                stream.avail_in = UInt32(inputBuffer.count)
+                stream.next_out = outputBuffer.baseAddress
+                stream.avail_out = UInt32(outputBuffer.count)
+                return deflate(&stream, Z_FINISH)
+            }
+        }
+        guard status == Z_STREAM_END else { throw CompressionError(call: "deflate", code: status) }
+        output.removeLast(Int(stream.avail_out))
+        return output
+    }
+}
+
+/// Snappy block format (not the framing format), as Prometheus remote write requires,
+/// through libsnappy's C interface.
+public enum Snappy {
+    public static func compress(_ input: [UInt8]) throws(CompressionError) -> [UInt8] {
+        var length = snappy_max_compressed_length(input.count)
+        var output = [UInt8](repeating: 0, count: length)
+        let status = input.withUnsafeBufferPointer { inputBuffer in
+            output.withUnsafeMutableBufferPointer { outputBuffer in
+                inputBuffer.withMemoryRebound(to: CChar.self) { source in
+                    outputBuffer.withMemoryRebound(to: CChar.self) { destination in
+                        snappy_compress(source.baseAddress, source.count, destination.baseAddress, &length)
+                    }
+                }
+            }
+        }
+        guard status == SNAPPY_OK else { throw CompressionError(call: "snappy_compress", code: Int32(status.rawValue)) }
+        output.removeLast(output.count - length)
+        return output
+    }
+}

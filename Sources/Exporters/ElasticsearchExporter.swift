@@ -1,0 +1,194 @@
+import Configuration
+import Foundation
+import Logging
+import Profiles
+
+/// `elasticsearch`: indexes documents in the `otel` mapping mode shape (see
+/// ``ElasticsearchDocumentBuilder``) through the bulk API (`POST <endpoint>/_bulk`).
+///
+/// Bulk responses are read item by item: items that failed with 429 or a 5xx status
+/// are retried (alone), items refused otherwise are counted as rejected and logged with
+/// Elasticsearch's error type and reason. With several `endpoints`, each attempt goes to
+/// the next one in turn.
+final class ElasticsearchExporter: MetricsExporter {
+    let id: String
+    private let worker: ExportWorker<Target>
+
+    static let defaultEndpoint = "http://localhost:9200"
+
+    struct BulkRequest: Sendable {
+        var items: [BulkItem]
+    }
+
+    final class Target: DeliveryTarget, @unchecked Sendable {
+        let endpoints: [String]
+        let headers: [(String, String)]
+        let builder: ElasticsearchDocumentBuilder
+        let client = HTTPClient()
+        let logger: Logger
+        /// Round-robin position; only the worker thread touches it (see ``attempt``).
+        private var nextEndpoint = 0
+
+        init(endpoints: [String], headers: [(String, String)], builder: ElasticsearchDocumentBuilder, logger: Logger) {
+            self.endpoints = endpoints
+            self.headers = headers
+            self.builder = builder
+            self.logger = logger
+        }
+
+        func makeRequests(for batch: MetricsBatch) throws -> [BulkRequest] {
+            let items = builder.items(for: batch)
+            return items.isEmpty ? [] : [BulkRequest(items: items)]
+        }
+
+        func itemCount(of request: BulkRequest) -> Int { request.items.count }
+
+        /// Runs on the worker thread only, which makes `nextEndpoint` single-threaded.
+        func attempt(_ request: BulkRequest, timeout: Duration) -> DeliveryOutcome<BulkRequest> {
+            let endpoint = endpoints[nextEndpoint % endpoints.count]
+            nextEndpoint &+= 1
+            let url = endpoint + "/_bulk"
+            var body: [UInt8] = []
+            body.reserveCapacity(request.items.reduce(0) { $0 + $1.action.count + $1.document.count + 2 })
+            for item in request.items {
+                body += item.action
+                body.append(UInt8(ascii: "\n"))
+                body += item.document
+                body.append(UInt8(ascii: "\n"))
+            }
+            let response: HTTPResponse
+            do {
+                response = try client.post(url: url, headers: headers, body: body, timeout: timeout)
+            } catch {
+                return .retry(remaining: request, sent: 0, rejected: 0, retryAfter: nil, reason: "\(url): \(error)")
+            }
+            switch response.statusClass {
+            case .retriable(let retryAfter):
+                return .retry(remaining: request, sent: 0, rejected: 0, retryAfter: retryAfter,
+                              reason: "\(url) answered HTTP \(response.status): \(response.bodySummary)")
+            case .rejected:
+                logger.error("Elasticsearch refused the bulk request; not retrying", metadata: [
+                    "url": "\(url)", "status": "\(response.status)", "documents": "\(request.items.count)",
+                    "response": "\(response.bodySummary)",
+                ])
+                return .finished(sent: 0, rejected: request.items.count)
+            case .success:
+                return readItems(response, of: request, url: url)
+            }
+        }
+
+        /// Settles each item from the bulk response's `items` array, in request order.
+        private func readItems(_ response: HTTPResponse, of request: BulkRequest, url: String) -> DeliveryOutcome<BulkRequest> {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any],
+                  let results = object["items"] as? [[String: Any]], results.count == request.items.count else {
+                return .retry(remaining: request, sent: 0, rejected: 0, retryAfter: nil,
+                              reason: "\(url): unreadable bulk response (HTTP \(response.status)): \(response.bodySummary)")
+            }
+            if (object["errors"] as? Bool) == false {
+                return .finished(sent: request.items.count, rejected: 0)
+            }
+            var sent = 0
+            var rejected = 0
+            var retry: [BulkItem] = []
+            var retryReason = ""
+            for (item, result) in zip(request.items, results) {
+                let outcome = result.values.first as? [String: Any] ?? [:]
+                let status = (outcome["status"] as? NSNumber)?.intValue ?? 0
+                let error = outcome["error"] as? [String: Any]
+                let reason = "\(error?["type"] as? String ?? "unknown"): \(error?["reason"] as? String ?? "no reason given")"
+                switch status {
+                case 200..<300:
+                    sent += 1
+                case 429, 500..<600:
+                    retry.append(item)
+                    retryReason = "bulk item status \(status): \(reason)"
+                default:
+                    rejected += 1
+                    logger.error("Elasticsearch refused a document; not retrying", metadata: [
+                        "index": "\(item.index)", "status": "\(status)", "reason": "\(reason)",
+                    ])
+                }
+            }
+            if retry.isEmpty { return .finished(sent: sent, rejected: rejected) }
+            return .retry(remaining: BulkRequest(items: retry), sent: sent, rejected: rejected, retryAfter: nil,
+                          reason: "\(retry.count) of \(request.items.count) documents failed with a retriable status (last: \(retryReason))")
+        }
+    }
+
+    static let keys = ["endpoint", "endpoints", "api_key", "user", "password", "headers", "metrics_dynamic_index",
+                       "namespace", "dataset", "mapping"] + DeliverySettings.keys
+
+    init(id: String, node: ConfigNode?, logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) {
+        var logger = logger
+        logger[metadataKey: "exporter"] = "\(id)"
+        let path = "exporters.\(id)"
+        let config = try ConfigReader(path: path, node: node)
+        try config.requireOnly(Self.keys)
+
+        var endpoints = try config.stringList("endpoints") ?? []
+        if let endpoint = try config.string("endpoint") {
+            guard endpoints.isEmpty else {
+                throw ConfigurationError(path: "\(path).endpoint", problem: "both `endpoint` and `endpoints` are set",
+                                         fix: "keep one of them")
+            }
+            endpoints = [endpoint]
+        }
+        if endpoints.isEmpty {
+            if let fromEnvironment = environment["ELASTICSEARCH_URL"], !fromEnvironment.isEmpty {
+                endpoints = fromEnvironment.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                logger.info("no Elasticsearch endpoint configured; using ELASTICSEARCH_URL",
+                            metadata: ["endpoints": "\(endpoints.joined(separator: ","))"])
+            } else {
+                endpoints = [Self.defaultEndpoint]
+                if node == nil {
+                    logger.info("exporter `\(id)` is used by a pipeline but not defined under `exporters`; using its defaults",
+                                metadata: ["endpoint": "\(Self.defaultEndpoint)"])
+                } else {
+                    logger.info("no Elasticsearch endpoint configured; using the default",
+                                metadata: ["endpoint": "\(Self.defaultEndpoint)"])
+                }
+            }
+        }
+        endpoints = endpoints.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        for (index, endpoint) in endpoints.enumerated() {
+            try checkHTTPURL(endpoint, path: endpoints.count == 1 ? "\(path).endpoint" : "\(path).endpoints[\(index)]")
+        }
+
+        var headers: [(String, String)] = [("Content-Type", "application/x-ndjson"), ("User-Agent", "tandem-aggregator")]
+        let apiKey = try config.string("api_key")
+        let user = try config.string("user")
+        let password = try config.string("password")
+        if apiKey != nil && (user != nil || password != nil) {
+            throw ConfigurationError(path: "\(path).api_key", problem: "both `api_key` and `user`/`password` are set",
+                                     fix: "use one way to authenticate")
+        }
+        if let apiKey {
+            headers.append(("Authorization", "ApiKey \(apiKey)"))
+        } else if let user {
+            let credentials = Data("\(user):\(password ?? "")".utf8).base64EncodedString()
+            headers.append(("Authorization", "Basic \(credentials)"))
+        } else if password != nil {
+            throw ConfigurationError(path: "\(path).password", problem: "`password` is set without `user`", fix: "add `user`")
+        }
+        headers += try config.stringMap("headers") ?? []
+
+        var builder = ElasticsearchDocumentBuilder()
+        let dynamicIndex = try config.child("metrics_dynamic_index")
+        try dynamicIndex.requireOnly(["enabled"])
+        if let enabled = try dynamicIndex.bool("enabled") { builder.dynamicIndex = enabled }
+        if let namespace = try config.string("namespace") { builder.namespace = namespace }
+        if let dataset = try config.string("dataset") { builder.dataset = dataset }
+        let mapping = try config.child("mapping")
+        try mapping.requireOnly(["mode"])
+        _ = try mapping.choice("mode", ["otel"])
+
+        let settings = try DeliverySettings(reading: config)
+        self.id = id
+        worker = ExportWorker(target: Target(endpoints: endpoints, headers: headers, builder: builder, logger: logger),
+                              settings: settings, logger: logger, name: id)
+    }
+
+    func export(_ batch: MetricsBatch) { worker.enqueue(batch) }
+    var statistics: ExporterStatistics { worker.statistics }
+    func shutdown(deadline: ContinuousClock.Instant) { worker.shutdown(deadline: deadline) }
+}

@@ -1,0 +1,270 @@
+import Foundation
+import Logging
+import Profiles
+
+/// How one destination is reached: encoding a batch into requests and making one
+/// attempt at delivering a request. The ``ExportWorker`` does the queueing and retrying.
+protocol DeliveryTarget: Sendable {
+    associatedtype Request: Sendable
+
+    /// Encodes a batch (on the caller's thread). Throwing drops the batch, counted.
+    func makeRequests(for batch: MetricsBatch) throws -> [Request]
+
+    /// The number of items (see ``ExporterStatistics``) in a request.
+    func itemCount(of request: Request) -> Int
+
+    /// One attempt, on the worker thread. Rejected items are logged by the target.
+    func attempt(_ request: Request, timeout: Duration) -> DeliveryOutcome<Request>
+}
+
+/// The result of one delivery attempt.
+enum DeliveryOutcome<Request> {
+    /// Nothing left to do: `sent` items were accepted and `rejected` refused for good.
+    case finished(sent: Int, rejected: Int)
+    /// Some items (`remaining`) failed in a way worth retrying; the others are settled.
+    case retry(remaining: Request, sent: Int, rejected: Int, retryAfter: Duration?, reason: String)
+}
+
+/// Queueing and retry settings, read from the Collector-shaped keys `timeout`,
+/// `sending_queue` and `retry_on_failure`.
+public struct DeliverySettings: Sendable, Hashable {
+    /// Per-request timeout (`timeout`, default 5s).
+    public var timeout: Duration = .seconds(5)
+    /// Queued requests (`sending_queue.queue_size`, default 100); when full the oldest goes.
+    public var queueSize: Int = 100
+    /// `retry_on_failure.enabled`, default true.
+    public var retryEnabled = true
+    /// First backoff (`retry_on_failure.initial_interval`, default 5s).
+    public var initialInterval: Duration = .seconds(5)
+    /// Longest backoff, and the cap on a server's `Retry-After` (`max_interval`, default 30s).
+    public var maxInterval: Duration = .seconds(30)
+    /// Give up on a request after this long (`max_elapsed_time`, default 300s).
+    public var maxElapsedTime: Duration = .seconds(300)
+    /// Backoff growth per attempt (`multiplier`, default 1.5).
+    public var multiplier: Double = 1.5
+    /// Jitter: each backoff is scaled by a random factor in 1 ± this (`randomization_factor`, default 0.5).
+    public var randomizationFactor: Double = 0.5
+
+    public init() {}
+
+    /// The backoff before retry number `retry` (1-based), with jitter.
+    func backoff(retry: Int) -> Duration {
+        let base = initialInterval.seconds * pow(multiplier, Double(retry - 1))
+        let capped = min(base, maxInterval.seconds)
+        let jitter = randomizationFactor > 0 ? Double.random(in: (1 - randomizationFactor)...(1 + randomizationFactor)) : 1
+        return .seconds(min(capped * jitter, maxInterval.seconds))
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}
+
+/// One background thread that delivers queued requests in order, with retries.
+///
+/// All mutable state is guarded by `condition` (an `NSCondition`, also used to wake the
+/// thread for new work, shutdown, or the end of a backoff wait); that is what makes the
+/// `@unchecked Sendable` sound.
+final class ExportWorker<Target: DeliveryTarget>: @unchecked Sendable {
+    private let target: Target
+    private let settings: DeliverySettings
+    private let logger: Logger
+    private let condition = NSCondition()
+
+    // Guarded by `condition`.
+    private var queue: [Target.Request] = []
+    private var queueHead = 0
+    private var stopping = false
+    private var deadline: ContinuousClock.Instant?
+    private var finished = false
+    private var counters = ExporterStatistics()
+
+    init(target: Target, settings: DeliverySettings, logger: Logger, name: String) {
+        self.target = target
+        self.settings = settings
+        self.logger = logger
+        let thread = Thread { [self] in run() }
+        thread.name = "tandem-export-\(name)"
+        thread.start()
+    }
+
+    var statistics: ExporterStatistics {
+        condition.lock()
+        defer { condition.unlock() }
+        return counters
+    }
+
+    /// Encodes on the caller's thread and queues; drops the oldest request when full.
+    func enqueue(_ batch: MetricsBatch) {
+        let requests: [Target.Request]
+        do {
+            requests = try target.makeRequests(for: batch)
+        } catch {
+            logger.error("cannot encode a metrics batch; dropping it", metadata: ["error": "\(error)"])
+            update { $0.dropped += UInt64(max(1, batch.resourceMetrics.count)) }
+            return
+        }
+        condition.lock()
+        defer { condition.unlock() }
+        if stopping {
+            let items = requests.reduce(0) { $0 + target.itemCount(of: $1) }
+            counters.dropped += UInt64(items)
+            logger.warning("exporter is shut down; dropping a batch", metadata: ["items": "\(items)"])
+            return
+        }
+        for request in requests {
+            if queue.count - queueHead >= settings.queueSize {
+                let oldest = queue[queueHead]
+                queueHead += 1
+                let items = target.itemCount(of: oldest)
+                counters.dropped += UInt64(items)
+                logger.warning("export queue full; dropping the oldest request",
+                               metadata: ["queue_size": "\(settings.queueSize)", "items": "\(items)"])
+            }
+            queue.append(request)
+        }
+        compactQueue()
+        condition.signal()
+    }
+
+    /// Flushes until `deadline`, then stops the thread (waiting at most one more second
+    /// for a request already on the wire).
+    func shutdown(deadline: ContinuousClock.Instant) {
+        condition.lock()
+        defer { condition.unlock() }
+        if !stopping {
+            stopping = true
+            self.deadline = deadline
+            condition.broadcast()
+        }
+        let wallDeadline = Date(timeIntervalSinceNow: (ContinuousClock.now.duration(to: deadline) + .seconds(1)).seconds)
+        while !finished {
+            if !condition.wait(until: wallDeadline) { break }
+        }
+    }
+
+    private func update(_ body: (inout ExporterStatistics) -> Void) {
+        condition.lock()
+        body(&counters)
+        condition.unlock()
+    }
+
+    private func compactQueue() {
+        if queueHead > 64 && queueHead * 2 > queue.count {
+            queue.removeFirst(queueHead)
+            queueHead = 0
+        }
+    }
+
+    /// The next request, or nil once stopping with an empty queue.
+    private func next() -> Target.Request? {
+        condition.lock()
+        defer { condition.unlock() }
+        while queueHead == queue.count && !stopping {
+            condition.wait()
+        }
+        guard queueHead < queue.count else { return nil }
+        if let deadline, ContinuousClock.now >= deadline {
+            // Past the shutdown deadline: everything still queued is dropped.
+            let items = queue[queueHead...].reduce(0) { $0 + target.itemCount(of: $1) }
+            counters.dropped += UInt64(items)
+            logger.error("shutdown deadline reached; dropping queued data", metadata: ["items": "\(items)"])
+            queue.removeAll()
+            queueHead = 0
+            return nil
+        }
+        let request = queue[queueHead]
+        queueHead += 1
+        compactQueue()
+        return request
+    }
+
+    private func run() {
+        while let request = next() {
+            deliver(request)
+        }
+        condition.lock()
+        finished = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The time left before the shutdown deadline, if shutting down.
+    private func timeLeft() -> Duration? {
+        condition.lock()
+        defer { condition.unlock() }
+        return deadline.map { ContinuousClock.now.duration(to: $0) }
+    }
+
+    private func deliver(_ first: Target.Request) {
+        var request = first
+        var retries = 0
+        let start = ContinuousClock.now
+        while true {
+            var timeout = settings.timeout
+            if let left = timeLeft() {
+                guard left > .zero else {
+                    drop(request, reason: "shutdown deadline reached")
+                    return
+                }
+                timeout = min(timeout, left)
+            }
+            switch target.attempt(request, timeout: timeout) {
+            case .finished(let sent, let rejected):
+                update {
+                    $0.sent += UInt64(sent)
+                    $0.rejected += UInt64(rejected)
+                }
+                return
+            case .retry(let remaining, let sent, let rejected, let retryAfter, let reason):
+                update {
+                    $0.sent += UInt64(sent)
+                    $0.rejected += UInt64(rejected)
+                }
+                guard settings.retryEnabled else {
+                    drop(remaining, reason: "\(reason) (retry_on_failure disabled)")
+                    return
+                }
+                retries += 1
+                let delay = retryAfter.map { min($0, settings.maxInterval) } ?? settings.backoff(retry: retries)
+                if start.duration(to: .now) + delay > settings.maxElapsedTime {
+                    drop(remaining, reason: "\(reason); giving up after \(retries - 1) retries (max_elapsed_time)")
+                    return
+                }
+                if let left = timeLeft(), delay >= left {
+                    drop(remaining, reason: "\(reason); no time left before the shutdown deadline")
+                    return
+                }
+                let items = target.itemCount(of: remaining)
+                logger.warning("export failed; retrying", metadata: [
+                    "reason": "\(reason)", "items": "\(items)", "retry": "\(retries)",
+                    "delay_seconds": "\(delay.seconds)",
+                ])
+                update { $0.retried += UInt64(items) }
+                sleep(for: delay)
+                request = remaining
+            }
+        }
+    }
+
+    private func drop(_ request: Target.Request, reason: String) {
+        let items = target.itemCount(of: request)
+        logger.error("export failed; dropping data", metadata: ["reason": "\(reason)", "items": "\(items)"])
+        update { $0.dropped += UInt64(items) }
+    }
+
+    /// Waits `delay`, waking early only when a shutdown deadline comes before its end.
+    private func sleep(for delay: Duration) {
+        let end = ContinuousClock.now + delay
+        condition.lock()
+        defer { condition.unlock() }
+        while ContinuousClock.now < end {
+            var wake = end
+            if let deadline, deadline < wake { wake = deadline }
+            if ContinuousClock.now >= wake { break }
+            _ = condition.wait(until: Date(timeIntervalSinceNow: ContinuousClock.now.duration(to: wake).seconds))
+        }
+    }
+}

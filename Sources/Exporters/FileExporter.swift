@@ -1,0 +1,88 @@
+import Configuration
+import Foundation
+import Logging
+import Profiles
+
+/// `file`: appends each batch as one line of OTLP/JSON (the Collector's file exporter
+/// format) to `path`, or to standard output when `path` is `-` or absent.
+///
+/// Writes happen in `export`, under a lock: a local file needs no queue or retries.
+final class FileExporter: MetricsExporter {
+    let id: String
+    private let logger: Logger
+    private let path: String?
+    private let state: LockedState
+
+    /// The open descriptor and counters, guarded by `lock`.
+    private final class LockedState: @unchecked Sendable {
+        let lock = NSLock()
+        var descriptor: Int32
+        var counters = ExporterStatistics()
+        var closed = false
+        init(descriptor: Int32) { self.descriptor = descriptor }
+    }
+
+    static let keys = ["path", "format"]
+
+    init(id: String, node: ConfigNode?, logger: Logger) throws(ConfigurationError) {
+        let config = try ConfigReader(path: "exporters.\(id)", node: node)
+        try config.requireOnly(Self.keys)
+        _ = try config.choice("format", ["json"])
+        let path = try config.string("path").flatMap { $0 == "-" || $0.isEmpty ? nil : $0 }
+        var descriptor = STDOUT_FILENO
+        if let path {
+            descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            guard descriptor >= 0 else {
+                let reason = String(cString: strerror(errno))
+                throw ConfigurationError(path: "exporters.\(id).path", problem: "cannot open `\(path)` for appending: \(reason)",
+                                         fix: "create its directory or choose a writable path")
+            }
+        }
+        var logger = logger
+        logger[metadataKey: "exporter"] = "\(id)"
+        self.id = id
+        self.logger = logger
+        self.path = path
+        state = LockedState(descriptor: descriptor)
+    }
+
+    func export(_ batch: MetricsBatch) {
+        guard !batch.isEmpty else { return }
+        var line = OTLPJSON.encode(batch)
+        line.append(UInt8(ascii: "\n"))
+        state.lock.lock()
+        defer { state.lock.unlock() }
+        guard !state.closed else {
+            state.counters.dropped += 1
+            logger.warning("exporter is shut down; dropping a batch")
+            return
+        }
+        var offset = 0
+        while offset < line.count {
+            let written = line[offset...].withUnsafeBytes { write(state.descriptor, $0.baseAddress, $0.count) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                let reason = String(cString: strerror(errno))
+                state.counters.dropped += 1
+                logger.error("cannot write metrics", metadata: ["path": "\(path ?? "stdout")", "error": "write: \(reason)"])
+                return
+            }
+            offset += written
+        }
+        state.counters.sent += 1
+    }
+
+    var statistics: ExporterStatistics {
+        state.lock.lock()
+        defer { state.lock.unlock() }
+        return state.counters
+    }
+
+    func shutdown(deadline: ContinuousClock.Instant) {
+        state.lock.lock()
+        defer { state.lock.unlock() }
+        guard !state.closed else { return }
+        state.closed = true
+        if path != nil { close(state.descriptor) }
+    }
+}

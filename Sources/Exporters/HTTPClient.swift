@@ -1,0 +1,158 @@
+import CTandemCurl
+import Foundation
+
+/// An HTTP response: status, the headers the exporters read, and the body.
+public struct HTTPResponse: Sendable, Hashable {
+    public var status: Int
+    /// Header names in lower case; the last value wins.
+    public var headers: [String: String]
+    public var body: [UInt8]
+
+    public var bodyText: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// A request that never got an HTTP response: connection refused, DNS failure,
+/// timeout... Carries libcurl's code and its message.
+public struct HTTPTransportError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The `CURLcode` of `curl_easy_perform` (or of the setup call that failed).
+    public var code: Int32
+    /// The libcurl call that failed.
+    public var call: String
+    /// libcurl's error buffer, or `curl_easy_strerror`.
+    public var message: String
+
+    public var description: String { "\(call) failed (CURLcode \(code)): \(message)" }
+}
+
+/// HTTP POST over one libcurl easy handle, reused between requests so connections are
+/// kept alive.
+///
+/// Not thread-safe by design: each exporter's single worker thread owns one client.
+/// It is `@unchecked Sendable` only so that the worker can be handed its client; a lock
+/// still guards `post` in case a caller breaks that rule.
+final class HTTPClient: @unchecked Sendable {
+    private let handle: UnsafeMutableRawPointer
+    private let lock = NSLock()
+
+    /// `curl_global_init` must run once before any other libcurl call.
+    private static let globalInit: Void = {
+        _ = curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+    }()
+
+    init() {
+        Self.globalInit
+        // curl_easy_init only fails when out of memory.
+        guard let handle = curl_easy_init() else { fatalError("curl_easy_init returned NULL (out of memory)") }
+        self.handle = handle
+    }
+
+    deinit {
+        curl_easy_cleanup(handle)
+    }
+
+    /// POSTs `body` to `url` and waits for the whole response or `timeout`.
+    func post(url: String, headers: [(String, String)], body: [UInt8], timeout: Duration) throws(HTTPTransportError) -> HTTPResponse {
+        try perform(url: url, headers: headers, body: body, timeout: timeout)
+    }
+
+    /// GETs `url` (for health checks and queries in tests and tools).
+    func get(url: String, headers: [(String, String)] = [], timeout: Duration) throws(HTTPTransportError) -> HTTPResponse {
+        try perform(url: url, headers: headers, body: nil, timeout: timeout)
+    }
+
+    private func perform(url: String, headers: [(String, String)], body: [UInt8]?, timeout: Duration) throws(HTTPTransportError) -> HTTPResponse {
+        lock.lock()
+        defer { lock.unlock() }
+        curl_easy_reset(handle)
+
+        let collector = ResponseCollector()
+        let context = Unmanaged.passUnretained(collector).toOpaque()
+        var headerList: UnsafeMutablePointer<curl_slist>? = nil
+        // Suppress libcurl's own "Expect: 100-continue" round trip for larger bodies.
+        for line in headers.map({ "\($0.0): \($0.1)" }) + ["Expect:"] {
+            headerList = curl_slist_append(headerList, line)
+        }
+        defer { curl_slist_free_all(headerList) }
+
+        var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        let milliseconds = max(1, timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+
+        let result: CURLcode = withExtendedLifetime(collector) {
+            errorBuffer.withUnsafeMutableBufferPointer { errorPointer in
+                (body ?? []).withUnsafeBufferPointer { bodyPointer in
+                    var setup = CURLE_OK
+                    func set(_ code: CURLcode) { if setup == CURLE_OK { setup = code } }
+                    set(tandem_curl_setopt_string(handle, CURLOPT_URL, url))
+                    set(tandem_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1))
+                    if body != nil {
+                        set(tandem_curl_setopt_long(handle, CURLOPT_POST, 1))
+                        // CURLOPT_POSTFIELDS does not copy: the body outlives curl_easy_perform below.
+                        set(tandem_curl_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bodyPointer.count)))
+                        if let base = bodyPointer.baseAddress {
+                            set(tandem_curl_setopt_pointer(handle, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: base)))
+                        } else {
+                            set(tandem_curl_setopt_string(handle, CURLOPT_COPYPOSTFIELDS, ""))
+                        }
+                    } else {
+                        set(tandem_curl_setopt_long(handle, CURLOPT_HTTPGET, 1))
+                    }
+                    set(tandem_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList))
+                    set(tandem_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, Int(milliseconds)))
+                    set(tandem_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Int(min(milliseconds, 10_000))))
+                    set(tandem_curl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errorPointer.baseAddress))
+                    set(tandem_curl_setopt_data_callback(handle, CURLOPT_WRITEFUNCTION, responseBodyCallback))
+                    set(tandem_curl_setopt_pointer(handle, CURLOPT_WRITEDATA, context))
+                    set(tandem_curl_setopt_data_callback(handle, CURLOPT_HEADERFUNCTION, responseHeaderCallback))
+                    set(tandem_curl_setopt_pointer(handle, CURLOPT_HEADERDATA, context))
+                    guard setup == CURLE_OK else { return setup }
+                    return curl_easy_perform(handle)
+                }
+            }
+        }
+        // The error buffer belongs to this call only.
+        _ = tandem_curl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, nil)
+
+        guard result == CURLE_OK else {
+            let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let message = detail.isEmpty ? String(cString: curl_easy_strerror(result)) : detail
+            throw HTTPTransportError(code: Int32(result.rawValue), call: "curl_easy_perform", message: message)
+        }
+        var status = 0
+        _ = tandem_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+        return HTTPResponse(status: status, headers: collector.headers, body: collector.body)
+    }
+}
+
+/// Receives the response through libcurl's callbacks during one `curl_easy_perform`.
+private final class ResponseCollector {
+    var body: [UInt8] = []
+    var headers: [String: String] = [:]
+}
+
+private let responseBodyCallback: tandem_curl_data_callback = { data, size, count, context in
+    let length = size * count
+    guard let data, let context else { return length }
+    let collector = Unmanaged<ResponseCollector>.fromOpaque(context).takeUnretainedValue()
+    data.withMemoryRebound(to: UInt8.self, capacity: length) {
+        collector.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: length))
+    }
+    return length
+}
+
+private let responseHeaderCallback: tandem_curl_data_callback = { data, size, count, context in
+    let length = size * count
+    guard let data, let context else { return length }
+    let collector = Unmanaged<ResponseCollector>.fromOpaque(context).takeUnretainedValue()
+    let line = data.withMemoryRebound(to: UInt8.self, capacity: length) {
+        String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
+    }
+    if line.hasPrefix("HTTP/") {
+        // A new response (after a redirect or 100 Continue): forget the previous headers.
+        collector.headers = [:]
+    } else if let colon = line.firstIndex(of: ":") {
+        let name = line[..<colon].trimmingCharacters(in: .whitespaces).lowercased()
+        let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+        collector.headers[name] = value
+    }
+    return length
+}

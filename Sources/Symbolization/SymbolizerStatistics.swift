@@ -1,0 +1,45 @@
+/// A file the symbolizer could not use, and why (reported once per file).
+public struct SymbolizationFileFailure: Sendable, Hashable {
+    /// The path as the process maps it.
+    public var path: String
+    /// The failing call or check and its cause, e.g. `elf_begin: invalid file descriptor`.
+    public var reason: String
+
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+}
+
+/// Counters of a `Symbolizer`, cumulative since it was created.
+public struct SymbolizerStatistics: Sendable, Hashable {
+    public var samples: UInt64 = 0
+    /// Frames given a function name. Frames are counted when a stack is first
+    /// symbolized, not again on stack-cache hits.
+    public var framesResolved: UInt64 = 0
+    /// Frames left as `file+0xoffset`, a raw kernel address or anonymous `0x…`.
+    public var framesUnresolved: UInt64 = 0
+    public var stackCacheHits: UInt64 = 0
+    public var stackCacheMisses: UInt64 = 0
+    /// ELF files loaded, and lookups served by an already loaded file.
+    public var filesLoaded: UInt64 = 0
+    public var fileCacheHits: UInt64 = 0
+    /// Loaded files by where their symbols came from.
+    public var filesBySymbolSource: [SymbolSource: UInt64] = [:]
+    /// Files that could not be opened or parsed (each counted once).
+    public var fileFailures: UInt64 = 0
+    /// The most recent failures (at most `recentFailureLimit`).
+    public var recentFileFailures: [SymbolizationFileFailure] = []
+    /// Problems with debug files or MiniDebugInfo that left a file with fewer symbols.
+    public var debugInfoWarnings: UInt64 = 0
+    /// Samples of a pid no `ProcessInfo` described.
+    public var unknownProcessSamples: UInt64 = 0
+    public var perfMapsLoaded: UInt64 = 0
+    public var perfMapMalformedLines: UInt64 = 0
+    /// Loaded ELF files dropped from the cache to respect its capacity.
+    public var filesEvicted: UInt64 = 0
+
+    public static let recentFailureLimit = 32
+
+    public init() {}
+}

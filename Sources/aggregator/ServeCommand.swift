@@ -1,0 +1,86 @@
+import AggregatorCore
+import ArgumentParser
+import Dispatch
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `tandem-aggregator serve`: the long-running service.
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Listen for tandem-sampler streams and process them until SIGTERM or SIGINT.",
+        discussion: """
+            Listens on receivers.profiling.endpoint (or --socket), or on the socket systemd passes \
+            (LISTEN_FDS). Only peers whose uid is in receivers.profiling.allowed_uids are served. \
+            On SIGTERM or SIGINT it ends every stream, flushes the exporters and writes the outputs.
+            """
+    )
+
+    @OptionGroup var pipeline: PipelineOptions
+    @OptionGroup var outputs: OutputOptions
+
+    @Option(help: "Listen on this Unix socket path instead of receivers.profiling.endpoint.")
+    var socket: String?
+
+    @Option(help: "The socket file's mode, octal (only the sampler's user should be able to connect).")
+    var socketMode: String = "0660"
+
+    @Option(help: "Tee every incoming stream into a capture file in this directory.")
+    var capture: String?
+
+    func validate() throws {
+        guard mode_t(socketMode, radix: 8) != nil else {
+            throw ValidationError("--socket-mode \(socketMode) is not an octal mode such as 0660")
+        }
+    }
+
+    func run() throws {
+        try outputs.createDirectory()
+        let logger = pipeline.makeLogger(label: "tandem.aggregator")
+        let configuration = try pipeline.loadConfiguration()
+        let runtime = try AggregatorRuntime(configuration: configuration, outputs: outputs.paths, logger: logger)
+
+        // Signals are taken by a waiting thread, not a handler, so shutdown runs as ordinary code.
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGTERM)
+        sigaddset(&signals, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+
+        let listener: Int32
+        let activated = SocketActivation.listeningDescriptors(environment: ProcessInfo.processInfo.environment)
+        if let first = activated.first {
+            listener = first
+            logger.info("listening on the socket passed by systemd (fd \(first))")
+        } else {
+            let path = socket ?? configuration.profilingReceiver.endpoint
+            do {
+                listener = try UnixSocket.listen(path: path, mode: mode_t(socketMode, radix: 8) ?? 0o660)
+            } catch {
+                throw ValidationError("cannot listen on \(path): \(error); create its directory with write access for this user, or choose another path with --socket")
+            }
+            logger.info("listening on \(path)")
+        }
+        let allowed = Set(configuration.profilingReceiver.allowedUIDs.map { UInt32($0) })
+        let server = StreamServer(listener: listener, allowedUIDs: allowed, captureDirectory: capture, logger: logger) {
+            _, connection in
+            var connectionLogger = logger
+            connectionLogger[metadataKey: "connection"] = "\(connection)"
+            return StreamPipeline(runtime: runtime, logger: connectionLogger)
+        }
+        let blocked = signals
+        let waiter = Thread {
+            var waitedFor = blocked
+            var caught: Int32 = 0
+            sigwait(&waitedFor, &caught)
+            logger.info("signal \(caught): shutting down")
+            server.stop()
+        }
+        waiter.start()
+        try server.run()
+        try runtime.shutdown()
+        logger.info("done: \(runtime.summary.description.replacingOccurrences(of: "\n", with: "; "))")
+    }
+}

@@ -1,0 +1,119 @@
+import AggregatorCore
+import Configuration
+import Foundation
+import Logging
+import Testing
+
+let quietLogger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+
+/// A fresh temporary directory for one test.
+func temporaryDirectory() throws -> String {
+    let path = NSTemporaryDirectory() + "tandem-aggregator-tests-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+/// Replays `bytes` as one stream and returns the summary and the metrics file.
+func replay(_ bytes: [UInt8], configuration: CollectorConfiguration, outputs: OutputPaths,
+            chunkSize: Int = 4096) throws -> RunSummary {
+    let runtime = try AggregatorRuntime(configuration: configuration, outputs: outputs, logger: quietLogger)
+    let stream = StreamPipeline(runtime: runtime, logger: quietLogger)
+    var error: (any Error)?
+    do {
+        var index = 0
+        while index < bytes.count {
+            let end = min(bytes.count, index + chunkSize)
+            try stream.consume(bytes[index..<end])
+            index = end
+        }
+    } catch let caught {
+        error = caught
+    }
+    stream.finish(error: error)
+    try runtime.shutdown()
+    if let error { throw error }
+    return runtime.summary
+}
+
+@Suite struct ReplayTests {
+    @Test func metricsOfASyntheticStreamFollowTheRules() throws {
+        let directory = try temporaryDirectory()
+        let outputs = OutputPaths(metrics: directory + "/metrics.jsonl", folded: directory + "/stacks.folded",
+                                  report: directory + "/report.txt")
+        let summary = try replay(SyntheticStream.bytes(), configuration: DefaultConfiguration.load(path: nil),
+                                 outputs: outputs)
+        #expect(summary.samples == 100)
+        #expect(summary.samplerDrops["drops_ring_buffer_full"] == 3)
+
+        let metrics = try MetricsLines(path: directory + "/metrics.jsonl")
+        #expect(metrics.total("samples.user.count") == 50)
+        #expect(metrics.total("samples.kernel.count") == 50)
+        #expect(metrics.sums["samples.kernel.count{kernel_area=network,kernel_io=write,kernel_proto=tcp,syscall_name=write}"] == 30)
+        #expect(metrics.sums["samples.kernel.count{kernel_area=synchronization,syscall_name=futex}"] == 20)
+        // The main executable is not a shared library: no shlib_name.
+        #expect(metrics.sums["samples.native.count{}"] == 50)
+        #expect(metrics.resourceAttributes.allSatisfy { $0["host.name"] == "replay-host" && $0["process.pid"] == "4242" })
+
+        let folded = try String(contentsOfFile: directory + "/stacks.folded", encoding: .utf8)
+        #expect(folded.contains("entry_SYSCALL_64;__x64_sys_write;tcp_sendmsg;_raw_spin_unlock 30"))
+        let report = try String(contentsOfFile: directory + "/report.txt", encoding: .utf8)
+        #expect(report.contains("network/tcp/write (write)"))
+    }
+
+    @Test func replayIsDeterministicWhateverTheChunkSize() throws {
+        let bytes = SyntheticStream.bytes()
+        var outputs: [String] = []
+        for chunk in [1, 7, 1 << 20] {
+            let directory = try temporaryDirectory()
+            _ = try replay(bytes, configuration: DefaultConfiguration.load(path: nil),
+                           outputs: OutputPaths(metrics: directory + "/metrics.jsonl"), chunkSize: chunk)
+            outputs.append(try String(contentsOfFile: directory + "/metrics.jsonl", encoding: .utf8))
+        }
+        #expect(!outputs[0].isEmpty)
+        #expect(outputs.allSatisfy { $0 == outputs[0] })
+    }
+
+    @Test func aMalformedStreamKeepsWhatCameBeforeTheError() throws {
+        var bytes = SyntheticStream.bytes(endOfStream: false)
+        bytes += [0x03, 0x05, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]  // a sample with an undefined thread id
+        let directory = try temporaryDirectory()
+        let outputs = OutputPaths(metrics: directory + "/metrics.jsonl")
+        #expect(throws: (any Error).self) {
+            _ = try replay(bytes, configuration: DefaultConfiguration.load(path: nil), outputs: outputs)
+        }
+        let metrics = try MetricsLines(path: directory + "/metrics.jsonl")
+        #expect(metrics.total("samples.user.count") + metrics.total("samples.kernel.count") == 100)
+    }
+
+    @Test func theSeedConfigurationDrivesTheGauges() throws {
+        let seed = """
+            connectors:
+              profilingmetrics:
+                by_frame: true
+                by_frametype: true
+                by_classification: true
+            receivers:
+              profiling:
+                SamplesPerSecond: 19
+            exporters:
+              file:
+                path: METRICS
+            service:
+              pipelines:
+                profiles:
+                  receivers: [ profiling ]
+                  exporters: [ profilingmetrics ]
+                metrics:
+                  receivers: [ profilingmetrics ]
+                  exporters: [ file ]
+            """
+        let directory = try temporaryDirectory()
+        let configuration = try CollectorConfiguration(yaml: seed.replacingOccurrences(of: "METRICS", with: directory + "/m.jsonl"))
+        _ = try replay(SyntheticStream.bytes(), configuration: configuration, outputs: OutputPaths())
+        let metrics = try MetricsLines(path: directory + "/m.jsonl")
+        // by_frametype: +1 per frame: 30 x 6 + 20 x 5 + 50 x 2 frames.
+        #expect(metrics.total("samples.frame_type") == 30 * 6 + 20 * 5 + 50 * 2)
+        let kernelFrames: Int64 = metrics.sums["samples.frame_type{frame_type=kernel,profile.type_unit=samples_count}"] ?? -1
+        #expect(kernelFrames == 30 * 4 + 20 * 3)
+    }
+}
