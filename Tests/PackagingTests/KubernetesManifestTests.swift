@@ -154,4 +154,23 @@ struct DefaultConfigurationTests {
         #expect(configuration.undefinedButReferencedExporters.isEmpty)
         #expect(configuration.exporters.map(\.id.type) == ["file"])
     }
+
+    @Test("tandem-aggregator validate accepts the packaged and the ConfigMap configuration")
+    func aggregatorValidates() throws {
+        let aggregator = try builtProduct("tandem-aggregator")
+        let directory = try TemporaryDirectory(prefix: "tandem-validate")
+        defer { directory.cleanup() }
+        let configMap = try #require(lookup(try document(kind: "ConfigMap"), "data", "tandem.yml") as? String)
+        let packaged = try String(contentsOf: packagingFile("tandem.yml"), encoding: .utf8)
+        for (name, text) in [("packaged.yml", packaged), ("configmap.yml", configMap)] {
+            // The file exporter opens its path when it is created: point it into the test's directory.
+            let file = directory.url.appendingPathComponent(name)
+            try text.replacingOccurrences(of: "/var/lib/tandem/", with: directory.path + "/")
+                .write(to: file, atomically: true, encoding: .utf8)
+            let result = try run(aggregator, ["validate", "--config", file.path])
+            #expect(result.status == 0, "\(name): \(result.combined)")
+            #expect(result.standardOutput.contains("valid"), "\(name): \(result.combined)")
+            #expect(!result.combined.contains("warning"), "\(name): \(result.combined)")
+        }
+    }
 }
