@@ -46,12 +46,12 @@ for tool in dpkg-deb dpkg-shlibdeps strip; do
 done
 
 if [ -z "$bin_dir" ]; then
-    echo "build-deb: swift build -c release --static-swift-stdlib (scratch path $scratch)" >&2
-    (cd "$root" && "$swift" build -c release --static-swift-stdlib --scratch-path "$scratch" \
+    echo "build-deb: swift build -c release --static-swift-stdlib --disable-local-rpath (scratch path $scratch)" >&2
+    (cd "$root" && "$swift" build -c release --static-swift-stdlib --disable-local-rpath --scratch-path "$scratch" \
         --product tandem-sampler >&2)
-    (cd "$root" && "$swift" build -c release --static-swift-stdlib --scratch-path "$scratch" \
+    (cd "$root" && "$swift" build -c release --static-swift-stdlib --disable-local-rpath --scratch-path "$scratch" \
         --product tandem-aggregator >&2)
-    bin_dir="$(cd "$root" && "$swift" build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path)"
+    bin_dir="$(cd "$root" && "$swift" build -c release --static-swift-stdlib --disable-local-rpath --scratch-path "$scratch" --show-bin-path)"
 fi
 for binary in tandem-sampler tandem-aggregator; do
     if [ ! -x "$bin_dir/$binary" ]; then

@@ -24,7 +24,12 @@ final class LiveDeployment {
         let state = directory.url.appendingPathComponent("state").path
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: false)
         chown(state, tandem.uid, tandem.gid)
-        socketPath = directory.url.appendingPathComponent("tandem.sock").path
+        // The aggregator creates its socket, as in the pod: the directory is tandem's.
+        let socketDirectory = directory.url.appendingPathComponent("run").path
+        try FileManager.default.createDirectory(atPath: socketDirectory, withIntermediateDirectories: false)
+        chown(socketDirectory, tandem.uid, tandem.gid)
+        chmod(socketDirectory, 0o755)
+        socketPath = socketDirectory + "/tandem.sock"
         configPath = directory.url.appendingPathComponent("tandem.yml").path
         let packaged = try String(contentsOf: packagingFile("tandem.yml"), encoding: .utf8)
         let config = packaged
