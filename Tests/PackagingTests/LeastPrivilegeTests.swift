@@ -87,6 +87,20 @@ final class LiveDeployment {
                                  "/usr/bin/python3", "-c", script, socketPath])
     }
 
+    /// Waits until the aggregator logs `sampler`'s connection; fails with the sampler's
+    /// output if it exits first.
+    func waitForConnection(of sampler: LiveProcess) throws {
+        let line = "from pid \(sampler.pid) uid 0"
+        try waitUntil(seconds: 30, "the aggregator to accept the sampler (`\(line)`)") {
+            if aggregator.output.contains(line) { return true }
+            if !sampler.isRunning {
+                throw PackagingTestError("the sampler exited with \(sampler.process.terminationStatus):\n\(sampler.output)")
+            }
+            if !aggregator.isRunning { throw PackagingTestError("the aggregator exited: \(aggregator.output)") }
+            return false
+        }
+    }
+
     func stop() {
         for sampler in samplers { sampler.stop() }
         aggregator.stop()
@@ -135,7 +149,7 @@ struct LeastPrivilegeTests {
         let deployment = try LiveDeployment()
         defer { deployment.stop() }
         let sampler = try deployment.startSampler(capabilities: samplerCapabilitiesAtStart)
-        try deployment.aggregator.waitForOutput("from pid \(sampler.pid) uid 0")
+        try deployment.waitForConnection(of: sampler)
         let kept = capabilityMask(samplerCapabilitiesKept)
         var status: [String: String] = [:]
         try waitUntil(seconds: 30, "the sampler to drop its start-up capabilities") {
@@ -157,7 +171,7 @@ struct LeastPrivilegeTests {
         let deployment = try LiveDeployment()
         defer { deployment.stop() }
         let sampler = try deployment.startSampler(capabilities: samplerCapabilitiesAtStart)
-        try deployment.aggregator.waitForOutput("from pid \(sampler.pid) uid 0")
+        try deployment.waitForConnection(of: sampler)
         // Socket inodes of every family the sampler's network namespace knows.
         func inodes(_ table: String) -> Set<String> {
             guard let text = try? String(contentsOfFile: "/proc/\(sampler.pid)/net/\(table)", encoding: .utf8) else { return [] }

@@ -32,7 +32,9 @@ struct SystemdUnitTests {
                                              toPath: unitDirectory.appendingPathComponent(name).path)
         }
         for binary in ["tandem-sampler", "tandem-aggregator"] {
-            try FileManager.default.copyItem(atPath: try builtProduct(binary),
+            // The file itself, not a symbolic link that would point outside the root.
+            let product = URL(fileURLWithPath: try builtProduct(binary)).resolvingSymlinksInPath().path
+            try FileManager.default.copyItem(atPath: product,
                                              toPath: binDirectory.appendingPathComponent(binary).path)
         }
         let result = try run(systemdAnalyze, ["verify", "--root=\(root.path)"] + TandemUnits.all)
