@@ -22,6 +22,10 @@ let package = Package(
         // MARK: The stream between the two processes (pure Swift: no I/O, no C).
         .target(name: "WireFormat"),
 
+        // MARK: Unwind tables compiled from .eh_frame/.debug_frame (pure Swift: no C, fuzzable).
+        .target(name: "UnwindTables"),
+        .executableTarget(name: "unwind-tables-bench", dependencies: ["UnwindTables"]),
+
         // MARK: C system-library shims (module maps over Debian's -dev packages).
         .systemLibrary(name: "CTandemBPF", pkgConfig: "libbpf",
                        providers: [.apt(["libbpf-dev"])]),
@@ -39,7 +43,11 @@ let package = Package(
         .target(name: "SamplerCore", dependencies: [
             "WireFormat", "CTandemBPF",
             .product(name: "Logging", package: "swift-log"),
-        ]),
+            .product(name: "Yams", package: "Yams"),
+        ], plugins: ["BPFCompiler"]),
+        // Compiles bpf/*.bpf.c with the toolchain's clang and embeds the objects.
+        .plugin(name: "BPFCompiler", capability: .buildTool(), dependencies: ["tandem-bpf-embed"]),
+        .executableTarget(name: "tandem-bpf-embed", path: "Plugins/BPFEmbed"),
         .executableTarget(name: "sampler", dependencies: [
             "SamplerCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -76,9 +84,10 @@ let package = Package(
         // MARK: Tests.
         .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"]),
         .testTarget(name: "PackagingTests", dependencies: [
-            "Configuration",
+            "Configuration", "SamplerCore",
             .product(name: "Yams", package: "Yams"),
         ]),
+        .testTarget(name: "InspectionTests", dependencies: ["AggregatorCore", "WireFormat"]),
         .testTarget(name: "AggregatorCoreTests", dependencies: [
             "AggregatorCore", "WireFormat", "Configuration",
             .product(name: "Logging", package: "swift-log"),
@@ -94,6 +103,9 @@ let package = Package(
             "Exporters", "Profiles", "Configuration", "CTandemZlib",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTables"]),
+        .testTarget(name: "SamplerTests", dependencies: ["SamplerCore", "WireFormat"]),
+        .testTarget(name: "SamplerIntegrationTests", dependencies: ["SamplerCore", "WireFormat"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,13 +1,15 @@
 import Foundation
+import SamplerCore
 #if canImport(Glibc)
 import Glibc
 #endif
 import Testing
 
-/// The capabilities docs/security.md justifies for tandem-sampler at start-up, in
-/// systemd's spelling, and the one it keeps afterwards.
-let samplerCapabilitiesAtStart: Set<String> = ["CAP_BPF", "CAP_PERFMON", "CAP_SYSLOG", "CAP_SYS_PTRACE"]
-let samplerCapabilitiesKept: Set<String> = ["CAP_SYS_PTRACE"]
+/// The capabilities tandem-sampler requires at start-up and keeps afterwards, as the
+/// sampler itself declares them (and docs/security.md justifies them), in systemd's
+/// spelling: the units and the manifest must grant exactly these.
+let samplerCapabilitiesAtStart = Set(ProcessCapabilities.requiredAtStart.map(\.description))
+let samplerCapabilitiesKept = Set(ProcessCapabilities.keptAfterStart.map(\.description))
 
 /// Highest `systemd-analyze security` exposure each service may have (issue 6).
 let exposureLimits: [String: Double] = [TandemUnits.aggregator: 2.0, TandemUnits.sampler: 4.5]
