@@ -144,11 +144,11 @@ struct LeastPrivilegeTests {
         #expect(deployment.aggregator.isRunning)
     }
 
-    @Test("the sampler, started with exactly the unit's capabilities, streams and keeps only CAP_SYS_PTRACE")
+    @Test("the sampler, started with exactly the unit's capabilities, streams and then keeps only CAP_SYS_PTRACE")
     func samplerCapabilitiesAfterStart() throws {
         let deployment = try LiveDeployment()
         defer { deployment.stop() }
-        let sampler = try deployment.startSampler(capabilities: samplerCapabilitiesAtStart)
+        let sampler = try deployment.startSampler(capabilities: samplerGrantedCapabilities)
         try deployment.waitForConnection(of: sampler)
         let kept = capabilityMask(samplerCapabilitiesKept)
         var status: [String: String] = [:]
@@ -161,7 +161,7 @@ struct LeastPrivilegeTests {
         #expect(permitted == kept, "CapPrm: \(capabilityNames(permitted))")
         #expect(try capabilityMask(status, "CapInh") == 0)
         #expect(try capabilityMask(status, "CapAmb") == 0)
-        #expect(try capabilityMask(status, "CapBnd") & ~capabilityMask(samplerCapabilitiesAtStart) == 0)
+        #expect(try capabilityMask(status, "CapBnd") & ~capabilityMask(samplerGrantedCapabilities) == 0)
         #expect(status["NoNewPrivs"] == "1")
         #expect(sampler.isRunning, "\(sampler.output)")
     }
@@ -170,27 +170,44 @@ struct LeastPrivilegeTests {
     func samplerHasNoNetworkSocket() throws {
         let deployment = try LiveDeployment()
         defer { deployment.stop() }
-        let sampler = try deployment.startSampler(capabilities: samplerCapabilitiesAtStart)
+        let sampler = try deployment.startSampler(capabilities: samplerGrantedCapabilities)
         try deployment.waitForConnection(of: sampler)
-        // Socket inodes of every family the sampler's network namespace knows.
+        // Socket inodes of every family, in the sampler's network namespace and in this
+        // one (a socket is listed in the namespace it was created in; the sampler also
+        // inherits a Unix socket pair from the test runner, created here).
         func inodes(_ table: String) -> Set<String> {
-            guard let text = try? String(contentsOfFile: "/proc/\(sampler.pid)/net/\(table)", encoding: .utf8) else { return [] }
-            let lines = text.split(separator: "\n").dropFirst()
-            let column = table == "unix" ? 6 : (table == "packet" ? 8 : 9)
-            return Set(lines.compactMap { line in
-                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-                return fields.count > column ? String(fields[column]) : nil
-            })
+            var found: Set<String> = []
+            for owner in ["\(sampler.pid)", "self"] {
+                guard let text = try? String(contentsOfFile: "/proc/\(owner)/net/\(table)", encoding: .utf8) else { continue }
+                let column = table == "unix" ? 6 : (table == "packet" ? 8 : 9)
+                for line in text.split(separator: "\n").dropFirst() {
+                    let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                    if fields.count > column { found.insert(String(fields[column])) }
+                }
+            }
+            return found
         }
-        let unix = inodes("unix")
-        let network = ["tcp", "tcp6", "udp", "udp6", "udplite", "udplite6", "raw", "raw6", "packet", "netlink"]
-            .reduce(into: Set<String>()) { $0.formUnion(inodes($1)) }
-        let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(sampler.pid)/fd")
-        var sockets: [String] = []
-        for fd in descriptors {
-            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(sampler.pid)/fd/\(fd)"),
-                  target.hasPrefix("socket:[") else { continue }
-            sockets.append(String(target.dropFirst("socket:[".count).dropLast()))
+        func socketInodes() throws -> Set<String> {
+            var sockets: Set<String> = []
+            for fd in try FileManager.default.contentsOfDirectory(atPath: "/proc/\(sampler.pid)/fd") {
+                guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(sampler.pid)/fd/\(fd)"),
+                      target.hasPrefix("socket:[") else { continue }
+                sockets.insert(String(target.dropFirst("socket:[".count).dropLast()))
+            }
+            return sockets
+        }
+        // A consistent view: the same sockets before and after reading the tables (the
+        // sampler reconnects with a new socket whenever the aggregator drops it).
+        var sockets: Set<String> = []
+        var unix: Set<String> = []
+        var network: Set<String> = []
+        try waitUntil(seconds: 30, "a stable set of the sampler's sockets") {
+            let before = try socketInodes()
+            unix = inodes("unix")
+            network = ["tcp", "tcp6", "udp", "udp6", "udplite", "udplite6", "raw", "raw6", "packet", "netlink"]
+                .reduce(into: Set<String>()) { $0.formUnion(inodes($1)) }
+            sockets = try socketInodes()
+            return before == sockets
         }
         #expect(!sockets.isEmpty, "the connected sampler holds no socket at all?")
         for inode in sockets {
@@ -204,9 +221,28 @@ struct LeastPrivilegeTests {
     func everyCapabilityIsNeeded(missing: String) throws {
         let deployment = try LiveDeployment()
         defer { deployment.stop() }
-        let sampler = try deployment.startSampler(capabilities: samplerCapabilitiesAtStart.subtracting([missing]))
+        let sampler = try deployment.startSampler(capabilities: samplerGrantedCapabilities.subtracting([missing]))
         sampler.process.waitUntilExit()
         #expect(sampler.process.terminationStatus != 0)
         #expect(sampler.output.contains(missing), "the sampler's error does not name \(missing): \(sampler.output)")
+    }
+
+    /// Known issue: `ProcessCapabilities.dropAll` empties the bounding set with
+    /// `prctl(PR_CAPBSET_DROP)`, which needs CAP_SETPCAP, so with only the four documented
+    /// capabilities the sampler exits at start-up. The units grant CAP_SETPCAP for that
+    /// reason. When the sampler skips the bounding-set step without CAP_SETPCAP (its
+    /// no_new_privs already stops an exec from regaining anything), this test fails with
+    /// "known issue was not recorded": then remove CAP_SETPCAP from the unit and the
+    /// manifest, and this wrapper.
+    @Test("the sampler with only the four documented capabilities (without CAP_SETPCAP)")
+    func samplerWithoutSetpcap() throws {
+        let deployment = try LiveDeployment()
+        defer { deployment.stop() }
+        try withKnownIssue("tandem-sampler needs CAP_SETPCAP for PR_CAPBSET_DROP") {
+            let sampler = try deployment.startSampler(capabilities: samplerCapabilitiesAtStart)
+            try deployment.waitForConnection(of: sampler)
+        } matching: { issue in
+            "\(issue)".contains("PR_CAPBSET_DROP")
+        }
     }
 }
