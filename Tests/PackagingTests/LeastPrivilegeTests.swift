@@ -52,15 +52,20 @@ final class LiveDeployment {
     }
 
     /// Starts tandem-sampler with `capabilities` as its bounding set (root gets exactly
-    /// those at exec, as under CapabilityBoundingSet=), in a new network namespace, with
+    /// those at exec, as under CapabilityBoundingSet=), in a new network namespace and a
+    /// read-only file system, with
     /// the tandem group added so that it can reach the aggregator's 0660 socket (the
     /// Kubernetes pod does the same with supplementalGroups).
     func startSampler(capabilities: Set<String>, extraArguments: [String] = []) throws -> LiveProcess {
         let setpriv = try requireTool("setpriv", package: "apt-get install util-linux")
         let unshare = try requireTool("unshare", package: "apt-get install util-linux")
         let bounding = (["-all"] + capabilities.sorted().map { "+" + $0.dropFirst(4).lowercased() }).joined(separator: ",")
+        // The unit's file system view, approximated: /, /proc and /sys read-only
+        // (ProtectSystem=strict, ReadOnlyPaths=/proc /sys) in a mount namespace of its own.
+        let readOnly = "mount -o remount,bind,ro / && mount -o remount,bind,ro /proc && mount -o remount,bind,ro /sys && exec \"$@\""
         let sampler = try LiveProcess(unshare, [
-            "--net", "--", setpriv, "--groups=\(tandem.gid)", "--inh-caps=-all", "--bounding-set=\(bounding)",
+            "--net", "--mount", "--", "/bin/sh", "-c", readOnly, "sh",
+            setpriv, "--groups=\(tandem.gid)", "--inh-caps=-all", "--bounding-set=\(bounding)",
             "--", try builtProduct("tandem-sampler"), "--socket", socketPath, "--config", configPath,
         ] + extraArguments, logPath: directory.url.appendingPathComponent("sampler-\(samplers.count).log").path)
         samplers.append(sampler)
@@ -164,6 +169,13 @@ struct LeastPrivilegeTests {
         #expect(try capabilityMask(status, "CapBnd") & ~capabilityMask(samplerGrantedCapabilities) == 0)
         #expect(status["NoNewPrivs"] == "1")
         #expect(sampler.isRunning, "\(sampler.output)")
+        // It did all that with /, /proc and /sys read-only.
+        let mounts = try String(contentsOfFile: "/proc/\(sampler.pid)/mountinfo", encoding: .utf8)
+        for target in ["/", "/proc", "/sys"] {
+            let line = mounts.split(separator: "\n").last { $0.split(separator: " ").dropFirst(4).first.map(String.init) == target }
+            let options = line?.split(separator: " ").dropFirst(5).first.map(String.init) ?? ""
+            #expect(options.split(separator: ",").contains("ro"), "\(target) is mounted \(options) for the sampler")
+        }
     }
 
     @Test("the sampler owns no network socket: every socket it holds is a Unix socket")
