@@ -8,7 +8,7 @@ import Glibc
 /// scripts/build-deb.sh), else built here by scripts/build-deb.sh in a scratch directory
 /// of its own (SwiftPM locks the one `swift test` runs in). Built once per test run.
 let builtPackage: Result<String, PackagingTestError> = {
-    if let path = ProcessInfo.processInfo.environment["TANDEM_DEB"] {
+    if let path = ProcessInfo.processInfo.environment["TANDEM_DEB"], !path.isEmpty {
         return access(path, R_OK) == 0 ? .success(path) : .failure(PackagingTestError("TANDEM_DEB=\(path) is not readable"))
     }
     let script = repositoryRoot.appendingPathComponent("scripts/build-deb.sh").path
