@@ -16,7 +16,9 @@ final class LiveDeployment {
     let aggregator: LiveProcess
     private var samplers: [LiveProcess] = []
 
-    init() throws {
+    /// With `traceDirectory`, the aggregator runs under `strace -f` writing
+    /// `aggregator.strace` there (see `startSampler` for the sampler's trace).
+    init(traceDirectory: String? = nil) throws {
         tandem = try tandemUser()
         directory = try TemporaryDirectory(prefix: "tandem-live")
         // Traversable by the tandem user; the state directory is its own.
@@ -39,11 +41,14 @@ final class LiveDeployment {
         chmod(configPath, 0o644)
 
         let setpriv = try requireTool("setpriv", package: "apt-get install util-linux")
-        aggregator = try LiveProcess(setpriv, [
+        let command = [setpriv,
             "--reuid=tandem", "--regid=tandem", "--clear-groups",
             "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", "--no-new-privs",
             "--", try builtProduct("tandem-aggregator"), "serve", "--config", configPath,
-        ], logPath: directory.url.appendingPathComponent("aggregator.log").path)
+        ]
+        let traced = try traceDirectory.map { try tracing(command, to: $0 + "/aggregator.strace") } ?? command
+        aggregator = try LiveProcess(traced[0], Array(traced.dropFirst()),
+                                     logPath: directory.url.appendingPathComponent("aggregator.log").path)
         try waitUntil(seconds: 30, "the aggregator to create \(socketPath)") {
             if !aggregator.isRunning { throw PackagingTestError("the aggregator exited: \(aggregator.output)") }
             var status = stat()
@@ -56,18 +61,21 @@ final class LiveDeployment {
     /// read-only file system, with
     /// the tandem group added so that it can reach the aggregator's 0660 socket (the
     /// Kubernetes pod does the same with supplementalGroups).
-    func startSampler(capabilities: Set<String>, extraArguments: [String] = []) throws -> LiveProcess {
+    func startSampler(capabilities: Set<String>, extraArguments: [String] = [],
+                      traceFile: String? = nil) throws -> LiveProcess {
         let setpriv = try requireTool("setpriv", package: "apt-get install util-linux")
         let unshare = try requireTool("unshare", package: "apt-get install util-linux")
         let bounding = (["-all"] + capabilities.sorted().map { "+" + $0.dropFirst(4).lowercased() }).joined(separator: ",")
         // The unit's file system view, approximated: /, /proc and /sys read-only
         // (ProtectSystem=strict, ReadOnlyPaths=/proc /sys) in a mount namespace of its own.
         let readOnly = "mount -o remount,bind,ro / && mount -o remount,bind,ro /proc && mount -o remount,bind,ro /sys && exec \"$@\""
-        let sampler = try LiveProcess(unshare, [
+        let command = [unshare,
             "--net", "--mount", "--", "/bin/sh", "-c", readOnly, "sh",
             setpriv, "--groups=\(tandem.gid)", "--inh-caps=-all", "--bounding-set=\(bounding)",
             "--", try builtProduct("tandem-sampler"), "--socket", socketPath, "--config", configPath,
-        ] + extraArguments, logPath: directory.url.appendingPathComponent("sampler-\(samplers.count).log").path)
+        ] + extraArguments
+        let traced = try traceFile.map { try tracing(command, to: $0) } ?? command
+        let sampler = try LiveProcess(traced[0], Array(traced.dropFirst()), logPath: directory.url.appendingPathComponent("sampler-\(samplers.count).log").path)
         samplers.append(sampler)
         return sampler
     }
@@ -239,6 +247,35 @@ struct LeastPrivilegeTests {
         #expect(sampler.output.contains(missing), "the sampler's error does not name \(missing): \(sampler.output)")
     }
 
+    @Test("every system call the daemons make in a session is one their unit's SystemCallFilter allows")
+    func systemCallsStayInsideTheFilters() throws {
+        let traces = try TemporaryDirectory(prefix: "tandem-strace")
+        defer { traces.cleanup() }
+        let deployment = try LiveDeployment(traceDirectory: traces.path)
+        defer { deployment.stop() }
+        let samplerTrace = traces.path + "/sampler.strace"
+        // Three seconds of sampling, streaming, process tracking; then a clean exit.
+        let sampler = try deployment.startSampler(capabilities: samplerGrantedCapabilities,
+                                                  extraArguments: ["--duration", "3"], traceFile: samplerTrace)
+        sampler.process.waitUntilExit()
+        #expect(sampler.process.terminationStatus == 0, "the traced sampler failed: \(sampler.output)")
+        try deployment.aggregator.waitForOutput("closed by the sampler")
+        // Stop the traced aggregator itself (strace exits with it) so that its shutdown,
+        // flushing the exporters and writing the outputs, is traced too.
+        for child in childProcesses(of: deployment.aggregator.pid) { kill(child, SIGTERM) }
+        deployment.aggregator.process.waitUntilExit()
+
+        for (unitName, trace, binary) in [(TandemUnits.sampler, samplerTrace, "tandem-sampler"),
+                                          (TandemUnits.aggregator, traces.path + "/aggregator.strace", "tandem-aggregator")] {
+            let used = try systemCallsTraced(in: trace, after: binary)
+            let allowed = try allowedSystemCalls(try TandemUnits.load(unitName))
+            print("\(binary) made \(used.count) distinct system calls: \(used.sorted().joined(separator: " "))")
+            #expect(used.count > 10, "\(trace) holds too few calls to mean anything: \(used.sorted())")
+            #expect(used.subtracting(allowed).isEmpty,
+                    "\(unitName)'s SystemCallFilter would deny \(used.subtracting(allowed).sorted())")
+        }
+    }
+
     /// Known issue: `ProcessCapabilities.dropAll` empties the bounding set with
     /// `prctl(PR_CAPBSET_DROP)`, which needs CAP_SETPCAP, so with only the four documented
     /// capabilities the sampler exits at start-up. The units grant CAP_SETPCAP for that
@@ -257,4 +294,41 @@ struct LeastPrivilegeTests {
             "\(issue)".contains("PR_CAPBSET_DROP")
         }
     }
+}
+
+/// `command` run under `strace -f`, every system call of every thread and child written
+/// to `file`.
+func tracing(_ command: [String], to file: String) throws -> [String] {
+    let strace = try requireTool("strace", package: "apt-get install strace")
+    return [strace, "-f", "-qq", "-o", file, "--"] + command
+}
+
+/// The system calls in an `strace -f` log made after `binary` was executed (what the
+/// launcher did before, setpriv or unshare, is not the daemon's).
+func systemCallsTraced(in file: String, after binary: String) throws -> Set<String> {
+    let text = try String(contentsOfFile: file, encoding: .utf8)
+    var started = false
+    var calls: Set<String> = []
+    for line in text.split(separator: "\n") {
+        // "PID name(args) = result", "PID <... name resumed>..." or "PID +++ exited ..."
+        let body = line.drop(while: { $0.isNumber }).drop(while: { $0 == " " })
+        if !started {
+            if body.hasPrefix("execve(\"") && body.contains(binary + "\"") && !body.contains("= -1") { started = true }
+            continue
+        }
+        var name = body
+        if name.hasPrefix("<... ") { name = name.dropFirst(5) }
+        let word = name.prefix { $0.isLetter || $0.isNumber || $0 == "_" }
+        if !word.isEmpty, name.dropFirst(word.count).first == "(" || name.dropFirst(word.count).hasPrefix(" resumed") {
+            calls.insert(String(word))
+        }
+    }
+    guard started else { throw PackagingTestError("\(file) shows no execve of \(binary)") }
+    return calls
+}
+
+/// The pids of `pid`'s children (`/proc/PID/task/PID/children`).
+func childProcesses(of pid: Int32) -> [Int32] {
+    let text = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+    return text.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
 }
