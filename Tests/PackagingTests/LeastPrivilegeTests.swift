@@ -66,12 +66,17 @@ final class LiveDeployment {
         let setpriv = try requireTool("setpriv", package: "apt-get install util-linux")
         let unshare = try requireTool("unshare", package: "apt-get install util-linux")
         let bounding = (["-all"] + capabilities.sorted().map { "+" + $0.dropFirst(4).lowercased() }).joined(separator: ",")
+        // The unit's SecureBits= as well: they decide what root's exec grants.
+        let secureBits = try TandemUnits.load(TandemUnits.sampler).words("SecureBits")
+            .map { "+" + $0.replacingOccurrences(of: "-", with: "_") }
+        let secureBitsOption = secureBits.isEmpty ? [] : ["--securebits=" + secureBits.joined(separator: ",")]
         // The unit's file system view, approximated: /, /proc and /sys read-only
         // (ProtectSystem=strict, ReadOnlyPaths=/proc /sys) in a mount namespace of its own.
         let readOnly = "mount -o remount,bind,ro / && mount -o remount,bind,ro /proc && mount -o remount,bind,ro /sys && exec \"$@\""
         let command = [unshare,
             "--net", "--mount", "--", "/bin/sh", "-c", readOnly, "sh",
             setpriv, "--groups=\(tandem.gid)", "--inh-caps=-all", "--bounding-set=\(bounding)",
+        ] + secureBitsOption + [
             "--", try builtProduct("tandem-sampler"), "--socket", socketPath, "--config", configPath,
         ] + extraArguments
         let traced = try traceFile.map { try tracing(command, to: $0) } ?? command
