@@ -11,6 +11,8 @@
 #                       instead of building (they must not need the Swift runtime libraries)
 #   --version V         package version (default: what `tandem-aggregator --version` prints)
 #
+# TANDEM_DEB_XZ_LEVEL (default 6) is the xz level of the data archive; tests use 1.
+#
 # The binaries are built with the Swift standard library linked statically, so the package
 # depends only on Debian's own libraries (computed by dpkg-shlibdeps). Prints the path of
 # the package on its last line.
@@ -29,7 +31,7 @@ while (($#)); do
         --scratch-path) scratch="$2"; shift 2 ;;
         --bin-dir) bin_dir="$2"; shift 2 ;;
         --version) version="$2"; shift 2 ;;
-        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "build-deb: unknown argument '$1'; see --help" >&2; exit 64 ;;
     esac
 done
@@ -126,5 +128,5 @@ chmod 0644 "$stage/DEBIAN/md5sums"
 
 mkdir -p "$output"
 deb="$output/tandem_${version}_amd64.deb"
-dpkg-deb --build -Zxz --root-owner-group "$stage" "$deb" >&2
+dpkg-deb --build -Zxz -z"${TANDEM_DEB_XZ_LEVEL:-6}" --root-owner-group "$stage" "$deb" >&2
 echo "$deb"
