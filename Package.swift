@@ -64,10 +64,11 @@ let package = Package(
             "Profiles", "WireFormat", "CTandemELF", "CTandemLZMA",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "ProfileOutputs", dependencies: ["Profiles", "CTandemZlib"]),
+        .target(name: "Compression", dependencies: ["CTandemZlib", "CTandemSnappy"]),
+        .target(name: "ProfileOutputs", dependencies: ["Profiles", "Compression"]),
         .target(name: "ProfilingMetrics", dependencies: ["Profiles", "Configuration"]),
         .target(name: "Exporters", dependencies: [
-            "Profiles", "Configuration", "CTandemCurl", "CTandemZlib", "CTandemSnappy",
+            "Profiles", "Configuration", "CTandemCurl", "Compression",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "AggregatorCore", dependencies: [
@@ -91,8 +92,8 @@ let package = Package(
         .testTarget(name: "AggregatorCoreTests", dependencies: [
             "AggregatorCore", "WireFormat", "Configuration",
             .product(name: "Logging", package: "swift-log"),
-        ]),
-        .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles", "CTandemZlib"]),
+        ], exclude: ["Fixtures"]),
+        .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Profiles"]),
         .testTarget(name: "ProfilingMetricsTests", dependencies: ["ProfilingMetrics", "Configuration", "Profiles"]),
         .testTarget(name: "SymbolizationTests", dependencies: [
@@ -100,7 +101,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["Fixtures"]),
         .testTarget(name: "ExportersTests", dependencies: [
-            "Exporters", "Profiles", "Configuration", "CTandemZlib",
+            "Exporters", "Profiles", "Configuration", "Compression",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTables"]),
