@@ -53,6 +53,10 @@ if [ -z "$bin_dir" ]; then
         --product tandem-sampler >&2)
     (cd "$root" && "$swift" build -c release --static-swift-stdlib --disable-local-rpath --scratch-path "$scratch" \
         --product tandem-aggregator >&2)
+    # swift-argument-parser's generate-manual turns each tool's --experimental-dump-help
+    # into an mdoc manual page.
+    (cd "$root" && "$swift" build -c release --static-swift-stdlib --disable-local-rpath --scratch-path "$scratch" \
+        --product generate-manual >&2)
     bin_dir="$(cd "$root" && "$swift" build -c release --static-swift-stdlib --disable-local-rpath --scratch-path "$scratch" --show-bin-path)"
 fi
 for binary in tandem-sampler tandem-aggregator; do
@@ -89,6 +93,17 @@ done
 install -m 0644 "$packaging/sysusers.d/tandem.conf" "$stage/usr/lib/sysusers.d/tandem.conf"
 install -m 0644 "$packaging/tmpfiles.d/tandem.conf" "$stage/usr/lib/tmpfiles.d/tandem.conf"
 install -m 0644 "$packaging/tandem.yml" "$stage/etc/tandem/tandem.yml"
+if [ -x "$bin_dir/generate-manual" ]; then
+    install -d -m 0755 "$stage/usr/share/man/man1" "$work/man"
+    for binary in tandem-sampler tandem-aggregator; do
+        "$bin_dir/generate-manual" "$bin_dir/$binary" --output-directory "$work/man" \
+            --date "$(date -u -d "@${SOURCE_DATE_EPOCH:-$(date +%s)}" +%Y-%m-%d)" >&2
+        gzip -9n < "$work/man/$binary.1" > "$stage/usr/share/man/man1/$binary.1.gz"
+        chmod 0644 "$stage/usr/share/man/man1/$binary.1.gz"
+    done
+else
+    echo "build-deb: no generate-manual in $bin_dir: the package has no manual pages" >&2
+fi
 install -m 0644 "$packaging/debian/copyright" "$stage/usr/share/doc/tandem/copyright"
 install -d -m 0755 "$stage/usr/share/lintian/overrides"
 install -m 0644 "$packaging/debian/lintian-overrides" "$stage/usr/share/lintian/overrides/tandem"

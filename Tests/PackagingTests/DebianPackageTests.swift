@@ -54,6 +54,8 @@ struct DebianPackageTests {
         ("./usr/share/doc/tandem/copyright", "-rw-r--r--"),
         ("./usr/share/doc/tandem/changelog.gz", "-rw-r--r--"),
         ("./usr/share/lintian/overrides/tandem", "-rw-r--r--"),
+        ("./usr/share/man/man1/tandem-sampler.1.gz", "-rw-r--r--"),
+        ("./usr/share/man/man1/tandem-aggregator.1.gz", "-rw-r--r--"),
     ]
 
     @Test("is named tandem_<version>_amd64.deb and installs the binaries, units, config and docs as root")
