@@ -39,7 +39,11 @@ let package = Package(
         .target(name: "SamplerCore", dependencies: [
             "WireFormat", "CTandemBPF",
             .product(name: "Logging", package: "swift-log"),
-        ]),
+            .product(name: "Yams", package: "Yams"),
+        ], plugins: ["BPFCompiler"]),
+        // Compiles bpf/*.bpf.c with the toolchain's clang and embeds the objects.
+        .plugin(name: "BPFCompiler", capability: .buildTool(), dependencies: ["tandem-bpf-embed"]),
+        .executableTarget(name: "tandem-bpf-embed", path: "Plugins/BPFEmbed"),
         .executableTarget(name: "sampler", dependencies: [
             "SamplerCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -90,6 +94,8 @@ let package = Package(
             "Exporters", "Profiles", "Configuration", "CTandemZlib",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .testTarget(name: "SamplerTests", dependencies: ["SamplerCore", "WireFormat"]),
+        .testTarget(name: "SamplerIntegrationTests", dependencies: ["SamplerCore", "WireFormat"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,1 +1,106 @@
-print("tandem-sampler: not yet implemented")
+import ArgumentParser
+import Logging
+import SamplerCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// tandem-sampler: the privileged half of tandem. Samples every CPU with BPF and
+/// streams raw stacks and process facts to tandem-aggregator (or a capture file).
+struct TandemSampler: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tandem-sampler",
+        abstract: "Sample every CPU with BPF and stream raw stacks to tandem-aggregator.",
+        discussion: """
+            Needs CAP_BPF, CAP_PERFMON, CAP_SYSLOG and CAP_SYS_PTRACE (or root) to start; after \
+            start-up it keeps only CAP_SYS_PTRACE and sets no_new_privs (see docs/security.md).
+            Exactly one of --socket and --output is required.
+            """,
+        version: SamplerVersion.current)
+
+    @Option(name: .long, help: ArgumentHelp("Stream to tandem-aggregator's Unix socket at this path (reconnects with backoff).", valueName: "path"))
+    var socket: String?
+
+    @Option(name: .long, help: ArgumentHelp("Write a capture file (the bytes of one stream) instead.", valueName: "file"))
+    var output: String?
+
+    @Option(name: .long, help: ArgumentHelp("Stop after this many seconds (default: run until SIGINT/SIGTERM).", valueName: "seconds"))
+    var duration: Double?
+
+    @Option(name: .long, help: ArgumentHelp("Samples per second per CPU (default 19, or the configuration file's receivers.profiling.SamplesPerSecond).", valueName: "n"))
+    var samplesPerSecond: Int?
+
+    @Option(name: .long, help: ArgumentHelp("The collector-shaped YAML configuration; reads receivers.profiling.SamplesPerSecond (or samples_per_second).", valueName: "file"))
+    var config: String?
+
+    @Option(name: .long, help: ArgumentHelp("Most bytes buffered for a slow or absent aggregator before samples are dropped.", valueName: "bytes"))
+    var bufferBytes: Int = 8 << 20
+
+    @Option(name: .long, help: ArgumentHelp("Size of the BPF ring buffer (a power of two).", valueName: "bytes"))
+    var ringBufferBytes: Int = 8 << 20
+
+    @Option(name: .long, help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
+    var logLevel: String = "info"
+
+    func validate() throws {
+        switch (socket, output) {
+        case (nil, nil): throw ValidationError("give --socket PATH (stream to tandem-aggregator) or --output FILE (write a capture file)")
+        case (.some, .some): throw ValidationError("--socket and --output exclude each other; give one")
+        default: break
+        }
+        if let samplesPerSecond, !(1...100_000).contains(samplesPerSecond) {
+            throw ValidationError("--samples-per-second must be between 1 and 100000, not \(samplesPerSecond)")
+        }
+        if let duration, !(duration > 0 && duration.isFinite) {
+            throw ValidationError("--duration must be a positive number of seconds, not \(duration)")
+        }
+        if Logger.Level(rawValue: logLevel) == nil {
+            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not \(logLevel)")
+        }
+        do {
+            try makeConfiguration().validate()
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    func makeConfiguration() throws(SamplerError) -> SamplerConfiguration {
+        let destination: OutputDestination = if let socket { .socket(path: socket) } else { .file(path: output ?? "") }
+        var configuration = SamplerConfiguration(destination: destination)
+        if let config, let fromFile = try ConfigurationFile.settings(path: config).samplesPerSecond {
+            configuration.samplesPerSecond = fromFile
+        }
+        if let samplesPerSecond { configuration.samplesPerSecond = samplesPerSecond }
+        configuration.durationSeconds = duration
+        configuration.bufferBytes = bufferBytes
+        configuration.ringBufferBytes = ringBufferBytes
+        return configuration
+    }
+
+    func run() throws {
+        var logger = Logger(label: "tandem-sampler")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let sampler = Sampler(configuration: try makeConfiguration(), logger: logger)
+        do {
+            try sampler.run()
+        } catch {
+            logger.critical("\(error)")
+            throw ExitCode(error.exitCode)
+        }
+    }
+}
+
+extension SamplerError {
+    /// sysexits-style codes: 77 for permissions, 69 for an unavailable kernel feature.
+    var exitCode: Int32 {
+        switch self {
+        case .missingCapabilities, .perfEventParanoid, .kernelSymbolsHidden: 77
+        case .bpfUnavailable, .btfUnavailable, .perfEventUnavailable, .cpuHotplug: 69
+        case .invalidConfiguration: 78
+        case .systemCall: 71
+        }
+    }
+}
+
+LoggingSystem.bootstrap(StreamLogHandler.standardError)
+TandemSampler.main()

@@ -1,0 +1,278 @@
+import CTandemBPF
+import Logging
+import WireFormat
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// tandem-sampler's main loop: one thread, one timer. Every drain interval it drains
+/// the BPF ring buffer, turns its records into stream records (reading /proc for
+/// processes it has not described yet), and writes what the destination accepts.
+public final class Sampler {
+    public let configuration: SamplerConfiguration
+    private let logger: Logger
+    private var processes: ProcessTable
+    private var output: StreamOutput
+    private var kernelSymbols: [KernelSymbol] = []
+    private var kernelModules: [KernelModule] = []
+    private var sampledCPUs: [Int] = []
+    private var reportedUnsampledCPUs: Set<Int> = []
+    private var bpf: BPFSampler?
+    private var counters = Counters()
+
+    /// Counted in user space; the BPF side's counters are read from its map.
+    struct Counters {
+        var samplesSent: UInt64 = 0
+        var dropsUserBufferFull: UInt64 = 0
+        var dropsDisconnected: UInt64 = 0
+        var dropsStackError: UInt64 = 0
+        var processReadErrors: UInt64 = 0
+        var malformedRecords: UInt64 = 0
+    }
+
+    public init(configuration: SamplerConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        self.processes = ProcessTable(mappingsRefreshInterval: UInt64(configuration.mappingsRefreshMilliseconds) * 1_000_000)
+        self.output = StreamOutput(destination: configuration.destination, bufferLimit: configuration.bufferBytes)
+    }
+
+    /// Starts sampling and runs until the duration is over or a termination signal
+    /// arrives. Throws when start-up fails (the error says what is missing).
+    public func run() throws(SamplerError) {
+        try configuration.validate()
+        try ProcessCapabilities.current().require(ProcessCapabilities.requiredAtStart)
+        sampledCPUs = try CPUList.online()
+        try readKernelSymbols()
+
+        bpf = try BPFSampler(frequency: configuration.samplesPerSecond, cpus: sampledCPUs,
+                             ringBufferBytes: configuration.ringBufferBytes, logger: logger) { [unowned self] record in
+            self.handle(record)
+        }
+        defer { bpf = nil }
+
+        let start = HostFacts.monotonicNanoseconds()
+        do {
+            for pid in try ProcFileSystem().processIDs() where !processes.contains(pid) {
+                if processes.learn(pid, comm: "", isExec: false, now: start).readFailed { counters.processReadErrors += 1 }
+            }
+        } catch {
+            throw .systemCall(error)
+        }
+
+        var signalFD: Int32 = -1
+        if configuration.handlesSignals {
+            signalFD = tandem_signalfd_for_termination()
+            guard signalFD >= 0 else { throw .systemCall(.last("signalfd")) }
+        }
+        defer { if signalFD >= 0 { close(signalFD) } }
+
+        if configuration.dropsCapabilities {
+            try ProcessCapabilities.dropAll(except: ProcessCapabilities.keptAfterStart)
+            logger.debug("capabilities dropped", metadata: ["kept": "\(ProcessCapabilities.keptAfterStart)"])
+        }
+        logger.info("sampling", metadata: [
+            "cpus": "\(sampledCPUs.count)", "samples_per_second": "\(configuration.samplesPerSecond)",
+            "processes": "\(processes.count)", "kernel_symbols": "\(kernelSymbols.count)",
+            "destination": "\(configuration.destination)",
+        ])
+
+        let end = configuration.durationSeconds.map { start &+ UInt64($0 * 1e9) } ?? UInt64.max
+        let interval = UInt64(configuration.drainIntervalMilliseconds) * 1_000_000
+        let statisticsInterval = UInt64(configuration.statisticsIntervalMilliseconds) * 1_000_000
+        var nextStatistics = start &+ statisticsInterval
+        var reason = EndOfStream.Reason.finished
+        while true {
+            let tickStart = HostFacts.monotonicNanoseconds()
+            pumpOutput(now: tickStart)
+            try bpf?.drain()
+            if tickStart >= nextStatistics {
+                nextStatistics = tickStart &+ statisticsInterval
+                output.appendState(.statistics(statistics(now: tickStart)))
+                checkOnlineCPUs()
+            }
+            pumpOutput(now: HostFacts.monotonicNanoseconds())
+            let now = HostFacts.monotonicNanoseconds()
+            if now >= end { break }
+            let timeout = min(end, tickStart &+ interval) &- min(now, end)
+            if waitForSignal(signalFD, timeoutNanoseconds: timeout) {
+                reason = .shutdown
+                logger.info("termination signal received")
+                break
+            }
+        }
+        try bpf?.drain()
+        let now = HostFacts.monotonicNanoseconds()
+        pumpOutput(now: now)
+        output.appendState(.statistics(statistics(now: now)))
+        output.finish(reason: reason, now: now, logger: logger)
+        logger.info("stopped", metadata: [
+            "samples_sent": "\(counters.samplesSent)",
+            "drops": "\(statistics(now: now).totalDrops)",
+        ])
+    }
+
+    // MARK: Output
+
+    private func pumpOutput(now: UInt64) {
+        _ = output.connectIfDue(now: now, header: makeHeader, logger: logger)
+        let modules = kernelModules
+        output.continueSnapshot(symbols: kernelSymbols, chunk: 4096) { [processes] in
+            [.kernelModules(KernelModules(modules: modules))] + processes.snapshot()
+        }
+        output.flush(now: now, logger: logger)
+        // A stream that ended in the flush may start again on the next tick.
+    }
+
+    private func makeHeader() -> StreamHeader {
+        StreamHeader(hostName: HostFacts.hostName(), kernelRelease: HostFacts.kernelRelease(),
+                     bootID: HostFacts.bootID(), clock: HostFacts.clockReference(),
+                     cpuCount: UInt32(sampledCPUs.count), samplesPerSecond: UInt32(configuration.samplesPerSecond),
+                     samplerVersion: SamplerVersion.current)
+    }
+
+    func statistics(now: UInt64) -> SamplerStatistics {
+        let cpu = HostFacts.ownCPUTime()
+        var values: [StatisticsCounter: UInt64] = [
+            .samplesSent: counters.samplesSent,
+            .dropsUserBufferFull: counters.dropsUserBufferFull,
+            .dropsDisconnected: counters.dropsDisconnected,
+            .dropsStackError: counters.dropsStackError,
+            .processReadErrors: counters.processReadErrors,
+            .samplerUserCPUNanoseconds: cpu.user,
+            .samplerSystemCPUNanoseconds: cpu.system,
+            .connections: output.connections,
+            .bytesSent: output.bytesSent,
+        ]
+        if let bpf {
+            values[.samplesCollected] = bpf.counter(TANDEM_COUNTER_SAMPLES)
+            values[.dropsRingBufferFull] = bpf.counter(TANDEM_COUNTER_SAMPLES_RINGBUF_FULL)
+                + bpf.counter(TANDEM_COUNTER_EVENTS_RINGBUF_FULL)
+        }
+        return SamplerStatistics(time: now, counters: values)
+    }
+
+    // MARK: Ring buffer records
+
+    private func handle(_ record: UnsafeRawBufferPointer) {
+        guard record.count >= MemoryLayout<tandem_event_header>.size else {
+            counters.malformedRecords += 1
+            return
+        }
+        let header = record.loadUnaligned(as: tandem_event_header.self)
+        let pid = Int32(bitPattern: header.pid)
+        switch header.kind {
+        case TANDEM_EVENT_SAMPLE.rawValue:
+            guard record.count >= MemoryLayout<tandem_sample_event>.size else {
+                counters.malformedRecords += 1
+                return
+            }
+            handleSample(record, header: header, pid: pid)
+        case TANDEM_EVENT_EXEC.rawValue:
+            describe(pid, comm: Self.comm(header), isExec: true, now: header.time)
+        case TANDEM_EVENT_EXIT.rawValue:
+            if processes.remove(pid) {
+                output.appendState(.processExit(ProcessExit(pid: pid, time: header.time)))
+            }
+        default:
+            counters.malformedRecords += 1
+        }
+    }
+
+    private func handleSample(_ record: UnsafeRawBufferPointer, header: tandem_event_header, pid: Int32) {
+        let kernelBytes = record.loadUnaligned(fromByteOffset: Self.kernelBytesOffset, as: Int32.self)
+        let userBytes = record.loadUnaligned(fromByteOffset: Self.userBytesOffset, as: Int32.self)
+        guard kernelBytes > 0 || userBytes > 0 else {
+            counters.dropsStackError += 1
+            return
+        }
+        if !processes.contains(pid) {
+            describe(pid, comm: Self.comm(header), isExec: false, now: header.time)
+        }
+        // Ring buffer records are 8-byte aligned, and so are the stack arrays within.
+        let base = record.baseAddress!
+        let kernelStack = UnsafeBufferPointer(
+            start: base.advanced(by: Self.kernelStackOffset).assumingMemoryBound(to: UInt64.self),
+            count: Int(max(0, kernelBytes)) / 8)
+        let userStack = UnsafeBufferPointer(
+            start: base.advanced(by: Self.userStackOffset).assumingMemoryBound(to: UInt64.self),
+            count: Int(max(0, userBytes)) / 8)
+        var flags: SampleFlags = []
+        if kernelBytes < 0 { flags.insert(.kernelStackMissing) }
+        if userBytes < 0 { flags.insert(.userStackMissing) }
+        if userStack.count == Int(TANDEM_MAX_FRAMES) { flags.insert(.userStackTruncated) }
+
+        // A return address outside every known executable mapping: something was
+        // mapped since the last read (dlopen, JIT). Re-read, at most once per interval.
+        if let entry = processes[pid], userStack.contains(where: { !entry.covers($0) }),
+           let mappings = processes.refreshMappings(pid, now: header.time) {
+            output.appendState(.mappings(mappings))
+        }
+
+        guard output.isLive else {
+            counters.dropsDisconnected += 1
+            return
+        }
+        guard output.acceptsSamples else {
+            counters.dropsUserBufferFull += 1
+            return
+        }
+        output.appendSample(time: header.time, pid: pid, tid: Int32(bitPattern: header.tid), cpu: header.cpu,
+                            kernelStack: kernelStack, userStack: userStack, flags: flags)
+        counters.samplesSent += 1
+    }
+
+    /// Reads `pid` from /proc and streams its Process and Mappings records.
+    private func describe(_ pid: Int32, comm: String, isExec: Bool, now: UInt64) {
+        let learned = processes.learn(pid, comm: comm, isExec: isExec, now: now)
+        if learned.readFailed { counters.processReadErrors += 1 }
+        output.appendState(.process(learned.process))
+        output.appendState(.mappings(learned.mappings))
+    }
+
+    private static func comm(_ header: tandem_event_header) -> String {
+        withUnsafeBytes(of: header.comm) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+
+    private static let kernelBytesOffset = MemoryLayout<tandem_sample_event>.offset(of: \.kernel_stack_bytes)!
+    private static let userBytesOffset = MemoryLayout<tandem_sample_event>.offset(of: \.user_stack_bytes)!
+    private static let kernelStackOffset = MemoryLayout<tandem_sample_event>.offset(of: \.kernel_stack)!
+    private static let userStackOffset = MemoryLayout<tandem_sample_event>.offset(of: \.user_stack)!
+
+    // MARK: Start-up and housekeeping
+
+    private func readKernelSymbols() throws(SamplerError) {
+        do {
+            kernelSymbols = KernelSymbolFiles.textSymbols(try ProcFileSystem.readText("/proc/kallsyms"))
+        } catch {
+            throw .systemCall(error)
+        }
+        if !kernelSymbols.isEmpty, kernelSymbols.allSatisfy({ $0.address == 0 }) {
+            let level = (try? ProcFileSystem.readText("/proc/sys/kernel/kptr_restrict")).flatMap { Int($0.trimmingWhitespace()) }
+            throw .kernelSymbolsHidden(kptrRestrict: level)
+        }
+        // Kernels built without module support have no /proc/modules.
+        if let text = try? ProcFileSystem.readText("/proc/modules") {
+            kernelModules = KernelSymbolFiles.modules(text)
+        }
+    }
+
+    /// CPUs that came online after start have no event (opening one needs CAP_PERFMON,
+    /// dropped by now): report them once.
+    private func checkOnlineCPUs() {
+        guard let online = try? CPUList.online() else { return }
+        let unsampled = Set(online).subtracting(sampledCPUs).subtracting(reportedUnsampledCPUs)
+        if !unsampled.isEmpty {
+            reportedUnsampledCPUs.formUnion(unsampled)
+            logger.warning("\(SamplerError.cpuHotplug(unsampledCPUs: unsampled.sorted()))")
+        }
+    }
+
+    /// Waits up to `timeoutNanoseconds` on the signal fd; true when a termination signal came.
+    private func waitForSignal(_ fd: Int32, timeoutNanoseconds: UInt64) -> Bool {
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let milliseconds = Int32(min(timeoutNanoseconds / 1_000_000, 10_000))
+        let ready = poll(&descriptor, fd >= 0 ? 1 : 0, milliseconds)
+        return ready > 0 && descriptor.revents & Int16(POLLIN) != 0
+    }
+}

@@ -1,0 +1,53 @@
+/// What the sampler does; filled from the command line and the configuration file.
+public struct SamplerConfiguration: Hashable, Sendable {
+    /// Samples per second per CPU (the cpu-clock event frequency).
+    public var samplesPerSecond: Int = 19
+    public var destination: OutputDestination
+    /// Stop after this many seconds; nil runs until SIGINT/SIGTERM.
+    public var durationSeconds: Double?
+    /// Most encoded bytes kept for a slow or absent aggregator before samples are dropped.
+    public var bufferBytes: Int = 8 << 20
+    /// The BPF ring buffer's size (a power of two, at least one page).
+    public var ringBufferBytes: Int = 8 << 20
+    /// Time between two drains of the ring buffer.
+    public var drainIntervalMilliseconds: Int = 100
+    /// Time between two statistics records.
+    public var statisticsIntervalMilliseconds: Int = 1000
+    /// Minimum time between two re-reads of one process's mappings.
+    public var mappingsRefreshMilliseconds: Int = 1000
+    /// Drop every capability not needed after start-up, and set no_new_privs. Only
+    /// in-process tests, which share their process with the test runner, turn it off.
+    public var dropsCapabilities: Bool = true
+    /// Stop cleanly on SIGINT, SIGTERM and SIGHUP (blocks them and reads a signalfd).
+    public var handlesSignals: Bool = true
+
+    public init(destination: OutputDestination) {
+        self.destination = destination
+    }
+
+    /// Throws `invalidConfiguration` naming the first bad value and its valid range.
+    public func validate() throws(SamplerError) {
+        guard (1...100_000).contains(samplesPerSecond) else {
+            throw .invalidConfiguration("samples per second must be between 1 and 100000, not \(samplesPerSecond)")
+        }
+        if let durationSeconds, !(durationSeconds > 0) || !durationSeconds.isFinite {
+            throw .invalidConfiguration("duration must be a positive number of seconds, not \(durationSeconds)")
+        }
+        guard bufferBytes >= 64 << 10 else {
+            throw .invalidConfiguration("buffer bytes must be at least 65536, not \(bufferBytes)")
+        }
+        guard ringBufferBytes >= 1 << 16, ringBufferBytes & (ringBufferBytes - 1) == 0 else {
+            throw .invalidConfiguration("the ring buffer size must be a power of two of at least 65536 bytes, not \(ringBufferBytes)")
+        }
+        guard (10...1000).contains(drainIntervalMilliseconds) else {
+            throw .invalidConfiguration("the drain interval must be between 10 and 1000 ms, not \(drainIntervalMilliseconds)")
+        }
+        switch destination {
+        case .socket(let path), .file(let path):
+            guard !path.isEmpty else { throw .invalidConfiguration("the output path is empty") }
+            if case .socket = destination, path.utf8.count > 107 {
+                throw .invalidConfiguration("the socket path is longer than 107 bytes: \(path)")
+            }
+        }
+    }
+}

@@ -1,0 +1,190 @@
+import CTandemBPF
+import Logging
+import WireFormat
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the stream goes.
+public enum OutputDestination: Hashable, Sendable, CustomStringConvertible {
+    /// The aggregator's Unix stream socket; reconnected with backoff.
+    case socket(path: String)
+    /// A capture file: the bytes of one stream.
+    case file(path: String)
+
+    public var description: String {
+        switch self {
+        case .socket(let path): "socket \(path)"
+        case .file(let path): "file \(path)"
+        }
+    }
+}
+
+/// One destination's connection state and its bounded buffer of encoded bytes.
+///
+/// Never blocks: sockets are non-blocking and written as far as they accept; what
+/// does not fit waits in the buffer, and once the buffer holds `bufferLimit` bytes,
+/// new samples are refused (the caller counts them as dropped).
+struct StreamOutput {
+    enum Phase: Equatable {
+        /// No connection; the next attempt is due at this monotonic time.
+        case disconnected(nextAttempt: UInt64)
+        /// Connected; sending the start-of-stream state: kernel symbols from this index on.
+        case sendingSnapshot(nextSymbol: Int)
+        /// Connected, snapshot sent: samples and process events flow.
+        case live
+    }
+
+    let destination: OutputDestination
+    /// Most bytes kept waiting for the destination.
+    let bufferLimit: Int
+    let minimumBackoff: UInt64
+    let maximumBackoff: UInt64
+
+    private(set) var phase: Phase = .disconnected(nextAttempt: 0)
+    private(set) var encoder: StreamEncoder?
+    private var queue = ByteQueue()
+    private var fd: Int32 = -1
+    private var backoff: UInt64
+    private(set) var bytesSent: UInt64 = 0
+    private(set) var connections: UInt64 = 0
+
+    init(destination: OutputDestination, bufferLimit: Int, minimumBackoff: UInt64 = 100_000_000,
+         maximumBackoff: UInt64 = 5_000_000_000) {
+        self.destination = destination
+        self.bufferLimit = bufferLimit
+        self.minimumBackoff = minimumBackoff
+        self.maximumBackoff = maximumBackoff
+        self.backoff = minimumBackoff
+    }
+
+    /// Bytes encoded and not yet written.
+    var bufferedByteCount: Int { queue.count + (encoder?.bufferedByteCount ?? 0) }
+
+    var isLive: Bool { phase == .live }
+
+    /// Samples fit while the buffer is below three quarters of the bound; the last
+    /// quarter is kept for process, mapping and statistics records, so that the
+    /// state the aggregator needs is not crowded out by samples.
+    var acceptsSamples: Bool { isLive && bufferedByteCount < bufferLimit - bufferLimit / 4 }
+
+    /// Opens the destination when it is closed and an attempt is due. Returns whether a
+    /// new stream started (the caller then feeds the snapshot through `continueSnapshot`).
+    mutating func connectIfDue(now: UInt64, header: () -> StreamHeader, logger: Logger) -> Bool {
+        guard case .disconnected(let due) = phase, now >= due else { return false }
+        switch destination {
+        case .file(let path):
+            guard connections == 0 else { return false }  // a capture file is one stream
+            fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+            guard fd >= 0 else {
+                logger.error("cannot open the capture file", metadata: ["error": "\(SystemCallError.last("open(\(path))"))"])
+                phase = .disconnected(nextAttempt: UInt64.max)
+                return false
+            }
+        case .socket(let path):
+            fd = path.withCString { tandem_unix_connect($0) }
+            guard fd >= 0 else {
+                let error = SystemCallError.last("connect(\(path))")
+                logger.debug("aggregator not reachable", metadata: ["error": "\(error)", "retry_ms": "\(backoff / 1_000_000)"])
+                phase = .disconnected(nextAttempt: now &+ backoff)
+                backoff = min(backoff * 2, maximumBackoff)
+                return false
+            }
+        }
+        connections += 1
+        backoff = minimumBackoff
+        queue.removeAll()
+        encoder = StreamEncoder(header: header())
+        phase = .sendingSnapshot(nextSymbol: 0)
+        logger.info("stream started", metadata: ["destination": "\(destination)"])
+        return true
+    }
+
+    /// Appends the next chunk of kernel symbols while the buffer has room; when all are
+    /// queued, appends `finalRecords()` (modules, processes, mappings) and goes live.
+    mutating func continueSnapshot(symbols: [KernelSymbol], chunk: Int, finalRecords: () -> [Record]) {
+        while case .sendingSnapshot(let next) = phase, bufferedByteCount < bufferLimit / 2 {
+            if next < symbols.count {
+                let end = min(symbols.count, next + chunk)
+                encoder?.append(.kernelSymbols(KernelSymbols(symbols: Array(symbols[next..<end]))))
+                phase = .sendingSnapshot(nextSymbol: end)
+            } else {
+                for record in finalRecords() { encoder?.append(record) }
+                phase = .live
+            }
+        }
+    }
+
+    /// Appends a record that describes state (process, mappings, exit, statistics). Only
+    /// a live stream takes them: before that, the snapshot will carry the state.
+    mutating func appendState(_ record: Record) {
+        guard isLive else { return }
+        encoder?.append(record)
+    }
+
+    mutating func appendSample(time: UInt64, pid: Int32, tid: Int32, cpu: UInt32,
+                               kernelStack: UnsafeBufferPointer<UInt64>, userStack: UnsafeBufferPointer<UInt64>,
+                               flags: SampleFlags) {
+        encoder?.appendSample(time: time, pid: pid, tid: tid, cpu: cpu,
+                              kernelStack: kernelStack, userStack: userStack, flags: flags)
+    }
+
+    /// Writes what the destination accepts without blocking. A write error or a stream
+    /// that stays over its bound (the reader stopped reading) ends the connection.
+    mutating func flush(now: UInt64, logger: Logger) {
+        guard fd >= 0, var encoder = self.encoder else { return }
+        if encoder.bufferedByteCount > 0 { queue.append(encoder.takeBytes()) }
+        self.encoder = encoder
+        while !queue.isEmpty {
+            var failure: SystemCallError?
+            let fd = self.fd
+            let isSocket = if case .socket = destination { true } else { false }
+            let written = queue.write { bytes in
+                let result = isSocket
+                    ? tandem_send_nonblocking(fd, bytes.baseAddress, bytes.count)
+                    : write(fd, bytes.baseAddress, bytes.count)
+                if result < 0 {
+                    if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
+                        failure = .last(isSocket ? "send" : "write")
+                    }
+                    return 0
+                }
+                return result
+            }
+            if let failure {
+                logger.warning("stream ended", metadata: ["destination": "\(destination)", "error": "\(failure)"])
+                disconnect(now: now)
+                return
+            }
+            if written == 0 { break }
+            bytesSent += UInt64(written)
+        }
+        if bufferedByteCount > bufferLimit {
+            logger.warning("the aggregator does not read its stream; reconnecting",
+                           metadata: ["buffered_bytes": "\(bufferedByteCount)"])
+            disconnect(now: now)
+        }
+    }
+
+    /// Appends `endOfStream`, writes what can be written, and closes.
+    mutating func finish(reason: EndOfStream.Reason, now: UInt64, logger: Logger) {
+        guard fd >= 0 else { return }
+        if isLive { encoder?.append(.endOfStream(EndOfStream(time: now, reason: reason))) }
+        flush(now: now, logger: logger)
+        if fd >= 0 {
+            close(fd)
+            fd = -1
+        }
+        encoder = nil
+        phase = .disconnected(nextAttempt: UInt64.max)
+    }
+
+    private mutating func disconnect(now: UInt64) {
+        if fd >= 0 { close(fd) }
+        fd = -1
+        encoder = nil
+        queue.removeAll()
+        phase = .disconnected(nextAttempt: now &+ backoff)
+        backoff = min(backoff * 2, maximumBackoff)
+    }
+}

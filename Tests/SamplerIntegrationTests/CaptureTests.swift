@@ -1,0 +1,214 @@
+import Foundation
+import Testing
+import WireFormat
+
+/// Runs tandem-sampler into a capture file while `body` runs workloads, then decodes it.
+func capture(samplesPerSecond: Int, scratch: URL, extraArguments: [String] = [],
+             while body: (SamplerProcess) throws -> Void) throws -> [Record] {
+    let path = scratch.appendingPathComponent("capture-\(samplesPerSecond).tandem").path
+    let sampler = try SamplerProcess(arguments: ["--output", path, "--samples-per-second", "\(samplesPerSecond)"] + extraArguments,
+                                     scratch: scratch)
+    do {
+        try sampler.waitUntilSampling()
+        try body(sampler)
+    } catch {
+        kill(sampler.pid, SIGKILL)
+        throw error
+    }
+    try sampler.stop()
+    return try decodeCapture(path)
+}
+
+@Suite("tandem-sampler on the live kernel (root)", .serialized, .enabled(if: isRoot, "needs root: loads BPF"))
+struct CaptureTests {
+    /// A process that spins for T seconds of CPU time at F Hz gets F * T samples, give or take.
+    @Test("sample rate: at least 90% of F * T samples", arguments: [(19, 4.0), (99, 3.0), (999, 2.0)])
+    func sampleRate(frequency: Int, seconds: Double) throws {
+        let scratch = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let spin = try Workload.build("spin", in: scratch)
+        var workloadPID: Int32 = 0
+        let records = try capture(samplesPerSecond: frequency, scratch: scratch) { _ in
+            let workload = try Workload.start(spin, ["\(seconds)"])
+            workloadPID = workload.processIdentifier
+            workload.waitUntilExit()
+        }
+        let got = records.samples.filter { $0.pid == workloadPID }.count
+        let expected = Double(frequency) * seconds
+        let ratio = Double(got) / expected
+        print("sample rate \(frequency) Hz x \(seconds) s CPU: \(got) samples of \(Int(expected)) expected, ratio \(String(format: "%.3f", ratio))")
+        #expect(ratio >= 0.9, "got \(got) samples, expected about \(Int(expected))")
+        #expect(ratio <= 1.1, "got \(got) samples, expected about \(Int(expected))")
+        let statistics = try #require(records.statistics.last)
+        #expect(statistics[.dropsRingBufferFull] == 0)
+        #expect(statistics[.samplesSent] == UInt64(records.samples.count))
+        guard case .header(let header) = records.first else {
+            Issue.record("the capture does not start with a header")
+            return
+        }
+        #expect(header.samplesPerSecond == UInt32(frequency))
+        #expect(header.cpuCount == UInt32(ProcessInfo.processInfo.activeProcessorCount))
+        #expect(!header.bootID.isEmpty)
+        guard case .endOfStream(let end) = records.last else {
+            Issue.record("the capture does not end with endOfStream")
+            return
+        }
+        #expect(end.reason == .shutdown)
+    }
+
+    /// main -> a -> b, built with frame pointers: the user stacks hold b, a, main in order.
+    @Test("user stacks follow the frame pointers of main -> a -> b")
+    func userStacks() throws {
+        let scratch = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let spin = try Workload.build("spin", in: scratch)
+        let symbols = try SymbolTable(binary: spin)
+        var workloadPID: Int32 = 0
+        let records = try capture(samplesPerSecond: 99, scratch: scratch) { _ in
+            let workload = try Workload.start(spin, ["1.5"])
+            workloadPID = workload.processIdentifier
+            workload.waitUntilExit()
+        }
+        let process = try #require(records.processRecords.first { $0.pid == workloadPID })
+        #expect(process.executablePath == spin)
+        #expect(process.comm == "spin")
+        let mappings = try #require(records.mappingRecords.last { $0.pid == workloadPID })
+        let text = try #require(mappings.mappings.first { $0.path == spin })
+        let base = text.start - text.fileOffset
+
+        let samples = records.samples.filter { $0.pid == workloadPID }
+        try #require(samples.count > 50)
+        var inOrder = 0
+        for sample in samples {
+            let names = sample.userStack.map { address in
+                address >= base ? symbols.name(containing: address - base) ?? "?" : "?"
+            }
+            // The leaf may be in clock_gettime (vDSO); b, a, main follow in this order.
+            if let bIndex = names.firstIndex(of: "b"), names.count > bIndex + 2,
+               names[bIndex + 1] == "a", names[bIndex + 2] == "main" {
+                inOrder += 1
+            }
+        }
+        print("user stacks: \(inOrder) of \(samples.count) samples hold b <- a <- main")
+        #expect(Double(inOrder) >= 0.9 * Double(samples.count))
+        // The return addresses point just after the calls: strictly inside a and main.
+        let aStart = try #require(symbols.address(of: "a")), mainStart = try #require(symbols.address(of: "main"))
+        let sample = try #require(samples.first { $0.userStack.count >= 3 })
+        if let bIndex = sample.userStack.firstIndex(where: { symbols.name(containing: $0 - base) == "b" }) {
+            #expect(sample.userStack[bIndex + 1] - base > aStart)
+            #expect(sample.userStack[bIndex + 2] - base > mainStart)
+        }
+    }
+
+    /// A workload that lives in read(2): its samples carry kernel stacks that the
+    /// stream's own kernel symbols resolve to the system call path.
+    @Test("kernel stacks appear for a syscall-heavy workload")
+    func kernelStacks() throws {
+        let scratch = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let syscalls = try Workload.build("syscalls", in: scratch)
+        var workloadPID: Int32 = 0
+        let records = try capture(samplesPerSecond: 99, scratch: scratch) { _ in
+            let workload = try Workload.start(syscalls, ["1.5"])
+            workloadPID = workload.processIdentifier
+            workload.waitUntilExit()
+        }
+        let symbols = records.kernelSymbols
+        try #require(symbols.count > 1000)
+        #expect(zip(symbols, symbols.dropFirst()).allSatisfy { $0.address <= $1.address })
+        func name(_ address: UInt64) -> String? {
+            var low = 0, high = symbols.count
+            while low < high {
+                let middle = (low + high) / 2
+                if symbols[middle].address <= address { low = middle + 1 } else { high = middle }
+            }
+            return low > 0 ? symbols[low - 1].name : nil
+        }
+        let samples = records.samples.filter { $0.pid == workloadPID }
+        try #require(samples.count > 50)
+        let withKernel = samples.filter { !$0.kernelStack.isEmpty }
+        let throughSyscall = withKernel.filter { sample in
+            sample.kernelStack.contains { name($0).map { $0.hasPrefix("do_syscall_64") || $0.hasPrefix("entry_SYSCALL") } ?? false }
+        }
+        print("kernel stacks: \(withKernel.count) of \(samples.count) samples have one, \(throughSyscall.count) through do_syscall_64")
+        #expect(Double(withKernel.count) >= 0.5 * Double(samples.count))
+        #expect(Double(throughSyscall.count) >= 0.9 * Double(withKernel.count))
+    }
+
+    /// Children that exec and exit between two drains are still reported, with their exit.
+    @Test("short-lived children: exec and exit are reported")
+    func shortLivedChildren() throws {
+        let scratch = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        var childPIDs: [Int32] = []
+        let records = try capture(samplesPerSecond: 99, scratch: scratch) { _ in
+            for _ in 0..<10 {
+                let child = try Workload.start("/bin/true", [])
+                childPIDs.append(child.processIdentifier)
+                child.waitUntilExit()
+            }
+            // The exit tracepoint ran before the child was reaped, and the sampler
+            // drains its ring buffer once more after SIGTERM: no wait is needed.
+        }
+        let execs = records.processRecords.filter { childPIDs.contains($0.pid) && $0.isExec }
+        let exits = records.exits.filter { childPIDs.contains($0.pid) }
+        print("short-lived children: \(execs.count) exec records and \(exits.count) exits of \(childPIDs.count) children")
+        #expect(Set(execs.map(\.pid)) == Set(childPIDs))
+        #expect(execs.allSatisfy { $0.comm == "true" })
+        #expect(Set(exits.map(\.pid)) == Set(childPIDs))
+        // Each exit follows its exec in the stream.
+        for pid in childPIDs {
+            let execIndex = records.firstIndex { if case .process(let info) = $0 { info.pid == pid && info.isExec } else { false } }
+            let exitIndex = records.firstIndex { if case .processExit(let exit) = $0 { exit.pid == pid } else { false } }
+            if let execIndex, let exitIndex { #expect(execIndex < exitIndex) }
+        }
+    }
+
+    /// A library loaded after the process was first described shows up as a new mapping.
+    @Test("a library dlopen'ed after start is reported as a mapping")
+    func dlopenAfterStart() throws {
+        let scratch = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let loader = try Workload.build("late_loader", in: scratch, extraArguments: ["-ldl"])
+        let library = try Workload.buildLibrary("late", in: scratch)
+        var workloadPID: Int32 = 0
+        let records = try capture(samplesPerSecond: 99, scratch: scratch) { _ in
+            let workload = try Workload.start(loader, [library, "0.7", "1.5"])
+            workloadPID = workload.processIdentifier
+            workload.waitUntilExit()
+        }
+        let sets = records.mappingRecords.filter { $0.pid == workloadPID }
+        try #require(!sets.isEmpty)
+        #expect(!sets[0].mappings.contains { $0.path == library }, "the first description predates the dlopen")
+        let later = try #require(sets.last { $0.mappings.contains { $0.path == library } }, "no mapping of \(library)")
+        // The samples in late_spin fall inside the reported library mapping.
+        let range = later.mappings.filter { $0.path == library }
+        let inLibrary = records.samples.filter { sample in
+            sample.pid == workloadPID && range.contains { $0.start <= sample.userStack.first ?? 0 && sample.userStack.first ?? 0 < $0.end }
+        }
+        print("dlopen: \(sets.count) mapping sets, \(inLibrary.count) samples with the leaf in the library")
+        #expect(inLibrary.count > 10)
+    }
+
+    /// After start-up the sampler keeps only CAP_SYS_PTRACE and sets no_new_privs.
+    @Test("capabilities are dropped after start-up")
+    func capabilitiesDropped() throws {
+        let scratch = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        var status = ""
+        _ = try capture(samplesPerSecond: 19, scratch: scratch) { sampler in
+            status = try String(contentsOfFile: "/proc/\(sampler.pid)/status", encoding: .utf8)
+        }
+        func field(_ name: String) -> String? {
+            status.split(separator: "\n").first { $0.hasPrefix(name + ":") }
+                .map { $0.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces) }
+        }
+        let ptrace = String(format: "%016llx", UInt64(1) << 19)
+        #expect(field("CapEff") == ptrace)
+        #expect(field("CapPrm") == ptrace)
+        #expect(field("CapInh") == "0000000000000000")
+        #expect(field("CapBnd") == ptrace)
+        #expect(field("CapAmb") == "0000000000000000")
+        #expect(field("NoNewPrivs") == "1")
+    }
+}

@@ -1,0 +1,173 @@
+import Foundation
+import Testing
+import WireFormat
+
+/// Live tests load BPF and read other processes' /proc files: root only.
+let isRoot = getuid() == 0
+
+enum TestFailure: Error, CustomStringConvertible {
+    case setup(String)
+    var description: String {
+        switch self {
+        case .setup(let message): message
+        }
+    }
+}
+
+/// A scratch directory, removed by the caller.
+func makeScratchDirectory() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-sampler-tests-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+/// Runs a program to completion; throws unless it exits 0.
+@discardableResult
+func runToCompletion(_ executable: String, _ arguments: [String]) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let output = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let text = String(decoding: output, as: UTF8.self)
+    guard process.terminationStatus == 0 else {
+        throw TestFailure.setup("\(executable) \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(text)")
+    }
+    return text
+}
+
+/// The C programs of Tests/Workloads, compiled the way the tests need them.
+enum Workload {
+    static let sourceDirectory = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Workloads")
+
+    /// Compiles Tests/Workloads/NAME.c into `directory`; returns the executable's path.
+    static func build(_ name: String, in directory: URL, extraArguments: [String] = []) throws -> String {
+        let output = directory.appendingPathComponent(name).path
+        try runToCompletion("/usr/bin/cc", ["-O1", "-fno-omit-frame-pointer", "-o", output,
+                                            sourceDirectory.appendingPathComponent("\(name).c").path] + extraArguments)
+        return output
+    }
+
+    /// Compiles Tests/Workloads/NAME.c as a shared library.
+    static func buildLibrary(_ name: String, in directory: URL) throws -> String {
+        let output = directory.appendingPathComponent("lib\(name).so").path
+        try runToCompletion("/usr/bin/cc", ["-O1", "-fno-omit-frame-pointer", "-shared", "-fPIC", "-o", output,
+                                            sourceDirectory.appendingPathComponent("\(name).c").path])
+        return output
+    }
+
+    /// Starts `path` and returns the running process.
+    static func start(_ path: String, _ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        try process.run()
+        return process
+    }
+}
+
+/// The symbols of a workload's own symbol table (`nm`), to symbolize its user stacks.
+struct SymbolTable {
+    var symbols: [(address: UInt64, name: String)]
+
+    init(binary: String) throws {
+        let text = try runToCompletion("/usr/bin/nm", ["--defined-only", binary])
+        symbols = text.split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: " ")
+            guard fields.count == 3, "tTwW".contains(fields[1]), let address = UInt64(fields[0], radix: 16) else { return nil }
+            return (address, String(fields[2]))
+        }.sorted { $0.address < $1.address }
+    }
+
+    func address(of name: String) -> UInt64? { symbols.first { $0.name == name }?.address }
+
+    /// The function containing file-relative address `offset`.
+    func name(containing offset: UInt64) -> String? {
+        symbols.last { $0.address <= offset }?.name
+    }
+}
+
+/// tandem-sampler, the binary `swift build` produced next to this test bundle.
+final class SamplerProcess {
+    static var binaryPath: String {
+        let bundle = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "")
+        var directory = bundle.deletingLastPathComponent()
+        // The test binary is Foo.xctest (a file on Linux) in the build directory.
+        while !directory.path.isEmpty, directory.path != "/" {
+            let candidate = directory.appendingPathComponent("tandem-sampler").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        return "tandem-sampler"
+    }
+
+    let process = Process()
+    let logURL: URL
+
+    init(arguments: [String], scratch: URL) throws {
+        let binary = Self.binaryPath
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw TestFailure.setup("tandem-sampler was not built next to the tests; run `swift build` first")
+        }
+        logURL = scratch.appendingPathComponent("sampler-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.standardError = try FileHandle(forWritingTo: logURL)
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+
+    var log: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
+
+    /// Waits (polling its log) until the sampler reports it is sampling.
+    func waitUntilSampling(timeoutSeconds: Double = 60) throws {
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while Date() < deadline {
+            if log.contains("] sampling") { return }
+            if !process.isRunning { throw TestFailure.setup("tandem-sampler exited early (\(process.terminationStatus)): \(log)") }
+            usleep(20_000)
+        }
+        throw TestFailure.setup("tandem-sampler did not start sampling within \(timeoutSeconds) s: \(log)")
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    func stop() throws {
+        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        process.waitUntilExit()
+        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
+            throw TestFailure.setup("tandem-sampler ended with status \(process.terminationStatus): \(log)")
+        }
+    }
+}
+
+/// Decodes a capture file completely.
+func decodeCapture(_ path: String) throws -> [Record] {
+    let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+    var decoder = StreamDecoder()
+    decoder.feed(bytes)
+    var records: [Record] = []
+    while let record = try decoder.next() { records.append(record) }
+    try decoder.finish()
+    return records
+}
+
+extension Array where Element == Record {
+    var samples: [Sample] { compactMap { if case .sample(let sample) = $0 { sample } else { nil } } }
+    var processRecords: [WireFormat.ProcessInfo] { compactMap { if case .process(let info) = $0 { info } else { nil } } }
+    var mappingRecords: [Mappings] { compactMap { if case .mappings(let mappings) = $0 { mappings } else { nil } } }
+    var exits: [ProcessExit] { compactMap { if case .processExit(let exit) = $0 { exit } else { nil } } }
+    var statistics: [SamplerStatistics] { compactMap { if case .statistics(let statistics) = $0 { statistics } else { nil } } }
+    var kernelSymbols: [KernelSymbol] {
+        flatMap { record -> [KernelSymbol] in
+            if case .kernelSymbols(let chunk) = record { return chunk.symbols }
+            return []
+        }
+    }
+}

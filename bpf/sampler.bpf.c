@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tandem-sampler's BPF side: a perf_event program fired by one software
+ * cpu-clock event per online CPU, and two raw tracepoints following exec and
+ * exit. Everything goes into one ring buffer, submitted WITHOUT wake-up: the
+ * loader drains it on a timer (a wake-up from this context stalls the
+ * cpu-clock event on the kernels we run on).
+ *
+ * Deliberately dumb: no CO-RE, no kernel structs, only stable helpers.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "tandem_sampler.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 8 * 1024 * 1024); /* resized by the loader */
+} events SEC(".maps");
+
+/* Counters the loader reads through mmap, without a syscall or capability. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(map_flags, BPF_F_MMAPABLE);
+    __uint(max_entries, TANDEM_COUNTER_COUNT);
+    __type(key, __u32);
+    __type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void count(__u32 index)
+{
+    __u64 *value = bpf_map_lookup_elem(&counters, &index);
+    if (value)
+        __sync_fetch_and_add(value, 1);
+}
+
+static __always_inline void fill_header(struct tandem_event_header *header, __u32 kind)
+{
+    __u64 pid_tgid = bpf_get_current_pid_tgid();
+    header->kind = kind;
+    header->cpu = bpf_get_smp_processor_id();
+    header->time = bpf_ktime_get_ns();
+    header->pid = pid_tgid >> 32;
+    header->tid = (__u32)pid_tgid;
+    bpf_get_current_comm(header->comm, sizeof(header->comm));
+}
+
+SEC("perf_event")
+int tandem_sample(void *ctx)
+{
+    __u64 pid_tgid = bpf_get_current_pid_tgid();
+    /* The idle task: not CPU time anybody spent. */
+    if ((__u32)pid_tgid == 0)
+        return 0;
+    count(TANDEM_COUNTER_SAMPLES);
+
+    struct tandem_sample_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+    if (!event) {
+        count(TANDEM_COUNTER_SAMPLES_RINGBUF_FULL);
+        return 0;
+    }
+    fill_header(&event->header, TANDEM_EVENT_SAMPLE);
+    event->kernel_stack_bytes = bpf_get_stack(ctx, event->kernel_stack, sizeof(event->kernel_stack), 0);
+    event->user_stack_bytes = bpf_get_stack(ctx, event->user_stack, sizeof(event->user_stack),
+                                            BPF_F_USER_STACK);
+    if (event->kernel_stack_bytes <= 0 && event->user_stack_bytes <= 0)
+        count(TANDEM_COUNTER_STACK_ERRORS);
+    bpf_ringbuf_submit(event, BPF_RB_NO_WAKEUP);
+    return 0;
+}
+
+static __always_inline int emit_process_event(__u32 kind)
+{
+    struct tandem_process_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+    if (!event) {
+        count(TANDEM_COUNTER_EVENTS_RINGBUF_FULL);
+        return 0;
+    }
+    fill_header(&event->header, kind);
+    bpf_ringbuf_submit(event, BPF_RB_NO_WAKEUP);
+    return 0;
+}
+
+/* Runs in the task after exec: current is the new image. */
+SEC("raw_tp/sched_process_exec")
+int tandem_exec(void *ctx)
+{
+    return emit_process_event(TANDEM_EVENT_EXEC);
+}
+
+/* Runs for every exiting thread; only the thread group leader ends the process. */
+SEC("raw_tp/sched_process_exit")
+int tandem_exit(void *ctx)
+{
+    __u64 pid_tgid = bpf_get_current_pid_tgid();
+    if ((__u32)pid_tgid != (__u32)(pid_tgid >> 32))
+        return 0;
+    return emit_process_event(TANDEM_EVENT_EXIT);
+}
