@@ -1,34 +1,62 @@
 /// The function symbols of one ELF file, sorted by address for binary search.
-/// Names are demangled on first use and remembered (most symbols are never hit).
+///
+/// A symbol costs 25 bytes here: its start, end, and where its name is. Names
+/// stay in their `NameSource` (for a large binary: in the file) until a lookup
+/// needs one, and are demangled on first use and remembered (most symbols are
+/// never hit).
 final class SymbolTable {
     private let starts: [UInt64]
     /// Exclusive end of each symbol: start + size, or the next symbol's start for size 0.
     private let ends: [UInt64]
-    private let rawNames: [String]
-    private var demangled: [DemangledName?]
+    private let nameOffsets: [UInt32]
+    private let nameLengths: [UInt32]
+    /// Index into `sources` of each symbol's name.
+    private let nameSources: [UInt8]
+    private let sources: [NameSource]
+    private var demangled: [Int: DemangledName] = [:]
 
     var count: Int { starts.count }
 
-    /// Sorts and deduplicates `symbols` (one symbol per address: global over weak over local).
-    init(symbols: [RawSymbol]) {
-        let sorted = symbols.sorted { ($0.address, $0.rank, $0.name.utf8.count) < ($1.address, $1.rank, $1.name.utf8.count) }
+    convenience init(symbols: [RawSymbol]) {
+        self.init(sets: [SymbolSet(symbols)])
+    }
+
+    /// Sorts and deduplicates the symbols of `sets` (one symbol per address: global
+    /// over weak over local, then the shortest name; among equals, the first read).
+    init(sets: [SymbolSet]) {
+        precondition(sets.count <= Int(UInt8.max), "too many symbol tables for one file")
+        var all: [(entry: SymbolEntry, source: UInt8)] = []
+        all.reserveCapacity(sets.reduce(0) { $0 + $1.entries.count })
+        for (source, set) in sets.enumerated() {
+            for entry in set.entries { all.append((entry, UInt8(source))) }
+        }
+        all.sort {
+            ($0.entry.address, $0.entry.rank, $0.entry.nameLength) < ($1.entry.address, $1.entry.rank, $1.entry.nameLength)
+        }
         var starts: [UInt64] = []
         var sizes: [UInt64] = []
-        var names: [String] = []
-        starts.reserveCapacity(sorted.count)
-        sizes.reserveCapacity(sorted.count)
-        names.reserveCapacity(sorted.count)
-        for symbol in sorted {
-            if let last = starts.last, last == symbol.address {
+        var nameOffsets: [UInt32] = []
+        var nameLengths: [UInt32] = []
+        var nameSources: [UInt8] = []
+        starts.reserveCapacity(all.count)
+        sizes.reserveCapacity(all.count)
+        nameOffsets.reserveCapacity(all.count)
+        nameLengths.reserveCapacity(all.count)
+        nameSources.reserveCapacity(all.count)
+        for (entry, source) in all {
+            if let last = starts.last, last == entry.address {
                 // Same address: keep the preferred name, but the largest known size.
-                if symbol.size > sizes[sizes.count - 1] { sizes[sizes.count - 1] = symbol.size }
+                if entry.size > sizes[sizes.count - 1] { sizes[sizes.count - 1] = entry.size }
                 continue
             }
-            starts.append(symbol.address)
-            sizes.append(symbol.size)
-            names.append(symbol.name)
+            starts.append(entry.address)
+            sizes.append(entry.size)
+            nameOffsets.append(entry.nameOffset)
+            nameLengths.append(entry.nameLength)
+            nameSources.append(source)
         }
-        var ends = [UInt64](repeating: 0, count: starts.count)
+        all = []
+        var ends = sizes
         for index in starts.indices {
             if sizes[index] > 0 {
                 ends[index] = starts[index] &+ sizes[index]
@@ -41,8 +69,10 @@ final class SymbolTable {
         }
         self.starts = starts
         self.ends = ends
-        self.rawNames = names
-        self.demangled = Array(repeating: nil, count: starts.count)
+        self.nameOffsets = nameOffsets
+        self.nameLengths = nameLengths
+        self.nameSources = nameSources
+        self.sources = sets.map(\.names)
     }
 
     /// The index of the symbol covering `address`, if any. Symbols may nest (a
@@ -66,12 +96,16 @@ final class SymbolTable {
 
     func start(at index: Int) -> UInt64 { starts[index] }
 
-    func rawName(at index: Int) -> String { rawNames[index] }
+    /// The symbol's name as the file has it; nil if its file can no longer be read.
+    func rawName(at index: Int) -> String? {
+        sources[Int(nameSources[index])].name(at: nameOffsets[index], length: nameLengths[index])
+    }
 
-    func name(at index: Int, demangling: Bool) -> DemangledName {
+    /// The symbol's display name; nil if its file can no longer be read.
+    func name(at index: Int, demangling: Bool) -> DemangledName? {
         if let cached = demangled[index] { return cached }
-        let name = demangling ? Demangler.demangle(rawNames[index])
-            : DemangledName(name: rawNames[index], language: .unmangled)
+        guard let raw = rawName(at: index) else { return nil }
+        let name = demangling ? Demangler.demangle(raw) : DemangledName(name: raw, language: .unmangled)
         demangled[index] = name
         return name
     }
