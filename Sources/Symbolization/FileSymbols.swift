@@ -3,10 +3,11 @@ import CTandemELF
 import Glibc
 #endif
 
-/// A function symbol whose name is an offset into a `NameSource`.
+/// A function symbol whose name is an offset into a `NameSource` (24 bytes).
 struct SymbolEntry {
     var address: UInt64
-    var size: UInt64
+    /// Clamped to 4 GiB.
+    var size: UInt32
     var nameOffset: UInt32
     var nameLength: UInt32
     /// Lower sorts first among symbols at one address (global before weak before local).
@@ -20,37 +21,51 @@ final class NameSource {
     private enum Storage {
         /// NUL-terminated names.
         case bytes([UInt8])
-        /// The string table at `offset` (of `size` bytes) in the open file.
-        case file(OpenFile, offset: UInt64, size: UInt64)
+        /// The string table at `offset` in the open file.
+        case file(OpenFile, offset: UInt64)
     }
 
     private let storage: Storage
+    /// Bytes of names: offsets are below this.
+    let size: UInt64
 
-    init(bytes: [UInt8]) { storage = .bytes(bytes) }
+    init(bytes: [UInt8]) {
+        storage = .bytes(bytes)
+        size = UInt64(bytes.count)
+    }
 
-    init(file: OpenFile, offset: UInt64, size: UInt64) { storage = .file(file, offset: offset, size: size) }
+    init(file: OpenFile, offset: UInt64, size: UInt64) {
+        storage = .file(file, offset: offset)
+        self.size = size
+    }
 
-    /// The name at `offset`, `length` bytes long; nil when the file can no longer be read.
-    func name(at offset: UInt32, length: UInt32) -> String? {
+    /// The NUL-terminated name at `offset`; nil when the file can no longer be read.
+    func name(at offset: UInt32) -> String? {
+        guard UInt64(offset) < size else { return nil }
         switch storage {
         case .bytes(let bytes):
             let start = Int(offset)
-            guard start + Int(length) <= bytes.count else { return nil }
-            return String(decoding: bytes[start..<start + Int(length)], as: UTF8.self)
-        case .file(let file, let tableOffset, let size):
-            guard UInt64(offset) + UInt64(length) <= size else { return nil }
-            var buffer = [UInt8](repeating: 0, count: Int(length))
-            var done = 0
-            while done < buffer.count {
-                let count = buffer.withUnsafeMutableBytes {
-                    pread(file.fileDescriptor, $0.baseAddress! + done, $0.count - done,
-                          off_t(tableOffset + UInt64(offset) + UInt64(done)))
+            let end = bytes[start...].firstIndex(of: 0) ?? bytes.count
+            return String(decoding: bytes[start..<end], as: UTF8.self)
+        case .file(let file, let tableOffset):
+            var name: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 256)
+            var position = UInt64(offset)
+            while position < size {
+                let wanted = Int(min(UInt64(chunk.count), size - position))
+                let count = chunk.withUnsafeMutableBytes {
+                    pread(file.fileDescriptor, $0.baseAddress, wanted, off_t(tableOffset + position))
                 }
                 if count < 0, errno == EINTR { continue }
                 guard count > 0 else { return nil }
-                done += count
+                if let end = chunk[..<count].firstIndex(of: 0) {
+                    name.append(contentsOf: chunk[..<end])
+                    return String(decoding: name, as: UTF8.self)
+                }
+                name.append(contentsOf: chunk[..<count])
+                position += UInt64(count)
             }
-            return String(decoding: buffer, as: UTF8.self)
+            return nil
         }
     }
 }
@@ -68,8 +83,9 @@ struct SymbolSet {
         for symbol in symbols {
             let offset = UInt32(bytes.count)
             bytes.append(contentsOf: symbol.name.utf8)
-            entries.append(SymbolEntry(address: symbol.address, size: symbol.size, nameOffset: offset,
+            entries.append(SymbolEntry(address: symbol.address, size: UInt32(clamping: symbol.size), nameOffset: offset,
                                        nameLength: UInt32(bytes.count) - offset, rank: symbol.rank))
+            bytes.append(0)
         }
         names = NameSource(bytes: bytes)
     }
@@ -128,7 +144,7 @@ enum StreamedSymbolReader {
                     else { continue }
                     let binding = info >> 4
                     let rank: UInt8 = binding == UInt8(STB_GLOBAL) ? 0 : (binding == UInt8(STB_WEAK) ? 1 : 2)
-                    candidates.append(SymbolEntry(address: value, size: size, nameOffset: nameOffset, nameLength: 0,
+                    candidates.append(SymbolEntry(address: value, size: UInt32(clamping: size), nameOffset: nameOffset, nameLength: 0,
                                                   rank: type == STT_NOTYPE ? rank + 3 : rank))
                     types.append(UInt8(type))
                 }
@@ -139,13 +155,17 @@ enum StreamedSymbolReader {
 
         // Pass 2: the string table, in name order, one window at a time: each name's
         // length and the checks that need its first bytes.
-        let order = candidates.indices.sorted { candidates[$0].nameOffset < candidates[$1].nameOffset }
+        var order = Array(0..<UInt32(candidates.count))
+        order.sort { candidates[Int($0)].nameOffset < candidates[Int($1)].nameOffset }
         var keep = [Bool](repeating: false, count: candidates.count)
+        // A small table's kept names are copied in as they go by; a large one's stay in the file.
+        let namesInMemory = collect && section.stringTableSize <= inMemoryNamesLimit
+        var keptNames: [UInt8] = []
         var window = [UInt8](repeating: 0, count: Int(min(UInt64(windowSize), section.stringTableSize)))
         var windowStart: UInt64 = 0
         var windowCount = 0
         var found = 0
-        for candidate in order {
+        for candidate in order.lazy.map(Int.init) {
             let offset = UInt64(candidates[candidate].nameOffset)
             var length = nameLength(in: window, windowStart: windowStart, windowCount: windowCount, at: offset)
             if length == nil, windowStart != offset || windowCount == 0 {
@@ -169,7 +189,13 @@ enum StreamedSymbolReader {
             found += 1
             keep[candidate] = true
             candidates[candidate].nameLength = UInt32(length)
+            if namesInMemory {
+                candidates[candidate].nameOffset = UInt32(keptNames.count)
+                keptNames.append(contentsOf: name)
+                keptNames.append(0)
+            }
         }
+        order = []
         window = []
         guard collect else { return (nil, found) }
 
@@ -177,11 +203,8 @@ enum StreamedSymbolReader {
         entries.reserveCapacity(found)
         for (position, entry) in candidates.enumerated() where keep[position] { entries.append(entry) }
         candidates = []
-        if section.stringTableSize <= inMemoryNamesLimit {
-            // Small table: copy the names in, and let the file go.
-            var table = [UInt8](repeating: 0, count: Int(section.stringTableSize))
-            try readExactly(file, into: &table, count: table.count, at: section.stringTableOffset, what: "string table")
-            return (SymbolSet(entries: entries, names: NameSource(bytes: table)), found)
+        if namesInMemory {
+            return (SymbolSet(entries: entries, names: NameSource(bytes: keptNames)), found)
         }
         return (SymbolSet(entries: entries, names: NameSource(file: file, offset: section.stringTableOffset,
                                                               size: section.stringTableSize)), found)

@@ -1,18 +1,17 @@
 /// The function symbols of one ELF file, sorted by address for binary search.
 ///
-/// A symbol costs 25 bytes here: its start, end, and where its name is. Names
-/// stay in their `NameSource` (for a large binary: in the file) until a lookup
-/// needs one, and are demangled on first use and remembered (most symbols are
-/// never hit).
+/// A symbol costs 16 bytes here: its start, its size and where its name is.
+/// Names stay in their `NameSource` (for a large binary: in the file) until a
+/// lookup needs one, and are demangled on first use and remembered (most
+/// symbols are never hit).
 final class SymbolTable {
     private let starts: [UInt64]
-    /// Exclusive end of each symbol: start + size, or the next symbol's start for size 0.
-    private let ends: [UInt64]
+    /// Sizes from the symbol table (0: up to the next symbol), clamped to 4 GiB.
+    private let sizes: [UInt32]
+    /// Offsets into the sources' names laid end to end (`sourceBases`).
     private let nameOffsets: [UInt32]
-    private let nameLengths: [UInt32]
-    /// Index into `sources` of each symbol's name.
-    private let nameSources: [UInt8]
     private let sources: [NameSource]
+    private let sourceBases: [UInt64]
     private var demangled: [Int: DemangledName] = [:]
 
     var count: Int { starts.count }
@@ -24,26 +23,36 @@ final class SymbolTable {
     /// Sorts and deduplicates the symbols of `sets` (one symbol per address: global
     /// over weak over local, then the shortest name; among equals, the first read).
     init(sets: [SymbolSet]) {
-        precondition(sets.count <= Int(UInt8.max), "too many symbol tables for one file")
-        var all: [(entry: SymbolEntry, source: UInt8)] = []
+        var sources: [NameSource] = []
+        var sourceBases: [UInt64] = []
+        var all: [SymbolEntry] = []
         all.reserveCapacity(sets.reduce(0) { $0 + $1.entries.count })
-        for (source, set) in sets.enumerated() {
-            for entry in set.entries { all.append((entry, UInt8(source))) }
+        var base: UInt64 = 0
+        for set in sets {
+            // Names of all sources together must stay addressable by 32 bits: more
+            // than 4 GiB of names for one file is not a real file.
+            guard base + set.names.size <= UInt64(UInt32.max) else { continue }
+            sources.append(set.names)
+            sourceBases.append(base)
+            for var entry in set.entries {
+                entry.nameOffset += UInt32(base)
+                all.append(entry)
+            }
+            base += set.names.size
         }
+        // Stable: among equal keys, the symbol read first wins.
         all.sort {
-            ($0.entry.address, $0.entry.rank, $0.entry.nameLength) < ($1.entry.address, $1.entry.rank, $1.entry.nameLength)
+            ($0.address, $0.rank, $0.nameLength) < ($1.address, $1.rank, $1.nameLength)
         }
+        var unique = 0
+        for index in all.indices where index == 0 || all[index].address != all[index - 1].address { unique += 1 }
         var starts: [UInt64] = []
-        var sizes: [UInt64] = []
+        var sizes: [UInt32] = []
         var nameOffsets: [UInt32] = []
-        var nameLengths: [UInt32] = []
-        var nameSources: [UInt8] = []
-        starts.reserveCapacity(all.count)
-        sizes.reserveCapacity(all.count)
-        nameOffsets.reserveCapacity(all.count)
-        nameLengths.reserveCapacity(all.count)
-        nameSources.reserveCapacity(all.count)
-        for (entry, source) in all {
+        starts.reserveCapacity(unique)
+        sizes.reserveCapacity(unique)
+        nameOffsets.reserveCapacity(unique)
+        for entry in all {
             if let last = starts.last, last == entry.address {
                 // Same address: keep the preferred name, but the largest known size.
                 if entry.size > sizes[sizes.count - 1] { sizes[sizes.count - 1] = entry.size }
@@ -52,27 +61,20 @@ final class SymbolTable {
             starts.append(entry.address)
             sizes.append(entry.size)
             nameOffsets.append(entry.nameOffset)
-            nameLengths.append(entry.nameLength)
-            nameSources.append(source)
-        }
-        all = []
-        var ends = sizes
-        for index in starts.indices {
-            if sizes[index] > 0 {
-                ends[index] = starts[index] &+ sizes[index]
-            } else if index + 1 < starts.count {
-                ends[index] = starts[index + 1]
-            } else {
-                // The last symbol without a size: assume it does not extend past a page.
-                ends[index] = starts[index] &+ 4096
-            }
         }
         self.starts = starts
-        self.ends = ends
+        self.sizes = sizes
         self.nameOffsets = nameOffsets
-        self.nameLengths = nameLengths
-        self.nameSources = nameSources
-        self.sources = sets.map(\.names)
+        self.sources = sources
+        self.sourceBases = sourceBases
+    }
+
+    /// Exclusive end of a symbol: start + size, or the next symbol's start for size 0.
+    private func end(at index: Int) -> UInt64 {
+        if sizes[index] > 0 { return starts[index] &+ UInt64(sizes[index]) }
+        if index + 1 < starts.count { return starts[index + 1] }
+        // The last symbol without a size: assume it does not extend past a page.
+        return starts[index] &+ 4096
     }
 
     /// The index of the symbol covering `address`, if any. Symbols may nest (a
@@ -87,7 +89,7 @@ final class SymbolTable {
         var candidate = low - 1
         var checked = 0
         while candidate >= 0, checked < 4 {
-            if address < ends[candidate] { return candidate }
+            if address < end(at: candidate) { return candidate }
             candidate -= 1
             checked += 1
         }
@@ -98,7 +100,10 @@ final class SymbolTable {
 
     /// The symbol's name as the file has it; nil if its file can no longer be read.
     func rawName(at index: Int) -> String? {
-        sources[Int(nameSources[index])].name(at: nameOffsets[index], length: nameLengths[index])
+        let offset = UInt64(nameOffsets[index])
+        var source = sourceBases.count - 1
+        while source > 0, sourceBases[source] > offset { source -= 1 }
+        return sources[source].name(at: UInt32(offset - sourceBases[source]))
     }
 
     /// The symbol's display name; nil if its file can no longer be read.
