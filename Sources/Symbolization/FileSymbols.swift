@@ -199,9 +199,14 @@ enum StreamedSymbolReader {
         window = []
         guard collect else { return (nil, found) }
 
-        var entries: [SymbolEntry] = []
-        entries.reserveCapacity(found)
-        for (position, entry) in candidates.enumerated() where keep[position] { entries.append(entry) }
+        // Keep the kept ones in place (a copy would double the peak for a large table).
+        var kept = 0
+        for position in candidates.indices where keep[position] {
+            candidates[kept] = candidates[position]
+            kept += 1
+        }
+        candidates.removeLast(candidates.count - kept)
+        let entries = candidates
         candidates = []
         if namesInMemory {
             return (SymbolSet(entries: entries, names: NameSource(bytes: keptNames)), found)
