@@ -103,7 +103,7 @@ enum StreamedSymbolReader {
     static let entrySize = 24
     /// String tables up to this size keep their functions' names in memory; larger
     /// ones are read again from the file for the few names a profile uses.
-    static let inMemoryNamesLimit: UInt64 = 1 << 20
+    static let inMemoryNamesLimit: UInt64 = 64 << 10
     private static let chunkSize = 2730 * 24
     private static let windowSize = 1 << 20
 

@@ -1,11 +1,17 @@
 /// The function symbols of one ELF file, sorted by address for binary search.
 ///
-/// A symbol costs 16 bytes here: its start, its size and where its name is.
+/// A symbol costs 12 bytes here: its start (32 bits from the lowest, when the
+/// file's symbols span less than 4 GiB), its size and where its name is.
 /// Names stay in their `NameSource` (for a large binary: in the file) until a
 /// lookup needs one, and are demangled on first use and remembered (most
 /// symbols are never hit).
 final class SymbolTable {
-    private let starts: [UInt64]
+    /// Starts minus `base` when every start fits in 32 bits above it (else empty).
+    private let narrowStarts: [UInt32]
+    /// Starts, when `narrowStarts` cannot hold them (else empty).
+    private let wideStarts: [UInt64]
+    private let base: UInt64
+    let count: Int
     /// Sizes from the symbol table (0: up to the next symbol), clamped to 4 GiB.
     private let sizes: [UInt32]
     /// Offsets into the sources' names laid end to end (`sourceBases`).
@@ -13,8 +19,6 @@ final class SymbolTable {
     private let sources: [NameSource]
     private let sourceBases: [UInt64]
     private var demangled: [Int: DemangledName] = [:]
-
-    var count: Int { starts.count }
 
     convenience init(symbols: [RawSymbol]) {
         self.init(sets: [SymbolSet(symbols)])
@@ -62,29 +66,43 @@ final class SymbolTable {
             sizes.append(entry.size)
             nameOffsets.append(entry.nameOffset)
         }
-        self.starts = starts
+        self.count = starts.count
+        let lowest = starts.first ?? 0
+        self.base = lowest
+        if let last = starts.last, last - lowest <= UInt64(UInt32.max) {
+            narrowStarts = starts.map { UInt32($0 - lowest) }
+            wideStarts = []
+        } else {
+            narrowStarts = []
+            wideStarts = starts
+        }
         self.sizes = sizes
         self.nameOffsets = nameOffsets
         self.sources = sources
         self.sourceBases = sourceBases
     }
 
+    @inline(__always)
+    func start(at index: Int) -> UInt64 {
+        wideStarts.isEmpty ? base &+ UInt64(narrowStarts[index]) : wideStarts[index]
+    }
+
     /// Exclusive end of a symbol: start + size, or the next symbol's start for size 0.
     private func end(at index: Int) -> UInt64 {
-        if sizes[index] > 0 { return starts[index] &+ UInt64(sizes[index]) }
-        if index + 1 < starts.count { return starts[index + 1] }
+        if sizes[index] > 0 { return start(at: index) &+ UInt64(sizes[index]) }
+        if index + 1 < count { return start(at: index + 1) }
         // The last symbol without a size: assume it does not extend past a page.
-        return starts[index] &+ 4096
+        return start(at: index) &+ 4096
     }
 
     /// The index of the symbol covering `address`, if any. Symbols may nest (a
     /// sized symbol inside a larger one), so a few preceding candidates are checked.
     func index(covering address: UInt64) -> Int? {
         var low = 0
-        var high = starts.count
+        var high = count
         while low < high {
             let middle = (low + high) / 2
-            if starts[middle] <= address { low = middle + 1 } else { high = middle }
+            if start(at: middle) <= address { low = middle + 1 } else { high = middle }
         }
         var candidate = low - 1
         var checked = 0
@@ -95,8 +113,6 @@ final class SymbolTable {
         }
         return nil
     }
-
-    func start(at index: Int) -> UInt64 { starts[index] }
 
     /// The symbol's name as the file has it; nil if its file can no longer be read.
     func rawName(at index: Int) -> String? {
