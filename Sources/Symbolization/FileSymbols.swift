@@ -12,6 +12,11 @@ struct SymbolEntry {
     var nameLength: UInt32
     /// Lower sorts first among symbols at one address (global before weak before local).
     var rank: UInt8
+
+    /// The order of a symbol table: by address, then rank, then the shorter name.
+    static func precedes(_ left: SymbolEntry, _ right: SymbolEntry) -> Bool {
+        (left.address, left.rank, left.nameLength) < (right.address, right.rank, right.nameLength)
+    }
 }
 
 /// Where a symbol table's names are: bytes in memory, or a string table left in
@@ -70,9 +75,10 @@ final class NameSource {
     }
 }
 
-/// The function symbols of one symbol table section and where their names are.
+/// The function symbols of one symbol table section, stably sorted by
+/// `SymbolEntry.precedes`, and where their names are.
 struct SymbolSet {
-    var entries: [SymbolEntry]
+    private(set) var entries: [SymbolEntry]
     var names: NameSource
 
     /// Symbols with their names in hand (`.gopclntab`, in-memory images): one byte blob.
@@ -87,10 +93,14 @@ struct SymbolSet {
                                        nameLength: UInt32(bytes.count) - offset, rank: symbol.rank))
             bytes.append(0)
         }
+        entries.sort(by: SymbolEntry.precedes)
         names = NameSource(bytes: bytes)
     }
 
-    init(entries: [SymbolEntry], names: NameSource) {
+    /// `entries` in reading order; sorted here, in place when the caller gave them up.
+    init(entries: consuming [SymbolEntry], names: NameSource) {
+        var entries = entries
+        entries.sort(by: SymbolEntry.precedes)
         self.entries = entries
         self.names = names
     }
@@ -105,7 +115,7 @@ enum StreamedSymbolReader {
     /// ones are read again from the file for the few names a profile uses.
     static let inMemoryNamesLimit: UInt64 = 64 << 10
     private static let chunkSize = 2730 * 24
-    private static let windowSize = 1 << 20
+    private static let windowSize = 256 << 10
 
     struct Section {
         var offset: UInt64
@@ -119,37 +129,47 @@ enum StreamedSymbolReader {
     /// (`ELFReader.readSymbols`); `found` counts them even when not collected.
     static func read(file: OpenFile, section: Section, executableSections: Set<Int>, collect: Bool,
                      rustMarkers: inout Bool) throws(ELFError) -> (set: SymbolSet?, found: Int) {
-        // Pass 1: the symbol table, for the candidates' values, in file order.
+        // Pass 1: the symbol table, for the candidates' values, in file order. It is
+        // read twice, counting first, so that the candidates take no more room than they need.
+        var chunk = [UInt8](repeating: 0, count: chunkSize)
+        func forEachCandidate(_ body: (SymbolEntry, _ type: UInt8) -> Void) throws(ELFError) {
+            let count = section.size / UInt64(entrySize)
+            var index: UInt64 = 0
+            while index < count {
+                let wanted = Int(min(UInt64(chunkSize / entrySize), count - index)) * entrySize
+                try readExactly(file, into: &chunk, count: wanted, at: section.offset + index * UInt64(entrySize),
+                                what: "symbol table")
+                chunk.withUnsafeBytes { raw in
+                    for position in stride(from: 0, to: wanted, by: entrySize) {
+                        let nameOffset = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: position, as: UInt32.self))
+                        let info = raw[position + 4]
+                        let sectionIndex = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: position + 6, as: UInt16.self))
+                        let value = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: position + 8, as: UInt64.self))
+                        let size = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: position + 16, as: UInt64.self))
+                        let type = Int32(tandem_symbol_type(info))
+                        let isFunction = type == STT_FUNC || type == STT_GNU_IFUNC
+                            || (type == STT_NOTYPE && executableSections.contains(Int(sectionIndex)))
+                        guard isFunction, sectionIndex != UInt16(SHN_UNDEF), value != 0,
+                              UInt64(nameOffset) < section.stringTableSize
+                        else { continue }
+                        let binding = info >> 4
+                        let rank: UInt8 = binding == UInt8(STB_GLOBAL) ? 0 : (binding == UInt8(STB_WEAK) ? 1 : 2)
+                        body(SymbolEntry(address: value, size: UInt32(clamping: size), nameOffset: nameOffset,
+                                         nameLength: 0, rank: type == STT_NOTYPE ? rank + 3 : rank), UInt8(type))
+                    }
+                }
+                index += UInt64(wanted / entrySize)
+            }
+        }
+        var total = 0
+        try forEachCandidate { _, _ in total += 1 }
         var candidates: [SymbolEntry] = []
         var types: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: chunkSize)
-        let count = section.size / UInt64(entrySize)
-        var index: UInt64 = 0
-        while index < count {
-            let wanted = Int(min(UInt64(chunkSize / entrySize), count - index)) * entrySize
-            try readExactly(file, into: &chunk, count: wanted, at: section.offset + index * UInt64(entrySize),
-                            what: "symbol table")
-            chunk.withUnsafeBytes { raw in
-                for position in stride(from: 0, to: wanted, by: entrySize) {
-                    let nameOffset = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: position, as: UInt32.self))
-                    let info = raw[position + 4]
-                    let sectionIndex = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: position + 6, as: UInt16.self))
-                    let value = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: position + 8, as: UInt64.self))
-                    let size = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: position + 16, as: UInt64.self))
-                    let type = Int32(tandem_symbol_type(info))
-                    let isFunction = type == STT_FUNC || type == STT_GNU_IFUNC
-                        || (type == STT_NOTYPE && executableSections.contains(Int(sectionIndex)))
-                    guard isFunction, sectionIndex != UInt16(SHN_UNDEF), value != 0,
-                          UInt64(nameOffset) < section.stringTableSize
-                    else { continue }
-                    let binding = info >> 4
-                    let rank: UInt8 = binding == UInt8(STB_GLOBAL) ? 0 : (binding == UInt8(STB_WEAK) ? 1 : 2)
-                    candidates.append(SymbolEntry(address: value, size: UInt32(clamping: size), nameOffset: nameOffset, nameLength: 0,
-                                                  rank: type == STT_NOTYPE ? rank + 3 : rank))
-                    types.append(UInt8(type))
-                }
-            }
-            index += UInt64(wanted / entrySize)
+        candidates.reserveCapacity(total)
+        types.reserveCapacity(total)
+        try forEachCandidate { entry, type in
+            candidates.append(entry)
+            types.append(type)
         }
         chunk = []
 
@@ -206,12 +226,10 @@ enum StreamedSymbolReader {
             kept += 1
         }
         candidates.removeLast(candidates.count - kept)
-        let entries = candidates
-        candidates = []
         if namesInMemory {
-            return (SymbolSet(entries: entries, names: NameSource(bytes: keptNames)), found)
+            return (SymbolSet(entries: candidates, names: NameSource(bytes: keptNames)), found)
         }
-        return (SymbolSet(entries: entries, names: NameSource(file: file, offset: section.stringTableOffset,
+        return (SymbolSet(entries: candidates, names: NameSource(file: file, offset: section.stringTableOffset,
                                                               size: section.stringTableSize)), found)
     }
 

@@ -95,6 +95,10 @@ struct KernelSymbolTable {
         starts = mergedStarts
         nameOffsets = mergedNameOffsets
         moduleIndices = mergedModules
+        // Give back the room the names grew into: the table is complete until the next reset.
+        if names.capacity > names.count + names.count / 8 {
+            names = names.withUnsafeBufferPointer { Array($0) }
+        }
     }
 
     private func name(at index: Int) -> String {

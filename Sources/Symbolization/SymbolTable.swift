@@ -1,7 +1,8 @@
 /// The function symbols of one ELF file, sorted by address for binary search.
 ///
-/// A symbol costs 12 bytes here: its start (32 bits from the lowest, when the
-/// file's symbols span less than 4 GiB), its size and where its name is.
+/// A symbol costs 10 bytes here: its start (32 bits from the lowest, when the
+/// file's symbols span less than 4 GiB), its size (16 bits, larger ones aside)
+/// and where its name is.
 /// Names stay in their `NameSource` (for a large binary: in the file) until a
 /// lookup needs one, and are demangled on first use and remembered (most
 /// symbols are never hit).
@@ -12,8 +13,10 @@ final class SymbolTable {
     private let wideStarts: [UInt64]
     private let base: UInt64
     let count: Int
-    /// Sizes from the symbol table (0: up to the next symbol), clamped to 4 GiB.
-    private let sizes: [UInt32]
+    /// Sizes from the symbol table (0: up to the next symbol); `UInt16.max`: see `largeSizes`.
+    private let sizes: [UInt16]
+    /// Sizes of `UInt16.max` bytes and more (clamped to 4 GiB), by symbol index: few functions are that large.
+    private let largeSizes: [Int: UInt32]
     /// Offsets into the sources' names laid end to end (`sourceBases`).
     private let nameOffsets: [UInt32]
     private let sources: [NameSource]
@@ -29,8 +32,7 @@ final class SymbolTable {
     init(sets: [SymbolSet]) {
         var sources: [NameSource] = []
         var sourceBases: [UInt64] = []
-        var all: [SymbolEntry] = []
-        all.reserveCapacity(sets.reduce(0) { $0 + $1.entries.count })
+        var runs: [[SymbolEntry]] = []
         var base: UInt64 = 0
         for set in sets {
             // Names of all sources together must stay addressable by 32 bits: more
@@ -38,33 +40,46 @@ final class SymbolTable {
             guard base + set.names.size <= UInt64(UInt32.max) else { continue }
             sources.append(set.names)
             sourceBases.append(base)
-            for var entry in set.entries {
-                entry.nameOffset += UInt32(base)
-                all.append(entry)
-            }
+            runs.append(set.entries)
             base += set.names.size
         }
-        // Stable: among equal keys, the symbol read first wins.
-        all.sort {
-            ($0.address, $0.rank, $0.nameLength) < ($1.address, $1.rank, $1.nameLength)
+        // Each set is sorted (stably); merging them, ties going to the earlier set, is
+        // the stable sort of all of them in reading order, without copying them.
+        func forEachMerged(_ body: (SymbolEntry, _ nameBase: UInt32) -> Void) {
+            var positions = [Int](repeating: 0, count: runs.count)
+            while true {
+                var best = -1
+                for run in runs.indices where positions[run] < runs[run].count {
+                    if best < 0 || SymbolEntry.precedes(runs[run][positions[run]], runs[best][positions[best]]) {
+                        best = run
+                    }
+                }
+                if best < 0 { return }
+                body(runs[best][positions[best]], UInt32(sourceBases[best]))
+                positions[best] += 1
+            }
         }
         var unique = 0
-        for index in all.indices where index == 0 || all[index].address != all[index - 1].address { unique += 1 }
+        var previous: UInt64?
+        forEachMerged { entry, _ in
+            if entry.address != previous { unique += 1 }
+            previous = entry.address
+        }
         var starts: [UInt64] = []
         var sizes: [UInt32] = []
         var nameOffsets: [UInt32] = []
         starts.reserveCapacity(unique)
         sizes.reserveCapacity(unique)
         nameOffsets.reserveCapacity(unique)
-        for entry in all {
+        forEachMerged { entry, nameBase in
             if let last = starts.last, last == entry.address {
                 // Same address: keep the preferred name, but the largest known size.
                 if entry.size > sizes[sizes.count - 1] { sizes[sizes.count - 1] = entry.size }
-                continue
+                return
             }
             starts.append(entry.address)
             sizes.append(entry.size)
-            nameOffsets.append(entry.nameOffset)
+            nameOffsets.append(entry.nameOffset + nameBase)
         }
         self.count = starts.count
         let lowest = starts.first ?? 0
@@ -76,7 +91,13 @@ final class SymbolTable {
             narrowStarts = []
             wideStarts = starts
         }
-        self.sizes = sizes
+        var largeSizes: [Int: UInt32] = [:]
+        self.sizes = sizes.enumerated().map { index, size in
+            if size < UInt32(UInt16.max) { return UInt16(size) }
+            largeSizes[index] = size
+            return UInt16.max
+        }
+        self.largeSizes = largeSizes
         self.nameOffsets = nameOffsets
         self.sources = sources
         self.sourceBases = sourceBases
@@ -89,7 +110,8 @@ final class SymbolTable {
 
     /// Exclusive end of a symbol: start + size, or the next symbol's start for size 0.
     private func end(at index: Int) -> UInt64 {
-        if sizes[index] > 0 { return start(at: index) &+ UInt64(sizes[index]) }
+        let size = sizes[index] == UInt16.max ? UInt64(largeSizes[index] ?? 0) : UInt64(sizes[index])
+        if size > 0 { return start(at: index) &+ size }
         if index + 1 < count { return start(at: index + 1) }
         // The last symbol without a size: assume it does not extend past a page.
         return start(at: index) &+ 4096
