@@ -1,11 +1,11 @@
 # tandem: the two set-up commands of the README live here.
 #   make test   installs what is missing, builds everything, runs every test
-#   make run    (the end-to-end run command; see README)
+#   make run    profiles this machine (with a demo workload) and shows the result
 
 SWIFT ?= swift
 FUZZ_SECONDS ?= 60
 
-.PHONY: deps build test fuzz
+.PHONY: deps build test fuzz run
 
 deps:
 	./scripts/install-deps.sh
@@ -20,3 +20,6 @@ test: deps
 
 fuzz:
 	./scripts/fuzz-decoder.sh $(FUZZ_SECONDS)
+
+run:
+	./scripts/run.sh

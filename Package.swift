@@ -22,6 +22,10 @@ let package = Package(
         // MARK: The stream between the two processes (pure Swift: no I/O, no C).
         .target(name: "WireFormat"),
 
+        // MARK: Unwind tables compiled from .eh_frame/.debug_frame (pure Swift: no C, fuzzable).
+        .target(name: "UnwindTables"),
+        .executableTarget(name: "unwind-tables-bench", dependencies: ["UnwindTables"]),
+
         // MARK: C system-library shims (module maps over Debian's -dev packages).
         .systemLibrary(name: "CTandemBPF", pkgConfig: "libbpf",
                        providers: [.apt(["libbpf-dev"])]),
@@ -60,10 +64,11 @@ let package = Package(
             "Profiles", "WireFormat", "CTandemELF", "CTandemLZMA",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "ProfileOutputs", dependencies: ["Profiles", "CTandemZlib"]),
+        .target(name: "Compression", dependencies: ["CTandemZlib", "CTandemSnappy"]),
+        .target(name: "ProfileOutputs", dependencies: ["Profiles", "Compression"]),
         .target(name: "ProfilingMetrics", dependencies: ["Profiles", "Configuration"]),
         .target(name: "Exporters", dependencies: [
-            "Profiles", "Configuration", "CTandemCurl", "CTandemZlib", "CTandemSnappy",
+            "Profiles", "Configuration", "CTandemCurl", "Compression",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "AggregatorCore", dependencies: [
@@ -82,11 +87,12 @@ let package = Package(
 
         // MARK: Tests.
         .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"]),
+        .testTarget(name: "InspectionTests", dependencies: ["AggregatorCore", "WireFormat"]),
         .testTarget(name: "AggregatorCoreTests", dependencies: [
             "AggregatorCore", "WireFormat", "Configuration",
             .product(name: "Logging", package: "swift-log"),
-        ]),
-        .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles", "CTandemZlib"]),
+        ], exclude: ["Fixtures"]),
+        .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Profiles"]),
         .testTarget(name: "ProfilingMetricsTests", dependencies: ["ProfilingMetrics", "Configuration", "Profiles"]),
         .testTarget(name: "SymbolizationTests", dependencies: [
@@ -94,9 +100,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["Fixtures"]),
         .testTarget(name: "ExportersTests", dependencies: [
-            "Exporters", "Profiles", "Configuration", "CTandemZlib",
+            "Exporters", "Profiles", "Configuration", "Compression",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTables"]),
         .testTarget(name: "SamplerTests", dependencies: ["SamplerCore", "WireFormat"]),
         .testTarget(name: "SamplerIntegrationTests", dependencies: ["SamplerCore", "WireFormat"]),
     ],

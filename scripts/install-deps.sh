@@ -7,7 +7,7 @@ set -euo pipefail
 
 APT_PACKAGES=(
     libbpf-dev libelf-dev libcurl4-openssl-dev zlib1g-dev libsnappy-dev liblzma-dev libcap-dev
-    bpftool linux-perf binutils
+    bpftool linux-perf binutils gcc g++
     victoria-metrics golang-go librsvg2-bin xz-utils
 )
 PIP_PACKAGES=(

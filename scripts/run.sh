@@ -60,7 +60,7 @@ trap cleanup EXIT
 
 step "Starting tandem-aggregator as '$user' (no capabilities)"
 setpriv --reuid="$user" --regid="$user" --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs -- \
-    "$bin/tandem-aggregator" serve --socket "$socket" --socket-mode 0600 --output-dir "$output" \
+    "$bin/tandem-aggregator" serve --socket "$socket" --socket-mode 0660 --output-dir "$output" \
     --log-level notice 2>"$output/aggregator.log" &
 aggregator_pid=$!
 for _ in $(seq 100); do
@@ -78,7 +78,9 @@ if [ "$demo" != 0 ]; then
 fi
 
 step "Sampling every CPU at $frequency Hz for $duration s (TANDEM_DURATION sets it)"
-"$bin/tandem-sampler" --socket "$socket" --duration "$duration" --samples-per-second "$frequency" \
+# The sampler drops CAP_DAC_OVERRIDE after start-up: it reaches the socket (mode
+# 0660, group $user) as a member of the aggregator's group, as its systemd unit does.
+setpriv --groups "$(id -g "$user")" -- "$bin/tandem-sampler" --socket "$socket" --duration "$duration" --samples-per-second "$frequency" \
     --log-level warning
 
 step "Stopping the aggregator and writing the outputs"

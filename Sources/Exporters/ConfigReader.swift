@@ -158,6 +158,11 @@ func parseDuration(_ text: String) -> Duration? {
 
 /// The candidate nearest to `word` by edit distance, if reasonably near.
 func closest(to word: String, in candidates: [String]) -> String? {
+    // A candidate that the word starts with (or that starts with the word) is the likely intent.
+    let lower = word.lowercased()
+    if let prefixed = candidates.first(where: { !$0.isEmpty && (lower.hasPrefix($0.lowercased()) || $0.lowercased().hasPrefix(lower)) && !lower.isEmpty }) {
+        return prefixed
+    }
     let scored = candidates.map { ($0, editDistance(word.lowercased(), $0.lowercased())) }
     guard let best = scored.min(by: { $0.1 < $1.1 }) else { return nil }
     return best.1 <= max(2, word.count / 3) ? best.0 : nil
@@ -195,8 +200,9 @@ extension DeliverySettings {
             self.timeout = timeout
         }
         let queue = try config.child("sending_queue")
-        try queue.requireOnly(["enabled", "queue_size", "num_consumers"])
+        try queue.requireOnly(["enabled", "queue_size"])
         if let size = try queue.int("queue_size", range: 1...1_000_000) { queueSize = size }
+        // Without a queue the Collector blocks the caller; tandem keeps one request in flight instead.
         if try queue.bool("enabled") == false { queueSize = 1 }
         let retry = try config.child("retry_on_failure")
         try retry.requireOnly(["enabled", "initial_interval", "max_interval", "max_elapsed_time",

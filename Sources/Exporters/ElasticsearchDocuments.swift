@@ -19,7 +19,7 @@ struct BulkItem: Sendable, Hashable {
 ///      "resource":{"attributes":{"host.name":"h","process.pid":42}},
 ///      "scope":{"name":"github.com/.../profilingmetricsconnector"},
 ///      "metrics":{"samples.native.count":7},
-///      "_metric_names_hash":"3c2fd1a9"}
+///      "_metric_names_hash":"3c23ed0c"}
 ///
 /// Timestamps are epoch milliseconds. The action line names the data stream
 /// `metrics-<dataset>.otel-<namespace>` and the dynamic template of each metric field

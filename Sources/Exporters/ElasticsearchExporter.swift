@@ -1,3 +1,4 @@
+import Compression
 import Configuration
 import Foundation
 import Logging
@@ -23,15 +24,17 @@ final class ElasticsearchExporter: MetricsExporter {
     final class Target: DeliveryTarget, @unchecked Sendable {
         let endpoints: [String]
         let headers: [(String, String)]
+        let gzip: Bool
         let builder: ElasticsearchDocumentBuilder
         let client = HTTPClient()
         let logger: Logger
         /// Round-robin position; only the worker thread touches it (see ``attempt``).
         private var nextEndpoint = 0
 
-        init(endpoints: [String], headers: [(String, String)], builder: ElasticsearchDocumentBuilder, logger: Logger) {
+        init(endpoints: [String], headers: [(String, String)], gzip: Bool, builder: ElasticsearchDocumentBuilder, logger: Logger) {
             self.endpoints = endpoints
             self.headers = headers
+            self.gzip = gzip
             self.builder = builder
             self.logger = logger
         }
@@ -55,6 +58,14 @@ final class ElasticsearchExporter: MetricsExporter {
                 body.append(UInt8(ascii: "\n"))
                 body += item.document
                 body.append(UInt8(ascii: "\n"))
+            }
+            var headers = self.headers
+            if gzip {
+                // zlib fails only when out of memory; the body then goes uncompressed.
+                if let compressed = try? Gzip.compress(body) {
+                    body = compressed
+                    headers.append(("Content-Encoding", "gzip"))
+                }
             }
             let response: HTTPResponse
             do {
@@ -115,7 +126,7 @@ final class ElasticsearchExporter: MetricsExporter {
         }
     }
 
-    static let keys = ["endpoint", "endpoints", "api_key", "user", "password", "headers", "metrics_dynamic_index",
+    static let keys = ["endpoint", "endpoints", "api_key", "user", "password", "headers", "compression", "metrics_dynamic_index",
                        "namespace", "dataset", "mapping"] + DeliverySettings.keys
 
     init(id: String, node: ConfigNode?, logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) {
@@ -170,6 +181,8 @@ final class ElasticsearchExporter: MetricsExporter {
         } else if password != nil {
             throw ConfigurationError(path: "\(path).password", problem: "`password` is set without `user`", fix: "add `user`")
         }
+        // The Collector's Elasticsearch exporter compresses bulk bodies by default; so does tandem.
+        let gzip = (try config.choice("compression", ["gzip", "none", ""]) ?? "gzip") == "gzip"
         headers += try config.stringMap("headers") ?? []
 
         var builder = ElasticsearchDocumentBuilder()
@@ -184,7 +197,7 @@ final class ElasticsearchExporter: MetricsExporter {
 
         let settings = try DeliverySettings(reading: config)
         self.id = id
-        worker = ExportWorker(target: Target(endpoints: endpoints, headers: headers, builder: builder, logger: logger),
+        worker = ExportWorker(target: Target(endpoints: endpoints, headers: headers, gzip: gzip, builder: builder, logger: logger),
                               settings: settings, logger: logger, name: id)
     }
 

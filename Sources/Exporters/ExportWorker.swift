@@ -36,7 +36,8 @@ public struct DeliverySettings: Sendable, Hashable {
     public var retryEnabled = true
     /// First backoff (`retry_on_failure.initial_interval`, default 5s).
     public var initialInterval: Duration = .seconds(5)
-    /// Longest backoff, and the cap on a server's `Retry-After` (`max_interval`, default 30s).
+    /// Longest backoff (`max_interval`, default 30s). A server's `Retry-After` may ask for
+    /// longer; it is honoured as long as it fits in `max_elapsed_time`.
     public var maxInterval: Duration = .seconds(30)
     /// Give up on a request after this long (`max_elapsed_time`, default 300s).
     public var maxElapsedTime: Duration = .seconds(300)
@@ -228,7 +229,9 @@ final class ExportWorker<Target: DeliveryTarget>: @unchecked Sendable {
                     return
                 }
                 retries += 1
-                let delay = retryAfter.map { min($0, settings.maxInterval) } ?? settings.backoff(retry: retries)
+                // A server's Retry-After wins over a shorter backoff; max_elapsed_time caps both.
+                let backoff = settings.backoff(retry: retries)
+                let delay = retryAfter.map { max($0, backoff) } ?? backoff
                 if start.duration(to: .now) + delay > settings.maxElapsedTime {
                     drop(remaining, reason: "\(reason); giving up after \(retries - 1) retries (max_elapsed_time)")
                     return

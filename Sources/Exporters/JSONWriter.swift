@@ -29,17 +29,6 @@ struct JSONWriter {
     mutating func bool(_ value: Bool) { beginValue(); appendRaw(value ? "true" : "false") }
     mutating func number<T: BinaryInteger>(_ value: T) { beginValue(); appendRaw(String(value)) }
 
-    /// A finite double as a JSON number, always with a radix point or exponent so
-    /// readers (Elasticsearch's dynamic mapping) see a floating-point value.
-    mutating func number(_ value: Double) {
-        beginValue()
-        let text = value.isFinite ? String(value) : "null"
-        appendRaw(text)
-    }
-
-    /// Raw JSON text (already valid) as the next value.
-    mutating func raw(_ text: String) { beginValue(); appendRaw(text) }
-
     /// Convenience: `"key": "value"`.
     mutating func field(_ name: String, _ value: String) { key(name); string(value) }
     mutating func field<T: BinaryInteger>(_ name: String, _ value: T) { key(name); number(value) }

@@ -1,3 +1,4 @@
+import Compression
 import Configuration
 import Logging
 import Profiles
@@ -55,7 +56,7 @@ final class OTLPHTTPExporter: MetricsExporter {
         var logger = logger
         logger[metadataKey: "exporter"] = "\(id)"
         self.id = id
-        let poster = HTTPPoster(url: url, headers: headers, client: HTTPClient(), logger: logger)
+        let poster = HTTPPoster(url: url, headers: headers, client: HTTPClient(), logger: logger, checkPartialSuccess: true)
         worker = ExportWorker(target: Target(poster: poster, encoding: encoding, gzip: gzip),
                               settings: settings, logger: logger, name: id)
     }

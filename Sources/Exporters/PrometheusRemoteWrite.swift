@@ -1,21 +1,15 @@
+import Compression
 import Configuration
 import Foundation
 import Logging
 import Profiles
 
-/// One Prometheus series sample set, before protobuf encoding.
-struct PrometheusSeries: Hashable, Sendable {
+/// One Prometheus series and its samples, before protobuf encoding.
+struct PrometheusSeries: Sendable {
     /// Sorted by name, `__name__` included.
     var labels: [(name: String, value: String)]
+    /// In time order.
     var samples: [(value: Double, timestampMilliseconds: Int64)]
-
-    static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.labels.elementsEqual(rhs.labels, by: ==) && lhs.samples.elementsEqual(rhs.samples, by: ==)
-    }
-
-    func hash(into hasher: inout Hasher) {
-        for label in labels { hasher.combine(label.name); hasher.combine(label.value) }
-    }
 }
 
 /// Turns OTLP metrics into Prometheus series and encodes remote write requests.

@@ -94,7 +94,8 @@ public final class Sampler {
             pumpOutput(now: HostFacts.monotonicNanoseconds())
             let now = HostFacts.monotonicNanoseconds()
             if now >= end { break }
-            let timeout = min(end, tickStart &+ interval) &- min(now, end)
+            let deadline = min(end, tickStart &+ interval)
+            let timeout = deadline > now ? deadline - now : 0
             if waitForSignal(signalFD, timeoutNanoseconds: timeout) {
                 reason = .shutdown
                 logger.info("termination signal received")
@@ -117,12 +118,16 @@ public final class Sampler {
     private func pumpOutput(now: UInt64) {
         _ = output.connectIfDue(now: now, header: makeHeader, logger: logger)
         let modules = kernelModules
-        output.continueSnapshot(symbols: kernelSymbols, chunk: 4096) { [processes] in
+        output.continueSnapshot(symbols: kernelSymbols, chunk: Self.kernelSymbolsPerChunk) { [processes] in
             [.kernelModules(KernelModules(modules: modules))] + processes.snapshot()
         }
         output.flush(now: now, logger: logger)
         // A stream that ended in the flush may start again on the next tick.
     }
+
+    /// About 30 KB encoded: small next to the smallest buffer bound, so a snapshot in
+    /// progress stays within the bound too.
+    static let kernelSymbolsPerChunk = 1024
 
     private func makeHeader() -> StreamHeader {
         StreamHeader(hostName: HostFacts.hostName(), kernelRelease: HostFacts.kernelRelease(),

@@ -48,6 +48,9 @@ struct StreamOutput {
     private var backoff: UInt64
     private(set) var bytesSent: UInt64 = 0
     private(set) var connections: UInt64 = 0
+    /// errno of the last failed connect, so that a new kind of failure is logged
+    /// loudly once and repeats stay at debug level.
+    private var lastConnectErrno: Int32?
 
     init(destination: OutputDestination, bufferLimit: Int, minimumBackoff: UInt64 = 100_000_000,
          maximumBackoff: UInt64 = 5_000_000_000) {
@@ -68,6 +71,17 @@ struct StreamOutput {
     /// state the aggregator needs is not crowded out by samples.
     var acceptsSamples: Bool { isLive && bufferedByteCount < bufferLimit - bufferLimit / 4 }
 
+    /// What to do about a failed connect to the aggregator's socket.
+    static func connectHint(_ error: Int32) -> String {
+        switch error {
+        case ENOENT, ECONNREFUSED: "is tandem-aggregator running and listening on this path?"
+        case EACCES, EPERM:
+            "the sampler keeps no CAP_DAC_OVERRIDE after start-up: give it access through the socket's group "
+                + "(e.g. run it with the aggregator's group as a supplementary group) or the socket's mode"
+        default: "retrying with backoff"
+        }
+    }
+
     /// Opens the destination when it is closed and an attempt is due. Returns whether a
     /// new stream started (the caller then feeds the snapshot through `continueSnapshot`).
     mutating func connectIfDue(now: UInt64, header: () -> StreamHeader, logger: Logger) -> Bool {
@@ -85,13 +99,21 @@ struct StreamOutput {
             fd = path.withCString { tandem_unix_connect($0) }
             guard fd >= 0 else {
                 let error = SystemCallError.last("connect(\(path))")
-                logger.debug("aggregator not reachable", metadata: ["error": "\(error)", "retry_ms": "\(backoff / 1_000_000)"])
+                let metadata: Logger.Metadata = ["error": "\(error)", "retry_ms": "\(backoff / 1_000_000)"]
+                if lastConnectErrno != error.errno {
+                    lastConnectErrno = error.errno
+                    logger.warning("aggregator not reachable; samples are dropped until it is: \(Self.connectHint(error.errno))",
+                                   metadata: metadata)
+                } else {
+                    logger.debug("aggregator not reachable", metadata: metadata)
+                }
                 phase = .disconnected(nextAttempt: now &+ backoff)
                 backoff = min(backoff * 2, maximumBackoff)
                 return false
             }
         }
         connections += 1
+        lastConnectErrno = nil
         backoff = minimumBackoff
         queue.removeAll()
         encoder = StreamEncoder(header: header())
@@ -159,7 +181,7 @@ struct StreamOutput {
             if written == 0 { break }
             bytesSent += UInt64(written)
         }
-        if bufferedByteCount > bufferLimit {
+        if isLive, bufferedByteCount > bufferLimit {
             logger.warning("the aggregator does not read its stream; reconnecting",
                            metadata: ["buffered_bytes": "\(bufferedByteCount)"])
             disconnect(now: now)

@@ -32,8 +32,6 @@ public final class Symbolizer {
     private var internedPaths: [String: String] = [:]
 
     private var kernelSymbols = KernelSymbolTable()
-    /// After `resetInterning` the sampler resends all kernel symbols: the next chunk starts a new table.
-    private var replaceKernelSymbolsOnNextChunk = false
 
     private var userStacks: TwoGenerationCache<UserStackKey, [Frame]>
     private var kernelStacks: TwoGenerationCache<UInt64, [Frame]>
@@ -61,10 +59,6 @@ public final class Symbolizer {
         case .mappings(let mappings): applyMappings(mappings)
         case .processExit(let exit): applyExit(exit)
         case .kernelSymbols(let chunk):
-            if replaceKernelSymbolsOnNextChunk {
-                kernelSymbols.removeAll()
-                replaceKernelSymbolsOnNextChunk = false
-            }
             kernelSymbols.add(chunk.symbols)
             kernelStacks.removeAll()
             sampleStacks.removeAll()
@@ -76,7 +70,6 @@ public final class Symbolizer {
             userStacks.removeAll()
             kernelStacks.removeAll()
             sampleStacks.removeAll()
-            replaceKernelSymbolsOnNextChunk = true
         default:
             // Headers, stack and thread definitions (resolved by the decoder), samples,
             // statistics, end of stream: nothing to update here.

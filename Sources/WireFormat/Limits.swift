@@ -1,9 +1,10 @@
 /// The bounds the decoder enforces; memory use is bounded by them.
 ///
 /// Worst case held by a decoder: its input buffer (at most one record plus one
-/// chunk fed), the interning tables (`maximumInternedFrames` addresses of 8
-/// bytes plus `maximumStacks` and `maximumThreads` small entries), and one
-/// decoded record. With the defaults that is about 40 MiB plus the chunk.
+/// chunk fed), the interning tables (8 bytes per interned frame, about 72 bytes
+/// per interned stack, 16 per thread) and one decoded record. With the defaults
+/// that is about 125 MiB for a hostile stream that fills every table with
+/// one-frame stacks, a few MiB for a real one (docs/wire-format.md, section 6).
 public struct DecoderLimits: Hashable, Sendable {
     /// Largest record payload, in bytes.
     public var maximumRecordLength: Int
@@ -39,6 +40,10 @@ public struct DecoderLimits: Hashable, Sendable {
 /// The bounds the encoder keeps so that every stream it writes decodes under
 /// `DecoderLimits.default`, and so that its own memory stays bounded: when an
 /// interning table is full it writes `resetInterning` and starts over.
+///
+/// A sample may define two stacks at once, so `maximumStacks` should be at
+/// least 2; stacks are cut to `maximumInternedFrames / 2` frames if that is
+/// lower than `maximumFramesPerStack`.
 public struct EncoderLimits: Hashable, Sendable {
     public var maximumStacks: Int
     public var maximumInternedFrames: Int

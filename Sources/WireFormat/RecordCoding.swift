@@ -21,13 +21,20 @@ extension ByteWriter {
         writeSigned(Int64(thread.tid) - Int64(thread.pid))
     }
 
+    /// Fields after the thread are written only up to the last non-zero one:
+    /// a user-mode sample without flags ends after its user stack id.
+    @inline(__always)
     mutating func writeSampleReference(timeDelta: Int64, thread: UInt64, cpu: UInt32, kernelStack: UInt64,
                                        userStack: UInt64, flags: SampleFlags) {
         writeSigned(timeDelta)
         writeVarint(thread)
+        if cpu == 0 && userStack == 0 && kernelStack == 0 && flags.rawValue == 0 { return }
         writeVarint(cpu)
-        writeVarint(kernelStack)
+        if userStack == 0 && kernelStack == 0 && flags.rawValue == 0 { return }
         writeVarint(userStack)
+        if kernelStack == 0 && flags.rawValue == 0 { return }
+        writeVarint(kernelStack)
+        if flags.rawValue == 0 { return }
         writeVarint(flags.rawValue)
     }
 
@@ -55,25 +62,19 @@ extension ByteWriter {
         writeVarint(exit.time)
     }
 
-    mutating func writeKernelSymbols(_ symbols: ArraySlice<KernelSymbol>, limits: EncoderLimits) {
-        writeVarint(UInt64(symbols.count))
-        var previous: UInt64 = 0
-        for symbol in symbols {
-            writeSigned(ZigZag.delta(symbol.address, from: previous))
-            previous = symbol.address
-            writeVarint(symbol.type)
-            writeString(symbol.name.truncatedUTF8(to: limits.maximumStringLength))
-            writeString(symbol.module.truncatedUTF8(to: limits.maximumStringLength))
-        }
+    /// One entry of a kernel symbols record; `previous` is the address of the entry before.
+    mutating func writeKernelSymbol(_ symbol: KernelSymbol, previous: UInt64, limits: EncoderLimits) {
+        writeSigned(ZigZag.delta(symbol.address, from: previous))
+        writeVarint(symbol.type & 0x7F)
+        writeString(symbol.name.truncatedUTF8(to: limits.maximumStringLength))
+        writeString(symbol.module.truncatedUTF8(to: limits.maximumStringLength))
     }
 
-    mutating func writeKernelModules(_ modules: ArraySlice<KernelModule>, limits: EncoderLimits) {
-        writeVarint(UInt64(modules.count))
-        for module in modules {
-            writeString(module.name.truncatedUTF8(to: limits.maximumStringLength))
-            writeVarint(module.start)
-            writeVarint(module.size)
-        }
+    /// One entry of a kernel modules record.
+    mutating func writeKernelModule(_ module: KernelModule, limits: EncoderLimits) {
+        writeString(module.name.truncatedUTF8(to: limits.maximumStringLength))
+        writeVarint(module.start)
+        writeVarint(module.size)
     }
 
     mutating func writeStatistics(_ statistics: SamplerStatistics) {
@@ -133,11 +134,17 @@ extension ByteReader {
         return ThreadDefinition(id: id, pid: pid, tid: tid32)
     }
 
+    /// Fields missing at the end of the payload are 0 (see `writeSampleReference`).
     @inline(__always)
     mutating func readSampleReference() throws(WireFormatError.Kind) -> SampleReference {
-        SampleReference(timeDelta: try readSigned(), thread: try readVarint(), cpu: try readUInt32("cpu"),
-                        kernelStack: try readVarint(), userStack: try readVarint(),
-                        flags: SampleFlags(rawValue: try readVarint()))
+        let timeDelta = try readSigned()
+        let thread = try readVarint()
+        let cpu = isAtEnd ? 0 : try readUInt32("cpu")
+        let userStack = isAtEnd ? 0 : try readVarint()
+        let kernelStack = isAtEnd ? 0 : try readVarint()
+        let flags = isAtEnd ? 0 : try readVarint()
+        return SampleReference(timeDelta: timeDelta, thread: thread, cpu: cpu, kernelStack: kernelStack,
+                               userStack: userStack, flags: SampleFlags(rawValue: flags))
     }
 
     mutating func readProcess(limits: DecoderLimits) throws(WireFormatError.Kind) -> ProcessInfo {

@@ -261,9 +261,13 @@ public struct SamplerStatistics: Hashable, Sendable {
         counters[counter] ?? 0
     }
 
-    /// Sum of every drop counter.
+    /// Sum of every drop counter (saturating: the values come from the stream).
     public var totalDrops: UInt64 {
-        counters.reduce(0) { $0 + ($1.key.isDrop ? $1.value : 0) }
+        counters.reduce(0) { sum, counter in
+            guard counter.key.isDrop else { return sum }
+            let (total, overflow) = sum.addingReportingOverflow(counter.value)
+            return overflow ? .max : total
+        }
     }
 }
 

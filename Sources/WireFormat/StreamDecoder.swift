@@ -15,7 +15,12 @@ public struct StreamDecoder {
     public let limits: DecoderLimits
 
     /// The stream header, once decoded.
-    public private(set) var header: StreamHeader?
+    public private(set) var header: StreamHeader? {
+        didSet { hasHeader = header != nil }
+    }
+    /// Whether the header was decoded: a flag, so that the per-record check does
+    /// not copy (and retain) the header's strings.
+    private var hasHeader = false
     /// Whether the end-of-stream record was read.
     public var reachedEndOfStream: Bool { resolver.reachedEndOfStream }
 
@@ -39,6 +44,9 @@ public struct StreamDecoder {
     /// Bytes fed but not yet decoded.
     public var bufferedByteCount: Int { buffer.count - readIndex }
 
+    /// Bytes the input buffer holds allocated (for tests of the memory bound).
+    var retainedBufferCapacity: Int { buffer.capacity }
+
     /// The frames of interned stack `id`, if defined.
     public func stack(_ id: UInt64) -> StackDefinition? {
         guard id >= 1, id <= UInt64(resolver.stacks.count) else { return nil }
@@ -59,7 +67,7 @@ public struct StreamDecoder {
     public mutating func next() throws(WireFormatError) -> Record? {
         if let failure { throw failure }
         do {
-            return try header == nil ? decodeHeader() : decodeRecord()
+            return try hasHeader ? decodeRecord() : decodeHeader()
         } catch {
             failure = error
             throw error
@@ -69,8 +77,9 @@ public struct StreamDecoder {
     /// Declares the end of the input: throws if it stopped inside the header or a record.
     public mutating func finish() throws(WireFormatError) {
         if let failure { throw failure }
-        if header == nil || readIndex < buffer.count {
-            let error = WireFormatError(kind: .truncated, recordType: header == nil ? nil : pendingRecordType(),
+        if !hasHeader || readIndex < buffer.count {
+            let kind: WireFormatError.Kind = reachedEndOfStream ? .dataAfterEndOfStream : .truncated
+            let error = WireFormatError(kind: kind, recordType: hasHeader ? pendingRecordType() : nil,
                                         offset: bytesConsumed)
             failure = error
             throw error
@@ -128,7 +137,15 @@ public struct StreamDecoder {
         func fail(_ kind: WireFormatError.Kind) -> WireFormatError {
             WireFormatError(kind: kind, recordType: typeForError, offset: bufferBase + start)
         }
-        if resolver.reachedEndOfStream { throw fail(.dataAfterEndOfStream) }
+        if resolver.reachedEndOfStream {
+            // Wait for the type, so that chunking never changes the error.
+            switch peekVarint(at: &cursor) {
+            case .success(nil): return nil
+            case .success(let type?): typeForError = type
+            case .failure: break
+            }
+            throw fail(.dataAfterEndOfStream)
+        }
         guard let type = try peekVarint(at: &cursor).get(orThrow: fail) else { return nil }
         typeForError = type
         guard let length = try peekVarint(at: &cursor).get(orThrow: fail) else { return nil }
@@ -139,24 +156,25 @@ public struct StreamDecoder {
         let payloadStart = cursor
         let payloadEnd = cursor + Int(length)
 
-        // The resolver leaves `self` while the buffer is borrowed, so that
-        // decoding may mutate it without overlapping accesses to `self`.
-        var resolver = self.resolver
-        self.resolver = RecordResolver(limits: limits)
-        defer { self.resolver = resolver }
-        let result = buffer.withUnsafeBytes { raw -> Result<Record, WireFormatError.Kind> in
+        // A local reference to the buffer (one retain), so that the resolver
+        // can be mutated in place while the bytes are borrowed.
+        let bytes = buffer
+        // `withUnsafeBytes` rethrows untyped errors: the result travels as a value.
+        let result = bytes.withUnsafeBytes { raw -> Result<Record, WireFormatError.Kind> in
             var reader = ByteReader(UnsafeRawBufferPointer(rebasing: raw[payloadStart..<payloadEnd]))
-            return Result { () throws(WireFormatError.Kind) in
-                try resolver.decodePayload(type: type, length: Int(length), reader: &reader)
+            do throws(WireFormatError.Kind) {
+                return .success(try resolver.decodePayload(type: type, length: Int(length), reader: &reader))
+            } catch {
+                return .failure(error)
             }
         }
+        let record: Record
         switch result {
-        case .success(let record):
-            readIndex = payloadEnd
-            return record
-        case .failure(let kind):
-            throw fail(kind)
+        case .success(let decoded): record = decoded
+        case .failure(let kind): throw fail(kind)
         }
+        readIndex = payloadEnd
+        return record
     }
 
     // MARK: Helpers

@@ -11,8 +11,8 @@ public struct StreamEncoder {
     private var output: ByteWriter
     private var payload = ByteWriter(capacity: 256)
 
-    private var kernelStackIDs: [[UInt64]: UInt64] = [:]
-    private var userStackIDs: [[UInt64]: UInt64] = [:]
+    private var kernelStackIDs: [StackKey: UInt64] = [:]
+    private var userStackIDs: [StackKey: UInt64] = [:]
     private var threadIDs: [UInt64: UInt64] = [:]
     private var nextStackID: UInt64 = 1
     private var nextThreadID: UInt64 = 1
@@ -52,54 +52,73 @@ public struct StreamEncoder {
     public mutating func appendSample(time: UInt64, pid: Int32, tid: Int32, cpu: UInt32,
                                       kernelStack: some Collection<UInt64>, userStack: some Collection<UInt64>,
                                       flags: SampleFlags = []) {
+        // One frame past the limit is enough for the array overload to see the cut.
+        let copied = limits.maximumFramesPerStack + 1
+        appendSample(time: time, pid: pid, tid: tid, cpu: cpu, kernelStack: Array(kernelStack.prefix(copied)),
+                     userStack: Array(userStack.prefix(copied)), flags: flags)
+    }
+
+    /// `appendSample` for stacks already in arrays (the sampler's case): a
+    /// stack within the limits is interned without being copied.
+    public mutating func appendSample(time: UInt64, pid: Int32, tid: Int32, cpu: UInt32,
+                                      kernelStack: [UInt64], userStack: [UInt64], flags: SampleFlags = []) {
         var flags = flags
-        var kernel = Array(kernelStack.prefix(limits.maximumFramesPerStack))
-        var user = Array(userStack.prefix(limits.maximumFramesPerStack))
-        if user.count < userStack.count {
+        // Both stacks of one sample must fit the interned-frames bound together.
+        let framesPerStack = max(0, min(limits.maximumFramesPerStack, limits.maximumInternedFrames / 2))
+        let kernel = StackKey(kernelStack.count > framesPerStack ? Array(kernelStack.prefix(framesPerStack)) : kernelStack)
+        let user = StackKey(userStack.count > framesPerStack ? Array(userStack.prefix(framesPerStack)) : userStack)
+        if user.frames.count < userStack.count {
             flags.insert(.userStackTruncated)
             truncations += 1
         }
-        if kernel.count < kernelStack.count { truncations += 1 }
+        if kernel.frames.count < kernelStack.count { truncations += 1 }
+
+        var kernelID = kernel.frames.isEmpty ? 0 : kernelStackIDs[kernel]
+        var userID = user.frames.isEmpty ? 0 : userStackIDs[user]
+        let threadKey = UInt64(UInt32(bitPattern: pid)) << 32 | UInt64(UInt32(bitPattern: tid))
+        var threadID = threadIDs[threadKey]
 
         // Make room first, so that one sample's definitions never straddle a reset.
-        let newFrames = (kernelStackIDs[kernel] == nil ? kernel.count : 0)
-            + (userStackIDs[user] == nil ? user.count : 0)
-        if Int(nextStackID) + 2 > limits.maximumStacks + 1
+        let newFrames = (kernelID == nil ? kernel.frames.count : 0) + (userID == nil ? user.frames.count : 0)
+        let newStacks = (kernelID == nil ? 1 : 0) + (userID == nil ? 1 : 0)
+        if Int(nextStackID) - 1 + newStacks > limits.maximumStacks
             || internedFrames + newFrames > limits.maximumInternedFrames
-            || Int(nextThreadID) > limits.maximumThreads {
+            || (threadID == nil && Int(nextThreadID) > limits.maximumThreads) {
             resetInterning()
+            kernelID = kernel.frames.isEmpty ? 0 : nil
+            userID = user.frames.isEmpty ? 0 : nil
+            threadID = nil
         }
 
-        let kernelID = kernel.isEmpty ? 0 : intern(&kernel, kind: .kernel)
-        let userID = user.isEmpty ? 0 : intern(&user, kind: .user)
-        let threadKey = UInt64(UInt32(bitPattern: pid)) << 32 | UInt64(UInt32(bitPattern: tid))
-        let threadID: UInt64
-        if let known = threadIDs[threadKey] {
-            threadID = known
+        let kernelReference = kernelID ?? define(kernel, kind: .kernel)
+        let userReference = userID ?? define(user, kind: .user)
+        let threadReference: UInt64
+        if let threadID {
+            threadReference = threadID
         } else {
-            threadID = nextThreadID
+            threadReference = nextThreadID
             nextThreadID += 1
-            threadIDs[threadKey] = threadID
+            threadIDs[threadKey] = threadReference
             payload.removeAll()
-            payload.writeThreadDefinition(ThreadDefinition(id: threadID, pid: pid, tid: tid))
+            payload.writeThreadDefinition(ThreadDefinition(id: threadReference, pid: pid, tid: tid))
             frame(.threadDefinition)
         }
 
         payload.removeAll()
-        payload.writeSampleReference(timeDelta: ZigZag.delta(time, from: previousSampleTime), thread: threadID,
-                                     cpu: cpu, kernelStack: kernelID, userStack: userID, flags: flags)
+        payload.writeSampleReference(timeDelta: ZigZag.delta(time, from: previousSampleTime), thread: threadReference,
+                                     cpu: cpu, kernelStack: kernelReference, userStack: userReference, flags: flags)
         previousSampleTime = time
         frame(.sample)
     }
 
-    private mutating func intern(_ frames: inout [UInt64], kind: StackKind) -> UInt64 {
-        if let known = (kind == .kernel ? kernelStackIDs[frames] : userStackIDs[frames]) { return known }
+    /// Interns a stack not yet known and writes its definition.
+    private mutating func define(_ stack: StackKey, kind: StackKind) -> UInt64 {
         let id = nextStackID
         nextStackID += 1
-        internedFrames += frames.count
-        if kind == .kernel { kernelStackIDs[frames] = id } else { userStackIDs[frames] = id }
+        internedFrames += stack.frames.count
+        if kind == .kernel { kernelStackIDs[stack] = id } else { userStackIDs[stack] = id }
         payload.removeAll()
-        payload.writeStackDefinition(id: id, kind: kind, frames: frames)
+        payload.writeStackDefinition(id: id, kind: kind, frames: stack.frames)
         frame(.stackDefinition)
         return id
     }
@@ -135,20 +154,9 @@ public struct StreamEncoder {
             payload.writeProcessExit(exit)
             frame(.processExit)
         case .kernelSymbols(let symbols):
-            var start = 0
-            repeat {
-                let end = min(symbols.symbols.count, start + max(1, limits.kernelSymbolsPerRecord))
-                payload.removeAll()
-                payload.writeKernelSymbols(symbols.symbols[start..<end], limits: limits)
-                frame(.kernelSymbols)
-                start = end
-            } while start < symbols.symbols.count
+            appendKernelSymbols(symbols.symbols)
         case .kernelModules(let modules):
-            let kept = modules.modules.prefix(limits.maximumListLength)
-            if kept.count < modules.modules.count { truncations += 1 }
-            payload.removeAll()
-            payload.writeKernelModules(kept, limits: limits)
-            frame(.kernelModules)
+            appendKernelModules(modules.modules)
         case .statistics(let statistics):
             payload.removeAll()
             payload.writeStatistics(statistics)
@@ -162,6 +170,60 @@ public struct StreamEncoder {
         case .header, .stackDefinition, .threadDefinition, .sample, .unknown:
             break
         }
+    }
+
+    /// Writes `symbols` as records of at most `kernelSymbolsPerRecord` entries
+    /// and `maximumRecordLength` bytes; an empty list is one empty record.
+    private mutating func appendKernelSymbols(_ symbols: [KernelSymbol]) {
+        let perRecord = max(1, min(limits.kernelSymbolsPerRecord, limits.maximumListLength))
+        var entries = ByteWriter(capacity: 64 << 10)
+        var start = 0
+        repeat {
+            entries.removeAll()
+            var count = 0
+            var previous: UInt64 = 0
+            var index = start
+            while index < symbols.count && count < perRecord {
+                let before = entries.count
+                entries.writeKernelSymbol(symbols[index], previous: previous, limits: limits)
+                if entries.count + 16 > limits.maximumRecordLength {
+                    entries.bytes.removeSubrange(before...)
+                    if count > 0 { break }
+                    // An entry that fits no record at all (only under tiny limits) is dropped.
+                    truncations += 1
+                    index += 1
+                    continue
+                }
+                previous = symbols[index].address
+                count += 1
+                index += 1
+            }
+            payload.removeAll()
+            payload.writeVarint(UInt64(count))
+            payload.writeBytes(entries.bytes)
+            frame(.kernelSymbols)
+            start = index
+        } while start < symbols.count
+    }
+
+    /// Writes the modules that fit one record; the rest are cut and counted.
+    private mutating func appendKernelModules(_ modules: [KernelModule]) {
+        var entries = ByteWriter(capacity: 32 * modules.count)
+        var kept = 0
+        for module in modules.prefix(limits.maximumListLength) {
+            let before = entries.count
+            entries.writeKernelModule(module, limits: limits)
+            if entries.count + 16 > limits.maximumRecordLength {
+                entries.bytes.removeSubrange(before...)
+                break
+            }
+            kept += 1
+        }
+        if kept < modules.count { truncations += 1 }
+        payload.removeAll()
+        payload.writeVarint(UInt64(kept))
+        payload.writeBytes(entries.bytes)
+        frame(.kernelModules)
     }
 
     private mutating func appendMappings(_ mappings: Mappings) {
@@ -191,5 +253,30 @@ public struct StreamEncoder {
         output.writeVarint(type.rawValue)
         output.writeVarint(UInt64(payload.count))
         output.writeBytes(payload.bytes)
+    }
+}
+
+/// A stack as an interning key: hashed by a digest of its frames computed
+/// once, so that a lookup feeds the hasher one word instead of every frame.
+struct StackKey: Hashable {
+    let frames: [UInt64]
+    let digest: UInt64
+
+    init(_ frames: [UInt64]) {
+        self.frames = frames
+        var digest = UInt64(truncatingIfNeeded: frames.count) &* 0x9E37_79B9_7F4A_7C15
+        for address in frames {
+            digest = (digest ^ address) &* 0xFF51_AFD7_ED55_8CCD
+            digest ^= digest >> 32
+        }
+        self.digest = digest
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(digest)
+    }
+
+    static func == (lhs: StackKey, rhs: StackKey) -> Bool {
+        lhs.digest == rhs.digest && lhs.frames == rhs.frames
     }
 }

@@ -27,7 +27,8 @@ public struct WireFormatError: Error, Hashable, Sendable, CustomStringConvertibl
     }
 
     public var kind: Kind
-    /// The record type code, or `nil` when the error is in the stream header.
+    /// The record type code; `nil` when the error is in the stream header (offset 0)
+    /// or the input ends before the record's type could be read.
     public var recordType: UInt64?
     /// Byte offset, from the start of the stream, of the record (or header) in error.
     public var offset: Int
@@ -40,7 +41,8 @@ public struct WireFormatError: Error, Hashable, Sendable, CustomStringConvertibl
 
     /// The record's name, `header`, or `record type N` for unknown codes.
     public var recordName: String {
-        guard let recordType else { return "header" }
+        // The header is the only thing at offset 0: every record comes after it.
+        guard let recordType else { return offset == 0 ? "header" : "record" }
         if let known = RecordType(rawValue: recordType) { return "\(known)" }
         return "record type \(recordType)"
     }

@@ -1,4 +1,5 @@
 import AggregatorCore
+import Dispatch
 import Foundation
 import Logging
 import Synchronization
@@ -71,7 +72,7 @@ final class ConsumerList: Sendable {
 
 @Suite(.serialized) struct ServerTests {
     func startServer(allowed: Set<UInt32>, log: RecordedLog,
-                     consumers: ConsumerList) throws -> (StreamServer, String, Thread) {
+                     consumers: ConsumerList) throws -> (StreamServer, String, DispatchSemaphore) {
         let path = try temporaryDirectory() + "/tandem.sock"
         let listener = try UnixSocket.listen(path: path)
         let server = StreamServer(listener: listener, allowedUIDs: allowed, captureDirectory: nil,
@@ -80,19 +81,24 @@ final class ConsumerList: Sendable {
             consumers.items.withLock { $0.append(consumer) }
             return consumer
         }
-        let thread = Thread { try? server.run() }
+        let returned = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            try? server.run()
+            returned.signal()
+        }
         thread.start()
-        return (server, path, thread)
+        return (server, path, returned)
     }
 
     @Test func aPeerWhoseUIDIsNotAllowedIsRefusedAndLogged() throws {
         let log = RecordedLog()
         let consumers = ConsumerList()
-        let (server, path, _) = try startServer(allowed: [getuid() &+ 4242], log: log, consumers: consumers)
+        let (server, path, returned) = try startServer(allowed: [getuid() &+ 4242], log: log, consumers: consumers)
         let client = try UnixSocket.connect(path: path)
         waitForClose(client)
         close(client)
         server.stop()
+        returned.wait()
         #expect(server.statistics.refused == 1)
         #expect(server.statistics.accepted == 0)
         #expect(consumers.items.withLock { $0.isEmpty })
@@ -102,7 +108,7 @@ final class ConsumerList: Sendable {
     @Test func aMalformedStreamClosesOnlyItsOwnConnection() throws {
         let log = RecordedLog()
         let consumers = ConsumerList()
-        let (server, path, _) = try startServer(allowed: [getuid()], log: log, consumers: consumers)
+        let (server, path, returned) = try startServer(allowed: [getuid()], log: log, consumers: consumers)
 
         let good = try UnixSocket.connect(path: path)
         let bad = try UnixSocket.connect(path: path)
@@ -114,6 +120,7 @@ final class ConsumerList: Sendable {
         waitForClose(good)
         close(good)
         server.stop()
+        returned.wait()
 
         let endings = consumers.items.withLock { $0.map { ($0.ending.withLock { $0 } ?? "open", $0.samples.withLock { $0 }) } }
         #expect(endings.count == 2)

@@ -14,7 +14,9 @@ Requests past the end of the list succeed entirely. Every request is appended to
 DUMPFILE as one JSON line {"time", "path", "headers", "lines"} before it is answered,
 "lines" being the NDJSON body parsed line by line.
 """
+import gzip
 import json
+import os
 import sys
 import threading
 import time
@@ -28,7 +30,20 @@ ERRORS = {
 }
 
 
+def die_with_parent():
+    # No orphaned peer when the test process dies without stopping it.
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main():
+    die_with_parent()
     dump_path, scenario = sys.argv[1], json.loads(sys.argv[2])
     lock = threading.Lock()
     state = {"count": 0}
@@ -41,6 +56,8 @@ def main():
 
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if self.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
             lines = [json.loads(line) for line in body.decode("utf-8").split("\n") if line]
             with lock:
                 number = state["count"]

@@ -9,13 +9,16 @@ message classes.
       DUMPFILE as one JSON line {"path", "content_type", "content_encoding", "request"}
       BEFORE the response is sent, so a client that saw its 200 finds its line there.
       The first N requests get status S (default 503) and are not dumped.
+      --partial-reject K: successful responses carry a partial_success that rejects K points.
   otlp_peer.py decode-proto   protobuf ExportMetricsServiceRequest on stdin -> JSON on stdout
   otlp_peer.py decode-json    OTLP/JSON on stdin, parsed strictly -> canonical JSON on stdout
 """
 import gzip
 import json
+import os
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from google.protobuf import json_format
@@ -39,7 +42,7 @@ def decode(body, content_type):
     return request
 
 
-def serve(dump_path, fail_first, fail_status):
+def serve(dump_path, fail_first, fail_status, partial_reject):
     lock = threading.Lock()
     state = {"seen": 0}
 
@@ -77,6 +80,9 @@ def serve(dump_path, fail_first, fail_status):
                 dump.write(json.dumps(record) + "\n")
             json_reply = content_type.startswith("application/json")
             response = ExportMetricsServiceResponse()
+            if partial_reject:
+                response.partial_success.rejected_data_points = partial_reject
+                response.partial_success.error_message = "injected partial rejection"
             if json_reply:
                 self.reply(200, json_format.MessageToJson(response).encode(), "application/json")
             else:
@@ -94,14 +100,28 @@ def serve(dump_path, fail_first, fail_status):
     server.serve_forever()
 
 
+def die_with_parent():
+    # No orphaned peer when the test process dies without stopping it.
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main():
+    die_with_parent()
     mode = sys.argv[1]
     if mode == "serve":
         args = sys.argv[2:]
         dump = args[0]
         fail_first = int(args[args.index("--fail-first") + 1]) if "--fail-first" in args else 0
         fail_status = int(args[args.index("--fail-status") + 1]) if "--fail-status" in args else 503
-        serve(dump, fail_first, fail_status)
+        partial = int(args[args.index("--partial-reject") + 1]) if "--partial-reject" in args else 0
+        serve(dump, fail_first, fail_status, partial)
     elif mode == "decode-proto":
         request = ExportMetricsServiceRequest()
         request.ParseFromString(sys.stdin.buffer.read())

@@ -43,7 +43,7 @@ int main(int argc, char **argv)
     double seconds = argc > 1 ? atof(argv[1]) : 1.0;
     struct timespec now;
     for (;;) {
-        sink += left(20 + (int)(next_random() % 40), next_random());
+        sink += left(40 + (int)(next_random() % 80), next_random());
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
         if (now.tv_sec + now.tv_nsec / 1e9 >= seconds)
             return 0;

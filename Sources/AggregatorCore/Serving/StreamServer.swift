@@ -38,17 +38,21 @@ public final class StreamServer: Sendable {
     /// Connections accepted, refused, and failed with a malformed stream so far.
     public var statistics: ServerCounters.Snapshot { counters.snapshot }
 
-    /// Accepts connections until `stop()` is called (then returns) or the
-    /// listener fails (then throws).
-    public func run() throws(SystemCallError) {
+    /// Accepts connections until `stop()` is called, then waits up to
+    /// `drainTimeout` for the open connections to finish and returns; throws if
+    /// the listener fails.
+    public func run(drainTimeout: DispatchTimeInterval = .seconds(10)) throws(SystemCallError) {
         var connection = 0
         while true {
             let fd: Int32
             do {
                 fd = try UnixSocket.accept(listener)
             } catch {
-                if stopping.load(ordering: .acquiring) { return }
-                throw error
+                guard stopping.load(ordering: .acquiring) else { throw error }
+                if active.wait(timeout: .now() + drainTimeout) == .timedOut {
+                    logger.warning("connections still open after the shutdown timeout; their last data may be lost")
+                }
+                return
             }
             connection += 1
             let peer: PeerCredentials
@@ -83,16 +87,13 @@ public final class StreamServer: Sendable {
     }
 
     /// Stops accepting and ends every open connection's input as if the sampler
-    /// had closed it (each consumer finishes normally), then waits up to
-    /// `timeout` for them. Safe to call from any thread, e.g. a signal waiter.
-    public func stop(timeout: DispatchTime = .now() + .seconds(10)) {
+    /// had closed it, so that each consumer finishes normally; `run()` then
+    /// waits for them and returns. Safe to call from any thread, e.g. a signal waiter.
+    public func stop() {
         stopping.store(true, ordering: .releasing)
         _ = shutdown(listener, Int32(SHUT_RDWR))
         for fd in connections.withLock({ Array($0.values) }) {
             _ = shutdown(fd, Int32(SHUT_RD))
-        }
-        if active.wait(timeout: timeout) == .timedOut {
-            logger.warning("connections still open after the shutdown timeout; their last data may be lost")
         }
     }
 

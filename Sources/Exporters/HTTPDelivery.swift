@@ -51,6 +51,8 @@ struct HTTPPoster: Sendable {
     var headers: [(String, String)]
     var client: HTTPClient
     var logger: Logger
+    /// Read an OTLP `partial_success` from 2xx responses.
+    var checkPartialSuccess = false
 
     func attempt(_ request: EncodedRequest, timeout: Duration) -> DeliveryOutcome<EncodedRequest> {
         let response: HTTPResponse
@@ -61,6 +63,13 @@ struct HTTPPoster: Sendable {
         }
         switch response.statusClass {
         case .success:
+            if checkPartialSuccess, let partial = OTLPPartialSuccess(body: response.body, contentType: response.headers["content-type"]) {
+                // The request counts as sent; the refused points are reported, as OTLP asks.
+                logger.warning("the receiver refused some data points", metadata: [
+                    "url": "\(url)", "rejected_data_points": "\(partial.rejectedDataPoints)",
+                    "message": "\(partial.errorMessage)",
+                ])
+            }
             return .finished(sent: request.items, rejected: 0)
         case .retriable(let retryAfter):
             return .retry(remaining: request, sent: 0, rejected: 0, retryAfter: retryAfter,

@@ -1,0 +1,267 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import WireFormat
+
+/// `tandem-aggregator inspect`: one readable line per record, or a summary.
+///
+/// The capture is read in chunks and decoded incrementally, so a file of any
+/// size is inspected in the decoder's bounded memory (plus, for the summary,
+/// one entry per distinct stack and pid).
+public enum CaptureInspection {
+    /// Reads `path` chunk by chunk with `read(2)`, feeding `decoder` and handing
+    /// each record and the stream offset it starts at to `body`. Throws the
+    /// `WireFormatError` that stopped decoding, or a `SystemCallError`.
+    public static func decode(path: String, chunkSize: Int = 1 << 20, limits: DecoderLimits = .default,
+                              _ body: (Record, Int) throws -> Void) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemCallError("open", subject: path) }
+        defer { close(fd) }
+        var decoder = StreamDecoder(limits: limits)
+        var chunk = [UInt8](repeating: 0, count: max(1, chunkSize))
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw SystemCallError("read", subject: path)
+            }
+            if count == 0 { break }
+            decoder.feed(chunk[..<count])
+            var offset = decoder.bytesConsumed
+            while let record = try decoder.next() {
+                try body(record, offset)
+                offset = decoder.bytesConsumed
+            }
+        }
+        try decoder.finish()
+    }
+
+    /// One line describing `record`, e.g.
+    /// `sample t=1000000100 pid=42 tid=43 cpu=1 kstack=#1(2 frames) ustack=#2(3 frames) flags=user_stack_truncated`.
+    public static func line(for record: Record) -> String {
+        switch record {
+        case .header(let header):
+            return "header version=\(header.version) host=\(quoted(header.hostName)) kernel=\(quoted(header.kernelRelease))"
+                + " boot_id=\(quoted(header.bootID)) cpus=\(header.cpuCount) hz=\(header.samplesPerSecond)"
+                + " clock_monotonic=\(header.clock.monotonicNanoseconds) clock_realtime=\(header.clock.realtimeNanoseconds)"
+                + " sampler=\(quoted(header.samplerVersion))"
+        case .stackDefinition(let stack):
+            let kind = stack.kind == .kernel ? "kernel" : "user"
+            return "stack #\(stack.id) \(kind) \(stack.frames.count) frames:" + stack.frames.map { " " + hex($0) }.joined()
+        case .threadDefinition(let thread):
+            return "thread #\(thread.id) pid=\(thread.pid) tid=\(thread.tid)"
+        case .sample(let sample):
+            return "sample t=\(sample.time) pid=\(sample.pid) tid=\(sample.tid) cpu=\(sample.cpu)"
+                + " kstack=\(stackReference(sample.kernelStackID, sample.kernelStack.count))"
+                + " ustack=\(stackReference(sample.userStackID, sample.userStack.count)) flags=\(flags(sample.flags))"
+        case .process(let process):
+            return "process pid=\(process.pid) ppid=\(process.parentPID) start=\(process.startTime) comm=\(quoted(process.comm))"
+                + " exe=\(quoted(process.executablePath)) cgroup=\(quoted(process.cgroupPath))" + (process.isExec ? " exec" : "")
+        case .mappings(let mappings):
+            return "mappings pid=\(mappings.pid) count=\(mappings.mappings.count)" + mappings.mappings.map { mapping in
+                " [\(hex(mapping.start))-\(hex(mapping.end)) offset=\(hex(mapping.fileOffset)) dev=\(device(mapping.device))"
+                    + " inode=\(mapping.inode) \(quoted(mapping.path))]"
+            }.joined()
+        case .processExit(let exit):
+            return "exit pid=\(exit.pid) t=\(exit.time)"
+        case .kernelSymbols(let chunk):
+            guard let first = chunk.symbols.first, let last = chunk.symbols.last else { return "kernel_symbols count=0" }
+            return "kernel_symbols count=\(chunk.symbols.count) first=\(symbol(first)) last=\(symbol(last))"
+        case .kernelModules(let modules):
+            return "kernel_modules count=\(modules.modules.count)" + modules.modules.map {
+                " \(quoted($0.name))@\(hex($0.start))+\(hex($0.size))"
+            }.joined()
+        case .statistics(let statistics):
+            return "statistics t=\(statistics.time)" + statistics.counters.sorted { $0.key.rawValue < $1.key.rawValue }
+                .map { " \($0.key)=\($0.value)" }.joined()
+        case .resetInterning:
+            return "reset_interning"
+        case .endOfStream(let end):
+            return "end_of_stream t=\(end.time) reason=\(end.reason)"
+        case .unknown(let type, let length):
+            return "unknown type=\(type) length=\(length)"
+        }
+    }
+
+    static func stackReference(_ id: UInt64, _ frames: Int) -> String {
+        id == 0 ? "none" : "#\(id)(\(frames) frames)"
+    }
+
+    static func flags(_ flags: SampleFlags) -> String {
+        var names: [String] = []
+        if flags.contains(.userStackTruncated) { names.append("user_stack_truncated") }
+        if flags.contains(.kernelStackMissing) { names.append("kernel_stack_missing") }
+        if flags.contains(.userStackMissing) { names.append("user_stack_missing") }
+        let unknown = flags.rawValue & ~(SampleFlags.userStackTruncated.rawValue | SampleFlags.kernelStackMissing.rawValue
+                                         | SampleFlags.userStackMissing.rawValue)
+        if unknown != 0 { names.append(hex(unknown)) }
+        return names.isEmpty ? "none" : names.joined(separator: ",")
+    }
+
+    static func symbol(_ symbol: KernelSymbol) -> String {
+        let type = symbol.type >= 0x21 && symbol.type < 0x7F ? String(UnicodeScalar(symbol.type)) : "?"
+        return "\(hex(symbol.address)) \(type) \(quoted(symbol.module.isEmpty ? symbol.name : "\(symbol.name) [\(symbol.module)]"))"
+    }
+
+    /// `major:minor` of a Linux `dev_t`.
+    static func device(_ device: UInt64) -> String {
+        let major = ((device >> 8) & 0xFFF) | ((device >> 32) & ~0xFFF)
+        let minor = (device & 0xFF) | ((device >> 12) & ~0xFF)
+        return "\(major):\(minor)"
+    }
+
+    static func hex(_ value: UInt64) -> String {
+        "0x" + String(value, radix: 16)
+    }
+
+    /// A string in double quotes with JSON escapes, so that a line stays one line.
+    static func quoted(_ string: String) -> String {
+        JSONText.string(string)
+    }
+}
+
+/// Counts over a whole capture: what `inspect --summary` prints.
+public struct CaptureSummary {
+    public private(set) var header: StreamHeader?
+    public private(set) var recordsByType: [String: Int] = [:]
+    public private(set) var samples = 0
+    public private(set) var processes: Set<Int32> = []
+    public private(set) var processRecords = 0
+    public private(set) var mappingEntries = 0
+    public private(set) var threads: Set<UInt64> = []
+    private var kernelStacks: Set<[UInt64]> = []
+    private var userStacks: Set<[UInt64]> = []
+    public private(set) var lastStatistics: SamplerStatistics?
+    public private(set) var endOfStream: EndOfStream?
+    public private(set) var firstSampleTime: UInt64?
+    public private(set) var lastSampleTime: UInt64?
+    /// Bytes decoded (set by the caller from the decoder).
+    public var bytes = 0
+    /// Why decoding stopped early, if it did.
+    public var error: String?
+
+    public init() {}
+
+    public var distinctKernelStacks: Int { kernelStacks.count }
+    public var distinctUserStacks: Int { userStacks.count }
+
+    public mutating func add(_ record: Record) {
+        recordsByType[Self.name(of: record), default: 0] += 1
+        switch record {
+        case .header(let header):
+            self.header = header
+        case .sample(let sample):
+            samples += 1
+            threads.insert(UInt64(UInt32(bitPattern: sample.pid)) << 32 | UInt64(UInt32(bitPattern: sample.tid)))
+            if firstSampleTime == nil { firstSampleTime = sample.time }
+            lastSampleTime = sample.time
+        case .stackDefinition(let stack):
+            // Counted by content: a stack defined again after a reset is not new.
+            if stack.kind == .kernel { kernelStacks.insert(stack.frames) } else { userStacks.insert(stack.frames) }
+        case .process(let process):
+            processRecords += 1
+            processes.insert(process.pid)
+        case .mappings(let mappings):
+            mappingEntries += mappings.mappings.count
+        case .statistics(let statistics):
+            lastStatistics = statistics
+        case .endOfStream(let end):
+            endOfStream = end
+        default:
+            break
+        }
+    }
+
+    /// The record type names used as keys of `records`.
+    public static func name(of record: Record) -> String {
+        switch record {
+        case .header: "header"
+        case .stackDefinition: "stack_definition"
+        case .threadDefinition: "thread_definition"
+        case .sample: "sample"
+        case .process: "process"
+        case .mappings: "mappings"
+        case .processExit: "process_exit"
+        case .kernelSymbols: "kernel_symbols"
+        case .kernelModules: "kernel_modules"
+        case .statistics: "statistics"
+        case .resetInterning: "reset_interning"
+        case .endOfStream: "end_of_stream"
+        case .unknown(let type, _): "unknown_\(type)"
+        }
+    }
+
+    /// One JSON object, keys in a fixed order.
+    public var json: String {
+        var fields: [(String, String)] = []
+        fields.append(("bytes", "\(bytes)"))
+        fields.append(("records", JSONText.object(recordsByType.sorted { $0.key < $1.key }.map { ($0.key, "\($0.value)") })))
+        fields.append(("samples", "\(samples)"))
+        fields.append(("bytes_per_sample", samples == 0 ? "null" : JSONText.decimal(Double(bytes) / Double(samples))))
+        fields.append(("processes", "\(processes.count)"))
+        fields.append(("process_records", "\(processRecords)"))
+        fields.append(("mappings", "\(mappingEntries)"))
+        fields.append(("threads", "\(threads.count)"))
+        fields.append(("distinct_stacks", JSONText.object([
+            ("total", "\(kernelStacks.count + userStacks.count)"), ("kernel", "\(kernelStacks.count)"), ("user", "\(userStacks.count)"),
+        ])))
+        var drops: [(String, String)] = [("total", "\(lastStatistics?.totalDrops ?? 0)")]
+        let reasons = (lastStatistics?.counters ?? [:]).filter { $0.key.isDrop }.sorted { $0.key.rawValue < $1.key.rawValue }
+        drops.append(("by_reason", JSONText.object(reasons.map { ("\($0.key)", "\($0.value)") })))
+        fields.append(("drops", JSONText.object(drops)))
+        if let first = firstSampleTime, let last = lastSampleTime {
+            fields.append(("sample_time_span_ns", "\(last >= first ? last - first : 0)"))
+        }
+        if let header {
+            fields.append(("host", JSONText.object([
+                ("format_version", "\(header.version)"),
+                ("host_name", JSONText.string(header.hostName)),
+                ("kernel_release", JSONText.string(header.kernelRelease)),
+                ("boot_id", JSONText.string(header.bootID)),
+                ("cpu_count", "\(header.cpuCount)"),
+                ("samples_per_second", "\(header.samplesPerSecond)"),
+                ("clock_monotonic_ns", "\(header.clock.monotonicNanoseconds)"),
+                ("clock_realtime_ns", "\(header.clock.realtimeNanoseconds)"),
+                ("sampler_version", JSONText.string(header.samplerVersion)),
+            ])))
+        } else {
+            fields.append(("host", "null"))
+        }
+        fields.append(("end_of_stream", endOfStream.map { JSONText.string("\($0.reason)") } ?? "null"))
+        fields.append(("error", error.map(JSONText.string) ?? "null"))
+        return JSONText.object(fields)
+    }
+}
+
+/// The few JSON spellings inspect needs.
+enum JSONText {
+    static func string(_ value: String) -> String {
+        var out = "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+                let digits = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - digits.count) + digits
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    static func object(_ fields: [(String, String)]) -> String {
+        "{" + fields.map { string($0.0) + ":" + $0.1 }.joined(separator: ",") + "}"
+    }
+
+    /// A non-negative number with two decimals.
+    static func decimal(_ value: Double) -> String {
+        guard value.isFinite, value >= 0 else { return "null" }
+        let hundredths = UInt64((value * 100).rounded())
+        let fraction = hundredths % 100
+        return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
+    }
+}

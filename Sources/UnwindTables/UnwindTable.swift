@@ -1,0 +1,215 @@
+/// A compiled unwind table of one ELF file: sorted rows that say, for every covered
+/// address, how to find the CFA, the return address and the caller's rbp on x86-64.
+///
+/// Built by the unprivileged aggregator from `.eh_frame` and `.debug_frame`; its
+/// `serialized()` form is what the sampler validates and loads into a BPF map.
+public struct UnwindTable: Hashable, Sendable {
+    /// Rows sorted by strictly increasing `startAddress`; consecutive rows differ in their
+    /// rules; the last row (if any) is `noInfo`, ending the covered range.
+    public private(set) var rows: [UnwindRow]
+    /// What compilation counted: entries read and discarded, rows that lost rules.
+    public private(set) var statistics: Statistics
+
+    /// Why a row was compiled as `unsupported`.
+    public enum UnsupportedReason: String, Hashable, Sendable, CaseIterable {
+        /// The CFA is based on a register other than rsp and rbp (e.g. r10 in stack-realigning prologues).
+        case cfaRegister
+        /// The CFA is a DWARF expression other than the PLT one.
+        case cfaExpression
+        /// The return address is not saved at CFA-8 (or the CIE's return address column is not rip).
+        case returnAddressRule
+        /// A CFA offset above 2^19-1 or negative, or an rbp offset that is not a multiple of 8 in -1024...1016.
+        case offsetOutOfRange
+        /// A PLT expression row that also saves rbp (the packed entry cannot hold both).
+        case framePointerInPLT
+    }
+
+    /// Counts kept while compiling, so that nothing is dropped silently.
+    public struct Statistics: Hashable, Sendable {
+        /// FDEs read from `.eh_frame` (whether found by section header or through `PT_GNU_EH_FRAME`).
+        public var ehFrameFDEs = 0
+        /// FDEs read from `.debug_frame`.
+        public var debugFrameFDEs = 0
+        /// FDEs of zero length or at address 0 or all ones: functions the linker discarded.
+        public var discardedFDEs = 0
+        /// FDEs skipped because they start inside the range of an earlier one (`.eh_frame`
+        /// wins over `.debug_frame` at the same address).
+        public var overlappingFDEs = 0
+        /// Entries of `.eh_frame_hdr`'s search table, when there is one.
+        public var searchTableEntries: Int?
+        /// Rows produced by the CFA programs before identical neighbours were merged.
+        public var rowsBeforeMerging = 0
+        /// Rows with an undefined return address (outermost frames).
+        public var endOfStackRows = 0
+        /// Rows compiled as `unsupported`, by reason.
+        public var unsupportedRows: [UnsupportedReason: Int] = [:]
+        /// Rows whose rbp rule could not be kept (rbp saved in another register or by expression).
+        public var framePointerNotRecoverableRows = 0
+        /// Sections that exist but were not read, with the reason (e.g. a compressed `.debug_frame`).
+        public var skippedSections: [String] = []
+
+        public init() {}
+    }
+
+    /// The file's `PT_LOAD` segments, to turn a runtime address into the ELF virtual
+    /// address rows use (empty for a table read from its serialized form).
+    public private(set) var loadSegments: [LoadSegment]
+
+    /// A `PT_LOAD` program header: file bytes `fileOffset..<fileOffset+fileSize` are mapped
+    /// at ELF virtual address `virtualAddress`.
+    public struct LoadSegment: Hashable, Sendable {
+        public var fileOffset: UInt64
+        public var virtualAddress: UInt64
+        public var fileSize: UInt64
+        /// `PF_X`: the segment holds code.
+        public var isExecutable: Bool
+    }
+
+    init(rows: [UnwindRow], statistics: Statistics, loadSegments: [LoadSegment] = []) {
+        self.rows = rows
+        self.statistics = statistics
+        self.loadSegments = loadSegments
+    }
+
+    /// The ELF virtual address of the byte at `fileOffset` of the file, or `nil` when no
+    /// `PT_LOAD` segment maps it. For a sampled address `pc` in a mapping that starts at
+    /// `start` with file offset `offset` (from /proc/PID/maps), pass `pc - start + offset`.
+    public func elfAddress(fileOffset: UInt64) -> UInt64? {
+        for segment in loadSegments where fileOffset >= segment.fileOffset && fileOffset - segment.fileOffset < segment.fileSize {
+            return segment.virtualAddress &+ (fileOffset - segment.fileOffset)
+        }
+        return nil
+    }
+
+    /// The rules in force at `address` (an ELF virtual address), or `nil` where no FDE covers it.
+    public func lookup(address: UInt64) -> UnwindRow? {
+        // The last row starting at or before `address`.
+        var low = 0
+        var high = rows.count
+        while low < high {
+            let middle = (low + high) / 2
+            if rows[middle].startAddress <= address { low = middle + 1 } else { high = middle }
+        }
+        guard low > 0 else { return nil }
+        let row = rows[low - 1]
+        return row.cfa == .noInfo ? nil : row
+    }
+
+    // MARK: Compiling
+
+    /// Compiles the unwind table of an ELF64 x86-64 executable, shared object or separate
+    /// debug file from its `.eh_frame` (found by section header, or through the
+    /// `PT_GNU_EH_FRAME` segment when section headers are stripped) and `.debug_frame`.
+    ///
+    /// Throws an `UnwindTableError` naming the section and offset of the first malformed
+    /// structure; never traps on corrupt input.
+    public static func compile(elfBytes: [UInt8]) throws(UnwindTableError) -> UnwindTable {
+        let elf = try ELFFile(bytes: elfBytes)
+        var statistics = Statistics()
+        let text = elf.sections.first { $0.name == ".text" }?.address
+        var sources: [CallFrameSection] = []
+
+        if let header = elf.section(named: ".eh_frame_hdr") {
+            let hdr = try EHFrameHeader(cursor: elf.cursor(over: header), address: header.address)
+            statistics.searchTableEntries = hdr.searchTable.count
+        }
+        if let ehFrame = elf.section(named: ".eh_frame") {
+            let bases = PointerEncoding.Bases(sectionAddress: ehFrame.address, text: text, data: nil)
+            sources.append(try CallFrameSection(flavor: .ehFrame, cursor: elf.cursor(over: ehFrame), bases: bases))
+        } else if !elf.sections.contains(where: { $0.name == ".eh_frame" }),
+                  let segment = elf.programHeaders.first(where: { $0.type == ELFFile.segmentGNUEHFrame }) {
+            // Stripped section headers: .eh_frame_hdr tells where .eh_frame starts; it runs
+            // to its zero terminator, within its loadable segment. (A separate debug file
+            // lists .eh_frame as SHT_NOBITS and keeps program headers whose bytes are gone.)
+            try ELFFile.checkBounds(offset: segment.offset, size: segment.fileSize, fileSize: elfBytes.count, section: "PT_GNU_EH_FRAME")
+            let headerCursor = ByteCursor(bytes: elfBytes, start: Int(segment.offset), end: Int(segment.offset + segment.fileSize),
+                                          section: ".eh_frame_hdr")
+            let hdr = try EHFrameHeader(cursor: headerCursor, address: segment.virtualAddress)
+            statistics.searchTableEntries = hdr.searchTable.count
+            guard let range = elf.fileRange(ofVirtualAddress: hdr.ehFrameAddress) else {
+                throw UnwindTableError(.outOfFileBounds(offset: hdr.ehFrameAddress, size: 0, fileSize: elfBytes.count),
+                                       section: ".eh_frame_hdr", offset: 4)
+            }
+            let cursor = ByteCursor(bytes: elfBytes, start: range.offset, end: range.offset + range.available, section: ".eh_frame")
+            let bases = PointerEncoding.Bases(sectionAddress: hdr.ehFrameAddress, text: text, data: nil)
+            sources.append(try CallFrameSection(flavor: .ehFrame, cursor: cursor, bases: bases))
+        }
+        if let debugFrame = elf.section(named: ".debug_frame") {
+            if debugFrame.isCompressed {
+                statistics.skippedSections.append(".debug_frame (compressed, SHF_COMPRESSED is not supported)")
+            } else {
+                let bases = PointerEncoding.Bases(sectionAddress: debugFrame.address, text: text, data: nil)
+                sources.append(try CallFrameSection(flavor: .debugFrame, cursor: elf.cursor(over: debugFrame), bases: bases))
+            }
+        }
+        guard !sources.isEmpty else {
+            if elf.sections.contains(where: { $0.name == ".debug_frame" && $0.isCompressed }) {
+                throw UnwindTableError(.compressedSection, section: ".debug_frame", offset: 0)
+            }
+            throw UnwindTableError(.noUnwindInformation, section: "section headers", offset: 0)
+        }
+
+        // Order every FDE by address; at equal addresses .eh_frame (read first) wins.
+        var order: [(start: UInt64, source: Int, index: Int)] = []
+        for (sourceIndex, source) in sources.enumerated() {
+            switch source.flavor {
+            case .ehFrame: statistics.ehFrameFDEs += source.fdes.count
+            case .debugFrame: statistics.debugFrameFDEs += source.fdes.count
+            }
+            statistics.discardedFDEs += source.discardedFDEs
+            for (index, fde) in source.fdes.enumerated() { order.append((fde.start, sourceIndex, index)) }
+        }
+        order.sort { ($0.start, $0.source, $0.index) < ($1.start, $1.source, $1.index) }
+
+        var interpreter = CFAInterpreter()
+        var initialStates: [[Int: CFAInterpreter.State]] = Array(repeating: [:], count: sources.count)
+        var rows: [UnwindRow] = []
+        func append(_ row: UnwindRow) {
+            if let last = rows.last {
+                if last.startAddress == row.startAddress { rows.removeLast() }
+                else if last.hasSameRules(as: row) { return }
+            }
+            if let last = rows.last, last.hasSameRules(as: row) { return }
+            rows.append(row)
+        }
+        var coveredEnd: UInt64?
+        for (_, sourceIndex, index) in order {
+            let source = sources[sourceIndex]
+            let fde = source.fdes[index]
+            if let end = coveredEnd {
+                if fde.start < end {
+                    statistics.overlappingFDEs += 1
+                    continue
+                }
+                if fde.start > end { append(UnwindRow(startAddress: end, cfa: .noInfo, rbp: .unchanged)) }
+            }
+            guard let cie = source.cies[fde.cieOffset] else { continue } // parsing stored every referenced CIE
+            let initial: CFAInterpreter.State
+            if let known = initialStates[sourceIndex][fde.cieOffset] {
+                initial = known
+            } else {
+                initial = try interpreter.initialState(of: cie, in: source)
+                initialStates[sourceIndex][fde.cieOffset] = initial
+            }
+            try interpreter.rows(of: fde, cie: cie, initial: initial, in: source) { location, state throws(UnwindTableError) in
+                append(interpreter.row(at: location, state: state, cie: cie))
+            }
+            coveredEnd = fde.end
+        }
+        if let end = coveredEnd { append(UnwindRow(startAddress: end, cfa: .noInfo, rbp: .unchanged)) }
+
+        let counts = interpreter.counts
+        statistics.rowsBeforeMerging = counts.rowsBeforeMerging
+        statistics.endOfStackRows = counts.endOfStackRows
+        statistics.unsupportedRows = counts.unsupportedRows
+        statistics.framePointerNotRecoverableRows = counts.framePointerNotRecoverableRows
+
+        if let first = rows.first, let last = rows.last, last.startAddress - first.startAddress > UInt64(UInt32.max) {
+            throw UnwindTableError(.addressSpanTooLarge(last.startAddress - first.startAddress), section: "section headers", offset: 0)
+        }
+        let loadSegments = elf.programHeaders.filter { $0.type == ELFFile.segmentLoad }.map {
+            LoadSegment(fileOffset: $0.offset, virtualAddress: $0.virtualAddress, fileSize: $0.fileSize, isExecutable: $0.flags & 1 != 0)
+        }
+        return UnwindTable(rows: rows, statistics: statistics, loadSegments: loadSegments)
+    }
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Fuzzes the unwind-table compiler (Sources/UnwindTables) with libFuzzer for N seconds.
+#   scripts/fuzz-unwind-tables.sh [SECONDS]      (default 60)
+# Seeds: a small C program built here, /usr/bin/true and a serialized table's worth of bytes.
+# Exits non-zero, leaving the crashing input in .build/fuzz-unwind-tables/, if an input traps.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-60}"
+work=.build/fuzz-unwind-tables
+mkdir -p "$work/corpus"
+swiftc -O -sanitize=fuzzer -parse-as-library -module-name UnwindTables \
+    Sources/UnwindTables/*.swift scripts/fuzz-unwind-tables/Harness.swift -o "$work/fuzz"
+if [ ! -e "$work/corpus/small" ]; then
+    printf 'int twice(int x) { return 2 * x; }\nint main(int c, char **v) { (void)v; return twice(c); }\n' > "$work/small.c"
+    cc -O2 -fomit-frame-pointer -o "$work/corpus/small" "$work/small.c"
+    cp /usr/bin/true "$work/corpus/true"
+fi
+"$work/fuzz" -max_total_time="$seconds" -max_len=65536 -print_final_stats=1 \
+    -artifact_prefix="$work/" "$work/corpus"
