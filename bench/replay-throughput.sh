@@ -17,6 +17,8 @@
 #    each with --metrics-out /dev/null (metrics only) and --output-dir (every output),
 #    then `perf report --stdio --no-children` on perf.data.
 # Replay soon after recording: the symbolizer reads the ELF files as they are now.
+# AGGREGATOR=path measures another tandem-aggregator build (e.g. an older commit's)
+# on the same capture; RUNS=n (default 3) runs each measurement n times, keeping the fastest.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$here/..
@@ -29,6 +31,7 @@ command -v /usr/bin/time >/dev/null || { echo "needs GNU time: apt-get install -
     && swift build -c release --product tandem-sampler >&2 \
     && swift build -c release --product tandem-bench >&2)
 bin=$root/.build/release
+aggregator=${AGGREGATOR:-$bin/tandem-aggregator}
 if [[ ! -s $work/capture.tandem || ! -s $work/perf.data ]]; then
     "$here/record-capture.sh" "$work" "$seconds"
 fi
@@ -63,9 +66,9 @@ row() {
 }
 for mode in metrics outputs; do
     if [[ $mode == metrics ]]; then args=(--metrics-out /dev/null); else args=(--output-dir "$work/out"); fi
-    row "replay cold ($mode)" "$cold_samples" "$bin/tandem-aggregator" replay --log-level error "${args[@]}" "$work/capture.tandem"
+    row "replay cold ($mode)" "$cold_samples" "$aggregator" replay --log-level error "${args[@]}" "$work/capture.tandem"
     cold_cpu=$(cat "$work/last_cpu")
-    row "replay 1M ($mode)" "$big_samples" "$bin/tandem-aggregator" replay --log-level error "${args[@]}" "$work/amplified.tandem"
+    row "replay 1M ($mode)" "$big_samples" "$aggregator" replay --log-level error "${args[@]}" "$work/amplified.tandem"
     big_cpu=$(cat "$work/last_cpu")
     printf '%-34s %9s %8s %8s %9s %12.0f\n' "warm ($mode)" $((big_samples - cold_samples)) \
         "$(echo "$big_cpu - $cold_cpu" | bc -l)" - - "$(echo "($big_samples - $cold_samples) / ($big_cpu - $cold_cpu)" | bc -l)"
