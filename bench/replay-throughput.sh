@@ -46,6 +46,7 @@ perf_samples=$(sed -n 's/.*(\([0-9]*\) samples).*/\1/p' "$work/perf-record.log")
 measure() {
     local best=""
     for _ in $(seq "$runs"); do
+        rm -rf "$work/out"  # the file exporter appends: every run starts from an empty directory
         /usr/bin/time -f '%U %S %e %M' -o "$work/time.txt" "$@" > /dev/null 2> "$work/stderr.txt" \
             || { cat "$work/stderr.txt" >&2; exit 1; }
         local line; line=$(awk '{printf "%.2f %.2f %d\n", $1 + $2, $3, $4}' "$work/time.txt")
