@@ -82,6 +82,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // MARK: Benchmarks (bench/replay-throughput.sh).
+        .executableTarget(name: "tandem-bench", dependencies: ["WireFormat"], path: "bench/tandem-bench"),
+
         // MARK: Tests.
         .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"]),
         .testTarget(name: "PackagingTests", dependencies: [
