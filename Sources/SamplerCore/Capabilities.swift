@@ -78,13 +78,15 @@ public struct ProcessCapabilities: Hashable, Sendable {
     }
 
     /// Reduces the process to `keep`: empties the bounding set of everything else (needs
-    /// CAP_SETPCAP, so done first), clears the ambient set, sets the effective and permitted
-    /// sets to `keep` and the inheritable set to nothing, then sets no_new_privs so that no
-    /// exec can ever regain a capability.
+    /// CAP_SETPCAP, so done first, and skipped without it: an unprivileged user started
+    /// with ambient capabilities cannot, and no_new_privs already stops an exec from
+    /// gaining anything), clears the ambient set, sets the effective and permitted sets
+    /// to `keep` and the inheritable set to nothing, then sets no_new_privs.
     public static func dropAll(except keep: [Capability]) throws(SamplerError) {
         let keepBits = keep.reduce(UInt64(0)) { $0 | $1.bit }
         let last = lastCapability()
-        for number in 0...last where keepBits & (UInt64(1) << UInt64(number)) == 0 {
+        let canShrinkBoundingSet = try current().hasEffective(.setpcap)
+        for number in 0...last where canShrinkBoundingSet && keepBits & (UInt64(1) << UInt64(number)) == 0 {
             if tandem_capbset_read(number) == 1, tandem_capbset_drop(number) != 0 {
                 throw .systemCall(.last("prctl(PR_CAPBSET_DROP, \(Capability(rawValue: number)))"))
             }

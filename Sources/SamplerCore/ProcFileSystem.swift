@@ -76,7 +76,7 @@ public struct ProcFileSystem: Sendable {
 
     /// The executable mappings of `pid`.
     public func executableMappings(_ pid: Int32) throws(SystemCallError) -> [Mapping] {
-        MapsFile.executableMappings(try ProcFileSystem.readText("\(root)/\(pid)/maps"))
+        MapsFile.executableMappings(try ProcFileSystem.readBytes("\(root)/\(pid)/maps"))
     }
 }
 
@@ -131,31 +131,72 @@ public enum CgroupFile {
 public enum MapsFile {
     /// The mappings whose permissions include `x`, in file order (ascending addresses).
     public static func executableMappings(_ text: String) -> [Mapping] {
+        executableMappings(Array(text.utf8))
+    }
+
+    /// Works on the bytes: a busy process has thousands of lines, of which only the few
+    /// executable ones are parsed beyond their permission field.
+    public static func executableMappings(_ bytes: [UInt8]) -> [Mapping] {
         var mappings: [Mapping] = []
-        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
-            if let mapping = parseExecutable(line) { mappings.append(mapping) }
+        bytes.withUnsafeBufferPointer { buffer in
+            var lineStart = 0
+            while lineStart < buffer.count {
+                var lineEnd = lineStart
+                while lineEnd < buffer.count, buffer[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
+                if let mapping = parseExecutable(UnsafeBufferPointer(rebasing: buffer[lineStart..<lineEnd])) {
+                    mappings.append(mapping)
+                }
+                lineStart = lineEnd + 1
+            }
         }
         return mappings
     }
 
     /// `start-end perms offset major:minor inode [path]`; nil unless executable.
-    static func parseExecutable(_ line: Substring) -> Mapping? {
-        var fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)[...]
-        guard fields.count >= 5 else { return nil }
-        let range = fields.popFirst()!, permissions = fields.popFirst()!
-        let offset = fields.popFirst()!, device = fields.popFirst()!, inode = fields.popFirst()!
-        let path = fields.popFirst().map { $0.trimmingWhitespace() } ?? ""
-        let permissionBytes = Array(permissions.utf8)
-        guard permissionBytes.count >= 3, permissionBytes[2] == UInt8(ascii: "x") else { return nil }
-        let bounds = range.split(separator: "-")
-        let deviceParts = device.split(separator: ":")
-        guard bounds.count == 2, deviceParts.count == 2,
-              let start = UInt64(bounds[0], radix: 16), let end = UInt64(bounds[1], radix: 16),
-              let fileOffset = UInt64(offset, radix: 16),
-              let major = UInt64(deviceParts[0], radix: 16), let minor = UInt64(deviceParts[1], radix: 16),
-              let inodeNumber = UInt64(inode) else { return nil }
-        return Mapping(start: start, end: end, fileOffset: fileOffset,
-                       device: makeDevice(major: major, minor: minor), inode: inodeNumber, path: path)
+    static func parseExecutable(_ line: UnsafeBufferPointer<UInt8>) -> Mapping? {
+        var index = 0
+        func skipSpaces() { while index < line.count, line[index] == UInt8(ascii: " ") { index += 1 } }
+        func hexNumber(until terminator: UInt8) -> UInt64? {
+            var value: UInt64 = 0
+            let start = index
+            while index < line.count, line[index] != terminator {
+                let byte = line[index]
+                let digit: UInt64
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt64(byte - UInt8(ascii: "0"))
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt64(byte - UInt8(ascii: "a") + 10)
+                default: return nil
+                }
+                guard value >> 60 == 0 else { return nil }
+                value = value << 4 | digit
+                index += 1
+            }
+            guard index > start, index < line.count else { return nil }
+            index += 1  // the terminator
+            return value
+        }
+        guard let start = hexNumber(until: UInt8(ascii: "-")), let end = hexNumber(until: UInt8(ascii: " ")) else { return nil }
+        // Permissions `rwxp`: skip the line early unless executable.
+        guard index + 4 < line.count, line[index + 2] == UInt8(ascii: "x") else { return nil }
+        index += 4
+        skipSpaces()
+        guard let offset = hexNumber(until: UInt8(ascii: " ")),
+              let major = hexNumber(until: UInt8(ascii: ":")),
+              let minor = hexNumber(until: UInt8(ascii: " ")) else { return nil }
+        var inode: UInt64 = 0
+        var inodeDigits = 0
+        while index < line.count, line[index] >= UInt8(ascii: "0"), line[index] <= UInt8(ascii: "9") {
+            inode = inode &* 10 &+ UInt64(line[index] - UInt8(ascii: "0"))
+            index += 1
+            inodeDigits += 1
+        }
+        guard inodeDigits > 0 else { return nil }
+        skipSpaces()
+        var pathEnd = line.count
+        while pathEnd > index, line[pathEnd - 1] == UInt8(ascii: " ") || line[pathEnd - 1] == UInt8(ascii: "\r") { pathEnd -= 1 }
+        let path = String(decoding: UnsafeBufferPointer(rebasing: line[index..<pathEnd]), as: UTF8.self)
+        return Mapping(start: start, end: end, fileOffset: offset,
+                       device: makeDevice(major: major, minor: minor), inode: inode, path: path)
     }
 
     /// glibc's `makedev`: the `dev_t` encoding of a major and minor number.
@@ -172,7 +213,8 @@ public enum KernelSymbolFiles {
         var symbols: [KernelSymbol] = []
         symbols.reserveCapacity(text.utf8.count / 40)
         for line in text.split(separator: "\n") {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            // `address type name`, then a tab and `[module]` for module symbols.
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard fields.count >= 3, let type = fields[1].utf8.first,
                   [UInt8(ascii: "t"), UInt8(ascii: "T"), UInt8(ascii: "w"), UInt8(ascii: "W")].contains(type),
                   let address = UInt64(fields[0], radix: 16) else { continue }
@@ -203,8 +245,8 @@ public enum CPUList {
         var cpus: [Int] = []
         let trimmed = text.trimmingWhitespace()
         if trimmed.isEmpty { return [] }
-        for part in trimmed.split(separator: ",") {
-            let bounds = part.split(separator: "-")
+        for part in trimmed.split(separator: ",", omittingEmptySubsequences: false) {
+            let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
             if bounds.count == 1, let cpu = Int(bounds[0]) {
                 cpus.append(cpu)
             } else if bounds.count == 2, let low = Int(bounds[0]), let high = Int(bounds[1]), low <= high {

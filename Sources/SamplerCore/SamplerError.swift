@@ -22,8 +22,8 @@ public enum SamplerError: Error, Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .missingCapabilities(let capabilities):
-            let names = capabilities.map(\.description).joined(separator: ", ")
-            return "missing capabilities: \(names); run tandem-sampler as root or grant them (e.g. systemd AmbientCapabilities=\(names))"
+            let names = capabilities.map(\.description)
+            return "missing capabilities: \(names.joined(separator: ", ")); run tandem-sampler as root or grant them (systemd: AmbientCapabilities=\(names.joined(separator: " ")))"
         case .bpfUnavailable(let error, let log):
             var text = "BPF is unavailable: \(error); the kernel needs CONFIG_BPF_SYSCALL and the process CAP_BPF and CAP_PERFMON"
             if !log.isEmpty { text += "\nverifier log:\n\(log)" }

@@ -1,0 +1,94 @@
+import Foundation
+import Logging
+import Testing
+import WireFormat
+@testable import SamplerCore
+
+@Suite("stream output")
+struct StreamOutputTests {
+    static let logger = Logger(label: "test")
+    static let header = StreamHeader(hostName: "h", kernelRelease: "6.18", bootID: "b",
+                                     clock: ClockReference(monotonicNanoseconds: 1, realtimeNanoseconds: 2),
+                                     cpuCount: 2, samplesPerSecond: 19, samplerVersion: "t")
+
+    @Test("a capture file holds header, kernel symbols, the state snapshot, then samples")
+    func captureFile() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-output-\(UUID().uuidString)").path
+        defer { unlink(path) }
+        var output = StreamOutput(destination: .file(path: path), bufferLimit: 1 << 20)
+        let connected = output.connectIfDue(now: 0, header: { Self.header }, logger: Self.logger)
+        #expect(connected)
+        #expect(!output.acceptsSamples, "no samples before the snapshot is out")
+        let symbols = (0..<2500).map { KernelSymbol(address: 0xffff_ffff_8100_0000 + UInt64($0) * 16, type: UInt8(ascii: "T"), name: "f\($0)") }
+        let process = WireFormat.ProcessInfo(pid: 5, parentPID: 1, startTime: 0, comm: "p", executablePath: "/p", cgroupPath: "/")
+        output.continueSnapshot(symbols: symbols, chunk: 1024) { [.process(process), .mappings(Mappings(pid: 5, mappings: []))] }
+        #expect(output.isLive)
+        let kernel: [UInt64] = [0xffff_ffff_8100_0010], user: [UInt64] = [0x1000, 0x2000]
+        kernel.withUnsafeBufferPointer { kernelStack in
+            user.withUnsafeBufferPointer { userStack in
+                output.appendSample(time: 10, pid: 5, tid: 6, cpu: 1, kernelStack: kernelStack, userStack: userStack, flags: [])
+            }
+        }
+        output.appendState(.processExit(ProcessExit(pid: 5, time: 11)))
+        output.finish(reason: .finished, now: 12, logger: Self.logger)
+        let reopened = output.connectIfDue(now: 100, header: { Self.header }, logger: Self.logger)
+        #expect(!reopened, "one stream per file")
+
+        var decoder = StreamDecoder()
+        decoder.feed(try Data(contentsOf: URL(fileURLWithPath: path)))
+        var records: [Record] = []
+        while let record = try decoder.next() { records.append(record) }
+        try decoder.finish()
+        #expect(records.first == .header(Self.header))
+        let symbolChunks = records.compactMap { if case .kernelSymbols(let chunk) = $0 { chunk.symbols.count } else { nil } }
+        #expect(symbolChunks == [1024, 1024, 452])
+        let types = records.dropFirst(4).compactMap(\.type)
+        #expect(types.first == .process)
+        let sample = try #require(records.compactMap { if case .sample(let sample) = $0 { sample } else { nil } }.first)
+        #expect(sample.userStack == user && sample.kernelStack == kernel && sample.pid == 5 && sample.tid == 6)
+        #expect(records.last == .endOfStream(EndOfStream(time: 12, reason: .finished)))
+    }
+
+    @Test("an absent aggregator: connection attempts back off exponentially up to the maximum")
+    func backoff() {
+        var output = StreamOutput(destination: .socket(path: "/nonexistent/tandem.sock"), bufferLimit: 1 << 16,
+                                  minimumBackoff: 100, maximumBackoff: 500)
+        var now: UInt64 = 1_000
+        var delays: [UInt64] = []
+        for _ in 0..<5 {
+            let connected = output.connectIfDue(now: now, header: { Self.header }, logger: Self.logger)
+            #expect(!connected)
+            guard case .disconnected(let next) = output.phase else {
+                Issue.record("not disconnected")
+                return
+            }
+            let early = output.connectIfDue(now: next - 1, header: { Self.header }, logger: Self.logger)
+            #expect(!early, "not due yet")
+            delays.append(next - now)
+            now = next
+        }
+        #expect(delays == [100, 200, 400, 500, 500])
+        #expect(output.connections == 0)
+        #expect(!output.acceptsSamples)
+    }
+
+    @Test("byte queue: partial writes consume from the front")
+    func byteQueue() {
+        var queue = ByteQueue()
+        queue.append([1, 2, 3, 4])
+        queue.append([5])
+        var seen: [[UInt8]] = []
+        let first = queue.write { bytes in
+            seen.append(Array(bytes))
+            return 2
+        }
+        #expect(first == 2)
+        #expect(queue.count == 3)
+        _ = queue.write { bytes in
+            seen.append(Array(bytes))
+            return 3
+        }
+        #expect(seen == [[1, 2, 3, 4, 5], [3, 4, 5]])
+        #expect(queue.isEmpty)
+    }
+}
