@@ -82,8 +82,15 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // MARK: Benchmarks (bench/replay-throughput.sh).
+        .executableTarget(name: "tandem-bench", dependencies: ["WireFormat"], path: "bench/tandem-bench"),
+
         // MARK: Tests.
         .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"]),
+        .testTarget(name: "PackagingTests", dependencies: [
+            "Configuration", "SamplerCore",
+            .product(name: "Yams", package: "Yams"),
+        ]),
         .testTarget(name: "InspectionTests", dependencies: ["AggregatorCore", "WireFormat"]),
         .testTarget(name: "AggregatorCoreTests", dependencies: [
             "AggregatorCore", "WireFormat", "Configuration",

@@ -19,6 +19,9 @@ public final class Sampler {
     private var reportedUnsampledCPUs: Set<Int> = []
     private var bpf: BPFSampler?
     private var counters = Counters()
+    /// Processes that exec'd and have not been sampled since, with the comm of the exec
+    /// event; an entry leaves at the first sample or at exit, like a process table entry.
+    private var pendingExecs: [Int32: String] = [:]
 
     /// Counted in user space; the BPF side's counters are read from its map.
     struct Counters {
@@ -46,7 +49,9 @@ public final class Sampler {
         try readKernelSymbols()
 
         bpf = try BPFSampler(frequency: configuration.samplesPerSecond, cpus: sampledCPUs,
-                             ringBufferBytes: configuration.ringBufferBytes, logger: logger) { [unowned self] record in
+                             ringBufferBytes: configuration.ringBufferBytes ?? SamplerConfiguration.defaultRingBufferBytes(
+                                 samplesPerSecond: configuration.samplesPerSecond, cpus: sampledCPUs.count),
+                             logger: logger) { [unowned self] record in
             self.handle(record)
         }
         defer { bpf = nil }
@@ -174,9 +179,19 @@ public final class Sampler {
             }
             handleSample(record, header: header, pid: pid)
         case TANDEM_EVENT_EXEC.rawValue:
-            describe(pid, comm: Self.comm(header), isExec: true, now: header.time)
+            // The old image's description is void. The new one is read from /proc when
+            // the process is first sampled: most of a busy host's execs (compilers, shell
+            // pipelines) never land on a sampling tick, and reading five /proc files for
+            // each would cost more than all their samples.
+            processes.remove(pid)
+            pendingExecs[pid] = Self.comm(header)
         case TANDEM_EVENT_EXIT.rawValue:
             if processes.remove(pid) {
+                output.appendState(.processExit(ProcessExit(pid: pid, time: header.time)))
+            } else if let comm = pendingExecs.removeValue(forKey: pid) {
+                // Exec'd and gone without a sample: reported from the events alone.
+                output.appendState(.process(ProcessInfo(pid: pid, parentPID: 0, startTime: 0, comm: comm,
+                                                        executablePath: "", cgroupPath: "", isExec: true)))
                 output.appendState(.processExit(ProcessExit(pid: pid, time: header.time)))
             }
         default:
@@ -192,7 +207,8 @@ public final class Sampler {
             return
         }
         if !processes.contains(pid) {
-            describe(pid, comm: Self.comm(header), isExec: false, now: header.time)
+            let isExec = pendingExecs.removeValue(forKey: pid) != nil
+            describe(pid, comm: Self.comm(header), isExec: isExec, now: header.time)
         }
         // Ring buffer records are 8-byte aligned, and so are the stack arrays within.
         let base = record.baseAddress!

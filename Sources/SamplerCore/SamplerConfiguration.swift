@@ -1,3 +1,5 @@
+import CTandemBPF
+
 /// What the sampler does; filled from the command line and the configuration file.
 public struct SamplerConfiguration: Hashable, Sendable {
     /// Samples per second per CPU (the cpu-clock event frequency).
@@ -7,8 +9,9 @@ public struct SamplerConfiguration: Hashable, Sendable {
     public var durationSeconds: Double?
     /// Most encoded bytes kept for a slow or absent aggregator before samples are dropped.
     public var bufferBytes: Int = 8 << 20
-    /// The BPF ring buffer's size (a power of two, at least one page).
-    public var ringBufferBytes: Int = 8 << 20
+    /// The BPF ring buffer's size (a power of two of at least 64 KiB); nil sizes it by
+    /// `defaultRingBufferBytes`.
+    public var ringBufferBytes: Int?
     /// Time between two drains of the ring buffer.
     public var drainIntervalMilliseconds: Int = 100
     /// Time between two statistics records.
@@ -36,8 +39,8 @@ public struct SamplerConfiguration: Hashable, Sendable {
         guard bufferBytes >= 64 << 10 else {
             throw .invalidConfiguration("buffer bytes must be at least 65536, not \(bufferBytes)")
         }
-        guard ringBufferBytes >= 1 << 16, ringBufferBytes & (ringBufferBytes - 1) == 0 else {
-            throw .invalidConfiguration("the ring buffer size must be a power of two of at least 65536 bytes, not \(ringBufferBytes)")
+        if let ringBufferBytes, ringBufferBytes < 1 << 16 || ringBufferBytes & (ringBufferBytes - 1) != 0 || ringBufferBytes > 1 << 30 {
+            throw .invalidConfiguration("the ring buffer size must be a power of two between 65536 and 2^30 bytes, not \(ringBufferBytes)")
         }
         guard (10...1000).contains(drainIntervalMilliseconds) else {
             throw .invalidConfiguration("the drain interval must be between 10 and 1000 ms, not \(drainIntervalMilliseconds)")
@@ -49,5 +52,15 @@ public struct SamplerConfiguration: Hashable, Sendable {
                 throw .invalidConfiguration("the socket path is longer than 107 bytes: \(path)")
             }
         }
+    }
+
+    /// Room for four seconds of samples from every CPU (at least 8 MiB): the sampler
+    /// drains ten times a second, so it can be kept off the CPU for seconds (a crowded
+    /// host) before the BPF side has to drop.
+    public static func defaultRingBufferBytes(samplesPerSecond: Int, cpus: Int) -> Int {
+        let wanted = MemoryLayout<tandem_sample_event>.size * samplesPerSecond * max(1, cpus) * 4
+        var bytes = 8 << 20
+        while bytes < wanted && bytes < 1 << 30 { bytes <<= 1 }
+        return bytes
     }
 }

@@ -36,8 +36,8 @@ struct TandemSampler: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Most bytes buffered for a slow or absent aggregator before samples are dropped.", valueName: "bytes"))
     var bufferBytes: Int = 8 << 20
 
-    @Option(name: .long, help: ArgumentHelp("Size of the BPF ring buffer (a power of two).", valueName: "bytes"))
-    var ringBufferBytes: Int = 8 << 20
+    @Option(name: .long, help: ArgumentHelp("Size of the BPF ring buffer, a power of two (default: four seconds of samples, at least 8 MiB).", valueName: "bytes"))
+    var ringBufferBytes: Int?
 
     @Option(name: .long, help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
     var logLevel: String = "info"

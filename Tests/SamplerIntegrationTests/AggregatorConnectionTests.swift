@@ -85,6 +85,7 @@ final class StreamReader {
     func close() { _ = Glibc.close(fd) }
 }
 
+extension SamplerLiveTests {
 @Suite("tandem-sampler and an absent, slow, then returning aggregator (root)", .serialized,
        .enabled(if: isRoot, "needs root: loads BPF"))
 struct AggregatorConnectionTests {
@@ -164,4 +165,5 @@ struct AggregatorConnectionTests {
         second.close()
         try sampler.stop()
     }
+}
 }

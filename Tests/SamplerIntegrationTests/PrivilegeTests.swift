@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import WireFormat
 
+extension SamplerLiveTests {
 @Suite("tandem-sampler's privileges (root)", .serialized, .enabled(if: isRoot, "needs root: loads BPF"))
 struct PrivilegeTests {
     static let requiredCapabilities = "bpf,perfmon,syslog,sys_ptrace"
@@ -50,4 +51,5 @@ struct PrivilegeTests {
         #expect(records.mappingRecords.contains { $0.pid == workload.processIdentifier && $0.mappings.contains { $0.path == spin } })
         #expect(records.samples.contains { $0.pid == workload.processIdentifier })
     }
+}
 }

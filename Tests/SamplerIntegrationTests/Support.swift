@@ -5,6 +5,11 @@ import WireFormat
 /// Live tests load BPF and read other processes' /proc files: root only.
 let isRoot = getuid() == 0
 
+/// Every live test, one at a time: each starts its own sampler, and samplers running
+/// side by side would share the two CPUs and each other's interrupts.
+@Suite("tandem-sampler live tests", .serialized, .enabled(if: isRoot, "needs root: loads BPF"))
+enum SamplerLiveTests {}
+
 enum TestFailure: Error, CustomStringConvertible {
     case setup(String)
     var description: String {

@@ -75,11 +75,20 @@ struct ConfigurationTests {
         configuration.ringBufferBytes = 100_000
         #expect(throws: SamplerError.self) { try configuration.validate() }
         configuration.ringBufferBytes = 1 << 20
+        try configuration.validate()
+        configuration.ringBufferBytes = nil
         configuration.durationSeconds = -1
         #expect(throws: SamplerError.self) { try configuration.validate() }
         configuration.durationSeconds = nil
         configuration.destination = .socket(path: String(repeating: "s", count: 200))
         #expect(throws: SamplerError.self) { try configuration.validate() }
+    }
+
+    @Test("the default ring buffer holds four seconds of samples, at least 8 MiB, as a power of two")
+    func ringBufferSize() {
+        #expect(SamplerConfiguration.defaultRingBufferBytes(samplesPerSecond: 19, cpus: 2) == 8 << 20)
+        #expect(SamplerConfiguration.defaultRingBufferBytes(samplesPerSecond: 999, cpus: 2) == 16 << 20)
+        #expect(SamplerConfiguration.defaultRingBufferBytes(samplesPerSecond: 100_000, cpus: 512) == 1 << 30)
     }
 
     @Test("errors name what is missing and how to fix it")
