@@ -68,7 +68,7 @@ struct EndToEndTests {
         var testDescription: String { mode }
     }
 
-    /// Measured on Linux 6.18 (ext4 /tmp), 999 Hz, 6 s, eight runs: tcp 94-96% (write 51-61%,
+    /// Measured on Linux 6.18 (ext4 /tmp), 999 Hz, 6 s, eight runs: tcp 94-96% (write 43-61%,
     /// read 34-53%), pipe 78-82% (read 37-43%, write 38-45%), fsync 93-97% (disk//write fsync
     /// 80-90%, disk//write write 6-13%), futex 78-83%. The thresholds leave 15-20 points.
     static let kernelExpectations = [
