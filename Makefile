@@ -5,7 +5,7 @@
 SWIFT ?= swift
 FUZZ_SECONDS ?= 60
 
-.PHONY: deps build test fuzz run
+.PHONY: deps build test fuzz run deb
 
 deps:
 	./scripts/install-deps.sh
@@ -23,3 +23,6 @@ fuzz:
 
 run:
 	./scripts/run.sh
+
+deb: deps
+	./scripts/build-deb.sh

@@ -64,10 +64,11 @@ let package = Package(
             "Profiles", "WireFormat", "CTandemELF", "CTandemLZMA",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "ProfileOutputs", dependencies: ["Profiles", "CTandemZlib"]),
+        .target(name: "Compression", dependencies: ["CTandemZlib", "CTandemSnappy"]),
+        .target(name: "ProfileOutputs", dependencies: ["Profiles", "Compression"]),
         .target(name: "ProfilingMetrics", dependencies: ["Profiles", "Configuration"]),
         .target(name: "Exporters", dependencies: [
-            "Profiles", "Configuration", "CTandemCurl", "CTandemZlib", "CTandemSnappy",
+            "Profiles", "Configuration", "CTandemCurl", "Compression",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "AggregatorCore", dependencies: [
@@ -81,14 +82,21 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // MARK: Benchmarks (bench/replay-throughput.sh).
+        .executableTarget(name: "tandem-bench", dependencies: ["WireFormat"], path: "bench/tandem-bench"),
+
         // MARK: Tests.
         .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"]),
+        .testTarget(name: "PackagingTests", dependencies: [
+            "Configuration", "SamplerCore",
+            .product(name: "Yams", package: "Yams"),
+        ]),
         .testTarget(name: "InspectionTests", dependencies: ["AggregatorCore", "WireFormat"]),
         .testTarget(name: "AggregatorCoreTests", dependencies: [
             "AggregatorCore", "WireFormat", "Configuration",
             .product(name: "Logging", package: "swift-log"),
-        ]),
-        .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles", "CTandemZlib"]),
+        ], exclude: ["Fixtures"]),
+        .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Profiles"]),
         .testTarget(name: "ProfilingMetricsTests", dependencies: ["ProfilingMetrics", "Configuration", "Profiles"]),
         .testTarget(name: "SymbolizationTests", dependencies: [
@@ -96,12 +104,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["Fixtures"]),
         .testTarget(name: "ExportersTests", dependencies: [
-            "Exporters", "Profiles", "Configuration", "CTandemZlib",
+            "Exporters", "Profiles", "Configuration", "Compression",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTables"]),
         .testTarget(name: "SamplerTests", dependencies: ["SamplerCore", "WireFormat"]),
         .testTarget(name: "SamplerIntegrationTests", dependencies: ["SamplerCore", "WireFormat"]),
+        // Root-only live tests of the built tandem-sampler and tandem-aggregator processes.
+        .testTarget(name: "EndToEndTests", dependencies: ["WireFormat"]),
     ],
     swiftLanguageModes: [.v6]
 )

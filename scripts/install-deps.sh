@@ -7,11 +7,11 @@ set -euo pipefail
 
 APT_PACKAGES=(
     libbpf-dev libelf-dev libcurl4-openssl-dev zlib1g-dev libsnappy-dev liblzma-dev libcap-dev
-    bpftool linux-perf binutils gcc g++
+    bpftool linux-perf binutils gcc g++ lintian strace dpkg-dev systemd
     victoria-metrics golang-go librsvg2-bin xz-utils
 )
 PIP_PACKAGES=(
-    opentelemetry-proto protobuf
+    opentelemetry-proto protobuf kubernetes-validate
 )
 
 missing=()

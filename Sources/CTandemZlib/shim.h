@@ -2,15 +2,11 @@
 #define CTANDEM_ZLIB_SHIM_H
 #include <zlib.h>
 
-/// deflateInit2 is a function-like macro (it passes the library version and
-/// the stream size to deflateInit2_), which Swift does not import.
-static inline int tandem_deflate_init2(z_stream *stream, int level, int windowBits) {
-    return deflateInit2(stream, level, Z_DEFLATED, windowBits, 8, Z_DEFAULT_STRATEGY);
-}
-
-/// deflateInit2 set up for a gzip wrapper (window bits 15 + 16).
+/// deflateInit2 (a function-like macro that passes the library version and
+/// the stream size to deflateInit2_, which Swift does not import) set up for a
+/// gzip wrapper: window bits 15 + 16, memory level 8, the default strategy.
 static inline int tandem_deflate_init_gzip(z_stream *stream, int level) {
-    return tandem_deflate_init2(stream, level, 15 + 16);
+    return deflateInit2(stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
 }
 
 #endif

@@ -1,3 +1,4 @@
+import Compression
 import Profiles
 
 /// Writes a profile as pprof's `perftools.profiles.Profile`
@@ -168,7 +169,11 @@ public struct PprofWriter: Sendable {
 
     /// The profile, gzip-compressed: the content of a `.pb.gz` file.
     public func gzipped(_ aggregate: ProfileAggregate) throws(ProfileOutputError) -> [UInt8] {
-        try Gzip.compress(encode(aggregate))
+        do {
+            return try Gzip.compress(encode(aggregate))
+        } catch {
+            throw .compressionFailed(call: error.call, code: error.code)
+        }
     }
 
     /// Writes `gzipped(aggregate)` to `path`, replacing the file atomically.

@@ -75,6 +75,13 @@ public struct ProfileAggregate: Sendable {
     private var cellIndex: [CellKey: Int] = [:]
     /// Samples per leaf frame id.
     private var leafCounts: [UInt32: Int64] = [:]
+    /// Interned stacks by the identity (storage address) of a sample's frames array:
+    /// the symbolizer hands out one immutable array for every sample of a cached
+    /// stack, so a hit skips interning its frames one by one. Each entry holds its
+    /// array, so the address cannot be reused by another array while it is here;
+    /// ids never change once given, so a hit gives what interning would.
+    private var stacksByStorage: [UInt: (frames: [Frame], stack: UInt32, leaf: UInt32?)] = [:]
+    private static let stacksByStorageLimit = 1 << 14
 
     /// Samples counted (the sum of the weights of the samples added and kept).
     public private(set) var totalSamples: Int64 = 0
@@ -102,7 +109,7 @@ public struct ProfileAggregate: Sendable {
         }
         add(process: Process(pid: sample.process.pid, comm: sample.process.comm),
             threadID: sample.threadID, frames: sample.frames,
-            userStackTruncated: sample.userStackTruncated, count: sample.weight)
+            userStackTruncated: sample.userStackTruncated, count: sample.weight, byStorage: true)
     }
 
     public mutating func add<Samples: Sequence>(contentsOf samples: Samples)
@@ -122,7 +129,7 @@ public struct ProfileAggregate: Sendable {
     }
 
     private mutating func add(process: Process, threadID: Int32, frames stackFrames: [Frame],
-                              userStackTruncated: Bool, count: Int64) {
+                              userStackTruncated: Bool, count: Int64, byStorage: Bool = false) {
         if cells.count >= maximumDistinctStacks {
             // Full: only count into an existing cell; look up without interning anything new.
             guard let processID = processIDs[process],
@@ -139,8 +146,21 @@ public struct ProfileAggregate: Sendable {
             return
         }
         let processID = intern(process)
-        let frameList = stackFrames.map { intern($0, pid: process.pid) }
-        let stackID = intern(stack: frameList)
+        let identity = byStorage ? stackFrames.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) } : 0
+        let stackID: UInt32
+        let leaf: UInt32?
+        if identity != 0, let known = stacksByStorage[identity], known.frames.count == stackFrames.count {
+            stackID = known.stack
+            leaf = known.leaf
+        } else {
+            let frameList = stackFrames.map { intern($0, pid: process.pid) }
+            stackID = intern(stack: frameList)
+            leaf = frameList.first
+            if identity != 0 {
+                if stacksByStorage.count >= Self.stacksByStorageLimit { stacksByStorage.removeAll() }
+                stacksByStorage[identity] = (stackFrames, stackID, leaf)
+            }
+        }
         let key = CellKey(process: processID, threadID: threadID, stack: stackID,
                           userStackTruncated: userStackTruncated)
         if let index = cellIndex[key] {
@@ -149,7 +169,7 @@ public struct ProfileAggregate: Sendable {
             cellIndex[key] = cells.count
             cells.append(Cell(key: key, count: count))
         }
-        record(leaf: frameList.first, count: count)
+        record(leaf: leaf, count: count)
     }
 
     private mutating func record(leaf: UInt32?, count: Int64) {

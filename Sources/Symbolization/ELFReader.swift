@@ -46,6 +46,8 @@ struct ELFContents {
     var buildID: [UInt8]?
     var segments: [LoadSegment] = []
     var symbols: [RawSymbol] = []
+    /// Symbol tables read straight from the file (`read(file:)`), names left in the file.
+    var symbolSets: [SymbolSet] = []
     /// True when the file has a `.symtab` with at least one function (not stripped).
     var hasSymbolTable = false
     /// Go binaries carry `.gopclntab` or `.note.go.buildid`.
@@ -74,6 +76,15 @@ enum ELFReader {
         return try read(elf: elf, loadSymbols: loadSymbols)
     }
 
+    /// Reads `file`; symbol tables of 64-bit little-endian files are read in chunks with
+    /// their names left in the file (`StreamedSymbolReader`), so `symbolSets` holds them.
+    static func read(file: OpenFile) throws(ELFError) -> ELFContents {
+        guard libelfReady else { throw ELFError("elf_version: libelf does not support EV_CURRENT") }
+        guard let elf = elf_begin(file.fileDescriptor, ELF_C_READ, nil) else { throw ELFError.libelf("elf_begin") }
+        defer { elf_end(elf) }
+        return try read(elf: elf, loadSymbols: true, file: file)
+    }
+
     /// Only the build id, from the `PT_NOTE` program headers (cheap: the ELF header,
     /// program headers and notes). Used to check that a cached file is still the same.
     static func buildID(fileDescriptor fd: Int32) -> [UInt8]? {
@@ -99,7 +110,7 @@ enum ELFReader {
         return try result.get()
     }
 
-    private static func read(elf: OpaquePointer, loadSymbols: Bool) throws(ELFError) -> ELFContents {
+    private static func read(elf: OpaquePointer, loadSymbols: Bool, file: OpenFile? = nil) throws(ELFError) -> ELFContents {
         guard elf_kind(elf) == ELF_K_ELF else { throw ELFError("not an ELF file (bad magic)") }
         var header = GElf_Ehdr()
         guard gelf_getehdr(elf, &header) != nil else { throw ELFError.libelf("gelf_getehdr") }
@@ -142,7 +153,18 @@ enum ELFReader {
         }
         if elf_errno() != 0, section == nil { throw ELFError.libelf("elf_nextscn") }
 
+        let streamable = header.e_ident.4 == UInt8(ELFCLASS64) && header.e_ident.5 == UInt8(ELFDATA2LSB)
+            && UInt32(1).littleEndian == 1
         for (symbolSection, sectionHeader) in symbolSections {
+            if let file, streamable,
+               let section = streamedSection(elf: elf, header: sectionHeader) {
+                let (set, count) = try StreamedSymbolReader.read(file: file, section: section,
+                                                                 executableSections: executableSections,
+                                                                 collect: loadSymbols, rustMarkers: &contents.hasRustMarkers)
+                if let set { contents.symbolSets.append(set) }
+                if sectionHeader.sh_type == UInt32(SHT_SYMTAB), count > 0 { contents.hasSymbolTable = true }
+                continue
+            }
             let count = try readSymbols(elf: elf, section: symbolSection, header: sectionHeader,
                                         executableSections: executableSections,
                                         collect: loadSymbols, into: &contents.symbols,
@@ -153,6 +175,20 @@ enum ELFReader {
             contents.goFunctions = GoPCLNTab.functions(in: table)
         }
         return contents
+    }
+
+    /// Where a symbol table and its string table are in the file, when both are
+    /// plain 64-bit tables there (else nil: libelf reads it).
+    private static func streamedSection(elf: OpaquePointer, header: GElf_Shdr) -> StreamedSymbolReader.Section? {
+        guard header.sh_entsize == UInt64(StreamedSymbolReader.entrySize), header.sh_type != UInt32(SHT_NOBITS),
+              let strings = elf_getscn(elf, Int(header.sh_link))
+        else { return nil }
+        var stringsHeader = GElf_Shdr()
+        guard gelf_getshdr(strings, &stringsHeader) != nil, stringsHeader.sh_type == UInt32(SHT_STRTAB) else { return nil }
+        return StreamedSymbolReader.Section(offset: header.sh_offset, size: header.sh_size,
+                                            isSymbolTable: header.sh_type == UInt32(SHT_SYMTAB),
+                                            stringTableOffset: stringsHeader.sh_offset,
+                                            stringTableSize: stringsHeader.sh_size)
     }
 
     private static func readProgramHeaders(elf: OpaquePointer, into contents: inout ELFContents) throws(ELFError) {

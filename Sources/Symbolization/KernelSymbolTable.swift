@@ -3,21 +3,28 @@ import WireFormat
 /// The kernel's text symbols (from the streamed /proc/kallsyms) and module
 /// ranges (/proc/modules), searched by address.
 struct KernelSymbolTable {
+    /// Sorted by address. Names are NUL-terminated in `names` (a String per symbol
+    /// would cost three times as much: the kernel has 100,000 text symbols).
     private var starts: [UInt64] = []
-    private var names: [String] = []
-    /// `[module]` for module symbols, nil for vmlinux.
-    private var modules: [String?] = []
-    private var pending: [KernelSymbol] = []
+    private var nameOffsets: [UInt32] = []
+    /// Index into `moduleList` plus one; 0 for vmlinux.
+    private var moduleIndices: [UInt32] = []
+    private var names: [UInt8] = []
+    private var pending: [(address: UInt64, nameOffset: UInt32, module: UInt32)] = []
     private var moduleRanges: [(start: UInt64, end: UInt64, name: String)] = []
     private var moduleNames: [String: String] = [:]
+    /// `[module]` names of symbols, and each one's index.
+    private var moduleList: [String] = []
+    private var moduleIndex: [String: UInt32] = [:]
 
     var count: Int { starts.count + pending.count }
     var moduleCount: Int { moduleRanges.count }
 
     mutating func removeAll() {
         starts = []
+        nameOffsets = []
+        moduleIndices = []
         names = []
-        modules = []
         pending = []
     }
 
@@ -25,13 +32,24 @@ struct KernelSymbolTable {
     mutating func add(_ symbols: [KernelSymbol]) {
         // Only text symbols can be in a stack; data symbols would shadow them.
         // Zero addresses come from a kallsyms read without the right to see them.
-        pending.reserveCapacity(pending.count + symbols.count)
         for symbol in symbols where symbol.address != 0 {
             switch symbol.type {
-            case UInt8(ascii: "t"), UInt8(ascii: "T"), UInt8(ascii: "w"), UInt8(ascii: "W"): pending.append(symbol)
+            case UInt8(ascii: "t"), UInt8(ascii: "T"), UInt8(ascii: "w"), UInt8(ascii: "W"): break
             default: continue
             }
+            let offset = UInt32(truncatingIfNeeded: names.count)
+            names.append(contentsOf: symbol.name.utf8)
+            names.append(0)
+            pending.append((symbol.address, offset, symbol.module.isEmpty ? 0 : index(ofModule: symbol.module)))
         }
+    }
+
+    private mutating func index(ofModule module: String) -> UInt32 {
+        if let index = moduleIndex[module] { return index }
+        moduleList.append(bracketed(module))
+        let index = UInt32(moduleList.count)
+        moduleIndex[module] = index
+        return index
     }
 
     mutating func setModules(_ modules: [KernelModule]) {
@@ -52,31 +70,45 @@ struct KernelSymbolTable {
         let added = pending.sorted { $0.address < $1.address }
         pending = []
         var mergedStarts: [UInt64] = []
-        var mergedNames: [String] = []
-        var mergedModules: [String?] = []
+        var mergedNameOffsets: [UInt32] = []
+        var mergedModules: [UInt32] = []
         let total = starts.count + added.count
         mergedStarts.reserveCapacity(total)
-        mergedNames.reserveCapacity(total)
+        mergedNameOffsets.reserveCapacity(total)
         mergedModules.reserveCapacity(total)
         var old = 0
         var new = 0
         while old < starts.count || new < added.count {
             if new == added.count || (old < starts.count && starts[old] <= added[new].address) {
                 mergedStarts.append(starts[old])
-                mergedNames.append(names[old])
-                mergedModules.append(modules[old])
+                mergedNameOffsets.append(nameOffsets[old])
+                mergedModules.append(moduleIndices[old])
                 old += 1
             } else {
                 let symbol = added[new]
                 mergedStarts.append(symbol.address)
-                mergedNames.append(symbol.name)
-                mergedModules.append(symbol.module.isEmpty ? nil : bracketed(symbol.module))
+                mergedNameOffsets.append(symbol.nameOffset)
+                mergedModules.append(symbol.module)
                 new += 1
             }
         }
         starts = mergedStarts
-        names = mergedNames
-        modules = mergedModules
+        nameOffsets = mergedNameOffsets
+        moduleIndices = mergedModules
+        // Give back the room the names grew into: the table is complete until the next reset.
+        if names.capacity > names.count + names.count / 8 {
+            names = names.withUnsafeBufferPointer { Array($0) }
+        }
+    }
+
+    private func name(at index: Int) -> String {
+        let start = Int(nameOffsets[index])
+        let end = names[start...].firstIndex(of: 0) ?? names.count
+        return String(decoding: names[start..<end], as: UTF8.self)
+    }
+
+    private func moduleName(at index: Int) -> String? {
+        moduleIndices[index] == 0 ? nil : moduleList[Int(moduleIndices[index]) - 1]
     }
 
     private func module(containing address: UInt64) -> (start: UInt64, end: UInt64, name: String)? {
@@ -106,12 +138,12 @@ struct KernelSymbolTable {
         let index = low - 1
         if let module {
             guard starts[index] >= module.start else { return (nil, moduleName) }
-            return (names[index], moduleName)
+            return (name(at: index), moduleName)
         }
         // Past the last symbol of the core kernel and outside any module: unknown.
-        if index == starts.count - 1 && modules[index] == nil && address - starts[index] > 1 << 20 {
+        if index == starts.count - 1 && moduleIndices[index] == 0 && address - starts[index] > 1 << 20 {
             return (nil, nil)
         }
-        return (names[index], modules[index])
+        return (name(at: index), self.moduleName(at: index))
     }
 }

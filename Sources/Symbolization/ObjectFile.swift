@@ -78,19 +78,19 @@ struct ObjectFileLoader {
     ///   - rootPrefix: `/proc/PID/root` when the process's own filesystem view is readable, else "".
     func load(file: OpenFile, originalPath: String, rootPrefix: String,
               warnings: inout [Warning]) throws(ELFError) -> ObjectFile {
-        let contents = try ELFReader.read(fileDescriptor: file.fileDescriptor)
-        var symbols = contents.symbols
+        let contents = try ELFReader.read(file: file)
+        var symbols = contents.allSymbolSets
         var source: SymbolSource = contents.hasSymbolTable ? .symbolTable : .dynamicSymbols
         var hasRustMarkers = contents.hasRustMarkers
         var isGo = contents.isGo
 
         if !contents.hasSymbolTable, !contents.goFunctions.isEmpty {
-            symbols += contents.goFunctions
+            symbols.append(SymbolSet(contents.goFunctions))
             source = .goPCLNTab
         } else if !contents.hasSymbolTable {
             if let (debug, debugSource) = findDebugFile(for: contents, file: file, originalPath: originalPath,
                                                          rootPrefix: rootPrefix, warnings: &warnings) {
-                symbols += debug.symbols
+                symbols += debug.allSymbolSets
                 hasRustMarkers = hasRustMarkers || debug.hasRustMarkers
                 isGo = isGo || debug.isGo
                 source = debugSource
@@ -98,7 +98,7 @@ struct ObjectFileLoader {
                 do throws(ELFError) {
                     let image = try MiniDebugInfo.decompress(compressed)
                     let mini = try ELFReader.read(image: image)
-                    symbols += mini.symbols
+                    symbols.append(SymbolSet(mini.symbols))
                     hasRustMarkers = hasRustMarkers || mini.hasRustMarkers
                     source = .miniDebugInfo
                 } catch {
@@ -108,7 +108,7 @@ struct ObjectFileLoader {
         }
         let runtime: FileRuntime = isGo ? .go : (hasRustMarkers ? .rust : .native)
         return ObjectFile(buildID: contents.buildID, segments: contents.segments,
-                          symbols: SymbolTable(symbols: symbols), runtime: runtime, symbolSource: source)
+                          symbols: SymbolTable(sets: symbols), runtime: runtime, symbolSource: source)
     }
 
     /// Candidate paths, the process's root first when it has its own.
@@ -131,7 +131,7 @@ struct ObjectFileLoader {
                           tried.insert([debugFile.device, debugFile.inode]).inserted
                     else { continue }
                     do throws(ELFError) {
-                        let debug = try ELFReader.read(fileDescriptor: debugFile.fileDescriptor)
+                        let debug = try ELFReader.read(file: debugFile)
                         guard debug.buildID == buildID else {
                             warnings.append(Warning(path: candidate, reason: "debug file's build id differs from \(originalPath)'s"))
                             continue
@@ -160,7 +160,7 @@ struct ObjectFileLoader {
                     continue
                 }
                 do throws(ELFError) {
-                    let debug = try ELFReader.read(fileDescriptor: debugFile.fileDescriptor)
+                    let debug = try ELFReader.read(file: debugFile)
                     guard debug.hasSymbolTable else { continue }
                     logger.debug("found debug file by debug link", metadata: ["file": "\(originalPath)", "debugFile": "\(candidate)"])
                     return (debug, .debugFileByDebugLink)
@@ -170,5 +170,12 @@ struct ObjectFileLoader {
             }
         }
         return nil
+    }
+}
+
+extension ELFContents {
+    /// Every symbol table read, in section order: streamed ones, then those read whole.
+    var allSymbolSets: [SymbolSet] {
+        symbols.isEmpty ? symbolSets : symbolSets + [SymbolSet(symbols)]
     }
 }

@@ -1,77 +1,154 @@
 /// The function symbols of one ELF file, sorted by address for binary search.
-/// Names are demangled on first use and remembered (most symbols are never hit).
+///
+/// A symbol costs 10 bytes here: its start (32 bits from the lowest, when the
+/// file's symbols span less than 4 GiB), its size (16 bits, larger ones aside)
+/// and where its name is.
+/// Names stay in their `NameSource` (for a large binary: in the file) until a
+/// lookup needs one, and are demangled on first use and remembered (most
+/// symbols are never hit).
 final class SymbolTable {
-    private let starts: [UInt64]
-    /// Exclusive end of each symbol: start + size, or the next symbol's start for size 0.
-    private let ends: [UInt64]
-    private let rawNames: [String]
-    private var demangled: [DemangledName?]
+    /// Starts minus `base` when every start fits in 32 bits above it (else empty).
+    private let narrowStarts: [UInt32]
+    /// Starts, when `narrowStarts` cannot hold them (else empty).
+    private let wideStarts: [UInt64]
+    private let base: UInt64
+    let count: Int
+    /// Sizes from the symbol table (0: up to the next symbol); `UInt16.max`: see `largeSizes`.
+    private let sizes: [UInt16]
+    /// Sizes of `UInt16.max` bytes and more (clamped to 4 GiB), by symbol index: few functions are that large.
+    private let largeSizes: [Int: UInt32]
+    /// Offsets into the sources' names laid end to end (`sourceBases`).
+    private let nameOffsets: [UInt32]
+    private let sources: [NameSource]
+    private let sourceBases: [UInt64]
+    private var demangled: [Int: DemangledName] = [:]
 
-    var count: Int { starts.count }
+    convenience init(symbols: [RawSymbol]) {
+        self.init(sets: [SymbolSet(symbols)])
+    }
 
-    /// Sorts and deduplicates `symbols` (one symbol per address: global over weak over local).
-    init(symbols: [RawSymbol]) {
-        let sorted = symbols.sorted { ($0.address, $0.rank, $0.name.utf8.count) < ($1.address, $1.rank, $1.name.utf8.count) }
+    /// Sorts and deduplicates the symbols of `sets` (one symbol per address: global
+    /// over weak over local, then the shortest name; among equals, the first read).
+    init(sets: [SymbolSet]) {
+        var sources: [NameSource] = []
+        var sourceBases: [UInt64] = []
+        var runs: [[SymbolEntry]] = []
+        var base: UInt64 = 0
+        for set in sets {
+            // Names of all sources together must stay addressable by 32 bits: more
+            // than 4 GiB of names for one file is not a real file.
+            guard base + set.names.size <= UInt64(UInt32.max) else { continue }
+            sources.append(set.names)
+            sourceBases.append(base)
+            runs.append(set.entries)
+            base += set.names.size
+        }
+        // Each set is sorted (stably); merging them, ties going to the earlier set, is
+        // the stable sort of all of them in reading order, without copying them.
+        func forEachMerged(_ body: (SymbolEntry, _ nameBase: UInt32) -> Void) {
+            var positions = [Int](repeating: 0, count: runs.count)
+            while true {
+                var best = -1
+                for run in runs.indices where positions[run] < runs[run].count {
+                    if best < 0 || SymbolEntry.precedes(runs[run][positions[run]], runs[best][positions[best]]) {
+                        best = run
+                    }
+                }
+                if best < 0 { return }
+                body(runs[best][positions[best]], UInt32(sourceBases[best]))
+                positions[best] += 1
+            }
+        }
+        var unique = 0
+        var previous: UInt64?
+        forEachMerged { entry, _ in
+            if entry.address != previous { unique += 1 }
+            previous = entry.address
+        }
         var starts: [UInt64] = []
-        var sizes: [UInt64] = []
-        var names: [String] = []
-        starts.reserveCapacity(sorted.count)
-        sizes.reserveCapacity(sorted.count)
-        names.reserveCapacity(sorted.count)
-        for symbol in sorted {
-            if let last = starts.last, last == symbol.address {
+        var sizes: [UInt32] = []
+        var nameOffsets: [UInt32] = []
+        starts.reserveCapacity(unique)
+        sizes.reserveCapacity(unique)
+        nameOffsets.reserveCapacity(unique)
+        forEachMerged { entry, nameBase in
+            if let last = starts.last, last == entry.address {
                 // Same address: keep the preferred name, but the largest known size.
-                if symbol.size > sizes[sizes.count - 1] { sizes[sizes.count - 1] = symbol.size }
-                continue
+                if entry.size > sizes[sizes.count - 1] { sizes[sizes.count - 1] = entry.size }
+                return
             }
-            starts.append(symbol.address)
-            sizes.append(symbol.size)
-            names.append(symbol.name)
+            starts.append(entry.address)
+            sizes.append(entry.size)
+            nameOffsets.append(entry.nameOffset + nameBase)
         }
-        var ends = [UInt64](repeating: 0, count: starts.count)
-        for index in starts.indices {
-            if sizes[index] > 0 {
-                ends[index] = starts[index] &+ sizes[index]
-            } else if index + 1 < starts.count {
-                ends[index] = starts[index + 1]
-            } else {
-                // The last symbol without a size: assume it does not extend past a page.
-                ends[index] = starts[index] &+ 4096
-            }
+        self.count = starts.count
+        let lowest = starts.first ?? 0
+        self.base = lowest
+        if let last = starts.last, last - lowest <= UInt64(UInt32.max) {
+            narrowStarts = starts.map { UInt32($0 - lowest) }
+            wideStarts = []
+        } else {
+            narrowStarts = []
+            wideStarts = starts
         }
-        self.starts = starts
-        self.ends = ends
-        self.rawNames = names
-        self.demangled = Array(repeating: nil, count: starts.count)
+        var largeSizes: [Int: UInt32] = [:]
+        self.sizes = sizes.enumerated().map { index, size in
+            if size < UInt32(UInt16.max) { return UInt16(size) }
+            largeSizes[index] = size
+            return UInt16.max
+        }
+        self.largeSizes = largeSizes
+        self.nameOffsets = nameOffsets
+        self.sources = sources
+        self.sourceBases = sourceBases
+    }
+
+    @inline(__always)
+    func start(at index: Int) -> UInt64 {
+        wideStarts.isEmpty ? base &+ UInt64(narrowStarts[index]) : wideStarts[index]
+    }
+
+    /// Exclusive end of a symbol: start + size, or the next symbol's start for size 0.
+    private func end(at index: Int) -> UInt64 {
+        let size = sizes[index] == UInt16.max ? UInt64(largeSizes[index] ?? 0) : UInt64(sizes[index])
+        if size > 0 { return start(at: index) &+ size }
+        if index + 1 < count { return start(at: index + 1) }
+        // The last symbol without a size: assume it does not extend past a page.
+        return start(at: index) &+ 4096
     }
 
     /// The index of the symbol covering `address`, if any. Symbols may nest (a
     /// sized symbol inside a larger one), so a few preceding candidates are checked.
     func index(covering address: UInt64) -> Int? {
         var low = 0
-        var high = starts.count
+        var high = count
         while low < high {
             let middle = (low + high) / 2
-            if starts[middle] <= address { low = middle + 1 } else { high = middle }
+            if start(at: middle) <= address { low = middle + 1 } else { high = middle }
         }
         var candidate = low - 1
         var checked = 0
         while candidate >= 0, checked < 4 {
-            if address < ends[candidate] { return candidate }
+            if address < end(at: candidate) { return candidate }
             candidate -= 1
             checked += 1
         }
         return nil
     }
 
-    func start(at index: Int) -> UInt64 { starts[index] }
+    /// The symbol's name as the file has it; nil if its file can no longer be read.
+    func rawName(at index: Int) -> String? {
+        let offset = UInt64(nameOffsets[index])
+        var source = sourceBases.count - 1
+        while source > 0, sourceBases[source] > offset { source -= 1 }
+        return sources[source].name(at: UInt32(offset - sourceBases[source]))
+    }
 
-    func rawName(at index: Int) -> String { rawNames[index] }
-
-    func name(at index: Int, demangling: Bool) -> DemangledName {
+    /// The symbol's display name; nil if its file can no longer be read.
+    func name(at index: Int, demangling: Bool) -> DemangledName? {
         if let cached = demangled[index] { return cached }
-        let name = demangling ? Demangler.demangle(rawNames[index])
-            : DemangledName(name: rawNames[index], language: .unmangled)
+        guard let raw = rawName(at: index) else { return nil }
+        let name = demangling ? Demangler.demangle(raw) : DemangledName(name: raw, language: .unmangled)
         demangled[index] = name
         return name
     }

@@ -268,7 +268,11 @@ public final class Symbolizer {
             else {
                 return (Frame(type: fileType, address: address, mappingPath: mapping.path, fileOffset: fileOffset), true)
             }
-            let name = object.symbols.name(at: index, demangling: options.demangle && object.runtime != .go)
+            guard let name = object.symbols.name(at: index, demangling: options.demangle && object.runtime != .go) else {
+                // The file became unreadable after its symbols were loaded: counted, kept as file+offset.
+                statistics.unreadableSymbolNames += 1
+                return (Frame(type: fileType, address: address, mappingPath: mapping.path, fileOffset: fileOffset), true)
+            }
             let type: FrameType = name.language == .rust ? .rust : fileType
             return (Frame(type: type, address: address, functionName: name.name, mappingPath: mapping.path,
                           fileOffset: fileOffset), true)

@@ -38,6 +38,9 @@ public struct SymbolizerStatistics: Sendable, Hashable {
     public var perfMapMalformedLines: UInt64 = 0
     /// Loaded ELF files dropped from the cache to respect its capacity.
     public var filesEvicted: UInt64 = 0
+    /// Symbol names that could not be read back from a large file's string table
+    /// (left in the file after loading) because the file became unreadable.
+    public var unreadableSymbolNames: UInt64 = 0
 
     public static let recentFailureLimit = 32
 

@@ -29,7 +29,7 @@ struct PipelineOptions: ParsableArguments {
         do {
             return try DefaultConfiguration.load(path: config)
         } catch let error as ConfigurationError {
-            throw ValidationError("\(config ?? "embedded configuration"): \(error)")
+            throw CommandFailure("\(config ?? "embedded configuration"): \(error)")
         }
     }
 }
@@ -60,7 +60,7 @@ struct OutputOptions: ParsableArguments {
         do {
             try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
         } catch {
-            throw ValidationError("cannot create --output-dir \(outputDir): \(error.localizedDescription)")
+            throw CommandFailure("cannot create --output-dir \(outputDir): \(error.localizedDescription)")
         }
     }
 

@@ -59,7 +59,7 @@ struct ServeCommand: ParsableCommand {
             do {
                 listener = try UnixSocket.listen(path: path, mode: mode_t(socketMode, radix: 8) ?? 0o660)
             } catch {
-                throw ValidationError("cannot listen on \(path): \(error); create its directory with write access for this user, or choose another path with --socket")
+                throw CommandFailure("cannot listen on \(path): \(error); create its directory with write access for this user, or choose another path with --socket")
             }
             logger.info("listening on \(path)")
         }

@@ -24,7 +24,7 @@ struct ValidateCommand: ParsableCommand {
                 try ExporterFactory.make(id: exporter.id.description, node: exporter.node, logger: quiet).shutdown()
             }
         } catch let error as ConfigurationError {
-            throw ValidationError("\(config): \(error)")
+            throw CommandFailure("\(config): \(error)")
         }
         for warning in configuration.warnings {
             print("warning: \(warning)")

@@ -5,7 +5,7 @@ import Glibc
 /// Reads a capture file in chunks, so that a large capture never sits in memory.
 public enum CaptureReader {
     /// Calls `body` with each chunk of the file at `path` (`open`, `read`).
-    public static func read(path: String, chunkSize: Int = 1 << 20,
+    public static func read(path: String, chunkSize: Int = 256 << 10,
                             _ body: (ArraySlice<UInt8>) throws -> Void) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SystemCallError("open", subject: path) }

@@ -8,6 +8,11 @@ public struct CompressionError: Error, Hashable, Sendable, CustomStringConvertib
     /// Its return code.
     public var code: Int32
 
+    public init(call: String, code: Int32) {
+        self.call = call
+        self.code = code
+    }
+
     public var description: String { "\(call) failed with status \(code)" }
 }
 

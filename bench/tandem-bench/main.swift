@@ -1,0 +1,144 @@
+// tandem-bench: builds and describes the captures of bench/replay-throughput.sh.
+//
+//   tandem-bench amplify IN OUT --min-samples N   IN's samples, repeated with shifted times until OUT has >= N
+//   tandem-bench count FILE                       samples, distinct stacks, processes and time span of FILE
+//
+// Amplifying keeps stacks, processes and mappings real: the first pass is IN
+// record for record (process exits held back to the end, so later passes find
+// every process it had); each later pass repeats IN's samples only, every time
+// shifted by the capture's span, re-encoded through StreamEncoder as the
+// sampler encodes them. A process that exec'd during IN keeps its last
+// mappings in later passes.
+import WireFormat
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Every record of the capture at `path`, in order.
+func readCapture(_ path: String) throws -> (StreamHeader, [Record]) {
+    guard let file = fopen(path, "rb") else {
+        throw BenchError(description: "\(path): \(String(cString: strerror(errno))) (name an existing capture file)")
+    }
+    defer { fclose(file) }
+    var decoder = StreamDecoder()
+    var records: [Record] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 20)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
+        if count == 0 { break }
+        decoder.feed(chunk[..<count])
+        while let record = try decoder.next() { records.append(record) }
+    }
+    try decoder.finish()
+    guard let header = decoder.header else { throw BenchError(description: "\(path): no stream header") }
+    return (header, records)
+}
+
+func write(_ bytes: [UInt8], to file: UnsafeMutablePointer<FILE>, path: String) throws {
+    let written = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
+    guard written == bytes.count else {
+        throw BenchError(description: "\(path): write failed: \(String(cString: strerror(errno)))")
+    }
+}
+
+func amplify(input: String, output: String, minimumSamples: Int) throws {
+    let (header, records) = try readCapture(input)
+    let samples = records.compactMap { record -> Sample? in
+        if case .sample(let sample) = record { sample } else { nil }
+    }
+    guard let first = samples.map(\.time).min(), let last = samples.map(\.time).max() else {
+        throw BenchError(description: "\(input): no samples to amplify")
+    }
+    let interval = UInt64(1_000_000_000 / max(1, header.samplesPerSecond))
+    let span = last - first + interval
+    let passes = max(1, (minimumSamples + samples.count - 1) / samples.count)
+
+    guard let file = fopen(output, "wb") else {
+        throw BenchError(description: "\(output): \(String(cString: strerror(errno)))")
+    }
+    defer { fclose(file) }
+    var encoder = StreamEncoder(header: header)
+    func append(_ sample: Sample, shift: UInt64) {
+        encoder.appendSample(time: sample.time + shift, pid: sample.pid, tid: sample.tid, cpu: sample.cpu,
+                             kernelStack: sample.kernelStack, userStack: sample.userStack, flags: sample.flags)
+    }
+    func drain() throws {
+        if encoder.bufferedByteCount >= 1 << 20 { try write(encoder.takeBytes(), to: file, path: output) }
+    }
+    var exits: [ProcessExit] = []
+    var lastStatistics: SamplerStatistics?
+    for record in records {
+        switch record {
+        case .sample(let sample): append(sample, shift: 0)
+        case .processExit(let exit): exits.append(exit)
+        case .statistics(let statistics): lastStatistics = statistics
+        case .endOfStream, .header, .stackDefinition, .threadDefinition, .unknown: break
+        default: encoder.append(record)
+        }
+        try drain()
+    }
+    for pass in 1..<passes {
+        let shift = UInt64(pass) * span
+        for sample in samples {
+            append(sample, shift: shift)
+            try drain()
+        }
+    }
+    let end = last + UInt64(passes - 1) * span + interval
+    for exit in exits { encoder.append(.processExit(ProcessExit(pid: exit.pid, time: end))) }
+    if var statistics = lastStatistics {
+        statistics.time = end
+        encoder.append(.statistics(statistics))
+    }
+    encoder.append(.endOfStream(EndOfStream(time: end, reason: .finished)))
+    try write(encoder.takeBytes(), to: file, path: output)
+    print("\(output): \(samples.count * passes) samples (\(passes) passes of \(samples.count)), "
+        + "\(encoder.interningResets) interning resets")
+}
+
+func count(_ path: String) throws {
+    let (header, records) = try readCapture(path)
+    var samples = 0, processes = 0, kernelSymbols = 0
+    var stacks = Set<[UInt64]>(), pids = Set<Int32>()
+    var first = UInt64.max, last: UInt64 = 0
+    for record in records {
+        switch record {
+        case .sample(let sample):
+            samples += 1
+            stacks.insert(sample.kernelStack + [0] + sample.userStack)
+            pids.insert(sample.pid)
+            first = min(first, sample.time)
+            last = max(last, sample.time)
+        case .process: processes += 1
+        case .kernelSymbols(let chunk): kernelSymbols += chunk.symbols.count
+        default: break
+        }
+    }
+    let seconds = samples == 0 ? 0 : Double(last - first) / 1e9
+    print("samples=\(samples) distinct_stacks=\(stacks.count) sampled_pids=\(pids.count) process_records=\(processes) "
+        + "kernel_symbols=\(kernelSymbols) span_seconds=\(seconds) cpus=\(header.cpuCount) hz=\(header.samplesPerSecond)")
+}
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+do {
+    switch arguments.first {
+    case "amplify":
+        guard arguments.count == 5, arguments[3] == "--min-samples", let minimum = Int(arguments[4]), minimum > 0 else {
+            throw BenchError(description: "usage: tandem-bench amplify IN OUT --min-samples N")
+        }
+        try amplify(input: arguments[1], output: arguments[2], minimumSamples: minimum)
+    case "count":
+        guard arguments.count == 2 else { throw BenchError(description: "usage: tandem-bench count FILE") }
+        try count(arguments[1])
+    default:
+        throw BenchError(description: "usage: tandem-bench amplify IN OUT --min-samples N | count FILE")
+    }
+} catch {
+    let message = Array("tandem-bench: \(error)\n".utf8)
+    _ = message.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+    exit(1)
+}
