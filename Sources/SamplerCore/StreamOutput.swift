@@ -190,10 +190,23 @@ struct StreamOutput {
     }
 
     /// Appends `endOfStream`, writes what can be written, and closes.
-    mutating func finish(reason: EndOfStream.Reason, now: UInt64, logger: Logger) {
+    mutating func finish(reason: EndOfStream.Reason, now: UInt64, logger: Logger, drainMilliseconds: Int32 = 2000) {
         guard fd >= 0 else { return }
         if isLive { encoder?.append(.endOfStream(EndOfStream(time: now, reason: reason))) }
         flush(now: now, logger: logger)
+        // A reader that lags gets a bounded wait for the rest, so that the stream
+        // ends on a record boundary instead of inside one.
+        var waited: Int32 = 0
+        while fd >= 0, !queue.isEmpty, waited < drainMilliseconds {
+            var writable = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            _ = poll(&writable, 1, 50)
+            waited += 50
+            flush(now: now, logger: logger)
+        }
+        if fd >= 0, !queue.isEmpty {
+            logger.warning("stream closed with bytes unsent: the reader did not take them in time",
+                           metadata: ["destination": "\(destination)", "unsent_bytes": "\(queue.count)"])
+        }
         if fd >= 0 {
             close(fd)
             fd = -1
