@@ -193,21 +193,22 @@ public final class Symbolizer {
             statistics.stackCacheHits += 1
             return cached
         }
-        let kernel = sample.kernelStack.isEmpty ? [] : kernelFrames(id: sample.kernelStackID, stack: sample.kernelStack)
-        let (user, userCacheable) = sample.userStack.isEmpty ? ([], true)
-            : userFrames(process: process, pid: sample.pid, id: sample.userStackID, stack: sample.userStack)
-        let frames = kernel.isEmpty ? user : (user.isEmpty ? kernel : kernel + user)
+        // One exactly sized array (`kernel + user` would grow by doubling, and the
+        // cache would keep the slack).
+        var frames: [Frame] = []
+        frames.reserveCapacity(sample.kernelStack.count + sample.userStack.count)
+        if !sample.kernelStack.isEmpty { appendKernelFrames(id: sample.kernelStackID, stack: sample.kernelStack, to: &frames) }
+        let userCacheable = sample.userStack.isEmpty ? true
+            : appendUserFrames(process: process, pid: sample.pid, id: sample.userStackID, stack: sample.userStack, to: &frames)
         if interned, userCacheable { sampleStacks[key] = frames }
         return frames
     }
 
     // MARK: Kernel frames
 
-    private func kernelFrames(id: UInt64, stack: [UInt64]) -> [Frame] {
+    private func appendKernelFrames(id: UInt64, stack: [UInt64], to frames: inout [Frame]) {
         let namedBefore = id != 0 && namedKernelStacks[id] != nil
         if namedBefore { statistics.stackCacheHits += 1 } else { statistics.stackCacheMisses += 1 }
-        var frames: [Frame] = []
-        frames.reserveCapacity(stack.count)
         for (position, address) in stack.enumerated() {
             // Past the leaf, addresses are return addresses: the call is the byte before.
             let lookup = position == 0 ? address : address &- 1
@@ -218,18 +219,16 @@ public final class Symbolizer {
             frames.append(Frame(type: .kernel, address: address, functionName: symbol.name, mappingPath: symbol.module))
         }
         if id != 0, !namedBefore { namedKernelStacks[id] = true }
-        return frames
     }
 
     // MARK: User frames
 
-    /// The user frames, and whether they may be cached.
-    private func userFrames(process: ProcessState?, pid: Int32, id: UInt64, stack: [UInt64]) -> ([Frame], Bool) {
+    /// Appends the user frames; returns whether they may be cached.
+    private func appendUserFrames(process: ProcessState?, pid: Int32, id: UInt64, stack: [UInt64],
+                                  to frames: inout [Frame]) -> Bool {
         let key = UserStackKey(pid: pid, generation: process?.generation ?? 0, stackID: id)
         let namedBefore = id != 0 && namedUserStacks[key] != nil
         if namedBefore { statistics.stackCacheHits += 1 } else { statistics.stackCacheMisses += 1 }
-        var frames: [Frame] = []
-        frames.reserveCapacity(stack.count)
         // A stack with a JIT frame not (yet) in the perf map is not cached: the JIT
         // writes its map after the code runs.
         var cacheable = true
@@ -243,7 +242,7 @@ public final class Symbolizer {
             frames.append(frame)
         }
         if id != 0, cacheable, !namedBefore { namedUserStacks[key] = true }
-        return (frames, cacheable)
+        return cacheable
     }
 
     /// One user frame; `complete` is false when a later perf map could still name it.
