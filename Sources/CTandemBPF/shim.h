@@ -167,4 +167,44 @@ static inline long tandem_send_nonblocking(int fd, const void *bytes, size_t cou
     return (long)send(fd, bytes, count, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
+/* PROCMAP_QUERY (Linux 6.11+, <linux/fs.h>; spelled out here because older
+ * uapi headers lack it): asks /proc/PID/maps for one mapping without the
+ * kernel formatting every line of the file as text. */
+struct tandem_procmap_query {
+    __u64 size;
+    __u64 query_flags;
+    __u64 query_addr;
+    __u64 vma_start;
+    __u64 vma_end;
+    __u64 vma_flags;
+    __u64 vma_page_size;
+    __u64 vma_offset;
+    __u64 inode;
+    __u32 dev_major;
+    __u32 dev_minor;
+    __u32 vma_name_size;
+    __u32 build_id_size;
+    __u64 vma_name_addr;
+    __u64 build_id_addr;
+};
+#define TANDEM_PROCMAP_QUERY _IOWR('f', 17, struct tandem_procmap_query)
+#define TANDEM_PROCMAP_QUERY_VMA_EXECUTABLE 0x04
+#define TANDEM_PROCMAP_QUERY_COVERING_OR_NEXT_VMA 0x10
+
+/* ioctl(fd of /proc/PID/maps, PROCMAP_QUERY): the first executable mapping
+ * that covers or follows `address`, its path (NUL-terminated) in `name`.
+ * Returns 0, or -1 with errno: ENOENT past the last one, ENOTTY/EINVAL on a
+ * kernel (or file) without the query. */
+static inline int tandem_procmap_query_executable(int fd, __u64 address, struct tandem_procmap_query *query,
+                                                  char *name, __u32 name_size)
+{
+    memset(query, 0, sizeof(*query));
+    query->size = sizeof(*query);
+    query->query_flags = TANDEM_PROCMAP_QUERY_VMA_EXECUTABLE | TANDEM_PROCMAP_QUERY_COVERING_OR_NEXT_VMA;
+    query->query_addr = address;
+    query->vma_name_addr = (__u64)(unsigned long)name;
+    query->vma_name_size = name_size;
+    return ioctl(fd, TANDEM_PROCMAP_QUERY, query);
+}
+
 #endif

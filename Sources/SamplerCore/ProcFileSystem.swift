@@ -74,9 +74,15 @@ public struct ProcFileSystem: Sendable {
                            comm: comm, executablePath: executable, cgroupPath: cgroup, isExec: isExec)
     }
 
-    /// The executable mappings of `pid`.
+    /// The executable mappings of `pid`: queried with `ioctl(PROCMAP_QUERY)` where the
+    /// kernel has it, else parsed from the text of /proc/PID/maps.
     public func executableMappings(_ pid: Int32) throws(SystemCallError) -> [Mapping] {
-        MapsFile.executableMappings(try ProcFileSystem.readBytes("\(root)/\(pid)/maps"))
+        let path = "\(root)/\(pid)/maps"
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .last("open(\(path))") }
+        defer { close(fd) }
+        if let mappings = try ProcMapQuery.executableMappings(fd: fd, path: path) { return mappings }
+        return MapsFile.executableMappings(try ProcFileSystem.readBytes("\(root)/\(pid)/maps"))
     }
 }
 

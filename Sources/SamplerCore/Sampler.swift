@@ -86,6 +86,7 @@ public final class Sampler {
         let interval = UInt64(configuration.drainIntervalMilliseconds) * 1_000_000
         let statisticsInterval = UInt64(configuration.statisticsIntervalMilliseconds) * 1_000_000
         var nextStatistics = start &+ statisticsInterval
+        var nextCPUCheck = start &+ Self.cpuCheckInterval
         var reason = EndOfStream.Reason.finished
         while true {
             let tickStart = HostFacts.monotonicNanoseconds()
@@ -94,6 +95,9 @@ public final class Sampler {
             if tickStart >= nextStatistics {
                 nextStatistics = tickStart &+ statisticsInterval
                 output.appendState(.statistics(statistics(now: tickStart)))
+            }
+            if tickStart >= nextCPUCheck {
+                nextCPUCheck = tickStart &+ Self.cpuCheckInterval
                 checkOnlineCPUs()
             }
             pumpOutput(now: HostFacts.monotonicNanoseconds())
@@ -279,6 +283,10 @@ public final class Sampler {
             kernelModules = KernelSymbolFiles.modules(text)
         }
     }
+
+    /// Hot-plug is rare and only warned about: the sysfs read and parse are not worth
+    /// every statistics interval.
+    static let cpuCheckInterval: UInt64 = 10_000_000_000
 
     /// CPUs that came online after start have no event (opening one needs CAP_PERFMON,
     /// dropped by now): report them once.

@@ -12,8 +12,10 @@ public struct SamplerConfiguration: Hashable, Sendable {
     /// The BPF ring buffer's size (a power of two of at least 64 KiB); nil sizes it by
     /// `defaultRingBufferBytes`.
     public var ringBufferBytes: Int?
-    /// Time between two drains of the ring buffer.
-    public var drainIntervalMilliseconds: Int = 100
+    /// Time between two drains of the ring buffer. Each wake-up costs a poll, a drain
+    /// and a write whatever the sample rate, so the longest interval DESIGN.md allows
+    /// (250 ms); the ring buffer holds seconds of samples (`defaultRingBufferBytes`).
+    public var drainIntervalMilliseconds: Int = 250
     /// Time between two statistics records.
     public var statisticsIntervalMilliseconds: Int = 1000
     /// Minimum time between two re-reads of one process's mappings.
@@ -55,7 +57,7 @@ public struct SamplerConfiguration: Hashable, Sendable {
     }
 
     /// Room for four seconds of samples from every CPU (at least 8 MiB): the sampler
-    /// drains ten times a second, so it can be kept off the CPU for seconds (a crowded
+    /// drains four times a second, so it can be kept off the CPU for seconds (a crowded
     /// host) before the BPF side has to drop.
     public static func defaultRingBufferBytes(samplesPerSecond: Int, cpus: Int) -> Int {
         let wanted = MemoryLayout<tandem_sample_event>.size * samplesPerSecond * max(1, cpus) * 4

@@ -1,4 +1,7 @@
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 import WireFormat
 @testable import SamplerCore
 
@@ -34,6 +37,16 @@ struct ProcParsingTests {
                                        path: "/usr/bin/my tool"))
         #expect(mappings[2].fileOffset == 0x28000)
         #expect(mappings[2].device == MapsFile.makeDevice(major: 0x103, minor: 2))
+    }
+
+    @Test("the PROCMAP_QUERY mappings of a live process equal the parsed text of its maps file")
+    func mapQueryMatchesText() throws {
+        let pid = getpid()
+        let queried = try ProcFileSystem().executableMappings(pid)
+        let parsed = MapsFile.executableMappings(try ProcFileSystem.readBytes("/proc/\(pid)/maps"))
+        // [vsyscall] is a gate page outside the process's VMAs: only the text lists it.
+        #expect(queried == parsed.filter { $0.path != "[vsyscall]" })
+        #expect(queried.contains { $0.path.hasSuffix("/libc.so.6") && $0.inode != 0 && $0.device != 0 })
     }
 
     @Test("makedev matches glibc's encoding")
