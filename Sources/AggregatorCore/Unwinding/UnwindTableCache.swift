@@ -1,0 +1,125 @@
+import Synchronization
+import UnwindTables
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A file's identity as `/proc/PID/maps` and `fstat` give it.
+public struct FileIdentity: Hashable, Sendable {
+    public var device: UInt64
+    public var inode: UInt64
+
+    public init(device: UInt64, inode: UInt64) {
+        self.device = device
+        self.inode = inode
+    }
+}
+
+/// A compiled table, ready to send: its serialized bytes and the segments that
+/// turn a mapping's file offset into the table's addresses.
+public struct CompiledUnwindTable: Sendable {
+    public var serialized: [UInt8]
+    public var table: UnwindTable
+
+    /// `pgoff + (p_vaddr − p_offset) − start`: the bias of a mapping of this file, or
+    /// nil when its file offset is in no `PT_LOAD` segment.
+    public func bias(mappingStart: UInt64, fileOffset: UInt64) -> UInt64? {
+        table.elfAddress(fileOffset: fileOffset).map { $0 &- mappingStart }
+    }
+}
+
+/// Unwind tables compiled once per file (device, inode) and shared by every
+/// connection. Failures are remembered too, so a file that cannot be read or
+/// compiled costs one attempt.
+public final class UnwindTableCache: Sendable {
+    public enum Entry: Sendable {
+        case compiled(CompiledUnwindTable)
+        case failed(String)
+    }
+
+    public struct Statistics: Hashable, Sendable {
+        public var compiled = 0
+        public var failed = 0
+        public var serializedBytes = 0
+    }
+
+    /// Files larger than this are not read.
+    public let maximumFileSize: Int
+    private let state = Mutex<(entries: [FileIdentity: Entry], statistics: Statistics)>(([:], Statistics()))
+
+    /// The cache of the aggregator process, shared by its connections.
+    public static let shared = UnwindTableCache()
+
+    public init(maximumFileSize: Int = 1 << 30) {
+        self.maximumFileSize = maximumFileSize
+    }
+
+    public var statistics: Statistics { state.withLock { $0.statistics } }
+
+    /// The table of `identity`, compiled from the first of `paths` that opens and is
+    /// that file (checked with `fstat`), or the reason there is none.
+    public func table(for identity: FileIdentity, paths: [String]) -> Entry {
+        if let known = state.withLock({ $0.entries[identity] }) { return known }
+        let entry = Self.compile(identity: identity, paths: paths, limit: maximumFileSize)
+        state.withLock {
+            $0.entries[identity] = entry
+            switch entry {
+            case .compiled(let table):
+                $0.statistics.compiled += 1
+                $0.statistics.serializedBytes += table.serialized.count
+            case .failed:
+                $0.statistics.failed += 1
+            }
+        }
+        return entry
+    }
+
+    private static func compile(identity: FileIdentity, paths: [String], limit: Int) -> Entry {
+        var reasons: [String] = []
+        for path in paths {
+            switch readFile(path, identity: identity, limit: limit) {
+            case .failure(let failure):
+                reasons.append(failure.reason)
+            case .success(let bytes):
+                do {
+                    let table = try UnwindTable.compile(elfBytes: bytes)
+                    return .compiled(CompiledUnwindTable(serialized: table.serialized(), table: table))
+                } catch {
+                    return .failed("\(path): \(error)")
+                }
+            }
+        }
+        return .failed(reasons.joined(separator: "; "))
+    }
+
+    /// The bytes of `path` if it is the file `identity` names.
+    private static func readFile(_ path: String, identity: FileIdentity, limit: Int) -> Result<[UInt8], FileReadFailure> {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return .failure(FileReadFailure(reason: "open(\(path)): \(String(cString: strerror(errno)))")) }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { return .failure(FileReadFailure(reason: "fstat(\(path)): \(String(cString: strerror(errno)))")) }
+        guard status.st_mode & S_IFMT == S_IFREG else { return .failure(FileReadFailure(reason: "\(path): not a regular file")) }
+        guard UInt64(status.st_dev) == identity.device, UInt64(status.st_ino) == identity.inode else {
+            return .failure(FileReadFailure(reason: "\(path): device/inode \(status.st_dev)/\(status.st_ino) is not the mapped file's \(identity.device)/\(identity.inode)"))
+        }
+        guard Int(status.st_size) <= limit else { return .failure(FileReadFailure(reason: "\(path): \(status.st_size) bytes, above the limit \(limit)")) }
+        var bytes = [UInt8](repeating: 0, count: Int(status.st_size))
+        var offset = 0
+        while offset < bytes.count {
+            let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + offset, $0.count - offset, off_t(offset)) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else {
+                let cause = count < 0 ? String(cString: strerror(errno)) : "the file shrank while read"
+                return .failure(FileReadFailure(reason: "pread(\(path)): \(cause)"))
+            }
+            offset += count
+        }
+        return .success(bytes)
+    }
+}
+
+/// Why a candidate path of a mapped file was not read.
+struct FileReadFailure: Error {
+    var reason: String
+}

@@ -1,0 +1,92 @@
+import Logging
+import WireFormat
+
+/// Sends the sampler of one connection the unwind tables of the executable
+/// mappings it reports: each file's table once (from the shared cache), then,
+/// for each mappings record, the process's complete set of covered mappings
+/// with their biases (docs/wire-format.md, section 10).
+public final class UnwindTablePublisher {
+    public struct Counters: Hashable, Sendable {
+        /// Tables sent on this connection.
+        public var tablesSent = 0
+        /// Unwind mappings records sent.
+        public var mappingsRecordsSent = 0
+        /// Mappings covered by a table, summed over the records sent.
+        public var mappingsCovered = 0
+        /// Mappings without a table (pseudo files, unreadable or uncompilable files, offsets outside PT_LOAD).
+        public var mappingsUncovered = 0
+    }
+
+    private let cache: UnwindTableCache
+    private let channel: ControlChannel
+    private let logger: Logger
+    public private(set) var counters = Counters()
+    /// Table ids of the files whose table the sampler has.
+    private var sentTables: [FileIdentity: UInt32] = [:]
+    private var nextTableID: UInt32 = 1
+    private var loggedFailures: Set<FileIdentity> = []
+
+    public init(cache: UnwindTableCache, channel: ControlChannel, logger: Logger) {
+        self.cache = cache
+        self.channel = channel
+        self.logger = logger
+    }
+
+    /// Publishes the tables for a mappings record (the complete executable set of a pid).
+    public func publish(_ mappings: Mappings) {
+        var entries: [UnwindMapping] = []
+        for mapping in mappings.mappings.sorted(by: { $0.start < $1.start }) {
+            guard let entry = entry(for: mapping, pid: mappings.pid) else {
+                counters.mappingsUncovered += 1
+                continue
+            }
+            // Disjoint, as the wire format requires (the kernel's maps are).
+            if let last = entries.last, entry.start < last.end { continue }
+            entries.append(entry)
+        }
+        if channel.send(.unwindMappings(UnwindMappings(pid: mappings.pid, entries: entries))) {
+            counters.mappingsRecordsSent += 1
+            counters.mappingsCovered += entries.count
+        }
+    }
+
+    /// Sends an empty set for a pid that exec'd or exited, so its old tables stop applying.
+    public func forget(pid: Int32) {
+        if channel.send(.unwindMappings(UnwindMappings(pid: pid, entries: []))) {
+            counters.mappingsRecordsSent += 1
+        }
+    }
+
+    private func entry(for mapping: Mapping, pid: Int32) -> UnwindMapping? {
+        guard mapping.path.hasPrefix("/"), mapping.inode != 0, mapping.end > mapping.start else { return nil }
+        let identity = FileIdentity(device: mapping.device, inode: mapping.inode)
+        // The process's own view of its files first (containers), then the host's.
+        let paths = ["/proc/\(pid)/root\(mapping.path)", mapping.path]
+        let compiled: CompiledUnwindTable
+        switch cache.table(for: identity, paths: paths) {
+        case .compiled(let table):
+            compiled = table
+        case .failed(let reason):
+            if loggedFailures.insert(identity).inserted {
+                logger.debug("no unwind table for \(mapping.path): \(reason)")
+            }
+            return nil
+        }
+        guard let bias = compiled.bias(mappingStart: mapping.start, fileOffset: mapping.fileOffset) else { return nil }
+        let tableID: UInt32
+        if let sent = sentTables[identity] {
+            tableID = sent
+        } else {
+            tableID = nextTableID
+            let record = UnwindTableRecord(tableID: tableID, device: identity.device, inode: identity.inode,
+                                           table: compiled.serialized)
+            // Not sent (queue full): no mapping may name it; tried again with the next record.
+            guard channel.send(.unwindTable(record)) else { return nil }
+            nextTableID += 1
+            sentTables[identity] = tableID
+            counters.tablesSent += 1
+        }
+        return UnwindMapping(start: mapping.start, end: mapping.end, tableID: tableID, bias: bias,
+                             device: identity.device, inode: identity.inode)
+    }
+}
