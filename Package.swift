@@ -41,7 +41,7 @@ let package = Package(
 
         // MARK: tandem-sampler (privileged).
         .target(name: "SamplerCore", dependencies: [
-            "WireFormat", "CTandemBPF",
+            "WireFormat", "CTandemBPF", "UnwindTables",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ], plugins: ["BPFCompiler"]),
