@@ -68,7 +68,11 @@ final class CollectingWriter: @unchecked Sendable {
         let publisher = UnwindTablePublisher(cache: cache, channel: writer.channel(), logger: quietLogger)
         let mappings = try ownExecutableMappings()
         publisher.publish(mappings)
+        // Compiled in the background: the first set has no entries, the second has them all.
+        cache.waitForPendingCompiles()
+        publisher.poll()
         let records = try writer.records()
+        #expect(records.first == .unwindMappings(UnwindMappings(pid: getpid(), entries: [])))
 
         var tables: [UInt32: UnwindTable] = [:]
         var tableFiles: [UInt32: FileIdentity] = [:]
@@ -80,7 +84,6 @@ final class CollectingWriter: @unchecked Sendable {
                 tables[table.tableID] = try UnwindTable(serialized: table.table)
                 tableFiles[table.tableID] = FileIdentity(device: table.device, inode: table.inode)
             case .unwindMappings(let set):
-                #expect(published == nil)
                 published = set
             default:
                 Issue.record("unexpected \(record)")
@@ -115,24 +118,32 @@ final class CollectingWriter: @unchecked Sendable {
 
     @Test func aMappingOfAnotherFileGetsNoTable() throws {
         let writer = CollectingWriter()
-        let publisher = UnwindTablePublisher(cache: UnwindTableCache(), channel: writer.channel(), logger: quietLogger)
+        let cache = UnwindTableCache()
+        let publisher = UnwindTablePublisher(cache: cache, channel: writer.channel(), logger: quietLogger)
         var mappings = try ownExecutableMappings()
         // Same path, another inode: the file on disk is not the mapped one.
         mappings.mappings = mappings.mappings.map { var m = $0; m.inode &+= 1_000_003; return m }
         mappings.mappings.append(Mapping(start: 0x1000, end: 0x2000, fileOffset: 0, device: 0, inode: 0, path: "[vdso]"))
         publisher.publish(mappings)
+        cache.waitForPendingCompiles()
+        publisher.poll()
         let records = try writer.records()
-        #expect(records == [.unwindMappings(UnwindMappings(pid: getpid(), entries: []))])
-        #expect(publisher.counters.mappingsUncovered == mappings.mappings.count)
+        #expect(records == [.unwindMappings(UnwindMappings(pid: getpid(), entries: [])),
+                            .unwindMappings(UnwindMappings(pid: getpid(), entries: []))])
+        #expect(cache.statistics.compiled == 0)
+        #expect(cache.statistics.failed > 0)
     }
 
     @Test func aFullQueueDropsRecordsAndNoMappingNamesAnUnsentTable() throws {
         let writer = CollectingWriter()
         writer.accept = 0  // the sampler reads nothing
-        let publisher = UnwindTablePublisher(cache: UnwindTableCache(), channel: writer.channel(queueLimit: 64 << 10),
+        let cache = UnwindTableCache()
+        let publisher = UnwindTablePublisher(cache: cache, channel: writer.channel(queueLimit: 64 << 10),
                                              logger: quietLogger)
         let mappings = try ownExecutableMappings()
         publisher.publish(mappings)
+        cache.waitForPendingCompiles()
+        publisher.poll()
         writer.accept = .max
         publisher.forget(pid: 1)  // flushes what was queued, then this record
         let records = try writer.records()
@@ -167,7 +178,11 @@ func decodeWithoutHeader(_ bytes: [UInt8]) throws -> [ControlRecord] {
         let listener = try UnixSocket.listen(path: path)
         let runtime = try AggregatorRuntime(configuration: DefaultConfiguration.load(path: nil),
                                             outputs: OutputPaths(metrics: directory + "/metrics.jsonl"), logger: quietLogger)
+        // Compiled before the connection: the first reply carries every table.
         let cache = UnwindTableCache()
+        for mapping in try ownExecutableMappings().mappings {
+            _ = cache.table(for: FileIdentity(device: mapping.device, inode: mapping.inode), paths: [mapping.path])
+        }
         let server = StreamServer(listener: listener, allowedUIDs: [getuid()], captureDirectory: nil, logger: quietLogger) { _, _ in
             StreamPipeline(runtime: runtime, logger: quietLogger, unwindTables: cache)
         }
@@ -185,15 +200,16 @@ func decodeWithoutHeader(_ bytes: [UInt8]) throws -> [ControlRecord] {
         try runtime.shutdown()
     }
 
-    func samplerStream(controlVersion: UInt64) throws -> [UInt8] {
+    func samplerStream(controlVersion: UInt64, encoder: inout StreamEncoder?, end: Bool = true) throws -> [UInt8] {
         var header = SyntheticStream.header
         header.controlVersion = controlVersion
-        var encoder = StreamEncoder(header: header)
-        encoder.append(.process(ProcessInfo(pid: getpid(), parentPID: 1, startTime: 0, comm: "tests",
-                                            executablePath: "", cgroupPath: "", isExec: false)))
-        encoder.append(.mappings(try ownExecutableMappings()))
-        encoder.append(.endOfStream(EndOfStream(time: 2_000_000_000, reason: .finished)))
-        return encoder.takeBytes()
+        var stream = StreamEncoder(header: header)
+        stream.append(.process(ProcessInfo(pid: getpid(), parentPID: 1, startTime: 0, comm: "tests",
+                                           executablePath: "", cgroupPath: "", isExec: false)))
+        stream.append(.mappings(try ownExecutableMappings()))
+        if end { stream.append(.endOfStream(EndOfStream(time: 2_000_000_000, reason: .finished))) }
+        defer { encoder = stream }
+        return stream.takeBytes()
     }
 
     /// Everything the server writes until it closes the connection.
@@ -209,20 +225,35 @@ func decodeWithoutHeader(_ bytes: [UInt8]) throws -> [ControlRecord] {
 
     @Test func aSamplerThatReadsControlRecordsGetsTheTables() throws {
         try serve { client in
-            writeAll(client, try samplerStream(controlVersion: 1))
-            shutdown(client, Int32(SHUT_WR))
-            let bytes = readToEnd(client)
+            var encoder: StreamEncoder?
+            writeAll(client, try samplerStream(controlVersion: 1, encoder: &encoder, end: false))
             var decoder = ControlDecoder()
-            decoder.feed(bytes)
             var tables = 0
             var sets: [UnwindMappings] = []
-            while let record = try decoder.next() {
-                if case .unwindTable(let table) = record {
-                    tables += 1
-                    _ = try UnwindTable(serialized: table.table)
+            var buffer = [UInt8](repeating: 0, count: 1 << 16)
+            var time: UInt64 = 1_000_000_000
+            // Like the sampler: read what comes back, and keep the stream going
+            // (statistics records), which is when the aggregator writes what is queued.
+            while sets.isEmpty {
+                var descriptor = pollfd(fd: client, events: Int16(POLLIN), revents: 0)
+                if poll(&descriptor, 1, 100) == 0 {
+                    time += 1_000_000
+                    encoder?.append(.statistics(SamplerStatistics(time: time, counters: [:])))
+                    writeAll(client, encoder?.takeBytes() ?? [])
+                    continue
                 }
-                if case .unwindMappings(let set) = record { sets.append(set) }
+                let count = buffer.withUnsafeMutableBytes { read(client, $0.baseAddress, $0.count) }
+                try #require(count > 0)
+                decoder.feed(buffer[..<count])
+                while let record = try decoder.next() {
+                    if case .unwindTable(let table) = record {
+                        tables += 1
+                        _ = try UnwindTable(serialized: table.table)
+                    }
+                    if case .unwindMappings(let set) = record { sets.append(set) }
+                }
             }
+            shutdown(client, Int32(SHUT_WR))
             #expect(tables >= 2)
             #expect(sets.count == 1)
             #expect(sets.first?.pid == getpid())
@@ -232,7 +263,8 @@ func decodeWithoutHeader(_ bytes: [UInt8]) throws -> [ControlRecord] {
 
     @Test func aSamplerThatDoesNotAskGetsNothing() throws {
         try serve { client in
-            writeAll(client, try samplerStream(controlVersion: 0))
+            var encoder: StreamEncoder?
+            writeAll(client, try samplerStream(controlVersion: 0, encoder: &encoder))
             shutdown(client, Int32(SHUT_WR))
             #expect(readToEnd(client).isEmpty)
         }

@@ -50,6 +50,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer {
         while let record = try decoder.next() {
             try handle(record)
         }
+        unwindPublisher?.poll()
         control?.flush()
     }
 

@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 import UnwindTables
 #if canImport(Glibc)
@@ -35,6 +36,8 @@ public final class UnwindTableCache: Sendable {
     public enum Entry: Sendable {
         case compiled(CompiledUnwindTable)
         case failed(String)
+        /// Being compiled in the background; ask again later.
+        case pending
     }
 
     public struct Statistics: Hashable, Sendable {
@@ -50,8 +53,33 @@ public final class UnwindTableCache: Sendable {
     /// The cache of the aggregator process, shared by its connections.
     public static let shared = UnwindTableCache()
 
-    public init(maximumFileSize: Int = 1 << 30) {
+    /// Where files are read and compiled, off the connections' decode threads: a
+    /// large binary takes tens of milliseconds (hundreds in a debug build).
+    private let queue = DispatchQueue(label: "tandem.unwind-tables", qos: .utility)
+
+    public init(maximumFileSize: Int = 256 << 20) {
         self.maximumFileSize = maximumFileSize
+    }
+
+    /// The table of `identity` if it is known; otherwise `.pending`, with a compile
+    /// scheduled in the background (once per file).
+    public func tableOrSchedule(for identity: FileIdentity, paths: [String]) -> Entry {
+        let scheduled = state.withLock { state -> Entry? in
+            if let known = state.entries[identity] { return known }
+            state.entries[identity] = .pending
+            return nil
+        }
+        if let scheduled { return scheduled }
+        queue.async { [self] in
+            let entry = Self.compile(identity: identity, paths: paths, limit: maximumFileSize)
+            record(entry, for: identity)
+        }
+        return .pending
+    }
+
+    /// Waits until every background compile scheduled so far is done (tests, benchmarks).
+    public func waitForPendingCompiles() {
+        queue.sync {}
     }
 
     public var statistics: Statistics { state.withLock { $0.statistics } }
@@ -59,8 +87,13 @@ public final class UnwindTableCache: Sendable {
     /// The table of `identity`, compiled from the first of `paths` that opens and is
     /// that file (checked with `fstat`), or the reason there is none.
     public func table(for identity: FileIdentity, paths: [String]) -> Entry {
-        if let known = state.withLock({ $0.entries[identity] }) { return known }
+        if let known = state.withLock({ $0.entries[identity] }), !known.isPending { return known }
         let entry = Self.compile(identity: identity, paths: paths, limit: maximumFileSize)
+        record(entry, for: identity)
+        return entry
+    }
+
+    private func record(_ entry: Entry, for identity: FileIdentity) {
         state.withLock {
             $0.entries[identity] = entry
             switch entry {
@@ -69,9 +102,10 @@ public final class UnwindTableCache: Sendable {
                 $0.statistics.serializedBytes += table.serialized.count
             case .failed:
                 $0.statistics.failed += 1
+            case .pending:
+                break
             }
         }
-        return entry
     }
 
     private static func compile(identity: FileIdentity, paths: [String], limit: Int) -> Entry {
@@ -116,6 +150,12 @@ public final class UnwindTableCache: Sendable {
             offset += count
         }
         return .success(bytes)
+    }
+}
+
+extension UnwindTableCache.Entry {
+    var isPending: Bool {
+        if case .pending = self { true } else { false }
     }
 }
 

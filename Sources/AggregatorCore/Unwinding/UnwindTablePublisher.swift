@@ -25,6 +25,9 @@ public final class UnwindTablePublisher {
     private var sentTables: [FileIdentity: UInt32] = [:]
     private var nextTableID: UInt32 = 1
     private var loggedFailures: Set<FileIdentity> = []
+    /// Processes whose last set had mappings with a table still being compiled: sent
+    /// again by `poll()` once the tables are ready.
+    private var waiting: [Int32: Mappings] = [:]
 
     public init(cache: UnwindTableCache, channel: ControlChannel, logger: Logger) {
         self.cache = cache
@@ -32,17 +35,25 @@ public final class UnwindTablePublisher {
         self.logger = logger
     }
 
-    /// Publishes the tables for a mappings record (the complete executable set of a pid).
+    /// Publishes the tables for a mappings record (the complete executable set of a
+    /// pid): at once with the tables that are compiled, again when the others are.
     public func publish(_ mappings: Mappings) {
         var entries: [UnwindMapping] = []
+        var pending = false
         for mapping in mappings.mappings.sorted(by: { $0.start < $1.start }) {
-            guard let entry = entry(for: mapping, pid: mappings.pid) else {
-                counters.mappingsUncovered += 1
+            let result = entry(for: mapping, pid: mappings.pid)
+            guard case .covered(let entry) = result else {
+                if case .pending = result { pending = true } else { counters.mappingsUncovered += 1 }
                 continue
             }
             // Disjoint, as the wire format requires (the kernel's maps are).
             if let last = entries.last, entry.start < last.end { continue }
             entries.append(entry)
+        }
+        if pending {
+            waiting[mappings.pid] = mappings
+        } else {
+            waiting.removeValue(forKey: mappings.pid)
         }
         if channel.send(.unwindMappings(UnwindMappings(pid: mappings.pid, entries: entries))) {
             counters.mappingsRecordsSent += 1
@@ -50,29 +61,60 @@ public final class UnwindTablePublisher {
         }
     }
 
+    /// Sends the sets that waited for tables now compiled; call after each chunk of input.
+    public func poll() {
+        guard !waiting.isEmpty else { return }
+        for (pid, mappings) in waiting.sorted(by: { $0.key < $1.key }) where isReady(mappings) {
+            waiting.removeValue(forKey: pid)
+            publish(mappings)
+        }
+        channel.flush()
+    }
+
+    private func isReady(_ mappings: Mappings) -> Bool {
+        mappings.mappings.allSatisfy { mapping in
+            guard let request = tableRequest(for: mapping, pid: mappings.pid) else { return true }
+            return !cache.tableOrSchedule(for: request.identity, paths: request.paths).isPending
+        }
+    }
+
     /// Sends an empty set for a pid that exec'd or exited, so its old tables stop applying.
     public func forget(pid: Int32) {
+        waiting.removeValue(forKey: pid)
         if channel.send(.unwindMappings(UnwindMappings(pid: pid, entries: []))) {
             counters.mappingsRecordsSent += 1
         }
     }
 
-    private func entry(for mapping: Mapping, pid: Int32) -> UnwindMapping? {
+    private enum MappingResult {
+        case covered(UnwindMapping)
+        case pending
+        case uncovered
+    }
+
+    /// The file behind a mapping and where to read it; nil for pseudo files and anonymous memory.
+    private func tableRequest(for mapping: Mapping, pid: Int32) -> (identity: FileIdentity, paths: [String])? {
         guard mapping.path.hasPrefix("/"), mapping.inode != 0, mapping.end > mapping.start else { return nil }
-        let identity = FileIdentity(device: mapping.device, inode: mapping.inode)
         // The process's own view of its files first (containers), then the host's.
-        let paths = ["/proc/\(pid)/root\(mapping.path)", mapping.path]
+        return (FileIdentity(device: mapping.device, inode: mapping.inode),
+                ["/proc/\(pid)/root\(mapping.path)", mapping.path])
+    }
+
+    private func entry(for mapping: Mapping, pid: Int32) -> MappingResult {
+        guard let (identity, paths) = tableRequest(for: mapping, pid: pid) else { return .uncovered }
         let compiled: CompiledUnwindTable
-        switch cache.table(for: identity, paths: paths) {
+        switch cache.tableOrSchedule(for: identity, paths: paths) {
         case .compiled(let table):
             compiled = table
+        case .pending:
+            return .pending
         case .failed(let reason):
             if loggedFailures.insert(identity).inserted {
                 logger.debug("no unwind table for \(mapping.path): \(reason)")
             }
-            return nil
+            return .uncovered
         }
-        guard let bias = compiled.bias(mappingStart: mapping.start, fileOffset: mapping.fileOffset) else { return nil }
+        guard let bias = compiled.bias(mappingStart: mapping.start, fileOffset: mapping.fileOffset) else { return .uncovered }
         let tableID: UInt32
         if let sent = sentTables[identity] {
             tableID = sent
@@ -81,12 +123,12 @@ public final class UnwindTablePublisher {
             let record = UnwindTableRecord(tableID: tableID, device: identity.device, inode: identity.inode,
                                            table: compiled.serialized)
             // Not sent (queue full): no mapping may name it; tried again with the next record.
-            guard channel.send(.unwindTable(record)) else { return nil }
+            guard channel.send(.unwindTable(record)) else { return .uncovered }
             nextTableID += 1
             sentTables[identity] = tableID
             counters.tablesSent += 1
         }
-        return UnwindMapping(start: mapping.start, end: mapping.end, tableID: tableID, bias: bias,
-                             device: identity.device, inode: identity.inode)
+        return .covered(UnwindMapping(start: mapping.start, end: mapping.end, tableID: tableID, bias: bias,
+                                      device: identity.device, inode: identity.inode))
     }
 }
