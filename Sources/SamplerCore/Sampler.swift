@@ -120,10 +120,16 @@ public final class Sampler {
         pumpOutput(now: now)
         output.appendState(.statistics(statistics(now: now)))
         output.finish(reason: reason, now: now, logger: logger)
+        let final = statistics(now: now)
         logger.info("stopped", metadata: [
             "samples_sent": "\(counters.samplesSent)",
-            "drops": "\(statistics(now: now).totalDrops)",
+            "drops": "\(final.totalDrops)",
         ])
+        if let unwindLoader {
+            let unwind = final.counters.filter { (12...20).contains($0.key.rawValue) }
+                .sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            logger.info("unwind tables: \(unwind)", metadata: unwindLoader.lastRejection.map { ["last_rejection": "\($0)"] } ?? [:])
+        }
     }
 
     // MARK: Output
