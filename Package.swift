@@ -108,7 +108,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTables"]),
-        .testTarget(name: "SamplerTests", dependencies: ["SamplerCore", "WireFormat"]),
+        .testTarget(name: "SamplerTests", dependencies: ["SamplerCore", "WireFormat", "UnwindTables", "CTandemBPF"]),
         .testTarget(name: "SamplerIntegrationTests", dependencies: ["SamplerCore", "WireFormat"]),
     ],
     swiftLanguageModes: [.v6]

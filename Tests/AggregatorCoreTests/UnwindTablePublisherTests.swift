@@ -116,6 +116,42 @@ final class CollectingWriter: @unchecked Sendable {
         #expect(again.count == 1)
     }
 
+    @Test func onlySampledProcessesGetTables() throws {
+        let writer = CollectingWriter()
+        let cache = UnwindTableCache()
+        let publisher = UnwindTablePublisher(cache: cache, channel: writer.channel(), logger: quietLogger)
+        var mappings = try ownExecutableMappings()
+        publisher.noteMappings(mappings)
+        mappings.pid = getpid() + 1
+        publisher.noteMappings(mappings)
+        publisher.forget(pid: getpid() + 1)  // never sampled: nothing to take back
+        #expect(writer.bytes.isEmpty)
+        publisher.noteSample(pid: getpid())
+        publisher.noteSample(pid: getpid())
+        cache.waitForPendingCompiles()
+        publisher.poll()
+        let sets = try writer.records().compactMap { record -> UnwindMappings? in
+            if case .unwindMappings(let set) = record { set } else { nil }
+        }
+        #expect(sets.map(\.pid) == [getpid(), getpid()])
+        #expect(sets.last?.entries.isEmpty == false)
+    }
+
+    @Test func tablesAboveTheSamplersLimitAreNotSent() throws {
+        let writer = CollectingWriter()
+        let cache = UnwindTableCache()
+        let publisher = UnwindTablePublisher(cache: cache, channel: writer.channel(), logger: quietLogger)
+        publisher.maximumTableBytes = 1024
+        let mappings = try ownExecutableMappings()
+        for mapping in mappings.mappings {
+            _ = cache.table(for: FileIdentity(device: mapping.device, inode: mapping.inode), paths: [mapping.path])
+        }
+        publisher.publish(mappings)
+        for record in try writer.records() {
+            if case .unwindTable(let table) = record { #expect(table.table.count <= 1024) }
+        }
+    }
+
     @Test func aMappingOfAnotherFileGetsNoTable() throws {
         let writer = CollectingWriter()
         let cache = UnwindTableCache()
@@ -141,11 +177,12 @@ final class CollectingWriter: @unchecked Sendable {
         let publisher = UnwindTablePublisher(cache: cache, channel: writer.channel(queueLimit: 64 << 10),
                                              logger: quietLogger)
         let mappings = try ownExecutableMappings()
-        publisher.publish(mappings)
+        publisher.noteMappings(mappings)
+        publisher.noteSample(pid: getpid())
         cache.waitForPendingCompiles()
         publisher.poll()
         writer.accept = .max
-        publisher.forget(pid: 1)  // flushes what was queued, then this record
+        publisher.forget(pid: getpid())  // flushes what was queued, then this record
         let records = try writer.records()
         var sent: Set<UInt32> = []
         for record in records {
@@ -156,7 +193,7 @@ final class CollectingWriter: @unchecked Sendable {
         }
         // Some tables (the test binary's or libswiftCore's) are larger than the queue.
         #expect(publisher.counters.tablesSent < Set(mappings.mappings.map(\.inode)).count)
-        #expect(records.contains(.unwindMappings(UnwindMappings(pid: 1, entries: []))))
+        #expect(records.last == .unwindMappings(UnwindMappings(pid: getpid(), entries: [])))
     }
 }
 
@@ -207,6 +244,9 @@ func decodeWithoutHeader(_ bytes: [UInt8]) throws -> [ControlRecord] {
         stream.append(.process(ProcessInfo(pid: getpid(), parentPID: 1, startTime: 0, comm: "tests",
                                            executablePath: "", cgroupPath: "", isExec: false)))
         stream.append(.mappings(try ownExecutableMappings()))
+        // Tables are sent for processes that are sampled.
+        stream.appendSample(time: 1_000_000_100, pid: getpid(), tid: getpid(), cpu: 0, kernelStack: [],
+                            userStack: [0x1234])
         if end { stream.append(.endOfStream(EndOfStream(time: 2_000_000_000, reason: .finished))) }
         defer { encoder = stream }
         return stream.takeBytes()

@@ -62,6 +62,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer {
         switch record {
         case .sample(let sample):
             summary.samples += 1
+            unwindPublisher?.noteSample(pid: sample.pid)
             let symbolized = symbolizer.symbolize(sample)
             connector?.add(symbolized)
             profile?.add(symbolized)
@@ -94,7 +95,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer {
             if process.isExec { unwindPublisher?.forget(pid: process.pid) }
         case .mappings(let mappings):
             symbolizer.apply(record)
-            unwindPublisher?.publish(mappings)
+            unwindPublisher?.noteMappings(mappings)
         case .processExit(let exit):
             symbolizer.apply(record)
             unwindPublisher?.forget(pid: exit.pid)

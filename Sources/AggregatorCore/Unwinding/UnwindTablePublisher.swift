@@ -25,6 +25,12 @@ public final class UnwindTablePublisher {
     private var sentTables: [FileIdentity: UInt32] = [:]
     private var nextTableID: UInt32 = 1
     private var loggedFailures: Set<FileIdentity> = []
+    /// The last mappings record of every process, published once the process is sampled:
+    /// the sampler's table budget goes to processes that run, not to every idle one.
+    private var latest: [Int32: Mappings] = [:]
+    private var sampled: Set<Int32> = []
+    /// Largest table sent: the sampler's decoder refuses larger records (`ControlDecoderLimits`).
+    public var maximumTableBytes = ControlDecoderLimits.default.maximumTableBytes
     /// Processes whose last set had mappings with a table still being compiled: sent
     /// again by `poll()` once the tables are ready.
     private var waiting: [Int32: Mappings] = [:]
@@ -35,8 +41,21 @@ public final class UnwindTablePublisher {
         self.logger = logger
     }
 
-    /// Publishes the tables for a mappings record (the complete executable set of a
-    /// pid): at once with the tables that are compiled, again when the others are.
+    /// Notes a mappings record (the complete executable set of a pid); published now
+    /// if the process was sampled, else at its first sample.
+    public func noteMappings(_ mappings: Mappings) {
+        latest[mappings.pid] = mappings
+        if sampled.contains(mappings.pid) { publish(mappings) }
+    }
+
+    /// Notes a sample of `pid`: the first one publishes the process's tables.
+    public func noteSample(pid: Int32) {
+        guard sampled.insert(pid).inserted, let mappings = latest[pid] else { return }
+        publish(mappings)
+    }
+
+    /// Publishes the tables of a mappings record: at once with the tables that are
+    /// compiled, again when the others are.
     public func publish(_ mappings: Mappings) {
         var entries: [UnwindMapping] = []
         var pending = false
@@ -81,6 +100,8 @@ public final class UnwindTablePublisher {
     /// Sends an empty set for a pid that exec'd or exited, so its old tables stop applying.
     public func forget(pid: Int32) {
         waiting.removeValue(forKey: pid)
+        latest.removeValue(forKey: pid)
+        guard sampled.remove(pid) != nil else { return }
         if channel.send(.unwindMappings(UnwindMappings(pid: pid, entries: []))) {
             counters.mappingsRecordsSent += 1
         }
@@ -114,7 +135,8 @@ public final class UnwindTablePublisher {
             }
             return .uncovered
         }
-        guard let bias = compiled.bias(mappingStart: mapping.start, fileOffset: mapping.fileOffset) else { return .uncovered }
+        guard let bias = compiled.bias(mappingStart: mapping.start, fileOffset: mapping.fileOffset),
+              compiled.serialized.count <= maximumTableBytes else { return .uncovered }
         let tableID: UInt32
         if let sent = sentTables[identity] {
             tableID = sent
