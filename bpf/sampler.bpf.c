@@ -136,6 +136,7 @@ static long unwind_frame(__u64 index, struct unwind_state *state)
     __u32 slot = state->count;
     if (slot >= TANDEM_MAX_FRAMES) {
         state->flags |= TANDEM_USER_TRUNCATED;
+        count(TANDEM_COUNTER_UNWIND_STOP_DEPTH);
         return 1;
     }
     scratch->frames[slot] = state->pc;
@@ -192,18 +193,21 @@ static long unwind_frame(__u64 index, struct unwind_state *state)
         return 1;
     default: /* unsupported row */
         state->flags |= TANDEM_USER_TRUNCATED;
+        count(TANDEM_COUNTER_UNWIND_STOP_UNSUPPORTED);
         return 1;
     }
     count(TANDEM_COUNTER_UNWIND_TABLE_FRAMES);
     __u64 return_address;
     if (bpf_probe_read_user(&return_address, sizeof(return_address), (void *)(cfa - 8))) {
         state->flags |= TANDEM_USER_TRUNCATED;
+        count(TANDEM_COUNTER_UNWIND_STOP_READ);
         return 1;
     }
     if (rbp_kind == 1) {
         __u64 saved_bp;
         if (bpf_probe_read_user(&saved_bp, sizeof(saved_bp), (void *)(cfa + (__s64)small * 8))) {
             state->flags |= TANDEM_USER_TRUNCATED;
+            count(TANDEM_COUNTER_UNWIND_STOP_READ);
             return 1;
         }
         state->bp = saved_bp;
@@ -213,6 +217,7 @@ static long unwind_frame(__u64 index, struct unwind_state *state)
     if (cfa <= state->sp) {
         /* The stack grows down: a caller's frame is above. Anything else is a loop. */
         state->flags |= TANDEM_USER_TRUNCATED;
+        count(TANDEM_COUNTER_UNWIND_STOP_STACK_ORDER);
         return 1;
     }
     state->sp = cfa;
@@ -222,6 +227,7 @@ static long unwind_frame(__u64 index, struct unwind_state *state)
 frame_pointer:
     if (frame_pointer_step(state)) {
         state->flags |= TANDEM_USER_TRUNCATED;
+        count(TANDEM_COUNTER_UNWIND_STOP_FRAME_POINTER);
         return 1;
     }
     return 0;

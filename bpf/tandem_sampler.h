@@ -40,7 +40,13 @@ enum tandem_counter {
     TANDEM_COUNTER_UNWIND_TABLE_FRAMES = 7,
     /* frames found through the rbp chain by the table unwinder (no table covered the pc). */
     TANDEM_COUNTER_UNWIND_FP_FRAMES = 8,
-    TANDEM_COUNTER_COUNT = 9,
+    /* Why table walks stopped early: */
+    TANDEM_COUNTER_UNWIND_STOP_UNSUPPORTED = 9,   /* an unsupported row */
+    TANDEM_COUNTER_UNWIND_STOP_READ = 10,         /* return address or saved rbp unreadable */
+    TANDEM_COUNTER_UNWIND_STOP_FRAME_POINTER = 11,/* no table and no usable rbp chain */
+    TANDEM_COUNTER_UNWIND_STOP_STACK_ORDER = 12,  /* the caller's frame was not above */
+    TANDEM_COUNTER_UNWIND_STOP_DEPTH = 13,        /* more than TANDEM_MAX_FRAMES frames */
+    TANDEM_COUNTER_COUNT = 14,
 };
 
 /*

@@ -128,7 +128,18 @@ public final class Sampler {
         if let unwindLoader {
             let unwind = final.counters.filter { (12...20).contains($0.key.rawValue) }
                 .sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            logger.info("unwind tables: \(unwind)", metadata: unwindLoader.lastRejection.map { ["last_rejection": "\($0)"] } ?? [:])
+            var metadata: Logger.Metadata = [:]
+            if let rejection = unwindLoader.lastRejection { metadata["last_rejection"] = "\(rejection)" }
+            if let bpf {
+                let stops: [(String, tandem_counter)] = [
+                    ("unsupported", TANDEM_COUNTER_UNWIND_STOP_UNSUPPORTED), ("read", TANDEM_COUNTER_UNWIND_STOP_READ),
+                    ("frame_pointer", TANDEM_COUNTER_UNWIND_STOP_FRAME_POINTER),
+                    ("stack_order", TANDEM_COUNTER_UNWIND_STOP_STACK_ORDER), ("depth", TANDEM_COUNTER_UNWIND_STOP_DEPTH),
+                ]
+                metadata["stops"] = "\(stops.map { "\($0.0)=\(bpf.counter($0.1))" }.joined(separator: " "))"
+                metadata["frames"] = "table=\(bpf.counter(TANDEM_COUNTER_UNWIND_TABLE_FRAMES)) frame_pointer=\(bpf.counter(TANDEM_COUNTER_UNWIND_FP_FRAMES))"
+            }
+            logger.info("unwind tables: \(unwind)", metadata: metadata)
         }
     }
 

@@ -55,7 +55,8 @@ public final class UnwindTableCache: Sendable {
 
     /// Where files are read and compiled, off the connections' decode threads: a
     /// large binary takes tens of milliseconds (hundreds in a debug build).
-    private let queue = DispatchQueue(label: "tandem.unwind-tables", qos: .utility)
+    /// Concurrent, so that a small file is not stuck behind a huge one.
+    private let queue = DispatchQueue(label: "tandem.unwind-tables", qos: .utility, attributes: .concurrent)
 
     public init(maximumFileSize: Int = 256 << 20) {
         self.maximumFileSize = maximumFileSize
@@ -79,7 +80,7 @@ public final class UnwindTableCache: Sendable {
 
     /// Waits until every background compile scheduled so far is done (tests, benchmarks).
     public func waitForPendingCompiles() {
-        queue.sync {}
+        queue.sync(flags: .barrier) {}
     }
 
     public var statistics: Statistics { state.withLock { $0.statistics } }
