@@ -183,12 +183,18 @@ public final class Sampler {
     /// progress stays within the bound too.
     static let kernelSymbolsPerChunk = 1024
 
+    /// Only a socket can answer, and only a sampler with unwind maps listens.
+    private var readsControlStream: Bool {
+        guard unwindLoader != nil, case .socket = configuration.destination else { return false }
+        return true
+    }
+
     private func makeHeader() -> StreamHeader {
         StreamHeader(hostName: HostFacts.hostName(), kernelRelease: HostFacts.kernelRelease(),
                      bootID: HostFacts.bootID(), clock: HostFacts.clockReference(),
                      cpuCount: UInt32(sampledCPUs.count), samplesPerSecond: UInt32(configuration.samplesPerSecond),
                      samplerVersion: SamplerVersion.current,
-                     controlVersion: unwindLoader == nil ? 0 : ControlStream.currentVersion)
+                     controlVersion: readsControlStream ? ControlStream.currentVersion : 0)
     }
 
     func statistics(now: UInt64) -> SamplerStatistics {
