@@ -36,6 +36,7 @@ extension SamplerLiveTests {
 
             let sampler = try SamplerProcess(arguments: ["--socket", socket, "--samples-per-second", "99",
                                                          "--unwind-table-entries", "\(8 << 20)"], scratch: scratch)
+            defer { if sampler.process.isRunning { kill(sampler.pid, SIGKILL) } }
             try sampler.waitUntilSampling()
             // A first short run has the aggregator compile the program's and libc's tables;
             // the measured run then waits only for its own mappings to be loaded.

@@ -49,5 +49,5 @@ int main(int argc, char **argv)
     unsigned long seed = 1;
     while (cpu_seconds() < end)
         seed += descend((int)(seed % 7), seed);
-    return (int)(seed & 1);
+    return seed == 0; /* 0: the loop ran */
 }

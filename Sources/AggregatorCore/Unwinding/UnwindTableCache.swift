@@ -55,8 +55,10 @@ public final class UnwindTableCache: Sendable {
 
     /// Where files are read and compiled, off the connections' decode threads: a
     /// large binary takes tens of milliseconds (hundreds in a debug build).
-    /// Concurrent, so that a small file is not stuck behind a huge one.
-    private let queue = DispatchQueue(label: "tandem.unwind-tables", qos: .utility, attributes: .concurrent)
+    /// Concurrent, so that a small file is not stuck behind a huge one. No QoS class: a
+    /// lowered one makes Dispatch call setpriority(2), which the aggregator's unit forbids
+    /// (SystemCallFilter=~@resources).
+    private let queue = DispatchQueue(label: "tandem.unwind-tables", attributes: .concurrent)
 
     public init(maximumFileSize: Int = 256 << 20) {
         self.maximumFileSize = maximumFileSize
