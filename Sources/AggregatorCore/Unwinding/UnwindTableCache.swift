@@ -1,4 +1,4 @@
-import Dispatch
+import Foundation
 import Synchronization
 import UnwindTables
 #if canImport(Glibc)
@@ -55,10 +55,15 @@ public final class UnwindTableCache: Sendable {
 
     /// Where files are read and compiled, off the connections' decode threads: a
     /// large binary takes tens of milliseconds (hundreds in a debug build).
-    /// Concurrent, so that a small file is not stuck behind a huge one. No QoS class: a
-    /// lowered one makes Dispatch call setpriority(2), which the aggregator's unit forbids
-    /// (SystemCallFilter=~@resources).
-    private let queue = DispatchQueue(label: "tandem.unwind-tables", attributes: .concurrent)
+    /// Files waiting to be compiled, and how many compiles are queued or running.
+    private let work = NSCondition()
+    nonisolated(unsafe) private var queued: [() -> Void] = []
+    nonisolated(unsafe) private var unfinished = 0
+    nonisolated(unsafe) private var workersStarted = false
+    /// Two workers, so that a small file is not stuck behind a huge one. Plain threads
+    /// rather than Dispatch: Dispatch's workers call setpriority(2), which the
+    /// aggregator's unit forbids (SystemCallFilter=~@resources).
+    private static let workerCount = 2
 
     public init(maximumFileSize: Int = 256 << 20) {
         self.maximumFileSize = maximumFileSize
@@ -73,16 +78,49 @@ public final class UnwindTableCache: Sendable {
             return nil
         }
         if let scheduled { return scheduled }
-        queue.async { [self] in
-            let entry = Self.compile(identity: identity, paths: paths, limit: maximumFileSize)
-            record(entry, for: identity)
+        let limit = maximumFileSize
+        enqueue { [self] in
+            record(Self.compile(identity: identity, paths: paths, limit: limit), for: identity)
         }
         return .pending
     }
 
     /// Waits until every background compile scheduled so far is done (tests, benchmarks).
     public func waitForPendingCompiles() {
-        queue.sync(flags: .barrier) {}
+        work.lock()
+        while unfinished > 0 { work.wait() }
+        work.unlock()
+    }
+
+    private func enqueue(_ job: @escaping () -> Void) {
+        work.lock()
+        queued.append(job)
+        unfinished += 1
+        if !workersStarted {
+            workersStarted = true
+            for index in 0..<Self.workerCount {
+                let thread = Thread { [self] in runWorker() }
+                thread.name = "tandem-unwind-\(index)"
+                thread.start()
+            }
+        }
+        work.broadcast()
+        work.unlock()
+    }
+
+    /// A worker's loop; the workers live as long as the process (the cache is shared).
+    private func runWorker() {
+        while true {
+            work.lock()
+            while queued.isEmpty { work.wait() }
+            let job = queued.removeFirst()
+            work.unlock()
+            job()
+            work.lock()
+            unfinished -= 1
+            work.broadcast()
+            work.unlock()
+        }
     }
 
     public var statistics: Statistics { state.withLock { $0.statistics } }
