@@ -13,9 +13,14 @@ deps:
 build: deps
 	$(SWIFT) build
 
+# Live tests (BPF sampling on the real kernel, end to end, packaging) run one at a
+# time after the unit tests, so that their sample counts and timeouts see a quiet machine.
+LIVE_TESTS = SamplerIntegrationTests|EndToEndTests|PackagingTests
+
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --skip '$(LIVE_TESTS)'
+	$(SWIFT) test --skip-build --no-parallel --filter '$(LIVE_TESTS)'
 	@if [ -x scripts/fuzz-decoder.sh ]; then ./scripts/fuzz-decoder.sh $(FUZZ_SECONDS); fi
 
 fuzz:

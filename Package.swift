@@ -110,6 +110,8 @@ let package = Package(
         .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTables"]),
         .testTarget(name: "SamplerTests", dependencies: ["SamplerCore", "WireFormat", "UnwindTables", "CTandemBPF"]),
         .testTarget(name: "SamplerIntegrationTests", dependencies: ["SamplerCore", "WireFormat"]),
+        // Root-only live tests of the built tandem-sampler and tandem-aggregator processes.
+        .testTarget(name: "EndToEndTests", dependencies: ["WireFormat"]),
     ],
     swiftLanguageModes: [.v6]
 )

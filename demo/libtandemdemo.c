@@ -14,7 +14,7 @@ __attribute__((noinline)) uint64_t demo_library_checksum(double ms) {
     volatile uint64_t state = 88172645463325252ULL;
     double end = thread_cpu_ms() + ms;
     do {
-        for (int i = 0; i < 20000; i++) {
+        for (int i = 0; i < 200000; i++) {
             uint64_t x = state;
             x ^= x << 13;
             x ^= x >> 7;

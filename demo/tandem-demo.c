@@ -10,7 +10,13 @@
  *   tandem-demo futex SECONDS   two threads handing a token over a condition variable
  *   tandem-demo mixed SECONDS   all of the above at once (the run command's demo)
  *
- * Build with -fno-omit-frame-pointer so that frame-pointer unwinding works. */
+ * Build with -fno-omit-frame-pointer so that frame-pointer unwinding works.
+ *
+ * Each spin function reads its thread's CPU clock only every ~0.1-0.5 ms: that
+ * read is a real system call (the vDSO cannot serve CPU-time clocks), and a
+ * sample taken inside it loses the spinning function's frame (libc's
+ * clock_gettime keeps no frame pointer), so frequent reads would move CPU time
+ * out of the functions whose share is the known truth. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -47,7 +53,7 @@ __attribute__((noinline)) uint64_t spin_main_hash(double ms) {
     volatile uint64_t hash = 1469598103934665603ULL;
     double end = thread_cpu_ms() + ms;
     do {
-        for (int i = 0; i < 20000; i++) hash = (hash ^ (uint64_t)i) * 1099511628211ULL;
+        for (int i = 0; i < 200000; i++) hash = (hash ^ (uint64_t)i) * 1099511628211ULL;
     } while (thread_cpu_ms() < end);
     return hash;
 }
@@ -56,11 +62,13 @@ __attribute__((noinline)) uint64_t spin_main_sort(double ms) {
     volatile uint32_t values[64];
     double end = thread_cpu_ms() + ms;
     do {
-        for (int i = 0; i < 64; i++) values[i] = (uint32_t)(i * 2654435761u);
-        for (int i = 1; i < 64; i++)
-            for (int j = i; j > 0 && values[j - 1] > values[j]; j--) {
-                uint32_t t = values[j]; values[j] = values[j - 1]; values[j - 1] = t;
-            }
+        for (int round = 0; round < 32; round++) {
+            for (int i = 0; i < 64; i++) values[i] = (uint32_t)(i * 2654435761u);
+            for (int i = 1; i < 64; i++)
+                for (int j = i; j > 0 && values[j - 1] > values[j]; j--) {
+                    uint32_t t = values[j]; values[j] = values[j - 1]; values[j - 1] = t;
+                }
+        }
     } while (thread_cpu_ms() < end);
     return values[0];
 }

@@ -89,16 +89,19 @@ public final class ProfilingMetricsConnector {
     private var gaugeCache: [UInt64: GaugeCacheEntry] = [:]
     private var shlibByAddress: [UInt64: (path: String, attributeSet: UInt32)] = [:]
 
+    /// `frames` is the sample's own array (shared with the symbolizer's stack
+    /// cache, not copied); only its first `count` frames are the key.
     private struct KernelCacheEntry {
-        var names: [String?]
+        var frames: [Frame]
+        var count: Int
         var attributeSet: UInt32
     }
 
     /// The gauge contributions of one stack, cached by its frames' addresses
-    /// and types and verified by their names.
+    /// and types and verified by their types and names. `frames` is the sample's
+    /// own array, shared with the symbolizer's stack cache rather than copied.
     private struct GaugeCacheEntry {
-        var types: [FrameType]
-        var names: [String?]
+        var frames: [Frame]
         /// (series without resource, +count) pairs.
         var gauges: [(series: UInt64, count: Int64)]
         var unclassifiedFrames: Int64
@@ -341,10 +344,10 @@ public final class ProfilingMetricsConnector {
             hash = (hash ^ frame.address ^ UInt64(Self.ordinal(frame.type)) << 58) &* 0x0000_0100_0000_01b3
             hash ^= hash >> 29
         }
-        if let entry = gaugeCache[hash], entry.names.count == frames.count {
+        if let entry = gaugeCache[hash], entry.frames.count == frames.count {
             var same = true
-            for position in 0..<frames.count where entry.types[position] != frames[position].type
-                || entry.names[position] != frames[position].functionName {
+            for position in 0..<frames.count where entry.frames[position].type != frames[position].type
+                || entry.frames[position].functionName != frames[position].functionName {
                 same = false
                 break
             }
@@ -383,7 +386,7 @@ public final class ProfilingMetricsConnector {
                 for set in customSets(of: name) { count(Self.series(metric: Self.customIndex, attributes: set)) }
             }
         }
-        let entry = GaugeCacheEntry(types: frames.map(\.type), names: frames.map(\.functionName),
+        let entry = GaugeCacheEntry(frames: frames,
                                     gauges: order.map { ($0, counts[$0]!) }, unclassifiedFrames: unclassified)
         if gaugeCache.count >= Self.stackCacheLimit { gaugeCache.removeAll() }
         gaugeCache[hash] = entry
@@ -455,9 +458,9 @@ public final class ProfilingMetricsConnector {
             hash ^= hash >> 29
             count += 1
         }
-        if let entry = kernelStackCache[hash], entry.names.count == count {
+        if let entry = kernelStackCache[hash], entry.count == count {
             var same = true
-            for position in 0..<count where entry.names[position] != frames[position].functionName {
+            for position in 0..<count where entry.frames[position].functionName != frames[position].functionName {
                 same = false
                 break
             }
@@ -467,7 +470,7 @@ public final class ProfilingMetricsConnector {
         let classification = KernelClassifier.classify(functionNames: names)
         let set = intern(classification.attributes)
         if kernelStackCache.count >= Self.cacheLimit { kernelStackCache.removeAll() }
-        kernelStackCache[hash] = KernelCacheEntry(names: names, attributeSet: set)
+        kernelStackCache[hash] = KernelCacheEntry(frames: frames, count: count, attributeSet: set)
         return set
     }
 

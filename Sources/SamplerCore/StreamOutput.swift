@@ -147,8 +147,9 @@ struct StreamOutput {
     mutating func appendSample(time: UInt64, pid: Int32, tid: Int32, cpu: UInt32,
                                kernelStack: UnsafeBufferPointer<UInt64>, userStack: UnsafeBufferPointer<UInt64>,
                                flags: SampleFlags) {
+        // The encoder's array overload: the generic one is not specialized across modules.
         encoder?.appendSample(time: time, pid: pid, tid: tid, cpu: cpu,
-                              kernelStack: kernelStack, userStack: userStack, flags: flags)
+                              kernelStack: Array(kernelStack), userStack: Array(userStack), flags: flags)
     }
 
     /// Writes what the destination accepts without blocking. A write error or a stream
@@ -203,10 +204,23 @@ struct StreamOutput {
     }
 
     /// Appends `endOfStream`, writes what can be written, and closes.
-    mutating func finish(reason: EndOfStream.Reason, now: UInt64, logger: Logger) {
+    mutating func finish(reason: EndOfStream.Reason, now: UInt64, logger: Logger, drainMilliseconds: Int32 = 2000) {
         guard fd >= 0 else { return }
         if isLive { encoder?.append(.endOfStream(EndOfStream(time: now, reason: reason))) }
         flush(now: now, logger: logger)
+        // A reader that lags gets a bounded wait for the rest, so that the stream
+        // ends on a record boundary instead of inside one.
+        var waited: Int32 = 0
+        while fd >= 0, !queue.isEmpty, waited < drainMilliseconds {
+            var writable = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            _ = poll(&writable, 1, 50)
+            waited += 50
+            flush(now: now, logger: logger)
+        }
+        if fd >= 0, !queue.isEmpty {
+            logger.warning("stream closed with bytes unsent: the reader did not take them in time",
+                           metadata: ["destination": "\(destination)", "unsent_bytes": "\(queue.count)"])
+        }
         if fd >= 0 {
             close(fd)
             fd = -1

@@ -16,6 +16,9 @@ struct KernelSymbolTable {
     /// `[module]` names of symbols, and each one's index.
     private var moduleList: [String] = []
     private var moduleIndex: [String: UInt32] = [:]
+    /// Names already looked up, by offset in `names`: every cached stack through a
+    /// function shares one String instead of holding its own copy.
+    private var nameCache: [UInt32: String] = [:]
 
     var count: Int { starts.count + pending.count }
     var moduleCount: Int { moduleRanges.count }
@@ -26,6 +29,7 @@ struct KernelSymbolTable {
         moduleIndices = []
         names = []
         pending = []
+        nameCache = [:]
     }
 
     /// Adds a chunk; the table is re-sorted on the next lookup.
@@ -101,10 +105,15 @@ struct KernelSymbolTable {
         }
     }
 
-    private func name(at index: Int) -> String {
-        let start = Int(nameOffsets[index])
+    private mutating func name(at index: Int) -> String {
+        let offset = nameOffsets[index]
+        if let cached = nameCache[offset] { return cached }
+        let start = Int(offset)
         let end = names[start...].firstIndex(of: 0) ?? names.count
-        return String(decoding: names[start..<end], as: UTF8.self)
+        let name = String(decoding: names[start..<end], as: UTF8.self)
+        // Names of up to 15 bytes are stored inline in the String: nothing to share.
+        if end - start > 15 { nameCache[offset] = name }
+        return name
     }
 
     private func moduleName(at index: Int) -> String? {

@@ -33,10 +33,16 @@ public final class Symbolizer {
 
     private var kernelSymbols = KernelSymbolTable()
 
-    private var userStacks: TwoGenerationCache<UserStackKey, [Frame]>
-    private var kernelStacks: TwoGenerationCache<UInt64, [Frame]>
     /// Whole samples' frames (kernel + user), so that a warm sample costs one lookup.
+    /// The only stack cache: separate caches of user and kernel stacks would hold
+    /// each frame up to three times, and naming a stack again is cheap once its
+    /// files and kernel symbols are loaded (names are cached per symbol).
     private var sampleStacks: TwoGenerationCache<SampleStackKey, [Frame]>
+    /// The user and kernel stacks named before (keys only, no frames), so that the
+    /// statistics count a stack's frames and a cache miss once per stack, not once
+    /// per combination of a user and a kernel stack it is part of.
+    private var namedUserStacks: TwoGenerationCache<UserStackKey, Bool>
+    private var namedKernelStacks: TwoGenerationCache<UInt64, Bool>
 
     private lazy var vdso: ObjectFile? = loadOwnVDSO()
 
@@ -44,9 +50,9 @@ public final class Symbolizer {
         self.options = options
         self.logger = logger
         self.loader = ObjectFileLoader(debugDirectories: options.debugDirectories, logger: logger)
-        self.userStacks = TwoGenerationCache(capacity: options.stackCacheCapacity)
-        self.kernelStacks = TwoGenerationCache(capacity: max(2, options.stackCacheCapacity / 4))
         self.sampleStacks = TwoGenerationCache(capacity: options.stackCacheCapacity)
+        self.namedUserStacks = TwoGenerationCache(capacity: options.stackCacheCapacity)
+        self.namedKernelStacks = TwoGenerationCache(capacity: max(2, options.stackCacheCapacity / 4))
     }
 
     // MARK: Records
@@ -60,15 +66,15 @@ public final class Symbolizer {
         case .processExit(let exit): applyExit(exit)
         case .kernelSymbols(let chunk):
             kernelSymbols.add(chunk.symbols)
-            kernelStacks.removeAll()
+            namedKernelStacks.removeAll()
             sampleStacks.removeAll()
         case .kernelModules(let modules):
             kernelSymbols.setModules(modules.modules)
-            kernelStacks.removeAll()
+            namedKernelStacks.removeAll()
             sampleStacks.removeAll()
         case .resetInterning:
-            userStacks.removeAll()
-            kernelStacks.removeAll()
+            namedUserStacks.removeAll()
+            namedKernelStacks.removeAll()
             sampleStacks.removeAll()
         default:
             // Headers, stack and thread definitions (resolved by the decoder), samples,
@@ -178,66 +184,65 @@ public final class Symbolizer {
         // Both stacks interned (or absent): the pair identifies the frames.
         let interned = (sample.kernelStack.isEmpty || sample.kernelStackID != 0)
             && (sample.userStack.isEmpty || sample.userStackID != 0)
-        let key = SampleStackKey(pid: sample.pid, generation: process?.generation ?? 0,
+        // Kernel frames do not depend on the process: a kernel-only stack is one entry for all.
+        let userless = sample.userStack.isEmpty
+        let key = SampleStackKey(pid: userless ? 0 : sample.pid, generation: userless ? 0 : process?.generation ?? 0,
                                  kernelStackID: sample.kernelStack.isEmpty ? 0 : sample.kernelStackID,
                                  userStackID: sample.userStack.isEmpty ? 0 : sample.userStackID)
         if interned, let cached = sampleStacks[key] {
             statistics.stackCacheHits += 1
             return cached
         }
-        let kernel = sample.kernelStack.isEmpty ? [] : kernelFrames(id: sample.kernelStackID, stack: sample.kernelStack)
-        let (user, userCacheable) = sample.userStack.isEmpty ? ([], true)
-            : userFrames(process: process, pid: sample.pid, id: sample.userStackID, stack: sample.userStack)
-        let frames = kernel.isEmpty ? user : (user.isEmpty ? kernel : kernel + user)
+        // One exactly sized array (`kernel + user` would grow by doubling, and the
+        // cache would keep the slack).
+        var frames: [Frame] = []
+        frames.reserveCapacity(sample.kernelStack.count + sample.userStack.count)
+        if !sample.kernelStack.isEmpty { appendKernelFrames(id: sample.kernelStackID, stack: sample.kernelStack, to: &frames) }
+        let userCacheable = sample.userStack.isEmpty ? true
+            : appendUserFrames(process: process, pid: sample.pid, id: sample.userStackID, stack: sample.userStack, to: &frames)
         if interned, userCacheable { sampleStacks[key] = frames }
         return frames
     }
 
     // MARK: Kernel frames
 
-    private func kernelFrames(id: UInt64, stack: [UInt64]) -> [Frame] {
-        if id != 0, let cached = kernelStacks[id] {
-            statistics.stackCacheHits += 1
-            return cached
-        }
-        statistics.stackCacheMisses += 1
-        var frames: [Frame] = []
-        frames.reserveCapacity(stack.count)
+    private func appendKernelFrames(id: UInt64, stack: [UInt64], to frames: inout [Frame]) {
+        let namedBefore = id != 0 && namedKernelStacks[id] != nil
+        if namedBefore { statistics.stackCacheHits += 1 } else { statistics.stackCacheMisses += 1 }
         for (position, address) in stack.enumerated() {
             // Past the leaf, addresses are return addresses: the call is the byte before.
             let lookup = position == 0 ? address : address &- 1
             let symbol = kernelSymbols.lookup(lookup)
-            if symbol.name != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
+            if !namedBefore {
+                if symbol.name != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
+            }
             frames.append(Frame(type: .kernel, address: address, functionName: symbol.name, mappingPath: symbol.module))
         }
-        if id != 0 { kernelStacks[id] = frames }
-        return frames
+        if id != 0, !namedBefore { namedKernelStacks[id] = true }
     }
 
     // MARK: User frames
 
-    /// The user frames, and whether they may be cached.
-    private func userFrames(process: ProcessState?, pid: Int32, id: UInt64, stack: [UInt64]) -> ([Frame], Bool) {
+    /// Appends the user frames; returns whether they may be cached.
+    private func appendUserFrames(process: ProcessState?, pid: Int32, id: UInt64, stack: [UInt64],
+                                  to frames: inout [Frame]) -> Bool {
         let key = UserStackKey(pid: pid, generation: process?.generation ?? 0, stackID: id)
-        if id != 0, let cached = userStacks[key] {
-            statistics.stackCacheHits += 1
-            return (cached, true)
-        }
-        statistics.stackCacheMisses += 1
-        var frames: [Frame] = []
-        frames.reserveCapacity(stack.count)
+        let namedBefore = id != 0 && namedUserStacks[key] != nil
+        if namedBefore { statistics.stackCacheHits += 1 } else { statistics.stackCacheMisses += 1 }
         // A stack with a JIT frame not (yet) in the perf map is not cached: the JIT
         // writes its map after the code runs.
         var cacheable = true
         for (position, address) in stack.enumerated() {
             let lookup = position == 0 ? address : address &- 1
             let (frame, complete) = userFrame(process: process, pid: pid, address: address, lookup: lookup)
-            if frame.functionName != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
+            if !namedBefore {
+                if frame.functionName != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
+            }
             cacheable = cacheable && complete
             frames.append(frame)
         }
-        if id != 0, cacheable { userStacks[key] = frames }
-        return (frames, cacheable)
+        if id != 0, cacheable, !namedBefore { namedUserStacks[key] = true }
+        return cacheable
     }
 
     /// One user frame; `complete` is false when a later perf map could still name it.

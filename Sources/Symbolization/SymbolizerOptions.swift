@@ -10,9 +10,9 @@ public struct SymbolizerOptions: Sendable, Hashable {
     public var useProcessRoot: Bool
     /// Demangle C++, Rust and Swift names.
     public var demangle: Bool
-    /// Symbolized stacks kept: this many user stacks, as many whole samples' stacks
-    /// (kernel + user), and a quarter as many kernel stacks. A stack costs about
-    /// 64 bytes per frame.
+    /// Symbolized stacks kept: this many whole samples' stacks (kernel + user frames
+    /// of one process's address space; kernel-only stacks are shared by all
+    /// processes). A stack costs about 56 bytes per frame.
     public var stackCacheCapacity: Int
     /// Loaded ELF files kept (beyond those still mapped by a live process).
     public var fileCacheCapacity: Int

@@ -281,23 +281,15 @@ struct LeastPrivilegeTests {
         }
     }
 
-    /// Known issue: `ProcessCapabilities.dropAll` empties the bounding set with
-    /// `prctl(PR_CAPBSET_DROP)`, which needs CAP_SETPCAP, so with only the four documented
-    /// capabilities the sampler exits at start-up. The units grant CAP_SETPCAP for that
-    /// reason. When the sampler skips the bounding-set step without CAP_SETPCAP (its
-    /// no_new_privs already stops an exec from regaining anything), this test fails with
-    /// "known issue was not recorded": then remove CAP_SETPCAP from the unit and the
-    /// manifest, and this wrapper.
-    @Test("the sampler with only the four documented capabilities (without CAP_SETPCAP)")
-    func samplerWithoutSetpcap() throws {
+    /// Without CAP_SETPCAP the sampler cannot empty its bounding set
+    /// (`PR_CAPBSET_DROP`) and must skip that step rather than fail: the units grant
+    /// exactly the four documented capabilities.
+    @Test("the sampler starts and streams with only the four documented capabilities (no CAP_SETPCAP)")
+    func samplerWithFourCapabilities() throws {
         let deployment = try LiveDeployment()
         defer { deployment.stop() }
-        try withKnownIssue("tandem-sampler needs CAP_SETPCAP for PR_CAPBSET_DROP") {
-            let sampler = try deployment.startSampler(capabilities: samplerCapabilitiesAtStart)
-            try deployment.waitForConnection(of: sampler)
-        } matching: { issue in
-            "\(issue)".contains("PR_CAPBSET_DROP")
-        }
+        let sampler = try deployment.startSampler(capabilities: samplerCapabilitiesAtStart)
+        try deployment.waitForConnection(of: sampler)
     }
 }
 

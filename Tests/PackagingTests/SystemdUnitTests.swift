@@ -11,10 +11,8 @@ import Testing
 let samplerCapabilitiesAtStart = Set(ProcessCapabilities.requiredAtStart.map(\.description))
 let samplerCapabilitiesKept = Set(ProcessCapabilities.keptAfterStart.map(\.description))
 
-/// What the units and the manifest grant: the sampler's own set plus CAP_SETPCAP, which
-/// `ProcessCapabilities.dropAll` needs for `PR_CAPBSET_DROP` (see
-/// `LeastPrivilegeTests.samplerWithoutSetpcap`, which notices when that stops being so).
-let samplerGrantedCapabilities = samplerCapabilitiesAtStart.union(["CAP_SETPCAP"])
+/// What the units and the manifest grant: exactly the sampler's own set.
+let samplerGrantedCapabilities = samplerCapabilitiesAtStart
 
 /// Highest `systemd-analyze security` exposure each service may have (issue 6).
 let exposureLimits: [String: Double] = [TandemUnits.aggregator: 2.0, TandemUnits.sampler: 4.5]
@@ -73,7 +71,7 @@ struct SystemdUnitTests {
         #expect(score <= limit, "\(unit) exposure \(score) is above \(limit)")
     }
 
-    @Test("the sampler's capabilities are exactly the documented set (plus CAP_SETPCAP), none ambient")
+    @Test("the sampler's capabilities are exactly the documented set, none ambient")
     func samplerCapabilities() throws {
         let unit = try TandemUnits.load(TandemUnits.sampler)
         #expect(Set(unit.words("CapabilityBoundingSet")) == samplerGrantedCapabilities)

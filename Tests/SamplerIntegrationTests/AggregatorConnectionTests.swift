@@ -62,8 +62,10 @@ final class StreamReader {
         return total
     }
 
-    /// Reads until `condition` holds for the records read so far.
-    func read(timeoutSeconds: Double, until condition: ([Record]) -> Bool) throws {
+    /// Reads until `condition` holds for the records read so far; with `closeIsFine`,
+    /// also stops (returning false) when the sampler closes the stream.
+    @discardableResult
+    func read(timeoutSeconds: Double, closeIsFine: Bool = false, until condition: ([Record]) -> Bool) throws -> Bool {
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while !condition(records) {
@@ -71,9 +73,13 @@ final class StreamReader {
             var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&descriptor, 1, 200) == 1 else { continue }
             let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            guard count > 0 else { throw TestFailure.setup("the sampler closed the stream") }
+            guard count > 0 else {
+                if closeIsFine { return false }
+                throw TestFailure.setup("the sampler closed the stream")
+            }
             try consume(buffer[0..<count])
         }
+        return true
     }
 
     private func consume(_ bytes: ArraySlice<UInt8>) throws {
@@ -128,7 +134,12 @@ struct AggregatorConnectionTests {
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 212_992
         print("slow reader: \(backlog) bytes were waiting (bound \(bufferBytes) + socket buffer \(socketBuffer))")
         #expect(backlog <= bufferBytes + socketBuffer + 128 << 10)
-        try first.read(timeoutSeconds: 10) { records in records.statistics.contains { $0[.dropsUserBufferFull] > 0 } }
+        // Either a statistics record shows the drops, or process records (new processes
+        // keep starting on a busy host) overflowed the bound too and the sampler gave up
+        // on this reader; the counts are checked on the next connection either way.
+        try first.read(timeoutSeconds: 10, closeIsFine: true) { records in
+            records.statistics.contains { $0[.dropsUserBufferFull] > 0 }
+        }
 
         // Gone, then back: a new connection starts over with a header and the full state.
         first.close()

@@ -115,6 +115,47 @@ struct ELFSymbolizationTests {
         #expect(symbolizer.statistics.stackCacheMisses == misses + 1)
     }
 
+    @Test("A user stack under two kernel stacks: kernel frames first, then the user frames; each stack's frames counted once")
+    func userStackUnderTwoKernelStacks() throws {
+        let fixture = try CFixture()
+        let process = try FixtureProcess(executable: fixture.executable)
+        defer { process.finish() }
+        let symbolizer = Symbolizer(options: .init(debugDirectories: []), logger: testLogger())
+        symbolizer.apply(.kernelSymbols(KernelSymbols(symbols: [
+            KernelSymbol(address: 0xffff_ffff_8100_0000, type: UInt8(ascii: "T"), name: "entry_SYSCALL_64_after_hwframe"),
+            KernelSymbol(address: 0xffff_ffff_8100_1000, type: UInt8(ascii: "T"), name: "do_syscall_64"),
+        ])))
+        symbolizer.apply(.process(try process.processInfo()))
+        symbolizer.apply(.mappings(try process.mappings()))
+        let exported = try process.address("tandem_fixture_exported")
+        let main = try process.address("main")
+        func sample(pid: Int32, kernelID: UInt64, kernel: [UInt64], user: [UInt64]) -> [Frame] {
+            symbolizer.symbolize(Sample(time: 1, pid: pid, tid: pid, cpu: 0, kernelStackID: kernelID, userStackID: user.isEmpty ? 0 : 3,
+                                        kernelStack: kernel, userStack: user)).frames
+        }
+
+        let first = sample(pid: process.pid, kernelID: 1, kernel: [0xffff_ffff_8100_1010], user: [exported + 2, main + 1])
+        #expect(first.map(\.functionName) == ["do_syscall_64", "tandem_fixture_exported", "main"])
+        #expect(first.map(\.type) == [.kernel, .native, .native])
+        let second = sample(pid: process.pid, kernelID: 2, kernel: [0xffff_ffff_8100_0010, 0xffff_ffff_8100_1010],
+                            user: [exported + 2, main + 1])
+        #expect(second.map(\.functionName) == ["entry_SYSCALL_64_after_hwframe", "do_syscall_64",
+                                                "tandem_fixture_exported", "main"])
+        #expect(Array(second.suffix(2)) == Array(first.suffix(2)))
+        // Kernel stack 1 (1 frame), user stack 3 (2 frames) and kernel stack 2 (2 frames): each counted once.
+        #expect(symbolizer.statistics.framesResolved == 5)
+        #expect(symbolizer.statistics.stackCacheMisses == 3)
+        #expect(symbolizer.statistics.stackCacheHits == 1)
+
+        // Kernel-only stacks do not depend on the process: another pid's sample of kernel stack 2 is a hit.
+        let kernelOnly = sample(pid: process.pid, kernelID: 2, kernel: [0xffff_ffff_8100_0010, 0xffff_ffff_8100_1010], user: [])
+        let otherProcess = sample(pid: 1, kernelID: 2, kernel: [0xffff_ffff_8100_0010, 0xffff_ffff_8100_1010], user: [])
+        #expect(kernelOnly == otherProcess)
+        #expect(kernelOnly == Array(second.prefix(2)))
+        #expect(symbolizer.statistics.framesResolved == 5)
+        #expect(symbolizer.statistics.stackCacheHits == 3)
+    }
+
     @Test("A stripped binary without debug information gives file+offset frames, never drops them")
     func strippedWithoutDebugInformation() throws {
         let fixture = try CFixture()
