@@ -41,7 +41,7 @@ let package = Package(
 
         // MARK: tandem-sampler (privileged).
         .target(name: "SamplerCore", dependencies: [
-            "WireFormat", "CTandemBPF",
+            "WireFormat", "CTandemBPF", "UnwindTables",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ], plugins: ["BPFCompiler"]),
@@ -73,7 +73,7 @@ let package = Package(
         ]),
         .target(name: "AggregatorCore", dependencies: [
             "WireFormat", "Profiles", "Configuration", "Symbolization",
-            "ProfilingMetrics", "Exporters", "ProfileOutputs",
+            "ProfilingMetrics", "Exporters", "ProfileOutputs", "UnwindTables",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "aggregator", dependencies: [
@@ -93,7 +93,7 @@ let package = Package(
         ]),
         .testTarget(name: "InspectionTests", dependencies: ["AggregatorCore", "WireFormat"]),
         .testTarget(name: "AggregatorCoreTests", dependencies: [
-            "AggregatorCore", "WireFormat", "Configuration",
+            "AggregatorCore", "WireFormat", "Configuration", "UnwindTables",
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["Fixtures"]),
         .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles"]),
@@ -108,7 +108,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTables"]),
-        .testTarget(name: "SamplerTests", dependencies: ["SamplerCore", "WireFormat"]),
+        .testTarget(name: "SamplerTests", dependencies: ["SamplerCore", "WireFormat", "UnwindTables", "CTandemBPF"]),
         .testTarget(name: "SamplerIntegrationTests", dependencies: ["SamplerCore", "WireFormat"]),
         // Root-only live tests of the built tandem-sampler and tandem-aggregator processes.
         .testTarget(name: "EndToEndTests", dependencies: ["WireFormat"]),

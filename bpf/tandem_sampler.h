@@ -30,7 +30,73 @@ enum tandem_counter {
     TANDEM_COUNTER_EVENTS_RINGBUF_FULL = 2,
     /* samples whose kernel and user stacks could not be read at all. */
     TANDEM_COUNTER_STACK_ERRORS = 3,
-    TANDEM_COUNTER_COUNT = 4,
+    /* user stacks walked with unwind tables (the process had some loaded). */
+    TANDEM_COUNTER_UNWIND_STACKS = 4,
+    /* ... of which ended at an end-of-stack row (the thread's root). */
+    TANDEM_COUNTER_UNWIND_ROOT = 5,
+    /* ... of which stopped early (unsupported row, unreadable memory, bad frame, depth). */
+    TANDEM_COUNTER_UNWIND_TRUNCATED = 6,
+    /* frames found through a table row (the others: frame pointers). */
+    TANDEM_COUNTER_UNWIND_TABLE_FRAMES = 7,
+    /* frames found through the rbp chain by the table unwinder (no table covered the pc). */
+    TANDEM_COUNTER_UNWIND_FP_FRAMES = 8,
+    /* Why table walks stopped early: */
+    TANDEM_COUNTER_UNWIND_STOP_UNSUPPORTED = 9,   /* an unsupported row */
+    TANDEM_COUNTER_UNWIND_STOP_READ = 10,         /* return address or saved rbp unreadable */
+    TANDEM_COUNTER_UNWIND_STOP_FRAME_POINTER = 11,/* no table and no usable rbp chain */
+    TANDEM_COUNTER_UNWIND_STOP_STACK_ORDER = 12,  /* the caller's frame was not above */
+    TANDEM_COUNTER_UNWIND_STOP_DEPTH = 13,        /* more than TANDEM_MAX_FRAMES frames */
+    TANDEM_COUNTER_COUNT = 14,
+};
+
+/*
+ * Unwind tables (docs/unwind-tables.md), loaded by the sampler from the
+ * aggregator's control records. One big array of entries shared by all tables,
+ * a table index, and per process the mappings that have a table.
+ */
+#define TANDEM_UNWIND_MAX_MAPPINGS 32
+#define TANDEM_UNWIND_MAX_TABLES 4096
+#define TANDEM_UNWIND_MAX_PROCESSES 8192
+/* A binary search over at most 2^24 entries takes 25 steps. */
+#define TANDEM_UNWIND_SEARCH_STEPS 25
+
+/* The serialized table entry, as is: start offset from the table's base, packed rule. */
+struct tandem_unwind_entry {
+    __u32 start_offset;
+    __u32 rule;
+};
+
+/* Where table N's entries are in the entries array. entry_count 0: no table. */
+struct tandem_unwind_table {
+    __u64 base_address;
+    __u32 first_entry;
+    __u32 entry_count;
+};
+
+/* [start, end) of a process is covered by table `table`; the table address of pc is pc + bias. */
+struct tandem_unwind_mapping {
+    __u64 start;
+    __u64 end;
+    __u64 bias;
+    __u32 table;
+    __u32 reserved;
+};
+
+/* The value of the per-pid map: mappings sorted by start. */
+struct tandem_unwind_process {
+    __u32 count;
+    __u32 reserved;
+    struct tandem_unwind_mapping mappings[TANDEM_UNWIND_MAX_MAPPINGS];
+};
+
+/* tandem_sample_event.user_flags */
+enum tandem_user_flags {
+    /* The user stack was walked with unwind tables. */
+    TANDEM_USER_UNWOUND_WITH_TABLES = 1,
+    /* The walk stopped before the thread's root. */
+    TANDEM_USER_TRUNCATED = 2,
+    /* The walk ended at an end-of-stack row. */
+    TANDEM_USER_REACHED_ROOT = 4,
 };
 
 /* Common prefix of every record. */
@@ -50,6 +116,8 @@ struct tandem_sample_event {
     __s32 user_stack_bytes;
     __u64 kernel_stack[TANDEM_MAX_FRAMES];
     __u64 user_stack[TANDEM_MAX_FRAMES];
+    __u32 user_flags;    /* enum tandem_user_flags */
+    __u32 reserved;
 };
 
 /* exec and exit of a process (exit: the thread group leader's). */

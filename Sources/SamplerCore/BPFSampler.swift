@@ -26,9 +26,13 @@ public final class BPFSampler {
     private var countersLength = 0
     /// The CPUs that have a sampling event.
     public let cpus: [Int]
+    /// The unwind-table maps; nil when unwinding with tables is off.
+    private(set) var unwindMaps: BPFUnwindMaps?
 
     /// Loads the embedded BPF object and starts sampling `cpus` at `frequency` Hz.
-    public init(frequency: Int, cpus: [Int], ringBufferBytes: Int, logger: Logger,
+    /// `unwindEntries` sizes the shared unwind-table entries array (8 bytes each); 0
+    /// turns unwinding with tables off (the array keeps one entry).
+    public init(frequency: Int, cpus: [Int], ringBufferBytes: Int, unwindEntries: Int = 0, logger: Logger,
                 handler: @escaping RecordHandler) throws(SamplerError) {
         self.sink = Sink(handler)
         self.cpus = cpus
@@ -47,6 +51,10 @@ public final class BPFSampler {
         }
         guard bpf_map__set_max_entries(events, UInt32(ringBufferBytes)) == 0 else {
             throw .systemCall(.last("bpf_map__set_max_entries(events, \(ringBufferBytes))"))
+        }
+        guard let entriesMap = bpf_object__find_map_by_name(object, "unwind_entries"),
+              bpf_map__set_max_entries(entriesMap, UInt32(max(1, unwindEntries))) == 0 else {
+            throw .systemCall(.last("bpf_map__set_max_entries(unwind_entries, \(unwindEntries))"))
         }
         guard bpf_object__load(object) == 0 else {
             let error = SystemCallError.last("bpf_object__load")
@@ -67,6 +75,9 @@ public final class BPFSampler {
         let mapped = mmap(nil, countersLength, PROT_READ, MAP_SHARED, bpf_map__fd(countersMap), 0)
         guard let mapped, mapped != MAP_FAILED else { throw .systemCall(.last("mmap(counters)")) }
         counters = mapped
+        if unwindEntries > 0 {
+            unwindMaps = try BPFUnwindMaps(object: object, entryCapacity: unwindEntries)
+        }
 
         let context = Unmanaged.passUnretained(sink).toOpaque()
         ringBuffer = ring_buffer__new(bpf_map__fd(events), { context, data, size in

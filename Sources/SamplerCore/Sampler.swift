@@ -22,6 +22,11 @@ public final class Sampler {
     /// Processes that exec'd and have not been sampled since, with the comm of the exec
     /// event; an entry leaves at the first sample or at exit, like a process table entry.
     private var pendingExecs: [Int32: String] = [:]
+    /// Loads the aggregator's unwind tables into the BPF maps; nil when unwinding is off.
+    private var unwindLoader: UnwindTableLoader?
+    private var controlDecoder = ControlDecoder()
+    /// The connection's control stream failed: its bytes are read and discarded.
+    private var controlFailed = false
 
     /// Counted in user space; the BPF side's counters are read from its map.
     struct Counters {
@@ -51,9 +56,12 @@ public final class Sampler {
         bpf = try BPFSampler(frequency: configuration.samplesPerSecond, cpus: sampledCPUs,
                              ringBufferBytes: configuration.ringBufferBytes ?? SamplerConfiguration.defaultRingBufferBytes(
                                  samplesPerSecond: configuration.samplesPerSecond, cpus: sampledCPUs.count),
+                             unwindEntries: configuration.unwindTableEntries,
                              logger: logger) { [unowned self] record in
             self.handle(record)
         }
+        if let maps = bpf?.unwindMaps { unwindLoader = UnwindTableLoader(storage: maps) }
+        defer { unwindLoader = nil }
         defer { bpf = nil }
 
         let start = HostFacts.monotonicNanoseconds()
@@ -116,16 +124,39 @@ public final class Sampler {
         pumpOutput(now: now)
         output.appendState(.statistics(statistics(now: now)))
         output.finish(reason: reason, now: now, logger: logger)
+        let final = statistics(now: now)
         logger.info("stopped", metadata: [
             "samples_sent": "\(counters.samplesSent)",
-            "drops": "\(statistics(now: now).totalDrops)",
+            "drops": "\(final.totalDrops)",
         ])
+        if let unwindLoader {
+            let unwind = final.counters.filter { (12...20).contains($0.key.rawValue) }
+                .sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            var metadata: Logger.Metadata = [:]
+            if let rejection = unwindLoader.lastRejection { metadata["last_rejection"] = "\(rejection)" }
+            if let bpf {
+                let stops: [(String, tandem_counter)] = [
+                    ("unsupported", TANDEM_COUNTER_UNWIND_STOP_UNSUPPORTED), ("read", TANDEM_COUNTER_UNWIND_STOP_READ),
+                    ("frame_pointer", TANDEM_COUNTER_UNWIND_STOP_FRAME_POINTER),
+                    ("stack_order", TANDEM_COUNTER_UNWIND_STOP_STACK_ORDER), ("depth", TANDEM_COUNTER_UNWIND_STOP_DEPTH),
+                ]
+                metadata["stops"] = "\(stops.map { "\($0.0)=\(bpf.counter($0.1))" }.joined(separator: " "))"
+                metadata["frames"] = "table=\(bpf.counter(TANDEM_COUNTER_UNWIND_TABLE_FRAMES)) frame_pointer=\(bpf.counter(TANDEM_COUNTER_UNWIND_FP_FRAMES))"
+            }
+            logger.info("unwind tables: \(unwind)", metadata: metadata)
+        }
     }
 
     // MARK: Output
 
     private func pumpOutput(now: UInt64) {
-        _ = output.connectIfDue(now: now, header: makeHeader, logger: logger)
+        if output.connectIfDue(now: now, header: makeHeader, logger: logger) {
+            // A new connection: its control stream and table ids start over.
+            unwindLoader?.reset()
+            controlDecoder = ControlDecoder()
+            controlFailed = false
+        }
+        receiveControlRecords()
         let modules = kernelModules
         output.continueSnapshot(symbols: kernelSymbols, chunk: Self.kernelSymbolsPerChunk) { [processes] in
             [.kernelModules(KernelModules(modules: modules))] + processes.snapshot()
@@ -134,15 +165,40 @@ public final class Sampler {
         // A stream that ended in the flush may start again on the next tick.
     }
 
+    /// Applies what the aggregator sent back: unwind tables and mappings.
+    private func receiveControlRecords() {
+        guard let loader = unwindLoader else { return }
+        let bytes = output.receiveControl(limit: 64 << 20)
+        guard !bytes.isEmpty, !controlFailed else { return }
+        controlDecoder.feed(bytes)
+        do {
+            while let record = try controlDecoder.next() {
+                loader.apply(record) { [processes] pid in processes[pid]?.mappings }
+            }
+        } catch {
+            controlFailed = true
+            loader.noteControlError(error)
+            logger.warning("the aggregator's control stream is malformed; unwind tables from it are ignored until it reconnects",
+                           metadata: ["error": "\(error)"])
+        }
+    }
+
     /// About 30 KB encoded: small next to the smallest buffer bound, so a snapshot in
     /// progress stays within the bound too.
     static let kernelSymbolsPerChunk = 1024
+
+    /// Only a socket can answer, and only a sampler with unwind maps listens.
+    private var readsControlStream: Bool {
+        guard unwindLoader != nil, case .socket = configuration.destination else { return false }
+        return true
+    }
 
     private func makeHeader() -> StreamHeader {
         StreamHeader(hostName: HostFacts.hostName(), kernelRelease: HostFacts.kernelRelease(),
                      bootID: HostFacts.bootID(), clock: HostFacts.clockReference(),
                      cpuCount: UInt32(sampledCPUs.count), samplesPerSecond: UInt32(configuration.samplesPerSecond),
-                     samplerVersion: SamplerVersion.current)
+                     samplerVersion: SamplerVersion.current,
+                     controlVersion: readsControlStream ? ControlStream.currentVersion : 0)
     }
 
     func statistics(now: UInt64) -> SamplerStatistics {
@@ -158,7 +214,20 @@ public final class Sampler {
             .connections: output.connections,
             .bytesSent: output.bytesSent,
         ]
+        if let unwind = unwindLoader?.counters {
+            values[.unwindTablesLoaded] = unwind.tablesLoaded
+            values[.unwindTablesRejected] = unwind.tablesRejected
+            values[.unwindMappingsLoaded] = unwind.mappingsLoaded
+            values[.unwindMappingsRejected] = unwind.mappingsRejected
+            values[.controlStreamErrors] = unwind.controlErrors
+            values[.unwindEntriesUsed] = unwind.entriesUsed
+        }
         if let bpf {
+            if unwindLoader != nil {
+                values[.unwindStacks] = bpf.counter(TANDEM_COUNTER_UNWIND_STACKS)
+                values[.unwindStacksReachedRoot] = bpf.counter(TANDEM_COUNTER_UNWIND_ROOT)
+                values[.unwindStacksTruncated] = bpf.counter(TANDEM_COUNTER_UNWIND_TRUNCATED)
+            }
             values[.samplesCollected] = bpf.counter(TANDEM_COUNTER_SAMPLES)
             values[.dropsRingBufferFull] = bpf.counter(TANDEM_COUNTER_SAMPLES_RINGBUF_FULL)
                 + bpf.counter(TANDEM_COUNTER_EVENTS_RINGBUF_FULL)
@@ -188,8 +257,10 @@ public final class Sampler {
             // pipelines) never land on a sampling tick, and reading five /proc files for
             // each would cost more than all their samples.
             processes.remove(pid)
+            unwindLoader?.remove(pid: pid)
             pendingExecs[pid] = Self.comm(header)
         case TANDEM_EVENT_EXIT.rawValue:
+            unwindLoader?.remove(pid: pid)
             if processes.remove(pid) {
                 output.appendState(.processExit(ProcessExit(pid: pid, time: header.time)))
             } else if let comm = pendingExecs.removeValue(forKey: pid) {
@@ -225,7 +296,13 @@ public final class Sampler {
         var flags: SampleFlags = []
         if kernelBytes < 0 { flags.insert(.kernelStackMissing) }
         if userBytes < 0 { flags.insert(.userStackMissing) }
-        if userStack.count == Int(TANDEM_MAX_FRAMES) { flags.insert(.userStackTruncated) }
+        let userFlags = record.loadUnaligned(fromByteOffset: Self.userFlagsOffset, as: UInt32.self)
+        if userFlags & TANDEM_USER_UNWOUND_WITH_TABLES.rawValue != 0 {
+            // The table walk knows whether it reached the thread's root.
+            if userFlags & TANDEM_USER_TRUNCATED.rawValue != 0 { flags.insert(.userStackTruncated) }
+        } else if userStack.count == Int(TANDEM_MAX_FRAMES) {
+            flags.insert(.userStackTruncated)
+        }
 
         // A program counter outside every known executable mapping: something was
         // mapped since the last read (dlopen, JIT). Re-read, at most once per interval.
@@ -265,6 +342,7 @@ public final class Sampler {
     private static let userBytesOffset = MemoryLayout<tandem_sample_event>.offset(of: \.user_stack_bytes)!
     private static let kernelStackOffset = MemoryLayout<tandem_sample_event>.offset(of: \.kernel_stack)!
     private static let userStackOffset = MemoryLayout<tandem_sample_event>.offset(of: \.user_stack)!
+    private static let userFlagsOffset = MemoryLayout<tandem_sample_event>.offset(of: \.user_flags)!
 
     // MARK: Start-up and housekeeping
 

@@ -20,6 +20,10 @@ public struct SamplerConfiguration: Hashable, Sendable {
     public var statisticsIntervalMilliseconds: Int = 1000
     /// Minimum time between two re-reads of one process's mappings.
     public var mappingsRefreshMilliseconds: Int = 1000
+    /// Size of the BPF array holding every unwind table's entries (8 bytes each,
+    /// allocated at start); 0 turns unwinding with the aggregator's tables off, leaving
+    /// frame pointers only. A python3 process needs about 105 000 entries.
+    public var unwindTableEntries: Int = 1 << 20
     /// Drop every capability not needed after start-up, and set no_new_privs. Only
     /// in-process tests, which share their process with the test runner, turn it off.
     public var dropsCapabilities: Bool = true
@@ -46,6 +50,9 @@ public struct SamplerConfiguration: Hashable, Sendable {
         }
         guard (10...1000).contains(drainIntervalMilliseconds) else {
             throw .invalidConfiguration("the drain interval must be between 10 and 1000 ms, not \(drainIntervalMilliseconds)")
+        }
+        guard (0...(1 << 26)).contains(unwindTableEntries) else {
+            throw .invalidConfiguration("unwind table entries must be between 0 (off) and 67108864, not \(unwindTableEntries)")
         }
         switch destination {
         case .socket(let path), .file(let path):

@@ -189,6 +189,20 @@ struct StreamOutput {
         }
     }
 
+    /// Reads what the aggregator sent back (the control stream), without blocking: at
+    /// most `limit` bytes; empty when nothing is waiting or there is no socket.
+    mutating func receiveControl(limit: Int) -> [UInt8] {
+        guard fd >= 0, case .socket = destination else { return [] }
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while received.count < limit {
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if count <= 0 { break }  // nothing waiting, or closed: the write side notices
+            received.append(contentsOf: chunk[..<count])
+        }
+        return received
+    }
+
     /// Appends `endOfStream`, writes what can be written, and closes.
     mutating func finish(reason: EndOfStream.Reason, now: UInt64, logger: Logger, drainMilliseconds: Int32 = 2000) {
         guard fd >= 0 else { return }

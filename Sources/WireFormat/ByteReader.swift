@@ -61,6 +61,13 @@ struct ByteReader {
         return count
     }
 
+    /// `count` raw bytes; the caller checked `count` against `remaining` (`readCount`).
+    mutating func readBytes(_ count: Int) -> [UInt8] {
+        let start = position
+        position += count
+        return Array(base[start..<start + count])
+    }
+
     mutating func readString(limit: Int) throws(WireFormatError.Kind) -> String {
         let raw = try readVarint()
         guard raw <= UInt64(limit) else {

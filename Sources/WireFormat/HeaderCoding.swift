@@ -1,7 +1,8 @@
 // The stream header on the wire:
 //   "TNDM" | varint version | varint body length | body
 // body: host name, kernel release, boot id (strings), clock monotonic, clock
-// realtime, cpu count, samples per second (varints), sampler version (string).
+// realtime, cpu count, samples per second (varints), sampler version (string),
+// control version (varint, appended; absent = 0).
 // Bytes after the known fields are reserved for later versions and skipped.
 
 extension StreamHeader {
@@ -16,6 +17,8 @@ extension StreamHeader {
         body.writeVarint(cpuCount)
         body.writeVarint(samplesPerSecond)
         body.writeString(samplerVersion.truncatedUTF8(to: limits.maximumStringLength))
+        // Appended field: written only when set, so older streams keep their bytes.
+        if controlVersion != 0 { body.writeVarint(controlVersion) }
 
         var out = ByteWriter(capacity: body.count + 16)
         out.writeBytes(StreamHeader.magic)
@@ -36,9 +39,11 @@ extension StreamHeader {
         let cpus = try reader.readUInt32("cpu count")
         let frequency = try reader.readUInt32("samples per second")
         let samplerVersion = try reader.readString(limit: limits.maximumStringLength)
+        let controlVersion = reader.isAtEnd ? 0 : try reader.readVarint()
         return StreamHeader(version: version, hostName: host, kernelRelease: release, bootID: boot,
                             clock: ClockReference(monotonicNanoseconds: monotonic, realtimeNanoseconds: realtime),
-                            cpuCount: cpus, samplesPerSecond: frequency, samplerVersion: samplerVersion)
+                            cpuCount: cpus, samplesPerSecond: frequency, samplerVersion: samplerVersion,
+                            controlVersion: controlVersion)
     }
 }
 

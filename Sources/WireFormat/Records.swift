@@ -298,6 +298,24 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
     public static let connections = StatisticsCounter(rawValue: 10)
     /// Bytes written to the stream.
     public static let bytesSent = StatisticsCounter(rawValue: 11)
+    /// Unwind tables the sampler validated and loaded into its BPF maps.
+    public static let unwindTablesLoaded = StatisticsCounter(rawValue: 12)
+    /// Unwind tables refused (invalid, over budget, no slot).
+    public static let unwindTablesRejected = StatisticsCounter(rawValue: 13)
+    /// Unwind mappings loaded (summed over the records).
+    public static let unwindMappingsLoaded = StatisticsCounter(rawValue: 14)
+    /// Unwind mappings refused (unknown table, not a mapping the sampler knows, over budget).
+    public static let unwindMappingsRejected = StatisticsCounter(rawValue: 15)
+    /// Malformed control streams (the rest of that connection's control stream is ignored).
+    public static let controlStreamErrors = StatisticsCounter(rawValue: 16)
+    /// Entries of the shared unwind-table array in use (a level, not cumulative).
+    public static let unwindEntriesUsed = StatisticsCounter(rawValue: 17)
+    /// User stacks walked with tables in BPF.
+    public static let unwindStacks = StatisticsCounter(rawValue: 18)
+    /// ... of which ended at the thread's root (an end-of-stack row).
+    public static let unwindStacksReachedRoot = StatisticsCounter(rawValue: 19)
+    /// ... of which stopped early.
+    public static let unwindStacksTruncated = StatisticsCounter(rawValue: 20)
 
     public var isDrop: Bool {
         [.dropsRingBufferFull, .dropsUserBufferFull, .dropsDisconnected, .dropsStackError].contains(self)
@@ -316,6 +334,15 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
         case .samplerSystemCPUNanoseconds: "sampler_system_cpu_ns"
         case .connections: "connections"
         case .bytesSent: "bytes_sent"
+        case .unwindTablesLoaded: "unwind_tables_loaded"
+        case .unwindTablesRejected: "unwind_tables_rejected"
+        case .unwindMappingsLoaded: "unwind_mappings_loaded"
+        case .unwindMappingsRejected: "unwind_mappings_rejected"
+        case .controlStreamErrors: "control_stream_errors"
+        case .unwindEntriesUsed: "unwind_entries_used"
+        case .unwindStacks: "unwind_stacks"
+        case .unwindStacksReachedRoot: "unwind_stacks_reached_root"
+        case .unwindStacksTruncated: "unwind_stacks_truncated"
         default: "counter_\(rawValue)"
         }
     }

@@ -20,10 +20,13 @@ public struct StreamHeader: Hashable, Sendable {
     public var samplesPerSecond: UInt32
     /// The version string of the sampler that wrote the stream.
     public var samplerVersion: String
+    /// The control stream version (`ControlStream`) the sampler reads on this connection;
+    /// 0 (and absent, in older streams) means it reads nothing back: send it nothing.
+    public var controlVersion: UInt64
 
     public init(version: UInt64 = StreamHeader.currentVersion, hostName: String, kernelRelease: String,
                 bootID: String, clock: ClockReference, cpuCount: UInt32, samplesPerSecond: UInt32,
-                samplerVersion: String) {
+                samplerVersion: String, controlVersion: UInt64 = 0) {
         self.version = version
         self.hostName = hostName
         self.kernelRelease = kernelRelease
@@ -32,6 +35,7 @@ public struct StreamHeader: Hashable, Sendable {
         self.cpuCount = cpuCount
         self.samplesPerSecond = samplesPerSecond
         self.samplerVersion = samplerVersion
+        self.controlVersion = controlVersion
     }
 }
 

@@ -48,8 +48,15 @@ public struct WireFormatError: Error, Hashable, Sendable, CustomStringConvertibl
     }
 
     public var description: String {
+        "malformed stream: \(recordName) at byte offset \(offset): \(kind.explanation)"
+    }
+}
+
+extension WireFormatError.Kind {
+    /// The cause, in words.
+    public var explanation: String {
         let what: String
-        switch kind {
+        switch self {
         case .badMagic: what = "not a tandem stream (the first bytes are not \"TNDM\")"
         case .unsupportedVersion(let version):
             what = "format version \(version) is not supported (this build reads version \(StreamHeader.currentVersion)); upgrade the aggregator"
@@ -62,6 +69,6 @@ public struct WireFormatError: Error, Hashable, Sendable, CustomStringConvertibl
         case .undefinedReference(let field, let id): what = "\(field) id \(id) was never defined"
         case .dataAfterEndOfStream: what = "data after the end-of-stream record"
         }
-        return "malformed stream: \(recordName) at byte offset \(offset): \(what)"
+        return what
     }
 }

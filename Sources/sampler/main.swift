@@ -39,6 +39,9 @@ struct TandemSampler: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Size of the BPF ring buffer, a power of two (default: four seconds of samples, at least 8 MiB).", valueName: "bytes"))
     var ringBufferBytes: Int?
 
+    @Option(name: .long, help: ArgumentHelp("Entries (8 bytes each) of the BPF array that holds the unwind tables the aggregator sends, to walk stacks without frame pointers; 0 = frame pointers only.", valueName: "n"))
+    var unwindTableEntries: Int = 1 << 20
+
     @Option(name: .long, help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
     var logLevel: String = "info"
 
@@ -74,6 +77,7 @@ struct TandemSampler: ParsableCommand {
         configuration.durationSeconds = duration
         configuration.bufferBytes = bufferBytes
         configuration.ringBufferBytes = ringBufferBytes
+        configuration.unwindTableEntries = unwindTableEntries
         return configuration
     }
 

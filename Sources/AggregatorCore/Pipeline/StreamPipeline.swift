@@ -10,7 +10,7 @@ import WireFormat
 ///
 /// Time comes only from the stream, so replaying a capture gives the same
 /// metrics as the live run that recorded it.
-public final class StreamPipeline: StreamConsumer {
+public final class StreamPipeline: StreamConsumer, ControlRecordProducer {
     /// How far behind the newest sample time a metrics window is kept open for
     /// samples of other CPUs that arrive late.
     static let lateness: UInt64 = 1_000_000_000
@@ -29,10 +29,16 @@ public final class StreamPipeline: StreamConsumer {
     private var lastStatistics: SamplerStatistics?
     private var reportedDrops: UInt64 = 0
     private var finished = false
+    private let unwindTables: UnwindTableCache
+    /// The connection's way back to the sampler; nil for captures.
+    private var control: ControlChannel?
+    /// Set when the stream header says the sampler reads unwind tables.
+    private var unwindPublisher: UnwindTablePublisher?
 
-    public init(runtime: AggregatorRuntime, logger: Logger) {
+    public init(runtime: AggregatorRuntime, logger: Logger, unwindTables: UnwindTableCache = .shared) {
         self.runtime = runtime
         self.logger = logger
+        self.unwindTables = unwindTables
         self.symbolizer = Symbolizer(options: runtime.symbolizerOptions, logger: logger)
         self.profile = runtime.outputs.needsProfile ? ProfileAggregate() : nil
         summary.streams = 1
@@ -44,12 +50,19 @@ public final class StreamPipeline: StreamConsumer {
         while let record = try decoder.next() {
             try handle(record)
         }
+        unwindPublisher?.poll()
+        control?.flush()
+    }
+
+    public func attach(control: ControlChannel) {
+        self.control = control
     }
 
     private func handle(_ record: Record) throws {
         switch record {
         case .sample(let sample):
             summary.samples += 1
+            unwindPublisher?.noteSample(pid: sample.pid)
             let symbolized = symbolizer.symbolize(sample)
             connector?.add(symbolized)
             profile?.add(symbolized)
@@ -67,15 +80,25 @@ public final class StreamPipeline: StreamConsumer {
             connector = try ProfilingMetricsConnector(settings: runtime.metricsSettings, stream: context,
                                                       batchInterval: runtime.configuration.profilingReceiver.reporterInterval,
                                                       scopeVersion: TandemBuild.version)
+            if header.controlVersion >= ControlStream.currentVersion, let control {
+                unwindPublisher = UnwindTablePublisher(cache: unwindTables, channel: control, logger: logger)
+            }
             logger.info("stream from \(header.hostName) (kernel \(header.kernelRelease), \(header.cpuCount) CPUs, \(header.samplesPerSecond) Hz, sampler \(header.samplerVersion))")
         case .statistics(let statistics):
             noteDrops(statistics)
             lastStatistics = statistics
             if statistics.time > newestTime { newestTime = statistics.time }
             flushMetrics()
-        case .process:
+        case .process(let process):
             summary.processes += 1
             symbolizer.apply(record)
+            if process.isExec { unwindPublisher?.forget(pid: process.pid) }
+        case .mappings(let mappings):
+            symbolizer.apply(record)
+            unwindPublisher?.noteMappings(mappings)
+        case .processExit(let exit):
+            symbolizer.apply(record)
+            unwindPublisher?.forget(pid: exit.pid)
         default:
             symbolizer.apply(record)
         }
@@ -115,6 +138,10 @@ public final class StreamPipeline: StreamConsumer {
         }
         if let connector {
             runtime.export(connector.finish(at: newestTime))
+        }
+        if let unwindPublisher, let control {
+            let sent = unwindPublisher.counters
+            logger.info("unwind tables: \(sent.tablesSent) tables and \(sent.mappingsRecordsSent) mappings records sent (\(sent.mappingsCovered) mappings covered, \(sent.mappingsUncovered) not), \(control.counters.recordsDropped) records dropped, \(control.counters.bytesSent) bytes")
         }
         if let lastStatistics {
             summary.samplerCollected = lastStatistics[.samplesCollected]

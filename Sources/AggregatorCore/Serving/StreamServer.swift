@@ -100,6 +100,9 @@ public final class StreamServer: Sendable {
     private func serve(fd: Int32, peer: PeerCredentials, connection: Int) {
         logger.info("connection \(connection) from pid \(peer.pid) uid \(peer.uid)")
         let consumer = makeConsumer(peer, connection)
+        if let producer = consumer as? ControlRecordProducer {
+            producer.attach(control: ControlChannel(socket: fd))
+        }
         var capture: CaptureWriter?
         if let captureDirectory {
             do {

@@ -1,0 +1,99 @@
+import WireFormat
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The aggregator → sampler direction of one connection: encodes control records
+/// and writes them with non-blocking `send`, so the decode loop never waits on
+/// the sampler. What the socket does not take waits in a bounded queue; a record
+/// that would pass the bound is dropped and counted.
+public final class ControlChannel {
+    /// Where the bytes go: the connection's socket, or a test's collector.
+    public typealias Writer = (UnsafeRawBufferPointer) -> Result<Int, SystemCallError>
+
+    public struct Counters: Hashable, Sendable {
+        public var recordsQueued = 0
+        public var recordsDropped = 0
+        public var bytesSent = 0
+    }
+
+    public let queueLimit: Int
+    public private(set) var counters = Counters()
+    /// Set once a write failed: the direction is dead, everything after is dropped.
+    public private(set) var failure: SystemCallError?
+    private var encoder = ControlEncoder()
+    private var pending: [UInt8] = []
+    private var pendingStart = 0
+    private let writer: Writer
+
+    public init(queueLimit: Int = 64 << 20, writer: @escaping Writer) {
+        self.queueLimit = queueLimit
+        self.writer = writer
+    }
+
+    /// A channel over socket `fd` (`send(MSG_DONTWAIT | MSG_NOSIGNAL)`).
+    public convenience init(socket fd: Int32, queueLimit: Int = 64 << 20) {
+        self.init(queueLimit: queueLimit) { bytes in
+            while true {
+                let count = Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
+                if count >= 0 { return .success(count) }
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK { return .success(0) }
+                return .failure(SystemCallError("send", subject: "fd \(fd)"))
+            }
+        }
+    }
+
+    /// Bytes queued and not yet written.
+    public var queuedByteCount: Int { pending.count - pendingStart }
+
+    /// Queues `record` and writes what the socket takes. Returns false (and counts a
+    /// drop) when the queue has no room or the channel failed.
+    @discardableResult
+    public func send(_ record: ControlRecord) -> Bool {
+        guard failure == nil else {
+            counters.recordsDropped += 1
+            return false
+        }
+        var candidate = encoder
+        let bytes = candidate.encode(record)
+        guard queuedByteCount + bytes.count <= queueLimit else {
+            counters.recordsDropped += 1
+            return false
+        }
+        encoder = candidate
+        pending.append(contentsOf: bytes)
+        counters.recordsQueued += 1
+        flush()
+        return true
+    }
+
+    /// Writes queued bytes until the socket stops taking them.
+    public func flush() {
+        while failure == nil, queuedByteCount > 0 {
+            let result = pending.withUnsafeBytes { writer(UnsafeRawBufferPointer(rebasing: $0[pendingStart...])) }
+            switch result {
+            case .failure(let error):
+                failure = error
+            case .success(0):
+                return
+            case .success(let count):
+                pendingStart += count
+                counters.bytesSent += count
+            }
+        }
+        if pendingStart == pending.count {
+            pending.removeAll(keepingCapacity: pending.capacity <= 1 << 20)
+            pendingStart = 0
+        } else if pendingStart > 1 << 20 {
+            pending.removeSubrange(..<pendingStart)
+            pendingStart = 0
+        }
+    }
+}
+
+/// A stream consumer that can answer on its connection (the pipeline).
+public protocol ControlRecordProducer: AnyObject {
+    /// Called once, before the first bytes, with the connection's outgoing direction.
+    func attach(control: ControlChannel)
+}

@@ -1,0 +1,206 @@
+import Foundation
+import Synchronization
+import UnwindTables
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A file's identity as `/proc/PID/maps` and `fstat` give it.
+public struct FileIdentity: Hashable, Sendable {
+    public var device: UInt64
+    public var inode: UInt64
+
+    public init(device: UInt64, inode: UInt64) {
+        self.device = device
+        self.inode = inode
+    }
+}
+
+/// A compiled table, ready to send: its serialized bytes and the segments that
+/// turn a mapping's file offset into the table's addresses.
+public struct CompiledUnwindTable: Sendable {
+    public var serialized: [UInt8]
+    public var table: UnwindTable
+
+    /// `pgoff + (p_vaddr − p_offset) − start`: the bias of a mapping of this file, or
+    /// nil when its file offset is in no `PT_LOAD` segment.
+    public func bias(mappingStart: UInt64, fileOffset: UInt64) -> UInt64? {
+        table.elfAddress(fileOffset: fileOffset).map { $0 &- mappingStart }
+    }
+}
+
+/// Unwind tables compiled once per file (device, inode) and shared by every
+/// connection. Failures are remembered too, so a file that cannot be read or
+/// compiled costs one attempt.
+public final class UnwindTableCache: Sendable {
+    public enum Entry: Sendable {
+        case compiled(CompiledUnwindTable)
+        case failed(String)
+        /// Being compiled in the background; ask again later.
+        case pending
+    }
+
+    public struct Statistics: Hashable, Sendable {
+        public var compiled = 0
+        public var failed = 0
+        public var serializedBytes = 0
+    }
+
+    /// Files larger than this are not read.
+    public let maximumFileSize: Int
+    private let state = Mutex<(entries: [FileIdentity: Entry], statistics: Statistics)>(([:], Statistics()))
+
+    /// The cache of the aggregator process, shared by its connections.
+    public static let shared = UnwindTableCache()
+
+    /// Where files are read and compiled, off the connections' decode threads: a
+    /// large binary takes tens of milliseconds (hundreds in a debug build).
+    /// Files waiting to be compiled, and how many compiles are queued or running.
+    private let work = NSCondition()
+    nonisolated(unsafe) private var queued: [() -> Void] = []
+    nonisolated(unsafe) private var unfinished = 0
+    nonisolated(unsafe) private var workersStarted = false
+    /// Two workers, so that a small file is not stuck behind a huge one. Plain threads
+    /// rather than Dispatch: Dispatch's workers call setpriority(2), which the
+    /// aggregator's unit forbids (SystemCallFilter=~@resources).
+    private static let workerCount = 2
+
+    public init(maximumFileSize: Int = 256 << 20) {
+        self.maximumFileSize = maximumFileSize
+    }
+
+    /// The table of `identity` if it is known; otherwise `.pending`, with a compile
+    /// scheduled in the background (once per file).
+    public func tableOrSchedule(for identity: FileIdentity, paths: [String]) -> Entry {
+        let scheduled = state.withLock { state -> Entry? in
+            if let known = state.entries[identity] { return known }
+            state.entries[identity] = .pending
+            return nil
+        }
+        if let scheduled { return scheduled }
+        let limit = maximumFileSize
+        enqueue { [self] in
+            record(Self.compile(identity: identity, paths: paths, limit: limit), for: identity)
+        }
+        return .pending
+    }
+
+    /// Waits until every background compile scheduled so far is done (tests, benchmarks).
+    public func waitForPendingCompiles() {
+        work.lock()
+        while unfinished > 0 { work.wait() }
+        work.unlock()
+    }
+
+    private func enqueue(_ job: @escaping () -> Void) {
+        work.lock()
+        queued.append(job)
+        unfinished += 1
+        if !workersStarted {
+            workersStarted = true
+            for index in 0..<Self.workerCount {
+                let thread = Thread { [self] in runWorker() }
+                thread.name = "tandem-unwind-\(index)"
+                thread.start()
+            }
+        }
+        work.broadcast()
+        work.unlock()
+    }
+
+    /// A worker's loop; the workers live as long as the process (the cache is shared).
+    private func runWorker() {
+        while true {
+            work.lock()
+            while queued.isEmpty { work.wait() }
+            let job = queued.removeFirst()
+            work.unlock()
+            job()
+            work.lock()
+            unfinished -= 1
+            work.broadcast()
+            work.unlock()
+        }
+    }
+
+    public var statistics: Statistics { state.withLock { $0.statistics } }
+
+    /// The table of `identity`, compiled from the first of `paths` that opens and is
+    /// that file (checked with `fstat`), or the reason there is none.
+    public func table(for identity: FileIdentity, paths: [String]) -> Entry {
+        if let known = state.withLock({ $0.entries[identity] }), !known.isPending { return known }
+        let entry = Self.compile(identity: identity, paths: paths, limit: maximumFileSize)
+        record(entry, for: identity)
+        return entry
+    }
+
+    private func record(_ entry: Entry, for identity: FileIdentity) {
+        state.withLock {
+            $0.entries[identity] = entry
+            switch entry {
+            case .compiled(let table):
+                $0.statistics.compiled += 1
+                $0.statistics.serializedBytes += table.serialized.count
+            case .failed:
+                $0.statistics.failed += 1
+            case .pending:
+                break
+            }
+        }
+    }
+
+    private static func compile(identity: FileIdentity, paths: [String], limit: Int) -> Entry {
+        var reasons: [String] = []
+        for path in paths {
+            switch readFile(path, identity: identity, limit: limit) {
+            case .failure(let failure):
+                reasons.append(failure.reason)
+            case .success(let bytes):
+                do {
+                    let table = try UnwindTable.compile(elfBytes: bytes)
+                    return .compiled(CompiledUnwindTable(serialized: table.serialized(), table: table))
+                } catch {
+                    return .failed("\(path): \(error)")
+                }
+            }
+        }
+        return .failed(reasons.joined(separator: "; "))
+    }
+
+    /// The bytes of `path` if it is the file `identity` names.
+    private static func readFile(_ path: String, identity: FileIdentity, limit: Int) -> Result<[UInt8], FileReadFailure> {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return .failure(FileReadFailure(reason: "open(\(path)): \(String(cString: strerror(errno)))")) }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { return .failure(FileReadFailure(reason: "fstat(\(path)): \(String(cString: strerror(errno)))")) }
+        guard status.st_mode & S_IFMT == S_IFREG else { return .failure(FileReadFailure(reason: "\(path): not a regular file")) }
+        guard UInt64(status.st_dev) == identity.device, UInt64(status.st_ino) == identity.inode else {
+            return .failure(FileReadFailure(reason: "\(path): device/inode \(status.st_dev)/\(status.st_ino) is not the mapped file's \(identity.device)/\(identity.inode)"))
+        }
+        guard Int(status.st_size) <= limit else { return .failure(FileReadFailure(reason: "\(path): \(status.st_size) bytes, above the limit \(limit)")) }
+        var bytes = [UInt8](repeating: 0, count: Int(status.st_size))
+        var offset = 0
+        while offset < bytes.count {
+            let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + offset, $0.count - offset, off_t(offset)) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else {
+                let cause = count < 0 ? String(cString: strerror(errno)) : "the file shrank while read"
+                return .failure(FileReadFailure(reason: "pread(\(path)): \(cause)"))
+            }
+            offset += count
+        }
+        return .success(bytes)
+    }
+}
+
+extension UnwindTableCache.Entry {
+    var isPending: Bool {
+        if case .pending = self { true } else { false }
+    }
+}
+
+/// Why a candidate path of a mapped file was not read.
+struct FileReadFailure: Error {
+    var reason: String
+}

@@ -1,0 +1,344 @@
+/// The records the aggregator sends back to the sampler on the same Unix socket
+/// (the other direction of the connection): unwind tables and the mappings they
+/// apply to. Record codes 12-14 of docs/wire-format.md, section 10.
+///
+/// The control stream has its own small framing: the magic `TNDC`, a version
+/// varint, then records framed like the main stream's (type varint, length
+/// varint, payload). A sampler reads it only if its stream header announced it
+/// (`StreamHeader.controlVersion`).
+public enum ControlRecord: Hashable, Sendable {
+    /// An unwind table for one file (code 12).
+    case unwindTable(UnwindTableRecord)
+    /// The complete set of unwind-table mappings of one process (code 13); replaces an earlier set.
+    case unwindMappings(UnwindMappings)
+    /// A table the aggregator no longer refers to (code 14): the sampler may free it.
+    case releaseUnwindTable(tableID: UInt32)
+    /// A record type this version does not know, skipped by its length.
+    case unknown(type: UInt64, length: Int)
+}
+
+/// The codes of the control records.
+public enum ControlRecordType: UInt64, Sendable {
+    case unwindTable = 12
+    case unwindMappings = 13
+    case releaseUnwindTable = 14
+}
+
+/// A serialized `UnwindTable` (docs/unwind-tables.md) and the file it was compiled from.
+public struct UnwindTableRecord: Hashable, Sendable {
+    /// The aggregator's id for the table, ≥ 1, unique within the connection.
+    public var tableID: UInt32
+    /// `st_dev` of the file, in the `/proc/PID/maps` encoding the mappings record uses.
+    public var device: UInt64
+    public var inode: UInt64
+    /// The serialized table, exactly as `UnwindTable.serialized()` wrote it. The
+    /// wire format does not look inside: the sampler validates it before loading.
+    public var table: [UInt8]
+
+    public init(tableID: UInt32, device: UInt64, inode: UInt64, table: [UInt8]) {
+        self.tableID = tableID
+        self.device = device
+        self.inode = inode
+        self.table = table
+    }
+}
+
+/// Which table covers which address range of one process.
+public struct UnwindMappings: Hashable, Sendable {
+    public var pid: Int32
+    public var entries: [UnwindMapping]
+
+    public init(pid: Int32, entries: [UnwindMapping]) {
+        self.pid = pid
+        self.entries = entries
+    }
+}
+
+/// One executable mapping `[start, end)` covered by table `tableID`: the table's
+/// (ELF virtual) address of a runtime pc is `pc &+ bias`.
+public struct UnwindMapping: Hashable, Sendable {
+    public var start: UInt64
+    public var end: UInt64
+    public var tableID: UInt32
+    /// Added (mod 2^64) to a pc to get the ELF address: `pgoff + (p_vaddr − p_offset) − start`.
+    public var bias: UInt64
+    /// The mapped file's identity, as in the mappings record: the sampler checks it.
+    public var device: UInt64
+    public var inode: UInt64
+
+    public init(start: UInt64, end: UInt64, tableID: UInt32, bias: UInt64, device: UInt64, inode: UInt64) {
+        self.start = start
+        self.end = end
+        self.tableID = tableID
+        self.bias = bias
+        self.device = device
+        self.inode = inode
+    }
+}
+
+/// The bounds the control decoder enforces (in the privileged sampler).
+public struct ControlDecoderLimits: Hashable, Sendable {
+    /// Largest record payload: a table plus its few fields.
+    public var maximumRecordLength: Int
+    /// Largest serialized table.
+    public var maximumTableBytes: Int
+    /// Most entries of one unwind mappings record.
+    public var maximumMappings: Int
+
+    public init(maximumRecordLength: Int = (16 << 20) + 64, maximumTableBytes: Int = 16 << 20,
+                maximumMappings: Int = 4096) {
+        self.maximumRecordLength = maximumRecordLength
+        self.maximumTableBytes = maximumTableBytes
+        self.maximumMappings = maximumMappings
+    }
+
+    public static let `default` = ControlDecoderLimits()
+}
+
+/// Why a control stream could not be decoded, and where.
+public struct ControlStreamError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var kind: WireFormatError.Kind
+    /// The record type code; nil in the control header.
+    public var recordType: UInt64?
+    /// Bytes from the start of the control stream to the header or record in error.
+    public var offset: Int
+
+    public var description: String {
+        let name: String
+        if let recordType {
+            name = ControlRecordType(rawValue: recordType).map { "\($0)" } ?? "record type \(recordType)"
+        } else {
+            name = "control header"
+        }
+        return "malformed control stream: \(name) at byte offset \(offset): \(kind.explanation)"
+    }
+}
+
+/// The control stream's framing constants.
+public enum ControlStream {
+    /// `"TNDC"`.
+    public static let magic: [UInt8] = [0x54, 0x4E, 0x44, 0x43]
+    /// The only control version this module writes and reads.
+    public static let currentVersion: UInt64 = 1
+}
+
+/// Writes a control stream: the header once, then records.
+public struct ControlEncoder: Sendable {
+    private var wroteHeader = false
+
+    public init() {}
+
+    /// The bytes of `record`, preceded by the control header the first time.
+    public mutating func encode(_ record: ControlRecord) -> [UInt8] {
+        var out = ByteWriter(capacity: 64)
+        if !wroteHeader {
+            wroteHeader = true
+            out.writeBytes(ControlStream.magic)
+            out.writeVarint(ControlStream.currentVersion)
+        }
+        var payload = ByteWriter(capacity: 32)
+        let type: UInt64
+        switch record {
+        case .unwindTable(let table):
+            type = ControlRecordType.unwindTable.rawValue
+            payload.writeVarint(table.tableID)
+            payload.writeVarint(table.device)
+            payload.writeVarint(table.inode)
+            payload.writeVarint(UInt64(table.table.count))
+            payload.writeBytes(table.table)
+        case .unwindMappings(let mappings):
+            type = ControlRecordType.unwindMappings.rawValue
+            payload.writeInt32(mappings.pid)
+            payload.writeVarint(UInt64(mappings.entries.count))
+            var previousEnd: UInt64 = 0
+            for entry in mappings.entries {
+                // Entries are sorted and disjoint: the gap from the previous end is unsigned.
+                payload.writeVarint(entry.start &- previousEnd)
+                payload.writeVarint(entry.end &- entry.start)
+                payload.writeVarint(entry.tableID)
+                payload.writeSigned(Int64(bitPattern: entry.bias))
+                payload.writeVarint(entry.device)
+                payload.writeVarint(entry.inode)
+                previousEnd = entry.end
+            }
+        case .releaseUnwindTable(let tableID):
+            type = ControlRecordType.releaseUnwindTable.rawValue
+            payload.writeVarint(tableID)
+        case .unknown(let code, let length):
+            type = code
+            payload.writeBytes([UInt8](repeating: 0, count: length))
+        }
+        out.writeVarint(type)
+        out.writeVarint(UInt64(payload.count))
+        out.writeBytes(payload.bytes)
+        return out.bytes
+    }
+}
+
+/// Decodes a control stream incrementally, in the sampler: feed bytes as they
+/// arrive, call `next()` until nil. Every length and count is checked against
+/// `ControlDecoderLimits` and the bytes present before anything is allocated;
+/// after an error the decoder stays failed.
+public struct ControlDecoder {
+    public let limits: ControlDecoderLimits
+    private var buffer: [UInt8] = []
+    private var readIndex = 0
+    private var bufferBase = 0
+    private var hasHeader = false
+    private var failure: ControlStreamError?
+
+    public init(limits: ControlDecoderLimits = .default) {
+        self.limits = limits
+    }
+
+    /// Bytes fed and not yet decoded: at most one incomplete record plus the last chunk.
+    public var bufferedByteCount: Int { buffer.count - readIndex }
+
+    public mutating func feed(_ bytes: some Sequence<UInt8>) {
+        if readIndex > 0 && readIndex >= buffer.count / 2 {
+            buffer.removeSubrange(..<readIndex)
+            bufferBase += readIndex
+            readIndex = 0
+        }
+        buffer.append(contentsOf: bytes)
+    }
+
+    public mutating func next() throws(ControlStreamError) -> ControlRecord? {
+        if let failure { throw failure }
+        do {
+            if !hasHeader {
+                guard try decodeHeader() else { return nil }
+            }
+            return try decodeRecord()
+        } catch {
+            failure = error
+            throw error
+        }
+    }
+
+    private mutating func decodeHeader() throws(ControlStreamError) -> Bool {
+        let magic = ControlStream.magic
+        let available = buffer.count - readIndex
+        for i in 0..<min(available, magic.count) where buffer[readIndex + i] != magic[i] {
+            throw ControlStreamError(kind: .badMagic, recordType: nil, offset: bufferBase + readIndex)
+        }
+        var cursor = readIndex + magic.count
+        guard available > magic.count else { return false }
+        let version: UInt64?
+        do throws(WireFormatError.Kind) {
+            version = try peekVarint(at: &cursor)
+        } catch {
+            throw ControlStreamError(kind: error, recordType: nil, offset: bufferBase + readIndex)
+        }
+        guard let version else { return false }
+        guard version == ControlStream.currentVersion else {
+            throw ControlStreamError(kind: .unsupportedVersion(version), recordType: nil, offset: bufferBase + readIndex)
+        }
+        readIndex = cursor
+        hasHeader = true
+        return true
+    }
+
+    private mutating func decodeRecord() throws(ControlStreamError) -> ControlRecord? {
+        let start = readIndex
+        var cursor = start
+        var type: UInt64?
+        func fail(_ kind: WireFormatError.Kind) -> ControlStreamError {
+            ControlStreamError(kind: kind, recordType: type, offset: bufferBase + start)
+        }
+        let length: UInt64
+        do throws(WireFormatError.Kind) {
+            guard let code = try peekVarint(at: &cursor) else { return nil }
+            type = code
+            guard let value = try peekVarint(at: &cursor) else { return nil }
+            length = value
+        } catch {
+            throw fail(error)
+        }
+        guard length <= UInt64(limits.maximumRecordLength) else {
+            throw fail(.limitExceeded(what: "record length", value: length, limit: UInt64(limits.maximumRecordLength)))
+        }
+        guard buffer.count - cursor >= Int(length) else { return nil }
+        let payload = cursor..<cursor + Int(length)
+        let limits = self.limits
+        let code = type ?? 0
+        let result = buffer.withUnsafeBytes { raw -> Result<ControlRecord, WireFormatError.Kind> in
+            var reader = ByteReader(UnsafeRawBufferPointer(rebasing: raw[payload]))
+            return Result { () throws(WireFormatError.Kind) in
+                try reader.readControlPayload(type: code, length: Int(length), limits: limits)
+            }
+        }
+        switch result {
+        case .success(let record):
+            readIndex = payload.upperBound
+            return record
+        case .failure(let kind):
+            throw fail(kind)
+        }
+    }
+
+    /// A varint at `cursor`: nil if the buffer ends first.
+    private func peekVarint(at cursor: inout Int) throws(WireFormatError.Kind) -> UInt64? {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        var index = cursor
+        while index < buffer.count {
+            let byte = buffer[index]
+            index += 1
+            if shift == 63 && byte > 1 { throw .malformedVarint }
+            result |= UInt64(byte & 0x7F) << shift
+            if byte & 0x80 == 0 {
+                cursor = index
+                return result
+            }
+            shift += 7
+        }
+        return nil
+    }
+}
+
+extension ByteReader {
+    mutating func readControlPayload(type: UInt64, length: Int,
+                                     limits: ControlDecoderLimits) throws(WireFormatError.Kind) -> ControlRecord {
+        guard let known = ControlRecordType(rawValue: type) else { return .unknown(type: type, length: length) }
+        switch known {
+        case .unwindTable:
+            let id = try readTableID()
+            let device = try readVarint()
+            let inode = try readVarint()
+            let count = try readCount("table length", limit: limits.maximumTableBytes)
+            return .unwindTable(UnwindTableRecord(tableID: id, device: device, inode: inode, table: readBytes(count)))
+        case .unwindMappings:
+            let pid = try readInt32("pid")
+            // An entry takes at least 6 bytes: six varints.
+            let count = try readCount("unwind mapping count", limit: limits.maximumMappings, minimumEntrySize: 6)
+            var entries = [UnwindMapping]()
+            entries.reserveCapacity(count)
+            var previousEnd: UInt64 = 0
+            for _ in 0..<count {
+                // Sorted and disjoint: each entry starts at or after the previous end.
+                let gap = try readVarint()
+                let (start, startOverflow) = previousEnd.addingReportingOverflow(gap)
+                guard !startOverflow else { throw .valueOutOfRange(field: "unwind mapping start", value: gap) }
+                let length = try readVarint()
+                let (end, overflow) = start.addingReportingOverflow(length)
+                guard !overflow, length > 0 else { throw .valueOutOfRange(field: "unwind mapping length", value: length) }
+                let id = try readTableID()
+                let bias = UInt64(bitPattern: try readSigned())
+                let device = try readVarint()
+                let inode = try readVarint()
+                entries.append(UnwindMapping(start: start, end: end, tableID: id, bias: bias, device: device, inode: inode))
+                previousEnd = end
+            }
+            return .unwindMappings(UnwindMappings(pid: pid, entries: entries))
+        case .releaseUnwindTable:
+            return .releaseUnwindTable(tableID: try readTableID())
+        }
+    }
+
+    private mutating func readTableID() throws(WireFormatError.Kind) -> UInt32 {
+        let id = try readUInt32("table id")
+        guard id >= 1 else { throw .valueOutOfRange(field: "table id", value: 0) }
+        return id
+    }
+}
