@@ -104,7 +104,7 @@ struct AggregatorConnectionTests {
         // Two workloads with ever new deep stacks: the stream carries hundreds of KB/s.
         let deepStacks = try Workload.build("deep_stacks", in: scratch)
         let workloads = try (0..<2).map { _ in try Workload.start(deepStacks, ["60"]) }
-        defer { for workload in workloads where workload.isRunning { workload.terminate() } }
+        defer { for workload in workloads where workload.isRunning { kill(workload.processIdentifier, SIGKILL) } }
         let sampler = try SamplerProcess(arguments: ["--socket", socketPath, "--samples-per-second", "1999",
                                                      "--buffer-bytes", "\(bufferBytes)", "--log-level", "debug"],
                                           scratch: scratch)
