@@ -169,7 +169,7 @@ public final class AggregatorRuntime: Sendable {
         }
         if let path = outputs.flameGraph {
             let graph = FlameGraphSVG(title: "tandem: on-CPU flame graph",
-                                      subtitle: "\(hostNames), \(profile.totalSamples) samples at \(frequency) Hz")
+                                      subtitle: "\(hostNames), sampled at \(frequency) Hz")
             try graph.write(profile, toFile: path)
         }
         if let path = outputs.report {
