@@ -18,10 +18,10 @@ if [ $# -gt 1 ]; then shift; MODES=("$@"); fi
 command -v perf >/dev/null || { echo "fidelity-vs-perf: needs perf (apt-get install -y linux-perf)" >&2; exit 1; }
 export PATH="/opt/swift/usr/bin:$PATH"
 echo "building release binaries..." >&2
-swift build -c release --product tandem-sampler >/dev/null
-swift build -c release --product tandem-aggregator >/dev/null
-BIN=$(swift build -c release --show-bin-path)
-id tandem >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin tandem
+. scripts/release-binaries.sh
+tandem_build_release >/dev/null
+BIN=$TANDEM_BIN
+tandem_ensure_user
 
 WORK=$(mktemp -d /tmp/tandem-fidelity.XXXXXX)
 chmod 0755 "$WORK"

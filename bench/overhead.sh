@@ -26,10 +26,10 @@ for tool in perf bpftrace setpriv cc python3; do
 done
 export PATH="/opt/swift/usr/bin:$PATH"
 echo "building release binaries..." >&2
-swift build -c release --product tandem-sampler >/dev/null
-swift build -c release --product tandem-aggregator >/dev/null
-BIN=$(swift build -c release --show-bin-path)
-id tandem >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin tandem
+. scripts/release-binaries.sh
+tandem_build_release >/dev/null
+BIN=$TANDEM_BIN
+tandem_ensure_user
 
 WORK=$(mktemp -d /tmp/tandem-overhead.XXXXXX)
 chmod 0755 "$WORK"

@@ -33,14 +33,12 @@ step "Installing missing packages"
 ./scripts/install-deps.sh
 
 step "Building release binaries (the first build takes a few minutes)"
-swift build -c release --product tandem-sampler
-swift build -c release --product tandem-aggregator
-bin=$(swift build -c release --show-bin-path)
+. scripts/release-binaries.sh
+tandem_build_release
+bin=$TANDEM_BIN
 
-if ! id "$user" >/dev/null 2>&1; then
-    step "Creating the unprivileged system user '$user'"
-    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$user"
-fi
+id "$user" >/dev/null 2>&1 || step "Creating the unprivileged system user '$user'"
+tandem_ensure_user
 
 mkdir -p "$output"
 chown "$user:" "$output"

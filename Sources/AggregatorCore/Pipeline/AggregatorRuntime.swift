@@ -73,8 +73,9 @@ public final class AggregatorRuntime: Sendable {
         for warning in configuration.warnings {
             logger.warning("configuration: \(warning)")
         }
+        let configured = configuration.exporters(for: .metrics)
         if configuration.profilingMetrics != nil {
-            for exporter in configuration.exporters(for: .metrics) {
+            for exporter in configured {
                 if exporter.node == nil && exporter.id.type == "file" { continue }  // the output below
                 if exporter.node == nil {
                     logger.notice("exporter `\(exporter.id)` is named in a pipeline but not defined: using its defaults")
@@ -82,7 +83,7 @@ public final class AggregatorRuntime: Sendable {
                 exporters.append(try ExporterFactory.make(id: exporter.id.description, node: exporter.node, logger: logger))
             }
         }
-        let fileNamedOnly = configuration.exporters(for: .metrics).contains { $0.node == nil && $0.id.type == "file" }
+        let fileNamedOnly = configured.contains { $0.node == nil && $0.id.type == "file" }
         if exporters.isEmpty || outputs.metrics != nil || fileNamedOnly {
             let path = outputs.metrics ?? "-"
             let node = ConfigNode.mapping([ConfigEntry(key: "path", value: .scalar(path))])
