@@ -109,11 +109,8 @@ public final class Sampler {
                 checkOnlineCPUs()
             }
             pumpOutput(now: HostFacts.monotonicNanoseconds())
-            let now = HostFacts.monotonicNanoseconds()
-            if now >= end { break }
-            let deadline = min(end, tickStart &+ interval)
-            let timeout = deadline > now ? deadline - now : 0
-            if waitForSignal(signalFD, timeoutNanoseconds: timeout) {
+            if HostFacts.monotonicNanoseconds() >= end { break }
+            if waitForSignal(signalFD, until: min(end, tickStart &+ interval)) {
                 reason = .shutdown
                 logger.info("termination signal received")
                 break
@@ -165,11 +162,14 @@ public final class Sampler {
         // A stream that ended in the flush may start again on the next tick.
     }
 
-    /// Applies what the aggregator sent back: unwind tables and mappings.
-    private func receiveControlRecords() {
-        guard let loader = unwindLoader else { return }
+    /// Applies what the aggregator sent back: unwind tables and mappings. Returns
+    /// whether any bytes came.
+    @discardableResult
+    private func receiveControlRecords() -> Bool {
+        guard let loader = unwindLoader else { return false }
         let bytes = output.receiveControl(limit: 64 << 20)
-        guard !bytes.isEmpty, !controlFailed else { return }
+        guard !bytes.isEmpty else { return false }
+        guard !controlFailed else { return true }
         controlDecoder.feed(bytes)
         do {
             while let record = try controlDecoder.next() {
@@ -181,6 +181,7 @@ public final class Sampler {
             logger.warning("the aggregator's control stream is malformed; unwind tables from it are ignored until it reconnects",
                            metadata: ["error": "\(error)"])
         }
+        return true
     }
 
     /// About 30 KB encoded: small next to the smallest buffer bound, so a snapshot in
@@ -377,11 +378,24 @@ public final class Sampler {
         }
     }
 
-    /// Waits up to `timeoutNanoseconds` on the signal fd; true when a termination signal came.
-    private func waitForSignal(_ fd: Int32, timeoutNanoseconds: UInt64) -> Bool {
-        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        let milliseconds = Int32(min(timeoutNanoseconds / 1_000_000, 10_000))
-        let ready = poll(&descriptor, fd >= 0 ? 1 : 0, milliseconds)
-        return ready > 0 && descriptor.revents & Int16(POLLIN) != 0
+    /// Waits until `deadline` (monotonic nanoseconds) on the signal fd; true when a
+    /// termination signal came. Control records that arrive meanwhile are applied at
+    /// once: a table of megabytes crosses the socket a buffer at a time, and waiting
+    /// for the next tick between buffers would hold a new process's tables back by seconds.
+    private func waitForSignal(_ signalFD: Int32, until deadline: UInt64) -> Bool {
+        var watchesControl = readsControlStream
+        while true {
+            let now = HostFacts.monotonicNanoseconds()
+            let control = watchesControl ? output.controlDescriptor : nil
+            var descriptors = [pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0),
+                               pollfd(fd: control ?? -1, events: Int16(POLLIN), revents: 0)]
+            let milliseconds = deadline > now ? Int32(min((deadline - now) / 1_000_000, 10_000)) : 0
+            // poll(2) skips negative descriptors.
+            guard poll(&descriptors, 2, milliseconds) > 0 else { return false }
+            if descriptors[0].revents & Int16(POLLIN) != 0 { return true }
+            // Readable and empty means closed: the write side notices at the next tick.
+            if descriptors[1].revents != 0, !receiveControlRecords() { watchesControl = false }
+            if HostFacts.monotonicNanoseconds() >= deadline { return false }
+        }
     }
 }

@@ -189,8 +189,15 @@ struct StreamOutput {
         }
     }
 
+    /// The connected socket, to wait on for control records; nil for files and while disconnected.
+    var controlDescriptor: Int32? {
+        guard fd >= 0, case .socket = destination else { return nil }
+        return fd
+    }
+
     /// Reads what the aggregator sent back (the control stream), without blocking: at
     /// most `limit` bytes; empty when nothing is waiting or there is no socket.
+
     mutating func receiveControl(limit: Int) -> [UInt8] {
         guard fd >= 0, case .socket = destination else { return [] }
         var received: [UInt8] = []

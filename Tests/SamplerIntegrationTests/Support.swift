@@ -152,14 +152,14 @@ final class SamplerProcess {
     }
 }
 
-/// Decodes a capture file completely.
-func decodeCapture(_ path: String) throws -> [Record] {
+/// Decodes a capture file; one still being written (`complete: false`) up to its last whole record.
+func decodeCapture(_ path: String, complete: Bool = true) throws -> [Record] {
     let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
     var decoder = StreamDecoder()
     decoder.feed(bytes)
     var records: [Record] = []
     while let record = try decoder.next() { records.append(record) }
-    try decoder.finish()
+    if complete { try decoder.finish() }
     return records
 }
 
@@ -176,3 +176,4 @@ extension Array where Element == Record {
         }
     }
 }
+

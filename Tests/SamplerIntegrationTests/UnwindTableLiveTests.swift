@@ -38,33 +38,42 @@ extension SamplerLiveTests {
                                                          "--unwind-table-entries", "\(8 << 20)"], scratch: scratch)
             defer { if sampler.process.isRunning { kill(sampler.pid, SIGKILL) } }
             try sampler.waitUntilSampling()
-            // A first short run has the aggregator compile the program's and libc's tables;
-            // the measured run then waits only for its own mappings to be loaded.
-            try runToCompletion(workload, ["1"])
+            // A priming run lasts until one of its samples reaches _start: by then the
+            // aggregator has compiled the program's and libc's tables (seconds in a debug
+            // build on a loaded machine), and the measured run waits only for its own
+            // mappings to be loaded.
+            let capturePath = { () -> String? in
+                (try? FileManager.default.contentsOfDirectory(atPath: captures.path).first)
+                    .map { captures.appendingPathComponent($0).path }
+            }
+            let priming = try Workload.start(workload, ["120"])
+            defer { if priming.isRunning { kill(priming.processIdentifier, SIGKILL) } }
+            var primed = false
+            while !primed && priming.isRunning {
+                usleep(200_000)
+                guard let path = capturePath() else { continue }
+                let records = try decodeCapture(path, complete: false)
+                primed = rootedSamples(in: records, pid: priming.processIdentifier, workload: workload,
+                                       symbols: symbols, start: start) > 0
+            }
+            kill(priming.processIdentifier, SIGKILL)
+            priming.waitUntilExit()
+            try #require(primed, "the priming run ended before any sample reached _start\n\(sampler.log)")
+
             let measured = try Workload.start(workload, ["10"])
             measured.waitUntilExit()
             try sampler.stop()
             kill(aggregator.processIdentifier, SIGINT)
             aggregator.waitUntilExit()
 
-            let capture = try #require(try FileManager.default.contentsOfDirectory(atPath: captures.path).first)
-            let records = try decodeCapture(captures.appendingPathComponent(capture).path)
+            let records = try decodeCapture(try #require(capturePath()))
             // Counted from the first sample that reaches the root: the samples before are
-            // the time the aggregator takes to compile and send the tables (much longer in a
-            // debug build; docs/benchmarks.md measures it with release builds).
-            var text: Mapping?
+            // the time the sampler takes to report the new process and load its mappings.
             var loaded = false
             var before = 0
             var total = 0, rooted = 0, truncated = 0
-            for record in records {
-                if case .mappings(let set) = record, set.pid == measured.processIdentifier {
-                    text = set.mappings.first { $0.path == workload }
-                }
-                guard case .sample(let sample) = record, sample.pid == measured.processIdentifier,
-                      let outer = sample.userStack.last, let text else { continue }
-                let reachesStart = text.start <= outer && outer < text.end
-                    && outer - text.start + text.fileOffset >= start
-                    && symbols.name(containing: outer - text.start + text.fileOffset) == "_start"
+            for (sample, reachesStart) in samplesOf(measured.processIdentifier, in: records, workload: workload,
+                                                    symbols: symbols, start: start) {
                 if !loaded && !reachesStart {
                     before += 1
                     continue
@@ -82,4 +91,29 @@ extension SamplerLiveTests {
             #expect(sampler.log.contains("unwind_tables_loaded="))
         }
     }
+}
+
+/// The samples of `pid` with a user stack, each with whether its outermost frame is
+/// in the workload's `_start`.
+private func samplesOf(_ pid: Int32, in records: [Record], workload: String, symbols: SymbolTable,
+                       start: UInt64) -> [(sample: Sample, reachesStart: Bool)] {
+    var text: Mapping?
+    var result: [(sample: Sample, reachesStart: Bool)] = []
+    for record in records {
+        if case .mappings(let set) = record, set.pid == pid {
+            text = set.mappings.first { $0.path == workload }
+        }
+        guard case .sample(let sample) = record, sample.pid == pid,
+              let outer = sample.userStack.last, let text else { continue }
+        let offset = outer &- text.start &+ text.fileOffset
+        let reachesStart = text.start <= outer && outer < text.end && offset >= start
+            && symbols.name(containing: offset) == "_start"
+        result.append((sample, reachesStart))
+    }
+    return result
+}
+
+private func rootedSamples(in records: [Record], pid: Int32, workload: String, symbols: SymbolTable,
+                           start: UInt64) -> Int {
+    samplesOf(pid, in: records, workload: workload, symbols: symbols, start: start).count { $0.reachesStart }
 }

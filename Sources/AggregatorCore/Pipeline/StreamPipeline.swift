@@ -141,7 +141,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer {
         }
         if let unwindPublisher, let control {
             let sent = unwindPublisher.counters
-            logger.info("unwind tables: \(sent.tablesSent) tables and \(sent.mappingsRecordsSent) mappings records sent (\(sent.mappingsCovered) mappings covered, \(sent.mappingsUncovered) not), \(control.counters.recordsDropped) records dropped, \(control.counters.bytesSent) bytes")
+            logger.info("unwind tables: \(sent.tablesSent) tables and \(sent.mappingsRecordsSent) mappings records sent (\(sent.mappingsCovered) mappings covered, \(sent.mappingsUncovered) not), \(control.counters.recordsDropped) records dropped, \(control.counters.bytesSent) bytes\(control.failure.map { "; the sampler stopped taking them: \($0)" } ?? "")")
         }
         if let lastStatistics {
             summary.samplerCollected = lastStatistics[.samplesCollected]

@@ -100,8 +100,10 @@ public final class StreamServer: Sendable {
     private func serve(fd: Int32, peer: PeerCredentials, connection: Int) {
         logger.info("connection \(connection) from pid \(peer.pid) uid \(peer.uid)")
         let consumer = makeConsumer(peer, connection)
+        var control: ControlChannel?
         if let producer = consumer as? ControlRecordProducer {
-            producer.attach(control: ControlChannel(socket: fd))
+            control = ControlChannel(socket: fd)
+            producer.attach(control: control!)
         }
         var capture: CaptureWriter?
         if let captureDirectory {
@@ -115,6 +117,7 @@ public final class StreamServer: Sendable {
         var bytes = 0
         do {
             while true {
+                if let control { try waitForInput(fd, flushing: control) }
                 let count = try readSome(fd, into: &buffer)
                 if count == 0 { break }
                 bytes += count
@@ -136,6 +139,23 @@ public final class StreamServer: Sendable {
             consumer.finish(error: error)
             logger.error("connection \(connection) closed: \(error)")
         }
+    }
+}
+
+/// Waits until `fd` has input (or has hung up), writing the control channel's queued
+/// bytes whenever the socket takes more. The sampler reads them as they arrive, so a
+/// table of megabytes crosses in a few round trips instead of one socket buffer per
+/// chunk of input (four a second).
+func waitForInput(_ fd: Int32, flushing control: ControlChannel) throws(SystemCallError) {
+    while control.queuedByteCount > 0, control.failure == nil {
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN | POLLOUT), revents: 0)
+        guard poll(&descriptor, 1, -1) >= 0 else {
+            if errno == EINTR { continue }
+            throw SystemCallError("poll", subject: "fd \(fd)")
+        }
+        if descriptor.revents & Int16(POLLOUT) != 0 { control.flush() }
+        // Input, hang-up or an error: the read that follows tells which.
+        if descriptor.revents & ~Int16(POLLOUT) != 0 { return }
     }
 }
 
