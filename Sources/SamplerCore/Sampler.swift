@@ -127,7 +127,7 @@ public final class Sampler {
             "drops": "\(final.totalDrops)",
         ])
         if let unwindLoader {
-            let unwind = final.counters.filter { (12...20).contains($0.key.rawValue) }
+            let unwind = final.counters.filter { (12...24).contains($0.key.rawValue) }
                 .sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             var metadata: Logger.Metadata = [:]
             if let rejection = unwindLoader.lastRejection { metadata["last_rejection"] = "\(rejection)" }
@@ -171,6 +171,12 @@ public final class Sampler {
         guard !bytes.isEmpty else { return false }
         guard !controlFailed else { return true }
         controlDecoder.feed(bytes)
+        loader.beginBatch()
+        defer {
+            // Evictions are reported on a live stream only: a new connection starts over.
+            let evicted = output.isLive ? loader.takeEvictedTables() : []
+            if !evicted.isEmpty { output.appendState(.unwindTablesEvicted(UnwindTablesEvicted(tableIDs: evicted))) }
+        }
         do {
             while let record = try controlDecoder.next() {
                 loader.apply(record) { [processes] pid in processes[pid]?.mappings }
@@ -222,6 +228,7 @@ public final class Sampler {
             values[.unwindMappingsRejected] = unwind.mappingsRejected
             values[.controlStreamErrors] = unwind.controlErrors
             values[.unwindEntriesUsed] = unwind.entriesUsed
+            values[.unwindTablesEvicted] = unwind.tablesEvicted
         }
         if let bpf {
             if unwindLoader != nil {

@@ -19,6 +19,10 @@ protocol UnwindMapStorage: AnyObject {
 /// docs/unwind-tables.md, checked by `UnwindTable(serialized:)` (sizes, sorted offsets,
 /// canonical rules, last row no-info) before a byte of it reaches a map, and within
 /// the budgets below. Every rejection is counted.
+///
+/// The maps are bounded, a host's files are not: when a table does not fit, tables
+/// no process uses any more are evicted, oldest first, and reported to the
+/// aggregator (`evictedTables`), which sends them again if a process needs them.
 final class UnwindTableLoader {
     struct Budgets {
         /// Most entries of one table.
@@ -37,15 +41,18 @@ final class UnwindTableLoader {
         var mappingsLoaded: UInt64 = 0
         var mappingsRejected: UInt64 = 0
         var controlErrors: UInt64 = 0
-        /// Entries in use in the shared array (space of released tables is not reused
-        /// until the next connection).
+        /// Entries in use in the shared array.
         var entriesUsed: UInt64 = 0
+        var tablesEvicted: UInt64 = 0
     }
 
     private struct LoadedTable {
         var slot: UInt32
         var device: UInt64
         var inode: UInt64
+        var entries: Range<Int>
+        /// Load order, for evicting the oldest first.
+        var generation: UInt64
     }
 
     let budgets: Budgets
@@ -55,7 +62,17 @@ final class UnwindTableLoader {
     private(set) var lastRejection: String?
     private var tables: [UInt32: LoadedTable] = [:]
     private var freeSlots: [UInt32]
-    private var nextEntry = 0
+    /// Free ranges of the shared entries array, sorted and coalesced.
+    private var freeEntries: [Range<Int>]
+    private var nextGeneration: UInt64 = 0
+    /// Tables loaded before this generation may be evicted: the ones of the batch
+    /// being applied wait for the mappings that will use them.
+    private var evictableBefore: UInt64 = 0
+    /// How many processes' mappings use each table, and which tables each process uses.
+    private var users: [UInt32: Int] = [:]
+    private var tablesOfProcess: [Int32: [UInt32]] = [:]
+    /// Tables evicted since the last `takeEvictedTables()`.
+    private var evicted: [UInt32] = []
     private var processes: Set<Int32> = []
 
     init(storage: UnwindMapStorage, budgets: Budgets = Budgets()) {
@@ -63,6 +80,7 @@ final class UnwindTableLoader {
         self.budgets = budgets
         // Slot 0 is never used, so a zeroed mapping names no table.
         self.freeSlots = (1..<UInt32(max(1, budgets.tables))).reversed()
+        self.freeEntries = storage.entryCapacity > 0 ? [0..<storage.entryCapacity] : []
     }
 
     /// Forgets every table and process: a new connection starts over (its table ids are its own).
@@ -72,8 +90,23 @@ final class UnwindTableLoader {
         for table in tables.values { storage.writeTable(slot: table.slot, tandem_unwind_table()) }
         tables.removeAll()
         freeSlots = (1..<UInt32(max(1, budgets.tables))).reversed()
-        nextEntry = 0
+        freeEntries = storage.entryCapacity > 0 ? [0..<storage.entryCapacity] : []
+        users.removeAll()
+        tablesOfProcess.removeAll()
+        evicted.removeAll()
         counters.entriesUsed = 0
+    }
+
+    /// Marks the start of a batch of control records (one read from the socket): the
+    /// tables it loads are not evicted while it is applied.
+    func beginBatch() {
+        evictableBefore = nextGeneration
+    }
+
+    /// The tables evicted since the last call, to report to the aggregator.
+    func takeEvictedTables() -> [UInt32] {
+        defer { evicted.removeAll() }
+        return evicted
     }
 
     /// Applies one control record. `knownMappings` gives the sampler's own view of a
@@ -90,6 +123,17 @@ final class UnwindTableLoader {
     /// The process exited: its mappings go (its tables stay, other processes may share them).
     func remove(pid: Int32) {
         if processes.remove(pid) != nil { _ = storage.writeProcess(pid: pid, []) }
+        setTables([], of: pid)
+    }
+
+    /// Records which tables `pid`'s mappings use now.
+    private func setTables(_ ids: [UInt32], of pid: Int32) {
+        for id in tablesOfProcess.removeValue(forKey: pid) ?? [] {
+            if let count = users[id] { users[id] = count > 1 ? count - 1 : nil }
+        }
+        guard !ids.isEmpty else { return }
+        tablesOfProcess[pid] = ids
+        for id in ids { users[id, default: 0] += 1 }
     }
 
     func noteControlError(_ error: ControlStreamError) {
@@ -116,31 +160,91 @@ final class UnwindTableLoader {
         guard entryCount <= budgets.entriesPerTable else {
             return reject(table: "table \(record.tableID): \(entryCount) entries, above the per-table budget \(budgets.entriesPerTable)")
         }
-        guard nextEntry + entryCount <= storage.entryCapacity else {
-            return reject(table: "table \(record.tableID): \(entryCount) entries do not fit (\(nextEntry) of \(storage.entryCapacity) used); raise the unwind entries budget")
+        // Room: a free range and a slot, evicting unused tables until there is.
+        var range = allocateEntries(entryCount)
+        while range == nil || freeSlots.isEmpty {
+            guard evictOldestUnusedTable() else {
+                if let range { freeEntries(range) }
+                let used = storage.entryCapacity - freeEntries.reduce(0) { $0 + $1.count }
+                return reject(table: range == nil
+                    ? "table \(record.tableID): \(entryCount) entries do not fit (\(used) of \(storage.entryCapacity) used by tables in use); raise --unwind-table-entries"
+                    : "table \(record.tableID): all \(budgets.tables - 1) table slots in use")
+            }
+            if range == nil { range = allocateEntries(entryCount) }
         }
-        guard let slot = freeSlots.popLast() else {
-            return reject(table: "table \(record.tableID): all \(budgets.tables - 1) table slots in use")
-        }
+        guard let range, let slot = freeSlots.popLast() else { return }
         record.table.withUnsafeBytes { bytes in
-            storage.writeEntries(UnsafeRawBufferPointer(rebasing: bytes[UnwindTable.headerSize...]), at: nextEntry)
+            storage.writeEntries(UnsafeRawBufferPointer(rebasing: bytes[UnwindTable.headerSize...]), at: range.lowerBound)
         }
-        storage.writeTable(slot: slot, tandem_unwind_table(base_address: table.baseAddress, first_entry: UInt32(nextEntry),
+        storage.writeTable(slot: slot, tandem_unwind_table(base_address: table.baseAddress, first_entry: UInt32(range.lowerBound),
                                                            entry_count: UInt32(entryCount)))
-        nextEntry += entryCount
-        counters.entriesUsed = UInt64(nextEntry)
-        tables[record.tableID] = LoadedTable(slot: slot, device: record.device, inode: record.inode)
+        counters.entriesUsed += UInt64(entryCount)
+        tables[record.tableID] = LoadedTable(slot: slot, device: record.device, inode: record.inode, entries: range,
+                                             generation: nextGeneration)
+        nextGeneration += 1
         counters.tablesLoaded += 1
     }
 
-    private func release(_ id: UInt32) {
+    /// First fit in the free ranges.
+    private func allocateEntries(_ count: Int) -> Range<Int>? {
+        guard let index = freeEntries.firstIndex(where: { $0.count >= count }) else { return nil }
+        let free = freeEntries[index]
+        let allocated = free.lowerBound..<free.lowerBound + count
+        if allocated.upperBound == free.upperBound {
+            freeEntries.remove(at: index)
+        } else {
+            freeEntries[index] = allocated.upperBound..<free.upperBound
+        }
+        return allocated
+    }
+
+    /// Returns `range` to the free ranges, merged with its neighbours.
+    private func freeEntries(_ range: Range<Int>) {
+        guard !range.isEmpty else { return }
+        let index = freeEntries.firstIndex { $0.lowerBound > range.lowerBound } ?? freeEntries.endIndex
+        var merged = range
+        var removeFrom = index
+        var removeTo = index
+        if index > freeEntries.startIndex, freeEntries[index - 1].upperBound == range.lowerBound {
+            merged = freeEntries[index - 1].lowerBound..<merged.upperBound
+            removeFrom = index - 1
+        }
+        if index < freeEntries.endIndex, freeEntries[index].lowerBound == range.upperBound {
+            merged = merged.lowerBound..<freeEntries[index].upperBound
+            removeTo = index + 1
+        }
+        freeEntries.replaceSubrange(removeFrom..<removeTo, with: [merged])
+    }
+
+    /// Evicts the oldest table that no process uses (and that the batch being applied
+    /// did not load); false if there is none.
+    private func evictOldestUnusedTable() -> Bool {
+        let candidate = tables.filter { users[$0.key, default: 0] == 0 && $0.value.generation < evictableBefore }
+            .min { $0.value.generation < $1.value.generation }
+        guard let (id, _) = candidate else { return false }
+        unload(id)
+        evicted.append(id)
+        counters.tablesEvicted += 1
+        return true
+    }
+
+    /// Clears a table's slot and frees its slot and entries.
+    private func unload(_ id: UInt32) {
         guard let table = tables.removeValue(forKey: id) else { return }
         storage.writeTable(slot: table.slot, tandem_unwind_table())
         freeSlots.append(table.slot)
+        freeEntries(table.entries)
+        counters.entriesUsed -= UInt64(table.entries.count)
+        users.removeValue(forKey: id)
+    }
+
+    private func release(_ id: UInt32) {
+        unload(id)
     }
 
     private func load(_ set: UnwindMappings, known: [Mapping]?) {
         var accepted: [tandem_unwind_mapping] = []
+        var acceptedTables: [UInt32] = []
         for entry in set.entries {
             guard accepted.count < budgets.mappingsPerProcess,
                   let table = tables[entry.tableID], table.device == entry.device, table.inode == entry.inode,
@@ -154,6 +258,7 @@ final class UnwindTableLoader {
             }
             accepted.append(tandem_unwind_mapping(start: entry.start, end: entry.end, bias: entry.bias,
                                                   table: table.slot, reserved: 0))
+            acceptedTables.append(entry.tableID)
         }
         if accepted.isEmpty {
             remove(pid: set.pid)
@@ -166,6 +271,7 @@ final class UnwindTableLoader {
             return
         }
         processes.insert(set.pid)
+        setTables(acceptedTables, of: set.pid)
         counters.mappingsLoaded += UInt64(accepted.count)
     }
 }

@@ -87,6 +87,11 @@ extension ByteWriter {
         }
     }
 
+    mutating func writeUnwindTablesEvicted(_ evicted: UnwindTablesEvicted) {
+        writeVarint(UInt64(evicted.tableIDs.count))
+        for id in evicted.tableIDs { writeVarint(UInt64(id)) }
+    }
+
     mutating func writeEndOfStream(_ end: EndOfStream) {
         writeVarint(end.time)
         writeVarint(end.reason.rawValue)
@@ -180,6 +185,18 @@ extension ByteReader {
             previousEnd = end
         }
         return Mappings(pid: pid, mappings: mappings)
+    }
+
+    mutating func readUnwindTablesEvicted(limits: DecoderLimits) throws(WireFormatError.Kind) -> UnwindTablesEvicted {
+        let count = try readCount("evicted table count", limit: limits.maximumListLength, minimumEntrySize: 1)
+        var ids: [UInt32] = []
+        ids.reserveCapacity(count)
+        for _ in 0..<count {
+            let id = try readVarint()
+            guard id >= 1, id <= UInt64(UInt32.max) else { throw .valueOutOfRange(field: "unwind table id", value: id) }
+            ids.append(UInt32(id))
+        }
+        return UnwindTablesEvicted(tableIDs: ids)
     }
 
     mutating func readProcessExit() throws(WireFormatError.Kind) -> ProcessExit {

@@ -13,6 +13,7 @@ public enum RecordType: UInt64, Sendable, CaseIterable {
     case statistics = 9
     case resetInterning = 10
     case endOfStream = 11
+    case unwindTablesEvicted = 17
 }
 
 /// A decoded record. Interned references (`StackDefinition`, `ThreadDefinition`)
@@ -31,6 +32,8 @@ public enum Record: Hashable, Sendable {
     case statistics(SamplerStatistics)
     case resetInterning
     case endOfStream(EndOfStream)
+    /// Unwind tables the sampler dropped from its BPF maps to make room for others.
+    case unwindTablesEvicted(UnwindTablesEvicted)
     /// A record of a type this version does not know; skipped by length.
     case unknown(type: UInt64, length: Int)
 
@@ -48,6 +51,7 @@ public enum Record: Hashable, Sendable {
         case .statistics: .statistics
         case .resetInterning: .resetInterning
         case .endOfStream: .endOfStream
+        case .unwindTablesEvicted: .unwindTablesEvicted
         case .unknown: nil
         }
     }
@@ -191,6 +195,17 @@ public struct Mappings: Hashable, Sendable {
     }
 }
 
+/// Unwind tables (control stream ids) the sampler evicted: none of its processes
+/// used them, and a new table needed their room. The aggregator sends a table
+/// again, under a new id, when a process needs it.
+public struct UnwindTablesEvicted: Hashable, Sendable {
+    public var tableIDs: [UInt32]
+
+    public init(tableIDs: [UInt32]) {
+        self.tableIDs = tableIDs
+    }
+}
+
 public struct ProcessExit: Hashable, Sendable {
     public var pid: Int32
     /// `CLOCK_MONOTONIC` nanoseconds.
@@ -316,6 +331,8 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
     public static let unwindStacksReachedRoot = StatisticsCounter(rawValue: 19)
     /// ... of which stopped early.
     public static let unwindStacksTruncated = StatisticsCounter(rawValue: 20)
+    /// Unwind tables evicted to make room (see `UnwindTablesEvicted`).
+    public static let unwindTablesEvicted = StatisticsCounter(rawValue: 24)
 
     public var isDrop: Bool {
         [.dropsRingBufferFull, .dropsUserBufferFull, .dropsDisconnected, .dropsStackError].contains(self)
@@ -343,6 +360,7 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
         case .unwindStacks: "unwind_stacks"
         case .unwindStacksReachedRoot: "unwind_stacks_reached_root"
         case .unwindStacksTruncated: "unwind_stacks_truncated"
+        case .unwindTablesEvicted: "unwind_tables_evicted"
         default: "counter_\(rawValue)"
         }
     }

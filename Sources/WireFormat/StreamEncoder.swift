@@ -176,6 +176,10 @@ public struct StreamEncoder {
             payload.removeAll()
             payload.writeEndOfStream(end)
             frame(.endOfStream)
+        case .unwindTablesEvicted(let evicted):
+            payload.removeAll()
+            payload.writeUnwindTablesEvicted(evicted)
+            frame(.unwindTablesEvicted)
         case .resetInterning:
             resetInterning()
         case .header, .stackDefinition, .threadDefinition, .sample, .unknown:

@@ -137,6 +137,44 @@ final class CollectingWriter: @unchecked Sendable {
         #expect(sets.last?.entries.isEmpty == false)
     }
 
+    @Test func tablesTheSamplerEvictedAreSentAgainUnderNewIDs() throws {
+        let writer = CollectingWriter()
+        let cache = UnwindTableCache()
+        let publisher = UnwindTablePublisher(cache: cache, channel: writer.channel(), logger: quietLogger)
+        let mappings = try ownExecutableMappings()
+        publisher.noteMappings(mappings)
+        publisher.noteSample(pid: getpid())
+        cache.waitForPendingCompiles()
+        publisher.poll()
+        func tableIDs(_ records: [ControlRecord]) -> [UInt32] {
+            records.compactMap { if case .unwindTable(let table) = $0 { table.tableID } else { nil } }
+        }
+        let first = try writer.records()
+        let sentBefore = tableIDs(first)
+        try #require(sentBefore.count >= 2)
+        let byteCount = writer.bytes.count
+
+        // An evicted table no published set uses changes nothing.
+        publisher.noteEvicted([9_999])
+        #expect(writer.bytes.count == byteCount)
+
+        // One the process uses: its set is published again, with that table under a new id.
+        let evicted = sentBefore[0]
+        publisher.noteEvicted([evicted])
+        let again = Array(try writer.records().dropFirst(first.count))
+        let resent = tableIDs(again)
+        #expect(resent.count == 1)
+        #expect(resent.allSatisfy { !sentBefore.contains($0) })
+        guard case .unwindMappings(let set) = again.last else {
+            Issue.record("no mappings record after the eviction: \(again)")
+            return
+        }
+        #expect(set.pid == getpid())
+        #expect(!set.entries.contains { $0.tableID == evicted })
+        #expect(set.entries.contains { $0.tableID == resent.first })
+        #expect(publisher.counters.tablesEvicted == 2)
+    }
+
     @Test func tablesAboveTheSamplersLimitAreNotSent() throws {
         let writer = CollectingWriter()
         let cache = UnwindTableCache()

@@ -105,6 +105,75 @@ final class MemoryUnwindMaps: UnwindMapStorage {
         #expect(loader.lastRejection?.contains("table 1") == true)
     }
 
+    @Test func unusedTablesAreEvictedOldestFirstToMakeRoom() throws {
+        let entries = try UnwindTable(serialized: Self.lsTable).rows.count
+        // Room for two tables, not three.
+        let maps = MemoryUnwindMaps(entryCapacity: 2 * entries + entries / 2)
+        let loader = UnwindTableLoader(storage: maps)
+        let known: (Int32) -> [Mapping]? = { [mapping] _ in [mapping] }
+        loader.beginBatch()
+        loader.apply(tableRecord(id: 1), knownMappings: known)
+        loader.apply(tableRecord(id: 2), knownMappings: known)
+        loader.apply(mappingsRecord(pid: 42, table: 2), knownMappings: known)
+        // A later batch: table 1 is unused and older, table 2 is used by pid 42.
+        loader.beginBatch()
+        loader.apply(tableRecord(id: 3), knownMappings: known)
+        #expect(loader.counters.tablesLoaded == 3)
+        #expect(loader.counters.tablesEvicted == 1)
+        #expect(loader.takeEvictedTables() == [1])
+        #expect(loader.takeEvictedTables().isEmpty)
+        // Table 3 took table 1's entries.
+        #expect(maps.tables.values.map(\.first_entry).sorted() == [0, UInt32(entries)])
+        #expect(loader.counters.entriesUsed == UInt64(2 * entries))
+
+        // Both tables in use (pid 43 uses table 3): a fourth does not fit and nothing is evicted.
+        loader.apply(mappingsRecord(pid: 43, table: 3), knownMappings: known)
+        loader.beginBatch()
+        loader.apply(tableRecord(id: 4), knownMappings: known)
+        #expect(loader.counters.tablesRejected == 1)
+        #expect(loader.lastRejection?.contains("raise --unwind-table-entries") == true)
+        #expect(loader.takeEvictedTables().isEmpty)
+
+        // Pid 42 exits: table 2 is unused and goes for table 5.
+        loader.remove(pid: 42)
+        loader.beginBatch()
+        loader.apply(tableRecord(id: 5), knownMappings: known)
+        #expect(loader.takeEvictedTables() == [2])
+        #expect(maps.processes[43]?.first?.table == maps.tables.first { $0.value.first_entry == 0 }?.key)
+    }
+
+    @Test func tablesOfTheBatchBeingAppliedAreNotEvicted() throws {
+        let entries = try UnwindTable(serialized: Self.lsTable).rows.count
+        let maps = MemoryUnwindMaps(entryCapacity: entries + entries / 2)
+        let loader = UnwindTableLoader(storage: maps)
+        loader.beginBatch()
+        loader.apply(tableRecord(id: 1)) { _ in nil }
+        // Same batch: table 1 waits for its mappings, so table 2 is refused.
+        loader.apply(tableRecord(id: 2)) { _ in nil }
+        #expect(loader.counters.tablesRejected == 1)
+        #expect(loader.takeEvictedTables().isEmpty)
+    }
+
+    @Test func releasedEntriesAreReusedAndCoalesced() throws {
+        let entries = try UnwindTable(serialized: Self.lsTable).rows.count
+        let maps = MemoryUnwindMaps(entryCapacity: 3 * entries)
+        let loader = UnwindTableLoader(storage: maps)
+        for id: UInt32 in 1...3 { loader.apply(tableRecord(id: id)) { _ in nil } }
+        #expect(loader.counters.entriesUsed == UInt64(3 * entries))
+        // Releasing the first two leaves one free range of twice the size (coalesced)...
+        loader.apply(.releaseUnwindTable(tableID: 2)) { _ in nil }
+        loader.apply(.releaseUnwindTable(tableID: 1)) { _ in nil }
+        #expect(loader.counters.entriesUsed == UInt64(entries))
+        // ...which two new tables fill; nothing is evicted for them.
+        loader.beginBatch()
+        loader.apply(tableRecord(id: 4)) { _ in nil }
+        loader.apply(tableRecord(id: 5)) { _ in nil }
+        #expect(loader.counters.tablesLoaded == 5)
+        #expect(loader.counters.tablesRejected == 0)
+        #expect(loader.counters.tablesEvicted == 0)
+        #expect(maps.tables.values.map(\.first_entry).sorted() == [0, UInt32(entries), UInt32(2 * entries)])
+    }
+
     @Test func budgetsAreKept() throws {
         let entries = try UnwindTable(serialized: Self.lsTable).rows.count
         // The shared array holds one table, not two.

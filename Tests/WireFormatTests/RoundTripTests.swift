@@ -53,6 +53,26 @@ func decodeAll(_ bytes: [UInt8], chunkSize: Int = 4096) throws -> [Record] {
         }
     }
 
+    @Test func evictedUnwindTablesRoundTrip() throws {
+        var encoder = StreamEncoder(header: testHeader)
+        let evicted = UnwindTablesEvicted(tableIDs: [1, 300, UInt32.max])
+        encoder.append(.unwindTablesEvicted(evicted))
+        encoder.append(.unwindTablesEvicted(UnwindTablesEvicted(tableIDs: [])))
+        let records = try decodeAll(encoder.takeBytes(), chunkSize: 1)
+        #expect(records.dropFirst().map { $0 } == [.unwindTablesEvicted(evicted), .unwindTablesEvicted(UnwindTablesEvicted(tableIDs: []))])
+
+        // Table ids start at 1.
+        var writer = ByteWriter()
+        writer.writeVarint(1)
+        writer.writeVarint(0)
+        writer.bytes.withUnsafeBytes { raw in
+            var reader = ByteReader(raw)
+            #expect(throws: WireFormatError.Kind.valueOutOfRange(field: "unwind table id", value: 0)) {
+                try reader.readUnwindTablesEvicted(limits: .default)
+            }
+        }
+    }
+
     @Test func truncatedStreamIsATypedError() throws {
         var encoder = StreamEncoder(header: testHeader)
         encoder.appendSample(time: 1, pid: 1, tid: 1, cpu: 0, kernelStack: [1, 2], userStack: [3])

@@ -78,6 +78,8 @@ public enum CaptureInspection {
             return "reset_interning"
         case .endOfStream(let end):
             return "end_of_stream t=\(end.time) reason=\(end.reason)"
+        case .unwindTablesEvicted(let evicted):
+            return "unwind_tables_evicted count=\(evicted.tableIDs.count)" + evicted.tableIDs.map { " #\($0)" }.joined()
         case .unknown(let type, let length):
             return "unknown type=\(type) length=\(length)"
         }
@@ -187,6 +189,7 @@ public struct CaptureSummary {
         case .statistics: "statistics"
         case .resetInterning: "reset_interning"
         case .endOfStream: "end_of_stream"
+        case .unwindTablesEvicted: "unwind_tables_evicted"
         case .unknown(let type, _): "unknown_\(type)"
         }
     }

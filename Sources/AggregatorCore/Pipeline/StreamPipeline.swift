@@ -99,6 +99,8 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer {
         case .processExit(let exit):
             symbolizer.apply(record)
             unwindPublisher?.forget(pid: exit.pid)
+        case .unwindTablesEvicted(let evicted):
+            unwindPublisher?.noteEvicted(evicted.tableIDs)
         default:
             symbolizer.apply(record)
         }
@@ -141,7 +143,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer {
         }
         if let unwindPublisher, let control {
             let sent = unwindPublisher.counters
-            logger.info("unwind tables: \(sent.tablesSent) tables and \(sent.mappingsRecordsSent) mappings records sent (\(sent.mappingsCovered) mappings covered, \(sent.mappingsUncovered) not), \(control.counters.recordsDropped) records dropped, \(control.counters.bytesSent) bytes\(control.failure.map { "; the sampler stopped taking them: \($0)" } ?? "")")
+            logger.info("unwind tables: \(sent.tablesSent) tables and \(sent.mappingsRecordsSent) mappings records sent (\(sent.mappingsCovered) mappings covered, \(sent.mappingsUncovered) not), \(sent.tablesEvicted) evicted by the sampler for room, \(control.counters.recordsDropped) records dropped, \(control.counters.bytesSent) bytes\(control.failure.map { "; the sampler stopped taking them: \($0)" } ?? "")")
         }
         if let lastStatistics {
             summary.samplerCollected = lastStatistics[.samplesCollected]

@@ -15,6 +15,8 @@ public final class UnwindTablePublisher {
         public var mappingsCovered = 0
         /// Mappings without a table (pseudo files, unreadable or uncompilable files, offsets outside PT_LOAD).
         public var mappingsUncovered = 0
+        /// Tables the sampler evicted for room (sent again when a process needs them).
+        public var tablesEvicted = 0
     }
 
     private let cache: UnwindTableCache
@@ -23,6 +25,8 @@ public final class UnwindTablePublisher {
     public private(set) var counters = Counters()
     /// Table ids of the files whose table the sampler has.
     private var sentTables: [FileIdentity: UInt32] = [:]
+    /// The tables each process's last published set uses.
+    private var publishedTables: [Int32: Set<UInt32>] = [:]
     private var nextTableID: UInt32 = 1
     private var loggedFailures: Set<FileIdentity> = []
     /// The last mappings record of every process, published once the process is sampled:
@@ -77,6 +81,20 @@ public final class UnwindTablePublisher {
         if channel.send(.unwindMappings(UnwindMappings(pid: mappings.pid, entries: entries))) {
             counters.mappingsRecordsSent += 1
             counters.mappingsCovered += entries.count
+            publishedTables[mappings.pid] = Set(entries.map(\.tableID))
+        }
+    }
+
+    /// The sampler evicted these tables for room: they are forgotten (sent again, under
+    /// new ids, when needed), and the processes whose last set named one are published
+    /// again, since the sampler may have refused that set.
+    public func noteEvicted(_ tableIDs: [UInt32]) {
+        let evicted = Set(tableIDs)
+        counters.tablesEvicted += evicted.count
+        sentTables = sentTables.filter { !evicted.contains($0.value) }
+        let affected = publishedTables.filter { !$0.value.isDisjoint(with: evicted) }.keys.sorted()
+        for pid in affected {
+            if let mappings = latest[pid], sampled.contains(pid) { publish(mappings) }
         }
     }
 
@@ -101,6 +119,7 @@ public final class UnwindTablePublisher {
     public func forget(pid: Int32) {
         waiting.removeValue(forKey: pid)
         latest.removeValue(forKey: pid)
+        publishedTables.removeValue(forKey: pid)
         guard sampled.remove(pid) != nil else { return }
         if channel.send(.unwindMappings(UnwindMappings(pid: pid, entries: []))) {
             counters.mappingsRecordsSent += 1
