@@ -55,6 +55,8 @@ struct ELFContents {
     /// Rust binaries: v0 symbols or the Rust runtime's own symbols.
     var hasRustMarkers = false
     var debugLink: DebugLink?
+    /// A `.debug_frame` with bytes in the file (what a debug file must have to help unwinding).
+    var hasDebugFrame = false
     /// The xz-compressed MiniDebugInfo ELF of `.gnu_debugdata`, still compressed.
     var miniDebugInfo: [UInt8]?
     /// Functions from `.gopclntab`, read only when the file has no `.symtab`.
@@ -139,6 +141,8 @@ enum ELFReader {
                 contents.isGo = true
             case ".gnu_debuglink":
                 contents.debugLink = readDebugLink(section: current, isBigEndian: header.e_ident.5 == UInt8(ELFDATA2MSB))
+            case ".debug_frame":
+                contents.hasDebugFrame = sectionHeader.sh_type != UInt32(SHT_NOBITS) && sectionHeader.sh_size > 0
             case ".gnu_debugdata":
                 if sectionHeader.sh_type != UInt32(SHT_NOBITS) { contents.miniDebugInfo = sectionBytes(current) }
             default:
