@@ -73,7 +73,7 @@ let package = Package(
         ]),
         .target(name: "AggregatorCore", dependencies: [
             "WireFormat", "Profiles", "Configuration", "Symbolization",
-            "ProfilingMetrics", "Exporters", "ProfileOutputs", "UnwindTables",
+            "ProfilingMetrics", "Exporters", "ProfileOutputs", "UnwindTables", "Compression",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "aggregator", dependencies: [
@@ -107,7 +107,7 @@ let package = Package(
             "Exporters", "Profiles", "Configuration", "Compression",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTables"]),
+        .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTables", "Compression"]),
         .testTarget(name: "SamplerTests", dependencies: ["SamplerCore", "WireFormat", "UnwindTables", "CTandemBPF"]),
         .testTarget(name: "SamplerIntegrationTests", dependencies: ["SamplerCore", "WireFormat"]),
         // Root-only live tests of the built tandem-sampler and tandem-aggregator processes.

@@ -42,7 +42,7 @@ public struct DebugFileLocator: Sendable, Hashable {
     ///   - rootPrefix: `/proc/PID/root` when the process's own filesystem view is readable, else "".
     ///   - loadSymbols: whether the candidates' symbol tables are read (symbolization) or not.
     func find(for contents: ELFContents, file: OpenFile, originalPath: String, rootPrefix: String,
-              loadSymbols: Bool, logger: Logger, warnings: inout [DebugFileWarning],
+              loadSymbols: Bool, logger: Logger?, warnings: inout [DebugFileWarning],
               accept: (ELFContents) -> Bool) -> Found? {
         func read(_ candidate: OpenFile) throws(ELFError) -> ELFContents {
             loadSymbols ? try ELFReader.read(file: candidate)
@@ -68,7 +68,7 @@ public struct DebugFileLocator: Sendable, Hashable {
                             continue
                         }
                         guard accept(debug) else { continue }
-                        logger.debug("found debug file by build id", metadata: ["file": "\(originalPath)", "debugFile": "\(candidate)"])
+                        logger?.debug("found debug file by build id", metadata: ["file": "\(originalPath)", "debugFile": "\(candidate)"])
                         return Found(file: debugFile, contents: debug, lookup: .buildID)
                     } catch {
                         warnings.append(DebugFileWarning(path: candidate, reason: error.description))
@@ -91,7 +91,7 @@ public struct DebugFileLocator: Sendable, Hashable {
                 do throws(ELFError) {
                     let debug = try read(debugFile)
                     guard accept(debug) else { continue }
-                    logger.debug("found debug file by debug link", metadata: ["file": "\(originalPath)", "debugFile": "\(candidate)"])
+                    logger?.debug("found debug file by debug link", metadata: ["file": "\(originalPath)", "debugFile": "\(candidate)"])
                     return Found(file: debugFile, contents: debug, lookup: .debugLink)
                 } catch {
                     warnings.append(DebugFileWarning(path: candidate, reason: error.description))
@@ -124,7 +124,7 @@ extension DebugFileLocator {
     /// warning; nil when there is none to use.
     public func debugFrameFile(forFileAt path: String, device: UInt64, inode: UInt64,
                                originalPath: String, rootPrefix: String, sizeLimit: Int,
-                               logger: Logger, warnings: inout [DebugFileWarning]) -> DebugFrameFile? {
+                               logger: Logger?, warnings: inout [DebugFileWarning]) -> DebugFrameFile? {
         guard case .success(let file) = OpenFile.open(path), file.device == device, file.inode == inode else { return nil }
         let contents: ELFContents
         do throws(ELFError) {
