@@ -93,7 +93,7 @@ let package = Package(
         ]),
         .testTarget(name: "InspectionTests", dependencies: ["AggregatorCore", "WireFormat"]),
         .testTarget(name: "AggregatorCoreTests", dependencies: [
-            "AggregatorCore", "WireFormat", "Configuration", "UnwindTables",
+            "AggregatorCore", "WireFormat", "Configuration", "UnwindTables", "Symbolization",
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["Fixtures"]),
         .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles"]),
