@@ -35,15 +35,7 @@ public enum Zlib {
         // One byte past the limit tells a stream that exceeds it from one that fills it.
         var output = [UInt8](repeating: 0, count: outputLimit + 1)
         var input = Array(input)
-        let status: Int32 = input.withUnsafeMutableBufferPointer { inputBuffer in
-            output.withUnsafeMutableBufferPointer { outputBuffer in
-                stream.next_in = inputBuffer.baseAddress
-                stream.avail_in = UInt32(inputBuffer.count)
-                stream.next_out = outputBuffer.baseAddress
-                stream.avail_out = UInt32(outputBuffer.count)
-                return inflate(&stream, Z_FINISH)
-            }
-        }
+        let status = stream.finish(input: &input, output: &output) { inflate($0, Z_FINISH) }
         let produced = output.count - Int(stream.avail_out)
         switch status {
         case Z_STREAM_END:
