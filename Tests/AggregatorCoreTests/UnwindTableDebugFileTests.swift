@@ -33,14 +33,14 @@ private struct StrippedProgram {
     let program: String
     let debugFile: String
 
-    init() throws {
+    init(compression: String = "zlib") throws {
         directory = try temporaryDirectory()
         program = directory + "/prog"
         debugFile = program + ".debug"
         try Self.source.write(toFile: program + ".c", atomically: true, encoding: .utf8)
         _ = try run(["cc", "-O2", "-fomit-frame-pointer", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables", "-g",
                      "-Wl,--build-id", "-o", program, program + ".c"])
-        _ = try run(["objcopy", "--only-keep-debug", "--compress-debug-sections=zlib", program, debugFile])
+        _ = try run(["objcopy", "--only-keep-debug", "--compress-debug-sections=\(compression)", program, debugFile])
         _ = try run(["strip", "-g", program])
         _ = try run(["objcopy", "--add-gnu-debuglink=\(debugFile)", program])
     }
@@ -131,6 +131,66 @@ private struct StrippedProgram {
         #expect(table.separateDebugFile == nil)
         #expect(table.debugFileWarnings.count == 1)
         #expect(table.debugFileWarnings.first?.hasSuffix("bytes, above the debug file limit 100") == true)
+    }
+
+    @Test(arguments: ["zlib", "zstd"])
+    func compressedDebugFramesAreDecompressed(compression: String) throws {
+        let fixture = try StrippedProgram(compression: compression)
+        defer { fixture.remove() }
+        let cache = UnwindTableCache(debugFiles: DebugFileLocator(debugDirectories: []))
+        let table = try compiled(cache.table(for: try fixture.identity, paths: [fixture.program]))
+        #expect(table.table.statistics.decompressedSections == ["separate debug file's .debug_frame"])
+        #expect(table.table.statistics.separateDebugFileError == nil)
+        #expect(table.table.lookup(address: try fixture.address(of: "leaf"))?.cfa == .registerOffset(.rsp, offset: 8))
+
+        // The same section compressed in the program itself compiles to the same rows.
+        let unstripped = fixture.directory + "/unstripped"
+        _ = try run(["cc", "-O2", "-fomit-frame-pointer", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables", "-g",
+                     "-o", unstripped, fixture.program + ".c"])
+        let compressed = unstripped + "." + compression
+        _ = try run(["objcopy", "--compress-debug-sections=\(compression)", unstripped, compressed])
+        var status = stat()
+        try #require(stat(compressed, &status) == 0)
+        let inPlace = try compiled(cache.table(for: FileIdentity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino)),
+                                               paths: [compressed]))
+        #expect(inPlace.table.statistics.decompressedSections == [".debug_frame"])
+        #expect(inPlace.separateDebugFile == nil)
+        let plain = try UnwindTable.compile(elfBytes: [UInt8](try Data(contentsOf: URL(fileURLWithPath: unstripped))))
+        #expect(inPlace.table.rows == plain.rows)
+        #expect(plain.statistics.debugFrameFDEs >= 3)
+    }
+
+    @Test(arguments: [SectionCompression.zlib, .zstd])
+    func theDecompressorBoundsAndChecksItsOutput(format: SectionCompression) throws {
+        let fixture = try StrippedProgram(compression: "\(format)")
+        defer { fixture.remove() }
+        let dump = fixture.directory + "/debug_frame"
+        _ = try run(["objcopy", "--dump-section", ".debug_frame=\(dump)", fixture.debugFile])
+        let section = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dump)))
+        let size = Int(section[8..<16].reversed().reduce(0) { $0 << 8 | UInt64($1) })
+        let data = section[24...]
+        let decompressor = ELFSectionDecompressor()
+
+        let output = try decompressor.decompress(data, format: format, outputLimit: size)
+        #expect(output.count == size)
+        #expect(Array(output[4..<8]) == [0xFF, 0xFF, 0xFF, 0xFF], "a .debug_frame starts with a CIE")
+        #expect(throws: SectionDecompressionFailure.outputLimitExceeded(limit: size - 1)) {
+            try decompressor.decompress(data, format: format, outputLimit: size - 1)
+        }
+        #expect {
+            try decompressor.decompress(data.dropLast(6), format: format, outputLimit: size)
+        } throws: { error in
+            guard case .corrupt(let reason) = error as? SectionDecompressionFailure else { return false }
+            return reason == "the data ends before its end marker"
+        }
+        var garbage = Array(data)
+        for index in 4..<garbage.count { garbage[index] = 0xA5 }
+        #expect {
+            try decompressor.decompress(garbage[...], format: format, outputLimit: size)
+        } throws: { error in
+            guard case .corrupt = error as? SectionDecompressionFailure else { return false }
+            return true
+        }
     }
 
     @Test func processRootPathsAreSplitForDebugLinkLookups() {

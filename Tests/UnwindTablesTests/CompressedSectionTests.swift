@@ -12,7 +12,7 @@ final class CountingZlibDecompressor: SectionDecompressor {
                     outputLimit: Int) throws(SectionDecompressionFailure) -> [UInt8] {
         calls.append((format, outputLimit))
         guard format == .zlib else { throw .unsupportedFormat(format) }
-        do throws(InflateError) {
+        do throws(DecompressionError) {
             return try Zlib.decompress(compressed, outputLimit: outputLimit)
         } catch .outputLimitExceeded(let limit) {
             throw .outputLimitExceeded(limit: limit)
