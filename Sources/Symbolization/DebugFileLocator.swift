@@ -27,7 +27,16 @@ public struct DebugFileLocator: Sendable, Hashable {
         self.debugDirectories = debugDirectories
     }
 
-    /// A debug file that belongs to the file and that `accept` took.
+    /// What a debug file is wanted for, which decides what it must hold and how it is checked.
+    enum Purpose: Equatable {
+        /// Symbolization: it must have a `.symtab` with functions; its symbols are read.
+        case symbols
+        /// Unwinding: it must have a `.debug_frame` and be at most `maximumSize` bytes;
+        /// only its headers are read here.
+        case callFrames(maximumSize: Int)
+    }
+
+    /// A debug file that belongs to the file and holds what the purpose needs.
     struct Found {
         var file: OpenFile
         var contents: ELFContents
@@ -35,21 +44,48 @@ public struct DebugFileLocator: Sendable, Hashable {
     }
 
     /// The first candidate debug file of the file that `contents` describes (open as
-    /// `file`) that is the file's own and that `accept` takes.
+    /// `file`) that is the file's own and holds what `purpose` needs.
     ///
     /// - Parameters:
     ///   - originalPath: the path as the process sees it (debug links are relative to its directory).
     ///   - rootPrefix: `/proc/PID/root` when the process's own filesystem view is readable, else "".
-    ///   - loadSymbols: whether the candidates' symbol tables are read (symbolization) or not.
     func find(for contents: ELFContents, file: OpenFile, originalPath: String, rootPrefix: String,
-              loadSymbols: Bool, logger: Logger?, warnings: inout [DebugFileWarning],
-              accept: (ELFContents) -> Bool) -> Found? {
-        func read(_ candidate: OpenFile) throws(ELFError) -> ELFContents {
-            loadSymbols ? try ELFReader.read(file: candidate)
-                        : try ELFReader.read(fileDescriptor: candidate.fileDescriptor, loadSymbols: false)
-        }
+              purpose: Purpose, logger: Logger?, warnings: inout [DebugFileWarning]) -> Found? {
         // The same file may be reachable through the process's root and ours: try it once.
         var tried: Set<[UInt64]> = [[file.device, file.inode]]
+        func consider(_ candidate: String, lookup: DebugFileLookup, warnings: inout [DebugFileWarning]) -> Found? {
+            guard case .success(let debugFile) = OpenFile.open(candidate),
+                  tried.insert([debugFile.device, debugFile.inode]).inserted
+            else { return nil }
+            func warn(_ reason: String) -> Found? {
+                warnings.append(DebugFileWarning(path: candidate, reason: reason))
+                return nil
+            }
+            if case .callFrames(let maximumSize) = purpose, debugFile.size > Int64(maximumSize) {
+                return warn("\(debugFile.size) bytes, above the debug file limit \(maximumSize)")
+            }
+            // A CRC reads the whole file: before reading symbols, which costs more; after
+            // reading only headers, which costs less and usually shows there is no .debug_frame.
+            let crcMatches = { contents.debugLink.map { debugFile.crc32() == $0.crc } ?? false }
+            let crcMismatch = "CRC-32 differs from the one in \(originalPath)'s .gnu_debuglink"
+            if lookup == .debugLink, purpose == .symbols, !crcMatches() { return warn(crcMismatch) }
+            let debug: ELFContents
+            do throws(ELFError) {
+                debug = purpose == .symbols ? try ELFReader.read(file: debugFile)
+                                            : try ELFReader.read(fileDescriptor: debugFile.fileDescriptor, symbolTables: false)
+            } catch {
+                return warn(error.description)
+            }
+            if lookup == .buildID, debug.buildID != contents.buildID {
+                return warn("debug file's build id differs from \(originalPath)'s")
+            }
+            guard purpose == .symbols ? debug.hasSymbolTable : debug.hasDebugFrame else { return nil }
+            if lookup == .debugLink, purpose != .symbols, !crcMatches() { return warn(crcMismatch) }
+            logger?.debug("found debug file", metadata: ["file": "\(originalPath)", "debugFile": "\(candidate)",
+                                                         "by": "\(lookup.rawValue)"])
+            return Found(file: debugFile, contents: debug, lookup: lookup)
+        }
+
         if let buildID = contents.buildID, buildID.count >= 2 {
             let hex = buildID.map { byte in
                 let digits = String(byte, radix: 16)
@@ -58,21 +94,7 @@ public struct DebugFileLocator: Sendable, Hashable {
             let relative = "/.build-id/\(hex.prefix(2))/\(hex.dropFirst(2)).debug"
             for directory in debugDirectories {
                 for candidate in rooted(directory + relative, rootPrefix: rootPrefix) {
-                    guard case .success(let debugFile) = OpenFile.open(candidate),
-                          tried.insert([debugFile.device, debugFile.inode]).inserted
-                    else { continue }
-                    do throws(ELFError) {
-                        let debug = try read(debugFile)
-                        guard debug.buildID == buildID else {
-                            warnings.append(DebugFileWarning(path: candidate, reason: "debug file's build id differs from \(originalPath)'s"))
-                            continue
-                        }
-                        guard accept(debug) else { continue }
-                        logger?.debug("found debug file by build id", metadata: ["file": "\(originalPath)", "debugFile": "\(candidate)"])
-                        return Found(file: debugFile, contents: debug, lookup: .buildID)
-                    } catch {
-                        warnings.append(DebugFileWarning(path: candidate, reason: error.description))
-                    }
+                    if let found = consider(candidate, lookup: .buildID, warnings: &warnings) { return found }
                 }
             }
         }
@@ -81,21 +103,7 @@ public struct DebugFileLocator: Sendable, Hashable {
             var candidates = [directory + "/" + link.fileName, directory + "/.debug/" + link.fileName]
             candidates += debugDirectories.map { $0 + directory + "/" + link.fileName }
             for candidate in candidates.flatMap({ rooted($0, rootPrefix: rootPrefix) }) {
-                guard case .success(let debugFile) = OpenFile.open(candidate),
-                      tried.insert([debugFile.device, debugFile.inode]).inserted
-                else { continue }
-                guard debugFile.crc32() == link.crc else {
-                    warnings.append(DebugFileWarning(path: candidate, reason: "CRC-32 differs from the one in \(originalPath)'s .gnu_debuglink"))
-                    continue
-                }
-                do throws(ELFError) {
-                    let debug = try read(debugFile)
-                    guard accept(debug) else { continue }
-                    logger?.debug("found debug file by debug link", metadata: ["file": "\(originalPath)", "debugFile": "\(candidate)"])
-                    return Found(file: debugFile, contents: debug, lookup: .debugLink)
-                } catch {
-                    warnings.append(DebugFileWarning(path: candidate, reason: error.description))
-                }
+                if let found = consider(candidate, lookup: .debugLink, warnings: &warnings) { return found }
             }
         }
         return nil
@@ -128,18 +136,14 @@ extension DebugFileLocator {
         guard case .success(let file) = OpenFile.open(path), file.device == device, file.inode == inode else { return nil }
         let contents: ELFContents
         do throws(ELFError) {
-            contents = try ELFReader.read(fileDescriptor: file.fileDescriptor, loadSymbols: false)
+            contents = try ELFReader.read(fileDescriptor: file.fileDescriptor, symbolTables: false)
         } catch {
             warnings.append(DebugFileWarning(path: path, reason: error.description))
             return nil
         }
         guard let found = find(for: contents, file: file, originalPath: originalPath, rootPrefix: rootPrefix,
-                               loadSymbols: false, logger: logger, warnings: &warnings, accept: { $0.hasDebugFrame })
+                               purpose: .callFrames(maximumSize: sizeLimit), logger: logger, warnings: &warnings)
         else { return nil }
-        guard found.file.size <= Int64(sizeLimit) else {
-            warnings.append(DebugFileWarning(path: found.file.path, reason: "\(found.file.size) bytes, above the debug file limit \(sizeLimit)"))
-            return nil
-        }
         guard let bytes = found.file.readAll(limit: sizeLimit) else {
             warnings.append(DebugFileWarning(path: found.file.path, reason: "pread failed or the file grew past \(sizeLimit) bytes"))
             return nil

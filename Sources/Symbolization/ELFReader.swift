@@ -70,12 +70,14 @@ private let libelfReady: Bool = elf_version(UInt32(EV_CURRENT)) != UInt32(EV_NON
 /// `pread` on demand rather than mapping the file, so a file truncated while we read
 /// it yields an error instead of `SIGBUS`).
 enum ELFReader {
-    /// Reads the file open at `fd`; the caller keeps ownership of `fd`.
-    static func read(fileDescriptor fd: Int32, loadSymbols: Bool = true) throws(ELFError) -> ELFContents {
+    /// Reads the file open at `fd`; the caller keeps ownership of `fd`. Without
+    /// `symbolTables`, symbol tables are not even counted (`hasSymbolTable` stays false):
+    /// build id, debug link and section markers only.
+    static func read(fileDescriptor fd: Int32, loadSymbols: Bool = true, symbolTables: Bool = true) throws(ELFError) -> ELFContents {
         guard libelfReady else { throw ELFError("elf_version: libelf does not support EV_CURRENT") }
         guard let elf = elf_begin(fd, ELF_C_READ, nil) else { throw ELFError.libelf("elf_begin") }
         defer { elf_end(elf) }
-        return try read(elf: elf, loadSymbols: loadSymbols)
+        return try read(elf: elf, loadSymbols: loadSymbols && symbolTables, symbolTables: symbolTables)
     }
 
     /// Reads `file`; symbol tables of 64-bit little-endian files are read in chunks with
@@ -112,7 +114,8 @@ enum ELFReader {
         return try result.get()
     }
 
-    private static func read(elf: OpaquePointer, loadSymbols: Bool, file: OpenFile? = nil) throws(ELFError) -> ELFContents {
+    private static func read(elf: OpaquePointer, loadSymbols: Bool, symbolTables: Bool = true,
+                             file: OpenFile? = nil) throws(ELFError) -> ELFContents {
         guard elf_kind(elf) == ELF_K_ELF else { throw ELFError("not an ELF file (bad magic)") }
         var header = GElf_Ehdr()
         guard gelf_getehdr(elf, &header) != nil else { throw ELFError.libelf("gelf_getehdr") }
@@ -151,7 +154,7 @@ enum ELFReader {
             if sectionHeader.sh_type == UInt32(SHT_NOTE), contents.buildID == nil {
                 contents.buildID = readBuildID(section: current)
             }
-            if sectionHeader.sh_type == UInt32(SHT_SYMTAB) || sectionHeader.sh_type == UInt32(SHT_DYNSYM) {
+            if symbolTables, sectionHeader.sh_type == UInt32(SHT_SYMTAB) || sectionHeader.sh_type == UInt32(SHT_DYNSYM) {
                 symbolSections.append((current, sectionHeader))
             }
         }

@@ -112,7 +112,7 @@ struct ObjectFileLoader {
                                warnings: inout [Warning]) -> (ELFContents, SymbolSource)? {
         let locator = DebugFileLocator(debugDirectories: debugDirectories)
         guard let found = locator.find(for: contents, file: file, originalPath: originalPath, rootPrefix: rootPrefix,
-                                       loadSymbols: true, logger: logger, warnings: &warnings, accept: { $0.hasSymbolTable })
+                                       purpose: .symbols, logger: logger, warnings: &warnings)
         else { return nil }
         return (found.contents, found.lookup == .buildID ? .debugFileByBuildID : .debugFileByDebugLink)
     }
