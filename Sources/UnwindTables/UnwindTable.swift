@@ -113,8 +113,9 @@ public struct UnwindTable: Hashable, Sendable {
     /// `PT_GNU_EH_FRAME` segment when section headers are stripped) and `.debug_frame`,
     /// plus the `.debug_frame` of its separate debug file when one is given.
     ///
-    /// Where several FDEs cover an address, the first in this order wins: `.eh_frame`,
-    /// then `.debug_frame`, then the debug file's `.debug_frame`. A problem in the debug
+    /// FDEs are taken in address order; at equal addresses the first of `.eh_frame`, then
+    /// `.debug_frame`, then the debug file's `.debug_frame` wins, and an FDE that starts
+    /// inside an earlier one is skipped (`overlappingFDEs`). A problem in the debug
     /// file is never fatal: the table is compiled from the file alone and the error is
     /// kept in `statistics.separateDebugFileError` (it is thrown only when the file alone
     /// has no unwind information).

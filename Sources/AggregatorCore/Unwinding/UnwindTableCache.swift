@@ -205,7 +205,7 @@ public final class UnwindTableCache: Sendable {
                                                  separateDebugFile: usedDebugFile, debugFileWarnings: warningTexts))
         } catch {
             let debugPath = error.file == .separateDebugFile ? " (debug file \(debugFile?.path ?? "?"))" : ""
-            return .failed(([ "\(path)\(debugPath): \(error)"] + warningTexts).joined(separator: "; "))
+            return .failed((["\(path)\(debugPath): \(error)"] + warningTexts).joined(separator: "; "))
         }
     }
 
