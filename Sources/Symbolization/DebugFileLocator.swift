@@ -31,8 +31,8 @@ public struct DebugFileLocator: Sendable, Hashable {
     enum Purpose: Equatable {
         /// Symbolization: it must have a `.symtab` with functions; its symbols are read.
         case symbols
-        /// Unwinding: it must have a `.debug_frame` and be at most `maximumSize` bytes;
-        /// only its headers are read here.
+        /// Unwinding: it must have a `.debug_frame` and be at most `maximumSize` bytes
+        /// (bounding the CRC's reading); only its headers are read here.
         case callFrames(maximumSize: Int)
     }
 
@@ -79,7 +79,7 @@ public struct DebugFileLocator: Sendable, Hashable {
             if lookup == .buildID, debug.buildID != contents.buildID {
                 return warn("debug file's build id differs from \(originalPath)'s")
             }
-            guard purpose == .symbols ? debug.hasSymbolTable : debug.hasDebugFrame else { return nil }
+            guard purpose == .symbols ? debug.hasSymbolTable : debug.debugFrame != nil else { return nil }
             if lookup == .debugLink, purpose != .symbols, !crcMatches() { return warn(crcMismatch) }
             logger?.debug("found debug file", metadata: ["file": "\(originalPath)", "debugFile": "\(candidate)",
                                                          "by": "\(lookup.rawValue)"])
@@ -115,16 +115,22 @@ public struct DebugFileLocator: Sendable, Hashable {
     }
 }
 
-/// A separate debug file that holds `.debug_frame`, read whole for unwind-table compilation.
+/// The `.debug_frame` of a separate debug file, read for unwind-table compilation.
 public struct DebugFrameFile: Sendable {
-    /// Where it was opened (possibly under `/proc/PID/root`).
+    /// Where the debug file was opened (possibly under `/proc/PID/root`).
     public var path: String
     public var lookup: DebugFileLookup
-    public var bytes: [UInt8]
+    /// The section's bytes as stored (with its `Elf64_Chdr` when compressed).
+    public var contents: [UInt8]
+    /// The section's `sh_addr`.
+    public var address: UInt64
+    /// `SHF_COMPRESSED`.
+    public var isCompressed: Bool
 }
 
 extension DebugFileLocator {
-    /// The separate debug file, with a `.debug_frame`, of the file at `path`, read whole.
+    /// The `.debug_frame` of the separate debug file of the file at `path`: only that
+    /// section is read.
     ///
     /// `path` must still be the file `(device, inode)` (checked with `fstat`): the file
     /// whose build id and `.gnu_debuglink` lead to the debug file. Every candidate that was
@@ -142,12 +148,20 @@ extension DebugFileLocator {
             return nil
         }
         guard let found = find(for: contents, file: file, originalPath: originalPath, rootPrefix: rootPrefix,
-                               purpose: .callFrames(maximumSize: sizeLimit), logger: logger, warnings: &warnings)
+                               purpose: .callFrames(maximumSize: sizeLimit), logger: logger, warnings: &warnings),
+              let section = found.contents.debugFrame
         else { return nil }
-        guard let bytes = found.file.readAll(limit: sizeLimit) else {
-            warnings.append(DebugFileWarning(path: found.file.path, reason: "pread failed or the file grew past \(sizeLimit) bytes"))
+        // Nothing is allocated for a section the file (at most sizeLimit bytes) cannot hold.
+        let fileSize = UInt64(max(found.file.size, 0))
+        guard section.offset <= fileSize, section.size <= fileSize - section.offset else {
+            warnings.append(DebugFileWarning(path: found.file.path, reason: ".debug_frame (\(section.size) bytes at \(section.offset)) lies outside the file (\(fileSize) bytes)"))
             return nil
         }
-        return DebugFrameFile(path: found.file.path, lookup: found.lookup, bytes: bytes)
+        guard let bytes = found.file.read(offset: section.offset, count: Int(section.size)) else {
+            warnings.append(DebugFileWarning(path: found.file.path, reason: "pread of .debug_frame (\(section.size) bytes at \(section.offset)) failed or the file shrank"))
+            return nil
+        }
+        return DebugFrameFile(path: found.file.path, lookup: found.lookup, contents: bytes, address: section.address,
+                              isCompressed: section.isCompressed)
     }
 }

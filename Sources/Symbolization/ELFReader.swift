@@ -41,6 +41,15 @@ struct DebugLink: Hashable, Sendable {
     var crc: UInt32
 }
 
+/// Where a section's bytes are in its file, from its section header.
+struct SectionLocation: Hashable, Sendable {
+    var offset: UInt64
+    var size: UInt64
+    var address: UInt64
+    /// `SHF_COMPRESSED`: the bytes start with an `Elf64_Chdr`.
+    var isCompressed: Bool
+}
+
 /// What symbolization needs from one ELF file.
 struct ELFContents {
     var buildID: [UInt8]?
@@ -55,8 +64,9 @@ struct ELFContents {
     /// Rust binaries: v0 symbols or the Rust runtime's own symbols.
     var hasRustMarkers = false
     var debugLink: DebugLink?
-    /// A `.debug_frame` with bytes in the file (what a debug file must have to help unwinding).
-    var hasDebugFrame = false
+    /// Where `.debug_frame` is, when it has bytes in the file (what a debug file must have
+    /// to help unwinding).
+    var debugFrame: SectionLocation?
     /// The xz-compressed MiniDebugInfo ELF of `.gnu_debugdata`, still compressed.
     var miniDebugInfo: [UInt8]?
     /// Functions from `.gopclntab`, read only when the file has no `.symtab`.
@@ -145,7 +155,11 @@ enum ELFReader {
             case ".gnu_debuglink":
                 contents.debugLink = readDebugLink(section: current, isBigEndian: header.e_ident.5 == UInt8(ELFDATA2MSB))
             case ".debug_frame":
-                contents.hasDebugFrame = sectionHeader.sh_type != UInt32(SHT_NOBITS) && sectionHeader.sh_size > 0
+                if sectionHeader.sh_type != UInt32(SHT_NOBITS), sectionHeader.sh_size > 0 {
+                    contents.debugFrame = SectionLocation(offset: sectionHeader.sh_offset, size: sectionHeader.sh_size,
+                                                          address: sectionHeader.sh_addr,
+                                                          isCompressed: sectionHeader.sh_flags & UInt64(SHF_COMPRESSED) != 0)
+                }
             case ".gnu_debugdata":
                 if sectionHeader.sh_type != UInt32(SHT_NOBITS) { contents.miniDebugInfo = sectionBytes(current) }
             default:

@@ -59,8 +59,15 @@ extension ELFFile {
     /// `limit`, and the data must decompress to exactly that size.
     func contents(of section: Section, decompressor: (any SectionDecompressor)?,
                   limit: Int) throws(UnwindTableError) -> ByteCursor {
-        guard section.isCompressed else { return cursor(over: section) }
-        var header = cursor(over: section)
+        try Self.contents(of: cursor(over: section), isCompressed: section.isCompressed, decompressor: decompressor, limit: limit)
+    }
+
+    /// The contents of the section whose stored bytes `stored` covers (see `contents(of:decompressor:limit:)`).
+    static func contents(of stored: ByteCursor, isCompressed: Bool, decompressor: (any SectionDecompressor)?,
+                         limit: Int) throws(UnwindTableError) -> ByteCursor {
+        guard isCompressed else { return stored }
+        let name = stored.section
+        var header = stored
         let type = try header.u32()
         try header.skip(4)
         let declaredSize = try header.u64()
@@ -69,32 +76,31 @@ extension ELFFile {
         switch type {
         case SectionCompression.zlibType: format = .zlib
         case SectionCompression.zstdType: format = .zstd
-        default: throw UnwindTableError(.unsupportedCompression(type: type), section: section.name, offset: 0)
+        default: throw UnwindTableError(.unsupportedCompression(type: type), section: name, offset: 0)
         }
         guard let decompressor else {
-            throw UnwindTableError(.compressedSection, section: section.name, offset: 0)
+            throw UnwindTableError(.compressedSection, section: name, offset: 0)
         }
-        let compressed = bytes[header.position..<header.end]
+        let compressed = stored.bytes[header.position..<header.end]
         guard declaredSize <= UInt64(limit),
-              format != .zlib || declaredSize <= UInt64(compressed.count) * Self.zlibMaximumRatio + 4096
+              format != .zlib || declaredSize <= UInt64(compressed.count) * zlibMaximumRatio + 4096
         else {
-            throw UnwindTableError(.compressedSectionTooLarge(declaredSize: declaredSize, limit: limit),
-                                   section: section.name, offset: 8)
+            throw UnwindTableError(.compressedSectionTooLarge(declaredSize: declaredSize, limit: limit), section: name, offset: 8)
         }
         let output: [UInt8]
         do {
             output = try decompressor.decompress(compressed, format: format, outputLimit: Int(declaredSize))
         } catch .outputLimitExceeded {
             throw UnwindTableError(.decompressedSizeMismatch(declaredSize: declaredSize, actualSize: nil),
-                                   section: section.name, offset: Self.compressionHeaderSize)
+                                   section: name, offset: compressionHeaderSize)
         } catch {
             throw UnwindTableError(.decompressionFailed(format: format, reason: error.description),
-                                   section: section.name, offset: Self.compressionHeaderSize)
+                                   section: name, offset: compressionHeaderSize)
         }
         guard output.count == Int(declaredSize) else {
             throw UnwindTableError(.decompressedSizeMismatch(declaredSize: declaredSize, actualSize: output.count),
-                                   section: section.name, offset: Self.compressionHeaderSize)
+                                   section: name, offset: compressionHeaderSize)
         }
-        return ByteCursor(bytes: output, start: 0, end: output.count, section: section.name)
+        return ByteCursor(bytes: output, start: 0, end: output.count, section: name)
     }
 }

@@ -121,26 +121,26 @@ public struct UnwindTable: Hashable, Sendable {
     /// has no unwind information).
     ///
     /// - Parameters:
-    ///   - separateDebugFile: the bytes of the file's debug file; the caller checked that it
-    ///     belongs to this file (build id or `.gnu_debuglink` CRC).
+    ///   - separateDebugFrame: the `.debug_frame` of the file's debug file; the caller checked
+    ///     that the debug file belongs to this file (build id or `.gnu_debuglink` CRC).
     ///   - decompressor: reads `SHF_COMPRESSED` sections; without one they are skipped (or,
     ///     when nothing else holds unwind information, `compressedSection` is thrown).
     ///   - maximumDecompressedSize: bound on one decompressed section.
     ///
     /// Throws an `UnwindTableError` naming the file, section and offset of the first
     /// malformed structure; never traps on corrupt input.
-    public static func compile(elfBytes: [UInt8], separateDebugFile: [UInt8]? = nil,
+    public static func compile(elfBytes: [UInt8], separateDebugFrame: SeparateDebugFrame? = nil,
                                decompressor: (any SectionDecompressor)? = nil,
                                maximumDecompressedSize: Int = defaultMaximumDecompressedSectionSize) throws(UnwindTableError) -> UnwindTable {
         let reading = SectionReading(decompressor: decompressor, limit: maximumDecompressedSize)
-        guard let separateDebugFile else { return try compile(elfBytes: elfBytes, debugBytes: nil, reading: reading) }
+        guard let separateDebugFrame else { return try compile(elfBytes: elfBytes, debugFrame: nil, reading: reading) }
         do throws(UnwindTableError) {
-            return try compile(elfBytes: elfBytes, debugBytes: separateDebugFile, reading: reading)
+            return try compile(elfBytes: elfBytes, debugFrame: separateDebugFrame, reading: reading)
         } catch where error.file == .separateDebugFile {
             let debugError = error
             var table: UnwindTable
             do throws(UnwindTableError) {
-                table = try compile(elfBytes: elfBytes, debugBytes: nil, reading: reading)
+                table = try compile(elfBytes: elfBytes, debugFrame: nil, reading: reading)
             } catch where error.kind == .noUnwindInformation || error.kind == .compressedSection {
                 // The file alone has nothing: the debug file's problem is the reason.
                 throw debugError
@@ -162,7 +162,7 @@ public struct UnwindTable: Hashable, Sendable {
         var limit: Int
     }
 
-    private static func compile(elfBytes: [UInt8], debugBytes: [UInt8]?, reading: SectionReading) throws(UnwindTableError) -> UnwindTable {
+    private static func compile(elfBytes: [UInt8], debugFrame: SeparateDebugFrame?, reading: SectionReading) throws(UnwindTableError) -> UnwindTable {
         let elf = try ELFFile(bytes: elfBytes)
         var statistics = Statistics()
         let text = elf.sections.first { $0.name == ".text" }?.address
@@ -208,18 +208,16 @@ public struct UnwindTable: Hashable, Sendable {
                 add(try CallFrameSection(flavor: .debugFrame, cursor: cursor, bases: bases), from: .main)
             }
         }
-        if let debugBytes {
+        if let debugFrame {
             do throws(UnwindTableError) {
-                let debug = try ELFFile(bytes: debugBytes)
-                // Only .debug_frame: a debug file's .eh_frame is SHT_NOBITS (it stayed in the file).
-                if let debugFrame = debug.section(named: ".debug_frame") {
-                    if debugFrame.isCompressed { statistics.decompressedSections.append("separate debug file's .debug_frame") }
-                    let bases = PointerEncoding.Bases(sectionAddress: debugFrame.address, text: text, data: nil)
-                    let cursor = try debug.contents(of: debugFrame, decompressor: reading.decompressor, limit: reading.limit)
-                    let source = try CallFrameSection(flavor: .debugFrame, cursor: cursor, bases: bases)
-                    statistics.separateDebugFrameFDEs = source.fdes.count
-                    add(source, from: .separateDebugFile)
-                }
+                if debugFrame.isCompressed { statistics.decompressedSections.append("separate debug file's .debug_frame") }
+                let bases = PointerEncoding.Bases(sectionAddress: debugFrame.address, text: text, data: nil)
+                let stored = ByteCursor(bytes: debugFrame.contents, start: 0, end: debugFrame.contents.count, section: ".debug_frame")
+                let cursor = try ELFFile.contents(of: stored, isCompressed: debugFrame.isCompressed,
+                                                  decompressor: reading.decompressor, limit: reading.limit)
+                let source = try CallFrameSection(flavor: .debugFrame, cursor: cursor, bases: bases)
+                statistics.separateDebugFrameFDEs = source.fdes.count
+                add(source, from: .separateDebugFile)
             } catch {
                 throw error.in(.separateDebugFile)
             }

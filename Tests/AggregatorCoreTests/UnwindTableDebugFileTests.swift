@@ -102,6 +102,25 @@ private struct StrippedProgram {
         let table = try compiled(cache.table(for: try fixture.identity, paths: [fixture.program]))
         #expect(table.separateDebugFile == "\(target) (by buildID)")
         #expect(table.table.lookup(address: try fixture.address(of: "middle"))?.cfa == .registerOffset(.rsp, offset: 8))
+
+        // The same debug file with a .debug_frame section header that claims 1 GiB: nothing
+        // is read or allocated for it, and the table is the program's own.
+        let index = try #require(try run(["readelf", "-S", "-W", target]).split(separator: "\n")
+            .first { $0.contains(" .debug_frame ") }.flatMap { line in
+                line.split(separator: "]").first.flatMap { Int($0.drop { !$0.isNumber }) }
+            })
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: target)))
+        let sectionHeaders = Int(bytes[40..<48].reversed().reduce(0) { $0 << 8 | UInt64($1) })
+        for (offset, byte) in withUnsafeBytes(of: UInt64(1 << 30).littleEndian, Array.init).enumerated() {
+            bytes[sectionHeaders + index * 64 + 32 + offset] = byte
+        }
+        try Data(bytes).write(to: URL(fileURLWithPath: target))
+        let lying = try compiled(UnwindTableCache(debugFiles: DebugFileLocator(debugDirectories: [root]))
+            .table(for: try fixture.identity, paths: [fixture.program]))
+        #expect(lying.separateDebugFile == nil)
+        #expect(lying.table.lookup(address: try fixture.address(of: "middle")) == nil)
+        #expect(lying.debugFileWarnings.count == 1)
+        #expect(lying.debugFileWarnings.first?.contains(".debug_frame (1073741824 bytes at ") == true)
     }
 
     @Test func anUnusableDebugFileIsAWarningNotAFailure() throws {

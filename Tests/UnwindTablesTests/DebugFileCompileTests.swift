@@ -29,7 +29,10 @@ import Testing
         #expect(try sectionHeader(".debug_frame", in: debug).isCompressed)
 
         let alone = try UnwindTable.compile(elfBytes: program)
-        let table = try UnwindTable.compile(elfBytes: program, separateDebugFile: debug, decompressor: CountingZlibDecompressor())
+        let debugFrame = try #require(try SeparateDebugFrame(debugFileBytes: debug))
+        #expect(debugFrame.isCompressed)
+        #expect(try SeparateDebugFrame(debugFileBytes: program) == nil, "strip -g removed the program's .debug_frame")
+        let table = try UnwindTable.compile(elfBytes: program, separateDebugFrame: debugFrame, decompressor: CountingZlibDecompressor())
         #expect(table.statistics.separateDebugFileError == nil)
         #expect(table.statistics.decompressedSections == ["separate debug file's .debug_frame"])
         #expect(table.statistics.separateDebugFrameFDEs >= 5)
@@ -63,26 +66,31 @@ import Testing
         let debug = try readFile(fixture.debugFile)
         let alone = try UnwindTable.compile(elfBytes: program)
 
-        // Not ELF at all.
-        let notELF = try UnwindTable.compile(elfBytes: program, separateDebugFile: Array("not an ELF file".utf8),
-                                             decompressor: CountingZlibDecompressor())
-        #expect(notELF.rows == alone.rows)
-        #expect(notELF.statistics.separateDebugFileError == UnwindTableError(.notELF, section: "ELF header", offset: 0,
-                                                                              file: .separateDebugFile))
+        let debugFrame = try #require(try SeparateDebugFrame(debugFileBytes: debug))
+
+        // A debug file that is not ELF has no .debug_frame to give.
+        #expect(throws: UnwindTableError(.notELF, section: "ELF header", offset: 0, file: .separateDebugFile)) {
+            try SeparateDebugFrame(debugFileBytes: Array("not an ELF file".utf8))
+        }
 
         // Its compressed .debug_frame corrupt.
-        var corrupt = debug
-        let section = try sectionHeader(".debug_frame", in: debug)
-        for index in Int(section.offset) + ELFFile.compressionHeaderSize + 2..<Int(section.offset + section.size) { corrupt[index] = 0 }
-        let fallback = try UnwindTable.compile(elfBytes: program, separateDebugFile: corrupt, decompressor: CountingZlibDecompressor())
+        var corrupt = debugFrame
+        for index in ELFFile.compressionHeaderSize + 2..<corrupt.contents.count { corrupt.contents[index] = 0 }
+        let fallback = try UnwindTable.compile(elfBytes: program, separateDebugFrame: corrupt, decompressor: CountingZlibDecompressor())
         #expect(fallback.rows == alone.rows)
         let error = try #require(fallback.statistics.separateDebugFileError)
         #expect(error.file == .separateDebugFile)
         #expect(error.section == ".debug_frame")
         #expect("\(error)".hasPrefix("separate debug file, .debug_frame at offset 0x18: zlib decompression failed"))
 
+        // Its CFI malformed: the first entry's length runs past the section.
+        let malformed = SeparateDebugFrame(contents: [0xFF, 0xFF, 0, 0] + Array(repeating: 0, count: 12), address: 0, isCompressed: false)
+        let fromMalformed = try UnwindTable.compile(elfBytes: program, separateDebugFrame: malformed)
+        #expect(fromMalformed.rows == alone.rows)
+        #expect(fromMalformed.statistics.separateDebugFileError?.file == .separateDebugFile)
+
         // No decompressor: the debug file's compressed .debug_frame cannot be read.
-        let undecompressed = try UnwindTable.compile(elfBytes: program, separateDebugFile: debug)
+        let undecompressed = try UnwindTable.compile(elfBytes: program, separateDebugFrame: debugFrame)
         #expect(undecompressed.rows == alone.rows)
         #expect(undecompressed.statistics.separateDebugFileError == UnwindTableError(.compressedSection, section: ".debug_frame",
                                                                                       offset: 0, file: .separateDebugFile))
@@ -91,8 +99,8 @@ import Testing
         let bare = try compileC("int main(void) { return 0; }", name: "bare",
                                 flags: ["-nostartfiles", "-e", "main", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables"],
                                 in: fixture.directory)
-        #expect(throws: UnwindTableError(.notELF, section: "ELF header", offset: 0, file: .separateDebugFile)) {
-            try UnwindTable.compile(elfBytes: try readFile(bare), separateDebugFile: [0, 1, 2, 3])
+        #expect(throws: UnwindTableError(.compressedSection, section: ".debug_frame", offset: 0, file: .separateDebugFile)) {
+            try UnwindTable.compile(elfBytes: try readFile(bare), separateDebugFrame: debugFrame)
         }
     }
 }

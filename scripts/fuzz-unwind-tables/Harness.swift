@@ -19,8 +19,9 @@ public func fuzzUnwindTables(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt 
         let decoded = try? UnwindTable(serialized: table.serialized())
         precondition(decoded?.rows == table.rows, "a compiled table does not survive serialization")
     }
-    // Compressed sections, and the input as its own separate debug file.
-    if let table = try? UnwindTable.compile(elfBytes: bytes, separateDebugFile: bytes,
+    // Compressed sections, and the input's .debug_frame given again as its debug file's.
+    let debugFrame = (try? SeparateDebugFrame(debugFileBytes: bytes)) ?? nil
+    if let table = try? UnwindTable.compile(elfBytes: bytes, separateDebugFrame: debugFrame,
                                             decompressor: StoredSectionDecompressor(), maximumDecompressedSize: 1 << 20) {
         let decoded = try? UnwindTable(serialized: table.serialized())
         precondition(decoded?.rows == table.rows, "a compiled table does not survive serialization")

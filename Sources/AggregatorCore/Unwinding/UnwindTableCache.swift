@@ -59,7 +59,8 @@ public final class UnwindTableCache: Sendable {
     public let maximumFileSize: Int
     /// Where separate debug files are looked for (build id, `.gnu_debuglink`).
     public let debugFiles: DebugFileLocator
-    /// Separate debug files larger than this are not read.
+    /// Separate debug files larger than this are not used (only their `.debug_frame` is
+    /// read, but a `.gnu_debuglink` check reads the whole file for its CRC).
     public let maximumDebugFileSize: Int
     private let state = Mutex<(entries: [FileIdentity: Entry], statistics: Statistics)>(([:], Statistics()))
 
@@ -194,8 +195,10 @@ public final class UnwindTableCache: Sendable {
         }
         var warningTexts = warnings.map { "\($0.path): \($0.reason)" }
         do {
-            let table = try UnwindTable.compile(elfBytes: elfBytes, separateDebugFile: debugFile?.bytes,
-                                                decompressor: decompressor)
+            let debugFrame = debugFile.map {
+                SeparateDebugFrame(contents: $0.contents, address: $0.address, isCompressed: $0.isCompressed)
+            }
+            let table = try UnwindTable.compile(elfBytes: elfBytes, separateDebugFrame: debugFrame, decompressor: decompressor)
             var usedDebugFile = debugFile.map { "\($0.path) (by \($0.lookup.rawValue))" }
             if let debugFile, let error = table.statistics.separateDebugFileError {
                 warningTexts.append("\(debugFile.path): \(error)")
