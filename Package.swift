@@ -38,6 +38,7 @@ let package = Package(
         .systemLibrary(name: "CTandemZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CTandemSnappy", providers: [.apt(["libsnappy-dev"])]),
+        .systemLibrary(name: "CTandemZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
 
         // MARK: tandem-sampler (privileged).
         .target(name: "SamplerCore", dependencies: [
@@ -64,7 +65,7 @@ let package = Package(
             "Profiles", "WireFormat", "CTandemELF", "CTandemLZMA",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "Compression", dependencies: ["CTandemZlib", "CTandemSnappy"]),
+        .target(name: "Compression", dependencies: ["CTandemZlib", "CTandemSnappy", "CTandemZstd"]),
         .target(name: "ProfileOutputs", dependencies: ["Profiles", "Compression"]),
         .target(name: "ProfilingMetrics", dependencies: ["Profiles", "Configuration"]),
         .target(name: "Exporters", dependencies: [
@@ -73,7 +74,7 @@ let package = Package(
         ]),
         .target(name: "AggregatorCore", dependencies: [
             "WireFormat", "Profiles", "Configuration", "Symbolization",
-            "ProfilingMetrics", "Exporters", "ProfileOutputs", "UnwindTables",
+            "ProfilingMetrics", "Exporters", "ProfileOutputs", "UnwindTables", "Compression",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "aggregator", dependencies: [
@@ -93,7 +94,7 @@ let package = Package(
         ]),
         .testTarget(name: "InspectionTests", dependencies: ["AggregatorCore", "WireFormat"]),
         .testTarget(name: "AggregatorCoreTests", dependencies: [
-            "AggregatorCore", "WireFormat", "Configuration", "UnwindTables",
+            "AggregatorCore", "WireFormat", "Configuration", "UnwindTables", "Symbolization",
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["Fixtures"]),
         .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles"]),
@@ -107,7 +108,7 @@ let package = Package(
             "Exporters", "Profiles", "Configuration", "Compression",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTables"]),
+        .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTables", "Compression"]),
         .testTarget(name: "SamplerTests", dependencies: ["SamplerCore", "WireFormat", "UnwindTables", "CTandemBPF"]),
         .testTarget(name: "SamplerIntegrationTests", dependencies: ["SamplerCore", "WireFormat"]),
         // Root-only live tests of the built tandem-sampler and tandem-aggregator processes.

@@ -28,18 +28,27 @@ public enum Gzip {
         let capacity = Int(deflateBound(&stream, UInt(input.count))) + 18
         var output = [UInt8](repeating: 0, count: capacity)
         var input = input
-        let status: Int32 = input.withUnsafeMutableBufferPointer { inputBuffer in
-            output.withUnsafeMutableBufferPointer { outputBuffer in
-                stream.next_in = inputBuffer.baseAddress
-                stream.avail_in = UInt32(inputBuffer.count)
-                stream.next_out = outputBuffer.baseAddress
-                stream.avail_out = UInt32(outputBuffer.count)
-                return deflate(&stream, Z_FINISH)
-            }
-        }
+        let status = stream.finish(input: &input, output: &output) { deflate($0, Z_FINISH) }
         guard status == Z_STREAM_END else { throw CompressionError(call: "deflate", code: status) }
         output.removeLast(Int(stream.avail_out))
         return output
+    }
+}
+
+extension z_stream {
+    /// Points the stream at all of `input` and `output` and runs `step` (`deflate` or
+    /// `inflate` with `Z_FINISH`) once; returns its status. Sizes must fit in 32 bits.
+    mutating func finish(input: inout [UInt8], output: inout [UInt8],
+                         _ step: (UnsafeMutablePointer<z_stream>) -> Int32) -> Int32 {
+        input.withUnsafeMutableBufferPointer { inputBuffer in
+            output.withUnsafeMutableBufferPointer { outputBuffer in
+                next_in = inputBuffer.baseAddress
+                avail_in = UInt32(inputBuffer.count)
+                next_out = outputBuffer.baseAddress
+                avail_out = UInt32(outputBuffer.count)
+                return step(&self)
+            }
+        }
     }
 }
 

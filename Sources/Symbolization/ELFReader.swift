@@ -41,6 +41,15 @@ struct DebugLink: Hashable, Sendable {
     var crc: UInt32
 }
 
+/// Where a section's bytes are in its file, from its section header.
+struct SectionLocation: Hashable, Sendable {
+    var offset: UInt64
+    var size: UInt64
+    var address: UInt64
+    /// `SHF_COMPRESSED`: the bytes start with an `Elf64_Chdr`.
+    var isCompressed: Bool
+}
+
 /// What symbolization needs from one ELF file.
 struct ELFContents {
     var buildID: [UInt8]?
@@ -55,6 +64,9 @@ struct ELFContents {
     /// Rust binaries: v0 symbols or the Rust runtime's own symbols.
     var hasRustMarkers = false
     var debugLink: DebugLink?
+    /// Where `.debug_frame` is, when it has bytes in the file (what a debug file must have
+    /// to help unwinding).
+    var debugFrame: SectionLocation?
     /// The xz-compressed MiniDebugInfo ELF of `.gnu_debugdata`, still compressed.
     var miniDebugInfo: [UInt8]?
     /// Functions from `.gopclntab`, read only when the file has no `.symtab`.
@@ -68,12 +80,14 @@ private let libelfReady: Bool = elf_version(UInt32(EV_CURRENT)) != UInt32(EV_NON
 /// `pread` on demand rather than mapping the file, so a file truncated while we read
 /// it yields an error instead of `SIGBUS`).
 enum ELFReader {
-    /// Reads the file open at `fd`; the caller keeps ownership of `fd`.
-    static func read(fileDescriptor fd: Int32, loadSymbols: Bool = true) throws(ELFError) -> ELFContents {
+    /// Reads the file open at `fd`; the caller keeps ownership of `fd`. Without
+    /// `symbolTables`, symbol tables are not even counted (`hasSymbolTable` stays false):
+    /// build id, debug link and section markers only.
+    static func read(fileDescriptor fd: Int32, loadSymbols: Bool = true, symbolTables: Bool = true) throws(ELFError) -> ELFContents {
         guard libelfReady else { throw ELFError("elf_version: libelf does not support EV_CURRENT") }
         guard let elf = elf_begin(fd, ELF_C_READ, nil) else { throw ELFError.libelf("elf_begin") }
         defer { elf_end(elf) }
-        return try read(elf: elf, loadSymbols: loadSymbols)
+        return try read(elf: elf, loadSymbols: loadSymbols && symbolTables, symbolTables: symbolTables)
     }
 
     /// Reads `file`; symbol tables of 64-bit little-endian files are read in chunks with
@@ -110,7 +124,8 @@ enum ELFReader {
         return try result.get()
     }
 
-    private static func read(elf: OpaquePointer, loadSymbols: Bool, file: OpenFile? = nil) throws(ELFError) -> ELFContents {
+    private static func read(elf: OpaquePointer, loadSymbols: Bool, symbolTables: Bool = true,
+                             file: OpenFile? = nil) throws(ELFError) -> ELFContents {
         guard elf_kind(elf) == ELF_K_ELF else { throw ELFError("not an ELF file (bad magic)") }
         var header = GElf_Ehdr()
         guard gelf_getehdr(elf, &header) != nil else { throw ELFError.libelf("gelf_getehdr") }
@@ -139,6 +154,12 @@ enum ELFReader {
                 contents.isGo = true
             case ".gnu_debuglink":
                 contents.debugLink = readDebugLink(section: current, isBigEndian: header.e_ident.5 == UInt8(ELFDATA2MSB))
+            case ".debug_frame":
+                if sectionHeader.sh_type != UInt32(SHT_NOBITS), sectionHeader.sh_size > 0 {
+                    contents.debugFrame = SectionLocation(offset: sectionHeader.sh_offset, size: sectionHeader.sh_size,
+                                                          address: sectionHeader.sh_addr,
+                                                          isCompressed: sectionHeader.sh_flags & UInt64(SHF_COMPRESSED) != 0)
+                }
             case ".gnu_debugdata":
                 if sectionHeader.sh_type != UInt32(SHT_NOBITS) { contents.miniDebugInfo = sectionBytes(current) }
             default:
@@ -147,7 +168,7 @@ enum ELFReader {
             if sectionHeader.sh_type == UInt32(SHT_NOTE), contents.buildID == nil {
                 contents.buildID = readBuildID(section: current)
             }
-            if sectionHeader.sh_type == UInt32(SHT_SYMTAB) || sectionHeader.sh_type == UInt32(SHT_DYNSYM) {
+            if symbolTables, sectionHeader.sh_type == UInt32(SHT_SYMTAB) || sectionHeader.sh_type == UInt32(SHT_DYNSYM) {
                 symbolSections.append((current, sectionHeader))
             }
         }

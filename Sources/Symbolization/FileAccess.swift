@@ -60,6 +60,23 @@ final class OpenFile {
         }
     }
 
+    /// `count` bytes from `offset`, read with `pread`; nil on a read error or if the file
+    /// ends first.
+    func read(offset: UInt64, count: Int) -> [UInt8]? {
+        guard count >= 0, offset <= UInt64(Int64.max) else { return nil }
+        var bytes = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let result = bytes.withUnsafeMutableBytes {
+                pread(fileDescriptor, $0.baseAddress! + done, count - done, off_t(offset) + off_t(done))
+            }
+            if result < 0 && errno == EINTR { continue }
+            guard result > 0 else { return nil }
+            done += result
+        }
+        return bytes
+    }
+
     /// The CRC-32 of the whole file (zlib's `crc32`), as `.gnu_debuglink` records it.
     func crc32() -> UInt32? {
         var crc: UInt32 = 0

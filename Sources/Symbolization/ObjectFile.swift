@@ -67,10 +67,7 @@ struct ObjectFileLoader {
 
     /// A problem with a secondary source (debug file, MiniDebugInfo) that did not
     /// prevent using the file itself.
-    struct Warning {
-        var path: String
-        var reason: String
-    }
+    typealias Warning = DebugFileWarning
 
     /// - Parameters:
     ///   - file: the opened ELF file.
@@ -111,65 +108,13 @@ struct ObjectFileLoader {
                           symbols: SymbolTable(sets: symbols), runtime: runtime, symbolSource: source)
     }
 
-    /// Candidate paths, the process's root first when it has its own.
-    private func rooted(_ path: String, rootPrefix: String) -> [String] {
-        rootPrefix.isEmpty ? [path] : [rootPrefix + path, path]
-    }
-
     private func findDebugFile(for contents: ELFContents, file: OpenFile, originalPath: String, rootPrefix: String,
                                warnings: inout [Warning]) -> (ELFContents, SymbolSource)? {
-        if let buildID = contents.buildID, buildID.count >= 2 {
-            let hex = buildID.map { byte in
-                let digits = String(byte, radix: 16)
-                return digits.count == 1 ? "0" + digits : digits
-            }.joined()
-            let relative = "/.build-id/\(hex.prefix(2))/\(hex.dropFirst(2)).debug"
-            var tried: Set<[UInt64]> = []
-            for directory in debugDirectories {
-                for candidate in rooted(directory + relative, rootPrefix: rootPrefix) {
-                    guard case .success(let debugFile) = OpenFile.open(candidate),
-                          tried.insert([debugFile.device, debugFile.inode]).inserted
-                    else { continue }
-                    do throws(ELFError) {
-                        let debug = try ELFReader.read(file: debugFile)
-                        guard debug.buildID == buildID else {
-                            warnings.append(Warning(path: candidate, reason: "debug file's build id differs from \(originalPath)'s"))
-                            continue
-                        }
-                        guard debug.hasSymbolTable else { continue }
-                        logger.debug("found debug file by build id", metadata: ["file": "\(originalPath)", "debugFile": "\(candidate)"])
-                        return (debug, .debugFileByBuildID)
-                    } catch {
-                        warnings.append(Warning(path: candidate, reason: error.description))
-                    }
-                }
-            }
-        }
-        if let link = contents.debugLink, !link.fileName.contains("/") {
-            let directory = originalPath.lastIndex(of: "/").map { String(originalPath[..<$0]) } ?? ""
-            var candidates = [directory + "/" + link.fileName, directory + "/.debug/" + link.fileName]
-            candidates += debugDirectories.map { $0 + directory + "/" + link.fileName }
-            // The same file may be reachable through the process's root and ours: try it once.
-            var tried: Set<[UInt64]> = [[file.device, file.inode]]
-            for candidate in candidates.flatMap({ rooted($0, rootPrefix: rootPrefix) }) {
-                guard case .success(let debugFile) = OpenFile.open(candidate),
-                      tried.insert([debugFile.device, debugFile.inode]).inserted
-                else { continue }
-                guard debugFile.crc32() == link.crc else {
-                    warnings.append(Warning(path: candidate, reason: "CRC-32 differs from the one in \(originalPath)'s .gnu_debuglink"))
-                    continue
-                }
-                do throws(ELFError) {
-                    let debug = try ELFReader.read(file: debugFile)
-                    guard debug.hasSymbolTable else { continue }
-                    logger.debug("found debug file by debug link", metadata: ["file": "\(originalPath)", "debugFile": "\(candidate)"])
-                    return (debug, .debugFileByDebugLink)
-                } catch {
-                    warnings.append(Warning(path: candidate, reason: error.description))
-                }
-            }
-        }
-        return nil
+        let locator = DebugFileLocator(debugDirectories: debugDirectories)
+        guard let found = locator.find(for: contents, file: file, originalPath: originalPath, rootPrefix: rootPrefix,
+                                       purpose: .symbols, logger: logger, warnings: &warnings)
+        else { return nil }
+        return (found.contents, found.lookup == .buildID ? .debugFileByBuildID : .debugFileByDebugLink)
     }
 }
 

@@ -45,8 +45,15 @@ public struct UnwindTable: Hashable, Sendable {
         public var unsupportedRows: [UnsupportedReason: Int] = [:]
         /// Rows whose rbp rule could not be kept (rbp saved in another register or by expression).
         public var framePointerNotRecoverableRows = 0
-        /// Sections that exist but were not read, with the reason (e.g. a compressed `.debug_frame`).
+        /// Sections that exist but were not read, with the reason (e.g. a compressed `.debug_frame`
+        /// when no decompressor was given).
         public var skippedSections: [String] = []
+        /// Compressed (`SHF_COMPRESSED`) sections that were decompressed and read.
+        public var decompressedSections: [String] = []
+        /// FDEs read from the separate debug file's `.debug_frame` (part of `debugFrameFDEs`).
+        public var separateDebugFrameFDEs = 0
+        /// Why the separate debug file given was not used (the table then comes from the file alone).
+        public var separateDebugFileError: UnwindTableError?
 
         public init() {}
     }
@@ -97,17 +104,74 @@ public struct UnwindTable: Hashable, Sendable {
 
     // MARK: Compiling
 
+    /// Largest decompressed size accepted for a compressed (`SHF_COMPRESSED`) section,
+    /// whatever its `ch_size` claims.
+    public static let defaultMaximumDecompressedSectionSize = 128 << 20
+
     /// Compiles the unwind table of an ELF64 x86-64 executable, shared object or separate
     /// debug file from its `.eh_frame` (found by section header, or through the
-    /// `PT_GNU_EH_FRAME` segment when section headers are stripped) and `.debug_frame`.
+    /// `PT_GNU_EH_FRAME` segment when section headers are stripped) and `.debug_frame`,
+    /// plus the `.debug_frame` of its separate debug file when one is given.
     ///
-    /// Throws an `UnwindTableError` naming the section and offset of the first malformed
-    /// structure; never traps on corrupt input.
-    public static func compile(elfBytes: [UInt8]) throws(UnwindTableError) -> UnwindTable {
+    /// FDEs are taken in address order; at equal addresses the first of `.eh_frame`, then
+    /// `.debug_frame`, then the debug file's `.debug_frame` wins, and an FDE that starts
+    /// inside an earlier one is skipped (`overlappingFDEs`). A problem in the debug
+    /// file is never fatal: the table is compiled from the file alone and the error is
+    /// kept in `statistics.separateDebugFileError` (it is thrown only when the file alone
+    /// has no unwind information).
+    ///
+    /// - Parameters:
+    ///   - separateDebugFrame: the `.debug_frame` of the file's debug file; the caller checked
+    ///     that the debug file belongs to this file (build id or `.gnu_debuglink` CRC).
+    ///   - decompressor: reads `SHF_COMPRESSED` sections; without one they are skipped (or,
+    ///     when nothing else holds unwind information, `compressedSection` is thrown).
+    ///   - maximumDecompressedSize: bound on one decompressed section.
+    ///
+    /// Throws an `UnwindTableError` naming the file, section and offset of the first
+    /// malformed structure; never traps on corrupt input.
+    public static func compile(elfBytes: [UInt8], separateDebugFrame: SeparateDebugFrame? = nil,
+                               decompressor: (any SectionDecompressor)? = nil,
+                               maximumDecompressedSize: Int = defaultMaximumDecompressedSectionSize) throws(UnwindTableError) -> UnwindTable {
+        let reading = SectionReading(decompressor: decompressor, limit: maximumDecompressedSize)
+        guard let separateDebugFrame else { return try compile(elfBytes: elfBytes, debugFrame: nil, reading: reading) }
+        do throws(UnwindTableError) {
+            return try compile(elfBytes: elfBytes, debugFrame: separateDebugFrame, reading: reading)
+        } catch where error.file == .separateDebugFile {
+            let debugError = error
+            var table: UnwindTable
+            do throws(UnwindTableError) {
+                table = try compile(elfBytes: elfBytes, debugFrame: nil, reading: reading)
+            } catch where error.kind == .noUnwindInformation || error.kind == .compressedSection {
+                // The file alone has nothing: the debug file's problem is the reason.
+                throw debugError
+            }
+            table.statistics.separateDebugFileError = debugError
+            return table
+        }
+    }
+
+    /// The names of the sections of an ELF file that have bytes in it (not `SHT_NOBITS`):
+    /// e.g. whether it has a `.debug_frame` of its own before a debug file is looked for.
+    public static func sectionNames(elfBytes: [UInt8]) throws(UnwindTableError) -> [String] {
+        try ELFFile(bytes: elfBytes).sections.filter { $0.hasFileBytes && $0.size > 0 }.map(\.name)
+    }
+
+    /// How compressed sections are read.
+    private struct SectionReading {
+        var decompressor: (any SectionDecompressor)?
+        var limit: Int
+    }
+
+    private static func compile(elfBytes: [UInt8], debugFrame: SeparateDebugFrame?, reading: SectionReading) throws(UnwindTableError) -> UnwindTable {
         let elf = try ELFFile(bytes: elfBytes)
         var statistics = Statistics()
         let text = elf.sections.first { $0.name == ".text" }?.address
         var sources: [CallFrameSection] = []
+        var sourceFiles: [UnwindTableError.File] = []
+        func add(_ source: CallFrameSection, from file: UnwindTableError.File) {
+            sources.append(source)
+            sourceFiles.append(file)
+        }
 
         if let header = elf.section(named: ".eh_frame_hdr") {
             let hdr = try EHFrameHeader(cursor: elf.cursor(over: header), address: header.address)
@@ -115,7 +179,7 @@ public struct UnwindTable: Hashable, Sendable {
         }
         if let ehFrame = elf.section(named: ".eh_frame") {
             let bases = PointerEncoding.Bases(sectionAddress: ehFrame.address, text: text, data: nil)
-            sources.append(try CallFrameSection(flavor: .ehFrame, cursor: elf.cursor(over: ehFrame), bases: bases))
+            add(try CallFrameSection(flavor: .ehFrame, cursor: elf.cursor(over: ehFrame), bases: bases), from: .main)
         } else if !elf.sections.contains(where: { $0.name == ".eh_frame" }),
                   let segment = elf.programHeaders.first(where: { $0.type == ELFFile.segmentGNUEHFrame }) {
             // Stripped section headers: .eh_frame_hdr tells where .eh_frame starts; it runs
@@ -132,14 +196,30 @@ public struct UnwindTable: Hashable, Sendable {
             }
             let cursor = ByteCursor(bytes: elfBytes, start: range.offset, end: range.offset + range.available, section: ".eh_frame")
             let bases = PointerEncoding.Bases(sectionAddress: hdr.ehFrameAddress, text: text, data: nil)
-            sources.append(try CallFrameSection(flavor: .ehFrame, cursor: cursor, bases: bases))
+            add(try CallFrameSection(flavor: .ehFrame, cursor: cursor, bases: bases), from: .main)
         }
         if let debugFrame = elf.section(named: ".debug_frame") {
-            if debugFrame.isCompressed {
-                statistics.skippedSections.append(".debug_frame (compressed, SHF_COMPRESSED is not supported)")
+            if debugFrame.isCompressed && reading.decompressor == nil {
+                statistics.skippedSections.append(".debug_frame (compressed, and no decompressor was given)")
             } else {
+                if debugFrame.isCompressed { statistics.decompressedSections.append(".debug_frame") }
                 let bases = PointerEncoding.Bases(sectionAddress: debugFrame.address, text: text, data: nil)
-                sources.append(try CallFrameSection(flavor: .debugFrame, cursor: elf.cursor(over: debugFrame), bases: bases))
+                let cursor = try elf.contents(of: debugFrame, decompressor: reading.decompressor, limit: reading.limit)
+                add(try CallFrameSection(flavor: .debugFrame, cursor: cursor, bases: bases), from: .main)
+            }
+        }
+        if let debugFrame {
+            do throws(UnwindTableError) {
+                if debugFrame.isCompressed { statistics.decompressedSections.append("separate debug file's .debug_frame") }
+                let bases = PointerEncoding.Bases(sectionAddress: debugFrame.address, text: text, data: nil)
+                let stored = ByteCursor(bytes: debugFrame.contents, start: 0, end: debugFrame.contents.count, section: ".debug_frame")
+                let cursor = try ELFFile.contents(of: stored, isCompressed: debugFrame.isCompressed,
+                                                  decompressor: reading.decompressor, limit: reading.limit)
+                let source = try CallFrameSection(flavor: .debugFrame, cursor: cursor, bases: bases)
+                statistics.separateDebugFrameFDEs = source.fdes.count
+                add(source, from: .separateDebugFile)
+            } catch {
+                throw error.in(.separateDebugFile)
             }
         }
         guard !sources.isEmpty else {
@@ -184,15 +264,19 @@ public struct UnwindTable: Hashable, Sendable {
                 if fde.start > end { append(UnwindRow(startAddress: end, cfa: .noInfo, rbp: .unchanged)) }
             }
             guard let cie = source.cies[fde.cieOffset] else { continue } // parsing stored every referenced CIE
-            let initial: CFAInterpreter.State
-            if let known = initialStates[sourceIndex][fde.cieOffset] {
-                initial = known
-            } else {
-                initial = try interpreter.initialState(of: cie, in: source)
-                initialStates[sourceIndex][fde.cieOffset] = initial
-            }
-            try interpreter.rows(of: fde, cie: cie, initial: initial, in: source) { location, state throws(UnwindTableError) in
-                append(interpreter.row(at: location, state: state, cie: cie))
+            do throws(UnwindTableError) {
+                let initial: CFAInterpreter.State
+                if let known = initialStates[sourceIndex][fde.cieOffset] {
+                    initial = known
+                } else {
+                    initial = try interpreter.initialState(of: cie, in: source)
+                    initialStates[sourceIndex][fde.cieOffset] = initial
+                }
+                try interpreter.rows(of: fde, cie: cie, initial: initial, in: source) { location, state throws(UnwindTableError) in
+                    append(interpreter.row(at: location, state: state, cie: cie))
+                }
+            } catch {
+                throw error.in(sourceFiles[sourceIndex])
             }
             coveredEnd = fde.end
         }
@@ -211,5 +295,14 @@ public struct UnwindTable: Hashable, Sendable {
             LoadSegment(fileOffset: $0.offset, virtualAddress: $0.virtualAddress, fileSize: $0.fileSize, isExecutable: $0.flags & 1 != 0)
         }
         return UnwindTable(rows: rows, statistics: statistics, loadSegments: loadSegments)
+    }
+}
+
+extension UnwindTableError {
+    /// The same error, attributed to `file`.
+    func `in`(_ file: File) -> UnwindTableError {
+        var error = self
+        error.file = file
+        return error
     }
 }

@@ -19,8 +19,18 @@ public struct UnwindTableError: Error, Hashable, Sendable, CustomStringConvertib
         case outOfFileBounds(offset: UInt64, size: UInt64, fileSize: Int)
         /// Neither `.eh_frame` nor `.debug_frame` (nor a `PT_GNU_EH_FRAME` segment) exists.
         case noUnwindInformation
-        /// The only unwind information is in a compressed (`SHF_COMPRESSED`) section.
+        /// A compressed (`SHF_COMPRESSED`) section holds unwind information, and no
+        /// decompressor was given to read it.
         case compressedSection
+        /// An `SHF_COMPRESSED` section whose `ch_type` is neither zlib (1) nor zstd (2).
+        case unsupportedCompression(type: UInt32)
+        /// A compressed section that claims (`ch_size`) more bytes than the limit, or more
+        /// than its compressed size can hold.
+        case compressedSectionTooLarge(declaredSize: UInt64, limit: Int)
+        /// The compressed data is not a valid stream, or the decompressor lacks its format.
+        case decompressionFailed(format: SectionCompression, reason: String)
+        /// The data decompresses to another size than `ch_size` declares (`actualSize` nil: more).
+        case decompressedSizeMismatch(declaredSize: UInt64, actualSize: Int?)
 
         // MARK: Byte-level
         /// The data ends inside a value or an entry.
@@ -75,11 +85,22 @@ public struct UnwindTableError: Error, Hashable, Sendable, CustomStringConvertib
     public var section: String
     /// Byte offset, from the start of `section`, of the value or entry in error.
     public var offset: Int
+    /// Which file the error is in: the mapped file itself or its separate debug file.
+    public var file: File
 
-    public init(_ kind: Kind, section: String, offset: Int) {
+    /// The file an error is in.
+    public enum File: Hashable, Sendable {
+        /// The ELF file whose table is compiled.
+        case main
+        /// Its separate debug file (found by build id or `.gnu_debuglink`).
+        case separateDebugFile
+    }
+
+    public init(_ kind: Kind, section: String, offset: Int, file: File = .main) {
         self.kind = kind
         self.section = section
         self.offset = offset
+        self.file = file
     }
 
     public var description: String {
@@ -97,7 +118,16 @@ public struct UnwindTableError: Error, Hashable, Sendable, CustomStringConvertib
             what = "bytes \(offset)..<\(offset &+ size) lie outside the file (\(fileSize) bytes); the file is truncated or corrupt"
         case .noUnwindInformation: what = "the file has no .eh_frame, .debug_frame or PT_GNU_EH_FRAME"
         case .compressedSection:
-            what = "the section is compressed (SHF_COMPRESSED), which is not supported; decompress it with `objcopy --decompress-debug-sections`"
+            what = "the section is compressed (SHF_COMPRESSED) and no decompressor was given; pass one, or decompress the file with `objcopy --decompress-debug-sections`"
+        case .unsupportedCompression(let type):
+            what = "compression type \(type) (ch_type) is not supported (only zlib = 1 and zstd = 2 are)"
+        case .compressedSectionTooLarge(let declared, let limit):
+            what = "the section claims \(declared) decompressed bytes (ch_size), more than the limit \(limit) or than its compressed data can hold; the file is corrupt, or raise the limit"
+        case .decompressionFailed(let format, let reason):
+            what = "\(format) decompression failed: \(reason); the section is corrupt"
+        case .decompressedSizeMismatch(let declared, let actual):
+            let produced = actual.map { "\($0) bytes" } ?? "more bytes"
+            what = "the section decompresses to \(produced), not the \(declared) its ch_size declares; the file is corrupt"
         case .truncated: what = "the data ends inside a value"
         case .malformedLEB128: what = "a LEB128 number is longer than 64 bits"
         case .unterminatedString: what = "a string has no terminating NUL"
@@ -119,6 +149,7 @@ public struct UnwindTableError: Error, Hashable, Sendable, CustomStringConvertib
         case .unsortedEntries(let index): what = "entry \(index) does not start after entry \(index - 1)"
         case .invalidEntry(let index, let packed): what = "entry \(index) has the invalid rule word 0x\(String(packed, radix: 16))"
         }
-        return "\(section) at offset 0x\(String(offset, radix: 16)): \(what)"
+        let place = file == .separateDebugFile ? "separate debug file, " : ""
+        return "\(place)\(section) at offset 0x\(String(offset, radix: 16)): \(what)"
     }
 }

@@ -7,14 +7,43 @@ var aggregatorBinaryPath: String {
     URL(fileURLWithPath: SamplerProcess.binaryPath).deletingLastPathComponent().appendingPathComponent("tandem-aggregator").path
 }
 
+/// Where the workload's unwind information is.
+enum UnwindInformation: String, CaseIterable, CustomTestStringConvertible {
+    /// Its own `.eh_frame`, as GCC emits by default.
+    case ehFrame
+    /// Only `.debug_frame`, moved by `objcopy --only-keep-debug` into a zlib-compressed
+    /// separate debug file that `.gnu_debuglink` names; the program is `strip -g`ped.
+    case separateDebugFile
+
+    var testDescription: String { rawValue }
+
+    /// Builds unwind_o2 (-O2 -fomit-frame-pointer) into `directory` with its unwind information here.
+    func buildWorkload(in directory: URL) throws -> String {
+        switch self {
+        case .ehFrame:
+            return try Workload.build("unwind_o2", in: directory, extraArguments: ["-O2", "-fomit-frame-pointer"])
+        case .separateDebugFile:
+            let program = try Workload.build("unwind_o2", in: directory, extraArguments: [
+                "-O2", "-fomit-frame-pointer", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables", "-g"])
+            let debugFile = program + ".debug"
+            try runToCompletion("/usr/bin/objcopy", ["--only-keep-debug", "--compress-debug-sections=zlib", program, debugFile])
+            try runToCompletion("/usr/bin/strip", ["-g", program])
+            try runToCompletion("/usr/bin/objcopy", ["--add-gnu-debuglink=\(debugFile)", program])
+            return program
+        }
+    }
+}
+
 extension SamplerLiveTests {
     @Suite struct UnwindTableLiveTests {
         /// A -O2 -fomit-frame-pointer program, sampled with the aggregator's unwind tables:
-        /// at least 95% of its samples unwind to `_start`. Frame pointers alone get next to none.
-        @Test func optimizedCodeWithoutFramePointersUnwindsToTheRoot() throws {
+        /// at least 95% of its samples unwind to `_start`, whether its CFI is in its own
+        /// `.eh_frame` or in its separate debug file. Frame pointers alone get next to none.
+        @Test(arguments: UnwindInformation.allCases)
+        func optimizedCodeWithoutFramePointersUnwindsToTheRoot(unwindInformation: UnwindInformation) throws {
             let scratch = try makeScratchDirectory()
             defer { try? FileManager.default.removeItem(at: scratch) }
-            let workload = try Workload.build("unwind_o2", in: scratch, extraArguments: ["-O2", "-fomit-frame-pointer"])
+            let workload = try unwindInformation.buildWorkload(in: scratch)
             let symbols = try SymbolTable(binary: workload)
             let start = try #require(symbols.address(of: "_start"))
 

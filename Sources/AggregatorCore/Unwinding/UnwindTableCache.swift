@@ -1,4 +1,5 @@
 import Foundation
+import Symbolization
 import Synchronization
 import UnwindTables
 #if canImport(Glibc)
@@ -21,6 +22,10 @@ public struct FileIdentity: Hashable, Sendable {
 public struct CompiledUnwindTable: Sendable {
     public var serialized: [UInt8]
     public var table: UnwindTable
+    /// The separate debug file whose `.debug_frame` was compiled in, if any.
+    public var separateDebugFile: String?
+    /// Debug files found but not used, and why (wrong build id or CRC, too large, corrupt).
+    public var debugFileWarnings: [String] = []
 
     /// `pgoff + (p_vaddr − p_offset) − start`: the bias of a mapping of this file, or
     /// nil when its file offset is in no `PT_LOAD` segment.
@@ -44,10 +49,19 @@ public final class UnwindTableCache: Sendable {
         public var compiled = 0
         public var failed = 0
         public var serializedBytes = 0
+        /// Tables that include a separate debug file's `.debug_frame`.
+        public var separateDebugFilesUsed = 0
+        /// Debug files found but not used (each candidate counted).
+        public var debugFileWarnings = 0
     }
 
     /// Files larger than this are not read.
     public let maximumFileSize: Int
+    /// Where separate debug files are looked for (build id, `.gnu_debuglink`).
+    public let debugFiles: DebugFileLocator
+    /// Separate debug files larger than this are not used (only their `.debug_frame` is
+    /// read, but a `.gnu_debuglink` check reads the whole file for its CRC).
+    public let maximumDebugFileSize: Int
     private let state = Mutex<(entries: [FileIdentity: Entry], statistics: Statistics)>(([:], Statistics()))
 
     /// The cache of the aggregator process, shared by its connections.
@@ -65,8 +79,11 @@ public final class UnwindTableCache: Sendable {
     /// aggregator's unit forbids (SystemCallFilter=~@resources).
     private static let workerCount = 2
 
-    public init(maximumFileSize: Int = 256 << 20) {
+    public init(maximumFileSize: Int = 256 << 20, debugFiles: DebugFileLocator = DebugFileLocator(),
+                maximumDebugFileSize: Int = 512 << 20) {
         self.maximumFileSize = maximumFileSize
+        self.debugFiles = debugFiles
+        self.maximumDebugFileSize = maximumDebugFileSize
     }
 
     /// The table of `identity` if it is known; otherwise `.pending`, with a compile
@@ -78,9 +95,8 @@ public final class UnwindTableCache: Sendable {
             return nil
         }
         if let scheduled { return scheduled }
-        let limit = maximumFileSize
         enqueue { [self] in
-            record(Self.compile(identity: identity, paths: paths, limit: limit), for: identity)
+            record(compile(identity: identity, paths: paths), for: identity)
         }
         return .pending
     }
@@ -129,7 +145,7 @@ public final class UnwindTableCache: Sendable {
     /// that file (checked with `fstat`), or the reason there is none.
     public func table(for identity: FileIdentity, paths: [String]) -> Entry {
         if let known = state.withLock({ $0.entries[identity] }), !known.isPending { return known }
-        let entry = Self.compile(identity: identity, paths: paths, limit: maximumFileSize)
+        let entry = compile(identity: identity, paths: paths)
         record(entry, for: identity)
         return entry
     }
@@ -141,6 +157,8 @@ public final class UnwindTableCache: Sendable {
             case .compiled(let table):
                 $0.statistics.compiled += 1
                 $0.statistics.serializedBytes += table.serialized.count
+                if table.separateDebugFile != nil { $0.statistics.separateDebugFilesUsed += 1 }
+                $0.statistics.debugFileWarnings += table.debugFileWarnings.count
             case .failed:
                 $0.statistics.failed += 1
             case .pending:
@@ -149,22 +167,64 @@ public final class UnwindTableCache: Sendable {
         }
     }
 
-    private static func compile(identity: FileIdentity, paths: [String], limit: Int) -> Entry {
+    private func compile(identity: FileIdentity, paths: [String]) -> Entry {
         var reasons: [String] = []
         for path in paths {
-            switch readFile(path, identity: identity, limit: limit) {
+            switch Self.readFile(path, identity: identity, limit: maximumFileSize) {
             case .failure(let failure):
                 reasons.append(failure.reason)
             case .success(let bytes):
-                do {
-                    let table = try UnwindTable.compile(elfBytes: bytes)
-                    return .compiled(CompiledUnwindTable(serialized: table.serialized(), table: table))
-                } catch {
-                    return .failed("\(path): \(error)")
-                }
+                return compile(elfBytes: bytes, path: path, identity: identity)
             }
         }
         return .failed(reasons.joined(separator: "; "))
+    }
+
+    /// Compiles the table of the file read from `path`, with the `.debug_frame` of its
+    /// separate debug file when it has none itself. A debug file that cannot be found,
+    /// read or compiled never fails the table: it becomes a warning.
+    private func compile(elfBytes: [UInt8], path: String, identity: FileIdentity) -> Entry {
+        let decompressor = ELFSectionDecompressor()
+        var warnings: [DebugFileWarning] = []
+        var debugFile: DebugFrameFile?
+        if !Self.hasDebugFrame(elfBytes) {
+            let (rootPrefix, originalPath) = Self.splitProcessRoot(path)
+            debugFile = debugFiles.debugFrameFile(forFileAt: path, device: identity.device, inode: identity.inode,
+                                                  originalPath: originalPath, rootPrefix: rootPrefix,
+                                                  sizeLimit: maximumDebugFileSize, logger: nil, warnings: &warnings)
+        }
+        var warningTexts = warnings.map { "\($0.path): \($0.reason)" }
+        do {
+            let debugFrame = debugFile.map {
+                SeparateDebugFrame(contents: $0.contents, address: $0.address, isCompressed: $0.isCompressed)
+            }
+            let table = try UnwindTable.compile(elfBytes: elfBytes, separateDebugFrame: debugFrame, decompressor: decompressor)
+            var usedDebugFile = debugFile.map { "\($0.path) (by \($0.lookup.rawValue))" }
+            if let debugFile, let error = table.statistics.separateDebugFileError {
+                warningTexts.append("\(debugFile.path): \(error)")
+                usedDebugFile = nil
+            }
+            return .compiled(CompiledUnwindTable(serialized: table.serialized(), table: table,
+                                                 separateDebugFile: usedDebugFile, debugFileWarnings: warningTexts))
+        } catch {
+            let debugPath = error.file == .separateDebugFile ? " (debug file \(debugFile?.path ?? "?"))" : ""
+            return .failed((["\(path)\(debugPath): \(error)"] + warningTexts).joined(separator: "; "))
+        }
+    }
+
+    /// Whether the file has a `.debug_frame` of its own (then its debug file's is the same
+    /// and is not looked for). A file that is not readable ELF answers no: compiling it
+    /// reports why.
+    private static func hasDebugFrame(_ elfBytes: [UInt8]) -> Bool {
+        (try? UnwindTable.sectionNames(elfBytes: elfBytes))?.contains(".debug_frame") ?? false
+    }
+
+    /// `/proc/PID/root/usr/bin/x` → (`/proc/PID/root`, `/usr/bin/x`); any other path → ("", path).
+    static func splitProcessRoot(_ path: String) -> (rootPrefix: String, path: String) {
+        let parts = path.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0].isEmpty, parts[1] == "proc", !parts[2].isEmpty, parts[2].allSatisfy(\.isNumber),
+              parts[3].hasPrefix("root/") else { return ("", path) }
+        return ("/proc/\(parts[2])/root", String(parts[3].dropFirst("root".count)))
     }
 
     /// The bytes of `path` if it is the file `identity` names.

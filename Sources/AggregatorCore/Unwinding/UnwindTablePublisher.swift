@@ -168,6 +168,12 @@ public final class UnwindTablePublisher {
             nextTableID += 1
             sentTables[identity] = tableID
             counters.tablesSent += 1
+            if let debugFile = compiled.separateDebugFile {
+                logger.debug("unwind table of \(mapping.path) includes the .debug_frame of \(debugFile)")
+            }
+            for warning in compiled.debugFileWarnings {
+                logger.debug("debug file not used for the unwind table of \(mapping.path): \(warning)")
+            }
         }
         return .covered(UnwindMapping(start: mapping.start, end: mapping.end, tableID: tableID, bias: bias,
                                       device: identity.device, inode: identity.inode))
