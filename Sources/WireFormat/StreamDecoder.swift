@@ -282,6 +282,8 @@ struct RecordResolver {
             return .kernelModules(try reader.readKernelModules(limits: limits))
         case .statistics:
             return .statistics(try reader.readStatistics(limits: limits))
+        case .fileDescriptor:
+            return .fileDescriptor(try reader.readFileDescriptorAnswer())
         case .endOfStream:
             reachedEndOfStream = true
             return .endOfStream(try reader.readEndOfStream())

@@ -165,6 +165,10 @@ public struct StreamEncoder {
             payload.removeAll()
             payload.writeEndOfStream(end)
             frame(.endOfStream)
+        case .fileDescriptor(let answer):
+            payload.removeAll()
+            payload.writeFileDescriptorAnswer(answer)
+            frame(.fileDescriptor)
         case .resetInterning:
             resetInterning()
         case .header, .stackDefinition, .threadDefinition, .sample, .unknown:

@@ -67,10 +67,10 @@ let sampleControlRecords: [ControlRecord] = [
 
     @Test func unknownRecordsAreSkippedByLength() {
         var bytes = encodeControl([.releaseUnwindTable(tableID: 3)])
-        bytes += [0x0F, 0x03, 0x01, 0x02, 0x03, 0x63, 0x00]
+        bytes += [0x1F, 0x03, 0x01, 0x02, 0x03, 0x63, 0x00]
         let decoded = decodeControl(bytes, chunk: 1)
         #expect(decoded.error == nil)
-        #expect(decoded.records == [.releaseUnwindTable(tableID: 3), .unknown(type: 15, length: 3), .unknown(type: 99, length: 0)])
+        #expect(decoded.records == [.releaseUnwindTable(tableID: 3), .unknown(type: 31, length: 3), .unknown(type: 99, length: 0)])
     }
 
     @Test func headerErrors() {

@@ -78,6 +78,9 @@ public enum CaptureInspection {
             return "reset_interning"
         case .endOfStream(let end):
             return "end_of_stream t=\(end.time) reason=\(end.reason)"
+        case .fileDescriptor(let answer):
+            return "file_descriptor pid=\(answer.pid) start=\(hex(answer.start)) dev=\(answer.device) inode=\(answer.inode)"
+                + " status=\(answer.status)" + (answer.errorNumber == 0 ? "" : " errno=\(answer.errorNumber)")
         case .unknown(let type, let length):
             return "unknown type=\(type) length=\(length)"
         }
@@ -187,6 +190,7 @@ public struct CaptureSummary {
         case .statistics: "statistics"
         case .resetInterning: "reset_interning"
         case .endOfStream: "end_of_stream"
+        case .fileDescriptor: "file_descriptor"
         case .unknown(let type, _): "unknown_\(type)"
         }
     }

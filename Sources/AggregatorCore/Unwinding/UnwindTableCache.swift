@@ -36,6 +36,9 @@ public final class UnwindTableCache: Sendable {
     public enum Entry: Sendable {
         case compiled(CompiledUnwindTable)
         case failed(String)
+        /// No path to the file opens for this process (permission, or not in its mount
+        /// namespace): the sampler can pass a descriptor (`compile(identity:descriptor:)`).
+        case unreadable(String)
         /// Being compiled in the background; ask again later.
         case pending
     }
@@ -43,6 +46,10 @@ public final class UnwindTableCache: Sendable {
     public struct Statistics: Hashable, Sendable {
         public var compiled = 0
         public var failed = 0
+        /// Files no path opened for: candidates for a descriptor from the sampler.
+        public var unreadable = 0
+        /// Files compiled from a descriptor the sampler passed.
+        public var compiledFromDescriptors = 0
         public var serializedBytes = 0
     }
 
@@ -83,6 +90,46 @@ public final class UnwindTableCache: Sendable {
             record(Self.compile(identity: identity, paths: paths, limit: limit), for: identity)
         }
         return .pending
+    }
+
+    /// Compiles the table of `identity` from `descriptor`, a read-only descriptor of the
+    /// file the sampler passed, in the background; takes ownership of the descriptor
+    /// (closed when read). Returns false, closing it at once, when the entry is already
+    /// compiled, failed for another reason than access, or being compiled.
+    @discardableResult
+    public func compile(identity: FileIdentity, descriptor: Int32, name: String) -> Bool {
+        let accepted = state.withLock { state -> Bool in
+            switch state.entries[identity] {
+            case .unreadable?, nil:
+                state.entries[identity] = .pending
+                return true
+            default:
+                return false
+            }
+        }
+        guard accepted else {
+            close(descriptor)
+            return false
+        }
+        let limit = maximumFileSize
+        enqueue { [self] in
+            let entry: Entry
+            switch Self.readDescriptor(descriptor, name: name, identity: identity, limit: limit) {
+            case .failure(let failure):
+                entry = .failed(failure.reason)
+            case .success(let bytes):
+                do {
+                    let table = try UnwindTable.compile(elfBytes: bytes)
+                    entry = .compiled(CompiledUnwindTable(serialized: table.serialized(), table: table))
+                } catch {
+                    entry = .failed("\(name): \(error)")
+                }
+            }
+            close(descriptor)
+            if case .compiled = entry { state.withLock { $0.statistics.compiledFromDescriptors += 1 } }
+            record(entry, for: identity)
+        }
+        return true
     }
 
     /// Waits until every background compile scheduled so far is done (tests, benchmarks).
@@ -143,6 +190,8 @@ public final class UnwindTableCache: Sendable {
                 $0.statistics.serializedBytes += table.serialized.count
             case .failed:
                 $0.statistics.failed += 1
+            case .unreadable:
+                $0.statistics.unreadable += 1
             case .pending:
                 break
             }
@@ -151,10 +200,12 @@ public final class UnwindTableCache: Sendable {
 
     private static func compile(identity: FileIdentity, paths: [String], limit: Int) -> Entry {
         var reasons: [String] = []
+        var onlyAccessFailures = !paths.isEmpty
         for path in paths {
             switch readFile(path, identity: identity, limit: limit) {
             case .failure(let failure):
                 reasons.append(failure.reason)
+                onlyAccessFailures = onlyAccessFailures && failure.isAccessFailure
             case .success(let bytes):
                 do {
                     let table = try UnwindTable.compile(elfBytes: bytes)
@@ -164,14 +215,26 @@ public final class UnwindTableCache: Sendable {
                 }
             }
         }
-        return .failed(reasons.joined(separator: "; "))
+        let reason = reasons.joined(separator: "; ")
+        return onlyAccessFailures ? .unreadable(reason) : .failed(reason)
     }
 
     /// The bytes of `path` if it is the file `identity` names.
     private static func readFile(_ path: String, identity: FileIdentity, limit: Int) -> Result<[UInt8], FileReadFailure> {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return .failure(FileReadFailure(reason: "open(\(path)): \(String(cString: strerror(errno)))")) }
+        guard fd >= 0 else {
+            let error = errno
+            return .failure(FileReadFailure(reason: "open(\(path)): \(String(cString: strerror(error)))",
+                                            isAccessFailure: [EACCES, EPERM, ENOENT, ENOTDIR].contains(error)))
+        }
         defer { close(fd) }
+        return readDescriptor(fd, name: path, identity: identity, limit: limit)
+    }
+
+    /// The bytes of the open file `fd` (named `path` in messages) if it is the file
+    /// `identity` names: a regular file of at most `limit` bytes, read with `pread`.
+    private static func readDescriptor(_ fd: Int32, name path: String, identity: FileIdentity,
+                                       limit: Int) -> Result<[UInt8], FileReadFailure> {
         var status = stat()
         guard fstat(fd, &status) == 0 else { return .failure(FileReadFailure(reason: "fstat(\(path)): \(String(cString: strerror(errno)))")) }
         guard status.st_mode & S_IFMT == S_IFREG else { return .failure(FileReadFailure(reason: "\(path): not a regular file")) }
@@ -203,4 +266,6 @@ extension UnwindTableCache.Entry {
 /// Why a candidate path of a mapped file was not read.
 struct FileReadFailure: Error {
     var reason: String
+    /// The path did not open for lack of permission or because it is not there.
+    var isAccessFailure = false
 }
