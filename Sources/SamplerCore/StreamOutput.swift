@@ -221,8 +221,8 @@ struct StreamOutput {
             let limit = following.map { Int($0 - streamWritten) } ?? Int.max
             let written = queue.write { all in
                 let bytes = UnsafeRawBufferPointer(rebasing: all.prefix(limit))
-                let result = if let carried {
-                    tandem_send_with_descriptor(fd, bytes.baseAddress, bytes.count, carried)
+                let result = if var carried {
+                    tandem_send_with_descriptors(fd, bytes.baseAddress, bytes.count, &carried, 1)
                 } else if isSocket {
                     tandem_send_nonblocking(fd, bytes.baseAddress, bytes.count)
                 } else {

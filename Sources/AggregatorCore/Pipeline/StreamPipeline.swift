@@ -37,15 +37,16 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
     private var control: ControlChannel?
     /// Set when the stream header says the sampler reads unwind tables.
     private var unwindPublisher: UnwindTablePublisher?
-    /// Descriptors the sampler passed, in arrival order, each with the stream bytes it
-    /// arrived with: a file descriptor record starting in those bytes takes it.
-    private var receivedDescriptors: [(descriptor: Int32, offsets: Range<Int>)] = []
+    /// Descriptors the sampler passed, until a file descriptor record takes them.
+    private var receivedDescriptors = ReceivedDescriptors()
     /// Descriptor passing's problems on this connection (each also logged).
     public private(set) var descriptorCounters = DescriptorCounters()
 
     public struct DescriptorCounters: Hashable, Sendable {
         /// Descriptors that arrived with no file descriptor record to take them (closed).
         public var unmatched = 0
+        /// Descriptors that arrived with a file descriptor record that said "attached".
+        public var matched = 0
         /// Reads whose ancillary data was cut (`MSG_CTRUNC`): descriptors lost.
         public var truncatedReads = 0
         /// File descriptor records that said "attached" but came without one.
@@ -82,7 +83,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
     }
 
     public func receive(descriptors: [Int32], with offsets: Range<Int>) {
-        for descriptor in descriptors { receivedDescriptors.append((descriptor, offsets)) }
+        receivedDescriptors.receive(descriptors, with: offsets)
     }
 
     public func noteTruncatedDescriptors() {
@@ -94,17 +95,14 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
     /// that arrived with that byte (closing older ones no record took) and hands it to
     /// the unwind publisher. Captures and replays have neither descriptors nor a publisher.
     private func handleFileDescriptor(_ answer: FileDescriptorAnswer, at offset: Int) {
-        while let first = receivedDescriptors.first, first.offsets.upperBound <= offset {
-            receivedDescriptors.removeFirst()
-            close(first.descriptor)
-            descriptorCounters.unmatched += 1
-            logger.warning("a descriptor from the sampler came with no file descriptor record; closed")
+        let unmatchedBefore = receivedDescriptors.unmatched
+        // Only an "attached" record takes one; any other leaves it to be closed as unmatched.
+        let descriptor = answer.status == .attached ? receivedDescriptors.take(forRecordAt: offset) : nil
+        if receivedDescriptors.unmatched > unmatchedBefore {
+            descriptorCounters.unmatched += receivedDescriptors.unmatched - unmatchedBefore
+            logger.warning("\(receivedDescriptors.unmatched - unmatchedBefore) descriptors from the sampler came with no file descriptor record; closed")
         }
-        var descriptor: Int32?
-        if answer.status == .attached, let first = receivedDescriptors.first, first.offsets.contains(offset) {
-            receivedDescriptors.removeFirst()
-            descriptor = first.descriptor
-        }
+        if descriptor != nil { descriptorCounters.matched += 1 }
         if answer.status == .attached, descriptor == nil, control != nil {
             descriptorCounters.missing += 1
             logger.warning("file descriptor record for pid \(answer.pid) arrived without its descriptor")
@@ -184,9 +182,8 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
     public func finish(error: (any Error)?) {
         guard !finished else { return }
         finished = true
-        for (descriptor, _) in receivedDescriptors { close(descriptor) }
         descriptorCounters.unmatched += receivedDescriptors.count
-        receivedDescriptors.removeAll()
+        receivedDescriptors.closeAll()
         if let error {
             summary.malformedStreams += error is WireFormatError ? 1 : 0
         } else {

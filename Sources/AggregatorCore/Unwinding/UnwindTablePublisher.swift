@@ -244,6 +244,8 @@ public final class UnwindTablePublisher {
                 }
                 return .uncovered
             }
+            // A deleted file (or a memfd) has no path the sampler could open either.
+            if mapping.path.hasSuffix(" (deleted)") { return .uncovered }
             if !isRequested(identity) {
                 requestFile(FileRequest(pid: pid, start: mapping.start, end: mapping.end, device: mapping.device,
                                         inode: mapping.inode), path: mapping.path, reason: reason)
