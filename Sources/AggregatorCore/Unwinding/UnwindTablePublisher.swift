@@ -199,7 +199,7 @@ public final class UnwindTablePublisher {
     }
 
     /// Why `fd` is not the regular file `identity` of at most `limit` bytes (`fstat`), or nil.
-    static func checkDescriptor(_ fd: Int32, identity: FileIdentity, limit: Int) -> String? {
+    public static func checkDescriptor(_ fd: Int32, identity: FileIdentity, limit: Int) -> String? {
         var status = stat()
         guard fstat(fd, &status) == 0 else { return "fstat: \(String(cString: strerror(errno)))" }
         guard status.st_mode & S_IFMT == S_IFREG else { return "not a regular file" }

@@ -1,0 +1,138 @@
+import AggregatorCore
+import Foundation
+import Testing
+import WireFormat
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The publisher's side of descriptor passing: a file no path opens is asked for once,
+/// a descriptor that matches is compiled and published, every other answer is closed,
+/// counted, and not asked again.
+@Suite struct FileRequestPublisherTests {
+    /// A mapping of `binary`'s text segment under a path this process cannot open
+    /// (it does not exist), so that only a descriptor can give its table.
+    static func unreachableMapping(of binary: String, start: UInt64) throws -> Mapping {
+        var status = stat()
+        try #require(stat(binary, &status) == 0)
+        return Mapping(start: start, end: start + 0x4000, fileOffset: 0x2000, device: UInt64(status.st_dev),
+                       inode: UInt64(status.st_ino), path: "/nonexistent-tandem\(binary)")
+    }
+
+    static func request(_ mapping: Mapping) -> FileRequest {
+        FileRequest(pid: getpid(), start: mapping.start, end: mapping.end, device: mapping.device, inode: mapping.inode)
+    }
+
+    static func answer(_ mapping: Mapping, _ status: FileDescriptorStatus, errorNumber: UInt32 = 0) -> FileDescriptorAnswer {
+        FileDescriptorAnswer(pid: getpid(), start: mapping.start, device: mapping.device, inode: mapping.inode,
+                             status: status, errorNumber: errorNumber)
+    }
+
+    static func isOpen(_ descriptor: Int32) -> Bool { fcntl(descriptor, F_GETFD) >= 0 }
+
+    @Test func unreadableFileIsRequestedOnceThenCompiledFromTheDescriptor() throws {
+        let writer = CollectingWriter()
+        let cache = UnwindTableCache()
+        let publisher = UnwindTablePublisher(cache: cache, channel: writer.channel(), logger: quietLogger)
+        let mapping = try Self.unreachableMapping(of: "/usr/bin/true", start: 0x5555_0000_2000)
+        let mappings = Mappings(pid: getpid(), mappings: [mapping])
+        publisher.noteMappings(mappings)
+        publisher.noteSample(pid: getpid())
+        cache.waitForPendingCompiles()
+        publisher.poll()
+        // Asked again by a new mappings record: still one request.
+        publisher.noteMappings(mappings)
+        publisher.poll()
+        var records = try writer.records()
+        #expect(records.filter { if case .fileRequest = $0 { true } else { false } } == [.fileRequest(Self.request(mapping))])
+        #expect(publisher.counters.fileRequestsSent == 1)
+
+        let descriptor = open("/usr/bin/true", O_RDONLY | O_CLOEXEC)
+        publisher.noteAnswer(Self.answer(mapping, .attached), descriptor: descriptor)
+        #expect(publisher.counters.descriptorsReceived == 1)
+        cache.waitForPendingCompiles()
+        #expect(!Self.isOpen(descriptor), "the cache closes the descriptor once read")
+        publisher.poll()
+        records = try writer.records()
+        let tables = records.compactMap { if case .unwindTable(let table) = $0 { table } else { nil } }
+        #expect(tables.count == 1 && tables.first?.inode == mapping.inode)
+        guard case .unwindMappings(let last)? = records.last else {
+            Issue.record("no mappings record after the table: \(records.map { "\($0)".prefix(40) })")
+            return
+        }
+        #expect(last.entries.map(\.start) == [mapping.start])
+        #expect(cache.statistics.compiledFromDescriptors == 1)
+    }
+
+    @Test func refusedAnswersAreCountedAndNotAskedAgain() throws {
+        let writer = CollectingWriter()
+        let cache = UnwindTableCache()
+        let publisher = UnwindTablePublisher(cache: cache, channel: writer.channel(), logger: quietLogger)
+        publisher.maximumBusyRetries = 1
+        let refused = try Self.unreachableMapping(of: "/usr/bin/true", start: 0x1_0000)
+        let busy = try Self.unreachableMapping(of: "/usr/bin/false", start: 0x2_0000)
+        let mappings = Mappings(pid: getpid(), mappings: [refused, busy])
+        publisher.noteMappings(mappings)
+        publisher.noteSample(pid: getpid())
+        cache.waitForPendingCompiles()
+        publisher.poll()
+        #expect(publisher.counters.fileRequestsSent == 2)
+
+        publisher.noteAnswer(Self.answer(refused, .openFailed, errorNumber: UInt32(EACCES)), descriptor: nil)
+        // Busy: asked again (once, here), then given up.
+        publisher.noteAnswer(Self.answer(busy, .busy), descriptor: nil)
+        #expect(publisher.counters.fileRequestsSent == 3)
+        publisher.noteAnswer(Self.answer(busy, .busy), descriptor: nil)
+        #expect(publisher.counters.fileRequestsRefused == 3)
+        publisher.poll()
+        publisher.noteMappings(mappings)
+        publisher.poll()
+        #expect(publisher.counters.fileRequestsSent == 3, "refused files are not asked for again")
+        guard case .unwindMappings(let last)? = try writer.records().last else {
+            Issue.record("no mappings record")
+            return
+        }
+        #expect(last.entries.isEmpty)
+        #expect(publisher.counters.mappingsUncovered >= 2)
+    }
+
+    @Test func descriptorsThatMatchNoRequestOrNotTheFileAreClosed() throws {
+        let writer = CollectingWriter()
+        let cache = UnwindTableCache()
+        let publisher = UnwindTablePublisher(cache: cache, channel: writer.channel(), logger: quietLogger)
+        let mapping = try Self.unreachableMapping(of: "/usr/bin/true", start: 0x1_0000)
+        // Never asked for.
+        let unrequested = open("/usr/bin/true", O_RDONLY | O_CLOEXEC)
+        publisher.noteAnswer(Self.answer(mapping, .attached), descriptor: unrequested)
+        #expect(!Self.isOpen(unrequested))
+        #expect(publisher.counters.descriptorsRejected == 1)
+
+        // Asked for, but the descriptor is another file: the fstat check closes it.
+        publisher.noteMappings(Mappings(pid: getpid(), mappings: [mapping]))
+        publisher.noteSample(pid: getpid())
+        cache.waitForPendingCompiles()
+        publisher.poll()
+        #expect(publisher.counters.fileRequestsSent == 1)
+        let other = open("/usr/bin/false", O_RDONLY | O_CLOEXEC)
+        publisher.noteAnswer(Self.answer(mapping, .attached), descriptor: other)
+        #expect(!Self.isOpen(other))
+        #expect(publisher.counters.descriptorsRejected == 2)
+        #expect(publisher.counters.descriptorsReceived == 0)
+        #expect(cache.statistics.compiledFromDescriptors == 0)
+    }
+
+    @Test func descriptorCheckNamesWhatIsWrong() throws {
+        var status = stat()
+        try #require(stat("/usr/bin/true", &status) == 0)
+        let identity = FileIdentity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
+        let file = open("/usr/bin/true", O_RDONLY | O_CLOEXEC)
+        let directory = open("/usr/bin", O_RDONLY | O_CLOEXEC | O_DIRECTORY)
+        defer { close(file); close(directory) }
+        #expect(UnwindTablePublisher.checkDescriptor(file, identity: identity, limit: 1 << 30) == nil)
+        #expect(UnwindTablePublisher.checkDescriptor(file, identity: identity, limit: 10)?.contains("above the limit 10") == true)
+        #expect(UnwindTablePublisher.checkDescriptor(directory, identity: identity, limit: 1 << 30) == "not a regular file")
+        var other = identity
+        other.inode += 1
+        #expect(UnwindTablePublisher.checkDescriptor(file, identity: other, limit: 1 << 30)?.contains("is not the requested") == true)
+    }
+}
