@@ -123,5 +123,58 @@ extension SamplerLiveTests {
             #expect((statistics?[.fileDescriptorsSent] ?? 0) >= 1)
             #expect((statistics?[.fileRequests] ?? 0) >= 1)
         }
+    
+        /// The aggregator is less trusted than the sampler: a file request must name a
+        /// mapping the sampler read itself (pid, range, device, inode). A stand-in
+        /// aggregator asks for two it does not know and one it does.
+        @Test func samplerRefusesRequestsForMappingsItDoesNotKnow() throws {
+            let scratch = try makeScratchDirectory()
+            defer { try? FileManager.default.removeItem(at: scratch) }
+            let listener = try UnixListener(path: scratch.appendingPathComponent("a.sock").path)
+            defer { listener.close() }
+            let sampler = try SamplerProcess(arguments: ["--socket", listener.path, "--samples-per-second", "19"], scratch: scratch)
+            defer { if sampler.process.isRunning { kill(sampler.pid, SIGKILL) } }
+            let reader = try listener.accept(timeoutSeconds: 60)
+            defer { reader.close() }
+            // This test process is in the sampler's start-up snapshot.
+            let pid = getpid()
+            try reader.read(timeoutSeconds: 60) { records in
+                records.contains { if case .mappings(let set) = $0 { set.pid == pid } else { false } }
+            }
+            guard case .header(let header)? = reader.records.first else { throw TestFailure.setup("no header") }
+            try #require(header.controlVersion >= 1, "the sampler reads no control stream")
+            let known = try #require(reader.records.compactMap { record -> Mapping? in
+                guard case .mappings(let set) = record, set.pid == pid else { return nil }
+                return set.mappings.first { $0.path.hasPrefix("/") && !$0.path.hasSuffix(" (deleted)") && $0.inode != 0 }
+            }.last)
+            let valid = FileRequest(pid: pid, start: known.start, end: known.end, device: known.device, inode: known.inode)
+            var otherInode = valid
+            otherInode.inode += 1
+            let otherProcess = FileRequest(pid: 1, start: 0x1000, end: 0x2000, device: known.device, inode: known.inode)
+            var encoder = ControlEncoder()
+            let control = [otherInode, otherProcess, valid].flatMap { encoder.encode(.fileRequest($0)) }
+            try #require(control.withUnsafeBytes { send(reader.fd, $0.baseAddress, $0.count, 0) } == control.count)
+
+            try reader.read(timeoutSeconds: 60) { records in
+                records.count { if case .fileDescriptor = $0 { true } else { false } } >= 3
+            }
+            let answers = reader.records.compactMap { record -> FileDescriptorAnswer? in
+                if case .fileDescriptor(let answer) = record { answer } else { nil }
+            }
+            #expect(answers.map(\.status) == [.unknownMapping, .unknownMapping, .attached], "\(answers)\n\(sampler.log)")
+            #expect(answers.map(\.inode) == [otherInode.inode, known.inode, known.inode])
+            #expect(answers.map(\.pid) == [pid, 1, pid])
+
+            try sampler.stop()
+            try reader.read(timeoutSeconds: 30, closeIsFine: true) { records in
+                records.contains { if case .endOfStream = $0 { true } else { false } }
+            }
+            let statistics = try #require(reader.records.compactMap { record -> SamplerStatistics? in
+                if case .statistics(let value) = record { value } else { nil }
+            }.last)
+            #expect(statistics[.fileRequests] == 3)
+            #expect(statistics[.fileRequestsRefused] == 2)
+            #expect(statistics[.fileDescriptorsSent] == 1)
+        }
     }
 }
