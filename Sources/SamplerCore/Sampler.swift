@@ -198,8 +198,12 @@ public final class Sampler {
         if !output.appendFileDescriptor(answer, descriptor: descriptor), descriptor != nil {
             fileRequests.noteUndelivered()
         }
-        if answer.status != .attached || descriptor == nil {
+        // Sent now, not at the next tick: the aggregator waits for it to compile a table.
+        output.flush(now: HostFacts.monotonicNanoseconds(), logger: logger)
+        if descriptor == nil {
             logger.debug("file request refused", metadata: ["reason": "\(fileRequests.lastRefusal ?? "")"])
+        } else {
+            logger.debug("passing a descriptor", metadata: ["pid": "\(request.pid)", "inode": "\(request.inode)"])
         }
     }
 

@@ -136,3 +136,37 @@ import Glibc
         #expect(UnwindTablePublisher.checkDescriptor(file, identity: other, limit: 1 << 30)?.contains("is not the requested") == true)
     }
 }
+
+@Suite struct ControlChannelUrgencyTests {
+    /// A file request is small and waited for: it goes ahead of queued tables, after
+    /// the record whose first bytes are already out (and after the header's record).
+    @Test func urgentRecordOvertakesQueuedTablesAtARecordBoundary() throws {
+        // The socket takes `budget` more bytes, then nothing.
+        final class Budget: @unchecked Sendable { var left = 0 }
+        let budget = Budget()
+        let writer = CollectingWriter()
+        let channel = ControlChannel { chunk in
+            let count = min(chunk.count, budget.left)
+            budget.left -= count
+            writer.bytes.append(contentsOf: chunk[..<count])
+            return .success(count)
+        }
+        let table = { (id: UInt32) in
+            ControlRecord.unwindTable(UnwindTableRecord(tableID: id, device: 1, inode: UInt64(id), table: .init(repeating: 7, count: 1000)))
+        }
+        let request = ControlRecord.fileRequest(FileRequest(pid: 1, start: 0x1000, end: 0x2000, device: 1, inode: 99))
+        channel.send(table(1))
+        channel.send(request, urgent: true)   // behind table 1, the header's record
+        budget.left = 300
+        channel.flush()                      // table 1 partly out ...
+        channel.send(table(2))
+        channel.send(table(3))
+        channel.send(request, urgent: true)   // ... so after table 1's end and the first request
+        budget.left = .max
+        channel.flush()
+        #expect(channel.queuedByteCount == 0)
+        #expect(try writer.records() == [table(1), request, request, table(2), table(3)])
+        channel.send(request, urgent: true)   // an empty queue: appended
+        #expect(try writer.records().last == request)
+    }
+}

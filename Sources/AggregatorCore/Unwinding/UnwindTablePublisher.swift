@@ -152,7 +152,7 @@ public final class UnwindTablePublisher {
     private func sendQueuedRequests() {
         while outstanding.count < maximumOutstandingRequests, !requestQueue.isEmpty {
             let request = requestQueue.removeFirst()
-            guard channel.send(.fileRequest(request)) else {
+            guard channel.send(.fileRequest(request), urgent: true) else {
                 refused[FileIdentity(device: request.device, inode: request.inode)] = "the control queue is full"
                 continue
             }
