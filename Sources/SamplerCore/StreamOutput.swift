@@ -57,6 +57,14 @@ struct StreamOutput {
     /// Descriptors waiting to ride on the byte at their stream offset (a file descriptor
     /// record's first byte), in offset order; owned here until sent or dropped.
     private var pendingDescriptors: [(offset: UInt64, descriptor: Int32)] = []
+    /// When a capture file was last written.
+    private var lastFileWrite: UInt64 = 0
+
+    /// A capture file has no reader waiting: it is written in pieces of this size, or
+    /// after this long, whichever comes first. Every write(2) to ext4 updates the
+    /// inode's times, which at low frequencies cost more than the samples themselves.
+    static let fileWriteBytes = 256 << 10
+    static let fileWriteInterval: UInt64 = 2_000_000_000
 
     init(destination: OutputDestination, bufferLimit: Int, minimumBackoff: UInt64 = 100_000_000,
          maximumBackoff: UInt64 = 5_000_000_000) {
@@ -172,7 +180,7 @@ struct StreamOutput {
             appendState(.fileDescriptor(answer))
             return false
         }
-        guard carriesDescriptors, var encoder = self.encoder else {
+        guard carriesDescriptors, encoder != nil else {
             close(descriptor)
             answer.status = .noDescriptorChannel
             appendState(.fileDescriptor(answer))
@@ -180,17 +188,17 @@ struct StreamOutput {
         }
         // The record's first byte must be at a known offset: everything encoded before
         // goes to the queue first.
-        moveEncodedBytes(from: &encoder)
+        moveEncodedBytes()
         pendingDescriptors.append((streamQueued, descriptor))
-        encoder.append(.fileDescriptor(answer))
-        moveEncodedBytes(from: &encoder)
-        self.encoder = encoder
+        encoder?.append(.fileDescriptor(answer))
+        moveEncodedBytes()
         return true
     }
 
-    private mutating func moveEncodedBytes(from encoder: inout StreamEncoder) {
-        guard encoder.bufferedByteCount > 0 else { return }
-        let bytes = encoder.takeBytes()
+    /// Moves the encoder's bytes to the queue, in place (a local copy of the encoder
+    /// would share its buffer and copy it on write), counting their stream offsets.
+    private mutating func moveEncodedBytes() {
+        guard let bytes = encoder?.takeBytes(), !bytes.isEmpty else { return }
         streamQueued += UInt64(bytes.count)
         queue.append(bytes)
     }
@@ -198,17 +206,20 @@ struct StreamOutput {
     mutating func appendSample(time: UInt64, pid: Int32, tid: Int32, cpu: UInt32,
                                kernelStack: UnsafeBufferPointer<UInt64>, userStack: UnsafeBufferPointer<UInt64>,
                                flags: SampleFlags) {
-        // The encoder's array overload: the generic one is not specialized across modules.
         encoder?.appendSample(time: time, pid: pid, tid: tid, cpu: cpu,
-                              kernelStack: Array(kernelStack), userStack: Array(userStack), flags: flags)
+                              kernelStack: kernelStack, userStack: userStack, flags: flags)
     }
 
     /// Writes what the destination accepts without blocking. A write error or a stream
     /// that stays over its bound (the reader stopped reading) ends the connection.
-    mutating func flush(now: UInt64, logger: Logger) {
-        guard fd >= 0, var encoder = self.encoder else { return }
-        moveEncodedBytes(from: &encoder)
-        self.encoder = encoder
+    mutating func flush(now: UInt64, logger: Logger, force: Bool = false) {
+        guard fd >= 0, encoder != nil else { return }
+        if case .file = destination, !force, bufferedByteCount < Self.fileWriteBytes,
+           now &- lastFileWrite < Self.fileWriteInterval {
+            return
+        }
+        lastFileWrite = now
+        moveEncodedBytes()
         while !queue.isEmpty {
             var failure: SystemCallError?
             let fd = self.fd
@@ -265,7 +276,6 @@ struct StreamOutput {
 
     /// Reads what the aggregator sent back (the control stream), without blocking: at
     /// most `limit` bytes; empty when nothing is waiting or there is no socket.
-
     mutating func receiveControl(limit: Int) -> [UInt8] {
         guard fd >= 0, case .socket = destination else { return [] }
         var received: [UInt8] = []
@@ -282,7 +292,7 @@ struct StreamOutput {
     mutating func finish(reason: EndOfStream.Reason, now: UInt64, logger: Logger, drainMilliseconds: Int32 = 2000) {
         guard fd >= 0 else { return }
         if isLive { encoder?.append(.endOfStream(EndOfStream(time: now, reason: reason))) }
-        flush(now: now, logger: logger)
+        flush(now: now, logger: logger, force: true)
         // A reader that lags gets a bounded wait for the rest, so that the stream
         // ends on a record boundary instead of inside one.
         var waited: Int32 = 0
@@ -290,7 +300,7 @@ struct StreamOutput {
             var writable = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
             _ = poll(&writable, 1, 50)
             waited += 50
-            flush(now: now, logger: logger)
+            flush(now: now, logger: logger, force: true)
         }
         if fd >= 0, !queue.isEmpty {
             logger.warning("stream closed with bytes unsent: the reader did not take them in time",

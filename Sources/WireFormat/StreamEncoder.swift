@@ -11,8 +11,8 @@ public struct StreamEncoder {
     private var output: ByteWriter
     private var payload = ByteWriter(capacity: 256)
 
-    private var kernelStackIDs: [StackKey: UInt64] = [:]
-    private var userStackIDs: [StackKey: UInt64] = [:]
+    private var kernelStackIDs = StackInterningTable()
+    private var userStackIDs = StackInterningTable()
     private var threadIDs: [UInt64: UInt64] = [:]
     private var nextStackID: UInt64 = 1
     private var nextThreadID: UInt64 = 1
@@ -58,35 +58,46 @@ public struct StreamEncoder {
                      userStack: Array(userStack.prefix(copied)), flags: flags)
     }
 
-    /// `appendSample` for stacks already in arrays (the sampler's case): a
-    /// stack within the limits is interned without being copied.
+    /// `appendSample` for stacks already in arrays.
     public mutating func appendSample(time: UInt64, pid: Int32, tid: Int32, cpu: UInt32,
                                       kernelStack: [UInt64], userStack: [UInt64], flags: SampleFlags = []) {
+        kernelStack.withUnsafeBufferPointer { kernel in
+            userStack.withUnsafeBufferPointer { user in
+                appendSample(time: time, pid: pid, tid: tid, cpu: cpu, kernelStack: kernel, userStack: user, flags: flags)
+            }
+        }
+    }
+
+    /// `appendSample` for stacks where they lie (the sampler's ring buffer records):
+    /// a stack seen before is looked up without being copied.
+    public mutating func appendSample(time: UInt64, pid: Int32, tid: Int32, cpu: UInt32,
+                                      kernelStack: UnsafeBufferPointer<UInt64>, userStack: UnsafeBufferPointer<UInt64>,
+                                      flags: SampleFlags = []) {
         var flags = flags
         // Both stacks of one sample must fit the interned-frames bound together.
         let framesPerStack = max(0, min(limits.maximumFramesPerStack, limits.maximumInternedFrames / 2))
-        let kernel = StackKey(kernelStack.count > framesPerStack ? Array(kernelStack.prefix(framesPerStack)) : kernelStack)
-        let user = StackKey(userStack.count > framesPerStack ? Array(userStack.prefix(framesPerStack)) : userStack)
-        if user.frames.count < userStack.count {
+        let kernel = UnsafeBufferPointer(rebasing: kernelStack.prefix(framesPerStack))
+        let user = UnsafeBufferPointer(rebasing: userStack.prefix(framesPerStack))
+        if user.count < userStack.count {
             flags.insert(.userStackTruncated)
             truncations += 1
         }
-        if kernel.frames.count < kernelStack.count { truncations += 1 }
+        if kernel.count < kernelStack.count { truncations += 1 }
 
-        var kernelID = kernel.frames.isEmpty ? 0 : kernelStackIDs[kernel]
-        var userID = user.frames.isEmpty ? 0 : userStackIDs[user]
+        var kernelID = kernel.isEmpty ? 0 : kernelStackIDs.id(of: kernel)
+        var userID = user.isEmpty ? 0 : userStackIDs.id(of: user)
         let threadKey = UInt64(UInt32(bitPattern: pid)) << 32 | UInt64(UInt32(bitPattern: tid))
         var threadID = threadIDs[threadKey]
 
         // Make room first, so that one sample's definitions never straddle a reset.
-        let newFrames = (kernelID == nil ? kernel.frames.count : 0) + (userID == nil ? user.frames.count : 0)
+        let newFrames = (kernelID == nil ? kernel.count : 0) + (userID == nil ? user.count : 0)
         let newStacks = (kernelID == nil ? 1 : 0) + (userID == nil ? 1 : 0)
         if Int(nextStackID) - 1 + newStacks > limits.maximumStacks
             || internedFrames + newFrames > limits.maximumInternedFrames
             || (threadID == nil && Int(nextThreadID) > limits.maximumThreads) {
             resetInterning()
-            kernelID = kernel.frames.isEmpty ? 0 : nil
-            userID = user.frames.isEmpty ? 0 : nil
+            kernelID = kernel.isEmpty ? 0 : nil
+            userID = user.isEmpty ? 0 : nil
             threadID = nil
         }
 
@@ -112,13 +123,13 @@ public struct StreamEncoder {
     }
 
     /// Interns a stack not yet known and writes its definition.
-    private mutating func define(_ stack: StackKey, kind: StackKind) -> UInt64 {
+    private mutating func define(_ frames: UnsafeBufferPointer<UInt64>, kind: StackKind) -> UInt64 {
         let id = nextStackID
         nextStackID += 1
-        internedFrames += stack.frames.count
-        if kind == .kernel { kernelStackIDs[stack] = id } else { userStackIDs[stack] = id }
+        internedFrames += frames.count
+        if kind == .kernel { kernelStackIDs.insert(frames, id: id) } else { userStackIDs.insert(frames, id: id) }
         payload.removeAll()
-        payload.writeStackDefinition(id: id, kind: kind, frames: stack.frames)
+        payload.writeStackDefinition(id: id, kind: kind, frames: frames)
         frame(.stackDefinition)
         return id
     }
@@ -257,30 +268,5 @@ public struct StreamEncoder {
         output.writeVarint(type.rawValue)
         output.writeVarint(UInt64(payload.count))
         output.writeBytes(payload.bytes)
-    }
-}
-
-/// A stack as an interning key: hashed by a digest of its frames computed
-/// once, so that a lookup feeds the hasher one word instead of every frame.
-struct StackKey: Hashable {
-    let frames: [UInt64]
-    let digest: UInt64
-
-    init(_ frames: [UInt64]) {
-        self.frames = frames
-        var digest = UInt64(truncatingIfNeeded: frames.count) &* 0x9E37_79B9_7F4A_7C15
-        for address in frames {
-            digest = (digest ^ address) &* 0xFF51_AFD7_ED55_8CCD
-            digest ^= digest >> 32
-        }
-        self.digest = digest
-    }
-
-    func hash(into hasher: inout Hasher) {
-        hasher.combine(digest)
-    }
-
-    static func == (lhs: StackKey, rhs: StackKey) -> Bool {
-        lhs.digest == rhs.digest && lhs.frames == rhs.frames
     }
 }
