@@ -64,6 +64,22 @@ import Glibc
         #expect(cache.statistics.compiledFromDescriptors == 1)
     }
 
+    /// A container's binary: the host has a file at the same path, but another one. The
+    /// identity check refuses it, and the sampler is asked for the mapped file.
+    @Test func samePathOtherFileIsRequested() throws {
+        let writer = CollectingWriter()
+        let cache = UnwindTableCache()
+        let publisher = UnwindTablePublisher(cache: cache, channel: writer.channel(), logger: quietLogger)
+        var mapping = try Self.unreachableMapping(of: "/usr/bin/true", start: 0x1_0000)
+        mapping.path = "/usr/bin/false"
+        publisher.noteMappings(Mappings(pid: getpid(), mappings: [mapping]))
+        publisher.noteSample(pid: getpid())
+        cache.waitForPendingCompiles()
+        publisher.poll()
+        #expect(try writer.records().contains(.fileRequest(Self.request(mapping))))
+        #expect(cache.statistics.unreadable == 1)
+    }
+
     @Test func refusedAnswersAreCountedAndNotAskedAgain() throws {
         let writer = CollectingWriter()
         let cache = UnwindTableCache()

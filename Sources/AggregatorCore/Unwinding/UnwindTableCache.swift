@@ -36,8 +36,9 @@ public final class UnwindTableCache: Sendable {
     public enum Entry: Sendable {
         case compiled(CompiledUnwindTable)
         case failed(String)
-        /// No path to the file opens for this process (permission, or not in its mount
-        /// namespace): the sampler can pass a descriptor (`compile(identity:descriptor:)`).
+        /// No path leads this process to the file (permission, or another mount namespace
+        /// where the host's path names another file): the sampler can pass a descriptor
+        /// (`compile(identity:descriptor:)`).
         case unreadable(String)
         /// Being compiled in the background; ask again later.
         case pending
@@ -225,7 +226,7 @@ public final class UnwindTableCache: Sendable {
         guard fd >= 0 else {
             let error = errno
             return .failure(FileReadFailure(reason: "open(\(path)): \(String(cString: strerror(error)))",
-                                            isAccessFailure: [EACCES, EPERM, ENOENT, ENOTDIR].contains(error)))
+                                            isAccessFailure: true))
         }
         defer { close(fd) }
         return readDescriptor(fd, name: path, identity: identity, limit: limit)
@@ -237,9 +238,12 @@ public final class UnwindTableCache: Sendable {
                                        limit: Int) -> Result<[UInt8], FileReadFailure> {
         var status = stat()
         guard fstat(fd, &status) == 0 else { return .failure(FileReadFailure(reason: "fstat(\(path)): \(String(cString: strerror(errno)))")) }
-        guard status.st_mode & S_IFMT == S_IFREG else { return .failure(FileReadFailure(reason: "\(path): not a regular file")) }
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            return .failure(FileReadFailure(reason: "\(path): not a regular file", isAccessFailure: true))
+        }
         guard UInt64(status.st_dev) == identity.device, UInt64(status.st_ino) == identity.inode else {
-            return .failure(FileReadFailure(reason: "\(path): device/inode \(status.st_dev)/\(status.st_ino) is not the mapped file's \(identity.device)/\(identity.inode)"))
+            return .failure(FileReadFailure(reason: "\(path): device/inode \(status.st_dev)/\(status.st_ino) is not the mapped file's \(identity.device)/\(identity.inode)",
+                                            isAccessFailure: true))
         }
         guard Int(status.st_size) <= limit else { return .failure(FileReadFailure(reason: "\(path): \(status.st_size) bytes, above the limit \(limit)")) }
         var bytes = [UInt8](repeating: 0, count: Int(status.st_size))
@@ -266,6 +270,8 @@ extension UnwindTableCache.Entry {
 /// Why a candidate path of a mapped file was not read.
 struct FileReadFailure: Error {
     var reason: String
-    /// The path did not open for lack of permission or because it is not there.
+    /// The path did not lead to the mapped file (it did not open, or it is another file,
+    /// such as the host's file of the same name as a container's): a descriptor from
+    /// the sampler may still give it. Failures after the file was found are final.
     var isAccessFailure = false
 }
