@@ -112,6 +112,32 @@ import Glibc
         #expect(publisher.counters.mappingsUncovered >= 2)
     }
 
+    /// The process exited before the sampler answered: another process mapping the same
+    /// file may ask again; the one the sampler did not know may not.
+    @Test func unknownMappingRefusesOnlyThatProcess() throws {
+        let writer = CollectingWriter()
+        let cache = UnwindTableCache()
+        let publisher = UnwindTablePublisher(cache: cache, channel: writer.channel(), logger: quietLogger)
+        let mapping = try Self.unreachableMapping(of: "/usr/bin/true", start: 0x1_0000)
+        publisher.noteMappings(Mappings(pid: 100, mappings: [mapping]))
+        publisher.noteSample(pid: 100)
+        cache.waitForPendingCompiles()
+        publisher.poll()
+        var answer = Self.answer(mapping, .unknownMapping)
+        answer.pid = 100
+        publisher.noteAnswer(answer, descriptor: nil)
+        publisher.poll()
+        publisher.noteMappings(Mappings(pid: 100, mappings: [mapping]))
+        publisher.poll()
+        #expect(publisher.counters.fileRequestsSent == 1, "not asked again for pid 100")
+        publisher.noteMappings(Mappings(pid: 200, mappings: [mapping]))
+        publisher.noteSample(pid: 200)
+        publisher.poll()
+        #expect(publisher.counters.fileRequestsSent == 2, "asked for pid 200")
+        let requests = try writer.records().compactMap { if case .fileRequest(let request) = $0 { request.pid } else { nil } }
+        #expect(requests == [100, 200])
+    }
+
     @Test func descriptorsThatMatchNoRequestOrNotTheFileAreClosed() throws {
         let writer = CollectingWriter()
         let cache = UnwindTableCache()

@@ -52,6 +52,9 @@ public final class UnwindTablePublisher {
     /// Files the sampler would not or could not pass, with its reason: not asked again
     /// on this connection. A busy sampler is asked again, up to `maximumBusyRetries` times.
     private var refused: [FileIdentity: String] = [:]
+    /// Processes the sampler did not know a mapping of (exited, or exec'd since): another
+    /// process that maps the same file may still ask for it.
+    private var unknownTo: [FileIdentity: Set<Int32>] = [:]
     private var busyRetries: [FileIdentity: Int] = [:]
     /// Most file requests in flight: the sampler bounds its descriptors in flight and
     /// answers the excess with "busy"; asking in small batches keeps that rare.
@@ -121,7 +124,7 @@ public final class UnwindTablePublisher {
             switch cache.tableOrSchedule(for: request.identity, paths: request.paths) {
             case .pending: return false
             // Waits for the sampler's answer once asked; not asked yet: publish() asks.
-            case .unreadable: return refused[request.identity] != nil || !isRequested(request.identity)
+            case .unreadable: return refusal(of: request.identity, pid: mappings.pid) != nil || !isRequested(request.identity)
             case .compiled, .failed: return true
             }
         }
@@ -138,6 +141,12 @@ public final class UnwindTablePublisher {
     }
 
     // MARK: Descriptor passing
+
+    /// Why the sampler will not pass `identity` for `pid`, if it said so.
+    private func refusal(of identity: FileIdentity, pid: Int32) -> String? {
+        if let reason = refused[identity] { return reason }
+        return unknownTo[identity]?.contains(pid) == true ? "\(FileDescriptorStatus.unknownMapping)" : nil
+    }
 
     private func isRequested(_ identity: FileIdentity) -> Bool {
         outstanding[identity] != nil || requestQueue.contains { FileIdentity(device: $0.device, inode: $0.inode) == identity }
@@ -182,7 +191,11 @@ public final class UnwindTablePublisher {
                 requestQueue.append(request)
                 return
             }
-            refused[identity] = reason
+            if answer.status == .unknownMapping {
+                unknownTo[identity, default: []].insert(answer.pid)
+            } else {
+                refused[identity] = reason
+            }
             logger.info("the sampler passed no descriptor for dev \(answer.device) inode \(answer.inode) (pid \(answer.pid)): \(reason)")
             return
         }
@@ -238,7 +251,7 @@ public final class UnwindTablePublisher {
             }
             return .uncovered
         case .unreadable(let reason):
-            if let refusal = refused[identity] {
+            if let refusal = refusal(of: identity, pid: pid) {
                 if loggedFailures.insert(identity).inserted {
                     logger.debug("no unwind table for \(mapping.path): \(reason); the sampler passed no descriptor: \(refusal)")
                 }
