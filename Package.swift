@@ -111,6 +111,11 @@ let package = Package(
         .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTables", "Compression"]),
         .testTarget(name: "SamplerTests", dependencies: ["SamplerCore", "WireFormat", "UnwindTables", "CTandemBPF"]),
         .testTarget(name: "SamplerIntegrationTests", dependencies: ["SamplerCore", "WireFormat"]),
+        // The sampler's sendmsg and the aggregator's recvmsg of passed descriptors, over real sockets.
+        .testTarget(name: "DescriptorPassingTests", dependencies: [
+            "SamplerCore", "AggregatorCore", "WireFormat", "CTandemBPF",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Root-only live tests of the built tandem-sampler and tandem-aggregator processes.
         .testTarget(name: "EndToEndTests", dependencies: ["WireFormat"]),
     ],

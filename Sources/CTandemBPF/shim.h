@@ -18,6 +18,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/uio.h>
 #include <linux/capability.h>
 #include <linux/perf_event.h>
 
@@ -165,6 +166,37 @@ static inline int tandem_unix_connect(const char *path)
 static inline long tandem_send_nonblocking(int fd, const void *bytes, size_t count)
 {
     return (long)send(fd, bytes, count, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/* sendmsg(2) of `count` bytes with `descriptorCount` (1 to 64) descriptors as
+ * one SCM_RIGHTS message, without blocking and without SIGPIPE (CMSG_* are
+ * macros). A Unix stream socket attaches them to the first byte sent: the
+ * receiver gets them in the read that returns that byte. */
+static inline long tandem_send_with_descriptors(int fd, const void *bytes, size_t count,
+                                                const int *descriptors, int descriptorCount)
+{
+    union {
+        char buffer[CMSG_SPACE(sizeof(int) * 64)];
+        struct cmsghdr align;
+    } control;
+    if (descriptorCount < 1 || descriptorCount > 64) {
+        errno = EINVAL;
+        return -1;
+    }
+    memset(&control, 0, sizeof(control));
+    struct iovec vector = { .iov_base = (void *)bytes, .iov_len = count };
+    struct msghdr message;
+    memset(&message, 0, sizeof(message));
+    message.msg_iov = &vector;
+    message.msg_iovlen = 1;
+    message.msg_control = control.buffer;
+    message.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)descriptorCount);
+    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)descriptorCount);
+    memcpy(CMSG_DATA(header), descriptors, sizeof(int) * (size_t)descriptorCount);
+    return (long)sendmsg(fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 /* PROCMAP_QUERY (Linux 6.11+, <linux/fs.h>; spelled out here because older

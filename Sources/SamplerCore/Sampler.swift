@@ -27,6 +27,8 @@ public final class Sampler {
     private var controlDecoder = ControlDecoder()
     /// The connection's control stream failed: its bytes are read and discarded.
     private var controlFailed = false
+    /// Answers the aggregator's requests for files it may not read (FileDescriptorPassing.swift).
+    private var fileRequests = FileRequestAnswerer()
 
     /// Counted in user space; the BPF side's counters are read from its map.
     struct Counters {
@@ -131,6 +133,7 @@ public final class Sampler {
                 .sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             var metadata: Logger.Metadata = [:]
             if let rejection = unwindLoader.lastRejection { metadata["last_rejection"] = "\(rejection)" }
+            if let refusal = fileRequests.lastRefusal { metadata["last_file_refusal"] = "\(refusal)" }
             if let bpf {
                 let stops: [(String, tandem_counter)] = [
                     ("unsupported", TANDEM_COUNTER_UNWIND_STOP_UNSUPPORTED), ("read", TANDEM_COUNTER_UNWIND_STOP_READ),
@@ -179,6 +182,10 @@ public final class Sampler {
         }
         do {
             while let record = try controlDecoder.next() {
+                if case .fileRequest(let request) = record {
+                    answerFileRequest(request)
+                    continue
+                }
                 loader.apply(record) { [processes] pid in processes[pid]?.mappings }
             }
         } catch {
@@ -188,6 +195,22 @@ public final class Sampler {
                            metadata: ["error": "\(error)"])
         }
         return true
+    }
+
+    private func answerFileRequest(_ request: FileRequest) {
+        let (answer, descriptor) = fileRequests.answer(request, known: processes[request.pid]?.mappings,
+                                                       inFlight: output.descriptorsInFlight,
+                                                       now: HostFacts.monotonicNanoseconds())
+        if !output.appendFileDescriptor(answer, descriptor: descriptor), descriptor != nil {
+            fileRequests.noteUndelivered()
+        }
+        // Sent now, not at the next tick: the aggregator waits for it to compile a table.
+        output.flush(now: HostFacts.monotonicNanoseconds(), logger: logger)
+        if descriptor == nil {
+            logger.debug("file request refused", metadata: ["reason": "\(fileRequests.lastRefusal ?? "")"])
+        } else {
+            logger.debug("passing a descriptor", metadata: ["pid": "\(request.pid)", "inode": "\(request.inode)"])
+        }
     }
 
     /// About 30 KB encoded: small next to the smallest buffer bound, so a snapshot in
@@ -229,6 +252,9 @@ public final class Sampler {
             values[.controlStreamErrors] = unwind.controlErrors
             values[.unwindEntriesUsed] = unwind.entriesUsed
             values[.unwindTablesEvicted] = unwind.tablesEvicted
+            values[.fileRequests] = fileRequests.counters.requests
+            values[.fileDescriptorsSent] = fileRequests.counters.descriptorsSent
+            values[.fileRequestsRefused] = fileRequests.counters.refused
         }
         if let bpf {
             if unwindLoader != nil {

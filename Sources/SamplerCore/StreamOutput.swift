@@ -51,6 +51,12 @@ struct StreamOutput {
     /// errno of the last failed connect, so that a new kind of failure is logged
     /// loudly once and repeats stay at debug level.
     private var lastConnectErrno: Int32?
+    /// Bytes of the current stream moved to the queue, and written: stream offsets.
+    private var streamQueued: UInt64 = 0
+    private var streamWritten: UInt64 = 0
+    /// Descriptors waiting to ride on the byte at their stream offset (a file descriptor
+    /// record's first byte), in offset order; owned here until sent or dropped.
+    private var pendingDescriptors: [(offset: UInt64, descriptor: Int32)] = []
     /// When a capture file was last written.
     private var lastFileWrite: UInt64 = 0
 
@@ -124,6 +130,8 @@ struct StreamOutput {
         lastConnectErrno = nil
         backoff = minimumBackoff
         queue.removeAll()
+        streamQueued = 0
+        streamWritten = 0
         encoder = StreamEncoder(header: header())
         phase = .sendingSnapshot(nextSymbol: 0)
         logger.info("stream started", metadata: ["destination": "\(destination)"])
@@ -152,6 +160,49 @@ struct StreamOutput {
         encoder?.append(record)
     }
 
+    /// Descriptors queued and not yet sent.
+    var descriptorsInFlight: Int { pendingDescriptors.count }
+
+    /// Whether the destination can carry descriptors (a connected socket, not a file).
+    var carriesDescriptors: Bool {
+        guard isLive, case .socket = destination else { return false }
+        return true
+    }
+
+    /// Appends a file descriptor record; with `descriptor` (owned from here on), the
+    /// descriptor rides as `SCM_RIGHTS` on the record's first byte. Where descriptors
+    /// cannot go (a file, no stream) it is closed and the record says so. Returns
+    /// whether the descriptor was queued.
+    @discardableResult
+    mutating func appendFileDescriptor(_ answer: FileDescriptorAnswer, descriptor: Int32?) -> Bool {
+        var answer = answer
+        guard let descriptor else {
+            appendState(.fileDescriptor(answer))
+            return false
+        }
+        guard carriesDescriptors, encoder != nil else {
+            close(descriptor)
+            answer.status = .noDescriptorChannel
+            appendState(.fileDescriptor(answer))
+            return false
+        }
+        // The record's first byte must be at a known offset: everything encoded before
+        // goes to the queue first.
+        moveEncodedBytes()
+        pendingDescriptors.append((streamQueued, descriptor))
+        encoder?.append(.fileDescriptor(answer))
+        moveEncodedBytes()
+        return true
+    }
+
+    /// Moves the encoder's bytes to the queue, in place (a local copy of the encoder
+    /// would share its buffer and copy it on write), counting their stream offsets.
+    private mutating func moveEncodedBytes() {
+        guard let bytes = encoder?.takeBytes(), !bytes.isEmpty else { return }
+        streamQueued += UInt64(bytes.count)
+        queue.append(bytes)
+    }
+
     mutating func appendSample(time: UInt64, pid: Int32, tid: Int32, cpu: UInt32,
                                kernelStack: UnsafeBufferPointer<UInt64>, userStack: UnsafeBufferPointer<UInt64>,
                                flags: SampleFlags) {
@@ -168,19 +219,29 @@ struct StreamOutput {
             return
         }
         lastFileWrite = now
-        // In place: a local copy would share the encoder's buffer and copy it on write.
-        if let bytes = encoder?.takeBytes(), !bytes.isEmpty { queue.append(bytes) }
+        moveEncodedBytes()
         while !queue.isEmpty {
             var failure: SystemCallError?
             let fd = self.fd
             let isSocket = if case .socket = destination { true } else { false }
-            let written = queue.write { bytes in
-                let result = isSocket
-                    ? tandem_send_nonblocking(fd, bytes.baseAddress, bytes.count)
-                    : write(fd, bytes.baseAddress, bytes.count)
+            // A descriptor goes with the send that starts at its byte; a plain send stops
+            // short of that byte (else the descriptor would ride on a later one).
+            let next = pendingDescriptors.first
+            let carried = next.flatMap { $0.offset == streamWritten ? $0.descriptor : nil }
+            let following = carried == nil ? next?.offset : pendingDescriptors.dropFirst().first?.offset
+            let limit = following.map { Int($0 - streamWritten) } ?? Int.max
+            let written = queue.write { all in
+                let bytes = UnsafeRawBufferPointer(rebasing: all.prefix(limit))
+                let result = if var carried {
+                    tandem_send_with_descriptors(fd, bytes.baseAddress, bytes.count, &carried, 1)
+                } else if isSocket {
+                    tandem_send_nonblocking(fd, bytes.baseAddress, bytes.count)
+                } else {
+                    write(fd, bytes.baseAddress, bytes.count)
+                }
                 if result < 0 {
                     if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
-                        failure = .last(isSocket ? "send" : "write")
+                        failure = .last(carried != nil ? "sendmsg" : isSocket ? "send" : "write")
                     }
                     return 0
                 }
@@ -192,6 +253,12 @@ struct StreamOutput {
                 return
             }
             if written == 0 { break }
+            if let carried {
+                // In the socket now (the kernel holds its own reference).
+                close(carried)
+                pendingDescriptors.removeFirst()
+            }
+            streamWritten += UInt64(written)
             bytesSent += UInt64(written)
         }
         if isLive, bufferedByteCount > bufferLimit {
@@ -243,6 +310,7 @@ struct StreamOutput {
             close(fd)
             fd = -1
         }
+        closePendingDescriptors()
         encoder = nil
         phase = .disconnected(nextAttempt: UInt64.max)
     }
@@ -252,7 +320,13 @@ struct StreamOutput {
         fd = -1
         encoder = nil
         queue.removeAll()
+        closePendingDescriptors()
         phase = .disconnected(nextAttempt: now &+ backoff)
         backoff = min(backoff * 2, maximumBackoff)
+    }
+
+    private mutating func closePendingDescriptors() {
+        for (_, descriptor) in pendingDescriptors { close(descriptor) }
+        pendingDescriptors.removeAll()
     }
 }

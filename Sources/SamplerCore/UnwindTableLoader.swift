@@ -116,7 +116,8 @@ final class UnwindTableLoader {
         case .unwindTable(let table): load(table)
         case .unwindMappings(let set): load(set, known: knownMappings(set.pid))
         case .releaseUnwindTable(let id): release(id)
-        case .unknown: break
+        // Answered by `FileRequestAnswerer`, not a table matter.
+        case .fileRequest, .unknown: break
         }
     }
 

@@ -1,6 +1,6 @@
 /// The records the aggregator sends back to the sampler on the same Unix socket
 /// (the other direction of the connection): unwind tables and the mappings they
-/// apply to. Record codes 12-14 of docs/wire-format.md, section 10.
+/// apply to. Record codes 12-15 of docs/wire-format.md, section 10.
 ///
 /// The control stream has its own small framing: the magic `TNDC`, a version
 /// varint, then records framed like the main stream's (type varint, length
@@ -13,6 +13,9 @@ public enum ControlRecord: Hashable, Sendable {
     case unwindMappings(UnwindMappings)
     /// A table the aggregator no longer refers to (code 14): the sampler may free it.
     case releaseUnwindTable(tableID: UInt32)
+    /// A mapped file the aggregator may not read (code 15): the sampler answers with a
+    /// file descriptor record (5.12) that carries a read-only descriptor, or says why not.
+    case fileRequest(FileRequest)
     /// A record type this version does not know, skipped by its length.
     case unknown(type: UInt64, length: Int)
 }
@@ -22,6 +25,26 @@ public enum ControlRecordType: UInt64, Sendable {
     case unwindTable = 12
     case unwindMappings = 13
     case releaseUnwindTable = 14
+    case fileRequest = 15
+}
+
+/// The aggregator asks for the file behind one executable mapping of `pid`, as the
+/// sampler's mappings record described it. The sampler answers only for a mapping it
+/// knows with exactly this range and identity.
+public struct FileRequest: Hashable, Sendable {
+    public var pid: Int32
+    public var start: UInt64
+    public var end: UInt64
+    public var device: UInt64
+    public var inode: UInt64
+
+    public init(pid: Int32, start: UInt64, end: UInt64, device: UInt64, inode: UInt64) {
+        self.pid = pid
+        self.start = start
+        self.end = end
+        self.device = device
+        self.inode = inode
+    }
 }
 
 /// A serialized `UnwindTable` (docs/unwind-tables.md) and the file it was compiled from.
@@ -164,6 +187,13 @@ public struct ControlEncoder: Sendable {
         case .releaseUnwindTable(let tableID):
             type = ControlRecordType.releaseUnwindTable.rawValue
             payload.writeVarint(tableID)
+        case .fileRequest(let request):
+            type = ControlRecordType.fileRequest.rawValue
+            payload.writeInt32(request.pid)
+            payload.writeVarint(request.start)
+            payload.writeVarint(request.end &- request.start)
+            payload.writeVarint(request.device)
+            payload.writeVarint(request.inode)
         case .unknown(let code, let length):
             type = code
             payload.writeBytes([UInt8](repeating: 0, count: length))
@@ -333,6 +363,13 @@ extension ByteReader {
             return .unwindMappings(UnwindMappings(pid: pid, entries: entries))
         case .releaseUnwindTable:
             return .releaseUnwindTable(tableID: try readTableID())
+        case .fileRequest:
+            let pid = try readInt32("pid")
+            let start = try readVarint()
+            let length = try readVarint()
+            let (end, overflow) = start.addingReportingOverflow(length)
+            guard !overflow, length > 0 else { throw .valueOutOfRange(field: "file request length", value: length) }
+            return .fileRequest(FileRequest(pid: pid, start: start, end: end, device: try readVarint(), inode: try readVarint()))
         }
     }
 

@@ -92,6 +92,15 @@ extension ByteWriter {
         for id in evicted.tableIDs { writeVarint(UInt64(id)) }
     }
 
+    mutating func writeFileDescriptorAnswer(_ answer: FileDescriptorAnswer) {
+        writeInt32(answer.pid)
+        writeVarint(answer.start)
+        writeVarint(answer.device)
+        writeVarint(answer.inode)
+        writeVarint(answer.status.rawValue)
+        writeVarint(answer.errorNumber)
+    }
+
     mutating func writeEndOfStream(_ end: EndOfStream) {
         writeVarint(end.time)
         writeVarint(end.reason.rawValue)
@@ -239,6 +248,17 @@ extension ByteReader {
             counters[counter] = try readVarint()
         }
         return SamplerStatistics(time: time, counters: counters)
+    }
+
+    mutating func readFileDescriptorAnswer() throws(WireFormatError.Kind) -> FileDescriptorAnswer {
+        let pid = try readInt32("pid")
+        let start = try readVarint()
+        let device = try readVarint()
+        let inode = try readVarint()
+        let status = FileDescriptorStatus(rawValue: try readVarint())
+        let errorNumber = try readUInt32("error number")
+        return FileDescriptorAnswer(pid: pid, start: start, device: device, inode: inode, status: status,
+                                    errorNumber: errorNumber)
     }
 
     mutating func readEndOfStream() throws(WireFormatError.Kind) -> EndOfStream {

@@ -14,6 +14,9 @@ public enum RecordType: UInt64, Sendable, CaseIterable {
     case resetInterning = 10
     case endOfStream = 11
     case unwindTablesEvicted = 17
+    /// Sampler → aggregator answer to a file request (control record 15); when it
+    /// carries a descriptor, the descriptor rides as `SCM_RIGHTS` on its first byte.
+    case fileDescriptor = 16
 }
 
 /// A decoded record. Interned references (`StackDefinition`, `ThreadDefinition`)
@@ -34,6 +37,7 @@ public enum Record: Hashable, Sendable {
     case endOfStream(EndOfStream)
     /// Unwind tables the sampler dropped from its BPF maps to make room for others.
     case unwindTablesEvicted(UnwindTablesEvicted)
+    case fileDescriptor(FileDescriptorAnswer)
     /// A record of a type this version does not know; skipped by length.
     case unknown(type: UInt64, length: Int)
 
@@ -52,6 +56,7 @@ public enum Record: Hashable, Sendable {
         case .resetInterning: .resetInterning
         case .endOfStream: .endOfStream
         case .unwindTablesEvicted: .unwindTablesEvicted
+        case .fileDescriptor: .fileDescriptor
         case .unknown: nil
         }
     }
@@ -333,6 +338,12 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
     public static let unwindStacksTruncated = StatisticsCounter(rawValue: 20)
     /// Unwind tables evicted to make room (see `UnwindTablesEvicted`).
     public static let unwindTablesEvicted = StatisticsCounter(rawValue: 24)
+    /// File requests received from the aggregator (control record 15).
+    public static let fileRequests = StatisticsCounter(rawValue: 21)
+    /// Descriptors sent (file descriptor records with status `attached`).
+    public static let fileDescriptorsSent = StatisticsCounter(rawValue: 22)
+    /// File requests answered without a descriptor (unknown mapping, open failed, busy, ...).
+    public static let fileRequestsRefused = StatisticsCounter(rawValue: 23)
 
     public var isDrop: Bool {
         [.dropsRingBufferFull, .dropsUserBufferFull, .dropsDisconnected, .dropsStackError].contains(self)
@@ -361,6 +372,9 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
         case .unwindStacksReachedRoot: "unwind_stacks_reached_root"
         case .unwindStacksTruncated: "unwind_stacks_truncated"
         case .unwindTablesEvicted: "unwind_tables_evicted"
+        case .fileRequests: "file_requests"
+        case .fileDescriptorsSent: "file_descriptors_sent"
+        case .fileRequestsRefused: "file_requests_refused"
         default: "counter_\(rawValue)"
         }
     }
@@ -380,5 +394,66 @@ public struct EndOfStream: Hashable, Sendable {
     public init(time: UInt64, reason: Reason) {
         self.time = time
         self.reason = reason
+    }
+}
+
+/// The sampler's answer to the aggregator's request for a mapped file it may not
+/// read (docs/wire-format.md, 5.12). With `status == .attached` the record's first
+/// byte carried one read-only descriptor as `SCM_RIGHTS` ancillary data; any other
+/// status says why there is none. A capture file keeps the record, never a descriptor.
+public struct FileDescriptorAnswer: Hashable, Sendable {
+    public var pid: Int32
+    /// Start address of the mapping the request named.
+    public var start: UInt64
+    /// The file's identity as the request named it (`/proc/PID/maps` encoding).
+    public var device: UInt64
+    public var inode: UInt64
+    public var status: FileDescriptorStatus
+    /// `errno` of the failed call for `.openFailed`, else 0.
+    public var errorNumber: UInt32
+
+    public init(pid: Int32, start: UInt64, device: UInt64, inode: UInt64, status: FileDescriptorStatus,
+                errorNumber: UInt32 = 0) {
+        self.pid = pid
+        self.start = start
+        self.device = device
+        self.inode = inode
+        self.status = status
+        self.errorNumber = errorNumber
+    }
+}
+
+/// Why a file descriptor answer carries a descriptor or not. Codes this version does
+/// not know are kept (a later sampler may have more reasons).
+public struct FileDescriptorStatus: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public var rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+
+    /// A descriptor rides on the record's first byte.
+    public static let attached = FileDescriptorStatus(rawValue: 0)
+    /// The sampler knows no such mapping of that pid (or the pid is gone).
+    public static let unknownMapping = FileDescriptorStatus(rawValue: 1)
+    /// Opening the file failed; `errorNumber` says why.
+    public static let openFailed = FileDescriptorStatus(rawValue: 2)
+    /// The file at the mapping's path is not the mapped file (replaced since).
+    public static let identityMismatch = FileDescriptorStatus(rawValue: 3)
+    /// The path names something other than a regular file.
+    public static let notRegularFile = FileDescriptorStatus(rawValue: 4)
+    /// Too many descriptors in flight or too many requests per second: ask again later.
+    public static let busy = FileDescriptorStatus(rawValue: 5)
+    /// The destination cannot carry descriptors (a capture file).
+    public static let noDescriptorChannel = FileDescriptorStatus(rawValue: 6)
+
+    public var description: String {
+        switch self {
+        case .attached: "attached"
+        case .unknownMapping: "unknown_mapping"
+        case .openFailed: "open_failed"
+        case .identityMismatch: "identity_mismatch"
+        case .notRegularFile: "not_regular_file"
+        case .busy: "busy"
+        case .noDescriptorChannel: "no_descriptor_channel"
+        default: "status_\(rawValue)"
+        }
     }
 }

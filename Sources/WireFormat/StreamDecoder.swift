@@ -284,6 +284,8 @@ struct RecordResolver {
             return .statistics(try reader.readStatistics(limits: limits))
         case .unwindTablesEvicted:
             return .unwindTablesEvicted(try reader.readUnwindTablesEvicted(limits: limits))
+        case .fileDescriptor:
+            return .fileDescriptor(try reader.readFileDescriptorAnswer())
         case .endOfStream:
             reachedEndOfStream = true
             return .endOfStream(try reader.readEndOfStream())

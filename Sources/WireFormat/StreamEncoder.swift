@@ -180,6 +180,10 @@ public struct StreamEncoder {
             payload.removeAll()
             payload.writeUnwindTablesEvicted(evicted)
             frame(.unwindTablesEvicted)
+        case .fileDescriptor(let answer):
+            payload.removeAll()
+            payload.writeFileDescriptorAnswer(answer)
+            frame(.fileDescriptor)
         case .resetInterning:
             resetInterning()
         case .header, .stackDefinition, .threadDefinition, .sample, .unknown:

@@ -124,7 +124,7 @@ extension SamplerLiveTests {
 
 /// The samples of `pid` with a user stack, each with whether its outermost frame is
 /// in the workload's `_start`.
-private func samplesOf(_ pid: Int32, in records: [Record], workload: String, symbols: SymbolTable,
+func samplesOf(_ pid: Int32, in records: [Record], workload: String, symbols: SymbolTable,
                        start: UInt64) -> [(sample: Sample, reachesStart: Bool)] {
     var text: Mapping?
     var result: [(sample: Sample, reachesStart: Bool)] = []
@@ -142,7 +142,7 @@ private func samplesOf(_ pid: Int32, in records: [Record], workload: String, sym
     return result
 }
 
-private func rootedSamples(in records: [Record], pid: Int32, workload: String, symbols: SymbolTable,
+func rootedSamples(in records: [Record], pid: Int32, workload: String, symbols: SymbolTable,
                            start: UInt64) -> Int {
     samplesOf(pid, in: records, workload: workload, symbols: symbols, start: start).count { $0.reachesStart }
 }

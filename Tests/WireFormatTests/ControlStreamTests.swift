@@ -36,6 +36,8 @@ let sampleControlRecords: [ControlRecord] = [
     ])),
     .unwindMappings(UnwindMappings(pid: -1, entries: [])),
     .releaseUnwindTable(tableID: 7),
+    .fileRequest(FileRequest(pid: 4242, start: 0x5555_5555_4000, end: 0x5555_5555_9000, device: 0x803, inode: 123_456)),
+    .fileRequest(FileRequest(pid: -1, start: .max - 1, end: .max, device: .max, inode: 0)),
 ]
 
 @Suite struct ControlStreamTests {
@@ -67,10 +69,10 @@ let sampleControlRecords: [ControlRecord] = [
 
     @Test func unknownRecordsAreSkippedByLength() {
         var bytes = encodeControl([.releaseUnwindTable(tableID: 3)])
-        bytes += [0x0F, 0x03, 0x01, 0x02, 0x03, 0x63, 0x00]
+        bytes += [0x1F, 0x03, 0x01, 0x02, 0x03, 0x63, 0x00]
         let decoded = decodeControl(bytes, chunk: 1)
         #expect(decoded.error == nil)
-        #expect(decoded.records == [.releaseUnwindTable(tableID: 3), .unknown(type: 15, length: 3), .unknown(type: 99, length: 0)])
+        #expect(decoded.records == [.releaseUnwindTable(tableID: 3), .unknown(type: 31, length: 3), .unknown(type: 99, length: 0)])
     }
 
     @Test func headerErrors() {
@@ -112,6 +114,21 @@ let sampleControlRecords: [ControlRecord] = [
         #expect(error?.kind == .truncated)
         #expect(error?.recordType == 13)
         #expect(error?.description == "malformed control stream: unwindMappings at byte offset 5: the data ends inside the record")
+    }
+
+    @Test func fileRequestBytesAndBounds() {
+        let header: [UInt8] = [0x54, 0x4E, 0x44, 0x43, 0x01]
+        let bytes = encodeControl([.fileRequest(FileRequest(pid: 300, start: 0x401000, end: 0x402000, device: 0x803, inode: 9))])
+        // pid 300, start 0x401000, length 0x1000, dev 0x803, inode 9 (docs/wire-format.md 10.5).
+        #expect(bytes == header + [0x0F, 0x0B, 0xAC, 0x02, 0x80, 0xA0, 0x80, 0x02, 0x80, 0x20, 0x83, 0x10, 0x09])
+        #expect(decodeControl(header + [0x0F, 0x05, 0x01, 0x10, 0x00, 0x00, 0x00], chunk: 1).error?.kind
+            == .valueOutOfRange(field: "file request length", value: 0))
+        let past = decodeControl(header + [0x0F, 0x0E, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01, 0x02, 0x00, 0x00], chunk: 2)
+        #expect(past.error?.kind == .valueOutOfRange(field: "file request length", value: 2))
+        let cut = decodeControl(header + [0x0F, 0x03, 0xAC, 0x02, 0x01], chunk: 1).error
+        #expect(cut?.kind == .truncated)
+        #expect(cut?.recordType == 15)
+        #expect(cut?.description == "malformed control stream: fileRequest at byte offset 5: the data ends inside the record")
     }
 
     @Test func failedDecoderStaysFailed() throws {

@@ -132,6 +132,10 @@ struct StreamInputGenerator {
                 inputs.append(.record(.statistics(SamplerStatistics(time: anyUInt64(), counters: counters))))
             case 18:
                 inputs.append(.record(.resetInterning))
+            case 19:
+                inputs.append(.record(.fileDescriptor(FileDescriptorAnswer(
+                    pid: pid(), start: anyUInt64(), device: anyUInt64(), inode: anyUInt64(),
+                    status: FileDescriptorStatus(rawValue: anyUInt64()), errorNumber: UInt32(truncatingIfNeeded: anyUInt64())))))
             default:
                 // More samples instead of a second end of stream.
                 continue

@@ -80,6 +80,9 @@ public enum CaptureInspection {
             return "end_of_stream t=\(end.time) reason=\(end.reason)"
         case .unwindTablesEvicted(let evicted):
             return "unwind_tables_evicted count=\(evicted.tableIDs.count)" + evicted.tableIDs.map { " #\($0)" }.joined()
+        case .fileDescriptor(let answer):
+            return "file_descriptor pid=\(answer.pid) start=\(hex(answer.start)) dev=\(answer.device) inode=\(answer.inode)"
+                + " status=\(answer.status)" + (answer.errorNumber == 0 ? "" : " errno=\(answer.errorNumber)")
         case .unknown(let type, let length):
             return "unknown type=\(type) length=\(length)"
         }
@@ -190,6 +193,7 @@ public struct CaptureSummary {
         case .resetInterning: "reset_interning"
         case .endOfStream: "end_of_stream"
         case .unwindTablesEvicted: "unwind_tables_evicted"
+        case .fileDescriptor: "file_descriptor"
         case .unknown(let type, _): "unknown_\(type)"
         }
     }

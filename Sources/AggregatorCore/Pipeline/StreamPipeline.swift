@@ -1,5 +1,8 @@
 import Logging
 import ProfileOutputs
+#if canImport(Glibc)
+import Glibc
+#endif
 import ProfilingMetrics
 import Profiles
 import Symbolization
@@ -10,7 +13,7 @@ import WireFormat
 ///
 /// Time comes only from the stream, so replaying a capture gives the same
 /// metrics as the live run that recorded it.
-public final class StreamPipeline: StreamConsumer, ControlRecordProducer {
+public final class StreamPipeline: StreamConsumer, ControlRecordProducer, DescriptorReceiver {
     /// How far behind the newest sample time a metrics window is kept open for
     /// samples of other CPUs that arrive late.
     static let lateness: UInt64 = 1_000_000_000
@@ -34,6 +37,21 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer {
     private var control: ControlChannel?
     /// Set when the stream header says the sampler reads unwind tables.
     private var unwindPublisher: UnwindTablePublisher?
+    /// Descriptors the sampler passed, until a file descriptor record takes them.
+    private var receivedDescriptors = ReceivedDescriptors()
+    /// Descriptor passing's problems on this connection (each also logged).
+    public private(set) var descriptorCounters = DescriptorCounters()
+
+    public struct DescriptorCounters: Hashable, Sendable {
+        /// Descriptors that arrived with no file descriptor record to take them (closed).
+        public var unmatched = 0
+        /// Descriptors that arrived with a file descriptor record that said "attached".
+        public var matched = 0
+        /// Reads whose ancillary data was cut (`MSG_CTRUNC`): descriptors lost.
+        public var truncatedReads = 0
+        /// File descriptor records that said "attached" but came without one.
+        public var missing = 0
+    }
 
     public init(runtime: AggregatorRuntime, logger: Logger, unwindTables: UnwindTableCache = .shared) {
         self.runtime = runtime
@@ -47,7 +65,13 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer {
     public func consume(_ bytes: ArraySlice<UInt8>) throws {
         summary.bytes += bytes.count
         decoder.feed(bytes)
-        while let record = try decoder.next() {
+        while true {
+            let offset = decoder.bytesConsumed
+            guard let record = try decoder.next() else { break }
+            if case .fileDescriptor(let answer) = record {
+                handleFileDescriptor(answer, at: offset)
+                continue
+            }
             try handle(record)
         }
         unwindPublisher?.poll()
@@ -56,6 +80,38 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer {
 
     public func attach(control: ControlChannel) {
         self.control = control
+    }
+
+    public func receive(descriptors: [Int32], with offsets: Range<Int>) {
+        receivedDescriptors.receive(descriptors, with: offsets)
+    }
+
+    public func noteTruncatedDescriptors() {
+        descriptorCounters.truncatedReads += 1
+        logger.warning("descriptors from the sampler were lost: more arrived in one read than its buffer holds (MSG_CTRUNC)")
+    }
+
+    /// A file descriptor record starting at stream offset `offset`: takes the descriptor
+    /// that arrived with that byte (closing older ones no record took) and hands it to
+    /// the unwind publisher. Captures and replays have neither descriptors nor a publisher.
+    private func handleFileDescriptor(_ answer: FileDescriptorAnswer, at offset: Int) {
+        let unmatchedBefore = receivedDescriptors.unmatched
+        // Only an "attached" record takes one; any other leaves it to be closed as unmatched.
+        let descriptor = answer.status == .attached ? receivedDescriptors.take(forRecordAt: offset) : nil
+        if receivedDescriptors.unmatched > unmatchedBefore {
+            descriptorCounters.unmatched += receivedDescriptors.unmatched - unmatchedBefore
+            logger.warning("\(receivedDescriptors.unmatched - unmatchedBefore) descriptors from the sampler came with no file descriptor record; closed")
+        }
+        if descriptor != nil { descriptorCounters.matched += 1 }
+        if answer.status == .attached, descriptor == nil, control != nil {
+            descriptorCounters.missing += 1
+            logger.warning("file descriptor record for pid \(answer.pid) arrived without its descriptor")
+        }
+        guard let unwindPublisher else {
+            if let descriptor { close(descriptor) }
+            return
+        }
+        unwindPublisher.noteAnswer(answer, descriptor: descriptor)
     }
 
     private func handle(_ record: Record) throws {
@@ -128,6 +184,8 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer {
     public func finish(error: (any Error)?) {
         guard !finished else { return }
         finished = true
+        descriptorCounters.unmatched += receivedDescriptors.count
+        receivedDescriptors.closeAll()
         if let error {
             summary.malformedStreams += error is WireFormatError ? 1 : 0
         } else {
@@ -143,6 +201,9 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer {
         }
         if let unwindPublisher, let control {
             let sent = unwindPublisher.counters
+            if sent.fileRequestsSent > 0 {
+                logger.info("descriptor passing: \(sent.fileRequestsSent) file requests sent, \(sent.descriptorsReceived) descriptors received, \(sent.fileRequestsRefused) refused, \(sent.descriptorsRejected + descriptorCounters.unmatched) rejected or unmatched, \(descriptorCounters.truncatedReads) truncated reads")
+            }
             logger.info("unwind tables: \(sent.tablesSent) tables and \(sent.mappingsRecordsSent) mappings records sent (\(sent.mappingsCovered) mappings covered, \(sent.mappingsUncovered) not), \(sent.tablesEvicted) evicted by the sampler for room, \(control.counters.recordsDropped) records dropped, \(control.counters.bytesSent) bytes\(control.failure.map { "; the sampler stopped taking them: \($0)" } ?? "")")
         }
         if let lastStatistics {

@@ -118,7 +118,11 @@ public final class StreamServer: Sendable {
         do {
             while true {
                 if let control { try waitForInput(fd, flushing: control) }
-                let count = try readSome(fd, into: &buffer)
+                let received = try receiveSome(fd, into: &buffer)
+                let count = received.count
+                if !received.descriptors.isEmpty || received.controlTruncated {
+                    hand(received, at: bytes..<bytes + count, to: consumer)
+                }
                 if count == 0 { break }
                 bytes += count
                 let chunk = buffer[..<count]
@@ -140,6 +144,16 @@ public final class StreamServer: Sendable {
             logger.error("connection \(connection) closed: \(error)")
         }
     }
+}
+
+/// Gives the descriptors of one read to a consumer that takes them; closes them otherwise.
+private func hand(_ received: ReceivedChunk, at offsets: Range<Int>, to consumer: any StreamConsumer) {
+    guard let receiver = consumer as? DescriptorReceiver else {
+        for descriptor in received.descriptors { close(descriptor) }
+        return
+    }
+    if received.controlTruncated { receiver.noteTruncatedDescriptors() }
+    if !received.descriptors.isEmpty { receiver.receive(descriptors: received.descriptors, with: offsets) }
 }
 
 /// Waits until `fd` has input (or has hung up), writing the control channel's queued

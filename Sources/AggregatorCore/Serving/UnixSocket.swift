@@ -91,3 +91,70 @@ public func readSome(_ fd: Int32, into buffer: inout [UInt8]) throws(SystemCallE
         throw SystemCallError("read", subject: "fd \(fd)")
     }
 }
+
+/// What one `recvmsg` brought: bytes, and descriptors passed as `SCM_RIGHTS`.
+public struct ReceivedChunk: Sendable {
+    /// Bytes read into the buffer (0: the peer closed).
+    public var count: Int
+    /// Descriptors that arrived with these bytes (close-on-exec), in order; the caller owns them.
+    public var descriptors: [Int32]
+    /// The kernel had more ancillary data than the buffer held (`MSG_CTRUNC`): the
+    /// descriptors that did not fit were closed by the kernel and are lost.
+    public var controlTruncated: Bool
+}
+
+/// Room for this many descriptors per read: the sampler sends one per record, and a
+/// Unix stream socket returns the descriptors of at most one send per `recvmsg`.
+let descriptorsPerRead = 16
+
+/// Reads from a Unix socket with `recvmsg(MSG_CMSG_CLOEXEC)`, retrying on `EINTR`,
+/// and collects the descriptors of `SCM_RIGHTS` messages. The kernel attaches them to
+/// the bytes of the send they came with and ends the read after those bytes, so a
+/// descriptor arrives in the same read as the first byte of the record it rode on.
+public func receiveSome(_ fd: Int32, into buffer: inout [UInt8]) throws(SystemCallError) -> ReceivedChunk {
+    // CMSG_SPACE(n × sizeof(int)): the header, then the payload, each 8-byte aligned.
+    let headerSize = cmsgAlign(MemoryLayout<cmsghdr>.size)
+    var control = [UInt64](repeating: 0, count: (headerSize + cmsgAlign(descriptorsPerRead * 4)) / 8)
+    while true {
+        let result = buffer.withUnsafeMutableBytes { data in
+            control.withUnsafeMutableBytes { controlBytes -> (Int, Int, Int32) in
+                var vector = iovec(iov_base: data.baseAddress, iov_len: data.count)
+                return withUnsafeMutablePointer(to: &vector) { vectorPointer in
+                    var message = msghdr()
+                    message.msg_iov = vectorPointer
+                    message.msg_iovlen = 1
+                    message.msg_control = controlBytes.baseAddress
+                    message.msg_controllen = controlBytes.count
+                    let count = recvmsg(fd, &message, Int32(MSG_CMSG_CLOEXEC))
+                    return (count, message.msg_controllen, message.msg_flags)
+                }
+            }
+        }
+        let (count, controlLength, flags) = result
+        if count < 0 {
+            if errno == EINTR { continue }
+            throw SystemCallError("recvmsg", subject: "fd \(fd)")
+        }
+        var descriptors: [Int32] = []
+        control.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset + headerSize <= controlLength {
+                let header = bytes.loadUnaligned(fromByteOffset: offset, as: cmsghdr.self)
+                let length = Int(header.cmsg_len)
+                guard length >= headerSize, offset + length <= controlLength else { break }
+                if header.cmsg_level == SOL_SOCKET, header.cmsg_type == Int32(SCM_RIGHTS) {
+                    for index in 0..<(length - headerSize) / 4 {
+                        descriptors.append(bytes.loadUnaligned(fromByteOffset: offset + headerSize + index * 4, as: Int32.self))
+                    }
+                }
+                offset += cmsgAlign(length)
+            }
+        }
+        return ReceivedChunk(count: count, descriptors: descriptors, controlTruncated: flags & Int32(MSG_CTRUNC) != 0)
+    }
+}
+
+/// `CMSG_ALIGN`: ancillary headers and payloads are aligned to `size_t`.
+private func cmsgAlign(_ length: Int) -> Int {
+    (length + MemoryLayout<Int>.size - 1) & ~(MemoryLayout<Int>.size - 1)
+}

@@ -24,6 +24,9 @@ public final class ControlChannel {
     private var encoder = ControlEncoder()
     private var pending: [UInt8] = []
     private var pendingStart = 0
+    /// Indices in `pending` where a queued record ends (ascending, ≥ `pendingStart`):
+    /// where an urgent record may be put ahead of the rest.
+    private var recordEnds: [Int] = []
     private let writer: Writer
 
     public init(queueLimit: Int = 64 << 20, writer: @escaping Writer) {
@@ -49,8 +52,10 @@ public final class ControlChannel {
 
     /// Queues `record` and writes what the socket takes. Returns false (and counts a
     /// drop) when the queue has no room or the channel failed.
+    /// An `urgent` record (a small request) goes ahead of the queued records not yet
+    /// begun, instead of waiting behind megabytes of tables.
     @discardableResult
-    public func send(_ record: ControlRecord) -> Bool {
+    public func send(_ record: ControlRecord, urgent: Bool = false) -> Bool {
         guard failure == nil else {
             counters.recordsDropped += 1
             return false
@@ -62,7 +67,17 @@ public final class ControlChannel {
             return false
         }
         encoder = candidate
-        pending.append(contentsOf: bytes)
+        // After the record being written (whose first bytes may be out already), and never
+        // before the first record, which carries the control header.
+        if urgent, let index = recordEnds.firstIndex(where: { $0 >= pendingStart }), recordEnds[index] < pending.count {
+            let position = recordEnds[index]
+            pending.insert(contentsOf: bytes, at: position)
+            for later in recordEnds.indices where later > index { recordEnds[later] += bytes.count }
+            recordEnds.insert(position + bytes.count, at: index + 1)
+        } else {
+            pending.append(contentsOf: bytes)
+            recordEnds.append(pending.count)
+        }
         counters.recordsQueued += 1
         flush()
         return true
@@ -82,11 +97,16 @@ public final class ControlChannel {
                 counters.bytesSent += count
             }
         }
+        if let stale = recordEnds.firstIndex(where: { $0 >= pendingStart }), stale > 0 {
+            recordEnds.removeFirst(stale)
+        }
         if pendingStart == pending.count {
             pending.removeAll(keepingCapacity: pending.capacity <= 1 << 20)
             pendingStart = 0
+            recordEnds.removeAll()
         } else if pendingStart > 1 << 20 {
             pending.removeSubrange(..<pendingStart)
+            for index in recordEnds.indices { recordEnds[index] -= pendingStart }
             pendingStart = 0
         }
     }

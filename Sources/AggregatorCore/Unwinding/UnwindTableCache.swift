@@ -41,6 +41,10 @@ public final class UnwindTableCache: Sendable {
     public enum Entry: Sendable {
         case compiled(CompiledUnwindTable)
         case failed(String)
+        /// No path leads this process to the file (permission, or another mount namespace
+        /// where the host's path names another file): the sampler can pass a descriptor
+        /// (`compile(identity:descriptor:)`).
+        case unreadable(String)
         /// Being compiled in the background; ask again later.
         case pending
     }
@@ -48,6 +52,10 @@ public final class UnwindTableCache: Sendable {
     public struct Statistics: Hashable, Sendable {
         public var compiled = 0
         public var failed = 0
+        /// Files no path opened for: candidates for a descriptor from the sampler.
+        public var unreadable = 0
+        /// Files compiled from a descriptor the sampler passed.
+        public var compiledFromDescriptors = 0
         public var serializedBytes = 0
         /// Tables that include a separate debug file's `.debug_frame`.
         public var separateDebugFilesUsed = 0
@@ -99,6 +107,46 @@ public final class UnwindTableCache: Sendable {
             record(compile(identity: identity, paths: paths), for: identity)
         }
         return .pending
+    }
+
+    /// Compiles the table of `identity` from `descriptor`, a read-only descriptor of the
+    /// file the sampler passed, in the background; takes ownership of the descriptor
+    /// (closed when read). Returns false, closing it at once, when the entry is already
+    /// compiled, failed for another reason than access, or being compiled.
+    @discardableResult
+    public func compile(identity: FileIdentity, descriptor: Int32, name: String) -> Bool {
+        let accepted = state.withLock { state -> Bool in
+            switch state.entries[identity] {
+            case .unreadable?, nil:
+                state.entries[identity] = .pending
+                return true
+            default:
+                return false
+            }
+        }
+        guard accepted else {
+            close(descriptor)
+            return false
+        }
+        let limit = maximumFileSize
+        enqueue { [self] in
+            let entry: Entry
+            switch Self.readDescriptor(descriptor, name: name, identity: identity, limit: limit) {
+            case .failure(let failure):
+                entry = .failed(failure.reason)
+            case .success(let bytes):
+                do {
+                    let table = try UnwindTable.compile(elfBytes: bytes)
+                    entry = .compiled(CompiledUnwindTable(serialized: table.serialized(), table: table))
+                } catch {
+                    entry = .failed("\(name): \(error)")
+                }
+            }
+            close(descriptor)
+            if case .compiled = entry { state.withLock { $0.statistics.compiledFromDescriptors += 1 } }
+            record(entry, for: identity)
+        }
+        return true
     }
 
     /// Waits until every background compile scheduled so far is done (tests, benchmarks).
@@ -161,6 +209,8 @@ public final class UnwindTableCache: Sendable {
                 $0.statistics.debugFileWarnings += table.debugFileWarnings.count
             case .failed:
                 $0.statistics.failed += 1
+            case .unreadable:
+                $0.statistics.unreadable += 1
             case .pending:
                 break
             }
@@ -169,15 +219,18 @@ public final class UnwindTableCache: Sendable {
 
     private func compile(identity: FileIdentity, paths: [String]) -> Entry {
         var reasons: [String] = []
+        var onlyAccessFailures = !paths.isEmpty
         for path in paths {
             switch Self.readFile(path, identity: identity, limit: maximumFileSize) {
             case .failure(let failure):
                 reasons.append(failure.reason)
+                onlyAccessFailures = onlyAccessFailures && failure.isAccessFailure
             case .success(let bytes):
                 return compile(elfBytes: bytes, path: path, identity: identity)
             }
         }
-        return .failed(reasons.joined(separator: "; "))
+        let reason = reasons.joined(separator: "; ")
+        return onlyAccessFailures ? .unreadable(reason) : .failed(reason)
     }
 
     /// Compiles the table of the file read from `path`, with the `.debug_frame` of its
@@ -230,13 +283,27 @@ public final class UnwindTableCache: Sendable {
     /// The bytes of `path` if it is the file `identity` names.
     private static func readFile(_ path: String, identity: FileIdentity, limit: Int) -> Result<[UInt8], FileReadFailure> {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return .failure(FileReadFailure(reason: "open(\(path)): \(String(cString: strerror(errno)))")) }
+        guard fd >= 0 else {
+            let error = errno
+            return .failure(FileReadFailure(reason: "open(\(path)): \(String(cString: strerror(error)))",
+                                            isAccessFailure: true))
+        }
         defer { close(fd) }
+        return readDescriptor(fd, name: path, identity: identity, limit: limit)
+    }
+
+    /// The bytes of the open file `fd` (named `path` in messages) if it is the file
+    /// `identity` names: a regular file of at most `limit` bytes, read with `pread`.
+    private static func readDescriptor(_ fd: Int32, name path: String, identity: FileIdentity,
+                                       limit: Int) -> Result<[UInt8], FileReadFailure> {
         var status = stat()
         guard fstat(fd, &status) == 0 else { return .failure(FileReadFailure(reason: "fstat(\(path)): \(String(cString: strerror(errno)))")) }
-        guard status.st_mode & S_IFMT == S_IFREG else { return .failure(FileReadFailure(reason: "\(path): not a regular file")) }
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            return .failure(FileReadFailure(reason: "\(path): not a regular file", isAccessFailure: true))
+        }
         guard UInt64(status.st_dev) == identity.device, UInt64(status.st_ino) == identity.inode else {
-            return .failure(FileReadFailure(reason: "\(path): device/inode \(status.st_dev)/\(status.st_ino) is not the mapped file's \(identity.device)/\(identity.inode)"))
+            return .failure(FileReadFailure(reason: "\(path): device/inode \(status.st_dev)/\(status.st_ino) is not the mapped file's \(identity.device)/\(identity.inode)",
+                                            isAccessFailure: true))
         }
         guard Int(status.st_size) <= limit else { return .failure(FileReadFailure(reason: "\(path): \(status.st_size) bytes, above the limit \(limit)")) }
         var bytes = [UInt8](repeating: 0, count: Int(status.st_size))
@@ -263,4 +330,8 @@ extension UnwindTableCache.Entry {
 /// Why a candidate path of a mapped file was not read.
 struct FileReadFailure: Error {
     var reason: String
+    /// The path did not lead to the mapped file (it did not open, or it is another file,
+    /// such as the host's file of the same name as a container's): a descriptor from
+    /// the sampler may still give it. Failures after the file was found are final.
+    var isAccessFailure = false
 }

@@ -1,5 +1,8 @@
 import Logging
 import WireFormat
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Sends the sampler of one connection the unwind tables of the executable
 /// mappings it reports: each file's table once (from the shared cache), then,
@@ -17,6 +20,14 @@ public final class UnwindTablePublisher {
         public var mappingsUncovered = 0
         /// Tables the sampler evicted for room (sent again when a process needs them).
         public var tablesEvicted = 0
+        /// File requests sent (files no path opened for: the sampler passes a descriptor).
+        public var fileRequestsSent = 0
+        /// Descriptors received and handed to the cache to compile.
+        public var descriptorsReceived = 0
+        /// Answers without a descriptor (the sampler's reason: unknown mapping, open failed, busy, ...).
+        public var fileRequestsRefused = 0
+        /// Descriptors or answers that matched nothing, or failed the fstat check (closed).
+        public var descriptorsRejected = 0
     }
 
     private let cache: UnwindTableCache
@@ -38,6 +49,23 @@ public final class UnwindTablePublisher {
     /// Processes whose last set had mappings with a table still being compiled: sent
     /// again by `poll()` once the tables are ready.
     private var waiting: [Int32: Mappings] = [:]
+    /// File requests sent and not answered yet, by file.
+    private var outstanding: [FileIdentity: FileRequest] = [:]
+    /// File requests waiting for room among the outstanding ones.
+    private var requestQueue: [FileRequest] = []
+    /// Files the sampler would not or could not pass, with its reason: not asked again
+    /// on this connection. A busy sampler is asked again, up to `maximumBusyRetries` times.
+    private var refused: [FileIdentity: String] = [:]
+    /// Processes the sampler did not know a mapping of (exited, or exec'd since): another
+    /// process that maps the same file may still ask for it.
+    private var unknownTo: [FileIdentity: Set<Int32>] = [:]
+    private var busyRetries: [FileIdentity: Int] = [:]
+    /// Most file requests in flight: the sampler bounds its descriptors in flight and
+    /// answers the excess with "busy"; asking in small batches keeps that rare.
+    public var maximumOutstandingRequests = 8
+    public var maximumBusyRetries = 3
+    /// Largest file accepted through a descriptor (as the cache's path limit).
+    private var maximumFileSize: Int { cache.maximumFileSize }
 
     public init(cache: UnwindTableCache, channel: ControlChannel, logger: Logger) {
         self.cache = cache
@@ -111,7 +139,12 @@ public final class UnwindTablePublisher {
     private func isReady(_ mappings: Mappings) -> Bool {
         mappings.mappings.allSatisfy { mapping in
             guard let request = tableRequest(for: mapping, pid: mappings.pid) else { return true }
-            return !cache.tableOrSchedule(for: request.identity, paths: request.paths).isPending
+            switch cache.tableOrSchedule(for: request.identity, paths: request.paths) {
+            case .pending: return false
+            // Waits for the sampler's answer once asked; not asked yet: publish() asks.
+            case .unreadable: return refusal(of: request.identity, pid: mappings.pid) != nil || !isRequested(request.identity)
+            case .compiled, .failed: return true
+            }
         }
     }
 
@@ -124,6 +157,89 @@ public final class UnwindTablePublisher {
         if channel.send(.unwindMappings(UnwindMappings(pid: pid, entries: []))) {
             counters.mappingsRecordsSent += 1
         }
+    }
+
+    // MARK: Descriptor passing
+
+    /// Why the sampler will not pass `identity` for `pid`, if it said so.
+    private func refusal(of identity: FileIdentity, pid: Int32) -> String? {
+        if let reason = refused[identity] { return reason }
+        return unknownTo[identity]?.contains(pid) == true ? "\(FileDescriptorStatus.unknownMapping)" : nil
+    }
+
+    private func isRequested(_ identity: FileIdentity) -> Bool {
+        outstanding[identity] != nil || requestQueue.contains { FileIdentity(device: $0.device, inode: $0.inode) == identity }
+    }
+
+    private func requestFile(_ request: FileRequest, path: String, reason: String) {
+        logger.info("asking the sampler for a descriptor of \(path) (pid \(request.pid)): this process cannot open it: \(reason)")
+        requestQueue.append(request)
+        sendQueuedRequests()
+    }
+
+    private func sendQueuedRequests() {
+        while outstanding.count < maximumOutstandingRequests, !requestQueue.isEmpty {
+            let request = requestQueue.removeFirst()
+            guard channel.send(.fileRequest(request), urgent: true) else {
+                refused[FileIdentity(device: request.device, inode: request.inode)] = "the control queue is full"
+                continue
+            }
+            outstanding[FileIdentity(device: request.device, inode: request.inode)] = request
+            counters.fileRequestsSent += 1
+        }
+    }
+
+    /// The sampler's answer to a file request, with the descriptor that rode on the
+    /// record (owned from here on: handed to the cache or closed).
+    public func noteAnswer(_ answer: FileDescriptorAnswer, descriptor: Int32?) {
+        let identity = FileIdentity(device: answer.device, inode: answer.inode)
+        guard let request = outstanding.removeValue(forKey: identity) else {
+            if let descriptor { close(descriptor) }
+            counters.descriptorsRejected += 1
+            logger.warning("file descriptor answer for dev \(answer.device) inode \(answer.inode) that was not requested; ignored")
+            return
+        }
+        defer { sendQueuedRequests() }
+        guard answer.status == .attached, let descriptor else {
+            if let descriptor { close(descriptor) }
+            counters.fileRequestsRefused += 1
+            var reason = answer.status == .attached ? "no descriptor arrived with the record" : "\(answer.status)"
+            if answer.status == .openFailed { reason += " (\(String(cString: strerror(Int32(truncatingIfNeeded: answer.errorNumber)))))" }
+            if answer.status == .busy, busyRetries[identity, default: 0] < maximumBusyRetries {
+                busyRetries[identity, default: 0] += 1
+                requestQueue.append(request)
+                return
+            }
+            if answer.status == .unknownMapping {
+                unknownTo[identity, default: []].insert(answer.pid)
+            } else {
+                refused[identity] = reason
+            }
+            logger.info("the sampler passed no descriptor for dev \(answer.device) inode \(answer.inode) (pid \(answer.pid)): \(reason)")
+            return
+        }
+        if let problem = Self.checkDescriptor(descriptor, identity: identity, limit: maximumFileSize) {
+            close(descriptor)
+            counters.descriptorsRejected += 1
+            refused[identity] = problem
+            logger.warning("descriptor from the sampler rejected (pid \(answer.pid)): \(problem)")
+            return
+        }
+        counters.descriptorsReceived += 1
+        logger.info("received a descriptor of dev \(answer.device) inode \(answer.inode) from the sampler (pid \(answer.pid)); compiling its unwind table")
+        cache.compile(identity: identity, descriptor: descriptor, name: "descriptor of dev \(answer.device) inode \(answer.inode)")
+    }
+
+    /// Why `fd` is not the regular file `identity` of at most `limit` bytes (`fstat`), or nil.
+    public static func checkDescriptor(_ fd: Int32, identity: FileIdentity, limit: Int) -> String? {
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { return "fstat: \(String(cString: strerror(errno)))" }
+        guard status.st_mode & S_IFMT == S_IFREG else { return "not a regular file" }
+        guard UInt64(status.st_dev) == identity.device, UInt64(status.st_ino) == identity.inode else {
+            return "device/inode \(status.st_dev)/\(status.st_ino) is not the requested \(identity.device)/\(identity.inode)"
+        }
+        guard Int(status.st_size) <= limit else { return "\(status.st_size) bytes, above the limit \(limit)" }
+        return nil
     }
 
     private enum MappingResult {
@@ -153,6 +269,20 @@ public final class UnwindTablePublisher {
                 logger.debug("no unwind table for \(mapping.path): \(reason)")
             }
             return .uncovered
+        case .unreadable(let reason):
+            if let refusal = refusal(of: identity, pid: pid) {
+                if loggedFailures.insert(identity).inserted {
+                    logger.debug("no unwind table for \(mapping.path): \(reason); the sampler passed no descriptor: \(refusal)")
+                }
+                return .uncovered
+            }
+            // A deleted file (or a memfd) has no path the sampler could open either.
+            if mapping.path.hasSuffix(" (deleted)") { return .uncovered }
+            if !isRequested(identity) {
+                requestFile(FileRequest(pid: pid, start: mapping.start, end: mapping.end, device: mapping.device,
+                                        inode: mapping.inode), path: mapping.path, reason: reason)
+            }
+            return .pending
         }
         guard let bias = compiled.bias(mappingStart: mapping.start, fileOffset: mapping.fileOffset),
               compiled.serialized.count <= maximumTableBytes else { return .uncovered }

@@ -1,0 +1,117 @@
+import WireFormat
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Answers the aggregator's file requests (control record 15) with a read-only
+/// descriptor of the mapped file, for files the unprivileged aggregator may not open
+/// (other users' or containers' binaries). It parses nothing: it opens the path the
+/// sampler itself read from /proc/PID/maps, under the process's own root
+/// (`/proc/PID/root`, which `CAP_SYS_PTRACE` lets it traverse), and passes the
+/// descriptor only when `fstat` shows the very file mapped (regular, same device and
+/// inode). The aggregator is less trusted than the sampler, so a request must name a
+/// mapping the sampler knows exactly (pid, range, device, inode), and requests are
+/// bounded: a few descriptors in flight, a token bucket per second. Every request is
+/// answered (docs/wire-format.md 5.12) and counted; none is dropped in silence.
+struct FileRequestAnswerer {
+    struct Limits {
+        /// Descriptors queued in the stream and not yet sent.
+        var maximumInFlight = 16
+        /// Requests answered per second, on average ...
+        var requestsPerSecond = 32
+        /// ... and at most this many at once (the bucket's size).
+        var burst = 64
+    }
+
+    struct Counters: Equatable {
+        var requests: UInt64 = 0
+        var descriptorsSent: UInt64 = 0
+        var refused: UInt64 = 0
+    }
+
+    let limits: Limits
+    /// Where `/proc` is (tests point it elsewhere).
+    let procRoot: String
+    private(set) var counters = Counters()
+    /// The last refusal, for the log.
+    private(set) var lastRefusal: String?
+    private var tokens: Double
+    private var lastRefill: UInt64?
+
+    init(limits: Limits = Limits(), procRoot: String = "/proc") {
+        self.limits = limits
+        self.procRoot = procRoot
+        self.tokens = Double(limits.burst)
+    }
+
+    /// The answer to `request`, and the descriptor to pass with it (owned by the
+    /// caller) when the status is `attached`. `known` is the sampler's own view of the
+    /// pid's executable mappings; `inFlight` the descriptors still queued; `now` in
+    /// monotonic nanoseconds.
+    mutating func answer(_ request: FileRequest, known: [Mapping]?, inFlight: Int,
+                         now: UInt64) -> (answer: FileDescriptorAnswer, descriptor: Int32?) {
+        counters.requests += 1
+        var answer = FileDescriptorAnswer(pid: request.pid, start: request.start, device: request.device,
+                                          inode: request.inode, status: .attached)
+        func refuse(_ status: FileDescriptorStatus, errno: Int32 = 0,
+                    _ reason: String) -> (answer: FileDescriptorAnswer, descriptor: Int32?) {
+            counters.refused += 1
+            lastRefusal = "pid \(request.pid) mapping \(String(request.start, radix: 16)): \(reason)"
+            answer.status = status
+            answer.errorNumber = UInt32(bitPattern: errno)
+            return (answer, nil)
+        }
+        // Only a mapping the sampler read itself, and only its path: the request carries none.
+        guard let mapping = known?.first(where: {
+            $0.start == request.start && $0.end == request.end && $0.device == request.device && $0.inode == request.inode
+        }), mapping.path.hasPrefix("/"), mapping.inode != 0 else {
+            return refuse(.unknownMapping, "not a mapping the sampler knows")
+        }
+        guard inFlight < limits.maximumInFlight else {
+            return refuse(.busy, "\(inFlight) descriptors already in flight")
+        }
+        refill(now: now)
+        guard tokens >= 1 else {
+            return refuse(.busy, "more than \(limits.requestsPerSecond) requests per second")
+        }
+        tokens -= 1
+        let path = "\(procRoot)/\(request.pid)/root\(mapping.path)"
+        // O_NONBLOCK: a FIFO put where the file was must not block the sampler's loop.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+        guard fd >= 0 else {
+            let error = errno
+            return refuse(.openFailed, errno: error, "open(\(path)): \(String(cString: strerror(error)))")
+        }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else {
+            let error = errno
+            close(fd)
+            return refuse(.openFailed, errno: error, "fstat(\(path)): \(String(cString: strerror(error)))")
+        }
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            return refuse(.notRegularFile, "\(path) is not a regular file")
+        }
+        guard UInt64(status.st_dev) == mapping.device, UInt64(status.st_ino) == mapping.inode else {
+            close(fd)
+            return refuse(.identityMismatch, "\(path) is device/inode \(status.st_dev)/\(status.st_ino), not the mapped \(mapping.device)/\(mapping.inode)")
+        }
+        counters.descriptorsSent += 1
+        return (answer, fd)
+    }
+
+    /// A descriptor `answer` produced could not be queued (the stream cannot carry it):
+    /// it counts as refused.
+    mutating func noteUndelivered() {
+        counters.descriptorsSent -= 1
+        counters.refused += 1
+        lastRefusal = "the destination cannot carry descriptors"
+    }
+
+    private mutating func refill(now: UInt64) {
+        defer { lastRefill = now }
+        guard let lastRefill, now > lastRefill else { return }
+        let earned = Double(now - lastRefill) / 1e9 * Double(limits.requestsPerSecond)
+        tokens = min(Double(limits.burst), tokens + earned)
+    }
+}
