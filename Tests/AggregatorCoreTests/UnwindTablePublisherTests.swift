@@ -173,6 +173,21 @@ final class CollectingWriter: @unchecked Sendable {
         #expect(!set.entries.contains { $0.tableID == evicted })
         #expect(set.entries.contains { $0.tableID == resent.first })
         #expect(publisher.counters.tablesEvicted == 2)
+
+        // Evicted again and again (a budget too small for the processes running at once):
+        // published again at most three times in all, then left alone and counted.
+        var current = try #require(resent.first)
+        for round in 2...4 {
+            let before = try writer.records().count
+            publisher.noteEvicted([current])
+            let records = Array(try writer.records().dropFirst(before))
+            if round <= 3 {
+                current = try #require(tableIDs(records).first, "round \(round): \(records.count) records")
+            } else {
+                #expect(records.isEmpty)
+            }
+        }
+        #expect(publisher.counters.republishesSkipped == 1)
     }
 
     @Test func tablesAboveTheSamplersLimitAreNotSent() throws {

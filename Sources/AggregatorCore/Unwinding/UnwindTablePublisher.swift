@@ -20,6 +20,9 @@ public final class UnwindTablePublisher {
         public var mappingsUncovered = 0
         /// Tables the sampler evicted for room (sent again when a process needs them).
         public var tablesEvicted = 0
+        /// Processes not published again after an eviction: already republished
+        /// `maximumRepublishesAfterEviction` times (the budget is too small for them).
+        public var republishesSkipped = 0
         /// File requests sent (files no path opened for: the sampler passes a descriptor).
         public var fileRequestsSent = 0
         /// Descriptors received and handed to the cache to compile.
@@ -38,6 +41,7 @@ public final class UnwindTablePublisher {
     private var sentTables: [FileIdentity: UInt32] = [:]
     /// The tables each process's last published set uses.
     private var publishedTables: [Int32: Set<UInt32>] = [:]
+    private var republishedAfterEviction: [Int32: Int] = [:]
     private var nextTableID: UInt32 = 1
     private var loggedFailures: Set<FileIdentity> = []
     /// The last mappings record of every process, published once the process is sampled:
@@ -116,15 +120,28 @@ public final class UnwindTablePublisher {
     /// The sampler evicted these tables for room: they are forgotten (sent again, under
     /// new ids, when needed), and the processes whose last set named one are published
     /// again, since the sampler may have refused that set.
+    ///
+    /// A process is published again this way at most `maximumRepublishesAfterEviction`
+    /// times: when the sampler's budget is smaller than the tables of the processes
+    /// running at once, the set it refused would otherwise be sent, evict, and be
+    /// refused again without end.
     public func noteEvicted(_ tableIDs: [UInt32]) {
         let evicted = Set(tableIDs)
         counters.tablesEvicted += evicted.count
         sentTables = sentTables.filter { !evicted.contains($0.value) }
         let affected = publishedTables.filter { !$0.value.isDisjoint(with: evicted) }.keys.sorted()
         for pid in affected {
-            if let mappings = latest[pid], sampled.contains(pid) { publish(mappings) }
+            guard let mappings = latest[pid], sampled.contains(pid) else { continue }
+            guard republishedAfterEviction[pid, default: 0] < Self.maximumRepublishesAfterEviction else {
+                counters.republishesSkipped += 1
+                continue
+            }
+            republishedAfterEviction[pid, default: 0] += 1
+            publish(mappings)
         }
     }
+
+    static let maximumRepublishesAfterEviction = 3
 
     /// Sends the sets that waited for tables now compiled; call after each chunk of input.
     public func poll() {
@@ -153,6 +170,7 @@ public final class UnwindTablePublisher {
         waiting.removeValue(forKey: pid)
         latest.removeValue(forKey: pid)
         publishedTables.removeValue(forKey: pid)
+        republishedAfterEviction.removeValue(forKey: pid)
         guard sampled.remove(pid) != nil else { return }
         if channel.send(.unwindMappings(UnwindMappings(pid: pid, entries: []))) {
             counters.mappingsRecordsSent += 1
