@@ -190,6 +190,40 @@ final class CollectingWriter: @unchecked Sendable {
         #expect(publisher.counters.republishesSkipped == 1)
     }
 
+    @Test func processesThatStopRunningGiveTheirTablesBackUntilTheyRunAgain() throws {
+        let writer = CollectingWriter()
+        let cache = UnwindTableCache()
+        let publisher = UnwindTablePublisher(cache: cache, channel: writer.channel(), logger: quietLogger)
+        publisher.idleRetirementNanoseconds = 30_000_000_000
+        var mappings = try ownExecutableMappings()
+        let busy = getpid() + 1
+        publisher.noteMappings(mappings)
+        mappings.pid = busy
+        publisher.noteMappings(mappings)
+        publisher.noteSample(pid: getpid(), time: 1_000_000_000)
+        publisher.noteSample(pid: busy, time: 1_000_000_000)
+        cache.waitForPendingCompiles()
+        publisher.poll()
+        func sets(_ records: [ControlRecord]) -> [UnwindMappings] {
+            records.compactMap { if case .unwindMappings(let set) = $0 { set } else { nil } }
+        }
+        let published = try writer.records().count
+
+        // 40 s later only `busy` runs: this process's set is taken back, `busy` keeps its own.
+        publisher.noteSample(pid: busy, time: 20_000_000_000)
+        publisher.noteSample(pid: busy, time: 41_000_000_000)
+        let retired = sets(Array(try writer.records().dropFirst(published)))
+        #expect(retired == [UnwindMappings(pid: getpid(), entries: [])])
+        #expect(publisher.counters.processesRetired == 1)
+
+        // Its next sample publishes it again, with the tables the sampler still has.
+        let before = try writer.records().count
+        publisher.noteSample(pid: getpid(), time: 42_000_000_000)
+        let again = Array(try writer.records().dropFirst(before))
+        #expect(again.allSatisfy { if case .unwindTable = $0 { false } else { true } }, "no table sent twice")
+        #expect(sets(again).count == 1 && sets(again).first?.pid == getpid() && sets(again).first?.entries.isEmpty == false)
+    }
+
     @Test func tablesAboveTheSamplersLimitAreNotSent() throws {
         let writer = CollectingWriter()
         let cache = UnwindTableCache()

@@ -118,7 +118,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         switch record {
         case .sample(let sample):
             summary.samples += 1
-            unwindPublisher?.noteSample(pid: sample.pid)
+            unwindPublisher?.noteSample(pid: sample.pid, time: sample.time)
             let symbolized = symbolizer.symbolize(sample)
             connector?.add(symbolized)
             profile?.add(symbolized)
@@ -204,7 +204,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
             if sent.fileRequestsSent > 0 {
                 logger.info("descriptor passing: \(sent.fileRequestsSent) file requests sent, \(sent.descriptorsReceived) descriptors received, \(sent.fileRequestsRefused) refused, \(sent.descriptorsRejected + descriptorCounters.unmatched) rejected or unmatched, \(descriptorCounters.truncatedReads) truncated reads")
             }
-            logger.info("unwind tables: \(sent.tablesSent) tables and \(sent.mappingsRecordsSent) mappings records sent (\(sent.mappingsCovered) mappings covered, \(sent.mappingsUncovered) not), \(sent.tablesEvicted) evicted by the sampler for room (\(sent.republishesSkipped) processes not sent again: --unwind-table-entries is too small for the processes running at once), \(control.counters.recordsDropped) records dropped, \(control.counters.bytesSent) bytes\(control.failure.map { "; the sampler stopped taking them: \($0)" } ?? "")")
+            logger.info("unwind tables: \(sent.tablesSent) tables and \(sent.mappingsRecordsSent) mappings records sent (\(sent.mappingsCovered) mappings covered, \(sent.mappingsUncovered) not), \(sent.processesRetired) idle processes gave theirs back, \(sent.tablesEvicted) evicted by the sampler for room (\(sent.republishesSkipped) processes not sent again: --unwind-table-entries is too small for the processes running at once), \(control.counters.recordsDropped) records dropped, \(control.counters.bytesSent) bytes\(control.failure.map { "; the sampler stopped taking them: \($0)" } ?? "")")
         }
         if let lastStatistics {
             summary.samplerCollected = lastStatistics[.samplesCollected]

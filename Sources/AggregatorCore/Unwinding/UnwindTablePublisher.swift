@@ -20,6 +20,8 @@ public final class UnwindTablePublisher {
         public var mappingsUncovered = 0
         /// Tables the sampler evicted for room (sent again when a process needs them).
         public var tablesEvicted = 0
+        /// Processes that stopped being sampled and gave their tables back (empty sets sent).
+        public var processesRetired = 0
         /// Processes not published again after an eviction: already republished
         /// `maximumRepublishesAfterEviction` times (the budget is too small for them).
         public var republishesSkipped = 0
@@ -48,6 +50,11 @@ public final class UnwindTablePublisher {
     /// the sampler's table budget goes to processes that run, not to every idle one.
     private var latest: [Int32: Mappings] = [:]
     private var sampled: Set<Int32> = []
+    /// The time of each sampled process's last sample.
+    private var lastSampleTime: [Int32: UInt64] = [:]
+    private var nextRetirementCheck: UInt64 = 0
+    /// How long a process may go unsampled before its tables are given back.
+    public var idleRetirementNanoseconds: UInt64 = 30_000_000_000
     /// Largest table sent: the sampler's decoder refuses larger records (`ControlDecoderLimits`).
     public var maximumTableBytes = ControlDecoderLimits.default.maximumTableBytes
     /// Processes whose last set had mappings with a table still being compiled: sent
@@ -85,9 +92,33 @@ public final class UnwindTablePublisher {
     }
 
     /// Notes a sample of `pid`: the first one publishes the process's tables.
-    public func noteSample(pid: Int32) {
+    /// `time` (the sample's, monotonic ns) retires processes that stopped running.
+    public func noteSample(pid: Int32, time: UInt64 = 0) {
+        lastSampleTime[pid] = time
+        if time >= nextRetirementCheck {
+            nextRetirementCheck = time &+ idleRetirementNanoseconds / 4
+            retireIdleProcesses(now: time)
+        }
         guard sampled.insert(pid).inserted, let mappings = latest[pid] else { return }
         publish(mappings)
+    }
+
+    /// Processes not sampled for `idleRetirementNanoseconds` give their tables back: an
+    /// empty set lets the sampler evict tables no running process needs when room is
+    /// short, so that its budget goes to the processes that run. Their next sample
+    /// publishes them again (their tables are sent again only if they were evicted).
+    private func retireIdleProcesses(now: UInt64) {
+        // Samples of different CPUs arrive slightly out of order: a last sample after `now` is recent.
+        for (pid, last) in lastSampleTime where now > last && now - last >= idleRetirementNanoseconds {
+            lastSampleTime.removeValue(forKey: pid)
+            guard sampled.remove(pid) != nil else { continue }
+            waiting.removeValue(forKey: pid)
+            publishedTables.removeValue(forKey: pid)
+            if channel.send(.unwindMappings(UnwindMappings(pid: pid, entries: []))) {
+                counters.mappingsRecordsSent += 1
+                counters.processesRetired += 1
+            }
+        }
     }
 
     /// Publishes the tables of a mappings record: at once with the tables that are
@@ -171,6 +202,7 @@ public final class UnwindTablePublisher {
         latest.removeValue(forKey: pid)
         publishedTables.removeValue(forKey: pid)
         republishedAfterEviction.removeValue(forKey: pid)
+        lastSampleTime.removeValue(forKey: pid)
         guard sampled.remove(pid) != nil else { return }
         if channel.send(.unwindMappings(UnwindMappings(pid: pid, entries: []))) {
             counters.mappingsRecordsSent += 1
