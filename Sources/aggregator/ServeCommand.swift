@@ -65,10 +65,12 @@ struct ServeCommand: ParsableCommand {
         }
         let allowed = Set(configuration.profilingReceiver.allowedUIDs.map { UInt32($0) })
         let server = StreamServer(listener: listener, allowedUIDs: allowed, captureDirectory: capture, logger: logger) {
-            _, connection in
+            peer, connection in
             var connectionLogger = logger
             connectionLogger[metadataKey: "connection"] = "\(connection)"
-            return StreamPipeline(runtime: runtime, logger: connectionLogger)
+            // The daemons' own stacks keep frame pointers; the unwind budget goes to others.
+            return StreamPipeline(runtime: runtime, logger: connectionLogger,
+                                  unwindExcludedPIDs: [getpid(), peer.pid])
         }
         let blocked = signals
         let waiter = Thread {

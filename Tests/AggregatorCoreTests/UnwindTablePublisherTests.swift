@@ -224,6 +224,21 @@ final class CollectingWriter: @unchecked Sendable {
         #expect(sets(again).count == 1 && sets(again).first?.pid == getpid() && sets(again).first?.entries.isEmpty == false)
     }
 
+    @Test func excludedProcessesGetNoTables() throws {
+        let writer = CollectingWriter()
+        let cache = UnwindTableCache()
+        let publisher = UnwindTablePublisher(cache: cache, channel: writer.channel(), logger: quietLogger)
+        publisher.excludedPIDs = [getpid()]
+        publisher.noteMappings(try ownExecutableMappings())
+        publisher.noteSample(pid: getpid(), time: 1)
+        cache.waitForPendingCompiles()
+        publisher.poll()
+        #expect(writer.bytes.isEmpty)
+        publisher.excludedPIDs = []
+        publisher.noteSample(pid: getpid(), time: 2)
+        #expect(!writer.bytes.isEmpty)
+    }
+
     @Test func tablesAboveTheSamplersLimitAreNotSent() throws {
         let writer = CollectingWriter()
         let cache = UnwindTableCache()

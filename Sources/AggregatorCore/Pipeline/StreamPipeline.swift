@@ -53,7 +53,12 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         public var missing = 0
     }
 
-    public init(runtime: AggregatorRuntime, logger: Logger, unwindTables: UnwindTableCache = .shared) {
+    /// Processes whose unwind tables are not sent (the daemons themselves).
+    private let unwindExcludedPIDs: Set<Int32>
+
+    public init(runtime: AggregatorRuntime, logger: Logger, unwindTables: UnwindTableCache = .shared,
+                unwindExcludedPIDs: Set<Int32> = []) {
+        self.unwindExcludedPIDs = unwindExcludedPIDs
         self.runtime = runtime
         self.logger = logger
         self.unwindTables = unwindTables
@@ -138,6 +143,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
                                                       scopeVersion: TandemBuild.version)
             if header.controlVersion >= ControlStream.currentVersion, let control {
                 unwindPublisher = UnwindTablePublisher(cache: unwindTables, channel: control, logger: logger)
+                unwindPublisher?.excludedPIDs = unwindExcludedPIDs
             }
             logger.info("stream from \(header.hostName) (kernel \(header.kernelRelease), \(header.cpuCount) CPUs, \(header.samplesPerSecond) Hz, sampler \(header.samplerVersion))")
         case .statistics(let statistics):

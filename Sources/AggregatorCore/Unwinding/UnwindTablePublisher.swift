@@ -53,6 +53,10 @@ public final class UnwindTablePublisher {
     /// The time of each sampled process's last sample.
     private var lastSampleTime: [Int32: UInt64] = [:]
     private var nextRetirementCheck: UInt64 = 0
+    /// Processes that get no tables: the aggregator and the sampler themselves. Their
+    /// Swift libraries' tables would take half the sampler's default budget, and Swift
+    /// code keeps frame pointers.
+    public var excludedPIDs: Set<Int32> = []
     /// How long a process may go unsampled before its tables are given back.
     public var idleRetirementNanoseconds: UInt64 = 30_000_000_000
     /// Largest table sent: the sampler's decoder refuses larger records (`ControlDecoderLimits`).
@@ -94,6 +98,7 @@ public final class UnwindTablePublisher {
     /// Notes a sample of `pid`: the first one publishes the process's tables.
     /// `time` (the sample's, monotonic ns) retires processes that stopped running.
     public func noteSample(pid: Int32, time: UInt64 = 0) {
+        guard !excludedPIDs.contains(pid) else { return }
         lastSampleTime[pid] = time
         if time >= nextRetirementCheck {
             nextRetirementCheck = time &+ idleRetirementNanoseconds / 4
