@@ -66,45 +66,13 @@ extension SamplerLiveTests {
                                              scratch: scratch)
             defer { if sampler.process.isRunning { kill(sampler.pid, SIGKILL) } }
             try sampler.waitUntilSampling()
-            let capturePath = { () -> String? in
-                (try? FileManager.default.contentsOfDirectory(atPath: captures.path).first)
-                    .map { captures.appendingPathComponent($0).path }
-            }
             // Primed once a sample of a first run reaches _start: the descriptor came and
             // the table was compiled and loaded.
-            let priming = try Workload.start(workload, ["120"])
-            defer { if priming.isRunning { kill(priming.processIdentifier, SIGKILL) } }
-            var primed = false
-            while !primed && priming.isRunning {
-                usleep(200_000)
-                guard let path = capturePath() else { continue }
-                let records = try decodeCapture(path, complete: false)
-                primed = rootedSamples(in: records, pid: priming.processIdentifier, workload: workload,
-                                       symbols: symbols, start: start) > 0
+            let measured = try primeAndMeasure(workload: workload, symbols: symbols, start: start, captures: captures,
+                                               sampler: sampler, aggregator: aggregator) {
+                "aggregator:\n\(readLog())\nsampler:\n\(sampler.log)"
             }
-            kill(priming.processIdentifier, SIGKILL)
-            priming.waitUntilExit()
-            try #require(primed, "the priming run ended before any sample reached _start\naggregator:\n\(readLog())\nsampler:\n\(sampler.log)")
-
-            let measured = try Workload.start(workload, ["10"])
-            measured.waitUntilExit()
-            try sampler.stop()
-            kill(aggregator.processIdentifier, SIGINT)
-            aggregator.waitUntilExit()
-
-            let records = try decodeCapture(try #require(capturePath()))
-            var loaded = false
-            var before = 0, total = 0, rooted = 0
-            for (_, reachesStart) in samplesOf(measured.processIdentifier, in: records, workload: workload,
-                                               symbols: symbols, start: start) {
-                if !loaded && !reachesStart {
-                    before += 1
-                    continue
-                }
-                loaded = true
-                total += 1
-                if reachesStart { rooted += 1 }
-            }
+            let (records, before, total, rooted) = (measured.records, measured.before, measured.total, measured.rooted)
             let log = readLog()
             #expect(total >= 300, "samples of the workload: \(total)\n\(sampler.log)")
             #expect(Double(rooted) >= 0.95 * Double(total),

@@ -67,51 +67,9 @@ extension SamplerLiveTests {
                                                          "--unwind-table-entries", "\(8 << 20)"], scratch: scratch)
             defer { if sampler.process.isRunning { kill(sampler.pid, SIGKILL) } }
             try sampler.waitUntilSampling()
-            // A priming run lasts until one of its samples reaches _start: by then the
-            // aggregator has compiled the program's and libc's tables (seconds in a debug
-            // build on a loaded machine), and the measured run waits only for its own
-            // mappings to be loaded.
-            let capturePath = { () -> String? in
-                (try? FileManager.default.contentsOfDirectory(atPath: captures.path).first)
-                    .map { captures.appendingPathComponent($0).path }
-            }
-            let priming = try Workload.start(workload, ["120"])
-            defer { if priming.isRunning { kill(priming.processIdentifier, SIGKILL) } }
-            var primed = false
-            while !primed && priming.isRunning {
-                usleep(200_000)
-                guard let path = capturePath() else { continue }
-                let records = try decodeCapture(path, complete: false)
-                primed = rootedSamples(in: records, pid: priming.processIdentifier, workload: workload,
-                                       symbols: symbols, start: start) > 0
-            }
-            kill(priming.processIdentifier, SIGKILL)
-            priming.waitUntilExit()
-            try #require(primed, "the priming run ended before any sample reached _start\n\(sampler.log)")
-
-            let measured = try Workload.start(workload, ["10"])
-            measured.waitUntilExit()
-            try sampler.stop()
-            kill(aggregator.processIdentifier, SIGINT)
-            aggregator.waitUntilExit()
-
-            let records = try decodeCapture(try #require(capturePath()))
-            // Counted from the first sample that reaches the root: the samples before are
-            // the time the sampler takes to report the new process and load its mappings.
-            var loaded = false
-            var before = 0
-            var total = 0, rooted = 0, truncated = 0
-            for (sample, reachesStart) in samplesOf(measured.processIdentifier, in: records, workload: workload,
-                                                    symbols: symbols, start: start) {
-                if !loaded && !reachesStart {
-                    before += 1
-                    continue
-                }
-                loaded = true
-                total += 1
-                if sample.flags.contains(.userStackTruncated) { truncated += 1 }
-                if reachesStart { rooted += 1 }
-            }
+            let run = try primeAndMeasure(workload: workload, symbols: symbols, start: start, captures: captures,
+                                          sampler: sampler, aggregator: aggregator) { sampler.log }
+            let (before, total, rooted, truncated) = (run.before, run.total, run.rooted, run.truncated)
             #expect(before < total, "\(before) samples before the tables were loaded, \(total) after")
             #expect(total >= 300, "samples of the workload: \(total)\n\(sampler.log)")
             #expect(Double(rooted) >= 0.95 * Double(total),
@@ -142,7 +100,62 @@ func samplesOf(_ pid: Int32, in records: [Record], workload: String, symbols: Sy
     return result
 }
 
-func rootedSamples(in records: [Record], pid: Int32, workload: String, symbols: SymbolTable,
-                           start: UInt64) -> Int {
-    samplesOf(pid, in: records, workload: workload, symbols: symbols, start: start).count { $0.reachesStart }
+
+/// What the measured run of an unwinding live test saw.
+struct MeasuredUnwindRun {
+    var records: [Record]
+    /// Samples before the first that reached `_start` (the process's tables not loaded yet).
+    var before = 0
+    /// Samples from that one on, and of those, the ones that reached `_start` and the ones flagged truncated.
+    var total = 0
+    var rooted = 0
+    var truncated = 0
+}
+
+/// Runs `workload` until one of its samples reaches `_start` (by then the aggregator has
+/// compiled the program's and libc's tables, seconds in a debug build on a loaded
+/// machine), then a measured 10-second run; stops the sampler and the aggregator and
+/// counts the measured run's samples from the first that reached `_start`: the samples
+/// before are the time the sampler takes to report the new process and load its mappings.
+func primeAndMeasure(workload: String, symbols: SymbolTable, start: UInt64, captures: URL,
+                     sampler: SamplerProcess, aggregator: Process,
+                     diagnostics: () -> String) throws -> MeasuredUnwindRun {
+    let capturePath = { () -> String? in
+        (try? FileManager.default.contentsOfDirectory(atPath: captures.path).first)
+            .map { captures.appendingPathComponent($0).path }
+    }
+    let priming = try Workload.start(workload, ["120"])
+    defer { if priming.isRunning { kill(priming.processIdentifier, SIGKILL) } }
+    var primed = false
+    while !primed && priming.isRunning {
+        usleep(200_000)
+        guard let path = capturePath() else { continue }
+        let records = try decodeCapture(path, complete: false)
+        primed = samplesOf(priming.processIdentifier, in: records, workload: workload, symbols: symbols, start: start)
+            .contains { $0.reachesStart }
+    }
+    kill(priming.processIdentifier, SIGKILL)
+    priming.waitUntilExit()
+    try #require(primed, "the priming run ended before any sample reached _start\n\(diagnostics())")
+
+    let measured = try Workload.start(workload, ["10"])
+    measured.waitUntilExit()
+    try sampler.stop()
+    kill(aggregator.processIdentifier, SIGINT)
+    aggregator.waitUntilExit()
+
+    var run = MeasuredUnwindRun(records: try decodeCapture(try #require(capturePath())))
+    var loaded = false
+    for (sample, reachesStart) in samplesOf(measured.processIdentifier, in: run.records, workload: workload,
+                                            symbols: symbols, start: start) {
+        if !loaded && !reachesStart {
+            run.before += 1
+            continue
+        }
+        loaded = true
+        run.total += 1
+        if sample.flags.contains(.userStackTruncated) { run.truncated += 1 }
+        if reachesStart { run.rooted += 1 }
+    }
+    return run
 }
