@@ -41,8 +41,10 @@ let package = Package(
         .systemLibrary(name: "CTandemZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
 
         // MARK: tandem-sampler (privileged).
+        // The errno-carrying error both daemons throw.
+        .target(name: "SystemCallErrors"),
         .target(name: "SamplerCore", dependencies: [
-            "WireFormat", "CTandemBPF", "UnwindTables",
+            "WireFormat", "CTandemBPF", "UnwindTables", "SystemCallErrors",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ], plugins: ["BPFCompiler"]),
@@ -74,11 +76,11 @@ let package = Package(
         ]),
         .target(name: "AggregatorCore", dependencies: [
             "WireFormat", "Profiles", "Configuration", "Symbolization",
-            "ProfilingMetrics", "Exporters", "ProfileOutputs", "UnwindTables", "Compression",
+            "ProfilingMetrics", "Exporters", "ProfileOutputs", "UnwindTables", "Compression", "SystemCallErrors",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "aggregator", dependencies: [
-            "AggregatorCore",
+            "AggregatorCore", "SystemCallErrors",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -92,7 +94,7 @@ let package = Package(
             "Configuration", "SamplerCore",
             .product(name: "Yams", package: "Yams"),
         ]),
-        .testTarget(name: "InspectionTests", dependencies: ["AggregatorCore", "WireFormat"]),
+        .testTarget(name: "InspectionTests", dependencies: ["AggregatorCore", "WireFormat", "SystemCallErrors"]),
         .testTarget(name: "AggregatorCoreTests", dependencies: [
             "AggregatorCore", "WireFormat", "Configuration", "UnwindTables", "Symbolization",
             .product(name: "Logging", package: "swift-log"),
@@ -109,7 +111,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTables", "Compression"]),
-        .testTarget(name: "SamplerTests", dependencies: ["SamplerCore", "WireFormat", "UnwindTables", "CTandemBPF"]),
+        .testTarget(name: "SamplerTests", dependencies: ["SamplerCore", "WireFormat", "UnwindTables", "CTandemBPF", "SystemCallErrors"]),
         .testTarget(name: "SamplerIntegrationTests", dependencies: ["SamplerCore", "WireFormat"]),
         // The sampler's sendmsg and the aggregator's recvmsg of passed descriptors, over real sockets.
         .testTarget(name: "DescriptorPassingTests", dependencies: [

@@ -1,5 +1,6 @@
 import CTandemBPF
 import Logging
+import SystemCallErrors
 #if canImport(Glibc)
 import Glibc
 #endif

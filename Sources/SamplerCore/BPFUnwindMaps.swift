@@ -1,4 +1,5 @@
 import CTandemBPF
+import SystemCallErrors
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,4 +1,5 @@
 import CTandemBPF
+import SystemCallErrors
 import WireFormat
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,5 @@
+import SystemCallErrors
+
 /// Why the sampler cannot start or run, with what to do about it.
 public enum SamplerError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The process lacks capabilities it needs to start.

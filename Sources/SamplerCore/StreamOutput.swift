@@ -1,5 +1,6 @@
 import CTandemBPF
 import Logging
+import SystemCallErrors
 import WireFormat
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,6 @@
 import AggregatorCore
 import ArgumentParser
+import SystemCallErrors
 import WireFormat
 
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import SystemCallErrors
 #endif
 import Testing
 @testable import AggregatorCore

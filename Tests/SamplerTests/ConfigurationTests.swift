@@ -1,5 +1,6 @@
-import Testing
 @testable import SamplerCore
+import SystemCallErrors
+import Testing
 
 @Suite("configuration")
 struct ConfigurationTests {

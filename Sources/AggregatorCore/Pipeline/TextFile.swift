@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import SystemCallErrors
 #endif
 
 /// Writes `text` to `path` ("-" is standard output) with `open`, `write`, `close`.

@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import SystemCallErrors
 #endif
 
 /// Tees a stream's bytes, unchanged, into a capture file: a capture is exactly

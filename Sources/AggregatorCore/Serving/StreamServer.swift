@@ -1,7 +1,8 @@
 import Dispatch
 import Foundation
-import Synchronization
 import Logging
+import Synchronization
+import SystemCallErrors
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import SystemCallErrors
 #endif
 
 /// Thin wrappers over the socket calls the aggregator makes.

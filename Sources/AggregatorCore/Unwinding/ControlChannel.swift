@@ -1,3 +1,4 @@
+import SystemCallErrors
 import WireFormat
 #if canImport(Glibc)
 import Glibc
