@@ -68,12 +68,10 @@ final class UnwindTableLoader {
     /// Tables loaded before this generation may be evicted: the ones of the batch
     /// being applied wait for the mappings that will use them.
     private var evictableBefore: UInt64 = 0
-    /// How many processes' mappings use each table, and which tables each process uses.
-    private var users: [UInt32: Int] = [:]
+    /// The processes with mappings in the BPF map, and the tables those mappings use.
     private var tablesOfProcess: [Int32: [UInt32]] = [:]
     /// Tables evicted since the last `takeEvictedTables()`.
     private var evicted: [UInt32] = []
-    private var processes: Set<Int32> = []
 
     init(storage: UnwindMapStorage, budgets: Budgets = Budgets()) {
         self.storage = storage
@@ -85,14 +83,12 @@ final class UnwindTableLoader {
 
     /// Forgets every table and process: a new connection starts over (its table ids are its own).
     func reset() {
-        for pid in processes { _ = storage.writeProcess(pid: pid, []) }
-        processes.removeAll()
+        for pid in tablesOfProcess.keys { _ = storage.writeProcess(pid: pid, []) }
+        tablesOfProcess.removeAll()
         for table in tables.values { storage.writeTable(slot: table.slot, tandem_unwind_table()) }
         tables.removeAll()
         freeSlots = (1..<UInt32(max(1, budgets.tables))).reversed()
         freeEntries = storage.entryCapacity > 0 ? [0..<storage.entryCapacity] : []
-        users.removeAll()
-        tablesOfProcess.removeAll()
         evicted.removeAll()
         counters.entriesUsed = 0
     }
@@ -115,7 +111,7 @@ final class UnwindTableLoader {
         switch record {
         case .unwindTable(let table): load(table)
         case .unwindMappings(let set): load(set, known: knownMappings(set.pid))
-        case .releaseUnwindTable(let id): release(id)
+        case .releaseUnwindTable(let id): unload(id)
         // Answered by `FileRequestAnswerer`, not a table matter.
         case .fileRequest, .unknown: break
         }
@@ -123,18 +119,7 @@ final class UnwindTableLoader {
 
     /// The process exited: its mappings go (its tables stay, other processes may share them).
     func remove(pid: Int32) {
-        if processes.remove(pid) != nil { _ = storage.writeProcess(pid: pid, []) }
-        setTables([], of: pid)
-    }
-
-    /// Records which tables `pid`'s mappings use now.
-    private func setTables(_ ids: [UInt32], of pid: Int32) {
-        for id in tablesOfProcess.removeValue(forKey: pid) ?? [] {
-            if let count = users[id] { users[id] = count > 1 ? count - 1 : nil }
-        }
-        guard !ids.isEmpty else { return }
-        tablesOfProcess[pid] = ids
-        for id in ids { users[id, default: 0] += 1 }
+        if tablesOfProcess.removeValue(forKey: pid) != nil { _ = storage.writeProcess(pid: pid, []) }
     }
 
     func noteControlError(_ error: ControlStreamError) {
@@ -220,7 +205,8 @@ final class UnwindTableLoader {
     /// Evicts the oldest table that no process uses (and that the batch being applied
     /// did not load); false if there is none.
     private func evictOldestUnusedTable() -> Bool {
-        let candidate = tables.filter { users[$0.key, default: 0] == 0 && $0.value.generation < evictableBefore }
+        let used = Set(tablesOfProcess.values.joined())
+        let candidate = tables.filter { !used.contains($0.key) && $0.value.generation < evictableBefore }
             .min { $0.value.generation < $1.value.generation }
         guard let (id, _) = candidate else { return false }
         unload(id)
@@ -236,11 +222,6 @@ final class UnwindTableLoader {
         freeSlots.append(table.slot)
         freeEntries(table.entries)
         counters.entriesUsed -= UInt64(table.entries.count)
-        users.removeValue(forKey: id)
-    }
-
-    private func release(_ id: UInt32) {
-        unload(id)
     }
 
     private func load(_ set: UnwindMappings, known: [Mapping]?) {
@@ -265,14 +246,13 @@ final class UnwindTableLoader {
             remove(pid: set.pid)
             return
         }
-        guard processes.contains(set.pid) || processes.count < budgets.processes,
+        guard tablesOfProcess[set.pid] != nil || tablesOfProcess.count < budgets.processes,
               storage.writeProcess(pid: set.pid, accepted) else {
             counters.mappingsRejected += UInt64(accepted.count)
             lastRejection = "pid \(set.pid): no room for another process with unwind tables"
             return
         }
-        processes.insert(set.pid)
-        setTables(acceptedTables, of: set.pid)
+        tablesOfProcess[set.pid] = acceptedTables
         counters.mappingsLoaded += UInt64(accepted.count)
     }
 }

@@ -49,8 +49,7 @@ public final class UnwindTablePublisher {
     /// The last mappings record of every process, published once the process is sampled:
     /// the sampler's table budget goes to processes that run, not to every idle one.
     private var latest: [Int32: Mappings] = [:]
-    private var sampled: Set<Int32> = []
-    /// The time of each sampled process's last sample.
+    /// The time of each sampled process's last sample; a process is "sampled" while it has one.
     private var lastSampleTime: [Int32: UInt64] = [:]
     private var nextRetirementCheck: UInt64 = 0
     /// Processes that get no tables: the aggregator and the sampler themselves. Their
@@ -92,19 +91,19 @@ public final class UnwindTablePublisher {
     /// if the process was sampled, else at its first sample.
     public func noteMappings(_ mappings: Mappings) {
         latest[mappings.pid] = mappings
-        if sampled.contains(mappings.pid) { publish(mappings) }
+        if lastSampleTime[mappings.pid] != nil { publish(mappings) }
     }
 
     /// Notes a sample of `pid`: the first one publishes the process's tables.
     /// `time` (the sample's, monotonic ns) retires processes that stopped running.
     public func noteSample(pid: Int32, time: UInt64 = 0) {
         guard !excludedPIDs.contains(pid) else { return }
-        lastSampleTime[pid] = time
+        let isFirst = lastSampleTime.updateValue(time, forKey: pid) == nil
         if time >= nextRetirementCheck {
             nextRetirementCheck = time &+ idleRetirementNanoseconds / 4
             retireIdleProcesses(now: time)
         }
-        guard sampled.insert(pid).inserted, let mappings = latest[pid] else { return }
+        guard isFirst, let mappings = latest[pid] else { return }
         publish(mappings)
     }
 
@@ -116,7 +115,6 @@ public final class UnwindTablePublisher {
         // Samples of different CPUs arrive slightly out of order: a last sample after `now` is recent.
         for (pid, last) in lastSampleTime where now > last && now - last >= idleRetirementNanoseconds {
             lastSampleTime.removeValue(forKey: pid)
-            guard sampled.remove(pid) != nil else { continue }
             waiting.removeValue(forKey: pid)
             publishedTables.removeValue(forKey: pid)
             if channel.send(.unwindMappings(UnwindMappings(pid: pid, entries: []))) {
@@ -167,7 +165,7 @@ public final class UnwindTablePublisher {
         sentTables = sentTables.filter { !evicted.contains($0.value) }
         let affected = publishedTables.filter { !$0.value.isDisjoint(with: evicted) }.keys.sorted()
         for pid in affected {
-            guard let mappings = latest[pid], sampled.contains(pid) else { continue }
+            guard let mappings = latest[pid], lastSampleTime[pid] != nil else { continue }
             guard republishedAfterEviction[pid, default: 0] < Self.maximumRepublishesAfterEviction else {
                 counters.republishesSkipped += 1
                 continue
@@ -207,8 +205,7 @@ public final class UnwindTablePublisher {
         latest.removeValue(forKey: pid)
         publishedTables.removeValue(forKey: pid)
         republishedAfterEviction.removeValue(forKey: pid)
-        lastSampleTime.removeValue(forKey: pid)
-        guard sampled.remove(pid) != nil else { return }
+        guard lastSampleTime.removeValue(forKey: pid) != nil else { return }
         if channel.send(.unwindMappings(UnwindMappings(pid: pid, entries: []))) {
             counters.mappingsRecordsSent += 1
         }
