@@ -59,6 +59,10 @@ let package = Package(
 
         // MARK: tandem-aggregator (unprivileged).
         .target(name: "Profiles"),
+        // Logging that a peer cannot flood: first line in full, then counted summaries.
+        .target(name: "RateLimitedLogging", dependencies: [
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "Configuration", dependencies: [
             "Profiles",
             .product(name: "Yams", package: "Yams"),
@@ -77,6 +81,7 @@ let package = Package(
         .target(name: "AggregatorCore", dependencies: [
             "WireFormat", "Profiles", "Configuration", "Symbolization",
             "ProfilingMetrics", "Exporters", "ProfileOutputs", "UnwindTables", "Compression", "SystemCallErrors",
+            "RateLimitedLogging",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "aggregator", dependencies: [
@@ -96,7 +101,7 @@ let package = Package(
         ]),
         .testTarget(name: "InspectionTests", dependencies: ["AggregatorCore", "WireFormat", "SystemCallErrors"]),
         .testTarget(name: "AggregatorCoreTests", dependencies: [
-            "AggregatorCore", "WireFormat", "Configuration", "UnwindTables", "Symbolization",
+            "AggregatorCore", "WireFormat", "Configuration", "UnwindTables", "Symbolization", "RateLimitedLogging",
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["Fixtures"]),
         .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles"]),
