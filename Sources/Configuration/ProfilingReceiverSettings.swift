@@ -32,6 +32,13 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
     public var endpoint: String = "/run/tandem/tandem.sock"
     /// tandem: the user ids whose sampler may connect (checked with `SO_PEERCRED`).
     public var allowedUIDs: [UInt32] = [0]
+    /// tandem: how many sampler connections the aggregator serves at once (one thread
+    /// each); more are refused and closed. A host normally runs one sampler, and a
+    /// restarted one may overlap its predecessor for a moment.
+    public var maxConnections: Int = 16
+
+    /// The bounds of `max_connections`.
+    public static let maxConnectionsRange = 1...1024
 
     public init() {}
 
@@ -39,7 +46,7 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
     public static let keys: [String] = [
         "samples_per_second", "SamplesPerSecond", "off_cpu_threshold", "probabilistic_threshold",
         "probabilistic_interval", "reporter_interval", "tracers", "send_error_frames", "send_idle_frames",
-        "endpoint", "allowed_uids",
+        "endpoint", "allowed_uids", "max_connections",
     ]
 
     /// What tandem does with each key, for documentation and `--check-config` output.
@@ -55,6 +62,7 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
         ("send_idle_frames", "exposed to the aggregator (idle-CPU samples)"),
         ("endpoint", "tandem: the aggregator's Unix socket path"),
         ("allowed_uids", "tandem: user ids allowed to connect as the sampler"),
+        ("max_connections", "tandem: sampler connections served at once (1...1024, default 16); more are refused"),
     ]
 
     /// Tracer names the upstream receiver knows, for validating `tracers`.
@@ -133,5 +141,6 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
                 return uid
             }
         }
+        if let value = try reader.integer("max_connections", in: Self.maxConnectionsRange) { maxConnections = value }
     }
 }

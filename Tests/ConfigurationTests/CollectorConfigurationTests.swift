@@ -206,6 +206,7 @@ struct ProfilingReceiverSettingsTests {
         #expect(!settings.sendErrorFrames && !settings.sendIdleFrames)
         #expect(settings.endpoint == "/run/tandem/tandem.sock")
         #expect(settings.allowedUIDs == [0])
+        #expect(settings.maxConnections == 16)
     }
 
     @Test("every key")
@@ -221,6 +222,7 @@ struct ProfilingReceiverSettingsTests {
                 send_idle_frames: true
                 endpoint: /run/t.sock
                 allowed_uids: [0, 998]
+                max_connections: 4
             """)
         #expect(settings.samplesPerSecond == 99)
         #expect(settings.offCPUThreshold == 0.5)
@@ -231,6 +233,7 @@ struct ProfilingReceiverSettingsTests {
         #expect(settings.sendErrorFrames && settings.sendIdleFrames)
         #expect(settings.endpoint == "/run/t.sock")
         #expect(settings.allowedUIDs == [0, 998])
+        #expect(settings.maxConnections == 4)
     }
 
     @Test("both spellings of the rate: equal is fine, different is refused")
@@ -254,6 +257,9 @@ struct ProfilingReceiverSettingsTests {
         ("    allowed_uids: []", "receivers.profiling.allowed_uids"),
         ("    allowed_uids: [root]", "receivers.profiling.allowed_uids[0]"),
         ("    allowed_uids: 0", "receivers.profiling.allowed_uids"),
+        ("    max_connections: 0", "receivers.profiling.max_connections"),
+        ("    max_connections: 1025", "receivers.profiling.max_connections"),
+        ("    max_connections: many", "receivers.profiling.max_connections"),
     ])
     func invalid(body: String, path: String) {
         #expect(configurationError(configuration(receiver: body))?.path == path)
@@ -263,6 +269,12 @@ struct ProfilingReceiverSettingsTests {
     func durationWithoutUnit() {
         let error = configurationError(configuration(receiver: "    reporter_interval: 5"))
         #expect(error?.fix == "write a unit, e.g. `5s`")
+    }
+
+    @Test("a misspelt max_connections gets a suggestion")
+    func maxConnectionsSuggestion() {
+        let error = configurationError(configuration(receiver: "    max_conections: 4"))
+        #expect(error?.fix == "did you mean `max_connections`?")
     }
 
     @Test("a misspelt tracer gets a suggestion")
