@@ -64,8 +64,9 @@ struct ServeCommand: ParsableCommand {
             logger.info("listening on \(path)")
         }
         let allowed = Set(configuration.profilingReceiver.allowedUIDs.map { UInt32($0) })
-        let server = StreamServer(listener: listener, allowedUIDs: allowed, captureDirectory: capture, logger: logger) {
-            peer, connection in
+        let limits = StreamServer.Limits(maxConnections: configuration.profilingReceiver.maxConnections)
+        let server = StreamServer(listener: listener, allowedUIDs: allowed, captureDirectory: capture, logger: logger,
+                                  limits: limits) { peer, connection in
             var connectionLogger = logger
             connectionLogger[metadataKey: "connection"] = "\(connection)"
             // The daemons' own stacks keep frame pointers; the unwind budget goes to others.
@@ -83,6 +84,6 @@ struct ServeCommand: ParsableCommand {
         waiter.start()
         try server.run()
         try runtime.shutdown()
-        logger.info("done: \(runtime.summary.description.replacingOccurrences(of: "\n", with: "; "))")
+        logger.info("done: \(runtime.summary.description.replacingOccurrences(of: "\n", with: "; ")); \(server.statistics)")
     }
 }

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Logging
+import RateLimitedLogging
 import Synchronization
 import SystemCallErrors
 #if canImport(Glibc)
@@ -11,38 +12,94 @@ import Glibc
 /// consumer per connection, each on its own thread with its own decoder.
 ///
 /// Only peers whose `SO_PEERCRED` uid is allowed are served; others are
-/// refused and logged. A malformed stream closes its own connection with an
-/// error naming record and offset; the other connections go on.
+/// refused and logged (rate-limited: a peer cannot flood the log). At most
+/// `limits.maxConnections` are served at once; more are closed at once and
+/// counted, as are connections no thread could be started for. A malformed
+/// stream closes its own connection with an error naming record and offset; the
+/// other connections go on. A watchdog abandons a connection whose consumer has been
+/// busy on one call for longer than `limits.stuckAfter` (see ``Limits``).
 public final class StreamServer: Sendable {
     public typealias ConsumerFactory = @Sendable (_ peer: PeerCredentials, _ connection: Int) -> any StreamConsumer
+
+    /// The bounds one server keeps.
+    public struct Limits: Hashable, Sendable {
+        /// Connections served at once (`receivers.profiling.max_connections`).
+        public var maxConnections: Int
+        /// A connection whose thread has spent this long in one call into its consumer
+        /// (or its capture file) is abandoned: its socket is shut down so the sampler
+        /// reconnects with a fresh stream, and what it held is counted as lost. The
+        /// thread cannot be killed; it leaves when the call returns.
+        public var stuckAfter: Duration
+        /// At most one log line per this interval for each kind of refusal.
+        public var logInterval: Duration
+
+        public init(maxConnections: Int = 16, stuckAfter: Duration = .seconds(30), logInterval: Duration = .seconds(10)) {
+            self.maxConnections = maxConnections
+            self.stuckAfter = stuckAfter
+            self.logInterval = logInterval
+        }
+    }
 
     private let listener: Int32
     private let allowedUIDs: Set<UInt32>
     private let captureDirectory: String?
     private let logger: Logger
     private let makeConsumer: ConsumerFactory
+    private let limits: Limits
+    private let startThread: ThreadStarter
     private let counters = ServerCounters()
-    /// Open connections by number, so that `stop()` can end their reads.
-    private let connections = Mutex<[Int: Int32]>([:])
+    /// Open connections by number, so that `stop()` can end their reads and the
+    /// watchdog can see what each is doing.
+    private let connections = Mutex<[Int: OpenConnection]>([:])
     private let stopping = Atomic<Bool>(false)
+    private let runEnded = Atomic<Bool>(false)
     private let active = DispatchGroup()
+    /// Wakes the watchdog early when `run()` ends.
+    private let watchdogWake = DispatchSemaphore(value: 0)
+    private let refusedLog: RateLimitedLog
+    private let unservedLog: RateLimitedLog
 
-    public init(listener: Int32, allowedUIDs: Set<UInt32>, captureDirectory: String?, logger: Logger,
-                makeConsumer: @escaping ConsumerFactory) {
+    /// Starts a named thread or throws; replaced in tests to make thread creation fail.
+    typealias ThreadStarter = @Sendable (_ name: String, _ body: @escaping @Sendable () -> Void) throws(SystemCallError) -> Void
+
+    public convenience init(listener: Int32, allowedUIDs: Set<UInt32>, captureDirectory: String?, logger: Logger,
+                            limits: Limits = Limits(), makeConsumer: @escaping ConsumerFactory) {
+        self.init(listener: listener, allowedUIDs: allowedUIDs, captureDirectory: captureDirectory, logger: logger,
+                  limits: limits, startThread: Self.startDetachedThread, makeConsumer: makeConsumer)
+    }
+
+    /// The thread starter of a real server.
+    static let startDetachedThread: ThreadStarter = { name, body throws(SystemCallError) in
+        try DetachedThread.start(name: name, body)
+    }
+
+    init(listener: Int32, allowedUIDs: Set<UInt32>, captureDirectory: String?, logger: Logger,
+         limits: Limits, startThread: @escaping ThreadStarter, makeConsumer: @escaping ConsumerFactory) {
         self.listener = listener
         self.allowedUIDs = allowedUIDs
         self.captureDirectory = captureDirectory
         self.logger = logger
         self.makeConsumer = makeConsumer
+        self.limits = limits
+        self.startThread = startThread
+        refusedLog = RateLimitedLog(what: "refused connections", interval: limits.logInterval)
+        unservedLog = RateLimitedLog(what: "unserved connections", interval: limits.logInterval)
     }
 
-    /// Connections accepted, refused, and failed with a malformed stream so far.
+    /// Connections accepted, refused, over the limit, failed and abandoned so far.
     public var statistics: ServerCounters.Snapshot { counters.snapshot }
 
     /// Accepts connections until `stop()` is called, then waits up to
     /// `drainTimeout` for the open connections to finish and returns; throws if
-    /// the listener fails.
+    /// the listener fails or the watchdog cannot be started.
     public func run(drainTimeout: DispatchTimeInterval = .seconds(10)) throws(SystemCallError) {
+        try startThread("tandem-watchdog") { [self] in watch() }
+        defer {
+            runEnded.store(true, ordering: .releasing)
+            watchdogWake.signal()
+            refusedLog.flushIfDue(.warning, to: logger, force: true)
+            unservedLog.flushIfDue(.warning, to: logger, force: true)
+        }
         var connection = 0
         while true {
             let fd: Int32
@@ -51,7 +108,7 @@ public final class StreamServer: Sendable {
             } catch {
                 guard stopping.load(ordering: .acquiring) else { throw error }
                 if active.wait(timeout: .now() + drainTimeout) == .timedOut {
-                    logger.warning("connections still open after the shutdown timeout; their last data may be lost")
+                    logUnfinished(after: drainTimeout)
                 }
                 return
             }
@@ -60,30 +117,46 @@ public final class StreamServer: Sendable {
             do {
                 peer = try PeerCredentials(socket: fd)
             } catch {
-                logger.error("refused connection \(connection): \(error)")
-                counters.add(refused: 1)
+                refusedLog.log(.error, "refused connection \(connection): \(error)", to: logger)
+                counters.add { $0.refused += 1 }
                 close(fd)
                 continue
             }
             guard allowedUIDs.contains(peer.uid) else {
-                logger.warning("refused connection \(connection) from pid \(peer.pid) uid \(peer.uid): uid not in allowed_uids \(allowedUIDs.sorted()); add it to receivers.profiling.allowed_uids to accept it")
-                counters.add(refused: 1)
+                refusedLog.log(.warning, "refused connection \(connection) from pid \(peer.pid) uid \(peer.uid): uid not in allowed_uids \(allowedUIDs.sorted()); add it to receivers.profiling.allowed_uids to accept it", to: logger)
+                counters.add { $0.refused += 1 }
                 close(fd)
                 continue
             }
-            counters.add(accepted: 1)
             let id = connection
-            connections.withLock { $0[id] = fd }
+            let admitted = connections.withLock { open in
+                guard open.count < limits.maxConnections else { return false }
+                open[id] = OpenConnection(fd: fd)
+                return true
+            }
+            guard admitted else {
+                unservedLog.log(.warning, "refused connection \(id) from pid \(peer.pid) uid \(peer.uid): \(limits.maxConnections) connections are open already (receivers.profiling.max_connections); a host normally runs one sampler, so look for stray ones, or raise the limit", to: logger)
+                counters.add { $0.overLimit += 1 }
+                close(fd)
+                continue
+            }
             active.enter()
-            let thread = Thread { [self] in
-                self.serve(fd: fd, peer: peer, connection: id)
-                // Out of the registry before closing, so `stop()` never shuts a reused descriptor.
+            do {
+                try startThread("tandem-conn-\(id)") { [self] in
+                    self.serve(fd: fd, peer: peer, connection: id)
+                    // Out of the registry before closing, so `stop()` never shuts a reused descriptor.
+                    connections.withLock { _ = $0.removeValue(forKey: id) }
+                    close(fd)
+                    active.leave()
+                }
+                counters.add { $0.accepted += 1 }
+            } catch {
                 connections.withLock { _ = $0.removeValue(forKey: id) }
                 close(fd)
                 active.leave()
+                counters.add { $0.threadFailures += 1 }
+                unservedLog.log(.error, "closed connection \(id) from pid \(peer.pid) unserved: \(error); the service's task limit (systemd TasksMax=, RLIMIT_NPROC) leaves no thread for it", to: logger)
             }
-            thread.name = "tandem-conn-\(id)"
-            thread.start()
         }
     }
 
@@ -93,14 +166,80 @@ public final class StreamServer: Sendable {
     public func stop() {
         stopping.store(true, ordering: .releasing)
         _ = shutdown(listener, Int32(SHUT_RDWR))
-        for fd in connections.withLock({ Array($0.values) }) {
+        for fd in connections.withLock({ $0.values.map(\.fd) }) {
             _ = shutdown(fd, Int32(SHUT_RD))
         }
     }
 
+    /// The watchdog: abandons connections stuck in one call, and reports the refusals
+    /// the rate-limited logs left out once their interval has passed.
+    private func watch() {
+        // A quarter of the bound, so a stuck call is noticed within 1.25 times it; at most 1 s
+        // so that left-out refusals are reported soon after their interval.
+        let period = min(max(limits.stuckAfter / 4, .milliseconds(10)), .seconds(1))
+        let tick = DispatchTimeInterval.nanoseconds(Int(period.components.seconds) * 1_000_000_000
+                                                    + Int(period.components.attoseconds / 1_000_000_000))
+        while !runEnded.load(ordering: .acquiring) {
+            _ = watchdogWake.wait(timeout: .now() + tick)
+            refusedLog.flushIfDue(.warning, to: logger)
+            unservedLog.flushIfDue(.warning, to: logger)
+            abandonStuckConnections()
+        }
+    }
+
+    private func abandonStuckConnections() {
+        let now = ContinuousClock.now
+        let stuck: [(id: Int, fd: Int32, busy: Duration, activity: String)] = connections.withLock { open in
+            var found: [(Int, Int32, Duration, String)] = []
+            for (id, state) in open where !state.abandoned {
+                guard let since = state.busySince, since.duration(to: now) >= limits.stuckAfter else { continue }
+                open[id]!.abandoned = true
+                found.append((id, state.fd, since.duration(to: now), state.activity))
+            }
+            return found
+        }
+        for connection in stuck.sorted(by: { $0.id < $1.id }) {
+            counters.add { $0.stuck += 1 }
+            logger.error("connection \(connection.id) is stuck: \(connection.activity) for \(connection.busy) (the bound is \(limits.stuckAfter)); abandoning it: what it held is lost, and its socket is shut down so that the sampler reconnects with a fresh stream")
+            // The thread stays inside the call; the descriptor stays open (and registered) until it returns.
+            _ = shutdown(connection.fd, Int32(SHUT_RDWR))
+        }
+    }
+
+    /// Names what each connection still open after the shutdown timeout was doing.
+    private func logUnfinished(after drainTimeout: DispatchTimeInterval) {
+        let now = ContinuousClock.now
+        let open = connections.withLock { $0.sorted { $0.key < $1.key } }
+        if open.isEmpty {
+            logger.warning("connections still open after the shutdown timeout; their last data may be lost")
+        }
+        for (id, state) in open {
+            let doing = state.busySince.map { "\(state.activity) for \($0.duration(to: now))" } ?? "waiting for input"
+            counters.add { $0.unfinished += 1 }
+            logger.error("connection \(id) still open after the shutdown timeout (\(drainTimeout)), \(doing)\(state.abandoned ? ", abandoned as stuck" : ""): its unprocessed data is lost")
+        }
+    }
+
+    /// Marks connection `id` busy with `activity` (or idle with nil), for the watchdog;
+    /// returns whether the watchdog abandoned it meanwhile.
+    private func note(_ id: Int, _ activity: String?) -> Bool {
+        connections.withLock { open in
+            open[id]?.busySince = activity == nil ? nil : ContinuousClock.now
+            open[id]?.activity = activity ?? ""
+            return open[id]?.abandoned ?? false
+        }
+    }
+
+    /// Runs `body` with connection `id` marked busy with `activity`.
+    private func busy<T>(_ id: Int, _ activity: @autoclosure () -> String, _ body: () throws -> T) rethrows -> T {
+        _ = note(id, activity())
+        defer { _ = note(id, nil) }
+        return try body()
+    }
+
     private func serve(fd: Int32, peer: PeerCredentials, connection: Int) {
         logger.info("connection \(connection) from pid \(peer.pid) uid \(peer.uid)")
-        let consumer = makeConsumer(peer, connection)
+        let consumer = busy(connection, "creating its consumer") { makeConsumer(peer, connection) }
         var control: ControlChannel?
         if let producer = consumer as? ControlRecordProducer {
             control = ControlChannel(socket: fd)
@@ -109,7 +248,9 @@ public final class StreamServer: Sendable {
         var capture: CaptureWriter?
         if let captureDirectory {
             do {
-                capture = try CaptureWriter.create(in: captureDirectory, connection: connection)
+                capture = try busy(connection, "creating a capture file in \(captureDirectory)") {
+                    try CaptureWriter.create(in: captureDirectory, connection: connection)
+                }
             } catch {
                 logger.error("connection \(connection): cannot capture the stream: \(error); check that --capture \(captureDirectory) exists and is writable by this user")
             }
@@ -122,29 +263,56 @@ public final class StreamServer: Sendable {
                 let received = try receiveSome(fd, into: &buffer)
                 let count = received.count
                 if !received.descriptors.isEmpty || received.controlTruncated {
-                    hand(received, at: bytes..<bytes + count, to: consumer)
+                    busy(connection, "taking \(received.descriptors.count) passed descriptors") {
+                        hand(received, at: bytes..<bytes + count, to: consumer)
+                    }
                 }
                 if count == 0 { break }
                 bytes += count
                 let chunk = buffer[..<count]
                 if let writer = capture {
                     do {
-                        try writer.write(chunk)
+                        try busy(connection, "writing \(count) bytes to its capture file") { try writer.write(chunk) }
                     } catch {
                         logger.error("connection \(connection): capture stopped: \(error)")
                         capture = nil
                     }
                 }
-                try consumer.consume(chunk)
+                try busy(connection, "consuming \(count) bytes at stream offset \(bytes - count)") {
+                    try consumer.consume(chunk)
+                }
+                if note(connection, nil) { throw AbandonedConnection(bytes: bytes) }
             }
-            consumer.finish(error: nil)
+            if note(connection, nil) { throw AbandonedConnection(bytes: bytes) }
+            busy(connection, "finishing its stream") { consumer.finish(error: nil) }
             logger.info("connection \(connection) closed by the sampler after \(bytes) bytes")
         } catch {
-            counters.add(failed: 1)
-            consumer.finish(error: error)
-            logger.error("connection \(connection) closed: \(error)")
+            let abandoned = note(connection, nil)
+            if !abandoned { counters.add { $0.failed += 1 } }
+            let reported: any Error = abandoned ? AbandonedConnection(bytes: bytes) : error
+            busy(connection, "finishing its stream") { consumer.finish(error: reported) }
+            logger.error("connection \(connection) closed: \(reported)")
         }
     }
+}
+
+/// What a connection's thread sees once the watchdog abandoned it and its call returned.
+struct AbandonedConnection: Error, CustomStringConvertible {
+    var bytes: Int
+    var description: String {
+        "abandoned by the watchdog after \(bytes) bytes (a call into its consumer took too long); the sampler reconnects with a fresh stream"
+    }
+}
+
+/// What the server knows of one open connection.
+private struct OpenConnection {
+    var fd: Int32
+    /// When the connection's thread entered the call it is in, if it is in one
+    /// (waiting for input is not busy).
+    var busySince: ContinuousClock.Instant?
+    var activity = ""
+    /// The watchdog gave up on it.
+    var abandoned = false
 }
 
 /// Gives the descriptors of one read to a consumer that takes them; closes them otherwise.
@@ -176,20 +344,32 @@ func waitForInput(_ fd: Int32, flushing control: ControlChannel) throws(SystemCa
 
 /// Thread-safe counters of a `StreamServer`.
 public final class ServerCounters: Sendable {
-    public struct Snapshot: Hashable, Sendable {
+    public struct Snapshot: Hashable, Sendable, CustomStringConvertible {
         public var accepted = 0
+        /// Refused: uid not allowed, or no peer credentials.
         public var refused = 0
+        /// Closed unserved: `max_connections` were open already.
+        public var overLimit = 0
+        /// Closed unserved: no thread could be started for them.
+        public var threadFailures = 0
+        /// Ended by a malformed stream or a read error.
         public var failed = 0
+        /// Abandoned by the watchdog: stuck in one call for longer than the bound; their data is lost.
+        public var stuck = 0
+        /// Still open when the shutdown timeout ended the wait for them; their data is lost.
+        public var unfinished = 0
+
+        public var description: String {
+            "connections accepted \(accepted), refused \(refused), over max_connections \(overLimit), "
+                + "without a thread \(threadFailures), failed \(failed), stuck and abandoned \(stuck), "
+                + "unfinished at shutdown \(unfinished)"
+        }
     }
 
     private let state = Mutex(Snapshot())
 
-    func add(accepted: Int = 0, refused: Int = 0, failed: Int = 0) {
-        state.withLock {
-            $0.accepted += accepted
-            $0.refused += refused
-            $0.failed += failed
-        }
+    func add(_ change: (inout Snapshot) -> Void) {
+        state.withLock { change(&$0) }
     }
 
     public var snapshot: Snapshot { state.withLock { $0 } }
