@@ -42,13 +42,6 @@ struct ServeCommand: ParsableCommand {
         let configuration = try pipeline.loadConfiguration()
         let runtime = try AggregatorRuntime(configuration: configuration, outputs: outputs.paths, logger: logger)
 
-        // Signals are taken by a waiting thread, not a handler, so shutdown runs as ordinary code.
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        sigaddset(&signals, SIGTERM)
-        sigaddset(&signals, SIGINT)
-        pthread_sigmask(SIG_BLOCK, &signals, nil)
-
         let listener: Int32
         let activated = SocketActivation.listeningDescriptors(environment: ProcessInfo.processInfo.environment)
         if let first = activated.first {
@@ -73,11 +66,10 @@ struct ServeCommand: ParsableCommand {
             return StreamPipeline(runtime: runtime, logger: connectionLogger,
                                   unwindExcludedPIDs: [getpid(), peer.pid])
         }
-        let blocked = signals
+        // SIGTERM and SIGINT were blocked in main before any thread started (ShutdownSignals):
+        // they are taken by a waiting thread, not a handler, so shutdown runs as ordinary code.
         let waiter = Thread {
-            var waitedFor = blocked
-            var caught: Int32 = 0
-            sigwait(&waitedFor, &caught)
+            let caught = ShutdownSignals.wait()
             logger.info("signal \(caught): shutting down")
             server.stop()
         }

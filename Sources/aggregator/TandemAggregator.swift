@@ -15,4 +15,18 @@ struct TandemAggregator: ParsableCommand {
         version: TandemBuild.version,
         subcommands: [ServeCommand.self, ReplayCommand.self, InspectCommand.self, ValidateCommand.self]
     )
+
+    /// `ParsableCommand.main()`, with SIGTERM and SIGINT blocked before anything can start a
+    /// thread (see ``ShutdownSignals``): `serve` takes them with `sigwait`; the other
+    /// commands unblock them again and end at once on Ctrl-C, as commands do.
+    static func main() {
+        ShutdownSignals.block()
+        do {
+            var command = try parseAsRoot()
+            if !(command is ServeCommand) { ShutdownSignals.unblock() }
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
