@@ -33,9 +33,11 @@ public final class RateLimitedLog: Sendable {
 
     /// Logs `message` unless a line was logged less than `interval` ago, in which case the
     /// occurrence is only counted. A logged message carries the count left out before it.
-    /// Returns whether it logged.
+    /// Returns whether it logged. `file`, `function` and `line` are the caller's, so that
+    /// the line names where it was logged (swift-log derives its `source` from `file`).
     @discardableResult
-    public func log(_ level: Logger.Level, _ message: @autoclosure () -> String, to logger: Logger) -> Bool {
+    public func log(_ level: Logger.Level, _ message: @autoclosure () -> String, to logger: Logger,
+                    file: String = #fileID, function: String = #function, line: UInt = #line) -> Bool {
         let time = now()
         let suppressed: Int? = state.withLock { state in
             if let last = state.lastLine, last.duration(to: time) < interval {
@@ -48,11 +50,8 @@ public final class RateLimitedLog: Sendable {
         }
         guard let suppressed else { return false }
         let text = message()
-        if suppressed > 0 {
-            logger.log(level: level, "\(text) (\(suppressed) more \(what) not logged in the \(interval.formattedSeconds) before)")
-        } else {
-            logger.log(level: level, "\(text)")
-        }
+        let logged = suppressed > 0 ? "\(text) (\(suppressed) more \(what) not logged in the \(interval.formattedSeconds) before)" : text
+        logger.log(level: level, "\(logged)", file: file, function: function, line: line)
         return true
     }
 
@@ -60,7 +59,8 @@ public final class RateLimitedLog: Sendable {
     /// last line (or at once with `force`, e.g. at shutdown). Call it from a periodic task so
     /// that the end of a burst is reported even if nothing follows it.
     @discardableResult
-    public func flushIfDue(_ level: Logger.Level, to logger: Logger, force: Bool = false) -> Bool {
+    public func flushIfDue(_ level: Logger.Level, to logger: Logger, force: Bool = false,
+                           file: String = #fileID, function: String = #function, line: UInt = #line) -> Bool {
         let time = now()
         let suppressed: Int = state.withLock { state in
             guard state.suppressed > 0 else { return 0 }
@@ -70,7 +70,8 @@ public final class RateLimitedLog: Sendable {
             return state.suppressed
         }
         guard suppressed > 0 else { return false }
-        logger.log(level: level, "\(suppressed) more \(what) not logged (at most one line per \(interval.formattedSeconds))")
+        logger.log(level: level, "\(suppressed) more \(what) not logged (at most one line per \(interval.formattedSeconds))",
+                   file: file, function: function, line: line)
         return true
     }
 
