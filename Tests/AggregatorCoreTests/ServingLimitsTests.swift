@@ -34,12 +34,27 @@ private func eventually(seconds: Double = 20, _ condition: () -> Bool) -> Bool {
     return true
 }
 
-/// The server-side sockets of the listener at `path` still open anywhere: the listener and
-/// the connections it accepted, which carry its path in /proc/net/unix (clients do not).
-/// Unlike a count of /proc/self/fd, tests running in parallel do not change it.
-private func serverSockets(at path: String) -> Int {
+/// The socket inodes among this process's descriptors (/proc/self/fd links `socket:[N]`).
+private func openSocketInodes() -> Set<Substring> {
+    let directory = "/proc/self/fd"
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+    return Set(names.compactMap { name -> Substring? in
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\(name)"),
+              target.hasPrefix("socket:[") else { return nil }
+        return Substring(target.dropFirst(8).dropLast())
+    })
+}
+
+/// How many of the sockets this process opened since `before` belong to the listener at
+/// `path`: server ends of connections it accepted carry its path in /proc/net/unix (clients'
+/// ends do not). Sockets other tests open meanwhile are not counted, so parallel suites
+/// do not disturb it.
+private func serverSocketsOpened(since before: Set<Substring>, listeningAt path: String) -> Int {
     let table = (try? String(contentsOfFile: "/proc/net/unix", encoding: .utf8)) ?? ""
-    return table.split(separator: "\n").filter { $0.hasSuffix(" " + path) }.count
+    let ours = Set(table.split(separator: "\n").filter { $0.hasSuffix(" " + path) }.compactMap {
+        $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst(6).first
+    })
+    return openSocketInodes().subtracting(before).intersection(ours).count
 }
 
 /// A consumer whose `consume` blocks until released: a connection stuck in a call.
@@ -92,6 +107,7 @@ struct RunningServer {
         let running = try start(limits: .init(maxConnections: 2), log: log)
         let served = try (0..<2).map { _ in try UnixSocket.connect(path: running.path) }
         #expect(eventually { running.server.statistics.accepted == 2 })
+        let before = openSocketInodes()
         for _ in 0..<3 {
             let extra = try UnixSocket.connect(path: running.path)
             #expect(closedByPeer(extra), "a connection past max_connections must be closed by the server")
@@ -99,8 +115,8 @@ struct RunningServer {
         }
         #expect(running.server.statistics.overLimit == 3)
         #expect(running.server.statistics.accepted == 2)
-        // The listener and the two served connections; the refused ones' descriptors are closed.
-        #expect(serverSockets(at: running.path) == 3)
+        // The refused connections' server ends are closed, not kept.
+        #expect(serverSocketsOpened(since: before, listeningAt: running.path) == 0)
         let lines = log.messages.withLock { $0.filter { $0.contains("receivers.profiling.max_connections") } }
         #expect(lines.count == 1, "one line, the rest rate-limited: \(lines)")
         #expect(lines.first?.contains("refused connection 3") == true)
@@ -121,12 +137,13 @@ struct RunningServer {
             guard !name.hasPrefix("tandem-conn") else { throw SystemCallError("pthread_create", subject: name, errno: EAGAIN) }
             try DetachedThread.start(name: name, body)
         })
+        let before = openSocketInodes()
         let client = try UnixSocket.connect(path: running.path)
         #expect(closedByPeer(client))
         close(client)
         #expect(eventually { running.server.statistics.threadFailures == 1 })
         #expect(running.server.statistics.accepted == 0)
-        #expect(serverSockets(at: running.path) == 1, "only the listener")
+        #expect(serverSocketsOpened(since: before, listeningAt: running.path) == 0)
         #expect(log.messages.withLock { $0.contains { $0.contains("closed connection 1") && $0.contains("pthread_create") } })
         running.server.stop()
         #expect(running.returned.wait(timeout: .now() + 20) == .success)
