@@ -13,7 +13,8 @@ struct ServeCommand: ParsableCommand {
         abstract: "Listen for tandem-sampler streams and process them until SIGTERM or SIGINT.",
         discussion: """
             Listens on receivers.profiling.endpoint (or --socket), or on the socket systemd passes \
-            (LISTEN_FDS). Only peers whose uid is in receivers.profiling.allowed_uids are served. \
+            (LISTEN_FDS). Only peers whose uid is in receivers.profiling.allowed_uids are served, at most \
+            receivers.profiling.max_connections at once. \
             On SIGTERM or SIGINT it ends every stream, flushes the exporters and writes the outputs.
             """
     )
