@@ -1,3 +1,4 @@
+import SystemCallErrors
 import WireFormat
 #if canImport(Glibc)
 import Glibc
@@ -6,10 +7,10 @@ import Glibc
 /// Answers the aggregator's file requests (control record 15) with a read-only
 /// descriptor of the mapped file, for files the unprivileged aggregator may not open
 /// (other users' or containers' binaries). It parses nothing: it opens the path the
-/// sampler itself read from /proc/PID/maps, under the process's own root
-/// (`/proc/PID/root`, which `CAP_SYS_PTRACE` lets it traverse), and passes the
-/// descriptor only when `fstat` shows the very file mapped (regular, same device and
-/// inode). The aggregator is less trusted than the sampler, so a request must name a
+/// sampler itself read from /proc/PID/maps, resolved inside the process's own root
+/// (`/proc/PID/root`, which `CAP_SYS_PTRACE` lets it traverse) as an `O_PATH`
+/// descriptor (PathDescriptor.swift), and opens and passes the file only when `fstat`
+/// shows the very file mapped (regular, same device and inode). The aggregator is less trusted than the sampler, so a request must name a
 /// mapping the sampler knows exactly (pid, range, device, inode), and requests are
 /// bounded: a few descriptors in flight, a token bucket per second. Every request is
 /// answered (docs/wire-format.md 5.12) and counted; none is dropped in silence.
@@ -75,29 +76,48 @@ struct FileRequestAnswerer {
             return refuse(.busy, "more than \(limits.requestsPerSecond) requests per second")
         }
         tokens -= 1
-        let path = "\(procRoot)/\(request.pid)/root\(mapping.path)"
-        // O_NONBLOCK: a FIFO put where the file was must not block the sampler's loop.
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
-        guard fd >= 0 else {
-            let error = errno
-            return refuse(.openFailed, errno: error, "open(\(path)): \(String(cString: strerror(error)))")
+        // Resolved inside the process's root, and opened only as O_PATH until fstat shows
+        // the mapped regular file: a link swapped in since the maps were read must not make
+        // root open /etc/shadow, a FIFO (blocks) or a device (side effects) of the host.
+        let root = "\(procRoot)/\(request.pid)/root"
+        let located: Int32
+        do {
+            located = try PathDescriptor.openInRoot(root, mapping.path)
+        } catch {
+            return refuse(.openFailed, errno: error.errno, "\(error)\(Self.hint(error.errno))")
         }
-        var status = stat()
-        guard fstat(fd, &status) == 0 else {
-            let error = errno
-            close(fd)
-            return refuse(.openFailed, errno: error, "fstat(\(path)): \(String(cString: strerror(error)))")
+        defer { close(located) }
+        let status: stat
+        do {
+            status = try PathDescriptor.status(located, path: mapping.path)
+        } catch {
+            return refuse(.openFailed, errno: error.errno, "\(error)")
         }
         guard status.st_mode & S_IFMT == S_IFREG else {
-            close(fd)
-            return refuse(.notRegularFile, "\(path) is not a regular file")
+            return refuse(.notRegularFile, "\(mapping.path) in \(root) is \(PathDescriptor.kind(status.st_mode)), not a regular file; not opened")
         }
         guard UInt64(status.st_dev) == mapping.device, UInt64(status.st_ino) == mapping.inode else {
-            close(fd)
-            return refuse(.identityMismatch, "\(path) is device/inode \(status.st_dev)/\(status.st_ino), not the mapped \(mapping.device)/\(mapping.inode)")
+            return refuse(.identityMismatch, "\(mapping.path) in \(root) is device/inode \(status.st_dev)/\(status.st_ino), not the mapped \(mapping.device)/\(mapping.inode); not opened")
+        }
+        // O_NONBLOCK, O_NOCTTY: belt and braces, the inode is a regular file by now.
+        let fd: Int32
+        do {
+            fd = try PathDescriptor.reopen(located, flags: O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, path: mapping.path)
+        } catch {
+            return refuse(.openFailed, errno: error.errno, "\(error)")
         }
         counters.descriptorsSent += 1
         return (answer, fd)
+    }
+
+    /// What to do about a failed `openat2`, for the refusal's log line.
+    static func hint(_ error: Int32) -> String {
+        switch error {
+        case ENOSYS: "; openat2(2) needs Linux 5.6 or later: without it the sampler answers no file request"
+        case ELOOP, EXDEV: "; the path leads out of the process's root (a /proc magic link): not followed"
+        case EACCES: "; the sampler keeps no CAP_DAC_OVERRIDE: the path is not searchable or readable for its user"
+        default: ""
+        }
     }
 
     /// A descriptor `answer` produced could not be queued (the stream cannot carry it):

@@ -111,6 +111,8 @@ public final class Sampler {
                 checkOnlineCPUs()
             }
             pumpOutput(now: HostFacts.monotonicNanoseconds())
+            // A capture file that cannot be written: stop rather than sample for nothing.
+            if output.failure != nil { break }
             if HostFacts.monotonicNanoseconds() >= end { break }
             if waitForSignal(signalFD, until: min(end, tickStart &+ interval)) {
                 reason = .shutdown
@@ -145,6 +147,7 @@ public final class Sampler {
             }
             logger.info("unwind tables: \(unwind)", metadata: metadata)
         }
+        if let failure = output.failure { throw failure }
     }
 
     // MARK: Output

@@ -1,4 +1,7 @@
 import SystemCallErrors
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Why the sampler cannot start or run, with what to do about it.
 public enum SamplerError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -20,6 +23,13 @@ public enum SamplerError: Error, Hashable, Sendable, CustomStringConvertible {
     case systemCall(SystemCallError)
     /// A bad option or configuration value.
     case invalidConfiguration(String)
+    /// The capture file (`--output`) cannot be created or opened for writing.
+    case captureFileUnavailable(path: String, SystemCallError)
+    /// Something other than a regular file of the sampler's user is at the `--output` path.
+    case captureFileRefused(path: String, reason: String)
+    /// Writing the capture file failed (a full file system, a quota): it holds only the
+    /// first `bytesWritten` bytes of the stream.
+    case captureFileWriteFailed(path: String, SystemCallError, bytesWritten: UInt64)
 
     public var description: String {
         switch self {
@@ -45,6 +55,24 @@ public enum SamplerError: Error, Hashable, Sendable, CustomStringConvertible {
             return error.description
         case .invalidConfiguration(let problem):
             return "invalid configuration: \(problem)"
+        case .captureFileUnavailable(let path, let error):
+            return "cannot open the capture file \(path): \(error); \(Self.captureFileHint(error.errno))"
+        case .captureFileRefused(let path, let reason):
+            return "refusing to write the capture file \(path): it is \(reason); a capture is a regular file the sampler creates, or one of its own it replaces: remove it or choose another --output"
+        case .captureFileWriteFailed(let path, let error, let bytes):
+            return "writing the capture file \(path) failed after \(bytes) bytes: \(error); the capture is incomplete; \(Self.captureFileHint(error.errno))"
+        }
+    }
+
+    /// What to do about a capture file that cannot be opened or written.
+    static func captureFileHint(_ error: Int32) -> String {
+        switch error {
+        case ENOENT, ENOTDIR: "its directory does not exist: create it or choose another --output"
+        case EACCES, EPERM:
+            "the sampler's user may not write there (it keeps no CAP_DAC_OVERRIDE after start-up): choose a directory it can write to"
+        case EROFS: "the file system is read-only: choose another --output"
+        case ENOSPC, EDQUOT: "the file system (or the user's quota) is full: free space or choose another --output"
+        default: "choose another --output"
         }
     }
 }

@@ -60,6 +60,9 @@ struct StreamOutput {
     private var pendingDescriptors: [(offset: UInt64, descriptor: Int32)] = []
     /// When a capture file was last written.
     private var lastFileWrite: UInt64 = 0
+    /// Why the capture file could not be opened or written. A capture that lost bytes
+    /// is not a capture: the sampler stops with this error (a socket reconnects instead).
+    private(set) var failure: SamplerError?
 
     /// A capture file has no reader waiting: it is written in pieces of this size, or
     /// after this long, whichever comes first. Every write(2) to ext4 updates the
@@ -104,9 +107,10 @@ struct StreamOutput {
         switch destination {
         case .file(let path):
             guard connections == 0 else { return false }  // a capture file is one stream
-            fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
-            guard fd >= 0 else {
-                logger.error("cannot open the capture file", metadata: ["error": "\(SystemCallError.last("open(\(path))"))"])
+            do {
+                fd = try CaptureFile.open(path)
+            } catch {
+                failure = error
                 phase = .disconnected(nextAttempt: UInt64.max)
                 return false
             }
@@ -212,7 +216,8 @@ struct StreamOutput {
     }
 
     /// Writes what the destination accepts without blocking. A write error or a stream
-    /// that stays over its bound (the reader stopped reading) ends the connection.
+    /// that stays over its bound (the reader stopped reading) ends the connection; a
+    /// capture file's write error is final (`failure`).
     mutating func flush(now: UInt64, logger: Logger, force: Bool = false) {
         guard fd >= 0, encoder != nil else { return }
         if case .file = destination, !force, bufferedByteCount < Self.fileWriteBytes,
@@ -249,6 +254,12 @@ struct StreamOutput {
                 return result
             }
             if let failure {
+                if case .file(let path) = destination {
+                    self.failure = .captureFileWriteFailed(path: path, failure, bytesWritten: bytesSent)
+                    disconnect(now: now)
+                    phase = .disconnected(nextAttempt: UInt64.max)
+                    return
+                }
                 logger.warning("stream ended", metadata: ["destination": "\(destination)", "error": "\(failure)"])
                 disconnect(now: now)
                 return
@@ -308,7 +319,10 @@ struct StreamOutput {
                            metadata: ["destination": "\(destination)", "unsent_bytes": "\(queue.count)"])
         }
         if fd >= 0 {
-            close(fd)
+            // A file system may report a failed write-back only here (NFS, quotas).
+            if close(fd) != 0, case .file(let path) = destination, failure == nil {
+                failure = .captureFileWriteFailed(path: path, .last("close"), bytesWritten: bytesSent)
+            }
             fd = -1
         }
         closePendingDescriptors()

@@ -21,7 +21,7 @@ struct TandemSampler: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Stream to tandem-aggregator's Unix socket at this path (reconnects with backoff).", valueName: "path"))
     var socket: String?
 
-    @Option(name: .long, help: ArgumentHelp("Write a capture file (the bytes of one stream) instead.", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp("Write a capture file (the bytes of one stream) instead: a regular file, created, or replaced if it is one of the sampler's user's (links, devices and FIFOs are refused).", valueName: "file"))
     var output: String?
 
     @Option(name: .long, help: ArgumentHelp("Stop after this many seconds (default: run until SIGINT/SIGTERM).", valueName: "seconds"))
@@ -95,13 +95,16 @@ struct TandemSampler: ParsableCommand {
 }
 
 extension SamplerError {
-    /// sysexits-style codes: 77 for permissions, 69 for an unavailable kernel feature.
+    /// sysexits-style codes: 77 for permissions, 69 for an unavailable kernel feature,
+    /// 73 for a capture file that cannot be created, 74 for one that cannot be written.
     var exitCode: Int32 {
         switch self {
         case .missingCapabilities, .perfEventParanoid, .kernelSymbolsHidden: 77
         case .bpfUnavailable, .btfUnavailable, .perfEventUnavailable, .cpuHotplug: 69
         case .invalidConfiguration: 78
         case .systemCall: 71
+        case .captureFileUnavailable, .captureFileRefused: 73
+        case .captureFileWriteFailed: 74
         }
     }
 }

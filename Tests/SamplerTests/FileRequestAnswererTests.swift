@@ -139,3 +139,171 @@ struct FileRequestAnswererTests {
         #expect(answerer.counters == .init(requests: 5, descriptorsSent: 3, refused: 2))
     }
 }
+
+/// What root opens when the path it read from /proc/PID/maps no longer leads to the
+/// mapped file: it resolves the path inside the process's root and opens nothing but the
+/// mapped regular file (docs/security.md, "Files it passes to the aggregator").
+@Suite("file requests: paths swapped and links", .serialized, .enabled(if: getuid() == 0, "needs root: device nodes, mounts"))
+struct FileRequestPathTests {
+    /// A scratch directory, removed with everything in it.
+    final class Scratch {
+        let path: String
+        init() throws {
+            path = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-paths-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        }
+        deinit { try? FileManager.default.removeItem(atPath: path) }
+
+        @discardableResult
+        func file(_ name: String, _ text: String = "\u{7F}ELF") throws -> String {
+            let file = "\(path)/\(name)"
+            try FileManager.default.createDirectory(atPath: (file as NSString).deletingLastPathComponent,
+                                                    withIntermediateDirectories: true)
+            try text.write(toFile: file, atomically: false, encoding: .utf8)
+            return file
+        }
+
+        /// Puts a symbolic link to `target` at `name`, replacing what was there.
+        func link(_ name: String, to target: String) throws {
+            let file = "\(path)/\(name)"
+            unlink(file)
+            try #require(symlink(target, file) == 0, "symlink(\(file)): errno \(errno)")
+        }
+    }
+
+    static func mapping(of path: String, at mapped: String? = nil) throws -> Mapping {
+        var status = stat()
+        try #require(stat(path, &status) == 0, "stat(\(path)): errno \(errno)")
+        return Mapping(start: 0x40_0000, end: 0x40_1000, fileOffset: 0, device: UInt64(status.st_dev),
+                       inode: UInt64(status.st_ino), path: mapped ?? path)
+    }
+
+    static func request(_ mapping: Mapping, pid: Int32 = getpid()) -> FileRequest {
+        FileRequest(pid: pid, start: mapping.start, end: mapping.end, device: mapping.device, inode: mapping.inode)
+    }
+
+    /// Every open of `path` (inotify `IN_OPEN`), even one closed at once: an `O_PATH`
+    /// descriptor opens nothing and reports nothing.
+    final class OpenWatch {
+        let fd: Int32
+        init(_ path: String) throws {
+            fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+            try #require(fd >= 0)
+            try #require(inotify_add_watch(fd, path, UInt32(IN_OPEN)) >= 0, "inotify_add_watch(\(path)): errno \(errno)")
+        }
+        deinit { close(fd) }
+
+        /// Whether an open was reported; the events are queued by the open itself.
+        var sawOpen: Bool {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            return buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) } > 0
+        }
+    }
+
+    @Test("a link to a secret, a FIFO or a device swapped in after the maps were read: refused, never opened")
+    func swappedLinksAreNeverOpened() throws {
+        let scratch = try Scratch()
+        let library = try scratch.file("lib/libmapped.so")
+        let mapping = try Self.mapping(of: library)
+        // The mapped file stays alive (a mapping holds it), so its inode is not reused.
+        let held = open(library, O_RDONLY | O_CLOEXEC)
+        defer { close(held) }
+        let secret = try scratch.file("secret", "root only")
+        chmod(secret, 0o600)
+        let fifo = "\(scratch.path)/fifo"
+        try #require(mkfifo(fifo, 0o600) == 0)
+        let device = "\(scratch.path)/null"
+        try #require(mknod(device, S_IFCHR | 0o600, dev_t(MapsFile.makeDevice(major: 1, minor: 3))) == 0)
+
+        let cases: [(target: String, status: FileDescriptorStatus, reason: String)] = [
+            (secret, .identityMismatch, "not the mapped"), (fifo, .notRegularFile, "is a FIFO"),
+            (device, .notRegularFile, "is a character device"),
+        ]
+        for (target, expected, reason) in cases {
+            let watch = try OpenWatch(target)
+            try scratch.link("lib/libmapped.so", to: target)
+            var answerer = FileRequestAnswerer()
+            let (answer, descriptor) = answerer.answer(Self.request(mapping), known: [mapping], inFlight: 0, now: 1)
+            if let descriptor { close(descriptor) }
+            #expect(descriptor == nil, "\(target)")
+            #expect(answer.status == expected, "\(target)")
+            #expect(answerer.lastRefusal?.contains(reason) == true, "\(answerer.lastRefusal ?? "no refusal")")
+            #expect(!watch.sawOpen, "root opened \(target)")
+        }
+        // The FIFO's writer never saw a reader.
+        let writer = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+        #expect(writer == -1 && errno == ENXIO)
+        if writer >= 0 { close(writer) }
+
+        // The host's own /etc/shadow and /dev/null.
+        for (target, expected) in [("/etc/shadow", FileDescriptorStatus.identityMismatch), ("/dev/null", .notRegularFile)] {
+            try scratch.link("lib/libmapped.so", to: target)
+            var answerer = FileRequestAnswerer()
+            let (answer, descriptor) = answerer.answer(Self.request(mapping), known: [mapping], inFlight: 0, now: 1)
+            if let descriptor { close(descriptor) }
+            #expect(descriptor == nil && answer.status == expected, "\(target): \(answer.status)")
+        }
+    }
+
+    @Test("links inside a process's root resolve inside it: in-root links work, escapes stay in, magic links are refused")
+    func linksResolveInsideTheRoot() throws {
+        let scratch = try Scratch()
+        // A fake /proc whose process 4242 has `rootfs` as its root.
+        let rootfs = "\(scratch.path)/rootfs"
+        let library = try scratch.file("rootfs/usr/lib/libok.so")
+        let decoy = try scratch.file("rootfs/etc/shadow", "the container's own")
+        try scratch.link("rootfs/lib", to: "usr/lib")
+        try FileManager.default.createDirectory(atPath: "\(scratch.path)/proc/4242", withIntermediateDirectories: true)
+        try scratch.link("proc/4242/root", to: rootfs)
+        let procRoot = "\(scratch.path)/proc"
+
+        func answer(_ mapping: Mapping) -> (FileDescriptorAnswer, stat?, String?) {
+            var answerer = FileRequestAnswerer(procRoot: procRoot)
+            let (answer, descriptor) = answerer.answer(Self.request(mapping, pid: 4242), known: [mapping], inFlight: 0, now: 1)
+            guard let descriptor else { return (answer, nil, answerer.lastRefusal) }
+            defer { close(descriptor) }
+            var status = stat()
+            fstat(descriptor, &status)
+            return (answer, status, nil)
+        }
+
+        // The legitimate case: /lib -> usr/lib inside the root.
+        let legitimate = try Self.mapping(of: library, at: "/lib/libok.so")
+        let (ok, okStatus, okRefusal) = answer(legitimate)
+        #expect(ok.status == .attached, "\(okRefusal ?? "")")
+        #expect(okStatus.map { UInt64($0.st_ino) } == legitimate.inode)
+
+        // Links that would leave the root on the host lead to the root's own /etc/shadow.
+        let depth = String(repeating: "../", count: rootfs.split(separator: "/").count + 4)
+        for (name, target) in [("relative", "\(depth)etc/shadow"), ("absolute", "/etc/shadow")] {
+            try scratch.link("rootfs/usr/lib/\(name).so", to: target)
+            let mapping = try Self.mapping(of: decoy, at: "/usr/lib/\(name).so")
+            let (result, status, refusal) = answer(mapping)
+            #expect(result.status == .attached, "\(name): \(refusal ?? "")")
+            #expect(status.map { UInt64($0.st_ino) } == mapping.inode, "\(name) resolved outside the root")
+        }
+
+        // A magic link met on the way (here the test process's /proc/PID/root, which leads
+        // to the host's /) is not followed, even to the very file mapped.
+        try scratch.link("rootfs/usr/lib/magic.so", to: "/proc/\(getpid())/root/etc/shadow")
+        try FileManager.default.createDirectory(atPath: "\(rootfs)/proc", withIntermediateDirectories: true)
+        try #require(Self.run("/bin/mount", ["-t", "proc", "proc", "\(rootfs)/proc"]) == 0)
+        defer {
+            _ = Self.run("/bin/umount", ["-l", "\(rootfs)/proc"])
+            withExtendedLifetime(scratch) {}  // removed only once unmounted
+        }
+        let hostShadow = try Self.mapping(of: "/etc/shadow", at: "/usr/lib/magic.so")
+        let (magic, _, magicRefusal) = answer(hostShadow)
+        #expect(magic.status == .openFailed, "\(magicRefusal ?? "attached the host's /etc/shadow")")
+        #expect(magic.errorNumber == UInt32(ELOOP))
+    }
+
+    static func run(_ executable: String, _ arguments: [String]) -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        guard (try? process.run()) != nil else { return -1 }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}

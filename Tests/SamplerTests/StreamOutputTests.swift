@@ -3,6 +3,9 @@ import Logging
 import Testing
 import WireFormat
 @testable import SamplerCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite("stream output")
 struct StreamOutputTests {
@@ -90,5 +93,94 @@ struct StreamOutputTests {
         }
         #expect(seen == [[1, 2, 3, 4, 5], [3, 4, 5]])
         #expect(queue.isEmpty)
+    }
+}
+
+/// `--output`: a capture is a regular file the sampler creates or replaces; whatever else
+/// is at the path is refused before it is opened, and the error says why and what to do.
+@Suite("capture file (root)", .serialized, .enabled(if: getuid() == 0, "needs root: device nodes, chown"))
+struct CaptureFileTests {
+    static let logger = Logger(label: "test")
+
+    final class Scratch {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-capture-\(UUID().uuidString)").path
+        init() throws { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+        deinit { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    /// Opens `path` as the capture; its failure, if any.
+    static func open(_ path: String) -> (connected: Bool, failure: SamplerError?) {
+        var output = StreamOutput(destination: .file(path: path), bufferLimit: 1 << 20)
+        let connected = output.connectIfDue(now: 0, header: { StreamOutputTests.header }, logger: logger)
+        if connected { output.finish(reason: .finished, now: 1, logger: logger) }
+        return (connected, output.failure)
+    }
+
+    @Test("a link, a FIFO, a device, a directory, another user's or a hard-linked file at the path: refused, the target untouched")
+    func refusesWhatIsNotItsOwnRegularFile() throws {
+        let scratch = try Scratch()
+        let victim = "\(scratch.path)/victim"
+        try "precious".write(toFile: victim, atomically: false, encoding: .utf8)
+        let link = "\(scratch.path)/link.tandem"
+        try #require(symlink(victim, link) == 0)
+        let fifo = "\(scratch.path)/fifo.tandem"
+        try #require(mkfifo(fifo, 0o600) == 0)
+        // A reader waits on the FIFO, so that an open for writing would not block but succeed.
+        let reader = Glibc.open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        defer { close(reader) }
+        let others = "\(scratch.path)/others.tandem"
+        try "theirs".write(toFile: others, atomically: false, encoding: .utf8)
+        try #require(chown(others, 65534, 65534) == 0)
+        let linked = "\(scratch.path)/linked.tandem"
+        try #require(Glibc.link(victim, linked) == 0)
+
+        let cases = [(link, "a symbolic link"), (fifo, "a FIFO"), ("/dev/full", "a character device"),
+                     (scratch.path, "a directory"), (others, "a file of user 65534"), (linked, "2 hard links")]
+        for (path, kind) in cases {
+            let (connected, failure) = Self.open(path)
+            #expect(!connected, "\(path)")
+            guard case .captureFileRefused(let refused, let reason) = failure else {
+                Issue.record("\(path): \(failure.map { "\($0)" } ?? "accepted")")
+                continue
+            }
+            #expect(refused == path && reason.contains(kind), "\(reason)")
+            #expect(failure?.description.contains("remove it or choose another --output") == true)
+        }
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious")
+        #expect(try String(contentsOfFile: others, encoding: .utf8) == "theirs")
+        var byte: UInt8 = 0
+        // Empty (EAGAIN) or no writer ever (0): no byte came through.
+        #expect(read(reader, &byte, 1) <= 0, "bytes were written into the FIFO")
+    }
+
+    @Test("a missing directory: the error names the path, the errno and the fix")
+    func missingDirectory() throws {
+        let scratch = try Scratch()
+        let path = "\(scratch.path)/missing/capture.tandem"
+        let (connected, failure) = Self.open(path)
+        #expect(!connected)
+        guard case .captureFileUnavailable(let named, let error) = failure else {
+            Issue.record("\(failure.map { "\($0)" } ?? "accepted")")
+            return
+        }
+        #expect(named == path && error.errno == ENOENT)
+        let text = failure?.description ?? ""
+        #expect(text.contains(path) && text.contains("errno \(ENOENT)") && text.contains("create it or choose another --output"), "\(text)")
+    }
+
+    @Test("a regular file of its own is replaced; a new one is created")
+    func ownRegularFileIsReplaced() throws {
+        let scratch = try Scratch()
+        let existing = "\(scratch.path)/old.tandem"
+        try String(repeating: "x", count: 100_000).write(toFile: existing, atomically: false, encoding: .utf8)
+        for path in [existing, "\(scratch.path)/new.tandem"] {
+            let (connected, failure) = Self.open(path)
+            #expect(connected && failure == nil, "\(path): \(failure.map { "\($0)" } ?? "")")
+            var decoder = StreamDecoder()
+            decoder.feed(try Data(contentsOf: URL(fileURLWithPath: path)))
+            #expect(try decoder.next() == .header(StreamOutputTests.header), "\(path) does not start with the header")
+            #expect(try decoder.next() == nil, "\(path) holds more than the new stream")
+            try decoder.finish()
+        }
     }
 }
