@@ -14,15 +14,15 @@
 #
 #   CHAOS_BIN=DIR                 tandem-sampler and tandem-aggregator to test (or $1)
 #   CHAOS_SECONDS=20              length of each case's sampling / flood
-#   CHAOS_CASES="baseline fifo"   run only these cases (default: all, in the order below)
+#   CHAOS_CASES="baseline idle-conns"  run only these cases (default: all, in the order below)
 #   CHAOS_STOP_TIMEOUT=20         seconds a daemon gets to exit after SIGTERM
-#   CHAOS_MAX_RSS_MIB=512  CHAOS_MAX_THREADS=64  CHAOS_MAX_FDS=256  CHAOS_MAX_LOG_BYTES=1048576
+#   CHAOS_MAX_RSS_MIB=1024  CHAOS_MAX_THREADS=64  CHAOS_MAX_FDS=256  CHAOS_MAX_LOG_BYTES=1048576
 #                                 the bounds of the verdict
 #   CHAOS_PIDS=1048576            distinct pids of the flood-pids case
 #   CHAOS_KEEP=1                  keep the temporary directory (logs, captures) and print it
 #   CHAOS_TABLE=FILE              also write the result table (markdown) to FILE
 #
-# Cases: baseline fifo idle-conns refused-flood exp-hang exp-500 exp-429 exp-huge-body
+# Cases: baseline fifo-exe fifo-perf-map fifo-debug idle-conns refused-flood exp-hang exp-500 exp-429 exp-huge-body
 #        flood-pids flood-ksyms flood-mappings kill9-aggregator kill9-sampler sigterm-otlp
 # (docs/benchmarks.md, "Chaos run", describes each.) Helpers: bench/chaos/chaostool.py
 # (Python 3 standard library), bench/chaos/workload.c. Not part of `make test`: it takes
@@ -34,12 +34,12 @@ export PATH="/opt/swift/usr/bin:$PATH"
 
 seconds=${CHAOS_SECONDS:-20}
 stop_timeout=${CHAOS_STOP_TIMEOUT:-20}
-max_rss=${CHAOS_MAX_RSS_MIB:-512}
+max_rss=${CHAOS_MAX_RSS_MIB:-1024}
 max_threads=${CHAOS_MAX_THREADS:-64}
 max_fds=${CHAOS_MAX_FDS:-256}
 max_log=${CHAOS_MAX_LOG_BYTES:-1048576}
 flood_pids=${CHAOS_PIDS:-1048576}
-all_cases="baseline fifo idle-conns refused-flood exp-hang exp-500 exp-429 exp-huge-body flood-pids flood-ksyms flood-mappings kill9-aggregator kill9-sampler sigterm-otlp"
+all_cases="baseline fifo-exe fifo-perf-map fifo-debug idle-conns refused-flood exp-hang exp-500 exp-429 exp-huge-body flood-pids flood-ksyms flood-mappings kill9-aggregator kill9-sampler sigterm-otlp"
 cases=${CHAOS_CASES:-$all_cases}
 frequency=99
 user=tandem
@@ -107,7 +107,7 @@ undo_plants() {
     planted=()
 }
 cleanup() {
-    kill_started
+    { kill_started; } 2>/dev/null
     undo_plants
     if [ "${CHAOS_KEEP:-0}" = 1 ]; then
         echo "chaos: logs and captures kept in $top" >&2
@@ -188,7 +188,18 @@ start_sampler() {
     echo "$smp_pid" >"$dir/mon/sampler.$smp_n.pid"
 }
 
-# finish ROLE N PID EXPECTED HOW: waits for an exited process and writes its status file.
+# Waits until the sampler's stream started (its set-up reads /proc and kallsyms first).
+wait_streaming() {
+    local _
+    for _ in $(seq 600); do
+        grep -q "stream started" "$dir/sampler.$smp_n.log" 2>/dev/null && return 0
+        running "$smp_pid" || break
+        sleep 0.1
+    done
+    check "NOTE sampler $smp_n had not connected after 60 s"
+}
+
+# record_status ROLE N PID EXPECTED HOW: waits for an exited process and writes its status file.
 record_status() {
     local role=$1 n=$2 pid=$3 expected=$4 how=$5 code
     wait "$pid" 2>/dev/null
@@ -239,6 +250,14 @@ wait_sampler() {
     else
         record_status sampler "$n" "$pid" 0 "--duration"
     fi
+}
+
+thread_waits() {  # PID: the kernel functions its threads sleep in, counted
+    local f
+    for f in /proc/"$1"/task/*/wchan; do
+        cat "$f" 2>/dev/null
+        echo
+    done | sort | uniq -c | awk '{ printf "%s%s x%s", (NR > 1 ? ", " : ""), $2, $1 }'
 }
 
 workload() {  # MODE SECONDS [PATH]: a CPU-bound process, recorded for cleanup
@@ -320,46 +339,58 @@ case_baseline() {
     end_case
 }
 
-case_fifo() {
-    new_case fifo
+case_fifo() {  # exe | perf-map | debug
+    new_case "fifo-$1"
     start_aggregator --capture || { end_case; return; }
-    local work=$dir/work fifo_bin jit_pid build_id debug_path
+    local work=$dir/work build_id debug_path
     mkdir -p "$work"
     chmod 0755 "$dir" "$work"
-    # 1. A FIFO mounted over a running program's mapped executable: the path the
-    #    kernel shows in /proc/PID/maps now opens a FIFO.
-    cp "$top/workload" "$work/mapped"
-    workload spin $((seconds + 30)) "$work/mapped"
-    mkfifo -m 0666 "$work/fifo-exe"
-    if mount --bind "$work/fifo-exe" "$work/mapped" 2>"$dir/mount.err"; then
-        mounts+=("$work/mapped")
-    else
-        check "NOTE cannot bind-mount a FIFO over the mapped path ($(cat "$dir/mount.err")); that sub-case did not run"
-    fi
-    # 2. /tmp/perf-PID.map of a process running code in anonymous executable memory.
-    workload jit $((seconds + 30))
-    jit_pid=$work_pid
-    planted+=("/tmp/perf-$jit_pid.map")
-    mkfifo -m 0666 "/tmp/perf-$jit_pid.map"
-    # 3. The build-id debug file of a stripped program.
-    cp "$top/workload" "$work/stripped"
-    strip --strip-all "$work/stripped"
-    build_id=$(readelf -n "$work/stripped" 2>/dev/null | awk '/Build ID/ { print $3 }')
-    if [ -n "$build_id" ]; then
-        debug_path=/usr/lib/debug/.build-id/${build_id:0:2}/${build_id:2}.debug
-        if [ ! -d "/usr/lib/debug/.build-id/${build_id:0:2}" ]; then
-            [ -d /usr/lib/debug/.build-id ] || { mkdir -p /usr/lib/debug/.build-id && planted+=(/usr/lib/debug/.build-id); }
-            mkdir -p "/usr/lib/debug/.build-id/${build_id:0:2}"
-            planted+=("/usr/lib/debug/.build-id/${build_id:0:2}")
+    case $1 in
+    exe)
+        # A FIFO mounted over a running program's executable: the path the kernel
+        # shows in /proc/PID/maps now opens a FIFO.
+        cp "$top/workload" "$work/mapped"
+        workload spin $((seconds + 30)) "$work/mapped"
+        mkfifo -m 0666 "$work/fifo-exe"
+        if mount --bind "$work/fifo-exe" "$work/mapped" 2>"$dir/mount.err"; then
+            mounts+=("$work/mapped")
+        else
+            check "FAIL cannot bind-mount a FIFO over the mapped path: $(cat "$dir/mount.err")"
         fi
-        planted+=("$debug_path")
-        mkfifo -m 0666 "$debug_path"
-        workload spin $((seconds + 30)) "$work/stripped"
-    else
-        check "NOTE the workload has no build id; the debug-path sub-case did not run"
-    fi
+        ;;
+    perf-map)
+        # /tmp/perf-PID.map of a process whose leaf runs in anonymous executable memory.
+        workload jit $((seconds + 30))
+        planted+=("/tmp/perf-$work_pid.map")
+        mkfifo -m 0666 "/tmp/perf-$work_pid.map"
+        ;;
+    debug)
+        # The build-id debug file of a stripped program.
+        cp "$top/workload" "$work/stripped"
+        strip --strip-all "$work/stripped"
+        build_id=$(readelf -n "$work/stripped" 2>/dev/null | awk '/Build ID/ { print $3 }')
+        if [ -n "$build_id" ]; then
+            debug_path=/usr/lib/debug/.build-id/${build_id:0:2}/${build_id:2}.debug
+            if [ ! -d /usr/lib/debug/.build-id ]; then
+                mkdir -p /usr/lib/debug/.build-id
+                planted+=(/usr/lib/debug/.build-id)
+            fi
+            if [ ! -d "/usr/lib/debug/.build-id/${build_id:0:2}" ]; then
+                mkdir -p "/usr/lib/debug/.build-id/${build_id:0:2}"
+                planted+=("/usr/lib/debug/.build-id/${build_id:0:2}")
+            fi
+            planted+=("$debug_path")
+            mkfifo -m 0666 "$debug_path"
+            workload spin $((seconds + 30)) "$work/stripped"
+        else
+            check "FAIL the workload has no build id (readelf -n); cannot plant its debug file"
+        fi
+        ;;
+    esac
     start_sampler --duration "$seconds"
     wait_sampler "$smp_pid" "$smp_n" $((seconds + 60))
+    # Where the aggregator's threads wait (a FIFO open blocks in fifo_open/wait_for_partner).
+    check "NOTE aggregator threads wait in: $(thread_waits "$agg_pid")"
     stop_process aggregator "$agg_n" "$agg_pid"
     end_case
 }
@@ -387,8 +418,10 @@ case_refused_flood() {
     chmod 0755 "$dir/run"
     start_aggregator --capture --socket-mode 0666 || { end_case; return; }
     # Connections from uid 65534, which allowed_uids [0] refuses, as fast as they go.
+    mkdir -p "$dir/nobody"
+    chown 65534:65534 "$dir/nobody"
     setpriv --reuid=65534 --regid=65534 --clear-groups -- \
-        "$python" "$tool" flood "$socket" "$dir/flood.json" --seconds "$seconds" --count 1000000 &
+        "$python" "$tool" flood "$socket" "$dir/nobody/flood.json" --seconds "$seconds" --count 1000000 &
     local flood_pid=$!
     started_pids+=("$flood_pid")
     workload spin $((seconds + 30))
@@ -396,7 +429,7 @@ case_refused_flood() {
     wait "$flood_pid" 2>/dev/null
     wait_sampler "$smp_pid" "$smp_n" $((seconds + 60))
     stop_process aggregator "$agg_n" "$agg_pid"
-    check "NOTE flood: $(cat "$dir/flood.json" 2>/dev/null); aggregator log $(wc -l <"$dir/aggregator.1.log") lines, $(grep -c 'refused connection' "$dir/aggregator.1.log") of them refusals"
+    check "NOTE flood: $(cat "$dir/nobody/flood.json" 2>/dev/null); aggregator log $(wc -l <"$dir/aggregator.1.log") lines, $(grep -c 'refused connection' "$dir/aggregator.1.log") of them refusals"
     end_case
 }
 
@@ -430,6 +463,7 @@ case_kill9_aggregator() {
     start_aggregator --capture || { end_case; return; }
     workload spin $((seconds * 2 + 30))
     start_sampler
+    wait_streaming
     local first=$agg_pid first_n=$agg_n
     sleep $((seconds / 2))
     kill9 aggregator "$first_n" "$first"
@@ -446,6 +480,7 @@ case_kill9_sampler() {
     start_aggregator --capture || { end_case; return; }
     workload spin $((seconds * 2 + 30))
     start_sampler
+    wait_streaming
     sleep $((seconds / 2))
     kill9 sampler "$smp_n" "$smp_pid"
     start_sampler --duration $((seconds / 2))
@@ -461,6 +496,7 @@ case_sigterm_otlp() {
     start_aggregator --capture --config "$dir/config.yml" || { stop_stub; end_case; return; }
     workload spin $((seconds + 30))
     start_sampler
+    wait_streaming
     sleep "$seconds"
     # The aggregator stops first, while the sampler still streams (as `systemctl stop
     # tandem-aggregator` would): what was in flight must be received or counted.
@@ -476,7 +512,9 @@ say "binaries: $bin; ${seconds} s per case; temporary directory $top"
 for c in $cases; do
     case $c in
         baseline) case_baseline ;;
-        fifo) case_fifo ;;
+        fifo-exe) case_fifo exe ;;
+        fifo-perf-map) case_fifo perf-map ;;
+        fifo-debug) case_fifo debug ;;
         idle-conns) case_idle_conns ;;
         refused-flood) case_refused_flood ;;
         exp-hang) case_exporter hang "$c" ;;
@@ -491,7 +529,7 @@ for c in $cases; do
         sigterm-otlp) case_sigterm_otlp ;;
     esac
     # Nothing a case started or planted may outlive it.
-    kill_started
+    { kill_started; } 2>/dev/null
     undo_plants
 done
 
