@@ -356,6 +356,12 @@ case_fifo() {  # exe | perf-map | debug
         # shows in /proc/PID/maps now opens a FIFO.
         cp "$top/workload" "$work/mapped"
         workload spin $((seconds + 30)) "$work/mapped"
+        # Mount only once the program runs: exec of the path must still find the program.
+        local _
+        for _ in $(seq 100); do
+            [ "$(readlink "/proc/$work_pid/exe" 2>/dev/null)" = "$work/mapped" ] && break
+            sleep 0.05
+        done
         mkfifo -m 0666 "$work/fifo-exe"
         if mount --bind "$work/fifo-exe" "$work/mapped" 2>"$dir/mount.err"; then
             mounts+=("$work/mapped")
@@ -394,6 +400,7 @@ case_fifo() {  # exe | perf-map | debug
     esac
     start_sampler --duration "$seconds"
     wait_sampler "$smp_pid" "$smp_n" $((seconds + 60))
+    running "$work_pid" || check "FAIL the workload behind the FIFO was not running: the case did not test anything"
     # Where the aggregator's threads wait (a FIFO open blocks in fifo_open/wait_for_partner).
     check "NOTE aggregator threads wait in: $(thread_waits "$agg_pid")"
     stop_process aggregator "$agg_n" "$agg_pid"
