@@ -31,8 +31,7 @@
 # (Python 3 standard library), bench/chaos/workload.c. Not part of `make test`: it takes
 # about 10 minutes.
 set -uo pipefail
-cd "$(dirname "$0")/.."
-repo=$PWD
+cd "$(dirname "$0")/.." || exit 2
 export PATH="/opt/swift/usr/bin:$PATH"
 
 seconds=${CHAOS_SECONDS:-20}
@@ -62,18 +61,17 @@ python=/usr/bin/python3
 command -v setpriv >/dev/null || die "setpriv is missing (util-linux); run: make deps"
 command -v cc >/dev/null || die "a C compiler is missing; run: make deps"
 
+# shellcheck source=scripts/release-binaries.sh
+. scripts/release-binaries.sh
 bin=${1:-${CHAOS_BIN:-}}
 if [ -z "$bin" ]; then
     say "building release binaries (swift build -c release)"
-    # shellcheck source=scripts/release-binaries.sh
-    . scripts/release-binaries.sh
     tandem_build_release >&2 || die "the release build failed"
     bin=$TANDEM_BIN
 fi
 for tool in tandem-sampler tandem-aggregator; do
     [ -x "$bin/$tool" ] || die "$bin/$tool is missing; give the directory of the release binaries (CHAOS_BIN=DIR or the first argument)"
 done
-. scripts/release-binaries.sh
 tandem_ensure_user
 group=$(id -g "$user")
 
