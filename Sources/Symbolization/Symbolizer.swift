@@ -314,6 +314,10 @@ public final class Symbolizer {
         if failedFiles.contains(key) { return nil }
         var filePath = path
         if filePath.hasSuffix(" (deleted)") { filePath.removeLast(10) }
+        if let refusal = MappedFilePath.refusal(path: filePath, inode: mapping.inode) {
+            recordFailure(key: key, path: path, reason: refusal)
+            return nil
+        }
 
         let rootPrefix = options.useProcessRoot ? process.rootPrefix(pid: pid) : ""
         let candidates = rootPrefix.isEmpty ? [filePath] : [rootPrefix + filePath, filePath]
@@ -323,7 +327,7 @@ public final class Symbolizer {
             switch OpenFile.open(candidate) {
             case .success(let file):
                 // The file at this path now may not be the one mapped (upgraded, replaced).
-                if mapping.inode != 0, file.inode != mapping.inode {
+                if file.inode != mapping.inode {
                     reasons.append("\(candidate): inode \(file.inode) is not the mapped inode \(mapping.inode) (file replaced since it was mapped)")
                     continue
                 }

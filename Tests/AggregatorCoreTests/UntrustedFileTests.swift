@@ -1,9 +1,12 @@
 @testable import AggregatorCore
+import Configuration
 import Dispatch
 import Foundation
+import Logging
 import Synchronization
 import Symbolization
 import Testing
+import WireFormat
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -44,6 +47,29 @@ private func identity(of path: String) throws -> FileIdentity {
     var status = stat()
     try #require(stat(path, &status) == 0)
     return FileIdentity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
+}
+
+/// Log messages with their metadata, for what a replay reports.
+private final class MetadataLog: Sendable {
+    let lines = Mutex<[String]>([])
+
+    var logger: Logger {
+        Logger(label: "recorded") { _ in Handler(log: self) }
+    }
+
+    struct Handler: LogHandler {
+        let log: MetadataLog
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .info
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            let fields = (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            log.lines.withLock { $0.append("\(event.level): \(event.message) \(fields.joined(separator: " "))") }
+        }
+    }
 }
 
 @Suite struct UntrustedFileTests {
@@ -92,5 +118,44 @@ private func identity(of path: String) throws -> FileIdentity {
         }
         #expect(table.separateDebugFile == nil)
         #expect(table.debugFileWarnings == ["\(debugFile): \(debugFile) is a FIFO, not a regular file: not read (a FIFO or device could block the aggregator); remove it or put the real file there"])
+    }
+
+    @Test func mappingsOfProcFilesWithoutAnInodeAreNeverOpenedAndTheirFramesStay() throws {
+        var encoder = StreamEncoder(header: SyntheticStream.header)
+        encoder.append(.process(WireFormat.ProcessInfo(pid: 4242, parentPID: 1, startTime: 0, comm: "crafted",
+                                                       executablePath: "/nonexistent/crafted", cgroupPath: "/")))
+        encoder.append(.mappings(Mappings(pid: 4242, mappings: [
+            Mapping(start: 0x5555_0000_0000, end: 0x5555_0001_0000, fileOffset: 0, device: 0, inode: 0, path: "/proc/self/mem"),
+            Mapping(start: 0x5555_0001_0000, end: 0x5555_0002_0000, fileOffset: 0, device: 0, inode: 0, path: "/proc/self/environ"),
+        ])))
+        var time = SyntheticStream.header.clock.monotonicNanoseconds
+        for _ in 0..<10 {
+            time += 10_000_000
+            encoder.appendSample(time: time, pid: 4242, tid: 4242, cpu: 0, kernelStack: [],
+                                 userStack: [0x5555_0000_1010, 0x5555_0001_2020])
+        }
+        encoder.append(.endOfStream(EndOfStream(time: time, reason: .finished)))
+
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let log = MetadataLog()
+        let runtime = try AggregatorRuntime(configuration: DefaultConfiguration.load(path: nil),
+                                            outputs: OutputPaths(metrics: directory + "/metrics.jsonl", folded: directory + "/stacks.folded"),
+                                            logger: log.logger)
+        let stream = StreamPipeline(runtime: runtime, logger: log.logger)
+        try stream.consume(encoder.takeBytes()[...])
+        stream.finish(error: nil)
+        try runtime.shutdown()
+
+        #expect(runtime.summary.samples == 10)
+        let folded = try String(contentsOfFile: directory + "/stacks.folded", encoding: .utf8)
+        #expect(folded.contains("environ+0x2020;mem+0x1010 10"), "\(folded)")
+        let failures = log.lines.withLock { $0 }.filter { $0.contains("cannot read symbols") }
+        #expect(failures.count == 2, "\(failures)")
+        for path in ["/proc/self/mem", "/proc/self/environ"] {
+            #expect(failures.contains { $0.contains("file=\(path) ")
+                && $0.contains("reason=\(path): the mapping has no inode, so it is not a file on disk; not opened") },
+                    "\(failures)")
+        }
     }
 }

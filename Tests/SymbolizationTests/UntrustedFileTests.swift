@@ -181,4 +181,27 @@ struct UntrustedFileTests {
                 && $0.metadata["reason"]?.description.contains("is a FIFO, not a regular file") == true
         })
     }
+
+    @Test("Mappings without an inode, and mapped paths into /proc, /sys or /dev, are never opened; their frames stay",
+          arguments: [("/proc/self/mem", 0), ("/proc/self/environ", 0), ("/proc/self/environ", 4026531840),
+                      ("/sys/kernel/notes", 7), ("/dev/zero (deleted)", 5), ("/tmp/../proc/self/environ", 9),
+                      ("/usr/bin/true", 0)] as [(String, UInt64)])
+    func pseudoFiles(path: String, inode: UInt64) throws {
+        let mapping = Mapping(start: 0x7f00_0000_0000, end: 0x7f00_0000_4000, fileOffset: 0, device: 0, inode: inode, path: path)
+        let outcome = try #require(symbolizeOnce(mappings: [mapping], stack: [0x7f00_0000_0010],
+                                                 options: .init(debugDirectories: []), log: LogRecorder(), fifos: []))
+        #expect(outcome.frames == [Frame(type: .native, address: 0x7f00_0000_0010, mappingPath: path, fileOffset: 0x10)])
+        #expect(outcome.statistics.fileFailures == 1)
+        let failure = try #require(outcome.statistics.recentFileFailures.first)
+        // Refused before any open: no call failed, nothing was parsed.
+        #expect(failure.reason.hasSuffix("not opened"))
+        #expect(MappedFilePath.refusal(path: path.replacingOccurrences(of: " (deleted)", with: ""), inode: inode) != nil)
+    }
+
+    @Test("Ordinary mapped paths pass the path check")
+    func ordinaryPaths() {
+        #expect(MappedFilePath.refusal(path: "/usr/lib/x86_64-linux-gnu/libc.so.6", inode: 42) == nil)
+        #expect(MappedFilePath.refusal(path: "/opt/procedures/bin/app", inode: 42) == nil)
+        #expect(MappedFilePath.refusal(path: "/devtools/bin/app", inode: 42) == nil)
+    }
 }
