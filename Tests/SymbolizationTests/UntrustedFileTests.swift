@@ -58,13 +58,16 @@ private struct Outcome: Sendable {
     var statistics: SymbolizerStatistics
 }
 
-/// Symbolizes one sample of a made-up process (a pid without /proc, so paths are used as
-/// they are) with `mappings`, on a thread of its own, bounded by `returnsWithin`.
+/// A pid above `pid_max`: no /proc entry, so paths are used as they are.
+private let plantedPID: Int32 = 0x3fff_ff10
+
+/// Symbolizes one sample of process `plantedPID` with `mappings`, on a thread of its own,
+/// bounded by `returnsWithin`.
 private func symbolizeOnce(mappings: [Mapping], stack: [UInt64], options: SymbolizerOptions, log: LogRecorder,
                            fifos: [String]) -> Outcome? {
     let logger = log.logger
     return returnsWithin(unblocking: fifos) {
-        let pid: Int32 = 0x3fff_ff10
+        let pid = plantedPID
         let symbolizer = Symbolizer(options: options, logger: logger)
         symbolizer.apply(.process(WireFormat.ProcessInfo(pid: pid, parentPID: 1, startTime: 0, comm: "planted",
                                                          executablePath: "/bin/planted", cgroupPath: "/")))
@@ -125,8 +128,7 @@ struct UntrustedFileTests {
     @Test("A FIFO at /tmp/perf-PID.map: JIT frames stay 0x…, the map is reported unreadable once")
     func perfMapFIFO() throws {
         let directory = try TemporaryDirectory()
-        let pid: Int32 = 0x3fff_ff10
-        let fifo = directory.file("perf-\(pid).map")
+        let fifo = directory.file("perf-\(plantedPID).map")
         try makeFIFO(fifo)
         let log = LogRecorder()
         let anonymous = Mapping(start: 0x7f00_0000_0000, end: 0x7f00_0001_0000, fileOffset: 0, device: 0, inode: 0, path: "")
