@@ -68,7 +68,7 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "Symbolization", dependencies: [
-            "Profiles", "WireFormat", "CTandemELF", "CTandemLZMA",
+            "Profiles", "WireFormat", "CTandemELF", "CTandemLZMA", "SystemCallErrors",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Compression", dependencies: ["CTandemZlib", "CTandemSnappy", "CTandemZstd"]),

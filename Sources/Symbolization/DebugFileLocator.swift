@@ -1,4 +1,7 @@
 import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// How a separate debug file was found.
 public enum DebugFileLookup: String, Sendable, Hashable {
@@ -54,13 +57,17 @@ public struct DebugFileLocator: Sendable, Hashable {
         // The same file may be reachable through the process's root and ours: try it once.
         var tried: Set<[UInt64]> = [[file.device, file.inode]]
         func consider(_ candidate: String, lookup: DebugFileLookup, warnings: inout [DebugFileWarning]) -> Found? {
-            guard case .success(let debugFile) = OpenFile.open(candidate),
-                  tried.insert([debugFile.device, debugFile.inode]).inserted
-            else { return nil }
             func warn(_ reason: String) -> Found? {
                 warnings.append(DebugFileWarning(path: candidate, reason: reason))
                 return nil
             }
+            let debugFile: OpenFile
+            switch OpenFile.open(candidate) {
+            case .success(let opened): debugFile = opened
+            case .failure(.systemCall(let error)) where error.errno == ENOENT || error.errno == ENOTDIR: return nil
+            case .failure(let error): return warn(error.description)
+            }
+            guard tried.insert([debugFile.device, debugFile.inode]).inserted else { return nil }
             if case .callFrames(let maximumSize) = purpose, debugFile.size > Int64(maximumSize) {
                 return warn("\(debugFile.size) bytes, above the debug file limit \(maximumSize)")
             }

@@ -1,17 +1,23 @@
 import CTandemELF
+import SystemCallErrors
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A file opened read-only, with its `fstat` identity. Closes on `close()` or deinit.
-final class OpenFile {
-    let fileDescriptor: Int32
+/// A file opened read-only from a path the aggregator did not choose (a mapped file, a
+/// perf map, a debug file), with its `fstat` identity. Closes on deinit.
+///
+/// `open(_:)` is the one way the aggregator opens such a path: any local user can put a
+/// FIFO or a device where a process maps a file or a JIT writes its map, and a blocking
+/// `open` or `read` of it would stall a connection (or a replay) for good.
+public final class OpenFile {
+    public let fileDescriptor: Int32
     /// The path it was opened by (possibly under `/proc/PID/root`).
-    let path: String
-    let device: UInt64
-    let inode: UInt64
-    let size: Int64
-    let modificationTime: Int
+    public let path: String
+    public let device: UInt64
+    public let inode: UInt64
+    public let size: Int64
+    public let modificationTime: Int
 
     private init(fileDescriptor: Int32, path: String, status: stat) {
         self.fileDescriptor = fileDescriptor
@@ -24,26 +30,29 @@ final class OpenFile {
 
     deinit { Glibc.close(fileDescriptor) }
 
-    /// Opens `path` (`open(O_RDONLY | O_CLOEXEC)`, then `fstat`) if it is a regular file;
-    /// the error names the call and errno.
-    static func open(_ path: String) -> Result<OpenFile, FileError> {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return .failure(FileError(call: "open", path: path, errno: errno)) }
+    /// Opens `path` for reading if it is a regular file: `open(O_RDONLY | O_CLOEXEC |
+    /// O_NONBLOCK | O_NOCTTY)`, then `fstat` on the descriptor, so the check is of the file
+    /// opened, not of a path that may change. `O_NONBLOCK` makes the `open` of a FIFO
+    /// return at once (it would wait for a writer); the type check then refuses it before
+    /// any `read` could wait. On a regular file `O_NONBLOCK` changes nothing.
+    public static func open(_ path: String) -> Result<OpenFile, FileOpenError> {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        guard fd >= 0 else { return .failure(.systemCall(SystemCallError("open", subject: path))) }
         var status = stat()
         guard fstat(fd, &status) == 0 else {
-            let error = FileError(call: "fstat", path: path, errno: errno)
+            let error = SystemCallError("fstat", subject: path)
             Glibc.close(fd)
-            return .failure(error)
+            return .failure(.systemCall(error))
         }
         guard status.st_mode & S_IFMT == S_IFREG else {
             Glibc.close(fd)
-            return .failure(FileError(call: "open", path: path, errno: EINVAL, detail: "not a regular file"))
+            return .failure(.notRegularFile(path: path, type: FileOpenError.typeName(mode: status.st_mode)))
         }
         return .success(OpenFile(fileDescriptor: fd, path: path, status: status))
     }
 
     /// The whole file, read with `pread`; nil on a read error or beyond `limit` bytes.
-    func readAll(limit: Int) -> [UInt8]? {
+    public func readAll(limit: Int) -> [UInt8]? {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 << 10)
         var offset: Int64 = 0
@@ -62,7 +71,7 @@ final class OpenFile {
 
     /// `count` bytes from `offset`, read with `pread`; nil on a read error or if the file
     /// ends first.
-    func read(offset: UInt64, count: Int) -> [UInt8]? {
+    public func read(offset: UInt64, count: Int) -> [UInt8]? {
         guard count >= 0, offset <= UInt64(Int64.max) else { return nil }
         var bytes = [UInt8](repeating: 0, count: count)
         var done = 0
@@ -95,15 +104,34 @@ final class OpenFile {
     }
 }
 
-/// A failed file operation: the call, the path and errno.
-struct FileError: Error, CustomStringConvertible {
-    var call: String
-    var path: String
-    var errno: Int32
-    var detail: String?
+/// Why `OpenFile.open` did not open a path.
+public enum FileOpenError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// `open` or `fstat` failed (no such file, permission, ...).
+    case systemCall(SystemCallError)
+    /// It opened, but is a FIFO, a device, a socket or a directory: never read, since a
+    /// read could block or have side effects.
+    case notRegularFile(path: String, type: String)
 
-    var description: String {
-        "\(call)(\(path)): \(detail ?? String(cString: strerror(errno)))"
+    public var description: String {
+        switch self {
+        case .systemCall(let error):
+            return "\(error)"
+        case .notRegularFile(let path, let type):
+            return "\(path) is \(type), not a regular file: not read (a FIFO or device could block the aggregator); "
+                + "remove it or put the real file there"
+        }
+    }
+
+    /// `st_mode`'s file type in words.
+    static func typeName(mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFIFO: "a FIFO"
+        case S_IFCHR: "a character device"
+        case S_IFBLK: "a block device"
+        case S_IFSOCK: "a socket"
+        case S_IFDIR: "a directory"
+        default: "of type \(String(mode & S_IFMT, radix: 8))"
+        }
     }
 }
 

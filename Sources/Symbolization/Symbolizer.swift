@@ -314,6 +314,10 @@ public final class Symbolizer {
         if failedFiles.contains(key) { return nil }
         var filePath = path
         if filePath.hasSuffix(" (deleted)") { filePath.removeLast(10) }
+        if let refusal = MappedFilePath.refusal(path: filePath, inode: mapping.inode) {
+            recordFailure(key: key, path: path, reason: refusal)
+            return nil
+        }
 
         let rootPrefix = options.useProcessRoot ? process.rootPrefix(pid: pid) : ""
         let candidates = rootPrefix.isEmpty ? [filePath] : [rootPrefix + filePath, filePath]
@@ -323,7 +327,7 @@ public final class Symbolizer {
             switch OpenFile.open(candidate) {
             case .success(let file):
                 // The file at this path now may not be the one mapped (upgraded, replaced).
-                if mapping.inode != 0, file.inode != mapping.inode {
+                if file.inode != mapping.inode {
                     reasons.append("\(candidate): inode \(file.inode) is not the mapped inode \(mapping.inode) (file replaced since it was mapped)")
                     continue
                 }
@@ -418,6 +422,21 @@ public final class Symbolizer {
 
     // MARK: JIT frames
 
+    /// Perf maps larger than this are not read.
+    static let perfMapLimit = 512 << 20
+
+    /// Counts and logs a perf map that exists but cannot be read, once per process and
+    /// reason, at most four (it is looked at again every refresh interval).
+    private func notePerfMapFailure(process: ProcessState, path: String, reason: String) {
+        guard process.perfMapFailures.count < 4, process.perfMapFailures.insert(reason).inserted else { return }
+        statistics.perfMapFailures += 1
+        statistics.recentFileFailures.append(SymbolizationFileFailure(path: path, reason: reason))
+        if statistics.recentFileFailures.count > SymbolizerStatistics.recentFailureLimit {
+            statistics.recentFileFailures.removeFirst()
+        }
+        logger.warning("cannot read perf map; its JIT frames stay unnamed", metadata: ["file": "\(path)", "reason": "\(reason)"])
+    }
+
     /// A frame in anonymous executable memory (or outside every mapping), named by the
     /// process's perf map if it has one. A miss is final (cacheable) when the process
     /// has no perf map; with a map, the JIT may not have written the entry yet.
@@ -442,9 +461,22 @@ public final class Symbolizer {
         }
         candidates.append("\(options.perfMapDirectory)/perf-\(pid).map")
         for path in candidates {
-            guard case .success(let file) = OpenFile.open(path) else { continue }
+            let file: OpenFile
+            switch OpenFile.open(path) {
+            case .success(let opened):
+                file = opened
+            case .failure(.systemCall(let error)) where error.errno == ENOENT || error.errno == ENOTDIR:
+                continue  // no perf map: the common case
+            case .failure(let error):
+                notePerfMapFailure(process: process, path: path, reason: error.description)
+                continue
+            }
             if file.size == process.perfMapSize, file.modificationTime == process.perfMapModificationTime { return }
-            guard let bytes = file.readAll(limit: 512 << 20) else { continue }
+            guard let bytes = file.readAll(limit: Self.perfMapLimit) else {
+                notePerfMapFailure(process: process, path: path,
+                                   reason: "\(path): pread failed or the map is above \(Self.perfMapLimit) bytes")
+                continue
+            }
             let map = PerfMap(parsing: String(decoding: bytes, as: UTF8.self))
             statistics.perfMapsLoaded += 1
             statistics.perfMapMalformedLines += UInt64(map.malformedLines)
@@ -531,6 +563,8 @@ final class ProcessState {
     var perfMapSize: Int64 = -1
     var perfMapModificationTime = 0
     var perfMapCheck: ContinuousClock.Instant?
+    /// Reasons its perf map could not be read, each reported once.
+    var perfMapFailures: Set<String> = []
     private var root: String?
     private var nsPID: Int32?
 

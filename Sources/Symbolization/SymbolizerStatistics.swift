@@ -36,6 +36,9 @@ public struct SymbolizerStatistics: Sendable, Hashable {
     public var unknownProcessSamples: UInt64 = 0
     public var perfMapsLoaded: UInt64 = 0
     public var perfMapMalformedLines: UInt64 = 0
+    /// Perf maps that exist but could not be read (not a regular file, permission, too
+    /// large), each also in `recentFileFailures`.
+    public var perfMapFailures: UInt64 = 0
     /// Loaded ELF files dropped from the cache to respect its capacity.
     public var filesEvicted: UInt64 = 0
     /// Symbol names that could not be read back from a large file's string table

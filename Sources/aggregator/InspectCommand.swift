@@ -50,7 +50,11 @@ struct InspectCommand: ParsableCommand {
         if let failure {
             fflush(nil)
             var standardError = StandardError()
-            print("tandem-aggregator inspect: \(file): \(failure)", to: &standardError)
+            if let incomplete = IncompleteCapture(path: file, bytes: (try? fileSize()) ?? 0, error: failure) {
+                print("tandem-aggregator inspect: \(incomplete)", to: &standardError)
+            } else {
+                print("tandem-aggregator inspect: \(file): \(failure)", to: &standardError)
+            }
             throw ExitCode(1)
         }
     }

@@ -9,7 +9,11 @@ struct ReplayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "replay",
         abstract: "Run captured streams through the pipeline, offline and deterministically.",
-        discussion: "Without an exporter in the configuration, the metrics go to standard output as OTLP JSON lines."
+        discussion: """
+            Without an exporter in the configuration, the metrics go to standard output as OTLP JSON lines. \
+            A capture that is empty, cut short (truncated inside a record) or malformed is still used up to \
+            the bad byte, then makes replay exit with status 1, naming the file, the byte and the cause.
+            """
     )
 
     @OptionGroup var pipeline: PipelineOptions
@@ -27,16 +31,23 @@ struct ReplayCommand: ParsableCommand {
         let logger = pipeline.makeLogger(label: "tandem.replay")
         let runtime = try AggregatorRuntime(configuration: try pipeline.loadConfiguration(), outputs: outputs.paths,
                                             logger: logger)
-        var failures = 0
+        // Why each file that failed did; printed last, whatever the log level, after the
+        // outputs are written with everything that could be decoded.
+        var failures: [String] = []
         for file in files {
             let stream = StreamPipeline(runtime: runtime, logger: logger)
+            var bytes = 0
             do {
-                try CaptureReader.read(path: file) { try stream.consume($0) }
+                try CaptureReader.read(path: file) {
+                    bytes += $0.count
+                    try stream.consume($0)
+                }
+                // An empty or cut capture fails the replay, after what it held was used.
+                try stream.endOfInput()
                 stream.finish(error: nil)
             } catch {
                 stream.finish(error: error)
-                logger.error("\(file): \(error)")
-                failures += 1
+                failures.append(IncompleteCapture(path: file, bytes: bytes, error: error).map { "\($0)" } ?? "\(file): \(error)")
             }
         }
         let exporters = try runtime.shutdown()
@@ -44,6 +55,6 @@ struct ReplayCommand: ParsableCommand {
         where statistics.dropped > 0 || statistics.rejected > 0 {
             logger.warning("exporter \(id): \(statistics)")
         }
-        if failures > 0 { throw ExitCode(1) }
+        if !failures.isEmpty { throw CommandFailure(failures.joined(separator: "\n")) }
     }
 }

@@ -127,7 +127,7 @@ struct EndToEndTests {
             try Executables.path(of: "tandem-aggregator"), "replay", run.captureFiles[0].path,
             "--metrics-out", replayed.path, "--log-level", "error",
         ]
-        _ = try await onOwnThread { try runToCompletion("/usr/bin/setpriv", arguments) }
+        try await onOwnThread { try runReplay("/usr/bin/setpriv", arguments) }
         let live = try MetricPoints(file: run.metricsURL)
         let offline = try MetricPoints(file: replayed)
         let workloadPIDs = Set(run.workloads.map { "\($0.pid)" })

@@ -114,7 +114,7 @@ extension EndToEndTests {
             .filter { $0.hasSuffix(".tndm") }.sorted()
         for name in captures {
             let folded = try Scratch.directory("restarts-replay", owner: session.user).appendingPathComponent("stacks.folded")
-            try runToCompletion("/usr/bin/setpriv", ServiceUser.setprivArguments + [
+            try runReplay("/usr/bin/setpriv", ServiceUser.setprivArguments + [
                 try Executables.path(of: "tandem-aggregator"), "replay",
                 session.captureDirectory.appendingPathComponent(name).path,
                 "--folded", folded.path, "--log-level", "critical",

@@ -280,7 +280,7 @@ struct ELFSymbolizationTests {
         case "garbage": try Data((0..<8192).map { UInt8(truncatingIfNeeded: $0 &* 7919 &+ 13) }).write(to: URL(fileURLWithPath: path))
         default: break
         }
-        var inode: UInt64 = 0
+        var inode: UInt64 = 1  // a missing file still has the inode it was mapped with
         var device: UInt64 = 0
         if kind != "missing" {
             var status = stat()

@@ -187,6 +187,13 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         reportedDrops = drops
     }
 
+    /// Checks that the input ended between records, as a whole stream does (a capture's
+    /// end): throws the decoder's `.truncated` error for an empty input or one cut inside
+    /// the header or a record. Then call `finish(error:)` with what it threw, if anything.
+    public func endOfInput() throws(WireFormatError) {
+        try decoder.finish()
+    }
+
     public func finish(error: (any Error)?) {
         guard !finished else { return }
         finished = true

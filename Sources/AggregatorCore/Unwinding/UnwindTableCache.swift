@@ -280,16 +280,15 @@ public final class UnwindTableCache: Sendable {
         return ("/proc/\(parts[2])/root", String(parts[3].dropFirst("root".count)))
     }
 
-    /// The bytes of `path` if it is the file `identity` names.
+    /// The bytes of `path` if it is the file `identity` names (opened with `OpenFile.open`:
+    /// without blocking, regular files only).
     private static func readFile(_ path: String, identity: FileIdentity, limit: Int) -> Result<[UInt8], FileReadFailure> {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            let error = errno
-            return .failure(FileReadFailure(reason: "open(\(path)): \(String(cString: strerror(error)))",
-                                            isAccessFailure: true))
+        switch OpenFile.open(path) {
+        case .failure(let error):
+            return .failure(FileReadFailure(reason: error.description, isAccessFailure: true))
+        case .success(let file):
+            return readDescriptor(file.fileDescriptor, name: path, identity: identity, limit: limit)
         }
-        defer { close(fd) }
-        return readDescriptor(fd, name: path, identity: identity, limit: limit)
     }
 
     /// The bytes of the open file `fd` (named `path` in messages) if it is the file

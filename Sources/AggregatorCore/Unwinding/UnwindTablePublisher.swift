@@ -1,4 +1,5 @@
 import Logging
+import Symbolization
 import WireFormat
 #if canImport(Glibc)
 import Glibc
@@ -302,7 +303,8 @@ public final class UnwindTablePublisher {
 
     /// The file behind a mapping and where to read it; nil for pseudo files and anonymous memory.
     private func tableRequest(for mapping: Mapping, pid: Int32) -> (identity: FileIdentity, paths: [String])? {
-        guard mapping.path.hasPrefix("/"), mapping.inode != 0, mapping.end > mapping.start else { return nil }
+        guard mapping.end > mapping.start, MappedFilePath.refusal(path: mapping.path, inode: mapping.inode) == nil
+        else { return nil }
         // The process's own view of its files first (containers), then the host's.
         return (FileIdentity(device: mapping.device, inode: mapping.inode),
                 ["/proc/\(pid)/root\(mapping.path)", mapping.path])
