@@ -122,5 +122,73 @@ extension SamplerLiveTests {
             #expect(Double(withMain.count) >= 0.95 * Double(reachingRuntimeMain.count),
                     "main.main in \(withMain.count) of \(reachingRuntimeMain.count) samples that reach runtime.main")
         }
+
+        /// Erlang with BEAM's JIT (+JPperf true: frame pointers and a perf map): JIT code runs on
+        /// the Erlang process's own stack and calls C on the scheduler thread's, so the walk
+        /// from a C function back into JIT code, and from the bottom of the Erlang stack back to
+        /// the scheduler, follows a frame pointer down to another stack. The frame-pointer step
+        /// refused any rbp below rsp as a loop: nearly every stack of the program was cut
+        /// (`[truncated]`) at the first such switch, below the same frames that other samples
+        /// showed continuing. At most 10% of the samples in the program's Erlang code may be cut now.
+        @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: Workload.erlang), "needs erlang-base"))
+        func erlangJITStacksContinueAcrossStackSwitches() throws {
+            let scratch = try makeScratchDirectory()
+            defer { try? FileManager.default.removeItem(at: scratch) }
+            let module = try Workload.buildErlang("unwind_erlang", in: scratch)
+            let captures = scratch.appendingPathComponent("captures")
+            let capturePath = { () -> String? in
+                (try? FileManager.default.contentsOfDirectory(atPath: captures.path).first)
+                    .map { captures.appendingPathComponent($0).path }
+            }
+            var runs: [Int32] = []
+            defer { for pid in runs { try? FileManager.default.removeItem(atPath: "/tmp/perf-\(pid).map") } }
+            try withAggregatorAndSampler(scratch: scratch, captures: captures) { sampler, aggregator in
+                // Primed once a sample of the VM was walked with its tables: flagged truncated,
+                // or reaching libc (the threads' root, clone3), which frame pointers alone do not.
+                let priming = try Workload.startErlang(module, seconds: 120, scratch: scratch)
+                runs.append(priming.processIdentifier)
+                defer { if priming.isRunning { kill(priming.processIdentifier, SIGKILL) } }
+                var primed = false
+                while !primed && priming.isRunning {
+                    usleep(200_000)
+                    guard let path = capturePath() else { continue }
+                    var libc: Mapping?
+                    for record in try decodeCapture(path, complete: false) {
+                        if case .mappings(let set) = record, set.pid == priming.processIdentifier {
+                            libc = set.mappings.first { $0.path.hasSuffix("/libc.so.6") }
+                        }
+                        guard case .sample(let sample) = record, sample.pid == priming.processIdentifier,
+                              let outer = sample.userStack.last else { continue }
+                        if sample.flags.contains(.userStackTruncated)
+                            || libc.map({ $0.start <= outer && outer < $0.end && sample.userStack.count > 4 }) ?? false {
+                            primed = true
+                        }
+                    }
+                }
+                kill(priming.processIdentifier, SIGKILL)
+                priming.waitUntilExit()
+                try #require(primed, "the priming run ended before a sample of the VM was walked with tables\n\(sampler.log)")
+                let measured = try Workload.startErlang(module, seconds: 10, scratch: scratch)
+                runs.append(measured.processIdentifier)
+                measured.waitUntilExit()
+                try sampler.stop()
+                kill(aggregator.processIdentifier, SIGINT)
+                aggregator.waitUntilExit()
+            }
+            // The folded stacks of the capture name the JIT frames from the VM's perf map.
+            let folded = scratch.appendingPathComponent("folded").path
+            try runToCompletion(aggregatorBinaryPath, ["replay", "--folded", folded, "--metrics-out", "/dev/null",
+                                                       "--log-level", "error", try #require(capturePath())])
+            var inErlang = 0
+            var cut = 0
+            for line in try String(contentsOfFile: folded, encoding: .utf8).split(separator: "\n")
+            where line.hasPrefix("beam.smp;") && line.contains("$unwind_erlang:mix/2") {
+                let count = Int(line.split(separator: " ").last ?? "") ?? 0
+                inErlang += count
+                if line.contains(";[truncated];") { cut += count }
+            }
+            #expect(inErlang >= 300, "samples in unwind_erlang:mix/2: \(inErlang)")
+            #expect(Double(cut) <= 0.1 * Double(inErlang), "\(cut) of \(inErlang) samples in unwind_erlang:mix/2 are [truncated]")
+        }
     }
 }

@@ -108,6 +108,26 @@ enum Workload {
         return output
     }
 
+    /// Debian's Erlang (erlang-base).
+    static let erlang = "/usr/bin/erl"
+
+    /// Compiles Tests/Workloads/NAME.erl with erlc into `directory`; returns the directory.
+    static func buildErlang(_ name: String, in directory: URL) throws -> URL {
+        try runToCompletion("/usr/bin/erlc", ["-o", directory.path, sourceDirectory.appendingPathComponent("\(name).erl").path])
+        return directory
+    }
+
+    /// Starts the Erlang VM with the JIT's perf support running unwind_erlang for `seconds`
+    /// of CPU time; `erl` execs beam.smp, so the process is the VM.
+    static func startErlang(_ moduleDirectory: URL, seconds: Int, scratch: URL) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: erlang)
+        process.arguments = ["-noshell", "+JPperf", "true", "-pa", moduleDirectory.path, "-s", "unwind_erlang", "main", "\(seconds)"]
+        process.environment = ["PATH": "/usr/bin:/bin", "HOME": scratch.path]
+        try process.run()
+        return process
+    }
+
     /// Starts `path` and returns the running process.
     static func start(_ path: String, _ arguments: [String]) throws -> Process {
         let process = Process()
