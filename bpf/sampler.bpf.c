@@ -83,6 +83,8 @@ struct unwind_state {
     __u32 count;      /* frames written */
     __u32 flags;      /* enum tandem_user_flags */
     __u32 done;
+    __u32 stack_switches; /* frame-pointer steps down to another stack so far */
+    __u32 reserved;
 };
 
 /* The entry of table `table` whose range holds table offset `offset`: a bounded binary search. */
@@ -106,12 +108,23 @@ static __always_inline struct tandem_unwind_entry *find_row(struct tandem_unwind
     return bpf_map_lookup_elem(&unwind_entries, &index);
 }
 
-/* One step along the rbp chain: the fallback where no table covers the pc. */
+/*
+ * One step along the rbp chain: the fallback where no table covers the pc. A frame pointer
+ * below the stack pointer is a switch to another stack, not a loop, when the frame is JIT
+ * code that runs on a stack of its own (BEAM: each Erlang process's stack, with C called on
+ * the scheduler thread's): allowed TANDEM_UNWIND_MAX_STACK_SWITCHES times a walk, which with
+ * bpf_loop's bound keeps a cyclic chain finite.
+ */
 static __always_inline int frame_pointer_step(struct unwind_state *state)
 {
     __u64 saved[2];
-    if (state->bp == 0 || (state->bp & 7) || state->bp < state->sp)
+    if (state->bp == 0 || (state->bp & 7))
         return -1;
+    if (state->bp < state->sp) {
+        if (state->stack_switches >= TANDEM_UNWIND_MAX_STACK_SWITCHES)
+            return -1;
+        state->stack_switches++;
+    }
     if (bpf_probe_read_user(saved, sizeof(saved), (void *)state->bp))
         return -1;
     state->sp = state->bp + 16;
@@ -225,6 +238,13 @@ static long unwind_frame(__u64 index, struct unwind_state *state)
     return 0;
 
 frame_pointer:
+    if (state->bp == 0) {
+        /* rbp 0 ends a frame-pointer chain, as bpf_get_stack's walk ends it: the outermost
+         * frame of code that keeps frame pointers (the bottom of an Erlang process's stack
+         * in BEAM's JIT code). Not a cut stack: flagging it split identical stacks in two. */
+        state->done = 1;
+        return 1;
+    }
     if (frame_pointer_step(state)) {
         state->flags |= TANDEM_USER_TRUNCATED;
         count(TANDEM_COUNTER_UNWIND_STOP_FRAME_POINTER);

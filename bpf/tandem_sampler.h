@@ -59,6 +59,9 @@ enum tandem_counter {
 #define TANDEM_UNWIND_MAX_PROCESSES 8192
 /* A binary search over at most 2^24 entries takes 25 steps. */
 #define TANDEM_UNWIND_SEARCH_STEPS 25
+/* Frame-pointer steps of one walk that may go down to another stack (BEAM's JIT runs Erlang
+ * code on each process's own stack and calls C on the scheduler thread's). */
+#define TANDEM_UNWIND_MAX_STACK_SWITCHES 4
 
 /* The serialized table entry, as is: start offset from the table's base, packed rule. */
 struct tandem_unwind_entry {

@@ -8,7 +8,7 @@ set -euo pipefail
 APT_PACKAGES=(
     libbpf-dev libelf-dev libcurl4-openssl-dev zlib1g-dev libsnappy-dev liblzma-dev libzstd-dev libcap-dev
     bpftool linux-perf binutils gcc g++ lintian strace dpkg-dev systemd
-    victoria-metrics golang-go librsvg2-bin xz-utils
+    victoria-metrics golang-go erlang-base librsvg2-bin xz-utils
 )
 PIP_PACKAGES=(
     opentelemetry-proto protobuf kubernetes-validate

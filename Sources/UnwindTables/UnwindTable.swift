@@ -88,6 +88,28 @@ public struct UnwindTable: Hashable, Sendable {
         return nil
     }
 
+    /// The ELF virtual address of the first byte of an executable mapping of this file whose
+    /// file offset (`pgoff` in /proc/PID/maps) is `mappingFileOffset`, or `nil` when no
+    /// `PT_LOAD` segment is mapped from there.
+    ///
+    /// Not `elfAddress(fileOffset:)`: the loader maps a segment from its page-aligned file
+    /// offset, `p_offset − (p_vaddr mod page)`, so when the segments are packed in the file
+    /// (LLD: p_vaddr − p_offset is 0x1000 for the code segment) the mapping's first bytes
+    /// are the end of the previous, read-only segment, and the byte at `pgoff` names the
+    /// wrong segment. The mapping belongs to the executable segment whose page-aligned
+    /// range holds `pgoff`.
+    public func elfAddress(ofMappingAt mappingFileOffset: UInt64, pageSize: UInt64 = 4096) -> UInt64? {
+        func holds(_ segment: LoadSegment) -> Bool {
+            let misalignment = segment.virtualAddress % pageSize
+            let (mappedSize, overflow) = segment.fileSize.addingReportingOverflow(misalignment)
+            guard misalignment <= segment.fileOffset, !overflow else { return false }
+            let pageStart = segment.fileOffset - misalignment
+            return mappingFileOffset >= pageStart && mappingFileOffset - pageStart < mappedSize
+        }
+        let segment = loadSegments.last { $0.isExecutable && holds($0) } ?? loadSegments.last(where: holds)
+        return segment.map { $0.virtualAddress &- $0.fileOffset &+ mappingFileOffset }
+    }
+
     /// The rules in force at `address` (an ELF virtual address), or `nil` where no FDE covers it.
     public func lookup(address: UInt64) -> UnwindRow? {
         // The last row starting at or before `address`.

@@ -66,6 +66,68 @@ enum Workload {
         return output
     }
 
+    /// rustc: on PATH, else rustup's default place for root (CI runs as root with the
+    /// machine's environment, whose PATH may lack ~/.cargo/bin); nil when neither has it.
+    static var rustc: String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        let home = ProcessInfo.processInfo.environment["HOME"] ?? "/root"
+        return (path.split(separator: ":").map { "\($0)/rustc" } + ["\(home)/.cargo/bin/rustc", "/root/.cargo/bin/rustc"])
+            .first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// Compiles Tests/Workloads/NAME.rs with rustc's default linker (LLD on current
+    /// x86-64 Linux) into `directory`; returns the executable's path.
+    static func buildRust(_ name: String, in directory: URL, extraArguments: [String] = []) throws -> String {
+        guard let rustc else { throw TestFailure.setup("rustc not found on PATH or in ~/.cargo/bin") }
+        let output = directory.appendingPathComponent(name).path
+        try runToCompletion(rustc, ["-C", "opt-level=2", "-o", output,
+                                    sourceDirectory.appendingPathComponent("\(name).rs").path] + extraArguments)
+        return output
+    }
+
+    /// Debian's Go toolchain (golang-go).
+    static let goToolchain = "/usr/bin/go"
+
+    /// Compiles Tests/Workloads/NAME.go with Go's defaults (no cgo, offline, caches in
+    /// `directory`); returns the executable's path.
+    static func buildGo(_ name: String, in directory: URL) throws -> String {
+        let output = directory.appendingPathComponent(name).path
+        let build = Process()
+        build.executableURL = URL(fileURLWithPath: goToolchain)
+        build.arguments = ["build", "-o", output, sourceDirectory.appendingPathComponent("\(name).go").path]
+        build.currentDirectoryURL = directory
+        build.environment = ["PATH": "/usr/bin:/bin", "HOME": directory.path, "GOCACHE": directory.path + "/go-cache",
+                             "GOPATH": directory.path + "/go-path", "GOPROXY": "off", "CGO_ENABLED": "0"]
+        let pipe = Pipe()
+        build.standardOutput = pipe
+        build.standardError = pipe
+        try build.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        build.waitUntilExit()
+        guard build.terminationStatus == 0 else { throw TestFailure.setup("go build \(name).go failed: \(text)") }
+        return output
+    }
+
+    /// Debian's Erlang (erlang-base).
+    static let erlang = "/usr/bin/erl"
+
+    /// Compiles Tests/Workloads/NAME.erl with erlc into `directory`; returns the directory.
+    static func buildErlang(_ name: String, in directory: URL) throws -> URL {
+        try runToCompletion("/usr/bin/erlc", ["-o", directory.path, sourceDirectory.appendingPathComponent("\(name).erl").path])
+        return directory
+    }
+
+    /// Starts the Erlang VM with the JIT's perf support running unwind_erlang for `seconds`
+    /// of CPU time; `erl` execs beam.smp, so the process is the VM.
+    static func startErlang(_ moduleDirectory: URL, seconds: Int, scratch: URL) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: erlang)
+        process.arguments = ["-noshell", "+JPperf", "true", "-pa", moduleDirectory.path, "-s", "unwind_erlang", "main", "\(seconds)"]
+        process.environment = ["PATH": "/usr/bin:/bin", "HOME": scratch.path]
+        try process.run()
+        return process
+    }
+
     /// Starts `path` and returns the running process.
     static func start(_ path: String, _ arguments: [String]) throws -> Process {
         let process = Process()
@@ -79,8 +141,17 @@ enum Workload {
 /// The symbols of a workload's own symbol table (`nm`), to symbolize its user stacks.
 struct SymbolTable {
     var symbols: [(address: UInt64, name: String)]
+    /// Its `PT_LOAD` segments (`readelf -lW`): file offset, virtual address, file size.
+    var segments: [(offset: UInt64, address: UInt64, size: UInt64)] = []
 
     init(binary: String) throws {
+        segments = try runToCompletion("/usr/bin/readelf", ["-lW", binary]).split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: " ")
+            guard fields.count >= 5, fields[0] == "LOAD", let offset = UInt64(fields[1].dropFirst(2), radix: 16),
+                  let address = UInt64(fields[2].dropFirst(2), radix: 16), let size = UInt64(fields[4].dropFirst(2), radix: 16)
+            else { return nil }
+            return (offset, address, size)
+        }
         let text = try runToCompletion("/usr/bin/nm", ["--defined-only", binary])
         symbols = text.split(separator: "\n").compactMap { line in
             let fields = line.split(separator: " ")
@@ -94,6 +165,12 @@ struct SymbolTable {
     /// The function containing file-relative address `offset`.
     func name(containing offset: UInt64) -> String? {
         symbols.last { $0.address <= offset }?.name
+    }
+
+    /// The virtual address of the byte at `fileOffset`: equal for GNU ld's page-aligned
+    /// segments, 0x1000 above it in LLD's code segment.
+    func virtualAddress(fileOffset: UInt64) -> UInt64? {
+        segments.first { fileOffset >= $0.offset && fileOffset - $0.offset < $0.size }.map { fileOffset - $0.offset + $0.address }
     }
 }
 

@@ -92,9 +92,9 @@ func samplesOf(_ pid: Int32, in records: [Record], workload: String, symbols: Sy
         }
         guard case .sample(let sample) = record, sample.pid == pid,
               let outer = sample.userStack.last, let text else { continue }
-        let offset = outer &- text.start &+ text.fileOffset
-        let reachesStart = text.start <= outer && outer < text.end && offset >= start
-            && symbols.name(containing: offset) == "_start"
+        let address = symbols.virtualAddress(fileOffset: outer &- text.start &+ text.fileOffset)
+        let reachesStart = text.start <= outer && outer < text.end
+            && address.map { $0 >= start && symbols.name(containing: $0) == "_start" } ?? false
         result.append((sample, reachesStart))
     }
     return result

@@ -27,10 +27,10 @@ public struct CompiledUnwindTable: Sendable {
     /// Debug files found but not used, and why (wrong build id or CRC, too large, corrupt).
     public var debugFileWarnings: [String] = []
 
-    /// `pgoff + (p_vaddr − p_offset) − start`: the bias of a mapping of this file, or
-    /// nil when its file offset is in no `PT_LOAD` segment.
+    /// `pgoff + (p_vaddr − p_offset) − start` of the segment mapped there: the bias of a
+    /// mapping of this file, or nil when its file offset is in no `PT_LOAD` segment.
     public func bias(mappingStart: UInt64, fileOffset: UInt64) -> UInt64? {
-        table.elfAddress(fileOffset: fileOffset).map { $0 &- mappingStart }
+        table.elfAddress(ofMappingAt: fileOffset).map { $0 &- mappingStart }
     }
 }
 
