@@ -30,24 +30,24 @@ public final class OpenFile {
 
     deinit { Glibc.close(fileDescriptor) }
 
-    /// Opens `path` for reading if it is a regular file: `open(O_RDONLY | O_CLOEXEC |
-    /// O_NONBLOCK | O_NOCTTY)`, then `fstat` on the descriptor, so the check is of the file
-    /// opened, not of a path that may change. `O_NONBLOCK` makes the `open` of a FIFO
-    /// return at once (it would wait for a writer); the type check then refuses it before
-    /// any `read` could wait. On a regular file `O_NONBLOCK` changes nothing.
+    /// Opens `path` for reading if it is a regular file, without opening anything else.
+    ///
+    /// First `open(O_PATH)`, which opens no file (no device driver's `open`, no wait for a
+    /// FIFO's writer, no terminal made the controlling one), then `fstat` on that
+    /// descriptor; only a regular file is then opened for reading, through
+    /// `/proc/self/fd/N` (`O_RDONLY | O_NONBLOCK | O_NOCTTY`), which is the very inode just
+    /// checked: a file swapped in at `path` after the check is never reached.
     public static func open(_ path: String) -> Result<OpenFile, FileOpenError> {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-        guard fd >= 0 else { return .failure(.systemCall(SystemCallError("open", subject: path))) }
+        let handle = Glibc.open(path, __O_PATH | O_CLOEXEC)
+        guard handle >= 0 else { return .failure(.systemCall(SystemCallError("open(O_PATH)", subject: path))) }
+        defer { Glibc.close(handle) }
         var status = stat()
-        guard fstat(fd, &status) == 0 else {
-            let error = SystemCallError("fstat", subject: path)
-            Glibc.close(fd)
-            return .failure(.systemCall(error))
-        }
+        guard fstat(handle, &status) == 0 else { return .failure(.systemCall(SystemCallError("fstat", subject: path))) }
         guard status.st_mode & S_IFMT == S_IFREG else {
-            Glibc.close(fd)
             return .failure(.notRegularFile(path: path, type: FileOpenError.typeName(mode: status.st_mode)))
         }
+        let fd = Glibc.open("/proc/self/fd/\(handle)", O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        guard fd >= 0 else { return .failure(.systemCall(SystemCallError("open", subject: path))) }
         return .success(OpenFile(fileDescriptor: fd, path: path, status: status))
     }
 
@@ -117,7 +117,7 @@ public enum FileOpenError: Error, Sendable, Hashable, CustomStringConvertible {
         case .systemCall(let error):
             return "\(error)"
         case .notRegularFile(let path, let type):
-            return "\(path) is \(type), not a regular file: not read (a FIFO or device could block the aggregator); "
+            return "\(path) is \(type), not a regular file: not opened (a FIFO or device could block the aggregator, or act on being opened); "
                 + "remove it or put the real file there"
         }
     }

@@ -88,8 +88,8 @@ private final class MetadataLog: Sendable {
             Issue.record("expected unreadable, got \(entry.map { "\($0)" } ?? "no answer: reading the FIFO blocks")")
             return
         }
-        #expect(reason == "\(fifo) is a FIFO, not a regular file: not read (a FIFO or device could block the aggregator); remove it or put the real file there; "
-                + "\(link) is a FIFO, not a regular file: not read (a FIFO or device could block the aggregator); remove it or put the real file there")
+        #expect(reason == "\(fifo) is a FIFO, not a regular file: not opened (a FIFO or device could block the aggregator, or act on being opened); remove it or put the real file there; "
+                + "\(link) is a FIFO, not a regular file: not opened (a FIFO or device could block the aggregator, or act on being opened); remove it or put the real file there")
     }
 
     @Test func aFIFOInPlaceOfADebugFileIsAWarningAndTheTableIsCompiled() throws {
@@ -117,7 +117,7 @@ private final class MetadataLog: Sendable {
             return
         }
         #expect(table.separateDebugFile == nil)
-        #expect(table.debugFileWarnings == ["\(debugFile): \(debugFile) is a FIFO, not a regular file: not read (a FIFO or device could block the aggregator); remove it or put the real file there"])
+        #expect(table.debugFileWarnings == ["\(debugFile): \(debugFile) is a FIFO, not a regular file: not opened (a FIFO or device could block the aggregator, or act on being opened); remove it or put the real file there"])
     }
 
     @Test func mappingsOfProcFilesWithoutAnInodeAreNeverOpenedAndTheirFramesStay() throws {

@@ -95,6 +95,30 @@ struct UntrustedFileTests {
         #expect(description.contains("remove it"))
     }
 
+    @Test("OpenFile.open never opens a device, even behind a symlink: it is refused from O_PATH's fstat")
+    func deviceBehindASymlinkIsNeverOpened() throws {
+        let directory = try TemporaryDirectory()
+        // A node of its own (the null device's numbers, 1:3), so no other process's opens are seen.
+        let device = directory.file("null")
+        try #require(mknod(device, S_IFCHR | 0o600, dev_t(1 << 8 | 3)) == 0, "mknod(\(device)): errno \(errno); this test runs as root")
+        let link = directory.file("libdevice.so")
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: device)
+        let watch = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        try #require(watch >= 0)
+        defer { close(watch) }
+        try #require(inotify_add_watch(watch, device, UInt32(IN_OPEN)) >= 0, "inotify_add_watch: errno \(errno)")
+
+        guard case .failure(let error) = OpenFile.open(link) else {
+            Issue.record("a character device was opened as a file")
+            return
+        }
+        #expect(error.description.contains("\(link) is a character device, not a regular file"))
+        // An open reports IN_OPEN even when closed at once; an O_PATH descriptor reports nothing.
+        var events = [UInt8](repeating: 0, count: 4096)
+        let count = events.withUnsafeMutableBytes { read(watch, $0.baseAddress, $0.count) }
+        #expect(count < 0 && errno == EAGAIN, "the device was opened (inotify saw IN_OPEN)")
+    }
+
     @Test("A FIFO at a mapped path, a symlink to one, or at the path of a deleted file: file+offset frames and a reason",
           arguments: ["fifo", "symlink", "deleted"])
     func mappedFIFO(kind: String) throws {
