@@ -32,7 +32,8 @@ public final class Sampler {
 
     /// Counted in user space; the BPF side's counters are read from its map.
     struct Counters {
-        var samplesSent: UInt64 = 0
+        /// Samples appended to a stream; the output counts those it discarded unsent.
+        var samplesQueued: UInt64 = 0
         var dropsUserBufferFull: UInt64 = 0
         var dropsDisconnected: UInt64 = 0
         var dropsStackError: UInt64 = 0
@@ -127,7 +128,7 @@ public final class Sampler {
         output.finish(reason: reason, now: now, logger: logger)
         let final = statistics(now: now)
         logger.info("stopped", metadata: [
-            "samples_sent": "\(counters.samplesSent)",
+            "samples_sent": "\(final[.samplesSent])",
             "drops": "\(final.totalDrops)",
         ])
         if let unwindLoader {
@@ -237,9 +238,12 @@ public final class Sampler {
     func statistics(now: UInt64) -> SamplerStatistics {
         let cpu = HostFacts.ownCPUTime()
         var values: [StatisticsCounter: UInt64] = [
-            .samplesSent: counters.samplesSent,
+            // Samples ahead of this record in the stream, and written ones of earlier streams:
+            // a sample discarded unsent moves from sent to dropped.
+            .samplesSent: counters.samplesQueued - output.samplesDiscarded,
             .dropsUserBufferFull: counters.dropsUserBufferFull,
-            .dropsDisconnected: counters.dropsDisconnected,
+            .dropsDisconnected: counters.dropsDisconnected + output.samplesDiscarded,
+            .samplesDiscardedUnsent: output.samplesDiscarded,
             .dropsStackError: counters.dropsStackError,
             .processReadErrors: counters.processReadErrors,
             .samplerUserCPUNanoseconds: cpu.user,
@@ -360,7 +364,7 @@ public final class Sampler {
         }
         output.appendSample(time: header.time, pid: pid, tid: Int32(bitPattern: header.tid), cpu: header.cpu,
                             kernelStack: kernelStack, userStack: userStack, flags: flags)
-        counters.samplesSent += 1
+        counters.samplesQueued += 1
     }
 
     /// Reads `pid` from /proc and streams its Process and Mappings records.
