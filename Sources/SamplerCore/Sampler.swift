@@ -121,6 +121,9 @@ public final class Sampler {
                 break
             }
         }
+        // No sample may be taken after the last drain, so that at exit the BPF side's
+        // count equals what was sent plus what was dropped.
+        bpf?.stopSampling()
         try bpf?.drain()
         let now = HostFacts.monotonicNanoseconds()
         pumpOutput(now: now)
@@ -128,8 +131,10 @@ public final class Sampler {
         output.finish(reason: reason, now: now, logger: logger)
         let final = statistics(now: now)
         logger.info("stopped", metadata: [
+            "samples_collected": "\(final[.samplesCollected])",
             "samples_sent": "\(final[.samplesSent])",
             "drops": "\(final.totalDrops)",
+            "drops_by_reason": "\(final.counters.filter { $0.key.isDrop }.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))",
         ])
         if let unwindLoader {
             let unwind = final.counters.filter { (12...24).contains($0.key.rawValue) }
@@ -271,7 +276,9 @@ public final class Sampler {
             }
             values[.samplesCollected] = bpf.counter(TANDEM_COUNTER_SAMPLES)
             values[.dropsRingBufferFull] = bpf.counter(TANDEM_COUNTER_SAMPLES_RINGBUF_FULL)
-                + bpf.counter(TANDEM_COUNTER_EVENTS_RINGBUF_FULL)
+            // Exec and exit events are not samples: counted apart, so that collected
+            // samples equal sent plus dropped ones.
+            values[.processEventsLost] = bpf.counter(TANDEM_COUNTER_EVENTS_RINGBUF_FULL)
         }
         return SamplerStatistics(time: now, counters: values)
     }
