@@ -76,7 +76,8 @@ struct ServeCommand: ParsableCommand {
         }
         waiter.start()
         try server.run()
-        try runtime.shutdown()
-        logger.info("done: \(runtime.summary.description.replacingOccurrences(of: "\n", with: "; ")); \(server.statistics)")
+        let exporters = try runtime.shutdown()
+        let exported = exporters.sorted { $0.key < $1.key }.map { "exporter \($0.key) \($0.value)" }.joined(separator: ", ")
+        logger.info("done: \(runtime.summary.description.replacingOccurrences(of: "\n", with: "; ")); \(server.statistics); \(exported)")
     }
 }

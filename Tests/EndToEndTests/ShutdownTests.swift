@@ -173,6 +173,10 @@ struct ShutdownTests {
         #expect(log.contains("done: streams: 1"), "\(log.suffix(4000))")
         // Whatever the silent endpoint did not take is counted, not lost silently.
         #expect(log.contains("dropping"), "\(log.suffix(4000))")
+        // ... and named with its exporter in the final line.
+        let done = log.split(separator: "\n").last { $0.contains("done: streams: 1") } ?? ""
+        let exporter = done.range(of: "exporter otlphttp sent=0 retried=0 dropped=").map { done[$0.upperBound...] } ?? ""
+        #expect((Int(exporter.prefix { $0.isNumber }) ?? 0) > 0, "\(done)")
         for name in ["metrics.jsonl", "stacks.folded", "profile.pb.gz", "flamegraph.svg", "report.txt"] {
             let path = output.appendingPathComponent(name).path
             #expect(FileManager.default.fileExists(atPath: path), "\(name) missing; log:\n\(log.suffix(4000))")
