@@ -88,16 +88,10 @@ struct CaptureTests {
         #expect(statistics[.samplesCollected] > 0)
         #expect(statistics[.samplesCollected] == statistics[.samplesSent] + statistics.totalDrops)
         #expect(statistics[.samplesSent] == UInt64(records.samples.count))
-        // The exit line: "stopped ... drops=D ... samples_collected=C samples_sent=S".
-        let stopped = try #require(process?.log.split(separator: "\n").last { $0.contains(" stopped") }, "no exit line")
-        func value(_ key: String) -> UInt64? {
-            stopped.split(separator: " ").first { $0.hasPrefix(key + "=") }.flatMap { UInt64($0.dropFirst(key.count + 1)) }
-        }
-        let collected = try #require(value("samples_collected"), "\(stopped)")
-        let sent = try #require(value("samples_sent"), "\(stopped)"), drops = try #require(value("drops"), "\(stopped)")
-        print("exit line: \(stopped)")
-        #expect(collected == sent + drops, "\(stopped)")
-        #expect(sent == UInt64(records.samples.count))
+        let exit = try #require(process?.exitCounts, "no exit line with counts: \(process?.log ?? "")")
+        print("exit line: \(exit.line)")
+        #expect(exit.collected == exit.sent + exit.drops, "\(exit.line)")
+        #expect(exit.sent == UInt64(records.samples.count))
     }
 
     /// main -> a -> b, built with frame pointers: the user stacks hold b, a, main in order.
