@@ -1,7 +1,8 @@
 /// The stream offsets at which queued samples end, oldest first: a sample counts as
 /// sent once the bytes written pass its end, and the ones left when a stream ends are
-/// counted as discarded unsent. One offset per queued sample, so at most 8 bytes for
-/// each sample's bytes held in the bounded buffer (a sample takes a few bytes or more).
+/// counted as discarded unsent. One 8-byte offset per queued sample: with about 10 bytes
+/// per sample once stacks repeat (docs/benchmarks.md), the marks take at most about as
+/// much memory as the samples' share of the bounded buffer (6 MB of the default 8 MB).
 struct SampleMarks {
     private var ends: [UInt64] = []
     private var start = 0
