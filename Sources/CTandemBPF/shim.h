@@ -48,6 +48,12 @@ static inline int tandem_perf_enable(int fd)
     return ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
 }
 
+/* ioctl(PERF_EVENT_IOC_DISABLE). */
+static inline int tandem_perf_disable(int fd)
+{
+    return ioctl(fd, PERF_EVENT_IOC_DISABLE, 0);
+}
+
 /* The three 32-bit capability words capget(2) fills for this process, as 64-bit sets. */
 struct tandem_capabilities {
     unsigned long long effective;

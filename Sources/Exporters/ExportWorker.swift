@@ -81,6 +81,11 @@ final class ExportWorker<Target: DeliveryTarget>: @unchecked Sendable {
     private var deadline: ContinuousClock.Instant?
     private var finished = false
     private var counters = ExporterStatistics()
+    /// Items of the request being delivered (0 between requests).
+    private var inFlightItems = 0
+    /// `shutdown` gave up waiting and counted what was left as dropped: the thread's
+    /// later outcomes are not counted again.
+    private var abandoned = false
 
     init(target: Target, settings: DeliverySettings, logger: Logger, name: String) {
         self.target = target
@@ -144,11 +149,24 @@ final class ExportWorker<Target: DeliveryTarget>: @unchecked Sendable {
         while !finished {
             if !condition.wait(until: wallDeadline) { break }
         }
+        if !finished, !abandoned {
+            // A request still on the wire (an endpoint that does not answer within the
+            // timeout) and whatever waits behind it: counted now, since the caller reports now.
+            let items = inFlightItems + queue[queueHead...].reduce(0) { $0 + target.itemCount(of: $1) }
+            abandoned = true
+            counters.dropped += UInt64(items)
+            queue.removeAll()
+            queueHead = 0
+            logger.error("exporter did not stop by its shutdown deadline; dropping its in-flight and queued data",
+                         metadata: ["items": "\(items)"])
+        }
     }
 
-    private func update(_ body: (inout ExporterStatistics) -> Void) {
+    /// Counts an outcome; `inFlight`, when given, is what is still being delivered after it.
+    private func update(inFlight: Int? = nil, _ body: (inout ExporterStatistics) -> Void) {
         condition.lock()
-        body(&counters)
+        if !abandoned { body(&counters) }
+        if let inFlight { inFlightItems = inFlight }
         condition.unlock()
     }
 
@@ -179,6 +197,7 @@ final class ExportWorker<Target: DeliveryTarget>: @unchecked Sendable {
         let request = queue[queueHead]
         queueHead += 1
         compactQueue()
+        inFlightItems = target.itemCount(of: request)
         return request
     }
 
@@ -214,13 +233,13 @@ final class ExportWorker<Target: DeliveryTarget>: @unchecked Sendable {
             }
             switch target.attempt(request, timeout: timeout) {
             case .finished(let sent, let rejected):
-                update {
+                update(inFlight: 0) {
                     $0.sent += UInt64(sent)
                     $0.rejected += UInt64(rejected)
                 }
                 return
             case .retry(let remaining, let sent, let rejected, let retryAfter, let reason):
-                update {
+                update(inFlight: target.itemCount(of: remaining)) {
                     $0.sent += UInt64(sent)
                     $0.rejected += UInt64(rejected)
                 }
@@ -255,7 +274,7 @@ final class ExportWorker<Target: DeliveryTarget>: @unchecked Sendable {
     private func drop(_ request: Target.Request, reason: String) {
         let items = target.itemCount(of: request)
         logger.error("export failed; dropping data", metadata: ["reason": "\(reason)", "items": "\(items)"])
-        update { $0.dropped += UInt64(items) }
+        update(inFlight: 0) { $0.dropped += UInt64(items) }
     }
 
     /// Waits `delay`, waking early only when a shutdown deadline comes before its end.

@@ -131,6 +131,13 @@ public final class BPFSampler {
         bpf_object__close(object)
     }
 
+    /// Disables every sampling event (`ioctl(PERF_EVENT_IOC_DISABLE)`). The ioctl returns
+    /// once the event is off on its CPU, so no sample is taken after it: a drain that
+    /// follows sees every sample the counters count. Exec and exit events go on.
+    public func stopSampling() {
+        for fd in perfEventFDs { _ = tandem_perf_disable(fd) }
+    }
+
     /// Hands every record in the ring buffer to the handler; returns how many.
     @discardableResult
     public func drain() throws(SamplerError) -> Int {

@@ -32,7 +32,8 @@ public final class Sampler {
 
     /// Counted in user space; the BPF side's counters are read from its map.
     struct Counters {
-        var samplesSent: UInt64 = 0
+        /// Samples appended to a stream; the output counts those it discarded unsent.
+        var samplesQueued: UInt64 = 0
         var dropsUserBufferFull: UInt64 = 0
         var dropsDisconnected: UInt64 = 0
         var dropsStackError: UInt64 = 0
@@ -120,6 +121,9 @@ public final class Sampler {
                 break
             }
         }
+        // No sample may be taken after the last drain, so that at exit the BPF side's
+        // count equals what was sent plus what was dropped.
+        bpf?.stopSampling()
         try bpf?.drain()
         let now = HostFacts.monotonicNanoseconds()
         pumpOutput(now: now)
@@ -127,8 +131,10 @@ public final class Sampler {
         output.finish(reason: reason, now: now, logger: logger)
         let final = statistics(now: now)
         logger.info("stopped", metadata: [
-            "samples_sent": "\(counters.samplesSent)",
+            "samples_collected": "\(final[.samplesCollected])",
+            "samples_sent": "\(final[.samplesSent])",
             "drops": "\(final.totalDrops)",
+            "drops_by_reason": "\(final.counters.filter { $0.key.isDrop }.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))",
         ])
         if let unwindLoader {
             let unwind = final.counters.filter { (12...24).contains($0.key.rawValue) }
@@ -237,9 +243,12 @@ public final class Sampler {
     func statistics(now: UInt64) -> SamplerStatistics {
         let cpu = HostFacts.ownCPUTime()
         var values: [StatisticsCounter: UInt64] = [
-            .samplesSent: counters.samplesSent,
+            // Samples ahead of this record in the stream, and written ones of earlier streams:
+            // a sample discarded unsent moves from sent to dropped.
+            .samplesSent: counters.samplesQueued - output.samplesDiscarded,
             .dropsUserBufferFull: counters.dropsUserBufferFull,
-            .dropsDisconnected: counters.dropsDisconnected,
+            .dropsDisconnected: counters.dropsDisconnected + output.samplesDiscarded,
+            .samplesDiscardedUnsent: output.samplesDiscarded,
             .dropsStackError: counters.dropsStackError,
             .processReadErrors: counters.processReadErrors,
             .samplerUserCPUNanoseconds: cpu.user,
@@ -267,7 +276,9 @@ public final class Sampler {
             }
             values[.samplesCollected] = bpf.counter(TANDEM_COUNTER_SAMPLES)
             values[.dropsRingBufferFull] = bpf.counter(TANDEM_COUNTER_SAMPLES_RINGBUF_FULL)
-                + bpf.counter(TANDEM_COUNTER_EVENTS_RINGBUF_FULL)
+            // Exec and exit events are not samples: counted apart, so that collected
+            // samples equal sent plus dropped ones.
+            values[.processEventsLost] = bpf.counter(TANDEM_COUNTER_EVENTS_RINGBUF_FULL)
         }
         return SamplerStatistics(time: now, counters: values)
     }
@@ -360,7 +371,7 @@ public final class Sampler {
         }
         output.appendSample(time: header.time, pid: pid, tid: Int32(bitPattern: header.tid), cpu: header.cpu,
                             kernelStack: kernelStack, userStack: userStack, flags: flags)
-        counters.samplesSent += 1
+        counters.samplesQueued += 1
     }
 
     /// Reads `pid` from /proc and streams its Process and Mappings records.

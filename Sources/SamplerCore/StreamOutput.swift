@@ -48,6 +48,13 @@ struct StreamOutput {
     private var fd: Int32 = -1
     private var backoff: UInt64
     private(set) var bytesSent: UInt64 = 0
+    /// Samples whose bytes were all written to the destination, over every stream.
+    private(set) var samplesWritten: UInt64 = 0
+    /// Samples appended and then discarded unwritten because their stream ended (a write
+    /// error, a reader that stopped reading, a final drain that timed out). Samples already
+    /// in the socket's buffer when the reader dies are not known here: at most one socket
+    /// buffer's worth is lost that way, uncounted (there is no acknowledgement).
+    private(set) var samplesDiscarded: UInt64 = 0
     private(set) var connections: UInt64 = 0
     /// errno of the last failed connect, so that a new kind of failure is logged
     /// loudly once and repeats stay at debug level.
@@ -55,6 +62,8 @@ struct StreamOutput {
     /// Bytes of the current stream moved to the queue, and written: stream offsets.
     private var streamQueued: UInt64 = 0
     private var streamWritten: UInt64 = 0
+    /// Where each appended, unwritten sample ends in the stream.
+    private var sampleMarks = SampleMarks()
     /// Descriptors waiting to ride on the byte at their stream offset (a file descriptor
     /// record's first byte), in offset order; owned here until sent or dropped.
     private var pendingDescriptors: [(offset: UInt64, descriptor: Int32)] = []
@@ -211,8 +220,10 @@ struct StreamOutput {
     mutating func appendSample(time: UInt64, pid: Int32, tid: Int32, cpu: UInt32,
                                kernelStack: UnsafeBufferPointer<UInt64>, userStack: UnsafeBufferPointer<UInt64>,
                                flags: SampleFlags) {
-        encoder?.appendSample(time: time, pid: pid, tid: tid, cpu: cpu,
+        guard encoder != nil else { return }
+        encoder!.appendSample(time: time, pid: pid, tid: tid, cpu: cpu,
                               kernelStack: kernelStack, userStack: userStack, flags: flags)
+        sampleMarks.append(end: streamQueued + UInt64(encoder!.bufferedByteCount))
     }
 
     /// Writes what the destination accepts without blocking. A write error or a stream
@@ -272,6 +283,7 @@ struct StreamOutput {
             }
             streamWritten += UInt64(written)
             bytesSent += UInt64(written)
+            samplesWritten += UInt64(sampleMarks.removeWritten(upTo: streamWritten))
         }
         if isLive, bufferedByteCount > bufferLimit {
             logger.warning("the aggregator does not read its stream; reconnecting",
@@ -327,6 +339,8 @@ struct StreamOutput {
         }
         closePendingDescriptors()
         encoder = nil
+        queue.removeAll()
+        samplesDiscarded += UInt64(sampleMarks.removeAll())
         phase = .disconnected(nextAttempt: UInt64.max)
     }
 
@@ -335,6 +349,7 @@ struct StreamOutput {
         fd = -1
         encoder = nil
         queue.removeAll()
+        samplesDiscarded += UInt64(sampleMarks.removeAll())
         closePendingDescriptors()
         phase = .disconnected(nextAttempt: now &+ backoff)
         backoff = min(backoff * 2, maximumBackoff)

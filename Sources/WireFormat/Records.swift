@@ -298,13 +298,15 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
 
     /// Samples the BPF program produced.
     public static let samplesCollected = StatisticsCounter(rawValue: 1)
-    /// Samples written to the stream.
+    /// Samples written to the stream: in a statistics record, those ahead of it in the
+    /// stream and in earlier streams; samples discarded unsent are not counted.
     public static let samplesSent = StatisticsCounter(rawValue: 2)
     /// Dropped because the BPF ring buffer was full.
     public static let dropsRingBufferFull = StatisticsCounter(rawValue: 3)
     /// Dropped because the user-space buffer (aggregator slow or absent) was full.
     public static let dropsUserBufferFull = StatisticsCounter(rawValue: 4)
-    /// Dropped because no aggregator was connected.
+    /// Dropped because no aggregator was connected, or queued and discarded unsent when a
+    /// stream ended (those are also counted in `samplesDiscardedUnsent`).
     public static let dropsDisconnected = StatisticsCounter(rawValue: 5)
     /// Dropped because the stack could not be read in BPF.
     public static let dropsStackError = StatisticsCounter(rawValue: 6)
@@ -344,6 +346,11 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
     public static let fileDescriptorsSent = StatisticsCounter(rawValue: 22)
     /// File requests answered without a descriptor (unknown mapping, open failed, busy, ...).
     public static let fileRequestsRefused = StatisticsCounter(rawValue: 23)
+    /// Of `dropsDisconnected`: samples queued for a stream that ended before they were
+    /// written (write error, the reader stopped reading, the final drain timed out).
+    public static let samplesDiscardedUnsent = StatisticsCounter(rawValue: 25)
+    /// Process exec/exit events lost because the BPF ring buffer was full (not samples).
+    public static let processEventsLost = StatisticsCounter(rawValue: 26)
 
     public var isDrop: Bool {
         [.dropsRingBufferFull, .dropsUserBufferFull, .dropsDisconnected, .dropsStackError].contains(self)
@@ -375,6 +382,8 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
         case .fileRequests: "file_requests"
         case .fileDescriptorsSent: "file_descriptors_sent"
         case .fileRequestsRefused: "file_requests_refused"
+        case .samplesDiscardedUnsent: "samples_discarded_unsent"
+        case .processEventsLost: "process_events_lost"
         default: "counter_\(rawValue)"
         }
     }

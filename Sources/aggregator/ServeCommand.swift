@@ -31,9 +31,15 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Tee every incoming stream into a capture file in this directory.")
     var capture: String?
 
+    @Option(help: "Log one statistics line (samples received, sampler drops, connections) every this many seconds; 0 turns it off.")
+    var statisticsInterval: Int = 60
+
     func validate() throws {
         guard mode_t(socketMode, radix: 8) != nil else {
             throw ValidationError("--socket-mode \(socketMode) is not an octal mode such as 0660")
+        }
+        guard statisticsInterval >= 0 else {
+            throw ValidationError("--statistics-interval \(statisticsInterval) must be 0 (off) or a number of seconds")
         }
     }
 
@@ -75,8 +81,20 @@ struct ServeCommand: ParsableCommand {
             server.stop()
         }
         waiter.start()
+        // Counts only at exit would leave nothing to see of a process that is killed.
+        let statisticsStop = DispatchSemaphore(value: 0)
+        if statisticsInterval > 0 {
+            let interval = statisticsInterval
+            Thread {
+                while statisticsStop.wait(timeout: .now() + .seconds(interval)) == .timedOut {
+                    logger.info("statistics: \(runtime.progressDescription); \(server.statistics)")
+                }
+            }.start()
+        }
         try server.run()
-        try runtime.shutdown()
-        logger.info("done: \(runtime.summary.description.replacingOccurrences(of: "\n", with: "; ")); \(server.statistics)")
+        statisticsStop.signal()
+        let exporters = try runtime.shutdown()
+        let exported = exporters.sorted { $0.key < $1.key }.map { "exporter \($0.key) \($0.value)" }.joined(separator: ", ")
+        logger.info("done: \(runtime.summary.description.replacingOccurrences(of: "\n", with: "; ")); \(server.statistics); \(exported)")
     }
 }

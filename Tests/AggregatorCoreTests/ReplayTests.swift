@@ -85,6 +85,28 @@ func replay(_ bytes: [UInt8], configuration: CollectorConfiguration, outputs: Ou
         #expect(metrics.total("samples.user.count") + metrics.total("samples.kernel.count") == 100)
     }
 
+    /// A connection stuck in a call, or still open when the shutdown wait ends, never
+    /// finishes: the samples it decoded are reported as lost, not left out without a number.
+    @Test func samplesOfAnUnfinishedStreamAreReportedAsLost() throws {
+        let directory = try temporaryDirectory()
+        let runtime = try AggregatorRuntime(configuration: DefaultConfiguration.load(path: nil),
+                                            outputs: OutputPaths(metrics: directory + "/metrics.jsonl"), logger: quietLogger)
+        let finished = StreamPipeline(runtime: runtime, logger: quietLogger)
+        let unfinished = StreamPipeline(runtime: runtime, logger: quietLogger)
+        try finished.consume(SyntheticStream.bytes()[...])
+        try unfinished.consume(SyntheticStream.bytes(endOfStream: false)[...])
+        #expect(runtime.progressDescription.hasPrefix("samples received 200 (200 on 2 open streams)"), "\(runtime.progressDescription)")
+        finished.finish(error: nil)
+        try runtime.shutdown()
+        let summary = runtime.summary
+        #expect(summary.samples == 100)
+        #expect(summary.unfinishedStreams == 1 && summary.unfinishedSamples == 100)
+        #expect(summary.description.contains("lost: 100 samples of 1 unfinished streams"), "\(summary.description)")
+        #expect(runtime.progressDescription.contains("drops_ring_buffer_full=3"), "\(runtime.progressDescription)")
+        unfinished.finish(error: nil)
+        #expect(runtime.summary.samples == 200 && runtime.summary.unfinishedStreams == 0)
+    }
+
     @Test func theSeedConfigurationDrivesTheGauges() throws {
         let seed = """
             connectors:

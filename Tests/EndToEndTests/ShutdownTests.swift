@@ -148,7 +148,7 @@ struct ShutdownTests {
             """.write(to: configuration, atomically: true, encoding: .utf8)
         let aggregator = try ServiceProcess(try Executables.path(of: "tandem-aggregator"), [
             "serve", "--config", configuration.path, "--socket", socketPath, "--output-dir", output.path,
-            "--log-level", "info",
+            "--log-level", "info", "--statistics-interval", "1",
         ], log: directory.appendingPathComponent("aggregator.log").path)
         try waitUntil("the aggregator to listen", seconds: 60) {
             guard aggregator.isRunning else { throw EndToEndFailure("the aggregator exited: \(aggregator.log)") }
@@ -162,6 +162,13 @@ struct ShutdownTests {
         let written = stream.withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
         #expect(written == stream.count)
         try waitUntil("the aggregator to serve the connection", seconds: 60) { aggregator.log.contains("connection 1 from pid") }
+        // Progress is logged while it runs, not only at exit: a killed aggregator leaves these lines.
+        try waitUntil("a statistics line with the stream's samples", seconds: 60) {
+            aggregator.log.split(separator: "\n").contains { line in
+                guard let range = line.range(of: "statistics: samples received ") else { return false }
+                return (Int(line[range.upperBound...].prefix { $0.isNumber }) ?? 0) > 0 && line.contains("connections accepted 1")
+            }
+        }
 
         kill(aggregator.pid, SIGTERM)
         let status = try aggregator.waitForExit(seconds: 120)
@@ -173,6 +180,10 @@ struct ShutdownTests {
         #expect(log.contains("done: streams: 1"), "\(log.suffix(4000))")
         // Whatever the silent endpoint did not take is counted, not lost silently.
         #expect(log.contains("dropping"), "\(log.suffix(4000))")
+        // ... and named with its exporter in the final line.
+        let done = log.split(separator: "\n").last { $0.contains("done: streams: 1") } ?? ""
+        let exporter = done.range(of: "exporter otlphttp sent=0 retried=0 dropped=").map { done[$0.upperBound...] } ?? ""
+        #expect((Int(exporter.prefix { $0.isNumber }) ?? 0) > 0, "\(done)")
         for name in ["metrics.jsonl", "stacks.folded", "profile.pb.gz", "flamegraph.svg", "report.txt"] {
             let path = output.appendingPathComponent(name).path
             #expect(FileManager.default.fileExists(atPath: path), "\(name) missing; log:\n\(log.suffix(4000))")

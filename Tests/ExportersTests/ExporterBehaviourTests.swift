@@ -148,3 +148,41 @@ struct ExportQueueTests {
         #expect(exporter.statistics.dropped == 7)
     }
 }
+
+/// A destination whose attempt hangs until released, whatever its timeout says (a
+/// wedged endpoint, a library call that does not honour the timeout).
+private final class HangingTarget: DeliveryTarget, @unchecked Sendable {
+    let entered = DispatchSemaphore(value: 0)
+    let release = DispatchSemaphore(value: 0)
+
+    func makeRequests(for batch: MetricsBatch) throws -> [Int] { [batch.resourceMetrics.count] }
+    func itemCount(of request: Int) -> Int { request }
+    func attempt(_ request: Int, timeout: Duration) -> DeliveryOutcome<Int> {
+        entered.signal()
+        release.wait()
+        return .finished(sent: request, rejected: 0)
+    }
+}
+
+@Suite("export shutdown")
+struct ExportShutdownTests {
+    @Test("a request still on the wire when shutdown gives up is counted as dropped, once")
+    func hangingRequestIsCountedAtShutdown() throws {
+        let capture = LogCapture()
+        let target = HangingTarget()
+        let worker = ExportWorker(target: target, settings: DeliverySettings(), logger: capture.logger(), name: "hang")
+        let batch = sampleBatch()
+        let items = UInt64(batch.resourceMetrics.count)
+        worker.enqueue(batch)
+        #expect(target.entered.wait(timeout: .now() + 20) == .success)
+        worker.enqueue(batch)
+        // Returns one second past the deadline: the hanging request and the queued one are counted now.
+        worker.shutdown(deadline: .now)
+        #expect(worker.statistics == ExporterStatistics(dropped: 2 * items))
+        #expect(capture.messages.contains { $0.contains("did not stop by its shutdown deadline") })
+        // The call that finally returns is not counted again (a second shutdown waits for the thread to end).
+        target.release.signal()
+        worker.shutdown(deadline: .now + .seconds(20))
+        #expect(worker.statistics == ExporterStatistics(dropped: 2 * items))
+    }
+}

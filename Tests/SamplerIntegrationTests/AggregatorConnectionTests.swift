@@ -172,9 +172,17 @@ struct AggregatorConnectionTests {
         #expect(statistics[.dropsDisconnected] > 0)
         #expect(statistics[.dropsUserBufferFull] > 0)
         #expect(statistics[.samplesCollected] >= statistics[.samplesSent] + statistics[.dropsUserBufferFull])
+        // The samples queued when the first reader went away were counted as dropped, not sent.
+        print("  discarded unsent: \(statistics[.samplesDiscardedUnsent])")
+        #expect(statistics[.samplesDiscardedUnsent] > 0)
+        #expect(statistics[.samplesDiscardedUnsent] <= statistics[.dropsDisconnected])
 
         second.close()
         try sampler.stop()
+        // Through absence, a slow reader and two readers gone: every sample sent or dropped.
+        let exit = try #require(sampler.exitCounts, "no exit line with counts: \(sampler.log.suffix(2000))")
+        print("  exit line: \(exit.line)")
+        #expect(exit.collected == exit.sent + exit.drops, "\(exit.line)")
     }
 }
 }

@@ -63,6 +63,37 @@ struct CaptureTests {
         #expect(end.reason == .shutdown)
     }
 
+    /// Sampling stops before the last drain: at exit every sample the BPF program counted
+    /// was sent or counted as dropped, in the stream's last statistics and in the exit line.
+    /// At 999 Hz with both CPUs busy through the stop, a sample taken between the last
+    /// drain and the counters' reading would show as collected and neither sent nor dropped.
+    @Test("at exit, samples collected == sent + dropped (stream and exit line)")
+    func exitAccounting() throws {
+        let scratch = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let spin = try Workload.build("spin", in: scratch)
+        var workloads: [Process] = []
+        defer { for workload in workloads where workload.isRunning { kill(workload.processIdentifier, SIGKILL) } }
+        var process: SamplerProcess?
+        let records = try capture(samplesPerSecond: 999, scratch: scratch) { sampler in
+            process = sampler
+            // Busy on every CPU until after the sampler stopped.
+            for _ in 0..<ProcessInfo.processInfo.activeProcessorCount {
+                workloads.append(try Workload.start(spin, ["30"]))
+            }
+            usleep(1_500_000)
+        }
+        let statistics = try #require(records.statistics.last)
+        print("exit accounting: collected \(statistics[.samplesCollected]), sent \(statistics[.samplesSent]), dropped \(statistics.totalDrops), \(records.samples.count) samples in the capture")
+        #expect(statistics[.samplesCollected] > 0)
+        #expect(statistics[.samplesCollected] == statistics[.samplesSent] + statistics.totalDrops)
+        #expect(statistics[.samplesSent] == UInt64(records.samples.count))
+        let exit = try #require(process?.exitCounts, "no exit line with counts: \(process?.log ?? "")")
+        print("exit line: \(exit.line)")
+        #expect(exit.collected == exit.sent + exit.drops, "\(exit.line)")
+        #expect(exit.sent == UInt64(records.samples.count))
+    }
+
     /// main -> a -> b, built with frame pointers: the user stacks hold b, a, main in order.
     @Test("user stacks follow the frame pointers of main -> a -> b")
     func userStacks() throws {

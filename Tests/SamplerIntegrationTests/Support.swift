@@ -219,6 +219,18 @@ final class SamplerProcess {
         throw TestFailure.setup("tandem-sampler did not start sampling within \(timeoutSeconds) s: \(log)")
     }
 
+    /// The counters of the exit line, "stopped ... drops=D ... samples_collected=C samples_sent=S"; nil before it.
+    var exitCounts: (line: String, collected: UInt64, sent: UInt64, drops: UInt64)? {
+        guard let line = log.split(separator: "\n").last(where: { $0.contains(" stopped") }) else { return nil }
+        func value(_ key: String) -> UInt64? {
+            line.split(separator: " ").first { $0.hasPrefix(key + "=") }.flatMap { UInt64($0.dropFirst(key.count + 1)) }
+        }
+        guard let collected = value("samples_collected"), let sent = value("samples_sent"), let drops = value("drops") else {
+            return nil
+        }
+        return (String(line), collected, sent, drops)
+    }
+
     /// SIGTERM, then waits for a clean exit.
     func stop() throws {
         if process.isRunning { kill(process.processIdentifier, SIGTERM) }

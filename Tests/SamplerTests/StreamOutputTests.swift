@@ -75,6 +75,73 @@ struct StreamOutputTests {
         #expect(!output.acceptsSamples)
     }
 
+    /// A listening Unix socket at `path`.
+    static func listen(_ path: String) throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        try #require(fd >= 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        try #require(bytes.count < MemoryLayout.size(ofValue: address.sun_path))
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(bound == 0 && Glibc.listen(fd, 4) == 0)
+        return fd
+    }
+
+    /// The reader takes part of the stream and goes away (an aggregator killed, or a
+    /// connection its watchdog abandoned): the samples it got count as written, every
+    /// other one as discarded unsent. None is in neither count.
+    @Test("a stream that ends with samples queued: written + discarded == appended, exactly")
+    func discardedSamplesAreCounted() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-out-\(UUID().uuidString).sock").path
+        let listener = try Self.listen(path)
+        defer { close(listener); unlink(path) }
+        var output = StreamOutput(destination: .socket(path: path), bufferLimit: 8 << 20)
+        let connected = output.connectIfDue(now: 0, header: { Self.header }, logger: Self.logger)
+        try #require(connected)
+        let connection = accept(listener, nil, nil)
+        try #require(connection >= 0)
+        var connectionOpen = true
+        defer { if connectionOpen { close(connection) } }
+        output.continueSnapshot(symbols: [], chunk: 16) { [] }
+        try #require(output.isLive)
+
+        // Distinct stacks, so that the samples outgrow the socket's buffers.
+        let appended = 20_000
+        for index in 0..<appended {
+            let user = (0..<32).map { UInt64(0x40_0000 + index * 0x1_0000 + $0 * 64) }
+            user.withUnsafeBufferPointer { userStack in
+                output.appendSample(time: UInt64(10 + index), pid: 5, tid: 6, cpu: 0,
+                                    kernelStack: UnsafeBufferPointer(start: nil, count: 0), userStack: userStack, flags: [])
+            }
+        }
+        output.flush(now: 1, logger: Self.logger)
+        // The reader takes what was written, then dies.
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if count <= 0 { break }
+            received += chunk[..<count]
+        }
+        close(connection)
+        connectionOpen = false
+        output.flush(now: 2, logger: Self.logger)
+        #expect(!output.isLive, "the write to a closed reader ends the stream")
+
+        var decoder = StreamDecoder()
+        decoder.feed(received)
+        var samples = 0
+        while let record = try decoder.next() { if case .sample = record { samples += 1 } }
+        print("discarded samples: \(samples) of \(appended) reached the reader (\(received.count) bytes), \(output.samplesDiscarded) counted as discarded")
+        #expect(samples > 0 && samples < appended)
+        #expect(output.samplesWritten == UInt64(samples))
+        #expect(output.samplesDiscarded == UInt64(appended - samples))
+    }
+
     @Test("byte queue: partial writes consume from the front")
     func byteQueue() {
         var queue = ByteQueue()

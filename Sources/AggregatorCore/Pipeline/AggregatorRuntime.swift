@@ -57,6 +57,11 @@ public final class AggregatorRuntime: Sendable {
         var firstSampleUnixNanoseconds: UInt64?
         var lastSampleUnixNanoseconds: UInt64?
         var samplesPerSecond: UInt32 = 0
+        /// Streams not finished yet, by identity: their samples are in no summary yet.
+        var openStreams: [ObjectIdentifier: StreamTally] = [:]
+        /// The drop counters of the newest statistics record from each host (cumulative
+        /// since its sampler started), for the periodic statistics line.
+        var latestSamplerDrops: [String: [String: UInt64]] = [:]
     }
 
     /// Builds the exporters of the configuration's metrics pipelines. A `file`
@@ -107,10 +112,23 @@ public final class AggregatorRuntime: Sendable {
         }
     }
 
+    /// A stream starts: its tally counts as unfinished until `merge` takes its summary.
+    func openStream() -> StreamTally {
+        let tally = StreamTally()
+        state.withLock { $0.openStreams[ObjectIdentifier(tally)] = tally }
+        return tally
+    }
+
+    /// A host's sampler reported its drop counters (cumulative since it started).
+    func noteSamplerDrops(host: String, _ drops: [String: UInt64]) {
+        state.withLock { $0.latestSamplerDrops[host] = drops }
+    }
+
     /// Adds one stream's finished profile and counters.
-    func merge(profile: ProfileAggregate?, summary: RunSummary, samplesPerSecond: UInt32,
+    func merge(tally: StreamTally, profile: ProfileAggregate?, summary: RunSummary, samplesPerSecond: UInt32,
                firstSample: UInt64?, lastSample: UInt64?) {
         state.withLock { shared in
+            shared.openStreams[ObjectIdentifier(tally)] = nil
             if let profile, shared.profile != nil { shared.profile!.merge(profile) }
             shared.summary.merge(summary)
             shared.samplesPerSecond = max(shared.samplesPerSecond, samplesPerSecond)
@@ -123,8 +141,28 @@ public final class AggregatorRuntime: Sendable {
         }
     }
 
-    /// Counters over every stream finished so far.
-    public var summary: RunSummary { state.withLock { $0.summary } }
+    /// Counters over every stream finished so far, with the samples of the streams not
+    /// finished (yet) in `unfinishedStreams` and `unfinishedSamples`.
+    public var summary: RunSummary {
+        state.withLock { shared in
+            var summary = shared.summary
+            summary.unfinishedStreams = shared.openStreams.count
+            summary.unfinishedSamples = shared.openStreams.values.reduce(0) { $0 + $1.samples }
+            return summary
+        }
+    }
+
+    /// One line for the periodic statistics log: samples received (open streams included),
+    /// the samplers' latest drops by reason, and the streams open.
+    public var progressDescription: String {
+        let (summary, drops) = state.withLock { shared in
+            (shared.summary, shared.latestSamplerDrops.values.reduce(into: [String: UInt64]()) { $0.merge($1, uniquingKeysWith: +) })
+        }
+        let open = self.summary
+        let reasons = drops.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        return "samples received \(summary.samples + open.unfinishedSamples) (\(open.unfinishedSamples) on \(open.unfinishedStreams) open streams), "
+            + "sampler drops \(drops.values.reduce(0, +))\(reasons.isEmpty ? "" : " (\(reasons))"), streams finished \(summary.streams)"
+    }
 
     /// Sums `samples.kernel.count` by its kernel class, for the text report.
     private func tallyKernelClasses(_ batch: MetricsBatch) {

@@ -17,6 +17,11 @@ public struct RunSummary: Hashable, Sendable, CustomStringConvertible {
     public var framesResolved = 0
     public var framesUnresolved = 0
     public var hostNames: Set<String> = []
+    /// Streams not finished when the summary was taken (at exit: stuck, or still open when
+    /// the shutdown wait ended), and the samples they had decoded: received, but missing
+    /// from the profiles and from their metrics windows still open, so counted as lost.
+    public var unfinishedStreams = 0
+    public var unfinishedSamples = 0
 
     public init() {}
 
@@ -32,6 +37,8 @@ public struct RunSummary: Hashable, Sendable, CustomStringConvertible {
         framesResolved += other.framesResolved
         framesUnresolved += other.framesUnresolved
         hostNames.formUnion(other.hostNames)
+        unfinishedStreams += other.unfinishedStreams
+        unfinishedSamples += other.unfinishedSamples
     }
 
     public var totalSamplerDrops: UInt64 { samplerDrops.values.reduce(0, +) }
@@ -41,6 +48,9 @@ public struct RunSummary: Hashable, Sendable, CustomStringConvertible {
                      "samples received: \(samples); sampler collected \(samplerCollected), dropped \(totalSamplerDrops)"]
         for (reason, count) in samplerDrops.sorted(by: { $0.key < $1.key }) where count > 0 {
             lines.append("  dropped (\(reason)): \(count)")
+        }
+        if unfinishedStreams > 0 {
+            lines.append("lost: \(unfinishedSamples) samples of \(unfinishedStreams) unfinished streams (not in the profiles or their last metrics windows)")
         }
         let frames = framesResolved + framesUnresolved
         let share = frames == 0 ? 100.0 : 100.0 * Double(framesResolved) / Double(frames)

@@ -32,6 +32,8 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
     private var lastStatistics: SamplerStatistics?
     private var reportedDrops: UInt64 = 0
     private var finished = false
+    /// This stream's decoded samples, visible to the runtime until `finish` merges them.
+    private let tally: StreamTally
     private let unwindTables: UnwindTableCache
     /// The connection's way back to the sampler; nil for captures.
     private var control: ControlChannel?
@@ -64,11 +66,14 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         self.unwindTables = unwindTables
         self.symbolizer = Symbolizer(options: runtime.symbolizerOptions, logger: logger)
         self.profile = runtime.outputs.needsProfile ? ProfileAggregate() : nil
+        self.tally = runtime.openStream()
         summary.streams = 1
     }
 
     public func consume(_ bytes: ArraySlice<UInt8>) throws {
         summary.bytes += bytes.count
+        let samplesBefore = summary.samples
+        defer { tally.add(samples: summary.samples - samplesBefore) }
         decoder.feed(bytes)
         while true {
             let offset = decoder.bytesConsumed
@@ -149,6 +154,10 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         case .statistics(let statistics):
             noteDrops(statistics)
             lastStatistics = statistics
+            if let host = header?.hostName {
+                runtime.noteSamplerDrops(host: host, Dictionary(
+                    statistics.counters.filter { $0.key.isDrop }.map { ("\($0.key)", $0.value) }, uniquingKeysWith: { $1 }))
+            }
             if statistics.time > newestTime { newestTime = statistics.time }
             flushMetrics()
         case .process(let process):
@@ -230,7 +239,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         summary.framesUnresolved = Int(symbolization.framesUnresolved)
         summary.unknownProcessSamples = Int(symbolization.unknownProcessSamples)
         let clock = header?.clock
-        runtime.merge(profile: profile, summary: summary, samplesPerSecond: header?.samplesPerSecond ?? 0,
+        runtime.merge(tally: tally, profile: profile, summary: summary, samplesPerSecond: header?.samplesPerSecond ?? 0,
                       firstSample: firstSampleTime.flatMap { clock?.unixNanoseconds(ofMonotonic: $0) },
                       lastSample: clock?.unixNanoseconds(ofMonotonic: newestTime))
         profile = nil
