@@ -60,7 +60,7 @@ let package = Package(
         // MARK: tandem-aggregator (unprivileged).
         .target(name: "Profiles"),
         .target(name: "Configuration", dependencies: [
-            "Profiles",
+            "Profiles", "SystemCallErrors",
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "Symbolization", dependencies: [
