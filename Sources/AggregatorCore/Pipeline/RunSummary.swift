@@ -17,6 +17,10 @@ public struct RunSummary: Hashable, Sendable, CustomStringConvertible {
     public var framesResolved = 0
     public var framesUnresolved = 0
     public var hostNames: Set<String> = []
+    /// What the aggregator itself dropped at its bounds, by the limit's setting
+    /// (`max_processes_per_window` counts samples, the receiver's `max_*` records,
+    /// mappings and kernel symbols).
+    public var aggregatorDrops: [String: UInt64] = [:]
 
     public init() {}
 
@@ -32,6 +36,7 @@ public struct RunSummary: Hashable, Sendable, CustomStringConvertible {
         framesResolved += other.framesResolved
         framesUnresolved += other.framesUnresolved
         hostNames.formUnion(other.hostNames)
+        aggregatorDrops.merge(other.aggregatorDrops, uniquingKeysWith: +)
     }
 
     public var totalSamplerDrops: UInt64 { samplerDrops.values.reduce(0, +) }
@@ -41,6 +46,9 @@ public struct RunSummary: Hashable, Sendable, CustomStringConvertible {
                      "samples received: \(samples); sampler collected \(samplerCollected), dropped \(totalSamplerDrops)"]
         for (reason, count) in samplerDrops.sorted(by: { $0.key < $1.key }) where count > 0 {
             lines.append("  dropped (\(reason)): \(count)")
+        }
+        for (limit, count) in aggregatorDrops.sorted(by: { $0.key < $1.key }) where count > 0 {
+            lines.append("  dropped by the aggregator (\(limit)): \(count)")
         }
         let frames = framesResolved + framesUnresolved
         let share = frames == 0 ? 100.0 : 100.0 * Double(framesResolved) / Double(frames)

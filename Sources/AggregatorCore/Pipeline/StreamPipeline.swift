@@ -31,6 +31,8 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
     private var nextFlushTime: UInt64 = 0
     private var lastStatistics: SamplerStatistics?
     private var reportedDrops: UInt64 = 0
+    /// Connector drops (`max_processes_per_window`) already logged.
+    private var reportedWindowDrops: Int64 = 0
     private var finished = false
     private let unwindTables: UnwindTableCache
     /// The connection's way back to the sampler; nil for captures.
@@ -173,7 +175,20 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         guard let connector else { return }
         nextFlushTime = newestTime + Self.lateness / 4
         guard newestTime > Self.lateness else { return }
-        runtime.export(connector.flush(upTo: newestTime - Self.lateness))
+        let batch = connector.flush(upTo: newestTime - Self.lateness)
+        runtime.export(batch)
+        // Drops are reported with the window they happened in, when it is emitted.
+        if !batch.isEmpty { noteWindowDrops(connector) }
+    }
+
+    /// Logs the samples dropped at `max_processes_per_window` since the last report:
+    /// once per emitted window that dropped some.
+    private func noteWindowDrops(_ connector: ProfilingMetricsConnector) {
+        let dropped = connector.statistics.droppedSamples
+        guard dropped > reportedWindowDrops else { return }
+        let limit = connector.settings.maxProcessesPerWindow
+        logger.warning("connectors.profilingmetrics.max_processes_per_window (\(limit)) reached: \(dropped - reportedWindowDrops) samples of processes beyond it were dropped from the metrics (\(dropped) in this stream); raise max_processes_per_window if this host runs more processes per window")
+        reportedWindowDrops = dropped
     }
 
     /// Logs a warning when the sampler reports new drops, so they are never silent.
@@ -204,6 +219,8 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         }
         if let connector {
             runtime.export(connector.finish(at: newestTime))
+            noteWindowDrops(connector)
+            summary.aggregatorDrops["max_processes_per_window, samples"] = UInt64(connector.statistics.droppedSamples)
         }
         if let unwindPublisher, let control {
             let sent = unwindPublisher.counters
@@ -222,11 +239,31 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         summary.framesResolved = Int(symbolization.framesResolved)
         summary.framesUnresolved = Int(symbolization.framesUnresolved)
         summary.unknownProcessSamples = Int(symbolization.unknownProcessSamples)
+        summary.aggregatorDrops["max_processes, process records"] = symbolization.processRecordsDropped
+        summary.aggregatorDrops["max_mappings_per_process / max_mappings, mappings"] = symbolization.mappingsDropped
+        summary.aggregatorDrops["max_kernel_symbols, kernel symbols"] = symbolization.kernelSymbolsDropped
         let clock = header?.clock
         runtime.merge(profile: profile, summary: summary, samplesPerSecond: header?.samplesPerSecond ?? 0,
                       firstSample: firstSampleTime.flatMap { clock?.unixNanoseconds(ofMonotonic: $0) },
                       lastSample: clock?.unixNanoseconds(ofMonotonic: newestTime))
         profile = nil
+        releaseStreamState()
+    }
+
+    /// What the stream made the pipeline hold, against the limits: processes and
+    /// mappings of the symbolizer, kernel symbols, processes of the metrics windows.
+    public var retainedEntries: (processes: Int, mappings: Int, kernelSymbols: Int, windowProcesses: Int) {
+        let symbolizer = symbolizer.retained
+        return (symbolizer.processes, symbolizer.mappings, symbolizer.kernelSymbols, connector?.heldProcesses ?? 0)
+    }
+
+    /// Lets go of the stream's state once it ended, whoever still holds the pipeline:
+    /// a connection that made the aggregator grow must not leave it that large.
+    private func releaseStreamState() {
+        connector = nil
+        symbolizer.removeAll()
+        decoder = StreamDecoder()
+        unwindPublisher = nil
     }
 }
 
