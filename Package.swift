@@ -39,6 +39,8 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CTandemSnappy", providers: [.apt(["libsnappy-dev"])]),
         .systemLibrary(name: "CTandemZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // glibc's <malloc.h> (malloc_trim): nothing to link.
+        .systemLibrary(name: "CTandemMalloc"),
 
         // MARK: tandem-sampler (privileged).
         // The errno-carrying error both daemons throw.
@@ -77,6 +79,7 @@ let package = Package(
         .target(name: "AggregatorCore", dependencies: [
             "WireFormat", "Profiles", "Configuration", "Symbolization",
             "ProfilingMetrics", "Exporters", "ProfileOutputs", "UnwindTables", "Compression", "SystemCallErrors",
+            "CTandemMalloc",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "aggregator", dependencies: [

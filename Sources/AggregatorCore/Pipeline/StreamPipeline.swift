@@ -1,3 +1,4 @@
+import CTandemMalloc
 import Logging
 import ProfileOutputs
 #if canImport(Glibc)
@@ -257,13 +258,16 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         return (symbolizer.processes, symbolizer.mappings, symbolizer.kernelSymbols, connector?.heldProcesses ?? 0)
     }
 
-    /// Lets go of the stream's state once it ended, whoever still holds the pipeline:
+    /// Lets go of the stream's state once it ended, whoever still holds the pipeline,
+    /// and gives the freed heap back to the system (`malloc_trim`: glibc keeps freed
+    /// memory of the connection's thread arena otherwise; measured in docs/benchmarks.md):
     /// a connection that made the aggregator grow must not leave it that large.
     private func releaseStreamState() {
         connector = nil
         symbolizer.removeAll()
         decoder = StreamDecoder()
         unwindPublisher = nil
+        _ = malloc_trim(0)
     }
 }
 
