@@ -228,6 +228,9 @@ public final class Symbolizer {
 
     // MARK: Queries
 
+    /// Whether `pid` has a state here (it was not refused at `maximumProcesses`).
+    public func holds(pid: Int32) -> Bool { processes[pid] != nil }
+
     /// What the symbolizer holds for the stream, against its limits (`SymbolizerOptions`).
     public var retained: (processes: Int, mappings: Int, kernelSymbols: Int) {
         (processes.count, mappingCount, kernelSymbols.count)

@@ -32,8 +32,10 @@ import WireFormat
     /// `count` processes, each described (pid 1000 + i), mapped with `mappingsEach`
     /// mappings and sampled once in user space, all in one window.
     static func processFlood(count: Int, mappingsEach: Int = 1, kernelSymbols: [KernelSymbol] = SyntheticStream.kernelSymbols,
-                             endOfStream: Bool = true) -> [UInt8] {
-        var encoder = StreamEncoder(header: SyntheticStream.header)
+                             endOfStream: Bool = true, controlVersion: UInt64 = 0) -> [UInt8] {
+        var header = SyntheticStream.header
+        header.controlVersion = controlVersion
+        var encoder = StreamEncoder(header: header)
         encoder.append(.kernelSymbols(KernelSymbols(symbols: kernelSymbols)))
         var time = SyntheticStream.header.clock.monotonicNanoseconds
         for index in 0..<count {
@@ -104,6 +106,21 @@ import WireFormat
         #expect(lines.total("samples.kernel.count") == 300)
         let warnings = log.messages.withLock { $0 }.filter { $0.contains("receivers.profiling.max_processes ") }
         #expect(warnings.count == 1)
+    }
+
+    @Test func unwindStateIsKeptOnlyForProcessesWithinMaxProcesses() throws {
+        let metrics = try temporaryDirectory() + "/m.jsonl"
+        let configuration = try Self.configuration(receiver: "max_processes: 20", metrics: metrics)
+        let runtime = try AggregatorRuntime(configuration: configuration, outputs: OutputPaths(), logger: quietLogger)
+        let pipeline = StreamPipeline(runtime: runtime, logger: quietLogger, unwindTables: UnwindTableCache())
+        pipeline.attach(control: CollectingWriter().channel())
+        try pipeline.consume(Self.processFlood(count: 300, endOfStream: false,
+                                               controlVersion: ControlStream.currentVersion)[...])
+        let tracked = try #require(pipeline.retainedUnwindProcesses)
+        #expect(tracked.mappings == 20)
+        #expect(tracked.sampled == 20)
+        pipeline.finish(error: nil)
+        try runtime.shutdown()
     }
 
     @Test func mappingsPastTheirLimitsAreDroppedPerProcessAndInTotal() throws {

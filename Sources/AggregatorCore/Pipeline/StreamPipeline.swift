@@ -126,7 +126,10 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         switch record {
         case .sample(let sample):
             summary.samples += 1
-            unwindPublisher?.noteSample(pid: sample.pid, time: sample.time)
+            // Only processes the symbolizer holds (within max_processes) get per-pid unwind state.
+            if let unwindPublisher, symbolizer.holds(pid: sample.pid) {
+                unwindPublisher.noteSample(pid: sample.pid, time: sample.time)
+            }
             let symbolized = symbolizer.symbolize(sample)
             connector?.add(symbolized)
             profile?.add(symbolized)
@@ -160,7 +163,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
             if process.isExec { unwindPublisher?.forget(pid: process.pid) }
         case .mappings(let mappings):
             symbolizer.apply(record)
-            unwindPublisher?.noteMappings(mappings)
+            if symbolizer.holds(pid: mappings.pid) { unwindPublisher?.noteMappings(mappings) }
         case .processExit(let exit):
             symbolizer.apply(record)
             unwindPublisher?.forget(pid: exit.pid)
@@ -257,6 +260,10 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         let symbolizer = symbolizer.retained
         return (symbolizer.processes, symbolizer.mappings, symbolizer.kernelSymbols, connector?.heldProcesses ?? 0)
     }
+
+    /// Processes the unwind publisher keeps state for (mappings, last sample time); nil
+    /// when the stream has no control channel.
+    public var retainedUnwindProcesses: (mappings: Int, sampled: Int)? { unwindPublisher?.trackedProcesses }
 
     /// Lets go of the stream's state once it ended, whoever still holds the pipeline,
     /// and gives the freed heap back to the system (`malloc_trim`: glibc keeps freed
