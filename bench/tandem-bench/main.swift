@@ -4,6 +4,7 @@
 //   tandem-bench count FILE                       samples, distinct stacks, processes and time span of FILE
 //   tandem-bench pids N OUT                       a stream of N distinct processes (process, mappings
 //                                                 and one sample each) in one second: the memory bound test
+//   tandem-bench ksyms N OUT                      a stream of N kernel symbols with 200-byte names
 //
 // Amplifying keeps stacks, processes and mappings real: the first pass is IN
 // record for record (process exits held back to the end, so later passes find
@@ -163,6 +164,35 @@ func manyProcesses(count: Int, output: String) throws {
     print("\(output): \(count) processes, one sample each")
 }
 
+/// A kernel-symbol flood: `count` text symbols with 200-byte names, then one sample.
+func kernelSymbolFlood(count: Int, output: String) throws {
+    guard let file = fopen(output, "wb") else {
+        throw BenchError(description: "\(output): \(String(cString: strerror(errno)))")
+    }
+    defer { fclose(file) }
+    let header = StreamHeader(hostName: "bench-host", kernelRelease: "6.18.0", bootID: "boot",
+                              clock: ClockReference(monotonicNanoseconds: 1_000_000_000,
+                                                    realtimeNanoseconds: 1_800_000_000_000_000_000),
+                              cpuCount: 2, samplesPerSecond: 99, samplerVersion: "bench")
+    var encoder = StreamEncoder(header: header)
+    let padding = String(repeating: "k", count: 190)
+    var chunk: [KernelSymbol] = []
+    for index in 0..<count {
+        chunk.append(KernelSymbol(address: 0xffff_ffff_8100_0000 + UInt64(index) * 16, type: UInt8(ascii: "T"),
+                                  name: "\(padding)_\(String(index, radix: 16))"))
+        if chunk.count == 4096 || index == count - 1 {
+            encoder.append(.kernelSymbols(KernelSymbols(symbols: chunk)))
+            chunk = []
+            if encoder.bufferedByteCount >= 1 << 20 { try write(encoder.takeBytes(), to: file, path: output) }
+        }
+    }
+    let time = header.clock.monotonicNanoseconds + 1_000_000
+    encoder.appendSample(time: time, pid: 100, tid: 100, cpu: 0, kernelStack: [0xffff_ffff_8100_0010], userStack: [])
+    encoder.append(.endOfStream(EndOfStream(time: time, reason: .finished)))
+    try write(encoder.takeBytes(), to: file, path: output)
+    print("\(output): \(count) kernel symbols")
+}
+
 let arguments = Array(CommandLine.arguments.dropFirst())
 do {
     switch arguments.first {
@@ -176,11 +206,16 @@ do {
             throw BenchError(description: "usage: tandem-bench pids N OUT")
         }
         try manyProcesses(count: count, output: arguments[2])
+    case "ksyms":
+        guard arguments.count == 3, let count = Int(arguments[1]), count > 0 else {
+            throw BenchError(description: "usage: tandem-bench ksyms N OUT")
+        }
+        try kernelSymbolFlood(count: count, output: arguments[2])
     case "count":
         guard arguments.count == 2 else { throw BenchError(description: "usage: tandem-bench count FILE") }
         try count(arguments[1])
     default:
-        throw BenchError(description: "usage: tandem-bench amplify IN OUT --min-samples N | count FILE | pids N OUT")
+        throw BenchError(description: "usage: tandem-bench amplify IN OUT --min-samples N | count FILE | pids N OUT | ksyms N OUT")
     }
 } catch {
     let message = Array("tandem-bench: \(error)\n".utf8)
