@@ -39,6 +39,8 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CTandemSnappy", providers: [.apt(["libsnappy-dev"])]),
         .systemLibrary(name: "CTandemZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // glibc's <malloc.h> (malloc_trim): nothing to link.
+        .systemLibrary(name: "CTandemMalloc"),
 
         // MARK: tandem-sampler (privileged).
         // The errno-carrying error both daemons throw.
@@ -64,7 +66,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Configuration", dependencies: [
-            "Profiles",
+            "Profiles", "SystemCallErrors",
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "Symbolization", dependencies: [
@@ -82,6 +84,7 @@ let package = Package(
             "WireFormat", "Profiles", "Configuration", "Symbolization",
             "ProfilingMetrics", "Exporters", "ProfileOutputs", "UnwindTables", "Compression", "SystemCallErrors",
             "RateLimitedLogging",
+            "CTandemMalloc",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "aggregator", dependencies: [

@@ -1,5 +1,9 @@
 import Foundation
+import SystemCallErrors
 import Yams
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A position in the YAML text: 1-based line and column (in Unicode scalars).
 public struct ConfigLocation: Hashable, Sendable, CustomStringConvertible {
@@ -37,6 +41,17 @@ public struct ConfigDocument: Sendable {
         self.locations = locations
     }
 
+    /// Largest configuration read, in bytes (the sampler reads at most 16 MiB of the same file).
+    public static let maximumBytes = 1 << 20
+    /// Most nodes (keys, values, items) of the document once YAML aliases are expanded.
+    /// Aliases are allowed (the Collector's YAML parser takes them), but each `*name`
+    /// repeats its anchor's whole subtree: nine nested levels of ten aliases ("billion
+    /// laughs") would be 10^9 nodes from a few hundred bytes.
+    public static let maximumNodes = 100_000
+    /// Most bytes of keys, values and key paths of the expanded document (the same bound
+    /// for large scalars repeated through aliases).
+    public static let maximumExpandedBytes = 16 << 20
+
     /// Parses YAML text (Yams / LibYAML), keeping mapping order.
     ///
     /// - Parameter environment: the variables `${env:NAME}` reads (the process's by default).
@@ -44,6 +59,10 @@ public struct ConfigDocument: Sendable {
     ///   error, or the path of a duplicated or non-scalar key, or of a
     ///   malformed `${...}` reference.
     public init(yaml: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        guard yaml.utf8.count <= Self.maximumBytes else {
+            throw ConfigurationError(path: "", problem: "the configuration is \(yaml.utf8.count) bytes; at most \(Self.maximumBytes) are read",
+                                     fix: "a Collector configuration is a few KiB: remove what is not configuration")
+        }
         let composed: Yams.Node?
         do {
             composed = try Yams.compose(yaml: yaml)
@@ -62,15 +81,8 @@ public struct ConfigDocument: Sendable {
     ///   operating system's reason) or does not parse.
     public init(contentsOfFile path: String,
                 environment: [String: String] = ProcessInfo.processInfo.environment) throws {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            let reason = (error as NSError).localizedDescription
-            throw ConfigurationError(path: "", problem: "cannot read configuration file \(path): \(reason)",
-                                     fix: "check the path given to --config and that the aggregator's user may read it")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
+        let bytes = try Self.readFile(path)
+        guard let text = String(validating: bytes, as: UTF8.self) else {
             throw ConfigurationError(path: "", problem: "configuration file \(path) is not valid UTF-8",
                                      fix: "save the file as UTF-8")
         }
@@ -80,6 +92,44 @@ public struct ConfigDocument: Sendable {
             error.problem = "\(path): \(error.problem)"
             throw error
         }
+    }
+
+    /// The bytes of the configuration file at `path`: opened without blocking
+    /// (`open(O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)`: a FIFO put there does not
+    /// hang the aggregator), checked with `fstat` to be a regular file of at most
+    /// ``maximumBytes``, then read with `read` up to that bound.
+    static func readFile(_ path: String) throws -> [UInt8] {
+        let fix = "check the path given to --config and that the aggregator's user may read it"
+        func failure(_ error: SystemCallError) -> ConfigurationError {
+            ConfigurationError(path: "", problem: "cannot read configuration file \(path): \(error)", fix: fix)
+        }
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw failure(.last("open", subject: path)) }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { throw failure(.last("fstat", subject: path)) }
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            throw ConfigurationError(path: "", problem: "configuration file \(path) is not a regular file",
+                                     fix: "give --config a YAML file (not a directory, FIFO or device)")
+        }
+        let tooLarge = ConfigurationError(path: "", problem: "configuration file \(path) is larger than \(maximumBytes) bytes",
+                                          fix: "a Collector configuration is a few KiB: check that --config names the right file")
+        guard status.st_size <= maximumBytes else { throw tooLarge }
+        // Room for one byte past the bound, in case the file grew after fstat.
+        var bytes = [UInt8](repeating: 0, count: maximumBytes + 1)
+        var filled = 0
+        while filled < bytes.count {
+            let count = bytes.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + filled, $0.count - filled) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw failure(.last("read", subject: path))
+            }
+            if count == 0 { break }
+            filled += count
+        }
+        guard filled <= maximumBytes else { throw tooLarge }
+        bytes.removeSubrange(filled...)
+        return bytes
     }
 
     /// The node at a dotted path, if present (keys containing dots are not addressable this way).
@@ -92,14 +142,32 @@ public struct ConfigDocument: Sendable {
         let environment: [String: String]
         var locations: [String: ConfigLocation] = [:]
         var warnings: [String] = []
+        /// Nodes and bytes (keys, values, paths) made so far, against the expansion bounds.
+        var nodes = 0
+        var bytes = 0
+
+        /// Charges one node and `count` bytes; throws past ``maximumNodes`` or ``maximumExpandedBytes``.
+        mutating func charge(_ count: Int, path: String) throws {
+            nodes += 1
+            bytes += count
+            guard nodes <= ConfigDocument.maximumNodes, bytes <= ConfigDocument.maximumExpandedBytes else {
+                throw ConfigurationError(
+                    path: path,
+                    problem: "the configuration expands to more than \(ConfigDocument.maximumNodes) nodes or \(ConfigDocument.maximumExpandedBytes) bytes (each YAML alias `*name` repeats its anchor's whole content: an alias bomb?)",
+                    fix: "use fewer or smaller aliases, or write the settings out")
+            }
+        }
 
         mutating func convert(_ node: Yams.Node, path: String) throws -> ConfigNode {
+            try charge(path.utf8.count, path: path)
             switch node {
             case .scalar(let scalar):
                 // Only plain scalars resolve to null (`~`, `null`, empty); `""` stays a string.
                 if node.null != nil { return .null }
-                return .scalar(try expand(scalar.string, path: path,
-                                          location: scalar.mark.map { ConfigLocation(line: $0.line, column: $0.column) }))
+                let value = try expand(scalar.string, path: path,
+                                       location: scalar.mark.map { ConfigLocation(line: $0.line, column: $0.column) })
+                bytes += value.utf8.count
+                return .scalar(value)
             case .sequence(let sequence):
                 var items: [ConfigNode] = []
                 items.reserveCapacity(sequence.count)

@@ -137,13 +137,18 @@ public struct ProfilingMetricsSettings: Hashable, Sendable {
     public var byFrame: Bool?
     public var byFrameType: Bool?
     public var byClassification: Bool?
+    /// tandem: most processes (resources) the connector holds in its open windows;
+    /// samples of further processes are dropped and counted (`max_processes_per_window`).
+    /// Far above a large host's processes per window, so that only a flood reaches it.
+    public var maxProcessesPerWindow = 1 << 16
 
     public init() {}
 
     public func isEnabled(_ metric: ProfilingMetric) -> Bool { enabledMetrics.contains(metric) }
 
     /// Every key `connectors.profilingmetrics` accepts.
-    public static let keys = ["by_frame", "by_frametype", "by_classification", "flush_interval", "metrics", "aggregations"]
+    public static let keys = ["by_frame", "by_frametype", "by_classification", "flush_interval", "metrics", "aggregations",
+                              "max_processes_per_window"]
     static let olderKeys: Set<String> = ["by_frame", "by_frametype", "by_classification"]
     static let newerKeys: Set<String> = ["flush_interval", "metrics", "aggregations"]
 
@@ -174,6 +179,8 @@ public struct ProfilingMetricsSettings: Hashable, Sendable {
         byFrame = try reader.bool("by_frame")
         byFrameType = try reader.bool("by_frametype")
         byClassification = try reader.bool("by_classification")
+
+        if let value = try reader.integer("max_processes_per_window", in: 1...(1 << 26)) { maxProcessesPerWindow = value }
 
         if let interval = try reader.duration("flush_interval") {
             flushInterval = interval

@@ -40,13 +40,22 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
     /// The bounds of `max_connections`.
     public static let maxConnectionsRange = 1...1024
 
+    /// tandem: bounds on what one stream may make the aggregator hold (nil: the
+    /// aggregator's defaults, see `SymbolizerOptions`). Past them records are dropped
+    /// and counted.
+    public var maxProcesses: Int?
+    public var maxMappingsPerProcess: Int?
+    public var maxMappings: Int?
+    public var maxKernelSymbols: Int?
+
     public init() {}
 
     /// Every key `receivers.profiling` accepts.
     public static let keys: [String] = [
         "samples_per_second", "SamplesPerSecond", "off_cpu_threshold", "probabilistic_threshold",
         "probabilistic_interval", "reporter_interval", "tracers", "send_error_frames", "send_idle_frames",
-        "endpoint", "allowed_uids", "max_connections",
+        "endpoint", "allowed_uids", "max_connections", "max_processes", "max_mappings_per_process", "max_mappings",
+        "max_kernel_symbols",
     ]
 
     /// What tandem does with each key, for documentation and `--check-config` output.
@@ -63,7 +72,15 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
         ("endpoint", "tandem: the aggregator's Unix socket path"),
         ("allowed_uids", "tandem: user ids allowed to connect as the sampler"),
         ("max_connections", "tandem: sampler connections served at once (1...1024, default 16); more are refused"),
+        ("max_processes", "tandem: processes described at once per stream (default 65536)"),
+        ("max_mappings_per_process", "tandem: executable mappings kept per process (default 16384)"),
+        ("max_mappings", "tandem: executable mappings kept per stream (default 1048576)"),
+        ("max_kernel_symbols", "tandem: kernel symbols kept per stream (default 524288)"),
     ]
+
+    /// The range each per-stream `max_*` bound accepts: at least 1, at most 2^26 (beyond that a
+    /// bound no longer protects the aggregator's memory).
+    public static let limitRange = 1...(1 << 26)
 
     /// Tracer names the upstream receiver knows, for validating `tracers`.
     public static let tracerNames: [String] = [
@@ -127,6 +144,10 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
             }
             endpoint = value
         }
+        maxProcesses = try reader.integer("max_processes", in: Self.limitRange)
+        maxMappingsPerProcess = try reader.integer("max_mappings_per_process", in: Self.limitRange)
+        maxMappings = try reader.integer("max_mappings", in: Self.limitRange)
+        maxKernelSymbols = try reader.integer("max_kernel_symbols", in: Self.limitRange)
         if reader.has("allowed_uids") {
             let texts = try reader.stringList("allowed_uids") ?? []
             guard !texts.isEmpty else {

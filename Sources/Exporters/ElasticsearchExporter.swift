@@ -28,6 +28,8 @@ final class ElasticsearchExporter: MetricsExporter {
         let builder: ElasticsearchDocumentBuilder
         let client = HTTPClient()
         let logger: Logger
+        /// Bulk response bytes read per document sent, beyond `HTTPClient.defaultMaximumResponseBytes`.
+        static let responseBytesPerDocument = 2048
         /// Round-robin position; only the worker thread touches it (see ``attempt``).
         private var nextEndpoint = 0
 
@@ -69,7 +71,11 @@ final class ElasticsearchExporter: MetricsExporter {
             }
             let response: HTTPResponse
             do {
-                response = try client.post(url: url, headers: headers, body: body, timeout: timeout)
+                // A bulk response has one result per document (a few hundred bytes, more
+                // with an error reason): the bound grows with the request, not the server.
+                response = try client.post(url: url, headers: headers, body: body, timeout: timeout,
+                                           maximumResponseBytes: HTTPClient.defaultMaximumResponseBytes
+                                               + request.items.count * Self.responseBytesPerDocument)
             } catch {
                 return .retry(remaining: request, sent: 0, rejected: 0, retryAfter: nil, reason: "\(url): \(error)")
             }

@@ -87,6 +87,11 @@ final class ExportWorker<Target: DeliveryTarget>: @unchecked Sendable {
     /// later outcomes are not counted again.
     private var abandoned = false
 
+    /// A run of requests dropped because the server asked (`Retry-After`) to wait longer
+    /// than `max_elapsed_time`: logged when it starts and, with its count, when it ends,
+    /// instead of once per request. Only the worker thread touches it.
+    private var retryAfterEpisode: (requests: Int, items: Int, retryAfter: Duration, reason: String)?
+
     init(target: Target, settings: DeliverySettings, logger: Logger, name: String) {
         self.target = target
         self.settings = settings
@@ -205,6 +210,7 @@ final class ExportWorker<Target: DeliveryTarget>: @unchecked Sendable {
         while let request = next() {
             deliver(request)
         }
+        endRetryAfterEpisode()
         condition.lock()
         finished = true
         condition.broadcast()
@@ -233,6 +239,7 @@ final class ExportWorker<Target: DeliveryTarget>: @unchecked Sendable {
             }
             switch target.attempt(request, timeout: timeout) {
             case .finished(let sent, let rejected):
+                endRetryAfterEpisode()
                 update(inFlight: 0) {
                     $0.sent += UInt64(sent)
                     $0.rejected += UInt64(rejected)
@@ -252,9 +259,15 @@ final class ExportWorker<Target: DeliveryTarget>: @unchecked Sendable {
                 let backoff = settings.backoff(retry: retries)
                 let delay = retryAfter.map { max($0, backoff) } ?? backoff
                 if start.duration(to: .now) + delay > settings.maxElapsedTime {
+                    if let retryAfter, retryAfter > backoff {
+                        dropInRetryAfterEpisode(remaining, retryAfter: retryAfter, reason: reason)
+                        return
+                    }
+                    endRetryAfterEpisode()
                     drop(remaining, reason: "\(reason); giving up after \(retries - 1) retries (max_elapsed_time)")
                     return
                 }
+                endRetryAfterEpisode()
                 if let left = timeLeft(), delay >= left {
                     drop(remaining, reason: "\(reason); no time left before the shutdown deadline")
                     return
@@ -269,6 +282,35 @@ final class ExportWorker<Target: DeliveryTarget>: @unchecked Sendable {
                 request = remaining
             }
         }
+    }
+
+    /// Drops a request the server asked to retry only after `retryAfter`, beyond
+    /// `max_elapsed_time`; counted like any drop, logged once per episode.
+    private func dropInRetryAfterEpisode(_ request: Target.Request, retryAfter: Duration, reason: String) {
+        let items = target.itemCount(of: request)
+        update { $0.dropped += UInt64(items) }
+        if var episode = retryAfterEpisode {
+            episode.requests += 1
+            episode.items += items
+            episode.retryAfter = max(episode.retryAfter, retryAfter)
+            episode.reason = reason
+            retryAfterEpisode = episode
+            return
+        }
+        retryAfterEpisode = (1, items, retryAfter, reason)
+        logger.error("""
+            the server asks to retry after \(retryAfter.seconds)s, longer than retry_on_failure.max_elapsed_time             (\(settings.maxElapsedTime.seconds)s); dropping requests until it accepts one again (their number             is logged then); raise max_elapsed_time to wait instead
+            """, metadata: ["reason": "\(reason)", "items": "\(items)"])
+    }
+
+    /// Logs the count of an episode's dropped requests, if one is under way, and ends it.
+    private func endRetryAfterEpisode() {
+        guard let episode = retryAfterEpisode else { return }
+        retryAfterEpisode = nil
+        logger.error("export failed; dropped \(episode.requests) requests while the server asked to retry after longer than max_elapsed_time", metadata: [
+            "requests": "\(episode.requests)", "items": "\(episode.items)",
+            "longest_retry_after_seconds": "\(episode.retryAfter.seconds)", "last_reason": "\(episode.reason)",
+        ])
     }
 
     private func drop(_ request: Target.Request, reason: String) {

@@ -6,7 +6,10 @@ public struct HTTPResponse: Sendable, Hashable {
     public var status: Int
     /// Header names in lower case; the last value wins.
     public var headers: [String: String]
+    /// The body, or its first `HTTPClient.maximumResponseBytes` bytes (see `bodyTruncated`).
     public var body: [UInt8]
+    /// The server sent more than the client keeps: the transfer was cut after `body`.
+    public var bodyTruncated = false
 
     public var bodyText: String { String(decoding: body, as: UTF8.self) }
 }
@@ -34,6 +37,11 @@ final class HTTPClient: @unchecked Sendable {
     private let handle: UnsafeMutableRawPointer
     private let lock = NSLock()
 
+    /// The response body kept by default: enough for an error message or an OTLP
+    /// `partial_success`. A server (or whatever answers at the endpoint) cannot make the
+    /// aggregator hold more: past the bound the transfer is aborted.
+    static let defaultMaximumResponseBytes = 64 << 10
+
     /// `curl_global_init` must run once before any other libcurl call.
     private static let globalInit: Void = {
         _ = curl_global_init(Int(CURL_GLOBAL_DEFAULT))
@@ -50,22 +58,27 @@ final class HTTPClient: @unchecked Sendable {
         curl_easy_cleanup(handle)
     }
 
-    /// POSTs `body` to `url` and waits for the whole response or `timeout`.
-    func post(url: String, headers: [(String, String)], body: [UInt8], timeout: Duration) throws(HTTPTransportError) -> HTTPResponse {
-        try perform(url: url, headers: headers, body: body, timeout: timeout)
+    /// POSTs `body` to `url` and waits for the whole response or `timeout`. At most
+    /// `maximumResponseBytes` of the response body are kept; a longer one is cut there
+    /// (`bodyTruncated`) and the rest is not read.
+    func post(url: String, headers: [(String, String)], body: [UInt8], timeout: Duration,
+              maximumResponseBytes: Int = defaultMaximumResponseBytes) throws(HTTPTransportError) -> HTTPResponse {
+        try perform(url: url, headers: headers, body: body, timeout: timeout, maximumResponseBytes: maximumResponseBytes)
     }
 
     /// GETs `url` (for health checks and queries in tests and tools).
-    func get(url: String, headers: [(String, String)] = [], timeout: Duration) throws(HTTPTransportError) -> HTTPResponse {
-        try perform(url: url, headers: headers, body: nil, timeout: timeout)
+    func get(url: String, headers: [(String, String)] = [], timeout: Duration,
+             maximumResponseBytes: Int = defaultMaximumResponseBytes) throws(HTTPTransportError) -> HTTPResponse {
+        try perform(url: url, headers: headers, body: nil, timeout: timeout, maximumResponseBytes: maximumResponseBytes)
     }
 
-    private func perform(url: String, headers: [(String, String)], body: [UInt8]?, timeout: Duration) throws(HTTPTransportError) -> HTTPResponse {
+    private func perform(url: String, headers: [(String, String)], body: [UInt8]?, timeout: Duration,
+                         maximumResponseBytes: Int) throws(HTTPTransportError) -> HTTPResponse {
         lock.lock()
         defer { lock.unlock() }
         curl_easy_reset(handle)
 
-        let collector = ResponseCollector()
+        let collector = ResponseCollector(limit: maximumResponseBytes)
         let context = Unmanaged.passUnretained(collector).toOpaque()
         var headerList: UnsafeMutablePointer<curl_slist>? = nil
         // Suppress libcurl's own "Expect: 100-continue" round trip for larger bodies.
@@ -112,29 +125,45 @@ final class HTTPClient: @unchecked Sendable {
         // The error buffer belongs to this call only.
         _ = tandem_curl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, nil)
 
-        guard result == CURLE_OK else {
+        // The write callback refused the rest of an oversize body (CURLE_WRITE_ERROR): the
+        // status and headers are complete, the body is cut.
+        guard result == CURLE_OK || (result == CURLE_WRITE_ERROR && collector.truncated) else {
             let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let message = detail.isEmpty ? String(cString: curl_easy_strerror(result)) : detail
             throw HTTPTransportError(code: Int32(result.rawValue), call: "curl_easy_perform", message: message)
         }
         var status = 0
         _ = tandem_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
-        return HTTPResponse(status: status, headers: collector.headers, body: collector.body)
+        return HTTPResponse(status: status, headers: collector.headers, body: collector.body,
+                            bodyTruncated: collector.truncated)
     }
 }
 
 /// Receives the response through libcurl's callbacks during one `curl_easy_perform`.
 private final class ResponseCollector {
+    /// Most body bytes kept.
+    let limit: Int
     var body: [UInt8] = []
     var headers: [String: String] = [:]
+    /// More than `limit` bytes came: the callback kept the first `limit` and stopped the transfer.
+    var truncated = false
+
+    init(limit: Int) { self.limit = max(0, limit) }
 }
 
 private let responseBodyCallback: tandem_curl_data_callback = { data, size, count, context in
     let length = size * count
     guard let data, let context else { return length }
     let collector = Unmanaged<ResponseCollector>.fromOpaque(context).takeUnretainedValue()
+    let room = collector.limit - collector.body.count
     data.withMemoryRebound(to: UInt8.self, capacity: length) {
-        collector.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: length))
+        collector.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: min(length, room)))
+    }
+    guard length <= room else {
+        // Returning less than `length` makes libcurl abort the transfer (CURLE_WRITE_ERROR)
+        // instead of reading a body of any size from the server.
+        collector.truncated = true
+        return 0
     }
     return length
 }

@@ -34,7 +34,13 @@ extension HTTPResponse {
     /// The start of the body, for log messages about a refused request.
     var bodySummary: String {
         let text = bodyText.trimmingCharacters(in: .whitespacesAndNewlines)
-        return text.count > 512 ? String(text.prefix(512)) + "…" : text
+        let summary = text.count > 512 ? String(text.prefix(512)) + "…" : text
+        return bodyTruncated ? summary + " (\(truncationNote))" : summary
+    }
+
+    /// Why a body is incomplete, for logs and errors.
+    var truncationNote: String {
+        "the response body was longer than the \(body.count) bytes the exporter reads; the rest was not read and the connection was closed"
     }
 }
 
@@ -63,7 +69,13 @@ struct HTTPPoster: Sendable {
         }
         switch response.statusClass {
         case .success:
-            if checkPartialSuccess, let partial = OTLPPartialSuccess(body: response.body, contentType: response.headers["content-type"]) {
+            if response.bodyTruncated {
+                // The request was accepted; only the answer is unusual (a misconfigured endpoint?).
+                logger.warning("the server accepted the request but answered with an oversize body", metadata: [
+                    "url": "\(url)", "status": "\(response.status)", "detail": "\(response.truncationNote)",
+                ])
+            }
+            if checkPartialSuccess, !response.bodyTruncated, let partial = OTLPPartialSuccess(body: response.body, contentType: response.headers["content-type"]) {
                 // The request counts as sent; the refused points are reported, as OTLP asks.
                 logger.warning("the receiver refused some data points", metadata: [
                     "url": "\(url)", "rejected_data_points": "\(partial.rejectedDataPoints)",

@@ -40,6 +40,9 @@ public final class ProfilingMetricsConnector {
         public var lateWeight: Int64 = 0
         /// Go / JVM / native frames that `samples.classification` could not classify.
         public var unclassifiedFrames: Int64 = 0
+        /// Samples (and their weight) of processes beyond `max_processes_per_window`: not counted.
+        public var droppedSamples: Int64 = 0
+        public var droppedWeight: Int64 = 0
     }
 
     public let settings: ProfilingMetricsSettings
@@ -216,7 +219,11 @@ public final class ProfilingMetricsConnector {
         let weight = sample.weight
         statistics.samples += 1
         statistics.weight += weight
-        let resource = resourceID(for: sample.process)
+        guard let resource = resourceID(for: sample.process) else {
+            statistics.droppedSamples += 1
+            statistics.droppedWeight += weight
+            return
+        }
 
         // The sums, decided by the leaf.
         var first: UInt64 = 0
@@ -476,12 +483,15 @@ public final class ProfilingMetricsConnector {
 
     // MARK: Resources
 
-    private func resourceID(for process: ProcessIdentity) -> UInt32 {
+    /// The resource of a process; nil for a new process when `maxProcessesPerWindow`
+    /// are held already (until the windows that use them are emitted).
+    private func resourceID(for process: ProcessIdentity) -> UInt32? {
         if let cached = resourceByPID[process.pid], cached.process == process { return cached.id }
         let id: UInt32
         if let existing = resourceIDs[process] {
             id = existing
         } else {
+            guard resources.count < settings.maxProcessesPerWindow else { return nil }
             id = nextResourceID
             // Ids stay below UInt32.max, the empty-slot marker of the counter tables.
             nextResourceID = nextResourceID == UInt32.max - 1 ? 0 : nextResourceID + 1
@@ -539,7 +549,6 @@ public final class ProfilingMetricsConnector {
                 perResource[resource, default: [:]][metric, default: []].append(point)
             }
         }
-        evictUnusedResources(keeping: perResource.keys)
 
         var resourceMetrics: [(attributes: [Attribute], pid: Int64, metrics: ResourceMetrics)] = []
         for (resource, byMetric) in perResource {
@@ -560,6 +569,8 @@ public final class ProfilingMetricsConnector {
                 resource: attributes,
                 scopeMetrics: [ScopeMetrics(scopeName: Self.scopeName, scopeVersion: scopeVersion, metrics: metrics)])))
         }
+        // The batch holds its attributes now: emitted processes leave unless an open window uses them.
+        evictUnusedResources()
         resourceMetrics.sort { lhs, rhs in
             lhs.pid != rhs.pid ? lhs.pid < rhs.pid : Self.attributesOrder(lhs.attributes, rhs.attributes)
         }
@@ -568,21 +579,21 @@ public final class ProfilingMetricsConnector {
 
     /// Forgets processes that no open window refers to, so that memory follows
     /// the live processes rather than every process ever seen.
-    private func evictUnusedResources<Emitted: Sequence<UInt32>>(keeping emitted: Emitted) {
+    private func evictUnusedResources() {
         var inUse: Set<UInt32> = []
         for window in windows.values {
             for (key, _) in window.counts.entries { inUse.insert(UInt32(truncatingIfNeeded: key >> 32)) }
         }
         guard resources.count > inUse.count else { return }
-        // Keep emitted resources' attributes until the batch is built.
-        let keep = inUse.union(emitted)
-        let stale = resources.keys.filter { !keep.contains($0) }
+        let stale = resources.keys.filter { !inUse.contains($0) }
         for id in stale { resources[id] = nil }
-        resourceIDs = resourceIDs.filter { keep.contains($0.value) }
-        resourceByPID = resourceByPID.filter { keep.contains($0.value.id) }
-        // Emitted-only resources go at the next flush; ids are never reused, so
-        // a process seen again gets a fresh id with the same attributes.
+        resourceIDs = resourceIDs.filter { inUse.contains($0.value) }
+        resourceByPID = resourceByPID.filter { inUse.contains($0.value.id) }
+        // Ids are never reused, so a process seen again gets a fresh id with the same attributes.
     }
+
+    /// Processes (resources) held for the open windows, against `maxProcessesPerWindow`.
+    public var heldProcesses: Int { resources.count }
 
     private static func pointOrder(_ lhs: NumberDataPoint, _ rhs: NumberDataPoint) -> Bool {
         if lhs.startTimeUnixNano != rhs.startTimeUnixNano { return lhs.startTimeUnixNano < rhs.startTimeUnixNano }

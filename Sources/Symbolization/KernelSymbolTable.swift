@@ -16,6 +16,8 @@ struct KernelSymbolTable {
     /// `[module]` names of symbols, and each one's index.
     private var moduleList: [String] = []
     private var moduleIndex: [String: UInt32] = [:]
+    /// Bytes of `moduleList`, counted with the names against the limit.
+    private var moduleNameBytes = 0
     /// Names already looked up, by offset in `names`: every cached stack through a
     /// function shares one String instead of holding its own copy.
     private var nameCache: [UInt32: String] = [:]
@@ -32,8 +34,16 @@ struct KernelSymbolTable {
         nameCache = [:]
     }
 
-    /// Adds a chunk; the table is re-sorted on the next lookup.
-    mutating func add(_ symbols: [KernelSymbol]) {
+    /// Average bytes of name allowed per symbol of the limit (kallsyms names average
+    /// about 25 bytes; the kernel's own bound on one is 512).
+    static let nameBytesPerSymbol = 64
+
+    /// Adds a chunk; the table is re-sorted on the next lookup. Keeps at most `limit`
+    /// symbols and `limit * nameBytesPerSymbol` bytes of names in all; returns how many
+    /// text symbols it dropped for that.
+    mutating func add(_ symbols: [KernelSymbol], limit: Int = .max) -> Int {
+        var dropped = 0
+        let nameBytesLimit = limit.multipliedReportingOverflow(by: Self.nameBytesPerSymbol)
         // Only text symbols can be in a stack; data symbols would shadow them.
         // Zero addresses come from a kallsyms read without the right to see them.
         for symbol in symbols where symbol.address != 0 {
@@ -41,16 +51,24 @@ struct KernelSymbolTable {
             case UInt8(ascii: "t"), UInt8(ascii: "T"), UInt8(ascii: "w"), UInt8(ascii: "W"): break
             default: continue
             }
+            let moduleBytes = symbol.module.isEmpty || moduleIndex[symbol.module] != nil ? 0 : symbol.module.utf8.count + 2
+            guard count < limit, nameBytesLimit.overflow
+                    || names.count + moduleNameBytes + symbol.name.utf8.count + 1 + moduleBytes <= nameBytesLimit.partialValue else {
+                dropped += 1
+                continue
+            }
             let offset = UInt32(truncatingIfNeeded: names.count)
             names.append(contentsOf: symbol.name.utf8)
             names.append(0)
             pending.append((symbol.address, offset, symbol.module.isEmpty ? 0 : index(ofModule: symbol.module)))
         }
+        return dropped
     }
 
     private mutating func index(ofModule module: String) -> UInt32 {
         if let index = moduleIndex[module] { return index }
         moduleList.append(bracketed(module))
+        moduleNameBytes += module.utf8.count + 2
         let index = UInt32(moduleList.count)
         moduleIndex[module] = index
         return index
@@ -63,6 +81,8 @@ struct KernelSymbolTable {
     private mutating func bracketed(_ module: String) -> String {
         if let name = moduleNames[module] { return name }
         let name = module.hasPrefix("[") ? module : "[\(module)]"
+        // Module records replace each other; the names of old ones need not stay.
+        if moduleNames.count >= 1 << 14 { moduleNames.removeAll() }
         moduleNames[module] = name
         return name
     }

@@ -32,6 +32,10 @@ public final class Symbolizer {
     private var internedPaths: [String: String] = [:]
 
     private var kernelSymbols = KernelSymbolTable()
+    /// Mappings held over all processes, against `options.maximumMappings`.
+    private var mappingCount = 0
+    /// The limits already reported in this stream's log (each once).
+    private var reportedLimits: Set<String> = []
 
     /// Whole samples' frames (kernel + user), so that a warm sample costs one lookup.
     /// The only stack cache: separate caches of user and kernel stacks would hold
@@ -65,7 +69,12 @@ public final class Symbolizer {
         case .mappings(let mappings): applyMappings(mappings)
         case .processExit(let exit): applyExit(exit)
         case .kernelSymbols(let chunk):
-            kernelSymbols.add(chunk.symbols)
+            let dropped = kernelSymbols.add(chunk.symbols, limit: options.maximumKernelSymbols)
+            if dropped > 0 {
+                statistics.kernelSymbolsDropped += UInt64(dropped)
+                reportLimit("max_kernel_symbols", options.maximumKernelSymbols,
+                            "kernel symbols (or \(KernelSymbolTable.nameBytesPerSymbol) bytes of names per symbol) of this stream; later ones are dropped and their frames stay unnamed")
+            }
             namedKernelStacks.removeAll()
             sampleStacks.removeAll()
         case .kernelModules(let modules):
@@ -104,9 +113,32 @@ public final class Symbolizer {
         }
         // A new process, a reused pid (other start time, or its exit was seen), or an
         // exec: a new address space.
+        guard processes[info.pid] != nil || admitProcess() else { return }
         let process = ProcessState(identity: identity, identityKnown: true, generation: newGeneration())
         process.startTime = info.startTime
-        processes[info.pid] = process
+        store(process, pid: info.pid)
+    }
+
+    /// Whether one more pid fits in `options.maximumProcesses`; counts and reports a refusal.
+    private func admitProcess() -> Bool {
+        guard processes.count >= options.maximumProcesses else { return true }
+        statistics.processRecordsDropped += 1
+        reportLimit("max_processes", options.maximumProcesses,
+                    "processes described at once in this stream; records of further processes are dropped and their samples count as of unknown processes")
+        return false
+    }
+
+    /// Puts (or removes) the state of `pid`, keeping `mappingCount` right.
+    private func store(_ process: ProcessState?, pid: Int32) {
+        if let old = processes[pid] { mappingCount -= old.mappings.count }
+        processes[pid] = process
+        if let process { mappingCount += process.mappings.count }
+    }
+
+    /// Logs a limit once per stream: its name, its value, what it bounds and how to raise it.
+    private func reportLimit(_ name: String, _ value: Int, _ what: String) {
+        guard reportedLimits.insert(name).inserted else { return }
+        logger.warning("receivers.profiling.\(name) (\(value)) reached: at most \(value) \(what) (counted as dropped in the run summary); raise receivers.profiling.\(name) if this host needs more")
     }
 
     private func applyMappings(_ record: Mappings) {
@@ -114,17 +146,40 @@ public final class Symbolizer {
         if let existing = processes[record.pid], !existing.exited {
             process = existing
         } else {
+            // A pid without room (its process record was refused, counted there): its mappings go too.
+            guard processes[record.pid] != nil || processes.count < options.maximumProcesses else {
+                statistics.mappingsDropped += UInt64(record.mappings.count)
+                return
+            }
             process = ProcessState(identity: ProcessIdentity(pid: record.pid, comm: unknownComm(record.pid)),
                                    identityKnown: false, generation: newGeneration())
-            processes[record.pid] = process
+            store(process, pid: record.pid)
         }
         // Keep the state (and loaded file) of mappings that did not change.
         var previous: [Mapping: MappingState] = [:]
         for state in process.mappings { previous[state.mapping] = state }
-        process.mappings = record.mappings
+        var kept = record.mappings
             .filter { $0.end > $0.start }
             .sorted { $0.start < $1.start }
-            .map { previous[$0] ?? MappingState(mapping: $0, path: intern($0.path)) }
+        // Within the per-process bound and what the stream's bound leaves (this
+        // process's old mappings are replaced, so they make room).
+        let room = max(0, min(options.maximumMappingsPerProcess,
+                              options.maximumMappings - (mappingCount - process.mappings.count)))
+        if kept.count > room {
+            statistics.mappingsDropped += UInt64(kept.count - room)
+            if kept.count > options.maximumMappingsPerProcess {
+                reportLimit("max_mappings_per_process", options.maximumMappingsPerProcess,
+                            "executable mappings per process; a process's mappings past it (highest addresses) are dropped and their frames stay unnamed")
+            }
+            if room < options.maximumMappingsPerProcess {
+                reportLimit("max_mappings", options.maximumMappings,
+                            "executable mappings over all processes of this stream; mappings past it are dropped and their frames stay unnamed")
+            }
+            kept.removeSubrange(room...)
+        }
+        mappingCount -= process.mappings.count
+        process.mappings = kept.map { previous[$0] ?? MappingState(mapping: $0, path: intern($0.path)) }
+        mappingCount += process.mappings.count
         process.generation = newGeneration()
     }
 
@@ -137,7 +192,7 @@ public final class Symbolizer {
             let oldest = exitedProcesses[exitedHead]
             exitedHead += 1
             if let state = processes[oldest.pid], state.exited, state.generation == oldest.generation {
-                processes[oldest.pid] = nil
+                store(nil, pid: oldest.pid)
             }
         }
         if exitedHead > 4096 {
@@ -155,7 +210,31 @@ public final class Symbolizer {
 
     private func unknownComm(_ pid: Int32) -> String { pid == 0 ? "swapper" : "pid \(pid)" }
 
+    /// Lets go of everything the stream made it hold (processes, mappings, loaded files,
+    /// kernel symbols, cached stacks), keeping the statistics: for a stream that ended.
+    public func removeAll() {
+        processes = [:]
+        exitedProcesses = []
+        exitedHead = 0
+        mappingCount = 0
+        objectFiles = [:]
+        failedFiles = []
+        internedPaths = [:]
+        kernelSymbols = KernelSymbolTable()
+        sampleStacks.removeAll()
+        namedUserStacks.removeAll()
+        namedKernelStacks.removeAll()
+    }
+
     // MARK: Queries
+
+    /// Whether `pid` has a state here (it was not refused at `maximumProcesses`).
+    public func holds(pid: Int32) -> Bool { processes[pid] != nil }
+
+    /// What the symbolizer holds for the stream, against its limits (`SymbolizerOptions`).
+    public var retained: (processes: Int, mappings: Int, kernelSymbols: Int) {
+        (processes.count, mappingCount, kernelSymbols.count)
+    }
 
     /// What a `ProcessInfo` record said about `pid`, or nil if none did.
     public func process(_ pid: Int32) -> ProcessIdentity? {

@@ -20,11 +20,32 @@ public struct SymbolizerOptions: Sendable, Hashable {
     public var exitedProcessRetention: Int
     /// Minimum time between two checks of one process's perf map for new entries.
     public var perfMapRefreshInterval: Duration
+    /// Processes (pids) described at once per stream, exited ones kept for late samples
+    /// included; records of further processes are dropped (`receivers.profiling.max_processes`).
+    public var maximumProcesses: Int
+    /// Executable mappings kept per process (`max_mappings_per_process`).
+    public var maximumMappingsPerProcess: Int
+    /// Executable mappings kept over all processes of a stream (`max_mappings`).
+    public var maximumMappings: Int
+    /// Kernel symbols kept per stream (`max_kernel_symbols`); their names may take
+    /// `KernelSymbolTable.nameBytesPerSymbol` bytes per symbol on average.
+    public var maximumKernelSymbols: Int
+
+    /// The defaults: far above a large host (thousands of processes, about 10^5 kernel
+    /// symbols plus modules), low enough that a hostile stream cannot exhaust memory.
+    public static let defaultMaximumProcesses = 1 << 16
+    public static let defaultMaximumMappingsPerProcess = 1 << 14
+    public static let defaultMaximumMappings = 1 << 20
+    public static let defaultMaximumKernelSymbols = 1 << 19
 
     public init(debugDirectories: [String] = ["/usr/lib/debug"], perfMapDirectory: String = "/tmp",
                 useProcessRoot: Bool = true, demangle: Bool = true, stackCacheCapacity: Int = 65536,
                 fileCacheCapacity: Int = 1024, exitedProcessRetention: Int = 1024,
-                perfMapRefreshInterval: Duration = .seconds(1)) {
+                perfMapRefreshInterval: Duration = .seconds(1),
+                maximumProcesses: Int = defaultMaximumProcesses,
+                maximumMappingsPerProcess: Int = defaultMaximumMappingsPerProcess,
+                maximumMappings: Int = defaultMaximumMappings,
+                maximumKernelSymbols: Int = defaultMaximumKernelSymbols) {
         self.debugDirectories = debugDirectories
         self.perfMapDirectory = perfMapDirectory
         self.useProcessRoot = useProcessRoot
@@ -33,5 +54,9 @@ public struct SymbolizerOptions: Sendable, Hashable {
         self.fileCacheCapacity = fileCacheCapacity
         self.exitedProcessRetention = exitedProcessRetention
         self.perfMapRefreshInterval = perfMapRefreshInterval
+        self.maximumProcesses = maximumProcesses
+        self.maximumMappingsPerProcess = maximumMappingsPerProcess
+        self.maximumMappings = maximumMappings
+        self.maximumKernelSymbols = maximumKernelSymbols
     }
 }

@@ -45,6 +45,13 @@ public struct SymbolizerStatistics: Sendable, Hashable {
     /// (left in the file after loading) because the file became unreadable.
     public var unreadableSymbolNames: UInt64 = 0
 
+    /// Process records refused by `SymbolizerOptions.maximumProcesses`.
+    public var processRecordsDropped: UInt64 = 0
+    /// Mappings refused by `maximumMappingsPerProcess`, `maximumMappings`, or with their process.
+    public var mappingsDropped: UInt64 = 0
+    /// Kernel symbols refused by `maximumKernelSymbols` (count or name bytes).
+    public var kernelSymbolsDropped: UInt64 = 0
+
     public static let recentFailureLimit = 32
 
     public init() {}

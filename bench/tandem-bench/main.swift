@@ -2,6 +2,9 @@
 //
 //   tandem-bench amplify IN OUT --min-samples N   IN's samples, repeated with shifted times until OUT has >= N
 //   tandem-bench count FILE                       samples, distinct stacks, processes and time span of FILE
+//   tandem-bench pids N OUT                       a stream of N distinct processes (process, mappings
+//                                                 and one sample each) in one second: the memory bound test
+//   tandem-bench ksyms N OUT                      a stream of N kernel symbols with 200-byte names
 //
 // Amplifying keeps stacks, processes and mappings real: the first pass is IN
 // record for record (process exits held back to the end, so later passes find
@@ -123,6 +126,73 @@ func count(_ path: String) throws {
         + "kernel_symbols=\(kernelSymbols) span_seconds=\(seconds) cpus=\(header.cpuCount) hz=\(header.samplesPerSecond)")
 }
 
+/// A hostile (or very busy) stream: `count` processes, each described, mapped and sampled
+/// once, all within one second of stream time (one metrics window).
+func manyProcesses(count: Int, output: String) throws {
+    guard let file = fopen(output, "wb") else {
+        throw BenchError(description: "\(output): \(String(cString: strerror(errno)))")
+    }
+    defer { fclose(file) }
+    let header = StreamHeader(hostName: "bench-host", kernelRelease: "6.18.0", bootID: "boot",
+                              clock: ClockReference(monotonicNanoseconds: 1_000_000_000,
+                                                    realtimeNanoseconds: 1_800_000_000_000_000_000),
+                              cpuCount: 2, samplesPerSecond: 99, samplerVersion: "bench")
+    var encoder = StreamEncoder(header: header)
+    encoder.append(.kernelSymbols(KernelSymbols(symbols: [
+        KernelSymbol(address: 0xffff_ffff_8100_0000, type: UInt8(ascii: "T"), name: "entry_SYSCALL_64"),
+        KernelSymbol(address: 0xffff_ffff_8100_1000, type: UInt8(ascii: "T"), name: "__x64_sys_write"),
+    ])))
+    let start = header.clock.monotonicNanoseconds
+    let step = UInt64(1_000_000_000 / max(1, count))
+    for index in 0..<count {
+        let pid = Int32(100 + index)
+        encoder.append(.process(ProcessInfo(pid: pid, parentPID: 1, startTime: UInt64(index + 1), comm: "p\(index)",
+                                            executablePath: "/usr/bin/p\(index)", cgroupPath: "/")))
+        encoder.append(.mappings(Mappings(pid: pid, mappings: [
+            Mapping(start: 0x5555_0000_0000, end: 0x5555_0001_0000, fileOffset: 0, device: 0, inode: UInt64(index + 1),
+                    path: "/usr/bin/p\(index)"),
+        ])))
+        encoder.appendSample(time: start + UInt64(index) * step, pid: pid, tid: pid, cpu: 0,
+                             kernelStack: [0xffff_ffff_8100_1010, 0xffff_ffff_8100_0020],
+                             userStack: [0x5555_0000_1010, 0x5555_0000_2020])
+        if encoder.bufferedByteCount >= 1 << 20 { try write(encoder.takeBytes(), to: file, path: output) }
+    }
+    let end = start + 1_000_000_000
+    encoder.append(.statistics(SamplerStatistics(time: end, counters: [.samplesCollected: UInt64(count)])))
+    encoder.append(.endOfStream(EndOfStream(time: end, reason: .finished)))
+    try write(encoder.takeBytes(), to: file, path: output)
+    print("\(output): \(count) processes, one sample each")
+}
+
+/// A kernel-symbol flood: `count` text symbols with 200-byte names, then one sample.
+func kernelSymbolFlood(count: Int, output: String) throws {
+    guard let file = fopen(output, "wb") else {
+        throw BenchError(description: "\(output): \(String(cString: strerror(errno)))")
+    }
+    defer { fclose(file) }
+    let header = StreamHeader(hostName: "bench-host", kernelRelease: "6.18.0", bootID: "boot",
+                              clock: ClockReference(monotonicNanoseconds: 1_000_000_000,
+                                                    realtimeNanoseconds: 1_800_000_000_000_000_000),
+                              cpuCount: 2, samplesPerSecond: 99, samplerVersion: "bench")
+    var encoder = StreamEncoder(header: header)
+    let padding = String(repeating: "k", count: 190)
+    var chunk: [KernelSymbol] = []
+    for index in 0..<count {
+        chunk.append(KernelSymbol(address: 0xffff_ffff_8100_0000 + UInt64(index) * 16, type: UInt8(ascii: "T"),
+                                  name: "\(padding)_\(String(index, radix: 16))"))
+        if chunk.count == 4096 || index == count - 1 {
+            encoder.append(.kernelSymbols(KernelSymbols(symbols: chunk)))
+            chunk = []
+            if encoder.bufferedByteCount >= 1 << 20 { try write(encoder.takeBytes(), to: file, path: output) }
+        }
+    }
+    let time = header.clock.monotonicNanoseconds + 1_000_000
+    encoder.appendSample(time: time, pid: 100, tid: 100, cpu: 0, kernelStack: [0xffff_ffff_8100_0010], userStack: [])
+    encoder.append(.endOfStream(EndOfStream(time: time, reason: .finished)))
+    try write(encoder.takeBytes(), to: file, path: output)
+    print("\(output): \(count) kernel symbols")
+}
+
 let arguments = Array(CommandLine.arguments.dropFirst())
 do {
     switch arguments.first {
@@ -131,11 +201,21 @@ do {
             throw BenchError(description: "usage: tandem-bench amplify IN OUT --min-samples N")
         }
         try amplify(input: arguments[1], output: arguments[2], minimumSamples: minimum)
+    case "pids":
+        guard arguments.count == 3, let count = Int(arguments[1]), count > 0 else {
+            throw BenchError(description: "usage: tandem-bench pids N OUT")
+        }
+        try manyProcesses(count: count, output: arguments[2])
+    case "ksyms":
+        guard arguments.count == 3, let count = Int(arguments[1]), count > 0 else {
+            throw BenchError(description: "usage: tandem-bench ksyms N OUT")
+        }
+        try kernelSymbolFlood(count: count, output: arguments[2])
     case "count":
         guard arguments.count == 2 else { throw BenchError(description: "usage: tandem-bench count FILE") }
         try count(arguments[1])
     default:
-        throw BenchError(description: "usage: tandem-bench amplify IN OUT --min-samples N | count FILE")
+        throw BenchError(description: "usage: tandem-bench amplify IN OUT --min-samples N | count FILE | pids N OUT | ksyms N OUT")
     }
 } catch {
     let message = Array("tandem-bench: \(error)\n".utf8)

@@ -72,6 +72,13 @@ public final class AggregatorRuntime: Sendable {
                 symbolizerOptions: SymbolizerOptions = .init(), logger: Logger) throws {
         self.configuration = configuration
         self.outputs = outputs
+        // The receiver's limits, where the configuration sets them.
+        var symbolizerOptions = symbolizerOptions
+        let receiver = configuration.profilingReceiver
+        if let value = receiver.maxProcesses { symbolizerOptions.maximumProcesses = value }
+        if let value = receiver.maxMappingsPerProcess { symbolizerOptions.maximumMappingsPerProcess = value }
+        if let value = receiver.maxMappings { symbolizerOptions.maximumMappings = value }
+        if let value = receiver.maxKernelSymbols { symbolizerOptions.maximumKernelSymbols = value }
         self.symbolizerOptions = symbolizerOptions
         self.logger = logger
         var exporters: [any MetricsExporter] = []

@@ -22,6 +22,10 @@ public struct RunSummary: Hashable, Sendable, CustomStringConvertible {
     /// from the profiles and from their metrics windows still open, so counted as lost.
     public var unfinishedStreams = 0
     public var unfinishedSamples = 0
+    /// What the aggregator itself dropped at its bounds, by the limit's setting
+    /// (`max_processes_per_window` counts samples, the receiver's `max_*` records,
+    /// mappings and kernel symbols).
+    public var aggregatorDrops: [String: UInt64] = [:]
 
     public init() {}
 
@@ -39,6 +43,7 @@ public struct RunSummary: Hashable, Sendable, CustomStringConvertible {
         hostNames.formUnion(other.hostNames)
         unfinishedStreams += other.unfinishedStreams
         unfinishedSamples += other.unfinishedSamples
+        aggregatorDrops.merge(other.aggregatorDrops, uniquingKeysWith: +)
     }
 
     public var totalSamplerDrops: UInt64 { samplerDrops.values.reduce(0, +) }
@@ -48,6 +53,9 @@ public struct RunSummary: Hashable, Sendable, CustomStringConvertible {
                      "samples received: \(samples); sampler collected \(samplerCollected), dropped \(totalSamplerDrops)"]
         for (reason, count) in samplerDrops.sorted(by: { $0.key < $1.key }) where count > 0 {
             lines.append("  dropped (\(reason)): \(count)")
+        }
+        for (limit, count) in aggregatorDrops.sorted(by: { $0.key < $1.key }) where count > 0 {
+            lines.append("  dropped by the aggregator (\(limit)): \(count)")
         }
         if unfinishedStreams > 0 {
             lines.append("lost: \(unfinishedSamples) samples of \(unfinishedStreams) unfinished streams (not in the profiles or their last metrics windows)")

@@ -1,3 +1,4 @@
+import CTandemMalloc
 import Logging
 import ProfileOutputs
 #if canImport(Glibc)
@@ -31,6 +32,8 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
     private var nextFlushTime: UInt64 = 0
     private var lastStatistics: SamplerStatistics?
     private var reportedDrops: UInt64 = 0
+    /// Connector drops (`max_processes_per_window`) already logged.
+    private var reportedWindowDrops: Int64 = 0
     private var finished = false
     /// This stream's decoded samples, visible to the runtime until `finish` merges them.
     private let tally: StreamTally
@@ -128,7 +131,10 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         switch record {
         case .sample(let sample):
             summary.samples += 1
-            unwindPublisher?.noteSample(pid: sample.pid, time: sample.time)
+            // Only processes the symbolizer holds (within max_processes) get per-pid unwind state.
+            if let unwindPublisher, symbolizer.holds(pid: sample.pid) {
+                unwindPublisher.noteSample(pid: sample.pid, time: sample.time)
+            }
             let symbolized = symbolizer.symbolize(sample)
             connector?.add(symbolized)
             profile?.add(symbolized)
@@ -166,7 +172,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
             if process.isExec { unwindPublisher?.forget(pid: process.pid) }
         case .mappings(let mappings):
             symbolizer.apply(record)
-            unwindPublisher?.noteMappings(mappings)
+            if symbolizer.holds(pid: mappings.pid) { unwindPublisher?.noteMappings(mappings) }
         case .processExit(let exit):
             symbolizer.apply(record)
             unwindPublisher?.forget(pid: exit.pid)
@@ -182,7 +188,20 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         guard let connector else { return }
         nextFlushTime = newestTime + Self.lateness / 4
         guard newestTime > Self.lateness else { return }
-        runtime.export(connector.flush(upTo: newestTime - Self.lateness))
+        let batch = connector.flush(upTo: newestTime - Self.lateness)
+        runtime.export(batch)
+        // Drops are reported with the window they happened in, when it is emitted.
+        if !batch.isEmpty { noteWindowDrops(connector) }
+    }
+
+    /// Logs the samples dropped at `max_processes_per_window` since the last report:
+    /// once per emitted window that dropped some.
+    private func noteWindowDrops(_ connector: ProfilingMetricsConnector) {
+        let dropped = connector.statistics.droppedSamples
+        guard dropped > reportedWindowDrops else { return }
+        let limit = connector.settings.maxProcessesPerWindow
+        logger.warning("connectors.profilingmetrics.max_processes_per_window (\(limit)) reached: \(dropped - reportedWindowDrops) samples of processes beyond it were dropped from the metrics (\(dropped) in this stream); raise max_processes_per_window if this host runs more processes per window")
+        reportedWindowDrops = dropped
     }
 
     /// Logs a warning when the sampler reports new drops, so they are never silent.
@@ -220,6 +239,8 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         }
         if let connector {
             runtime.export(connector.finish(at: newestTime))
+            noteWindowDrops(connector)
+            summary.aggregatorDrops["max_processes_per_window, samples"] = UInt64(connector.statistics.droppedSamples)
         }
         if let unwindPublisher, let control {
             let sent = unwindPublisher.counters
@@ -238,11 +259,38 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         summary.framesResolved = Int(symbolization.framesResolved)
         summary.framesUnresolved = Int(symbolization.framesUnresolved)
         summary.unknownProcessSamples = Int(symbolization.unknownProcessSamples)
+        summary.aggregatorDrops["max_processes, process records"] = symbolization.processRecordsDropped
+        summary.aggregatorDrops["max_mappings_per_process / max_mappings, mappings"] = symbolization.mappingsDropped
+        summary.aggregatorDrops["max_kernel_symbols, kernel symbols"] = symbolization.kernelSymbolsDropped
         let clock = header?.clock
         runtime.merge(tally: tally, profile: profile, summary: summary, samplesPerSecond: header?.samplesPerSecond ?? 0,
                       firstSample: firstSampleTime.flatMap { clock?.unixNanoseconds(ofMonotonic: $0) },
                       lastSample: clock?.unixNanoseconds(ofMonotonic: newestTime))
         profile = nil
+        releaseStreamState()
+    }
+
+    /// What the stream made the pipeline hold, against the limits: processes and
+    /// mappings of the symbolizer, kernel symbols, processes of the metrics windows.
+    public var retainedEntries: (processes: Int, mappings: Int, kernelSymbols: Int, windowProcesses: Int) {
+        let symbolizer = symbolizer.retained
+        return (symbolizer.processes, symbolizer.mappings, symbolizer.kernelSymbols, connector?.heldProcesses ?? 0)
+    }
+
+    /// Processes the unwind publisher keeps state for (mappings, last sample time); nil
+    /// when the stream has no control channel.
+    public var retainedUnwindProcesses: (mappings: Int, sampled: Int)? { unwindPublisher?.trackedProcesses }
+
+    /// Lets go of the stream's state once it ended, whoever still holds the pipeline,
+    /// and gives the freed heap back to the system (`malloc_trim`: glibc keeps freed
+    /// memory of the connection's thread arena otherwise; measured in docs/benchmarks.md):
+    /// a connection that made the aggregator grow must not leave it that large.
+    private func releaseStreamState() {
+        connector = nil
+        symbolizer.removeAll()
+        decoder = StreamDecoder()
+        unwindPublisher = nil
+        _ = malloc_trim(0)
     }
 }
 

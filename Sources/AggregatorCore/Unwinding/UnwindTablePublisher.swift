@@ -97,6 +97,9 @@ public final class UnwindTablePublisher {
 
     /// Notes a sample of `pid`: the first one publishes the process's tables.
     /// `time` (the sample's, monotonic ns) retires processes that stopped running.
+    /// Processes whose mappings, and processes whose last sample time, are kept.
+    public var trackedProcesses: (mappings: Int, sampled: Int) { (latest.count, lastSampleTime.count) }
+
     public func noteSample(pid: Int32, time: UInt64 = 0) {
         guard !excludedPIDs.contains(pid) else { return }
         let isFirst = lastSampleTime.updateValue(time, forKey: pid) == nil
