@@ -70,7 +70,7 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "Symbolization", dependencies: [
-            "Profiles", "WireFormat", "CTandemELF", "CTandemLZMA", "SystemCallErrors",
+            "Profiles", "WireFormat", "CTandemELF", "CTandemLZMA", "SystemCallErrors", "RateLimitedLogging",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Compression", dependencies: ["CTandemZlib", "CTandemSnappy", "CTandemZstd"]),

@@ -1,5 +1,6 @@
 import CTandemELF
 import Logging
+import RateLimitedLogging
 import Profiles
 import WireFormat
 #if canImport(Glibc)
@@ -28,6 +29,11 @@ public final class Symbolizer {
 
     private var objectFiles: [FileKey: ObjectFile] = [:]
     private var failedFiles: Set<FileKey> = []
+    /// A stream can name any number of unreadable files (a 2^20-process flood named 65,536):
+    /// the first `fullyLoggedFailures` are logged one by one, later ones at most one line per
+    /// interval; every one is counted in `statistics.fileFailures`.
+    private let failureLog = RateLimitedLog(what: "unreadable files")
+    private static let fullyLoggedFailures = 32
     private var useTick: UInt64 = 0
     private var internedPaths: [String: String] = [:]
 
@@ -466,8 +472,14 @@ public final class Symbolizer {
         if statistics.recentFileFailures.count > SymbolizerStatistics.recentFailureLimit {
             statistics.recentFileFailures.removeFirst()
         }
-        logger.warning("cannot read symbols; its frames stay file+offset",
-                       metadata: ["file": "\(path)", "reason": "\(reason)"])
+        if statistics.fileFailures <= Self.fullyLoggedFailures {
+            logger.warning("cannot read symbols; its frames stay file+offset",
+                           metadata: ["file": "\(path)", "reason": "\(reason)"])
+        } else {
+            failureLog.log(.warning, "cannot read symbols of \(path): \(reason); its frames stay file+offset "
+                + "(more than \(Self.fullyLoggedFailures) unreadable files in this stream: at most one line per interval)",
+                to: logger)
+        }
     }
 
     private func evictObjectFilesIfNeeded() {

@@ -119,6 +119,22 @@ struct UntrustedFileTests {
         #expect(count < 0 && errno == EAGAIN, "the device was opened (inotify saw IN_OPEN)")
     }
 
+    @Test("A stream naming many unreadable files: every one counted, the log bounded")
+    func manyUnreadableFilesLogABoundedNumberOfLines() throws {
+        let count = 200
+        let mappings = (0..<count).map { index in
+            Mapping(start: 0x7f00_0000_0000 + UInt64(index) << 20, end: 0x7f00_0000_4000 + UInt64(index) << 20,
+                    fileOffset: 0, device: 1, inode: UInt64(index + 1), path: "/nonexistent/tandem/lib\(index).so")
+        }
+        let log = LogRecorder()
+        let outcome = try #require(symbolizeOnce(mappings: mappings, stack: mappings.map { $0.start + 0x10 },
+                                                 options: .init(debugDirectories: []), log: log, fifos: []))
+        #expect(outcome.statistics.fileFailures == count)
+        let warnings = log.entries.filter { $0.level == .warning }
+        // 32 in full, then at most one per interval (the test takes well under one).
+        #expect(warnings.count >= 32 && warnings.count <= 34, "\(warnings.count) warnings for \(count) unreadable files")
+    }
+
     @Test("A FIFO at a mapped path, a symlink to one, or at the path of a deleted file: file+offset frames and a reason",
           arguments: ["fifo", "symlink", "deleted"])
     func mappedFIFO(kind: String) throws {
