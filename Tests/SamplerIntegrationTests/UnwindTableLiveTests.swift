@@ -47,35 +47,18 @@ extension SamplerLiveTests {
             let symbols = try SymbolTable(binary: workload)
             let start = try #require(symbols.address(of: "_start"))
 
-            let socket = scratch.appendingPathComponent("a.sock").path
             let captures = scratch.appendingPathComponent("captures")
-            try FileManager.default.createDirectory(at: captures, withIntermediateDirectories: true)
-            guard FileManager.default.isExecutableFile(atPath: aggregatorBinaryPath) else {
-                throw TestFailure.setup("tandem-aggregator was not built next to the tests; run `swift build` first")
+            try withAggregatorAndSampler(scratch: scratch, captures: captures) { sampler, aggregator in
+                let run = try primeAndMeasure(workload: workload, symbols: symbols, start: start, captures: captures,
+                                              sampler: sampler, aggregator: aggregator) { sampler.log }
+                let (before, total, rooted, truncated) = (run.before, run.total, run.rooted, run.truncated)
+                #expect(before < total, "\(before) samples before the tables were loaded, \(total) after")
+                #expect(total >= 300, "samples of the workload: \(total)\n\(sampler.log)")
+                #expect(Double(rooted) >= 0.95 * Double(total),
+                        "\(rooted) of \(total) samples reach _start (\(truncated) flagged truncated, \(before) before)\n\(sampler.log)")
+                #expect(truncated <= total - rooted)
+                #expect(sampler.log.contains("unwind_tables_loaded="))
             }
-            let aggregator = Process()
-            aggregator.executableURL = URL(fileURLWithPath: aggregatorBinaryPath)
-            aggregator.arguments = ["serve", "--socket", socket, "--capture", captures.path, "--log-level", "warning"]
-            try aggregator.run()
-            defer { if aggregator.isRunning { kill(aggregator.processIdentifier, SIGKILL) } }
-            while !FileManager.default.fileExists(atPath: socket) {
-                guard aggregator.isRunning else { throw TestFailure.setup("tandem-aggregator exited early") }
-                usleep(20_000)
-            }
-
-            let sampler = try SamplerProcess(arguments: ["--socket", socket, "--samples-per-second", "99",
-                                                         "--unwind-table-entries", "\(8 << 20)"], scratch: scratch)
-            defer { if sampler.process.isRunning { kill(sampler.pid, SIGKILL) } }
-            try sampler.waitUntilSampling()
-            let run = try primeAndMeasure(workload: workload, symbols: symbols, start: start, captures: captures,
-                                          sampler: sampler, aggregator: aggregator) { sampler.log }
-            let (before, total, rooted, truncated) = (run.before, run.total, run.rooted, run.truncated)
-            #expect(before < total, "\(before) samples before the tables were loaded, \(total) after")
-            #expect(total >= 300, "samples of the workload: \(total)\n\(sampler.log)")
-            #expect(Double(rooted) >= 0.95 * Double(total),
-                    "\(rooted) of \(total) samples reach _start (\(truncated) flagged truncated, \(before) before)\n\(sampler.log)")
-            #expect(truncated <= total - rooted)
-            #expect(sampler.log.contains("unwind_tables_loaded="))
         }
     }
 }

@@ -28,12 +28,14 @@ public final class StreamServer: Sendable {
         /// A connection whose thread has spent this long in one call into its consumer
         /// (or its capture file) is abandoned: its socket is shut down so the sampler
         /// reconnects with a fresh stream, and what it held is counted as lost. The
-        /// thread cannot be killed; it leaves when the call returns.
+        /// thread cannot be killed; it leaves when the call returns. Two minutes: a debug
+        /// build on a loaded host has spent over 30 s on one chunk (the first symbolization
+        /// of large files), and a connection abandoned by mistake loses its stream.
         public var stuckAfter: Duration
         /// At most one log line per this interval for each kind of refusal.
         public var logInterval: Duration
 
-        public init(maxConnections: Int = 16, stuckAfter: Duration = .seconds(30), logInterval: Duration = .seconds(10)) {
+        public init(maxConnections: Int = 16, stuckAfter: Duration = .seconds(120), logInterval: Duration = .seconds(10)) {
             self.maxConnections = maxConnections
             self.stuckAfter = stuckAfter
             self.logInterval = logInterval
