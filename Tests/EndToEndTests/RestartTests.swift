@@ -151,12 +151,9 @@ extension EndToEndTests {
             // The stream described its processes and mappings before (almost all) their samples.
             #expect(placement.describedLater + placement.undescribedProcess <= placement.total / 20,
                     "\(name): \(placement.describedLater + placement.undescribedProcess) of \(placement.total) user frames of processes or mappings not yet described")
-            // When more than a few frames are unnamed, most of them are addresses no mapping of
-            // their process held: garbage of frame-pointer walks.
-            if names.unnamed * 20 > names.named + names.unnamed {
-                #expect(Double(placement.outsideEveryMapping) >= 0.6 * Double(names.unnamed),
-                        "\(name): only \(placement.outsideEveryMapping) of \(names.unnamed) unnamed frames lie outside every described mapping")
-            }
+            // How the unnamed frames split between bare addresses and files without symbols
+            // follows what else runs (CI: 151 of 269 bare, mostly python3's; a build: 2,303 of
+            // 2,352 swift-frontend's), so it is printed above, not asserted.
             // What lies in a described mapping is named.
             #expect(names.namedInMappings >= 0.9, "\(name): \(names.fileOffsets) frames in mapped files left unnamed of \(names.named + names.fileOffsets)")
         }
