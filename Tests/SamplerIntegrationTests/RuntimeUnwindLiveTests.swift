@@ -143,8 +143,10 @@ extension SamplerLiveTests {
             var runs: [Int32] = []
             defer { for pid in runs { try? FileManager.default.removeItem(atPath: "/tmp/perf-\(pid).map") } }
             try withAggregatorAndSampler(scratch: scratch, captures: captures) { sampler, aggregator in
-                // Primed once a sample of the VM was walked with its tables: flagged truncated,
-                // or reaching libc (the threads' root, clone3), which frame pointers alone do not.
+                // Primed once a sample of the VM was walked with its tables (flagged truncated, or
+                // reaching libc, the threads' root, which frame pointers alone do not), or once the
+                // VM has run long enough for its tables to be compiled and sent (1,000 samples):
+                // the VM's C code may never be sampled at a point that shows the tables.
                 let priming = try Workload.startErlang(module, seconds: 120, scratch: scratch)
                 runs.append(priming.processIdentifier)
                 defer { if priming.isRunning { kill(priming.processIdentifier, SIGKILL) } }
@@ -153,13 +155,15 @@ extension SamplerLiveTests {
                     usleep(200_000)
                     guard let path = capturePath() else { continue }
                     var libc: Mapping?
+                    var samples = 0
                     for record in try decodeCapture(path, complete: false) {
                         if case .mappings(let set) = record, set.pid == priming.processIdentifier {
                             libc = set.mappings.first { $0.path.hasSuffix("/libc.so.6") }
                         }
                         guard case .sample(let sample) = record, sample.pid == priming.processIdentifier,
                               let outer = sample.userStack.last else { continue }
-                        if sample.flags.contains(.userStackTruncated)
+                        samples += 1
+                        if samples >= 1000 || sample.flags.contains(.userStackTruncated)
                             || libc.map({ $0.start <= outer && outer < $0.end && sample.userStack.count > 4 }) ?? false {
                             primed = true
                         }
