@@ -6,8 +6,10 @@
 # temporary directory. Prints one row per case: peak RSS, threads and descriptors of the
 # aggregator / sampler (sampled from /proc every 0.2 s), and samples collected by the
 # sampler's BPF program, sent into the stream, received by the aggregator, and counted
-# as dropped; and a verdict. A case is OK when every sample is received or counted as
-# dropped, every process stopped as it should, and the peaks stayed in bounds.
+# as dropped (by the sampler: its exit line's drops; by the aggregator: samples of
+# unfinished streams and at its bounds, from its `done:` line); each exporter's
+# sent/retried/dropped/rejected; and a verdict. A case is OK when every sample is received
+# or counted as dropped, every process stopped as it should, and the peaks stayed in bounds.
 # Exits 1 if any case failed. As root:
 #
 #   bash bench/chaos.sh [BIN_DIR]          (default: builds release binaries here)
