@@ -642,7 +642,7 @@ def account(case_dir, limits):
                     agg_window += int(count)
                 notes.append(f"aggregator {instance} dropped ({limit}): {count}")
             for exporter in re.findall(r"exporter (\S+) sent=(\d+) retried=(\d+) dropped=(\d+) rejected=(\d+)", done):
-                exporters.append("/".join(exporter[1:]))
+                exporters.append(f"{exporter[0]} " + "/".join(exporter[1:]))
             server = re.search(r"connections accepted \d+.*?unfinished at shutdown \d+", done)
             if server:
                 notes.append(f"aggregator {instance}: {server.group(0)}")
