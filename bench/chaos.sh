@@ -6,8 +6,10 @@
 # temporary directory. Prints one row per case: peak RSS, threads and descriptors of the
 # aggregator / sampler (sampled from /proc every 0.2 s), and samples collected by the
 # sampler's BPF program, sent into the stream, received by the aggregator, and counted
-# as dropped; and a verdict. A case is OK when every sample is received or counted as
-# dropped, every process stopped as it should, and the peaks stayed in bounds.
+# as dropped (by the sampler: its exit line's drops; by the aggregator: samples of
+# unfinished streams and at its bounds, from its `done:` line); each exporter's
+# sent/retried/dropped/rejected; and a verdict. A case is OK when every sample is received
+# or counted as dropped, every process stopped as it should, and the peaks stayed in bounds.
 # Exits 1 if any case failed. As root:
 #
 #   bash bench/chaos.sh [BIN_DIR]          (default: builds release binaries here)
@@ -417,6 +419,12 @@ case_idle_conns() {
     workload spin $((seconds + 30))
     start_sampler --duration "$seconds"
     wait_sampler "$smp_pid" "$smp_n" $((seconds + 60))
+    # Counted is not enough: nothing may stall the sampler's stream itself.
+    local sent log=$dir/sampler.$smp_n.log
+    sent=$(grep -o 'samples_sent=[0-9]*' "$log" | tail -n 1 | cut -d= -f2)
+    if [ "${sent:-0}" = 0 ]; then
+        check "FAIL the sampler delivered no sample: the idle connections held the aggregator's connection slots through its whole run ($(grep -c 'stream started' "$log") streams started, each ended at once: $(grep -o 'error=[^[]*' "$log" | sort | uniq -c | sort -rn | head -n 1 | sed 's/^ *//'))"
+    fi
     stop_process aggregator "$agg_n" "$agg_pid"
     wait "$idle_pid" 2>/dev/null
     check "NOTE idle client: $(cat "$dir/idle.json" 2>/dev/null)"

@@ -190,11 +190,18 @@ class Writer:
         self.samples = 0
         self.ended = "deadline"
 
-    def send(self, data, samples=0):
+    def send(self, data, samples=0, sample_ends=None):
+        """Counts `samples` once all of `data` left; with `sample_ends` (the offset in
+        `data` where each sample record ends), a send cut short by the deadline still
+        counts the samples whose bytes all left."""
         view = memoryview(data)
+        written = 0
         while view:
             left = self.deadline - time.monotonic()
             if left <= 0:
+                if sample_ends:
+                    import bisect
+                    self.samples += bisect.bisect_right(sample_ends, written)
                 raise TimeoutError
             self.sock.settimeout(min(left, 1.0))
             try:
@@ -203,6 +210,7 @@ class Writer:
                 continue
             view = view[sent:]
             self.bytes += sent
+            written += sent
         self.samples += samples
 
     def restart(self, seconds):
@@ -233,7 +241,16 @@ def hostile_stream(path, mode, out, seconds, count):
             stack = record(1, varint(1) + varint(1) + varint(1) + sint(0x401000))
             tail = string("/nonexistent/chaos") + string("/chaos") + b"\x00"
             step = sint(10_000)
-            chunks = []  # (bytes, samples in them)
+            chunks = []  # (bytes, the offset where each of their samples ends)
+
+            def chunk(parts):
+                ends = []
+                offset = 0
+                for part in parts:
+                    offset += len(part)
+                    if part[0] == 4:  # process, thread and sample: the sample is last
+                        ends.append(offset)
+                return b"".join(parts), ends
             parts = []
             for n in range(total):
                 thread = n % 65536 + 1
@@ -248,14 +265,14 @@ def hostile_stream(path, mode, out, seconds, count):
                              + b"\x02" + varint(len(tv) + len(pv) + 1) + tv + pv + b"\x00"
                              + b"\x03" + varint(len(sample)) + sample)
                 if len(parts) >= 4096:
-                    chunks.append((b"".join(parts), sum(1 for p in parts if p[0] == 4)))
+                    chunks.append(chunk(parts))
                     parts = []
             if parts:
-                chunks.append((b"".join(parts), sum(1 for p in parts if p[0] == 4)))
+                chunks.append(chunk(parts))
             state["time"] += 10_000 * total
             writer.restart(seconds)
-            for data, samples in chunks:
-                writer.send(data, samples=samples)
+            for data, ends in chunks:
+                writer.send(data, samples=len(ends), sample_ends=ends)
             result["pids"] = total
         elif mode == "ksyms":
             # Kernel symbol records of 65536 distinct symbols each, one sample between records.
@@ -544,36 +561,44 @@ def account(case_dir, limits):
             counts["sampler_pid"] = peer_of.get(connection)
             streams.append(counts)
 
-    # Sampler side: what each instance says it sent and dropped.
-    collected = sent = dropped = 0
+    # Sampler side: what each instance says it collected, sent and dropped. Its exit line
+    # (`stopped`) is exact: the perf events are disabled before the last drain, so
+    # samples_collected = samples_sent + drops, and samples queued for a stream that ended
+    # are in drops (drops_disconnected; samples_discarded_unsent, counter 25, says how many).
+    collected = sent = smp_dropped = 0
     collected_known = True
     sampler_lower_bound = False
+    discarded = 0
     for status_path in samplers:
         instance = status_path.split(".")[-2]
         status = read_kv(status_path)
         log = read_text(os.path.join(case_dir, f"sampler.{instance}.log"))
         pid = status.get("pid")
         mine = [s for s in streams if s["sampler_pid"] == pid and s["statistics"]]
-        final = max(mine, key=lambda s: s["statistics"].get("2", 0), default=None)
-        exit_sent = last_int(r"samples_sent=(\d+)", log)
-        exit_drops = last_int(r"drops=(\d+)", log)
-        if exit_sent is not None and exit_drops is not None:
+        final = max(mine, key=lambda s: (s["statistics"].get("2", 0), s["statistics"].get("1", 0)), default=None)
+        exit_collected = last_int(r"(?<![\w])samples_collected=(\d+)", log)
+        exit_sent = last_int(r"(?<![\w])samples_sent=(\d+)", log)
+        exit_drops = last_int(r"(?<![\w])drops=(\d+)", log)
+        if final and final["statistics"].get("25"):
+            discarded += final["statistics"]["25"]
+        if exit_collected is not None and exit_sent is not None and exit_drops is not None:
+            collected += exit_collected
             sent += exit_sent
-            dropped += exit_drops
-            stats = final["statistics"] if final else {}
-            if final and stats.get("2") == exit_sent:
-                collected += stats.get("1", 0)
-            else:
-                collected_known = False
-                notes.append(f"sampler {instance}: its final statistics record (collected) reached no aggregator")
+            smp_dropped += exit_drops
+            if exit_collected != exit_sent + exit_drops:
+                reasons.append(f"sampler {instance}: its exit line does not add up: samples_collected {exit_collected} "
+                               f"!= samples_sent {exit_sent} + drops {exit_drops}")
+            reasons_by = re.findall(r"(?<![\w])drops_by_reason=((?:drops_\w+=\d+ ?)*)", log)
+            if reasons_by and exit_drops:
+                notes.append(f"sampler {instance} drops: {reasons_by[-1].strip()}")
         elif final:
             stats = final["statistics"]
             sent += stats.get("2", 0)
-            dropped += sum(stats.get(code, 0) for code in DROP_CODES)
+            smp_dropped += sum(stats.get(code, 0) for code in DROP_CODES)
             collected += stats.get("1", 0)
             sampler_lower_bound = True
-            notes.append(f"sampler {instance} ({status.get('how', 'ended')}): counts from its last statistics record; "
-                         "samples after it are unobservable")
+            notes.append(f"sampler {instance} ({status.get('how', 'ended')}): no exit line; counts from its last statistics "
+                         "record; samples after it are unobservable")
         else:
             collected_known = False
             sampler_lower_bound = True
@@ -585,21 +610,48 @@ def account(case_dir, limits):
             reasons.append(f"sampler {instance} still running {status.get('stop_seconds')} s after SIGTERM")
         elif code != expected and expected != "any":
             reasons.append(f"sampler {instance} exit status {code} (expected {expected})")
+    if discarded:
+        notes.append(f"samples discarded unsent (counter 25 of the newest statistics record captured, part of the "
+                     f"sampler's drops): {discarded}")
 
-    # Aggregator side: what each instance says it received.
-    received = 0
+    # Aggregator side: what each instance says it received, and what it dropped itself:
+    # `lost: N samples of M unfinished streams` (decoded, not in `samples received`) and
+    # `dropped by the aggregator (…, samples): N` (in `samples received`, missing from the
+    # metrics); the other `dropped by the aggregator` counts are records, not samples.
+    decoded = 0          # samples the aggregator decoded: received + lost in unfinished streams
+    agg_window = 0       # of the received, dropped at max_processes_per_window
+    agg_lost = 0
     received_from_capture = False
+    exporters = []
     for status_path in aggregators:
         instance = status_path.split(".")[-2]
         status = read_kv(status_path)
         log = read_text(os.path.join(case_dir, f"aggregator.{instance}.log"))
-        done = last_int(r"done: .*?samples received: (\d+)", log)
-        if done is not None:
-            received += done
+        done_lines = [line for line in log.splitlines() if "done: " in line]
+        done = done_lines[-1] if done_lines else None
+        received_done = last_int(r"samples received: (\d+)", done) if done else None
+        if received_done is not None:
+            decoded += received_done
+            lost = re.search(r"lost: (\d+) samples of (\d+) unfinished streams", done)
+            if lost:
+                agg_lost += int(lost.group(1))
+                notes.append(f"aggregator {instance}: lost {lost.group(1)} samples of {lost.group(2)} unfinished streams")
+                decoded += int(lost.group(1))
+            for limit, count in re.findall(r"dropped by the aggregator \(([^)]*)\): (\d+)", done):
+                if limit.endswith(", samples"):
+                    agg_window += int(count)
+                notes.append(f"aggregator {instance} dropped ({limit}): {count}")
+            for exporter in re.findall(r"exporter (\S+) sent=(\d+) retried=(\d+) dropped=(\d+) rejected=(\d+)", done):
+                exporters.append(f"{exporter[0]} " + "/".join(exporter[1:]))
+            server = re.search(r"connections accepted \d+.*?unfinished at shutdown \d+", done)
+            if server:
+                notes.append(f"aggregator {instance}: {server.group(0)}")
+            if os.path.exists(os.path.join(case_dir, "config.yml")) and "exporter " not in done:
+                reasons.append(f"aggregator {instance}: an exporter is configured, but its 'done:' line has no exporter statistics")
         else:
             mine = [s for s in streams if s["aggregator"] == instance]
             if mine:
-                received += sum(s["samples"] for s in mine)
+                decoded += sum(s["samples"] for s in mine)
                 received_from_capture = True
                 notes.append(f"aggregator {instance} ({status.get('how', 'ended')}): no summary; received = samples in its captures")
             elif status.get("expected") != "137":
@@ -615,6 +667,8 @@ def account(case_dir, limits):
         log_bytes = len(log.encode())
         if log_bytes > limits["log_bytes"]:
             reasons.append(f"aggregator {instance} logged {log_bytes} bytes (limit {limits['log_bytes']})")
+    agg_dropped = agg_lost + agg_window
+    received = decoded - agg_dropped  # received and kept
 
     # A hostile client instead of a sampler.
     client = {}
@@ -626,16 +680,17 @@ def account(case_dir, limits):
         collected = sent
         notes.append("client: " + ", ".join(f"{k} {v}" for k, v in client.items() if k != "samples_sent"))
 
-    # Every sample received or counted as dropped.
+    # Every sample received or counted as dropped (by the sampler or the aggregator).
+    dropped = smp_dropped + agg_dropped
     if samplers or client:
         if collected_known and not sampler_lower_bound and samplers:
             if collected != received + dropped:
                 reasons.append(f"collected {collected} != received {received} + dropped {dropped}: "
                                f"{collected - received - dropped} samples neither received nor counted as dropped")
-        if sent > received:
-            reasons.append(f"{sent - received} samples sent but not received, and not counted as dropped")
-        elif sent < received and not sampler_lower_bound:
-            reasons.append(f"received {received} > sent {sent}")
+        if sent > decoded:
+            reasons.append(f"{sent - decoded} samples sent but neither received nor counted as dropped")
+        elif sent < decoded and not sampler_lower_bound:
+            reasons.append(f"the aggregator decoded {decoded} samples > sent {sent}")
 
     # Bounds.
     agg = peaks.get("aggregator", {})
@@ -668,7 +723,8 @@ def account(case_dir, limits):
         "collected": (str(collected) if collected_known else "?") + ("+" if sampler_lower_bound else ""),
         "sent": str(sent) + ("+" if sampler_lower_bound else ""),
         "received": str(received) + ("c" if received_from_capture else ""),
-        "dropped": str(dropped),
+        "dropped": f"{smp_dropped} + {agg_dropped}",
+        "exporter": ", ".join(exporters) or "-",
         "verdict": "FAIL" if reasons else "OK",
         "reasons": reasons,
         "notes": notes,
@@ -683,11 +739,12 @@ def table(path, last_only):
         rows = rows[-1:]
     columns = [("case", "case"), ("rss", "peak RSS MiB agg / smp"), ("threads", "threads agg / smp"),
                ("fds", "fds agg / smp"), ("collected", "collected"), ("sent", "sent"), ("received", "received"),
-               ("dropped", "dropped"), ("verdict", "verdict")]
+               ("dropped", "dropped smp + agg"),
+               ("exporter", "exporter sent/retried/dropped/rejected"), ("verdict", "verdict")]
     lines = ["| " + " | ".join(title for _, title in columns) + " |",
              "|" + "|".join("---" if key == "case" else "---:" for key, _ in columns) + "|"]
     for row in rows:
-        lines.append("| " + " | ".join(row[key] for key, _ in columns) + " |")
+        lines.append("| " + " | ".join(row.get(key, "-") for key, _ in columns) + " |")
     lines.append("")
     for row in rows:
         for reason in row["reasons"]:
