@@ -104,7 +104,8 @@ struct RunningServer {
 
     @Test func connectionsPastTheLimitAreClosedAtOnceCountedAndLoggedWithoutLeakingDescriptors() throws {
         let log = RecordedLog()
-        let running = try start(limits: .init(maxConnections: 2), log: log)
+        // The served connections send nothing: keep them open however slow the machine is.
+        let running = try start(limits: .init(maxConnections: 2, silentAfter: .seconds(3600)), log: log)
         let served = try (0..<2).map { _ in try UnixSocket.connect(path: running.path) }
         #expect(eventually { running.server.statistics.accepted == 2 })
         let before = openSocketInodes()
@@ -129,6 +130,23 @@ struct RunningServer {
         running.server.stop()
         #expect(running.returned.wait(timeout: .now() + 20) == .success)
         #expect(log.messages.withLock { $0.contains { $0.contains("2 more unserved connections not logged") } })
+    }
+
+    @Test func aConnectionThatSendsNothingIsClosedCountedAndFreesItsSlot() throws {
+        let log = RecordedLog()
+        let running = try start(limits: .init(maxConnections: 1, silentAfter: .milliseconds(200)), log: log)
+        let idle = try UnixSocket.connect(path: running.path)
+        #expect(closedByPeer(idle), "a connection that sends nothing must be closed, or it holds its slot for good")
+        close(idle)
+        #expect(running.server.statistics.silent == 1)
+        #expect(log.messages.withLock { $0.contains { $0.contains("connection 1 sent nothing in") } })
+        // Its slot is free again: the next connection is served, not refused.
+        let next = try UnixSocket.connect(path: running.path)
+        #expect(eventually { running.server.statistics.accepted == 2 })
+        #expect(running.server.statistics.overLimit == 0)
+        close(next)
+        running.server.stop()
+        #expect(running.returned.wait(timeout: .now() + 20) == .success)
     }
 
     @Test func aConnectionNoThreadCanBeStartedForIsClosedCountedAndLogged() throws {

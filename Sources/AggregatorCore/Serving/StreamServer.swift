@@ -17,7 +17,8 @@ import Glibc
 /// counted, as are connections no thread could be started for. A malformed
 /// stream closes its own connection with an error naming record and offset; the
 /// other connections go on. A watchdog abandons a connection whose consumer has been
-/// busy on one call for longer than `limits.stuckAfter` (see ``Limits``).
+/// busy on one call for longer than `limits.stuckAfter`, and closes one that has sent
+/// nothing for `limits.silentAfter` (see ``Limits``).
 public final class StreamServer: Sendable {
     public typealias ConsumerFactory = @Sendable (_ peer: PeerCredentials, _ connection: Int) -> any StreamConsumer
 
@@ -32,12 +33,18 @@ public final class StreamServer: Sendable {
         /// build on a loaded host has spent over 30 s on one chunk (the first symbolization
         /// of large files), and a connection abandoned by mistake loses its stream.
         public var stuckAfter: Duration
+        /// A connection that has sent no byte this long after it was accepted is closed, so
+        /// that idle connections cannot hold every `maxConnections` slot: a sampler sends its
+        /// stream header as soon as it connects.
+        public var silentAfter: Duration
         /// At most one log line per this interval for each kind of refusal.
         public var logInterval: Duration
 
-        public init(maxConnections: Int = 16, stuckAfter: Duration = .seconds(120), logInterval: Duration = .seconds(10)) {
+        public init(maxConnections: Int = 16, stuckAfter: Duration = .seconds(120), silentAfter: Duration = .seconds(10),
+                    logInterval: Duration = .seconds(10)) {
             self.maxConnections = maxConnections
             self.stuckAfter = stuckAfter
+            self.silentAfter = silentAfter
             self.logInterval = logInterval
         }
     }
@@ -60,6 +67,7 @@ public final class StreamServer: Sendable {
     private let watchdogWake = DispatchSemaphore(value: 0)
     private let refusedLog: RateLimitedLog
     private let unservedLog: RateLimitedLog
+    private let silentLog: RateLimitedLog
 
     /// Starts a named thread or throws; replaced in tests to make thread creation fail.
     typealias ThreadStarter = @Sendable (_ name: String, _ body: @escaping @Sendable () -> Void) throws(SystemCallError) -> Void
@@ -86,6 +94,7 @@ public final class StreamServer: Sendable {
         self.startThread = startThread
         refusedLog = RateLimitedLog(what: "refused connections", interval: limits.logInterval)
         unservedLog = RateLimitedLog(what: "unserved connections", interval: limits.logInterval)
+        silentLog = RateLimitedLog(what: "silent connections", interval: limits.logInterval)
     }
 
     /// Connections accepted, refused, over the limit, failed and abandoned so far.
@@ -101,6 +110,7 @@ public final class StreamServer: Sendable {
             watchdogWake.signal()
             refusedLog.flushIfDue(.warning, to: logger, force: true)
             unservedLog.flushIfDue(.warning, to: logger, force: true)
+            silentLog.flushIfDue(.warning, to: logger, force: true)
         }
         var connection = 0
         while true {
@@ -178,14 +188,16 @@ public final class StreamServer: Sendable {
     private func watch() {
         // A quarter of the bound, so a stuck call is noticed within 1.25 times it; at most 1 s
         // so that left-out refusals are reported soon after their interval.
-        let period = min(max(limits.stuckAfter / 4, .milliseconds(10)), .seconds(1))
+        let period = min(max(min(limits.stuckAfter, limits.silentAfter) / 4, .milliseconds(10)), .seconds(1))
         let tick = DispatchTimeInterval.nanoseconds(Int(period.components.seconds) * 1_000_000_000
                                                     + Int(period.components.attoseconds / 1_000_000_000))
         while !runEnded.load(ordering: .acquiring) {
             _ = watchdogWake.wait(timeout: .now() + tick)
             refusedLog.flushIfDue(.warning, to: logger)
             unservedLog.flushIfDue(.warning, to: logger)
+            silentLog.flushIfDue(.warning, to: logger)
             abandonStuckConnections()
+            closeSilentConnections()
         }
     }
 
@@ -204,6 +216,25 @@ public final class StreamServer: Sendable {
             counters.add { $0.stuck += 1 }
             logger.error("connection \(connection.id) is stuck: \(connection.activity) for \(connection.busy) (the bound is \(limits.stuckAfter)); abandoning it: what it held is lost, and its socket is shut down so that the sampler reconnects with a fresh stream")
             // The thread stays inside the call; the descriptor stays open (and registered) until it returns.
+            _ = shutdown(connection.fd, Int32(SHUT_RDWR))
+        }
+    }
+
+    /// Shuts down connections that have sent nothing for `limits.silentAfter`: their thread's
+    /// read returns, and the connection ends with an empty stream.
+    private func closeSilentConnections() {
+        let now = ContinuousClock.now
+        let candidates: [(id: Int, fd: Int32)] = connections.withLock { open in
+            open.filter { !$0.value.received && !$0.value.silenced && $0.value.acceptedAt.duration(to: now) >= limits.silentAfter }
+                .map { ($0.key, $0.value.fd) }
+        }
+        // Bytes waiting in the socket are not silence: the thread may still be creating its
+        // consumer and has not read yet.
+        let silent = candidates.filter { !hasInput($0.fd) }
+        connections.withLock { open in for connection in silent { open[connection.id]?.silenced = true } }
+        for connection in silent.sorted(by: { $0.id < $1.id }) {
+            counters.add { $0.silent += 1 }
+            silentLog.log(.warning, "connection \(connection.id) sent nothing in \(limits.silentAfter); closing it so that it holds no max_connections slot (a sampler sends its stream header at once)", to: logger)
             _ = shutdown(connection.fd, Int32(SHUT_RDWR))
         }
     }
@@ -270,6 +301,7 @@ public final class StreamServer: Sendable {
                     }
                 }
                 if count == 0 { break }
+                if bytes == 0 { connections.withLock { $0[connection]?.received = true } }
                 bytes += count
                 let chunk = buffer[..<count]
                 if let writer = capture {
@@ -298,6 +330,12 @@ public final class StreamServer: Sendable {
     }
 }
 
+/// Whether `fd` has bytes to read or has hung up (`poll` with no wait).
+private func hasInput(_ fd: Int32) -> Bool {
+    var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+    return poll(&descriptor, 1, 0) > 0
+}
+
 /// What a connection's thread sees once the watchdog abandoned it and its call returned.
 struct AbandonedConnection: Error, CustomStringConvertible {
     var bytes: Int
@@ -315,6 +353,11 @@ private struct OpenConnection {
     var activity = ""
     /// The watchdog gave up on it.
     var abandoned = false
+    var acceptedAt = ContinuousClock.now
+    /// It has sent at least one byte.
+    var received = false
+    /// The watchdog closed it for sending nothing.
+    var silenced = false
 }
 
 /// Gives the descriptors of one read to a consumer that takes them; closes them otherwise.
@@ -360,11 +403,13 @@ public final class ServerCounters: Sendable {
         public var stuck = 0
         /// Still open when the shutdown timeout ended the wait for them; their data is lost.
         public var unfinished = 0
+        /// Closed by the watchdog: nothing sent within `silentAfter` of being accepted.
+        public var silent = 0
 
         public var description: String {
             "connections accepted \(accepted), refused \(refused), over max_connections \(overLimit), "
                 + "without a thread \(threadFailures), failed \(failed), stuck and abandoned \(stuck), "
-                + "unfinished at shutdown \(unfinished)"
+                + "closed silent \(silent), unfinished at shutdown \(unfinished)"
         }
     }
 
