@@ -140,6 +140,8 @@ struct RunningServer {
         close(idle)
         #expect(running.server.statistics.silent == 1)
         #expect(log.messages.withLock { $0.contains { $0.contains("connection 1 sent nothing in") } })
+        // Its thread gives the slot back once it has finished the empty stream.
+        #expect(eventually { running.server.openConnectionCount == 0 })
         // Its slot is free again: the next connection is served, not refused.
         let next = try UnixSocket.connect(path: running.path)
         #expect(eventually { running.server.statistics.accepted == 2 })

@@ -100,6 +100,9 @@ public final class StreamServer: Sendable {
     /// Connections accepted, refused, over the limit, failed and abandoned so far.
     public var statistics: ServerCounters.Snapshot { counters.snapshot }
 
+    /// Connections holding a `maxConnections` slot: served, or still being closed.
+    var openConnectionCount: Int { connections.withLock { $0.count } }
+
     /// Accepts connections until `stop()` is called, then waits up to
     /// `drainTimeout` for the open connections to finish and returns; throws if
     /// the listener fails or the watchdog cannot be started.
