@@ -207,9 +207,6 @@ static inline long tandem_send_with_descriptors(int fd, const void *bytes, size_
     return (long)sendmsg(fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-/* O_PATH: <fcntl.h> defines it only under _GNU_SOURCE, which Swift's Glibc lacks. */
-#define TANDEM_O_PATH __O_PATH
-
 /* openat2(2) (Linux 5.6+; glibc has no wrapper): opens `path` relative to
  * `dirfd` with open(2) `flags` and the RESOLVE_* bits of `resolve`. Returns
  * the fd, or -1 with errno (ENOSYS on an older kernel). */

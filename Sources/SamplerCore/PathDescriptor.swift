@@ -10,6 +10,9 @@ import Glibc
 /// permission used); then `fstat` on that descriptor; and only when it shows what the
 /// caller expects, the file itself, reopened through `/proc/self/fd/N`, which is the
 /// very inode just checked (`stat` then `open` by path would race with a rename).
+///
+/// `O_PATH` is spelled `__O_PATH`: `<fcntl.h>` names it `O_PATH` only under `_GNU_SOURCE`,
+/// which Swift's Glibc module is built without (the aggregator's `OpenFile.open` spells it so too).
 enum PathDescriptor {
     /// `openat2(2)` with `O_PATH` of `path` inside the directory `root` (such as
     /// `/proc/PID/root`). `RESOLVE_IN_ROOT` makes `..` and absolute symbolic links stop
@@ -19,12 +22,12 @@ enum PathDescriptor {
     /// `/proc/N/fd/M` and the like met on the way (a container's own /proc), which would
     /// jump out. Mount points are crossed: a container's files live on several.
     static func openInRoot(_ root: String, _ path: String) throws(SystemCallError) -> Int32 {
-        let directory = open(root, TANDEM_O_PATH | O_DIRECTORY | O_CLOEXEC)
+        let directory = open(root, __O_PATH | O_DIRECTORY | O_CLOEXEC)
         guard directory >= 0 else { throw .last("open", subject: root) }
         defer { close(directory) }
         // Relative to the root; RESOLVE_IN_ROOT would scope an absolute path too.
         let relative = String(path.drop { $0 == "/" })
-        let flags = UInt64(TANDEM_O_PATH | O_CLOEXEC)
+        let flags = UInt64(__O_PATH | O_CLOEXEC)
         let resolve = UInt64(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
         // EAGAIN: a rename or mount raced with a scoped lookup; the kernel asks to retry.
         for _ in 0..<4 {
@@ -37,7 +40,7 @@ enum PathDescriptor {
 
     /// `open(2)` with `O_PATH | O_NOFOLLOW`: `path` itself, a symbolic link included.
     static func openNoFollow(_ path: String) throws(SystemCallError) -> Int32 {
-        let fd = open(path, TANDEM_O_PATH | O_NOFOLLOW | O_CLOEXEC)
+        let fd = open(path, __O_PATH | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { throw .last("open(O_PATH)", subject: path) }
         return fd
     }
