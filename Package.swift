@@ -43,10 +43,10 @@ let package = Package(
         .systemLibrary(name: "CTandemMalloc"),
 
         // MARK: tandem-sampler (privileged).
-        // The errno-carrying error both daemons throw.
-        .target(name: "SystemCallErrors"),
+        // Thin, typed system calls both daemons share: the owned FileDescriptor and the errno-carrying SystemCallError.
+        .target(name: "SystemCalls"),
         .target(name: "SamplerCore", dependencies: [
-            "WireFormat", "CTandemBPF", "UnwindTables", "SystemCallErrors",
+            "WireFormat", "CTandemBPF", "UnwindTables", "SystemCalls",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ], plugins: ["BPFCompiler"]),
@@ -66,11 +66,11 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Configuration", dependencies: [
-            "Profiles", "SystemCallErrors",
+            "Profiles", "SystemCalls",
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "Symbolization", dependencies: [
-            "Profiles", "WireFormat", "CTandemELF", "CTandemLZMA", "SystemCallErrors", "RateLimitedLogging",
+            "Profiles", "WireFormat", "CTandemELF", "CTandemLZMA", "SystemCalls", "RateLimitedLogging",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Compression", dependencies: ["CTandemZlib", "CTandemSnappy", "CTandemZstd"]),
@@ -82,13 +82,13 @@ let package = Package(
         ]),
         .target(name: "AggregatorCore", dependencies: [
             "WireFormat", "Profiles", "Configuration", "Symbolization",
-            "ProfilingMetrics", "Exporters", "ProfileOutputs", "UnwindTables", "Compression", "SystemCallErrors",
+            "ProfilingMetrics", "Exporters", "ProfileOutputs", "UnwindTables", "Compression", "SystemCalls",
             "RateLimitedLogging",
             "CTandemMalloc",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "aggregator", dependencies: [
-            "AggregatorCore", "SystemCallErrors",
+            "AggregatorCore", "SystemCalls",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -102,7 +102,7 @@ let package = Package(
             "Configuration", "SamplerCore",
             .product(name: "Yams", package: "Yams"),
         ]),
-        .testTarget(name: "InspectionTests", dependencies: ["AggregatorCore", "WireFormat", "SystemCallErrors"]),
+        .testTarget(name: "InspectionTests", dependencies: ["AggregatorCore", "WireFormat", "SystemCalls"]),
         .testTarget(name: "AggregatorCoreTests", dependencies: [
             "AggregatorCore", "WireFormat", "Configuration", "UnwindTables", "Symbolization", "RateLimitedLogging",
             .product(name: "Logging", package: "swift-log"),
@@ -119,7 +119,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTables", "Compression"]),
-        .testTarget(name: "SamplerTests", dependencies: ["SamplerCore", "WireFormat", "UnwindTables", "CTandemBPF", "SystemCallErrors"]),
+        .testTarget(name: "SamplerTests", dependencies: ["SamplerCore", "WireFormat", "UnwindTables", "CTandemBPF", "SystemCalls"]),
         .testTarget(name: "SamplerIntegrationTests", dependencies: ["SamplerCore", "WireFormat"]),
         // The sampler's sendmsg and the aggregator's recvmsg of passed descriptors, over real sockets.
         .testTarget(name: "DescriptorPassingTests", dependencies: [

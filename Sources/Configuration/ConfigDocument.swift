@@ -1,5 +1,5 @@
 import Foundation
-import SystemCallErrors
+import SystemCalls
 import Yams
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,6 @@
 import CTandemBPF
 import Logging
-import SystemCallErrors
+import SystemCalls
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,4 +1,4 @@
-import SystemCallErrors
+import SystemCalls
 import WireFormat
 #if canImport(Glibc)
 import Glibc

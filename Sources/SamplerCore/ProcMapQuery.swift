@@ -1,5 +1,5 @@
 import CTandemBPF
-import SystemCallErrors
+import SystemCalls
 import WireFormat
 #if canImport(Glibc)
 import Glibc

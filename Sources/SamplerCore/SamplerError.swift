@@ -1,4 +1,4 @@
-import SystemCallErrors
+import SystemCalls
 #if canImport(Glibc)
 import Glibc
 #endif

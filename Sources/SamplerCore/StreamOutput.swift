@@ -1,6 +1,6 @@
 import CTandemBPF
 import Logging
-import SystemCallErrors
+import SystemCalls
 import WireFormat
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,5 @@
 import CTandemELF
-import SystemCallErrors
+import SystemCalls
 #if canImport(Glibc)
 import Glibc
 #endif

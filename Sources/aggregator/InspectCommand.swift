@@ -1,6 +1,6 @@
 import AggregatorCore
 import ArgumentParser
-import SystemCallErrors
+import SystemCalls
 import WireFormat
 
 #if canImport(Glibc)

@@ -3,7 +3,7 @@ import Dispatch
 import Foundation
 import Logging
 import Synchronization
-import SystemCallErrors
+import SystemCalls
 import Testing
 #if canImport(Glibc)
 import Glibc

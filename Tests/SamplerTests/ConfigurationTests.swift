@@ -1,5 +1,5 @@
 @testable import SamplerCore
-import SystemCallErrors
+import SystemCalls
 import Testing
 
 @Suite("configuration")

@@ -1,6 +1,6 @@
 #if canImport(Glibc)
 import Glibc
-import SystemCallErrors
+import SystemCalls
 #endif
 import WireFormat
 

@@ -1,6 +1,6 @@
 #if canImport(Glibc)
 import Glibc
-import SystemCallErrors
+import SystemCalls
 #endif
 
 /// Writes `text` to `path` ("-" is standard output) with `open`, `write`, `close`.

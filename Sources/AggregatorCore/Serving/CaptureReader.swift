@@ -1,6 +1,6 @@
 #if canImport(Glibc)
 import Glibc
-import SystemCallErrors
+import SystemCalls
 #endif
 
 /// Reads a capture file in chunks, so that a large capture never sits in memory.

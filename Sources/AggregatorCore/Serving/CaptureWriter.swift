@@ -1,6 +1,6 @@
 #if canImport(Glibc)
 import Glibc
-import SystemCallErrors
+import SystemCalls
 #endif
 
 /// Tees a stream's bytes, unchanged, into a capture file: a capture is exactly

@@ -1,6 +1,6 @@
 #if canImport(Glibc)
 import Glibc
-import SystemCallErrors
+import SystemCalls
 #endif
 
 /// The process at the other end of a Unix socket, as the kernel vouches for it.

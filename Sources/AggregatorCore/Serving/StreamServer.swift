@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import RateLimitedLogging
 import Synchronization
-import SystemCallErrors
+import SystemCalls
 #if canImport(Glibc)
 import Glibc
 #endif
