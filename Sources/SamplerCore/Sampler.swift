@@ -41,6 +41,9 @@ public final class Sampler {
         var malformedRecords: UInt64 = 0
     }
 
+    /// When this sampler started (`CLOCK_MONOTONIC`): every stream's header names the run by it.
+    private let startTime = HostFacts.monotonicNanoseconds()
+
     public init(configuration: SamplerConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
@@ -237,7 +240,8 @@ public final class Sampler {
                      bootID: HostFacts.bootID(), clock: HostFacts.clockReference(),
                      cpuCount: UInt32(sampledCPUs.count), samplesPerSecond: UInt32(configuration.samplesPerSecond),
                      samplerVersion: SamplerVersion.current,
-                     controlVersion: readsControlStream ? ControlStream.currentVersion : 0)
+                     controlVersion: readsControlStream ? ControlStream.currentVersion : 0,
+                     samplerStartTime: startTime)
     }
 
     func statistics(now: UInt64) -> SamplerStatistics {

@@ -2,7 +2,8 @@
 //   "TNDM" | varint version | varint body length | body
 // body: host name, kernel release, boot id (strings), clock monotonic, clock
 // realtime, cpu count, samples per second (varints), sampler version (string),
-// control version (varint, appended; absent = 0).
+// control version (varint, appended; absent = 0), sampler start time (varint,
+// appended after it; absent = 0).
 // Bytes after the known fields are reserved for later versions and skipped.
 
 extension StreamHeader {
@@ -17,8 +18,10 @@ extension StreamHeader {
         body.writeVarint(cpuCount)
         body.writeVarint(samplesPerSecond)
         body.writeString(samplerVersion.truncatedUTF8(to: limits.maximumStringLength))
-        // Appended field: written only when set, so older streams keep their bytes.
-        if controlVersion != 0 { body.writeVarint(controlVersion) }
+        // Appended fields: written only when set, so older streams keep their bytes; a later
+        // one set needs the ones before it written too.
+        if controlVersion != 0 || samplerStartTime != 0 { body.writeVarint(controlVersion) }
+        if samplerStartTime != 0 { body.writeVarint(samplerStartTime) }
 
         var out = ByteWriter(capacity: body.count + 16)
         out.writeBytes(StreamHeader.magic)
@@ -40,10 +43,11 @@ extension StreamHeader {
         let frequency = try reader.readUInt32("samples per second")
         let samplerVersion = try reader.readString(limit: limits.maximumStringLength)
         let controlVersion = reader.isAtEnd ? 0 : try reader.readVarint()
+        let samplerStartTime = reader.isAtEnd ? 0 : try reader.readVarint()
         return StreamHeader(version: version, hostName: host, kernelRelease: release, bootID: boot,
                             clock: ClockReference(monotonicNanoseconds: monotonic, realtimeNanoseconds: realtime),
                             cpuCount: cpus, samplesPerSecond: frequency, samplerVersion: samplerVersion,
-                            controlVersion: controlVersion)
+                            controlVersion: controlVersion, samplerStartTime: samplerStartTime)
     }
 }
 

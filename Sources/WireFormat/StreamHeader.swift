@@ -23,10 +23,15 @@ public struct StreamHeader: Hashable, Sendable {
     /// The control stream version (`ControlStream`) the sampler reads on this connection;
     /// 0 (and absent, in older streams) means it reads nothing back: send it nothing.
     public var controlVersion: UInt64
+    /// When the sampler process started (`CLOCK_MONOTONIC` nanoseconds of this boot); 0
+    /// (and absent, in older streams) if unknown. With `hostName` and `bootID` it names one
+    /// sampler run, whose statistics counters are cumulative over all its streams: a
+    /// sampler that reconnects reports the same counters again, one that restarted anew.
+    public var samplerStartTime: UInt64
 
     public init(version: UInt64 = StreamHeader.currentVersion, hostName: String, kernelRelease: String,
                 bootID: String, clock: ClockReference, cpuCount: UInt32, samplesPerSecond: UInt32,
-                samplerVersion: String, controlVersion: UInt64 = 0) {
+                samplerVersion: String, controlVersion: UInt64 = 0, samplerStartTime: UInt64 = 0) {
         self.version = version
         self.hostName = hostName
         self.kernelRelease = kernelRelease
@@ -36,6 +41,7 @@ public struct StreamHeader: Hashable, Sendable {
         self.samplesPerSecond = samplesPerSecond
         self.samplerVersion = samplerVersion
         self.controlVersion = controlVersion
+        self.samplerStartTime = samplerStartTime
     }
 }
 

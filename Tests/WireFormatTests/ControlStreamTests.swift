@@ -179,4 +179,24 @@ let sampleControlRecords: [ControlRecord] = [
         guard case .header(let decodedOld) = decodeChunked(old, chunkSizes: [3]).records.first else { return }
         #expect(decodedOld.controlVersion == 0)
     }
+
+    @Test func headerSamplerStartTimeIsAnAppendedFieldAfterTheControlVersion() throws {
+        var header = testHeader
+        let old = encode([], header: header)
+        header.samplerStartTime = 123_456_789
+        // Set alone, it brings a control version of 0 before it.
+        let new = encode([], header: header)
+        #expect(new.count > old.count + 1)
+        guard case .header(let decoded) = decodeChunked(new, chunkSizes: [3]).records.first else {
+            Issue.record("no header")
+            return
+        }
+        #expect(decoded.samplerStartTime == 123_456_789)
+        #expect(decoded.controlVersion == 0)
+        guard case .header(let decodedOld) = decodeChunked(old, chunkSizes: [5]).records.first else {
+            Issue.record("no header")
+            return
+        }
+        #expect(decodedOld.samplerStartTime == 0)
+    }
 }

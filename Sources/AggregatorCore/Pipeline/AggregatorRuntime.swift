@@ -59,9 +59,17 @@ public final class AggregatorRuntime: Sendable {
         var samplesPerSecond: UInt32 = 0
         /// Streams not finished yet, by identity: their samples are in no summary yet.
         var openStreams: [ObjectIdentifier: StreamTally] = [:]
-        /// The drop counters of the newest statistics record from each host (cumulative
-        /// since its sampler started), for the periodic statistics line.
-        var latestSamplerDrops: [String: [String: UInt64]] = [:]
+        var streamsOpened: UInt64 = 0
+        /// The newest statistics of each sampler run (cumulative since that sampler
+        /// started, over all its streams): the samplers' counters in the summary and the
+        /// periodic statistics line, each run counted once however often it reconnected.
+        var samplerRuns: [SamplerRun: SamplerRunCounters] = [:]
+    }
+
+    /// A sampler run's newest counters.
+    struct SamplerRunCounters {
+        var collected: UInt64
+        var drops: [String: UInt64]
     }
 
     /// Builds the exporters of the configuration's metrics pipelines. A `file`
@@ -121,14 +129,18 @@ public final class AggregatorRuntime: Sendable {
 
     /// A stream starts: its tally counts as unfinished until `merge` takes its summary.
     func openStream() -> StreamTally {
-        let tally = StreamTally()
-        state.withLock { $0.openStreams[ObjectIdentifier(tally)] = tally }
-        return tally
+        state.withLock { shared in
+            shared.streamsOpened += 1
+            let tally = StreamTally(number: shared.streamsOpened)
+            shared.openStreams[ObjectIdentifier(tally)] = tally
+            return tally
+        }
     }
 
-    /// A host's sampler reported its drop counters (cumulative since it started).
-    func noteSamplerDrops(host: String, _ drops: [String: UInt64]) {
-        state.withLock { $0.latestSamplerDrops[host] = drops }
+    /// A sampler run reported its counters (cumulative since it started): they replace
+    /// the run's earlier ones.
+    func noteSamplerStatistics(run: SamplerRun, collected: UInt64, drops: [String: UInt64]) {
+        state.withLock { $0.samplerRuns[run] = SamplerRunCounters(collected: collected, drops: drops) }
     }
 
     /// Adds one stream's finished profile and counters.
@@ -137,6 +149,11 @@ public final class AggregatorRuntime: Sendable {
         state.withLock { shared in
             shared.openStreams[ObjectIdentifier(tally)] = nil
             if let profile, shared.profile != nil { shared.profile!.merge(profile) }
+            // The samplers' counters are cumulative per run, not per stream: taken from
+            // `samplerRuns` (a run that reconnected would otherwise count twice).
+            var summary = summary
+            summary.samplerDrops = [:]
+            summary.samplerCollected = 0
             shared.summary.merge(summary)
             shared.samplesPerSecond = max(shared.samplesPerSecond, samplesPerSecond)
             if let firstSample {
@@ -155,6 +172,10 @@ public final class AggregatorRuntime: Sendable {
             var summary = shared.summary
             summary.unfinishedStreams = shared.openStreams.count
             summary.unfinishedSamples = shared.openStreams.values.reduce(0) { $0 + $1.samples }
+            for run in shared.samplerRuns.values {
+                summary.samplerCollected += run.collected
+                summary.samplerDrops.merge(run.drops, uniquingKeysWith: +)
+            }
             return summary
         }
     }
@@ -162,12 +183,10 @@ public final class AggregatorRuntime: Sendable {
     /// One line for the periodic statistics log: samples received (open streams included),
     /// the samplers' latest drops by reason, and the streams open.
     public var progressDescription: String {
-        let (summary, drops) = state.withLock { shared in
-            (shared.summary, shared.latestSamplerDrops.values.reduce(into: [String: UInt64]()) { $0.merge($1, uniquingKeysWith: +) })
-        }
-        let open = self.summary
+        let summary = self.summary
+        let drops = summary.samplerDrops
         let reasons = drops.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        return "samples received \(summary.samples + open.unfinishedSamples) (\(open.unfinishedSamples) on \(open.unfinishedStreams) open streams), "
+        return "samples received \(summary.samples + summary.unfinishedSamples) (\(summary.unfinishedSamples) on \(summary.unfinishedStreams) open streams), "
             + "sampler drops \(drops.values.reduce(0, +))\(reasons.isEmpty ? "" : " (\(reasons))"), streams finished \(summary.streams)"
     }
 

@@ -8,9 +8,10 @@ public struct RunSummary: Hashable, Sendable, CustomStringConvertible {
     public var bytes = 0
     public var samples = 0
     public var processes = 0
-    /// Sampler-side drops by reason, from the last statistics record of each stream.
+    /// Sampler-side drops by reason: the newest statistics of each sampler run (a run
+    /// that reconnected counts once; see `SamplerRun`).
     public var samplerDrops: [String: UInt64] = [:]
-    /// Samples the sampler says it collected (last statistics record of each stream).
+    /// Samples the samplers say they collected (newest statistics of each run).
     public var samplerCollected: UInt64 = 0
     /// Samples of pids no process record described.
     public var unknownProcessSamples = 0

@@ -160,10 +160,11 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         case .statistics(let statistics):
             noteDrops(statistics)
             lastStatistics = statistics
-            if let host = header?.hostName {
-                runtime.noteSamplerDrops(host: host, Dictionary(
-                    statistics.counters.filter { $0.key.isDrop }.map { ("\($0.key)", $0.value) }, uniquingKeysWith: { $1 }))
-            }
+            runtime.noteSamplerStatistics(
+                run: SamplerRun(header: header, stream: tally.number),
+                collected: statistics[.samplesCollected],
+                drops: Dictionary(statistics.counters.filter { $0.key.isDrop }.map { ("\($0.key)", $0.value) },
+                                  uniquingKeysWith: { $1 }))
             if statistics.time > newestTime { newestTime = statistics.time }
             flushMetrics()
         case .process(let process):
