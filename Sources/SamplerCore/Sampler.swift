@@ -254,6 +254,7 @@ public final class Sampler {
             .dropsDisconnected: counters.dropsDisconnected + output.samplesDiscarded,
             .samplesDiscardedUnsent: output.samplesDiscarded,
             .dropsStackError: counters.dropsStackError,
+            .dropsMalformedRecord: counters.malformedRecords,
             .processReadErrors: counters.processReadErrors,
             .samplerUserCPUNanoseconds: cpu.user,
             .samplerSystemCPUNanoseconds: cpu.system,

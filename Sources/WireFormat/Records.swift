@@ -351,9 +351,14 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
     public static let samplesDiscardedUnsent = StatisticsCounter(rawValue: 25)
     /// Process exec/exit events lost because the BPF ring buffer was full (not samples).
     public static let processEventsLost = StatisticsCounter(rawValue: 26)
+    /// BPF ring-buffer records the sampler could not read (shorter than their kind's
+    /// layout, or of an unknown kind): a mismatch between the BPF program and the sampler,
+    /// never expected. Counted as dropped, since each may have been a sample.
+    public static let dropsMalformedRecord = StatisticsCounter(rawValue: 27)
 
     public var isDrop: Bool {
-        [.dropsRingBufferFull, .dropsUserBufferFull, .dropsDisconnected, .dropsStackError].contains(self)
+        [.dropsRingBufferFull, .dropsUserBufferFull, .dropsDisconnected, .dropsStackError, .dropsMalformedRecord]
+            .contains(self)
     }
 
     public var description: String {
@@ -384,6 +389,7 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
         case .fileRequestsRefused: "file_requests_refused"
         case .samplesDiscardedUnsent: "samples_discarded_unsent"
         case .processEventsLost: "process_events_lost"
+        case .dropsMalformedRecord: "drops_malformed_record"
         default: "counter_\(rawValue)"
         }
     }
