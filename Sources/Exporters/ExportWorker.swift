@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Profiles
+import SystemCalls
 
 /// How one destination is reached: encoding a batch into requests and making one
 /// attempt at delivering a request. The ``ExportWorker`` does the queueing and retrying.
@@ -80,6 +81,8 @@ final class ExportWorker<Target: DeliveryTarget>: @unchecked Sendable {
     private var stopping = false
     private var deadline: ContinuousClock.Instant?
     private var finished = false
+    /// No thread could be started: every batch is dropped (counted) at `enqueue`.
+    private var threadRefused = false
     private var counters = ExporterStatistics()
     /// Items of the request being delivered (0 between requests).
     private var inFlightItems = 0
@@ -92,13 +95,24 @@ final class ExportWorker<Target: DeliveryTarget>: @unchecked Sendable {
     /// instead of once per request. Only the worker thread touches it.
     private var retryAfterEpisode: (requests: Int, items: Int, retryAfter: Duration, reason: String)?
 
+    /// Starts the worker's thread. If the kernel refuses one (`TasksMax=`, `RLIMIT_NPROC`),
+    /// the exporter says so once and counts every batch as dropped, rather than queue
+    /// them for a thread that never comes; the other exporters go on.
     init(target: Target, settings: DeliverySettings, logger: Logger, name: String) {
         self.target = target
         self.settings = settings
         self.logger = logger
-        let thread = Thread { [self] in run() }
-        thread.name = "tandem-export-\(name)"
-        thread.start()
+        do {
+            try DetachedThread.start(name: "tandem-export-\(name)") { [self] in run() }
+        } catch {
+            threadRefused = true
+            stopping = true
+            finished = true
+            logger.error("""
+                exporter has no thread to deliver with: its batches are dropped and counted; \
+                raise the service's TasksMax= (or RLIMIT_NPROC) and restart
+                """, metadata: ["error": "\(error)"])
+        }
     }
 
     var statistics: ExporterStatistics {
@@ -122,7 +136,9 @@ final class ExportWorker<Target: DeliveryTarget>: @unchecked Sendable {
         if stopping {
             let items = requests.reduce(0) { $0 + target.itemCount(of: $1) }
             counters.dropped += UInt64(items)
-            logger.warning("exporter is shut down; dropping a batch", metadata: ["items": "\(items)"])
+            if !threadRefused {
+                logger.warning("exporter is shut down; dropping a batch", metadata: ["items": "\(items)"])
+            }
             return
         }
         for request in requests {

@@ -2,6 +2,7 @@ import AggregatorCore
 import ArgumentParser
 import Dispatch
 import Foundation
+import SystemCalls
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -75,21 +76,20 @@ struct ServeCommand: ParsableCommand {
         }
         // SIGTERM and SIGINT were blocked in main before any thread started (ShutdownSignals):
         // they are taken by a waiting thread, not a handler, so shutdown runs as ordinary code.
-        let waiter = Thread {
+        try DetachedThread.start(name: "tandem-signals") {
             let caught = ShutdownSignals.wait()
             logger.info("signal \(caught): shutting down")
             server.stop()
         }
-        waiter.start()
         // Counts only at exit would leave nothing to see of a process that is killed.
         let statisticsStop = DispatchSemaphore(value: 0)
         if statisticsInterval > 0 {
             let interval = statisticsInterval
-            Thread {
+            try DetachedThread.start(name: "tandem-statistics") {
                 while statisticsStop.wait(timeout: .now() + .seconds(interval)) == .timedOut {
                     logger.info("statistics: \(runtime.progressDescription); \(server.statistics)")
                 }
-            }.start()
+            }
         }
         try server.run()
         statisticsStop.signal()

@@ -1,6 +1,7 @@
 import Foundation
 import Symbolization
 import Synchronization
+import SystemCalls
 import UnwindTables
 #if canImport(Glibc)
 import Glibc
@@ -81,7 +82,7 @@ public final class UnwindTableCache: Sendable {
     private let work = NSCondition()
     nonisolated(unsafe) private var queued: [() -> Void] = []
     nonisolated(unsafe) private var unfinished = 0
-    nonisolated(unsafe) private var workersStarted = false
+    nonisolated(unsafe) private var workersStarted = 0
     /// Two workers, so that a small file is not stuck behind a huge one. Plain threads
     /// rather than Dispatch: Dispatch's workers call setpriority(2), which the
     /// aggregator's unit forbids (SystemCallFilter=~@resources).
@@ -160,14 +161,46 @@ public final class UnwindTableCache: Sendable {
         work.lock()
         queued.append(job)
         unfinished += 1
-        if !workersStarted {
-            workersStarted = true
-            for index in 0..<Self.workerCount {
-                let thread = Thread { [self] in runWorker() }
-                thread.name = "tandem-unwind-\(index)"
-                thread.start()
-            }
+        if workersStarted < Self.workerCount {
+            startWorkers()
         }
+        let noWorker = workersStarted == 0
+        work.broadcast()
+        work.unlock()
+        // No thread could be made (`TasksMax=`): compile on the caller's thread rather
+        // than leave the job queued for a worker that never comes.
+        if noWorker { runQueuedJobs() }
+    }
+
+    /// Starts the workers not running yet; called with `work` locked. A thread the kernel
+    /// refuses is tried again with the next job; meanwhile the jobs run on the caller's.
+    private func startWorkers() {
+        while workersStarted < Self.workerCount {
+            guard (try? DetachedThread.start(name: "tandem-unwind-\(workersStarted)", { [self] in runWorker() })) != nil
+            else { return }
+            workersStarted += 1
+        }
+    }
+
+    /// Runs the queued jobs on the calling thread.
+    private func runQueuedJobs() {
+        while true {
+            work.lock()
+            guard !queued.isEmpty else {
+                work.unlock()
+                return
+            }
+            let job = queued.removeFirst()
+            work.unlock()
+            finish(job)
+        }
+    }
+
+    /// Runs `job` (taken off the queue) and counts it done.
+    private func finish(_ job: () -> Void) {
+        job()
+        work.lock()
+        unfinished -= 1
         work.broadcast()
         work.unlock()
     }
@@ -179,11 +212,7 @@ public final class UnwindTableCache: Sendable {
             while queued.isEmpty { work.wait() }
             let job = queued.removeFirst()
             work.unlock()
-            job()
-            work.lock()
-            unfinished -= 1
-            work.broadcast()
-            work.unlock()
+            finish(job)
         }
     }
 
