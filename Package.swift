@@ -77,7 +77,7 @@ let package = Package(
         .target(name: "ProfileOutputs", dependencies: ["Profiles", "Compression"]),
         .target(name: "ProfilingMetrics", dependencies: ["Profiles", "Configuration"]),
         .target(name: "Exporters", dependencies: [
-            "Profiles", "Configuration", "CTandemCurl", "Compression",
+            "Profiles", "Configuration", "CTandemCurl", "Compression", "SystemCalls",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "AggregatorCore", dependencies: [

@@ -92,7 +92,8 @@ public final class AggregatorRuntime: Sendable {
                 if exporter.node == nil {
                     logger.notice("exporter `\(exporter.id)` is named in a pipeline but not defined: using its defaults")
                 }
-                exporters.append(try ExporterFactory.make(id: exporter.id.description, node: exporter.node, logger: logger))
+                exporters.append(try ExporterFactory.make(id: exporter.id.description, node: exporter.node,
+                                                          locations: configuration.document.locations, logger: logger))
             }
         }
         let fileNamedOnly = configured.contains { $0.node == nil && $0.id.type == "file" }
