@@ -109,7 +109,7 @@ let package = Package(
         ], exclude: ["Fixtures"]),
         .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles", "SystemCalls"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Profiles"]),
-        .testTarget(name: "ProfilingMetricsTests", dependencies: ["ProfilingMetrics", "Configuration", "Profiles"]),
+        .testTarget(name: "ProfilingMetricsTests", dependencies: ["ProfilingMetrics", "Configuration", "Profiles", "ProfileOutputs"]),
         .testTarget(name: "SymbolizationTests", dependencies: [
             "Symbolization", "Profiles", "WireFormat",
             .product(name: "Logging", package: "swift-log"),
