@@ -71,7 +71,7 @@ public final class ProfilingMetricsConnector {
     private static let cacheLimit = 1 << 16
     private static let stackCacheLimit = 1 << 14
     private var kernelStackCache: [UInt64: KernelCacheEntry] = [:]
-    /// The classification behind each kernel attribute set (a few dozen at most).
+    /// The classification behind each kernel attribute set: one per class and system call seen.
     private var kernelClassifications: [UInt32: KernelStackClassification] = [:]
     /// `samples.kernel.count` as emitted since ``takeEmittedKernelSamples()``, by classification.
     private var emittedKernelSamples: [KernelStackClassification: Int64] = [:]
