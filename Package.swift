@@ -74,7 +74,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Compression", dependencies: ["CTandemZlib", "CTandemSnappy", "CTandemZstd"]),
-        .target(name: "ProfileOutputs", dependencies: ["Profiles", "Compression"]),
+        .target(name: "ProfileOutputs", dependencies: ["Profiles", "Compression", "SystemCalls"]),
         .target(name: "ProfilingMetrics", dependencies: ["Profiles", "Configuration"]),
         .target(name: "Exporters", dependencies: [
             "Profiles", "Configuration", "CTandemCurl", "Compression", "SystemCalls",
@@ -107,9 +107,9 @@ let package = Package(
             "AggregatorCore", "WireFormat", "Configuration", "UnwindTables", "Symbolization", "RateLimitedLogging",
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["Fixtures"]),
-        .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles"]),
+        .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles", "SystemCalls"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Profiles"]),
-        .testTarget(name: "ProfilingMetricsTests", dependencies: ["ProfilingMetrics", "Configuration", "Profiles"]),
+        .testTarget(name: "ProfilingMetricsTests", dependencies: ["ProfilingMetrics", "Configuration", "Profiles", "ProfileOutputs"]),
         .testTarget(name: "SymbolizationTests", dependencies: [
             "Symbolization", "Profiles", "WireFormat",
             .product(name: "Logging", package: "swift-log"),

@@ -175,7 +175,7 @@ public struct CollectorConfiguration: Sendable {
         var profilingReceivers: [ComponentID: ProfilingReceiverSettings] = [:]
         var profilingMetricsConnectors: [ComponentID: ProfilingMetricsSettings] = [:]
         for kind in ComponentKind.allCases {
-            let section = try ConfigMappingReader(root[kind.rawValue], path: kind.rawValue, locations: locations)
+            let section = try root.mapping(kind.rawValue)
             let knownTypes: [String]?
             switch kind {
             case .receiver: knownTypes = catalog.receiverTypes
@@ -223,7 +223,7 @@ public struct CollectorConfiguration: Sendable {
         }
 
         // Service.
-        let service = try ConfigMappingReader(root["service"], path: "service", locations: locations)
+        let service = try root.mapping("service")
         guard root.has("service") else {
             throw root.error(at: "service", "there is no `service` section, so nothing runs",
                              fix: "add `service: { pipelines: { ... } }`")
@@ -240,8 +240,7 @@ public struct CollectorConfiguration: Sendable {
             serviceExtensions.append(id)
         }
 
-        let pipelinesReader = try ConfigMappingReader(service["pipelines"], path: service.childPath("pipelines"),
-                                               locations: locations)
+        let pipelinesReader = try service.mapping("pipelines")
         guard !pipelinesReader.entries.isEmpty else {
             throw service.error(at: service.childPath("pipelines"), "no pipeline is defined, so nothing runs",
                                 fix: "add e.g. `metrics: { receivers: [profilingmetrics], exporters: [elasticsearch] }`")

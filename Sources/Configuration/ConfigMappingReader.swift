@@ -14,7 +14,7 @@ public struct ConfigMappingReader: Sendable {
     public let locations: [String: ConfigLocation]
 
     /// A reader over `node`, which must be a mapping or empty (`key:` with no value).
-    public init(_ node: ConfigNode?, path: String, locations: [String: ConfigLocation] = [:]) throws {
+    public init(_ node: ConfigNode?, path: String, locations: [String: ConfigLocation] = [:]) throws(ConfigurationError) {
         self.path = path
         self.locations = locations
         switch node {
@@ -49,7 +49,7 @@ public struct ConfigMappingReader: Sendable {
     public func has(_ key: String) -> Bool { entries.contains { $0.key == key } }
 
     /// Refuses every key not in `allowed`, suggesting the closest allowed one.
-    public func requireOnlyKeys(_ allowed: [String], noun: String = "keys") throws {
+    public func requireOnlyKeys(_ allowed: [String], noun: String = "keys") throws(ConfigurationError) {
         for entry in entries where !allowed.contains(entry.key) {
             throw error(at: childPath(entry.key), "unknown key `\(entry.key)`",
                         fix: KeySuggestion.fix(for: entry.key, candidates: allowed, noun: noun))
@@ -66,7 +66,7 @@ public struct ConfigMappingReader: Sendable {
         }
     }
 
-    private func scalar(_ key: String, expected: String) throws -> String? {
+    private func scalar(_ key: String, expected: String) throws(ConfigurationError) -> String? {
         switch self[key] {
         case nil: return nil
         case .scalar(let text)?: return text
@@ -76,7 +76,7 @@ public struct ConfigMappingReader: Sendable {
         }
     }
 
-    public func bool(_ key: String) throws -> Bool? {
+    public func bool(_ key: String) throws(ConfigurationError) -> Bool? {
         guard let text = try scalar(key, expected: "true or false") else { return nil }
         switch text {
         case "true", "True", "TRUE": return true
@@ -86,7 +86,7 @@ public struct ConfigMappingReader: Sendable {
         }
     }
 
-    public func integer(_ key: String, in range: ClosedRange<Int>) throws -> Int? {
+    public func integer(_ key: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
         guard let text = try scalar(key, expected: "a whole number") else { return nil }
         guard let value = Int(text.replacingOccurrences(of: "_", with: "")) else {
             throw error(at: childPath(key), "must be a whole number, not `\(text)`",
@@ -99,7 +99,7 @@ public struct ConfigMappingReader: Sendable {
         return value
     }
 
-    public func number(_ key: String, in range: ClosedRange<Double>) throws -> Double? {
+    public func number(_ key: String, in range: ClosedRange<Double>) throws(ConfigurationError) -> Double? {
         guard let text = try scalar(key, expected: "a number") else { return nil }
         guard let value = Double(text), value.isFinite else {
             throw error(at: childPath(key), "must be a number, not `\(text)`",
@@ -112,12 +112,12 @@ public struct ConfigMappingReader: Sendable {
         return value
     }
 
-    public func string(_ key: String) throws -> String? {
+    public func string(_ key: String) throws(ConfigurationError) -> String? {
         try scalar(key, expected: "a string")
     }
 
     /// A Go-style duration (`30s`, `1m`, `0s`), not negative.
-    public func duration(_ key: String) throws -> Duration? {
+    public func duration(_ key: String) throws(ConfigurationError) -> Duration? {
         guard let text = try scalar(key, expected: "a duration such as 30s") else { return nil }
         let nanoseconds: Int64
         do {
@@ -134,20 +134,61 @@ public struct ConfigMappingReader: Sendable {
     }
 
     /// A list of strings; a single scalar is refused (the Collector refuses it too).
-    public func stringList(_ key: String) throws -> [String]? {
+    public func stringList(_ key: String) throws(ConfigurationError) -> [String]? {
         switch self[key] {
         case nil: return nil
         case .null?: return []
         case .sequence(let items)?:
-            return try items.enumerated().map { index, item in
+            var texts: [String] = []
+            for (index, item) in items.enumerated() {
                 guard case .scalar(let text) = item else {
                     throw error(at: "\(childPath(key))[\(index)]", "must be a string, not \(Self.describe(item))")
                 }
-                return text
+                texts.append(text)
             }
+            return texts
         case let other?:
             throw error(at: childPath(key), "must be a list, not \(Self.describe(other))",
                         fix: "write `\(key): [ item, ... ]`")
         }
+    }
+
+    /// One of a fixed set of words (`encoding: proto`), suggesting the closest on a typo.
+    public func choice(_ key: String, among choices: [String]) throws(ConfigurationError) -> String? {
+        guard let text = try string(key) else { return nil }
+        guard choices.contains(text) else {
+            throw error(at: childPath(key), "`\(text)` is not a valid value",
+                        fix: KeySuggestion.fix(for: text, candidates: choices, noun: "values"))
+        }
+        return text
+    }
+
+    /// A mapping of names to strings, in document order (e.g. HTTP headers); a name
+    /// with no value (`X-Empty:`) maps to the empty string.
+    public func stringMap(_ key: String) throws(ConfigurationError) -> [(name: String, value: String)]? {
+        switch self[key] {
+        case nil: return nil
+        case .null?: return []
+        case .mapping(let entries)?:
+            var pairs: [(name: String, value: String)] = []
+            for entry in entries {
+                switch entry.value {
+                case .scalar(let text): pairs.append((entry.key, text))
+                case .null: pairs.append((entry.key, ""))
+                case let other:
+                    throw error(at: "\(childPath(key)).\(entry.key)", "must be a string, not \(Self.describe(other))",
+                                fix: "write `\(entry.key): <a string>`")
+                }
+            }
+            return pairs
+        case let other?:
+            throw error(at: childPath(key), "must be a mapping of names to values, not \(Self.describe(other))",
+                        fix: "write `\(key): { name: value, ... }`")
+        }
+    }
+
+    /// A reader of the nested mapping under `key` (empty when the key is absent).
+    public func mapping(_ key: String) throws(ConfigurationError) -> ConfigMappingReader {
+        try ConfigMappingReader(self[key], path: childPath(key), locations: locations)
     }
 }

@@ -1,11 +1,15 @@
 /// Finds the valid name closest to a misspelt one, for "did you mean" fixes.
-enum KeySuggestion {
+/// The one rule for every configuration key and value, the exporters' included.
+public enum KeySuggestion {
     /// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
     ///
     /// Distance is the optimal-string-alignment edit distance (a transposition
     /// counts 1), measured both on the raw names and on names folded to lower
     /// case without `_` / `-` (so `SamplesPerSecond` is close to `samples_per_second`).
-    static func closest(to word: String, in candidates: [String]) -> String? {
+    /// When no candidate is that close, a candidate that the word extends or
+    /// abbreviates (`protobuf` for `proto`, `elastic` for `elasticsearch`) is the
+    /// likely intent; both must have at least three letters after folding.
+    public static func closest(to word: String, in candidates: [String]) -> String? {
         var best: (candidate: String, distance: Int)?
         let foldedWord = fold(word)
         for candidate in candidates {
@@ -15,14 +19,27 @@ enum KeySuggestion {
         }
         guard let best else { return nil }
         let limit = max(2, min(word.count, best.candidate.count) / 3)
-        return best.distance <= limit ? best.candidate : nil
+        if best.distance <= limit { return best.candidate }
+        return closestByPrefix(to: foldedWord, in: candidates)
     }
 
     /// A fix text: "did you mean `x`?" when one candidate is close, else the list of valid names.
-    static func fix(for word: String, candidates: [String], noun: String = "keys") -> String {
+    public static func fix(for word: String, candidates: [String], noun: String = "keys") -> String {
         if let match = closest(to: word, in: candidates) { return "did you mean `\(match)`?" }
         if candidates.isEmpty { return "remove it" }
-        return "valid \(noun): " + candidates.map { "`\($0)`" }.joined(separator: ", ")
+        return "valid \(noun): " + candidates.map { $0.isEmpty ? "`\"\"`" : "`\($0)`" }.joined(separator: ", ")
+    }
+
+    /// The candidate that `foldedWord` starts with or that starts with it, the one
+    /// nearest in length when several do.
+    private static func closestByPrefix(to foldedWord: String, in candidates: [String]) -> String? {
+        let minimum = 3
+        guard foldedWord.count >= minimum else { return nil }
+        return candidates
+            .map { (candidate: $0, folded: fold($0)) }
+            .filter { $0.folded.count >= minimum && ($0.folded.hasPrefix(foldedWord) || foldedWord.hasPrefix($0.folded)) }
+            .min { abs($0.folded.count - foldedWord.count) < abs($1.folded.count - foldedWord.count) }?
+            .candidate
     }
 
     private static func fold(_ text: String) -> String {

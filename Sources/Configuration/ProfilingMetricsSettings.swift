@@ -190,12 +190,12 @@ public struct ProfilingMetricsSettings: Hashable, Sendable {
 
         // metrics: { <name>: { enabled: bool } }
         var explicit: [ProfilingMetric: Bool] = [:]
-        let metricsReader = try ConfigMappingReader(reader["metrics"], path: reader.childPath("metrics"), locations: locations)
+        let metricsReader = try reader.mapping("metrics")
         let metricNames = ProfilingMetric.allCases.map(\.rawValue)
         try metricsReader.requireOnlyKeys(metricNames, noun: "metric names")
         for name in metricsReader.keys {
             let metric = ProfilingMetric(rawValue: name)!
-            let entry = try ConfigMappingReader(metricsReader[name], path: metricsReader.childPath(name), locations: locations)
+            let entry = try metricsReader.mapping(name)
             try entry.requireOnlyKeys(["enabled"])
             if let enabled = try entry.bool("enabled") { explicit[metric] = enabled }
         }

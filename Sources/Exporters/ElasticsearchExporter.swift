@@ -135,18 +135,19 @@ final class ElasticsearchExporter: MetricsExporter {
     static let keys = ["endpoint", "endpoints", "api_key", "user", "password", "headers", "compression", "metrics_dynamic_index",
                        "namespace", "dataset", "mapping"] + DeliverySettings.keys
 
-    init(id: String, node: ConfigNode?, logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) {
+    /// - Parameter isDefined: false when a pipeline names the exporter but `exporters` does
+    ///   not define it (its defaults apply, and the log says so).
+    init(id: String, settings config: ConfigMappingReader, isDefined: Bool, logger: Logger,
+         environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) {
         var logger = logger
         logger[metadataKey: "exporter"] = "\(id)"
-        let path = "exporters.\(id)"
-        let config = try ConfigReader(path: path, node: node)
-        try config.requireOnly(Self.keys)
+        try config.requireOnlyKeys(Self.keys)
 
         var endpoints = try config.stringList("endpoints") ?? []
         if let endpoint = try config.string("endpoint") {
             guard endpoints.isEmpty else {
-                throw ConfigurationError(path: "\(path).endpoint", problem: "both `endpoint` and `endpoints` are set",
-                                         fix: "keep one of them")
+                throw config.error(at: config.childPath("endpoint"), "both `endpoint` and `endpoints` are set",
+                                   fix: "keep one of them")
             }
             endpoints = [endpoint]
         }
@@ -157,7 +158,7 @@ final class ElasticsearchExporter: MetricsExporter {
                             metadata: ["endpoints": "\(endpoints.joined(separator: ","))"])
             } else {
                 endpoints = [Self.defaultEndpoint]
-                if node == nil {
+                if !isDefined {
                     logger.info("exporter `\(id)` is used by a pipeline but not defined under `exporters`; using its defaults",
                                 metadata: ["endpoint": "\(Self.defaultEndpoint)"])
                 } else {
@@ -168,7 +169,8 @@ final class ElasticsearchExporter: MetricsExporter {
         }
         endpoints = endpoints.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         for (index, endpoint) in endpoints.enumerated() {
-            try checkHTTPURL(endpoint, path: endpoints.count == 1 ? "\(path).endpoint" : "\(path).endpoints[\(index)]")
+            // The key the URL came from; from ELASTICSEARCH_URL, the key that would override it.
+            try checkHTTPURL(endpoint, key: config.has("endpoints") ? "endpoints[\(index)]" : "endpoint", in: config)
         }
 
         var headers: [(String, String)] = [("Content-Type", "application/x-ndjson"), ("User-Agent", "tandem-aggregator")]
@@ -176,8 +178,8 @@ final class ElasticsearchExporter: MetricsExporter {
         let user = try config.string("user")
         let password = try config.string("password")
         if apiKey != nil && (user != nil || password != nil) {
-            throw ConfigurationError(path: "\(path).api_key", problem: "both `api_key` and `user`/`password` are set",
-                                     fix: "use one way to authenticate")
+            throw config.error(at: config.childPath("api_key"), "both `api_key` and `user`/`password` are set",
+                               fix: "use one way to authenticate")
         }
         if let apiKey {
             headers.append(("Authorization", "ApiKey \(apiKey)"))
@@ -185,21 +187,21 @@ final class ElasticsearchExporter: MetricsExporter {
             let credentials = Data("\(user):\(password ?? "")".utf8).base64EncodedString()
             headers.append(("Authorization", "Basic \(credentials)"))
         } else if password != nil {
-            throw ConfigurationError(path: "\(path).password", problem: "`password` is set without `user`", fix: "add `user`")
+            throw config.error(at: config.childPath("password"), "`password` is set without `user`", fix: "add `user`")
         }
         // The Collector's Elasticsearch exporter compresses bulk bodies by default; so does tandem.
-        let gzip = (try config.choice("compression", ["gzip", "none", ""]) ?? "gzip") == "gzip"
-        headers += try config.stringMap("headers") ?? []
+        let gzip = (try config.choice("compression", among: ["gzip", "none", ""]) ?? "gzip") == "gzip"
+        headers += try config.stringMap("headers")?.map { ($0.name, $0.value) } ?? []
 
         var builder = ElasticsearchDocumentBuilder()
-        let dynamicIndex = try config.child("metrics_dynamic_index")
-        try dynamicIndex.requireOnly(["enabled"])
+        let dynamicIndex = try config.mapping("metrics_dynamic_index")
+        try dynamicIndex.requireOnlyKeys(["enabled"])
         if let enabled = try dynamicIndex.bool("enabled") { builder.dynamicIndex = enabled }
         if let namespace = try config.string("namespace") { builder.namespace = namespace }
         if let dataset = try config.string("dataset") { builder.dataset = dataset }
-        let mapping = try config.child("mapping")
-        try mapping.requireOnly(["mode"])
-        _ = try mapping.choice("mode", ["otel"])
+        let mapping = try config.mapping("mapping")
+        try mapping.requireOnlyKeys(["mode"])
+        _ = try mapping.choice("mode", among: ["otel"])
 
         let settings = try DeliverySettings(reading: config)
         self.id = id

@@ -12,22 +12,27 @@ public enum ExporterFactory {
     ///   - id: `type[/name]`, e.g. `elasticsearch` or `otlphttp/backup`.
     ///   - node: its settings; nil when the pipeline names an exporter the configuration
     ///     does not define, in which case the type's defaults apply (and are logged).
+    ///   - locations: where each key is in the configuration file, for errors that name its line.
     ///   - logger: where delivery problems are reported.
-    public static func make(id: String, node: ConfigNode?, logger: Logger) throws(ConfigurationError) -> any MetricsExporter {
+    public static func make(id: String, node: ConfigNode?, locations: [String: ConfigLocation] = [:],
+                            logger: Logger) throws(ConfigurationError) -> any MetricsExporter {
         let type = id.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? id
+        let path = "exporters.\(id)"
+        guard types.contains(type) else {
+            throw ConfigMappingReader.error(at: path, "unknown exporter type `\(type)`",
+                                            fix: KeySuggestion.fix(for: type, candidates: types, noun: "exporter types"),
+                                            locations: locations)
+        }
+        let settings = try ConfigMappingReader(node, path: path, locations: locations)
         switch type {
         case "file":
-            return try FileExporter(id: id, node: node, logger: logger)
+            return try FileExporter(id: id, settings: settings, logger: logger)
         case "otlphttp":
-            return try OTLPHTTPExporter(id: id, node: node, logger: logger)
+            return try OTLPHTTPExporter(id: id, settings: settings, logger: logger)
         case "elasticsearch":
-            return try ElasticsearchExporter(id: id, node: node, logger: logger)
-        case "prometheusremotewrite":
-            return try PrometheusRemoteWriteExporter(id: id, node: node, logger: logger)
+            return try ElasticsearchExporter(id: id, settings: settings, isDefined: node != nil, logger: logger)
         default:
-            let fix = closest(to: type, in: types).map { "did you mean `\($0)`?" }
-                ?? "known exporter types: \(types.map { "`\($0)`" }.joined(separator: ", "))"
-            throw ConfigurationError(path: "exporters.\(id)", problem: "unknown exporter type `\(type)`", fix: fix)
+            return try PrometheusRemoteWriteExporter(id: id, settings: settings, logger: logger)
         }
     }
 }

@@ -2,6 +2,7 @@ import Configuration
 import Foundation
 import Logging
 import Profiles
+import SystemCalls
 
 /// `file`: appends each batch as one line of OTLP/JSON (the Collector's file exporter
 /// format) to `path`, or to standard output when `path` is `-` or absent.
@@ -24,18 +25,17 @@ final class FileExporter: MetricsExporter {
 
     static let keys = ["path", "format"]
 
-    init(id: String, node: ConfigNode?, logger: Logger) throws(ConfigurationError) {
-        let config = try ConfigReader(path: "exporters.\(id)", node: node)
-        try config.requireOnly(Self.keys)
-        _ = try config.choice("format", ["json"])
+    init(id: String, settings config: ConfigMappingReader, logger: Logger) throws(ConfigurationError) {
+        try config.requireOnlyKeys(Self.keys)
+        _ = try config.choice("format", among: ["json"])
         let path = try config.string("path").flatMap { $0 == "-" || $0.isEmpty ? nil : $0 }
         var descriptor = STDOUT_FILENO
         if let path {
             descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
             guard descriptor >= 0 else {
-                let reason = String(cString: strerror(errno))
-                throw ConfigurationError(path: "exporters.\(id).path", problem: "cannot open `\(path)` for appending: \(reason)",
-                                         fix: "create its directory or choose a writable path")
+                let failure = SystemCallError.last("open", subject: path)
+                throw config.error(at: config.childPath("path"), "cannot open the file for appending: \(failure)",
+                                   fix: "create its directory or choose a writable path")
             }
         }
         var logger = logger
@@ -62,9 +62,9 @@ final class FileExporter: MetricsExporter {
             let written = line[offset...].withUnsafeBytes { write(state.descriptor, $0.baseAddress, $0.count) }
             if written < 0 {
                 if errno == EINTR { continue }
-                let reason = String(cString: strerror(errno))
+                let failure = SystemCallError.last("write", subject: path ?? "stdout")
                 state.counters.dropped += 1
-                logger.error("cannot write metrics", metadata: ["path": "\(path ?? "stdout")", "error": "write: \(reason)"])
+                logger.error("cannot write metrics", metadata: ["path": "\(path ?? "stdout")", "error": "\(failure)"])
                 return
             }
             offset += written

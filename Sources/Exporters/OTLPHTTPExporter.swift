@@ -31,27 +31,27 @@ final class OTLPHTTPExporter: MetricsExporter {
 
     static let keys = ["endpoint", "metrics_endpoint", "encoding", "compression", "headers"] + DeliverySettings.keys
 
-    init(id: String, node: ConfigNode?, logger: Logger) throws(ConfigurationError) {
-        let config = try ConfigReader(path: "exporters.\(id)", node: node)
-        try config.requireOnly(Self.keys)
+    init(id: String, settings config: ConfigMappingReader, logger: Logger) throws(ConfigurationError) {
+        try config.requireOnlyKeys(Self.keys)
         let url: String
         if let metricsEndpoint = try config.string("metrics_endpoint") {
+            try checkHTTPURL(metricsEndpoint, key: "metrics_endpoint", in: config)
             url = metricsEndpoint
         } else if let endpoint = try config.string("endpoint") {
+            try checkHTTPURL(endpoint, key: "endpoint", in: config)
             url = (endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint) + "/v1/metrics"
         } else {
-            throw ConfigurationError(path: "exporters.\(id)", problem: "no `endpoint` (or `metrics_endpoint`) is set",
-                                     fix: "add e.g. `endpoint: http://localhost:4318`")
+            throw config.error(at: config.path, "no `endpoint` (or `metrics_endpoint`) is set",
+                               fix: "add e.g. `endpoint: http://localhost:4318`")
         }
-        try checkHTTPURL(url, path: "exporters.\(id).endpoint")
-        let encoding = Encoding(rawValue: try config.choice("encoding", ["proto", "json"]) ?? "proto")!
-        let gzip = (try config.choice("compression", ["gzip", "none", ""]) ?? "gzip") == "gzip"
+        let encoding = Encoding(rawValue: try config.choice("encoding", among: ["proto", "json"]) ?? "proto")!
+        let gzip = (try config.choice("compression", among: ["gzip", "none", ""]) ?? "gzip") == "gzip"
         var headers: [(String, String)] = [
             ("Content-Type", encoding == .protobuf ? "application/x-protobuf" : "application/json"),
             ("User-Agent", "tandem-aggregator"),
         ]
         if gzip { headers.append(("Content-Encoding", "gzip")) }
-        headers += try config.stringMap("headers") ?? []
+        headers += try config.stringMap("headers")?.map { ($0.name, $0.value) } ?? []
         let settings = try DeliverySettings(reading: config)
         var logger = logger
         logger[metadataKey: "exporter"] = "\(id)"
@@ -66,11 +66,12 @@ final class OTLPHTTPExporter: MetricsExporter {
     func shutdown(deadline: ContinuousClock.Instant) { worker.shutdown(deadline: deadline) }
 }
 
-/// Fails unless `url` is an absolute http or https URL.
-func checkHTTPURL(_ url: String, path: String) throws(ConfigurationError) {
+/// Fails unless `url`, the value of `key` (e.g. `endpoint`, `endpoints[1]`) in
+/// `config`, is an absolute http or https URL.
+func checkHTTPURL(_ url: String, key: String, in config: ConfigMappingReader) throws(ConfigurationError) {
     let lower = url.lowercased()
     guard lower.hasPrefix("http://") || lower.hasPrefix("https://"), url.count > "http://".count else {
-        throw ConfigurationError(path: path, problem: "`\(url)` is not an http:// or https:// URL",
-                                 fix: "write the scheme, host and port, e.g. `http://localhost:4318`")
+        throw config.error(at: config.childPath(key), "`\(url)` is not an http:// or https:// URL",
+                           fix: "write the scheme, host and port, e.g. `http://localhost:4318`")
     }
 }

@@ -152,21 +152,20 @@ final class PrometheusRemoteWriteExporter: MetricsExporter {
 
     static let keys = ["endpoint", "headers"] + DeliverySettings.keys
 
-    init(id: String, node: ConfigNode?, logger: Logger) throws(ConfigurationError) {
-        let config = try ConfigReader(path: "exporters.\(id)", node: node)
-        try config.requireOnly(Self.keys)
+    init(id: String, settings config: ConfigMappingReader, logger: Logger) throws(ConfigurationError) {
+        try config.requireOnlyKeys(Self.keys)
         guard let url = try config.string("endpoint") else {
-            throw ConfigurationError(path: "exporters.\(id)", problem: "no `endpoint` is set",
-                                     fix: "add the remote write URL, e.g. `endpoint: http://localhost:9090/api/v1/write`")
+            throw config.error(at: config.path, "no `endpoint` is set",
+                               fix: "add the remote write URL, e.g. `endpoint: http://localhost:9090/api/v1/write`")
         }
-        try checkHTTPURL(url, path: "exporters.\(id).endpoint")
+        try checkHTTPURL(url, key: "endpoint", in: config)
         var headers: [(String, String)] = [
             ("Content-Type", "application/x-protobuf"),
             ("Content-Encoding", "snappy"),
             ("X-Prometheus-Remote-Write-Version", "0.1.0"),
             ("User-Agent", "tandem-aggregator"),
         ]
-        headers += try config.stringMap("headers") ?? []
+        headers += try config.stringMap("headers")?.map { ($0.name, $0.value) } ?? []
         let settings = try DeliverySettings(reading: config)
         var logger = logger
         logger[metadataKey: "exporter"] = "\(id)"

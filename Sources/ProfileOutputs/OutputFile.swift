@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SystemCalls
 
 /// Writes whole output files so that a reader never sees half of one: the
 /// bytes go to a temporary file next to the target, which is then renamed
@@ -15,7 +16,7 @@ enum OutputFile {
         // open(2): 0644, as an exported profile is not secret to its owner's group.
         let descriptor = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
-            throw .writeFailed(path: temporaryPath, call: "open", errno: errno)
+            throw .writeFailed(path: path, systemCall: .last("open", subject: temporaryPath))
         }
         var written = 0
         while written < bytes.count {
@@ -27,19 +28,19 @@ enum OutputFile {
                 let code = errno
                 close(descriptor)
                 unlink(temporaryPath)
-                throw .writeFailed(path: temporaryPath, call: "write", errno: code)
+                throw .writeFailed(path: path, systemCall: SystemCallError("write", subject: temporaryPath, errno: code))
             }
             written += result
         }
         guard close(descriptor) == 0 else {
             let code = errno
             unlink(temporaryPath)
-            throw .writeFailed(path: temporaryPath, call: "close", errno: code)
+            throw .writeFailed(path: path, systemCall: SystemCallError("close", subject: temporaryPath, errno: code))
         }
         guard rename(temporaryPath, path) == 0 else {
             let code = errno
             unlink(temporaryPath)
-            throw .writeFailed(path: path, call: "rename", errno: code)
+            throw .writeFailed(path: path, systemCall: SystemCallError("rename", subject: "\(temporaryPath) to \(path)", errno: code))
         }
     }
 }

@@ -35,14 +35,24 @@ public struct TextReport: Sendable {
     public static let otherFunctionsLabel = "(other leaf functions)"
     public static let noFramesLabel = "(no frames)"
     public static let noKernelClassLabel = "(no kernel class)"
+    /// Kernel-leaf samples whose kernel frames matched no class.
+    public static let unclassifiedKernelLabel = "(unclassified kernel)"
+
+    /// A kernel class row's label: the class string of the reference (`network/tcp/read`,
+    /// `ipc//read`, `memory`), with the system call it serves, e.g. `ipc//read (read)`.
+    public static func label(of classification: KernelStackClassification) -> String {
+        let label = classification.kernelClass ?? unclassifiedKernelLabel
+        return classification.syscallName.map { "\(label) (\($0))" } ?? label
+    }
 
     /// The tables, for callers that format them their own way.
     ///
-    /// - Parameter kernelClasses: samples by the kernel class of their
-    ///   kernel leaf (`network/tcp/read`, ...), as the metrics computed them;
-    ///   samples without a class make the remainder row. An empty map leaves
-    ///   the section out.
-    public func sections(_ aggregate: ProfileAggregate, kernelClasses: [String: Int64] = [:]) -> [Section] {
+    /// - Parameter kernelSamples: the `samples.kernel.count` values of the metrics of
+    ///   the same samples, by the classification of their kernel frames (the metrics
+    ///   connector's own, typed); the samples they leave out make the remainder row.
+    ///   An empty map leaves the section out.
+    public func sections(_ aggregate: ProfileAggregate,
+                         kernelSamples: [KernelStackClassification: Int64] = [:]) -> [Section] {
         let total = aggregate.totalSamples
         func row(_ label: String, _ type: FrameType?, _ count: Int64) -> Row {
             Row(label: label, type: type, count: count, share: total > 0 ? Double(count) / Double(total) : 0)
@@ -67,11 +77,12 @@ public struct TextReport: Sendable {
             Section(title: "Top \(topCount) leaf functions", labelHeading: "function", rows: functionRows),
             Section(title: "Samples by leaf frame type", labelHeading: "frame type", rows: typeRows),
         ]
-        if !kernelClasses.isEmpty {
-            var classRows = kernelClasses
-                .sorted { ($0.value, $1.key) > ($1.value, $0.key) }
-                .map { row($0.key, nil, $0.value) }
-            let unclassified = total - kernelClasses.values.reduce(0, +)
+        if !kernelSamples.isEmpty {
+            var classRows = kernelSamples
+                .map { (label: Self.label(of: $0.key), count: $0.value) }
+                .sorted { ($0.count, $1.label) > ($1.count, $0.label) }
+                .map { row($0.label, nil, $0.count) }
+            let unclassified = total - kernelSamples.values.reduce(0, +)
             if unclassified > 0 { classRows.append(row(Self.noKernelClassLabel, nil, unclassified)) }
             sections.append(Section(title: "Samples by kernel class", labelHeading: "kernel class", rows: classRows))
         }
@@ -79,13 +90,13 @@ public struct TextReport: Sendable {
     }
 
     /// The report as lines of text, each ending in a newline.
-    public func render(_ aggregate: ProfileAggregate, kernelClasses: [String: Int64] = [:]) -> String {
+    public func render(_ aggregate: ProfileAggregate, kernelSamples: [KernelStackClassification: Int64] = [:]) -> String {
         var text = "Samples: \(aggregate.totalSamples)"
         if aggregate.droppedSamples > 0 {
             text += " (plus \(aggregate.droppedSamples) dropped: more than \(aggregate.maximumDistinctStacks) distinct stacks)"
         }
         text += "\n"
-        for section in sections(aggregate, kernelClasses: kernelClasses) {
+        for section in sections(aggregate, kernelSamples: kernelSamples) {
             text += "\n\(section.title):\n"
             let showsType = section.rows.contains { $0.type != nil && $0.label != $0.type?.rawValue }
             let header = ["share", "samples"] + (showsType ? ["type"] : []) + [section.labelHeading]

@@ -71,6 +71,10 @@ public final class ProfilingMetricsConnector {
     private static let cacheLimit = 1 << 16
     private static let stackCacheLimit = 1 << 14
     private var kernelStackCache: [UInt64: KernelCacheEntry] = [:]
+    /// The classification behind each kernel attribute set: one per class and system call seen.
+    private var kernelClassifications: [UInt32: KernelStackClassification] = [:]
+    /// `samples.kernel.count` as emitted since ``takeEmittedKernelSamples()``, by classification.
+    private var emittedKernelSamples: [KernelStackClassification: Int64] = [:]
     private var shlibCache: [String: UInt32] = [:]
     private var classificationCache: [[String: UInt32]]  // by frame type ordinal; `none` = unclassified
     private var customCache: [String: [UInt32]] = [:]
@@ -476,6 +480,7 @@ public final class ProfilingMetricsConnector {
         let names = frames.prefix(count).map(\.functionName)
         let classification = KernelClassifier.classify(functionNames: names)
         let set = intern(classification.attributes)
+        kernelClassifications[set] = classification
         if kernelStackCache.count >= Self.cacheLimit { kernelStackCache.removeAll() }
         kernelStackCache[hash] = KernelCacheEntry(frames: frames, count: count, attributeSet: set)
         return set
@@ -546,6 +551,9 @@ public final class ProfilingMetricsConnector {
                 let attributes = Int(key & UInt64(Self.attributeSetLimit - 1))
                 let point = NumberDataPoint(attributes: attributeSets[attributes], startTimeUnixNano: start,
                                             timeUnixNano: end, value: value)
+                if metric == Self.kernelIndex, let classification = kernelClassifications[UInt32(attributes)] {
+                    emittedKernelSamples[classification, default: 0] += value
+                }
                 perResource[resource, default: [:]][metric, default: []].append(point)
             }
         }
@@ -590,6 +598,14 @@ public final class ProfilingMetricsConnector {
         resourceIDs = resourceIDs.filter { inUse.contains($0.value) }
         resourceByPID = resourceByPID.filter { inUse.contains($0.value.id) }
         // Ids are never reused, so a process seen again gets a fresh id with the same attributes.
+    }
+
+    /// The `samples.kernel.count` values emitted (by `flush` and `finish`) since the last
+    /// call, summed by their typed classification: what the exported points say, without
+    /// reading their attributes back.
+    public func takeEmittedKernelSamples() -> [KernelStackClassification: Int64] {
+        defer { emittedKernelSamples = [:] }
+        return emittedKernelSamples
     }
 
     /// Processes (resources) held for the open windows, against `maxProcessesPerWindow`.

@@ -21,7 +21,8 @@ struct ValidateCommand: ParsableCommand {
             // Exporter settings are checked by the exporters themselves.
             let quiet = Logger(label: "validate") { _ in SwiftLogNoOpLogHandler() }
             for exporter in configuration.exporters(for: .metrics) {
-                try ExporterFactory.make(id: exporter.id.description, node: exporter.node, logger: quiet).shutdown()
+                try ExporterFactory.make(id: exporter.id.description, node: exporter.node,
+                                         locations: configuration.document.locations, logger: quiet).shutdown()
             }
         } catch let error as ConfigurationError {
             throw CommandFailure("\(config): \(error)")

@@ -46,6 +46,47 @@ struct ConfigReaderTests {
         #expect(error?.path == "exporters.file")
     }
 
+    @Test("a choice, a mapping of strings and a nested mapping")
+    func choicesMapsAndNesting() throws {
+        let reader = try ConfigMappingReader(try ConfigNode(yaml: """
+            encoding: protobuf
+            headers: { X-A: a, X-Empty: }
+            bad_headers: { X-List: [a] }
+            retry: { enabled: true, max_intervl: 1s }
+            """), path: "exporters.otlphttp")
+        let choice = #expect(throws: ConfigurationError.self) { try reader.choice("encoding", among: ["proto", "json"]) }
+        #expect(choice?.path == "exporters.otlphttp.encoding")
+        #expect(choice?.fix == "did you mean `proto`?")
+        #expect(try reader.choice("missing", among: ["proto"]) == nil)
+        let headers = try #require(try reader.stringMap("headers"))
+        #expect(headers.map(\.name) == ["X-A", "X-Empty"])
+        #expect(headers.map(\.value) == ["a", ""])
+        let badHeader = #expect(throws: ConfigurationError.self) { try reader.stringMap("bad_headers") }
+        #expect(badHeader?.path == "exporters.otlphttp.bad_headers.X-List")
+        let notMap = #expect(throws: ConfigurationError.self) { try reader.stringMap("encoding") }
+        #expect(notMap?.path == "exporters.otlphttp.encoding")
+        let retry = try reader.mapping("retry")
+        #expect(retry.path == "exporters.otlphttp.retry")
+        #expect(try retry.bool("enabled") == true)
+        let nested = #expect(throws: ConfigurationError.self) { try retry.requireOnlyKeys(["enabled", "max_interval"]) }
+        #expect(nested?.path == "exporters.otlphttp.retry.max_intervl")
+        #expect(nested?.fix == "did you mean `max_interval`?")
+        #expect(try reader.mapping("absent").keys.isEmpty)
+    }
+
+    @Test("suggestions: near by edit distance, else a valid name the word extends or abbreviates")
+    func suggestions() {
+        #expect(KeySuggestion.closest(to: "compresion", in: ["compression", "encoding"]) == "compression")
+        #expect(KeySuggestion.closest(to: "protobuf", in: ["proto", "json"]) == "proto")
+        #expect(KeySuggestion.closest(to: "elastic", in: ["file", "elasticsearch"]) == "elasticsearch")
+        #expect(KeySuggestion.closest(to: "endpoint_url", in: ["endpoint", "headers"]) == "endpoint")
+        // Too short to be a likely abbreviation, and too far to be a typo.
+        #expect(KeySuggestion.closest(to: "en", in: ["endpoint", "headers"]) == nil)
+        #expect(KeySuggestion.closest(to: "completely_unrelated", in: ["by_frame", "by_frametype"]) == nil)
+        #expect(KeySuggestion.fix(for: "zstd", candidates: ["gzip", "none", ""], noun: "values")
+                == "valid values: `gzip`, `none`, `\"\"`")
+    }
+
     @Test("ConfigNode parses YAML directly")
     func nodeFromYAML() throws {
         #expect(try ConfigNode(yaml: "a: [1, 2]") == .mapping([ConfigEntry(key: "a", value: .sequence([.scalar("1"), .scalar("2")]))]))

@@ -176,7 +176,8 @@ struct ElasticsearchTests {
     @Test("referenced but not configured: default endpoint, and the log says so")
     func defaultsWhenUndefined() throws {
         let capture = LogCapture()
-        let exporter = try ElasticsearchExporter(id: "elasticsearch", node: nil, logger: capture.logger(), environment: [:])
+        let exporter = try ElasticsearchExporter(id: "elasticsearch", settings: ConfigMappingReader(nil, path: "exporters.elasticsearch"),
+                                                 isDefined: false, logger: capture.logger(), environment: [:])
         exporter.shutdown()
         #expect(capture.messages.contains { $0.contains("not defined") && $0.contains("http://localhost:9200") })
     }

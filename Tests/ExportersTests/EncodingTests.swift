@@ -139,6 +139,19 @@ struct EncodingTests {
         #expect(object["k"] as? String == "a\u{01}b\"c\\d\ne/é")
     }
 
+    @Test("one JSON string literal for the exporters and inspect: every control character and DEL escaped, read back the same")
+    func jsonStringLiteral() throws {
+        let text = String(decoding: (0...0x7F).map { UInt8($0) }, as: UTF8.self) + "é€"
+        let literal = JSONStringLiteral.quoted(text)
+        #expect(!literal.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F })
+        #expect(literal.contains(#"\u007f"#) && literal.contains(#"\u001f"#) && literal.contains(#"\t"#))
+        let array = try #require(try JSONSerialization.jsonObject(with: Data("[\(literal)]".utf8)) as? [String])
+        #expect(array == [text])
+        var json = JSONWriter()
+        json.string(text)
+        #expect(String(decoding: json.bytes, as: UTF8.self) == literal)
+    }
+
     @Test("gzip output is a valid gzip stream (gunzip reads it back)")
     func gzipRoundTrip() throws {
         let input = Array(String(repeating: "tandem gzip round trip ", count: 500).utf8)

@@ -81,29 +81,136 @@ struct ExporterConfigurationTests {
         #expect(failure.fix == "did you mean `elasticsearch`?")
     }
 
-    @Test("durations in the Collector's notation")
-    func durations() {
-        #expect(parseDuration("5s") == .seconds(5))
-        #expect(parseDuration("250ms") == .milliseconds(250))
-        #expect(parseDuration("1m30s") == .seconds(90))
-        #expect(parseDuration("1h") == .seconds(3600))
-        #expect(parseDuration("0") == .zero)
-        #expect(parseDuration("5") == nil)
-        #expect(parseDuration("s") == nil)
-        #expect(parseDuration("5x") == nil)
+    @Test("durations in the Collector's notation, through Configuration's one reader")
+    func durations() throws {
+        func timeout(_ text: ConfigNode) throws -> Duration {
+            try DeliverySettings(reading: ConfigMappingReader(mapping(("timeout", text)), path: "exporters.x")).timeout
+        }
+        #expect(try timeout("5s") == .seconds(5))
+        #expect(try timeout("250ms") == .milliseconds(250))
+        #expect(try timeout("1m30s") == .seconds(90))
+        #expect(try timeout("1h") == .seconds(3600))
+        let bare = try #require(error("otlphttp", mapping(("endpoint", "http://x:1"), ("timeout", "5"))))
+        #expect(bare.path == "exporters.otlphttp.timeout")
+        #expect(bare.fix == "write a unit, e.g. `5s`")
+        let zero = try #require(error("otlphttp", mapping(("endpoint", "http://x:1"), ("timeout", "0s"))))
+        #expect(zero.problem == "must be greater than zero")
+        let negative = try #require(error("prometheusremotewrite", mapping(("endpoint", "http://x:1"), ("timeout", "-1s"))))
+        #expect(negative.path == "exporters.prometheusremotewrite.timeout")
+        #expect(negative.problem == "must not be negative")
     }
 
     @Test("delivery settings are read from timeout, sending_queue and retry_on_failure")
     func deliverySettings() throws {
-        let reader = try ConfigReader(path: "exporters.x", node: mapping(
+        let reader = try ConfigMappingReader(mapping(
             ("timeout", "2s"), ("sending_queue", mapping(("queue_size", "7"))),
-            ("retry_on_failure", mapping(("enabled", "false"), ("initial_interval", "1s"), ("max_elapsed_time", "1m")))))
+            ("retry_on_failure", mapping(("enabled", "false"), ("initial_interval", "1s"), ("max_elapsed_time", "1m")))),
+            path: "exporters.x")
         let settings = try DeliverySettings(reading: reader)
         #expect(settings.timeout == .seconds(2))
         #expect(settings.queueSize == 7)
         #expect(settings.retryEnabled == false)
         #expect(settings.initialInterval == .seconds(1))
         #expect(settings.maxElapsedTime == .seconds(60))
+    }
+
+    @Test("bad delivery settings name their nested path and the fix")
+    func badDeliverySettings() throws {
+        let size = try #require(error("otlphttp", mapping(("endpoint", "http://x:1"),
+                                                        ("sending_queue", mapping(("queue_size", "0"))))))
+        #expect(size.path == "exporters.otlphttp.sending_queue.queue_size")
+        #expect(size.fix == "write a number from 1 to 1000000")
+        let enabled = try #require(error("elasticsearch", mapping(("sending_queue", mapping(("enabled", "maybe"))))))
+        #expect(enabled.path == "exporters.elasticsearch.sending_queue.enabled")
+        #expect(enabled.problem.contains("`maybe`"))
+        #expect(enabled.fix == "write `enabled: true` or `enabled: false`")
+        let factor = try #require(error("prometheusremotewrite", mapping(
+            ("endpoint", "http://x:1"), ("retry_on_failure", mapping(("randomization_factor", "lots"))))))
+        #expect(factor.path == "exporters.prometheusremotewrite.retry_on_failure.randomization_factor")
+        #expect(factor.fix == "write a number from 0.0 to 1.0")
+        let list = try #require(error("otlphttp", mapping(("endpoint", "http://x:1"), ("retry_on_failure", .sequence(["a"])))))
+        #expect(list.path == "exporters.otlphttp.retry_on_failure")
+        #expect(list.problem.contains("mapping"))
+    }
+
+    @Test("each exporter's own settings: bad values name the key, the cause and the fix")
+    func exporterSpecificSettings() throws {
+        let format = try #require(error("file", mapping(("format", "jsonl"))))
+        #expect(format.path == "exporters.file.format")
+        #expect(format.fix == "did you mean `json`?")
+        let fileKey = try #require(error("file", mapping(("pth", "/tmp/x"))))
+        #expect(fileKey.fix == "did you mean `path`?")
+        let compression = try #require(error("otlphttp", mapping(("endpoint", "http://x:1"), ("compression", "zstd"))))
+        #expect(compression.path == "exporters.otlphttp.compression")
+        #expect(compression.fix == "valid values: `gzip`, `none`, `\"\"`")
+        let metricsURL = try #require(error("otlphttp", mapping(("metrics_endpoint", "localhost:4318/v1/metrics"))))
+        #expect(metricsURL.path == "exporters.otlphttp.metrics_endpoint")
+        #expect(metricsURL.problem == "`localhost:4318/v1/metrics` is not an http:// or https:// URL")
+        let endpointURL = try #require(error("otlphttp", mapping(("endpoint", "localhost:4318"))))
+        #expect(endpointURL.problem == "`localhost:4318` is not an http:// or https:// URL")
+        let header = try #require(error("otlphttp", mapping(("endpoint", "http://x:1"), ("headers", mapping(("X-A", .sequence(["a"])))))))
+        #expect(header.path == "exporters.otlphttp.headers.X-A")
+        let headers = try #require(error("prometheusremotewrite", mapping(("endpoint", "http://x:1"), ("headers", .sequence(["a"])))))
+        #expect(headers.path == "exporters.prometheusremotewrite.headers")
+        #expect(try #require(error("prometheusremotewrite", nil)).problem == "no `endpoint` is set")
+        let onlyEndpoint = try #require(error("elasticsearch", mapping(("endpoints", .sequence(["y:9200"])))))
+        #expect(onlyEndpoint.path == "exporters.elasticsearch.endpoints[0]")
+        let secondEndpoint = try #require(error("elasticsearch", mapping(("endpoints", .sequence(["http://y:9200", "y:9200"])))))
+        #expect(secondEndpoint.path == "exporters.elasticsearch.endpoints[1]")
+        let both = try #require(error("elasticsearch", mapping(("endpoint", "http://x:9200"), ("endpoints", .sequence(["http://y:9200"])))))
+        #expect(both.path == "exporters.elasticsearch.endpoint")
+        let password = try #require(error("elasticsearch", mapping(("password", "p"))))
+        #expect(password.path == "exporters.elasticsearch.password")
+        #expect(password.fix == "add `user`")
+        let dynamic = try #require(error("elasticsearch", mapping(("metrics_dynamic_index", mapping(("enable", "true"))))))
+        #expect(dynamic.path == "exporters.elasticsearch.metrics_dynamic_index.enable")
+        #expect(dynamic.fix == "did you mean `enabled`?")
+        let mode = try #require(error("elasticsearch", mapping(("mapping", mapping(("mode", "ecs"))))))
+        #expect(mode.path == "exporters.elasticsearch.mapping.mode")
+        #expect(mode.fix == "valid values: `otel`")
+    }
+
+    @Test("a key far from every valid one lists them; one that extends a valid key suggests it")
+    func farAndPrefixKeys() throws {
+        let far = try #require(error("prometheusremotewrite", mapping(("endpoint", "http://x:1"),
+                                                                    ("resource_to_telemetry_conversion", mapping()))))
+        #expect(far.fix == "valid keys: `endpoint`, `headers`, `timeout`, `sending_queue`, `retry_on_failure`")
+        let prefix = try #require(error("otlphttp", mapping(("endpoint_url", "http://x:1"))))
+        #expect(prefix.fix == "did you mean `endpoint`?")
+    }
+
+    @Test("values the Collector refuses are refused with the fix: `yes` for a boolean, a string for a list")
+    func collectorTyping() throws {
+        let yes = try #require(error("otlphttp", mapping(("endpoint", "http://x:1"), ("sending_queue", mapping(("enabled", "yes"))))))
+        #expect(yes.path == "exporters.otlphttp.sending_queue.enabled")
+        #expect(yes.fix == "write `enabled: true` or `enabled: false`")
+        let scalar = try #require(error("elasticsearch", mapping(("endpoints", "http://y:9200"))))
+        #expect(scalar.path == "exporters.elasticsearch.endpoints")
+        #expect(scalar.fix == "write `endpoints: [ item, ... ]`")
+    }
+
+    @Test("with the document's locations, an exporter's error names the line")
+    func errorLine() throws {
+        let configuration = try CollectorConfiguration(yaml: """
+            receivers: { profiling: }
+            connectors: { profilingmetrics: }
+            exporters:
+              otlphttp:
+                endpoint: http://localhost:4318
+                encoding: protobuf
+            service:
+              pipelines:
+                profiles: { receivers: [profiling], exporters: [profilingmetrics] }
+                metrics: { receivers: [profilingmetrics], exporters: [otlphttp] }
+            """)
+        let exporter = try #require(configuration.exporters(for: .metrics).first)
+        let failure = #expect(throws: ConfigurationError.self) {
+            try ExporterFactory.make(id: exporter.id.description, node: exporter.node,
+                                     locations: configuration.document.locations, logger: LogCapture().logger())
+        }
+        #expect(failure?.path == "exporters.otlphttp.encoding")
+        #expect(failure?.line == 6)
+        #expect(failure?.fix == "did you mean `proto`?")
     }
 
     @Test("backoff grows by the multiplier, capped at max_interval")

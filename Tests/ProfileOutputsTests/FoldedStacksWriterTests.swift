@@ -1,4 +1,6 @@
+import Foundation
 import Profiles
+import SystemCalls
 import Testing
 @testable import ProfileOutputs
 
@@ -42,8 +44,11 @@ import Testing
             try FoldedStacksWriter().write(Fixture.aggregate, toFile: "/nonexistent-dir/folded.txt")
         } throws: { error in
             guard let error = error as? ProfileOutputError,
-                  case .writeFailed(_, let call, let code) = error else { return false }
-            return call == "open" && code == 2 && error.description.contains("/nonexistent-dir/folded.txt")
+                  case .writeFailed(let path, let systemCall) = error else { return false }
+            return path == "/nonexistent-dir/folded.txt" && systemCall.call == "open" && systemCall.errno == ENOENT
+                && systemCall.subject.hasPrefix("/nonexistent-dir/folded.txt.tmp-")
+                && error.description.contains("'/nonexistent-dir/folded.txt'")
+                && error.description.contains("check that the directory exists and is writable")
         }
     }
 }

@@ -3,11 +3,15 @@ import Testing
 @testable import ProfileOutputs
 
 @Suite struct TextReportTests {
-    static let kernelClasses: [String: Int64] = ["network/tcp/write": 1, "ipc//read": 3, "disk//read": 3]
+    static let kernelSamples: [KernelStackClassification: Int64] = [
+        KernelStackClassification(kernelClass: "network/tcp/write"): 1,
+        KernelStackClassification(kernelClass: "ipc//read"): 3,
+        KernelStackClassification(kernelClass: "disk//read"): 3,
+    ]
 
     @Test func everySectionAccountsForEverySample() {
         for topCount in [0, 1, 2, 3, 100] {
-            let sections = TextReport(topCount: topCount).sections(Fixture.aggregate, kernelClasses: Self.kernelClasses)
+            let sections = TextReport(topCount: topCount).sections(Fixture.aggregate, kernelSamples: Self.kernelSamples)
             #expect(sections.count == 3)
             for section in sections {
                 #expect(section.rows.reduce(0) { $0 + $1.count } == Fixture.total, "\(section.title), top \(topCount)")
@@ -17,7 +21,7 @@ import Testing
     }
 
     @Test func rowsSortMostFirstThenByNameWithRemaindersLast() {
-        let sections = TextReport(topCount: 3).sections(Fixture.aggregate, kernelClasses: Self.kernelClasses)
+        let sections = TextReport(topCount: 3).sections(Fixture.aggregate, kernelSamples: Self.kernelSamples)
         #expect(sections[0].rows.map(\.label) == ["compute", "readline", "copy_user_generic",
                                                   TextReport.otherFunctionsLabel, TextReport.noFramesLabel])
         #expect(sections[0].rows.map(\.count) == [5, 4, 1, 2, 2])
@@ -29,7 +33,7 @@ import Testing
     }
 
     @Test func renderedTextIsAligned() {
-        let text = TextReport(topCount: 2).render(Fixture.aggregate, kernelClasses: ["network/tcp/write": 1])
+        let text = TextReport(topCount: 2).render(Fixture.aggregate, kernelSamples: [KernelStackClassification(kernelClass: "network/tcp/write"): 1])
         #expect(text == """
         Samples: 14
 

@@ -1,3 +1,4 @@
+import Exporters
 #if canImport(Glibc)
 import Glibc
 import SystemCalls
@@ -244,21 +245,7 @@ public struct CaptureSummary {
 /// The few JSON spellings inspect needs.
 enum JSONText {
     static func string(_ value: String) -> String {
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
-                let digits = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - digits.count) + digits
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        JSONStringLiteral.quoted(value)
     }
 
     static func object(_ fields: [(String, String)]) -> String {

@@ -52,7 +52,8 @@ public final class AggregatorRuntime: Sendable {
 
     struct SharedState {
         var profile: ProfileAggregate?
-        var kernelClasses: [String: Int64] = [:]
+        /// `samples.kernel.count` as exported, by classification, for the text report.
+        var kernelSamples: [KernelStackClassification: Int64] = [:]
         var summary = RunSummary()
         var firstSampleUnixNanoseconds: UInt64?
         var lastSampleUnixNanoseconds: UInt64?
@@ -100,7 +101,8 @@ public final class AggregatorRuntime: Sendable {
                 if exporter.node == nil {
                     logger.notice("exporter `\(exporter.id)` is named in a pipeline but not defined: using its defaults")
                 }
-                exporters.append(try ExporterFactory.make(id: exporter.id.description, node: exporter.node, logger: logger))
+                exporters.append(try ExporterFactory.make(id: exporter.id.description, node: exporter.node,
+                                                          locations: configuration.document.locations, logger: logger))
             }
         }
         let fileNamedOnly = configured.contains { $0.node == nil && $0.id.type == "file" }
@@ -119,9 +121,13 @@ public final class AggregatorRuntime: Sendable {
         configuration.profilingMetrics ?? ProfilingMetricsSettings()
     }
 
-    func export(_ batch: MetricsBatch) {
+    /// Hands `batch` to the exporters; `kernelSamples` are its `samples.kernel.count`
+    /// values by classification (the connector's `takeEmittedKernelSamples()`).
+    func export(_ batch: MetricsBatch, kernelSamples: [KernelStackClassification: Int64]) {
         guard !batch.isEmpty else { return }
-        tallyKernelClasses(batch)
+        if outputs.report != nil, !kernelSamples.isEmpty {
+            state.withLock { $0.kernelSamples.merge(kernelSamples, uniquingKeysWith: +) }
+        }
         for exporter in exporters {
             exporter.export(batch)
         }
@@ -190,24 +196,6 @@ public final class AggregatorRuntime: Sendable {
             + "sampler drops \(drops.values.reduce(0, +))\(reasons.isEmpty ? "" : " (\(reasons))"), streams finished \(summary.streams)"
     }
 
-    /// Sums `samples.kernel.count` by its kernel class, for the text report.
-    private func tallyKernelClasses(_ batch: MetricsBatch) {
-        guard outputs.report != nil else { return }
-        var tally: [String: Int64] = [:]
-        for resource in batch.resourceMetrics {
-            for scope in resource.scopeMetrics {
-                for metric in scope.metrics where metric.name == "samples.kernel.count" {
-                    for point in metric.data.points {
-                        tally[KernelClassLabel.label(of: point.attributes), default: 0] += point.value
-                    }
-                }
-            }
-        }
-        state.withLock { shared in
-            for (label, count) in tally { shared.kernelClasses[label, default: 0] += count }
-        }
-    }
-
     /// Stops the exporters (delivering what they hold until `deadline`) and
     /// writes the profile outputs. Returns the exporters' final counters.
     @discardableResult
@@ -217,8 +205,8 @@ public final class AggregatorRuntime: Sendable {
             exporter.shutdown(deadline: deadline)
             statistics[exporter.id] = exporter.statistics
         }
-        let (profile, kernelClasses, first, last, frequency) = state.withLock {
-            ($0.profile, $0.kernelClasses, $0.firstSampleUnixNanoseconds, $0.lastSampleUnixNanoseconds, $0.samplesPerSecond)
+        let (profile, kernelSamples, first, last, frequency) = state.withLock {
+            ($0.profile, $0.kernelSamples, $0.firstSampleUnixNanoseconds, $0.lastSampleUnixNanoseconds, $0.samplesPerSecond)
         }
         guard let profile else { return statistics }
         let hostNames = summary.hostNames.sorted().joined(separator: ", ")
@@ -238,31 +226,10 @@ public final class AggregatorRuntime: Sendable {
             try graph.write(profile, toFile: path)
         }
         if let path = outputs.report {
-            var text = TextReport().render(profile, kernelClasses: kernelClasses)
+            var text = TextReport().render(profile, kernelSamples: kernelSamples)
             text += "\n" + summary.description + "\n"
             try writeText(text, to: path)
         }
         return statistics
-    }
-}
-
-/// The class string of a `samples.kernel.count` point: `area/proto/io`, with
-/// the syscall appended, or `(unclassified kernel)`.
-enum KernelClassLabel {
-    static let unclassified = "(unclassified kernel)"
-
-    static func label(of attributes: [Attribute]) -> String {
-        func value(_ key: String) -> String? {
-            guard let attribute = attributes.first(where: { $0.key == key }), case .string(let text) = attribute.value else {
-                return nil
-            }
-            return text
-        }
-        let area = value("kernel_area") ?? "", proto = value("kernel_proto") ?? "", io = value("kernel_io") ?? ""
-        // The class string of the reference (`ipc//read`), or the area alone when that is all there is.
-        var label = proto.isEmpty && io.isEmpty ? area : "\(area)/\(proto)/\(io)"
-        if label.isEmpty { label = unclassified }
-        if let syscall = value("syscall_name") { label += " (\(syscall))" }
-        return label
     }
 }

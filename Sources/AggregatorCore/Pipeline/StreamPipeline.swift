@@ -190,7 +190,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         nextFlushTime = newestTime + Self.lateness / 4
         guard newestTime > Self.lateness else { return }
         let batch = connector.flush(upTo: newestTime - Self.lateness)
-        runtime.export(batch)
+        runtime.export(batch, kernelSamples: connector.takeEmittedKernelSamples())
         // Drops are reported with the window they happened in, when it is emitted.
         if !batch.isEmpty { noteWindowDrops(connector) }
     }
@@ -239,7 +239,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
             }
         }
         if let connector {
-            runtime.export(connector.finish(at: newestTime))
+            runtime.export(connector.finish(at: newestTime), kernelSamples: connector.takeEmittedKernelSamples())
             noteWindowDrops(connector)
             summary.aggregatorDrops["max_processes_per_window, samples"] = UInt64(connector.statistics.droppedSamples)
         }
