@@ -1,3 +1,4 @@
+import ELF
 /// A compiled unwind table of one ELF file: sorted rows that say, for every covered
 /// address, how to find the CFA, the return address and the caller's rbp on x86-64.
 ///
@@ -175,7 +176,7 @@ public struct UnwindTable: Hashable, Sendable {
     /// The names of the sections of an ELF file that have bytes in it (not `SHT_NOBITS`):
     /// e.g. whether it has a `.debug_frame` of its own before a debug file is looked for.
     public static func sectionNames(elfBytes: [UInt8]) throws(UnwindTableError) -> [String] {
-        try ELFFile(bytes: elfBytes).sections.filter { $0.hasFileBytes && $0.size > 0 }.map(\.name)
+        try ELFFile.unwindable(elfBytes).sections.filter { $0.hasFileBytes && $0.size > 0 }.map(\.name)
     }
 
     /// How compressed sections are read.
@@ -185,7 +186,7 @@ public struct UnwindTable: Hashable, Sendable {
     }
 
     private static func compile(elfBytes: [UInt8], debugFrame: SeparateDebugFrame?, reading: SectionReading) throws(UnwindTableError) -> UnwindTable {
-        let elf = try ELFFile(bytes: elfBytes)
+        let elf = try ELFFile.unwindable(elfBytes)
         var statistics = Statistics()
         let text = elf.sections.first { $0.name == ".text" }?.address
         var sources: [CallFrameSection] = []
@@ -196,18 +197,21 @@ public struct UnwindTable: Hashable, Sendable {
         }
 
         if let header = elf.section(named: ".eh_frame_hdr") {
-            let hdr = try EHFrameHeader(cursor: elf.cursor(over: header), address: header.address)
+            let hdr = try EHFrameHeader(cursor: ByteCursor(over: header, in: elfBytes), address: header.address)
             statistics.searchTableEntries = hdr.searchTable.count
         }
         if let ehFrame = elf.section(named: ".eh_frame") {
             let bases = PointerEncoding.Bases(sectionAddress: ehFrame.address, text: text, data: nil)
-            add(try CallFrameSection(flavor: .ehFrame, cursor: elf.cursor(over: ehFrame), bases: bases), from: .main)
+            add(try CallFrameSection(flavor: .ehFrame, cursor: ByteCursor(over: ehFrame, in: elfBytes), bases: bases), from: .main)
         } else if !elf.sections.contains(where: { $0.name == ".eh_frame" }),
                   let segment = elf.programHeaders.first(where: { $0.type == ELFFile.segmentGNUEHFrame }) {
             // Stripped section headers: .eh_frame_hdr tells where .eh_frame starts; it runs
             // to its zero terminator, within its loadable segment. (A separate debug file
             // lists .eh_frame as SHT_NOBITS and keeps program headers whose bytes are gone.)
-            try ELFFile.checkBounds(offset: segment.offset, size: segment.fileSize, fileSize: elfBytes.count, section: "PT_GNU_EH_FRAME")
+            guard segment.offset <= UInt64(elfBytes.count), segment.fileSize <= UInt64(elfBytes.count) - segment.offset else {
+                throw UnwindTableError(.outOfFileBounds(offset: segment.offset, size: segment.fileSize, fileSize: elfBytes.count),
+                                       section: "PT_GNU_EH_FRAME", offset: 0)
+            }
             let headerCursor = ByteCursor(bytes: elfBytes, start: Int(segment.offset), end: Int(segment.offset + segment.fileSize),
                                           section: ".eh_frame_hdr")
             let hdr = try EHFrameHeader(cursor: headerCursor, address: segment.virtualAddress)
@@ -216,7 +220,7 @@ public struct UnwindTable: Hashable, Sendable {
                 throw UnwindTableError(.outOfFileBounds(offset: hdr.ehFrameAddress, size: 0, fileSize: elfBytes.count),
                                        section: ".eh_frame_hdr", offset: 4)
             }
-            let cursor = ByteCursor(bytes: elfBytes, start: range.offset, end: range.offset + range.available, section: ".eh_frame")
+            let cursor = ByteCursor(bytes: elfBytes, start: Int(range.offset), end: Int(range.offset + range.available), section: ".eh_frame")
             let bases = PointerEncoding.Bases(sectionAddress: hdr.ehFrameAddress, text: text, data: nil)
             add(try CallFrameSection(flavor: .ehFrame, cursor: cursor, bases: bases), from: .main)
         }
@@ -226,7 +230,8 @@ public struct UnwindTable: Hashable, Sendable {
             } else {
                 if debugFrame.isCompressed { statistics.decompressedSections.append(".debug_frame") }
                 let bases = PointerEncoding.Bases(sectionAddress: debugFrame.address, text: text, data: nil)
-                let cursor = try elf.contents(of: debugFrame, decompressor: reading.decompressor, limit: reading.limit)
+                let cursor = try ELFFile.contents(of: ByteCursor(over: debugFrame, in: elfBytes), isCompressed: debugFrame.isCompressed,
+                                                  decompressor: reading.decompressor, limit: reading.limit)
                 add(try CallFrameSection(flavor: .debugFrame, cursor: cursor, bases: bases), from: .main)
             }
         }
@@ -314,7 +319,7 @@ public struct UnwindTable: Hashable, Sendable {
             throw UnwindTableError(.addressSpanTooLarge(last.startAddress - first.startAddress), section: "section headers", offset: 0)
         }
         let loadSegments = elf.programHeaders.filter { $0.type == ELFFile.segmentLoad }.map {
-            LoadSegment(fileOffset: $0.offset, virtualAddress: $0.virtualAddress, fileSize: $0.fileSize, isExecutable: $0.flags & 1 != 0)
+            LoadSegment(fileOffset: $0.offset, virtualAddress: $0.virtualAddress, fileSize: $0.fileSize, isExecutable: $0.isExecutable)
         }
         return UnwindTable(rows: rows, statistics: statistics, loadSegments: loadSegments)
     }

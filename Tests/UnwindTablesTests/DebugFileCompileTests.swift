@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ELF
 @testable import UnwindTables
 
 @Suite struct DebugFileCompileTests {
