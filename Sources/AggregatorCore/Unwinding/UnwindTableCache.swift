@@ -225,25 +225,26 @@ public final class UnwindTableCache: Sendable {
             case .failure(let failure):
                 reasons.append(failure.reason)
                 onlyAccessFailures = onlyAccessFailures && failure.isAccessFailure
-            case .success(let bytes):
-                return compile(elfBytes: bytes, path: path, identity: identity)
+            case .success(let (file, bytes)):
+                return compile(elfBytes: bytes, file: file)
             }
         }
         let reason = reasons.joined(separator: "; ")
         return onlyAccessFailures ? .unreadable(reason) : .failed(reason)
     }
 
-    /// Compiles the table of the file read from `path`, with the `.debug_frame` of its
-    /// separate debug file when it has none itself. A debug file that cannot be found,
-    /// read or compiled never fails the table: it becomes a warning.
-    private func compile(elfBytes: [UInt8], path: String, identity: FileIdentity) -> Entry {
+    /// Compiles the table of `file` (read whole as `elfBytes`), with the `.debug_frame` of
+    /// its separate debug file when it has none itself: the same open file leads to the
+    /// debug file. A debug file that cannot be found, read or compiled never fails the
+    /// table: it becomes a warning.
+    private func compile(elfBytes: [UInt8], file: OpenFile) -> Entry {
+        let path = file.path
         let decompressor = ELFSectionDecompressor()
         var warnings: [DebugFileWarning] = []
         var debugFile: DebugFrameFile?
         if !Self.hasDebugFrame(elfBytes) {
             let (rootPrefix, originalPath) = Self.splitProcessRoot(path)
-            debugFile = debugFiles.debugFrameFile(forFileAt: path, device: identity.device, inode: identity.inode,
-                                                  originalPath: originalPath, rootPrefix: rootPrefix,
+            debugFile = debugFiles.debugFrameFile(for: file, originalPath: originalPath, rootPrefix: rootPrefix,
                                                   sizeLimit: maximumDebugFileSize, logger: nil, warnings: &warnings)
         }
         var warningTexts = warnings.map { "\($0.path): \($0.reason)" }
@@ -280,14 +281,14 @@ public final class UnwindTableCache: Sendable {
         return ("/proc/\(parts[2])/root", String(parts[3].dropFirst("root".count)))
     }
 
-    /// The bytes of `path` if it is the file `identity` names (opened with `OpenFile.open`:
-    /// without blocking, regular files only).
-    private static func readFile(_ path: String, identity: FileIdentity, limit: Int) -> Result<[UInt8], FileReadFailure> {
+    /// `path` opened (with `OpenFile.open`: without blocking, regular files only) and its
+    /// bytes, if it is the file `identity` names.
+    private static func readFile(_ path: String, identity: FileIdentity, limit: Int) -> Result<(OpenFile, [UInt8]), FileReadFailure> {
         switch OpenFile.open(path) {
         case .failure(let error):
             return .failure(FileReadFailure(reason: error.description, isAccessFailure: true))
         case .success(let file):
-            return readDescriptor(file.fileDescriptor, name: path, identity: identity, limit: limit)
+            return readDescriptor(file.fileDescriptor, name: path, identity: identity, limit: limit).map { (file, $0) }
         }
     }
 
