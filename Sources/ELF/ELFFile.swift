@@ -1,6 +1,6 @@
-/// The structure of an ELF64 little-endian file: its header, section headers (with
-/// names) and program headers, read without libelf from any `ELFByteSource`. Shared by
-/// symbolization and unwind-table compilation.
+/// The structure of a little-endian ELF file (ELF64, or ELF32 for 32-bit processes): its
+/// header, section headers (with names) and program headers, read without libelf from
+/// any `ELFByteSource`. Shared by symbolization and unwind-table compilation.
 ///
 /// Every offset and size read from the file is checked against the file size before
 /// it is used, and nothing is allocated in proportion to a count the file claims
@@ -59,6 +59,8 @@ public struct ELFFile {
     public static let maximumSectionNamesSize: UInt64 = 1 << 20
 
     public let source: any ELFByteSource
+    /// ELFCLASS64 (else ELFCLASS32): the sizes of addresses, offsets and entries.
+    public let is64Bit: Bool
     /// `e_type`: `ET_EXEC` (2), `ET_DYN` (3), ...
     public let type: UInt16
     /// `e_machine`.
@@ -83,34 +85,40 @@ public struct ELFFile {
         }
         let magic = try source.bytes(at: 0, count: min(fileSize, 4), place: "ELF header")
         guard magic == [0x7F, 0x45, 0x4C, 0x46] else { throw error(.notELF, "ELF header", 0) }
-        let header = try source.bytes(at: 0, count: 64, place: "ELF header")
-        guard header[4] == 2, header[5] == 1 else {
-            throw error(.unsupportedClass(class: header[4], byteOrder: header[5]), "ELF header", 4)
+        let identification = try source.bytes(at: 0, count: 16, place: "ELF header")
+        guard identification[4] == 1 || identification[4] == 2, identification[5] == 1 else {
+            throw error(.unsupportedClass(class: identification[4], byteOrder: identification[5]), "ELF header", 4)
         }
+        is64Bit = identification[4] == 2
+        let layout = is64Bit ? Layout.elf64 : Layout.elf32
+        let header = try source.bytes(at: 0, count: UInt64(layout.headerSize), place: "ELF header")
         type = header.littleEndian16(at: 16)
         machine = header.littleEndian16(at: 18)
-        let programHeaderOffset = header.littleEndian64(at: 32)
-        let sectionHeaderOffset = header.littleEndian64(at: 40)
-        let programHeaderEntrySize = UInt64(header.littleEndian16(at: 54))
-        var programHeaderCount = UInt64(header.littleEndian16(at: 56))
-        let sectionHeaderEntrySize = UInt64(header.littleEndian16(at: 58))
-        var sectionHeaderCount = UInt64(header.littleEndian16(at: 60))
-        var sectionNameIndex = UInt64(header.littleEndian16(at: 62))
+        let programHeaderOffset = layout.word(header, layout.programHeaderOffset)
+        let sectionHeaderOffset = layout.word(header, layout.programHeaderOffset + layout.wordSize)
+        // e_phentsize, e_phnum, e_shentsize, e_shnum, e_shstrndx: the header's last ten bytes.
+        let counts = layout.headerSize - 10
+        let programHeaderEntrySize = UInt64(header.littleEndian16(at: counts))
+        var programHeaderCount = UInt64(header.littleEndian16(at: counts + 2))
+        let sectionHeaderEntrySize = UInt64(header.littleEndian16(at: counts + 4))
+        var sectionHeaderCount = UInt64(header.littleEndian16(at: counts + 6))
+        var sectionNameIndex = UInt64(header.littleEndian16(at: counts + 8))
 
         // Section header table (extended numbering: counts of 0 / 0xffff live in section 0).
         var sections: [Section] = []
         var extendedProgramHeaderCount: UInt64 = 0
         if sectionHeaderOffset != 0 {
-            guard sectionHeaderEntrySize >= 64 else {
-                throw error(.malformedHeader(field: "e_shentsize", value: sectionHeaderEntrySize), "ELF header", 58)
+            guard sectionHeaderEntrySize >= layout.sectionHeaderSize else {
+                throw error(.malformedHeader(field: "e_shentsize", value: sectionHeaderEntrySize), "ELF header", UInt64(counts + 4))
             }
             let first = try source.bytes(at: sectionHeaderOffset, count: sectionHeaderEntrySize, place: "section headers")
-            if sectionHeaderCount == 0 { sectionHeaderCount = first.littleEndian64(at: 32) }
-            if sectionNameIndex == 0xFFFF { sectionNameIndex = UInt64(first.littleEndian32(at: 40)) }
-            extendedProgramHeaderCount = UInt64(first.littleEndian32(at: 44))
+            let firstSection = layout.section(in: first, at: 0, index: 0)
+            if sectionHeaderCount == 0 { sectionHeaderCount = firstSection.size }
+            if sectionNameIndex == 0xFFFF { sectionNameIndex = UInt64(firstSection.link) }
+            extendedProgramHeaderCount = UInt64(firstSection.info)
             // The file must hold every header it claims before anything is allocated for them.
             guard sectionHeaderCount <= fileSize / sectionHeaderEntrySize else {
-                throw error(.malformedHeader(field: "section header count", value: sectionHeaderCount), "ELF header", 60)
+                throw error(.malformedHeader(field: "section header count", value: sectionHeaderCount), "ELF header", UInt64(counts + 6))
             }
             let table = try source.bytes(at: sectionHeaderOffset, count: sectionHeaderCount * sectionHeaderEntrySize,
                                          place: "section headers")
@@ -119,16 +127,11 @@ public struct ELFFile {
             sections.reserveCapacity(Int(sectionHeaderCount))
             for index in 0..<Int(sectionHeaderCount) {
                 let start = index * Int(sectionHeaderEntrySize)
-                let section = Section(index: index, name: "", type: table.littleEndian32(at: start + 4),
-                                      flags: table.littleEndian64(at: start + 8), address: table.littleEndian64(at: start + 16),
-                                      offset: table.littleEndian64(at: start + 24), size: table.littleEndian64(at: start + 32),
-                                      link: table.littleEndian32(at: start + 40), info: table.littleEndian32(at: start + 44),
-                                      alignment: table.littleEndian64(at: start + 48), entrySize: table.littleEndian64(at: start + 56))
                 nameOffsets.append(table.littleEndian32(at: start))
-                sections.append(section)
+                sections.append(layout.section(in: table, at: start, index: index))
             }
             guard sectionNameIndex < sectionHeaderCount || sectionHeaderCount == 0 else {
-                throw error(.malformedHeader(field: "e_shstrndx", value: sectionNameIndex), "ELF header", 62)
+                throw error(.malformedHeader(field: "e_shstrndx", value: sectionNameIndex), "ELF header", UInt64(counts + 8))
             }
             if sectionHeaderCount > 0, sectionNameIndex != 0 {
                 let namesSection = sections[Int(sectionNameIndex)]
@@ -149,30 +152,26 @@ public struct ELFFile {
             for section in sections where section.hasFileBytes
                 && (section.offset > fileSize || section.size > fileSize - section.offset) {
                 let place = section.name.isEmpty ? "section header \(section.index)" : "section header \(section.index) (\(section.name))"
-                throw error(.outOfFileBounds(offset: section.offset, size: section.size, fileSize: fileSize), place, 24)
+                throw error(.outOfFileBounds(offset: section.offset, size: section.size, fileSize: fileSize), place,
+                            UInt64(layout.sectionOffsetField))
             }
         }
         self.sections = sections
 
         var programHeaders: [ProgramHeader] = []
         if programHeaderOffset != 0 && programHeaderCount != 0 {
-            guard programHeaderEntrySize >= 56 else {
-                throw error(.malformedHeader(field: "e_phentsize", value: programHeaderEntrySize), "ELF header", 54)
+            guard programHeaderEntrySize >= layout.programHeaderSize else {
+                throw error(.malformedHeader(field: "e_phentsize", value: programHeaderEntrySize), "ELF header", UInt64(counts))
             }
             if programHeaderCount == 0xFFFF { programHeaderCount = extendedProgramHeaderCount }
             guard programHeaderCount <= fileSize / programHeaderEntrySize else {
-                throw error(.malformedHeader(field: "program header count", value: programHeaderCount), "ELF header", 56)
+                throw error(.malformedHeader(field: "program header count", value: programHeaderCount), "ELF header", UInt64(counts + 2))
             }
             let table = try source.bytes(at: programHeaderOffset, count: programHeaderCount * programHeaderEntrySize,
                                          place: "program headers")
             programHeaders.reserveCapacity(Int(programHeaderCount))
             for index in 0..<Int(programHeaderCount) {
-                let start = index * Int(programHeaderEntrySize)
-                programHeaders.append(ProgramHeader(
-                    type: table.littleEndian32(at: start), flags: table.littleEndian32(at: start + 4),
-                    offset: table.littleEndian64(at: start + 8), virtualAddress: table.littleEndian64(at: start + 16),
-                    fileSize: table.littleEndian64(at: start + 32), memorySize: table.littleEndian64(at: start + 40),
-                    alignment: table.littleEndian64(at: start + 48)))
+                programHeaders.append(layout.programHeader(in: table, at: index * Int(programHeaderEntrySize)))
             }
         }
         self.programHeaders = programHeaders
@@ -220,9 +219,55 @@ public struct ELFFile {
     }
 }
 
+/// Where ELF32 and ELF64 keep the header fields read here (both little-endian).
+private struct Layout {
+    var wordSize: Int
+    var headerSize: Int
+    var programHeaderOffset: Int
+    var sectionHeaderSize: UInt64
+    var programHeaderSize: UInt64
+    var sectionOffsetField: Int
+
+    static let elf64 = Layout(wordSize: 8, headerSize: 64, programHeaderOffset: 32, sectionHeaderSize: 64,
+                              programHeaderSize: 56, sectionOffsetField: 24)
+    static let elf32 = Layout(wordSize: 4, headerSize: 52, programHeaderOffset: 28, sectionHeaderSize: 40,
+                              programHeaderSize: 32, sectionOffsetField: 16)
+
+    /// An address, offset or size: 4 or 8 bytes.
+    func word(_ bytes: [UInt8], _ offset: Int) -> UInt64 {
+        wordSize == 8 ? bytes.littleEndian64(at: offset) : UInt64(bytes.littleEndian32(at: offset))
+    }
+
+    /// The `Elf32_Shdr`/`Elf64_Shdr` at `start` of `bytes` (which holds `sectionHeaderSize` bytes there).
+    func section(in bytes: [UInt8], at start: Int, index: Int) -> ELFFile.Section {
+        // name, type (4 bytes each); flags, address, offset, size (words); link, info (4 bytes); alignment, entry size (words)
+        let words = start + 8
+        let links = words + 4 * wordSize
+        return ELFFile.Section(index: index, name: "", type: bytes.littleEndian32(at: start + 4),
+                               flags: word(bytes, words), address: word(bytes, words + wordSize),
+                               offset: word(bytes, words + 2 * wordSize), size: word(bytes, words + 3 * wordSize),
+                               link: bytes.littleEndian32(at: links), info: bytes.littleEndian32(at: links + 4),
+                               alignment: word(bytes, links + 8), entrySize: word(bytes, links + 8 + wordSize))
+    }
+
+    /// The `Elf32_Phdr`/`Elf64_Phdr` at `start` of `bytes`: ELF64 puts `p_flags` second, ELF32 seventh.
+    func programHeader(in bytes: [UInt8], at start: Int) -> ELFFile.ProgramHeader {
+        if wordSize == 8 {
+            return ELFFile.ProgramHeader(
+                type: bytes.littleEndian32(at: start), flags: bytes.littleEndian32(at: start + 4),
+                offset: word(bytes, start + 8), virtualAddress: word(bytes, start + 16),
+                fileSize: word(bytes, start + 32), memorySize: word(bytes, start + 40), alignment: word(bytes, start + 48))
+        }
+        return ELFFile.ProgramHeader(
+            type: bytes.littleEndian32(at: start), flags: bytes.littleEndian32(at: start + 24),
+            offset: word(bytes, start + 4), virtualAddress: word(bytes, start + 8),
+            fileSize: word(bytes, start + 16), memorySize: word(bytes, start + 20), alignment: word(bytes, start + 28))
+    }
+}
+
 extension [UInt8] {
-    // Callers index only inside buffers whose size they checked (a 64-byte header, entries
-    // of at least the ELF64 size): these trap only on a bug of this module, not on input.
+    // Callers index only inside buffers whose size they checked (a whole header, entries
+    // of at least their class's size): these trap only on a bug of this module, not on input.
     func littleEndian16(at offset: Int) -> UInt16 {
         UInt16(self[offset]) | UInt16(self[offset + 1]) << 8
     }

@@ -7,7 +7,7 @@ public struct ELFFileError: Error, Hashable, Sendable, CustomStringConvertible {
     public enum Kind: Hashable, Sendable {
         /// The file does not start with `\x7fELF`.
         case notELF
-        /// Only ELF64 little-endian files are read.
+        /// Only little-endian files (ELF32 or ELF64) are read.
         case unsupportedClass(class: UInt8, byteOrder: UInt8)
         /// A header field that cannot be valid (an entry size too small, an index past its table...).
         case malformedHeader(field: String, value: UInt64)
@@ -44,7 +44,7 @@ public struct ELFFileError: Error, Hashable, Sendable, CustomStringConvertible {
         switch kind {
         case .notELF: what = "not an ELF file (no \\x7fELF magic)"
         case .unsupportedClass(let elfClass, let order):
-            what = "ELF class \(elfClass), byte order \(order) is not supported (only ELF64 little-endian is read)"
+            what = "ELF class \(elfClass), byte order \(order) is not supported (only little-endian ELF32 and ELF64 are read)"
         case .malformedHeader(let field, let value): what = "\(field) has the invalid value \(value)"
         case .outOfFileBounds(let offset, let size, let fileSize):
             what = "bytes \(offset)..<\(offset &+ size) lie outside the file (\(fileSize) bytes); the file is truncated or corrupt"

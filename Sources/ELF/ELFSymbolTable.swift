@@ -6,13 +6,16 @@ public struct ELFSymbolTable: Hashable, Sendable {
     public var strings: ELFFile.Section
     /// `SHT_SYMTAB` (else `SHT_DYNSYM`).
     public var isStatic: Bool { symbols.type == ELFFile.sectionTypeSymbolTable }
+    /// `Elf64_Sym` (24 bytes) or `Elf32_Sym` (16).
+    public var entrySize: Int { Int(symbols.entrySize) }
     /// Whole entries in the section.
-    public var count: UInt64 { symbols.size / UInt64(ELFSymbol.entrySize) }
+    public var count: UInt64 { symbols.size / symbols.entrySize }
 }
 
-/// One `Elf64_Sym`.
+/// One `Elf64_Sym` or `Elf32_Sym`.
 public struct ELFSymbol: Hashable, Sendable {
     public static let entrySize = 24
+    public static let entrySize32 = 16
     public static let typeNone: UInt8 = 0
     public static let typeFunction: UInt8 = 2
     public static let typeIndirectFunction: UInt8 = 10
@@ -31,29 +34,40 @@ public struct ELFSymbol: Hashable, Sendable {
     public var type: UInt8 { info & 0xF }
     public var binding: UInt8 { info >> 4 }
 
-    /// The symbol whose 24 bytes start at `offset` of `entries` (the caller keeps
-    /// `offset + entrySize <= entries.count`).
+    /// The symbol whose `entrySize` bytes (24: `Elf64_Sym`, 16: `Elf32_Sym`) start at
+    /// `offset` of `entries` (the caller keeps `offset + entrySize <= entries.count`).
     @inline(__always)
-    public init(entries: UnsafeRawBufferPointer, at offset: Int) {
-        precondition(offset >= 0 && offset + Self.entrySize <= entries.count)
-        nameOffset = UInt32(littleEndian: entries.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-        info = entries[offset + 4]
-        sectionIndex = UInt16(littleEndian: entries.loadUnaligned(fromByteOffset: offset + 6, as: UInt16.self))
-        value = UInt64(littleEndian: entries.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self))
-        size = UInt64(littleEndian: entries.loadUnaligned(fromByteOffset: offset + 16, as: UInt64.self))
+    public init(entries: UnsafeRawBufferPointer, at offset: Int, entrySize: Int = ELFSymbol.entrySize) {
+        precondition(offset >= 0 && offset + entrySize <= entries.count)
+        func load<T: FixedWidthInteger>(_ at: Int, as type: T.Type) -> T {
+            T(littleEndian: entries.loadUnaligned(fromByteOffset: offset + at, as: T.self))
+        }
+        nameOffset = load(0, as: UInt32.self)
+        if entrySize == Self.entrySize {
+            info = entries[offset + 4]
+            sectionIndex = load(6, as: UInt16.self)
+            value = load(8, as: UInt64.self)
+            size = load(16, as: UInt64.self)
+        } else {
+            precondition(entrySize == Self.entrySize32)
+            value = UInt64(load(4, as: UInt32.self))
+            size = UInt64(load(8, as: UInt32.self))
+            info = entries[offset + 12]
+            sectionIndex = load(14, as: UInt16.self)
+        }
     }
 }
 
 extension ELFFile {
     /// The symbol tables with bytes in the file, in section order. A table whose entry
-    /// size is not `Elf64_Sym`'s, or whose `sh_link` is not a string table, throws: its
-    /// names could not be read.
+    /// size is not its class's `ElfN_Sym`, or whose `sh_link` is not a string table,
+    /// throws: its symbols or names could not be read.
     public func symbolTables() throws(ELFFileError) -> [ELFSymbolTable] {
         var tables: [ELFSymbolTable] = []
         for section in sections where section.type == Self.sectionTypeSymbolTable || section.type == Self.sectionTypeDynamicSymbols {
             guard section.hasFileBytes, section.size > 0 else { continue }
             let place = section.name.isEmpty ? "section header \(section.index)" : section.name
-            guard section.entrySize == UInt64(ELFSymbol.entrySize) else {
+            guard section.entrySize == UInt64(is64Bit ? ELFSymbol.entrySize : ELFSymbol.entrySize32) else {
                 throw ELFFileError(.malformedHeader(field: "sh_entsize", value: section.entrySize), file: name, place: place, offset: 0)
             }
             guard Int(section.link) < sections.count else {

@@ -113,6 +113,7 @@ enum StreamedSymbolReader {
     /// String tables up to this size keep their functions' names in memory; larger
     /// ones are read again from the file for the few names a profile uses.
     static let inMemoryNamesLimit: UInt64 = 64 << 10
+    /// Whole entries of either size (24 and 16 bytes).
     private static let chunkSize = 2730 * ELFSymbol.entrySize
     private static let windowSize = 256 << 10
 
@@ -123,6 +124,7 @@ enum StreamedSymbolReader {
     static func read(_ source: any ELFByteSource, table: ELFSymbolTable, namesFile: OpenFile?,
                      executableSections: Set<Int>, rustMarkers: inout Bool) throws(ELFFileError) -> (set: SymbolSet, found: Int) {
         let stringTableSize = table.strings.size
+        let entrySize = table.entrySize
         // Pass 1: the symbol table, for the candidates' values, in file order. It is
         // read twice, counting first, so that the candidates take no more room than they need.
         var chunk = [UInt8](repeating: 0, count: chunkSize)
@@ -130,11 +132,11 @@ enum StreamedSymbolReader {
             let count = table.count
             var index: UInt64 = 0
             while index < count {
-                let wanted = Int(min(UInt64(chunkSize / ELFSymbol.entrySize), count - index)) * ELFSymbol.entrySize
-                try source.read(into: &chunk, count: wanted, at: table.symbols.offset + index * UInt64(ELFSymbol.entrySize))
+                let wanted = Int(min(UInt64(chunkSize / entrySize), count - index)) * entrySize
+                try source.read(into: &chunk, count: wanted, at: table.symbols.offset + index * UInt64(entrySize))
                 chunk.withUnsafeBytes { raw in
-                    for position in stride(from: 0, to: wanted, by: ELFSymbol.entrySize) {
-                        let symbol = ELFSymbol(entries: raw, at: position)
+                    for position in stride(from: 0, to: wanted, by: entrySize) {
+                        let symbol = ELFSymbol(entries: raw, at: position, entrySize: entrySize)
                         let type = symbol.type
                         let isFunction = type == ELFSymbol.typeFunction || type == ELFSymbol.typeIndirectFunction
                             || (type == ELFSymbol.typeNone && executableSections.contains(Int(symbol.sectionIndex)))
@@ -147,7 +149,7 @@ enum StreamedSymbolReader {
                                          nameLength: 0, rank: type == ELFSymbol.typeNone ? rank + 3 : rank), type)
                     }
                 }
-                index += UInt64(wanted / ELFSymbol.entrySize)
+                index += UInt64(wanted / entrySize)
             }
         }
         var total = 0

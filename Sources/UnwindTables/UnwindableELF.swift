@@ -1,10 +1,14 @@
 import ELF
 
 extension ELFFile {
-    /// `bytes` read by the shared ELF reader, as a file the compiler unwinds: x86-64 (the
+    /// `bytes` read by the shared ELF reader, as a file the compiler unwinds: ELF64 x86-64 (the
     /// CFA interpreter knows its registers only), an executable or shared object
     /// (`ET_REL` needs relocations before its CFI means anything).
     static func unwindable(_ bytes: [UInt8]) throws(UnwindTableError) -> ELFFile {
+        // ELF32 is refused before its headers are read: the CFA interpreter knows x86-64 only.
+        if bytes.count >= 6, bytes.starts(with: [0x7F, 0x45, 0x4C, 0x46]), bytes[4] != 2 {
+            throw UnwindTableError(.unsupportedELFClass(class: bytes[4], byteOrder: bytes[5]), section: "ELF header", offset: 4)
+        }
         let elf: ELFFile
         do throws(ELFFileError) { elf = try ELFFile(bytes: bytes) } catch { throw UnwindTableError(error) }
         guard elf.machine == machineX86_64 else {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ELF
 @testable import Symbolization
 
 /// The symbol tables `ELFReader.read(file:)` reads with `pread` in chunks (names
@@ -87,4 +88,60 @@ private func nmNames(_ path: String, dynamic: Bool) throws -> Set<String> {
         names.insert(String(field.prefix { $0 != "@" }))
     }
     return names
+}
+
+@Suite("32-bit files")
+struct ELF32Tests {
+    @Test("an i386 program's headers, build id and functions are read, at nm's addresses")
+    func i386Program() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-elf32-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let source = directory + "/program.c", program = directory + "/program"
+        try "int twice(int x) { return 2 * x; }\nint main(void) { return twice(21); }\n"
+            .write(toFile: source, atomically: true, encoding: .utf8)
+        // No 32-bit C library is needed: no start files, main is the entry point.
+        let compile = Process()
+        compile.executableURL = URL(fileURLWithPath: "/usr/bin/cc")
+        compile.arguments = ["-m32", "-O1", "-nostdlib", "-fno-pic", "-no-pie", "-Wl,-e,main", "-Wl,--build-id", "-o", program, source]
+        try compile.run()
+        compile.waitUntilExit()
+        try #require(compile.terminationStatus == 0, "cc -m32 failed")
+
+        guard case .success(let file) = OpenFile.open(program) else {
+            Issue.record("cannot open \(program)")
+            return
+        }
+        let elf = try ELFFile(source: file)
+        #expect(!elf.is64Bit && elf.machine == 3)  // EM_386
+        #expect(elf.section(named: ".text")?.isExecutable == true)
+        let contents = try ELFReader.read(file: file)
+        #expect(contents.buildID?.count == 20)
+        #expect(contents.hasSymbolTable)
+        #expect(contents.segments.contains { $0.isExecutable })
+        let table = SymbolTable(sets: contents.symbolSets)
+        let named = Dictionary((0..<table.count).compactMap { index in table.rawName(at: index).map { ($0, table.start(at: index)) } },
+                               uniquingKeysWith: { first, _ in first })
+        let listed = try nmAddresses(program)
+        #expect(named["twice"] != nil && named["twice"] == listed["twice"])
+        #expect(named["main"] != nil && named["main"] == listed["main"])
+    }
+}
+
+/// `nm`'s address of each symbol of `path`.
+private func nmAddresses(_ path: String) throws -> [String: UInt64] {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/nm")
+    process.arguments = [path]
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    var addresses: [String: UInt64] = [:]
+    for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+        let fields = line.split(separator: " ")
+        if fields.count == 3, let address = UInt64(fields[0], radix: 16) { addresses[String(fields[2])] = address }
+    }
+    return addresses
 }
