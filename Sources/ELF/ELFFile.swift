@@ -57,6 +57,10 @@ public struct ELFFile {
     public static let segmentGNUEHFrame: UInt32 = 0x6474_e550
     /// The section name table (`.shstrtab`) is a few hundred bytes in real files.
     public static let maximumSectionNamesSize: UInt64 = 1 << 20
+    /// Linked files have tens of sections and segments: a file that claims more than this
+    /// many is refused, so that a large planted file cannot make its headers cost
+    /// hundreds of megabytes.
+    public static let maximumHeaderCount: UInt64 = 1 << 16
 
     public let source: any ELFByteSource
     /// ELFCLASS64 (else ELFCLASS32): the sizes of addresses, offsets and entries.
@@ -117,7 +121,7 @@ public struct ELFFile {
             if sectionNameIndex == 0xFFFF { sectionNameIndex = UInt64(firstSection.link) }
             extendedProgramHeaderCount = UInt64(firstSection.info)
             // The file must hold every header it claims before anything is allocated for them.
-            guard sectionHeaderCount <= fileSize / sectionHeaderEntrySize else {
+            guard sectionHeaderCount <= fileSize / sectionHeaderEntrySize, sectionHeaderCount <= Self.maximumHeaderCount else {
                 throw error(.malformedHeader(field: "section header count", value: sectionHeaderCount), "ELF header", UInt64(counts + 6))
             }
             let table = try source.bytes(at: sectionHeaderOffset, count: sectionHeaderCount * sectionHeaderEntrySize,
@@ -164,7 +168,7 @@ public struct ELFFile {
                 throw error(.malformedHeader(field: "e_phentsize", value: programHeaderEntrySize), "ELF header", UInt64(counts))
             }
             if programHeaderCount == 0xFFFF { programHeaderCount = extendedProgramHeaderCount }
-            guard programHeaderCount <= fileSize / programHeaderEntrySize else {
+            guard programHeaderCount <= fileSize / programHeaderEntrySize, programHeaderCount <= Self.maximumHeaderCount else {
                 throw error(.malformedHeader(field: "program header count", value: programHeaderCount), "ELF header", UInt64(counts + 2))
             }
             let table = try source.bytes(at: programHeaderOffset, count: programHeaderCount * programHeaderEntrySize,

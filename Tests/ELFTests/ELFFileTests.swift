@@ -93,6 +93,13 @@ struct ELFFileTests {
         segments.put(le(UInt16(0xFFF0)), at: 56)
         #expect(elfError { () throws(ELFFileError) in _ = try ELFFile(bytes: segments.bytes) }?.kind
                 == .malformedHeader(field: "program header count", value: 0xFFF0))
+        // A file large enough to hold them still may not claim more than the bound.
+        var padded = SyntheticELF()
+        padded.put(le(UInt16(0)), at: 60)
+        padded.put(le(ELFFile.maximumHeaderCount + 1), at: padded.sectionHeaderField(0, 32))
+        padded.bytes += [UInt8](repeating: 0, count: Int(ELFFile.maximumHeaderCount + 1) * 64)
+        #expect(elfError { () throws(ELFFileError) in _ = try ELFFile(bytes: padded.bytes) }?.kind
+                == .malformedHeader(field: "section header count", value: ELFFile.maximumHeaderCount + 1))
         var entrySize = SyntheticELF()
         entrySize.put(le(UInt16(8)), at: 58)
         #expect(elfError { () throws(ELFFileError) in _ = try ELFFile(bytes: entrySize.bytes) }?.kind
