@@ -86,7 +86,7 @@ let package = Package(
         ]),
         .target(name: "AggregatorCore", dependencies: [
             "WireFormat", "Profiles", "Configuration", "Symbolization",
-            "ProfilingMetrics", "Exporters", "ProfileOutputs", "UnwindTables", "Compression", "SystemCalls",
+            "ProfilingMetrics", "Exporters", "ProfileOutputs", "ELF", "UnwindTables", "Compression", "SystemCalls",
             "RateLimitedLogging",
             "CTandemMalloc",
             .product(name: "Logging", package: "swift-log"),

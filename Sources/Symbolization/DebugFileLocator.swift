@@ -1,3 +1,4 @@
+import ELF
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -139,14 +140,16 @@ extension DebugFileLocator {
     /// The `.debug_frame` of the separate debug file of `file`: only that section is read.
     ///
     /// `file` is the open file whose build id and `.gnu_debuglink` lead to the debug file
-    /// (the caller checked that it is the mapped one), read through the same ELF reader
-    /// as for its symbols. Every candidate that was found but not used (wrong build id or
-    /// CRC, unreadable, above `sizeLimit`) is a warning; nil when there is none to use.
-    public func debugFrameFile(for file: OpenFile, originalPath: String, rootPrefix: String, sizeLimit: Int,
+    /// (the caller checked that it is the mapped one); `elf` is its structure as the shared
+    /// ELF reader read it (from `file` or from its bytes in memory), parsed once for this
+    /// lookup and the table's compilation. Every candidate that was found but not used
+    /// (wrong build id or CRC, unreadable, above `sizeLimit`) is a warning; nil when there
+    /// is none to use.
+    public func debugFrameFile(for file: OpenFile, elf: ELFFile, originalPath: String, rootPrefix: String, sizeLimit: Int,
                                logger: Logger?, warnings: inout [DebugFileWarning]) -> DebugFrameFile? {
         let contents: ELFContents
         do throws(ELFError) {
-            contents = try ELFReader.read(file: file, symbolTables: false)
+            contents = try ELFReader.read(elf: elf, file: file, symbolTables: false)
         } catch {
             warnings.append(DebugFileWarning(path: file.path, reason: error.description))
             return nil

@@ -155,15 +155,35 @@ public struct UnwindTable: Hashable, Sendable {
     public static func compile(elfBytes: [UInt8], separateDebugFrame: SeparateDebugFrame? = nil,
                                decompressor: (any SectionDecompressor)? = nil,
                                maximumDecompressedSize: Int = defaultMaximumDecompressedSectionSize) throws(UnwindTableError) -> UnwindTable {
+        try compile(elf: ELFFile.unwindable(elfBytes), separateDebugFrame: separateDebugFrame, decompressor: decompressor,
+                    maximumDecompressedSize: maximumDecompressedSize)
+    }
+
+    /// The table of `elf`, a file whose headers were already read (e.g. while its debug
+    /// file was looked for): they are not parsed again. Its bytes are those of an
+    /// `ELFFile(bytes:)`; a file read from another source is read whole first (its size is
+    /// the caller's to bound, as for `elfBytes`).
+    public static func compile(elf: ELFFile, separateDebugFrame: SeparateDebugFrame? = nil,
+                               decompressor: (any SectionDecompressor)? = nil,
+                               maximumDecompressedSize: Int = defaultMaximumDecompressedSectionSize) throws(UnwindTableError) -> UnwindTable {
+        try ELFFile.checkUnwindable(elf)
+        let elfBytes: [UInt8]
+        if let image = elf.source as? ELFImage {
+            elfBytes = image.bytes
+        } else {
+            do throws(ELFFileError) { elfBytes = try elf.source.bytes(at: 0, count: elf.fileSize, place: "file") } catch {
+                throw UnwindTableError(error)
+            }
+        }
         let reading = SectionReading(decompressor: decompressor, limit: maximumDecompressedSize)
-        guard let separateDebugFrame else { return try compile(elfBytes: elfBytes, debugFrame: nil, reading: reading) }
+        guard let separateDebugFrame else { return try compile(elf: elf, elfBytes: elfBytes, debugFrame: nil, reading: reading) }
         do throws(UnwindTableError) {
-            return try compile(elfBytes: elfBytes, debugFrame: separateDebugFrame, reading: reading)
+            return try compile(elf: elf, elfBytes: elfBytes, debugFrame: separateDebugFrame, reading: reading)
         } catch where error.file == .separateDebugFile {
             let debugError = error
             var table: UnwindTable
             do throws(UnwindTableError) {
-                table = try compile(elfBytes: elfBytes, debugFrame: nil, reading: reading)
+                table = try compile(elf: elf, elfBytes: elfBytes, debugFrame: nil, reading: reading)
             } catch where error.kind == .noUnwindInformation || error.kind == .compressedSection {
                 // The file alone has nothing: the debug file's problem is the reason.
                 throw debugError
@@ -185,8 +205,9 @@ public struct UnwindTable: Hashable, Sendable {
         var limit: Int
     }
 
-    private static func compile(elfBytes: [UInt8], debugFrame: SeparateDebugFrame?, reading: SectionReading) throws(UnwindTableError) -> UnwindTable {
-        let elf = try ELFFile.unwindable(elfBytes)
+    /// `elfBytes` are the bytes `elf` was read from.
+    private static func compile(elf: ELFFile, elfBytes: [UInt8], debugFrame: SeparateDebugFrame?,
+                                reading: SectionReading) throws(UnwindTableError) -> UnwindTable {
         var statistics = Statistics()
         let text = elf.sections.first { $0.name == ".text" }?.address
         var sources: [CallFrameSection] = []

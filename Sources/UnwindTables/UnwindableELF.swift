@@ -1,9 +1,7 @@
 import ELF
 
 extension ELFFile {
-    /// `bytes` read by the shared ELF reader, as a file the compiler unwinds: ELF64 x86-64 (the
-    /// CFA interpreter knows its registers only), an executable or shared object
-    /// (`ET_REL` needs relocations before its CFI means anything).
+    /// `bytes` read by the shared ELF reader, as a file the compiler unwinds (`checkUnwindable`).
     static func unwindable(_ bytes: [UInt8]) throws(UnwindTableError) -> ELFFile {
         // ELF32 is refused before its headers are read: the CFA interpreter knows x86-64 only.
         if bytes.count >= 6, bytes.starts(with: [0x7F, 0x45, 0x4C, 0x46]), bytes[4] != 2 {
@@ -11,13 +9,23 @@ extension ELFFile {
         }
         let elf: ELFFile
         do throws(ELFFileError) { elf = try ELFFile(bytes: bytes) } catch { throw UnwindTableError(error) }
+        try checkUnwindable(elf)
+        return elf
+    }
+
+    /// Whether the compiler unwinds `elf`: ELF64 x86-64 (the CFA interpreter knows its
+    /// registers only), an executable or shared object (`ET_REL` needs relocations
+    /// before its CFI means anything).
+    static func checkUnwindable(_ elf: ELFFile) throws(UnwindTableError) {
+        guard elf.is64Bit else {
+            throw UnwindTableError(.unsupportedELFClass(class: 1, byteOrder: 1), section: "ELF header", offset: 4)
+        }
         guard elf.machine == machineX86_64 else {
             throw UnwindTableError(.unsupportedMachine(elf.machine), section: "ELF header", offset: 18)
         }
         guard elf.type == 2 || elf.type == 3 else {
             throw UnwindTableError(.unsupportedFileType(elf.type), section: "ELF header", offset: 16)
         }
-        return elf
     }
 }
 

@@ -1,3 +1,4 @@
+import ELF
 import Foundation
 import Symbolization
 import Synchronization
@@ -234,17 +235,19 @@ public final class UnwindTableCache: Sendable {
     }
 
     /// Compiles the table of `file` (read whole as `elfBytes`), with the `.debug_frame` of
-    /// its separate debug file when it has none itself: the same open file leads to the
-    /// debug file. A debug file that cannot be found, read or compiled never fails the
-    /// table: it becomes a warning.
+    /// its separate debug file when it has none itself. One open and one parse of the file
+    /// serve both: the headers that lead to the debug file are those compiled. A debug file
+    /// that cannot be found, read or compiled never fails the table: it becomes a warning.
     private func compile(elfBytes: [UInt8], file: OpenFile) -> Entry {
         let path = file.path
         let decompressor = ELFSectionDecompressor()
         var warnings: [DebugFileWarning] = []
         var debugFile: DebugFrameFile?
-        if !Self.hasDebugFrame(elfBytes) {
+        // A file the reader refuses is compiled from its bytes below, which reports why.
+        let elf = try? ELFFile(bytes: elfBytes, name: path)
+        if let elf, elf.section(named: ".debug_frame") == nil {
             let (rootPrefix, originalPath) = Self.splitProcessRoot(path)
-            debugFile = debugFiles.debugFrameFile(for: file, originalPath: originalPath, rootPrefix: rootPrefix,
+            debugFile = debugFiles.debugFrameFile(for: file, elf: elf, originalPath: originalPath, rootPrefix: rootPrefix,
                                                   sizeLimit: maximumDebugFileSize, logger: nil, warnings: &warnings)
         }
         var warningTexts = warnings.map { "\($0.path): \($0.reason)" }
@@ -252,7 +255,12 @@ public final class UnwindTableCache: Sendable {
             let debugFrame = debugFile.map {
                 SeparateDebugFrame(contents: $0.contents, address: $0.address, isCompressed: $0.isCompressed)
             }
-            let table = try UnwindTable.compile(elfBytes: elfBytes, separateDebugFrame: debugFrame, decompressor: decompressor)
+            let table: UnwindTable
+            if let elf {
+                table = try UnwindTable.compile(elf: elf, separateDebugFrame: debugFrame, decompressor: decompressor)
+            } else {
+                table = try UnwindTable.compile(elfBytes: elfBytes, separateDebugFrame: debugFrame, decompressor: decompressor)
+            }
             var usedDebugFile = debugFile.map { "\($0.path) (by \($0.lookup.rawValue))" }
             if let debugFile, let error = table.statistics.separateDebugFileError {
                 warningTexts.append("\(debugFile.path): \(error)")
@@ -264,13 +272,6 @@ public final class UnwindTableCache: Sendable {
             let debugPath = error.file == .separateDebugFile ? " (debug file \(debugFile?.path ?? "?"))" : ""
             return .failed((["\(path)\(debugPath): \(error)"] + warningTexts).joined(separator: "; "))
         }
-    }
-
-    /// Whether the file has a `.debug_frame` of its own (then its debug file's is the same
-    /// and is not looked for). A file that is not readable ELF answers no: compiling it
-    /// reports why.
-    private static func hasDebugFrame(_ elfBytes: [UInt8]) -> Bool {
-        (try? UnwindTable.sectionNames(elfBytes: elfBytes))?.contains(".debug_frame") ?? false
     }
 
     /// `/proc/PID/root/usr/bin/x` → (`/proc/PID/root`, `/usr/bin/x`); any other path → ("", path).
