@@ -193,12 +193,6 @@ public struct UnwindTable: Hashable, Sendable {
         }
     }
 
-    /// The names of the sections of an ELF file that have bytes in it (not `SHT_NOBITS`):
-    /// e.g. whether it has a `.debug_frame` of its own before a debug file is looked for.
-    public static func sectionNames(elfBytes: [UInt8]) throws(UnwindTableError) -> [String] {
-        try ELFFile.unwindable(elfBytes).sections.filter { $0.hasFileBytes && $0.size > 0 }.map(\.name)
-    }
-
     /// How compressed sections are read.
     private struct SectionReading {
         var decompressor: (any SectionDecompressor)?
