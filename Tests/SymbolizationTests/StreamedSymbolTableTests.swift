@@ -73,21 +73,32 @@ struct StreamedSymbolTableTests {
 /// The names of the symbols `nm` lists as defined in `path` (`-D`: the dynamic ones),
 /// without their version suffixes.
 private func nmNames(_ path: String, dynamic: Bool) throws -> Set<String> {
+    let lines = try nm((dynamic ? ["-D"] : []) + ["--defined-only", path])
+    return Set(lines.compactMap { $0.split(separator: " ").last.map { String($0.prefix { $0 != "@" }) } })
+}
+
+/// `nm`'s address of each symbol of `path`.
+private func nmAddresses(_ path: String) throws -> [String: UInt64] {
+    var addresses: [String: UInt64] = [:]
+    for line in try nm([path]) {
+        let fields = line.split(separator: " ")
+        if fields.count == 3, let address = UInt64(fields[0], radix: 16) { addresses[String(fields[2])] = address }
+    }
+    return addresses
+}
+
+/// The lines binutils' `nm` prints with `arguments` (its errors, e.g. "no symbols", dropped).
+private func nm(_ arguments: [String]) throws -> [Substring] {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/nm")
-    process.arguments = (dynamic ? ["-D"] : []) + ["--defined-only", path]
+    process.arguments = arguments
     let output = Pipe()
     process.standardOutput = output
     process.standardError = FileHandle.nullDevice
     try process.run()
     let data = output.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    var names = Set<String>()
-    for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
-        guard let field = line.split(separator: " ").last else { continue }
-        names.insert(String(field.prefix { $0 != "@" }))
-    }
-    return names
+    return String(decoding: data, as: UTF8.self).split(separator: "\n")
 }
 
 @Suite("32-bit files")
@@ -126,22 +137,4 @@ struct ELF32Tests {
         #expect(named["twice"] != nil && named["twice"] == listed["twice"])
         #expect(named["main"] != nil && named["main"] == listed["main"])
     }
-}
-
-/// `nm`'s address of each symbol of `path`.
-private func nmAddresses(_ path: String) throws -> [String: UInt64] {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/nm")
-    process.arguments = [path]
-    let output = Pipe()
-    process.standardOutput = output
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    var addresses: [String: UInt64] = [:]
-    for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
-        let fields = line.split(separator: " ")
-        if fields.count == 3, let address = UInt64(fields[0], radix: 16) { addresses[String(fields[2])] = address }
-    }
-    return addresses
 }
