@@ -22,15 +22,18 @@ let package = Package(
         // MARK: The stream between the two processes (pure Swift: no I/O, no C).
         .target(name: "WireFormat"),
 
+        // MARK: ELF files as symbolization and unwind-table compilation read them (pure Swift: no C, fuzzable).
+        .target(name: "ELF"),
+
         // MARK: Unwind tables compiled from .eh_frame/.debug_frame (pure Swift: no C, fuzzable).
-        .target(name: "UnwindTables"),
+        .target(name: "UnwindTables", dependencies: ["ELF"]),
         .executableTarget(name: "unwind-tables-bench", dependencies: ["UnwindTables"]),
 
         // MARK: C system-library shims (module maps over Debian's -dev packages).
         .systemLibrary(name: "CTandemBPF", pkgConfig: "libbpf",
                        providers: [.apt(["libbpf-dev"])]),
-        .systemLibrary(name: "CTandemELF", pkgConfig: "libelf",
-                       providers: [.apt(["libelf-dev"])]),
+        // The C++ and Swift demanglers and getauxval, for symbolization (libstdc++ only).
+        .systemLibrary(name: "CTandemSymbolization"),
         .systemLibrary(name: "CTandemLZMA", pkgConfig: "liblzma",
                        providers: [.apt(["liblzma-dev"])]),
         .systemLibrary(name: "CTandemCurl", pkgConfig: "libcurl",
@@ -70,7 +73,8 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "Symbolization", dependencies: [
-            "Profiles", "WireFormat", "CTandemELF", "CTandemLZMA", "SystemCalls", "RateLimitedLogging",
+            "Profiles", "WireFormat", "ELF", "CTandemSymbolization", "CTandemZlib", "CTandemLZMA", "SystemCalls",
+            "RateLimitedLogging",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Compression", dependencies: ["CTandemZlib", "CTandemSnappy", "CTandemZstd"]),
@@ -82,7 +86,7 @@ let package = Package(
         ]),
         .target(name: "AggregatorCore", dependencies: [
             "WireFormat", "Profiles", "Configuration", "Symbolization",
-            "ProfilingMetrics", "Exporters", "ProfileOutputs", "UnwindTables", "Compression", "SystemCalls",
+            "ProfilingMetrics", "Exporters", "ProfileOutputs", "ELF", "UnwindTables", "Compression", "SystemCalls",
             "RateLimitedLogging",
             "CTandemMalloc",
             .product(name: "Logging", package: "swift-log"),
@@ -95,6 +99,9 @@ let package = Package(
 
         // MARK: Benchmarks (bench/replay-throughput.sh).
         .executableTarget(name: "tandem-bench", dependencies: ["WireFormat"], path: "bench/tandem-bench"),
+        .executableTarget(name: "symbolization-bench", dependencies: [
+            "Symbolization", "WireFormat", .product(name: "Logging", package: "swift-log"),
+        ], path: "bench/symbolization-bench"),
 
         // MARK: Tests.
         .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"]),
@@ -111,14 +118,15 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Profiles"]),
         .testTarget(name: "ProfilingMetricsTests", dependencies: ["ProfilingMetrics", "Configuration", "Profiles", "ProfileOutputs"]),
         .testTarget(name: "SymbolizationTests", dependencies: [
-            "Symbolization", "Profiles", "WireFormat",
+            "Symbolization", "ELF", "Profiles", "WireFormat",
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["Fixtures"]),
         .testTarget(name: "ExportersTests", dependencies: [
             "Exporters", "Profiles", "Configuration", "Compression",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTables", "Compression"]),
+        .testTarget(name: "ELFTests", dependencies: ["ELF"]),
+        .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTables", "ELF", "Compression"]),
         .testTarget(name: "SamplerTests", dependencies: ["SamplerCore", "WireFormat", "UnwindTables", "CTandemBPF", "SystemCalls"]),
         .testTarget(name: "SamplerIntegrationTests", dependencies: ["SamplerCore", "WireFormat"]),
         // The sampler's sendmsg and the aggregator's recvmsg of passed descriptors, over real sockets.

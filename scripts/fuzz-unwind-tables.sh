@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes the unwind-table compiler (Sources/UnwindTables) with libFuzzer for N seconds.
+# Fuzzes the unwind-table compiler (Sources/UnwindTables) and the shared ELF reader it and
+# symbolization use (Sources/ELF) with libFuzzer for N seconds.
 #   scripts/fuzz-unwind-tables.sh [SECONDS]      (default 60)
 # Seeds: a small C program built here (also with a compressed .debug_frame), /usr/bin/true.
 # Exits non-zero, leaving the crashing input in .build/fuzz-unwind-tables/, if an input traps.
@@ -8,7 +9,10 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 work=.build/fuzz-unwind-tables
 mkdir -p "$work/corpus"
-swiftc -O -sanitize=fuzzer -parse-as-library -module-name UnwindTables \
+# The ELF module first (instrumented too), then the compiler with the harness inside it.
+swiftc -O -sanitize=fuzzer -parse-as-library -module-name ELF -emit-module -emit-module-path "$work/ELF.swiftmodule" \
+    -emit-library -static Sources/ELF/*.swift -o "$work/libELF.a"
+swiftc -O -sanitize=fuzzer -parse-as-library -module-name UnwindTables -I "$work" -L "$work" -lELF \
     Sources/UnwindTables/*.swift scripts/fuzz-unwind-tables/Harness.swift -o "$work/fuzz"
 if [ ! -e "$work/corpus/small" ]; then
     printf 'int twice(int x) { return 2 * x; }\nint main(int c, char **v) { (void)v; return twice(c); }\n' > "$work/small.c"

@@ -1,3 +1,4 @@
+import ELF
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -79,7 +80,7 @@ public struct DebugFileLocator: Sendable, Hashable {
             let debug: ELFContents
             do throws(ELFError) {
                 debug = purpose == .symbols ? try ELFReader.read(file: debugFile)
-                                            : try ELFReader.read(fileDescriptor: debugFile.fileDescriptor, symbolTables: false)
+                                            : try ELFReader.read(file: debugFile, symbolTables: false)
             } catch {
                 return warn(error.description)
             }
@@ -136,22 +137,21 @@ public struct DebugFrameFile: Sendable {
 }
 
 extension DebugFileLocator {
-    /// The `.debug_frame` of the separate debug file of the file at `path`: only that
-    /// section is read.
+    /// The `.debug_frame` of the separate debug file of `file`: only that section is read.
     ///
-    /// `path` must still be the file `(device, inode)` (checked with `fstat`): the file
-    /// whose build id and `.gnu_debuglink` lead to the debug file. Every candidate that was
-    /// found but not used (wrong build id or CRC, unreadable, above `sizeLimit`) is a
-    /// warning; nil when there is none to use.
-    public func debugFrameFile(forFileAt path: String, device: UInt64, inode: UInt64,
-                               originalPath: String, rootPrefix: String, sizeLimit: Int,
+    /// `file` is the open file whose build id and `.gnu_debuglink` lead to the debug file
+    /// (the caller checked that it is the mapped one); `elf` is its structure as the shared
+    /// ELF reader read it (from `file` or from its bytes in memory), parsed once for this
+    /// lookup and the table's compilation. Every candidate that was found but not used
+    /// (wrong build id or CRC, unreadable, above `sizeLimit`) is a warning; nil when there
+    /// is none to use.
+    public func debugFrameFile(for file: OpenFile, elf: ELFFile, originalPath: String, rootPrefix: String, sizeLimit: Int,
                                logger: Logger?, warnings: inout [DebugFileWarning]) -> DebugFrameFile? {
-        guard case .success(let file) = OpenFile.open(path), file.device == device, file.inode == inode else { return nil }
         let contents: ELFContents
         do throws(ELFError) {
-            contents = try ELFReader.read(fileDescriptor: file.fileDescriptor, symbolTables: false)
+            contents = try ELFReader.read(elf: elf, file: file, symbolTables: false)
         } catch {
-            warnings.append(DebugFileWarning(path: path, reason: error.description))
+            warnings.append(DebugFileWarning(path: file.path, reason: error.description))
             return nil
         }
         guard let found = find(for: contents, file: file, originalPath: originalPath, rootPrefix: rootPrefix,

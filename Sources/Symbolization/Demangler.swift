@@ -1,4 +1,4 @@
-import CTandemELF
+import CTandemSymbolization
 #if canImport(Glibc)
 import Glibc
 #endif

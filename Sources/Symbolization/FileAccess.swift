@@ -1,4 +1,4 @@
-import CTandemELF
+import CTandemZlib
 import SystemCalls
 #if canImport(Glibc)
 import Glibc
@@ -98,7 +98,7 @@ public final class OpenFile {
                 return nil
             }
             if count == 0 { return crc }
-            crc = chunk.withUnsafeBufferPointer { tandem_crc32(crc, $0.baseAddress, count) }
+            crc = chunk.withUnsafeBufferPointer { UInt32(CTandemZlib.crc32(uLong(crc), $0.baseAddress, uInt(count))) }
             offset += Int64(count)
         }
     }

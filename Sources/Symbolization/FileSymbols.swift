@@ -1,4 +1,4 @@
-import CTandemELF
+import ELF
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -106,56 +106,47 @@ struct SymbolSet {
     }
 }
 
-/// Reads a 64-bit little-endian symbol table straight from the file with `pread`,
-/// in chunks, instead of through `elf_getdata` (which holds the whole `.symtab`
-/// and `.strtab` in memory: 50 MB for a large C++ or Swift binary).
+/// Reads a symbol table in chunks through the ELF reader's source (`pread` for a
+/// file), instead of whole (a large C++ or Swift binary's `.symtab` and `.strtab` are
+/// 50 MB), keeping each function's name offset rather than its name.
 enum StreamedSymbolReader {
-    static let entrySize = 24
     /// String tables up to this size keep their functions' names in memory; larger
     /// ones are read again from the file for the few names a profile uses.
     static let inMemoryNamesLimit: UInt64 = 64 << 10
-    private static let chunkSize = 2730 * 24
+    /// Whole entries of either size (24 and 16 bytes).
+    private static let chunkSize = 2730 * ELFSymbol.entrySize
     private static let windowSize = 256 << 10
 
-    struct Section {
-        var offset: UInt64
-        var size: UInt64
-        var isSymbolTable: Bool
-        var stringTableOffset: UInt64
-        var stringTableSize: UInt64
-    }
-
-    /// The function symbols of `section`, with the same rules as the libelf path
-    /// (`ELFReader.readSymbols`); `found` counts them even when not collected.
-    static func read(file: OpenFile, section: Section, executableSections: Set<Int>, collect: Bool,
-                     rustMarkers: inout Bool) throws(ELFError) -> (set: SymbolSet?, found: Int) {
+    /// The function symbols of `table` (`STT_FUNC`, `STT_GNU_IFUNC`, or `STT_NOTYPE` in an
+    /// executable section; defined, non-zero, with a name), and how many there are.
+    /// Names stay in `namesFile` (the file `source` reads) when its table is large; an
+    /// image's are copied. A name offset past the string table skips that symbol.
+    static func read(_ source: any ELFByteSource, table: ELFSymbolTable, namesFile: OpenFile?,
+                     executableSections: Set<Int>, rustMarkers: inout Bool) throws(ELFFileError) -> (set: SymbolSet, found: Int) {
+        let stringTableSize = table.strings.size
+        let entrySize = table.entrySize
         // Pass 1: the symbol table, for the candidates' values, in file order. It is
         // read twice, counting first, so that the candidates take no more room than they need.
         var chunk = [UInt8](repeating: 0, count: chunkSize)
-        func forEachCandidate(_ body: (SymbolEntry, _ type: UInt8) -> Void) throws(ELFError) {
-            let count = section.size / UInt64(entrySize)
+        func forEachCandidate(_ body: (SymbolEntry, _ type: UInt8) -> Void) throws(ELFFileError) {
+            let count = table.count
             var index: UInt64 = 0
             while index < count {
                 let wanted = Int(min(UInt64(chunkSize / entrySize), count - index)) * entrySize
-                try readExactly(file, into: &chunk, count: wanted, at: section.offset + index * UInt64(entrySize),
-                                what: "symbol table")
+                try source.read(into: &chunk, count: wanted, at: table.symbols.offset + index * UInt64(entrySize))
                 chunk.withUnsafeBytes { raw in
                     for position in stride(from: 0, to: wanted, by: entrySize) {
-                        let nameOffset = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: position, as: UInt32.self))
-                        let info = raw[position + 4]
-                        let sectionIndex = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: position + 6, as: UInt16.self))
-                        let value = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: position + 8, as: UInt64.self))
-                        let size = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: position + 16, as: UInt64.self))
-                        let type = Int32(tandem_symbol_type(info))
-                        let isFunction = type == STT_FUNC || type == STT_GNU_IFUNC
-                            || (type == STT_NOTYPE && executableSections.contains(Int(sectionIndex)))
-                        guard isFunction, sectionIndex != UInt16(SHN_UNDEF), value != 0,
-                              UInt64(nameOffset) < section.stringTableSize
+                        let symbol = ELFSymbol(entries: raw, at: position, entrySize: entrySize)
+                        let type = symbol.type
+                        let isFunction = type == ELFSymbol.typeFunction || type == ELFSymbol.typeIndirectFunction
+                            || (type == ELFSymbol.typeNone && executableSections.contains(Int(symbol.sectionIndex)))
+                        guard isFunction, symbol.sectionIndex != ELFSymbol.undefinedSection, symbol.value != 0,
+                              UInt64(symbol.nameOffset) < stringTableSize
                         else { continue }
-                        let binding = info >> 4
-                        let rank: UInt8 = binding == UInt8(STB_GLOBAL) ? 0 : (binding == UInt8(STB_WEAK) ? 1 : 2)
-                        body(SymbolEntry(address: value, size: UInt32(clamping: size), nameOffset: nameOffset,
-                                         nameLength: 0, rank: type == STT_NOTYPE ? rank + 3 : rank), UInt8(type))
+                        let binding = symbol.binding
+                        let rank: UInt8 = binding == ELFSymbol.bindingGlobal ? 0 : (binding == ELFSymbol.bindingWeak ? 1 : 2)
+                        body(SymbolEntry(address: symbol.value, size: UInt32(clamping: symbol.size), nameOffset: symbol.nameOffset,
+                                         nameLength: 0, rank: type == ELFSymbol.typeNone ? rank + 3 : rank), type)
                     }
                 }
                 index += UInt64(wanted / entrySize)
@@ -179,9 +170,9 @@ enum StreamedSymbolReader {
         order.sort { candidates[Int($0)].nameOffset < candidates[Int($1)].nameOffset }
         var keep = [Bool](repeating: false, count: candidates.count)
         // A small table's kept names are copied in as they go by; a large one's stay in the file.
-        let namesInMemory = collect && section.stringTableSize <= inMemoryNamesLimit
+        let namesInMemory = namesFile == nil || stringTableSize <= inMemoryNamesLimit
         var keptNames: [UInt8] = []
-        var window = [UInt8](repeating: 0, count: Int(min(UInt64(windowSize), section.stringTableSize)))
+        var window = [UInt8](repeating: 0, count: Int(min(UInt64(windowSize), stringTableSize)))
         var windowStart: UInt64 = 0
         var windowCount = 0
         var found = 0
@@ -190,16 +181,15 @@ enum StreamedSymbolReader {
             var length = nameLength(in: window, windowStart: windowStart, windowCount: windowCount, at: offset)
             if length == nil, windowStart != offset || windowCount == 0 {
                 windowStart = offset
-                windowCount = Int(min(UInt64(window.count), section.stringTableSize - offset))
-                try readExactly(file, into: &window, count: windowCount, at: section.stringTableOffset + offset,
-                                what: "string table")
+                windowCount = Int(min(UInt64(window.count), stringTableSize - offset))
+                try source.read(into: &window, count: windowCount, at: table.strings.offset + offset)
                 length = nameLength(in: window, windowStart: windowStart, windowCount: windowCount, at: offset)
             }
-            // Unterminated (or longer than a window): not a name libelf would give either.
+            // Unterminated (or longer than a window): not a name.
             guard let length, length > 0 else { continue }
             let start = Int(offset - windowStart)
             let name = window[start..<start + length]
-            if Int32(types[candidate]) == STT_NOTYPE, name.starts(with: ".L".utf8) || name.first == UInt8(ascii: "$") {
+            if types[candidate] == ELFSymbol.typeNone, name.starts(with: ".L".utf8) || name.first == UInt8(ascii: "$") {
                 continue
             }
             if !rustMarkers, name.starts(with: "_R".utf8) || name.elementsEqual("rust_eh_personality".utf8)
@@ -217,7 +207,6 @@ enum StreamedSymbolReader {
         }
         order = []
         window = []
-        guard collect else { return (nil, found) }
 
         // Keep the kept ones in place (a copy would double the peak for a large table).
         var kept = 0
@@ -226,11 +215,11 @@ enum StreamedSymbolReader {
             kept += 1
         }
         candidates.removeLast(candidates.count - kept)
-        if namesInMemory {
+        guard let namesFile, !namesInMemory else {
             return (SymbolSet(entries: candidates, names: NameSource(bytes: keptNames)), found)
         }
-        return (SymbolSet(entries: candidates, names: NameSource(file: file, offset: section.stringTableOffset,
-                                                              size: section.stringTableSize)), found)
+        return (SymbolSet(entries: candidates, names: NameSource(file: namesFile, offset: table.strings.offset,
+                                                              size: stringTableSize)), found)
     }
 
     /// The length of the NUL-terminated name at `offset` if the window holds all of it.
@@ -241,22 +230,6 @@ enum StreamedSymbolReader {
             guard let base = raw.baseAddress,
                   let end = memchr(base + start, 0, windowCount - start) else { return nil }
             return base.distance(to: UnsafeRawPointer(end)) - start
-        }
-    }
-
-    private static func readExactly(_ file: OpenFile, into buffer: inout [UInt8], count: Int, at offset: UInt64,
-                                    what: String) throws(ELFError) {
-        var done = 0
-        while done < count {
-            let result = buffer.withUnsafeMutableBytes {
-                pread(file.fileDescriptor, $0.baseAddress! + done, count - done, off_t(offset + UInt64(done)))
-            }
-            if result < 0, errno == EINTR { continue }
-            if result < 0 {
-                throw ELFError("pread(\(what)) of \(file.path): \(String(cString: strerror(errno)))")
-            }
-            if result == 0 { throw ELFError("corrupt or truncated ELF file: \(what) ends past the end of \(file.path)") }
-            done += result
         }
     }
 }

@@ -76,7 +76,7 @@ struct ObjectFileLoader {
     func load(file: OpenFile, originalPath: String, rootPrefix: String,
               warnings: inout [Warning]) throws(ELFError) -> ObjectFile {
         let contents = try ELFReader.read(file: file)
-        var symbols = contents.allSymbolSets
+        var symbols = contents.symbolSets
         var source: SymbolSource = contents.hasSymbolTable ? .symbolTable : .dynamicSymbols
         var hasRustMarkers = contents.hasRustMarkers
         var isGo = contents.isGo
@@ -87,7 +87,7 @@ struct ObjectFileLoader {
         } else if !contents.hasSymbolTable {
             if let (debug, debugSource) = findDebugFile(for: contents, file: file, originalPath: originalPath,
                                                          rootPrefix: rootPrefix, warnings: &warnings) {
-                symbols += debug.allSymbolSets
+                symbols += debug.symbolSets
                 hasRustMarkers = hasRustMarkers || debug.hasRustMarkers
                 isGo = isGo || debug.isGo
                 source = debugSource
@@ -95,7 +95,7 @@ struct ObjectFileLoader {
                 do throws(ELFError) {
                     let image = try MiniDebugInfo.decompress(compressed)
                     let mini = try ELFReader.read(image: image)
-                    symbols.append(SymbolSet(mini.symbols))
+                    symbols += mini.symbolSets
                     hasRustMarkers = hasRustMarkers || mini.hasRustMarkers
                     source = .miniDebugInfo
                 } catch {
@@ -115,12 +115,5 @@ struct ObjectFileLoader {
                                        purpose: .symbols, logger: logger, warnings: &warnings)
         else { return nil }
         return (found.contents, found.lookup == .buildID ? .debugFileByBuildID : .debugFileByDebugLink)
-    }
-}
-
-extension ELFContents {
-    /// Every symbol table read, in section order: streamed ones, then those read whole.
-    var allSymbolSets: [SymbolSet] {
-        symbols.isEmpty ? symbolSets : symbolSets + [SymbolSet(symbols)]
     }
 }

@@ -1,4 +1,4 @@
-import CTandemELF
+import CTandemSymbolization
 import Logging
 import RateLimitedLogging
 import Profiles
@@ -429,7 +429,7 @@ public final class Symbolizer {
 
         if let cached = objectFiles[key] {
             // (device, inode) can be reused by a new file: the build id tells.
-            if cached.buildID == nil || cached.buildID == ELFReader.buildID(fileDescriptor: file.fileDescriptor) {
+            if cached.buildID == nil || cached.buildID == ELFReader.buildID(file: file) {
                 statistics.fileCacheHits += 1
                 useTick += 1
                 cached.lastUse = useTick
@@ -503,7 +503,7 @@ public final class Symbolizer {
             let image = Array(UnsafeRawBufferPointer(start: pointer, count: Int(end - start)))
             guard let contents = try? ELFReader.read(image: image) else { return nil }
             let object = ObjectFile(buildID: contents.buildID, segments: contents.segments,
-                                    symbols: SymbolTable(symbols: contents.symbols), runtime: .native,
+                                    symbols: SymbolTable(sets: contents.symbolSets), runtime: .native,
                                     symbolSource: .symbolTable)
             object.imageSize = end - start
             return object

@@ -1,3 +1,5 @@
+import ELF
+
 /// The format of an `SHF_COMPRESSED` section, from its `Elf64_Chdr.ch_type`.
 public enum SectionCompression: Hashable, Sendable, CustomStringConvertible {
     /// `ELFCOMPRESS_ZLIB` (1): a zlib stream (RFC 1950).
@@ -54,15 +56,9 @@ extension ELFFile {
     /// ratio (plus slack for tiny sections) is a lie, refused before allocating anything.
     static let zlibMaximumRatio: UInt64 = 1100
 
-    /// A cursor over the contents of `section`, decompressed first when it is
-    /// `SHF_COMPRESSED`: the declared size (`ch_size`) is untrusted, so it is capped by
-    /// `limit`, and the data must decompress to exactly that size.
-    func contents(of section: Section, decompressor: (any SectionDecompressor)?,
-                  limit: Int) throws(UnwindTableError) -> ByteCursor {
-        try Self.contents(of: cursor(over: section), isCompressed: section.isCompressed, decompressor: decompressor, limit: limit)
-    }
-
-    /// The contents of the section whose stored bytes `stored` covers (see `contents(of:decompressor:limit:)`).
+    /// The contents of the section whose stored bytes `stored` covers, decompressed first
+    /// when it is `SHF_COMPRESSED`: the declared size (`ch_size`) is untrusted, so it is
+    /// capped by `limit`, and the data must decompress to exactly that size.
     static func contents(of stored: ByteCursor, isCompressed: Bool, decompressor: (any SectionDecompressor)?,
                          limit: Int) throws(UnwindTableError) -> ByteCursor {
         guard isCompressed else { return stored }

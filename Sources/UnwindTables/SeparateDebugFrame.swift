@@ -1,3 +1,5 @@
+import ELF
+
 /// The `.debug_frame` section of a file's separate debug file, as stored there: read by
 /// the caller (only this section, not the whole debug file) and compiled with the file.
 public struct SeparateDebugFrame: Hashable, Sendable {
@@ -18,7 +20,7 @@ public struct SeparateDebugFrame: Hashable, Sendable {
     /// The `.debug_frame` of a whole debug file held in memory, or nil when it has none.
     public init?(debugFileBytes: [UInt8]) throws(UnwindTableError) {
         do throws(UnwindTableError) {
-            let elf = try ELFFile(bytes: debugFileBytes)
+            let elf = try ELFFile.unwindable(debugFileBytes)
             guard let section = elf.section(named: ".debug_frame") else { return nil }
             let start = Int(section.offset)
             self.init(contents: Array(debugFileBytes[start..<start + Int(section.size)]), address: section.address,

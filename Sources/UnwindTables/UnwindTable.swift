@@ -1,3 +1,4 @@
+import ELF
 /// A compiled unwind table of one ELF file: sorted rows that say, for every covered
 /// address, how to find the CFA, the return address and the caller's rbp on x86-64.
 ///
@@ -154,15 +155,35 @@ public struct UnwindTable: Hashable, Sendable {
     public static func compile(elfBytes: [UInt8], separateDebugFrame: SeparateDebugFrame? = nil,
                                decompressor: (any SectionDecompressor)? = nil,
                                maximumDecompressedSize: Int = defaultMaximumDecompressedSectionSize) throws(UnwindTableError) -> UnwindTable {
+        try compile(elf: ELFFile.unwindable(elfBytes), separateDebugFrame: separateDebugFrame, decompressor: decompressor,
+                    maximumDecompressedSize: maximumDecompressedSize)
+    }
+
+    /// The table of `elf`, a file whose headers were already read (e.g. while its debug
+    /// file was looked for): they are not parsed again. Its bytes are those of an
+    /// `ELFFile(bytes:)`; a file read from another source is read whole first (its size is
+    /// the caller's to bound, as for `elfBytes`).
+    public static func compile(elf: ELFFile, separateDebugFrame: SeparateDebugFrame? = nil,
+                               decompressor: (any SectionDecompressor)? = nil,
+                               maximumDecompressedSize: Int = defaultMaximumDecompressedSectionSize) throws(UnwindTableError) -> UnwindTable {
+        try ELFFile.checkUnwindable(elf)
+        let elfBytes: [UInt8]
+        if let image = elf.source as? ELFImage {
+            elfBytes = image.bytes
+        } else {
+            do throws(ELFFileError) { elfBytes = try elf.source.bytes(at: 0, count: elf.fileSize, place: "file") } catch {
+                throw UnwindTableError(error)
+            }
+        }
         let reading = SectionReading(decompressor: decompressor, limit: maximumDecompressedSize)
-        guard let separateDebugFrame else { return try compile(elfBytes: elfBytes, debugFrame: nil, reading: reading) }
+        guard let separateDebugFrame else { return try compile(elf: elf, elfBytes: elfBytes, debugFrame: nil, reading: reading) }
         do throws(UnwindTableError) {
-            return try compile(elfBytes: elfBytes, debugFrame: separateDebugFrame, reading: reading)
+            return try compile(elf: elf, elfBytes: elfBytes, debugFrame: separateDebugFrame, reading: reading)
         } catch where error.file == .separateDebugFile {
             let debugError = error
             var table: UnwindTable
             do throws(UnwindTableError) {
-                table = try compile(elfBytes: elfBytes, debugFrame: nil, reading: reading)
+                table = try compile(elf: elf, elfBytes: elfBytes, debugFrame: nil, reading: reading)
             } catch where error.kind == .noUnwindInformation || error.kind == .compressedSection {
                 // The file alone has nothing: the debug file's problem is the reason.
                 throw debugError
@@ -172,20 +193,15 @@ public struct UnwindTable: Hashable, Sendable {
         }
     }
 
-    /// The names of the sections of an ELF file that have bytes in it (not `SHT_NOBITS`):
-    /// e.g. whether it has a `.debug_frame` of its own before a debug file is looked for.
-    public static func sectionNames(elfBytes: [UInt8]) throws(UnwindTableError) -> [String] {
-        try ELFFile(bytes: elfBytes).sections.filter { $0.hasFileBytes && $0.size > 0 }.map(\.name)
-    }
-
     /// How compressed sections are read.
     private struct SectionReading {
         var decompressor: (any SectionDecompressor)?
         var limit: Int
     }
 
-    private static func compile(elfBytes: [UInt8], debugFrame: SeparateDebugFrame?, reading: SectionReading) throws(UnwindTableError) -> UnwindTable {
-        let elf = try ELFFile(bytes: elfBytes)
+    /// `elfBytes` are the bytes `elf` was read from.
+    private static func compile(elf: ELFFile, elfBytes: [UInt8], debugFrame: SeparateDebugFrame?,
+                                reading: SectionReading) throws(UnwindTableError) -> UnwindTable {
         var statistics = Statistics()
         let text = elf.sections.first { $0.name == ".text" }?.address
         var sources: [CallFrameSection] = []
@@ -196,18 +212,21 @@ public struct UnwindTable: Hashable, Sendable {
         }
 
         if let header = elf.section(named: ".eh_frame_hdr") {
-            let hdr = try EHFrameHeader(cursor: elf.cursor(over: header), address: header.address)
+            let hdr = try EHFrameHeader(cursor: ByteCursor(over: header, in: elfBytes), address: header.address)
             statistics.searchTableEntries = hdr.searchTable.count
         }
         if let ehFrame = elf.section(named: ".eh_frame") {
             let bases = PointerEncoding.Bases(sectionAddress: ehFrame.address, text: text, data: nil)
-            add(try CallFrameSection(flavor: .ehFrame, cursor: elf.cursor(over: ehFrame), bases: bases), from: .main)
+            add(try CallFrameSection(flavor: .ehFrame, cursor: ByteCursor(over: ehFrame, in: elfBytes), bases: bases), from: .main)
         } else if !elf.sections.contains(where: { $0.name == ".eh_frame" }),
                   let segment = elf.programHeaders.first(where: { $0.type == ELFFile.segmentGNUEHFrame }) {
             // Stripped section headers: .eh_frame_hdr tells where .eh_frame starts; it runs
             // to its zero terminator, within its loadable segment. (A separate debug file
             // lists .eh_frame as SHT_NOBITS and keeps program headers whose bytes are gone.)
-            try ELFFile.checkBounds(offset: segment.offset, size: segment.fileSize, fileSize: elfBytes.count, section: "PT_GNU_EH_FRAME")
+            guard segment.offset <= UInt64(elfBytes.count), segment.fileSize <= UInt64(elfBytes.count) - segment.offset else {
+                throw UnwindTableError(.outOfFileBounds(offset: segment.offset, size: segment.fileSize, fileSize: elfBytes.count),
+                                       section: "PT_GNU_EH_FRAME", offset: 0)
+            }
             let headerCursor = ByteCursor(bytes: elfBytes, start: Int(segment.offset), end: Int(segment.offset + segment.fileSize),
                                           section: ".eh_frame_hdr")
             let hdr = try EHFrameHeader(cursor: headerCursor, address: segment.virtualAddress)
@@ -216,7 +235,7 @@ public struct UnwindTable: Hashable, Sendable {
                 throw UnwindTableError(.outOfFileBounds(offset: hdr.ehFrameAddress, size: 0, fileSize: elfBytes.count),
                                        section: ".eh_frame_hdr", offset: 4)
             }
-            let cursor = ByteCursor(bytes: elfBytes, start: range.offset, end: range.offset + range.available, section: ".eh_frame")
+            let cursor = ByteCursor(bytes: elfBytes, start: Int(range.offset), end: Int(range.offset + range.available), section: ".eh_frame")
             let bases = PointerEncoding.Bases(sectionAddress: hdr.ehFrameAddress, text: text, data: nil)
             add(try CallFrameSection(flavor: .ehFrame, cursor: cursor, bases: bases), from: .main)
         }
@@ -226,7 +245,8 @@ public struct UnwindTable: Hashable, Sendable {
             } else {
                 if debugFrame.isCompressed { statistics.decompressedSections.append(".debug_frame") }
                 let bases = PointerEncoding.Bases(sectionAddress: debugFrame.address, text: text, data: nil)
-                let cursor = try elf.contents(of: debugFrame, decompressor: reading.decompressor, limit: reading.limit)
+                let cursor = try ELFFile.contents(of: ByteCursor(over: debugFrame, in: elfBytes), isCompressed: debugFrame.isCompressed,
+                                                  decompressor: reading.decompressor, limit: reading.limit)
                 add(try CallFrameSection(flavor: .debugFrame, cursor: cursor, bases: bases), from: .main)
             }
         }
@@ -314,7 +334,7 @@ public struct UnwindTable: Hashable, Sendable {
             throw UnwindTableError(.addressSpanTooLarge(last.startAddress - first.startAddress), section: "section headers", offset: 0)
         }
         let loadSegments = elf.programHeaders.filter { $0.type == ELFFile.segmentLoad }.map {
-            LoadSegment(fileOffset: $0.offset, virtualAddress: $0.virtualAddress, fileSize: $0.fileSize, isExecutable: $0.flags & 1 != 0)
+            LoadSegment(fileOffset: $0.offset, virtualAddress: $0.virtualAddress, fileSize: $0.fileSize, isExecutable: $0.isExecutable)
         }
         return UnwindTable(rows: rows, statistics: statistics, loadSegments: loadSegments)
     }

@@ -404,5 +404,6 @@ private func symbolizerVDSOSymbols() throws -> [(name: String, offset: UInt64)] 
     let image = Array(UnsafeRawBufferPointer(start: pointer, count: Int(range[1] - range[0])))
     let contents = try ELFReader.read(image: image)
     let vaddrBase = contents.segments.first?.virtualAddress ?? 0
-    return contents.symbols.map { ($0.name, $0.address - vaddrBase) }
+    let table = SymbolTable(sets: contents.symbolSets)
+    return (0..<table.count).compactMap { index in table.rawName(at: index).map { ($0, table.start(at: index) - vaddrBase) } }
 }

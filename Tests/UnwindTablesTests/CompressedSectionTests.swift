@@ -1,6 +1,7 @@
 import Compression
 import Foundation
 import Testing
+import ELF
 @testable import UnwindTables
 
 /// zlib through the Compression module, counting what it was asked; the aggregator

@@ -1,4 +1,5 @@
 import Testing
+import ELF
 @testable import UnwindTables
 
 /// The small C workload, built once per test that needs it.
@@ -155,7 +156,7 @@ private func compileCorrupt(_ bytes: [UInt8]) -> Result<UnwindTable, UnwindTable
         var oversized = bytes
         oversized.replaceSubrange(headers + 64 + 32..<headers + 64 + 40, with: le(UInt64(bytes.count)))
         let error = try #require(throws: UnwindTableError.self) { try UnwindTable.compile(elfBytes: oversized) }
-        #expect(error.section == "section header 1")
+        #expect(error.section == "section header 1 (.eh_frame)")
     }
 
     @Test func errorDescriptionsNameSectionOffsetAndCause() {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ELF
 @testable import UnwindTables
 
 /// Debian's Go toolchain (golang-go), when installed.

@@ -1,6 +1,8 @@
-// libFuzzer entry point for the unwind-table compiler, compiled into the UnwindTables
-// module itself by scripts/fuzz-unwind-tables.sh (so it needs no import).
-// Any input must end in a typed error or in a table that survives its own serialization.
+// libFuzzer entry point for the unwind-table compiler and the shared ELF reader, compiled
+// into the UnwindTables module itself by scripts/fuzz-unwind-tables.sh.
+// Any input must end in a typed error or in a table that survives its own serialization;
+// everything symbolization reads through the ELF reader must end in a value or a typed error.
+import ELF
 
 /// Treats a compressed section's data as already decompressed (up to the limit), so that
 /// fuzzed `Elf64_Chdr`s and their contents reach the size checks and the CFI parser.
@@ -27,5 +29,23 @@ public func fuzzUnwindTables(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt 
         precondition(decoded?.rows == table.rows, "a compiled table does not survive serialization")
     }
     _ = try? UnwindTable(serialized: bytes)
+    readAsSymbolizationDoes(bytes)
     return 0
+}
+
+/// The build id, debug link and every symbol of every symbol table, as symbolization reads them.
+private func readAsSymbolizationDoes(_ bytes: [UInt8]) {
+    guard let elf = try? ELFFile(bytes: bytes) else { return }
+    _ = try? elf.buildID()
+    _ = try? elf.debugLink()
+    for table in (try? elf.symbolTables()) ?? [] {
+        guard let entries = try? elf.storedBytes(of: table.symbols, limit: 1 << 20),
+              let strings = try? elf.storedBytes(of: table.strings, limit: 1 << 20) else { continue }
+        entries.withUnsafeBytes { raw in
+            for offset in stride(from: 0, to: raw.count - ELFSymbol.entrySize + 1, by: ELFSymbol.entrySize) {
+                let symbol = ELFSymbol(entries: raw, at: offset)
+                if Int(symbol.nameOffset) < strings.count { _ = strings[Int(symbol.nameOffset)...].firstIndex(of: 0) }
+            }
+        }
+    }
 }

@@ -1,3 +1,4 @@
+import ELF
 import Foundation
 import Symbolization
 import Synchronization
@@ -254,25 +255,28 @@ public final class UnwindTableCache: Sendable {
             case .failure(let failure):
                 reasons.append(failure.reason)
                 onlyAccessFailures = onlyAccessFailures && failure.isAccessFailure
-            case .success(let bytes):
-                return compile(elfBytes: bytes, path: path, identity: identity)
+            case .success(let (file, bytes)):
+                return compile(elfBytes: bytes, file: file)
             }
         }
         let reason = reasons.joined(separator: "; ")
         return onlyAccessFailures ? .unreadable(reason) : .failed(reason)
     }
 
-    /// Compiles the table of the file read from `path`, with the `.debug_frame` of its
-    /// separate debug file when it has none itself. A debug file that cannot be found,
-    /// read or compiled never fails the table: it becomes a warning.
-    private func compile(elfBytes: [UInt8], path: String, identity: FileIdentity) -> Entry {
+    /// Compiles the table of `file` (read whole as `elfBytes`), with the `.debug_frame` of
+    /// its separate debug file when it has none itself. One open and one parse of the file
+    /// serve both: the headers that lead to the debug file are those compiled. A debug file
+    /// that cannot be found, read or compiled never fails the table: it becomes a warning.
+    private func compile(elfBytes: [UInt8], file: OpenFile) -> Entry {
+        let path = file.path
         let decompressor = ELFSectionDecompressor()
         var warnings: [DebugFileWarning] = []
         var debugFile: DebugFrameFile?
-        if !Self.hasDebugFrame(elfBytes) {
+        // A file the reader refuses is compiled from its bytes below, which reports why.
+        let elf = try? ELFFile(bytes: elfBytes, name: path)
+        if let elf, elf.section(named: ".debug_frame") == nil {
             let (rootPrefix, originalPath) = Self.splitProcessRoot(path)
-            debugFile = debugFiles.debugFrameFile(forFileAt: path, device: identity.device, inode: identity.inode,
-                                                  originalPath: originalPath, rootPrefix: rootPrefix,
+            debugFile = debugFiles.debugFrameFile(for: file, elf: elf, originalPath: originalPath, rootPrefix: rootPrefix,
                                                   sizeLimit: maximumDebugFileSize, logger: nil, warnings: &warnings)
         }
         var warningTexts = warnings.map { "\($0.path): \($0.reason)" }
@@ -280,7 +284,12 @@ public final class UnwindTableCache: Sendable {
             let debugFrame = debugFile.map {
                 SeparateDebugFrame(contents: $0.contents, address: $0.address, isCompressed: $0.isCompressed)
             }
-            let table = try UnwindTable.compile(elfBytes: elfBytes, separateDebugFrame: debugFrame, decompressor: decompressor)
+            let table: UnwindTable
+            if let elf {
+                table = try UnwindTable.compile(elf: elf, separateDebugFrame: debugFrame, decompressor: decompressor)
+            } else {
+                table = try UnwindTable.compile(elfBytes: elfBytes, separateDebugFrame: debugFrame, decompressor: decompressor)
+            }
             var usedDebugFile = debugFile.map { "\($0.path) (by \($0.lookup.rawValue))" }
             if let debugFile, let error = table.statistics.separateDebugFileError {
                 warningTexts.append("\(debugFile.path): \(error)")
@@ -294,13 +303,6 @@ public final class UnwindTableCache: Sendable {
         }
     }
 
-    /// Whether the file has a `.debug_frame` of its own (then its debug file's is the same
-    /// and is not looked for). A file that is not readable ELF answers no: compiling it
-    /// reports why.
-    private static func hasDebugFrame(_ elfBytes: [UInt8]) -> Bool {
-        (try? UnwindTable.sectionNames(elfBytes: elfBytes))?.contains(".debug_frame") ?? false
-    }
-
     /// `/proc/PID/root/usr/bin/x` → (`/proc/PID/root`, `/usr/bin/x`); any other path → ("", path).
     static func splitProcessRoot(_ path: String) -> (rootPrefix: String, path: String) {
         let parts = path.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false)
@@ -309,14 +311,14 @@ public final class UnwindTableCache: Sendable {
         return ("/proc/\(parts[2])/root", String(parts[3].dropFirst("root".count)))
     }
 
-    /// The bytes of `path` if it is the file `identity` names (opened with `OpenFile.open`:
-    /// without blocking, regular files only).
-    private static func readFile(_ path: String, identity: FileIdentity, limit: Int) -> Result<[UInt8], FileReadFailure> {
+    /// `path` opened (with `OpenFile.open`: without blocking, regular files only) and its
+    /// bytes, if it is the file `identity` names.
+    private static func readFile(_ path: String, identity: FileIdentity, limit: Int) -> Result<(OpenFile, [UInt8]), FileReadFailure> {
         switch OpenFile.open(path) {
         case .failure(let error):
             return .failure(FileReadFailure(reason: error.description, isAccessFailure: true))
         case .success(let file):
-            return readDescriptor(file.fileDescriptor, name: path, identity: identity, limit: limit)
+            return readDescriptor(file.fileDescriptor, name: path, identity: identity, limit: limit).map { (file, $0) }
         }
     }
 

@@ -1,14 +1,11 @@
-#ifndef CTANDEM_ELF_SHIM_H
-#define CTANDEM_ELF_SHIM_H
-// libelf for ELF symbol tables, plus the few C entry points symbolization needs
-// next to it: zlib's crc32 (for .gnu_debuglink checks) and the demanglers that
-// the C++ and Swift runtimes export.
-#include <libelf.h>
-#include <gelf.h>
+#ifndef CTANDEM_SYMBOLIZATION_SHIM_H
+#define CTANDEM_SYMBOLIZATION_SHIM_H
+// The few C entry points symbolization needs that Swift cannot reach otherwise: the
+// demanglers that the C++ and Swift runtimes export, and the vDSO's address. (ELF files
+// are read by the pure-Swift ELF target; .gnu_debuglink's CRC-32 comes from zlib.)
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <zlib.h>
 #include <sys/auxv.h>
 
 // libstdc++'s Itanium C++ ABI demangler (declared in <cxxabi.h>, which is C++ only).
@@ -28,14 +25,6 @@ static inline char *tandem_cxa_demangle(const char *mangled_name, int *status) {
 static inline char *tandem_swift_demangle(const char *mangled_name, size_t length) {
     return swift_demangle(mangled_name, length, NULL, NULL, 0);
 }
-
-/// zlib's crc32 over a buffer; the CRC-32 that .gnu_debuglink stores.
-static inline uint32_t tandem_crc32(uint32_t crc, const uint8_t *bytes, size_t count) {
-    return (uint32_t)crc32((uLong)crc, (const Bytef *)bytes, (uInt)count);
-}
-
-/// The symbol type (STT_*) of a symbol's st_info (GELF_ST_TYPE is a macro).
-static inline unsigned char tandem_symbol_type(unsigned char info) { return GELF_ST_TYPE(info); }
 
 /// Where the kernel mapped this process's vDSO (`getauxval(AT_SYSINFO_EHDR)`), or 0.
 static inline unsigned long tandem_vdso_base(void) { return getauxval(AT_SYSINFO_EHDR); }
