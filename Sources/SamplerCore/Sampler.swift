@@ -30,6 +30,15 @@ public final class Sampler {
     /// Answers the aggregator's requests for files it may not read (FileDescriptorPassing.swift).
     private var fileRequests = FileRequestAnswerer()
 
+    /// The counters of what the aggregator sends back on the control stream (unwind
+    /// tables and mappings, file requests) and of the BPF unwinder that uses the tables,
+    /// in wire-code order: the stop log's "unwind tables" line.
+    static let controlStreamCounters: [StatisticsCounter] = [
+        .unwindTablesLoaded, .unwindTablesRejected, .unwindMappingsLoaded, .unwindMappingsRejected,
+        .controlStreamErrors, .unwindEntriesUsed, .unwindStacks, .unwindStacksReachedRoot, .unwindStacksTruncated,
+        .fileRequests, .fileDescriptorsSent, .fileRequestsRefused, .unwindTablesEvicted,
+    ]
+
     /// Counted in user space; the BPF side's counters are read from its map.
     struct Counters {
         /// Samples appended to a stream; the output counts those it discarded unsent.
@@ -137,8 +146,8 @@ public final class Sampler {
             "drops_by_reason": "\(final.counters.filter { $0.key.isDrop }.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))",
         ])
         if let unwindLoader {
-            let unwind = final.counters.filter { (12...24).contains($0.key.rawValue) }
-                .sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            let unwind = Sampler.controlStreamCounters.compactMap { counter in final.counters[counter].map { "\(counter)=\($0)" } }
+                .joined(separator: " ")
             var metadata: Logger.Metadata = [:]
             if let rejection = unwindLoader.lastRejection { metadata["last_rejection"] = "\(rejection)" }
             if let refusal = fileRequests.lastRefusal { metadata["last_file_refusal"] = "\(refusal)" }
