@@ -98,6 +98,7 @@ let package = Package(
 
         // MARK: Tests.
         .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"]),
+        .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),
         .testTarget(name: "PackagingTests", dependencies: [
             "Configuration", "SamplerCore",
             .product(name: "Yams", package: "Yams"),

@@ -108,4 +108,12 @@ public struct FileDescriptor: ~Copyable, Sendable {
             done += count
         }
     }
+
+    /// `write(2)` until all of `bytes` is written, retried on `EINTR`: the array form the
+    /// file writers (captures, reports, profiles) hold their bytes in.
+    public func writeAll(_ bytes: ArraySlice<UInt8>) throws(SystemCallError) {
+        // Result carries the typed error through withUnsafeBytes, which rethrows untyped.
+        let written = bytes.withUnsafeBytes { buffer in Result { () throws(SystemCallError) in try writeAll(buffer) } }
+        try written.get()
+    }
 }
