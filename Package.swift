@@ -124,7 +124,7 @@ let package = Package(
         .testTarget(name: "SamplerIntegrationTests", dependencies: ["SamplerCore", "WireFormat"]),
         // The sampler's sendmsg and the aggregator's recvmsg of passed descriptors, over real sockets.
         .testTarget(name: "DescriptorPassingTests", dependencies: [
-            "SamplerCore", "AggregatorCore", "WireFormat", "CTandemBPF",
+            "SamplerCore", "AggregatorCore", "WireFormat", "CTandemBPF", "SystemCalls",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Root-only live tests of the built tandem-sampler and tandem-aggregator processes.

@@ -2,6 +2,7 @@ import AggregatorCore
 import CTandemBPF
 import Foundation
 import Logging
+import SystemCalls
 import Testing
 import WireFormat
 @testable import SamplerCore
@@ -95,9 +96,9 @@ struct DescriptorFramingTests {
         let answerB = FileDescriptorAnswer(pid: 8, start: 0x2000, device: second.device, inode: second.inode, status: .attached)
         let refusal = FileDescriptorAnswer(pid: 9, start: 0x3000, device: 1, inode: 2, status: .unknownMapping)
         output.appendState(Self.process(2))
-        let queuedA = output.appendFileDescriptor(answerA, descriptor: open(first.path, O_RDONLY | O_CLOEXEC))
+        let queuedA = output.appendFileDescriptor(answerA, descriptor: try FileDescriptor.open(first.path, O_RDONLY))
         // Back to back: the second descriptor must not ride on the first record's send.
-        let queuedB = output.appendFileDescriptor(answerB, descriptor: open(second.path, O_RDONLY | O_CLOEXEC))
+        let queuedB = output.appendFileDescriptor(answerB, descriptor: try FileDescriptor.open(second.path, O_RDONLY))
         #expect(queuedA && queuedB)
         output.appendFileDescriptor(refusal, descriptor: nil)
         output.appendState(Self.process(3))
@@ -195,7 +196,7 @@ struct DescriptorFramingTests {
         let mark = off_t(Int.random(in: 1 << 20 ..< 1 << 40))
         _ = lseek(descriptor, mark, SEEK_SET)
         let answer = FileDescriptorAnswer(pid: 1, start: 0, device: file.device, inode: file.inode, status: .attached)
-        let queued = output.appendFileDescriptor(answer, descriptor: descriptor)
+        let queued = output.appendFileDescriptor(answer, descriptor: FileDescriptor(owning: descriptor))
         #expect(!queued)
         #expect(!Self.isOpen(descriptor, mark: mark))
         output.finish(reason: .finished, now: 1, logger: Self.logger)
