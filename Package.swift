@@ -74,10 +74,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Compression", dependencies: ["CTandemZlib", "CTandemSnappy", "CTandemZstd"]),
-        .target(name: "ProfileOutputs", dependencies: ["Profiles", "Compression"]),
+        .target(name: "ProfileOutputs", dependencies: ["Profiles", "Compression", "SystemCalls"]),
         .target(name: "ProfilingMetrics", dependencies: ["Profiles", "Configuration"]),
         .target(name: "Exporters", dependencies: [
-            "Profiles", "Configuration", "CTandemCurl", "Compression",
+            "Profiles", "Configuration", "CTandemCurl", "Compression", "SystemCalls",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "AggregatorCore", dependencies: [

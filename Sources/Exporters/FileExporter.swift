@@ -2,6 +2,7 @@ import Configuration
 import Foundation
 import Logging
 import Profiles
+import SystemCalls
 
 /// `file`: appends each batch as one line of OTLP/JSON (the Collector's file exporter
 /// format) to `path`, or to standard output when `path` is `-` or absent.
@@ -16,10 +17,19 @@ final class FileExporter: MetricsExporter {
     /// The open descriptor and counters, guarded by `lock`.
     private final class LockedState: @unchecked Sendable {
         let lock = NSLock()
-        var descriptor: Int32
+        /// The file opened for `path`; nil for standard output, which is not the exporter's to close.
+        var file: FileDescriptor?
         var counters = ExporterStatistics()
         var closed = false
-        init(descriptor: Int32) { self.descriptor = descriptor }
+        init(file: consuming FileDescriptor?) { self.file = file }
+
+        /// Where batches go, lent.
+        var descriptor: Int32 {
+            switch file {
+            case .some(let file): file.rawValue
+            case .none: STDOUT_FILENO
+            }
+        }
     }
 
     static let keys = ["path", "format"]
@@ -29,11 +39,12 @@ final class FileExporter: MetricsExporter {
         try config.requireOnly(Self.keys)
         _ = try config.choice("format", ["json"])
         let path = try config.string("path").flatMap { $0 == "-" || $0.isEmpty ? nil : $0 }
-        var descriptor = STDOUT_FILENO
+        var file: FileDescriptor?
         if let path {
-            descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-            guard descriptor >= 0 else {
-                let reason = String(cString: strerror(errno))
+            do {
+                file = try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_APPEND, permissions: 0o644)
+            } catch {
+                let reason = String(cString: strerror(error.errno))
                 throw ConfigurationError(path: "exporters.\(id).path", problem: "cannot open `\(path)` for appending: \(reason)",
                                          fix: "create its directory or choose a writable path")
             }
@@ -43,7 +54,7 @@ final class FileExporter: MetricsExporter {
         self.id = id
         self.logger = logger
         self.path = path
-        state = LockedState(descriptor: descriptor)
+        state = LockedState(file: file)
     }
 
     func export(_ batch: MetricsBatch) {
@@ -83,6 +94,6 @@ final class FileExporter: MetricsExporter {
         defer { state.lock.unlock() }
         guard !state.closed else { return }
         state.closed = true
-        if path != nil { close(state.descriptor) }
+        state.file = nil  // closes the file; standard output stays open
     }
 }
