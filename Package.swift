@@ -105,7 +105,7 @@ let package = Package(
         ]),
         .testTarget(name: "InspectionTests", dependencies: ["AggregatorCore", "WireFormat", "SystemCalls"]),
         .testTarget(name: "AggregatorCoreTests", dependencies: [
-            "AggregatorCore", "WireFormat", "Configuration", "UnwindTables", "Symbolization", "RateLimitedLogging",
+            "AggregatorCore", "WireFormat", "Configuration", "UnwindTables", "Symbolization", "RateLimitedLogging", "SystemCalls",
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["Fixtures"]),
         .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles"]),

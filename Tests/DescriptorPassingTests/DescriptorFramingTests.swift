@@ -65,9 +65,11 @@ struct DescriptorFramingTests {
                 let start = decoder.bytesConsumed
                 guard let record = try decoder.next() else { break }
                 guard case .fileDescriptor(let answer) = record else { continue }
-                let taken = answer.status == .attached ? descriptors.take(forRecordAt: start) : nil
-                answers.append((answer, taken.flatMap(inode(of:))))
-                if let taken { close(taken) }
+                var takenInode: UInt64?
+                if answer.status == .attached, let taken = descriptors.take(forRecordAt: start) {
+                    takenInode = inode(of: taken.rawValue)
+                }
+                answers.append((answer, takenInode))
             }
         }
         try decoder.finish()
@@ -144,7 +146,7 @@ struct DescriptorFramingTests {
         var taken: [Int32?] = []
         while true {
             let chunk = try receiveSome(pair[1], into: &buffer)
-            received += chunk.descriptors
+            received += chunk.descriptors.map(\.rawValue)
             descriptors.receive(chunk.descriptors, with: offset..<offset + chunk.count)
             if chunk.count == 0 { break }
             offset += chunk.count
@@ -152,7 +154,7 @@ struct DescriptorFramingTests {
             while true {
                 let start = decoder.bytesConsumed
                 guard let record = try decoder.next() else { break }
-                if case .fileDescriptor = record { taken.append(descriptors.take(forRecordAt: start)) }
+                if case .fileDescriptor = record { taken.append(descriptors.take(forRecordAt: start)?.rawValue) }
             }
         }
         #expect(received.count == 1)
@@ -174,12 +176,11 @@ struct DescriptorFramingTests {
         #expect(bytes.withUnsafeBytes { tandem_send_with_descriptors(pair[0], $0.baseAddress, $0.count, &many, 20) } == 3)
         var buffer = [UInt8](repeating: 0, count: 16)
         let received = try receiveSome(pair[1], into: &buffer)
-        defer { for descriptor in received.descriptors { close(descriptor) } }
         #expect(received.count == 3)
         #expect(received.controlTruncated)
         #expect(received.descriptors.count == 16)
-        #expect(received.descriptors.allSatisfy { Self.inode(of: $0) == file.inode })
-        #expect(received.descriptors.allSatisfy { fcntl($0, F_GETFD) & FD_CLOEXEC != 0 }, "MSG_CMSG_CLOEXEC")
+        #expect(received.descriptors.allSatisfy { Self.inode(of: $0.rawValue) == file.inode })
+        #expect(received.descriptors.allSatisfy { fcntl($0.rawValue, F_GETFD) & FD_CLOEXEC != 0 }, "MSG_CMSG_CLOEXEC")
     }
 
     @Test("a capture file gets the record without a descriptor, which is closed")

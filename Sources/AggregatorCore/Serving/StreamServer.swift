@@ -363,12 +363,10 @@ private struct OpenConnection {
     var silenced = false
 }
 
-/// Gives the descriptors of one read to a consumer that takes them; closes them otherwise.
+/// Gives the descriptors of one read to a consumer that takes them; otherwise they close
+/// with the chunk.
 private func hand(_ received: ReceivedChunk, at offsets: Range<Int>, to consumer: any StreamConsumer) {
-    guard let receiver = consumer as? DescriptorReceiver else {
-        for descriptor in received.descriptors { close(descriptor) }
-        return
-    }
+    guard let receiver = consumer as? DescriptorReceiver else { return }
     if received.controlTruncated { receiver.noteTruncatedDescriptors() }
     if !received.descriptors.isEmpty { receiver.receive(descriptors: received.descriptors, with: offsets) }
 }

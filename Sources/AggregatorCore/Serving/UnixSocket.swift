@@ -94,11 +94,12 @@ public func readSome(_ fd: Int32, into buffer: inout [UInt8]) throws(SystemCallE
 }
 
 /// What one `recvmsg` brought: bytes, and descriptors passed as `SCM_RIGHTS`.
-public struct ReceivedChunk: Sendable {
+public struct ReceivedChunk {
     /// Bytes read into the buffer (0: the peer closed).
     public var count: Int
-    /// Descriptors that arrived with these bytes (close-on-exec), in order; the caller owns them.
-    public var descriptors: [Int32]
+    /// Descriptors that arrived with these bytes (close-on-exec), in order, owned: closed
+    /// when the last reference goes unless a receiver takes them.
+    public var descriptors: [FileDescriptorReference]
     /// The kernel had more ancillary data than the buffer held (`MSG_CTRUNC`): the
     /// descriptors that did not fit were closed by the kernel and are lost.
     public var controlTruncated: Bool
@@ -136,7 +137,7 @@ public func receiveSome(_ fd: Int32, into buffer: inout [UInt8]) throws(SystemCa
             if errno == EINTR { continue }
             throw SystemCallError("recvmsg", subject: "fd \(fd)")
         }
-        var descriptors: [Int32] = []
+        var descriptors: [FileDescriptorReference] = []
         control.withUnsafeBytes { bytes in
             var offset = 0
             while offset + headerSize <= controlLength {
@@ -145,7 +146,8 @@ public func receiveSome(_ fd: Int32, into buffer: inout [UInt8]) throws(SystemCa
                 guard length >= headerSize, offset + length <= controlLength else { break }
                 if header.cmsg_level == SOL_SOCKET, header.cmsg_type == Int32(SCM_RIGHTS) {
                     for index in 0..<(length - headerSize) / 4 {
-                        descriptors.append(bytes.loadUnaligned(fromByteOffset: offset + headerSize + index * 4, as: Int32.self))
+                        let received = bytes.loadUnaligned(fromByteOffset: offset + headerSize + index * 4, as: Int32.self)
+                        descriptors.append(FileDescriptorReference(FileDescriptor(owning: received)))
                     }
                 }
                 offset += cmsgAlign(length)
