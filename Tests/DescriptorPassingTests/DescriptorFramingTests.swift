@@ -84,13 +84,13 @@ struct DescriptorFramingTests {
         defer { unlink(first.path); unlink(second.path) }
         let socketPath = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-fd-\(UUID().uuidString).sock").path
         let listener = try UnixSocket.listen(path: socketPath, mode: 0o600)
-        defer { close(listener); unlink(socketPath) }
+        defer { unlink(socketPath) }
 
         var output = StreamOutput(destination: .socket(path: socketPath), bufferLimit: 1 << 20)
         let connected = output.connectIfDue(now: 0, header: { Self.header }, logger: Self.logger)
         #expect(connected)
-        let connection = try UnixSocket.accept(listener)
-        defer { close(connection) }
+        let accepted = try UnixSocket.accept(listener.rawValue)
+        let connection = accepted.rawValue
         output.continueSnapshot(symbols: [], chunk: 16) { [Self.process(1)] }
         #expect(output.carriesDescriptors)
 
