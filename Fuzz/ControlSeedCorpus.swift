@@ -13,14 +13,6 @@ func controlStream(_ records: [ControlRecord]) -> [UInt8] {
     return records.flatMap { encoder.encode($0) }
 }
 
-func writeSeed(_ bytes: [UInt8], to path: String) {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    guard fd >= 0 else { fatalError("open \(path) failed: errno \(errno)") }
-    let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-    guard written == bytes.count else { fatalError("write \(path) failed: errno \(errno)") }
-    close(fd)
-}
-
 @main
 struct ControlSeedCorpus {
     static func main() {

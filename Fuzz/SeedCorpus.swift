@@ -61,14 +61,6 @@ func stream(_ index: Int, samples: Int, stackCount: Int, limits: EncoderLimits =
     return encoder.takeBytes()
 }
 
-func write(_ bytes: [UInt8], to path: String) {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    guard fd >= 0 else { fatalError("open \(path) failed: errno \(errno)") }
-    let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-    guard written == bytes.count else { fatalError("write \(path) failed: errno \(errno)") }
-    close(fd)
-}
-
 @main
 struct SeedCorpus {
     static func main() {
@@ -94,9 +86,9 @@ struct SeedCorpus {
         cuts.append(.endOfStream(EndOfStream(time: 6_000_000_001, reason: .error)))
         seeds.append(cuts.takeBytes())
         for (index, seed) in seeds.enumerated() {
-            write(seed, to: "\(directory)/seed-\(index).tndm")
+            writeSeed(seed, to: "\(directory)/seed-\(index).tndm")
             // A prefix of each stream, cut inside a record.
-            write(Array(seed.prefix(seed.count * 2 / 3)), to: "\(directory)/seed-\(index)-cut.tndm")
+            writeSeed(Array(seed.prefix(seed.count * 2 / 3)), to: "\(directory)/seed-\(index)-cut.tndm")
         }
         print("wrote \(seeds.count * 2) seeds to \(directory)")
     }

@@ -24,8 +24,8 @@ swiftc -swift-version 6 -sanitize=fuzzer,address -parse-as-library -O -use-ld=ll
     Sources/WireFormat/*.swift Fuzz/DecoderFuzzTarget.swift -o "$out/decoder-fuzzer"
 swiftc -swift-version 6 -sanitize=fuzzer,address -parse-as-library -O -use-ld=lld \
     Sources/WireFormat/*.swift Fuzz/ControlDecoderFuzzTarget.swift -o "$out/control-decoder-fuzzer"
-swiftc -swift-version 6 -parse-as-library -O Sources/WireFormat/*.swift Fuzz/SeedCorpus.swift -o "$out/seed-corpus"
-swiftc -swift-version 6 -parse-as-library -O Sources/WireFormat/*.swift Fuzz/ControlSeedCorpus.swift \
+swiftc -swift-version 6 -parse-as-library -O Sources/WireFormat/*.swift Fuzz/SeedFile.swift Fuzz/SeedCorpus.swift -o "$out/seed-corpus"
+swiftc -swift-version 6 -parse-as-library -O Sources/WireFormat/*.swift Fuzz/SeedFile.swift Fuzz/ControlSeedCorpus.swift \
     -o "$out/control-seed-corpus"
 rm -rf "$out/seeds" "$out/control-seeds"
 "$out/seed-corpus" "$out/seeds" >&2
