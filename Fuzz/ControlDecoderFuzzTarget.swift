@@ -1,7 +1,7 @@
 // libFuzzer target for ControlDecoder (see scripts/fuzz-decoder.sh): the decoder the
 // privileged sampler runs on what the aggregator sends, so the aggregator is the
 // attacker. Built with the WireFormat sources directly:
-//   swiftc -sanitize=fuzzer,address -parse-as-library -O Sources/WireFormat/*.swift Fuzz/ControlDecoderFuzzTarget.swift
+//   swiftc -sanitize=fuzzer,address -parse-as-library -O Sources/WireFormat/*.swift Fuzz/DecodeChecks.swift Fuzz/ControlDecoderFuzzTarget.swift
 //
 // Any trap, sanitizer report or memory blow-up is a finding. Beyond "no crash", it
 // checks that chunking never changes the result, and that what was decoded encodes
@@ -37,12 +37,7 @@ public func fuzzControlDecoder(_ data: UnsafePointer<UInt8>, _ size: Int) -> CIn
     let bytes = UnsafeBufferPointer(start: data, count: size)
     let whole = decodeControl(bytes, chunkSize: max(1, size), limits: .default)
     let chunked = decodeControl(bytes, chunkSize: 1 + size % 7, limits: .default)
-    if whole.0 != chunked.0 || whole.1 != chunked.1 {
-        fatalError("chunking changed the result: \(whole.0.count) records, \(String(describing: whole.1)) vs \(chunked.0.count), \(String(describing: chunked.1))")
-    }
-    if let error = whole.1, error.offset < 0 || error.offset > size {
-        fatalError("error offset \(error.offset) outside the input of \(size) bytes")
-    }
+    requireSameDecoding(whole: whole, chunked: chunked, size: size, offset: \.offset)
     var encoder = ControlEncoder()
     let encoded = whole.0.flatMap { encoder.encode($0) }
     let again = encoded.withUnsafeBufferPointer { decodeControl($0, chunkSize: max(1, $0.count), limits: .default) }

@@ -21,9 +21,9 @@ mkdir -p "$out/corpus" "$out/control-corpus" "$out/artifacts"
 
 echo "fuzz-decoder: building the fuzz targets and the seed generators" >&2
 swiftc -swift-version 6 -sanitize=fuzzer,address -parse-as-library -O -use-ld=lld \
-    Sources/WireFormat/*.swift Fuzz/DecoderFuzzTarget.swift -o "$out/decoder-fuzzer"
+    Sources/WireFormat/*.swift Fuzz/DecodeChecks.swift Fuzz/DecoderFuzzTarget.swift -o "$out/decoder-fuzzer"
 swiftc -swift-version 6 -sanitize=fuzzer,address -parse-as-library -O -use-ld=lld \
-    Sources/WireFormat/*.swift Fuzz/ControlDecoderFuzzTarget.swift -o "$out/control-decoder-fuzzer"
+    Sources/WireFormat/*.swift Fuzz/DecodeChecks.swift Fuzz/ControlDecoderFuzzTarget.swift -o "$out/control-decoder-fuzzer"
 swiftc -swift-version 6 -parse-as-library -O Sources/WireFormat/*.swift Fuzz/SeedFile.swift Fuzz/SeedCorpus.swift -o "$out/seed-corpus"
 swiftc -swift-version 6 -parse-as-library -O Sources/WireFormat/*.swift Fuzz/SeedFile.swift Fuzz/ControlSeedCorpus.swift \
     -o "$out/control-seed-corpus"
