@@ -18,12 +18,11 @@ public struct ProcFileSystem: Sendable {
     public static func readBytes(_ path: String, limit: Int = 64 << 20) throws(SystemCallError) -> [UInt8] {
         let fd = try FileDescriptor.open(path, O_RDONLY)
         var bytes = [UInt8]()
-        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 1)
-        defer { chunk.deallocate() }
+        var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             let count: Int
             do {
-                count = try fd.read(into: chunk)
+                count = try fd.read(into: &chunk)
             } catch {
                 throw SystemCallError("read", subject: path, errno: error.errno)
             }

@@ -100,8 +100,9 @@ struct FileDescriptorTests {
         let reopenedInode = try opened.status().st_ino
         #expect(reopenedInode == status.st_ino)
         var bytes = [UInt8](repeating: 0, count: 16)
-        let count = try bytes.withUnsafeMutableBytes { (buffer) throws(SystemCallError) in try opened.read(into: buffer) }
+        let count = try opened.read(into: &bytes)
         #expect(String(decoding: bytes[..<count], as: UTF8.self) == "contents")
+        #expect(try opened.read(into: &bytes) == 0, "the end of the file")
     }
 
     @Test("writeAll, then pread at an offset")

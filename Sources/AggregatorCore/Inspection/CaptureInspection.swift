@@ -19,7 +19,7 @@ public enum CaptureInspection {
         var decoder = StreamDecoder(limits: limits)
         var chunk = [UInt8](repeating: 0, count: max(1, chunkSize))
         while true {
-            let count = try readSome(file.rawValue, into: &chunk)
+            let count = try file.read(into: &chunk)
             if count == 0 { break }
             decoder.feed(chunk[..<count])
             var offset = decoder.bytesConsumed

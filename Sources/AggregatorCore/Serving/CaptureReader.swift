@@ -11,7 +11,7 @@ public enum CaptureReader {
         let file = try FileDescriptor.open(path, O_RDONLY)
         var buffer = [UInt8](repeating: 0, count: chunkSize)
         while true {
-            let count = try readSome(file.rawValue, into: &buffer)
+            let count = try file.read(into: &buffer)
             if count == 0 { return }
             try body(buffer[..<count])
         }

@@ -78,16 +78,6 @@ public enum UnixSocket {
     }
 }
 
-/// Reads from a descriptor with `read`, retrying on `EINTR`.
-public func readSome(_ fd: Int32, into buffer: inout [UInt8]) throws(SystemCallError) -> Int {
-    while true {
-        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if count >= 0 { return count }
-        if errno == EINTR { continue }
-        throw SystemCallError("read", subject: "fd \(fd)")
-    }
-}
-
 /// What one `recvmsg` brought: bytes, and descriptors passed as `SCM_RIGHTS`.
 public struct ReceivedChunk: Sendable {
     /// Bytes read into the buffer (0: the peer closed).
