@@ -19,17 +19,15 @@ cd "$(dirname "$0")/.."
 out=.build-fuzz
 mkdir -p "$out/corpus" "$out/control-corpus" "$out/artifacts"
 
-echo "fuzz-decoder: building the fuzz targets and the seed generators" >&2
+echo "fuzz-decoder: building the fuzz targets and the seed generator" >&2
 swiftc -swift-version 6 -sanitize=fuzzer,address -parse-as-library -O -use-ld=lld \
     Sources/WireFormat/*.swift Fuzz/DecodeChecks.swift Fuzz/DecoderFuzzTarget.swift -o "$out/decoder-fuzzer"
 swiftc -swift-version 6 -sanitize=fuzzer,address -parse-as-library -O -use-ld=lld \
     Sources/WireFormat/*.swift Fuzz/DecodeChecks.swift Fuzz/ControlDecoderFuzzTarget.swift -o "$out/control-decoder-fuzzer"
-swiftc -swift-version 6 -parse-as-library -O Sources/WireFormat/*.swift Fuzz/SeedFile.swift Fuzz/SeedCorpus.swift -o "$out/seed-corpus"
-swiftc -swift-version 6 -parse-as-library -O Sources/WireFormat/*.swift Fuzz/SeedFile.swift Fuzz/ControlSeedCorpus.swift \
-    -o "$out/control-seed-corpus"
+swiftc -swift-version 6 -parse-as-library -O Sources/WireFormat/*.swift \
+    Fuzz/SeedFile.swift Fuzz/SeedCorpus.swift Fuzz/ControlSeedCorpus.swift -o "$out/seed-corpus"
 rm -rf "$out/seeds" "$out/control-seeds"
-"$out/seed-corpus" "$out/seeds" >&2
-"$out/control-seed-corpus" "$out/control-seeds" >&2
+"$out/seed-corpus" "$out/seeds" "$out/control-seeds" >&2
 
 # fuzz NAME FUZZER CORPUS SEEDS: runs one fuzzer for $seconds.
 # -rss_limit_mb (the process, ASan included) and -malloc_limit_mb (any single
