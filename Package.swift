@@ -105,13 +105,14 @@ let package = Package(
 
         // MARK: Tests.
         .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"]),
+        .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),
         .testTarget(name: "PackagingTests", dependencies: [
             "Configuration", "SamplerCore",
             .product(name: "Yams", package: "Yams"),
         ]),
         .testTarget(name: "InspectionTests", dependencies: ["AggregatorCore", "WireFormat", "SystemCalls"]),
         .testTarget(name: "AggregatorCoreTests", dependencies: [
-            "AggregatorCore", "WireFormat", "Configuration", "UnwindTables", "Symbolization", "RateLimitedLogging",
+            "AggregatorCore", "WireFormat", "Configuration", "UnwindTables", "Symbolization", "RateLimitedLogging", "SystemCalls",
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["Fixtures"]),
         .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles", "SystemCalls"]),
@@ -131,7 +132,7 @@ let package = Package(
         .testTarget(name: "SamplerIntegrationTests", dependencies: ["SamplerCore", "WireFormat"]),
         // The sampler's sendmsg and the aggregator's recvmsg of passed descriptors, over real sockets.
         .testTarget(name: "DescriptorPassingTests", dependencies: [
-            "SamplerCore", "AggregatorCore", "WireFormat", "CTandemBPF",
+            "SamplerCore", "AggregatorCore", "WireFormat", "CTandemBPF", "SystemCalls",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Root-only live tests of the built tandem-sampler and tandem-aggregator processes.

@@ -1,6 +1,6 @@
 // libFuzzer target for StreamDecoder (see scripts/fuzz-decoder.sh). Built with
 // the WireFormat sources directly:
-//   swiftc -sanitize=fuzzer,address -parse-as-library -O Sources/WireFormat/*.swift Fuzz/DecoderFuzzTarget.swift
+//   swiftc -sanitize=fuzzer,address -parse-as-library -O Sources/WireFormat/*.swift Fuzz/DecodeChecks.swift Fuzz/DecoderFuzzTarget.swift
 //
 // Any trap, sanitizer report or memory blow-up is a finding. Beyond "no
 // crash", it checks that chunking never changes the result: the input fed at
@@ -40,12 +40,7 @@ public func fuzzDecoder(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = UnsafeBufferPointer(start: data, count: size)
     let whole = decode(bytes, chunkSize: max(1, size), limits: .default)
     let chunked = decode(bytes, chunkSize: 1 + size % 7, limits: .default)
-    if whole.0 != chunked.0 || whole.1 != chunked.1 {
-        fatalError("chunking changed the result: \(whole.0.count) records, \(String(describing: whole.1)) vs \(chunked.0.count), \(String(describing: chunked.1))")
-    }
-    if let error = whole.1, error.offset < 0 || error.offset > size {
-        fatalError("error offset \(error.offset) outside the input of \(size) bytes")
-    }
+    requireSameDecoding(whole: whole, chunked: chunked, size: size, offset: \.offset)
     _ = decode(bytes, chunkSize: 3, limits: smallLimits)
     return 0
 }

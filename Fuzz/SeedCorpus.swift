@@ -1,7 +1,8 @@
-// Writes valid streams to seed the decoder fuzzer (scripts/fuzz-decoder.sh):
-//   seed-corpus DIR
-// Each file is one stream; together they contain every record type, interning
-// resets, long lists and the encoder's cut strings and stacks.
+// Writes valid streams to seed the decoder fuzzers (scripts/fuzz-decoder.sh):
+//   seed-corpus STREAM-DIR CONTROL-DIR
+// Each file is one stream; together the stream seeds contain every record type,
+// interning resets, long lists and the encoder's cut strings and stacks; the control
+// seeds are ControlSeedCorpus.swift's.
 
 #if canImport(Glibc)
 import Glibc
@@ -61,23 +62,13 @@ func stream(_ index: Int, samples: Int, stackCount: Int, limits: EncoderLimits =
     return encoder.takeBytes()
 }
 
-func write(_ bytes: [UInt8], to path: String) {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    guard fd >= 0 else { fatalError("open \(path) failed: errno \(errno)") }
-    let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-    guard written == bytes.count else { fatalError("write \(path) failed: errno \(errno)") }
-    close(fd)
-}
-
 @main
 struct SeedCorpus {
     static func main() {
-        guard CommandLine.arguments.count == 2 else {
-            print("usage: seed-corpus DIR")
+        guard CommandLine.arguments.count == 3 else {
+            print("usage: seed-corpus STREAM-DIR CONTROL-DIR")
             exit(2)
         }
-        let directory = CommandLine.arguments[1]
-        mkdir(directory, 0o755)
         var seeds: [[UInt8]] = []
         var empty = StreamEncoder(header: header(0))
         seeds.append(empty.takeBytes())
@@ -93,11 +84,7 @@ struct SeedCorpus {
                           userStack: (0..<40).map { UInt64($0) << 12 })
         cuts.append(.endOfStream(EndOfStream(time: 6_000_000_001, reason: .error)))
         seeds.append(cuts.takeBytes())
-        for (index, seed) in seeds.enumerated() {
-            write(seed, to: "\(directory)/seed-\(index).tndm")
-            // A prefix of each stream, cut inside a record.
-            write(Array(seed.prefix(seed.count * 2 / 3)), to: "\(directory)/seed-\(index)-cut.tndm")
-        }
-        print("wrote \(seeds.count * 2) seeds to \(directory)")
+        writeSeeds(seeds, to: CommandLine.arguments[1], name: "seed", suffix: ".tndm")
+        writeSeeds(controlSeeds(), to: CommandLine.arguments[2], name: "control")
     }
 }

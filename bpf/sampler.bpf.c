@@ -6,8 +6,16 @@
  * loader drains it on a timer (a wake-up from this context stalls the
  * cpu-clock event on the kernels we run on).
  *
- * Deliberately dumb: no CO-RE, no kernel structs, only stable helpers.
+ * Deliberately dumb: no CO-RE, only stable helpers, and one kernel struct: the
+ * user registers the kernel saved on entry (struct pt_regs), read at the layout of
+ * the UAPI <asm/ptrace.h> the build host has. That layout, its field names (rip,
+ * rsp, rbp, cs) and the unwinder's rules (docs/unwind-tables.md) are x86-64's, so
+ * this program supports x86-64 only: tandem-bpf-embed defines __TARGET_ARCH_<arch>
+ * from the build host (libbpf's convention), and any other architecture stops here.
  */
+#if !defined(__TARGET_ARCH_x86)
+#error "tandem's BPF program supports x86-64 only: it reads the x86-64 struct pt_regs and unwinds with x86-64 rules"
+#endif
 #include <linux/bpf.h>
 #include <linux/ptrace.h>
 #include <bpf/bpf_helpers.h>

@@ -1,40 +1,52 @@
 #!/usr/bin/env bash
-# Fuzzes the wire-format decoder with libFuzzer for a bounded time.
+# Fuzzes the wire-format decoders with libFuzzer for a bounded time each: the
+# stream decoder (the aggregator's input) and the control-record decoder (the
+# privileged sampler's input from the aggregator).
 #
-#   scripts/fuzz-decoder.sh [SECONDS]        (default 60)
+#   scripts/fuzz-decoder.sh [SECONDS]        (default 60, per decoder)
 #
-# Builds Fuzz/DecoderFuzzTarget.swift with the WireFormat sources (ASan +
-# libFuzzer), seeds the corpus with valid streams from Fuzz/SeedCorpus.swift,
-# and runs. Exits non-zero on any crash, sanitizer report, timeout or memory
-# blow-up; the input that caused it is left in .build-fuzz/artifacts/.
-# The working corpus in .build-fuzz/corpus persists between runs.
+# Builds Fuzz/DecoderFuzzTarget.swift and Fuzz/ControlDecoderFuzzTarget.swift with
+# the WireFormat sources (ASan + libFuzzer), seeds each corpus with valid streams
+# from Fuzz/SeedCorpus.swift and Fuzz/ControlSeedCorpus.swift, and runs. Exits
+# non-zero on any crash, sanitizer report, timeout or memory blow-up; the input that
+# caused it is left in .build-fuzz/artifacts/ (control-*/stream-* prefixes). The
+# working corpora in .build-fuzz/corpus and .build-fuzz/control-corpus persist
+# between runs.
 set -euo pipefail
 seconds="${1:-60}"
 case "$seconds" in ''|*[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 out=.build-fuzz
-mkdir -p "$out/corpus" "$out/artifacts"
+mkdir -p "$out/corpus" "$out/control-corpus" "$out/artifacts"
 
-echo "fuzz-decoder: building the fuzz target and the seed generator" >&2
+echo "fuzz-decoder: building the fuzz targets and the seed generator" >&2
 swiftc -swift-version 6 -sanitize=fuzzer,address -parse-as-library -O -use-ld=lld \
-    Sources/WireFormat/*.swift Fuzz/DecoderFuzzTarget.swift -o "$out/decoder-fuzzer"
-swiftc -swift-version 6 -parse-as-library -O Sources/WireFormat/*.swift Fuzz/SeedCorpus.swift -o "$out/seed-corpus"
-rm -rf "$out/seeds"
-"$out/seed-corpus" "$out/seeds" >&2
+    Sources/WireFormat/*.swift Fuzz/DecodeChecks.swift Fuzz/DecoderFuzzTarget.swift -o "$out/decoder-fuzzer"
+swiftc -swift-version 6 -sanitize=fuzzer,address -parse-as-library -O -use-ld=lld \
+    Sources/WireFormat/*.swift Fuzz/DecodeChecks.swift Fuzz/ControlDecoderFuzzTarget.swift -o "$out/control-decoder-fuzzer"
+swiftc -swift-version 6 -parse-as-library -O Sources/WireFormat/*.swift \
+    Fuzz/SeedFile.swift Fuzz/SeedCorpus.swift Fuzz/ControlSeedCorpus.swift -o "$out/seed-corpus"
+rm -rf "$out/seeds" "$out/control-seeds"
+"$out/seed-corpus" "$out/seeds" "$out/control-seeds" >&2
 
-echo "fuzz-decoder: running for ${seconds}s" >&2
+# fuzz NAME FUZZER CORPUS SEEDS: runs one fuzzer for $seconds.
 # -rss_limit_mb (the process, ASan included) and -malloc_limit_mb (any single
-# allocation): the decoder allocates nothing near either for inputs of max_len;
+# allocation): the decoders allocate nothing near either for inputs of max_len;
 # exceeding them is a finding.
 # -max_len: several records, and long enough for real lists.
-status=0
-# The Swift runtime's backtracer would race ASan's report: leave crashes to ASan.
-SWIFT_BACKTRACE=enable=no "$out/decoder-fuzzer" \
-    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=1024 -malloc_limit_mb=64 -max_len=16384 \
-    -artifact_prefix="$out/artifacts/" -print_final_stats=1 \
-    "$out/corpus" "$out/seeds" || status=$?
-if [ "$status" -ne 0 ]; then
-    echo "fuzz-decoder: FAILED (status $status); reproduce with: $out/decoder-fuzzer $out/artifacts/<file>" >&2
-    exit "$status"
-fi
-echo "fuzz-decoder: no crash in ${seconds}s" >&2
+fuzz() {
+    local name=$1 fuzzer=$2 corpus=$3 seeds=$4 status=0
+    echo "fuzz-decoder: running the $name fuzzer for ${seconds}s" >&2
+    # The Swift runtime's backtracer would race ASan's report: leave crashes to ASan.
+    SWIFT_BACKTRACE=enable=no "$fuzzer" \
+        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=1024 -malloc_limit_mb=64 -max_len=16384 \
+        -artifact_prefix="$out/artifacts/$name-" -print_final_stats=1 \
+        "$corpus" "$seeds" || status=$?
+    if [ "$status" -ne 0 ]; then
+        echo "fuzz-decoder: $name FAILED (status $status); reproduce with: $fuzzer $out/artifacts/$name-<file>" >&2
+        exit "$status"
+    fi
+    echo "fuzz-decoder: $name: no crash in ${seconds}s" >&2
+}
+fuzz stream "$out/decoder-fuzzer" "$out/corpus" "$out/seeds"
+fuzz control "$out/control-decoder-fuzzer" "$out/control-corpus" "$out/control-seeds"

@@ -95,7 +95,7 @@ public struct ConfigDocument: Sendable {
     }
 
     /// The bytes of the configuration file at `path`: opened without blocking
-    /// (`open(O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)`: a FIFO put there does not
+    /// (`open(O_RDONLY | O_NONBLOCK | O_NOCTTY)`, close-on-exec: a FIFO put there does not
     /// hang the aggregator), checked with `fstat` to be a regular file of at most
     /// ``maximumBytes``, then read with `read` up to that bound.
     static func readFile(_ path: String) throws -> [UInt8] {
@@ -103,12 +103,12 @@ public struct ConfigDocument: Sendable {
         func failure(_ error: SystemCallError) -> ConfigurationError {
             ConfigurationError(path: "", problem: "cannot read configuration file \(path): \(error)", fix: fix)
         }
-        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw failure(.last("open", subject: path)) }
-        defer { close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else { throw failure(.last("fstat", subject: path)) }
-        guard status.st_mode & S_IFMT == S_IFREG else {
+        let descriptor = try { () throws(ConfigurationError) in
+            do throws(SystemCallError) { return try FileDescriptor.open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY) } catch { throw failure(error) }
+        }()
+        let status: stat
+        do throws(SystemCallError) { status = try descriptor.status() } catch { throw failure(error) }
+        guard FileType(mode: status.st_mode) == .regular else {
             throw ConfigurationError(path: "", problem: "configuration file \(path) is not a regular file",
                                      fix: "give --config a YAML file (not a directory, FIFO or device)")
         }
@@ -119,10 +119,11 @@ public struct ConfigDocument: Sendable {
         var bytes = [UInt8](repeating: 0, count: maximumBytes + 1)
         var filled = 0
         while filled < bytes.count {
-            let count = bytes.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + filled, $0.count - filled) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw failure(.last("read", subject: path))
+            let count: Int
+            do {
+                count = try bytes.withUnsafeMutableBytes { try descriptor.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[filled...])) }
+            } catch let error as SystemCallError {
+                throw failure(error)
             }
             if count == 0 { break }
             filled += count

@@ -17,10 +17,19 @@ final class FileExporter: MetricsExporter {
     /// The open descriptor and counters, guarded by `lock`.
     private final class LockedState: @unchecked Sendable {
         let lock = NSLock()
-        var descriptor: Int32
+        /// The file opened for `path`; nil for standard output, which is not the exporter's to close.
+        var file: FileDescriptor?
         var counters = ExporterStatistics()
         var closed = false
-        init(descriptor: Int32) { self.descriptor = descriptor }
+        init(file: consuming FileDescriptor?) { self.file = file }
+
+        /// Where batches go, lent.
+        var descriptor: Int32 {
+            switch file {
+            case .some(let file): file.rawValue
+            case .none: STDOUT_FILENO
+            }
+        }
     }
 
     static let keys = ["path", "format"]
@@ -29,12 +38,12 @@ final class FileExporter: MetricsExporter {
         try config.requireOnlyKeys(Self.keys)
         _ = try config.choice("format", among: ["json"])
         let path = try config.string("path").flatMap { $0 == "-" || $0.isEmpty ? nil : $0 }
-        var descriptor = STDOUT_FILENO
+        var file: FileDescriptor?
         if let path {
-            descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-            guard descriptor >= 0 else {
-                let failure = SystemCallError.last("open", subject: path)
-                throw config.error(at: config.childPath("path"), "cannot open the file for appending: \(failure)",
+            do {
+                file = try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_APPEND, permissions: 0o644)
+            } catch {
+                throw config.error(at: config.childPath("path"), "cannot open the file for appending: \(error)",
                                    fix: "create its directory or choose a writable path")
             }
         }
@@ -43,7 +52,7 @@ final class FileExporter: MetricsExporter {
         self.id = id
         self.logger = logger
         self.path = path
-        state = LockedState(descriptor: descriptor)
+        state = LockedState(file: file)
     }
 
     func export(_ batch: MetricsBatch) {
@@ -83,6 +92,6 @@ final class FileExporter: MetricsExporter {
         defer { state.lock.unlock() }
         guard !state.closed else { return }
         state.closed = true
-        if path != nil { close(state.descriptor) }
+        state.file = nil  // closes the file; standard output stays open
     }
 }

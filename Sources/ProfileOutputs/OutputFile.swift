@@ -1,3 +1,4 @@
+import SystemCalls
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -14,28 +15,19 @@ enum OutputFile {
     static func replaceContents(ofFile path: String, with bytes: [UInt8]) throws(ProfileOutputError) {
         let temporaryPath = "\(path).tmp-\(getpid())"
         // open(2): 0644, as an exported profile is not secret to its owner's group.
-        let descriptor = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else {
-            throw .writeFailed(path: path, systemCall: .last("open", subject: temporaryPath))
-        }
-        var written = 0
-        while written < bytes.count {
-            let result = bytes.withUnsafeBytes { buffer in
-                write(descriptor, buffer.baseAddress! + written, buffer.count - written)
+        let descriptor = try { () throws(ProfileOutputError) in
+            do throws(SystemCallError) {
+                return try FileDescriptor.open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC, permissions: 0o644)
+            } catch {
+                throw .writeFailed(path: path, systemCall: error)
             }
-            if result < 0 {
-                if errno == EINTR { continue }
-                let code = errno
-                close(descriptor)
-                unlink(temporaryPath)
-                throw .writeFailed(path: path, systemCall: SystemCallError("write", subject: temporaryPath, errno: code))
-            }
-            written += result
-        }
-        guard close(descriptor) == 0 else {
-            let code = errno
+        }()
+        do throws(SystemCallError) {
+            try descriptor.writeAll(bytes[...])
+            try descriptor.close()
+        } catch {
             unlink(temporaryPath)
-            throw .writeFailed(path: path, systemCall: SystemCallError("close", subject: temporaryPath, errno: code))
+            throw .writeFailed(path: path, systemCall: error)
         }
         guard rename(temporaryPath, path) == 0 else {
             let code = errno

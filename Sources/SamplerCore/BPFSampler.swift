@@ -20,7 +20,8 @@ public final class BPFSampler {
 
     private let object: OpaquePointer
     private var links: [OpaquePointer] = []
-    private var perfEventFDs: [Int32] = []
+    /// One cpu-clock event per sampled CPU.
+    private var perfEvents: [FileDescriptorReference] = []
     private var ringBuffer: OpaquePointer?
     private let sink: Sink
     private var counters: UnsafeMutableRawPointer?
@@ -113,7 +114,7 @@ public final class BPFSampler {
                 }
                 throw .perfEventUnavailable(error)
             }
-            perfEventFDs.append(fd)
+            perfEvents.append(FileDescriptorReference(FileDescriptor(owning: fd)))
             // Attaching also enables the event.
             guard let link = bpf_program__attach_perf_event(sampleProgram, fd) else {
                 throw .bpfUnavailable(.last("bpf_program__attach_perf_event(cpu \(cpu))"), verifierLog: "")
@@ -125,7 +126,7 @@ public final class BPFSampler {
 
     deinit {
         for link in links { bpf_link__destroy(link) }
-        for fd in perfEventFDs { close(fd) }
+        perfEvents.removeAll()  // closes the events, once their links are gone
         if let ringBuffer { ring_buffer__free(ringBuffer) }
         if let counters { munmap(counters, countersLength) }
         bpf_object__close(object)
@@ -135,7 +136,7 @@ public final class BPFSampler {
     /// once the event is off on its CPU, so no sample is taken after it: a drain that
     /// follows sees every sample the counters count. Exec and exit events go on.
     public func stopSampling() {
-        for fd in perfEventFDs { _ = tandem_perf_disable(fd) }
+        for event in perfEvents { _ = tandem_perf_disable(event.rawValue) }
     }
 
     /// Hands every record in the ring buffer to the handler; returns how many.

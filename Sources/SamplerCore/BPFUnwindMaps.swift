@@ -1,4 +1,5 @@
 import CTandemBPF
+import Synchronization
 import SystemCalls
 #if canImport(Glibc)
 import Glibc
@@ -54,16 +55,33 @@ final class BPFUnwindMaps: UnwindMapStorage {
         entries.advanced(by: offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
     }
 
+    /// Publishes table slot `slot` to the BPF program, which reads it concurrently on
+    /// any CPU without a lock.
+    ///
+    /// The protocol (one writer, this thread): `entry_count` 0 means "no table", and it is
+    /// the only field a reader trusts first. The writer hides the slot (count 0), then a
+    /// release fence (the kernel's `smp_wmb()`) orders that before the new base and first
+    /// entry; the count is stored last with release ordering (`smp_store_release()`), so
+    /// a reader that sees it also sees the entries (written before this call), base and
+    /// first entry. The reader loads the count first, then the rest: load-load order that
+    /// x86-64, the only architecture the BPF program builds for, keeps without a barrier.
+    /// A reader that loaded the old count before the hide may pair it with the new base:
+    /// every entry it then reads is bounds-checked by the map lookup, so the worst case
+    /// is one sample's misplaced frame, not a fault.
     func writeTable(slot: UInt32, _ table: tandem_unwind_table) {
         precondition(slot < TANDEM_UNWIND_MAX_TABLES)
         let record = tables.advanced(by: Int(slot) * MemoryLayout<tandem_unwind_table>.size)
             .assumingMemoryBound(to: tandem_unwind_table.self)
-        // The BPF side may read the slot meanwhile: hide it (count 0) while base and
-        // first entry change, publish the count last. x86-64 keeps stores in order.
-        record.pointee.entry_count = 0
+        // `entry_count` is an aligned __u32 in the shared map memory: accessed as the
+        // Atomic<UInt32> of the same size and alignment, so the compiler neither tears,
+        // merges nor moves its stores.
+        let count = UnsafeMutableRawPointer(record).advanced(by: MemoryLayout<tandem_unwind_table>.offset(of: \.entry_count)!)
+            .assumingMemoryBound(to: Atomic<UInt32>.self)
+        count.pointee.store(0, ordering: .relaxed)
+        atomicMemoryFence(ordering: .releasing)
         record.pointee.base_address = table.base_address
         record.pointee.first_entry = table.first_entry
-        record.pointee.entry_count = table.entry_count
+        count.pointee.store(table.entry_count, ordering: .releasing)
     }
 
     func writeProcess(pid: Int32, _ mappings: [tandem_unwind_mapping]) -> Bool {

@@ -13,24 +13,26 @@ enum CaptureFile {
     /// `open(O_CREAT | O_EXCL | O_NOFOLLOW)` for a new file; for an existing one,
     /// `open(O_PATH | O_NOFOLLOW)`, `fstat`, and only for a regular file of this user
     /// with one link, a reopen for writing and `ftruncate(0)`.
-    static func open(_ path: String) throws(SamplerError) -> Int32 {
+    static func open(_ path: String) throws(SamplerError) -> FileDescriptor {
         // A file removed between the two steps is created on the second round.
         for _ in 0..<3 {
-            let created = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0o640)
-            if created >= 0 { return created }
-            guard errno == EEXIST else { throw .captureFileUnavailable(path: path, .last("open(O_CREAT)")) }
-            let located: Int32
             do {
-                located = try PathDescriptor.openNoFollow(path)
+                return try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY, permissions: 0o640)
+            } catch {
+                guard error.errno == EEXIST else { throw .captureFileUnavailable(path: path, SystemCallError("open(O_CREAT)", errno: error.errno)) }
+            }
+            let located: FileDescriptor
+            do {
+                located = try FileDescriptor.openPath(path, O_NOFOLLOW)
             } catch {
                 if error.errno == ENOENT { continue }
                 throw .captureFileUnavailable(path: path, error)
             }
-            defer { close(located) }
             let status: stat
-            do { status = try PathDescriptor.status(located, path: path) } catch { throw .captureFileUnavailable(path: path, error) }
-            guard status.st_mode & S_IFMT == S_IFREG else {
-                throw .captureFileRefused(path: path, reason: "\(PathDescriptor.kind(status.st_mode)), not a regular file")
+            do { status = try located.status() } catch { throw .captureFileUnavailable(path: path, error) }
+            let type = FileType(mode: status.st_mode)
+            guard type == .regular else {
+                throw .captureFileRefused(path: path, reason: "\(type), not a regular file")
             }
             guard status.st_uid == geteuid() else {
                 throw .captureFileRefused(path: path, reason: "a file of user \(status.st_uid), not of the sampler's user \(geteuid())")
@@ -38,16 +40,14 @@ enum CaptureFile {
             guard status.st_nlink == 1 else {
                 throw .captureFileRefused(path: path, reason: "a file with \(status.st_nlink) hard links (another name would change too)")
             }
-            let fd: Int32
+            let fd: FileDescriptor
             do {
-                fd = try PathDescriptor.reopen(located, flags: O_WRONLY | O_CLOEXEC | O_NOCTTY, path: path)
+                fd = try located.reopen(O_WRONLY | O_NOCTTY)
             } catch {
                 throw .captureFileUnavailable(path: path, error)
             }
-            guard ftruncate(fd, 0) == 0 else {
-                let error = SystemCallError.last("ftruncate", subject: path)
-                close(fd)
-                throw .captureFileUnavailable(path: path, error)
+            guard ftruncate(fd.rawValue, 0) == 0 else {
+                throw .captureFileUnavailable(path: path, .last("ftruncate", subject: path))
             }
             return fd
         }

@@ -4,6 +4,14 @@ import WireFormat
 import Glibc
 #endif
 
+/// What the sampler answers a file request with: the record, and with status
+/// `attached` the descriptor that rides on it (a pair, since a tuple cannot hold a
+/// noncopyable value).
+struct FileRequestReply: ~Copyable {
+    var answer: FileDescriptorAnswer
+    var descriptor: FileDescriptor?
+}
+
 /// Answers the aggregator's file requests (control record 15) with a read-only
 /// descriptor of the mapped file, for files the unprivileged aggregator may not open
 /// (other users' or containers' binaries). It parses nothing: it opens the path the
@@ -46,21 +54,21 @@ struct FileRequestAnswerer {
     }
 
     /// The answer to `request`, and the descriptor to pass with it (owned by the
-    /// caller) when the status is `attached`. `known` is the sampler's own view of the
+    /// caller from here on) when the status is `attached`. `known` is the sampler's own view of the
     /// pid's executable mappings; `inFlight` the descriptors still queued; `now` in
     /// monotonic nanoseconds.
     mutating func answer(_ request: FileRequest, known: [Mapping]?, inFlight: Int,
-                         now: UInt64) -> (answer: FileDescriptorAnswer, descriptor: Int32?) {
+                         now: UInt64) -> FileRequestReply {
         counters.requests += 1
         var answer = FileDescriptorAnswer(pid: request.pid, start: request.start, device: request.device,
                                           inode: request.inode, status: .attached)
         func refuse(_ status: FileDescriptorStatus, errno: Int32 = 0,
-                    _ reason: String) -> (answer: FileDescriptorAnswer, descriptor: Int32?) {
+                    _ reason: String) -> FileRequestReply {
             counters.refused += 1
             lastRefusal = "pid \(request.pid) mapping \(String(request.start, radix: 16)): \(reason)"
             answer.status = status
             answer.errorNumber = UInt32(bitPattern: errno)
-            return (answer, nil)
+            return FileRequestReply(answer: answer, descriptor: nil)
         }
         // Only a mapping the sampler read itself, and only its path: the request carries none.
         guard let mapping = known?.first(where: {
@@ -80,34 +88,34 @@ struct FileRequestAnswerer {
         // the mapped regular file: a link swapped in since the maps were read must not make
         // root open /etc/shadow, a FIFO (blocks) or a device (side effects) of the host.
         let root = "\(procRoot)/\(request.pid)/root"
-        let located: Int32
+        let located: FileDescriptor
         do {
             located = try PathDescriptor.openInRoot(root, mapping.path)
         } catch {
             return refuse(.openFailed, errno: error.errno, "\(error)\(Self.hint(error.errno))")
         }
-        defer { close(located) }
         let status: stat
         do {
-            status = try PathDescriptor.status(located, path: mapping.path)
+            status = try located.status()
         } catch {
-            return refuse(.openFailed, errno: error.errno, "\(error)")
+            return refuse(.openFailed, errno: error.errno, "\(mapping.path): \(error)")
         }
-        guard status.st_mode & S_IFMT == S_IFREG else {
-            return refuse(.notRegularFile, "\(mapping.path) in \(root) is \(PathDescriptor.kind(status.st_mode)), not a regular file; not opened")
+        let type = FileType(mode: status.st_mode)
+        guard type == .regular else {
+            return refuse(.notRegularFile, "\(mapping.path) in \(root) is \(type), not a regular file; not opened")
         }
         guard UInt64(status.st_dev) == mapping.device, UInt64(status.st_ino) == mapping.inode else {
             return refuse(.identityMismatch, "\(mapping.path) in \(root) is device/inode \(status.st_dev)/\(status.st_ino), not the mapped \(mapping.device)/\(mapping.inode); not opened")
         }
         // O_NONBLOCK, O_NOCTTY: belt and braces, the inode is a regular file by now.
-        let fd: Int32
+        let fd: FileDescriptor
         do {
-            fd = try PathDescriptor.reopen(located, flags: O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, path: mapping.path)
+            fd = try located.reopen(O_RDONLY | O_NOCTTY | O_NONBLOCK)
         } catch {
-            return refuse(.openFailed, errno: error.errno, "\(error)")
+            return refuse(.openFailed, errno: error.errno, "\(mapping.path): \(error)")
         }
         counters.descriptorsSent += 1
-        return (answer, fd)
+        return FileRequestReply(answer: answer, descriptor: fd)
     }
 
     /// What to do about a failed `openat2`, for the refusal's log line.

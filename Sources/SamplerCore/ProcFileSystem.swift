@@ -16,16 +16,15 @@ public struct ProcFileSystem: Sendable {
     /// Reads a whole file with `open`/`read` (procfs files report size 0, so no stat),
     /// refusing to read more than `limit` bytes.
     public static func readBytes(_ path: String, limit: Int = 64 << 20) throws(SystemCallError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .last("open(\(path))") }
-        defer { close(fd) }
+        let fd = try FileDescriptor.open(path, O_RDONLY)
         var bytes = [UInt8]()
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw .last("read(\(path))")
+            let count: Int
+            do {
+                count = try fd.read(into: &chunk)
+            } catch {
+                throw SystemCallError("read", subject: path, errno: error.errno)
             }
             if count == 0 { return bytes }
             bytes.append(contentsOf: chunk[0..<count])
@@ -79,10 +78,8 @@ public struct ProcFileSystem: Sendable {
     /// kernel has it, else parsed from the text of /proc/PID/maps.
     public func executableMappings(_ pid: Int32) throws(SystemCallError) -> [Mapping] {
         let path = "\(root)/\(pid)/maps"
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .last("open(\(path))") }
-        defer { close(fd) }
-        if let mappings = try ProcMapQuery.executableMappings(fd: fd, path: path) { return mappings }
+        let fd = try FileDescriptor.open(path, O_RDONLY)
+        if let mappings = try ProcMapQuery.executableMappings(fd: fd.rawValue, path: path) { return mappings }
         return MapsFile.executableMappings(try ProcFileSystem.readBytes("\(root)/\(pid)/maps"))
     }
 }

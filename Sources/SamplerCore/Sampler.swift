@@ -1,5 +1,6 @@
 import CTandemBPF
 import Logging
+import SystemCalls
 import WireFormat
 #if canImport(Glibc)
 import Glibc
@@ -29,6 +30,15 @@ public final class Sampler {
     private var controlFailed = false
     /// Answers the aggregator's requests for files it may not read (FileDescriptorPassing.swift).
     private var fileRequests = FileRequestAnswerer()
+
+    /// The counters of what the aggregator sends back on the control stream (unwind
+    /// tables and mappings, file requests) and of the BPF unwinder that uses the tables,
+    /// in wire-code order: the stop log's "unwind tables" line.
+    static let controlStreamCounters: [StatisticsCounter] = [
+        .unwindTablesLoaded, .unwindTablesRejected, .unwindMappingsLoaded, .unwindMappingsRejected,
+        .controlStreamErrors, .unwindEntriesUsed, .unwindStacks, .unwindStacksReachedRoot, .unwindStacksTruncated,
+        .fileRequests, .fileDescriptorsSent, .fileRequestsRefused, .unwindTablesEvicted,
+    ]
 
     /// Counted in user space; the BPF side's counters are read from its map.
     struct Counters {
@@ -79,12 +89,12 @@ public final class Sampler {
             throw .systemCall(error)
         }
 
-        var signalFD: Int32 = -1
+        var signals: FileDescriptor?
         if configuration.handlesSignals {
-            signalFD = tandem_signalfd_for_termination()
-            guard signalFD >= 0 else { throw .systemCall(.last("signalfd")) }
+            let fd = tandem_signalfd_for_termination()
+            guard fd >= 0 else { throw .systemCall(.last("signalfd")) }
+            signals = FileDescriptor(owning: fd)
         }
-        defer { if signalFD >= 0 { close(signalFD) } }
 
         if configuration.dropsCapabilities {
             try ProcessCapabilities.dropAll(except: ProcessCapabilities.keptAfterStart)
@@ -118,7 +128,7 @@ public final class Sampler {
             // A capture file that cannot be written: stop rather than sample for nothing.
             if output.failure != nil { break }
             if HostFacts.monotonicNanoseconds() >= end { break }
-            if waitForSignal(signalFD, until: min(end, tickStart &+ interval)) {
+            if waitForSignal(signals, until: min(end, tickStart &+ interval)) {
                 reason = .shutdown
                 logger.info("termination signal received")
                 break
@@ -140,8 +150,8 @@ public final class Sampler {
             "drops_by_reason": "\(final.counters.filter { $0.key.isDrop }.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))",
         ])
         if let unwindLoader {
-            let unwind = final.counters.filter { (12...24).contains($0.key.rawValue) }
-                .sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            let unwind = Sampler.controlStreamCounters.compactMap { counter in final.counters[counter].map { "\(counter)=\($0)" } }
+                .joined(separator: " ")
             var metadata: Logger.Metadata = [:]
             if let rejection = unwindLoader.lastRejection { metadata["last_rejection"] = "\(rejection)" }
             if let refusal = fileRequests.lastRefusal { metadata["last_file_refusal"] = "\(refusal)" }
@@ -210,15 +220,15 @@ public final class Sampler {
     }
 
     private func answerFileRequest(_ request: FileRequest) {
-        let (answer, descriptor) = fileRequests.answer(request, known: processes[request.pid]?.mappings,
-                                                       inFlight: output.descriptorsInFlight,
-                                                       now: HostFacts.monotonicNanoseconds())
-        if !output.appendFileDescriptor(answer, descriptor: descriptor), descriptor != nil {
+        let reply = fileRequests.answer(request, known: processes[request.pid]?.mappings,
+                                        inFlight: output.descriptorsInFlight, now: HostFacts.monotonicNanoseconds())
+        let attached = reply.descriptor != nil
+        if !output.appendFileDescriptor(reply.answer, descriptor: reply.descriptor), attached {
             fileRequests.noteUndelivered()
         }
         // Sent now, not at the next tick: the aggregator waits for it to compile a table.
         output.flush(now: HostFacts.monotonicNanoseconds(), logger: logger)
-        if descriptor == nil {
+        if !attached {
             logger.debug("file request refused", metadata: ["reason": "\(fileRequests.lastRefusal ?? "")"])
         } else {
             logger.debug("passing a descriptor", metadata: ["pid": "\(request.pid)", "inode": "\(request.inode)"])
@@ -434,7 +444,12 @@ public final class Sampler {
     /// termination signal came. Control records that arrive meanwhile are applied at
     /// once: a table of megabytes crosses the socket a buffer at a time, and waiting
     /// for the next tick between buffers would hold a new process's tables back by seconds.
-    private func waitForSignal(_ signalFD: Int32, until deadline: UInt64) -> Bool {
+    private func waitForSignal(_ signals: borrowing FileDescriptor?, until deadline: UInt64) -> Bool {
+        // poll(2) skips a negative descriptor: without signal handling, only the timer ends a wait.
+        let signalFD: Int32 = switch signals {
+        case .some(let signals): signals.rawValue
+        case .none: -1
+        }
         var watchesControl = readsControlStream
         while true {
             let now = HostFacts.monotonicNanoseconds()

@@ -45,7 +45,10 @@ struct StreamOutput {
     private(set) var phase: Phase = .disconnected(nextAttempt: 0)
     private(set) var encoder: StreamEncoder?
     private var queue = ByteQueue()
-    private var fd: Int32 = -1
+    /// The open capture file or connected socket; nil while disconnected.
+    private var connection: FileDescriptorReference?
+    /// The destination's descriptor number, lent; -1 while disconnected.
+    private var fd: Int32 { connection?.rawValue ?? -1 }
     private var backoff: UInt64
     private(set) var bytesSent: UInt64 = 0
     /// Samples whose bytes were all written to the destination, over every stream.
@@ -66,7 +69,7 @@ struct StreamOutput {
     private var sampleMarks = SampleMarks()
     /// Descriptors waiting to ride on the byte at their stream offset (a file descriptor
     /// record's first byte), in offset order; owned here until sent or dropped.
-    private var pendingDescriptors: [(offset: UInt64, descriptor: Int32)] = []
+    private var pendingDescriptors: [(offset: UInt64, descriptor: FileDescriptorReference)] = []
     /// When a capture file was last written.
     private var lastFileWrite: UInt64 = 0
     /// Why the capture file could not be opened or written. A capture that lost bytes
@@ -117,15 +120,15 @@ struct StreamOutput {
         case .file(let path):
             guard connections == 0 else { return false }  // a capture file is one stream
             do {
-                fd = try CaptureFile.open(path)
+                connection = FileDescriptorReference(try CaptureFile.open(path))
             } catch {
                 failure = error
                 phase = .disconnected(nextAttempt: UInt64.max)
                 return false
             }
         case .socket(let path):
-            fd = path.withCString { tandem_unix_connect($0) }
-            guard fd >= 0 else {
+            let connected = path.withCString { tandem_unix_connect($0) }
+            guard connected >= 0 else {
                 let error = SystemCallError.last("connect(\(path))")
                 let metadata: Logger.Metadata = ["error": "\(error)", "retry_ms": "\(backoff / 1_000_000)"]
                 if lastConnectErrno != error.errno {
@@ -139,6 +142,7 @@ struct StreamOutput {
                 backoff = min(backoff * 2, maximumBackoff)
                 return false
             }
+            connection = FileDescriptorReference(FileDescriptor(owning: connected))
         }
         connections += 1
         lastConnectErrno = nil
@@ -188,14 +192,14 @@ struct StreamOutput {
     /// cannot go (a file, no stream) it is closed and the record says so. Returns
     /// whether the descriptor was queued.
     @discardableResult
-    mutating func appendFileDescriptor(_ answer: FileDescriptorAnswer, descriptor: Int32?) -> Bool {
+    mutating func appendFileDescriptor(_ answer: FileDescriptorAnswer, descriptor: consuming FileDescriptor?) -> Bool {
         var answer = answer
         guard let descriptor else {
             appendState(.fileDescriptor(answer))
             return false
         }
         guard carriesDescriptors, encoder != nil else {
-            close(descriptor)
+            _ = consume descriptor  // closed: nothing can carry it
             answer.status = .noDescriptorChannel
             appendState(.fileDescriptor(answer))
             return false
@@ -203,7 +207,7 @@ struct StreamOutput {
         // The record's first byte must be at a known offset: everything encoded before
         // goes to the queue first.
         moveEncodedBytes()
-        pendingDescriptors.append((streamQueued, descriptor))
+        pendingDescriptors.append((streamQueued, FileDescriptorReference(descriptor)))
         encoder?.append(.fileDescriptor(answer))
         moveEncodedBytes()
         return true
@@ -244,7 +248,7 @@ struct StreamOutput {
             // A descriptor goes with the send that starts at its byte; a plain send stops
             // short of that byte (else the descriptor would ride on a later one).
             let next = pendingDescriptors.first
-            let carried = next.flatMap { $0.offset == streamWritten ? $0.descriptor : nil }
+            let carried = next.flatMap { $0.offset == streamWritten ? $0.descriptor.rawValue : nil }
             let following = carried == nil ? next?.offset : pendingDescriptors.dropFirst().first?.offset
             let limit = following.map { Int($0 - streamWritten) } ?? Int.max
             let written = queue.write { all in
@@ -276,9 +280,9 @@ struct StreamOutput {
                 return
             }
             if written == 0 { break }
-            if let carried {
-                // In the socket now (the kernel holds its own reference).
-                close(carried)
+            if carried != nil {
+                // In the socket now (the kernel holds its own reference): the sender's
+                // copy closes as it leaves the queue.
                 pendingDescriptors.removeFirst()
             }
             streamWritten += UInt64(written)
@@ -330,14 +334,18 @@ struct StreamOutput {
             logger.warning("stream closed with bytes unsent: the reader did not take them in time",
                            metadata: ["destination": "\(destination)", "unsent_bytes": "\(queue.count)"])
         }
-        if fd >= 0 {
-            // A file system may report a failed write-back only here (NFS, quotas).
-            if close(fd) != 0, case .file(let path) = destination, failure == nil {
-                failure = .captureFileWriteFailed(path: path, .last("close"), bytesWritten: bytesSent)
+        if let connection {
+            self.connection = nil
+            do {
+                try connection.close()
+            } catch {
+                // A file system may report a failed write-back only here (NFS, quotas).
+                if case .file(let path) = destination, failure == nil {
+                    failure = .captureFileWriteFailed(path: path, error, bytesWritten: bytesSent)
+                }
             }
-            fd = -1
         }
-        closePendingDescriptors()
+        pendingDescriptors.removeAll()
         encoder = nil
         queue.removeAll()
         samplesDiscarded += UInt64(sampleMarks.removeAll())
@@ -345,18 +353,12 @@ struct StreamOutput {
     }
 
     private mutating func disconnect(now: UInt64) {
-        if fd >= 0 { close(fd) }
-        fd = -1
+        connection = nil
         encoder = nil
         queue.removeAll()
         samplesDiscarded += UInt64(sampleMarks.removeAll())
-        closePendingDescriptors()
+        pendingDescriptors.removeAll()
         phase = .disconnected(nextAttempt: now &+ backoff)
         backoff = min(backoff * 2, maximumBackoff)
-    }
-
-    private mutating func closePendingDescriptors() {
-        for (_, descriptor) in pendingDescriptors { close(descriptor) }
-        pendingDescriptors.removeAll()
     }
 }

@@ -11,7 +11,9 @@ import Glibc
 /// FIFO or a device where a process maps a file or a JIT writes its map, and a blocking
 /// `open` or `read` of it would stall a connection (or a replay) for good.
 public final class OpenFile {
-    public let fileDescriptor: Int32
+    private let descriptor: FileDescriptor
+    /// The descriptor number, lent to C readers (libelf): valid while this file lives.
+    public var fileDescriptor: Int32 { descriptor.rawValue }
     /// The path it was opened by (possibly under `/proc/PID/root`).
     public let path: String
     public let device: UInt64
@@ -19,16 +21,14 @@ public final class OpenFile {
     public let size: Int64
     public let modificationTime: Int
 
-    private init(fileDescriptor: Int32, path: String, status: stat) {
-        self.fileDescriptor = fileDescriptor
+    private init(descriptor: consuming FileDescriptor, path: String, status: stat) {
+        self.descriptor = descriptor
         self.path = path
         self.device = UInt64(status.st_dev)
         self.inode = UInt64(status.st_ino)
         self.size = Int64(status.st_size)
         self.modificationTime = Int(status.st_mtim.tv_sec)
     }
-
-    deinit { Glibc.close(fileDescriptor) }
 
     /// Opens `path` for reading if it is a regular file, without opening anything else.
     ///
@@ -38,33 +38,28 @@ public final class OpenFile {
     /// `/proc/self/fd/N` (`O_RDONLY | O_NONBLOCK | O_NOCTTY`), which is the very inode just
     /// checked: a file swapped in at `path` after the check is never reached.
     public static func open(_ path: String) -> Result<OpenFile, FileOpenError> {
-        let handle = Glibc.open(path, __O_PATH | O_CLOEXEC)
-        guard handle >= 0 else { return .failure(.systemCall(SystemCallError("open(O_PATH)", subject: path))) }
-        defer { Glibc.close(handle) }
-        var status = stat()
-        guard fstat(handle, &status) == 0 else { return .failure(.systemCall(SystemCallError("fstat", subject: path))) }
-        guard status.st_mode & S_IFMT == S_IFREG else {
-            return .failure(.notRegularFile(path: path, type: FileOpenError.typeName(mode: status.st_mode)))
+        do throws(SystemCallError) {
+            let located = try FileDescriptor.openPath(path)
+            let status = try located.status()
+            let type = FileType(mode: status.st_mode)
+            guard type == .regular else { return .failure(.notRegularFile(path: path, type: type)) }
+            let opened = try located.reopen(O_RDONLY | O_NONBLOCK | O_NOCTTY)
+            return .success(OpenFile(descriptor: opened, path: path, status: status))
+        } catch {
+            return .failure(.systemCall(SystemCallError(error.call, subject: path, errno: error.errno)))
         }
-        let fd = Glibc.open("/proc/self/fd/\(handle)", O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-        guard fd >= 0 else { return .failure(.systemCall(SystemCallError("open", subject: path))) }
-        return .success(OpenFile(fileDescriptor: fd, path: path, status: status))
     }
 
     /// The whole file, read with `pread`; nil on a read error or beyond `limit` bytes.
     public func readAll(limit: Int) -> [UInt8]? {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 << 10)
-        var offset: Int64 = 0
         while true {
-            let count = chunk.withUnsafeMutableBytes { pread(fileDescriptor, $0.baseAddress, $0.count, off_t(offset)) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                return nil
-            }
+            let offset = Int64(bytes.count)
+            guard let count = chunk.withUnsafeMutableBytes({ try? descriptor.read(fromAbsoluteOffset: offset, into: $0) })
+            else { return nil }
             if count == 0 { return bytes }
             bytes.append(contentsOf: chunk[0..<count])
-            offset += Int64(count)
             if bytes.count > limit { return nil }
         }
     }
@@ -76,11 +71,11 @@ public final class OpenFile {
         var bytes = [UInt8](repeating: 0, count: count)
         var done = 0
         while done < count {
+            let position = Int64(offset) + Int64(done)
             let result = bytes.withUnsafeMutableBytes {
-                pread(fileDescriptor, $0.baseAddress! + done, count - done, off_t(offset) + off_t(done))
+                try? descriptor.read(fromAbsoluteOffset: position, into: UnsafeMutableRawBufferPointer(rebasing: $0[done...]))
             }
-            if result < 0 && errno == EINTR { continue }
-            guard result > 0 else { return nil }
+            guard let result, result > 0 else { return nil }
             done += result
         }
         return bytes
@@ -92,11 +87,9 @@ public final class OpenFile {
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         var offset: Int64 = 0
         while true {
-            let count = chunk.withUnsafeMutableBytes { pread(fileDescriptor, $0.baseAddress, $0.count, off_t(offset)) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                return nil
-            }
+            let position = offset
+            guard let count = chunk.withUnsafeMutableBytes({ try? descriptor.read(fromAbsoluteOffset: position, into: $0) })
+            else { return nil }
             if count == 0 { return crc }
             crc = chunk.withUnsafeBufferPointer { UInt32(CTandemZlib.crc32(uLong(crc), $0.baseAddress, uInt(count))) }
             offset += Int64(count)
@@ -110,7 +103,7 @@ public enum FileOpenError: Error, Sendable, Hashable, CustomStringConvertible {
     case systemCall(SystemCallError)
     /// It opened, but is a FIFO, a device, a socket or a directory: never read, since a
     /// read could block or have side effects.
-    case notRegularFile(path: String, type: String)
+    case notRegularFile(path: String, type: FileType)
 
     public var description: String {
         switch self {
@@ -119,18 +112,6 @@ public enum FileOpenError: Error, Sendable, Hashable, CustomStringConvertible {
         case .notRegularFile(let path, let type):
             return "\(path) is \(type), not a regular file: not opened (a FIFO or device could block the aggregator, or act on being opened); "
                 + "remove it or put the real file there"
-        }
-    }
-
-    /// `st_mode`'s file type in words.
-    static func typeName(mode: mode_t) -> String {
-        switch mode & S_IFMT {
-        case S_IFIFO: "a FIFO"
-        case S_IFCHR: "a character device"
-        case S_IFBLK: "a block device"
-        case S_IFSOCK: "a socket"
-        case S_IFDIR: "a directory"
-        default: "of type \(String(mode & S_IFMT, radix: 8))"
         }
     }
 }

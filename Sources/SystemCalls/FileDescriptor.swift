@@ -85,6 +85,14 @@ public struct FileDescriptor: ~Copyable, Sendable {
         }
     }
 
+    /// `read(2)` into the whole of `buffer`, retried on `EINTR`; 0 at the end of the file.
+    /// The array form the readers of captures and procfs files hold their bytes in.
+    public func read(into buffer: inout [UInt8]) throws(SystemCallError) -> Int {
+        // Result carries the typed error through withUnsafeMutableBytes, which rethrows untyped.
+        let count = buffer.withUnsafeMutableBytes { bytes in Result { () throws(SystemCallError) in try read(into: bytes) } }
+        return try count.get()
+    }
+
     /// `pread(2)` at `offset` into `buffer`, retried on `EINTR`; 0 at the end of the file.
     public func read(
         fromAbsoluteOffset offset: Int64, into buffer: UnsafeMutableRawBufferPointer
@@ -107,5 +115,13 @@ public struct FileDescriptor: ~Copyable, Sendable {
             }
             done += count
         }
+    }
+
+    /// `write(2)` until all of `bytes` is written, retried on `EINTR`: the array form the
+    /// file writers (captures, reports, profiles) hold their bytes in.
+    public func writeAll(_ bytes: ArraySlice<UInt8>) throws(SystemCallError) {
+        // Result carries the typed error through withUnsafeBytes, which rethrows untyped.
+        let written = bytes.withUnsafeBytes { buffer in Result { () throws(SystemCallError) in try writeAll(buffer) } }
+        try written.get()
     }
 }

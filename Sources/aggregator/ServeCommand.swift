@@ -50,20 +50,21 @@ struct ServeCommand: ParsableCommand {
         let configuration = try pipeline.loadConfiguration()
         let runtime = try AggregatorRuntime(configuration: configuration, outputs: outputs.paths, logger: logger)
 
-        let listener: Int32
         let activated = SocketActivation.listeningDescriptors(environment: ProcessInfo.processInfo.environment)
-        if let first = activated.first {
-            listener = first
-            logger.info("listening on the socket passed by systemd (fd \(first))")
-        } else {
+        let listener = try { () throws -> FileDescriptor in
+            if let first = activated.first {
+                logger.info("listening on the socket passed by systemd (fd \(first))")
+                return FileDescriptor(owning: first)
+            }
             let path = socket ?? configuration.profilingReceiver.endpoint
             do {
-                listener = try UnixSocket.listen(path: path, mode: mode_t(socketMode, radix: 8) ?? 0o660)
+                let listener = try UnixSocket.listen(path: path, mode: mode_t(socketMode, radix: 8) ?? 0o660)
+                logger.info("listening on \(path)")
+                return listener
             } catch {
                 throw CommandFailure("cannot listen on \(path): \(error); create its directory with write access for this user, or choose another path with --socket")
             }
-            logger.info("listening on \(path)")
-        }
+        }()
         let allowed = Set(configuration.profilingReceiver.allowedUIDs.map { UInt32($0) })
         let limits = StreamServer.Limits(maxConnections: configuration.profilingReceiver.maxConnections)
         let server = StreamServer(listener: listener, allowedUIDs: allowed, captureDirectory: capture, logger: logger,

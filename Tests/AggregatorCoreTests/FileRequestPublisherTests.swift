@@ -1,5 +1,6 @@
 import AggregatorCore
 import Foundation
+import SystemCalls
 import Testing
 import WireFormat
 #if canImport(Glibc)
@@ -59,7 +60,7 @@ import Glibc
         #expect(publisher.counters.fileRequestsSent == 1)
 
         let descriptor = Self.openMarked("/usr/bin/true")
-        publisher.noteAnswer(Self.answer(mapping, .attached), descriptor: descriptor.descriptor)
+        publisher.noteAnswer(Self.answer(mapping, .attached), descriptor: FileDescriptor(owning: descriptor.descriptor))
         #expect(publisher.counters.descriptorsReceived == 1)
         cache.waitForPendingCompiles()
         #expect(!Self.isOpen(descriptor), "the cache closes the descriptor once read")
@@ -156,7 +157,7 @@ import Glibc
         let mapping = try Self.unreachableMapping(of: "/usr/bin/true", start: 0x1_0000)
         // Never asked for.
         let unrequested = Self.openMarked("/usr/bin/true")
-        publisher.noteAnswer(Self.answer(mapping, .attached), descriptor: unrequested.descriptor)
+        publisher.noteAnswer(Self.answer(mapping, .attached), descriptor: FileDescriptor(owning: unrequested.descriptor))
         #expect(!Self.isOpen(unrequested))
         #expect(publisher.counters.descriptorsRejected == 1)
 
@@ -167,7 +168,7 @@ import Glibc
         publisher.poll()
         #expect(publisher.counters.fileRequestsSent == 1)
         let other = Self.openMarked("/usr/bin/false")
-        publisher.noteAnswer(Self.answer(mapping, .attached), descriptor: other.descriptor)
+        publisher.noteAnswer(Self.answer(mapping, .attached), descriptor: FileDescriptor(owning: other.descriptor))
         #expect(!Self.isOpen(other))
         #expect(publisher.counters.descriptorsRejected == 2)
         #expect(publisher.counters.descriptorsReceived == 0)

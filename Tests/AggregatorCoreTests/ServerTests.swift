@@ -94,7 +94,7 @@ final class ConsumerList: Sendable {
         let log = RecordedLog()
         let consumers = ConsumerList()
         let (server, path, returned) = try startServer(allowed: [getuid() &+ 4242], log: log, consumers: consumers)
-        let client = try UnixSocket.connect(path: path)
+        let client = try UnixSocket.connect(path: path).release()
         waitForClose(client)
         close(client)
         server.stop()
@@ -110,8 +110,8 @@ final class ConsumerList: Sendable {
         let consumers = ConsumerList()
         let (server, path, returned) = try startServer(allowed: [getuid()], log: log, consumers: consumers)
 
-        let good = try UnixSocket.connect(path: path)
-        let bad = try UnixSocket.connect(path: path)
+        let good = try UnixSocket.connect(path: path).release()
+        let bad = try UnixSocket.connect(path: path).release()
         writeAll(bad, Array("GET / HTTP/1.1\r\n\r\n".utf8))
         waitForClose(bad)  // the server hangs up on the bad stream...
         close(bad)

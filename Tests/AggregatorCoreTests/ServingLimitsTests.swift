@@ -106,11 +106,11 @@ struct RunningServer {
         let log = RecordedLog()
         // The served connections send nothing: keep them open however slow the machine is.
         let running = try start(limits: .init(maxConnections: 2, silentAfter: .seconds(3600)), log: log)
-        let served = try (0..<2).map { _ in try UnixSocket.connect(path: running.path) }
+        let served = try (0..<2).map { _ in try UnixSocket.connect(path: running.path).release() }
         #expect(eventually { running.server.statistics.accepted == 2 })
         let before = openSocketInodes()
         for _ in 0..<3 {
-            let extra = try UnixSocket.connect(path: running.path)
+            let extra = try UnixSocket.connect(path: running.path).release()
             #expect(closedByPeer(extra), "a connection past max_connections must be closed by the server")
             close(extra)
         }
@@ -124,7 +124,7 @@ struct RunningServer {
 
         for fd in served { shutdown(fd, Int32(SHUT_WR)); #expect(closedByPeer(fd)); close(fd) }
         // Slots free again: a new connection is served.
-        let again = try UnixSocket.connect(path: running.path)
+        let again = try UnixSocket.connect(path: running.path).release()
         #expect(eventually { running.server.statistics.accepted == 3 })
         close(again)
         running.server.stop()
@@ -135,7 +135,7 @@ struct RunningServer {
     @Test func aConnectionThatSendsNothingIsClosedCountedAndFreesItsSlot() throws {
         let log = RecordedLog()
         let running = try start(limits: .init(maxConnections: 1, silentAfter: .milliseconds(200)), log: log)
-        let idle = try UnixSocket.connect(path: running.path)
+        let idle = try UnixSocket.connect(path: running.path).release()
         #expect(closedByPeer(idle), "a connection that sends nothing must be closed, or it holds its slot for good")
         close(idle)
         #expect(running.server.statistics.silent == 1)
@@ -143,7 +143,7 @@ struct RunningServer {
         // Its thread gives the slot back once it has finished the empty stream.
         #expect(eventually { running.server.openConnectionCount == 0 })
         // Its slot is free again: the next connection is served, not refused.
-        let next = try UnixSocket.connect(path: running.path)
+        let next = try UnixSocket.connect(path: running.path).release()
         #expect(eventually { running.server.statistics.accepted == 2 })
         #expect(running.server.statistics.overLimit == 0)
         close(next)
@@ -158,7 +158,7 @@ struct RunningServer {
             try DetachedThread.start(name: name, body)
         })
         let before = openSocketInodes()
-        let client = try UnixSocket.connect(path: running.path)
+        let client = try UnixSocket.connect(path: running.path).release()
         #expect(closedByPeer(client))
         close(client)
         #expect(eventually { running.server.statistics.threadFailures == 1 })
@@ -177,7 +177,7 @@ struct RunningServer {
                                 drainTimeout: .milliseconds(200), consumer: {
                                     made.withLock { $0 += 1; return $0 } == 1 ? consumer as any StreamConsumer : CountingConsumer()
                                 })
-        let client = try UnixSocket.connect(path: running.path)
+        let client = try UnixSocket.connect(path: running.path).release()
         writeAll(client, Array(repeating: 0x41, count: 64))
         #expect(consumer.entered.wait(timeout: .now() + 20) == .success)
         // The watchdog shuts the socket down: the sampler sees its stream end and reconnects.
@@ -187,7 +187,7 @@ struct RunningServer {
         #expect(log.messages.withLock { $0.contains { $0.hasPrefix("error: connection 1 is stuck: consuming 64 bytes") } })
 
         // The stuck thread does not hold the listener: another sampler is still served.
-        let next = try UnixSocket.connect(path: running.path)
+        let next = try UnixSocket.connect(path: running.path).release()
         #expect(eventually { running.server.statistics.accepted == 2 })
         close(next)
 
@@ -207,7 +207,7 @@ struct RunningServer {
         let log = RecordedLog()
         let running = try start(allowed: [getuid() &+ 4242], limits: .init(logInterval: .seconds(3600)), log: log)
         for _ in 0..<50 {
-            let client = try UnixSocket.connect(path: running.path)
+            let client = try UnixSocket.connect(path: running.path).release()
             #expect(closedByPeer(client))
             close(client)
         }

@@ -336,7 +336,7 @@ func decodeWithoutHeader(_ bytes: [UInt8]) throws -> [ControlRecord] {
             returned.signal()
         }
         thread.start()
-        let client = try UnixSocket.connect(path: path)
+        let client = try UnixSocket.connect(path: path).release()
         try body(client)
         close(client)
         server.stop()

@@ -2,6 +2,7 @@ import AggregatorCore
 import CTandemBPF
 import Foundation
 import Logging
+import SystemCalls
 import Testing
 import WireFormat
 @testable import SamplerCore
@@ -64,9 +65,11 @@ struct DescriptorFramingTests {
                 let start = decoder.bytesConsumed
                 guard let record = try decoder.next() else { break }
                 guard case .fileDescriptor(let answer) = record else { continue }
-                let taken = answer.status == .attached ? descriptors.take(forRecordAt: start) : nil
-                answers.append((answer, taken.flatMap(inode(of:))))
-                if let taken { close(taken) }
+                var takenInode: UInt64?
+                if answer.status == .attached, let taken = descriptors.take(forRecordAt: start) {
+                    takenInode = inode(of: taken.rawValue)
+                }
+                answers.append((answer, takenInode))
             }
         }
         try decoder.finish()
@@ -81,13 +84,13 @@ struct DescriptorFramingTests {
         defer { unlink(first.path); unlink(second.path) }
         let socketPath = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-fd-\(UUID().uuidString).sock").path
         let listener = try UnixSocket.listen(path: socketPath, mode: 0o600)
-        defer { close(listener); unlink(socketPath) }
+        defer { unlink(socketPath) }
 
         var output = StreamOutput(destination: .socket(path: socketPath), bufferLimit: 1 << 20)
         let connected = output.connectIfDue(now: 0, header: { Self.header }, logger: Self.logger)
         #expect(connected)
-        let connection = try UnixSocket.accept(listener)
-        defer { close(connection) }
+        let accepted = try UnixSocket.accept(listener.rawValue)
+        let connection = accepted.rawValue
         output.continueSnapshot(symbols: [], chunk: 16) { [Self.process(1)] }
         #expect(output.carriesDescriptors)
 
@@ -95,9 +98,9 @@ struct DescriptorFramingTests {
         let answerB = FileDescriptorAnswer(pid: 8, start: 0x2000, device: second.device, inode: second.inode, status: .attached)
         let refusal = FileDescriptorAnswer(pid: 9, start: 0x3000, device: 1, inode: 2, status: .unknownMapping)
         output.appendState(Self.process(2))
-        let queuedA = output.appendFileDescriptor(answerA, descriptor: open(first.path, O_RDONLY | O_CLOEXEC))
+        let queuedA = output.appendFileDescriptor(answerA, descriptor: try FileDescriptor.open(first.path, O_RDONLY))
         // Back to back: the second descriptor must not ride on the first record's send.
-        let queuedB = output.appendFileDescriptor(answerB, descriptor: open(second.path, O_RDONLY | O_CLOEXEC))
+        let queuedB = output.appendFileDescriptor(answerB, descriptor: try FileDescriptor.open(second.path, O_RDONLY))
         #expect(queuedA && queuedB)
         output.appendFileDescriptor(refusal, descriptor: nil)
         output.appendState(Self.process(3))
@@ -143,7 +146,7 @@ struct DescriptorFramingTests {
         var taken: [Int32?] = []
         while true {
             let chunk = try receiveSome(pair[1], into: &buffer)
-            received += chunk.descriptors
+            received += chunk.descriptors.map(\.rawValue)
             descriptors.receive(chunk.descriptors, with: offset..<offset + chunk.count)
             if chunk.count == 0 { break }
             offset += chunk.count
@@ -151,7 +154,7 @@ struct DescriptorFramingTests {
             while true {
                 let start = decoder.bytesConsumed
                 guard let record = try decoder.next() else { break }
-                if case .fileDescriptor = record { taken.append(descriptors.take(forRecordAt: start)) }
+                if case .fileDescriptor = record { taken.append(descriptors.take(forRecordAt: start)?.rawValue) }
             }
         }
         #expect(received.count == 1)
@@ -173,12 +176,11 @@ struct DescriptorFramingTests {
         #expect(bytes.withUnsafeBytes { tandem_send_with_descriptors(pair[0], $0.baseAddress, $0.count, &many, 20) } == 3)
         var buffer = [UInt8](repeating: 0, count: 16)
         let received = try receiveSome(pair[1], into: &buffer)
-        defer { for descriptor in received.descriptors { close(descriptor) } }
         #expect(received.count == 3)
         #expect(received.controlTruncated)
         #expect(received.descriptors.count == 16)
-        #expect(received.descriptors.allSatisfy { Self.inode(of: $0) == file.inode })
-        #expect(received.descriptors.allSatisfy { fcntl($0, F_GETFD) & FD_CLOEXEC != 0 }, "MSG_CMSG_CLOEXEC")
+        #expect(received.descriptors.allSatisfy { Self.inode(of: $0.rawValue) == file.inode })
+        #expect(received.descriptors.allSatisfy { fcntl($0.rawValue, F_GETFD) & FD_CLOEXEC != 0 }, "MSG_CMSG_CLOEXEC")
     }
 
     @Test("a capture file gets the record without a descriptor, which is closed")
@@ -195,7 +197,7 @@ struct DescriptorFramingTests {
         let mark = off_t(Int.random(in: 1 << 20 ..< 1 << 40))
         _ = lseek(descriptor, mark, SEEK_SET)
         let answer = FileDescriptorAnswer(pid: 1, start: 0, device: file.device, inode: file.inode, status: .attached)
-        let queued = output.appendFileDescriptor(answer, descriptor: descriptor)
+        let queued = output.appendFileDescriptor(answer, descriptor: FileDescriptor(owning: descriptor))
         #expect(!queued)
         #expect(!Self.isOpen(descriptor, mark: mark))
         output.finish(reason: .finished, now: 1, logger: Self.logger)

@@ -1,10 +1,21 @@
 import Foundation
+import SystemCalls
 import Testing
 import WireFormat
 @testable import SamplerCore
 #if canImport(Glibc)
 import Glibc
 #endif
+
+extension FileRequestAnswerer {
+    /// `answer`, its descriptor held by reference so that a test can keep it in a tuple.
+    mutating func answerReferenced(_ request: FileRequest, known: [Mapping]?, inFlight: Int,
+                                   now: UInt64) -> (answer: FileDescriptorAnswer, descriptor: FileDescriptorReference?) {
+        var reply = answer(request, known: known, inFlight: inFlight, now: now)
+        guard let descriptor = reply.descriptor.take() else { return (reply.answer, nil) }
+        return (reply.answer, FileDescriptorReference(descriptor))
+    }
+}
 
 /// The sampler's side of descriptor passing: it answers only for mappings it knows,
 /// passes only the very file mapped, and bounds what it hands out.
@@ -34,9 +45,8 @@ struct FileRequestAnswererTests {
         let file = try ScratchFile()
         defer { unlink(file.path) }
         var answerer = FileRequestAnswerer()
-        let (answer, descriptor) = answerer.answer(file.request, known: [file.mapping], inFlight: 0, now: 1)
-        let fd = try #require(descriptor)
-        defer { close(fd) }
+        let (answer, descriptor) = answerer.answerReferenced(file.request, known: [file.mapping], inFlight: 0, now: 1)
+        let fd = try #require(descriptor?.rawValue)
         #expect(answer.status == .attached)
         #expect(answer.pid == getpid() && answer.start == file.mapping.start && answer.inode == file.mapping.inode)
         var status = stat()
@@ -62,14 +72,14 @@ struct FileRequestAnswererTests {
             (otherPID, nil),
         ]
         for (request, known) in cases {
-            let (answer, descriptor) = answerer.answer(request, known: known, inFlight: 0, now: 1)
+            let (answer, descriptor) = answerer.answerReferenced(request, known: known, inFlight: 0, now: 1)
             #expect(descriptor == nil)
             #expect(answer.status == .unknownMapping)
         }
         // A pseudo file (no path to open) is not a file mapping either.
         var vdso = file.mapping
         vdso.path = "[vdso]"
-        #expect(answerer.answer(file.request, known: [vdso], inFlight: 0, now: 1).answer.status == .unknownMapping)
+        #expect(answerer.answerReferenced(file.request, known: [vdso], inFlight: 0, now: 1).answer.status == .unknownMapping)
         #expect(answerer.counters == .init(requests: 6, descriptorsSent: 0, refused: 6))
         #expect(answerer.lastRefusal?.contains("not a mapping the sampler knows") == true)
     }
@@ -85,7 +95,7 @@ struct FileRequestAnswererTests {
         try "other".write(toFile: file.path + ".new", atomically: false, encoding: .utf8)
         try #require(rename(file.path + ".new", file.path) == 0)
         var answerer = FileRequestAnswerer()
-        let (answer, descriptor) = answerer.answer(file.request, known: [file.mapping], inFlight: 0, now: 1)
+        let (answer, descriptor) = answerer.answerReferenced(file.request, known: [file.mapping], inFlight: 0, now: 1)
         #expect(descriptor == nil)
         #expect(answer.status == .identityMismatch)
         #expect(answerer.counters == .init(requests: 1, descriptorsSent: 0, refused: 1))
@@ -96,7 +106,7 @@ struct FileRequestAnswererTests {
         let file = try ScratchFile()
         unlink(file.path)
         var answerer = FileRequestAnswerer()
-        let (answer, descriptor) = answerer.answer(file.request, known: [file.mapping], inFlight: 0, now: 1)
+        let (answer, descriptor) = answerer.answerReferenced(file.request, known: [file.mapping], inFlight: 0, now: 1)
         #expect(descriptor == nil)
         #expect(answer.status == .openFailed)
         #expect(answer.errorNumber == UInt32(ENOENT))
@@ -113,7 +123,7 @@ struct FileRequestAnswererTests {
                               inode: UInt64(status.st_ino), path: path)
         var answerer = FileRequestAnswerer()
         let request = FileRequest(pid: getpid(), start: 0x1000, end: 0x2000, device: mapping.device, inode: mapping.inode)
-        let (answer, descriptor) = answerer.answer(request, known: [mapping], inFlight: 0, now: 1)
+        let (answer, descriptor) = answerer.answerReferenced(request, known: [mapping], inFlight: 0, now: 1)
         #expect(descriptor == nil)
         #expect(answer.status == .notRegularFile)
     }
@@ -123,17 +133,16 @@ struct FileRequestAnswererTests {
         let file = try ScratchFile()
         defer { unlink(file.path) }
         var answerer = FileRequestAnswerer(limits: .init(maximumInFlight: 2, requestsPerSecond: 10, burst: 2))
-        #expect(answerer.answer(file.request, known: [file.mapping], inFlight: 2, now: 0).answer.status == .busy)
-        var passed: [Int32] = []
-        defer { for fd in passed { close(fd) } }
+        #expect(answerer.answerReferenced(file.request, known: [file.mapping], inFlight: 2, now: 0).answer.status == .busy)
+        var passed: [FileDescriptorReference] = []
         for _ in 0..<2 {
-            let (answer, descriptor) = answerer.answer(file.request, known: [file.mapping], inFlight: 0, now: 0)
+            let (answer, descriptor) = answerer.answerReferenced(file.request, known: [file.mapping], inFlight: 0, now: 0)
             #expect(answer.status == .attached)
             if let descriptor { passed.append(descriptor) }
         }
         // The bucket is empty; a tenth of a second later it holds one more.
-        #expect(answerer.answer(file.request, known: [file.mapping], inFlight: 0, now: 50_000_000).answer.status == .busy)
-        let (later, descriptor) = answerer.answer(file.request, known: [file.mapping], inFlight: 0, now: 150_000_000)
+        #expect(answerer.answerReferenced(file.request, known: [file.mapping], inFlight: 0, now: 50_000_000).answer.status == .busy)
+        let (later, descriptor) = answerer.answerReferenced(file.request, known: [file.mapping], inFlight: 0, now: 150_000_000)
         if let descriptor { passed.append(descriptor) }
         #expect(later.status == .attached)
         #expect(answerer.counters == .init(requests: 5, descriptorsSent: 3, refused: 2))
@@ -223,8 +232,7 @@ struct FileRequestPathTests {
             let watch = try OpenWatch(target)
             try scratch.link("lib/libmapped.so", to: target)
             var answerer = FileRequestAnswerer()
-            let (answer, descriptor) = answerer.answer(Self.request(mapping), known: [mapping], inFlight: 0, now: 1)
-            if let descriptor { close(descriptor) }
+            let (answer, descriptor) = answerer.answerReferenced(Self.request(mapping), known: [mapping], inFlight: 0, now: 1)
             #expect(descriptor == nil, "\(target)")
             #expect(answer.status == expected, "\(target)")
             #expect(answerer.lastRefusal?.contains(reason) == true, "\(answerer.lastRefusal ?? "no refusal")")
@@ -239,8 +247,7 @@ struct FileRequestPathTests {
         for (target, expected) in [("/etc/shadow", FileDescriptorStatus.identityMismatch), ("/dev/null", .notRegularFile)] {
             try scratch.link("lib/libmapped.so", to: target)
             var answerer = FileRequestAnswerer()
-            let (answer, descriptor) = answerer.answer(Self.request(mapping), known: [mapping], inFlight: 0, now: 1)
-            if let descriptor { close(descriptor) }
+            let (answer, descriptor) = answerer.answerReferenced(Self.request(mapping), known: [mapping], inFlight: 0, now: 1)
             #expect(descriptor == nil && answer.status == expected, "\(target): \(answer.status)")
         }
     }
@@ -259,11 +266,10 @@ struct FileRequestPathTests {
 
         func answer(_ mapping: Mapping) -> (FileDescriptorAnswer, stat?, String?) {
             var answerer = FileRequestAnswerer(procRoot: procRoot)
-            let (answer, descriptor) = answerer.answer(Self.request(mapping, pid: 4242), known: [mapping], inFlight: 0, now: 1)
+            let (answer, descriptor) = answerer.answerReferenced(Self.request(mapping, pid: 4242), known: [mapping], inFlight: 0, now: 1)
             guard let descriptor else { return (answer, nil, answerer.lastRefusal) }
-            defer { close(descriptor) }
             var status = stat()
-            fstat(descriptor, &status)
+            fstat(descriptor.rawValue, &status)
             return (answer, status, nil)
         }
 

@@ -95,6 +95,27 @@ struct UntrustedFileTests {
         #expect(description.contains("remove it"))
     }
 
+    @Test("OpenFile.open never reopens the O_PATH descriptor of a FIFO: the type is checked first")
+    func fifoIsNeverReopened() throws {
+        let directory = try TemporaryDirectory()
+        let fifo = directory.file("fifo")
+        try makeFIFO(fifo)
+        let watch = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        try #require(watch >= 0)
+        defer { close(watch) }
+        try #require(inotify_add_watch(watch, fifo, UInt32(IN_OPEN)) >= 0, "inotify_add_watch: errno \(errno)")
+
+        // A reopen for reading with O_NONBLOCK would return at once, so only inotify tells.
+        guard case .failure(.notRegularFile(let path, let type)) = OpenFile.open(fifo) else {
+            Issue.record("a FIFO was not refused as one")
+            return
+        }
+        #expect(path == fifo && type.description == "a FIFO")
+        var events = [UInt8](repeating: 0, count: 4096)
+        let count = events.withUnsafeMutableBytes { read(watch, $0.baseAddress, $0.count) }
+        #expect(count < 0 && errno == EAGAIN, "the FIFO was opened (inotify saw IN_OPEN)")
+    }
+
     @Test("OpenFile.open never opens a device, even behind a symlink: it is refused from O_PATH's fstat")
     func deviceBehindASymlinkIsNeverOpened() throws {
         let directory = try TemporaryDirectory()

@@ -16,17 +16,11 @@ public enum CaptureInspection {
     /// `WireFormatError` that stopped decoding, or a `SystemCallError`.
     public static func decode(path: String, chunkSize: Int = 1 << 20, limits: DecoderLimits = .default,
                               _ body: (Record, Int) throws -> Void) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SystemCallError("open", subject: path) }
-        defer { close(fd) }
+        let file = try FileDescriptor.open(path, O_RDONLY)
         var decoder = StreamDecoder(limits: limits)
         var chunk = [UInt8](repeating: 0, count: max(1, chunkSize))
         while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw SystemCallError("read", subject: path)
-            }
+            let count = try file.read(into: &chunk)
             if count == 0 { break }
             decoder.feed(chunk[..<count])
             var offset = decoder.bytesConsumed

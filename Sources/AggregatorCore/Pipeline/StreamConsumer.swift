@@ -1,3 +1,4 @@
+import SystemCalls
 /// Something that takes the bytes of one stream as they arrive: the decoding
 /// and symbolizing pipeline, or a test double.
 public protocol StreamConsumer: AnyObject {
@@ -14,7 +15,7 @@ public protocol StreamConsumer: AnyObject {
 public protocol DescriptorReceiver: AnyObject {
     /// `descriptors` arrived with the stream bytes at `offsets` (bytes from the start of
     /// the stream); called before those bytes are consumed. The receiver owns them.
-    func receive(descriptors: [Int32], with offsets: Range<Int>)
+    func receive(descriptors: [FileDescriptorReference], with offsets: Range<Int>)
     /// A read lost descriptors: the kernel had more than the ancillary buffer held (`MSG_CTRUNC`).
     func noteTruncatedDescriptors()
 }

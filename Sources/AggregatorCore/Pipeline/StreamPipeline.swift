@@ -7,6 +7,7 @@ import Glibc
 import ProfilingMetrics
 import Profiles
 import Symbolization
+import SystemCalls
 import WireFormat
 
 /// Decodes, symbolizes and measures one stream, from one connection or one
@@ -95,7 +96,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         self.control = control
     }
 
-    public func receive(descriptors: [Int32], with offsets: Range<Int>) {
+    public func receive(descriptors: [FileDescriptorReference], with offsets: Range<Int>) {
         receivedDescriptors.receive(descriptors, with: offsets)
     }
 
@@ -120,11 +121,8 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
             descriptorCounters.missing += 1
             logger.warning("file descriptor record for pid \(answer.pid) arrived without its descriptor")
         }
-        guard let unwindPublisher else {
-            if let descriptor { close(descriptor) }
-            return
-        }
-        unwindPublisher.noteAnswer(answer, descriptor: descriptor)
+        // Without a publisher, the descriptor closes here.
+        unwindPublisher?.noteAnswer(answer, descriptor: descriptor)
     }
 
     private func handle(_ record: Record) throws {

@@ -5,16 +5,18 @@ import SystemCalls
 
 /// Writes `text` to `path` ("-" is standard output) with `open`, `write`, `close`.
 func writeText(_ text: String, to path: String) throws(SystemCallError) {
-    let fd = path == "-" ? STDOUT_FILENO : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw SystemCallError("open", subject: path) }
-    defer { if fd != STDOUT_FILENO { close(fd) } }
-    var bytes = Array(text.utf8)[...]
-    while !bytes.isEmpty {
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        if written < 0 {
-            if errno == EINTR { continue }
-            throw SystemCallError("write", subject: path)
-        }
-        bytes = bytes.dropFirst(written)
+    let output: FileDescriptor
+    if path == "-" {
+        // A duplicate, so that closing what this owns leaves standard output open.
+        let duplicate = dup(STDOUT_FILENO)
+        guard duplicate >= 0 else { throw .last("dup", subject: "standard output") }
+        output = FileDescriptor(owning: duplicate)
+    } else {
+        output = try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_TRUNC, permissions: 0o644)
+    }
+    do throws(SystemCallError) {
+        try output.writeAll(Array(text.utf8)[...])
+    } catch {
+        throw SystemCallError(error.call, subject: path, errno: error.errno)
     }
 }

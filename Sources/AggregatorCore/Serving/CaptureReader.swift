@@ -8,12 +8,10 @@ public enum CaptureReader {
     /// Calls `body` with each chunk of the file at `path` (`open`, `read`).
     public static func read(path: String, chunkSize: Int = 256 << 10,
                             _ body: (ArraySlice<UInt8>) throws -> Void) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SystemCallError("open", subject: path) }
-        defer { close(fd) }
+        let file = try FileDescriptor.open(path, O_RDONLY)
         var buffer = [UInt8](repeating: 0, count: chunkSize)
         while true {
-            let count = try readSome(fd, into: &buffer)
+            let count = try file.read(into: &buffer)
             if count == 0 { return }
             try body(buffer[..<count])
         }

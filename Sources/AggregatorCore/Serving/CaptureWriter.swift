@@ -7,14 +7,12 @@ import SystemCalls
 /// the bytes of one stream, so `replay` can process it later.
 public final class CaptureWriter {
     public let path: String
-    private let fd: Int32
+    private let file: FileDescriptor
 
     /// Creates (`open(O_CREAT|O_EXCL)`) the file `path` with mode 0640.
     public init(path: String) throws(SystemCallError) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw SystemCallError("open", subject: path) }
+        self.file = try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_EXCL, permissions: 0o640)
         self.path = path
-        self.fd = fd
     }
 
     /// A new capture in `directory` named after the time and a connection number.
@@ -27,18 +25,10 @@ public final class CaptureWriter {
 
     /// Appends `bytes` with `write`, retrying short writes and `EINTR`.
     public func write(_ bytes: ArraySlice<UInt8>) throws(SystemCallError) {
-        var remaining = bytes
-        while !remaining.isEmpty {
-            let written = remaining.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw SystemCallError("write", subject: path)
-            }
-            remaining = remaining.dropFirst(written)
+        do throws(SystemCallError) {
+            try file.writeAll(bytes)
+        } catch {
+            throw SystemCallError(error.call, subject: path, errno: error.errno)
         }
-    }
-
-    deinit {
-        close(fd)
     }
 }

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import SystemCalls
 
 /// The descriptors a connection received (`SCM_RIGHTS`), in arrival order, each with
 /// the stream bytes it arrived with. The sampler sends a descriptor with the first
@@ -9,7 +7,7 @@ import Glibc
 /// bytes contain `r`. Descriptors of earlier bytes that no record took are closed.
 /// Owns every descriptor it holds.
 public struct ReceivedDescriptors: ~Copyable {
-    private var queue: [(descriptor: Int32, offsets: Range<Int>)] = []
+    private var queue: [(descriptor: FileDescriptorReference, offsets: Range<Int>)] = []
     /// Descriptors closed because no record took them.
     public private(set) var unmatched = 0
 
@@ -18,31 +16,25 @@ public struct ReceivedDescriptors: ~Copyable {
     public var count: Int { queue.count }
 
     /// Keeps `descriptors`, which arrived with the stream bytes at `offsets`.
-    public mutating func receive(_ descriptors: [Int32], with offsets: Range<Int>) {
+    public mutating func receive(_ descriptors: [FileDescriptorReference], with offsets: Range<Int>) {
         for descriptor in descriptors { queue.append((descriptor, offsets)) }
     }
 
     /// The descriptor that arrived with stream offset `offset` (a record's first byte),
     /// now the caller's; nil when none did. Older ones are closed and counted.
-    public mutating func take(forRecordAt offset: Int) -> Int32? {
+    public mutating func take(forRecordAt offset: Int) -> FileDescriptor? {
         while let first = queue.first, first.offsets.upperBound <= offset {
-            queue.removeFirst()
-            close(first.descriptor)
+            queue.removeFirst()  // closes it
             unmatched += 1
         }
         guard let first = queue.first, first.offsets.contains(offset) else { return nil }
         queue.removeFirst()
-        return first.descriptor
+        return first.descriptor.take()
     }
 
     /// Closes everything held (the connection ended); they count as unmatched.
     public mutating func closeAll() {
-        for (descriptor, _) in queue { close(descriptor) }
         unmatched += queue.count
         queue.removeAll()
-    }
-
-    deinit {
-        for (descriptor, _) in queue { close(descriptor) }
     }
 }

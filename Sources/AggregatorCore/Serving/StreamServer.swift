@@ -49,7 +49,7 @@ public final class StreamServer: Sendable {
         }
     }
 
-    private let listener: Int32
+    private let listener: FileDescriptor
     private let allowedUIDs: Set<UInt32>
     private let captureDirectory: String?
     private let logger: Logger
@@ -72,7 +72,7 @@ public final class StreamServer: Sendable {
     /// Starts a named thread or throws; replaced in tests to make thread creation fail.
     typealias ThreadStarter = @Sendable (_ name: String, _ body: @escaping @Sendable () -> Void) throws(SystemCallError) -> Void
 
-    public convenience init(listener: Int32, allowedUIDs: Set<UInt32>, captureDirectory: String?, logger: Logger,
+    public convenience init(listener: consuming FileDescriptor, allowedUIDs: Set<UInt32>, captureDirectory: String?, logger: Logger,
                             limits: Limits = Limits(), makeConsumer: @escaping ConsumerFactory) {
         self.init(listener: listener, allowedUIDs: allowedUIDs, captureDirectory: captureDirectory, logger: logger,
                   limits: limits, startThread: Self.startDetachedThread, makeConsumer: makeConsumer)
@@ -83,7 +83,7 @@ public final class StreamServer: Sendable {
         try DetachedThread.start(name: name, body)
     }
 
-    init(listener: Int32, allowedUIDs: Set<UInt32>, captureDirectory: String?, logger: Logger,
+    init(listener: consuming FileDescriptor, allowedUIDs: Set<UInt32>, captureDirectory: String?, logger: Logger,
          limits: Limits, startThread: @escaping ThreadStarter, makeConsumer: @escaping ConsumerFactory) {
         self.listener = listener
         self.allowedUIDs = allowedUIDs
@@ -117,9 +117,10 @@ public final class StreamServer: Sendable {
         }
         var connection = 0
         while true {
-            let fd: Int32
+            // Held by reference: the connection's thread takes it along.
+            let socket: FileDescriptorReference
             do {
-                fd = try UnixSocket.accept(listener)
+                socket = FileDescriptorReference(try UnixSocket.accept(listener.rawValue))
             } catch {
                 guard stopping.load(ordering: .acquiring) else { throw error }
                 if active.wait(timeout: .now() + drainTimeout) == .timedOut {
@@ -128,20 +129,19 @@ public final class StreamServer: Sendable {
                 return
             }
             connection += 1
+            let fd = socket.rawValue
             let peer: PeerCredentials
             do {
                 peer = try PeerCredentials(socket: fd)
             } catch {
                 refusedLog.log(.error, "refused connection \(connection): \(error)", to: logger)
                 counters.add { $0.refused += 1 }
-                close(fd)
-                continue
+                continue  // closes the socket
             }
             guard allowedUIDs.contains(peer.uid) else {
                 refusedLog.log(.warning, "refused connection \(connection) from pid \(peer.pid) uid \(peer.uid): uid not in allowed_uids \(allowedUIDs.sorted()); add it to receivers.profiling.allowed_uids to accept it", to: logger)
                 counters.add { $0.refused += 1 }
-                close(fd)
-                continue
+                continue  // closes the socket
             }
             let id = connection
             let admitted = connections.withLock { open in
@@ -152,8 +152,7 @@ public final class StreamServer: Sendable {
             guard admitted else {
                 unservedLog.log(.warning, "refused connection \(id) from pid \(peer.pid) uid \(peer.uid): \(limits.maxConnections) connections are open already (receivers.profiling.max_connections); a host normally runs one sampler, so look for stray ones, or raise the limit", to: logger)
                 counters.add { $0.overLimit += 1 }
-                close(fd)
-                continue
+                continue  // closes the socket
             }
             active.enter()
             do {
@@ -161,13 +160,13 @@ public final class StreamServer: Sendable {
                     self.serve(fd: fd, peer: peer, connection: id)
                     // Out of the registry before closing, so `stop()` never shuts a reused descriptor.
                     connections.withLock { _ = $0.removeValue(forKey: id) }
-                    close(fd)
+                    _ = socket.take()  // closed
                     active.leave()
                 }
                 counters.add { $0.accepted += 1 }
             } catch {
                 connections.withLock { _ = $0.removeValue(forKey: id) }
-                close(fd)
+                _ = socket.take()  // closed
                 active.leave()
                 counters.add { $0.threadFailures += 1 }
                 unservedLog.log(.error, "closed connection \(id) from pid \(peer.pid) unserved: \(error); the service's task limit (systemd TasksMax=, RLIMIT_NPROC) leaves no thread for it", to: logger)
@@ -180,7 +179,7 @@ public final class StreamServer: Sendable {
     /// waits for them and returns. Safe to call from any thread, e.g. a signal waiter.
     public func stop() {
         stopping.store(true, ordering: .releasing)
-        _ = shutdown(listener, Int32(SHUT_RDWR))
+        _ = shutdown(listener.rawValue, Int32(SHUT_RDWR))
         for fd in connections.withLock({ $0.values.map(\.fd) }) {
             _ = shutdown(fd, Int32(SHUT_RD))
         }
@@ -363,12 +362,10 @@ private struct OpenConnection {
     var silenced = false
 }
 
-/// Gives the descriptors of one read to a consumer that takes them; closes them otherwise.
+/// Gives the descriptors of one read to a consumer that takes them; otherwise they close
+/// with the chunk.
 private func hand(_ received: ReceivedChunk, at offsets: Range<Int>, to consumer: any StreamConsumer) {
-    guard let receiver = consumer as? DescriptorReceiver else {
-        for descriptor in received.descriptors { close(descriptor) }
-        return
-    }
+    guard let receiver = consumer as? DescriptorReceiver else { return }
     if received.controlTruncated { receiver.noteTruncatedDescriptors() }
     if !received.descriptors.isEmpty { receiver.receive(descriptors: received.descriptors, with: offsets) }
 }

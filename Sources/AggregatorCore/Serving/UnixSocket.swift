@@ -8,7 +8,7 @@ public enum UnixSocket {
     /// Creates a listening stream socket at `path` with `socket`, `bind`,
     /// `chmod` and `listen`. A stale socket file left by an earlier run is
     /// removed first; any other file at `path` is an error.
-    public static func listen(path: String, mode: mode_t = 0o660, backlog: Int32 = 16) throws(SystemCallError) -> Int32 {
+    public static func listen(path: String, mode: mode_t = 0o660, backlog: Int32 = 16) throws(SystemCallError) -> FileDescriptor {
         var status = stat()
         if lstat(path, &status) == 0 {
             guard status.st_mode & S_IFMT == S_IFSOCK else {
@@ -16,51 +16,46 @@ public enum UnixSocket {
             }
             unlink(path)
         }
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw SystemCallError("socket(AF_UNIX)") }
-        do throws(SystemCallError) {
-            var address = try socketAddress(path)
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
+        let socket = try streamSocket()
+        var address = try socketAddress(path)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(socket.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
             }
-            guard bound == 0 else { throw SystemCallError("bind", subject: path) }
-            guard chmod(path, mode) == 0 else { throw SystemCallError("chmod", subject: path) }
-            guard Glibc.listen(fd, backlog) == 0 else { throw SystemCallError("listen", subject: path) }
-        } catch {
-            close(fd)
-            throw error
         }
-        return fd
+        guard bound == 0 else { throw SystemCallError("bind", subject: path) }
+        guard chmod(path, mode) == 0 else { throw SystemCallError("chmod", subject: path) }
+        guard Glibc.listen(socket.rawValue, backlog) == 0 else { throw SystemCallError("listen", subject: path) }
+        return socket
     }
 
     /// Connects a stream socket to `path` with `socket` and `connect`.
-    public static func connect(path: String) throws(SystemCallError) -> Int32 {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw SystemCallError("socket(AF_UNIX)") }
-        do throws(SystemCallError) {
-            var address = try socketAddress(path)
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
+    public static func connect(path: String) throws(SystemCallError) -> FileDescriptor {
+        let socket = try streamSocket()
+        var address = try socketAddress(path)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(socket.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
             }
-            guard connected == 0 else { throw SystemCallError("connect", subject: path) }
-        } catch {
-            close(fd)
-            throw error
         }
-        return fd
+        guard connected == 0 else { throw SystemCallError("connect", subject: path) }
+        return socket
+    }
+
+    /// `socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC)`.
+    private static func streamSocket() throws(SystemCallError) -> FileDescriptor {
+        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SystemCallError("socket(AF_UNIX)") }
+        return FileDescriptor(owning: fd)
     }
 
     /// Accepts one connection with `accept` (then `FD_CLOEXEC`), retrying on `EINTR`.
-    public static func accept(_ listener: Int32) throws(SystemCallError) -> Int32 {
+    public static func accept(_ listener: Int32) throws(SystemCallError) -> FileDescriptor {
         while true {
             let fd = Glibc.accept(listener, nil, nil)
             if fd >= 0 {
                 _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-                return fd
+                return FileDescriptor(owning: fd)
             }
             if errno == EINTR || errno == ECONNABORTED { continue }
             throw SystemCallError("accept", subject: "fd \(listener)")
@@ -83,22 +78,13 @@ public enum UnixSocket {
     }
 }
 
-/// Reads from a descriptor with `read`, retrying on `EINTR`.
-public func readSome(_ fd: Int32, into buffer: inout [UInt8]) throws(SystemCallError) -> Int {
-    while true {
-        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if count >= 0 { return count }
-        if errno == EINTR { continue }
-        throw SystemCallError("read", subject: "fd \(fd)")
-    }
-}
-
 /// What one `recvmsg` brought: bytes, and descriptors passed as `SCM_RIGHTS`.
 public struct ReceivedChunk: Sendable {
     /// Bytes read into the buffer (0: the peer closed).
     public var count: Int
-    /// Descriptors that arrived with these bytes (close-on-exec), in order; the caller owns them.
-    public var descriptors: [Int32]
+    /// Descriptors that arrived with these bytes (close-on-exec), in order, owned: closed
+    /// when the last reference goes unless a receiver takes them.
+    public var descriptors: [FileDescriptorReference]
     /// The kernel had more ancillary data than the buffer held (`MSG_CTRUNC`): the
     /// descriptors that did not fit were closed by the kernel and are lost.
     public var controlTruncated: Bool
@@ -136,7 +122,7 @@ public func receiveSome(_ fd: Int32, into buffer: inout [UInt8]) throws(SystemCa
             if errno == EINTR { continue }
             throw SystemCallError("recvmsg", subject: "fd \(fd)")
         }
-        var descriptors: [Int32] = []
+        var descriptors: [FileDescriptorReference] = []
         control.withUnsafeBytes { bytes in
             var offset = 0
             while offset + headerSize <= controlLength {
@@ -145,7 +131,8 @@ public func receiveSome(_ fd: Int32, into buffer: inout [UInt8]) throws(SystemCa
                 guard length >= headerSize, offset + length <= controlLength else { break }
                 if header.cmsg_level == SOL_SOCKET, header.cmsg_type == Int32(SCM_RIGHTS) {
                     for index in 0..<(length - headerSize) / 4 {
-                        descriptors.append(bytes.loadUnaligned(fromByteOffset: offset + headerSize + index * 4, as: Int32.self))
+                        let received = bytes.loadUnaligned(fromByteOffset: offset + headerSize + index * 4, as: Int32.self)
+                        descriptors.append(FileDescriptorReference(FileDescriptor(owning: received)))
                     }
                 }
                 offset += cmsgAlign(length)

@@ -116,7 +116,9 @@ public final class UnwindTableCache: Sendable {
     /// (closed when read). Returns false, closing it at once, when the entry is already
     /// compiled, failed for another reason than access, or being compiled.
     @discardableResult
-    public func compile(identity: FileIdentity, descriptor: Int32, name: String) -> Bool {
+    public func compile(identity: FileIdentity, descriptor: consuming FileDescriptor, name: String) -> Bool {
+        // Held by reference: the background job below takes it along.
+        let file = FileDescriptorReference(descriptor)
         let accepted = state.withLock { state -> Bool in
             switch state.entries[identity] {
             case .unreadable?, nil:
@@ -126,14 +128,11 @@ public final class UnwindTableCache: Sendable {
                 return false
             }
         }
-        guard accepted else {
-            close(descriptor)
-            return false
-        }
+        guard accepted else { return false }  // closes the file
         let limit = maximumFileSize
         enqueue { [self] in
             let entry: Entry
-            switch Self.readDescriptor(descriptor, name: name, identity: identity, limit: limit) {
+            switch Self.readDescriptor(file.rawValue, name: name, identity: identity, limit: limit) {
             case .failure(let failure):
                 entry = .failed(failure.reason)
             case .success(let bytes):
@@ -144,7 +143,7 @@ public final class UnwindTableCache: Sendable {
                     entry = .failed("\(name): \(error)")
                 }
             }
-            close(descriptor)
+            _ = file.take()  // closed once read
             if case .compiled = entry { state.withLock { $0.statistics.compiledFromDescriptors += 1 } }
             record(entry, for: identity)
         }

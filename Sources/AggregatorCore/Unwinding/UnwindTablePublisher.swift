@@ -1,5 +1,6 @@
 import Logging
 import Symbolization
+import SystemCalls
 import WireFormat
 #if canImport(Glibc)
 import Glibc
@@ -247,17 +248,17 @@ public final class UnwindTablePublisher {
 
     /// The sampler's answer to a file request, with the descriptor that rode on the
     /// record (owned from here on: handed to the cache or closed).
-    public func noteAnswer(_ answer: FileDescriptorAnswer, descriptor: Int32?) {
+    public func noteAnswer(_ answer: FileDescriptorAnswer, descriptor: consuming FileDescriptor?) {
         let identity = FileIdentity(device: answer.device, inode: answer.inode)
         guard let request = outstanding.removeValue(forKey: identity) else {
-            if let descriptor { close(descriptor) }
+            _ = consume descriptor  // closed
             counters.descriptorsRejected += 1
             logger.warning("file descriptor answer for dev \(answer.device) inode \(answer.inode) that was not requested; ignored")
             return
         }
         defer { sendQueuedRequests() }
-        guard answer.status == .attached, let descriptor else {
-            if let descriptor { close(descriptor) }
+        // One that came with another status closes with `descriptor`.
+        guard answer.status == .attached, let file = descriptor.take() else {
             counters.fileRequestsRefused += 1
             var reason = answer.status == .attached ? "no descriptor arrived with the record" : "\(answer.status)"
             if answer.status == .openFailed { reason += " (\(String(cString: strerror(Int32(truncatingIfNeeded: answer.errorNumber)))))" }
@@ -274,8 +275,8 @@ public final class UnwindTablePublisher {
             logger.info("the sampler passed no descriptor for dev \(answer.device) inode \(answer.inode) (pid \(answer.pid)): \(reason)")
             return
         }
-        if let problem = Self.checkDescriptor(descriptor, identity: identity, limit: maximumFileSize) {
-            close(descriptor)
+        if let problem = Self.checkDescriptor(file.rawValue, identity: identity, limit: maximumFileSize) {
+            _ = consume file  // closed
             counters.descriptorsRejected += 1
             refused[identity] = problem
             logger.warning("descriptor from the sampler rejected (pid \(answer.pid)): \(problem)")
@@ -283,7 +284,7 @@ public final class UnwindTablePublisher {
         }
         counters.descriptorsReceived += 1
         logger.info("received a descriptor of dev \(answer.device) inode \(answer.inode) from the sampler (pid \(answer.pid)); compiling its unwind table")
-        cache.compile(identity: identity, descriptor: descriptor, name: "descriptor of dev \(answer.device) inode \(answer.inode)")
+        cache.compile(identity: identity, descriptor: file, name: "descriptor of dev \(answer.device) inode \(answer.inode)")
     }
 
     /// Why `fd` is not the regular file `identity` of at most `limit` bytes (`fstat`), or nil.

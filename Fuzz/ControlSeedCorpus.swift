@@ -1,0 +1,31 @@
+// The control-decoder fuzzer's seeds (scripts/fuzz-decoder.sh), written by SeedCorpus.swift.
+
+func controlStream(_ records: [ControlRecord]) -> [UInt8] {
+    var encoder = ControlEncoder()
+    return records.flatMap { encoder.encode($0) }
+}
+
+/// Valid control streams: the header alone, then every record type, an unknown one, the
+/// largest table id, a negative bias and a mapping at the top of the address space.
+func controlSeeds() -> [[UInt8]] {
+    let table = UnwindTableRecord(tableID: 1, device: 0x803, inode: 1234, table: (0..<200).map { UInt8(truncatingIfNeeded: $0 &* 37) })
+    let mappings = UnwindMappings(pid: 4321, entries: [
+        UnwindMapping(start: 0x5555_0000_1000, end: 0x5555_0002_0000, tableID: 1, bias: 0xFFFF_AAAB_0000_0000,
+                      device: 0x803, inode: 1234),
+        UnwindMapping(start: 0x7F00_0000_0000, end: 0x7F00_0020_0000, tableID: UInt32.max, bias: 0x1000,
+                      device: 0x803, inode: 7),
+        UnwindMapping(start: 0xFFFF_FFFF_FFFF_0000, end: 0xFFFF_FFFF_FFFF_FFFF, tableID: 2, bias: 0,
+                      device: 1, inode: 1),
+    ])
+    let request = FileRequest(pid: 4321, start: 0x5555_0000_1000, end: 0x5555_0002_0000, device: 0x803, inode: 1234)
+    return [
+        ControlStream.magic + [UInt8(ControlStream.currentVersion)],
+        controlStream([.unwindTable(table)]),
+        controlStream([.unwindMappings(mappings)]),
+        controlStream([.releaseUnwindTable(tableID: 1), .releaseUnwindTable(tableID: UInt32.max)]),
+        controlStream([.fileRequest(request)]),
+        controlStream([.unknown(type: 99, length: 5), .fileRequest(request)]),
+        controlStream([.unwindTable(table), .unwindMappings(mappings), .fileRequest(request),
+                       .unwindMappings(UnwindMappings(pid: 4321, entries: [])), .releaseUnwindTable(tableID: 1)]),
+    ]
+}
