@@ -11,8 +11,8 @@ import Glibc
 /// FIFO or a device where a process maps a file or a JIT writes its map, and a blocking
 /// `open` or `read` of it would stall a connection (or a replay) for good.
 public final class OpenFile {
-    private let descriptor: FileDescriptor
-    /// The descriptor number, lent to C readers (libelf): valid while this file lives.
+    let descriptor: FileDescriptor
+    /// The descriptor number, lent: valid while this file lives.
     public var fileDescriptor: Int32 { descriptor.rawValue }
     /// The path it was opened by (possibly under `/proc/PID/root`).
     public let path: String

@@ -13,7 +13,7 @@ extension OpenFile: ELFByteSource {
     public var byteCount: UInt64 { UInt64(max(size, 0)) }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(ELFFileError) {
-        guard let base = buffer.baseAddress, offset <= UInt64(Int64.max) - UInt64(buffer.count) else {
+        guard buffer.baseAddress != nil, offset <= UInt64(Int64.max) - UInt64(buffer.count) else {
             guard buffer.isEmpty else {
                 throw ELFFileError(.outOfFileBounds(offset: offset, size: UInt64(buffer.count), fileSize: byteCount),
                                    file: path, place: "file", offset: offset)
@@ -22,11 +22,12 @@ extension OpenFile: ELFByteSource {
         }
         var done = 0
         while done < buffer.count {
-            let count = pread(fileDescriptor, base + done, buffer.count - done, off_t(offset) + off_t(done))
-            if count < 0, errno == EINTR { continue }
-            if count < 0 {
-                throw ELFFileError(.readFailed(reason: "pread: \(String(cString: strerror(errno)))"), file: path,
-                                   place: "file", offset: offset + UInt64(done))
+            let count: Int
+            do {
+                count = try descriptor.read(fromAbsoluteOffset: Int64(offset) + Int64(done),
+                                            into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+            } catch {
+                throw ELFFileError(.readFailed(reason: "\(error)"), file: path, place: "file", offset: offset + UInt64(done))
             }
             if count == 0 {
                 throw ELFFileError(.readFailed(reason: "the file ends before \(offset + UInt64(buffer.count)) (it shrank while read)"),
