@@ -77,7 +77,7 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
         ("max_connections", "tandem: sampler connections served at once (1...1024, default 16); more are refused"),
         ("max_processes", "tandem: processes described at once per stream (default 65536)"),
         ("max_mappings_per_process", "tandem: executable mappings kept per process (default 16384)"),
-        ("max_mappings", "tandem: executable mappings kept per stream (default 1048576)"),
+        ("max_mappings", "tandem: executable mappings kept per stream (default 524288)"),
         ("max_kernel_symbols", "tandem: kernel symbols kept per stream (default 524288)"),
         ("max_profile_stacks", "tandem: distinct (process, thread, stack) cells of the file outputs' profile per run (default 262144)"),
     ]

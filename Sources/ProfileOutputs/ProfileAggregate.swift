@@ -61,8 +61,10 @@ public struct ProfileAggregate: Sendable {
     public private(set) var maximumDistinctStacks: Int
 
     /// The default of `maximumDistinctStacks`, sized in docs/benchmarks.md ("Chaos run"):
-    /// a cell of a flood of distinct processes costs about 250 bytes with its process,
-    /// so 2^18 cells take about 64 MiB; a large host's run has a few tens of thousands.
+    /// a cell of a flood of distinct pids costs 170–320 bytes with its process, so 2^18
+    /// cells take 45–80 MiB, and a flood that fills them peaked at 224 MiB with the
+    /// metrics' bounds (under the 256 MiB a hostile stream may take); cells of one host's
+    /// processes share their processes and stacks, and number tens of thousands.
     public static let defaultMaximumDistinctStacks = 1 << 18
 
     private(set) var frames: [Frame] = []
