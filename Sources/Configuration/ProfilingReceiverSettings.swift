@@ -47,6 +47,9 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
     public var maxMappingsPerProcess: Int?
     public var maxMappings: Int?
     public var maxKernelSymbols: Int?
+    /// tandem: distinct (process, thread, stack) cells of the profile behind the file
+    /// outputs, over the whole run (nil: `ProfileAggregate.defaultMaximumDistinctStacks`).
+    public var maxProfileStacks: Int?
 
     public init() {}
 
@@ -55,7 +58,7 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
         "samples_per_second", "SamplesPerSecond", "off_cpu_threshold", "probabilistic_threshold",
         "probabilistic_interval", "reporter_interval", "tracers", "send_error_frames", "send_idle_frames",
         "endpoint", "allowed_uids", "max_connections", "max_processes", "max_mappings_per_process", "max_mappings",
-        "max_kernel_symbols",
+        "max_kernel_symbols", "max_profile_stacks",
     ]
 
     /// What tandem does with each key, for documentation and `--check-config` output.
@@ -74,8 +77,9 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
         ("max_connections", "tandem: sampler connections served at once (1...1024, default 16); more are refused"),
         ("max_processes", "tandem: processes described at once per stream (default 65536)"),
         ("max_mappings_per_process", "tandem: executable mappings kept per process (default 16384)"),
-        ("max_mappings", "tandem: executable mappings kept per stream (default 1048576)"),
+        ("max_mappings", "tandem: executable mappings kept per stream (default 524288)"),
         ("max_kernel_symbols", "tandem: kernel symbols kept per stream (default 524288)"),
+        ("max_profile_stacks", "tandem: distinct (process, thread, stack) cells of the file outputs' profile per run (default 262144)"),
     ]
 
     /// The range each per-stream `max_*` bound accepts: at least 1, at most 2^26 (beyond that a
@@ -148,6 +152,7 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
         maxMappingsPerProcess = try reader.integer("max_mappings_per_process", in: Self.limitRange)
         maxMappings = try reader.integer("max_mappings", in: Self.limitRange)
         maxKernelSymbols = try reader.integer("max_kernel_symbols", in: Self.limitRange)
+        maxProfileStacks = try reader.integer("max_profile_stacks", in: Self.limitRange)
         if reader.has("allowed_uids") {
             let texts = try reader.stringList("allowed_uids") ?? []
             guard !texts.isEmpty else {

@@ -4,8 +4,9 @@ import Logging
 import Profiles
 import SystemCalls
 
-/// `file`: appends each batch as one line of OTLP/JSON (the Collector's file exporter
-/// format) to `path`, or to standard output when `path` is `-` or absent.
+/// `file`: appends each batch as lines of OTLP/JSON (the Collector's file exporter
+/// format), one line per `resourcesPerLine` resources, to `path`, or to standard output
+/// when `path` is `-` or absent.
 ///
 /// Writes happen in `export`, under a lock: a local file needs no queue or retries.
 final class FileExporter: MetricsExporter {
@@ -34,6 +35,11 @@ final class FileExporter: MetricsExporter {
 
     static let keys = ["path", "format"]
 
+    /// The most resources (processes) encoded into one line. A window of 65,536 processes
+    /// as one line built 130 MiB of JSON at once, most of a flood's peak memory
+    /// (docs/benchmarks.md, "Chaos run"); a line of this many takes about 2 MiB.
+    static let resourcesPerLine = 1024
+
     init(id: String, settings config: ConfigMappingReader, logger: Logger) throws(ConfigurationError) {
         try config.requireOnlyKeys(Self.keys)
         _ = try config.choice("format", among: ["json"])
@@ -55,10 +61,9 @@ final class FileExporter: MetricsExporter {
         state = LockedState(file: file)
     }
 
+    /// Writes `batch` (one item in the counters, whatever its number of lines).
     func export(_ batch: MetricsBatch) {
         guard !batch.isEmpty else { return }
-        var line = OTLPJSON.encode(batch)
-        line.append(UInt8(ascii: "\n"))
         state.lock.lock()
         defer { state.lock.unlock() }
         guard !state.closed else {
@@ -66,19 +71,34 @@ final class FileExporter: MetricsExporter {
             logger.warning("exporter is shut down; dropping a batch")
             return
         }
+        let resources = batch.resourceMetrics
+        for start in stride(from: 0, to: resources.count, by: Self.resourcesPerLine) {
+            let part = MetricsBatch(resourceMetrics: Array(resources[start..<min(start + Self.resourcesPerLine, resources.count)]))
+            guard !part.isEmpty else { continue }
+            var line = OTLPJSON.encode(part)
+            line.append(UInt8(ascii: "\n"))
+            if let failure = writeAll(line) {
+                state.counters.dropped += 1
+                logger.error("cannot write metrics", metadata: ["path": "\(path ?? "stdout")", "error": "\(failure)"])
+                return
+            }
+        }
+        state.counters.sent += 1
+    }
+
+    /// Writes all of `line` (`write`, again after `EINTR` and short writes); the error
+    /// when it cannot. Call with the lock held.
+    private func writeAll(_ line: [UInt8]) -> SystemCallError? {
         var offset = 0
         while offset < line.count {
             let written = line[offset...].withUnsafeBytes { write(state.descriptor, $0.baseAddress, $0.count) }
             if written < 0 {
                 if errno == EINTR { continue }
-                let failure = SystemCallError.last("write", subject: path ?? "stdout")
-                state.counters.dropped += 1
-                logger.error("cannot write metrics", metadata: ["path": "\(path ?? "stdout")", "error": "\(failure)"])
-                return
+                return SystemCallError.last("write", subject: path ?? "stdout")
             }
             offset += written
         }
-        state.counters.sent += 1
+        return nil
     }
 
     var statistics: ExporterStatistics {

@@ -8,8 +8,9 @@ import Profiles
 /// samples: frames, processes and stacks are interned once, and samples with
 /// the same process, thread and stack only add to a count. The number of
 /// distinct (process, thread, stack) cells is bounded by
-/// `maximumDistinctStacks`; a sample that would need a new cell beyond it is
-/// counted in `droppedSamples`, never silently lost.
+/// `maximumDistinctStacks` (`receivers.profiling.max_profile_stacks`); a sample
+/// that would need a new cell beyond it is counted in `droppedSamples`, never
+/// silently lost.
 public struct ProfileAggregate: Sendable {
     /// The process a sample is attributed to in the outputs.
     public struct Process: Hashable, Sendable {
@@ -57,14 +58,23 @@ public struct ProfileAggregate: Sendable {
     }
 
     /// The most distinct (process, thread, stack) cells kept.
-    public let maximumDistinctStacks: Int
+    public private(set) var maximumDistinctStacks: Int
+
+    /// The default of `maximumDistinctStacks`, sized in docs/benchmarks.md ("Chaos run"):
+    /// a cell of a flood of distinct pids costs 170–320 bytes with its process, so 2^18
+    /// cells take 45–80 MiB, and a flood that fills them peaked at 224 MiB with the
+    /// metrics' bounds (under the 256 MiB a hostile stream may take); cells of one host's
+    /// processes share their processes and stacks, and number tens of thousands.
+    public static let defaultMaximumDistinctStacks = 1 << 18
 
     private(set) var frames: [Frame] = []
     private var frameIDs: [FrameKey: UInt32] = [:]
     /// The frame last interned for an address in a process: stacks repeat, so
     /// this integer-keyed lookup (checked against the frame, as a pid can be
-    /// reused or exec another program) answers most `intern` calls.
+    /// reused or exec another program) answers most `intern` calls. A cache:
+    /// emptied at `recentFrameIDsLimit`, so that distinct pids cannot grow it.
     private var recentFrameIDs: [AddressKey: UInt32] = [:]
+    private static let recentFrameIDsLimit = 1 << 16
     private(set) var processes: [Process] = []
     private var processIDs: [Process: UInt32] = [:]
     /// Interned stacks of frame ids, leaf first.
@@ -93,7 +103,7 @@ public struct ProfileAggregate: Sendable {
     public private(set) var firstTimestamp: UInt64?
     public private(set) var lastTimestamp: UInt64?
 
-    public init(maximumDistinctStacks: Int = 1 << 20) {
+    public init(maximumDistinctStacks: Int = defaultMaximumDistinctStacks) {
         precondition(maximumDistinctStacks > 0, "maximumDistinctStacks must be positive")
         self.maximumDistinctStacks = maximumDistinctStacks
     }
@@ -117,15 +127,96 @@ public struct ProfileAggregate: Sendable {
         for sample in samples { add(sample) }
     }
 
-    /// Adds every count of `other` (its dropped samples stay dropped).
+    /// Adds every count of `other` (its dropped samples stay dropped; cells past
+    /// `maximumDistinctStacks` are dropped and counted).
+    ///
+    /// An empty profile takes `other` whole, sharing its storage rather than copying it
+    /// (the caller lets go of `other`); otherwise cells are added one by one through
+    /// tables from `other`'s ids to this profile's, so no cell's frames are built.
     public mutating func merge(_ other: ProfileAggregate) {
-        for entry in other.entries {
-            add(process: entry.process, threadID: entry.threadID, frames: entry.frames,
-                userStackTruncated: entry.userStackTruncated, count: entry.count)
+        if isEmpty && other.cells.count <= maximumDistinctStacks {
+            let bound = maximumDistinctStacks
+            self = other
+            maximumDistinctStacks = bound
+            // Caches of the stream `other` served; they would only hold its memory here.
+            stacksByStorage = [:]
+            recentFrameIDs = [:]
+            return
+        }
+        var ids = IDTranslation(other)
+        for cell in other.cells {
+            let full = cells.count >= maximumDistinctStacks
+            guard let process = translate(process: cell.key.process, of: other, &ids, interning: !full),
+                  let stack = translate(stack: cell.key.stack, of: other, &ids, interning: !full)
+            else {
+                droppedSamples += cell.count
+                continue
+            }
+            let key = CellKey(process: process, threadID: cell.key.threadID, stack: stack,
+                              userStackTruncated: cell.key.userStackTruncated)
+            if let index = cellIndex[key] {
+                cells[index].count += cell.count
+            } else if full {
+                droppedSamples += cell.count
+                continue
+            } else {
+                cellIndex[key] = cells.count
+                cells.append(Cell(key: key, count: cell.count))
+            }
+            record(leaf: stacks[Int(stack)].first, count: cell.count)
         }
         droppedSamples += other.droppedSamples
         if let first = other.firstTimestamp { firstTimestamp = min(firstTimestamp ?? first, first) }
         if let last = other.lastTimestamp { lastTimestamp = max(lastTimestamp ?? last, last) }
+    }
+
+    /// Nothing added yet, nothing dropped.
+    private var isEmpty: Bool { cells.isEmpty && droppedSamples == 0 && firstTimestamp == nil }
+
+    /// Another profile's process, frame and stack ids in this one, filled as `merge` meets
+    /// them; `unknown` until then (and while this profile, full, has no such item).
+    private struct IDTranslation {
+        static let unknown = UInt32.max
+        var processes: [UInt32]
+        var frames: [UInt32]
+        var stacks: [UInt32]
+
+        init(_ other: ProfileAggregate) {
+            processes = Array(repeating: Self.unknown, count: other.processes.count)
+            frames = Array(repeating: Self.unknown, count: other.frames.count)
+            stacks = Array(repeating: Self.unknown, count: other.stacks.count)
+        }
+    }
+
+    /// This profile's id of `other`'s process `id`; nil when it has none and `interning` is false.
+    private mutating func translate(process id: UInt32, of other: ProfileAggregate, _ ids: inout IDTranslation,
+                                    interning: Bool) -> UInt32? {
+        if ids.processes[Int(id)] != IDTranslation.unknown { return ids.processes[Int(id)] }
+        let process = other.processes[Int(id)]
+        guard let own = interning ? intern(process) : processIDs[process] else { return nil }
+        ids.processes[Int(id)] = own
+        return own
+    }
+
+    /// This profile's id of `other`'s stack `id`; nil when it has none and `interning` is false.
+    private mutating func translate(stack id: UInt32, of other: ProfileAggregate, _ ids: inout IDTranslation,
+                                    interning: Bool) -> UInt32? {
+        if ids.stacks[Int(id)] != IDTranslation.unknown { return ids.stacks[Int(id)] }
+        var frameList: [UInt32] = []
+        frameList.reserveCapacity(other.stacks[Int(id)].count)
+        for frameID in other.stacks[Int(id)] {
+            var own = ids.frames[Int(frameID)]
+            if own == IDTranslation.unknown {
+                let frame = other.frames[Int(frameID)]
+                guard let found = interning ? intern(frame) : frameIDs[FrameKey(frame)] else { return nil }
+                own = found
+                ids.frames[Int(frameID)] = own
+            }
+            frameList.append(own)
+        }
+        guard let own = interning ? intern(stack: frameList) : stackIDs[frameList] else { return nil }
+        ids.stacks[Int(id)] = own
+        return own
     }
 
     private mutating func add(process: Process, threadID: Int32, frames stackFrames: [Frame],
@@ -194,16 +285,18 @@ public struct ProfileAggregate: Sendable {
     private mutating func intern(_ frame: Frame, pid: Int32) -> UInt32 {
         let addressKey = AddressKey(pid: pid, address: frame.address)
         if let id = recentFrameIDs[addressKey], frames[Int(id)] == frame { return id }
-        let key = FrameKey(frame)
-        let id: UInt32
-        if let known = frameIDs[key] {
-            id = known
-        } else {
-            id = UInt32(frames.count)
-            frames.append(frame)
-            frameIDs[key] = id
-        }
+        let id = intern(frame)
+        if recentFrameIDs.count >= Self.recentFrameIDsLimit { recentFrameIDs.removeAll(keepingCapacity: true) }
         recentFrameIDs[addressKey] = id
+        return id
+    }
+
+    private mutating func intern(_ frame: Frame) -> UInt32 {
+        let key = FrameKey(frame)
+        if let known = frameIDs[key] { return known }
+        let id = UInt32(frames.count)
+        frames.append(frame)
+        frameIDs[key] = id
         return id
     }
 

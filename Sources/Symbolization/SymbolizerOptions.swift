@@ -35,7 +35,10 @@ public struct SymbolizerOptions: Sendable, Hashable {
     /// symbols plus modules), low enough that a hostile stream cannot exhaust memory.
     public static let defaultMaximumProcesses = 1 << 16
     public static let defaultMaximumMappingsPerProcess = 1 << 14
-    public static let defaultMaximumMappings = 1 << 20
+    /// 2^19: a mapping costs about 210 bytes (a flood of distinct 40-byte paths peaked at
+    /// 171 MiB with this many, 277 MiB with 2^20: docs/benchmarks.md, "Chaos run"), and a
+    /// large host needs a few hundred thousand (5,000 processes of 100 executable mappings).
+    public static let defaultMaximumMappings = 1 << 19
     public static let defaultMaximumKernelSymbols = 1 << 19
 
     public init(debugDirectories: [String] = ["/usr/lib/debug"], perfMapDirectory: String = "/tmp",

@@ -160,6 +160,29 @@ import WireFormat
         #expect(log.messages.withLock { $0 }.filter { $0.contains("max_kernel_symbols (6) reached") }.count == 1)
     }
 
+    @Test func samplesPastMaxProfileStacksAreDroppedFromTheProfileCountedAndLoggedOnce() throws {
+        let directory = try temporaryDirectory()
+        let configuration = try Self.configuration(receiver: "max_profile_stacks: 5", metrics: directory + "/m.jsonl")
+        let log = RecordedLog()
+        let runtime = try AggregatorRuntime(configuration: configuration,
+                                            outputs: OutputPaths(folded: directory + "/stacks.folded"), logger: log.logger)
+        // Two streams of the same pids: the second's first 3 cells add to the first's.
+        for count in [3, 8] {
+            let pipeline = StreamPipeline(runtime: runtime, logger: log.logger)
+            try pipeline.consume(Self.processFlood(count: count)[...])
+            pipeline.finish(error: nil)
+        }
+        try runtime.shutdown()
+        // The second stream's profile kept 5 cells (3 dropped); the run's took 2 new ones.
+        #expect(runtime.summary.aggregatorDrops[RunSummary.profileDropsKey] == 3)
+        #expect(runtime.summary.samples == 11)
+        let folded = try String(contentsOfFile: directory + "/stacks.folded", encoding: .utf8)
+        let counts = folded.split(separator: "\n").compactMap { $0.split(separator: " ").last.flatMap { Int($0) } }
+        #expect(counts.count == 5)
+        #expect(counts.reduce(0, +) == 11 - 3)
+        #expect(log.messages.withLock { $0 }.filter { $0.contains("receivers.profiling.max_profile_stacks (5) reached") }.count == 1)
+    }
+
     @Test func aFinishedStreamLetsGoOfItsState() throws {
         let metrics = try temporaryDirectory() + "/m.jsonl"
         let (pipeline, _, _) = try Self.run(Self.processFlood(count: 200, mappingsEach: 3),
@@ -174,6 +197,7 @@ import WireFormat
     @Test(arguments: [
         ("receivers.profiling.max_processes", "0"), ("receivers.profiling.max_kernel_symbols", "many"),
         ("receivers.profiling.max_mappings", "99999999999"), ("connectors.profilingmetrics.max_processes_per_window", "-1"),
+        ("receivers.profiling.max_profile_stacks", "0"),
     ])
     func limitsAreValidated(key: String, value: String) throws {
         let parts = key.split(separator: ".")

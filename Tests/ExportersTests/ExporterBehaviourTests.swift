@@ -27,6 +27,23 @@ struct FileExporterTests {
         #expect(text.contains(#""asInt":"1""#) && text.contains(#""asInt":"2""#))
     }
 
+    @Test("a batch of more resources than a line holds is written as several lines, none lost")
+    func splitsLargeBatches() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("metrics.jsonl")
+        let exporter = try ExporterFactory.make(id: "file/local", node: mapping(("path", .scalar(path.path))),
+                                                logger: LogCapture().logger())
+        let resource = try #require(sampleBatch().resourceMetrics.first)
+        let count = 2 * FileExporter.resourcesPerLine + 3
+        exporter.export(MetricsBatch(resourceMetrics: Array(repeating: resource, count: count)))
+        exporter.shutdown()
+        #expect(exporter.statistics == ExporterStatistics(sent: 1))
+        let lines = try readJSONLines(path)
+        let perLine = lines.map { ($0["resourceMetrics"] as? [[String: Any]])?.count ?? 0 }
+        #expect(perLine == [FileExporter.resourcesPerLine, FileExporter.resourcesPerLine, 3])
+    }
+
     @Test("an unwritable path is a configuration error naming the key")
     func unwritablePath() {
         #expect {

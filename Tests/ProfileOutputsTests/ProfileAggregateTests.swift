@@ -72,5 +72,69 @@ import Testing
         #expect(left.totalSamples == 2 * Fixture.total)
         #expect(left.distinctStackCount == Fixture.aggregate.distinctStackCount)
         #expect(left.topLeafFunctions(limit: 1).first?.count == 10)
+        #expect(left.samplesWithoutFrames == 2 * Fixture.aggregate.samplesWithoutFrames)
+        let doubled = Fixture.aggregate.entries.map { Cell($0, count: 2 * $0.count) }
+        #expect(left.entries.map { Cell($0) } == doubled)
+    }
+
+    @Test func mergeIntoAnEmptyProfileKeepsEveryCellAndItsOwnBound() {
+        var run = ProfileAggregate(maximumDistinctStacks: 100)
+        run.merge(Fixture.aggregate)
+        #expect(run.maximumDistinctStacks == 100)
+        #expect(run.entries.map { Cell($0) } == Fixture.aggregate.entries.map { Cell($0) })
+        #expect(run.totalSamples == Fixture.total)
+        #expect(run.topLeafFunctions(limit: 3) == Fixture.aggregate.topLeafFunctions(limit: 3))
+        #expect(run.firstTimestamp == 500 && run.lastTimestamp == 5_010)
+    }
+
+    @Test func mergeOfProfilesWithOtherIDsMapsEveryCell() {
+        // The two profiles meet processes and frames in different orders, so their ids differ.
+        var left = ProfileAggregate()
+        left.add(Fixture.sample(Fixture.bash, tid: 200, weight: 1, [Fixture.readline, Fixture.bashMain]))
+        var right = ProfileAggregate()
+        right.add(Fixture.sample(Fixture.spin, tid: 100, weight: 2, [Fixture.compute, Fixture.spinMain]))
+        right.add(Fixture.sample(Fixture.bash, tid: 200, weight: 3, [Fixture.readline, Fixture.bashMain]))
+        left.merge(right)
+        #expect(left.entries.map { Cell($0) } == [
+            Cell(pid: 200, thread: 200, frames: [Fixture.readline, Fixture.bashMain], count: 4),
+            Cell(pid: 100, thread: 100, frames: [Fixture.compute, Fixture.spinMain], count: 2),
+        ])
+        #expect(left.topLeafFunctions(limit: 2).map(\.count) == [4, 2])
+    }
+
+    @Test func mergePastTheBoundCountsEverySampleAsKeptOrDropped() {
+        var left = ProfileAggregate(maximumDistinctStacks: 3)
+        left.add(Fixture.sample(Fixture.spin, tid: 100, weight: 1, [Fixture.compute, Fixture.work, Fixture.spinMain]))
+        // A stream's profile that already dropped one sample at its own bound.
+        let droppedBefore = Int64(1)
+        var bounded = ProfileAggregate(maximumDistinctStacks: Fixture.samples.count)
+        bounded.add(contentsOf: Fixture.samples)
+        bounded.add(Fixture.sample(Fixture.spin, tid: 1, weight: 1, [Fixture.work]))
+        #expect(bounded.droppedSamples == droppedBefore)
+        left.merge(bounded)
+        #expect(left.distinctStackCount == 3)
+        #expect(left.totalSamples + left.droppedSamples == 1 + Fixture.total + droppedBefore)
+        // The cell both had gained the other's 3 samples; two more cells fitted.
+        #expect(left.entries.first?.count == 4)
+        #expect(left.droppedSamples > droppedBefore)
+    }
+}
+
+/// An entry's comparable fields.
+private struct Cell: Equatable {
+    var pid: Int32
+    var thread: Int32
+    var frames: [Frame]
+    var count: Int64
+
+    init(pid: Int32, thread: Int32, frames: [Frame], count: Int64) {
+        self.pid = pid
+        self.thread = thread
+        self.frames = frames
+        self.count = count
+    }
+
+    init(_ entry: ProfileAggregate.Entry, count: Int64? = nil) {
+        self.init(pid: entry.process.pid, thread: entry.threadID, frames: entry.frames, count: count ?? entry.count)
     }
 }

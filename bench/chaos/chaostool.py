@@ -617,7 +617,9 @@ def account(case_dir, limits):
     # Aggregator side: what each instance says it received, and what it dropped itself:
     # `lost: N samples of M unfinished streams` (decoded, not in `samples received`) and
     # `dropped by the aggregator (…, samples): N` (in `samples received`, missing from the
-    # metrics); the other `dropped by the aggregator` counts are records, not samples.
+    # metrics); `(max_profile_stacks, profile samples)` are in the metrics, missing only from
+    # the profile outputs: noted, not subtracted; the other `dropped by the aggregator` counts
+    # are records, not samples.
     decoded = 0          # samples the aggregator decoded: received + lost in unfinished streams
     agg_window = 0       # of the received, dropped at max_processes_per_window
     agg_lost = 0

@@ -112,7 +112,14 @@ public final class AggregatorRuntime: Sendable {
             exporters.append(try ExporterFactory.make(id: "file/tandem-output", node: node, logger: logger))
         }
         self.exporters = exporters
-        state.withLock { $0.profile = outputs.needsProfile ? ProfileAggregate() : nil }
+        let profile = outputs.needsProfile ? makeProfile() : nil
+        state.withLock { $0.profile = profile }
+    }
+
+    /// An empty profile within `max_profile_stacks`: the run's, and each stream's.
+    func makeProfile() -> ProfileAggregate {
+        ProfileAggregate(maximumDistinctStacks: configuration.profilingReceiver.maxProfileStacks
+                         ?? ProfileAggregate.defaultMaximumDistinctStacks)
     }
 
     /// The settings of the metrics connector: the configuration's, or the
@@ -152,9 +159,17 @@ public final class AggregatorRuntime: Sendable {
     /// Adds one stream's finished profile and counters.
     func merge(tally: StreamTally, profile: ProfileAggregate?, summary: RunSummary, samplesPerSecond: UInt32,
                firstSample: UInt64?, lastSample: UInt64?) {
-        state.withLock { shared in
+        let profileDrops: (new: Int64, total: Int64, bound: Int)? = state.withLock { shared in
             shared.openStreams[ObjectIdentifier(tally)] = nil
-            if let profile, shared.profile != nil { shared.profile!.merge(profile) }
+            // The run's profile takes the stream's storage when it is still empty (the stream
+            // lets go of it after this), else its cells one by one: never a copy of it all.
+            var profileDrops: (Int64, Int64, Int)?
+            if let profile, shared.profile != nil {
+                let before = shared.profile!.droppedSamples
+                shared.profile!.merge(profile)
+                let after = shared.profile!.droppedSamples
+                if after > before { profileDrops = (after - before, after, shared.profile!.maximumDistinctStacks) }
+            }
             // The samplers' counters are cumulative per run, not per stream: taken from
             // `samplerRuns` (a run that reconnected would otherwise count twice).
             var summary = summary
@@ -168,6 +183,10 @@ public final class AggregatorRuntime: Sendable {
             if let lastSample {
                 shared.lastSampleUnixNanoseconds = max(shared.lastSampleUnixNanoseconds ?? lastSample, lastSample)
             }
+            return profileDrops
+        }
+        if let profileDrops {
+            logger.warning("receivers.profiling.max_profile_stacks (\(profileDrops.bound)) reached: \(profileDrops.new) samples of this stream were dropped from the profile outputs (folded, pprof, flame graph, report; \(profileDrops.total) in this run); they are in the metrics; raise max_profile_stacks for a profile of more distinct stacks")
         }
     }
 
@@ -181,6 +200,9 @@ public final class AggregatorRuntime: Sendable {
             for run in shared.samplerRuns.values {
                 summary.samplerCollected += run.collected
                 summary.samplerDrops.merge(run.drops, uniquingKeysWith: +)
+            }
+            if let profile = shared.profile {
+                summary.aggregatorDrops[RunSummary.profileDropsKey] = UInt64(profile.droppedSamples)
             }
             return summary
         }

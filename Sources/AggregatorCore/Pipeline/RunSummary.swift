@@ -24,9 +24,14 @@ public struct RunSummary: Hashable, Sendable, CustomStringConvertible {
     public var unfinishedStreams = 0
     public var unfinishedSamples = 0
     /// What the aggregator itself dropped at its bounds, by the limit's setting
-    /// (`max_processes_per_window` counts samples, the receiver's `max_*` records,
-    /// mappings and kernel symbols).
+    /// (`max_processes_per_window` counts samples missing from the metrics,
+    /// `max_profile_stacks` samples missing from the file outputs' profile only, the
+    /// receiver's other `max_*` records, mappings and kernel symbols).
     public var aggregatorDrops: [String: UInt64] = [:]
+
+    /// The `aggregatorDrops` key of the samples (their weights: timestamps) the profile
+    /// behind the file outputs dropped at `max_profile_stacks`; they are in the metrics.
+    public static let profileDropsKey = "max_profile_stacks, profile samples"
 
     public init() {}
 

@@ -69,7 +69,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         self.logger = logger
         self.unwindTables = unwindTables
         self.symbolizer = Symbolizer(options: runtime.symbolizerOptions, logger: logger)
-        self.profile = runtime.outputs.needsProfile ? ProfileAggregate() : nil
+        self.profile = runtime.outputs.needsProfile ? runtime.makeProfile() : nil
         self.tally = runtime.openStream()
         summary.streams = 1
     }
