@@ -22,6 +22,11 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
     private let runtime: AggregatorRuntime
     private let logger: Logger
     private var decoder = StreamDecoder()
+    /// Decodes the stream ahead of `decoder` for the unwind publisher only (`preview`):
+    /// a new process's tables must not wait until the symbolizer has worked through
+    /// the backlog before its first sample. Its errors are the main decoder's to report.
+    private var scout = StreamDecoder()
+    private var scoutFailed = false
     private let symbolizer: Symbolizer
     private var connector: ProfilingMetricsConnector?
     private var profile: ProfileAggregate?
@@ -74,21 +79,83 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
     }
 
     public func consume(_ bytes: ArraySlice<UInt8>) throws {
+        // Bytes the server did not preview when it read them are previewed now.
+        let unpreviewed = summary.bytes + bytes.count - scoutedBytes
+        if unpreviewed > 0 { preview(bytes.suffix(unpreviewed)) }
         summary.bytes += bytes.count
         let samplesBefore = summary.samples
         defer { tally.add(samples: summary.samples - samplesBefore) }
         decoder.feed(bytes)
         while true {
-            let offset = decoder.bytesConsumed
             guard let record = try decoder.next() else { break }
-            if case .fileDescriptor(let answer) = record {
-                handleFileDescriptor(answer, at: offset)
-                continue
-            }
             try handle(record)
+            publishNewlyCompiled()
         }
         unwindPublisher?.poll()
         control?.flush()
+    }
+
+    /// `unwindTables.finishedCompiles` when the publisher last looked.
+    private var compilesSeen = 0
+
+    /// Sends the sets whose tables were compiled meanwhile, between two records: a chunk
+    /// whose symbols take seconds to load must not hold back a table that is ready.
+    private func publishNewlyCompiled() {
+        guard let unwindPublisher else { return }
+        let finished = unwindTables.finishedCompiles
+        guard finished != compilesSeen else { return }
+        compilesSeen = finished
+        unwindPublisher.poll()
+    }
+
+    /// Stream bytes given to `preview` so far.
+    private var scoutedBytes = 0
+
+    /// Decodes `bytes` (the stream's next bytes, as read, before `consume` gets them)
+    /// for what the unwind publisher needs: processes, mappings, first samples,
+    /// evictions and file descriptor answers. Publishing is then as far behind the
+    /// sampler as the connection's reads, not as the symbolizer's work.
+    public func preview(_ bytes: ArraySlice<UInt8>) {
+        scoutedBytes += bytes.count
+        guard control != nil, !scoutFailed else { return }
+        scout.feed(bytes)
+        do {
+            while true {
+                let offset = scout.bytesConsumed
+                guard let record = try scout.next() else { break }
+                notePublisher(record, at: offset)
+            }
+        } catch {
+            scoutFailed = true
+        }
+        unwindPublisher?.poll()
+        control?.flush()
+    }
+
+    /// What the unwind publisher learns from a record seen by `preview`.
+    private func notePublisher(_ record: Record, at offset: Int) {
+        switch record {
+        case .header(let header):
+            if header.controlVersion >= ControlStream.currentVersion, let control {
+                unwindPublisher = UnwindTablePublisher(cache: unwindTables, channel: control, logger: logger)
+                unwindPublisher?.excludedPIDs = unwindExcludedPIDs
+                unwindPublisher?.maximumProcesses = runtime.symbolizerOptions.maximumProcesses
+            }
+        case .fileDescriptor(let answer):
+            handleFileDescriptor(answer, at: offset)
+        case .sample(let sample):
+            unwindPublisher?.noteSample(pid: sample.pid, time: sample.time)
+        case .process(let process):
+            if process.isExec { unwindPublisher?.forget(pid: process.pid) }
+        case .mappings(let mappings):
+            unwindPublisher?.noteMappings(mappings)
+        case .processExit(let exit):
+            unwindPublisher?.forget(pid: exit.pid)
+        case .unwindTablesEvicted(let evicted):
+            unwindPublisher?.noteEvicted(evicted.tableIDs)
+        default:
+            break
+        }
     }
 
     public func attach(control: ControlChannel) {
@@ -131,10 +198,6 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         switch record {
         case .sample(let sample):
             summary.samples += 1
-            // Only processes the symbolizer holds (within max_processes) get per-pid unwind state.
-            if let unwindPublisher, symbolizer.holds(pid: sample.pid) {
-                unwindPublisher.noteSample(pid: sample.pid, time: sample.time)
-            }
             let symbolized = symbolizer.symbolize(sample)
             connector?.add(symbolized)
             profile?.add(symbolized)
@@ -152,10 +215,6 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
             connector = try ProfilingMetricsConnector(settings: runtime.metricsSettings, stream: context,
                                                       batchInterval: runtime.configuration.profilingReceiver.reporterInterval,
                                                       scopeVersion: TandemBuild.version)
-            if header.controlVersion >= ControlStream.currentVersion, let control {
-                unwindPublisher = UnwindTablePublisher(cache: unwindTables, channel: control, logger: logger)
-                unwindPublisher?.excludedPIDs = unwindExcludedPIDs
-            }
             logger.info("stream from \(header.hostName) (kernel \(header.kernelRelease), \(header.cpuCount) CPUs, \(header.samplesPerSecond) Hz, sampler \(header.samplerVersion))")
         case .statistics(let statistics):
             noteDrops(statistics)
@@ -166,18 +225,12 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
             }
             if statistics.time > newestTime { newestTime = statistics.time }
             flushMetrics()
-        case .process(let process):
+        case .process:
             summary.processes += 1
             symbolizer.apply(record)
-            if process.isExec { unwindPublisher?.forget(pid: process.pid) }
-        case .mappings(let mappings):
-            symbolizer.apply(record)
-            if symbolizer.holds(pid: mappings.pid) { unwindPublisher?.noteMappings(mappings) }
-        case .processExit(let exit):
-            symbolizer.apply(record)
-            unwindPublisher?.forget(pid: exit.pid)
-        case .unwindTablesEvicted(let evicted):
-            unwindPublisher?.noteEvicted(evicted.tableIDs)
+        case .fileDescriptor, .unwindTablesEvicted:
+            // The unwind publisher's, taken by `preview`.
+            break
         default:
             symbolizer.apply(record)
         }
@@ -247,7 +300,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
             if sent.fileRequestsSent > 0 {
                 logger.info("descriptor passing: \(sent.fileRequestsSent) file requests sent, \(sent.descriptorsReceived) descriptors received, \(sent.fileRequestsRefused) refused, \(sent.descriptorsRejected + descriptorCounters.unmatched) rejected or unmatched, \(descriptorCounters.truncatedReads) truncated reads")
             }
-            logger.info("unwind tables: \(sent.tablesSent) tables and \(sent.mappingsRecordsSent) mappings records sent (\(sent.mappingsCovered) mappings covered, \(sent.mappingsUncovered) not), \(sent.processesRetired) idle processes gave theirs back, \(sent.tablesEvicted) evicted by the sampler for room (\(sent.republishesSkipped) processes not sent again: --unwind-table-entries is too small for the processes running at once), \(control.counters.recordsDropped) records dropped, \(control.counters.bytesSent) bytes\(control.failure.map { "; the sampler stopped taking them: \($0)" } ?? "")")
+            logger.info("unwind tables: \(sent.tablesSent) tables and \(sent.mappingsRecordsSent) mappings records sent (\(sent.mappingsCovered) mappings covered, \(sent.mappingsUncovered) not), \(sent.processesRetired) idle processes gave theirs back, \(sent.processesIgnored) records of processes past max_processes ignored, \(sent.tablesEvicted) evicted by the sampler for room (\(sent.republishesSkipped) processes not sent again: --unwind-table-entries is too small for the processes running at once), \(control.counters.recordsDropped) records dropped, \(control.counters.bytesSent) bytes\(control.failure.map { "; the sampler stopped taking them: \($0)" } ?? "")")
         }
         if let lastStatistics {
             summary.samplerCollected = lastStatistics[.samplesCollected]
