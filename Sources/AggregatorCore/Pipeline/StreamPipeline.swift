@@ -78,10 +78,10 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         summary.streams = 1
     }
 
+    /// Symbolizes and measures `bytes`. With a control channel, the same bytes must have
+    /// gone through `preview` first: the unwind publisher is fed there, not here, so that
+    /// the two can run on different threads (the server's reader and its consumer).
     public func consume(_ bytes: ArraySlice<UInt8>) throws {
-        // Bytes the server did not preview when it read them are previewed now.
-        let unpreviewed = summary.bytes + bytes.count - scoutedBytes
-        if unpreviewed > 0 { preview(bytes.suffix(unpreviewed)) }
         summary.bytes += bytes.count
         let samplesBefore = summary.samples
         defer { tally.add(samples: summary.samples - samplesBefore) }
@@ -89,34 +89,14 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         while true {
             guard let record = try decoder.next() else { break }
             try handle(record)
-            publishNewlyCompiled()
         }
-        unwindPublisher?.poll()
-        control?.flush()
     }
-
-    /// `unwindTables.finishedCompiles` when the publisher last looked.
-    private var compilesSeen = 0
-
-    /// Sends the sets whose tables were compiled meanwhile, between two records: a chunk
-    /// whose symbols take seconds to load must not hold back a table that is ready.
-    private func publishNewlyCompiled() {
-        guard let unwindPublisher else { return }
-        let finished = unwindTables.finishedCompiles
-        guard finished != compilesSeen else { return }
-        compilesSeen = finished
-        unwindPublisher.poll()
-    }
-
-    /// Stream bytes given to `preview` so far.
-    private var scoutedBytes = 0
 
     /// Decodes `bytes` (the stream's next bytes, as read, before `consume` gets them)
     /// for what the unwind publisher needs: processes, mappings, first samples,
     /// evictions and file descriptor answers. Publishing is then as far behind the
     /// sampler as the connection's reads, not as the symbolizer's work.
     public func preview(_ bytes: ArraySlice<UInt8>) {
-        scoutedBytes += bytes.count
         guard control != nil, !scoutFailed else { return }
         scout.feed(bytes)
         do {

@@ -238,11 +238,6 @@ public final class UnwindTableCache: Sendable {
 
     public var statistics: Statistics { state.withLock { $0.statistics } }
 
-    /// Compiles finished so far, whatever their outcome: a change means a pending table may be ready.
-    public var finishedCompiles: Int {
-        state.withLock { $0.statistics.compiled + $0.statistics.failed + $0.statistics.unreadable }
-    }
-
     /// The table of `identity`, compiled from the first of `paths` that opens and is
     /// that file (checked with `fstat`), or the reason there is none.
     public func table(for identity: FileIdentity, paths: [String]) -> Entry {
