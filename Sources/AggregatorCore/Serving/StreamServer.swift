@@ -303,6 +303,7 @@ public final class StreamServer: Sendable {
             do {
                 try startThread("tandem-read-\(connection)") { reader.run() }
             } catch {
+                counters.add { $0.threadFailures += 1 }
                 input.finish(error: error)
             }
             do {
