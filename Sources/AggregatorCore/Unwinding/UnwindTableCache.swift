@@ -93,8 +93,10 @@ public final class UnwindTableCache: Sendable {
     private static let workerCount = 2
     /// Compiles of mappings at least this long run one at a time: the other worker stays
     /// free for small files. On the loaded 2-CPU development host a debug build compiles
-    /// libc (1.8 MiB of code) in 76 ms and swift-build (250 MiB) in 4.2 s.
-    static let largeCompileBytes = 16 << 20
+    /// libc (1.8 MiB of code) in 76 ms, libswiftCore (9.5 MiB) in 0.3 s and swift-build
+    /// (250 MiB) in 4.2 s; with 16 MiB here a Go program's table still waited 2.1 s for
+    /// a worker behind files just below it.
+    static let largeCompileBytes = 4 << 20
 
     /// A compile waiting for a worker. The smallest runs first: a new process's small
     /// executable (a Go program, 400 KiB of code) is not held back by the compilers'
