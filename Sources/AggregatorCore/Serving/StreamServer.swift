@@ -304,7 +304,7 @@ public final class StreamServer: Sendable {
                 try startThread("tandem-read-\(connection)") { reader.run() }
             } catch {
                 counters.add { $0.threadFailures += 1 }
-                input.finish(error: error)
+                input.finish(error: ReaderNotStarted(cause: error))
             }
             do {
                 defer {
@@ -327,7 +327,8 @@ public final class StreamServer: Sendable {
             logger.info("connection \(connection) closed by the sampler after \(bytes) bytes")
         } catch {
             let abandoned = note(connection, nil)
-            if !abandoned { counters.add { $0.failed += 1 } }
+            // A reader that could not start is counted apart ("without a thread").
+            if !abandoned && !(error is ReaderNotStarted) { counters.add { $0.failed += 1 } }
             let reported: any Error = abandoned ? AbandonedConnection(bytes: bytes) : error
             busy(connection, "finishing its stream") { consumer.finish(error: reported) }
             logger.error("connection \(connection) closed: \(reported)")
@@ -348,6 +349,12 @@ extension StreamServer {
     fileprivate func noteReceived(_ id: Int) {
         connections.withLock { $0[id]?.received = true }
     }
+}
+
+/// The connection's reader thread could not be started.
+private struct ReaderNotStarted: Error, CustomStringConvertible {
+    var cause: SystemCallError
+    var description: String { "no thread to read the connection: \(cause)" }
 }
 
 /// The consumer of one connection, shared by its reader thread (which only hands it
