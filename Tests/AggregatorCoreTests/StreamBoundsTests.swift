@@ -114,8 +114,9 @@ import WireFormat
         let runtime = try AggregatorRuntime(configuration: configuration, outputs: OutputPaths(), logger: quietLogger)
         let pipeline = StreamPipeline(runtime: runtime, logger: quietLogger, unwindTables: UnwindTableCache())
         pipeline.attach(control: CollectingWriter().channel())
-        try pipeline.consume(Self.processFlood(count: 300, endOfStream: false,
-                                               controlVersion: ControlStream.currentVersion)[...])
+        let flood = Self.processFlood(count: 300, endOfStream: false, controlVersion: ControlStream.currentVersion)
+        pipeline.preview(flood[...])
+        try pipeline.consume(flood[...])
         let tracked = try #require(pipeline.retainedUnwindProcesses)
         #expect(tracked.mappings == 20)
         #expect(tracked.sampled == 20)

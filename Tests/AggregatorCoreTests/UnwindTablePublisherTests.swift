@@ -302,6 +302,44 @@ final class CollectingWriter: @unchecked Sendable {
         #expect(publisher.counters.tablesSent < Set(mappings.mappings.map(\.inode)).count)
         #expect(records.last == .unwindMappings(UnwindMappings(pid: getpid(), entries: [])))
     }
+
+    /// The connection previews bytes as it reads them, ahead of a symbolizer that is
+    /// behind: a process's tables go out from the preview of its first sample, and
+    /// consuming the same bytes later publishes nothing twice.
+    @Test func aPreviewedSamplePublishesTablesBeforeItsBytesAreConsumed() throws {
+        let runtime = try AggregatorRuntime(configuration: DefaultConfiguration.load(path: nil), outputs: OutputPaths(),
+                                            logger: quietLogger)
+        let mappings = try ownExecutableMappings()
+        let cache = UnwindTableCache()
+        for mapping in mappings.mappings {
+            _ = cache.table(for: FileIdentity(device: mapping.device, inode: mapping.inode), paths: [mapping.path])
+        }
+        let writer = CollectingWriter()
+        let pipeline = StreamPipeline(runtime: runtime, logger: quietLogger, unwindTables: cache)
+        pipeline.attach(control: writer.channel())
+        var header = SyntheticStream.header
+        header.controlVersion = ControlStream.currentVersion
+        var stream = StreamEncoder(header: header)
+        stream.append(.process(ProcessInfo(pid: getpid(), parentPID: 1, startTime: 0, comm: "tests",
+                                           executablePath: "", cgroupPath: "", isExec: false)))
+        stream.append(.mappings(mappings))
+        stream.appendSample(time: 1_000_000_100, pid: getpid(), tid: getpid(), cpu: 0, kernelStack: [], userStack: [0x1234])
+        let bytes = stream.takeBytes()
+
+        pipeline.preview(bytes[...])
+        let previewed = try writer.records()
+        let sets = previewed.compactMap { record -> UnwindMappings? in
+            if case .unwindMappings(let set) = record { set } else { nil }
+        }
+        #expect(sets.count == 1)
+        #expect(sets.first?.pid == getpid())
+        #expect(sets.first?.entries.isEmpty == false)
+
+        try pipeline.consume(bytes[...])
+        #expect(try writer.records().count == previewed.count)
+        pipeline.finish(error: nil)
+        try runtime.shutdown()
+    }
 }
 
 /// Decodes records written after the control header by a channel that already wrote it.

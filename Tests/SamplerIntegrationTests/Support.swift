@@ -128,6 +128,21 @@ enum Workload {
         return process
     }
 
+    /// Large ELF files of the Swift toolchain that built the tests (its directory is found
+    /// on PATH or at /opt/swift), each under the aggregator's 256 MiB file limit: their
+    /// unwind tables take seconds to compile.
+    static var largeToolchainFiles: [String] {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        let binaries = (path.split(separator: ":").map(String.init) + ["/opt/swift/usr/bin"])
+            .first { FileManager.default.isExecutableFile(atPath: "\($0)/swift-frontend") } ?? "/opt/swift/usr/bin"
+        let candidates = ["\(binaries)/swift-frontend", "\(binaries)/../lib/libsourcekitdInProc.so",
+                          "\(binaries)/clang", "\(binaries)/lldb-server", "\(binaries)/lld"]
+        return candidates.map { URL(fileURLWithPath: $0).resolvingSymlinksInPath().path }.filter { file in
+            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? nil
+            return size.map { $0 >= 64 << 20 && $0 < 256 << 20 } ?? false
+        }
+    }
+
     /// Starts `path` and returns the running process.
     static func start(_ path: String, _ arguments: [String]) throws -> Process {
         let process = Process()

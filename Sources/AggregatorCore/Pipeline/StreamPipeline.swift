@@ -23,6 +23,11 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
     private let runtime: AggregatorRuntime
     private let logger: Logger
     private var decoder = StreamDecoder()
+    /// Decodes the stream ahead of `decoder` for the unwind publisher only (`preview`):
+    /// a new process's tables must not wait until the symbolizer has worked through
+    /// the backlog before its first sample. Its errors are the main decoder's to report.
+    private var scout = StreamDecoder()
+    private var scoutFailed = false
     private let symbolizer: Symbolizer
     private var connector: ProfilingMetricsConnector?
     private var profile: ProfileAggregate?
@@ -74,22 +79,64 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         summary.streams = 1
     }
 
+    /// Symbolizes and measures `bytes`. With a control channel, the same bytes must have
+    /// gone through `preview` first: the unwind publisher is fed there, not here, so that
+    /// the two can run on different threads (the server's reader and its consumer).
     public func consume(_ bytes: ArraySlice<UInt8>) throws {
         summary.bytes += bytes.count
         let samplesBefore = summary.samples
         defer { tally.add(samples: summary.samples - samplesBefore) }
         decoder.feed(bytes)
         while true {
-            let offset = decoder.bytesConsumed
             guard let record = try decoder.next() else { break }
-            if case .fileDescriptor(let answer) = record {
-                handleFileDescriptor(answer, at: offset)
-                continue
-            }
             try handle(record)
+        }
+    }
+
+    /// Decodes `bytes` (the stream's next bytes, as read, before `consume` gets them)
+    /// for what the unwind publisher needs: processes, mappings, first samples,
+    /// evictions and file descriptor answers. Publishing is then as far behind the
+    /// sampler as the connection's reads, not as the symbolizer's work.
+    public func preview(_ bytes: ArraySlice<UInt8>) {
+        guard control != nil, !scoutFailed else { return }
+        scout.feed(bytes)
+        do {
+            while true {
+                let offset = scout.bytesConsumed
+                guard let record = try scout.next() else { break }
+                notePublisher(record, at: offset)
+            }
+        } catch {
+            scoutFailed = true
         }
         unwindPublisher?.poll()
         control?.flush()
+    }
+
+    /// What the unwind publisher learns from a record seen by `preview`.
+    private func notePublisher(_ record: Record, at offset: Int) {
+        switch record {
+        case .header(let header):
+            if header.controlVersion >= ControlStream.currentVersion, let control {
+                unwindPublisher = UnwindTablePublisher(cache: unwindTables, channel: control, logger: logger)
+                unwindPublisher?.excludedPIDs = unwindExcludedPIDs
+                unwindPublisher?.maximumProcesses = runtime.symbolizerOptions.maximumProcesses
+            }
+        case .fileDescriptor(let answer):
+            handleFileDescriptor(answer, at: offset)
+        case .sample(let sample):
+            unwindPublisher?.noteSample(pid: sample.pid, time: sample.time)
+        case .process(let process):
+            if process.isExec { unwindPublisher?.forget(pid: process.pid) }
+        case .mappings(let mappings):
+            unwindPublisher?.noteMappings(mappings)
+        case .processExit(let exit):
+            unwindPublisher?.forget(pid: exit.pid)
+        case .unwindTablesEvicted(let evicted):
+            unwindPublisher?.noteEvicted(evicted.tableIDs)
+        default:
+            break
+        }
     }
 
     public func attach(control: ControlChannel) {
@@ -129,10 +176,6 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         switch record {
         case .sample(let sample):
             summary.samples += 1
-            // Only processes the symbolizer holds (within max_processes) get per-pid unwind state.
-            if let unwindPublisher, symbolizer.holds(pid: sample.pid) {
-                unwindPublisher.noteSample(pid: sample.pid, time: sample.time)
-            }
             let symbolized = symbolizer.symbolize(sample)
             connector?.add(symbolized)
             profile?.add(symbolized)
@@ -150,10 +193,6 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
             connector = try ProfilingMetricsConnector(settings: runtime.metricsSettings, stream: context,
                                                       batchInterval: runtime.configuration.profilingReceiver.reporterInterval,
                                                       scopeVersion: TandemBuild.version)
-            if header.controlVersion >= ControlStream.currentVersion, let control {
-                unwindPublisher = UnwindTablePublisher(cache: unwindTables, channel: control, logger: logger)
-                unwindPublisher?.excludedPIDs = unwindExcludedPIDs
-            }
             logger.info("stream from \(header.hostName) (kernel \(header.kernelRelease), \(header.cpuCount) CPUs, \(header.samplesPerSecond) Hz, sampler \(header.samplerVersion))")
         case .statistics(let statistics):
             noteDrops(statistics)
@@ -165,18 +204,12 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
                                   uniquingKeysWith: { $1 }))
             if statistics.time > newestTime { newestTime = statistics.time }
             flushMetrics()
-        case .process(let process):
+        case .process:
             summary.processes += 1
             symbolizer.apply(record)
-            if process.isExec { unwindPublisher?.forget(pid: process.pid) }
-        case .mappings(let mappings):
-            symbolizer.apply(record)
-            if symbolizer.holds(pid: mappings.pid) { unwindPublisher?.noteMappings(mappings) }
-        case .processExit(let exit):
-            symbolizer.apply(record)
-            unwindPublisher?.forget(pid: exit.pid)
-        case .unwindTablesEvicted(let evicted):
-            unwindPublisher?.noteEvicted(evicted.tableIDs)
+        case .fileDescriptor, .unwindTablesEvicted:
+            // The unwind publisher's, taken by `preview`.
+            break
         default:
             symbolizer.apply(record)
         }
@@ -246,7 +279,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
             if sent.fileRequestsSent > 0 {
                 logger.info("descriptor passing: \(sent.fileRequestsSent) file requests sent, \(sent.descriptorsReceived) descriptors received, \(sent.fileRequestsRefused) refused, \(sent.descriptorsRejected + descriptorCounters.unmatched) rejected or unmatched, \(descriptorCounters.truncatedReads) truncated reads")
             }
-            logger.info("unwind tables: \(sent.tablesSent) tables and \(sent.mappingsRecordsSent) mappings records sent (\(sent.mappingsCovered) mappings covered, \(sent.mappingsUncovered) not), \(sent.processesRetired) idle processes gave theirs back, \(sent.tablesEvicted) evicted by the sampler for room (\(sent.republishesSkipped) processes not sent again: --unwind-table-entries is too small for the processes running at once), \(control.counters.recordsDropped) records dropped, \(control.counters.bytesSent) bytes\(control.failure.map { "; the sampler stopped taking them: \($0)" } ?? "")")
+            logger.info("unwind tables: \(sent.tablesSent) tables and \(sent.mappingsRecordsSent) mappings records sent (\(sent.mappingsCovered) mappings covered, \(sent.mappingsUncovered) not), \(sent.processesRetired) idle processes gave theirs back, \(sent.processesIgnored) records of processes past max_processes ignored, \(sent.tablesEvicted) evicted by the sampler for room (\(sent.republishesSkipped) processes not sent again: --unwind-table-entries is too small for the processes running at once), \(control.counters.recordsDropped) records dropped, \(control.counters.bytesSent) bytes\(control.failure.map { "; the sampler stopped taking them: \($0)" } ?? "")")
         }
         if let lastStatistics {
             summary.samplerCollected = lastStatistics[.samplesCollected]

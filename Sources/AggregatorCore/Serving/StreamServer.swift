@@ -52,7 +52,7 @@ public final class StreamServer: Sendable {
     private let listener: FileDescriptor
     private let allowedUIDs: Set<UInt32>
     private let captureDirectory: String?
-    private let logger: Logger
+    fileprivate let logger: Logger
     private let makeConsumer: ConsumerFactory
     private let limits: Limits
     private let startThread: ThreadStarter
@@ -290,7 +290,104 @@ public final class StreamServer: Sendable {
                 logger.error("connection \(connection): cannot capture the stream: \(error); check that --capture \(captureDirectory) exists and is writable by this user")
             }
         }
-        var buffer = [UInt8](repeating: 0, count: 256 << 10)
+        // A reader thread reads, captures and previews the stream as it arrives, up to
+        // `readAheadBytes` ahead of this thread's consumer: a consumer that is behind
+        // (loading the symbols of a large file takes seconds) then holds back neither the
+        // sampler nor the unwind tables the producer answers with.
+        let input = ReadAheadQueue(limit: Self.readAheadBytes)
+        let reader = ConnectionReader(server: self, fd: fd, connection: connection, consumer: UncheckedConsumer(consumer),
+                                      control: control, capture: capture, input: input)
+        var bytes = 0
+        do {
+            do {
+                try startThread("tandem-read-\(connection)") { reader.run() }
+            } catch {
+                counters.add { $0.threadFailures += 1 }
+                input.finish(error: ReaderNotStarted(cause: error))
+            }
+            do {
+                defer {
+                    // Unblocks a reader still reading or waiting for room, and waits for it:
+                    // the descriptor and the consumer's preview state are its until then.
+                    input.close()
+                    _ = shutdown(fd, Int32(SHUT_RD))
+                    input.waitUntilReaderEnded()
+                }
+                while let chunk = try input.next(limit: Self.consumeSize) {
+                    bytes += chunk.count
+                    try busy(connection, "consuming \(chunk.count) bytes at stream offset \(bytes - chunk.count)") {
+                        try consumer.consume(chunk[...])
+                    }
+                    if note(connection, nil) { throw AbandonedConnection(bytes: bytes) }
+                }
+            }
+            if note(connection, nil) { throw AbandonedConnection(bytes: bytes) }
+            busy(connection, "finishing its stream") { consumer.finish(error: nil) }
+            logger.info("connection \(connection) closed by the sampler after \(bytes) bytes")
+        } catch {
+            let abandoned = note(connection, nil)
+            // A reader that could not start is counted apart ("without a thread").
+            if !abandoned && !(error is ReaderNotStarted) { counters.add { $0.failed += 1 } }
+            let reported: any Error = abandoned ? AbandonedConnection(bytes: bytes) : error
+            busy(connection, "finishing its stream") { consumer.finish(error: reported) }
+            logger.error("connection \(connection) closed: \(reported)")
+        }
+    }
+}
+
+extension StreamServer {
+    /// Bytes one read takes at most.
+    static let readSize = 256 << 10
+    /// Bytes one `consume` call gets at most.
+    static let consumeSize = 32 << 10
+    /// Most bytes read ahead of a connection's consumer: about 80 s of a 2-CPU host's
+    /// stream at 99 Hz, 3 s of a 64-CPU one's.
+    static let readAheadBytes = 4 << 20
+
+    /// Marks that connection `id` has sent bytes (it is not silent).
+    fileprivate func noteReceived(_ id: Int) {
+        connections.withLock { $0[id]?.received = true }
+    }
+}
+
+/// The connection's reader thread could not be started.
+private struct ReaderNotStarted: Error, CustomStringConvertible {
+    var cause: SystemCallError
+    var description: String { "no thread to read the connection: \(cause)" }
+}
+
+/// The consumer of one connection, shared by its reader thread (which only hands it
+/// descriptors and previews bytes) and its serving thread (which consumes and finishes
+/// it, after the reader ended): the two use disjoint state of it.
+private struct UncheckedConsumer: @unchecked Sendable {
+    let consumer: any StreamConsumer
+    init(_ consumer: any StreamConsumer) { self.consumer = consumer }
+}
+
+/// A connection's reader thread: reads the socket, hands passed descriptors to the
+/// consumer, writes the capture, previews each read, and queues the bytes.
+private final class ConnectionReader: @unchecked Sendable {
+    private let server: StreamServer
+    private let fd: Int32
+    private let connection: Int
+    private let consumer: UncheckedConsumer
+    private let control: ControlChannel?
+    private var capture: CaptureWriter?
+    private let input: ReadAheadQueue
+
+    init(server: StreamServer, fd: Int32, connection: Int, consumer: UncheckedConsumer, control: ControlChannel?,
+         capture: CaptureWriter?, input: ReadAheadQueue) {
+        self.server = server
+        self.fd = fd
+        self.connection = connection
+        self.consumer = consumer
+        self.control = control
+        self.capture = capture
+        self.input = input
+    }
+
+    func run() {
+        var buffer = [UInt8](repeating: 0, count: StreamServer.readSize)
         var bytes = 0
         do {
             while true {
@@ -298,37 +395,103 @@ public final class StreamServer: Sendable {
                 let received = try receiveSome(fd, into: &buffer)
                 let count = received.count
                 if !received.descriptors.isEmpty || received.controlTruncated {
-                    busy(connection, "taking \(received.descriptors.count) passed descriptors") {
-                        hand(received, at: bytes..<bytes + count, to: consumer)
-                    }
+                    hand(received, at: bytes..<bytes + count, to: consumer.consumer)
                 }
                 if count == 0 { break }
-                if bytes == 0 { connections.withLock { $0[connection]?.received = true } }
+                if bytes == 0 { server.noteReceived(connection) }
                 bytes += count
                 let chunk = buffer[..<count]
                 if let writer = capture {
                     do {
-                        try busy(connection, "writing \(count) bytes to its capture file") { try writer.write(chunk) }
+                        try writer.write(chunk)
                     } catch {
-                        logger.error("connection \(connection): capture stopped: \(error)")
+                        server.logger.error("connection \(connection): capture stopped: \(error)")
                         capture = nil
                     }
                 }
-                try busy(connection, "consuming \(count) bytes at stream offset \(bytes - count)") {
-                    try consumer.consume(chunk)
-                }
-                if note(connection, nil) { throw AbandonedConnection(bytes: bytes) }
+                (consumer.consumer as? ControlRecordProducer)?.preview(chunk)
+                guard input.append(chunk) else { break }
             }
-            if note(connection, nil) { throw AbandonedConnection(bytes: bytes) }
-            busy(connection, "finishing its stream") { consumer.finish(error: nil) }
-            logger.info("connection \(connection) closed by the sampler after \(bytes) bytes")
+            input.finish(error: nil)
         } catch {
-            let abandoned = note(connection, nil)
-            if !abandoned { counters.add { $0.failed += 1 } }
-            let reported: any Error = abandoned ? AbandonedConnection(bytes: bytes) : error
-            busy(connection, "finishing its stream") { consumer.finish(error: reported) }
-            logger.error("connection \(connection) closed: \(reported)")
+            input.finish(error: error)
         }
+    }
+}
+
+/// The bytes a connection's reader read and its consumer has not taken yet, at most
+/// `limit` of them (the reader waits for room), then how the input ended.
+final class ReadAheadQueue: @unchecked Sendable {
+    private let condition = NSCondition()
+    private let limit: Int
+    private var chunks: [[UInt8]] = []
+    private var firstOffset = 0
+    private var count = 0
+    private var ended = false
+    private var endError: (any Error)?
+    private var closed = false
+    private var readerEnded = false
+
+    init(limit: Int) { self.limit = limit }
+
+    /// The reader's: queues `chunk`, waiting while the queue is full; false once the consumer closed it.
+    func append(_ chunk: ArraySlice<UInt8>) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        while count >= limit && !closed { condition.wait() }
+        guard !closed else { return false }
+        chunks.append(Array(chunk))
+        count += chunk.count
+        condition.broadcast()
+        return true
+    }
+
+    /// The reader's last call: the input ended (`error` nil at the end of the stream).
+    func finish(error: (any Error)?) {
+        condition.lock()
+        ended = true
+        readerEnded = true
+        endError = error
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The consumer's: the next at most `limit` bytes, waiting for them; nil at the end
+    /// of the input; throws how the reader failed.
+    func next(limit: Int) throws -> [UInt8]? {
+        condition.lock()
+        defer { condition.unlock() }
+        while chunks.isEmpty && !ended { condition.wait() }
+        guard !chunks.isEmpty else {
+            if let endError { throw endError }
+            return nil
+        }
+        let first = chunks[0]
+        let end = min(first.count, firstOffset + limit)
+        let taken = Array(first[firstOffset..<end])
+        if end == first.count {
+            chunks.removeFirst()
+            firstOffset = 0
+        } else {
+            firstOffset = end
+        }
+        count -= taken.count
+        condition.broadcast()
+        return taken
+    }
+
+    /// The consumer is done: the reader takes no more.
+    func close() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func waitUntilReaderEnded() {
+        condition.lock()
+        while !readerEnded { condition.wait() }
+        condition.unlock()
     }
 }
 

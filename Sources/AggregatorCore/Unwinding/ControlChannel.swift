@@ -117,4 +117,7 @@ public final class ControlChannel {
 public protocol ControlRecordProducer: AnyObject {
     /// Called once, before the first bytes, with the connection's outgoing direction.
     func attach(control: ControlChannel)
+    /// The stream's next bytes, as soon as they are read and before `consume` gets them:
+    /// what must answer the sampler without waiting for the consumer's backlog.
+    func preview(_ bytes: ArraySlice<UInt8>)
 }

@@ -28,6 +28,9 @@ public struct CompiledUnwindTable: Sendable {
     public var separateDebugFile: String?
     /// Debug files found but not used, and why (wrong build id or CRC, too large, corrupt).
     public var debugFileWarnings: [String] = []
+    /// How long the compile waited for a worker, and how long it took (read, parse, compile).
+    public var waitedForWorker: Duration = .zero
+    public var compileDuration: Duration = .zero
 
     /// `pgoff + (p_vaddr − p_offset) − start` of the segment mapped there: the bias of a
     /// mapping of this file, or nil when its file offset is in no `PT_LOAD` segment.
@@ -81,13 +84,33 @@ public final class UnwindTableCache: Sendable {
     /// large binary takes tens of milliseconds (hundreds in a debug build).
     /// Files waiting to be compiled, and how many compiles are queued or running.
     private let work = NSCondition()
-    nonisolated(unsafe) private var queued: [() -> Void] = []
+    nonisolated(unsafe) private var queued: [CompileJob] = []
+    nonisolated(unsafe) private var nextSequence: UInt64 = 0
+    nonisolated(unsafe) private var largeJobsRunning = 0
     nonisolated(unsafe) private var unfinished = 0
     nonisolated(unsafe) private var workersStarted = 0
     /// Two workers, so that a small file is not stuck behind a huge one. Plain threads
     /// rather than Dispatch: Dispatch's workers call setpriority(2), which the
     /// aggregator's unit forbids (SystemCallFilter=~@resources).
     private static let workerCount = 2
+    /// Compiles of mappings at least this long run one at a time: the other worker stays
+    /// free for small files. On the loaded 2-CPU development host a debug build compiles
+    /// libc (1.8 MiB of code) in 76 ms, libswiftCore (9.5 MiB) in 0.3 s and swift-build
+    /// (250 MiB) in 4.2 s; with 16 MiB here a Go program's table still waited 2.1 s for
+    /// a worker behind files just below it.
+    static let largeCompileBytes = 4 << 20
+
+    /// A compile waiting for a worker. The smallest runs first: a new process's small
+    /// executable (a Go program, 400 KiB of code) is not held back by the compilers'
+    /// tables queued before it, and its first samples are walked with its table.
+    private struct CompileJob {
+        var size: Int
+        var sequence: UInt64
+        var enqueued: ContinuousClock.Instant
+        var run: (_ waited: Duration) -> Void
+
+        var isLarge: Bool { size >= UnwindTableCache.largeCompileBytes }
+    }
 
     public init(maximumFileSize: Int = 256 << 20, debugFiles: DebugFileLocator = DebugFileLocator(),
                 maximumDebugFileSize: Int = 512 << 20) {
@@ -97,26 +120,31 @@ public final class UnwindTableCache: Sendable {
     }
 
     /// The table of `identity` if it is known; otherwise `.pending`, with a compile
-    /// scheduled in the background (once per file).
-    public func tableOrSchedule(for identity: FileIdentity, paths: [String]) -> Entry {
+    /// scheduled in the background (once per file). `size` (the length of the mapping
+    /// that needs it) orders the compiles: smaller first.
+    public func tableOrSchedule(for identity: FileIdentity, paths: [String], size: Int) -> Entry {
         let scheduled = state.withLock { state -> Entry? in
             if let known = state.entries[identity] { return known }
             state.entries[identity] = .pending
             return nil
         }
         if let scheduled { return scheduled }
-        enqueue { [self] in
-            record(compile(identity: identity, paths: paths), for: identity)
+        enqueue(size: size) { [self] waited in
+            let started = ContinuousClock.now
+            var entry = compile(identity: identity, paths: paths)
+            entry.noteTiming(waited: waited, compiled: ContinuousClock.now - started)
+            record(entry, for: identity)
         }
         return .pending
     }
 
     /// Compiles the table of `identity` from `descriptor`, a read-only descriptor of the
-    /// file the sampler passed, in the background; takes ownership of the descriptor
-    /// (closed when read). Returns false, closing it at once, when the entry is already
-    /// compiled, failed for another reason than access, or being compiled.
+    /// file the sampler passed, in the background (ordered by `size`, as
+    /// `tableOrSchedule`); takes ownership of the descriptor (closed when read). Returns
+    /// false, closing it at once, when the entry is already compiled, failed for another
+    /// reason than access, or being compiled.
     @discardableResult
-    public func compile(identity: FileIdentity, descriptor: consuming FileDescriptor, name: String) -> Bool {
+    public func compile(identity: FileIdentity, descriptor: consuming FileDescriptor, name: String, size: Int) -> Bool {
         // Held by reference: the background job below takes it along.
         let file = FileDescriptorReference(descriptor)
         let accepted = state.withLock { state -> Bool in
@@ -130,8 +158,9 @@ public final class UnwindTableCache: Sendable {
         }
         guard accepted else { return false }  // closes the file
         let limit = maximumFileSize
-        enqueue { [self] in
-            let entry: Entry
+        enqueue(size: size) { [self] waited in
+            let started = ContinuousClock.now
+            var entry: Entry
             switch Self.readDescriptor(file.rawValue, name: name, identity: identity, limit: limit) {
             case .failure(let failure):
                 entry = .failed(failure.reason)
@@ -144,6 +173,7 @@ public final class UnwindTableCache: Sendable {
                 }
             }
             _ = file.take()  // closed once read
+            entry.noteTiming(waited: waited, compiled: ContinuousClock.now - started)
             if case .compiled = entry { state.withLock { $0.statistics.compiledFromDescriptors += 1 } }
             record(entry, for: identity)
         }
@@ -157,9 +187,10 @@ public final class UnwindTableCache: Sendable {
         work.unlock()
     }
 
-    private func enqueue(_ job: @escaping () -> Void) {
+    private func enqueue(size: Int, _ job: @escaping (_ waited: Duration) -> Void) {
         work.lock()
-        queued.append(job)
+        queued.append(CompileJob(size: size, sequence: nextSequence, enqueued: .now, run: job))
+        nextSequence += 1
         unfinished += 1
         if workersStarted < Self.workerCount {
             startWorkers()
@@ -191,15 +222,18 @@ public final class UnwindTableCache: Sendable {
                 return
             }
             let job = queued.removeFirst()
+            if job.isLarge { largeJobsRunning += 1 }
             work.unlock()
             finish(job)
         }
     }
 
-    /// Runs `job` (taken off the queue) and counts it done.
-    private func finish(_ job: () -> Void) {
-        job()
+    /// Runs `job` (taken off the queue, counted in `largeJobsRunning` if large) and
+    /// counts it done.
+    private func finish(_ job: CompileJob) {
+        job.run(ContinuousClock.now - job.enqueued)
         work.lock()
+        if job.isLarge { largeJobsRunning -= 1 }
         unfinished -= 1
         work.broadcast()
         work.unlock()
@@ -209,11 +243,30 @@ public final class UnwindTableCache: Sendable {
     private func runWorker() {
         while true {
             work.lock()
-            while queued.isEmpty { work.wait() }
-            let job = queued.removeFirst()
+            var next: Int?
+            while true {
+                next = nextJobIndex()
+                if next != nil { break }
+                work.wait()
+            }
+            let job = queued.remove(at: next!)
+            if job.isLarge { largeJobsRunning += 1 }
             work.unlock()
             finish(job)
         }
+    }
+
+    /// The queued job a free worker takes (the lock held): the smallest, the oldest of
+    /// equals; a large one only while no other large one runs. Nil: wait.
+    private func nextJobIndex() -> Int? {
+        var best: Int?
+        for index in queued.indices where !queued[index].isLarge || largeJobsRunning == 0 {
+            if let current = best, (queued[current].size, queued[current].sequence) <= (queued[index].size, queued[index].sequence) {
+                continue
+            }
+            best = index
+        }
+        return best
     }
 
     public var statistics: Statistics { state.withLock { $0.statistics } }
@@ -353,6 +406,14 @@ public final class UnwindTableCache: Sendable {
 extension UnwindTableCache.Entry {
     var isPending: Bool {
         if case .pending = self { true } else { false }
+    }
+
+    /// Keeps the compile's timing with a compiled table (logged when it is first sent).
+    mutating func noteTiming(waited: Duration, compiled: Duration) {
+        guard case .compiled(var table) = self else { return }
+        table.waitedForWorker = waited
+        table.compileDuration = compiled
+        self = .compiled(table)
     }
 }
 

@@ -31,6 +31,8 @@ public final class UnwindTablePublisher {
         public var fileRequestsSent = 0
         /// Descriptors received and handed to the cache to compile.
         public var descriptorsReceived = 0
+        /// Mappings records and first samples of processes past `maximumProcesses`: ignored.
+        public var processesIgnored = 0
         /// Answers without a descriptor (the sampler's reason: unknown mapping, open failed, busy, ...).
         public var fileRequestsRefused = 0
         /// Descriptors or answers that matched nothing, or failed the fstat check (closed).
@@ -58,6 +60,9 @@ public final class UnwindTablePublisher {
     /// Swift libraries' tables would take half the sampler's default budget, and Swift
     /// code keeps frame pointers.
     public var excludedPIDs: Set<Int32> = []
+    /// Most processes with per-pid state (mappings, last sample time): the symbolizer's
+    /// `max_processes`, so that a flood of pids costs no more here than there.
+    public var maximumProcesses = Int.max
     /// How long a process may go unsampled before its tables are given back.
     public var idleRetirementNanoseconds: UInt64 = 30_000_000_000
     /// Largest table sent: the sampler's decoder refuses larger records (`ControlDecoderLimits`).
@@ -92,6 +97,10 @@ public final class UnwindTablePublisher {
     /// Notes a mappings record (the complete executable set of a pid); published now
     /// if the process was sampled, else at its first sample.
     public func noteMappings(_ mappings: Mappings) {
+        guard latest[mappings.pid] != nil || latest.count < maximumProcesses else {
+            counters.processesIgnored += 1
+            return
+        }
         latest[mappings.pid] = mappings
         if lastSampleTime[mappings.pid] != nil { publish(mappings) }
     }
@@ -103,6 +112,10 @@ public final class UnwindTablePublisher {
 
     public func noteSample(pid: Int32, time: UInt64 = 0) {
         guard !excludedPIDs.contains(pid) else { return }
+        guard lastSampleTime[pid] != nil || lastSampleTime.count < maximumProcesses else {
+            counters.processesIgnored += 1
+            return
+        }
         let isFirst = lastSampleTime.updateValue(time, forKey: pid) == nil
         if time >= nextRetirementCheck {
             nextRetirementCheck = time &+ idleRetirementNanoseconds / 4
@@ -195,7 +208,7 @@ public final class UnwindTablePublisher {
     private func isReady(_ mappings: Mappings) -> Bool {
         mappings.mappings.allSatisfy { mapping in
             guard let request = tableRequest(for: mapping, pid: mappings.pid) else { return true }
-            switch cache.tableOrSchedule(for: request.identity, paths: request.paths) {
+            switch cache.tableOrSchedule(for: request.identity, paths: request.paths, size: request.size) {
             case .pending: return false
             // Waits for the sampler's answer once asked; not asked yet: publish() asks.
             case .unreadable: return refusal(of: request.identity, pid: mappings.pid) != nil || !isRequested(request.identity)
@@ -284,7 +297,8 @@ public final class UnwindTablePublisher {
         }
         counters.descriptorsReceived += 1
         logger.info("received a descriptor of dev \(answer.device) inode \(answer.inode) from the sampler (pid \(answer.pid)); compiling its unwind table")
-        cache.compile(identity: identity, descriptor: file, name: "descriptor of dev \(answer.device) inode \(answer.inode)")
+        cache.compile(identity: identity, descriptor: file, name: "descriptor of dev \(answer.device) inode \(answer.inode)",
+                      size: Int(clamping: request.end &- request.start))
     }
 
     /// Why `fd` is not the regular file `identity` of at most `limit` bytes (`fstat`), or nil.
@@ -305,19 +319,20 @@ public final class UnwindTablePublisher {
         case uncovered
     }
 
-    /// The file behind a mapping and where to read it; nil for pseudo files and anonymous memory.
-    private func tableRequest(for mapping: Mapping, pid: Int32) -> (identity: FileIdentity, paths: [String])? {
+    /// The file behind a mapping, where to read it, and the mapping's length (which
+    /// orders the compiles); nil for pseudo files and anonymous memory.
+    private func tableRequest(for mapping: Mapping, pid: Int32) -> (identity: FileIdentity, paths: [String], size: Int)? {
         guard mapping.end > mapping.start, MappedFilePath.refusal(path: mapping.path, inode: mapping.inode) == nil
         else { return nil }
         // The process's own view of its files first (containers), then the host's.
         return (FileIdentity(device: mapping.device, inode: mapping.inode),
-                ["/proc/\(pid)/root\(mapping.path)", mapping.path])
+                ["/proc/\(pid)/root\(mapping.path)", mapping.path], Int(clamping: mapping.end - mapping.start))
     }
 
     private func entry(for mapping: Mapping, pid: Int32) -> MappingResult {
-        guard let (identity, paths) = tableRequest(for: mapping, pid: pid) else { return .uncovered }
+        guard let (identity, paths, size) = tableRequest(for: mapping, pid: pid) else { return .uncovered }
         let compiled: CompiledUnwindTable
-        switch cache.tableOrSchedule(for: identity, paths: paths) {
+        switch cache.tableOrSchedule(for: identity, paths: paths, size: size) {
         case .compiled(let table):
             compiled = table
         case .pending:
@@ -356,6 +371,7 @@ public final class UnwindTablePublisher {
             nextTableID += 1
             sentTables[identity] = tableID
             counters.tablesSent += 1
+            logger.debug("sending the unwind table of \(mapping.path) (pid \(pid)): \(compiled.serialized.count) bytes, waited \(compiled.waitedForWorker) for a worker, compiled in \(compiled.compileDuration)")
             if let debugFile = compiled.separateDebugFile {
                 logger.debug("unwind table of \(mapping.path) includes the .debug_frame of \(debugFile)")
             }
