@@ -20,11 +20,17 @@ let package = Package(
     ],
     targets: [
         // MARK: The stream between the two processes (pure Swift: no I/O, no C).
+        // The records, the sample-stream encoder and the control-record decoder: what the sampler runs.
         .target(name: "WireFormat"),
+        // The sample-stream decoder (record readers, stack table): the aggregator's side only.
+        .target(name: "StreamDecoding", dependencies: ["WireFormat"]),
 
-        // MARK: Unwind tables compiled from .eh_frame/.debug_frame (pure Swift: no C, fuzzable).
-        .target(name: "UnwindTables"),
-        .executableTarget(name: "unwind-tables-bench", dependencies: ["UnwindTables"]),
+        // MARK: Unwind tables (pure Swift: no C, fuzzable).
+        // The serialized table and its validator: what the sampler loads.
+        .target(name: "UnwindTableFormat"),
+        // Compiles tables from .eh_frame/.debug_frame (ELF, CFA programs): the aggregator's side only.
+        .target(name: "UnwindTableCompiler", dependencies: ["UnwindTableFormat"]),
+        .executableTarget(name: "unwind-tables-bench", dependencies: ["UnwindTableCompiler", "UnwindTableFormat"]),
 
         // MARK: C system-library shims (module maps over Debian's -dev packages).
         .systemLibrary(name: "CTandemBPF", pkgConfig: "libbpf",
@@ -45,11 +51,24 @@ let package = Package(
         // MARK: tandem-sampler (privileged).
         // Thin, typed system calls both daemons share: the owned FileDescriptor and the errno-carrying SystemCallError.
         .target(name: "SystemCalls"),
+        // The core, to audit first: sampling (with bpf/sampler.bpf.c), process tracking,
+        // streaming, privileges. No stream decoder, no table compiler.
+        //
+        // Each optional part is a target of its own that the core calls, with its BPF in a
+        // header of its own under bpf/, so it can be reviewed, counted
+        // (scripts/privileged-lines.sh) and switched off on its own. Future interpreter walkers
+        // follow the same shape: a target (e.g. PythonWalking) plus bpf/python.bpf.h.
         .target(name: "SamplerCore", dependencies: [
-            "WireFormat", "CTandemBPF", "UnwindTables", "SystemCalls",
+            "WireFormat", "CTandemBPF", "SystemCalls", "UnwindTableLoading", "DescriptorPassing",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ], plugins: ["BPFCompiler"]),
+        // Optional: validates the aggregator's unwind tables and loads them into the BPF maps
+        // that bpf/unwind_tables.bpf.h walks.
+        .target(name: "UnwindTableLoading", dependencies: ["WireFormat", "UnwindTableFormat", "CTandemBPF", "SystemCalls"]),
+        // Optional: answers the aggregator's file requests with descriptors opened inside
+        // /proc/PID/root (PathDescriptor also opens the capture file safely).
+        .target(name: "DescriptorPassing", dependencies: ["WireFormat", "CTandemBPF", "SystemCalls"]),
         // Compiles bpf/*.bpf.c with the toolchain's clang and embeds the objects.
         .plugin(name: "BPFCompiler", capability: .buildTool(), dependencies: ["tandem-bpf-embed"]),
         .executableTarget(name: "tandem-bpf-embed", path: "Plugins/BPFEmbed"),
@@ -81,8 +100,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "AggregatorCore", dependencies: [
-            "WireFormat", "Profiles", "Configuration", "Symbolization",
-            "ProfilingMetrics", "Exporters", "ProfileOutputs", "UnwindTables", "Compression", "SystemCalls",
+            "WireFormat", "StreamDecoding", "Profiles", "Configuration", "Symbolization",
+            "ProfilingMetrics", "Exporters", "ProfileOutputs", "UnwindTableFormat", "UnwindTableCompiler", "Compression", "SystemCalls",
             "RateLimitedLogging",
             "CTandemMalloc",
             .product(name: "Logging", package: "swift-log"),
@@ -94,17 +113,18 @@ let package = Package(
         ]),
 
         // MARK: Benchmarks (bench/replay-throughput.sh).
-        .executableTarget(name: "tandem-bench", dependencies: ["WireFormat"], path: "bench/tandem-bench"),
+        .executableTarget(name: "tandem-bench", dependencies: ["WireFormat", "StreamDecoding"], path: "bench/tandem-bench"),
 
         // MARK: Tests.
-        .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"]),
+        .testTarget(name: "WireFormatTests", dependencies: ["WireFormat", "StreamDecoding"]),
         .testTarget(name: "PackagingTests", dependencies: [
             "Configuration", "SamplerCore",
             .product(name: "Yams", package: "Yams"),
         ]),
-        .testTarget(name: "InspectionTests", dependencies: ["AggregatorCore", "WireFormat", "SystemCalls"]),
+        .testTarget(name: "InspectionTests", dependencies: ["AggregatorCore", "WireFormat", "StreamDecoding", "SystemCalls"]),
         .testTarget(name: "AggregatorCoreTests", dependencies: [
-            "AggregatorCore", "WireFormat", "Configuration", "UnwindTables", "Symbolization", "RateLimitedLogging",
+            "AggregatorCore", "WireFormat", "StreamDecoding", "Configuration", "UnwindTableFormat", "UnwindTableCompiler",
+            "Symbolization", "RateLimitedLogging",
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["Fixtures"]),
         .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles"]),
@@ -118,16 +138,19 @@ let package = Package(
             "Exporters", "Profiles", "Configuration", "Compression",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTables", "Compression"]),
-        .testTarget(name: "SamplerTests", dependencies: ["SamplerCore", "WireFormat", "UnwindTables", "CTandemBPF", "SystemCalls"]),
-        .testTarget(name: "SamplerIntegrationTests", dependencies: ["SamplerCore", "WireFormat"]),
+        .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTableFormat", "UnwindTableCompiler", "Compression"]),
+        .testTarget(name: "SamplerTests", dependencies: [
+            "SamplerCore", "WireFormat", "StreamDecoding", "UnwindTableFormat", "UnwindTableCompiler", "UnwindTableLoading",
+            "DescriptorPassing", "CTandemBPF", "SystemCalls",
+        ]),
+        .testTarget(name: "SamplerIntegrationTests", dependencies: ["SamplerCore", "WireFormat", "StreamDecoding"]),
         // The sampler's sendmsg and the aggregator's recvmsg of passed descriptors, over real sockets.
         .testTarget(name: "DescriptorPassingTests", dependencies: [
-            "SamplerCore", "AggregatorCore", "WireFormat", "CTandemBPF",
+            "SamplerCore", "AggregatorCore", "WireFormat", "StreamDecoding", "CTandemBPF",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Root-only live tests of the built tandem-sampler and tandem-aggregator processes.
-        .testTarget(name: "EndToEndTests", dependencies: ["WireFormat"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["WireFormat", "StreamDecoding"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -3,7 +3,7 @@
 #
 #   scripts/fuzz-decoder.sh [SECONDS]        (default 60)
 #
-# Builds Fuzz/DecoderFuzzTarget.swift with the WireFormat sources (ASan +
+# Builds Fuzz/DecoderFuzzTarget.swift with the StreamDecoding sources over WireFormat (ASan +
 # libFuzzer), seeds the corpus with valid streams from Fuzz/SeedCorpus.swift,
 # and runs. Exits non-zero on any crash, sanitizer report, timeout or memory
 # blow-up; the input that caused it is left in .build-fuzz/artifacts/.
@@ -16,8 +16,13 @@ out=.build-fuzz
 mkdir -p "$out/corpus" "$out/artifacts"
 
 echo "fuzz-decoder: building the fuzz target and the seed generator" >&2
-swiftc -swift-version 6 -sanitize=fuzzer,address -parse-as-library -O -use-ld=lld \
-    Sources/WireFormat/*.swift Fuzz/DecoderFuzzTarget.swift -o "$out/decoder-fuzzer"
+# WireFormat as a module of its own, as in `swift build`; the decoder and the target on top.
+mkdir -p "$out/decoder-modules"
+flags=(-swift-version 6 -sanitize=fuzzer,address -parse-as-library -O -package-name tandem)
+swiftc "${flags[@]}" -module-name WireFormat -emit-module -emit-module-path "$out/decoder-modules/WireFormat.swiftmodule" \
+    -emit-library -static -o "$out/decoder-modules/libWireFormat.a" Sources/WireFormat/*.swift
+swiftc "${flags[@]}" -use-ld=lld -module-name StreamDecoding -I "$out/decoder-modules" \
+    Sources/StreamDecoding/*.swift Fuzz/DecoderFuzzTarget.swift "$out/decoder-modules/libWireFormat.a" -o "$out/decoder-fuzzer"
 swiftc -swift-version 6 -parse-as-library -O Sources/WireFormat/*.swift Fuzz/SeedCorpus.swift -o "$out/seed-corpus"
 rm -rf "$out/seeds"
 "$out/seed-corpus" "$out/seeds" >&2

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes the unwind-table compiler (Sources/UnwindTables) with libFuzzer for N seconds.
+# Fuzzes the unwind-table compiler (Sources/UnwindTableCompiler) with libFuzzer for N seconds.
 #   scripts/fuzz-unwind-tables.sh [SECONDS]      (default 60)
 # Seeds: a small C program built here (also with a compressed .debug_frame), /usr/bin/true.
 # Exits non-zero, leaving the crashing input in .build/fuzz-unwind-tables/, if an input traps.
@@ -8,8 +8,12 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 work=.build/fuzz-unwind-tables
 mkdir -p "$work/corpus"
-swiftc -O -sanitize=fuzzer -parse-as-library -module-name UnwindTables \
-    Sources/UnwindTables/*.swift scripts/fuzz-unwind-tables/Harness.swift -o "$work/fuzz"
+# The table format as a module of its own, as in `swift build`; the compiler and the harness on top.
+swiftc -O -sanitize=fuzzer -parse-as-library -package-name tandem -module-name UnwindTableFormat \
+    -emit-module -emit-module-path "$work/UnwindTableFormat.swiftmodule" \
+    -emit-library -static -o "$work/libUnwindTableFormat.a" Sources/UnwindTableFormat/*.swift
+swiftc -O -sanitize=fuzzer -parse-as-library -package-name tandem -module-name UnwindTableCompiler -I "$work" \
+    Sources/UnwindTableCompiler/*.swift scripts/fuzz-unwind-tables/Harness.swift "$work/libUnwindTableFormat.a" -o "$work/fuzz"
 if [ ! -e "$work/corpus/small" ]; then
     printf 'int twice(int x) { return 2 * x; }\nint main(int c, char **v) { (void)v; return twice(c); }\n' > "$work/small.c"
     cc -O2 -fomit-frame-pointer -o "$work/corpus/small" "$work/small.c"

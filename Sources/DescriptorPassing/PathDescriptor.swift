@@ -13,7 +13,7 @@ import Glibc
 ///
 /// `O_PATH` is spelled `__O_PATH`: `<fcntl.h>` names it `O_PATH` only under `_GNU_SOURCE`,
 /// which Swift's Glibc module is built without (the aggregator's `OpenFile.open` spells it so too).
-enum PathDescriptor {
+package enum PathDescriptor {
     /// `openat2(2)` with `O_PATH` of `path` inside the directory `root` (such as
     /// `/proc/PID/root`). `RESOLVE_IN_ROOT` makes `..` and absolute symbolic links stop
     /// at `root`, as they do for the process whose root it is: a container's
@@ -21,7 +21,7 @@ enum PathDescriptor {
     /// link means the container's. `RESOLVE_NO_MAGICLINKS` refuses `/proc/N/root`,
     /// `/proc/N/fd/M` and the like met on the way (a container's own /proc), which would
     /// jump out. Mount points are crossed: a container's files live on several.
-    static func openInRoot(_ root: String, _ path: String) throws(SystemCallError) -> Int32 {
+    package static func openInRoot(_ root: String, _ path: String) throws(SystemCallError) -> Int32 {
         let directory = open(root, __O_PATH | O_DIRECTORY | O_CLOEXEC)
         guard directory >= 0 else { throw .last("open", subject: root) }
         defer { close(directory) }
@@ -39,14 +39,14 @@ enum PathDescriptor {
     }
 
     /// `open(2)` with `O_PATH | O_NOFOLLOW`: `path` itself, a symbolic link included.
-    static func openNoFollow(_ path: String) throws(SystemCallError) -> Int32 {
+    package static func openNoFollow(_ path: String) throws(SystemCallError) -> Int32 {
         let fd = open(path, __O_PATH | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { throw .last("open(O_PATH)", subject: path) }
         return fd
     }
 
     /// `fstat(2)`.
-    static func status(_ fd: Int32, path: String) throws(SystemCallError) -> stat {
+    package static func status(_ fd: Int32, path: String) throws(SystemCallError) -> stat {
         var status = stat()
         guard fstat(fd, &status) == 0 else { throw .last("fstat", subject: path) }
         return status
@@ -54,14 +54,14 @@ enum PathDescriptor {
 
     /// `open("/proc/self/fd/N", flags)`: the file the `O_PATH` descriptor `fd` refers to,
     /// opened for I/O with the usual permission checks.
-    static func reopen(_ fd: Int32, flags: Int32, path: String) throws(SystemCallError) -> Int32 {
+    package static func reopen(_ fd: Int32, flags: Int32, path: String) throws(SystemCallError) -> Int32 {
         let opened = open("/proc/self/fd/\(fd)", flags)
         guard opened >= 0 else { throw .last("open(/proc/self/fd/\(fd))", subject: path) }
         return opened
     }
 
     /// What `mode` is, for an error message: "a FIFO", "a character device", ...
-    static func kind(_ mode: mode_t) -> String {
+    package static func kind(_ mode: mode_t) -> String {
         switch mode & S_IFMT {
         case S_IFREG: "a regular file"
         case S_IFDIR: "a directory"

@@ -1,5 +1,7 @@
 import CTandemBPF
+import DescriptorPassing
 import Logging
+import UnwindTableLoading
 import WireFormat
 #if canImport(Glibc)
 import Glibc

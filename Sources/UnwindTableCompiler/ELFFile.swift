@@ -1,3 +1,5 @@
+import UnwindTableFormat
+
 /// The parts of an ELF64 little-endian file that unwinding needs: its header, section
 /// headers (with names) and program headers, read without libelf.
 ///

@@ -3,6 +3,7 @@ import CTandemBPF
 import Foundation
 import Logging
 import Testing
+import StreamDecoding
 import WireFormat
 @testable import SamplerCore
 #if canImport(Glibc)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WireFormat
+@testable import DescriptorPassing
 @testable import SamplerCore
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+import StreamDecoding
 import WireFormat
 @testable import SamplerCore
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import Testing
-@testable import UnwindTables
+@testable import UnwindTableCompiler
+@testable import UnwindTableFormat
 
 /// The small C workload, built once per test that needs it.
 private func smallBinary(flags: [String] = ["-O2", "-fomit-frame-pointer"]) throws -> [UInt8] {

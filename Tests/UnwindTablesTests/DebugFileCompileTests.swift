@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import UnwindTables
+@testable import UnwindTableCompiler
+@testable import UnwindTableFormat
 
 @Suite struct DebugFileCompileTests {
     /// `prog` stripped of its debug sections and linked to `prog.debug`, which keeps a

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import UnwindTables
+@testable import UnwindTableCompiler
+@testable import UnwindTableFormat
 
 /// Debian's Go toolchain (golang-go), when installed.
 let goToolchain = "/usr/bin/go"

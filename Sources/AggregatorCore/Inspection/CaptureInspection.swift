@@ -2,6 +2,7 @@
 import Glibc
 import SystemCalls
 #endif
+import StreamDecoding
 import WireFormat
 
 /// `tandem-aggregator inspect`: one readable line per record, or a summary.

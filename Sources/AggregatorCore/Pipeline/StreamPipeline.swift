@@ -7,6 +7,7 @@ import Glibc
 import ProfilingMetrics
 import Profiles
 import Symbolization
+import StreamDecoding
 import WireFormat
 
 /// Decodes, symbolizes and measures one stream, from one connection or one

@@ -1,7 +1,8 @@
 import Foundation
 import Symbolization
 import Synchronization
-import UnwindTables
+import UnwindTableCompiler
+import UnwindTableFormat
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,0 +1,206 @@
+import UnwindTableFormat
+
+/// Compiling an `UnwindTable` from an ELF file: the aggregator's side of the unwind tables.
+extension UnwindTable {
+    /// Largest decompressed size accepted for a compressed (`SHF_COMPRESSED`) section,
+    /// whatever its `ch_size` claims.
+    public static let defaultMaximumDecompressedSectionSize = 128 << 20
+
+    /// Compiles the unwind table of an ELF64 x86-64 executable, shared object or separate
+    /// debug file from its `.eh_frame` (found by section header, or through the
+    /// `PT_GNU_EH_FRAME` segment when section headers are stripped) and `.debug_frame`,
+    /// plus the `.debug_frame` of its separate debug file when one is given.
+    ///
+    /// FDEs are taken in address order; at equal addresses the first of `.eh_frame`, then
+    /// `.debug_frame`, then the debug file's `.debug_frame` wins, and an FDE that starts
+    /// inside an earlier one is skipped (`overlappingFDEs`). A problem in the debug
+    /// file is never fatal: the table is compiled from the file alone and the error is
+    /// kept in `statistics.separateDebugFileError` (it is thrown only when the file alone
+    /// has no unwind information).
+    ///
+    /// - Parameters:
+    ///   - separateDebugFrame: the `.debug_frame` of the file's debug file; the caller checked
+    ///     that the debug file belongs to this file (build id or `.gnu_debuglink` CRC).
+    ///   - decompressor: reads `SHF_COMPRESSED` sections; without one they are skipped (or,
+    ///     when nothing else holds unwind information, `compressedSection` is thrown).
+    ///   - maximumDecompressedSize: bound on one decompressed section.
+    ///
+    /// Throws an `UnwindTableError` naming the file, section and offset of the first
+    /// malformed structure; never traps on corrupt input.
+    public static func compile(elfBytes: [UInt8], separateDebugFrame: SeparateDebugFrame? = nil,
+                               decompressor: (any SectionDecompressor)? = nil,
+                               maximumDecompressedSize: Int = defaultMaximumDecompressedSectionSize) throws(UnwindTableError) -> UnwindTable {
+        let reading = SectionReading(decompressor: decompressor, limit: maximumDecompressedSize)
+        guard let separateDebugFrame else { return try compile(elfBytes: elfBytes, debugFrame: nil, reading: reading) }
+        do throws(UnwindTableError) {
+            return try compile(elfBytes: elfBytes, debugFrame: separateDebugFrame, reading: reading)
+        } catch where error.file == .separateDebugFile {
+            let debugError = error
+            var table: UnwindTable
+            do throws(UnwindTableError) {
+                table = try compile(elfBytes: elfBytes, debugFrame: nil, reading: reading)
+            } catch where error.kind == .noUnwindInformation || error.kind == .compressedSection {
+                // The file alone has nothing: the debug file's problem is the reason.
+                throw debugError
+            }
+            table.statistics.separateDebugFileError = debugError
+            return table
+        }
+    }
+
+    /// The names of the sections of an ELF file that have bytes in it (not `SHT_NOBITS`):
+    /// e.g. whether it has a `.debug_frame` of its own before a debug file is looked for.
+    public static func sectionNames(elfBytes: [UInt8]) throws(UnwindTableError) -> [String] {
+        try ELFFile(bytes: elfBytes).sections.filter { $0.hasFileBytes && $0.size > 0 }.map(\.name)
+    }
+
+    /// How compressed sections are read.
+    private struct SectionReading {
+        var decompressor: (any SectionDecompressor)?
+        var limit: Int
+    }
+
+    private static func compile(elfBytes: [UInt8], debugFrame: SeparateDebugFrame?, reading: SectionReading) throws(UnwindTableError) -> UnwindTable {
+        let elf = try ELFFile(bytes: elfBytes)
+        var statistics = Statistics()
+        let text = elf.sections.first { $0.name == ".text" }?.address
+        var sources: [CallFrameSection] = []
+        var sourceFiles: [UnwindTableError.File] = []
+        func add(_ source: CallFrameSection, from file: UnwindTableError.File) {
+            sources.append(source)
+            sourceFiles.append(file)
+        }
+
+        if let header = elf.section(named: ".eh_frame_hdr") {
+            let hdr = try EHFrameHeader(cursor: elf.cursor(over: header), address: header.address)
+            statistics.searchTableEntries = hdr.searchTable.count
+        }
+        if let ehFrame = elf.section(named: ".eh_frame") {
+            let bases = PointerEncoding.Bases(sectionAddress: ehFrame.address, text: text, data: nil)
+            add(try CallFrameSection(flavor: .ehFrame, cursor: elf.cursor(over: ehFrame), bases: bases), from: .main)
+        } else if !elf.sections.contains(where: { $0.name == ".eh_frame" }),
+                  let segment = elf.programHeaders.first(where: { $0.type == ELFFile.segmentGNUEHFrame }) {
+            // Stripped section headers: .eh_frame_hdr tells where .eh_frame starts; it runs
+            // to its zero terminator, within its loadable segment. (A separate debug file
+            // lists .eh_frame as SHT_NOBITS and keeps program headers whose bytes are gone.)
+            try ELFFile.checkBounds(offset: segment.offset, size: segment.fileSize, fileSize: elfBytes.count, section: "PT_GNU_EH_FRAME")
+            let headerCursor = ByteCursor(bytes: elfBytes, start: Int(segment.offset), end: Int(segment.offset + segment.fileSize),
+                                          section: ".eh_frame_hdr")
+            let hdr = try EHFrameHeader(cursor: headerCursor, address: segment.virtualAddress)
+            statistics.searchTableEntries = hdr.searchTable.count
+            guard let range = elf.fileRange(ofVirtualAddress: hdr.ehFrameAddress) else {
+                throw UnwindTableError(.outOfFileBounds(offset: hdr.ehFrameAddress, size: 0, fileSize: elfBytes.count),
+                                       section: ".eh_frame_hdr", offset: 4)
+            }
+            let cursor = ByteCursor(bytes: elfBytes, start: range.offset, end: range.offset + range.available, section: ".eh_frame")
+            let bases = PointerEncoding.Bases(sectionAddress: hdr.ehFrameAddress, text: text, data: nil)
+            add(try CallFrameSection(flavor: .ehFrame, cursor: cursor, bases: bases), from: .main)
+        }
+        if let debugFrame = elf.section(named: ".debug_frame") {
+            if debugFrame.isCompressed && reading.decompressor == nil {
+                statistics.skippedSections.append(".debug_frame (compressed, and no decompressor was given)")
+            } else {
+                if debugFrame.isCompressed { statistics.decompressedSections.append(".debug_frame") }
+                let bases = PointerEncoding.Bases(sectionAddress: debugFrame.address, text: text, data: nil)
+                let cursor = try elf.contents(of: debugFrame, decompressor: reading.decompressor, limit: reading.limit)
+                add(try CallFrameSection(flavor: .debugFrame, cursor: cursor, bases: bases), from: .main)
+            }
+        }
+        if let debugFrame {
+            do throws(UnwindTableError) {
+                if debugFrame.isCompressed { statistics.decompressedSections.append("separate debug file's .debug_frame") }
+                let bases = PointerEncoding.Bases(sectionAddress: debugFrame.address, text: text, data: nil)
+                let stored = ByteCursor(bytes: debugFrame.contents, start: 0, end: debugFrame.contents.count, section: ".debug_frame")
+                let cursor = try ELFFile.contents(of: stored, isCompressed: debugFrame.isCompressed,
+                                                  decompressor: reading.decompressor, limit: reading.limit)
+                let source = try CallFrameSection(flavor: .debugFrame, cursor: cursor, bases: bases)
+                statistics.separateDebugFrameFDEs = source.fdes.count
+                add(source, from: .separateDebugFile)
+            } catch {
+                throw error.in(.separateDebugFile)
+            }
+        }
+        guard !sources.isEmpty else {
+            if elf.sections.contains(where: { $0.name == ".debug_frame" && $0.isCompressed }) {
+                throw UnwindTableError(.compressedSection, section: ".debug_frame", offset: 0)
+            }
+            throw UnwindTableError(.noUnwindInformation, section: "section headers", offset: 0)
+        }
+
+        // Order every FDE by address; at equal addresses .eh_frame (read first) wins.
+        var order: [(start: UInt64, source: Int, index: Int)] = []
+        for (sourceIndex, source) in sources.enumerated() {
+            switch source.flavor {
+            case .ehFrame: statistics.ehFrameFDEs += source.fdes.count
+            case .debugFrame: statistics.debugFrameFDEs += source.fdes.count
+            }
+            statistics.discardedFDEs += source.discardedFDEs
+            for (index, fde) in source.fdes.enumerated() { order.append((fde.start, sourceIndex, index)) }
+        }
+        order.sort { ($0.start, $0.source, $0.index) < ($1.start, $1.source, $1.index) }
+
+        var interpreter = CFAInterpreter()
+        var initialStates: [[Int: CFAInterpreter.State]] = Array(repeating: [:], count: sources.count)
+        var rows: [UnwindRow] = []
+        func append(_ row: UnwindRow) {
+            if let last = rows.last {
+                if last.startAddress == row.startAddress { rows.removeLast() }
+                else if last.hasSameRules(as: row) { return }
+            }
+            if let last = rows.last, last.hasSameRules(as: row) { return }
+            rows.append(row)
+        }
+        var coveredEnd: UInt64?
+        for (_, sourceIndex, index) in order {
+            let source = sources[sourceIndex]
+            let fde = source.fdes[index]
+            if let end = coveredEnd {
+                if fde.start < end {
+                    statistics.overlappingFDEs += 1
+                    continue
+                }
+                if fde.start > end { append(UnwindRow(startAddress: end, cfa: .noInfo, rbp: .unchanged)) }
+            }
+            guard let cie = source.cies[fde.cieOffset] else { continue } // parsing stored every referenced CIE
+            do throws(UnwindTableError) {
+                let initial: CFAInterpreter.State
+                if let known = initialStates[sourceIndex][fde.cieOffset] {
+                    initial = known
+                } else {
+                    initial = try interpreter.initialState(of: cie, in: source)
+                    initialStates[sourceIndex][fde.cieOffset] = initial
+                }
+                try interpreter.rows(of: fde, cie: cie, initial: initial, in: source) { location, state throws(UnwindTableError) in
+                    append(interpreter.row(at: location, state: state, cie: cie))
+                }
+            } catch {
+                throw error.in(sourceFiles[sourceIndex])
+            }
+            coveredEnd = fde.end
+        }
+        if let end = coveredEnd { append(UnwindRow(startAddress: end, cfa: .noInfo, rbp: .unchanged)) }
+
+        let counts = interpreter.counts
+        statistics.rowsBeforeMerging = counts.rowsBeforeMerging
+        statistics.endOfStackRows = counts.endOfStackRows
+        statistics.unsupportedRows = counts.unsupportedRows
+        statistics.framePointerNotRecoverableRows = counts.framePointerNotRecoverableRows
+
+        if let first = rows.first, let last = rows.last, last.startAddress - first.startAddress > UInt64(UInt32.max) {
+            throw UnwindTableError(.addressSpanTooLarge(last.startAddress - first.startAddress), section: "section headers", offset: 0)
+        }
+        let loadSegments = elf.programHeaders.filter { $0.type == ELFFile.segmentLoad }.map {
+            LoadSegment(fileOffset: $0.offset, virtualAddress: $0.virtualAddress, fileSize: $0.fileSize, isExecutable: $0.flags & 1 != 0)
+        }
+        return UnwindTable(rows: rows, statistics: statistics, loadSegments: loadSegments)
+    }
+}
+
+extension UnwindTableError {
+    /// The same error, attributed to `file`.
+    func `in`(_ file: File) -> UnwindTableError {
+        var error = self
+        error.file = file
+        return error
+    }
+}
