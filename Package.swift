@@ -52,17 +52,19 @@ let package = Package(
         // Thin, typed system calls both daemons share: the owned FileDescriptor and the errno-carrying SystemCallError.
         .target(name: "SystemCalls"),
         // The core, to audit first: sampling (with bpf/sampler.bpf.c), process tracking,
-        // streaming, privileges. No stream decoder, no table compiler.
+        // streaming, privileges. No YAML, no stream decoder, no table compiler, no Foundation.
         //
         // Each optional part is a target of its own that the core calls, with its BPF in a
         // header of its own under bpf/, so it can be reviewed, counted
         // (scripts/privileged-lines.sh) and switched off on its own. Future interpreter walkers
         // follow the same shape: a target (e.g. PythonWalking) plus bpf/python.bpf.h.
         .target(name: "SamplerCore", dependencies: [
-            "WireFormat", "CTandemBPF", "SystemCalls", "UnwindTableLoading", "DescriptorPassing",
+            "WireFormat", "CTandemBPF", "SystemCalls", "SamplingRateReader", "UnwindTableLoading", "DescriptorPassing",
             .product(name: "Logging", package: "swift-log"),
-            .product(name: "Yams", package: "Yams"),
         ], plugins: ["BPFCompiler"]),
+        // The one key the sampler reads from the shared YAML configuration, without a YAML
+        // library (pure Swift, fuzzed by scripts/fuzz-sampling-rate-reader.sh).
+        .target(name: "SamplingRateReader", dependencies: ["WireFormat"]),
         // Optional: validates the aggregator's unwind tables and loads them into the BPF maps
         // that bpf/unwind_tables.bpf.h walks.
         .target(name: "UnwindTableLoading", dependencies: ["WireFormat", "UnwindTableFormat", "CTandemBPF", "SystemCalls"]),
@@ -141,7 +143,9 @@ let package = Package(
         .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTableFormat", "UnwindTableCompiler", "Compression"]),
         .testTarget(name: "SamplerTests", dependencies: [
             "SamplerCore", "WireFormat", "StreamDecoding", "UnwindTableFormat", "UnwindTableCompiler", "UnwindTableLoading",
-            "DescriptorPassing", "CTandemBPF", "SystemCalls",
+            "DescriptorPassing", "SamplingRateReader", "CTandemBPF", "SystemCalls",
+            // The sampler's reader of the rate is checked against the aggregator's.
+            "Configuration",
         ]),
         .testTarget(name: "SamplerIntegrationTests", dependencies: ["SamplerCore", "WireFormat", "StreamDecoding"]),
         // The sampler's sendmsg and the aggregator's recvmsg of passed descriptors, over real sockets.
