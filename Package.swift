@@ -59,7 +59,8 @@ let package = Package(
         // (scripts/privileged-lines.sh) and switched off on its own. Future interpreter walkers
         // follow the same shape: a target (e.g. PythonWalking) plus bpf/python.bpf.h.
         .target(name: "SamplerCore", dependencies: [
-            "WireFormat", "CTandemBPF", "SystemCalls", "SamplingRateReader", "UnwindTableLoading", "DescriptorPassing",
+            "WireFormat", "CTandemBPF", "CTandemMalloc", "SystemCalls", "SamplingRateReader", "UnwindTableLoading",
+            "DescriptorPassing",
             .product(name: "Logging", package: "swift-log"),
         ], plugins: ["BPFCompiler"]),
         // The one key the sampler reads from the shared YAML configuration, without a YAML

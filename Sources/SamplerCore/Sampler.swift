@@ -15,7 +15,7 @@ public final class Sampler {
     private let logger: Logger
     private var processes: ProcessTable
     private var output: StreamOutput
-    private var kernelSymbols: [KernelSymbol] = []
+    private var kernelSymbols: PackedKernelSymbols = []
     private var kernelModules: [KernelModule] = []
     private var sampledCPUs: [Int] = []
     private var reportedUnsampledCPUs: Set<Int> = []
@@ -94,6 +94,7 @@ public final class Sampler {
             "processes": "\(processes.count)", "kernel_symbols": "\(kernelSymbols.count)",
             "destination": "\(configuration.destination)",
         ])
+        FreedHeap.releaseIfLarge()
 
         let end = configuration.durationSeconds.map { start &+ UInt64($0 * 1e9) } ?? UInt64.max
         let interval = UInt64(configuration.drainIntervalMilliseconds) * 1_000_000
@@ -108,6 +109,7 @@ public final class Sampler {
             if tickStart >= nextStatistics {
                 nextStatistics = tickStart &+ statisticsInterval
                 output.appendState(.statistics(statistics(now: tickStart)))
+                FreedHeap.releaseIfLarge()
             }
             if tickStart >= nextCPUCheck {
                 nextCPUCheck = tickStart &+ Self.cpuCheckInterval
@@ -398,11 +400,11 @@ public final class Sampler {
 
     private func readKernelSymbols() throws(SamplerError) {
         do {
-            kernelSymbols = KernelSymbolFiles.textSymbols(try ProcFileSystem.readText("/proc/kallsyms"))
+            kernelSymbols = PackedKernelSymbols(KernelSymbolFiles.textSymbols(try ProcFileSystem.readText("/proc/kallsyms")))
         } catch {
             throw .systemCall(error)
         }
-        if !kernelSymbols.isEmpty, kernelSymbols.allSatisfy({ $0.address == 0 }) {
+        if kernelSymbols.addressesHidden {
             let level = (try? ProcFileSystem.readText("/proc/sys/kernel/kptr_restrict")).flatMap { Int($0.trimmingWhitespace()) }
             throw .kernelSymbolsHidden(kptrRestrict: level)
         }
