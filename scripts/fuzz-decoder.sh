@@ -23,7 +23,7 @@ swiftc "${flags[@]}" -module-name WireFormat -emit-module -emit-module-path "$ou
     -emit-library -static -o "$out/decoder-modules/libWireFormat.a" Sources/WireFormat/*.swift
 swiftc "${flags[@]}" -use-ld=lld -module-name StreamDecoding -I "$out/decoder-modules" \
     Sources/StreamDecoding/*.swift Fuzz/DecoderFuzzTarget.swift "$out/decoder-modules/libWireFormat.a" -o "$out/decoder-fuzzer"
-swiftc -swift-version 6 -parse-as-library -O Sources/WireFormat/*.swift Fuzz/SeedCorpus.swift -o "$out/seed-corpus"
+swiftc -swift-version 6 -parse-as-library -O -package-name tandem Sources/WireFormat/*.swift Fuzz/SeedCorpus.swift -o "$out/seed-corpus"
 rm -rf "$out/seeds"
 "$out/seed-corpus" "$out/seeds" >&2
 
