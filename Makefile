@@ -22,9 +22,11 @@ test: deps
 	$(SWIFT) test --skip-build --skip '$(LIVE_TESTS)'
 	$(SWIFT) test --skip-build --no-parallel --filter '$(LIVE_TESTS)'
 	@if [ -x scripts/fuzz-decoder.sh ]; then ./scripts/fuzz-decoder.sh $(FUZZ_SECONDS); fi
+	./scripts/fuzz-sampling-rate-reader.sh $(FUZZ_SECONDS)
 
 fuzz:
 	./scripts/fuzz-decoder.sh $(FUZZ_SECONDS)
+	./scripts/fuzz-sampling-rate-reader.sh $(FUZZ_SECONDS)
 
 run:
 	./scripts/run.sh

@@ -20,14 +20,20 @@ let package = Package(
     ],
     targets: [
         // MARK: The stream between the two processes (pure Swift: no I/O, no C).
+        // The records, the sample-stream encoder and the control-record decoder: what the sampler runs.
         .target(name: "WireFormat"),
+        // The sample-stream decoder (record readers, stack table): the aggregator's side only.
+        .target(name: "StreamDecoding", dependencies: ["WireFormat"]),
 
         // MARK: ELF files as symbolization and unwind-table compilation read them (pure Swift: no C, fuzzable).
         .target(name: "ELF"),
 
-        // MARK: Unwind tables compiled from .eh_frame/.debug_frame (pure Swift: no C, fuzzable).
-        .target(name: "UnwindTables", dependencies: ["ELF"]),
-        .executableTarget(name: "unwind-tables-bench", dependencies: ["UnwindTables"]),
+        // MARK: Unwind tables (pure Swift: no C, fuzzable).
+        // The serialized table and its validator: what the sampler loads.
+        .target(name: "UnwindTableFormat"),
+        // Compiles tables from .eh_frame/.debug_frame (ELF, CFA programs): the aggregator's side only.
+        .target(name: "UnwindTableCompiler", dependencies: ["UnwindTableFormat", "ELF"]),
+        .executableTarget(name: "unwind-tables-bench", dependencies: ["UnwindTableCompiler", "UnwindTableFormat"]),
 
         // MARK: C system-library shims (module maps over Debian's -dev packages).
         .systemLibrary(name: "CTandemBPF", pkgConfig: "libbpf",
@@ -48,11 +54,27 @@ let package = Package(
         // MARK: tandem-sampler (privileged).
         // Thin, typed system calls both daemons share: the owned FileDescriptor and the errno-carrying SystemCallError.
         .target(name: "SystemCalls"),
+        // The core, to audit first: sampling (with bpf/sampler.bpf.c), process tracking,
+        // streaming, privileges. No YAML, no stream decoder, no table compiler, no Foundation.
+        //
+        // Each optional part is a target of its own that the core calls, with its BPF in a
+        // header of its own under bpf/, so it can be reviewed, counted
+        // (scripts/privileged-lines.sh) and switched off on its own. Future interpreter walkers
+        // follow the same shape: a target (e.g. PythonWalking) plus bpf/python.bpf.h.
         .target(name: "SamplerCore", dependencies: [
-            "WireFormat", "CTandemBPF", "UnwindTables", "SystemCalls",
+            "WireFormat", "CTandemBPF", "CTandemMalloc", "SystemCalls", "SamplingRateReader", "UnwindTableLoading",
+            "DescriptorPassing",
             .product(name: "Logging", package: "swift-log"),
-            .product(name: "Yams", package: "Yams"),
         ], plugins: ["BPFCompiler"]),
+        // The one key the sampler reads from the shared YAML configuration, without a YAML
+        // library (pure Swift, fuzzed by scripts/fuzz-sampling-rate-reader.sh).
+        .target(name: "SamplingRateReader", dependencies: ["WireFormat"]),
+        // Optional: validates the aggregator's unwind tables and loads them into the BPF maps
+        // that bpf/unwind_tables.bpf.h walks.
+        .target(name: "UnwindTableLoading", dependencies: ["WireFormat", "UnwindTableFormat", "CTandemBPF", "SystemCalls"]),
+        // Optional: answers the aggregator's file requests with descriptors opened inside
+        // /proc/PID/root (PathDescriptor also opens the capture file safely).
+        .target(name: "DescriptorPassing", dependencies: ["WireFormat", "CTandemBPF", "SystemCalls"]),
         // Compiles bpf/*.bpf.c with the toolchain's clang and embeds the objects.
         .plugin(name: "BPFCompiler", capability: .buildTool(), dependencies: ["tandem-bpf-embed"]),
         .executableTarget(name: "tandem-bpf-embed", path: "Plugins/BPFEmbed"),
@@ -69,7 +91,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Configuration", dependencies: [
-            "Profiles", "SystemCalls",
+            "Profiles", "SystemCalls", "WireFormat",
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "Symbolization", dependencies: [
@@ -85,8 +107,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "AggregatorCore", dependencies: [
-            "WireFormat", "Profiles", "Configuration", "Symbolization",
-            "ProfilingMetrics", "Exporters", "ProfileOutputs", "ELF", "UnwindTables", "Compression", "SystemCalls",
+            "WireFormat", "StreamDecoding", "Profiles", "Configuration", "Symbolization",
+            "ProfilingMetrics", "Exporters", "ProfileOutputs", "ELF", "UnwindTableFormat", "UnwindTableCompiler", "Compression",
+            "SystemCalls",
             "RateLimitedLogging",
             "CTandemMalloc",
             .product(name: "Logging", package: "swift-log"),
@@ -98,21 +121,22 @@ let package = Package(
         ]),
 
         // MARK: Benchmarks (bench/replay-throughput.sh).
-        .executableTarget(name: "tandem-bench", dependencies: ["WireFormat"], path: "bench/tandem-bench"),
+        .executableTarget(name: "tandem-bench", dependencies: ["WireFormat", "StreamDecoding"], path: "bench/tandem-bench"),
         .executableTarget(name: "symbolization-bench", dependencies: [
             "Symbolization", "WireFormat", .product(name: "Logging", package: "swift-log"),
         ], path: "bench/symbolization-bench"),
 
         // MARK: Tests.
-        .testTarget(name: "WireFormatTests", dependencies: ["WireFormat"]),
+        .testTarget(name: "WireFormatTests", dependencies: ["WireFormat", "StreamDecoding"]),
         .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),
         .testTarget(name: "PackagingTests", dependencies: [
             "Configuration", "SamplerCore",
             .product(name: "Yams", package: "Yams"),
         ]),
-        .testTarget(name: "InspectionTests", dependencies: ["AggregatorCore", "WireFormat", "SystemCalls"]),
+        .testTarget(name: "InspectionTests", dependencies: ["AggregatorCore", "WireFormat", "StreamDecoding", "SystemCalls"]),
         .testTarget(name: "AggregatorCoreTests", dependencies: [
-            "AggregatorCore", "WireFormat", "Configuration", "UnwindTables", "Symbolization", "RateLimitedLogging", "SystemCalls",
+            "AggregatorCore", "WireFormat", "StreamDecoding", "Configuration", "UnwindTableFormat", "UnwindTableCompiler",
+            "Symbolization", "RateLimitedLogging", "SystemCalls",
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["Fixtures"]),
         .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles", "SystemCalls"]),
@@ -127,16 +151,21 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "ELFTests", dependencies: ["ELF"]),
-        .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTables", "ELF", "Compression"]),
-        .testTarget(name: "SamplerTests", dependencies: ["SamplerCore", "WireFormat", "UnwindTables", "CTandemBPF", "SystemCalls"]),
-        .testTarget(name: "SamplerIntegrationTests", dependencies: ["SamplerCore", "WireFormat"]),
+        .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTableFormat", "UnwindTableCompiler", "ELF", "Compression"]),
+        .testTarget(name: "SamplerTests", dependencies: [
+            "SamplerCore", "WireFormat", "StreamDecoding", "UnwindTableFormat", "UnwindTableCompiler", "UnwindTableLoading",
+            "DescriptorPassing", "SamplingRateReader", "CTandemBPF", "SystemCalls",
+            // The sampler's reader of the rate is checked against the aggregator's.
+            "Configuration",
+        ]),
+        .testTarget(name: "SamplerIntegrationTests", dependencies: ["SamplerCore", "WireFormat", "StreamDecoding"]),
         // The sampler's sendmsg and the aggregator's recvmsg of passed descriptors, over real sockets.
         .testTarget(name: "DescriptorPassingTests", dependencies: [
-            "SamplerCore", "AggregatorCore", "WireFormat", "CTandemBPF", "SystemCalls",
+            "SamplerCore", "AggregatorCore", "WireFormat", "StreamDecoding", "CTandemBPF", "SystemCalls",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Root-only live tests of the built tandem-sampler and tandem-aggregator processes.
-        .testTarget(name: "EndToEndTests", dependencies: ["WireFormat"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["WireFormat", "StreamDecoding"]),
     ],
     swiftLanguageModes: [.v6]
 )

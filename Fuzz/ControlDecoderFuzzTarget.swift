@@ -1,7 +1,7 @@
 // libFuzzer target for ControlDecoder (see scripts/fuzz-decoder.sh): the decoder the
 // privileged sampler runs on what the aggregator sends, so the aggregator is the
 // attacker. Built with the WireFormat sources directly:
-//   swiftc -sanitize=fuzzer,address -parse-as-library -O Sources/WireFormat/*.swift Fuzz/DecodeChecks.swift Fuzz/ControlDecoderFuzzTarget.swift
+//   swiftc -sanitize=fuzzer,address -parse-as-library -O -package-name tandem Sources/WireFormat/*.swift Fuzz/DecodeChecks.swift Fuzz/ControlDecoderFuzzTarget.swift
 //
 // Any trap, sanitizer report or memory blow-up is a finding. Beyond "no crash", it
 // checks that chunking never changes the result, and that what was decoded encodes

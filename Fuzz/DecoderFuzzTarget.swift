@@ -1,10 +1,11 @@
-// libFuzzer target for StreamDecoder (see scripts/fuzz-decoder.sh). Built with
-// the WireFormat sources directly:
-//   swiftc -sanitize=fuzzer,address -parse-as-library -O Sources/WireFormat/*.swift Fuzz/DecodeChecks.swift Fuzz/DecoderFuzzTarget.swift
+// libFuzzer target for StreamDecoder (see scripts/fuzz-decoder.sh). Built with the
+// StreamDecoding sources and Fuzz/DecodeChecks.swift, over WireFormat built as a module.
 //
 // Any trap, sanitizer report or memory blow-up is a finding. Beyond "no
 // crash", it checks that chunking never changes the result: the input fed at
 // once and fed in small chunks must decode to the same records and error.
+
+import WireFormat
 
 /// Decodes `bytes` in chunks of `chunkSize`, draining after each.
 func decode(_ bytes: UnsafeBufferPointer<UInt8>, chunkSize: Int, limits: DecoderLimits) -> ([Record], WireFormatError?) {

@@ -1,6 +1,7 @@
 // tandem-wire-bench: encode and decode throughput and bytes per sample of the
 // wire format on a realistic synthetic stream. Not a test: run bench/wire-bench.sh.
 
+import StreamDecoding
 import WireFormat
 
 #if canImport(Glibc)

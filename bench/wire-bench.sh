@@ -11,10 +11,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=.build-bench
 mkdir -p "$out"
-swiftc -swift-version 6 -O -wmo -parse-as-library -module-name WireFormat \
-    -emit-module -emit-module-path "$out/WireFormat.swiftmodule" \
-    -emit-library -static -o "$out/libWireFormat.a" Sources/WireFormat/*.swift
-swiftc -swift-version 6 -O -wmo -parse-as-library -I "$out" -L "$out" -lWireFormat \
+for module in WireFormat StreamDecoding; do
+    swiftc -swift-version 6 -O -wmo -parse-as-library -package-name tandem -module-name "$module" -I "$out" \
+        -emit-module -emit-module-path "$out/$module.swiftmodule" \
+        -emit-library -static -o "$out/lib$module.a" Sources/"$module"/*.swift
+done
+swiftc -swift-version 6 -O -wmo -parse-as-library -I "$out" -L "$out" -lStreamDecoding -lWireFormat \
     bench/WireBench.swift -o "$out/tandem-wire-bench"
 # taskset keeps the run on one core when the tool is there.
 if command -v taskset >/dev/null; then

@@ -5,26 +5,32 @@
 #
 #   scripts/fuzz-decoder.sh [SECONDS]        (default 60, per decoder)
 #
-# Builds Fuzz/DecoderFuzzTarget.swift and Fuzz/ControlDecoderFuzzTarget.swift with
-# the WireFormat sources (ASan + libFuzzer), seeds each corpus with valid streams
-# from Fuzz/SeedCorpus.swift and Fuzz/ControlSeedCorpus.swift, and runs. Exits
-# non-zero on any crash, sanitizer report, timeout or memory blow-up; the input that
-# caused it is left in .build-fuzz/artifacts/ (control-*/stream-* prefixes). The
-# working corpora in .build-fuzz/corpus and .build-fuzz/control-corpus persist
-# between runs.
+# Builds Fuzz/DecoderFuzzTarget.swift with the StreamDecoding sources over WireFormat
+# built as a module, and Fuzz/ControlDecoderFuzzTarget.swift with the WireFormat
+# sources (ASan + libFuzzer); seeds each corpus with valid streams from
+# Fuzz/SeedCorpus.swift and Fuzz/ControlSeedCorpus.swift, and runs. Exits non-zero on
+# any crash, sanitizer report, timeout or memory blow-up; the input that caused it is
+# left in .build-fuzz/artifacts/ (control-*/stream-* prefixes). The working corpora in
+# .build-fuzz/corpus and .build-fuzz/control-corpus persist between runs.
 set -euo pipefail
 seconds="${1:-60}"
 case "$seconds" in ''|*[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 out=.build-fuzz
-mkdir -p "$out/corpus" "$out/control-corpus" "$out/artifacts"
+mkdir -p "$out/corpus" "$out/control-corpus" "$out/artifacts" "$out/decoder-modules"
 
 echo "fuzz-decoder: building the fuzz targets and the seed generator" >&2
-swiftc -swift-version 6 -sanitize=fuzzer,address -parse-as-library -O -use-ld=lld \
-    Sources/WireFormat/*.swift Fuzz/DecodeChecks.swift Fuzz/DecoderFuzzTarget.swift -o "$out/decoder-fuzzer"
-swiftc -swift-version 6 -sanitize=fuzzer,address -parse-as-library -O -use-ld=lld \
+flags=(-swift-version 6 -sanitize=fuzzer,address -parse-as-library -O -package-name tandem)
+# WireFormat as a module of its own, as in `swift build`; the stream decoder and its target on top.
+swiftc "${flags[@]}" -module-name WireFormat -emit-module -emit-module-path "$out/decoder-modules/WireFormat.swiftmodule" \
+    -emit-library -static -o "$out/decoder-modules/libWireFormat.a" Sources/WireFormat/*.swift
+swiftc "${flags[@]}" -use-ld=lld -module-name StreamDecoding -I "$out/decoder-modules" \
+    Sources/StreamDecoding/*.swift Fuzz/DecodeChecks.swift Fuzz/DecoderFuzzTarget.swift \
+    "$out/decoder-modules/libWireFormat.a" -o "$out/decoder-fuzzer"
+# The control decoder is part of WireFormat: built with its sources.
+swiftc "${flags[@]}" -use-ld=lld \
     Sources/WireFormat/*.swift Fuzz/DecodeChecks.swift Fuzz/ControlDecoderFuzzTarget.swift -o "$out/control-decoder-fuzzer"
-swiftc -swift-version 6 -parse-as-library -O Sources/WireFormat/*.swift \
+swiftc -swift-version 6 -parse-as-library -O -package-name tandem Sources/WireFormat/*.swift \
     Fuzz/SeedFile.swift Fuzz/SeedCorpus.swift Fuzz/ControlSeedCorpus.swift -o "$out/seed-corpus"
 rm -rf "$out/seeds" "$out/control-seeds"
 "$out/seed-corpus" "$out/seeds" "$out/control-seeds" >&2

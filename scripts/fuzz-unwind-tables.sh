@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes the unwind-table compiler (Sources/UnwindTables) and the shared ELF reader it and
-# symbolization use (Sources/ELF) with libFuzzer for N seconds.
+# Fuzzes the unwind-table compiler (Sources/UnwindTableCompiler) and the shared ELF reader it
+# and symbolization use (Sources/ELF) with libFuzzer for N seconds.
 #   scripts/fuzz-unwind-tables.sh [SECONDS]      (default 60)
 # Seeds: a small C program built here (also with a compressed .debug_frame), /usr/bin/true.
 # Exits non-zero, leaving the crashing input in .build/fuzz-unwind-tables/, if an input traps.
@@ -9,11 +9,17 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 work=.build/fuzz-unwind-tables
 mkdir -p "$work/corpus"
-# The ELF module first (instrumented too), then the compiler with the harness inside it.
-swiftc -O -sanitize=fuzzer -parse-as-library -module-name ELF -emit-module -emit-module-path "$work/ELF.swiftmodule" \
-    -emit-library -static Sources/ELF/*.swift -o "$work/libELF.a"
-swiftc -O -sanitize=fuzzer -parse-as-library -module-name UnwindTables -I "$work" -L "$work" -lELF \
-    Sources/UnwindTables/*.swift scripts/fuzz-unwind-tables/Harness.swift -o "$work/fuzz"
+# The ELF reader and the table format as modules of their own (instrumented too), as in
+# `swift build`; the compiler with the harness inside it on top.
+swiftc -O -sanitize=fuzzer -parse-as-library -package-name tandem -module-name ELF \
+    -emit-module -emit-module-path "$work/ELF.swiftmodule" \
+    -emit-library -static -o "$work/libELF.a" Sources/ELF/*.swift
+swiftc -O -sanitize=fuzzer -parse-as-library -package-name tandem -module-name UnwindTableFormat \
+    -emit-module -emit-module-path "$work/UnwindTableFormat.swiftmodule" \
+    -emit-library -static -o "$work/libUnwindTableFormat.a" Sources/UnwindTableFormat/*.swift
+swiftc -O -sanitize=fuzzer -parse-as-library -package-name tandem -module-name UnwindTableCompiler -I "$work" \
+    Sources/UnwindTableCompiler/*.swift scripts/fuzz-unwind-tables/Harness.swift \
+    "$work/libUnwindTableFormat.a" "$work/libELF.a" -o "$work/fuzz"
 if [ ! -e "$work/corpus/small" ]; then
     printf 'int twice(int x) { return 2 * x; }\nint main(int c, char **v) { (void)v; return twice(c); }\n' > "$work/small.c"
     cc -O2 -fomit-frame-pointer -o "$work/corpus/small" "$work/small.c"

@@ -8,10 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=.build-fixture
 mkdir -p "$out"
-swiftc -swift-version 6 -O -wmo -parse-as-library -module-name WireFormat \
-    -emit-module -emit-module-path "$out/WireFormat.swiftmodule" \
-    -emit-library -static -o "$out/libWireFormat.a" Sources/WireFormat/*.swift
-swiftc -swift-version 6 -O -parse-as-library -I "$out" -L "$out" -lWireFormat \
+for module in WireFormat StreamDecoding; do
+    swiftc -swift-version 6 -O -wmo -parse-as-library -package-name tandem -module-name "$module" -I "$out" \
+        -emit-module -emit-module-path "$out/$module.swiftmodule" \
+        -emit-library -static -o "$out/lib$module.a" Sources/"$module"/*.swift
+done
+swiftc -swift-version 6 -O -parse-as-library -I "$out" -L "$out" -lStreamDecoding -lWireFormat \
     scripts/replay-fixture/TrimCapture.swift -o "$out/trim-capture"
 demo=$(./demo/build.sh "$out/demo")
 sampler="$(swift build --show-bin-path)/tandem-sampler"

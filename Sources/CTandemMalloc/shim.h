@@ -1,6 +1,6 @@
 #ifndef CTANDEM_MALLOC_SHIM_H
 #define CTANDEM_MALLOC_SHIM_H
-// glibc's malloc_trim, which Swift's Glibc module does not import (it is in <malloc.h>):
-// the aggregator gives the heap a finished stream used back to the system.
+// glibc's malloc_trim and mallinfo2, which Swift's Glibc module does not import (they are in
+// <malloc.h>): both daemons give freed heap back to the system.
 #include <malloc.h>
 #endif

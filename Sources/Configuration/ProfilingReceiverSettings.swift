@@ -1,4 +1,5 @@
 import Foundation
+import WireFormat
 
 /// The settings of the `profiling` receiver (`receivers.profiling`): the
 /// upstream receiver's keys, all accepted and validated, plus tandem's own
@@ -10,7 +11,7 @@ import Foundation
 public struct ProfilingReceiverSettings: Hashable, Sendable {
     /// Sampling frequency per CPU (`samples_per_second`, or the older
     /// `SamplesPerSecond`). tandem's default is 19 Hz (upstream's is 20).
-    public var samplesPerSecond: Int = 19
+    public var samplesPerSecond: Int = SamplingRate.defaultSamplesPerSecond
     /// Probability (0...1) of recording an off-CPU event; 0 = off. Ignored: tandem samples on-CPU only.
     public var offCPUThreshold: Double = 0
     /// Percentage (0...100) of probabilistic-profiling intervals that sample; 100 = always. Ignored.
@@ -63,7 +64,7 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
 
     /// What tandem does with each key, for documentation and `--check-config` output.
     public static let keyUsage: [(key: String, usage: String)] = [
-        ("samples_per_second", "used: the sampler's frequency per CPU (1...10000, default 19)"),
+        ("samples_per_second", "used: the sampler's frequency per CPU (\(SamplingRate.range.lowerBound)...\(SamplingRate.range.upperBound), default \(SamplingRate.defaultSamplesPerSecond))"),
         ("SamplesPerSecond", "used: older spelling of samples_per_second"),
         ("off_cpu_threshold", "accepted, ignored: tandem samples on-CPU time only"),
         ("probabilistic_threshold", "accepted, ignored: tandem samples continuously"),
@@ -99,8 +100,8 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
         let reader = try ConfigMappingReader(node, path: path, locations: locations)
         try reader.requireOnlyKeys(Self.keys)
 
-        let newer = try reader.integer("samples_per_second", in: 1...10_000)
-        let older = try reader.integer("SamplesPerSecond", in: 1...10_000)
+        let newer = try reader.integer("samples_per_second", in: SamplingRate.range)
+        let older = try reader.integer("SamplesPerSecond", in: SamplingRate.range)
         if let newer, let older, newer != older {
             throw reader.error(at: reader.childPath("SamplesPerSecond"),
                                "`SamplesPerSecond: \(older)` contradicts `samples_per_second: \(newer)`",

@@ -1,6 +1,7 @@
 import CTandemBPF
 import Logging
 import SystemCalls
+import UnwindTableLoading
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -78,7 +79,7 @@ public final class BPFSampler {
         guard let mapped, mapped != MAP_FAILED else { throw .systemCall(.last("mmap(counters)")) }
         counters = mapped
         if unwindEntries > 0 {
-            unwindMaps = try BPFUnwindMaps(object: object, entryCapacity: unwindEntries)
+            do { unwindMaps = try BPFUnwindMaps(object: object, entryCapacity: unwindEntries) } catch { throw .systemCall(error) }
         }
 
         let context = Unmanaged.passUnretained(sink).toOpaque()

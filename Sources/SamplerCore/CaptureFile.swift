@@ -1,3 +1,4 @@
+import DescriptorPassing
 import SystemCalls
 #if canImport(Glibc)
 import Glibc

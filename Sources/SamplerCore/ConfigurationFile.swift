@@ -1,43 +1,63 @@
-import Yams
+import SamplingRateReader
+import SystemCalls
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Reads the sampler's settings from the collector-shaped YAML configuration
-/// (`receivers: profiling: SamplesPerSecond: 19`). Only the keys the sampler uses
-/// are read; the rest belongs to the aggregator.
+/// (`receivers: profiling: samples_per_second: 19`) with `SamplingRateReader`, not a
+/// YAML library: only the key the sampler uses is read; the rest belongs to the aggregator.
 public enum ConfigurationFile {
     public struct Settings: Hashable, Sendable {
         public var samplesPerSecond: Int?
     }
 
     public static func settings(yaml text: String, path: String = "<config>") throws(SamplerError) -> Settings {
-        let root: Node?
         do {
-            root = try Yams.compose(yaml: text)
+            return Settings(samplesPerSecond: try SamplingRateReader.samplesPerSecond(in: text.utf8, path: path))
         } catch {
-            throw .invalidConfiguration("\(path): not valid YAML: \(error)")
+            throw .invalidConfiguration(error.description)
         }
-        guard let root else { return Settings() }
-        guard let profiling = root["receivers"]?["profiling"] else { return Settings() }
-        var settings = Settings()
-        for key in ["SamplesPerSecond", "samples_per_second"] {
-            guard let node = profiling[key] else { continue }
-            guard let scalar = node.scalar, let value = Int(scalar.string), value > 0 else {
-                throw .invalidConfiguration("\(path): receivers.profiling.\(key) must be a positive integer, not `\(node.scalar?.string ?? "a \(node)")`")
-            }
-            if let earlier = settings.samplesPerSecond, earlier != value {
-                throw .invalidConfiguration("\(path): receivers.profiling sets both SamplesPerSecond and samples_per_second, to different values; keep one")
-            }
-            settings.samplesPerSecond = value
-        }
-        return settings
     }
 
+    /// Opened without blocking (a FIFO at `path` does not stall the sampler, which still
+    /// holds its start-up capabilities) and read only if it is a regular file of at most
+    /// `SamplingRateReader.maximumBytes`.
     public static func settings(path: String) throws(SamplerError) -> Settings {
-        let text: String
+        let limit = SamplingRateReader.maximumBytes
+        let type: FileType
+        let bytes: [UInt8]
         do {
-            text = try ProcFileSystem.readText(path, limit: 16 << 20)
+            (type, bytes) = try contents(path, limit: limit)
         } catch {
             throw .invalidConfiguration("cannot read the configuration file: \(error)")
         }
-        return try settings(yaml: text, path: path)
+        guard type == .regular else {
+            throw .invalidConfiguration("\(path) is \(type), not a regular file; give the YAML file itself")
+        }
+        guard bytes.count <= limit else {
+            throw .invalidConfiguration("\(path) is larger than \(limit) bytes; keep the configuration under 1 MiB")
+        }
+        do {
+            return Settings(samplesPerSecond: try SamplingRateReader.samplesPerSecond(in: bytes, path: path))
+        } catch {
+            throw .invalidConfiguration(error.description)
+        }
+    }
+
+    /// `path`'s type and, for a regular file, its bytes, at most `limit` + 1 of them.
+    private static func contents(_ path: String, limit: Int) throws(SystemCallError) -> (FileType, [UInt8]) {
+        let file = try FileDescriptor.open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY)
+        let type = FileType(mode: try file.status().st_mode)
+        guard type == .regular else { return (type, []) }
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 1)
+        defer { chunk.deallocate() }
+        var bytes: [UInt8] = []
+        while bytes.count <= limit {
+            let count = try file.read(into: chunk)
+            if count == 0 { break }
+            bytes.append(contentsOf: chunk[..<count])
+        }
+        return (type, bytes)
     }
 }

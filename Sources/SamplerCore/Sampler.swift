@@ -1,6 +1,8 @@
 import CTandemBPF
+import DescriptorPassing
 import Logging
 import SystemCalls
+import UnwindTableLoading
 import WireFormat
 #if canImport(Glibc)
 import Glibc
@@ -14,7 +16,7 @@ public final class Sampler {
     private let logger: Logger
     private var processes: ProcessTable
     private var output: StreamOutput
-    private var kernelSymbols: [KernelSymbol] = []
+    private var kernelSymbols: PackedKernelSymbols = []
     private var kernelModules: [KernelModule] = []
     private var sampledCPUs: [Int] = []
     private var reportedUnsampledCPUs: Set<Int> = []
@@ -105,6 +107,7 @@ public final class Sampler {
             "processes": "\(processes.count)", "kernel_symbols": "\(kernelSymbols.count)",
             "destination": "\(configuration.destination)",
         ])
+        FreedHeap.releaseIfLarge()
 
         let end = configuration.durationSeconds.map { start &+ UInt64($0 * 1e9) } ?? UInt64.max
         let interval = UInt64(configuration.drainIntervalMilliseconds) * 1_000_000
@@ -119,6 +122,7 @@ public final class Sampler {
             if tickStart >= nextStatistics {
                 nextStatistics = tickStart &+ statisticsInterval
                 output.appendState(.statistics(statistics(now: tickStart)))
+                FreedHeap.releaseIfLarge()
             }
             if tickStart >= nextCPUCheck {
                 nextCPUCheck = tickStart &+ Self.cpuCheckInterval
@@ -223,7 +227,8 @@ public final class Sampler {
         let reply = fileRequests.answer(request, known: processes[request.pid]?.mappings,
                                         inFlight: output.descriptorsInFlight, now: HostFacts.monotonicNanoseconds())
         let attached = reply.descriptor != nil
-        if !output.appendFileDescriptor(reply.answer, descriptor: reply.descriptor), attached {
+        let answer = reply.answer
+        if !output.appendFileDescriptor(answer, descriptor: reply.takeDescriptor()), attached {
             fileRequests.noteUndelivered()
         }
         // Sent now, not at the next tick: the aggregator waits for it to compile a table.
@@ -411,11 +416,11 @@ public final class Sampler {
 
     private func readKernelSymbols() throws(SamplerError) {
         do {
-            kernelSymbols = KernelSymbolFiles.textSymbols(try ProcFileSystem.readText("/proc/kallsyms"))
+            kernelSymbols = PackedKernelSymbols(KernelSymbolFiles.textSymbols(try ProcFileSystem.readText("/proc/kallsyms")))
         } catch {
             throw .systemCall(error)
         }
-        if !kernelSymbols.isEmpty, kernelSymbols.allSatisfy({ $0.address == 0 }) {
+        if kernelSymbols.addressesHidden {
             let level = (try? ProcFileSystem.readText("/proc/sys/kernel/kptr_restrict")).flatMap { Int($0.trimmingWhitespace()) }
             throw .kernelSymbolsHidden(kptrRestrict: level)
         }

@@ -1,9 +1,10 @@
 import CTandemBPF
+import WireFormat
 
 /// What the sampler does; filled from the command line and the configuration file.
 public struct SamplerConfiguration: Hashable, Sendable {
     /// Samples per second per CPU (the cpu-clock event frequency).
-    public var samplesPerSecond: Int = 19
+    public var samplesPerSecond: Int = SamplingRate.defaultSamplesPerSecond
     public var destination: OutputDestination
     /// Stop after this many seconds; nil runs until SIGINT/SIGTERM.
     public var durationSeconds: Double?
@@ -36,8 +37,8 @@ public struct SamplerConfiguration: Hashable, Sendable {
 
     /// Throws `invalidConfiguration` naming the first bad value and its valid range.
     public func validate() throws(SamplerError) {
-        guard (1...100_000).contains(samplesPerSecond) else {
-            throw .invalidConfiguration("samples per second must be between 1 and 100000, not \(samplesPerSecond)")
+        if let problem = SamplingRate.problem(with: samplesPerSecond) {
+            throw .invalidConfiguration("samples per second: \(problem)")
         }
         if let durationSeconds, !(durationSeconds > 0) || !durationSeconds.isFinite {
             throw .invalidConfiguration("duration must be a positive number of seconds, not \(durationSeconds)")

@@ -158,11 +158,11 @@ struct StreamOutput {
 
     /// Appends the next chunk of kernel symbols while the buffer has room; when all are
     /// queued, appends `finalRecords()` (modules, processes, mappings) and goes live.
-    mutating func continueSnapshot(symbols: [KernelSymbol], chunk: Int, finalRecords: () -> [Record]) {
+    mutating func continueSnapshot(symbols: PackedKernelSymbols, chunk: Int, finalRecords: () -> [Record]) {
         while case .sendingSnapshot(let next) = phase, bufferedByteCount < bufferLimit / 2 {
             if next < symbols.count {
                 let end = min(symbols.count, next + chunk)
-                encoder?.append(.kernelSymbols(KernelSymbols(symbols: Array(symbols[next..<end]))))
+                encoder?.append(.kernelSymbols(KernelSymbols(symbols: symbols[next..<end])))
                 phase = .sendingSnapshot(nextSymbol: end)
             } else {
                 for record in finalRecords() { encoder?.append(record) }

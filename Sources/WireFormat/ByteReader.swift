@@ -3,20 +3,20 @@
 /// Every read checks the range first and throws instead of trapping; the reader
 /// never trusts a length or a count it reads. Only valid inside the
 /// `withUnsafeBytes` scope that produced `base`.
-struct ByteReader {
+package struct ByteReader {
     private let base: UnsafeRawBufferPointer
-    private(set) var position: Int
+    package private(set) var position: Int
 
-    init(_ base: UnsafeRawBufferPointer) {
+    package init(_ base: UnsafeRawBufferPointer) {
         self.base = base
         self.position = 0
     }
 
-    var remaining: Int { base.count - position }
-    var isAtEnd: Bool { position >= base.count }
+    package var remaining: Int { base.count - position }
+    package var isAtEnd: Bool { position >= base.count }
 
     @inline(__always)
-    mutating func readVarint() throws(WireFormatError.Kind) -> UInt64 {
+    package mutating func readVarint() throws(WireFormatError.Kind) -> UInt64 {
         var result: UInt64 = 0
         var shift: UInt64 = 0
         while true {
@@ -32,18 +32,18 @@ struct ByteReader {
     }
 
     @inline(__always)
-    mutating func readSigned() throws(WireFormatError.Kind) -> Int64 {
+    package mutating func readSigned() throws(WireFormatError.Kind) -> Int64 {
         ZigZag.decode(try readVarint())
     }
 
     /// A pid-like 32-bit field.
-    mutating func readInt32(_ field: StaticString) throws(WireFormatError.Kind) -> Int32 {
+    package mutating func readInt32(_ field: StaticString) throws(WireFormatError.Kind) -> Int32 {
         let raw = try readVarint()
         guard raw <= UInt64(UInt32.max) else { throw .valueOutOfRange(field: "\(field)", value: raw) }
         return Int32(bitPattern: UInt32(raw))
     }
 
-    mutating func readUInt32(_ field: StaticString) throws(WireFormatError.Kind) -> UInt32 {
+    package mutating func readUInt32(_ field: StaticString) throws(WireFormatError.Kind) -> UInt32 {
         let raw = try readVarint()
         guard raw <= UInt64(UInt32.max) else { throw .valueOutOfRange(field: "\(field)", value: raw) }
         return UInt32(raw)
@@ -51,7 +51,7 @@ struct ByteReader {
 
     /// A count of entries, each at least `minimumEntrySize` bytes long: a count the
     /// remaining bytes cannot hold is rejected before anything is allocated.
-    mutating func readCount(_ field: StaticString, limit: Int, minimumEntrySize: Int = 1) throws(WireFormatError.Kind) -> Int {
+    package mutating func readCount(_ field: StaticString, limit: Int, minimumEntrySize: Int = 1) throws(WireFormatError.Kind) -> Int {
         let raw = try readVarint()
         guard raw <= UInt64(limit) else {
             throw .limitExceeded(what: "\(field)", value: raw, limit: UInt64(limit))
@@ -62,13 +62,13 @@ struct ByteReader {
     }
 
     /// `count` raw bytes; the caller checked `count` against `remaining` (`readCount`).
-    mutating func readBytes(_ count: Int) -> [UInt8] {
+    package mutating func readBytes(_ count: Int) -> [UInt8] {
         let start = position
         position += count
         return Array(base[start..<start + count])
     }
 
-    mutating func readString(limit: Int) throws(WireFormatError.Kind) -> String {
+    package mutating func readString(limit: Int) throws(WireFormatError.Kind) -> String {
         let raw = try readVarint()
         guard raw <= UInt64(limit) else {
             throw .limitExceeded(what: "string length", value: raw, limit: UInt64(limit))

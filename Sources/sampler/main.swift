@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import SamplerCore
+import WireFormat
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -27,10 +28,10 @@ struct TandemSampler: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Stop after this many seconds (default: run until SIGINT/SIGTERM).", valueName: "seconds"))
     var duration: Double?
 
-    @Option(name: .long, help: ArgumentHelp("Samples per second per CPU (default 19, or the configuration file's receivers.profiling.SamplesPerSecond).", valueName: "n"))
+    @Option(name: .long, help: ArgumentHelp("Samples per second per CPU, 1 to 10000 (default 19, or the configuration file's receivers.profiling.samples_per_second).", valueName: "n"))
     var samplesPerSecond: Int?
 
-    @Option(name: .long, help: ArgumentHelp("The collector-shaped YAML configuration; reads receivers.profiling.SamplesPerSecond (or samples_per_second).", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp("The collector-shaped YAML configuration; reads only receivers.profiling.samples_per_second (or SamplesPerSecond), in block style, and refuses what it cannot read safely.", valueName: "file"))
     var config: String?
 
     @Option(name: .long, help: ArgumentHelp("Most bytes buffered for a slow or absent aggregator before samples are dropped.", valueName: "bytes"))
@@ -51,8 +52,8 @@ struct TandemSampler: ParsableCommand {
         case (.some, .some): throw ValidationError("--socket and --output exclude each other; give one")
         default: break
         }
-        if let samplesPerSecond, !(1...100_000).contains(samplesPerSecond) {
-            throw ValidationError("--samples-per-second must be between 1 and 100000, not \(samplesPerSecond)")
+        if let samplesPerSecond, let problem = SamplingRate.problem(with: samplesPerSecond) {
+            throw ValidationError("--samples-per-second: \(problem)")
         }
         if let duration, !(duration > 0 && duration.isFinite) {
             throw ValidationError("--duration must be a positive number of seconds, not \(duration)")

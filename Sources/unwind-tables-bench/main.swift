@@ -3,7 +3,8 @@
 //   .build/release/unwind-tables-bench [--repeat N] FILE...
 // Prints one line per file; not a test (no assertion on speed).
 import Foundation
-import UnwindTables
+import UnwindTableCompiler
+import UnwindTableFormat
 
 var arguments = Array(CommandLine.arguments.dropFirst())
 var repeats = 5

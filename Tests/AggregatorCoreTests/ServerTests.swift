@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Synchronization
 import Testing
+import StreamDecoding
 import WireFormat
 #if canImport(Glibc)
 import Glibc

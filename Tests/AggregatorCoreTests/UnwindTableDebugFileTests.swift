@@ -2,7 +2,8 @@
 import Foundation
 import Symbolization
 import Testing
-import UnwindTables
+import UnwindTableCompiler
+import UnwindTableFormat
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -3,7 +3,8 @@ import Dispatch
 import Foundation
 import Synchronization
 import Testing
-import UnwindTables
+import UnwindTableCompiler
+import UnwindTableFormat
 import WireFormat
 #if canImport(Glibc)
 import Glibc

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import SystemCalls
 import Testing
+import StreamDecoding
 import WireFormat
 @testable import SamplerCore
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import StreamDecoding
 import WireFormat
 #if canImport(Glibc)
 import Glibc

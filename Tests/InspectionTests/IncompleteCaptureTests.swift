@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import AggregatorCore
+import StreamDecoding
 import WireFormat
 
 /// tandem-aggregator as `swift build` put it: next to this test bundle.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import StreamDecoding
 import WireFormat
 
 /// A stand-in for tandem-aggregator's listening socket: a real AF_UNIX listener.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import StreamDecoding
 import WireFormat
 
 /// Live tests load BPF and read other processes' /proc files: root only.

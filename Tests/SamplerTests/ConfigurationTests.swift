@@ -1,6 +1,10 @@
+import Foundation
 @testable import SamplerCore
 import SystemCalls
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite("configuration")
 struct ConfigurationTests {
@@ -47,7 +51,7 @@ struct ConfigurationTests {
         #expect {
             try ConfigurationFile.settings(yaml: yaml, path: "x.yaml")
         } throws: { error in
-            "\(error)".contains("x.yaml: receivers.profiling.SamplesPerSecond must be a positive integer")
+            "\(error)".contains("x.yaml:3: `receivers.profiling.SamplesPerSecond` must be a whole number")
         }
     }
 
@@ -57,13 +61,32 @@ struct ConfigurationTests {
         #expect(throws: SamplerError.self) { try ConfigurationFile.settings(yaml: yaml) }
     }
 
-    @Test("invalid YAML is refused with the file name")
-    func invalidYAML() {
+    @Test("YAML it does not read is refused with the file and line")
+    func unreadYAML() {
         #expect {
             try ConfigurationFile.settings(yaml: "receivers: [unclosed\n", path: "broken.yaml")
         } throws: { error in
-            "\(error)".contains("broken.yaml: not valid YAML")
+            "\(error)".contains("broken.yaml:1: `receivers` must be a block mapping")
         }
+    }
+
+    @Test("the file must be a regular file: a FIFO is refused without blocking")
+    func notRegularFile() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-config-\(getpid()).fifo").path
+        unlink(path)
+        #expect(mkfifo(path, 0o600) == 0)
+        defer { unlink(path) }
+        #expect {
+            try ConfigurationFile.settings(path: path)
+        } throws: { error in
+            "\(error)".contains("\(path) is a FIFO, not a regular file")
+        }
+    }
+
+    @Test("reads the packaged configuration file from disk")
+    func packagedFile() throws {
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        #expect(try ConfigurationFile.settings(path: repository.appendingPathComponent("packaging/tandem.yml").path).samplesPerSecond == 19)
     }
 
     @Test("validate() refuses out-of-range options")

@@ -2,6 +2,7 @@ import Foundation
 import SystemCalls
 import Testing
 import WireFormat
+@testable import DescriptorPassing
 @testable import SamplerCore
 #if canImport(Glibc)
 import Glibc

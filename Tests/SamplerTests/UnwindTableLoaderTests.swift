@@ -1,9 +1,11 @@
 import CTandemBPF
 import Foundation
 import Testing
-import UnwindTables
+import UnwindTableCompiler
+import UnwindTableFormat
 import WireFormat
 @testable import SamplerCore
+@testable import UnwindTableLoading
 
 /// The BPF maps' contents, in memory.
 final class MemoryUnwindMaps: UnwindMapStorage {

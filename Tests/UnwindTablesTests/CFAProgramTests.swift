@@ -1,5 +1,6 @@
 import Testing
-@testable import UnwindTables
+@testable import UnwindTableCompiler
+@testable import UnwindTableFormat
 
 // DW_CFA opcodes used below.
 private let advance1: UInt8 = 0x41, advance3: UInt8 = 0x43

@@ -2,7 +2,8 @@ import Compression
 import Foundation
 import Testing
 import ELF
-@testable import UnwindTables
+@testable import UnwindTableCompiler
+@testable import UnwindTableFormat
 
 /// zlib through the Compression module, counting what it was asked; the aggregator
 /// brings its own conformance, the compiler has none (it has no C).

@@ -1,6 +1,7 @@
 import Testing
 import ELF
-@testable import UnwindTables
+@testable import UnwindTableCompiler
+@testable import UnwindTableFormat
 
 /// The small C workload, built once per test that needs it.
 private func smallBinary(flags: [String] = ["-O2", "-fomit-frame-pointer"]) throws -> [UInt8] {

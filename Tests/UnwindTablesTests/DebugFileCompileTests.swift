@@ -1,7 +1,8 @@
 import Foundation
 import Testing
 import ELF
-@testable import UnwindTables
+@testable import UnwindTableCompiler
+@testable import UnwindTableFormat
 
 @Suite struct DebugFileCompileTests {
     /// `prog` stripped of its debug sections and linked to `prog.debug`, which keeps a

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
 import ELF
-@testable import UnwindTables
+@testable import UnwindTableCompiler
+@testable import UnwindTableFormat
 
 /// Debian's Go toolchain (golang-go), when installed.
 let goToolchain = "/usr/bin/go"

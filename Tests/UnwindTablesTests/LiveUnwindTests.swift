@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import UnwindTables
+@testable import UnwindTableCompiler
+@testable import UnwindTableFormat
 
 /// An -O2 -fomit-frame-pointer program that stops itself (SIGSTOP, inside libc) at the
 /// bottom of a call chain main → dynamic (alloca: rbp-based CFA) → recurse ×6 → deepest.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import UnwindTables
+@testable import UnwindTableCompiler
+@testable import UnwindTableFormat
 
 /// Where an executable mapping of a file starts in the file's ELF addresses: the loader
 /// maps each `PT_LOAD` from its page-aligned file offset, which for LLD's packed layout

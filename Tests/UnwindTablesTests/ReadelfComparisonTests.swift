@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import UnwindTables
+@testable import UnwindTableCompiler
+@testable import UnwindTableFormat
 
 /// The system binaries the issue names: Debian's python3, libc and coreutils.
 let systemBinaries: [String] = [

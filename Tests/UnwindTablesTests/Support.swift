@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import UnwindTables
+@testable import UnwindTableCompiler
+@testable import UnwindTableFormat
 
 /// Runs a program to completion and returns its standard output; throws on a non-zero exit.
 func runProgram(_ executable: String, _ arguments: [String], acceptedStatuses: Set<Int32> = [0]) throws -> String {

@@ -1,4 +1,5 @@
-@testable import UnwindTables
+@testable import UnwindTableCompiler
+@testable import UnwindTableFormat
 
 func uleb(_ value: UInt64) -> [UInt8] {
     var value = value

@@ -1,4 +1,5 @@
 import Testing
+@testable import StreamDecoding
 @testable import WireFormat
 
 /// The decoder is the aggregator's security boundary: every malformed input

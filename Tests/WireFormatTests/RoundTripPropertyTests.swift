@@ -1,4 +1,5 @@
 import Testing
+@testable import StreamDecoding
 @testable import WireFormat
 
 /// Random streams of every record type, from seeded generators, decode to what was encoded.

@@ -1,4 +1,5 @@
 import Testing
+@testable import StreamDecoding
 @testable import WireFormat
 
 let testHeader = StreamHeader(hostName: "host-a", kernelRelease: "6.18.0", bootID: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",

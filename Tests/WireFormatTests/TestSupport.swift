@@ -1,3 +1,4 @@
+@testable import StreamDecoding
 @testable import WireFormat
 
 /// xorshift64*: seeded, so that every failure reproduces.

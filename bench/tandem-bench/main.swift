@@ -12,6 +12,7 @@
 // shifted by the capture's span, re-encoded through StreamEncoder as the
 // sampler encodes them. A process that exec'd during IN keeps its last
 // mappings in later passes.
+import StreamDecoding
 import WireFormat
 #if canImport(Glibc)
 import Glibc

@@ -1,8 +1,11 @@
 // libFuzzer entry point for the unwind-table compiler and the shared ELF reader, compiled
-// into the UnwindTables module itself by scripts/fuzz-unwind-tables.sh.
-// Any input must end in a typed error or in a table that survives its own serialization;
-// everything symbolization reads through the ELF reader must end in a value or a typed error.
+// into the UnwindTableCompiler module itself by scripts/fuzz-unwind-tables.sh (so it needs
+// no import of the compiler). Any input must end in a typed error or in a table that
+// survives its own serialization; everything symbolization reads through the ELF reader
+// must end in a value or a typed error.
 import ELF
+
+import UnwindTableFormat
 
 /// Treats a compressed section's data as already decompressed (up to the limit), so that
 /// fuzzed `Elf64_Chdr`s and their contents reach the size checks and the CFI parser.

@@ -8,6 +8,7 @@
 //
 // With COMM, only the samples of processes with that command name are kept.
 
+import StreamDecoding
 import WireFormat
 
 #if canImport(Glibc)

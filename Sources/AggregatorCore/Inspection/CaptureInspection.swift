@@ -3,6 +3,7 @@ import Exporters
 import Glibc
 import SystemCalls
 #endif
+import StreamDecoding
 import WireFormat
 
 /// `tandem-aggregator inspect`: one readable line per record, or a summary.

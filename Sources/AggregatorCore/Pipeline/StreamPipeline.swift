@@ -7,6 +7,7 @@ import Glibc
 import ProfilingMetrics
 import Profiles
 import Symbolization
+import StreamDecoding
 import SystemCalls
 import WireFormat
 

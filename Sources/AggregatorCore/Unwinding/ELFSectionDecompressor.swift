@@ -1,5 +1,6 @@
 import Compression
-import UnwindTables
+import UnwindTableCompiler
+import UnwindTableFormat
 
 /// Decompresses `SHF_COMPRESSED` sections (`.debug_frame`) for the unwind-table compiler,
 /// which has no C of its own: zlib and zstd through the `Compression` module.

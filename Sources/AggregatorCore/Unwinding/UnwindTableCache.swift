@@ -3,7 +3,8 @@ import Foundation
 import Symbolization
 import Synchronization
 import SystemCalls
-import UnwindTables
+import UnwindTableCompiler
+import UnwindTableFormat
 #if canImport(Glibc)
 import Glibc
 #endif

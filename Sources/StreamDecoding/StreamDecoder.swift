@@ -1,3 +1,5 @@
+import WireFormat
+
 /// Decodes one stream incrementally, from chunks of any size.
 ///
 /// Feed bytes as they arrive, then call `next()` until it returns `nil`

@@ -1,3 +1,5 @@
+import UnwindTableFormat
+
 /// `.eh_frame_hdr` (or the `PT_GNU_EH_FRAME` segment): where `.eh_frame` starts and the
 /// sorted search table of FDEs the runtime unwinder uses.
 struct EHFrameHeader {

@@ -1,3 +1,5 @@
+import UnwindTableFormat
+
 /// Runs DWARF CFA programs for x86-64 and reduces each row of the result to the rules the
 /// compiled table keeps: the CFA, rbp and (to verify it) the return address.
 struct CFAInterpreter {

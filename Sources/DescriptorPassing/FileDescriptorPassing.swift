@@ -7,9 +7,15 @@ import Glibc
 /// What the sampler answers a file request with: the record, and with status
 /// `attached` the descriptor that rides on it (a pair, since a tuple cannot hold a
 /// noncopyable value).
-struct FileRequestReply: ~Copyable {
-    var answer: FileDescriptorAnswer
-    var descriptor: FileDescriptor?
+package struct FileRequestReply: ~Copyable {
+    package var answer: FileDescriptorAnswer
+    package var descriptor: FileDescriptor?
+
+    /// The descriptor, taken out of the reply (another module cannot consume a field of a
+    /// noncopyable value on its own).
+    package consuming func takeDescriptor() -> FileDescriptor? {
+        descriptor
+    }
 }
 
 /// Answers the aggregator's file requests (control record 15) with a read-only
@@ -22,32 +28,37 @@ struct FileRequestReply: ~Copyable {
 /// mapping the sampler knows exactly (pid, range, device, inode), and requests are
 /// bounded: a few descriptors in flight, a token bucket per second. Every request is
 /// answered (docs/wire-format.md 5.12) and counted; none is dropped in silence.
-struct FileRequestAnswerer {
-    struct Limits {
+package struct FileRequestAnswerer {
+    package struct Limits {
         /// Descriptors queued in the stream and not yet sent.
-        var maximumInFlight = 16
+        package var maximumInFlight = 16
         /// Requests answered per second, on average ...
-        var requestsPerSecond = 32
+        package var requestsPerSecond = 32
         /// ... and at most this many at once (the bucket's size).
-        var burst = 64
+        package var burst = 64
     }
 
-    struct Counters: Equatable {
-        var requests: UInt64 = 0
-        var descriptorsSent: UInt64 = 0
-        var refused: UInt64 = 0
+    package struct Counters: Equatable {
+        package var requests: UInt64 = 0
+        package var descriptorsSent: UInt64 = 0
+        package var refused: UInt64 = 0
     }
 
-    let limits: Limits
+    package let limits: Limits
     /// Where `/proc` is (tests point it elsewhere).
-    let procRoot: String
-    private(set) var counters = Counters()
+    package let procRoot: String
+    package private(set) var counters = Counters()
     /// The last refusal, for the log.
-    private(set) var lastRefusal: String?
+    package private(set) var lastRefusal: String?
     private var tokens: Double
     private var lastRefill: UInt64?
 
-    init(limits: Limits = Limits(), procRoot: String = "/proc") {
+    /// With the default limits.
+    package init(procRoot: String = "/proc") {
+        self.init(limits: Limits(), procRoot: procRoot)
+    }
+
+    init(limits: Limits, procRoot: String = "/proc") {
         self.limits = limits
         self.procRoot = procRoot
         self.tokens = Double(limits.burst)
@@ -57,8 +68,8 @@ struct FileRequestAnswerer {
     /// caller from here on) when the status is `attached`. `known` is the sampler's own view of the
     /// pid's executable mappings; `inFlight` the descriptors still queued; `now` in
     /// monotonic nanoseconds.
-    mutating func answer(_ request: FileRequest, known: [Mapping]?, inFlight: Int,
-                         now: UInt64) -> FileRequestReply {
+    package mutating func answer(_ request: FileRequest, known: [Mapping]?, inFlight: Int,
+                                 now: UInt64) -> FileRequestReply {
         counters.requests += 1
         var answer = FileDescriptorAnswer(pid: request.pid, start: request.start, device: request.device,
                                           inode: request.inode, status: .attached)
@@ -119,7 +130,7 @@ struct FileRequestAnswerer {
     }
 
     /// What to do about a failed `openat2`, for the refusal's log line.
-    static func hint(_ error: Int32) -> String {
+    package static func hint(_ error: Int32) -> String {
         switch error {
         case ENOSYS: "; openat2(2) needs Linux 5.6 or later: without it the sampler answers no file request"
         case ELOOP, EXDEV: "; the path leads out of the process's root (a /proc magic link): not followed"
@@ -130,7 +141,7 @@ struct FileRequestAnswerer {
 
     /// A descriptor `answer` produced could not be queued (the stream cannot carry it):
     /// it counts as refused.
-    mutating func noteUndelivered() {
+    package mutating func noteUndelivered() {
         counters.descriptorsSent -= 1
         counters.refused += 1
         lastRefusal = "the destination cannot carry descriptors"

@@ -2,16 +2,16 @@
 ///
 /// Every read checks the range first and throws instead of trapping; errors name the
 /// range's section and the offset inside it. Positions are absolute indices into `bytes`.
-struct ByteCursor {
-    let bytes: [UInt8]
+package struct ByteCursor {
+    package let bytes: [UInt8]
     /// Absolute index of the first byte of the section (offsets in errors count from here).
-    let sectionStart: Int
+    package let sectionStart: Int
     /// Absolute index one past the last readable byte.
-    let end: Int
-    let section: String
-    var position: Int
+    package let end: Int
+    package let section: String
+    package var position: Int
 
-    init(bytes: [UInt8], start: Int, end: Int, section: String) {
+    package init(bytes: [UInt8], start: Int, end: Int, section: String) {
         precondition(0 <= start && start <= end && end <= bytes.count)
         self.bytes = bytes
         self.sectionStart = start
@@ -21,47 +21,47 @@ struct ByteCursor {
     }
 
     /// The same bytes, bounded to `start..<end` (which must lie inside this cursor's range).
-    func subrange(_ start: Int, _ end: Int) -> ByteCursor {
+    package func subrange(_ start: Int, _ end: Int) -> ByteCursor {
         var cursor = ByteCursor(bytes: bytes, start: sectionStart, end: end, section: section)
         cursor.position = start
         return cursor
     }
 
-    var remaining: Int { end - position }
-    var isAtEnd: Bool { position >= end }
+    package var remaining: Int { end - position }
+    package var isAtEnd: Bool { position >= end }
     /// Offset of the current position from the start of the section.
-    var offset: Int { position - sectionStart }
+    package var offset: Int { position - sectionStart }
 
-    func error(_ kind: UnwindTableError.Kind, at absolute: Int? = nil) -> UnwindTableError {
+    package func error(_ kind: UnwindTableError.Kind, at absolute: Int? = nil) -> UnwindTableError {
         UnwindTableError(kind, section: section, offset: (absolute ?? position) - sectionStart)
     }
 
     @inline(__always)
-    mutating func require(_ count: Int) throws(UnwindTableError) {
+    package mutating func require(_ count: Int) throws(UnwindTableError) {
         guard count >= 0, count <= end - position else { throw error(.truncated) }
     }
 
-    mutating func skip(_ count: Int) throws(UnwindTableError) {
+    package mutating func skip(_ count: Int) throws(UnwindTableError) {
         try require(count)
         position += count
     }
 
     @inline(__always)
-    mutating func u8() throws(UnwindTableError) -> UInt8 {
+    package mutating func u8() throws(UnwindTableError) -> UInt8 {
         try require(1)
         defer { position += 1 }
         return bytes[position]
     }
 
     @inline(__always)
-    mutating func u16() throws(UnwindTableError) -> UInt16 {
+    package mutating func u16() throws(UnwindTableError) -> UInt16 {
         try require(2)
         defer { position += 2 }
         return UInt16(bytes[position]) | UInt16(bytes[position + 1]) << 8
     }
 
     @inline(__always)
-    mutating func u32() throws(UnwindTableError) -> UInt32 {
+    package mutating func u32() throws(UnwindTableError) -> UInt32 {
         try require(4)
         defer { position += 4 }
         var value: UInt32 = 0
@@ -70,7 +70,7 @@ struct ByteCursor {
     }
 
     @inline(__always)
-    mutating func u64() throws(UnwindTableError) -> UInt64 {
+    package mutating func u64() throws(UnwindTableError) -> UInt64 {
         try require(8)
         defer { position += 8 }
         var value: UInt64 = 0
@@ -78,7 +78,7 @@ struct ByteCursor {
         return value
     }
 
-    mutating func uleb128() throws(UnwindTableError) -> UInt64 {
+    package mutating func uleb128() throws(UnwindTableError) -> UInt64 {
         let start = position
         var result: UInt64 = 0
         var shift: UInt64 = 0
@@ -95,7 +95,7 @@ struct ByteCursor {
         }
     }
 
-    mutating func sleb128() throws(UnwindTableError) -> Int64 {
+    package mutating func sleb128() throws(UnwindTableError) -> Int64 {
         let start = position
         var result: UInt64 = 0
         var shift: UInt64 = 0
@@ -114,7 +114,7 @@ struct ByteCursor {
     }
 
     /// A NUL-terminated string; the NUL is consumed, not returned.
-    mutating func cString() throws(UnwindTableError) -> String {
+    package mutating func cString() throws(UnwindTableError) -> String {
         let start = position
         var index = position
         while index < end && bytes[index] != 0 { index += 1 }

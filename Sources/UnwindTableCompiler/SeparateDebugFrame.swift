@@ -1,4 +1,5 @@
 import ELF
+import UnwindTableFormat
 
 /// The `.debug_frame` section of a file's separate debug file, as stored there: read by
 /// the caller (only this section, not the whole debug file) and compiled with the file.

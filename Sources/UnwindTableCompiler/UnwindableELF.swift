@@ -1,4 +1,5 @@
 import ELF
+import UnwindTableFormat
 
 extension ELFFile {
     /// `bytes` read by the shared ELF reader, as a file the compiler unwinds (`checkUnwindable`).

@@ -9,8 +9,8 @@ import Glibc
 /// mmap'ed (written in place, no system call per entry), the per-process hash map is
 /// updated with `bpf_map_update_elem` on its descriptor (no capability needed after
 /// start-up: the descriptor is the permission).
-final class BPFUnwindMaps: UnwindMapStorage {
-    let entryCapacity: Int
+package final class BPFUnwindMaps: UnwindMapStorage {
+    package let entryCapacity: Int
     private let entries: UnsafeMutableRawPointer
     private let entriesLength: Int
     private let tables: UnsafeMutableRawPointer
@@ -18,10 +18,10 @@ final class BPFUnwindMaps: UnwindMapStorage {
     private let processesFD: Int32
 
     /// Maps the arrays of `object` (loaded, with `unwind_entries` sized `entryCapacity`).
-    init(object: OpaquePointer, entryCapacity: Int) throws(SamplerError) {
-        func map(_ name: String) throws(SamplerError) -> OpaquePointer {
+    package init(object: OpaquePointer, entryCapacity: Int) throws(SystemCallError) {
+        func map(_ name: String) throws(SystemCallError) -> OpaquePointer {
             guard let map = bpf_object__find_map_by_name(object, name) else {
-                throw .systemCall(SystemCallError("bpf_object__find_map_by_name(\(name))", errno: ENOENT))
+                throw SystemCallError("bpf_object__find_map_by_name(\(name))", errno: ENOENT)
             }
             return map
         }
@@ -34,11 +34,11 @@ final class BPFUnwindMaps: UnwindMapStorage {
         let tablesMap = try map("unwind_tables")
         processesFD = bpf_map__fd(try map("unwind_processes"))
         let mappedEntries = mmap(nil, entriesLength, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(entriesMap), 0)
-        guard let mappedEntries, mappedEntries != MAP_FAILED else { throw .systemCall(.last("mmap(unwind_entries)")) }
+        guard let mappedEntries, mappedEntries != MAP_FAILED else { throw .last("mmap(unwind_entries)") }
         let mappedTables = mmap(nil, tablesLength, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(tablesMap), 0)
         guard let mappedTables, mappedTables != MAP_FAILED else {
             munmap(mappedEntries, entriesLength)
-            throw .systemCall(.last("mmap(unwind_tables)"))
+            throw .last("mmap(unwind_tables)")
         }
         entries = mappedEntries
         tables = mappedTables
@@ -49,7 +49,7 @@ final class BPFUnwindMaps: UnwindMapStorage {
         munmap(tables, tablesLength)
     }
 
-    func writeEntries(_ bytes: UnsafeRawBufferPointer, at index: Int) {
+    package func writeEntries(_ bytes: UnsafeRawBufferPointer, at index: Int) {
         let offset = index * MemoryLayout<tandem_unwind_entry>.size
         precondition(offset >= 0 && offset + bytes.count <= entryCapacity * MemoryLayout<tandem_unwind_entry>.size)
         entries.advanced(by: offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
@@ -68,7 +68,7 @@ final class BPFUnwindMaps: UnwindMapStorage {
     /// A reader that loaded the old count before the hide may pair it with the new base:
     /// every entry it then reads is bounds-checked by the map lookup, so the worst case
     /// is one sample's misplaced frame, not a fault.
-    func writeTable(slot: UInt32, _ table: tandem_unwind_table) {
+    package func writeTable(slot: UInt32, _ table: tandem_unwind_table) {
         precondition(slot < TANDEM_UNWIND_MAX_TABLES)
         let record = tables.advanced(by: Int(slot) * MemoryLayout<tandem_unwind_table>.size)
             .assumingMemoryBound(to: tandem_unwind_table.self)
@@ -84,7 +84,7 @@ final class BPFUnwindMaps: UnwindMapStorage {
         count.pointee.store(table.entry_count, ordering: .releasing)
     }
 
-    func writeProcess(pid: Int32, _ mappings: [tandem_unwind_mapping]) -> Bool {
+    package func writeProcess(pid: Int32, _ mappings: [tandem_unwind_mapping]) -> Bool {
         var key = UInt32(bitPattern: pid)
         if mappings.isEmpty {
             _ = bpf_map_delete_elem(processesFD, &key)

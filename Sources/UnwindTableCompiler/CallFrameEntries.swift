@@ -1,3 +1,5 @@
+import UnwindTableFormat
+
 /// The two containers of DWARF call frame information. They share the entry layout and
 /// differ in how CIEs are marked, how FDEs point to their CIE and how addresses are stored.
 enum CallFrameFlavor: Sendable {

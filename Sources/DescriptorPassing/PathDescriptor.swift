@@ -11,7 +11,7 @@ import Glibc
 /// shows what the caller expects, the file itself, `reopen`ed through
 /// `/proc/self/fd/N`, which is the very inode just checked (`stat` then `open` by path
 /// would race with a rename).
-enum PathDescriptor {
+package enum PathDescriptor {
     /// `openat2(2)` with `O_PATH` of `path` inside the directory `root` (such as
     /// `/proc/PID/root`). `RESOLVE_IN_ROOT` makes `..` and absolute symbolic links stop
     /// at `root`, as they do for the process whose root it is: a container's
@@ -19,7 +19,7 @@ enum PathDescriptor {
     /// link means the container's. `RESOLVE_NO_MAGICLINKS` refuses `/proc/N/root`,
     /// `/proc/N/fd/M` and the like met on the way (a container's own /proc), which would
     /// jump out. Mount points are crossed: a container's files live on several.
-    static func openInRoot(_ root: String, _ path: String) throws(SystemCallError) -> FileDescriptor {
+    package static func openInRoot(_ root: String, _ path: String) throws(SystemCallError) -> FileDescriptor {
         let directory = try FileDescriptor.openPath(root, O_DIRECTORY)
         // Relative to the root; RESOLVE_IN_ROOT would scope an absolute path too.
         let relative = String(path.drop { $0 == "/" })

@@ -47,7 +47,7 @@ public struct UnwindRow: Hashable, Sendable {
     }
 
     /// Whether `other` has the same rules (rows with equal rules are merged).
-    func hasSameRules(as other: UnwindRow) -> Bool {
+    package func hasSameRules(as other: UnwindRow) -> Bool {
         cfa == other.cfa && rbp == other.rbp
     }
 }

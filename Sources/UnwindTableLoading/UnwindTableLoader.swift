@@ -1,9 +1,9 @@
 import CTandemBPF
-import UnwindTables
+import UnwindTableFormat
 import WireFormat
 
 /// Where loaded unwind tables go: the BPF maps (`BPFUnwindMaps`), or a test's memory.
-protocol UnwindMapStorage: AnyObject {
+package protocol UnwindMapStorage: AnyObject {
     /// Room in the shared entries array, in 8-byte entries.
     var entryCapacity: Int { get }
     /// Copies serialized entries (8 bytes each) to entries `index...`.
@@ -23,27 +23,27 @@ protocol UnwindMapStorage: AnyObject {
 /// The maps are bounded, a host's files are not: when a table does not fit, tables
 /// no process uses any more are evicted, oldest first, and reported to the
 /// aggregator (`evictedTables`), which sends them again if a process needs them.
-final class UnwindTableLoader {
-    struct Budgets {
+package final class UnwindTableLoader {
+    package struct Budgets {
         /// Most entries of one table.
-        var entriesPerTable = 1 << 21
+        package var entriesPerTable = 1 << 21
         /// Table slots (the BPF index array's size).
-        var tables = Int(TANDEM_UNWIND_MAX_TABLES)
+        package var tables = Int(TANDEM_UNWIND_MAX_TABLES)
         /// Mappings with a table per process (the BPF value's array).
-        var mappingsPerProcess = Int(TANDEM_UNWIND_MAX_MAPPINGS)
+        package var mappingsPerProcess = Int(TANDEM_UNWIND_MAX_MAPPINGS)
         /// Processes with tables (the BPF hash map's size).
-        var processes = Int(TANDEM_UNWIND_MAX_PROCESSES)
+        package var processes = Int(TANDEM_UNWIND_MAX_PROCESSES)
     }
 
-    struct Counters: Equatable {
-        var tablesLoaded: UInt64 = 0
-        var tablesRejected: UInt64 = 0
-        var mappingsLoaded: UInt64 = 0
-        var mappingsRejected: UInt64 = 0
-        var controlErrors: UInt64 = 0
+    package struct Counters: Equatable {
+        package var tablesLoaded: UInt64 = 0
+        package var tablesRejected: UInt64 = 0
+        package var mappingsLoaded: UInt64 = 0
+        package var mappingsRejected: UInt64 = 0
+        package var controlErrors: UInt64 = 0
         /// Entries in use in the shared array.
-        var entriesUsed: UInt64 = 0
-        var tablesEvicted: UInt64 = 0
+        package var entriesUsed: UInt64 = 0
+        package var tablesEvicted: UInt64 = 0
     }
 
     private struct LoadedTable {
@@ -55,11 +55,11 @@ final class UnwindTableLoader {
         var generation: UInt64
     }
 
-    let budgets: Budgets
+    package let budgets: Budgets
     private let storage: UnwindMapStorage
-    private(set) var counters = Counters()
+    package private(set) var counters = Counters()
     /// The last rejection's cause, for the log.
-    private(set) var lastRejection: String?
+    package private(set) var lastRejection: String?
     private var tables: [UInt32: LoadedTable] = [:]
     private var freeSlots: [UInt32]
     /// Free ranges of the shared entries array, sorted and coalesced.
@@ -73,7 +73,12 @@ final class UnwindTableLoader {
     /// Tables evicted since the last `takeEvictedTables()`.
     private var evicted: [UInt32] = []
 
-    init(storage: UnwindMapStorage, budgets: Budgets = Budgets()) {
+    /// Within the BPF maps' own bounds.
+    package convenience init(storage: UnwindMapStorage) {
+        self.init(storage: storage, budgets: Budgets())
+    }
+
+    init(storage: UnwindMapStorage, budgets: Budgets) {
         self.storage = storage
         self.budgets = budgets
         // Slot 0 is never used, so a zeroed mapping names no table.
@@ -82,7 +87,7 @@ final class UnwindTableLoader {
     }
 
     /// Forgets every table and process: a new connection starts over (its table ids are its own).
-    func reset() {
+    package func reset() {
         for pid in tablesOfProcess.keys { _ = storage.writeProcess(pid: pid, []) }
         tablesOfProcess.removeAll()
         for table in tables.values { storage.writeTable(slot: table.slot, tandem_unwind_table()) }
@@ -95,19 +100,19 @@ final class UnwindTableLoader {
 
     /// Marks the start of a batch of control records (one read from the socket): the
     /// tables it loads are not evicted while it is applied.
-    func beginBatch() {
+    package func beginBatch() {
         evictableBefore = nextGeneration
     }
 
     /// The tables evicted since the last call, to report to the aggregator.
-    func takeEvictedTables() -> [UInt32] {
+    package func takeEvictedTables() -> [UInt32] {
         defer { evicted.removeAll() }
         return evicted
     }
 
     /// Applies one control record. `knownMappings` gives the sampler's own view of a
     /// process's executable mappings, which every unwind mapping must match.
-    func apply(_ record: ControlRecord, knownMappings: (Int32) -> [Mapping]?) {
+    package func apply(_ record: ControlRecord, knownMappings: (Int32) -> [Mapping]?) {
         switch record {
         case .unwindTable(let table): load(table)
         case .unwindMappings(let set): load(set, known: knownMappings(set.pid))
@@ -118,11 +123,11 @@ final class UnwindTableLoader {
     }
 
     /// The process exited: its mappings go (its tables stay, other processes may share them).
-    func remove(pid: Int32) {
+    package func remove(pid: Int32) {
         if tablesOfProcess.removeValue(forKey: pid) != nil { _ = storage.writeProcess(pid: pid, []) }
     }
 
-    func noteControlError(_ error: ControlStreamError) {
+    package func noteControlError(_ error: ControlStreamError) {
         counters.controlErrors += 1
         lastRejection = "\(error)"
     }

@@ -1,3 +1,5 @@
+import UnwindTableFormat
+
 /// `DW_EH_PE_*` pointer encodings of `.eh_frame` and `.eh_frame_hdr` (LSB, "Exception Frames").
 ///
 /// The low nibble says how the value is stored, the high nibble what it is relative to.

@@ -1,0 +1,164 @@
+import WireFormat
+
+// The payload of each record type, read (the aggregator's side). The writers are in
+// WireFormat/RecordCoding.swift, in the same order; docs/wire-format.md is the spec.
+
+/// A sample as it is on the wire, before its references are resolved.
+struct SampleReference {
+    var timeDelta: Int64
+    var thread: UInt64
+    var cpu: UInt32
+    var kernelStack: UInt64
+    var userStack: UInt64
+    var flags: SampleFlags
+}
+
+extension ByteReader {
+    mutating func readStackDefinition(limits: DecoderLimits) throws(WireFormatError.Kind) -> StackDefinition {
+        let id = try readVarint()
+        let rawKind = try readVarint()
+        guard let kind = StackKind(rawValue: rawKind) else {
+            throw .valueOutOfRange(field: "stack kind", value: rawKind)
+        }
+        let count = try readCount("frame count", limit: limits.maximumFramesPerStack)
+        var frames = [UInt64]()
+        frames.reserveCapacity(count)
+        var previous: UInt64 = 0
+        for _ in 0..<count {
+            previous = previous &+ UInt64(bitPattern: try readSigned())
+            frames.append(previous)
+        }
+        return StackDefinition(id: id, kind: kind, frames: frames)
+    }
+
+    mutating func readThreadDefinition() throws(WireFormatError.Kind) -> ThreadDefinition {
+        let id = try readVarint()
+        let pid = try readInt32("pid")
+        let tidDelta = try readSigned()
+        let tid = Int64(pid) &+ tidDelta
+        guard let tid32 = Int32(exactly: tid) else {
+            throw .valueOutOfRange(field: "tid", value: UInt64(bitPattern: tid))
+        }
+        return ThreadDefinition(id: id, pid: pid, tid: tid32)
+    }
+
+    /// Fields missing at the end of the payload are 0 (see `writeSampleReference`).
+    @inline(__always)
+    mutating func readSampleReference() throws(WireFormatError.Kind) -> SampleReference {
+        let timeDelta = try readSigned()
+        let thread = try readVarint()
+        let cpu = isAtEnd ? 0 : try readUInt32("cpu")
+        let userStack = isAtEnd ? 0 : try readVarint()
+        let kernelStack = isAtEnd ? 0 : try readVarint()
+        let flags = isAtEnd ? 0 : try readVarint()
+        return SampleReference(timeDelta: timeDelta, thread: thread, cpu: cpu, kernelStack: kernelStack,
+                               userStack: userStack, flags: SampleFlags(rawValue: flags))
+    }
+
+    mutating func readProcess(limits: DecoderLimits) throws(WireFormatError.Kind) -> ProcessInfo {
+        let pid = try readInt32("pid")
+        let parent = try readInt32("parent pid")
+        let start = try readVarint()
+        let comm = try readString(limit: limits.maximumStringLength)
+        let exe = try readString(limit: limits.maximumStringLength)
+        let cgroup = try readString(limit: limits.maximumStringLength)
+        let exec = try readVarint()
+        guard exec <= 1 else { throw .valueOutOfRange(field: "exec flag", value: exec) }
+        return ProcessInfo(pid: pid, parentPID: parent, startTime: start, comm: comm, executablePath: exe,
+                           cgroupPath: cgroup, isExec: exec == 1)
+    }
+
+    mutating func readMappings(limits: DecoderLimits) throws(WireFormatError.Kind) -> Mappings {
+        let pid = try readInt32("pid")
+        // A mapping takes at least 6 bytes: five varints and an empty string.
+        let count = try readCount("mapping count", limit: limits.maximumListLength, minimumEntrySize: 6)
+        var mappings = [Mapping]()
+        mappings.reserveCapacity(count)
+        var previousEnd: UInt64 = 0
+        for _ in 0..<count {
+            let start = previousEnd &+ UInt64(bitPattern: try readSigned())
+            let length = try readVarint()
+            let (end, overflow) = start.addingReportingOverflow(length)
+            guard !overflow else { throw .valueOutOfRange(field: "mapping length", value: length) }
+            let offset = try readVarint()
+            let device = try readVarint()
+            let inode = try readVarint()
+            let path = try readString(limit: limits.maximumStringLength)
+            mappings.append(Mapping(start: start, end: end, fileOffset: offset, device: device, inode: inode, path: path))
+            previousEnd = end
+        }
+        return Mappings(pid: pid, mappings: mappings)
+    }
+
+    mutating func readUnwindTablesEvicted(limits: DecoderLimits) throws(WireFormatError.Kind) -> UnwindTablesEvicted {
+        let count = try readCount("evicted table count", limit: limits.maximumListLength, minimumEntrySize: 1)
+        var ids: [UInt32] = []
+        ids.reserveCapacity(count)
+        for _ in 0..<count {
+            let id = try readVarint()
+            guard id >= 1, id <= UInt64(UInt32.max) else { throw .valueOutOfRange(field: "unwind table id", value: id) }
+            ids.append(UInt32(id))
+        }
+        return UnwindTablesEvicted(tableIDs: ids)
+    }
+
+    mutating func readProcessExit() throws(WireFormatError.Kind) -> ProcessExit {
+        ProcessExit(pid: try readInt32("pid"), time: try readVarint())
+    }
+
+    mutating func readKernelSymbols(limits: DecoderLimits) throws(WireFormatError.Kind) -> KernelSymbols {
+        let count = try readCount("kernel symbol count", limit: limits.maximumListLength, minimumEntrySize: 4)
+        var symbols = [KernelSymbol]()
+        symbols.reserveCapacity(count)
+        var previous: UInt64 = 0
+        for _ in 0..<count {
+            previous = previous &+ UInt64(bitPattern: try readSigned())
+            let rawType = try readVarint()
+            guard rawType <= 0x7F else { throw .valueOutOfRange(field: "kernel symbol type", value: rawType) }
+            let name = try readString(limit: limits.maximumStringLength)
+            let module = try readString(limit: limits.maximumStringLength)
+            symbols.append(KernelSymbol(address: previous, type: UInt8(rawType), name: name, module: module))
+        }
+        return KernelSymbols(symbols: symbols)
+    }
+
+    mutating func readKernelModules(limits: DecoderLimits) throws(WireFormatError.Kind) -> KernelModules {
+        let count = try readCount("kernel module count", limit: limits.maximumListLength, minimumEntrySize: 3)
+        var modules = [KernelModule]()
+        modules.reserveCapacity(count)
+        for _ in 0..<count {
+            let name = try readString(limit: limits.maximumStringLength)
+            modules.append(KernelModule(name: name, start: try readVarint(), size: try readVarint()))
+        }
+        return KernelModules(modules: modules)
+    }
+
+    mutating func readStatistics(limits: DecoderLimits) throws(WireFormatError.Kind) -> SamplerStatistics {
+        let time = try readVarint()
+        let count = try readCount("counter count", limit: limits.maximumListLength, minimumEntrySize: 2)
+        var counters = [StatisticsCounter: UInt64](minimumCapacity: count)
+        for _ in 0..<count {
+            let counter = StatisticsCounter(rawValue: try readVarint())
+            counters[counter] = try readVarint()
+        }
+        return SamplerStatistics(time: time, counters: counters)
+    }
+
+    mutating func readFileDescriptorAnswer() throws(WireFormatError.Kind) -> FileDescriptorAnswer {
+        let pid = try readInt32("pid")
+        let start = try readVarint()
+        let device = try readVarint()
+        let inode = try readVarint()
+        let status = FileDescriptorStatus(rawValue: try readVarint())
+        let errorNumber = try readUInt32("error number")
+        return FileDescriptorAnswer(pid: pid, start: start, device: device, inode: inode, status: status,
+                                    errorNumber: errorNumber)
+    }
+
+    mutating func readEndOfStream() throws(WireFormatError.Kind) -> EndOfStream {
+        let time = try readVarint()
+        let raw = try readVarint()
+        // A reason this version does not know is still an end of stream.
+        return EndOfStream(time: time, reason: EndOfStream.Reason(rawValue: raw) ?? .error)
+    }
+}

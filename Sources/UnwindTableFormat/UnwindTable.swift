@@ -1,0 +1,135 @@
+/// A compiled unwind table of one ELF file: sorted rows that say, for every covered
+/// address, how to find the CFA, the return address and the caller's rbp on x86-64.
+///
+/// Built by the unprivileged aggregator from `.eh_frame` and `.debug_frame`
+/// (UnwindTableCompiler); its `serialized()` form is what the sampler validates
+/// (`init(serialized:)`) and loads into a BPF map. This target holds the table and its
+/// format only, so that the sampler links no ELF or DWARF parser.
+public struct UnwindTable: Hashable, Sendable {
+    /// Rows sorted by strictly increasing `startAddress`; consecutive rows differ in their
+    /// rules; the last row (if any) is `noInfo`, ending the covered range.
+    public private(set) var rows: [UnwindRow]
+    /// What compilation counted: entries read and discarded, rows that lost rules.
+    public package(set) var statistics: Statistics
+
+    /// Why a row was compiled as `unsupported`.
+    public enum UnsupportedReason: String, Hashable, Sendable, CaseIterable {
+        /// The CFA is based on a register other than rsp and rbp (e.g. r10 in stack-realigning prologues).
+        case cfaRegister
+        /// The CFA is a DWARF expression other than the PLT one.
+        case cfaExpression
+        /// The return address is not saved at CFA-8 (or the CIE's return address column is not rip).
+        case returnAddressRule
+        /// A CFA offset above 2^19-1 or negative, or an rbp offset that is not a multiple of 8 in -1024...1016.
+        case offsetOutOfRange
+        /// A PLT expression row that also saves rbp (the packed entry cannot hold both).
+        case framePointerInPLT
+    }
+
+    /// Counts kept while compiling, so that nothing is dropped silently.
+    public struct Statistics: Hashable, Sendable {
+        /// FDEs read from `.eh_frame` (whether found by section header or through `PT_GNU_EH_FRAME`).
+        public var ehFrameFDEs = 0
+        /// FDEs read from `.debug_frame`.
+        public var debugFrameFDEs = 0
+        /// FDEs of zero length or at address 0 or all ones: functions the linker discarded.
+        public var discardedFDEs = 0
+        /// FDEs skipped because they start inside the range of an earlier one (`.eh_frame`
+        /// wins over `.debug_frame` at the same address).
+        public var overlappingFDEs = 0
+        /// Entries of `.eh_frame_hdr`'s search table, when there is one.
+        public var searchTableEntries: Int?
+        /// Rows produced by the CFA programs before identical neighbours were merged.
+        public var rowsBeforeMerging = 0
+        /// Rows with an undefined return address (outermost frames).
+        public var endOfStackRows = 0
+        /// Rows compiled as `unsupported`, by reason.
+        public var unsupportedRows: [UnsupportedReason: Int] = [:]
+        /// Rows whose rbp rule could not be kept (rbp saved in another register or by expression).
+        public var framePointerNotRecoverableRows = 0
+        /// Sections that exist but were not read, with the reason (e.g. a compressed `.debug_frame`
+        /// when no decompressor was given).
+        public var skippedSections: [String] = []
+        /// Compressed (`SHF_COMPRESSED`) sections that were decompressed and read.
+        public var decompressedSections: [String] = []
+        /// FDEs read from the separate debug file's `.debug_frame` (part of `debugFrameFDEs`).
+        public var separateDebugFrameFDEs = 0
+        /// Why the separate debug file given was not used (the table then comes from the file alone).
+        public var separateDebugFileError: UnwindTableError?
+
+        public init() {}
+    }
+
+    /// The file's `PT_LOAD` segments, to turn a runtime address into the ELF virtual
+    /// address rows use (empty for a table read from its serialized form).
+    public private(set) var loadSegments: [LoadSegment]
+
+    /// A `PT_LOAD` program header: file bytes `fileOffset..<fileOffset+fileSize` are mapped
+    /// at ELF virtual address `virtualAddress`.
+    public struct LoadSegment: Hashable, Sendable {
+        public var fileOffset: UInt64
+        public var virtualAddress: UInt64
+        public var fileSize: UInt64
+        /// `PF_X`: the segment holds code.
+        public var isExecutable: Bool
+
+        package init(fileOffset: UInt64, virtualAddress: UInt64, fileSize: UInt64, isExecutable: Bool) {
+            self.fileOffset = fileOffset
+            self.virtualAddress = virtualAddress
+            self.fileSize = fileSize
+            self.isExecutable = isExecutable
+        }
+    }
+
+    package init(rows: [UnwindRow], statistics: Statistics, loadSegments: [LoadSegment] = []) {
+        self.rows = rows
+        self.statistics = statistics
+        self.loadSegments = loadSegments
+    }
+
+    /// The ELF virtual address of the byte at `fileOffset` of the file, or `nil` when no
+    /// `PT_LOAD` segment maps it. For a sampled address `pc` in a mapping that starts at
+    /// `start` with file offset `offset` (from /proc/PID/maps), pass `pc - start + offset`.
+    public func elfAddress(fileOffset: UInt64) -> UInt64? {
+        for segment in loadSegments where fileOffset >= segment.fileOffset && fileOffset - segment.fileOffset < segment.fileSize {
+            return segment.virtualAddress &+ (fileOffset - segment.fileOffset)
+        }
+        return nil
+    }
+
+    /// The ELF virtual address of the first byte of an executable mapping of this file whose
+    /// file offset (`pgoff` in /proc/PID/maps) is `mappingFileOffset`, or `nil` when no
+    /// `PT_LOAD` segment is mapped from there.
+    ///
+    /// Not `elfAddress(fileOffset:)`: the loader maps a segment from its page-aligned file
+    /// offset, `p_offset − (p_vaddr mod page)`, so when the segments are packed in the file
+    /// (LLD: p_vaddr − p_offset is 0x1000 for the code segment) the mapping's first bytes
+    /// are the end of the previous, read-only segment, and the byte at `pgoff` names the
+    /// wrong segment. The mapping belongs to the executable segment whose page-aligned
+    /// range holds `pgoff`.
+    public func elfAddress(ofMappingAt mappingFileOffset: UInt64, pageSize: UInt64 = 4096) -> UInt64? {
+        func holds(_ segment: LoadSegment) -> Bool {
+            let misalignment = segment.virtualAddress % pageSize
+            let (mappedSize, overflow) = segment.fileSize.addingReportingOverflow(misalignment)
+            guard misalignment <= segment.fileOffset, !overflow else { return false }
+            let pageStart = segment.fileOffset - misalignment
+            return mappingFileOffset >= pageStart && mappingFileOffset - pageStart < mappedSize
+        }
+        let segment = loadSegments.last { $0.isExecutable && holds($0) } ?? loadSegments.last(where: holds)
+        return segment.map { $0.virtualAddress &- $0.fileOffset &+ mappingFileOffset }
+    }
+
+    /// The rules in force at `address` (an ELF virtual address), or `nil` where no FDE covers it.
+    public func lookup(address: UInt64) -> UnwindRow? {
+        // The last row starting at or before `address`.
+        var low = 0
+        var high = rows.count
+        while low < high {
+            let middle = (low + high) / 2
+            if rows[middle].startAddress <= address { low = middle + 1 } else { high = middle }
+        }
+        guard low > 0 else { return nil }
+        let row = rows[low - 1]
+        return row.cfa == .noInfo ? nil : row
+    }
+}

@@ -1,0 +1,256 @@
+/* ---- Unwind tables (docs/unwind-tables.md): written by the loader only. ---- */
+
+/* All tables' entries; mmap'ed by the loader, which copies serialized tables in. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(map_flags, BPF_F_MMAPABLE);
+    __uint(max_entries, 1 << 20); /* resized by the loader */
+    __type(key, __u32);
+    __type(value, struct tandem_unwind_entry);
+} unwind_entries SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(map_flags, BPF_F_MMAPABLE);
+    __uint(max_entries, TANDEM_UNWIND_MAX_TABLES);
+    __type(key, __u32);
+    __type(value, struct tandem_unwind_table);
+} unwind_tables SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, TANDEM_UNWIND_MAX_PROCESSES);
+    __type(key, __u32);
+    __type(value, struct tandem_unwind_process);
+} unwind_processes SEC(".maps");
+
+/* The frames of the walk in progress (bpf_loop callbacks cannot hold the ring buffer record). */
+struct unwind_scratch {
+    __u64 frames[TANDEM_MAX_FRAMES];
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct unwind_scratch);
+} unwind_scratch SEC(".maps");
+
+/* The registers of the frame being unwound, and the walk's result. */
+struct unwind_state {
+    __u64 pc;
+    __u64 sp;
+    __u64 bp;
+    __u32 pid;
+    __u32 count;      /* frames written */
+    __u32 flags;      /* enum tandem_user_flags */
+    __u32 done;
+    __u32 stack_switches; /* frame-pointer steps down to another stack so far */
+    __u32 reserved;
+};
+
+/* The entry of table `table` whose range holds table offset `offset`: a bounded binary search. */
+static __always_inline struct tandem_unwind_entry *find_row(struct tandem_unwind_table *table, __u32 offset)
+{
+    __u32 low = 0, high = table->entry_count;
+    for (int step = 0; step < TANDEM_UNWIND_SEARCH_STEPS && low < high; step++) {
+        __u32 middle = low + (high - low) / 2;
+        __u32 index = table->first_entry + middle;
+        struct tandem_unwind_entry *entry = bpf_map_lookup_elem(&unwind_entries, &index);
+        if (!entry)
+            return 0;
+        if (entry->start_offset <= offset)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    if (low == 0)
+        return 0;
+    __u32 index = table->first_entry + low - 1;
+    return bpf_map_lookup_elem(&unwind_entries, &index);
+}
+
+/*
+ * One step along the rbp chain: the fallback where no table covers the pc. A frame pointer
+ * below the stack pointer is a switch to another stack, not a loop, when the frame is JIT
+ * code that runs on a stack of its own (BEAM: each Erlang process's stack, with C called on
+ * the scheduler thread's): allowed TANDEM_UNWIND_MAX_STACK_SWITCHES times a walk, which with
+ * bpf_loop's bound keeps a cyclic chain finite.
+ */
+static __always_inline int frame_pointer_step(struct unwind_state *state)
+{
+    __u64 saved[2];
+    if (state->bp == 0 || (state->bp & 7))
+        return -1;
+    if (state->bp < state->sp) {
+        if (state->stack_switches >= TANDEM_UNWIND_MAX_STACK_SWITCHES)
+            return -1;
+        state->stack_switches++;
+    }
+    if (bpf_probe_read_user(saved, sizeof(saved), (void *)state->bp))
+        return -1;
+    state->sp = state->bp + 16;
+    state->bp = saved[0];
+    state->pc = saved[1];
+    count(TANDEM_COUNTER_UNWIND_FP_FRAMES);
+    return 0;
+}
+
+/* Records the current frame, then finds the caller's registers. Returns 1 to stop. */
+static long unwind_frame(__u64 index, struct unwind_state *state)
+{
+    __u32 zero = 0;
+    struct unwind_scratch *scratch = bpf_map_lookup_elem(&unwind_scratch, &zero);
+    if (!scratch)
+        return 1;
+    if (state->pc == 0) {
+        /* A zero return address ends a frame-pointer chain (and glibc's thread starts). */
+        state->done = 1;
+        return 1;
+    }
+    __u32 slot = state->count;
+    if (slot >= TANDEM_MAX_FRAMES) {
+        state->flags |= TANDEM_USER_TRUNCATED;
+        count(TANDEM_COUNTER_UNWIND_STOP_DEPTH);
+        return 1;
+    }
+    scratch->frames[slot] = state->pc;
+    state->count = slot + 1;
+
+    /* After the first frame, pc is a return address: look up the call instruction. */
+    __u64 lookup = slot == 0 ? state->pc : state->pc - 1;
+    struct tandem_unwind_process *process = bpf_map_lookup_elem(&unwind_processes, &state->pid);
+    if (!process)
+        goto frame_pointer;
+    struct tandem_unwind_mapping *mapping = 0;
+    for (int i = 0; i < TANDEM_UNWIND_MAX_MAPPINGS; i++) {
+        if (i >= process->count)
+            break;
+        if (process->mappings[i].start <= lookup && lookup < process->mappings[i].end) {
+            mapping = &process->mappings[i];
+            break;
+        }
+    }
+    if (!mapping)
+        goto frame_pointer;
+    __u32 table_index = mapping->table;
+    struct tandem_unwind_table *table = bpf_map_lookup_elem(&unwind_tables, &table_index);
+    if (!table || table->entry_count == 0)
+        goto frame_pointer;
+    __u64 address = lookup + mapping->bias;
+    if (address < table->base_address || address - table->base_address > 0xffffffffULL)
+        goto frame_pointer;
+    struct tandem_unwind_entry *entry = find_row(table, (__u32)(address - table->base_address));
+    if (!entry)
+        goto frame_pointer;
+
+    __u32 rule = entry->rule;
+    __u32 cfa_kind = rule & 7;
+    __u32 rbp_kind = (rule >> 3) & 3;
+    __s32 small = (__s8)((rule >> 5) & 0xff);
+    __u64 cfa_offset = rule >> 13;
+    __u64 cfa;
+    switch (cfa_kind) {
+    case 0: /* no info: a gap between functions */
+        goto frame_pointer;
+    case 1:
+        cfa = state->sp + cfa_offset;
+        break;
+    case 2:
+        cfa = state->bp + cfa_offset;
+        break;
+    case 3: /* lazy-binding PLT: rsp + K + ((rip & 15) >= N) * 8 */
+        cfa = state->sp + cfa_offset + ((state->pc & 15) >= (__u64)small ? 8 : 0);
+        break;
+    case 4: /* end of stack: the thread's root */
+        state->flags |= TANDEM_USER_REACHED_ROOT;
+        state->done = 1;
+        return 1;
+    default: /* unsupported row */
+        state->flags |= TANDEM_USER_TRUNCATED;
+        count(TANDEM_COUNTER_UNWIND_STOP_UNSUPPORTED);
+        return 1;
+    }
+    count(TANDEM_COUNTER_UNWIND_TABLE_FRAMES);
+    __u64 return_address;
+    if (bpf_probe_read_user(&return_address, sizeof(return_address), (void *)(cfa - 8))) {
+        state->flags |= TANDEM_USER_TRUNCATED;
+        count(TANDEM_COUNTER_UNWIND_STOP_READ);
+        return 1;
+    }
+    if (rbp_kind == 1) {
+        __u64 saved_bp;
+        if (bpf_probe_read_user(&saved_bp, sizeof(saved_bp), (void *)(cfa + (__s64)small * 8))) {
+            state->flags |= TANDEM_USER_TRUNCATED;
+            count(TANDEM_COUNTER_UNWIND_STOP_READ);
+            return 1;
+        }
+        state->bp = saved_bp;
+    } else if (rbp_kind == 2) {
+        state->bp = 0;
+    }
+    if (cfa <= state->sp) {
+        /* The stack grows down: a caller's frame is above. Anything else is a loop. */
+        state->flags |= TANDEM_USER_TRUNCATED;
+        count(TANDEM_COUNTER_UNWIND_STOP_STACK_ORDER);
+        return 1;
+    }
+    state->sp = cfa;
+    state->pc = return_address;
+    return 0;
+
+frame_pointer:
+    if (state->bp == 0) {
+        /* rbp 0 ends a frame-pointer chain, as bpf_get_stack's walk ends it: the outermost
+         * frame of code that keeps frame pointers (the bottom of an Erlang process's stack
+         * in BEAM's JIT code). Not a cut stack: flagging it split identical stacks in two. */
+        state->done = 1;
+        return 1;
+    }
+    if (frame_pointer_step(state)) {
+        state->flags |= TANDEM_USER_TRUNCATED;
+        count(TANDEM_COUNTER_UNWIND_STOP_FRAME_POINTER);
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * Walks the current task's user stack with the unwind tables of its process into
+ * event->user_stack. Returns 0 when the process has no tables (the caller then
+ * uses bpf_get_stack's frame-pointer walk), 1 when the event is filled.
+ */
+static __always_inline int unwind_user_stack(struct tandem_sample_event *event, __u32 pid)
+{
+    if (!bpf_map_lookup_elem(&unwind_processes, &pid))
+        return 0;
+    /* The user registers saved at entry to the kernel (interrupt or system call). */
+    struct pt_regs regs;
+    struct task_struct *task = bpf_get_current_task_btf();
+    if (bpf_probe_read_kernel(&regs, sizeof(regs), (void *)bpf_task_pt_regs(task)))
+        return 0;
+    if ((regs.cs & 3) != 3)
+        return 0;
+    struct unwind_state state = {
+        .pc = regs.rip, .sp = regs.rsp, .bp = regs.rbp, .pid = pid,
+    };
+    count(TANDEM_COUNTER_UNWIND_STACKS);
+    bpf_loop(TANDEM_MAX_FRAMES + 1, unwind_frame, &state, 0);
+    if (!state.done)
+        state.flags |= TANDEM_USER_TRUNCATED;
+    if (state.flags & TANDEM_USER_TRUNCATED)
+        count(TANDEM_COUNTER_UNWIND_TRUNCATED);
+    if (state.flags & TANDEM_USER_REACHED_ROOT)
+        count(TANDEM_COUNTER_UNWIND_ROOT);
+
+    __u32 zero = 0;
+    struct unwind_scratch *scratch = bpf_map_lookup_elem(&unwind_scratch, &zero);
+    __u32 frames = state.count;
+    if (!scratch || frames == 0 || frames > TANDEM_MAX_FRAMES)
+        return 0;
+    if (bpf_probe_read_kernel(event->user_stack, frames * sizeof(__u64), scratch->frames))
+        return 0;
+    event->user_stack_bytes = frames * sizeof(__u64);
+    event->user_flags = state.flags | TANDEM_USER_UNWOUND_WITH_TABLES;
+    return 1;
+}

@@ -1,0 +1,71 @@
+#!/bin/sh
+# Counts the privileged code: every line of this repository that tandem-sampler runs,
+# by part, as non-blank, non-comment lines (//, ///, /* ... */ and the lines between
+# are comments). Prints the Markdown table docs/security.md holds; re-run it after a
+# change and paste the table there.
+#
+#   scripts/privileged-lines.sh
+set -eu
+cd "$(dirname "$0")/.."
+
+# Non-blank, non-comment lines of the files given.
+count() {
+    awk '
+        { line = $0 }
+        in_block { if (line ~ /\*\//) { in_block = 0; sub(/^.*\*\//, "", line) } else next }
+        {
+            # A block comment that opens on this line (and may close on it).
+            while (match(line, /\/\*/)) {
+                rest = substr(line, RSTART + 2)
+                if (match(rest, /\*\//)) { line = substr(line, 1, index(line, "/*") - 1) substr(rest, RSTART + 2) }
+                else { line = substr(line, 1, index(line, "/*") - 1); in_block = 1; break }
+            }
+            sub(/^[ \t]*\/\/.*$/, "", line)
+            if (line ~ /[^ \t]/) n++
+        }
+        END { print n + 0 }
+    ' "$@"
+}
+
+core=0
+commands=0
+all=0
+row() {  # part, what it parses, which inputs reach it, files...
+    part=$1; parses=$2; inputs=$3; shift 3
+    lines=$(count "$@")
+    files=$(for f in "$@"; do case "$f" in Sources/*/*.swift) dirname "$f" ;; *) echo "$f" ;; esac; done | uniq | tr '\n' ' ' | sed 's/ $//')
+    printf '| %s | %s | %s | %s | `%s` |\n' "$part" "$lines" "$parses" "$inputs" "$files"
+    all=$((all + lines))
+}
+
+echo '| part | lines | what it parses | which inputs reach it | files |'
+echo '|---|---:|---|---|---|'
+row "command line" "options (swift-argument-parser)" "the command line, from root" Sources/sampler/*.swift
+commands=$(count Sources/sampler/*.swift)
+row "core: sampling, process tracking, streaming, privileges" \
+    "/proc/kallsyms, /proc/modules, /proc/PID/{stat,comm,cgroup,maps}, sysfs CPU lists (kernel-written text); ring-buffer records (fixed C structs); the control stream's records (after ControlDecoder)" \
+    "the kernel; the aggregator's control records; the configuration file through SamplingRateReader" \
+    Sources/SamplerCore/*.swift
+core=$((core + $(count Sources/SamplerCore/*.swift)))
+row "core: BPF program and the structs it shares" "nothing: fills fixed records with helper results" "the sampled task's registers and stack (bpf_get_stack)" \
+    bpf/sampler.bpf.c bpf/tandem_sampler.h
+core=$((core + $(count bpf/sampler.bpf.c bpf/tandem_sampler.h)))
+row "core: C shim (libbpf, perf, sockets, openat2)" "nothing" "arguments from the Swift side" Sources/CTandemBPF/shim.h Sources/CTandemBPF/module.modulemap
+core=$((core + $(count Sources/CTandemBPF/shim.h Sources/CTandemBPF/module.modulemap)))
+row "optional: unwind-table loading" "serialized unwind tables and mappings (after UnwindTableFormat's validator)" "the aggregator's control records" \
+    Sources/UnwindTableLoading/*.swift
+row "optional: the BPF table unwinder" "the loaded tables; user stack words through bpf_probe_read_user" "the sampled task's registers and stack; the tables the loader accepted" \
+    bpf/unwind_tables.bpf.h
+row "optional: descriptor passing" "nothing: opens a path read from /proc/PID/maps inside /proc/PID/root, fstat, passes the descriptor unread" "the aggregator's file requests (pid, range, device, inode)" \
+    Sources/DescriptorPassing/*.swift
+row "shared: wire format (records, stream encoder, control-record decoder)" "the control stream: length-framed records, every length and count bounded" "the aggregator's socket" \
+    Sources/WireFormat/*.swift
+row "shared: unwind-table format and validator" "serialized tables (sizes, sorted offsets, rule words)" "the aggregator's control records" \
+    Sources/UnwindTableFormat/*.swift
+row "shared: system calls (FileDescriptor, FileType, SystemCallError)" "nothing" "arguments from the Swift side" Sources/SystemCalls/*.swift
+row "configuration: SamplingRateReader" "one key of the YAML configuration, a strict block-style subset (fuzzed)" "--config FILE, read as root before capabilities are dropped" \
+    Sources/SamplingRateReader/*.swift
+echo
+echo "Core (sampling, process tracking, streaming, privileges, with its BPF and C shim): $core lines;"
+echo "with the command line: $((core + commands)) lines."
+echo "Everything tandem-sampler links from this repository: $all lines."
