@@ -20,6 +20,9 @@ struct RestartObservations: Sendable {
     /// kill) and each stream of the second: what the replay named, and where the stream's own
     /// records put the user frames.
     var hostFrames: [(name: String, names: FrameNames, placement: UserFramePlacement)] = []
+    /// The same streams' frames of the processes this test runs (the workload and tandem's
+    /// daemons, all with symbol tables), by stream name.
+    var ownFrames: [String: FrameNames] = [:]
 }
 
 /// The frames of a replay's folded stacks, every process, weighted by samples: named, a bare
@@ -33,8 +36,9 @@ struct FrameNames: Sendable {
     /// Frames named, of the frames that are not bare addresses.
     var namedInMappings: Double { Double(named) / Double(max(1, named + fileOffsets)) }
 
-    init(_ folded: FoldedStacks) {
-        for stack in folded.stacks {
+    /// Counts the stacks of the processes whose name (the first folded segment) `includes` accepts.
+    init(_ folded: FoldedStacks, processes includes: (String) -> Bool = { _ in true }) {
+        for stack in folded.stacks where includes(stack.frames.first ?? "") {
             for frame in stack.frames.dropFirst() where !frame.hasPrefix("[") {
                 if frame.wholeMatch(of: /0x[0-9a-f]+/) != nil {
                     bareAddresses += stack.count
@@ -148,6 +152,9 @@ extension EndToEndTests {
         for (name, names, placement) in seen.hostFrames {
             let outside = placement.outsideByProcess.sorted { $0.value > $1.value }.prefix(4).map { "\($0.key) \($0.value)" }
             print("restarts: \(name): frames named \(names.named) of \(names.named + names.unnamed); unnamed: \(names.bareAddresses) bare addresses, \(names.fileOffsets) file+offset; user frames \(placement.total): outside every described mapping \(placement.outsideEveryMapping) (\(outside.joined(separator: ", "))), in a mapping described later \(placement.describedLater), of a process not yet described \(placement.undescribedProcess); named of the frames in mappings \(String(format: "%.1f", 100 * names.namedInMappings))%")
+            if let own = seen.ownFrames[name] {
+                print("restarts: \(name): the test's processes: frames in mappings named \(String(format: "%.1f", 100 * own.namedInMappings))% of \(own.named + own.fileOffsets)")
+            }
             guard names.named + names.unnamed >= 1000 else { continue }
             // The stream described its processes and mappings before (almost all) their samples.
             #expect(placement.describedLater + placement.undescribedProcess <= placement.total / 20,
@@ -155,14 +162,20 @@ extension EndToEndTests {
             // How the unnamed frames split between bare addresses and files without symbols
             // follows what else runs (CI: 151 of 269 bare, mostly python3's; a build: 2,303 of
             // 2,352 swift-frontend's), so it is printed above, not asserted.
-            // What lies in a described mapping is named.
-            #expect(names.namedInMappings >= 0.9, "\(name): \(names.fileOffsets) frames in mapped files left unnamed of \(names.named + names.fileOffsets)")
+            // What lies in a described mapping of a file with symbols is named: checked on the
+            // test's own processes. Host-wide, the share also follows how many frames fall in
+            // other processes' files without symbols (python3's static functions, a stripped
+            // cc1), which grows as tables walk more of their stacks correctly instead of
+            // reading garbage addresses: printed above, not asserted.
+            guard let own = seen.ownFrames[name], own.named + own.fileOffsets >= 100 else { continue }
+            #expect(own.namedInMappings >= 0.9,
+                    "\(name): \(own.fileOffsets) frames in mapped files of the test's processes left unnamed of \(own.named + own.fileOffsets)")
         }
-        // After the restart, frames in mappings are named as in the first aggregator's stream.
-        if let first = seen.hostFrames.first, seen.hostFrames.count >= 2 {
-            let restarted = seen.hostFrames[1]
-            #expect(restarted.names.namedInMappings >= first.names.namedInMappings - 0.03,
-                    "frames in mappings named: \(restarted.names.namedInMappings) after the aggregator's restart, \(first.names.namedInMappings) before")
+        // After the restart, the test's processes' frames in mappings are named as before it.
+        if let first = seen.hostFrames.first, seen.hostFrames.count >= 2,
+           let before = seen.ownFrames[first.name], let after = seen.ownFrames[seen.hostFrames[1].name] {
+            #expect(after.namedInMappings >= before.namedInMappings - 0.03,
+                    "frames in mappings named: \(after.namedInMappings) after the aggregator's restart, \(before.namedInMappings) before")
         }
     }
 
@@ -259,8 +272,9 @@ extension EndToEndTests {
             ])
             // A stream cut before its first sample (a reconnection the kill interrupted) has no stacks.
             guard FileManager.default.fileExists(atPath: folded.path) else { continue }
-            let names = FrameNames(try FoldedStacks(file: folded))
-            seen.hostFrames.append((capture.lastPathComponent, names, try UserFramePlacement(capture: capture.path)))
+            let stacks = try FoldedStacks(file: folded)
+            seen.hostFrames.append((capture.lastPathComponent, FrameNames(stacks), try UserFramePlacement(capture: capture.path)))
+            seen.ownFrames[capture.lastPathComponent] = FrameNames(stacks) { $0 == demo.comm || $0.hasPrefix("tandem-") }
         }
         return seen
     }
