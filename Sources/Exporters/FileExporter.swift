@@ -5,11 +5,14 @@ import Profiles
 import SystemCalls
 
 /// `file`: appends each batch as one line of OTLP/JSON (the Collector's file exporter
-/// format) to `path`, or to standard output when `path` is `-` or absent.
+/// format: an `ExportMetricsServiceRequest` or `ExportProfilesServiceRequest` a line) to
+/// `path`, or to standard output when `path` is `-` or absent.
 ///
 /// Writes happen in `export`, under a lock: a local file needs no queue or retries.
-final class FileExporter: MetricsExporter {
+final class FileExporter: MetricsExporter, ProfilesExporter {
     let id: String
+    /// The version of the scope profiles are written under.
+    private let scopeVersion: String
     private let logger: Logger
     private let path: String?
     private let state: LockedState
@@ -25,7 +28,7 @@ final class FileExporter: MetricsExporter {
 
     static let keys = ["path", "format"]
 
-    init(id: String, settings config: ConfigMappingReader, logger: Logger) throws(ConfigurationError) {
+    init(id: String, settings config: ConfigMappingReader, scopeVersion: String = "", logger: Logger) throws(ConfigurationError) {
         try config.requireOnlyKeys(Self.keys)
         _ = try config.choice("format", among: ["json"])
         let path = try config.string("path").flatMap { $0 == "-" || $0.isEmpty ? nil : $0 }
@@ -41,6 +44,7 @@ final class FileExporter: MetricsExporter {
         var logger = logger
         logger[metadataKey: "exporter"] = "\(id)"
         self.id = id
+        self.scopeVersion = scopeVersion
         self.logger = logger
         self.path = path
         state = LockedState(descriptor: descriptor)
@@ -48,7 +52,27 @@ final class FileExporter: MetricsExporter {
 
     func export(_ batch: MetricsBatch) {
         guard !batch.isEmpty else { return }
-        var line = OTLPJSON.encode(batch)
+        append(line: OTLPJSON.encode(batch), of: "metrics")
+    }
+
+    func export(_ batch: ProfilesBatch) {
+        guard !batch.isEmpty else { return }
+        let json: [UInt8]
+        do {
+            json = try OTLPProfiles.encodeJSON(batch, scopeVersion: scopeVersion)
+        } catch {
+            state.lock.lock()
+            state.counters.dropped += 1
+            state.lock.unlock()
+            logger.error("cannot encode profiles", metadata: ["error": "\(error)"])
+            return
+        }
+        append(line: json, of: "profiles")
+    }
+
+    /// Appends `json` and a newline; `signal` names the data in log lines.
+    private func append(line json: [UInt8], of signal: String) {
+        var line = json
         line.append(UInt8(ascii: "\n"))
         state.lock.lock()
         defer { state.lock.unlock() }
@@ -64,7 +88,7 @@ final class FileExporter: MetricsExporter {
                 if errno == EINTR { continue }
                 let failure = SystemCallError.last("write", subject: path ?? "stdout")
                 state.counters.dropped += 1
-                logger.error("cannot write metrics", metadata: ["path": "\(path ?? "stdout")", "error": "\(failure)"])
+                logger.error("cannot write \(signal)", metadata: ["path": "\(path ?? "stdout")", "error": "\(failure)"])
                 return
             }
             offset += written
