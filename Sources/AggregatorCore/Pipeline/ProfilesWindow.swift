@@ -1,0 +1,61 @@
+import Profiles
+import WireFormat
+
+/// One stream's symbolized samples for the exporters of a `profiles` pipeline, cut
+/// into one ``ProfilesBatch`` per interval of stream time (the receiver's
+/// `reporter_interval`, as the upstream receiver reports a batch).
+///
+/// A batch holds what arrived during its interval; a sample of another CPU that comes
+/// late goes into the next batch with its own timestamp. At most `maximumSamples` are
+/// held; more are counted in `droppedSamples`.
+struct ProfilesWindow {
+    /// The most samples one batch holds (memory bound: a sample shares its frames with
+    /// the symbolizer's cache, so this is about 100 bytes each).
+    static let maximumSamples = 1_000_000
+
+    let interval: UInt64
+    private var samples: [SymbolizedSample] = []
+    /// Stream (monotonic) time the current batch started at.
+    private var start: UInt64?
+    private(set) var droppedSamples: UInt64 = 0
+
+    init(interval: Duration) {
+        let (seconds, attoseconds) = interval.components
+        let nanoseconds = Int64(clamping: seconds) &* 1_000_000_000 &+ attoseconds / 1_000_000_000
+        self.interval = UInt64(max(1, nanoseconds))
+    }
+
+    mutating func add(_ sample: SymbolizedSample, at time: UInt64) {
+        if start == nil { start = time }
+        guard samples.count < Self.maximumSamples else {
+            droppedSamples += UInt64(sample.weight)
+            return
+        }
+        samples.append(sample)
+    }
+
+    /// Whether the batch under way has lasted its interval at stream time `now`.
+    func isDue(at now: UInt64) -> Bool {
+        guard let start else { return false }
+        return now >= start &+ interval
+    }
+
+    /// The batch under way, with wall-clock timestamps, and a new one begun; nil when empty.
+    mutating func take(clock: ClockReference, hostName: String, hostID: String?, samplesPerSecond: UInt32) -> ProfilesBatch? {
+        start = nil
+        guard !samples.isEmpty else { return nil }
+        var taken = samples
+        samples = []
+        var first = UInt64.max
+        var last = UInt64.min
+        for index in taken.indices {
+            taken[index].timestamps = taken[index].timestamps.map { clock.unixNanoseconds(ofMonotonic: $0) }
+            for time in taken[index].timestamps {
+                first = min(first, time)
+                last = max(last, time)
+            }
+        }
+        return ProfilesBatch(hostName: hostName, hostID: hostID, samplesPerSecond: samplesPerSecond,
+                             startUnixNano: first == .max ? 0 : first, endUnixNano: last, samples: taken)
+    }
+}
