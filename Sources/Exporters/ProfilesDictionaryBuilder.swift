@@ -32,6 +32,8 @@ struct ProfilesDictionaryBuilder {
     }
 
     private(set) var dictionary = OTLPProfilesDictionary()
+    /// GNU build ids (hex) by mapping path, put on the mappings.
+    var gnuBuildIDs: [String: String] = [:]
     private var strings: [String: Int32] = ["": 0]
     private var attributes: [AttributeKey: Int32] = [:]
     private var functions: [FunctionKey: Int32] = [:]
@@ -132,6 +134,9 @@ struct ProfilesDictionaryBuilder {
         if let index = mappings[path] { return index }
         var mapping = Opentelemetry_Proto_Profiles_V1development_Mapping()
         mapping.filenameStrindex = string(path)
+        if let buildID = gnuBuildIDs[path] {
+            mapping.attributeIndices = [attribute("process.executable.build_id.gnu", .string(buildID))]
+        }
         let index = Int32(dictionary.mappingTable.count)
         dictionary.mappingTable.append(mapping)
         mappings[path] = index

@@ -13,15 +13,21 @@ public struct ProfilesBatch: Sendable {
     public var endUnixNano: UInt64
     /// The samples, with `timestamps` in Unix (wall-clock) nanoseconds.
     public var samples: [SymbolizedSample]
+    /// The GNU build id (lowercase hex) of the files the frames are in, by `Frame.mappingPath`,
+    /// where the symbolizer read one. By path: two different files mapped at one path (in two
+    /// containers) in one batch get the first one's.
+    public var gnuBuildIDs: [String: String]
 
     public init(hostName: String, hostID: String? = nil, samplesPerSecond: UInt32,
-                startUnixNano: UInt64, endUnixNano: UInt64, samples: [SymbolizedSample]) {
+                startUnixNano: UInt64, endUnixNano: UInt64, samples: [SymbolizedSample],
+                gnuBuildIDs: [String: String] = [:]) {
         self.hostName = hostName
         self.hostID = hostID
         self.samplesPerSecond = samplesPerSecond
         self.startUnixNano = startUnixNano
         self.endUnixNano = endUnixNano
         self.samples = samples
+        self.gnuBuildIDs = gnuBuildIDs
     }
 
     public var isEmpty: Bool { samples.isEmpty }

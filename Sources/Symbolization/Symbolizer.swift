@@ -237,6 +237,16 @@ public final class Symbolizer {
     /// Whether `pid` has a state here (it was not refused at `maximumProcesses`).
     public func holds(pid: Int32) -> Bool { processes[pid] != nil }
 
+    /// The GNU build id of the file `pid` maps at `path` (a frame's `mappingPath`), when
+    /// its symbols were read; nil for a process no longer held or a file without one.
+    public func buildID(pid: Int32, mappedPath path: String) -> [UInt8]? {
+        guard let process = processes[pid] else { return nil }
+        for mapping in process.mappings where mapping.path == path {
+            if case .loaded(let object) = mapping.object, let buildID = object.buildID { return buildID }
+        }
+        return nil
+    }
+
     /// What the symbolizer holds for the stream, against its limits (`SymbolizerOptions`).
     public var retained: (processes: Int, mappings: Int, kernelSymbols: Int) {
         (processes.count, mappingCount, kernelSymbols.count)

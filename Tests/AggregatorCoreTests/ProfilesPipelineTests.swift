@@ -2,6 +2,7 @@ import AggregatorCore
 import Configuration
 import Foundation
 import Testing
+import WireFormat
 
 /// The `profiles` pipeline end to end: a replay's profiles, sent by `otlphttp` to a real
 /// HTTP receiver that decodes them with the official opentelemetry-proto classes (or
@@ -96,6 +97,54 @@ import Testing
         #expect(statistics["file/profiles (profiles)"] == "sent=\(written) retried=0 dropped=0 rejected=0")
         #expect(try PythonPeer.run(Self.peers.appendingPathComponent("otlp_profiles_peer.py").path,
                                    ["folded", lines]) == folded)
+    }
+}
+
+extension ProfilesPipelineTests {
+    /// The GNU build id of `path` as binutils' `readelf -n` prints it.
+    static func readelfBuildID(_ path: String) throws -> String {
+        let process = Process()
+        let output = Pipe()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["readelf", "-n", path]
+        process.standardOutput = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let line = try #require(text.split(separator: "\n").first { $0.contains("Build ID:") })
+        return line.split(separator: " ").last.map(String.init) ?? ""
+    }
+
+    @Test func mappingsCarryTheGNUBuildIDOfTheFilesTandemRead() throws {
+        // A real ELF file of this machine (Debian's coreutils), mapped by a synthetic process.
+        let path = URL(fileURLWithPath: "/usr/bin/true").resolvingSymlinksInPath().path
+        var status = stat()
+        #expect(stat(path, &status) == 0)
+        var encoder = StreamEncoder(header: SyntheticStream.header)
+        encoder.append(.process(WireFormat.ProcessInfo(pid: 5151, parentPID: 1, startTime: 0, comm: "mapped",
+                                            executablePath: path, cgroupPath: "/")))
+        encoder.append(.mappings(Mappings(pid: 5151, mappings: [
+            Mapping(start: 0x5555_0000_0000, end: 0x5555_0100_0000, fileOffset: 0, device: UInt64(status.st_dev),
+                    inode: UInt64(status.st_ino), path: path),
+        ])))
+        var time = SyntheticStream.header.clock.monotonicNanoseconds
+        for _ in 0..<10 {
+            time += 10_000_000
+            encoder.appendSample(time: time, pid: 5151, tid: 5151, cpu: 0, kernelStack: [],
+                                 userStack: [0x5555_0000_2010, 0x5555_0000_3020])
+        }
+        encoder.append(.endOfStream(EndOfStream(time: time, reason: .finished)))
+
+        let directory = try temporaryDirectory()
+        let lines = directory + "/profiles.jsonl"
+        let configuration = try Self.configuration(profilesExporter: """
+              file/profiles:
+                path: \(lines)
+            """, directory: directory)
+        _ = try replayWithFolded(encoder.takeBytes(), configuration: configuration, directory: directory)
+        let mappings = try PythonPeer.run(Self.peers.appendingPathComponent("otlp_profiles_peer.py").path,
+                                          ["mappings", lines])
+        #expect(mappings == "\(path) \(try Self.readelfBuildID(path))\n")
     }
 }
 

@@ -8,6 +8,9 @@ message classes (profiles/v1development of the pinned version).
       ExportProfilesServiceRequest (protobuf, or OTLP/JSON by Content-Type) and appended
       to DUMPFILE as one JSON line {"path", "content_type", "content_encoding", "bytes",
       "request"} BEFORE the response is sent. A body that does not decode gets 400.
+  otlp_profiles_peer.py mappings FILE
+      Prints "<file name> <process.executable.build_id.gnu>" for each mapping of the
+      requests in FILE (as for `folded`) that has a GNU build id, sorted, once each.
   otlp_profiles_peer.py folded FILE
       FILE holds JSON lines: the records written by `serve`, or bare OTLP/JSON requests
       (the file exporter's lines), each parsed strictly into the official classes.
@@ -177,6 +180,18 @@ def main():
     if mode == "serve":
         die_with_parent()
         serve(sys.argv[2])
+    elif mode == "mappings":
+        lines = set()
+        for request in read_requests(sys.argv[2]):
+            dictionary = request.dictionary
+            strings = dictionary.string_table
+            for mapping in dictionary.mapping_table:
+                for index in mapping.attribute_indices:
+                    attribute = dictionary.attribute_table[index]
+                    if strings[attribute.key_strindex] == "process.executable.build_id.gnu":
+                        lines.add(f"{strings[mapping.filename_strindex]} {any_value(attribute.value)}")
+        for line in sorted(lines):
+            print(line)
     elif mode == "folded":
         for stack, count in folded_stacks(read_requests(sys.argv[2])):
             print(f"{stack} {count}")

@@ -40,15 +40,28 @@ struct ProfilesWindow {
         return now >= start &+ interval
     }
 
-    /// The batch under way, with wall-clock timestamps, and a new one begun; nil when empty.
-    mutating func take(clock: ClockReference, hostName: String, hostID: String?, samplesPerSecond: UInt32) -> ProfilesBatch? {
+    /// The batch under way, with wall-clock timestamps and the build ids `buildID(pid, path)`
+    /// gives for its frames' files, and a new one begun; nil when empty.
+    mutating func take(clock: ClockReference, hostName: String, hostID: String?, samplesPerSecond: UInt32,
+                       buildID: (Int32, String) -> [UInt8]?) -> ProfilesBatch? {
         start = nil
         guard !samples.isEmpty else { return nil }
         var taken = samples
         samples = []
         var first = UInt64.max
         var last = UInt64.min
+        var buildIDs: [String: String] = [:]
+        var pathsLookedUp: Set<String> = []
         for index in taken.indices {
+            for frame in taken[index].frames {
+                guard let path = frame.mappingPath, pathsLookedUp.insert(path).inserted else { continue }
+                if let id = buildID(taken[index].process.pid, path) {
+                    buildIDs[path] = id.map { byte in
+                        let hex = String(byte, radix: 16)
+                        return byte < 16 ? "0" + hex : hex
+                    }.joined()
+                }
+            }
             taken[index].timestamps = taken[index].timestamps.map { clock.unixNanoseconds(ofMonotonic: $0) }
             for time in taken[index].timestamps {
                 first = min(first, time)
@@ -56,6 +69,7 @@ struct ProfilesWindow {
             }
         }
         return ProfilesBatch(hostName: hostName, hostID: hostID, samplesPerSecond: samplesPerSecond,
-                             startUnixNano: first == .max ? 0 : first, endUnixNano: last, samples: taken)
+                             startUnixNano: first == .max ? 0 : first, endUnixNano: last, samples: taken,
+                             gnuBuildIDs: buildIDs)
     }
 }

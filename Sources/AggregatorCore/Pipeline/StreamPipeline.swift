@@ -207,7 +207,8 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
     private func flushProfiles() {
         guard let header, let batch = profilesWindow?.take(clock: header.clock, hostName: header.hostName,
                                                             hostID: runtime.hostID,
-                                                            samplesPerSecond: header.samplesPerSecond) else { return }
+                                                            samplesPerSecond: header.samplesPerSecond,
+                                                            buildID: symbolizer.buildID(pid:mappedPath:)) else { return }
         runtime.export(batch)
     }
 
