@@ -39,6 +39,8 @@ let package = Package(
         .systemLibrary(name: "CTandemZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CTandemSnappy", providers: [.apt(["libsnappy-dev"])]),
+        // OpenSSL's libcrypto (SHA-256 for the file ids of the profiles).
+        .systemLibrary(name: "CTandemCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CTandemZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // glibc's <malloc.h> (malloc_trim): nothing to link.
         .systemLibrary(name: "CTandemMalloc"),
@@ -71,7 +73,7 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "Symbolization", dependencies: [
-            "Profiles", "WireFormat", "CTandemELF", "CTandemLZMA", "SystemCalls", "RateLimitedLogging",
+            "Profiles", "WireFormat", "CTandemELF", "CTandemLZMA", "CTandemCrypto", "SystemCalls", "RateLimitedLogging",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Compression", dependencies: ["CTandemZlib", "CTandemSnappy", "CTandemZstd"]),

@@ -20,7 +20,7 @@ public enum OTLPProfiles {
 
     static func request(for batch: ProfilesBatch, scopeVersion: String) -> ExportProfilesServiceRequest {
         var dictionary = ProfilesDictionaryBuilder()
-        dictionary.gnuBuildIDs = batch.gnuBuildIDs
+        dictionary.fileIdentities = batch.fileIdentities
         var profile = Opentelemetry_Proto_Profiles_V1development_Profile()
         profile.sampleType.typeStrindex = dictionary.string("samples")
         profile.sampleType.unitStrindex = dictionary.string("count")

@@ -32,8 +32,8 @@ struct ProfilesDictionaryBuilder {
     }
 
     private(set) var dictionary = OTLPProfilesDictionary()
-    /// GNU build ids (hex) by mapping path, put on the mappings.
-    var gnuBuildIDs: [String: String] = [:]
+    /// The files' identities by mapping path, put on the mappings.
+    var fileIdentities: [String: MappedFileIdentity] = [:]
     private var strings: [String: Int32] = ["": 0]
     private var attributes: [AttributeKey: Int32] = [:]
     private var functions: [FunctionKey: Int32] = [:]
@@ -134,8 +134,13 @@ struct ProfilesDictionaryBuilder {
         if let index = mappings[path] { return index }
         var mapping = Opentelemetry_Proto_Profiles_V1development_Mapping()
         mapping.filenameStrindex = string(path)
-        if let buildID = gnuBuildIDs[path] {
-            mapping.attributeIndices = [attribute("process.executable.build_id.gnu", .string(buildID))]
+        if let identity = fileIdentities[path] {
+            if let buildID = identity.gnuBuildID {
+                mapping.attributeIndices.append(attribute("process.executable.build_id.gnu", .string(buildID)))
+            }
+            if let fileID = identity.fileID {
+                mapping.attributeIndices.append(attribute("process.executable.build_id.htlhash", .string(fileID)))
+            }
         }
         let index = Int32(dictionary.mappingTable.count)
         dictionary.mappingTable.append(mapping)

@@ -13,25 +13,38 @@ public struct ProfilesBatch: Sendable {
     public var endUnixNano: UInt64
     /// The samples, with `timestamps` in Unix (wall-clock) nanoseconds.
     public var samples: [SymbolizedSample]
-    /// The GNU build id (lowercase hex) of the files the frames are in, by `Frame.mappingPath`,
-    /// where the symbolizer read one. By path: two different files mapped at one path (in two
+    /// The identities of the files the frames are in, by `Frame.mappingPath`, where the
+    /// symbolizer read the file. By path: two different files mapped at one path (in two
     /// containers) in one batch get the first one's.
-    public var gnuBuildIDs: [String: String]
+    public var fileIdentities: [String: MappedFileIdentity]
 
     public init(hostName: String, hostID: String? = nil, samplesPerSecond: UInt32,
                 startUnixNano: UInt64, endUnixNano: UInt64, samples: [SymbolizedSample],
-                gnuBuildIDs: [String: String] = [:]) {
+                fileIdentities: [String: MappedFileIdentity] = [:]) {
         self.hostName = hostName
         self.hostID = hostID
         self.samplesPerSecond = samplesPerSecond
         self.startUnixNano = startUnixNano
         self.endUnixNano = endUnixNano
         self.samples = samples
-        self.gnuBuildIDs = gnuBuildIDs
+        self.fileIdentities = fileIdentities
     }
 
     public var isEmpty: Bool { samples.isEmpty }
 
     /// The events the batch stands for (a sample may carry several timestamps).
     public var sampleCount: Int64 { samples.reduce(0) { $0 + $1.weight } }
+}
+
+/// What identifies a mapped file across hosts, as lowercase hex.
+public struct MappedFileIdentity: Hashable, Sendable {
+    /// The ELF `NT_GNU_BUILD_ID` note.
+    public var gnuBuildID: String?
+    /// Universal Profiling's file ID (16 bytes of SHA-256 over the file's ends and length).
+    public var fileID: String?
+
+    public init(gnuBuildID: String?, fileID: String?) {
+        self.gnuBuildID = gnuBuildID
+        self.fileID = fileID
+    }
 }

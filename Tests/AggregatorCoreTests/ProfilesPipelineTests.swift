@@ -115,7 +115,25 @@ extension ProfilesPipelineTests {
         return line.split(separator: " ").last.map(String.init) ?? ""
     }
 
-    @Test func mappingsCarryTheGNUBuildIDOfTheFilesTandemRead() throws {
+    /// Universal Profiling's file ID of `path`, computed by Python's hashlib.
+    static func pythonFileID(_ path: String) throws -> String {
+        let script = """
+            import hashlib, sys
+            data = open(sys.argv[1], "rb").read()
+            print(hashlib.sha256(data[:4096] + data[-4096:] + len(data).to_bytes(8, "big")).digest()[:16].hex())
+            """
+        let process = Process()
+        let output = Pipe()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, path]
+        process.standardOutput = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test func mappingsCarryTheBuildIDAndFileIDOfTheFilesTandemRead() throws {
         // A real ELF file of this machine (Debian's coreutils), mapped by a synthetic process.
         let path = URL(fileURLWithPath: "/usr/bin/true").resolvingSymlinksInPath().path
         var status = stat()
@@ -144,7 +162,7 @@ extension ProfilesPipelineTests {
         _ = try replayWithFolded(encoder.takeBytes(), configuration: configuration, directory: directory)
         let mappings = try PythonPeer.run(Self.peers.appendingPathComponent("otlp_profiles_peer.py").path,
                                           ["mappings", lines])
-        #expect(mappings == "\(path) \(try Self.readelfBuildID(path))\n")
+        #expect(mappings == "\(path) gnu=\(try Self.readelfBuildID(path)) htlhash=\(try Self.pythonFileID(path))\n")
     }
 }
 

@@ -9,8 +9,8 @@ message classes (profiles/v1development of the pinned version).
       to DUMPFILE as one JSON line {"path", "content_type", "content_encoding", "bytes",
       "request"} BEFORE the response is sent. A body that does not decode gets 400.
   otlp_profiles_peer.py mappings FILE
-      Prints "<file name> <process.executable.build_id.gnu>" for each mapping of the
-      requests in FILE (as for `folded`) that has a GNU build id, sorted, once each.
+      Prints "<file name> gnu=<process.executable.build_id.gnu> htlhash=<...build_id.htlhash>"
+      for each mapping of the requests in FILE (as for `folded`), sorted, once each.
   otlp_profiles_peer.py folded FILE
       FILE holds JSON lines: the records written by `serve`, or bare OTLP/JSON requests
       (the file exporter's lines), each parsed strictly into the official classes.
@@ -185,11 +185,11 @@ def main():
         for request in read_requests(sys.argv[2]):
             dictionary = request.dictionary
             strings = dictionary.string_table
-            for mapping in dictionary.mapping_table:
-                for index in mapping.attribute_indices:
-                    attribute = dictionary.attribute_table[index]
-                    if strings[attribute.key_strindex] == "process.executable.build_id.gnu":
-                        lines.add(f"{strings[mapping.filename_strindex]} {any_value(attribute.value)}")
+            for mapping in dictionary.mapping_table[1:]:
+                attrs = {strings[dictionary.attribute_table[i].key_strindex]: any_value(dictionary.attribute_table[i].value)
+                         for i in mapping.attribute_indices}
+                lines.add(f"{strings[mapping.filename_strindex]} gnu={attrs.get('process.executable.build_id.gnu')}"
+                          f" htlhash={attrs.get('process.executable.build_id.htlhash')}")
         for line in sorted(lines):
             print(line)
     elif mode == "folded":

@@ -40,27 +40,22 @@ struct ProfilesWindow {
         return now >= start &+ interval
     }
 
-    /// The batch under way, with wall-clock timestamps and the build ids `buildID(pid, path)`
-    /// gives for its frames' files, and a new one begun; nil when empty.
+    /// The batch under way, with wall-clock timestamps and the identities
+    /// `fileIdentity(pid, path)` gives for its frames' files, and a new one begun; nil when empty.
     mutating func take(clock: ClockReference, hostName: String, hostID: String?, samplesPerSecond: UInt32,
-                       buildID: (Int32, String) -> [UInt8]?) -> ProfilesBatch? {
+                       fileIdentity: (Int32, String) -> MappedFileIdentity?) -> ProfilesBatch? {
         start = nil
         guard !samples.isEmpty else { return nil }
         var taken = samples
         samples = []
         var first = UInt64.max
         var last = UInt64.min
-        var buildIDs: [String: String] = [:]
+        var identities: [String: MappedFileIdentity] = [:]
         var pathsLookedUp: Set<String> = []
         for index in taken.indices {
             for frame in taken[index].frames {
                 guard let path = frame.mappingPath, pathsLookedUp.insert(path).inserted else { continue }
-                if let id = buildID(taken[index].process.pid, path) {
-                    buildIDs[path] = id.map { byte in
-                        let hex = String(byte, radix: 16)
-                        return byte < 16 ? "0" + hex : hex
-                    }.joined()
-                }
+                identities[path] = fileIdentity(taken[index].process.pid, path)
             }
             taken[index].timestamps = taken[index].timestamps.map { clock.unixNanoseconds(ofMonotonic: $0) }
             for time in taken[index].timestamps {
@@ -70,6 +65,6 @@ struct ProfilesWindow {
         }
         return ProfilesBatch(hostName: hostName, hostID: hostID, samplesPerSecond: samplesPerSecond,
                              startUnixNano: first == .max ? 0 : first, endUnixNano: last, samples: taken,
-                             gnuBuildIDs: buildIDs)
+                             fileIdentities: identities)
     }
 }

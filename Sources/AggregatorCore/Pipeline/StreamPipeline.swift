@@ -208,7 +208,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         guard let header, let batch = profilesWindow?.take(clock: header.clock, hostName: header.hostName,
                                                             hostID: runtime.hostID,
                                                             samplesPerSecond: header.samplesPerSecond,
-                                                            buildID: symbolizer.buildID(pid:mappedPath:)) else { return }
+                                                            fileIdentity: symbolizer.fileIdentity(pid:mappedPath:)) else { return }
         runtime.export(batch)
     }
 
