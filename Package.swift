@@ -123,7 +123,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["Fixtures"]),
         .testTarget(name: "ExportersTests", dependencies: [
-            "Exporters", "Profiles", "Configuration", "Compression",
+            "Exporters", "Profiles", "Configuration", "Compression", "OTLPProfilesProto",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTables", "Compression"]),
