@@ -361,13 +361,19 @@ public struct CollectorConfiguration: Sendable {
             }
             for (index, ref) in pipeline.exporters.enumerated()
             where !connectorIDs.contains(ref) && !catalog.exporterTypes(for: signal).contains(ref.type) {
-                let others = catalog.exporterTypes(for: signal).map { "`\($0)`" }.joined(separator: ", ")
-                let viaConnector = signal == .profiles && !catalog.connectorTypes.isEmpty
-                    ? "; or send the profiles through the `profilingmetrics` connector to a `metrics` pipeline that has it"
-                    : ""
+                let able = catalog.exporterTypes(for: signal)
+                let built = able.filter { catalog.exporterSignalsNotYetBuilt[$0]?[signal] == nil }
+                let notBuilt = able.filter { !built.contains($0) }
+                var fix = "use one of tandem's \(signal.rawValue) exporters: " + built.map { "`\($0)`" }.joined(separator: ", ")
+                if !notBuilt.isEmpty {
+                    fix += " (" + notBuilt.map { "`\($0)`" }.joined(separator: ", ") + " accepted, not delivering yet)"
+                }
+                if signal == .profiles, catalog.connectorTypes.contains("profilingmetrics"),
+                   catalog.exporterTypes(for: .metrics).contains(ref.type) {
+                    fix += "; or, for metrics, list `profilingmetrics` here and `\(ref)` in a `metrics` pipeline that receives from it"
+                }
                 throw reader.error(at: "\(reader.childPath("exporters"))[\(index)]",
-                                   "the `\(ref.type)` exporter cannot take \(signal.rawValue)",
-                                   fix: "use one of tandem's \(signal.rawValue) exporters (\(others))\(viaConnector)")
+                                   "the `\(ref.type)` exporter cannot take \(signal.rawValue)", fix: fix)
             }
             for ref in pipeline.exporters where !connectorIDs.contains(ref) {
                 if let reason = catalog.exporterSignalsNotYetBuilt[ref.type]?[signal] {

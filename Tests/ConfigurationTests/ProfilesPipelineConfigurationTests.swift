@@ -44,10 +44,7 @@ struct ProfilesPipelineConfigurationTests {
         }
         #expect(error.path == "service.pipelines.profiles.exporters[0]")
         #expect(error.problem == "the `prometheusremotewrite` exporter cannot take profiles")
-        let fix = try #require(error.fix)
-        for type in ["`elasticsearch`", "`otlphttp`", "`file`", "`profilingmetrics` connector"] {
-            #expect(fix.contains(type))
-        }
+        #expect(error.fix == "use one of tandem's profiles exporters: `otlphttp`, `file` (`elasticsearch` accepted, not delivering yet); or, for metrics, list `profilingmetrics` here and `prometheusremotewrite` in a `metrics` pipeline that receives from it")
     }
 
     @Test("the catalog says which signals each exporter type takes")
