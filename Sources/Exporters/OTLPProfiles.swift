@@ -37,16 +37,34 @@ public enum OTLPProfiles {
         }
         var sampleIndex: [SampleKey: Int] = [:]
         var samples: [Opentelemetry_Proto_Profiles_V1development_Sample] = []
-        var stackIndex: [[Frame]: Int32] = [:]
+        // The symbolizer hands out one frames array per cached stack, and the batch keeps
+        // every array alive while this runs: the array's storage identifies its stack
+        // without hashing its frames (measured in docs/benchmarks.md).
+        var stackByStorage: [UInt: Int32] = [:]
+        struct ProcessKey: Hashable {
+            var pid: Int32
+            var userStackTruncated: Bool
+        }
+        var attributesByProcess: [ProcessKey: (process: ProcessIdentity, indices: [Int32])] = [:]
         for sample in batch.samples {
+            let storage = sample.frames.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
             let stack: Int32
-            if let known = stackIndex[sample.frames] {
+            if storage != 0, let known = stackByStorage[storage] {
                 stack = known
             } else {
                 stack = dictionary.stack(sample.frames.map { dictionary.location(of: $0) })
-                stackIndex[sample.frames] = stack
+                if storage != 0 { stackByStorage[storage] = stack }
             }
-            let key = SampleKey(stack: stack, attributes: attributes(of: sample, in: &dictionary))
+            // A process's attributes are the same for all its samples: looked up by pid, checked whole.
+            let processKey = ProcessKey(pid: sample.process.pid, userStackTruncated: sample.userStackTruncated)
+            let sampleAttributes: [Int32]
+            if let cached = attributesByProcess[processKey], cached.process == sample.process {
+                sampleAttributes = cached.indices
+            } else {
+                sampleAttributes = attributes(of: sample, in: &dictionary)
+                attributesByProcess[processKey] = (sample.process, sampleAttributes)
+            }
+            let key = SampleKey(stack: stack, attributes: sampleAttributes)
             let timestamps = sample.timestamps
             if let index = sampleIndex[key] {
                 samples[index].timestampsUnixNano += timestamps

@@ -52,10 +52,16 @@ struct ProfilesWindow {
         var last = UInt64.min
         var identities: [String: MappedFileIdentity] = [:]
         var pathsLookedUp: Set<String> = []
+        // Samples of one cached stack share one frames array, which the batch keeps alive:
+        // visit each array's frames once.
+        var stacksVisited: Set<UInt> = []
         for index in taken.indices {
-            for frame in taken[index].frames {
-                guard let path = frame.mappingPath, pathsLookedUp.insert(path).inserted else { continue }
-                identities[path] = fileIdentity(taken[index].process.pid, path)
+            let storage = taken[index].frames.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+            if storage == 0 || stacksVisited.insert(storage).inserted {
+                for frame in taken[index].frames {
+                    guard let path = frame.mappingPath, pathsLookedUp.insert(path).inserted else { continue }
+                    identities[path] = fileIdentity(taken[index].process.pid, path)
+                }
             }
             taken[index].timestamps = taken[index].timestamps.map { clock.unixNanoseconds(ofMonotonic: $0) }
             for time in taken[index].timestamps {
