@@ -8,6 +8,7 @@ message classes (profiles/v1development of the pinned version).
       ExportProfilesServiceRequest (protobuf, or OTLP/JSON by Content-Type) and appended
       to DUMPFILE as one JSON line {"path", "content_type", "content_encoding", "bytes",
       "request"} BEFORE the response is sent. A body that does not decode gets 400.
+      DUMPFILE "-" makes it a sink for benchmarks: every request gets 200 undecoded.
   otlp_profiles_peer.py mappings FILE
       Prints "<file name> gnu=<process.executable.build_id.gnu> htlhash=<...build_id.htlhash>"
       for each mapping of the requests in FILE (as for `folded`), sorted, once each.
@@ -48,6 +49,9 @@ def serve(dump_path):
         def do_POST(self):
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
+            if dump_path == "-":
+                self.reply(200, b"", "application/x-protobuf")
+                return
             encoding = self.headers.get("Content-Encoding", "")
             content_type = self.headers.get("Content-Type", "")
             request = ExportProfilesServiceRequest()
