@@ -33,7 +33,7 @@ final class OTLPHTTPExporter: MetricsExporter {
         logger[metadataKey: "exporter"] = "\(id)"
         self.id = id
         let poster = HTTPPoster(url: settings.url, headers: settings.headers, client: HTTPClient(), logger: logger,
-                                checkPartialSuccess: true)
+                                partialSuccessItems: .dataPoints)
         worker = ExportWorker(target: Target(poster: poster, encoding: settings.encoding, gzip: settings.gzip),
                               settings: settings.delivery, logger: logger, name: id)
     }

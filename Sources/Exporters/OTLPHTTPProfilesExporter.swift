@@ -41,7 +41,7 @@ final class OTLPHTTPProfilesExporter: ProfilesExporter {
         logger[metadataKey: "signal"] = "profiles"
         self.id = id
         let poster = HTTPPoster(url: settings.url, headers: settings.headers, client: HTTPClient(), logger: logger,
-                                checkPartialSuccess: true)
+                                partialSuccessItems: .profiles)
         worker = ExportWorker(target: Target(poster: poster, encoding: settings.encoding, gzip: settings.gzip,
                                              scopeVersion: scopeVersion),
                               settings: settings.delivery, logger: logger, name: id)

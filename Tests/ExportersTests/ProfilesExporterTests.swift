@@ -79,6 +79,25 @@ struct ProfilesExporterTests {
         #expect(records.first?["content_encoding"] as? String == "")
     }
 
+    @Test("a partial success is logged with the profiles the receiver refused; the request counts as sent")
+    func partialSuccess() throws {
+        let directory = try temporaryDirectory()
+        let (peer, port) = try startPeer("otlp_profiles_peer.py",
+                                         ["serve", directory.appendingPathComponent("requests.jsonl").path,
+                                          "--partial-reject", "2"])
+        defer { peer.stop() }
+        let capture = LogCapture()
+        let exporter = try ExporterFactory.makeProfiles(
+            id: "otlphttp", node: mapping(("endpoint", .scalar("http://127.0.0.1:\(port)"))),
+            scopeVersion: "test", logger: capture.logger())
+        exporter.export(sampleProfilesBatch())
+        exporter.shutdown(deadline: .now + .seconds(10))
+        #expect(exporter.statistics == ExporterStatistics(sent: 1))
+        #expect(capture.messages.contains {
+            $0.contains("refused some profiles") && $0.contains("rejected_profiles=2") && $0.contains("injected partial rejection")
+        })
+    }
+
     @Test("elasticsearch says it cannot write profiles yet and counts each batch as dropped")
     func elasticsearchNotBuiltYet() throws {
         let capture = LogCapture()

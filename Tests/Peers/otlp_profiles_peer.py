@@ -2,13 +2,14 @@
 """An OTLP/HTTP profiles receiver for tests, built on the official opentelemetry-proto
 message classes (profiles/v1development of the pinned version).
 
-  otlp_profiles_peer.py serve DUMPFILE
+  otlp_profiles_peer.py serve DUMPFILE [--partial-reject K]
       Listens on 127.0.0.1 on an ephemeral port and prints "PORT <n>" on stdout.
       Each POST body is gunzipped if Content-Encoding says gzip, decoded as an
       ExportProfilesServiceRequest (protobuf, or OTLP/JSON by Content-Type) and appended
       to DUMPFILE as one JSON line {"path", "content_type", "content_encoding", "bytes",
       "request"} BEFORE the response is sent. A body that does not decode gets 400.
       DUMPFILE "-" makes it a sink for benchmarks: every request gets 200 undecoded.
+      --partial-reject K: responses carry a partial_success that rejects K profiles.
   otlp_profiles_peer.py mappings FILE
       Prints "<file name> gnu=<process.executable.build_id.gnu> htlhash=<...build_id.htlhash>"
       for each mapping of the requests in FILE (as for `folded`), sorted, once each.
@@ -37,7 +38,7 @@ TRUNCATED = "tandem.stack.user_truncated"
 FRAME_TYPES = {"native", "kernel", "go", "cpython", "jvm", "v8js", "ruby", "php", "perl", "dotnet", "beam", "luajit"}
 
 
-def serve(dump_path):
+def serve(dump_path, partial_reject):
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
@@ -73,7 +74,11 @@ def serve(dump_path):
             }
             with lock, open(dump_path, "a") as dump:
                 dump.write(json.dumps(record) + "\n")
-            self.reply(200, ExportProfilesServiceResponse().SerializeToString(), "application/x-protobuf")
+            response = ExportProfilesServiceResponse()
+            if partial_reject:
+                response.partial_success.rejected_profiles = partial_reject
+                response.partial_success.error_message = "injected partial rejection"
+            self.reply(200, response.SerializeToString(), "application/x-protobuf")
 
         def reply(self, status, payload, content_type):
             self.send_response(status)
@@ -183,7 +188,8 @@ def main():
     mode = sys.argv[1]
     if mode == "serve":
         die_with_parent()
-        serve(sys.argv[2])
+        args = sys.argv[2:]
+        serve(args[0], int(args[args.index("--partial-reject") + 1]) if "--partial-reject" in args else 0)
     elif mode == "mappings":
         lines = set()
         for request in read_requests(sys.argv[2]):
