@@ -18,6 +18,10 @@ struct ProfilesWindow {
     /// Stream (monotonic) time the current batch started at.
     private var start: UInt64?
     private(set) var droppedSamples: UInt64 = 0
+    /// The identities of the batch's files, by path, and what was already looked at.
+    private var identities: [String: MappedFileIdentity] = [:]
+    private var pathsWithoutIdentity: Set<String> = []
+    private var stacksVisited: Set<UInt> = []
 
     init(interval: Duration) {
         let (seconds, attoseconds) = interval.components
@@ -25,11 +29,27 @@ struct ProfilesWindow {
         self.interval = UInt64(max(1, nanoseconds))
     }
 
-    mutating func add(_ sample: SymbolizedSample, at time: UInt64) {
+    /// Adds `sample`, taken at stream time `time`; `fileIdentity(pid, path)` names the files
+    /// of its frames now, while the symbolizer still holds its process (a short-lived one
+    /// may be gone when the batch is cut).
+    mutating func add(_ sample: SymbolizedSample, at time: UInt64, fileIdentity: (Int32, String) -> MappedFileIdentity?) {
         if start == nil { start = time }
         guard samples.count < Self.maximumSamples else {
             droppedSamples += UInt64(sample.weight)
             return
+        }
+        // Samples of one cached stack share one frames array, which the batch keeps alive:
+        // its frames are looked at once.
+        let storage = sample.frames.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+        if storage == 0 || stacksVisited.insert(storage).inserted {
+            for frame in sample.frames {
+                guard let path = frame.mappingPath, identities[path] == nil, !pathsWithoutIdentity.contains(path) else { continue }
+                if let identity = fileIdentity(sample.process.pid, path) {
+                    identities[path] = identity
+                } else {
+                    pathsWithoutIdentity.insert(path)
+                }
+            }
         }
         samples.append(sample)
     }
@@ -40,29 +60,20 @@ struct ProfilesWindow {
         return now >= start &+ interval
     }
 
-    /// The batch under way, with wall-clock timestamps and the identities
-    /// `fileIdentity(pid, path)` gives for its frames' files, and a new one begun; nil when empty.
-    mutating func take(clock: ClockReference, hostName: String, hostID: String?, samplesPerSecond: UInt32,
-                       fileIdentity: (Int32, String) -> MappedFileIdentity?) -> ProfilesBatch? {
+    /// The batch under way, with wall-clock timestamps and its files' identities, and a new
+    /// one begun; nil when empty.
+    mutating func take(clock: ClockReference, hostName: String, hostID: String?, samplesPerSecond: UInt32) -> ProfilesBatch? {
         start = nil
+        let fileIdentities = identities
+        identities = [:]
+        pathsWithoutIdentity = []
+        stacksVisited = []
         guard !samples.isEmpty else { return nil }
         var taken = samples
         samples = []
         var first = UInt64.max
         var last = UInt64.min
-        var identities: [String: MappedFileIdentity] = [:]
-        var pathsLookedUp: Set<String> = []
-        // Samples of one cached stack share one frames array, which the batch keeps alive:
-        // visit each array's frames once.
-        var stacksVisited: Set<UInt> = []
         for index in taken.indices {
-            let storage = taken[index].frames.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
-            if storage == 0 || stacksVisited.insert(storage).inserted {
-                for frame in taken[index].frames {
-                    guard let path = frame.mappingPath, pathsLookedUp.insert(path).inserted else { continue }
-                    identities[path] = fileIdentity(taken[index].process.pid, path)
-                }
-            }
             taken[index].timestamps = taken[index].timestamps.map { clock.unixNanoseconds(ofMonotonic: $0) }
             for time in taken[index].timestamps {
                 first = min(first, time)
@@ -71,6 +82,6 @@ struct ProfilesWindow {
         }
         return ProfilesBatch(hostName: hostName, hostID: hostID, samplesPerSecond: samplesPerSecond,
                              startUnixNano: first == .max ? 0 : first, endUnixNano: last, samples: taken,
-                             fileIdentities: identities)
+                             fileIdentities: fileIdentities)
     }
 }

@@ -143,7 +143,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
             let symbolized = symbolizer.symbolize(sample)
             connector?.add(symbolized)
             profile?.add(symbolized)
-            profilesWindow?.add(symbolized, at: sample.time)
+            profilesWindow?.add(symbolized, at: sample.time, fileIdentity: symbolizer.fileIdentity(pid:mappedPath:))
             if firstSampleTime == nil { firstSampleTime = sample.time }
             if sample.time > newestTime {
                 newestTime = sample.time
@@ -207,8 +207,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
     private func flushProfiles() {
         guard let header, let batch = profilesWindow?.take(clock: header.clock, hostName: header.hostName,
                                                             hostID: runtime.hostID,
-                                                            samplesPerSecond: header.samplesPerSecond,
-                                                            fileIdentity: symbolizer.fileIdentity(pid:mappedPath:)) else { return }
+                                                            samplesPerSecond: header.samplesPerSecond) else { return }
         runtime.export(batch)
     }
 
