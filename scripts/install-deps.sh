@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Installs what tandem needs to build and test, and nothing that is there already.
-# Debian packages: C libraries (libbpf, libelf, libcurl, zlib, snappy, liblzma, zstd),
+# Debian packages: C libraries (libbpf, libelf, libcurl, OpenSSL's libcrypto, zlib, snappy, liblzma, zstd),
 # the BPF/profiling peers the tests and benchmarks compare against, and the real
 # metric stores the exporter tests write into. Python packages: test peers.
 set -euo pipefail
 
 APT_PACKAGES=(
-    libbpf-dev libelf-dev libcurl4-openssl-dev zlib1g-dev libsnappy-dev liblzma-dev libzstd-dev libcap-dev
+    libbpf-dev libelf-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libsnappy-dev liblzma-dev libzstd-dev libcap-dev
     bpftool linux-perf binutils gcc g++ lintian strace dpkg-dev systemd
     victoria-metrics golang-go erlang-base librsvg2-bin xz-utils
 )
+# Pinned where the tests decode with them: the OTLP profiles schema is still
+# "development" and changes between releases (Sources/OTLPProfilesProto is generated
+# from this opentelemetry-proto by scripts/generate-otlp-profiles.sh).
 PIP_PACKAGES=(
-    opentelemetry-proto protobuf kubernetes-validate
+    opentelemetry-proto==1.45.2 protobuf==7.36.2 kubernetes-validate
 )
 
 missing=()
@@ -30,7 +33,11 @@ fi
 
 missing_pip=()
 for package in "${PIP_PACKAGES[@]}"; do
-    python3 -m pip show -q "$package" >/dev/null 2>&1 || missing_pip+=("$package")
+    name=${package%%==*}
+    installed=$(python3 -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p')
+    if [ -z "$installed" ] || { [ "$name" != "$package" ] && [ "$installed" != "${package#*==}" ]; }; then
+        missing_pip+=("$package")
+    fi
 done
 if ((${#missing_pip[@]})); then
     echo "install-deps: pip installing ${missing_pip[*]}"

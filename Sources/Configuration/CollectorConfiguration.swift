@@ -11,14 +11,29 @@ public struct ComponentCatalog: Hashable, Sendable {
     public var exporterTypes: [String]
     /// Extension types; `nil` accepts any (tandem runs no extension).
     public var extensionTypes: [String]?
+    /// The signals each exporter type takes; a type missing here takes every signal.
+    public var exporterSignals: [String: Set<PipelineSignal>]
+    /// Signals an exporter type is accepted for but cannot deliver yet, with the reason:
+    /// the configuration stays valid (it is the documented one) and says so in a warning;
+    /// the runtime counts what it would have sent as dropped.
+    public var exporterSignalsNotYetBuilt: [String: [PipelineSignal: String]]
 
     public init(receiverTypes: [String], processorTypes: [String], connectorTypes: [String],
-                exporterTypes: [String], extensionTypes: [String]? = nil) {
+                exporterTypes: [String], extensionTypes: [String]? = nil,
+                exporterSignals: [String: Set<PipelineSignal>] = [:],
+                exporterSignalsNotYetBuilt: [String: [PipelineSignal: String]] = [:]) {
         self.receiverTypes = receiverTypes
         self.processorTypes = processorTypes
         self.connectorTypes = connectorTypes
         self.exporterTypes = exporterTypes
         self.extensionTypes = extensionTypes
+        self.exporterSignals = exporterSignals
+        self.exporterSignalsNotYetBuilt = exporterSignalsNotYetBuilt
+    }
+
+    /// The exporter types that take `signal`.
+    public func exporterTypes(for signal: PipelineSignal) -> [String] {
+        exporterTypes.filter { exporterSignals[$0]?.contains(signal) ?? true }
     }
 
     /// What tandem implements. The exporter list belongs to the exporter layer,
@@ -27,7 +42,16 @@ public struct ComponentCatalog: Hashable, Sendable {
         receiverTypes: ["profiling"],
         processorTypes: [],
         connectorTypes: ["profilingmetrics"],
-        exporterTypes: ["elasticsearch", "otlphttp", "prometheusremotewrite", "file"])
+        exporterTypes: ["elasticsearch", "otlphttp", "prometheusremotewrite", "file"],
+        exporterSignals: [
+            "elasticsearch": [.metrics, .profiles],
+            "otlphttp": [.metrics, .profiles],
+            "prometheusremotewrite": [.metrics],
+            "file": [.metrics, .profiles],
+        ],
+        exporterSignalsNotYetBuilt: [
+            "elasticsearch": [.profiles: "tandem does not write the Universal Profiling indices yet"],
+        ])
 }
 
 /// A kind of collector component; the raw value is its top-level section.
@@ -334,6 +358,27 @@ public struct CollectorConfiguration: Sendable {
                 throw reader.error(at: "\(reader.childPath("exporters"))[\(index)]",
                                    "the `profilingmetrics` connector consumes profiles, not \(signal.rawValue)",
                                    fix: "list `\(ref)` under the exporters of a `profiles` pipeline")
+            }
+            for (index, ref) in pipeline.exporters.enumerated()
+            where !connectorIDs.contains(ref) && !catalog.exporterTypes(for: signal).contains(ref.type) {
+                let able = catalog.exporterTypes(for: signal)
+                let built = able.filter { catalog.exporterSignalsNotYetBuilt[$0]?[signal] == nil }
+                let notBuilt = able.filter { !built.contains($0) }
+                var fix = "use one of tandem's \(signal.rawValue) exporters: " + built.map { "`\($0)`" }.joined(separator: ", ")
+                if !notBuilt.isEmpty {
+                    fix += " (" + notBuilt.map { "`\($0)`" }.joined(separator: ", ") + " accepted, not delivering yet)"
+                }
+                if signal == .profiles, catalog.connectorTypes.contains("profilingmetrics"),
+                   catalog.exporterTypes(for: .metrics).contains(ref.type) {
+                    fix += "; or, for metrics, list `profilingmetrics` here and `\(ref)` in a `metrics` pipeline that receives from it"
+                }
+                throw reader.error(at: "\(reader.childPath("exporters"))[\(index)]",
+                                   "the `\(ref.type)` exporter cannot take \(signal.rawValue)", fix: fix)
+            }
+            for ref in pipeline.exporters where !connectorIDs.contains(ref) {
+                if let reason = catalog.exporterSignalsNotYetBuilt[ref.type]?[signal] {
+                    warnings.append("service.pipelines.\(entry.key): exporter `\(ref)` cannot deliver \(signal.rawValue) yet (\(reason)); the aggregator runs, and counts what it would send there as dropped")
+                }
             }
             pipelines.append(pipeline)
         }

@@ -6,16 +6,25 @@ import SystemCalls
 /// How one destination is reached: encoding a batch into requests and making one
 /// attempt at delivering a request. The ``ExportWorker`` does the queueing and retrying.
 protocol DeliveryTarget: Sendable {
+    /// What the exporter is handed: a ``MetricsBatch`` or a ``ProfilesBatch``.
+    associatedtype Batch: Sendable
     associatedtype Request: Sendable
 
     /// Encodes a batch (on the caller's thread). Throwing drops the batch, counted.
-    func makeRequests(for batch: MetricsBatch) throws -> [Request]
+    func makeRequests(for batch: Batch) throws -> [Request]
+
+    /// The items counted as dropped when `batch` cannot be encoded.
+    func itemCount(ofUnencoded batch: Batch) -> Int
 
     /// The number of items (see ``ExporterStatistics``) in a request.
     func itemCount(of request: Request) -> Int
 
     /// One attempt, on the worker thread. Rejected items are logged by the target.
     func attempt(_ request: Request, timeout: Duration) -> DeliveryOutcome<Request>
+}
+
+extension DeliveryTarget where Batch == MetricsBatch {
+    func itemCount(ofUnencoded batch: MetricsBatch) -> Int { max(1, batch.resourceMetrics.count) }
 }
 
 /// The result of one delivery attempt.
@@ -122,13 +131,13 @@ final class ExportWorker<Target: DeliveryTarget>: @unchecked Sendable {
     }
 
     /// Encodes on the caller's thread and queues; drops the oldest request when full.
-    func enqueue(_ batch: MetricsBatch) {
+    func enqueue(_ batch: Target.Batch) {
         let requests: [Target.Request]
         do {
             requests = try target.makeRequests(for: batch)
         } catch {
-            logger.error("cannot encode a metrics batch; dropping it", metadata: ["error": "\(error)"])
-            update { $0.dropped += UInt64(max(1, batch.resourceMetrics.count)) }
+            logger.error("cannot encode a batch; dropping it", metadata: ["error": "\(error)"])
+            update { $0.dropped += UInt64(target.itemCount(ofUnencoded: batch)) }
             return
         }
         condition.lock()

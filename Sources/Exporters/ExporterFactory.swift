@@ -6,6 +6,35 @@ public enum ExporterFactory {
     /// The exporter types this build knows.
     public static let types = ["file", "otlphttp", "elasticsearch", "prometheusremotewrite"]
 
+    /// The exporter types that take profiles, and what the others are told.
+    public static let profilesTypes = ["file", "otlphttp"]
+
+    /// Creates the exporter of a `profiles` pipeline configured under `exporters.<id>`.
+    ///
+    /// An `elasticsearch` exporter does not write profiles yet: it is made an exporter
+    /// that says so once and counts every batch as dropped, so that the documented
+    /// configuration runs and the loss shows in the statistics.
+    public static func makeProfiles(id: String, node: ConfigNode?, locations: [String: ConfigLocation] = [:],
+                                    scopeVersion: String, logger: Logger) throws(ConfigurationError) -> any ProfilesExporter {
+        let type = id.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? id
+        let path = "exporters.\(id)"
+        let settings = try ConfigMappingReader(node, path: path, locations: locations)
+        switch type {
+        case "file":
+            return try FileExporter(id: id, settings: settings, scopeVersion: scopeVersion, logger: logger)
+        case "otlphttp":
+            return try OTLPHTTPProfilesExporter(id: id, settings: settings, scopeVersion: scopeVersion, logger: logger)
+        case "elasticsearch":
+            return UnavailableProfilesExporter(
+                id: id, reason: "the Elasticsearch exporter does not write the Universal Profiling indices yet",
+                logger: logger)
+        default:
+            throw ConfigMappingReader.error(at: path, "the `\(type)` exporter cannot take profiles",
+                                            fix: "use one of " + profilesTypes.map { "`\($0)`" }.joined(separator: ", "),
+                                            locations: locations)
+        }
+    }
+
     /// Creates the exporter configured under `exporters.<id>`.
     ///
     /// - Parameters:

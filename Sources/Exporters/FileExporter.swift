@@ -5,12 +5,15 @@ import Profiles
 import SystemCalls
 
 /// `file`: appends each batch as lines of OTLP/JSON (the Collector's file exporter
-/// format), one line per `resourcesPerLine` resources, to `path`, or to standard output
-/// when `path` is `-` or absent.
+/// format: an `ExportMetricsServiceRequest` or `ExportProfilesServiceRequest` a line) to
+/// `path`, or to standard output when `path` is `-` or absent. A metrics batch of more
+/// than `resourcesPerLine` resources takes several lines.
 ///
 /// Writes happen in `export`, under a lock: a local file needs no queue or retries.
-final class FileExporter: MetricsExporter {
+final class FileExporter: MetricsExporter, ProfilesExporter {
     let id: String
+    /// The version of the scope profiles are written under.
+    private let scopeVersion: String
     private let logger: Logger
     private let path: String?
     private let state: LockedState
@@ -40,7 +43,7 @@ final class FileExporter: MetricsExporter {
     /// (docs/benchmarks.md, "Chaos run"); a line of this many takes about 2 MiB.
     static let resourcesPerLine = 1024
 
-    init(id: String, settings config: ConfigMappingReader, logger: Logger) throws(ConfigurationError) {
+    init(id: String, settings config: ConfigMappingReader, scopeVersion: String = "", logger: Logger) throws(ConfigurationError) {
         try config.requireOnlyKeys(Self.keys)
         _ = try config.choice("format", among: ["json"])
         let path = try config.string("path").flatMap { $0 == "-" || $0.isEmpty ? nil : $0 }
@@ -56,6 +59,7 @@ final class FileExporter: MetricsExporter {
         var logger = logger
         logger[metadataKey: "exporter"] = "\(id)"
         self.id = id
+        self.scopeVersion = scopeVersion
         self.logger = logger
         self.path = path
         state = LockedState(file: file)
@@ -64,6 +68,32 @@ final class FileExporter: MetricsExporter {
     /// Writes `batch` (one item in the counters, whatever its number of lines).
     func export(_ batch: MetricsBatch) {
         guard !batch.isEmpty else { return }
+        let resources = batch.resourceMetrics
+        // Encoded one line at a time as they are written, not all at once.
+        let lines = stride(from: 0, to: resources.count, by: Self.resourcesPerLine).lazy.map { start in
+            OTLPJSON.encode(MetricsBatch(resourceMetrics: Array(resources[start..<min(start + Self.resourcesPerLine, resources.count)])))
+        }
+        append(lines: lines, of: "metrics")
+    }
+
+    func export(_ batch: ProfilesBatch) {
+        guard !batch.isEmpty else { return }
+        let json: [UInt8]
+        do {
+            json = try OTLPProfiles.encodeJSON(batch, scopeVersion: scopeVersion)
+        } catch {
+            state.lock.lock()
+            state.counters.dropped += 1
+            state.lock.unlock()
+            logger.error("cannot encode profiles", metadata: ["error": "\(error)"])
+            return
+        }
+        append(lines: CollectionOfOne(json), of: "profiles")
+    }
+
+    /// Appends each of `lines` and a newline, counting one batch; `signal` names the data
+    /// in log lines.
+    private func append<Lines: Sequence>(lines: Lines, of signal: String) where Lines.Element == [UInt8] {
         state.lock.lock()
         defer { state.lock.unlock() }
         guard !state.closed else {
@@ -71,15 +101,12 @@ final class FileExporter: MetricsExporter {
             logger.warning("exporter is shut down; dropping a batch")
             return
         }
-        let resources = batch.resourceMetrics
-        for start in stride(from: 0, to: resources.count, by: Self.resourcesPerLine) {
-            let part = MetricsBatch(resourceMetrics: Array(resources[start..<min(start + Self.resourcesPerLine, resources.count)]))
-            guard !part.isEmpty else { continue }
-            var line = OTLPJSON.encode(part)
+        for json in lines {
+            var line = json
             line.append(UInt8(ascii: "\n"))
             if let failure = writeAll(line) {
                 state.counters.dropped += 1
-                logger.error("cannot write metrics", metadata: ["path": "\(path ?? "stdout")", "error": "\(failure)"])
+                logger.error("cannot write \(signal)", metadata: ["path": "\(path ?? "stdout")", "error": "\(failure)"])
                 return
             }
         }

@@ -57,8 +57,8 @@ struct HTTPPoster: Sendable {
     var headers: [(String, String)]
     var client: HTTPClient
     var logger: Logger
-    /// Read an OTLP `partial_success` from 2xx responses.
-    var checkPartialSuccess = false
+    /// Read an OTLP `partial_success` counting these items from 2xx responses; nil: do not.
+    var partialSuccessItems: OTLPPartialSuccess.Items?
 
     func attempt(_ request: EncodedRequest, timeout: Duration) -> DeliveryOutcome<EncodedRequest> {
         let response: HTTPResponse
@@ -75,10 +75,11 @@ struct HTTPPoster: Sendable {
                     "url": "\(url)", "status": "\(response.status)", "detail": "\(response.truncationNote)",
                 ])
             }
-            if checkPartialSuccess, !response.bodyTruncated, let partial = OTLPPartialSuccess(body: response.body, contentType: response.headers["content-type"]) {
-                // The request counts as sent; the refused points are reported, as OTLP asks.
-                logger.warning("the receiver refused some data points", metadata: [
-                    "url": "\(url)", "rejected_data_points": "\(partial.rejectedDataPoints)",
+            if let items = partialSuccessItems, !response.bodyTruncated,
+               let partial = OTLPPartialSuccess(body: response.body, contentType: response.headers["content-type"], items: items) {
+                // The request counts as sent; the refused items are reported, as OTLP asks.
+                logger.warning("the receiver refused some \(items.rawValue.replacingOccurrences(of: "_", with: " "))", metadata: [
+                    "url": "\(url)", "rejected_\(items.rawValue)": "\(partial.rejected)",
                     "message": "\(partial.errorMessage)",
                 ])
             }

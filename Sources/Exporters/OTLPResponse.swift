@@ -1,24 +1,34 @@
 import Foundation
 
-/// The `partial_success` of an OTLP `ExportMetricsServiceResponse`: the receiver took the
-/// request but refused some data points.
+/// The `partial_success` of an OTLP `ExportMetricsServiceResponse` or
+/// `ExportProfilesServiceResponse`: the receiver took the request but refused some items.
 struct OTLPPartialSuccess: Equatable {
-    var rejectedDataPoints: Int64
+    /// What the receiver counts: `rejected_data_points` (metrics) or `rejected_profiles`;
+    /// field 1 of `partial_success` either way.
+    enum Items: String {
+        case dataPoints = "data_points"
+        case profiles
+
+        /// The OTLP/JSON name of the count.
+        var jsonKey: String { self == .dataPoints ? "rejectedDataPoints" : "rejectedProfiles" }
+    }
+
+    var rejected: Int64
     var errorMessage: String
 
     /// Reads it from a response body (protobuf or JSON, by `contentType`); nil when the
     /// body reports full success or cannot be read.
-    init?(body: [UInt8], contentType: String?) {
+    init?(body: [UInt8], contentType: String?, items: Items = .dataPoints) {
         if contentType?.lowercased().hasPrefix("application/json") == true {
             guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
                   let partial = object["partialSuccess"] as? [String: Any] else { return nil }
             // int64 fields are strings in OTLP/JSON, but accept numbers too.
-            let rejected = (partial["rejectedDataPoints"] as? String).flatMap { Int64($0) }
-                ?? (partial["rejectedDataPoints"] as? NSNumber)?.int64Value ?? 0
-            self.init(rejectedDataPoints: rejected, errorMessage: partial["errorMessage"] as? String ?? "")
+            let rejected = (partial[items.jsonKey] as? String).flatMap { Int64($0) }
+                ?? (partial[items.jsonKey] as? NSNumber)?.int64Value ?? 0
+            self.init(rejected: rejected, errorMessage: partial["errorMessage"] as? String ?? "")
         } else {
-            // ExportMetricsServiceResponse.partial_success = 1 {
-            //   rejected_data_points = 1 (int64), error_message = 2 (string) }
+            // Export*ServiceResponse.partial_success = 1 {
+            //   rejected_data_points / rejected_profiles = 1 (int64), error_message = 2 (string) }
             guard let partial = ProtobufReader(body).lengthDelimitedField(1) else { return nil }
             var reader = ProtobufReader(partial)
             var rejected: Int64 = 0
@@ -30,13 +40,13 @@ struct OTLPPartialSuccess: Equatable {
                 default: continue
                 }
             }
-            self.init(rejectedDataPoints: rejected, errorMessage: message)
+            self.init(rejected: rejected, errorMessage: message)
         }
-        if rejectedDataPoints == 0 && errorMessage.isEmpty { return nil }
+        if rejected == 0 && errorMessage.isEmpty { return nil }
     }
 
-    init(rejectedDataPoints: Int64, errorMessage: String) {
-        self.rejectedDataPoints = rejectedDataPoints
+    init(rejected: Int64, errorMessage: String) {
+        self.rejected = rejected
         self.errorMessage = errorMessage
     }
 }

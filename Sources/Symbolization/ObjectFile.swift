@@ -36,6 +36,8 @@ final class ObjectFile {
     var lastUse: UInt64 = 0
     /// For an in-memory image (the vDSO): its size.
     var imageSize: UInt64 = 0
+    /// Universal Profiling's file ID (``FileID``); nil for in-memory images.
+    var fileID: [UInt8]?
 
     init(buildID: [UInt8]?, segments: [LoadSegment], symbols: SymbolTable, runtime: FileRuntime, symbolSource: SymbolSource) {
         self.buildID = buildID

@@ -237,6 +237,19 @@ public final class Symbolizer {
     /// Whether `pid` has a state here (it was not refused at `maximumProcesses`).
     public func holds(pid: Int32) -> Bool { processes[pid] != nil }
 
+    /// The identity of the file `pid` maps at `path` (a frame's `mappingPath`) when its
+    /// symbols were read: its GNU build id and file ID; nil for a process no longer held
+    /// or a file not read.
+    public func fileIdentity(pid: Int32, mappedPath path: String) -> MappedFileIdentity? {
+        guard let process = processes[pid] else { return nil }
+        for mapping in process.mappings where mapping.path == path {
+            if case .loaded(let object) = mapping.object {
+                return MappedFileIdentity(gnuBuildID: object.buildID.map(hexString), fileID: object.fileID.map(hexString))
+            }
+        }
+        return nil
+    }
+
     /// What the symbolizer holds for the stream, against its limits (`SymbolizerOptions`).
     public var retained: (processes: Int, mappings: Int, kernelSymbols: Int) {
         (processes.count, mappingCount, kernelSymbols.count)
@@ -448,6 +461,7 @@ public final class Symbolizer {
             let object = try loader.load(file: file, originalPath: filePath, rootPrefix: file.path == filePath ? "" : rootPrefix,
                                          warnings: &warnings)
             statistics.filesLoaded += 1
+            object.fileID = FileID.of(file)
             statistics.filesBySymbolSource[object.symbolSource, default: 0] += 1
             logger.debug("loaded symbols", metadata: [
                 "file": "\(path)", "symbols": "\(object.symbols.count)", "source": "\(object.symbolSource.rawValue)",
@@ -734,4 +748,12 @@ struct TwoGenerationCache<Key: Hashable, Value> {
         young.removeAll()
         old.removeAll()
     }
+}
+
+/// Lowercase hex digits of `bytes`.
+private func hexString(_ bytes: [UInt8]) -> String {
+    bytes.map { byte in
+        let hex = String(byte, radix: 16)
+        return byte < 16 ? "0" + hex : hex
+    }.joined()
 }

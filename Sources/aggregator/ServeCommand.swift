@@ -48,7 +48,8 @@ struct ServeCommand: ParsableCommand {
         try outputs.createDirectory()
         let logger = pipeline.makeLogger(label: "tandem.aggregator")
         let configuration = try pipeline.loadConfiguration()
-        let runtime = try AggregatorRuntime(configuration: configuration, outputs: outputs.paths, logger: logger)
+        let runtime = try AggregatorRuntime(configuration: configuration, outputs: outputs.paths,
+                                            hostID: MachineID.read(), logger: logger)
 
         let activated = SocketActivation.listeningDescriptors(environment: ProcessInfo.processInfo.environment)
         let listener = try { () throws -> FileDescriptor in

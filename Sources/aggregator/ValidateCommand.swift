@@ -24,6 +24,11 @@ struct ValidateCommand: ParsableCommand {
                 try ExporterFactory.make(id: exporter.id.description, node: exporter.node,
                                          locations: configuration.document.locations, logger: quiet).shutdown()
             }
+            for exporter in configuration.exporters(for: .profiles) {
+                try ExporterFactory.makeProfiles(id: exporter.id.description, node: exporter.node,
+                                                 locations: configuration.document.locations,
+                                                 scopeVersion: TandemBuild.version, logger: quiet).shutdown(deadline: .now)
+            }
         } catch let error as ConfigurationError {
             throw CommandFailure("\(config): \(error)")
         }

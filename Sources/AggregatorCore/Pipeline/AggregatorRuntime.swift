@@ -46,6 +46,10 @@ public final class AggregatorRuntime: Sendable {
     public let configuration: CollectorConfiguration
     public let outputs: OutputPaths
     let exporters: [any MetricsExporter]
+    /// The exporters of the `profiles` pipelines (connectors aside).
+    let profilesExporters: [any ProfilesExporter]
+    /// The host's `/etc/machine-id`, sent as `host.id` with the profiles; nil for replays.
+    let hostID: String?
     let symbolizerOptions: SymbolizerOptions
     private let logger: Logger
     private let state = Mutex(SharedState())
@@ -73,14 +77,18 @@ public final class AggregatorRuntime: Sendable {
         var drops: [String: UInt64]
     }
 
-    /// Builds the exporters of the configuration's metrics pipelines. A `file`
-    /// exporter named but not defined, or no exporter at all, writes to
-    /// `outputs.metrics` as OTLP JSON lines (standard output by default); an
-    /// explicit `outputs.metrics` is always written.
+    /// Builds the exporters of the configuration's metrics and profiles pipelines. A
+    /// `file` exporter of the metrics pipeline named but not defined, or no exporter at
+    /// all, writes to `outputs.metrics` as OTLP JSON lines (standard output by default);
+    /// an explicit `outputs.metrics` is always written.
+    ///
+    /// - Parameter hostID: the `host.id` of the profiles (the sampled host's machine id);
+    ///   nil when unknown, as for a capture from another host.
     public init(configuration: CollectorConfiguration, outputs: OutputPaths,
-                symbolizerOptions: SymbolizerOptions = .init(), logger: Logger) throws {
+                symbolizerOptions: SymbolizerOptions = .init(), hostID: String? = nil, logger: Logger) throws {
         self.configuration = configuration
         self.outputs = outputs
+        self.hostID = hostID
         // The receiver's limits, where the configuration sets them.
         var symbolizerOptions = symbolizerOptions
         let receiver = configuration.profilingReceiver
@@ -105,8 +113,18 @@ public final class AggregatorRuntime: Sendable {
                                                           locations: configuration.document.locations, logger: logger))
             }
         }
+        var profilesExporters: [any ProfilesExporter] = []
+        for exporter in configuration.exporters(for: .profiles) {
+            if exporter.node == nil {
+                logger.notice("exporter `\(exporter.id)` is named in the profiles pipeline but not defined: using its defaults")
+            }
+            profilesExporters.append(try ExporterFactory.makeProfiles(
+                id: exporter.id.description, node: exporter.node, locations: configuration.document.locations,
+                scopeVersion: TandemBuild.version, logger: logger))
+        }
+        self.profilesExporters = profilesExporters
         let fileNamedOnly = configured.contains { $0.node == nil && $0.id.type == "file" }
-        if exporters.isEmpty || outputs.metrics != nil || fileNamedOnly {
+        if (exporters.isEmpty && profilesExporters.isEmpty) || outputs.metrics != nil || fileNamedOnly {
             let path = outputs.metrics ?? "-"
             let node = ConfigNode.mapping([ConfigEntry(key: "path", value: .scalar(path))])
             exporters.append(try ExporterFactory.make(id: "file/tandem-output", node: node, logger: logger))
@@ -136,6 +154,14 @@ public final class AggregatorRuntime: Sendable {
             state.withLock { $0.kernelSamples.merge(kernelSamples, uniquingKeysWith: +) }
         }
         for exporter in exporters {
+            exporter.export(batch)
+        }
+    }
+
+    /// Hands one stream's profiles of one interval to the profiles exporters.
+    func export(_ batch: ProfilesBatch) {
+        guard !batch.isEmpty else { return }
+        for exporter in profilesExporters {
             exporter.export(batch)
         }
     }
@@ -219,13 +245,18 @@ public final class AggregatorRuntime: Sendable {
     }
 
     /// Stops the exporters (delivering what they hold until `deadline`) and
-    /// writes the profile outputs. Returns the exporters' final counters.
+    /// writes the profile outputs. Returns the exporters' final counters, by id; those
+    /// of a profiles pipeline's exporters by `<id> (profiles)`.
     @discardableResult
     public func shutdown(deadline: ContinuousClock.Instant = .now + .seconds(10)) throws -> [String: ExporterStatistics] {
         var statistics: [String: ExporterStatistics] = [:]
         for exporter in exporters {
             exporter.shutdown(deadline: deadline)
             statistics[exporter.id] = exporter.statistics
+        }
+        for exporter in profilesExporters {
+            exporter.shutdown(deadline: deadline)
+            statistics["\(exporter.id) (profiles)"] = exporter.statistics
         }
         let (profile, kernelSamples, first, last, frequency) = state.withLock {
             ($0.profile, $0.kernelSamples, $0.firstSampleUnixNanoseconds, $0.lastSampleUnixNanoseconds, $0.samplesPerSecond)

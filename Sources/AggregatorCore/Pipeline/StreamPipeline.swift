@@ -31,6 +31,8 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
     private var scoutFailed = false
     private let symbolizer: Symbolizer
     private var connector: ProfilingMetricsConnector?
+    /// The samples for the profiles exporters; nil when no `profiles` pipeline has one.
+    private var profilesWindow: ProfilesWindow?
     private var profile: ProfileAggregate?
     private var summary = RunSummary()
     private var header: StreamHeader?
@@ -76,6 +78,9 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         self.unwindTables = unwindTables
         self.symbolizer = Symbolizer(options: runtime.symbolizerOptions, logger: logger)
         self.profile = runtime.outputs.needsProfile ? runtime.makeProfile() : nil
+        if !runtime.profilesExporters.isEmpty {
+            profilesWindow = ProfilesWindow(interval: runtime.configuration.profilingReceiver.reporterInterval)
+        }
         self.tally = runtime.openStream()
         summary.streams = 1
     }
@@ -180,10 +185,12 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
             let symbolized = symbolizer.symbolize(sample)
             connector?.add(symbolized)
             profile?.add(symbolized)
+            profilesWindow?.add(symbolized, at: sample.time, fileIdentity: symbolizer.fileIdentity(pid:mappedPath:))
             if firstSampleTime == nil { firstSampleTime = sample.time }
             if sample.time > newestTime {
                 newestTime = sample.time
                 if newestTime >= nextFlushTime { flushMetrics() }
+                if profilesWindow?.isDue(at: newestTime) == true { flushProfiles() }
             }
         case .header(let header):
             self.header = header
@@ -205,6 +212,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
                                   uniquingKeysWith: { $1 }))
             if statistics.time > newestTime { newestTime = statistics.time }
             flushMetrics()
+            if profilesWindow?.isDue(at: newestTime) == true { flushProfiles() }
         case .process:
             summary.processes += 1
             symbolizer.apply(record)
@@ -225,6 +233,14 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         runtime.export(batch, kernelSamples: connector.takeEmittedKernelSamples())
         // Drops are reported with the window they happened in, when it is emitted.
         if !batch.isEmpty { noteWindowDrops(connector) }
+    }
+
+    /// Hands the profiles collected since the last batch to the profiles exporters.
+    private func flushProfiles() {
+        guard let header, let batch = profilesWindow?.take(clock: header.clock, hostName: header.hostName,
+                                                            hostID: runtime.hostID,
+                                                            samplesPerSecond: header.samplesPerSecond) else { return }
+        runtime.export(batch)
     }
 
     /// Logs the samples dropped at `max_processes_per_window` since the last report:
@@ -275,6 +291,13 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
             noteWindowDrops(connector)
             summary.aggregatorDrops["max_processes_per_window, samples"] = UInt64(connector.statistics.droppedSamples)
         }
+        if profilesWindow != nil {
+            flushProfiles()
+            if let dropped = profilesWindow?.droppedSamples, dropped > 0 {
+                logger.warning("\(dropped) samples were left out of the profiles: a batch holds at most \(ProfilesWindow.maximumSamples); shorten receivers.profiling.reporter_interval")
+                summary.aggregatorDrops["profiles batch size, samples"] = dropped
+            }
+        }
         if let unwindPublisher, let control {
             let sent = unwindPublisher.counters
             if sent.fileRequestsSent > 0 {
@@ -320,6 +343,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
     /// a connection that made the aggregator grow must not leave it that large.
     private func releaseStreamState() {
         connector = nil
+        profilesWindow = nil
         symbolizer.removeAll()
         decoder = StreamDecoder()
         unwindPublisher = nil

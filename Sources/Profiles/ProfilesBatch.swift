@@ -1,0 +1,50 @@
+/// The samples of one stream over one flush interval: what the exporters of a
+/// `profiles` pipeline receive.
+public struct ProfilesBatch: Sendable {
+    /// The sampled host's name, from the stream header.
+    public var hostName: String
+    /// The host's `/etc/machine-id`, when the aggregator runs on the sampled host (`serve`);
+    /// nil for replays, whose capture may come from elsewhere.
+    public var hostID: String?
+    /// The sampling frequency per CPU; the profile's period is `1e9 / samplesPerSecond` ns.
+    public var samplesPerSecond: UInt32
+    /// The interval the batch covers, in Unix nanoseconds: its first and last timestamp.
+    public var startUnixNano: UInt64
+    public var endUnixNano: UInt64
+    /// The samples, with `timestamps` in Unix (wall-clock) nanoseconds.
+    public var samples: [SymbolizedSample]
+    /// The identities of the files the frames are in, by `Frame.mappingPath`, where the
+    /// symbolizer read the file. By path: two different files mapped at one path (in two
+    /// containers) in one batch get the first one's.
+    public var fileIdentities: [String: MappedFileIdentity]
+
+    public init(hostName: String, hostID: String? = nil, samplesPerSecond: UInt32,
+                startUnixNano: UInt64, endUnixNano: UInt64, samples: [SymbolizedSample],
+                fileIdentities: [String: MappedFileIdentity] = [:]) {
+        self.hostName = hostName
+        self.hostID = hostID
+        self.samplesPerSecond = samplesPerSecond
+        self.startUnixNano = startUnixNano
+        self.endUnixNano = endUnixNano
+        self.samples = samples
+        self.fileIdentities = fileIdentities
+    }
+
+    public var isEmpty: Bool { samples.isEmpty }
+
+    /// The events the batch stands for (a sample may carry several timestamps).
+    public var sampleCount: Int64 { samples.reduce(0) { $0 + $1.weight } }
+}
+
+/// What identifies a mapped file across hosts, as lowercase hex.
+public struct MappedFileIdentity: Hashable, Sendable {
+    /// The ELF `NT_GNU_BUILD_ID` note.
+    public var gnuBuildID: String?
+    /// Universal Profiling's file ID (16 bytes of SHA-256 over the file's ends and length).
+    public var fileID: String?
+
+    public init(gnuBuildID: String?, fileID: String?) {
+        self.gnuBuildID = gnuBuildID
+        self.fileID = fileID
+    }
+}

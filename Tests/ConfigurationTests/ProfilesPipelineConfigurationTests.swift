@@ -1,0 +1,56 @@
+import Configuration
+import Testing
+
+/// Issue 13's full-profiles configuration, exactly as written there.
+let fullProfilesConfiguration = """
+receivers:
+  profiling:
+    SamplesPerSecond: 19
+service:
+  pipelines:
+    profiles:
+      receivers: [ profiling ]
+      exporters: [ elasticsearch ]
+"""
+
+@Suite("The profiles pipeline")
+struct ProfilesPipelineConfigurationTests {
+    @Test("the full-profiles configuration is valid, and says Elasticsearch cannot take profiles yet")
+    func fullProfilesConfigurationVerbatim() throws {
+        let configuration = try CollectorConfiguration(yaml: fullProfilesConfiguration, environment: [:])
+        #expect(configuration.profilingReceiver.samplesPerSecond == 19)
+        #expect(configuration.exporters(for: .profiles).map(\.id) == [ComponentID(type: "elasticsearch")])
+        #expect(configuration.warnings.contains {
+            $0.contains("`elasticsearch` cannot deliver profiles yet") && $0.contains("counts what it would send there as dropped")
+        })
+    }
+
+    @Test("both pipelines run from one configuration")
+    func bothPipelines() throws {
+        let yaml = seedConfiguration.replacingOccurrences(of: "exporters: [ profilingmetrics ]",
+                                                          with: "exporters: [ profilingmetrics, elasticsearch, otlphttp ]")
+            + "\nexporters:\n  otlphttp:\n    endpoint: http://localhost:4318\n"
+        let configuration = try CollectorConfiguration(yaml: yaml, environment: [:])
+        #expect(configuration.exporters(for: .profiles).map(\.id.type) == ["elasticsearch", "otlphttp"])
+        #expect(configuration.exporters(for: .metrics).map(\.id.type) == ["elasticsearch"])
+        #expect(configuration.profilingMetricsID == ComponentID(type: "profilingmetrics"))
+    }
+
+    @Test("an exporter that cannot take the pipeline's signal is refused with the ones that can")
+    func wrongSignal() throws {
+        let yaml = fullProfilesConfiguration.replacingOccurrences(of: "[ elasticsearch ]", with: "[ prometheusremotewrite ]")
+        let error = try #require(throws: ConfigurationError.self) {
+            try CollectorConfiguration(yaml: yaml, environment: [:])
+        }
+        #expect(error.path == "service.pipelines.profiles.exporters[0]")
+        #expect(error.problem == "the `prometheusremotewrite` exporter cannot take profiles")
+        #expect(error.fix == "use one of tandem's profiles exporters: `otlphttp`, `file` (`elasticsearch` accepted, not delivering yet); or, for metrics, list `profilingmetrics` here and `prometheusremotewrite` in a `metrics` pipeline that receives from it")
+    }
+
+    @Test("the catalog says which signals each exporter type takes")
+    func catalogSignals() {
+        #expect(ComponentCatalog.tandem.exporterTypes(for: .profiles).sorted() == ["elasticsearch", "file", "otlphttp"])
+        #expect(ComponentCatalog.tandem.exporterTypes(for: .metrics).sorted()
+                == ["elasticsearch", "file", "otlphttp", "prometheusremotewrite"])
+    }
+}

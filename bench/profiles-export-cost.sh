@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Bytes per sample on the wire for the exporters of a `profiles` pipeline: replays a
+# capture (default: the test fixture) with otlphttp to Tests/Peers/otlp_profiles_peer.py
+# (which records each request's body size as received) and with the file exporter, and
+# divides by the samples the decoded profiles hold.
+#   bench/profiles-export-cost.sh [CAPTURE] [REPORTER_INTERVAL]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+capture=${1:-Tests/AggregatorCoreTests/Fixtures/demo-mixed.tndm}
+interval=${2:-5s}
+aggregator=.build/debug/tandem-aggregator
+[ -x "$aggregator" ] || swift build --product tandem-aggregator
+work=$(mktemp -d)
+peer_pid=
+trap '[ -n "$peer_pid" ] && kill "$peer_pid" 2>/dev/null; rm -rf "$work"' EXIT
+
+python3 Tests/Peers/otlp_profiles_peer.py serve "$work/dump.jsonl" > "$work/peer.out" &
+peer_pid=$!
+for _ in $(seq 100); do grep -q '^PORT ' "$work/peer.out" 2>/dev/null && break; sleep 0.1; done
+port=$(sed -n 's/^PORT //p' "$work/peer.out")
+
+run() {  # name, exporter settings (YAML, indented 4)
+    cat > "$work/config.yaml" <<YAML
+receivers:
+  profiling:
+    reporter_interval: $interval
+exporters:
+  $1:
+$2
+service:
+  pipelines:
+    profiles:
+      receivers: [ profiling ]
+      exporters: [ $1 ]
+YAML
+    : > "$work/dump.jsonl"
+    "$aggregator" replay --config "$work/config.yaml" --log-level error "$capture" > /dev/null
+}
+
+report() {  # label, file of records or lines, how to size a line
+    python3 - "$1" "$2" "$3" <<'PYTHON'
+import json, sys
+from google.protobuf import json_format
+from opentelemetry.proto.collector.profiles.v1development.profiles_service_pb2 import ExportProfilesServiceRequest
+label, path, mode = sys.argv[1:]
+size = samples = requests = 0
+for line in open(path):
+    if not line.strip():
+        continue
+    request = ExportProfilesServiceRequest()
+    if mode == "wire":
+        record = json.loads(line)
+        size += record["bytes"]
+        json_format.ParseDict(record["request"], request)
+    else:
+        size += len(line.encode())
+        json_format.Parse(line, request)
+    requests += 1
+    samples += sum(len(s.timestamps_unix_nano) for r in request.resource_profiles
+                   for sp in r.scope_profiles for p in sp.profiles for s in p.samples)
+print(f"| {label} | {requests} | {samples} | {size} | {size / samples:.2f} |")
+PYTHON
+}
+
+echo "capture $capture, reporter_interval $interval"
+echo "| exporter | requests/lines | samples | bytes | bytes/sample |"
+echo "| --- | --- | --- | --- | --- |"
+run otlphttp "    endpoint: http://127.0.0.1:$port"
+report "otlphttp, protobuf, gzip" "$work/dump.jsonl" wire
+run otlphttp "    endpoint: http://127.0.0.1:$port
+    compression: none"
+report "otlphttp, protobuf, no compression" "$work/dump.jsonl" wire
+run otlphttp "    endpoint: http://127.0.0.1:$port
+    encoding: json"
+report "otlphttp, JSON, gzip" "$work/dump.jsonl" wire
+run file "    path: $work/profiles.jsonl"
+report "file (OTLP/JSON lines)" "$work/profiles.jsonl" line
