@@ -23,6 +23,7 @@ struct RestartObservations: Sendable {
     /// The same streams' frames of the processes this test runs (the workload and tandem's
     /// daemons, all with symbol tables), by stream name.
     var ownFrames: [String: FrameNames] = [:]
+    var ownPlacement: [String: UserFramePlacement] = [:]
 }
 
 /// The frames of a replay's folded stacks, every process, weighted by samples: named, a bare
@@ -66,7 +67,8 @@ struct UserFramePlacement: Sendable {
     var outsideByProcess: [String: Int] = [:]
     var total: Int { inMapping + describedLater + outsideEveryMapping + undescribedProcess }
 
-    init(capture path: String) throws {
+    /// Counts the samples of the processes whose name `includes` accepts.
+    init(capture path: String, processes includes: (String) -> Bool = { _ in true }) throws {
         var decoder = StreamDecoder()
         decoder.feed(try Data(contentsOf: URL(fileURLWithPath: path)))
         var comms: [Int32: String] = [:]
@@ -86,7 +88,7 @@ struct UserFramePlacement: Sendable {
         } catch {
             // A stream cut by a kill ends inside a record: what came before counts.
         }
-        for sample in samples {
+        for sample in samples where includes(comms[sample.pid] ?? "") {
             let history = mappings[sample.pid] ?? []
             guard comms[sample.pid] != nil, let current = history.last(where: { $0.record < sample.record }) else {
                 undescribedProcess += sample.stack.count
@@ -156,9 +158,13 @@ extension EndToEndTests {
                 print("restarts: \(name): the test's processes: frames in mappings named \(String(format: "%.1f", 100 * own.namedInMappings))% of \(own.named + own.fileOffsets)")
             }
             guard names.named + names.unnamed >= 1000 else { continue }
-            // The stream described its processes and mappings before (almost all) their samples.
-            #expect(placement.describedLater + placement.undescribedProcess <= placement.total / 20,
-                    "\(name): \(placement.describedLater + placement.undescribedProcess) of \(placement.total) user frames of processes or mappings not yet described")
+            // The stream described the test's processes and mappings before (almost all) their
+            // samples. Host-wide, compilers that exec and map files all the time (the builds
+            // beside a session's run) have samples overtake their mappings' refresh: printed.
+            if let own = seen.ownPlacement[name] {
+                #expect(own.describedLater + own.undescribedProcess <= own.total / 20,
+                        "\(name): \(own.describedLater + own.undescribedProcess) of \(own.total) user frames of the test's processes or mappings not yet described")
+            }
             // How the unnamed frames split between bare addresses and files without symbols
             // follows what else runs (CI: 151 of 269 bare, mostly python3's; a build: 2,303 of
             // 2,352 swift-frontend's), so it is printed above, not asserted.
@@ -274,7 +280,9 @@ extension EndToEndTests {
             guard FileManager.default.fileExists(atPath: folded.path) else { continue }
             let stacks = try FoldedStacks(file: folded)
             seen.hostFrames.append((capture.lastPathComponent, FrameNames(stacks), try UserFramePlacement(capture: capture.path)))
-            seen.ownFrames[capture.lastPathComponent] = FrameNames(stacks) { $0 == demo.comm || $0.hasPrefix("tandem-") }
+            let own = { (comm: String) in comm == demo.comm || comm.hasPrefix("tandem-") }
+            seen.ownFrames[capture.lastPathComponent] = FrameNames(stacks, processes: own)
+            seen.ownPlacement[capture.lastPathComponent] = try UserFramePlacement(capture: capture.path, processes: own)
         }
         return seen
     }
