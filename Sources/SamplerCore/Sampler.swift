@@ -16,7 +16,7 @@ public final class Sampler {
     private let logger: Logger
     private var processes: ProcessTable
     private var output: StreamOutput
-    private var kernelSymbols: PackedKernelSymbols = []
+    private var kernelSymbols = EncodedKernelSymbols.empty
     private var kernelModules: [KernelModule] = []
     private var sampledCPUs: [Int] = []
     private var reportedUnsampledCPUs: Set<Int> = []
@@ -184,7 +184,7 @@ public final class Sampler {
         }
         receiveControlRecords()
         let modules = kernelModules
-        output.continueSnapshot(symbols: kernelSymbols, chunk: Self.kernelSymbolsPerChunk) { [processes] in
+        output.continueSnapshot(symbols: kernelSymbols) { [processes] in
             [.kernelModules(KernelModules(modules: modules))] + processes.snapshot()
         }
         output.flush(now: now, logger: logger)
@@ -416,7 +416,8 @@ public final class Sampler {
 
     private func readKernelSymbols() throws(SamplerError) {
         do {
-            kernelSymbols = PackedKernelSymbols(KernelSymbolFiles.textSymbols(try ProcFileSystem.readText("/proc/kallsyms")))
+            kernelSymbols = EncodedKernelSymbols(KernelSymbolFiles.textSymbols(try ProcFileSystem.readText("/proc/kallsyms")),
+                                                 perChunk: Self.kernelSymbolsPerChunk)
         } catch {
             throw .systemCall(error)
         }

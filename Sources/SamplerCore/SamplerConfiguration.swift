@@ -36,10 +36,9 @@ public struct SamplerConfiguration: Hashable, Sendable {
     }
 
     /// Throws `invalidConfiguration` naming the first bad value and its valid range.
+    /// Not `samplesPerSecond`: it is checked where it is read, so that the error names its
+    /// source (the command line's `validate()` the flag, `SamplingRateReader` the file's line).
     public func validate() throws(SamplerError) {
-        if let problem = SamplingRate.problem(with: samplesPerSecond) {
-            throw .invalidConfiguration("samples per second: \(problem)")
-        }
         if let durationSeconds, !(durationSeconds > 0) || !durationSeconds.isFinite {
             throw .invalidConfiguration("duration must be a positive number of seconds, not \(durationSeconds)")
         }

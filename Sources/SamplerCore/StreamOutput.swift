@@ -31,7 +31,7 @@ struct StreamOutput {
         /// No connection; the next attempt is due at this monotonic time.
         case disconnected(nextAttempt: UInt64)
         /// Connected; sending the start-of-stream state: kernel symbols from this index on.
-        case sendingSnapshot(nextSymbol: Int)
+        case sendingSnapshot(nextChunk: Int)
         /// Connected, snapshot sent: samples and process events flow.
         case live
     }
@@ -151,19 +151,18 @@ struct StreamOutput {
         streamQueued = 0
         streamWritten = 0
         encoder = StreamEncoder(header: header())
-        phase = .sendingSnapshot(nextSymbol: 0)
+        phase = .sendingSnapshot(nextChunk: 0)
         logger.info("stream started", metadata: ["destination": "\(destination)"])
         return true
     }
 
     /// Appends the next chunk of kernel symbols while the buffer has room; when all are
     /// queued, appends `finalRecords()` (modules, processes, mappings) and goes live.
-    mutating func continueSnapshot(symbols: PackedKernelSymbols, chunk: Int, finalRecords: () -> [Record]) {
+    mutating func continueSnapshot(symbols: EncodedKernelSymbols, finalRecords: () -> [Record]) {
         while case .sendingSnapshot(let next) = phase, bufferedByteCount < bufferLimit / 2 {
-            if next < symbols.count {
-                let end = min(symbols.count, next + chunk)
-                encoder?.append(.kernelSymbols(KernelSymbols(symbols: symbols[next..<end])))
-                phase = .sendingSnapshot(nextSymbol: end)
+            if next < symbols.chunkCount {
+                encoder?.appendEncoded(symbols[chunk: next])
+                phase = .sendingSnapshot(nextChunk: next + 1)
             } else {
                 for record in finalRecords() { encoder?.append(record) }
                 phase = .live

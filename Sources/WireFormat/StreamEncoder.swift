@@ -33,6 +33,16 @@ public struct StreamEncoder {
         output.writeBytes(header.encoded(limits: limits))
     }
 
+    /// An encoder of records alone, for `encodedRecords`: its header is never written.
+    private init(limits: EncoderLimits) {
+        self.header = StreamHeader(hostName: "", kernelRelease: "", bootID: "",
+                                   clock: ClockReference(monotonicNanoseconds: 0, realtimeNanoseconds: 0),
+                                   cpuCount: 0, samplesPerSecond: 0, samplerVersion: "")
+        self.limits = limits
+        self.output = ByteWriter()
+        self.previousSampleTime = 0
+    }
+
     /// Bytes encoded and not yet taken.
     public var bufferedByteCount: Int { output.count }
 
@@ -189,6 +199,20 @@ public struct StreamEncoder {
         case .header, .stackDefinition, .threadDefinition, .sample, .unknown:
             break
         }
+    }
+
+    /// `record` encoded on its own (as `append` would, with no header before it): bytes
+    /// that `appendEncoded` copies into any stream with the same limits. For state held
+    /// long and sent at the start of every stream, which takes less memory encoded.
+    public static func encodedRecords(_ record: Record, limits: EncoderLimits = .init()) -> [UInt8] {
+        var encoder = StreamEncoder(limits: limits)
+        encoder.append(record)
+        return encoder.takeBytes()
+    }
+
+    /// Appends records that `encodedRecords` made with this encoder's limits.
+    public mutating func appendEncoded(_ records: ArraySlice<UInt8>) {
+        output.bytes.append(contentsOf: records)
     }
 
     /// Writes `symbols` as records of at most `kernelSymbolsPerRecord` entries

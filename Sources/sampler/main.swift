@@ -52,6 +52,7 @@ struct TandemSampler: ParsableCommand {
         case (.some, .some): throw ValidationError("--socket and --output exclude each other; give one")
         default: break
         }
+        // The flag's rate is checked here only (the file's by SamplingRateReader, with its line).
         if let samplesPerSecond, let problem = SamplingRate.problem(with: samplesPerSecond) {
             throw ValidationError("--samples-per-second: \(problem)")
         }

@@ -184,10 +184,14 @@ import Glibc
         defer { close(file); close(directory) }
         #expect(UnwindTablePublisher.checkDescriptor(file, identity: identity, limit: 1 << 30) == nil)
         #expect(UnwindTablePublisher.checkDescriptor(file, identity: identity, limit: 10)?.contains("above the limit 10") == true)
-        #expect(UnwindTablePublisher.checkDescriptor(directory, identity: identity, limit: 1 << 30) == "not a regular file")
+        #expect(UnwindTablePublisher.checkDescriptor(directory, identity: identity, limit: 1 << 30) == "descriptor of dev \(identity.device) inode \(identity.inode): not a regular file")
         var other = identity
         other.inode += 1
-        #expect(UnwindTablePublisher.checkDescriptor(file, identity: other, limit: 1 << 30)?.contains("is not the requested") == true)
+        #expect(UnwindTablePublisher.checkDescriptor(file, identity: other, limit: 1 << 30)?.contains("is not the mapped file's") == true)
+        // A failed call names the call, the descriptor and errno's cause.
+        let closed = UnwindTablePublisher.checkDescriptor(-1, identity: identity, limit: 1 << 30)
+        #expect(closed?.hasPrefix("fstat (descriptor of dev \(identity.device) inode \(identity.inode)) failed: ") == true)
+        #expect(closed?.contains("(errno \(EBADF))") == true)
     }
 }
 

@@ -92,7 +92,7 @@ struct DescriptorFramingTests {
         #expect(connected)
         let accepted = try UnixSocket.accept(listener.rawValue)
         let connection = accepted.rawValue
-        output.continueSnapshot(symbols: [], chunk: 16) { [Self.process(1)] }
+        output.continueSnapshot(symbols: .empty) { [Self.process(1)] }
         #expect(output.carriesDescriptors)
 
         let answerA = FileDescriptorAnswer(pid: 7, start: 0x1000, device: first.device, inode: first.inode, status: .attached)
@@ -193,7 +193,7 @@ struct DescriptorFramingTests {
         var output = StreamOutput(destination: .file(path: path), bufferLimit: 1 << 20)
         let opened = output.connectIfDue(now: 0, header: { Self.header }, logger: Self.logger)
         #expect(opened)
-        output.continueSnapshot(symbols: [], chunk: 16) { [] }
+        output.continueSnapshot(symbols: .empty) { [] }
         let descriptor = open(file.path, O_RDONLY | O_CLOEXEC)
         let mark = off_t(Int.random(in: 1 << 20 ..< 1 << 40))
         _ = lseek(descriptor, mark, SEEK_SET)

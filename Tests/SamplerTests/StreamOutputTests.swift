@@ -25,7 +25,7 @@ struct StreamOutputTests {
         #expect(!output.acceptsSamples, "no samples before the snapshot is out")
         let symbols = (0..<2500).map { KernelSymbol(address: 0xffff_ffff_8100_0000 + UInt64($0) * 16, type: UInt8(ascii: "T"), name: "f\($0)") }
         let process = WireFormat.ProcessInfo(pid: 5, parentPID: 1, startTime: 0, comm: "p", executablePath: "/p", cgroupPath: "/")
-        output.continueSnapshot(symbols: PackedKernelSymbols(symbols), chunk: 1024) { [.process(process), .mappings(Mappings(pid: 5, mappings: []))] }
+        output.continueSnapshot(symbols: EncodedKernelSymbols(symbols, perChunk: 1024)) { [.process(process), .mappings(Mappings(pid: 5, mappings: []))] }
         #expect(output.isLive)
         let kernel: [UInt64] = [0xffff_ffff_8100_0010], user: [UInt64] = [0x1000, 0x2000]
         kernel.withUnsafeBufferPointer { kernelStack in
@@ -107,7 +107,7 @@ struct StreamOutputTests {
         try #require(connection >= 0)
         var connectionOpen = true
         defer { if connectionOpen { close(connection) } }
-        output.continueSnapshot(symbols: [], chunk: 16) { [] }
+        output.continueSnapshot(symbols: .empty) { [] }
         try #require(output.isLive)
 
         // Distinct stacks, so that the samples outgrow the socket's buffers.

@@ -164,7 +164,7 @@ public final class UnwindTableCache: Sendable {
             var entry: Entry
             switch Self.readDescriptor(file.rawValue, name: name, identity: identity, limit: limit) {
             case .failure(let failure):
-                entry = .failed(failure.reason)
+                entry = .failed(failure.description)
             case .success(let bytes):
                 do {
                     let table = try UnwindTable.compile(elfBytes: bytes)
@@ -306,7 +306,7 @@ public final class UnwindTableCache: Sendable {
         for path in paths {
             switch Self.readFile(path, identity: identity, limit: maximumFileSize) {
             case .failure(let failure):
-                reasons.append(failure.reason)
+                reasons.append(failure.description)
                 onlyAccessFailures = onlyAccessFailures && failure.isAccessFailure
             case .success(let (file, bytes)):
                 return compile(elfBytes: bytes, file: file)
@@ -369,7 +369,7 @@ public final class UnwindTableCache: Sendable {
     private static func readFile(_ path: String, identity: FileIdentity, limit: Int) -> Result<(OpenFile, [UInt8]), FileReadFailure> {
         switch OpenFile.open(path) {
         case .failure(let error):
-            return .failure(FileReadFailure(reason: error.description, isAccessFailure: true))
+            return .failure(.notOpened(error))
         case .success(let file):
             return readDescriptor(file.fileDescriptor, name: path, identity: identity, limit: limit).map { (file, $0) }
         }
@@ -379,24 +379,18 @@ public final class UnwindTableCache: Sendable {
     /// `identity` names: a regular file of at most `limit` bytes, read with `pread`.
     private static func readDescriptor(_ fd: Int32, name path: String, identity: FileIdentity,
                                        limit: Int) -> Result<[UInt8], FileReadFailure> {
-        var status = stat()
-        guard fstat(fd, &status) == 0 else { return .failure(FileReadFailure(reason: "fstat(\(path)): \(String(cString: strerror(errno)))")) }
-        guard status.st_mode & S_IFMT == S_IFREG else {
-            return .failure(FileReadFailure(reason: "\(path): not a regular file", isAccessFailure: true))
+        let size: Int
+        switch FileReadFailure.check(fd, name: path, identity: identity, limit: limit) {
+        case .failure(let failure): return .failure(failure)
+        case .success(let checked): size = checked
         }
-        guard UInt64(status.st_dev) == identity.device, UInt64(status.st_ino) == identity.inode else {
-            return .failure(FileReadFailure(reason: "\(path): device/inode \(status.st_dev)/\(status.st_ino) is not the mapped file's \(identity.device)/\(identity.inode)",
-                                            isAccessFailure: true))
-        }
-        guard Int(status.st_size) <= limit else { return .failure(FileReadFailure(reason: "\(path): \(status.st_size) bytes, above the limit \(limit)")) }
-        var bytes = [UInt8](repeating: 0, count: Int(status.st_size))
+        var bytes = [UInt8](repeating: 0, count: size)
         var offset = 0
         while offset < bytes.count {
             let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + offset, $0.count - offset, off_t(offset)) }
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else {
-                let cause = count < 0 ? String(cString: strerror(errno)) : "the file shrank while read"
-                return .failure(FileReadFailure(reason: "pread(\(path)): \(cause)"))
+                return .failure(count < 0 ? .systemCall(.last("pread", subject: path)) : .shrank(name: path))
             }
             offset += count
         }
@@ -416,13 +410,4 @@ extension UnwindTableCache.Entry {
         table.compileDuration = compiled
         self = .compiled(table)
     }
-}
-
-/// Why a candidate path of a mapped file was not read.
-struct FileReadFailure: Error {
-    var reason: String
-    /// The path did not lead to the mapped file (it did not open, or it is another file,
-    /// such as the host's file of the same name as a container's): a descriptor from
-    /// the sampler may still give it. Failures after the file was found are final.
-    var isAccessFailure = false
 }

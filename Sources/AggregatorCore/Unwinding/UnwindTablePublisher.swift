@@ -303,14 +303,9 @@ public final class UnwindTablePublisher {
 
     /// Why `fd` is not the regular file `identity` of at most `limit` bytes (`fstat`), or nil.
     public static func checkDescriptor(_ fd: Int32, identity: FileIdentity, limit: Int) -> String? {
-        var status = stat()
-        guard fstat(fd, &status) == 0 else { return "fstat: \(String(cString: strerror(errno)))" }
-        guard status.st_mode & S_IFMT == S_IFREG else { return "not a regular file" }
-        guard UInt64(status.st_dev) == identity.device, UInt64(status.st_ino) == identity.inode else {
-            return "device/inode \(status.st_dev)/\(status.st_ino) is not the requested \(identity.device)/\(identity.inode)"
-        }
-        guard Int(status.st_size) <= limit else { return "\(status.st_size) bytes, above the limit \(limit)" }
-        return nil
+        let name = "descriptor of dev \(identity.device) inode \(identity.inode)"
+        guard case .failure(let failure) = FileReadFailure.check(fd, name: name, identity: identity, limit: limit) else { return nil }
+        return failure.description
     }
 
     private enum MappingResult {
