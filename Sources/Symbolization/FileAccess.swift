@@ -64,21 +64,13 @@ public final class OpenFile {
         }
     }
 
-    /// `count` bytes from `offset`, read with `pread`; nil on a read error or if the file
-    /// ends first.
+    /// `count` bytes from `offset`, read with `pread` (as the ELF reader reads, see
+    /// `OpenFileSource.swift`); nil on a read error or if the file ends first.
     public func read(offset: UInt64, count: Int) -> [UInt8]? {
-        guard count >= 0, offset <= UInt64(Int64.max) else { return nil }
+        guard count >= 0 else { return nil }
         var bytes = [UInt8](repeating: 0, count: count)
-        var done = 0
-        while done < count {
-            let position = Int64(offset) + Int64(done)
-            let result = bytes.withUnsafeMutableBytes {
-                try? descriptor.read(fromAbsoluteOffset: position, into: UnsafeMutableRawBufferPointer(rebasing: $0[done...]))
-            }
-            guard let result, result > 0 else { return nil }
-            done += result
-        }
-        return bytes
+        let complete = bytes.withUnsafeMutableBytes { (try? read(into: $0, at: offset)) != nil }
+        return complete ? bytes : nil
     }
 
     /// The CRC-32 of the whole file (zlib's `crc32`), as `.gnu_debuglink` records it.
