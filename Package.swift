@@ -63,10 +63,10 @@ let package = Package(
         // Each optional part is a target of its own that the core calls, with its BPF in a
         // header of its own under bpf/, so it can be reviewed, counted
         // (scripts/privileged-lines.sh) and switched off on its own. Future interpreter walkers
-        // follow the same shape: a target (e.g. PythonWalking) plus bpf/python.bpf.h.
+        // follow the same shape, as CPythonLoading with bpf/cpython.bpf.h does.
         .target(name: "SamplerCore", dependencies: [
             "WireFormat", "CTandemBPF", "CTandemMalloc", "SystemCalls", "SamplingRateReader", "UnwindTableLoading",
-            "DescriptorPassing",
+            "DescriptorPassing", "CPythonLoading",
             .product(name: "Logging", package: "swift-log"),
         ], plugins: ["BPFCompiler"]),
         // The one key the sampler reads from the shared YAML configuration, without a YAML
@@ -78,6 +78,9 @@ let package = Package(
         // Optional: answers the aggregator's file requests with descriptors opened inside
         // /proc/PID/root (PathDescriptor also opens the capture file safely).
         .target(name: "DescriptorPassing", dependencies: ["WireFormat", "CTandemBPF", "SystemCalls"]),
+        // Optional: checks the aggregator's CPython process records against the process's
+        // own mappings and loads them into the maps that bpf/cpython.bpf.h walks.
+        .target(name: "CPythonLoading", dependencies: ["WireFormat", "CTandemBPF", "SystemCalls"]),
         // Compiles bpf/*.bpf.c with the toolchain's clang and embeds the objects.
         .plugin(name: "BPFCompiler", capability: .buildTool(), dependencies: ["tandem-bpf-embed"]),
         .executableTarget(name: "tandem-bpf-embed", path: "Plugins/BPFEmbed"),

@@ -45,6 +45,7 @@ static __always_inline void count(__u32 index)
 }
 
 #include "unwind_tables.bpf.h"
+#include "cpython.bpf.h"
 
 static __always_inline void fill_header(struct tandem_event_header *header, __u32 kind)
 {
@@ -57,6 +58,21 @@ static __always_inline void fill_header(struct tandem_event_header *header, __u3
     bpf_get_current_comm(header->comm, sizeof(header->comm));
 }
 
+/* Fills a reserved sample record: header, kernel stack, user stack (walked already when `unwound`). */
+static __always_inline void fill_sample(void *ctx, struct tandem_sample_event *event, __u32 kind,
+                                        int unwound, struct unwind_result *user)
+{
+    fill_header(&event->header, kind);
+    event->kernel_stack_bytes = bpf_get_stack(ctx, event->kernel_stack, sizeof(event->kernel_stack), 0);
+    event->user_flags = 0;
+    event->reserved = 0;
+    if (!unwound || !copy_unwound_stack(event, user))
+        event->user_stack_bytes = bpf_get_stack(ctx, event->user_stack, sizeof(event->user_stack),
+                                                BPF_F_USER_STACK);
+    if (event->kernel_stack_bytes <= 0 && event->user_stack_bytes <= 0)
+        count(TANDEM_COUNTER_STACK_ERRORS);
+}
+
 SEC("perf_event")
 int tandem_sample(void *ctx)
 {
@@ -65,21 +81,36 @@ int tandem_sample(void *ctx)
     if ((__u32)pid_tgid == 0)
         return 0;
     count(TANDEM_COUNTER_SAMPLES);
+    __u32 pid = pid_tgid >> 32;
+
+    /* The walks run before the sample is reserved, once each: the code records a sample
+     * refers to go ahead of it, and the verifier checks each loop at one place only. */
+    struct tandem_cpython_walk *walk = cpython_walk(pid, (__u32)pid_tgid);
+    struct unwind_result user = {};
+    int unwound = unwind_user_stack(pid, &user);
+    if (walk) {
+        struct tandem_cpython_sample_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+        if (!event) {
+            count(TANDEM_COUNTER_SAMPLES_RINGBUF_FULL);
+            return 0;
+        }
+        fill_sample(ctx, &event->sample, TANDEM_EVENT_CPYTHON_SAMPLE, unwound, &user);
+        __u32 frames = walk->count;
+        event->walk.flags = walk->flags;
+        event->walk.count = 0;
+        if (frames > 0 && frames <= TANDEM_CPYTHON_MAX_FRAMES &&
+            !bpf_probe_read_kernel(event->walk.frames, frames * sizeof(struct tandem_cpython_frame), walk->frames))
+            event->walk.count = frames;
+        bpf_ringbuf_submit(event, BPF_RB_NO_WAKEUP);
+        return 0;
+    }
 
     struct tandem_sample_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
     if (!event) {
         count(TANDEM_COUNTER_SAMPLES_RINGBUF_FULL);
         return 0;
     }
-    fill_header(&event->header, TANDEM_EVENT_SAMPLE);
-    event->kernel_stack_bytes = bpf_get_stack(ctx, event->kernel_stack, sizeof(event->kernel_stack), 0);
-    event->user_flags = 0;
-    event->reserved = 0;
-    if (!unwind_user_stack(event, pid_tgid >> 32))
-        event->user_stack_bytes = bpf_get_stack(ctx, event->user_stack, sizeof(event->user_stack),
-                                                BPF_F_USER_STACK);
-    if (event->kernel_stack_bytes <= 0 && event->user_stack_bytes <= 0)
-        count(TANDEM_COUNTER_STACK_ERRORS);
+    fill_sample(ctx, event, TANDEM_EVENT_SAMPLE, unwound, &user);
     bpf_ringbuf_submit(event, BPF_RB_NO_WAKEUP);
     return 0;
 }

@@ -95,6 +95,13 @@ struct tandem_cpython_process {
     __u32 reserved;
 };
 
+/* The key of cpython_code_sent: the sampler deletes one when it drops the code record. */
+struct tandem_cpython_code_key {
+    __u64 code;
+    __u32 pid;
+    __u32 fingerprint;
+};
+
 /* tandem_cpython_frame.flags */
 enum tandem_cpython_frame_flags {
     /* The frame is the first its C-level evaluation ran: toward the root, a native

@@ -9,6 +9,7 @@
 #define TANDEM_SAMPLER_H
 
 #include <linux/types.h>
+#include "tandem_cpython.h"
 
 /* perf_event_max_stack's default; deeper stacks are cut and flagged. */
 #define TANDEM_MAX_FRAMES 127
@@ -18,6 +19,10 @@ enum tandem_event_kind {
     TANDEM_EVENT_SAMPLE = 1,
     TANDEM_EVENT_EXEC = 2,
     TANDEM_EVENT_EXIT = 3,
+    /* A sample of a CPython process: struct tandem_cpython_sample_event. */
+    TANDEM_EVENT_CPYTHON_SAMPLE = 4,
+    /* A code object seen for the first time in the stream: struct tandem_cpython_code_event. */
+    TANDEM_EVENT_CPYTHON_CODE = 5,
 };
 
 /* Indexes of the counters array (a mmap-able BPF array map of __u64). */
@@ -46,7 +51,14 @@ enum tandem_counter {
     TANDEM_COUNTER_UNWIND_STOP_FRAME_POINTER = 11,/* no table and no usable rbp chain */
     TANDEM_COUNTER_UNWIND_STOP_STACK_ORDER = 12,  /* the caller's frame was not above */
     TANDEM_COUNTER_UNWIND_STOP_DEPTH = 13,        /* more than TANDEM_MAX_FRAMES frames */
-    TANDEM_COUNTER_COUNT = 14,
+    /* CPython (bpf/cpython.bpf.h): samples of a process with a checked interpreter, */
+    TANDEM_COUNTER_CPYTHON_WALKS = 14,
+    /* ... of which had at least one Python frame, */
+    TANDEM_COUNTER_CPYTHON_FRAMES_FOUND = 15,
+    /* code records written, and code records lost to a full ring buffer. */
+    TANDEM_COUNTER_CPYTHON_CODE_RECORDS = 16,
+    TANDEM_COUNTER_CPYTHON_CODE_RINGBUF_FULL = 17,
+    TANDEM_COUNTER_COUNT = 18,
 };
 
 /*
@@ -121,6 +133,12 @@ struct tandem_sample_event {
     __u64 user_stack[TANDEM_MAX_FRAMES];
     __u32 user_flags;    /* enum tandem_user_flags */
     __u32 reserved;
+};
+
+/* A sample of a process whose interpreter the walker follows: the sample, then its Python frames. */
+struct tandem_cpython_sample_event {
+    struct tandem_sample_event sample;
+    struct tandem_cpython_walk walk;
 };
 
 /* exec and exit of a process (exit: the thread group leader's). */

@@ -49,24 +49,43 @@ struct unwind_state {
     __u32 reserved;
 };
 
-/* The entry of table `table` whose range holds table offset `offset`: a bounded binary search. */
+/* A binary search in progress: the entries [low, high) of the table starting at `first` remain. */
+struct row_search {
+    __u32 first;
+    __u32 low;
+    __u32 high;
+    __u32 offset;
+};
+
+static long row_search_step(__u64 index, struct row_search *search)
+{
+    if (search->low >= search->high)
+        return 1;
+    __u32 middle = search->low + (search->high - search->low) / 2;
+    __u32 entry_index = search->first + middle;
+    struct tandem_unwind_entry *entry = bpf_map_lookup_elem(&unwind_entries, &entry_index);
+    if (!entry) {
+        search->low = 0;
+        return 1;
+    }
+    if (entry->start_offset <= search->offset)
+        search->low = middle + 1;
+    else
+        search->high = middle;
+    return 0;
+}
+
+/*
+ * The entry of table `table` whose range holds table offset `offset`: a bounded binary
+ * search, in a bpf_loop of its own so that the verifier checks one step, not 25 unrolled.
+ */
 static __always_inline struct tandem_unwind_entry *find_row(struct tandem_unwind_table *table, __u32 offset)
 {
-    __u32 low = 0, high = table->entry_count;
-    for (int step = 0; step < TANDEM_UNWIND_SEARCH_STEPS && low < high; step++) {
-        __u32 middle = low + (high - low) / 2;
-        __u32 index = table->first_entry + middle;
-        struct tandem_unwind_entry *entry = bpf_map_lookup_elem(&unwind_entries, &index);
-        if (!entry)
-            return 0;
-        if (entry->start_offset <= offset)
-            low = middle + 1;
-        else
-            high = middle;
-    }
-    if (low == 0)
+    struct row_search search = { .first = table->first_entry, .low = 0, .high = table->entry_count, .offset = offset };
+    bpf_loop(TANDEM_UNWIND_SEARCH_STEPS, row_search_step, &search, 0);
+    if (search.low == 0)
         return 0;
-    __u32 index = table->first_entry + low - 1;
+    __u32 index = search.first + search.low - 1;
     return bpf_map_lookup_elem(&unwind_entries, &index);
 }
 
@@ -215,12 +234,19 @@ frame_pointer:
     return 0;
 }
 
+/* The result of a table walk: the frames are in the per-CPU unwind_scratch. */
+struct unwind_result {
+    __u32 count;
+    __u32 flags;       /* enum tandem_user_flags */
+};
+
 /*
- * Walks the current task's user stack with the unwind tables of its process into
- * event->user_stack. Returns 0 when the process has no tables (the caller then
- * uses bpf_get_stack's frame-pointer walk), 1 when the event is filled.
+ * Walks the current task's user stack with the unwind tables of its process into the
+ * per-CPU scratch. Returns 0 when the process has no tables (the caller then uses
+ * bpf_get_stack's frame-pointer walk), 1 when `result` describes the walk. Runs before
+ * the sample is reserved, at one place, so that the verifier checks the walk once.
  */
-static __always_inline int unwind_user_stack(struct tandem_sample_event *event, __u32 pid)
+static __always_inline int unwind_user_stack(__u32 pid, struct unwind_result *result)
 {
     if (!bpf_map_lookup_elem(&unwind_processes, &pid))
         return 0;
@@ -242,15 +268,24 @@ static __always_inline int unwind_user_stack(struct tandem_sample_event *event, 
         count(TANDEM_COUNTER_UNWIND_TRUNCATED);
     if (state.flags & TANDEM_USER_REACHED_ROOT)
         count(TANDEM_COUNTER_UNWIND_ROOT);
+    if (state.count == 0 || state.count > TANDEM_MAX_FRAMES)
+        return 0;
+    result->count = state.count;
+    result->flags = state.flags | TANDEM_USER_UNWOUND_WITH_TABLES;
+    return 1;
+}
 
+/* Copies a table walk's frames into the sample. Returns 0 when it could not. */
+static __always_inline int copy_unwound_stack(struct tandem_sample_event *event, struct unwind_result *result)
+{
     __u32 zero = 0;
     struct unwind_scratch *scratch = bpf_map_lookup_elem(&unwind_scratch, &zero);
-    __u32 frames = state.count;
+    __u32 frames = result->count;
     if (!scratch || frames == 0 || frames > TANDEM_MAX_FRAMES)
         return 0;
     if (bpf_probe_read_kernel(event->user_stack, frames * sizeof(__u64), scratch->frames))
         return 0;
     event->user_stack_bytes = frames * sizeof(__u64);
-    event->user_flags = state.flags | TANDEM_USER_UNWOUND_WITH_TABLES;
+    event->user_flags = result->flags;
     return 1;
 }

@@ -260,4 +260,15 @@ static inline int tandem_procmap_query_executable(int fd, __u64 address, struct 
     return ioctl(fd, TANDEM_PROCMAP_QUERY, query);
 }
 
+/* ioctl(fd of /proc/PID/maps, PROCMAP_QUERY): the mapping that holds `address`
+ * (no name asked). Returns 0, or -1 with errno (ENOENT: no mapping holds it). */
+static inline int tandem_procmap_query_holding(int fd, __u64 address, struct tandem_procmap_query *query)
+{
+    memset(query, 0, sizeof(*query));
+    query->size = sizeof(*query);
+    query->query_addr = address;
+    return ioctl(fd, TANDEM_PROCMAP_QUERY, query);
+}
+#define TANDEM_PROCMAP_QUERY_VMA_WRITABLE 0x02
+
 #endif

@@ -1,3 +1,4 @@
+import CPythonLoading
 import CTandemBPF
 import SystemCalls
 import WireFormat
@@ -40,5 +41,21 @@ enum ProcMapQuery {
             guard query.vma_end > address else { return mappings }
             address = query.vma_end
         }
+    }
+
+    /// The mapping of `pid` that holds `address`, as the kernel sees it now; nil when
+    /// none does or the query fails (the caller refuses what it cannot check).
+    static func mapping(holding address: UInt64, pid: Int32, root: String = "/proc") -> CPythonDataMapping? {
+        guard let fd = try? FileDescriptor.open("\(root)/\(pid)/maps", O_RDONLY) else { return nil }
+        var query = tandem_procmap_query()
+        while tandem_procmap_query_holding(fd.rawValue, address, &query) != 0 {
+            guard errno == EINTR else { return nil }
+        }
+        guard query.vma_start <= address, address < query.vma_end else { return nil }
+        return CPythonDataMapping(start: query.vma_start, end: query.vma_end,
+                                  device: MapsFile.makeDevice(major: UInt64(query.dev_major), minor: UInt64(query.dev_minor)),
+                                  inode: query.inode,
+                                  isWritable: query.vma_flags & UInt64(TANDEM_PROCMAP_QUERY_VMA_WRITABLE) != 0,
+                                  isExecutable: query.vma_flags & UInt64(TANDEM_PROCMAP_QUERY_VMA_EXECUTABLE) != 0)
     }
 }

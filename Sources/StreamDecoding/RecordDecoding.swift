@@ -11,6 +11,8 @@ struct SampleReference {
     var kernelStack: UInt64
     var userStack: UInt64
     var flags: SampleFlags
+    var cpythonStack: UInt64
+    var cpythonFlags: CPythonWalkFlags
 }
 
 extension ByteReader {
@@ -27,6 +29,9 @@ extension ByteReader {
         for _ in 0..<count {
             previous = previous &+ UInt64(bitPattern: try readSigned())
             frames.append(previous)
+        }
+        if kind == .cpython, count % 2 != 0 {
+            throw .valueOutOfRange(field: "cpython frame words", value: UInt64(count))
         }
         return StackDefinition(id: id, kind: kind, frames: frames)
     }
@@ -51,8 +56,11 @@ extension ByteReader {
         let userStack = isAtEnd ? 0 : try readVarint()
         let kernelStack = isAtEnd ? 0 : try readVarint()
         let flags = isAtEnd ? 0 : try readVarint()
+        let cpythonStack = isAtEnd ? 0 : try readVarint()
+        let cpythonFlags = isAtEnd ? 0 : try readUInt32("cpython flags")
         return SampleReference(timeDelta: timeDelta, thread: thread, cpu: cpu, kernelStack: kernelStack,
-                               userStack: userStack, flags: SampleFlags(rawValue: flags))
+                               userStack: userStack, flags: SampleFlags(rawValue: flags), cpythonStack: cpythonStack,
+                               cpythonFlags: CPythonWalkFlags(rawValue: cpythonFlags))
     }
 
     mutating func readProcess(limits: DecoderLimits) throws(WireFormatError.Kind) -> ProcessInfo {
@@ -160,5 +168,23 @@ extension ByteReader {
         let raw = try readVarint()
         // A reason this version does not know is still an end of stream.
         return EndOfStream(time: time, reason: EndOfStream.Reason(rawValue: raw) ?? .error)
+    }
+}
+
+extension ByteReader {
+    mutating func readCPythonCode() throws(WireFormatError.Kind) -> CPythonCode {
+        let pid = try readInt32("pid")
+        let code = try readVarint()
+        let fingerprint = try readUInt32("fingerprint")
+        let version = try readUInt32("python version")
+        let flags = try readUInt32("code flags")
+        var copies: [[UInt8]] = []
+        for _ in 0..<5 {
+            let count = try readCount("code copy length", limit: CPythonCode.maximumCopyBytes)
+            copies.append(readBytes(count))
+        }
+        return CPythonCode(pid: pid, code: code, fingerprint: fingerprint, pythonVersion: version, flags: flags,
+                           header: copies[0], name: copies[1], qualifiedName: copies[2], fileName: copies[3],
+                           lineTable: copies[4])
     }
 }

@@ -288,6 +288,8 @@ struct RecordResolver {
             return .unwindTablesEvicted(try reader.readUnwindTablesEvicted(limits: limits))
         case .fileDescriptor:
             return .fileDescriptor(try reader.readFileDescriptorAnswer())
+        case .cpythonCode:
+            return .cpythonCode(try reader.readCPythonCode())
         case .endOfStream:
             reachedEndOfStream = true
             return .endOfStream(try reader.readEndOfStream())
@@ -302,21 +304,31 @@ struct RecordResolver {
         let thread = threads[Int(reference.thread - 1)]
         let kernel = try stackFrames(reference.kernelStack, kind: .kernel)
         let user = try stackFrames(reference.userStack, kind: .user)
+        let cpython = try stackFrames(reference.cpythonStack, kind: .cpython)
         previousSampleTime = previousSampleTime &+ UInt64(bitPattern: reference.timeDelta)
         return Sample(time: previousSampleTime, pid: thread.pid, tid: thread.tid, cpu: reference.cpu,
                       kernelStackID: reference.kernelStack, userStackID: reference.userStack,
-                      kernelStack: kernel, userStack: user, flags: reference.flags)
+                      kernelStack: kernel, userStack: user, flags: reference.flags,
+                      cpythonStackID: reference.cpythonStack, cpythonStack: cpython, cpythonFlags: reference.cpythonFlags)
+    }
+
+    private static func name(of kind: StackKind) -> String {
+        switch kind {
+        case .kernel: "kernel stack"
+        case .user: "user stack"
+        case .cpython: "cpython stack"
+        }
     }
 
     @inline(__always)
     private func stackFrames(_ id: UInt64, kind: StackKind) throws(WireFormatError.Kind) -> [UInt64] {
         if id == 0 { return [] }
         guard id <= UInt64(stacks.count) else {
-            throw .undefinedReference(what: kind == .kernel ? "kernel stack" : "user stack", id: id)
+            throw .undefinedReference(what: Self.name(of: kind), id: id)
         }
         let stack = stacks[Int(id - 1)]
         guard stack.kind == kind else {
-            throw .valueOutOfRange(field: kind == .kernel ? "kernel stack id" : "user stack id", value: id)
+            throw .valueOutOfRange(field: Self.name(of: kind) + " id", value: id)
         }
         return stack.frames
     }

@@ -16,6 +16,9 @@ public enum ControlRecord: Hashable, Sendable {
     /// A mapped file the aggregator may not read (code 15): the sampler answers with a
     /// file descriptor record (5.12) that carries a read-only descriptor, or says why not.
     case fileRequest(FileRequest)
+    /// Where a process's CPython interpreter keeps its runtime state (code 19): the
+    /// sampler checks it against the process's own mappings and walks its Python frames.
+    case cpythonProcess(CPythonProcess)
     /// A record type this version does not know, skipped by its length.
     case unknown(type: UInt64, length: Int)
 }
@@ -26,6 +29,28 @@ public enum ControlRecordType: UInt64, Sendable {
     case unwindMappings = 13
     case releaseUnwindTable = 14
     case fileRequest = 15
+    case cpythonProcess = 19
+}
+
+/// A process with a CPython interpreter (docs/cpython.md): the interpreter's version
+/// names one of the sampler's own layouts, and `runtimeAddress` (`&_PyRuntime`) must lie
+/// in a writable mapping of the file (`device`, `inode`) that the process also maps
+/// executable. The aggregator sends no offset; the sampler refuses anything it cannot check.
+public struct CPythonProcess: Hashable, Sendable {
+    public var pid: Int32
+    /// `major << 8 | minor`, e.g. 0x030b.
+    public var pythonVersion: UInt32
+    public var runtimeAddress: UInt64
+    public var device: UInt64
+    public var inode: UInt64
+
+    public init(pid: Int32, pythonVersion: UInt32, runtimeAddress: UInt64, device: UInt64, inode: UInt64) {
+        self.pid = pid
+        self.pythonVersion = pythonVersion
+        self.runtimeAddress = runtimeAddress
+        self.device = device
+        self.inode = inode
+    }
 }
 
 /// The aggregator asks for the file behind one executable mapping of `pid`, as the
@@ -194,6 +219,13 @@ public struct ControlEncoder: Sendable {
             payload.writeVarint(request.end &- request.start)
             payload.writeVarint(request.device)
             payload.writeVarint(request.inode)
+        case .cpythonProcess(let process):
+            type = ControlRecordType.cpythonProcess.rawValue
+            payload.writeInt32(process.pid)
+            payload.writeVarint(process.pythonVersion)
+            payload.writeVarint(process.runtimeAddress)
+            payload.writeVarint(process.device)
+            payload.writeVarint(process.inode)
         case .unknown(let code, let length):
             type = code
             payload.writeBytes([UInt8](repeating: 0, count: length))
@@ -370,6 +402,12 @@ extension ByteReader {
             let (end, overflow) = start.addingReportingOverflow(length)
             guard !overflow, length > 0 else { throw .valueOutOfRange(field: "file request length", value: length) }
             return .fileRequest(FileRequest(pid: pid, start: start, end: end, device: try readVarint(), inode: try readVarint()))
+        case .cpythonProcess:
+            let pid = try readInt32("pid")
+            let version = try readUInt32("python version")
+            let address = try readVarint()
+            return .cpythonProcess(CPythonProcess(pid: pid, pythonVersion: version, runtimeAddress: address,
+                                                  device: try readVarint(), inode: try readVarint()))
         }
     }
 

@@ -23,17 +23,23 @@ extension ByteWriter {
     /// a user-mode sample without flags ends after its user stack id.
     @inline(__always)
     mutating func writeSampleReference(timeDelta: Int64, thread: UInt64, cpu: UInt32, kernelStack: UInt64,
-                                       userStack: UInt64, flags: SampleFlags) {
+                                       userStack: UInt64, flags: SampleFlags, cpythonStack: UInt64 = 0,
+                                       cpythonFlags: CPythonWalkFlags = []) {
         writeSigned(timeDelta)
         writeVarint(thread)
-        if cpu == 0 && userStack == 0 && kernelStack == 0 && flags.rawValue == 0 { return }
+        let hasCPython = cpythonStack != 0 || cpythonFlags.rawValue != 0
+        if cpu == 0 && userStack == 0 && kernelStack == 0 && flags.rawValue == 0 && !hasCPython { return }
         writeVarint(cpu)
-        if userStack == 0 && kernelStack == 0 && flags.rawValue == 0 { return }
+        if userStack == 0 && kernelStack == 0 && flags.rawValue == 0 && !hasCPython { return }
         writeVarint(userStack)
-        if kernelStack == 0 && flags.rawValue == 0 { return }
+        if kernelStack == 0 && flags.rawValue == 0 && !hasCPython { return }
         writeVarint(kernelStack)
-        if flags.rawValue == 0 { return }
+        if flags.rawValue == 0 && !hasCPython { return }
         writeVarint(flags.rawValue)
+        if !hasCPython { return }
+        writeVarint(cpythonStack)
+        if cpythonFlags.rawValue == 0 { return }
+        writeVarint(cpythonFlags.rawValue)
     }
 
     mutating func writeProcess(_ process: ProcessInfo, limits: EncoderLimits) {

@@ -17,6 +17,8 @@ public enum RecordType: UInt64, Sendable, CaseIterable {
     /// Sampler → aggregator answer to a file request (control record 15); when it
     /// carries a descriptor, the descriptor rides as `SCM_RIGHTS` on its first byte.
     case fileDescriptor = 16
+    /// A code object a sample's Python frames name (docs/cpython.md).
+    case cpythonCode = 18
 }
 
 /// A decoded record. Interned references (`StackDefinition`, `ThreadDefinition`)
@@ -38,6 +40,7 @@ public enum Record: Hashable, Sendable {
     /// Unwind tables the sampler dropped from its BPF maps to make room for others.
     case unwindTablesEvicted(UnwindTablesEvicted)
     case fileDescriptor(FileDescriptorAnswer)
+    case cpythonCode(CPythonCode)
     /// A record of a type this version does not know; skipped by length.
     case unknown(type: UInt64, length: Int)
 
@@ -57,15 +60,18 @@ public enum Record: Hashable, Sendable {
         case .endOfStream: .endOfStream
         case .unwindTablesEvicted: .unwindTablesEvicted
         case .fileDescriptor: .fileDescriptor
+        case .cpythonCode: .cpythonCode
         case .unknown: nil
         }
     }
 }
 
-/// Whether an interned stack holds kernel or user addresses.
+/// Whether an interned stack holds kernel or user addresses, or Python frames.
 public enum StackKind: UInt64, Sendable, Hashable {
     case kernel = 0
     case user = 1
+    /// Two words per frame (`CPythonFrame.words`).
+    case cpython = 2
 }
 
 /// Defines stack `id` for the rest of the stream (or until `resetInterning`).
@@ -120,25 +126,37 @@ public struct Sample: Hashable, Sendable {
     /// Interned ids (0 = none); stable for the stream until `resetInterning`.
     public var kernelStackID: UInt64
     public var userStackID: UInt64
+    public var cpythonStackID: UInt64
     /// Kernel addresses, leaf first (empty when the sample has no kernel stack).
     public var kernelStack: [UInt64]
     /// User addresses, leaf first.
     public var userStack: [UInt64]
+    /// Python frames, leaf first, two words each (`cpythonFrames` reads them).
+    public var cpythonStack: [UInt64]
     public var flags: SampleFlags
+    /// How the Python walk went (0 for a process the walker does not follow).
+    public var cpythonFlags: CPythonWalkFlags
 
     public init(time: UInt64, pid: Int32, tid: Int32, cpu: UInt32, kernelStackID: UInt64 = 0,
                 userStackID: UInt64 = 0, kernelStack: [UInt64], userStack: [UInt64],
-                flags: SampleFlags = []) {
+                flags: SampleFlags = [], cpythonStackID: UInt64 = 0, cpythonStack: [UInt64] = [],
+                cpythonFlags: CPythonWalkFlags = []) {
         self.time = time
         self.pid = pid
         self.tid = tid
         self.cpu = cpu
         self.kernelStackID = kernelStackID
         self.userStackID = userStackID
+        self.cpythonStackID = cpythonStackID
         self.kernelStack = kernelStack
         self.userStack = userStack
+        self.cpythonStack = cpythonStack
         self.flags = flags
+        self.cpythonFlags = cpythonFlags
     }
+
+    /// The Python frames, leaf first.
+    public var cpythonFrames: [CPythonFrame] { CPythonFrame.frames(words: cpythonStack) }
 }
 
 /// A process seen for the first time, or after `exec` (which replaces the pid's

@@ -13,6 +13,7 @@ public struct StreamEncoder {
 
     private var kernelStackIDs = StackInterningTable()
     private var userStackIDs = StackInterningTable()
+    private var cpythonStackIDs = StackInterningTable()
     private var threadIDs: [UInt64: UInt64] = [:]
     private var nextStackID: UInt64 = 1
     private var nextThreadID: UInt64 = 1
@@ -70,19 +71,27 @@ public struct StreamEncoder {
 
     /// `appendSample` for stacks already in arrays.
     public mutating func appendSample(time: UInt64, pid: Int32, tid: Int32, cpu: UInt32,
-                                      kernelStack: [UInt64], userStack: [UInt64], flags: SampleFlags = []) {
+                                      kernelStack: [UInt64], userStack: [UInt64], flags: SampleFlags = [],
+                                      cpythonFrames: [CPythonFrame] = [], cpythonFlags: CPythonWalkFlags = []) {
+        let cpythonWords = cpythonFrames.flatMap { frame in [frame.words.0, frame.words.1] }
         kernelStack.withUnsafeBufferPointer { kernel in
             userStack.withUnsafeBufferPointer { user in
-                appendSample(time: time, pid: pid, tid: tid, cpu: cpu, kernelStack: kernel, userStack: user, flags: flags)
+                cpythonWords.withUnsafeBufferPointer { cpython in
+                    appendSample(time: time, pid: pid, tid: tid, cpu: cpu, kernelStack: kernel, userStack: user, flags: flags,
+                                 cpythonStack: cpython, cpythonFlags: cpythonFlags)
+                }
             }
         }
     }
 
     /// `appendSample` for stacks where they lie (the sampler's ring buffer records):
     /// a stack seen before is looked up without being copied.
+    /// `cpythonStack`: Python frames, two words each (`CPythonFrame.words`).
     public mutating func appendSample(time: UInt64, pid: Int32, tid: Int32, cpu: UInt32,
                                       kernelStack: UnsafeBufferPointer<UInt64>, userStack: UnsafeBufferPointer<UInt64>,
-                                      flags: SampleFlags = []) {
+                                      flags: SampleFlags = [],
+                                      cpythonStack: UnsafeBufferPointer<UInt64> = UnsafeBufferPointer(start: nil, count: 0),
+                                      cpythonFlags: CPythonWalkFlags = []) {
         var flags = flags
         // Both stacks of one sample must fit the interned-frames bound together.
         let framesPerStack = max(0, min(limits.maximumFramesPerStack, limits.maximumInternedFrames / 2))
@@ -93,26 +102,38 @@ public struct StreamEncoder {
             truncations += 1
         }
         if kernel.count < kernelStack.count { truncations += 1 }
+        // What the other two stacks leave of the interned-frames bound; whole frames only.
+        let cpythonWords = max(0, min(limits.maximumFramesPerStack, limits.maximumInternedFrames - kernel.count - user.count))
+        let cpython = UnsafeBufferPointer(rebasing: cpythonStack.prefix(cpythonWords & ~1))
+        var cpythonFlags = cpythonFlags
+        if cpython.count < cpythonStack.count {
+            cpythonFlags.insert(.truncated)
+            truncations += 1
+        }
 
         var kernelID = kernel.isEmpty ? 0 : kernelStackIDs.id(of: kernel)
         var userID = user.isEmpty ? 0 : userStackIDs.id(of: user)
+        var cpythonID = cpython.isEmpty ? 0 : cpythonStackIDs.id(of: cpython)
         let threadKey = UInt64(UInt32(bitPattern: pid)) << 32 | UInt64(UInt32(bitPattern: tid))
         var threadID = threadIDs[threadKey]
 
         // Make room first, so that one sample's definitions never straddle a reset.
         let newFrames = (kernelID == nil ? kernel.count : 0) + (userID == nil ? user.count : 0)
-        let newStacks = (kernelID == nil ? 1 : 0) + (userID == nil ? 1 : 0)
+            + (cpythonID == nil ? cpython.count : 0)
+        let newStacks = (kernelID == nil ? 1 : 0) + (userID == nil ? 1 : 0) + (cpythonID == nil ? 1 : 0)
         if Int(nextStackID) - 1 + newStacks > limits.maximumStacks
             || internedFrames + newFrames > limits.maximumInternedFrames
             || (threadID == nil && Int(nextThreadID) > limits.maximumThreads) {
             resetInterning()
             kernelID = kernel.isEmpty ? 0 : nil
             userID = user.isEmpty ? 0 : nil
+            cpythonID = cpython.isEmpty ? 0 : nil
             threadID = nil
         }
 
         let kernelReference = kernelID ?? define(kernel, kind: .kernel)
         let userReference = userID ?? define(user, kind: .user)
+        let cpythonReference = cpythonID ?? define(cpython, kind: .cpython)
         let threadReference: UInt64
         if let threadID {
             threadReference = threadID
@@ -127,7 +148,8 @@ public struct StreamEncoder {
 
         payload.removeAll()
         payload.writeSampleReference(timeDelta: ZigZag.delta(time, from: previousSampleTime), thread: threadReference,
-                                     cpu: cpu, kernelStack: kernelReference, userStack: userReference, flags: flags)
+                                     cpu: cpu, kernelStack: kernelReference, userStack: userReference, flags: flags,
+                                     cpythonStack: cpythonReference, cpythonFlags: cpythonFlags)
         previousSampleTime = time
         frame(.sample)
     }
@@ -137,7 +159,11 @@ public struct StreamEncoder {
         let id = nextStackID
         nextStackID += 1
         internedFrames += frames.count
-        if kind == .kernel { kernelStackIDs.insert(frames, id: id) } else { userStackIDs.insert(frames, id: id) }
+        switch kind {
+        case .kernel: kernelStackIDs.insert(frames, id: id)
+        case .user: userStackIDs.insert(frames, id: id)
+        case .cpython: cpythonStackIDs.insert(frames, id: id)
+        }
         payload.removeAll()
         payload.writeStackDefinition(id: id, kind: kind, frames: frames)
         frame(.stackDefinition)
@@ -148,6 +174,7 @@ public struct StreamEncoder {
     public mutating func resetInterning() {
         kernelStackIDs.removeAll()
         userStackIDs.removeAll()
+        cpythonStackIDs.removeAll()
         threadIDs.removeAll()
         nextStackID = 1
         nextThreadID = 1
@@ -194,6 +221,10 @@ public struct StreamEncoder {
             payload.removeAll()
             payload.writeFileDescriptorAnswer(answer)
             frame(.fileDescriptor)
+        case .cpythonCode(let code):
+            payload.removeAll()
+            payload.writeCPythonCode(code)
+            frame(.cpythonCode)
         case .resetInterning:
             resetInterning()
         case .header, .stackDefinition, .threadDefinition, .sample, .unknown:

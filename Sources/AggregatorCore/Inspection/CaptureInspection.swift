@@ -43,14 +43,25 @@ public enum CaptureInspection {
                 + " clock_monotonic=\(header.clock.monotonicNanoseconds) clock_realtime=\(header.clock.realtimeNanoseconds)"
                 + " sampler=\(quoted(header.samplerVersion))"
         case .stackDefinition(let stack):
-            let kind = stack.kind == .kernel ? "kernel" : "user"
-            return "stack #\(stack.id) \(kind) \(stack.frames.count) frames:" + stack.frames.map { " " + hex($0) }.joined()
+            switch stack.kind {
+            case .kernel, .user:
+                return "stack #\(stack.id) \(stack.kind) \(stack.frames.count) frames:" + stack.frames.map { " " + hex($0) }.joined()
+            case .cpython:
+                let frames = CPythonFrame.frames(words: stack.frames)
+                return "stack #\(stack.id) cpython \(frames.count) frames:" + frames.map { frame in
+                    " \(hex(frame.code))/\(hex(UInt64(frame.fingerprint)))@"
+                        + (frame.instruction == CPythonFrame.unknownInstruction ? "?" : "\(frame.instruction)")
+                        + (frame.flags.contains(.entry) ? "!" : "")
+                }.joined()
+            }
         case .threadDefinition(let thread):
             return "thread #\(thread.id) pid=\(thread.pid) tid=\(thread.tid)"
         case .sample(let sample):
             return "sample t=\(sample.time) pid=\(sample.pid) tid=\(sample.tid) cpu=\(sample.cpu)"
                 + " kstack=\(stackReference(sample.kernelStackID, sample.kernelStack.count))"
                 + " ustack=\(stackReference(sample.userStackID, sample.userStack.count)) flags=\(flags(sample.flags))"
+                + (sample.cpythonStackID == 0 && sample.cpythonFlags.isEmpty ? ""
+                    : " pystack=\(stackReference(sample.cpythonStackID, sample.cpythonStack.count / 2)) pyflags=\(sample.cpythonFlags.rawValue)")
         case .process(let process):
             return "process pid=\(process.pid) ppid=\(process.parentPID) start=\(process.startTime) comm=\(quoted(process.comm))"
                 + " exe=\(quoted(process.executablePath)) cgroup=\(quoted(process.cgroupPath))" + (process.isExec ? " exec" : "")
@@ -80,6 +91,10 @@ public enum CaptureInspection {
         case .fileDescriptor(let answer):
             return "file_descriptor pid=\(answer.pid) start=\(hex(answer.start)) dev=\(answer.device) inode=\(answer.inode)"
                 + " status=\(answer.status)" + (answer.errorNumber == 0 ? "" : " errno=\(answer.errorNumber)")
+        case .cpythonCode(let code):
+            return "cpython_code pid=\(code.pid) code=\(hex(code.code)) fingerprint=\(hex(UInt64(code.fingerprint)))"
+                + " python=\(code.pythonVersion >> 8).\(code.pythonVersion & 0xff) flags=\(hex(UInt64(code.flags)))"
+                + " bytes=\(code.header.count)/\(code.name.count)/\(code.qualifiedName.count)/\(code.fileName.count)/\(code.lineTable.count)"
         case .unknown(let type, let length):
             return "unknown type=\(type) length=\(length)"
         }
@@ -159,7 +174,11 @@ public struct CaptureSummary {
             lastSampleTime = sample.time
         case .stackDefinition(let stack):
             // Counted by content: a stack defined again after a reset is not new.
-            if stack.kind == .kernel { kernelStacks.insert(stack.frames) } else { userStacks.insert(stack.frames) }
+            switch stack.kind {
+            case .kernel: kernelStacks.insert(stack.frames)
+            case .user: userStacks.insert(stack.frames)
+            case .cpython: break
+            }
         case .process(let process):
             processRecords += 1
             processes.insert(process.pid)
@@ -191,6 +210,7 @@ public struct CaptureSummary {
         case .endOfStream: "end_of_stream"
         case .unwindTablesEvicted: "unwind_tables_evicted"
         case .fileDescriptor: "file_descriptor"
+        case .cpythonCode: "cpython_code"
         case .unknown(let type, _): "unknown_\(type)"
         }
     }
