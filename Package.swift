@@ -84,7 +84,7 @@ let package = Package(
         .target(name: "DescriptorPassing", dependencies: ["WireFormat", "CTandemBPF", "SystemCalls"]),
         // Optional: checks the aggregator's CPython process records against the process's
         // own mappings and loads them into the maps that bpf/cpython.bpf.h walks.
-        .target(name: "CPythonLoading", dependencies: ["WireFormat", "CTandemBPF", "SystemCalls"]),
+        .target(name: "CPythonLoading", dependencies: ["WireFormat", "CPythonLayouts", "CTandemBPF", "SystemCalls"]),
         // Compiles bpf/*.bpf.c with the toolchain's clang and embeds the objects.
         .plugin(name: "BPFCompiler", capability: .buildTool(), dependencies: ["tandem-bpf-embed"]),
         .executableTarget(name: "tandem-bpf-embed", path: "Plugins/BPFEmbed"),

@@ -213,45 +213,46 @@ static __always_inline int emit_code(__u32 pid, __u64 code, __u32 fingerprint, _
         count(TANDEM_COUNTER_CPYTHON_CODE_RINGBUF_FULL);
         return -1;
     }
-    event->kind = TANDEM_EVENT_CPYTHON_CODE;
-    event->pid = pid;
-    event->code = code;
-    event->fingerprint = fingerprint;
-    event->layout = layout_index;
-    event->reserved = 0;
+    struct tandem_cpython_code_event_fields *fields = &event->fields;
+    fields->kind = TANDEM_EVENT_CPYTHON_CODE;
+    fields->pid = pid;
+    fields->code = code;
+    fields->fingerprint = fingerprint;
+    fields->layout = layout_index;
+    fields->reserved = 0;
     __u32 flags = 0;
     int cut = 0;
     if (header_bytes > TANDEM_CPYTHON_CODE_BYTES)
         header_bytes = TANDEM_CPYTHON_CODE_BYTES;
-    event->header_bytes = 0;
+    fields->header_bytes = 0;
     if (header_bytes > 0 && !bpf_probe_read_kernel(event->header, header_bytes, header))
-        event->header_bytes = header_bytes;
+        fields->header_bytes = header_bytes;
 
     int copied = copy_str(event->name, TANDEM_CPYTHON_NAME_BYTES, header_pointer(header, layout->code_name), layout, &cut);
-    event->name_bytes = copied < 0 ? 0 : copied;
+    fields->name_bytes = copied < 0 ? 0 : copied;
     flags |= copied < 0 ? TANDEM_CPYTHON_CODE_NAME_UNREADABLE : (cut ? TANDEM_CPYTHON_CODE_NAME_CUT : 0);
 
     if (layout->code_qualname != TANDEM_CPYTHON_ABSENT) {
         cut = 0;
         copied = copy_str(event->qualname, TANDEM_CPYTHON_NAME_BYTES, header_pointer(header, layout->code_qualname),
                           layout, &cut);
-        event->qualname_bytes = copied < 0 ? 0 : copied;
+        fields->qualname_bytes = copied < 0 ? 0 : copied;
         flags |= copied < 0 ? TANDEM_CPYTHON_CODE_QUALNAME_UNREADABLE : (cut ? TANDEM_CPYTHON_CODE_QUALNAME_CUT : 0);
     } else {
-        event->qualname_bytes = 0;
+        fields->qualname_bytes = 0;
     }
 
     cut = 0;
     copied = copy_str(event->file, TANDEM_CPYTHON_FILE_BYTES, header_pointer(header, layout->code_filename), layout, &cut);
-    event->file_bytes = copied < 0 ? 0 : copied;
+    fields->file_bytes = copied < 0 ? 0 : copied;
     flags |= copied < 0 ? TANDEM_CPYTHON_CODE_FILE_UNREADABLE : (cut ? TANDEM_CPYTHON_CODE_FILE_CUT : 0);
 
     cut = 0;
     copied = copy_bytes(event->line_table, header_pointer(header, layout->code_line_table), layout, &cut);
-    event->line_table_bytes = copied < 0 ? 0 : copied;
+    fields->line_table_bytes = copied < 0 ? 0 : copied;
     flags |= copied < 0 ? TANDEM_CPYTHON_CODE_LINE_TABLE_UNREADABLE : (cut ? TANDEM_CPYTHON_CODE_LINE_TABLE_CUT : 0);
 
-    event->flags = flags;
+    fields->flags = flags;
     bpf_ringbuf_submit(event, BPF_RB_NO_WAKEUP);
     count(TANDEM_COUNTER_CPYTHON_CODE_RECORDS);
     return 0;

@@ -159,7 +159,7 @@ enum tandem_cpython_code_flags {
  * objects it points to, each from the object's first byte, bounded; the
  * aggregator parses them with the same layout. *_bytes: bytes valid in each.
  */
-struct tandem_cpython_code_event {
+struct tandem_cpython_code_event_fields {
     __u32 kind;
     __u32 pid;
     __u64 code;
@@ -172,6 +172,11 @@ struct tandem_cpython_code_event {
     __u16 file_bytes;
     __u16 line_table_bytes;
     __u16 reserved;
+};
+
+/* The copies follow the fields, each at its full bound (the sampler reads them by offset). */
+struct tandem_cpython_code_event {
+    struct tandem_cpython_code_event_fields fields;
     __u8 header[TANDEM_CPYTHON_CODE_BYTES];
     __u8 name[TANDEM_CPYTHON_NAME_BYTES];
     __u8 qualname[TANDEM_CPYTHON_NAME_BYTES];

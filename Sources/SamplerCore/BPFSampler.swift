@@ -1,3 +1,5 @@
+import CPythonLayouts
+import CPythonLoading
 import CTandemBPF
 import Logging
 import SystemCalls
@@ -31,12 +33,15 @@ public final class BPFSampler {
     public let cpus: [Int]
     /// The unwind-table maps; nil when unwinding with tables is off.
     private(set) var unwindMaps: BPFUnwindMaps?
+    /// The CPython walker's maps, layouts written; nil when interpreter frames are off.
+    private(set) var cpythonMaps: BPFCPythonMaps?
 
     /// Loads the embedded BPF object and starts sampling `cpus` at `frequency` Hz.
     /// `unwindEntries` sizes the shared unwind-table entries array (8 bytes each); 0
     /// turns unwinding with tables off (the array keeps one entry).
-    public init(frequency: Int, cpus: [Int], ringBufferBytes: Int, unwindEntries: Int = 0, logger: Logger,
-                handler: @escaping RecordHandler) throws(SamplerError) {
+    /// `walksCPython` fills the walker's layouts: it walks processes the aggregator then names.
+    public init(frequency: Int, cpus: [Int], ringBufferBytes: Int, unwindEntries: Int = 0, walksCPython: Bool = false,
+                logger: Logger, handler: @escaping RecordHandler) throws(SamplerError) {
         self.sink = Sink(handler)
         self.cpus = cpus
         let bytes = EmbeddedBPFObjects.decodedSampler
@@ -80,6 +85,17 @@ public final class BPFSampler {
         counters = mapped
         if unwindEntries > 0 {
             do { unwindMaps = try BPFUnwindMaps(object: object, entryCapacity: unwindEntries) } catch { throw .systemCall(error) }
+        }
+        if walksCPython {
+            do {
+                let maps = try BPFCPythonMaps(object: object)
+                for (index, layout) in CPythonLayout.supported.enumerated() {
+                    try maps.writeLayout(index: UInt32(index), tandem_cpython_layout(layout))
+                }
+                cpythonMaps = maps
+            } catch {
+                throw .systemCall(error)
+            }
         }
 
         let context = Unmanaged.passUnretained(sink).toOpaque()

@@ -1,3 +1,5 @@
+import CPythonLayouts
+import CPythonLoading
 import CTandemBPF
 import DescriptorPassing
 import Logging
@@ -32,6 +34,12 @@ public final class Sampler {
     private var controlFailed = false
     /// Answers the aggregator's requests for files it may not read (FileDescriptorPassing.swift).
     private var fileRequests = FileRequestAnswerer()
+    /// Checks the aggregator's CPython process records; nil when interpreter frames are off.
+    private var cpythonLoader: CPythonLoader?
+    /// CPython records refused because interpreter frames are off.
+    private var cpythonRecordsIgnored: UInt64 = 0
+    /// A sample's Python frames as stack words, reused from sample to sample.
+    private var cpythonWords: [UInt64] = []
 
     /// The counters of what the aggregator sends back on the control stream (unwind
     /// tables and mappings, file requests) and of the BPF unwinder that uses the tables,
@@ -51,6 +59,8 @@ public final class Sampler {
         var dropsStackError: UInt64 = 0
         var processReadErrors: UInt64 = 0
         var malformedRecords: UInt64 = 0
+        /// Code records not written (no stream, or not live): the walker sends them again.
+        var cpythonCodeRecordsLost: UInt64 = 0
     }
 
     /// When this sampler started (`CLOCK_MONOTONIC`): every stream's header names the run by it.
@@ -75,11 +85,16 @@ public final class Sampler {
                              ringBufferBytes: configuration.ringBufferBytes ?? SamplerConfiguration.defaultRingBufferBytes(
                                  samplesPerSecond: configuration.samplesPerSecond, cpus: sampledCPUs.count),
                              unwindEntries: configuration.unwindTableEntries,
+                             walksCPython: configuration.walksInterpreters,
                              logger: logger) { [unowned self] record in
             self.handle(record)
         }
         if let maps = bpf?.unwindMaps { unwindLoader = UnwindTableLoader(storage: maps) }
         defer { unwindLoader = nil }
+        if let maps = bpf?.cpythonMaps {
+            cpythonLoader = CPythonLoader(storage: maps, layouts: CPythonLayout.supported.map(tandem_cpython_layout.init))
+        }
+        defer { cpythonLoader = nil }
         defer { bpf = nil }
 
         let start = HostFacts.monotonicNanoseconds()
@@ -170,6 +185,12 @@ public final class Sampler {
             }
             logger.info("unwind tables: \(unwind)", metadata: metadata)
         }
+        if let cpythonLoader {
+            var metadata: Logger.Metadata = [:]
+            if let rejection = cpythonLoader.lastRejection { metadata["last_rejection"] = "\(rejection)" }
+            let counters = Sampler.cpythonCounters.map { "\($0)=\(final[$0])" }.joined(separator: " ")
+            logger.info("cpython: \(counters)", metadata: metadata)
+        }
         if let failure = output.failure { throw failure }
     }
 
@@ -179,6 +200,7 @@ public final class Sampler {
         if output.connectIfDue(now: now, header: makeHeader, logger: logger) {
             // A new connection: its control stream and table ids start over.
             unwindLoader?.reset()
+            cpythonLoader?.beginStream()
             controlDecoder = ControlDecoder()
             controlFailed = false
         }
@@ -212,6 +234,10 @@ public final class Sampler {
                     answerFileRequest(request)
                     continue
                 }
+                if case .cpythonProcess(let process) = record {
+                    applyCPythonProcess(process)
+                    continue
+                }
                 loader.apply(record) { [processes] pid in processes[pid]?.mappings }
             }
         } catch {
@@ -239,6 +265,22 @@ public final class Sampler {
             logger.debug("passing a descriptor", metadata: ["pid": "\(request.pid)", "inode": "\(request.inode)"])
         }
     }
+
+    private func applyCPythonProcess(_ process: CPythonProcess) {
+        guard let cpythonLoader else {
+            cpythonRecordsIgnored += 1
+            return
+        }
+        cpythonLoader.apply(process, executableMappings: processes[process.pid]?.mappings) { pid, address in
+            ProcMapQuery.mapping(holding: address, pid: pid)
+        }
+    }
+
+    /// The CPython counters, in wire-code order: the stop log's "cpython" line.
+    static let cpythonCounters: [StatisticsCounter] = [
+        .cpythonProcessesLoaded, .cpythonProcessesRejected, .cpythonWalks, .cpythonWalksWithFrames,
+        .cpythonCodeRecords, .cpythonCodeRecordsLost,
+    ]
 
     /// About 30 KB encoded: small next to the smallest buffer bound, so a snapshot in
     /// progress stays within the bound too.
@@ -288,6 +330,19 @@ public final class Sampler {
             values[.fileDescriptorsSent] = fileRequests.counters.descriptorsSent
             values[.fileRequestsRefused] = fileRequests.counters.refused
         }
+        if let cpython = cpythonLoader?.counters {
+            values[.cpythonProcessesLoaded] = cpython.processesLoaded
+            values[.cpythonProcessesRejected] = cpython.processesRejected + cpythonRecordsIgnored
+            values[.cpythonCodeRecordsLost] = counters.cpythonCodeRecordsLost
+            if let bpf {
+                values[.cpythonWalks] = bpf.counter(TANDEM_COUNTER_CPYTHON_WALKS)
+                values[.cpythonWalksWithFrames] = bpf.counter(TANDEM_COUNTER_CPYTHON_FRAMES_FOUND)
+                values[.cpythonCodeRecords] = bpf.counter(TANDEM_COUNTER_CPYTHON_CODE_RECORDS)
+                values[.cpythonCodeRecordsLost, default: 0] += bpf.counter(TANDEM_COUNTER_CPYTHON_CODE_RINGBUF_FULL)
+            }
+        } else if cpythonRecordsIgnored > 0 {
+            values[.cpythonProcessesRejected] = cpythonRecordsIgnored
+        }
         if let bpf {
             if unwindLoader != nil {
                 values[.unwindStacks] = bpf.counter(TANDEM_COUNTER_UNWIND_STACKS)
@@ -318,7 +373,17 @@ public final class Sampler {
                 counters.malformedRecords += 1
                 return
             }
-            handleSample(record, header: header, pid: pid)
+            handleSample(record, header: header, pid: pid, hasCPythonWalk: false)
+        case TANDEM_EVENT_CPYTHON_SAMPLE.rawValue:
+            guard record.count >= MemoryLayout<tandem_cpython_sample_event>.size else {
+                counters.malformedRecords += 1
+                return
+            }
+            handleSample(record, header: header, pid: pid, hasCPythonWalk: true)
+        case TANDEM_EVENT_CPYTHON_CODE.rawValue:
+            // Not a sample: a record too short is the walker's bug, and it sends the code again.
+            guard record.count >= MemoryLayout<tandem_cpython_code_event>.size else { return }
+            handleCPythonCode(record)
         case TANDEM_EVENT_EXEC.rawValue:
             // The old image's description is void. The new one is read from /proc when
             // the process is first sampled: most of a busy host's execs (compilers, shell
@@ -326,9 +391,11 @@ public final class Sampler {
             // each would cost more than all their samples.
             processes.remove(pid)
             unwindLoader?.remove(pid: pid)
+            cpythonLoader?.remove(pid: pid)
             pendingExecs[pid] = Self.comm(header)
         case TANDEM_EVENT_EXIT.rawValue:
             unwindLoader?.remove(pid: pid)
+            cpythonLoader?.remove(pid: pid)
             if processes.remove(pid) {
                 output.appendState(.processExit(ProcessExit(pid: pid, time: header.time)))
             } else if let comm = pendingExecs.removeValue(forKey: pid) {
@@ -342,7 +409,8 @@ public final class Sampler {
         }
     }
 
-    private func handleSample(_ record: UnsafeRawBufferPointer, header: tandem_event_header, pid: Int32) {
+    private func handleSample(_ record: UnsafeRawBufferPointer, header: tandem_event_header, pid: Int32,
+                              hasCPythonWalk: Bool) {
         let kernelBytes = record.loadUnaligned(fromByteOffset: Self.kernelBytesOffset, as: Int32.self)
         let userBytes = record.loadUnaligned(fromByteOffset: Self.userBytesOffset, as: Int32.self)
         guard kernelBytes > 0 || userBytes > 0 else {
@@ -389,9 +457,58 @@ public final class Sampler {
             counters.dropsUserBufferFull += 1
             return
         }
-        output.appendSample(time: header.time, pid: pid, tid: Int32(bitPattern: header.tid), cpu: header.cpu,
-                            kernelStack: kernelStack, userStack: userStack, flags: flags)
+        var cpythonFlags: CPythonWalkFlags = []
+        cpythonWords.removeAll(keepingCapacity: true)
+        if hasCPythonWalk {
+            // Read in place: the frames array is 96 structs long.
+            let walk = Self.cpythonWalkOffset
+            let count = Int(record.loadUnaligned(fromByteOffset: walk, as: UInt32.self))
+            cpythonFlags = CPythonWalkFlags(rawValue: record.loadUnaligned(fromByteOffset: walk + 4, as: UInt32.self))
+            for index in 0..<min(count, Int(TANDEM_CPYTHON_MAX_FRAMES)) {
+                let frame = record.loadUnaligned(fromByteOffset: walk + Self.cpythonFramesOffset
+                                                     + index * MemoryLayout<tandem_cpython_frame>.stride,
+                                                 as: tandem_cpython_frame.self)
+                let words = CPythonFrame(code: frame.code, fingerprint: frame.fingerprint, instruction: frame.instruction,
+                                         flags: CPythonFrameFlags(rawValue: UInt8(truncatingIfNeeded: frame.flags))).words
+                cpythonWords.append(words.0)
+                cpythonWords.append(words.1)
+            }
+        }
+        cpythonWords.withUnsafeBufferPointer { cpythonStack in
+            output.appendSample(time: header.time, pid: pid, tid: Int32(bitPattern: header.tid), cpu: header.cpu,
+                                kernelStack: kernelStack, userStack: userStack, flags: flags,
+                                cpythonStack: cpythonStack, cpythonFlags: cpythonFlags)
+        }
         counters.samplesQueued += 1
+    }
+
+    /// Streams a code object the walker saw for the first time in this stream, as the
+    /// raw copies it made (the aggregator parses them; the sampler does not).
+    private func handleCPythonCode(_ record: UnsafeRawBufferPointer) {
+        let event = record.loadUnaligned(as: tandem_cpython_code_event_fields.self)
+        let pid = Int32(bitPattern: event.pid)
+        guard output.isLive, let layout = CPythonLayout.supported.indices.contains(Int(event.layout))
+                ? CPythonLayout.supported[Int(event.layout)] : nil else {
+            counters.cpythonCodeRecordsLost += 1
+            cpythonLoader?.noteDropped(pid: pid, code: event.code, fingerprint: event.fingerprint)
+            return
+        }
+        // The copies follow the fixed fields, each at its full bound (bpf/tandem_cpython.h);
+        // Swift does not import C arrays this long, so they are read by offset.
+        var offset = Self.cpythonCodeCopiesOffset
+        func copy(_ capacity: Int32, _ count: UInt16) -> [UInt8] {
+            defer { offset += Int(capacity) }
+            return Array(UnsafeRawBufferPointer(rebasing: record[offset..<offset + Int(min(Int32(count), capacity))]))
+        }
+        let header = copy(TANDEM_CPYTHON_CODE_BYTES, event.header_bytes)
+        let name = copy(TANDEM_CPYTHON_NAME_BYTES, event.name_bytes)
+        let qualifiedName = copy(TANDEM_CPYTHON_NAME_BYTES, event.qualname_bytes)
+        let fileName = copy(TANDEM_CPYTHON_FILE_BYTES, event.file_bytes)
+        let lineTable = copy(TANDEM_CPYTHON_LINE_TABLE_BYTES, event.line_table_bytes)
+        output.appendState(.cpythonCode(CPythonCode(
+            pid: pid, code: event.code, fingerprint: event.fingerprint, pythonVersion: layout.version.packed,
+            flags: event.flags, header: header, name: name, qualifiedName: qualifiedName, fileName: fileName,
+            lineTable: lineTable)))
     }
 
     /// Reads `pid` from /proc and streams its Process and Mappings records.
@@ -411,6 +528,10 @@ public final class Sampler {
     private static let kernelStackOffset = MemoryLayout<tandem_sample_event>.offset(of: \.kernel_stack)!
     private static let userStackOffset = MemoryLayout<tandem_sample_event>.offset(of: \.user_stack)!
     private static let userFlagsOffset = MemoryLayout<tandem_sample_event>.offset(of: \.user_flags)!
+    private static let cpythonCodeCopiesOffset = MemoryLayout<tandem_cpython_code_event_fields>.size
+    private static let cpythonWalkOffset = MemoryLayout<tandem_sample_event>.size
+    /// `tandem_cpython_walk.frames`: after its two 32-bit fields.
+    private static let cpythonFramesOffset = 8
 
     // MARK: Start-up and housekeeping
 

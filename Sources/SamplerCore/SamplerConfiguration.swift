@@ -25,6 +25,9 @@ public struct SamplerConfiguration: Hashable, Sendable {
     /// allocated at start); 0 turns unwinding with the aggregator's tables off, leaving
     /// frame pointers only. A python3 process needs about 105 000 entries.
     public var unwindTableEntries: Int = 1 << 20
+    /// Walk the Python frames of CPython processes the aggregator names (docs/cpython.md):
+    /// off, the walker reads no interpreter memory and the aggregator's records are refused.
+    public var walksInterpreters: Bool = true
     /// Drop every capability not needed after start-up, and set no_new_privs. Only
     /// in-process tests, which share their process with the test runner, turn it off.
     public var dropsCapabilities: Bool = true

@@ -222,10 +222,11 @@ struct StreamOutput {
 
     mutating func appendSample(time: UInt64, pid: Int32, tid: Int32, cpu: UInt32,
                                kernelStack: UnsafeBufferPointer<UInt64>, userStack: UnsafeBufferPointer<UInt64>,
-                               flags: SampleFlags) {
+                               flags: SampleFlags, cpythonStack: UnsafeBufferPointer<UInt64>, cpythonFlags: CPythonWalkFlags) {
         guard encoder != nil else { return }
         encoder!.appendSample(time: time, pid: pid, tid: tid, cpu: cpu,
-                              kernelStack: kernelStack, userStack: userStack, flags: flags)
+                              kernelStack: kernelStack, userStack: userStack, flags: flags,
+                              cpythonStack: cpythonStack, cpythonFlags: cpythonFlags)
         sampleMarks.append(end: streamQueued + UInt64(encoder!.bufferedByteCount))
     }
 

@@ -373,6 +373,18 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
     /// layout, or of an unknown kind): a mismatch between the BPF program and the sampler,
     /// never expected. Counted as dropped, since each may have been a sample.
     public static let dropsMalformedRecord = StatisticsCounter(rawValue: 27)
+    /// CPython process records (control record 19) the sampler checked and loaded.
+    public static let cpythonProcessesLoaded = StatisticsCounter(rawValue: 28)
+    /// ... refused (unknown version, a file or address the process's mappings do not back, walker off).
+    public static let cpythonProcessesRejected = StatisticsCounter(rawValue: 29)
+    /// Samples of processes the CPython walker follows.
+    public static let cpythonWalks = StatisticsCounter(rawValue: 30)
+    /// ... of which had at least one Python frame.
+    public static let cpythonWalksWithFrames = StatisticsCounter(rawValue: 31)
+    /// Code records the walker wrote.
+    public static let cpythonCodeRecords = StatisticsCounter(rawValue: 32)
+    /// Code records lost (ring buffer full, no live stream); each is sent again at its next sample.
+    public static let cpythonCodeRecordsLost = StatisticsCounter(rawValue: 33)
 
     public var isDrop: Bool {
         [.dropsRingBufferFull, .dropsUserBufferFull, .dropsDisconnected, .dropsStackError, .dropsMalformedRecord]
@@ -408,6 +420,12 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
         case .samplesDiscardedUnsent: "samples_discarded_unsent"
         case .processEventsLost: "process_events_lost"
         case .dropsMalformedRecord: "drops_malformed_record"
+        case .cpythonProcessesLoaded: "cpython_processes_loaded"
+        case .cpythonProcessesRejected: "cpython_processes_rejected"
+        case .cpythonWalks: "cpython_walks"
+        case .cpythonWalksWithFrames: "cpython_walks_with_frames"
+        case .cpythonCodeRecords: "cpython_code_records"
+        case .cpythonCodeRecordsLost: "cpython_code_records_lost"
         default: "counter_\(rawValue)"
         }
     }

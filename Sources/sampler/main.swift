@@ -43,6 +43,9 @@ struct TandemSampler: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Entries (8 bytes each) of the BPF array that holds the unwind tables the aggregator sends, to walk stacks without frame pointers; 0 = frame pointers only.", valueName: "n"))
     var unwindTableEntries: Int = 1 << 20
 
+    @Flag(name: .long, help: ArgumentHelp("Do not walk interpreter frames (CPython): the BPF program then reads no interpreter memory, and the aggregator's interpreter records are refused."))
+    var noInterpreterFrames = false
+
     @Option(name: .long, help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
     var logLevel: String = "info"
 
@@ -80,6 +83,7 @@ struct TandemSampler: ParsableCommand {
         configuration.bufferBytes = bufferBytes
         configuration.ringBufferBytes = ringBufferBytes
         configuration.unwindTableEntries = unwindTableEntries
+        configuration.walksInterpreters = !noInterpreterFrames
         return configuration
     }
 
