@@ -24,8 +24,8 @@ public enum CPythonInterpreterDetection: Hashable, Sendable {
     case interpreter(CPythonInterpreter)
     /// No CPython in the file (most files): nothing to log.
     case notCPython
-    /// A CPython tandem does not walk (2.7, 3.6, 3.7, 3.14+, or one whose version it cannot
-    /// tell): the reason, for a log line.
+    /// A CPython tandem does not walk (2.7, 3.6, 3.7, 3.14+, 32-bit, or one whose version
+    /// it cannot tell): the reason, for a log line.
     case unsupported(reason: String)
 }
 
@@ -44,6 +44,8 @@ extension CPythonInterpreter {
             let version = try CPythonVersionSource.libraryDirectoryVersion(in: elf)
             return .unsupported(reason: "CPython \(version.map { "\($0) " } ?? "")without _PyRuntime (before 3.7): not supported")
         }
+        // The layouts are x86-64's (LP64): a 32-bit build's structs are laid out otherwise.
+        guard elf.is64Bit else { return .unsupported(reason: "32-bit CPython: only 64-bit layouts are known") }
         let version: CPythonVersion?
         if let address = symbols[versionSymbol] {
             version = try CPythonVersionSource.version(atPyVersion: address, in: elf)
