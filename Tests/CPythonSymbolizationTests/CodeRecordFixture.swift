@@ -2,10 +2,28 @@ import CPythonLayouts
 import CPythonSymbolization
 import Foundation
 
+/// The five copies of a code record, base64 as the fixture scripts write them.
+protocol CodeRecordCopies {
+    var header: String { get }
+    var nameCopy: String { get }
+    var qualifiedNameCopy: String { get }
+    var fileCopy: String { get }
+    var lineTableCopy: String { get }
+}
+
+extension CodeRecordCopies {
+    func bytes(_ base64: String) -> [UInt8] { Array(Data(base64Encoded: base64) ?? Data()) }
+
+    func decode(with layout: CPythonLayout) throws(CPythonObjectError) -> CPythonCode {
+        try CPythonCode(header: bytes(header), name: bytes(nameCopy), qualifiedName: bytes(qualifiedNameCopy),
+                        file: bytes(fileCopy), lineTable: bytes(lineTableCopy), layout: layout)
+    }
+}
+
 /// One file written by Fixtures/dump_code.py: code objects of one CPython, copied as the
 /// walker copies them, with what the interpreter itself says about them.
 struct CodeRecordFixture: Decodable {
-    struct Code: Decodable {
+    struct Code: Decodable, CodeRecordCopies {
         var name: String
         var nameIsCut: Bool
         var fileName: String
@@ -20,13 +38,6 @@ struct CodeRecordFixture: Decodable {
         /// [start, end, line]: instruction values start..<end (bytes for 3.8/3.9 and 3.11+,
         /// code units for 3.10) are on line (null: none).
         var lines: [[Int?]]
-
-        func bytes(_ base64: String) -> [UInt8] { Array(Data(base64Encoded: base64) ?? Data()) }
-
-        func decode(with layout: CPythonLayout) throws(CPythonObjectError) -> CPythonCode {
-            try CPythonCode(header: bytes(header), name: bytes(nameCopy), qualifiedName: bytes(qualifiedNameCopy),
-                            file: bytes(fileCopy), lineTable: bytes(lineTableCopy), layout: layout)
-        }
     }
 
     var version: String

@@ -16,7 +16,7 @@ import Testing
             var firstLine: Int
             var line: Int
         }
-        struct Frame: Decodable {
+        struct Frame: Decodable, CodeRecordCopies {
             var code: UInt64
             var instruction: UInt32
             var entry: Bool
@@ -91,10 +91,7 @@ import Testing
             #expect(result.frames.count - frames.count <= 3)
             #expect(frames.map(\.code) == result.expected.map(\.code), "\(walk.version) \(result.label)")
             for (frame, expected) in zip(frames, result.expected) {
-                func bytes(_ base64: String) -> [UInt8] { Array(Data(base64Encoded: base64) ?? Data()) }
-                let code = try CPythonCode(header: bytes(frame.header), name: bytes(frame.nameCopy),
-                                           qualifiedName: bytes(frame.qualifiedNameCopy), file: bytes(frame.fileCopy),
-                                           lineTable: bytes(frame.lineTableCopy), layout: layout)
+                let code = try frame.decode(with: layout)
                 #expect(code.name.text == expected.name)
                 #expect(code.fileName.text == expected.fileName)
                 #expect(code.firstLine == expected.firstLine)
