@@ -126,6 +126,7 @@ let package = Package(
         .target(name: "AggregatorCore", dependencies: [
             "WireFormat", "StreamDecoding", "Profiles", "Configuration", "Symbolization",
             "ProfilingMetrics", "Exporters", "ProfileOutputs", "ELF", "UnwindTableFormat", "UnwindTableCompiler", "Compression",
+            "CPythonSymbolization",
             "SystemCalls",
             "RateLimitedLogging",
             "CTandemMalloc",

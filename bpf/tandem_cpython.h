@@ -58,7 +58,7 @@ struct tandem_cpython_layout {
     __u32 version;                      /* major << 8 | minor, e.g. 0x030b; 0: empty slot */
     __u16 runtime_interpreters_head;    /* _PyRuntimeState.interpreters.head */
     __u16 interpreter_next;             /* PyInterpreterState.next */
-    __u16 interpreter_threads_head;     /* .tstate_head (3.8-3.11), .threads.head (3.12+) */
+    __u16 interpreter_threads_head;     /* .tstate_head (3.8-3.10), .threads.head (3.11+) */
     __u16 thread_next;                  /* PyThreadState.next */
     __u16 thread_id;                    /* PyThreadState.thread_id: pthread_self(), the thread's fs base */
     __u16 thread_frame;                 /* .frame (3.8-3.10), .cframe (3.11, 3.12), .current_frame (3.13) */

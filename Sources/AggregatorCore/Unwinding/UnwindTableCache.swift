@@ -1,3 +1,4 @@
+import CPythonSymbolization
 import ELF
 import Foundation
 import Symbolization
@@ -32,6 +33,8 @@ public struct CompiledUnwindTable: Sendable {
     /// How long the compile waited for a worker, and how long it took (read, parse, compile).
     public var waitedForWorker: Duration = .zero
     public var compileDuration: Duration = .zero
+    /// What the same parse of the file found of a CPython interpreter (docs/cpython.md).
+    public var cpython: CPythonInterpreterDetection = .notCPython
 
     /// `pgoff + (p_vaddr − p_offset) − start` of the segment mapped there: the bias of a
     /// mapping of this file, or nil when its file offset is in no `PT_LOAD` segment.
@@ -348,8 +351,11 @@ public final class UnwindTableCache: Sendable {
                 warningTexts.append("\(debugFile.path): \(error)")
                 usedDebugFile = nil
             }
+            // The interpreter's symbols come from the same parse: no second read of the file.
+            let cpython = elf.flatMap { try? CPythonInterpreter.detect(in: $0) } ?? .notCPython
             return .compiled(CompiledUnwindTable(serialized: table.serialized(), table: table,
-                                                 separateDebugFile: usedDebugFile, debugFileWarnings: warningTexts))
+                                                 separateDebugFile: usedDebugFile, debugFileWarnings: warningTexts,
+                                                 cpython: cpython))
         } catch {
             let debugPath = error.file == .separateDebugFile ? " (debug file \(debugFile?.path ?? "?"))" : ""
             return .failed((["\(path)\(debugPath): \(error)"] + warningTexts).joined(separator: "; "))

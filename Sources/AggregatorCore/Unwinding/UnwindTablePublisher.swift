@@ -1,3 +1,4 @@
+import CPythonSymbolization
 import Logging
 import Symbolization
 import SystemCalls
@@ -37,6 +38,8 @@ public final class UnwindTablePublisher {
         public var fileRequestsRefused = 0
         /// Descriptors or answers that matched nothing, or failed the fstat check (closed).
         public var descriptorsRejected = 0
+        /// CPython process records sent (control record 19).
+        public var cpythonProcessesSent = 0
     }
 
     private let cache: UnwindTableCache
@@ -50,6 +53,10 @@ public final class UnwindTablePublisher {
     private var republishedAfterEviction: [Int32: Int] = [:]
     private var nextTableID: UInt32 = 1
     private var loggedFailures: Set<FileIdentity> = []
+    /// Interpreter files already logged about.
+    private var loggedInterpreters: Set<FileIdentity> = []
+    /// Name each process's CPython interpreter to the sampler, which then walks its Python frames.
+    public var walksCPython = true
     /// The last mappings record of every process, published once the process is sampled:
     /// the sampler's table budget goes to processes that run, not to every idle one.
     private var latest: [Int32: Mappings] = [:]
@@ -149,10 +156,11 @@ public final class UnwindTablePublisher {
         var pending = false
         for mapping in mappings.mappings.sorted(by: { $0.start < $1.start }) {
             let result = entry(for: mapping, pid: mappings.pid)
-            guard case .covered(let entry) = result else {
+            guard case .covered(let entry, let cpython) = result else {
                 if case .pending = result { pending = true } else { counters.mappingsUncovered += 1 }
                 continue
             }
+            noteInterpreter(cpython, mapping: entry, path: mapping.path, pid: mappings.pid)
             // Disjoint, as the wire format requires (the kernel's maps are).
             if let last = entries.last, entry.start < last.end { continue }
             entries.append(entry)
@@ -166,6 +174,31 @@ public final class UnwindTablePublisher {
             counters.mappingsRecordsSent += 1
             counters.mappingsCovered += entries.count
             publishedTables[mappings.pid] = Set(entries.map(\.tableID))
+        }
+    }
+
+    /// Names a process's CPython interpreter to the sampler (control record 19) with each
+    /// set of its mappings (after an exec the sampler forgot the old one): `_PyRuntime`'s
+    /// address is its ELF address less the mapping's bias.
+    private func noteInterpreter(_ detection: CPythonInterpreterDetection, mapping: UnwindMapping, path: String, pid: Int32) {
+        switch detection {
+        case .notCPython:
+            return
+        case .unsupported(let reason):
+            if loggedInterpreters.insert(FileIdentity(device: mapping.device, inode: mapping.inode)).inserted {
+                logger.info("no Python frames for \(path): \(reason)")
+            }
+        case .interpreter(let interpreter):
+            guard walksCPython else { return }
+            let identity = FileIdentity(device: mapping.device, inode: mapping.inode)
+            let record = CPythonProcess(pid: pid, pythonVersion: interpreter.version.packed,
+                                        runtimeAddress: interpreter.runtimeAddress &- mapping.bias,
+                                        device: mapping.device, inode: mapping.inode)
+            guard channel.send(.cpythonProcess(record)) else { return }
+            counters.cpythonProcessesSent += 1
+            if loggedInterpreters.insert(identity).inserted {
+                logger.debug("CPython \(interpreter.version) in \(path): walking the Python frames of its processes")
+            }
         }
     }
 
@@ -309,7 +342,7 @@ public final class UnwindTablePublisher {
     }
 
     private enum MappingResult {
-        case covered(UnwindMapping)
+        case covered(UnwindMapping, CPythonInterpreterDetection)
         case pending
         case uncovered
     }
@@ -375,6 +408,6 @@ public final class UnwindTablePublisher {
             }
         }
         return .covered(UnwindMapping(start: mapping.start, end: mapping.end, tableID: tableID, bias: bias,
-                                      device: identity.device, inode: identity.inode))
+                                      device: identity.device, inode: identity.inode), compiled.cpython)
     }
 }
