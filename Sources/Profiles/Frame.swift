@@ -1,8 +1,8 @@
 /// One symbolized stack frame, as the aggregator hands it to metrics and exporters.
 public struct Frame: Hashable, Sendable {
-    // Stored properties are declared largest-first so that the one-byte `type`
-    // fills the padding after `fileOffset`'s tag: 56 bytes a frame instead of 64
-    // (stacks are cached as arrays of frames).
+    // Stored properties are declared largest-first so that the four-byte line and the
+    // one-byte `type` fill the padding after the optionals' tags (stacks are cached as
+    // arrays of frames).
 
     /// The address sampled: a return address (or the IP for the leaf) in the
     /// process's address space, or a kernel address for kernel frames.
@@ -15,16 +15,23 @@ public struct Frame: Hashable, Sendable {
     public var mappingPath: String?
     /// `address` translated to an offset in `mappingPath`'s file; `nil` when unknown.
     public var fileOffset: UInt64?
+    /// The source file of an interpreted frame (a Python frame's `co_filename`); `nil`
+    /// for native code, whose source tandem does not read.
+    public var sourceFile: String?
+    /// The line in `sourceFile`, 0 when unknown.
+    public var sourceLine: UInt32
     /// The runtime of the frame.
     public var type: FrameType
 
     public init(type: FrameType, address: UInt64, functionName: String? = nil,
-                mappingPath: String? = nil, fileOffset: UInt64? = nil) {
+                mappingPath: String? = nil, fileOffset: UInt64? = nil, sourceFile: String? = nil, sourceLine: UInt32 = 0) {
         self.type = type
         self.address = address
         self.functionName = functionName
         self.mappingPath = mappingPath
         self.fileOffset = fileOffset
+        self.sourceFile = sourceFile
+        self.sourceLine = sourceLine
     }
 
     /// A name for display: the function when known, else `file+0xoffset`,
