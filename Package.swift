@@ -108,7 +108,7 @@ let package = Package(
         ]),
         .target(name: "Symbolization", dependencies: [
             "Profiles", "WireFormat", "ELF", "CTandemSymbolization", "CTandemZlib", "CTandemLZMA", "CTandemCrypto", "SystemCalls",
-            "RateLimitedLogging",
+            "RateLimitedLogging", "CPythonSymbolization", "CPythonLayouts",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Compression", dependencies: ["CTandemZlib", "CTandemSnappy", "CTandemZstd"]),

@@ -505,7 +505,7 @@ public final class Sampler {
         let qualifiedName = copy(TANDEM_CPYTHON_NAME_BYTES, event.qualname_bytes)
         let fileName = copy(TANDEM_CPYTHON_FILE_BYTES, event.file_bytes)
         let lineTable = copy(TANDEM_CPYTHON_LINE_TABLE_BYTES, event.line_table_bytes)
-        output.appendState(.cpythonCode(CPythonCode(
+        output.appendState(.cpythonCode(CPythonCodeRecord(
             pid: pid, code: event.code, fingerprint: event.fingerprint, pythonVersion: layout.version.packed,
             flags: event.flags, header: header, name: name, qualifiedName: qualifiedName, fileName: fileName,
             lineTable: lineTable)))

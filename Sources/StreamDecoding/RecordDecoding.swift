@@ -172,7 +172,7 @@ extension ByteReader {
 }
 
 extension ByteReader {
-    mutating func readCPythonCode() throws(WireFormatError.Kind) -> CPythonCode {
+    mutating func readCPythonCode() throws(WireFormatError.Kind) -> CPythonCodeRecord {
         let pid = try readInt32("pid")
         let code = try readVarint()
         let fingerprint = try readUInt32("fingerprint")
@@ -180,10 +180,10 @@ extension ByteReader {
         let flags = try readUInt32("code flags")
         var copies: [[UInt8]] = []
         for _ in 0..<5 {
-            let count = try readCount("code copy length", limit: CPythonCode.maximumCopyBytes)
+            let count = try readCount("code copy length", limit: CPythonCodeRecord.maximumCopyBytes)
             copies.append(readBytes(count))
         }
-        return CPythonCode(pid: pid, code: code, fingerprint: fingerprint, pythonVersion: version, flags: flags,
+        return CPythonCodeRecord(pid: pid, code: code, fingerprint: fingerprint, pythonVersion: version, flags: flags,
                            header: copies[0], name: copies[1], qualifiedName: copies[2], fileName: copies[3],
                            lineTable: copies[4])
     }

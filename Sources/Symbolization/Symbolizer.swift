@@ -1,3 +1,4 @@
+import CPythonSymbolization
 import CTandemSymbolization
 import Logging
 import RateLimitedLogging
@@ -55,6 +56,9 @@ public final class Symbolizer {
     private var namedKernelStacks: TwoGenerationCache<UInt64, Bool>
 
     private lazy var vdso: ObjectFile? = loadOwnVDSO()
+    /// The code objects of CPython processes (docs/cpython.md), from code records.
+    private var cpythonCodes = CPythonCodeTable()
+    private let cpythonLog = RateLimitedLog(what: "malformed CPython code records")
 
     public init(options: SymbolizerOptions = .init(), logger: Logger) {
         self.options = options
@@ -87,6 +91,8 @@ public final class Symbolizer {
             kernelSymbols.setModules(modules.modules)
             namedKernelStacks.removeAll()
             sampleStacks.removeAll()
+        case .cpythonCode(let record):
+            applyCPythonCode(record)
         case .resetInterning:
             namedUserStacks.removeAll()
             namedKernelStacks.removeAll()
@@ -134,9 +140,14 @@ public final class Symbolizer {
         return false
     }
 
-    /// Puts (or removes) the state of `pid`, keeping `mappingCount` right.
+    /// Puts (or removes) the state of `pid`, keeping `mappingCount` right. A state that
+    /// replaces another (exec, a reused pid) or none takes the old address space's code
+    /// objects with it; code records of a pid without state yet are kept for it.
     private func store(_ process: ProcessState?, pid: Int32) {
-        if let old = processes[pid] { mappingCount -= old.mappings.count }
+        if let old = processes[pid] {
+            mappingCount -= old.mappings.count
+            if old !== process { cpythonCodes.remove(pid: pid) }
+        }
         processes[pid] = process
         if let process { mappingCount += process.mappings.count }
     }
@@ -207,6 +218,32 @@ public final class Symbolizer {
         }
     }
 
+    private func applyCPythonCode(_ record: CPythonCodeRecord) {
+        statistics.cpythonCodeRecords += 1
+        guard let layout = Self.cpythonLayout(version: record.pythonVersion) else {
+            statistics.cpythonCodeRecordsMalformed += 1
+            cpythonLog.log(.warning, "a code record of CPython \(record.pythonVersion >> 8).\(record.pythonVersion & 0xff), which has no layout here (pid \(record.pid))", to: logger)
+            return
+        }
+        let code: CPythonCode
+        do {
+            code = try CPythonCode(header: record.header, name: record.name,
+                                                        qualifiedName: record.qualifiedName, file: record.fileName,
+                                                        lineTable: record.lineTable, layout: layout)
+        } catch {
+            statistics.cpythonCodeRecordsMalformed += 1
+            cpythonLog.log(.warning, "pid \(record.pid), code object 0x\(String(record.code, radix: 16)): \(error); its frames stay unnamed", to: logger)
+            return
+        }
+        let key = CPythonCodeKey(code: record.code, fingerprint: record.fingerprint)
+        if !cpythonCodes.insert(code, pid: record.pid, key: key, limit: options.maximumCPythonCodes) {
+            statistics.cpythonCodeRecordsDropped += 1
+            reportLimit("max_cpython_code_objects", options.maximumCPythonCodes,
+                        "CPython code objects over all processes of this stream; frames of further ones stay unnamed")
+        }
+        // Stacks named before this code came may hold its frame unnamed: they were not cached.
+    }
+
     private func intern(_ path: String) -> String {
         if let existing = internedPaths[path] { return existing }
         if internedPaths.count > 100_000 { internedPaths.removeAll() }
@@ -226,6 +263,7 @@ public final class Symbolizer {
         objectFiles = [:]
         failedFiles = []
         internedPaths = [:]
+        cpythonCodes.removeAll()
         kernelSymbols = KernelSymbolTable()
         sampleStacks.removeAll()
         namedUserStacks.removeAll()
@@ -282,11 +320,13 @@ public final class Symbolizer {
         // Both stacks interned (or absent): the pair identifies the frames.
         let interned = (sample.kernelStack.isEmpty || sample.kernelStackID != 0)
             && (sample.userStack.isEmpty || sample.userStackID != 0)
+            && (sample.cpythonStack.isEmpty || sample.cpythonStackID != 0)
         // Kernel frames do not depend on the process: a kernel-only stack is one entry for all.
-        let userless = sample.userStack.isEmpty
+        let userless = sample.userStack.isEmpty && sample.cpythonStack.isEmpty
         let key = SampleStackKey(pid: userless ? 0 : sample.pid, generation: userless ? 0 : process?.generation ?? 0,
                                  kernelStackID: sample.kernelStack.isEmpty ? 0 : sample.kernelStackID,
-                                 userStackID: sample.userStack.isEmpty ? 0 : sample.userStackID)
+                                 userStackID: sample.userStack.isEmpty ? 0 : sample.userStackID,
+                                 cpythonStackID: sample.cpythonStack.isEmpty ? 0 : sample.cpythonStackID)
         if interned, let cached = sampleStacks[key] {
             statistics.stackCacheHits += 1
             return cached
@@ -296,9 +336,24 @@ public final class Symbolizer {
         var frames: [Frame] = []
         frames.reserveCapacity(sample.kernelStack.count + sample.userStack.count)
         if !sample.kernelStack.isEmpty { appendKernelFrames(id: sample.kernelStackID, stack: sample.kernelStack, to: &frames) }
-        let userCacheable = sample.userStack.isEmpty ? true
+        let userStart = frames.count
+        var cacheable = sample.userStack.isEmpty ? true
             : appendUserFrames(process: process, pid: sample.pid, id: sample.userStackID, stack: sample.userStack, to: &frames)
-        if interned, userCacheable { sampleStacks[key] = frames }
+        if !sample.cpythonStack.isEmpty {
+            let python = sample.cpythonFrames
+            var named: [Frame] = []
+            named.reserveCapacity(python.count)
+            for frame in python {
+                let (named1, complete) = Self.cpythonFrame(
+                    frame, code: cpythonCodes.code(pid: sample.pid, CPythonCodeKey(code: frame.code, fingerprint: frame.fingerprint)))
+                if named1.functionName != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
+                cacheable = cacheable && complete
+                named.append(named1)
+            }
+            frames = CPythonFrameMerge.merge(named, entries: python.map { $0.flags.contains(.entry) }, into: frames,
+                                             userStart: userStart)
+        }
+        if interned, cacheable { sampleStacks[key] = frames }
         return frames
     }
 
@@ -610,6 +665,7 @@ struct SampleStackKey: Hashable {
     var generation: UInt64
     var kernelStackID: UInt64
     var userStackID: UInt64
+    var cpythonStackID: UInt64
 }
 
 struct UserStackKey: Hashable {

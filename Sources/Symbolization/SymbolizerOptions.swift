@@ -30,6 +30,8 @@ public struct SymbolizerOptions: Sendable, Hashable {
     /// Kernel symbols kept per stream (`max_kernel_symbols`); their names may take
     /// `KernelSymbolTable.nameBytesPerSymbol` bytes per symbol on average.
     public var maximumKernelSymbols: Int
+    /// CPython code objects kept over all processes of a stream (`max_cpython_code_objects`).
+    public var maximumCPythonCodes: Int
 
     /// The defaults: far above a large host (thousands of processes, about 10^5 kernel
     /// symbols plus modules), low enough that a hostile stream cannot exhaust memory.
@@ -40,6 +42,10 @@ public struct SymbolizerOptions: Sendable, Hashable {
     /// large host needs a few hundred thousand (5,000 processes of 100 executable mappings).
     public static let defaultMaximumMappings = 1 << 19
     public static let defaultMaximumKernelSymbols = 1 << 19
+    /// 2^16 code objects (only those on sampled stacks are sent; a large application
+    /// samples a few thousand): a code object with its decoded line table takes up to
+    /// tens of KiB, so this bounds a hostile stream to a few GiB at worst... see docs/cpython.md.
+    public static let defaultMaximumCPythonCodes = 1 << 16
 
     public init(debugDirectories: [String] = ["/usr/lib/debug"], perfMapDirectory: String = "/tmp",
                 useProcessRoot: Bool = true, demangle: Bool = true, stackCacheCapacity: Int = 65536,
@@ -48,7 +54,8 @@ public struct SymbolizerOptions: Sendable, Hashable {
                 maximumProcesses: Int = defaultMaximumProcesses,
                 maximumMappingsPerProcess: Int = defaultMaximumMappingsPerProcess,
                 maximumMappings: Int = defaultMaximumMappings,
-                maximumKernelSymbols: Int = defaultMaximumKernelSymbols) {
+                maximumKernelSymbols: Int = defaultMaximumKernelSymbols,
+                maximumCPythonCodes: Int = defaultMaximumCPythonCodes) {
         self.debugDirectories = debugDirectories
         self.perfMapDirectory = perfMapDirectory
         self.useProcessRoot = useProcessRoot
@@ -61,5 +68,6 @@ public struct SymbolizerOptions: Sendable, Hashable {
         self.maximumMappingsPerProcess = maximumMappingsPerProcess
         self.maximumMappings = maximumMappings
         self.maximumKernelSymbols = maximumKernelSymbols
+        self.maximumCPythonCodes = maximumCPythonCodes
     }
 }

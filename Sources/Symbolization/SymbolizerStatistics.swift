@@ -51,6 +51,11 @@ public struct SymbolizerStatistics: Sendable, Hashable {
     public var mappingsDropped: UInt64 = 0
     /// Kernel symbols refused by `maximumKernelSymbols` (count or name bytes).
     public var kernelSymbolsDropped: UInt64 = 0
+    /// CPython code records received, refused by `maximumCPythonCodes`, and unreadable
+    /// (a version without a layout, copies that do not parse): the last two leave frames unnamed.
+    public var cpythonCodeRecords: UInt64 = 0
+    public var cpythonCodeRecordsDropped: UInt64 = 0
+    public var cpythonCodeRecordsMalformed: UInt64 = 0
 
     public static let recentFailureLimit = 32
 

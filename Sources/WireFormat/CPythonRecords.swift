@@ -67,7 +67,7 @@ public struct CPythonWalkFlags: OptionSet, Hashable, Sendable {
 /// the object's header and of the objects it points to, each from the object's first
 /// byte and possibly cut. Untrusted bytes: the aggregator parses them with the layout
 /// of `pythonVersion`.
-public struct CPythonCode: Hashable, Sendable {
+public struct CPythonCodeRecord: Hashable, Sendable {
     public var pid: Int32
     public var code: UInt64
     public var fingerprint: UInt32
@@ -100,14 +100,14 @@ public struct CPythonCode: Hashable, Sendable {
 }
 
 extension ByteWriter {
-    mutating func writeCPythonCode(_ code: CPythonCode) {
+    mutating func writeCPythonCode(_ code: CPythonCodeRecord) {
         writeInt32(code.pid)
         writeVarint(code.code)
         writeVarint(code.fingerprint)
         writeVarint(code.pythonVersion)
         writeVarint(code.flags)
         for copy in [code.header, code.name, code.qualifiedName, code.fileName, code.lineTable] {
-            let kept = copy.prefix(CPythonCode.maximumCopyBytes)
+            let kept = copy.prefix(CPythonCodeRecord.maximumCopyBytes)
             writeVarint(UInt64(kept.count))
             writeBytes(Array(kept))
         }

@@ -40,7 +40,7 @@ public enum Record: Hashable, Sendable {
     /// Unwind tables the sampler dropped from its BPF maps to make room for others.
     case unwindTablesEvicted(UnwindTablesEvicted)
     case fileDescriptor(FileDescriptorAnswer)
-    case cpythonCode(CPythonCode)
+    case cpythonCode(CPythonCodeRecord)
     /// A record of a type this version does not know; skipped by length.
     case unknown(type: UInt64, length: Int)
 

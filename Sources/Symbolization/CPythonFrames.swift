@@ -1,0 +1,88 @@
+import CPythonLayouts
+import CPythonSymbolization
+import Profiles
+import WireFormat
+
+/// A code object of one process, as its code record named it.
+struct CPythonCodeKey: Hashable {
+    var code: UInt64
+    var fingerprint: UInt32
+}
+
+/// The code objects a stream described, per process, within one bound over all processes.
+struct CPythonCodeTable {
+    private var codes: [Int32: [CPythonCodeKey: CPythonCode]] = [:]
+    private(set) var count = 0
+
+    func code(pid: Int32, _ key: CPythonCodeKey) -> CPythonCode? { codes[pid]?[key] }
+
+    /// Stores a parsed code object; false when `limit` code objects are held already.
+    mutating func insert(_ code: CPythonCode, pid: Int32, key: CPythonCodeKey, limit: Int) -> Bool {
+        if codes[pid]?[key] != nil {
+            codes[pid]![key] = code
+            return true
+        }
+        guard count < limit else { return false }
+        codes[pid, default: [:]][key] = code
+        count += 1
+        return true
+    }
+
+    /// The process's address space is gone (exit, exec, a reused pid).
+    mutating func remove(pid: Int32) {
+        count -= codes.removeValue(forKey: pid)?.count ?? 0
+    }
+
+    mutating func removeAll() {
+        codes = [:]
+        count = 0
+    }
+}
+
+/// Merges a sample's Python frames into its native frames (docs/cpython.md): walking the
+/// native frames leaf first, each `_PyEval_EvalFrameDefault` frame gets, just before it,
+/// the Python frames its evaluation ran (up to and including the next `entry` frame).
+/// Python frames left when the native frames end (a walk cut short) go at the root end.
+enum CPythonFrameMerge {
+    /// The C function that evaluates Python frames, in every supported version.
+    static let evaluationFunction = "_PyEval_EvalFrameDefault"
+
+    /// `python` is leaf first; `frames[userStart...]` are the native user frames.
+    static func merge(_ python: [Frame], entries: [Bool], into frames: [Frame], userStart: Int) -> [Frame] {
+        var merged: [Frame] = []
+        merged.reserveCapacity(frames.count + python.count)
+        merged.append(contentsOf: frames[..<userStart])
+        var next = 0
+        for frame in frames[userStart...] {
+            if frame.type == .native, frame.functionName == evaluationFunction, next < python.count {
+                while next < python.count {
+                    merged.append(python[next])
+                    next += 1
+                    if entries[next - 1] { break }
+                }
+            }
+            merged.append(frame)
+        }
+        merged.append(contentsOf: python[next...])
+        return merged
+    }
+}
+
+extension Symbolizer {
+    /// A Python frame: named when its code record came, else by its code address.
+    /// `complete` is false for a frame whose code record may still come.
+    static func cpythonFrame(_ frame: CPythonFrame, code: CPythonCode?) -> (Frame, complete: Bool) {
+        guard let code else {
+            return (Frame(type: .cpython, address: frame.code), frame.flags.contains(.codeUnreadable))
+        }
+        let line = frame.instruction == CPythonFrame.unknownInstruction ? nil : code.line(forInstruction: frame.instruction)
+        return (Frame(type: .cpython, address: frame.code, functionName: code.name.text,
+                      sourceFile: code.fileName.text, sourceLine: UInt32(clamping: line ?? code.firstLine)), true)
+    }
+
+    /// The layout that reads a code record of `version` (`major << 8 | minor`).
+    static func cpythonLayout(version: UInt32) -> CPythonLayout? {
+        guard version <= 0xffff else { return nil }
+        return CPythonLayout.layout(for: CPythonVersion(major: UInt8(version >> 8), minor: UInt8(version & 0xff)))
+    }
+}
