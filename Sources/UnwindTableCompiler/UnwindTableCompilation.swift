@@ -209,10 +209,17 @@ extension UnwindTable {
         if let first = rows.first, let last = rows.last, last.startAddress - first.startAddress > UInt64(UInt32.max) {
             throw UnwindTableError(.addressSpanTooLarge(last.startAddress - first.startAddress), section: "section headers", offset: 0)
         }
-        let loadSegments = elf.programHeaders.filter { $0.type == ELFFile.segmentLoad }.map {
-            LoadSegment(fileOffset: $0.offset, virtualAddress: $0.virtualAddress, fileSize: $0.fileSize, isExecutable: $0.isExecutable)
+        return UnwindTable(rows: rows, statistics: statistics, loadSegments: LoadSegment.segments(of: elf))
+    }
+}
+
+extension UnwindTable.LoadSegment {
+    /// The `PT_LOAD` segments of `elf`.
+    public static func segments(of elf: ELFFile) -> [UnwindTable.LoadSegment] {
+        elf.programHeaders.filter { $0.type == ELFFile.segmentLoad }.map {
+            UnwindTable.LoadSegment(fileOffset: $0.offset, virtualAddress: $0.virtualAddress, fileSize: $0.fileSize,
+                                    isExecutable: $0.isExecutable)
         }
-        return UnwindTable(rows: rows, statistics: statistics, loadSegments: loadSegments)
     }
 }
 

@@ -108,15 +108,7 @@ public struct UnwindTable: Hashable, Sendable {
     /// wrong segment. The mapping belongs to the executable segment whose page-aligned
     /// range holds `pgoff`.
     public func elfAddress(ofMappingAt mappingFileOffset: UInt64, pageSize: UInt64 = 4096) -> UInt64? {
-        func holds(_ segment: LoadSegment) -> Bool {
-            let misalignment = segment.virtualAddress % pageSize
-            let (mappedSize, overflow) = segment.fileSize.addingReportingOverflow(misalignment)
-            guard misalignment <= segment.fileOffset, !overflow else { return false }
-            let pageStart = segment.fileOffset - misalignment
-            return mappingFileOffset >= pageStart && mappingFileOffset - pageStart < mappedSize
-        }
-        let segment = loadSegments.last { $0.isExecutable && holds($0) } ?? loadSegments.last(where: holds)
-        return segment.map { $0.virtualAddress &- $0.fileOffset &+ mappingFileOffset }
+        loadSegments.elfAddress(ofMappingAt: mappingFileOffset, pageSize: pageSize)
     }
 
     /// The rules in force at `address` (an ELF virtual address), or `nil` where no FDE covers it.
@@ -131,5 +123,20 @@ public struct UnwindTable: Hashable, Sendable {
         guard low > 0 else { return nil }
         let row = rows[low - 1]
         return row.cfa == .noInfo ? nil : row
+    }
+}
+
+extension Array where Element == UnwindTable.LoadSegment {
+    /// `UnwindTable.elfAddress(ofMappingAt:pageSize:)` over these segments.
+    public func elfAddress(ofMappingAt mappingFileOffset: UInt64, pageSize: UInt64 = 4096) -> UInt64? {
+        func holds(_ segment: UnwindTable.LoadSegment) -> Bool {
+            let misalignment = segment.virtualAddress % pageSize
+            let (mappedSize, overflow) = segment.fileSize.addingReportingOverflow(misalignment)
+            guard misalignment <= segment.fileOffset, !overflow else { return false }
+            let pageStart = segment.fileOffset - misalignment
+            return mappingFileOffset >= pageStart && mappingFileOffset - pageStart < mappedSize
+        }
+        let segment = last { $0.isExecutable && holds($0) } ?? last(where: holds)
+        return segment.map { $0.virtualAddress &- $0.fileOffset &+ mappingFileOffset }
     }
 }

@@ -372,7 +372,7 @@ public final class UnwindTableCache: Sendable {
 
     /// `path` opened (with `OpenFile.open`: without blocking, regular files only) and its
     /// bytes, if it is the file `identity` names.
-    private static func readFile(_ path: String, identity: FileIdentity, limit: Int) -> Result<(OpenFile, [UInt8]), FileReadFailure> {
+    static func readFile(_ path: String, identity: FileIdentity, limit: Int) -> Result<(OpenFile, [UInt8]), FileReadFailure> {
         switch OpenFile.open(path) {
         case .failure(let error):
             return .failure(.notOpened(error))

@@ -57,6 +57,7 @@ public final class UnwindTablePublisher {
     private var loggedInterpreters: Set<FileIdentity> = []
     /// Name each process's CPython interpreter to the sampler, which then walks its Python frames.
     public var walksCPython = true
+    private lazy var interpreterFiles = CPythonInterpreterFiles(maximumFileSize: maximumFileSize)
     /// The last mappings record of every process, published once the process is sampled:
     /// the sampler's table budget goes to processes that run, not to every idle one.
     private var latest: [Int32: Mappings] = [:]
@@ -154,6 +155,13 @@ public final class UnwindTablePublisher {
     public func publish(_ mappings: Mappings) {
         var entries: [UnwindMapping] = []
         var pending = false
+        if walksCPython {
+            for mapping in mappings.mappings {
+                guard let (interpreter, address) = interpreterFiles.interpreter(at: mapping, pid: mappings.pid) else { continue }
+                sendInterpreter(interpreter, runtimeAddress: address, device: mapping.device, inode: mapping.inode,
+                                path: mapping.path, pid: mappings.pid)
+            }
+        }
         for mapping in mappings.mappings.sorted(by: { $0.start < $1.start }) {
             let result = entry(for: mapping, pid: mappings.pid)
             guard case .covered(let entry, let cpython) = result else {
@@ -189,16 +197,21 @@ public final class UnwindTablePublisher {
                 logger.info("no Python frames for \(path): \(reason)")
             }
         case .interpreter(let interpreter):
-            guard walksCPython else { return }
-            let identity = FileIdentity(device: mapping.device, inode: mapping.inode)
-            let record = CPythonProcess(pid: pid, pythonVersion: interpreter.version.packed,
-                                        runtimeAddress: interpreter.runtimeAddress &- mapping.bias,
-                                        device: mapping.device, inode: mapping.inode)
-            guard channel.send(.cpythonProcess(record)) else { return }
-            counters.cpythonProcessesSent += 1
-            if loggedInterpreters.insert(identity).inserted {
-                logger.debug("CPython \(interpreter.version) in \(path): walking the Python frames of its processes")
-            }
+            // Sent already from the file name (CPythonInterpreterFiles) when it says python.
+            guard walksCPython, !CPythonInterpreterFiles.mayBeInterpreter(path) else { return }
+            sendInterpreter(interpreter, runtimeAddress: interpreter.runtimeAddress &- mapping.bias, device: mapping.device,
+                            inode: mapping.inode, path: path, pid: pid)
+        }
+    }
+
+    private func sendInterpreter(_ interpreter: CPythonInterpreter, runtimeAddress: UInt64, device: UInt64, inode: UInt64,
+                                 path: String, pid: Int32) {
+        let record = CPythonProcess(pid: pid, pythonVersion: interpreter.version.packed, runtimeAddress: runtimeAddress,
+                                    device: device, inode: inode)
+        guard channel.send(.cpythonProcess(record)) else { return }
+        counters.cpythonProcessesSent += 1
+        if loggedInterpreters.insert(FileIdentity(device: device, inode: inode)).inserted {
+            logger.debug("CPython \(interpreter.version) in \(path): walking the Python frames of its processes")
         }
     }
 
