@@ -197,8 +197,10 @@ public final class UnwindTablePublisher {
                 logger.info("no Python frames for \(path): \(reason)")
             }
         case .interpreter(let interpreter):
-            // Sent already from the file name (CPythonInterpreterFiles) when it says python.
-            guard walksCPython, !CPythonInterpreterFiles.mayBeInterpreter(path) else { return }
+            // Also for a file the name-based look found (the sampler applies a record again as
+            // is): that look reads by path only, and a file the aggregator may not read
+            // reaches here through a descriptor the sampler passed.
+            guard walksCPython else { return }
             sendInterpreter(interpreter, runtimeAddress: interpreter.runtimeAddress &- mapping.bias, device: mapping.device,
                             inode: mapping.inode, path: path, pid: pid)
         }

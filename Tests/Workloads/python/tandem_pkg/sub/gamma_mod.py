@@ -1,0 +1,8 @@
+"""A module inside a package: its frames name this file."""
+
+
+def gamma(units, unit):
+    total = 0
+    for i in range(units * unit):
+        total += i * i
+    return total
