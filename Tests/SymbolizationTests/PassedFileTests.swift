@@ -1,0 +1,105 @@
+import Foundation
+import Profiles
+import Synchronization
+import Testing
+import WireFormat
+@testable import Symbolization
+
+/// Files no path opens for the aggregator are read through a descriptor the sampler passed
+/// (`Symbolizer.passedFiles`): the symbolizer asks for it, waits for it without caching
+/// the unnamed frames, names them once it came, and gives up after `passedFileWait`.
+@Suite struct PassedFileTests {
+    /// Stands in for the connection: answers what the test says, and records what was asked.
+    final class Answers: PassedFiles {
+        let state = Mutex<(answer: PassedFile, asked: Int)>((.awaited, 0))
+
+        func file(for mapping: Mapping, pid: Int32) -> PassedFile {
+            state.withLock { state in
+                state.asked += 1
+                return state.answer
+            }
+        }
+
+        var asked: Int { state.withLock { $0.asked } }
+        func answer(_ answer: PassedFile) { state.withLock { $0.answer = answer } }
+    }
+
+    /// The fixture running, described to `symbolizer` with its executable's mapping under a
+    /// path that does not exist (as a file in a directory the aggregator may not enter).
+    static func unreachableFixture(_ symbolizer: Symbolizer, fixture: CFixture) throws -> FixtureProcess {
+        let process = try FixtureProcess(executable: fixture.executable)
+        var mappings = try process.mappings()
+        for index in mappings.mappings.indices where mappings.mappings[index].path == fixture.executable {
+            mappings.mappings[index].path = "/nonexistent-tandem" + fixture.executable
+        }
+        symbolizer.apply(.process(try process.processInfo()))
+        symbolizer.apply(.mappings(mappings))
+        return process
+    }
+
+    static func leaf(_ symbolizer: Symbolizer, pid: Int32, _ address: UInt64, second: UInt64) -> Frame {
+        symbolizer.symbolize(Sample(time: second * 1_000_000_000, pid: pid, tid: pid, cpu: 0, userStackID: 7,
+                                    kernelStack: [], userStack: [address])).frames[0]
+    }
+
+    @Test func framesOfAFileNoPathOpensAreNamedThroughThePassedFile() throws {
+        let fixture = try CFixture()
+        let symbolizer = Symbolizer(options: .init(debugDirectories: []), logger: testLogger())
+        let answers = Answers()
+        symbolizer.passedFiles = answers
+        let process = try Self.unreachableFixture(symbolizer, fixture: fixture)
+        defer { process.finish() }
+        let address = try process.address("tandem_fixture_static")
+
+        // Asked for, not there yet: unnamed, and not cached (asked again at the next sample).
+        #expect(Self.leaf(symbolizer, pid: process.pid, address, second: 1).functionName == nil)
+        #expect(Self.leaf(symbolizer, pid: process.pid, address, second: 2).functionName == nil)
+        #expect(answers.asked == 2)
+        #expect(symbolizer.statistics.fileFailures == 0)
+
+        guard case .success(let file) = OpenFile.open(fixture.executable) else {
+            Issue.record("cannot open \(fixture.executable)")
+            return
+        }
+        answers.answer(.open(file))
+        let frame = Self.leaf(symbolizer, pid: process.pid, address, second: 3)
+        #expect(frame.functionName == "tandem_fixture_static")
+        #expect(frame.mappingPath == "/nonexistent-tandem" + fixture.executable)
+        #expect(symbolizer.statistics.filesFromPassedDescriptors == 1)
+        #expect(symbolizer.statistics.fileFailures == 0)
+        // Loaded once: not asked again.
+        #expect(Self.leaf(symbolizer, pid: process.pid, address, second: 4).functionName == "tandem_fixture_static")
+        #expect(answers.asked == 3)
+    }
+
+    @Test func aDescriptorThatDoesNotComeIsAFailureAfterTheWait() throws {
+        let fixture = try CFixture()
+        let symbolizer = Symbolizer(options: .init(debugDirectories: []), logger: testLogger())
+        let answers = Answers()
+        symbolizer.passedFiles = answers
+        let process = try Self.unreachableFixture(symbolizer, fixture: fixture)
+        defer { process.finish() }
+        let address = try process.address("tandem_fixture_static")
+        let wait = Symbolizer.passedFileWait / 1_000_000_000
+        #expect(Self.leaf(symbolizer, pid: process.pid, address, second: 1).functionName == nil)
+        #expect(Self.leaf(symbolizer, pid: process.pid, address, second: wait).functionName == nil)
+        #expect(symbolizer.statistics.fileFailures == 0)
+        #expect(Self.leaf(symbolizer, pid: process.pid, address, second: wait + 1).functionName == nil)
+        #expect(symbolizer.statistics.fileFailures == 1)
+        #expect(symbolizer.statistics.recentFileFailures.last?.reason.contains("no descriptor from the sampler within \(wait) s") == true)
+        // Final now: a descriptor that comes later is not asked for.
+        let asked = answers.asked
+        _ = Self.leaf(symbolizer, pid: process.pid, address, second: wait + 2)
+        #expect(answers.asked == asked)
+    }
+
+    /// A replay (no sampler to ask) fails the file at once, as before.
+    @Test func withoutPassedFilesTheFileFailsAtOnce() throws {
+        let fixture = try CFixture()
+        let symbolizer = Symbolizer(options: .init(debugDirectories: []), logger: testLogger())
+        let process = try Self.unreachableFixture(symbolizer, fixture: fixture)
+        defer { process.finish() }
+        #expect(Self.leaf(symbolizer, pid: process.pid, try process.address("tandem_fixture_static"), second: 1).functionName == nil)
+        #expect(symbolizer.statistics.fileFailures == 1)
+    }
+}
