@@ -319,7 +319,7 @@ public final class UnwindTablePublisher {
         let identity = FileIdentity(device: mapping.device, inode: mapping.inode)
         guard cache.passedFile(identity) == nil, !isRequested(identity), refusal(of: identity, pid: pid) == nil else { return }
         requestFile(FileRequest(pid: pid, start: mapping.start, end: mapping.end, device: mapping.device, inode: mapping.inode),
-                    path: mapping.path, reason: "the symbolizer could not open it")
+                    path: mapping.path, reason: "no path opened it for its symbols")
     }
 
     /// Why `fd` is not the regular file `identity` of at most `limit` bytes (`fstat`), or nil.
