@@ -79,3 +79,50 @@ import Glibc
         #expect(passedFiles.takeWanted().isEmpty)
     }
 }
+
+extension ControlStreamServerTests {
+    /// A file whose table the cache compiled already (an earlier connection's) is not asked
+    /// for by the publisher; when no path opens it for the symbolizer, the symbolizer's
+    /// wish reaches the sampler as the same file request.
+    @Test func theSymbolizerAsksForAFileNoPathOpensThroughTheConnection() throws {
+        try serve { client in
+            var header = SyntheticStream.header
+            header.controlVersion = 1
+            var stream = StreamEncoder(header: header)
+            var mappings = try ownExecutableMappings()
+            let index = try #require(mappings.mappings.firstIndex { $0.path.hasPrefix("/") && $0.inode != 0 })
+            mappings.mappings[index].path = "/nonexistent-tandem" + mappings.mappings[index].path
+            let hidden = mappings.mappings[index]
+            stream.append(.process(ProcessInfo(pid: getpid(), parentPID: 1, startTime: 0, comm: "tests",
+                                               executablePath: "", cgroupPath: "", isExec: false)))
+            stream.append(.mappings(mappings))
+            stream.appendSample(time: 1_000_000_100, pid: getpid(), tid: getpid(), cpu: 0, kernelStack: [],
+                                userStack: [hidden.start + 16])
+            writeAll(client, stream.takeBytes())
+            var decoder = ControlDecoder()
+            var requests: [FileRequest] = []
+            var buffer = [UInt8](repeating: 0, count: 1 << 16)
+            var time: UInt64 = 1_000_000_000
+            let deadline = ContinuousClock.now + .seconds(20)
+            // Keep the stream going (each read is previewed, which sends what the symbolizer asked for).
+            while requests.isEmpty && ContinuousClock.now < deadline {
+                var descriptor = pollfd(fd: client, events: Int16(POLLIN), revents: 0)
+                if poll(&descriptor, 1, 100) == 0 {
+                    time += 1_000_000
+                    stream.append(.statistics(SamplerStatistics(time: time, counters: [:])))
+                    writeAll(client, stream.takeBytes())
+                    continue
+                }
+                let count = buffer.withUnsafeMutableBytes { read(client, $0.baseAddress, $0.count) }
+                try #require(count > 0)
+                decoder.feed(buffer[..<count])
+                while let record = try decoder.next() {
+                    if case .fileRequest(let request) = record { requests.append(request) }
+                }
+            }
+            shutdown(client, Int32(SHUT_WR))
+            #expect(requests == [FileRequest(pid: getpid(), start: hidden.start, end: hidden.end, device: hidden.device,
+                                             inode: hidden.inode)])
+        }
+    }
+}
