@@ -41,8 +41,10 @@ public final class Symbolizer {
     /// sampler); nil for a capture or replay, whose files are only read by path.
     public var passedFiles: (any PassedFiles)?
     /// Files whose paths failed, waiting for a passed descriptor: since when (stream time)
-    /// and why the paths failed. Bounded by the files of the mappings held.
+    /// and why the paths failed. At most `maximumAwaitedFiles`: a stream naming more
+    /// unreadable files at once has the others fail at once, as without descriptors.
     private var awaitedFiles: [FileKey: (since: UInt64, reasons: String)] = [:]
+    static let maximumAwaitedFiles = 4096
     /// How long (stream time) a file waits for its descriptor before it counts as unreadable:
     /// the sampler answers within a drain interval (250 ms); a refusal is not seen here.
     static let passedFileWait: UInt64 = 10_000_000_000
@@ -532,6 +534,14 @@ public final class Symbolizer {
             statistics.filesFromPassedDescriptors += 1
             return .open(file)
         case .awaited:
+            if awaitedFiles[key] == nil, awaitedFiles.count >= Self.maximumAwaitedFiles {
+                // Waits of files no sample asked for again (their processes ended) are over.
+                awaitedFiles = awaitedFiles.filter { now &- $0.value.since < Self.passedFileWait }
+            }
+            guard awaitedFiles[key] != nil || awaitedFiles.count < Self.maximumAwaitedFiles else {
+                reasons.append("more than \(Self.maximumAwaitedFiles) files wait for a descriptor from the sampler")
+                return .unavailable
+            }
             let since = awaitedFiles[key]?.since ?? now
             guard now &- since < Self.passedFileWait else {
                 awaitedFiles[key] = nil

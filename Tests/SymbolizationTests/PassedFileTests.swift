@@ -93,6 +93,27 @@ import WireFormat
         #expect(answers.asked == asked)
     }
 
+    /// A stream naming more unreadable files than may wait at once: the ones past the bound
+    /// fail at once, as without descriptors.
+    @Test func filesWaitingForADescriptorAreBounded() {
+        let symbolizer = Symbolizer(options: .init(debugDirectories: []), logger: testLogger())
+        let answers = Answers()
+        symbolizer.passedFiles = answers
+        let count = Symbolizer.maximumAwaitedFiles + 1
+        let mappings = (1...count).map { (index: Int) -> Mapping in
+            let start = UInt64(index) << 16
+            return Mapping(start: start, end: start + 0x1000, fileOffset: 0, device: 1, inode: UInt64(index),
+                           path: "/nonexistent-tandem/file\(index)")
+        }
+        symbolizer.apply(.mappings(Mappings(pid: getpid(), mappings: mappings)))
+        let frames = symbolizer.symbolize(Sample(time: 1_000_000_000, pid: getpid(), tid: getpid(), cpu: 0, userStackID: 0,
+                                                 kernelStack: [], userStack: mappings.map { $0.start + 16 })).frames
+        #expect(frames.allSatisfy { $0.functionName == nil })
+        #expect(answers.asked == count)
+        #expect(symbolizer.statistics.fileFailures == 1)
+        #expect(symbolizer.statistics.recentFileFailures.last?.reason.contains("files wait for a descriptor from the sampler") == true)
+    }
+
     /// A replay (no sampler to ask) fails the file at once, as before.
     @Test func withoutPassedFilesTheFileFailsAtOnce() throws {
         let fixture = try CFixture()
