@@ -24,73 +24,76 @@ import WireFormat
         func answer(_ answer: PassedFile) { state.withLock { $0.answer = answer } }
     }
 
-    /// The fixture running, described to `symbolizer` with its executable's mapping under a
-    /// path that does not exist (as a file in a directory the aggregator may not enter).
-    static func unreachableFixture(_ symbolizer: Symbolizer, fixture: CFixture) throws -> FixtureProcess {
-        let process = try FixtureProcess(executable: fixture.executable)
-        var mappings = try process.mappings()
-        for index in mappings.mappings.indices where mappings.mappings[index].path == fixture.executable {
-            mappings.mappings[index].path = "/nonexistent-tandem" + fixture.executable
-        }
-        symbolizer.apply(.process(try process.processInfo()))
-        symbolizer.apply(.mappings(mappings))
-        return process
-    }
+    /// The fixture running, described to a symbolizer that asks `answers` for files, with its
+    /// executable's mapping under a path that does not exist (as a file in a directory the
+    /// aggregator may not enter).
+    final class Scenario {
+        let fixture: CFixture
+        let symbolizer = Symbolizer(options: .init(debugDirectories: []), logger: testLogger())
+        let answers = Answers()
+        let process: FixtureProcess
+        /// Of `tandem_fixture_static`, in the unreachable mapping.
+        let address: UInt64
 
-    static func leaf(_ symbolizer: Symbolizer, pid: Int32, _ address: UInt64, second: UInt64) -> Frame {
-        symbolizer.symbolize(Sample(time: second * 1_000_000_000, pid: pid, tid: pid, cpu: 0, userStackID: 7,
-                                    kernelStack: [], userStack: [address])).frames[0]
+        init() throws {
+            fixture = try CFixture()
+            symbolizer.passedFiles = answers
+            process = try FixtureProcess(executable: fixture.executable)
+            var mappings = try process.mappings()
+            for index in mappings.mappings.indices where mappings.mappings[index].path == fixture.executable {
+                mappings.mappings[index].path = "/nonexistent-tandem" + fixture.executable
+            }
+            symbolizer.apply(.process(try process.processInfo()))
+            symbolizer.apply(.mappings(mappings))
+            address = try process.address("tandem_fixture_static")
+        }
+
+        deinit { process.finish() }
+
+        /// The frame of a sample at `address` taken at `second` of stream time.
+        func leaf(second: UInt64) -> Frame {
+            symbolizer.symbolize(Sample(time: second * 1_000_000_000, pid: process.pid, tid: process.pid, cpu: 0,
+                                        userStackID: 7, kernelStack: [], userStack: [address])).frames[0]
+        }
     }
 
     @Test func framesOfAFileNoPathOpensAreNamedThroughThePassedFile() throws {
-        let fixture = try CFixture()
-        let symbolizer = Symbolizer(options: .init(debugDirectories: []), logger: testLogger())
-        let answers = Answers()
-        symbolizer.passedFiles = answers
-        let process = try Self.unreachableFixture(symbolizer, fixture: fixture)
-        defer { process.finish() }
-        let address = try process.address("tandem_fixture_static")
-
+        let scenario = try Scenario()
+        let statistics = { scenario.symbolizer.statistics }
         // Asked for, not there yet: unnamed, and not cached (asked again at the next sample).
-        #expect(Self.leaf(symbolizer, pid: process.pid, address, second: 1).functionName == nil)
-        #expect(Self.leaf(symbolizer, pid: process.pid, address, second: 2).functionName == nil)
-        #expect(answers.asked == 2)
-        #expect(symbolizer.statistics.fileFailures == 0)
+        #expect(scenario.leaf(second: 1).functionName == nil)
+        #expect(scenario.leaf(second: 2).functionName == nil)
+        #expect(scenario.answers.asked == 2)
+        #expect(statistics().fileFailures == 0)
 
-        guard case .success(let file) = OpenFile.open(fixture.executable) else {
-            Issue.record("cannot open \(fixture.executable)")
+        guard case .success(let file) = OpenFile.open(scenario.fixture.executable) else {
+            Issue.record("cannot open \(scenario.fixture.executable)")
             return
         }
-        answers.answer(.open(file))
-        let frame = Self.leaf(symbolizer, pid: process.pid, address, second: 3)
+        scenario.answers.answer(.open(file))
+        let frame = scenario.leaf(second: 3)
         #expect(frame.functionName == "tandem_fixture_static")
-        #expect(frame.mappingPath == "/nonexistent-tandem" + fixture.executable)
-        #expect(symbolizer.statistics.filesFromPassedDescriptors == 1)
-        #expect(symbolizer.statistics.fileFailures == 0)
+        #expect(frame.mappingPath == "/nonexistent-tandem" + scenario.fixture.executable)
+        #expect(statistics().filesFromPassedDescriptors == 1)
+        #expect(statistics().fileFailures == 0)
         // Loaded once: not asked again.
-        #expect(Self.leaf(symbolizer, pid: process.pid, address, second: 4).functionName == "tandem_fixture_static")
-        #expect(answers.asked == 3)
+        #expect(scenario.leaf(second: 4).functionName == "tandem_fixture_static")
+        #expect(scenario.answers.asked == 3)
     }
 
     @Test func aDescriptorThatDoesNotComeIsAFailureAfterTheWait() throws {
-        let fixture = try CFixture()
-        let symbolizer = Symbolizer(options: .init(debugDirectories: []), logger: testLogger())
-        let answers = Answers()
-        symbolizer.passedFiles = answers
-        let process = try Self.unreachableFixture(symbolizer, fixture: fixture)
-        defer { process.finish() }
-        let address = try process.address("tandem_fixture_static")
+        let scenario = try Scenario()
         let wait = Symbolizer.passedFileWait / 1_000_000_000
-        #expect(Self.leaf(symbolizer, pid: process.pid, address, second: 1).functionName == nil)
-        #expect(Self.leaf(symbolizer, pid: process.pid, address, second: wait).functionName == nil)
-        #expect(symbolizer.statistics.fileFailures == 0)
-        #expect(Self.leaf(symbolizer, pid: process.pid, address, second: wait + 1).functionName == nil)
-        #expect(symbolizer.statistics.fileFailures == 1)
-        #expect(symbolizer.statistics.recentFileFailures.last?.reason.contains("no descriptor from the sampler within \(wait) s") == true)
+        #expect(scenario.leaf(second: 1).functionName == nil)
+        #expect(scenario.leaf(second: wait).functionName == nil)
+        #expect(scenario.symbolizer.statistics.fileFailures == 0)
+        #expect(scenario.leaf(second: wait + 1).functionName == nil)
+        #expect(scenario.symbolizer.statistics.fileFailures == 1)
+        #expect(scenario.symbolizer.statistics.recentFileFailures.last?.reason.contains("no descriptor from the sampler within \(wait) s") == true)
         // Final now: a descriptor that comes later is not asked for.
-        let asked = answers.asked
-        _ = Self.leaf(symbolizer, pid: process.pid, address, second: wait + 2)
-        #expect(answers.asked == asked)
+        let asked = scenario.answers.asked
+        _ = scenario.leaf(second: wait + 2)
+        #expect(scenario.answers.asked == asked)
     }
 
     /// A stream naming more unreadable files than may wait at once: the ones past the bound
@@ -116,11 +119,10 @@ import WireFormat
 
     /// A replay (no sampler to ask) fails the file at once, as before.
     @Test func withoutPassedFilesTheFileFailsAtOnce() throws {
-        let fixture = try CFixture()
-        let symbolizer = Symbolizer(options: .init(debugDirectories: []), logger: testLogger())
-        let process = try Self.unreachableFixture(symbolizer, fixture: fixture)
-        defer { process.finish() }
-        #expect(Self.leaf(symbolizer, pid: process.pid, try process.address("tandem_fixture_static"), second: 1).functionName == nil)
-        #expect(symbolizer.statistics.fileFailures == 1)
+        let scenario = try Scenario()
+        scenario.symbolizer.passedFiles = nil
+        #expect(scenario.leaf(second: 1).functionName == nil)
+        #expect(scenario.symbolizer.statistics.fileFailures == 1)
+        #expect(scenario.answers.asked == 0)
     }
 }
