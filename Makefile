@@ -23,10 +23,12 @@ test: deps
 	$(SWIFT) test --skip-build --no-parallel --filter '$(LIVE_TESTS)'
 	@if [ -x scripts/fuzz-decoder.sh ]; then ./scripts/fuzz-decoder.sh $(FUZZ_SECONDS); fi
 	./scripts/fuzz-sampling-rate-reader.sh $(FUZZ_SECONDS)
+	./scripts/fuzz-unwind-table-validator.sh $(FUZZ_SECONDS)
 
 fuzz:
 	./scripts/fuzz-decoder.sh $(FUZZ_SECONDS)
 	./scripts/fuzz-sampling-rate-reader.sh $(FUZZ_SECONDS)
+	./scripts/fuzz-unwind-table-validator.sh $(FUZZ_SECONDS)
 
 run:
 	./scripts/run.sh

@@ -9,8 +9,12 @@ import Glibc
 ///
 /// `open(_:)` is the one way the aggregator opens such a path: any local user can put a
 /// FIFO or a device where a process maps a file or a JIT writes its map, and a blocking
-/// `open` or `read` of it would stall a connection (or a replay) for good.
-public final class OpenFile {
+/// `open` or `read` of it would stall a connection (or a replay) for good. `adopt(_:name:)`
+/// takes a file the sampler opened for it instead (a descriptor it passed).
+///
+/// Sendable: immutable, and read only with `pread` (no shared file offset), so the unwind
+/// tables' workers and a symbolizer may read one file at once.
+public final class OpenFile: Sendable {
     let descriptor: FileDescriptor
     /// The descriptor number, lent: valid while this file lives.
     public var fileDescriptor: Int32 { descriptor.rawValue }
@@ -48,6 +52,21 @@ public final class OpenFile {
         } catch {
             return .failure(.systemCall(SystemCallError(error.call, subject: path, errno: error.errno)))
         }
+    }
+
+    /// Takes over `descriptor`, a file opened by another process for this one (the sampler
+    /// passes a read-only descriptor of a file no path opens here), if `fstat` shows a
+    /// regular file; `name` stands for its path in messages.
+    public static func adopt(_ descriptor: consuming FileDescriptor, name: String) -> Result<OpenFile, FileOpenError> {
+        let status: stat
+        do {
+            status = try descriptor.status()
+        } catch {
+            return .failure(.systemCall(SystemCallError(error.call, subject: name, errno: error.errno)))
+        }
+        let type = FileType(mode: status.st_mode)
+        guard type == .regular else { return .failure(.notRegularFile(path: name, type: type)) }
+        return .success(OpenFile(descriptor: descriptor, path: name, status: status))
     }
 
     /// The whole file, read with `pread`; nil on a read error or beyond `limit` bytes.

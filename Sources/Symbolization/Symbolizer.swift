@@ -38,6 +38,20 @@ public final class Symbolizer {
     private var useTick: UInt64 = 0
     private var internedPaths: [String: String] = [:]
 
+    /// Where files no path opens may come from (the connection's descriptors from the
+    /// sampler); nil for a capture or replay, whose files are only read by path.
+    public var passedFiles: (any PassedFiles)?
+    /// Files whose paths failed, waiting for a passed descriptor: since when (stream time)
+    /// and why the paths failed. At most `maximumAwaitedFiles`: a stream naming more
+    /// unreadable files at once has the others fail at once, as without descriptors.
+    private var awaitedFiles: [FileKey: (since: UInt64, reasons: String)] = [:]
+    static let maximumAwaitedFiles = 4096
+    /// How long (stream time) a file waits for its descriptor before it counts as unreadable:
+    /// the sampler answers within a drain interval (250 ms); a refusal is not seen here.
+    static let passedFileWait: UInt64 = 10_000_000_000
+    /// The newest sample time: the symbolizer's clock, from the stream.
+    private var now: UInt64 = 0
+
     private var kernelSymbols = KernelSymbolTable()
     /// Mappings held over all processes, against `options.maximumMappings`.
     private var mappingCount = 0
@@ -262,6 +276,7 @@ public final class Symbolizer {
         mappingCount = 0
         objectFiles = [:]
         failedFiles = []
+        awaitedFiles = [:]
         internedPaths = [:]
         cpythonCodes.removeAll()
         kernelSymbols = KernelSymbolTable()
@@ -303,6 +318,7 @@ public final class Symbolizer {
     /// Every address gives a frame; one without a symbol keeps its file and offset.
     public func symbolize(_ sample: Sample) -> SymbolizedSample {
         statistics.samples += 1
+        now = max(now, sample.time)
         let process = processes[sample.pid]
         let identity: ProcessIdentity
         if let process, process.identityKnown {
@@ -413,8 +429,15 @@ public final class Symbolizer {
         case .vdso, .file:
             let fileOffset = address &- mapping.mapping.start &+ mapping.mapping.fileOffset
             let lookupOffset = lookup &- mapping.mapping.start &+ mapping.mapping.fileOffset
-            guard let object = objectFile(for: mapping, process: process, pid: pid) else {
+            let object: ObjectFile
+            switch objectFile(for: mapping, process: process, pid: pid) {
+            case .loaded(let loaded):
+                object = loaded
+            case .unavailable:
                 return (Frame(type: .native, address: address, mappingPath: mapping.path, fileOffset: fileOffset), true)
+            case .awaited:
+                // Not cached: a later sample may name it with the descriptor.
+                return (Frame(type: .native, address: address, mappingPath: mapping.path, fileOffset: fileOffset), false)
             }
             let fileType: FrameType = switch object.runtime {
             case .go: .go
@@ -439,60 +462,83 @@ public final class Symbolizer {
 
     // MARK: Files
 
+    /// What a mapping's file gave: its symbols, nothing, or nothing yet (a descriptor awaited).
+    enum FileLoad {
+        case loaded(ObjectFile)
+        case unavailable
+        case awaited
+    }
+
     /// The loaded ELF file behind a mapping, loading it on first use.
-    private func objectFile(for mapping: MappingState, process: ProcessState, pid: Int32) -> ObjectFile? {
+    private func objectFile(for mapping: MappingState, process: ProcessState, pid: Int32) -> FileLoad {
         switch mapping.object {
         case .loaded(let object):
             useTick += 1
             object.lastUse = useTick
-            return object
+            return .loaded(object)
         case .unavailable:
-            return nil
+            return .unavailable
         case .unresolved:
             break
         }
-        let object: ObjectFile?
+        let load: FileLoad
         if mapping.kind == .vdso {
             // Another vDSO (a 32-bit process's) has another size: do not name it with ours.
-            object = vdso.flatMap { $0.imageSize == mapping.mapping.end - mapping.mapping.start ? $0 : nil }
+            load = vdso.flatMap { $0.imageSize == mapping.mapping.end - mapping.mapping.start ? .loaded($0) : nil } ?? .unavailable
         } else {
-            object = loadObjectFile(mapping.mapping, path: mapping.path, process: process, pid: pid)
+            load = loadObjectFile(mapping.mapping, path: mapping.path, process: process, pid: pid)
         }
-        mapping.object = object.map { .loaded($0) } ?? .unavailable
-        return object
+        switch load {
+        case .loaded(let object): mapping.object = .loaded(object)
+        case .unavailable: mapping.object = .unavailable
+        case .awaited: break  // asked again at the next sample
+        }
+        return load
     }
 
-    private func loadObjectFile(_ mapping: Mapping, path: String, process: ProcessState, pid: Int32) -> ObjectFile? {
+    private func loadObjectFile(_ mapping: Mapping, path: String, process: ProcessState, pid: Int32) -> FileLoad {
         let key = FileKey(device: mapping.device, inode: mapping.inode, path: mapping.inode == 0 ? path : "")
-        if failedFiles.contains(key) { return nil }
+        if failedFiles.contains(key) { return .unavailable }
         var filePath = path
         if filePath.hasSuffix(" (deleted)") { filePath.removeLast(10) }
         if let refusal = MappedFilePath.refusal(path: filePath, inode: mapping.inode) {
             recordFailure(key: key, path: path, reason: refusal)
-            return nil
+            return .unavailable
         }
 
         let rootPrefix = options.useProcessRoot ? process.rootPrefix(pid: pid) : ""
-        let candidates = rootPrefix.isEmpty ? [filePath] : [rootPrefix + filePath, filePath]
-        var reasons: [String] = []
         var opened: OpenFile?
-        for candidate in candidates {
-            switch OpenFile.open(candidate) {
-            case .success(let file):
-                // The file at this path now may not be the one mapped (upgraded, replaced).
-                if file.inode != mapping.inode {
-                    reasons.append("\(candidate): inode \(file.inode) is not the mapped inode \(mapping.inode) (file replaced since it was mapped)")
-                    continue
+        var reasons: [String] = []
+        if let awaited = awaitedFiles[key] {
+            // The paths failed already: only the descriptor can give it.
+            reasons = [awaited.reasons]
+        } else {
+            let candidates = rootPrefix.isEmpty ? [filePath] : [rootPrefix + filePath, filePath]
+            for candidate in candidates {
+                switch OpenFile.open(candidate) {
+                case .success(let file):
+                    // The file at this path now may not be the one mapped (upgraded, replaced).
+                    if file.inode != mapping.inode {
+                        reasons.append("\(candidate): inode \(file.inode) is not the mapped inode \(mapping.inode) (file replaced since it was mapped)")
+                        continue
+                    }
+                    opened = file
+                case .failure(let error):
+                    reasons.append(error.description)
                 }
-                opened = file
-            case .failure(let error):
-                reasons.append(error.description)
+                if opened != nil { break }
             }
-            if opened != nil { break }
+        }
+        if opened == nil {
+            switch passedFile(for: mapping, key: key, pid: pid, reasons: &reasons) {
+            case .open(let file): opened = file
+            case .awaited: return .awaited
+            case .unavailable: break
+            }
         }
         guard let file = opened else {
             recordFailure(key: key, path: path, reason: reasons.joined(separator: "; "))
-            return nil
+            return .unavailable
         }
 
         if let cached = objectFiles[key] {
@@ -501,7 +547,7 @@ public final class Symbolizer {
                 statistics.fileCacheHits += 1
                 useTick += 1
                 cached.lastUse = useTick
-                return cached
+                return .loaded(cached)
             }
         }
 
@@ -525,10 +571,43 @@ public final class Symbolizer {
             object.lastUse = useTick
             objectFiles[key] = object
             evictObjectFilesIfNeeded()
-            return object
+            return .loaded(object)
         } catch {
             recordFailure(key: key, path: path, reason: "\(file.path): \(error.description)")
-            return nil
+            return .unavailable
+        }
+    }
+
+    /// The file the sampler passed for a mapping no path opened (`reasons`), or whether to
+    /// wait for it: at most `passedFileWait` of stream time, after which it has failed.
+    private func passedFile(for mapping: Mapping, key: FileKey, pid: Int32, reasons: inout [String]) -> PassedFile {
+        guard let passedFiles, mapping.inode != 0 else { return .unavailable }
+        switch passedFiles.file(for: mapping, pid: pid) {
+        case .open(let file):
+            awaitedFiles[key] = nil
+            guard file.inode == mapping.inode else { return .unavailable }
+            statistics.filesFromPassedDescriptors += 1
+            return .open(file)
+        case .awaited:
+            if awaitedFiles[key] == nil, awaitedFiles.count >= Self.maximumAwaitedFiles {
+                // Waits of files no sample asked for again (their processes ended) are over.
+                awaitedFiles = awaitedFiles.filter { now &- $0.value.since < Self.passedFileWait }
+            }
+            guard awaitedFiles[key] != nil || awaitedFiles.count < Self.maximumAwaitedFiles else {
+                reasons.append("more than \(Self.maximumAwaitedFiles) files wait for a descriptor from the sampler")
+                return .unavailable
+            }
+            let since = awaitedFiles[key]?.since ?? now
+            guard now &- since < Self.passedFileWait else {
+                awaitedFiles[key] = nil
+                reasons.append("no descriptor from the sampler within \(Self.passedFileWait / 1_000_000_000) s")
+                return .unavailable
+            }
+            awaitedFiles[key] = (since, reasons.joined(separator: "; "))
+            return .awaited
+        case .unavailable:
+            awaitedFiles[key] = nil
+            return .unavailable
         }
     }
 

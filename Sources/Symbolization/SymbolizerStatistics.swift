@@ -41,6 +41,8 @@ public struct SymbolizerStatistics: Sendable, Hashable {
     public var perfMapFailures: UInt64 = 0
     /// Loaded ELF files dropped from the cache to respect its capacity.
     public var filesEvicted: UInt64 = 0
+    /// Files read through a descriptor the sampler passed, no path having opened them.
+    public var filesFromPassedDescriptors: UInt64 = 0
     /// Symbol names that could not be read back from a large file's string table
     /// (left in the file after loading) because the file became unreadable.
     public var unreadableSymbolNames: UInt64 = 0

@@ -10,8 +10,10 @@ extension SamplerLiveTests {
         /// The aggregator runs as the unprivileged `tandem` user (no capabilities) and the
         /// -O2 -fomit-frame-pointer workload lives in a root-owned 0700 directory it cannot
         /// enter: it asks the sampler, which passes a read-only descriptor over the socket
-        /// (SCM_RIGHTS), and at least 95% of the workload's samples unwind to `_start`.
-        @Test func unreadableBinaryIsUnwoundThroughAPassedDescriptor() throws {
+        /// (SCM_RIGHTS), and at least 95% of the workload's samples unwind to `_start`. The
+        /// symbolizer, which cannot open the file by path either, names the workload's
+        /// frames through the same descriptor.
+        @Test func unreadableBinaryIsUnwoundAndSymbolizedThroughAPassedDescriptor() throws {
             let tandem = try #require(getpwnam("tandem")?.pointee, "the tandem user is missing: make deps creates it (useradd --system tandem)")
             let scratch = try makeScratchDirectory()
             defer { try? FileManager.default.removeItem(at: scratch) }
@@ -32,6 +34,7 @@ extension SamplerLiveTests {
                 chmod(directory.path, 0o755)
             }
             let socket = run.appendingPathComponent("a.sock").path
+            let folded = run.appendingPathComponent("folded.txt")
             guard FileManager.default.isExecutableFile(atPath: aggregatorBinaryPath) else {
                 throw TestFailure.setup("tandem-aggregator was not built next to the tests; run `swift build` first")
             }
@@ -43,7 +46,7 @@ extension SamplerLiveTests {
             aggregator.arguments = ["--reuid=tandem", "--regid=tandem", "--clear-groups", "--inh-caps=-all",
                                     "--ambient-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
                                     aggregatorBinaryPath, "serve", "--socket", socket, "--socket-mode", "0666",
-                                    "--capture", captures.path, "--log-level", "info"]
+                                    "--capture", captures.path, "--folded", folded.path, "--log-level", "info"]
             aggregator.standardError = try FileHandle(forWritingTo: aggregatorLog)
             aggregator.standardOutput = FileHandle.nullDevice  // the default exporter's metrics
             try aggregator.run()
@@ -90,6 +93,23 @@ extension SamplerLiveTests {
             }.last
             #expect((statistics?[.fileDescriptorsSent] ?? 0) >= 1)
             #expect((statistics?[.fileRequests] ?? 0) >= 1)
+
+            // Named: frames in the workload's file are its functions, not `unwind_o2+0x…`
+            // (only samples taken before the descriptor came may keep those).
+            let stacks = try String(contentsOf: folded, encoding: .utf8)
+            var named = 0
+            var unnamed = 0
+            for line in stacks.split(separator: "\n") where line.hasPrefix("unwind_o2;") {
+                guard let space = line.lastIndex(of: " "), let count = Int(line[line.index(after: space)...]) else { continue }
+                for frame in line[..<space].split(separator: ";").dropFirst() {
+                    if frame.hasPrefix("unwind_o2+0x") { unnamed += count }
+                    if ["main", "descend", "sort_round", "compare"].contains(frame) { named += count }
+                }
+            }
+            print("frames in the workload's file: \(named) named, \(unnamed) not")
+            #expect(named >= 1000, "frames of the workload named: \(named)\n\(stacks)")
+            #expect(Double(unnamed) <= 0.1 * Double(named + unnamed),
+                    "\(unnamed) of \(named + unnamed) frames of the workload's file unnamed\n\(stacks)\naggregator:\n\(log)")
         }
     
         /// The aggregator is less trusted than the sampler: a file request must name a

@@ -53,6 +53,9 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
     private var unwindPublisher: UnwindTablePublisher?
     /// Descriptors the sampler passed, until a file descriptor record takes them.
     private var receivedDescriptors = ReceivedDescriptors()
+    /// The symbolizer's side of descriptor passing: files no path opens, kept by the
+    /// unwind table cache and asked for through the unwind publisher.
+    private let passedFiles: ConnectionPassedFiles
     /// Descriptor passing's problems on this connection (each also logged).
     public private(set) var descriptorCounters = DescriptorCounters()
 
@@ -76,6 +79,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         self.runtime = runtime
         self.logger = logger
         self.unwindTables = unwindTables
+        self.passedFiles = ConnectionPassedFiles(cache: unwindTables)
         self.symbolizer = Symbolizer(options: runtime.symbolizerOptions, logger: logger)
         self.profile = runtime.outputs.needsProfile ? runtime.makeProfile() : nil
         if !runtime.profilesExporters.isEmpty {
@@ -114,6 +118,9 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
             }
         } catch {
             scoutFailed = true
+        }
+        for (mapping, pid) in passedFiles.takeWanted() {
+            unwindPublisher?.requestDescriptor(for: mapping, pid: pid)
         }
         unwindPublisher?.poll()
         control?.flush()
@@ -195,6 +202,10 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         case .header(let header):
             self.header = header
             summary.hostNames.insert(header.hostName)
+            // A sampler that reads control records passes files the symbolizer cannot open.
+            if control != nil, header.controlVersion >= ControlStream.currentVersion {
+                symbolizer.passedFiles = passedFiles
+            }
             let context = MetricsStreamContext(hostName: header.hostName,
                                                monotonicNanoseconds: header.clock.monotonicNanoseconds,
                                                realtimeNanoseconds: header.clock.realtimeNanoseconds)

@@ -46,6 +46,10 @@ public struct CompiledUnwindTable: Sendable {
 /// Unwind tables compiled once per file (device, inode) and shared by every
 /// connection. Failures are remembered too, so a file that cannot be read or
 /// compiled costs one attempt.
+///
+/// It also keeps the files the sampler passed (descriptors of files no path opens here):
+/// the one place they are held, compiled from here and read by the connections'
+/// symbolizers (`passedFile(_:)`), so that a file asked for once serves both.
 public final class UnwindTableCache: Sendable {
     public enum Entry: Sendable {
         case compiled(CompiledUnwindTable)
@@ -80,6 +84,11 @@ public final class UnwindTableCache: Sendable {
     /// read, but a `.gnu_debuglink` check reads the whole file for its CRC).
     public let maximumDebugFileSize: Int
     private let state = Mutex<(entries: [FileIdentity: Entry], statistics: Statistics)>(([:], Statistics()))
+    /// Most passed files held. Each is a descriptor, and a host's containers can map more
+    /// files than that: past it the least recently used one is let go (closed, unless a
+    /// symbolizer still reads its symbol names from it), and asked for again if needed.
+    public let maximumPassedFiles: Int
+    private let passed = Mutex<(files: [FileIdentity: (file: OpenFile, lastUse: UInt64)], tick: UInt64)>(([:], 0))
 
     /// The cache of the aggregator process, shared by its connections.
     public static let shared = UnwindTableCache()
@@ -117,8 +126,9 @@ public final class UnwindTableCache: Sendable {
     }
 
     public init(maximumFileSize: Int = 256 << 20, debugFiles: DebugFileLocator = DebugFileLocator(),
-                maximumDebugFileSize: Int = 512 << 20) {
+                maximumDebugFileSize: Int = 512 << 20, maximumPassedFiles: Int = 128) {
         self.maximumFileSize = maximumFileSize
+        self.maximumPassedFiles = max(1, maximumPassedFiles)
         self.debugFiles = debugFiles
         self.maximumDebugFileSize = maximumDebugFileSize
     }
@@ -142,15 +152,37 @@ public final class UnwindTableCache: Sendable {
         return .pending
     }
 
-    /// Compiles the table of `identity` from `descriptor`, a read-only descriptor of the
-    /// file the sampler passed, in the background (ordered by `size`, as
-    /// `tableOrSchedule`); takes ownership of the descriptor (closed when read). Returns
-    /// false, closing it at once, when the entry is already compiled, failed for another
-    /// reason than access, or being compiled.
+    /// Keeps `file`, the file `identity` as the sampler passed it (checked by the caller),
+    /// for compiling and symbolization; the least recently used one goes past `maximumPassedFiles`.
+    public func keepPassedFile(_ file: OpenFile, identity: FileIdentity) {
+        passed.withLock { passed in
+            passed.tick += 1
+            passed.files[identity] = (file, passed.tick)
+            guard passed.files.count > maximumPassedFiles,
+                  let oldest = passed.files.min(by: { $0.value.lastUse < $1.value.lastUse })?.key else { return }
+            passed.files.removeValue(forKey: oldest)
+        }
+    }
+
+    /// The file `identity` if the sampler passed it and it is still held.
+    public func passedFile(_ identity: FileIdentity) -> OpenFile? {
+        passed.withLock { passed in
+            guard let held = passed.files[identity] else { return nil }
+            passed.tick += 1
+            passed.files[identity]?.lastUse = passed.tick
+            return held.file
+        }
+    }
+
+    /// Passed files held now.
+    public var passedFileCount: Int { passed.withLock { $0.files.count } }
+
+    /// Compiles the table of `identity` from `file`, the file the sampler passed (kept with
+    /// `keepPassedFile`), in the background (ordered by `size`, as `tableOrSchedule`).
+    /// Returns false when the entry is already compiled, failed for another reason than
+    /// access, or being compiled.
     @discardableResult
-    public func compile(identity: FileIdentity, descriptor: consuming FileDescriptor, name: String, size: Int) -> Bool {
-        // Held by reference: the background job below takes it along.
-        let file = FileDescriptorReference(descriptor)
+    public func compile(identity: FileIdentity, passedFile file: OpenFile, size: Int) -> Bool {
         let accepted = state.withLock { state -> Bool in
             switch state.entries[identity] {
             case .unreadable?, nil:
@@ -160,12 +192,12 @@ public final class UnwindTableCache: Sendable {
                 return false
             }
         }
-        guard accepted else { return false }  // closes the file
+        guard accepted else { return false }
         let limit = maximumFileSize
         enqueue(size: size) { [self] waited in
             let started = ContinuousClock.now
             var entry: Entry
-            switch Self.readDescriptor(file.rawValue, name: name, identity: identity, limit: limit) {
+            switch Self.readDescriptor(file.fileDescriptor, name: file.path, identity: identity, limit: limit) {
             case .failure(let failure):
                 entry = .failed(failure.description)
             case .success(let bytes):
@@ -173,10 +205,9 @@ public final class UnwindTableCache: Sendable {
                     let table = try UnwindTable.compile(elfBytes: bytes)
                     entry = .compiled(CompiledUnwindTable(serialized: table.serialized(), table: table))
                 } catch {
-                    entry = .failed("\(name): \(error)")
+                    entry = .failed("\(file.path): \(error)")
                 }
             }
-            _ = file.take()  // closed once read
             entry.noteTiming(waited: waited, compiled: ContinuousClock.now - started)
             if case .compiled = entry { state.withLock { $0.statistics.compiledFromDescriptors += 1 } }
             record(entry, for: identity)

@@ -343,10 +343,31 @@ public final class UnwindTablePublisher {
             logger.warning("descriptor from the sampler rejected (pid \(answer.pid)): \(problem)")
             return
         }
+        let opened: OpenFile
+        switch OpenFile.adopt(file, name: "descriptor of dev \(answer.device) inode \(answer.inode)") {
+        case .success(let adopted):
+            opened = adopted
+        case .failure(let problem):
+            counters.descriptorsRejected += 1
+            refused[identity] = problem.description
+            logger.warning("descriptor from the sampler rejected (pid \(answer.pid)): \(problem)")
+            return
+        }
         counters.descriptorsReceived += 1
-        logger.info("received a descriptor of dev \(answer.device) inode \(answer.inode) from the sampler (pid \(answer.pid)); compiling its unwind table")
-        cache.compile(identity: identity, descriptor: file, name: "descriptor of dev \(answer.device) inode \(answer.inode)",
-                      size: Int(clamping: request.end &- request.start))
+        logger.info("received a descriptor of dev \(answer.device) inode \(answer.inode) from the sampler (pid \(answer.pid)); kept for its unwind table and symbols")
+        cache.keepPassedFile(opened, identity: identity)
+        cache.compile(identity: identity, passedFile: opened, size: Int(clamping: request.end &- request.start))
+    }
+
+    /// Asks the sampler for the file of `mapping`, which the symbolizer could not open by
+    /// path: the request a table would make, unless the file is held, asked for or refused.
+    /// (A file whose table was compiled on an earlier connection is not asked for again
+    /// otherwise.)
+    public func requestDescriptor(for mapping: Mapping, pid: Int32) {
+        let identity = FileIdentity(device: mapping.device, inode: mapping.inode)
+        guard cache.passedFile(identity) == nil, !isRequested(identity), refusal(of: identity, pid: pid) == nil else { return }
+        requestFile(FileRequest(pid: pid, start: mapping.start, end: mapping.end, device: mapping.device, inode: mapping.inode),
+                    path: mapping.path, reason: "no path opened it for its symbols")
     }
 
     /// Why `fd` is not the regular file `identity` of at most `limit` bytes (`fstat`), or nil.
@@ -386,6 +407,11 @@ public final class UnwindTablePublisher {
             }
             return .uncovered
         case .unreadable(let reason):
+            // Passed already (asked for by the symbolizer, or while a path was being tried).
+            if let file = cache.passedFile(identity) {
+                cache.compile(identity: identity, passedFile: file, size: size)
+                return .pending
+            }
             if let refusal = refusal(of: identity, pid: pid) {
                 if loggedFailures.insert(identity).inserted {
                     logger.debug("no unwind table for \(mapping.path): \(reason); the sampler passed no descriptor: \(refusal)")
