@@ -222,7 +222,9 @@ struct StreamOutput {
 
     mutating func appendSample(time: UInt64, pid: Int32, tid: Int32, cpu: UInt32,
                                kernelStack: UnsafeBufferPointer<UInt64>, userStack: UnsafeBufferPointer<UInt64>,
-                               flags: SampleFlags, cpythonStack: UnsafeBufferPointer<UInt64>, cpythonFlags: CPythonWalkFlags) {
+                               flags: SampleFlags,
+                               cpythonStack: UnsafeBufferPointer<UInt64> = UnsafeBufferPointer(start: nil, count: 0),
+                               cpythonFlags: CPythonWalkFlags = []) {
         guard encoder != nil else { return }
         encoder!.appendSample(time: time, pid: pid, tid: tid, cpu: cpu,
                               kernelStack: kernelStack, userStack: userStack, flags: flags,

@@ -1,0 +1,194 @@
+import Foundation
+import StreamDecoding
+import Testing
+import WireFormat
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// CPython frames end to end (docs/cpython.md): the known-truth workload
+/// (Tests/Workloads/python/known_truth.py) under Debian's python3.11 and every pyenv
+/// CPython 3.8 to 3.13, each started before the sampler, plus one started after it and
+/// one with three threads. What each must show: its Python functions by name, in their
+/// known CPU shares, under the recursion that called them, and samples.cpython.count
+/// equal to its samples whose leaf is a Python frame.
+@Suite("CPython frames on the live kernel (root; sampler and unprivileged aggregator)",
+       .serialized, .enabled(if: isRoot, "needs root: loads BPF, switches to the user tandem"))
+struct CPythonTests {
+    struct Interpreter: Sendable {
+        /// The comm the workload gives itself (at most 15 bytes).
+        var comm: String
+        var path: String
+        var threads: Int = 1
+        var startsAfterSampler = false
+    }
+
+    /// Debian's own and the image's pyenv versions (DESIGN.md: the machine has them all).
+    static let interpreters: [Interpreter] = [
+        Interpreter(comm: "tpy-deb311", path: "/usr/bin/python3.11"),
+        Interpreter(comm: "tpy-deb311-thr", path: "/usr/bin/python3.11", threads: 3),
+        Interpreter(comm: "tpy-deb311-late", path: "/usr/bin/python3.11", startsAfterSampler: true),
+    ] + [("3.8", "3.8.18"), ("3.9", "3.9.18"), ("3.10", "3.10.13"), ("3.11", "3.11.7"), ("3.12", "3.12.1"), ("3.13", "3.13.0")]
+        .map { minor, version in
+            Interpreter(comm: "tpy-\(minor.replacingOccurrences(of: ".", with: ""))",
+                        path: "/root/.pyenv/versions/\(version)/bin/python\(minor)")
+        }
+
+    /// The workload's functions and their share of the samples whose innermost Python
+    /// function is one of them. 3.8 to 3.10 have no qualified names: `beta`, not `Calc.beta`.
+    static let truth: [(names: Set<String>, share: Double)] = [
+        (["alpha"], 50), (["Calc.beta", "beta"], 20), (["gamma"], 30),
+    ]
+    static let pythonFunctions: Set<String> = ["alpha", "Calc.beta", "beta", "gamma", "descend", "work", "main", "<module>"]
+    /// known_truth.py's DEPTH + 1 calls of `descend` above every unit of work.
+    static let descendFrames = 13
+
+    @Test("known truth under Debian's 3.11 and CPython 3.8-3.13: names, shares within 3 points, depth, samples.cpython.count")
+    func knownTruth() async throws {
+        let run = try await onOwnThread { try Self.run() }
+        var failures: [String] = []
+        for interpreter in Self.interpreters {
+            let workload = run.workloads[interpreter.comm]!
+            let stacks = try FoldedStacks(file: run.foldedURL).process(interpreter.comm)
+            let total = stacks.reduce(0) { $0 + $1.count }
+            var innermost: [String: Int] = [:]
+            var withPython = 0
+            var pythonLeaf = 0
+            var depthMatches = 0
+            for stack in stacks {
+                let names = stack.frames.map(Self.functionName)
+                guard names.contains(where: Self.pythonFunctions.contains) else { continue }
+                withPython += stack.count
+                if Self.pythonFunctions.contains(names.last!) { pythonLeaf += stack.count }
+                if let index = names.lastIndex(where: { name in Self.truth.contains { $0.names.contains(name) } }) {
+                    innermost[names[index], default: 0] += stack.count
+                    // Root to leaf: the recursion, then the unit of work.
+                    let descents = names[..<index].filter { $0 == "descend" }.count
+                    if descents == Self.descendFrames { depthMatches += stack.count }
+                }
+            }
+            let measured = innermost.values.reduce(0, +)
+            let shares = Self.truth.map { entry in
+                (entry, percent(Int64(entry.names.reduce(0) { $0 + (innermost[$1] ?? 0) }), of: Int64(measured)))
+            }
+            let metrics = try MetricPoints(file: run.metricsURL)
+            let cpythonCount = metrics.sum("samples.cpython.count", pid: workload.pid) { _ in "" }.values.reduce(0, +)
+            print("cpython \(interpreter.comm) (\(interpreter.path), pid \(workload.pid)): \(total) samples, "
+                + "\(withPython) with Python frames (\(formatted(percent(Int64(withPython), of: Int64(total))))%; "
+                + "after the first: \(workload.walk)); shares "
+                + shares.map { "\($0.0.names.sorted().first!) \(formatted($0.1))%" }.joined(separator: ", ")
+                + "; depth \(Self.descendFrames) in \(formatted(percent(Int64(depthMatches), of: Int64(measured))))%; "
+                + "samples.cpython.count \(cpythonCount), Python leaves \(pythonLeaf)")
+            guard measured >= 800 else {
+                failures.append("\(interpreter.comm): only \(measured) samples with a known Python function of \(total)")
+                continue
+            }
+            for (entry, share) in shares where abs(share - entry.share) > 3 {
+                failures.append("\(interpreter.comm): \(entry.names.sorted()) \(formatted(share))%, truth \(entry.share)%")
+            }
+            if workload.walk.share < 95 {
+                failures.append("\(interpreter.comm): \(workload.walk) samples with Python frames after the first one, under 95%")
+            }
+            if percent(Int64(depthMatches), of: Int64(measured)) < 90 {
+                failures.append("\(interpreter.comm): the \(Self.descendFrames) descend frames are above the work in only \(depthMatches) of \(measured) samples")
+            }
+            if Int64(pythonLeaf) != cpythonCount {
+                failures.append("\(interpreter.comm): samples.cpython.count \(cpythonCount) != \(pythonLeaf) samples with a Python leaf")
+            }
+        }
+        #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))\n\(run.report.prefix(6000))")
+    }
+
+    /// What a workload's samples in the capture say about the walk: after its first sample
+    /// with Python frames (the interpreter named to the sampler), how many have them.
+    struct WalkCoverage: Sendable, CustomStringConvertible {
+        var before = 0
+        var after = 0
+        var withFrames = 0
+        var share: Double { percent(Int64(withFrames), of: Int64(after)) }
+        var description: String { "\(withFrames)/\(after) = \(formatted(share))%, \(before) before" }
+    }
+
+    struct Workload: Sendable {
+        var pid: Int32
+        var walk = WalkCoverage()
+    }
+
+    struct Run: Sendable {
+        var workloads: [String: Workload]
+        var foldedURL: URL
+        var metricsURL: URL
+        var report: String
+    }
+
+    /// The function part of a folded segment (`name` or `name (file:line)`).
+    static func functionName(_ segment: String) -> String {
+        guard let open = segment.range(of: " (", options: .backwards), segment.hasSuffix(")") else { return segment }
+        return String(segment[..<open.lowerBound])
+    }
+
+    static func run() throws -> Run {
+        let script = repositoryRoot.appendingPathComponent("Tests/Workloads/python/known_truth.py").path
+        for interpreter in interpreters where !FileManager.default.isExecutableFile(atPath: interpreter.path) {
+            throw EndToEndFailure("\(interpreter.path) is missing: the image's pyenv and Debian's python3.11 are required (DESIGN.md)")
+        }
+        let session = try LiveSession(name: "cpython", frequency: 999)
+        var started: [(Interpreter, ChildProcess)] = []
+        func start(_ interpreter: Interpreter) throws {
+            let process = try ChildProcess(interpreter.path, [script, interpreter.comm, "\(interpreter.threads)"],
+                                           log: session.directory.appendingPathComponent("\(interpreter.comm).log"))
+            started.append((interpreter, process))
+            try waitUntil("\(interpreter.comm) to name itself", seconds: 30) {
+                guard process.isRunning else { throw EndToEndFailure("\(interpreter.comm) exited: \(process.log)") }
+                return process.log.contains("ready")
+            }
+        }
+        do {
+            for interpreter in interpreters where !interpreter.startsAfterSampler { try start(interpreter) }
+            try session.start()
+            for interpreter in interpreters where interpreter.startsAfterSampler { try start(interpreter) }
+            let baseline = started.map { $0.1.cpuSeconds }
+            // 1.5 s of CPU each at 999 Hz: about 1,500 samples, a share's standard error under 1.3 points.
+            try waitUntil("every workload to run 1.5 s on a CPU", seconds: 300) {
+                zip(started, baseline).allSatisfy { $0.0.1.cpuSeconds - $0.1 >= 1.5 }
+            }
+            for (_, process) in started { process.signal(SIGKILL) }
+            for (interpreter, process) in started {
+                try process.waitForExit(seconds: 30, interpreter.comm)
+                try session.waitForExitRecord(of: process.pid)
+            }
+            try session.stop()
+        } catch {
+            for (_, process) in started { process.signal(SIGKILL) }
+            session.kill()
+            throw EndToEndFailure("\(error)\n\(session.logs)")
+        }
+        var workloads: [String: Workload] = [:]
+        for (interpreter, process) in started { workloads[interpreter.comm] = Workload(pid: process.pid) }
+        let comms = Dictionary(uniqueKeysWithValues: started.map { ($0.1.pid, $0.0.comm) })
+        try coverage(captureDirectory: session.captureDirectory, comms: comms, into: &workloads)
+        return Run(workloads: workloads, foldedURL: session.foldedURL, metricsURL: session.metricsURL,
+                   report: try String(contentsOf: session.reportURL, encoding: .utf8))
+    }
+
+    /// Reads the captures in stream order: per workload, its samples before and after the
+    /// first one with Python frames, and how many of the latter have them.
+    static func coverage(captureDirectory: URL, comms: [Int32: String], into workloads: inout [String: Workload]) throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: captureDirectory.path).filter { $0.hasSuffix(".tndm") }.sorted()
+        for name in names {
+            var decoder = StreamDecoder()
+            decoder.feed(try Data(contentsOf: captureDirectory.appendingPathComponent(name)))
+            while let record = try decoder.next() {
+                guard case .sample(let sample) = record, let comm = comms[sample.pid] else { continue }
+                var walk = workloads[comm]!.walk
+                if !sample.cpythonStack.isEmpty || walk.after > 0 {
+                    walk.after += 1
+                    if !sample.cpythonStack.isEmpty { walk.withFrames += 1 }
+                } else {
+                    walk.before += 1
+                }
+                workloads[comm]!.walk = walk
+            }
+        }
+    }
+}
