@@ -134,8 +134,14 @@ struct CPythonTests {
         }
         let session = try LiveSession(name: "cpython", frequency: 999)
         var started: [(Interpreter, ChildProcess)] = []
+        let binaries = session.directory.appendingPathComponent("bin")
+        try FileManager.default.createDirectory(at: binaries, withIntermediateDirectories: true)
         func start(_ interpreter: Interpreter) throws {
-            let process = try ChildProcess(interpreter.path, [script, interpreter.comm, "\(interpreter.threads)"],
+            // Run through a link named like the comm: the process has its name from the exec
+            // on, before any sample could describe it (the workload's own prctl comes later).
+            let link = binaries.appendingPathComponent(interpreter.comm).path
+            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: interpreter.path)
+            let process = try ChildProcess(link, [script, interpreter.comm, "\(interpreter.threads)"],
                                            log: session.directory.appendingPathComponent("\(interpreter.comm).log"))
             started.append((interpreter, process))
             try waitUntil("\(interpreter.comm) to name itself", seconds: 30) {

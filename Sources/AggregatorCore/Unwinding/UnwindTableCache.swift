@@ -201,12 +201,9 @@ public final class UnwindTableCache: Sendable {
             case .failure(let failure):
                 entry = .failed(failure.description)
             case .success(let bytes):
-                do {
-                    let table = try UnwindTable.compile(elfBytes: bytes)
-                    entry = .compiled(CompiledUnwindTable(serialized: table.serialized(), table: table))
-                } catch {
-                    entry = .failed("\(file.path): \(error)")
-                }
+                // As a file opened by path: its compressed .debug_frame, a separate debug
+                // file, and the CPython interpreter in it.
+                entry = compile(elfBytes: bytes, file: file)
             }
             entry.noteTiming(waited: waited, compiled: ContinuousClock.now - started)
             if case .compiled = entry { state.withLock { $0.statistics.compiledFromDescriptors += 1 } }

@@ -4,5 +4,5 @@
 def gamma(units, unit):
     total = 0
     for i in range(units * unit):
-        total += i * i
+        total = (total + i * 7) & 0xFFFF
     return total
