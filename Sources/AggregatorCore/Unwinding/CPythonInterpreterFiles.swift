@@ -20,6 +20,10 @@ final class CPythonInterpreterFiles {
 
     /// Results by file; nil: not an interpreter tandem walks (or unreadable here).
     private var files: [FileIdentity: Found?] = [:]
+    /// Files no path opened for lack of permission, with the mappings that wait for them:
+    /// examined again when the sampler passes a descriptor (`examinePassed`).
+    private var awaiting: [FileIdentity: [(pid: Int32, mapping: Mapping)]] = [:]
+    private let maximumAwaitingPerFile = 256
     /// Files examined per connection, at most (each costs one read of the file).
     let maximumFiles = 4096
     let maximumFileSize: Int
@@ -43,22 +47,70 @@ final class CPythonInterpreterFiles {
             found = known
         } else {
             guard files.count < maximumFiles else { return nil }
-            found = examine(paths: ["/proc/\(pid)/root\(mapping.path)", mapping.path], identity: identity)
-            files[identity] = found
+            switch examine(paths: ["/proc/\(pid)/root\(mapping.path)", mapping.path], identity: identity) {
+            case .found(let result):
+                found = result
+                files[identity] = result
+            case .notReadable:
+                // The table's request brings a descriptor (`examinePassed`).
+                if awaiting[identity, default: []].count < maximumAwaitingPerFile { awaiting[identity, default: []].append((pid, mapping)) }
+                return nil
+            }
         }
-        guard let found, let elfAddress = found.segments.elfAddress(ofMappingAt: mapping.fileOffset) else { return nil }
-        // The mapping's bias turns an ELF address into the process's: address − (elf − start).
-        let bias = elfAddress &- mapping.start
-        return (found.interpreter, found.interpreter.runtimeAddress &- bias)
+        guard let found else { return nil }
+        return Self.runtimeAddress(of: found, at: mapping).map { (found.interpreter, $0) }
     }
 
-    private func examine(paths: [String], identity: FileIdentity) -> Found? {
-        for path in paths {
-            guard case .success(let (_, bytes)) = UnwindTableCache.readFile(path, identity: identity, limit: maximumFileSize),
-                  let elf = try? ELFFile(bytes: bytes, name: path) else { continue }
-            guard case .interpreter(let interpreter) = (try? CPythonInterpreter.detect(in: elf)) ?? .notCPython else { return nil }
-            return Found(interpreter: interpreter, segments: UnwindTable.LoadSegment.segments(of: elf))
+    /// Whether `mapping`'s file waits for a descriptor (no path opened it).
+    func awaitsDescriptor(_ mapping: Mapping) -> Bool {
+        awaiting[FileIdentity(device: mapping.device, inode: mapping.inode)] != nil
+    }
+
+    /// A descriptor of `identity` arrived: the interpreter in it for each mapping that
+    /// waited for it.
+    func examinePassed(_ file: OpenFile, identity: FileIdentity) -> [(pid: Int32, mapping: Mapping, interpreter: CPythonInterpreter, runtimeAddress: UInt64)] {
+        guard let waiting = awaiting.removeValue(forKey: identity) else { return [] }
+        var found: Found?
+        if case .success(let bytes) = UnwindTableCache.readDescriptor(file.fileDescriptor, name: file.path, identity: identity,
+                                                                      limit: maximumFileSize),
+           let elf = try? ELFFile(bytes: bytes, name: file.path),
+           case .interpreter(let interpreter) = (try? CPythonInterpreter.detect(in: elf)) ?? .notCPython {
+            found = Found(interpreter: interpreter, segments: UnwindTable.LoadSegment.segments(of: elf))
         }
-        return nil
+        files[identity] = found
+        guard let found else { return [] }
+        return waiting.compactMap { pid, mapping in
+            Self.runtimeAddress(of: found, at: mapping).map { (pid, mapping, found.interpreter, $0) }
+        }
+    }
+
+    /// `_PyRuntime` in the process: the mapping's bias turns an ELF address into the
+    /// process's (address − (elf − start)).
+    private static func runtimeAddress(of found: Found, at mapping: Mapping) -> UInt64? {
+        guard let elfAddress = found.segments.elfAddress(ofMappingAt: mapping.fileOffset) else { return nil }
+        return found.interpreter.runtimeAddress &- (elfAddress &- mapping.start)
+    }
+
+    private enum Examination {
+        case found(Found?)
+        /// Every path failed for lack of access (another mount namespace, permissions).
+        case notReadable
+    }
+
+    private func examine(paths: [String], identity: FileIdentity) -> Examination {
+        var onlyAccessFailures = true
+        for path in paths {
+            switch UnwindTableCache.readFile(path, identity: identity, limit: maximumFileSize) {
+            case .failure(let failure):
+                onlyAccessFailures = onlyAccessFailures && failure.isAccessFailure
+            case .success(let (_, bytes)):
+                guard let elf = try? ELFFile(bytes: bytes, name: path) else { return .found(nil) }
+                guard case .interpreter(let interpreter) = (try? CPythonInterpreter.detect(in: elf)) ?? .notCPython else {
+                    return .found(nil)
+                }
+                return .found(Found(interpreter: interpreter, segments: UnwindTable.LoadSegment.segments(of: elf)))
+            }
+        }
+        return onlyAccessFailures ? .notReadable : .found(nil)
     }
 }

@@ -411,7 +411,7 @@ public final class UnwindTableCache: Sendable {
 
     /// The bytes of the open file `fd` (named `path` in messages) if it is the file
     /// `identity` names: a regular file of at most `limit` bytes, read with `pread`.
-    private static func readDescriptor(_ fd: Int32, name path: String, identity: FileIdentity,
+    static func readDescriptor(_ fd: Int32, name path: String, identity: FileIdentity,
                                        limit: Int) -> Result<[UInt8], FileReadFailure> {
         let size: Int
         switch FileReadFailure.check(fd, name: path, identity: identity, limit: limit) {

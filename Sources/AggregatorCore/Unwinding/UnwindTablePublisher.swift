@@ -157,7 +157,11 @@ public final class UnwindTablePublisher {
         var pending = false
         if walksCPython {
             for mapping in mappings.mappings {
-                guard let (interpreter, address) = interpreterFiles.interpreter(at: mapping, pid: mappings.pid) else { continue }
+                guard let (interpreter, address) = interpreterFiles.interpreter(at: mapping, pid: mappings.pid) else {
+                    // Asked for now, not once the table's compile by path has failed too.
+                    if interpreterFiles.awaitsDescriptor(mapping) { requestDescriptor(for: mapping, pid: mappings.pid) }
+                    continue
+                }
                 sendInterpreter(interpreter, runtimeAddress: address, device: mapping.device, inode: mapping.inode,
                                 path: mapping.path, pid: mappings.pid)
             }
@@ -357,6 +361,14 @@ public final class UnwindTablePublisher {
         logger.info("received a descriptor of dev \(answer.device) inode \(answer.inode) from the sampler (pid \(answer.pid)); kept for its unwind table and symbols")
         cache.keepPassedFile(opened, identity: identity)
         cache.compile(identity: identity, passedFile: opened, size: Int(clamping: request.end &- request.start))
+        if walksCPython {
+            // An interpreter the name-based look could not read: named now, not after the compile.
+            for found in interpreterFiles.examinePassed(opened, identity: identity) {
+                sendInterpreter(found.interpreter, runtimeAddress: found.runtimeAddress, device: found.mapping.device,
+                                inode: found.mapping.inode, path: found.mapping.path, pid: found.pid)
+            }
+            channel.flush()
+        }
     }
 
     /// Asks the sampler for the file of `mapping`, which the symbolizer could not open by
