@@ -33,11 +33,11 @@ struct PathSegment: Hashable, Sendable {
 
 extension ProfileAggregate {
     /// Every cell as a root-first path (process, optional truncation marker,
-    /// outermost frame ... leaf) with its count. Paths may repeat: cells that
-    /// differ only by thread or by addresses within the same functions map to
-    /// the same path.
+    /// outermost frame ... leaf) with its count, frames named by `Frame.locationLabel`.
+    /// Paths may repeat: cells that differ only by thread or by addresses within the
+    /// same functions map to the same path.
     func rootFirstPaths(style: StackPathStyle) -> [(path: [PathSegment], count: Int64)] {
-        let frameSegments = frames.map { PathSegment(name: $0.displayName, kind: .frame($0.type)) }
+        let frameSegments = frames.map { PathSegment(name: $0.locationLabel, kind: .frame($0.type)) }
         let processSegments = processes.map { process in
             let comm = process.comm.isEmpty ? "[unknown]" : process.comm
             return PathSegment(name: style.includesPID ? "\(comm)-\(process.pid)" : comm, kind: .process)
