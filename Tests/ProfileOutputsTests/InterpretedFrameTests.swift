@@ -63,6 +63,9 @@ enum PythonFixture {
         #expect(Frame.shortSourceFileName("/usr/lib/python3.11/json/__main__.py") == "json/__main__.py")
         #expect(Frame.shortSourceFileName("<frozen importlib._bootstrap>") == "<frozen importlib._bootstrap>")
         #expect(Frame.shortSourceFileName("__init__.py") == "__init__.py")
+        // An empty file name (code compiled from a string) is no file.
+        let unnamedFile = PythonFixture.python("f", code: 0x7f10_0000_6000, "", 3)
+        #expect(unnamedFile.locationLabel == "f" && unnamedFile.functionLabel == "f")
     }
 
     @Test func foldedStacksNameInterpretedFramesWithFileAndLine() {
@@ -113,7 +116,7 @@ enum PythonFixture {
         #expect(parsed.texts.contains("cpython"))
         #expect(parsed.texts.contains("native") && parsed.texts.contains("kernel"))
         let run = try #require(parsed.frames.first { $0.name == "Worker.run (worker.py:57)" })
-        #expect(run.title == "Worker.run (worker.py:57) (cpython): 3 samples, 33.33%")
+        #expect(run.title == "Worker.run (worker.py:57) (cpython, /srv/app/worker.py): 3 samples, 33.33%")
         #expect(run.label == "Worker.run (worker.py:57)")
         let colour = FrameTree.Kind.frame(.cpython).color(for: "Worker.run (worker.py:57)")
         #expect(run.rects.first?["fill"] == colour)
@@ -122,6 +125,16 @@ enum PythonFixture {
         #expect(eval.rects.first?["fill"] != colour)
         let channels = colour.dropFirst(4).dropLast().split(separator: ",").compactMap { Int($0) }
         #expect(channels.count == 3 && channels[2] > channels[0])
+
+        // Two files with one base name: two frames, told apart by their tooltips.
+        var twoFiles = ProfileAggregate()
+        for directory in ["a", "b"] {
+            let frame = PythonFixture.python("run", code: 0x7f10_0000_7000, "/srv/\(directory)/tasks.py", 3)
+            twoFiles.add(Fixture.sample(PythonFixture.python, tid: 300, weight: 1, [frame, PythonFixture.main]))
+        }
+        let drawn = try FlameGraphFrames.parse(FlameGraphSVG().render(twoFiles)).frames.filter { $0.name == "run (tasks.py:3)" }
+        #expect(drawn.map(\.title) == ["run (tasks.py:3) (cpython, /srv/a/tasks.py): 1 sample, 50.00%",
+                                       "run (tasks.py:3) (cpython, /srv/b/tasks.py): 1 sample, 50.00%"])
 
         // No Python frame, no `cpython` entry.
         let native = try FlameGraphFrames.parse(FlameGraphSVG().render(Fixture.aggregate))
