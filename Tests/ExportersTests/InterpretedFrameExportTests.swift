@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import OTLPProfilesProto
 import Profiles
 import Testing
@@ -89,20 +90,13 @@ struct InterpretedFrameExportTests {
         #expect(kernel.address == 0xffff_ffff_8100_3000)
     }
 
-    @Test("the official OTLP classes read the Python frames' names, files and lines")
-    func officialDecoderSeesFileAndLine() throws {
-        try requirePython(module: "opentelemetry.proto.collector.profiles.v1development.profiles_service_pb2",
-                          install: "pip install opentelemetry-proto==1.45.2")
-        let directory = try temporaryDirectory()
-        let lines = directory.appendingPathComponent("profiles.jsonl")
-        let json = try OTLPProfiles.encodeJSON(pythonProfilesBatch(), scopeVersion: "test")
-        try Data(json + [UInt8(ascii: "\n")]).write(to: lines)
-
+    /// The folded stacks the test peer rebuilds from `file` (JSON lines) with the official classes.
+    static func peerFolded(_ file: URL) throws -> String {
         let process = Process()
         let output = Pipe(), errors = Pipe()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", peersDirectory.appendingPathComponent("otlp_profiles_peer.py").path,
-                             "folded", lines.path]
+                             "folded", file.path]
         process.standardOutput = output
         process.standardError = errors
         try process.run()
@@ -110,13 +104,46 @@ struct InterpretedFrameExportTests {
         let problem = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         #expect(process.terminationStatus == 0, "\(problem)")
+        return folded
+    }
 
+    /// What `--folded` writes for `pythonProfilesBatch()`: the peer names interpreted frames by
+    /// their function's file and their line, as `Frame.locationLabel` does.
+    static let expectedFolded = {
         let caller = "python3;main;_PyEval_EvalFrameDefault;<module> (main.py:10);_PyEval_EvalFrameDefault"
-        #expect(folded == """
+        return """
             \(caller);Worker.run (worker.py:42) 1
             \(caller);Worker.run (worker.py:42);__x64_sys_read 1
             \(caller);Worker.run (worker.py:57) 2
 
-            """)
+            """
+    }()
+
+    @Test("the official OTLP classes read the Python frames' names, files and lines from OTLP/JSON")
+    func officialDecoderSeesFileAndLineInJSON() throws {
+        try requirePython(module: "opentelemetry.proto.collector.profiles.v1development.profiles_service_pb2",
+                          install: "pip install opentelemetry-proto==1.45.2")
+        let lines = try temporaryDirectory().appendingPathComponent("profiles.jsonl")
+        let json = try OTLPProfiles.encodeJSON(pythonProfilesBatch(), scopeVersion: "test")
+        try Data(json + [UInt8(ascii: "\n")]).write(to: lines)
+        #expect(try Self.peerFolded(lines) == Self.expectedFolded)
+    }
+
+    @Test("otlphttp sends the Python frames as protobuf that the official classes decode")
+    func officialDecoderSeesFileAndLineInProtobuf() throws {
+        try requirePython(module: "opentelemetry.proto.collector.profiles.v1development.profiles_service_pb2",
+                          install: "pip install opentelemetry-proto==1.45.2")
+        let dump = try temporaryDirectory().appendingPathComponent("requests.jsonl")
+        let (peer, port) = try startPeer("otlp_profiles_peer.py", ["serve", dump.path])
+        defer { peer.stop() }
+        let exporter = try ExporterFactory.makeProfiles(
+            id: "otlphttp", node: mapping(("endpoint", .scalar("http://127.0.0.1:\(port)"))),
+            scopeVersion: "test", logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        exporter.export(pythonProfilesBatch())
+        exporter.shutdown(deadline: .now + .seconds(10))
+        #expect(exporter.statistics == ExporterStatistics(sent: 1))
+        let records = try readJSONLines(dump)
+        #expect(records.first?["content_type"] as? String == "application/x-protobuf")
+        #expect(try Self.peerFolded(dump) == Self.expectedFolded)
     }
 }
