@@ -1,3 +1,4 @@
+import ProfileOutputs
 import Profiles
 import ProfilingMetrics
 import Testing
@@ -45,6 +46,21 @@ struct CPythonMetricsTests {
         #expect(total(points, "samples.native.count", ["shlib_name": "libpython3.11"]) == 1)
         #expect(total(points, "samples.user.count") == 4)
         #expect(points.filter { $0.metric == "samples.cpython.count" }.allSatisfy { $0.attributes.isEmpty && $0.pid == 300 })
+    }
+
+    @Test("the text report's cpython row is samples.cpython.count, its Python function rows add up to it")
+    func reportAgrees() throws {
+        let connector = try connector(settings("by_frame: true"))
+        for sample in Self.samples() { connector.add(sample) }
+        let metrics = points(connector.finish())
+        var aggregate = ProfileAggregate()
+        aggregate.add(contentsOf: Self.samples())
+        let sections = TextReport().sections(aggregate)
+        let cpythonRow = try #require(sections[1].rows.first { $0.type == .cpython })
+        #expect(cpythonRow.count == total(metrics, "samples.cpython.count"))
+        let functionRows = sections[0].rows.filter { $0.type == .cpython }
+        #expect(functionRows.map(\.label) == ["Worker.run (worker.py)"])
+        #expect(functionRows.reduce(0) { $0 + $1.count } == cpythonRow.count)
     }
 
     @Test("samples.frame_type counts every Python frame; samples.classification leaves them out")
