@@ -20,14 +20,17 @@ struct ProfilesDictionaryBuilder {
         var value: AttributeValue
     }
 
+    /// A function by name and source file (none for native code).
     private struct FunctionKey: Hashable {
         var name: Int32
+        var filename: Int32
     }
 
     private struct LocationKey: Hashable {
         var mapping: Int32
         var address: UInt64
         var function: Int32
+        var line: Int64
         var frameType: Int32
     }
 
@@ -80,13 +83,25 @@ struct ProfilesDictionaryBuilder {
     /// The location of `frame`: its mapping (the file it is in), its address (the
     /// offset in that file when known, as the upstream profiler sends native frames),
     /// its function as a line, and its `profile.frame.type`.
+    ///
+    /// An interpreted frame (one with a `sourceFile`, e.g. Python) has no mapping; its
+    /// line holds the source line and its function the source file, and its address is
+    /// the line too, as the upstream profiler sends interpreted frames (its address is
+    /// "address or line"): the code object's address would only split one line of one
+    /// function into a location per process.
     mutating func location(of frame: Frame) -> Int32 {
         if let index = frameLocations[frame] { return index }
-        let mapping = frame.mappingPath.map { self.mapping(path: $0) } ?? 0
-        let address = frame.mappingPath != nil ? (frame.fileOffset ?? frame.address) : frame.address
-        let function = frame.functionName.map { self.function(name: $0) } ?? 0
+        let interpreted = frame.sourceFile != nil
+        let mapping = interpreted ? 0 : frame.mappingPath.map { self.mapping(path: $0) } ?? 0
+        let address = interpreted ? UInt64(frame.sourceLine)
+            : frame.mappingPath != nil ? (frame.fileOffset ?? frame.address) : frame.address
+        // An interpreted frame keeps its file and line even when its name is unknown.
+        let name = frame.functionName ?? (interpreted ? frame.displayName : nil)
+        let function = name.map { self.function(name: $0, filename: frame.sourceFile) } ?? 0
+        let lineNumber = Int64(frame.sourceLine)
         let frameType = attribute("profile.frame.type", .string(Self.frameTypeName(frame.type)))
-        let key = LocationKey(mapping: mapping, address: address, function: function, frameType: frameType)
+        let key = LocationKey(mapping: mapping, address: address, function: function, line: lineNumber,
+                              frameType: frameType)
         if let index = locations[key] {
             frameLocations[frame] = index
             return index
@@ -97,6 +112,7 @@ struct ProfilesDictionaryBuilder {
         if function != 0 {
             var line = Opentelemetry_Proto_Profiles_V1development_Line()
             line.functionIndex = function
+            line.line = lineNumber
             location.lines = [line]
         }
         location.attributeIndices = [frameType]
@@ -118,12 +134,13 @@ struct ProfilesDictionaryBuilder {
         return index
     }
 
-    private mutating func function(name: String) -> Int32 {
-        let key = FunctionKey(name: string(name))
+    private mutating func function(name: String, filename: String?) -> Int32 {
+        let key = FunctionKey(name: string(name), filename: filename.map { string($0) } ?? 0)
         if let index = functions[key] { return index }
         var function = Opentelemetry_Proto_Profiles_V1development_Function()
         function.nameStrindex = key.name
         function.systemNameStrindex = key.name
+        function.filenameStrindex = key.filename
         let index = Int32(dictionary.functionTable.count)
         dictionary.functionTable.append(function)
         functions[key] = index

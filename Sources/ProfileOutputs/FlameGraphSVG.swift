@@ -4,7 +4,8 @@ import Profiles
 /// (no script, no external resource): the root at the bottom, each frame
 /// above its caller, widths proportional to sample counts, siblings sorted
 /// by name as `flamegraph.pl` does, colours by frame type with a legend, and
-/// a `<title>` tooltip (name, type, samples, share) on every frame.
+/// a `<title>` tooltip (name, type, source path of an interpreted frame, samples,
+/// share) on every frame.
 public struct FlameGraphSVG: Sendable {
     public var title: String
     /// A line under the title (host, time range, ...); the sample count is always shown.
@@ -105,7 +106,9 @@ public struct FlameGraphSVG: Sendable {
             let node = tree.nodes[index]
             let y = bottom - Double(depth + 1) * rowHeight
             let share = total > 0 ? 100 * Double(node.count) / Double(total) : 0
-            let typeNote = node.kind.legendName.isEmpty ? "" : " (\(node.kind.legendName))"
+            // The type, and for an interpreted frame the whole path its label shortens.
+            let note = [node.kind.legendName, node.sourceFile ?? ""].filter { !$0.isEmpty }.joined(separator: ", ")
+            let typeNote = note.isEmpty ? "" : " (\(note))"
             let tooltip = "\(node.name)\(typeNote): \(samplesText(node.count)), \(formatShare(share))%"
             svg += "<g class=\"frame\"><title>\(escaped(tooltip))</title>"
             svg += "<rect x=\"\(format(x))\" y=\"\(format(y))\" width=\"\(format(frameWidth))\" "

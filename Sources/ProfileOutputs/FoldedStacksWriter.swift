@@ -2,7 +2,8 @@ import Profiles
 
 /// Writes a profile in Brendan Gregg's folded-stack format, the input of
 /// `flamegraph.pl`, speedscope and inferno: one line per distinct stack,
-/// `process;outermost;...;leaf count`, root first.
+/// `process;outermost;...;leaf count`, root first. Frames are named by
+/// `Frame.locationLabel`: an interpreted frame with its file and line.
 public struct FoldedStacksWriter: Sendable {
     public var style: StackPathStyle
     /// Append `_[k]` to kernel frames, the mark `flamegraph.pl --color=java`

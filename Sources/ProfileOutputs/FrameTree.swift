@@ -71,6 +71,8 @@ struct FrameTree {
     struct Node {
         var name: String
         var kind: Kind
+        /// `PathSegment.sourceFile`.
+        var sourceFile: String? = nil
         var count: Int64
         var children: [PathSegment: Int] = [:]
     }
@@ -89,7 +91,8 @@ struct FrameTree {
                     current = child
                 } else {
                     let child = nodes.count
-                    nodes.append(Node(name: segment.name, kind: Kind(segment.kind), count: count))
+                    nodes.append(Node(name: segment.name, kind: Kind(segment.kind), sourceFile: segment.sourceFile,
+                                      count: count))
                     nodes[current].children[segment] = child
                     current = child
                 }
@@ -97,12 +100,13 @@ struct FrameTree {
         }
     }
 
-    /// The children of `index` by name (UTF-8 order), then kind.
+    /// The children of `index` by name (UTF-8 order), then kind, then source path.
     func sortedChildren(of index: Int) -> [Int] {
         nodes[index].children.values.sorted { lhs, rhs in
             let left = nodes[lhs], right = nodes[rhs]
             if left.name != right.name { return left.name.utf8.lexicographicallyPrecedes(right.name.utf8) }
-            return left.kind.legendName < right.kind.legendName
+            if left.kind.legendName != right.kind.legendName { return left.kind.legendName < right.kind.legendName }
+            return (left.sourceFile ?? "").utf8.lexicographicallyPrecedes((right.sourceFile ?? "").utf8)
         }
     }
 }

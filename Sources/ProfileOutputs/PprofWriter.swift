@@ -7,10 +7,18 @@ import Profiles
 ///
 /// Each distinct (process, thread, stack) becomes one sample with the values
 /// `samples/count` and `cpu/nanoseconds`, and the labels `pid` and `tid`
-/// (numbers) and `comm` (string). Each distinct frame becomes one location
+/// (numbers) and `comm` (string). Each distinct native frame becomes one location
 /// with its address, its mapping and one line naming its function; frames
 /// without a symbol get their `Frame.displayName` (`file+0xoffset`) as the
 /// function name, so that pprof shows them rather than trying to symbolize.
+///
+/// An interpreted frame (one with a `sourceFile`, e.g. Python) has no machine
+/// address and no mapping: its location has mapping id 0 (profile.proto: "unset if
+/// the mapping is unknown or not applicable") and address 0, and one line with its
+/// `sourceLine`; its function is named by the function and carries the source file
+/// (`start_line` 0: frames do not carry the first line). Such locations are one per
+/// (function, line), so that `-lines` tells a function's lines apart and processes
+/// running the same code share them.
 public struct PprofWriter: Sendable {
     /// The sampling frequency; one sample stands for `1e9 / samplesPerSecond`
     /// nanoseconds of CPU time.
@@ -59,8 +67,10 @@ public struct PprofWriter: Sendable {
         static let fileOffset: UInt64 = 4, filename: UInt64 = 5, hasFunctions: UInt64 = 7
     }
     private enum LocationField { static let id: UInt64 = 1, mappingID: UInt64 = 2, address: UInt64 = 3, line: UInt64 = 4 }
-    private enum LineField { static let functionID: UInt64 = 1 }
-    private enum FunctionField { static let id: UInt64 = 1, name: UInt64 = 2, systemName: UInt64 = 3, filename: UInt64 = 4 }
+    private enum LineField { static let functionID: UInt64 = 1, line: UInt64 = 2 }
+    private enum FunctionField {
+        static let id: UInt64 = 1, name: UInt64 = 2, systemName: UInt64 = 3, filename: UInt64 = 4, startLine: UInt64 = 5
+    }
 
     /// The serialized, uncompressed `Profile` message.
     public func encode(_ aggregate: ProfileAggregate) -> [UInt8] {
@@ -84,8 +94,8 @@ public struct PprofWriter: Sendable {
             $0.int64(ValueTypeField.type, cpuKey)
             $0.int64(ValueTypeField.unit, nanosecondsUnit)
         }
-        // Location ids are frame ids + 1; the one after them stands for "no stack".
-        let emptyStackLocationID = UInt64(aggregate.frames.count + 1)
+        // The location id after the frames' stands for "no stack".
+        let emptyStackLocationID = UInt64(tables.locations.count + 1)
         var hasEmptyStacks = false
         for cell in aggregate.cells {
             let process = aggregate.processes[Int(cell.key.process)]
@@ -93,7 +103,8 @@ public struct PprofWriter: Sendable {
             hasEmptyStacks = hasEmptyStacks || stack.isEmpty
             profile.message(ProfileField.sample) { sample in
                 // The stack is already leaf first, as pprof wants it.
-                sample.packed(SampleField.locationID, stack.isEmpty ? [emptyStackLocationID] : stack.map { UInt64($0) + 1 })
+                sample.packed(SampleField.locationID,
+                              stack.isEmpty ? [emptyStackLocationID] : stack.map { tables.frameLocationIDs[Int($0)] })
                 sample.packed(SampleField.value, [UInt64(bitPattern: cell.count),
                                                   UInt64(bitPattern: cell.count &* period)])
                 sample.message(SampleField.label) {
@@ -128,18 +139,21 @@ public struct PprofWriter: Sendable {
                 $0.bool(MappingField.hasFunctions, mapping.hasFunctions)
             }
         }
-        for (index, frame) in aggregate.frames.enumerated() {
+        for (index, location) in tables.locations.enumerated() {
             profile.message(ProfileField.location) {
                 $0.uint64(LocationField.id, UInt64(index + 1))
-                $0.uint64(LocationField.mappingID, tables.frameMappingIDs[index])
-                $0.uint64(LocationField.address, frame.address)
-                let functionID = tables.frameFunctionIDs[index]
-                $0.message(LocationField.line) { $0.uint64(LineField.functionID, functionID) }
+                $0.uint64(LocationField.mappingID, location.mappingID)
+                $0.uint64(LocationField.address, location.address)
+                $0.message(LocationField.line) {
+                    $0.uint64(LineField.functionID, location.functionID)
+                    $0.int64(LineField.line, location.line)
+                }
             }
         }
         var functions = tables.functions
         if hasEmptyStacks {
-            functions.append(Tables.FunctionEntry(name: strings.index(Self.emptyStackFunctionName), filename: 0))
+            functions.append(Tables.FunctionEntry(name: strings.index(Self.emptyStackFunctionName), filename: 0,
+                                                  startLine: 0))
             let functionID = UInt64(functions.count)
             profile.message(ProfileField.location) {
                 $0.uint64(LocationField.id, emptyStackLocationID)
@@ -152,6 +166,7 @@ public struct PprofWriter: Sendable {
                 $0.int64(FunctionField.name, function.name)
                 $0.int64(FunctionField.systemName, function.name)
                 $0.int64(FunctionField.filename, function.filename)
+                $0.int64(FunctionField.startLine, function.startLine)
             }
         }
         profile.int64(ProfileField.timeNanos, startTimeUnixNano)
@@ -196,7 +211,7 @@ private struct StringTable {
     }
 }
 
-/// The mappings and functions of a profile, derived from its distinct frames.
+/// The mappings, locations and functions of a profile, derived from its distinct frames.
 private struct Tables {
     struct MappingEntry {
         var filename: Int64
@@ -206,9 +221,17 @@ private struct Tables {
         var hasFunctions: Bool
     }
 
+    struct LocationEntry {
+        var mappingID: UInt64
+        var address: UInt64
+        var functionID: UInt64
+        var line: Int64
+    }
+
     struct FunctionEntry {
         var name: Int64
         var filename: Int64
+        var startLine: Int64
     }
 
     /// A file mapped at one place: the same library at another load bias (in
@@ -218,23 +241,46 @@ private struct Tables {
         var loadBias: UInt64?
     }
 
+    /// A function by name and file: the native frame's mapped file, the
+    /// interpreted frame's source file.
     private struct FunctionKey: Hashable {
         var name: String
         var path: String
     }
 
+    /// An interpreted frame's location: its function and line, whatever the process.
+    private struct SourceLocationKey: Hashable {
+        var functionID: UInt64
+        var line: UInt32
+    }
+
     var mappings: [MappingEntry] = []
+    var locations: [LocationEntry] = []
     var functions: [FunctionEntry] = []
-    /// Per frame id: its mapping id (0: none) and function id.
-    var frameMappingIDs: [UInt64] = []
-    var frameFunctionIDs: [UInt64] = []
+    /// Per frame id: its location id.
+    var frameLocationIDs: [UInt64] = []
+    private var functionIDs: [FunctionKey: UInt64] = [:]
 
     init(aggregate: ProfileAggregate, strings: inout StringTable) {
         var mappingIDs: [MappingKey: Int] = [:]
-        var functionIDs: [FunctionKey: Int] = [:]
-        frameMappingIDs.reserveCapacity(aggregate.frames.count)
-        frameFunctionIDs.reserveCapacity(aggregate.frames.count)
+        var sourceLocationIDs: [SourceLocationKey: UInt64] = [:]
+        frameLocationIDs.reserveCapacity(aggregate.frames.count)
         for frame in aggregate.frames {
+            if frame.sourceFile != nil {
+                let functionID = function(of: frame, strings: &strings)
+                let key = SourceLocationKey(functionID: functionID, line: frame.sourceLine)
+                if let id = sourceLocationIDs[key] {
+                    frameLocationIDs.append(id)
+                } else {
+                    locations.append(LocationEntry(mappingID: 0, address: 0, functionID: functionID,
+                                                   line: Int64(frame.sourceLine)))
+                    sourceLocationIDs[key] = UInt64(locations.count)
+                    frameLocationIDs.append(UInt64(locations.count))
+                }
+                continue
+            }
+
+            var mappingID: UInt64 = 0
             let path = frame.mappingPath ?? (frame.type == .kernel ? PprofWriter.kernelMappingName : nil)
             if let path {
                 let key = MappingKey(path: path, loadBias: frame.fileOffset.map { frame.address &- $0 })
@@ -251,20 +297,20 @@ private struct Tables {
                                                  memoryLimit: frame.address &+ 1, fileOffset: frame.fileOffset ?? 0,
                                                  hasFunctions: frame.functionName != nil))
                 }
-                frameMappingIDs.append(UInt64(mappingIDs[key]! + 1))
-            } else {
-                frameMappingIDs.append(0)
+                mappingID = UInt64(mappingIDs[key]! + 1)
             }
-
-            let functionKey = FunctionKey(name: frame.displayName, path: frame.mappingPath ?? "")
-            if let index = functionIDs[functionKey] {
-                frameFunctionIDs.append(UInt64(index + 1))
-            } else {
-                functionIDs[functionKey] = functions.count
-                functions.append(FunctionEntry(name: strings.index(functionKey.name),
-                                               filename: strings.index(functionKey.path)))
-                frameFunctionIDs.append(UInt64(functions.count))
-            }
+            locations.append(LocationEntry(mappingID: mappingID, address: frame.address,
+                                           functionID: function(of: frame, strings: &strings), line: 0))
+            frameLocationIDs.append(UInt64(locations.count))
         }
+    }
+
+    /// The id of `frame`'s function, added on first use.
+    private mutating func function(of frame: Frame, strings: inout StringTable) -> UInt64 {
+        let key = FunctionKey(name: frame.displayName, path: frame.sourceFile ?? frame.mappingPath ?? "")
+        if let id = functionIDs[key] { return id }
+        functions.append(FunctionEntry(name: strings.index(key.name), filename: strings.index(key.path), startLine: 0))
+        functionIDs[key] = UInt64(functions.count)
+        return UInt64(functions.count)
     }
 }

@@ -36,7 +36,7 @@ public struct ProfileAggregate: Sendable {
 
     /// A leaf function (where the CPU was) and its share of all counted samples.
     public struct LeafFunction: Hashable, Sendable {
-        /// `Frame.displayName` of the leaf frame.
+        /// `Frame.functionLabel` of the leaf frame: an interpreted function's lines count together.
         public var name: String
         public var type: FrameType
         public var count: Int64
@@ -328,20 +328,23 @@ public struct ProfileAggregate: Sendable {
     }
 
     /// The leaf functions with the most samples, most first (ties by name).
-    /// Frames with the same display name and type (different addresses in
-    /// one function) count together.
+    /// Frames with the same `functionLabel` and type (different addresses in one
+    /// function, different lines of one Python function) count together.
     public func topLeafFunctions(limit: Int) -> [LeafFunction] {
-        struct NameAndType: Hashable { var name: String; var type: FrameType }
+        // By the whole source path: two modules' `run` stay two rows even when their
+        // files have one base name.
+        struct NameAndType: Hashable { var name: String; var sourceFile: String?; var type: FrameType }
         var counts: [NameAndType: Int64] = [:]
         for (frameID, count) in leafCounts {
             let frame = frames[Int(frameID)]
-            counts[NameAndType(name: frame.displayName, type: frame.type), default: 0] += count
+            counts[NameAndType(name: frame.functionLabel, sourceFile: frame.sourceFile, type: frame.type), default: 0] += count
         }
         let total = Double(max(totalSamples, 1))
         let sorted = counts.sorted { lhs, rhs in
             if lhs.value != rhs.value { return lhs.value > rhs.value }
             if lhs.key.name != rhs.key.name { return lhs.key.name < rhs.key.name }
-            return lhs.key.type.rawValue < rhs.key.type.rawValue
+            if lhs.key.type != rhs.key.type { return lhs.key.type.rawValue < rhs.key.type.rawValue }
+            return (lhs.key.sourceFile ?? "") < (rhs.key.sourceFile ?? "")
         }
         return sorted.prefix(max(0, limit)).map {
             LeafFunction(name: $0.key.name, type: $0.key.type, count: $0.value, share: Double($0.value) / total)
@@ -377,6 +380,7 @@ private struct FrameKey: Hashable {
     func hash(into hasher: inout Hasher) {
         hasher.combine(frame.address)
         hasher.combine(frame.fileOffset)
+        hasher.combine(frame.sourceLine)
         hasher.combine(frame.type)
         hasher.combine(frame.functionName?.utf8.count)
         hasher.combine(frame.mappingPath?.utf8.count)

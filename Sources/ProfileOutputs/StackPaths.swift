@@ -29,15 +29,20 @@ struct PathSegment: Hashable, Sendable {
 
     var name: String
     var kind: Kind
+    /// An interpreted frame's whole source path, which `name` shortens: the flame
+    /// graph's tooltip shows it, and frames of files with one base name stay apart.
+    var sourceFile: String? = nil
 }
 
 extension ProfileAggregate {
     /// Every cell as a root-first path (process, optional truncation marker,
-    /// outermost frame ... leaf) with its count. Paths may repeat: cells that
-    /// differ only by thread or by addresses within the same functions map to
-    /// the same path.
+    /// outermost frame ... leaf) with its count, frames named by `Frame.locationLabel`.
+    /// Paths may repeat: cells that differ only by thread or by addresses within the
+    /// same functions map to the same path.
     func rootFirstPaths(style: StackPathStyle) -> [(path: [PathSegment], count: Int64)] {
-        let frameSegments = frames.map { PathSegment(name: $0.displayName, kind: .frame($0.type)) }
+        let frameSegments = frames.map {
+            PathSegment(name: $0.locationLabel, kind: .frame($0.type), sourceFile: $0.sourceFile)
+        }
         let processSegments = processes.map { process in
             let comm = process.comm.isEmpty ? "[unknown]" : process.comm
             return PathSegment(name: style.includesPID ? "\(comm)-\(process.pid)" : comm, kind: .process)

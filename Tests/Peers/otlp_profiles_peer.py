@@ -17,7 +17,8 @@ message classes (profiles/v1development of the pinned version).
       FILE holds JSON lines: the records written by `serve`, or bare OTLP/JSON requests
       (the file exporter's lines), each parsed strictly into the official classes.
       Prints the folded stacks (`process;outermost;...;leaf count`, sorted by their
-      UTF-8 bytes) that the profiles hold, named as tandem's --folded names them; exits
+      UTF-8 bytes) that the profiles hold, named as tandem's --folded names them (an
+      interpreted frame as `name (file.py:LINE)`, from its function's file and its line); exits
       non-zero if a profile breaks the shape tandem promises.
 """
 import gzip
@@ -106,10 +107,28 @@ def sanitized(name):
     return "".join(":" if c == ";" else (" " if c in "\n\r\v\f\x85\u2028\u2029" else c) for c in name)
 
 
+def short_source_file(path):
+    # Frame.shortSourceFileName: the last component, with its package for a package's module files.
+    parts = [part for part in path.split("/") if part]
+    if not parts:
+        return path
+    if parts[-1] in ("__init__.py", "__main__.py") and len(parts) >= 2:
+        return f"{parts[-2]}/{parts[-1]}"
+    return parts[-1]
+
+
 def frame_name(dictionary, location):
+    # Frame.locationLabel: an interpreted frame (its function has a file) shows its file and line.
     strings = dictionary.string_table
     if location.lines:
-        return strings[dictionary.function_table[location.lines[0].function_index].name_strindex]
+        line = location.lines[0]
+        function = dictionary.function_table[line.function_index]
+        name = strings[function.name_strindex]
+        if function.filename_strindex:
+            check(location.mapping_index == 0, "an interpreted frame has a mapping")
+            file = short_source_file(strings[function.filename_strindex])
+            return f"{name} ({file}:{line.line})" if line.line else f"{name} ({file})"
+        return name
     if location.mapping_index:
         path = strings[dictionary.mapping_table[location.mapping_index].filename_strindex]
         return f"{path.split('/')[-1]}+0x{location.address:x}"

@@ -30,7 +30,8 @@ struct StreamOutputTests {
         let kernel: [UInt64] = [0xffff_ffff_8100_0010], user: [UInt64] = [0x1000, 0x2000]
         kernel.withUnsafeBufferPointer { kernelStack in
             user.withUnsafeBufferPointer { userStack in
-                output.appendSample(time: 10, pid: 5, tid: 6, cpu: 1, kernelStack: kernelStack, userStack: userStack, flags: [])
+                output.appendSample(time: 10, pid: 5, tid: 6, cpu: 1, kernelStack: kernelStack, userStack: userStack, flags: [],
+                                    cpythonStack: UnsafeBufferPointer(start: nil, count: 0), cpythonFlags: [])
             }
         }
         output.appendState(.processExit(ProcessExit(pid: 5, time: 11)))
@@ -116,7 +117,8 @@ struct StreamOutputTests {
             let user = (0..<32).map { UInt64(0x40_0000 + index * 0x1_0000 + $0 * 64) }
             user.withUnsafeBufferPointer { userStack in
                 output.appendSample(time: UInt64(10 + index), pid: 5, tid: 6, cpu: 0,
-                                    kernelStack: UnsafeBufferPointer(start: nil, count: 0), userStack: userStack, flags: [])
+                                    kernelStack: UnsafeBufferPointer(start: nil, count: 0), userStack: userStack, flags: [],
+                                    cpythonStack: UnsafeBufferPointer(start: nil, count: 0), cpythonFlags: [])
             }
         }
         output.flush(now: 1, logger: Self.logger)
