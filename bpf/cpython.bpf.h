@@ -413,3 +413,23 @@ static __always_inline struct tandem_cpython_walk *cpython_walk(__u32 pid, __u32
         count(TANDEM_COUNTER_CPYTHON_FRAMES_FOUND);
     return walk;
 }
+
+/* Emits a sample of a CPython process: the sample (as fill_sample fills it), then its Python frames. */
+static __always_inline int emit_cpython_sample(void *ctx, struct tandem_cpython_walk *walk, int unwound,
+                                               struct unwind_result *user)
+{
+    struct tandem_cpython_sample_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+    if (!event) {
+        count(TANDEM_COUNTER_SAMPLES_RINGBUF_FULL);
+        return 0;
+    }
+    fill_sample(ctx, &event->sample, TANDEM_EVENT_CPYTHON_SAMPLE, unwound, user);
+    __u32 frames = walk->count;
+    event->walk.flags = walk->flags;
+    event->walk.count = 0;
+    if (frames > 0 && frames <= TANDEM_CPYTHON_MAX_FRAMES &&
+        !bpf_probe_read_kernel(event->walk.frames, frames * sizeof(struct tandem_cpython_frame), walk->frames))
+        event->walk.count = frames;
+    bpf_ringbuf_submit(event, BPF_RB_NO_WAKEUP);
+    return 0;
+}

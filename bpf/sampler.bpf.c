@@ -45,7 +45,6 @@ static __always_inline void count(__u32 index)
 }
 
 #include "unwind_tables.bpf.h"
-#include "cpython.bpf.h"
 
 static __always_inline void fill_header(struct tandem_event_header *header, __u32 kind)
 {
@@ -73,6 +72,8 @@ static __always_inline void fill_sample(void *ctx, struct tandem_sample_event *e
         count(TANDEM_COUNTER_STACK_ERRORS);
 }
 
+#include "cpython.bpf.h"
+
 SEC("perf_event")
 int tandem_sample(void *ctx)
 {
@@ -88,22 +89,8 @@ int tandem_sample(void *ctx)
     struct tandem_cpython_walk *walk = cpython_walk(pid, (__u32)pid_tgid);
     struct unwind_result user = {};
     int unwound = unwind_user_stack(pid, &user);
-    if (walk) {
-        struct tandem_cpython_sample_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
-        if (!event) {
-            count(TANDEM_COUNTER_SAMPLES_RINGBUF_FULL);
-            return 0;
-        }
-        fill_sample(ctx, &event->sample, TANDEM_EVENT_CPYTHON_SAMPLE, unwound, &user);
-        __u32 frames = walk->count;
-        event->walk.flags = walk->flags;
-        event->walk.count = 0;
-        if (frames > 0 && frames <= TANDEM_CPYTHON_MAX_FRAMES &&
-            !bpf_probe_read_kernel(event->walk.frames, frames * sizeof(struct tandem_cpython_frame), walk->frames))
-            event->walk.count = frames;
-        bpf_ringbuf_submit(event, BPF_RB_NO_WAKEUP);
-        return 0;
-    }
+    if (walk)
+        return emit_cpython_sample(ctx, walk, unwound, &user);
 
     struct tandem_sample_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
     if (!event) {

@@ -1,6 +1,6 @@
 /*
  * CPython frames (docs/cpython.md): what the BPF walker, the sampler and the
- * aggregator share. Included by tandem_sampler.h; the Swift side sees it through
+ * aggregator share. Included at the end of tandem_sampler.h; the Swift side sees it through
  * the CTandemBPF module. Only <linux/types.h> types.
  *
  * The layouts are the sampler's own constants (Sources/CPythonLayouts), one per
@@ -159,6 +159,12 @@ enum tandem_cpython_code_flags {
  * objects it points to, each from the object's first byte, bounded; the
  * aggregator parses them with the same layout. *_bytes: bytes valid in each.
  */
+/* A sample of a process whose interpreter the walker follows: the sample, then its Python frames. */
+struct tandem_cpython_sample_event {
+    struct tandem_sample_event sample;
+    struct tandem_cpython_walk walk;
+};
+
 struct tandem_cpython_code_event_fields {
     __u32 kind;
     __u32 pid;

@@ -9,7 +9,6 @@
 #define TANDEM_SAMPLER_H
 
 #include <linux/types.h>
-#include "tandem_cpython.h"
 
 /* perf_event_max_stack's default; deeper stacks are cut and flagged. */
 #define TANDEM_MAX_FRAMES 127
@@ -135,15 +134,12 @@ struct tandem_sample_event {
     __u32 reserved;
 };
 
-/* A sample of a process whose interpreter the walker follows: the sample, then its Python frames. */
-struct tandem_cpython_sample_event {
-    struct tandem_sample_event sample;
-    struct tandem_cpython_walk walk;
-};
-
 /* exec and exit of a process (exit: the thread group leader's). */
 struct tandem_process_event {
     struct tandem_event_header header;
 };
+
+/* The optional walkers' records, which extend the sample. */
+#include "tandem_cpython.h"
 
 #endif

@@ -58,6 +58,12 @@ row "optional: the BPF table unwinder" "the loaded tables; user stack words thro
     bpf/unwind_tables.bpf.h
 row "optional: descriptor passing" "nothing: opens a path read from /proc/PID/maps inside /proc/PID/root, fstat, passes the descriptor unread" "the aggregator's file requests (pid, range, device, inode)" \
     Sources/DescriptorPassing/*.swift
+row "optional: CPython process loading" "nothing: checks the aggregator's record 19 against the process's mappings (PROCMAP_QUERY)" "the aggregator's control records (pid, version, address, device, inode)" \
+    Sources/CPythonLoading/*.swift
+row "optional: the BPF CPython walker and its structs" "interpreter structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
+    bpf/cpython.bpf.h bpf/tandem_cpython.h
+row "shared: CPython layouts (per-version offsets, generated)" "nothing: constants" "none" \
+    Sources/CPythonLayouts/*.swift
 row "shared: wire format (records, stream encoder, control-record decoder)" "the control stream: length-framed records, every length and count bounded" "the aggregator's socket" \
     Sources/WireFormat/*.swift
 row "shared: unwind-table format and validator" "serialized tables (sizes, sorted offsets, rule words)" "the aggregator's control records" \

@@ -1,3 +1,4 @@
+import CPythonLayouts
 import CTandemBPF
 import SystemCalls
 #if canImport(Glibc)
@@ -24,14 +25,13 @@ package final class BPFCPythonMaps: CPythonMapStorage {
         processesFD = try descriptor("cpython_processes")
         codeSentFD = try descriptor("cpython_code_sent")
         streamFD = try descriptor("cpython_stream")
-    }
-
-    /// `bpf_map_update_elem(cpython_layouts, index)`.
-    package func writeLayout(index: UInt32, _ layout: tandem_cpython_layout) throws(SystemCallError) {
-        var key = index
-        var value = layout
-        guard bpf_map_update_elem(layoutsFD, &key, &value, UInt64(BPF_ANY)) == 0 else {
-            throw .last("bpf_map_update_elem(cpython_layouts, \(index))")
+        // The sampler's own layouts, at the indexes CPythonLoader names them by.
+        for (index, layout) in CPythonLayout.supported.enumerated() {
+            var key = UInt32(index)
+            var value = tandem_cpython_layout(layout)
+            guard bpf_map_update_elem(layoutsFD, &key, &value, UInt64(BPF_ANY)) == 0 else {
+                throw .last("bpf_map_update_elem(cpython_layouts, \(index))")
+            }
         }
     }
 

@@ -1,3 +1,4 @@
+import CPythonLayouts
 import CTandemBPF
 import WireFormat
 
@@ -43,9 +44,12 @@ package final class CPythonLoader {
     package struct Counters: Equatable {
         package var processesLoaded: UInt64 = 0
         package var processesRejected: UInt64 = 0
+        /// Code records not streamed (no live stream): the walker sends each again.
+        package var codeRecordsLost: UInt64 = 0
     }
 
-    private let storage: CPythonMapStorage
+    /// nil: interpreter frames are off (`--no-interpreter-frames`), every record is refused.
+    private let storage: CPythonMapStorage?
     /// The sampler's layouts, by `major << 8 | minor`: the index is the walker's layout index.
     private let layoutIndexes: [UInt32: UInt32]
     private let layouts: [tandem_cpython_layout]
@@ -55,8 +59,9 @@ package final class CPythonLoader {
     /// Why the last record was refused, for the stop log.
     package private(set) var lastRejection: String?
 
-    /// `layouts[i]` is loaded at index i of `cpython_layouts` (the caller wrote them).
-    package init(storage: CPythonMapStorage, layouts: [tandem_cpython_layout]) {
+    /// `layouts[i]` is at index i of `cpython_layouts` (`BPFCPythonMaps` wrote them).
+    package init(storage: CPythonMapStorage?,
+                 layouts: [tandem_cpython_layout] = CPythonLayout.supported.map(tandem_cpython_layout.init)) {
         self.storage = storage
         self.layouts = layouts
         var indexes: [UInt32: UInt32] = [:]
@@ -68,6 +73,11 @@ package final class CPythonLoader {
     /// unknown process); `mappingHolding` asks the kernel for the mapping holding an address.
     package func apply(_ record: CPythonProcess, executableMappings: [Mapping]?,
                        mappingHolding: (Int32, UInt64) -> CPythonDataMapping?) {
+        guard let storage else {
+            counters.processesRejected += 1
+            lastRejection = "pid \(record.pid): interpreter frames are off in this sampler (--no-interpreter-frames)"
+            return
+        }
         if let reason = check(record, executableMappings: executableMappings, mappingHolding: mappingHolding) {
             counters.processesRejected += 1
             lastRejection = "pid \(record.pid): \(reason)"
@@ -118,20 +128,43 @@ package final class CPythonLoader {
     /// The process exited or exec'd: its interpreter is gone.
     package func remove(pid: Int32) {
         guard loaded.remove(pid) != nil else { return }
-        storage.removeProcess(pid: pid)
+        storage?.removeProcess(pid: pid)
     }
 
     /// A new stream starts: the walker forgets every process (the new connection's
     /// aggregator sends its own records) and sends every code object again.
     package func beginStream() {
-        for pid in loaded { storage.removeProcess(pid: pid) }
+        for pid in loaded { storage?.removeProcess(pid: pid) }
         loaded.removeAll()
         generation &+= 1
-        storage.writeStreamGeneration(generation)
+        storage?.writeStreamGeneration(generation)
     }
 
-    /// A code record did not reach the stream (dropped): the walker sends it again.
-    package func noteDropped(pid: Int32, code: UInt64, fingerprint: UInt32) {
-        storage.forgetCode(pid: pid, code: code, fingerprint: fingerprint)
+    /// The CPython counters of a statistics record: the loader's, the walker's (`counter`
+    /// reads the BPF side's), and the code records the sampler could not stream.
+    package func addStatistics(to values: inout [StatisticsCounter: UInt64], counter: (tandem_counter) -> UInt64) {
+        values[.cpythonProcessesLoaded] = counters.processesLoaded
+        values[.cpythonProcessesRejected] = counters.processesRejected
+        values[.cpythonWalks] = counter(TANDEM_COUNTER_CPYTHON_WALKS)
+        values[.cpythonWalksWithFrames] = counter(TANDEM_COUNTER_CPYTHON_FRAMES_FOUND)
+        values[.cpythonCodeRecords] = counter(TANDEM_COUNTER_CPYTHON_CODE_RECORDS)
+        values[.cpythonCodeRecordsLost] = counters.codeRecordsLost + counter(TANDEM_COUNTER_CPYTHON_CODE_RINGBUF_FULL)
+    }
+
+    /// The stop log's "cpython" line: the counters, in wire-code order.
+    package func summary(_ statistics: SamplerStatistics) -> String {
+        let names: [StatisticsCounter] = [.cpythonProcessesLoaded, .cpythonProcessesRejected, .cpythonWalks,
+                                          .cpythonWalksWithFrames, .cpythonCodeRecords, .cpythonCodeRecordsLost]
+        return names.map { "\($0)=\(statistics[$0])" }.joined(separator: " ")
+    }
+
+    /// The code record of a ring-buffer record, for a live stream; else nil, and the
+    /// walker is told to send it again (its entry in the sent set is deleted).
+    package func codeRecord(_ record: UnsafeRawBufferPointer, streamIsLive: Bool) -> CPythonCodeRecord? {
+        if streamIsLive, let code = CPythonRingRecords.codeRecord(record) { return code }
+        counters.codeRecordsLost += 1
+        let fields = CPythonRingRecords.codeFields(of: record)
+        storage?.forgetCode(pid: Int32(bitPattern: fields.pid), code: fields.code, fingerprint: fields.fingerprint)
+        return nil
     }
 }

@@ -241,34 +241,24 @@ struct tandem_procmap_query {
     __u64 build_id_addr;
 };
 #define TANDEM_PROCMAP_QUERY _IOWR('f', 17, struct tandem_procmap_query)
+#define TANDEM_PROCMAP_QUERY_VMA_WRITABLE 0x02
 #define TANDEM_PROCMAP_QUERY_VMA_EXECUTABLE 0x04
 #define TANDEM_PROCMAP_QUERY_COVERING_OR_NEXT_VMA 0x10
 
-/* ioctl(fd of /proc/PID/maps, PROCMAP_QUERY): the first executable mapping
- * that covers or follows `address`, its path (NUL-terminated) in `name`.
- * Returns 0, or -1 with errno: ENOENT past the last one, ENOTTY/EINVAL on a
- * kernel (or file) without the query. */
-static inline int tandem_procmap_query_executable(int fd, __u64 address, struct tandem_procmap_query *query,
-                                                  char *name, __u32 name_size)
+/* ioctl(fd of /proc/PID/maps, PROCMAP_QUERY) with `flags`: the mapping that holds `address`
+ * (0), or the first executable one that covers or follows it (EXECUTABLE |
+ * COVERING_OR_NEXT_VMA); its path (NUL-terminated) in `name` when given. Returns 0, or -1
+ * with errno: ENOENT when none, ENOTTY/EINVAL on a kernel (or file) without the query. */
+static inline int tandem_procmap_query(int fd, __u64 address, __u64 flags, struct tandem_procmap_query *query,
+                                       char *name, __u32 name_size)
 {
     memset(query, 0, sizeof(*query));
     query->size = sizeof(*query);
-    query->query_flags = TANDEM_PROCMAP_QUERY_VMA_EXECUTABLE | TANDEM_PROCMAP_QUERY_COVERING_OR_NEXT_VMA;
+    query->query_flags = flags;
     query->query_addr = address;
     query->vma_name_addr = (__u64)(unsigned long)name;
     query->vma_name_size = name_size;
     return ioctl(fd, TANDEM_PROCMAP_QUERY, query);
 }
-
-/* ioctl(fd of /proc/PID/maps, PROCMAP_QUERY): the mapping that holds `address`
- * (no name asked). Returns 0, or -1 with errno (ENOENT: no mapping holds it). */
-static inline int tandem_procmap_query_holding(int fd, __u64 address, struct tandem_procmap_query *query)
-{
-    memset(query, 0, sizeof(*query));
-    query->size = sizeof(*query);
-    query->query_addr = address;
-    return ioctl(fd, TANDEM_PROCMAP_QUERY, query);
-}
-#define TANDEM_PROCMAP_QUERY_VMA_WRITABLE 0x02
 
 #endif

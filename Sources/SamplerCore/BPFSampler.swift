@@ -1,4 +1,3 @@
-import CPythonLayouts
 import CPythonLoading
 import CTandemBPF
 import Logging
@@ -87,15 +86,7 @@ public final class BPFSampler {
             do { unwindMaps = try BPFUnwindMaps(object: object, entryCapacity: unwindEntries) } catch { throw .systemCall(error) }
         }
         if walksCPython {
-            do {
-                let maps = try BPFCPythonMaps(object: object)
-                for (index, layout) in CPythonLayout.supported.enumerated() {
-                    try maps.writeLayout(index: UInt32(index), tandem_cpython_layout(layout))
-                }
-                cpythonMaps = maps
-            } catch {
-                throw .systemCall(error)
-            }
+            do { cpythonMaps = try BPFCPythonMaps(object: object) } catch { throw .systemCall(error) }
         }
 
         let context = Unmanaged.passUnretained(sink).toOpaque()

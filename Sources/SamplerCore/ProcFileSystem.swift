@@ -203,9 +203,9 @@ public enum MapsFile {
                        device: makeDevice(major: major, minor: minor), inode: inode, path: path)
     }
 
-    /// glibc's `makedev`: the `dev_t` encoding of a major and minor number.
+    /// glibc's `makedev` (`makeDeviceNumber`).
     public static func makeDevice(major: UInt64, minor: UInt64) -> UInt64 {
-        ((major & 0xfff) << 8) | ((major & ~0xfff) << 32) | (minor & 0xff) | ((minor & ~0xff) << 12)
+        makeDeviceNumber(major: major, minor: minor)
     }
 }
 

@@ -1,4 +1,3 @@
-import CPythonLayouts
 import CPythonLoading
 import CTandemBPF
 import DescriptorPassing
@@ -34,10 +33,8 @@ public final class Sampler {
     private var controlFailed = false
     /// Answers the aggregator's requests for files it may not read (FileDescriptorPassing.swift).
     private var fileRequests = FileRequestAnswerer()
-    /// Checks the aggregator's CPython process records; nil when interpreter frames are off.
+    /// Checks the aggregator's CPython process records (refuses them all when interpreter frames are off).
     private var cpythonLoader: CPythonLoader?
-    /// CPython records refused because interpreter frames are off.
-    private var cpythonRecordsIgnored: UInt64 = 0
     /// A sample's Python frames as stack words, reused from sample to sample.
     private var cpythonWords: [UInt64] = []
 
@@ -59,8 +56,6 @@ public final class Sampler {
         var dropsStackError: UInt64 = 0
         var processReadErrors: UInt64 = 0
         var malformedRecords: UInt64 = 0
-        /// Code records not written (no stream, or not live): the walker sends them again.
-        var cpythonCodeRecordsLost: UInt64 = 0
     }
 
     /// When this sampler started (`CLOCK_MONOTONIC`): every stream's header names the run by it.
@@ -91,9 +86,7 @@ public final class Sampler {
         }
         if let maps = bpf?.unwindMaps { unwindLoader = UnwindTableLoader(storage: maps) }
         defer { unwindLoader = nil }
-        if let maps = bpf?.cpythonMaps {
-            cpythonLoader = CPythonLoader(storage: maps, layouts: CPythonLayout.supported.map(tandem_cpython_layout.init))
-        }
+        cpythonLoader = CPythonLoader(storage: bpf?.cpythonMaps)
         defer { cpythonLoader = nil }
         defer { bpf = nil }
 
@@ -186,10 +179,8 @@ public final class Sampler {
             logger.info("unwind tables: \(unwind)", metadata: metadata)
         }
         if let cpythonLoader {
-            var metadata: Logger.Metadata = [:]
-            if let rejection = cpythonLoader.lastRejection { metadata["last_rejection"] = "\(rejection)" }
-            let counters = Sampler.cpythonCounters.map { "\($0)=\(final[$0])" }.joined(separator: " ")
-            logger.info("cpython: \(counters)", metadata: metadata)
+            logger.info("cpython: \(cpythonLoader.summary(final))",
+                        metadata: cpythonLoader.lastRejection.map { ["last_rejection": "\($0)"] } ?? [:])
         }
         if let failure = output.failure { throw failure }
     }
@@ -267,20 +258,10 @@ public final class Sampler {
     }
 
     private func applyCPythonProcess(_ process: CPythonProcess) {
-        guard let cpythonLoader else {
-            cpythonRecordsIgnored += 1
-            return
-        }
-        cpythonLoader.apply(process, executableMappings: processes[process.pid]?.mappings) { pid, address in
-            ProcMapQuery.mapping(holding: address, pid: pid)
+        cpythonLoader?.apply(process, executableMappings: processes[process.pid]?.mappings) {
+            CPythonDataMapping.mapping(holding: $1, pid: $0)
         }
     }
-
-    /// The CPython counters, in wire-code order: the stop log's "cpython" line.
-    static let cpythonCounters: [StatisticsCounter] = [
-        .cpythonProcessesLoaded, .cpythonProcessesRejected, .cpythonWalks, .cpythonWalksWithFrames,
-        .cpythonCodeRecords, .cpythonCodeRecordsLost,
-    ]
 
     /// About 30 KB encoded: small next to the smallest buffer bound, so a snapshot in
     /// progress stays within the bound too.
@@ -330,18 +311,8 @@ public final class Sampler {
             values[.fileDescriptorsSent] = fileRequests.counters.descriptorsSent
             values[.fileRequestsRefused] = fileRequests.counters.refused
         }
-        if let cpython = cpythonLoader?.counters {
-            values[.cpythonProcessesLoaded] = cpython.processesLoaded
-            values[.cpythonProcessesRejected] = cpython.processesRejected + cpythonRecordsIgnored
-            values[.cpythonCodeRecordsLost] = counters.cpythonCodeRecordsLost
-            if let bpf {
-                values[.cpythonWalks] = bpf.counter(TANDEM_COUNTER_CPYTHON_WALKS)
-                values[.cpythonWalksWithFrames] = bpf.counter(TANDEM_COUNTER_CPYTHON_FRAMES_FOUND)
-                values[.cpythonCodeRecords] = bpf.counter(TANDEM_COUNTER_CPYTHON_CODE_RECORDS)
-                values[.cpythonCodeRecordsLost, default: 0] += bpf.counter(TANDEM_COUNTER_CPYTHON_CODE_RINGBUF_FULL)
-            }
-        } else if cpythonRecordsIgnored > 0 {
-            values[.cpythonProcessesRejected] = cpythonRecordsIgnored
+        if let cpythonLoader, let bpf {
+            cpythonLoader.addStatistics(to: &values, counter: bpf.counter)
         }
         if let bpf {
             if unwindLoader != nil {
@@ -375,15 +346,16 @@ public final class Sampler {
             }
             handleSample(record, header: header, pid: pid, hasCPythonWalk: false)
         case TANDEM_EVENT_CPYTHON_SAMPLE.rawValue:
-            guard record.count >= MemoryLayout<tandem_cpython_sample_event>.size else {
+            guard record.count >= CPythonRingRecords.sampleRecordSize else {
                 counters.malformedRecords += 1
                 return
             }
             handleSample(record, header: header, pid: pid, hasCPythonWalk: true)
         case TANDEM_EVENT_CPYTHON_CODE.rawValue:
             // Not a sample: a record too short is the walker's bug, and it sends the code again.
-            guard record.count >= MemoryLayout<tandem_cpython_code_event>.size else { return }
-            handleCPythonCode(record)
+            guard record.count >= CPythonRingRecords.codeRecordSize else { return }
+            // The walker's copies as they are (the aggregator parses them; the sampler does not).
+            if let code = cpythonLoader?.codeRecord(record, streamIsLive: output.isLive) { output.appendState(.cpythonCode(code)) }
         case TANDEM_EVENT_EXEC.rawValue:
             // The old image's description is void. The new one is read from /proc when
             // the process is first sampled: most of a busy host's execs (compilers, shell
@@ -457,58 +429,14 @@ public final class Sampler {
             counters.dropsUserBufferFull += 1
             return
         }
-        var cpythonFlags: CPythonWalkFlags = []
         cpythonWords.removeAll(keepingCapacity: true)
-        if hasCPythonWalk {
-            // Read in place: the frames array is 96 structs long.
-            let walk = Self.cpythonWalkOffset
-            let count = Int(record.loadUnaligned(fromByteOffset: walk, as: UInt32.self))
-            cpythonFlags = CPythonWalkFlags(rawValue: record.loadUnaligned(fromByteOffset: walk + 4, as: UInt32.self))
-            for index in 0..<min(count, Int(TANDEM_CPYTHON_MAX_FRAMES)) {
-                let frame = record.loadUnaligned(fromByteOffset: walk + Self.cpythonFramesOffset
-                                                     + index * MemoryLayout<tandem_cpython_frame>.stride,
-                                                 as: tandem_cpython_frame.self)
-                let words = CPythonFrame(code: frame.code, fingerprint: frame.fingerprint, instruction: frame.instruction,
-                                         flags: CPythonFrameFlags(rawValue: UInt8(truncatingIfNeeded: frame.flags))).words
-                cpythonWords.append(words.0)
-                cpythonWords.append(words.1)
-            }
-        }
+        let cpythonFlags = hasCPythonWalk ? CPythonRingRecords.appendFrameWords(of: record, to: &cpythonWords) : []
         cpythonWords.withUnsafeBufferPointer { cpythonStack in
             output.appendSample(time: header.time, pid: pid, tid: Int32(bitPattern: header.tid), cpu: header.cpu,
                                 kernelStack: kernelStack, userStack: userStack, flags: flags,
                                 cpythonStack: cpythonStack, cpythonFlags: cpythonFlags)
         }
         counters.samplesQueued += 1
-    }
-
-    /// Streams a code object the walker saw for the first time in this stream, as the
-    /// raw copies it made (the aggregator parses them; the sampler does not).
-    private func handleCPythonCode(_ record: UnsafeRawBufferPointer) {
-        let event = record.loadUnaligned(as: tandem_cpython_code_event_fields.self)
-        let pid = Int32(bitPattern: event.pid)
-        guard output.isLive, let layout = CPythonLayout.supported.indices.contains(Int(event.layout))
-                ? CPythonLayout.supported[Int(event.layout)] : nil else {
-            counters.cpythonCodeRecordsLost += 1
-            cpythonLoader?.noteDropped(pid: pid, code: event.code, fingerprint: event.fingerprint)
-            return
-        }
-        // The copies follow the fixed fields, each at its full bound (bpf/tandem_cpython.h);
-        // Swift does not import C arrays this long, so they are read by offset.
-        var offset = Self.cpythonCodeCopiesOffset
-        func copy(_ capacity: Int32, _ count: UInt16) -> [UInt8] {
-            defer { offset += Int(capacity) }
-            return Array(UnsafeRawBufferPointer(rebasing: record[offset..<offset + Int(min(Int32(count), capacity))]))
-        }
-        let header = copy(TANDEM_CPYTHON_CODE_BYTES, event.header_bytes)
-        let name = copy(TANDEM_CPYTHON_NAME_BYTES, event.name_bytes)
-        let qualifiedName = copy(TANDEM_CPYTHON_NAME_BYTES, event.qualname_bytes)
-        let fileName = copy(TANDEM_CPYTHON_FILE_BYTES, event.file_bytes)
-        let lineTable = copy(TANDEM_CPYTHON_LINE_TABLE_BYTES, event.line_table_bytes)
-        output.appendState(.cpythonCode(CPythonCodeRecord(
-            pid: pid, code: event.code, fingerprint: event.fingerprint, pythonVersion: layout.version.packed,
-            flags: event.flags, header: header, name: name, qualifiedName: qualifiedName, fileName: fileName,
-            lineTable: lineTable)))
     }
 
     /// Reads `pid` from /proc and streams its Process and Mappings records.
@@ -528,10 +456,6 @@ public final class Sampler {
     private static let kernelStackOffset = MemoryLayout<tandem_sample_event>.offset(of: \.kernel_stack)!
     private static let userStackOffset = MemoryLayout<tandem_sample_event>.offset(of: \.user_stack)!
     private static let userFlagsOffset = MemoryLayout<tandem_sample_event>.offset(of: \.user_flags)!
-    private static let cpythonCodeCopiesOffset = MemoryLayout<tandem_cpython_code_event_fields>.size
-    private static let cpythonWalkOffset = MemoryLayout<tandem_sample_event>.size
-    /// `tandem_cpython_walk.frames`: after its two 32-bit fields.
-    private static let cpythonFramesOffset = 8
 
     // MARK: Start-up and housekeeping
 
