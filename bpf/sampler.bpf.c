@@ -6,12 +6,14 @@
  * loader drains it on a timer (a wake-up from this context stalls the
  * cpu-clock event on the kernels we run on).
  *
- * Deliberately dumb: no CO-RE, only stable helpers, and one kernel struct: the
+ * Deliberately dumb: only stable helpers, and one kernel struct here: the
  * user registers the kernel saved on entry (struct pt_regs), read at the layout of
  * the UAPI <asm/ptrace.h> the build host has. That layout, its field names (rip,
  * rsp, rbp, cs) and the unwinder's rules (docs/unwind-tables.md) are x86-64's, so
  * this program supports x86-64 only: tandem-bpf-embed defines __TARGET_ARCH_<arch>
  * from the build host (libbpf's convention), and any other architecture stops here.
+ * (The optional CPython walker, cpython.bpf.h, reads one more field: the task's fs base,
+ * by CO-RE.)
  */
 #if !defined(__TARGET_ARCH_x86)
 #error "tandem's BPF program supports x86-64 only: it reads the x86-64 struct pt_regs and unwinds with x86-64 rules"
