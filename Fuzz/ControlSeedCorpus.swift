@@ -18,7 +18,10 @@ func controlSeeds() -> [[UInt8]] {
                       device: 1, inode: 1),
     ])
     let request = FileRequest(pid: 4321, start: 0x5555_0000_1000, end: 0x5555_0002_0000, device: 0x803, inode: 1234)
+    let python = CPythonProcess(pid: 4321, pythonVersion: 0x030b, runtimeAddress: 0xa5b740, device: 0x803, inode: 1234)
     return [
+        controlStream([.cpythonProcess(python), .unwindTable(table),
+                       .cpythonProcess(CPythonProcess(pid: -1, pythonVersion: .max, runtimeAddress: .max, device: 0, inode: 0))]),
         ControlStream.magic + [UInt8(ControlStream.currentVersion)],
         controlStream([.unwindTable(table)]),
         controlStream([.unwindMappings(mappings)]),

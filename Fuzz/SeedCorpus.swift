@@ -84,6 +84,19 @@ struct SeedCorpus {
                           userStack: (0..<40).map { UInt64($0) << 12 })
         cuts.append(.endOfStream(EndOfStream(time: 6_000_000_001, reason: .error)))
         seeds.append(cuts.takeBytes())
+        // CPython: a code record, then samples with Python frames (stack kind 2).
+        var python = StreamEncoder(header: header(6))
+        python.append(.cpythonCode(CPythonCodeRecord(pid: 7, code: 0x7f00_1234_5678, fingerprint: 0xdead_beef, pythonVersion: 0x030b,
+                                                     flags: 1, header: Array(repeating: 1, count: 192), name: Array("alpha".utf8),
+                                                     qualifiedName: [], fileName: Array("/w.py".utf8), lineTable: [0x80, 0x01])))
+        for n in 0..<6 {
+            let frames = (0...n).map { CPythonFrame(code: 0x7f00_1234_5678 + UInt64($0) * 0x100, fingerprint: UInt32($0),
+                                                    instruction: UInt32($0 * 2), flags: $0 == n ? .entry : []) }
+            python.appendSample(time: 7_000_000_000 + UInt64(n), pid: 7, tid: 7, cpu: 0, kernelStack: [],
+                                userStack: [0x5555_0000_1000, 0x5555_0000_2000], cpythonFrames: frames,
+                                cpythonFlags: n == 5 ? .truncated : [])
+        }
+        seeds.append(python.takeBytes())
         writeSeeds(seeds, to: CommandLine.arguments[1], name: "seed", suffix: ".tndm")
         writeSeeds(controlSeeds(), to: CommandLine.arguments[2], name: "control")
     }
