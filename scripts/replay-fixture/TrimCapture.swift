@@ -6,7 +6,8 @@
 //
 //   trim-capture INPUT OUTPUT [COMM]
 //
-// With COMM, only the samples of processes with that command name are kept.
+// With COMM, only the samples (and CPython code records) of processes with that command
+// name are kept.
 
 import StreamDecoding
 import WireFormat
@@ -48,6 +49,7 @@ enum TrimCapture {
         func wanted(_ pid: Int32) -> Bool { onlyComm == nil || commByPID[pid] == onlyComm }
         records.removeAll { record in
             if case .sample(let sample) = record { return !wanted(sample.pid) }
+            if case .cpythonCode(let code) = record { return !wanted(code.pid) }
             return false
         }
         var sampledPIDs: Set<Int32> = []
@@ -87,7 +89,8 @@ enum TrimCapture {
             switch record {
             case .sample(let sample):
                 encoder.appendSample(time: sample.time, pid: sample.pid, tid: sample.tid, cpu: sample.cpu,
-                                     kernelStack: sample.kernelStack, userStack: sample.userStack, flags: sample.flags)
+                                     kernelStack: sample.kernelStack, userStack: sample.userStack, flags: sample.flags,
+                                     cpythonFrames: sample.cpythonFrames, cpythonFlags: sample.cpythonFlags)
             case .kernelSymbols:
                 if !wroteSymbols {
                     encoder.append(.kernelSymbols(KernelSymbols(symbols: trimmed)))
