@@ -22,9 +22,16 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
     /// window of the `profilingmetrics` connector when `flush_interval` is `0s`
     /// ("emit per batch").
     public var reporterInterval: Duration = .seconds(5)
-    /// Which interpreters to unwind (`all`, or a comma-separated list). Ignored:
-    /// tandem unwinds native and kernel frames.
+    /// Which interpreters to unwind (`all`, or a comma-separated list, upstream's names):
+    /// tandem walks CPython frames when it names `python` (or `all`); native and kernel
+    /// frames are always unwound. The sampler's `--no-interpreter-frames` turns the walk
+    /// off on the privileged side whatever this says.
     public var tracers: String = "all"
+
+    /// Whether `tracers` asks for Python frames.
+    public var walksPython: Bool {
+        tracers.split(separator: ",").contains { ["all", "python"].contains($0.trimmingCharacters(in: .whitespaces)) }
+    }
     /// Upstream sends frames for unwinding errors. Ignored (tandem counts errors instead).
     public var sendErrorFrames: Bool = false
     /// Upstream sends samples of idle CPUs. Exposed for the aggregator to apply.
@@ -70,7 +77,7 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
         ("probabilistic_threshold", "accepted, ignored: tandem samples continuously"),
         ("probabilistic_interval", "accepted, ignored: tandem samples continuously"),
         ("reporter_interval", "used: the metrics window when profilingmetrics.flush_interval is 0s"),
-        ("tracers", "accepted, ignored: tandem unwinds native and kernel frames"),
+        ("tracers", "interpreters to unwind: `all` or a list; tandem walks CPython frames when it names python, native and kernel frames always"),
         ("send_error_frames", "accepted, ignored: unwinding errors are counted, not sent as frames"),
         ("send_idle_frames", "exposed to the aggregator (idle-CPU samples)"),
         ("endpoint", "tandem: the aggregator's Unix socket path"),

@@ -134,6 +134,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
                 unwindPublisher = UnwindTablePublisher(cache: unwindTables, channel: control, logger: logger)
                 unwindPublisher?.excludedPIDs = unwindExcludedPIDs
                 unwindPublisher?.maximumProcesses = runtime.symbolizerOptions.maximumProcesses
+                unwindPublisher?.walksCPython = runtime.configuration.profilingReceiver.walksPython
             }
         case .fileDescriptor(let answer):
             handleFileDescriptor(answer, at: offset)
