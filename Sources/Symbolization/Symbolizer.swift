@@ -372,7 +372,8 @@ public final class Symbolizer {
                 cacheable = cacheable && complete
                 named.append(named1)
             }
-            frames = CPythonFrameMerge.merge(named, entries: python.map { $0.flags.contains(.entry) }, into: frames,
+            frames = CPythonFrameMerge.merge(named, entries: python.map { $0.flags.contains(.entry) },
+                                             into: PerfTrampolines.removed(from: frames, userStart: userStart),
                                              userStart: userStart)
         }
         if interned, cacheable { sampleStacks[key] = frames }
