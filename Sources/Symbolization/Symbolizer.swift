@@ -695,7 +695,8 @@ public final class Symbolizer {
         if let entry = process.perfMap?.lookup(lookup) {
             return (Frame(type: runtime ?? entry.type, address: address, functionName: entry.name), true)
         }
-        let type = inMapping ? runtime.flatMap { JITRuntime.ownsAnonymousCode($0) ? $0 : nil } ?? .native : .native
+        var type = FrameType.native
+        if inMapping, let runtime, JITRuntime.ownsAnonymousCode(runtime) { type = runtime }
         return (Frame(type: type, address: address), !inMapping || process.perfMap == nil || process.exited)
     }
 
