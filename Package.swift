@@ -159,7 +159,11 @@ let package = Package(
         ], exclude: ["Fixtures"]),
         .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles", "SystemCalls"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Profiles"]),
-        .testTarget(name: "ProfilingMetricsTests", dependencies: ["ProfilingMetrics", "Configuration", "Profiles", "ProfileOutputs"]),
+        .testTarget(name: "ProfilingMetricsTests", dependencies: [
+            "ProfilingMetrics", "Configuration", "Profiles", "ProfileOutputs",
+            // JIT frames counted as the symbolizer types them from perf maps.
+            "Symbolization", "WireFormat", .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "SymbolizationTests", dependencies: [
             "Symbolization", "ELF", "Profiles", "WireFormat",
             .product(name: "Logging", package: "swift-log"),

@@ -3,7 +3,9 @@ import Profiles
 /// A JIT's symbol file, `/tmp/perf-PID.map`: one `START SIZE name` line per code
 /// region, START and SIZE in hex (with or without `0x`), written by V8
 /// (`--perf-basic-prof`), the JVM (perf-map-agent, `jcmd Compiler.perfmap`),
-/// CPython 3.12+ (`-X perf`), .NET (`DOTNET_PerfMapEnabled`) and others.
+/// CPython 3.12+ (`-X perf`), .NET (`DOTNET_PerfMapEnabled`), BEAM (`+JPperf true`) and others.
+/// Each entry's type is the runtime its name's shape tells, or `native`; the process's
+/// runtime (`JITRuntime`) overrides it, and `runtime` stands in when no file tells one.
 struct PerfMap {
     private(set) var starts: [UInt64] = []
     private(set) var ends: [UInt64] = []
@@ -11,6 +13,9 @@ struct PerfMap {
     private(set) var types: [FrameType] = []
     /// Lines that were not `START SIZE name`.
     private(set) var malformedLines = 0
+    /// The runtime most entries' shapes name (ties: the first in `FrameType`'s order), nil
+    /// when none names one: the process's runtime when its files tell none.
+    private(set) var runtime: FrameType?
 
     init() {}
 
@@ -41,6 +46,9 @@ struct PerfMap {
             names.append(name)
             types.append(Self.runtime(ofSymbol: name))
         }
+        var counts: [FrameType: Int] = [:]
+        for type in types where type != .native { counts[type, default: 0] += 1 }
+        runtime = FrameType.allCases.filter { counts[$0] != nil }.max { counts[$0]! < counts[$1]! }
     }
 
     var count: Int { starts.count }
@@ -81,11 +89,35 @@ struct PerfMap {
         if name.hasSuffix("]") {
             for tier in dotnetTiers where name.hasSuffix(tier) { return .dotnet }
         }
+        if isBEAM(name) { return .beam }
         if name == "Interpreter" || name.hasPrefix("Interpreter ") { return .jvm }
         // perf-map-agent: `Ljava/lang/String;::hashCode`; JDK perfmap: `java.lang.String::hashCode`.
         if name.hasPrefix("L"), name.contains(";"), name.contains("/") { return .jvm }
         for prefix in ["java.", "javax.", "jdk.", "sun.", "com.sun.", "kotlin."] where name.hasPrefix(prefix) { return .jvm }
-        if name.hasPrefix("StubRoutines") || name.hasPrefix("i2c/") || name.hasPrefix("c2i/") { return .jvm }
+        if name.hasPrefix("StubRoutines") || name.hasPrefix("i2c/") || name.hasPrefix("c2i/")
+            || name.hasPrefix("I2C/C2I adapters") { return .jvm }
+        if isJavaSignature(name) { return .jvm }
         return .native
+    }
+
+    /// BEAM's JIT (`+JPperf true`): `$module:function/arity`, `$module::codeHeader`,
+    /// `$global::shared_fragment`; Elixir modules are atoms starting `Elixir.`.
+    private static func isBEAM(_ name: String) -> Bool {
+        if name.hasPrefix("Elixir.") { return true }
+        guard name.hasPrefix("$"), let colon = name.firstIndex(of: ":") else { return false }
+        let module = name[name.index(after: name.startIndex)..<colon]
+        return !module.isEmpty && !module.contains(" ")
+    }
+
+    /// HotSpot's own perf map (`-XX:+DumpPerfMapAtExit`, `jcmd Compiler.perfmap`) names a
+    /// compiled method by its signature: `int Prog.fn_alpha(int, int)`, a return type, then a
+    /// dotted `Class.method` and the argument list. No `::` (C++, .NET) and no ` -> ` (Swift).
+    private static func isJavaSignature(_ name: String) -> Bool {
+        guard name.hasSuffix(")"), !name.contains("::"), !name.contains(" -> "),
+              let paren = name.firstIndex(of: "("), let space = name[..<paren].lastIndex(of: " ")
+        else { return false }
+        let method = name[name.index(after: space)..<paren]
+        guard let dot = method.lastIndex(of: ".") else { return false }
+        return dot > method.startIndex && method.index(after: dot) < method.endIndex
     }
 }

@@ -132,6 +132,11 @@ public final class Symbolizer {
            existing.startTime == 0 || info.startTime == 0 || existing.startTime == info.startTime {
             // A repeat (after a reconnection) or the first description of a pid whose
             // mappings came first: same address space.
+            if existing.identity.executablePath != identity.executablePath {
+                // The executable may tell another JIT runtime: stacks typed before are stale.
+                existing.jitRuntime = nil
+                existing.generation = newGeneration()
+            }
             existing.identity = identity
             existing.identityKnown = true
             if existing.startTime == 0 { existing.startTime = info.startTime }
@@ -211,6 +216,7 @@ public final class Symbolizer {
         mappingCount -= process.mappings.count
         process.mappings = kept.map { previous[$0] ?? MappingState(mapping: $0, path: intern($0.path)) }
         mappingCount += process.mappings.count
+        process.jitRuntime = nil
         process.generation = newGeneration()
     }
 
@@ -366,7 +372,8 @@ public final class Symbolizer {
                 cacheable = cacheable && complete
                 named.append(named1)
             }
-            frames = CPythonFrameMerge.merge(named, entries: python.map { $0.flags.contains(.entry) }, into: frames,
+            frames = CPythonFrameMerge.merge(named, entries: python.map { $0.flags.contains(.entry) },
+                                             into: PerfTrampolines.removed(from: frames, userStart: userStart),
                                              userStart: userStart)
         }
         if interned, cacheable { sampleStacks[key] = frames }
@@ -679,13 +686,28 @@ public final class Symbolizer {
     /// A frame in anonymous executable memory (or outside every mapping), named by the
     /// process's perf map if it has one. A miss is final (cacheable) when the process
     /// has no perf map; with a map, the JIT may not have written the entry yet.
+    /// Typed by the process's runtime (docs/jit-frames.md): a named frame always, an
+    /// unnamed one in anonymous memory when that runtime's JIT owns such memory.
     private func jitFrame(process: ProcessState, pid: Int32, address: UInt64, lookup: UInt64,
                           inMapping: Bool) -> (Frame, complete: Bool) {
         if inMapping || process.perfMap != nil { refreshPerfMap(process: process, pid: pid) }
+        let runtime = jitRuntime(of: process)
         if let entry = process.perfMap?.lookup(lookup) {
-            return (Frame(type: entry.type, address: address, functionName: entry.name), true)
+            return (Frame(type: runtime ?? entry.type, address: address, functionName: entry.name), true)
         }
-        return (Frame(type: .native, address: address), !inMapping || process.perfMap == nil || process.exited)
+        var type = FrameType.native
+        if inMapping, let runtime, JITRuntime.ownsAnonymousCode(runtime) { type = runtime }
+        return (Frame(type: type, address: address), !inMapping || process.perfMap == nil || process.exited)
+    }
+
+    /// The process's JIT runtime, decided once per state of its mappings and perf map: from
+    /// its files, else from the shapes of its perf map's names.
+    private func jitRuntime(of process: ProcessState) -> FrameType? {
+        if let decided = process.jitRuntime { return decided.runtime }
+        let runtime = JITRuntime.of(executablePath: process.identity.executablePath,
+                                    mappedPaths: process.mappings.map(\.path)) ?? process.perfMap?.runtime
+        process.jitRuntime = JITRuntimeDecision(runtime: runtime)
+        return runtime
     }
 
     /// (Re)reads the process's perf map when it is new or has grown, at most once per interval.
@@ -723,6 +745,7 @@ public final class Symbolizer {
                 logger.debug("perf map has malformed lines", metadata: ["file": "\(path)", "lines": "\(map.malformedLines)"])
             }
             process.perfMap = map
+            process.jitRuntime = nil
             process.perfMapSize = file.size
             process.perfMapModificationTime = file.modificationTime
             return
@@ -760,6 +783,11 @@ enum MappingKind {
     case vdso
     /// Other kernel-provided mappings (`[vsyscall]`, `[uprobes]`).
     case pseudo
+}
+
+/// A decided JIT runtime of a process, `runtime` nil when nothing told one.
+struct JITRuntimeDecision {
+    var runtime: FrameType?
 }
 
 enum ObjectResolution {
@@ -803,6 +831,9 @@ final class ProcessState {
     var perfMapSize: Int64 = -1
     var perfMapModificationTime = 0
     var perfMapCheck: ContinuousClock.Instant?
+    /// Whose JIT code its anonymous memory and perf map hold; nil until decided, and again
+    /// after its mappings, identity or perf map change.
+    var jitRuntime: JITRuntimeDecision?
     /// Reasons its perf map could not be read, each reported once.
     var perfMapFailures: Set<String> = []
     private var root: String?

@@ -206,18 +206,49 @@ extension SamplerLiveTests {
             }
             // The folded stacks of the capture name the JIT frames from the VM's perf map.
             let folded = scratch.appendingPathComponent("folded").path
-            try runToCompletion(aggregatorBinaryPath, ["replay", "--folded", folded, "--metrics-out", "/dev/null",
+            let metrics = scratch.appendingPathComponent("metrics.jsonl").path
+            try runToCompletion(aggregatorBinaryPath, ["replay", "--folded", folded, "--metrics-out", metrics,
                                                        "--log-level", "error", try #require(capturePath())])
             var inErlang = 0
             var cut = 0
+            var jitLeaves = 0
             for line in try String(contentsOfFile: folded, encoding: .utf8).split(separator: "\n")
-            where line.hasPrefix("beam.smp;") && line.contains("$unwind_erlang:mix/2") {
+            where line.hasPrefix("beam.smp;") {
                 let count = Int(line.split(separator: " ").last ?? "") ?? 0
+                let stack = line[..<(line.lastIndex(of: " ") ?? line.endIndex)]
+                if stack.split(separator: ";").last?.hasPrefix("$") == true { jitLeaves += count }
+                guard line.contains("$unwind_erlang:mix/2") else { continue }
                 inErlang += count
                 if line.contains(";[truncated];") { cut += count }
             }
             #expect(inErlang >= 300, "samples in unwind_erlang:mix/2: \(inErlang)")
             #expect(Double(cut) <= 0.1 * Double(inErlang), "\(cut) of \(inErlang) samples in unwind_erlang:mix/2 are [truncated]")
+            // Samples whose leaf is JIT code the perf map names (`$module:function/arity`,
+            // `$global::...`) count as BEAM's, not native (docs/jit-frames.md); so may unnamed ones.
+            let beam = try otlpSum(metrics, "samples.beam.count")
+            print("beam.smp: \(jitLeaves) samples with a JIT leaf named by the perf map; samples.beam.count \(beam)")
+            #expect(jitLeaves >= 100, "samples of beam.smp with a JIT leaf: \(jitLeaves)")
+            #expect(beam >= Int64(jitLeaves), "samples.beam.count \(beam), samples of beam.smp with a JIT leaf \(jitLeaves)")
         }
     }
+}
+
+/// The sum of a metric's data points over every resource of an OTLP JSON lines file
+/// (what `replay --metrics-out` writes).
+func otlpSum(_ path: String, _ metric: String) throws -> Int64 {
+    var sum: Int64 = 0
+    for line in try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n") {
+        let request = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
+        for resource in request["resourceMetrics"] as? [[String: Any]] ?? [] {
+            for scope in resource["scopeMetrics"] as? [[String: Any]] ?? [] {
+                for entry in scope["metrics"] as? [[String: Any]] ?? [] where entry["name"] as? String == metric {
+                    let data = (entry["sum"] ?? entry["gauge"]) as? [String: Any] ?? [:]
+                    for point in data["dataPoints"] as? [[String: Any]] ?? [] {
+                        sum += Int64(point["asInt"] as? String ?? "") ?? 0
+                    }
+                }
+            }
+        }
+    }
+    return sum
 }

@@ -128,7 +128,7 @@ struct PerfMapTests {
         #expect(map.lookup(0x7f00_0000_0700) == nil)
     }
 
-    @Test("Anonymous executable memory is named from /tmp/perf-PID.map; without an entry it stays 0x…")
+    @Test("Anonymous executable memory is named from /tmp/perf-PID.map; without an entry it stays 0x…, node's code still")
     func symbolizer() throws {
         let directory = try TemporaryDirectory()
         let pid: Int32 = 0x3fff_ffe0
@@ -143,7 +143,7 @@ struct PerfMapTests {
         let frames = symbolizer.symbolize(Sample(time: 1, pid: pid, tid: pid, cpu: 0, kernelStack: [],
                                                  userStack: [0x7f00_0000_1010, 0x7f00_0000_9000])).frames
         #expect(frames[0] == Frame(type: .v8js, address: 0x7f00_0000_1010, functionName: "JS:*render /app/ui.js:3:7"))
-        #expect(frames[1] == Frame(type: .native, address: 0x7f00_0000_9000))
+        #expect(frames[1] == Frame(type: .v8js, address: 0x7f00_0000_9000))
         #expect(frames[1].displayName == "0x7f0000009000")
         #expect(symbolizer.statistics.perfMapsLoaded == 1)
     }
