@@ -115,6 +115,32 @@ static __always_inline int frame_pointer_step(struct unwind_state *state)
     return 0;
 }
 
+/*
+ * CPython's perf trampolines (python -X perf, 3.12+: a copy of _Py_trampoline_func_start per
+ * Python function, in anonymous memory) have no CFI and keep no frame pointer:
+ *     sub $8,%rsp; call *%rcx; add $8,%rsp; ret
+ * Returning into one (pc just after the call), the caller's return address is at rsp + 8 and
+ * the CFA is rsp + 16; rbp is untouched. Recognized by those exact 7 bytes around pc, never
+ * guessed. Returns 1 when it stepped.
+ */
+static __always_inline int trampoline_step(struct unwind_state *state)
+{
+    static const __u8 shape[7] = { 0xff, 0xd1, 0x48, 0x83, 0xc4, 0x08, 0xc3 };
+    __u8 code[7];
+    if (bpf_probe_read_user(code, sizeof(code), (void *)(state->pc - 2)))
+        return 0;
+    for (int i = 0; i < 7; i++)
+        if (code[i] != shape[i])
+            return 0;
+    __u64 return_address;
+    if (bpf_probe_read_user(&return_address, sizeof(return_address), (void *)(state->sp + 8)))
+        return 0;
+    state->sp += 16;
+    state->pc = return_address;
+    count(TANDEM_COUNTER_UNWIND_FP_FRAMES);
+    return 1;
+}
+
 /* Records the current frame, then finds the caller's registers. Returns 1 to stop. */
 static long unwind_frame(__u64 index, struct unwind_state *state)
 {
@@ -219,6 +245,9 @@ static long unwind_frame(__u64 index, struct unwind_state *state)
     return 0;
 
 frame_pointer:
+    /* Past the leaf, pc is a return address: it may return into a CPython perf trampoline. */
+    if (slot > 0 && trampoline_step(state))
+        return 0;
     if (state->bp == 0) {
         /* rbp 0 ends a frame-pointer chain, as bpf_get_stack's walk ends it: the outermost
          * frame of code that keeps frame pointers (the bottom of an Erlang process's stack

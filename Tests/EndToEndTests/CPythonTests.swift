@@ -21,6 +21,8 @@ struct CPythonTests {
         var path: String
         var threads: Int = 1
         var startsAfterSampler = false
+        /// Interpreter options before the script (`-X perf`: perf trampolines, 3.12+).
+        var options: [String] = []
     }
 
     /// Debian's own and the image's pyenv versions (DESIGN.md: the machine has them all).
@@ -32,7 +34,11 @@ struct CPythonTests {
         .map { minor, version in
             Interpreter(comm: "tpy-\(minor.replacingOccurrences(of: ".", with: ""))",
                         path: "/root/.pyenv/versions/\(version)/bin/python\(minor)")
-        }
+        } + [
+            // Perf trampolines (no CFI, no frame pointer) between every two evaluations: the native
+            // walk must cross them to the root, and they must not double the Python frames.
+            Interpreter(comm: "tpy-312-xperf", path: "/root/.pyenv/versions/3.12.1/bin/python3.12", options: ["-X", "perf"]),
+        ]
 
     /// The workload's functions and their share of the samples whose innermost Python
     /// function is one of them. 3.8 to 3.10 have no qualified names: `beta`, not `Calc.beta`.
@@ -55,10 +61,14 @@ struct CPythonTests {
             var withPython = 0
             var pythonLeaf = 0
             var depthMatches = 0
+            var reachesMain = 0
+            var trampolines = 0
             for stack in stacks {
                 let names = stack.frames.map(Self.functionName)
                 guard names.contains(where: Self.pythonFunctions.contains) else { continue }
                 withPython += stack.count
+                if names.contains("Py_BytesMain") { reachesMain += stack.count }
+                if names.contains(where: { $0.hasPrefix("py::") }) { trampolines += stack.count }
                 if Self.pythonFunctions.contains(names.last!) { pythonLeaf += stack.count }
                 if let index = names.lastIndex(where: { name in Self.truth.contains { $0.names.contains(name) } }) {
                     innermost[names[index], default: 0] += stack.count
@@ -78,7 +88,8 @@ struct CPythonTests {
                 + "after the first: \(workload.walk)); shares "
                 + shares.map { "\($0.0.names.sorted().first!) \(formatted($0.1))%" }.joined(separator: ", ")
                 + "; depth \(Self.descendFrames) in \(formatted(percent(Int64(depthMatches), of: Int64(measured))))%; "
-                + "samples.cpython.count \(cpythonCount), Python leaves \(pythonLeaf)")
+                + "samples.cpython.count \(cpythonCount), Python leaves \(pythonLeaf); "
+                + "reach Py_BytesMain \(reachesMain), with trampoline frames \(trampolines)")
             guard measured >= 800 else {
                 failures.append("\(interpreter.comm): only \(measured) samples with a known Python function of \(total)")
                 continue
@@ -91,6 +102,12 @@ struct CPythonTests {
             }
             if percent(Int64(depthMatches), of: Int64(measured)) < 90 {
                 failures.append("\(interpreter.comm): the \(Self.descendFrames) descend frames are above the work in only \(depthMatches) of \(measured) samples")
+            }
+            if !interpreter.options.isEmpty {
+                if percent(Int64(reachesMain), of: Int64(withPython)) < 90 {
+                    failures.append("\(interpreter.comm): only \(reachesMain) of \(withPython) stacks with Python frames reach Py_BytesMain across the trampolines")
+                }
+                if trampolines > 0 { failures.append("\(interpreter.comm): \(trampolines) stacks show trampoline frames beside walked Python frames") }
             }
             if Int64(pythonLeaf) != cpythonCount {
                 failures.append("\(interpreter.comm): samples.cpython.count \(cpythonCount) != \(pythonLeaf) samples with a Python leaf")
@@ -141,7 +158,7 @@ struct CPythonTests {
             // on, before any sample could describe it (the workload's own prctl comes later).
             let link = binaries.appendingPathComponent(interpreter.comm).path
             try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: interpreter.path)
-            let process = try ChildProcess(link, [script, interpreter.comm, "\(interpreter.threads)"],
+            let process = try ChildProcess(link, interpreter.options + [script, interpreter.comm, "\(interpreter.threads)"],
                                            log: session.directory.appendingPathComponent("\(interpreter.comm).log"))
             started.append((interpreter, process))
             try waitUntil("\(interpreter.comm) to name itself", seconds: 30) {
