@@ -70,11 +70,30 @@ static __always_inline int read_user_u64(__u64 *value, __u64 address)
 
 /* ---- Finding the sampled thread's state ---- */
 
+/* The current frame of thread state `thread`: 0 when it runs no Python code, or unreadable. */
+static __always_inline __u64 cpython_current_frame(struct tandem_cpython_layout *layout, __u64 thread)
+{
+    __u64 frame;
+    if (read_user_u64(&frame, thread + layout->thread_frame))
+        return 0;
+    if (layout->cframe_current_frame != TANDEM_CPYTHON_ABSENT && frame != 0 &&
+        read_user_u64(&frame, frame + layout->cframe_current_frame))
+        return 0;
+    return frame;
+}
+
+/*
+ * A search of every interpreter's thread states for the sampled thread's. A thread that runs
+ * code in a subinterpreter has a state there and one in the interpreter that called it; the
+ * list starts at the newest interpreter, so the first state found with a current frame is the
+ * innermost and the second its caller's.
+ */
 struct cpython_search {
     __u64 fsbase;
     __u64 interpreter;   /* the interpreter whose thread list is being walked */
     __u64 thread;        /* the next thread state to look at; 0: go to the next interpreter */
-    __u64 found;
+    __u64 found;         /* the first state found (cached for a process with one interpreter) */
+    __u64 frames[2];     /* the current frames of the states found, innermost first */
     __u32 layout;
     __u32 failed;
 };
@@ -102,8 +121,15 @@ static long cpython_search_step(__u64 index, struct cpython_search *search)
         return 1;
     }
     if (thread_id == search->fsbase) {
-        search->found = search->thread;
-        return 1;
+        __u64 frame = cpython_current_frame(layout, search->thread);
+        if (search->found == 0)
+            search->found = search->thread;
+        if (frame != 0 && search->frames[0] == 0) {
+            search->frames[0] = frame;
+        } else if (frame != 0) {
+            search->frames[1] = frame;
+            return 1;
+        }
     }
     if (read_user_u64(&search->thread, search->thread + layout->thread_next)) {
         search->failed = 1;
@@ -112,31 +138,44 @@ static long cpython_search_step(__u64 index, struct cpython_search *search)
     return 0;
 }
 
-/* The thread state whose thread_id is the current thread's pthread_self (its fs base), or 0. */
-static __always_inline __u64 cpython_thread_state(struct tandem_cpython_process *process,
-                                                  struct tandem_cpython_layout *layout, __u32 tid, __u32 *flags)
+/*
+ * The current frames of the sampled thread's thread states (those whose thread_id is its
+ * pthread_self, its fs base), innermost first, in frames[0] and frames[1]; 0 where none.
+ * With one interpreter, a thread has one state: it is cached by tid and checked on each use.
+ */
+static __always_inline void cpython_thread_frames(struct tandem_cpython_process *process,
+                                                  struct tandem_cpython_layout *layout, __u32 tid, __u32 *flags,
+                                                  __u64 *frames)
 {
     struct task_struct___tandem *task = (void *)bpf_get_current_task_btf();
     __u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
-    __u64 *cached = bpf_map_lookup_elem(&cpython_threads, &tid);
-    if (cached) {
-        __u64 thread = *cached, thread_id;
-        if (!read_user_u64(&thread_id, thread + layout->thread_id) && thread_id == fsbase)
-            return thread;
-    }
     struct cpython_search search = { .fsbase = fsbase, .layout = process->layout };
+    __u64 next_interpreter = 1;
     if (read_user_u64(&search.interpreter, process->runtime_address + layout->runtime_interpreters_head) ||
         search.interpreter == 0 ||
-        read_user_u64(&search.thread, search.interpreter + layout->interpreter_threads_head)) {
+        read_user_u64(&next_interpreter, search.interpreter + layout->interpreter_next)) {
         *flags |= TANDEM_CPYTHON_WALK_READ_ERROR;
-        return 0;
+        return;
+    }
+    __u64 *cached = next_interpreter == 0 ? bpf_map_lookup_elem(&cpython_threads, &tid) : 0;
+    if (cached) {
+        __u64 thread = *cached, thread_id;
+        if (!read_user_u64(&thread_id, thread + layout->thread_id) && thread_id == fsbase) {
+            frames[0] = cpython_current_frame(layout, thread);
+            return;
+        }
+    }
+    if (read_user_u64(&search.thread, search.interpreter + layout->interpreter_threads_head)) {
+        *flags |= TANDEM_CPYTHON_WALK_READ_ERROR;
+        return;
     }
     bpf_loop(TANDEM_CPYTHON_MAX_THREAD_STEPS, cpython_search_step, &search, 0);
     if (search.failed)
         *flags |= TANDEM_CPYTHON_WALK_READ_ERROR;
-    if (search.found)
+    if (search.found && next_interpreter == 0)
         bpf_map_update_elem(&cpython_threads, &tid, &search.found, BPF_ANY);
-    return search.found;
+    frames[0] = search.frames[0];
+    frames[1] = search.frames[1];
 }
 
 /* ---- Code records ---- */
@@ -262,6 +301,7 @@ static __always_inline int emit_code(__u32 pid, __u64 code, __u32 fingerprint, _
 
 struct cpython_walk_state {
     __u64 frame;
+    __u64 outer;         /* the outer thread state's frame chain, walked after this one */
     __u64 generation;
     __u32 pid;
     __u32 layout;
@@ -275,6 +315,11 @@ static long cpython_frame_step(__u64 index, struct cpython_walk_state *state)
     if (!scratch || !layout)
         return 1;
     struct tandem_cpython_walk *walk = &scratch->walk;
+    if (state->frame == 0) {
+        /* A subinterpreter's chain ended: its caller's follows. */
+        state->frame = state->outer;
+        state->outer = 0;
+    }
     __u64 frame = state->frame;
     if (frame == 0)
         return 1;
@@ -391,23 +436,17 @@ static __always_inline struct tandem_cpython_walk *cpython_walk(__u32 pid, __u32
     walk->flags = 0;
     count(TANDEM_COUNTER_CPYTHON_WALKS);
 
-    __u64 thread = cpython_thread_state(process, layout, tid, &walk->flags);
-    if (thread == 0) {
+    __u64 frames[2] = {};
+    cpython_thread_frames(process, layout, tid, &walk->flags, frames);
+    if (frames[0] == 0) {
         walk->flags |= TANDEM_CPYTHON_WALK_NO_THREAD;
         return walk;
     }
-    __u64 frame;
-    if (read_user_u64(&frame, thread + layout->thread_frame) ||
-        (layout->cframe_current_frame != TANDEM_CPYTHON_ABSENT && frame != 0 &&
-         read_user_u64(&frame, frame + layout->cframe_current_frame))) {
-        walk->flags |= TANDEM_CPYTHON_WALK_READ_ERROR;
-        return walk;
-    }
     struct cpython_walk_state state = {
-        .frame = frame, .generation = *generation, .pid = pid, .layout = process->layout,
+        .frame = frames[0], .outer = frames[1], .generation = *generation, .pid = pid, .layout = process->layout,
     };
     bpf_loop(TANDEM_CPYTHON_MAX_FRAMES * 2, cpython_frame_step, &state, 0);
-    if (state.frame != 0)
+    if (state.frame != 0 || state.outer != 0)
         walk->flags |= TANDEM_CPYTHON_WALK_TRUNCATED;
     if (walk->count > 0)
         count(TANDEM_COUNTER_CPYTHON_FRAMES_FOUND);

@@ -23,6 +23,7 @@ struct CPythonTests {
         var startsAfterSampler = false
         /// Interpreter options before the script (`-X perf`: perf trampolines, 3.12+).
         var options: [String] = []
+        var script = "known_truth.py"
     }
 
     /// Debian's own and the image's pyenv versions (DESIGN.md: the machine has them all).
@@ -49,6 +50,9 @@ struct CPythonTests {
     static let evaluationFunction = "_PyEval_EvalFrameDefault"
     /// The outermost frames of the main thread and of other threads.
     static let roots: Set<String> = ["Py_BytesMain", "start_thread", "clone3", "clone"]
+    /// A thread running code in a subinterpreter (Tests/Workloads/python/subinterpreter.py).
+    static let subinterpreter = Interpreter(comm: "tpy-312-subint", path: "/root/.pyenv/versions/3.12.1/bin/python3.12",
+                                            script: "subinterpreter.py")
     /// known_truth.py's DEPTH + 1 calls of `descend` above every unit of work.
     static let descendFrames = 13
 
@@ -121,6 +125,19 @@ struct CPythonTests {
                 failures.append("\(interpreter.comm): samples.cpython.count \(cpythonCount) != \(pythonLeaf) samples with a Python leaf")
             }
         }
+        // The subinterpreter's frames, inside the frames of the interpreter that runs it.
+        let subinterpreter = try FoldedStacks(file: run.foldedURL).process(Self.subinterpreter.comm)
+        let inner = subinterpreter.filter { $0.frames.map(Self.functionName).contains("sub_leaf") }
+        let nested = inner.filter { stack in
+            let names = stack.frames.map(Self.functionName)
+            guard let outer = names.firstIndex(of: "outer_main"), let leaf = names.lastIndex(of: "sub_leaf") else { return false }
+            return outer < leaf
+        }
+        let innerCount = inner.reduce(0) { $0 + $1.count }, nestedCount = nested.reduce(0) { $0 + $1.count }
+        print("cpython \(Self.subinterpreter.comm): \(innerCount) samples in sub_leaf, \(nestedCount) of them under outer_main")
+        if innerCount < 300 || percent(Int64(nestedCount), of: Int64(innerCount)) < 95 {
+            failures.append("\(Self.subinterpreter.comm): \(nestedCount) of \(innerCount) samples in the subinterpreter's sub_leaf show the main interpreter's outer_main above it")
+        }
         // Perf trampolines have no CFI and no frame pointer: without their rule the native walk
         // ends at the first one (0% at the root). With it, as far as without -X perf. (Not an
         // absolute bound: tables of other files, e.g. libc, may still be on their way.)
@@ -160,7 +177,7 @@ struct CPythonTests {
     }
 
     static func run() throws -> Run {
-        let script = repositoryRoot.appendingPathComponent("Tests/Workloads/python/known_truth.py").path
+        let scripts = repositoryRoot.appendingPathComponent("Tests/Workloads/python")
         for interpreter in interpreters where !FileManager.default.isExecutableFile(atPath: interpreter.path) {
             throw EndToEndFailure("\(interpreter.path) is missing: the image's pyenv and Debian's python3.11 are required (DESIGN.md)")
         }
@@ -173,6 +190,7 @@ struct CPythonTests {
             // on, before any sample could describe it (the workload's own prctl comes later).
             let link = binaries.appendingPathComponent(interpreter.comm).path
             try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: interpreter.path)
+            let script = scripts.appendingPathComponent(interpreter.script).path
             let process = try ChildProcess(link, interpreter.options + [script, interpreter.comm, "\(interpreter.threads)"],
                                            log: session.directory.appendingPathComponent("\(interpreter.comm).log"))
             started.append((interpreter, process))
@@ -182,7 +200,7 @@ struct CPythonTests {
             }
         }
         do {
-            for interpreter in interpreters where !interpreter.startsAfterSampler { try start(interpreter) }
+            for interpreter in interpreters + [subinterpreter] where !interpreter.startsAfterSampler { try start(interpreter) }
             try session.start()
             for interpreter in interpreters where interpreter.startsAfterSampler { try start(interpreter) }
             let baseline = started.map { $0.1.cpuSeconds }
