@@ -178,7 +178,7 @@ let package = Package(
         .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTableFormat", "UnwindTableCompiler", "ELF", "Compression"]),
         .testTarget(name: "SamplerTests", dependencies: [
             "SamplerCore", "WireFormat", "StreamDecoding", "UnwindTableFormat", "UnwindTableCompiler", "UnwindTableLoading",
-            "DescriptorPassing", "SamplingRateReader", "CTandemBPF", "SystemCalls",
+            "DescriptorPassing", "SamplingRateReader", "CTandemBPF", "SystemCalls", "CPythonLoading",
             // The sampler's reader of the rate is checked against the aggregator's.
             "Configuration",
         ]),

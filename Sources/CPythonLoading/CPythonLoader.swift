@@ -119,7 +119,8 @@ package final class CPythonLoader {
         }
         // Every runtime field the walker reads must lie in that mapping.
         let lastField = UInt64(layouts[Int(index)].runtime_interpreters_head) + 8
-        guard record.runtimeAddress >= data.start, data.end >= 8, record.runtimeAddress <= data.end - lastField else {
+        let (end, overflow) = record.runtimeAddress.addingReportingOverflow(lastField)
+        guard record.runtimeAddress >= data.start, !overflow, end <= data.end else {
             return "the runtime state at 0x\(String(record.runtimeAddress, radix: 16)) runs past its mapping"
         }
         return nil
