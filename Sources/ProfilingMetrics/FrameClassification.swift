@@ -1,18 +1,34 @@
 import Profiles
 
 /// The `classification` attribute of `samples.classification`: the package
-/// (Go), the class (JVM) or, as tandem's extension, the namespace of a native
+/// (Go), the class (JVM) or, as tandem's extensions, the namespace of a native
 /// frame's demangled name (C++ `ns::Class`, Rust `crate::module`, Swift
-/// `Module.Type`).
+/// `Module.Type`) and the module and class of a Python frame (`worker.Job`).
 public enum FrameClassification {
     /// The classification of a frame of `type` running `functionName`, or `nil`.
-    public static func classify(functionName: String, type: FrameType) -> String? {
+    public static func classify(functionName: String, type: FrameType, sourceFile: String? = nil) -> String? {
         switch type {
         case .go: return goPackage(of: functionName)
         case .jvm: return jvmClass(of: functionName)
         case .native, .rust: return nativeNamespace(of: functionName)
+        case .cpython: return sourceFile.flatMap { pythonScope(qualifiedName: functionName, file: $0) }
         default: return nil
         }
+    }
+
+    /// Python: the module, from the source file's name (`/srv/app/worker.py` gives `worker`; a
+    /// package's `__init__.py` its directory's name), then the class of a method, from the
+    /// qualified name: `Job.run` in worker.py gives `worker.Job`, `main` gives `worker`. A
+    /// function or class defined inside a function (`f.<locals>.C.m`) is classed by what
+    /// follows the last `<locals>`. `nil` for a frame without a file (`<string>` code has one).
+    public static func pythonScope(qualifiedName: String, file: String) -> String? {
+        let components = file.split(separator: "/")
+        guard var module = components.last.map(String.init), !module.isEmpty else { return nil }
+        if module.hasSuffix(".py") { module.removeLast(3) }
+        if module == "__init__", components.count >= 2 { module = String(components[components.count - 2]) }
+        var scopes = qualifiedName.split(separator: ".", omittingEmptySubsequences: false).dropLast()
+        if let locals = scopes.lastIndex(of: "<locals>") { scopes = scopes[(locals + 1)...] }
+        return scopes.isEmpty ? module : module + "." + scopes.joined(separator: ".")
     }
 
     /// Go: the package path, i.e. the text up to the first `.` after the last

@@ -380,10 +380,11 @@ public final class ProfilingMetricsConnector {
         if classificationEnabled {
             for frame in frames {
                 switch frame.type {
-                case .go, .jvm, .native, .rust: break
+                case .go, .jvm, .native, .rust, .cpython: break
                 default: continue
                 }
-                let set = frame.functionName.map { classificationSet(of: $0, type: frame.type) } ?? Self.none
+                let set = frame.functionName.map { classificationSet(of: $0, type: frame.type, sourceFile: frame.sourceFile) }
+                    ?? Self.none
                 if set != Self.none {
                     count(Self.series(metric: Self.classificationIndex, attributes: set))
                 } else if frame.type == .go || frame.type == .jvm {
@@ -404,18 +405,20 @@ public final class ProfilingMetricsConnector {
         return entry
     }
 
-    private func classificationSet(of name: String, type: FrameType) -> UInt32 {
+    private func classificationSet(of name: String, type: FrameType, sourceFile: String?) -> UInt32 {
         let ordinal = Self.ordinal(type)
-        if let cached = classificationCache[ordinal][name] { return cached }
+        // A Python frame's class depends on its file too.
+        let key = sourceFile.map { $0 + "\u{0}" + name } ?? name
+        if let cached = classificationCache[ordinal][key] { return cached }
         let set: UInt32
-        if let classification = FrameClassification.classify(functionName: name, type: type) {
+        if let classification = FrameClassification.classify(functionName: name, type: type, sourceFile: sourceFile) {
             set = intern([Attribute("classification", classification), Attribute("frame_type", type.rawValue),
                           Attribute("profile.type_unit", Self.typeUnit)])
         } else {
             set = Self.none
         }
         if classificationCache[ordinal].count >= Self.cacheLimit { classificationCache[ordinal].removeAll() }
-        classificationCache[ordinal][name] = set
+        classificationCache[ordinal][key] = set
         return set
     }
 

@@ -4,9 +4,9 @@ import ProfilingMetrics
 import Testing
 
 /// Python stacks as the CPython symbolizer merges them: the connector's rules are by
-/// frame type, so `cpython` frames count like any runtime's, and stay out of
-/// `samples.classification`, which the reference defines for Go and JVM (and tandem
-/// extends to native namespaces) only.
+/// frame type, so `cpython` frames count like any runtime's; `samples.classification`,
+/// which the reference defines for Go and JVM, tandem extends to native namespaces and to
+/// a Python frame's module and class.
 @Suite("profilingmetrics connector: CPython frames")
 struct CPythonMetricsTests {
     static let python = ProcessIdentity(pid: 300, comm: "python3", executablePath: "/usr/bin/python3.11")
@@ -63,7 +63,7 @@ struct CPythonMetricsTests {
         #expect(functionRows.reduce(0) { $0 + $1.count } == cpythonRow.count)
     }
 
-    @Test("samples.frame_type counts every Python frame; samples.classification leaves them out")
+    @Test("samples.frame_type counts every Python frame; samples.classification by module and class")
     func gauges() throws {
         let connector = try connector(settings("by_frametype: true\nby_classification: true"))
         for sample in Self.samples() { connector.add(sample) }
@@ -75,7 +75,23 @@ struct CPythonMetricsTests {
         #expect(frames("cpython") == 7)
         #expect(frames("native") == 12)
         #expect(frames("kernel") == 1)
-        #expect(points.filter { $0.metric == "samples.classification" }.allSatisfy { $0.attributes["frame_type"] != "cpython" })
-        #expect(!points.contains { $0.metric == "samples.classification" && $0.attributes["classification"] == "Worker" })
+        func classified(_ classification: String) -> Int64 {
+            total(points, "samples.classification",
+                  ["classification": classification, "frame_type": "cpython", "profile.type_unit": "samples_count"])
+        }
+        // Worker.run in worker.py: module worker, class Worker (3 stacks); <module>: the module (4).
+        #expect(classified("worker.Worker") == 3)
+        #expect(classified("worker") == 4)
+    }
+
+    @Test("Python scopes: module from the file, class from the qualified name")
+    func pythonScopes() {
+        #expect(FrameClassification.pythonScope(qualifiedName: "Job.run", file: "/srv/app/worker.py") == "worker.Job")
+        #expect(FrameClassification.pythonScope(qualifiedName: "main", file: "/srv/app/worker.py") == "worker")
+        #expect(FrameClassification.pythonScope(qualifiedName: "f.<locals>.C.m", file: "/a/m.py") == "m.C")
+        #expect(FrameClassification.pythonScope(qualifiedName: "f.<locals>.g", file: "/a/m.py") == "m")
+        #expect(FrameClassification.pythonScope(qualifiedName: "load", file: "/usr/lib/python3/dist-packages/yaml/__init__.py") == "yaml")
+        #expect(FrameClassification.pythonScope(qualifiedName: "<module>", file: "<string>") == "<string>")
+        #expect(FrameClassification.pythonScope(qualifiedName: "f", file: "") == nil)
     }
 }
