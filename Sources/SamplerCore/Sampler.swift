@@ -168,13 +168,8 @@ public final class Sampler {
             if let rejection = unwindLoader.lastRejection { metadata["last_rejection"] = "\(rejection)" }
             if let refusal = fileRequests.lastRefusal { metadata["last_file_refusal"] = "\(refusal)" }
             if let bpf {
-                let stops: [(String, tandem_counter)] = [
-                    ("unsupported", TANDEM_COUNTER_UNWIND_STOP_UNSUPPORTED), ("read", TANDEM_COUNTER_UNWIND_STOP_READ),
-                    ("frame_pointer", TANDEM_COUNTER_UNWIND_STOP_FRAME_POINTER),
-                    ("stack_order", TANDEM_COUNTER_UNWIND_STOP_STACK_ORDER), ("depth", TANDEM_COUNTER_UNWIND_STOP_DEPTH),
-                ]
-                metadata["stops"] = "\(stops.map { "\($0.0)=\(bpf.counter($0.1))" }.joined(separator: " "))"
-                metadata["frames"] = "table=\(bpf.counter(TANDEM_COUNTER_UNWIND_TABLE_FRAMES)) frame_pointer=\(bpf.counter(TANDEM_COUNTER_UNWIND_FP_FRAMES))"
+                let walks = UnwindTableLoader.walkSummary(counter: bpf.counter)
+                (metadata["stops"], metadata["frames"]) = ("\(walks.stops)", "\(walks.frames)")
             }
             logger.info("unwind tables: \(unwind)", metadata: metadata)
         }
@@ -311,9 +306,7 @@ public final class Sampler {
             values[.fileDescriptorsSent] = fileRequests.counters.descriptorsSent
             values[.fileRequestsRefused] = fileRequests.counters.refused
         }
-        if let cpythonLoader, let bpf {
-            cpythonLoader.addStatistics(to: &values, counter: bpf.counter)
-        }
+        if let bpf { cpythonLoader?.addStatistics(to: &values, counter: bpf.counter) }
         if let bpf {
             if unwindLoader != nil {
                 values[.unwindStacks] = bpf.counter(TANDEM_COUNTER_UNWIND_STACKS)
@@ -502,17 +495,27 @@ public final class Sampler {
         case .none: -1
         }
         var watchesControl = readsControlStream
+        // Bytes a send left behind go as soon as the socket takes them, not a tick later: one
+        // socket buffer (208 KiB) a tick took a stream's 3.5 MB start 4 s to cross.
+        var writes = output.bufferedByteCount > 0
         while true {
             let now = HostFacts.monotonicNanoseconds()
-            let control = watchesControl ? output.controlDescriptor : nil
+            let events = (watchesControl ? POLLIN : 0) | (writes ? POLLOUT : 0)
             var descriptors = [pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0),
-                               pollfd(fd: control ?? -1, events: Int16(POLLIN), revents: 0)]
+                               pollfd(fd: events == 0 ? -1 : output.controlDescriptor ?? -1, events: Int16(events), revents: 0)]
             let milliseconds = deadline > now ? Int32(min((deadline - now) / 1_000_000, 10_000)) : 0
             // poll(2) skips negative descriptors.
             guard poll(&descriptors, 2, milliseconds) > 0 else { return false }
             if descriptors[0].revents & Int16(POLLIN) != 0 { return true }
+            if writes, descriptors[1].revents & Int16(POLLOUT) != 0 {
+                let before = output.bufferedByteCount
+                output.flush(now: HostFacts.monotonicNanoseconds(), logger: logger)
+                writes = output.bufferedByteCount > 0 && output.bufferedByteCount < before
+            }
             // Readable and empty means closed: the write side notices at the next tick.
-            if descriptors[1].revents != 0, !receiveControlRecords() { watchesControl = false }
+            if watchesControl, descriptors[1].revents & ~Int16(POLLOUT) != 0, !receiveControlRecords() {
+                watchesControl = false
+            }
             if HostFacts.monotonicNanoseconds() >= deadline { return false }
         }
     }

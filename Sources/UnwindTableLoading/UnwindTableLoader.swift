@@ -24,6 +24,18 @@ package protocol UnwindMapStorage: AnyObject {
 /// no process uses any more are evicted, oldest first, and reported to the
 /// aggregator (`evictedTables`), which sends them again if a process needs them.
 package final class UnwindTableLoader {
+    /// The BPF table unwinder's counters for the stop log: why walks stopped, and how
+    /// frames were found.
+    package static func walkSummary(counter: (tandem_counter) -> UInt64) -> (stops: String, frames: String) {
+        let stops: [(String, tandem_counter)] = [
+            ("unsupported", TANDEM_COUNTER_UNWIND_STOP_UNSUPPORTED), ("read", TANDEM_COUNTER_UNWIND_STOP_READ),
+            ("frame_pointer", TANDEM_COUNTER_UNWIND_STOP_FRAME_POINTER),
+            ("stack_order", TANDEM_COUNTER_UNWIND_STOP_STACK_ORDER), ("depth", TANDEM_COUNTER_UNWIND_STOP_DEPTH),
+        ]
+        return (stops.map { "\($0.0)=\(counter($0.1))" }.joined(separator: " "),
+                "table=\(counter(TANDEM_COUNTER_UNWIND_TABLE_FRAMES)) frame_pointer=\(counter(TANDEM_COUNTER_UNWIND_FP_FRAMES))")
+    }
+
     package struct Budgets {
         /// Most entries of one table.
         package var entriesPerTable = 1 << 21

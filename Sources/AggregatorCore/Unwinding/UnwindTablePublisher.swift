@@ -214,7 +214,9 @@ public final class UnwindTablePublisher {
                                  path: String, pid: Int32) {
         let record = CPythonProcess(pid: pid, pythonVersion: interpreter.version.packed, runtimeAddress: runtimeAddress,
                                     device: device, inode: inode)
-        guard channel.send(.cpythonProcess(record)) else { return }
+        // Urgent: a few bytes that would otherwise wait behind the megabytes of tables a
+        // stream's first seconds queue (the process's Python frames wait on it, its tables not).
+        guard channel.send(.cpythonProcess(record), urgent: true) else { return }
         counters.cpythonProcessesSent += 1
         if loggedInterpreters.insert(FileIdentity(device: device, inode: inode)).inserted {
             logger.debug("CPython \(interpreter.version) in \(path): walking the Python frames of its processes")
