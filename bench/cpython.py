@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Reads what bench/cpython.sh recorded and prints its Markdown table rows.
+
+usage:
+  bench/cpython.py versions OUTDIR CAPTURE_DIR AGGREGATOR COMM=PID...
+      per workload: samples, innermost-Python-function shares (known truth: alpha 50,
+      Calc.beta 20, gamma 30), % of samples with Python frames, samples.cpython.count
+      (metrics.jsonl) vs samples whose leaf is a Python frame (stacks.folded), and from the
+      capture the time and samples from the process's first sample to its first sample
+      with Python frames, and the share with Python frames after that one.
+  bench/cpython.py peer OUTDIR COMM PYSPY_RAW
+      the same workload's innermost-Python-function shares by tandem and by py-spy.
+"""
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+
+# Tests/Workloads/python/known_truth.py: the functions of a unit of work and their shares.
+# 3.8-3.10 have no qualified names (`beta`, not `Calc.beta`).
+TRUTH = [("alpha", {"alpha"}, 50.0), ("Calc.beta", {"Calc.beta", "beta"}, 20.0), ("gamma", {"gamma"}, 30.0)]
+PYTHON_FUNCTIONS = {"alpha", "Calc.beta", "beta", "gamma", "descend", "work", "main", "<module>"}
+
+
+def function_name(segment):
+    """`name` of a folded segment `name (file:line)` (tandem and py-spy both write this)."""
+    match = re.match(r"^(.*) \([^()]*\)$", segment)
+    return match.group(1) if match else segment
+
+
+def folded(path):
+    for line in open(path, encoding="utf-8", errors="replace"):
+        line = line.rstrip("\n")
+        if not line:
+            continue
+        stack, _, count = line.rpartition(" ")
+        yield stack.split(";"), int(count)
+
+
+def analyse(stacks):
+    """Counts of one process's stacks (root first): total, with Python frames, Python leaf,
+    and the innermost known-truth function."""
+    total = with_python = python_leaf = 0
+    innermost = {label: 0 for label, _, _ in TRUTH}
+    for frames, count in stacks:
+        total += count
+        names = [function_name(f) for f in frames]
+        if not any(n in PYTHON_FUNCTIONS for n in names):
+            continue
+        with_python += count
+        if names[-1] in PYTHON_FUNCTIONS:
+            python_leaf += count
+        for name in reversed(names):
+            label = next((label for label, aliases, _ in TRUTH if name in aliases), None)
+            if label:
+                innermost[label] += count
+                break
+    return total, with_python, python_leaf, innermost
+
+
+def shares(innermost):
+    measured = sum(innermost.values())
+    return measured, {label: (100.0 * innermost[label] / measured if measured else float("nan")) for label in innermost}
+
+
+def cpython_count(metrics_path, pid):
+    total = 0
+    for line in open(metrics_path, encoding="utf-8"):
+        document = json.loads(line)
+        for resource_metrics in document.get("resourceMetrics", []):
+            attributes = {a["key"]: next(iter(a["value"].values())) for a in resource_metrics.get("resource", {}).get("attributes", [])}
+            if str(attributes.get("process.pid")) != str(pid):
+                continue
+            for scope in resource_metrics.get("scopeMetrics", []):
+                for metric in scope.get("metrics", []):
+                    if metric.get("name") != "samples.cpython.count":
+                        continue
+                    data = metric.get("sum") or metric.get("gauge") or {}
+                    total += sum(int(p.get("asInt", 0)) for p in data.get("dataPoints", []))
+    return total
+
+
+def first_frames(capture_dir, aggregator, pids):
+    """Per pid from the captures (stream order): time of the first sample, of the first one
+    with Python frames, samples before that one, and samples / with frames from it on."""
+    result = {pid: {"first": None, "first_py": None, "before": 0, "after": 0, "with": 0} for pid in pids}
+    # `inspect` prints each record after its offset: `OFFSET sample t=... pid=... [pystack=#N(M frames) pyflags=F]`
+    sample = re.compile(r"^\d+ sample t=(\d+) pid=(\d+) ")
+    pystack = re.compile(r" pystack=(#\d+)")
+    for capture in sorted(glob.glob(os.path.join(capture_dir, "*"))):
+        process = subprocess.Popen([aggregator, "inspect", capture], stdout=subprocess.PIPE, text=True)
+        for line in process.stdout:
+            if " sample " not in line:
+                continue
+            match = sample.match(line.rstrip("\n"))
+            if not match or int(match.group(2)) not in result:
+                continue
+            entry = result[int(match.group(2))]
+            time = int(match.group(1))
+            has_frames = pystack.search(line) is not None
+            if entry["first"] is None:
+                entry["first"] = time
+            if has_frames and entry["first_py"] is None:
+                entry["first_py"] = time
+            if entry["first_py"] is None:
+                entry["before"] += 1
+            else:
+                entry["after"] += 1
+                entry["with"] += has_frames
+        process.wait()
+    return result
+
+
+def percent(part, whole):
+    return f"{100.0 * part / whole:.1f}" if whole else "–"
+
+
+def versions(outdir, capture_dir, aggregator, pairs):
+    """pairs: COMM=PID, the comm being the name of the link the interpreter ran through."""
+    stacks = list(folded(os.path.join(outdir, "stacks.folded")))
+    workloads = [(comm, int(pid)) for comm, pid in (pair.split("=", 1) for pair in pairs)]
+    walks = first_frames(capture_dir, aggregator, [pid for _, pid in workloads])
+    links = os.environ.get("TANDEM_BENCH_LINKS", ".")
+    print("| comm | interpreter | samples | alpha % (50) | Calc.beta % (20) | gamma % (30) | with Python frames % "
+          "| samples.cpython.count / Python-leaf samples | first sample → first with Python frames | "
+          "with Python frames from then on % |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for comm, pid in workloads:
+        total, with_python, python_leaf, innermost = analyse((f, c) for f, c in stacks if f[0] == comm)
+        _, share = shares(innermost)
+        walk = walks[pid]
+        if walk["first"] is None:
+            delay = "no sample"
+        elif walk["first_py"] is None:
+            delay = "never"
+        else:
+            delay = f"{(walk['first_py'] - walk['first']) / 1e6:.0f} ms ({walk['before']} samples)"
+        count = cpython_count(os.path.join(outdir, "metrics.jsonl"), pid)
+        target = os.readlink(os.path.join(links, comm)) if os.path.islink(os.path.join(links, comm)) else "?"
+        print(f"| {comm} | {target} | {total} | "
+              + " | ".join(f"{share[label]:.1f}" for label, _, _ in TRUTH)
+              + f" | {percent(with_python, total)} | {count} / {python_leaf} | {delay} | {percent(walk['with'], walk['after'])} |")
+
+
+def peer(outdir, comm, pyspy_raw):
+    tandem = analyse((f, c) for f, c in folded(os.path.join(outdir, "stacks.folded")) if f[0] == comm)
+    # py-spy's raw format: `process / thread frames;...;leaf count`, root first, like folded stacks.
+    pyspy = analyse(folded(pyspy_raw))
+    (t_measured, t_share), (p_measured, p_share) = shares(tandem[3]), shares(pyspy[3])
+    print("| innermost Python function | truth % | tandem % | py-spy % |")
+    print("|---|---:|---:|---:|")
+    for label, _, truth in TRUTH:
+        print(f"| {label} | {truth:.0f} | {t_share[label]:.1f} | {p_share[label]:.1f} |")
+    print(f"| samples with one of them / all samples of the process | | {t_measured} / {tandem[0]} | {p_measured} / {pyspy[0]} |")
+
+
+if __name__ == "__main__":
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command == "versions" and len(sys.argv) >= 6:
+        versions(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:])
+    elif command == "peer" and len(sys.argv) == 5:
+        peer(sys.argv[2], sys.argv[3], sys.argv[4])
+    else:
+        sys.exit(__doc__)
