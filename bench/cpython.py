@@ -127,6 +127,7 @@ def versions(outdir, capture_dir, aggregator, pairs):
           "| samples.cpython.count / Python-leaf samples | first sample → first with Python frames | "
           "with Python frames from then on % |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    notes = []
     for comm, pid in workloads:
         total, with_python, python_leaf, innermost = analyse((f, c) for f, c in stacks if f[0] == comm)
         _, share = shares(innermost)
@@ -142,6 +143,11 @@ def versions(outdir, capture_dir, aggregator, pairs):
         print(f"| {comm} | {target} | {total} | "
               + " | ".join(f"{share[label]:.1f}" for label, _, _ in TRUTH)
               + f" | {percent(with_python, total)} | {count} / {python_leaf} | {delay} | {percent(walk['with'], walk['after'])} |")
+        if total != walk["before"] + walk["after"]:
+            notes.append(f"{comm}: {total} samples in stacks.folded, {walk['before'] + walk['after']} of pid {pid} in the capture"
+                         " (another process with this comm?)")
+    for note in notes:
+        print(f"\nwarning: {note}")
 
 
 def peer(outdir, comm, pyspy_raw):

@@ -5,11 +5,13 @@
 #
 # Parts (default: all three; each runs REPEAT times):
 #   versions  Debian's python3.11 and pyenv's 3.8-3.13, each through a link named like its comm
-#             (tpy-deb311, tpy-38 ... tpy-313), one process each, all at once, profiled for
-#             DURATION s at 99 Hz; twice: started just after the sampler ("after") and 10 s
-#             before it ("before"). Per process: the shares, % of samples with Python frames,
-#             samples.cpython.count vs Python-leaf samples, and from the capture the time from
-#             its first sample to its first sample with Python frames.
+#             (pyb-deb311, pyb-38 ... pyb-313: not the live tests' tpy-* names, so that a test run
+#             beside it does not mix into these folded stacks), one process each, all at once,
+#             profiled for DURATION s at 99 Hz; twice: started SETTLE s (default 5) after the
+#             sampler began sampling ("after"), and 10 s before the sampler ("before"). Per
+#             process: the shares, % of samples with Python frames, samples.cpython.count vs
+#             Python-leaf samples, and from the capture the time from its first sample to its
+#             first sample with Python frames.
 #   cost      two Debian python3.11 workloads (both CPUs busy), DURATION s at 99 Hz, with the
 #             Python walk and with --no-interpreter-frames, REPEAT times alternately: BPF time
 #             per run of tandem_sample (kernel.bpf_stats_enabled=1, bpftool) and the sampler's
@@ -22,7 +24,7 @@
 # py-spy comes from PyPI into a venv under WORK (PYSPY=path uses another).
 # Not a test (not run by CI): the numbers depend on the machine and its load. Run as root.
 #
-# usage: [DURATION=30] [REPEAT=3] [WORK=dir] [PYSPY=path] bench/cpython.sh [versions|cost|peer]...
+# usage: [DURATION=30] [REPEAT=3] [SETTLE=5] [BIN=dir] [WORK=dir] [PYSPY=path] bench/cpython.sh [versions|cost|peer]...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -32,6 +34,7 @@ DURATION=${DURATION:-30}
 REPEAT=${REPEAT:-3}
 HZ=99
 WARMUP=5
+SETTLE=${SETTLE:-5}
 PARTS=("$@")
 [ ${#PARTS[@]} -gt 0 ] || PARTS=(versions cost peer)
 for part in "${PARTS[@]}"; do
@@ -44,13 +47,13 @@ for tool in bpftool python3 setpriv; do
     command -v "$tool" >/dev/null || die "needs $tool (apt-get install -y bpftool python3 util-linux)"
 done
 PYTHONS=(
-    "tpy-deb311 /usr/bin/python3.11"
-    "tpy-38 /root/.pyenv/versions/3.8.18/bin/python3.8"
-    "tpy-39 /root/.pyenv/versions/3.9.18/bin/python3.9"
-    "tpy-310 /root/.pyenv/versions/3.10.13/bin/python3.10"
-    "tpy-311 /root/.pyenv/versions/3.11.7/bin/python3.11"
-    "tpy-312 /root/.pyenv/versions/3.12.1/bin/python3.12"
-    "tpy-313 /root/.pyenv/versions/3.13.0/bin/python3.13"
+    "pyb-deb311 /usr/bin/python3.11"
+    "pyb-38 /root/.pyenv/versions/3.8.18/bin/python3.8"
+    "pyb-39 /root/.pyenv/versions/3.9.18/bin/python3.9"
+    "pyb-310 /root/.pyenv/versions/3.10.13/bin/python3.10"
+    "pyb-311 /root/.pyenv/versions/3.11.7/bin/python3.11"
+    "pyb-312 /root/.pyenv/versions/3.12.1/bin/python3.12"
+    "pyb-313 /root/.pyenv/versions/3.13.0/bin/python3.13"
 )
 for entry in "${PYTHONS[@]}"; do
     set -- $entry
@@ -133,7 +136,7 @@ start_workload() {
     "$WORK/bin/$comm" "$SCRIPT" "$comm" 1 >"$log" 2>&1 &
     WORKLOAD_PIDS+=($!)
     for _ in $(seq 300); do
-        grep -q ready "$log" && return 0
+        grep -q ready "$log" 2>/dev/null && return 0
         kill -0 "${WORKLOAD_PIDS[-1]}" 2>/dev/null || { cat "$log" >&2; die "$comm exited"; }
         sleep 0.1
     done
@@ -148,16 +151,35 @@ stop_workloads() {
 
 # CPU seconds of PID so far, all threads (scheduler run time, as bench/sampler-overhead.sh).
 cpu_seconds() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.6f", s / 1e9 }'; }
-# run_time_ns and run_cnt of the tandem_sample program(s) that PID holds open.
+# "run_time_ns run_cnt walks" of the sampler PID: run_time_ns and run_cnt of the tandem_sample
+# program it holds open (prog_id in /proc/PID/fdinfo: other samplers on the host do not count)
+# and TANDEM_COUNTER_CPYTHON_WALKS (bpf/tandem_sampler.h) of its `counters` map (map_id).
 bpf_stats() {
-    local ids
-    ids=$(grep -h '^prog_id:' /proc/"$1"/fdinfo/* 2>/dev/null | awk '{print $2}' | sort -u | tr '\n' ' ')
-    bpftool -j prog show | python3 -c '
-import json, sys
-ids = {int(i) for i in sys.argv[1].split()}
-progs = [p for p in json.load(sys.stdin) if p.get("name") == "tandem_sample" and p.get("id") in ids]
-if not progs: sys.exit("no tandem_sample program held by the sampler")
-print(sum(p.get("run_time_ns", 0) for p in progs), sum(p.get("run_cnt", 0) for p in progs))' "$ids"
+    local progs maps
+    progs=$(grep -h '^prog_id:' /proc/"$1"/fdinfo/* 2>/dev/null | awk '{print $2}' | sort -u | tr '\n' ' ')
+    maps=$(grep -h '^map_id:' /proc/"$1"/fdinfo/* 2>/dev/null | awk '{print $2}' | sort -u | tr '\n' ' ')
+    python3 - "$progs" "$maps" <<'PY'
+import json, subprocess, sys
+CPYTHON_WALKS = 14  # TANDEM_COUNTER_CPYTHON_WALKS
+def bpftool(*args):
+    return json.loads(subprocess.run(["bpftool", "-j", *args], capture_output=True, text=True, check=True).stdout)
+progs = {int(i) for i in sys.argv[1].split()}
+maps = {int(i) for i in sys.argv[2].split()}
+found = [p for p in bpftool("prog", "show") if p.get("name") == "tandem_sample" and p.get("id") in progs]
+if not found:
+    sys.exit("cpython.sh: no tandem_sample program held by the sampler")
+walks = 0
+for m in bpftool("map", "show"):
+    if m.get("name") == "counters" and m.get("id") in maps:
+        for entry in bpftool("map", "dump", "id", str(m["id"])):
+            key, value = entry.get("key"), entry.get("value")
+            if isinstance(key, list):  # no BTF: little-endian hex bytes
+                key = int.from_bytes(bytes(int(b, 16) for b in key), "little")
+                value = int.from_bytes(bytes(int(b, 16) for b in value), "little")
+            if key == CPYTHON_WALKS:
+                walks = int(value)
+print(sum(p.get("run_time_ns", 0) for p in found), sum(p.get("run_cnt", 0) for p in found), walks)
+PY
 }
 
 part_versions() {
@@ -173,6 +195,7 @@ part_versions() {
             start_tandem "$run"
         else
             start_tandem "$run"
+            sleep "$SETTLE"  # past the stream's start-up (the snapshot of every running process)
             for entry in "${PYTHONS[@]}"; do set -- $entry; start_workload "$1" "$2"; pairs+=("$1=${WORKLOAD_PIDS[-1]}"); done
         fi
         sleep "$DURATION"
@@ -187,16 +210,16 @@ part_versions() {
 
 part_cost() {
     sysctl -qw kernel.bpf_stats_enabled=1
-    echo "### cost: two tpy-cost workloads (Debian python3.11), ${DURATION} s at $HZ Hz after ${WARMUP} s, $(date -u +%H:%M) UTC"
-    echo "| run | Python walk | BPF µs per run of tandem_sample | runs | sampler CPU per wall second | sampler's cpython counters |"
-    echo "|---:|---|---:|---:|---:|---|"
+    echo "### cost: two pyb-cost workloads (Debian python3.11), ${DURATION} s at $HZ Hz after ${WARMUP} s, $(date -u +%H:%M) UTC"
+    echo "| run | Python walk | BPF µs per run of tandem_sample | runs | of them walked (Python) | sampler CPU per wall second | sampler's cpython counters at exit |"
+    echo "|---:|---|---:|---:|---:|---:|---|"
     local i walk flags run cpu0 t0 bpf0 cpu1 t1 bpf1 counters
     for i in $(seq "$REPEAT"); do
         for walk in on off; do
             flags=(); [ "$walk" = off ] && flags=(--no-interpreter-frames)
             run=cost-$i-$walk
-            start_workload tpy-cost /usr/bin/python3.11
-            start_workload tpy-cost /usr/bin/python3.11
+            start_workload pyb-cost /usr/bin/python3.11
+            start_workload pyb-cost /usr/bin/python3.11
             start_tandem "$run" "${flags[@]}"
             sleep "$WARMUP"
             cpu0=$(cpu_seconds "$SAMPLER_PID"); t0=$(date +%s.%N); bpf0=$(bpf_stats "$SAMPLER_PID")
@@ -208,10 +231,11 @@ part_cost() {
             python3 - "$i" "$walk" "$cpu0" "$cpu1" "$t0" "$t1" $bpf0 $bpf1 "${counters:-–}" <<'PY'
 import sys
 i, walk = sys.argv[1:3]
-cpu0, cpu1, t0, t1, ns0, n0, ns1, n1 = map(float, sys.argv[3:11])
+cpu0, cpu1, t0, t1, ns0, n0, w0, ns1, n1, w1 = map(float, sys.argv[3:13])
 runs = n1 - n0
 per_run = (ns1 - ns0) / runs / 1000 if runs > 0 else float("nan")
-print(f"| {i} | {walk} | {per_run:.2f} | {int(runs)} | {(cpu1 - cpu0) / (t1 - t0) * 100:.3f}% | {sys.argv[11]} |")
+walked = f"{int(w1 - w0)} ({100 * (w1 - w0) / runs:.0f} %)" if runs > 0 else "–"
+print(f"| {i} | {walk} | {per_run:.2f} | {int(runs)} | {walked} | {(cpu1 - cpu0) / (t1 - t0) * 100:.3f}% | {sys.argv[13]} |")
 PY
         done
     done
@@ -230,16 +254,16 @@ part_peer() {
     fi
     for i in $(seq "$REPEAT"); do
         run=peer-$i
-        echo "### peer, run $i: tpy-spy (Debian python3.11), tandem and $("$pyspy" --version) at once, ${DURATION} s at $HZ Hz, $(date -u +%H:%M) UTC"
+        echo "### peer, run $i: pyb-spy (Debian python3.11), tandem and $("$pyspy" --version) at once, ${DURATION} s at $HZ Hz, $(date -u +%H:%M) UTC"
         start_tandem "$run"
-        start_workload tpy-spy /usr/bin/python3.11
+        start_workload pyb-spy /usr/bin/python3.11
         pid=${WORKLOAD_PIDS[-1]}
         "$pyspy" record --native --rate "$HZ" --duration "$DURATION" --format raw --output "$WORK/$run/py-spy.txt" \
             --pid "$pid" >"$WORK/$run/py-spy.log" 2>&1 || { cat "$WORK/$run/py-spy.log" >&2; die "py-spy failed"; }
         stop_workloads
         sleep 1
         stop_tandem "$run"
-        python3 bench/cpython.py peer "$WORK/$run/out" tpy-spy "$WORK/$run/py-spy.txt"
+        python3 bench/cpython.py peer "$WORK/$run/out" pyb-spy "$WORK/$run/py-spy.txt"
         echo
     done
 }
