@@ -10,6 +10,8 @@ usage:
       with Python frames, and the share with Python frames after that one.
   bench/cpython.py peer OUTDIR COMM PYSPY_RAW
       the same workload's innermost-Python-function shares by tandem and by py-spy.
+  bench/cpython.py summary OUTPUT
+      the ranges over the runs of what bench/cpython.sh printed (its standard output).
 """
 import glob
 import json
@@ -162,11 +164,79 @@ def peer(outdir, comm, pyspy_raw):
     print(f"| samples with one of them / all samples of the process | | {t_measured} / {tandem[0]} | {p_measured} / {pyspy[0]} |")
 
 
+def summary(path):
+    """Ranges (min-max) per interpreter and start over the versions tables, per walk over the
+    cost table, and per function over the peer tables of one bench/cpython.sh output."""
+    def span(values, digits=1):
+        values = [v for v in values if v is not None]
+        if not values:
+            return "–"
+        low, high = min(values), max(values)
+        return f"{low:.{digits}f}" if low == high else f"{low:.{digits}f}–{high:.{digits}f}"
+
+    versions, cost, peer = {}, {}, {}
+    section = None
+    for line in open(path, encoding="utf-8"):
+        heading = re.match(r"^### (versions|cost|peer)\b(?:, run \d+: workloads started (after|before))?", line)
+        if heading:
+            section = (heading.group(1), heading.group(2))
+            continue
+        if not line.startswith("| ") or line.startswith("| comm") or line.startswith("| run") or line.startswith("| innermost"):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if section and section[0] == "versions" and len(cells) == 10:
+            entry = versions.setdefault((cells[0], cells[1]), {}).setdefault(section[1], [])
+            count, leaf = (int(x) for x in cells[7].split(" / "))
+            delay = re.match(r"(\d+) ms", cells[8])
+            entry.append({"samples": int(cells[2]), "shares": [float(x) for x in cells[3:6]], "with": float(cells[6]),
+                          "equal": count == leaf, "delay": int(delay.group(1)) if delay else None,
+                          "then": float(cells[9]) if cells[9] != "–" else None})
+        elif section and section[0] == "cost" and len(cells) == 7:
+            walked = re.match(r"(\d+) \((\d+) %\)", cells[4])
+            cost.setdefault(cells[1], []).append({"run": cells[0], "us": float(cells[2]), "runs": int(cells[3]),
+                                                  "walks": int(walked.group(1)) if walked else 0,
+                                                  "cpu": float(cells[5].rstrip("%"))})
+        elif section and section[0] == "peer" and len(cells) == 4 and cells[1]:
+            peer.setdefault(cells[0], []).append((float(cells[2]), float(cells[3])))
+    if versions:
+        print("| interpreter | start | samples | alpha % (50) | Calc.beta % (20) | gamma % (30) | with Python frames % "
+              "| first sample → first with Python frames, ms | with Python frames from then on % | samples.cpython.count = Python-leaf samples |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+        for (comm, interpreter), starts in versions.items():
+            for start in ("after", "before"):
+                runs = starts.get(start, [])
+                if not runs:
+                    continue
+                print(f"| {comm} ({interpreter}) | {start} | {span([r['samples'] for r in runs], 0)} | "
+                      + " | ".join(span([r["shares"][i] for r in runs]) for i in range(3))
+                      + f" | {span([r['with'] for r in runs])} | {span([r['delay'] for r in runs], 0)} | "
+                      + f"{span([r['then'] for r in runs])} | {sum(r['equal'] for r in runs)} of {len(runs)} runs |")
+        print()
+    if cost:
+        print("| Python walk | BPF µs per run | sampler CPU per wall second % | runs walked % |")
+        print("|---|---:|---:|---:|")
+        for walk, runs in cost.items():
+            print(f"| {walk} | {span([r['us'] for r in runs], 2)} | {span([r['cpu'] for r in runs], 3)} | "
+                  f"{span([100 * r['walks'] / r['runs'] for r in runs], 0)} |")
+        on, off = cost.get("on", []), cost.get("off", [])
+        extra = [(a["us"] - b["us"]) * a["runs"] / a["walks"] for a, b in zip(on, off) if a["walks"]]
+        print(f"\nextra BPF µs per walked sample, (on − off) × runs / walks, per pair of runs: "
+              + ", ".join(f"{e:.1f}" for e in extra))
+        print()
+    if peer:
+        print("| innermost Python function | tandem % | py-spy % |")
+        print("|---|---:|---:|")
+        for function, runs in peer.items():
+            print(f"| {function} | {span([t for t, _ in runs])} | {span([p for _, p in runs])} |")
+
+
 if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else ""
     if command == "versions" and len(sys.argv) >= 6:
         versions(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:])
     elif command == "peer" and len(sys.argv) == 5:
         peer(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif command == "summary" and len(sys.argv) == 3:
+        summary(sys.argv[2])
     else:
         sys.exit(__doc__)
