@@ -17,6 +17,7 @@ import glob
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 
@@ -213,15 +214,17 @@ def summary(path):
                       + f"{span([r['then'] for r in runs])} | {sum(r['equal'] for r in runs)} of {len(runs)} runs |")
         print()
     if cost:
-        print("| Python walk | BPF µs per run | sampler CPU per wall second % | runs walked % |")
-        print("|---|---:|---:|---:|")
+        print("| Python walk | runs | BPF µs per run: range | median | sampler CPU per wall second %: range | median | runs walked % |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
         for walk, runs in cost.items():
-            print(f"| {walk} | {span([r['us'] for r in runs], 2)} | {span([r['cpu'] for r in runs], 3)} | "
+            print(f"| {walk} | {len(runs)} | {span([r['us'] for r in runs], 2)} | {statistics.median(r['us'] for r in runs):.2f} | "
+                  f"{span([r['cpu'] for r in runs], 3)} | {statistics.median(r['cpu'] for r in runs):.3f} | "
                   f"{span([100 * r['walks'] / r['runs'] for r in runs], 0)} |")
         on, off = cost.get("on", []), cost.get("off", [])
         extra = [(a["us"] - b["us"]) * a["runs"] / a["walks"] for a, b in zip(on, off) if a["walks"]]
-        print(f"\nextra BPF µs per walked sample, (on − off) × runs / walks, per pair of runs: "
-              + ", ".join(f"{e:.1f}" for e in extra))
+        if extra:
+            print(f"\nextra BPF µs per walked sample, (on − off) × runs / walks, per pair of runs: "
+                  + ", ".join(f"{e:.1f}" for e in extra) + f"; median {statistics.median(extra):.1f}")
         print()
     if peer:
         print("| innermost Python function | tandem % | py-spy % |")
