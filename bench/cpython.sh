@@ -56,8 +56,8 @@ PYTHONS=(
     "pyb-313 /root/.pyenv/versions/3.13.0/bin/python3.13"
 )
 for entry in "${PYTHONS[@]}"; do
-    set -- $entry
-    [ -x "$2" ] || die "$2 is missing (the image's pyenv and Debian's python3.11, see DESIGN.md)"
+    read -r comm interpreter <<<"$entry"
+    [ -x "$interpreter" ] || die "$interpreter ($comm) is missing (the image's pyenv and Debian's python3.11, see DESIGN.md)"
 done
 SCRIPT=$ROOT/Tests/Workloads/python/known_truth.py
 
@@ -66,7 +66,9 @@ if [ -z "${BIN:-}" ]; then
     tandem_build_release >/dev/null
     BIN=$TANDEM_BIN
 fi
-[ -x "$BIN/tandem-sampler" ] && [ -x "$BIN/tandem-aggregator" ] || die "no tandem-sampler / tandem-aggregator in $BIN"
+if [ ! -x "$BIN/tandem-sampler" ] || [ ! -x "$BIN/tandem-aggregator" ]; then
+    die "no tandem-sampler / tandem-aggregator in $BIN"
+fi
 tandem_ensure_user
 
 WORK=${WORK:-$(mktemp -d /tmp/tandem-cpython.XXXXXX)}
@@ -80,9 +82,11 @@ SAMPLER_PID=""
 WORKLOAD_PIDS=()
 WORKLOADS_STARTED=0
 cleanup() {
-    for pid in "${WORKLOAD_PIDS[@]:-}"; do [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true; done
-    [ -n "$SAMPLER_PID" ] && kill -INT "$SAMPLER_PID" 2>/dev/null || true
-    [ -n "$AGGREGATOR_PID" ] && kill -TERM "$AGGREGATOR_PID" 2>/dev/null || true
+    for pid in "${WORKLOAD_PIDS[@]:-}"; do
+        if [ -n "$pid" ]; then kill -KILL "$pid" 2>/dev/null || true; fi
+    done
+    if [ -n "$SAMPLER_PID" ]; then kill -INT "$SAMPLER_PID" 2>/dev/null || true; fi
+    if [ -n "$AGGREGATOR_PID" ]; then kill -TERM "$AGGREGATOR_PID" 2>/dev/null || true; fi
     wait 2>/dev/null || true
     sysctl -qw kernel.bpf_stats_enabled=0 2>/dev/null || true
 }
@@ -182,21 +186,32 @@ print(sum(p.get("run_time_ns", 0) for p in found), sum(p.get("run_cnt", 0) for p
 PY
 }
 
+# start_all ARRAY: every interpreter of PYTHONS; appends COMM=PID to the array named ARRAY.
+start_all() {
+    local -n started=$1
+    local entry comm interpreter
+    for entry in "${PYTHONS[@]}"; do
+        read -r comm interpreter <<<"$entry"
+        start_workload "$comm" "$interpreter"
+        started+=("$comm=${WORKLOAD_PIDS[-1]}")
+    done
+}
+
 part_versions() {
-    local i mode pairs entry run
+    local i mode pairs run
     for i in $(seq "$REPEAT"); do
     for mode in after before; do
         run=versions-$i-$mode
         echo "### versions, run $i: workloads started $mode the sampler ($(date -u +%H:%M) UTC, ${DURATION} s at $HZ Hz)"
         pairs=()
         if [ "$mode" = before ]; then
-            for entry in "${PYTHONS[@]}"; do set -- $entry; start_workload "$1" "$2"; pairs+=("$1=${WORKLOAD_PIDS[-1]}"); done
+            start_all pairs
             sleep 10
             start_tandem "$run"
         else
             start_tandem "$run"
             sleep "$SETTLE"  # past the stream's start-up (the snapshot of every running process)
-            for entry in "${PYTHONS[@]}"; do set -- $entry; start_workload "$1" "$2"; pairs+=("$1=${WORKLOAD_PIDS[-1]}"); done
+            start_all pairs
         fi
         sleep "$DURATION"
         stop_workloads
@@ -213,7 +228,7 @@ part_cost() {
     echo "### cost: two pyb-cost workloads (Debian python3.11), ${DURATION} s at $HZ Hz after ${WARMUP} s, $(date -u +%H:%M) UTC"
     echo "| run | Python walk | BPF µs per run of tandem_sample | runs | of them walked (Python) | sampler CPU per wall second | sampler's cpython counters at exit |"
     echo "|---:|---|---:|---:|---:|---:|---|"
-    local i walk flags run cpu0 t0 bpf0 cpu1 t1 bpf1 counters
+    local i walk flags run cpu0 t0 bpf0 cpu1 t1 bpf1 counters ns0 n0 w0 ns1 n1 w1
     for i in $(seq "$REPEAT"); do
         for walk in on off; do
             flags=(); [ "$walk" = off ] && flags=(--no-interpreter-frames)
@@ -228,7 +243,9 @@ part_cost() {
             stop_workloads
             stop_tandem "$run"
             counters=$(grep -o 'cpython: [^[]*' "$WORK/$run/sampler.log" | head -n 1 | sed 's/^cpython: //; s/ *$//' || true)
-            python3 - "$i" "$walk" "$cpu0" "$cpu1" "$t0" "$t1" $bpf0 $bpf1 "${counters:-–}" <<'PY'
+            read -r ns0 n0 w0 <<<"$bpf0"
+            read -r ns1 n1 w1 <<<"$bpf1"
+            python3 - "$i" "$walk" "$cpu0" "$cpu1" "$t0" "$t1" "$ns0" "$n0" "$w0" "$ns1" "$n1" "$w1" "${counters:-–}" <<'PY'
 import sys
 i, walk = sys.argv[1:3]
 cpu0, cpu1, t0, t1, ns0, n0, w0, ns1, n1, w1 = map(float, sys.argv[3:13])
