@@ -165,7 +165,7 @@ let package = Package(
             "Symbolization", "WireFormat", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SymbolizationTests", dependencies: [
-            "Symbolization", "ELF", "Profiles", "WireFormat",
+            "Symbolization", "ELF", "Profiles", "WireFormat", "CPythonSymbolization", "CPythonLayouts",
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["Fixtures"]),
         .testTarget(name: "ExportersTests", dependencies: [

@@ -55,6 +55,7 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
     public var maxMappingsPerProcess: Int?
     public var maxMappings: Int?
     public var maxKernelSymbols: Int?
+    public var maxCPythonCodeObjects: Int?
     /// tandem: distinct (process, thread, stack) cells of the profile behind the file
     /// outputs, over the whole run (nil: `ProfileAggregate.defaultMaximumDistinctStacks`).
     public var maxProfileStacks: Int?
@@ -66,7 +67,7 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
         "samples_per_second", "SamplesPerSecond", "off_cpu_threshold", "probabilistic_threshold",
         "probabilistic_interval", "reporter_interval", "tracers", "send_error_frames", "send_idle_frames",
         "endpoint", "allowed_uids", "max_connections", "max_processes", "max_mappings_per_process", "max_mappings",
-        "max_kernel_symbols", "max_profile_stacks",
+        "max_kernel_symbols", "max_cpython_code_objects", "max_profile_stacks",
     ]
 
     /// What tandem does with each key, for documentation and `--check-config` output.
@@ -87,6 +88,7 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
         ("max_mappings_per_process", "tandem: executable mappings kept per process (default 16384)"),
         ("max_mappings", "tandem: executable mappings kept per stream (default 524288)"),
         ("max_kernel_symbols", "tandem: kernel symbols kept per stream (default 524288)"),
+        ("max_cpython_code_objects", "tandem: CPython code objects kept per stream, with 1 KiB of names and line tables each on average (default 65536)"),
         ("max_profile_stacks", "tandem: distinct (process, thread, stack) cells of the file outputs' profile per run (default 262144)"),
     ]
 
@@ -160,6 +162,7 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
         maxMappingsPerProcess = try reader.integer("max_mappings_per_process", in: Self.limitRange)
         maxMappings = try reader.integer("max_mappings", in: Self.limitRange)
         maxKernelSymbols = try reader.integer("max_kernel_symbols", in: Self.limitRange)
+        maxCPythonCodeObjects = try reader.integer("max_cpython_code_objects", in: Self.limitRange)
         maxProfileStacks = try reader.integer("max_profile_stacks", in: Self.limitRange)
         if reader.has("allowed_uids") {
             let texts = try reader.stringList("allowed_uids") ?? []

@@ -9,33 +9,50 @@ struct CPythonCodeKey: Hashable {
     var fingerprint: UInt32
 }
 
-/// The code objects a stream described, per process, within one bound over all processes.
+/// The code objects a stream described, per process, within one bound over all processes:
+/// a count, and the bytes their names and decoded line tables take (a hostile process can
+/// make every code object's line table as long as the walker copies, 4 KiB, which decodes
+/// to thousands of ranges).
 struct CPythonCodeTable {
     private var codes: [Int32: [CPythonCodeKey: CPythonCode]] = [:]
     private(set) var count = 0
+    private(set) var bytes = 0
+    /// Average bytes per code object the byte bound allows: `limit × bytesPerCode`.
+    static let bytesPerCode = 1024
 
     func code(pid: Int32, _ key: CPythonCodeKey) -> CPythonCode? { codes[pid]?[key] }
 
-    /// Stores a parsed code object; false when `limit` code objects are held already.
+    /// About what `code` holds: its strings and its line ranges.
+    static func size(of code: CPythonCode) -> Int {
+        64 + code.name.text.utf8.count + code.fileName.text.utf8.count
+            + code.lineTable.ranges.count * MemoryLayout<CPythonLineTable.Range>.stride
+    }
+
+    /// Stores a parsed code object; false when `limit` code objects, or `limit × bytesPerCode`
+    /// bytes of them, are held already.
     mutating func insert(_ code: CPythonCode, pid: Int32, key: CPythonCodeKey, limit: Int) -> Bool {
-        if codes[pid]?[key] != nil {
-            codes[pid]![key] = code
-            return true
+        let size = Self.size(of: code)
+        let replaced = codes[pid]?[key].map(Self.size(of:))
+        guard (replaced != nil || count < limit), bytes - (replaced ?? 0) + size <= limit * Self.bytesPerCode else {
+            return false
         }
-        guard count < limit else { return false }
+        if replaced == nil { count += 1 }
+        bytes += size - (replaced ?? 0)
         codes[pid, default: [:]][key] = code
-        count += 1
         return true
     }
 
     /// The process's address space is gone (exit, exec, a reused pid).
     mutating func remove(pid: Int32) {
-        count -= codes.removeValue(forKey: pid)?.count ?? 0
+        guard let removed = codes.removeValue(forKey: pid) else { return }
+        count -= removed.count
+        bytes -= removed.values.reduce(0) { $0 + Self.size(of: $1) }
     }
 
     mutating func removeAll() {
         codes = [:]
         count = 0
+        bytes = 0
     }
 }
 

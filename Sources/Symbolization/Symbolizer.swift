@@ -259,7 +259,7 @@ public final class Symbolizer {
         if !cpythonCodes.insert(code, pid: record.pid, key: key, limit: options.maximumCPythonCodes) {
             statistics.cpythonCodeRecordsDropped += 1
             reportLimit("max_cpython_code_objects", options.maximumCPythonCodes,
-                        "CPython code objects over all processes of this stream; frames of further ones stay unnamed")
+                        "CPython code objects (or \(CPythonCodeTable.bytesPerCode) bytes of names and line ranges per object on average) over all processes of this stream; frames of further ones stay unnamed")
         }
         // Stacks named before this code came may hold its frame unnamed: they were not cached.
     }

@@ -42,9 +42,9 @@ public struct SymbolizerOptions: Sendable, Hashable {
     /// large host needs a few hundred thousand (5,000 processes of 100 executable mappings).
     public static let defaultMaximumMappings = 1 << 19
     public static let defaultMaximumKernelSymbols = 1 << 19
-    /// 2^16 code objects (only those on sampled stacks are sent; a large application
-    /// samples a few thousand): a code object with its decoded line table takes up to
-    /// tens of KiB, so this bounds a hostile stream to a few GiB at worst... see docs/cpython.md.
+    /// 2^16 code objects (only those on sampled stacks are sent; a large application samples
+    /// a few thousand), and 64 MiB of their names and decoded line tables (1 KiB each on
+    /// average: `CPythonCodeTable.bytesPerCode`).
     public static let defaultMaximumCPythonCodes = 1 << 16
 
     public init(debugDirectories: [String] = ["/usr/lib/debug"], perfMapDirectory: String = "/tmp",

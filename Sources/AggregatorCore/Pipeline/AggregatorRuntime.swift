@@ -96,6 +96,7 @@ public final class AggregatorRuntime: Sendable {
         if let value = receiver.maxMappingsPerProcess { symbolizerOptions.maximumMappingsPerProcess = value }
         if let value = receiver.maxMappings { symbolizerOptions.maximumMappings = value }
         if let value = receiver.maxKernelSymbols { symbolizerOptions.maximumKernelSymbols = value }
+        if let value = receiver.maxCPythonCodeObjects { symbolizerOptions.maximumCPythonCodes = value }
         self.symbolizerOptions = symbolizerOptions
         self.logger = logger
         var exporters: [any MetricsExporter] = []
