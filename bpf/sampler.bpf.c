@@ -90,7 +90,7 @@ int tandem_sample(void *ctx)
      * refers to go ahead of it, and the verifier checks each loop at one place only. */
     struct tandem_cpython_walk *walk = cpython_walk(pid, (__u32)pid_tgid);
     struct unwind_result user = {};
-    int unwound = unwind_user_stack(pid, &user);
+    int unwound = unwind_user_stack(pid, walk != 0, &user);
     if (walk)
         return emit_cpython_sample(ctx, walk, unwound, &user);
 

@@ -46,7 +46,7 @@ struct unwind_state {
     __u32 flags;      /* enum tandem_user_flags */
     __u32 done;
     __u32 stack_switches; /* frame-pointer steps down to another stack so far */
-    __u32 reserved;
+    __u32 trampolines;    /* the process runs CPython: its perf trampolines may be on the stack */
 };
 
 /* A binary search in progress: the entries [low, high) of the table starting at `first` remain. */
@@ -246,7 +246,7 @@ static long unwind_frame(__u64 index, struct unwind_state *state)
 
 frame_pointer:
     /* Past the leaf, pc is a return address: it may return into a CPython perf trampoline. */
-    if (slot > 0 && trampoline_step(state))
+    if (slot > 0 && state->trampolines && trampoline_step(state))
         return 0;
     if (state->bp == 0) {
         /* rbp 0 ends a frame-pointer chain, as bpf_get_stack's walk ends it: the outermost
@@ -274,8 +274,10 @@ struct unwind_result {
  * per-CPU scratch. Returns 0 when the process has no tables (the caller then uses
  * bpf_get_stack's frame-pointer walk), 1 when `result` describes the walk. Runs before
  * the sample is reserved, at one place, so that the verifier checks the walk once.
+ * `cpython`: the process is one the CPython walker follows; only then are return addresses
+ * in code without a table checked for a perf trampoline (a read of 7 code bytes each).
  */
-static __always_inline int unwind_user_stack(__u32 pid, struct unwind_result *result)
+static __always_inline int unwind_user_stack(__u32 pid, int cpython, struct unwind_result *result)
 {
     if (!bpf_map_lookup_elem(&unwind_processes, &pid))
         return 0;
@@ -287,7 +289,7 @@ static __always_inline int unwind_user_stack(__u32 pid, struct unwind_result *re
     if ((regs.cs & 3) != 3)
         return 0;
     struct unwind_state state = {
-        .pc = regs.rip, .sp = regs.rsp, .bp = regs.rbp, .pid = pid,
+        .pc = regs.rip, .sp = regs.rsp, .bp = regs.rbp, .pid = pid, .trampolines = cpython != 0,
     };
     count(TANDEM_COUNTER_UNWIND_STACKS);
     bpf_loop(TANDEM_MAX_FRAMES + 1, unwind_frame, &state, 0);

@@ -53,7 +53,9 @@ package final class CPythonLoader {
     /// The sampler's layouts, by `major << 8 | minor`: the index is the walker's layout index.
     private let layoutIndexes: [UInt32: UInt32]
     private let layouts: [tandem_cpython_layout]
-    private var loaded: Set<Int32> = []
+    /// The record loaded for each process: the aggregator sends it again with each set of
+    /// the process's mappings, and an unchanged one is not checked (a /proc open) again.
+    private var loaded: [Int32: CPythonProcess] = [:]
     private var generation: UInt64 = 0
     package private(set) var counters = Counters()
     /// Why the last record was refused, for the stop log.
@@ -78,12 +80,13 @@ package final class CPythonLoader {
             lastRejection = "pid \(record.pid): interpreter frames are off in this sampler (--no-interpreter-frames)"
             return
         }
+        if loaded[record.pid] == record { return }
         if let reason = check(record, executableMappings: executableMappings, mappingHolding: mappingHolding) {
             counters.processesRejected += 1
             lastRejection = "pid \(record.pid): \(reason)"
             return
         }
-        guard loaded.count < Int(TANDEM_CPYTHON_MAX_PROCESSES) || loaded.contains(record.pid) else {
+        guard loaded.count < Int(TANDEM_CPYTHON_MAX_PROCESSES) || loaded[record.pid] != nil else {
             counters.processesRejected += 1
             lastRejection = "pid \(record.pid): \(TANDEM_CPYTHON_MAX_PROCESSES) CPython processes are followed already"
             return
@@ -95,7 +98,7 @@ package final class CPythonLoader {
             lastRejection = "pid \(record.pid): the BPF map refused the update"
             return
         }
-        loaded.insert(record.pid)
+        loaded[record.pid] = record
         counters.processesLoaded += 1
     }
 
@@ -128,14 +131,14 @@ package final class CPythonLoader {
 
     /// The process exited or exec'd: its interpreter is gone.
     package func remove(pid: Int32) {
-        guard loaded.remove(pid) != nil else { return }
+        guard loaded.removeValue(forKey: pid) != nil else { return }
         storage?.removeProcess(pid: pid)
     }
 
     /// A new stream starts: the walker forgets every process (the new connection's
     /// aggregator sends its own records) and sends every code object again.
     package func beginStream() {
-        for pid in loaded { storage?.removeProcess(pid: pid) }
+        for pid in loaded.keys { storage?.removeProcess(pid: pid) }
         loaded.removeAll()
         generation &+= 1
         storage?.writeStreamGeneration(generation)

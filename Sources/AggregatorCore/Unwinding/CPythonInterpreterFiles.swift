@@ -72,16 +72,21 @@ final class CPythonInterpreterFiles {
         guard let waiting = awaiting.removeValue(forKey: identity) else { return [] }
         var found: Found?
         if case .success(let bytes) = UnwindTableCache.readDescriptor(file.fileDescriptor, name: file.path, identity: identity,
-                                                                      limit: maximumFileSize),
-           let elf = try? ELFFile(bytes: bytes, name: file.path),
-           case .interpreter(let interpreter) = (try? CPythonInterpreter.detect(in: elf)) ?? .notCPython {
-            found = Found(interpreter: interpreter, segments: UnwindTable.LoadSegment.segments(of: elf))
+                                                                      limit: maximumFileSize) {
+            found = Self.interpreter(in: bytes, name: file.path)
         }
         files[identity] = found
         guard let found else { return [] }
         return waiting.compactMap { pid, mapping in
             Self.runtimeAddress(of: found, at: mapping).map { (pid, mapping, found.interpreter, $0) }
         }
+    }
+
+    /// The interpreter in a file's bytes, with the segments that place it; nil when none.
+    private static func interpreter(in bytes: [UInt8], name: String) -> Found? {
+        guard let elf = try? ELFFile(bytes: bytes, name: name),
+              case .interpreter(let interpreter) = (try? CPythonInterpreter.detect(in: elf)) ?? .notCPython else { return nil }
+        return Found(interpreter: interpreter, segments: UnwindTable.LoadSegment.segments(of: elf))
     }
 
     /// `_PyRuntime` in the process: the mapping's bias turns an ELF address into the
@@ -104,11 +109,7 @@ final class CPythonInterpreterFiles {
             case .failure(let failure):
                 onlyAccessFailures = onlyAccessFailures && failure.isAccessFailure
             case .success(let (_, bytes)):
-                guard let elf = try? ELFFile(bytes: bytes, name: path) else { return .found(nil) }
-                guard case .interpreter(let interpreter) = (try? CPythonInterpreter.detect(in: elf)) ?? .notCPython else {
-                    return .found(nil)
-                }
-                return .found(Found(interpreter: interpreter, segments: UnwindTable.LoadSegment.segments(of: elf)))
+                return .found(Self.interpreter(in: bytes, name: path))
             }
         }
         return onlyAccessFailures ? .notReadable : .found(nil)
