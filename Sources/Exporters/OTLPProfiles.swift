@@ -125,6 +125,9 @@ public enum OTLPProfiles {
         if let container = process.containerID {
             indices.append(dictionary.attribute("container.id", .string(container)))
         }
+        if let service = process.serviceName {
+            indices.append(dictionary.attribute("service.name", .string(service)))
+        }
         if sample.userStackTruncated {
             indices.append(dictionary.attribute(truncatedStackAttribute, .bool(true)))
         }

@@ -8,12 +8,17 @@ public struct ProcessIdentity: Hashable, Sendable {
     public var executablePath: String?
     /// Container id parsed from the cgroup path, if the process is in a container.
     public var containerID: String?
+    /// `service.name`: the systemd service the process runs under, from the cgroup path,
+    /// if it is in one (and not in a container).
+    public var serviceName: String?
 
-    public init(pid: Int32, comm: String, executablePath: String? = nil, containerID: String? = nil) {
+    public init(pid: Int32, comm: String, executablePath: String? = nil, containerID: String? = nil,
+                serviceName: String? = nil) {
         self.pid = pid
         self.comm = comm
         self.executablePath = executablePath
         self.containerID = containerID
+        self.serviceName = serviceName
     }
 
     /// The base name of the executable, or `comm` when the path is unknown.

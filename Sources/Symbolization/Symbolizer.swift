@@ -127,7 +127,8 @@ public final class Symbolizer {
         let identity = ProcessIdentity(
             pid: info.pid, comm: info.comm,
             executablePath: info.executablePath.isEmpty ? nil : intern(info.executablePath),
-            containerID: ContainerID.parse(cgroupPath: info.cgroupPath))
+            containerID: ContainerID.parse(cgroupPath: info.cgroupPath),
+            serviceName: SystemdServiceName.parse(cgroupPath: info.cgroupPath).map(intern))
         if let existing = processes[info.pid], !existing.exited, !info.isExec,
            existing.startTime == 0 || info.startTime == 0 || existing.startTime == info.startTime {
             // A repeat (after a reconnection) or the first description of a pid whose

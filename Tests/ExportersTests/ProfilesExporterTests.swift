@@ -56,6 +56,31 @@ struct ProfilesExporterTests {
         #expect(profile.period == 50_000_000)
     }
 
+    @Test("a sample carries its process's service.name and container.id when known, and no empty ones")
+    func serviceAndContainerAttributes() throws {
+        var batch = sampleProfilesBatch()
+        batch.samples[0].process.serviceName = "app-server"
+        batch.samples[1].process.serviceName = "app-server"
+        let request = OTLPProfiles.request(for: batch, scopeVersion: "test")
+        let dictionary = request.dictionary
+        let profile = try #require(request.resourceProfiles.first?.scopeProfiles.first?.profiles.first)
+        func attributes(_ sample: Opentelemetry_Proto_Profiles_V1development_Sample) -> [String: String] {
+            Dictionary(uniqueKeysWithValues: sample.attributeIndices.map { index in
+                let entry = dictionary.attributeTable[Int(index)]
+                return (dictionary.stringTable[Int(entry.keyStrindex)], entry.value.stringValue)
+            })
+        }
+        let bySamplePID = Dictionary(uniqueKeysWithValues: profile.samples.map { sample in
+            let entry = sample.attributeIndices.map { dictionary.attributeTable[Int($0)] }
+                .first { dictionary.stringTable[Int($0.keyStrindex)] == "process.pid" }
+            return (entry?.value.intValue ?? -1, attributes(sample))
+        })
+        #expect(bySamplePID[100]?["service.name"] == "app-server")
+        #expect(bySamplePID[100]?["container.id"] == nil)
+        #expect(bySamplePID[200]?["container.id"] == "abc123")
+        #expect(bySamplePID[200]?["service.name"] == nil)
+    }
+
     @Test("`profiles_endpoint` is used as given, JSON when asked, decoded by the official classes")
     func profilesEndpointAndJSON() throws {
         try requirePython(module: "opentelemetry.proto.collector.profiles.v1development.profiles_service_pb2",

@@ -199,6 +199,23 @@ struct ProcessTableTests {
         #expect(ContainerID.parse(cgroupPath: path) == expected)
     }
 
+    @Test("service.name is the innermost systemd service of the cgroup path, never a user manager or a container's host unit",
+          arguments: [
+        ("/system.slice/nginx.service", "nginx"),
+        ("0::/system.slice/ssh.service", "ssh"),
+        ("/system.slice/system-getty.slice/getty@tty1.service", "getty@tty1"),
+        ("/user.slice/user-1000.slice/user@1000.service/app.slice/pipewire.service", "pipewire"),
+        ("/user.slice/user-1000.slice/user@1000.service/init.scope", nil),
+        ("/user.slice/user-1000.slice/session-2.scope", nil),
+        ("/system.slice/docker-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope", nil),
+        ("/system.slice/.service", nil),
+        ("/", nil),
+        ("", nil),
+    ] as [(String, String?)])
+    func systemdServiceName(path: String, expected: String?) {
+        #expect(SystemdServiceName.parse(cgroupPath: path) == expected)
+    }
+
     @Test("Process records become identities; unknown pids are counted; exec replaces the address space")
     func identities() {
         let symbolizer = Symbolizer(options: .init(debugDirectories: []), logger: testLogger())
@@ -208,6 +225,10 @@ struct ProcessTableTests {
                                                          cgroupPath: "/system.slice/docker-\(id).scope")))
         #expect(symbolizer.process(42) == ProcessIdentity(pid: 42, comm: "server", executablePath: "/usr/bin/server",
                                                           containerID: id))
+        symbolizer.apply(.process(WireFormat.ProcessInfo(pid: 50, parentPID: 1, startTime: 5, comm: "nginx",
+                                                         executablePath: "/usr/sbin/nginx",
+                                                         cgroupPath: "/system.slice/nginx.service")))
+        #expect(symbolizer.process(50)?.serviceName == "nginx" && symbolizer.process(50)?.containerID == nil)
         #expect(symbolizer.process(43) == nil)
         let unknown = symbolizer.symbolize(Sample(time: 1, pid: 43, tid: 44, cpu: 2, kernelStack: [], userStack: [0x1000]))
         #expect(unknown.process == ProcessIdentity(pid: 43, comm: "pid 43"))
