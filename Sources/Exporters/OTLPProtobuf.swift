@@ -1,4 +1,5 @@
 import Profiles
+import ProtobufWire
 
 /// Encodes a ``MetricsBatch`` as the protobuf bytes of an OTLP
 /// `ExportMetricsServiceRequest` (opentelemetry/proto/collector/metrics/v1): the body

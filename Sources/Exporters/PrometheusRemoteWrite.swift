@@ -3,6 +3,7 @@ import Configuration
 import Foundation
 import Logging
 import Profiles
+import ProtobufWire
 
 /// One Prometheus series and its samples, before protobuf encoding.
 struct PrometheusSeries: Sendable {

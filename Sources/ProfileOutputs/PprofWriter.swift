@@ -1,5 +1,6 @@
 import Compression
 import Profiles
+import ProtobufWire
 
 /// Writes a profile as pprof's `perftools.profiles.Profile`
 /// (github.com/google/pprof, proto/profile.proto), gzip-compressed as `go
@@ -54,22 +55,22 @@ public struct PprofWriter: Sendable {
 
     // Field numbers of profile.proto.
     private enum ProfileField {
-        static let sampleType: UInt64 = 1, sample: UInt64 = 2, mapping: UInt64 = 3
-        static let location: UInt64 = 4, function: UInt64 = 5, stringTable: UInt64 = 6
-        static let timeNanos: UInt64 = 9, durationNanos: UInt64 = 10, periodType: UInt64 = 11
-        static let period: UInt64 = 12, comment: UInt64 = 13
+        static let sampleType: UInt32 = 1, sample: UInt32 = 2, mapping: UInt32 = 3
+        static let location: UInt32 = 4, function: UInt32 = 5, stringTable: UInt32 = 6
+        static let timeNanos: UInt32 = 9, durationNanos: UInt32 = 10, periodType: UInt32 = 11
+        static let period: UInt32 = 12, comment: UInt32 = 13
     }
-    private enum ValueTypeField { static let type: UInt64 = 1, unit: UInt64 = 2 }
-    private enum SampleField { static let locationID: UInt64 = 1, value: UInt64 = 2, label: UInt64 = 3 }
-    private enum LabelField { static let key: UInt64 = 1, str: UInt64 = 2, num: UInt64 = 3, numUnit: UInt64 = 4 }
+    private enum ValueTypeField { static let type: UInt32 = 1, unit: UInt32 = 2 }
+    private enum SampleField { static let locationID: UInt32 = 1, value: UInt32 = 2, label: UInt32 = 3 }
+    private enum LabelField { static let key: UInt32 = 1, str: UInt32 = 2, num: UInt32 = 3, numUnit: UInt32 = 4 }
     private enum MappingField {
-        static let id: UInt64 = 1, memoryStart: UInt64 = 2, memoryLimit: UInt64 = 3
-        static let fileOffset: UInt64 = 4, filename: UInt64 = 5, hasFunctions: UInt64 = 7
+        static let id: UInt32 = 1, memoryStart: UInt32 = 2, memoryLimit: UInt32 = 3
+        static let fileOffset: UInt32 = 4, filename: UInt32 = 5, hasFunctions: UInt32 = 7
     }
-    private enum LocationField { static let id: UInt64 = 1, mappingID: UInt64 = 2, address: UInt64 = 3, line: UInt64 = 4 }
-    private enum LineField { static let functionID: UInt64 = 1, line: UInt64 = 2 }
+    private enum LocationField { static let id: UInt32 = 1, mappingID: UInt32 = 2, address: UInt32 = 3, line: UInt32 = 4 }
+    private enum LineField { static let functionID: UInt32 = 1, line: UInt32 = 2 }
     private enum FunctionField {
-        static let id: UInt64 = 1, name: UInt64 = 2, systemName: UInt64 = 3, filename: UInt64 = 4, startLine: UInt64 = 5
+        static let id: UInt32 = 1, name: UInt32 = 2, systemName: UInt32 = 3, filename: UInt32 = 4, startLine: UInt32 = 5
     }
 
     /// The serialized, uncompressed `Profile` message.
@@ -85,14 +86,14 @@ public struct PprofWriter: Sendable {
         let processNames = aggregate.processes.map { strings.index($0.comm) }
         let commentIndices = comments.map { strings.index($0) }
 
-        var profile = ProtobufEncoder()
-        profile.message(ProfileField.sampleType) {
-            $0.int64(ValueTypeField.type, samplesKey)
-            $0.int64(ValueTypeField.unit, countUnit)
+        var profile = ProtobufWriter()
+        profile.writeMessageField(ProfileField.sampleType) {
+            $0.writeInt64Field(ValueTypeField.type, samplesKey)
+            $0.writeInt64Field(ValueTypeField.unit, countUnit)
         }
-        profile.message(ProfileField.sampleType) {
-            $0.int64(ValueTypeField.type, cpuKey)
-            $0.int64(ValueTypeField.unit, nanosecondsUnit)
+        profile.writeMessageField(ProfileField.sampleType) {
+            $0.writeInt64Field(ValueTypeField.type, cpuKey)
+            $0.writeInt64Field(ValueTypeField.unit, nanosecondsUnit)
         }
         // The location id after the frames' stands for "no stack".
         let emptyStackLocationID = UInt64(tables.locations.count + 1)
@@ -101,52 +102,52 @@ public struct PprofWriter: Sendable {
             let process = aggregate.processes[Int(cell.key.process)]
             let stack = aggregate.stacks[Int(cell.key.stack)]
             hasEmptyStacks = hasEmptyStacks || stack.isEmpty
-            profile.message(ProfileField.sample) { sample in
+            profile.writeMessageField(ProfileField.sample) { sample in
                 // The stack is already leaf first, as pprof wants it.
-                sample.packed(SampleField.locationID,
+                sample.writePackedVarintField(SampleField.locationID,
                               stack.isEmpty ? [emptyStackLocationID] : stack.map { tables.frameLocationIDs[Int($0)] })
-                sample.packed(SampleField.value, [UInt64(bitPattern: cell.count),
+                sample.writePackedVarintField(SampleField.value, [UInt64(bitPattern: cell.count),
                                                   UInt64(bitPattern: cell.count &* period)])
-                sample.message(SampleField.label) {
-                    $0.int64(LabelField.key, pidKey)
-                    $0.int64(LabelField.num, Int64(process.pid))
-                    $0.int64(LabelField.numUnit, idUnit)
+                sample.writeMessageField(SampleField.label) {
+                    $0.writeInt64Field(LabelField.key, pidKey)
+                    $0.writeInt64Field(LabelField.num, Int64(process.pid))
+                    $0.writeInt64Field(LabelField.numUnit, idUnit)
                 }
-                sample.message(SampleField.label) {
-                    $0.int64(LabelField.key, tidKey)
-                    $0.int64(LabelField.num, Int64(cell.key.threadID))
-                    $0.int64(LabelField.numUnit, idUnit)
+                sample.writeMessageField(SampleField.label) {
+                    $0.writeInt64Field(LabelField.key, tidKey)
+                    $0.writeInt64Field(LabelField.num, Int64(cell.key.threadID))
+                    $0.writeInt64Field(LabelField.numUnit, idUnit)
                 }
-                sample.message(SampleField.label) {
-                    $0.int64(LabelField.key, commKey)
-                    $0.int64(LabelField.str, processNames[Int(cell.key.process)])
+                sample.writeMessageField(SampleField.label) {
+                    $0.writeInt64Field(LabelField.key, commKey)
+                    $0.writeInt64Field(LabelField.str, processNames[Int(cell.key.process)])
                 }
                 if cell.key.userStackTruncated {
-                    sample.message(SampleField.label) {
-                        $0.int64(LabelField.key, truncatedKey)
-                        $0.int64(LabelField.str, trueValue)
+                    sample.writeMessageField(SampleField.label) {
+                        $0.writeInt64Field(LabelField.key, truncatedKey)
+                        $0.writeInt64Field(LabelField.str, trueValue)
                     }
                 }
             }
         }
         for (index, mapping) in tables.mappings.enumerated() {
-            profile.message(ProfileField.mapping) {
-                $0.uint64(MappingField.id, UInt64(index + 1))
-                $0.uint64(MappingField.memoryStart, mapping.memoryStart)
-                $0.uint64(MappingField.memoryLimit, mapping.memoryLimit)
-                $0.uint64(MappingField.fileOffset, mapping.fileOffset)
-                $0.int64(MappingField.filename, mapping.filename)
-                $0.bool(MappingField.hasFunctions, mapping.hasFunctions)
+            profile.writeMessageField(ProfileField.mapping) {
+                $0.writeVarintField(MappingField.id, UInt64(index + 1))
+                $0.writeVarintField(MappingField.memoryStart, mapping.memoryStart)
+                $0.writeVarintField(MappingField.memoryLimit, mapping.memoryLimit)
+                $0.writeVarintField(MappingField.fileOffset, mapping.fileOffset)
+                $0.writeInt64Field(MappingField.filename, mapping.filename)
+                $0.writeBoolField(MappingField.hasFunctions, mapping.hasFunctions)
             }
         }
         for (index, location) in tables.locations.enumerated() {
-            profile.message(ProfileField.location) {
-                $0.uint64(LocationField.id, UInt64(index + 1))
-                $0.uint64(LocationField.mappingID, location.mappingID)
-                $0.uint64(LocationField.address, location.address)
-                $0.message(LocationField.line) {
-                    $0.uint64(LineField.functionID, location.functionID)
-                    $0.int64(LineField.line, location.line)
+            profile.writeMessageField(ProfileField.location) {
+                $0.writeVarintField(LocationField.id, UInt64(index + 1))
+                $0.writeVarintField(LocationField.mappingID, location.mappingID)
+                $0.writeVarintField(LocationField.address, location.address)
+                $0.writeMessageField(LocationField.line) {
+                    $0.writeVarintField(LineField.functionID, location.functionID)
+                    $0.writeInt64Field(LineField.line, location.line)
                 }
             }
         }
@@ -155,30 +156,30 @@ public struct PprofWriter: Sendable {
             functions.append(Tables.FunctionEntry(name: strings.index(Self.emptyStackFunctionName), filename: 0,
                                                   startLine: 0))
             let functionID = UInt64(functions.count)
-            profile.message(ProfileField.location) {
-                $0.uint64(LocationField.id, emptyStackLocationID)
-                $0.message(LocationField.line) { $0.uint64(LineField.functionID, functionID) }
+            profile.writeMessageField(ProfileField.location) {
+                $0.writeVarintField(LocationField.id, emptyStackLocationID)
+                $0.writeMessageField(LocationField.line) { $0.writeVarintField(LineField.functionID, functionID) }
             }
         }
         for (index, function) in functions.enumerated() {
-            profile.message(ProfileField.function) {
-                $0.uint64(FunctionField.id, UInt64(index + 1))
-                $0.int64(FunctionField.name, function.name)
-                $0.int64(FunctionField.systemName, function.name)
-                $0.int64(FunctionField.filename, function.filename)
-                $0.int64(FunctionField.startLine, function.startLine)
+            profile.writeMessageField(ProfileField.function) {
+                $0.writeVarintField(FunctionField.id, UInt64(index + 1))
+                $0.writeInt64Field(FunctionField.name, function.name)
+                $0.writeInt64Field(FunctionField.systemName, function.name)
+                $0.writeInt64Field(FunctionField.filename, function.filename)
+                $0.writeInt64Field(FunctionField.startLine, function.startLine)
             }
         }
-        profile.int64(ProfileField.timeNanos, startTimeUnixNano)
-        profile.int64(ProfileField.durationNanos, durationNanos)
-        profile.message(ProfileField.periodType) {
-            $0.int64(ValueTypeField.type, cpuKey)
-            $0.int64(ValueTypeField.unit, nanosecondsUnit)
+        profile.writeInt64Field(ProfileField.timeNanos, startTimeUnixNano)
+        profile.writeInt64Field(ProfileField.durationNanos, durationNanos)
+        profile.writeMessageField(ProfileField.periodType) {
+            $0.writeInt64Field(ValueTypeField.type, cpuKey)
+            $0.writeInt64Field(ValueTypeField.unit, nanosecondsUnit)
         }
-        profile.int64(ProfileField.period, period)
-        profile.packed(ProfileField.comment, commentIndices.map { UInt64(bitPattern: $0) })
+        profile.writeInt64Field(ProfileField.period, period)
+        profile.writePackedVarintField(ProfileField.comment, commentIndices.map { UInt64(bitPattern: $0) })
         // Last, once every string above has its index.
-        for string in strings.strings { profile.string(ProfileField.stringTable, string) }
+        for string in strings.strings { profile.writeStringField(ProfileField.stringTable, string, always: true) }
         return profile.bytes
     }
 

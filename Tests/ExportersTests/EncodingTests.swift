@@ -1,6 +1,7 @@
 import Compression
 import Foundation
 import Profiles
+import ProtobufWire
 import Testing
 
 @testable import Exporters
@@ -124,6 +125,19 @@ struct EncodingTests {
         expected += [0x19, 0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01]
         // Field 4, length 203 (0xCB 0x01), then field 1 with length 200 (0xC8 0x01).
         expected += [0x22, 0xCB, 0x01, 0x0A, 0xC8, 0x01] + [UInt8](repeating: UInt8(ascii: "a"), count: 200)
+        #expect(writer.bytes == expected)
+    }
+
+    @Test("protobuf writer: a packed varint field is one length-delimited run; empty ones and proto3 zeros are omitted")
+    func protobufWriterPacked() {
+        var writer = ProtobufWriter()
+        writer.writePackedVarintField(1, [1, 300, UInt64(bitPattern: -1)])
+        writer.writePackedVarintField(2, [])
+        writer.writeVarintField(3, 0)
+        writer.writeStringField(4, "")
+        writer.writeStringField(5, "", always: true)
+        // Field 1 (0x0A), length 1 + 2 + 10 = 13; then only field 5's empty string (0x2A 0x00).
+        let expected: [UInt8] = [0x0A, 13, 0x01, 0xAC, 0x02] + [UInt8](repeating: 0xFF, count: 9) + [0x01, 0x2A, 0x00]
         #expect(writer.bytes == expected)
     }
 
