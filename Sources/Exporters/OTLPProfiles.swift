@@ -43,6 +43,7 @@ public enum OTLPProfiles {
         var stackByStorage: [UInt: Int32] = [:]
         struct ProcessKey: Hashable {
             var pid: Int32
+            var threadName: String
             var userStackTruncated: Bool
         }
         var attributesByProcess: [ProcessKey: (process: ProcessIdentity, indices: [Int32])] = [:]
@@ -55,8 +56,9 @@ public enum OTLPProfiles {
                 stack = dictionary.stack(sample.frames.map { dictionary.location(of: $0) })
                 if storage != 0 { stackByStorage[storage] = stack }
             }
-            // A process's attributes are the same for all its samples: looked up by pid, checked whole.
-            let processKey = ProcessKey(pid: sample.process.pid, userStackTruncated: sample.userStackTruncated)
+            // A thread's attributes are the same for all its samples: looked up by pid and name, checked whole.
+            let processKey = ProcessKey(pid: sample.process.pid, threadName: sample.threadName,
+                                        userStackTruncated: sample.userStackTruncated)
             let sampleAttributes: [Int32]
             if let cached = attributesByProcess[processKey], cached.process == sample.process {
                 sampleAttributes = cached.indices
@@ -117,8 +119,9 @@ public enum OTLPProfiles {
             dictionary.attribute("process.pid", .int(Int64(process.pid))),
             dictionary.attribute("process.executable.name", .string(process.executableName)),
         ]
-        // The stream names processes, not threads: this is the main thread's name (`comm`).
-        if !process.comm.isEmpty { indices.append(dictionary.attribute("thread.name", .string(process.comm))) }
+        // The thread's own name; a stream without thread names gives its process's (`comm`).
+        let threadName = sample.threadDisplayName
+        if !threadName.isEmpty { indices.append(dictionary.attribute("thread.name", .string(threadName))) }
         if let path = process.executablePath {
             indices.append(dictionary.attribute("process.executable.path", .string(path)))
         }

@@ -5,6 +5,8 @@ public struct SymbolizedSample: Sendable {
     public var timestamps: [UInt64]
     public var process: ProcessIdentity
     public var threadID: Int32
+    /// The thread's own name (`comm`) when sampled; empty when the stream does not say.
+    public var threadName: String
     public var cpu: UInt32
     /// The frames, leaf first: position 0 is where the CPU was. Kernel frames
     /// (if any) come before user frames.
@@ -13,14 +15,18 @@ public struct SymbolizedSample: Sendable {
     public var userStackTruncated: Bool
 
     public init(timestamps: [UInt64], process: ProcessIdentity, threadID: Int32, cpu: UInt32,
-                frames: [Frame], userStackTruncated: Bool = false) {
+                frames: [Frame], userStackTruncated: Bool = false, threadName: String = "") {
         self.timestamps = timestamps
         self.process = process
         self.threadID = threadID
+        self.threadName = threadName
         self.cpu = cpu
         self.frames = frames
         self.userStackTruncated = userStackTruncated
     }
+
+    /// `thread.name`: the thread's own name, else its process's (`comm`).
+    public var threadDisplayName: String { threadName.isEmpty ? process.comm : threadName }
 
     /// How many samples this stands for: the number of timestamps, at least 1.
     public var weight: Int64 { Int64(max(1, timestamps.count)) }

@@ -427,7 +427,8 @@ public final class Sampler {
         cpythonWords.withUnsafeBufferPointer { cpythonStack in
             output.appendSample(time: header.time, pid: pid, tid: Int32(bitPattern: header.tid), cpu: header.cpu,
                                 kernelStack: kernelStack, userStack: userStack, flags: flags,
-                                cpythonStack: cpythonStack, cpythonFlags: cpythonFlags)
+                                cpythonStack: cpythonStack, cpythonFlags: cpythonFlags,
+                                threadName: withUnsafeBytes(of: header.comm) { ThreadName(commBytes: $0) })
         }
         counters.samplesQueued += 1
     }

@@ -224,11 +224,11 @@ struct StreamOutput {
                                kernelStack: UnsafeBufferPointer<UInt64>, userStack: UnsafeBufferPointer<UInt64>,
                                flags: SampleFlags,
                                cpythonStack: UnsafeBufferPointer<UInt64> = UnsafeBufferPointer(start: nil, count: 0),
-                               cpythonFlags: CPythonWalkFlags = []) {
+                               cpythonFlags: CPythonWalkFlags = [], threadName: ThreadName = ThreadName()) {
         guard encoder != nil else { return }
         encoder!.appendSample(time: time, pid: pid, tid: tid, cpu: cpu,
                               kernelStack: kernelStack, userStack: userStack, flags: flags,
-                              cpythonStack: cpythonStack, cpythonFlags: cpythonFlags)
+                              cpythonStack: cpythonStack, cpythonFlags: cpythonFlags, threadName: threadName)
         sampleMarks.append(end: streamQueued + UInt64(encoder!.bufferedByteCount))
     }
 

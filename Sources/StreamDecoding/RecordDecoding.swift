@@ -44,7 +44,9 @@ extension ByteReader {
         guard let tid32 = Int32(exactly: tid) else {
             throw .valueOutOfRange(field: "tid", value: UInt64(bitPattern: tid))
         }
-        return ThreadDefinition(id: id, pid: pid, tid: tid32)
+        // Appended field (optional): the thread's name.
+        let name = remaining > 0 ? try readString(limit: ThreadName.maximumLength) : ""
+        return ThreadDefinition(id: id, pid: pid, tid: tid32, name: name)
     }
 
     /// Fields missing at the end of the payload are 0 (see `writeSampleReference`).

@@ -309,7 +309,8 @@ struct RecordResolver {
         return Sample(time: previousSampleTime, pid: thread.pid, tid: thread.tid, cpu: reference.cpu,
                       kernelStackID: reference.kernelStack, userStackID: reference.userStack,
                       kernelStack: kernel, userStack: user, flags: reference.flags,
-                      cpythonStackID: reference.cpythonStack, cpythonStack: cpython, cpythonFlags: reference.cpythonFlags)
+                      cpythonStackID: reference.cpythonStack, cpythonStack: cpython, cpythonFlags: reference.cpythonFlags,
+                      threadName: thread.name)
     }
 
     private static func name(of kind: StackKind) -> String {

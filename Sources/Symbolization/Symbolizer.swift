@@ -336,7 +336,8 @@ public final class Symbolizer {
         }
         let frames = frames(of: sample, process: process)
         return SymbolizedSample(timestamps: [sample.time], process: identity, threadID: sample.tid, cpu: sample.cpu,
-                                frames: frames, userStackTruncated: sample.flags.contains(.userStackTruncated))
+                                frames: frames, userStackTruncated: sample.flags.contains(.userStackTruncated),
+                                threadName: sample.threadName)
     }
 
     private func frames(of sample: Sample, process: ProcessState?) -> [Frame] {

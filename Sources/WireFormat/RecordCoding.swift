@@ -17,6 +17,8 @@ extension ByteWriter {
         writeVarint(thread.id)
         writeInt32(thread.pid)
         writeSigned(Int64(thread.tid) - Int64(thread.pid))
+        // Appended field: a definition without it (older streams) has no name.
+        if !thread.name.isEmpty { writeString(thread.name.truncatedUTF8(to: ThreadName.maximumLength)) }
     }
 
     /// Fields after the thread are written only up to the last non-zero one:

@@ -89,16 +89,21 @@ public struct StackDefinition: Hashable, Sendable {
     }
 }
 
-/// Defines thread reference `id` as the pair (pid, tid).
+/// Defines thread reference `id` as the thread (pid, tid) while it has `name`: a thread
+/// that renames itself gets a new reference.
 public struct ThreadDefinition: Hashable, Sendable {
     public var id: UInt64
     public var pid: Int32
     public var tid: Int32
+    /// The thread's own name (`comm`, at most ``ThreadName/maximumLength`` bytes); empty
+    /// when unknown (streams written before names were sent).
+    public var name: String
 
-    public init(id: UInt64, pid: Int32, tid: Int32) {
+    public init(id: UInt64, pid: Int32, tid: Int32, name: String = "") {
         self.id = id
         self.pid = pid
         self.tid = tid
+        self.name = name
     }
 }
 
@@ -122,6 +127,8 @@ public struct Sample: Hashable, Sendable {
     public var time: UInt64
     public var pid: Int32
     public var tid: Int32
+    /// The thread's name when sampled; empty when the stream does not say.
+    public var threadName: String
     public var cpu: UInt32
     /// Interned ids (0 = none); stable for the stream until `resetInterning`.
     public var kernelStackID: UInt64
@@ -140,10 +147,11 @@ public struct Sample: Hashable, Sendable {
     public init(time: UInt64, pid: Int32, tid: Int32, cpu: UInt32, kernelStackID: UInt64 = 0,
                 userStackID: UInt64 = 0, kernelStack: [UInt64], userStack: [UInt64],
                 flags: SampleFlags = [], cpythonStackID: UInt64 = 0, cpythonStack: [UInt64] = [],
-                cpythonFlags: CPythonWalkFlags = []) {
+                cpythonFlags: CPythonWalkFlags = [], threadName: String = "") {
         self.time = time
         self.pid = pid
         self.tid = tid
+        self.threadName = threadName
         self.cpu = cpu
         self.kernelStackID = kernelStackID
         self.userStackID = userStackID

@@ -14,7 +14,8 @@ public struct StreamEncoder {
     private var kernelStackIDs = StackInterningTable()
     private var userStackIDs = StackInterningTable()
     private var cpythonStackIDs = StackInterningTable()
-    private var threadIDs: [UInt64: UInt64] = [:]
+    /// Each thread's reference and the name it was defined with.
+    private var threadIDs: [UInt64: (reference: UInt64, name: ThreadName)] = [:]
     private var nextStackID: UInt64 = 1
     private var nextThreadID: UInt64 = 1
     private var internedFrames = 0
@@ -72,13 +73,14 @@ public struct StreamEncoder {
     /// `appendSample` for stacks already in arrays.
     public mutating func appendSample(time: UInt64, pid: Int32, tid: Int32, cpu: UInt32,
                                       kernelStack: [UInt64], userStack: [UInt64], flags: SampleFlags = [],
-                                      cpythonFrames: [CPythonFrame] = [], cpythonFlags: CPythonWalkFlags = []) {
+                                      cpythonFrames: [CPythonFrame] = [], cpythonFlags: CPythonWalkFlags = [],
+                                      threadName: ThreadName = ThreadName()) {
         let cpythonWords = cpythonFrames.flatMap { frame in [frame.words.0, frame.words.1] }
         kernelStack.withUnsafeBufferPointer { kernel in
             userStack.withUnsafeBufferPointer { user in
                 cpythonWords.withUnsafeBufferPointer { cpython in
                     appendSample(time: time, pid: pid, tid: tid, cpu: cpu, kernelStack: kernel, userStack: user, flags: flags,
-                                 cpythonStack: cpython, cpythonFlags: cpythonFlags)
+                                 cpythonStack: cpython, cpythonFlags: cpythonFlags, threadName: threadName)
                 }
             }
         }
@@ -91,7 +93,7 @@ public struct StreamEncoder {
                                       kernelStack: UnsafeBufferPointer<UInt64>, userStack: UnsafeBufferPointer<UInt64>,
                                       flags: SampleFlags = [],
                                       cpythonStack: UnsafeBufferPointer<UInt64> = UnsafeBufferPointer(start: nil, count: 0),
-                                      cpythonFlags: CPythonWalkFlags = []) {
+                                      cpythonFlags: CPythonWalkFlags = [], threadName: ThreadName = ThreadName()) {
         var flags = flags
         // Both stacks of one sample must fit the interned-frames bound together.
         let framesPerStack = max(0, min(limits.maximumFramesPerStack, limits.maximumInternedFrames / 2))
@@ -115,7 +117,8 @@ public struct StreamEncoder {
         var userID = user.isEmpty ? 0 : userStackIDs.id(of: user)
         var cpythonID = cpython.isEmpty ? 0 : cpythonStackIDs.id(of: cpython)
         let threadKey = UInt64(UInt32(bitPattern: pid)) << 32 | UInt64(UInt32(bitPattern: tid))
-        var threadID = threadIDs[threadKey]
+        // A renamed thread is defined again, under a new reference.
+        var threadID = threadIDs[threadKey].flatMap { $0.name == threadName ? $0.reference : nil }
 
         // Make room first, so that one sample's definitions never straddle a reset.
         let newFrames = (kernelID == nil ? kernel.count : 0) + (userID == nil ? user.count : 0)
@@ -140,9 +143,9 @@ public struct StreamEncoder {
         } else {
             threadReference = nextThreadID
             nextThreadID += 1
-            threadIDs[threadKey] = threadReference
+            threadIDs[threadKey] = (threadReference, threadName)
             payload.removeAll()
-            payload.writeThreadDefinition(ThreadDefinition(id: threadReference, pid: pid, tid: tid))
+            payload.writeThreadDefinition(ThreadDefinition(id: threadReference, pid: pid, tid: tid, name: threadName.text))
             frame(.threadDefinition)
         }
 

@@ -56,11 +56,12 @@ struct ProfilesExporterTests {
         #expect(profile.period == 50_000_000)
     }
 
-    @Test("a sample carries its process's service.name and container.id when known, and no empty ones")
-    func serviceAndContainerAttributes() throws {
+    @Test("a sample carries its thread's own name (else its process's), and its process's service.name and container.id when known")
+    func threadServiceAndContainerAttributes() throws {
         var batch = sampleProfilesBatch()
         batch.samples[0].process.serviceName = "app-server"
         batch.samples[1].process.serviceName = "app-server"
+        batch.samples[2].threadName = "1_scheduler"
         let request = OTLPProfiles.request(for: batch, scopeVersion: "test")
         let dictionary = request.dictionary
         let profile = try #require(request.resourceProfiles.first?.scopeProfiles.first?.profiles.first)
@@ -79,6 +80,8 @@ struct ProfilesExporterTests {
         #expect(bySamplePID[100]?["container.id"] == nil)
         #expect(bySamplePID[200]?["container.id"] == "abc123")
         #expect(bySamplePID[200]?["service.name"] == nil)
+        #expect(bySamplePID[100]?["thread.name"] == "app")
+        #expect(bySamplePID[200]?["thread.name"] == "1_scheduler")
     }
 
     @Test("`profiles_endpoint` is used as given, JSON when asked, decoded by the official classes")

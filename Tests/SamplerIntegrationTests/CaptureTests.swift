@@ -138,6 +138,32 @@ struct CaptureTests {
         }
     }
 
+    @Test("samples carry the sampled thread's own name, and a thread's new name after it renames itself")
+    func threadNames() throws {
+        let scratch = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let workloadPath = try Workload.build("named_threads", in: scratch, extraArguments: ["-pthread"])
+        var workloadPID: Int32 = 0
+        let records = try capture(samplesPerSecond: 99, scratch: scratch) { _ in
+            let workload = try Workload.start(workloadPath, ["2"])
+            workloadPID = workload.processIdentifier
+            workload.waitUntilExit()
+        }
+        let process = try #require(records.processRecords.first { $0.pid == workloadPID })
+        #expect(process.comm == "named_threads")
+        let worker = records.samples.filter { $0.pid == workloadPID && $0.tid != workloadPID }
+        try #require(worker.count > 60)
+        let names = worker.map(\.threadName)
+        // Before the worker names itself it has its process's name; then its names in order.
+        let named = names.drop { $0 == "named_threads" }
+        let firstRenamed = named.firstIndex(of: "tnd-renamed") ?? named.endIndex
+        print("thread names: \(names.count) worker samples, \(named[..<firstRenamed].count) as tnd-worker, "
+              + "\(named[firstRenamed...].count) as tnd-renamed, \(names.count - named.count) before naming")
+        #expect(named[..<firstRenamed].allSatisfy { $0 == "tnd-worker" })
+        #expect(named[firstRenamed...].allSatisfy { $0 == "tnd-renamed" })
+        #expect(named[..<firstRenamed].count > 20 && named[firstRenamed...].count > 20)
+    }
+
     /// A workload that lives in read(2): its samples carry kernel stacks that the
     /// stream's own kernel symbols resolve to the system call path.
     @Test("kernel stacks appear for a syscall-heavy workload")

@@ -68,7 +68,8 @@ func amplify(input: String, output: String, minimumSamples: Int) throws {
     var encoder = StreamEncoder(header: header)
     func append(_ sample: Sample, shift: UInt64) {
         encoder.appendSample(time: sample.time + shift, pid: sample.pid, tid: sample.tid, cpu: sample.cpu,
-                             kernelStack: sample.kernelStack, userStack: sample.userStack, flags: sample.flags)
+                             kernelStack: sample.kernelStack, userStack: sample.userStack, flags: sample.flags,
+                             threadName: ThreadName(sample.threadName))
     }
     func drain() throws {
         if encoder.bufferedByteCount >= 1 << 20 { try write(encoder.takeBytes(), to: file, path: output) }
