@@ -6,24 +6,27 @@ struct FrameTree {
     enum Kind: Hashable {
         case root
         case process
+        case thread
         case truncation
         case frame(FrameType)
 
         init(_ kind: PathSegment.Kind) {
             switch kind {
             case .process: self = .process
+            case .thread: self = .thread
             case .truncation: self = .truncation
             case .frame(let type): self = .frame(type)
             }
         }
 
         /// The legend entries, in the order shown.
-        static let legendOrder: [Kind] = [.process, .truncation] + FrameType.allCases.map { .frame($0) }
+        static let legendOrder: [Kind] = [.process, .thread, .truncation] + FrameType.allCases.map { .frame($0) }
 
         var legendName: String {
             switch self {
             case .root: return ""
             case .process: return "process"
+            case .thread: return "thread"
             case .truncation: return "truncated"
             case .frame(let type): return type.rawValue
             }
@@ -36,6 +39,7 @@ struct FrameTree {
             switch self {
             case .root: return (0, 0, 0.80...0.80)
             case .process: return (210, 0.10, 0.68...0.80)
+            case .thread: return (210, 0.18, 0.74...0.84)
             case .truncation: return (0, 0, 0.88...0.88)
             case .frame(let type):
                 switch type {

@@ -84,6 +84,8 @@ public struct PprofWriter: Sendable {
         let pidKey = strings.index("pid"), tidKey = strings.index("tid"), commKey = strings.index("comm")
         let truncatedKey = strings.index("user_stack_truncated"), trueValue = strings.index("true")
         let processNames = aggregate.processes.map { strings.index($0.comm) }
+        let threadNameKey = strings.index("thread_name")
+        let threadNames = aggregate.threadNames.map { strings.index($0) }
         let commentIndices = comments.map { strings.index($0) }
 
         var profile = ProtobufWriter()
@@ -121,6 +123,12 @@ public struct PprofWriter: Sendable {
                 sample.writeMessageField(SampleField.label) {
                     $0.writeInt64Field(LabelField.key, commKey)
                     $0.writeInt64Field(LabelField.str, processNames[Int(cell.key.process)])
+                }
+                if !aggregate.threadNames[Int(cell.key.threadName)].isEmpty {
+                    sample.writeMessageField(SampleField.label) {
+                        $0.writeInt64Field(LabelField.key, threadNameKey)
+                        $0.writeInt64Field(LabelField.str, threadNames[Int(cell.key.threadName)])
+                    }
                 }
                 if cell.key.userStackTruncated {
                     sample.writeMessageField(SampleField.label) {

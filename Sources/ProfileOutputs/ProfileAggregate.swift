@@ -28,6 +28,8 @@ public struct ProfileAggregate: Sendable {
     public struct Entry: Sendable {
         public var process: Process
         public var threadID: Int32
+        /// The thread's own name when sampled; empty when the stream does not say.
+        public var threadName: String
         /// The frames, leaf first, as in `SymbolizedSample.frames`.
         public var frames: [Frame]
         public var userStackTruncated: Bool
@@ -48,6 +50,7 @@ public struct ProfileAggregate: Sendable {
     struct CellKey: Hashable, Sendable {
         var process: UInt32
         var threadID: Int32
+        var threadName: UInt32
         var stack: UInt32
         var userStackTruncated: Bool
     }
@@ -77,6 +80,9 @@ public struct ProfileAggregate: Sendable {
     private static let recentFrameIDsLimit = 1 << 16
     private(set) var processes: [Process] = []
     private var processIDs: [Process: UInt32] = [:]
+    /// Thread names, interned (at most 15 bytes each, so stored inline).
+    private(set) var threadNames: [String] = []
+    private var threadNameIDs: [String: UInt32] = [:]
     /// Interned stacks of frame ids, leaf first.
     private(set) var stacks: [[UInt32]] = []
     private var stackIDs: [[UInt32]: UInt32] = [:]
@@ -118,7 +124,7 @@ public struct ProfileAggregate: Sendable {
             lastTimestamp = max(lastTimestamp ?? time, time)
         }
         add(process: Process(pid: sample.process.pid, comm: sample.process.comm),
-            threadID: sample.threadID, frames: sample.frames,
+            threadID: sample.threadID, threadName: sample.threadName, frames: sample.frames,
             userStackTruncated: sample.userStackTruncated, count: sample.weight, byStorage: true)
     }
 
@@ -152,7 +158,12 @@ public struct ProfileAggregate: Sendable {
                 droppedSamples += cell.count
                 continue
             }
-            let key = CellKey(process: process, threadID: cell.key.threadID, stack: stack,
+            let name = other.threadNames[Int(cell.key.threadName)]
+            guard let threadName = full ? threadNameIDs[name] : intern(threadName: name) else {
+                droppedSamples += cell.count
+                continue
+            }
+            let key = CellKey(process: process, threadID: cell.key.threadID, threadName: threadName, stack: stack,
                               userStackTruncated: cell.key.userStackTruncated)
             if let index = cellIndex[key] {
                 cells[index].count += cell.count
@@ -219,15 +230,16 @@ public struct ProfileAggregate: Sendable {
         return own
     }
 
-    private mutating func add(process: Process, threadID: Int32, frames stackFrames: [Frame],
+    private mutating func add(process: Process, threadID: Int32, threadName: String, frames stackFrames: [Frame],
                               userStackTruncated: Bool, count: Int64, byStorage: Bool = false) {
         if cells.count >= maximumDistinctStacks {
             // Full: only count into an existing cell; look up without interning anything new.
             guard let processID = processIDs[process],
+                  let threadNameID = threadNameIDs[threadName],
                   let frameList = lookUpFrames(stackFrames),
                   let stackID = stackIDs[frameList],
-                  let index = cellIndex[CellKey(process: processID, threadID: threadID, stack: stackID,
-                                                userStackTruncated: userStackTruncated)]
+                  let index = cellIndex[CellKey(process: processID, threadID: threadID, threadName: threadNameID,
+                                                stack: stackID, userStackTruncated: userStackTruncated)]
             else {
                 droppedSamples += count
                 return
@@ -252,8 +264,8 @@ public struct ProfileAggregate: Sendable {
                 stacksByStorage[identity] = (stackFrames, stackID, leaf)
             }
         }
-        let key = CellKey(process: processID, threadID: threadID, stack: stackID,
-                          userStackTruncated: userStackTruncated)
+        let key = CellKey(process: processID, threadID: threadID, threadName: intern(threadName: threadName),
+                          stack: stackID, userStackTruncated: userStackTruncated)
         if let index = cellIndex[key] {
             cells[index].count += count
         } else {
@@ -308,6 +320,14 @@ public struct ProfileAggregate: Sendable {
         return id
     }
 
+    private mutating func intern(threadName: String) -> UInt32 {
+        if let id = threadNameIDs[threadName] { return id }
+        let id = UInt32(threadNames.count)
+        threadNames.append(threadName)
+        threadNameIDs[threadName] = id
+        return id
+    }
+
     private mutating func intern(stack: [UInt32]) -> UInt32 {
         if let id = stackIDs[stack] { return id }
         let id = UInt32(stacks.count)
@@ -322,7 +342,7 @@ public struct ProfileAggregate: Sendable {
     public var entries: [Entry] {
         cells.map { cell in
             Entry(process: processes[Int(cell.key.process)], threadID: cell.key.threadID,
-                  frames: stacks[Int(cell.key.stack)].map { frames[Int($0)] },
+                  threadName: threadNames[Int(cell.key.threadName)], frames: stacks[Int(cell.key.stack)].map { frames[Int($0)] },
                   userStackTruncated: cell.key.userStackTruncated, count: cell.count)
         }
     }

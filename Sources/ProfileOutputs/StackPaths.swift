@@ -3,16 +3,20 @@ import Profiles
 /// How the text outputs (folded stacks, flame graph) name the root of a stack.
 public struct StackPathStyle: Hashable, Sendable {
     /// Name the process `comm-pid` instead of `comm`, keeping processes with
-    /// the same command apart.
+    /// the same command apart (and a thread `name-tid` when grouping by thread).
     public var includesPID: Bool
+    /// Put each thread under its process (`comm;thread;outermost;...`), by the thread's
+    /// own name: the threads of a pool with one name add up.
+    public var groupsByThread: Bool
     /// Put a `[truncated]` frame between the process and the outermost frame
     /// of stacks whose user part was not walked to its root, so that they do
     /// not look like they start there.
     public var marksTruncatedStacks: Bool
 
-    public init(includesPID: Bool = false, marksTruncatedStacks: Bool = true) {
+    public init(includesPID: Bool = false, marksTruncatedStacks: Bool = true, groupsByThread: Bool = false) {
         self.includesPID = includesPID
         self.marksTruncatedStacks = marksTruncatedStacks
+        self.groupsByThread = groupsByThread
     }
 
     /// The name of the pseudo-frame that marks a truncated stack.
@@ -23,6 +27,7 @@ public struct StackPathStyle: Hashable, Sendable {
 struct PathSegment: Hashable, Sendable {
     enum Kind: Hashable, Sendable {
         case process
+        case thread
         case truncation
         case frame(FrameType)
     }
@@ -35,8 +40,10 @@ struct PathSegment: Hashable, Sendable {
 }
 
 extension ProfileAggregate {
-    /// Every cell as a root-first path (process, optional truncation marker,
-    /// outermost frame ... leaf) with its count, frames named by `Frame.locationLabel`.
+    /// Every cell as a root-first path (process, the thread when grouping by thread,
+    /// optional truncation marker, outermost frame ... leaf) with its count, frames named
+    /// by `Frame.locationLabel`. A thread without a name (a stream from before thread
+    /// names) is named by its process.
     /// Paths may repeat: cells that differ only by thread or by addresses within the
     /// same functions map to the same path.
     func rootFirstPaths(style: StackPathStyle) -> [(path: [PathSegment], count: Int64)] {
@@ -50,8 +57,14 @@ extension ProfileAggregate {
         return cells.map { cell in
             let stack = stacks[Int(cell.key.stack)]
             var path: [PathSegment] = []
-            path.reserveCapacity(stack.count + 2)
-            path.append(processSegments[Int(cell.key.process)])
+            path.reserveCapacity(stack.count + 3)
+            let process = processSegments[Int(cell.key.process)]
+            path.append(process)
+            if style.groupsByThread {
+                let ownName = threadNames[Int(cell.key.threadName)]
+                let name = ownName.isEmpty ? processes[Int(cell.key.process)].comm : ownName
+                path.append(PathSegment(name: style.includesPID ? "\(name)-\(cell.key.threadID)" : name, kind: .thread))
+            }
             if style.marksTruncatedStacks && cell.key.userStackTruncated {
                 path.append(PathSegment(name: StackPathStyle.truncationMarker, kind: .truncation))
             }

@@ -3,6 +3,7 @@ import ArgumentParser
 import Configuration
 import Foundation
 import Logging
+import ProfileOutputs
 
 /// `--config` and `--log-level`, shared by the commands that run the pipeline.
 struct PipelineOptions: ParsableArguments {
@@ -34,6 +35,12 @@ struct PipelineOptions: ParsableArguments {
     }
 }
 
+/// What `--group-by` takes.
+enum StackGrouping: String, ExpressibleByArgument, CaseIterable {
+    case process
+    case thread
+}
+
 /// Where the profiles, metrics and report go.
 struct OutputOptions: ParsableArguments {
     @Option(help: "Write the metrics as OTLP JSON lines to this file ('-' for standard output).")
@@ -53,6 +60,12 @@ struct OutputOptions: ParsableArguments {
 
     @Option(help: "Write all of the above into this directory, with fixed names.")
     var outputDir: String?
+
+    @Option(help: "Root the folded stacks and the flame graph at each process (process) or at each thread under its process, by the thread's own name (thread).")
+    var groupBy: StackGrouping = .process
+
+    /// How the folded stacks and the flame graph name a stack's root.
+    var stackPathStyle: StackPathStyle { StackPathStyle(groupsByThread: groupBy == .thread) }
 
     /// Creates `--output-dir` (and its parents) if it does not exist yet.
     func createDirectory() throws {

@@ -29,7 +29,7 @@ struct ReplayCommand: ParsableCommand {
     func run() throws {
         try outputs.createDirectory()
         let logger = pipeline.makeLogger(label: "tandem.replay")
-        let runtime = try AggregatorRuntime(configuration: try pipeline.loadConfiguration(), outputs: outputs.paths,
+        let runtime = try AggregatorRuntime(configuration: try pipeline.loadConfiguration(), outputs: outputs.paths, stackPathStyle: outputs.stackPathStyle,
                                             logger: logger)
         // Why each file that failed did; printed last, whatever the log level, after the
         // outputs are written with everything that could be decoded.

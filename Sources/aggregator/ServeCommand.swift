@@ -48,7 +48,7 @@ struct ServeCommand: ParsableCommand {
         try outputs.createDirectory()
         let logger = pipeline.makeLogger(label: "tandem.aggregator")
         let configuration = try pipeline.loadConfiguration()
-        let runtime = try AggregatorRuntime(configuration: configuration, outputs: outputs.paths,
+        let runtime = try AggregatorRuntime(configuration: configuration, outputs: outputs.paths, stackPathStyle: outputs.stackPathStyle,
                                             hostID: MachineID.read(), logger: logger)
 
         let activated = SocketActivation.listeningDescriptors(environment: ProcessInfo.processInfo.environment)

@@ -45,6 +45,8 @@ public struct OutputPaths: Hashable, Sendable {
 public final class AggregatorRuntime: Sendable {
     public let configuration: CollectorConfiguration
     public let outputs: OutputPaths
+    /// How the folded stacks and the flame graph name a stack's root (by process or thread).
+    let stackPathStyle: StackPathStyle
     let exporters: [any MetricsExporter]
     /// The exporters of the `profiles` pipelines (connectors aside).
     let profilesExporters: [any ProfilesExporter]
@@ -84,10 +86,11 @@ public final class AggregatorRuntime: Sendable {
     ///
     /// - Parameter hostID: the `host.id` of the profiles (the sampled host's machine id);
     ///   nil when unknown, as for a capture from another host.
-    public init(configuration: CollectorConfiguration, outputs: OutputPaths,
+    public init(configuration: CollectorConfiguration, outputs: OutputPaths, stackPathStyle: StackPathStyle = .init(),
                 symbolizerOptions: SymbolizerOptions = .init(), hostID: String? = nil, logger: Logger) throws {
         self.configuration = configuration
         self.outputs = outputs
+        self.stackPathStyle = stackPathStyle
         self.hostID = hostID
         // The receiver's limits, where the configuration sets them.
         var symbolizerOptions = symbolizerOptions
@@ -265,7 +268,7 @@ public final class AggregatorRuntime: Sendable {
         guard let profile else { return statistics }
         let hostNames = summary.hostNames.sorted().joined(separator: ", ")
         if let path = outputs.folded {
-            try FoldedStacksWriter().write(profile, toFile: path)
+            try FoldedStacksWriter(style: stackPathStyle).write(profile, toFile: path)
         }
         if let path = outputs.pprof {
             let start = first ?? 0
@@ -276,7 +279,7 @@ public final class AggregatorRuntime: Sendable {
         }
         if let path = outputs.flameGraph {
             let graph = FlameGraphSVG(title: "tandem: on-CPU flame graph",
-                                      subtitle: "\(hostNames), sampled at \(frequency) Hz")
+                                      subtitle: "\(hostNames), sampled at \(frequency) Hz", style: stackPathStyle)
             try graph.write(profile, toFile: path)
         }
         if let path = outputs.report {
