@@ -128,6 +128,9 @@ public enum OTLPProfiles {
         if let container = process.containerID {
             indices.append(dictionary.attribute("container.id", .string(container)))
         }
+        if let pod = process.podUID {
+            indices.append(dictionary.attribute("k8s.pod.uid", .string(pod)))
+        }
         if let service = process.serviceName {
             indices.append(dictionary.attribute("service.name", .string(service)))
         }

@@ -8,16 +8,19 @@ public struct ProcessIdentity: Hashable, Sendable {
     public var executablePath: String?
     /// Container id parsed from the cgroup path, if the process is in a container.
     public var containerID: String?
+    /// `k8s.pod.uid`: the Kubernetes pod's UID, when the cgroup path names the pod.
+    public var podUID: String?
     /// `service.name`: the systemd service the process runs under, from the cgroup path,
     /// if it is in one (and not in a container).
     public var serviceName: String?
 
     public init(pid: Int32, comm: String, executablePath: String? = nil, containerID: String? = nil,
-                serviceName: String? = nil) {
+                podUID: String? = nil, serviceName: String? = nil) {
         self.pid = pid
         self.comm = comm
         self.executablePath = executablePath
         self.containerID = containerID
+        self.podUID = podUID
         self.serviceName = serviceName
     }
 

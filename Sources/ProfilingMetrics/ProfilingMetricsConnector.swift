@@ -508,6 +508,7 @@ public final class ProfilingMetricsConnector {
                               Attribute("process.executable.name", process.executableName)]
             if let path = process.executablePath { attributes.append(Attribute("process.executable.path", path)) }
             if let container = process.containerID { attributes.append(Attribute("container.id", container)) }
+            if let pod = process.podUID { attributes.append(Attribute("k8s.pod.uid", pod)) }
             resources[id] = attributes.sorted { $0.key < $1.key }
             resourceIDs[process] = id
         }

@@ -120,14 +120,15 @@ enum ClockTicks {
 
 /// /proc/PID/cgroup.
 public enum CgroupFile {
-    /// The cgroup v2 path (the `0::` line), else the first line's path.
+    /// The cgroup v2 path (the `0::` line) below the root, else the first v1 hierarchy's
+    /// path below the root: a hybrid host keeps its containers' cgroups in the v1
+    /// hierarchies while every process's v2 path is `/`.
     public static func path(_ text: String) -> String {
         let lines = text.split(separator: "\n")
-        if let unified = lines.first(where: { $0.hasPrefix("0::") }) {
-            return String(unified.dropFirst(3))
-        }
-        guard let first = lines.first, let colon = first.lastIndex(of: ":") else { return "" }
-        return String(first[first.index(after: colon)...])
+        let unified = lines.first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) }
+        if let unified, unified != "/" { return unified }
+        let paths = lines.compactMap { $0.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).dropFirst(2).first }
+        return paths.first { $0 != "/" && !$0.isEmpty }.map(String.init) ?? unified ?? paths.first.map(String.init) ?? ""
     }
 }
 

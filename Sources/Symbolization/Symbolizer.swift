@@ -128,6 +128,7 @@ public final class Symbolizer {
             pid: info.pid, comm: info.comm,
             executablePath: info.executablePath.isEmpty ? nil : intern(info.executablePath),
             containerID: ContainerID.parse(cgroupPath: info.cgroupPath),
+            podUID: KubernetesPodUID.parse(cgroupPath: info.cgroupPath),
             serviceName: SystemdServiceName.parse(cgroupPath: info.cgroupPath).map(intern))
         if let existing = processes[info.pid], !existing.exited, !info.isExec,
            existing.startTime == 0 || info.startTime == 0 || existing.startTime == info.startTime {

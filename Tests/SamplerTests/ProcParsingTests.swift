@@ -63,6 +63,11 @@ struct ProcParsingTests {
         #expect(CgroupFile.path("12:cpu,cpuacct:/user.slice\n0::/init.scope\n") == "/init.scope")
         #expect(CgroupFile.path("12:cpu,cpuacct:/user.slice\n") == "/user.slice")
         #expect(CgroupFile.path("") == "")
+        // A hybrid host: the v2 path is the root, the container is in the v1 hierarchies.
+        let id = String(repeating: "ab", count: 32)
+        #expect(CgroupFile.path("9:name=systemd:/docker/\(id)\n4:memory:/docker/\(id)\n1:cpu:/\n0::/\n") == "/docker/\(id)")
+        #expect(CgroupFile.path("4:memory:/\n0::/\n") == "/")
+        #expect(CgroupFile.path("4:memory:/\n") == "/")
     }
 
     @Test("kallsyms: text symbols only, module names, sorted by address")

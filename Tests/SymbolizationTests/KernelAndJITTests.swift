@@ -192,11 +192,28 @@ struct ProcessTableTests {
         ("/kubepods.slice/kubepods-pod1.slice/crio-2222222222222222222222222222222222222222222222222222222222222222.scope",
          "2222222222222222222222222222222222222222222222222222222222222222"),
         ("/user.slice/user-1000.slice/session-2.scope", nil),
+        ("/machine.slice/machine-web\\x2d1.scope/payload/system.slice/nginx.service", "web-1"),
+        ("/machine.slice/systemd-nspawn@build.service/payload", "build"),
+        ("/machine.slice/machine-.scope", nil),
+        ("/machine.slice", nil),
         ("/", nil),
         ("", nil),
     ] as [(String, String?)])
     func containerID(path: String, expected: String?) {
         #expect(ContainerID.parse(cgroupPath: path) == expected)
+    }
+
+    @Test("k8s.pod.uid from the kubelet's pod cgroup, in both cgroup drivers' shapes", arguments: [
+        ("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod7f3e1c4a_1234_5678_9abc_def012345678.slice/cri-containerd-\(String(repeating: "ab", count: 32)).scope",
+         "7f3e1c4a-1234-5678-9abc-def012345678"),
+        ("/kubepods/besteffort/pod7F3E1C4A-1234-5678-9ABC-DEF012345678/\(String(repeating: "cd", count: 32))",
+         "7f3e1c4a-1234-5678-9abc-def012345678"),
+        ("/kubepods.slice/kubepods-pod12.slice", nil),
+        ("/system.slice/pod7f3e1c4a-1234-5678-9abc-def012345678.service", nil),
+        ("", nil),
+    ] as [(String, String?)])
+    func kubernetesPodUID(path: String, expected: String?) {
+        #expect(KubernetesPodUID.parse(cgroupPath: path) == expected)
     }
 
     @Test("service.name is the innermost systemd service of the cgroup path, never a user manager or a container's host unit",
