@@ -1,0 +1,84 @@
+import Logging
+
+/// Makes unary gRPC calls whose request is an ``EncodedRequest`` (its body already
+/// framed by ``GRPCMessage``) and maps the call's status to a ``DeliveryOutcome``:
+/// the OTLP/gRPC exporter's counterpart of ``HTTPPoster``.
+struct GRPCCaller: Sendable {
+    /// The endpoint's base URL plus the method, e.g.
+    /// `http://localhost:4317/opentelemetry.proto.collector.metrics.v1.MetricsService/Export`.
+    var url: String
+    var headers: [(String, String)]
+    var client: HTTPClient
+    var logger: Logger
+    /// What the method's response counts in its `partial_success`.
+    var partialSuccessItems: OTLPPartialSuccess.Items
+
+    func attempt(_ request: EncodedRequest, timeout: Duration) -> DeliveryOutcome<EncodedRequest> {
+        let response: HTTPResponse
+        do {
+            // grpc-timeout tells the server the deadline, so that it stops working on a call
+            // the client has given up on.
+            let milliseconds = max(1, Int64(timeout.seconds * 1000))
+            response = try client.post(url: url, headers: headers + [("grpc-timeout", "\(milliseconds)m")],
+                                       body: request.body, timeout: timeout, version: .http2)
+        } catch {
+            return .retry(remaining: request, sent: 0, rejected: 0, retryAfter: nil, reason: "\(url): \(error)")
+        }
+        guard let status = GRPCStatus(response) else {
+            return missingStatus(response, request: request)
+        }
+        if status.code == .ok {
+            reportPartialSuccess(response)
+            return .finished(sent: request.items, rejected: 0)
+        }
+        if status.isRetryable {
+            return .retry(remaining: request, sent: 0, rejected: 0, retryAfter: status.retryDelay,
+                          reason: "\(url) answered gRPC \(status)")
+        }
+        var metadata: Logger.Metadata = ["url": "\(url)", "grpc_status": "\(status.code)", "message": "\(status.message)"]
+        if status.code == .resourceExhausted {
+            metadata["note"] = "RESOURCE_EXHAUSTED is retried only when the server sends a RetryInfo (OTLP/gRPC)"
+        }
+        logger.error("the server refused the request; not retrying", metadata: metadata)
+        return .finished(sent: 0, rejected: request.items)
+    }
+
+    /// A response without `grpc-status`: not a gRPC server, a proxy's own error, or a body
+    /// cut before the trailers. The HTTP status decides as gRPC maps it (429, 502, 503 and
+    /// 504 are UNAVAILABLE, so retried); anything else is refused and logged with the cause.
+    private func missingStatus(_ response: HTTPResponse, request: EncodedRequest) -> DeliveryOutcome<EncodedRequest> {
+        var cause = "the response has no grpc-status (HTTP \(response.status), content-type "
+            + "\(response.headers["content-type"] ?? "none"))"
+        if response.bodyTruncated {
+            cause += "; \(response.truncationNote), so its trailers were not read"
+        } else if response.headers["content-type"]?.hasPrefix("application/grpc") != true {
+            cause += "; the endpoint does not look like a gRPC server (is it an OTLP/HTTP port such as 4318?)"
+        }
+        if [429, 502, 503, 504].contains(response.status) {
+            return .retry(remaining: request, sent: 0, rejected: 0, retryAfter: response.retryAfter,
+                          reason: "\(url): \(cause)")
+        }
+        logger.error("the server's answer is not a gRPC status; not retrying", metadata: [
+            "url": "\(url)", "cause": "\(cause)", "response": "\(response.bodySummary)",
+        ])
+        return .finished(sent: 0, rejected: request.items)
+    }
+
+    /// Logs the `partial_success` of an OK response's message, as OTLP asks; the request
+    /// still counts as sent.
+    private func reportPartialSuccess(_ response: HTTPResponse) {
+        guard let (compressed, message) = GRPCMessage.first(in: response.body) else { return }
+        guard !compressed else {
+            // tandem offers only identity for responses (grpc-accept-encoding), so this is rare.
+            logger.debug("the OK response is compressed; its partial_success is not read", metadata: ["url": "\(url)"])
+            return
+        }
+        guard let partial = OTLPPartialSuccess(body: Array(message), contentType: nil, items: partialSuccessItems) else {
+            return
+        }
+        logger.warning("the receiver refused some \(partialSuccessItems.rawValue.replacingOccurrences(of: "_", with: " "))", metadata: [
+            "url": "\(url)", "rejected_\(partialSuccessItems.rawValue)": "\(partial.rejected)",
+            "message": "\(partial.errorMessage)",
+        ])
+    }
+}
