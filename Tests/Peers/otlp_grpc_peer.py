@@ -7,6 +7,7 @@ MetricsService with the official opentelemetry-proto classes and their *_pb2_grp
       Every request grpcio decoded is appended, BEFORE the answer, as one JSON line
       {"path", "bytes", "metadata", "request"} to PROFILES_DUMP or METRICS_DUMP (the records
       otlp_profiles_peer.py's `folded` mode reads), unless the answer is an error status.
+      A dump file "-" makes that service a sink for benchmarks: nothing is recorded.
       ACTIONS, comma-separated, are applied to the requests in arrival order (either
       service); once they are used up every request is answered OK:
         ok                    OK with an empty response
@@ -56,6 +57,8 @@ def handle(script, dump_path, path, request, response, partial_field, context):
     if action == "resource_exhausted":
         context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "injected resource exhausted")
     metadata = {key: value for key, value in context.invocation_metadata() if not key.endswith("-bin")}
+    if dump_path == "-":
+        return response
     record = {"path": path, "bytes": request.ByteSize(), "metadata": metadata,
               "request": json_format.MessageToDict(request)}
     with open(dump_path, "a") as dump:
