@@ -18,8 +18,7 @@ struct GRPCCaller: Sendable {
         do {
             // grpc-timeout tells the server the deadline, so that it stops working on a call
             // the client has given up on.
-            let milliseconds = max(1, Int64(timeout.seconds * 1000))
-            response = try client.post(url: url, headers: headers + [("grpc-timeout", "\(milliseconds)m")],
+            response = try client.post(url: url, headers: headers + [("grpc-timeout", Self.timeoutValue(timeout))],
                                        body: request.body, timeout: timeout, version: .http2)
         } catch {
             return .retry(remaining: request, sent: 0, rejected: 0, retryAfter: nil, reason: "\(url): \(error)")
@@ -41,6 +40,18 @@ struct GRPCCaller: Sendable {
         }
         logger.error("the server refused the request; not retrying", metadata: metadata)
         return .finished(sent: 0, rejected: request.items)
+    }
+
+    /// `grpc-timeout`'s value: at most 8 digits and a unit (gRPC over HTTP/2), so the
+    /// finest unit that fits, rounded up.
+    static func timeoutValue(_ timeout: Duration) -> String {
+        // Clamped before the conversion: a duration of Int64.max seconds is valid.
+        var value = max(1, Int64(min(timeout.seconds * 1000, 1e15).rounded(.up)))
+        for (unit, next) in [("m", 1000), ("S", 60), ("M", 60)] as [(String, Int64)] {
+            if value <= 99_999_999 { return "\(value)\(unit)" }
+            value = (value + next - 1) / next
+        }
+        return "\(min(value, 99_999_999))H"
     }
 
     /// A response without `grpc-status`: not a gRPC server, a proxy's own error, or a body

@@ -261,6 +261,16 @@ struct GRPCUnitTests {
         #expect(settingsError(mapping(("encoding", "json")))?.path == "exporters.otlp.encoding")
     }
 
+    @Test("grpc-timeout keeps to 8 digits by choosing its unit")
+    func timeoutHeader() {
+        #expect(GRPCCaller.timeoutValue(.seconds(5)) == "5000m")
+        #expect(GRPCCaller.timeoutValue(.microseconds(1500)) == "2m")
+        #expect(GRPCCaller.timeoutValue(.seconds(99_999)) == "99999000m")
+        #expect(GRPCCaller.timeoutValue(.seconds(100_000)) == "100000S")
+        #expect(GRPCCaller.timeoutValue(.seconds(86_400 * 365 * 1000)) == "8760000H")
+        #expect(GRPCCaller.timeoutValue(.seconds(Int64.max)) == "99999999H")
+    }
+
     @Test("gzip adds grpc-encoding; none does not")
     func headers() throws {
         let gzip = try OTLPGRPCSettings(reading: ConfigMappingReader(mapping(), path: "exporters.otlp"))
