@@ -21,7 +21,11 @@ struct GRPCCaller: Sendable {
             response = try client.post(url: url, headers: headers + [("grpc-timeout", Self.timeoutValue(timeout))],
                                        body: request.body, timeout: timeout, version: .http2)
         } catch {
-            return .retry(remaining: request, sent: 0, rejected: 0, retryAfter: nil, reason: "\(url): \(error)")
+            // Empty reply (52), HTTP/2 framing (16), weird reply (8): what an HTTP/1.1 server
+            // (an OTLP/HTTP port) does with an HTTP/2 connection preface.
+            let hint = [52, 16, 8].contains(error.code)
+                ? "; the endpoint does not speak HTTP/2 as gRPC needs (an OTLP/HTTP port such as 4318?)" : ""
+            return .retry(remaining: request, sent: 0, rejected: 0, retryAfter: nil, reason: "\(url): \(error)\(hint)")
         }
         guard let status = GRPCStatus(response) else {
             return missingStatus(response, request: request)

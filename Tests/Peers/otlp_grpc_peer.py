@@ -16,6 +16,7 @@ MetricsService with the official opentelemetry-proto classes and their *_pb2_grp
         resource_exhausted    RESOURCE_EXHAUSTED without RetryInfo
         partial:K             OK with a partial_success rejecting K items
         hang                  never answers (sleeps until the client gives up)
+        huge                  OK with a 1 MiB partial_success message (a response too big to read)
       Each line "ATTEMPT <path> <action>" on stderr records an arrival.
 """
 import json
@@ -63,6 +64,9 @@ def handle(script, dump_path, path, request, response, partial_field, context):
               "request": json_format.MessageToDict(request)}
     with open(dump_path, "a") as dump:
         dump.write(json.dumps(record) + "\n")
+    if action == "huge":
+        setattr(response.partial_success, partial_field, 1)
+        response.partial_success.error_message = "x" * (1 << 20)
     if action.startswith("partial:"):
         setattr(response.partial_success, partial_field, int(action.split(":", 1)[1]))
         response.partial_success.error_message = "injected partial rejection"
