@@ -9,6 +9,8 @@ struct GRPCCaller: Sendable {
     var url: String
     var headers: [(String, String)]
     var client: HTTPClient
+    /// `tls.ca_file`: the CA certificates that verify the server instead of the system's.
+    var caFile: String?
     var logger: Logger
     /// What the method's response counts in its `partial_success`.
     var partialSuccessItems: OTLPPartialSuccess.Items
@@ -19,7 +21,7 @@ struct GRPCCaller: Sendable {
             // grpc-timeout tells the server the deadline, so that it stops working on a call
             // the client has given up on.
             response = try client.post(url: url, headers: headers + [("grpc-timeout", Self.timeoutValue(timeout))],
-                                       body: request.body, timeout: timeout, version: .http2)
+                                       body: request.body, timeout: timeout, version: .http2, caFile: caFile)
         } catch {
             // Empty reply (52), HTTP/2 framing (16), weird reply (8): what an HTTP/1.1 server
             // (an OTLP/HTTP port) does with an HTTP/2 connection preface.

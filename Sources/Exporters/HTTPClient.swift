@@ -79,25 +79,26 @@ final class HTTPClient: @unchecked Sendable {
         curl_easy_cleanup(handle)
     }
 
-    /// POSTs `body` to `url` and waits for the whole response or `timeout`. At most
+    /// POSTs `body` to `url` and waits for the whole response or `timeout`; `caFile`, when
+    /// given, replaces the system's CA certificates for TLS. At most
     /// `maximumResponseBytes` of the response body are kept; a longer one is cut there
     /// (`bodyTruncated`) and the rest is not read.
     func post(url: String, headers: [(String, String)], body: [UInt8], timeout: Duration,
-              version: HTTPVersion = .automatic,
+              version: HTTPVersion = .automatic, caFile: String? = nil,
               maximumResponseBytes: Int = defaultMaximumResponseBytes) throws(HTTPTransportError) -> HTTPResponse {
-        try perform(url: url, headers: headers, body: body, timeout: timeout, version: version,
+        try perform(url: url, headers: headers, body: body, timeout: timeout, version: version, caFile: caFile,
                     maximumResponseBytes: maximumResponseBytes)
     }
 
     /// GETs `url` (for health checks and queries in tests and tools).
     func get(url: String, headers: [(String, String)] = [], timeout: Duration,
              maximumResponseBytes: Int = defaultMaximumResponseBytes) throws(HTTPTransportError) -> HTTPResponse {
-        try perform(url: url, headers: headers, body: nil, timeout: timeout, version: .automatic,
+        try perform(url: url, headers: headers, body: nil, timeout: timeout, version: .automatic, caFile: nil,
                     maximumResponseBytes: maximumResponseBytes)
     }
 
     private func perform(url: String, headers: [(String, String)], body: [UInt8]?, timeout: Duration,
-                         version: HTTPVersion, maximumResponseBytes: Int) throws(HTTPTransportError) -> HTTPResponse {
+                         version: HTTPVersion, caFile: String?, maximumResponseBytes: Int) throws(HTTPTransportError) -> HTTPResponse {
         lock.lock()
         defer { lock.unlock() }
         curl_easy_reset(handle)
@@ -134,6 +135,10 @@ final class HTTPClient: @unchecked Sendable {
                         set(tandem_curl_setopt_long(handle, CURLOPT_HTTPGET, 1))
                     }
                     set(tandem_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList))
+                    if let caFile {
+                        // Trust these CAs instead of the system's (a private CA, a test's own).
+                        set(tandem_curl_setopt_string(handle, CURLOPT_CAINFO, caFile))
+                    }
                     if version == .http2 {
                         let https = url.lowercased().hasPrefix("https://")
                         let curlVersion = https ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE

@@ -36,7 +36,7 @@ final class OTLPGRPCExporter: MetricsExporter {
         logger[metadataKey: "exporter"] = "\(id)"
         self.id = id
         let caller = GRPCCaller(url: settings.baseURL + Self.method, headers: settings.headers, client: HTTPClient(),
-                                logger: logger, partialSuccessItems: .dataPoints)
+                                caFile: settings.caFile, logger: logger, partialSuccessItems: .dataPoints)
         worker = ExportWorker(target: Target(caller: caller, gzip: settings.gzip), settings: settings.delivery,
                               logger: logger, name: id)
     }

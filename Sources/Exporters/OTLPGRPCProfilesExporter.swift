@@ -40,7 +40,7 @@ final class OTLPGRPCProfilesExporter: ProfilesExporter {
         logger[metadataKey: "signal"] = "profiles"
         self.id = id
         let caller = GRPCCaller(url: settings.baseURL + Self.method, headers: settings.headers, client: HTTPClient(),
-                                logger: logger, partialSuccessItems: .profiles)
+                                caFile: settings.caFile, logger: logger, partialSuccessItems: .profiles)
         worker = ExportWorker(target: Target(caller: caller, gzip: settings.gzip, scopeVersion: scopeVersion),
                               settings: settings.delivery, logger: logger, name: id)
     }

@@ -1,4 +1,5 @@
 import Configuration
+import Foundation
 
 /// The settings of an `otlp` (OTLP over gRPC) exporter, named as the Collector's `otlp`
 /// exporter names them: `endpoint` (`host:port`, or with an `http://`/`https://` scheme),
@@ -9,6 +10,8 @@ struct OTLPGRPCSettings {
 
     /// `http://host:port` or `https://host:port`; the method path is appended per call.
     var baseURL: String
+    /// `tls.ca_file`: PEM CA certificates that replace the system's for verifying the server.
+    var caFile: String?
     var gzip: Bool
     var headers: [(String, String)]
     var delivery: DeliverySettings
@@ -16,10 +19,11 @@ struct OTLPGRPCSettings {
     init(reading config: ConfigMappingReader) throws(ConfigurationError) {
         try config.requireOnlyKeys(Self.keys)
         let tls = try config.mapping("tls")
-        // tandem's HTTP client verifies servers against the system's CA store; the Collector's
-        // other tls keys (ca_file, cert_file, insecure_skip_verify...) are not offered yet.
-        try tls.requireOnlyKeys(["insecure"])
+        // The Collector's other tls keys (cert_file, key_file, insecure_skip_verify...) are
+        // not offered yet: refused by name rather than ignored.
+        try tls.requireOnlyKeys(["insecure", "ca_file"])
         let insecure = try tls.bool("insecure")
+        caFile = try tls.string("ca_file")
         let endpoint = try config.string("endpoint") ?? Self.defaultEndpoint
         let lower = endpoint.lowercased()
         let hostPort: Substring
@@ -53,6 +57,16 @@ struct OTLPGRPCSettings {
                                    + "`http://collector:4317`; gRPC has no path to add")
         }
         baseURL = (plaintext ? "http://" : "https://") + authority
+        if let caFile {
+            guard !plaintext else {
+                throw config.error(at: tls.childPath("ca_file"), "is for TLS, but the endpoint `\(endpoint)` is plaintext",
+                                   fix: "remove `tls.ca_file`, or use TLS (`https://`, no `tls.insecure: true`)")
+            }
+            guard FileManager.default.isReadableFile(atPath: caFile) else {
+                throw config.error(at: tls.childPath("ca_file"), "`\(caFile)` cannot be read",
+                                   fix: "give the path of a readable PEM file of CA certificates")
+            }
+        }
         gzip = (try config.choice("compression", among: ["gzip", "none", ""]) ?? "gzip") == "gzip"
         headers = [
             ("content-type", "application/grpc"),

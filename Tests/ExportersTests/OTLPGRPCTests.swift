@@ -155,6 +155,40 @@ struct OTLPGRPCTests {
         })
     }
 
+    @Test("TLS with ALPN h2: verified against tls.ca_file; refused without it")
+    func tls() throws {
+        try requirePython(module: "grpc", install: "pip install grpcio==1.85.1")
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cert = directory.appendingPathComponent("cert.pem").path
+        let key = directory.appendingPathComponent("key.pem").path
+        let openssl = try ChildProcess("/usr/bin/env", [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+        ])
+        openssl.process.waitUntilExit()
+        try #require(openssl.process.terminationStatus == 0)
+        let dump = directory.appendingPathComponent("metrics.jsonl")
+        let (peer, port) = try startPeer("otlp_grpc_peer.py", ["serve", "-", dump.path, "--tls", cert, key])
+        defer { peer.stop() }
+        for trusted in [true, false] {
+            let capture = LogCapture()
+            let node = mapping(("endpoint", .scalar("https://127.0.0.1:\(port)")),
+                               ("tls", trusted ? mapping(("ca_file", .scalar(cert))) : mapping()),
+                               ("retry_on_failure", mapping(("enabled", "false"))))
+            let exporter = try ExporterFactory.make(id: "otlp", node: node, logger: capture.logger())
+            exporter.export(sampleBatch(userCount: 11))
+            exporter.shutdown(deadline: .now + .seconds(20))
+            if trusted {
+                #expect(exporter.statistics == ExporterStatistics(sent: 1), "\(capture.messages)")
+            } else {
+                #expect(exporter.statistics == ExporterStatistics(dropped: 1))
+                #expect(capture.messages.contains { $0.contains("dropping data") && $0.contains("certificate") })
+            }
+        }
+        #expect(try readJSONLines(dump).count == 1)
+    }
+
     @Test("an HTTP/1.1 server (an OTLP/HTTP port) is a transport error, not a hang or a success")
     func notAGRPCServer() throws {
         try requirePython(module: "opentelemetry.proto", install: "pip install opentelemetry-proto==1.45.2")
@@ -265,8 +299,14 @@ struct GRPCUnitTests {
         #expect(settingsError(mapping(("endpoint", "grpc://collector:4317")))?.problem.contains("scheme") == true)
         let conflict = try #require(settingsError(mapping(("endpoint", "https://c:4317"), ("tls", mapping(("insecure", "true"))))))
         #expect(conflict.path == "exporters.otlp.tls.insecure")
-        let tlsKey = try #require(settingsError(mapping(("tls", mapping(("ca_file", "/ca.pem"))))))
+        let tlsKey = try #require(settingsError(mapping(("tls", mapping(("insecure_skip_verify", "true"))))))
         #expect(tlsKey.path.hasPrefix("exporters.otlp.tls"))
+        let caFile = try #require(settingsError(mapping(("tls", mapping(("ca_file", "/nonexistent/ca.pem"))))))
+        #expect(caFile.path == "exporters.otlp.tls.ca_file")
+        #expect(caFile.problem.contains("cannot be read"))
+        let plaintextCA = try #require(settingsError(mapping(("endpoint", "http://c:4317"),
+                                                             ("tls", mapping(("ca_file", "/etc/hostname"))))))
+        #expect(plaintextCA.problem.contains("plaintext"))
         let header = try #require(settingsError(mapping(("headers", mapping(("grpc-timeout", "1S"))))))
         #expect(header.problem.contains("set by the gRPC transport"))
         #expect(settingsError(mapping(("compression", "zstd")))?.path == "exporters.otlp.compression")

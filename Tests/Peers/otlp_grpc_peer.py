@@ -2,8 +2,9 @@
 """An OTLP/gRPC receiver for tests: a real grpcio server serving the ProfilesService and the
 MetricsService with the official opentelemetry-proto classes and their *_pb2_grpc modules.
 
-  otlp_grpc_peer.py serve PROFILES_DUMP METRICS_DUMP [--script ACTIONS]
-      Listens on 127.0.0.1 on an ephemeral port (plaintext HTTP/2) and prints "PORT <n>".
+  otlp_grpc_peer.py serve PROFILES_DUMP METRICS_DUMP [--script ACTIONS] [--tls CERT KEY]
+      Listens on 127.0.0.1 on an ephemeral port (plaintext HTTP/2, or TLS with the PEM
+      certificate and key of --tls) and prints "PORT <n>".
       Every request grpcio decoded is appended, BEFORE the answer, as one JSON line
       {"path", "bytes", "metadata", "request"} to PROFILES_DUMP or METRICS_DUMP (the records
       otlp_profiles_peer.py's `folded` mode reads), unless the answer is an error status.
@@ -73,7 +74,7 @@ def handle(script, dump_path, path, request, response, partial_field, context):
     return response
 
 
-def serve(profiles_dump, metrics_dump, actions):
+def serve(profiles_dump, metrics_dump, actions, tls):
     script = Script(actions)
 
     class Profiles(profiles_service_pb2_grpc.ProfilesServiceServicer):
@@ -90,7 +91,12 @@ def serve(profiles_dump, metrics_dump, actions):
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     profiles_service_pb2_grpc.add_ProfilesServiceServicer_to_server(Profiles(), server)
     metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    if tls:
+        with open(tls[0], "rb") as cert, open(tls[1], "rb") as key:
+            credentials = grpc.ssl_server_credentials([(key.read(), cert.read())])
+        port = server.add_secure_port("127.0.0.1:0", credentials)
+    else:
+        port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     print(f"PORT {port}", flush=True)
     server.wait_for_termination()
@@ -114,7 +120,8 @@ def main():
     die_with_parent()
     args = sys.argv[2:]
     actions = args[args.index("--script") + 1].split(",") if "--script" in args else []
-    serve(args[0], args[1], actions)
+    tls = args[args.index("--tls") + 1:args.index("--tls") + 3] if "--tls" in args else None
+    serve(args[0], args[1], actions, tls)
 
 
 if __name__ == "__main__":
