@@ -155,6 +155,26 @@ struct OTLPGRPCTests {
         })
     }
 
+    @Test("HTTPClient over h2c: an answer's status in its trailers, an error's in a trailers-only answer's headers")
+    func trailersAndTrailersOnly() throws {
+        try requirePython(module: "grpc", install: "pip install grpcio==1.85.1")
+        let (peer, port) = try startPeer("otlp_grpc_peer.py", ["serve", "-", "-", "--script", "ok,invalid_argument"])
+        defer { peer.stop() }
+        let client = HTTPClient()
+        let url = "http://127.0.0.1:\(port)\(Self.metricsPath)"
+        let headers = [("content-type", "application/grpc"), ("te", "trailers")]
+        let emptyRequest = try GRPCMessage.frame([], compressed: false)
+        let ok = try client.post(url: url, headers: headers, body: emptyRequest, timeout: .seconds(10), version: .http2)
+        #expect(ok.status == 200)
+        #expect(ok.headers["grpc-status"] == nil)
+        #expect(ok.trailers["grpc-status"] == "0")
+        #expect(ok.body == emptyRequest)  // an empty ExportMetricsServiceResponse, framed
+        let refused = try client.post(url: url, headers: headers, body: emptyRequest, timeout: .seconds(10), version: .http2)
+        #expect(refused.trailers.isEmpty)
+        #expect(refused.headers["grpc-status"] == "3")
+        #expect(GRPCStatus(refused)?.message == "injected: bad data 100% é")
+    }
+
     @Test("TLS with ALPN h2: verified against tls.ca_file; refused without it")
     func tls() throws {
         try requirePython(module: "grpc", install: "pip install grpcio==1.85.1")
