@@ -125,6 +125,19 @@ struct OTLPGRPCTests {
         #expect(capture.messages.contains { $0.contains("grpc_status=RESOURCE_EXHAUSTED") && $0.contains("RetryInfo") })
     }
 
+    @Test("RESOURCE_EXHAUSTED with a RetryInfo (grpcio-status) is retried")
+    func resourceExhaustedWithRetryInfo() throws {
+        try requirePython(module: "grpc_status.rpc_status", install: "pip install grpcio-status==1.85.1")
+        let capture = LogCapture()
+        let run = try run(signal: "metrics", [("retry_on_failure", fastRetry)], script: ["retry_info"], capture: capture)
+        #expect(run.statistics == ExporterStatistics(sent: 1, retried: 1), "\(capture.messages)")
+        #expect(run.metrics.count == 1)
+        // The backoff is 10 ms (fastRetry); the 20 ms asked for by the RetryInfo wins.
+        #expect(capture.messages.contains {
+            $0.contains("RESOURCE_EXHAUSTED: injected: come back soon") && $0.contains("delay_seconds=0.02 ")
+        })
+    }
+
     @Test("a partial success counts as sent and logs the rejected items", arguments: ["metrics", "profiles"])
     func partialSuccess(signal: String) throws {
         let capture = LogCapture()

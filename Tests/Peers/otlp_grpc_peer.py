@@ -15,6 +15,8 @@ MetricsService with the official opentelemetry-proto classes and their *_pb2_grp
         unavailable           UNAVAILABLE ("injected unavailable")
         invalid_argument      INVALID_ARGUMENT ("injected: bad data 100%")
         resource_exhausted    RESOURCE_EXHAUSTED without RetryInfo
+        retry_info            RESOURCE_EXHAUSTED with a google.rpc.RetryInfo of 20 ms in
+                              grpc-status-details-bin (grpcio-status's rpc_status)
         partial:K             OK with a partial_success rejecting K items
         hang                  never answers (sleeps until the client gives up)
         huge                  OK with a 1 MiB partial_success message (a response too big to read)
@@ -58,6 +60,15 @@ def handle(script, dump_path, path, request, response, partial_field, context):
         context.abort(grpc.StatusCode.INVALID_ARGUMENT, "injected: bad data 100% é")
     if action == "resource_exhausted":
         context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "injected resource exhausted")
+    if action == "retry_info":
+        # Imported here: only this action needs grpcio-status and googleapis-common-protos.
+        from google.protobuf import any_pb2
+        from google.rpc import code_pb2, error_details_pb2, status_pb2
+        from grpc_status import rpc_status
+        detail = any_pb2.Any()
+        detail.Pack(error_details_pb2.RetryInfo(retry_delay={"nanos": 20_000_000}))
+        context.abort_with_status(rpc_status.to_status(status_pb2.Status(
+            code=code_pb2.RESOURCE_EXHAUSTED, message="injected: come back soon", details=[detail])))
     metadata = {key: value for key, value in context.invocation_metadata() if not key.endswith("-bin")}
     if dump_path == "-":
         return response
