@@ -222,6 +222,35 @@ struct OTLPGRPCTests {
         #expect(try readJSONLines(dump).count == 1)
     }
 
+    @Test("a listener that never speaks (no HTTP/2 settings at all) ends in a counted drop at the timeout")
+    func silentListenerIsDropped() throws {
+        // A socket that listens and never accepts: the kernel completes the TCP handshake,
+        // nothing ever answers the HTTP/2 preface.
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(descriptor >= 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let listening = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
+                bind(descriptor, pointer, length) == 0 && listen(descriptor, 4) == 0
+                    && getsockname(descriptor, pointer, &length) == 0
+            }
+        }
+        try #require(listening)
+        let capture = LogCapture()
+        let exporter = try ExporterFactory.makeProfiles(
+            id: "otlp", node: mapping(("endpoint", .scalar("http://127.0.0.1:\(UInt16(bigEndian: address.sin_port))")),
+                                      ("timeout", "300ms"), ("retry_on_failure", mapping(("enabled", "false")))),
+            scopeVersion: "test", logger: capture.logger())
+        exporter.export(sampleProfilesBatch())
+        exporter.shutdown(deadline: .now + .seconds(20))
+        #expect(exporter.statistics == ExporterStatistics(dropped: 1))
+        #expect(capture.messages.contains { $0.contains("dropping data") && $0.contains("CURLcode 28") })
+    }
+
     @Test("an HTTP/1.1 server (an OTLP/HTTP port) is a transport error, not a hang or a success")
     func notAGRPCServer() throws {
         try requirePython(module: "opentelemetry.proto", install: "pip install opentelemetry-proto==1.45.2")
