@@ -55,7 +55,9 @@ struct GRPCStatus: Hashable, Sendable, CustomStringConvertible {
         let fields = response.trailers["grpc-status"] != nil ? response.trailers : response.headers
         guard let text = fields["grpc-status"], let number = Int(text), number >= 0 else { return nil }
         code = GRPCStatusCode(rawValue: number)
-        message = fields["grpc-message"].map(Self.percentDecoded) ?? ""
+        // Kept short for the log, as the HTTP exporters keep a refused body's summary.
+        let decoded = fields["grpc-message"].map(Self.percentDecoded) ?? ""
+        message = decoded.count > 512 ? String(decoded.prefix(512)) + "…" : decoded
         retryDelay = fields["grpc-status-details-bin"].flatMap(Self.retryDelay(statusDetails:))
     }
 

@@ -297,6 +297,9 @@ struct GRPCUnitTests {
         #expect(GRPCStatus(headersOnly) == GRPCStatus(code: .unavailable, message: "down for now"))
         #expect(GRPCStatus(HTTPResponse(status: 503, headers: [:], body: [])) == nil)
         #expect(GRPCStatus(HTTPResponse(status: 200, headers: ["grpc-status": "x"], body: [])) == nil)
+        let long = HTTPResponse(status: 200, headers: ["grpc-status": "13", "grpc-message": String(repeating: "%41", count: 5000)],
+                                body: [])
+        #expect(GRPCStatus(long)?.message == String(repeating: "A", count: 512) + "…")
         // A malformed escape stays as it came; UTF-8 escapes decode.
         #expect(GRPCStatus.percentDecoded("100%zz %C3%A9 50%") == "100%zz é 50%")
     }
