@@ -29,11 +29,12 @@ extension MetricsExporter {
 
 /// What happened to exported data, in items. An item is what the destination
 /// accepts or refuses as a unit: one document for `elasticsearch`, one request (one
-/// batch) for `otlphttp` and `prometheusremotewrite`, one line for `file`.
+/// batch) for `otlphttp`, `otlp` and `prometheusremotewrite`, one line for `file`.
 public struct ExporterStatistics: Sendable, Hashable, CustomStringConvertible {
     /// Items the destination accepted.
     public var sent: UInt64 = 0
-    /// Items sent again after a retriable failure (429, 5xx, connection error); an item
+    /// Items sent again after a retriable failure (429, 5xx, a retryable gRPC status,
+    /// connection error); an item
     /// retried three times counts three.
     public var retried: UInt64 = 0
     /// Items given up without the destination refusing them: queue full (the oldest
