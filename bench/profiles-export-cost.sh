@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Bytes per sample on the wire for the exporters of a `profiles` pipeline: replays a
 # capture (default: the test fixture) with otlphttp to Tests/Peers/otlp_profiles_peer.py
-# (which records each request's body size as received) and with the file exporter, and
-# divides by the samples the decoded profiles hold.
+# (which records each request's body size as received), with otlp (gRPC) to
+# Tests/Peers/otlp_grpc_peer.py and with the file exporter, and divides by the samples
+# the decoded profiles hold. grpcio hands its servicer the decompressed message only, so
+# a gRPC request's size is computed from the decoded message: the 5-byte prefix plus the
+# message, gzip-compressed with tandem's zlib settings (level 6, memLevel 8) for gzip.
 #   bench/profiles-export-cost.sh [CAPTURE] [REPORTER_INTERVAL]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,12 +15,17 @@ aggregator=.build/debug/tandem-aggregator
 [ -x "$aggregator" ] || swift build --product tandem-aggregator
 work=$(mktemp -d)
 peer_pid=
-trap '[ -n "$peer_pid" ] && kill "$peer_pid" 2>/dev/null; rm -rf "$work"' EXIT
+grpc_pid=
+trap '[ -n "$peer_pid" ] && kill "$peer_pid" 2>/dev/null; [ -n "$grpc_pid" ] && kill "$grpc_pid" 2>/dev/null; rm -rf "$work"' EXIT
 
 python3 Tests/Peers/otlp_profiles_peer.py serve "$work/dump.jsonl" > "$work/peer.out" &
 peer_pid=$!
 for _ in $(seq 100); do grep -q '^PORT ' "$work/peer.out" 2>/dev/null && break; sleep 0.1; done
 port=$(sed -n 's/^PORT //p' "$work/peer.out")
+python3 Tests/Peers/otlp_grpc_peer.py serve "$work/dump.jsonl" - > "$work/grpc.out" 2> /dev/null &
+grpc_pid=$!
+for _ in $(seq 100); do grep -q '^PORT ' "$work/grpc.out" 2>/dev/null && break; sleep 0.1; done
+grpc_port=$(sed -n 's/^PORT //p' "$work/grpc.out")
 
 run() {  # name, exporter settings (YAML, indented 4)
     cat > "$work/config.yaml" <<YAML
@@ -39,7 +47,7 @@ YAML
 
 report() {  # label, file of records or lines, how to size a line
     python3 - "$1" "$2" "$3" <<'PYTHON'
-import json, sys
+import gzip, json, sys
 from google.protobuf import json_format
 from opentelemetry.proto.collector.profiles.v1development.profiles_service_pb2 import ExportProfilesServiceRequest
 label, path, mode = sys.argv[1:]
@@ -52,6 +60,10 @@ for line in open(path):
         record = json.loads(line)
         size += record["bytes"]
         json_format.ParseDict(record["request"], request)
+    elif mode.startswith("grpc"):
+        json_format.ParseDict(json.loads(line)["request"], request)
+        message = request.SerializeToString()
+        size += 5 + (len(gzip.compress(message, compresslevel=6, mtime=0)) if mode == "grpc-gzip" else len(message))
     else:
         size += len(line.encode())
         json_format.Parse(line, request)
@@ -73,5 +85,10 @@ report "otlphttp, protobuf, no compression" "$work/dump.jsonl" wire
 run otlphttp "    endpoint: http://127.0.0.1:$port
     encoding: json"
 report "otlphttp, JSON, gzip" "$work/dump.jsonl" wire
+run otlp "    endpoint: http://127.0.0.1:$grpc_port"
+report "otlp (gRPC), protobuf, gzip" "$work/dump.jsonl" grpc-gzip
+run otlp "    endpoint: http://127.0.0.1:$grpc_port
+    compression: none"
+report "otlp (gRPC), protobuf, no compression" "$work/dump.jsonl" grpc-none
 run file "    path: $work/profiles.jsonl"
 report "file (OTLP/JSON lines)" "$work/profiles.jsonl" line

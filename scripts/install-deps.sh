@@ -16,7 +16,8 @@ APT_PACKAGES=(
 # "development" and changes between releases (Sources/OTLPProfilesProto is generated
 # from this opentelemetry-proto by scripts/generate-otlp-profiles.sh).
 PIP_PACKAGES=(
-    opentelemetry-proto==1.45.2 protobuf==7.36.2 kubernetes-validate
+    opentelemetry-proto==1.45.2 protobuf==7.36.2 grpcio==1.85.1 grpcio-status==1.85.1
+    googleapis-common-protos==1.76.0 kubernetes-validate
 )
 
 missing=()

@@ -42,10 +42,11 @@ public struct ComponentCatalog: Hashable, Sendable {
         receiverTypes: ["profiling"],
         processorTypes: [],
         connectorTypes: ["profilingmetrics"],
-        exporterTypes: ["elasticsearch", "otlphttp", "prometheusremotewrite", "file"],
+        exporterTypes: ["elasticsearch", "otlphttp", "otlp", "prometheusremotewrite", "file"],
         exporterSignals: [
             "elasticsearch": [.metrics, .profiles],
             "otlphttp": [.metrics, .profiles],
+            "otlp": [.metrics, .profiles],
             "prometheusremotewrite": [.metrics],
             "file": [.metrics, .profiles],
         ],

@@ -4,10 +4,10 @@ import Logging
 /// Creates exporters from the `exporters:` section of the configuration.
 public enum ExporterFactory {
     /// The exporter types this build knows.
-    public static let types = ["file", "otlphttp", "elasticsearch", "prometheusremotewrite"]
+    public static let types = ["file", "otlphttp", "otlp", "elasticsearch", "prometheusremotewrite"]
 
     /// The exporter types that take profiles, and what the others are told.
-    public static let profilesTypes = ["file", "otlphttp"]
+    public static let profilesTypes = ["file", "otlphttp", "otlp"]
 
     /// Creates the exporter of a `profiles` pipeline configured under `exporters.<id>`.
     ///
@@ -24,6 +24,8 @@ public enum ExporterFactory {
             return try FileExporter(id: id, settings: settings, scopeVersion: scopeVersion, logger: logger)
         case "otlphttp":
             return try OTLPHTTPProfilesExporter(id: id, settings: settings, scopeVersion: scopeVersion, logger: logger)
+        case "otlp":
+            return try OTLPGRPCProfilesExporter(id: id, settings: settings, scopeVersion: scopeVersion, logger: logger)
         case "elasticsearch":
             return UnavailableProfilesExporter(
                 id: id, reason: "the Elasticsearch exporter does not write the Universal Profiling indices yet",
@@ -58,6 +60,8 @@ public enum ExporterFactory {
             return try FileExporter(id: id, settings: settings, logger: logger)
         case "otlphttp":
             return try OTLPHTTPExporter(id: id, settings: settings, logger: logger)
+        case "otlp":
+            return try OTLPGRPCExporter(id: id, settings: settings, logger: logger)
         case "elasticsearch":
             return try ElasticsearchExporter(id: id, settings: settings, isDefined: node != nil, logger: logger)
         default:

@@ -6,6 +6,9 @@ public struct HTTPResponse: Sendable, Hashable {
     public var status: Int
     /// Header names in lower case; the last value wins.
     public var headers: [String: String]
+    /// Trailers (header fields after the body, as gRPC sends its status), in lower case;
+    /// libcurl hands them to the same callback as the headers.
+    public var trailers: [String: String] = [:]
     /// The body, or its first `HTTPClient.maximumResponseBytes` bytes (see `bodyTruncated`).
     public var body: [UInt8]
     /// The server sent more than the client keeps: the transfer was cut after `body`.
@@ -25,6 +28,15 @@ public struct HTTPTransportError: Error, Hashable, Sendable, CustomStringConvert
     public var message: String
 
     public var description: String { "\(call) failed (CURLcode \(code)): \(message)" }
+}
+
+/// Which HTTP version a request must use.
+enum HTTPVersion: Sendable {
+    /// libcurl's default: HTTP/1.1, or HTTP/2 where TLS negotiates it.
+    case automatic
+    /// HTTP/2 only, as gRPC requires: prior knowledge (h2c) for `http://`, ALPN `h2` for
+    /// `https://`. A server that answers in another version is a transport error.
+    case http2
 }
 
 /// HTTP POST over one libcurl easy handle, reused between requests so connections are
@@ -54,26 +66,39 @@ final class HTTPClient: @unchecked Sendable {
         self.handle = handle
     }
 
+    /// libcurl before 8.0.0 cannot send a second request on a reused HTTP/2 prior-knowledge
+    /// (h2c) connection: it fails with "Error in the HTTP2 framing layer" (curl/curl#10634,
+    /// fixed in 8.0.0; Debian 12 ships 7.88.1). Such a libcurl closes each h2c connection
+    /// after its request instead.
+    private static let h2cReuseIsBroken: Bool = {
+        globalInit
+        return curl_version_info(CURLVERSION_FIRST).map { $0.pointee.version_num < 0x08_00_00 } ?? true
+    }()
+
     deinit {
         curl_easy_cleanup(handle)
     }
 
-    /// POSTs `body` to `url` and waits for the whole response or `timeout`. At most
+    /// POSTs `body` to `url` and waits for the whole response or `timeout`; `caFile`, when
+    /// given, replaces the system's CA certificates for TLS. At most
     /// `maximumResponseBytes` of the response body are kept; a longer one is cut there
     /// (`bodyTruncated`) and the rest is not read.
     func post(url: String, headers: [(String, String)], body: [UInt8], timeout: Duration,
+              version: HTTPVersion = .automatic, caFile: String? = nil,
               maximumResponseBytes: Int = defaultMaximumResponseBytes) throws(HTTPTransportError) -> HTTPResponse {
-        try perform(url: url, headers: headers, body: body, timeout: timeout, maximumResponseBytes: maximumResponseBytes)
+        try perform(url: url, headers: headers, body: body, timeout: timeout, version: version, caFile: caFile,
+                    maximumResponseBytes: maximumResponseBytes)
     }
 
     /// GETs `url` (for health checks and queries in tests and tools).
     func get(url: String, headers: [(String, String)] = [], timeout: Duration,
              maximumResponseBytes: Int = defaultMaximumResponseBytes) throws(HTTPTransportError) -> HTTPResponse {
-        try perform(url: url, headers: headers, body: nil, timeout: timeout, maximumResponseBytes: maximumResponseBytes)
+        try perform(url: url, headers: headers, body: nil, timeout: timeout, version: .automatic, caFile: nil,
+                    maximumResponseBytes: maximumResponseBytes)
     }
 
     private func perform(url: String, headers: [(String, String)], body: [UInt8]?, timeout: Duration,
-                         maximumResponseBytes: Int) throws(HTTPTransportError) -> HTTPResponse {
+                         version: HTTPVersion, caFile: String?, maximumResponseBytes: Int) throws(HTTPTransportError) -> HTTPResponse {
         lock.lock()
         defer { lock.unlock() }
         curl_easy_reset(handle)
@@ -110,6 +135,18 @@ final class HTTPClient: @unchecked Sendable {
                         set(tandem_curl_setopt_long(handle, CURLOPT_HTTPGET, 1))
                     }
                     set(tandem_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList))
+                    if let caFile {
+                        // Trust these CAs instead of the system's (a private CA, a test's own).
+                        set(tandem_curl_setopt_string(handle, CURLOPT_CAINFO, caFile))
+                    }
+                    if version == .http2 {
+                        let https = url.lowercased().hasPrefix("https://")
+                        let curlVersion = https ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+                        set(tandem_curl_setopt_long(handle, CURLOPT_HTTP_VERSION, Int(curlVersion)))
+                        if !https && Self.h2cReuseIsBroken {
+                            set(tandem_curl_setopt_long(handle, CURLOPT_FORBID_REUSE, 1))
+                        }
+                    }
                     set(tandem_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, Int(milliseconds)))
                     set(tandem_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Int(min(milliseconds, 10_000))))
                     set(tandem_curl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errorPointer.baseAddress))
@@ -134,8 +171,18 @@ final class HTTPClient: @unchecked Sendable {
         }
         var status = 0
         _ = tandem_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
-        return HTTPResponse(status: status, headers: collector.headers, body: collector.body,
-                            bodyTruncated: collector.truncated)
+        if version == .http2 {
+            var negotiated = 0
+            _ = tandem_curl_getinfo_long(handle, CURLINFO_HTTP_VERSION, &negotiated)
+            guard negotiated == Int(CURL_HTTP_VERSION_2_0) else {
+                throw HTTPTransportError(code: Int32(CURLE_HTTP2.rawValue), call: "curl_easy_perform", message: """
+                    the server did not answer over HTTP/2, which gRPC requires (is the endpoint an OTLP/HTTP \
+                    port such as 4318, or a TLS server that does not offer ALPN h2?)
+                    """)
+            }
+        }
+        return HTTPResponse(status: status, headers: collector.headers, trailers: collector.trailers,
+                            body: collector.body, bodyTruncated: collector.truncated)
     }
 }
 
@@ -145,6 +192,9 @@ private final class ResponseCollector {
     let limit: Int
     var body: [UInt8] = []
     var headers: [String: String] = [:]
+    var trailers: [String: String] = [:]
+    /// The blank line that ends the header block came: later fields are trailers.
+    var headerBlockEnded = false
     /// More than `limit` bytes came: the callback kept the first `limit` and stopped the transfer.
     var truncated = false
 
@@ -178,10 +228,18 @@ private let responseHeaderCallback: tandem_curl_data_callback = { data, size, co
     if line.hasPrefix("HTTP/") {
         // A new response (after a redirect or 100 Continue): forget the previous headers.
         collector.headers = [:]
+        collector.trailers = [:]
+        collector.headerBlockEnded = false
+    } else if line == "\r\n" || line == "\n" {
+        collector.headerBlockEnded = true
     } else if let colon = line.firstIndex(of: ":") {
         let name = line[..<colon].trimmingCharacters(in: .whitespaces).lowercased()
         let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
-        collector.headers[name] = value
+        if collector.headerBlockEnded {
+            collector.trailers[name] = value
+        } else {
+            collector.headers[name] = value
+        }
     }
     return length
 }

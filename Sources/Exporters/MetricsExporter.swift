@@ -29,18 +29,18 @@ extension MetricsExporter {
 
 /// What happened to exported data, in items. An item is what the destination
 /// accepts or refuses as a unit: one document for `elasticsearch`, one request (one
-/// batch) for `otlphttp` and `prometheusremotewrite`, one line for `file`.
+/// batch) for `otlphttp`, `otlp` and `prometheusremotewrite`, one line for `file`.
 public struct ExporterStatistics: Sendable, Hashable, CustomStringConvertible {
     /// Items the destination accepted.
     public var sent: UInt64 = 0
-    /// Items sent again after a retriable failure (429, 5xx, connection error); an item
-    /// retried three times counts three.
+    /// Items sent again after a retriable failure (429, 5xx, a retryable gRPC status,
+    /// connection error); an item retried three times counts three.
     public var retried: UInt64 = 0
     /// Items given up without the destination refusing them: queue full (the oldest
     /// batch goes), retries exhausted, shutdown deadline reached, encoding or write failed.
     public var dropped: UInt64 = 0
-    /// Items the destination refused with a non-retriable error (4xx other than 429,
-    /// or a non-retriable per-item bulk error).
+    /// Items the destination refused with a non-retriable error (4xx other than 429, a
+    /// non-retryable gRPC status, or a non-retriable per-item bulk error).
     public var rejected: UInt64 = 0
 
     public init(sent: UInt64 = 0, retried: UInt64 = 0, dropped: UInt64 = 0, rejected: UInt64 = 0) {

@@ -83,6 +83,57 @@ import WireFormat
                                    ["folded", dump]) == folded)
     }
 
+    /// `otlp` (gRPC) in both pipelines, to a grpcio server on the official classes: the
+    /// profiles fold to `--folded` of the replay, the metrics decode.
+    @Test func otlpGRPCProfilesDecodeToTheFoldedStacksOfTheReplay() throws {
+        let directory = try temporaryDirectory()
+        let profilesDump = directory + "/profiles.jsonl"
+        let metricsDump = directory + "/metrics.jsonl"
+        let peer = try PythonPeer(script: Self.peers.appendingPathComponent("otlp_grpc_peer.py").path,
+                                  arguments: ["serve", profilesDump, metricsDump])
+        defer { peer.stop() }
+        let port = try peer.readPort()
+        let configuration = try CollectorConfiguration(yaml: """
+            receivers:
+              profiling:
+                SamplesPerSecond: 19
+                reporter_interval: 200ms
+            connectors:
+              profilingmetrics:
+            exporters:
+              otlp:
+                endpoint: 127.0.0.1:\(port)
+                tls:
+                  insecure: true
+                retry_on_failure: { enabled: false }
+            service:
+              pipelines:
+                profiles:
+                  receivers: [ profiling ]
+                  exporters: [ profilingmetrics, otlp ]
+                metrics:
+                  receivers: [ profilingmetrics ]
+                  exporters: [ otlp ]
+            """, environment: [:])
+        let (folded, statistics) = try replayWithFolded(try [UInt8](Data(contentsOf: Self.capture)),
+                                                        configuration: configuration, directory: directory)
+        func records(_ path: String) throws -> [[String: Any]] {
+            try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map {
+                try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+            }
+        }
+        let profiles = try records(profilesDump)
+        let metrics = try records(metricsDump)
+        #expect(profiles.count > 1)
+        #expect(!metrics.isEmpty)
+        #expect(statistics["otlp (profiles)"] == "sent=\(profiles.count) retried=0 dropped=0 rejected=0")
+        #expect(statistics["otlp"] == "sent=\(metrics.count) retried=0 dropped=0 rejected=0")
+        #expect(metrics.allSatisfy { (($0["request"] as? [String: Any])?["resourceMetrics"] as? [Any])?.isEmpty == false })
+        #expect(!folded.isEmpty)
+        #expect(try PythonPeer.run(Self.peers.appendingPathComponent("otlp_profiles_peer.py").path,
+                                   ["folded", profilesDump]) == folded)
+    }
+
     @Test func theFileExporterWritesOTLPJSONLinesOfTheSameProfiles() throws {
         let directory = try temporaryDirectory()
         let lines = directory + "/profiles.jsonl"

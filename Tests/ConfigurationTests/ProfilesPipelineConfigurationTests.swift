@@ -36,6 +36,20 @@ struct ProfilesPipelineConfigurationTests {
         #expect(configuration.profilingMetricsID == ComponentID(type: "profilingmetrics"))
     }
 
+    @Test("`otlp` (gRPC) is valid in both pipelines")
+    func otlpInBothPipelines() throws {
+        let yaml = seedConfiguration.replacingOccurrences(of: "exporters: [ profilingmetrics ]",
+                                                          with: "exporters: [ profilingmetrics, otlp/grpc ]")
+            + "\nexporters:\n  otlp/grpc:\n    endpoint: collector:4317\n"
+        let configuration = try CollectorConfiguration(yaml: yaml, environment: [:])
+        #expect(configuration.exporters(for: .profiles).map(\.id) == [ComponentID(type: "otlp", name: "grpc")])
+        let metrics = try CollectorConfiguration(yaml: yaml.replacingOccurrences(of: "exporters: [ elasticsearch ]",
+                                                                                 with: "exporters: [ otlp/grpc ]"),
+                                                 environment: [:])
+        #expect(metrics.exporters(for: .metrics).map(\.id) == [ComponentID(type: "otlp", name: "grpc")])
+        #expect(metrics.warnings.isEmpty)
+    }
+
     @Test("an exporter that cannot take the pipeline's signal is refused with the ones that can")
     func wrongSignal() throws {
         let yaml = fullProfilesConfiguration.replacingOccurrences(of: "[ elasticsearch ]", with: "[ prometheusremotewrite ]")
@@ -44,13 +58,13 @@ struct ProfilesPipelineConfigurationTests {
         }
         #expect(error.path == "service.pipelines.profiles.exporters[0]")
         #expect(error.problem == "the `prometheusremotewrite` exporter cannot take profiles")
-        #expect(error.fix == "use one of tandem's profiles exporters: `otlphttp`, `file` (`elasticsearch` accepted, not delivering yet); or, for metrics, list `profilingmetrics` here and `prometheusremotewrite` in a `metrics` pipeline that receives from it")
+        #expect(error.fix == "use one of tandem's profiles exporters: `otlphttp`, `otlp`, `file` (`elasticsearch` accepted, not delivering yet); or, for metrics, list `profilingmetrics` here and `prometheusremotewrite` in a `metrics` pipeline that receives from it")
     }
 
     @Test("the catalog says which signals each exporter type takes")
     func catalogSignals() {
-        #expect(ComponentCatalog.tandem.exporterTypes(for: .profiles).sorted() == ["elasticsearch", "file", "otlphttp"])
+        #expect(ComponentCatalog.tandem.exporterTypes(for: .profiles).sorted() == ["elasticsearch", "file", "otlp", "otlphttp"])
         #expect(ComponentCatalog.tandem.exporterTypes(for: .metrics).sorted()
-                == ["elasticsearch", "file", "otlphttp", "prometheusremotewrite"])
+                == ["elasticsearch", "file", "otlp", "otlphttp", "prometheusremotewrite"])
     }
 }
