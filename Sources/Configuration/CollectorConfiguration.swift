@@ -48,9 +48,6 @@ public struct ComponentCatalog: Hashable, Sendable {
             "otlphttp": [.metrics, .profiles],
             "prometheusremotewrite": [.metrics],
             "file": [.metrics, .profiles],
-        ],
-        exporterSignalsNotYetBuilt: [
-            "elasticsearch": [.profiles: "tandem does not write the Universal Profiling indices yet"],
         ])
 }
 

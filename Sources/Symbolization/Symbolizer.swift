@@ -304,7 +304,12 @@ public final class Symbolizer {
         guard let process = processes[pid] else { return nil }
         for mapping in process.mappings where mapping.path == path {
             if case .loaded(let object) = mapping.object {
-                return MappedFileIdentity(gnuBuildID: object.buildID.map(hexString), fileID: object.fileID.map(hexString))
+                return MappedFileIdentity(
+                    gnuBuildID: object.buildID.map(hexString), fileID: object.fileID.map(hexString),
+                    segments: object.segments.map {
+                        FileSegment(fileOffset: $0.fileOffset, virtualAddress: $0.virtualAddress, fileSize: $0.fileSize,
+                                    isExecutable: $0.isExecutable)
+                    })
             }
         }
         return nil

@@ -1,0 +1,392 @@
+import Foundation
+import Profiles
+
+/// A document that is written once: its index's kind and its `_id`.
+struct WriteOnceID: Hashable, Sendable {
+    enum Kind: Hashable, Sendable, CaseIterable {
+        case stackTrace, stackFrame, executable, leafFrameQueue, executableQueue
+    }
+
+    var kind: Kind
+    var id: String
+}
+
+/// How many accepted ids of each kind the exporter remembers (each a few dozen bytes).
+/// Past that the least recently used is forgotten and its document written again when
+/// next seen: a bound on memory, never a loss.
+struct WriteOnceCapacities: Sendable, Hashable {
+    var stackTraces = 65_536
+    var stackFrames = 131_072
+    var executables = 4_096
+    var leafFrameQueue = 16_384
+    var executableQueue = 4_096
+
+    func capacity(of kind: WriteOnceID.Kind) -> Int {
+        switch kind {
+        case .stackTrace: stackTraces
+        case .stackFrame: stackFrames
+        case .executable: executables
+        case .leafFrameQueue: leafFrameQueue
+        case .executableQueue: executableQueue
+        }
+    }
+}
+
+/// A seedable generator (SplitMix64) for downsampling: a fixed seed keeps the
+/// downsampled indices reproducible, as upstream's fixed seed does.
+struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var mixed = state
+        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
+        return mixed ^ (mixed >> 31)
+    }
+}
+
+/// Turns a ``ProfilesBatch`` into the documents of Elastic's Universal Profiling
+/// indices, in the shapes and with the ids of the Collector's Elasticsearch exporter
+/// (`serializeprofiles`), from frames tandem has already symbolized:
+///
+/// - one event per sample timestamp in `profiling-events-all`, and in
+///   `profiling-events-5pow01`... while its downsampled count stays above zero;
+/// - a stack trace, its frames (named ones only) and the executables, each written once;
+/// - the symbolization queues, only for frames tandem could not name.
+///
+/// Write-once ids are remembered only once Elasticsearch accepted them (``accepted(_:)``),
+/// so a document that was dropped or refused is written again with a later batch.
+///
+/// The write-once sets and the generator are guarded by `lock` (batches are encoded on
+/// the caller's thread, acceptances come from the export thread): that makes the
+/// `@unchecked Sendable` sound.
+final class UniversalProfilingDocuments: @unchecked Sendable {
+    static let ecsVersion = "1.12.0"
+    static let allEventsIndex = "profiling-events-all"
+    static let downsampledEventIndices = (1...11).map { "profiling-events-5pow" + ($0 < 10 ? "0\($0)" : "\($0)") }
+    static let stackTracesIndex = "profiling-stacktraces"
+    static let stackFramesIndex = "profiling-stackframes"
+    static let executablesIndex = "profiling-executables"
+    static let executableQueueIndex = "profiling-sq-executables"
+    static let leafFrameQueueIndex = "profiling-sq-leafframes"
+    /// The file ID `libpf` gives kernel frames whose image has no known build id.
+    static let unknownKernelFileID = UniversalProfiling.FileID(high: .max - 2, low: .max - 2)
+
+    /// Creates the executable document if missing, else moves its `@timestamp` to this week.
+    static let executableUpsertScript = """
+        if (ctx.op == 'create') { ctx._source['@timestamp'] = params.timestamp; \
+        ctx._source['Executable.build.id'] = params.buildid; ctx._source['Executable.file.name'] = params.filename; \
+        ctx._source['ecs.version'] = params['ecs.version']; } \
+        else if (ctx._source['@timestamp'] == params.timestamp) { ctx.op = 'noop'; } \
+        else { ctx._source['@timestamp'] = params.timestamp; }
+        """
+
+    private let lock = NSLock()
+    // Guarded by `lock`.
+    private var written: [WriteOnceID.Kind: RecentlyWrittenSet<String>] = [:]
+    private var random: SplitMix64
+    /// The wall clock in Unix seconds, for executables' last-seen week and queue times.
+    private let now: @Sendable () -> UInt64
+
+    init(capacities: WriteOnceCapacities = WriteOnceCapacities(), seed: UInt64 = 0,
+         now: @escaping @Sendable () -> UInt64 = { UInt64(max(0, Date().timeIntervalSince1970)) }) {
+        for kind in WriteOnceID.Kind.allCases { written[kind] = RecentlyWrittenSet(capacity: capacities.capacity(of: kind)) }
+        random = SplitMix64(seed: seed)
+        self.now = now
+    }
+
+    /// Remembers an accepted write-once document.
+    func accepted(_ item: BulkItem) {
+        guard let id = item.writeOnce else { return }
+        lock.withLock { _ = written[id.kind]?.insert(id.id) }
+    }
+
+    /// How many accepted ids of `kind` are remembered.
+    func rememberedCount(_ kind: WriteOnceID.Kind) -> Int {
+        lock.withLock { written[kind]?.count ?? 0 }
+    }
+
+    /// A frame as the indices see it.
+    private struct IndexedFrame {
+        var id: UniversalProfiling.FrameID
+        var type: UInt8
+        var named: Bool
+        var frame: Frame?
+    }
+
+    func items(for batch: ProfilesBatch) -> [BulkItem] {
+        var items: [BulkItem] = []
+        var pending = Set<WriteOnceID>()
+        let seconds = now()
+        let frequency = batch.samplesPerSecond
+        lock.lock()
+        defer { lock.unlock() }
+        do {
+            func writeOnce(_ kind: WriteOnceID.Kind, _ id: String, index: String, action: String = "index",
+                           document: () -> [UInt8]) {
+                let key = WriteOnceID(kind: kind, id: id)
+                guard !pending.contains(key), written[kind]?.contains(id) != true else { return }
+                pending.insert(key)
+                items.append(BulkItem(index: index, action: Self.action(action, index: index, id: id),
+                                      document: document(), writeOnce: key))
+            }
+
+            for sample in batch.samples {
+                let frames = Self.indexedFrames(of: sample, identities: batch.fileIdentities)
+                guard !frames.isEmpty else { continue }
+                let traceID = UniversalProfiling.base64URL(UniversalProfiling.stackTraceID(leafFirst: frames.map(\.id)))
+                let event = Self.event(sample: sample, batch: batch, traceID: traceID, frequency: frequency)
+                for timestamp in sample.timestamps.isEmpty ? [batch.endUnixNano] : sample.timestamps {
+                    let document = event(timestamp)
+                    items.append(BulkItem(index: Self.allEventsIndex,
+                                          action: Self.action("create", index: Self.allEventsIndex, id: nil),
+                                          document: document))
+                    // Each event (count 1) goes on to the next level with probability 1/5.
+                    for index in Self.downsampledEventIndices {
+                        guard random.next() % 5 == 0 else { break }
+                        items.append(BulkItem(index: index, action: Self.action("create", index: index, id: nil),
+                                              document: document))
+                    }
+                }
+                writeOnce(.stackTrace, traceID, index: Self.stackTracesIndex) {
+                    Self.stackTraceDocument(rootFirst: frames.reversed())
+                }
+                for frame in frames where frame.named {
+                    writeOnce(.stackFrame, frame.id.base64URL, index: Self.stackFramesIndex) {
+                        Self.stackFrameDocument(frame.frame!)
+                    }
+                }
+                for (position, frame) in frames.enumerated() where !frame.named && frame.type & UniversalProfiling.errorFlag == 0 {
+                    if position == 0 {
+                        writeOnce(.leafFrameQueue, frame.id.base64URL, index: Self.leafFrameQueueIndex) {
+                            Self.queueDocument(field: "Stacktrace.frame.id", id: frame.id.base64URL, seconds: seconds)
+                        }
+                    }
+                    let fileID = frame.id.file.base64URL
+                    writeOnce(.executableQueue, fileID, index: Self.executableQueueIndex) {
+                        Self.queueDocument(field: "Executable.file.id", id: fileID, seconds: seconds)
+                    }
+                }
+            }
+            for (path, identity) in batch.fileIdentities.sorted(by: { $0.key < $1.key }) {
+                guard let hex = identity.fileID, let fileID = UniversalProfiling.FileID(hex: hex) else { continue }
+                let id = fileID.base64URL
+                let name = path.split(separator: "/").last.map(String.init) ?? path
+                writeOnce(.executable, id, index: Self.executablesIndex, action: "update") {
+                    Self.executableDocument(id: id, fileName: name, week: Self.startOfWeek(seconds))
+                }
+            }
+        }
+        return items
+    }
+
+    // MARK: Frames
+
+    /// The frames of `sample` leaf first, with the ids `libpf` gives them; a root
+    /// marker (an aborted-unwind error frame) when the user stack was cut short.
+    private static func indexedFrames(of sample: SymbolizedSample, identities: [String: MappedFileIdentity]) -> [IndexedFrame] {
+        var frames: [IndexedFrame] = []
+        frames.reserveCapacity(sample.frames.count + 1)
+        // The first user frame is where the CPU was; the others are return addresses.
+        var userLeafSeen = false
+        for frame in sample.frames {
+            let isReturnAddress = frame.type != .kernel && userLeafSeen
+            if frame.type != .kernel { userLeafSeen = true }
+            let id = frameID(of: frame, isReturnAddress: isReturnAddress, identities: identities)
+            frames.append(IndexedFrame(id: id, type: UniversalProfiling.frameTypeByte(frame.type),
+                                       named: frame.functionName != nil || frame.sourceFile != nil, frame: frame))
+        }
+        if sample.userStackTruncated {
+            frames.append(IndexedFrame(id: UniversalProfiling.FrameID(file: .withoutFile, addressOrLine: 0),
+                                       type: UniversalProfiling.errorFlag, named: false, frame: nil))
+        }
+        return frames
+    }
+
+    /// A frame's ID as `libpf` and the Collector's exporter make it:
+    /// - native code: the file ID of its ELF file and its link-time address, less one for
+    ///   a return address (so that it falls in the call);
+    /// - kernel code: FNV-128a of the image's build id when known, and the address less one;
+    /// - interpreted code (Python): a hash of the function, file and line, and the line.
+    static func frameID(of frame: Frame, isReturnAddress: Bool,
+                        identities: [String: MappedFileIdentity]) -> UniversalProfiling.FrameID {
+        if frame.type == .kernel {
+            let buildID = identities[frame.mappingPath ?? "vmlinux"]?.gnuBuildID
+            let file = buildID.map { UniversalProfiling.FileID(kernelBuildID: $0) } ?? unknownKernelFileID
+            return .init(file: file, addressOrLine: frame.address &- 1)
+        }
+        if let sourceFile = frame.sourceFile {
+            let line = UInt64(frame.sourceLine)
+            return .init(file: .init(interpretedFunction: frame.functionName ?? "", file: sourceFile, line: Int64(line)),
+                         addressOrLine: line)
+        }
+        if frame.type == .cpython {
+            // A Python frame whose code was never named: no file, no line.
+            return .init(file: .withoutFile, addressOrLine: 0)
+        }
+        let identity = frame.mappingPath.flatMap { identities[$0] }
+        var address = frame.address
+        if let offset = frame.fileOffset {
+            address = identity?.virtualAddress(fileOffset: offset) ?? offset
+        }
+        if isReturnAddress { address &-= 1 }
+        let file: UniversalProfiling.FileID
+        if let hex = identity?.fileID, let fileID = UniversalProfiling.FileID(hex: hex) {
+            file = fileID
+        } else if let name = frame.functionName {
+            file = .init(interpretedFunction: name, file: "", line: 0)
+        } else {
+            file = .withoutFile
+        }
+        return .init(file: file, addressOrLine: address)
+    }
+
+    // MARK: Documents
+
+    private static func action(_ verb: String, index: String, id: String?) -> [UInt8] {
+        var json = JSONWriter(reservingCapacity: 96)
+        json.beginObject()
+        json.key(verb)
+        json.beginObject()
+        json.field("_index", index)
+        if let id { json.field("_id", id) }
+        json.endObject()
+        json.endObject()
+        return json.bytes
+    }
+
+    /// The event document of `sample` at a timestamp (Unix nanoseconds).
+    private static func event(sample: SymbolizedSample, batch: ProfilesBatch, traceID: String,
+                              frequency: UInt32) -> (UInt64) -> [UInt8] {
+        { timestamp in
+            var json = JSONWriter(reservingCapacity: 320)
+            json.beginObject()
+            json.field("@timestamp", rfc3339(unixNanoseconds: timestamp))
+            json.field("ecs.version", ecsVersion)
+            json.field("host.id", batch.hostID ?? "")
+            if !batch.hostName.isEmpty { json.field("host.name", batch.hostName) }
+            json.field("Stacktrace.id", traceID)
+            json.field("Stacktrace.count", 1)
+            json.field("Stacktrace.sampling_frequency", frequency)
+            // The stream names processes, not threads: the main thread's name, as OTLP's thread.name.
+            json.field("process.thread.name", sample.process.comm)
+            json.field("process.executable.name", sample.process.executableName)
+            if let container = sample.process.containerID { json.field("container.id", container) }
+            json.endObject()
+            return json.bytes
+        }
+    }
+
+    private static func stackTraceDocument(rootFirst frames: [IndexedFrame]) -> [UInt8] {
+        var ids: [UInt8] = []
+        ids.reserveCapacity(frames.count * 24)
+        for frame in frames { ids += frame.id.bytes }
+        var json = JSONWriter(reservingCapacity: 64 + frames.count * 32)
+        json.beginObject()
+        json.field("ecs.version", ecsVersion)
+        json.field("Stacktrace.frame.ids", UniversalProfiling.base64URL(ids))
+        json.field("Stacktrace.frame.types", UniversalProfiling.encodeFrameTypes(rootFirst: frames.map(\.type)))
+        json.endObject()
+        return json.bytes
+    }
+
+    /// A named frame: arrays (one entry; inlined frames would add more), as the
+    /// symbolizer and the Collector's exporter write them.
+    private static func stackFrameDocument(_ frame: Frame) -> [UInt8] {
+        var json = JSONWriter(reservingCapacity: 160)
+        json.beginObject()
+        json.field("ecs.version", ecsVersion)
+        json.key("Stackframe.function.name")
+        json.beginArray()
+        json.string(frame.functionName ?? "")
+        json.endArray()
+        json.key("Stackframe.file.name")
+        json.beginArray()
+        json.string(frame.sourceFile ?? "")
+        json.endArray()
+        json.key("Stackframe.line.number")
+        json.beginArray()
+        json.number(Int32(clamping: frame.sourceLine))
+        json.endArray()
+        json.endObject()
+        return json.bytes
+    }
+
+    private static func executableDocument(id: String, fileName: String, week: UInt64) -> [UInt8] {
+        var json = JSONWriter(reservingCapacity: 640)
+        json.beginObject()
+        json.field("scripted_upsert", true)
+        json.key("script")
+        json.beginObject()
+        json.field("source", executableUpsertScript)
+        json.key("params")
+        json.beginObject()
+        json.field("timestamp", week)
+        json.field("buildid", id)
+        json.field("filename", fileName)
+        json.field("ecs.version", ecsVersion)
+        json.endObject()
+        json.endObject()
+        json.key("upsert")
+        json.beginObject()
+        json.endObject()
+        json.endObject()
+        return json.bytes
+    }
+
+    private static func queueDocument(field: String, id: String, seconds: UInt64) -> [UInt8] {
+        let time = rfc3339(unixNanoseconds: seconds * 1_000_000_000)
+        var json = JSONWriter(reservingCapacity: 160)
+        json.beginObject()
+        json.field("ecs.version", ecsVersion)
+        json.key(field)
+        json.beginArray()
+        json.string(id)
+        json.endArray()
+        json.field("Time.created", time)
+        json.field("Symbolization.time.next", time)
+        json.field("Symbolization.retries", 0)
+        json.endObject()
+        return json.bytes
+    }
+
+    // MARK: Time
+
+    /// The start of the week (Monday 00:00 UTC) holding `seconds`: Go's `Truncate` of a
+    /// week counts from year 1, a Monday, not from the Unix epoch (a Thursday).
+    static func startOfWeek(_ seconds: UInt64) -> UInt64 {
+        let week: UInt64 = 7 * 86_400
+        let epochFromYearOne: UInt64 = 62_135_596_800
+        return seconds - (seconds + epochFromYearOne) % week
+    }
+
+    /// RFC 3339 in UTC with the fraction's trailing zeros dropped (Go's `RFC3339Nano`).
+    static func rfc3339(unixNanoseconds: UInt64) -> String {
+        let seconds = Int64(unixNanoseconds / 1_000_000_000)
+        let fraction = unixNanoseconds % 1_000_000_000
+        let days = seconds / 86_400
+        let clock = seconds % 86_400
+        // Civil date from days since 1970-01-01 (proleptic Gregorian, eras of 400 years).
+        let shifted = days + 719_468
+        let era = shifted / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        var text = "\(year)-\(two(month))-\(two(day))T\(two(clock / 3600)):\(two(clock / 60 % 60)):\(two(clock % 60))"
+        if fraction != 0 {
+            var digits = String(fraction)
+            digits = String(repeating: "0", count: 9 - digits.count) + digits
+            while digits.hasSuffix("0") { digits.removeLast() }
+            text += "." + digits
+        }
+        return text + "Z"
+    }
+}
