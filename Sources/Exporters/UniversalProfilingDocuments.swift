@@ -360,7 +360,8 @@ final class UniversalProfilingDocuments: @unchecked Sendable {
     static func startOfWeek(_ seconds: UInt64) -> UInt64 {
         let week: UInt64 = 7 * 86_400
         let epochFromYearOne: UInt64 = 62_135_596_800
-        return seconds - (seconds + epochFromYearOne) % week
+        // Clamped at the epoch: a clock before 1970-01-05 has no Monday to go back to.
+        return seconds - min(seconds, (seconds + epochFromYearOne) % week)
     }
 
     /// RFC 3339 in UTC with the fraction's trailing zeros dropped (Go's `RFC3339Nano`).

@@ -9,6 +9,8 @@ number i (from 0) is answered from SCENARIO_JSON[i], a JSON list of objects:
   {"status": 429, "retry_after": "1"}   the whole request fails with that status
   {"items": [201, 429, 400]}            HTTP 200; per-item statuses by position
                                          (missing positions succeed with 201)
+  {"index_items": {"idx": [400]}}        HTTP 200; statuses of the items of index
+                                         "idx", in their order (others succeed)
 
 Requests past the end of the list succeed entirely. Every request is appended to
 DUMPFILE as one JSON line {"time", "path", "headers", "lines"} before it is answered,
@@ -76,10 +78,14 @@ def main():
                 self.reply(step["status"], {"error": {"type": "injected", "reason": "whole request"}}, headers)
                 return
             statuses = step.get("items", [])
+            by_index = {name: list(codes) for name, codes in step.get("index_items", {}).items()}
             items = []
             for index in range(len(lines) // 2):
                 status = statuses[index] if index < len(statuses) else 201
                 action = next(iter(lines[2 * index]))
+                queued = by_index.get(lines[2 * index][action].get("_index"))
+                if queued:
+                    status = queued.pop(0)
                 outcome = {"_index": lines[2 * index][action].get("_index"), "status": status}
                 if status >= 300:
                     kind, reason = ERRORS.get(status, ("injected_exception", "injected"))
