@@ -6,6 +6,8 @@
 #   + otlphttp:        the same, and profiles -> otlphttp (protobuf, gzip) to
 #                      Tests/Peers/otlp_profiles_peer.py on 127.0.0.1
 #   + file:            the same, and profiles -> file (OTLP/JSON lines to /dev/null)
+#   + elasticsearch:   the same, and profiles -> elasticsearch (Universal Profiling
+#                      documents, gzip) to Tests/Peers/es_bulk_stub.py on 127.0.0.1
 # CPU is the aggregator's user + system time (its exporter threads included), best of RUNS.
 #   bench/profiles-export-cpu.sh [CAPTURE]      (default: the test fixture)
 set -euo pipefail
@@ -19,7 +21,8 @@ swift build -c release --scratch-path "$scratch" --product tandem-bench >&2
 bin=$scratch/release
 work=$(mktemp -d)
 peer_pid=
-trap '[ -n "$peer_pid" ] && kill "$peer_pid" 2>/dev/null; rm -rf "$work"' EXIT
+es_pid=
+trap '[ -n "$peer_pid" ] && kill "$peer_pid" 2>/dev/null; [ -n "$es_pid" ] && kill "$es_pid" 2>/dev/null; rm -rf "$work"' EXIT
 "$bin/tandem-bench" amplify "$capture" "$work/amplified.tndm" --min-samples 1000000 >&2
 samples=$("$bin/tandem-bench" count "$work/amplified.tndm" | sed -n 's/^samples=\([0-9]*\).*/\1/p')
 
@@ -27,6 +30,10 @@ python3 Tests/Peers/otlp_profiles_peer.py serve - > "$work/peer.out" &
 peer_pid=$!
 for _ in $(seq 100); do grep -q '^PORT ' "$work/peer.out" 2>/dev/null && break; sleep 0.1; done
 port=$(sed -n 's/^PORT //p' "$work/peer.out")
+python3 Tests/Peers/es_bulk_stub.py /dev/null '[]' > "$work/es.out" &
+es_pid=$!
+for _ in $(seq 100); do grep -q '^PORT ' "$work/es.out" 2>/dev/null && break; sleep 0.1; done
+es_port=$(sed -n 's/^PORT //p' "$work/es.out")
 
 config() {  # extra exporter definition, extra profiles exporter
     cat <<YAML
@@ -54,11 +61,14 @@ config "  otlphttp:
     sending_queue: { queue_size: 100000 }" ", otlphttp" > "$work/otlphttp.yaml"
 config "  file/profiles:
     path: /dev/null" ", file/profiles" > "$work/file.yaml"
+config "  elasticsearch:
+    endpoint: http://127.0.0.1:$es_port
+    sending_queue: { queue_size: 100000 }" ", elasticsearch" > "$work/elasticsearch.yaml"
 
 echo "capture $capture amplified to $samples samples; best of $runs"
 echo "| pipelines | CPU s | CPU s per 1 M samples | peak RSS MiB |"
 echo "| --- | ---: | ---: | ---: |"
-for name in metrics otlphttp file; do
+for name in metrics otlphttp file elasticsearch; do
     best=
     for _ in $(seq "$runs"); do
         /usr/bin/time -f "%U %S %M" -o "$work/time" "$bin/tandem-aggregator" replay --config "$work/$name.yaml" \

@@ -81,15 +81,16 @@ struct BulkRequest: Sendable {
 /// Bulk responses are read item by item: items that failed with 429 or a 5xx status
 /// are retried (alone), items refused otherwise are counted as rejected and logged with
 /// Elasticsearch's error type and reason. With several endpoints, each attempt goes to
-/// the next one in turn. Each accepted item is reported to `accepted` (on the worker
-/// thread), which is how write-once documents learn that they were written.
+/// the next one in turn. Each write-once item that is settled, accepted or refused for
+/// good, is reported to `settled` (on the worker thread): that is how write-once documents
+/// learn whether they were written.
 final class ElasticsearchBulkTarget<Batch: Sendable>: DeliveryTarget, @unchecked Sendable {
     let connection: ElasticsearchConnection
     let client = HTTPClient()
     let logger: Logger
     private let encode: @Sendable (Batch) throws -> [BulkItem]
     private let unencodedItems: @Sendable (Batch) -> Int
-    private let accepted: @Sendable (BulkItem) -> Void
+    private let settled: @Sendable (_ item: BulkItem, _ accepted: Bool) -> Void
     /// Bulk response bytes read per document sent, beyond `HTTPClient.defaultMaximumResponseBytes`.
     static var responseBytesPerDocument: Int { 2048 }
     /// Round-robin position; only the worker thread touches it (see ``attempt``).
@@ -98,12 +99,12 @@ final class ElasticsearchBulkTarget<Batch: Sendable>: DeliveryTarget, @unchecked
     init(connection: ElasticsearchConnection, logger: Logger,
          encode: @escaping @Sendable (Batch) throws -> [BulkItem],
          unencodedItems: @escaping @Sendable (Batch) -> Int,
-         accepted: @escaping @Sendable (BulkItem) -> Void = { _ in }) {
+         settled: @escaping @Sendable (_ item: BulkItem, _ accepted: Bool) -> Void = { _, _ in }) {
         self.connection = connection
         self.logger = logger
         self.encode = encode
         self.unencodedItems = unencodedItems
-        self.accepted = accepted
+        self.settled = settled
     }
 
     func makeRequests(for batch: Batch) throws -> [BulkRequest] {
@@ -156,6 +157,7 @@ final class ElasticsearchBulkTarget<Batch: Sendable>: DeliveryTarget, @unchecked
                 "url": "\(url)", "status": "\(response.status)", "documents": "\(request.items.count)",
                 "response": "\(response.bodySummary)",
             ])
+            for item in request.items where item.writeOnce != nil { settled(item, false) }
             return .finished(sent: 0, rejected: request.items.count)
         case .success:
             return readItems(response, of: request, url: url)
@@ -170,7 +172,7 @@ final class ElasticsearchBulkTarget<Batch: Sendable>: DeliveryTarget, @unchecked
                           reason: "\(url): unreadable bulk response (HTTP \(response.status)): \(response.bodySummary)")
         }
         if (object["errors"] as? Bool) == false {
-            for item in request.items where item.writeOnce != nil { accepted(item) }
+            for item in request.items where item.writeOnce != nil { settled(item, true) }
             return .finished(sent: request.items.count, rejected: 0)
         }
         var sent = 0
@@ -185,12 +187,13 @@ final class ElasticsearchBulkTarget<Batch: Sendable>: DeliveryTarget, @unchecked
             switch status {
             case 200..<300:
                 sent += 1
-                if item.writeOnce != nil { accepted(item) }
+                if item.writeOnce != nil { settled(item, true) }
             case 429, 500..<600:
                 retry.append(item)
                 retryReason = "bulk item status \(status): \(reason)"
             default:
                 rejected += 1
+                if item.writeOnce != nil { settled(item, false) }
                 logger.error("Elasticsearch refused a document; not retrying", metadata: [
                     "index": "\(item.index)", "status": "\(status)", "reason": "\(reason)",
                 ])

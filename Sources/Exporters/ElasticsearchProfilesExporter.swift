@@ -15,7 +15,7 @@ final class ElasticsearchProfilesExporter: ProfilesExporter {
     /// Reads the same keys as the metrics exporter (one definition may serve both
     /// pipelines); the metrics-only ones (`namespace`, `dataset`, ...) do not apply here.
     init(id: String, settings config: ConfigMappingReader, isDefined: Bool, logger: Logger,
-         documents: UniversalProfilingDocuments = UniversalProfilingDocuments(),
+         documents: UniversalProfilingDocuments? = nil,
          environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) {
         var logger = logger
         logger[metadataKey: "exporter"] = "\(id)"
@@ -25,13 +25,17 @@ final class ElasticsearchProfilesExporter: ProfilesExporter {
                                                      environment: environment)
         let settings = try DeliverySettings(reading: config)
         self.id = id
+        // A document on its way is not written again until it is settled, or until its
+        // request can no longer be under way (then it is written again: a repeat, not a loss).
+        let documents = documents ?? UniversalProfilingDocuments(
+            pendingLifetime: settings.maxElapsedTime + settings.timeout * 2)
         self.documents = documents
         let target = ElasticsearchBulkTarget<ProfilesBatch>(
             connection: connection, logger: logger,
             encode: { documents.items(for: $0) },
             // A batch that cannot be encoded counts as one dropped item, as for other profiles exporters.
             unencodedItems: { _ in 1 },
-            accepted: { documents.accepted($0) })
+            settled: { documents.settled($0, accepted: $1) })
         worker = ExportWorker(target: target, settings: settings, logger: logger, name: id)
     }
 

@@ -57,8 +57,11 @@ struct SplitMix64: RandomNumberGenerator, Sendable {
 /// - a stack trace, its frames (named ones only) and the executables, each written once;
 /// - the symbolization queues, only for frames tandem could not name.
 ///
-/// Write-once ids are remembered only once Elasticsearch accepted them (``accepted(_:)``),
-/// so a document that was dropped or refused is written again with a later batch.
+/// Write-once ids are remembered only once Elasticsearch accepted them (``settled(_:accepted:)``),
+/// so a document that was dropped or refused is written again with a later batch. While
+/// a document is on its way it is pending, and later batches do not repeat it; a pending
+/// id is given up after `pendingLifetime` (its request was dropped without a word, or
+/// still waits in the queue), so that the worst case is a repeat, never a loss.
 ///
 /// The write-once sets and the generator are guarded by `lock` (batches are encoded on
 /// the caller's thread, acceptances come from the export thread): that makes the
@@ -87,21 +90,32 @@ final class UniversalProfilingDocuments: @unchecked Sendable {
     private let lock = NSLock()
     // Guarded by `lock`.
     private var written: [WriteOnceID.Kind: RecentlyWrittenSet<String>] = [:]
+    /// Documents sent and not yet settled, with when to stop waiting for them.
+    private var pending: [WriteOnceID: ContinuousClock.Instant] = [:]
     private var random: SplitMix64
+    private let pendingLifetime: Duration
+    /// At most as many pending ids as all the write-once sets hold.
+    private let pendingCapacity: Int
     /// The wall clock in Unix seconds, for executables' last-seen week and queue times.
     private let now: @Sendable () -> UInt64
 
     init(capacities: WriteOnceCapacities = WriteOnceCapacities(), seed: UInt64 = 0,
+         pendingLifetime: Duration = .seconds(330),
          now: @escaping @Sendable () -> UInt64 = { UInt64(max(0, Date().timeIntervalSince1970)) }) {
         for kind in WriteOnceID.Kind.allCases { written[kind] = RecentlyWrittenSet(capacity: capacities.capacity(of: kind)) }
         random = SplitMix64(seed: seed)
+        self.pendingLifetime = pendingLifetime
+        pendingCapacity = WriteOnceID.Kind.allCases.reduce(0) { $0 + capacities.capacity(of: $1) }
         self.now = now
     }
 
-    /// Remembers an accepted write-once document.
-    func accepted(_ item: BulkItem) {
+    /// A write-once document was accepted (remembered) or refused for good (to be written again).
+    func settled(_ item: BulkItem, accepted: Bool) {
         guard let id = item.writeOnce else { return }
-        lock.withLock { _ = written[id.kind]?.insert(id.id) }
+        lock.withLock {
+            pending[id] = nil
+            if accepted { written[id.kind]?.insert(id.id) }
+        }
     }
 
     /// How many accepted ids of `kind` are remembered.
@@ -119,17 +133,22 @@ final class UniversalProfilingDocuments: @unchecked Sendable {
 
     func items(for batch: ProfilesBatch) -> [BulkItem] {
         var items: [BulkItem] = []
-        var pending = Set<WriteOnceID>()
+        var inBatch = Set<WriteOnceID>()
         let seconds = now()
         let frequency = batch.samplesPerSecond
+        let instant = ContinuousClock.now
         lock.lock()
         defer { lock.unlock() }
+        if pending.count >= pendingCapacity { pending = pending.filter { $0.value > instant } }
         do {
             func writeOnce(_ kind: WriteOnceID.Kind, _ id: String, index: String, action: String = "index",
                            document: () -> [UInt8]) {
                 let key = WriteOnceID(kind: kind, id: id)
-                guard !pending.contains(key), written[kind]?.contains(id) != true else { return }
-                pending.insert(key)
+                guard !inBatch.contains(key), written[kind]?.contains(id) != true else { return }
+                if let until = pending[key], until > instant { return }
+                inBatch.insert(key)
+                // Past the bound, a document is sent without being marked: it may repeat.
+                if pending.count < pendingCapacity || pending[key] != nil { pending[key] = instant + pendingLifetime }
                 items.append(BulkItem(index: index, action: Self.action(action, index: index, id: id),
                                       document: document(), writeOnce: key))
             }

@@ -112,4 +112,22 @@ struct ElasticsearchProfilesTests {
         #expect((300...500).contains(levels[1]))
         #expect((40...130).contains(levels[2]))
     }
+
+    @Test("documents on their way are not repeated; refused or given-up ones are written again")
+    func pendingDocuments() throws {
+        let writeOnce = { (items: [BulkItem]) in items.filter { $0.writeOnce != nil } }
+        let documents = UniversalProfilingDocuments(pendingLifetime: .seconds(3600))
+        let first = writeOnce(documents.items(for: sampleProfilesBatch()))
+        #expect(!first.isEmpty)
+        #expect(writeOnce(documents.items(for: sampleProfilesBatch())).isEmpty)
+        let frame = try #require(first.first { $0.index == "profiling-stackframes" })
+        documents.settled(frame, accepted: false)
+        for item in first where item != frame { documents.settled(item, accepted: true) }
+        #expect(writeOnce(documents.items(for: sampleProfilesBatch())) == [frame])
+
+        // A request dropped without a word: its documents come again once they are given up.
+        let forgetful = UniversalProfilingDocuments(pendingLifetime: .zero)
+        let again = writeOnce(forgetful.items(for: sampleProfilesBatch()))
+        #expect(writeOnce(forgetful.items(for: sampleProfilesBatch())) == again)
+    }
 }

@@ -13,8 +13,9 @@ number i (from 0) is answered from SCENARIO_JSON[i], a JSON list of objects:
                                          "idx", in their order (others succeed)
 
 Requests past the end of the list succeed entirely. Every request is appended to
-DUMPFILE as one JSON line {"time", "path", "headers", "lines"} before it is answered,
-"lines" being the NDJSON body parsed line by line.
+DUMPFILE as one JSON line {"time", "path", "headers", "lines", "bytes"} before it is
+answered, "lines" being the NDJSON body parsed line by line and "bytes" the body's size
+as received (compressed or not).
 """
 import gzip
 import json
@@ -58,6 +59,7 @@ def main():
 
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            wire_bytes = len(body)
             if self.headers.get("Content-Encoding") == "gzip":
                 body = gzip.decompress(body)
             lines = [json.loads(line) for line in body.decode("utf-8").split("\n") if line]
@@ -69,6 +71,7 @@ def main():
                     "path": self.path,
                     "headers": {k.lower(): v for k, v in self.headers.items()},
                     "lines": lines,
+                    "bytes": wire_bytes,
                 }
                 with open(dump_path, "a") as dump:
                     dump.write(json.dumps(record) + "\n")
