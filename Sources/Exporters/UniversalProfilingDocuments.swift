@@ -294,6 +294,7 @@ final class UniversalProfilingDocuments: @unchecked Sendable {
             json.field("process.thread.name", sample.process.comm)
             json.field("process.executable.name", sample.process.executableName)
             if let container = sample.process.containerID { json.field("container.id", container) }
+            if let service = sample.process.serviceName { json.field("service.name", service) }
             json.endObject()
             return json.bytes
         }
