@@ -107,9 +107,27 @@ final class ElasticsearchBulkTarget<Batch: Sendable>: DeliveryTarget, @unchecked
         self.settled = settled
     }
 
+    /// The body size, before compression, past which a batch's documents go in another
+    /// request: bulk requests of a few MiB are what Elasticsearch handles best, and a
+    /// busy host's profiles batch can hold hundreds of thousands of documents.
+    static var maximumRequestBytes: Int { 5 << 20 }
+
     func makeRequests(for batch: Batch) throws -> [BulkRequest] {
-        let items = try encode(batch)
-        return items.isEmpty ? [] : [BulkRequest(items: items)]
+        var requests: [BulkRequest] = []
+        var current: [BulkItem] = []
+        var bytes = 0
+        for item in try encode(batch) {
+            let size = item.action.count + item.document.count + 2
+            if bytes + size > Self.maximumRequestBytes, !current.isEmpty {
+                requests.append(BulkRequest(items: current))
+                current = []
+                bytes = 0
+            }
+            current.append(item)
+            bytes += size
+        }
+        if !current.isEmpty { requests.append(BulkRequest(items: current)) }
+        return requests
     }
 
     func itemCount(ofUnencoded batch: Batch) -> Int { unencodedItems(batch) }

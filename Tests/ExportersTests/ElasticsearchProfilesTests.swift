@@ -130,4 +130,26 @@ struct ElasticsearchProfilesTests {
         let again = writeOnce(forgetful.items(for: sampleProfilesBatch()))
         #expect(writeOnce(forgetful.items(for: sampleProfilesBatch())) == again)
     }
+
+    @Test("a large batch goes in several bulk requests of at most a few MiB, nothing left out")
+    func largeBatchesAreSplit() throws {
+        var batch = sampleProfilesBatch()
+        batch.samples = [SymbolizedSample(timestamps: (0..<30_000).map { 1_700_000_000_000_000_000 + UInt64($0) },
+                                          process: batch.samples[0].process, threadID: 1, cpu: 0,
+                                          frames: batch.samples[0].frames)]
+        let documents = UniversalProfilingDocuments(seed: 1)
+        let connection = try ElasticsearchConnection(reading: ConfigMappingReader(nil, path: "exporters.elasticsearch"),
+                                                     id: "elasticsearch", isDefined: true, logger: LogCapture().logger(),
+                                                     environment: [:])
+        let target = ElasticsearchBulkTarget<ProfilesBatch>(connection: connection, logger: LogCapture().logger(),
+                                                            encode: { documents.items(for: $0) }, unencodedItems: { _ in 1 })
+        let requests = try target.makeRequests(for: batch)
+        #expect(requests.count > 1)
+        for request in requests {
+            let bytes = request.items.reduce(0) { $0 + $1.action.count + $1.document.count + 2 }
+            #expect(bytes <= ElasticsearchBulkTarget<ProfilesBatch>.maximumRequestBytes)
+        }
+        let events = requests.flatMap(\.items).filter { $0.index == "profiling-events-all" }
+        #expect(events.count == 30_000)
+    }
 }
