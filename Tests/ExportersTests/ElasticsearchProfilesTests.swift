@@ -152,4 +152,23 @@ struct ElasticsearchProfilesTests {
         let events = requests.flatMap(\.items).filter { $0.index == "profiling-events-all" }
         #expect(events.count == 30_000)
     }
+
+    @Test("the schema check fails on an unknown field, a wrong type, a missing _id and a short id")
+    func schemaCheckCanFail() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cases: [(lines: String, problem: String)] = [
+            (#"[{"create":{"_index":"profiling-events-all"}},{"Stacktrace.count":1,"process.pid":7}]"#, "unknown field 'process.pid'"),
+            (#"[{"create":{"_index":"profiling-events-all"}},{"Stacktrace.count":70000}]"#, "is not a valid short"),
+            (#"[{"index":{"_index":"profiling-stacktraces"}},{"ecs.version":"1.12.0"}]"#, "document without _id"),
+            (#"[{"index":{"_index":"profiling-stackframes","_id":"AAAA"}},{"ecs.version":"1.12.0"}]"#, "not 24"),
+        ]
+        for (number, (lines, problem)) in cases.enumerated() {
+            let dump = directory.appendingPathComponent("dump\(number).jsonl")
+            try Data(#"{"lines":\#(lines),"bytes":0}"#.utf8 + [0x0a]).write(to: dump)
+            let result = try Self.run(["check", dump.path, Self.schema])
+            #expect(result.status == 1)
+            #expect(result.errors.contains(problem), "\(result.errors)")
+        }
+    }
 }

@@ -128,6 +128,10 @@ def documents(dump, schema):
             else:
                 error(f"{where}: action {verb!r}")
                 continue
+            if index == "profiling-executables" and fields.get("Executable.build.id") != doc_id:
+                error(f"{where}: Executable.build.id {fields.get('Executable.build.id')!r} is not the _id {doc_id!r}")
+            if name == "profiling-events":
+                decode_id(fields.get("Stacktrace.id"), 16, f"{where} Stacktrace.id")
             for key, value in fields.items():
                 kind = spec["fields"].get(key)
                 if kind is None:
