@@ -182,8 +182,23 @@ final class ElasticsearchBulkTarget<Batch: Sendable>: DeliveryTarget, @unchecked
         }
     }
 
+    /// Whether the response's top-level `errors` is false, from its first bytes
+    /// (`{"took":3,"errors":false,"items":[`...), before any item.
+    static func startsWithoutErrors(_ body: [UInt8]) -> Bool {
+        let head = body.prefix(256)
+        guard let items = head.firstRange(of: Array(#""items""#.utf8)) else { return false }
+        let before = head[..<items.lowerBound].filter { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\n") }
+        return before.firstRange(of: Array(#""errors":false"#.utf8)) != nil
+    }
+
     /// Settles each item from the bulk response's `items` array, in request order.
     private func readItems(_ response: HTTPResponse, of request: BulkRequest, url: String) -> DeliveryOutcome<BulkRequest> {
+        // Elasticsearch writes `errors` before the items: when it is false, every item was
+        // taken, and the items (one object per document) need not be parsed.
+        if Self.startsWithoutErrors(response.body) {
+            for item in request.items where item.writeOnce != nil { settled(item, true) }
+            return .finished(sent: request.items.count, rejected: 0)
+        }
         guard let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any],
               let results = object["items"] as? [[String: Any]], results.count == request.items.count else {
             return .retry(remaining: request, sent: 0, rejected: 0, retryAfter: nil,

@@ -153,23 +153,58 @@ final class UniversalProfilingDocuments: @unchecked Sendable {
                                       document: document(), writeOnce: key))
             }
 
+            // The symbolizer hands out one frames array per cached stack and the batch keeps
+            // them alive while this runs: an array's storage identifies its stack, whose
+            // ids and write-once documents are then worked out once per batch.
+            struct StackKey: Hashable {
+                var storage: UInt
+                var truncated: Bool
+            }
+            var traceByStack: [StackKey: String] = [:]
+            // The event's fields but its time, per stack and process.
+            struct EventKey: Hashable {
+                var stack: StackKey
+                var pid: Int32
+            }
+            var eventPrefixes: [EventKey: (process: ProcessIdentity, prefix: [UInt8])] = [:]
+            var clock = EventClock()
             for sample in batch.samples {
-                let frames = Self.indexedFrames(of: sample, identities: batch.fileIdentities)
-                guard !frames.isEmpty else { continue }
-                let traceID = UniversalProfiling.base64URL(UniversalProfiling.stackTraceID(leafFirst: frames.map(\.id)))
-                let event = Self.event(sample: sample, batch: batch, traceID: traceID, frequency: frequency)
+                let storage = sample.frames.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+                let stackKey = StackKey(storage: storage, truncated: sample.userStackTruncated)
+                let traceID: String
+                if storage != 0, let known = traceByStack[stackKey] {
+                    traceID = known
+                } else {
+                    guard let described = describeStack(of: sample) else { continue }
+                    traceID = described
+                    if storage != 0 { traceByStack[stackKey] = traceID }
+                }
+                let eventKey = EventKey(stack: stackKey, pid: sample.process.pid)
+                let prefix: [UInt8]
+                if storage != 0, let cached = eventPrefixes[eventKey], cached.process == sample.process {
+                    prefix = cached.prefix
+                } else {
+                    prefix = Self.eventPrefix(sample: sample, batch: batch, traceID: traceID, frequency: frequency)
+                    if storage != 0 { eventPrefixes[eventKey] = (sample.process, prefix) }
+                }
                 for timestamp in sample.timestamps.isEmpty ? [batch.endUnixNano] : sample.timestamps {
-                    let document = event(timestamp)
-                    items.append(BulkItem(index: Self.allEventsIndex,
-                                          action: Self.action("create", index: Self.allEventsIndex, id: nil),
-                                          document: document))
+                    var document = prefix
+                    clock.appendTimestamp(unixNanoseconds: timestamp, to: &document)
+                    items.append(BulkItem(index: Self.allEventsIndex, action: Self.eventActions[0], document: document))
                     // Each event (count 1) goes on to the next level with probability 1/5.
-                    for index in Self.downsampledEventIndices {
+                    for (level, index) in Self.downsampledEventIndices.enumerated() {
                         guard random.next() % 5 == 0 else { break }
-                        items.append(BulkItem(index: index, action: Self.action("create", index: index, id: nil),
-                                              document: document))
+                        items.append(BulkItem(index: index, action: Self.eventActions[level + 1], document: document))
                     }
                 }
+            }
+
+            /// The stack trace id of `sample`, after queueing its write-once documents; nil
+            /// for a sample without frames (which upstream does not index either).
+            func describeStack(of sample: SymbolizedSample) -> String? {
+                let frames = Self.indexedFrames(of: sample, identities: batch.fileIdentities)
+                guard !frames.isEmpty else { return nil }
+                let traceID = UniversalProfiling.base64URL(UniversalProfiling.stackTraceID(leafFirst: frames.map(\.id)))
                 writeOnce(.stackTrace, traceID, index: Self.stackTracesIndex) {
                     Self.stackTraceDocument(rootFirst: frames.reversed())
                 }
@@ -189,6 +224,7 @@ final class UniversalProfilingDocuments: @unchecked Sendable {
                         Self.queueDocument(field: "Executable.file.id", id: fileID, seconds: seconds)
                     }
                 }
+                return traceID
             }
             for (path, identity) in batch.fileIdentities.sorted(by: { $0.key < $1.key }) {
                 guard let hex = identity.fileID, let fileID = UniversalProfiling.FileID(hex: hex) else { continue }
@@ -277,26 +313,62 @@ final class UniversalProfilingDocuments: @unchecked Sendable {
         return json.bytes
     }
 
-    /// The event document of `sample` at a timestamp (Unix nanoseconds).
-    private static func event(sample: SymbolizedSample, batch: ProfilesBatch, traceID: String,
-                              frequency: UInt32) -> (UInt64) -> [UInt8] {
-        { timestamp in
-            var json = JSONWriter(reservingCapacity: 320)
-            json.beginObject()
-            json.field("@timestamp", rfc3339(unixNanoseconds: timestamp))
-            json.field("ecs.version", ecsVersion)
-            json.field("host.id", batch.hostID ?? "")
-            if !batch.hostName.isEmpty { json.field("host.name", batch.hostName) }
-            json.field("Stacktrace.id", traceID)
-            json.field("Stacktrace.count", 1)
-            json.field("Stacktrace.sampling_frequency", frequency)
-            // The stream names processes, not threads: the main thread's name, as OTLP's thread.name.
-            json.field("process.thread.name", sample.process.comm)
-            json.field("process.executable.name", sample.process.executableName)
-            if let container = sample.process.containerID { json.field("container.id", container) }
-            if let service = sample.process.serviceName { json.field("service.name", service) }
-            json.endObject()
-            return json.bytes
+    /// The bulk action of each events index: all, then the downsampled ones.
+    private static let eventActions = ([allEventsIndex] + downsampledEventIndices).map {
+        action("create", index: $0, id: nil)
+    }
+
+    /// The event document of `sample` but its `@timestamp` and closing brace
+    /// (``EventClock/appendTimestamp(unixNanoseconds:to:)`` adds them).
+    private static func eventPrefix(sample: SymbolizedSample, batch: ProfilesBatch, traceID: String,
+                                    frequency: UInt32) -> [UInt8] {
+        var json = JSONWriter(reservingCapacity: 320)
+        json.beginObject()
+        json.field("ecs.version", ecsVersion)
+        json.field("host.id", batch.hostID ?? "")
+        if !batch.hostName.isEmpty { json.field("host.name", batch.hostName) }
+        json.field("Stacktrace.id", traceID)
+        json.field("Stacktrace.count", 1)
+        json.field("Stacktrace.sampling_frequency", frequency)
+        // The stream names processes, not threads: the main thread's name, as OTLP's thread.name.
+        json.field("process.thread.name", sample.process.comm)
+        json.field("process.executable.name", sample.process.executableName)
+        if let container = sample.process.containerID { json.field("container.id", container) }
+        if let service = sample.process.serviceName { json.field("service.name", service) }
+        var bytes = json.bytes
+        bytes += Array(#","@timestamp":""#.utf8)
+        return bytes
+    }
+
+    /// Writes events' times: RFC 3339 text, its date and clock worked out once a second.
+    struct EventClock {
+        private var second = UInt64.max
+        private var text: [UInt8] = []
+
+        /// Appends the time, the closing quote and the document's closing brace.
+        mutating func appendTimestamp(unixNanoseconds: UInt64, to bytes: inout [UInt8]) {
+            let seconds = unixNanoseconds / 1_000_000_000
+            if seconds != second {
+                second = seconds
+                text = Array(UniversalProfilingDocuments.rfc3339(unixNanoseconds: seconds * 1_000_000_000).utf8.dropLast())
+            }
+            bytes += text
+            var fraction = unixNanoseconds % 1_000_000_000
+            if fraction != 0 {
+                var digits = 9
+                while fraction % 10 == 0 {
+                    fraction /= 10
+                    digits -= 1
+                }
+                bytes.append(UInt8(ascii: "."))
+                let start = bytes.count
+                for _ in 0..<digits {
+                    bytes.append(UInt8(ascii: "0") + UInt8(fraction % 10))
+                    fraction /= 10
+                }
+                bytes[start...].reverse()
+            }
+            bytes += Array(#"Z"}"#.utf8)
         }
     }
 

@@ -108,6 +108,18 @@ struct UniversalProfilingTests {
         #expect(UniversalProfilingDocuments.rfc3339(unixNanoseconds: 0) == "1970-01-01T00:00:00Z")
         #expect(UniversalProfilingDocuments.rfc3339(unixNanoseconds: 1_704_067_200_500_000_000) == "2024-01-01T00:00:00.5Z")
         #expect(UniversalProfilingDocuments.rfc3339(unixNanoseconds: 951_782_400_000_000_001) == "2000-02-29T00:00:00.000000001Z")
+        for time: UInt64 in [0, 1_704_067_200_500_000_000, 951_782_400_000_000_001, 1_700_000_000_123_456_789] {
+            var clock = UniversalProfilingDocuments.EventClock()
+            var bytes: [UInt8] = []
+            clock.appendTimestamp(unixNanoseconds: time, to: &bytes)
+            clock.appendTimestamp(unixNanoseconds: time, to: &bytes)
+            let once = UniversalProfilingDocuments.rfc3339(unixNanoseconds: time) + "\"}"
+            #expect(String(decoding: bytes, as: UTF8.self) == once + once)
+        }
+        #expect(ElasticsearchBulkTarget<ProfilesBatch>.startsWithoutErrors(Array(#"{"took":3,"errors":false,"items":[]}"#.utf8)))
+        #expect(!ElasticsearchBulkTarget<ProfilesBatch>.startsWithoutErrors(Array(#"{"took":3,"errors":true,"items":[]}"#.utf8)))
+        #expect(!ElasticsearchBulkTarget<ProfilesBatch>.startsWithoutErrors(
+            Array(#"{"items":[{"index":{"errors":false}}],"errors":true}"#.utf8)))
         // Wednesday 2024-01-03 → Monday 2024-01-01.
         #expect(UniversalProfilingDocuments.startOfWeek(1_704_240_000 + 3600) == 1_704_067_200)
         #expect(UniversalProfilingDocuments.startOfWeek(1_704_067_200) == 1_704_067_200)
