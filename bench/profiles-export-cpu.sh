@@ -8,6 +8,7 @@
 #   + file:            the same, and profiles -> file (OTLP/JSON lines to /dev/null)
 #   + elasticsearch:   the same, and profiles -> elasticsearch (Universal Profiling
 #                      documents, gzip) to Tests/Peers/es_bulk_stub.py on 127.0.0.1
+#                      in its sink mode (answers 201 per document without parsing)
 # CPU is the aggregator's user + system time (its exporter threads included), best of RUNS.
 #   bench/profiles-export-cpu.sh [CAPTURE]      (default: the test fixture)
 set -euo pipefail
@@ -30,7 +31,7 @@ python3 Tests/Peers/otlp_profiles_peer.py serve - > "$work/peer.out" &
 peer_pid=$!
 for _ in $(seq 100); do grep -q '^PORT ' "$work/peer.out" 2>/dev/null && break; sleep 0.1; done
 port=$(sed -n 's/^PORT //p' "$work/peer.out")
-python3 Tests/Peers/es_bulk_stub.py /dev/null '[]' > "$work/es.out" &
+python3 Tests/Peers/es_bulk_stub.py - '[]' > "$work/es.out" &
 es_pid=$!
 for _ in $(seq 100); do grep -q '^PORT ' "$work/es.out" 2>/dev/null && break; sleep 0.1; done
 es_port=$(sed -n 's/^PORT //p' "$work/es.out")

@@ -12,7 +12,8 @@ number i (from 0) is answered from SCENARIO_JSON[i], a JSON list of objects:
   {"index_items": {"idx": [400]}}        HTTP 200; statuses of the items of index
                                          "idx", in their order (others succeed)
 
-Requests past the end of the list succeed entirely. Every request is appended to
+Requests past the end of the list succeed entirely. With DUMPFILE "-" the stub is a sink
+for benchmarks: it neither parses nor records bodies, and answers every document 201. Every request is appended to
 DUMPFILE as one JSON line {"time", "path", "headers", "lines", "bytes"} before it is
 answered, "lines" being the NDJSON body parsed line by line and "bytes" the body's size
 as received (compressed or not).
@@ -60,6 +61,18 @@ def main():
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             wire_bytes = len(body)
+            if dump_path == "-":
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                documents = (body.count(b"\n") + (0 if body.endswith(b"\n") else 1)) // 2
+                answer = '{"took":0,"errors":false,"items":[' + ",".join(['{"create":{"status":201}}'] * documents) + "]}"
+                payload = answer.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
             if self.headers.get("Content-Encoding") == "gzip":
                 body = gzip.decompress(body)
             lines = [json.loads(line) for line in body.decode("utf-8").split("\n") if line]
