@@ -275,7 +275,8 @@ final class UniversalProfilingDocuments: @unchecked Sendable {
         }
         if let sourceFile = frame.sourceFile {
             let line = UInt64(frame.sourceLine)
-            return .init(file: .init(interpretedFunction: frame.functionName ?? "", file: sourceFile, line: Int64(line)),
+            return .init(file: .init(interpretedFunction: frame.functionName ?? "", file: indexedSourceFile(sourceFile),
+                                     line: Int64(line)),
                          addressOrLine: line)
         }
         if frame.type == .cpython {
@@ -297,6 +298,16 @@ final class UniversalProfilingDocuments: @unchecked Sendable {
             file = .withoutFile
         }
         return .init(file: file, addressOrLine: address)
+    }
+
+    /// A Python source file as the eBPF profiler names it: a frozen module's pseudo-path
+    /// (`<frozen importlib._bootstrap>`) becomes the file of its last name part
+    /// (`_bootstrap.py`); other paths stay as they are.
+    static func indexedSourceFile(_ path: String) -> String {
+        guard path.hasPrefix("<frozen "), path.hasSuffix(">") else { return path }
+        let inner = path.dropFirst("<frozen ".count).dropLast()
+        let name = inner.split(separator: ".", omittingEmptySubsequences: false).last ?? inner
+        return name.isEmpty ? path : name + ".py"
     }
 
     // MARK: Documents
@@ -397,7 +408,7 @@ final class UniversalProfilingDocuments: @unchecked Sendable {
         json.endArray()
         json.key("Stackframe.file.name")
         json.beginArray()
-        json.string(frame.sourceFile ?? "")
+        json.string(frame.sourceFile.map(indexedSourceFile) ?? "")
         json.endArray()
         json.key("Stackframe.line.number")
         json.beginArray()

@@ -19,11 +19,20 @@ import Testing
         for line in folded.split(separator: "\n") {
             guard let space = line.lastIndex(of: " "), let count = Int(line[line.index(after: space)...]) else { continue }
             let frames = line[..<space].split(separator: ";", omittingEmptySubsequences: false).map { frame -> String in
-                isUnnamed(frame) ? "?" : String(frame)
+                isUnnamed(frame) ? "?" : frozenModulesRenamed(String(frame))
             }
             counts[frames.joined(separator: ";"), default: 0] += count
         }
         return counts
+    }
+
+    /// `f (<frozen importlib._bootstrap>:12)` as the indices name it: `f (_bootstrap.py:12)`.
+    static func frozenModulesRenamed(_ frame: String) -> String {
+        guard let start = frame.range(of: " (<frozen "), let end = frame.range(of: ">", range: start.upperBound..<frame.endIndex)
+        else { return frame }
+        let module = frame[start.upperBound..<end.lowerBound]
+        let file = (module.split(separator: ".").last.map(String.init) ?? String(module)) + ".py"
+        return String(frame[..<start.lowerBound]) + " (" + file + frame[end.upperBound...]
     }
 
     /// `file+0x1f0` or `0x7f00…`: how ``Frame/displayName`` shows a frame without a name.

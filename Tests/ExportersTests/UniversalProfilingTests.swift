@@ -97,6 +97,11 @@ struct UniversalProfilingTests {
         #expect(id.file == .init(interpretedFunction: "run", file: "/srv/app.py", line: 42))
         #expect(id.file != .init(interpretedFunction: "run", file: "/srv/app.py", line: 43))
 
+        // Frozen modules are named as the eBPF profiler names them (python.go, frozenNameToFileName).
+        #expect(UniversalProfilingDocuments.indexedSourceFile("<frozen importlib._bootstrap>") == "_bootstrap.py")
+        #expect(UniversalProfilingDocuments.indexedSourceFile("<frozen zipimport>") == "zipimport.py")
+        #expect(UniversalProfilingDocuments.indexedSourceFile("/srv/app.py") == "/srv/app.py")
+
         let kernel = Frame(type: .kernel, address: 0xffff_ffff_8100_2020, functionName: "tcp_sendmsg")
         let kernelID = UniversalProfilingDocuments.frameID(of: kernel, isReturnAddress: false, identities: [:])
         #expect(kernelID.file == UniversalProfilingDocuments.unknownKernelFileID)
