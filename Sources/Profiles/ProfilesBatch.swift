@@ -56,9 +56,7 @@ public struct MappedFileIdentity: Hashable, Sendable {
     /// The link-time address of `fileOffset`, through the segment that holds it
     /// (executable segments first: that is where code is); nil when none does.
     public func virtualAddress(fileOffset: UInt64) -> UInt64? {
-        let holding = segments.filter { fileOffset >= $0.fileOffset && fileOffset - $0.fileOffset < $0.fileSize }
-        guard let segment = holding.first(where: \.isExecutable) ?? holding.first else { return nil }
-        return fileOffset - segment.fileOffset &+ segment.virtualAddress
+        FileSegment.virtualAddress(of: fileOffset, in: segments)
     }
 }
 
@@ -75,4 +73,18 @@ public struct FileSegment: Hashable, Sendable {
         self.fileSize = fileSize
         self.isExecutable = isExecutable
     }
+
+    /// The link-time address of `fileOffset` through the segment of `segments` that holds
+    /// it, executable segments first (that is where code is); nil when none does.
+    public static func virtualAddress(of fileOffset: UInt64, in segments: [FileSegment]) -> UInt64? {
+        for segment in segments where segment.isExecutable && segment.holds(fileOffset) {
+            return fileOffset - segment.fileOffset &+ segment.virtualAddress
+        }
+        for segment in segments where segment.holds(fileOffset) {
+            return fileOffset - segment.fileOffset &+ segment.virtualAddress
+        }
+        return nil
+    }
+
+    private func holds(_ offset: UInt64) -> Bool { offset >= fileOffset && offset - fileOffset < fileSize }
 }

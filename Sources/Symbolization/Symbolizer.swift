@@ -306,10 +306,7 @@ public final class Symbolizer {
             if case .loaded(let object) = mapping.object {
                 return MappedFileIdentity(
                     gnuBuildID: object.buildID.map(hexString), fileID: object.fileID.map(hexString),
-                    segments: object.segments.map {
-                        FileSegment(fileOffset: $0.fileOffset, virtualAddress: $0.virtualAddress, fileSize: $0.fileSize,
-                                    isExecutable: $0.isExecutable)
-                    })
+                    segments: object.segments)
             }
         }
         return nil
