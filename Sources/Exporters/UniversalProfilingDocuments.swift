@@ -11,7 +11,7 @@ struct WriteOnceID: Hashable, Sendable {
     var id: String
 }
 
-/// How many accepted ids of each kind the exporter remembers (each a few dozen bytes).
+/// How many accepted ids of each kind the exporter remembers (about 100 bytes each).
 /// Past that the least recently used is forgotten and its document written again when
 /// next seen: a bound on memory, never a loss.
 struct WriteOnceCapacities: Sendable, Hashable {

@@ -76,6 +76,7 @@ public struct FileSegment: Hashable, Sendable {
 
     /// The link-time address of `fileOffset` through the segment of `segments` that holds
     /// it, executable segments first (that is where code is); nil when none does.
+    @inlinable
     public static func virtualAddress(of fileOffset: UInt64, in segments: [FileSegment]) -> UInt64? {
         for segment in segments where segment.isExecutable && segment.holds(fileOffset) {
             return fileOffset - segment.fileOffset &+ segment.virtualAddress
@@ -86,5 +87,6 @@ public struct FileSegment: Hashable, Sendable {
         return nil
     }
 
-    private func holds(_ offset: UInt64) -> Bool { offset >= fileOffset && offset - fileOffset < fileSize }
+    @inlinable
+    func holds(_ offset: UInt64) -> Bool { offset >= fileOffset && offset - fileOffset < fileSize }
 }
