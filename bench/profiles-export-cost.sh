@@ -2,10 +2,12 @@
 # Bytes per sample on the wire for the exporters of a `profiles` pipeline: replays a
 # capture (default: the test fixture) with otlphttp to Tests/Peers/otlp_profiles_peer.py
 # (which records each request's body size as received), with otlp (gRPC) to
-# Tests/Peers/otlp_grpc_peer.py and with the file exporter, and divides by the samples
-# the decoded profiles hold. grpcio hands its servicer the decompressed message only, so
-# a gRPC request's size is computed from the decoded message: the 5-byte prefix plus the
-# message, gzip-compressed with tandem's zlib settings (level 6, memLevel 8) for gzip.
+# Tests/Peers/otlp_grpc_peer.py, with the file exporter, and with elasticsearch to
+# Tests/Peers/es_bulk_stub.py (bulk bodies as received; samples are the
+# profiling-events-all documents), and divides by the samples the decoded profiles hold.
+# grpcio hands its servicer the decompressed message only, so a gRPC request's size is
+# computed from the decoded message: the 5-byte prefix plus the message, gzip-compressed
+# with tandem's zlib settings (level 6, memLevel 8) for gzip.
 #   bench/profiles-export-cost.sh [CAPTURE] [REPORTER_INTERVAL]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +18,8 @@ aggregator=.build/debug/tandem-aggregator
 work=$(mktemp -d)
 peer_pid=
 grpc_pid=
-trap '[ -n "$peer_pid" ] && kill "$peer_pid" 2>/dev/null; [ -n "$grpc_pid" ] && kill "$grpc_pid" 2>/dev/null; rm -rf "$work"' EXIT
+es_pid=
+trap 'for pid in $peer_pid $grpc_pid $es_pid; do kill "$pid" 2>/dev/null; done; rm -rf "$work"' EXIT
 
 python3 Tests/Peers/otlp_profiles_peer.py serve "$work/dump.jsonl" > "$work/peer.out" &
 peer_pid=$!
@@ -26,6 +29,10 @@ python3 Tests/Peers/otlp_grpc_peer.py serve "$work/dump.jsonl" - > "$work/grpc.o
 grpc_pid=$!
 for _ in $(seq 100); do grep -q '^PORT ' "$work/grpc.out" 2>/dev/null && break; sleep 0.1; done
 grpc_port=$(sed -n 's/^PORT //p' "$work/grpc.out")
+python3 Tests/Peers/es_bulk_stub.py "$work/es.jsonl" '[]' > "$work/es.out" &
+es_pid=$!
+for _ in $(seq 100); do grep -q '^PORT ' "$work/es.out" 2>/dev/null && break; sleep 0.1; done
+es_port=$(sed -n 's/^PORT //p' "$work/es.out")
 
 run() {  # name, exporter settings (YAML, indented 4)
     cat > "$work/config.yaml" <<YAML
@@ -92,3 +99,25 @@ run otlp "    endpoint: http://127.0.0.1:$grpc_port
 report "otlp (gRPC), protobuf, no compression" "$work/dump.jsonl" grpc-none
 run file "    path: $work/profiles.jsonl"
 report "file (OTLP/JSON lines)" "$work/profiles.jsonl" line
+
+report_es() {  # label
+    python3 - "$1" "$work/es.jsonl" <<'PYTHON'
+import json, sys
+label, path = sys.argv[1:]
+size = samples = requests = documents = 0
+for line in open(path):
+    record = json.loads(line)
+    requests += 1
+    size += record["bytes"]
+    documents += len(record["lines"]) // 2
+    samples += sum(1 for action in record["lines"][0::2] if next(iter(action.values()))["_index"] == "profiling-events-all")
+print(f"| {label} ({documents} documents) | {requests} | {samples} | {size} | {size / samples:.2f} |")
+PYTHON
+}
+: > "$work/es.jsonl"
+run elasticsearch "    endpoint: http://127.0.0.1:$es_port"
+report_es "elasticsearch, Universal Profiling, gzip"
+: > "$work/es.jsonl"
+run elasticsearch "    endpoint: http://127.0.0.1:$es_port
+    compression: none"
+report_es "elasticsearch, Universal Profiling, no compression"

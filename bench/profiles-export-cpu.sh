@@ -8,6 +8,9 @@
 #   + otlp:            the same, and profiles -> otlp (gRPC, protobuf, gzip) to
 #                      Tests/Peers/otlp_grpc_peer.py on 127.0.0.1 (a sink: not recorded)
 #   + file:            the same, and profiles -> file (OTLP/JSON lines to /dev/null)
+#   + elasticsearch:   the same, and profiles -> elasticsearch (Universal Profiling
+#                      documents, gzip) to Tests/Peers/es_bulk_stub.py on 127.0.0.1
+#                      in its sink mode (answers 201 per document without parsing)
 # CPU is the aggregator's user + system time (its exporter threads included), best of RUNS.
 #   bench/profiles-export-cpu.sh [CAPTURE]      (default: the test fixture)
 set -euo pipefail
@@ -22,7 +25,8 @@ bin=$scratch/release
 work=$(mktemp -d)
 peer_pid=
 grpc_pid=
-trap '[ -n "$peer_pid" ] && kill "$peer_pid" 2>/dev/null; [ -n "$grpc_pid" ] && kill "$grpc_pid" 2>/dev/null; rm -rf "$work"' EXIT
+es_pid=
+trap 'for pid in $peer_pid $grpc_pid $es_pid; do kill "$pid" 2>/dev/null; done; rm -rf "$work"' EXIT
 "$bin/tandem-bench" amplify "$capture" "$work/amplified.tndm" --min-samples 1000000 >&2
 samples=$("$bin/tandem-bench" count "$work/amplified.tndm" | sed -n 's/^samples=\([0-9]*\).*/\1/p')
 
@@ -34,6 +38,10 @@ python3 Tests/Peers/otlp_grpc_peer.py serve - - > "$work/grpc.out" 2> /dev/null 
 grpc_pid=$!
 for _ in $(seq 100); do grep -q '^PORT ' "$work/grpc.out" 2>/dev/null && break; sleep 0.1; done
 grpc_port=$(sed -n 's/^PORT //p' "$work/grpc.out")
+python3 Tests/Peers/es_bulk_stub.py - '[]' > "$work/es.out" &
+es_pid=$!
+for _ in $(seq 100); do grep -q '^PORT ' "$work/es.out" 2>/dev/null && break; sleep 0.1; done
+es_port=$(sed -n 's/^PORT //p' "$work/es.out")
 
 config() {  # extra exporter definition, extra profiles exporter
     cat <<YAML
@@ -64,11 +72,14 @@ config "  otlp:
     sending_queue: { queue_size: 100000 }" ", otlp" > "$work/otlp.yaml"
 config "  file/profiles:
     path: /dev/null" ", file/profiles" > "$work/file.yaml"
+config "  elasticsearch:
+    endpoint: http://127.0.0.1:$es_port
+    sending_queue: { queue_size: 100000 }" ", elasticsearch" > "$work/elasticsearch.yaml"
 
 echo "capture $capture amplified to $samples samples; best of $runs"
 echo "| pipelines | CPU s | CPU s per 1 M samples | peak RSS MiB |"
 echo "| --- | ---: | ---: | ---: |"
-for name in ${PIPELINES:-metrics otlphttp otlp file}; do
+for name in ${PIPELINES:-metrics otlphttp otlp file elasticsearch}; do
     best=
     for _ in $(seq "$runs"); do
         /usr/bin/time -f "%U %S %M" -o "$work/time" "$bin/tandem-aggregator" replay --config "$work/$name.yaml" \

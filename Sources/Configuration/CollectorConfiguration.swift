@@ -49,9 +49,6 @@ public struct ComponentCatalog: Hashable, Sendable {
             "otlp": [.metrics, .profiles],
             "prometheusremotewrite": [.metrics],
             "file": [.metrics, .profiles],
-        ],
-        exporterSignalsNotYetBuilt: [
-            "elasticsearch": [.profiles: "tandem does not write the Universal Profiling indices yet"],
         ])
 }
 

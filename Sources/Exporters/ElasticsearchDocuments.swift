@@ -5,6 +5,9 @@ struct BulkItem: Sendable, Hashable {
     var index: String
     var action: [UInt8]
     var document: [UInt8]
+    /// The id of a document written once (see ``UniversalProfilingDocuments``), remembered
+    /// when Elasticsearch accepts it; nil for documents written every time.
+    var writeOnce: WriteOnceID? = nil
 }
 
 /// Builds Elasticsearch documents in the shape of the Elasticsearch exporter's `otel`

@@ -1,137 +1,17 @@
-import Compression
 import Configuration
 import Foundation
 import Logging
 import Profiles
 
-/// `elasticsearch`: indexes documents in the `otel` mapping mode shape (see
-/// ``ElasticsearchDocumentBuilder``) through the bulk API (`POST <endpoint>/_bulk`).
-///
-/// Bulk responses are read item by item: items that failed with 429 or a 5xx status
-/// are retried (alone), items refused otherwise are counted as rejected and logged with
-/// Elasticsearch's error type and reason. With several `endpoints`, each attempt goes to
-/// the next one in turn.
+/// `elasticsearch` in a `metrics` pipeline: indexes documents in the `otel` mapping mode
+/// shape (see ``ElasticsearchDocumentBuilder``) through the bulk API, delivered by
+/// ``ElasticsearchBulkTarget``.
 final class ElasticsearchExporter: MetricsExporter {
     let id: String
-    private let worker: ExportWorker<Target>
+    private let worker: ExportWorker<ElasticsearchBulkTarget<MetricsBatch>>
 
-    static let defaultEndpoint = "http://localhost:9200"
-
-    struct BulkRequest: Sendable {
-        var items: [BulkItem]
-    }
-
-    final class Target: DeliveryTarget, @unchecked Sendable {
-        let endpoints: [String]
-        let headers: [(String, String)]
-        let gzip: Bool
-        let builder: ElasticsearchDocumentBuilder
-        let client = HTTPClient()
-        let logger: Logger
-        /// Bulk response bytes read per document sent, beyond `HTTPClient.defaultMaximumResponseBytes`.
-        static let responseBytesPerDocument = 2048
-        /// Round-robin position; only the worker thread touches it (see ``attempt``).
-        private var nextEndpoint = 0
-
-        init(endpoints: [String], headers: [(String, String)], gzip: Bool, builder: ElasticsearchDocumentBuilder, logger: Logger) {
-            self.endpoints = endpoints
-            self.headers = headers
-            self.gzip = gzip
-            self.builder = builder
-            self.logger = logger
-        }
-
-        func makeRequests(for batch: MetricsBatch) throws -> [BulkRequest] {
-            let items = builder.items(for: batch)
-            return items.isEmpty ? [] : [BulkRequest(items: items)]
-        }
-
-        func itemCount(of request: BulkRequest) -> Int { request.items.count }
-
-        /// Runs on the worker thread only, which makes `nextEndpoint` single-threaded.
-        func attempt(_ request: BulkRequest, timeout: Duration) -> DeliveryOutcome<BulkRequest> {
-            let endpoint = endpoints[nextEndpoint % endpoints.count]
-            nextEndpoint &+= 1
-            let url = endpoint + "/_bulk"
-            var body: [UInt8] = []
-            body.reserveCapacity(request.items.reduce(0) { $0 + $1.action.count + $1.document.count + 2 })
-            for item in request.items {
-                body += item.action
-                body.append(UInt8(ascii: "\n"))
-                body += item.document
-                body.append(UInt8(ascii: "\n"))
-            }
-            var headers = self.headers
-            if gzip {
-                // zlib fails only when out of memory; the body then goes uncompressed.
-                if let compressed = try? Gzip.compress(body) {
-                    body = compressed
-                    headers.append(("Content-Encoding", "gzip"))
-                }
-            }
-            let response: HTTPResponse
-            do {
-                // A bulk response has one result per document (a few hundred bytes, more
-                // with an error reason): the bound grows with the request, not the server.
-                response = try client.post(url: url, headers: headers, body: body, timeout: timeout,
-                                           maximumResponseBytes: HTTPClient.defaultMaximumResponseBytes
-                                               + request.items.count * Self.responseBytesPerDocument)
-            } catch {
-                return .retry(remaining: request, sent: 0, rejected: 0, retryAfter: nil, reason: "\(url): \(error)")
-            }
-            switch response.statusClass {
-            case .retriable(let retryAfter):
-                return .retry(remaining: request, sent: 0, rejected: 0, retryAfter: retryAfter,
-                              reason: "\(url) answered HTTP \(response.status): \(response.bodySummary)")
-            case .rejected:
-                logger.error("Elasticsearch refused the bulk request; not retrying", metadata: [
-                    "url": "\(url)", "status": "\(response.status)", "documents": "\(request.items.count)",
-                    "response": "\(response.bodySummary)",
-                ])
-                return .finished(sent: 0, rejected: request.items.count)
-            case .success:
-                return readItems(response, of: request, url: url)
-            }
-        }
-
-        /// Settles each item from the bulk response's `items` array, in request order.
-        private func readItems(_ response: HTTPResponse, of request: BulkRequest, url: String) -> DeliveryOutcome<BulkRequest> {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any],
-                  let results = object["items"] as? [[String: Any]], results.count == request.items.count else {
-                return .retry(remaining: request, sent: 0, rejected: 0, retryAfter: nil,
-                              reason: "\(url): unreadable bulk response (HTTP \(response.status)): \(response.bodySummary)")
-            }
-            if (object["errors"] as? Bool) == false {
-                return .finished(sent: request.items.count, rejected: 0)
-            }
-            var sent = 0
-            var rejected = 0
-            var retry: [BulkItem] = []
-            var retryReason = ""
-            for (item, result) in zip(request.items, results) {
-                let outcome = result.values.first as? [String: Any] ?? [:]
-                let status = (outcome["status"] as? NSNumber)?.intValue ?? 0
-                let error = outcome["error"] as? [String: Any]
-                let reason = "\(error?["type"] as? String ?? "unknown"): \(error?["reason"] as? String ?? "no reason given")"
-                switch status {
-                case 200..<300:
-                    sent += 1
-                case 429, 500..<600:
-                    retry.append(item)
-                    retryReason = "bulk item status \(status): \(reason)"
-                default:
-                    rejected += 1
-                    logger.error("Elasticsearch refused a document; not retrying", metadata: [
-                        "index": "\(item.index)", "status": "\(status)", "reason": "\(reason)",
-                    ])
-                }
-            }
-            if retry.isEmpty { return .finished(sent: sent, rejected: rejected) }
-            return .retry(remaining: BulkRequest(items: retry), sent: sent, rejected: rejected, retryAfter: nil,
-                          reason: "\(retry.count) of \(request.items.count) documents failed with a retriable status (last: \(retryReason))")
-        }
-    }
-
+    /// Every key of an `elasticsearch` exporter, for either signal: one exporter
+    /// definition may serve a metrics and a profiles pipeline.
     static let keys = ["endpoint", "endpoints", "api_key", "user", "password", "headers", "compression", "metrics_dynamic_index",
                        "namespace", "dataset", "mapping"] + DeliverySettings.keys
 
@@ -142,57 +22,8 @@ final class ElasticsearchExporter: MetricsExporter {
         var logger = logger
         logger[metadataKey: "exporter"] = "\(id)"
         try config.requireOnlyKeys(Self.keys)
-
-        var endpoints = try config.stringList("endpoints") ?? []
-        if let endpoint = try config.string("endpoint") {
-            guard endpoints.isEmpty else {
-                throw config.error(at: config.childPath("endpoint"), "both `endpoint` and `endpoints` are set",
-                                   fix: "keep one of them")
-            }
-            endpoints = [endpoint]
-        }
-        if endpoints.isEmpty {
-            if let fromEnvironment = environment["ELASTICSEARCH_URL"], !fromEnvironment.isEmpty {
-                endpoints = fromEnvironment.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-                logger.info("no Elasticsearch endpoint configured; using ELASTICSEARCH_URL",
-                            metadata: ["endpoints": "\(endpoints.joined(separator: ","))"])
-            } else {
-                endpoints = [Self.defaultEndpoint]
-                if !isDefined {
-                    logger.info("exporter `\(id)` is used by a pipeline but not defined under `exporters`; using its defaults",
-                                metadata: ["endpoint": "\(Self.defaultEndpoint)"])
-                } else {
-                    logger.info("no Elasticsearch endpoint configured; using the default",
-                                metadata: ["endpoint": "\(Self.defaultEndpoint)"])
-                }
-            }
-        }
-        endpoints = endpoints.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
-        for (index, endpoint) in endpoints.enumerated() {
-            // The key the URL came from; from ELASTICSEARCH_URL, the key that would override it.
-            try checkHTTPURL(endpoint, key: config.has("endpoints") ? "endpoints[\(index)]" : "endpoint", in: config)
-        }
-
-        var headers: [(String, String)] = [("Content-Type", "application/x-ndjson"), ("User-Agent", "tandem-aggregator")]
-        let apiKey = try config.string("api_key")
-        let user = try config.string("user")
-        let password = try config.string("password")
-        if apiKey != nil && (user != nil || password != nil) {
-            throw config.error(at: config.childPath("api_key"), "both `api_key` and `user`/`password` are set",
-                               fix: "use one way to authenticate")
-        }
-        if let apiKey {
-            headers.append(("Authorization", "ApiKey \(apiKey)"))
-        } else if let user {
-            let credentials = Data("\(user):\(password ?? "")".utf8).base64EncodedString()
-            headers.append(("Authorization", "Basic \(credentials)"))
-        } else if password != nil {
-            throw config.error(at: config.childPath("password"), "`password` is set without `user`", fix: "add `user`")
-        }
-        // The Collector's Elasticsearch exporter compresses bulk bodies by default; so does tandem.
-        let gzip = (try config.choice("compression", among: ["gzip", "none", ""]) ?? "gzip") == "gzip"
-        headers += try config.stringMap("headers")?.map { ($0.name, $0.value) } ?? []
-
+        let connection = try ElasticsearchConnection(reading: config, id: id, isDefined: isDefined, logger: logger,
+                                                     environment: environment)
         var builder = ElasticsearchDocumentBuilder()
         let dynamicIndex = try config.mapping("metrics_dynamic_index")
         try dynamicIndex.requireOnlyKeys(["enabled"])
@@ -205,8 +36,12 @@ final class ElasticsearchExporter: MetricsExporter {
 
         let settings = try DeliverySettings(reading: config)
         self.id = id
-        worker = ExportWorker(target: Target(endpoints: endpoints, headers: headers, gzip: gzip, builder: builder, logger: logger),
-                              settings: settings, logger: logger, name: id)
+        let documents = builder
+        let target = ElasticsearchBulkTarget<MetricsBatch>(
+            connection: connection, logger: logger,
+            encode: { documents.items(for: $0) },
+            unencodedItems: { max(1, $0.resourceMetrics.count) })
+        worker = ExportWorker(target: target, settings: settings, logger: logger, name: id)
     }
 
     func export(_ batch: MetricsBatch) { worker.enqueue(batch) }

@@ -7,13 +7,9 @@ public enum ExporterFactory {
     public static let types = ["file", "otlphttp", "otlp", "elasticsearch", "prometheusremotewrite"]
 
     /// The exporter types that take profiles, and what the others are told.
-    public static let profilesTypes = ["file", "otlphttp", "otlp"]
+    public static let profilesTypes = ["file", "otlphttp", "otlp", "elasticsearch"]
 
     /// Creates the exporter of a `profiles` pipeline configured under `exporters.<id>`.
-    ///
-    /// An `elasticsearch` exporter does not write profiles yet: it is made an exporter
-    /// that says so once and counts every batch as dropped, so that the documented
-    /// configuration runs and the loss shows in the statistics.
     public static func makeProfiles(id: String, node: ConfigNode?, locations: [String: ConfigLocation] = [:],
                                     scopeVersion: String, logger: Logger) throws(ConfigurationError) -> any ProfilesExporter {
         let type = id.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? id
@@ -27,9 +23,7 @@ public enum ExporterFactory {
         case "otlp":
             return try OTLPGRPCProfilesExporter(id: id, settings: settings, scopeVersion: scopeVersion, logger: logger)
         case "elasticsearch":
-            return UnavailableProfilesExporter(
-                id: id, reason: "the Elasticsearch exporter does not write the Universal Profiling indices yet",
-                logger: logger)
+            return try ElasticsearchProfilesExporter(id: id, settings: settings, isDefined: node != nil, logger: logger)
         default:
             throw ConfigMappingReader.error(at: path, "the `\(type)` exporter cannot take profiles",
                                             fix: "use one of " + profilesTypes.map { "`\($0)`" }.joined(separator: ", "),

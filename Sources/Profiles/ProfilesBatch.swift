@@ -36,15 +36,57 @@ public struct ProfilesBatch: Sendable {
     public var sampleCount: Int64 { samples.reduce(0) { $0 + $1.weight } }
 }
 
-/// What identifies a mapped file across hosts, as lowercase hex.
+/// What identifies a mapped file across hosts, as lowercase hex, and how its file
+/// offsets map to its link-time addresses.
 public struct MappedFileIdentity: Hashable, Sendable {
     /// The ELF `NT_GNU_BUILD_ID` note.
     public var gnuBuildID: String?
     /// Universal Profiling's file ID (16 bytes of SHA-256 over the file's ends and length).
     public var fileID: String?
+    /// The file's `PT_LOAD` segments: Universal Profiling names a native frame by its
+    /// link-time (ELF virtual) address, which these give from the file offset.
+    public var segments: [FileSegment]
 
-    public init(gnuBuildID: String?, fileID: String?) {
+    public init(gnuBuildID: String?, fileID: String?, segments: [FileSegment] = []) {
         self.gnuBuildID = gnuBuildID
         self.fileID = fileID
+        self.segments = segments
     }
+
+    /// The link-time address of `fileOffset`, through the segment that holds it
+    /// (executable segments first: that is where code is); nil when none does.
+    public func virtualAddress(fileOffset: UInt64) -> UInt64? {
+        FileSegment.virtualAddress(of: fileOffset, in: segments)
+    }
+}
+
+/// One `PT_LOAD` segment of an ELF file: where it is in the file and at which address it links.
+public struct FileSegment: Hashable, Sendable {
+    public var fileOffset: UInt64
+    public var virtualAddress: UInt64
+    public var fileSize: UInt64
+    public var isExecutable: Bool
+
+    public init(fileOffset: UInt64, virtualAddress: UInt64, fileSize: UInt64, isExecutable: Bool) {
+        self.fileOffset = fileOffset
+        self.virtualAddress = virtualAddress
+        self.fileSize = fileSize
+        self.isExecutable = isExecutable
+    }
+
+    /// The link-time address of `fileOffset` through the segment of `segments` that holds
+    /// it, executable segments first (that is where code is); nil when none does.
+    @inlinable
+    public static func virtualAddress(of fileOffset: UInt64, in segments: [FileSegment]) -> UInt64? {
+        for segment in segments where segment.isExecutable && segment.holds(fileOffset) {
+            return fileOffset - segment.fileOffset &+ segment.virtualAddress
+        }
+        for segment in segments where segment.holds(fileOffset) {
+            return fileOffset - segment.fileOffset &+ segment.virtualAddress
+        }
+        return nil
+    }
+
+    @inlinable
+    func holds(_ offset: UInt64) -> Bool { offset >= fileOffset && offset - fileOffset < fileSize }
 }

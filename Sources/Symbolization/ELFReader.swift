@@ -1,4 +1,5 @@
 import ELF
+import Profiles
 
 /// Why an ELF file could not be used; the text names the file and what is wrong, for
 /// the log and the statistics.
@@ -10,13 +11,9 @@ struct ELFError: Error, CustomStringConvertible {
     init(_ error: ELFFileError) { self.description = error.description }
 }
 
-/// A `PT_LOAD` program header: how a range of file offsets maps to virtual addresses.
-struct LoadSegment: Hashable, Sendable {
-    var fileOffset: UInt64
-    var virtualAddress: UInt64
-    var fileSize: UInt64
-    var isExecutable: Bool
-}
+/// A `PT_LOAD` program header: how a range of file offsets maps to virtual addresses
+/// (the type the exporters receive in ``MappedFileIdentity``).
+typealias LoadSegment = FileSegment
 
 /// A function symbol with its name in hand (`.gopclntab`).
 struct RawSymbol {

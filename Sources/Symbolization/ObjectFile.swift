@@ -1,4 +1,5 @@
 import Logging
+import Profiles
 
 /// The runtime a whole file's code belongs to, from markers in the file.
 enum FileRuntime: Sendable {
@@ -47,17 +48,9 @@ final class ObjectFile {
         self.symbolSource = symbolSource
     }
 
-    /// The link-time virtual address of a file offset, through the `PT_LOAD` segment
-    /// that contains it (executable segments first: that is where code is).
+    /// The link-time virtual address of a file offset (see ``FileSegment/virtualAddress(of:in:)``).
     func virtualAddress(fileOffset: UInt64) -> UInt64? {
-        for segment in segments where segment.isExecutable
-            && fileOffset >= segment.fileOffset && fileOffset - segment.fileOffset < segment.fileSize {
-            return fileOffset - segment.fileOffset &+ segment.virtualAddress
-        }
-        for segment in segments where fileOffset >= segment.fileOffset && fileOffset - segment.fileOffset < segment.fileSize {
-            return fileOffset - segment.fileOffset &+ segment.virtualAddress
-        }
-        return nil
+        FileSegment.virtualAddress(of: fileOffset, in: segments)
     }
 }
 

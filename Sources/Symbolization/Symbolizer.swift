@@ -305,7 +305,9 @@ public final class Symbolizer {
         guard let process = processes[pid] else { return nil }
         for mapping in process.mappings where mapping.path == path {
             if case .loaded(let object) = mapping.object {
-                return MappedFileIdentity(gnuBuildID: object.buildID.map(hexString), fileID: object.fileID.map(hexString))
+                return MappedFileIdentity(
+                    gnuBuildID: object.buildID.map(hexString), fileID: object.fileID.map(hexString),
+                    segments: object.segments)
             }
         }
         return nil

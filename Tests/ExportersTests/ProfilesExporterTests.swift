@@ -126,18 +126,6 @@ struct ProfilesExporterTests {
         })
     }
 
-    @Test("elasticsearch says it cannot write profiles yet and counts each batch as dropped")
-    func elasticsearchNotBuiltYet() throws {
-        let capture = LogCapture()
-        let exporter = try ExporterFactory.makeProfiles(id: "elasticsearch", node: nil, scopeVersion: "test",
-                                                        logger: capture.logger())
-        exporter.export(sampleProfilesBatch())
-        exporter.export(sampleProfilesBatch())
-        exporter.shutdown(deadline: .now)
-        #expect(exporter.statistics == ExporterStatistics(dropped: 2))
-        #expect(capture.messages.contains { $0.contains("does not write the Universal Profiling indices yet") })
-    }
-
     @Test("an exporter type without profiles is refused")
     func prometheusRefused() {
         #expect(throws: ConfigurationError.self) {

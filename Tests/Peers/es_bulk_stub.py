@@ -9,10 +9,14 @@ number i (from 0) is answered from SCENARIO_JSON[i], a JSON list of objects:
   {"status": 429, "retry_after": "1"}   the whole request fails with that status
   {"items": [201, 429, 400]}            HTTP 200; per-item statuses by position
                                          (missing positions succeed with 201)
+  {"index_items": {"idx": [400]}}        HTTP 200; statuses of the items of index
+                                         "idx", in their order (others succeed)
 
-Requests past the end of the list succeed entirely. Every request is appended to
-DUMPFILE as one JSON line {"time", "path", "headers", "lines"} before it is answered,
-"lines" being the NDJSON body parsed line by line.
+Requests past the end of the list succeed entirely. With DUMPFILE "-" the stub is a sink
+for benchmarks: it neither parses nor records bodies, and answers every document 201. Every request is appended to
+DUMPFILE as one JSON line {"time", "path", "headers", "lines", "bytes"} before it is
+answered, "lines" being the NDJSON body parsed line by line and "bytes" the body's size
+as received (compressed or not).
 """
 import gzip
 import json
@@ -56,6 +60,19 @@ def main():
 
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            wire_bytes = len(body)
+            if dump_path == "-":
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                documents = (body.count(b"\n") + (0 if body.endswith(b"\n") else 1)) // 2
+                answer = '{"took":0,"errors":false,"items":[' + ",".join(['{"create":{"status":201}}'] * documents) + "]}"
+                payload = answer.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
             if self.headers.get("Content-Encoding") == "gzip":
                 body = gzip.decompress(body)
             lines = [json.loads(line) for line in body.decode("utf-8").split("\n") if line]
@@ -67,6 +84,7 @@ def main():
                     "path": self.path,
                     "headers": {k.lower(): v for k, v in self.headers.items()},
                     "lines": lines,
+                    "bytes": wire_bytes,
                 }
                 with open(dump_path, "a") as dump:
                     dump.write(json.dumps(record) + "\n")
@@ -76,10 +94,14 @@ def main():
                 self.reply(step["status"], {"error": {"type": "injected", "reason": "whole request"}}, headers)
                 return
             statuses = step.get("items", [])
+            by_index = {name: list(codes) for name, codes in step.get("index_items", {}).items()}
             items = []
             for index in range(len(lines) // 2):
                 status = statuses[index] if index < len(statuses) else 201
                 action = next(iter(lines[2 * index]))
+                queued = by_index.get(lines[2 * index][action].get("_index"))
+                if queued:
+                    status = queued.pop(0)
                 outcome = {"_index": lines[2 * index][action].get("_index"), "status": status}
                 if status >= 300:
                     kind, reason = ERRORS.get(status, ("injected_exception", "injected"))

@@ -1,0 +1,49 @@
+import Configuration
+import Foundation
+import Logging
+import Profiles
+
+/// `elasticsearch` in a `profiles` pipeline: writes Elastic's Universal Profiling indices
+/// (``UniversalProfilingDocuments``) through the same bulk delivery as the metrics
+/// (``ElasticsearchBulkTarget``): queue, retries of 429/5xx items, per-item results.
+/// Its statistics count documents.
+final class ElasticsearchProfilesExporter: ProfilesExporter {
+    let id: String
+    let documents: UniversalProfilingDocuments
+    private let worker: ExportWorker<ElasticsearchBulkTarget<ProfilesBatch>>
+
+    /// Reads the same keys as the metrics exporter (one definition may serve both
+    /// pipelines); the metrics-only ones (`namespace`, `dataset`, ...) do not apply here.
+    init(id: String, settings config: ConfigMappingReader, isDefined: Bool, logger: Logger,
+         documents: UniversalProfilingDocuments? = nil,
+         environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) {
+        var logger = logger
+        logger[metadataKey: "exporter"] = "\(id)"
+        logger[metadataKey: "signal"] = "profiles"
+        try config.requireOnlyKeys(ElasticsearchExporter.keys)
+        let connection = try ElasticsearchConnection(reading: config, id: id, isDefined: isDefined, logger: logger,
+                                                     environment: environment)
+        let settings = try DeliverySettings(reading: config)
+        self.id = id
+        // A document on its way is not written again until it is settled, or until its
+        // request can no longer be under way (then it is written again: a repeat, not a loss).
+        let documents = documents ?? UniversalProfilingDocuments(
+            pendingLifetime: settings.maxElapsedTime + settings.timeout * 2)
+        self.documents = documents
+        let target = ElasticsearchBulkTarget<ProfilesBatch>(
+            connection: connection, logger: logger,
+            encode: { documents.items(for: $0) },
+            // A batch that cannot be encoded counts as one dropped item, as for other profiles exporters.
+            unencodedItems: { _ in 1 },
+            settled: { documents.settled($0, accepted: $1) })
+        worker = ExportWorker(target: target, settings: settings, logger: logger, name: id)
+    }
+
+    func export(_ batch: ProfilesBatch) {
+        guard !batch.isEmpty else { return }
+        worker.enqueue(batch)
+    }
+
+    var statistics: ExporterStatistics { worker.statistics }
+    func shutdown(deadline: ContinuousClock.Instant) { worker.shutdown(deadline: deadline) }
+}
