@@ -8,7 +8,7 @@ extension Frame {
     /// the line keeps two calls from one function apart. Without a known line:
     /// `Worker.run (worker.py)`.
     public var locationLabel: String {
-        guard let sourceFile, !sourceFile.isEmpty else { return displayName }
+        guard let sourceFile = interpretedSourceFile, !sourceFile.isEmpty else { return displayName }
         let file = Self.shortSourceFileName(sourceFile)
         return sourceLine == 0 ? "\(displayName) (\(file))" : "\(displayName) (\(file):\(sourceLine))"
     }
@@ -17,7 +17,7 @@ extension Frame {
     /// functions): `Worker.run (worker.py)`. The file keeps functions of the same
     /// name in different modules apart.
     public var functionLabel: String {
-        guard let sourceFile, !sourceFile.isEmpty else { return displayName }
+        guard let sourceFile = interpretedSourceFile, !sourceFile.isEmpty else { return displayName }
         return "\(displayName) (\(Self.shortSourceFileName(sourceFile)))"
     }
 
