@@ -97,6 +97,7 @@ public final class AggregatorRuntime: Sendable {
         if let value = receiver.maxMappings { symbolizerOptions.maximumMappings = value }
         if let value = receiver.maxKernelSymbols { symbolizerOptions.maximumKernelSymbols = value }
         if let value = receiver.maxCPythonCodeObjects { symbolizerOptions.maximumCPythonCodes = value }
+        if let value = receiver.sourceLines { symbolizerOptions.sourceLines = value }
         self.symbolizerOptions = symbolizerOptions
         self.logger = logger
         var exporters: [any MetricsExporter] = []
