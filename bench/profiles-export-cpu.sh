@@ -6,6 +6,8 @@
 #   + otlphttp:        the same, and profiles -> otlphttp (protobuf, gzip) to
 #                      Tests/Peers/otlp_profiles_peer.py on 127.0.0.1
 #   + file:            the same, and profiles -> file (OTLP/JSON lines to /dev/null)
+#   otlphttp without receivers.profiling.source_lines: native and Go frames without
+#                      source lines (no line table read), against the otlphttp row
 # CPU is the aggregator's user + system time (its exporter threads included), best of RUNS.
 #   bench/profiles-export-cpu.sh [CAPTURE]      (default: the test fixture)
 set -euo pipefail
@@ -28,10 +30,11 @@ peer_pid=$!
 for _ in $(seq 100); do grep -q '^PORT ' "$work/peer.out" 2>/dev/null && break; sleep 0.1; done
 port=$(sed -n 's/^PORT //p' "$work/peer.out")
 
-config() {  # extra exporter definition, extra profiles exporter
+config() {  # extra exporter definition, extra profiles exporter, extra receiver setting
     cat <<YAML
 receivers:
   profiling:
+$3
 connectors:
   profilingmetrics:
 exporters:
@@ -54,11 +57,14 @@ config "  otlphttp:
     sending_queue: { queue_size: 100000 }" ", otlphttp" > "$work/otlphttp.yaml"
 config "  file/profiles:
     path: /dev/null" ", file/profiles" > "$work/file.yaml"
+config "  otlphttp:
+    endpoint: http://127.0.0.1:$port
+    sending_queue: { queue_size: 100000 }" ", otlphttp" "    source_lines: false" > "$work/otlphttp-nolines.yaml"
 
 echo "capture $capture amplified to $samples samples; best of $runs"
 echo "| pipelines | CPU s | CPU s per 1 M samples | peak RSS MiB |"
 echo "| --- | ---: | ---: | ---: |"
-for name in metrics otlphttp file; do
+for name in metrics otlphttp otlphttp-nolines file; do
     best=
     for _ in $(seq "$runs"); do
         /usr/bin/time -f "%U %S %M" -o "$work/time" "$bin/tandem-aggregator" replay --config "$work/$name.yaml" \
@@ -67,6 +73,7 @@ for name in metrics otlphttp file; do
         cpu=$(echo "$user + $system" | bc)
         if [ -z "$best" ] || [ "$(echo "$cpu < $best" | bc)" = 1 ]; then best=$cpu; best_rss=$rss; fi
     done
-    label=$name; [ "$name" != metrics ] && label="metrics + profiles to $name"
+    label=$name; [ "$name" != metrics ] && label="metrics + profiles to ${name%-nolines}"
+    [ "$name" = otlphttp-nolines ] && label="$label, source_lines: false"
     printf '| %s | %.2f | %.2f | %.1f |\n' "$label" "$best" "$(echo "$best * 1000000 / $samples" | bc -l)" "$(echo "$best_rss / 1024" | bc -l)"
 done

@@ -93,7 +93,7 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
         ("max_kernel_symbols", "tandem: kernel symbols kept per stream (default 524288)"),
         ("max_cpython_code_objects", "tandem: CPython code objects kept per stream, with 1 KiB of names and line tables each on average (default 65536)"),
         ("max_profile_stacks", "tandem: distinct (process, thread, stack) cells of the file outputs' profile per run (default 262144)"),
-        ("source_lines", "tandem: source file and line of native and Go frames from .debug_line / .gopclntab, for the profiles exporters (default true)"),
+        ("source_lines", "tandem: source file and line of native and Go frames from .debug_line / .gopclntab, for the profiles exporters (default true; read only when a profiles exporter is configured)"),
     ]
 
     /// The range each per-stream `max_*` bound accepts: at least 1, at most 2^26 (beyond that a

@@ -62,11 +62,12 @@ struct GoLineTable {
     }
 
     /// The table of `file`'s `.gopclntab`; nil when it has none.
-    static func read(from file: any ELFByteSource) throws(SourceLineFailure) -> GoLineTable? {
+    /// The table is kept as read: one larger than `limit` bytes is refused (`.overLimit`).
+    static func read(from file: any ELFByteSource, limit: Int) throws(SourceLineFailure) -> GoLineTable? {
         let elf: ELFFile
         do throws(ELFFileError) { elf = try ELFFile(source: file) } catch { throw .malformed(error.description) }
         guard let section = elf.section(named: ".gopclntab") else { return nil }
-        let bytes = try SourceLineReader.contents(of: section, in: elf, limit: Int(ELFReader.maximumGoPCLNTabSize))
+        let bytes = try SourceLineReader.contents(of: section, in: elf, limit: limit)
         guard let table = GoLineTable(bytes) else {
             throw .malformed("\(elf.name): .gopclntab: not a little-endian Go 1.2 to 1.2x table (magic, pointer size or offsets)")
         }

@@ -31,10 +31,10 @@ enum SourceLineFailure: Error, CustomStringConvertible {
 /// file's (`ObjectFile.lineSources`, in that order), decompressing `SHF_COMPRESSED`
 /// sections through `ELFSectionDecompressor`, the one the unwind-table compiler uses.
 enum SourceLineReader {
-    /// Largest `.debug_line` (or `.debug_line_str`) read, stored or decompressed: a
-    /// large C++ binary's `.debug_line` is a few hundred MiB; the table built from it is
-    /// bounded separately, by rows.
-    static let maximumSectionSize = 512 << 20
+    /// Largest `.debug_line` (or `.debug_line_str`) read, stored or decompressed: it is
+    /// held whole while its table is built, and a section larger than this gives more rows
+    /// than the default row cap anyway (a row takes 1 to 3 bytes of program).
+    static let maximumSectionSize = 64 << 20
     /// `.debug_str` is read only up to this size (it holds every name of `.debug_info`;
     /// line tables rarely point into it): past it, such file names are left empty.
     static let maximumStringSectionSize = 32 << 20
@@ -82,6 +82,7 @@ enum SourceLineReader {
                                               isCompressed: true, decompressor: ELFSectionDecompressor(), limit: limit)
             return cursor.bytes
         } catch {
+            if case .compressedSectionTooLarge = error.kind { throw .overLimit("\(elf.name): \(error.description)") }
             throw .malformed("\(elf.name): \(error.description)")
         }
     }

@@ -494,7 +494,8 @@ public final class Symbolizer {
         let bytes: Int
         do throws(SourceLineFailure) {
             if object.runtime == .go {
-                guard let table = try GoLineTable.read(from: file) else { return }
+                let limit = options.maximumLineRows.multipliedReportingOverflow(by: LineTable.bytesPerRow).partialValue
+                guard let table = try GoLineTable.read(from: file, limit: max(0, limit)) else { return }
                 object.lines = .go(table)
                 bytes = table.byteCount
             } else {
@@ -514,6 +515,7 @@ public final class Symbolizer {
         statistics.lineTablesLoaded += 1
         lineTableHolders.append((WeakObjectFile(object), bytes))
         evictLineTablesIfNeeded(keeping: object)
+        statistics.lineTableBytes = UInt64(lineTableHolders.reduce(0) { $0 + $1.bytes })
     }
 
     /// Drops the line tables of the least recently used files (and of files no longer

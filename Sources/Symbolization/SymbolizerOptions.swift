@@ -36,7 +36,8 @@ public struct SymbolizerOptions: Sendable, Hashable {
     /// `sourceLine`) from DWARF `.debug_line` or Go's `.gopclntab` (`source_lines`).
     public var sourceLines: Bool
     /// Rows of one file's line table (12 bytes each): a file whose `.debug_line` gives
-    /// more gets no lines (counted in `lineTablesOverLimit`).
+    /// more, or whose `.gopclntab` is larger than that many rows' bytes, gets no lines
+    /// (counted in `lineTablesOverLimit`).
     public var maximumLineRows: Int
     /// Bytes of line tables kept over all loaded files: past it, the least recently used
     /// files' tables are dropped (and read again if needed).
@@ -58,8 +59,9 @@ public struct SymbolizerOptions: Sendable, Hashable {
     /// 2^22 rows (48 MiB): rows repeating their predecessor's file and line are not kept,
     /// which leaves a few million for the largest binaries.
     public static let defaultMaximumLineRows = 1 << 22
-    /// 256 MiB of line tables (and Go `.gopclntab`s, kept as read) over all files.
-    public static let defaultMaximumLineTableBytes = 256 << 20
+    /// 128 MiB of line tables (and Go `.gopclntab`s, kept as read) over all files: the
+    /// tables of a few large binaries.
+    public static let defaultMaximumLineTableBytes = 128 << 20
 
     public init(debugDirectories: [String] = ["/usr/lib/debug"], perfMapDirectory: String = "/tmp",
                 useProcessRoot: Bool = true, demangle: Bool = true, stackCacheCapacity: Int = 65536,

@@ -68,6 +68,8 @@ public struct SymbolizerStatistics: Sendable, Hashable {
     public var lineTablesOverLimit: UInt64 = 0
     /// Line tables dropped to stay within `maximumLineTableBytes`.
     public var lineTablesEvicted: UInt64 = 0
+    /// Bytes of the line tables held, as of the last one read.
+    public var lineTableBytes: UInt64 = 0
     /// Frames given a source file and line, counted as `framesResolved` (once per stack).
     public var framesWithLines: UInt64 = 0
 
