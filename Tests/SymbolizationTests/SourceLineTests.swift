@@ -230,6 +230,42 @@ struct SourceLineTests {
         #expect(log.entries.filter { $0.message.contains("cannot read source lines") }.count == 1)
     }
 
+    @Test("Past the byte budget the least recently used file's table is dropped, and read again when needed")
+    func budget() throws {
+        let first = try CBuild(["-g", "-O2"])
+        let second = try CBuild(["-g", "-O0"])
+        let base: UInt64 = 0x7f00_0000_0000
+        let pid: Int32 = 0x3fff_ff21
+        var mappings: [Mapping] = []
+        for (index, build) in [first, second].enumerated() {
+            var status = stat()
+            #expect(stat(build.binary, &status) == 0)
+            mappings.append(Mapping(start: base + UInt64(index) << 32, end: base + UInt64(index) << 32 + 0x10_0000, fileOffset: 0,
+                                    device: UInt64(status.st_dev), inode: UInt64(status.st_ino), path: build.binary))
+        }
+        let symbolizer = Symbolizer(options: .init(debugDirectories: [], maximumLineTableBytes: 1), logger: testLogger())
+        symbolizer.apply(.process(WireFormat.ProcessInfo(pid: pid, parentPID: 1, startTime: 0, comm: "lines",
+                                                         executablePath: first.binary, cgroupPath: "/")))
+        symbolizer.apply(.mappings(Mappings(pid: pid, mappings: mappings)))
+        func leafLine(_ index: Int, _ build: CBuild) throws -> UInt32 {
+            // Both builds put the leaf where its file offset is its address (gcc's PIE layout).
+            let elf = try ELFFile(bytes: Array(try Data(contentsOf: URL(fileURLWithPath: build.binary))))
+            let segment = try #require(elf.programHeaders.first {
+                $0.type == ELFFile.segmentLoad && build.leaf >= $0.virtualAddress && build.leaf - $0.virtualAddress < $0.fileSize
+            })
+            let address = base + UInt64(index) << 32 + build.leaf - segment.virtualAddress + segment.offset
+            return symbolizer.symbolize(Sample(time: 1, pid: pid, tid: pid, cpu: 0, kernelStack: [], userStack: [address]))
+                .frames[0].sourceLine
+        }
+        let leaf = try line(of: "LINE:leaf", in: cSource)
+        #expect(try leafLine(0, first) == leaf)
+        #expect(try leafLine(1, second) == leaf)
+        #expect(symbolizer.statistics.lineTablesEvicted == 1)
+        #expect(try leafLine(0, first) == leaf)
+        #expect(symbolizer.statistics.lineTablesLoaded == 3)
+        #expect(symbolizer.statistics.lineTablesEvicted == 2)
+    }
+
     @Test("Truncated or corrupted .debug_line: no lines, no crash, one counted and logged failure; names stay",
           arguments: ["length", "version", "opcode-base", "line-range"])
     func corruptDebugLine(kind: String) throws {
