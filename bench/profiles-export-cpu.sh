@@ -34,7 +34,7 @@ config() {  # extra exporter definition, extra profiles exporter, extra receiver
     cat <<YAML
 receivers:
   profiling:
-$3
+${3:-}
 connectors:
   profilingmetrics:
 exporters:

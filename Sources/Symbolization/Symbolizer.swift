@@ -289,6 +289,7 @@ public final class Symbolizer {
         awaitedFiles = [:]
         internedPaths = [:]
         cpythonCodes.removeAll()
+        lineTableHolders = []
         kernelSymbols = KernelSymbolTable()
         sampleStacks.removeAll()
         namedUserStacks.removeAll()
@@ -494,8 +495,9 @@ public final class Symbolizer {
         let bytes: Int
         do throws(SourceLineFailure) {
             if object.runtime == .go {
-                let limit = options.maximumLineRows.multipliedReportingOverflow(by: LineTable.bytesPerRow).partialValue
-                guard let table = try GoLineTable.read(from: file, limit: max(0, limit)) else { return }
+                // Kept as read: bounded as the rows of a DWARF table are.
+                let limit = max(0, min(options.maximumLineRows, Int.max / LineTable.bytesPerRow)) * LineTable.bytesPerRow
+                guard let table = try GoLineTable.read(from: file, limit: limit) else { return }
                 object.lines = .go(table)
                 bytes = table.byteCount
             } else {
