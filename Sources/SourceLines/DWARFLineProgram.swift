@@ -24,6 +24,12 @@ public enum DWARFLineProgram {
         }
     }
 
+    /// Directories, and file names, one unit's header may list (real ones list hundreds):
+    /// each costs far more memory than its few bytes of section, so a count is capped.
+    public static let maximumEntriesPerUnit = 1 << 16
+    /// Distinct file paths over all units (a large C++ binary has tens of thousands).
+    public static let maximumFiles = 1 << 18
+
     /// Runs every unit's program. Throws on the first malformed unit or when the rows
     /// exceed `maximumRows`: a half-read table could give wrong lines for the rest.
     public static func table(of sections: Sections, maximumRows: Int) throws(SourceLinesError) -> LineTable {
@@ -94,6 +100,10 @@ public enum DWARFLineProgram {
             fileNames = try fileNames4(&tables)
         }
         var fileIndices = fileNames.map { builder.fileIndex($0) }
+        guard builder.files.count <= maximumFiles else {
+            throw unit.error(.malformedHeader(field: "distinct file names of the section (at most \(maximumFiles))",
+                                              value: UInt64(builder.files.count)))
+        }
         var program = unit.subrange(programStart, unitEnd)
         try run(&program, header: header, fileIndices: &fileIndices, builder: &builder)
         return unitEnd
@@ -120,12 +130,14 @@ public enum DWARFLineProgram {
         while true {
             let directory = try cursor.cString()
             if directory.isEmpty { break }
+            try checkCount(directories.count, cursor)
             directories.append(directory)
         }
         var files: [String] = [""]
         while true {
             let name = try cursor.cString()
             if name.isEmpty { break }
+            try checkCount(files.count, cursor)
             let directory = try cursor.uleb128()
             _ = try cursor.uleb128()  // modification time
             _ = try cursor.uleb128()  // length
@@ -158,8 +170,8 @@ public enum DWARFLineProgram {
         for _ in 0..<formatCount { formats.append((try cursor.uleb128(), try cursor.uleb128())) }
         let count = try cursor.uleb128()
         // Each entry takes at least a byte per format: a count the header cannot hold is a lie.
-        guard count <= UInt64(cursor.remaining), formatCount > 0 || count == 0 else {
-            throw cursor.error(.malformedHeader(field: "directory or file name count", value: count))
+        guard count <= UInt64(cursor.remaining), count <= UInt64(maximumEntriesPerUnit), formatCount > 0 || count == 0 else {
+            throw cursor.error(.malformedHeader(field: "directory or file name count (at most \(maximumEntriesPerUnit))", value: count))
         }
         var entries: [(path: String?, directory: UInt64?)] = []
         entries.reserveCapacity(Int(count))
@@ -221,6 +233,14 @@ public enum DWARFLineProgram {
         var strings = ByteCursor(bytes: section, start: 0, end: section.count, section: name)
         strings.position = Int(offset)
         return try strings.cString()
+    }
+
+    /// Throws when a list already holds `maximumEntriesPerUnit` entries.
+    private static func checkCount(_ count: Int, _ cursor: ByteCursor) throws(UnwindTableError) {
+        guard count <= maximumEntriesPerUnit else {
+            throw cursor.error(.malformedHeader(field: "directory or file name count (at most \(maximumEntriesPerUnit))",
+                                                value: UInt64(count)))
+        }
     }
 
     /// `directory/name`, or `name` alone when it is absolute or there is no directory.
@@ -290,6 +310,11 @@ public enum DWARFLineProgram {
                 case 3 where header.version < 5:  // DW_LNE_define_file
                     let name = try operands.cString()
                     _ = try operands.uleb128()
+                    try checkCount(fileIndices.count, cursor)
+                    guard builder.files.count <= maximumFiles else {
+                        throw cursor.error(.malformedHeader(field: "distinct file names of the section (at most \(maximumFiles))",
+                                                            value: UInt64(builder.files.count)))
+                    }
                     fileIndices.append(builder.fileIndex(name))
                 default:
                     break  // DW_LNE_set_discriminator and vendor opcodes: nothing a row needs

@@ -22,8 +22,9 @@ struct GoLineTable {
     private let cuTable: Int
     private let fileTable: Int
 
-    /// Most steps of one pc-value table walked (a function's table has one per line change).
-    static let maximumSteps = 1 << 20
+    /// Most steps of one pc-value table walked (a function's table has one per change of
+    /// line or file; the largest real functions have a few thousand): bounds a lookup's CPU.
+    static let maximumSteps = 1 << 16
 
     /// The table's memory: it is kept as read.
     var byteCount: Int { table.count }

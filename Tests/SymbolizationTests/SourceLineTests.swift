@@ -337,3 +337,36 @@ struct SourceLineTests {
         #expect(result.statistics.lineTablesLoaded == 1)
     }
 }
+
+/// Hand-made `.debug_line` units: the header fields a hostile file sets.
+@Suite("DWARF line programs: hostile headers")
+struct HostileLineProgramTests {
+    /// A DWARF 5 unit (32-bit offsets, 8-byte addresses) whose file name list claims `count`
+    /// entries of one `DW_FORM_udata` each, followed by as many bytes as `body`.
+    private func unit5(fileCount: [UInt8], body: [UInt8]) -> [UInt8] {
+        // minimum_instruction_length, maximum_operations, default_is_stmt, line_base, line_range,
+        // opcode_base, standard_opcode_lengths
+        var header: [UInt8] = [1, 1, 1, 0xfb, 14, 13] + [0, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0, 1]
+        header += [1, 1, 0x08, 1, 0x2f, 0x74, 0]  // one directory: path as DW_FORM_string, "/t"
+        header += [1, 2, 0x0f] + fileCount  // file names: directory index as DW_FORM_udata, count
+        header += body
+        var unit: [UInt8] = [5, 0, 8, 0]
+        unit += withUnsafeBytes(of: UInt32(header.count).littleEndian, Array.init)
+        unit += header
+        return withUnsafeBytes(of: UInt32(unit.count).littleEndian, Array.init) + unit
+    }
+
+    @Test("A file name count above the per-unit cap is refused before anything is allocated for it")
+    func entryCountCap() throws {
+        // 2^20 entries claimed (ULEB128 80 80 40), with 2^20 bytes to hold them.
+        let section = unit5(fileCount: [0x80, 0x80, 0x40], body: [UInt8](repeating: 0, count: 1 << 20))
+        let error = #expect(throws: SourceLinesError.self) {
+            try DWARFLineProgram.table(of: .init(debugLine: section), maximumRows: 1 << 10)
+        }
+        #expect(error?.description.contains("at most \(DWARFLineProgram.maximumEntriesPerUnit)") == true)
+        // Within the cap, the same layout reads.
+        let small = unit5(fileCount: [2], body: [0, 0])
+        let table = try DWARFLineProgram.table(of: .init(debugLine: small), maximumRows: 1 << 10)
+        #expect(table.count == 0)
+    }
+}
