@@ -141,7 +141,7 @@ public enum DWARFLineProgram {
             let directory = try cursor.uleb128()
             _ = try cursor.uleb128()  // modification time
             _ = try cursor.uleb128()  // length
-            files.append(join(directory < UInt64(directories.count) ? directories[Int(directory)] : "", name))
+            files.append(try join(directory < UInt64(directories.count) ? directories[Int(directory)] : "", name, cursor))
         }
         return files
     }
@@ -151,10 +151,12 @@ public enum DWARFLineProgram {
     private static func fileNames5(_ cursor: inout ByteCursor, header: Header,
                                    sections: Sections) throws(UnwindTableError) -> [String] {
         let directories = try entries5(&cursor, header: header, sections: sections).map { $0.path ?? "" }
-        return try entries5(&cursor, header: header, sections: sections).map { entry in
+        var files: [String] = []
+        for entry in try entries5(&cursor, header: header, sections: sections) {
             let directory = entry.directory.flatMap { $0 < UInt64(directories.count) ? directories[Int($0)] : nil } ?? ""
-            return join(directory, entry.path ?? "")
+            files.append(try join(directory, entry.path ?? "", cursor))
         }
+        return files
     }
 
     /// `DW_LNCT_path`, `DW_LNCT_directory_index`.
@@ -230,9 +232,14 @@ public enum DWARFLineProgram {
         guard offset < UInt64(section.count) else {
             throw cursor.error(.malformedHeader(field: "offset into \(name) (\(section.count) bytes)", value: offset))
         }
-        var strings = ByteCursor(bytes: section, start: 0, end: section.count, section: name)
-        strings.position = Int(offset)
-        return try strings.cString()
+        // Many entries may point at one string: each is copied, so its length is capped.
+        let start = Int(offset)
+        let end = min(section.count, start + maximumPathLength)
+        guard let terminator = section[start..<end].firstIndex(of: 0) else {
+            throw cursor.error(.malformedHeader(field: "string in \(name) unterminated within \(maximumPathLength) bytes",
+                                                value: offset))
+        }
+        return String(decoding: section[start..<terminator], as: UTF8.self)
     }
 
     /// Throws when a list already holds `maximumEntriesPerUnit` entries.
@@ -244,7 +251,15 @@ public enum DWARFLineProgram {
     }
 
     /// `directory/name`, or `name` alone when it is absolute or there is no directory.
-    private static func join(_ directory: String, _ name: String) -> String {
+    /// Longer paths are refused: entries may all name one long directory or string, and
+    /// the joined copies would cost far more than the section's bytes.
+    public static let maximumPathLength = 4096
+
+    private static func join(_ directory: String, _ name: String, _ cursor: ByteCursor) throws(UnwindTableError) -> String {
+        guard directory.utf8.count + name.utf8.count < maximumPathLength else {
+            throw cursor.error(.malformedHeader(field: "path length (at most \(maximumPathLength) bytes)",
+                                                value: UInt64(directory.utf8.count + name.utf8.count)))
+        }
         if name.hasPrefix("/") || directory.isEmpty { return name }
         return directory.hasSuffix("/") ? directory + name : directory + "/" + name
     }

@@ -343,11 +343,12 @@ struct SourceLineTests {
 struct HostileLineProgramTests {
     /// A DWARF 5 unit (32-bit offsets, 8-byte addresses) whose file name list claims `count`
     /// entries of one `DW_FORM_udata` each, followed by as many bytes as `body`.
-    private func unit5(fileCount: [UInt8], body: [UInt8]) -> [UInt8] {
+    private func unit5(fileCount: [UInt8], body: [UInt8],
+                       directories: [UInt8] = [1, 1, 0x08, 1, 0x2f, 0x74, 0]) -> [UInt8] {
         // minimum_instruction_length, maximum_operations, default_is_stmt, line_base, line_range,
         // opcode_base, standard_opcode_lengths
         var header: [UInt8] = [1, 1, 1, 0xfb, 14, 13] + [0, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0, 1]
-        header += [1, 1, 0x08, 1, 0x2f, 0x74, 0]  // one directory: path as DW_FORM_string, "/t"
+        header += directories  // by default one directory: path as DW_FORM_string, "/t"
         header += [1, 2, 0x0f] + fileCount  // file names: directory index as DW_FORM_udata, count
         header += body
         var unit: [UInt8] = [5, 0, 8, 0]
@@ -368,5 +369,18 @@ struct HostileLineProgramTests {
         let small = unit5(fileCount: [2], body: [0, 0])
         let table = try DWARFLineProgram.table(of: .init(debugLine: small), maximumRows: 1 << 10)
         #expect(table.count == 0)
+    }
+
+    @Test("A path longer than the cap in .debug_line_str is refused (entries may all point at it)")
+    func pathLengthCap() throws {
+        // Directories: one format (path, DW_FORM_line_strp), 2 entries, both at offset 0.
+        let section = unit5(fileCount: [0], body: [], directories: [1, 1, 0x1f, 2, 0, 0, 0, 0, 0, 0, 0, 0])
+        let long = [UInt8](repeating: UInt8(ascii: "a"), count: DWARFLineProgram.maximumPathLength + 10) + [0]
+        let error = #expect(throws: SourceLinesError.self) {
+            try DWARFLineProgram.table(of: .init(debugLine: section, debugLineStr: long), maximumRows: 1 << 10)
+        }
+        #expect(error?.description.contains("unterminated within \(DWARFLineProgram.maximumPathLength) bytes") == true)
+        let short = Array("/src".utf8) + [0]
+        #expect(try DWARFLineProgram.table(of: .init(debugLine: section, debugLineStr: short), maximumRows: 1 << 10).count == 0)
     }
 }
