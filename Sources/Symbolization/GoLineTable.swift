@@ -22,6 +22,14 @@ struct GoLineTable {
     private let cuTable: Int
     private let fileTable: Int
 
+    /// File names read so far, by offset: frames share one string per file (cached
+    /// stacks hold them), as frames of a DWARF table share its `files`.
+    private final class Names {
+        var byOffset: [Int: String] = [:]
+    }
+
+    private let names = Names()
+
     /// Most steps of one pc-value table walked (a function's table has one per change of
     /// line or file; the largest real functions have a few thousand): bounds a lookup's CPU.
     static let maximumSteps = 1 << 16
@@ -98,7 +106,9 @@ struct GoLineTable {
                   offset != UInt32.max else { return nil }
             nameOffset = fileTable + Int(offset)
         }
+        if let file = names.byOffset[nameOffset] { return (file, UInt32(line)) }
         guard let file = Self.name(table, nameOffset) else { return nil }
+        names.byOffset[nameOffset] = file
         return (file, UInt32(line))
     }
 
