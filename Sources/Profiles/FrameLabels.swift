@@ -1,7 +1,8 @@
 extension Frame {
-    // One rule for the text outputs: a frame that has a (non-empty) source file, an
-    // interpreted frame, shows it after its name, in parentheses, as py-spy and speedscope users
-    // read Python stacks; native frames show `displayName` alone, unchanged. Structured
+    // One rule for the text outputs: an interpreted frame with a (non-empty) source file
+    // (`interpretedSourceFile`) shows it after its name, in parentheses, as py-spy and
+    // speedscope users read Python stacks; machine-code frames (native, kernel, Go, Rust)
+    // show `displayName` alone, unchanged, whether or not their line is known. Structured
     // outputs (pprof, OTLP) carry name, file and line in their own fields instead.
 
     /// The frame in a stack (folded stacks, flame graph): `Worker.run (worker.py:42)`;
