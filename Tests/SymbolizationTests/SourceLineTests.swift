@@ -335,6 +335,26 @@ struct SourceLineTests {
         #expect(result.frames.map(\.sourceLine) == [try line(of: "LINE:spin", in: goSource), try line(of: "LINE:run", in: goSource)])
         #expect(result.frames[0].locationLabel == "main.Spin")
         #expect(result.statistics.lineTablesLoaded == 1)
+
+        // Truncations and byte flips of the same .gopclntab: lookups answer or give nothing, never trap.
+        let elf = try ELFFile(bytes: Array(try Data(contentsOf: URL(fileURLWithPath: binary))))
+        let table = try elf.storedBytes(of: try #require(elf.section(named: ".gopclntab")), limit: 64 << 20)
+        #expect(GoLineTable(table)?.location(of: spin)?.line == (try line(of: "LINE:spin", in: goSource)))
+        var state: UInt64 = 0x2545_f491_4f6c_dd1d
+        for round in 0..<300 {
+            var mutated = round % 3 == 0 ? Array(table[..<(table.count * round / 300)]) : table
+            if !mutated.isEmpty {
+                for _ in 0..<8 {
+                    state = state &* 6364136223846793005 &+ 1442695040888963407
+                    // Most flips in the header and the function table, where offsets are.
+                    let span = state & 1 == 0 ? min(mutated.count, 4096) : mutated.count
+                    mutated[Int(state >> 33) % span] = UInt8(truncatingIfNeeded: state >> 17)
+                }
+            }
+            if let go = GoLineTable(mutated) {
+                for address in [spin, runReturn - 1, 0, UInt64.max, spin &+ 0x1000_0000] { _ = go.location(of: address) }
+            }
+        }
     }
 }
 
