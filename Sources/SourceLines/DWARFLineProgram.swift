@@ -37,7 +37,7 @@ public enum DWARFLineProgram {
         let bytes = sections.debugLine
         var position = 0
         do throws(UnwindTableError) {
-            while position < bytes.count {
+            while position < bytes.count, builder.rowsAccepted {
                 var cursor = ByteCursor(bytes: bytes, start: 0, end: bytes.count, section: ".debug_line")
                 cursor.position = position
                 position = try unit(at: &cursor, sections: sections, into: &builder)
