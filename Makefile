@@ -29,6 +29,7 @@ fuzz:
 	./scripts/fuzz-decoder.sh $(FUZZ_SECONDS)
 	./scripts/fuzz-sampling-rate-reader.sh $(FUZZ_SECONDS)
 	./scripts/fuzz-unwind-table-validator.sh $(FUZZ_SECONDS)
+	./scripts/fuzz-line-programs.sh $(FUZZ_SECONDS)
 
 run:
 	./scripts/run.sh

@@ -11,6 +11,8 @@
 #   + elasticsearch:   the same, and profiles -> elasticsearch (Universal Profiling
 #                      documents, gzip) to Tests/Peers/es_bulk_stub.py on 127.0.0.1
 #                      in its sink mode (answers 201 per document without parsing)
+#   otlphttp without receivers.profiling.source_lines: native and Go frames without
+#                      source lines (no line table read), against the otlphttp row
 # CPU is the aggregator's user + system time (its exporter threads included), best of RUNS.
 #   bench/profiles-export-cpu.sh [CAPTURE]      (default: the test fixture)
 set -euo pipefail
@@ -43,10 +45,11 @@ es_pid=$!
 for _ in $(seq 100); do grep -q '^PORT ' "$work/es.out" 2>/dev/null && break; sleep 0.1; done
 es_port=$(sed -n 's/^PORT //p' "$work/es.out")
 
-config() {  # extra exporter definition, extra profiles exporter
+config() {  # extra exporter definition, extra profiles exporter, extra receiver setting
     cat <<YAML
 receivers:
   profiling:
+${3:-}
 connectors:
   profilingmetrics:
 exporters:
@@ -75,11 +78,14 @@ config "  file/profiles:
 config "  elasticsearch:
     endpoint: http://127.0.0.1:$es_port
     sending_queue: { queue_size: 100000 }" ", elasticsearch" > "$work/elasticsearch.yaml"
+config "  otlphttp:
+    endpoint: http://127.0.0.1:$port
+    sending_queue: { queue_size: 100000 }" ", otlphttp" "    source_lines: false" > "$work/otlphttp-nolines.yaml"
 
 echo "capture $capture amplified to $samples samples; best of $runs"
 echo "| pipelines | CPU s | CPU s per 1 M samples | peak RSS MiB |"
 echo "| --- | ---: | ---: | ---: |"
-for name in ${PIPELINES:-metrics otlphttp otlp file elasticsearch}; do
+for name in ${PIPELINES:-metrics otlphttp otlphttp-nolines otlp file elasticsearch}; do
     best=
     for _ in $(seq "$runs"); do
         /usr/bin/time -f "%U %S %M" -o "$work/time" "$bin/tandem-aggregator" replay --config "$work/$name.yaml" \
@@ -88,6 +94,7 @@ for name in ${PIPELINES:-metrics otlphttp otlp file elasticsearch}; do
         cpu=$(echo "$user + $system" | bc)
         if [ -z "$best" ] || [ "$(echo "$cpu < $best" | bc)" = 1 ]; then best=$cpu; best_rss=$rss; fi
     done
-    label=$name; [ "$name" != metrics ] && label="metrics + profiles to $name"
+    label=$name; [ "$name" != metrics ] && label="metrics + profiles to ${name%-nolines}"
+    [ "$name" = otlphttp-nolines ] && label="$label, source_lines: false"
     printf '| %s | %.2f | %.2f | %.1f |\n' "$label" "$best" "$(echo "$best * 1000000 / $samples" | bc -l)" "$(echo "$best_rss / 1024" | bc -l)"
 done

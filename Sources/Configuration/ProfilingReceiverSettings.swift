@@ -59,6 +59,9 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
     /// tandem: distinct (process, thread, stack) cells of the profile behind the file
     /// outputs, over the whole run (nil: `ProfileAggregate.defaultMaximumDistinctStacks`).
     public var maxProfileStacks: Int?
+    /// tandem: give native and Go frames their source file and line from the files' line
+    /// tables (DWARF `.debug_line`, `.gopclntab`) for the profiles exporters (nil: on).
+    public var sourceLines: Bool?
 
     public init() {}
 
@@ -67,7 +70,7 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
         "samples_per_second", "SamplesPerSecond", "off_cpu_threshold", "probabilistic_threshold",
         "probabilistic_interval", "reporter_interval", "tracers", "send_error_frames", "send_idle_frames",
         "endpoint", "allowed_uids", "max_connections", "max_processes", "max_mappings_per_process", "max_mappings",
-        "max_kernel_symbols", "max_cpython_code_objects", "max_profile_stacks",
+        "max_kernel_symbols", "max_cpython_code_objects", "max_profile_stacks", "source_lines",
     ]
 
     /// What tandem does with each key, for documentation and `--check-config` output.
@@ -90,6 +93,7 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
         ("max_kernel_symbols", "tandem: kernel symbols kept per stream (default 524288)"),
         ("max_cpython_code_objects", "tandem: CPython code objects kept per stream, with 1 KiB of names and line tables each on average (default 65536)"),
         ("max_profile_stacks", "tandem: distinct (process, thread, stack) cells of the file outputs' profile per run (default 262144)"),
+        ("source_lines", "tandem: source file and line of native and Go frames from .debug_line / .gopclntab, for the profiles exporters (default true; read only when a profiles exporter is configured)"),
     ]
 
     /// The range each per-stream `max_*` bound accepts: at least 1, at most 2^26 (beyond that a
@@ -164,6 +168,7 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
         maxKernelSymbols = try reader.integer("max_kernel_symbols", in: Self.limitRange)
         maxCPythonCodeObjects = try reader.integer("max_cpython_code_objects", in: Self.limitRange)
         maxProfileStacks = try reader.integer("max_profile_stacks", in: Self.limitRange)
+        sourceLines = try reader.bool("source_lines")
         if reader.has("allowed_uids") {
             let texts = try reader.stringList("allowed_uids") ?? []
             guard !texts.isEmpty else {

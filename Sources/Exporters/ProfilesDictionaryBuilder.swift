@@ -84,14 +84,16 @@ struct ProfilesDictionaryBuilder {
     /// offset in that file when known, as the upstream profiler sends native frames),
     /// its function as a line, and its `profile.frame.type`.
     ///
-    /// An interpreted frame (one with a `sourceFile`, e.g. Python) has no mapping; its
+    /// A native or Go frame with a source line from its file's line table has it in its
+    /// line, and its function names the source file (inlined calls are not expanded).
+    /// An interpreted frame (one with an `interpretedSourceFile`, e.g. Python) has no mapping; its
     /// line holds the source line and its function the source file, and its address is
     /// the line too, as the upstream profiler sends interpreted frames (its address is
     /// "address or line"): the code object's address would only split one line of one
     /// function into a location per process.
     mutating func location(of frame: Frame) -> Int32 {
         if let index = frameLocations[frame] { return index }
-        let interpreted = frame.sourceFile != nil
+        let interpreted = frame.interpretedSourceFile != nil
         let mapping = interpreted ? 0 : frame.mappingPath.map { self.mapping(path: $0) } ?? 0
         let address = interpreted ? UInt64(frame.sourceLine)
             : frame.mappingPath != nil ? (frame.fileOffset ?? frame.address) : frame.address

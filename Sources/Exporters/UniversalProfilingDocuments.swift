@@ -253,7 +253,8 @@ final class UniversalProfilingDocuments: @unchecked Sendable {
             if frame.type != .kernel { userLeafSeen = true }
             let id = frameID(of: frame, isReturnAddress: isReturnAddress, identities: identities)
             frames.append(IndexedFrame(id: id, type: UniversalProfiling.frameTypeByte(frame.type),
-                                       named: frame.functionName != nil || frame.sourceFile != nil, frame: frame))
+                                       named: frame.functionName != nil || frame.interpretedSourceFile != nil,
+                                       frame: frame))
         }
         if sample.userStackTruncated {
             frames.append(IndexedFrame(id: UniversalProfiling.FrameID(file: .withoutFile, addressOrLine: 0),
@@ -274,7 +275,8 @@ final class UniversalProfilingDocuments: @unchecked Sendable {
             let file = buildID.map { UniversalProfiling.FileID(kernelBuildID: $0) } ?? unknownKernelFileID
             return .init(file: file, addressOrLine: frame.address &- 1)
         }
-        if let sourceFile = frame.sourceFile {
+        // Machine code with a source line (DWARF, Go) keeps its file's id and address.
+        if let sourceFile = frame.interpretedSourceFile {
             let line = UInt64(frame.sourceLine)
             return .init(file: .init(interpretedFunction: frame.functionName ?? "", file: indexedSourceFile(sourceFile),
                                      line: Int64(line)),

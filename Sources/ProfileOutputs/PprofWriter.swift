@@ -275,7 +275,7 @@ private struct Tables {
         var sourceLocationIDs: [SourceLocationKey: UInt64] = [:]
         frameLocationIDs.reserveCapacity(aggregate.frames.count)
         for frame in aggregate.frames {
-            if frame.sourceFile != nil {
+            if frame.interpretedSourceFile != nil {
                 let functionID = function(of: frame, strings: &strings)
                 let key = SourceLocationKey(functionID: functionID, line: frame.sourceLine)
                 if let id = sourceLocationIDs[key] {
@@ -316,7 +316,7 @@ private struct Tables {
 
     /// The id of `frame`'s function, added on first use.
     private mutating func function(of frame: Frame, strings: inout StringTable) -> UInt64 {
-        let key = FunctionKey(name: frame.displayName, path: frame.sourceFile ?? frame.mappingPath ?? "")
+        let key = FunctionKey(name: frame.displayName, path: frame.interpretedSourceFile ?? frame.mappingPath ?? "")
         if let id = functionIDs[key] { return id }
         functions.append(FunctionEntry(name: strings.index(key.name), filename: strings.index(key.path), startLine: 0))
         functionIDs[key] = UInt64(functions.count)

@@ -357,7 +357,7 @@ public struct ProfileAggregate: Sendable {
         var counts: [NameAndType: Int64] = [:]
         for (frameID, count) in leafCounts {
             let frame = frames[Int(frameID)]
-            counts[NameAndType(name: frame.functionLabel, sourceFile: frame.sourceFile, type: frame.type), default: 0] += count
+            counts[NameAndType(name: frame.functionLabel, sourceFile: frame.interpretedSourceFile, type: frame.type), default: 0] += count
         }
         let total = Double(max(totalSamples, 1))
         let sorted = counts.sorted { lhs, rhs in

@@ -48,7 +48,7 @@ extension ProfileAggregate {
     /// same functions map to the same path.
     func rootFirstPaths(style: StackPathStyle) -> [(path: [PathSegment], count: Int64)] {
         let frameSegments = frames.map {
-            PathSegment(name: $0.locationLabel, kind: .frame($0.type), sourceFile: $0.sourceFile)
+            PathSegment(name: $0.locationLabel, kind: .frame($0.type), sourceFile: $0.interpretedSourceFile)
         }
         let processSegments = processes.map { process in
             let comm = process.comm.isEmpty ? "[unknown]" : process.comm

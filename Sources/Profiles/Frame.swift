@@ -15,8 +15,10 @@ public struct Frame: Hashable, Sendable {
     public var mappingPath: String?
     /// `address` translated to an offset in `mappingPath`'s file; `nil` when unknown.
     public var fileOffset: UInt64?
-    /// The source file of an interpreted frame (a Python frame's `co_filename`); `nil`
-    /// for native code, whose source tandem does not read.
+    /// The source file: an interpreted frame's (a Python frame's `co_filename`), or a
+    /// native or Go frame's from its file's line table (DWARF `.debug_line`, `.gopclntab`);
+    /// `nil` when unknown. Text labels show only an interpreted frame's
+    /// (`interpretedSourceFile`); structured outputs (OTLP, Elasticsearch) carry both.
     public var sourceFile: String?
     /// The line in `sourceFile`, 0 when unknown.
     public var sourceLine: UInt32
@@ -33,6 +35,11 @@ public struct Frame: Hashable, Sendable {
         self.sourceFile = sourceFile
         self.sourceLine = sourceLine
     }
+
+    /// `sourceFile` when the frame is interpreted code's, whose labels name its file;
+    /// nil for machine code (native, kernel, Go, Rust), whose labels stay the function
+    /// alone so that folded stacks and metrics do not split by line.
+    public var interpretedSourceFile: String? { type.isMachineCode ? nil : sourceFile }
 
     /// A name for display: the function when known, else `file+0xoffset`,
     /// else the raw address. Unnamed frames are shown, never dropped.

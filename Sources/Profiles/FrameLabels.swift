@@ -1,14 +1,15 @@
 extension Frame {
-    // One rule for the text outputs: a frame that has a (non-empty) source file, an
-    // interpreted frame, shows it after its name, in parentheses, as py-spy and speedscope users
-    // read Python stacks; native frames show `displayName` alone, unchanged. Structured
+    // One rule for the text outputs: an interpreted frame with a (non-empty) source file
+    // (`interpretedSourceFile`) shows it after its name, in parentheses, as py-spy and
+    // speedscope users read Python stacks; machine-code frames (native, kernel, Go, Rust)
+    // show `displayName` alone, unchanged, whether or not their line is known. Structured
     // outputs (pprof, OTLP) carry name, file and line in their own fields instead.
 
     /// The frame in a stack (folded stacks, flame graph): `Worker.run (worker.py:42)`;
     /// the line keeps two calls from one function apart. Without a known line:
     /// `Worker.run (worker.py)`.
     public var locationLabel: String {
-        guard let sourceFile, !sourceFile.isEmpty else { return displayName }
+        guard let sourceFile = interpretedSourceFile, !sourceFile.isEmpty else { return displayName }
         let file = Self.shortSourceFileName(sourceFile)
         return sourceLine == 0 ? "\(displayName) (\(file))" : "\(displayName) (\(file):\(sourceLine))"
     }
@@ -17,7 +18,7 @@ extension Frame {
     /// functions): `Worker.run (worker.py)`. The file keeps functions of the same
     /// name in different modules apart.
     public var functionLabel: String {
-        guard let sourceFile, !sourceFile.isEmpty else { return displayName }
+        guard let sourceFile = interpretedSourceFile, !sourceFile.isEmpty else { return displayName }
         return "\(displayName) (\(Self.shortSourceFileName(sourceFile)))"
     }
 

@@ -16,4 +16,13 @@ public enum FrameType: String, Sendable, Hashable, CaseIterable, Codable {
     case dotnet
     case rust
     case beam
+
+    /// Compiled code named from its file's symbols (its lines, when known, come from
+    /// the file's line table), as opposed to interpreted or JIT-compiled code.
+    public var isMachineCode: Bool {
+        switch self {
+        case .native, .kernel, .go, .rust: true
+        default: false
+        }
+    }
 }

@@ -383,7 +383,7 @@ public final class ProfilingMetricsConnector {
                 case .go, .jvm, .native, .rust, .cpython: break
                 default: continue
                 }
-                let set = frame.functionName.map { classificationSet(of: $0, type: frame.type, sourceFile: frame.sourceFile) }
+                let set = frame.functionName.map { classificationSet(of: $0, type: frame.type, sourceFile: frame.interpretedSourceFile) }
                     ?? Self.none
                 if set != Self.none {
                     count(Self.series(metric: Self.classificationIndex, attributes: set))

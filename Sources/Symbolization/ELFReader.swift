@@ -51,6 +51,8 @@ struct ELFContents {
     var debugFrame: SectionLocation?
     /// The xz-compressed MiniDebugInfo ELF of `.gnu_debugdata`, still compressed.
     var miniDebugInfo: [UInt8]?
+    /// Whether the file has line information: `.debug_line` or `.gopclntab`.
+    var hasLineInformation = false
     /// Functions from `.gopclntab`, read only when the file has no `.symtab`.
     var goFunctions: [RawSymbol] = []
 }
@@ -112,6 +114,7 @@ enum ELFReader {
             contents.debugFrame = SectionLocation(offset: section.offset, size: section.size, address: section.address,
                                                   isCompressed: section.isCompressed)
         }
+        contents.hasLineInformation = elf.section(named: ".debug_line") != nil || elf.section(named: ".gopclntab") != nil
         if let section = elf.section(named: ".gnu_debugdata") {
             contents.miniDebugInfo = try elf.storedBytes(of: section, limit: maximumMiniDebugInfoSize)
         }

@@ -39,6 +39,11 @@ final class ObjectFile {
     var imageSize: UInt64 = 0
     /// Universal Profiling's file ID (``FileID``); nil for in-memory images.
     var fileID: [UInt8]?
+    /// Where source lines are read from on first need: the file, then its separate
+    /// debug file when one was found for its symbols. Empty for in-memory images.
+    var lineSources: [OpenFile] = []
+    /// The source lines, once read (`SourceLineReader`).
+    var lines: SourceLineState = .pending
 
     init(buildID: [UInt8]?, segments: [LoadSegment], symbols: SymbolTable, runtime: FileRuntime, symbolSource: SymbolSource) {
         self.buildID = buildID
@@ -75,13 +80,16 @@ struct ObjectFileLoader {
         var source: SymbolSource = contents.hasSymbolTable ? .symbolTable : .dynamicSymbols
         var hasRustMarkers = contents.hasRustMarkers
         var isGo = contents.isGo
+        // Only files with line information stay open for it (a descriptor each).
+        var lineSources = contents.hasLineInformation ? [file] : []
 
         if !contents.hasSymbolTable, !contents.goFunctions.isEmpty {
             symbols.append(SymbolSet(contents.goFunctions))
             source = .goPCLNTab
         } else if !contents.hasSymbolTable {
-            if let (debug, debugSource) = findDebugFile(for: contents, file: file, originalPath: originalPath,
-                                                         rootPrefix: rootPrefix, warnings: &warnings) {
+            if let (debug, debugFile, debugSource) = findDebugFile(for: contents, file: file, originalPath: originalPath,
+                                                                    rootPrefix: rootPrefix, warnings: &warnings) {
+                if debug.hasLineInformation { lineSources.append(debugFile) }
                 symbols += debug.symbolSets
                 hasRustMarkers = hasRustMarkers || debug.hasRustMarkers
                 isGo = isGo || debug.isGo
@@ -99,16 +107,18 @@ struct ObjectFileLoader {
             }
         }
         let runtime: FileRuntime = isGo ? .go : (hasRustMarkers ? .rust : .native)
-        return ObjectFile(buildID: contents.buildID, segments: contents.segments,
-                          symbols: SymbolTable(sets: symbols), runtime: runtime, symbolSource: source)
+        let object = ObjectFile(buildID: contents.buildID, segments: contents.segments,
+                                symbols: SymbolTable(sets: symbols), runtime: runtime, symbolSource: source)
+        object.lineSources = lineSources
+        return object
     }
 
     private func findDebugFile(for contents: ELFContents, file: OpenFile, originalPath: String, rootPrefix: String,
-                               warnings: inout [Warning]) -> (ELFContents, SymbolSource)? {
+                               warnings: inout [Warning]) -> (ELFContents, OpenFile, SymbolSource)? {
         let locator = DebugFileLocator(debugDirectories: debugDirectories)
         guard let found = locator.find(for: contents, file: file, originalPath: originalPath, rootPrefix: rootPrefix,
                                        purpose: .symbols, logger: logger, warnings: &warnings)
         else { return nil }
-        return (found.contents, found.lookup == .buildID ? .debugFileByBuildID : .debugFileByDebugLink)
+        return (found.contents, found.file, found.lookup == .buildID ? .debugFileByBuildID : .debugFileByDebugLink)
     }
 }

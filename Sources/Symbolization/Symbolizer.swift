@@ -3,6 +3,7 @@ import CTandemSymbolization
 import Logging
 import RateLimitedLogging
 import Profiles
+import SourceLines
 import WireFormat
 #if canImport(Glibc)
 import Glibc
@@ -73,6 +74,9 @@ public final class Symbolizer {
     /// The code objects of CPython processes (docs/cpython.md), from code records.
     private var cpythonCodes = CPythonCodeTable()
     private let cpythonLog = RateLimitedLog(what: "malformed CPython code records")
+    /// Files holding a line table, with its size, for `maximumLineTableBytes`.
+    private var lineTableHolders: [(object: WeakObjectFile, bytes: Int)] = []
+    private let lineLog = RateLimitedLog(what: "files with unreadable source lines")
 
     public init(options: SymbolizerOptions = .init(), logger: Logger) {
         self.options = options
@@ -287,6 +291,7 @@ public final class Symbolizer {
         awaitedFiles = [:]
         internedPaths = [:]
         cpythonCodes.removeAll()
+        lineTableHolders = []
         kernelSymbols = KernelSymbolTable()
         sampleStacks.removeAll()
         namedUserStacks.removeAll()
@@ -418,6 +423,7 @@ public final class Symbolizer {
             let (frame, complete) = userFrame(process: process, pid: pid, address: address, lookup: lookup)
             if !namedBefore {
                 if frame.functionName != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
+                if frame.sourceLine != 0 { statistics.framesWithLines += 1 }
             }
             cacheable = cacheable && complete
             frames.append(frame)
@@ -467,9 +473,76 @@ public final class Symbolizer {
                 return (Frame(type: fileType, address: address, mappingPath: mapping.path, fileOffset: fileOffset), true)
             }
             let type: FrameType = name.language == .rust ? .rust : fileType
+            // The line of the same address the name came from (the call, for a return address).
+            let source = options.sourceLines ? sourceLocation(in: object, virtualAddress: virtualAddress) : nil
             return (Frame(type: type, address: address, functionName: name.name, mappingPath: mapping.path,
-                          fileOffset: fileOffset), true)
+                          fileOffset: fileOffset, sourceFile: source?.file, sourceLine: source?.line ?? 0), true)
         }
+    }
+
+    // MARK: Source lines
+
+    /// The source file and line of `virtualAddress` in `object`, reading its line table
+    /// on first need. A file whose lines cannot be read is counted and logged once and
+    /// gets none (its frames keep their names).
+    private func sourceLocation(in object: ObjectFile, virtualAddress: UInt64) -> (file: String, line: UInt32)? {
+        if case .pending = object.lines { loadLines(of: object) }
+        switch object.lines {
+        case .dwarf(let table): return table.location(of: virtualAddress)
+        case .go(let table): return table.location(of: virtualAddress)
+        case .pending, .unavailable: return nil
+        }
+    }
+
+    private func loadLines(of object: ObjectFile) {
+        object.lines = .unavailable
+        guard let file = object.lineSources.first else { return }
+        let bytes: Int
+        do throws(SourceLineFailure) {
+            if object.runtime == .go {
+                // Kept as read: bounded as the rows of a DWARF table are.
+                let limit = max(0, min(options.maximumLineRows, Int.max / LineTable.bytesPerRow)) * LineTable.bytesPerRow
+                guard let table = try GoLineTable.read(from: file, limit: limit) else { return }
+                object.lines = .go(table)
+                bytes = table.byteCount
+            } else {
+                let state = try SourceLineReader.read(sources: object.lineSources, maximumRows: options.maximumLineRows)
+                guard case .dwarf(let table) = state else { return }
+                object.lines = state
+                bytes = table.byteCount
+            }
+        } catch {
+            switch error {
+            case .malformed: statistics.lineTableFailures += 1
+            case .overLimit: statistics.lineTablesOverLimit += 1
+            }
+            lineLog.log(.notice, "cannot read source lines of \(file.path): \(error); its frames keep their function names, without lines", to: logger)
+            return
+        }
+        statistics.lineTablesLoaded += 1
+        lineTableHolders.append((WeakObjectFile(object), bytes))
+        evictLineTablesIfNeeded(keeping: object)
+        statistics.lineTableBytes = UInt64(lineTableHolders.reduce(0) { $0 + $1.bytes })
+    }
+
+    /// Drops the line tables of the least recently used files (and of files no longer
+    /// held) until those kept fit in `maximumLineTableBytes`; `object`'s own stays.
+    private func evictLineTablesIfNeeded(keeping object: ObjectFile) {
+        lineTableHolders.removeAll { $0.object.value == nil }
+        var total = lineTableHolders.reduce(0) { $0 + $1.bytes }
+        guard total > options.maximumLineTableBytes else { return }
+        lineTableHolders.sort { ($0.object.value?.lastUse ?? 0) < ($1.object.value?.lastUse ?? 0) }
+        var kept: [(object: WeakObjectFile, bytes: Int)] = []
+        for holder in lineTableHolders {
+            if total > options.maximumLineTableBytes, let held = holder.object.value, held !== object {
+                held.lines = .pending
+                total -= holder.bytes
+                statistics.lineTablesEvicted += 1
+            } else {
+                kept.append(holder)
+            }
+        }
+        lineTableHolders = kept
     }
 
     // MARK: Files
@@ -759,6 +832,13 @@ public final class Symbolizer {
 }
 
 // MARK: - State
+
+/// A loaded file a bookkeeping list refers to without keeping it alive.
+struct WeakObjectFile {
+    weak var value: ObjectFile?
+
+    init(_ value: ObjectFile) { self.value = value }
+}
 
 /// Identifies a file for the ELF cache: by (device, inode), or by path for a mapping without inode.
 struct FileKey: Hashable {

@@ -32,6 +32,16 @@ public struct SymbolizerOptions: Sendable, Hashable {
     public var maximumKernelSymbols: Int
     /// CPython code objects kept over all processes of a stream (`max_cpython_code_objects`).
     public var maximumCPythonCodes: Int
+    /// Give native and Go frames their source file and line (`Frame.sourceFile`,
+    /// `sourceLine`) from DWARF `.debug_line` or Go's `.gopclntab` (`source_lines`).
+    public var sourceLines: Bool
+    /// Rows of one file's line table (12 bytes each): a file whose `.debug_line` gives
+    /// more, or whose `.gopclntab` is larger than that many rows' bytes, gets no lines
+    /// (counted in `lineTablesOverLimit`).
+    public var maximumLineRows: Int
+    /// Bytes of line tables kept over all loaded files: past it, the least recently used
+    /// files' tables are dropped (and read again if needed).
+    public var maximumLineTableBytes: Int
 
     /// The defaults: far above a large host (thousands of processes, about 10^5 kernel
     /// symbols plus modules), low enough that a hostile stream cannot exhaust memory.
@@ -46,6 +56,12 @@ public struct SymbolizerOptions: Sendable, Hashable {
     /// a few thousand), and 64 MiB of their names and decoded line tables (1 KiB each on
     /// average: `CPythonCodeTable.bytesPerCode`).
     public static let defaultMaximumCPythonCodes = 1 << 16
+    /// 2^22 rows (48 MiB): rows repeating their predecessor's file and line are not kept,
+    /// which leaves a few million for the largest binaries.
+    public static let defaultMaximumLineRows = 1 << 22
+    /// 128 MiB of line tables (and Go `.gopclntab`s, kept as read) over all files: the
+    /// tables of a few large binaries.
+    public static let defaultMaximumLineTableBytes = 128 << 20
 
     public init(debugDirectories: [String] = ["/usr/lib/debug"], perfMapDirectory: String = "/tmp",
                 useProcessRoot: Bool = true, demangle: Bool = true, stackCacheCapacity: Int = 65536,
@@ -55,7 +71,10 @@ public struct SymbolizerOptions: Sendable, Hashable {
                 maximumMappingsPerProcess: Int = defaultMaximumMappingsPerProcess,
                 maximumMappings: Int = defaultMaximumMappings,
                 maximumKernelSymbols: Int = defaultMaximumKernelSymbols,
-                maximumCPythonCodes: Int = defaultMaximumCPythonCodes) {
+                maximumCPythonCodes: Int = defaultMaximumCPythonCodes,
+                sourceLines: Bool = true,
+                maximumLineRows: Int = defaultMaximumLineRows,
+                maximumLineTableBytes: Int = defaultMaximumLineTableBytes) {
         self.debugDirectories = debugDirectories
         self.perfMapDirectory = perfMapDirectory
         self.useProcessRoot = useProcessRoot
@@ -69,5 +88,8 @@ public struct SymbolizerOptions: Sendable, Hashable {
         self.maximumMappings = maximumMappings
         self.maximumKernelSymbols = maximumKernelSymbols
         self.maximumCPythonCodes = maximumCPythonCodes
+        self.sourceLines = sourceLines
+        self.maximumLineRows = maximumLineRows
+        self.maximumLineTableBytes = maximumLineTableBytes
     }
 }

@@ -59,6 +59,20 @@ public struct SymbolizerStatistics: Sendable, Hashable {
     public var cpythonCodeRecordsDropped: UInt64 = 0
     public var cpythonCodeRecordsMalformed: UInt64 = 0
 
+    /// Line tables read (DWARF `.debug_line` or Go `.gopclntab`), one per file and reading.
+    public var lineTablesLoaded: UInt64 = 0
+    /// Files whose line information is malformed or unreadable: their frames keep their
+    /// names, without lines.
+    public var lineTableFailures: UInt64 = 0
+    /// Files whose line table exceeds `SymbolizerOptions.maximumLineRows`: no lines.
+    public var lineTablesOverLimit: UInt64 = 0
+    /// Line tables dropped to stay within `maximumLineTableBytes`.
+    public var lineTablesEvicted: UInt64 = 0
+    /// Bytes of the line tables held, as of the last one read.
+    public var lineTableBytes: UInt64 = 0
+    /// Frames given a source file and line, counted as `framesResolved` (once per stack).
+    public var framesWithLines: UInt64 = 0
+
     public static let recentFailureLimit = 32
 
     public init() {}

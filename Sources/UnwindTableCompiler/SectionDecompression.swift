@@ -42,7 +42,7 @@ extension ELFFile {
     /// The contents of the section whose stored bytes `stored` covers, decompressed first
     /// when it is `SHF_COMPRESSED`: the declared size (`ch_size`) is untrusted, so it is
     /// capped by `limit`, and the data must decompress to exactly that size.
-    static func contents(of stored: ByteCursor, isCompressed: Bool, decompressor: (any SectionDecompressor)?,
+    package static func contents(of stored: ByteCursor, isCompressed: Bool, decompressor: (any SectionDecompressor)?,
                          limit: Int) throws(UnwindTableError) -> ByteCursor {
         guard isCompressed else { return stored }
         let name = stored.section

@@ -89,6 +89,11 @@ struct UniversalProfilingTests {
         #expect(leaf.addressOrLine == 0x40_1234)
         #expect(caller.addressOrLine == 0x40_1233)
         #expect(leaf.file == UniversalProfiling.FileID(hex: "00112233445566778899aabbccddeeff"))
+        // A source line from DWARF does not make machine code interpreted: same file id and address.
+        var withLine = frame
+        withLine.sourceFile = "/src/app.c"
+        withLine.sourceLine = 17
+        #expect(UniversalProfilingDocuments.frameID(of: withLine, isReturnAddress: false, identities: identities) == leaf)
 
         let python = Frame(type: .cpython, address: 0x7f00_1000, functionName: "run", sourceFile: "/srv/app.py", sourceLine: 42)
         let id = UniversalProfilingDocuments.frameID(of: python, isReturnAddress: true, identities: [:])

@@ -213,7 +213,8 @@ def folded(dump, schema):
                 name = document["Stackframe.function.name"][0]
                 file = document["Stackframe.file.name"][0]
                 line = document["Stackframe.line.number"][0]
-                if file:
+                # Machine code (native 3, kernel 4, go 11) keeps a bare name in --folded, lines or not.
+                if file and frame_type not in (3, 4, 11):
                     name = f"{name} ({short_source_file(file)}:{line})" if line else f"{name} ({short_source_file(file)})"
                 path.append(name)
         stack = ";".join(sanitized(name) for name in path)

@@ -117,14 +117,19 @@ def short_source_file(path):
     return parts[-1]
 
 
-def frame_name(dictionary, location):
+# Frame types of machine code: their functions may name a source file and line (from the
+# file's DWARF or .gopclntab), which labels do not show (Frame.interpretedSourceFile).
+MACHINE_CODE_TYPES = {"native", "kernel", "go"}
+
+
+def frame_name(dictionary, location, frame_type):
     # Frame.locationLabel: an interpreted frame (its function has a file) shows its file and line.
     strings = dictionary.string_table
     if location.lines:
         line = location.lines[0]
         function = dictionary.function_table[line.function_index]
         name = strings[function.name_strindex]
-        if function.filename_strindex:
+        if function.filename_strindex and frame_type not in MACHINE_CODE_TYPES:
             check(location.mapping_index == 0, "an interpreted frame has a mapping")
             file = short_source_file(strings[function.filename_strindex])
             return f"{name} ({file}:{line.line})" if line.line else f"{name} ({file})"
@@ -169,7 +174,7 @@ def folded_stacks(requests):
                                      if attributes[i][0] == "profile.frame.type"]
                             check(len(types) == 1 and types[0] in FRAME_TYPES,
                                   f"a location's profile.frame.type is {types}")
-                            path.append(frame_name(dictionary, location))
+                            path.append(frame_name(dictionary, location, types[0]))
                         stack = ";".join(sanitized(name) for name in path)
                         counts[stack] = counts.get(stack, 0) + len(sample.timestamps_unix_nano)
     return sorted(counts.items(), key=lambda item: item[0].encode("utf-8"))

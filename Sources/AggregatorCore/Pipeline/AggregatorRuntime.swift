@@ -100,6 +100,10 @@ public final class AggregatorRuntime: Sendable {
         if let value = receiver.maxMappings { symbolizerOptions.maximumMappings = value }
         if let value = receiver.maxKernelSymbols { symbolizerOptions.maximumKernelSymbols = value }
         if let value = receiver.maxCPythonCodeObjects { symbolizerOptions.maximumCPythonCodes = value }
+        if let value = receiver.sourceLines { symbolizerOptions.sourceLines = value }
+        // Only the profiles exporters carry native lines (labels, metrics and the file
+        // outputs name functions): without one, no line table is read.
+        if configuration.exporters(for: .profiles).isEmpty { symbolizerOptions.sourceLines = false }
         self.symbolizerOptions = symbolizerOptions
         self.logger = logger
         var exporters: [any MetricsExporter] = []

@@ -324,6 +324,9 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
             }
         }
         let symbolization = symbolizer.statistics
+        if symbolization.lineTablesLoaded + symbolization.lineTableFailures + symbolization.lineTablesOverLimit > 0 {
+            logger.info("source lines: \(symbolization.lineTablesLoaded) line tables read, \(symbolization.framesWithLines) frames given a file and line, \(symbolization.lineTableFailures) files with malformed line information, \(symbolization.lineTablesOverLimit) over the row cap (\(symbolizer.options.maximumLineRows) rows), \(symbolization.lineTablesEvicted) tables dropped for the \(symbolizer.options.maximumLineTableBytes >> 20) MiB budget")
+        }
         summary.framesResolved = Int(symbolization.framesResolved)
         summary.framesUnresolved = Int(symbolization.framesUnresolved)
         summary.unknownProcessSamples = Int(symbolization.unknownProcessSamples)
