@@ -74,7 +74,7 @@ let package = Package(
         // follow the same shape, as CPythonLoading with bpf/cpython.bpf.h does.
         .target(name: "SamplerCore", dependencies: [
             "WireFormat", "CTandemBPF", "CTandemMalloc", "SystemCalls", "SamplingRateReader", "UnwindTableLoading",
-            "DescriptorPassing", "CPythonLoading",
+            "DescriptorPassing", "CPythonLoading", "OffCPULoading",
             .product(name: "Logging", package: "swift-log"),
         ], plugins: ["BPFCompiler"]),
         // The one key the sampler reads from the shared YAML configuration, without a YAML
@@ -89,6 +89,8 @@ let package = Package(
         // Optional: checks the aggregator's CPython process records against the process's
         // own mappings and loads them into the maps that bpf/cpython.bpf.h walks.
         .target(name: "CPythonLoading", dependencies: ["WireFormat", "CPythonLayouts", "CTandemBPF", "SystemCalls"]),
+        // Optional: attaches the off-CPU programs of bpf/offcpu.bpf.h when a threshold is set.
+        .target(name: "OffCPULoading", dependencies: ["WireFormat", "CTandemBPF", "SystemCalls"]),
         // Compiles bpf/*.bpf.c with the toolchain's clang and embeds the objects.
         .plugin(name: "BPFCompiler", capability: .buildTool(), dependencies: ["tandem-bpf-embed"]),
         .executableTarget(name: "tandem-bpf-embed", path: "Plugins/BPFEmbed"),

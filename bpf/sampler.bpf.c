@@ -75,6 +75,7 @@ static __always_inline void fill_sample(void *ctx, struct tandem_sample_event *e
 }
 
 #include "cpython.bpf.h"
+#include "offcpu.bpf.h"
 
 SEC("perf_event")
 int tandem_sample(void *ctx)
@@ -128,6 +129,7 @@ SEC("raw_tp/sched_process_exit")
 int tandem_exit(void *ctx)
 {
     __u64 pid_tgid = bpf_get_current_pid_tgid();
+    offcpu_forget((__u32)pid_tgid);
     if ((__u32)pid_tgid != (__u32)(pid_tgid >> 32))
         return 0;
     return emit_process_event(TANDEM_EVENT_EXIT);

@@ -22,6 +22,8 @@ enum tandem_event_kind {
     TANDEM_EVENT_CPYTHON_SAMPLE = 4,
     /* A code object seen for the first time in the stream: struct tandem_cpython_code_event. */
     TANDEM_EVENT_CPYTHON_CODE = 5,
+    /* A thread back on a CPU after a recorded switch out: struct tandem_offcpu_event. */
+    TANDEM_EVENT_OFFCPU_SAMPLE = 6,
 };
 
 /* Indexes of the counters array (a mmap-able BPF array map of __u64). */
@@ -57,50 +59,14 @@ enum tandem_counter {
     /* code records written, and code records lost to a full ring buffer. */
     TANDEM_COUNTER_CPYTHON_CODE_RECORDS = 16,
     TANDEM_COUNTER_CPYTHON_CODE_RINGBUF_FULL = 17,
-    TANDEM_COUNTER_COUNT = 18,
-};
-
-/*
- * Unwind tables (docs/unwind-tables.md), loaded by the sampler from the
- * aggregator's control records. One big array of entries shared by all tables,
- * a table index, and per process the mappings that have a table.
- */
-#define TANDEM_UNWIND_MAX_MAPPINGS 32
-#define TANDEM_UNWIND_MAX_TABLES 4096
-#define TANDEM_UNWIND_MAX_PROCESSES 8192
-/* A binary search over at most 2^24 entries takes 25 steps. */
-#define TANDEM_UNWIND_SEARCH_STEPS 25
-/* Frame-pointer steps of one walk that may go down to another stack (BEAM's JIT runs Erlang
- * code on each process's own stack and calls C on the scheduler thread's). */
-#define TANDEM_UNWIND_MAX_STACK_SWITCHES 4
-
-/* The serialized table entry, as is: start offset from the table's base, packed rule. */
-struct tandem_unwind_entry {
-    __u32 start_offset;
-    __u32 rule;
-};
-
-/* Where table N's entries are in the entries array. entry_count 0: no table. */
-struct tandem_unwind_table {
-    __u64 base_address;
-    __u32 first_entry;
-    __u32 entry_count;
-};
-
-/* [start, end) of a process is covered by table `table`; the table address of pc is pc + bias. */
-struct tandem_unwind_mapping {
-    __u64 start;
-    __u64 end;
-    __u64 bias;
-    __u32 table;
-    __u32 reserved;
-};
-
-/* The value of the per-pid map: mappings sorted by start. */
-struct tandem_unwind_process {
-    __u32 count;
-    __u32 reserved;
-    struct tandem_unwind_mapping mappings[TANDEM_UNWIND_MAX_MAPPINGS];
+    /* Off-CPU (bpf/offcpu.bpf.h): switches out recorded (chosen with the threshold), */
+    TANDEM_COUNTER_OFFCPU_SWITCHES = 18,
+    /* ... lost because the pending map was full; */
+    TANDEM_COUNTER_OFFCPU_PENDING_FULL = 19,
+    /* off-CPU samples (a recorded thread ran again), and those lost to a full ring buffer. */
+    TANDEM_COUNTER_OFFCPU_SAMPLES = 20,
+    TANDEM_COUNTER_OFFCPU_RINGBUF_FULL = 21,
+    TANDEM_COUNTER_COUNT = 22,
 };
 
 /* tandem_sample_event.user_flags */
@@ -134,12 +100,19 @@ struct tandem_sample_event {
     __u32 reserved;
 };
 
+/* An off-CPU sample: the thread's stacks when it ran again, and how long it was off the CPU. */
+struct tandem_offcpu_event {
+    struct tandem_sample_event sample;
+    __u64 off_cpu_ns;
+};
+
 /* exec and exit of a process (exit: the thread group leader's). */
 struct tandem_process_event {
     struct tandem_event_header header;
 };
 
-/* The optional walkers' records, which extend the sample. */
+/* The optional parts' structs: the table unwinder's maps, and the records that extend the sample. */
+#include "tandem_unwind.h"
 #include "tandem_cpython.h"
 
 #endif

@@ -54,14 +54,18 @@ row "core: C shim (libbpf, perf, sockets, openat2)" "nothing" "arguments from th
 core=$((core + $(count Sources/CTandemBPF/shim.h Sources/CTandemBPF/module.modulemap)))
 row "optional: unwind-table loading" "serialized unwind tables and mappings (after UnwindTableFormat's validator)" "the aggregator's control records" \
     Sources/UnwindTableLoading/*.swift
-row "optional: the BPF table unwinder" "the loaded tables; user stack words through bpf_probe_read_user" "the sampled task's registers and stack; the tables the loader accepted" \
-    bpf/unwind_tables.bpf.h
+row "optional: the BPF table unwinder and its structs" "the loaded tables; user stack words through bpf_probe_read_user" "the sampled task's registers and stack; the tables the loader accepted" \
+    bpf/unwind_tables.bpf.h bpf/tandem_unwind.h
 row "optional: descriptor passing" "nothing: opens a path read from /proc/PID/maps inside /proc/PID/root, fstat, passes the descriptor unread" "the aggregator's file requests (pid, range, device, inode)" \
     Sources/DescriptorPassing/*.swift
 row "optional: CPython process loading" "nothing: checks the aggregator's record 19 against the process's mappings (PROCMAP_QUERY)" "the aggregator's control records (pid, version, address, device, inode)" \
     Sources/CPythonLoading/*.swift
 row "optional: the BPF CPython walker and its structs" "interpreter structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
     bpf/cpython.bpf.h bpf/tandem_cpython.h
+row "optional: off-CPU attachment" "nothing: sets the threshold and attaches the program" "--off-cpu-threshold, from root" \
+    Sources/OffCPULoading/*.swift
+row "optional: the BPF off-CPU program" "nothing: fills the same fixed records as a sample, at a chosen switch off the CPU" "the switching task's registers and stack (bpf_get_stack, the table unwinder)" \
+    bpf/offcpu.bpf.h
 row "shared: CPython layouts (per-version offsets, generated)" "nothing: constants" "none" \
     Sources/CPythonLayouts/*.swift
 row "shared: wire format (records, stream encoder, control-record decoder)" "the control stream: length-framed records, every length and count bounded" "the aggregator's socket" \

@@ -119,13 +119,18 @@ public struct ProfileAggregate: Sendable {
 
     /// Counts `sample` with its weight.
     public mutating func add(_ sample: SymbolizedSample) {
+        add(sample, weight: sample.weight)
+    }
+
+    /// Counts `sample` with `weight` (an off-CPU profile weighs samples by nanoseconds).
+    public mutating func add(_ sample: SymbolizedSample, weight: Int64) {
         for time in sample.timestamps {
             firstTimestamp = min(firstTimestamp ?? time, time)
             lastTimestamp = max(lastTimestamp ?? time, time)
         }
         add(process: Process(pid: sample.process.pid, comm: sample.process.comm),
             threadID: sample.threadID, threadName: sample.threadName, frames: sample.frames,
-            userStackTruncated: sample.userStackTruncated, count: sample.weight, byStorage: true)
+            userStackTruncated: sample.userStackTruncated, count: weight, byStorage: true)
     }
 
     public mutating func add<Samples: Sequence>(contentsOf samples: Samples)

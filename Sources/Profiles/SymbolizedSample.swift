@@ -7,6 +7,9 @@ public struct SymbolizedSample: Sendable {
     public var threadID: Int32
     /// The thread's own name (`comm`) when sampled; empty when the stream does not say.
     public var threadName: String
+    /// 0 for an on-CPU sample; else how long the thread was off the CPU, waiting with
+    /// these frames, before `timestamps`' time.
+    public var offCPUNanoseconds: UInt64
     public var cpu: UInt32
     /// The frames, leaf first: position 0 is where the CPU was. Kernel frames
     /// (if any) come before user frames.
@@ -15,11 +18,13 @@ public struct SymbolizedSample: Sendable {
     public var userStackTruncated: Bool
 
     public init(timestamps: [UInt64], process: ProcessIdentity, threadID: Int32, cpu: UInt32,
-                frames: [Frame], userStackTruncated: Bool = false, threadName: String = "") {
+                frames: [Frame], userStackTruncated: Bool = false, threadName: String = "",
+                offCPUNanoseconds: UInt64 = 0) {
         self.timestamps = timestamps
         self.process = process
         self.threadID = threadID
         self.threadName = threadName
+        self.offCPUNanoseconds = offCPUNanoseconds
         self.cpu = cpu
         self.frames = frames
         self.userStackTruncated = userStackTruncated

@@ -1,6 +1,7 @@
 import CPythonLoading
 import CTandemBPF
 import Logging
+import OffCPULoading
 import SystemCalls
 import UnwindTableLoading
 #if canImport(Glibc)
@@ -39,8 +40,9 @@ public final class BPFSampler {
     /// `unwindEntries` sizes the shared unwind-table entries array (8 bytes each); 0
     /// turns unwinding with tables off (the array keeps one entry).
     /// `walksCPython` fills the walker's layouts: it walks processes the aggregator then names.
+    /// `offCPUThreshold` (0...1): the share of switches off the CPU recorded; 0 loads no off-CPU program.
     public init(frequency: Int, cpus: [Int], ringBufferBytes: Int, unwindEntries: Int = 0, walksCPython: Bool = false,
-                logger: Logger, handler: @escaping RecordHandler) throws(SamplerError) {
+                offCPUThreshold: Double = 0, logger: Logger, handler: @escaping RecordHandler) throws(SamplerError) {
         self.sink = Sink(handler)
         self.cpus = cpus
         let bytes = EmbeddedBPFObjects.decodedSampler
@@ -63,6 +65,7 @@ public final class BPFSampler {
               bpf_map__set_max_entries(entriesMap, UInt32(max(1, unwindEntries))) == 0 else {
             throw .systemCall(.last("bpf_map__set_max_entries(unwind_entries, \(unwindEntries))"))
         }
+        do { try OffCPUProbes.prepare(object: object, enabled: offCPUThreshold > 0) } catch { throw .systemCall(error) }
         guard bpf_object__load(object) == 0 else {
             let error = SystemCallError.last("bpf_object__load")
             if access("/sys/kernel/btf/vmlinux", R_OK) != 0 { throw .btfUnavailable(path: "/sys/kernel/btf/vmlinux") }
@@ -129,7 +132,13 @@ public final class BPFSampler {
             }
             links.append(link)
         }
-        logger.debug("BPF programs attached", metadata: ["cpus": "\(cpus)", "frequency": "\(frequency)"])
+        if offCPUThreshold > 0 {
+            do { links.append(try OffCPUProbes.attach(object: object, probability: offCPUThreshold)) } catch {
+                throw .bpfUnavailable(error, verifierLog: "")
+            }
+        }
+        logger.debug("BPF programs attached", metadata: ["cpus": "\(cpus)", "frequency": "\(frequency)",
+                                                         "off_cpu_threshold": "\(offCPUThreshold)"])
     }
 
     deinit {

@@ -2,6 +2,7 @@ import CPythonLoading
 import CTandemBPF
 import DescriptorPassing
 import Logging
+import OffCPULoading
 import SystemCalls
 import UnwindTableLoading
 import WireFormat
@@ -80,7 +81,7 @@ public final class Sampler {
                              ringBufferBytes: configuration.ringBufferBytes ?? SamplerConfiguration.defaultRingBufferBytes(
                                  samplesPerSecond: configuration.samplesPerSecond, cpus: sampledCPUs.count),
                              unwindEntries: configuration.unwindTableEntries,
-                             walksCPython: configuration.walksInterpreters,
+                             walksCPython: configuration.walksInterpreters, offCPUThreshold: configuration.offCPUThreshold,
                              logger: logger) { [unowned self] record in
             self.handle(record)
         }
@@ -294,27 +295,19 @@ public final class Sampler {
             .connections: output.connections,
             .bytesSent: output.bytesSent,
         ]
-        if let unwind = unwindLoader?.counters {
-            values[.unwindTablesLoaded] = unwind.tablesLoaded
-            values[.unwindTablesRejected] = unwind.tablesRejected
-            values[.unwindMappingsLoaded] = unwind.mappingsLoaded
-            values[.unwindMappingsRejected] = unwind.mappingsRejected
-            values[.controlStreamErrors] = unwind.controlErrors
-            values[.unwindEntriesUsed] = unwind.entriesUsed
-            values[.unwindTablesEvicted] = unwind.tablesEvicted
+        if let unwindLoader {
+            unwindLoader.addStatistics(to: &values, counter: bpf?.counter)
             values[.fileRequests] = fileRequests.counters.requests
             values[.fileDescriptorsSent] = fileRequests.counters.descriptorsSent
             values[.fileRequestsRefused] = fileRequests.counters.refused
         }
-        if let bpf { cpythonLoader?.addStatistics(to: &values, counter: bpf.counter) }
         if let bpf {
-            if unwindLoader != nil {
-                values[.unwindStacks] = bpf.counter(TANDEM_COUNTER_UNWIND_STACKS)
-                values[.unwindStacksReachedRoot] = bpf.counter(TANDEM_COUNTER_UNWIND_ROOT)
-                values[.unwindStacksTruncated] = bpf.counter(TANDEM_COUNTER_UNWIND_TRUNCATED)
-            }
-            values[.samplesCollected] = bpf.counter(TANDEM_COUNTER_SAMPLES)
+            cpythonLoader?.addStatistics(to: &values, counter: bpf.counter)
+            // Off-CPU samples count with the others (OffCPUProbes adds their own counters).
+            values[.samplesCollected] = bpf.counter(TANDEM_COUNTER_SAMPLES) + bpf.counter(TANDEM_COUNTER_OFFCPU_SAMPLES)
             values[.dropsRingBufferFull] = bpf.counter(TANDEM_COUNTER_SAMPLES_RINGBUF_FULL)
+                + bpf.counter(TANDEM_COUNTER_OFFCPU_RINGBUF_FULL)
+            OffCPUProbes.addStatistics(to: &values, counter: bpf.counter)
             // Exec and exit events are not samples: counted apart, so that collected
             // samples equal sent plus dropped ones.
             values[.processEventsLost] = bpf.counter(TANDEM_COUNTER_EVENTS_RINGBUF_FULL)
@@ -344,6 +337,13 @@ public final class Sampler {
                 return
             }
             handleSample(record, header: header, pid: pid, hasCPythonWalk: true)
+        case TANDEM_EVENT_OFFCPU_SAMPLE.rawValue:
+            guard record.count >= MemoryLayout<tandem_offcpu_event>.size else {
+                counters.malformedRecords += 1
+                return
+            }
+            handleSample(record, header: header, pid: pid, hasCPythonWalk: false,
+                         offCPUNanoseconds: record.loadUnaligned(fromByteOffset: Self.offCPUOffset, as: UInt64.self))
         case TANDEM_EVENT_CPYTHON_CODE.rawValue:
             // Not a sample: a record too short is the walker's bug, and it sends the code again.
             guard record.count >= CPythonRingRecords.codeRecordSize else { return }
@@ -375,7 +375,7 @@ public final class Sampler {
     }
 
     private func handleSample(_ record: UnsafeRawBufferPointer, header: tandem_event_header, pid: Int32,
-                              hasCPythonWalk: Bool) {
+                              hasCPythonWalk: Bool, offCPUNanoseconds: UInt64 = 0) {
         let kernelBytes = record.loadUnaligned(fromByteOffset: Self.kernelBytesOffset, as: Int32.self)
         let userBytes = record.loadUnaligned(fromByteOffset: Self.userBytesOffset, as: Int32.self)
         guard kernelBytes > 0 || userBytes > 0 else {
@@ -428,7 +428,8 @@ public final class Sampler {
             output.appendSample(time: header.time, pid: pid, tid: Int32(bitPattern: header.tid), cpu: header.cpu,
                                 kernelStack: kernelStack, userStack: userStack, flags: flags,
                                 cpythonStack: cpythonStack, cpythonFlags: cpythonFlags,
-                                threadName: withUnsafeBytes(of: header.comm) { ThreadName(commBytes: $0) })
+                                threadName: withUnsafeBytes(of: header.comm) { ThreadName(commBytes: $0) },
+                                offCPUNanoseconds: offCPUNanoseconds)
         }
         counters.samplesQueued += 1
     }
@@ -450,6 +451,7 @@ public final class Sampler {
     private static let kernelStackOffset = MemoryLayout<tandem_sample_event>.offset(of: \.kernel_stack)!
     private static let userStackOffset = MemoryLayout<tandem_sample_event>.offset(of: \.user_stack)!
     private static let userFlagsOffset = MemoryLayout<tandem_sample_event>.offset(of: \.user_flags)!
+    private static let offCPUOffset = MemoryLayout<tandem_offcpu_event>.offset(of: \.off_cpu_ns)!
 
     // MARK: Start-up and housekeeping
 

@@ -28,6 +28,8 @@ public struct SamplerConfiguration: Hashable, Sendable {
     /// Walk the Python frames of CPython processes the aggregator names (docs/cpython.md):
     /// off, the walker reads no interpreter memory and the aggregator's records are refused.
     public var walksInterpreters: Bool = true
+    /// The share (0...1) of switches off the CPU recorded as off-CPU samples; 0 is off.
+    public var offCPUThreshold: Double = 0
     /// Drop every capability not needed after start-up, and set no_new_privs. Only
     /// in-process tests, which share their process with the test runner, turn it off.
     public var dropsCapabilities: Bool = true
@@ -53,6 +55,9 @@ public struct SamplerConfiguration: Hashable, Sendable {
         }
         guard (10...1000).contains(drainIntervalMilliseconds) else {
             throw .invalidConfiguration("the drain interval must be between 10 and 1000 ms, not \(drainIntervalMilliseconds)")
+        }
+        guard (0...1).contains(offCPUThreshold) else {
+            throw .invalidConfiguration("the off-CPU threshold must be between 0 (off) and 1 (every switch), not \(offCPUThreshold)")
         }
         guard (0...(1 << 26)).contains(unwindTableEntries) else {
             throw .invalidConfiguration("unwind table entries must be between 0 (off) and 67108864, not \(unwindTableEntries)")

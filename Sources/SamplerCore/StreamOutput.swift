@@ -224,11 +224,13 @@ struct StreamOutput {
                                kernelStack: UnsafeBufferPointer<UInt64>, userStack: UnsafeBufferPointer<UInt64>,
                                flags: SampleFlags,
                                cpythonStack: UnsafeBufferPointer<UInt64> = UnsafeBufferPointer(start: nil, count: 0),
-                               cpythonFlags: CPythonWalkFlags = [], threadName: ThreadName = ThreadName()) {
+                               cpythonFlags: CPythonWalkFlags = [], threadName: ThreadName = ThreadName(),
+                               offCPUNanoseconds: UInt64 = 0) {
         guard encoder != nil else { return }
         encoder!.appendSample(time: time, pid: pid, tid: tid, cpu: cpu,
                               kernelStack: kernelStack, userStack: userStack, flags: flags,
-                              cpythonStack: cpythonStack, cpythonFlags: cpythonFlags, threadName: threadName)
+                              cpythonStack: cpythonStack, cpythonFlags: cpythonFlags, threadName: threadName,
+                              offCPUNanoseconds: offCPUNanoseconds)
         sampleMarks.append(end: streamQueued + UInt64(encoder!.bufferedByteCount))
     }
 

@@ -13,6 +13,7 @@ struct SampleReference {
     var flags: SampleFlags
     var cpythonStack: UInt64
     var cpythonFlags: CPythonWalkFlags
+    var offCPUNanoseconds: UInt64
 }
 
 extension ByteReader {
@@ -60,9 +61,10 @@ extension ByteReader {
         let flags = isAtEnd ? 0 : try readVarint()
         let cpythonStack = isAtEnd ? 0 : try readVarint()
         let cpythonFlags = isAtEnd ? 0 : try readUInt32("cpython flags")
+        let offCPUNanoseconds = isAtEnd ? 0 : try readVarint()
         return SampleReference(timeDelta: timeDelta, thread: thread, cpu: cpu, kernelStack: kernelStack,
                                userStack: userStack, flags: SampleFlags(rawValue: flags), cpythonStack: cpythonStack,
-                               cpythonFlags: CPythonWalkFlags(rawValue: cpythonFlags))
+                               cpythonFlags: CPythonWalkFlags(rawValue: cpythonFlags), offCPUNanoseconds: offCPUNanoseconds)
     }
 
     mutating func readProcess(limits: DecoderLimits) throws(WireFormatError.Kind) -> ProcessInfo {

@@ -310,7 +310,7 @@ struct RecordResolver {
                       kernelStackID: reference.kernelStack, userStackID: reference.userStack,
                       kernelStack: kernel, userStack: user, flags: reference.flags,
                       cpythonStackID: reference.cpythonStack, cpythonStack: cpython, cpythonFlags: reference.cpythonFlags,
-                      threadName: thread.name)
+                      threadName: thread.name, offCPUNanoseconds: reference.offCPUNanoseconds)
     }
 
     private static func name(of kind: StackKind) -> String {

@@ -345,7 +345,7 @@ public final class Symbolizer {
         let frames = frames(of: sample, process: process)
         return SymbolizedSample(timestamps: [sample.time], process: identity, threadID: sample.tid, cpu: sample.cpu,
                                 frames: frames, userStackTruncated: sample.flags.contains(.userStackTruncated),
-                                threadName: sample.threadName)
+                                threadName: sample.threadName, offCPUNanoseconds: sample.offCPUNanoseconds)
     }
 
     private func frames(of sample: Sample, process: ProcessState?) -> [Frame] {

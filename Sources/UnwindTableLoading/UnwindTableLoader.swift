@@ -70,6 +70,23 @@ package final class UnwindTableLoader {
     package let budgets: Budgets
     private let storage: UnwindMapStorage
     package private(set) var counters = Counters()
+
+    /// The unwind counters of a statistics record: the loader's, and the BPF walker's
+    /// (`counter` reads the BPF side's; nil before the program is loaded).
+    package func addStatistics(to values: inout [StatisticsCounter: UInt64], counter: ((tandem_counter) -> UInt64)?) {
+        values[.unwindTablesLoaded] = counters.tablesLoaded
+        values[.unwindTablesRejected] = counters.tablesRejected
+        values[.unwindMappingsLoaded] = counters.mappingsLoaded
+        values[.unwindMappingsRejected] = counters.mappingsRejected
+        values[.controlStreamErrors] = counters.controlErrors
+        values[.unwindEntriesUsed] = counters.entriesUsed
+        values[.unwindTablesEvicted] = counters.tablesEvicted
+        guard let counter else { return }
+        values[.unwindStacks] = counter(TANDEM_COUNTER_UNWIND_STACKS)
+        values[.unwindStacksReachedRoot] = counter(TANDEM_COUNTER_UNWIND_ROOT)
+        values[.unwindStacksTruncated] = counter(TANDEM_COUNTER_UNWIND_TRUNCATED)
+    }
+
     /// The last rejection's cause, for the log.
     package private(set) var lastRejection: String?
     private var tables: [UInt32: LoadedTable] = [:]

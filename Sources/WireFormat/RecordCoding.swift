@@ -26,22 +26,19 @@ extension ByteWriter {
     @inline(__always)
     mutating func writeSampleReference(timeDelta: Int64, thread: UInt64, cpu: UInt32, kernelStack: UInt64,
                                        userStack: UInt64, flags: SampleFlags, cpythonStack: UInt64 = 0,
-                                       cpythonFlags: CPythonWalkFlags = []) {
+                                       cpythonFlags: CPythonWalkFlags = [], offCPUNanoseconds: UInt64 = 0) {
         writeSigned(timeDelta)
         writeVarint(thread)
-        let hasCPython = cpythonStack != 0 || cpythonFlags.rawValue != 0
-        if cpu == 0 && userStack == 0 && kernelStack == 0 && flags.rawValue == 0 && !hasCPython { return }
-        writeVarint(cpu)
-        if userStack == 0 && kernelStack == 0 && flags.rawValue == 0 && !hasCPython { return }
-        writeVarint(userStack)
-        if kernelStack == 0 && flags.rawValue == 0 && !hasCPython { return }
-        writeVarint(kernelStack)
-        if flags.rawValue == 0 && !hasCPython { return }
-        writeVarint(flags.rawValue)
-        if !hasCPython { return }
-        writeVarint(cpythonStack)
-        if cpythonFlags.rawValue == 0 { return }
-        writeVarint(cpythonFlags.rawValue)
+        // How many of the optional fields (cpu ... off-CPU time) to write.
+        let count = offCPUNanoseconds != 0 ? 7 : cpythonFlags.rawValue != 0 ? 6 : cpythonStack != 0 ? 5
+            : flags.rawValue != 0 ? 4 : kernelStack != 0 ? 3 : userStack != 0 ? 2 : cpu != 0 ? 1 : 0
+        if count >= 1 { writeVarint(cpu) }
+        if count >= 2 { writeVarint(userStack) }
+        if count >= 3 { writeVarint(kernelStack) }
+        if count >= 4 { writeVarint(flags.rawValue) }
+        if count >= 5 { writeVarint(cpythonStack) }
+        if count >= 6 { writeVarint(cpythonFlags.rawValue) }
+        if count >= 7 { writeVarint(offCPUNanoseconds) }
     }
 
     mutating func writeProcess(_ process: ProcessInfo, limits: EncoderLimits) {

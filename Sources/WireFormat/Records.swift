@@ -129,6 +129,9 @@ public struct Sample: Hashable, Sendable {
     public var tid: Int32
     /// The thread's name when sampled; empty when the stream does not say.
     public var threadName: String
+    /// 0 for an on-CPU sample. Else an off-CPU sample: the thread was off the CPU for this
+    /// long before `time`, and the stacks are those it waited with.
+    public var offCPUNanoseconds: UInt64
     public var cpu: UInt32
     /// Interned ids (0 = none); stable for the stream until `resetInterning`.
     public var kernelStackID: UInt64
@@ -147,11 +150,12 @@ public struct Sample: Hashable, Sendable {
     public init(time: UInt64, pid: Int32, tid: Int32, cpu: UInt32, kernelStackID: UInt64 = 0,
                 userStackID: UInt64 = 0, kernelStack: [UInt64], userStack: [UInt64],
                 flags: SampleFlags = [], cpythonStackID: UInt64 = 0, cpythonStack: [UInt64] = [],
-                cpythonFlags: CPythonWalkFlags = [], threadName: String = "") {
+                cpythonFlags: CPythonWalkFlags = [], threadName: String = "", offCPUNanoseconds: UInt64 = 0) {
         self.time = time
         self.pid = pid
         self.tid = tid
         self.threadName = threadName
+        self.offCPUNanoseconds = offCPUNanoseconds
         self.cpu = cpu
         self.kernelStackID = kernelStackID
         self.userStackID = userStackID
@@ -393,6 +397,13 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
     public static let cpythonCodeRecords = StatisticsCounter(rawValue: 32)
     /// Code records lost (ring buffer full, no live stream); each is sent again at its next sample.
     public static let cpythonCodeRecordsLost = StatisticsCounter(rawValue: 33)
+    /// Off-CPU samples the BPF program produced (included in `samplesCollected`).
+    public static let offCPUSamples = StatisticsCounter(rawValue: 34)
+    /// Switches off the CPU chosen by the off-CPU threshold.
+    public static let offCPUSwitchesRecorded = StatisticsCounter(rawValue: 35)
+    /// Chosen switches not recorded: the map of threads off the CPU was full. Not a sample
+    /// drop (no sample existed yet); the off-CPU time of those waits is missing.
+    public static let offCPUSwitchesLost = StatisticsCounter(rawValue: 36)
 
     public var isDrop: Bool {
         [.dropsRingBufferFull, .dropsUserBufferFull, .dropsDisconnected, .dropsStackError, .dropsMalformedRecord]
@@ -434,6 +445,9 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
         case .cpythonWalksWithFrames: "cpython_walks_with_frames"
         case .cpythonCodeRecords: "cpython_code_records"
         case .cpythonCodeRecordsLost: "cpython_code_records_lost"
+        case .offCPUSamples: "off_cpu_samples"
+        case .offCPUSwitchesRecorded: "off_cpu_switches_recorded"
+        case .offCPUSwitchesLost: "off_cpu_switches_lost"
         default: "counter_\(rawValue)"
         }
     }

@@ -74,13 +74,14 @@ public struct StreamEncoder {
     public mutating func appendSample(time: UInt64, pid: Int32, tid: Int32, cpu: UInt32,
                                       kernelStack: [UInt64], userStack: [UInt64], flags: SampleFlags = [],
                                       cpythonFrames: [CPythonFrame] = [], cpythonFlags: CPythonWalkFlags = [],
-                                      threadName: ThreadName = ThreadName()) {
+                                      threadName: ThreadName = ThreadName(), offCPUNanoseconds: UInt64 = 0) {
         let cpythonWords = cpythonFrames.flatMap { frame in [frame.words.0, frame.words.1] }
         kernelStack.withUnsafeBufferPointer { kernel in
             userStack.withUnsafeBufferPointer { user in
                 cpythonWords.withUnsafeBufferPointer { cpython in
                     appendSample(time: time, pid: pid, tid: tid, cpu: cpu, kernelStack: kernel, userStack: user, flags: flags,
-                                 cpythonStack: cpython, cpythonFlags: cpythonFlags, threadName: threadName)
+                                 cpythonStack: cpython, cpythonFlags: cpythonFlags, threadName: threadName,
+                                 offCPUNanoseconds: offCPUNanoseconds)
                 }
             }
         }
@@ -89,11 +90,13 @@ public struct StreamEncoder {
     /// `appendSample` for stacks where they lie (the sampler's ring buffer records):
     /// a stack seen before is looked up without being copied.
     /// `cpythonStack`: Python frames, two words each (`CPythonFrame.words`).
+    /// `offCPUNanoseconds`: 0 for an on-CPU sample, else how long the thread was off the CPU.
     public mutating func appendSample(time: UInt64, pid: Int32, tid: Int32, cpu: UInt32,
                                       kernelStack: UnsafeBufferPointer<UInt64>, userStack: UnsafeBufferPointer<UInt64>,
                                       flags: SampleFlags = [],
                                       cpythonStack: UnsafeBufferPointer<UInt64> = UnsafeBufferPointer(start: nil, count: 0),
-                                      cpythonFlags: CPythonWalkFlags = [], threadName: ThreadName = ThreadName()) {
+                                      cpythonFlags: CPythonWalkFlags = [], threadName: ThreadName = ThreadName(),
+                                      offCPUNanoseconds: UInt64 = 0) {
         var flags = flags
         // Both stacks of one sample must fit the interned-frames bound together.
         let framesPerStack = max(0, min(limits.maximumFramesPerStack, limits.maximumInternedFrames / 2))
@@ -152,7 +155,8 @@ public struct StreamEncoder {
         payload.removeAll()
         payload.writeSampleReference(timeDelta: ZigZag.delta(time, from: previousSampleTime), thread: threadReference,
                                      cpu: cpu, kernelStack: kernelReference, userStack: userReference, flags: flags,
-                                     cpythonStack: cpythonReference, cpythonFlags: cpythonFlags)
+                                     cpythonStack: cpythonReference, cpythonFlags: cpythonFlags,
+                                     offCPUNanoseconds: offCPUNanoseconds)
         previousSampleTime = time
         frame(.sample)
     }

@@ -58,6 +58,9 @@ struct OutputOptions: ParsableArguments {
     @Option(help: "Write the text summary (top functions, frame types, kernel classes) to this file ('-' for standard output).")
     var report: String?
 
+    @Option(help: "Write the off-CPU samples' folded stacks (comm;outer;...;leaf nanoseconds waited) to this file.")
+    var offCPUFolded: String?
+
     @Option(help: "Write all of the above into this directory, with fixed names.")
     var outputDir: String?
 
@@ -84,6 +87,7 @@ struct OutputOptions: ParsableArguments {
         if let pprof { paths.pprof = pprof }
         if let flamegraph { paths.flameGraph = flamegraph }
         if let report { paths.report = report }
+        if let offCPUFolded { paths.offCPUFolded = offCPUFolded }
         return paths
     }
 }

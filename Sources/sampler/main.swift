@@ -46,6 +46,9 @@ struct TandemSampler: ParsableCommand {
     @Flag(name: .long, help: ArgumentHelp("Do not walk interpreter frames (CPython): the BPF program then reads no interpreter memory, and the aggregator's interpreter records are refused."))
     var noInterpreterFrames = false
 
+    @Option(name: .long, help: ArgumentHelp("Record this share (0 to 1) of the switches off the CPU as off-CPU samples: the thread's stacks and how long it waited; 0 = off.", valueName: "share"))
+    var offCPUThreshold: Double = 0
+
     @Option(name: .long, help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
     var logLevel: String = "info"
 
@@ -84,6 +87,7 @@ struct TandemSampler: ParsableCommand {
         configuration.ringBufferBytes = ringBufferBytes
         configuration.unwindTableEntries = unwindTableEntries
         configuration.walksInterpreters = !noInterpreterFrames
+        configuration.offCPUThreshold = offCPUThreshold
         return configuration
     }
 

@@ -162,6 +162,8 @@ struct CaptureTests {
         #expect(named[..<firstRenamed].allSatisfy { $0 == "tnd-worker" })
         #expect(named[firstRenamed...].allSatisfy { $0 == "tnd-renamed" })
         #expect(named[..<firstRenamed].count > 20 && named[firstRenamed...].count > 20)
+        // Without an off-CPU threshold every sample is an on-CPU one.
+        #expect(records.samples.allSatisfy { $0.offCPUNanoseconds == 0 })
     }
 
     /// A workload that lives in read(2): its samples carry kernel stacks that the

@@ -65,3 +65,20 @@ import Testing
         #expect(decodingError(invalid.bytes)?.kind == .invalidUTF8)
     }
 }
+
+@Suite struct OffCPUSampleTests {
+    @Test func offCPUTimeRoundTripsAsTheLastAppendedField() throws {
+        var encoder = StreamEncoder(header: testHeader)
+        let stack: [UInt64] = [0x5555_0000_1234]
+        encoder.appendSample(time: 1_000_000_100, pid: 42, tid: 42, cpu: 0, kernelStack: [], userStack: stack)
+        let onCPUBytes = encoder.takeBytes()
+        encoder.appendSample(time: 1_000_000_200, pid: 42, tid: 42, cpu: 0, kernelStack: [], userStack: stack,
+                             offCPUNanoseconds: 70_000_000)
+        encoder.appendSample(time: 1_000_000_300, pid: 42, tid: 42, cpu: 1, kernelStack: [], userStack: [],
+                             offCPUNanoseconds: UInt64.max)
+        let records = try decodeAll(onCPUBytes + encoder.takeBytes())
+        let samples = records.compactMap { if case .sample(let s) = $0 { s } else { nil } }
+        #expect(samples.map(\.offCPUNanoseconds) == [0, 70_000_000, UInt64.max])
+        #expect(samples.map(\.userStack) == [stack, stack, []])
+    }
+}

@@ -17,14 +17,17 @@ public struct OutputPaths: Hashable, Sendable {
     public var flameGraph: String?
     /// The text summary (top leaf functions, frame types, kernel classes).
     public var report: String?
+    /// Folded stacks of the off-CPU samples, weighted by the nanoseconds threads waited.
+    public var offCPUFolded: String?
 
     public init(metrics: String? = nil, folded: String? = nil, pprof: String? = nil, flameGraph: String? = nil,
-                report: String? = nil) {
+                report: String? = nil, offCPUFolded: String? = nil) {
         self.metrics = metrics
         self.folded = folded
         self.pprof = pprof
         self.flameGraph = flameGraph
         self.report = report
+        self.offCPUFolded = offCPUFolded
     }
 
     /// Every output in `directory`, with fixed names.
@@ -32,7 +35,7 @@ public struct OutputPaths: Hashable, Sendable {
         let base = directory.hasSuffix("/") ? directory : directory + "/"
         return OutputPaths(metrics: base + "metrics.jsonl", folded: base + "stacks.folded",
                            pprof: base + "profile.pb.gz", flameGraph: base + "flamegraph.svg",
-                           report: base + "report.txt")
+                           report: base + "report.txt", offCPUFolded: base + "off-cpu.folded")
     }
 
     /// Whether any output needs the samples kept as a profile.
@@ -58,6 +61,8 @@ public final class AggregatorRuntime: Sendable {
 
     struct SharedState {
         var profile: ProfileAggregate?
+        /// The off-CPU samples, by nanoseconds waited; nil without an off-CPU output.
+        var offCPUProfile: ProfileAggregate?
         /// `samples.kernel.count` as exported, by classification, for the text report.
         var kernelSamples: [KernelStackClassification: Int64] = [:]
         var summary = RunSummary()
@@ -139,7 +144,11 @@ public final class AggregatorRuntime: Sendable {
         }
         self.exporters = exporters
         let profile = outputs.needsProfile ? makeProfile() : nil
-        state.withLock { $0.profile = profile }
+        let offCPUProfile = outputs.offCPUFolded != nil ? makeProfile() : nil
+        state.withLock {
+            $0.profile = profile
+            $0.offCPUProfile = offCPUProfile
+        }
     }
 
     /// An empty profile within `max_profile_stacks`: the run's, and each stream's.
@@ -191,8 +200,8 @@ public final class AggregatorRuntime: Sendable {
     }
 
     /// Adds one stream's finished profile and counters.
-    func merge(tally: StreamTally, profile: ProfileAggregate?, summary: RunSummary, samplesPerSecond: UInt32,
-               firstSample: UInt64?, lastSample: UInt64?) {
+    func merge(tally: StreamTally, profile: ProfileAggregate?, offCPUProfile: ProfileAggregate? = nil, summary: RunSummary,
+               samplesPerSecond: UInt32, firstSample: UInt64?, lastSample: UInt64?) {
         let profileDrops: (new: Int64, total: Int64, bound: Int)? = state.withLock { shared in
             shared.openStreams[ObjectIdentifier(tally)] = nil
             // The run's profile takes the stream's storage when it is still empty (the stream
@@ -204,6 +213,7 @@ public final class AggregatorRuntime: Sendable {
                 let after = shared.profile!.droppedSamples
                 if after > before { profileDrops = (after - before, after, shared.profile!.maximumDistinctStacks) }
             }
+            if let offCPUProfile, shared.offCPUProfile != nil { shared.offCPUProfile!.merge(offCPUProfile) }
             // The samplers' counters are cumulative per run, not per stream: taken from
             // `samplerRuns` (a run that reconnected would otherwise count twice).
             var summary = summary
@@ -238,6 +248,9 @@ public final class AggregatorRuntime: Sendable {
             if let profile = shared.profile {
                 summary.aggregatorDrops[RunSummary.profileDropsKey] = UInt64(profile.droppedSamples)
             }
+            if let offCPUProfile = shared.offCPUProfile, offCPUProfile.droppedSamples > 0 {
+                summary.aggregatorDrops[RunSummary.offCPUProfileDropsKey] = UInt64(offCPUProfile.droppedSamples)
+            }
             return summary
         }
     }
@@ -266,8 +279,12 @@ public final class AggregatorRuntime: Sendable {
             exporter.shutdown(deadline: deadline)
             statistics["\(exporter.id) (profiles)"] = exporter.statistics
         }
-        let (profile, kernelSamples, first, last, frequency) = state.withLock {
-            ($0.profile, $0.kernelSamples, $0.firstSampleUnixNanoseconds, $0.lastSampleUnixNanoseconds, $0.samplesPerSecond)
+        let (profile, offCPUProfile, kernelSamples, first, last, frequency) = state.withLock {
+            ($0.profile, $0.offCPUProfile, $0.kernelSamples, $0.firstSampleUnixNanoseconds, $0.lastSampleUnixNanoseconds,
+             $0.samplesPerSecond)
+        }
+        if let path = outputs.offCPUFolded, let offCPUProfile {
+            try FoldedStacksWriter(style: stackPathStyle).write(offCPUProfile, toFile: path)
         }
         guard let profile else { return statistics }
         let hostNames = summary.hostNames.sorted().joined(separator: ", ")

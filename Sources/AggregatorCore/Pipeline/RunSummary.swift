@@ -7,6 +7,9 @@ public struct RunSummary: Hashable, Sendable, CustomStringConvertible {
     public var malformedStreams = 0
     public var bytes = 0
     public var samples = 0
+    /// Of `samples`, the off-CPU ones, and the time they stand for.
+    public var offCPUSamples = 0
+    public var offCPUNanoseconds: UInt64 = 0
     public var processes = 0
     /// Sampler-side drops by reason: the newest statistics of each sampler run (a run
     /// that reconnected counts once; see `SamplerRun`).
@@ -32,6 +35,8 @@ public struct RunSummary: Hashable, Sendable, CustomStringConvertible {
     /// The `aggregatorDrops` key of the samples (their weights: timestamps) the profile
     /// behind the file outputs dropped at `max_profile_stacks`; they are in the metrics.
     public static let profileDropsKey = "max_profile_stacks, profile samples"
+    /// The `aggregatorDrops` key of the off-CPU time (nanoseconds) the off-CPU profile dropped there.
+    public static let offCPUProfileDropsKey = "max_profile_stacks, off-CPU profile nanoseconds"
 
     public init() {}
 
@@ -40,6 +45,8 @@ public struct RunSummary: Hashable, Sendable, CustomStringConvertible {
         malformedStreams += other.malformedStreams
         bytes += other.bytes
         samples += other.samples
+        offCPUSamples += other.offCPUSamples
+        offCPUNanoseconds &+= other.offCPUNanoseconds
         processes += other.processes
         samplerDrops.merge(other.samplerDrops, uniquingKeysWith: +)
         samplerCollected += other.samplerCollected
@@ -57,6 +64,9 @@ public struct RunSummary: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         var lines = ["streams: \(streams) (\(malformedStreams) malformed), \(bytes) bytes",
                      "samples received: \(samples); sampler collected \(samplerCollected), dropped \(totalSamplerDrops)"]
+        if offCPUSamples > 0 {
+            lines.append("off-CPU samples: \(offCPUSamples) (of the samples received), \(offCPUNanoseconds / 1_000_000) ms of waiting")
+        }
         for (reason, count) in samplerDrops.sorted(by: { $0.key < $1.key }) where count > 0 {
             lines.append("  dropped (\(reason)): \(count)")
         }

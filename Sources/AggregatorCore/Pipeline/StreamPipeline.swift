@@ -34,6 +34,8 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
     /// The samples for the profiles exporters; nil when no `profiles` pipeline has one.
     private var profilesWindow: ProfilesWindow?
     private var profile: ProfileAggregate?
+    /// The off-CPU samples by the nanoseconds waited; nil without an off-CPU output.
+    private var offCPUProfile: ProfileAggregate?
     private var summary = RunSummary()
     private var header: StreamHeader?
     private var newestTime: UInt64 = 0
@@ -82,6 +84,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         self.passedFiles = ConnectionPassedFiles(cache: unwindTables)
         self.symbolizer = Symbolizer(options: runtime.symbolizerOptions, logger: logger)
         self.profile = runtime.outputs.needsProfile ? runtime.makeProfile() : nil
+        self.offCPUProfile = runtime.outputs.offCPUFolded != nil ? runtime.makeProfile() : nil
         if !runtime.profilesExporters.isEmpty {
             profilesWindow = ProfilesWindow(interval: runtime.configuration.profilingReceiver.reporterInterval)
         }
@@ -191,9 +194,17 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         case .sample(let sample):
             summary.samples += 1
             let symbolized = symbolizer.symbolize(sample)
-            connector?.add(symbolized)
-            profile?.add(symbolized)
-            profilesWindow?.add(symbolized, at: sample.time, fileIdentity: symbolizer.fileIdentity(pid:mappedPath:))
+            if sample.offCPUNanoseconds > 0 {
+                // Waiting, not CPU time: in neither the metrics (on-CPU by definition) nor
+                // the on-CPU profiles.
+                summary.offCPUSamples += 1
+                summary.offCPUNanoseconds &+= sample.offCPUNanoseconds
+                offCPUProfile?.add(symbolized, weight: Int64(clamping: sample.offCPUNanoseconds))
+            } else {
+                connector?.add(symbolized)
+                profile?.add(symbolized)
+                profilesWindow?.add(symbolized, at: sample.time, fileIdentity: symbolizer.fileIdentity(pid:mappedPath:))
+            }
             if firstSampleTime == nil { firstSampleTime = sample.time }
             if sample.time > newestTime {
                 newestTime = sample.time
@@ -334,10 +345,11 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         summary.aggregatorDrops["max_mappings_per_process / max_mappings, mappings"] = symbolization.mappingsDropped
         summary.aggregatorDrops["max_kernel_symbols, kernel symbols"] = symbolization.kernelSymbolsDropped
         let clock = header?.clock
-        runtime.merge(tally: tally, profile: profile, summary: summary, samplesPerSecond: header?.samplesPerSecond ?? 0,
+        runtime.merge(tally: tally, profile: profile, offCPUProfile: offCPUProfile, summary: summary, samplesPerSecond: header?.samplesPerSecond ?? 0,
                       firstSample: firstSampleTime.flatMap { clock?.unixNanoseconds(ofMonotonic: $0) },
                       lastSample: clock?.unixNanoseconds(ofMonotonic: newestTime))
         profile = nil
+        offCPUProfile = nil
         releaseStreamState()
     }
 
