@@ -19,8 +19,21 @@ protocol DeliveryTarget: Sendable {
     /// The number of items (see ``ExporterStatistics``) in a request.
     func itemCount(of request: Request) -> Int
 
+    /// The memory a queued request holds, for the queue's byte bound.
+    func byteCount(of request: Request) -> Int
+
     /// One attempt, on the worker thread. Rejected items are logged by the target.
     func attempt(_ request: Request, timeout: Duration) -> DeliveryOutcome<Request>
+}
+
+extension DeliveryTarget where Request == EncodedRequest {
+    func byteCount(of request: EncodedRequest) -> Int { request.body.count }
+}
+
+extension DeliveryTarget where Request == BulkRequest {
+    func byteCount(of request: BulkRequest) -> Int {
+        request.items.reduce(0) { $0 + $1.action.count + $1.document.count }
+    }
 }
 
 extension DeliveryTarget where Batch == MetricsBatch {
@@ -42,6 +55,11 @@ public struct DeliverySettings: Sendable, Hashable {
     public var timeout: Duration = .seconds(5)
     /// Queued requests (`sending_queue.queue_size`, default 100); when full the oldest goes.
     public var queueSize: Int = 100
+    /// The most bytes the queued requests may hold; past it the oldest go, as past
+    /// `queueSize`. Not a configuration key: it keeps a down endpoint from growing the
+    /// aggregator by `queueSize` times its largest request (an Elasticsearch bulk request
+    /// of profiles is up to 5 MiB of documents, 100 of them 500 MiB).
+    public var queueBytes: Int = 64 << 20
     /// `retry_on_failure.enabled`, default true.
     public var retryEnabled = true
     /// First backoff (`retry_on_failure.initial_interval`, default 5s).
@@ -87,6 +105,8 @@ final class ExportWorker<Target: DeliveryTarget>: @unchecked Sendable {
     // Guarded by `condition`.
     private var queue: [Target.Request] = []
     private var queueHead = 0
+    /// `target.byteCount` of the requests in `queue[queueHead...]`.
+    private var queuedBytes = 0
     private var stopping = false
     private var deadline: ContinuousClock.Instant?
     private var finished = false
@@ -151,15 +171,20 @@ final class ExportWorker<Target: DeliveryTarget>: @unchecked Sendable {
             return
         }
         for request in requests {
-            if queue.count - queueHead >= settings.queueSize {
+            let bytes = target.byteCount(of: request)
+            while queueHead < queue.count
+                    && (queue.count - queueHead >= settings.queueSize || queuedBytes + bytes > settings.queueBytes) {
                 let oldest = queue[queueHead]
                 queueHead += 1
+                queuedBytes -= target.byteCount(of: oldest)
                 let items = target.itemCount(of: oldest)
                 counters.dropped += UInt64(items)
                 logger.warning("export queue full; dropping the oldest request",
-                               metadata: ["queue_size": "\(settings.queueSize)", "items": "\(items)"])
+                               metadata: ["queue_size": "\(settings.queueSize)", "queue_bytes": "\(settings.queueBytes)",
+                                          "items": "\(items)"])
             }
             queue.append(request)
+            queuedBytes += bytes
         }
         compactQueue()
         condition.signal()
@@ -187,6 +212,7 @@ final class ExportWorker<Target: DeliveryTarget>: @unchecked Sendable {
             counters.dropped += UInt64(items)
             queue.removeAll()
             queueHead = 0
+            queuedBytes = 0
             logger.error("exporter did not stop by its shutdown deadline; dropping its in-flight and queued data",
                          metadata: ["items": "\(items)"])
         }
@@ -222,10 +248,12 @@ final class ExportWorker<Target: DeliveryTarget>: @unchecked Sendable {
             logger.error("shutdown deadline reached; dropping queued data", metadata: ["items": "\(items)"])
             queue.removeAll()
             queueHead = 0
+            queuedBytes = 0
             return nil
         }
         let request = queue[queueHead]
         queueHead += 1
+        queuedBytes -= target.byteCount(of: request)
         compactQueue()
         inFlightItems = target.itemCount(of: request)
         return request

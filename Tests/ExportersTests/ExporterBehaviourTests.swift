@@ -281,10 +281,54 @@ private final class HangingTarget: DeliveryTarget, @unchecked Sendable {
 
     func makeRequests(for batch: MetricsBatch) throws -> [Int] { [batch.resourceMetrics.count] }
     func itemCount(of request: Int) -> Int { request }
+    func byteCount(of request: Int) -> Int { 0 }
     func attempt(_ request: Int, timeout: Duration) -> DeliveryOutcome<Int> {
         entered.signal()
         release.wait()
         return .finished(sent: request, rejected: 0)
+    }
+}
+
+/// A destination whose first attempt hangs until released; a batch is one request of
+/// that many bytes.
+private final class SizedTarget: DeliveryTarget, @unchecked Sendable {
+    let entered = DispatchSemaphore(value: 0)
+    let release = DispatchSemaphore(value: 0)
+
+    func makeRequests(for batch: Int) throws -> [Int] { [batch] }
+    func itemCount(ofUnencoded batch: Int) -> Int { 1 }
+    func itemCount(of request: Int) -> Int { 1 }
+    func byteCount(of request: Int) -> Int { request }
+    func attempt(_ request: Int, timeout: Duration) -> DeliveryOutcome<Int> {
+        entered.signal()
+        release.wait()
+        release.signal()
+        return .finished(sent: 1, rejected: 0)
+    }
+}
+
+@Suite("export queue bounds")
+struct ExportQueueBoundTests {
+    @Test("the queue holds at most queueBytes: past it the oldest requests are dropped and counted")
+    func queueBytesBound() throws {
+        let capture = LogCapture()
+        let target = SizedTarget()
+        var settings = DeliverySettings()
+        settings.queueBytes = 10_000
+        let worker = ExportWorker(target: target, settings: settings, logger: capture.logger(), name: "sized")
+        worker.enqueue(100)
+        #expect(target.entered.wait(timeout: .now() + 20) == .success)
+        worker.enqueue(4_000)
+        worker.enqueue(4_000)
+        #expect(worker.statistics.dropped == 0)
+        worker.enqueue(4_000)  // 12,000 bytes: the oldest queued one goes
+        #expect(worker.statistics.dropped == 1)
+        worker.enqueue(20_000)  // larger than the bound alone: everything before it goes, it stays
+        #expect(worker.statistics.dropped == 3)
+        #expect(capture.messages.contains { $0.contains("export queue full") && $0.contains("queue_bytes=10000") })
+        target.release.signal()
+        worker.shutdown(deadline: .now + .seconds(20))
+        #expect(worker.statistics == ExporterStatistics(sent: 2, dropped: 3))
     }
 }
 
