@@ -38,26 +38,7 @@ for file in Sources/Profiles/Metrics.swift Sources/ProtobufWire/ProtobufWriter.s
 done
 cp bench/protobuf-encoders/Candidates.swift bench/protobuf-encoders/main.swift "$sources/"
 
-python3 - "$work/metrics.pb" <<'PYTHON'
-import sys
-from google.protobuf import descriptor_pb2
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
-
-descriptors = descriptor_pb2.FileDescriptorSet()
-seen = set()
-
-def add(file):
-    if file.name in seen:
-        return
-    seen.add(file.name)
-    for dependency in file.dependencies:
-        add(dependency)
-    file.CopyToProto(descriptors.file.add())
-
-add(metrics_service_pb2.DESCRIPTOR)
-with open(sys.argv[1], "wb") as out:
-    out.write(descriptors.SerializeToString())
-PYTHON
+python3 scripts/otlp-descriptor-set.py opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 "$work/metrics.pb"
 protoc --descriptor_set_in="$work/metrics.pb" --plugin=protoc-gen-swift="$PROTOC_GEN_SWIFT" \
     --swift_opt=FileNaming=PathToUnderscores --swift_out="$sources" \
     opentelemetry/proto/common/v1/common.proto opentelemetry/proto/resource/v1/resource.proto \

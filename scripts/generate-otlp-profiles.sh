@@ -38,26 +38,7 @@ if [ -z "${PROTOC_GEN_SWIFT:-}" ]; then
 fi
 
 # The descriptors as the Python classes hold them, dependencies first, as a FileDescriptorSet.
-python3 - "$work/otlp-profiles.pb" <<'PYTHON'
-import sys
-from google.protobuf import descriptor_pb2
-from opentelemetry.proto.collector.profiles.v1development import profiles_service_pb2
-
-descriptors = descriptor_pb2.FileDescriptorSet()
-seen = set()
-
-def add(file):
-    if file.name in seen:
-        return
-    seen.add(file.name)
-    for dependency in file.dependencies:
-        add(dependency)
-    file.CopyToProto(descriptors.file.add())
-
-add(profiles_service_pb2.DESCRIPTOR)
-with open(sys.argv[1], "wb") as out:
-    out.write(descriptors.SerializeToString())
-PYTHON
+python3 scripts/otlp-descriptor-set.py opentelemetry.proto.collector.profiles.v1development.profiles_service_pb2 "$work/otlp-profiles.pb"
 
 rm -f "$OUT"/*.pb.swift
 mkdir -p "$OUT"
