@@ -189,7 +189,7 @@ public enum FrameClassification {
                                                          "init", "materializeForSet"]
 
     private static func swiftNamespace(of name: Substring) -> String? {
-        var text = name
+        var text = withoutExtensionContexts(name)
         // Closures and specializations name their enclosing function after ` in ` / ` of `.
         var changed = true
         while changed {
@@ -227,6 +227,21 @@ public enum FrameClassification {
         }
         guard components.count >= 2 else { return nil }
         return components.dropLast().joined(separator: ".")
+    }
+
+    /// `name` without the `(extension in Module):` contexts the demangler puts before an
+    /// extension's members: the type's own qualified name follows them.
+    private static func withoutExtensionContexts(_ name: Substring) -> Substring {
+        guard name.contains("(extension in ") else { return name }
+        var result = ""
+        var rest = name
+        while let open = rest.firstRange(of: "(extension in "),
+              let close = rest[open.upperBound...].firstRange(of: "):") {
+            result += rest[..<open.lowerBound]
+            rest = rest[close.upperBound...]
+        }
+        result += rest
+        return Substring(result)
     }
 }
 

@@ -101,6 +101,10 @@ struct FrameClassificationTests {
         ("MyApp.Cache.count.getter : Swift.Int", "MyApp.Cache"),
         ("closure #1 () -> () in MyApp.Server.start() -> ()", "MyApp.Server"),
         ("generic specialization <Swift.Int> of Swift.Array.append(__owned A) -> ()", "Swift.Array"),
+        // An extension's module context is not part of the type's name (nor a closure's " in ").
+        ("(extension in ELF):ELF.ELFByteSource.read(at: Swift.Int) throws -> Swift.Int", "ELF.ELFByteSource"),
+        ("closure #1 (Swift.Int) -> () in (extension in Swift):Swift.MutableCollection.sort() -> ()",
+         "Swift.MutableCollection"),
         // No namespace.
         ("main", nil), ("malloc", nil), ("__memcpy_avx_unaligned_erms", nil), ("foo.cold", nil),
         ("foo.part.0", nil), ("foo(int)", nil), ("foo(int) [clone .cold]", nil),
