@@ -7,6 +7,8 @@ public enum ProfileOutputError: Error, Hashable, Sendable, CustomStringConvertib
     /// Writing the output file `path` failed in `systemCall` (whose subject is the
     /// file the call was made on: the temporary file beside `path`, or `path` itself).
     case writeFailed(path: String, systemCall: SystemCallError)
+    /// `path` names something an output cannot go to (a directory, a block device, a socket).
+    case notWritable(path: String, type: FileType)
 
     public var description: String {
         switch self {
@@ -14,6 +16,8 @@ public enum ProfileOutputError: Error, Hashable, Sendable, CustomStringConvertib
             return "gzip compression failed: \(call) returned \(code) (zlib error); this is a bug or the process is out of memory"
         case .writeFailed(let path, let systemCall):
             return "cannot write profile output '\(path)': \(systemCall); check that the directory exists and is writable"
+        case .notWritable(let path, let type):
+            return "cannot write profile output '\(path)': it is \(type); name a regular file (or /dev/null to discard it)"
         }
     }
 }
