@@ -8,7 +8,7 @@ import Profiles
 /// share) on every frame.
 public struct FlameGraphSVG: Sendable {
     public var title: String
-    /// A line under the title (host, time range, ...); the sample count is always shown.
+    /// A line under the title (host, time range, ...); the total (samples or time) is always shown.
     public var subtitle: String?
     /// Image width in pixels.
     public var width: Int
@@ -18,10 +18,14 @@ public struct FlameGraphSVG: Sendable {
     /// not drawn; the header says how many samples that leaves out of view.
     public var minimumFrameWidth: Double
     public var style: StackPathStyle
+    /// What the widths measure, as the caption and tooltips say it: samples, or the
+    /// time waited of an off-CPU profile.
+    public var unit: ProfileWeightUnit
 
     public init(title: String = "Flame Graph", subtitle: String? = nil, width: Int = 1200,
                 frameHeight: Int = 16, minimumFrameWidth: Double = 0.1,
-                style: StackPathStyle = StackPathStyle()) {
+                style: StackPathStyle = StackPathStyle(), unit: ProfileWeightUnit = .samples) {
+        self.unit = unit
         self.title = title
         self.subtitle = subtitle
         self.width = width
@@ -84,9 +88,9 @@ public struct FlameGraphSVG: Sendable {
         <text class="heading" x="\(format(Double(width) / 2))" y="24" text-anchor="middle">\(escaped(title))</text>
 
         """
-        var caption = samplesText(total)
+        var caption = unit.describe(total)
         if hiddenSamples > 0 {
-            caption += "; frames narrower than \(format(minimumFrameWidth)) px not drawn (\(samplesText(hiddenSamples)))"
+            caption += "; frames narrower than \(format(minimumFrameWidth)) px not drawn (\(unit.describe(hiddenSamples)))"
         }
         if let subtitle { caption = "\(subtitle) · \(caption)" }
         svg += "<text class=\"caption\" x=\"\(format(Double(width) / 2))\" y=\"44\" text-anchor=\"middle\">\(escaped(caption))</text>\n"
@@ -109,7 +113,7 @@ public struct FlameGraphSVG: Sendable {
             // The type, and for an interpreted frame the whole path its label shortens.
             let note = [node.kind.legendName, node.sourceFile ?? ""].filter { !$0.isEmpty }.joined(separator: ", ")
             let typeNote = note.isEmpty ? "" : " (\(note))"
-            let tooltip = "\(node.name)\(typeNote): \(samplesText(node.count)), \(formatShare(share))%"
+            let tooltip = "\(node.name)\(typeNote): \(unit.describe(node.count)), \(formatShare(share))%"
             svg += "<g class=\"frame\"><title>\(escaped(tooltip))</title>"
             svg += "<rect x=\"\(format(x))\" y=\"\(format(y))\" width=\"\(format(frameWidth))\" "
             svg += "height=\"\(format(rowHeight - 1))\" rx=\"2\" fill=\"\(node.kind.color(for: node.name))\"/>"

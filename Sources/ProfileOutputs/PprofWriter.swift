@@ -6,8 +6,8 @@ import ProtobufWire
 /// (github.com/google/pprof, proto/profile.proto), gzip-compressed as `go
 /// tool pprof` and other pprof readers expect it on disk.
 ///
-/// Each distinct (process, thread, stack) becomes one sample with the values
-/// `samples/count` and `cpu/nanoseconds`, and the labels `pid` and `tid`
+/// Each distinct (process, thread, stack) becomes one sample with one value per
+/// `sampleTypes` entry (on-CPU: `samples/count` and `cpu/nanoseconds`), and the labels `pid` and `tid`
 /// (numbers) and `comm` (string). Each distinct native frame becomes one location
 /// with its address, its mapping and one line naming its function; frames
 /// without a symbol get their `Frame.displayName` (`file+0xoffset`) as the
@@ -24,6 +24,14 @@ public struct PprofWriter: Sendable {
     /// The sampling frequency; one sample stands for `1e9 / samplesPerSecond`
     /// nanoseconds of CPU time.
     public var samplesPerSecond: UInt32
+    /// The values of each sample, in order; `go tool pprof` shows the last by default.
+    public var sampleTypes: [PprofSampleType]
+    /// The profile's `period_type`: what one sampling event stands for.
+    public var periodType: PprofSampleType
+    /// The profile's `period`, in `periodType` units; nil for `periodNanos` (on-CPU: the
+    /// CPU time of one tick). An off-CPU profile has no fixed period: each wait counts
+    /// its own nanoseconds, so 1.
+    public var period: Int64?
     /// When the profile started, in nanoseconds since the Unix epoch (the
     /// caller converts the monotonic sample times with the stream's clock
     /// reference).
@@ -33,9 +41,13 @@ public struct PprofWriter: Sendable {
     /// Free-form comments stored in the profile (pprof shows them with `-comments`).
     public var comments: [String]
 
-    public init(samplesPerSecond: UInt32, startTimeUnixNano: Int64 = 0, durationNanos: Int64 = 0,
+    public init(samplesPerSecond: UInt32, sampleTypes: [PprofSampleType] = PprofSampleType.onCPU,
+                periodType: PprofSampleType = .cpu, period: Int64? = nil, startTimeUnixNano: Int64 = 0, durationNanos: Int64 = 0,
                 comments: [String] = []) {
         self.samplesPerSecond = samplesPerSecond
+        self.sampleTypes = sampleTypes
+        self.periodType = periodType
+        self.period = period
         self.startTimeUnixNano = startTimeUnixNano
         self.durationNanos = durationNanos
         self.comments = comments
@@ -78,8 +90,8 @@ public struct PprofWriter: Sendable {
         var strings = StringTable()
         let tables = Tables(aggregate: aggregate, strings: &strings)
         let period = periodNanos
-        let samplesKey = strings.index("samples"), countUnit = strings.index("count")
-        let cpuKey = strings.index("cpu"), nanosecondsUnit = strings.index("nanoseconds")
+        let valueTypes = sampleTypes.map { (strings.index($0.type), strings.index($0.unit)) }
+        let periodKey = strings.index(periodType.type), periodUnit = strings.index(periodType.unit)
         let idUnit = strings.index("id")
         let pidKey = strings.index("pid"), tidKey = strings.index("tid"), commKey = strings.index("comm")
         let truncatedKey = strings.index("user_stack_truncated"), trueValue = strings.index("true")
@@ -89,13 +101,11 @@ public struct PprofWriter: Sendable {
         let commentIndices = comments.map { strings.index($0) }
 
         var profile = ProtobufWriter()
-        profile.writeMessageField(ProfileField.sampleType) {
-            $0.writeInt64Field(ValueTypeField.type, samplesKey)
-            $0.writeInt64Field(ValueTypeField.unit, countUnit)
-        }
-        profile.writeMessageField(ProfileField.sampleType) {
-            $0.writeInt64Field(ValueTypeField.type, cpuKey)
-            $0.writeInt64Field(ValueTypeField.unit, nanosecondsUnit)
+        for (type, unit) in valueTypes {
+            profile.writeMessageField(ProfileField.sampleType) {
+                $0.writeInt64Field(ValueTypeField.type, type)
+                $0.writeInt64Field(ValueTypeField.unit, unit)
+            }
         }
         // The location id after the frames' stands for "no stack".
         let emptyStackLocationID = UInt64(tables.locations.count + 1)
@@ -108,8 +118,9 @@ public struct PprofWriter: Sendable {
                 // The stack is already leaf first, as pprof wants it.
                 sample.writePackedVarintField(SampleField.locationID,
                               stack.isEmpty ? [emptyStackLocationID] : stack.map { tables.frameLocationIDs[Int($0)] })
-                sample.writePackedVarintField(SampleField.value, [UInt64(bitPattern: cell.count),
-                                                  UInt64(bitPattern: cell.count &* period)])
+                sample.writePackedVarintField(SampleField.value, sampleTypes.map {
+                    UInt64(bitPattern: $0.value.of(cell, period: period))
+                })
                 sample.writeMessageField(SampleField.label) {
                     $0.writeInt64Field(LabelField.key, pidKey)
                     $0.writeInt64Field(LabelField.num, Int64(process.pid))
@@ -181,10 +192,10 @@ public struct PprofWriter: Sendable {
         profile.writeInt64Field(ProfileField.timeNanos, startTimeUnixNano)
         profile.writeInt64Field(ProfileField.durationNanos, durationNanos)
         profile.writeMessageField(ProfileField.periodType) {
-            $0.writeInt64Field(ValueTypeField.type, cpuKey)
-            $0.writeInt64Field(ValueTypeField.unit, nanosecondsUnit)
+            $0.writeInt64Field(ValueTypeField.type, periodKey)
+            $0.writeInt64Field(ValueTypeField.unit, periodUnit)
         }
-        profile.writeInt64Field(ProfileField.period, period)
+        profile.writeInt64Field(ProfileField.period, self.period ?? period)
         profile.writePackedVarintField(ProfileField.comment, commentIndices.map { UInt64(bitPattern: $0) })
         // Last, once every string above has its index.
         for string in strings.strings { profile.writeStringField(ProfileField.stringTable, string, always: true) }

@@ -34,6 +34,8 @@ public struct ProfileAggregate: Sendable {
         public var frames: [Frame]
         public var userStackTruncated: Bool
         public var count: Int64
+        /// The samples added into `count` (see `Cell.events`).
+        public var events: Int64
     }
 
     /// A leaf function (where the CPU was) and its share of all counted samples.
@@ -58,6 +60,9 @@ public struct ProfileAggregate: Sendable {
     struct Cell: Sendable {
         var key: CellKey
         var count: Int64
+        /// The samples added into `count`: equal to it when each weighs 1, the number of
+        /// waits when an off-CPU profile weighs each by the nanoseconds waited.
+        var events: Int64
     }
 
     /// The most distinct (process, thread, stack) cells kept.
@@ -130,7 +135,7 @@ public struct ProfileAggregate: Sendable {
         }
         add(process: Process(pid: sample.process.pid, comm: sample.process.comm),
             threadID: sample.threadID, threadName: sample.threadName, frames: sample.frames,
-            userStackTruncated: sample.userStackTruncated, count: weight, byStorage: true)
+            userStackTruncated: sample.userStackTruncated, count: weight, events: 1, byStorage: true)
     }
 
     public mutating func add<Samples: Sequence>(contentsOf samples: Samples)
@@ -172,12 +177,13 @@ public struct ProfileAggregate: Sendable {
                               userStackTruncated: cell.key.userStackTruncated)
             if let index = cellIndex[key] {
                 cells[index].count += cell.count
+                cells[index].events += cell.events
             } else if full {
                 droppedSamples += cell.count
                 continue
             } else {
                 cellIndex[key] = cells.count
-                cells.append(Cell(key: key, count: cell.count))
+                cells.append(Cell(key: key, count: cell.count, events: cell.events))
             }
             record(leaf: stacks[Int(stack)].first, count: cell.count)
         }
@@ -236,7 +242,7 @@ public struct ProfileAggregate: Sendable {
     }
 
     private mutating func add(process: Process, threadID: Int32, threadName: String, frames stackFrames: [Frame],
-                              userStackTruncated: Bool, count: Int64, byStorage: Bool = false) {
+                              userStackTruncated: Bool, count: Int64, events: Int64, byStorage: Bool = false) {
         if cells.count >= maximumDistinctStacks {
             // Full: only count into an existing cell; look up without interning anything new.
             guard let processID = processIDs[process],
@@ -250,6 +256,7 @@ public struct ProfileAggregate: Sendable {
                 return
             }
             cells[index].count += count
+            cells[index].events += events
             record(leaf: frameList.first, count: count)
             return
         }
@@ -273,9 +280,10 @@ public struct ProfileAggregate: Sendable {
                           stack: stackID, userStackTruncated: userStackTruncated)
         if let index = cellIndex[key] {
             cells[index].count += count
+            cells[index].events += events
         } else {
             cellIndex[key] = cells.count
-            cells.append(Cell(key: key, count: count))
+            cells.append(Cell(key: key, count: count, events: events))
         }
         record(leaf: leaf, count: count)
     }
@@ -348,7 +356,7 @@ public struct ProfileAggregate: Sendable {
         cells.map { cell in
             Entry(process: processes[Int(cell.key.process)], threadID: cell.key.threadID,
                   threadName: threadNames[Int(cell.key.threadName)], frames: stacks[Int(cell.key.stack)].map { frames[Int($0)] },
-                  userStackTruncated: cell.key.userStackTruncated, count: cell.count)
+                  userStackTruncated: cell.key.userStackTruncated, count: cell.count, events: cell.events)
         }
     }
 

@@ -30,6 +30,8 @@ public struct TextReport: Sendable {
         public var labelHeading: String
         /// Most samples first; remainder rows last.
         public var rows: [Row]
+        /// What the rows count: samples, or off-CPU time.
+        public var unit: ProfileWeightUnit = .samples
     }
 
     public static let otherFunctionsLabel = "(other leaf functions)"
@@ -37,6 +39,11 @@ public struct TextReport: Sendable {
     public static let noKernelClassLabel = "(no kernel class)"
     /// Kernel-leaf samples whose kernel frames matched no class.
     public static let unclassifiedKernelLabel = "(unclassified kernel)"
+    public static let otherWaitFunctionsLabel = "(other functions)"
+    /// Off-CPU samples of threads with no user-space frame (kernel threads).
+    public static let noUserFramesLabel = "(no user frames)"
+    /// Off-CPU samples whose kernel stack has no scheduler frame to look below.
+    public static let noSchedulerFrameLabel = "(no scheduler frame)"
 
     /// A kernel class row's label: the class string of the reference (`network/tcp/read`,
     /// `ipc//read`, `memory`), with the system call it serves, e.g. `ipc//read (read)`.
@@ -89,19 +96,64 @@ public struct TextReport: Sendable {
         return sections
     }
 
-    /// The report as lines of text, each ending in a newline.
-    public func render(_ aggregate: ProfileAggregate, kernelSamples: [KernelStackClassification: Int64] = [:]) -> String {
+    /// "Where threads wait": the time of the off-CPU samples by the user-space function
+    /// that waited (the innermost user frame) and by the kernel function that called the
+    /// scheduler (`KernelWaitFunction`), most time first; empty without off-CPU samples.
+    public func waitSections(_ offCPU: ProfileAggregate) -> [Section] {
+        let total = offCPU.totalSamples
+        guard total > 0 else { return [] }
+        var byUserFunction: [String: Int64] = [:]
+        var byKernelFunction: [String: Int64] = [:]
+        for entry in offCPU.entries {
+            let user = entry.frames.first { $0.type != .kernel }
+            byUserFunction[user?.functionLabel ?? Self.noUserFramesLabel, default: 0] += entry.count
+            let kernel = KernelWaitFunction.name(in: entry.frames) ?? Self.noSchedulerFrameLabel
+            byKernelFunction[kernel, default: 0] += entry.count
+        }
+        func rows(_ times: [String: Int64]) -> [Row] {
+            let sorted = times.sorted { ($0.value, $1.key) > ($1.value, $0.key) }
+            var rows = sorted.prefix(topCount).map {
+                Row(label: $0.key, type: nil, count: $0.value, share: Double($0.value) / Double(total))
+            }
+            let rest = sorted.dropFirst(topCount).reduce(0) { $0 + $1.value }
+            if rest > 0 {
+                rows.append(Row(label: Self.otherWaitFunctionsLabel, type: nil, count: rest,
+                                share: Double(rest) / Double(total)))
+            }
+            return rows
+        }
+        return [
+            Section(title: "Where threads wait: top \(topCount) user functions by time off the CPU",
+                    labelHeading: "function", rows: rows(byUserFunction), unit: .nanoseconds),
+            Section(title: "Where threads wait: top \(topCount) kernel functions that called the scheduler",
+                    labelHeading: "kernel function", rows: rows(byKernelFunction), unit: .nanoseconds),
+        ]
+    }
+
+    /// The report as lines of text, each ending in a newline; with `offCPU` samples, the
+    /// "where threads wait" sections follow the on-CPU ones.
+    public func render(_ aggregate: ProfileAggregate, kernelSamples: [KernelStackClassification: Int64] = [:],
+                       offCPU: ProfileAggregate? = nil) -> String {
         var text = "Samples: \(aggregate.totalSamples)"
         if aggregate.droppedSamples > 0 {
             text += " (plus \(aggregate.droppedSamples) dropped: more than \(aggregate.maximumDistinctStacks) distinct stacks)"
         }
         text += "\n"
-        for section in sections(aggregate, kernelSamples: kernelSamples) {
+        var sections = sections(aggregate, kernelSamples: kernelSamples)
+        if let offCPU, offCPU.totalSamples > 0 {
+            text += "Off-CPU: \(ProfileWeightUnit.nanoseconds.describe(offCPU.totalSamples)) waited in \(offCPU.entries.reduce(0) { $0 + $1.events }) samples"
+            if offCPU.droppedSamples > 0 {
+                text += " (plus \(ProfileWeightUnit.nanoseconds.describe(offCPU.droppedSamples)) dropped: more than \(offCPU.maximumDistinctStacks) distinct stacks)"
+            }
+            text += "\n"
+            sections += waitSections(offCPU)
+        }
+        for section in sections {
             text += "\n\(section.title):\n"
             let showsType = section.rows.contains { $0.type != nil && $0.label != $0.type?.rawValue }
-            let header = ["share", "samples"] + (showsType ? ["type"] : []) + [section.labelHeading]
+            let header = ["share", section.unit.columnHeading] + (showsType ? ["type"] : []) + [section.labelHeading]
             let cells = section.rows.map { row in
-                ["\(formatShare(row.share * 100))%", "\(row.count)"]
+                ["\(formatShare(row.share * 100))%", section.unit.number(row.count)]
                     + (showsType ? [row.type?.rawValue ?? ""] : []) + [row.label]
             }
             text += table([header] + cells, rightAligned: 2)

@@ -55,13 +55,19 @@ struct OutputOptions: ParsableArguments {
     @Option(help: "Write an SVG flame graph to this file.")
     var flamegraph: String?
 
-    @Option(help: "Write the text summary (top functions, frame types, kernel classes) to this file ('-' for standard output).")
+    @Option(help: "Write the text summary (top functions, frame types, kernel classes; where threads wait, with off-CPU samples) to this file ('-' for standard output).")
     var report: String?
 
     @Option(help: "Write the off-CPU samples' folded stacks (comm;outer;...;leaf nanoseconds waited) to this file.")
     var offCPUFolded: String?
 
-    @Option(help: "Write all of the above into this directory, with fixed names.")
+    @Option(help: "Write the off-CPU samples as a gzipped pprof profile (events/count, off_cpu/nanoseconds) to this file.")
+    var offCPUPprof: String?
+
+    @Option(help: "Write an SVG flame graph of the off-CPU samples, widths in time waited, to this file.")
+    var offCPUFlamegraph: String?
+
+    @Option(help: "Write all of the above into this directory, with fixed names (off-CPU: off-cpu.folded, off-cpu.pb.gz, off-cpu-flamegraph.svg).")
     var outputDir: String?
 
     @Option(help: "Root the folded stacks and the flame graph at each process (process) or at each thread under its process, by the thread's own name (thread).")
@@ -88,6 +94,8 @@ struct OutputOptions: ParsableArguments {
         if let flamegraph { paths.flameGraph = flamegraph }
         if let report { paths.report = report }
         if let offCPUFolded { paths.offCPUFolded = offCPUFolded }
+        if let offCPUPprof { paths.offCPUPprof = offCPUPprof }
+        if let offCPUFlamegraph { paths.offCPUFlameGraph = offCPUFlamegraph }
         return paths
     }
 }

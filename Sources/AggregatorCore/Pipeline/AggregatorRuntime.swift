@@ -19,9 +19,16 @@ public struct OutputPaths: Hashable, Sendable {
     public var report: String?
     /// Folded stacks of the off-CPU samples, weighted by the nanoseconds threads waited.
     public var offCPUFolded: String?
+    /// The off-CPU samples as a gzipped pprof profile (`events/count`, `off_cpu/nanoseconds`).
+    public var offCPUPprof: String?
+    /// The off-CPU samples as a flame graph whose widths are time waited.
+    public var offCPUFlameGraph: String?
 
     public init(metrics: String? = nil, folded: String? = nil, pprof: String? = nil, flameGraph: String? = nil,
-                report: String? = nil, offCPUFolded: String? = nil) {
+                report: String? = nil, offCPUFolded: String? = nil, offCPUPprof: String? = nil,
+                offCPUFlameGraph: String? = nil) {
+        self.offCPUPprof = offCPUPprof
+        self.offCPUFlameGraph = offCPUFlameGraph
         self.metrics = metrics
         self.folded = folded
         self.pprof = pprof
@@ -35,11 +42,15 @@ public struct OutputPaths: Hashable, Sendable {
         let base = directory.hasSuffix("/") ? directory : directory + "/"
         return OutputPaths(metrics: base + "metrics.jsonl", folded: base + "stacks.folded",
                            pprof: base + "profile.pb.gz", flameGraph: base + "flamegraph.svg",
-                           report: base + "report.txt", offCPUFolded: base + "off-cpu.folded")
+                           report: base + "report.txt", offCPUFolded: base + "off-cpu.folded",
+                           offCPUPprof: base + "off-cpu.pb.gz", offCPUFlameGraph: base + "off-cpu-flamegraph.svg")
     }
 
     /// Whether any output needs the samples kept as a profile.
     var needsProfile: Bool { folded != nil || pprof != nil || flameGraph != nil || report != nil }
+    /// Whether any output needs the off-CPU samples kept as a profile (the report's
+    /// "where threads wait" among them).
+    var needsOffCPUProfile: Bool { offCPUFolded != nil || offCPUPprof != nil || offCPUFlameGraph != nil || report != nil }
 }
 
 /// What every stream of one aggregator run shares: the configuration, the
@@ -144,7 +155,7 @@ public final class AggregatorRuntime: Sendable {
         }
         self.exporters = exporters
         let profile = outputs.needsProfile ? makeProfile() : nil
-        let offCPUProfile = outputs.offCPUFolded != nil ? makeProfile() : nil
+        let offCPUProfile = outputs.needsOffCPUProfile ? makeProfile() : nil
         state.withLock {
             $0.profile = profile
             $0.offCPUProfile = offCPUProfile
@@ -283,19 +294,33 @@ public final class AggregatorRuntime: Sendable {
             ($0.profile, $0.offCPUProfile, $0.kernelSamples, $0.firstSampleUnixNanoseconds, $0.lastSampleUnixNanoseconds,
              $0.samplesPerSecond)
         }
-        if let path = outputs.offCPUFolded, let offCPUProfile {
-            try FoldedStacksWriter(style: stackPathStyle).write(offCPUProfile, toFile: path)
+        let hostNames = summary.hostNames.sorted().joined(separator: ", ")
+        let start = first ?? 0
+        let comments = ["tandem profile of \(hostNames)"]
+        if let offCPUProfile {
+            if let path = outputs.offCPUFolded {
+                try FoldedStacksWriter(style: stackPathStyle).write(offCPUProfile, toFile: path)
+            }
+            if let path = outputs.offCPUPprof {
+                let writer = PprofWriter(samplesPerSecond: max(1, frequency), sampleTypes: PprofSampleType.offCPUProfile,
+                                         periodType: .offCPU, period: 1, startTimeUnixNano: Int64(clamping: start),
+                                         durationNanos: Int64(clamping: (last ?? start) - start), comments: comments)
+                try writer.write(offCPUProfile, toFile: path)
+            }
+            if let path = outputs.offCPUFlameGraph {
+                let graph = FlameGraphSVG(title: "tandem: off-CPU flame graph (time threads waited)",
+                                          subtitle: "\(hostNames), \(offCPUProfile.distinctStackCount) stacks",
+                                          style: stackPathStyle, unit: .nanoseconds)
+                try graph.write(offCPUProfile, toFile: path)
+            }
         }
         guard let profile else { return statistics }
-        let hostNames = summary.hostNames.sorted().joined(separator: ", ")
         if let path = outputs.folded {
             try FoldedStacksWriter(style: stackPathStyle).write(profile, toFile: path)
         }
         if let path = outputs.pprof {
-            let start = first ?? 0
             let writer = PprofWriter(samplesPerSecond: max(1, frequency), startTimeUnixNano: Int64(clamping: start),
-                                     durationNanos: Int64(clamping: (last ?? start) - start),
-                                     comments: ["tandem profile of \(hostNames)"])
+                                     durationNanos: Int64(clamping: (last ?? start) - start), comments: comments)
             try writer.write(profile, toFile: path)
         }
         if let path = outputs.flameGraph {
@@ -304,7 +329,7 @@ public final class AggregatorRuntime: Sendable {
             try graph.write(profile, toFile: path)
         }
         if let path = outputs.report {
-            var text = TextReport().render(profile, kernelSamples: kernelSamples)
+            var text = TextReport().render(profile, kernelSamples: kernelSamples, offCPU: offCPUProfile)
             text += "\n" + summary.description + "\n"
             try writeText(text, to: path)
         }

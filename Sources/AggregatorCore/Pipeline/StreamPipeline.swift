@@ -84,7 +84,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         self.passedFiles = ConnectionPassedFiles(cache: unwindTables)
         self.symbolizer = Symbolizer(options: runtime.symbolizerOptions, logger: logger)
         self.profile = runtime.outputs.needsProfile ? runtime.makeProfile() : nil
-        self.offCPUProfile = runtime.outputs.offCPUFolded != nil ? runtime.makeProfile() : nil
+        self.offCPUProfile = runtime.outputs.needsOffCPUProfile ? runtime.makeProfile() : nil
         if !runtime.profilesExporters.isEmpty {
             profilesWindow = ProfilesWindow(interval: runtime.configuration.profilingReceiver.reporterInterval)
         }
