@@ -2,15 +2,23 @@ import Configuration
 import Foundation
 import Logging
 import Profiles
+import Synchronization
 
 /// `elasticsearch` in a `profiles` pipeline: writes Elastic's Universal Profiling indices
 /// (``UniversalProfilingDocuments``) through the same bulk delivery as the metrics
 /// (``ElasticsearchBulkTarget``): queue, retries of 429/5xx items, per-item results.
-/// Its statistics count documents.
+/// Its statistics count documents. Off-CPU samples are not written: the Universal Profiling
+/// indices hold CPU samples only (Elastic's exporter refuses any other sample type), so they
+/// are counted in `offCPUSamplesSkipped` and logged once at shutdown.
 final class ElasticsearchProfilesExporter: ProfilesExporter {
     let id: String
     let documents: UniversalProfilingDocuments
     private let worker: ExportWorker<ElasticsearchBulkTarget<ProfilesBatch>>
+    private let logger: Logger
+    private let skipped = Atomic<UInt64>(0)
+
+    /// Off-CPU samples of the batches handed over, not written (see above).
+    var offCPUSamplesSkipped: UInt64 { skipped.load(ordering: .relaxed) }
 
     /// Reads the same keys as the metrics exporter (one definition may serve both
     /// pipelines); the metrics-only ones (`namespace`, `dataset`, ...) do not apply here.
@@ -25,6 +33,7 @@ final class ElasticsearchProfilesExporter: ProfilesExporter {
                                                      environment: environment)
         let settings = try DeliverySettings(reading: config)
         self.id = id
+        self.logger = logger
         // A document on its way is not written again until it is settled, or until its
         // request can no longer be under way (then it is written again: a repeat, not a loss).
         let documents = documents ?? UniversalProfilingDocuments(
@@ -40,10 +49,22 @@ final class ElasticsearchProfilesExporter: ProfilesExporter {
     }
 
     func export(_ batch: ProfilesBatch) {
-        guard !batch.isEmpty else { return }
-        worker.enqueue(batch)
+        if !batch.offCPUSamples.isEmpty {
+            skipped.add(UInt64(batch.offCPUSamples.count), ordering: .relaxed)
+        }
+        guard !batch.samples.isEmpty else { return }
+        var onCPU = batch
+        onCPU.offCPUSamples = []
+        worker.enqueue(onCPU)
     }
 
     var statistics: ExporterStatistics { worker.statistics }
-    func shutdown(deadline: ContinuousClock.Instant) { worker.shutdown(deadline: deadline) }
+
+    func shutdown(deadline: ContinuousClock.Instant) {
+        worker.shutdown(deadline: deadline)
+        let skipped = offCPUSamplesSkipped
+        if skipped > 0 {
+            logger.notice("\(skipped) off-CPU samples were not written: the Universal Profiling indices hold on-CPU samples only; send them to an OTLP profiles exporter")
+        }
+    }
 }

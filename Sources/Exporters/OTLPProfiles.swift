@@ -9,7 +9,9 @@ typealias ExportProfilesServiceRequest = Opentelemetry_Proto_Collector_Profiles_
 /// eBPF profiler sends: one on-CPU profile (sample type `samples`/`count`, period type
 /// `cpu`/`nanoseconds`), samples with their timestamps and a value of 1 each, process
 /// and thread as sample attributes, `profile.frame.type` on every location; and, unlike
-/// that profiler, function names from tandem's own symbolization.
+/// that profiler, function names from tandem's own symbolization. Off-CPU samples make a
+/// second profile in the same scope and dictionary, as that profiler sends them: sample
+/// type `events`/`nanoseconds`, one value per timestamp, the nanoseconds the thread waited.
 public enum OTLPProfiles {
     /// The scope every profile is sent under.
     public static let scopeName = "tandem"
@@ -21,14 +23,53 @@ public enum OTLPProfiles {
     static func request(for batch: ProfilesBatch, scopeVersion: String) -> ExportProfilesServiceRequest {
         var dictionary = ProfilesDictionaryBuilder()
         dictionary.fileIdentities = batch.fileIdentities
+        var profiles: [Opentelemetry_Proto_Profiles_V1development_Profile] = []
+        if !batch.samples.isEmpty || batch.offCPUSamples.isEmpty {
+            var profile = self.profile(of: batch.samples, in: &dictionary) { _ in 1 }
+            profile.sampleType.typeStrindex = dictionary.string("samples")
+            profile.sampleType.unitStrindex = dictionary.string("count")
+            profile.periodType.typeStrindex = dictionary.string("cpu")
+            profile.periodType.unitStrindex = dictionary.string("nanoseconds")
+            profile.period = 1_000_000_000 / Int64(max(1, batch.samplesPerSecond))
+            profiles.append(profile)
+        }
+        if !batch.offCPUSamples.isEmpty {
+            var profile = self.profile(of: batch.offCPUSamples, in: &dictionary) { Int64(clamping: $0.offCPUNanoseconds) }
+            profile.sampleType.typeStrindex = dictionary.string(offCPUSampleType.type)
+            profile.sampleType.unitStrindex = dictionary.string(offCPUSampleType.unit)
+            // Waits are not taken at a period: each counts its own nanoseconds.
+            profile.periodType = profile.sampleType
+            profile.period = 1
+            profiles.append(profile)
+        }
+        for index in profiles.indices {
+            profiles[index].timeUnixNano = batch.startUnixNano
+            profiles[index].durationNano = batch.endUnixNano >= batch.startUnixNano ? batch.endUnixNano - batch.startUnixNano : 0
+        }
+
+        var scope = Opentelemetry_Proto_Profiles_V1development_ScopeProfiles()
+        scope.scope.name = scopeName
+        scope.scope.version = scopeVersion
+        scope.profiles = profiles
+        var resource = Opentelemetry_Proto_Profiles_V1development_ResourceProfiles()
+        resource.resource.attributes = [keyValue("host.name", batch.hostName)]
+        if let hostID = batch.hostID { resource.resource.attributes.append(keyValue("host.id", hostID)) }
+        resource.scopeProfiles = [scope]
+
+        var request = ExportProfilesServiceRequest()
+        request.resourceProfiles = [resource]
+        request.dictionary = dictionary.dictionary
+        return request
+    }
+
+    /// The off-CPU profile's sample type (upstream's): events, valued in nanoseconds waited.
+    public static let offCPUSampleType = (type: "events", unit: "nanoseconds")
+
+    /// A profile of `batchSamples`, its stacks and attributes in `dictionary`, each
+    /// timestamp valued `value(sample)`; the caller sets its types and period.
+    private static func profile(of batchSamples: [SymbolizedSample], in dictionary: inout ProfilesDictionaryBuilder,
+                                value: (SymbolizedSample) -> Int64) -> Opentelemetry_Proto_Profiles_V1development_Profile {
         var profile = Opentelemetry_Proto_Profiles_V1development_Profile()
-        profile.sampleType.typeStrindex = dictionary.string("samples")
-        profile.sampleType.unitStrindex = dictionary.string("count")
-        profile.periodType.typeStrindex = dictionary.string("cpu")
-        profile.periodType.unitStrindex = dictionary.string("nanoseconds")
-        profile.period = 1_000_000_000 / Int64(max(1, batch.samplesPerSecond))
-        profile.timeUnixNano = batch.startUnixNano
-        profile.durationNano = batch.endUnixNano >= batch.startUnixNano ? batch.endUnixNano - batch.startUnixNano : 0
 
         // Samples with the same stack and attributes share one entry, their timestamps appended.
         struct SampleKey: Hashable {
@@ -47,7 +88,7 @@ public enum OTLPProfiles {
             var userStackTruncated: Bool
         }
         var attributesByProcess: [ProcessKey: (process: ProcessIdentity, indices: [Int32])] = [:]
-        for sample in batch.samples {
+        for sample in batchSamples {
             let storage = sample.frames.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
             let stack: Int32
             if storage != 0, let known = stackByStorage[storage] {
@@ -68,34 +109,22 @@ public enum OTLPProfiles {
             }
             let key = SampleKey(stack: stack, attributes: sampleAttributes)
             let timestamps = sample.timestamps
+            let values = Array(repeating: value(sample), count: timestamps.count)
             if let index = sampleIndex[key] {
                 samples[index].timestampsUnixNano += timestamps
-                samples[index].values += Array(repeating: 1, count: timestamps.count)
+                samples[index].values += values
             } else {
                 var entry = Opentelemetry_Proto_Profiles_V1development_Sample()
                 entry.stackIndex = stack
                 entry.attributeIndices = key.attributes
                 entry.timestampsUnixNano = timestamps
-                entry.values = Array(repeating: 1, count: timestamps.count)
+                entry.values = values
                 sampleIndex[key] = samples.count
                 samples.append(entry)
             }
         }
         profile.samples = samples
-
-        var scope = Opentelemetry_Proto_Profiles_V1development_ScopeProfiles()
-        scope.scope.name = scopeName
-        scope.scope.version = scopeVersion
-        scope.profiles = [profile]
-        var resource = Opentelemetry_Proto_Profiles_V1development_ResourceProfiles()
-        resource.resource.attributes = [keyValue("host.name", batch.hostName)]
-        if let hostID = batch.hostID { resource.resource.attributes.append(keyValue("host.id", hostID)) }
-        resource.scopeProfiles = [scope]
-
-        var request = ExportProfilesServiceRequest()
-        request.resourceProfiles = [resource]
-        request.dictionary = dictionary.dictionary
-        return request
+        return profile
     }
 
     /// The protobuf bytes of the request for `batch`.

@@ -11,8 +11,11 @@ public struct ProfilesBatch: Sendable {
     /// The interval the batch covers, in Unix nanoseconds: its first and last timestamp.
     public var startUnixNano: UInt64
     public var endUnixNano: UInt64
-    /// The samples, with `timestamps` in Unix (wall-clock) nanoseconds.
+    /// The on-CPU samples, with `timestamps` in Unix (wall-clock) nanoseconds.
     public var samples: [SymbolizedSample]
+    /// The off-CPU samples (`offCPUNanoseconds` > 0), timestamped as `samples`: apart, so
+    /// that an exporter of on-CPU profiles only (Elasticsearch's) cannot take them for CPU time.
+    public var offCPUSamples: [SymbolizedSample]
     /// The identities of the files the frames are in, by `Frame.mappingPath`, where the
     /// symbolizer read the file. By path: two different files mapped at one path (in two
     /// containers) in one batch get the first one's.
@@ -20,7 +23,8 @@ public struct ProfilesBatch: Sendable {
 
     public init(hostName: String, hostID: String? = nil, samplesPerSecond: UInt32,
                 startUnixNano: UInt64, endUnixNano: UInt64, samples: [SymbolizedSample],
-                fileIdentities: [String: MappedFileIdentity] = [:]) {
+                fileIdentities: [String: MappedFileIdentity] = [:], offCPUSamples: [SymbolizedSample] = []) {
+        self.offCPUSamples = offCPUSamples
         self.hostName = hostName
         self.hostID = hostID
         self.samplesPerSecond = samplesPerSecond
@@ -30,9 +34,9 @@ public struct ProfilesBatch: Sendable {
         self.fileIdentities = fileIdentities
     }
 
-    public var isEmpty: Bool { samples.isEmpty }
+    public var isEmpty: Bool { samples.isEmpty && offCPUSamples.isEmpty }
 
-    /// The events the batch stands for (a sample may carry several timestamps).
+    /// The on-CPU events the batch stands for (a sample may carry several timestamps).
     public var sampleCount: Int64 { samples.reduce(0) { $0 + $1.weight } }
 }
 

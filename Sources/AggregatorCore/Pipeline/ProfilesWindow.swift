@@ -15,6 +15,9 @@ struct ProfilesWindow {
 
     let interval: UInt64
     private var samples: [SymbolizedSample] = []
+    /// The off-CPU samples, held apart (`ProfilesBatch.offCPUSamples`); with `samples`
+    /// within `maximumSamples`.
+    private var offCPUSamples: [SymbolizedSample] = []
     /// Stream (monotonic) time the current batch started at.
     private var start: UInt64?
     private(set) var droppedSamples: UInt64 = 0
@@ -34,7 +37,7 @@ struct ProfilesWindow {
     /// may be gone when the batch is cut).
     mutating func add(_ sample: SymbolizedSample, at time: UInt64, fileIdentity: (Int32, String) -> MappedFileIdentity?) {
         if start == nil { start = time }
-        guard samples.count < Self.maximumSamples else {
+        guard samples.count + offCPUSamples.count < Self.maximumSamples else {
             droppedSamples += UInt64(sample.weight)
             return
         }
@@ -51,7 +54,11 @@ struct ProfilesWindow {
                 }
             }
         }
-        samples.append(sample)
+        if sample.offCPUNanoseconds > 0 {
+            offCPUSamples.append(sample)
+        } else {
+            samples.append(sample)
+        }
     }
 
     /// Whether the batch under way has lasted its interval at stream time `now`.
@@ -68,20 +75,26 @@ struct ProfilesWindow {
         identities = [:]
         pathsWithoutIdentity = []
         stacksVisited = []
-        guard !samples.isEmpty else { return nil }
+        guard !samples.isEmpty || !offCPUSamples.isEmpty else { return nil }
         var taken = samples
+        var takenOffCPU = offCPUSamples
         samples = []
+        offCPUSamples = []
         var first = UInt64.max
         var last = UInt64.min
-        for index in taken.indices {
-            taken[index].timestamps = taken[index].timestamps.map { clock.unixNanoseconds(ofMonotonic: $0) }
-            for time in taken[index].timestamps {
-                first = min(first, time)
-                last = max(last, time)
+        func toUnixTime(_ samples: inout [SymbolizedSample]) {
+            for index in samples.indices {
+                samples[index].timestamps = samples[index].timestamps.map { clock.unixNanoseconds(ofMonotonic: $0) }
+                for time in samples[index].timestamps {
+                    first = min(first, time)
+                    last = max(last, time)
+                }
             }
         }
+        toUnixTime(&taken)
+        toUnixTime(&takenOffCPU)
         return ProfilesBatch(hostName: hostName, hostID: hostID, samplesPerSecond: samplesPerSecond,
                              startUnixNano: first == .max ? 0 : first, endUnixNano: last, samples: taken,
-                             fileIdentities: fileIdentities)
+                             fileIdentities: fileIdentities, offCPUSamples: takenOffCPU)
     }
 }

@@ -200,6 +200,8 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
                 summary.offCPUSamples += 1
                 summary.offCPUNanoseconds &+= sample.offCPUNanoseconds
                 offCPUProfile?.add(symbolized, weight: Int64(clamping: sample.offCPUNanoseconds))
+                // The profiles exporters send it as its own profile (OTLP's second one).
+                profilesWindow?.add(symbolized, at: sample.time, fileIdentity: symbolizer.fileIdentity(pid:mappedPath:))
             } else {
                 connector?.add(symbolized)
                 profile?.add(symbolized)
