@@ -13,10 +13,12 @@ message classes (profiles/v1development of the pinned version).
   otlp_profiles_peer.py mappings FILE
       Prints "<file name> gnu=<process.executable.build_id.gnu> htlhash=<...build_id.htlhash>"
       for each mapping of the requests in FILE (as for `folded`), sorted, once each.
-  otlp_profiles_peer.py folded FILE
+  otlp_profiles_peer.py folded FILE [--off-cpu]
       FILE holds JSON lines: the records written by `serve`, or bare OTLP/JSON requests
       (the file exporter's lines), each parsed strictly into the official classes.
-      Prints the folded stacks (`process;outermost;...;leaf count`, sorted by their
+      Prints the folded stacks of the on-CPU profiles (sample type samples/count), or with
+      --off-cpu those of the off-CPU ones (events/nanoseconds, the nanoseconds summed as
+      --off-cpu-folded sums them) (`process;outermost;...;leaf count`, sorted by their
       UTF-8 bytes) that the profiles hold, named as tandem's --folded names them (an
       interpreted frame as `name (file.py:LINE)`, from its function's file and its line); exits
       non-zero if a profile breaks the shape tandem promises.
@@ -140,7 +142,11 @@ def frame_name(dictionary, location, frame_type):
     return f"0x{location.address:x}"
 
 
-def folded_stacks(requests):
+ON_CPU = ("samples", "count")
+OFF_CPU = ("events", "nanoseconds")
+
+
+def folded_stacks(requests, off_cpu=False):
     counts = {}
     for request in requests:
         dictionary = request.dictionary
@@ -151,15 +157,28 @@ def folded_stacks(requests):
             keys = {kv.key for kv in resource.resource.attributes}
             check("host.name" in keys, "a resource has no host.name")
             for scope in resource.scope_profiles:
+                sample_types = []
                 for profile in scope.profiles:
-                    check((strings[profile.sample_type.type_strindex], strings[profile.sample_type.unit_strindex])
-                          == ("samples", "count"), "sample type is not samples/count")
-                    check((strings[profile.period_type.type_strindex], strings[profile.period_type.unit_strindex])
-                          == ("cpu", "nanoseconds"), "period type is not cpu/nanoseconds")
+                    sample_type = (strings[profile.sample_type.type_strindex], strings[profile.sample_type.unit_strindex])
+                    period_type = (strings[profile.period_type.type_strindex], strings[profile.period_type.unit_strindex])
+                    check(sample_type in (ON_CPU, OFF_CPU), f"sample type {sample_type} is neither {ON_CPU} nor {OFF_CPU}")
+                    check(sample_type not in sample_types, f"two {sample_type} profiles in one scope")
+                    sample_types.append(sample_type)
+                    is_off_cpu = sample_type == OFF_CPU
+                    if is_off_cpu:
+                        check(period_type == OFF_CPU, f"the off-CPU period type is {period_type}")
+                    else:
+                        check(period_type == ("cpu", "nanoseconds"), "period type is not cpu/nanoseconds")
                     check(profile.period > 0, "no period")
+                    check(profile.samples, f"a {sample_type} profile without samples")
+                    if is_off_cpu != off_cpu:
+                        continue
                     for sample in profile.samples:
-                        check(len(sample.timestamps_unix_nano) == len(sample.values) and all(v == 1 for v in sample.values),
-                              "a sample's values are not 1 per timestamp")
+                        check(len(sample.timestamps_unix_nano) == len(sample.values), "a sample's values are not one per timestamp")
+                        if is_off_cpu:
+                            check(all(v > 0 for v in sample.values), "an off-CPU value is not a positive time")
+                        else:
+                            check(all(v == 1 for v in sample.values), "an on-CPU sample's values are not 1")
                         check(all(profile.time_unix_nano <= t <= profile.time_unix_nano + profile.duration_nano
                                   for t in sample.timestamps_unix_nano), "a timestamp is outside the profile's time")
                         attrs = dict(attributes[i] for i in sample.attribute_indices)
@@ -176,7 +195,8 @@ def folded_stacks(requests):
                                   f"a location's profile.frame.type is {types}")
                             path.append(frame_name(dictionary, location, types[0]))
                         stack = ";".join(sanitized(name) for name in path)
-                        counts[stack] = counts.get(stack, 0) + len(sample.timestamps_unix_nano)
+                        weight = sum(sample.values) if is_off_cpu else len(sample.timestamps_unix_nano)
+                        counts[stack] = counts.get(stack, 0) + weight
     return sorted(counts.items(), key=lambda item: item[0].encode("utf-8"))
 
 
@@ -227,7 +247,7 @@ def main():
         for line in sorted(lines):
             print(line)
     elif mode == "folded":
-        for stack, count in folded_stacks(read_requests(sys.argv[2])):
+        for stack, count in folded_stacks(read_requests(sys.argv[2]), off_cpu="--off-cpu" in sys.argv[3:]):
             print(f"{stack} {count}")
     else:
         sys.exit(f"unknown mode {mode!r}")
