@@ -3,7 +3,10 @@
 # off-cpu.tndm, read by OffCPUReplayTests): Tests/Workloads/sleep_compute.c (30 ms of
 # computing, 70 ms of nanosleep, in turn) profiled 3 s at 99 Hz with every switch off the
 # CPU recorded (--off-cpu-threshold 1), written by the sampler itself (--output), then cut
-# by TrimCapture.swift to that process. Run as root after `swift build`.
+# by TrimCapture.swift to that process (about 6 KB). The workload runs longer than the
+# sampler, whose BPF load takes seconds, and is stopped after it. Its binary is in
+# .build-fixture: elsewhere its frames replay as file+offset, the kernel's and libc's by name.
+# Run as root after `swift build`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$(swift build --show-bin-path)
