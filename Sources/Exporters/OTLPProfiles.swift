@@ -63,7 +63,7 @@ public enum OTLPProfiles {
     }
 
     /// The off-CPU profile's sample type (upstream's): events, valued in nanoseconds waited.
-    public static let offCPUSampleType = (type: "events", unit: "nanoseconds")
+    static let offCPUSampleType = (type: "events", unit: "nanoseconds")
 
     /// A profile of `batchSamples`, its stacks and attributes in `dictionary`, each
     /// timestamp valued `value(sample)`; the caller sets its types and period.
