@@ -119,6 +119,9 @@ public struct ProfileAggregate: Sendable {
         self.maximumDistinctStacks = maximumDistinctStacks
     }
 
+    /// The samples counted, each once whatever its weight: an off-CPU profile's waits.
+    public var totalEvents: Int64 { cells.reduce(0) { $0 + $1.events } }
+
     /// The number of distinct (process, thread, stack) cells.
     public var distinctStackCount: Int { cells.count }
 

@@ -141,7 +141,7 @@ public struct TextReport: Sendable {
         text += "\n"
         var sections = sections(aggregate, kernelSamples: kernelSamples)
         if let offCPU, offCPU.totalSamples > 0 {
-            text += "Off-CPU: \(ProfileWeightUnit.nanoseconds.describe(offCPU.totalSamples)) waited in \(offCPU.entries.reduce(0) { $0 + $1.events }) samples"
+            text += "Off-CPU: \(ProfileWeightUnit.nanoseconds.describe(offCPU.totalSamples)) waited in \(offCPU.totalEvents) samples"
             if offCPU.droppedSamples > 0 {
                 text += " (plus \(ProfileWeightUnit.nanoseconds.describe(offCPU.droppedSamples)) dropped: more than \(offCPU.maximumDistinctStacks) distinct stacks)"
             }

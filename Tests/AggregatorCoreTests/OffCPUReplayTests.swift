@@ -76,6 +76,7 @@ import Testing
         let replayed = try Self.replay()
         let svg = try Self.read(replayed.outputs.offCPUFlameGraph)
         #expect(svg.contains("off-CPU"))
+        #expect(svg.contains(", \(replayed.summary.offCPUSamples) waits · "))
         let milliseconds = Double(replayed.summary.offCPUNanoseconds) / 1e6
         #expect(svg.contains(String(format: "%.2f ms", milliseconds)))
         let report = try Self.read(replayed.outputs.report)

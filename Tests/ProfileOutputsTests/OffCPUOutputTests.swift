@@ -36,6 +36,7 @@ import Testing
         let entries = Self.aggregate.entries.sorted { $0.count < $1.count }
         #expect(entries.map(\.count) == [200_000_000, 300_000_000])
         #expect(entries.map(\.events) == [3, 1])
+        #expect(Self.aggregate.totalEvents == 4)
         // A merge adds both.
         var merged = Self.aggregate
         merged.merge(Self.aggregate)

@@ -309,7 +309,7 @@ public final class AggregatorRuntime: Sendable {
             }
             if let path = outputs.offCPUFlameGraph {
                 let graph = FlameGraphSVG(title: "tandem: off-CPU flame graph (time threads waited)",
-                                          subtitle: "\(hostNames), \(offCPUProfile.distinctStackCount) stacks",
+                                          subtitle: "\(hostNames), \(offCPUProfile.totalEvents) waits",
                                           style: stackPathStyle, unit: .nanoseconds)
                 try graph.write(offCPUProfile, toFile: path)
             }
