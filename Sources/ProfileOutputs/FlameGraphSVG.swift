@@ -61,7 +61,7 @@ public struct FlameGraphSVG: Sendable {
             let node = tree.nodes[index]
             let frameWidth = Double(node.count) * scale
             guard frameWidth >= minimumFrameWidth, total > 0 else {
-                hiddenSamples += node.count
+                hiddenSamples.saturatingAdd(node.count)
                 continue
             }
             placed.append((index, x, frameWidth, depth))

@@ -24,7 +24,7 @@ public struct FoldedStacksWriter: Sendable {
                 let name = Self.sanitized(segment.name)
                 return annotatesKernelFrames && segment.kind == .frame(.kernel) ? name + "_[k]" : name
             }.joined(separator: ";")
-            counts[stack, default: 0] += count
+            counts[stack, default: 0].saturatingAdd(count)
         }
         return counts
             .sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }

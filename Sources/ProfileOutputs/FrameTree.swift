@@ -87,11 +87,11 @@ struct FrameTree {
     init(aggregate: ProfileAggregate, style: StackPathStyle) {
         nodes = [Node(name: FlameGraphSVG.rootName, kind: .root, count: 0)]
         for (path, count) in aggregate.rootFirstPaths(style: style) {
-            nodes[0].count += count
+            nodes[0].count.saturatingAdd(count)
             var current = 0
             for segment in path {
                 if let child = nodes[current].children[segment] {
-                    nodes[child].count += count
+                    nodes[child].count.saturatingAdd(count)
                     current = child
                 } else {
                     let child = nodes.count

@@ -120,7 +120,7 @@ public struct ProfileAggregate: Sendable {
     }
 
     /// The samples counted, each once whatever its weight: an off-CPU profile's waits.
-    public var totalEvents: Int64 { cells.reduce(0) { $0 + $1.events } }
+    public var totalEvents: Int64 { cells.saturatingSum(\.events) }
 
     /// The number of distinct (process, thread, stack) cells.
     public var distinctStackCount: Int { cells.count }
@@ -168,21 +168,21 @@ public struct ProfileAggregate: Sendable {
             guard let process = translate(process: cell.key.process, of: other, &ids, interning: !full),
                   let stack = translate(stack: cell.key.stack, of: other, &ids, interning: !full)
             else {
-                droppedSamples += cell.count
+                droppedSamples.saturatingAdd(cell.count)
                 continue
             }
             let name = other.threadNames[Int(cell.key.threadName)]
             guard let threadName = full ? threadNameIDs[name] : intern(threadName: name) else {
-                droppedSamples += cell.count
+                droppedSamples.saturatingAdd(cell.count)
                 continue
             }
             let key = CellKey(process: process, threadID: cell.key.threadID, threadName: threadName, stack: stack,
                               userStackTruncated: cell.key.userStackTruncated)
             if let index = cellIndex[key] {
-                cells[index].count += cell.count
-                cells[index].events += cell.events
+                cells[index].count.saturatingAdd(cell.count)
+                cells[index].events.saturatingAdd(cell.events)
             } else if full {
-                droppedSamples += cell.count
+                droppedSamples.saturatingAdd(cell.count)
                 continue
             } else {
                 cellIndex[key] = cells.count
@@ -190,7 +190,7 @@ public struct ProfileAggregate: Sendable {
             }
             record(leaf: stacks[Int(stack)].first, count: cell.count)
         }
-        droppedSamples += other.droppedSamples
+        droppedSamples.saturatingAdd(other.droppedSamples)
         if let first = other.firstTimestamp { firstTimestamp = min(firstTimestamp ?? first, first) }
         if let last = other.lastTimestamp { lastTimestamp = max(lastTimestamp ?? last, last) }
     }
@@ -255,11 +255,11 @@ public struct ProfileAggregate: Sendable {
                   let index = cellIndex[CellKey(process: processID, threadID: threadID, threadName: threadNameID,
                                                 stack: stackID, userStackTruncated: userStackTruncated)]
             else {
-                droppedSamples += count
+                droppedSamples.saturatingAdd(count)
                 return
             }
-            cells[index].count += count
-            cells[index].events += events
+            cells[index].count.saturatingAdd(count)
+            cells[index].events.saturatingAdd(events)
             record(leaf: frameList.first, count: count)
             return
         }
@@ -282,8 +282,8 @@ public struct ProfileAggregate: Sendable {
         let key = CellKey(process: processID, threadID: threadID, threadName: intern(threadName: threadName),
                           stack: stackID, userStackTruncated: userStackTruncated)
         if let index = cellIndex[key] {
-            cells[index].count += count
-            cells[index].events += events
+            cells[index].count.saturatingAdd(count)
+            cells[index].events.saturatingAdd(events)
         } else {
             cellIndex[key] = cells.count
             cells.append(Cell(key: key, count: count, events: events))
@@ -292,11 +292,11 @@ public struct ProfileAggregate: Sendable {
     }
 
     private mutating func record(leaf: UInt32?, count: Int64) {
-        totalSamples += count
+        totalSamples.saturatingAdd(count)
         if let leaf {
-            leafCounts[leaf, default: 0] += count
+            leafCounts[leaf, default: 0].saturatingAdd(count)
         } else {
-            samplesWithoutFrames += count
+            samplesWithoutFrames.saturatingAdd(count)
         }
     }
 
@@ -373,7 +373,7 @@ public struct ProfileAggregate: Sendable {
         var counts: [NameAndType: Int64] = [:]
         for (frameID, count) in leafCounts {
             let frame = frames[Int(frameID)]
-            counts[NameAndType(name: frame.functionLabel, sourceFile: frame.interpretedSourceFile, type: frame.type), default: 0] += count
+            counts[NameAndType(name: frame.functionLabel, sourceFile: frame.interpretedSourceFile, type: frame.type), default: 0].saturatingAdd(count)
         }
         let total = Double(max(totalSamples, 1))
         let sorted = counts.sorted { lhs, rhs in
@@ -392,7 +392,7 @@ public struct ProfileAggregate: Sendable {
     public var samplesByLeafFrameType: [FrameType: Int64] {
         var result: [FrameType: Int64] = [:]
         for (frameID, count) in leafCounts {
-            result[frames[Int(frameID)].type, default: 0] += count
+            result[frames[Int(frameID)].type, default: 0].saturatingAdd(count)
         }
         return result
     }

@@ -31,7 +31,7 @@ public enum ProfileWeightUnit: Hashable, Sendable {
 
     /// Nanoseconds in milliseconds, rounded to two decimals.
     private func milliseconds(_ nanoseconds: Int64) -> String {
-        let hundredths = (nanoseconds + 5_000) / 10_000
+        let hundredths = nanoseconds / 10_000 + (nanoseconds % 10_000 >= 5_000 ? 1 : 0)
         let fraction = hundredths % 100
         return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
     }

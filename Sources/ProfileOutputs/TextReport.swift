@@ -67,7 +67,9 @@ public struct TextReport: Sendable {
 
         let top = aggregate.topLeafFunctions(limit: topCount)
         var functionRows = top.map { row($0.name, $0.type, $0.count) }
-        let otherFunctions = total - aggregate.samplesWithoutFrames - top.reduce(0) { $0 + $1.count }
+        var accounted = top.saturatingSum(\.count)
+        accounted.saturatingAdd(aggregate.samplesWithoutFrames)
+        let otherFunctions = total - min(total, accounted)
         if otherFunctions > 0 { functionRows.append(row(Self.otherFunctionsLabel, nil, otherFunctions)) }
         if aggregate.samplesWithoutFrames > 0 {
             functionRows.append(row(Self.noFramesLabel, nil, aggregate.samplesWithoutFrames))
@@ -106,16 +108,16 @@ public struct TextReport: Sendable {
         var byKernelFunction: [String: Int64] = [:]
         for entry in offCPU.entries {
             let user = entry.frames.first { $0.type != .kernel }
-            byUserFunction[user?.functionLabel ?? Self.noUserFramesLabel, default: 0] += entry.count
+            byUserFunction[user?.functionLabel ?? Self.noUserFramesLabel, default: 0].saturatingAdd(entry.count)
             let kernel = KernelWaitFunction.name(in: entry.frames) ?? Self.noSchedulerFrameLabel
-            byKernelFunction[kernel, default: 0] += entry.count
+            byKernelFunction[kernel, default: 0].saturatingAdd(entry.count)
         }
         func rows(_ times: [String: Int64]) -> [Row] {
             let sorted = times.sorted { ($0.value, $1.key) > ($1.value, $0.key) }
             var rows = sorted.prefix(topCount).map {
                 Row(label: $0.key, type: nil, count: $0.value, share: Double($0.value) / Double(total))
             }
-            let rest = sorted.dropFirst(topCount).reduce(0) { $0 + $1.value }
+            let rest = sorted.dropFirst(topCount).saturatingSum(\.value)
             if rest > 0 {
                 rows.append(Row(label: Self.otherWaitFunctionsLabel, type: nil, count: rest,
                                 share: Double(rest) / Double(total)))

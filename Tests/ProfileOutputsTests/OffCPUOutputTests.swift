@@ -110,3 +110,24 @@ import Testing
         #expect(ProfileWeightUnit.samples.describe(1) == "1 sample")
     }
 }
+
+extension OffCPUOutputTests {
+    /// A hostile stream's waits near 2^63 ns: the sums hold at `Int64.max`, nothing traps.
+    @Test func hugeWaitsSaturateInsteadOfTrapping() throws {
+        var aggregate = ProfileAggregate()
+        for (index, frames) in [Self.sleeping, Self.sleeping, Self.reading].enumerated() {
+            aggregate.add(Fixture.sample(Fixture.spin, tid: 100, weight: 1, frames, firstTime: UInt64(index)),
+                          weight: Int64.max / 2 + 1)
+        }
+        var merged = aggregate
+        merged.merge(aggregate)
+        for profile in [aggregate, merged] {
+            #expect(profile.totalSamples == Int64.max)
+            #expect(profile.entries.allSatisfy { $0.count > 0 })
+            #expect(!FoldedStacksWriter().lines(for: profile).isEmpty)
+            #expect(FlameGraphSVG(unit: .nanoseconds).render(profile).contains("</svg>"))
+            #expect(TextReport().render(profile, offCPU: profile).contains("Where threads wait"))
+            _ = PprofWriter(samplesPerSecond: 99, sampleTypes: PprofSampleType.offCPUProfile).encode(profile)
+        }
+    }
+}
