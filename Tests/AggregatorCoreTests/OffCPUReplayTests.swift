@@ -2,6 +2,7 @@ import AggregatorCore
 import Configuration
 import Foundation
 import Testing
+import WireFormat
 
 /// A real off-CPU capture (scripts/make-off-cpu-replay-fixture.sh: a program that computes
 /// 30 ms and sleeps 70 ms in turn, every switch off the CPU recorded) replayed into every
@@ -110,5 +111,42 @@ import Testing
         process.waitUntilExit()
         try #require(process.terminationStatus == 0, "go tool pprof failed (apt-get install -y golang-go)")
         return String(decoding: data, as: UTF8.self)
+    }
+}
+
+extension OffCPUReplayTests {
+    /// Waits of `UInt64.max` ns, as a hostile sampler could send: every output is written,
+    /// the sums hold at their maximum, nothing traps.
+    @Test func hugeWaitsDoNotTrapTheOutputs() throws {
+        var encoder = StreamEncoder(header: SyntheticStream.header)
+        encoder.append(.kernelSymbols(KernelSymbols(symbols: SyntheticStream.kernelSymbols)))
+        encoder.append(.process(WireFormat.ProcessInfo(pid: 4242, parentPID: 1, startTime: 0, comm: "synthetic",
+                                                       executablePath: "/nonexistent/synthetic", cgroupPath: "/")))
+        var time = SyntheticStream.header.clock.monotonicNanoseconds
+        for _ in 0..<3 {
+            time += 10_000_000
+            encoder.appendSample(time: time, pid: 4242, tid: 4243, cpu: 0, kernelStack: SyntheticStream.futexStack,
+                                 userStack: [], offCPUNanoseconds: .max)
+        }
+        encoder.append(.endOfStream(EndOfStream(time: time, reason: .finished)))
+        let directory = try temporaryDirectory()
+        let configuration = try ProfilesPipelineTests.configuration(profilesExporter: """
+              file/profiles:
+                path: \(directory)/profiles.jsonl
+            """, directory: directory)
+        var outputs = OutputPaths.all(in: directory + "/out")
+        outputs.metrics = nil
+        try FileManager.default.createDirectory(atPath: directory + "/out", withIntermediateDirectories: true)
+        let runtime = try AggregatorRuntime(configuration: configuration, outputs: outputs, logger: quietLogger)
+        let stream = StreamPipeline(runtime: runtime, logger: quietLogger)
+        try stream.consume(encoder.takeBytes()[...])
+        stream.finish(error: nil)
+        try runtime.shutdown()
+        #expect(runtime.summary.offCPUSamples == 3)
+        #expect(runtime.summary.offCPUNanoseconds == .max)
+        #expect(try Self.read(outputs.offCPUFolded).hasSuffix(" \(Int64.max)\n"))
+        #expect(try Self.read(outputs.report).contains("Where threads wait"))
+        #expect(try PythonPeer.run(Self.peer, ["folded", directory + "/profiles.jsonl", "--off-cpu"])
+                .contains("futex_wait"))
     }
 }

@@ -40,13 +40,19 @@ public struct RunSummary: Hashable, Sendable, CustomStringConvertible {
 
     public init() {}
 
+    /// Adds waited time, holding at `UInt64.max` (a hostile stream's waits must not wrap it).
+    mutating func addOffCPU(nanoseconds: UInt64) {
+        let (sum, overflow) = offCPUNanoseconds.addingReportingOverflow(nanoseconds)
+        offCPUNanoseconds = overflow ? .max : sum
+    }
+
     mutating func merge(_ other: RunSummary) {
         streams += other.streams
         malformedStreams += other.malformedStreams
         bytes += other.bytes
         samples += other.samples
         offCPUSamples += other.offCPUSamples
-        offCPUNanoseconds &+= other.offCPUNanoseconds
+        addOffCPU(nanoseconds: other.offCPUNanoseconds)
         processes += other.processes
         samplerDrops.merge(other.samplerDrops, uniquingKeysWith: +)
         samplerCollected += other.samplerCollected

@@ -198,7 +198,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
                 // Waiting, not CPU time: in neither the metrics (on-CPU by definition) nor
                 // the on-CPU profiles.
                 summary.offCPUSamples += 1
-                summary.offCPUNanoseconds &+= sample.offCPUNanoseconds
+                summary.addOffCPU(nanoseconds: sample.offCPUNanoseconds)
                 offCPUProfile?.add(symbolized, weight: Int64(clamping: sample.offCPUNanoseconds))
                 // The profiles exporters send it as its own profile (OTLP's second one).
                 profilesWindow?.add(symbolized, at: sample.time, fileIdentity: symbolizer.fileIdentity(pid:mappedPath:))
