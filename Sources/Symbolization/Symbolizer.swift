@@ -342,10 +342,20 @@ public final class Symbolizer {
             if sample.pid != 0 { statistics.unknownProcessSamples += 1 }
             identity = process?.identity ?? ProcessIdentity(pid: sample.pid, comm: unknownComm(sample.pid))
         }
-        let frames = frames(of: sample, process: process)
+        var frames = frames(of: sample, process: process)
+        if sample.offCPUNanoseconds > 0 { frames = Self.withoutTracingFrames(frames) }
         return SymbolizedSample(timestamps: [sample.time], process: identity, threadID: sample.tid, cpu: sample.cpu,
                                 frames: frames, userStackTruncated: sample.flags.contains(.userStackTruncated),
                                 threadName: sample.threadName, offCPUNanoseconds: sample.offCPUNanoseconds)
+    }
+
+    /// An off-CPU sample's kernel stack was taken in the scheduler's tracepoint: above
+    /// `__schedule`, where the thread waits, are only the tracepoint's and the BPF
+    /// program's own frames (`bpf_trace_run4`, `bpf_prog_…`), which no wait is spent in.
+    static func withoutTracingFrames(_ frames: [Frame]) -> [Frame] {
+        guard let scheduler = frames.firstIndex(where: { $0.type == .kernel && $0.functionName == "__schedule" }),
+              scheduler > 0 else { return frames }
+        return Array(frames[scheduler...])
     }
 
     private func frames(of sample: Sample, process: ProcessState?) -> [Frame] {

@@ -58,6 +58,10 @@ import WireFormat
         let onCPU = try Self.read(replayed.outputs.folded)
         #expect(Self.total(onCPU) == UInt64(summary.samples - summary.offCPUSamples))
         #expect(!onCPU.contains("__schedule"))
+        // Each wait ends where the thread waits: the scheduler, not the tracepoint's or the
+        // BPF program's own frames above it.
+        let stacks = offCPU.split(separator: "\n").map { $0.split(separator: " ").dropLast().joined(separator: " ") }
+        #expect(!stacks.isEmpty && stacks.allSatisfy { $0.hasSuffix(";__schedule") }, "\(stacks.prefix(3))")
         // The program's sleeps are there, through the kernel's nanosleep.
         #expect(offCPU.contains("do_nanosleep;schedule;__schedule"))
     }
