@@ -10,6 +10,8 @@
  *   sq_us=N      the sum of the squares of each wait's off-CPU time in microseconds (for the spread)
  *   waits=N      how many waits there were
  *   blocked=N    how many of them lasted longer than 100 us (those that surely switched out)
+ *   switches=N   the thread's context switches, voluntary or not, within the waits (getrusage)
+ * It then stays 500 ms longer, for the sampler to read its mappings.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,16 +36,25 @@ static void pause_us(long us)
     nanosleep(&duration, NULL);
 }
 
-static long long total_off, squares_us, waits, blocked;
+static long long total_off, squares_us, waits, blocked, switches;
 static long rounds, parameter;
 static int to_main[2], to_helper[2];
 static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
 volatile int sink;
 
 /* Start and end of one measured wait. */
-static long long wall_start, cpu_start;
+static long long wall_start, cpu_start, switches_start;
+
+static long long switches_now(void)
+{
+    struct rusage usage;
+    getrusage(RUSAGE_THREAD, &usage);
+    return usage.ru_nvcsw + usage.ru_nivcsw;
+}
+
 static inline void begin(void)
 {
+    switches_start = switches_now();
     wall_start = now_ns(CLOCK_MONOTONIC);
     cpu_start = now_ns(CLOCK_THREAD_CPUTIME_ID);
 }
@@ -50,6 +62,7 @@ static inline void end(void)
 {
     long long wall = now_ns(CLOCK_MONOTONIC) - wall_start;
     long long cpu = now_ns(CLOCK_THREAD_CPUTIME_ID) - cpu_start;
+    switches += switches_now() - switches_start;
     long long off = wall - cpu;
     total_off += off;
     squares_us += (off / 1000) * (off / 1000);
@@ -175,6 +188,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "unknown wait %s\n", argv[1]);
         return 2;
     }
-    printf("off_ns=%lld\nsq_us=%lld\nwaits=%lld\nblocked=%lld\n", total_off, squares_us, waits, blocked);
+    printf("off_ns=%lld\nsq_us=%lld\nwaits=%lld\nblocked=%lld\nswitches=%lld\n", total_off, squares_us, waits, blocked,
+           switches);
+    fflush(stdout);
+    pause_us(500000);
     return 0;
 }
