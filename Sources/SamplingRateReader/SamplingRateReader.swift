@@ -2,9 +2,9 @@ import WireFormat
 
 /// Reads the two settings tandem-sampler takes from the shared YAML configuration,
 /// `receivers.profiling.samples_per_second` (or its older spelling `SamplesPerSecond`) and
-/// `receivers.profiling.off_cpu_threshold`, without a YAML library: the sampler reads the file as root, before it drops its
-/// start-up capabilities, so the reader is small, bounded (`maximumBytes`, one pass,
-/// no recursion) and strict.
+/// `receivers.profiling.off_cpu_threshold`, without a YAML library: the sampler reads the
+/// file as root, before it drops its start-up capabilities, so the reader is small, bounded
+/// (`maximumBytes`, one pass, no recursion) and strict.
 ///
 /// It understands the block-mapping shape the packaged configurations use and refuses,
 /// with the file, the line and a fix, whatever it could misread rather than guess:
