@@ -2,13 +2,19 @@
 # Off-CPU sampling overhead on a context-switch-heavy workload, next to a peer.
 #
 # The workload (bench/pipe-ping-pong.c) passes a byte between two threads over two
-# pipes ROUNDS times: every round trip is two blocking reads, so about two switches.
+# pipes ROUNDS times: every round trip is two blocking reads, so about two switches. It is
+# pinned to CPU 0 (taskset): across two vCPUs every wake-up is an interrupt to the other
+# CPU, and its cost made unpinned runs of the same work take 1 s or 8 s at random. The
+# profiler runs unpinned; its own CPU time during the exchange (user space and system
+# calls, from /proc/PID/task/*/schedstat) is reported beside the slowdown, which holds the
+# BPF programs' time (they run in the switching threads).
 # Interleaved, ROUNDS_OF_RUNS times, it runs with: no profiler; tandem-sampler at
 # --off-cpu-threshold 0.01, 0.1 and 1 (19 Hz on-CPU sampling as packaged, into a capture
 # file); and a peer. For each, the median wall time of the exchange, its slowdown
 # against no profiler, and the off-CPU records per second of that run (tandem: the
-# capture's off_cpu_samples statistic; the peer: its count of recorded waits; both over
-# the exchange's wall time, with the few records of the warm-up counted in).
+# capture's off_cpu_samples statistic, and its drops_ring_buffer_full beside it, the
+# records lost to a full ring buffer; the peer: its count of recorded waits; both over
+# the exchange's wall time, with the few records of the settling seconds counted in).
 #
 # The peer: the issue names offcputime from bpfcc-tools. The script tries it first; it
 # needs kernel headers to compile and a kprobe on finish_task_switch, and on a kernel
@@ -28,10 +34,10 @@ cd "$(dirname "$0")/.."
 
 ROUNDS=${1:-200000}
 REPEATS=${2:-5}
-WARMUP=6  # the sampler's start-up: BPF load, kallsyms, the first process snapshot
+SETTLE=2  # seconds after the profiler says it runs (the sampler's first process snapshot)
 
 [ "$(id -u)" -eq 0 ] || { echo "off-cpu-overhead: run as root (loads BPF)" >&2; exit 1; }
-for tool in bpftrace python3 cc; do
+for tool in bpftrace python3 cc taskset; do
     command -v "$tool" >/dev/null || { echo "off-cpu-overhead: needs $tool (apt-get install -y bpftrace python3 gcc)" >&2; exit 1; }
 done
 
@@ -86,24 +92,50 @@ else
     echo "off-cpu-overhead: offcputime-bpfcc is not installed (apt-get install -y bpfcc-tools)" >&2
 fi
 
+# CPU seconds of PID's threads so far (the scheduler's run time); 0 without a PID. Only
+# the profiler's user-space side and its system calls: its BPF programs run in the
+# switching threads' time, which the wall time holds.
+cpu_seconds() {
+    [ -n "$1" ] || { echo 0; return; }
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.6f", s / 1e9 }'
+}
+
+# wait_for TEXT FILE: until the profiler writes TEXT to FILE (its start-up, which on a busy
+# machine takes a varying few seconds, stays out of the timed exchange), at most 120 s.
+wait_for() {
+    for _ in $(seq 1200); do
+        grep -q "$1" "$2" 2>/dev/null && return 0
+        kill -0 "$PROFILER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "off-cpu-overhead: the profiler did not start:" >&2
+    tail -5 "$2" >&2
+    exit 1
+}
+
 # run CONFIG: one timed exchange under CONFIG; appends "CONFIG seconds records_per_second" to results.
 run() {
-    local config=$1 records="" seconds t0 t1
+    local config=$1 records="" seconds t0 t1 cpu0 cpu1
     case "$config" in
         none) ;;
         tandem-*)
-            "$SAMPLER" --output "$WORK/capture" --off-cpu-threshold "${config#tandem-}" --log-level error 2>"$WORK/sampler.err" &
-            PROFILER_PID=$! ;;
+            "$SAMPLER" --output "$WORK/capture" --off-cpu-threshold "${config#tandem-}" --log-level info 2>"$WORK/sampler.err" &
+            PROFILER_PID=$!
+            wait_for "stream started" "$WORK/sampler.err" ;;
         bpftrace)
             bpftrace "$WORK/peer.bt" >"$WORK/bpftrace.out" 2>"$WORK/bpftrace.err" &
-            PROFILER_PID=$! ;;
+            PROFILER_PID=$!
+            wait_for "Attaching" "$WORK/bpftrace.out" ;;
     esac
-    [ "$config" = none ] || sleep "$WARMUP"
+    [ "$config" = none ] || sleep "$SETTLE"
     t0=$(date +%s.%N)
-    seconds=$("$WORK/ping-pong" "$ROUNDS" | sed 's/.*seconds=//')
+    cpu0=$(cpu_seconds "$PROFILER_PID")
+    seconds=$(taskset -c 0 "$WORK/ping-pong" "$ROUNDS" | sed 's/.*seconds=//')
+    cpu1=$(cpu_seconds "$PROFILER_PID")
     t1=$(date +%s.%N)
     if [ -n "$PROFILER_PID" ]; then
-        if ! kill -INT "$PROFILER_PID" 2>/dev/null; then
+        # SIGTERM, not SIGINT: a background job of a script starts with SIGINT ignored.
+        if ! kill -TERM "$PROFILER_PID" 2>/dev/null; then
             echo "off-cpu-overhead: $config had stopped before the exchange ended:" >&2
             cat "$WORK/sampler.err" "$WORK/bpftrace.err" 2>/dev/null | tail -5 >&2
             exit 1
@@ -111,19 +143,25 @@ run() {
         wait "$PROFILER_PID" || true
         PROFILER_PID=""
     fi
-    # Records per second of the exchange (the few of the warm-up counted in).
+    # Records per second of the exchange (the few of the settling seconds counted in).
     case "$config" in
         tandem-*)
-            records=$("$AGGREGATOR" inspect "$WORK/capture" 2>/dev/null | awk '$2 == "statistics"' | tail -1 \
-                | tr ' ' '\n' | sed -n 's/^off_cpu_samples=//p')
-            records=$(python3 -c "import sys; print(f'{int(sys.argv[1]) / (float(sys.argv[3]) - float(sys.argv[2])):.0f}')" "${records:-0}" "$t0" "$t1") ;;
+            # off_cpu_samples counts the records made; drops_ring_buffer_full the ones (of any
+            # sample) that found the ring buffer full and were lost, counted.
+            local statistics lost
+            statistics=$("$AGGREGATOR" inspect "$WORK/capture" 2>/dev/null | awk '$2 == "statistics"' | tail -1 | tr ' ' '\n')
+            records=$(echo "$statistics" | sed -n 's/^off_cpu_samples=//p')
+            lost=$(echo "$statistics" | sed -n 's/^drops_ring_buffer_full=//p')
+            records=$(python3 -c "import sys; d = float(sys.argv[4]) - float(sys.argv[3]); print(f'{int(sys.argv[1]) / d:.0f}/{int(sys.argv[2]) / d:.0f}')" "${records:-0}" "${lost:-0}" "$t0" "$t1") ;;
         bpftrace)
             records=$(sed -n 's/^@waits: //p' "$WORK/bpftrace.out")
-            records=$(python3 -c "import sys; print(f'{int(sys.argv[1]) / (float(sys.argv[3]) - float(sys.argv[2])):.0f}')" "${records:-0}" "$t0" "$t1") ;;
+            records=$(python3 -c "import sys; print(f'{int(sys.argv[1]) / (float(sys.argv[3]) - float(sys.argv[2])):.0f}/0')" "${records:-0}" "$t0" "$t1") ;;
         *) records="-" ;;
     esac
-    echo "$config $seconds $records" >>"$WORK/results"
-    echo "off-cpu-overhead: $config ${seconds}s $records records/s" >&2
+    local profiler_cpu
+    profiler_cpu=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.3f}')" "$cpu0" "$cpu1")
+    echo "$config $seconds $records $profiler_cpu" >>"$WORK/results"
+    echo "off-cpu-overhead: $config ${seconds}s $records records/s, profiler ${profiler_cpu} CPU s" >&2
 }
 
 CONFIGS=(none tandem-0.01 tandem-0.1 tandem-1 bpftrace)
@@ -140,12 +178,14 @@ order = ["none", "tandem-0.01", "tandem-0.1", "tandem-1", "bpftrace"]
 names = {"none": "no profiler", "tandem-0.01": "tandem, threshold 0.01", "tandem-0.1": "tandem, threshold 0.1",
          "tandem-1": "tandem, threshold 1", "bpftrace": "bpftrace sched_switch (every switch)"}
 base = statistics.median(float(r[1]) for r in rows if r[0] == "none")
-print(f"| profiler | median wall time ({rounds} round trips) | slowdown | µs per round trip | off-CPU records per second |")
-print("|---|---:|---:|---:|---:|")
+print(f"| profiler | median wall time ({rounds} round trips) | slowdown | µs per round trip | off-CPU records per second, made | of which lost (ring buffer full) | profiler's own CPU during it |")
+print("|---|---:|---:|---:|---:|---:|---:|")
 for config in order:
     times = [float(r[1]) for r in rows if r[0] == config]
-    records = [float(r[2]) for r in rows if r[0] == config and r[2] != "-"]
+    records = [tuple(map(float, r[2].split("/"))) for r in rows if r[0] == config and r[2] != "-"]
     median = statistics.median(times)
-    rate = f"{statistics.median(records):,.0f}" if records else "–"
-    print(f"| {names[config]} | {median:.3f} s (min {min(times):.3f}, max {max(times):.3f}) | {median / base:.2f}× | {median / rounds * 1e6:.2f} | {rate} |")
+    rate = f"{statistics.median(m for m, _ in records):,.0f}" if records else "–"
+    lost = f"{statistics.median(l for _, l in records):,.0f}" if records else "–"
+    cpu = statistics.median(float(r[3]) for r in rows if r[0] == config)
+    print(f"| {names[config]} | {median:.3f} s (min {min(times):.3f}, max {max(times):.3f}) | {median / base:.2f}× | {median / rounds * 1e6:.2f} | {rate} | {lost} | {cpu:.2f} s |")
 PY
