@@ -22,7 +22,10 @@ struct OffCPUKnownTruthLiveTests {
     static let pipe = Wait(kind: "pipe", arguments: ["100", "20000"], kernelFunctions: ["anon_pipe_read", "pipe_read"])
     static let futex = Wait(kind: "futex", arguments: ["100", "20000"],
                             kernelFunctions: ["futex_do_wait", "futex_wait_queue", "futex_wait_queue_me"])
-    static let fsync = Wait(kind: "fsync", arguments: ["200", "1048576"], kernelFunctions: ["do_fsync"])
+    /// 4 MiB per fsync: a disk that flushes fast makes each wait a few hundred microseconds
+    /// over two or three switches, and the few microseconds per switch the two clocks see
+    /// differently would then weigh several percent.
+    static let fsync = Wait(kind: "fsync", arguments: ["100", "4194304"], kernelFunctions: ["do_fsync"])
 
     /// What the workload measured.
     struct Truth {
