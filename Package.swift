@@ -107,7 +107,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Configuration", dependencies: [
-            "Profiles", "SystemCalls", "WireFormat",
+            "Profiles", "SystemCalls", "WireFormat", "SamplingRateReader",
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "Symbolization", dependencies: [

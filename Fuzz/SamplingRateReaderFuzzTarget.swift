@@ -2,7 +2,8 @@
 // (see scripts/fuzz-sampling-rate-reader.sh, which builds it with WireFormat as a module).
 //
 // Any trap, sanitizer report, timeout or memory blow-up is a finding. Beyond "no crash",
-// it checks what the reader promises: a rate it returns is in SamplingRate.range, a
+// it checks what the reader promises: a rate it returns is in SamplingRate.range, an
+// off-CPU threshold is in [0, 1], a
 // refusal names the file and a fix, and the same bytes give the same answer with CRLF
 // line ends and after a comment line is added at the top.
 import WireFormat
@@ -11,8 +12,13 @@ import WireFormat
 public func fuzzSamplingRateReader(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
     let answer = read(bytes)
-    if case .success(let rate?) = answer, !SamplingRate.range.contains(rate) {
-        fatalError("rate \(rate) outside \(SamplingRate.range)")
+    if case .success(let settings) = answer {
+        if let rate = settings.samplesPerSecond, !SamplingRate.range.contains(rate) {
+            fatalError("rate \(rate) outside \(SamplingRate.range)")
+        }
+        if let share = settings.offCPUThreshold, !(share >= 0 && share <= 1) {
+            fatalError("off-CPU threshold \(share) outside [0, 1]")
+        }
     }
     if case .failure(let problem) = answer, !problem.description.hasPrefix("fuzz.yml"), problem.fix.isEmpty {
         fatalError("a refusal without the file or a fix: \(problem)")
@@ -25,28 +31,28 @@ public func fuzzSamplingRateReader(_ data: UnsafePointer<UInt8>, _ size: Int) ->
             if byte == UInt8(ascii: "\n") { crlf.append(UInt8(ascii: "\r")) }
             crlf.append(byte)
         }
-        if crlf.count <= SamplingRateReader.maximumBytes, rate(answer) != rate(read(crlf)) {
+        if crlf.count <= SamplingRateReader.maximumBytes, outcome(answer) != outcome(read(crlf)) {
             fatalError("CRLF line ends changed the answer")
         }
     }
     // A leading comment line changes no key, only the line numbers.
     if !bytes.starts(with: [0xEF, 0xBB, 0xBF]), bytes.count + 2 <= SamplingRateReader.maximumBytes {
         let commented = Array("#\n".utf8) + bytes
-        if rate(answer) != rate(read(commented)) {
+        if outcome(answer) != outcome(read(commented)) {
             fatalError("a leading comment changed the answer")
         }
     }
     return 0
 }
 
-func read(_ bytes: [UInt8]) -> Result<Int?, SamplingRateReader.Problem> {
-    Result { () throws(SamplingRateReader.Problem) in try SamplingRateReader.samplesPerSecond(in: bytes, path: "fuzz.yml") }
+func read(_ bytes: [UInt8]) -> Result<SamplingRateReader.Settings, SamplingRateReader.Problem> {
+    Result { () throws(SamplingRateReader.Problem) in try SamplingRateReader.settings(in: bytes, path: "fuzz.yml") }
 }
 
-/// The rate, or whether it was refused: what must not change.
-func rate(_ result: Result<Int?, SamplingRateReader.Problem>) -> Int? {
+/// The settings, or that they were refused: what must not change.
+func outcome(_ result: Result<SamplingRateReader.Settings, SamplingRateReader.Problem>) -> SamplingRateReader.Settings? {
     switch result {
-    case .success(let rate): rate ?? 0
-    case .failure: -1
+    case .success(let settings): settings
+    case .failure: nil
     }
 }

@@ -29,6 +29,10 @@ sed -n '/tandem.yml: |/,/^---/p' packaging/kubernetes/tandem.yaml | sed '1d;$d;s
 printf 'receivers:\n  profiling:\n    SamplesPerSecond: 99\n' > "$out/rate-seeds/older.yml"
 printf 'receivers: {profiling: {samples_per_second: 5}}\n' > "$out/rate-seeds/flow.yml"
 printf 'x: &a\n  samples_per_second: 7\nreceivers:\n  profiling:\n    <<: *a\n' > "$out/rate-seeds/merge.yml"
+printf 'receivers:\n  profiling:\n    samples_per_second: 49\n    off_cpu_threshold: 0.01 # 1%%\n' > "$out/rate-seeds/offcpu.yml"
+printf 'receivers:\n  profiling:\n    off_cpu_threshold: 1.000000000\n' > "$out/rate-seeds/offcpu-one.yml"
+printf 'receivers:\n  profiling:\n    off_cpu_threshold: 1e-2\n' > "$out/rate-seeds/offcpu-exponent.yml"
+printf 'receivers:\n  profiling:\n    OffCPUThreshold: 10\n' > "$out/rate-seeds/offcpu-older.yml"
 
 echo "fuzz-sampling-rate-reader: running for ${seconds}s" >&2
 status=0

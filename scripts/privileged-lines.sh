@@ -62,7 +62,7 @@ row "optional: CPython process loading" "nothing: checks the aggregator's record
     Sources/CPythonLoading/*.swift
 row "optional: the BPF CPython walker and its structs" "interpreter structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
     bpf/cpython.bpf.h bpf/tandem_cpython.h
-row "optional: off-CPU attachment" "nothing: sets the threshold and attaches the program" "--off-cpu-threshold, from root" \
+row "optional: off-CPU attachment" "nothing: sets the threshold and attaches the program" "--off-cpu-threshold or the configuration's off_cpu_threshold, from root" \
     Sources/OffCPULoading/*.swift
 row "optional: the BPF off-CPU program" "nothing: fills the same fixed records as a sample, at a chosen switch off the CPU" "the switching task's registers and stack (bpf_get_stack, the table unwinder)" \
     bpf/offcpu.bpf.h
@@ -73,7 +73,7 @@ row "shared: wire format (records, stream encoder, control-record decoder)" "the
 row "shared: unwind-table format and validator" "serialized tables (sizes, sorted offsets, rule words)" "the aggregator's control records" \
     Sources/UnwindTableFormat/*.swift
 row "shared: system calls (FileDescriptor, FileType, SystemCallError)" "nothing" "arguments from the Swift side" Sources/SystemCalls/*.swift
-row "configuration: SamplingRateReader" "one key of the YAML configuration, a strict block-style subset (fuzzed)" "--config FILE, read as root before capabilities are dropped" \
+row "configuration: SamplingRateReader" "two keys of the YAML configuration (the rate, the off-CPU threshold), a strict block-style subset (fuzzed)" "--config FILE, read as root before capabilities are dropped" \
     Sources/SamplingRateReader/*.swift
 echo
 echo "Core (sampling, process tracking, streaming, privileges, with its BPF and C shim): $core lines;"

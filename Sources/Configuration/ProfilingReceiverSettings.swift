@@ -1,4 +1,5 @@
 import Foundation
+import SamplingRateReader
 import WireFormat
 
 /// The settings of the `profiling` receiver (`receivers.profiling`): the
@@ -12,7 +13,9 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
     /// Sampling frequency per CPU (`samples_per_second`, or the older
     /// `SamplesPerSecond`). tandem's default is 19 Hz (upstream's is 20).
     public var samplesPerSecond: Int = SamplingRate.defaultSamplesPerSecond
-    /// Probability (0...1) of recording an off-CPU event; 0 = off. Ignored: tandem samples on-CPU only.
+    /// The share (0...1) of switches off the CPU the sampler records, with the stacks the
+    /// thread waited in and for how long; 0 = off. Read by the sampler too
+    /// (`SamplingRateReader`), whose plain-decimal spelling is the only one accepted here.
     public var offCPUThreshold: Double = 0
     /// Percentage (0...100) of probabilistic-profiling intervals that sample; 100 = always. Ignored.
     public var probabilisticThreshold: Int = 100
@@ -77,7 +80,7 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
     public static let keyUsage: [(key: String, usage: String)] = [
         ("samples_per_second", "used: the sampler's frequency per CPU (\(SamplingRate.range.lowerBound)...\(SamplingRate.range.upperBound), default \(SamplingRate.defaultSamplesPerSecond))"),
         ("SamplesPerSecond", "used: older spelling of samples_per_second"),
-        ("off_cpu_threshold", "accepted, ignored: tandem samples on-CPU time only"),
+        ("off_cpu_threshold", "used by the sampler: the share (0 to 1, plain decimal) of switches off the CPU recorded with their stacks and time away; 0 = off (default)"),
         ("probabilistic_threshold", "accepted, ignored: tandem samples continuously"),
         ("probabilistic_interval", "accepted, ignored: tandem samples continuously"),
         ("reporter_interval", "used: the metrics window when profilingmetrics.flush_interval is 0s"),
@@ -111,6 +114,11 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
     /// Reads `receivers.profiling` (or `receivers.profiling/<name>`) at `path`.
     public init(node: ConfigNode?, path: String, locations: [String: ConfigLocation] = [:]) throws {
         let reader = try ConfigMappingReader(node, path: path, locations: locations)
+        // Not the rate's case: the untagged older field took a whole percentage.
+        if reader.has("OffCPUThreshold") {
+            throw reader.error(at: reader.childPath("OffCPUThreshold"), "is the older receivers' whole percentage, not read",
+                               fix: "write the share from 0 to 1 as `off_cpu_threshold: 0.01`")
+        }
         try reader.requireOnlyKeys(Self.keys)
 
         let newer = try reader.integer("samples_per_second", in: SamplingRate.range)
@@ -122,7 +130,13 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
         }
         if let value = newer ?? older { samplesPerSecond = value }
 
-        if let value = try reader.number("off_cpu_threshold", in: 0...1) { offCPUThreshold = value }
+        if let text = try reader.string("off_cpu_threshold") {
+            do {
+                offCPUThreshold = try SamplingRateReader.offCPUThreshold(plain: text.utf8)
+            } catch {
+                throw reader.error(at: reader.childPath("off_cpu_threshold"), error.reason, fix: error.fix)
+            }
+        }
         if let value = try reader.integer("probabilistic_threshold", in: 0...100) { probabilisticThreshold = value }
         if let value = try reader.duration("probabilistic_interval") {
             guard value > .zero else {

@@ -5,16 +5,15 @@ import Glibc
 #endif
 
 /// Reads the sampler's settings from the collector-shaped YAML configuration
-/// (`receivers: profiling: samples_per_second: 19`) with `SamplingRateReader`, not a
-/// YAML library: only the key the sampler uses is read; the rest belongs to the aggregator.
+/// (`receivers: profiling: samples_per_second: 19`, `off_cpu_threshold: 0.01`) with
+/// `SamplingRateReader`, not a YAML library: only the keys the sampler uses are read; the
+/// rest belongs to the aggregator.
 public enum ConfigurationFile {
-    public struct Settings: Hashable, Sendable {
-        public var samplesPerSecond: Int?
-    }
+    public typealias Settings = SamplingRateReader.Settings
 
     public static func settings(yaml text: String, path: String = "<config>") throws(SamplerError) -> Settings {
         do {
-            return Settings(samplesPerSecond: try SamplingRateReader.samplesPerSecond(in: text.utf8, path: path))
+            return try SamplingRateReader.settings(in: text.utf8, path: path)
         } catch {
             throw .invalidConfiguration(error.description)
         }
@@ -39,7 +38,7 @@ public enum ConfigurationFile {
             throw .invalidConfiguration("\(path) is larger than \(limit) bytes; keep the configuration under 1 MiB")
         }
         do {
-            return Settings(samplesPerSecond: try SamplingRateReader.samplesPerSecond(in: bytes, path: path))
+            return try SamplingRateReader.settings(in: bytes, path: path)
         } catch {
             throw .invalidConfiguration(error.description)
         }

@@ -1,24 +1,45 @@
 import WireFormat
 
-/// Reads the one setting tandem-sampler takes from the shared YAML configuration,
-/// `receivers.profiling.samples_per_second` (or its older spelling `SamplesPerSecond`),
-/// without a YAML library: the sampler reads the file as root, before it drops its
-/// start-up capabilities, so the reader is small, bounded (`maximumBytes`, one pass,
-/// no recursion) and strict.
+/// Reads the two settings tandem-sampler takes from the shared YAML configuration,
+/// `receivers.profiling.samples_per_second` (or its older spelling `SamplesPerSecond`) and
+/// `receivers.profiling.off_cpu_threshold`, without a YAML library: the sampler reads the
+/// file as root, before it drops its start-up capabilities, so the reader is small, bounded
+/// (`maximumBytes`, one pass, no recursion) and strict.
 ///
 /// It understands the block-mapping shape the packaged configurations use and refuses,
 /// with the file, the line and a fix, whatever it could misread rather than guess:
 /// flow style, anchors, aliases, tags or merge keys on the way to the key, quoted or
 /// complex keys, duplicate keys, tabs in indentation, several documents, named
-/// `profiling/...` receivers, a value that is not plain decimal digits. Lines outside
+/// `profiling/...` receivers, a rate that is not plain decimal digits, a threshold that is
+/// not a plain decimal fraction from 0 to 1. Lines outside
 /// `receivers.profiling` are only split into keys and skipped; the aggregator
 /// (`tandem-aggregator validate`) checks the whole file.
 public enum SamplingRateReader {
     /// The largest configuration accepted, as the aggregator's (`ConfigDocument.maximumBytes`).
     public static let maximumBytes = 1 << 20
 
-    /// The two spellings of the key, newer first.
+    /// The two spellings of the rate's key, newer first.
     public static let keys = ["samples_per_second", "SamplesPerSecond"]
+
+    /// The off-CPU threshold's key (upstream's; its untagged older form `OffCPUThreshold`
+    /// took a whole percentage, so it is refused rather than read in the wrong unit).
+    public static let offCPUKey = "off_cpu_threshold"
+
+    /// Most digits after the point of a threshold: finer than the BPF program's 2^-32 steps
+    /// is meaningless, and the bound keeps the parse in integers.
+    public static let maximumFractionDigits = 9
+
+    /// What the file sets; nil where it sets nothing.
+    public struct Settings: Hashable, Sendable {
+        public var samplesPerSecond: Int?
+        /// The share (0...1) of switches off the CPU recorded; 0 = off.
+        public var offCPUThreshold: Double?
+
+        public init(samplesPerSecond: Int? = nil, offCPUThreshold: Double? = nil) {
+            self.samplesPerSecond = samplesPerSecond
+            self.offCPUThreshold = offCPUThreshold
+        }
+    }
 
     /// A configuration the reader refuses: where, why, and what to write instead.
     public struct Problem: Error, Hashable, Sendable, CustomStringConvertible {
@@ -33,9 +54,8 @@ public enum SamplingRateReader {
         }
     }
 
-    /// The sampling rate `text` sets, or nil when it sets none (no `receivers.profiling`,
-    /// or neither key in it). `path` names the file in errors.
-    public static func samplesPerSecond(in text: some Collection<UInt8>, path: String) throws(Problem) -> Int? {
+    /// The settings `text` sets (none without `receivers.profiling`). `path` names the file in errors.
+    public static func settings(in text: some Collection<UInt8>, path: String) throws(Problem) -> Settings {
         guard text.count <= maximumBytes else {
             throw Problem(path: path, line: 0, reason: "\(text.count) bytes, above the \(maximumBytes)-byte bound",
                           fix: "keep the configuration under 1 MiB")
@@ -58,6 +78,48 @@ public enum SamplingRateReader {
 }
 
 extension SamplingRateReader {
+    /// Why a threshold's text was refused, and what to write instead.
+    public struct ThresholdRefusal: Error, Hashable, Sendable {
+        public var reason: String
+        public var fix: String
+    }
+
+    /// The off-CPU threshold `text` spells: `0`, `1`, or `0.` or `1.` then 1 to
+    /// `maximumFractionDigits` digits (only zeros after `1.`). No sign, exponent, leading
+    /// point, `.nan` or `.inf`: what YAML or a float parser could read some other way is
+    /// refused, not guessed. The aggregator's configuration reader uses it too, so both
+    /// daemons accept the same spellings.
+    public static func offCPUThreshold(plain text: some Collection<UInt8>) throws(ThresholdRefusal) -> Double {
+        let shown = String(decoding: text.prefix(40), as: UTF8.self)
+        let fix = "write a plain decimal from 0 (off) to 1 (every switch), e.g. `\(offCPUKey): 0.01`"
+        let notAShare = ThresholdRefusal(reason: "must be a share from 0 to 1 in plain decimal, not `\(shown)`", fix: fix)
+        guard let whole = text.first else { throw ThresholdRefusal(reason: "has no value", fix: fix) }
+        guard whole == UInt8(ascii: "0") || whole == UInt8(ascii: "1") else { throw notAShare }
+        var fraction = text.dropFirst()
+        if !fraction.isEmpty {
+            guard fraction.first == UInt8(ascii: "."), fraction.count >= 2 else { throw notAShare }
+            fraction = fraction.dropFirst()
+        }
+        guard fraction.count <= maximumFractionDigits else {
+            throw ThresholdRefusal(reason: "has more than \(maximumFractionDigits) digits after the point",
+                                   fix: "round it, e.g. `\(offCPUKey): 0.000001`")
+        }
+        var numerator = 0
+        var scale = 1
+        for digit in fraction {
+            guard digit >= UInt8(ascii: "0") && digit <= UInt8(ascii: "9") else { throw notAShare }
+            numerator = numerator * 10 + Int(digit - UInt8(ascii: "0"))
+            scale *= 10
+        }
+        if whole == UInt8(ascii: "1") {
+            guard numerator == 0 else { throw ThresholdRefusal(reason: "is \(shown), above 1", fix: fix) }
+            return 1
+        }
+        return Double(numerator) / Double(scale)
+    }
+}
+
+extension SamplingRateReader {
     /// Where the scanner is in the document's structure.
     private enum Section {
         /// A top-level key other than `receivers`, or before the first key.
@@ -76,6 +138,8 @@ extension SamplingRateReader {
         var sawProfiling = false
         /// The rate by key spelling, with the line that set it.
         var values: [String: (rate: Int, line: Int)] = [:]
+        /// The off-CPU threshold, with the line that set it.
+        var threshold: (value: Double, line: Int)?
 
         init(path: String) { self.path = path }
 
@@ -185,9 +249,20 @@ extension SamplingRateReader {
                               "indent every key of `receivers.profiling` by the same number of spaces")
             }
             let (key, value) = try entry(content, number: number, at: "receivers.profiling")
+            if key == SamplingRateReader.offCPUKey {
+                guard threshold == nil else {
+                    throw problem(number, "`receivers.profiling.\(key)` appears twice", "keep one")
+                }
+                threshold = (try share(value, number: number), number)
+                return
+            }
             guard SamplingRateReader.keys.contains(key) else {
                 if key == "<<" {
                     throw problem(number, "a merge key (`<<`) in `receivers.profiling`", "write its settings out in `receivers.profiling`")
+                }
+                if key == "OffCPUThreshold" {
+                    throw problem(number, "`OffCPUThreshold` is the older receivers' whole percentage",
+                                  "write the share from 0 to 1 as `off_cpu_threshold: 0.01`")
                 }
                 return try requireOneLine(value, key: "receivers.profiling.\(key)", number: number)
             }
@@ -215,13 +290,23 @@ extension SamplingRateReader {
             return rate
         }
 
-        func result() throws(Problem) -> Int? {
+        /// The threshold in `value`, then at most a comment.
+        func share(_ value: ArraySlice<UInt8>, number: Int) throws(Problem) -> Double {
+            let text = withoutComment(value)
+            do {
+                return try SamplingRateReader.offCPUThreshold(plain: text)
+            } catch {
+                throw problem(number, "`receivers.profiling.\(SamplingRateReader.offCPUKey)` \(error.reason)", error.fix)
+            }
+        }
+
+        func result() throws(Problem) -> Settings {
             let found = SamplingRateReader.keys.compactMap { key in values[key].map { (key, $0) } }
             if found.count == 2, found[0].1.rate != found[1].1.rate {
                 throw problem(found[1].1.line, "`SamplesPerSecond: \(found[1].1.rate)` contradicts `samples_per_second: \(found[0].1.rate)`",
                               "keep only `samples_per_second`")
             }
-            return found.first?.1.rate
+            return Settings(samplesPerSecond: found.first?.1.rate, offCPUThreshold: threshold?.value)
         }
 
         /// Splits `key: value` with a plain key; refuses what is not one.

@@ -31,7 +31,7 @@ struct TandemSampler: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Samples per second per CPU, 1 to 10000 (default 19, or the configuration file's receivers.profiling.samples_per_second).", valueName: "n"))
     var samplesPerSecond: Int?
 
-    @Option(name: .long, help: ArgumentHelp("The collector-shaped YAML configuration; reads only receivers.profiling.samples_per_second (or SamplesPerSecond), in block style, and refuses what it cannot read safely.", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp("The collector-shaped YAML configuration; reads only receivers.profiling.samples_per_second (or SamplesPerSecond) and off_cpu_threshold, in block style, and refuses what it cannot read safely.", valueName: "file"))
     var config: String?
 
     @Option(name: .long, help: ArgumentHelp("Most bytes buffered for a slow or absent aggregator before samples are dropped.", valueName: "bytes"))
@@ -46,8 +46,8 @@ struct TandemSampler: ParsableCommand {
     @Flag(name: .long, help: ArgumentHelp("Do not walk interpreter frames (CPython): the BPF program then reads no interpreter memory, and the aggregator's interpreter records are refused."))
     var noInterpreterFrames = false
 
-    @Option(name: .long, help: ArgumentHelp("Record this share (0 to 1) of the switches off the CPU as off-CPU samples: the thread's stacks and how long it waited; 0 = off.", valueName: "share"))
-    var offCPUThreshold: Double = 0
+    @Option(name: .long, help: ArgumentHelp("Record this share (0 to 1) of the switches off the CPU as off-CPU samples: the thread's stacks and how long it waited; 0 = off (default 0, or the configuration file's receivers.profiling.off_cpu_threshold).", valueName: "share"))
+    var offCPUThreshold: Double?
 
     @Option(name: .long, help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
     var logLevel: String = "info"
@@ -78,16 +78,19 @@ struct TandemSampler: ParsableCommand {
     func makeConfiguration() throws(SamplerError) -> SamplerConfiguration {
         let destination: OutputDestination = if let socket { .socket(path: socket) } else { .file(path: output ?? "") }
         var configuration = SamplerConfiguration(destination: destination)
-        if let config, let fromFile = try ConfigurationFile.settings(path: config).samplesPerSecond {
-            configuration.samplesPerSecond = fromFile
+        // The flags beat the file.
+        if let config {
+            let fromFile = try ConfigurationFile.settings(path: config)
+            if let rate = fromFile.samplesPerSecond { configuration.samplesPerSecond = rate }
+            if let threshold = fromFile.offCPUThreshold { configuration.offCPUThreshold = threshold }
         }
         if let samplesPerSecond { configuration.samplesPerSecond = samplesPerSecond }
+        if let offCPUThreshold { configuration.offCPUThreshold = offCPUThreshold }
         configuration.durationSeconds = duration
         configuration.bufferBytes = bufferBytes
         configuration.ringBufferBytes = ringBufferBytes
         configuration.unwindTableEntries = unwindTableEntries
         configuration.walksInterpreters = !noInterpreterFrames
-        configuration.offCPUThreshold = offCPUThreshold
         return configuration
     }
 

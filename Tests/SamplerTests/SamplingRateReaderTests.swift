@@ -28,7 +28,7 @@ struct SamplingRateReaderTests {
     }()
 
     static func read(_ text: String, path: String = "tandem.yml") throws(SamplingRateReader.Problem) -> Int? {
-        try SamplingRateReader.samplesPerSecond(in: Array(text.utf8), path: path)
+        try SamplingRateReader.settings(in: Array(text.utf8), path: path).samplesPerSecond
     }
 
     /// The packaged configuration with its `profiling` receiver's settings replaced by `settings`
@@ -116,7 +116,7 @@ struct SamplingRateReaderTests {
     func bounded() {
         let large = [UInt8](repeating: UInt8(ascii: "#"), count: SamplingRateReader.maximumBytes + 1)
         #expect(throws: SamplingRateReader.Problem.self) {
-            try SamplingRateReader.samplesPerSecond(in: large, path: "big.yml")
+            try SamplingRateReader.settings(in: large, path: "big.yml")
         }
     }
 
