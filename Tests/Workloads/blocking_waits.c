@@ -2,7 +2,7 @@
  * for the off-CPU tests:
  *   blocking_waits pipe  ROUNDS DELAY_US   read() of a pipe another thread writes after DELAY_US
  *   blocking_waits futex ROUNDS DELAY_US   pthread_mutex_lock() of a mutex another thread holds for DELAY_US
- *   blocking_waits fsync ROUNDS BYTES      fsync() of a file in /tmp after writing BYTES to it
+ *   blocking_waits fsync ROUNDS BYTES      fsync() of a file in /var/tmp after writing BYTES to it
  * The main thread waits in main -> <kind>_cycle -> wait_<kind>. The truth it prints is
  * measured around the blocking call: wall time minus the thread's own CPU time in it, i.e.
  * the time it spent off the CPU:
@@ -136,7 +136,7 @@ __attribute__((noinline)) void futex_cycle(void)
     sink += 1;
 }
 
-/* --- fsync: rewrite BYTES of a file in /tmp, then wait for them to reach the disk. --- */
+/* --- fsync: rewrite BYTES of a file in /var/tmp, then wait for them to reach the disk. --- */
 static int file = -1;
 static char *block;
 
@@ -176,7 +176,7 @@ int main(int argc, char **argv)
             futex_cycle();
         pthread_join(helper, NULL);
     } else if (strcmp(argv[1], "fsync") == 0) {
-        char path[] = "/tmp/tandem-fsync-XXXXXX";
+        char path[] = "/var/tmp/tandem-fsync-XXXXXX"; /* /var/tmp: on a disk, where /tmp may be tmpfs */
         file = mkstemp(path);
         must(file >= 0, "mkstemp");
         unlink(path);
