@@ -42,10 +42,33 @@ struct CPythonTests {
         ]
 
     /// The workload's functions and their share of the samples whose innermost Python
-    /// function is one of them. 3.8 to 3.10 have no qualified names: `beta`, not `Calc.beta`.
+    /// function is one of them, as designed (5, 2 and 3 units of work); each run compares
+    /// with what the workload measured instead (`MeasuredTruth`). 3.8 to 3.10 have no
+    /// qualified names: `beta`, not `Calc.beta`.
     static let truth: [(names: Set<String>, share: Double)] = [
         (["alpha"], 50), (["Calc.beta", "beta"], 20), (["gamma"], 30),
     ]
+
+    /// The CPU nanoseconds known_truth.py measured in alpha, beta and gamma (its last
+    /// `truth ...` line; zeros before the first).
+    struct MeasuredTruth: Sendable {
+        var nanoseconds: [Double] = [0, 0, 0]
+
+        init() {}
+
+        init(log: String) {
+            guard let line = log.split(separator: "\n").last(where: { $0.hasPrefix("truth ") }) else { return }
+            let values = line.split(separator: " ").dropFirst().compactMap { $0.split(separator: "=").last.flatMap { Double($0) } }
+            if values.count == 3 { nanoseconds = values }
+        }
+
+        /// The shares (percent, in `truth`'s order) of the CPU time spent between `baseline` and this.
+        func shares(since baseline: MeasuredTruth) -> [Double] {
+            let spent = zip(nanoseconds, baseline.nanoseconds).map { $0 - $1 }
+            let total = spent.reduce(0, +)
+            return spent.map { total > 0 ? 100 * $0 / total : 0 }
+        }
+    }
     static let pythonFunctions: Set<String> = ["alpha", "Calc.beta", "beta", "gamma", "descend", "work", "main", "<module>"]
     static let evaluationFunction = "_PyEval_EvalFrameDefault"
     /// The outermost frames of the main thread and of other threads.
@@ -94,15 +117,20 @@ struct CPythonTests {
                 }
             }
             let measured = innermost.values.reduce(0, +)
-            let shares = Self.truth.map { entry in
-                (entry, percent(Int64(entry.names.reduce(0) { $0 + (innermost[$1] ?? 0) }), of: Int64(measured)))
+            // The truth is what the workload measured of its own CPU time in each function
+            // while it was sampled (about 50/20/30 by design; a crowded 2-CPU machine moves it).
+            let truthShares = workload.measuredShares
+            let shares = Self.truth.enumerated().map { index, entry in
+                ((names: entry.names, share: truthShares.count == 3 ? truthShares[index] : entry.share),
+                 percent(Int64(entry.names.reduce(0) { $0 + (innermost[$1] ?? 0) }), of: Int64(measured)))
             }
             let metrics = try MetricPoints(file: run.metricsURL)
             let cpythonCount = metrics.sum("samples.cpython.count", pid: workload.pid) { _ in "" }.values.reduce(0, +)
             print("cpython \(interpreter.comm) (\(interpreter.path), pid \(workload.pid)): \(total) samples, "
                 + "\(withPython) with Python frames (\(formatted(percent(Int64(withPython), of: Int64(total))))%; "
                 + "after the first: \(workload.walk)); shares "
-                + shares.map { "\($0.0.names.sorted().first!) \(formatted($0.1))%" }.joined(separator: ", ")
+                + shares.map { "\($0.0.names.sorted().first!) \(formatted($0.1))% (measured \(formatted($0.0.share))%)" }
+                    .joined(separator: ", ")
                 + "; depth \(Self.descendFrames) in \(formatted(percent(Int64(depthMatches), of: Int64(measured))))%; "
                 + "samples.cpython.count \(cpythonCount), Python leaves \(pythonLeaf); "
                 + "table-walked \(walkedNatively), reaching the root \(reachesRoot); with trampoline frames \(trampolines)")
@@ -110,8 +138,11 @@ struct CPythonTests {
                 failures.append("\(interpreter.comm): only \(measured) samples with a known Python function of \(total)")
                 continue
             }
+            if truthShares.count != 3 || truthShares.reduce(0, +) < 99 {
+                failures.append("\(interpreter.comm): the workload measured no CPU time in its functions while sampled (its log: \(interpreter.comm).log)")
+            }
             for (entry, share) in shares where abs(share - entry.share) > 3 {
-                failures.append("\(interpreter.comm): \(entry.names.sorted()) \(formatted(share))%, truth \(entry.share)%")
+                failures.append("\(interpreter.comm): \(entry.names.sorted()) \(formatted(share))%, truth \(formatted(entry.share))% (measured by the workload)")
             }
             if workload.walk.share < 95 {
                 failures.append("\(interpreter.comm): \(workload.walk) samples with Python frames after the first one, under 95%")
@@ -161,6 +192,8 @@ struct CPythonTests {
     struct Workload: Sendable {
         var pid: Int32
         var walk = WalkCoverage()
+        /// The shares the workload measured while it was sampled, in `truth`'s order.
+        var measuredShares: [Double] = []
     }
 
     struct Run: Sendable {
@@ -183,6 +216,8 @@ struct CPythonTests {
         }
         let session = try LiveSession(name: "cpython", frequency: 999)
         var started: [(Interpreter, ChildProcess)] = []
+        var truthBaselines: [String: MeasuredTruth] = [:]
+        var truthFinals: [String: MeasuredTruth] = [:]
         let binaries = session.directory.appendingPathComponent("bin")
         try FileManager.default.createDirectory(at: binaries, withIntermediateDirectories: true)
         func start(_ interpreter: Interpreter) throws {
@@ -204,10 +239,15 @@ struct CPythonTests {
             try session.start()
             for interpreter in interpreters where interpreter.startsAfterSampler { try start(interpreter) }
             let baseline = started.map { $0.1.cpuSeconds }
+            // What each workload had measured when sampling began (a late one: nothing yet).
+            for (interpreter, process) in started {
+                truthBaselines[interpreter.comm] = interpreter.startsAfterSampler ? MeasuredTruth() : MeasuredTruth(log: process.log)
+            }
             // 1.5 s of CPU each at 999 Hz: about 1,500 samples, a share's standard error under 1.3 points.
             try waitUntil("every workload to run 1.5 s on a CPU", seconds: 300) {
                 zip(started, baseline).allSatisfy { $0.0.1.cpuSeconds - $0.1 >= 1.5 }
             }
+            for (interpreter, process) in started { truthFinals[interpreter.comm] = MeasuredTruth(log: process.log) }
             for (_, process) in started { process.signal(SIGKILL) }
             for (interpreter, process) in started {
                 try process.waitForExit(seconds: 30, interpreter.comm)
@@ -220,7 +260,11 @@ struct CPythonTests {
             throw EndToEndFailure("\(error)\n\(session.logs)")
         }
         var workloads: [String: Workload] = [:]
-        for (interpreter, process) in started { workloads[interpreter.comm] = Workload(pid: process.pid) }
+        for (interpreter, process) in started {
+            let measured = (truthFinals[interpreter.comm] ?? MeasuredTruth())
+                .shares(since: truthBaselines[interpreter.comm] ?? MeasuredTruth())
+            workloads[interpreter.comm] = Workload(pid: process.pid, measuredShares: measured)
+        }
         let comms = Dictionary(uniqueKeysWithValues: started.map { ($0.1.pid, $0.0.comm) })
         try coverage(captureDirectory: session.captureDirectory, comms: comms, into: &workloads)
         return Run(workloads: workloads, foldedURL: session.foldedURL, metricsURL: session.metricsURL,

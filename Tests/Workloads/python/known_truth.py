@@ -1,9 +1,12 @@
 """Known-truth CPython workload for tandem's live tests (Tests/EndToEndTests/CPythonTests.swift).
 
 Every round, at a fixed recursion depth, runs the same loop in three functions for 5, 2
-and 3 units of work (small integers only, so that every iteration costs the same): a plain function (alpha), a class method (Calc.beta) and a function
-of a module in a package (tandem_pkg.sub.gamma_mod.gamma). So the innermost Python
-function of the samples is alpha 50%, Calc.beta 20%, gamma 30%, whatever the version.
+and 3 units of work (small integers only, so that every iteration costs about the same): a
+plain function (alpha), a class method (Calc.beta) and a function of a module in a package
+(tandem_pkg.sub.gamma_mod.gamma). So the innermost Python function of the samples is about
+alpha 50%, Calc.beta 20%, gamma 30%, whatever the version; the truth the tests compare with
+is what the workload measures: each call's thread CPU time, summed over its threads and
+printed every 0.2 s as `truth alpha=NS beta=NS gamma=NS` (cumulative).
 
 usage: known_truth.py COMM THREADS   (runs until killed; prints "ready" once named)
 """
@@ -11,6 +14,7 @@ import ctypes
 import os
 import sys
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tandem_pkg.sub.gamma_mod import gamma  # noqa: E402
@@ -34,16 +38,42 @@ class Calc:
         return total
 
 
-def descend(depth, calc):
+# Per thread, the CPU nanoseconds spent in alpha, beta and gamma; the main thread prints the sums.
+SPENT = []
+clock = time.thread_time_ns
+
+
+def descend(depth, calc, spent):
     if depth > 0:
-        return descend(depth - 1, calc)
-    return alpha(5) + calc.beta(2) + gamma(3, UNIT)
+        return descend(depth - 1, calc, spent)
+    start = clock()
+    total = alpha(5)
+    after_alpha = clock()
+    total += calc.beta(2)
+    after_beta = clock()
+    total += gamma(3, UNIT)
+    spent[0] += after_alpha - start
+    spent[1] += after_beta - after_alpha
+    spent[2] += clock() - after_beta
+    return total
 
 
-def work():
+def work(reports=False):
     calc = Calc()
+    spent = [0, 0, 0]
+    SPENT.append(spent)
+    next_report = time.monotonic()
     while True:
-        descend(DEPTH, calc)
+        descend(DEPTH, calc, spent)
+        if reports and time.monotonic() >= next_report:
+            next_report += 0.2
+            # Plain loops: a comprehension or generator would be a Python function of its own.
+            sums = [0, 0, 0]
+            for thread in list(SPENT):
+                sums[0] += thread[0]
+                sums[1] += thread[1]
+                sums[2] += thread[2]
+            print("truth alpha=%d beta=%d gamma=%d" % (sums[0], sums[1], sums[2]), flush=True)
 
 
 def main():
@@ -53,7 +83,7 @@ def main():
     for _ in range(threads - 1):
         threading.Thread(target=work, daemon=True).start()
     print("ready", flush=True)
-    work()
+    work(reports=True)
 
 
 main()
