@@ -179,22 +179,15 @@ struct CaptureTests {
             workloadPID = workload.processIdentifier
             workload.waitUntilExit()
         }
-        let symbols = records.kernelSymbols
+        let names = KernelSymbolNames(records)
+        let symbols = names.symbols
         try #require(symbols.count > 1000)
         #expect(zip(symbols, symbols.dropFirst()).allSatisfy { $0.address <= $1.address })
-        func name(_ address: UInt64) -> String? {
-            var low = 0, high = symbols.count
-            while low < high {
-                let middle = (low + high) / 2
-                if symbols[middle].address <= address { low = middle + 1 } else { high = middle }
-            }
-            return low > 0 ? symbols[low - 1].name : nil
-        }
         let samples = records.samples.filter { $0.pid == workloadPID }
         try #require(samples.count > 50)
         let withKernel = samples.filter { !$0.kernelStack.isEmpty }
         let throughSyscall = withKernel.filter { sample in
-            sample.kernelStack.contains { name($0).map { $0.hasPrefix("do_syscall_64") || $0.hasPrefix("entry_SYSCALL") } ?? false }
+            sample.kernelStack.contains { names.name(containing: $0).map { $0.hasPrefix("do_syscall_64") || $0.hasPrefix("entry_SYSCALL") } ?? false }
         }
         print("kernel stacks: \(withKernel.count) of \(samples.count) samples have one, \(throughSyscall.count) through do_syscall_64")
         #expect(Double(withKernel.count) >= 0.5 * Double(samples.count))

@@ -83,19 +83,11 @@ struct OffCPUKnownTruthLiveTests {
         }
         let truth = try Truth(output)
 
-        let kernelSymbols = records.kernelSymbols
-        func kernelName(_ address: UInt64) -> String? {
-            var low = 0, high = kernelSymbols.count
-            while low < high {
-                let middle = (low + high) / 2
-                if kernelSymbols[middle].address <= address { low = middle + 1 } else { high = middle }
-            }
-            return low > 0 ? kernelSymbols[low - 1].name : nil
-        }
+        let names = KernelSymbolNames(records)
         // The main thread (tid == pid) waits; the helper thread's waits are another stack.
         let waits = records.samples.filter { sample in
             sample.pid == workloadPID && sample.tid == workloadPID && sample.offCPUNanoseconds > 0
-                && sample.kernelStack.contains { kernelName($0).map(wait.kernelFunctions.contains) ?? false }
+                && sample.kernelStack.contains { names.name(containing: $0).map(wait.kernelFunctions.contains) ?? false }
         }
         let mappings = records.mappingRecords.filter { $0.pid == workloadPID }
         let text = try #require(mappings.lazy.flatMap(\.mappings).first { $0.path == workloadPath },

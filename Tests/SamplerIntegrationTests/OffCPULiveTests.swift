@@ -31,18 +31,10 @@ struct OffCPULiveTests {
         let slept = value("slept_ns"), naps = value("naps")
         try #require(slept > 0 && naps > 10, "workload output: \(truth)")
 
-        let kernelSymbols = records.kernelSymbols
-        func kernelName(_ address: UInt64) -> String? {
-            var low = 0, high = kernelSymbols.count
-            while low < high {
-                let middle = (low + high) / 2
-                if kernelSymbols[middle].address <= address { low = middle + 1 } else { high = middle }
-            }
-            return low > 0 ? kernelSymbols[low - 1].name : nil
-        }
+        let names = KernelSymbolNames(records)
         let workload = records.samples.filter { $0.pid == workloadPID }
         let offCPU = workload.filter { $0.offCPUNanoseconds > 0 }
-        let sleeps = offCPU.filter { sample in sample.kernelStack.contains { kernelName($0) == "do_nanosleep" } }
+        let sleeps = offCPU.filter { sample in sample.kernelStack.contains { names.name(containing: $0) == "do_nanosleep" } }
         let sleptOffCPU = sleeps.reduce(Int64(0)) { $0 + Int64($1.offCPUNanoseconds) }
         let error = abs(Double(sleptOffCPU - slept)) / Double(slept)
         print("off-CPU: \(offCPU.count) off-CPU samples of the workload, \(sleeps.count) in do_nanosleep for \(sleptOffCPU) ns; "

@@ -282,3 +282,20 @@ extension Array where Element == Record {
     }
 }
 
+/// Names kernel addresses with the symbols a capture streamed (sorted by address).
+struct KernelSymbolNames {
+    let symbols: [KernelSymbol]
+
+    init(_ records: [Record]) { symbols = records.kernelSymbols }
+
+    /// The symbol at or below `address`.
+    func name(containing address: UInt64) -> String? {
+        var low = 0, high = symbols.count
+        while low < high {
+            let middle = (low + high) / 2
+            if symbols[middle].address <= address { low = middle + 1 } else { high = middle }
+        }
+        return low > 0 ? symbols[low - 1].name : nil
+    }
+}
+
