@@ -31,8 +31,8 @@ extension ByteReader {
             previous = previous &+ UInt64(bitPattern: try readSigned())
             frames.append(previous)
         }
-        if kind == .cpython, count % 2 != 0 {
-            throw .valueOutOfRange(field: "cpython frame words", value: UInt64(count))
+        if kind == .cpython || kind == .perl, count % 2 != 0 {
+            throw .valueOutOfRange(field: "\(kind) frame words", value: UInt64(count))
         }
         return StackDefinition(id: id, kind: kind, frames: frames)
     }
@@ -190,5 +190,22 @@ extension ByteReader {
         return CPythonCodeRecord(pid: pid, code: code, fingerprint: fingerprint, pythonVersion: version, flags: flags,
                            header: copies[0], name: copies[1], qualifiedName: copies[2], fileName: copies[3],
                            lineTable: copies[4])
+    }
+}
+
+extension ByteReader {
+    mutating func readPerlSub() throws(WireFormatError.Kind) -> PerlSubRecord {
+        let pid = try readInt32("pid")
+        let address = try readVarint()
+        let fingerprint = try readUInt32("fingerprint")
+        let version = try readUInt32("perl version")
+        let flags = try readUInt32("sub flags")
+        var copies: [[UInt8]] = []
+        for _ in 0..<3 {
+            let count = try readCount("sub copy length", limit: PerlSubRecord.maximumCopyBytes)
+            copies.append(readBytes(count))
+        }
+        return PerlSubRecord(pid: pid, address: address, fingerprint: fingerprint, perlVersion: version, flags: flags,
+                             name: copies[0], package: copies[1], file: copies[2])
     }
 }

@@ -169,7 +169,8 @@ public struct StreamEncoder {
         switch kind {
         case .kernel: kernelStackIDs.insert(frames, id: id)
         case .user: userStackIDs.insert(frames, id: id)
-        case .cpython: cpythonStackIDs.insert(frames, id: id)
+        // One interning table for every interpreter stack: a sample has frames of one runtime.
+        case .cpython, .perl: cpythonStackIDs.insert(frames, id: id)
         }
         payload.removeAll()
         payload.writeStackDefinition(id: id, kind: kind, frames: frames)
@@ -232,6 +233,10 @@ public struct StreamEncoder {
             payload.removeAll()
             payload.writeCPythonCode(code)
             frame(.cpythonCode)
+        case .perlSub(let sub):
+            payload.removeAll()
+            payload.writePerlSub(sub)
+            frame(.perlSub)
         case .resetInterning:
             resetInterning()
         case .header, .stackDefinition, .threadDefinition, .sample, .unknown:
