@@ -80,7 +80,7 @@ let package = Package(
         // follow the same shape, as CPythonLoading with bpf/cpython.bpf.h does.
         .target(name: "SamplerCore", dependencies: [
             "WireFormat", "CTandemBPF", "CTandemMalloc", "SystemCalls", "SamplingRateReader", "UnwindTableLoading",
-            "DescriptorPassing", "CPythonLoading", "OffCPULoading",
+            "DescriptorPassing", "CPythonLoading", "PerlLoading", "OffCPULoading",
             .product(name: "Logging", package: "swift-log"),
         ], plugins: ["BPFCompiler"]),
         // The one key the sampler reads from the shared YAML configuration, without a YAML
@@ -95,6 +95,9 @@ let package = Package(
         // Optional: checks the aggregator's CPython process records against the process's
         // own mappings and loads them into the maps that bpf/cpython.bpf.h walks.
         .target(name: "CPythonLoading", dependencies: ["WireFormat", "CPythonLayouts", "CTandemBPF", "SystemCalls"]),
+        // Optional: checks the aggregator's Perl process records against the process's mappings
+        // and writes the walker's maps (docs/perl.md).
+        .target(name: "PerlLoading", dependencies: ["WireFormat", "PerlLayouts", "CPythonLoading", "CTandemBPF", "SystemCalls"]),
         // Optional: attaches the off-CPU programs of bpf/offcpu.bpf.h when a threshold is set.
         .target(name: "OffCPULoading", dependencies: ["WireFormat", "CTandemBPF", "SystemCalls"]),
         // Compiles bpf/*.bpf.c with the toolchain's clang and embeds the objects.
