@@ -41,6 +41,59 @@ struct {
     __type(value, struct tandem_perl_walk);
 } perl_scratch SEC(".maps");
 
+/* Bytes read at once from a context entry and from a CV's body: one read each, not one per field. */
+#define PERL_COPY_BYTES 128
+
+struct perl_copies {
+    __u8 context[PERL_COPY_BYTES];
+    __u8 body[PERL_COPY_BYTES];
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct perl_copies);
+} perl_copies SEC(".maps");
+
+/* The field at `offset` of a copy; 0 when the offset is past it (a layout the walker cannot use). */
+static __always_inline __u64 perl_copied_u64(__u8 *copy, __u32 offset)
+{
+    if (offset > PERL_COPY_BYTES - 8)
+        return 0;
+    return *(__u64 *)(copy + offset);
+}
+
+static __always_inline __u32 perl_copied_u32(__u8 *copy, __u32 offset)
+{
+    if (offset > PERL_COPY_BYTES - 4)
+        return 0;
+    return *(__u32 *)(copy + offset);
+}
+
+/* Bytes to copy so that every listed field (8 bytes wide at most) is in the copy, or 0 when one is not. */
+static __always_inline __u32 perl_span(__u32 a, __u32 b, __u32 c, __u32 d)
+{
+    __u32 end = a;
+    if (b > end)
+        end = b;
+    if (c > end)
+        end = c;
+    if (d > end)
+        end = d;
+    end += 8;
+    return end <= PERL_COPY_BYTES ? end : 0;
+}
+
+/* Copies `span` bytes (1 to PERL_COPY_BYTES, checked here where the verifier sees it) from `address`. */
+static __always_inline int perl_copy(__u8 *copy, __u32 span, __u64 address)
+{
+    asm volatile("" : "+r"(span));
+    if (span == 0 || span > PERL_COPY_BYTES)
+        return -1;
+    return bpf_probe_read_user(copy, span, (void *)address);
+}
+
 /* Only the field the walker needs; CO-RE finds it in the running kernel's task_struct. */
 struct thread_struct___tandem_perl {
     unsigned long fsbase;
@@ -119,42 +172,59 @@ static __always_inline __u64 perl_stash_name(__u64 stash, struct tandem_perl_lay
 }
 
 /*
- * The sub record of `cv`: its name HEK (GvNAME of CvGV, or the CV's own HEK for a lexical
- * sub), its package's name HEK (GvSTASH, or CvSTASH), and its file name (CvFILE).
- * Returns the fingerprint (a mix of those pointers: a CV freed and another allocated at its
- * address gets another key), 0 when the CV is not readable as one.
+ * What a sub record is made of: its name HEK (GvNAME of CvGV, or the CV's own HEK for a
+ * lexical sub), its package's stash (GvSTASH, or CvSTASH), and its file name (CvFILE).
  */
 struct perl_sub_pointers {
     __u64 name;
     __u64 stash;
     __u64 file;
+    __u64 gv;            /* CvGV, or the name HEK when named */
+    __u32 named;
 };
 
+/*
+ * Reads `cv` (its head, then its body in one copy) into `out`, except the GV's fields (read
+ * only for a record). Returns the fingerprint: a mix of the body's stash, GV, file and flags,
+ * so that a CV freed and another allocated at its address gets another key; 0 when the CV is
+ * not readable as one.
+ */
 static __always_inline __u32 perl_sub_pointers(__u64 cv, struct tandem_perl_layout *layout,
-                                               struct perl_sub_pointers *out)
+                                               struct perl_sub_pointers *out, __u8 *body_copy)
 {
-    __u32 flags, cv_flags;
-    __u64 body, gv_or_hek, gv_body;
-    if (cv == 0 || perl_read_u32(&flags, cv + layout->sv_flags) ||
+    __u32 flags;
+    __u64 body;
+    __u32 span = perl_span(layout->cv_stash, layout->cv_gv, layout->cv_file, layout->cv_flags);
+    if (cv == 0 || span == 0 || perl_read_u32(&flags, cv + layout->sv_flags) ||
         (flags & TANDEM_PERL_SVT_MASK) != TANDEM_PERL_SVT_PVCV || perl_read_u64(&body, cv + layout->sv_any) ||
-        body == 0 || perl_read_u32(&cv_flags, body + layout->cv_flags) ||
-        perl_read_u64(&gv_or_hek, body + layout->cv_gv) || perl_read_u64(&out->file, body + layout->cv_file))
+        body == 0 || perl_copy(body_copy, span, body))
         return 0;
-    out->name = 0;
-    out->stash = 0;
-    if (cv_flags & TANDEM_PERL_CVF_NAMED) {
-        out->name = gv_or_hek;
-        perl_read_u64(&out->stash, body + layout->cv_stash);
-    } else if (gv_or_hek != 0 && !perl_read_u32(&flags, gv_or_hek + layout->sv_flags) &&
-               (flags & TANDEM_PERL_SVT_MASK) == TANDEM_PERL_SVT_PVGV &&
-               !perl_read_u64(&gv_body, gv_or_hek + layout->sv_any) && gv_body != 0) {
-        perl_read_u64(&out->name, gv_body + layout->gv_name);
-        perl_read_u64(&out->stash, gv_body + layout->gv_stash);
-    }
-    __u64 mix = out->name ^ (out->stash << 1) ^ (out->file << 2) ^ cv_flags;
+    __u32 cv_flags = perl_copied_u32(body_copy, layout->cv_flags);
+    out->gv = perl_copied_u64(body_copy, layout->cv_gv);
+    out->file = perl_copied_u64(body_copy, layout->cv_file);
+    out->stash = perl_copied_u64(body_copy, layout->cv_stash);
+    out->named = (cv_flags & TANDEM_PERL_CVF_NAMED) != 0;
+    out->name = out->named ? out->gv : 0;
+    __u64 mix = out->gv ^ (out->stash << 1) ^ (out->file << 2) ^ cv_flags;
     mix *= 0x9E3779B97F4A7C15ULL;
     __u32 fingerprint = mix >> 32;
     return fingerprint ? fingerprint : 1;
+}
+
+/* For a sub with a GV: its name HEK and its package's stash, from the GV. */
+static __always_inline void perl_read_gv(struct perl_sub_pointers *pointers, struct tandem_perl_layout *layout)
+{
+    __u32 flags;
+    __u64 gv_body;
+    if (pointers->named || pointers->gv == 0)
+        return;
+    pointers->stash = 0;
+    if (perl_read_u32(&flags, pointers->gv + layout->sv_flags) ||
+        (flags & TANDEM_PERL_SVT_MASK) != TANDEM_PERL_SVT_PVGV ||
+        perl_read_u64(&gv_body, pointers->gv + layout->sv_any) || gv_body == 0)
+        return;
+    perl_read_u64(&pointers->name, gv_body + layout->gv_name);
+    perl_read_u64(&pointers->stash, gv_body + layout->gv_stash);
 }
 
 /* Emits the record of a sub (or, with TANDEM_PERL_SUB_MAIN, of a main program's file). 0: in the ring buffer. */
@@ -180,6 +250,7 @@ static __always_inline int perl_emit_sub(__u32 pid, __u64 address, __u32 fingerp
     fields->name_bytes = 0;
     fields->package_bytes = 0;
     if (!main) {
+        perl_read_gv(pointers, layout);
         copied = perl_copy_hek(event->name, pointers->name, layout, &cut);
         fields->name_bytes = copied < 0 ? 0 : copied;
         flags |= copied < 0 ? TANDEM_PERL_SUB_NAME_UNREADABLE : (cut ? TANDEM_PERL_SUB_NAME_CUT : 0);
@@ -332,14 +403,21 @@ static long perl_context_step(__u64 index, struct perl_walk_state *state)
     if (state->context < state->base)
         return perl_leave_stackinfo(state, walk, layout);
 
+    struct perl_copies *copies = bpf_map_lookup_elem(&perl_copies, &zero);
+    if (!copies)
+        return 1;
     __u64 context = state->context;
     state->context = context - layout->context_size;
-    __u8 type;
-    if (bpf_probe_read_user(&type, sizeof(type), (void *)(context + layout->context_type))) {
+    __u32 span = perl_span(layout->context_type, layout->context_oldcop, layout->context_sub_cv,
+                           layout->context_sub_retop);
+    if (perl_copy(copies->context, span, context)) {
         /* The top entry may be in the making (index raised first, filled after): skip it. */
         walk->flags |= TANDEM_PERL_WALK_READ_ERROR;
         return 0;
     }
+    __u8 type = 0;
+    if (layout->context_type < PERL_COPY_BYTES)
+        type = copies->context[layout->context_type];
     __u32 kind = type & TANDEM_PERL_CXTYPEMASK;
     int sub = (kind == TANDEM_PERL_CXT_SUB || kind == TANDEM_PERL_CXT_FORMAT) && !(type & TANDEM_PERL_CXP_SUB_RE_FAKE);
     if (!sub && kind != TANDEM_PERL_CXT_EVAL)
@@ -350,23 +428,18 @@ static long perl_context_step(__u64 index, struct perl_walk_state *state)
         return 1;
     frame->line = perl_cop_line(state->cop, layout);
     /* The caller's statement: the line of the next frame out. */
-    if (perl_read_u64(&state->cop, context + layout->context_oldcop))
-        state->cop = 0;
+    state->cop = perl_copied_u64(copies->context, layout->context_oldcop);
     if (!sub) {
         frame->flags = TANDEM_PERL_FRAME_EVAL;
         return 0;
     }
-    __u64 cv = 0, return_op = 1;
-    if (perl_read_u64(&cv, context + layout->context_sub_cv) ||
-        perl_read_u64(&return_op, context + layout->context_sub_retop)) {
-        frame->flags = TANDEM_PERL_FRAME_UNREADABLE;
-        return 0;
-    }
+    __u64 cv = perl_copied_u64(copies->context, layout->context_sub_cv);
+    __u64 return_op = perl_copied_u64(copies->context, layout->context_sub_retop);
     /* Called from C (call_sv: sort, overloading, XS): the sub runs in a runloop of its own. */
     if (return_op == 0)
         frame->flags |= TANDEM_PERL_FRAME_ENTRY;
     struct perl_sub_pointers pointers = {};
-    __u32 fingerprint = perl_sub_pointers(cv, layout, &pointers);
+    __u32 fingerprint = perl_sub_pointers(cv, layout, &pointers, copies->body);
     frame->address = cv;
     if (fingerprint == 0) {
         frame->flags |= TANDEM_PERL_FRAME_UNREADABLE;
