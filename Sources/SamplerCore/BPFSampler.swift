@@ -1,4 +1,5 @@
 import CPythonLoading
+import PerlLoading
 import CTandemBPF
 import Logging
 import OffCPULoading
@@ -35,6 +36,8 @@ public final class BPFSampler {
     private(set) var unwindMaps: BPFUnwindMaps?
     /// The CPython walker's maps, layouts written; nil when interpreter frames are off.
     private(set) var cpythonMaps: BPFCPythonMaps?
+    /// The Perl walker's maps; nil when interpreter frames are off.
+    private(set) var perlMaps: BPFPerlMaps?
 
     /// Loads the embedded BPF object and starts sampling `cpus` at `frequency` Hz.
     /// `unwindEntries` sizes the shared unwind-table entries array (8 bytes each); 0
@@ -89,7 +92,10 @@ public final class BPFSampler {
             do { unwindMaps = try BPFUnwindMaps(object: object, entryCapacity: unwindEntries) } catch { throw .systemCall(error) }
         }
         if walksCPython {
-            do { cpythonMaps = try BPFCPythonMaps(object: object) } catch { throw .systemCall(error) }
+            do {
+                cpythonMaps = try BPFCPythonMaps(object: object)
+                perlMaps = try BPFPerlMaps(object: object)
+            } catch { throw .systemCall(error) }
         }
 
         let context = Unmanaged.passUnretained(sink).toOpaque()

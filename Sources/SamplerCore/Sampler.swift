@@ -1,4 +1,5 @@
 import CPythonLoading
+import PerlLoading
 import CTandemBPF
 import DescriptorPassing
 import Logging
@@ -36,6 +37,8 @@ public final class Sampler {
     private var fileRequests = FileRequestAnswerer()
     /// Checks the aggregator's CPython process records (refuses them all when interpreter frames are off).
     private var cpythonLoader: CPythonLoader?
+    /// Checks the aggregator's Perl process records (refuses them all when interpreter frames are off).
+    private var perlLoader: PerlLoader?
     /// A sample's Python frames as stack words, reused from sample to sample.
     private var cpythonWords: [UInt64] = []
 
@@ -88,7 +91,11 @@ public final class Sampler {
         if let maps = bpf?.unwindMaps { unwindLoader = UnwindTableLoader(storage: maps) }
         defer { unwindLoader = nil }
         cpythonLoader = CPythonLoader(storage: bpf?.cpythonMaps)
-        defer { cpythonLoader = nil }
+        perlLoader = PerlLoader(storage: bpf?.perlMaps)
+        defer {
+            cpythonLoader = nil
+            perlLoader = nil
+        }
         defer { bpf = nil }
 
         let start = HostFacts.monotonicNanoseconds()
@@ -178,6 +185,10 @@ public final class Sampler {
             logger.info("cpython: \(cpythonLoader.summary(final))",
                         metadata: cpythonLoader.lastRejection.map { ["last_rejection": "\($0)"] } ?? [:])
         }
+        if let perlLoader {
+            logger.info("perl: \(perlLoader.summary(final))",
+                        metadata: perlLoader.lastRejection.map { ["last_rejection": "\($0)"] } ?? [:])
+        }
         if let failure = output.failure { throw failure }
     }
 
@@ -188,6 +199,7 @@ public final class Sampler {
             // A new connection: its control stream and table ids start over.
             unwindLoader?.reset()
             cpythonLoader?.beginStream()
+            perlLoader?.beginStream()
             controlDecoder = ControlDecoder()
             controlFailed = false
         }
@@ -220,6 +232,11 @@ public final class Sampler {
                 if case .fileRequest(let request) = record {
                     answerFileRequest(request)
                     continue
+                }
+                if case .perlProcess(let process) = record {
+                    perlLoader?.apply(process, executableMappings: processes[process.pid]?.mappings) {
+                        CPythonDataMapping.mapping(holding: $1, pid: $0)
+                    }
                 }
                 if case .cpythonProcess(let process) = record {
                     applyCPythonProcess(process)
@@ -303,6 +320,7 @@ public final class Sampler {
         }
         if let bpf {
             cpythonLoader?.addStatistics(to: &values, counter: bpf.counter)
+            perlLoader?.addStatistics(to: &values) { bpf.counter(tandem_counter(rawValue: $0)) }
             // Off-CPU samples count with the others (OffCPUProbes adds their own counters).
             values[.samplesCollected] = bpf.counter(TANDEM_COUNTER_SAMPLES) + bpf.counter(TANDEM_COUNTER_OFFCPU_SAMPLES)
             values[.dropsRingBufferFull] = bpf.counter(TANDEM_COUNTER_SAMPLES_RINGBUF_FULL)
@@ -337,6 +355,15 @@ public final class Sampler {
                 return
             }
             handleSample(record, header: header, pid: pid, hasCPythonWalk: true)
+        case UInt32(TANDEM_EVENT_PERL_SAMPLE):
+            guard record.count >= PerlRingRecords.sampleRecordSize else {
+                counters.malformedRecords += 1
+                return
+            }
+            handleSample(record, header: header, pid: pid, hasCPythonWalk: false, hasPerlWalk: true)
+        case UInt32(TANDEM_EVENT_PERL_SUB):
+            guard record.count >= PerlRingRecords.subRecordSize else { return }
+            if let sub = perlLoader?.subRecord(record, streamIsLive: output.isLive) { output.appendState(.perlSub(sub)) }
         case TANDEM_EVENT_OFFCPU_SAMPLE.rawValue:
             guard record.count >= MemoryLayout<tandem_offcpu_event>.size else {
                 counters.malformedRecords += 1
@@ -357,10 +384,12 @@ public final class Sampler {
             processes.remove(pid)
             unwindLoader?.remove(pid: pid)
             cpythonLoader?.remove(pid: pid)
+            perlLoader?.remove(pid: pid)
             pendingExecs[pid] = Self.comm(header)
         case TANDEM_EVENT_EXIT.rawValue:
             unwindLoader?.remove(pid: pid)
             cpythonLoader?.remove(pid: pid)
+            perlLoader?.remove(pid: pid)
             if processes.remove(pid) {
                 output.appendState(.processExit(ProcessExit(pid: pid, time: header.time)))
             } else if let comm = pendingExecs.removeValue(forKey: pid) {
@@ -375,7 +404,7 @@ public final class Sampler {
     }
 
     private func handleSample(_ record: UnsafeRawBufferPointer, header: tandem_event_header, pid: Int32,
-                              hasCPythonWalk: Bool, offCPUNanoseconds: UInt64 = 0) {
+                              hasCPythonWalk: Bool, hasPerlWalk: Bool = false, offCPUNanoseconds: UInt64 = 0) {
         let kernelBytes = record.loadUnaligned(fromByteOffset: Self.kernelBytesOffset, as: Int32.self)
         let userBytes = record.loadUnaligned(fromByteOffset: Self.userBytesOffset, as: Int32.self)
         guard kernelBytes > 0 || userBytes > 0 else {
@@ -423,13 +452,17 @@ public final class Sampler {
             return
         }
         cpythonWords.removeAll(keepingCapacity: true)
-        let cpythonFlags = hasCPythonWalk ? CPythonRingRecords.appendFrameWords(of: record, to: &cpythonWords) : []
+        var cpythonFlags = hasCPythonWalk ? CPythonRingRecords.appendFrameWords(of: record, to: &cpythonWords) : []
+        if hasPerlWalk {
+            // Perl's walk flags have CPython's bits (truncated, no thread, read error).
+            cpythonFlags = CPythonWalkFlags(rawValue: PerlRingRecords.appendFrameWords(of: record, to: &cpythonWords).rawValue)
+        }
         cpythonWords.withUnsafeBufferPointer { cpythonStack in
             output.appendSample(time: header.time, pid: pid, tid: Int32(bitPattern: header.tid), cpu: header.cpu,
                                 kernelStack: kernelStack, userStack: userStack, flags: flags,
                                 cpythonStack: cpythonStack, cpythonFlags: cpythonFlags,
                                 threadName: withUnsafeBytes(of: header.comm) { ThreadName(commBytes: $0) },
-                                offCPUNanoseconds: offCPUNanoseconds)
+                                offCPUNanoseconds: offCPUNanoseconds, interpreterKind: hasPerlWalk ? .perl : .cpython)
         }
         counters.samplesQueued += 1
     }

@@ -225,12 +225,12 @@ struct StreamOutput {
                                flags: SampleFlags,
                                cpythonStack: UnsafeBufferPointer<UInt64> = UnsafeBufferPointer(start: nil, count: 0),
                                cpythonFlags: CPythonWalkFlags = [], threadName: ThreadName = ThreadName(),
-                               offCPUNanoseconds: UInt64 = 0) {
+                               offCPUNanoseconds: UInt64 = 0, interpreterKind: StackKind = .cpython) {
         guard encoder != nil else { return }
         encoder!.appendSample(time: time, pid: pid, tid: tid, cpu: cpu,
                               kernelStack: kernelStack, userStack: userStack, flags: flags,
                               cpythonStack: cpythonStack, cpythonFlags: cpythonFlags, threadName: threadName,
-                              offCPUNanoseconds: offCPUNanoseconds)
+                              offCPUNanoseconds: offCPUNanoseconds, interpreterKind: interpreterKind)
         sampleMarks.append(end: streamQueued + UInt64(encoder!.bufferedByteCount))
     }
 

@@ -306,13 +306,18 @@ struct RecordResolver {
         let thread = threads[Int(reference.thread - 1)]
         let kernel = try stackFrames(reference.kernelStack, kind: .kernel)
         let user = try stackFrames(reference.userStack, kind: .user)
-        let cpython = try stackFrames(reference.cpythonStack, kind: .cpython)
+        // The interpreter stack is CPython's or Perl's: its definition says which.
+        let interpreterKind: StackKind = reference.cpythonStack != 0 && reference.cpythonStack <= UInt64(stacks.count)
+            && stacks[Int(reference.cpythonStack - 1)].kind == .perl ? .perl : .cpython
+        let cpython = try stackFrames(reference.cpythonStack, kind: interpreterKind)
         previousSampleTime = previousSampleTime &+ UInt64(bitPattern: reference.timeDelta)
-        return Sample(time: previousSampleTime, pid: thread.pid, tid: thread.tid, cpu: reference.cpu,
+        var sample = Sample(time: previousSampleTime, pid: thread.pid, tid: thread.tid, cpu: reference.cpu,
                       kernelStackID: reference.kernelStack, userStackID: reference.userStack,
                       kernelStack: kernel, userStack: user, flags: reference.flags,
                       cpythonStackID: reference.cpythonStack, cpythonStack: cpython, cpythonFlags: reference.cpythonFlags,
                       threadName: thread.name, offCPUNanoseconds: reference.offCPUNanoseconds)
+        sample.interpreterStackKind = interpreterKind
+        return sample
     }
 
     private static func name(of kind: StackKind) -> String {

@@ -433,7 +433,11 @@ public final class Symbolizer {
         let userStart = frames.count
         var cacheable = sample.userStack.isEmpty ? true
             : appendUserFrames(process: process, pid: sample.pid, id: sample.userStackID, stack: sample.userStack, to: &frames)
-        if !sample.cpythonStack.isEmpty {
+        if !sample.cpythonStack.isEmpty, sample.interpreterStackKind == .perl {
+            let merged = mergingPerlFrames(sample.perlFrames, pid: sample.pid, into: frames, userStart: userStart)
+            frames = merged.frames
+            cacheable = cacheable && merged.complete
+        } else if !sample.cpythonStack.isEmpty {
             let python = sample.cpythonFrames
             var named: [Frame] = []
             named.reserveCapacity(python.count)

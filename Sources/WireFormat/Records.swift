@@ -152,6 +152,8 @@ public struct Sample: Hashable, Sendable {
     public var flags: SampleFlags
     /// How the Python walk went (0 for a process the walker does not follow).
     public var cpythonFlags: CPythonWalkFlags
+    /// Whose frames `cpythonStack` holds: `.cpython`, or `.perl` (`perlFrames` reads them).
+    public var interpreterStackKind: StackKind = .cpython
 
     public init(time: UInt64, pid: Int32, tid: Int32, cpu: UInt32, kernelStackID: UInt64 = 0,
                 userStackID: UInt64 = 0, kernelStack: [UInt64], userStack: [UInt64],
@@ -175,6 +177,8 @@ public struct Sample: Hashable, Sendable {
 
     /// The Python frames, leaf first.
     public var cpythonFrames: [CPythonFrame] { CPythonFrame.frames(words: cpythonStack) }
+    /// The Perl frames of a sample whose interpreter stack is of kind `perl`.
+    public var perlFrames: [PerlFrame] { PerlFrame.frames(words: cpythonStack) }
 }
 
 /// A process seen for the first time, or after `exec` (which replaces the pid's

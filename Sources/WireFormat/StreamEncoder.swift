@@ -96,7 +96,7 @@ public struct StreamEncoder {
                                       flags: SampleFlags = [],
                                       cpythonStack: UnsafeBufferPointer<UInt64> = UnsafeBufferPointer(start: nil, count: 0),
                                       cpythonFlags: CPythonWalkFlags = [], threadName: ThreadName = ThreadName(),
-                                      offCPUNanoseconds: UInt64 = 0) {
+                                      offCPUNanoseconds: UInt64 = 0, interpreterKind: StackKind = .cpython) {
         var flags = flags
         // Both stacks of one sample must fit the interned-frames bound together.
         let framesPerStack = max(0, min(limits.maximumFramesPerStack, limits.maximumInternedFrames / 2))
@@ -139,7 +139,7 @@ public struct StreamEncoder {
 
         let kernelReference = kernelID ?? define(kernel, kind: .kernel)
         let userReference = userID ?? define(user, kind: .user)
-        let cpythonReference = cpythonID ?? define(cpython, kind: .cpython)
+        let cpythonReference = cpythonID ?? define(cpython, kind: interpreterKind)
         let threadReference: UInt64
         if let threadID {
             threadReference = threadID
