@@ -181,7 +181,7 @@ let package = Package(
             "Symbolization", "WireFormat", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SymbolizationTests", dependencies: [
-            "Symbolization", "ELF", "SourceLines", "Profiles", "WireFormat", "CPythonSymbolization", "CPythonLayouts",
+            "Symbolization", "ELF", "SourceLines", "Profiles", "WireFormat", "CPythonSymbolization", "CPythonLayouts", "PerlSymbolization",
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["Fixtures"]),
         .testTarget(name: "ExportersTests", dependencies: [
