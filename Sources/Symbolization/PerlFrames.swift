@@ -10,18 +10,29 @@ struct PerlSubKey: Hashable {
 }
 
 /// The subs a stream described, per process, within one bound over all processes: a count,
-/// and the bytes their names take (each at most what the walker copies: bpf/tandem_perl.h).
+/// and the bytes their names and files take (a hostile stream can make each copy as long as
+/// the decoder allows, 1 KiB).
 struct PerlSubTable {
     private var subs: [Int32: [PerlSubKey: PerlSub]] = [:]
     private(set) var count = 0
+    private(set) var bytes = 0
+    /// Average bytes per sub the byte bound allows: `limit × bytesPerSub` (the walker copies
+    /// at most 528 bytes of a sub's names and file).
+    static let bytesPerSub = 512
 
     func sub(pid: Int32, _ key: PerlSubKey) -> PerlSub? { subs[pid]?[key] }
 
-    /// Stores a parsed sub; false when `limit` subs are held already.
+    static func size(of sub: PerlSub) -> Int { 64 + sub.name.utf8.count + sub.file.utf8.count }
+
+    /// Stores a parsed sub; false when `limit` subs, or `limit × bytesPerSub` bytes of them, are held already.
     mutating func insert(_ sub: PerlSub, pid: Int32, key: PerlSubKey, limit: Int) -> Bool {
-        let replacing = subs[pid]?[key] != nil
-        guard replacing || count < limit else { return false }
-        if !replacing { count += 1 }
+        let size = Self.size(of: sub)
+        let replaced = subs[pid]?[key].map(Self.size(of:))
+        guard replaced != nil || count < limit, bytes - (replaced ?? 0) + size <= limit * Self.bytesPerSub else {
+            return false
+        }
+        if replaced == nil { count += 1 }
+        bytes += size - (replaced ?? 0)
         subs[pid, default: [:]][key] = sub
         return true
     }
@@ -30,11 +41,13 @@ struct PerlSubTable {
     mutating func remove(pid: Int32) {
         guard let removed = subs.removeValue(forKey: pid) else { return }
         count -= removed.count
+        bytes -= removed.values.reduce(0) { $0 + Self.size(of: $1) }
     }
 
     mutating func removeAll() {
         subs = [:]
         count = 0
+        bytes = 0
     }
 }
 

@@ -300,7 +300,7 @@ public final class Symbolizer {
         if !perlSubs.insert(sub, pid: record.pid, key: key, limit: options.maximumPerlSubs) {
             statistics.perlSubRecordsDropped += 1
             reportLimit("max_perl_subs", options.maximumPerlSubs,
-                        "Perl subs over all processes of this stream; frames of further ones stay unnamed")
+                        "Perl subs (or \(PerlSubTable.bytesPerSub) bytes of names and files per sub on average) over all processes of this stream; frames of further ones stay unnamed")
         }
     }
 
