@@ -156,7 +156,7 @@ let package = Package(
         ]),
 
         // MARK: Benchmarks (bench/replay-throughput.sh).
-        .executableTarget(name: "tandem-bench", dependencies: ["WireFormat", "StreamDecoding"], path: "bench/tandem-bench"),
+        .executableTarget(name: "tandem-bench", dependencies: ["WireFormat", "StreamDecoding", "ELF"], path: "bench/tandem-bench"),
         .executableTarget(name: "symbolization-bench", dependencies: [
             "Symbolization", "WireFormat", .product(name: "Logging", package: "swift-log"),
         ], path: "bench/symbolization-bench"),
