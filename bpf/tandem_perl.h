@@ -12,13 +12,15 @@
 
 #include <linux/types.h>
 
-/* Ring-buffer records (enum tandem_event_kind's numbers reserved for Perl). */
-/* A sample of a Perl process: struct tandem_perl_sample_event. */
-#define TANDEM_EVENT_PERL_SAMPLE 11
-/* A sub (or main program) seen for the first time in the stream: struct tandem_perl_sub_event. */
-#define TANDEM_EVENT_PERL_SUB 12
+/* The walker's ring-buffer records (numbers tandem_interpreters.h gives Perl). */
+enum tandem_perl_event_kind {
+    /* A sample of a Perl process: struct tandem_perl_sample_event. */
+    TANDEM_EVENT_PERL_SAMPLE = 11,
+    /* A sub (or main program) seen for the first time in the stream: struct tandem_perl_sub_event. */
+    TANDEM_EVENT_PERL_SUB = 12,
+};
 
-/* Counters (indexes of the counters map reserved for Perl). */
+/* The walker's indexes of the counters array (tandem_interpreters.h gives Perl 30-33). */
 enum tandem_perl_counter {
     /* samples of a process with a checked interpreter, */
     TANDEM_COUNTER_PERL_WALKS = 30,

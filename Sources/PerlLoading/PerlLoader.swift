@@ -1,5 +1,5 @@
-import CPythonLoading
 import CTandemBPF
+import InterpreterLoading
 import PerlLayouts
 import WireFormat
 
@@ -42,7 +42,7 @@ package final class PerlLoader {
     /// Applies one record. `executableMappings` are the sampler's mappings of the pid (nil:
     /// unknown process); `mappingHolding` asks the kernel for the mapping holding an address.
     package func apply(_ record: PerlProcess, executableMappings: [Mapping]?,
-                       mappingHolding: (Int32, UInt64) -> CPythonDataMapping?) {
+                       mappingHolding: (Int32, UInt64) -> DataMapping?) {
         guard let storage else {
             counters.processesRejected += 1
             lastRejection = "pid \(record.pid): interpreter frames are off in this sampler (--no-interpreter-frames)"
@@ -71,7 +71,7 @@ package final class PerlLoader {
     }
 
     private func check(_ record: PerlProcess, executableMappings: [Mapping]?,
-                       mappingHolding: (Int32, UInt64) -> CPythonDataMapping?) -> String? {
+                       mappingHolding: (Int32, UInt64) -> DataMapping?) -> String? {
         let address = "0x\(String(record.threadKeyAddress, radix: 16))"
         guard layoutIndexes[record.perlVersion] != nil else {
             return "perl \(record.perlVersion >> 16).\(record.perlVersion >> 8 & 0xff).\(record.perlVersion & 0xff) has no layout in this sampler"

@@ -306,18 +306,14 @@ struct RecordResolver {
         let thread = threads[Int(reference.thread - 1)]
         let kernel = try stackFrames(reference.kernelStack, kind: .kernel)
         let user = try stackFrames(reference.userStack, kind: .user)
-        // The interpreter stack is CPython's or Perl's: its definition says which.
-        let interpreterKind: StackKind = reference.cpythonStack != 0 && reference.cpythonStack <= UInt64(stacks.count)
-            && stacks[Int(reference.cpythonStack - 1)].kind == .perl ? .perl : .cpython
-        let cpython = try stackFrames(reference.cpythonStack, kind: interpreterKind)
+        let interpreter = try interpreterFrames(reference.interpreterStack)
         previousSampleTime = previousSampleTime &+ UInt64(bitPattern: reference.timeDelta)
-        var sample = Sample(time: previousSampleTime, pid: thread.pid, tid: thread.tid, cpu: reference.cpu,
+        return Sample(time: previousSampleTime, pid: thread.pid, tid: thread.tid, cpu: reference.cpu,
                       kernelStackID: reference.kernelStack, userStackID: reference.userStack,
                       kernelStack: kernel, userStack: user, flags: reference.flags,
-                      cpythonStackID: reference.cpythonStack, cpythonStack: cpython, cpythonFlags: reference.cpythonFlags,
+                      interpreterStackID: reference.interpreterStack, interpreterStack: interpreter.frames,
+                      interpreterStackKind: interpreter.kind, interpreterFlags: reference.interpreterFlags,
                       threadName: thread.name, offCPUNanoseconds: reference.offCPUNanoseconds)
-        sample.interpreterStackKind = interpreterKind
-        return sample
     }
 
     private static func name(of kind: StackKind) -> String {
@@ -327,6 +323,20 @@ struct RecordResolver {
         case .cpython: "cpython stack"
         case .perl: "perl stack"
         }
+    }
+
+    /// The frames of a sample's interpreter stack, of whichever runtime's kind it was defined.
+    @inline(__always)
+    private func interpreterFrames(_ id: UInt64) throws(WireFormatError.Kind) -> (frames: [UInt64], kind: StackKind?) {
+        if id == 0 { return ([], nil) }
+        guard id <= UInt64(stacks.count) else {
+            throw .undefinedReference(what: "interpreter stack", id: id)
+        }
+        let stack = stacks[Int(id - 1)]
+        guard stack.kind.isInterpreter else {
+            throw .valueOutOfRange(field: "interpreter stack id", value: id)
+        }
+        return (stack.frames, stack.kind)
     }
 
     @inline(__always)

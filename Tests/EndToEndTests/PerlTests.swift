@@ -161,7 +161,7 @@ struct PerlTests {
             while let record = try decoder.next() {
                 guard case .sample(let sample) = record, let comm = comms[sample.pid] else { continue }
                 var walk = states[comm]!.walk
-                let hasFrames = !sample.cpythonStack.isEmpty
+                let hasFrames = sample.interpreterStackKind == .perl
                 if hasFrames || walk.after > 0 {
                     walk.after += 1
                     if hasFrames { walk.withFrames += 1 }

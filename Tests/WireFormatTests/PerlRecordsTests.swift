@@ -23,8 +23,8 @@ import Testing
         encoder.append(.perlSub(sub))
         words.withUnsafeBufferPointer { stack in
             encoder.appendSample(time: 5, pid: 42, tid: 42, cpu: 0, kernelStack: UnsafeBufferPointer(start: nil, count: 0),
-                                 userStack: UnsafeBufferPointer(start: nil, count: 0), cpythonStack: stack,
-                                 interpreterKind: .perl)
+                                 userStack: UnsafeBufferPointer(start: nil, count: 0), interpreterStack: stack,
+                                 interpreterStackKind: .perl)
         }
         let records = decodeChunked(encoder.takeBytes(), chunkSizes: [7, 4096])
         #expect(records.error == nil)
