@@ -4,6 +4,7 @@
  * walker's map; one that is in none costs one map lookup per runtime.
  */
 #include "cpython.bpf.h"
+#include "perl.bpf.h"
 
 /* Which walker took the sample (its sample event kind; 0: none) and its walk. */
 struct interpreter_walk {
@@ -16,6 +17,10 @@ static __always_inline struct interpreter_walk interpreter_walk(__u32 pid, __u32
     struct interpreter_walk found = { .kind = TANDEM_EVENT_CPYTHON_SAMPLE, .walk = cpython_walk(pid, tid) };
     if (found.walk)
         return found;
+    found.kind = TANDEM_EVENT_PERL_SAMPLE;
+    found.walk = perl_walk(pid);
+    if (found.walk)
+        return found;
     found.kind = 0;
     return found;
 }
@@ -26,5 +31,7 @@ static __always_inline int emit_interpreter_sample(void *ctx, struct interpreter
 {
     if (found.kind == TANDEM_EVENT_CPYTHON_SAMPLE)
         return emit_cpython_sample(ctx, found.walk, unwound, user);
+    if (found.kind == TANDEM_EVENT_PERL_SAMPLE)
+        return emit_perl_sample(ctx, found.walk, unwound, user);
     return 0;
 }

@@ -16,5 +16,6 @@
 #define TANDEM_INTERPRETERS_H
 
 #include "tandem_cpython.h"
+#include "tandem_perl.h"
 
 #endif

@@ -282,8 +282,8 @@ final class UniversalProfilingDocuments: @unchecked Sendable {
                                      line: Int64(line)),
                          addressOrLine: line)
         }
-        if frame.type == .cpython {
-            // A Python frame whose code was never named: no file, no line.
+        if frame.type == .cpython || frame.type == .perl {
+            // A Python or Perl frame whose code was never named: no file, no line.
             return .init(file: .withoutFile, addressOrLine: 0)
         }
         let identity = frame.mappingPath.flatMap { identities[$0] }

@@ -1,5 +1,6 @@
 import CPythonLoading
 import InterpreterLoading
+import PerlLoading
 import SystemCalls
 
 /// Every runtime whose frames the BPF program walks, each through its own loader; a new
@@ -8,6 +9,6 @@ package enum InterpreterRuntimes {
     /// The loaders of the BPF object `object`'s walkers; nil: interpreter frames are off,
     /// and each loader refuses every record.
     package static func loaders(object: OpaquePointer?) throws(SystemCallError) -> [any InterpreterLoader] {
-        [try CPythonLoader(object: object)]
+        [try CPythonLoader(object: object), try PerlLoader(object: object)]
     }
 }

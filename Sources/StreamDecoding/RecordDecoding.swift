@@ -192,3 +192,20 @@ extension ByteReader {
                            lineTable: copies[4])
     }
 }
+
+extension ByteReader {
+    mutating func readPerlSub() throws(WireFormatError.Kind) -> PerlSubRecord {
+        let pid = try readInt32("pid")
+        let address = try readVarint()
+        let fingerprint = try readUInt32("fingerprint")
+        let version = try readUInt32("perl version")
+        let flags = try readUInt32("sub flags")
+        var copies: [[UInt8]] = []
+        for _ in 0..<3 {
+            let count = try readCount("sub copy length", limit: PerlSubRecord.maximumCopyBytes)
+            copies.append(readBytes(count))
+        }
+        return PerlSubRecord(pid: pid, address: address, fingerprint: fingerprint, perlVersion: version, flags: flags,
+                             name: copies[0], package: copies[1], file: copies[2])
+    }
+}

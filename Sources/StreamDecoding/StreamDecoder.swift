@@ -290,6 +290,8 @@ struct RecordResolver {
             return .fileDescriptor(try reader.readFileDescriptorAnswer())
         case .cpythonCode:
             return .cpythonCode(try reader.readCPythonCode())
+        case .perlSub:
+            return .perlSub(try reader.readPerlSub())
         case .endOfStream:
             reachedEndOfStream = true
             return .endOfStream(try reader.readEndOfStream())
@@ -319,6 +321,7 @@ struct RecordResolver {
         case .kernel: "kernel stack"
         case .user: "user stack"
         case .cpython: "cpython stack"
+        case .perl: "perl stack"
         }
     }
 

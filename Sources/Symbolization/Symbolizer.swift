@@ -1,4 +1,5 @@
 import CPythonSymbolization
+import PerlSymbolization
 import CTandemSymbolization
 import Logging
 import RateLimitedLogging
@@ -74,6 +75,9 @@ public final class Symbolizer {
     /// The code objects of CPython processes (docs/cpython.md), from code records.
     private var cpythonCodes = CPythonCodeTable()
     private let cpythonLog = RateLimitedLog(what: "malformed CPython code records")
+    /// The subs of Perl processes (docs/perl.md), from sub records.
+    private var perlSubs = PerlSubTable()
+    private let perlLog = RateLimitedLog(what: "malformed Perl sub records")
     /// Files holding a line table, with its size, for `maximumLineTableBytes`.
     private var lineTableHolders: [(object: WeakObjectFile, bytes: Int)] = []
     private let lineLog = RateLimitedLog(what: "files with unreadable source lines")
@@ -111,6 +115,8 @@ public final class Symbolizer {
             sampleStacks.removeAll()
         case .cpythonCode(let record):
             applyCPythonCode(record)
+        case .perlSub(let record):
+            applyPerlSub(record)
         case .resetInterning:
             namedUserStacks.removeAll()
             namedKernelStacks.removeAll()
@@ -171,7 +177,10 @@ public final class Symbolizer {
     private func store(_ process: ProcessState?, pid: Int32) {
         if let old = processes[pid] {
             mappingCount -= old.mappings.count
-            if old !== process { cpythonCodes.remove(pid: pid) }
+            if old !== process {
+                cpythonCodes.remove(pid: pid)
+                perlSubs.remove(pid: pid)
+            }
         }
         processes[pid] = process
         if let process { mappingCount += process.mappings.count }
@@ -270,6 +279,48 @@ public final class Symbolizer {
         // Stacks named before this code came may hold its frame unnamed: they were not cached.
     }
 
+    private func applyPerlSub(_ record: PerlSubRecord) {
+        statistics.perlSubRecords += 1
+        let version = "\(record.perlVersion >> 16).\(record.perlVersion >> 8 & 0xff).\(record.perlVersion & 0xff)"
+        guard let layout = Self.perlLayout(version: record.perlVersion) else {
+            statistics.perlSubRecordsMalformed += 1
+            perlLog.log(.warning, "a sub record of perl \(version), which has no layout here (pid \(record.pid))", to: logger)
+            return
+        }
+        let sub: PerlSub
+        do {
+            sub = try PerlSub(flags: PerlSubFlags(rawValue: record.flags), name: record.name, package: record.package,
+                              file: record.file, layout: layout)
+        } catch {
+            statistics.perlSubRecordsMalformed += 1
+            perlLog.log(.warning, "pid \(record.pid), sub 0x\(String(record.address, radix: 16)): \(error); its frames stay unnamed", to: logger)
+            return
+        }
+        let key = PerlSubKey(address: record.address, fingerprint: record.fingerprint)
+        if !perlSubs.insert(sub, pid: record.pid, key: key, limit: options.maximumPerlSubs) {
+            statistics.perlSubRecordsDropped += 1
+            reportLimit("max_perl_subs", options.maximumPerlSubs,
+                        "Perl subs (or \(PerlSubTable.bytesPerSub) bytes of names and files per sub on average) over all processes of this stream; frames of further ones stay unnamed")
+        }
+    }
+
+    /// Names a sample's Perl frames (leaf first) and merges them into `frames` at the
+    /// native run loops; `complete` is false when a frame's sub record may still come.
+    func mergingPerlFrames(_ perl: [PerlFrame], pid: Int32, into frames: [Frame], userStart: Int) -> (frames: [Frame], complete: Bool) {
+        var named: [Frame] = []
+        named.reserveCapacity(perl.count)
+        var complete = true
+        for frame in perl {
+            let (one, known) = Self.perlFrame(frame, sub: perlSubs.sub(pid: pid, PerlSubKey(address: frame.address, fingerprint: frame.fingerprint)))
+            if one.functionName != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
+            complete = complete && known
+            named.append(one)
+        }
+        let merged = CPythonFrameMerge.merge(named, entries: perl.map { $0.flags.contains(.entry) }, into: frames,
+                                             userStart: userStart, at: PerlFrameMerge.runLoops)
+        return (merged, complete)
+    }
+
     private func intern(_ path: String) -> String {
         if let existing = internedPaths[path] { return existing }
         if internedPaths.count > 100_000 { internedPaths.removeAll() }
@@ -291,6 +342,7 @@ public final class Symbolizer {
         awaitedFiles = [:]
         internedPaths = [:]
         cpythonCodes.removeAll()
+        perlSubs.removeAll()
         lineTableHolders = []
         kernelSymbols = KernelSymbolTable()
         sampleStacks.removeAll()
@@ -381,7 +433,11 @@ public final class Symbolizer {
         let userStart = frames.count
         var cacheable = sample.userStack.isEmpty ? true
             : appendUserFrames(process: process, pid: sample.pid, id: sample.userStackID, stack: sample.userStack, to: &frames)
-        if sample.interpreterStackKind == .cpython {
+        if sample.interpreterStackKind == .perl {
+            let merged = mergingPerlFrames(sample.perlFrames, pid: sample.pid, into: frames, userStart: userStart)
+            frames = merged.frames
+            cacheable = cacheable && merged.complete
+        } else if sample.interpreterStackKind == .cpython {
             let python = sample.cpythonFrames
             var named: [Frame] = []
             named.reserveCapacity(python.count)

@@ -32,6 +32,8 @@ public struct SymbolizerOptions: Sendable, Hashable {
     public var maximumKernelSymbols: Int
     /// CPython code objects kept over all processes of a stream (`max_cpython_code_objects`).
     public var maximumCPythonCodes: Int
+    /// Perl subs kept over all processes of a stream (no configuration key yet).
+    public var maximumPerlSubs = defaultMaximumPerlSubs
     /// Give native and Go frames their source file and line (`Frame.sourceFile`,
     /// `sourceLine`) from DWARF `.debug_line` or Go's `.gopclntab` (`source_lines`).
     public var sourceLines: Bool
@@ -56,6 +58,9 @@ public struct SymbolizerOptions: Sendable, Hashable {
     /// a few thousand), and 64 MiB of their names and decoded line tables (1 KiB each on
     /// average: `CPythonCodeTable.bytesPerCode`).
     public static let defaultMaximumCPythonCodes = 1 << 16
+    /// 2^16 subs (only those on sampled stacks are sent), and 32 MiB of their names and
+    /// files (512 bytes each on average: `PerlSubTable.bytesPerSub`).
+    public static let defaultMaximumPerlSubs = 1 << 16
     /// 2^22 rows (48 MiB): rows repeating their predecessor's file and line are not kept,
     /// which leaves a few million for the largest binaries.
     public static let defaultMaximumLineRows = 1 << 22

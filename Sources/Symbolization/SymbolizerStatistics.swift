@@ -58,6 +58,11 @@ public struct SymbolizerStatistics: Sendable, Hashable {
     public var cpythonCodeRecords: UInt64 = 0
     public var cpythonCodeRecordsDropped: UInt64 = 0
     public var cpythonCodeRecordsMalformed: UInt64 = 0
+    /// Perl sub records received, refused by `maximumPerlSubs`, and unreadable (a release
+    /// without a layout, copies that do not parse): the last two leave frames unnamed.
+    public var perlSubRecords: UInt64 = 0
+    public var perlSubRecordsDropped: UInt64 = 0
+    public var perlSubRecordsMalformed: UInt64 = 0
 
     /// Line tables read (DWARF `.debug_line` or Go `.gopclntab`), one per file and reading.
     public var lineTablesLoaded: UInt64 = 0

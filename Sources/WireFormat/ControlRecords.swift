@@ -19,6 +19,9 @@ public enum ControlRecord: Hashable, Sendable {
     /// Where a process's CPython interpreter keeps its runtime state (code 19): the
     /// sampler checks it against the process's own mappings and walks its Python frames.
     case cpythonProcess(CPythonProcess)
+    /// Where a process's Perl interpreter keeps its thread key (code 25): the sampler
+    /// checks it against the process's own mappings and walks its Perl frames.
+    case perlProcess(PerlProcess)
     /// A record type this version does not know, skipped by its length.
     case unknown(type: UInt64, length: Int)
 }
@@ -30,6 +33,7 @@ public enum ControlRecordType: UInt64, Sendable {
     case releaseUnwindTable = 14
     case fileRequest = 15
     case cpythonProcess = 19
+    case perlProcess = 25
 }
 
 /// A process with a CPython interpreter (docs/cpython.md): the interpreter's version
@@ -226,6 +230,13 @@ public struct ControlEncoder: Sendable {
             payload.writeVarint(process.runtimeAddress)
             payload.writeVarint(process.device)
             payload.writeVarint(process.inode)
+        case .perlProcess(let process):
+            type = ControlRecordType.perlProcess.rawValue
+            payload.writeInt32(process.pid)
+            payload.writeVarint(process.perlVersion)
+            payload.writeVarint(process.threadKeyAddress)
+            payload.writeVarint(process.device)
+            payload.writeVarint(process.inode)
         case .unknown(let code, let length):
             type = code
             payload.writeBytes([UInt8](repeating: 0, count: length))
@@ -408,6 +419,12 @@ extension ByteReader {
             let address = try readVarint()
             return .cpythonProcess(CPythonProcess(pid: pid, pythonVersion: version, runtimeAddress: address,
                                                   device: try readVarint(), inode: try readVarint()))
+        case .perlProcess:
+            let pid = try readInt32("pid")
+            let version = try readUInt32("perl version")
+            let address = try readVarint()
+            return .perlProcess(PerlProcess(pid: pid, perlVersion: version, threadKeyAddress: address,
+                                            device: try readVarint(), inode: try readVarint()))
         }
     }
 

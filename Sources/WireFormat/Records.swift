@@ -19,6 +19,8 @@ public enum RecordType: UInt64, Sendable, CaseIterable {
     case fileDescriptor = 16
     /// A code object a sample's Python frames name (docs/cpython.md).
     case cpythonCode = 18
+    /// A sub a sample's Perl frames name (docs/perl.md).
+    case perlSub = 24
 }
 
 /// A decoded record. Interned references (`StackDefinition`, `ThreadDefinition`)
@@ -41,6 +43,7 @@ public enum Record: Hashable, Sendable {
     case unwindTablesEvicted(UnwindTablesEvicted)
     case fileDescriptor(FileDescriptorAnswer)
     case cpythonCode(CPythonCodeRecord)
+    case perlSub(PerlSubRecord)
     /// A record of a type this version does not know; skipped by length.
     case unknown(type: UInt64, length: Int)
 
@@ -61,6 +64,7 @@ public enum Record: Hashable, Sendable {
         case .unwindTablesEvicted: .unwindTablesEvicted
         case .fileDescriptor: .fileDescriptor
         case .cpythonCode: .cpythonCode
+        case .perlSub: .perlSub
         case .unknown: nil
         }
     }
@@ -73,6 +77,8 @@ public enum StackKind: UInt64, Sendable, Hashable, CaseIterable {
     case user = 1
     /// `CPythonFrame.words`.
     case cpython = 2
+    /// `PerlFrame.words`.
+    case perl = 5
 
     /// A runtime's frames, which a sample carries in its interpreter stack.
     public var isInterpreter: Bool { self != .kernel && self != .user }
@@ -179,6 +185,10 @@ public struct Sample: Hashable, Sendable {
     /// The Python frames, leaf first (none when the interpreter stack is another runtime's).
     public var cpythonFrames: [CPythonFrame] {
         interpreterStackKind == .cpython ? CPythonFrame.frames(words: interpreterStack) : []
+    }
+    /// The Perl frames, leaf first (none when the interpreter stack is another runtime's).
+    public var perlFrames: [PerlFrame] {
+        interpreterStackKind == .perl ? PerlFrame.frames(words: interpreterStack) : []
     }
 }
 
@@ -415,6 +425,16 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
     /// Chosen switches not recorded: the map of threads off the CPU was full. Not a sample
     /// drop (no sample existed yet); the off-CPU time of those waits is missing.
     public static let offCPUSwitchesLost = StatisticsCounter(rawValue: 36)
+    /// Perl process records (control record 25) the sampler checked and loaded.
+    public static let perlProcessesLoaded = StatisticsCounter(rawValue: 47)
+    /// ... refused (unknown release, a file or address the process's mappings do not back, walker off).
+    public static let perlProcessesRejected = StatisticsCounter(rawValue: 48)
+    /// Samples of processes the Perl walker follows.
+    public static let perlWalks = StatisticsCounter(rawValue: 49)
+    /// ... of which had at least one Perl frame.
+    public static let perlWalksWithFrames = StatisticsCounter(rawValue: 50)
+    /// Sub records lost (ring buffer full, no live stream); each is sent again at its next sample.
+    public static let perlSubRecordsLost = StatisticsCounter(rawValue: 51)
 
     public var isDrop: Bool {
         [.dropsRingBufferFull, .dropsUserBufferFull, .dropsDisconnected, .dropsStackError, .dropsMalformedRecord]
@@ -459,6 +479,11 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
         case .offCPUSamples: "off_cpu_samples"
         case .offCPUSwitchesRecorded: "off_cpu_switches_recorded"
         case .offCPUSwitchesLost: "off_cpu_switches_lost"
+        case .perlProcessesLoaded: "perl_processes_loaded"
+        case .perlProcessesRejected: "perl_processes_rejected"
+        case .perlWalks: "perl_walks"
+        case .perlWalksWithFrames: "perl_walks_with_frames"
+        case .perlSubRecordsLost: "perl_sub_records_lost"
         default: "counter_\(rawValue)"
         }
     }

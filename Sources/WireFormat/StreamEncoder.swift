@@ -239,6 +239,10 @@ public struct StreamEncoder {
             payload.removeAll()
             payload.writeCPythonCode(code)
             frame(.cpythonCode)
+        case .perlSub(let sub):
+            payload.removeAll()
+            payload.writePerlSub(sub)
+            frame(.perlSub)
         case .resetInterning:
             resetInterning()
         case .header, .stackDefinition, .threadDefinition, .sample, .unknown:

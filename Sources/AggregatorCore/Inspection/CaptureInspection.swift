@@ -53,6 +53,12 @@ public enum CaptureInspection {
                         + (frame.instruction == CPythonFrame.unknownInstruction ? "?" : "\(frame.instruction)")
                         + (frame.flags.contains(.entry) ? "!" : "")
                 }.joined()
+            case .perl:
+                let frames = PerlFrame.frames(words: stack.frames)
+                return "stack #\(stack.id) perl \(frames.count) frames:" + frames.map { frame in
+                    " \(hex(frame.address))/\(hex(UInt64(frame.fingerprint)))@\(frame.line)"
+                        + (frame.flags.contains(.entry) ? "!" : "")
+                }.joined()
             }
         case .threadDefinition(let thread):
             return "thread #\(thread.id) pid=\(thread.pid) tid=\(thread.tid)"
@@ -97,6 +103,10 @@ public enum CaptureInspection {
             return "cpython_code pid=\(code.pid) code=\(hex(code.code)) fingerprint=\(hex(UInt64(code.fingerprint)))"
                 + " python=\(code.pythonVersion >> 8).\(code.pythonVersion & 0xff) flags=\(hex(UInt64(code.flags)))"
                 + " bytes=\(code.header.count)/\(code.name.count)/\(code.qualifiedName.count)/\(code.fileName.count)/\(code.lineTable.count)"
+        case .perlSub(let sub):
+            return "perl_sub pid=\(sub.pid) address=\(hex(sub.address)) fingerprint=\(hex(UInt64(sub.fingerprint)))"
+                + " perl=\(sub.perlVersion >> 16).\(sub.perlVersion >> 8 & 0xff).\(sub.perlVersion & 0xff) flags=\(hex(UInt64(sub.flags)))"
+                + " bytes=\(sub.name.count)/\(sub.package.count)/\(sub.file.count)"
         case .unknown(let type, let length):
             return "unknown type=\(type) length=\(length)"
         }
@@ -186,7 +196,7 @@ public struct CaptureSummary {
             switch stack.kind {
             case .kernel: kernelStacks.insert(stack.frames)
             case .user: userStacks.insert(stack.frames)
-            case .cpython: break
+            case .cpython, .perl: break
             }
         case .process(let process):
             processRecords += 1
@@ -220,6 +230,7 @@ public struct CaptureSummary {
         case .unwindTablesEvicted: "unwind_tables_evicted"
         case .fileDescriptor: "file_descriptor"
         case .cpythonCode: "cpython_code"
+        case .perlSub: "perl_sub"
         case .unknown(let type, _): "unknown_\(type)"
         }
     }

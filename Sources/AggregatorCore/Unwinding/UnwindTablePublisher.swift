@@ -40,6 +40,8 @@ public final class UnwindTablePublisher {
         public var descriptorsRejected = 0
         /// CPython process records sent (control record 19).
         public var cpythonProcessesSent = 0
+        /// Perl process records sent (control record 25).
+        public var perlProcessesSent = 0
     }
 
     private let cache: UnwindTableCache
@@ -57,7 +59,10 @@ public final class UnwindTablePublisher {
     private var loggedInterpreters: Set<FileIdentity> = []
     /// Name each process's CPython interpreter to the sampler, which then walks its Python frames.
     public var walksCPython = true
-    private lazy var interpreterFiles = CPythonInterpreterFiles(maximumFileSize: maximumFileSize)
+    /// Name each process's Perl interpreter to the sampler, which then walks its Perl frames.
+    public var walksPerl = true
+    private var walksInterpreters: Bool { walksCPython || walksPerl }
+    private lazy var interpreterFiles = InterpreterFiles(maximumFileSize: maximumFileSize)
     /// The last mappings record of every process, published once the process is sampled:
     /// the sampler's table budget goes to processes that run, not to every idle one.
     private var latest: [Int32: Mappings] = [:]
@@ -155,14 +160,14 @@ public final class UnwindTablePublisher {
     public func publish(_ mappings: Mappings) {
         var entries: [UnwindMapping] = []
         var pending = false
-        if walksCPython {
+        if walksInterpreters {
             for mapping in mappings.mappings {
                 guard let (interpreter, address) = interpreterFiles.interpreter(at: mapping, pid: mappings.pid) else {
                     // Asked for now, not once the table's compile by path has failed too.
                     if interpreterFiles.awaitsDescriptor(mapping) { requestDescriptor(for: mapping, pid: mappings.pid) }
                     continue
                 }
-                sendInterpreter(interpreter, runtimeAddress: address, device: mapping.device, inode: mapping.inode,
+                sendInterpreter(interpreter, address: address, device: mapping.device, inode: mapping.inode,
                                 path: mapping.path, pid: mappings.pid)
             }
         }
@@ -204,22 +209,35 @@ public final class UnwindTablePublisher {
             // Also for a file the name-based look found (the sampler applies a record again as
             // is): that look reads by path only, and a file the aggregator may not read
             // reaches here through a descriptor the sampler passed.
-            guard walksCPython else { return }
-            sendInterpreter(interpreter, runtimeAddress: interpreter.runtimeAddress &- mapping.bias, device: mapping.device,
-                            inode: mapping.inode, path: path, pid: pid)
+            sendInterpreter(.cpython(interpreter), address: interpreter.runtimeAddress &- mapping.bias,
+                            device: mapping.device, inode: mapping.inode, path: path, pid: pid)
         }
     }
 
-    private func sendInterpreter(_ interpreter: CPythonInterpreter, runtimeAddress: UInt64, device: UInt64, inode: UInt64,
+    /// Names `interpreter` to the sampler: control record 19 (CPython, `address` is
+    /// `_PyRuntime`'s) or 25 (Perl, `address` is `PL_thr_key`'s), if its runtime is walked.
+    private func sendInterpreter(_ interpreter: MappedInterpreter, address: UInt64, device: UInt64, inode: UInt64,
                                  path: String, pid: Int32) {
-        let record = CPythonProcess(pid: pid, pythonVersion: interpreter.version.packed, runtimeAddress: runtimeAddress,
-                                    device: device, inode: inode)
+        let record: ControlRecord
+        let description: String
+        switch interpreter {
+        case .cpython(let cpython):
+            guard walksCPython else { return }
+            record = .cpythonProcess(CPythonProcess(pid: pid, pythonVersion: cpython.version.packed, runtimeAddress: address,
+                                                    device: device, inode: inode))
+            description = "CPython \(cpython.version) in \(path): walking the Python frames of its processes"
+        case .perl(let perl):
+            guard walksPerl else { return }
+            record = .perlProcess(PerlProcess(pid: pid, perlVersion: perl.version.packed, threadKeyAddress: address,
+                                              device: device, inode: inode))
+            description = "perl \(perl.version) in \(path): walking the Perl frames of its processes"
+        }
         // Urgent: a few bytes that would otherwise wait behind the megabytes of tables a
-        // stream's first seconds queue (the process's Python frames wait on it, its tables not).
-        guard channel.send(.cpythonProcess(record), urgent: true) else { return }
-        counters.cpythonProcessesSent += 1
+        // stream's first seconds queue (the process's interpreter frames wait on it, its tables not).
+        guard channel.send(record, urgent: true) else { return }
+        if case .perl = interpreter { counters.perlProcessesSent += 1 } else { counters.cpythonProcessesSent += 1 }
         if loggedInterpreters.insert(FileIdentity(device: device, inode: inode)).inserted {
-            logger.debug("CPython \(interpreter.version) in \(path): walking the Python frames of its processes")
+            logger.debug("\(description)")
         }
     }
 
@@ -363,10 +381,10 @@ public final class UnwindTablePublisher {
         logger.info("received a descriptor of dev \(answer.device) inode \(answer.inode) from the sampler (pid \(answer.pid)); kept for its unwind table and symbols")
         cache.keepPassedFile(opened, identity: identity)
         cache.compile(identity: identity, passedFile: opened, size: Int(clamping: request.end &- request.start))
-        if walksCPython {
+        if walksInterpreters {
             // An interpreter the name-based look could not read: named now, not after the compile.
             for found in interpreterFiles.examinePassed(opened, identity: identity) {
-                sendInterpreter(found.interpreter, runtimeAddress: found.runtimeAddress, device: found.mapping.device,
+                sendInterpreter(found.interpreter, address: found.address, device: found.mapping.device,
                                 inode: found.mapping.inode, path: found.mapping.path, pid: found.pid)
             }
             channel.flush()

@@ -1,20 +1,35 @@
 import CPythonSymbolization
 import ELF
+import PerlSymbolization
 import Symbolization
 import UnwindTableCompiler
 import UnwindTableFormat
 import WireFormat
 
-/// Finds the CPython interpreter among a process's mapped files as soon as its mappings
-/// arrive, without waiting for the file's unwind table (seconds for a large static
-/// `python3`): so that a Python process's first samples already have Python frames.
+/// An interpreter tandem walks, found in a mapped file: `anchorAddress` is the ELF address
+/// of what the sampler's walker starts from (`_PyRuntime`, `PL_thr_key`).
+enum MappedInterpreter: Hashable {
+    case cpython(CPythonInterpreter)
+    case perl(PerlInterpreter)
+
+    var anchorAddress: UInt64 {
+        switch self {
+        case .cpython(let interpreter): interpreter.runtimeAddress
+        case .perl(let interpreter): interpreter.threadKeyAddress
+        }
+    }
+}
+
+/// Finds the CPython or Perl interpreter among a process's mapped files as soon as its
+/// mappings arrive, without waiting for the file's unwind table (seconds for a large static
+/// `python3`): so that a process's first samples already have its interpreter's frames.
 ///
-/// Only files whose name says `python` (`python3.11`, `libpython3.11.so.1.0`) are read
-/// here, once per file; a renamed interpreter is still found by the table compile's
-/// parse (`CompiledUnwindTable.cpython`), later.
-final class CPythonInterpreterFiles {
+/// Only files whose name says `python` (`python3.11`, `libpython3.11.so.1.0`) or `perl`
+/// (`perl`, `libperl.so.5.36`) are read here, once per file; a renamed CPython is still
+/// found by the table compile's parse (`CompiledUnwindTable.cpython`), later.
+final class InterpreterFiles {
     private struct Found {
-        var interpreter: CPythonInterpreter
+        var interpreter: MappedInterpreter
         var segments: [UnwindTable.LoadSegment]
     }
 
@@ -32,13 +47,14 @@ final class CPythonInterpreterFiles {
         self.maximumFileSize = maximumFileSize
     }
 
-    /// Whether `path` may be a CPython interpreter: its file name holds `python`.
+    /// Whether `path` may be an interpreter: its file name holds `python` or `perl`.
     static func mayBeInterpreter(_ path: String) -> Bool {
-        path.split(separator: "/").last?.contains("python") ?? false
+        guard let name = path.split(separator: "/").last else { return false }
+        return name.contains("python") || name.contains("perl")
     }
 
-    /// The interpreter mapped at `mapping` and `_PyRuntime`'s address in the process.
-    func interpreter(at mapping: Mapping, pid: Int32) -> (CPythonInterpreter, runtimeAddress: UInt64)? {
+    /// The interpreter mapped at `mapping` and its anchor's address in the process.
+    func interpreter(at mapping: Mapping, pid: Int32) -> (MappedInterpreter, address: UInt64)? {
         guard Self.mayBeInterpreter(mapping.path), mapping.inode != 0,
               MappedFilePath.refusal(path: mapping.path, inode: mapping.inode) == nil else { return nil }
         let identity = FileIdentity(device: mapping.device, inode: mapping.inode)
@@ -58,7 +74,7 @@ final class CPythonInterpreterFiles {
             }
         }
         guard let found else { return nil }
-        return Self.runtimeAddress(of: found, at: mapping).map { (found.interpreter, $0) }
+        return Self.anchorAddress(of: found, at: mapping).map { (found.interpreter, $0) }
     }
 
     /// Whether `mapping`'s file waits for a descriptor (no path opened it).
@@ -68,7 +84,7 @@ final class CPythonInterpreterFiles {
 
     /// A descriptor of `identity` arrived: the interpreter in it for each mapping that
     /// waited for it.
-    func examinePassed(_ file: OpenFile, identity: FileIdentity) -> [(pid: Int32, mapping: Mapping, interpreter: CPythonInterpreter, runtimeAddress: UInt64)] {
+    func examinePassed(_ file: OpenFile, identity: FileIdentity) -> [(pid: Int32, mapping: Mapping, interpreter: MappedInterpreter, address: UInt64)] {
         guard let waiting = awaiting.removeValue(forKey: identity) else { return [] }
         var found: Found?
         if case .success(let bytes) = UnwindTableCache.readDescriptor(file.fileDescriptor, name: file.path, identity: identity,
@@ -78,22 +94,29 @@ final class CPythonInterpreterFiles {
         files[identity] = found
         guard let found else { return [] }
         return waiting.compactMap { pid, mapping in
-            Self.runtimeAddress(of: found, at: mapping).map { (pid, mapping, found.interpreter, $0) }
+            Self.anchorAddress(of: found, at: mapping).map { (pid, mapping, found.interpreter, $0) }
         }
     }
 
     /// The interpreter in a file's bytes, with the segments that place it; nil when none.
     private static func interpreter(in bytes: [UInt8], name: String) -> Found? {
-        guard let elf = try? ELFFile(bytes: bytes, name: name),
-              case .interpreter(let interpreter) = (try? CPythonInterpreter.detect(in: elf)) ?? .notCPython else { return nil }
+        guard let elf = try? ELFFile(bytes: bytes, name: name) else { return nil }
+        let interpreter: MappedInterpreter
+        if case .interpreter(let cpython) = (try? CPythonInterpreter.detect(in: elf)) ?? .notCPython {
+            interpreter = .cpython(cpython)
+        } else if case .interpreter(let perl) = (try? PerlInterpreter.detect(in: elf)) ?? .notPerl {
+            interpreter = .perl(perl)
+        } else {
+            return nil
+        }
         return Found(interpreter: interpreter, segments: UnwindTable.LoadSegment.segments(of: elf))
     }
 
-    /// `_PyRuntime` in the process: the mapping's bias turns an ELF address into the
+    /// The anchor in the process: the mapping's bias turns an ELF address into the
     /// process's (address − (elf − start)).
-    private static func runtimeAddress(of found: Found, at mapping: Mapping) -> UInt64? {
+    private static func anchorAddress(of found: Found, at mapping: Mapping) -> UInt64? {
         guard let elfAddress = found.segments.elfAddress(ofMappingAt: mapping.fileOffset) else { return nil }
-        return found.interpreter.runtimeAddress &- (elfAddress &- mapping.start)
+        return found.interpreter.anchorAddress &- (elfAddress &- mapping.start)
     }
 
     private enum Examination {
