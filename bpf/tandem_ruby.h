@@ -41,7 +41,8 @@ struct tandem_ruby_layout {
     __u16 cfp_iseq;                     /* .iseq */
     __u16 cfp_ep;                       /* .ep: ep[0] holds the frame flags */
     __u16 iseq_body;                    /* rb_iseq_t.body */
-    __u16 body_iseq_encoded;            /* rb_iseq_constant_body.iseq_encoded (VALUE *) */
+    __u16 body_iseq_size;               /* rb_iseq_constant_body.iseq_size (unsigned int, in VALUEs) */
+    __u16 body_iseq_encoded;            /* .iseq_encoded (VALUE *) */
     __u16 body_location_pathobj;        /* .location.pathobj (String, or Array [path, realpath]) */
     __u16 body_location_label;          /* .location.label (String) */
     __u16 body_location_first_lineno;   /* .location.first_lineno (Fixnum) */
@@ -56,7 +57,6 @@ struct tandem_ruby_layout {
     __u16 string_embedded;              /* RString.as.embed.ary: characters of an embedded String */
     __u16 array_embedded;               /* RArray.as.ary: elements of an embedded Array */
     __u16 array_heap_pointer;           /* RArray.as.heap.ptr (VALUE *) */
-    __u16 reserved;
     __u32 string_no_embed_flag;         /* RSTRING_NOEMBED */
     __u32 string_embed_length_mask;     /* RSTRING_EMBED_LEN_MASK */
     __u32 string_embed_length_shift;    /* RSTRING_EMBED_LEN_SHIFT */

@@ -21,7 +21,9 @@ public struct RubyLayout: Hashable, Sendable {
     public var controlFrameEnvironment: UInt16
     /// `rb_iseq_t.body`.
     public var iseqBody: UInt16
-    /// `rb_iseq_constant_body.iseq_encoded`: instruction 0.
+    /// `rb_iseq_constant_body.iseq_size` (unsigned int): instructions and operands, in VALUEs.
+    public var bodySize: UInt16
+    /// `.iseq_encoded`: instruction 0.
     public var bodyEncoded: UInt16
     /// `.location.pathobj`: a String, or an Array `[path, realpath]`.
     public var bodyPathObject: UInt16
@@ -78,7 +80,7 @@ public struct RubyLayout: Hashable, Sendable {
 
     public init(version: RubyVersion, executionContextVMStack: UInt16, executionContextVMStackSize: UInt16,
                 executionContextControlFrame: UInt16, controlFrameSize: UInt16, controlFramePC: UInt16,
-                controlFrameISeq: UInt16, controlFrameEnvironment: UInt16, iseqBody: UInt16,
+                controlFrameISeq: UInt16, controlFrameEnvironment: UInt16, iseqBody: UInt16, bodySize: UInt16,
                 bodyEncoded: UInt16, bodyPathObject: UInt16, bodyLabel: UInt16, bodyFirstLine: UInt16,
                 bodyLineEntries: UInt16, bodyLineEntryCount: UInt16, bodySuccinctTable: UInt16,
                 bodyBytes: UInt16, lineEntrySize: UInt16, lineEntryLine: UInt16, stringHeapLength: UInt16,
@@ -96,6 +98,7 @@ public struct RubyLayout: Hashable, Sendable {
         self.controlFrameISeq = controlFrameISeq
         self.controlFrameEnvironment = controlFrameEnvironment
         self.iseqBody = iseqBody
+        self.bodySize = bodySize
         self.bodyEncoded = bodyEncoded
         self.bodyPathObject = bodyPathObject
         self.bodyLabel = bodyLabel

@@ -16,6 +16,7 @@ extension RubyLayout {
             controlFrameISeq: 16,
             controlFrameEnvironment: 32,
             iseqBody: 16,
+            bodySize: 4,
             bodyEncoded: 8,
             bodyPathObject: 64,
             bodyLabel: 80,

@@ -124,6 +124,7 @@ int main(int argc, char **argv) {
     field(keys ? "cfp_iseq" : "controlFrameISeq", offsetof(struct mirror_control_frame, iseq), 0);
     field(keys ? "cfp_ep" : "controlFrameEnvironment", offsetof(struct mirror_control_frame, ep), 0);
     field(keys ? "iseq_body" : "iseqBody", offsetof(struct mirror_iseq, body), 0);
+    field(keys ? "body_iseq_size" : "bodySize", offsetof(struct mirror_iseq_constant_body, iseq_size), 0);
     field(keys ? "body_iseq_encoded" : "bodyEncoded", offsetof(struct mirror_iseq_constant_body, iseq_encoded), 0);
     field(keys ? "body_location_pathobj" : "bodyPathObject", offsetof(struct mirror_iseq_constant_body, location.pathobj), 0);
     field(keys ? "body_location_label" : "bodyLabel", offsetof(struct mirror_iseq_constant_body, location.label), 0);

@@ -4,7 +4,11 @@ prints, as bpf/ruby.bpf.h does and as RubySymbolization decodes them, and prints
 line: `label path:line`. scripts/ruby-layouts.sh runs it against
 Tests/Workloads/ruby/known_truth.rb to check the layout against the interpreter itself.
 
-usage: walk_ruby.py PROBE PID LIBRUBY     (root: reads /proc/PID/mem, asks gdb for the fs base)
+usage: walk_ruby.py PROBE PID LIBRUBY [DUMP_DIR]   (root: reads /proc/PID/mem, asks gdb for the fs base)
+
+With DUMP_DIR, it also writes each walked iseq's copies as the walker emits them
+(LABEL.body/.label/.path/.lines/.succ, bounded as bpf/tandem_ruby.h bounds them) and a line
+`LABEL POSITION LINE` to DUMP_DIR/frames.txt: the fixtures of Tests/RubySymbolizationTests.
 """
 import os
 import re
@@ -114,8 +118,40 @@ def line(memory, layout, body, position):
     return struct.unpack("<i", memory.read(entries + index * entry + layout["insn_info_line_no"], 4))[0]
 
 
+def string_bytes(memory, layout, value, bound):
+    text = string(memory, layout, value)
+    return (text or "").encode()[:bound]
+
+
+def path_bytes(memory, layout, pathobj, bound):
+    return (path(memory, layout, pathobj) or "").encode()[:bound]
+
+
+def dump(directory, memory, layout, body, label, position, line_number):
+    name = label.replace(" ", "_").replace("<", "").replace(">", "")
+    size = memory.u32(body + layout["body_insns_info_size"])
+    entries = memory.u64(body + layout["body_insns_info_body"])
+    files = {
+        "body": memory.read(body, layout["body_bytes"]),
+        "label": string_bytes(memory, layout, memory.u64(body + layout["body_location_label"]), 256),
+        "path": path_bytes(memory, layout, memory.u64(body + layout["body_location_pathobj"]), 512),
+        "lines": memory.read(entries, min(size * layout["insn_info_entry_size"], 3072)),
+    }
+    table = memory.u64(body + layout["body_succ_index_table"])
+    # The walker copies 48 bytes of immediate part and the blocks that cover the iseq's positions.
+    iseq_size = memory.u32(body + 4)
+    blocks = 0 if iseq_size <= 54 else (iseq_size - 54 + 511) // 512
+    files["succ"] = memory.read(table, min(48 + 80 * blocks, 1008)) if table and size > 1 else b""
+    for suffix, data in files.items():
+        with open(os.path.join(directory, f"{name}.{suffix}"), "wb") as out:
+            out.write(data)
+    with open(os.path.join(directory, "frames.txt"), "a") as out:
+        out.write(f"{name} {position} {line_number}\n")
+
+
 def main():
     probe, pid, library = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    directory = sys.argv[4] if len(sys.argv) > 4 else None
     layout = layout_of(probe)
     slot, tls_offset = tls_slot(library)
     base = fs_base(pid)
@@ -147,7 +183,10 @@ def main():
                     position -= 1
                 label = string(memory, layout, memory.u64(body + layout["body_location_label"]))
                 file = path(memory, layout, memory.u64(body + layout["body_location_pathobj"]))
-                print(f"{label} {os.path.basename(file or '?')}:{line(memory, layout, body, position)}{entry}")
+                line_number = line(memory, layout, body, position)
+                print(f"{label} {os.path.basename(file or '?')}:{line_number}{entry}")
+                if directory:
+                    dump(directory, memory, layout, body, label, position, line_number)
             cfp += layout["control_frame_size"]
     finally:
         os.kill(pid, signal.SIGCONT)
