@@ -75,6 +75,7 @@ static __always_inline void fill_sample(void *ctx, struct tandem_sample_event *e
 }
 
 #include "cpython.bpf.h"
+#include "ruby.bpf.h"
 #include "offcpu.bpf.h"
 
 SEC("perf_event")
@@ -90,10 +91,13 @@ int tandem_sample(void *ctx)
     /* The walks run before the sample is reserved, once each: the code records a sample
      * refers to go ahead of it, and the verifier checks each loop at one place only. */
     struct tandem_cpython_walk *walk = cpython_walk(pid, (__u32)pid_tgid);
+    struct tandem_ruby_walk *ruby = walk ? 0 : ruby_walk(pid);
     struct unwind_result user = {};
-    int unwound = unwind_user_stack(pid, walk != 0, &user);
+    int unwound = unwind_user_stack(pid, walk != 0 || ruby != 0, &user);
     if (walk)
         return emit_cpython_sample(ctx, walk, unwound, &user);
+    if (ruby)
+        return emit_ruby_sample(ctx, ruby, unwound, &user);
 
     struct tandem_sample_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
     if (!event) {
