@@ -306,8 +306,11 @@ static __always_inline struct tandem_ruby_walk *ruby_walk(__u32 pid)
         walk->flags |= TANDEM_RUBY_WALK_READ_ERROR;
         return walk;
     }
+    /* The VM's first control frame (the top frame under <main>) is not the program's: Ruby's
+     * own backtraces start above it (vm_backtrace.c skips it), and so does the walk. */
     struct ruby_walk_state state = {
-        .cfp = cfp, .end = stack + size * 8, .generation = *generation, .pid = pid, .layout = process->layout,
+        .cfp = cfp, .end = stack + size * 8 - layout->control_frame_size, .generation = *generation,
+        .pid = pid, .layout = process->layout,
     };
     bpf_loop(TANDEM_RUBY_MAX_CONTROL_FRAMES, ruby_frame_step, &state, 0);
     if (state.cfp < state.end)

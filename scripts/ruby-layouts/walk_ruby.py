@@ -164,7 +164,8 @@ def main():
         block = memory.u64(dtv + 16 * module)
         ec = memory.u64(block + tls_offset)
         stack = memory.u64(ec + layout["ec_vm_stack"])
-        end = stack + 8 * memory.u64(ec + layout["ec_vm_stack_size"])
+        # The first control frame (the top frame under <main>) is the VM's: skipped, as the walker does.
+        end = stack + 8 * memory.u64(ec + layout["ec_vm_stack_size"]) - layout["control_frame_size"]
         cfp = memory.u64(ec + layout["ec_cfp"])
         print(f"# module {module} ec {ec:#x} cfp {cfp:#x} end {end:#x}")
         while cfp < end:
