@@ -31,8 +31,8 @@ extension ByteReader {
             previous = previous &+ UInt64(bitPattern: try readSigned())
             frames.append(previous)
         }
-        if kind == .cpython, count % 2 != 0 {
-            throw .valueOutOfRange(field: "cpython frame words", value: UInt64(count))
+        if kind == .cpython || kind == .ruby, count % 2 != 0 {
+            throw .valueOutOfRange(field: "\(kind) frame words", value: UInt64(count))
         }
         return StackDefinition(id: id, kind: kind, frames: frames)
     }
@@ -190,5 +190,21 @@ extension ByteReader {
         return CPythonCodeRecord(pid: pid, code: code, fingerprint: fingerprint, pythonVersion: version, flags: flags,
                            header: copies[0], name: copies[1], qualifiedName: copies[2], fileName: copies[3],
                            lineTable: copies[4])
+    }
+
+    mutating func readRubyISeq() throws(WireFormatError.Kind) -> RubyISeqRecord {
+        let pid = try readInt32("pid")
+        let iseq = try readVarint()
+        let fingerprint = try readUInt32("fingerprint")
+        let version = try readUInt32("ruby version")
+        let flags = try readUInt32("iseq flags")
+        var copies: [[UInt8]] = []
+        for _ in 0..<5 {
+            let count = try readCount("iseq copy length", limit: RubyISeqRecord.maximumCopyBytes)
+            copies.append(readBytes(count))
+        }
+        return RubyISeqRecord(pid: pid, iseq: iseq, fingerprint: fingerprint, rubyVersion: version, flags: flags,
+                              body: copies[0], label: copies[1], path: copies[2], lineEntries: copies[3],
+                              succinctTable: copies[4])
     }
 }

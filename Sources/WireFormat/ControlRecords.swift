@@ -19,6 +19,8 @@ public enum ControlRecord: Hashable, Sendable {
     /// Where a process's CPython interpreter keeps its runtime state (code 19): the
     /// sampler checks it against the process's own mappings and walks its Python frames.
     case cpythonProcess(CPythonProcess)
+    /// Where a process's Ruby VM keeps its execution context (code 27).
+    case rubyProcess(RubyProcess)
     /// A record type this version does not know, skipped by its length.
     case unknown(type: UInt64, length: Int)
 }
@@ -30,6 +32,7 @@ public enum ControlRecordType: UInt64, Sendable {
     case releaseUnwindTable = 14
     case fileRequest = 15
     case cpythonProcess = 19
+    case rubyProcess = 27
 }
 
 /// A process with a CPython interpreter (docs/cpython.md): the interpreter's version
@@ -226,6 +229,14 @@ public struct ControlEncoder: Sendable {
             payload.writeVarint(process.runtimeAddress)
             payload.writeVarint(process.device)
             payload.writeVarint(process.inode)
+        case .rubyProcess(let process):
+            type = ControlRecordType.rubyProcess.rawValue
+            payload.writeInt32(process.pid)
+            payload.writeVarint(process.rubyVersion)
+            payload.writeVarint(process.moduleSlotAddress)
+            payload.writeVarint(process.tlsOffset)
+            payload.writeVarint(process.device)
+            payload.writeVarint(process.inode)
         case .unknown(let code, let length):
             type = code
             payload.writeBytes([UInt8](repeating: 0, count: length))
@@ -408,6 +419,13 @@ extension ByteReader {
             let address = try readVarint()
             return .cpythonProcess(CPythonProcess(pid: pid, pythonVersion: version, runtimeAddress: address,
                                                   device: try readVarint(), inode: try readVarint()))
+        case .rubyProcess:
+            let pid = try readInt32("pid")
+            let version = try readUInt32("ruby version")
+            let slot = try readVarint()
+            let offset = try readVarint()
+            return .rubyProcess(RubyProcess(pid: pid, rubyVersion: version, moduleSlotAddress: slot, tlsOffset: offset,
+                                            device: try readVarint(), inode: try readVarint()))
         }
     }
 

@@ -169,7 +169,8 @@ public struct StreamEncoder {
         switch kind {
         case .kernel: kernelStackIDs.insert(frames, id: id)
         case .user: userStackIDs.insert(frames, id: id)
-        case .cpython: cpythonStackIDs.insert(frames, id: id)
+        // Until the sample carries an interpreter stack of any kind (the interpreter hook), only cpython stacks are written.
+        case .cpython, .ruby: cpythonStackIDs.insert(frames, id: id)
         }
         payload.removeAll()
         payload.writeStackDefinition(id: id, kind: kind, frames: frames)
@@ -232,6 +233,10 @@ public struct StreamEncoder {
             payload.removeAll()
             payload.writeCPythonCode(code)
             frame(.cpythonCode)
+        case .rubyISeq(let record):
+            payload.removeAll()
+            payload.writeRubyISeq(record)
+            frame(.rubyISeq)
         case .resetInterning:
             resetInterning()
         case .header, .stackDefinition, .threadDefinition, .sample, .unknown:
