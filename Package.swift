@@ -139,7 +139,7 @@ let package = Package(
         .target(name: "AggregatorCore", dependencies: [
             "WireFormat", "StreamDecoding", "Profiles", "Configuration", "Symbolization",
             "ProfilingMetrics", "Exporters", "ProfileOutputs", "ELF", "UnwindTableFormat", "UnwindTableCompiler", "Compression",
-            "CPythonSymbolization",
+            "CPythonSymbolization", "RubySymbolization",
             "SystemCalls",
             "RateLimitedLogging",
             "CTandemMalloc",

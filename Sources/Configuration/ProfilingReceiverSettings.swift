@@ -26,7 +26,8 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
     /// ("emit per batch").
     public var reporterInterval: Duration = .seconds(5)
     /// Which interpreters to unwind (`all`, or a comma-separated list, upstream's names):
-    /// tandem walks CPython frames when it names `python` (or `all`); native and kernel
+    /// tandem walks CPython frames when it names `python`, Ruby frames when it names `ruby`
+    /// (both for `all`); native and kernel
     /// frames are always unwound. The sampler's `--no-interpreter-frames` turns the walk
     /// off on the privileged side whatever this says.
     public var tracers: String = "all"
@@ -34,6 +35,10 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
     /// Whether `tracers` asks for Python frames.
     public var walksPython: Bool {
         tracers.split(separator: ",").contains { ["all", "python"].contains($0.trimmingCharacters(in: .whitespaces)) }
+    }
+    /// Whether `tracers` asks for Ruby frames.
+    public var walksRuby: Bool {
+        tracers.split(separator: ",").contains { ["all", "ruby"].contains($0.trimmingCharacters(in: .whitespaces)) }
     }
     /// Upstream sends frames for unwinding errors. Ignored (tandem counts errors instead).
     public var sendErrorFrames: Bool = false

@@ -1,4 +1,5 @@
 import CPythonSymbolization
+import RubySymbolization
 import Logging
 import Symbolization
 import SystemCalls
@@ -40,6 +41,8 @@ public final class UnwindTablePublisher {
         public var descriptorsRejected = 0
         /// CPython process records sent (control record 19).
         public var cpythonProcessesSent = 0
+        /// Ruby process records sent (control record 27).
+        public var rubyProcessesSent = 0
     }
 
     private let cache: UnwindTableCache
@@ -57,6 +60,8 @@ public final class UnwindTablePublisher {
     private var loggedInterpreters: Set<FileIdentity> = []
     /// Name each process's CPython interpreter to the sampler, which then walks its Python frames.
     public var walksCPython = true
+    /// Name each process's Ruby VM to the sampler, which then walks its Ruby frames.
+    public var walksRuby = true
     private lazy var interpreterFiles = CPythonInterpreterFiles(maximumFileSize: maximumFileSize)
     /// The last mappings record of every process, published once the process is sampled:
     /// the sampler's table budget goes to processes that run, not to every idle one.
@@ -168,11 +173,12 @@ public final class UnwindTablePublisher {
         }
         for mapping in mappings.mappings.sorted(by: { $0.start < $1.start }) {
             let result = entry(for: mapping, pid: mappings.pid)
-            guard case .covered(let entry, let cpython) = result else {
+            guard case .covered(let entry, let cpython, let ruby) = result else {
                 if case .pending = result { pending = true } else { counters.mappingsUncovered += 1 }
                 continue
             }
             noteInterpreter(cpython, mapping: entry, path: mapping.path, pid: mappings.pid)
+            noteRuby(ruby, mapping: entry, path: mapping.path, pid: mappings.pid)
             // Disjoint, as the wire format requires (the kernel's maps are).
             if let last = entries.last, entry.start < last.end { continue }
             entries.append(entry)
@@ -220,6 +226,28 @@ public final class UnwindTablePublisher {
         counters.cpythonProcessesSent += 1
         if loggedInterpreters.insert(FileIdentity(device: device, inode: inode)).inserted {
             logger.debug("CPython \(interpreter.version) in \(path): walking the Python frames of its processes")
+        }
+    }
+
+    /// Names a process's Ruby VM to the sampler (control record 27) with each set of its
+    /// mappings: the GOT word of `ruby_current_ec`'s module id, at its ELF address less the bias.
+    private func noteRuby(_ detection: RubyInterpreterDetection, mapping: UnwindMapping, path: String, pid: Int32) {
+        switch detection {
+        case .notRuby:
+            return
+        case .unsupported(let reason):
+            if loggedInterpreters.insert(FileIdentity(device: mapping.device, inode: mapping.inode)).inserted {
+                logger.info("no Ruby frames for \(path): \(reason)")
+            }
+        case .interpreter(let vm):
+            guard walksRuby else { return }
+            let record = RubyProcess(pid: pid, rubyVersion: vm.version.packed, moduleSlotAddress: vm.moduleSlotAddress &- mapping.bias,
+                                     tlsOffset: vm.tlsOffset, device: mapping.device, inode: mapping.inode)
+            guard channel.send(.rubyProcess(record), urgent: true) else { return }
+            counters.rubyProcessesSent += 1
+            if loggedInterpreters.insert(FileIdentity(device: mapping.device, inode: mapping.inode)).inserted {
+                logger.debug("Ruby \(vm.version) in \(path): walking the Ruby frames of its processes")
+            }
         }
     }
 
@@ -392,7 +420,7 @@ public final class UnwindTablePublisher {
     }
 
     private enum MappingResult {
-        case covered(UnwindMapping, CPythonInterpreterDetection)
+        case covered(UnwindMapping, CPythonInterpreterDetection, RubyInterpreterDetection)
         case pending
         case uncovered
     }
@@ -463,6 +491,6 @@ public final class UnwindTablePublisher {
             }
         }
         return .covered(UnwindMapping(start: mapping.start, end: mapping.end, tableID: tableID, bias: bias,
-                                      device: identity.device, inode: identity.inode), compiled.cpython)
+                                      device: identity.device, inode: identity.inode), compiled.cpython, compiled.ruby)
     }
 }
