@@ -95,6 +95,8 @@ let package = Package(
         // Optional: checks the aggregator's CPython process records against the process's
         // own mappings and loads them into the maps that bpf/cpython.bpf.h walks.
         .target(name: "CPythonLoading", dependencies: ["WireFormat", "CPythonLayouts", "CTandemBPF", "SystemCalls"]),
+        // Optional: checks the aggregator's Ruby process records and fills bpf/ruby.bpf.h's maps (docs/ruby.md).
+        .target(name: "RubyLoading", dependencies: ["WireFormat", "RubyLayouts", "CTandemBPF", "SystemCalls", "CPythonLoading"]),
         // Optional: attaches the off-CPU programs of bpf/offcpu.bpf.h when a threshold is set.
         .target(name: "OffCPULoading", dependencies: ["WireFormat", "CTandemBPF", "SystemCalls"]),
         // Compiles bpf/*.bpf.c with the toolchain's clang and embeds the objects.
@@ -194,7 +196,7 @@ let package = Package(
         .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTableFormat", "UnwindTableCompiler", "ELF", "Compression"]),
         .testTarget(name: "SamplerTests", dependencies: [
             "SamplerCore", "WireFormat", "StreamDecoding", "UnwindTableFormat", "UnwindTableCompiler", "UnwindTableLoading",
-            "DescriptorPassing", "SamplingRateReader", "CTandemBPF", "SystemCalls", "CPythonLoading",
+            "DescriptorPassing", "SamplingRateReader", "CTandemBPF", "SystemCalls", "CPythonLoading", "RubyLoading", "RubyLayouts",
             // The sampler's reader of the rate is checked against the aggregator's.
             "Configuration",
         ]),
