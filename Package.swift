@@ -53,6 +53,8 @@ let package = Package(
         // MARK: C system-library shims (module maps over Debian's -dev packages).
         .systemLibrary(name: "CTandemBPF", pkgConfig: "libbpf",
                        providers: [.apt(["libbpf-dev"])]),
+        // bpf/tandem_ruby.h for the Ruby loader (kept out of the core's tandem_sampler.h).
+        .systemLibrary(name: "CTandemRuby"),
         // The C++ and Swift demanglers and getauxval, for symbolization (libstdc++ only).
         .systemLibrary(name: "CTandemSymbolization"),
         .systemLibrary(name: "CTandemLZMA", pkgConfig: "liblzma",
@@ -96,7 +98,7 @@ let package = Package(
         // own mappings and loads them into the maps that bpf/cpython.bpf.h walks.
         .target(name: "CPythonLoading", dependencies: ["WireFormat", "CPythonLayouts", "CTandemBPF", "SystemCalls"]),
         // Optional: checks the aggregator's Ruby process records and fills bpf/ruby.bpf.h's maps (docs/ruby.md).
-        .target(name: "RubyLoading", dependencies: ["WireFormat", "RubyLayouts", "CTandemBPF", "SystemCalls", "CPythonLoading"]),
+        .target(name: "RubyLoading", dependencies: ["WireFormat", "RubyLayouts", "CTandemBPF", "CTandemRuby", "SystemCalls", "CPythonLoading"]),
         // Optional: attaches the off-CPU programs of bpf/offcpu.bpf.h when a threshold is set.
         .target(name: "OffCPULoading", dependencies: ["WireFormat", "CTandemBPF", "SystemCalls"]),
         // Compiles bpf/*.bpf.c with the toolchain's clang and embeds the objects.
@@ -196,7 +198,7 @@ let package = Package(
         .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTableFormat", "UnwindTableCompiler", "ELF", "Compression"]),
         .testTarget(name: "SamplerTests", dependencies: [
             "SamplerCore", "WireFormat", "StreamDecoding", "UnwindTableFormat", "UnwindTableCompiler", "UnwindTableLoading",
-            "DescriptorPassing", "SamplingRateReader", "CTandemBPF", "SystemCalls", "CPythonLoading", "RubyLoading", "RubyLayouts",
+            "DescriptorPassing", "SamplingRateReader", "CTandemBPF", "SystemCalls", "CPythonLoading", "RubyLoading", "RubyLayouts", "CTandemRuby",
             // The sampler's reader of the rate is checked against the aggregator's.
             "Configuration",
         ]),

@@ -96,8 +96,7 @@ int tandem_sample(void *ctx)
     int unwound = unwind_user_stack(pid, walk != 0 || ruby != 0, &user);
     if (walk)
         return emit_cpython_sample(ctx, walk, unwound, &user);
-    if (ruby)
-        return emit_ruby_sample(ctx, ruby, unwound, &user);
+    if (ruby) return emit_ruby_sample(ctx, ruby, unwound, &user);
 
     struct tandem_sample_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
     if (!event) {

@@ -24,9 +24,6 @@ enum tandem_event_kind {
     TANDEM_EVENT_CPYTHON_CODE = 5,
     /* A thread back on a CPU after a recorded switch out: struct tandem_offcpu_event. */
     TANDEM_EVENT_OFFCPU_SAMPLE = 6,
-    /* Ruby (bpf/tandem_ruby.h): a sample with its Ruby frames, an iseq seen first in the stream. */
-    TANDEM_EVENT_RUBY_SAMPLE = 13,
-    TANDEM_EVENT_RUBY_ISEQ = 14,
 };
 
 /* Indexes of the counters array (a mmap-able BPF array map of __u64). */
@@ -69,12 +66,7 @@ enum tandem_counter {
     /* off-CPU samples (a recorded thread ran again), and those lost to a full ring buffer. */
     TANDEM_COUNTER_OFFCPU_SAMPLES = 20,
     TANDEM_COUNTER_OFFCPU_RINGBUF_FULL = 21,
-    /* Ruby walks, walks with frames, iseq records, and those lost to a full ring buffer. */
-    TANDEM_COUNTER_RUBY_WALKS = 34,
-    TANDEM_COUNTER_RUBY_FRAMES_FOUND = 35,
-    TANDEM_COUNTER_RUBY_ISEQ_RECORDS = 36,
-    TANDEM_COUNTER_RUBY_ISEQ_RINGBUF_FULL = 37,
-    TANDEM_COUNTER_COUNT = 38,
+    TANDEM_COUNTER_COUNT = 38, /* past the runtimes' own counters (tandem_ruby.h: 34-37) */
 };
 
 /* tandem_sample_event.user_flags */
@@ -122,6 +114,5 @@ struct tandem_process_event {
 /* The optional parts' structs: the table unwinder's maps, and the records that extend the sample. */
 #include "tandem_unwind.h"
 #include "tandem_cpython.h"
-#include "tandem_ruby.h"
 
 #endif

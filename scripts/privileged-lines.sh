@@ -62,12 +62,18 @@ row "optional: CPython process loading" "nothing: checks the aggregator's record
     Sources/CPythonLoading/*.swift
 row "optional: the BPF CPython walker and its structs" "interpreter structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
     bpf/cpython.bpf.h bpf/tandem_cpython.h
+row "optional: Ruby process loading" "nothing: checks the aggregator's record 27 against the process's mappings (PROCMAP_QUERY); copies the walker's ring records" "the aggregator's control records (pid, version, GOT address, TLS offset, device, inode)" \
+    Sources/RubyLoading/*.swift Sources/CTandemRuby/module.modulemap
+row "optional: the BPF Ruby walker and its structs" "VM structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
+    bpf/ruby.bpf.h bpf/tandem_ruby.h
 row "optional: off-CPU attachment" "nothing: sets the threshold and attaches the program" "--off-cpu-threshold or the configuration's off_cpu_threshold, from root" \
     Sources/OffCPULoading/*.swift
 row "optional: the BPF off-CPU program" "nothing: fills the same fixed records as a sample, at a chosen switch off the CPU" "the switching task's registers and stack (bpf_get_stack, the table unwinder)" \
     bpf/offcpu.bpf.h
 row "shared: CPython layouts (per-version offsets, generated)" "nothing: constants" "none" \
     Sources/CPythonLayouts/*.swift
+row "shared: Ruby layouts (per-version offsets, generated)" "nothing: constants" "none" \
+    Sources/RubyLayouts/*.swift
 row "shared: wire format (records, stream encoder, control-record decoder)" "the control stream: length-framed records, every length and count bounded" "the aggregator's socket" \
     Sources/WireFormat/*.swift
 row "shared: unwind-table format and validator" "serialized tables (sizes, sorted offsets, rule words)" "the aggregator's control records" \

@@ -1,4 +1,5 @@
 import CTandemBPF
+import CTandemRuby
 import RubyLayouts
 import SystemCalls
 #if canImport(Glibc)

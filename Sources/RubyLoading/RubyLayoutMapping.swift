@@ -1,4 +1,5 @@
 import CTandemBPF
+import CTandemRuby
 import RubyLayouts
 
 extension tandem_ruby_layout {

@@ -1,5 +1,6 @@
 import CPythonLoading
 import CTandemBPF
+import CTandemRuby
 import RubyLayouts
 import RubyLoading
 import Testing
