@@ -118,6 +118,11 @@ int main(int argc, char **argv) {
            (unsigned long long)info.run_time_ns, info.run_cnt ? (double)info.run_time_ns / info.run_cnt : 0.0);
     printf("records %d ruby samples %d with frames %d iseq records %d\n", all, samples, with_frames, iseqs);
     int counters = bpf_object__find_map_fd_by_name(obj, "counters");
-    for (__u32 c = 34; c < 38; c++) { __u64 v = 0; bpf_map_lookup_elem(counters, &c, &v); printf("counter %u = %llu\n", c, (unsigned long long)v); }
+    __u64 walks = 0, found = 0;
+    __u32 index = TANDEM_COUNTER_RUBY_WALKS;
+    bpf_map_lookup_elem(counters, &index, &walks);
+    index = TANDEM_COUNTER_RUBY_FRAMES_FOUND;
+    bpf_map_lookup_elem(counters, &index, &found);
+    printf("walks %llu walks_with_frames %llu\n", (unsigned long long)walks, (unsigned long long)found);
     return 0;
 }

@@ -3,7 +3,7 @@
 # harness (bench/ruby-walker-cost.c) instead of the sampler, samples every CPU at 997 Hz while
 # Tests/Workloads/ruby/known_truth.rb runs; runs alternate between the ruby process named to
 # the walker and not named (its samples then take the native path only), and each prints the
-# program's run time per run from bpf_stats. With R the Ruby samples of a walked run and N the
+# program's run time per run from bpf_stats. With R the Ruby walks of a walked run (the walker's own counter) and N the
 # runs, the walker's cost per Ruby sample is (ns/run walked - ns/run not walked) × N / R.
 #
 #   bench/ruby-walker-cost.sh            # DURATION=10 s per run, REPEAT=3 pairs
@@ -38,7 +38,7 @@ for run in $(seq "$REPEAT"); do
         pid=$ruby_pid
         [ "$mode" = native ] && pid=0
         printf '%s run %s: ' "$mode" "$run"
-        "$work/harness" "$work/sampler.bpf.o" "$pid" "$slot" "$DURATION" < "$work/layout" | grep -E '^(records|runs)' | tr '\n' ' '
+        "$work/harness" "$work/sampler.bpf.o" "$pid" "$slot" "$DURATION" < "$work/layout" | grep -E '^(runs|walks)' | tr '\n' ' '
         echo
     done
 done
