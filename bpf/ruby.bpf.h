@@ -36,6 +36,7 @@ struct {
 struct ruby_scratch {
     struct tandem_ruby_walk walk;
     __u8 body[TANDEM_RUBY_BODY_BYTES];
+    __u8 control_frame[64];
 };
 
 struct {
@@ -183,9 +184,22 @@ struct ruby_walk_state {
     __u64 cfp;
     __u64 end;
     __u64 generation;
+    /* The last iseq kept, its iseq_encoded and fingerprint: a recursion's frames share them,
+     * and skip the body read and the sent-set lookup. */
+    __u64 last_iseq;
+    __u64 last_encoded;
+    __u32 last_fingerprint;
     __u32 pid;
     __u32 layout;
 };
+
+/* The word at `offset` of the copied control frame (0 past its end). */
+static __always_inline __u64 ruby_frame_word(__u8 *frame, __u32 offset)
+{
+    if (offset > 64 - 8)
+        return 0;
+    return *(__u64 *)(frame + offset);
+}
 
 /* One control frame: kept when it runs an iseq; C-method, ifunc and dummy frames are passed over. */
 static long ruby_frame_step(__u64 index, struct ruby_walk_state *state)
@@ -199,15 +213,26 @@ static long ruby_frame_step(__u64 index, struct ruby_walk_state *state)
     __u64 cfp = state->cfp;
     if (cfp >= state->end)
         return 1;
-    state->cfp = cfp + layout->control_frame_size;
+    __u32 frame_size = layout->control_frame_size;
+    state->cfp = cfp + frame_size;
+    if (frame_size > 64)
+        frame_size = 64;
     __u64 pc, iseq, ep, frame_flags, iseq_flags;
-    if (read_user_u64(&pc, cfp + layout->cfp_pc) || read_user_u64(&iseq, cfp + layout->cfp_iseq) ||
-        read_user_u64(&ep, cfp + layout->cfp_ep) || read_user_u64(&frame_flags, ep)) {
+    if (frame_size < 8 || bpf_probe_read_user(scratch->control_frame, frame_size, (void *)cfp)) {
         walk->flags |= TANDEM_RUBY_WALK_READ_ERROR | TANDEM_RUBY_WALK_TRUNCATED;
         return 1;
     }
-    if ((frame_flags & layout->frame_magic_mask) == layout->frame_magic_cfunc || iseq == 0 || pc == 0 ||
-        read_user_u64(&iseq_flags, iseq) || (iseq_flags & layout->imemo_flags_mask) != layout->imemo_iseq_flags)
+    pc = ruby_frame_word(scratch->control_frame, layout->cfp_pc);
+    iseq = ruby_frame_word(scratch->control_frame, layout->cfp_iseq);
+    ep = ruby_frame_word(scratch->control_frame, layout->cfp_ep);
+    if (read_user_u64(&frame_flags, ep)) {
+        walk->flags |= TANDEM_RUBY_WALK_READ_ERROR | TANDEM_RUBY_WALK_TRUNCATED;
+        return 1;
+    }
+    if ((frame_flags & layout->frame_magic_mask) == layout->frame_magic_cfunc || iseq == 0 || pc == 0)
+        return 0;
+    if (iseq != state->last_iseq &&
+        (read_user_u64(&iseq_flags, iseq) || (iseq_flags & layout->imemo_flags_mask) != layout->imemo_iseq_flags))
         return 0;
     __u32 count = walk->count;
     if (count >= TANDEM_RUBY_MAX_FRAMES) {
@@ -222,6 +247,15 @@ static long ruby_frame_step(__u64 index, struct ruby_walk_state *state)
     out->flags = (frame_flags & layout->frame_flag_finish) ? TANDEM_RUBY_FRAME_ENTRY : 0;
     out->reserved = 0;
 
+    if (iseq == state->last_iseq) {
+        /* The same iseq as the frame before (recursion): its body was read and sent already. */
+        if (pc >= state->last_encoded && pc - state->last_encoded < (0x1000000ULL << 3)) {
+            __u64 position = (pc - state->last_encoded) >> 3;
+            out->position = position > 0 ? position - 1 : 0;
+        }
+        out->fingerprint = state->last_fingerprint;
+        return 0;
+    }
     __u64 body;
     __u32 body_bytes = layout->body_bytes;
     if (body_bytes > TANDEM_RUBY_BODY_BYTES)
@@ -244,6 +278,9 @@ static long ruby_frame_step(__u64 index, struct ruby_walk_state *state)
     mix *= 0x9E3779B97F4A7C15ULL;
     __u32 fingerprint = mix >> 32;
     out->fingerprint = fingerprint;
+    state->last_iseq = iseq;
+    state->last_encoded = encoded;
+    state->last_fingerprint = fingerprint;
 
     struct tandem_ruby_iseq_key key = { .iseq = iseq, .pid = state->pid, .fingerprint = fingerprint };
     __u64 *sent = bpf_map_lookup_elem(&ruby_iseq_sent, &key);
