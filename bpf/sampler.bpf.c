@@ -93,7 +93,7 @@ int tandem_sample(void *ctx)
     struct tandem_cpython_walk *walk = cpython_walk(pid, (__u32)pid_tgid);
     struct tandem_ruby_walk *ruby = walk ? 0 : ruby_walk(pid);
     struct unwind_result user = {};
-    int unwound = unwind_user_stack(pid, walk != 0 || ruby != 0, &user);
+    int unwound = unwind_user_stack(pid, walk != 0, &user);
     if (walk)
         return emit_cpython_sample(ctx, walk, unwound, &user);
     if (ruby) return emit_ruby_sample(ctx, ruby, unwound, &user);
