@@ -54,4 +54,28 @@ import Testing
         #expect(iseq.line(atPosition: 119) == iseq.firstLine)
         #expect(iseq.line(atPosition: 0) == 56)  // the first instruction: `return descend(...) if depth > 0`
     }
+
+    /// Copies from another process's memory can be anything: random bytes of every length up to
+    /// the walker's bounds decode or fail with an error, and never name a line the copied
+    /// entries do not hold.
+    @Test func randomCopiesDecodeOrFailCleanly() {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> UInt64 {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            return state
+        }
+        func bytes(_ bound: Int) -> [UInt8] { (0..<Int(next() % UInt64(bound + 1))).map { _ in UInt8(truncatingIfNeeded: next()) } }
+        for _ in 0..<500 {
+            let copies = RubyISeqCopies(body: bytes(160), label: bytes(256), path: bytes(512), lineEntries: bytes(3072),
+                                        succinctTable: bytes(1008))
+            guard let iseq = try? RubyISeq.decode(copies, layout: Self.layout) else { continue }
+            let held = Set(iseq.lineTable.lines.map(Int.init))
+            for position in [0, 1, 53, 54, 55, 600, 5000, 0xff_ffff] {
+                let line = iseq.line(atPosition: UInt32(position))
+                #expect(line == iseq.firstLine || held.contains(line))
+            }
+        }
+    }
 }
