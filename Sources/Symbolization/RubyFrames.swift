@@ -52,29 +52,43 @@ struct RubyISeqTable {
     }
 }
 
-/// Ruby frames into the native stack (docs/ruby.md): walking the native frames leaf first,
-/// each `rb_vm_exec` frame (the VM's exec loop entry; the loop itself, `vm_exec_core`, is
-/// static and unnamed in a stripped libruby) gets, just before it, the Ruby frames that call
-/// ran (up to and including the next `entry` frame). Ruby frames left when the native frames
-/// end (a walk cut short) go at the root end.
+/// Ruby frames into the native stack (docs/ruby.md): each `vm_exec` call's Ruby frames go
+/// just before (leafward of) the native frame of the exec loop it runs, so that a sample taken
+/// while the loop interprets has a Ruby leaf, as a CPython one has a Python leaf. The loop is
+/// the frame `rb_vm_exec` (exported) called: `vm_exec_core`, static and unnamed in Debian's
+/// stripped libruby, named where symbols are. A frame there with another name (the loop inlined
+/// into `rb_vm_exec` in some build, a helper on top) is not the loop: the Ruby frames then go
+/// just before `rb_vm_exec` itself. Ruby frames left when the native frames end (a walk cut
+/// short) go at the root end.
 enum RubyFrameMerge {
     static let execFunction = "rb_vm_exec"
+    static let loopFunction = "vm_exec_core"
 
     /// `ruby` is leaf first; `frames[userStart...]` are the native user frames.
     static func merge(_ ruby: [Frame], entries: [Bool], into frames: [Frame], userStart: Int) -> [Frame] {
+        var points = Set<Int>()
+        for index in userStart..<frames.count where frames[index].type == .native && frames[index].functionName == execFunction {
+            let callee = index - 1
+            if callee >= userStart, frames[callee].type == .native,
+               frames[callee].functionName == nil || frames[callee].functionName == loopFunction {
+                points.insert(callee)
+            } else {
+                points.insert(index)
+            }
+        }
         var merged: [Frame] = []
         merged.reserveCapacity(frames.count + ruby.count)
         merged.append(contentsOf: frames[..<userStart])
         var next = 0
-        for frame in frames[userStart...] {
-            if frame.type == .native, frame.functionName == execFunction, next < ruby.count {
+        for index in userStart..<frames.count {
+            if points.contains(index) {
                 while next < ruby.count {
                     merged.append(ruby[next])
                     next += 1
                     if entries[next - 1] { break }
                 }
             }
-            merged.append(frame)
+            merged.append(frames[index])
         }
         merged.append(contentsOf: ruby[next...])
         return merged

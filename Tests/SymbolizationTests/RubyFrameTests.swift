@@ -27,10 +27,21 @@ import WireFormat
     @Test func eachExecCallGetsTheRubyFramesItRan() {
         let walked = [Self.ruby("alpha", line: 19), Self.ruby("descend", line: 58), Self.ruby("block in <main>", line: 82), Self.ruby("<main>", line: 81)]
         let merged = RubyFrameMerge.merge(walked, entries: [false, false, true, true], into: Self.nativeFrames, userStart: 0)
+        // Leaf first: the Ruby frames sit above the unnamed exec loop each rb_vm_exec called, so
+        // a sample in the loop has a Ruby leaf.
         #expect(merged.map { $0.functionName ?? "?" } == [
-            "?", "alpha", "descend", "block in <main>", "rb_vm_exec", "?", "rb_rescue2", "?", "<main>", "rb_vm_exec",
+            "alpha", "descend", "block in <main>", "?", "rb_vm_exec", "?", "rb_rescue2", "<main>", "?", "rb_vm_exec",
             "ruby_run_node", "main",
         ])
+    }
+
+    @Test func aNamedHelperAboveRbVmExecIsNotTheLoop() {
+        let natives = [Self.native("vm_call_cfunc_with_frame", 0x1000), Self.native("rb_vm_exec", 0x2000), Self.native("main", 0x3000)]
+        let merged = RubyFrameMerge.merge([Self.ruby("alpha", line: 19)], entries: [true], into: natives, userStart: 0)
+        #expect(merged.map { $0.functionName ?? "?" } == ["vm_call_cfunc_with_frame", "alpha", "rb_vm_exec", "main"])
+        let symbolized = [Self.native("vm_exec_core", 0x1000), Self.native("rb_vm_exec", 0x2000)]
+        #expect(RubyFrameMerge.merge([Self.ruby("alpha", line: 19)], entries: [true], into: symbolized, userStart: 0)
+            .map { $0.functionName ?? "?" } == ["alpha", "vm_exec_core", "rb_vm_exec"])
     }
 
     @Test func framesLeftWhenTheNativeWalkEndsGoAtTheRoot() {
@@ -38,6 +49,10 @@ import WireFormat
         let cut = Array(Self.nativeFrames.prefix(1))
         let merged = RubyFrameMerge.merge(walked, entries: [true, true], into: cut, userStart: 0)
         #expect(merged.map { $0.functionName ?? "?" } == ["?", "alpha", "<main>"])
+        // The kernel's frames stay ahead of everything.
+        let kernel = Frame(type: .kernel, address: 0xffff_ffff_8100_0000, functionName: "asm_sysvec_apic_timer_interrupt")
+        let withKernel = RubyFrameMerge.merge(walked, entries: [true, true], into: [kernel] + Self.nativeFrames.prefix(2), userStart: 1)
+        #expect(withKernel.map { $0.functionName ?? "?" } == ["asm_sysvec_apic_timer_interrupt", "alpha", "?", "rb_vm_exec", "<main>"])
     }
 
     @Test func aFrameIsNamedByItsISeqAndLine() throws {
