@@ -1,5 +1,4 @@
 import CTandemBPF
-import CTandemRuby
 import RubyLayouts
 
 extension tandem_ruby_layout {

@@ -1,6 +1,5 @@
-import CPythonLoading
+import InterpreterLoading
 import CTandemBPF
-import CTandemRuby
 import RubyLayouts
 import WireFormat
 
@@ -52,7 +51,7 @@ package final class RubyLoader {
     /// Applies one record. `executableMappings` are the sampler's mappings of the pid (nil:
     /// unknown process); `mappingHolding` asks the kernel for the mapping holding an address.
     package func apply(_ record: RubyProcess, executableMappings: [Mapping]?,
-                       mappingHolding: (Int32, UInt64) -> CPythonDataMapping?) {
+                       mappingHolding: (Int32, UInt64) -> DataMapping?) {
         guard let storage else {
             counters.processesRejected += 1
             lastRejection = "pid \(record.pid): interpreter frames are off in this sampler (--no-interpreter-frames)"
@@ -81,7 +80,7 @@ package final class RubyLoader {
     }
 
     private func check(_ record: RubyProcess, executableMappings: [Mapping]?,
-                       mappingHolding: (Int32, UInt64) -> CPythonDataMapping?) -> String? {
+                       mappingHolding: (Int32, UInt64) -> DataMapping?) -> String? {
         guard layoutIndexes[record.rubyVersion] != nil else {
             return "Ruby \(record.rubyVersion >> 8).\(record.rubyVersion & 0xff) has no layout in this sampler"
         }
@@ -118,6 +117,23 @@ package final class RubyLoader {
         loaded.removeAll()
         generation &+= 1
         storage?.writeStreamGeneration(generation)
+    }
+
+    /// The Ruby counters of a statistics record: the loader's and the walker's (`counter`
+    /// reads the BPF side's by index).
+    package func addStatistics(to values: inout [StatisticsCounter: UInt64], counter: (UInt32) -> UInt64) {
+        values[.rubyProcessesLoaded] = counters.processesLoaded
+        values[.rubyProcessesRejected] = counters.processesRejected
+        values[.rubyWalks] = counter(TANDEM_COUNTER_RUBY_WALKS.rawValue)
+        values[.rubyWalksWithFrames] = counter(TANDEM_COUNTER_RUBY_FRAMES_FOUND.rawValue)
+        values[.rubyISeqRecordsLost] = counters.iseqRecordsLost + counter(TANDEM_COUNTER_RUBY_ISEQ_RINGBUF_FULL.rawValue)
+    }
+
+    /// The stop log's "ruby" line: the counters, in wire-code order, and the iseq records the walker wrote.
+    package func summary(_ statistics: SamplerStatistics) -> String {
+        let names: [StatisticsCounter] = [.rubyProcessesLoaded, .rubyProcessesRejected, .rubyWalks, .rubyWalksWithFrames,
+                                          .rubyISeqRecordsLost]
+        return names.map { "\($0)=\(statistics[$0])" }.joined(separator: " ")
     }
 
     /// The iseq record of a ring-buffer record, for a live stream; else nil, and the walker

@@ -1,6 +1,5 @@
-import CPythonLoading
+import InterpreterLoading
 import CTandemBPF
-import CTandemRuby
 import RubyLayouts
 import RubyLoading
 import Testing
@@ -28,12 +27,12 @@ import WireFormat
     static let text = [Mapping(start: 0x7f00_0000_0000, end: 0x7f00_0020_0000, fileOffset: 0, device: device, inode: inode,
                                path: "/usr/lib/x86_64-linux-gnu/libruby-3.1.so.3.1")]
     /// libruby's RELRO (read-only after relocation) and data, as PROCMAP_QUERY describes them.
-    static let relro = CPythonDataMapping(start: 0x7f00_003a_0000, end: 0x7f00_003b_0000, device: device, inode: inode,
+    static let relro = DataMapping(start: 0x7f00_003a_0000, end: 0x7f00_003b_0000, device: device, inode: inode,
                                           isWritable: false, isExecutable: false)
     static let record = RubyProcess(pid: 7, rubyVersion: 0x0301, moduleSlotAddress: 0x7f00_003a_ea48, tlsOffset: 8,
                                     device: device, inode: inode)
 
-    func apply(_ record: RubyProcess = record, text: [Mapping]? = text, data: CPythonDataMapping? = relro,
+    func apply(_ record: RubyProcess = record, text: [Mapping]? = text, data: DataMapping? = relro,
                storage: RecordingStorage = RecordingStorage()) -> (RubyLoader, RecordingStorage) {
         let loader = RubyLoader(storage: storage)
         loader.apply(record, executableMappings: text) { _, _ in data }
@@ -66,10 +65,10 @@ import WireFormat
 
     @Test func anUnknownProcessACodeMappingOrAnotherFilesDataIsRefused() {
         #expect(apply(text: nil).1.processes.isEmpty)
-        let code = CPythonDataMapping(start: Self.relro.start, end: Self.relro.end, device: Self.device, inode: Self.inode,
+        let code = DataMapping(start: Self.relro.start, end: Self.relro.end, device: Self.device, inode: Self.inode,
                                       isWritable: false, isExecutable: true)
         #expect(apply(data: code).1.processes.isEmpty)
-        let other = CPythonDataMapping(start: Self.relro.start, end: Self.relro.end, device: Self.device, inode: 1,
+        let other = DataMapping(start: Self.relro.start, end: Self.relro.end, device: Self.device, inode: 1,
                                        isWritable: true, isExecutable: false)
         #expect(apply(data: other).1.processes.isEmpty)
     }
