@@ -5,6 +5,7 @@
  */
 #include "cpython.bpf.h"
 #include "perl.bpf.h"
+#include "ruby.bpf.h"
 
 /* Which walker took the sample (its sample event kind; 0: none) and its walk. */
 struct interpreter_walk {
@@ -21,6 +22,10 @@ static __always_inline struct interpreter_walk interpreter_walk(__u32 pid, __u32
     found.walk = perl_walk(pid);
     if (found.walk)
         return found;
+    found.kind = TANDEM_EVENT_RUBY_SAMPLE;
+    found.walk = ruby_walk(pid);
+    if (found.walk)
+        return found;
     found.kind = 0;
     return found;
 }
@@ -33,5 +38,7 @@ static __always_inline int emit_interpreter_sample(void *ctx, struct interpreter
         return emit_cpython_sample(ctx, found.walk, unwound, user);
     if (found.kind == TANDEM_EVENT_PERL_SAMPLE)
         return emit_perl_sample(ctx, found.walk, unwound, user);
+    if (found.kind == TANDEM_EVENT_RUBY_SAMPLE)
+        return emit_ruby_sample(ctx, found.walk, unwound, user);
     return 0;
 }

@@ -17,5 +17,6 @@
 
 #include "tandem_cpython.h"
 #include "tandem_perl.h"
+#include "tandem_ruby.h"
 
 #endif

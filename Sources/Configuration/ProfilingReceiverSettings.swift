@@ -26,15 +26,19 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
     /// ("emit per batch").
     public var reporterInterval: Duration = .seconds(5)
     /// Which interpreters to unwind (`all`, or a comma-separated list, upstream's names):
-    /// tandem walks CPython frames when it names `python`, Perl frames when it names `perl`
-    /// (both for `all`); native and kernel frames are always unwound. The sampler's
-    /// `--no-interpreter-frames` turns the walk off on the privileged side whatever this says.
+    /// tandem walks CPython frames when it names `python`, Perl frames when it names `perl`,
+    /// Ruby frames when it names `ruby` (all of them for `all`); native and kernel frames are
+    /// always unwound. The sampler's `--no-interpreter-frames` turns the walk off on the
+    /// privileged side whatever this says.
     public var tracers: String = "all"
 
     /// Whether `tracers` asks for Python frames.
     public var walksPython: Bool { tracersName("python") }
     /// Whether `tracers` asks for Perl frames.
     public var walksPerl: Bool { tracersName("perl") }
+
+    /// Whether `tracers` asks for Ruby frames.
+    public var walksRuby: Bool { tracersName("ruby") }
 
     /// Whether `tracers` is `all` or lists `tracer`.
     private func tracersName(_ tracer: String) -> Bool {

@@ -1,4 +1,5 @@
 import CPythonLoading
+import RubyLoading
 import InterpreterLoading
 import PerlLoading
 import SystemCalls
@@ -9,6 +10,6 @@ package enum InterpreterRuntimes {
     /// The loaders of the BPF object `object`'s walkers; nil: interpreter frames are off,
     /// and each loader refuses every record.
     package static func loaders(object: OpaquePointer?) throws(SystemCallError) -> [any InterpreterLoader] {
-        [try CPythonLoader(object: object), try PerlLoader(object: object)]
+        [try CPythonLoader(object: object), try PerlLoader(object: object), try RubyLoader(object: object)]
     }
 }

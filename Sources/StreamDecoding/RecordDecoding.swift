@@ -191,6 +191,22 @@ extension ByteReader {
                            header: copies[0], name: copies[1], qualifiedName: copies[2], fileName: copies[3],
                            lineTable: copies[4])
     }
+
+    mutating func readRubyISeq() throws(WireFormatError.Kind) -> RubyISeqRecord {
+        let pid = try readInt32("pid")
+        let iseq = try readVarint()
+        let fingerprint = try readUInt32("fingerprint")
+        let version = try readUInt32("ruby version")
+        let flags = try readUInt32("iseq flags")
+        var copies: [[UInt8]] = []
+        for _ in 0..<5 {
+            let count = try readCount("iseq copy length", limit: RubyISeqRecord.maximumCopyBytes)
+            copies.append(readBytes(count))
+        }
+        return RubyISeqRecord(pid: pid, iseq: iseq, fingerprint: fingerprint, rubyVersion: version, flags: flags,
+                              body: copies[0], label: copies[1], path: copies[2], lineEntries: copies[3],
+                              succinctTable: copies[4])
+    }
 }
 
 extension ByteReader {

@@ -292,6 +292,8 @@ struct RecordResolver {
             return .cpythonCode(try reader.readCPythonCode())
         case .perlSub:
             return .perlSub(try reader.readPerlSub())
+        case .rubyISeq:
+            return .rubyISeq(try reader.readRubyISeq())
         case .endOfStream:
             reachedEndOfStream = true
             return .endOfStream(try reader.readEndOfStream())
@@ -322,6 +324,7 @@ struct RecordResolver {
         case .user: "user stack"
         case .cpython: "cpython stack"
         case .perl: "perl stack"
+        case .ruby: "ruby stack"
         }
     }
 

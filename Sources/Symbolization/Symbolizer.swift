@@ -1,5 +1,6 @@
 import CPythonSymbolization
 import PerlSymbolization
+import RubySymbolization
 import CTandemSymbolization
 import Logging
 import RateLimitedLogging
@@ -78,6 +79,9 @@ public final class Symbolizer {
     /// The subs of Perl processes (docs/perl.md), from sub records.
     private var perlSubs = PerlSubTable()
     private let perlLog = RateLimitedLog(what: "malformed Perl sub records")
+    /// The iseqs of Ruby processes (docs/ruby.md), from iseq records.
+    private var rubyISeqs = RubyISeqTable()
+    private let rubyLog = RateLimitedLog(what: "malformed Ruby iseq records")
     /// Files holding a line table, with its size, for `maximumLineTableBytes`.
     private var lineTableHolders: [(object: WeakObjectFile, bytes: Int)] = []
     private let lineLog = RateLimitedLog(what: "files with unreadable source lines")
@@ -117,6 +121,8 @@ public final class Symbolizer {
             applyCPythonCode(record)
         case .perlSub(let record):
             applyPerlSub(record)
+        case .rubyISeq(let record):
+            applyRubyISeq(record)
         case .resetInterning:
             namedUserStacks.removeAll()
             namedKernelStacks.removeAll()
@@ -180,6 +186,7 @@ public final class Symbolizer {
             if old !== process {
                 cpythonCodes.remove(pid: pid)
                 perlSubs.remove(pid: pid)
+                rubyISeqs.remove(pid: pid)
             }
         }
         processes[pid] = process
@@ -321,6 +328,47 @@ public final class Symbolizer {
         return (merged, complete)
     }
 
+    private func applyRubyISeq(_ record: RubyISeqRecord) {
+        statistics.rubyISeqRecords += 1
+        guard let layout = Self.rubyLayout(version: record.rubyVersion) else {
+            statistics.rubyISeqRecordsMalformed += 1
+            rubyLog.log(.warning, "an iseq record of Ruby \(record.rubyVersion >> 8).\(record.rubyVersion & 0xff), which has no layout here (pid \(record.pid))", to: logger)
+            return
+        }
+        let iseq: RubyISeq
+        do {
+            iseq = try RubyISeq.decode(RubyISeqCopies(body: record.body, label: record.label, path: record.path,
+                                                      lineEntries: record.lineEntries, succinctTable: record.succinctTable),
+                                       layout: layout)
+        } catch {
+            statistics.rubyISeqRecordsMalformed += 1
+            rubyLog.log(.warning, "pid \(record.pid), iseq 0x\(String(record.iseq, radix: 16)): \(error); its frames stay unnamed", to: logger)
+            return
+        }
+        let key = RubyISeqKey(iseq: record.iseq, fingerprint: record.fingerprint)
+        if !rubyISeqs.insert(iseq, pid: record.pid, key: key, limit: options.maximumRubyISeqs) {
+            statistics.rubyISeqRecordsDropped += 1
+            reportLimit("max_ruby_iseqs", options.maximumRubyISeqs,
+                        "Ruby iseqs (or \(RubyISeqTable.bytesPerISeq) bytes of labels, paths and line tables per iseq on average) over all processes of this stream; frames of further ones stay unnamed")
+        }
+    }
+
+    /// Names a sample's Ruby frames (leaf first) and merges them into `frames` at `rb_vm_exec`.
+    /// `complete`: every frame's iseq record had come (the stack may be cached).
+    func mergingRubyFrames(_ ruby: [RubyFrame], pid: Int32, into frames: [Frame], userStart: Int) -> (frames: [Frame], complete: Bool) {
+        var named: [Frame] = []
+        named.reserveCapacity(ruby.count)
+        var complete = true
+        for frame in ruby {
+            let (one, done) = Self.rubyFrame(frame, iseq: rubyISeqs.iseq(pid: pid, RubyISeqKey(iseq: frame.iseq, fingerprint: frame.fingerprint)))
+            if one.functionName != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
+            complete = complete && done
+            named.append(one)
+        }
+        return (RubyFrameMerge.merge(named, entries: ruby.map { $0.flags.contains(.entry) }, into: frames, userStart: userStart),
+                complete)
+    }
+
     private func intern(_ path: String) -> String {
         if let existing = internedPaths[path] { return existing }
         if internedPaths.count > 100_000 { internedPaths.removeAll() }
@@ -343,6 +391,7 @@ public final class Symbolizer {
         internedPaths = [:]
         cpythonCodes.removeAll()
         perlSubs.removeAll()
+        rubyISeqs.removeAll()
         lineTableHolders = []
         kernelSymbols = KernelSymbolTable()
         sampleStacks.removeAll()
@@ -451,6 +500,11 @@ public final class Symbolizer {
             frames = CPythonFrameMerge.merge(named, entries: python.map { $0.flags.contains(.entry) },
                                              into: PerfTrampolines.removed(from: frames, userStart: userStart),
                                              userStart: userStart)
+        } else if sample.interpreterStackKind == .ruby {
+            let merged = mergingRubyFrames(RubyFrame.frames(words: sample.interpreterStack), pid: sample.pid, into: frames,
+                                           userStart: userStart)
+            frames = merged.frames
+            cacheable = cacheable && merged.complete
         }
         if interned, cacheable { sampleStacks[key] = frames }
         return frames

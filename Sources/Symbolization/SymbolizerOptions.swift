@@ -34,6 +34,8 @@ public struct SymbolizerOptions: Sendable, Hashable {
     public var maximumCPythonCodes: Int
     /// Perl subs kept over all processes of a stream (no configuration key yet).
     public var maximumPerlSubs = defaultMaximumPerlSubs
+    /// Ruby iseqs kept over all processes of a stream (as many as CPython code objects by default).
+    public var maximumRubyISeqs: Int
     /// Give native and Go frames their source file and line (`Frame.sourceFile`,
     /// `sourceLine`) from DWARF `.debug_line` or Go's `.gopclntab` (`source_lines`).
     public var sourceLines: Bool
@@ -77,6 +79,7 @@ public struct SymbolizerOptions: Sendable, Hashable {
                 maximumMappings: Int = defaultMaximumMappings,
                 maximumKernelSymbols: Int = defaultMaximumKernelSymbols,
                 maximumCPythonCodes: Int = defaultMaximumCPythonCodes,
+                maximumRubyISeqs: Int = defaultMaximumCPythonCodes,
                 sourceLines: Bool = true,
                 maximumLineRows: Int = defaultMaximumLineRows,
                 maximumLineTableBytes: Int = defaultMaximumLineTableBytes) {
@@ -93,6 +96,7 @@ public struct SymbolizerOptions: Sendable, Hashable {
         self.maximumMappings = maximumMappings
         self.maximumKernelSymbols = maximumKernelSymbols
         self.maximumCPythonCodes = maximumCPythonCodes
+        self.maximumRubyISeqs = maximumRubyISeqs
         self.sourceLines = sourceLines
         self.maximumLineRows = maximumLineRows
         self.maximumLineTableBytes = maximumLineTableBytes

@@ -63,6 +63,10 @@ public struct SymbolizerStatistics: Sendable, Hashable {
     public var perlSubRecords: UInt64 = 0
     public var perlSubRecordsDropped: UInt64 = 0
     public var perlSubRecordsMalformed: UInt64 = 0
+    /// Ruby iseq records received, refused by `maximumRubyISeqs`, and undecodable.
+    public var rubyISeqRecords: UInt64 = 0
+    public var rubyISeqRecordsDropped: UInt64 = 0
+    public var rubyISeqRecordsMalformed: UInt64 = 0
 
     /// Line tables read (DWARF `.debug_line` or Go `.gopclntab`), one per file and reading.
     public var lineTablesLoaded: UInt64 = 0

@@ -22,6 +22,8 @@ public enum ControlRecord: Hashable, Sendable {
     /// Where a process's Perl interpreter keeps its thread key (code 25): the sampler
     /// checks it against the process's own mappings and walks its Perl frames.
     case perlProcess(PerlProcess)
+    /// Where a process's Ruby VM keeps its execution context (code 27).
+    case rubyProcess(RubyProcess)
     /// A record type this version does not know, skipped by its length.
     case unknown(type: UInt64, length: Int)
 }
@@ -34,6 +36,7 @@ public enum ControlRecordType: UInt64, Sendable {
     case fileRequest = 15
     case cpythonProcess = 19
     case perlProcess = 25
+    case rubyProcess = 27
 }
 
 /// A process with a CPython interpreter (docs/cpython.md): the interpreter's version
@@ -237,6 +240,14 @@ public struct ControlEncoder: Sendable {
             payload.writeVarint(process.threadKeyAddress)
             payload.writeVarint(process.device)
             payload.writeVarint(process.inode)
+        case .rubyProcess(let process):
+            type = ControlRecordType.rubyProcess.rawValue
+            payload.writeInt32(process.pid)
+            payload.writeVarint(process.rubyVersion)
+            payload.writeVarint(process.moduleSlotAddress)
+            payload.writeVarint(process.tlsOffset)
+            payload.writeVarint(process.device)
+            payload.writeVarint(process.inode)
         case .unknown(let code, let length):
             type = code
             payload.writeBytes([UInt8](repeating: 0, count: length))
@@ -424,6 +435,13 @@ extension ByteReader {
             let version = try readUInt32("perl version")
             let address = try readVarint()
             return .perlProcess(PerlProcess(pid: pid, perlVersion: version, threadKeyAddress: address,
+                                            device: try readVarint(), inode: try readVarint()))
+        case .rubyProcess:
+            let pid = try readInt32("pid")
+            let version = try readUInt32("ruby version")
+            let slot = try readVarint()
+            let offset = try readVarint()
+            return .rubyProcess(RubyProcess(pid: pid, rubyVersion: version, moduleSlotAddress: slot, tlsOffset: offset,
                                             device: try readVarint(), inode: try readVarint()))
         }
     }

@@ -21,6 +21,8 @@ public enum RecordType: UInt64, Sendable, CaseIterable {
     case cpythonCode = 18
     /// A sub a sample's Perl frames name (docs/perl.md).
     case perlSub = 24
+    /// An iseq a sample's Ruby frames name (docs/ruby.md).
+    case rubyISeq = 26
 }
 
 /// A decoded record. Interned references (`StackDefinition`, `ThreadDefinition`)
@@ -44,6 +46,7 @@ public enum Record: Hashable, Sendable {
     case fileDescriptor(FileDescriptorAnswer)
     case cpythonCode(CPythonCodeRecord)
     case perlSub(PerlSubRecord)
+    case rubyISeq(RubyISeqRecord)
     /// A record of a type this version does not know; skipped by length.
     case unknown(type: UInt64, length: Int)
 
@@ -65,6 +68,7 @@ public enum Record: Hashable, Sendable {
         case .fileDescriptor: .fileDescriptor
         case .cpythonCode: .cpythonCode
         case .perlSub: .perlSub
+        case .rubyISeq: .rubyISeq
         case .unknown: nil
         }
     }
@@ -79,6 +83,8 @@ public enum StackKind: UInt64, Sendable, Hashable, CaseIterable {
     case cpython = 2
     /// `PerlFrame.words`.
     case perl = 5
+    /// Two words per frame (`RubyFrame.words`).
+    case ruby = 6
 
     /// A runtime's frames, which a sample carries in its interpreter stack.
     public var isInterpreter: Bool { self != .kernel && self != .user }
@@ -419,6 +425,14 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
     /// Code records lost (ring buffer full, no live stream); each is sent again at its next sample.
     public static let cpythonCodeRecordsLost = StatisticsCounter(rawValue: 33)
     /// Off-CPU samples the BPF program produced (included in `samplesCollected`).
+    /// Ruby process records (control record 27) loaded and refused; samples of processes the
+    /// Ruby walker follows, and those with Ruby frames; iseq records lost (ring buffer full, no
+    /// live stream), each sent again at its iseq's next sample.
+    public static let rubyProcessesLoaded = StatisticsCounter(rawValue: 52)
+    public static let rubyProcessesRejected = StatisticsCounter(rawValue: 53)
+    public static let rubyWalks = StatisticsCounter(rawValue: 54)
+    public static let rubyWalksWithFrames = StatisticsCounter(rawValue: 55)
+    public static let rubyISeqRecordsLost = StatisticsCounter(rawValue: 56)
     public static let offCPUSamples = StatisticsCounter(rawValue: 34)
     /// Switches off the CPU chosen by the off-CPU threshold.
     public static let offCPUSwitchesRecorded = StatisticsCounter(rawValue: 35)
@@ -476,6 +490,11 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
         case .cpythonWalksWithFrames: "cpython_walks_with_frames"
         case .cpythonCodeRecords: "cpython_code_records"
         case .cpythonCodeRecordsLost: "cpython_code_records_lost"
+        case .rubyProcessesLoaded: "ruby_processes_loaded"
+        case .rubyProcessesRejected: "ruby_processes_rejected"
+        case .rubyWalks: "ruby_walks"
+        case .rubyWalksWithFrames: "ruby_walks_with_frames"
+        case .rubyISeqRecordsLost: "ruby_iseq_records_lost"
         case .offCPUSamples: "off_cpu_samples"
         case .offCPUSwitchesRecorded: "off_cpu_switches_recorded"
         case .offCPUSwitchesLost: "off_cpu_switches_lost"

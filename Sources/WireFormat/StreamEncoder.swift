@@ -243,6 +243,10 @@ public struct StreamEncoder {
             payload.removeAll()
             payload.writePerlSub(sub)
             frame(.perlSub)
+        case .rubyISeq(let record):
+            payload.removeAll()
+            payload.writeRubyISeq(record)
+            frame(.rubyISeq)
         case .resetInterning:
             resetInterning()
         case .header, .stackDefinition, .threadDefinition, .sample, .unknown:

@@ -59,6 +59,13 @@ public enum CaptureInspection {
                     " \(hex(frame.address))/\(hex(UInt64(frame.fingerprint)))@\(frame.line)"
                         + (frame.flags.contains(.entry) ? "!" : "")
                 }.joined()
+            case .ruby:
+                let frames = RubyFrame.frames(words: stack.frames)
+                return "stack #\(stack.id) ruby \(frames.count) frames:" + frames.map { frame in
+                    " \(hex(frame.iseq))/\(hex(UInt64(frame.fingerprint)))@"
+                        + (frame.position == RubyFrame.unknownPosition ? "?" : "\(frame.position)")
+                        + (frame.flags.contains(.entry) ? "!" : "")
+                }.joined()
             }
         case .threadDefinition(let thread):
             return "thread #\(thread.id) pid=\(thread.pid) tid=\(thread.tid)"
@@ -107,6 +114,10 @@ public enum CaptureInspection {
             return "perl_sub pid=\(sub.pid) address=\(hex(sub.address)) fingerprint=\(hex(UInt64(sub.fingerprint)))"
                 + " perl=\(sub.perlVersion >> 16).\(sub.perlVersion >> 8 & 0xff).\(sub.perlVersion & 0xff) flags=\(hex(UInt64(sub.flags)))"
                 + " bytes=\(sub.name.count)/\(sub.package.count)/\(sub.file.count)"
+        case .rubyISeq(let record):
+            return "ruby_iseq pid=\(record.pid) iseq=\(hex(record.iseq)) fingerprint=\(hex(UInt64(record.fingerprint)))"
+                + " ruby=\(record.rubyVersion >> 8).\(record.rubyVersion & 0xff) flags=\(hex(UInt64(record.flags)))"
+                + " bytes=\(record.body.count)/\(record.label.count)/\(record.path.count)/\(record.lineEntries.count)/\(record.succinctTable.count)"
         case .unknown(let type, let length):
             return "unknown type=\(type) length=\(length)"
         }
@@ -196,7 +207,7 @@ public struct CaptureSummary {
             switch stack.kind {
             case .kernel: kernelStacks.insert(stack.frames)
             case .user: userStacks.insert(stack.frames)
-            case .cpython, .perl: break
+            case .cpython, .perl, .ruby: break
             }
         case .process(let process):
             processRecords += 1
@@ -231,6 +242,7 @@ public struct CaptureSummary {
         case .fileDescriptor: "file_descriptor"
         case .cpythonCode: "cpython_code"
         case .perlSub: "perl_sub"
+        case .rubyISeq: "ruby_iseq"
         case .unknown(let type, _): "unknown_\(type)"
         }
     }

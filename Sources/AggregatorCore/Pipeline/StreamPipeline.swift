@@ -139,6 +139,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
                 unwindPublisher?.maximumProcesses = runtime.symbolizerOptions.maximumProcesses
                 unwindPublisher?.walksCPython = runtime.configuration.profilingReceiver.walksPython
                 unwindPublisher?.walksPerl = runtime.configuration.profilingReceiver.walksPerl
+                unwindPublisher?.walksRuby = runtime.configuration.profilingReceiver.walksRuby
             }
         case .fileDescriptor(let answer):
             handleFileDescriptor(answer, at: offset)

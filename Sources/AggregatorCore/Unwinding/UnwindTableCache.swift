@@ -1,4 +1,5 @@
 import CPythonSymbolization
+import RubySymbolization
 import ELF
 import Foundation
 import Symbolization
@@ -35,6 +36,8 @@ public struct CompiledUnwindTable: Sendable {
     public var compileDuration: Duration = .zero
     /// What the same parse of the file found of a CPython interpreter (docs/cpython.md).
     public var cpython: CPythonInterpreterDetection = .notCPython
+    /// What the same parse found of a Ruby VM (docs/ruby.md).
+    public var ruby: RubyInterpreterDetection = .notRuby
 
     /// `pgoff + (p_vaddr − p_offset) − start` of the segment mapped there: the bias of a
     /// mapping of this file, or nil when its file offset is in no `PT_LOAD` segment.
@@ -381,9 +384,10 @@ public final class UnwindTableCache: Sendable {
             }
             // The interpreter's symbols come from the same parse: no second read of the file.
             let cpython = elf.flatMap { try? CPythonInterpreter.detect(in: $0) } ?? .notCPython
+            let ruby = elf.flatMap { try? RubyInterpreter.detect(in: $0) } ?? .notRuby
             return .compiled(CompiledUnwindTable(serialized: table.serialized(), table: table,
                                                  separateDebugFile: usedDebugFile, debugFileWarnings: warningTexts,
-                                                 cpython: cpython))
+                                                 cpython: cpython, ruby: ruby))
         } catch {
             let debugPath = error.file == .separateDebugFile ? " (debug file \(debugFile?.path ?? "?"))" : ""
             return .failed((["\(path)\(debugPath): \(error)"] + warningTexts).joined(separator: "; "))

@@ -1,4 +1,5 @@
 import CPythonSymbolization
+import RubySymbolization
 import Logging
 import Symbolization
 import SystemCalls
@@ -42,6 +43,8 @@ public final class UnwindTablePublisher {
         public var cpythonProcessesSent = 0
         /// Perl process records sent (control record 25).
         public var perlProcessesSent = 0
+        /// Ruby process records sent (control record 27).
+        public var rubyProcessesSent = 0
     }
 
     private let cache: UnwindTableCache
@@ -63,6 +66,8 @@ public final class UnwindTablePublisher {
     public var walksPerl = true
     private var walksInterpreters: Bool { walksCPython || walksPerl }
     private lazy var interpreterFiles = InterpreterFiles(maximumFileSize: maximumFileSize)
+    /// Name each process's Ruby VM to the sampler, which then walks its Ruby frames.
+    public var walksRuby = true
     /// The last mappings record of every process, published once the process is sampled:
     /// the sampler's table budget goes to processes that run, not to every idle one.
     private var latest: [Int32: Mappings] = [:]
@@ -173,11 +178,12 @@ public final class UnwindTablePublisher {
         }
         for mapping in mappings.mappings.sorted(by: { $0.start < $1.start }) {
             let result = entry(for: mapping, pid: mappings.pid)
-            guard case .covered(let entry, let cpython) = result else {
+            guard case .covered(let entry, let cpython, let ruby) = result else {
                 if case .pending = result { pending = true } else { counters.mappingsUncovered += 1 }
                 continue
             }
             noteInterpreter(cpython, mapping: entry, path: mapping.path, pid: mappings.pid)
+            noteRuby(ruby, mapping: entry, path: mapping.path, pid: mappings.pid)
             // Disjoint, as the wire format requires (the kernel's maps are).
             if let last = entries.last, entry.start < last.end { continue }
             entries.append(entry)
@@ -238,6 +244,28 @@ public final class UnwindTablePublisher {
         if case .perl = interpreter { counters.perlProcessesSent += 1 } else { counters.cpythonProcessesSent += 1 }
         if loggedInterpreters.insert(FileIdentity(device: device, inode: inode)).inserted {
             logger.debug("\(description)")
+        }
+    }
+
+    /// Names a process's Ruby VM to the sampler (control record 27) with each set of its
+    /// mappings: the GOT word of `ruby_current_ec`'s module id, at its ELF address less the bias.
+    private func noteRuby(_ detection: RubyInterpreterDetection, mapping: UnwindMapping, path: String, pid: Int32) {
+        switch detection {
+        case .notRuby:
+            return
+        case .unsupported(let reason):
+            if loggedInterpreters.insert(FileIdentity(device: mapping.device, inode: mapping.inode)).inserted {
+                logger.info("no Ruby frames for \(path): \(reason)")
+            }
+        case .interpreter(let vm):
+            guard walksRuby else { return }
+            let record = RubyProcess(pid: pid, rubyVersion: vm.version.packed, moduleSlotAddress: vm.moduleSlotAddress &- mapping.bias,
+                                     tlsOffset: vm.tlsOffset, device: mapping.device, inode: mapping.inode)
+            guard channel.send(.rubyProcess(record), urgent: true) else { return }
+            counters.rubyProcessesSent += 1
+            if loggedInterpreters.insert(FileIdentity(device: mapping.device, inode: mapping.inode)).inserted {
+                logger.debug("Ruby \(vm.version) in \(path): walking the Ruby frames of its processes")
+            }
         }
     }
 
@@ -410,7 +438,7 @@ public final class UnwindTablePublisher {
     }
 
     private enum MappingResult {
-        case covered(UnwindMapping, CPythonInterpreterDetection)
+        case covered(UnwindMapping, CPythonInterpreterDetection, RubyInterpreterDetection)
         case pending
         case uncovered
     }
@@ -481,6 +509,6 @@ public final class UnwindTablePublisher {
             }
         }
         return .covered(UnwindMapping(start: mapping.start, end: mapping.end, tableID: tableID, bias: bias,
-                                      device: identity.device, inode: identity.inode), compiled.cpython)
+                                      device: identity.device, inode: identity.inode), compiled.cpython, compiled.ruby)
     }
 }
