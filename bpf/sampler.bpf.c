@@ -74,6 +74,19 @@ static __always_inline void fill_sample(void *ctx, struct tandem_sample_event *e
         count(TANDEM_COUNTER_STACK_ERRORS);
 }
 
+/* A plain sample: the stacks in a reserved record (the user stack walked already when `unwound`). */
+static __always_inline int emit_sample(void *ctx, int unwound, struct unwind_result *user)
+{
+    struct tandem_sample_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+    if (!event) {
+        count(TANDEM_COUNTER_SAMPLES_RINGBUF_FULL);
+        return 0;
+    }
+    fill_sample(ctx, event, TANDEM_EVENT_SAMPLE, unwound, user);
+    bpf_ringbuf_submit(event, BPF_RB_NO_WAKEUP);
+    return 0;
+}
+
 #include "interpreters.bpf.h"
 #include "offcpu.bpf.h"
 
@@ -86,24 +99,12 @@ int tandem_sample(void *ctx)
         return 0;
     count(TANDEM_COUNTER_SAMPLES);
     __u32 pid = pid_tgid >> 32;
-
-    /* The walks run before the sample is reserved, once each: the code records a sample
-     * refers to go ahead of it, and the verifier checks each loop at one place only. */
-    struct interpreter_walk walk = interpreter_walk(pid, (__u32)pid_tgid);
+    /* The walks run before the sample is reserved, once each: the records a sample refers to
+     * go ahead of it, and the verifier checks each loop at one place only. */
+    interpreter_tail_call(ctx, pid);
     struct unwind_result user = {};
-    /* CPython's -X perf trampolines are stepped over in its processes only. */
-    int unwound = unwind_user_stack(pid, walk.kind == TANDEM_EVENT_CPYTHON_SAMPLE, &user);
-    if (walk.kind)
-        return emit_interpreter_sample(ctx, walk, unwound, &user);
-
-    struct tandem_sample_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
-    if (!event) {
-        count(TANDEM_COUNTER_SAMPLES_RINGBUF_FULL);
-        return 0;
-    }
-    fill_sample(ctx, event, TANDEM_EVENT_SAMPLE, unwound, &user);
-    bpf_ringbuf_submit(event, BPF_RB_NO_WAKEUP);
-    return 0;
+    int unwound = unwind_user_stack(pid, 0, &user);
+    return emit_sample(ctx, unwound, &user);
 }
 
 static __always_inline int emit_process_event(__u32 kind)
