@@ -9,6 +9,7 @@
  * | V8 | 9, 10 | 26-29 |
  * | Perl | 11, 12 | 30-33 |
  * | Ruby | 13, 14 | 34-37 |
+ * | PHP | 15, 16 | 38-41 |
  *
  * Event kinds stay below 64 and counters below TANDEM_COUNTER_COUNT (tandem_sampler.h).
  */
@@ -18,5 +19,6 @@
 #include "tandem_cpython.h"
 #include "tandem_perl.h"
 #include "tandem_ruby.h"
+#include "tandem_php.h"
 
 #endif
