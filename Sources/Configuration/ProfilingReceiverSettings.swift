@@ -27,7 +27,7 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
     public var reporterInterval: Duration = .seconds(5)
     /// Which interpreters to unwind (`all`, or a comma-separated list, upstream's names):
     /// tandem walks CPython frames when it names `python`, Perl frames when it names `perl`,
-    /// Ruby frames when it names `ruby` (all of them for `all`); native and kernel frames are
+    /// Ruby frames when it names `ruby`, PHP frames when it names `php` (all of them for `all`); native and kernel frames are
     /// always unwound. The sampler's `--no-interpreter-frames` turns the walk off on the
     /// privileged side whatever this says.
     public var tracers: String = "all"
@@ -39,6 +39,9 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
 
     /// Whether `tracers` asks for Ruby frames.
     public var walksRuby: Bool { tracersName("ruby") }
+
+    /// Whether `tracers` asks for PHP frames.
+    public var walksPHP: Bool { tracersName("php") }
 
     /// Whether `tracers` is `all` or lists `tracer`.
     private func tracersName(_ tracer: String) -> Bool {

@@ -2,6 +2,7 @@ import CPythonLoading
 import RubyLoading
 import InterpreterLoading
 import PerlLoading
+import PHPLoading
 import SystemCalls
 
 /// Every runtime whose frames the BPF program walks, each through its own loader; a new
@@ -10,6 +11,7 @@ package enum InterpreterRuntimes {
     /// The loaders of the BPF object `object`'s walkers; nil: interpreter frames are off,
     /// and each loader refuses every record.
     package static func loaders(object: OpaquePointer?) throws(SystemCallError) -> [any InterpreterLoader] {
-        [try CPythonLoader(object: object), try PerlLoader(object: object), try RubyLoader(object: object)]
+        [try CPythonLoader(object: object), try PerlLoader(object: object), try RubyLoader(object: object),
+         try PHPLoader(object: object)]
     }
 }

@@ -210,6 +210,26 @@ extension ByteReader {
 }
 
 extension ByteReader {
+    mutating func readPHPFunction() throws(WireFormatError.Kind) -> PHPFunctionRecord {
+        let pid = try readInt32("pid")
+        let function = try readVarint()
+        let fingerprint = try readUInt32("fingerprint")
+        let version = try readUInt32("php version")
+        let flags = try readUInt32("function flags")
+        let kind = try readVarint()
+        guard kind <= 0x3ff else { throw .valueOutOfRange(field: "php function type", value: kind) }
+        let lineStart = try readUInt32("php line start")
+        var copies: [[UInt8]] = []
+        for _ in 0..<3 {
+            let count = try readCount("php function copy length", limit: PHPFunctionRecord.maximumCopyBytes)
+            copies.append(readBytes(count))
+        }
+        return PHPFunctionRecord(pid: pid, function: function, fingerprint: fingerprint, phpVersion: version,
+                                 flags: flags, type: UInt8(kind & 0xff), hasName: kind & 0x100 != 0,
+                                 hasClass: kind & 0x200 != 0, lineStart: lineStart, name: copies[0],
+                                 className: copies[1], file: copies[2])
+    }
+
     mutating func readPerlSub() throws(WireFormatError.Kind) -> PerlSubRecord {
         let pid = try readInt32("pid")
         let address = try readVarint()

@@ -294,6 +294,8 @@ struct RecordResolver {
             return .perlSub(try reader.readPerlSub())
         case .rubyISeq:
             return .rubyISeq(try reader.readRubyISeq())
+        case .phpFunction:
+            return .phpFunction(try reader.readPHPFunction())
         case .endOfStream:
             reachedEndOfStream = true
             return .endOfStream(try reader.readEndOfStream())
@@ -325,6 +327,7 @@ struct RecordResolver {
         case .cpython: "cpython stack"
         case .perl: "perl stack"
         case .ruby: "ruby stack"
+        case .php: "php stack"
         }
     }
 

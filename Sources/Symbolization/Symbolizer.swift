@@ -1,5 +1,6 @@
 import CPythonSymbolization
 import PerlSymbolization
+import PHPSymbolization
 import RubySymbolization
 import CTandemSymbolization
 import Logging
@@ -82,6 +83,9 @@ public final class Symbolizer {
     /// The iseqs of Ruby processes (docs/ruby.md), from iseq records.
     private var rubyISeqs = RubyISeqTable()
     private let rubyLog = RateLimitedLog(what: "malformed Ruby iseq records")
+    /// The functions of PHP processes (docs/php.md), from function records.
+    private var phpFunctions = PHPFunctionTable()
+    private let phpLog = RateLimitedLog(what: "malformed PHP function records")
     /// Files holding a line table, with its size, for `maximumLineTableBytes`.
     private var lineTableHolders: [(object: WeakObjectFile, bytes: Int)] = []
     private let lineLog = RateLimitedLog(what: "files with unreadable source lines")
@@ -123,6 +127,8 @@ public final class Symbolizer {
             applyPerlSub(record)
         case .rubyISeq(let record):
             applyRubyISeq(record)
+        case .phpFunction(let record):
+            applyPHPFunction(record)
         case .resetInterning:
             namedUserStacks.removeAll()
             namedKernelStacks.removeAll()
@@ -187,6 +193,7 @@ public final class Symbolizer {
                 cpythonCodes.remove(pid: pid)
                 perlSubs.remove(pid: pid)
                 rubyISeqs.remove(pid: pid)
+                phpFunctions.remove(pid: pid)
             }
         }
         processes[pid] = process
@@ -369,6 +376,49 @@ public final class Symbolizer {
                 complete)
     }
 
+    private func applyPHPFunction(_ record: PHPFunctionRecord) {
+        statistics.phpFunctionRecords += 1
+        guard Self.phpLayout(version: record.phpVersion) != nil else {
+            statistics.phpFunctionRecordsMalformed += 1
+            phpLog.log(.warning, "a function record of PHP \(record.phpVersion >> 8).\(record.phpVersion & 0xff), which has no layout here (pid \(record.pid))", to: logger)
+            return
+        }
+        let function: PHPFunction
+        do {
+            function = try PHPFunction(type: record.type, flags: PHPFunctionFlags(rawValue: record.flags),
+                                       hasName: record.hasName, hasClass: record.hasClass, lineStart: record.lineStart,
+                                       name: record.name, className: record.className, file: record.file)
+        } catch {
+            statistics.phpFunctionRecordsMalformed += 1
+            phpLog.log(.warning, "pid \(record.pid), function 0x\(String(record.function, radix: 16)): \(error); its frames stay unnamed", to: logger)
+            return
+        }
+        let key = PHPFunctionKey(function: record.function, fingerprint: record.fingerprint)
+        if !phpFunctions.insert(function, pid: record.pid, key: key, limit: options.maximumPHPFunctions) {
+            statistics.phpFunctionRecordsDropped += 1
+            reportLimit("max_php_functions", options.maximumPHPFunctions,
+                        "PHP functions (or \(PHPFunctionTable.bytesPerFunction) bytes of names and files per function on average) over all processes of this stream; frames of further ones stay unnamed")
+        }
+    }
+
+    /// Names a sample's PHP frames (leaf first) and merges them into `frames` at the native
+    /// executor loops; `complete` is false when a frame's function record may still come.
+    func mergingPHPFrames(_ php: [PHPFrame], pid: Int32, into frames: [Frame], userStart: Int) -> (frames: [Frame], complete: Bool) {
+        var named: [Frame] = []
+        named.reserveCapacity(php.count)
+        var complete = true
+        for frame in php {
+            let (one, known) = Self.phpFrame(frame, function: phpFunctions.function(
+                pid: pid, PHPFunctionKey(function: frame.function, fingerprint: frame.fingerprint)))
+            if one.functionName != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
+            complete = complete && known
+            named.append(one)
+        }
+        let merged = CPythonFrameMerge.merge(named, entries: php.map { $0.flags.contains(.entry) }, into: frames,
+                                             userStart: userStart, at: PHPFrameMerge.executorLoops)
+        return (merged, complete)
+    }
+
     private func intern(_ path: String) -> String {
         if let existing = internedPaths[path] { return existing }
         if internedPaths.count > 100_000 { internedPaths.removeAll() }
@@ -392,6 +442,7 @@ public final class Symbolizer {
         cpythonCodes.removeAll()
         perlSubs.removeAll()
         rubyISeqs.removeAll()
+        phpFunctions.removeAll()
         lineTableHolders = []
         kernelSymbols = KernelSymbolTable()
         sampleStacks.removeAll()
@@ -500,6 +551,10 @@ public final class Symbolizer {
             frames = CPythonFrameMerge.merge(named, entries: python.map { $0.flags.contains(.entry) },
                                              into: PerfTrampolines.removed(from: frames, userStart: userStart),
                                              userStart: userStart)
+        } else if sample.interpreterStackKind == .php {
+            let merged = mergingPHPFrames(sample.phpFrames, pid: sample.pid, into: frames, userStart: userStart)
+            frames = merged.frames
+            cacheable = cacheable && merged.complete
         } else if sample.interpreterStackKind == .ruby {
             let merged = mergingRubyFrames(RubyFrame.frames(words: sample.interpreterStack), pid: sample.pid, into: frames,
                                            userStart: userStart)

@@ -36,6 +36,8 @@ public struct SymbolizerOptions: Sendable, Hashable {
     public var maximumPerlSubs = defaultMaximumPerlSubs
     /// Ruby iseqs kept over all processes of a stream (as many as CPython code objects by default).
     public var maximumRubyISeqs: Int
+    /// PHP functions kept over all processes of a stream (no configuration key yet).
+    public var maximumPHPFunctions = defaultMaximumPHPFunctions
     /// Give native and Go frames their source file and line (`Frame.sourceFile`,
     /// `sourceLine`) from DWARF `.debug_line` or Go's `.gopclntab` (`source_lines`).
     public var sourceLines: Bool
@@ -63,6 +65,9 @@ public struct SymbolizerOptions: Sendable, Hashable {
     /// 2^16 subs (only those on sampled stacks are sent), and 32 MiB of their names and
     /// files (512 bytes each on average: `PerlSubTable.bytesPerSub`).
     public static let defaultMaximumPerlSubs = 1 << 16
+    /// 2^16 functions (only those on sampled stacks are sent), and 32 MiB of their names and
+    /// files (512 bytes each on average: `PHPFunctionTable.bytesPerFunction`).
+    public static let defaultMaximumPHPFunctions = 1 << 16
     /// 2^22 rows (48 MiB): rows repeating their predecessor's file and line are not kept,
     /// which leaves a few million for the largest binaries.
     public static let defaultMaximumLineRows = 1 << 22

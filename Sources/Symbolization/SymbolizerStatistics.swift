@@ -67,6 +67,11 @@ public struct SymbolizerStatistics: Sendable, Hashable {
     public var rubyISeqRecords: UInt64 = 0
     public var rubyISeqRecordsDropped: UInt64 = 0
     public var rubyISeqRecordsMalformed: UInt64 = 0
+    /// PHP function records received, refused by `maximumPHPFunctions`, and unusable (a
+    /// version without a layout, an unknown function type, an unreadable name).
+    public var phpFunctionRecords: UInt64 = 0
+    public var phpFunctionRecordsDropped: UInt64 = 0
+    public var phpFunctionRecordsMalformed: UInt64 = 0
 
     /// Line tables read (DWARF `.debug_line` or Go `.gopclntab`), one per file and reading.
     public var lineTablesLoaded: UInt64 = 0

@@ -24,6 +24,8 @@ public enum ControlRecord: Hashable, Sendable {
     case perlProcess(PerlProcess)
     /// Where a process's Ruby VM keeps its execution context (code 27).
     case rubyProcess(RubyProcess)
+    /// Where a process's PHP engine keeps its executor globals (code 29).
+    case phpProcess(PHPProcess)
     /// A record type this version does not know, skipped by its length.
     case unknown(type: UInt64, length: Int)
 }
@@ -37,6 +39,7 @@ public enum ControlRecordType: UInt64, Sendable {
     case cpythonProcess = 19
     case perlProcess = 25
     case rubyProcess = 27
+    case phpProcess = 29
 }
 
 /// A process with a CPython interpreter (docs/cpython.md): the interpreter's version
@@ -248,6 +251,13 @@ public struct ControlEncoder: Sendable {
             payload.writeVarint(process.tlsOffset)
             payload.writeVarint(process.device)
             payload.writeVarint(process.inode)
+        case .phpProcess(let process):
+            type = ControlRecordType.phpProcess.rawValue
+            payload.writeInt32(process.pid)
+            payload.writeVarint(process.phpVersion)
+            payload.writeVarint(process.executorGlobalsAddress)
+            payload.writeVarint(process.device)
+            payload.writeVarint(process.inode)
         case .unknown(let code, let length):
             type = code
             payload.writeBytes([UInt8](repeating: 0, count: length))
@@ -443,6 +453,12 @@ extension ByteReader {
             let offset = try readVarint()
             return .rubyProcess(RubyProcess(pid: pid, rubyVersion: version, moduleSlotAddress: slot, tlsOffset: offset,
                                             device: try readVarint(), inode: try readVarint()))
+        case .phpProcess:
+            let pid = try readInt32("pid")
+            let version = try readUInt32("php version")
+            let address = try readVarint()
+            return .phpProcess(PHPProcess(pid: pid, phpVersion: version, executorGlobalsAddress: address,
+                                          device: try readVarint(), inode: try readVarint()))
         }
     }
 

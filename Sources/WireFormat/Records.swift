@@ -23,6 +23,8 @@ public enum RecordType: UInt64, Sendable, CaseIterable {
     case perlSub = 24
     /// An iseq a sample's Ruby frames name (docs/ruby.md).
     case rubyISeq = 26
+    /// A function a sample's PHP frames name (docs/php.md).
+    case phpFunction = 28
 }
 
 /// A decoded record. Interned references (`StackDefinition`, `ThreadDefinition`)
@@ -47,6 +49,7 @@ public enum Record: Hashable, Sendable {
     case cpythonCode(CPythonCodeRecord)
     case perlSub(PerlSubRecord)
     case rubyISeq(RubyISeqRecord)
+    case phpFunction(PHPFunctionRecord)
     /// A record of a type this version does not know; skipped by length.
     case unknown(type: UInt64, length: Int)
 
@@ -69,6 +72,7 @@ public enum Record: Hashable, Sendable {
         case .cpythonCode: .cpythonCode
         case .perlSub: .perlSub
         case .rubyISeq: .rubyISeq
+        case .phpFunction: .phpFunction
         case .unknown: nil
         }
     }
@@ -85,6 +89,8 @@ public enum StackKind: UInt64, Sendable, Hashable, CaseIterable {
     case perl = 5
     /// Two words per frame (`RubyFrame.words`).
     case ruby = 6
+    /// `PHPFrame.words`.
+    case php = 7
 
     /// A runtime's frames, which a sample carries in its interpreter stack.
     public var isInterpreter: Bool { self != .kernel && self != .user }
@@ -195,6 +201,10 @@ public struct Sample: Hashable, Sendable {
     /// The Perl frames, leaf first (none when the interpreter stack is another runtime's).
     public var perlFrames: [PerlFrame] {
         interpreterStackKind == .perl ? PerlFrame.frames(words: interpreterStack) : []
+    }
+    /// The PHP frames, leaf first (none when the interpreter stack is another runtime's).
+    public var phpFrames: [PHPFrame] {
+        interpreterStackKind == .php ? PHPFrame.frames(words: interpreterStack) : []
     }
 }
 
@@ -449,6 +459,14 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
     public static let perlWalksWithFrames = StatisticsCounter(rawValue: 50)
     /// Sub records lost (ring buffer full, no live stream); each is sent again at its next sample.
     public static let perlSubRecordsLost = StatisticsCounter(rawValue: 51)
+    /// PHP process records (control record 29) loaded and refused; samples of processes the
+    /// PHP walker follows, and those with PHP frames; function records lost (ring buffer full,
+    /// no live stream), each sent again at its function's next sample.
+    public static let phpProcessesLoaded = StatisticsCounter(rawValue: 57)
+    public static let phpProcessesRejected = StatisticsCounter(rawValue: 58)
+    public static let phpWalks = StatisticsCounter(rawValue: 59)
+    public static let phpWalksWithFrames = StatisticsCounter(rawValue: 60)
+    public static let phpFunctionRecordsLost = StatisticsCounter(rawValue: 61)
 
     public var isDrop: Bool {
         [.dropsRingBufferFull, .dropsUserBufferFull, .dropsDisconnected, .dropsStackError, .dropsMalformedRecord]
@@ -503,6 +521,11 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
         case .perlWalks: "perl_walks"
         case .perlWalksWithFrames: "perl_walks_with_frames"
         case .perlSubRecordsLost: "perl_sub_records_lost"
+        case .phpProcessesLoaded: "php_processes_loaded"
+        case .phpProcessesRejected: "php_processes_rejected"
+        case .phpWalks: "php_walks"
+        case .phpWalksWithFrames: "php_walks_with_frames"
+        case .phpFunctionRecordsLost: "php_function_records_lost"
         default: "counter_\(rawValue)"
         }
     }

@@ -247,6 +247,10 @@ public struct StreamEncoder {
             payload.removeAll()
             payload.writeRubyISeq(record)
             frame(.rubyISeq)
+        case .phpFunction(let record):
+            payload.removeAll()
+            payload.writePHPFunction(record)
+            frame(.phpFunction)
         case .resetInterning:
             resetInterning()
         case .header, .stackDefinition, .threadDefinition, .sample, .unknown:

@@ -66,6 +66,12 @@ public enum CaptureInspection {
                         + (frame.position == RubyFrame.unknownPosition ? "?" : "\(frame.position)")
                         + (frame.flags.contains(.entry) ? "!" : "")
                 }.joined()
+            case .php:
+                let frames = PHPFrame.frames(words: stack.frames)
+                return "stack #\(stack.id) php \(frames.count) frames:" + frames.map { frame in
+                    " \(hex(frame.function))/\(hex(UInt64(frame.fingerprint)))@\(frame.line)"
+                        + (frame.flags.contains(.entry) ? "!" : "")
+                }.joined()
             }
         case .threadDefinition(let thread):
             return "thread #\(thread.id) pid=\(thread.pid) tid=\(thread.tid)"
@@ -118,6 +124,10 @@ public enum CaptureInspection {
             return "ruby_iseq pid=\(record.pid) iseq=\(hex(record.iseq)) fingerprint=\(hex(UInt64(record.fingerprint)))"
                 + " ruby=\(record.rubyVersion >> 8).\(record.rubyVersion & 0xff) flags=\(hex(UInt64(record.flags)))"
                 + " bytes=\(record.body.count)/\(record.label.count)/\(record.path.count)/\(record.lineEntries.count)/\(record.succinctTable.count)"
+        case .phpFunction(let record):
+            return "php_function pid=\(record.pid) function=\(hex(record.function)) fingerprint=\(hex(UInt64(record.fingerprint)))"
+                + " php=\(record.phpVersion >> 8).\(record.phpVersion & 0xff) type=\(record.type) flags=\(hex(UInt64(record.flags)))"
+                + " bytes=\(record.name.count)/\(record.className.count)/\(record.file.count)"
         case .unknown(let type, let length):
             return "unknown type=\(type) length=\(length)"
         }
@@ -207,7 +217,7 @@ public struct CaptureSummary {
             switch stack.kind {
             case .kernel: kernelStacks.insert(stack.frames)
             case .user: userStacks.insert(stack.frames)
-            case .cpython, .perl, .ruby: break
+            case .cpython, .perl, .ruby, .php: break
             }
         case .process(let process):
             processRecords += 1
@@ -243,6 +253,7 @@ public struct CaptureSummary {
         case .cpythonCode: "cpython_code"
         case .perlSub: "perl_sub"
         case .rubyISeq: "ruby_iseq"
+        case .phpFunction: "php_function"
         case .unknown(let type, _): "unknown_\(type)"
         }
     }

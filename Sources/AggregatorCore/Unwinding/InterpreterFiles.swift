@@ -1,31 +1,34 @@
 import CPythonSymbolization
 import ELF
 import PerlSymbolization
+import PHPSymbolization
 import Symbolization
 import UnwindTableCompiler
 import UnwindTableFormat
 import WireFormat
 
 /// An interpreter tandem walks, found in a mapped file: `anchorAddress` is the ELF address
-/// of what the sampler's walker starts from (`_PyRuntime`, `PL_thr_key`).
+/// of what the sampler's walker starts from (`_PyRuntime`, `PL_thr_key`, `executor_globals`).
 enum MappedInterpreter: Hashable {
     case cpython(CPythonInterpreter)
     case perl(PerlInterpreter)
+    case php(PHPInterpreter)
 
     var anchorAddress: UInt64 {
         switch self {
         case .cpython(let interpreter): interpreter.runtimeAddress
         case .perl(let interpreter): interpreter.threadKeyAddress
+        case .php(let interpreter): interpreter.executorGlobalsAddress
         }
     }
 }
 
-/// Finds the CPython or Perl interpreter among a process's mapped files as soon as its
+/// Finds the CPython, Perl or PHP interpreter among a process's mapped files as soon as its
 /// mappings arrive, without waiting for the file's unwind table (seconds for a large static
 /// `python3`): so that a process's first samples already have its interpreter's frames.
 ///
 /// Only files whose name says `python` (`python3.11`, `libpython3.11.so.1.0`) or `perl`
-/// (`perl`, `libperl.so.5.36`) are read here, once per file; a renamed CPython is still
+/// (`perl`, `libperl.so.5.36`) or `php` (`php8.2`, `libphp.so`) are read here, once per file; a renamed CPython is still
 /// found by the table compile's parse (`CompiledUnwindTable.cpython`), later.
 final class InterpreterFiles {
     private struct Found {
@@ -47,10 +50,10 @@ final class InterpreterFiles {
         self.maximumFileSize = maximumFileSize
     }
 
-    /// Whether `path` may be an interpreter: its file name holds `python` or `perl`.
+    /// Whether `path` may be an interpreter: its file name holds `python`, `perl` or `php`.
     static func mayBeInterpreter(_ path: String) -> Bool {
         guard let name = path.split(separator: "/").last else { return false }
-        return name.contains("python") || name.contains("perl")
+        return name.contains("python") || name.contains("perl") || name.contains("php")
     }
 
     /// The interpreter mapped at `mapping` and its anchor's address in the process.
@@ -106,6 +109,8 @@ final class InterpreterFiles {
             interpreter = .cpython(cpython)
         } else if case .interpreter(let perl) = (try? PerlInterpreter.detect(in: elf)) ?? .notPerl {
             interpreter = .perl(perl)
+        } else if case .interpreter(let php) = (try? PHPInterpreter.detect(in: elf)) ?? .notPHP {
+            interpreter = .php(php)
         } else {
             return nil
         }

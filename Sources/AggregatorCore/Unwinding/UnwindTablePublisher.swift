@@ -45,6 +45,8 @@ public final class UnwindTablePublisher {
         public var perlProcessesSent = 0
         /// Ruby process records sent (control record 27).
         public var rubyProcessesSent = 0
+        /// PHP process records sent (control record 29).
+        public var phpProcessesSent = 0
     }
 
     private let cache: UnwindTableCache
@@ -64,7 +66,9 @@ public final class UnwindTablePublisher {
     public var walksCPython = true
     /// Name each process's Perl interpreter to the sampler, which then walks its Perl frames.
     public var walksPerl = true
-    private var walksInterpreters: Bool { walksCPython || walksPerl }
+    /// Name each process's PHP engine to the sampler, which then walks its PHP frames.
+    public var walksPHP = true
+    private var walksInterpreters: Bool { walksCPython || walksPerl || walksPHP }
     private lazy var interpreterFiles = InterpreterFiles(maximumFileSize: maximumFileSize)
     /// Name each process's Ruby VM to the sampler, which then walks its Ruby frames.
     public var walksRuby = true
@@ -221,7 +225,8 @@ public final class UnwindTablePublisher {
     }
 
     /// Names `interpreter` to the sampler: control record 19 (CPython, `address` is
-    /// `_PyRuntime`'s) or 25 (Perl, `address` is `PL_thr_key`'s), if its runtime is walked.
+    /// `_PyRuntime`'s), 25 (Perl, `address` is `PL_thr_key`'s) or 29 (PHP, `address` is
+    /// `executor_globals`'s), if its runtime is walked.
     private func sendInterpreter(_ interpreter: MappedInterpreter, address: UInt64, device: UInt64, inode: UInt64,
                                  path: String, pid: Int32) {
         let record: ControlRecord
@@ -237,11 +242,20 @@ public final class UnwindTablePublisher {
             record = .perlProcess(PerlProcess(pid: pid, perlVersion: perl.version.packed, threadKeyAddress: address,
                                               device: device, inode: inode))
             description = "perl \(perl.version) in \(path): walking the Perl frames of its processes"
+        case .php(let php):
+            guard walksPHP else { return }
+            record = .phpProcess(PHPProcess(pid: pid, phpVersion: php.version.packed, executorGlobalsAddress: address,
+                                            device: device, inode: inode))
+            description = "PHP \(php.version) in \(path): walking the PHP frames of its processes"
         }
         // Urgent: a few bytes that would otherwise wait behind the megabytes of tables a
         // stream's first seconds queue (the process's interpreter frames wait on it, its tables not).
         guard channel.send(record, urgent: true) else { return }
-        if case .perl = interpreter { counters.perlProcessesSent += 1 } else { counters.cpythonProcessesSent += 1 }
+        switch interpreter {
+        case .cpython: counters.cpythonProcessesSent += 1
+        case .perl: counters.perlProcessesSent += 1
+        case .php: counters.phpProcessesSent += 1
+        }
         if loggedInterpreters.insert(FileIdentity(device: device, inode: inode)).inserted {
             logger.debug("\(description)")
         }
