@@ -35,6 +35,11 @@ func controlSeeds() -> [[UInt8]] {
                                                 tlsOffset: 8, device: 0x803, inode: 1234)),
                        .rubyProcess(RubyProcess(pid: -1, rubyVersion: .max, moduleSlotAddress: .max, tlsOffset: .max,
                                                 device: 0, inode: 0))]),
+        controlStream([.phpProcess(PHPProcess(pid: 4321, phpVersion: 0x0802, executorGlobalsAddress: 0x5632_1a58_ae60,
+                                              device: 0x803, inode: 1234)),
+                       .phpProcess(PHPProcess(pid: -1, phpVersion: .max, executorGlobalsAddress: .max, device: .max,
+                                              inode: .max)),
+                       .phpProcess(PHPProcess(pid: 0, phpVersion: 0, executorGlobalsAddress: 0, device: 0, inode: 0))]),
         controlStream([.unwindTable(table), .unwindMappings(mappings), .fileRequest(request),
                        .unwindMappings(UnwindMappings(pid: 4321, entries: [])), .releaseUnwindTable(tableID: 1)]),
     ]

@@ -74,6 +74,10 @@ row "optional: Ruby process loading" "nothing: checks the aggregator's record 27
     Sources/RubyLoading/*.swift
 row "optional: the BPF Ruby walker and its structs" "VM structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
     bpf/ruby.bpf.h bpf/tandem_ruby.h
+row "optional: PHP process loading" "nothing: checks the aggregator's record 29 against the process's mappings (PROCMAP_QUERY); copies the walker's ring records" "the aggregator's control records (pid, version, address, device, inode)" \
+    Sources/PHPLoading/*.swift
+row "optional: the BPF PHP walker and its structs" "engine structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
+    bpf/php.bpf.h bpf/tandem_php.h
 row "optional: off-CPU attachment" "nothing: sets the threshold and attaches the program" "--off-cpu-threshold or the configuration's off_cpu_threshold, from root" \
     Sources/OffCPULoading/*.swift
 row "optional: the BPF off-CPU program" "nothing: fills the same fixed records as a sample, at a chosen switch off the CPU" "the switching task's registers and stack (bpf_get_stack, the table unwinder)" \
@@ -84,6 +88,8 @@ row "shared: Perl layouts (per-release offsets, generated)" "nothing: constants"
     Sources/PerlLayouts/*.swift
 row "shared: Ruby layouts (per-version offsets, generated)" "nothing: constants" "none" \
     Sources/RubyLayouts/*.swift
+row "shared: PHP layouts (per-version offsets, generated)" "nothing: constants" "none" \
+    Sources/PHPLayouts/*.swift
 row "shared: wire format (records, stream encoder, control-record decoder)" "the control stream: length-framed records, every length and count bounded" "the aggregator's socket" \
     Sources/WireFormat/*.swift
 row "shared: unwind-table format and validator" "serialized tables (sizes, sorted offsets, rule words)" "the aggregator's control records" \

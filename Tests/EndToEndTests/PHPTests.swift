@@ -58,6 +58,9 @@ struct PHPTests {
                 + zip(Self.truthFunctions, zip(shares, state.measuredShares)).map { "\($0.0) \(formatted($0.1.0))% (measured \(formatted($0.1.1))%)" }
                     .joined(separator: ", ")
                 + "; samples.php.count \(phpCount), PHP leaves \(phpLeaf)")
+            if let heaviest = stacks.max(by: { $0.count < $1.count }) {
+                print("php \(workload.comm) heaviest stack (\(heaviest.count)): \(heaviest.frames.suffix(14).joined(separator: ";"))")
+            }
             guard measured >= 800 else {
                 failures.append("\(workload.comm): only \(measured) samples with a known function of \(total)")
                 continue
