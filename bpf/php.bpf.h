@@ -199,13 +199,21 @@ static long php_frame_step(__u64 index, struct php_walk_state *state)
         out->fingerprint = state->last_fingerprint;
     } else {
         /* A user function's struct (zend_op_array) is the larger; an internal one's may end before it. */
-        if (bpf_probe_read_user(scratch->function, TANDEM_PHP_FUNCTION_BYTES, (void *)function) &&
-            bpf_probe_read_user(scratch->function, 32, (void *)function)) {
-            out->flags = TANDEM_PHP_FRAME_UNREADABLE;
-            return 0;
+        int short_copy = 0;
+        if (bpf_probe_read_user(scratch->function, TANDEM_PHP_FUNCTION_BYTES, (void *)function)) {
+            short_copy = 1;
+            if (bpf_probe_read_user(scratch->function, 32, (void *)function)) {
+                out->flags = TANDEM_PHP_FRAME_UNREADABLE;
+                return 0;
+            }
         }
         __u8 *copy = scratch->function;
         type = layout->function_type < TANDEM_PHP_FUNCTION_BYTES ? copy[layout->function_type & 0xff] : 0;
+        /* User code in a short copy: its file and first line would be a previous function's bytes. */
+        if (short_copy && (type & 1) == 0) {
+            out->flags = TANDEM_PHP_FRAME_UNREADABLE;
+            return 0;
+        }
         __u64 mix = (php_copied_u64(copy, TANDEM_PHP_FUNCTION_BYTES, layout->function_name) << 1) ^
                     (php_copied_u64(copy, TANDEM_PHP_FUNCTION_BYTES, layout->function_scope) << 2) ^ type;
         if ((type & 1) == 0)
