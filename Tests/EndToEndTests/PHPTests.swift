@@ -43,9 +43,11 @@ struct PHPTests {
             var innermost: [String: Int] = [:]
             var phpLeaf = 0
             var total = 0
+            var named = 0
             for stack in stacks {
                 total += stack.count
                 let frames = stack.frames.map(Self.parse)
+                if frames.contains(where: \.isPHP) { named += stack.count }
                 if frames.last?.isPHP == true { phpLeaf += stack.count }
                 if let function = frames.last(where: { $0.isPHP && Self.truthFunctions.contains($0.name) }) {
                     innermost[function.name, default: 0] += stack.count
@@ -57,7 +59,7 @@ struct PHPTests {
             print("php \(workload.comm) (pid \(state.pid)): \(total) samples, with PHP frames after the first: \(state.walk); "
                 + zip(Self.truthFunctions, zip(shares, state.measuredShares)).map { "\($0.0) \(formatted($0.1.0))% (measured \(formatted($0.1.1))%)" }
                     .joined(separator: ", ")
-                + "; samples.php.count \(phpCount), PHP leaves \(phpLeaf)")
+                + "; samples.php.count \(phpCount), PHP leaves \(phpLeaf); with a named PHP frame \(named)")
             if let heaviest = stacks.max(by: { $0.count < $1.count }) {
                 print("php \(workload.comm) heaviest stack (\(heaviest.count)): \(heaviest.frames.suffix(14).joined(separator: ";"))")
             }
@@ -74,6 +76,11 @@ struct PHPTests {
             }
             if state.walk.share < 95 {
                 failures.append("\(workload.comm): \(state.walk) samples with PHP frames after the first one, under 95%")
+            }
+            // Named, not only walked: samples with a named PHP frame (a function and its file),
+            // of those after the first walked one.
+            if percent(Int64(named), of: Int64(state.walk.after)) < 95 {
+                failures.append("\(workload.comm): \(named) samples with a named PHP frame of \(state.walk.after) after the first walked one, under 95%")
             }
             // Every PHP-leaf sample counts; a leaf named by address only (its function record not come yet) may too.
             if phpCount < Int64(phpLeaf) || phpCount > Int64(phpLeaf) + Int64(total - measured) {
