@@ -49,6 +49,42 @@ import Testing
         #expect(PHPLayout.supported[interpreter.layoutIndex].version == interpreter.version)
     }
 
+    /// `bytes` with every occurrence of `text` replaced by `replacement` (as long).
+    static func patched(_ bytes: [UInt8], _ text: String, _ replacement: String) -> [UInt8] {
+        let from = Array(text.utf8), to = Array(replacement.utf8)
+        precondition(from.count == to.count)
+        var bytes = bytes
+        var index = 0
+        while index + from.count <= bytes.count {
+            if bytes[index] == from[0], Array(bytes[index..<index + from.count]) == from {
+                bytes.replaceSubrange(index..<index + from.count, with: to)
+                index += from.count
+            } else {
+                index += 1
+            }
+        }
+        return bytes
+    }
+
+    /// An engine tandem does not walk is refused with a reason that says what to do.
+    @Test(arguments: files)
+    func unsupportedEnginesSayWhy(path: String) throws {
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        let newer = try ELFFile(bytes: Self.patched(bytes, "X-Powered-By: PHP/8.2.", "X-Powered-By: PHP/8.9."), name: path)
+        guard case .unsupported(let reason) = try PHPInterpreter.detect(in: newer) else {
+            Issue.record("PHP 8.9 was not refused")
+            return
+        }
+        #expect(reason.contains("8.9") && reason.contains("scripts/php-layouts.sh"), "\(reason)")
+        // The globals' name changed: what a thread-safe build (executor_globals_offset instead) also lacks.
+        let stripped = try ELFFile(bytes: Self.patched(bytes, "executor_globals\0", "executor_globalz\0"), name: path)
+        guard case .unsupported(let missing) = try PHPInterpreter.detect(in: stripped) else {
+            Issue.record("PHP without executor_globals was not refused")
+            return
+        }
+        #expect(missing.contains("executor_globals"), "\(missing)")
+    }
+
     @Test func otherFilesAreNotPHP() throws {
         #expect(try PHPInterpreter.detect(in: Self.elf("/bin/ls")) == .notPHP)
     }

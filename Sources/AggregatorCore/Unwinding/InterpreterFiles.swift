@@ -38,6 +38,9 @@ final class InterpreterFiles {
 
     /// Results by file; nil: not an interpreter tandem walks (or unreadable here).
     private var files: [FileIdentity: Found?] = [:]
+    /// Interpreters found but not walked (a thread-safe PHP, a release without a layout), with
+    /// the reason, until the publisher logs them: at most one per file examined.
+    private var refusals: [(path: String, reason: String)] = []
     /// Files no path opened for lack of permission, with the mappings that wait for them:
     /// examined again when the sampler passes a descriptor (`examinePassed`).
     private var awaiting: [FileIdentity: [(pid: Int32, mapping: Mapping)]] = [:]
@@ -67,9 +70,10 @@ final class InterpreterFiles {
         } else {
             guard files.count < maximumFiles else { return nil }
             switch examine(paths: ["/proc/\(pid)/root\(mapping.path)", mapping.path], identity: identity) {
-            case .found(let result):
+            case .found(let result, let refusal):
                 found = result
                 files[identity] = result
+                if let refusal { refusals.append((mapping.path, refusal)) }
             case .notReadable:
                 // The table's request brings a descriptor (`examinePassed`).
                 if awaiting[identity, default: []].count < maximumAwaitingPerFile { awaiting[identity, default: []].append((pid, mapping)) }
@@ -92,7 +96,9 @@ final class InterpreterFiles {
         var found: Found?
         if case .success(let bytes) = UnwindTableCache.readDescriptor(file.fileDescriptor, name: file.path, identity: identity,
                                                                       limit: maximumFileSize) {
-            found = Self.interpreter(in: bytes, name: file.path)
+            let examined = Self.interpreter(in: bytes, name: file.path)
+            found = examined.found
+            if let refusal = examined.refusal { refusals.append((file.path, refusal)) }
         }
         files[identity] = found
         guard let found else { return [] }
@@ -101,20 +107,35 @@ final class InterpreterFiles {
         }
     }
 
-    /// The interpreter in a file's bytes, with the segments that place it; nil when none.
-    private static func interpreter(in bytes: [UInt8], name: String) -> Found? {
-        guard let elf = try? ELFFile(bytes: bytes, name: name) else { return nil }
+    /// The interpreters found but not walked since the last call, with why: for the log.
+    func takeRefusals() -> [(path: String, reason: String)] {
+        defer { refusals = [] }
+        return refusals
+    }
+
+    /// The interpreter in a file's bytes, with the segments that place it; nil when none, with
+    /// the reason when the file holds an interpreter tandem does not walk.
+    private static func interpreter(in bytes: [UInt8], name: String) -> (found: Found?, refusal: String?) {
+        guard let elf = try? ELFFile(bytes: bytes, name: name) else { return (nil, nil) }
         let interpreter: MappedInterpreter
+        var refusal: String?
         if case .interpreter(let cpython) = (try? CPythonInterpreter.detect(in: elf)) ?? .notCPython {
             interpreter = .cpython(cpython)
-        } else if case .interpreter(let perl) = (try? PerlInterpreter.detect(in: elf)) ?? .notPerl {
-            interpreter = .perl(perl)
-        } else if case .interpreter(let php) = (try? PHPInterpreter.detect(in: elf)) ?? .notPHP {
-            interpreter = .php(php)
         } else {
-            return nil
+            let perl = (try? PerlInterpreter.detect(in: elf)) ?? .notPerl
+            if case .interpreter(let found) = perl {
+                interpreter = .perl(found)
+            } else {
+                if case .unsupported(let reason) = perl { refusal = reason }
+                let php = (try? PHPInterpreter.detect(in: elf)) ?? .notPHP
+                guard case .interpreter(let found) = php else {
+                    if case .unsupported(let reason) = php { refusal = reason }
+                    return (nil, refusal)
+                }
+                interpreter = .php(found)
+            }
         }
-        return Found(interpreter: interpreter, segments: UnwindTable.LoadSegment.segments(of: elf))
+        return (Found(interpreter: interpreter, segments: UnwindTable.LoadSegment.segments(of: elf)), nil)
     }
 
     /// The anchor in the process: the mapping's bias turns an ELF address into the
@@ -125,7 +146,7 @@ final class InterpreterFiles {
     }
 
     private enum Examination {
-        case found(Found?)
+        case found(Found?, refusal: String?)
         /// Every path failed for lack of access (another mount namespace, permissions).
         case notReadable
     }
@@ -137,9 +158,10 @@ final class InterpreterFiles {
             case .failure(let failure):
                 onlyAccessFailures = onlyAccessFailures && failure.isAccessFailure
             case .success(let (_, bytes)):
-                return .found(Self.interpreter(in: bytes, name: path))
+                let examined = Self.interpreter(in: bytes, name: path)
+                return .found(examined.found, refusal: examined.refusal)
             }
         }
-        return onlyAccessFailures ? .notReadable : .found(nil)
+        return onlyAccessFailures ? .notReadable : .found(nil, refusal: nil)
     }
 }

@@ -179,6 +179,7 @@ public final class UnwindTablePublisher {
                 sendInterpreter(interpreter, address: address, device: mapping.device, inode: mapping.inode,
                                 path: mapping.path, pid: mappings.pid)
             }
+            logInterpreterRefusals()
         }
         for mapping in mappings.mappings.sorted(by: { $0.start < $1.start }) {
             let result = entry(for: mapping, pid: mappings.pid)
@@ -221,6 +222,14 @@ public final class UnwindTablePublisher {
             // reaches here through a descriptor the sampler passed.
             sendInterpreter(.cpython(interpreter), address: interpreter.runtimeAddress &- mapping.bias,
                             device: mapping.device, inode: mapping.inode, path: path, pid: pid)
+        }
+    }
+
+    /// Says once per file why an interpreter found in it is not walked (a thread-safe PHP, a
+    /// perl release without a layout): its processes show the interpreter's own C frames only.
+    private func logInterpreterRefusals() {
+        for (path, reason) in interpreterFiles.takeRefusals() {
+            logger.info("no interpreter frames for \(path): \(reason)")
         }
     }
 
@@ -429,6 +438,7 @@ public final class UnwindTablePublisher {
                 sendInterpreter(found.interpreter, address: found.address, device: found.mapping.device,
                                 inode: found.mapping.inode, path: found.mapping.path, pid: found.pid)
             }
+            logInterpreterRefusals()
             channel.flush()
         }
     }
