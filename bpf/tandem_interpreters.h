@@ -19,4 +19,12 @@
 #include "tandem_perl.h"
 #include "tandem_ruby.h"
 
+/* Each walker's program's index in the sampling program's interpreter_programs. */
+enum tandem_runtime {
+    TANDEM_RUNTIME_CPYTHON = 0,
+    TANDEM_RUNTIME_PERL = 1,
+    TANDEM_RUNTIME_RUBY = 2,
+    TANDEM_RUNTIMES = 3,
+};
+
 #endif
