@@ -80,5 +80,48 @@ struct OffCPULiveTests {
         #expect(statistics[.offCPUSwitchesRecorded] >= statistics[.offCPUSamples])
         #expect(statistics[.samplesCollected] == statistics[.samplesSent] + statistics.totalDrops)
     }
+
+    /// An exiting thread's last switch off the CPU never comes back: were it recorded, its
+    /// record would stay in the map of pending threads (4,096) until the map filled and every
+    /// later switch was lost. 6,000 threads exit here, then the main thread's sleeps must all
+    /// be recorded and no switch lost (the host has far fewer than 4,096 threads waiting).
+    @Test("exiting threads leave nothing pending: after 6,000 thread exits every sleep is still recorded")
+    func exitingThreadsLeaveNothingPending() throws {
+        let scratch = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let workloadPath = try Workload.build("exiting_threads", in: scratch, extraArguments: ["-pthread"])
+        var workloadPID: Int32 = 0
+        var truth = ""
+        let records = try capture(samplesPerSecond: 19, scratch: scratch, extraArguments: ["--off-cpu-threshold", "1"]) { _ in
+            let workload = Process()
+            workload.executableURL = URL(fileURLWithPath: workloadPath)
+            workload.arguments = ["6000", "50"]
+            let output = Pipe()
+            workload.standardOutput = output
+            try workload.run()
+            workloadPID = workload.processIdentifier
+            truth = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            workload.waitUntilExit()
+        }
+        func value(_ key: String) -> Int64 {
+            truth.split(separator: "\n").first { $0.hasPrefix(key + "=") }.flatMap { Int64($0.dropFirst(key.count + 1)) } ?? -1
+        }
+        let slept = value("slept_ns"), naps = value("naps")
+        try #require(slept > 0 && naps == 50, "workload output: \(truth)")
+
+        let names = KernelSymbolNames(records)
+        // The main thread's sleeps: the 50 naps and the 500 ms it lingers after them.
+        let sleeps = records.samples.filter { sample in
+            sample.pid == workloadPID && sample.tid == workloadPID && sample.offCPUNanoseconds > 0
+                && sample.kernelStack.contains { names.name(containing: $0) == "do_nanosleep" }
+        }
+        let statistics = try #require(records.compactMap { if case .statistics(let s) = $0 { s } else { nil } }.last)
+        print("off-CPU after thread exits: \(sleeps.count) sleeps recorded of \(naps) naps and the linger; "
+              + "switches recorded \(statistics[.offCPUSwitchesRecorded]), lost \(statistics[.offCPUSwitchesLost])")
+        #expect(statistics[.offCPUSwitchesLost] == 0)
+        #expect(Int64(sleeps.count) >= naps)
+        let recorded = sleeps.reduce(Int64(0)) { $0 + Int64($1.offCPUNanoseconds) }
+        #expect(recorded >= slept, "recorded \(recorded) ns of sleep, the naps alone were \(slept) ns")
+    }
 }
 }
