@@ -28,8 +28,9 @@ struct OffCPULiveTests {
         func value(_ key: String) -> Int64 {
             truth.split(separator: "\n").first { $0.hasPrefix(key + "=") }.flatMap { Int64($0.dropFirst(key.count + 1)) } ?? -1
         }
-        let slept = value("slept_ns"), naps = value("naps")
-        try #require(slept > 0 && naps > 10, "workload output: \(truth)")
+        let slept = value("slept_ns"), naps = value("naps"), switches = value("switches")
+        // About 30 naps in 3 s; a loaded machine stretches the 30 ms of CPU time (8 seen at a load of 15 on 2 CPUs).
+        try #require(slept > 0 && naps >= 5 && switches >= naps, "workload output: \(truth)")
 
         let names = KernelSymbolNames(records)
         let workload = records.samples.filter { $0.pid == workloadPID }
@@ -38,11 +39,12 @@ struct OffCPULiveTests {
         let sleptOffCPU = sleeps.reduce(Int64(0)) { $0 + Int64($1.offCPUNanoseconds) }
         let error = abs(Double(sleptOffCPU - slept)) / Double(slept)
         print("off-CPU: \(offCPU.count) off-CPU samples of the workload, \(sleeps.count) in do_nanosleep for \(sleptOffCPU) ns; "
-              + "the workload slept \(naps) times for \(slept) ns (\(String(format: "%.2f", 100 * error))% apart); "
+              + "the workload slept \(naps) times (\(switches) switches) for \(slept) ns (\(String(format: "%.2f", 100 * error))% apart); "
               + "\(workload.count - offCPU.count) on-CPU samples; first sleep at +\((sleeps.first?.time ?? 0) &- (workload.first?.time ?? 0)) ns, "
               + "last at +\((sleeps.last?.time ?? 0) &- (workload.first?.time ?? 0)) ns, last sample at +\((workload.last?.time ?? 0) &- (workload.first?.time ?? 0)) ns")
         #expect(error <= 0.05)
-        #expect(Int64(sleeps.count) <= naps && Int64(sleeps.count) >= naps - 2)
+        // One switch per nap, more when the woken thread was preempted before it left the sleep.
+        #expect(Int64(sleeps.count) <= switches && Int64(sleeps.count) >= naps - 2)
 
         // The user stacks are those the thread slept with: ... cycle <- main.
         let mappings = records.mappingRecords.filter { $0.pid == workloadPID }
