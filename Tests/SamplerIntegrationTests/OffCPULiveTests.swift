@@ -29,8 +29,9 @@ struct OffCPULiveTests {
             truth.split(separator: "\n").first { $0.hasPrefix(key + "=") }.flatMap { Int64($0.dropFirst(key.count + 1)) } ?? -1
         }
         let slept = value("slept_ns"), naps = value("naps"), switches = value("switches")
-        // About 30 naps in 3 s; a loaded machine stretches the 30 ms of CPU time (8 seen at a load of 15 on 2 CPUs).
-        try #require(slept > 0 && naps >= 5 && switches >= naps, "workload output: \(truth)")
+        // About 30 naps in 3 s on a quiet machine; load stretches the 30 ms of CPU time (8 naps
+        // seen at a load of 15 on 2 CPUs, 4 at 11). The checks below hold for any number of naps.
+        try #require(slept > 0 && naps >= 1 && switches >= naps, "workload output: \(truth)")
 
         let names = KernelSymbolNames(records)
         let workload = records.samples.filter { $0.pid == workloadPID }
@@ -57,8 +58,9 @@ struct OffCPULiveTests {
             return names.count > cycle + 1 && names[cycle + 1] == "main"
         }
         #expect(Double(inOrder.count) >= 0.9 * Double(sleeps.count), "\(inOrder.count) of \(sleeps.count) sleeps hold cycle <- main")
-        // On-CPU samples are still there, and carry no off-CPU time.
-        #expect(workload.count - offCPU.count > 30)
+        // On-CPU samples are still there, and carry no off-CPU time: at 99 Hz, about 3 per
+        // nap's 30 ms of CPU time (at least half of that).
+        #expect(workload.count - offCPU.count >= Int(Double(naps) * 0.030 * 99 / 2), "\(workload.count - offCPU.count) on-CPU samples for \(naps) naps")
 
         // The aggregator: off-CPU folded stacks weighted by the time waited, and metrics of on-CPU samples only.
         let capturePath = scratch.appendingPathComponent("capture-99.tandem").path
