@@ -116,7 +116,9 @@ let package = Package(
         ]),
         // Optional: what every interpreter walker's privileged half is to the core (one
         // protocol), and the kernel's view of the mapping that holds an address.
-        .target(name: "InterpreterLoading", dependencies: ["WireFormat", "CTandemBPF", "SystemCalls"]),
+        .target(name: "InterpreterLoading", dependencies: [
+            "WireFormat", "CTandemBPF", "SystemCalls", .product(name: "Logging", package: "swift-log"),
+        ]),
         // Optional: the list of every runtime's loader, which the core asks for.
         .target(name: "InterpreterRuntimes", dependencies: ["InterpreterLoading", "CPythonLoading", "PerlLoading", "RubyLoading", "PHPLoading", "SystemCalls"]),
         // Optional: checks the aggregator's Perl process records against the process's mappings

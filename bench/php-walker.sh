@@ -2,8 +2,9 @@
 # PHP frames (docs/php.md): what the BPF PHP walker costs per sample, and what it names.
 # Runs the known-truth workload (Tests/Workloads/php/known_truth.php: innermost function
 # alpha 50 %, Calc::beta 20 %, Gamma::gamma 30 %) under /usr/bin/php8.2 and samples every CPU
-# at 997 Hz with tandem's BPF program (compiled from bpf/ with clang) through a small libbpf
-# harness (bench/php-walker/harness.c), DURATION s a run, REPEAT times alternately:
+# at 997 Hz with tandem's BPF programs (the sampling object and the PHP walker's, compiled from
+# bpf/ with clang, the walker loaded into the sampling object's tail-call slot as the sampler
+# does) through a small libbpf harness (bench/php-walker/harness.c), DURATION s a run, REPEAT times alternately:
 #   php    the workload's process named to the PHP walker (as control record 29 would);
 #   native no process named: the same workload's samples are native-only.
 # Prints the sampling program's BPF run time per run (kernel.bpf_stats_enabled=1) over all
@@ -21,8 +22,10 @@ PHP=/usr/bin/php8.2
 WORK=$(mktemp -d)
 trap 'kill $WORKLOAD 2>/dev/null || true; sysctl -q kernel.bpf_stats_enabled=0; rm -rf "$WORK"' EXIT
 
-clang -target bpf -D__TARGET_ARCH_x86 -O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu -Ibpf \
-    -c bpf/sampler.bpf.c -o "$WORK/sampler.bpf.o"
+for object in sampler php_walker; do
+    clang -target bpf -D__TARGET_ARCH_x86 -O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu -Ibpf \
+        -c bpf/$object.bpf.c -o "$WORK/$object.bpf.o"
+done
 cc -O2 -Wall -Ibpf -o "$WORK/harness" bench/php-walker/harness.c -lbpf
 # The layout the sampler writes (Sources/PHPLayouts): the version, then the fields in order.
 LAYOUT=$(awk '/version: .init/ { gsub(/[^0-9,]/, ""); split($0, v, ","); printf "0x%02x%02x", v[1], v[2] }
@@ -39,7 +42,7 @@ echo "php-walker: $(uptime)"
 for run in $(seq "$REPEAT"); do
     for mode in php native; do
         pid=$WORKLOAD; [ $mode = native ] && pid=0
-        echo "== run $run $mode: $("$WORK/harness" "$WORK/sampler.bpf.o" "$pid" "$ADDRESS" "$DURATION" "$LAYOUT" | tr '\n' ' ')"
+        echo "== run $run $mode: $("$WORK/harness" "$WORK/sampler.bpf.o" "$WORK/php_walker.bpf.o" "$pid" "$ADDRESS" "$DURATION" "$LAYOUT" | tr '\n' ' ')"
     done
 done
 echo "truth (process CPU ns): $(tail -1 "$WORK/truth")"

@@ -1,5 +1,5 @@
 /* ---- PHP (Zend VM) frames (docs/php.md, bpf/tandem_php.h) ---- */
-/* Needs cpython.bpf.h first: read_user_u64. */
+#include "walker_common.bpf.h"
 
 /* The sampler's per-version layouts, written once at load. */
 struct {

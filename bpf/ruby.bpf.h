@@ -1,5 +1,5 @@
 /* ---- Ruby (YARV) frames (docs/ruby.md, bpf/tandem_ruby.h) ---- */
-/* Needs cpython.bpf.h first: struct task_struct___tandem (the fs base) and read_user_u64. */
+#include "walker_common.bpf.h"
 
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);

@@ -6,7 +6,8 @@ import PHPLoading
 import SystemCalls
 
 /// Every runtime whose frames the BPF program walks, each through its own loader; a new
-/// runtime adds its line here (and its walker to bpf/interpreters.bpf.h).
+/// runtime adds its line here (and its walker's object, bpf/<runtime>_walker.bpf.c, to
+/// bpf/interpreters.bpf.h's dispatch).
 package enum InterpreterRuntimes {
     /// The loaders of the BPF object `object`'s walkers; nil: interpreter frames are off,
     /// and each loader refuses every record.

@@ -11,6 +11,9 @@ extension PHPLoader: InterpreterLoader {
 
     package var name: String { "php" }
     package var stackKind: StackKind { .php }
+    package var walkerObjectName: String { "php_walker" }
+    package var walkerSlot: UInt32 { TANDEM_RUNTIME_PHP.rawValue }
+    package var executableNameHint: String { "php" }
     package var sampleEventKind: UInt32 { TANDEM_EVENT_PHP_SAMPLE.rawValue }
     package var sampleEventSize: Int { PHPRingRecords.sampleRecordSize }
     package var sideEventKind: UInt32 { TANDEM_EVENT_PHP_FUNCTION.rawValue }

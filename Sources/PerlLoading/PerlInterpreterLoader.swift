@@ -11,6 +11,9 @@ extension PerlLoader: InterpreterLoader {
 
     package var name: String { "perl" }
     package var stackKind: StackKind { .perl }
+    package var walkerObjectName: String { "perl_walker" }
+    package var walkerSlot: UInt32 { TANDEM_RUNTIME_PERL.rawValue }
+    package var executableNameHint: String { "perl" }
     package var sampleEventKind: UInt32 { TANDEM_EVENT_PERL_SAMPLE.rawValue }
     package var sampleEventSize: Int { PerlRingRecords.sampleRecordSize }
     package var sideEventKind: UInt32 { TANDEM_EVENT_PERL_SUB.rawValue }

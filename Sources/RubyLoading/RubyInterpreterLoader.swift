@@ -11,6 +11,9 @@ extension RubyLoader: InterpreterLoader {
 
     package var name: String { "ruby" }
     package var stackKind: StackKind { .ruby }
+    package var walkerObjectName: String { "ruby_walker" }
+    package var walkerSlot: UInt32 { TANDEM_RUNTIME_RUBY.rawValue }
+    package var executableNameHint: String { "ruby" }
     package var sampleEventKind: UInt32 { TANDEM_EVENT_RUBY_SAMPLE.rawValue }
     package var sampleEventSize: Int { RubyRingRecords.sampleRecordSize }
     package var sideEventKind: UInt32 { TANDEM_EVENT_RUBY_ISEQ.rawValue }

@@ -126,6 +126,20 @@ struct ProfilesExporterTests {
         })
     }
 
+    @Test("the resource carries host.name, and host.id when the batch has one (serve: /etc/machine-id; replay: none)")
+    func hostAttributes() throws {
+        func resourceAttributes(_ batch: ProfilesBatch) -> [String: String] {
+            let request = OTLPProfiles.request(for: batch, scopeVersion: "test")
+            return Dictionary(uniqueKeysWithValues: (request.resourceProfiles.first?.resource.attributes ?? []).map {
+                ($0.key, $0.value.stringValue)
+            })
+        }
+        var batch = sampleProfilesBatch()
+        #expect(resourceAttributes(batch) == ["host.name": "profiles-host", "host.id": "0123456789abcdef0123456789abcdef"])
+        batch.hostID = nil
+        #expect(resourceAttributes(batch) == ["host.name": "profiles-host"])
+    }
+
     @Test("an exporter type without profiles is refused")
     func prometheusRefused() {
         #expect(throws: ConfigurationError.self) {

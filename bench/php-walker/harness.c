@@ -6,7 +6,7 @@
  * counts in the program that called it), the window's samples of the PHP process, and the
  * share of each innermost function (by the function records' names).
  *
- * usage: harness OBJECT PID GLOBALS_ADDRESS_HEX SECONDS LAYOUT_CSV   (PID 0: name no process)
+ * usage: harness OBJECT WALKER_OBJECT PID GLOBALS_ADDRESS_HEX SECONDS LAYOUT_CSV   (PID 0: name no process)
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -63,13 +63,31 @@ static void stats(int fd, unsigned long long *time, unsigned long long *runs) {
     *runs = info.run_cnt;
 }
 
+/* Loads the walker's object with the sampling object's maps (as the sampler's WalkerPrograms
+ * does) and puts its program into interpreter_programs at TANDEM_RUNTIME_PHP. */
+static int load_walker(struct bpf_object *sampler, const char *path) {
+    struct bpf_object *walker = bpf_object__open_file(path, NULL);
+    if (!walker) return -1;
+    struct bpf_map *map;
+    bpf_object__for_each_map(map, walker) {
+        struct bpf_map *shared = bpf_object__find_map_by_name(sampler, bpf_map__name(map));
+        if (shared && bpf_map__reuse_fd(map, bpf_map__fd(shared))) return -1;
+    }
+    if (bpf_object__load(walker)) return -1;
+    int program = bpf_program__fd(bpf_object__next_program(walker, NULL));
+    unsigned slot = TANDEM_RUNTIME_PHP;
+    return bpf_map_update_elem(bpf_object__find_map_fd_by_name(sampler, "interpreter_programs"), &slot, &program, 0);
+}
+
 int main(int argc, char **argv) {
-    if (argc != 6) { fprintf(stderr, "usage: harness OBJECT PID GLOBALS_ADDRESS_HEX SECONDS LAYOUT_CSV\n"); return 2; }
+    if (argc != 7) { fprintf(stderr, "usage: harness OBJECT WALKER_OBJECT PID GLOBALS_ADDRESS_HEX SECONDS LAYOUT_CSV\n"); return 2; }
+    argv++;
     unsigned pid = atoi(argv[2]);
     unsigned long long globals = strtoull(argv[3], 0, 16);
     int seconds = atoi(argv[4]);
-    struct bpf_object *object = bpf_object__open_file(argv[1], NULL);
-    if (!object || bpf_object__load(object)) { fprintf(stderr, "harness: cannot load %s\n", argv[1]); return 1; }
+    struct bpf_object *object = bpf_object__open_file(argv[0], NULL);
+    if (!object || bpf_object__load(object)) { fprintf(stderr, "harness: cannot load %s\n", argv[0]); return 1; }
+    if (load_walker(object, argv[1])) { fprintf(stderr, "harness: cannot load the walker %s\n", argv[1]); return 1; }
 
     /* The layout's fields in struct order, the version first; the last u16 is reserved. */
     __u16 fields[32] = {};
