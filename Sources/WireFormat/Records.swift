@@ -450,6 +450,11 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
     /// Sub records lost (ring buffer full, no live stream); each is sent again at its next sample.
     public static let perlSubRecordsLost = StatisticsCounter(rawValue: 51)
 
+    /// Events the sampler chose and could not record that are not samples (an off-CPU wait
+    /// whose record found no room): no sample existed yet, so they stay apart from the drops
+    /// (samples collected = sent + dropped).
+    public var isUnrecordedEvent: Bool { self == .offCPUSwitchesLost }
+
     public var isDrop: Bool {
         [.dropsRingBufferFull, .dropsUserBufferFull, .dropsDisconnected, .dropsStackError, .dropsMalformedRecord]
             .contains(self)

@@ -236,7 +236,9 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
                 run: SamplerRun(header: header, stream: tally.number),
                 collected: statistics[.samplesCollected],
                 drops: Dictionary(statistics.counters.filter { $0.key.isDrop }.map { ("\($0.key)", $0.value) },
-                                  uniquingKeysWith: { $1 }))
+                                  uniquingKeysWith: { $1 }),
+                unrecorded: Dictionary(statistics.counters.filter { $0.key.isUnrecordedEvent }.map { ("\($0.key)", $0.value) },
+                                       uniquingKeysWith: { $1 }))
             if statistics.time > newestTime { newestTime = statistics.time }
             flushMetrics()
             if profilesWindow?.isDue(at: newestTime) == true { flushProfiles() }
@@ -336,6 +338,9 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
             summary.samplerCollected = lastStatistics[.samplesCollected]
             for (counter, value) in lastStatistics.counters where counter.isDrop {
                 summary.samplerDrops[counter.description] = value
+            }
+            for (counter, value) in lastStatistics.counters where counter.isUnrecordedEvent {
+                summary.samplerUnrecorded[counter.description] = value
             }
         }
         let symbolization = symbolizer.statistics
