@@ -248,7 +248,7 @@ final class UniversalProfilingDocuments: @unchecked Sendable {
                 let inFlight = (pending[key].map { $0 > instant } ?? false)
                 let facts = HostDocuments.Facts(hostName: batch.hostName, host: batch.host,
                                                 samplesPerSecond: batch.samplesPerSecond)
-                // The batch's own time: the samples' hour is when Kibana looks for the host.
+                // The batch's own time: Kibana looks for the host in the time of its samples.
                 let batchSeconds = batch.endUnixNano / 1_000_000_000
                 if hosts.isDue(hostID: hostID, facts: facts, seconds: batchSeconds, inFlight: inFlight) {
                     hosts.sending(hostID: hostID, facts: facts, seconds: batchSeconds)
