@@ -73,6 +73,7 @@ package enum WalkerPrograms {
             // an idle CPU: ahead of busy workloads, their samples are named seconds sooner
             // (the CPU spent is the same, once; root may raise a priority).
             setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, -10)
+            closeInheritedDescriptors(keeping: mapDescriptors(of: sampler))
             let failures = load(walkers, sharingMapsOf: sampler, logger: logger)
             // _exit: no deinit or atexit handler of the sampler's may run here (its links
             // would detach the sampler's own programs).
@@ -169,6 +170,35 @@ package enum WalkerPrograms {
             names.append(String(path.split(separator: "/").last ?? ""))
         }
         return names
+    }
+
+    /// The descriptors of `object`'s maps, which the walkers' objects share.
+    private static func mapDescriptors(of object: OpaquePointer) -> Set<Int32> {
+        var descriptors: Set<Int32> = []
+        var map = bpf_object__next_map(object, nil)
+        while let current = map {
+            descriptors.insert(bpf_map__fd(current))
+            map = bpf_object__next_map(object, current)
+        }
+        return descriptors
+    }
+
+    /// Closes every descriptor this process inherited but `kept` and the standard three. A
+    /// link, perf event or socket still open here would outlive the sampler's own close of
+    /// it: the off-CPU program would stay attached after the sampler stopped it, and an
+    /// aggregator would not see the connection end.
+    private static func closeInheritedDescriptors(keeping kept: Set<Int32>) {
+        guard let directory = opendir("/proc/self/fd") else { return }
+        var open: [Int32] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if let descriptor = Int32(name) { open.append(descriptor) }
+        }
+        let listing = dirfd(directory)
+        closedir(directory)
+        for descriptor in open where descriptor > 2 && descriptor != listing && !kept.contains(descriptor) {
+            close(descriptor)
+        }
     }
 
     /// The number of threads of this process (the entries of /proc/self/task).

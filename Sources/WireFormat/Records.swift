@@ -468,6 +468,11 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
     public static let phpWalksWithFrames = StatisticsCounter(rawValue: 60)
     public static let phpFunctionRecordsLost = StatisticsCounter(rawValue: 61)
 
+    /// Events the sampler chose and could not record that are not samples (an off-CPU wait
+    /// whose record found no room): no sample existed yet, so they stay apart from the drops
+    /// (samples collected = sent + dropped).
+    public var isUnrecordedEvent: Bool { self == .offCPUSwitchesLost }
+
     public var isDrop: Bool {
         [.dropsRingBufferFull, .dropsUserBufferFull, .dropsDisconnected, .dropsStackError, .dropsMalformedRecord]
             .contains(self)

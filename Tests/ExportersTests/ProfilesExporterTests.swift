@@ -28,7 +28,9 @@ func sampleProfilesBatch() -> ProfilesBatch {
             SymbolizedSample(timestamps: [1_700_000_000_200_000_000, 1_700_000_000_300_000_000], process: other,
                              threadID: 200, cpu: 0, frames: [bare, shared], userStackTruncated: true),
         ],
-        fileIdentities: ["/usr/bin/app": MappedFileIdentity(gnuBuildID: "c0ffee", fileID: "00112233445566778899aabbccddeeff")])
+        fileIdentities: ["/usr/bin/app": MappedFileIdentity(gnuBuildID: "c0ffee", fileID: "00112233445566778899aabbccddeeff")],
+        host: SampledHost(kernelRelease: "6.8.0-45-generic", machine: "x86_64", samplerVersion: "0.9.0",
+                          cpuCount: 4, samplerStartUnixMillis: 1_699_999_000_000))
 }
 
 @Suite("profiles exporters")
