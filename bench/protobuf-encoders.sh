@@ -79,4 +79,6 @@ if [ -n "${PPROF_OUTPUT:-}" ] && command -v go >/dev/null; then
     cmp -s "$PPROF_OUTPUT/hand-written.raw" "$PPROF_OUTPUT/swift-protobuf.raw" ||
         { echo "protobuf-encoders: go tool pprof -raw reads two different profiles" >&2; exit 1; }
     echo "go tool pprof -raw: the same profile from both pprof encoders"
+elif [ -n "${PPROF_OUTPUT:-}" ]; then
+    echo "protobuf-encoders: no go; the pprof files are in $PPROF_OUTPUT, not compared with go tool pprof" >&2
 fi
