@@ -40,8 +40,9 @@ mkdir -p "$sources"
 for file in Sources/Profiles/Metrics.swift Sources/ProtobufWire/ProtobufWriter.swift \
             Sources/Exporters/OTLPProtobuf.swift Sources/Exporters/OTLPJSON.swift \
             Sources/Exporters/JSONWriter.swift Sources/Exporters/JSONStringLiteral.swift \
-            Sources/Profiles/Frame.swift Sources/Profiles/FrameLabels.swift Sources/Profiles/FrameType.swift Sources/Profiles/ProcessIdentity.swift \
-            Sources/Profiles/SymbolizedSample.swift Sources/ProfileOutputs/ProfileAggregate.swift \
+            Sources/Profiles/Frame.swift Sources/Profiles/FrameLabels.swift Sources/Profiles/FrameType.swift \
+            Sources/Profiles/ProcessIdentity.swift Sources/Profiles/SymbolizedSample.swift \
+            Sources/ProfileOutputs/ProfileAggregate.swift \
             Sources/ProfileOutputs/PprofSampleType.swift Sources/ProfileOutputs/SaturatingCount.swift; do
     grep -v '^import ' "$file" > "$sources/$(basename "$file")"
 done
@@ -49,6 +50,8 @@ done
 grep -v '^import ' Sources/ProfileOutputs/PprofWriter.swift |
     sed -e '/The profile, gzip-compressed/,/^}$/c\
 }' -e 's/^private struct /struct /' > "$sources/PprofWriter.swift"
+! grep -q 'Gzip' "$sources/PprofWriter.swift" ||
+    { echo "protobuf-encoders: PprofWriter.swift's gzip part no longer found; update this script's sed" >&2; exit 1; }
 cp bench/protobuf-encoders/Candidates.swift bench/protobuf-encoders/PprofCandidate.swift \
    bench/protobuf-encoders/main.swift "$sources/"
 
