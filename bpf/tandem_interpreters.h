@@ -10,6 +10,7 @@
  * | Perl | 11, 12 | 30-33 |
  * | Ruby | 13, 14 | 34-37 |
  * | PHP (tandem_php.h) | 15, 16 | 38-41 |
+ * | Erlang BEAM (tandem_beam.h) | 17, 18 | 42-45 |
  *
  * Event kinds stay below 64 and counters below TANDEM_COUNTER_COUNT (tandem_sampler.h).
  */
@@ -20,6 +21,7 @@
 #include "tandem_perl.h"
 #include "tandem_ruby.h"
 #include "tandem_php.h"
+#include "tandem_beam.h"
 
 /* Each walker's program's index in the sampling program's interpreter_programs. */
 enum tandem_runtime {
@@ -27,7 +29,9 @@ enum tandem_runtime {
     TANDEM_RUNTIME_PERL = 1,
     TANDEM_RUNTIME_RUBY = 2,
     TANDEM_RUNTIME_PHP = 3,
-    TANDEM_RUNTIMES = 4,
+    /* 4 and 5: V8 and the JVM (their branches). */
+    TANDEM_RUNTIME_BEAM = 6,
+    TANDEM_RUNTIMES = 7,
 };
 
 #endif
