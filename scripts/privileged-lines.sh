@@ -78,6 +78,8 @@ row "optional: PHP process loading" "nothing: checks the aggregator's record 29 
     Sources/PHPLoading/*.swift
 row "optional: the BPF PHP walker and its structs" "engine structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
     bpf/php_walker.bpf.c bpf/php.bpf.h bpf/tandem_php.h
+row "optional: the BPF BEAM walker and its structs (work in progress: no loader yet)" "VM structures and Erlang stack words through bpf_probe_read_user, at the sampler's own per-ERTS-major offsets" "the memory of processes the loader accepted" \
+    bpf/beam_walker.bpf.c bpf/beam.bpf.h bpf/tandem_beam.h
 row "optional: off-CPU attachment" "nothing: sets the threshold and attaches the program" "--off-cpu-threshold or the configuration's off_cpu_threshold, from root" \
     Sources/OffCPULoading/*.swift
 row "optional: the BPF off-CPU program" "nothing: fills the same fixed records as a sample, at a chosen switch off the CPU" "the switching task's registers and stack (bpf_get_stack, the table unwinder)" \
@@ -90,6 +92,8 @@ row "shared: Ruby layouts (per-version offsets, generated)" "nothing: constants"
     Sources/RubyLayouts/*.swift
 row "shared: PHP layouts (per-version offsets, generated)" "nothing: constants" "none" \
     Sources/PHPLayouts/*.swift
+row "shared: BEAM layouts (per-ERTS-major offsets, generated)" "nothing: constants" "none" \
+    Sources/BEAMLayouts/*.swift
 row "shared: wire format (records, stream encoder, control-record decoder)" "the control stream: length-framed records, every length and count bounded" "the aggregator's socket" \
     Sources/WireFormat/*.swift
 row "shared: unwind-table format and validator" "serialized tables (sizes, sorted offsets, rule words)" "the aggregator's control records" \
