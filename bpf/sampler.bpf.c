@@ -75,6 +75,7 @@ static __always_inline void fill_sample(void *ctx, struct tandem_sample_event *e
 }
 
 #include "cpython.bpf.h"
+#include "v8.bpf.h"
 #include "offcpu.bpf.h"
 
 SEC("perf_event")
@@ -90,10 +91,13 @@ int tandem_sample(void *ctx)
     /* The walks run before the sample is reserved, once each: the code records a sample
      * refers to go ahead of it, and the verifier checks each loop at one place only. */
     struct tandem_cpython_walk *walk = cpython_walk(pid, (__u32)pid_tgid);
+    struct tandem_v8_walk *v8 = walk ? 0 : v8_walk(pid);
     struct unwind_result user = {};
     int unwound = unwind_user_stack(pid, walk != 0, &user);
     if (walk)
         return emit_cpython_sample(ctx, walk, unwound, &user);
+    if (v8)
+        return emit_v8_sample(ctx, v8, unwound, &user);
 
     struct tandem_sample_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
     if (!event) {

@@ -66,7 +66,8 @@ enum tandem_counter {
     /* off-CPU samples (a recorded thread ran again), and those lost to a full ring buffer. */
     TANDEM_COUNTER_OFFCPU_SAMPLES = 20,
     TANDEM_COUNTER_OFFCPU_RINGBUF_FULL = 21,
-    TANDEM_COUNTER_COUNT = 22,
+    /* 22-29: reserved for interpreter walkers (26-29: V8, bpf/tandem_v8.h). */
+    TANDEM_COUNTER_COUNT = 30,
 };
 
 /* tandem_sample_event.user_flags */
@@ -114,5 +115,6 @@ struct tandem_process_event {
 /* The optional parts' structs: the table unwinder's maps, and the records that extend the sample. */
 #include "tandem_unwind.h"
 #include "tandem_cpython.h"
+#include "tandem_v8.h"
 
 #endif
