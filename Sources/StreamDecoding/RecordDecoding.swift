@@ -34,6 +34,9 @@ extension ByteReader {
         if kind == .cpython, count % 2 != 0 {
             throw .valueOutOfRange(field: "cpython frame words", value: UInt64(count))
         }
+        if kind == .v8, count % V8Frame.wordCount != 0 {
+            throw .valueOutOfRange(field: "v8 frame words", value: UInt64(count))
+        }
         return StackDefinition(id: id, kind: kind, frames: frames)
     }
 
@@ -190,5 +193,30 @@ extension ByteReader {
         return CPythonCodeRecord(pid: pid, code: code, fingerprint: fingerprint, pythonVersion: version, flags: flags,
                            header: copies[0], name: copies[1], qualifiedName: copies[2], fileName: copies[3],
                            lineTable: copies[4])
+    }
+}
+
+extension ByteReader {
+    mutating func readV8Function() throws(WireFormatError.Kind) -> V8FunctionRecord {
+        let pid = try readInt32("pid")
+        let sharedFunctionInfo = try readVarint()
+        let fingerprint = try readUInt32("fingerprint")
+        let version = try readUInt32("v8 version")
+        let flags = try readUInt32("function flags")
+        let nameType = try readUInt32("name type")
+        guard nameType <= UInt16.max else { throw .valueOutOfRange(field: "name type", value: UInt64(nameType)) }
+        let scriptNameType = try readUInt32("script name type")
+        guard scriptNameType <= UInt16.max else {
+            throw .valueOutOfRange(field: "script name type", value: UInt64(scriptNameType))
+        }
+        var copies: [[UInt8]] = []
+        for _ in 0..<4 {
+            let count = try readCount("function copy length", limit: V8FunctionRecord.maximumCopyBytes)
+            copies.append(readBytes(count))
+        }
+        return V8FunctionRecord(pid: pid, sharedFunctionInfo: sharedFunctionInfo, fingerprint: fingerprint,
+                                v8Version: version, flags: flags, nameType: UInt16(nameType),
+                                scriptNameType: UInt16(scriptNameType), sharedFunctionInfoBytes: copies[0],
+                                scopeInfoSlots: copies[1], name: copies[2], scriptName: copies[3])
     }
 }

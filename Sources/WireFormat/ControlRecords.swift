@@ -19,6 +19,9 @@ public enum ControlRecord: Hashable, Sendable {
     /// Where a process's CPython interpreter keeps its runtime state (code 19): the
     /// sampler checks it against the process's own mappings and walks its Python frames.
     case cpythonProcess(CPythonProcess)
+    /// A process running V8 (code 23): the sampler checks it against the process's own
+    /// mappings and walks its JavaScript frames.
+    case v8Process(V8Process)
     /// A record type this version does not know, skipped by its length.
     case unknown(type: UInt64, length: Int)
 }
@@ -30,6 +33,7 @@ public enum ControlRecordType: UInt64, Sendable {
     case releaseUnwindTable = 14
     case fileRequest = 15
     case cpythonProcess = 19
+    case v8Process = 23
 }
 
 /// A process with a CPython interpreter (docs/cpython.md): the interpreter's version
@@ -226,6 +230,14 @@ public struct ControlEncoder: Sendable {
             payload.writeVarint(process.runtimeAddress)
             payload.writeVarint(process.device)
             payload.writeVarint(process.inode)
+        case .v8Process(let process):
+            type = ControlRecordType.v8Process.rawValue
+            payload.writeInt32(process.pid)
+            payload.writeVarint(process.v8Version)
+            payload.writeVarint(process.v8Patch)
+            payload.writeVarint(process.address)
+            payload.writeVarint(process.device)
+            payload.writeVarint(process.inode)
         case .unknown(let code, let length):
             type = code
             payload.writeBytes([UInt8](repeating: 0, count: length))
@@ -408,6 +420,13 @@ extension ByteReader {
             let address = try readVarint()
             return .cpythonProcess(CPythonProcess(pid: pid, pythonVersion: version, runtimeAddress: address,
                                                   device: try readVarint(), inode: try readVarint()))
+        case .v8Process:
+            let pid = try readInt32("pid")
+            let version = try readUInt32("v8 version")
+            let patch = try readUInt32("v8 patch")
+            let address = try readVarint()
+            return .v8Process(V8Process(pid: pid, v8Version: version, v8Patch: patch, address: address,
+                                        device: try readVarint(), inode: try readVarint()))
         }
     }
 

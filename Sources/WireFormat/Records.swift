@@ -19,6 +19,8 @@ public enum RecordType: UInt64, Sendable, CaseIterable {
     case fileDescriptor = 16
     /// A code object a sample's Python frames name (docs/cpython.md).
     case cpythonCode = 18
+    /// A JavaScript function a sample's V8 frames name (docs/v8.md).
+    case v8Function = 22
 }
 
 /// A decoded record. Interned references (`StackDefinition`, `ThreadDefinition`)
@@ -41,6 +43,7 @@ public enum Record: Hashable, Sendable {
     case unwindTablesEvicted(UnwindTablesEvicted)
     case fileDescriptor(FileDescriptorAnswer)
     case cpythonCode(CPythonCodeRecord)
+    case v8Function(V8FunctionRecord)
     /// A record of a type this version does not know; skipped by length.
     case unknown(type: UInt64, length: Int)
 
@@ -61,6 +64,7 @@ public enum Record: Hashable, Sendable {
         case .unwindTablesEvicted: .unwindTablesEvicted
         case .fileDescriptor: .fileDescriptor
         case .cpythonCode: .cpythonCode
+        case .v8Function: .v8Function
         case .unknown: nil
         }
     }
@@ -72,6 +76,8 @@ public enum StackKind: UInt64, Sendable, Hashable {
     case user = 1
     /// Two words per frame (`CPythonFrame.words`).
     case cpython = 2
+    /// Four words per frame (`V8Frame.words`).
+    case v8 = 4
 }
 
 /// Defines stack `id` for the rest of the stream (or until `resetInterning`).
@@ -404,6 +410,16 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
     /// Chosen switches not recorded: the map of threads off the CPU was full. Not a sample
     /// drop (no sample existed yet); the off-CPU time of those waits is missing.
     public static let offCPUSwitchesLost = StatisticsCounter(rawValue: 36)
+    /// V8 process records (control record 23) the sampler checked and loaded.
+    public static let v8ProcessesLoaded = StatisticsCounter(rawValue: 42)
+    /// ... refused (unknown build, a file or address the process's mappings do not back, walker off).
+    public static let v8ProcessesRejected = StatisticsCounter(rawValue: 43)
+    /// Samples of processes the V8 walker follows.
+    public static let v8Walks = StatisticsCounter(rawValue: 44)
+    /// ... of which had at least one JavaScript frame.
+    public static let v8WalksWithFrames = StatisticsCounter(rawValue: 45)
+    /// Function records lost (ring buffer full, no live stream); each is sent again at its next sample.
+    public static let v8FunctionRecordsLost = StatisticsCounter(rawValue: 46)
 
     public var isDrop: Bool {
         [.dropsRingBufferFull, .dropsUserBufferFull, .dropsDisconnected, .dropsStackError, .dropsMalformedRecord]
@@ -448,6 +464,11 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
         case .offCPUSamples: "off_cpu_samples"
         case .offCPUSwitchesRecorded: "off_cpu_switches_recorded"
         case .offCPUSwitchesLost: "off_cpu_switches_lost"
+        case .v8ProcessesLoaded: "v8_processes_loaded"
+        case .v8ProcessesRejected: "v8_processes_rejected"
+        case .v8Walks: "v8_walks"
+        case .v8WalksWithFrames: "v8_walks_with_frames"
+        case .v8FunctionRecordsLost: "v8_function_records_lost"
         default: "counter_\(rawValue)"
         }
     }

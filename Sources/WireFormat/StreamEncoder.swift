@@ -169,7 +169,7 @@ public struct StreamEncoder {
         switch kind {
         case .kernel: kernelStackIDs.insert(frames, id: id)
         case .user: userStackIDs.insert(frames, id: id)
-        case .cpython: cpythonStackIDs.insert(frames, id: id)
+        case .cpython, .v8: cpythonStackIDs.insert(frames, id: id)
         }
         payload.removeAll()
         payload.writeStackDefinition(id: id, kind: kind, frames: frames)
@@ -232,6 +232,10 @@ public struct StreamEncoder {
             payload.removeAll()
             payload.writeCPythonCode(code)
             frame(.cpythonCode)
+        case .v8Function(let function):
+            payload.removeAll()
+            payload.writeV8Function(function)
+            frame(.v8Function)
         case .resetInterning:
             resetInterning()
         case .header, .stackDefinition, .threadDefinition, .sample, .unknown:

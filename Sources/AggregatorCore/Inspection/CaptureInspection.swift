@@ -53,6 +53,13 @@ public enum CaptureInspection {
                         + (frame.instruction == CPythonFrame.unknownInstruction ? "?" : "\(frame.instruction)")
                         + (frame.flags.contains(.entry) ? "!" : "")
                 }.joined()
+            case .v8:
+                let frames = V8Frame.frames(words: stack.frames)
+                return "stack #\(stack.id) v8 \(frames.count) frames:" + frames.map { frame in
+                    " \(hex(frame.pc))=\(hex(frame.sharedFunctionInfo))/\(hex(UInt64(frame.fingerprint)))@"
+                        + (frame.offset == V8Frame.unknownOffset ? "?" : "\(frame.offset)")
+                        + (frame.kind == .interpreted ? "i" : "c")
+                }.joined()
             }
         case .threadDefinition(let thread):
             return "thread #\(thread.id) pid=\(thread.pid) tid=\(thread.tid)"
@@ -95,6 +102,11 @@ public enum CaptureInspection {
             return "cpython_code pid=\(code.pid) code=\(hex(code.code)) fingerprint=\(hex(UInt64(code.fingerprint)))"
                 + " python=\(code.pythonVersion >> 8).\(code.pythonVersion & 0xff) flags=\(hex(UInt64(code.flags)))"
                 + " bytes=\(code.header.count)/\(code.name.count)/\(code.qualifiedName.count)/\(code.fileName.count)/\(code.lineTable.count)"
+        case .v8Function(let function):
+            return "v8_function pid=\(function.pid) sfi=\(hex(function.sharedFunctionInfo))"
+                + " fingerprint=\(hex(UInt64(function.fingerprint))) v8=\(hex(UInt64(function.v8Version)))"
+                + " flags=\(hex(UInt64(function.flags)))"
+                + " bytes=\(function.sharedFunctionInfoBytes.count)/\(function.scopeInfoSlots.count)/\(function.name.count)/\(function.scriptName.count)"
         case .unknown(let type, let length):
             return "unknown type=\(type) length=\(length)"
         }
@@ -177,7 +189,7 @@ public struct CaptureSummary {
             switch stack.kind {
             case .kernel: kernelStacks.insert(stack.frames)
             case .user: userStacks.insert(stack.frames)
-            case .cpython: break
+            case .cpython, .v8: break
             }
         case .process(let process):
             processRecords += 1
@@ -211,6 +223,7 @@ public struct CaptureSummary {
         case .unwindTablesEvicted: "unwind_tables_evicted"
         case .fileDescriptor: "file_descriptor"
         case .cpythonCode: "cpython_code"
+        case .v8Function: "v8_function"
         case .unknown(let type, _): "unknown_\(type)"
         }
     }
