@@ -95,6 +95,9 @@ let package = Package(
         // Optional: checks the aggregator's CPython process records against the process's
         // own mappings and loads them into the maps that bpf/cpython.bpf.h walks.
         .target(name: "CPythonLoading", dependencies: ["WireFormat", "CPythonLayouts", "CTandemBPF", "SystemCalls"]),
+        // Optional: checks the aggregator's V8 process records against the process's mappings and
+        // writes the V8 walker's maps (bpf/v8.bpf.h).
+        .target(name: "V8Loading", dependencies: ["WireFormat", "V8Layouts", "CTandemBPF", "SystemCalls", "CPythonLoading"]),
         // Optional: attaches the off-CPU programs of bpf/offcpu.bpf.h when a threshold is set.
         .target(name: "OffCPULoading", dependencies: ["WireFormat", "CTandemBPF", "SystemCalls"]),
         // Compiles bpf/*.bpf.c with the toolchain's clang and embeds the objects.
@@ -192,7 +195,7 @@ let package = Package(
         .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTableFormat", "UnwindTableCompiler", "ELF", "Compression"]),
         .testTarget(name: "SamplerTests", dependencies: [
             "SamplerCore", "WireFormat", "StreamDecoding", "UnwindTableFormat", "UnwindTableCompiler", "UnwindTableLoading",
-            "DescriptorPassing", "SamplingRateReader", "CTandemBPF", "SystemCalls", "CPythonLoading",
+            "DescriptorPassing", "SamplingRateReader", "CTandemBPF", "SystemCalls", "CPythonLoading", "V8Loading", "V8Layouts",
             // The sampler's reader of the rate is checked against the aggregator's.
             "Configuration",
         ]),
