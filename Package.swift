@@ -121,7 +121,7 @@ let package = Package(
         ]),
         .target(name: "Symbolization", dependencies: [
             "Profiles", "WireFormat", "ELF", "CTandemSymbolization", "CTandemZlib", "CTandemLZMA", "CTandemCrypto", "SystemCalls",
-            "RateLimitedLogging", "CPythonSymbolization", "CPythonLayouts",
+            "RateLimitedLogging", "CPythonSymbolization", "CPythonLayouts", "V8Symbolization", "V8Layouts",
             "SourceLines", "UnwindTableFormat", "UnwindTableCompiler", "Compression",
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -182,6 +182,7 @@ let package = Package(
         ]),
         .testTarget(name: "SymbolizationTests", dependencies: [
             "Symbolization", "ELF", "SourceLines", "Profiles", "WireFormat", "CPythonSymbolization", "CPythonLayouts",
+            "V8Symbolization",
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["Fixtures"]),
         .testTarget(name: "ExportersTests", dependencies: [

@@ -1,4 +1,5 @@
 import CPythonSymbolization
+import V8Symbolization
 import CTandemSymbolization
 import Logging
 import RateLimitedLogging
@@ -74,6 +75,8 @@ public final class Symbolizer {
     /// The code objects of CPython processes (docs/cpython.md), from code records.
     private var cpythonCodes = CPythonCodeTable()
     private let cpythonLog = RateLimitedLog(what: "malformed CPython code records")
+    /// The JavaScript functions of V8 processes (docs/v8.md), from function records.
+    private var v8Functions = V8FunctionTable()
     /// Files holding a line table, with its size, for `maximumLineTableBytes`.
     private var lineTableHolders: [(object: WeakObjectFile, bytes: Int)] = []
     private let lineLog = RateLimitedLog(what: "files with unreadable source lines")
@@ -111,6 +114,8 @@ public final class Symbolizer {
             sampleStacks.removeAll()
         case .cpythonCode(let record):
             applyCPythonCode(record)
+        case .v8Function(let record):
+            applyV8Function(record)
         case .resetInterning:
             namedUserStacks.removeAll()
             namedKernelStacks.removeAll()
@@ -171,7 +176,10 @@ public final class Symbolizer {
     private func store(_ process: ProcessState?, pid: Int32) {
         if let old = processes[pid] {
             mappingCount -= old.mappings.count
-            if old !== process { cpythonCodes.remove(pid: pid) }
+            if old !== process {
+                cpythonCodes.remove(pid: pid)
+                v8Functions.remove(pid: pid)
+            }
         }
         processes[pid] = process
         if let process { mappingCount += process.mappings.count }
@@ -244,6 +252,22 @@ public final class Symbolizer {
         }
     }
 
+    private func applyV8Function(_ record: V8FunctionRecord) {
+        statistics.v8FunctionRecords += 1
+        guard let layout = Self.v8Layout(version: record.v8Version) else {
+            statistics.v8FunctionRecordsMalformed += 1
+            return
+        }
+        let function = V8Function(nameType: record.nameType, name: record.name, scriptNameType: record.scriptNameType,
+                                  scriptName: record.scriptName, layout: layout)
+        let key = V8FunctionKey(sharedFunctionInfo: record.sharedFunctionInfo, fingerprint: record.fingerprint)
+        if !v8Functions.insert(function, pid: record.pid, key: key, limit: options.maximumV8Functions) {
+            statistics.v8FunctionRecordsDropped += 1
+            reportLimit("max_v8_functions", options.maximumV8Functions,
+                        "JavaScript functions (or \(V8FunctionTable.bytesPerFunction) bytes of names per function on average) over all processes of this stream; frames of further ones stay unnamed")
+        }
+    }
+
     private func applyCPythonCode(_ record: CPythonCodeRecord) {
         statistics.cpythonCodeRecords += 1
         guard let layout = Self.cpythonLayout(version: record.pythonVersion) else {
@@ -291,6 +315,7 @@ public final class Symbolizer {
         awaitedFiles = [:]
         internedPaths = [:]
         cpythonCodes.removeAll()
+        v8Functions.removeAll()
         lineTableHolders = []
         kernelSymbols = KernelSymbolTable()
         sampleStacks.removeAll()
