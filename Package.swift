@@ -142,7 +142,7 @@ let package = Package(
         .target(name: "AggregatorCore", dependencies: [
             "WireFormat", "StreamDecoding", "Profiles", "Configuration", "Symbolization",
             "ProfilingMetrics", "Exporters", "ProfileOutputs", "ELF", "UnwindTableFormat", "UnwindTableCompiler", "Compression",
-            "CPythonSymbolization",
+            "CPythonSymbolization", "V8Symbolization",
             "SystemCalls",
             "RateLimitedLogging",
             "CTandemMalloc",

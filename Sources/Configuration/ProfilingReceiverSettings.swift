@@ -35,6 +35,10 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
     public var walksPython: Bool {
         tracers.split(separator: ",").contains { ["all", "python"].contains($0.trimmingCharacters(in: .whitespaces)) }
     }
+    /// Whether `tracers` asks for JavaScript (V8) frames.
+    public var walksV8: Bool {
+        tracers.split(separator: ",").contains { ["all", "v8"].contains($0.trimmingCharacters(in: .whitespaces)) }
+    }
     /// Upstream sends frames for unwinding errors. Ignored (tandem counts errors instead).
     public var sendErrorFrames: Bool = false
     /// Upstream sends samples of idle CPUs. Exposed for the aggregator to apply.
@@ -84,7 +88,7 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
         ("probabilistic_threshold", "accepted, ignored: tandem samples continuously"),
         ("probabilistic_interval", "accepted, ignored: tandem samples continuously"),
         ("reporter_interval", "used: the metrics window when profilingmetrics.flush_interval is 0s"),
-        ("tracers", "interpreters to unwind: `all` or a list; tandem walks CPython frames when it names python, native and kernel frames always"),
+        ("tracers", "interpreters to unwind: `all` or a list; tandem walks CPython frames when it names python, V8 (Node) frames when it names v8, native and kernel frames always"),
         ("send_error_frames", "accepted, ignored: unwinding errors are counted, not sent as frames"),
         ("send_idle_frames", "exposed to the aggregator (idle-CPU samples)"),
         ("endpoint", "tandem: the aggregator's Unix socket path"),

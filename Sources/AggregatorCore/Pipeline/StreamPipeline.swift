@@ -138,6 +138,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
                 unwindPublisher?.excludedPIDs = unwindExcludedPIDs
                 unwindPublisher?.maximumProcesses = runtime.symbolizerOptions.maximumProcesses
                 unwindPublisher?.walksCPython = runtime.configuration.profilingReceiver.walksPython
+                unwindPublisher?.walksV8 = runtime.configuration.profilingReceiver.walksV8
             }
         case .fileDescriptor(let answer):
             handleFileDescriptor(answer, at: offset)
