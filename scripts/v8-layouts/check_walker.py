@@ -9,7 +9,9 @@ had JavaScript frames and a named leaf, the leaf functions' shares and the deepe
         -c bpf/sampler.bpf.c -o /tmp/s.o
     node Tests/Workloads/node/known_truth.js 60 & python3 scripts/v8-layouts/check_walker.py /tmp/s.o $! 5
 
-A check of the walker without the sampler (root needed). Loading takes seconds (the verifier):
+With --unfollowed the process is not put in v8_processes (the walker costs it nothing): with
+`sysctl kernel.bpf_stats_enabled=1`, the program's run time per sample in the two runs gives the
+walker's cost (bench/v8-walker-cost.sh). A check of the walker without the sampler (root needed). Loading takes seconds (the verifier):
 start the workload long enough before.
 """
 import collections, ctypes, os, struct, sys, time
@@ -39,6 +41,7 @@ def string(layout, kind, raw):
     if kind & layout['string_encoding_mask'] == layout['one_byte_string_tag']: return chars[:length].decode('latin-1')
     return chars[:2 * length].decode('utf-16-le', 'replace')
 obj_path, pid, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+follow = '--unfollowed' not in sys.argv[4:]
 values = read_v8dbg.layout(os.readlink(f'/proc/{pid}/exe')); layout = dict(values)
 obj = bpf.bpf_object__open_file(obj_path.encode(), None)
 assert obj and bpf.bpf_object__load(obj) == 0
@@ -48,7 +51,8 @@ key0 = ctypes.c_uint32(0)
 assert bpf.bpf_map_update_elem(fd('v8_layouts'), ctypes.byref(key0), ctypes.create_string_buffer(packed, len(packed)), 0) == 0
 g = ctypes.c_uint64(1); bpf.bpf_map_update_elem(fd('v8_stream'), ctypes.byref(key0), ctypes.byref(g), 0)
 key = ctypes.c_uint32(pid)
-assert bpf.bpf_map_update_elem(fd('v8_processes'), ctypes.byref(key), ctypes.create_string_buffer(8), 0) == 0
+if follow:
+    assert bpf.bpf_map_update_elem(fd('v8_processes'), ctypes.byref(key), ctypes.create_string_buffer(8), 0) == 0
 functions, samples, leaves, stacks = {}, collections.Counter(), collections.Counter(), []
 @ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
 def handle(_, data, size):
@@ -75,6 +79,15 @@ end = time.time() + seconds
 while time.time() < end:
     time.sleep(0.05); bpf.ring_buffer__consume(ring)
 for efd in events: os.close(efd)
+# The program's run statistics (kernel.bpf_stats_enabled=1): the newest tandem_sample is this one.
+import json, subprocess
+programs = [p for p in json.loads(subprocess.run(['bpftool', '-j', 'prog', 'show'], capture_output=True, text=True).stdout)
+            if p.get('name') == 'tandem_sample']
+if programs:
+    newest = max(programs, key=lambda p: p['id'])
+    if newest.get('run_cnt'):
+        print(f"bpf run_cnt {newest['run_cnt']} run_time_ns {newest['run_time_ns']}"
+              f" = {newest['run_time_ns'] / newest['run_cnt']:.0f} ns per sample")
 bpf.ring_buffer__consume(ring)
 c = []
 for index in (0, 26, 27, 28, 29):
