@@ -13,15 +13,24 @@
 #include <linux/types.h>
 #include "tandem_v8_layout.h"
 
-/* Event kinds (enum tandem_event_kind's numbers reserved for V8). */
-#define TANDEM_EVENT_V8_SAMPLE 9       /* struct tandem_v8_sample_event */
-#define TANDEM_EVENT_V8_FUNCTION 10    /* struct tandem_v8_function_event */
+/* The walker's ring-buffer records (numbers tandem_interpreters.h gives V8). */
+enum tandem_v8_event_kind {
+    /* A sample of a V8 process: struct tandem_v8_sample_event. */
+    TANDEM_EVENT_V8_SAMPLE = 9,
+    /* A function seen for the first time in the stream: struct tandem_v8_function_event. */
+    TANDEM_EVENT_V8_FUNCTION = 10,
+};
 
-/* Counters (indexes of the counters map reserved for V8). */
-#define TANDEM_COUNTER_V8_WALKS 26                 /* samples of a process whose V8 the walker follows */
-#define TANDEM_COUNTER_V8_FRAMES_FOUND 27          /* ... of which had at least one JavaScript frame */
-#define TANDEM_COUNTER_V8_FUNCTION_RECORDS 28      /* function records written */
-#define TANDEM_COUNTER_V8_FUNCTION_RINGBUF_FULL 29 /* function records lost to a full ring buffer */
+/* The walker's indexes of the counters array (tandem_interpreters.h gives V8 26-29). */
+enum tandem_v8_counter {
+    /* samples of a process whose V8 the walker follows, */
+    TANDEM_COUNTER_V8_WALKS = 26,
+    /* ... of which had at least one JavaScript frame, */
+    TANDEM_COUNTER_V8_FRAMES_FOUND = 27,
+    /* function records written, and function records lost to a full ring buffer. */
+    TANDEM_COUNTER_V8_FUNCTION_RECORDS = 28,
+    TANDEM_COUNTER_V8_FUNCTION_RINGBUF_FULL = 29,
+};
 
 /* JavaScript frames kept per sample, leaf first; deeper stacks keep their leaf side and are flagged. */
 #define TANDEM_V8_MAX_FRAMES 64

@@ -1,4 +1,4 @@
-import CPythonLoading
+import InterpreterLoading
 import CTandemBPF
 import V8Layouts
 import WireFormat
@@ -53,7 +53,7 @@ package final class V8Loader {
     /// Applies one record. `executableMappings` are the sampler's mappings of the pid (nil:
     /// unknown process); `mappingHolding` asks the kernel for the mapping holding an address.
     package func apply(_ record: V8Process, executableMappings: [Mapping]?,
-                       mappingHolding: (Int32, UInt64) -> CPythonDataMapping?) {
+                       mappingHolding: (Int32, UInt64) -> DataMapping?) {
         guard let storage else {
             counters.processesRejected += 1
             lastRejection = "pid \(record.pid): interpreter frames are off in this sampler (--no-interpreter-frames)"
@@ -81,7 +81,7 @@ package final class V8Loader {
     }
 
     private func check(_ record: V8Process, executableMappings: [Mapping]?,
-                       mappingHolding: (Int32, UInt64) -> CPythonDataMapping?) -> String? {
+                       mappingHolding: (Int32, UInt64) -> DataMapping?) -> String? {
         let build = "V8 \(record.v8Version >> 24).\(record.v8Version >> 16 & 0xff).\(record.v8Version & 0xffff).\(record.v8Patch)"
         guard layoutIndex(of: record) != nil else { return "\(build) has no layout in this sampler" }
         guard let executableMappings else { return "not a process the sampler knows" }
@@ -117,9 +117,9 @@ package final class V8Loader {
     package func addStatistics(to values: inout [StatisticsCounter: UInt64], counter: (UInt32) -> UInt64) {
         values[.v8ProcessesLoaded] = counters.processesLoaded
         values[.v8ProcessesRejected] = counters.processesRejected
-        values[.v8Walks] = counter(UInt32(TANDEM_COUNTER_V8_WALKS))
-        values[.v8WalksWithFrames] = counter(UInt32(TANDEM_COUNTER_V8_FRAMES_FOUND))
-        values[.v8FunctionRecordsLost] = counters.functionRecordsLost + counter(UInt32(TANDEM_COUNTER_V8_FUNCTION_RINGBUF_FULL))
+        values[.v8Walks] = counter(TANDEM_COUNTER_V8_WALKS.rawValue)
+        values[.v8WalksWithFrames] = counter(TANDEM_COUNTER_V8_FRAMES_FOUND.rawValue)
+        values[.v8FunctionRecordsLost] = counters.functionRecordsLost + counter(TANDEM_COUNTER_V8_FUNCTION_RINGBUF_FULL.rawValue)
     }
 
     /// The stop log's "v8" line: the counters, in wire-code order.

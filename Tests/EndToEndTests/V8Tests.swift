@@ -168,7 +168,7 @@ struct V8Tests {
             decoder.feed(try Data(contentsOf: captureDirectory.appendingPathComponent(name)))
             while let record = try decoder.next() {
                 guard case .sample(let sample) = record, let comm = comms[sample.pid] else { continue }
-                let hasFrames = !sample.cpythonStack.isEmpty
+                let hasFrames = sample.interpreterStackKind == .v8
                 var walk = workloads[comm]!.walk
                 if hasFrames || walk.after > 0 {
                     walk.after += 1

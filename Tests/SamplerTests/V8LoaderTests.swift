@@ -1,4 +1,4 @@
-import CPythonLoading
+import InterpreterLoading
 import CTandemBPF
 import Testing
 import V8Layouts
@@ -25,13 +25,13 @@ import WireFormat
     static let device: UInt64 = 0x803
     static let inode: UInt64 = 91
     static let text = [Mapping(start: 0x400000, end: 0x4000000, fileOffset: 0, device: device, inode: inode, path: "/usr/bin/node")]
-    static let data = CPythonDataMapping(start: 0x5600000, end: 0x5700000, device: device, inode: inode, isWritable: true,
+    static let data = DataMapping(start: 0x5600000, end: 0x5700000, device: device, inode: inode, isWritable: true,
                                          isExecutable: false)
     static let layout = V8Layout.supported[0]
     static let record = V8Process(pid: 42, v8Version: layout.version, v8Patch: UInt32(layout.patch), address: 0x5651050,
                                   device: device, inode: inode)
 
-    func apply(_ record: V8Process = record, text: [Mapping]? = text, data: CPythonDataMapping? = data)
+    func apply(_ record: V8Process = record, text: [Mapping]? = text, data: DataMapping? = data)
         -> (V8Loader, RecordingStorage) {
         let storage = RecordingStorage()
         let loader = V8Loader(storage: storage)
@@ -63,7 +63,7 @@ import WireFormat
 
     @Test func anUnknownProcessOrACodeMappingIsRefused() {
         #expect(apply(text: nil).1.processes.isEmpty)
-        let code = CPythonDataMapping(start: 0x5600000, end: 0x5700000, device: Self.device, inode: Self.inode,
+        let code = DataMapping(start: 0x5600000, end: 0x5700000, device: Self.device, inode: Self.inode,
                                       isWritable: false, isExecutable: true)
         #expect(apply(data: code).1.processes.isEmpty)
     }
@@ -106,7 +106,7 @@ import WireFormat
         var function = [UInt8](repeating: 0xEE, count: V8RingRecords.functionRecordSize)
         function.withUnsafeMutableBytes { raw in
             var fields = tandem_v8_function_event_fields()
-            fields.kind = UInt32(TANDEM_EVENT_V8_FUNCTION)
+            fields.kind = TANDEM_EVENT_V8_FUNCTION.rawValue
             fields.pid = 42
             fields.sfi = 0x3567_0009
             fields.fingerprint = 77

@@ -67,7 +67,7 @@ import Testing
         for _ in 0..<3 { writer.writeSigned(1) }
         writer.bytes.withUnsafeBytes { raw in
             var reader = ByteReader(raw)
-            #expect(throws: WireFormatError.Kind.valueOutOfRange(field: "v8 frame words", value: 3)) {
+            #expect(throws: WireFormatError.Kind.valueOutOfRange(field: "interpreter frame words", value: 3)) {
                 try reader.readStackDefinition(limits: .default)
             }
         }
