@@ -11,8 +11,8 @@ import Glibc
 /// sampler and one after it. What each must show: its JavaScript functions by name, with their
 /// script, in at least 95 % of its samples after the first one with JavaScript frames; the
 /// closure by the name V8 inferred; samples.v8js.count equal to its samples whose leaf is a
-/// JavaScript frame. The shares are printed against what the workload measured: they are
-/// not asserted until inlined functions are named (docs/v8.md, "Limits").
+/// JavaScript frame; the shares of fnAlpha, beta and fnGamma (the innermost of them on each
+/// stack) within 3 points of what the workload measured of its own CPU time.
 @Suite("V8 frames on the live kernel (root; sampler and unprivileged aggregator)",
        .serialized, .enabled(if: isRoot, "needs root: loads BPF, switches to the user tandem"))
 struct V8Tests {
@@ -76,6 +76,13 @@ struct V8Tests {
             }
             if workload.walk.share < 95 {
                 failures.append("\(comm): \(workload.walk) samples with JavaScript frames after the first one, under 95%")
+            }
+            if workload.measuredShares.count != 3 || workload.measuredShares.reduce(0, +) < 99 {
+                failures.append("\(comm): the workload measured no CPU time in its functions while sampled")
+            }
+            for (name, (share, truth)) in zip(["fnAlpha", "beta", "fnGamma"], zip(shares, workload.measuredShares))
+            where abs(share - truth) > 3 {
+                failures.append("\(comm): \(name) \(formatted(share))%, truth \(formatted(truth))% (measured by the workload)")
             }
             if withClosure == 0 { failures.append("\(comm): the closure never shows as beta (its inferred name)") }
             if v8Count < Int64(scriptLeaf) { failures.append("\(comm): samples.v8js.count \(v8Count) below the \(scriptLeaf) samples whose leaf is the script's") }
