@@ -14,7 +14,9 @@ import Glibc
 /// JavaScript frame; the shares of fnAlpha, beta and fnGamma (the innermost of them on each
 /// stack) within 3 points of what the workload measured of its own CPU time.
 @Suite("V8 frames on the live kernel (root; sampler and unprivileged aggregator)",
-       .serialized, .enabled(if: isRoot, "needs root: loads BPF, switches to the user tandem"))
+       .serialized, .enabled(if: isRoot, "needs root: loads BPF, switches to the user tandem"),
+       .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/node"),
+                "needs /usr/bin/node (Node 20.20.2 here; another build needs its row: scripts/v8-layouts.sh)"))
 struct V8Tests {
     static let node = "/usr/bin/node"
     static let workloads: [(comm: String, startsAfterSampler: Bool)] = [("tnode-kt", false), ("tnode-kt-late", true)]
