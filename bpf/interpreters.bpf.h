@@ -11,13 +11,15 @@
 #include "cpython.bpf.h"
 #include "perl.bpf.h"
 #include "ruby.bpf.h"
+#include "v8.bpf.h"
 
 /* Indexes of interpreter_programs. */
 enum tandem_runtime {
     TANDEM_RUNTIME_CPYTHON = 0,
     TANDEM_RUNTIME_PERL = 1,
     TANDEM_RUNTIME_RUBY = 2,
-    TANDEM_RUNTIMES = 3,
+    TANDEM_RUNTIME_V8 = 3,
+    TANDEM_RUNTIMES = 4,
 };
 
 /* The sample of a process a walker follows: its frames, with the user stack walked as for
@@ -54,6 +56,16 @@ int tandem_ruby_sample(void *ctx)
     return walk ? emit_ruby_sample(ctx, walk, unwound, &user) : emit_sample(ctx, unwound, &user);
 }
 
+SEC("perf_event")
+int tandem_v8_sample(void *ctx)
+{
+    __u32 pid = bpf_get_current_pid_tgid() >> 32;
+    struct tandem_v8_walk *walk = v8_walk(pid);
+    struct unwind_result user = {};
+    int unwound = unwind_user_stack(pid, 0, &user);
+    return walk ? emit_v8_sample(ctx, walk, unwound, &user) : emit_sample(ctx, unwound, &user);
+}
+
 /* Filled by libbpf as it loads the object. */
 struct {
     __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
@@ -65,6 +77,7 @@ struct {
         [TANDEM_RUNTIME_CPYTHON] = (void *)&tandem_cpython_sample,
         [TANDEM_RUNTIME_PERL] = (void *)&tandem_perl_sample,
         [TANDEM_RUNTIME_RUBY] = (void *)&tandem_ruby_sample,
+        [TANDEM_RUNTIME_V8] = (void *)&tandem_v8_sample,
     },
 };
 
@@ -79,6 +92,8 @@ static __always_inline void interpreter_tail_call(void *ctx, __u32 pid)
         runtime = TANDEM_RUNTIME_PERL;
     else if (bpf_map_lookup_elem(&ruby_processes, &pid))
         runtime = TANDEM_RUNTIME_RUBY;
+    else if (bpf_map_lookup_elem(&v8_processes, &pid))
+        runtime = TANDEM_RUNTIME_V8;
     if (runtime < TANDEM_RUNTIMES)
         bpf_tail_call(ctx, &interpreter_programs, runtime);
 }

@@ -18,5 +18,6 @@
 #include "tandem_cpython.h"
 #include "tandem_perl.h"
 #include "tandem_ruby.h"
+#include "tandem_v8.h"
 
 #endif

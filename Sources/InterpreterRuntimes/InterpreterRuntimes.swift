@@ -3,6 +3,7 @@ import RubyLoading
 import InterpreterLoading
 import PerlLoading
 import SystemCalls
+import V8Loading
 
 /// Every runtime whose frames the BPF program walks, each through its own loader; a new
 /// runtime adds its line here (and its walker to bpf/interpreters.bpf.h).
@@ -10,6 +11,7 @@ package enum InterpreterRuntimes {
     /// The loaders of the BPF object `object`'s walkers; nil: interpreter frames are off,
     /// and each loader refuses every record.
     package static func loaders(object: OpaquePointer?) throws(SystemCallError) -> [any InterpreterLoader] {
-        [try CPythonLoader(object: object), try PerlLoader(object: object), try RubyLoader(object: object)]
+        [try CPythonLoader(object: object), try PerlLoader(object: object), try RubyLoader(object: object),
+         try V8Loader(object: object)]
     }
 }

@@ -294,6 +294,8 @@ struct RecordResolver {
             return .perlSub(try reader.readPerlSub())
         case .rubyISeq:
             return .rubyISeq(try reader.readRubyISeq())
+        case .v8Function:
+            return .v8Function(try reader.readV8Function())
         case .endOfStream:
             reachedEndOfStream = true
             return .endOfStream(try reader.readEndOfStream())
@@ -325,6 +327,7 @@ struct RecordResolver {
         case .cpython: "cpython stack"
         case .perl: "perl stack"
         case .ruby: "ruby stack"
+        case .v8: "v8 stack"
         }
     }
 

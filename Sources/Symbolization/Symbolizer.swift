@@ -1,6 +1,7 @@
 import CPythonSymbolization
 import PerlSymbolization
 import RubySymbolization
+import V8Symbolization
 import CTandemSymbolization
 import Logging
 import RateLimitedLogging
@@ -82,6 +83,8 @@ public final class Symbolizer {
     /// The iseqs of Ruby processes (docs/ruby.md), from iseq records.
     private var rubyISeqs = RubyISeqTable()
     private let rubyLog = RateLimitedLog(what: "malformed Ruby iseq records")
+    /// The JavaScript functions of V8 processes (docs/v8.md), from function records.
+    private var v8Functions = V8FunctionTable()
     /// Files holding a line table, with its size, for `maximumLineTableBytes`.
     private var lineTableHolders: [(object: WeakObjectFile, bytes: Int)] = []
     private let lineLog = RateLimitedLog(what: "files with unreadable source lines")
@@ -123,6 +126,8 @@ public final class Symbolizer {
             applyPerlSub(record)
         case .rubyISeq(let record):
             applyRubyISeq(record)
+        case .v8Function(let record):
+            applyV8Function(record)
         case .resetInterning:
             namedUserStacks.removeAll()
             namedKernelStacks.removeAll()
@@ -187,6 +192,7 @@ public final class Symbolizer {
                 cpythonCodes.remove(pid: pid)
                 perlSubs.remove(pid: pid)
                 rubyISeqs.remove(pid: pid)
+                v8Functions.remove(pid: pid)
             }
         }
         processes[pid] = process
@@ -257,6 +263,22 @@ public final class Symbolizer {
         if exitedHead > 4096 {
             exitedProcesses.removeFirst(exitedHead)
             exitedHead = 0
+        }
+    }
+
+    private func applyV8Function(_ record: V8FunctionRecord) {
+        statistics.v8FunctionRecords += 1
+        guard let layout = Self.v8Layout(version: record.v8Version) else {
+            statistics.v8FunctionRecordsMalformed += 1
+            return
+        }
+        let function = V8Function(nameType: record.nameType, name: record.name, scriptNameType: record.scriptNameType,
+                                  scriptName: record.scriptName, layout: layout)
+        let key = V8FunctionKey(sharedFunctionInfo: record.sharedFunctionInfo, fingerprint: record.fingerprint)
+        if !v8Functions.insert(function, pid: record.pid, key: key, limit: options.maximumV8Functions) {
+            statistics.v8FunctionRecordsDropped += 1
+            reportLimit("max_v8_functions", options.maximumV8Functions,
+                        "JavaScript functions (or \(V8FunctionTable.bytesPerFunction) bytes of names per function on average) over all processes of this stream; frames of further ones stay unnamed")
         }
     }
 
@@ -392,6 +414,7 @@ public final class Symbolizer {
         cpythonCodes.removeAll()
         perlSubs.removeAll()
         rubyISeqs.removeAll()
+        v8Functions.removeAll()
         lineTableHolders = []
         kernelSymbols = KernelSymbolTable()
         sampleStacks.removeAll()
@@ -505,6 +528,17 @@ public final class Symbolizer {
                                            userStart: userStart)
             frames = merged.frames
             cacheable = cacheable && merged.complete
+        }
+        if sample.interpreterStackKind == .v8 {
+            var javaScript: [(pc: UInt64, frame: Frame)] = []
+            for frame in V8Frame.frames(words: sample.interpreterStack) {
+                let key = V8FunctionKey(sharedFunctionInfo: frame.sharedFunctionInfo, fingerprint: frame.fingerprint)
+                let (named, complete) = Self.v8Frame(frame, function: v8Functions.function(pid: sample.pid, key))
+                if named.functionName != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
+                cacheable = cacheable && complete
+                javaScript.append((frame.pc, named))
+            }
+            frames = V8FrameMerge.merge(javaScript, into: frames, userStart: userStart)
         }
         if interned, cacheable { sampleStacks[key] = frames }
         return frames

@@ -67,6 +67,11 @@ public struct SymbolizerStatistics: Sendable, Hashable {
     public var rubyISeqRecords: UInt64 = 0
     public var rubyISeqRecordsDropped: UInt64 = 0
     public var rubyISeqRecordsMalformed: UInt64 = 0
+    /// V8 function records received, refused by `maximumV8Functions`, and of a build
+    /// without a layout here: the last two leave frames unnamed.
+    public var v8FunctionRecords: UInt64 = 0
+    public var v8FunctionRecordsDropped: UInt64 = 0
+    public var v8FunctionRecordsMalformed: UInt64 = 0
 
     /// Line tables read (DWARF `.debug_line` or Go `.gopclntab`), one per file and reading.
     public var lineTablesLoaded: UInt64 = 0

@@ -24,6 +24,9 @@ public enum ControlRecord: Hashable, Sendable {
     case perlProcess(PerlProcess)
     /// Where a process's Ruby VM keeps its execution context (code 27).
     case rubyProcess(RubyProcess)
+    /// A process running V8 (code 23): the sampler checks it against the process's own
+    /// mappings and walks its JavaScript frames.
+    case v8Process(V8Process)
     /// A record type this version does not know, skipped by its length.
     case unknown(type: UInt64, length: Int)
 }
@@ -37,6 +40,7 @@ public enum ControlRecordType: UInt64, Sendable {
     case cpythonProcess = 19
     case perlProcess = 25
     case rubyProcess = 27
+    case v8Process = 23
 }
 
 /// A process with a CPython interpreter (docs/cpython.md): the interpreter's version
@@ -231,6 +235,14 @@ public struct ControlEncoder: Sendable {
             payload.writeInt32(process.pid)
             payload.writeVarint(process.pythonVersion)
             payload.writeVarint(process.runtimeAddress)
+            payload.writeVarint(process.device)
+            payload.writeVarint(process.inode)
+        case .v8Process(let process):
+            type = ControlRecordType.v8Process.rawValue
+            payload.writeInt32(process.pid)
+            payload.writeVarint(process.v8Version)
+            payload.writeVarint(process.v8Patch)
+            payload.writeVarint(process.address)
             payload.writeVarint(process.device)
             payload.writeVarint(process.inode)
         case .perlProcess(let process):
@@ -443,6 +455,13 @@ extension ByteReader {
             let offset = try readVarint()
             return .rubyProcess(RubyProcess(pid: pid, rubyVersion: version, moduleSlotAddress: slot, tlsOffset: offset,
                                             device: try readVarint(), inode: try readVarint()))
+        case .v8Process:
+            let pid = try readInt32("pid")
+            let version = try readUInt32("v8 version")
+            let patch = try readUInt32("v8 patch")
+            let address = try readVarint()
+            return .v8Process(V8Process(pid: pid, v8Version: version, v8Patch: patch, address: address,
+                                        device: try readVarint(), inode: try readVarint()))
         }
     }
 

@@ -66,6 +66,13 @@ public enum CaptureInspection {
                         + (frame.position == RubyFrame.unknownPosition ? "?" : "\(frame.position)")
                         + (frame.flags.contains(.entry) ? "!" : "")
                 }.joined()
+            case .v8:
+                let frames = V8Frame.frames(words: stack.frames)
+                return "stack #\(stack.id) v8 \(frames.count) frames:" + frames.map { frame in
+                    " \(hex(frame.pc))=\(hex(frame.sharedFunctionInfo))/\(hex(UInt64(frame.fingerprint)))@"
+                        + (frame.offset == V8Frame.unknownOffset ? "?" : "\(frame.offset)")
+                        + (frame.kind == .interpreted ? "i" : "c")
+                }.joined()
             }
         case .threadDefinition(let thread):
             return "thread #\(thread.id) pid=\(thread.pid) tid=\(thread.tid)"
@@ -118,6 +125,11 @@ public enum CaptureInspection {
             return "ruby_iseq pid=\(record.pid) iseq=\(hex(record.iseq)) fingerprint=\(hex(UInt64(record.fingerprint)))"
                 + " ruby=\(record.rubyVersion >> 8).\(record.rubyVersion & 0xff) flags=\(hex(UInt64(record.flags)))"
                 + " bytes=\(record.body.count)/\(record.label.count)/\(record.path.count)/\(record.lineEntries.count)/\(record.succinctTable.count)"
+        case .v8Function(let function):
+            return "v8_function pid=\(function.pid) sfi=\(hex(function.sharedFunctionInfo))"
+                + " fingerprint=\(hex(UInt64(function.fingerprint))) v8=\(hex(UInt64(function.v8Version)))"
+                + " flags=\(hex(UInt64(function.flags)))"
+                + " bytes=\(function.sharedFunctionInfoBytes.count)/\(function.scopeInfoSlots.count)/\(function.name.count)/\(function.scriptName.count)"
         case .unknown(let type, let length):
             return "unknown type=\(type) length=\(length)"
         }
@@ -207,7 +219,7 @@ public struct CaptureSummary {
             switch stack.kind {
             case .kernel: kernelStacks.insert(stack.frames)
             case .user: userStacks.insert(stack.frames)
-            case .cpython, .perl, .ruby: break
+            case .cpython, .perl, .ruby, .v8: break
             }
         case .process(let process):
             processRecords += 1
@@ -243,6 +255,7 @@ public struct CaptureSummary {
         case .cpythonCode: "cpython_code"
         case .perlSub: "perl_sub"
         case .rubyISeq: "ruby_iseq"
+        case .v8Function: "v8_function"
         case .unknown(let type, _): "unknown_\(type)"
         }
     }

@@ -140,6 +140,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
                 unwindPublisher?.walksCPython = runtime.configuration.profilingReceiver.walksPython
                 unwindPublisher?.walksPerl = runtime.configuration.profilingReceiver.walksPerl
                 unwindPublisher?.walksRuby = runtime.configuration.profilingReceiver.walksRuby
+                unwindPublisher?.walksV8 = runtime.configuration.profilingReceiver.walksV8
             }
         case .fileDescriptor(let answer):
             handleFileDescriptor(answer, at: offset)
