@@ -17,8 +17,15 @@
 enum tandem_v8_event_kind {
     /* A sample of a V8 process: struct tandem_v8_sample_event. */
     TANDEM_EVENT_V8_SAMPLE = 9,
-    /* A function seen for the first time in the stream: struct tandem_v8_function_event. */
+    /* A function or an optimized code object seen for the first time in the stream:
+     * struct tandem_v8_function_event or struct tandem_v8_code_event (their `record` says which). */
     TANDEM_EVENT_V8_FUNCTION = 10,
+};
+
+/* The `record` field of the walker's side records (both event kind 10). */
+enum tandem_v8_side_record {
+    TANDEM_V8_RECORD_FUNCTION = 1,
+    TANDEM_V8_RECORD_CODE = 2,
 };
 
 /* The walker's indexes of the counters array (tandem_interpreters.h gives V8 26-29). */
@@ -47,6 +54,14 @@ enum tandem_v8_counter {
 /* Bytes of a string object (header + characters) copied for a function name and for a script name. */
 #define TANDEM_V8_NAME_BYTES 272
 #define TANDEM_V8_SCRIPT_NAME_BYTES 528
+/* Functions inlined into one optimized code object that its code record names (more are cut). */
+#define TANDEM_V8_MAX_INLINED 32
+/* Inlining positions (16 bytes each) of one code object copied into its code record. */
+#define TANDEM_V8_MAX_INLINING_POSITIONS 64
+/* Bytes of an optimized code object's source position table copied into its code record. */
+#define TANDEM_V8_POSITION_TABLE_BYTES 4096
+/* Optimized code objects sent, per stream (an LRU set). */
+#define TANDEM_V8_MAX_CODES_SENT 16384
 /* An offset that is not known. */
 #define TANDEM_V8_NO_OFFSET 0xffffffff
 
@@ -78,6 +93,8 @@ enum tandem_v8_frame_flags {
     /* A compiled frame whose pc lies outside its function's current code (replaced code,
      * or a leaf in a callee's prologue): offset unknown. */
     TANDEM_V8_FRAME_PC_OUTSIDE_CODE = 2,
+    /* pc is the sampled pc (the frame is the innermost one), not a return address. */
+    TANDEM_V8_FRAME_SAMPLED_PC = 4,
 };
 
 /*
@@ -93,7 +110,9 @@ struct tandem_v8_frame {
     __u8 kind;                          /* enum tandem_v8_frame_kind */
     __u8 code_kind;                     /* V8's CodeKind of the function's code */
     __u16 flags;                        /* enum tandem_v8_frame_flags */
-    __u32 reserved;
+    /* Optimized code (Maglev, TurboFan) with pc inside it: the fingerprint of its code record
+     * (keyed by pid, pc - offset, this), which names the functions inlined into it; else 0. */
+    __u32 code_fingerprint;
 };
 
 /* tandem_v8_walk.flags */
@@ -135,9 +154,10 @@ enum tandem_v8_function_flags {
 struct tandem_v8_function_event_fields {
     __u32 kind;
     __u32 pid;
+    __u32 record;                       /* TANDEM_V8_RECORD_FUNCTION */
+    __u32 layout;
     __u64 sfi;
     __u32 fingerprint;
-    __u32 layout;
     __u32 flags;                        /* enum tandem_v8_function_flags */
     __u16 sfi_bytes;
     __u16 scope_bytes;
@@ -154,6 +174,66 @@ struct tandem_v8_function_event {
     __u8 scope[8 * TANDEM_V8_SCOPE_SLOTS];
     __u8 name[TANDEM_V8_NAME_BYTES];
     __u8 script_name[TANDEM_V8_SCRIPT_NAME_BYTES];
+};
+
+/* The key of v8_codes_sent: the sampler deletes one when it drops the code record. */
+struct tandem_v8_code_key {
+    __u64 instruction_start;
+    __u32 pid;
+    __u32 fingerprint;
+};
+
+/* tandem_v8_code_event_fields.flags: what was cut at its bound or unreadable. */
+enum tandem_v8_code_flags {
+    TANDEM_V8_CODE_DEOPTIMIZATION_DATA_UNREADABLE = 1,
+    TANDEM_V8_CODE_INLINED_CUT = 2,
+    TANDEM_V8_CODE_POSITIONS_CUT = 4,
+    TANDEM_V8_CODE_POSITIONS_UNREADABLE = 8,
+    TANDEM_V8_CODE_TABLE_CUT = 16,
+    TANDEM_V8_CODE_TABLE_UNREADABLE = 32,
+    /* An inlined function's SharedFunctionInfo could not be read (its entry's sfi is 0). */
+    TANDEM_V8_CODE_FUNCTION_UNREADABLE = 64,
+};
+
+/* A function inlined into a code object: the key of its function record. */
+struct tandem_v8_inlined_function {
+    __u64 sfi;
+    __u32 fingerprint;
+    __u32 reserved;
+};
+
+/*
+ * An optimized code object the walker saw for the first time in this stream
+ * (TANDEM_EVENT_V8_FUNCTION, record TANDEM_V8_RECORD_CODE): what names the functions
+ * TurboFan or Maglev inlined into it. functions: the first `inlined` entries of its
+ * deoptimization data's literal array (each function's record is sent before this one);
+ * positions: the data of its inlining-positions ByteArray (16 bytes an inlining: the call
+ * site's SourcePosition, then the inlined function's index in functions); table: the data
+ * of its source position table. Raw copies, bounded; the aggregator decodes them.
+ */
+struct tandem_v8_code_event_fields {
+    __u32 kind;
+    __u32 pid;
+    __u32 record;                       /* TANDEM_V8_RECORD_CODE */
+    __u32 layout;
+    __u64 code;                         /* the Code object (tagged) */
+    __u64 instruction_start;
+    __u32 fingerprint;
+    __u32 instruction_size;
+    __u32 flags;                        /* enum tandem_v8_code_flags */
+    __u16 inlined;                      /* entries of functions */
+    __u16 positions_bytes;
+    __u16 table_bytes;
+    __u8 code_kind;
+    __u8 reserved;
+    __u32 reserved2;
+};
+
+struct tandem_v8_code_event {
+    struct tandem_v8_code_event_fields fields;
+    struct tandem_v8_inlined_function functions[TANDEM_V8_MAX_INLINED];
+    __u8 positions[16 * TANDEM_V8_MAX_INLINING_POSITIONS];
+    __u8 table[TANDEM_V8_POSITION_TABLE_BYTES];
 };
 
 #endif

@@ -64,6 +64,10 @@ struct tandem_v8_layout {
     __u16 thin_string_tag;
     __u16 frame_type_entry;
     __u16 frame_type_exit;
+    __u16 type_weak_fixed_array; /* the literal array of DeoptimizationData is one (DeoptimizationLiteralArray) */
+    __u16 deoptimization_inlined_count; /* DeoptimizationData slots: the inlined-function count (a Smi), the literal array, the inlining positions */
+    __u16 deoptimization_literal_array;
+    __u16 deoptimization_inlining_positions;
     __u16 reserved;
 };
 

@@ -24,6 +24,14 @@ struct {
     __type(value, __u64);
 } v8_functions_sent SEC(".maps");
 
+/* Optimized code objects sent, with the stream generation they were sent in. */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, TANDEM_V8_MAX_CODES_SENT);
+    __type(key, struct tandem_v8_code_key);
+    __type(value, __u64);
+} v8_codes_sent SEC(".maps");
+
 /* [0]: the generation of the stream the sampler writes now (it bumps it per connection). */
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -36,6 +44,8 @@ struct {
 struct v8_scratch {
     struct tandem_v8_walk walk;
     __u8 sfi[TANDEM_V8_SFI_BYTES];
+    /* The functions inlined into the code object whose record is being written. */
+    struct tandem_v8_inlined_function inlined[TANDEM_V8_MAX_INLINED];
 };
 
 struct {
@@ -111,6 +121,7 @@ static __always_inline int v8_emit_function(__u32 pid, __u64 sfi, __u32 fingerpr
     }
     struct tandem_v8_function_event_fields *fields = &event->fields;
     fields->kind = TANDEM_EVENT_V8_FUNCTION;
+    fields->record = TANDEM_V8_RECORD_FUNCTION;
     fields->pid = pid;
     fields->sfi = sfi;
     fields->fingerprint = fingerprint;
@@ -183,10 +194,184 @@ struct v8_walk_state {
     __u32 pid;
     __u32 layout;
     __u32 done;
+    __u32 returned;      /* pc is a return address (every frame but the one the sample hit) */
+};
+
+/*
+ * Reads the SharedFunctionInfo `sfi` (tagged) into scratch->sfi and sends its function
+ * record once per stream. Returns its fingerprint, 0 when it is no readable SharedFunctionInfo.
+ */
+static __always_inline __u32 v8_send_function(__u32 pid, __u32 layout_index, __u64 generation,
+                                              struct tandem_v8_layout *layout, struct v8_scratch *scratch, __u64 sfi)
+{
+    if (v8_type(layout, sfi) != layout->type_shared_function_info ||
+        bpf_probe_read_user(scratch->sfi, TANDEM_V8_SFI_BYTES, (void *)(sfi - 1)))
+        return 0;
+    /* A function freed and another allocated at its address gets another key; so does a
+     * function whose name slot turned from its String into its ScopeInfo when compiled. */
+    __u64 mix = v8_sfi_word(scratch->sfi, layout->sfi_name_or_scope_info) ^
+                (v8_sfi_word(scratch->sfi, layout->sfi_script_or_debug_info) << 1) ^
+                ((__u64)(__u32)v8_sfi_word(scratch->sfi, layout->sfi_flags) << 40);
+    mix *= 0x9E3779B97F4A7C15ULL;
+    __u32 fingerprint = (mix >> 32) | 1;
+
+    struct tandem_v8_function_key key = { .sfi = sfi, .pid = pid, .fingerprint = fingerprint };
+    __u64 *sent = bpf_map_lookup_elem(&v8_functions_sent, &key);
+    if (sent && *sent == generation)
+        return fingerprint;
+    if (v8_emit_function(pid, sfi, fingerprint, layout_index, layout, scratch->sfi) == 0)
+        bpf_map_update_elem(&v8_functions_sent, &key, &generation, BPF_ANY);
+    return fingerprint;
+}
+
+/* The state of the loop over a code object's inlined functions. */
+struct v8_inlined_state {
+    __u64 literals;      /* the first entry of the deoptimization literal array (untagged address) */
+    __u64 generation;
+    __u32 pid;
+    __u32 layout;
+    __u32 unreadable;
     __u32 reserved;
 };
 
-/* Records the JavaScript frame at `fp` running `function` (tagged), and sends its function once. */
+/* Sends the record of inlined function `index` and notes its key in scratch->inlined. */
+static long v8_inlined_step(__u64 index, struct v8_inlined_state *state)
+{
+    __u32 zero = 0;
+    struct v8_scratch *scratch = bpf_map_lookup_elem(&v8_scratch, &zero);
+    struct tandem_v8_layout *layout = bpf_map_lookup_elem(&v8_layouts, &state->layout);
+    if (!scratch || !layout || index >= TANDEM_V8_MAX_INLINED)
+        return 1;
+    struct tandem_v8_inlined_function *out = &scratch->inlined[index];
+    out->sfi = 0;
+    out->fingerprint = 0;
+    out->reserved = 0;
+    __u64 entry = 0;
+    if (bpf_probe_read_user(&entry, sizeof(entry), (void *)(state->literals + 8 * index))) {
+        state->unreadable = 1;
+        return 0;
+    }
+    /* A weak reference (low bits 11) to the SharedFunctionInfo: clear the weak bit. */
+    entry &= ~2ULL;
+    __u32 fingerprint = v8_send_function(state->pid, state->layout, state->generation, layout, scratch, entry);
+    if (fingerprint == 0) {
+        state->unreadable = 1;
+        return 0;
+    }
+    out->sfi = entry;
+    out->fingerprint = fingerprint;
+    return 0;
+}
+
+/* Reads the length (a Smi) of the FixedArray-like object `tagged`; -1 when unreadable. */
+static __always_inline long v8_array_length(struct tandem_v8_layout *layout, __u64 tagged)
+{
+    __u64 length;
+    if (bpf_probe_read_user(&length, sizeof(length), (void *)(tagged - 1 + layout->fixed_array_length)) || (length & 1))
+        return -1;
+    return (long)(length >> 32);
+}
+
+/*
+ * Emits the code record of optimized code `code` (tagged): its inlined functions (whose
+ * records go first), inlining positions and source position table. Returns 0 when every
+ * record is in the ring buffer.
+ */
+static __always_inline int v8_emit_code(struct v8_walk_state *state, struct tandem_v8_layout *layout,
+                                        struct v8_scratch *scratch, __u64 code, __u64 start, __u32 size,
+                                        __u32 code_kind, __u32 fingerprint)
+{
+    __u32 flags = 0, inlined = 0;
+    __u64 data = 0, slots[3] = {}, positions = 0;
+    if (bpf_probe_read_user(&data, sizeof(data), (void *)(code - 1 + layout->code_deoptimization_data)) ||
+        v8_type(layout, data) != layout->type_fixed_array ||
+        bpf_probe_read_user(&slots[0], 8, (void *)(data - 1 + layout->fixed_array_data + 8 * (__u64)layout->deoptimization_inlined_count)) ||
+        bpf_probe_read_user(&slots[1], 8, (void *)(data - 1 + layout->fixed_array_data + 8 * (__u64)layout->deoptimization_literal_array)) ||
+        bpf_probe_read_user(&slots[2], 8, (void *)(data - 1 + layout->fixed_array_data + 8 * (__u64)layout->deoptimization_inlining_positions)) ||
+        (slots[0] & 1)) {
+        flags |= TANDEM_V8_CODE_DEOPTIMIZATION_DATA_UNREADABLE;
+    } else {
+        inlined = slots[0] >> 32;
+        positions = slots[2];
+        if (inlined > TANDEM_V8_MAX_INLINED) {
+            inlined = TANDEM_V8_MAX_INLINED;
+            flags |= TANDEM_V8_CODE_INLINED_CUT;
+        }
+        if (inlined > 0 && (v8_type(layout, slots[1]) != layout->type_weak_fixed_array ||
+                            v8_array_length(layout, slots[1]) < inlined)) {
+            inlined = 0;
+            flags |= TANDEM_V8_CODE_DEOPTIMIZATION_DATA_UNREADABLE;
+        }
+    }
+    if (inlined > 0) {
+        struct v8_inlined_state loop = {
+            .literals = slots[1] - 1 + layout->fixed_array_data, .generation = state->generation,
+            .pid = state->pid, .layout = state->layout,
+        };
+        bpf_loop(inlined, v8_inlined_step, &loop, 0);
+        if (loop.unreadable)
+            flags |= TANDEM_V8_CODE_FUNCTION_UNREADABLE;
+    }
+
+    struct tandem_v8_code_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+    if (!event) {
+        count(TANDEM_COUNTER_V8_FUNCTION_RINGBUF_FULL);
+        return -1;
+    }
+    struct tandem_v8_code_event_fields *fields = &event->fields;
+    fields->kind = TANDEM_EVENT_V8_FUNCTION;
+    fields->pid = state->pid;
+    fields->record = TANDEM_V8_RECORD_CODE;
+    fields->layout = state->layout;
+    fields->code = code;
+    fields->instruction_start = start;
+    fields->fingerprint = fingerprint;
+    fields->instruction_size = size;
+    fields->code_kind = code_kind;
+    fields->reserved = 0;
+    fields->reserved2 = 0;
+    fields->inlined = inlined;
+    if (bpf_probe_read_kernel(event->functions, sizeof(event->functions), scratch->inlined))
+        fields->inlined = 0;
+
+    long length = -1;
+    fields->positions_bytes = 0;
+    if (inlined > 0 && v8_type(layout, positions) == layout->type_byte_array)
+        length = v8_array_length(layout, positions);
+    if (length > (long)sizeof(event->positions)) {
+        length = sizeof(event->positions);
+        flags |= TANDEM_V8_CODE_POSITIONS_CUT;
+    }
+    if (inlined > 0 && length < 0)
+        flags |= TANDEM_V8_CODE_POSITIONS_UNREADABLE;
+    if (length > 0 && length <= (long)sizeof(event->positions) &&
+        !bpf_probe_read_user(event->positions, length, (void *)(positions - 1 + layout->fixed_array_data)))
+        fields->positions_bytes = length;
+
+    __u64 table = 0;
+    length = -1;
+    fields->table_bytes = 0;
+    if (!bpf_probe_read_user(&table, sizeof(table), (void *)(code - 1 + layout->code_source_position_table)) &&
+        v8_type(layout, table) == layout->type_byte_array)
+        length = v8_array_length(layout, table);
+    if (length > (long)sizeof(event->table)) {
+        length = sizeof(event->table);
+        flags |= TANDEM_V8_CODE_TABLE_CUT;
+    }
+    if (length < 0)
+        flags |= TANDEM_V8_CODE_TABLE_UNREADABLE;
+    if (length > 0 && length <= (long)sizeof(event->table) &&
+        !bpf_probe_read_user(event->table, length, (void *)(table - 1 + layout->fixed_array_data)))
+        fields->table_bytes = length;
+
+    fields->flags = flags;
+    bpf_ringbuf_submit(event, BPF_RB_NO_WAKEUP);
+    count(TANDEM_COUNTER_V8_FUNCTION_RECORDS);
+    return 0;
+}
+
+/* Records the JavaScript frame at `fp` running `function` (tagged), and sends its function
+ * (and, for optimized code, its code record) once. */
 static __always_inline void v8_js_frame(struct v8_walk_state *state, struct tandem_v8_layout *layout,
                                         struct v8_scratch *scratch, __u64 fp, __u64 function)
 {
@@ -207,57 +392,64 @@ static __always_inline void v8_js_frame(struct v8_walk_state *state, struct tand
     out->offset = TANDEM_V8_NO_OFFSET;
     out->kind = TANDEM_V8_FRAME_COMPILED;
     out->code_kind = 0xff;
-    out->flags = 0;
-    out->reserved = 0;
+    out->flags = state->returned ? 0 : TANDEM_V8_FRAME_SAMPLED_PC;
+    out->code_fingerprint = 0;
+
+    __u64 sfi = 0;
+    __u32 fingerprint = 0;
+    if (!bpf_probe_read_user(&sfi, sizeof(sfi), (void *)(function - 1 + layout->js_function_shared)))
+        fingerprint = v8_send_function(state->pid, state->layout, state->generation, layout, scratch, sfi);
+    if (fingerprint == 0) {
+        out->flags |= TANDEM_V8_FRAME_FUNCTION_UNREADABLE;
+    } else {
+        out->sfi = sfi;
+        out->fingerprint = fingerprint;
+    }
 
     __u64 code;
-    if (!bpf_probe_read_user(&code, sizeof(code), (void *)(function - 1 + layout->js_function_code)) &&
-        v8_type(layout, code) == layout->type_code) {
-        __u32 code_flags = 0, size = 0;
-        __u64 start = 0;
-        bpf_probe_read_user(&code_flags, sizeof(code_flags), (void *)(code - 1 + layout->code_flags));
-        bpf_probe_read_user(&start, sizeof(start), (void *)(code - 1 + layout->code_instruction_start));
-        bpf_probe_read_user(&size, sizeof(size), (void *)(code - 1 + layout->code_instruction_size));
-        __u32 code_kind = (code_flags & layout->code_kind_mask) >> (layout->code_kind_shift & 31);
-        out->code_kind = code_kind;
-        __u64 offset = 0;
-        /* The function's code is a builtin (the interpreter entry) or bytecode: interpreted when
-         * the frame's offset slot holds a Smi. */
-        if (code_kind < layout->code_kind_baseline &&
-            !bpf_probe_read_user(&offset, sizeof(offset), (void *)(fp - layout->fp_bytecode_offset)) &&
-            (offset & 1) == 0 && (offset >> 32) >= (__u64)(layout->bytecode_array_data - 1)) {
-            out->kind = TANDEM_V8_FRAME_INTERPRETED;
-            out->offset = (offset >> 32) - (layout->bytecode_array_data - 1);
-        } else if (state->pc >= start && state->pc - start < size) {
-            out->offset = state->pc - start;
-        } else {
-            out->flags |= TANDEM_V8_FRAME_PC_OUTSIDE_CODE;
-        }
-    }
-
-    __u64 sfi;
-    if (bpf_probe_read_user(&sfi, sizeof(sfi), (void *)(function - 1 + layout->js_function_shared)) ||
-        v8_type(layout, sfi) != layout->type_shared_function_info ||
-        bpf_probe_read_user(scratch->sfi, TANDEM_V8_SFI_BYTES, (void *)(sfi - 1))) {
-        out->flags |= TANDEM_V8_FRAME_FUNCTION_UNREADABLE;
+    if (bpf_probe_read_user(&code, sizeof(code), (void *)(function - 1 + layout->js_function_code)) ||
+        v8_type(layout, code) != layout->type_code)
+        return;
+    __u32 code_flags = 0, size = 0;
+    __u64 start = 0;
+    bpf_probe_read_user(&code_flags, sizeof(code_flags), (void *)(code - 1 + layout->code_flags));
+    bpf_probe_read_user(&start, sizeof(start), (void *)(code - 1 + layout->code_instruction_start));
+    bpf_probe_read_user(&size, sizeof(size), (void *)(code - 1 + layout->code_instruction_size));
+    __u32 code_kind = (code_flags & layout->code_kind_mask) >> (layout->code_kind_shift & 31);
+    out->code_kind = code_kind;
+    __u64 offset = 0;
+    /* The function's code is a builtin (the interpreter entry) or bytecode: interpreted when
+     * the frame's offset slot holds a Smi. */
+    if (code_kind < layout->code_kind_baseline &&
+        !bpf_probe_read_user(&offset, sizeof(offset), (void *)(fp - layout->fp_bytecode_offset)) &&
+        (offset & 1) == 0 && (offset >> 32) >= (__u64)(layout->bytecode_array_data - 1)) {
+        out->kind = TANDEM_V8_FRAME_INTERPRETED;
+        out->offset = (offset >> 32) - (layout->bytecode_array_data - 1);
         return;
     }
-    out->sfi = sfi;
-    /* A function freed and another allocated at its address gets another key; so does a
-     * function whose name slot turned from its String into its ScopeInfo when compiled. */
-    __u64 mix = v8_sfi_word(scratch->sfi, layout->sfi_name_or_scope_info) ^
-                (v8_sfi_word(scratch->sfi, layout->sfi_script_or_debug_info) << 1) ^
-                ((__u64)(__u32)v8_sfi_word(scratch->sfi, layout->sfi_flags) << 40);
-    mix *= 0x9E3779B97F4A7C15ULL;
-    __u32 fingerprint = mix >> 32;
-    out->fingerprint = fingerprint;
+    if (!(state->pc >= start && state->pc - start < size)) {
+        out->flags |= TANDEM_V8_FRAME_PC_OUTSIDE_CODE;
+        return;
+    }
+    out->offset = state->pc - start;
+    if (code_kind <= layout->code_kind_baseline || fingerprint == 0)
+        return;
 
-    struct tandem_v8_function_key key = { .sfi = sfi, .pid = state->pid, .fingerprint = fingerprint };
-    __u64 *sent = bpf_map_lookup_elem(&v8_functions_sent, &key);
+    /* Optimized code: its record names the functions inlined into it. Keyed by where its
+     * instructions start; the fingerprint tells apart code objects placed there in turn. */
+    __u64 data = 0, table = 0;
+    bpf_probe_read_user(&data, sizeof(data), (void *)(code - 1 + layout->code_deoptimization_data));
+    bpf_probe_read_user(&table, sizeof(table), (void *)(code - 1 + layout->code_source_position_table));
+    __u64 mix = code ^ (data << 1) ^ (table << 2) ^ ((__u64)size << 40) ^ (__u64)sfi;
+    mix *= 0x9E3779B97F4A7C15ULL;
+    __u32 code_fingerprint = (mix >> 32) | 1;
+    out->code_fingerprint = code_fingerprint;
+    struct tandem_v8_code_key key = { .instruction_start = start, .pid = state->pid, .fingerprint = code_fingerprint };
+    __u64 *sent = bpf_map_lookup_elem(&v8_codes_sent, &key);
     if (sent && *sent == state->generation)
         return;
-    if (v8_emit_function(state->pid, sfi, fingerprint, state->layout, layout, scratch->sfi) == 0)
-        bpf_map_update_elem(&v8_functions_sent, &key, &state->generation, BPF_ANY);
+    if (v8_emit_code(state, layout, scratch, code, start, size, code_kind, code_fingerprint) == 0)
+        bpf_map_update_elem(&v8_codes_sent, &key, &state->generation, BPF_ANY);
 }
 
 /*
@@ -290,6 +482,7 @@ static long v8_frame_step(__u64 index, struct v8_walk_state *state)
         return 1; /* the caller's frame must be above: anything else is no chain */
     state->fp = saved[0];
     state->pc = saved[1];
+    state->returned = 1;
     return 0;
 }
 

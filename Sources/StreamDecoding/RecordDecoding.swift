@@ -249,4 +249,32 @@ extension ByteReader {
                                 scriptNameType: UInt16(scriptNameType), sharedFunctionInfoBytes: copies[0],
                                 scopeInfoSlots: copies[1], name: copies[2], scriptName: copies[3])
     }
+
+    mutating func readV8Code() throws(WireFormatError.Kind) -> V8CodeRecord {
+        let pid = try readInt32("pid")
+        let instructionStart = try readVarint()
+        let fingerprint = try readUInt32("fingerprint")
+        let version = try readUInt32("v8 version")
+        let code = try readVarint()
+        let instructionSize = try readUInt32("instruction size")
+        let codeKind = try readUInt32("code kind")
+        guard codeKind <= UInt8.max else { throw .valueOutOfRange(field: "code kind", value: UInt64(codeKind)) }
+        let flags = try readUInt32("code flags")
+        let count = try readCount("inlined functions", limit: V8CodeRecord.maximumInlinedFunctions, minimumEntrySize: 2)
+        var functions: [V8InlinedFunction] = []
+        functions.reserveCapacity(count)
+        for _ in 0..<count {
+            let sharedFunctionInfo = try readVarint()
+            functions.append(V8InlinedFunction(sharedFunctionInfo: sharedFunctionInfo,
+                                               fingerprint: try readUInt32("inlined fingerprint")))
+        }
+        var copies: [[UInt8]] = []
+        for _ in 0..<2 {
+            let length = try readCount("code copy length", limit: V8CodeRecord.maximumCopyBytes)
+            copies.append(readBytes(length))
+        }
+        return V8CodeRecord(pid: pid, instructionStart: instructionStart, fingerprint: fingerprint, v8Version: version,
+                            code: code, instructionSize: instructionSize, codeKind: UInt8(codeKind), flags: flags,
+                            inlinedFunctions: functions, inliningPositions: copies[0], sourcePositionTable: copies[1])
+    }
 }

@@ -296,6 +296,8 @@ struct RecordResolver {
             return .rubyISeq(try reader.readRubyISeq())
         case .v8Function:
             return .v8Function(try reader.readV8Function())
+        case .v8Code:
+            return .v8Code(try reader.readV8Code())
         case .endOfStream:
             reachedEndOfStream = true
             return .endOfStream(try reader.readEndOfStream())

@@ -51,29 +51,74 @@ struct V8FunctionTable {
     }
 }
 
+/// Optimized code of one process, by where its instructions start and its fingerprint.
+struct V8CodeKey: Hashable {
+    var instructionStart: UInt64
+    var fingerprint: UInt32
+}
+
+/// The optimized code a stream described (what each inlined), per process, within one bound
+/// over all processes: a count, and the bytes their decoded tables take.
+struct V8CodeTable {
+    typealias Entry = (code: V8Code, functions: [V8InlinedFunction])
+    private var codes: [Int32: [V8CodeKey: Entry]] = [:]
+    private(set) var count = 0
+    private(set) var bytes = 0
+
+    func code(pid: Int32, _ key: V8CodeKey) -> Entry? { codes[pid]?[key] }
+
+    /// Stores a code object; false when `limit` of them, or `limit × bytesPerFunction` bytes,
+    /// are held already.
+    mutating func insert(_ entry: Entry, pid: Int32, key: V8CodeKey, limit: Int) -> Bool {
+        let size = entry.code.size
+        let replaced = codes[pid]?[key].map(\.code.size)
+        guard replaced != nil || count < limit,
+              bytes - (replaced ?? 0) + size <= limit * V8FunctionTable.bytesPerFunction else { return false }
+        if replaced == nil { count += 1 }
+        bytes += size - (replaced ?? 0)
+        codes[pid, default: [:]][key] = entry
+        return true
+    }
+
+    mutating func remove(pid: Int32) {
+        guard let removed = codes.removeValue(forKey: pid) else { return }
+        count -= removed.count
+        bytes -= removed.values.reduce(0) { $0 + $1.code.size }
+    }
+
+    mutating func removeAll() {
+        codes = [:]
+        count = 0
+        bytes = 0
+    }
+}
+
 /// Puts a sample's JavaScript frames in place of the native frames they are (docs/v8.md):
 /// the walker recorded each JavaScript frame's pc as the native walk sees it (the sampled
 /// pc, or the return address into the frame), so a native frame with that address, found
 /// leaf to root in order, is replaced; node's C++ frames around them stay. A frame the
 /// native walk did not reach (it stopped early) goes just root-side of the last replaced
 /// one, in order; so no function is shown twice, and a perf-map name of that code (when
-/// node runs with `--perf-basic-prof`) gives way to the walker's.
+/// node runs with `--perf-basic-prof`) gives way to the walker's. A native frame of optimized
+/// code may stand for several JavaScript frames (the functions inlined at its pc): they take
+/// its place together, innermost first.
 enum V8FrameMerge {
-    /// `javaScript` is leaf first, each with its pc; `frames[userStart...]` are the native user frames.
-    static func merge(_ javaScript: [(pc: UInt64, frame: Frame)], into frames: [Frame], userStart: Int) -> [Frame] {
+    /// `javaScript` is leaf first, each native frame's JavaScript frames with its pc;
+    /// `frames[userStart...]` are the native user frames.
+    static func merge(_ javaScript: [(pc: UInt64, frames: [Frame])], into frames: [Frame], userStart: Int) -> [Frame] {
         var merged = Array(frames[..<userStart])
         merged.reserveCapacity(frames.count + 1)
         var native = userStart
         var unplaced: [Frame] = []
-        for (pc, frame) in javaScript {
+        for (pc, group) in javaScript {
             guard let position = frames[native...].firstIndex(where: { $0.address == pc && $0.type != .kernel }) else {
-                unplaced.append(frame)
+                unplaced.append(contentsOf: group)
                 continue
             }
             merged.append(contentsOf: frames[native..<position])
             merged.append(contentsOf: unplaced)
             unplaced.removeAll()
-            merged.append(frame)
+            merged.append(contentsOf: group)
             native = position + 1
         }
         // Frames the native walk did not reach: after the last replaced frame, then the rest.

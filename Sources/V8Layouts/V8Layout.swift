@@ -71,6 +71,12 @@ public struct V8Layout: Hashable, Sendable {
     public var thinStringTag: UInt16
     public var frameTypeEntry: UInt16
     public var frameTypeExit: UInt16
+    /// the literal array of DeoptimizationData is one (DeoptimizationLiteralArray)
+    public var typeWeakFixedArray: UInt16
+    /// DeoptimizationData slots: the inlined-function count (a Smi), the literal array, the inlining positions
+    public var deoptimizationInlinedCount: UInt16
+    public var deoptimizationLiteralArray: UInt16
+    public var deoptimizationInliningPositions: UInt16
 
     public init(
         version: UInt32,
@@ -128,7 +134,11 @@ public struct V8Layout: Hashable, Sendable {
         consStringTag: UInt16,
         thinStringTag: UInt16,
         frameTypeEntry: UInt16,
-        frameTypeExit: UInt16
+        frameTypeExit: UInt16,
+        typeWeakFixedArray: UInt16,
+        deoptimizationInlinedCount: UInt16,
+        deoptimizationLiteralArray: UInt16,
+        deoptimizationInliningPositions: UInt16
     ) {
         self.version = version
         self.patch = patch
@@ -186,5 +196,9 @@ public struct V8Layout: Hashable, Sendable {
         self.thinStringTag = thinStringTag
         self.frameTypeEntry = frameTypeEntry
         self.frameTypeExit = frameTypeExit
+        self.typeWeakFixedArray = typeWeakFixedArray
+        self.deoptimizationInlinedCount = deoptimizationInlinedCount
+        self.deoptimizationLiteralArray = deoptimizationLiteralArray
+        self.deoptimizationInliningPositions = deoptimizationInliningPositions
     }
 }

@@ -61,7 +61,11 @@ extension V8Layout {
             consStringTag: 1,
             thinStringTag: 5,
             frameTypeEntry: 1,
-            frameTypeExit: 3
+            frameTypeExit: 3,
+            typeWeakFixedArray: 240,
+            deoptimizationInlinedCount: 1,
+            deoptimizationLiteralArray: 2,
+            deoptimizationInliningPositions: 7
         ),
     ]
 }

@@ -20,10 +20,6 @@ extension V8Loader: InterpreterLoader {
         V8RingRecords.appendFrameWords(of: event, to: &words).rawValue
     }
 
-    package func sideRecord(_ event: UnsafeRawBufferPointer, streamIsLive: Bool) -> Record? {
-        functionRecord(event, streamIsLive: streamIsLive).map { .v8Function($0) }
-    }
-
     package func apply(_ record: ControlRecord, mappings: (Int32) -> [Mapping]?) -> Bool {
         guard case .v8Process(let process) = record else { return false }
         apply(process, executableMappings: mappings(process.pid)) { DataMapping.mapping(holding: $1, pid: $0) }

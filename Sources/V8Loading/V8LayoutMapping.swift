@@ -63,6 +63,10 @@ extension tandem_v8_layout {
             thin_string_tag: layout.thinStringTag,
             frame_type_entry: layout.frameTypeEntry,
             frame_type_exit: layout.frameTypeExit,
+            type_weak_fixed_array: layout.typeWeakFixedArray,
+            deoptimization_inlined_count: layout.deoptimizationInlinedCount,
+            deoptimization_literal_array: layout.deoptimizationLiteralArray,
+            deoptimization_inlining_positions: layout.deoptimizationInliningPositions,
             reserved: 0)
     }
 }

@@ -9,6 +9,7 @@ package protocol V8MapStorage: AnyObject {
     func removeProcess(pid: Int32)
     func writeStreamGeneration(_ generation: UInt64)
     func forgetFunction(pid: Int32, sharedFunctionInfo: UInt64, fingerprint: UInt32)
+    func forgetCode(pid: Int32, instructionStart: UInt64, fingerprint: UInt32)
 }
 
 /// Checks the aggregator's V8 process records (control record 23) and hands the walker only
@@ -27,7 +28,8 @@ package final class V8Loader {
     package struct Counters: Equatable {
         package var processesLoaded: UInt64 = 0
         package var processesRejected: UInt64 = 0
-        /// Function records not streamed (no live stream): the walker sends each again.
+        /// Function and code records not streamed (no live stream, or a code record cut
+        /// short): the walker sends each again.
         package var functionRecordsLost: UInt64 = 0
     }
 
@@ -137,6 +139,24 @@ package final class V8Loader {
         let fields = V8RingRecords.functionFields(of: record)
         storage?.forgetFunction(pid: Int32(bitPattern: fields.pid), sharedFunctionInfo: fields.sfi,
                                 fingerprint: fields.fingerprint)
+        return nil
+    }
+
+    /// The stream record of a side record of the walker (event kind 10): a function or a
+    /// code record, for a live stream; else nil, and the walker is told to send it again.
+    package func sideRecord(_ record: UnsafeRawBufferPointer, streamIsLive: Bool) -> Record? {
+        guard V8RingRecords.sideRecordKind(of: record) == TANDEM_V8_RECORD_CODE.rawValue else {
+            return functionRecord(record, streamIsLive: streamIsLive).map { .v8Function($0) }
+        }
+        guard record.count >= V8RingRecords.codeRecordSize else {
+            counters.functionRecordsLost += 1
+            return nil
+        }
+        if streamIsLive, let code = V8RingRecords.codeRecord(record) { return .v8Code(code) }
+        counters.functionRecordsLost += 1
+        let fields = V8RingRecords.codeFields(of: record)
+        storage?.forgetCode(pid: Int32(bitPattern: fields.pid), instructionStart: fields.instruction_start,
+                            fingerprint: fields.fingerprint)
         return nil
     }
 }

@@ -8,6 +8,13 @@ package enum V8RingRecords {
     /// Smallest records of the two kinds; shorter ones are the walker's bug.
     package static let sampleRecordSize = MemoryLayout<tandem_v8_sample_event>.size
     package static let functionRecordSize = MemoryLayout<tandem_v8_function_event>.size
+    package static let codeRecordSize = MemoryLayout<tandem_v8_code_event>.size
+
+    /// Which side record (`tandem_v8_side_record`) a record of kind 10 is: both start with
+    /// kind, pid, record.
+    package static func sideRecordKind(of record: UnsafeRawBufferPointer) -> UInt32 {
+        record.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
+    }
 
     /// Appends the JavaScript frames of a `tandem_v8_sample_event` to `words` as a `v8`
     /// stack (four words a frame); returns the walk's flags. Read in place.
@@ -22,7 +29,8 @@ package enum V8RingRecords {
                                              as: tandem_v8_frame.self)
             words += V8Frame(pc: frame.pc, sharedFunctionInfo: frame.sfi, fingerprint: frame.fingerprint,
                              offset: frame.offset, kind: V8FrameKind(rawValue: frame.kind) ?? .unknown,
-                             codeKind: frame.code_kind, flags: V8FrameFlags(rawValue: frame.flags)).words
+                             codeKind: frame.code_kind, flags: V8FrameFlags(rawValue: frame.flags),
+                             codeFingerprint: frame.code_fingerprint).words
         }
         return flags
     }
@@ -51,5 +59,35 @@ package enum V8RingRecords {
                                 fingerprint: fields.fingerprint, v8Version: V8Layout.supported[Int(fields.layout)].version,
                                 flags: fields.flags, nameType: fields.name_type, scriptNameType: fields.script_name_type,
                                 sharedFunctionInfoBytes: sfi, scopeInfoSlots: scope, name: name, scriptName: scriptName)
+    }
+
+    /// The fixed fields of a `tandem_v8_code_event`; the caller checked the record's size.
+    package static func codeFields(of record: UnsafeRawBufferPointer) -> tandem_v8_code_event_fields {
+        record.loadUnaligned(as: tandem_v8_code_event_fields.self)
+    }
+
+    /// The code record of a `tandem_v8_code_event` (at least `codeRecordSize` bytes), or nil
+    /// when its layout index names no layout of this sampler. Read by offset, as functions.
+    package static func codeRecord(_ record: UnsafeRawBufferPointer) -> V8CodeRecord? {
+        let fields = codeFields(of: record)
+        guard V8Layout.supported.indices.contains(Int(fields.layout)) else { return nil }
+        var offset = MemoryLayout<tandem_v8_code_event_fields>.size
+        let entry = MemoryLayout<tandem_v8_inlined_function>.stride
+        let functions = (0..<min(Int(fields.inlined), Int(TANDEM_V8_MAX_INLINED))).map { index in
+            let function = record.loadUnaligned(fromByteOffset: offset + index * entry, as: tandem_v8_inlined_function.self)
+            return V8InlinedFunction(sharedFunctionInfo: function.sfi, fingerprint: function.fingerprint)
+        }
+        offset += Int(TANDEM_V8_MAX_INLINED) * entry
+        func copy(_ capacity: Int, _ count: UInt16) -> [UInt8] {
+            defer { offset += capacity }
+            return Array(UnsafeRawBufferPointer(rebasing: record[offset..<offset + min(Int(count), capacity)]))
+        }
+        let positions = copy(16 * Int(TANDEM_V8_MAX_INLINING_POSITIONS), fields.positions_bytes)
+        let table = copy(Int(TANDEM_V8_POSITION_TABLE_BYTES), fields.table_bytes)
+        return V8CodeRecord(pid: Int32(bitPattern: fields.pid), instructionStart: fields.instruction_start,
+                            fingerprint: fields.fingerprint, v8Version: V8Layout.supported[Int(fields.layout)].version,
+                            code: fields.code, instructionSize: fields.instruction_size, codeKind: fields.code_kind,
+                            flags: fields.flags, inlinedFunctions: functions, inliningPositions: positions,
+                            sourcePositionTable: table)
     }
 }

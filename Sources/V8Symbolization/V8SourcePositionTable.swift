@@ -32,6 +32,26 @@ public struct V8SourcePositionTable: Hashable, Sendable {
         return found
     }
 
+    /// Every (code offset, source position) pair, in the table's order, up to where a cut copy
+    /// ends; offsets that go backwards (a malformed table) end it too.
+    public func entries() -> [(offset: UInt32, position: V8SourcePosition)] {
+        var entries: [(offset: UInt32, position: V8SourcePosition)] = []
+        var index = 0
+        var code = -1
+        var position: Int64 = 0
+        while index < bytes.count {
+            guard let codeDelta = Self.signedVLQ(bytes, &index),
+                  let positionDelta = Self.signedVLQ(bytes, &index) else { break }
+            let step = codeDelta >= 0 ? Int(clamping: codeDelta) : Int(clamping: -codeDelta - 1)
+            let (next, overflow) = code.addingReportingOverflow(step)
+            guard !overflow, next >= 0, next <= Int(UInt32.max) else { break }
+            code = next
+            position &+= positionDelta
+            entries.append((UInt32(code), V8SourcePosition(raw: UInt64(bitPattern: position))))
+        }
+        return entries
+    }
+
     /// One zigzag VLQ at `index` (advanced past it); nil when the bytes end inside it or it
     /// is longer than 64 bits.
     static func signedVLQ(_ bytes: [UInt8], _ index: inout Int) -> Int64? {
@@ -70,6 +90,7 @@ public struct V8SourcePosition: Hashable, Sendable {
         return stored == 0 ? nil : stored - 1
     }
 
-    /// 0 for the function the code belongs to; n for the (n-1)th function inlined into it.
+    /// 0 for the function the code belongs to; n > 0 for the code's (n-1)th inlining (its
+    /// inlining positions say which function that inlined and where it was called).
     public var inliningID: Int { Int((raw >> 31) & 0xFFFF) }
 }

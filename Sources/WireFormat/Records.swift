@@ -25,6 +25,8 @@ public enum RecordType: UInt64, Sendable, CaseIterable {
     case rubyISeq = 26
     /// A JavaScript function a sample's V8 frames name (docs/v8.md).
     case v8Function = 22
+    /// An optimized code object a sample's V8 frames name, with the functions inlined into it (docs/v8.md).
+    case v8Code = 32
 }
 
 /// A decoded record. Interned references (`StackDefinition`, `ThreadDefinition`)
@@ -50,6 +52,7 @@ public enum Record: Hashable, Sendable {
     case perlSub(PerlSubRecord)
     case rubyISeq(RubyISeqRecord)
     case v8Function(V8FunctionRecord)
+    case v8Code(V8CodeRecord)
     /// A record of a type this version does not know; skipped by length.
     case unknown(type: UInt64, length: Int)
 
@@ -73,6 +76,7 @@ public enum Record: Hashable, Sendable {
         case .perlSub: .perlSub
         case .rubyISeq: .rubyISeq
         case .v8Function: .v8Function
+        case .v8Code: .v8Code
         case .unknown: nil
         }
     }

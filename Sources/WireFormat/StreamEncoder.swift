@@ -252,6 +252,10 @@ public struct StreamEncoder {
             payload.removeAll()
             payload.writeV8Function(function)
             frame(.v8Function)
+        case .v8Code(let code):
+            payload.removeAll()
+            payload.writeV8Code(code)
+            frame(.v8Code)
         case .resetInterning:
             resetInterning()
         case .header, .stackDefinition, .threadDefinition, .sample, .unknown:

@@ -16,11 +16,14 @@ public struct V8Frame: Hashable, Sendable {
     /// V8's `CodeKind` of the function's code (0xff: unknown).
     public var codeKind: UInt8
     public var flags: V8FrameFlags
+    /// Optimized code with the pc in it: the fingerprint of its code record (record 32, keyed
+    /// by `pc - offset` and this), which names the functions inlined into it; 0: none.
+    public var codeFingerprint: UInt32
 
     public static let unknownOffset: UInt32 = 0xffff_ffff
 
     public init(pc: UInt64, sharedFunctionInfo: UInt64, fingerprint: UInt32, offset: UInt32, kind: V8FrameKind,
-                codeKind: UInt8, flags: V8FrameFlags) {
+                codeKind: UInt8, flags: V8FrameFlags, codeFingerprint: UInt32 = 0) {
         self.pc = pc
         self.sharedFunctionInfo = sharedFunctionInfo
         self.fingerprint = fingerprint
@@ -28,16 +31,17 @@ public struct V8Frame: Hashable, Sendable {
         self.kind = kind
         self.codeKind = codeKind
         self.flags = flags
+        self.codeFingerprint = codeFingerprint
     }
 
     /// Words per frame in a `v8` stack.
     public static let wordCount = 4
 
     /// The four words of a `v8` stack: pc, SharedFunctionInfo, `fingerprint << 32 | offset`,
-    /// `flags << 16 | codeKind << 8 | kind`.
+    /// `codeFingerprint << 32 | flags << 16 | codeKind << 8 | kind`.
     public var words: [UInt64] {
         [pc, sharedFunctionInfo, UInt64(fingerprint) << 32 | UInt64(offset),
-         UInt64(flags.rawValue) << 16 | UInt64(codeKind) << 8 | UInt64(kind.rawValue)]
+         UInt64(codeFingerprint) << 32 | UInt64(flags.rawValue) << 16 | UInt64(codeKind) << 8 | UInt64(kind.rawValue)]
     }
 
     public init(words: ArraySlice<UInt64>) {
@@ -49,6 +53,7 @@ public struct V8Frame: Hashable, Sendable {
         kind = V8FrameKind(rawValue: UInt8(truncatingIfNeeded: words[base + 3])) ?? .unknown
         codeKind = UInt8(truncatingIfNeeded: words[base + 3] >> 8)
         flags = V8FrameFlags(rawValue: UInt16(truncatingIfNeeded: words[base + 3] >> 16))
+        codeFingerprint = UInt32(truncatingIfNeeded: words[base + 3] >> 32)
     }
 
     /// The frames of a `v8` stack's words (a multiple of four; the decoder checks it).
@@ -77,6 +82,8 @@ public struct V8FrameFlags: OptionSet, Hashable, Sendable {
     public static let functionUnreadable = V8FrameFlags(rawValue: 1)
     /// A compiled frame whose pc lies outside the function's current code.
     public static let pcOutsideCode = V8FrameFlags(rawValue: 2)
+    /// The pc is the sampled one (the innermost frame), not a return address.
+    public static let sampledPC = V8FrameFlags(rawValue: 4)
 }
 
 /// `tandem_v8_walk_flags`, carried by a sample.

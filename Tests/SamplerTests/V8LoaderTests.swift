@@ -20,6 +20,8 @@ import WireFormat
         func removeProcess(pid: Int32) { processes[pid] = nil }
         func writeStreamGeneration(_ generation: UInt64) { generations.append(generation) }
         func forgetFunction(pid: Int32, sharedFunctionInfo: UInt64, fingerprint: UInt32) { forgotten.append(sharedFunctionInfo) }
+        var forgottenCodes: [UInt64] = []
+        func forgetCode(pid: Int32, instructionStart: UInt64, fingerprint: UInt32) { forgottenCodes.append(instructionStart) }
     }
 
     static let device: UInt64 = 0x803
@@ -94,7 +96,7 @@ import WireFormat
             raw.storeBytes(of: UInt32(TANDEM_V8_WALK_TRUNCATED.rawValue), toByteOffset: walk + 4, as: UInt32.self)
             let frame = tandem_v8_frame(pc: 0x7f00_1234, sfi: 0x3567_0009, fingerprint: 77, offset: 12,
                                         kind: UInt8(TANDEM_V8_FRAME_INTERPRETED.rawValue), code_kind: 2, flags: 0,
-                                        reserved: 0)
+                                        code_fingerprint: 0)
             raw.storeBytes(of: frame, toByteOffset: walk + 8, as: tandem_v8_frame.self)
         }
         var words: [UInt64] = []
@@ -123,5 +125,66 @@ import WireFormat
         #expect(record?.name == [0xEE, 0xEE, 0xEE, 0xEE])
         #expect(record?.scriptName.count == Int(TANDEM_V8_SCRIPT_NAME_BYTES))
         #expect(record?.v8Version == Self.layout.version)
+    }
+
+    /// A code record (record kind 10, `record` 2): its inlined functions, then its two copies
+    /// by offset, each clamped to its bound; dropped (and sent again) without a live stream.
+    @Test func codeRecordsBecomeStreamData() throws {
+        var event = [UInt8](repeating: 0xEE, count: V8RingRecords.codeRecordSize)
+        event.withUnsafeMutableBytes { raw in
+            var fields = tandem_v8_code_event_fields()
+            fields.kind = TANDEM_EVENT_V8_FUNCTION.rawValue
+            fields.pid = 42
+            fields.record = TANDEM_V8_RECORD_CODE.rawValue
+            fields.layout = 0
+            fields.code = 0x1234_0001
+            fields.instruction_start = 0x7f00_0000
+            fields.fingerprint = 0x55
+            fields.instruction_size = 4512
+            fields.code_kind = 13
+            fields.inlined = 2
+            fields.positions_bytes = 16
+            fields.table_bytes = 60000 // more than the copy holds: clamped to its bound
+            raw.storeBytes(of: fields, as: tandem_v8_code_event_fields.self)
+            let functions = MemoryLayout<tandem_v8_code_event_fields>.size
+            raw.storeBytes(of: tandem_v8_inlined_function(sfi: 0xA1, fingerprint: 1, reserved: 0), toByteOffset: functions,
+                           as: tandem_v8_inlined_function.self)
+            raw.storeBytes(of: tandem_v8_inlined_function(sfi: 0xB1, fingerprint: 3, reserved: 0),
+                           toByteOffset: functions + MemoryLayout<tandem_v8_inlined_function>.stride,
+                           as: tandem_v8_inlined_function.self)
+        }
+        let storage = RecordingStorage()
+        let loader = V8Loader(storage: storage)
+        let record = event.withUnsafeBytes { loader.sideRecord($0, streamIsLive: true) }
+        guard case .v8Code(let code) = record else {
+            Issue.record("not a code record: \(String(describing: record))")
+            return
+        }
+        #expect(code.pid == 42 && code.instructionStart == 0x7f00_0000 && code.fingerprint == 0x55 && code.codeKind == 13)
+        #expect(code.inlinedFunctions == [V8InlinedFunction(sharedFunctionInfo: 0xA1, fingerprint: 1),
+                                          V8InlinedFunction(sharedFunctionInfo: 0xB1, fingerprint: 3)])
+        #expect(code.inliningPositions == [UInt8](repeating: 0xEE, count: 16))
+        #expect(code.sourcePositionTable.count == Int(TANDEM_V8_POSITION_TABLE_BYTES))
+
+        #expect(event.withUnsafeBytes { loader.sideRecord($0, streamIsLive: false) } == nil)
+        #expect(storage.forgottenCodes == [0x7f00_0000])
+        // A code record cut short (shorter than its struct) is dropped, not read past its end.
+        #expect(event.withUnsafeBytes { loader.sideRecord(UnsafeRawBufferPointer(rebasing: $0[..<V8RingRecords.functionRecordSize]), streamIsLive: true) } == nil)
+        #expect(loader.counters.functionRecordsLost == 2)
+        // A function record still goes its way.
+        var function = [UInt8](repeating: 0, count: V8RingRecords.functionRecordSize)
+        function.withUnsafeMutableBytes { raw in
+            var fields = tandem_v8_function_event_fields()
+            fields.kind = TANDEM_EVENT_V8_FUNCTION.rawValue
+            fields.record = TANDEM_V8_RECORD_FUNCTION.rawValue
+            fields.pid = 42
+            fields.sfi = 0xA1
+            raw.storeBytes(of: fields, as: tandem_v8_function_event_fields.self)
+        }
+        guard case .v8Function(let decoded) = function.withUnsafeBytes({ loader.sideRecord($0, streamIsLive: true) }) else {
+            Issue.record("not a function record")
+            return
+        }
+        #expect(decoded.sharedFunctionInfo == 0xA1)
     }
 }

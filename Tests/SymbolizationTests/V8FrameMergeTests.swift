@@ -10,8 +10,8 @@ import Testing
         Frame(type: .native, address: address, functionName: name, mappingPath: name == nil ? nil : "/usr/bin/node")
     }
 
-    func js(_ pc: UInt64, _ name: String) -> (pc: UInt64, frame: Frame) {
-        (pc, Frame(type: .v8js, address: pc, functionName: name, sourceFile: "/app/spin.js"))
+    func js(_ pc: UInt64, _ names: String...) -> (pc: UInt64, frames: [Frame]) {
+        (pc, names.map { Frame(type: .v8js, address: pc, functionName: $0, sourceFile: "/app/spin.js") })
     }
 
     @Test func replacesTheFramesWithTheirPcsAndKeepsNodesOwn() {
@@ -46,6 +46,16 @@ import Testing
         let merged = V8FrameMerge.merge([js(0x7f00_0000_0100, "spin"), js(0x7f00_0000_0999, "lost"),
                                          js(0x7f00_0000_0300, "caller")], into: frames, userStart: 0)
         #expect(merged.map(\.displayName) == ["spin", "Builtins_InterpreterEntryTrampoline", "lost", "caller", "main"])
+    }
+
+    @Test func inlinedFunctionsTakeTheirCodesFrameTogetherInnermostFirst() {
+        // main's TurboFan code inlined timed and fnAlpha, and spin into fnAlpha: one native frame.
+        let frames = [native(0x7f00_0000_0100), native(0x5555_0150, "Builtins_AsyncFunctionAwaitResolveClosure"),
+                      native(0x5555_0300, "uv_run")]
+        let merged = V8FrameMerge.merge([js(0x7f00_0000_0100, "spin", "fnAlpha", "timed", "main")], into: frames,
+                                        userStart: 0)
+        #expect(merged.map(\.displayName) == ["spin", "fnAlpha", "timed", "main",
+                                              "Builtins_AsyncFunctionAwaitResolveClosure", "uv_run"])
     }
 
     @Test func nothingToMerge() {

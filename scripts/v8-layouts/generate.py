@@ -20,6 +20,8 @@ NOTES = {
     'type_js_function_first': 'the instance types of JSFunction and its subclasses (constructors)',
     'code_instruction_start': 'Code.instruction_start: a pointer (V8 11.1.204+), not inline code',
     'scope_info_slots': 'offset of ScopeInfo slot 0 (ScopeInfo is a HeapObject: the slots follow the map)',
+    'type_weak_fixed_array': 'the literal array of DeoptimizationData is one (DeoptimizationLiteralArray)',
+    'deoptimization_inlined_count': 'DeoptimizationData slots: the inlined-function count (a Smi), the literal array, the inlining positions',
     'scope_info_first_vars': 'slot of the first context-local name; the name slots follow the 2 x count local slots',
 }
 

@@ -157,6 +157,13 @@ def layout(path):
         ('thin_string_tag', get('ThinStringTag')),
         ('frame_type_entry', get('frametype_EntryFrame')),
         ('frame_type_exit', get('frametype_ExitFrame')),
+        # Optimized code's DeoptimizationData (a FixedArray): the slots of the inlined-function
+        # count (a Smi), of the literal array (a WeakFixedArray whose first count entries are
+        # the inlined SharedFunctionInfos) and of the inlining positions (a ByteArray).
+        ('type_weak_fixed_array', get('type_WeakFixedArray__WEAK_FIXED_ARRAY_TYPE')),
+        ('deoptimization_inlined_count', get('DeoptimizationDataInlinedFunctionCountIndex')),
+        ('deoptimization_literal_array', get('DeoptimizationDataLiteralArrayIndex')),
+        ('deoptimization_inlining_positions', get('DeoptimizationDataInliningPositionsIndex')),
     ]
 
 

@@ -72,6 +72,7 @@ public enum CaptureInspection {
                     " \(hex(frame.pc))=\(hex(frame.sharedFunctionInfo))/\(hex(UInt64(frame.fingerprint)))@"
                         + (frame.offset == V8Frame.unknownOffset ? "?" : "\(frame.offset)")
                         + (frame.kind == .interpreted ? "i" : "c")
+                        + (frame.codeFingerprint == 0 ? "" : "+\(hex(UInt64(frame.codeFingerprint)))")
                 }.joined()
             }
         case .threadDefinition(let thread):
@@ -130,6 +131,11 @@ public enum CaptureInspection {
                 + " fingerprint=\(hex(UInt64(function.fingerprint))) v8=\(hex(UInt64(function.v8Version)))"
                 + " flags=\(hex(UInt64(function.flags)))"
                 + " bytes=\(function.sharedFunctionInfoBytes.count)/\(function.scopeInfoSlots.count)/\(function.name.count)/\(function.scriptName.count)"
+        case .v8Code(let code):
+            return "v8_code pid=\(code.pid) start=\(hex(code.instructionStart)) fingerprint=\(hex(UInt64(code.fingerprint)))"
+                + " v8=\(hex(UInt64(code.v8Version))) kind=\(code.codeKind) size=\(code.instructionSize) flags=\(hex(UInt64(code.flags)))"
+                + " inlined=" + code.inlinedFunctions.map { "\(hex($0.sharedFunctionInfo))/\(hex(UInt64($0.fingerprint)))" }.joined(separator: ",")
+                + " bytes=\(code.inliningPositions.count)/\(code.sourcePositionTable.count)"
         case .unknown(let type, let length):
             return "unknown type=\(type) length=\(length)"
         }
@@ -256,6 +262,7 @@ public struct CaptureSummary {
         case .perlSub: "perl_sub"
         case .rubyISeq: "ruby_iseq"
         case .v8Function: "v8_function"
+        case .v8Code: "v8_code"
         case .unknown(let type, _): "unknown_\(type)"
         }
     }
