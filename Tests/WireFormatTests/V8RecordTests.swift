@@ -45,6 +45,50 @@ import Testing
         }
     }
 
+    let code = V8CodeRecord(
+        pid: 4242, instructionStart: 0x7f85_09fd_2080, fingerprint: 0x1234_5679, v8Version: 0x0b03_00f4, code: 0x2a1f_0001,
+        instructionSize: 4512, codeKind: 13, flags: 0x10,
+        inlinedFunctions: [V8InlinedFunction(sharedFunctionInfo: 0x3567_dfc5_80c9, fingerprint: 7),
+                           V8InlinedFunction(sharedFunctionInfo: 0x3567_dfc5_8101, fingerprint: 9)],
+        inliningPositions: Array(0..<32), sourcePositionTable: Array(repeating: 0x81, count: 277))
+
+    @Test func codeRecordRoundTrips() throws {
+        var encoder = StreamEncoder(header: testHeader)
+        encoder.append(.v8Code(code))
+        let bytes = encoder.takeBytes()
+        for chunk in [1, 7, 4096] {
+            #expect(try decodeAll(bytes, chunkSize: chunk).dropFirst().map { $0 } == [.v8Code(code)])
+        }
+    }
+
+    @Test func codeRecordsAreBounded() throws {
+        var long = code
+        long.sourcePositionTable = [UInt8](repeating: 1, count: V8CodeRecord.maximumCopyBytes + 3)
+        var writer = ByteWriter()
+        writer.writeV8Code(long)
+        let decoded = try writer.bytes.withUnsafeBytes { raw throws(WireFormatError.Kind) in
+            var reader = ByteReader(raw)
+            return try reader.readV8Code()
+        }
+        #expect(decoded.sourcePositionTable.count == V8CodeRecord.maximumCopyBytes)
+
+        // A count of inlined functions the bytes cannot hold is refused before anything is allocated.
+        var bad = ByteWriter()
+        bad.writeInt32(1)
+        for value in [UInt64(1), 2, 3, 4, 5, 13, 0] { bad.writeVarint(value) }
+        bad.writeVarint(UInt64(V8CodeRecord.maximumInlinedFunctions))
+        bad.bytes.withUnsafeBytes { raw in
+            var reader = ByteReader(raw)
+            #expect(throws: WireFormatError.Kind.self) { try reader.readV8Code() }
+        }
+    }
+
+    @Test func framesCarryTheirCodesFingerprint() {
+        let frame = V8Frame(pc: 0x7f00_0000_1234, sharedFunctionInfo: 0x1_0000_0009, fingerprint: 3, offset: 0x4d2,
+                            kind: .compiled, codeKind: 13, flags: [.sampledPC], codeFingerprint: 0xfeed_beef)
+        #expect(V8Frame.frames(words: frame.words) == [frame])
+    }
+
     @Test func framesPackIntoFourWords() {
         let frames = [
             V8Frame(pc: 0x7f00_0000_1234, sharedFunctionInfo: 0x1_0000_0009, fingerprint: 0x1234_5678, offset: 57,
