@@ -7,12 +7,14 @@ import Glibc
 #endif
 
 /// V8 (Node.js) frames end to end (docs/v8.md): the known-truth workload
-/// (Tests/Workloads/node/known_truth.js) under the image's Node 20, one started before the
-/// sampler and one after it. What each must show: its JavaScript functions by name, with their
-/// script, in at least 95 % of its samples after the first one with JavaScript frames; the
-/// closure by the name V8 inferred; samples.v8js.count equal to its samples whose leaf is a
-/// JavaScript frame; the shares of fnAlpha, beta and fnGamma (the innermost of them on each
-/// stack) within 3 points of what the workload measured of its own CPU time.
+/// (Tests/Workloads/node/known_truth.js) under the image's Node 20, one started well before the
+/// sampler (10 s of CPU: TurboFan has compiled its hot functions and inlined fnAlpha, the
+/// closure and spin into their callers by then) and one after it. What each must show: its
+/// JavaScript functions by name, with their script, in at least 95 % of its samples after the
+/// first one with JavaScript frames; the closure by the name V8 inferred; frames of type v8js
+/// and samples.v8js.count covering its samples whose leaf is a JavaScript frame; the shares of
+/// fnAlpha, beta and fnGamma (the innermost of them on each stack, inlined or not) within 3
+/// points of what the workload measured of its own CPU time.
 @Suite("V8 frames on the live kernel (root; sampler and unprivileged aggregator)",
        .serialized, .enabled(if: isRoot, "needs root: loads BPF, switches to the user tandem"),
        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/node"),
@@ -23,6 +25,9 @@ struct V8Tests {
     static let script = "known_truth.js"
     /// The workload's functions, by the names V8 gives them.
     static let functions: Set<String> = ["spin", "fnAlpha", "beta", "fnGamma", "timed", "main", "cpu", "report"]
+    /// CPU seconds the early workload runs before the sampler starts: its hot functions are
+    /// optimized and inlined by then (docs/v8.md).
+    static let warmUpSeconds = 10.0
 
     /// The microseconds known_truth.js measured in alpha, beta and gamma (its last `truth` line).
     struct MeasuredTruth: Sendable {
@@ -55,10 +60,11 @@ struct V8Tests {
             let workload = run.workloads[comm]!
             let stacks = try FoldedStacks(file: run.foldedURL).process(comm)
             let total = stacks.reduce(0) { $0 + $1.count }
-            var scriptLeaf = 0, inner: [String: Int] = [:], withClosure = 0
+            var scriptLeaf = 0, inner: [String: Int] = [:], withClosure = 0, named = 0
             for stack in stacks {
                 let frames = stack.frames.map(Self.parse)
                 if let leaf = frames.last, leaf.inScript { scriptLeaf += stack.count }
+                if frames.contains(where: { $0.inScript && Self.functions.contains($0.name) }) { named += stack.count }
                 if frames.contains(where: { $0.inScript && $0.name == "beta" }) { withClosure += stack.count }
                 if let index = frames.lastIndex(where: { $0.inScript && ["fnAlpha", "beta", "fnGamma"].contains($0.name) }) {
                     inner[frames[index].name, default: 0] += stack.count
@@ -66,9 +72,13 @@ struct V8Tests {
             }
             let metrics = try MetricPoints(file: run.metricsURL)
             let v8Count = metrics.sum("samples.v8js.count", pid: workload.pid) { _ in "" }.values.reduce(0, +)
+            let v8Frames = metrics.sum("samples.frame_type", pid: workload.pid) { $0["frame_type"] ?? "" }["v8js"] ?? 0
+            // Samples taken before the walker followed the process have no JavaScript frames.
+            let namedShare = percent(Int64(named), of: Int64(max(0, total - workload.walk.before)))
             let attributed = inner.values.reduce(0, +)
             let shares = ["fnAlpha", "beta", "fnGamma"].map { percent(Int64(inner[$0] ?? 0), of: Int64(attributed)) }
             print("v8 \(comm) (pid \(workload.pid)): \(total) samples, walk \(workload.walk), leaf in \(Self.script) \(scriptLeaf); "
+                + "named \(named) = \(formatted(namedShare))% of those after the first with JavaScript frames; v8js frames \(v8Frames); "
                 + "shares fnAlpha/beta/fnGamma \(shares.map(formatted).joined(separator: "/"))% "
                 + "(measured \(workload.measuredShares.map(formatted).joined(separator: "/"))%); "
                 + "closure beta in \(withClosure); samples.v8js.count \(v8Count)")
@@ -79,6 +89,10 @@ struct V8Tests {
             if workload.walk.share < 95 {
                 failures.append("\(comm): \(workload.walk) samples with JavaScript frames after the first one, under 95%")
             }
+            if namedShare < 95 {
+                failures.append("\(comm): \(named) samples name the workload's functions, \(formatted(namedShare))% of those after the first with JavaScript frames, under 95%")
+            }
+            if v8Frames == 0 { failures.append("\(comm): no frame of type v8js in samples.frame_type") }
             if workload.measuredShares.count != 3 || workload.measuredShares.reduce(0, +) < 99 {
                 failures.append("\(comm): the workload measured no CPU time in its functions while sampled")
             }
@@ -138,6 +152,10 @@ struct V8Tests {
         var baselines: [String: MeasuredTruth] = [:], finals: [String: MeasuredTruth] = [:]
         do {
             for (comm, late) in workloads where !late { try start(comm, late: false) }
+            let warming = started.map { ($0.process, $0.process.cpuSeconds) }
+            try waitUntil("the early workload to run \(Self.warmUpSeconds) s on a CPU", seconds: 300) {
+                warming.allSatisfy { $0.0.cpuSeconds - $0.1 >= Self.warmUpSeconds }
+            }
             try session.start()
             for (comm, late) in workloads where late { try start(comm, late: true) }
             let cpu = started.map { $0.process.cpuSeconds }
