@@ -46,6 +46,10 @@ struct v8_scratch {
     __u8 sfi[TANDEM_V8_SFI_BYTES];
     /* The functions inlined into the code object whose record is being written. */
     struct tandem_v8_inlined_function inlined[TANDEM_V8_MAX_INLINED];
+    /* Set when a function record found the ring buffer full (in map memory, not on the
+     * stack: the verifier then does not follow both values through the walk). */
+    __u32 unsent;
+    __u32 reserved;
 };
 
 struct {
@@ -199,10 +203,12 @@ struct v8_walk_state {
 
 /*
  * Reads the SharedFunctionInfo `sfi` (tagged) into scratch->sfi and sends its function
- * record once per stream. Returns its fingerprint, 0 when it is no readable SharedFunctionInfo.
+ * record once per stream. Returns its fingerprint, 0 when it is no readable SharedFunctionInfo;
+ * *unsent is set when its record was due but the ring buffer had no room.
  */
 static __always_inline __u32 v8_send_function(__u32 pid, __u32 layout_index, __u64 generation,
-                                              struct tandem_v8_layout *layout, struct v8_scratch *scratch, __u64 sfi)
+                                              struct tandem_v8_layout *layout, struct v8_scratch *scratch, __u64 sfi,
+                                              __u32 *unsent)
 {
     if (v8_type(layout, sfi) != layout->type_shared_function_info ||
         bpf_probe_read_user(scratch->sfi, TANDEM_V8_SFI_BYTES, (void *)(sfi - 1)))
@@ -221,6 +227,8 @@ static __always_inline __u32 v8_send_function(__u32 pid, __u32 layout_index, __u
         return fingerprint;
     if (v8_emit_function(pid, sfi, fingerprint, layout_index, layout, scratch->sfi) == 0)
         bpf_map_update_elem(&v8_functions_sent, &key, &generation, BPF_ANY);
+    else
+        *unsent = 1;
     return fingerprint;
 }
 
@@ -253,7 +261,8 @@ static long v8_inlined_step(__u64 index, struct v8_inlined_state *state)
     }
     /* A weak reference (low bits 11) to the SharedFunctionInfo: clear the weak bit. */
     entry &= ~2ULL;
-    __u32 fingerprint = v8_send_function(state->pid, state->layout, state->generation, layout, scratch, entry);
+    __u32 fingerprint = v8_send_function(state->pid, state->layout, state->generation, layout, scratch, entry,
+                                         &scratch->unsent);
     if (fingerprint == 0) {
         state->unreadable = 1;
         return 0;
@@ -275,13 +284,15 @@ static __always_inline long v8_array_length(struct tandem_v8_layout *layout, __u
 /*
  * Emits the code record of optimized code `code` (tagged): its inlined functions (whose
  * records go first), inlining positions and source position table. Returns 0 when every
- * record is in the ring buffer.
+ * record is in the ring buffer; otherwise the code is not marked sent, and its next sample
+ * sends it (and the functions that did not fit) again.
  */
 static __always_inline int v8_emit_code(struct v8_walk_state *state, struct tandem_v8_layout *layout,
                                         struct v8_scratch *scratch, __u64 code, __u64 start, __u32 size,
                                         __u32 code_kind, __u32 fingerprint)
 {
     __u32 flags = 0, inlined = 0;
+    scratch->unsent = 0;
     __u64 data = 0, slots[3] = {}, positions = 0;
     if (bpf_probe_read_user(&data, sizeof(data), (void *)(code - 1 + layout->code_deoptimization_data)) ||
         v8_type(layout, data) != layout->type_fixed_array ||
@@ -367,7 +378,7 @@ static __always_inline int v8_emit_code(struct v8_walk_state *state, struct tand
     fields->flags = flags;
     bpf_ringbuf_submit(event, BPF_RB_NO_WAKEUP);
     count(TANDEM_COUNTER_V8_FUNCTION_RECORDS);
-    return 0;
+    return scratch->unsent ? -1 : 0;
 }
 
 /* Records the JavaScript frame at `fp` running `function` (tagged), and sends its function
@@ -398,7 +409,8 @@ static __always_inline void v8_js_frame(struct v8_walk_state *state, struct tand
     __u64 sfi = 0;
     __u32 fingerprint = 0;
     if (!bpf_probe_read_user(&sfi, sizeof(sfi), (void *)(function - 1 + layout->js_function_shared)))
-        fingerprint = v8_send_function(state->pid, state->layout, state->generation, layout, scratch, sfi);
+        fingerprint = v8_send_function(state->pid, state->layout, state->generation, layout, scratch, sfi,
+                                       &scratch->unsent);
     if (fingerprint == 0) {
         out->flags |= TANDEM_V8_FRAME_FUNCTION_UNREADABLE;
     } else {
