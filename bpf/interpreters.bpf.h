@@ -15,6 +15,7 @@
 #include "perl.bpf.h"
 #include "ruby.bpf.h"
 #include "php.bpf.h"
+#include "v8.bpf.h"
 
 /* Indexed by enum tandem_runtime (tandem_interpreters.h); WalkerPrograms fills it. */
 struct {
@@ -37,6 +38,8 @@ static __always_inline void interpreter_tail_call(void *ctx, __u32 pid)
         runtime = TANDEM_RUNTIME_RUBY;
     else if (bpf_map_lookup_elem(&php_processes, &pid))
         runtime = TANDEM_RUNTIME_PHP;
+    else if (bpf_map_lookup_elem(&v8_processes, &pid))
+        runtime = TANDEM_RUNTIME_V8;
     if (runtime < TANDEM_RUNTIMES)
         bpf_tail_call(ctx, &interpreter_programs, runtime);
 }

@@ -20,6 +20,7 @@
 #include "tandem_perl.h"
 #include "tandem_ruby.h"
 #include "tandem_php.h"
+#include "tandem_v8.h"
 
 /* Each walker's program's index in the sampling program's interpreter_programs. */
 enum tandem_runtime {
@@ -27,7 +28,8 @@ enum tandem_runtime {
     TANDEM_RUNTIME_PERL = 1,
     TANDEM_RUNTIME_RUBY = 2,
     TANDEM_RUNTIME_PHP = 3,
-    TANDEM_RUNTIMES = 4,
+    TANDEM_RUNTIME_V8 = 4,
+    TANDEM_RUNTIMES = 5,
 };
 
 #endif
