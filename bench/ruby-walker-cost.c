@@ -12,6 +12,7 @@
 #include "walker-harness-common.h"
 
 static int samples, with_frames, iseqs, all;
+static unsigned long long frames_total;
 static int handle(void *ctx, void *data, size_t size) {
     __u32 kind = *(__u32 *)data;
     all++;
@@ -19,6 +20,7 @@ static int handle(void *ctx, void *data, size_t size) {
         struct tandem_ruby_sample_event *e = data;
         samples++;
         if (e->walk.count) with_frames++;
+        frames_total += e->walk.count;
         if (getenv("VERBOSE") && samples % 50 == 1) {
             printf("sample flags=%u count=%u:", e->walk.flags, e->walk.count);
             for (unsigned i = 0; i < e->walk.count && i < 20; i++)
@@ -102,7 +104,8 @@ int main(int argc, char **argv) {
     unsigned long long run_time, runs;
     harness_program_stats(prog, &run_time, &runs);
     printf("runs %llu run_time_ns %llu ns_per_run %.0f\n", runs, run_time, runs ? (double)run_time / runs : 0.0);
-    printf("records %d ruby samples %d with frames %d iseq records %d\n", all, samples, with_frames, iseqs);
+    printf("records %d ruby samples %d with frames %d frames per walk %.1f iseq records %d\n", all, samples, with_frames,
+           with_frames ? (double)frames_total / with_frames : 0.0, iseqs);
     int counters = bpf_object__find_map_fd_by_name(obj, "counters");
     __u64 walks = 0, found = 0;
     __u32 index = TANDEM_COUNTER_RUBY_WALKS;
