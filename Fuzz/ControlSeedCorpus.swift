@@ -40,6 +40,10 @@ func controlSeeds() -> [[UInt8]] {
                        .phpProcess(PHPProcess(pid: -1, phpVersion: .max, executorGlobalsAddress: .max, device: .max,
                                               inode: .max)),
                        .phpProcess(PHPProcess(pid: 0, phpVersion: 0, executorGlobalsAddress: 0, device: 0, inode: 0))]),
+        controlStream([.v8Process(V8Process(pid: 4321, v8Version: 0x0b03_00f4, v8Patch: 8, address: 0x5555_5a3c_1f80,
+                                            device: 0x803, inode: 1234)),
+                       .v8Process(V8Process(pid: -1, v8Version: .max, v8Patch: .max, address: .max, device: .max, inode: .max)),
+                       .v8Process(V8Process(pid: 0, v8Version: 0, v8Patch: 0, address: 0, device: 0, inode: 0))]),
         controlStream([.unwindTable(table), .unwindMappings(mappings), .fileRequest(request),
                        .unwindMappings(UnwindMappings(pid: 4321, entries: [])), .releaseUnwindTable(tableID: 1)]),
     ]
