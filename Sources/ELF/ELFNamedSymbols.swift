@@ -1,14 +1,12 @@
-import ELF
-
 /// The values of a few defined symbols, looked up by name in a file's `.dynsym`, then
 /// `.symtab`: what interpreter detection needs, without indexing every symbol.
-enum ELFNamedSymbols {
+public enum ELFNamedSymbols {
     /// A string table larger than this is not read (a CPython `.strtab` is about 1 MB).
-    static let maximumStringTableSize: UInt64 = 64 << 20
+    public static let maximumStringTableSize: UInt64 = 64 << 20
     private static let chunkEntries = 4096
 
     /// `names` → `st_value`, for those defined in some table (the first table that defines one wins).
-    static func values(of names: Set<String>, in elf: ELFFile) throws(ELFFileError) -> [String: UInt64] {
+    public static func values(of names: Set<String>, in elf: ELFFile) throws(ELFFileError) -> [String: UInt64] {
         let wanted = Dictionary(uniqueKeysWithValues: names.map { (Array($0.utf8) + [0], $0) })
         var found: [String: UInt64] = [:]
         // Dynamic symbols first: that is where an interpreter exports _PyRuntime for its extension modules.
