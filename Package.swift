@@ -188,7 +188,8 @@ let package = Package(
         .testTarget(name: "ELFTests", dependencies: ["ELF"]),
         .testTarget(name: "CPythonSymbolizationTests", dependencies: ["CPythonSymbolization", "CPythonLayouts", "ELF"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "HotSpotSymbolizationTests", dependencies: ["HotSpotSymbolization", "HotSpotLayouts", "ELF"]),
+        .testTarget(name: "HotSpotSymbolizationTests", dependencies: ["HotSpotSymbolization", "HotSpotLayouts", "ELF"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTableFormat", "UnwindTableCompiler", "ELF", "Compression"]),
         .testTarget(name: "SamplerTests", dependencies: [
             "SamplerCore", "WireFormat", "StreamDecoding", "UnwindTableFormat", "UnwindTableCompiler", "UnwindTableLoading",

@@ -77,6 +77,8 @@ public struct HotSpotLayout: Hashable, Sendable {
     public var methodConstMethod: UInt16
     /// `ConstMethod::_constants` (ConstantPool *).
     public var constMethodConstants: UInt16
+    /// `ConstMethod::_constMethod_size` (int, words): the line table lies inside it.
+    public var constMethodSizeWords: UInt16
     /// `ConstMethod::_flags` (u2).
     public var constMethodFlags: UInt16
     /// `ConstMethod::_code_size` (u2): bytes of bytecode after the header.
@@ -122,6 +124,7 @@ public struct HotSpotLayout: Hashable, Sendable {
                 nmethodMetadataOffset: UInt16, nmethodScopesPCsOffset: UInt16,
                 nmethodDependenciesOffset: UInt16, pcDescSize: UInt16, pcDescPCOffset: UInt16,
                 pcDescScopeDecodeOffset: UInt16, methodConstMethod: UInt16, constMethodConstants: UInt16,
+                constMethodSizeWords: UInt16,
                 constMethodFlags: UInt16, constMethodCodeSize: UInt16, constMethodNameIndex: UInt16,
                 constMethodSignatureIndex: UInt16, constMethodSize: UInt16,
                 constMethodHasLineNumberTable: UInt16, constantPoolPoolHolder: UInt16,
@@ -164,6 +167,7 @@ public struct HotSpotLayout: Hashable, Sendable {
         self.pcDescScopeDecodeOffset = pcDescScopeDecodeOffset
         self.methodConstMethod = methodConstMethod
         self.constMethodConstants = constMethodConstants
+        self.constMethodSizeWords = constMethodSizeWords
         self.constMethodFlags = constMethodFlags
         self.constMethodCodeSize = constMethodCodeSize
         self.constMethodNameIndex = constMethodNameIndex

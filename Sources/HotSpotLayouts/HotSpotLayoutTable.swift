@@ -43,6 +43,7 @@ extension HotSpotLayout {
             pcDescScopeDecodeOffset: 4,
             methodConstMethod: 8,
             constMethodConstants: 8,
+            constMethodSizeWords: 24,
             constMethodFlags: 28,
             constMethodCodeSize: 32,
             constMethodNameIndex: 34,

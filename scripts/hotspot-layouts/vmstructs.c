@@ -170,6 +170,7 @@ int main(int argc, char **argv) {
     line("pcDescScopeDecodeOffset", field_offset("PcDesc", "_scope_decode_offset"));
     line("methodConstMethod", field_offset("Method", "_constMethod"));
     line("constMethodConstants", field_offset("ConstMethod", "_constants"));
+    line("constMethodSizeWords", field_offset("ConstMethod", "_constMethod_size"));
     line("constMethodFlags", field_offset("ConstMethod", "_flags"));
     line("constMethodCodeSize", field_offset("ConstMethod", "_code_size"));
     line("constMethodNameIndex", field_offset("ConstMethod", "_name_index"));
