@@ -14,7 +14,7 @@ import re
 import struct
 import sys
 
-LAYOUT_TABLE = "Sources/HotSpotLayouts/HotSpotLayoutTable.swift"
+LAYOUT_TABLE = __file__.rsplit("/Tests/", 1)[0] + "/Sources/HotSpotLayouts/HotSpotLayoutTable.swift"
 SYMBOL_BOUND = 512
 LINE_TABLE_BOUND = 1024
 
