@@ -75,6 +75,7 @@ static __always_inline void fill_sample(void *ctx, struct tandem_sample_event *e
 }
 
 #include "cpython.bpf.h"
+#include "hotspot.bpf.h"
 #include "offcpu.bpf.h"
 
 SEC("perf_event")
@@ -94,6 +95,8 @@ int tandem_sample(void *ctx)
     int unwound = unwind_user_stack(pid, walk != 0, &user);
     if (walk)
         return emit_cpython_sample(ctx, walk, unwound, &user);
+    if (hotspot_walked(pid))
+        return emit_hotspot_sample(ctx, pid, unwound, &user);
 
     struct tandem_sample_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
     if (!event) {

@@ -66,7 +66,7 @@ enum tandem_counter {
     /* off-CPU samples (a recorded thread ran again), and those lost to a full ring buffer. */
     TANDEM_COUNTER_OFFCPU_SAMPLES = 20,
     TANDEM_COUNTER_OFFCPU_RINGBUF_FULL = 21,
-    TANDEM_COUNTER_COUNT = 22,
+    TANDEM_COUNTER_COUNT = 26,  /* 22-25: the JVM walker (tandem_hotspot.h) */
 };
 
 /* tandem_sample_event.user_flags */

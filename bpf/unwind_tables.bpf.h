@@ -41,12 +41,15 @@ struct unwind_state {
     __u64 pc;
     __u64 sp;
     __u64 bp;
+    __u64 r13;        /* the HotSpot interpreter's bytecode pointer in the leaf frame */
     __u32 pid;
     __u32 count;      /* frames written */
     __u32 flags;      /* enum tandem_user_flags */
     __u32 done;
     __u32 stack_switches; /* frame-pointer steps down to another stack so far */
     __u32 trampolines;    /* the process runs CPython: its perf trampolines may be on the stack */
+    __u32 hotspot;        /* the process is a JVM hotspot_step follows (hotspot_unwind.bpf.h) */
+    __u32 reserved;
 };
 
 /* A binary search in progress: the entries [low, high) of the table starting at `first` remain. */
@@ -88,6 +91,8 @@ static __always_inline struct tandem_unwind_entry *find_row(struct tandem_unwind
     __u32 index = search.first + search.low - 1;
     return bpf_map_lookup_elem(&unwind_entries, &index);
 }
+
+#include "hotspot_unwind.bpf.h"
 
 /*
  * One step along the rbp chain: the fallback where no table covers the pc. A frame pointer
@@ -245,6 +250,17 @@ static long unwind_frame(__u64 index, struct unwind_state *state)
     return 0;
 
 frame_pointer:
+    /* Code without a table may be Java code in a JVM's code cache. */
+    if (state->hotspot) {
+        int stepped = hotspot_step(state, slot, lookup);
+        if (stepped > 0)
+            return 0;
+        if (stepped < 0) {
+            state->flags |= TANDEM_USER_TRUNCATED;
+            count(TANDEM_COUNTER_HOTSPOT_STOPS);
+            return 1;
+        }
+    }
     /* Past the leaf, pc is a return address: it may return into a CPython perf trampoline. */
     if (slot > 0 && state->trampolines && trampoline_step(state))
         return 0;
@@ -279,6 +295,7 @@ struct unwind_result {
  */
 static __always_inline int unwind_user_stack(__u32 pid, int cpython, struct unwind_result *result)
 {
+    int hotspot = hotspot_begin(pid);
     if (!bpf_map_lookup_elem(&unwind_processes, &pid))
         return 0;
     /* The user registers saved at entry to the kernel (interrupt or system call). */
@@ -289,7 +306,8 @@ static __always_inline int unwind_user_stack(__u32 pid, int cpython, struct unwi
     if ((regs.cs & 3) != 3)
         return 0;
     struct unwind_state state = {
-        .pc = regs.rip, .sp = regs.rsp, .bp = regs.rbp, .pid = pid, .trampolines = cpython != 0,
+        .pc = regs.rip, .sp = regs.rsp, .bp = regs.rbp, .r13 = regs.r13, .pid = pid, .trampolines = cpython != 0,
+        .hotspot = hotspot,
     };
     count(TANDEM_COUNTER_UNWIND_STACKS);
     bpf_loop(TANDEM_MAX_FRAMES + 1, unwind_frame, &state, 0);

@@ -1,0 +1,245 @@
+/*
+ * The HotSpot JVM walker's unwinding part (docs/jvm.md), included by unwind_tables.bpf.h;
+ * its records and samples are in hotspot.bpf.h.
+ *
+ * Java frames live on the thread's native stack, in code the JVM generated into its code
+ * cache, which no unwind table covers. Where the table unwinder finds no table for a pc of
+ * a process in hotspot_processes, it asks hotspot_step: when the pc is in a code heap, the
+ * code blob holding it (found through the heap's segment map) says how to reach the caller:
+ *   - nmethod (C1/C2) and native-method wrapper: the caller's sp is sp + the blob's frame
+ *     size; the return address and saved rbp are the two words below it;
+ *   - the interpreter: rbp-based frames, with the Method * and bytecode pointer at fixed
+ *     slots below rbp and the caller's sp in the sender-sp slot;
+ *   - any other blob (stubs, the call stub): not handled here; the frame-pointer step the
+ *     unwinder falls back to steps over it, as the call stub keeps rbp frames.
+ * Each Java frame is recorded with the native slot it stands for; the aggregator names it.
+ * Every read is bounded; nothing read is parsed beyond following the layout's pointers.
+ */
+#include "tandem_hotspot.h"
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, TANDEM_HOTSPOT_LAYOUTS);
+    __type(key, __u32);
+    __type(value, struct tandem_hotspot_layout);
+} hotspot_layouts SEC(".maps");
+
+/* pid → the process's checked statics (written by HotSpotLoading from control record 21). */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, TANDEM_HOTSPOT_MAX_PROCESSES);
+    __type(key, __u32);
+    __type(value, struct tandem_hotspot_process);
+} hotspot_processes SEC(".maps");
+
+/* Methods sent, with the stream generation they were sent in. */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 65536);
+    __type(key, struct tandem_hotspot_method_key);
+    __type(value, __u64);
+} hotspot_methods_sent SEC(".maps");
+
+/* [0]: the generation of the stream the sampler writes now. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u64);
+} hotspot_stream SEC(".maps");
+
+/* The Java frames of the walk in progress on this CPU. */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct tandem_hotspot_walk);
+} hotspot_scratch SEC(".maps");
+
+static __always_inline int hotspot_read_u64(__u64 *value, __u64 address)
+{
+    return bpf_probe_read_user(value, sizeof(*value), (void *)address);
+}
+
+static __always_inline int hotspot_read_s32(__s32 *value, __u64 address)
+{
+    return bpf_probe_read_user(value, sizeof(*value), (void *)address);
+}
+
+static __always_inline int hotspot_read_u16(__u16 *value, __u64 address)
+{
+    return bpf_probe_read_user(value, sizeof(*value), (void *)address);
+}
+
+/* The code blob holding `lookup`, or 0 when no code heap of the process holds it. */
+static __always_inline __u64 hotspot_find_blob(struct tandem_hotspot_layout *layout,
+                                               struct tandem_hotspot_process *process, __u64 lookup)
+{
+    __u64 heaps, data;
+    __s32 length;
+    if (hotspot_read_u64(&heaps, process->code_cache_heaps) || heaps == 0 ||
+        hotspot_read_s32(&length, heaps + layout->growable_array_length) ||
+        hotspot_read_u64(&data, heaps + layout->growable_array_data))
+        return 0;
+    for (int i = 0; i < TANDEM_HOTSPOT_MAX_HEAPS; i++) {
+        if (i >= length)
+            return 0;
+        __u64 heap, low, high, segment_map;
+        __s32 shift;
+        if (hotspot_read_u64(&heap, data + i * 8) ||
+            hotspot_read_u64(&low, heap + layout->code_heap_memory + layout->virtual_space_low) ||
+            hotspot_read_u64(&high, heap + layout->code_heap_memory + layout->virtual_space_high))
+            return 0;
+        if (lookup < low || lookup >= high)
+            continue;
+        if (hotspot_read_u64(&segment_map, heap + layout->code_heap_segment_map + layout->virtual_space_low) ||
+            hotspot_read_s32(&shift, heap + layout->code_heap_log2_segment_size) || shift < 4 || shift > 20)
+            return 0;
+        /* Each map byte is the distance back to its block's first segment (0 there, 0xff: free). */
+        __u64 segment = (lookup - low) >> shift;
+        for (int hop = 0; hop < TANDEM_HOTSPOT_SEGMENT_HOPS; hop++) {
+            __u8 tag;
+            if (bpf_probe_read_user(&tag, 1, (void *)(segment_map + segment)) || tag == 0xff || tag > segment)
+                return 0;
+            if (tag == 0)
+                return low + (segment << shift) + layout->heap_block_size;
+            segment -= tag;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/* A method's fingerprint: a Method * freed and reused by another method gets another key. */
+static __always_inline __u32 hotspot_fingerprint(struct tandem_hotspot_layout *layout, __u64 method)
+{
+    __u64 const_method;
+    __u16 code_size = 0, name_index = 0;
+    if (hotspot_read_u64(&const_method, method + layout->method_const_method))
+        return 0;
+    hotspot_read_u16(&code_size, const_method + layout->const_method_code_size);
+    hotspot_read_u16(&name_index, const_method + layout->const_method_name_index);
+    __u64 mix = (const_method >> 3) ^ ((__u64)code_size << 40) ^ ((__u64)name_index << 24);
+    mix *= 0x9E3779B97F4A7C15ULL;
+    return (__u32)(mix >> 32) | 1;  /* 0: unreadable */
+}
+
+/* Blob kinds by the first 8 bytes of CodeBlob::_name (little-endian). */
+#define HOTSPOT_NAME_NMETHOD 0x00646f6874656d6eULL      /* "nmethod\0" */
+#define HOTSPOT_NAME_NATIVE 0x6e2065766974616eULL       /* "native n"(method) */
+#define HOTSPOT_NAME_INTERPRETER 0x6572707265746e49ULL  /* "Interpre"(ter) */
+
+/* Records a Java frame for native slot `slot`. */
+static __always_inline void hotspot_record(__u32 slot, __u64 method, __u64 code, __u32 fingerprint,
+                                           __u32 position, __u8 kind)
+{
+    __u32 zero = 0;
+    struct tandem_hotspot_walk *walk = bpf_map_lookup_elem(&hotspot_scratch, &zero);
+    if (!walk)
+        return;
+    __u32 index = walk->count;
+    if (index >= TANDEM_HOTSPOT_MAX_FRAMES) {
+        walk->flags |= TANDEM_USER_TRUNCATED;
+        return;
+    }
+    struct tandem_hotspot_frame *frame = &walk->frames[index];
+    frame->method = method;
+    frame->code = code;
+    frame->fingerprint = fingerprint;
+    frame->position = position;
+    frame->slot = slot;
+    frame->kind = kind;
+    walk->count = index + 1;
+    count(TANDEM_COUNTER_HOTSPOT_FRAMES);
+}
+
+/*
+ * Steps over the Java frame at state->pc (native slot `slot`, already recorded as a pc).
+ * Returns 0 when pc is no Java frame (the caller's fallback applies), 1 when it stepped,
+ * -1 when the frame could not be followed.
+ */
+static __always_inline int hotspot_step(struct unwind_state *state, __u32 slot, __u64 lookup)
+{
+    struct tandem_hotspot_process *process = bpf_map_lookup_elem(&hotspot_processes, &state->pid);
+    if (!process)
+        return 0;
+    __u32 layout_index = process->layout;
+    struct tandem_hotspot_layout *layout = bpf_map_lookup_elem(&hotspot_layouts, &layout_index);
+    if (!layout || layout->feature_version == 0)
+        return 0;
+    __u64 blob = hotspot_find_blob(layout, process, lookup);
+    if (blob == 0)
+        return 0;
+    __u64 name_pointer, name = 0;
+    if (hotspot_read_u64(&name_pointer, blob + layout->code_blob_name) || hotspot_read_u64(&name, name_pointer))
+        return 0;
+
+    if (name == HOTSPOT_NAME_INTERPRETER) {
+        __u64 method, bcp, sender_sp, saved[2];
+        __s64 bp = state->bp;
+        if (bp == 0 || (bp & 7) ||
+            hotspot_read_u64(&method, bp + 8 * (__s64)layout->interpreter_method) ||
+            hotspot_read_u64(&sender_sp, bp + 8 * (__s64)layout->interpreter_sender_sp) ||
+            bpf_probe_read_user(saved, sizeof(saved), (void *)bp))
+            return -1;
+        /* The leaf keeps its bytecode pointer in r13; the slot holds it only across calls. */
+        if (slot == 0)
+            bcp = state->r13;
+        else if (hotspot_read_u64(&bcp, bp + 8 * (__s64)layout->interpreter_bcp))
+            return -1;
+        __u64 const_method = 0;
+        hotspot_read_u64(&const_method, method + layout->method_const_method);
+        __u64 bytecode = const_method + layout->const_method_size;
+        __u32 bci = bcp >= bytecode && bcp - bytecode < 0x10000 ? (__u32)(bcp - bytecode) : 0xffffffff;
+        hotspot_record(slot, method, 0, hotspot_fingerprint(layout, method), bci, TANDEM_HOTSPOT_INTERPRETED);
+        if (sender_sp <= state->sp)
+            return -1;
+        state->sp = sender_sp;
+        state->bp = saved[0];
+        state->pc = saved[1];
+        return 1;
+    }
+    if (name != HOTSPOT_NAME_NMETHOD && name != HOTSPOT_NAME_NATIVE)
+        return 0;
+
+    __u64 method = 0, code_begin;
+    __s32 frame_words, frame_complete;
+    if (hotspot_read_s32(&frame_words, blob + layout->code_blob_frame_size) ||
+        hotspot_read_s32(&frame_complete, blob + layout->code_blob_frame_complete) ||
+        hotspot_read_u64(&code_begin, blob + layout->code_blob_code_begin) || frame_words <= 0 || frame_words > 0x10000)
+        return -1;
+    hotspot_read_u64(&method, blob + layout->compiled_method_method);
+    __u32 offset = state->pc - code_begin < 0xffffffffULL ? (__u32)(state->pc - code_begin) : 0xffffffff;
+    hotspot_record(slot, method, blob, method ? hotspot_fingerprint(layout, method) : 0, offset,
+                   name == HOTSPOT_NAME_NMETHOD ? TANDEM_HOTSPOT_COMPILED : TANDEM_HOTSPOT_NATIVE_WRAPPER);
+    /* In the leaf's prologue (before the frame is complete) only the return address is pushed. */
+    int building = slot == 0 && frame_complete > 0 && state->pc < code_begin + frame_complete;
+    __u64 caller_sp = state->sp + (building ? 8 : 8 * (__u64)frame_words);
+    __u64 return_address;
+    if (hotspot_read_u64(&return_address, caller_sp - 8))
+        return -1;
+    if (!building && frame_words >= 2) {
+        __u64 saved_bp;
+        if (hotspot_read_u64(&saved_bp, caller_sp - 16))
+            return -1;
+        state->bp = saved_bp;
+    }
+    state->sp = caller_sp;
+    state->pc = return_address;
+    return 1;
+}
+
+/* Starts a walk: no Java frames yet. Returns 1 when the process is a JVM the walker follows. */
+static __always_inline int hotspot_begin(__u32 pid)
+{
+    if (!bpf_map_lookup_elem(&hotspot_processes, &pid))
+        return 0;
+    __u32 zero = 0;
+    struct tandem_hotspot_walk *walk = bpf_map_lookup_elem(&hotspot_scratch, &zero);
+    if (!walk)
+        return 0;
+    walk->count = 0;
+    walk->flags = 0;
+    return 1;
+}
+
