@@ -290,6 +290,8 @@ struct RecordResolver {
             return .fileDescriptor(try reader.readFileDescriptorAnswer())
         case .cpythonCode:
             return .cpythonCode(try reader.readCPythonCode())
+        case .hotspotMethod:
+            return .hotspotMethod(try reader.readHotSpotMethod())
         case .endOfStream:
             reachedEndOfStream = true
             return .endOfStream(try reader.readEndOfStream())
@@ -318,6 +320,7 @@ struct RecordResolver {
         case .kernel: "kernel stack"
         case .user: "user stack"
         case .cpython: "cpython stack"
+        case .hotspot: "hotspot stack"
         }
     }
 

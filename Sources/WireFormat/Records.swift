@@ -19,6 +19,8 @@ public enum RecordType: UInt64, Sendable, CaseIterable {
     case fileDescriptor = 16
     /// A code object a sample's Python frames name (docs/cpython.md).
     case cpythonCode = 18
+    /// A method a sample's Java frames name (docs/jvm.md).
+    case hotspotMethod = 20
 }
 
 /// A decoded record. Interned references (`StackDefinition`, `ThreadDefinition`)
@@ -41,6 +43,7 @@ public enum Record: Hashable, Sendable {
     case unwindTablesEvicted(UnwindTablesEvicted)
     case fileDescriptor(FileDescriptorAnswer)
     case cpythonCode(CPythonCodeRecord)
+    case hotspotMethod(HotSpotMethodRecord)
     /// A record of a type this version does not know; skipped by length.
     case unknown(type: UInt64, length: Int)
 
@@ -61,6 +64,7 @@ public enum Record: Hashable, Sendable {
         case .unwindTablesEvicted: .unwindTablesEvicted
         case .fileDescriptor: .fileDescriptor
         case .cpythonCode: .cpythonCode
+        case .hotspotMethod: .hotspotMethod
         case .unknown: nil
         }
     }
@@ -72,6 +76,8 @@ public enum StackKind: UInt64, Sendable, Hashable {
     case user = 1
     /// Two words per frame (`CPythonFrame.words`).
     case cpython = 2
+    /// Three words per frame (`HotSpotFrame.words`).
+    case hotspot = 3
 }
 
 /// Defines stack `id` for the rest of the stream (or until `resetInterning`).

@@ -14,6 +14,7 @@ public struct StreamEncoder {
     private var kernelStackIDs = StackInterningTable()
     private var userStackIDs = StackInterningTable()
     private var cpythonStackIDs = StackInterningTable()
+    private var hotspotStackIDs = StackInterningTable()
     /// Each thread's reference and the name it was defined with.
     private var threadIDs: [UInt64: (reference: UInt64, name: ThreadName)] = [:]
     private var nextStackID: UInt64 = 1
@@ -170,6 +171,7 @@ public struct StreamEncoder {
         case .kernel: kernelStackIDs.insert(frames, id: id)
         case .user: userStackIDs.insert(frames, id: id)
         case .cpython: cpythonStackIDs.insert(frames, id: id)
+        case .hotspot: hotspotStackIDs.insert(frames, id: id)
         }
         payload.removeAll()
         payload.writeStackDefinition(id: id, kind: kind, frames: frames)
@@ -182,6 +184,7 @@ public struct StreamEncoder {
         kernelStackIDs.removeAll()
         userStackIDs.removeAll()
         cpythonStackIDs.removeAll()
+        hotspotStackIDs.removeAll()
         threadIDs.removeAll()
         nextStackID = 1
         nextThreadID = 1
@@ -232,6 +235,10 @@ public struct StreamEncoder {
             payload.removeAll()
             payload.writeCPythonCode(code)
             frame(.cpythonCode)
+        case .hotspotMethod(let method):
+            payload.removeAll()
+            payload.writeHotSpotMethod(method)
+            frame(.hotspotMethod)
         case .resetInterning:
             resetInterning()
         case .header, .stackDefinition, .threadDefinition, .sample, .unknown:

@@ -53,6 +53,11 @@ public enum CaptureInspection {
                         + (frame.instruction == CPythonFrame.unknownInstruction ? "?" : "\(frame.instruction)")
                         + (frame.flags.contains(.entry) ? "!" : "")
                 }.joined()
+            case .hotspot:
+                let frames = HotSpotFrame.frames(words: stack.frames)
+                return "stack #\(stack.id) hotspot \(frames.count) frames:" + frames.map { frame in
+                    " \(frame.kind)@\(frame.slot):\(hex(frame.method))/\(hex(UInt64(frame.fingerprint)))+\(frame.position)"
+                }.joined()
             }
         case .threadDefinition(let thread):
             return "thread #\(thread.id) pid=\(thread.pid) tid=\(thread.tid)"
@@ -95,6 +100,11 @@ public enum CaptureInspection {
             return "cpython_code pid=\(code.pid) code=\(hex(code.code)) fingerprint=\(hex(UInt64(code.fingerprint)))"
                 + " python=\(code.pythonVersion >> 8).\(code.pythonVersion & 0xff) flags=\(hex(UInt64(code.flags)))"
                 + " bytes=\(code.header.count)/\(code.name.count)/\(code.qualifiedName.count)/\(code.fileName.count)/\(code.lineTable.count)"
+        case .hotspotMethod(let method):
+            return "hotspot_method pid=\(method.pid) method=\(hex(method.method)) fingerprint=\(hex(UInt64(method.fingerprint)))"
+                + " jdk=\(method.featureVersion) flags=\(hex(UInt64(method.flags)))"
+                + " bytes=\(method.constMethod.count)/\(method.className.count)/\(method.methodName.count)"
+                + "/\(method.sourceFile.count)/\(method.lineTable.count)"
         case .unknown(let type, let length):
             return "unknown type=\(type) length=\(length)"
         }
@@ -177,7 +187,7 @@ public struct CaptureSummary {
             switch stack.kind {
             case .kernel: kernelStacks.insert(stack.frames)
             case .user: userStacks.insert(stack.frames)
-            case .cpython: break
+            case .cpython, .hotspot: break
             }
         case .process(let process):
             processRecords += 1
@@ -211,6 +221,7 @@ public struct CaptureSummary {
         case .unwindTablesEvicted: "unwind_tables_evicted"
         case .fileDescriptor: "file_descriptor"
         case .cpythonCode: "cpython_code"
+        case .hotspotMethod: "hotspot_method"
         case .unknown(let type, _): "unknown_\(type)"
         }
     }
