@@ -118,7 +118,7 @@ let package = Package(
         ]),
         .target(name: "Symbolization", dependencies: [
             "Profiles", "WireFormat", "ELF", "CTandemSymbolization", "CTandemZlib", "CTandemLZMA", "CTandemCrypto", "SystemCalls",
-            "RateLimitedLogging", "CPythonSymbolization", "CPythonLayouts",
+            "RateLimitedLogging", "CPythonSymbolization", "CPythonLayouts", "HotSpotSymbolization", "HotSpotLayouts",
             "SourceLines", "UnwindTableFormat", "UnwindTableCompiler", "Compression",
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -179,6 +179,7 @@ let package = Package(
         ]),
         .testTarget(name: "SymbolizationTests", dependencies: [
             "Symbolization", "ELF", "SourceLines", "Profiles", "WireFormat", "CPythonSymbolization", "CPythonLayouts",
+            "HotSpotSymbolization", "HotSpotLayouts",
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["Fixtures"]),
         .testTarget(name: "ExportersTests", dependencies: [

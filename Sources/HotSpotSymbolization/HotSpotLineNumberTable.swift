@@ -6,6 +6,11 @@ public struct HotSpotLineNumberTable: Hashable, Sendable {
     public struct Entry: Hashable, Sendable {
         public var bci: Int32
         public var line: Int32
+
+        public init(bci: Int32, line: Int32) {
+            self.bci = bci
+            self.line = line
+        }
     }
 
     public let entries: [Entry]

@@ -1,5 +1,7 @@
 import CPythonSymbolization
 import CTandemSymbolization
+import HotSpotLayouts
+import HotSpotSymbolization
 import Logging
 import RateLimitedLogging
 import Profiles
@@ -73,7 +75,9 @@ public final class Symbolizer {
     private lazy var vdso: ObjectFile? = loadOwnVDSO()
     /// The code objects of CPython processes (docs/cpython.md), from code records.
     private var cpythonCodes = CPythonCodeTable()
+    private var hotspotMethods = HotSpotMethodTable()
     private let cpythonLog = RateLimitedLog(what: "malformed CPython code records")
+    private let hotspotLog = RateLimitedLog(what: "malformed JVM method records")
     /// Files holding a line table, with its size, for `maximumLineTableBytes`.
     private var lineTableHolders: [(object: WeakObjectFile, bytes: Int)] = []
     private let lineLog = RateLimitedLog(what: "files with unreadable source lines")
@@ -111,6 +115,8 @@ public final class Symbolizer {
             sampleStacks.removeAll()
         case .cpythonCode(let record):
             applyCPythonCode(record)
+        case .hotspotMethod(let record):
+            applyHotSpotMethod(record)
         case .resetInterning:
             namedUserStacks.removeAll()
             namedKernelStacks.removeAll()
@@ -171,7 +177,10 @@ public final class Symbolizer {
     private func store(_ process: ProcessState?, pid: Int32) {
         if let old = processes[pid] {
             mappingCount -= old.mappings.count
-            if old !== process { cpythonCodes.remove(pid: pid) }
+            if old !== process {
+                cpythonCodes.remove(pid: pid)
+                hotspotMethods.remove(pid: pid)
+            }
         }
         processes[pid] = process
         if let process { mappingCount += process.mappings.count }
@@ -270,6 +279,44 @@ public final class Symbolizer {
         // Stacks named before this code came may hold its frame unnamed: they were not cached.
     }
 
+    private func applyHotSpotMethod(_ record: HotSpotMethodRecord) {
+        statistics.hotspotMethodRecords += 1
+        guard let index = HotSpotLayout.index(ofFeatureVersion: Int(record.featureVersion)) else {
+            statistics.hotspotMethodRecordsMalformed += 1
+            hotspotLog.log(.warning, "a method record of JDK \(record.featureVersion), which has no layout here (pid \(record.pid))", to: logger)
+            return
+        }
+        let method: HotSpotMethod
+        do {
+            method = try HotSpotMethod(decoding: HotSpotMethodCopies(
+                constMethod: record.constMethod, className: record.className, methodName: record.methodName,
+                sourceFile: record.sourceFile, lineTable: record.lineTable), layout: HotSpotLayout.supported[index])
+        } catch {
+            statistics.hotspotMethodRecordsMalformed += 1
+            hotspotLog.log(.warning, "pid \(record.pid), method 0x\(String(record.method, radix: 16)): \(error); its frames stay unnamed", to: logger)
+            return
+        }
+        let key = HotSpotMethodKey(method: record.method, fingerprint: record.fingerprint)
+        if !hotspotMethods.insert(method, pid: record.pid, key: key, limit: options.maximumHotSpotMethods) {
+            statistics.hotspotMethodRecordsDropped += 1
+            reportLimit("max_jvm_methods", options.maximumHotSpotMethods,
+                        "JVM methods (or \(HotSpotMethodTable.bytesPerMethod) bytes of names and line tables per method on average) over all processes of this stream; frames of further ones stay unnamed")
+        }
+    }
+
+    /// The Java frames of a sample named with the process's method records, each with its native slot.
+    func namedHotSpotFrames(_ java: [HotSpotFrame], pid: Int32) -> (frames: [(slot: Int, frame: Frame)], complete: Bool) {
+        var complete = true
+        let named = java.map { frame -> (slot: Int, frame: Frame) in
+            let (named, done) = Self.hotspotFrame(
+                frame, method: hotspotMethods.method(pid: pid, HotSpotMethodKey(method: frame.method, fingerprint: frame.fingerprint)))
+            if named.functionName != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
+            complete = complete && done
+            return (Int(frame.slot), named)
+        }
+        return (named, complete)
+    }
+
     private func intern(_ path: String) -> String {
         if let existing = internedPaths[path] { return existing }
         if internedPaths.count > 100_000 { internedPaths.removeAll() }
@@ -291,6 +338,7 @@ public final class Symbolizer {
         awaitedFiles = [:]
         internedPaths = [:]
         cpythonCodes.removeAll()
+        hotspotMethods.removeAll()
         lineTableHolders = []
         kernelSymbols = KernelSymbolTable()
         sampleStacks.removeAll()

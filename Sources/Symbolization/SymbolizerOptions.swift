@@ -32,6 +32,8 @@ public struct SymbolizerOptions: Sendable, Hashable {
     public var maximumKernelSymbols: Int
     /// CPython code objects kept over all processes of a stream (`max_cpython_code_objects`).
     public var maximumCPythonCodes: Int
+    /// JVM methods kept over all processes of a stream (their method records, docs/jvm.md).
+    public var maximumHotSpotMethods: Int
     /// Give native and Go frames their source file and line (`Frame.sourceFile`,
     /// `sourceLine`) from DWARF `.debug_line` or Go's `.gopclntab` (`source_lines`).
     public var sourceLines: Bool
@@ -56,6 +58,9 @@ public struct SymbolizerOptions: Sendable, Hashable {
     /// a few thousand), and 64 MiB of their names and decoded line tables (1 KiB each on
     /// average: `CPythonCodeTable.bytesPerCode`).
     public static let defaultMaximumCPythonCodes = 1 << 16
+    /// 2^17 methods (only those on sampled stacks are sent), and 64 MiB of their names and
+    /// line tables (512 bytes each on average: `HotSpotMethodTable.bytesPerMethod`).
+    public static let defaultMaximumHotSpotMethods = 1 << 17
     /// 2^22 rows (48 MiB): rows repeating their predecessor's file and line are not kept,
     /// which leaves a few million for the largest binaries.
     public static let defaultMaximumLineRows = 1 << 22
@@ -72,6 +77,7 @@ public struct SymbolizerOptions: Sendable, Hashable {
                 maximumMappings: Int = defaultMaximumMappings,
                 maximumKernelSymbols: Int = defaultMaximumKernelSymbols,
                 maximumCPythonCodes: Int = defaultMaximumCPythonCodes,
+                maximumHotSpotMethods: Int = defaultMaximumHotSpotMethods,
                 sourceLines: Bool = true,
                 maximumLineRows: Int = defaultMaximumLineRows,
                 maximumLineTableBytes: Int = defaultMaximumLineTableBytes) {
@@ -88,6 +94,7 @@ public struct SymbolizerOptions: Sendable, Hashable {
         self.maximumMappings = maximumMappings
         self.maximumKernelSymbols = maximumKernelSymbols
         self.maximumCPythonCodes = maximumCPythonCodes
+        self.maximumHotSpotMethods = maximumHotSpotMethods
         self.sourceLines = sourceLines
         self.maximumLineRows = maximumLineRows
         self.maximumLineTableBytes = maximumLineTableBytes

@@ -58,6 +58,11 @@ public struct SymbolizerStatistics: Sendable, Hashable {
     public var cpythonCodeRecords: UInt64 = 0
     public var cpythonCodeRecordsDropped: UInt64 = 0
     public var cpythonCodeRecordsMalformed: UInt64 = 0
+    /// JVM method records received, refused by `maximumHotSpotMethods`, and unreadable
+    /// (a JDK without a layout, copies that do not parse): the last two leave frames unnamed.
+    public var hotspotMethodRecords: UInt64 = 0
+    public var hotspotMethodRecordsDropped: UInt64 = 0
+    public var hotspotMethodRecordsMalformed: UInt64 = 0
 
     /// Line tables read (DWARF `.debug_line` or Go `.gopclntab`), one per file and reading.
     public var lineTablesLoaded: UInt64 = 0
