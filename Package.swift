@@ -139,7 +139,7 @@ let package = Package(
         .target(name: "AggregatorCore", dependencies: [
             "WireFormat", "StreamDecoding", "Profiles", "Configuration", "Symbolization",
             "ProfilingMetrics", "Exporters", "ProfileOutputs", "ELF", "UnwindTableFormat", "UnwindTableCompiler", "Compression",
-            "CPythonSymbolization",
+            "CPythonSymbolization", "HotSpotSymbolization",
             "SystemCalls",
             "RateLimitedLogging",
             "CTandemMalloc",
@@ -167,7 +167,7 @@ let package = Package(
         .testTarget(name: "InspectionTests", dependencies: ["AggregatorCore", "WireFormat", "StreamDecoding", "SystemCalls"]),
         .testTarget(name: "AggregatorCoreTests", dependencies: [
             "AggregatorCore", "WireFormat", "StreamDecoding", "Configuration", "UnwindTableFormat", "UnwindTableCompiler",
-            "Symbolization", "RateLimitedLogging", "SystemCalls",
+            "Symbolization", "RateLimitedLogging", "SystemCalls", "HotSpotSymbolization", "ELF",
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["Fixtures"]),
         .testTarget(name: "ProfileOutputsTests", dependencies: ["ProfileOutputs", "Profiles", "SystemCalls"]),

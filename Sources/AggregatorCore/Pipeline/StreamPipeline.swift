@@ -138,6 +138,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
                 unwindPublisher?.excludedPIDs = unwindExcludedPIDs
                 unwindPublisher?.maximumProcesses = runtime.symbolizerOptions.maximumProcesses
                 unwindPublisher?.walksCPython = runtime.configuration.profilingReceiver.walksPython
+                unwindPublisher?.walksHotSpot = runtime.configuration.profilingReceiver.walksHotSpot
             }
         case .fileDescriptor(let answer):
             handleFileDescriptor(answer, at: offset)

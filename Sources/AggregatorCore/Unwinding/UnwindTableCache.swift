@@ -1,4 +1,5 @@
 import CPythonSymbolization
+import HotSpotSymbolization
 import ELF
 import Foundation
 import Symbolization
@@ -35,6 +36,8 @@ public struct CompiledUnwindTable: Sendable {
     public var compileDuration: Duration = .zero
     /// What the same parse of the file found of a CPython interpreter (docs/cpython.md).
     public var cpython: CPythonInterpreterDetection = .notCPython
+    /// What the same parse found of a HotSpot JVM (docs/jvm.md): looked for in `libjvm.so` only.
+    public var hotspot: HotSpotRuntimeDetection = .notHotSpot
 
     /// `pgoff + (p_vaddr − p_offset) − start` of the segment mapped there: the bias of a
     /// mapping of this file, or nil when its file offset is in no `PT_LOAD` segment.
@@ -381,9 +384,11 @@ public final class UnwindTableCache: Sendable {
             }
             // The interpreter's symbols come from the same parse: no second read of the file.
             let cpython = elf.flatMap { try? CPythonInterpreter.detect(in: $0) } ?? .notCPython
+            let hotspot = path.hasSuffix("/libjvm.so") ? elf.flatMap { try? HotSpotRuntime.detect(in: $0) } ?? .notHotSpot
+                                                       : .notHotSpot
             return .compiled(CompiledUnwindTable(serialized: table.serialized(), table: table,
                                                  separateDebugFile: usedDebugFile, debugFileWarnings: warningTexts,
-                                                 cpython: cpython))
+                                                 cpython: cpython, hotspot: hotspot))
         } catch {
             let debugPath = error.file == .separateDebugFile ? " (debug file \(debugFile?.path ?? "?"))" : ""
             return .failed((["\(path)\(debugPath): \(error)"] + warningTexts).joined(separator: "; "))
