@@ -95,6 +95,12 @@ let package = Package(
         // Optional: checks the aggregator's CPython process records against the process's
         // own mappings and loads them into the maps that bpf/cpython.bpf.h walks.
         .target(name: "CPythonLoading", dependencies: ["WireFormat", "CPythonLayouts", "CTandemBPF", "SystemCalls"]),
+        // Optional: checks the aggregator's JVM process records (control record 21) against the
+        // process's mappings and fills the JVM walker's maps (docs/jvm.md).
+        .systemLibrary(name: "CTandemHotSpot"),
+        .target(name: "HotSpotLoading", dependencies: [
+            "WireFormat", "HotSpotLayouts", "CTandemBPF", "CTandemHotSpot", "SystemCalls", "CPythonLoading",
+        ]),
         // Optional: attaches the off-CPU programs of bpf/offcpu.bpf.h when a threshold is set.
         .target(name: "OffCPULoading", dependencies: ["WireFormat", "CTandemBPF", "SystemCalls"]),
         // Compiles bpf/*.bpf.c with the toolchain's clang and embeds the objects.
@@ -189,6 +195,9 @@ let package = Package(
         .testTarget(name: "ELFTests", dependencies: ["ELF"]),
         .testTarget(name: "CPythonSymbolizationTests", dependencies: ["CPythonSymbolization", "CPythonLayouts", "ELF"],
                     exclude: ["Fixtures"]),
+        .testTarget(name: "HotSpotLoadingTests", dependencies: [
+            "HotSpotLoading", "HotSpotLayouts", "CTandemHotSpot", "CPythonLoading", "WireFormat", "HotSpotSymbolization",
+        ]),
         .testTarget(name: "HotSpotSymbolizationTests", dependencies: ["HotSpotSymbolization", "HotSpotLayouts", "ELF"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTableFormat", "UnwindTableCompiler", "ELF", "Compression"]),

@@ -62,6 +62,8 @@ row "optional: CPython process loading" "nothing: checks the aggregator's record
     Sources/CPythonLoading/*.swift
 row "optional: the BPF CPython walker and its structs" "interpreter structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
     bpf/cpython.bpf.h bpf/tandem_cpython.h
+row "optional: JVM process loading" "nothing: checks the aggregator's record 21 against the process's mappings (PROCMAP_QUERY); copies the walker's method records" "the aggregator's control records (pid, version, two addresses, device, inode); the walker's ring records" \
+    Sources/HotSpotLoading/*.swift Sources/CTandemHotSpot/shim.h Sources/CTandemHotSpot/module.modulemap
 row "optional: the BPF JVM walker and its structs" "HotSpot structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
     bpf/hotspot_unwind.bpf.h bpf/hotspot.bpf.h bpf/tandem_hotspot.h
 row "optional: off-CPU attachment" "nothing: sets the threshold and attaches the program" "--off-cpu-threshold or the configuration's off_cpu_threshold, from root" \
