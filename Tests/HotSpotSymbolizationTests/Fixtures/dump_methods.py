@@ -102,6 +102,7 @@ def main():
     count = memory.i32(heaps + lay["growableArrayLength"])
     data = memory.u64(heaps + lay["growableArrayData"])
     methods = {}
+    nmethods = []
     for index in range(count):
         heap = memory.u64(data + 8 * index)
         low = memory.u64(heap + lay["codeHeapMemory"] + lay["virtualSpaceLow"])
@@ -120,8 +121,44 @@ def main():
                     record = dump_method(memory, lay, method)
                     if symbol_text(bytes.fromhex(record["klassName"]), lay).startswith(prefix):
                         methods[method] = record
+                if method in methods:
+                    nmethods.append(dump_nmethod(memory, lay, blob, method))
             block += segments << shift
-    json.dump({"release": lay_release(), "methods": list(methods.values())}, sys.stdout, indent=1)
+    names = {}
+    for nmethod in nmethods:
+        for entry in nmethod["metadata"]:
+            names.setdefault(entry, metadata_name(memory, lay, int(entry, 16)))
+    json.dump({"release": lay_release(), "methods": list(methods.values()), "nmethods": nmethods,
+               "metadataNames": names}, sys.stdout, indent=1)
+
+
+def dump_nmethod(memory, lay, blob, method):
+    """An nmethod's inlining data as the walker will copy it: PcDescs, scopes data, metadata."""
+    pcs = blob + memory.i32(blob + lay["nmethodScopesPCsOffset"])
+    pcs_end = blob + memory.i32(blob + lay["nmethodDependenciesOffset"])
+    scopes = memory.u64(blob + lay["compiledMethodScopesDataBegin"])
+    metadata = blob + memory.i32(blob + lay["nmethodMetadataOffset"])
+    return {
+        "method": "%x" % method,
+        "level": memory.i32(blob + lay["nmethodCompileLevel"]),
+        "pcDescs": memory.read(pcs, pcs_end - pcs).hex(),
+        "scopes": memory.read(scopes, pcs - scopes).hex(),
+        "metadata": ["%x" % memory.u64(address) for address in range(metadata, scopes, 8)],
+    }
+
+
+def metadata_name(memory, lay, entry):
+    """What a metadata entry is, for the test's truth: a Method's class.name, else "?" (a Klass)."""
+    try:
+        const_method = memory.u64(entry + lay["methodConstMethod"])
+        pool = memory.u64(const_method + lay["constMethodConstants"])
+        holder = memory.u64(pool + lay["constantPoolPoolHolder"])
+        klass = symbol_text(memory.read(memory.u64(holder + lay["klassName"]), 300), lay)
+        index = memory.u16(const_method + lay["constMethodNameIndex"])
+        name = symbol_text(memory.read(memory.u64(pool + lay["constantPoolSize"] + 8 * index), 300), lay)
+        return klass.replace("/", ".") + "." + name
+    except (OSError, ValueError, struct.error):
+        return "?"
 
 
 def lay_release():
