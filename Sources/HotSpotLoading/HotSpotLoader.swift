@@ -114,6 +114,23 @@ package final class HotSpotLoader {
         storage?.writeStreamGeneration(generation)
     }
 
+    /// The JVM counters of a statistics record: the loader's and the walker's (`counter`
+    /// reads the BPF side's counter at an index of bpf/tandem_hotspot.h).
+    package func addStatistics(to values: inout [StatisticsCounter: UInt64], counter: (UInt32) -> UInt64) {
+        values[.hotspotProcessesLoaded] = counters.processesLoaded
+        values[.hotspotProcessesRejected] = counters.processesRejected
+        values[.hotspotFrames] = counter(UInt32(TANDEM_COUNTER_HOTSPOT_FRAMES))
+        values[.hotspotMethodRecords] = counter(UInt32(TANDEM_COUNTER_HOTSPOT_METHODS))
+        values[.hotspotMethodRecordsLost] = counters.methodRecordsLost + counter(UInt32(TANDEM_COUNTER_HOTSPOT_RINGBUF_FULL))
+    }
+
+    /// The stop log's "jvm" line: the counters, in wire-code order.
+    package func summary(_ statistics: SamplerStatistics) -> String {
+        let names: [StatisticsCounter] = [.hotspotProcessesLoaded, .hotspotProcessesRejected, .hotspotFrames,
+                                          .hotspotMethodRecords, .hotspotMethodRecordsLost]
+        return names.map { "\($0)=\(statistics[$0])" }.joined(separator: " ")
+    }
+
     /// The method record of a ring-buffer record, for a live stream; else nil, and the
     /// walker is told to send it again (its entry in the sent set is deleted).
     package func methodRecord(_ record: UnsafeRawBufferPointer, streamIsLive: Bool) -> HotSpotMethodRecord? {

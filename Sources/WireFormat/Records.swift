@@ -410,6 +410,16 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
     /// Chosen switches not recorded: the map of threads off the CPU was full. Not a sample
     /// drop (no sample existed yet); the off-CPU time of those waits is missing.
     public static let offCPUSwitchesLost = StatisticsCounter(rawValue: 36)
+    /// JVM process records (control record 21) the sampler checked and loaded.
+    public static let hotspotProcessesLoaded = StatisticsCounter(rawValue: 37)
+    /// ... refused (unknown JDK, addresses outside libjvm.so's data, walker off).
+    public static let hotspotProcessesRejected = StatisticsCounter(rawValue: 38)
+    /// Java frames the walker recorded.
+    public static let hotspotFrames = StatisticsCounter(rawValue: 39)
+    /// Method records the walker wrote.
+    public static let hotspotMethodRecords = StatisticsCounter(rawValue: 40)
+    /// Method records lost (ring buffer full, no live stream); each is sent again at its next sample.
+    public static let hotspotMethodRecordsLost = StatisticsCounter(rawValue: 41)
 
     public var isDrop: Bool {
         [.dropsRingBufferFull, .dropsUserBufferFull, .dropsDisconnected, .dropsStackError, .dropsMalformedRecord]
@@ -454,6 +464,11 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
         case .offCPUSamples: "off_cpu_samples"
         case .offCPUSwitchesRecorded: "off_cpu_switches_recorded"
         case .offCPUSwitchesLost: "off_cpu_switches_lost"
+        case .hotspotProcessesLoaded: "hotspot_processes_loaded"
+        case .hotspotProcessesRejected: "hotspot_processes_rejected"
+        case .hotspotFrames: "hotspot_frames"
+        case .hotspotMethodRecords: "hotspot_method_records"
+        case .hotspotMethodRecordsLost: "hotspot_method_records_lost"
         default: "counter_\(rawValue)"
         }
     }
