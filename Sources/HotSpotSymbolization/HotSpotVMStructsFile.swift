@@ -22,8 +22,9 @@ struct HotSpotVMStructsFile {
     static let maximumEntries = 16384
     /// A type or field name longer than this is no name tandem looks for.
     static let maximumNameBytes = 96
-    /// A `.rela.dyn` larger than this is not read (JDK 17's is 2.3 MiB).
-    static let maximumRelocationBytes: UInt64 = 64 << 20
+    /// A `.rela.dyn` larger than this is not read (JDK 17's is 2.3 MiB): its offset → addend
+    /// dictionary is what a planted file could make large.
+    static let maximumRelocationBytes: UInt64 = 8 << 20
     private static let relocationTypeRelative: UInt64 = 8
 
     let elf: ELFFile
