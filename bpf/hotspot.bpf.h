@@ -31,8 +31,9 @@ struct hotspot_emit_state {
 static long hotspot_emit_method(__u64 index, struct hotspot_emit_state *state)
 {
     __u32 zero = 0;
-    struct tandem_hotspot_walk *walk = bpf_map_lookup_elem(&hotspot_scratch, &zero);
+    struct tandem_hotspot_scratch *scratch = bpf_map_lookup_elem(&hotspot_scratch, &zero);
     struct tandem_hotspot_layout *layout = bpf_map_lookup_elem(&hotspot_layouts, &state->layout);
+    struct tandem_hotspot_walk *walk = scratch ? &scratch->walk : 0;
     if (!walk || !layout || index >= walk->count || index >= TANDEM_HOTSPOT_MAX_FRAMES)
         return 1;
     struct tandem_hotspot_frame *frame = &walk->frames[index];
@@ -119,8 +120,8 @@ static __always_inline int hotspot_walked(__u32 pid)
     __u32 zero = 0;
     if (!bpf_map_lookup_elem(&hotspot_processes, &pid))
         return 0;
-    struct tandem_hotspot_walk *walk = bpf_map_lookup_elem(&hotspot_scratch, &zero);
-    return walk && walk->count > 0;
+    struct tandem_hotspot_scratch *scratch = bpf_map_lookup_elem(&hotspot_scratch, &zero);
+    return scratch && scratch->walk.count > 0;
 }
 
 /* Emits the method records the sample needs (ahead of it), then the sample and its Java frames. */
@@ -133,9 +134,10 @@ static __always_inline int emit_hotspot_sample(void *ctx, __u32 pid, int unwound
         struct hotspot_emit_state state = { .generation = *generation, .pid = pid, .layout = process->layout };
         bpf_loop(TANDEM_HOTSPOT_MAX_FRAMES, hotspot_emit_method, &state, 0);
     }
-    struct tandem_hotspot_walk *walk = bpf_map_lookup_elem(&hotspot_scratch, &zero);
-    if (!walk)
+    struct tandem_hotspot_scratch *scratch = bpf_map_lookup_elem(&hotspot_scratch, &zero);
+    if (!scratch)
         return 0;
+    struct tandem_hotspot_walk *walk = &scratch->walk;
     struct tandem_hotspot_sample_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
     if (!event) {
         count(TANDEM_COUNTER_SAMPLES_RINGBUF_FULL);

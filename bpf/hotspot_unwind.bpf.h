@@ -53,7 +53,7 @@ struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, 1);
     __type(key, __u32);
-    __type(value, struct tandem_hotspot_walk);
+    __type(value, struct tandem_hotspot_scratch);
 } hotspot_scratch SEC(".maps");
 
 static __always_inline int hotspot_read_u64(__u64 *value, __u64 address)
@@ -124,19 +124,58 @@ static __always_inline __u32 hotspot_fingerprint(struct tandem_hotspot_layout *l
     return (__u32)(mix >> 32) | 1;  /* 0: unreadable */
 }
 
+/* The registers of the frame hotspot_step_frame steps over. */
+struct hotspot_registers {
+    __u64 pc;
+    __u64 sp;
+    __u64 bp;
+    __u64 r13;
+};
+
 /* Blob kinds by the first 8 bytes of CodeBlob::_name (little-endian). */
 #define HOTSPOT_NAME_NMETHOD 0x00646f6874656d6eULL      /* "nmethod\0" */
 #define HOTSPOT_NAME_NATIVE 0x6e2065766974616eULL       /* "native n"(method) */
 #define HOTSPOT_NAME_INTERPRETER 0x6572707265746e49ULL  /* "Interpre"(ter) */
+
+/*
+ * Where a compiled leaf's return address is when its pc is in a prologue or epilogue
+ * (x86-64 C1/C2 code), from the code bytes around the pc: 0 at [sp] (rbp untouched),
+ * 1 at [sp + 8] with the saved rbp at [sp], -1 a complete frame (frame size applies).
+ *   pop rbp                          → 1 (the frame is released, rbp still on the stack)
+ *   cmp rsp,[r15+d32] / its ja / ret → 0 (the return poll after pop rbp)
+ *   before frame complete: push rbp → 0; sub rsp or the stack bang → 0, or 1 after C1's push rbp
+ */
+static __always_inline int hotspot_leaf_rule(__u64 pc, int before_complete)
+{
+    __u8 code[10];
+    if (bpf_probe_read_user(code, sizeof(code), (void *)(pc - 7)))
+        return -1;
+    __u8 *at = &code[7];
+    int poll_at = at[0] == 0x49 && at[1] == 0x3b && at[2] == 0xa7;
+    int poll_before = code[0] == 0x49 && code[1] == 0x3b && code[2] == 0xa7;
+    if (at[0] == 0x5d)
+        return 1;
+    if (at[0] == 0xc3 || poll_at || (at[0] == 0x0f && at[1] == 0x87 && poll_before))
+        return 0;
+    if (!before_complete)
+        return -1;
+    if (at[0] == 0x55)
+        return 0;
+    if ((at[0] == 0x48 && (at[1] == 0x81 || at[1] == 0x83) && at[2] == 0xec) ||
+        (at[0] == 0x89 && at[1] == 0x84 && at[2] == 0x24))
+        return code[6] == 0x55 ? 1 : 0;
+    return -1;
+}
 
 /* Records a Java frame for native slot `slot`. */
 static __always_inline void hotspot_record(__u32 slot, __u64 method, __u64 code, __u32 fingerprint,
                                            __u32 position, __u8 kind)
 {
     __u32 zero = 0;
-    struct tandem_hotspot_walk *walk = bpf_map_lookup_elem(&hotspot_scratch, &zero);
-    if (!walk)
+    struct tandem_hotspot_scratch *scratch = bpf_map_lookup_elem(&hotspot_scratch, &zero);
+    if (!scratch)
         return;
+    struct tandem_hotspot_walk *walk = &scratch->walk;
     __u32 index = walk->count;
     if (index >= TANDEM_HOTSPOT_MAX_FRAMES) {
         walk->flags |= TANDEM_USER_TRUNCATED;
@@ -154,13 +193,23 @@ static __always_inline void hotspot_record(__u32 slot, __u64 method, __u64 code,
 }
 
 /*
- * Steps over the Java frame at state->pc (native slot `slot`, already recorded as a pc).
- * Returns 0 when pc is no Java frame (the caller's fallback applies), 1 when it stepped,
- * -1 when the frame could not be followed.
+ * Steps over the Java frame at `pc` (native slot `slot` of process `pid`, both in
+ * `pid_slot`, already recorded as a pc). Returns 0 when pc is no Java frame (the caller's
+ * fallback applies), 1 when it stepped (the caller's pc, sp and bp are in the scratch), -1
+ * when the frame could not be followed. A global function: the verifier checks it once, on
+ * its own, not once per path of the unwinder's loop body.
  */
-static __always_inline int hotspot_step(struct unwind_state *state, __u32 slot, __u64 lookup)
+__attribute__((noinline)) int hotspot_step_frame(__u64 pid_slot, __u64 pc, __u64 sp, __u64 bp, __u64 lookup)
 {
-    struct tandem_hotspot_process *process = bpf_map_lookup_elem(&hotspot_processes, &state->pid);
+    __u32 pid = pid_slot >> 32;
+    __u32 slot = (__u32)pid_slot;
+    __u32 zero = 0;
+    struct tandem_hotspot_scratch *scratch = bpf_map_lookup_elem(&hotspot_scratch, &zero);
+    if (!scratch)
+        return 0;
+    struct hotspot_registers regs = { .pc = pc, .sp = sp, .bp = bp, .r13 = scratch->r13 };
+    struct hotspot_registers *state = &regs;
+    struct tandem_hotspot_process *process = bpf_map_lookup_elem(&hotspot_processes, &pid);
     if (!process)
         return 0;
     __u32 layout_index = process->layout;
@@ -194,9 +243,9 @@ static __always_inline int hotspot_step(struct unwind_state *state, __u32 slot, 
         hotspot_record(slot, method, 0, hotspot_fingerprint(layout, method), bci, TANDEM_HOTSPOT_INTERPRETED);
         if (sender_sp <= state->sp)
             return -1;
-        state->sp = sender_sp;
-        state->bp = saved[0];
-        state->pc = saved[1];
+        scratch->sp = sender_sp;
+        scratch->bp = saved[0];
+        scratch->pc = saved[1];
         return 1;
     }
     if (name != HOTSPOT_NAME_NMETHOD && name != HOTSPOT_NAME_NATIVE)
@@ -212,34 +261,61 @@ static __always_inline int hotspot_step(struct unwind_state *state, __u32 slot, 
     __u32 offset = state->pc - code_begin < 0xffffffffULL ? (__u32)(state->pc - code_begin) : 0xffffffff;
     hotspot_record(slot, method, blob, method ? hotspot_fingerprint(layout, method) : 0, offset,
                    name == HOTSPOT_NAME_NMETHOD ? TANDEM_HOTSPOT_COMPILED : TANDEM_HOTSPOT_NATIVE_WRAPPER);
-    /* In the leaf's prologue (before the frame is complete) only the return address is pushed. */
-    int building = slot == 0 && frame_complete > 0 && state->pc < code_begin + frame_complete;
-    __u64 caller_sp = state->sp + (building ? 8 : 8 * (__u64)frame_words);
+    /* A leaf in its prologue or epilogue has less than its frame on the stack. */
+    int rule = slot == 0 ? hotspot_leaf_rule(state->pc, state->pc < code_begin + frame_complete) : -1;
+    if (rule >= 0) {
+        __u64 words[2];
+        if (bpf_probe_read_user(words, sizeof(words), (void *)state->sp))
+            return -1;
+        scratch->bp = rule == 1 ? words[0] : state->bp;
+        scratch->pc = words[rule & 1];
+        scratch->sp = state->sp + 8 * (rule + 1);
+        return 1;
+    }
+    __u64 caller_sp = state->sp + 8 * (__u64)frame_words;
     __u64 return_address;
     if (hotspot_read_u64(&return_address, caller_sp - 8))
         return -1;
-    if (!building && frame_words >= 2) {
+    scratch->bp = state->bp;
+    if (frame_words >= 2) {
         __u64 saved_bp;
         if (hotspot_read_u64(&saved_bp, caller_sp - 16))
             return -1;
-        state->bp = saved_bp;
+        scratch->bp = saved_bp;
     }
-    state->sp = caller_sp;
-    state->pc = return_address;
+    scratch->sp = caller_sp;
+    scratch->pc = return_address;
+    return 1;
+}
+
+/* hotspot_step_frame for the unwinder's state. */
+static __always_inline int hotspot_step(struct unwind_state *state, __u32 slot, __u64 lookup)
+{
+    int stepped = hotspot_step_frame((__u64)state->pid << 32 | slot, state->pc, state->sp, state->bp, lookup);
+    if (stepped <= 0)
+        return stepped;
+    __u32 zero = 0;
+    struct tandem_hotspot_scratch *scratch = bpf_map_lookup_elem(&hotspot_scratch, &zero);
+    if (!scratch)
+        return -1;
+    state->pc = scratch->pc;
+    state->sp = scratch->sp;
+    state->bp = scratch->bp;
     return 1;
 }
 
 /* Starts a walk: no Java frames yet. Returns 1 when the process is a JVM the walker follows. */
-static __always_inline int hotspot_begin(__u32 pid)
+static __always_inline int hotspot_begin(__u32 pid, __u64 r13)
 {
     if (!bpf_map_lookup_elem(&hotspot_processes, &pid))
         return 0;
     __u32 zero = 0;
-    struct tandem_hotspot_walk *walk = bpf_map_lookup_elem(&hotspot_scratch, &zero);
-    if (!walk)
+    struct tandem_hotspot_scratch *scratch = bpf_map_lookup_elem(&hotspot_scratch, &zero);
+    if (!scratch)
         return 0;
-    walk->count = 0;
-    walk->flags = 0;
+    scratch->walk.count = 0;
+    scratch->walk.flags = 0;
+    scratch->r13 = r13;
     return 1;
 }
 

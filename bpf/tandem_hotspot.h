@@ -109,6 +109,15 @@ struct tandem_hotspot_walk {
     struct tandem_hotspot_frame frames[TANDEM_HOTSPOT_MAX_FRAMES];
 };
 
+/* The walker's per-CPU state: the walk, and the registers hotspot_step hands back. */
+struct tandem_hotspot_scratch {
+    struct tandem_hotspot_walk walk;
+    __u64 r13;                          /* the leaf's r13 (the interpreter's bytecode pointer) */
+    __u64 pc;                           /* the caller's registers after a step */
+    __u64 sp;
+    __u64 bp;
+};
+
 /* The key of hotspot_methods_sent (value: the stream generation it was sent in). */
 struct tandem_hotspot_method_key {
     __u64 method;

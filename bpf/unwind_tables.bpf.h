@@ -41,7 +41,6 @@ struct unwind_state {
     __u64 pc;
     __u64 sp;
     __u64 bp;
-    __u64 r13;        /* the HotSpot interpreter's bytecode pointer in the leaf frame */
     __u32 pid;
     __u32 count;      /* frames written */
     __u32 flags;      /* enum tandem_user_flags */
@@ -295,18 +294,22 @@ struct unwind_result {
  */
 static __always_inline int unwind_user_stack(__u32 pid, int cpython, struct unwind_result *result)
 {
-    int hotspot = hotspot_begin(pid);
-    if (!bpf_map_lookup_elem(&unwind_processes, &pid))
+    if (!bpf_map_lookup_elem(&unwind_processes, &pid)) {
+        hotspot_begin(pid, 0);
         return 0;
+    }
     /* The user registers saved at entry to the kernel (interrupt or system call). */
     struct pt_regs regs;
     struct task_struct *task = bpf_get_current_task_btf();
-    if (bpf_probe_read_kernel(&regs, sizeof(regs), (void *)bpf_task_pt_regs(task)))
+    if (bpf_probe_read_kernel(&regs, sizeof(regs), (void *)bpf_task_pt_regs(task))) {
+        hotspot_begin(pid, 0);
         return 0;
+    }
+    int hotspot = hotspot_begin(pid, regs.r13);
     if ((regs.cs & 3) != 3)
         return 0;
     struct unwind_state state = {
-        .pc = regs.rip, .sp = regs.rsp, .bp = regs.rbp, .r13 = regs.r13, .pid = pid, .trampolines = cpython != 0,
+        .pc = regs.rip, .sp = regs.rsp, .bp = regs.rbp, .pid = pid, .trampolines = cpython != 0,
         .hotspot = hotspot,
     };
     count(TANDEM_COUNTER_UNWIND_STACKS);

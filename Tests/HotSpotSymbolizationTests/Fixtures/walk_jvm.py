@@ -76,6 +76,26 @@ def method_name(memory, lay, method):
     return klass.replace("/", ".") + "." + name, const_method
 
 
+def leaf_rule(memory, pc, complete):
+    """Where a compiled leaf's return address is when the pc is in a prologue or epilogue,
+    from the code bytes around it (x86-64 C1/C2): (words from sp to the return address,
+    whether the saved rbp is just below it), or None for a complete frame."""
+    code = memory.read(pc - 7, 10)
+    at, before = code[7:], code[:7]
+    poll = bytes([0x49, 0x3B, 0xA7])  # cmp rsp, [r15 + disp32]: the return poll
+    if at[0] == 0x5D:  # pop rbp: the frame is released, rbp still saved at [sp]
+        return 1, True
+    if at[0] == 0xC3 or at[:3] == poll or (at[:2] == bytes([0x0F, 0x87]) and before[:3] == poll):
+        return 0, False  # past pop rbp: only the return address is left
+    if pc < complete:
+        if at[0] == 0x55:  # push rbp not yet done
+            return 0, False
+        if at[:3] in (bytes([0x48, 0x81, 0xEC]), bytes([0x48, 0x83, 0xEC])) or at[:3] == bytes([0x89, 0x84, 0x24]):
+            # sub rsp / stack bang: nothing allocated yet; after C1's push rbp, rbp is at [sp]
+            return (1, True) if before[6] == 0x55 else (0, False)
+    return None
+
+
 def walk(memory, lay, cache, stub_return, regs):
     pc, sp, fp, frames = regs.rip, regs.rsp, regs.rbp, []
     for depth in range(MAX_FRAMES):
@@ -104,8 +124,15 @@ def walk(memory, lay, cache, stub_return, regs):
         else:
             frames.append(("stub", kind, 0))
         complete = memory.u64(blob + lay["codeBlobCodeBegin"]) + memory.i32(blob + lay["codeBlobFrameCompleteOffset"])
-        if depth == 0 and pc < complete:
-            frame_words = 1  # in the prologue: only the return address is pushed
+        rule = leaf_rule(memory, pc, complete) if depth == 0 else None
+        if rule is not None:
+            words, saved_rbp = rule
+            if saved_rbp:
+                fp = memory.u64(sp + 8 * (words - 1))
+            sp = sp + 8 * words
+            pc = memory.u64(sp)
+            sp += 8
+            continue
         caller_sp = sp + 8 * frame_words
         pc = memory.u64(caller_sp - 8)
         if frame_words >= 2:
