@@ -67,6 +67,8 @@ let package = Package(
         .systemLibrary(name: "CTandemZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // glibc's <malloc.h> (malloc_trim): nothing to link.
         .systemLibrary(name: "CTandemMalloc"),
+        // openat2(2), for descriptor passing alone.
+        .systemLibrary(name: "CTandemPaths"),
 
         // MARK: tandem-sampler (privileged).
         // Thin, typed system calls both daemons share: the owned FileDescriptor and the errno-carrying SystemCallError.
@@ -76,11 +78,12 @@ let package = Package(
         //
         // Each optional part is a target of its own that the core calls, with its BPF in a
         // header of its own under bpf/, so it can be reviewed, counted
-        // (scripts/privileged-lines.sh) and switched off on its own. Future interpreter walkers
-        // follow the same shape, as CPythonLoading with bpf/cpython.bpf.h does.
+        // (scripts/privileged-lines.sh) and switched off on its own. Every interpreter walker
+        // follows the same shape, as CPythonLoading with bpf/cpython.bpf.h does, and the core
+        // drives it through InterpreterLoading's protocol (InterpreterRuntimes lists them).
         .target(name: "SamplerCore", dependencies: [
             "WireFormat", "CTandemBPF", "CTandemMalloc", "SystemCalls", "SamplingRateReader", "UnwindTableLoading",
-            "DescriptorPassing", "CPythonLoading", "OffCPULoading",
+            "DescriptorPassing", "InterpreterLoading", "InterpreterRuntimes", "OffCPULoading",
             .product(name: "Logging", package: "swift-log"),
         ], plugins: ["BPFCompiler"]),
         // The one key the sampler reads from the shared YAML configuration, without a YAML
@@ -91,15 +94,21 @@ let package = Package(
         .target(name: "UnwindTableLoading", dependencies: ["WireFormat", "UnwindTableFormat", "CTandemBPF", "SystemCalls"]),
         // Optional: answers the aggregator's file requests with descriptors opened inside
         // /proc/PID/root (PathDescriptor also opens the capture file safely).
-        .target(name: "DescriptorPassing", dependencies: ["WireFormat", "CTandemBPF", "SystemCalls"]),
+        .target(name: "DescriptorPassing", dependencies: ["WireFormat", "CTandemBPF", "CTandemPaths", "SystemCalls"]),
         // Optional: checks the aggregator's CPython process records against the process's
         // own mappings and loads them into the maps that bpf/cpython.bpf.h walks.
-        .target(name: "CPythonLoading", dependencies: ["WireFormat", "CPythonLayouts", "CTandemBPF", "SystemCalls"]),
+        .target(name: "CPythonLoading", dependencies: [
+            "WireFormat", "CPythonLayouts", "CTandemBPF", "SystemCalls", "InterpreterLoading",
+        ]),
+        // Optional: what every interpreter walker's privileged half is to the core (one
+        // protocol), and the kernel's view of the mapping that holds an address.
+        .target(name: "InterpreterLoading", dependencies: ["WireFormat", "CTandemBPF", "SystemCalls"]),
+        // Optional: the list of every runtime's loader, which the core asks for.
+        .target(name: "InterpreterRuntimes", dependencies: ["InterpreterLoading", "CPythonLoading", "HotSpotLoading", "SystemCalls"]),
         // Optional: checks the aggregator's JVM process records (control record 21) against the
         // process's mappings and fills the JVM walker's maps (docs/jvm.md).
-        .systemLibrary(name: "CTandemHotSpot"),
         .target(name: "HotSpotLoading", dependencies: [
-            "WireFormat", "HotSpotLayouts", "CTandemBPF", "CTandemHotSpot", "SystemCalls", "CPythonLoading",
+            "WireFormat", "HotSpotLayouts", "CTandemBPF", "SystemCalls", "InterpreterLoading",
         ]),
         // Optional: attaches the off-CPU programs of bpf/offcpu.bpf.h when a threshold is set.
         .target(name: "OffCPULoading", dependencies: ["WireFormat", "CTandemBPF", "SystemCalls"]),
@@ -158,7 +167,7 @@ let package = Package(
         ]),
 
         // MARK: Benchmarks (bench/replay-throughput.sh).
-        .executableTarget(name: "tandem-bench", dependencies: ["WireFormat", "StreamDecoding"], path: "bench/tandem-bench"),
+        .executableTarget(name: "tandem-bench", dependencies: ["WireFormat", "StreamDecoding", "ELF"], path: "bench/tandem-bench"),
         .executableTarget(name: "symbolization-bench", dependencies: [
             "Symbolization", "WireFormat", .product(name: "Logging", package: "swift-log"),
         ], path: "bench/symbolization-bench"),
@@ -196,14 +205,14 @@ let package = Package(
         .testTarget(name: "CPythonSymbolizationTests", dependencies: ["CPythonSymbolization", "CPythonLayouts", "ELF"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "HotSpotLoadingTests", dependencies: [
-            "HotSpotLoading", "HotSpotLayouts", "CTandemHotSpot", "CPythonLoading", "WireFormat", "HotSpotSymbolization",
+            "HotSpotLoading", "HotSpotLayouts", "CTandemBPF", "InterpreterLoading", "WireFormat", "HotSpotSymbolization",
         ]),
         .testTarget(name: "HotSpotSymbolizationTests", dependencies: ["HotSpotSymbolization", "HotSpotLayouts", "ELF"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTableFormat", "UnwindTableCompiler", "ELF", "Compression"]),
         .testTarget(name: "SamplerTests", dependencies: [
             "SamplerCore", "WireFormat", "StreamDecoding", "UnwindTableFormat", "UnwindTableCompiler", "UnwindTableLoading",
-            "DescriptorPassing", "SamplingRateReader", "CTandemBPF", "SystemCalls", "CPythonLoading",
+            "DescriptorPassing", "SamplingRateReader", "CTandemBPF", "SystemCalls", "CPythonLoading", "InterpreterLoading",
             // The sampler's reader of the rate is checked against the aggregator's.
             "Configuration",
         ]),

@@ -114,16 +114,6 @@ struct tandem_hotspot_sample_event {
     struct tandem_hotspot_walk walk;
 };
 
-/* Returns 1 when the walk of this sample of `pid` found Java frames (emit with emit_hotspot_sample). */
-static __always_inline int hotspot_walked(__u32 pid)
-{
-    __u32 zero = 0;
-    if (!bpf_map_lookup_elem(&hotspot_processes, &pid))
-        return 0;
-    struct tandem_hotspot_scratch *scratch = bpf_map_lookup_elem(&hotspot_scratch, &zero);
-    return scratch && scratch->walk.count > 0;
-}
-
 /* Emits the method records the sample needs (ahead of it), then the sample and its Java frames. */
 static __always_inline int emit_hotspot_sample(void *ctx, __u32 pid, int unwound, struct unwind_result *user)
 {

@@ -12,8 +12,8 @@
  * rsp, rbp, cs) and the unwinder's rules (docs/unwind-tables.md) are x86-64's, so
  * this program supports x86-64 only: tandem-bpf-embed defines __TARGET_ARCH_<arch>
  * from the build host (libbpf's convention), and any other architecture stops here.
- * (The optional CPython walker, cpython.bpf.h, reads one more field: the task's fs base,
- * by CO-RE.)
+ * (The optional interpreter walkers, interpreters.bpf.h, read one more field: the task's
+ * fs base, by CO-RE.)
  */
 #if !defined(__TARGET_ARCH_x86)
 #error "tandem's BPF program supports x86-64 only: it reads the x86-64 struct pt_regs and unwinds with x86-64 rules"
@@ -74,8 +74,7 @@ static __always_inline void fill_sample(void *ctx, struct tandem_sample_event *e
         count(TANDEM_COUNTER_STACK_ERRORS);
 }
 
-#include "cpython.bpf.h"
-#include "hotspot.bpf.h"
+#include "interpreters.bpf.h"
 #include "offcpu.bpf.h"
 
 SEC("perf_event")
@@ -90,13 +89,12 @@ int tandem_sample(void *ctx)
 
     /* The walks run before the sample is reserved, once each: the code records a sample
      * refers to go ahead of it, and the verifier checks each loop at one place only. */
-    struct tandem_cpython_walk *walk = cpython_walk(pid, (__u32)pid_tgid);
+    struct interpreter_walk walk = interpreter_walk(pid, (__u32)pid_tgid);
     struct unwind_result user = {};
-    int unwound = unwind_user_stack(pid, walk != 0, &user);
-    if (walk)
-        return emit_cpython_sample(ctx, walk, unwound, &user);
-    if (hotspot_walked(pid))
-        return emit_hotspot_sample(ctx, pid, unwound, &user);
+    /* CPython's -X perf trampolines are stepped over in its processes only. */
+    int unwound = unwind_user_stack(pid, walk.kind == TANDEM_EVENT_CPYTHON_SAMPLE, &user);
+    if (walk.kind)
+        return emit_interpreter_sample(ctx, walk, unwound, &user);
 
     struct tandem_sample_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
     if (!event) {

@@ -134,6 +134,25 @@ enum tandem_cpython_walk_flags {
     TANDEM_CPYTHON_WALK_READ_ERROR = 4,
 };
 
+/* The walker's ring-buffer records (numbers tandem_interpreters.h gives CPython). */
+enum tandem_cpython_event_kind {
+    /* A sample of a CPython process: struct tandem_cpython_sample_event. */
+    TANDEM_EVENT_CPYTHON_SAMPLE = 4,
+    /* A code object seen for the first time in the stream: struct tandem_cpython_code_event. */
+    TANDEM_EVENT_CPYTHON_CODE = 5,
+};
+
+/* The walker's indexes of the counters array (tandem_interpreters.h gives CPython 14-17). */
+enum tandem_cpython_counter {
+    /* samples of a process with a checked interpreter, */
+    TANDEM_COUNTER_CPYTHON_WALKS = 14,
+    /* ... of which had at least one Python frame, */
+    TANDEM_COUNTER_CPYTHON_FRAMES_FOUND = 15,
+    /* code records written, and code records lost to a full ring buffer. */
+    TANDEM_COUNTER_CPYTHON_CODE_RECORDS = 16,
+    TANDEM_COUNTER_CPYTHON_CODE_RINGBUF_FULL = 17,
+};
+
 /* Appended to a sample of a CPython process (TANDEM_EVENT_CPYTHON_SAMPLE). */
 struct tandem_cpython_walk {
     __u32 count;

@@ -18,10 +18,7 @@ enum tandem_event_kind {
     TANDEM_EVENT_SAMPLE = 1,
     TANDEM_EVENT_EXEC = 2,
     TANDEM_EVENT_EXIT = 3,
-    /* A sample of a CPython process: struct tandem_cpython_sample_event. */
-    TANDEM_EVENT_CPYTHON_SAMPLE = 4,
-    /* A code object seen for the first time in the stream: struct tandem_cpython_code_event. */
-    TANDEM_EVENT_CPYTHON_CODE = 5,
+    /* 4, 5 and 7-63: the interpreter walkers' (tandem_interpreters.h). */
     /* A thread back on a CPU after a recorded switch out: struct tandem_offcpu_event. */
     TANDEM_EVENT_OFFCPU_SAMPLE = 6,
 };
@@ -52,13 +49,7 @@ enum tandem_counter {
     TANDEM_COUNTER_UNWIND_STOP_FRAME_POINTER = 11,/* no table and no usable rbp chain */
     TANDEM_COUNTER_UNWIND_STOP_STACK_ORDER = 12,  /* the caller's frame was not above */
     TANDEM_COUNTER_UNWIND_STOP_DEPTH = 13,        /* more than TANDEM_MAX_FRAMES frames */
-    /* CPython (bpf/cpython.bpf.h): samples of a process with a checked interpreter, */
-    TANDEM_COUNTER_CPYTHON_WALKS = 14,
-    /* ... of which had at least one Python frame, */
-    TANDEM_COUNTER_CPYTHON_FRAMES_FOUND = 15,
-    /* code records written, and code records lost to a full ring buffer. */
-    TANDEM_COUNTER_CPYTHON_CODE_RECORDS = 16,
-    TANDEM_COUNTER_CPYTHON_CODE_RINGBUF_FULL = 17,
+    /* 14-17 and 22-63: the interpreter walkers' (tandem_interpreters.h). */
     /* Off-CPU (bpf/offcpu.bpf.h): switches out recorded (chosen with the threshold), */
     TANDEM_COUNTER_OFFCPU_SWITCHES = 18,
     /* ... lost because the pending map was full; */
@@ -66,7 +57,7 @@ enum tandem_counter {
     /* off-CPU samples (a recorded thread ran again), and those lost to a full ring buffer. */
     TANDEM_COUNTER_OFFCPU_SAMPLES = 20,
     TANDEM_COUNTER_OFFCPU_RINGBUF_FULL = 21,
-    TANDEM_COUNTER_COUNT = 26,  /* 22-25: the JVM walker (tandem_hotspot.h) */
+    TANDEM_COUNTER_COUNT = 64,
 };
 
 /* tandem_sample_event.user_flags */
@@ -113,6 +104,6 @@ struct tandem_process_event {
 
 /* The optional parts' structs: the table unwinder's maps, and the records that extend the sample. */
 #include "tandem_unwind.h"
-#include "tandem_cpython.h"
+#include "tandem_interpreters.h"
 
 #endif

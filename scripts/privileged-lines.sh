@@ -50,20 +50,24 @@ core=$((core + $(count Sources/SamplerCore/*.swift)))
 row "core: BPF program and the structs it shares" "nothing: fills fixed records with helper results" "the sampled task's registers and stack (bpf_get_stack)" \
     bpf/sampler.bpf.c bpf/tandem_sampler.h
 core=$((core + $(count bpf/sampler.bpf.c bpf/tandem_sampler.h)))
-row "core: C shim (libbpf, perf, sockets, openat2)" "nothing" "arguments from the Swift side" Sources/CTandemBPF/shim.h Sources/CTandemBPF/module.modulemap
+row "core: C shim (libbpf, perf, sockets)" "nothing" "arguments from the Swift side" Sources/CTandemBPF/shim.h Sources/CTandemBPF/module.modulemap
 core=$((core + $(count Sources/CTandemBPF/shim.h Sources/CTandemBPF/module.modulemap)))
 row "optional: unwind-table loading" "serialized unwind tables and mappings (after UnwindTableFormat's validator)" "the aggregator's control records" \
     Sources/UnwindTableLoading/*.swift
 row "optional: the BPF table unwinder and its structs" "the loaded tables; user stack words through bpf_probe_read_user" "the sampled task's registers and stack; the tables the loader accepted" \
     bpf/unwind_tables.bpf.h bpf/tandem_unwind.h
 row "optional: descriptor passing" "nothing: opens a path read from /proc/PID/maps inside /proc/PID/root, fstat, passes the descriptor unread" "the aggregator's file requests (pid, range, device, inode)" \
-    Sources/DescriptorPassing/*.swift
+    Sources/DescriptorPassing/*.swift Sources/CTandemPaths/shim.h Sources/CTandemPaths/module.modulemap
+row "optional: interpreter loading (the protocol every runtime's loader follows, the kernel's mapping query)" "nothing: PROCMAP_QUERY answers (fixed C structs)" "a loader's address to check" \
+    Sources/InterpreterLoading/*.swift Sources/InterpreterRuntimes/*.swift
+row "optional: the BPF interpreter dispatch (which walker takes a sample) and the runtimes' numbering" "nothing: one map lookup per runtime" "the sampled pid" \
+    bpf/interpreters.bpf.h bpf/tandem_interpreters.h
 row "optional: CPython process loading" "nothing: checks the aggregator's record 19 against the process's mappings (PROCMAP_QUERY)" "the aggregator's control records (pid, version, address, device, inode)" \
     Sources/CPythonLoading/*.swift
 row "optional: the BPF CPython walker and its structs" "interpreter structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
     bpf/cpython.bpf.h bpf/tandem_cpython.h
 row "optional: JVM process loading" "nothing: checks the aggregator's record 21 against the process's mappings (PROCMAP_QUERY); copies the walker's method records" "the aggregator's control records (pid, version, two addresses, device, inode); the walker's ring records" \
-    Sources/HotSpotLoading/*.swift Sources/CTandemHotSpot/shim.h Sources/CTandemHotSpot/module.modulemap
+    Sources/HotSpotLoading/*.swift
 row "optional: the BPF JVM walker and its structs" "HotSpot structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
     bpf/hotspot_unwind.bpf.h bpf/hotspot.bpf.h bpf/tandem_hotspot.h
 row "optional: off-CPU attachment" "nothing: sets the threshold and attaches the program" "--off-cpu-threshold or the configuration's off_cpu_threshold, from root" \

@@ -1,4 +1,5 @@
 import CPythonLayouts
+import InterpreterLoading
 import CTandemBPF
 import WireFormat
 
@@ -8,25 +9,6 @@ package protocol CPythonMapStorage: AnyObject {
     func removeProcess(pid: Int32)
     func writeStreamGeneration(_ generation: UInt64)
     func forgetCode(pid: Int32, code: UInt64, fingerprint: UInt32)
-}
-
-/// One mapping of a process, as `PROCMAP_QUERY` describes the one holding an address.
-package struct CPythonDataMapping: Sendable {
-    package var start: UInt64
-    package var end: UInt64
-    package var device: UInt64
-    package var inode: UInt64
-    package var isWritable: Bool
-    package var isExecutable: Bool
-
-    package init(start: UInt64, end: UInt64, device: UInt64, inode: UInt64, isWritable: Bool, isExecutable: Bool) {
-        self.start = start
-        self.end = end
-        self.device = device
-        self.inode = inode
-        self.isWritable = isWritable
-        self.isExecutable = isExecutable
-    }
 }
 
 /// Checks the aggregator's CPython process records (control record 19) and hands the
@@ -74,7 +56,7 @@ package final class CPythonLoader {
     /// Applies one record. `executableMappings` are the sampler's mappings of the pid (nil:
     /// unknown process); `mappingHolding` asks the kernel for the mapping holding an address.
     package func apply(_ record: CPythonProcess, executableMappings: [Mapping]?,
-                       mappingHolding: (Int32, UInt64) -> CPythonDataMapping?) {
+                       mappingHolding: (Int32, UInt64) -> DataMapping?) {
         guard let storage else {
             counters.processesRejected += 1
             lastRejection = "pid \(record.pid): interpreter frames are off in this sampler (--no-interpreter-frames)"
@@ -103,7 +85,7 @@ package final class CPythonLoader {
     }
 
     private func check(_ record: CPythonProcess, executableMappings: [Mapping]?,
-                       mappingHolding: (Int32, UInt64) -> CPythonDataMapping?) -> String? {
+                       mappingHolding: (Int32, UInt64) -> DataMapping?) -> String? {
         guard let index = layoutIndexes[record.pythonVersion] else {
             return "CPython \(record.pythonVersion >> 8).\(record.pythonVersion & 0xff) has no layout in this sampler"
         }
@@ -146,13 +128,13 @@ package final class CPythonLoader {
 
     /// The CPython counters of a statistics record: the loader's, the walker's (`counter`
     /// reads the BPF side's), and the code records the sampler could not stream.
-    package func addStatistics(to values: inout [StatisticsCounter: UInt64], counter: (tandem_counter) -> UInt64) {
+    package func addStatistics(to values: inout [StatisticsCounter: UInt64], counter: (UInt32) -> UInt64) {
         values[.cpythonProcessesLoaded] = counters.processesLoaded
         values[.cpythonProcessesRejected] = counters.processesRejected
-        values[.cpythonWalks] = counter(TANDEM_COUNTER_CPYTHON_WALKS)
-        values[.cpythonWalksWithFrames] = counter(TANDEM_COUNTER_CPYTHON_FRAMES_FOUND)
-        values[.cpythonCodeRecords] = counter(TANDEM_COUNTER_CPYTHON_CODE_RECORDS)
-        values[.cpythonCodeRecordsLost] = counters.codeRecordsLost + counter(TANDEM_COUNTER_CPYTHON_CODE_RINGBUF_FULL)
+        values[.cpythonWalks] = counter(TANDEM_COUNTER_CPYTHON_WALKS.rawValue)
+        values[.cpythonWalksWithFrames] = counter(TANDEM_COUNTER_CPYTHON_FRAMES_FOUND.rawValue)
+        values[.cpythonCodeRecords] = counter(TANDEM_COUNTER_CPYTHON_CODE_RECORDS.rawValue)
+        values[.cpythonCodeRecordsLost] = counters.codeRecordsLost + counter(TANDEM_COUNTER_CPYTHON_CODE_RINGBUF_FULL.rawValue)
     }
 
     /// The stop log's "cpython" line: the counters, in wire-code order.

@@ -21,7 +21,6 @@
 #include <sys/un.h>
 #include <sys/uio.h>
 #include <linux/capability.h>
-#include <linux/openat2.h>
 #include <linux/perf_event.h>
 
 #include "../../bpf/tandem_sampler.h"
@@ -205,19 +204,6 @@ static inline long tandem_send_with_descriptors(int fd, const void *bytes, size_
     header->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)descriptorCount);
     memcpy(CMSG_DATA(header), descriptors, sizeof(int) * (size_t)descriptorCount);
     return (long)sendmsg(fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
-}
-
-/* openat2(2) (Linux 5.6+; glibc has no wrapper): opens `path` relative to
- * `dirfd` with open(2) `flags` and the RESOLVE_* bits of `resolve`. Returns
- * the fd, or -1 with errno (ENOSYS on an older kernel). */
-static inline int tandem_openat2(int dirfd, const char *path, unsigned long long flags,
-                                 unsigned long long resolve)
-{
-    struct open_how how;
-    memset(&how, 0, sizeof(how));
-    how.flags = flags;
-    how.resolve = resolve;
-    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
 }
 
 /* PROCMAP_QUERY (Linux 6.11+, <linux/fs.h>; spelled out here because older

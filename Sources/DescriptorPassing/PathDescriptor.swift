@@ -1,4 +1,5 @@
 import CTandemBPF
+import CTandemPaths
 import SystemCalls
 #if canImport(Glibc)
 import Glibc

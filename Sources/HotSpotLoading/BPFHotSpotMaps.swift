@@ -1,5 +1,4 @@
 import CTandemBPF
-import CTandemHotSpot
 import HotSpotLayouts
 import SystemCalls
 #if canImport(Glibc)

@@ -1,4 +1,4 @@
-import CTandemHotSpot
+import CTandemBPF
 import HotSpotLayouts
 
 extension tandem_hotspot_layout {

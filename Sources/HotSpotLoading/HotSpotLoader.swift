@@ -1,5 +1,5 @@
-import CPythonLoading
-import CTandemHotSpot
+import InterpreterLoading
+import CTandemBPF
 import HotSpotLayouts
 import WireFormat
 
@@ -48,7 +48,7 @@ package final class HotSpotLoader {
     /// Applies one record. `executableMappings` are the sampler's mappings of the pid (nil:
     /// unknown process); `mappingHolding` asks the kernel for the mapping holding an address.
     package func apply(_ record: HotSpotProcess, executableMappings: [Mapping]?,
-                       mappingHolding: (Int32, UInt64) -> CPythonDataMapping?) {
+                       mappingHolding: (Int32, UInt64) -> DataMapping?) {
         guard let storage else {
             reject(record.pid, "interpreter frames are off in this sampler (--no-interpreter-frames)")
             return
@@ -79,7 +79,7 @@ package final class HotSpotLoader {
     }
 
     private func check(_ record: HotSpotProcess, executableMappings: [Mapping]?,
-                       mappingHolding: (Int32, UInt64) -> CPythonDataMapping?) -> String? {
+                       mappingHolding: (Int32, UInt64) -> DataMapping?) -> String? {
         guard layoutIndexes[record.featureVersion] != nil else {
             return "JDK \(record.featureVersion) has no layout in this sampler"
         }

@@ -1,4 +1,4 @@
-import CTandemHotSpot
+import CTandemBPF
 import HotSpotLayouts
 import WireFormat
 
@@ -9,7 +9,7 @@ package enum HotSpotRingRecords {
 
     /// Appends the Java frames of a hotspot sample record (`struct tandem_sample_event` of
     /// `sampleSize` bytes, then `struct tandem_hotspot_walk`) to `words` as a `hotspot` stack
-    /// (three words a frame); returns the walk's flags.
+    /// (two words a frame); returns the walk's flags.
     package static func appendFrameWords(of record: UnsafeRawBufferPointer, sampleSize: Int,
                                          to words: inout [UInt64]) -> UInt32 {
         let walk = sampleSize
@@ -21,11 +21,10 @@ package enum HotSpotRingRecords {
         for index in 0..<min(count, Int(TANDEM_HOTSPOT_MAX_FRAMES)) where frames + (index + 1) * stride <= record.count {
             let frame = record.loadUnaligned(fromByteOffset: frames + index * stride, as: tandem_hotspot_frame.self)
             guard let kind = HotSpotFrame.Kind(rawValue: frame.kind) else { continue }
-            let triple = HotSpotFrame(method: frame.method, code: frame.code, fingerprint: frame.fingerprint,
-                                      position: frame.position, slot: frame.slot, kind: kind).words
-            words.append(triple.0)
-            words.append(triple.1)
-            words.append(triple.2)
+            let pair = HotSpotFrame(method: frame.method, fingerprint: frame.fingerprint, position: frame.position,
+                                    slot: frame.slot, kind: kind).words
+            words.append(pair.0)
+            words.append(pair.1)
         }
         return flags
     }

@@ -1,5 +1,6 @@
-import CPythonLoading
 import CTandemBPF
+import InterpreterLoading
+import InterpreterRuntimes
 import Logging
 import OffCPULoading
 import SystemCalls
@@ -23,6 +24,8 @@ public final class BPFSampler {
 
     private let object: OpaquePointer
     private var links: [OpaquePointer] = []
+    /// The off-CPU program's link, apart: stopping the sampling detaches it.
+    private var offCPULink: OpaquePointer?
     /// One cpu-clock event per sampled CPU.
     private var perfEvents: [FileDescriptorReference] = []
     private var ringBuffer: OpaquePointer?
@@ -33,15 +36,15 @@ public final class BPFSampler {
     public let cpus: [Int]
     /// The unwind-table maps; nil when unwinding with tables is off.
     private(set) var unwindMaps: BPFUnwindMaps?
-    /// The CPython walker's maps, layouts written; nil when interpreter frames are off.
-    private(set) var cpythonMaps: BPFCPythonMaps?
+    /// One loader per interpreter walker; without their maps when interpreter frames are off.
+    private(set) var interpreters: [any InterpreterLoader] = []
 
     /// Loads the embedded BPF object and starts sampling `cpus` at `frequency` Hz.
     /// `unwindEntries` sizes the shared unwind-table entries array (8 bytes each); 0
     /// turns unwinding with tables off (the array keeps one entry).
-    /// `walksCPython` fills the walker's layouts: it walks processes the aggregator then names.
+    /// `walksInterpreters` fills the walkers' layouts: they walk processes the aggregator then names.
     /// `offCPUThreshold` (0...1): the share of switches off the CPU recorded; 0 loads no off-CPU program.
-    public init(frequency: Int, cpus: [Int], ringBufferBytes: Int, unwindEntries: Int = 0, walksCPython: Bool = false,
+    public init(frequency: Int, cpus: [Int], ringBufferBytes: Int, unwindEntries: Int = 0, walksInterpreters: Bool = false,
                 offCPUThreshold: Double = 0, logger: Logger, handler: @escaping RecordHandler) throws(SamplerError) {
         self.sink = Sink(handler)
         self.cpus = cpus
@@ -88,8 +91,8 @@ public final class BPFSampler {
         if unwindEntries > 0 {
             do { unwindMaps = try BPFUnwindMaps(object: object, entryCapacity: unwindEntries) } catch { throw .systemCall(error) }
         }
-        if walksCPython {
-            do { cpythonMaps = try BPFCPythonMaps(object: object) } catch { throw .systemCall(error) }
+        do { interpreters = try InterpreterRuntimes.loaders(object: walksInterpreters ? object : nil) } catch {
+            throw .systemCall(error)
         }
 
         let context = Unmanaged.passUnretained(sink).toOpaque()
@@ -133,7 +136,7 @@ public final class BPFSampler {
             links.append(link)
         }
         if offCPUThreshold > 0 {
-            do { links.append(try OffCPUProbes.attach(object: object, probability: offCPUThreshold)) } catch {
+            do { offCPULink = try OffCPUProbes.attach(object: object, probability: offCPUThreshold) } catch {
                 throw .bpfUnavailable(error, verifierLog: "")
             }
         }
@@ -143,17 +146,22 @@ public final class BPFSampler {
 
     deinit {
         for link in links { bpf_link__destroy(link) }
+        if let offCPULink { bpf_link__destroy(offCPULink) }
         perfEvents.removeAll()  // closes the events, once their links are gone
         if let ringBuffer { ring_buffer__free(ringBuffer) }
         if let counters { munmap(counters, countersLength) }
         bpf_object__close(object)
     }
 
-    /// Disables every sampling event (`ioctl(PERF_EVENT_IOC_DISABLE)`). The ioctl returns
-    /// once the event is off on its CPU, so no sample is taken after it: a drain that
-    /// follows sees every sample the counters count. Exec and exit events go on.
+    /// Disables every sampling event (`ioctl(PERF_EVENT_IOC_DISABLE)`) and detaches the
+    /// off-CPU program. The ioctl returns once the event is off on its CPU, so no sample is
+    /// taken after it: a drain that follows sees every sample the counters count (off-CPU
+    /// ones but for a run already under way on another CPU as the link goes). Exec and
+    /// exit events go on.
     public func stopSampling() {
         for event in perfEvents { _ = tandem_perf_disable(event.rawValue) }
+        if let offCPULink { bpf_link__destroy(offCPULink) }
+        offCPULink = nil
     }
 
     /// Hands every record in the ring buffer to the handler; returns how many.

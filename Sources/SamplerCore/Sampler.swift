@@ -1,6 +1,6 @@
-import CPythonLoading
 import CTandemBPF
 import DescriptorPassing
+import InterpreterLoading
 import Logging
 import OffCPULoading
 import SystemCalls
@@ -34,10 +34,10 @@ public final class Sampler {
     private var controlFailed = false
     /// Answers the aggregator's requests for files it may not read (FileDescriptorPassing.swift).
     private var fileRequests = FileRequestAnswerer()
-    /// Checks the aggregator's CPython process records (refuses them all when interpreter frames are off).
-    private var cpythonLoader: CPythonLoader?
-    /// A sample's Python frames as stack words, reused from sample to sample.
-    private var cpythonWords: [UInt64] = []
+    /// Each runtime's check of the aggregator's process records (InterpreterRuntimes.swift).
+    private var interpreters: [any InterpreterLoader] = []
+    /// A sample's interpreter frames as stack words, reused from sample to sample.
+    private var interpreterWords: [UInt64] = []
 
     /// The counters of what the aggregator sends back on the control stream (unwind
     /// tables and mappings, file requests) and of the BPF unwinder that uses the tables,
@@ -81,14 +81,14 @@ public final class Sampler {
                              ringBufferBytes: configuration.ringBufferBytes ?? SamplerConfiguration.defaultRingBufferBytes(
                                  samplesPerSecond: configuration.samplesPerSecond, cpus: sampledCPUs.count),
                              unwindEntries: configuration.unwindTableEntries,
-                             walksCPython: configuration.walksInterpreters, offCPUThreshold: configuration.offCPUThreshold,
+                             walksInterpreters: configuration.walksInterpreters, offCPUThreshold: configuration.offCPUThreshold,
                              logger: logger) { [unowned self] record in
             self.handle(record)
         }
         if let maps = bpf?.unwindMaps { unwindLoader = UnwindTableLoader(storage: maps) }
         defer { unwindLoader = nil }
-        cpythonLoader = CPythonLoader(storage: bpf?.cpythonMaps)
-        defer { cpythonLoader = nil }
+        interpreters = bpf?.interpreters ?? []
+        defer { interpreters = [] }
         defer { bpf = nil }
 
         let start = HostFacts.monotonicNanoseconds()
@@ -174,9 +174,9 @@ public final class Sampler {
             }
             logger.info("unwind tables: \(unwind)", metadata: metadata)
         }
-        if let cpythonLoader {
-            logger.info("cpython: \(cpythonLoader.summary(final))",
-                        metadata: cpythonLoader.lastRejection.map { ["last_rejection": "\($0)"] } ?? [:])
+        for loader in interpreters {
+            logger.info("\(loader.name): \(loader.summary(final))",
+                        metadata: loader.lastRejection.map { ["last_rejection": "\($0)"] } ?? [:])
         }
         if let failure = output.failure { throw failure }
     }
@@ -187,7 +187,7 @@ public final class Sampler {
         if output.connectIfDue(now: now, header: makeHeader, logger: logger) {
             // A new connection: its control stream and table ids start over.
             unwindLoader?.reset()
-            cpythonLoader?.beginStream()
+            for loader in interpreters { loader.beginStream() }
             controlDecoder = ControlDecoder()
             controlFailed = false
         }
@@ -221,8 +221,7 @@ public final class Sampler {
                     answerFileRequest(request)
                     continue
                 }
-                if case .cpythonProcess(let process) = record {
-                    applyCPythonProcess(process)
+                if interpreters.contains(where: { $0.apply(record) { [processes] pid in processes[pid]?.mappings } }) {
                     continue
                 }
                 loader.apply(record) { [processes] pid in processes[pid]?.mappings }
@@ -253,11 +252,6 @@ public final class Sampler {
         }
     }
 
-    private func applyCPythonProcess(_ process: CPythonProcess) {
-        cpythonLoader?.apply(process, executableMappings: processes[process.pid]?.mappings) {
-            CPythonDataMapping.mapping(holding: $1, pid: $0)
-        }
-    }
 
     /// About 30 KB encoded: small next to the smallest buffer bound, so a snapshot in
     /// progress stays within the bound too.
@@ -302,7 +296,9 @@ public final class Sampler {
             values[.fileRequestsRefused] = fileRequests.counters.refused
         }
         if let bpf {
-            cpythonLoader?.addStatistics(to: &values, counter: bpf.counter)
+            for loader in interpreters {
+                loader.addStatistics(to: &values) { bpf.counter(tandem_counter(rawValue: $0)) }
+            }
             // Off-CPU samples count with the others (OffCPUProbes adds their own counters).
             values[.samplesCollected] = bpf.counter(TANDEM_COUNTER_SAMPLES) + bpf.counter(TANDEM_COUNTER_OFFCPU_SAMPLES)
             values[.dropsRingBufferFull] = bpf.counter(TANDEM_COUNTER_SAMPLES_RINGBUF_FULL)
@@ -330,25 +326,14 @@ public final class Sampler {
                 counters.malformedRecords += 1
                 return
             }
-            handleSample(record, header: header, pid: pid, hasCPythonWalk: false)
-        case TANDEM_EVENT_CPYTHON_SAMPLE.rawValue:
-            guard record.count >= CPythonRingRecords.sampleRecordSize else {
-                counters.malformedRecords += 1
-                return
-            }
-            handleSample(record, header: header, pid: pid, hasCPythonWalk: true)
+            handleSample(record, header: header, pid: pid)
         case TANDEM_EVENT_OFFCPU_SAMPLE.rawValue:
             guard record.count >= MemoryLayout<tandem_offcpu_event>.size else {
                 counters.malformedRecords += 1
                 return
             }
-            handleSample(record, header: header, pid: pid, hasCPythonWalk: false,
+            handleSample(record, header: header, pid: pid,
                          offCPUNanoseconds: record.loadUnaligned(fromByteOffset: Self.offCPUOffset, as: UInt64.self))
-        case TANDEM_EVENT_CPYTHON_CODE.rawValue:
-            // Not a sample: a record too short is the walker's bug, and it sends the code again.
-            guard record.count >= CPythonRingRecords.codeRecordSize else { return }
-            // The walker's copies as they are (the aggregator parses them; the sampler does not).
-            if let code = cpythonLoader?.codeRecord(record, streamIsLive: output.isLive) { output.appendState(.cpythonCode(code)) }
         case TANDEM_EVENT_EXEC.rawValue:
             // The old image's description is void. The new one is read from /proc when
             // the process is first sampled: most of a busy host's execs (compilers, shell
@@ -356,11 +341,11 @@ public final class Sampler {
             // each would cost more than all their samples.
             processes.remove(pid)
             unwindLoader?.remove(pid: pid)
-            cpythonLoader?.remove(pid: pid)
+            for loader in interpreters { loader.remove(pid: pid) }
             pendingExecs[pid] = Self.comm(header)
         case TANDEM_EVENT_EXIT.rawValue:
             unwindLoader?.remove(pid: pid)
-            cpythonLoader?.remove(pid: pid)
+            for loader in interpreters { loader.remove(pid: pid) }
             if processes.remove(pid) {
                 output.appendState(.processExit(ProcessExit(pid: pid, time: header.time)))
             } else if let comm = pendingExecs.removeValue(forKey: pid) {
@@ -370,12 +355,29 @@ public final class Sampler {
                 output.appendState(.processExit(ProcessExit(pid: pid, time: header.time)))
             }
         default:
+            handleInterpreterRecord(record, header: header, pid: pid)
+        }
+    }
+
+    /// A walker's sample (with its runtime's frames) or side record, passed on unparsed.
+    private func handleInterpreterRecord(_ record: UnsafeRawBufferPointer, header: tandem_event_header, pid: Int32) {
+        if let loader = interpreters.first(where: { $0.sampleEventKind == header.kind }) {
+            guard record.count >= loader.sampleEventSize else {
+                counters.malformedRecords += 1
+                return
+            }
+            handleSample(record, header: header, pid: pid, interpreter: loader)
+        } else if let loader = interpreters.first(where: { $0.sideEventKind == header.kind }) {
+            // Not a sample: a record too short is the walker's bug, and it sends the record again.
+            guard record.count >= loader.sideEventSize else { return }
+            if let side = loader.sideRecord(record, streamIsLive: output.isLive) { output.appendState(side) }
+        } else {
             counters.malformedRecords += 1
         }
     }
 
     private func handleSample(_ record: UnsafeRawBufferPointer, header: tandem_event_header, pid: Int32,
-                              hasCPythonWalk: Bool, offCPUNanoseconds: UInt64 = 0) {
+                              interpreter: (any InterpreterLoader)? = nil, offCPUNanoseconds: UInt64 = 0) {
         let kernelBytes = record.loadUnaligned(fromByteOffset: Self.kernelBytesOffset, as: Int32.self)
         let userBytes = record.loadUnaligned(fromByteOffset: Self.userBytesOffset, as: Int32.self)
         guard kernelBytes > 0 || userBytes > 0 else {
@@ -422,12 +424,13 @@ public final class Sampler {
             counters.dropsUserBufferFull += 1
             return
         }
-        cpythonWords.removeAll(keepingCapacity: true)
-        let cpythonFlags = hasCPythonWalk ? CPythonRingRecords.appendFrameWords(of: record, to: &cpythonWords) : []
-        cpythonWords.withUnsafeBufferPointer { cpythonStack in
+        interpreterWords.removeAll(keepingCapacity: true)
+        let interpreterFlags = interpreter?.appendFrameWords(of: record, to: &interpreterWords) ?? 0
+        interpreterWords.withUnsafeBufferPointer { interpreterStack in
             output.appendSample(time: header.time, pid: pid, tid: Int32(bitPattern: header.tid), cpu: header.cpu,
                                 kernelStack: kernelStack, userStack: userStack, flags: flags,
-                                cpythonStack: cpythonStack, cpythonFlags: cpythonFlags,
+                                interpreterStack: interpreterStack, interpreterStackKind: interpreter?.stackKind ?? .cpython,
+                                interpreterFlags: interpreterFlags,
                                 threadName: withUnsafeBytes(of: header.comm) { ThreadName(commBytes: $0) },
                                 offCPUNanoseconds: offCPUNanoseconds)
         }

@@ -223,13 +223,14 @@ struct StreamOutput {
     mutating func appendSample(time: UInt64, pid: Int32, tid: Int32, cpu: UInt32,
                                kernelStack: UnsafeBufferPointer<UInt64>, userStack: UnsafeBufferPointer<UInt64>,
                                flags: SampleFlags,
-                               cpythonStack: UnsafeBufferPointer<UInt64> = UnsafeBufferPointer(start: nil, count: 0),
-                               cpythonFlags: CPythonWalkFlags = [], threadName: ThreadName = ThreadName(),
-                               offCPUNanoseconds: UInt64 = 0) {
+                               interpreterStack: UnsafeBufferPointer<UInt64> = UnsafeBufferPointer(start: nil, count: 0),
+                               interpreterStackKind: StackKind = .cpython, interpreterFlags: UInt32 = 0,
+                               threadName: ThreadName = ThreadName(), offCPUNanoseconds: UInt64 = 0) {
         guard encoder != nil else { return }
         encoder!.appendSample(time: time, pid: pid, tid: tid, cpu: cpu,
                               kernelStack: kernelStack, userStack: userStack, flags: flags,
-                              cpythonStack: cpythonStack, cpythonFlags: cpythonFlags, threadName: threadName,
+                              interpreterStack: interpreterStack, interpreterStackKind: interpreterStackKind,
+                              interpreterFlags: interpreterFlags, threadName: threadName,
                               offCPUNanoseconds: offCPUNanoseconds)
         sampleMarks.append(end: streamQueued + UInt64(encoder!.bufferedByteCount))
     }

@@ -11,8 +11,8 @@ struct SampleReference {
     var kernelStack: UInt64
     var userStack: UInt64
     var flags: SampleFlags
-    var cpythonStack: UInt64
-    var cpythonFlags: CPythonWalkFlags
+    var interpreterStack: UInt64
+    var interpreterFlags: UInt32
     var offCPUNanoseconds: UInt64
 }
 
@@ -31,12 +31,10 @@ extension ByteReader {
             previous = previous &+ UInt64(bitPattern: try readSigned())
             frames.append(previous)
         }
-        if kind == .cpython, count % 2 != 0 {
-            throw .valueOutOfRange(field: "cpython frame words", value: UInt64(count))
+        if kind.isInterpreter, count % 2 != 0 {
+            throw .valueOutOfRange(field: "interpreter frame words", value: UInt64(count))
         }
-        if kind == .hotspot, count % 3 != 0 {
-            throw .valueOutOfRange(field: "hotspot frame words", value: UInt64(count))
-        }
+
         return StackDefinition(id: id, kind: kind, frames: frames)
     }
 
@@ -62,12 +60,12 @@ extension ByteReader {
         let userStack = isAtEnd ? 0 : try readVarint()
         let kernelStack = isAtEnd ? 0 : try readVarint()
         let flags = isAtEnd ? 0 : try readVarint()
-        let cpythonStack = isAtEnd ? 0 : try readVarint()
-        let cpythonFlags = isAtEnd ? 0 : try readUInt32("cpython flags")
+        let interpreterStack = isAtEnd ? 0 : try readVarint()
+        let interpreterFlags = isAtEnd ? 0 : try readUInt32("interpreter flags")
         let offCPUNanoseconds = isAtEnd ? 0 : try readVarint()
         return SampleReference(timeDelta: timeDelta, thread: thread, cpu: cpu, kernelStack: kernelStack,
-                               userStack: userStack, flags: SampleFlags(rawValue: flags), cpythonStack: cpythonStack,
-                               cpythonFlags: CPythonWalkFlags(rawValue: cpythonFlags), offCPUNanoseconds: offCPUNanoseconds)
+                               userStack: userStack, flags: SampleFlags(rawValue: flags), interpreterStack: interpreterStack,
+                               interpreterFlags: interpreterFlags, offCPUNanoseconds: offCPUNanoseconds)
     }
 
     mutating func readProcess(limits: DecoderLimits) throws(WireFormatError.Kind) -> ProcessInfo {

@@ -306,12 +306,13 @@ struct RecordResolver {
         let thread = threads[Int(reference.thread - 1)]
         let kernel = try stackFrames(reference.kernelStack, kind: .kernel)
         let user = try stackFrames(reference.userStack, kind: .user)
-        let cpython = try stackFrames(reference.cpythonStack, kind: .cpython)
+        let interpreter = try interpreterFrames(reference.interpreterStack)
         previousSampleTime = previousSampleTime &+ UInt64(bitPattern: reference.timeDelta)
         return Sample(time: previousSampleTime, pid: thread.pid, tid: thread.tid, cpu: reference.cpu,
                       kernelStackID: reference.kernelStack, userStackID: reference.userStack,
                       kernelStack: kernel, userStack: user, flags: reference.flags,
-                      cpythonStackID: reference.cpythonStack, cpythonStack: cpython, cpythonFlags: reference.cpythonFlags,
+                      interpreterStackID: reference.interpreterStack, interpreterStack: interpreter.frames,
+                      interpreterStackKind: interpreter.kind, interpreterFlags: reference.interpreterFlags,
                       threadName: thread.name, offCPUNanoseconds: reference.offCPUNanoseconds)
     }
 
@@ -322,6 +323,20 @@ struct RecordResolver {
         case .cpython: "cpython stack"
         case .hotspot: "hotspot stack"
         }
+    }
+
+    /// The frames of a sample's interpreter stack, of whichever runtime's kind it was defined.
+    @inline(__always)
+    private func interpreterFrames(_ id: UInt64) throws(WireFormatError.Kind) -> (frames: [UInt64], kind: StackKind?) {
+        if id == 0 { return ([], nil) }
+        guard id <= UInt64(stacks.count) else {
+            throw .undefinedReference(what: "interpreter stack", id: id)
+        }
+        let stack = stacks[Int(id - 1)]
+        guard stack.kind.isInterpreter else {
+            throw .valueOutOfRange(field: "interpreter stack id", value: id)
+        }
+        return (stack.frames, stack.kind)
     }
 
     @inline(__always)

@@ -410,13 +410,13 @@ public final class Symbolizer {
         // Both stacks interned (or absent): the pair identifies the frames.
         let interned = (sample.kernelStack.isEmpty || sample.kernelStackID != 0)
             && (sample.userStack.isEmpty || sample.userStackID != 0)
-            && (sample.cpythonStack.isEmpty || sample.cpythonStackID != 0)
+            && (sample.interpreterStack.isEmpty || sample.interpreterStackID != 0)
         // Kernel frames do not depend on the process: a kernel-only stack is one entry for all.
-        let userless = sample.userStack.isEmpty && sample.cpythonStack.isEmpty
+        let userless = sample.userStack.isEmpty && sample.interpreterStack.isEmpty
         let key = SampleStackKey(pid: userless ? 0 : sample.pid, generation: userless ? 0 : process?.generation ?? 0,
                                  kernelStackID: sample.kernelStack.isEmpty ? 0 : sample.kernelStackID,
                                  userStackID: sample.userStack.isEmpty ? 0 : sample.userStackID,
-                                 cpythonStackID: sample.cpythonStack.isEmpty ? 0 : sample.cpythonStackID)
+                                 interpreterStackID: sample.interpreterStack.isEmpty ? 0 : sample.interpreterStackID)
         if interned, let cached = sampleStacks[key] {
             statistics.stackCacheHits += 1
             return cached
@@ -429,7 +429,7 @@ public final class Symbolizer {
         let userStart = frames.count
         var cacheable = sample.userStack.isEmpty ? true
             : appendUserFrames(process: process, pid: sample.pid, id: sample.userStackID, stack: sample.userStack, to: &frames)
-        if !sample.cpythonStack.isEmpty {
+        if sample.interpreterStackKind == .cpython {
             let python = sample.cpythonFrames
             var named: [Frame] = []
             named.reserveCapacity(python.count)
@@ -443,6 +443,10 @@ public final class Symbolizer {
             frames = CPythonFrameMerge.merge(named, entries: python.map { $0.flags.contains(.entry) },
                                              into: PerfTrampolines.removed(from: frames, userStart: userStart),
                                              userStart: userStart)
+        } else if sample.interpreterStackKind == .hotspot {
+            let (java, complete) = namedHotSpotFrames(HotSpotFrame.frames(words: sample.interpreterStack), pid: sample.pid)
+            cacheable = cacheable && complete
+            frames = HotSpotFrameMerge.merge(java, into: frames, userStart: userStart)
         }
         if interned, cacheable { sampleStacks[key] = frames }
         return frames
@@ -910,7 +914,8 @@ struct SampleStackKey: Hashable {
     var generation: UInt64
     var kernelStackID: UInt64
     var userStackID: UInt64
-    var cpythonStackID: UInt64
+    /// Interpreter stack ids are unique across runtimes (one interning id space).
+    var interpreterStackID: UInt64
 }
 
 struct UserStackKey: Hashable {

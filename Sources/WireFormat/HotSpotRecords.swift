@@ -15,41 +15,38 @@ public struct HotSpotFrame: Hashable, Sendable {
 
     /// The `Method *` (with `fingerprint`, the key of its method record).
     public var method: UInt64
-    /// The nmethod of a compiled frame (0 for interpreted ones).
-    public var code: UInt64
     public var fingerprint: UInt32
     public var position: UInt32
     /// The index in the sample's user stack of the native frame (a code-cache pc) this frame is.
     public var slot: UInt16
     public var kind: Kind
 
-    public init(method: UInt64, code: UInt64, fingerprint: UInt32, position: UInt32, slot: UInt16, kind: Kind) {
+    public init(method: UInt64, fingerprint: UInt32, position: UInt32, slot: UInt16, kind: Kind) {
         self.method = method
-        self.code = code
         self.fingerprint = fingerprint
         self.position = position
         self.slot = slot
         self.kind = kind
     }
 
-    /// The three words of a `hotspot` stack: `kind << 56 | method`, `slot << 48 | code`,
-    /// `fingerprint << 32 | position`. User-space addresses fit in 48 bits.
-    public var words: (UInt64, UInt64, UInt64) {
-        (UInt64(kind.rawValue) << 56 | method & Self.addressMask, UInt64(slot) << 48 | code & Self.addressMask,
+    /// The two words of a `hotspot` stack: `kind << 56 | slot << 48 | method` (user-space
+    /// addresses fit in 48 bits; slots are below 256), then `fingerprint << 32 | position`.
+    public var words: (UInt64, UInt64) {
+        (UInt64(kind.rawValue) << 56 | UInt64(slot & 0xff) << 48 | method & Self.addressMask,
          UInt64(fingerprint) << 32 | UInt64(position))
     }
 
     /// nil: a kind this version does not know.
-    public init?(words first: UInt64, _ second: UInt64, _ third: UInt64) {
+    public init?(words first: UInt64, _ second: UInt64) {
         guard let kind = Kind(rawValue: UInt8(truncatingIfNeeded: first >> 56)) else { return nil }
-        self.init(method: first & Self.addressMask, code: second & Self.addressMask,
-                  fingerprint: UInt32(truncatingIfNeeded: third >> 32), position: UInt32(truncatingIfNeeded: third),
-                  slot: UInt16(truncatingIfNeeded: second >> 48), kind: kind)
+        self.init(method: first & Self.addressMask, fingerprint: UInt32(truncatingIfNeeded: second >> 32),
+                  position: UInt32(truncatingIfNeeded: second), slot: UInt16(truncatingIfNeeded: first >> 48) & 0xff,
+                  kind: kind)
     }
 
-    /// The frames of a `hotspot` stack's words (a multiple of 3; frames of unknown kinds are skipped).
+    /// The frames of a `hotspot` stack's words (frames of unknown kinds are skipped).
     public static func frames(words: [UInt64]) -> [HotSpotFrame] {
-        stride(from: 0, to: words.count - 2, by: 3).compactMap { HotSpotFrame(words: words[$0], words[$0 + 1], words[$0 + 2]) }
+        stride(from: 0, to: words.count - 1, by: 2).compactMap { HotSpotFrame(words: words[$0], words[$0 + 1]) }
     }
 
     private static let addressMask: UInt64 = 0xffff_ffff_ffff

@@ -25,19 +25,19 @@ extension ByteWriter {
     /// a user-mode sample without flags ends after its user stack id.
     @inline(__always)
     mutating func writeSampleReference(timeDelta: Int64, thread: UInt64, cpu: UInt32, kernelStack: UInt64,
-                                       userStack: UInt64, flags: SampleFlags, cpythonStack: UInt64 = 0,
-                                       cpythonFlags: CPythonWalkFlags = [], offCPUNanoseconds: UInt64 = 0) {
+                                       userStack: UInt64, flags: SampleFlags, interpreterStack: UInt64 = 0,
+                                       interpreterFlags: UInt32 = 0, offCPUNanoseconds: UInt64 = 0) {
         writeSigned(timeDelta)
         writeVarint(thread)
         // How many of the optional fields (cpu ... off-CPU time) to write.
-        let count = offCPUNanoseconds != 0 ? 7 : cpythonFlags.rawValue != 0 ? 6 : cpythonStack != 0 ? 5
+        let count = offCPUNanoseconds != 0 ? 7 : interpreterFlags != 0 ? 6 : interpreterStack != 0 ? 5
             : flags.rawValue != 0 ? 4 : kernelStack != 0 ? 3 : userStack != 0 ? 2 : cpu != 0 ? 1 : 0
         if count >= 1 { writeVarint(cpu) }
         if count >= 2 { writeVarint(userStack) }
         if count >= 3 { writeVarint(kernelStack) }
         if count >= 4 { writeVarint(flags.rawValue) }
-        if count >= 5 { writeVarint(cpythonStack) }
-        if count >= 6 { writeVarint(cpythonFlags.rawValue) }
+        if count >= 5 { writeVarint(interpreterStack) }
+        if count >= 6 { writeVarint(UInt64(interpreterFlags)) }
         if count >= 7 { writeVarint(offCPUNanoseconds) }
     }
 

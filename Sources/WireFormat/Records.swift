@@ -70,14 +70,18 @@ public enum Record: Hashable, Sendable {
     }
 }
 
-/// Whether an interned stack holds kernel or user addresses, or Python frames.
-public enum StackKind: UInt64, Sendable, Hashable {
+/// Whether an interned stack holds kernel or user addresses, or one runtime's interpreter
+/// frames. Every interpreter kind has two words per frame (docs/wire-format.md).
+public enum StackKind: UInt64, Sendable, Hashable, CaseIterable {
     case kernel = 0
     case user = 1
-    /// Two words per frame (`CPythonFrame.words`).
+    /// `CPythonFrame.words`.
     case cpython = 2
-    /// Three words per frame (`HotSpotFrame.words`).
+    /// `HotSpotFrame.words`.
     case hotspot = 3
+
+    /// A runtime's frames, which a sample carries in its interpreter stack.
+    public var isInterpreter: Bool { self != .kernel && self != .user }
 }
 
 /// Defines stack `id` for the rest of the stream (or until `resetInterning`).
@@ -142,21 +146,25 @@ public struct Sample: Hashable, Sendable {
     /// Interned ids (0 = none); stable for the stream until `resetInterning`.
     public var kernelStackID: UInt64
     public var userStackID: UInt64
-    public var cpythonStackID: UInt64
+    public var interpreterStackID: UInt64
     /// Kernel addresses, leaf first (empty when the sample has no kernel stack).
     public var kernelStack: [UInt64]
     /// User addresses, leaf first.
     public var userStack: [UInt64]
-    /// Python frames, leaf first, two words each (`cpythonFrames` reads them).
-    public var cpythonStack: [UInt64]
+    /// One runtime's frames, leaf first, two words each (`cpythonFrames` reads Python's).
+    public var interpreterStack: [UInt64]
+    /// Whose frames `interpreterStack` holds; nil when it is empty.
+    public var interpreterStackKind: StackKind?
     public var flags: SampleFlags
-    /// How the Python walk went (0 for a process the walker does not follow).
-    public var cpythonFlags: CPythonWalkFlags
+    /// How the runtime's walk went (0 for a process no walker follows); each runtime
+    /// defines its bits (`CPythonWalkFlags`), and bit 0 is always "truncated".
+    public var interpreterFlags: UInt32
 
     public init(time: UInt64, pid: Int32, tid: Int32, cpu: UInt32, kernelStackID: UInt64 = 0,
                 userStackID: UInt64 = 0, kernelStack: [UInt64], userStack: [UInt64],
-                flags: SampleFlags = [], cpythonStackID: UInt64 = 0, cpythonStack: [UInt64] = [],
-                cpythonFlags: CPythonWalkFlags = [], threadName: String = "", offCPUNanoseconds: UInt64 = 0) {
+                flags: SampleFlags = [], interpreterStackID: UInt64 = 0, interpreterStack: [UInt64] = [],
+                interpreterStackKind: StackKind? = nil, interpreterFlags: UInt32 = 0,
+                threadName: String = "", offCPUNanoseconds: UInt64 = 0) {
         self.time = time
         self.pid = pid
         self.tid = tid
@@ -165,16 +173,19 @@ public struct Sample: Hashable, Sendable {
         self.cpu = cpu
         self.kernelStackID = kernelStackID
         self.userStackID = userStackID
-        self.cpythonStackID = cpythonStackID
+        self.interpreterStackID = interpreterStackID
         self.kernelStack = kernelStack
         self.userStack = userStack
-        self.cpythonStack = cpythonStack
+        self.interpreterStack = interpreterStack
+        self.interpreterStackKind = interpreterStack.isEmpty ? nil : interpreterStackKind
         self.flags = flags
-        self.cpythonFlags = cpythonFlags
+        self.interpreterFlags = interpreterFlags
     }
 
-    /// The Python frames, leaf first.
-    public var cpythonFrames: [CPythonFrame] { CPythonFrame.frames(words: cpythonStack) }
+    /// The Python frames, leaf first (none when the interpreter stack is another runtime's).
+    public var cpythonFrames: [CPythonFrame] {
+        interpreterStackKind == .cpython ? CPythonFrame.frames(words: interpreterStack) : []
+    }
 }
 
 /// A process seen for the first time, or after `exec` (which replaces the pid's

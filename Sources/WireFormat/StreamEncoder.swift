@@ -13,8 +13,10 @@ public struct StreamEncoder {
 
     private var kernelStackIDs = StackInterningTable()
     private var userStackIDs = StackInterningTable()
-    private var cpythonStackIDs = StackInterningTable()
-    private var hotspotStackIDs = StackInterningTable()
+    /// One table per runtime: two runtimes' frames with the same words are different stacks.
+    private var interpreterStackIDs: [StackKind: StackInterningTable] = [:]
+    /// Bit 0 of every runtime's walk flags: the frames were cut (`CPythonWalkFlags.truncated`).
+    static let interpreterWalkTruncated: UInt32 = 1
     /// Each thread's reference and the name it was defined with.
     private var threadIDs: [UInt64: (reference: UInt64, name: ThreadName)] = [:]
     private var nextStackID: UInt64 = 1
@@ -81,7 +83,8 @@ public struct StreamEncoder {
             userStack.withUnsafeBufferPointer { user in
                 cpythonWords.withUnsafeBufferPointer { cpython in
                     appendSample(time: time, pid: pid, tid: tid, cpu: cpu, kernelStack: kernel, userStack: user, flags: flags,
-                                 cpythonStack: cpython, cpythonFlags: cpythonFlags, threadName: threadName,
+                                 interpreterStack: cpython, interpreterStackKind: .cpython,
+                                 interpreterFlags: cpythonFlags.rawValue, threadName: threadName,
                                  offCPUNanoseconds: offCPUNanoseconds)
                 }
             }
@@ -90,14 +93,16 @@ public struct StreamEncoder {
 
     /// `appendSample` for stacks where they lie (the sampler's ring buffer records):
     /// a stack seen before is looked up without being copied.
-    /// `cpythonStack`: Python frames, two words each (`CPythonFrame.words`).
+    /// `interpreterStack`: one runtime's frames, two words each (`CPythonFrame.words` for
+    /// `.cpython`), of `interpreterStackKind`; `interpreterFlags`: that runtime's walk flags.
     /// `offCPUNanoseconds`: 0 for an on-CPU sample, else how long the thread was off the CPU.
     public mutating func appendSample(time: UInt64, pid: Int32, tid: Int32, cpu: UInt32,
                                       kernelStack: UnsafeBufferPointer<UInt64>, userStack: UnsafeBufferPointer<UInt64>,
                                       flags: SampleFlags = [],
-                                      cpythonStack: UnsafeBufferPointer<UInt64> = UnsafeBufferPointer(start: nil, count: 0),
-                                      cpythonFlags: CPythonWalkFlags = [], threadName: ThreadName = ThreadName(),
-                                      offCPUNanoseconds: UInt64 = 0) {
+                                      interpreterStack: UnsafeBufferPointer<UInt64> = UnsafeBufferPointer(start: nil, count: 0),
+                                      interpreterStackKind: StackKind = .cpython, interpreterFlags: UInt32 = 0,
+                                      threadName: ThreadName = ThreadName(), offCPUNanoseconds: UInt64 = 0) {
+        precondition(interpreterStackKind.isInterpreter, "an interpreter stack of kind \(interpreterStackKind)")
         var flags = flags
         // Both stacks of one sample must fit the interned-frames bound together.
         let framesPerStack = max(0, min(limits.maximumFramesPerStack, limits.maximumInternedFrames / 2))
@@ -109,38 +114,39 @@ public struct StreamEncoder {
         }
         if kernel.count < kernelStack.count { truncations += 1 }
         // What the other two stacks leave of the interned-frames bound; whole frames only.
-        let cpythonWords = max(0, min(limits.maximumFramesPerStack, limits.maximumInternedFrames - kernel.count - user.count))
-        let cpython = UnsafeBufferPointer(rebasing: cpythonStack.prefix(cpythonWords & ~1))
-        var cpythonFlags = cpythonFlags
-        if cpython.count < cpythonStack.count {
-            cpythonFlags.insert(.truncated)
+        let interpreterWords = max(0, min(limits.maximumFramesPerStack,
+                                          limits.maximumInternedFrames - kernel.count - user.count))
+        let interpreter = UnsafeBufferPointer(rebasing: interpreterStack.prefix(interpreterWords & ~1))
+        var interpreterFlags = interpreterFlags
+        if interpreter.count < interpreterStack.count {
+            interpreterFlags |= Self.interpreterWalkTruncated
             truncations += 1
         }
 
         var kernelID = kernel.isEmpty ? 0 : kernelStackIDs.id(of: kernel)
         var userID = user.isEmpty ? 0 : userStackIDs.id(of: user)
-        var cpythonID = cpython.isEmpty ? 0 : cpythonStackIDs.id(of: cpython)
+        var interpreterID = interpreter.isEmpty ? 0 : interpreterStackIDs[interpreterStackKind]?.id(of: interpreter)
         let threadKey = UInt64(UInt32(bitPattern: pid)) << 32 | UInt64(UInt32(bitPattern: tid))
         // A renamed thread is defined again, under a new reference.
         var threadID = threadIDs[threadKey].flatMap { $0.name == threadName ? $0.reference : nil }
 
         // Make room first, so that one sample's definitions never straddle a reset.
         let newFrames = (kernelID == nil ? kernel.count : 0) + (userID == nil ? user.count : 0)
-            + (cpythonID == nil ? cpython.count : 0)
-        let newStacks = (kernelID == nil ? 1 : 0) + (userID == nil ? 1 : 0) + (cpythonID == nil ? 1 : 0)
+            + (interpreterID == nil ? interpreter.count : 0)
+        let newStacks = (kernelID == nil ? 1 : 0) + (userID == nil ? 1 : 0) + (interpreterID == nil ? 1 : 0)
         if Int(nextStackID) - 1 + newStacks > limits.maximumStacks
             || internedFrames + newFrames > limits.maximumInternedFrames
             || (threadID == nil && Int(nextThreadID) > limits.maximumThreads) {
             resetInterning()
             kernelID = kernel.isEmpty ? 0 : nil
             userID = user.isEmpty ? 0 : nil
-            cpythonID = cpython.isEmpty ? 0 : nil
+            interpreterID = interpreter.isEmpty ? 0 : nil
             threadID = nil
         }
 
         let kernelReference = kernelID ?? define(kernel, kind: .kernel)
         let userReference = userID ?? define(user, kind: .user)
-        let cpythonReference = cpythonID ?? define(cpython, kind: .cpython)
+        let interpreterReference = interpreterID ?? define(interpreter, kind: interpreterStackKind)
         let threadReference: UInt64
         if let threadID {
             threadReference = threadID
@@ -156,7 +162,7 @@ public struct StreamEncoder {
         payload.removeAll()
         payload.writeSampleReference(timeDelta: ZigZag.delta(time, from: previousSampleTime), thread: threadReference,
                                      cpu: cpu, kernelStack: kernelReference, userStack: userReference, flags: flags,
-                                     cpythonStack: cpythonReference, cpythonFlags: cpythonFlags,
+                                     interpreterStack: interpreterReference, interpreterFlags: interpreterFlags,
                                      offCPUNanoseconds: offCPUNanoseconds)
         previousSampleTime = time
         frame(.sample)
@@ -170,8 +176,7 @@ public struct StreamEncoder {
         switch kind {
         case .kernel: kernelStackIDs.insert(frames, id: id)
         case .user: userStackIDs.insert(frames, id: id)
-        case .cpython: cpythonStackIDs.insert(frames, id: id)
-        case .hotspot: hotspotStackIDs.insert(frames, id: id)
+        default: interpreterStackIDs[kind, default: StackInterningTable()].insert(frames, id: id)
         }
         payload.removeAll()
         payload.writeStackDefinition(id: id, kind: kind, frames: frames)
@@ -183,8 +188,7 @@ public struct StreamEncoder {
     public mutating func resetInterning() {
         kernelStackIDs.removeAll()
         userStackIDs.removeAll()
-        cpythonStackIDs.removeAll()
-        hotspotStackIDs.removeAll()
+        interpreterStackIDs.removeAll()
         threadIDs.removeAll()
         nextStackID = 1
         nextThreadID = 1

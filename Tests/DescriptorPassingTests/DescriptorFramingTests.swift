@@ -184,6 +184,24 @@ struct DescriptorFramingTests {
         #expect(received.descriptors.allSatisfy { fcntl($0.rawValue, F_GETFD) & FD_CLOEXEC != 0 }, "MSG_CMSG_CLOEXEC")
     }
 
+    @Test("a peer that closes with our bytes unread: its bytes, then end of file, not ECONNRESET")
+    func peerClosingWithUnreadBytesEndsLikeEndOfFile() throws {
+        var pair: [Int32] = [-1, -1]
+        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0)
+        defer { close(pair[1]) }
+        let theirs: [UInt8] = [9, 8, 7]
+        let ours: [UInt8] = [1, 2, 3, 4]
+        #expect(theirs.withUnsafeBytes { write(pair[0], $0.baseAddress, $0.count) } == 3)
+        #expect(ours.withUnsafeBytes { write(pair[1], $0.baseAddress, $0.count) } == 4)
+        close(pair[0])  // with our four bytes unread: the kernel sets ECONNRESET on our side
+        var buffer = [UInt8](repeating: 0, count: 16)
+        let first = try receiveSome(pair[1], into: &buffer)
+        #expect(first.count == 3)
+        #expect(Array(buffer.prefix(3)) == theirs)
+        let second = try receiveSome(pair[1], into: &buffer)
+        #expect(second.count == 0)
+    }
+
     @Test("a capture file gets the record without a descriptor, which is closed")
     func fileDestinationCarriesNoDescriptor() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-fd-\(UUID().uuidString)").path

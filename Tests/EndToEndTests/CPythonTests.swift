@@ -290,9 +290,9 @@ struct CPythonTests {
             while let record = try decoder.next() {
                 guard case .sample(let sample) = record, let comm = comms[sample.pid] else { continue }
                 var walk = workloads[comm]!.walk
-                if !sample.cpythonStack.isEmpty || walk.after > 0 {
+                if !sample.cpythonFrames.isEmpty || walk.after > 0 {
                     walk.after += 1
-                    if !sample.cpythonStack.isEmpty { walk.withFrames += 1 }
+                    if !sample.cpythonFrames.isEmpty { walk.withFrames += 1 }
                 } else {
                     walk.before += 1
                 }

@@ -1,5 +1,5 @@
-import CPythonLoading
-import CTandemHotSpot
+import InterpreterLoading
+import CTandemBPF
 import HotSpotLayouts
 import HotSpotLoading
 import HotSpotSymbolization
@@ -26,13 +26,13 @@ import WireFormat
     static let text = Mapping(start: 0x7f00_0025_1000, end: 0x7f00_00fa_4000, fileOffset: 0x251000, device: device,
                               inode: inode, path: "/usr/lib/jvm/java-17-openjdk-amd64/lib/server/libjvm.so")
     /// libjvm's data and, after it, its anonymous .bss (described as the file's, as PROCMAP_QUERY's reader does).
-    static func holding(_ pid: Int32, _ address: UInt64) -> CPythonDataMapping? {
+    static func holding(_ pid: Int32, _ address: UInt64) -> DataMapping? {
         if address >= 0x7f00_012d_d000 && address < 0x7f00_0136_c000 {
-            return CPythonDataMapping(start: 0x7f00_012d_d000, end: 0x7f00_0136_c000, device: device, inode: inode,
+            return DataMapping(start: 0x7f00_012d_d000, end: 0x7f00_0136_c000, device: device, inode: inode,
                                       isWritable: true, isExecutable: false)
         }
         if address >= text.start && address < text.end {
-            return CPythonDataMapping(start: text.start, end: text.end, device: device, inode: inode,
+            return DataMapping(start: text.start, end: text.end, device: device, inode: inode,
                                       isWritable: false, isExecutable: true)
         }
         return nil

@@ -29,6 +29,9 @@ final class LiveProcess {
 
     func stop() {
         if process.isRunning {
+            // A traced daemon is strace's child, and strace does not pass SIGTERM on: a
+            // failed test would wait for it forever.
+            for child in childProcesses(of: process.processIdentifier) { kill(child, SIGTERM) }
             kill(process.processIdentifier, SIGTERM)
             process.waitUntilExit()
         }

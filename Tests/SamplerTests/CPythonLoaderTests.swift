@@ -1,5 +1,6 @@
 import CPythonLoading
 import CTandemBPF
+import InterpreterLoading
 import Testing
 import WireFormat
 
@@ -27,11 +28,11 @@ import WireFormat
     /// The interpreter's text, as the sampler read the process's mappings.
     static let text = [Mapping(start: 0x400000, end: 0x600000, fileOffset: 0, device: device, inode: inode, path: "/usr/bin/python3.11")]
     /// Its data, as PROCMAP_QUERY describes the mapping holding an address.
-    static let data = CPythonDataMapping(start: 0xa00000, end: 0xa60000, device: device, inode: inode, isWritable: true,
+    static let data = DataMapping(start: 0xa00000, end: 0xa60000, device: device, inode: inode, isWritable: true,
                                          isExecutable: false)
     static let record = CPythonProcess(pid: 42, pythonVersion: 0x030b, runtimeAddress: 0xa5b740, device: device, inode: inode)
 
-    func apply(_ record: CPythonProcess = record, text: [Mapping]? = text, data: CPythonDataMapping? = data,
+    func apply(_ record: CPythonProcess = record, text: [Mapping]? = text, data: DataMapping? = data,
                storage: RecordingStorage = RecordingStorage()) -> (CPythonLoader, RecordingStorage) {
         let loader = CPythonLoader(storage: storage)
         loader.apply(record, executableMappings: text) { _, _ in data }
@@ -65,10 +66,10 @@ import WireFormat
 
     @Test func anUnknownProcessOrACodeMappingIsRefused() {
         #expect(apply(text: nil).1.processes.isEmpty)
-        let code = CPythonDataMapping(start: 0xa00000, end: 0xa60000, device: Self.device, inode: Self.inode, isWritable: false,
+        let code = DataMapping(start: 0xa00000, end: 0xa60000, device: Self.device, inode: Self.inode, isWritable: false,
                                       isExecutable: true)
         #expect(apply(data: code).1.processes.isEmpty)
-        let otherFile = CPythonDataMapping(start: 0xa00000, end: 0xa60000, device: Self.device, inode: 9, isWritable: true,
+        let otherFile = DataMapping(start: 0xa00000, end: 0xa60000, device: Self.device, inode: 9, isWritable: true,
                                            isExecutable: false)
         #expect(apply(data: otherFile).1.processes.isEmpty)
     }

@@ -31,7 +31,7 @@ struct StreamOutputTests {
         kernel.withUnsafeBufferPointer { kernelStack in
             user.withUnsafeBufferPointer { userStack in
                 output.appendSample(time: 10, pid: 5, tid: 6, cpu: 1, kernelStack: kernelStack, userStack: userStack, flags: [],
-                                    cpythonStack: UnsafeBufferPointer(start: nil, count: 0), cpythonFlags: [])
+                                    interpreterStack: UnsafeBufferPointer(start: nil, count: 0), interpreterFlags: 0)
             }
         }
         output.appendState(.processExit(ProcessExit(pid: 5, time: 11)))
@@ -118,7 +118,7 @@ struct StreamOutputTests {
             user.withUnsafeBufferPointer { userStack in
                 output.appendSample(time: UInt64(10 + index), pid: 5, tid: 6, cpu: 0,
                                     kernelStack: UnsafeBufferPointer(start: nil, count: 0), userStack: userStack, flags: [],
-                                    cpythonStack: UnsafeBufferPointer(start: nil, count: 0), cpythonFlags: [])
+                                    interpreterStack: UnsafeBufferPointer(start: nil, count: 0), interpreterFlags: 0)
             }
         }
         output.flush(now: 1, logger: Self.logger)

@@ -13,14 +13,14 @@ import WireFormat
         codeSize: 24)
 
     @Test func interpretedFramesGetTheirLineCompiledOnesTheMethod() {
-        let interpreted = HotSpotFrame(method: 0x1000, code: 0, fingerprint: 7, position: 10, slot: 0, kind: .interpreted)
+        let interpreted = HotSpotFrame(method: 0x1000, fingerprint: 7, position: 10, slot: 0, kind: .interpreted)
         let (frame, complete) = Symbolizer.hotspotFrame(interpreted, method: Self.alpha)
         #expect(complete)
         #expect(frame.type == .jvm)
         #expect(frame.functionName == "tandem.fixture.Spin.alpha")
         #expect(frame.sourceFile == "Spin.java")
         #expect(frame.sourceLine == 19)
-        let compiled = HotSpotFrame(method: 0x1000, code: 0x7f00_0000, fingerprint: 7, position: 0x1c0, slot: 1, kind: .compiled)
+        let compiled = HotSpotFrame(method: 0x1000, fingerprint: 7, position: 0x1c0, slot: 1, kind: .compiled)
         #expect(Symbolizer.hotspotFrame(compiled, method: Self.alpha).0.sourceLine == 0)
         // A method whose record has not come: typed, named by its Method *, not final.
         let (unnamed, done) = Symbolizer.hotspotFrame(compiled, method: nil)

@@ -119,7 +119,8 @@ struct PerfTrampolineTests {
         #expect(plain.map(\.type) == [.native, .cpython, .native, .native, .cpython, .native])
 
         let merged = symbolizer.symbolize(Sample(time: 2, pid: pid, tid: pid, cpu: 0, kernelStack: [], userStack: stack,
-                                                 cpythonStack: walked.flatMap { [$0.words.0, $0.words.1] })).frames
+                                                 interpreterStack: walked.flatMap { [$0.words.0, $0.words.1] },
+                                                 interpreterStackKind: .cpython)).frames
         // The walked frames (unnamed here: no code records) each before their evaluation; no trampoline.
         #expect(merged.map { $0.functionName ?? "code 0x\(String($0.address, radix: 16))" } == [
             "code 0x7f1000001000", "_PyEval_EvalFrameDefault", "_PyEval_Vector", "code 0x7f1000002000",

@@ -279,6 +279,17 @@ import Testing
         user.stack(id: 1, kind: .kernel, frames: [3])
         user.sample(thread: 1, user: 1)
         #expect(decodingError(user.bytes)?.kind == .valueOutOfRange(field: "user stack id", value: 1))
+
+        // The interpreter field takes a stack of any runtime's kind, and no other.
+        var interpreter = RawStream()
+        interpreter.thread(id: 1, pid: 4, tid: 4)
+        interpreter.stack(id: 1, kind: .user, frames: [3, 4])
+        interpreter.sample(thread: 1, interpreter: 1)
+        #expect(decodingError(interpreter.bytes)?.kind == .valueOutOfRange(field: "interpreter stack id", value: 1))
+
+        var oddWords = RawStream()
+        oddWords.stack(id: 1, kind: .cpython, frames: [3, 4, 5])
+        #expect(decodingError(oddWords.bytes)?.kind == .valueOutOfRange(field: "interpreter frame words", value: 3))
     }
 
     @Test func definitionsOutOfSequenceAreRefused() throws {

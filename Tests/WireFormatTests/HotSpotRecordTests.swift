@@ -6,19 +6,17 @@ import Testing
 @Suite struct HotSpotRecordTests {
     @Test func frameWordsRoundTrip() {
         let frames = [
-            HotSpotFrame(method: 0x7f12_3456_7890, code: 0x7f00_1000_0040, fingerprint: 0xdead_beef, position: 0x1234,
-                         slot: 126, kind: .compiled),
-            HotSpotFrame(method: 0x8_0000_1000, code: 0, fingerprint: 1, position: 0xffff_ffff, slot: 0, kind: .interpreted),
-            HotSpotFrame(method: 0xffff_ffff_ffff, code: 0xffff_ffff_ffff, fingerprint: .max, position: 0, slot: .max,
-                         kind: .nativeWrapper),
+            HotSpotFrame(method: 0x7f12_3456_7890, fingerprint: 0xdead_beef, position: 0x1234, slot: 126, kind: .compiled),
+            HotSpotFrame(method: 0x8_0000_1000, fingerprint: 1, position: 0xffff_ffff, slot: 0, kind: .interpreted),
+            HotSpotFrame(method: 0xffff_ffff_ffff, fingerprint: .max, position: 0, slot: 255, kind: .nativeWrapper),
         ]
         let words = frames.flatMap { frame -> [UInt64] in
-            let (a, b, c) = frame.words
-            return [a, b, c]
+            let (a, b) = frame.words
+            return [a, b]
         }
         #expect(HotSpotFrame.frames(words: words) == frames)
         // An unknown kind is skipped, a partial frame is not read.
-        #expect(HotSpotFrame.frames(words: [9 << 56, 0, 0] + words.prefix(4)) == [frames[0]])
+        #expect(HotSpotFrame.frames(words: [9 << 56, 0] + words.prefix(3)) == [frames[0]])
     }
 
     @Test func methodRecordRoundTrips() throws {
@@ -44,10 +42,10 @@ import Testing
         }
     }
 
-    /// A hotspot stack definition whose word count is no multiple of 3 is refused.
+    /// A hotspot stack definition of an odd word count is refused.
     @Test func hotspotStackOfPartialFramesIsRefused() {
         var writer = ByteWriter()
-        writer.writeStackDefinition(id: 1, kind: .hotspot, frames: [1, 2, 3, 4])
+        writer.writeStackDefinition(id: 1, kind: .hotspot, frames: [1, 2, 3])
         let refused = writer.bytes.withUnsafeBytes { raw -> Bool in
             var reader = ByteReader(raw)
             do { _ = try reader.readStackDefinition(limits: DecoderLimits.default) } catch { return true }

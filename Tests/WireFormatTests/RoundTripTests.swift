@@ -54,6 +54,32 @@ func decodeAll(_ bytes: [UInt8], chunkSize: Int = 4096) throws -> [Record] {
         }
     }
 
+    @Test("interpreter stacks keep their runtime's kind and flags, interned like the others")
+    func interpreterStacksRoundTrip() throws {
+        var encoder = StreamEncoder(header: testHeader)
+        let words: [UInt64] = [0x7f00_1000, 0x1234_0000_0000_0101, 0x7f00_2000, 0x5678_0000_0000_0200]
+        let flags: UInt32 = 0b100
+        for time in [UInt64(10), 20] {
+            [UInt64(0x5555_0000_1234)].withUnsafeBufferPointer { user in
+                words.withUnsafeBufferPointer { interpreter in
+                    encoder.appendSample(time: time, pid: 7, tid: 7, cpu: 0, kernelStack: UnsafeBufferPointer(start: nil, count: 0),
+                                         userStack: user, interpreterStack: interpreter, interpreterStackKind: .cpython,
+                                         interpreterFlags: flags)
+                }
+            }
+        }
+        encoder.appendSample(time: 30, pid: 7, tid: 7, cpu: 0, kernelStack: [], userStack: [0x5555_0000_1234])
+        let samples = try decodeAll(encoder.takeBytes()).compactMap { if case .sample(let s) = $0 { s } else { nil } }
+        try #require(samples.count == 3)
+        #expect(samples[0].interpreterStack == words)
+        #expect(samples[0].interpreterStackKind == .cpython)
+        #expect(samples[0].interpreterFlags == flags)
+        #expect(samples[0].cpythonFrames.map(\.code) == [0x7f00_1000, 0x7f00_2000])
+        #expect(samples[1].interpreterStackID == samples[0].interpreterStackID, "the second sample refers to the interned stack")
+        #expect(samples[2].interpreterStack.isEmpty && samples[2].interpreterStackKind == nil && samples[2].interpreterFlags == 0)
+        #expect(samples[2].cpythonFrames.isEmpty)
+    }
+
     @Test func evictedUnwindTablesRoundTrip() throws {
         var encoder = StreamEncoder(header: testHeader)
         let evicted = UnwindTablesEvicted(tableIDs: [1, 300, UInt32.max])

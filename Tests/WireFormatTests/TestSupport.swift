@@ -223,9 +223,11 @@ struct RawStream {
         record(.stackDefinition) { $0.writeStackDefinition(id: id, kind: kind, frames: frames) }
     }
 
-    mutating func sample(thread: UInt64, kernel: UInt64 = 0, user: UInt64 = 0, timeDelta: Int64 = 10, cpu: UInt32 = 1) {
+    mutating func sample(thread: UInt64, kernel: UInt64 = 0, user: UInt64 = 0, interpreter: UInt64 = 0,
+                         timeDelta: Int64 = 10, cpu: UInt32 = 1) {
         record(.sample) {
-            $0.writeSampleReference(timeDelta: timeDelta, thread: thread, cpu: cpu, kernelStack: kernel, userStack: user, flags: [])
+            $0.writeSampleReference(timeDelta: timeDelta, thread: thread, cpu: cpu, kernelStack: kernel, userStack: user,
+                                    flags: [], interpreterStack: interpreter)
         }
     }
 }

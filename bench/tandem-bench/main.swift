@@ -5,6 +5,8 @@
 //   tandem-bench pids N OUT                       a stream of N distinct processes (process, mappings
 //                                                 and one sample each) in one second: the memory bound test
 //   tandem-bench ksyms N OUT                      a stream of N kernel symbols with 200-byte names
+//   tandem-bench large-host OUT [--seconds S] [--cpus N] [--processes N] [--files N] [--execs-per-second N]
+//                                                 a busy large host's stream over real ELF files (LargeHost.swift)
 //
 // Amplifying keeps stacks, processes and mappings real: the first pass is IN
 // record for record (process exits held back to the end, so later passes find
@@ -216,8 +218,25 @@ do {
     case "count":
         guard arguments.count == 2 else { throw BenchError(description: "usage: tandem-bench count FILE") }
         try count(arguments[1])
+    case "large-host":
+        let usage = "usage: tandem-bench large-host OUT [--seconds S] [--cpus N] [--processes N] [--files N] [--execs-per-second N] [--seed N]"
+        guard arguments.count >= 2, arguments.count % 2 == 0 else { throw BenchError(description: usage) }
+        var shape = LargeHostShape()
+        for index in stride(from: 2, to: arguments.count, by: 2) {
+            guard let value = Int(arguments[index + 1]), value > 0 else { throw BenchError(description: usage) }
+            switch arguments[index] {
+            case "--seconds": shape.seconds = value
+            case "--cpus": shape.cpus = value
+            case "--processes": shape.processes = value
+            case "--files": shape.files = value
+            case "--execs-per-second": shape.execsPerSecond = value
+            case "--seed": shape.seed = UInt64(value)
+            default: throw BenchError(description: usage)
+            }
+        }
+        try generateLargeHost(shape, output: arguments[1])
     default:
-        throw BenchError(description: "usage: tandem-bench amplify IN OUT --min-samples N | count FILE | pids N OUT | ksyms N OUT")
+        throw BenchError(description: "usage: tandem-bench amplify IN OUT --min-samples N | count FILE | pids N OUT | ksyms N OUT | large-host OUT ...")
     }
 } catch {
     let message = Array("tandem-bench: \(error)\n".utf8)

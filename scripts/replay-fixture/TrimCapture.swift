@@ -90,7 +90,7 @@ enum TrimCapture {
             case .sample(let sample):
                 encoder.appendSample(time: sample.time, pid: sample.pid, tid: sample.tid, cpu: sample.cpu,
                                      kernelStack: sample.kernelStack, userStack: sample.userStack, flags: sample.flags,
-                                     cpythonFrames: sample.cpythonFrames, cpythonFlags: sample.cpythonFlags,
+                                     cpythonFrames: sample.cpythonFrames, cpythonFlags: CPythonWalkFlags(rawValue: sample.interpreterFlags),
                                      threadName: ThreadName(sample.threadName),
                                      offCPUNanoseconds: sample.offCPUNanoseconds)
             case .kernelSymbols:

@@ -65,8 +65,10 @@ public enum CaptureInspection {
             return "sample t=\(sample.time) pid=\(sample.pid) tid=\(sample.tid) cpu=\(sample.cpu)"
                 + " kstack=\(stackReference(sample.kernelStackID, sample.kernelStack.count))"
                 + " ustack=\(stackReference(sample.userStackID, sample.userStack.count)) flags=\(flags(sample.flags))"
-                + (sample.cpythonStackID == 0 && sample.cpythonFlags.isEmpty ? ""
-                    : " pystack=\(stackReference(sample.cpythonStackID, sample.cpythonStack.count / 2)) pyflags=\(sample.cpythonFlags.rawValue)")
+                + (sample.interpreterStackID == 0 && sample.interpreterFlags == 0 ? ""
+                    : " \(interpreterLabel(sample.interpreterStackKind))stack="
+                        + "\(stackReference(sample.interpreterStackID, sample.interpreterStack.count / 2))"
+                        + " \(interpreterLabel(sample.interpreterStackKind))flags=\(sample.interpreterFlags)")
         case .process(let process):
             return "process pid=\(process.pid) ppid=\(process.parentPID) start=\(process.startTime) comm=\(quoted(process.comm))"
                 + " exe=\(quoted(process.executablePath)) cgroup=\(quoted(process.cgroupPath))" + (process.isExec ? " exec" : "")
@@ -112,6 +114,13 @@ public enum CaptureInspection {
 
     static func stackReference(_ id: UInt64, _ frames: Int) -> String {
         id == 0 ? "none" : "#\(id)(\(frames) frames)"
+    }
+
+    /// "py" for Python frames (and for walk flags without frames, which only CPython's
+    /// walker sends today), else the runtime's kind.
+    static func interpreterLabel(_ kind: StackKind?) -> String {
+        guard let kind, kind != .cpython else { return "py" }
+        return "\(kind)"
     }
 
     static func flags(_ flags: SampleFlags) -> String {

@@ -120,6 +120,11 @@ public func receiveSome(_ fd: Int32, into buffer: inout [UInt8]) throws(SystemCa
         let (count, controlLength, flags) = result
         if count < 0 {
             if errno == EINTR { continue }
+            // A Unix stream socket says ECONNRESET, once every byte the peer sent has been
+            // read, when the peer closed with bytes of ours unread (the control records
+            // sent as a sampler stops): its side ended as at end of file, and the stream
+            // decoder tells whether its stream was whole.
+            if errno == ECONNRESET { return ReceivedChunk(count: 0, descriptors: [], controlTruncated: false) }
             throw SystemCallError("recvmsg", subject: "fd \(fd)")
         }
         var descriptors: [FileDescriptorReference] = []

@@ -1,0 +1,14 @@
+import CPythonLoading
+import HotSpotLoading
+import InterpreterLoading
+import SystemCalls
+
+/// Every runtime whose frames the BPF program walks, each through its own loader; a new
+/// runtime adds its line here (and its walker to bpf/interpreters.bpf.h).
+package enum InterpreterRuntimes {
+    /// The loaders of the BPF object `object`'s walkers; nil: interpreter frames are off,
+    /// and each loader refuses every record.
+    package static func loaders(object: OpaquePointer?) throws(SystemCallError) -> [any InterpreterLoader] {
+        [try CPythonLoader(object: object), try HotSpotLoader(object: object)]
+    }
+}

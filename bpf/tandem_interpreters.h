@@ -1,0 +1,21 @@
+/*
+ * Every interpreter walker's shared structs, one header per runtime. Each runtime owns
+ * its ring-buffer event kinds and counter indexes, numbered here so that none collide:
+ *
+ * | runtime | event kinds | counters |
+ * |---|---|---|
+ * | CPython (tandem_cpython.h) | 4, 5 | 14-17 |
+ * | HotSpot JVM (tandem_hotspot.h) | 7, 8 | 22-25 |
+ * | V8 | 9, 10 | 26-29 |
+ * | Perl | 11, 12 | 30-33 |
+ * | Ruby | 13, 14 | 34-37 |
+ *
+ * Event kinds stay below 64 and counters below TANDEM_COUNTER_COUNT (tandem_sampler.h).
+ */
+#ifndef TANDEM_INTERPRETERS_H
+#define TANDEM_INTERPRETERS_H
+
+#include "tandem_cpython.h"
+#include "tandem_hotspot.h"
+
+#endif
