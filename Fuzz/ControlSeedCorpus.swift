@@ -5,8 +5,9 @@ func controlStream(_ records: [ControlRecord]) -> [UInt8] {
     return records.flatMap { encoder.encode($0) }
 }
 
-/// Valid control streams: the header alone, then every record type, an unknown one, the
-/// largest table id, a negative bias and a mapping at the top of the address space.
+/// Valid control streams: the header alone, then every record type (each runtime's process
+/// record too), an unknown one, the largest table id, a negative bias and a mapping at the
+/// top of the address space.
 func controlSeeds() -> [[UInt8]] {
     let table = UnwindTableRecord(tableID: 1, device: 0x803, inode: 1234, table: (0..<200).map { UInt8(truncatingIfNeeded: $0 &* 37) })
     let mappings = UnwindMappings(pid: 4321, entries: [
@@ -28,6 +29,17 @@ func controlSeeds() -> [[UInt8]] {
         controlStream([.releaseUnwindTable(tableID: 1), .releaseUnwindTable(tableID: UInt32.max)]),
         controlStream([.fileRequest(request)]),
         controlStream([.unknown(type: 99, length: 5), .fileRequest(request)]),
+        controlStream([.perlProcess(PerlProcess(pid: 4321, perlVersion: 0x052400, threadKeyAddress: 0x7f00_0040_1a28,
+                                                device: 0x803, inode: 1234)),
+                       .rubyProcess(RubyProcess(pid: 4321, rubyVersion: 0x0301, moduleSlotAddress: 0x7f00_003a_ea48,
+                                                tlsOffset: 8, device: 0x803, inode: 1234)),
+                       .rubyProcess(RubyProcess(pid: -1, rubyVersion: .max, moduleSlotAddress: .max, tlsOffset: .max,
+                                                device: 0, inode: 0))]),
+        controlStream([.phpProcess(PHPProcess(pid: 4321, phpVersion: 0x0802, executorGlobalsAddress: 0x5632_1a58_ae60,
+                                              device: 0x803, inode: 1234)),
+                       .phpProcess(PHPProcess(pid: -1, phpVersion: .max, executorGlobalsAddress: .max, device: .max,
+                                              inode: .max)),
+                       .phpProcess(PHPProcess(pid: 0, phpVersion: 0, executorGlobalsAddress: 0, device: 0, inode: 0))]),
         controlStream([.unwindTable(table), .unwindMappings(mappings), .fileRequest(request),
                        .unwindMappings(UnwindMappings(pid: 4321, entries: [])), .releaseUnwindTable(tableID: 1)]),
     ]

@@ -16,9 +16,14 @@
 # records lost to a full ring buffer; the peer: its count of recorded waits; both over
 # the exchange's wall time, with the few records of the settling seconds counted in).
 #
-# The peer: the issue names offcputime from bpfcc-tools. The script tries it first; it
+# The peers: the issue names offcputime from bpfcc-tools. The script tries it first; it
 # needs kernel headers to compile and a kprobe on finish_task_switch, and on a kernel
-# without either it cannot start, which the script reports. Then the peer is bpftrace
+# without either it cannot start, which the script reports. The same tool's libbpf port
+# (Debian's libbpf-tools, /usr/sbin/offcputime: CO-RE, on a tp_btf or raw tracepoint on
+# sched_switch, no headers, no kprobe) runs where that one cannot: when installed it is a
+# peer, summing off-CPU time per stack in the kernel for every switch of at least 1 us
+# (its default), printing nothing until it stops, so it has no records per second here.
+# The other peer is bpftrace
 # on tracepoint:sched:sched_switch doing what tandem does at threshold 1: the outgoing
 # thread's kernel and user stacks and the time, kept per thread until the thread is
 # switched back in, then summed per stack pair in the kernel (offcputime's shape).
@@ -126,6 +131,15 @@ run() {
             bpftrace "$WORK/peer.bt" >"$WORK/bpftrace.out" 2>"$WORK/bpftrace.err" &
             PROFILER_PID=$!
             wait_for "Attaching" "$WORK/bpftrace.out" ;;
+        offcputime)
+            # It says nothing when it starts: wait until it holds a loaded BPF program.
+            /usr/sbin/offcputime >"$WORK/offcputime-libbpf.out" 2>"$WORK/offcputime-libbpf.err" &
+            PROFILER_PID=$!
+            for _ in $(seq 1200); do
+                ls -l /proc/"$PROFILER_PID"/fd 2>/dev/null | grep -q 'bpf-prog' && break
+                kill -0 "$PROFILER_PID" 2>/dev/null || { tail -5 "$WORK/offcputime-libbpf.err" >&2; exit 1; }
+                sleep 0.1
+            done ;;
     esac
     [ "$config" = none ] || sleep "$SETTLE"
     t0=$(date +%s.%N)
@@ -165,6 +179,7 @@ run() {
 }
 
 CONFIGS=(none tandem-0.01 tandem-0.1 tandem-1 bpftrace)
+[ -x /usr/sbin/offcputime ] && CONFIGS+=(offcputime)
 for repeat in $(seq "$REPEATS"); do
     echo "off-cpu-overhead: round $repeat of $REPEATS" >&2
     for config in "${CONFIGS[@]}"; do run "$config"; done
@@ -174,13 +189,16 @@ python3 - "$WORK/results" "$ROUNDS" <<'PY'
 import statistics, sys
 rows = [line.split() for line in open(sys.argv[1])]
 rounds = int(sys.argv[2])
-order = ["none", "tandem-0.01", "tandem-0.1", "tandem-1", "bpftrace"]
+order = ["none", "tandem-0.01", "tandem-0.1", "tandem-1", "bpftrace", "offcputime"]
 names = {"none": "no profiler", "tandem-0.01": "tandem, threshold 0.01", "tandem-0.1": "tandem, threshold 0.1",
-         "tandem-1": "tandem, threshold 1", "bpftrace": "bpftrace sched_switch (every switch)"}
+         "tandem-1": "tandem, threshold 1", "bpftrace": "bpftrace sched_switch (every switch)",
+         "offcputime": "offcputime, libbpf-tools (every switch of 1 us or more)"}
 base = statistics.median(float(r[1]) for r in rows if r[0] == "none")
 print(f"| profiler | median wall time ({rounds} round trips) | slowdown | µs per round trip | off-CPU records per second, made | of which lost (ring buffer full) | profiler's own CPU during it |")
 print("|---|---:|---:|---:|---:|---:|---:|")
 for config in order:
+    if not any(r[0] == config for r in rows):
+        continue
     times = [float(r[1]) for r in rows if r[0] == config]
     records = [tuple(map(float, r[2].split("/"))) for r in rows if r[0] == config and r[2] != "-"]
     median = statistics.median(times)

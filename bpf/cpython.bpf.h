@@ -1,5 +1,5 @@
 /* ---- CPython frames (docs/cpython.md, bpf/tandem_cpython.h) ---- */
-#include <bpf/bpf_core_read.h>
+#include "walker_common.bpf.h"
 
 /* The sampler's per-version layouts, written once at load. */
 struct {
@@ -53,20 +53,6 @@ struct {
     __type(key, __u32);
     __type(value, struct cpython_scratch);
 } cpython_scratch SEC(".maps");
-
-/* Only the field the walker needs; CO-RE finds it in the running kernel's task_struct. */
-struct thread_struct___tandem {
-    unsigned long fsbase;
-} __attribute__((preserve_access_index));
-
-struct task_struct___tandem {
-    struct thread_struct___tandem thread;
-} __attribute__((preserve_access_index));
-
-static __always_inline int read_user_u64(__u64 *value, __u64 address)
-{
-    return bpf_probe_read_user(value, sizeof(*value), (void *)address);
-}
 
 /* ---- Finding the sampled thread's state ---- */
 

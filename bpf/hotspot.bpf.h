@@ -1,8 +1,65 @@
 /*
- * The HotSpot JVM walker's records (docs/jvm.md): each new method of a sample's Java frames
- * once per stream, then the sample with those frames. The frames come from hotspot_step
- * (hotspot_unwind.bpf.h), which the table unwinder calls.
+ * The HotSpot JVM walker's maps and records (docs/jvm.md): the sampling object includes it
+ * for the maps (each shared by name with the JVM walker's object, and written by
+ * HotSpotLoading), the walker's object for the records too: each new method of a sample's
+ * Java frames once per stream, then the sample with those frames. The frames come from the
+ * walker's own table unwinder (hotspot_unwind.bpf.h).
  */
+#include "tandem_hotspot.h"
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, TANDEM_HOTSPOT_LAYOUTS);
+    __type(key, __u32);
+    __type(value, struct tandem_hotspot_layout);
+} hotspot_layouts SEC(".maps");
+
+/* pid → the process's checked statics (written by HotSpotLoading from control record 21). */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, TANDEM_HOTSPOT_MAX_PROCESSES);
+    __type(key, __u32);
+    __type(value, struct tandem_hotspot_process);
+} hotspot_processes SEC(".maps");
+
+/* Methods sent, with the stream generation they were sent in. */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 65536);
+    __type(key, struct tandem_hotspot_method_key);
+    __type(value, __u64);
+} hotspot_methods_sent SEC(".maps");
+
+/* [0]: the generation of the stream the sampler writes now. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u64);
+} hotspot_stream SEC(".maps");
+
+/* The Java frames of the walk in progress on this CPU. */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct tandem_hotspot_scratch);
+} hotspot_scratch SEC(".maps");
+
+static __always_inline int hotspot_read_u64(__u64 *value, __u64 address)
+{
+    return bpf_probe_read_user(value, sizeof(*value), (void *)address);
+}
+
+static __always_inline int hotspot_read_s32(__s32 *value, __u64 address)
+{
+    return bpf_probe_read_user(value, sizeof(*value), (void *)address);
+}
+
+static __always_inline int hotspot_read_u16(__u16 *value, __u64 address)
+{
+    return bpf_probe_read_user(value, sizeof(*value), (void *)address);
+}
 
 /* ---- Method records ---- */
 

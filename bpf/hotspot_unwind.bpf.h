@@ -1,11 +1,13 @@
 /*
- * The HotSpot JVM walker's unwinding part (docs/jvm.md), included by unwind_tables.bpf.h;
- * its records and samples are in hotspot.bpf.h.
+ * The HotSpot JVM walker's unwinding part (docs/jvm.md), in the JVM walker's object only
+ * (jvm_walker.bpf.c): that object's copy of the table unwinder steps through Java frames with
+ * it, through the unwinder's TANDEM_UNWIND_UNTABLED_STEP hook. The sampling program and the
+ * other walkers compile the unwinder without it. Its maps and records are in hotspot.bpf.h.
  *
  * Java frames live on the thread's native stack, in code the JVM generated into its code
- * cache, which no unwind table covers. Where the table unwinder finds no table for a pc of
- * a process in hotspot_processes, it asks hotspot_step: when the pc is in a code heap, the
- * code blob holding it (found through the heap's segment map) says how to reach the caller:
+ * cache, which no unwind table covers. Where the table unwinder finds no table for a pc, the
+ * hook looks at the pc: when it is in a code heap, the code blob holding it (found through the
+ * heap's segment map) says how to reach the caller:
  *   - nmethod (C1/C2) and native-method wrapper: the caller's sp is sp + the blob's frame
  *     size; the return address and saved rbp are the two words below it;
  *   - the interpreter: rbp-based frames, with the Method * and bytecode pointer at fixed
@@ -15,62 +17,6 @@
  * Each Java frame is recorded with the native slot it stands for; the aggregator names it.
  * Every read is bounded; nothing read is parsed beyond following the layout's pointers.
  */
-#include "tandem_hotspot.h"
-
-struct {
-    __uint(type, BPF_MAP_TYPE_ARRAY);
-    __uint(max_entries, TANDEM_HOTSPOT_LAYOUTS);
-    __type(key, __u32);
-    __type(value, struct tandem_hotspot_layout);
-} hotspot_layouts SEC(".maps");
-
-/* pid → the process's checked statics (written by HotSpotLoading from control record 21). */
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, TANDEM_HOTSPOT_MAX_PROCESSES);
-    __type(key, __u32);
-    __type(value, struct tandem_hotspot_process);
-} hotspot_processes SEC(".maps");
-
-/* Methods sent, with the stream generation they were sent in. */
-struct {
-    __uint(type, BPF_MAP_TYPE_LRU_HASH);
-    __uint(max_entries, 65536);
-    __type(key, struct tandem_hotspot_method_key);
-    __type(value, __u64);
-} hotspot_methods_sent SEC(".maps");
-
-/* [0]: the generation of the stream the sampler writes now. */
-struct {
-    __uint(type, BPF_MAP_TYPE_ARRAY);
-    __uint(max_entries, 1);
-    __type(key, __u32);
-    __type(value, __u64);
-} hotspot_stream SEC(".maps");
-
-/* The Java frames of the walk in progress on this CPU. */
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, 1);
-    __type(key, __u32);
-    __type(value, struct tandem_hotspot_scratch);
-} hotspot_scratch SEC(".maps");
-
-static __always_inline int hotspot_read_u64(__u64 *value, __u64 address)
-{
-    return bpf_probe_read_user(value, sizeof(*value), (void *)address);
-}
-
-static __always_inline int hotspot_read_s32(__s32 *value, __u64 address)
-{
-    return bpf_probe_read_user(value, sizeof(*value), (void *)address);
-}
-
-static __always_inline int hotspot_read_u16(__u16 *value, __u64 address)
-{
-    return bpf_probe_read_user(value, sizeof(*value), (void *)address);
-}
-
 /* The code blob holding `lookup`, or 0 when no code heap of the process holds it. */
 static __always_inline __u64 hotspot_find_blob(struct tandem_hotspot_layout *layout,
                                                struct tandem_hotspot_process *process, __u64 lookup)
@@ -288,10 +234,12 @@ __attribute__((noinline)) int hotspot_step_frame(__u64 pid_slot, __u64 pc, __u64
     return 1;
 }
 
-/* hotspot_step_frame for the unwinder's state. */
-static __always_inline int hotspot_step(struct unwind_state *state, __u32 slot, __u64 lookup)
+/* The unwinder's TANDEM_UNWIND_UNTABLED_STEP hook: hotspot_step_frame for its state. */
+static __always_inline int hotspot_untabled_step(struct unwind_state *state, __u32 slot, __u64 lookup)
 {
     int stepped = hotspot_step_frame((__u64)state->pid << 32 | slot, state->pc, state->sp, state->bp, lookup);
+    if (stepped < 0)
+        count(TANDEM_COUNTER_HOTSPOT_STOPS);
     if (stepped <= 0)
         return stepped;
     __u32 zero = 0;
@@ -304,8 +252,12 @@ static __always_inline int hotspot_step(struct unwind_state *state, __u32 slot, 
     return 1;
 }
 
-/* Starts a walk: no Java frames yet. Returns 1 when the process is a JVM the walker follows. */
-static __always_inline int hotspot_begin(__u32 pid, __u64 r13)
+/*
+ * Starts a walk: no Java frames yet, and the leaf's r13 (the interpreter's bytecode pointer)
+ * from the user registers saved at entry to the kernel. Returns 1 when the process is a JVM
+ * the walker follows.
+ */
+static __always_inline int hotspot_begin(__u32 pid)
 {
     if (!bpf_map_lookup_elem(&hotspot_processes, &pid))
         return 0;
@@ -315,7 +267,10 @@ static __always_inline int hotspot_begin(__u32 pid, __u64 r13)
         return 0;
     scratch->walk.count = 0;
     scratch->walk.flags = 0;
+    __u64 r13 = 0;
+    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+    if (bpf_probe_read_kernel(&r13, sizeof(r13), &regs->r13))
+        r13 = 0;
     scratch->r13 = r13;
     return 1;
 }
-

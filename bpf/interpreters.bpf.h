@@ -1,38 +1,45 @@
 /*
- * Every interpreter walker behind one call for the sampling program: a runtime adds its
- * header and its lines here, never in sampler.bpf.c. A process is in at most one
- * walker's map; one that is in none costs one map lookup per runtime.
+ * The sampling program's side of the interpreter walkers: their maps (each loader writes its
+ * own at start), and the tail call to the walker of a process in one of them.
+ *
+ * Each walker is a perf_event program in an object of its own (<runtime>_walker.bpf.c), which
+ * the sampler loads after sampling has started, apart from this one: the verifier checks each
+ * program apart, each within its own million instructions (the walkers, each inlined with the
+ * table unwinder, would not fit in one), the sampler's start does not wait for them, and a
+ * sample pays only its own runtime's walk. A walker's object shares these maps by descriptor,
+ * and its program goes into interpreter_programs once loaded; until then (or when it failed
+ * to load) its processes get plain samples. A process is in at most one walker's map; one in
+ * none costs one lookup per runtime.
  */
 #include "cpython.bpf.h"
+#include "perl.bpf.h"
+#include "ruby.bpf.h"
+#include "php.bpf.h"
 #include "hotspot.bpf.h"
 
-/* Which walker took the sample (its sample event kind; 0: none) and its walk. */
-struct interpreter_walk {
-    __u32 kind;
-    void *walk;
-};
+/* Indexed by enum tandem_runtime (tandem_interpreters.h); WalkerPrograms fills it. */
+struct {
+    __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+    __uint(max_entries, TANDEM_RUNTIMES);
+    __uint(key_size, sizeof(__u32));
+    __uint(value_size, sizeof(__u32));
+} interpreter_programs SEC(".maps");
 
-static __always_inline struct interpreter_walk interpreter_walk(__u32 pid, __u32 tid)
+/* Hands the sample to the program of the walker that follows `pid`; returns only when no
+ * walker does (or the tail call failed: the caller then takes a plain sample). */
+static __always_inline void interpreter_tail_call(void *ctx, __u32 pid)
 {
-    struct interpreter_walk found = { .kind = TANDEM_EVENT_CPYTHON_SAMPLE, .walk = cpython_walk(pid, tid) };
-    if (found.walk)
-        return found;
-    /* The JVM's Java frames are found by the table unwinder's walk (hotspot_unwind.bpf.h). */
-    found.kind = TANDEM_EVENT_HOTSPOT_SAMPLE;
-    found.walk = bpf_map_lookup_elem(&hotspot_processes, &pid);
-    if (found.walk)
-        return found;
-    found.kind = 0;
-    return found;
-}
-
-/* Reserves, fills and submits the walker's sample record. */
-static __always_inline int emit_interpreter_sample(void *ctx, struct interpreter_walk found, int unwound,
-                                                   struct unwind_result *user)
-{
-    if (found.kind == TANDEM_EVENT_CPYTHON_SAMPLE)
-        return emit_cpython_sample(ctx, found.walk, unwound, user);
-    if (found.kind == TANDEM_EVENT_HOTSPOT_SAMPLE)
-        return emit_hotspot_sample(ctx, bpf_get_current_pid_tgid() >> 32, unwound, user);
-    return 0;
+    __u32 runtime = TANDEM_RUNTIMES;
+    if (bpf_map_lookup_elem(&cpython_processes, &pid))
+        runtime = TANDEM_RUNTIME_CPYTHON;
+    else if (bpf_map_lookup_elem(&perl_processes, &pid))
+        runtime = TANDEM_RUNTIME_PERL;
+    else if (bpf_map_lookup_elem(&ruby_processes, &pid))
+        runtime = TANDEM_RUNTIME_RUBY;
+    else if (bpf_map_lookup_elem(&php_processes, &pid))
+        runtime = TANDEM_RUNTIME_PHP;
+    else if (bpf_map_lookup_elem(&hotspot_processes, &pid))
+        runtime = TANDEM_RUNTIME_JVM;
+    if (runtime < TANDEM_RUNTIMES)
+        bpf_tail_call(ctx, &interpreter_programs, runtime);
 }

@@ -42,10 +42,14 @@ struct {
     __type(value, __u32);
 } offcpu_threshold SEC(".maps");
 
-/* The one field read from the thread switched to; CO-RE finds it. */
+/* The fields read from the threads switched from and to; CO-RE finds them. */
 struct task_struct___tandem_offcpu {
+    unsigned int flags;
     int pid;
 } __attribute__((preserve_access_index));
+
+/* task_struct.flags: the thread is exiting (set before sched_process_exit). */
+#define TANDEM_PF_EXITING 0x00000004
 
 static __always_inline void offcpu_forget(__u32 tid)
 {
@@ -74,6 +78,13 @@ int tandem_switch(struct bpf_raw_tracepoint_args *ctx)
     __u64 pid_tgid = bpf_get_current_pid_tgid();
     __u32 tid = (__u32)pid_tgid;
     if (tid == 0)
+        return 0;
+    /* Not an exiting thread: its last switch out never comes back, and sched_process_exit,
+     * which forgets its record, runs before it; each exit would leave a record in the map
+     * until the map filled (then every switch was lost), or until a new thread took the tid
+     * and went out with the dead one's stacks and time. */
+    struct task_struct___tandem_offcpu *prev = (void *)ctx->args[1];
+    if (BPF_CORE_READ(prev, flags) & TANDEM_PF_EXITING)
         return 0;
     __u32 zero = 0;
     __u32 *threshold = bpf_map_lookup_elem(&offcpu_threshold, &zero);

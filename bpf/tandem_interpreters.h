@@ -9,6 +9,7 @@
  * | V8 | 9, 10 | 26-29 |
  * | Perl | 11, 12 | 30-33 |
  * | Ruby | 13, 14 | 34-37 |
+ * | PHP (tandem_php.h) | 15, 16 | 38-41 |
  *
  * Event kinds stay below 64 and counters below TANDEM_COUNTER_COUNT (tandem_sampler.h).
  */
@@ -17,5 +18,19 @@
 
 #include "tandem_cpython.h"
 #include "tandem_hotspot.h"
+#include "tandem_perl.h"
+#include "tandem_ruby.h"
+#include "tandem_php.h"
+
+/* Each walker's program's index in the sampling program's interpreter_programs. */
+enum tandem_runtime {
+    TANDEM_RUNTIME_CPYTHON = 0,
+    TANDEM_RUNTIME_PERL = 1,
+    TANDEM_RUNTIME_RUBY = 2,
+    TANDEM_RUNTIME_PHP = 3,
+    /* 4: V8's */
+    TANDEM_RUNTIME_JVM = 5,
+    TANDEM_RUNTIMES = 6,
+};
 
 #endif

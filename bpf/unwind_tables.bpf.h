@@ -47,8 +47,6 @@ struct unwind_state {
     __u32 done;
     __u32 stack_switches; /* frame-pointer steps down to another stack so far */
     __u32 trampolines;    /* the process runs CPython: its perf trampolines may be on the stack */
-    __u32 hotspot;        /* the process is a JVM hotspot_step follows (hotspot_unwind.bpf.h) */
-    __u32 reserved;
 };
 
 /* A binary search in progress: the entries [low, high) of the table starting at `first` remain. */
@@ -90,8 +88,6 @@ static __always_inline struct tandem_unwind_entry *find_row(struct tandem_unwind
     __u32 index = search.first + search.low - 1;
     return bpf_map_lookup_elem(&unwind_entries, &index);
 }
-
-#include "hotspot_unwind.bpf.h"
 
 /*
  * One step along the rbp chain: the fallback where no table covers the pc. A frame pointer
@@ -249,17 +245,22 @@ static long unwind_frame(__u64 index, struct unwind_state *state)
     return 0;
 
 frame_pointer:
-    /* Code without a table may be Java code in a JVM's code cache. */
-    if (state->hotspot) {
-        int stepped = hotspot_step(state, slot, lookup);
+#ifdef TANDEM_UNWIND_UNTABLED_STEP
+    {
+        /* A walker's own object may step over code without a table its own way (the JVM's
+         * walker: Java frames in the code cache, hotspot_unwind.bpf.h). It defines the hook
+         * before including this file: 1 stepped (the caller's registers are in `state`), -1
+         * stop here (counted by the hook), 0 the fallbacks below apply. Every other object,
+         * the sampling program's first, compiles without it. */
+        int stepped = TANDEM_UNWIND_UNTABLED_STEP(state, slot, lookup);
         if (stepped > 0)
             return 0;
         if (stepped < 0) {
             state->flags |= TANDEM_USER_TRUNCATED;
-            count(TANDEM_COUNTER_HOTSPOT_STOPS);
             return 1;
         }
     }
+#endif
     /* Past the leaf, pc is a return address: it may return into a CPython perf trampoline. */
     if (slot > 0 && state->trampolines && trampoline_step(state))
         return 0;
@@ -294,23 +295,17 @@ struct unwind_result {
  */
 static __always_inline int unwind_user_stack(__u32 pid, int cpython, struct unwind_result *result)
 {
-    if (!bpf_map_lookup_elem(&unwind_processes, &pid)) {
-        hotspot_begin(pid, 0);
+    if (!bpf_map_lookup_elem(&unwind_processes, &pid))
         return 0;
-    }
     /* The user registers saved at entry to the kernel (interrupt or system call). */
     struct pt_regs regs;
     struct task_struct *task = bpf_get_current_task_btf();
-    if (bpf_probe_read_kernel(&regs, sizeof(regs), (void *)bpf_task_pt_regs(task))) {
-        hotspot_begin(pid, 0);
+    if (bpf_probe_read_kernel(&regs, sizeof(regs), (void *)bpf_task_pt_regs(task)))
         return 0;
-    }
-    int hotspot = hotspot_begin(pid, regs.r13);
     if ((regs.cs & 3) != 3)
         return 0;
     struct unwind_state state = {
         .pc = regs.rip, .sp = regs.rsp, .bp = regs.rbp, .pid = pid, .trampolines = cpython != 0,
-        .hotspot = hotspot,
     };
     count(TANDEM_COUNTER_UNWIND_STACKS);
     bpf_loop(TANDEM_MAX_FRAMES + 1, unwind_frame, &state, 0);

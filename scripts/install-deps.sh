@@ -10,7 +10,7 @@ APT_PACKAGES=(
     libbpf-dev libelf-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libsnappy-dev liblzma-dev libzstd-dev libcap-dev
     bpftool linux-perf binutils gcc g++ lintian strace dpkg-dev systemd
     victoria-metrics golang-go erlang-base librsvg2-bin xz-utils
-    python3.11
+    python3.11 ruby ruby-dev gdb php8.2-cli php8.2-dev
 )
 # Pinned where the tests decode with them: the OTLP profiles schema is still
 # "development" and changes between releases (Sources/OTLPProfilesProto is generated

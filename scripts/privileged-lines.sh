@@ -48,8 +48,8 @@ row "core: sampling, process tracking, streaming, privileges" \
     Sources/SamplerCore/*.swift
 core=$((core + $(count Sources/SamplerCore/*.swift)))
 row "core: BPF program and the structs it shares" "nothing: fills fixed records with helper results" "the sampled task's registers and stack (bpf_get_stack)" \
-    bpf/sampler.bpf.c bpf/tandem_sampler.h
-core=$((core + $(count bpf/sampler.bpf.c bpf/tandem_sampler.h)))
+    bpf/sampler.bpf.c bpf/sample_common.bpf.h bpf/tandem_sampler.h
+core=$((core + $(count bpf/sampler.bpf.c bpf/sample_common.bpf.h bpf/tandem_sampler.h)))
 row "core: C shim (libbpf, perf, sockets)" "nothing" "arguments from the Swift side" Sources/CTandemBPF/shim.h Sources/CTandemBPF/module.modulemap
 core=$((core + $(count Sources/CTandemBPF/shim.h Sources/CTandemBPF/module.modulemap)))
 row "optional: unwind-table loading" "serialized unwind tables and mappings (after UnwindTableFormat's validator)" "the aggregator's control records" \
@@ -60,16 +60,28 @@ row "optional: descriptor passing" "nothing: opens a path read from /proc/PID/ma
     Sources/DescriptorPassing/*.swift Sources/CTandemPaths/shim.h Sources/CTandemPaths/module.modulemap
 row "optional: interpreter loading (the protocol every runtime's loader follows, the kernel's mapping query)" "nothing: PROCMAP_QUERY answers (fixed C structs)" "a loader's address to check" \
     Sources/InterpreterLoading/*.swift Sources/InterpreterRuntimes/*.swift
-row "optional: the BPF interpreter dispatch (which walker takes a sample) and the runtimes' numbering" "nothing: one map lookup per runtime" "the sampled pid" \
-    bpf/interpreters.bpf.h bpf/tandem_interpreters.h
+row "optional: the BPF interpreter dispatch (which walker takes a sample), the runtimes' numbering, what walkers share" "nothing: one map lookup per runtime" "the sampled pid" \
+    bpf/interpreters.bpf.h bpf/tandem_interpreters.h bpf/walker_common.bpf.h
 row "optional: CPython process loading" "nothing: checks the aggregator's record 19 against the process's mappings (PROCMAP_QUERY)" "the aggregator's control records (pid, version, address, device, inode)" \
     Sources/CPythonLoading/*.swift
 row "optional: the BPF CPython walker and its structs" "interpreter structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
-    bpf/cpython.bpf.h bpf/tandem_cpython.h
+    bpf/cpython_walker.bpf.c bpf/cpython.bpf.h bpf/tandem_cpython.h
+row "optional: Perl process loading" "nothing: checks the aggregator's record 25 against the process's mappings (PROCMAP_QUERY)" "the aggregator's control records (pid, release, address, device, inode)" \
+    Sources/PerlLoading/*.swift
+row "optional: the BPF Perl walker and its structs" "interpreter structures through bpf_probe_read_user, at the sampler's own per-release offsets" "the memory of processes the loader accepted" \
+    bpf/perl_walker.bpf.c bpf/perl.bpf.h bpf/tandem_perl.h
+row "optional: Ruby process loading" "nothing: checks the aggregator's record 27 against the process's mappings (PROCMAP_QUERY); copies the walker's ring records" "the aggregator's control records (pid, version, GOT address, TLS offset, device, inode)" \
+    Sources/RubyLoading/*.swift
+row "optional: the BPF Ruby walker and its structs" "VM structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
+    bpf/ruby_walker.bpf.c bpf/ruby.bpf.h bpf/tandem_ruby.h
+row "optional: PHP process loading" "nothing: checks the aggregator's record 29 against the process's mappings (PROCMAP_QUERY); copies the walker's ring records" "the aggregator's control records (pid, version, address, device, inode)" \
+    Sources/PHPLoading/*.swift
+row "optional: the BPF PHP walker and its structs" "engine structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
+    bpf/php_walker.bpf.c bpf/php.bpf.h bpf/tandem_php.h
 row "optional: JVM process loading" "nothing: checks the aggregator's record 21 against the process's mappings (PROCMAP_QUERY); copies the walker's method records" "the aggregator's control records (pid, version, two addresses, device, inode); the walker's ring records" \
     Sources/HotSpotLoading/*.swift
 row "optional: the BPF JVM walker and its structs" "HotSpot structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
-    bpf/hotspot_unwind.bpf.h bpf/hotspot.bpf.h bpf/tandem_hotspot.h
+    bpf/jvm_walker.bpf.c bpf/hotspot_unwind.bpf.h bpf/hotspot.bpf.h bpf/tandem_hotspot.h
 row "optional: off-CPU attachment" "nothing: sets the threshold and attaches the program" "--off-cpu-threshold or the configuration's off_cpu_threshold, from root" \
     Sources/OffCPULoading/*.swift
 row "optional: the BPF off-CPU program" "nothing: fills the same fixed records as a sample, at a chosen switch off the CPU" "the switching task's registers and stack (bpf_get_stack, the table unwinder)" \
@@ -78,6 +90,12 @@ row "shared: CPython layouts (per-version offsets, generated)" "nothing: constan
     Sources/CPythonLayouts/*.swift
 row "shared: HotSpot layouts (per-version offsets, generated)" "nothing: constants" "none" \
     Sources/HotSpotLayouts/*.swift
+row "shared: Perl layouts (per-release offsets, generated)" "nothing: constants" "none" \
+    Sources/PerlLayouts/*.swift
+row "shared: Ruby layouts (per-version offsets, generated)" "nothing: constants" "none" \
+    Sources/RubyLayouts/*.swift
+row "shared: PHP layouts (per-version offsets, generated)" "nothing: constants" "none" \
+    Sources/PHPLayouts/*.swift
 row "shared: wire format (records, stream encoder, control-record decoder)" "the control stream: length-framed records, every length and count bounded" "the aggregator's socket" \
     Sources/WireFormat/*.swift
 row "shared: unwind-table format and validator" "serialized tables (sizes, sorted offsets, rule words)" "the aggregator's control records" \

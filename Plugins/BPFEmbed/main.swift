@@ -49,6 +49,7 @@ var swift = """
 enum EmbeddedBPFObjects {
 
 """
+var identifiers: [(String, String)] = []
 for source in sources {
     let name = URL(fileURLWithPath: source).lastPathComponent.replacingOccurrences(of: ".bpf.c", with: "")
     let object = URL(fileURLWithPath: scratch).appendingPathComponent("\(name).bpf.o").path
@@ -72,8 +73,12 @@ for source in sources {
         hex.append(digits[Int(byte & 0xf)])
     }
     swift += "    static let \(identifier) = \"\(String(decoding: hex, as: UTF8.self))\"\n"
+    identifiers.append((name, identifier))
 }
-swift += "}\n"
+// By source name too, for objects the sampler finds through a name it is given (the walkers').
+swift += "\n    static let byName: [String: String] = [\n"
+swift += identifiers.map { "        \"\($0.0)\": \($0.1),\n" }.joined()
+swift += "    ]\n}\n"
 do {
     try Data(swift.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
 } catch {

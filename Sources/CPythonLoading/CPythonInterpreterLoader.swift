@@ -11,6 +11,9 @@ extension CPythonLoader: InterpreterLoader {
 
     package var name: String { "cpython" }
     package var stackKind: StackKind { .cpython }
+    package var walkerObjectName: String { "cpython_walker" }
+    package var walkerSlot: UInt32 { TANDEM_RUNTIME_CPYTHON.rawValue }
+    package var executableNameHint: String { "python" }
     package var sampleEventKind: UInt32 { TANDEM_EVENT_CPYTHON_SAMPLE.rawValue }
     package var sampleEventSize: Int { CPythonRingRecords.sampleRecordSize }
     package var sideEventKind: UInt32 { TANDEM_EVENT_CPYTHON_CODE.rawValue }

@@ -5,6 +5,8 @@ import Profiles
 struct WriteOnceID: Hashable, Sendable {
     enum Kind: Hashable, Sendable, CaseIterable {
         case stackTrace, stackFrame, executable, leafFrameQueue, executableQueue
+        /// A `profiling-hosts` document, by `host.id`: written again when due (``HostDocuments``).
+        case host
     }
 
     var kind: Kind
@@ -20,6 +22,9 @@ struct WriteOnceCapacities: Sendable, Hashable {
     var executables = 4_096
     var leafFrameQueue = 16_384
     var executableQueue = 4_096
+    /// Hosts whose last document is remembered (about 200 bytes each): an aggregator
+    /// serves one host, so this only bounds hostile input.
+    var hosts = 1_024
 
     func capacity(of kind: WriteOnceID.Kind) -> Int {
         switch kind {
@@ -28,6 +33,7 @@ struct WriteOnceCapacities: Sendable, Hashable {
         case .executable: executables
         case .leafFrameQueue: leafFrameQueue
         case .executableQueue: executableQueue
+        case .host: hosts
         }
     }
 }
@@ -55,7 +61,8 @@ struct SplitMix64: RandomNumberGenerator, Sendable {
 /// - one event per sample timestamp in `profiling-events-all`, and in
 ///   `profiling-events-5pow01`... while its downsampled count stays above zero;
 /// - a stack trace, its frames (named ones only) and the executables, each written once;
-/// - the symbolization queues, only for frames tandem could not name.
+/// - the symbolization queues, only for frames tandem could not name;
+/// - a `profiling-hosts` document for the batch's host when one is due (``HostDocuments``).
 ///
 /// Write-once ids are remembered only once Elasticsearch accepted them (``settled(_:accepted:)``),
 /// so a document that was dropped or refused is written again with a later batch. While
@@ -75,6 +82,7 @@ final class UniversalProfilingDocuments: @unchecked Sendable {
     static let executablesIndex = "profiling-executables"
     static let executableQueueIndex = "profiling-sq-executables"
     static let leafFrameQueueIndex = "profiling-sq-leafframes"
+    static let hostsIndex = "profiling-hosts"
     /// The file ID `libpf` gives kernel frames whose image has no known build id.
     static let unknownKernelFileID = UniversalProfiling.FileID(high: .max - 2, low: .max - 2)
 
@@ -93,6 +101,7 @@ final class UniversalProfilingDocuments: @unchecked Sendable {
     /// Documents sent and not yet settled, with when to stop waiting for them.
     private var pending: [WriteOnceID: ContinuousClock.Instant] = [:]
     private var random: SplitMix64
+    private var hosts: HostDocuments
     private let pendingLifetime: Duration
     /// At most as many pending ids as all the write-once sets hold.
     private let pendingCapacity: Int
@@ -100,9 +109,12 @@ final class UniversalProfilingDocuments: @unchecked Sendable {
     private let now: @Sendable () -> UInt64
 
     init(capacities: WriteOnceCapacities = WriteOnceCapacities(), seed: UInt64 = 0,
-         pendingLifetime: Duration = .seconds(330),
+         pendingLifetime: Duration = .seconds(330), hostRefreshSeconds: UInt64 = HostDocuments.refreshSeconds,
          now: @escaping @Sendable () -> UInt64 = { UInt64(max(0, Date().timeIntervalSince1970)) }) {
-        for kind in WriteOnceID.Kind.allCases { written[kind] = RecentlyWrittenSet(capacity: capacities.capacity(of: kind)) }
+        for kind in WriteOnceID.Kind.allCases where kind != .host {
+            written[kind] = RecentlyWrittenSet(capacity: capacities.capacity(of: kind))
+        }
+        hosts = HostDocuments(capacity: capacities.hosts, refreshSeconds: hostRefreshSeconds)
         random = SplitMix64(seed: seed)
         self.pendingLifetime = pendingLifetime
         pendingCapacity = WriteOnceID.Kind.allCases.reduce(0) { $0 + capacities.capacity(of: $1) }
@@ -114,13 +126,17 @@ final class UniversalProfilingDocuments: @unchecked Sendable {
         guard let id = item.writeOnce else { return }
         lock.withLock {
             pending[id] = nil
-            if accepted { written[id.kind]?.insert(id.id) }
+            if id.kind == .host {
+                hosts.settled(hostID: id.id, accepted: accepted)
+            } else if accepted {
+                written[id.kind]?.insert(id.id)
+            }
         }
     }
 
     /// How many accepted ids of `kind` are remembered.
     func rememberedCount(_ kind: WriteOnceID.Kind) -> Int {
-        lock.withLock { written[kind]?.count ?? 0 }
+        lock.withLock { kind == .host ? hosts.writtenCount : written[kind]?.count ?? 0 }
     }
 
     /// A frame as the indices see it.
@@ -227,6 +243,22 @@ final class UniversalProfilingDocuments: @unchecked Sendable {
                 }
                 return traceID
             }
+            if let hostID = batch.hostID, !hostID.isEmpty {
+                let key = WriteOnceID(kind: .host, id: hostID)
+                let inFlight = (pending[key].map { $0 > instant } ?? false)
+                let facts = HostDocuments.Facts(hostName: batch.hostName, host: batch.host,
+                                                samplesPerSecond: batch.samplesPerSecond)
+                // The batch's own time: Kibana looks for the host in the time of its samples.
+                let batchSeconds = batch.endUnixNano / 1_000_000_000
+                if hosts.isDue(hostID: hostID, facts: facts, seconds: batchSeconds, inFlight: inFlight) {
+                    hosts.sending(hostID: hostID, facts: facts, seconds: batchSeconds)
+                    if pending.count < pendingCapacity || pending[key] != nil { pending[key] = instant + pendingLifetime }
+                    items.append(BulkItem(index: Self.hostsIndex, action: Self.hostAction,
+                                          document: HostDocuments.document(hostID: hostID, facts: facts,
+                                                                           seconds: batchSeconds),
+                                          writeOnce: key))
+                }
+            }
             for (path, identity) in batch.fileIdentities.sorted(by: { $0.key < $1.key }) {
                 guard let hex = identity.fileID, let fileID = UniversalProfiling.FileID(hex: hex) else { continue }
                 let id = fileID.base64URL
@@ -282,8 +314,8 @@ final class UniversalProfilingDocuments: @unchecked Sendable {
                                      line: Int64(line)),
                          addressOrLine: line)
         }
-        if frame.type == .cpython {
-            // A Python frame whose code was never named: no file, no line.
+        if frame.type == .cpython || frame.type == .perl {
+            // A Python or Perl frame whose code was never named: no file, no line.
             return .init(file: .withoutFile, addressOrLine: 0)
         }
         let identity = frame.mappingPath.flatMap { identities[$0] }
@@ -326,6 +358,9 @@ final class UniversalProfilingDocuments: @unchecked Sendable {
         json.endObject()
         return json.bytes
     }
+
+    /// `profiling-hosts` is a data stream: documents are created, with ids Elasticsearch gives.
+    private static let hostAction = action("create", index: hostsIndex, id: nil)
 
     /// The bulk action of each events index: all, then the downsampled ones.
     private static let eventActions = ([allEventsIndex] + downsampledEventIndices).map {

@@ -11,6 +11,9 @@ extension HotSpotLoader: InterpreterLoader {
 
     package var name: String { "jvm" }
     package var stackKind: StackKind { .hotspot }
+    package var walkerObjectName: String { "jvm_walker" }
+    package var walkerSlot: UInt32 { TANDEM_RUNTIME_JVM.rawValue }
+    package var executableNameHint: String { "java" }
     package var sampleEventKind: UInt32 { UInt32(TANDEM_EVENT_HOTSPOT_SAMPLE) }
     package var sampleEventSize: Int { MemoryLayout<tandem_sample_event>.size + 8 }
     package var sideEventKind: UInt32 { UInt32(TANDEM_EVENT_HOTSPOT_METHOD) }

@@ -19,6 +19,14 @@ package protocol InterpreterLoader: AnyObject {
     /// once per stream each; records shorter than `sideEventSize` are dropped.
     var sideEventKind: UInt32 { get }
     var sideEventSize: Int { get }
+    /// The walker's BPF object among the embedded ones (`cpython_walker` for
+    /// bpf/cpython_walker.bpf.c), which `WalkerPrograms` loads after the sampling program.
+    var walkerObjectName: String { get }
+    /// Its program's index in the sampling program's `interpreter_programs` (`enum tandem_runtime`).
+    var walkerSlot: UInt32 { get }
+    /// What the names of the runtime's usual executables contain ("python"): walkers of
+    /// runtimes running at start load first.
+    var executableNameHint: String { get }
     /// Why the last record was refused, for the stop log.
     var lastRejection: String? { get }
 

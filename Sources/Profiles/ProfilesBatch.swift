@@ -20,10 +20,14 @@ public struct ProfilesBatch: Sendable {
     /// symbolizer read the file. By path: two different files mapped at one path (in two
     /// containers) in one batch get the first one's.
     public var fileIdentities: [String: MappedFileIdentity]
+    /// The sampled host's kernel and machine and its sampler, from the stream.
+    public var host: SampledHost
 
     public init(hostName: String, hostID: String? = nil, samplesPerSecond: UInt32,
                 startUnixNano: UInt64, endUnixNano: UInt64, samples: [SymbolizedSample],
-                fileIdentities: [String: MappedFileIdentity] = [:], offCPUSamples: [SymbolizedSample] = []) {
+                fileIdentities: [String: MappedFileIdentity] = [:], offCPUSamples: [SymbolizedSample] = [],
+                host: SampledHost = SampledHost()) {
+        self.host = host
         self.offCPUSamples = offCPUSamples
         self.hostName = hostName
         self.hostID = hostID

@@ -6,8 +6,9 @@
 /// and length-delimited fields (strings and nested messages). A nested message is
 /// written in place and its length patched in afterwards, so no message is encoded or
 /// sized twice. swift-protobuf, which encodes the OTLP profiles messages, sizes every
-/// nested message again at each level above it: 5 to 10 times slower on these deeply
-/// nested messages (bench/protobuf-encoders.sh, docs/benchmarks.md).
+/// nested message again at each level above it: 8 to 14 times slower on the metrics
+/// and remote-write messages, 1.7 times on a pprof profile, which nests less
+/// (bench/protobuf-encoders.sh, docs/benchmarks.md).
 @frozen
 public struct ProtobufWriter {
     /// The message so far.

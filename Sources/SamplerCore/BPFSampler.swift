@@ -142,6 +142,10 @@ public final class BPFSampler {
         }
         logger.debug("BPF programs attached", metadata: ["cpus": "\(cpus)", "frequency": "\(frequency)",
                                                          "off_cpu_threshold": "\(offCPUThreshold)"])
+        if walksInterpreters {
+            WalkerPrograms.startLoading(for: interpreters, objects: EmbeddedBPFObjects.byName, decode: EmbeddedBPFObjects.decodeHex,
+                                        sharingMapsOf: object, logger: logger)
+        }
     }
 
     deinit {

@@ -208,4 +208,57 @@ extension ByteReader {
                                    constMethod: copies[0], className: copies[1], methodName: copies[2],
                                    sourceFile: copies[3], lineTable: copies[4])
     }
+
+    mutating func readRubyISeq() throws(WireFormatError.Kind) -> RubyISeqRecord {
+        let pid = try readInt32("pid")
+        let iseq = try readVarint()
+        let fingerprint = try readUInt32("fingerprint")
+        let version = try readUInt32("ruby version")
+        let flags = try readUInt32("iseq flags")
+        var copies: [[UInt8]] = []
+        for _ in 0..<5 {
+            let count = try readCount("iseq copy length", limit: RubyISeqRecord.maximumCopyBytes)
+            copies.append(readBytes(count))
+        }
+        return RubyISeqRecord(pid: pid, iseq: iseq, fingerprint: fingerprint, rubyVersion: version, flags: flags,
+                              body: copies[0], label: copies[1], path: copies[2], lineEntries: copies[3],
+                              succinctTable: copies[4])
+    }
+}
+
+extension ByteReader {
+    mutating func readPHPFunction() throws(WireFormatError.Kind) -> PHPFunctionRecord {
+        let pid = try readInt32("pid")
+        let function = try readVarint()
+        let fingerprint = try readUInt32("fingerprint")
+        let version = try readUInt32("php version")
+        let flags = try readUInt32("function flags")
+        let kind = try readVarint()
+        guard kind <= 0x3ff else { throw .valueOutOfRange(field: "php function type", value: kind) }
+        let lineStart = try readUInt32("php line start")
+        var copies: [[UInt8]] = []
+        for _ in 0..<3 {
+            let count = try readCount("php function copy length", limit: PHPFunctionRecord.maximumCopyBytes)
+            copies.append(readBytes(count))
+        }
+        return PHPFunctionRecord(pid: pid, function: function, fingerprint: fingerprint, phpVersion: version,
+                                 flags: flags, type: UInt8(kind & 0xff), hasName: kind & 0x100 != 0,
+                                 hasClass: kind & 0x200 != 0, lineStart: lineStart, name: copies[0],
+                                 className: copies[1], file: copies[2])
+    }
+
+    mutating func readPerlSub() throws(WireFormatError.Kind) -> PerlSubRecord {
+        let pid = try readInt32("pid")
+        let address = try readVarint()
+        let fingerprint = try readUInt32("fingerprint")
+        let version = try readUInt32("perl version")
+        let flags = try readUInt32("sub flags")
+        var copies: [[UInt8]] = []
+        for _ in 0..<3 {
+            let count = try readCount("sub copy length", limit: PerlSubRecord.maximumCopyBytes)
+            copies.append(readBytes(count))
+        }
+        return PerlSubRecord(pid: pid, address: address, fingerprint: fingerprint, perlVersion: version, flags: flags,
+                             name: copies[0], package: copies[1], file: copies[2])
+    }
 }

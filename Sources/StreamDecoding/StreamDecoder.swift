@@ -292,6 +292,12 @@ struct RecordResolver {
             return .cpythonCode(try reader.readCPythonCode())
         case .hotspotMethod:
             return .hotspotMethod(try reader.readHotSpotMethod())
+        case .perlSub:
+            return .perlSub(try reader.readPerlSub())
+        case .rubyISeq:
+            return .rubyISeq(try reader.readRubyISeq())
+        case .phpFunction:
+            return .phpFunction(try reader.readPHPFunction())
         case .endOfStream:
             reachedEndOfStream = true
             return .endOfStream(try reader.readEndOfStream())
@@ -322,6 +328,9 @@ struct RecordResolver {
         case .user: "user stack"
         case .cpython: "cpython stack"
         case .hotspot: "hotspot stack"
+        case .perl: "perl stack"
+        case .ruby: "ruby stack"
+        case .php: "php stack"
         }
     }
 

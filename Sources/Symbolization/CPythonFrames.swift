@@ -64,14 +64,16 @@ enum CPythonFrameMerge {
     /// The C function that evaluates Python frames, in every supported version.
     static let evaluationFunction = "_PyEval_EvalFrameDefault"
 
-    /// `python` is leaf first; `frames[userStart...]` are the native user frames.
-    static func merge(_ python: [Frame], entries: [Bool], into frames: [Frame], userStart: Int) -> [Frame] {
+    /// `python` is leaf first; `frames[userStart...]` are the native user frames. Other
+    /// interpreters (Perl) merge the same way at their own run loops (`evaluationFunctions`).
+    static func merge(_ python: [Frame], entries: [Bool], into frames: [Frame], userStart: Int,
+                      at evaluationFunctions: Set<String> = [evaluationFunction]) -> [Frame] {
         var merged: [Frame] = []
         merged.reserveCapacity(frames.count + python.count)
         merged.append(contentsOf: frames[..<userStart])
         var next = 0
         for frame in frames[userStart...] {
-            if frame.type == .native, frame.functionName == evaluationFunction, next < python.count {
+            if frame.type == .native, let name = frame.functionName, evaluationFunctions.contains(name), next < python.count {
                 while next < python.count {
                     merged.append(python[next])
                     next += 1

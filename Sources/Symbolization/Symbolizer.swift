@@ -1,4 +1,7 @@
 import CPythonSymbolization
+import PerlSymbolization
+import PHPSymbolization
+import RubySymbolization
 import CTandemSymbolization
 import HotSpotLayouts
 import HotSpotSymbolization
@@ -78,6 +81,15 @@ public final class Symbolizer {
     private var hotspotMethods = HotSpotMethodTable()
     private let cpythonLog = RateLimitedLog(what: "malformed CPython code records")
     private let hotspotLog = RateLimitedLog(what: "malformed JVM method records")
+    /// The subs of Perl processes (docs/perl.md), from sub records.
+    private var perlSubs = PerlSubTable()
+    private let perlLog = RateLimitedLog(what: "malformed Perl sub records")
+    /// The iseqs of Ruby processes (docs/ruby.md), from iseq records.
+    private var rubyISeqs = RubyISeqTable()
+    private let rubyLog = RateLimitedLog(what: "malformed Ruby iseq records")
+    /// The functions of PHP processes (docs/php.md), from function records.
+    private var phpFunctions = PHPFunctionTable()
+    private let phpLog = RateLimitedLog(what: "malformed PHP function records")
     /// Files holding a line table, with its size, for `maximumLineTableBytes`.
     private var lineTableHolders: [(object: WeakObjectFile, bytes: Int)] = []
     private let lineLog = RateLimitedLog(what: "files with unreadable source lines")
@@ -117,6 +129,12 @@ public final class Symbolizer {
             applyCPythonCode(record)
         case .hotspotMethod(let record):
             applyHotSpotMethod(record)
+        case .perlSub(let record):
+            applyPerlSub(record)
+        case .rubyISeq(let record):
+            applyRubyISeq(record)
+        case .phpFunction(let record):
+            applyPHPFunction(record)
         case .resetInterning:
             namedUserStacks.removeAll()
             namedKernelStacks.removeAll()
@@ -180,6 +198,9 @@ public final class Symbolizer {
             if old !== process {
                 cpythonCodes.remove(pid: pid)
                 hotspotMethods.remove(pid: pid)
+                perlSubs.remove(pid: pid)
+                rubyISeqs.remove(pid: pid)
+                phpFunctions.remove(pid: pid)
             }
         }
         processes[pid] = process
@@ -317,6 +338,132 @@ public final class Symbolizer {
         return (named, complete)
     }
 
+    private func applyPerlSub(_ record: PerlSubRecord) {
+        statistics.perlSubRecords += 1
+        let version = "\(record.perlVersion >> 16).\(record.perlVersion >> 8 & 0xff).\(record.perlVersion & 0xff)"
+        guard let layout = Self.perlLayout(version: record.perlVersion) else {
+            statistics.perlSubRecordsMalformed += 1
+            perlLog.log(.warning, "a sub record of perl \(version), which has no layout here (pid \(record.pid))", to: logger)
+            return
+        }
+        let sub: PerlSub
+        do {
+            sub = try PerlSub(flags: PerlSubFlags(rawValue: record.flags), name: record.name, package: record.package,
+                              file: record.file, layout: layout)
+        } catch {
+            statistics.perlSubRecordsMalformed += 1
+            perlLog.log(.warning, "pid \(record.pid), sub 0x\(String(record.address, radix: 16)): \(error); its frames stay unnamed", to: logger)
+            return
+        }
+        let key = PerlSubKey(address: record.address, fingerprint: record.fingerprint)
+        if !perlSubs.insert(sub, pid: record.pid, key: key, limit: options.maximumPerlSubs) {
+            statistics.perlSubRecordsDropped += 1
+            reportLimit("max_perl_subs", options.maximumPerlSubs,
+                        "Perl subs (or \(PerlSubTable.bytesPerSub) bytes of names and files per sub on average) over all processes of this stream; frames of further ones stay unnamed")
+        }
+    }
+
+    /// Names a sample's Perl frames (leaf first) and merges them into `frames` at the
+    /// native run loops; `complete` is false when a frame's sub record may still come.
+    func mergingPerlFrames(_ perl: [PerlFrame], pid: Int32, into frames: [Frame], userStart: Int) -> (frames: [Frame], complete: Bool) {
+        var named: [Frame] = []
+        named.reserveCapacity(perl.count)
+        var complete = true
+        for frame in perl {
+            let (one, known) = Self.perlFrame(frame, sub: perlSubs.sub(pid: pid, PerlSubKey(address: frame.address, fingerprint: frame.fingerprint)))
+            if one.functionName != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
+            complete = complete && known
+            named.append(one)
+        }
+        let merged = CPythonFrameMerge.merge(named, entries: perl.map { $0.flags.contains(.entry) }, into: frames,
+                                             userStart: userStart, at: PerlFrameMerge.runLoops)
+        return (merged, complete)
+    }
+
+    private func applyRubyISeq(_ record: RubyISeqRecord) {
+        statistics.rubyISeqRecords += 1
+        guard let layout = Self.rubyLayout(version: record.rubyVersion) else {
+            statistics.rubyISeqRecordsMalformed += 1
+            rubyLog.log(.warning, "an iseq record of Ruby \(record.rubyVersion >> 8).\(record.rubyVersion & 0xff), which has no layout here (pid \(record.pid))", to: logger)
+            return
+        }
+        let iseq: RubyISeq
+        do {
+            iseq = try RubyISeq.decode(RubyISeqCopies(body: record.body, label: record.label, path: record.path,
+                                                      lineEntries: record.lineEntries, succinctTable: record.succinctTable),
+                                       layout: layout)
+        } catch {
+            statistics.rubyISeqRecordsMalformed += 1
+            rubyLog.log(.warning, "pid \(record.pid), iseq 0x\(String(record.iseq, radix: 16)): \(error); its frames stay unnamed", to: logger)
+            return
+        }
+        let key = RubyISeqKey(iseq: record.iseq, fingerprint: record.fingerprint)
+        if !rubyISeqs.insert(iseq, pid: record.pid, key: key, limit: options.maximumRubyISeqs) {
+            statistics.rubyISeqRecordsDropped += 1
+            reportLimit("max_ruby_iseqs", options.maximumRubyISeqs,
+                        "Ruby iseqs (or \(RubyISeqTable.bytesPerISeq) bytes of labels, paths and line tables per iseq on average) over all processes of this stream; frames of further ones stay unnamed")
+        }
+    }
+
+    /// Names a sample's Ruby frames (leaf first) and merges them into `frames` at `rb_vm_exec`.
+    /// `complete`: every frame's iseq record had come (the stack may be cached).
+    func mergingRubyFrames(_ ruby: [RubyFrame], pid: Int32, into frames: [Frame], userStart: Int) -> (frames: [Frame], complete: Bool) {
+        var named: [Frame] = []
+        named.reserveCapacity(ruby.count)
+        var complete = true
+        for frame in ruby {
+            let (one, done) = Self.rubyFrame(frame, iseq: rubyISeqs.iseq(pid: pid, RubyISeqKey(iseq: frame.iseq, fingerprint: frame.fingerprint)))
+            if one.functionName != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
+            complete = complete && done
+            named.append(one)
+        }
+        return (RubyFrameMerge.merge(named, entries: ruby.map { $0.flags.contains(.entry) }, into: frames, userStart: userStart),
+                complete)
+    }
+
+    private func applyPHPFunction(_ record: PHPFunctionRecord) {
+        statistics.phpFunctionRecords += 1
+        guard Self.phpLayout(version: record.phpVersion) != nil else {
+            statistics.phpFunctionRecordsMalformed += 1
+            phpLog.log(.warning, "a function record of PHP \(record.phpVersion >> 8).\(record.phpVersion & 0xff), which has no layout here (pid \(record.pid))", to: logger)
+            return
+        }
+        let function: PHPFunction
+        do {
+            function = try PHPFunction(type: record.type, flags: PHPFunctionFlags(rawValue: record.flags),
+                                       hasName: record.hasName, hasClass: record.hasClass, lineStart: record.lineStart,
+                                       name: record.name, className: record.className, file: record.file)
+        } catch {
+            statistics.phpFunctionRecordsMalformed += 1
+            phpLog.log(.warning, "pid \(record.pid), function 0x\(String(record.function, radix: 16)): \(error); its frames stay unnamed", to: logger)
+            return
+        }
+        let key = PHPFunctionKey(function: record.function, fingerprint: record.fingerprint)
+        if !phpFunctions.insert(function, pid: record.pid, key: key, limit: options.maximumPHPFunctions) {
+            statistics.phpFunctionRecordsDropped += 1
+            reportLimit("max_php_functions", options.maximumPHPFunctions,
+                        "PHP functions (or \(PHPFunctionTable.bytesPerFunction) bytes of names and files per function on average) over all processes of this stream; frames of further ones stay unnamed")
+        }
+    }
+
+    /// Names a sample's PHP frames (leaf first) and merges them into `frames` at the native
+    /// executor loops; `complete` is false when a frame's function record may still come.
+    func mergingPHPFrames(_ php: [PHPFrame], pid: Int32, into frames: [Frame], userStart: Int) -> (frames: [Frame], complete: Bool) {
+        var named: [Frame] = []
+        named.reserveCapacity(php.count)
+        var complete = true
+        for frame in php {
+            let (one, known) = Self.phpFrame(frame, function: phpFunctions.function(
+                pid: pid, PHPFunctionKey(function: frame.function, fingerprint: frame.fingerprint)))
+            if one.functionName != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
+            complete = complete && known
+            named.append(one)
+        }
+        let merged = CPythonFrameMerge.merge(named, entries: php.map { $0.flags.contains(.entry) }, into: frames,
+                                             userStart: userStart, at: PHPFrameMerge.executorLoops)
+        return (merged, complete)
+    }
+
     private func intern(_ path: String) -> String {
         if let existing = internedPaths[path] { return existing }
         if internedPaths.count > 100_000 { internedPaths.removeAll() }
@@ -339,6 +486,9 @@ public final class Symbolizer {
         internedPaths = [:]
         cpythonCodes.removeAll()
         hotspotMethods.removeAll()
+        perlSubs.removeAll()
+        rubyISeqs.removeAll()
+        phpFunctions.removeAll()
         lineTableHolders = []
         kernelSymbols = KernelSymbolTable()
         sampleStacks.removeAll()
@@ -429,7 +579,11 @@ public final class Symbolizer {
         let userStart = frames.count
         var cacheable = sample.userStack.isEmpty ? true
             : appendUserFrames(process: process, pid: sample.pid, id: sample.userStackID, stack: sample.userStack, to: &frames)
-        if sample.interpreterStackKind == .cpython {
+        if sample.interpreterStackKind == .perl {
+            let merged = mergingPerlFrames(sample.perlFrames, pid: sample.pid, into: frames, userStart: userStart)
+            frames = merged.frames
+            cacheable = cacheable && merged.complete
+        } else if sample.interpreterStackKind == .cpython {
             let python = sample.cpythonFrames
             var named: [Frame] = []
             named.reserveCapacity(python.count)
@@ -447,6 +601,15 @@ public final class Symbolizer {
             let (java, complete) = namedHotSpotFrames(HotSpotFrame.frames(words: sample.interpreterStack), pid: sample.pid)
             cacheable = cacheable && complete
             frames = HotSpotFrameMerge.merge(java, into: frames, userStart: userStart)
+        } else if sample.interpreterStackKind == .php {
+            let merged = mergingPHPFrames(sample.phpFrames, pid: sample.pid, into: frames, userStart: userStart)
+            frames = merged.frames
+            cacheable = cacheable && merged.complete
+        } else if sample.interpreterStackKind == .ruby {
+            let merged = mergingRubyFrames(RubyFrame.frames(words: sample.interpreterStack), pid: sample.pid, into: frames,
+                                           userStart: userStart)
+            frames = merged.frames
+            cacheable = cacheable && merged.complete
         }
         if interned, cacheable { sampleStacks[key] = frames }
         return frames

@@ -34,6 +34,12 @@ public struct SymbolizerOptions: Sendable, Hashable {
     public var maximumCPythonCodes: Int
     /// JVM methods kept over all processes of a stream (their method records, docs/jvm.md).
     public var maximumHotSpotMethods: Int
+    /// Perl subs kept over all processes of a stream (no configuration key yet).
+    public var maximumPerlSubs = defaultMaximumPerlSubs
+    /// Ruby iseqs kept over all processes of a stream (as many as CPython code objects by default).
+    public var maximumRubyISeqs: Int
+    /// PHP functions kept over all processes of a stream (no configuration key yet).
+    public var maximumPHPFunctions = defaultMaximumPHPFunctions
     /// Give native and Go frames their source file and line (`Frame.sourceFile`,
     /// `sourceLine`) from DWARF `.debug_line` or Go's `.gopclntab` (`source_lines`).
     public var sourceLines: Bool
@@ -61,6 +67,12 @@ public struct SymbolizerOptions: Sendable, Hashable {
     /// 2^17 methods (only those on sampled stacks are sent), and 64 MiB of their names and
     /// line tables (512 bytes each on average: `HotSpotMethodTable.bytesPerMethod`).
     public static let defaultMaximumHotSpotMethods = 1 << 17
+    /// 2^16 subs (only those on sampled stacks are sent), and 32 MiB of their names and
+    /// files (512 bytes each on average: `PerlSubTable.bytesPerSub`).
+    public static let defaultMaximumPerlSubs = 1 << 16
+    /// 2^16 functions (only those on sampled stacks are sent), and 32 MiB of their names and
+    /// files (512 bytes each on average: `PHPFunctionTable.bytesPerFunction`).
+    public static let defaultMaximumPHPFunctions = 1 << 16
     /// 2^22 rows (48 MiB): rows repeating their predecessor's file and line are not kept,
     /// which leaves a few million for the largest binaries.
     public static let defaultMaximumLineRows = 1 << 22
@@ -78,6 +90,7 @@ public struct SymbolizerOptions: Sendable, Hashable {
                 maximumKernelSymbols: Int = defaultMaximumKernelSymbols,
                 maximumCPythonCodes: Int = defaultMaximumCPythonCodes,
                 maximumHotSpotMethods: Int = defaultMaximumHotSpotMethods,
+                maximumRubyISeqs: Int = defaultMaximumCPythonCodes,
                 sourceLines: Bool = true,
                 maximumLineRows: Int = defaultMaximumLineRows,
                 maximumLineTableBytes: Int = defaultMaximumLineTableBytes) {
@@ -95,6 +108,7 @@ public struct SymbolizerOptions: Sendable, Hashable {
         self.maximumKernelSymbols = maximumKernelSymbols
         self.maximumCPythonCodes = maximumCPythonCodes
         self.maximumHotSpotMethods = maximumHotSpotMethods
+        self.maximumRubyISeqs = maximumRubyISeqs
         self.sourceLines = sourceLines
         self.maximumLineRows = maximumLineRows
         self.maximumLineTableBytes = maximumLineTableBytes

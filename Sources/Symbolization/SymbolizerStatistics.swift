@@ -63,6 +63,20 @@ public struct SymbolizerStatistics: Sendable, Hashable {
     public var hotspotMethodRecords: UInt64 = 0
     public var hotspotMethodRecordsDropped: UInt64 = 0
     public var hotspotMethodRecordsMalformed: UInt64 = 0
+    /// Perl sub records received, refused by `maximumPerlSubs`, and unreadable (a release
+    /// without a layout, copies that do not parse): the last two leave frames unnamed.
+    public var perlSubRecords: UInt64 = 0
+    public var perlSubRecordsDropped: UInt64 = 0
+    public var perlSubRecordsMalformed: UInt64 = 0
+    /// Ruby iseq records received, refused by `maximumRubyISeqs`, and undecodable.
+    public var rubyISeqRecords: UInt64 = 0
+    public var rubyISeqRecordsDropped: UInt64 = 0
+    public var rubyISeqRecordsMalformed: UInt64 = 0
+    /// PHP function records received, refused by `maximumPHPFunctions`, and unusable (a
+    /// version without a layout, an unknown function type, an unreadable name).
+    public var phpFunctionRecords: UInt64 = 0
+    public var phpFunctionRecordsDropped: UInt64 = 0
+    public var phpFunctionRecordsMalformed: UInt64 = 0
 
     /// Line tables read (DWARF `.debug_line` or Go `.gopclntab`), one per file and reading.
     public var lineTablesLoaded: UInt64 = 0

@@ -22,6 +22,13 @@ public enum ControlRecord: Hashable, Sendable {
     /// Where a process's JVM keeps its code cache (code 21): the sampler checks it against
     /// the process's own mappings and walks its Java frames.
     case hotspotProcess(HotSpotProcess)
+    /// Where a process's Perl interpreter keeps its thread key (code 25): the sampler
+    /// checks it against the process's own mappings and walks its Perl frames.
+    case perlProcess(PerlProcess)
+    /// Where a process's Ruby VM keeps its execution context (code 27).
+    case rubyProcess(RubyProcess)
+    /// Where a process's PHP engine keeps its executor globals (code 29).
+    case phpProcess(PHPProcess)
     /// A record type this version does not know, skipped by its length.
     case unknown(type: UInt64, length: Int)
 }
@@ -34,6 +41,9 @@ public enum ControlRecordType: UInt64, Sendable {
     case fileRequest = 15
     case cpythonProcess = 19
     case hotspotProcess = 21
+    case perlProcess = 25
+    case rubyProcess = 27
+    case phpProcess = 29
 }
 
 /// A process with a CPython interpreter (docs/cpython.md): the interpreter's version
@@ -233,6 +243,28 @@ public struct ControlEncoder: Sendable {
         case .hotspotProcess(let process):
             type = ControlRecordType.hotspotProcess.rawValue
             payload.writeHotSpotProcess(process)
+        case .perlProcess(let process):
+            type = ControlRecordType.perlProcess.rawValue
+            payload.writeInt32(process.pid)
+            payload.writeVarint(process.perlVersion)
+            payload.writeVarint(process.threadKeyAddress)
+            payload.writeVarint(process.device)
+            payload.writeVarint(process.inode)
+        case .rubyProcess(let process):
+            type = ControlRecordType.rubyProcess.rawValue
+            payload.writeInt32(process.pid)
+            payload.writeVarint(process.rubyVersion)
+            payload.writeVarint(process.moduleSlotAddress)
+            payload.writeVarint(process.tlsOffset)
+            payload.writeVarint(process.device)
+            payload.writeVarint(process.inode)
+        case .phpProcess(let process):
+            type = ControlRecordType.phpProcess.rawValue
+            payload.writeInt32(process.pid)
+            payload.writeVarint(process.phpVersion)
+            payload.writeVarint(process.executorGlobalsAddress)
+            payload.writeVarint(process.device)
+            payload.writeVarint(process.inode)
         case .unknown(let code, let length):
             type = code
             payload.writeBytes([UInt8](repeating: 0, count: length))
@@ -423,6 +455,25 @@ extension ByteReader {
             return .hotspotProcess(HotSpotProcess(pid: pid, featureVersion: version, codeCacheHeapsAddress: heaps,
                                                   callStubReturnAddressAddress: stub, device: try readVarint(),
                                                   inode: try readVarint()))
+        case .perlProcess:
+            let pid = try readInt32("pid")
+            let version = try readUInt32("perl version")
+            let address = try readVarint()
+            return .perlProcess(PerlProcess(pid: pid, perlVersion: version, threadKeyAddress: address,
+                                            device: try readVarint(), inode: try readVarint()))
+        case .rubyProcess:
+            let pid = try readInt32("pid")
+            let version = try readUInt32("ruby version")
+            let slot = try readVarint()
+            let offset = try readVarint()
+            return .rubyProcess(RubyProcess(pid: pid, rubyVersion: version, moduleSlotAddress: slot, tlsOffset: offset,
+                                            device: try readVarint(), inode: try readVarint()))
+        case .phpProcess:
+            let pid = try readInt32("pid")
+            let version = try readUInt32("php version")
+            let address = try readVarint()
+            return .phpProcess(PHPProcess(pid: pid, phpVersion: version, executorGlobalsAddress: address,
+                                          device: try readVarint(), inode: try readVarint()))
         }
     }
 

@@ -21,6 +21,12 @@ public enum RecordType: UInt64, Sendable, CaseIterable {
     case cpythonCode = 18
     /// A method a sample's Java frames name (docs/jvm.md).
     case hotspotMethod = 20
+    /// A sub a sample's Perl frames name (docs/perl.md).
+    case perlSub = 24
+    /// An iseq a sample's Ruby frames name (docs/ruby.md).
+    case rubyISeq = 26
+    /// A function a sample's PHP frames name (docs/php.md).
+    case phpFunction = 28
 }
 
 /// A decoded record. Interned references (`StackDefinition`, `ThreadDefinition`)
@@ -44,6 +50,9 @@ public enum Record: Hashable, Sendable {
     case fileDescriptor(FileDescriptorAnswer)
     case cpythonCode(CPythonCodeRecord)
     case hotspotMethod(HotSpotMethodRecord)
+    case perlSub(PerlSubRecord)
+    case rubyISeq(RubyISeqRecord)
+    case phpFunction(PHPFunctionRecord)
     /// A record of a type this version does not know; skipped by length.
     case unknown(type: UInt64, length: Int)
 
@@ -65,6 +74,9 @@ public enum Record: Hashable, Sendable {
         case .fileDescriptor: .fileDescriptor
         case .cpythonCode: .cpythonCode
         case .hotspotMethod: .hotspotMethod
+        case .perlSub: .perlSub
+        case .rubyISeq: .rubyISeq
+        case .phpFunction: .phpFunction
         case .unknown: nil
         }
     }
@@ -79,6 +91,12 @@ public enum StackKind: UInt64, Sendable, Hashable, CaseIterable {
     case cpython = 2
     /// `HotSpotFrame.words`.
     case hotspot = 3
+    /// `PerlFrame.words`.
+    case perl = 5
+    /// Two words per frame (`RubyFrame.words`).
+    case ruby = 6
+    /// `PHPFrame.words`.
+    case php = 7
 
     /// A runtime's frames, which a sample carries in its interpreter stack.
     public var isInterpreter: Bool { self != .kernel && self != .user }
@@ -185,6 +203,14 @@ public struct Sample: Hashable, Sendable {
     /// The Python frames, leaf first (none when the interpreter stack is another runtime's).
     public var cpythonFrames: [CPythonFrame] {
         interpreterStackKind == .cpython ? CPythonFrame.frames(words: interpreterStack) : []
+    }
+    /// The Perl frames, leaf first (none when the interpreter stack is another runtime's).
+    public var perlFrames: [PerlFrame] {
+        interpreterStackKind == .perl ? PerlFrame.frames(words: interpreterStack) : []
+    }
+    /// The PHP frames, leaf first (none when the interpreter stack is another runtime's).
+    public var phpFrames: [PHPFrame] {
+        interpreterStackKind == .php ? PHPFrame.frames(words: interpreterStack) : []
     }
 }
 
@@ -415,6 +441,14 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
     /// Code records lost (ring buffer full, no live stream); each is sent again at its next sample.
     public static let cpythonCodeRecordsLost = StatisticsCounter(rawValue: 33)
     /// Off-CPU samples the BPF program produced (included in `samplesCollected`).
+    /// Ruby process records (control record 27) loaded and refused; samples of processes the
+    /// Ruby walker follows, and those with Ruby frames; iseq records lost (ring buffer full, no
+    /// live stream), each sent again at its iseq's next sample.
+    public static let rubyProcessesLoaded = StatisticsCounter(rawValue: 52)
+    public static let rubyProcessesRejected = StatisticsCounter(rawValue: 53)
+    public static let rubyWalks = StatisticsCounter(rawValue: 54)
+    public static let rubyWalksWithFrames = StatisticsCounter(rawValue: 55)
+    public static let rubyISeqRecordsLost = StatisticsCounter(rawValue: 56)
     public static let offCPUSamples = StatisticsCounter(rawValue: 34)
     /// Switches off the CPU chosen by the off-CPU threshold.
     public static let offCPUSwitchesRecorded = StatisticsCounter(rawValue: 35)
@@ -431,6 +465,29 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
     public static let hotspotMethodRecords = StatisticsCounter(rawValue: 40)
     /// Method records lost (ring buffer full, no live stream); each is sent again at its next sample.
     public static let hotspotMethodRecordsLost = StatisticsCounter(rawValue: 41)
+    /// Perl process records (control record 25) the sampler checked and loaded.
+    public static let perlProcessesLoaded = StatisticsCounter(rawValue: 47)
+    /// ... refused (unknown release, a file or address the process's mappings do not back, walker off).
+    public static let perlProcessesRejected = StatisticsCounter(rawValue: 48)
+    /// Samples of processes the Perl walker follows.
+    public static let perlWalks = StatisticsCounter(rawValue: 49)
+    /// ... of which had at least one Perl frame.
+    public static let perlWalksWithFrames = StatisticsCounter(rawValue: 50)
+    /// Sub records lost (ring buffer full, no live stream); each is sent again at its next sample.
+    public static let perlSubRecordsLost = StatisticsCounter(rawValue: 51)
+    /// PHP process records (control record 29) loaded and refused; samples of processes the
+    /// PHP walker follows, and those with PHP frames; function records lost (ring buffer full,
+    /// no live stream), each sent again at its function's next sample.
+    public static let phpProcessesLoaded = StatisticsCounter(rawValue: 57)
+    public static let phpProcessesRejected = StatisticsCounter(rawValue: 58)
+    public static let phpWalks = StatisticsCounter(rawValue: 59)
+    public static let phpWalksWithFrames = StatisticsCounter(rawValue: 60)
+    public static let phpFunctionRecordsLost = StatisticsCounter(rawValue: 61)
+
+    /// Events the sampler chose and could not record that are not samples (an off-CPU wait
+    /// whose record found no room): no sample existed yet, so they stay apart from the drops
+    /// (samples collected = sent + dropped).
+    public var isUnrecordedEvent: Bool { self == .offCPUSwitchesLost }
 
     public var isDrop: Bool {
         [.dropsRingBufferFull, .dropsUserBufferFull, .dropsDisconnected, .dropsStackError, .dropsMalformedRecord]
@@ -472,6 +529,11 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
         case .cpythonWalksWithFrames: "cpython_walks_with_frames"
         case .cpythonCodeRecords: "cpython_code_records"
         case .cpythonCodeRecordsLost: "cpython_code_records_lost"
+        case .rubyProcessesLoaded: "ruby_processes_loaded"
+        case .rubyProcessesRejected: "ruby_processes_rejected"
+        case .rubyWalks: "ruby_walks"
+        case .rubyWalksWithFrames: "ruby_walks_with_frames"
+        case .rubyISeqRecordsLost: "ruby_iseq_records_lost"
         case .offCPUSamples: "off_cpu_samples"
         case .offCPUSwitchesRecorded: "off_cpu_switches_recorded"
         case .offCPUSwitchesLost: "off_cpu_switches_lost"
@@ -480,6 +542,16 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
         case .hotspotFrames: "hotspot_frames"
         case .hotspotMethodRecords: "hotspot_method_records"
         case .hotspotMethodRecordsLost: "hotspot_method_records_lost"
+        case .perlProcessesLoaded: "perl_processes_loaded"
+        case .perlProcessesRejected: "perl_processes_rejected"
+        case .perlWalks: "perl_walks"
+        case .perlWalksWithFrames: "perl_walks_with_frames"
+        case .perlSubRecordsLost: "perl_sub_records_lost"
+        case .phpProcessesLoaded: "php_processes_loaded"
+        case .phpProcessesRejected: "php_processes_rejected"
+        case .phpWalks: "php_walks"
+        case .phpWalksWithFrames: "php_walks_with_frames"
+        case .phpFunctionRecordsLost: "php_function_records_lost"
         default: "counter_\(rawValue)"
         }
     }

@@ -243,6 +243,18 @@ public struct StreamEncoder {
             payload.removeAll()
             payload.writeHotSpotMethod(method)
             frame(.hotspotMethod)
+        case .perlSub(let sub):
+            payload.removeAll()
+            payload.writePerlSub(sub)
+            frame(.perlSub)
+        case .rubyISeq(let record):
+            payload.removeAll()
+            payload.writeRubyISeq(record)
+            frame(.rubyISeq)
+        case .phpFunction(let record):
+            payload.removeAll()
+            payload.writePHPFunction(record)
+            frame(.phpFunction)
         case .resetInterning:
             resetInterning()
         case .header, .stackDefinition, .threadDefinition, .sample, .unknown:

@@ -8,7 +8,7 @@ import WireFormat
 @Suite struct SamplerRunTests {
     /// A stream of `samples` samples from a sampler that started at `startTime`, ending
     /// with its cumulative statistics: `collected` and `dropped` ring-buffer drops.
-    func stream(startTime: UInt64, samples: Int, collected: UInt64, dropped: UInt64) -> [UInt8] {
+    func stream(startTime: UInt64, samples: Int, collected: UInt64, dropped: UInt64, offCPULost: UInt64 = 0) -> [UInt8] {
         var header = SyntheticStream.header
         header.samplerStartTime = startTime
         var encoder = StreamEncoder(header: header)
@@ -18,7 +18,7 @@ import WireFormat
             encoder.appendSample(time: time, pid: 4242, tid: 4243, cpu: 0, kernelStack: [], userStack: [0x1000])
         }
         encoder.append(.statistics(SamplerStatistics(time: time, counters: [
-            .samplesCollected: collected, .dropsRingBufferFull: dropped,
+            .samplesCollected: collected, .dropsRingBufferFull: dropped, .offCPUSwitchesLost: offCPULost,
         ])))
         encoder.append(.endOfStream(EndOfStream(time: time, reason: .finished)))
         return encoder.takeBytes()
@@ -65,5 +65,20 @@ import WireFormat
         ])
         #expect(summary.samplerDrops["drops_ring_buffer_full"] == 8)
         #expect(summary.samplerCollected == 38)
+    }
+
+    @Test("off-CPU waits the sampler could not record are reported apart from the sample drops, once per run")
+    func unrecordedOffCPUWaitsAreReported() throws {
+        let summary = try summary(of: [
+            stream(startTime: 7_000, samples: 10, collected: 13, dropped: 3, offCPULost: 40),
+            stream(startTime: 7_000, samples: 20, collected: 35, dropped: 5, offCPULost: 90),
+            stream(startTime: 9_000, samples: 5, collected: 5, dropped: 0, offCPULost: 7),
+        ])
+        #expect(summary.samplerUnrecorded["off_cpu_switches_lost"] == 97)
+        // Not samples: the drops still add up to collected - received.
+        #expect(summary.totalSamplerDrops == 5)
+        #expect(summary.description.contains("not recorded by the sampler (off_cpu_switches_lost): 97"))
+        let quiet = try self.summary(of: [stream(startTime: 7_000, samples: 10, collected: 10, dropped: 0)])
+        #expect(!quiet.description.contains("not recorded"))
     }
 }

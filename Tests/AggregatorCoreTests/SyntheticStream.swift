@@ -27,7 +27,7 @@ enum SyntheticStream {
     /// The bytes: `tcpSamples` on the TCP path, `futexSamples` on the futex
     /// path, `userSamples` in user space, one sample every 10 ms.
     static func bytes(tcpSamples: Int = 30, futexSamples: Int = 20, userSamples: Int = 50,
-                      endOfStream: Bool = true) -> [UInt8] {
+                      endOfStream: Bool = true, header: StreamHeader = header) -> [UInt8] {
         var encoder = StreamEncoder(header: header)
         encoder.append(.kernelSymbols(KernelSymbols(symbols: kernelSymbols)))
         encoder.append(.process(ProcessInfo(pid: 4242, parentPID: 1, startTime: 0, comm: "synthetic",

@@ -72,6 +72,15 @@ struct ElasticsearchProfilesTests {
         #expect(first.filter { $0 == "profiling-executables" }.count == 1)
         #expect(documents.rememberedCount(.stackTrace) == 2)
         #expect(exporter.statistics.sent == UInt64(first.count + second.count))
+        // Every event names the host: the batch's host.id (the machine id when serving) and host.name.
+        let lines = try readJSONLines(dump).flatMap { try #require($0["lines"] as? [[String: Any]]) }
+        let events = stride(from: 0, to: lines.count, by: 2).filter {
+            ((lines[$0].values.first as? [String: Any])?["_index"] as? String)?.hasPrefix("profiling-events-") == true
+        }.map { lines[$0 + 1] }
+        #expect(events.count >= 8)
+        #expect(events.allSatisfy {
+            $0["host.id"] as? String == "0123456789abcdef0123456789abcdef" && $0["host.name"] as? String == "profiles-host"
+        })
     }
 
     @Test("a refused stack frame document is written again with the next batch")

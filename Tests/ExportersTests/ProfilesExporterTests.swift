@@ -28,7 +28,9 @@ func sampleProfilesBatch() -> ProfilesBatch {
             SymbolizedSample(timestamps: [1_700_000_000_200_000_000, 1_700_000_000_300_000_000], process: other,
                              threadID: 200, cpu: 0, frames: [bare, shared], userStackTruncated: true),
         ],
-        fileIdentities: ["/usr/bin/app": MappedFileIdentity(gnuBuildID: "c0ffee", fileID: "00112233445566778899aabbccddeeff")])
+        fileIdentities: ["/usr/bin/app": MappedFileIdentity(gnuBuildID: "c0ffee", fileID: "00112233445566778899aabbccddeeff")],
+        host: SampledHost(kernelRelease: "6.8.0-45-generic", machine: "x86_64", samplerVersion: "0.9.0",
+                          cpuCount: 4, samplerStartUnixMillis: 1_699_999_000_000))
 }
 
 @Suite("profiles exporters")
@@ -124,6 +126,20 @@ struct ProfilesExporterTests {
         #expect(capture.messages.contains {
             $0.contains("refused some profiles") && $0.contains("rejected_profiles=2") && $0.contains("injected partial rejection")
         })
+    }
+
+    @Test("the resource carries host.name, and host.id when the batch has one (serve: /etc/machine-id; replay: none)")
+    func hostAttributes() throws {
+        func resourceAttributes(_ batch: ProfilesBatch) -> [String: String] {
+            let request = OTLPProfiles.request(for: batch, scopeVersion: "test")
+            return Dictionary(uniqueKeysWithValues: (request.resourceProfiles.first?.resource.attributes ?? []).map {
+                ($0.key, $0.value.stringValue)
+            })
+        }
+        var batch = sampleProfilesBatch()
+        #expect(resourceAttributes(batch) == ["host.name": "profiles-host", "host.id": "0123456789abcdef0123456789abcdef"])
+        batch.hostID = nil
+        #expect(resourceAttributes(batch) == ["host.name": "profiles-host"])
     }
 
     @Test("an exporter type without profiles is refused")

@@ -61,6 +61,16 @@ struct UniversalProfilingTests {
         #expect(id != UniversalProfiling.stackTraceID(leafFirst: [two, one]))
     }
 
+    @Test("an interpreted frame: file ID XXH64 of name, file, line and column in both halves (serializeprofiles' getFrameID)")
+    func interpretedFrameIDVector() {
+        // Worked out independently with libxxhash 0.8.1's XXH64 (seed 0) over
+        // "run" + "/srv/app.py" + 42 and 0 as 8 big-endian bytes each.
+        let python = Frame(type: .cpython, address: 0x7f00_1000, functionName: "run", sourceFile: "/srv/app.py", sourceLine: 42)
+        let id = UniversalProfilingDocuments.frameID(of: python, isReturnAddress: true, identities: [:])
+        #expect(id.file == UniversalProfiling.FileID(hex: "c2606475fa9d7629c2606475fa9d7629"))
+        #expect(id.base64URL == "wmBkdfqddinCYGR1-p12KQAAAAAAAAAq")
+    }
+
     @Test("XXH64 matches the reference vectors")
     func xxh64Vectors() {
         #expect(XXH64.hash([]) == 0xEF46_DB37_51D8_E999)

@@ -5,8 +5,9 @@
       Checks every document of every bulk request in DUMPFILE (es_bulk_stub.py's dump)
       against SCHEMA (profiling-index-schema.json): an unknown field, a value of the
       wrong type, a missing or forbidden _id, or an id that does not decode to its size
-      (16-byte file and trace ids, 24-byte frame ids, base64url without padding) is an
-      error. Prints "ok <documents>", or the errors on stderr and exits 1.
+      (16-byte file and trace ids, 24-byte frame ids, base64url without padding), a bulk
+      verb other than the index's 'op' (create, for data streams) or a missing 'required'
+      field is an error. Prints "ok <documents>", or the errors on stderr and exits 1.
   es_profiling_check.py folded DUMPFILE SCHEMA
       Checks as above, then rebuilds the stacks from profiling-events-all, the stack
       traces and the stack frames, and prints them folded (`thread;root;...;leaf count`,
@@ -16,6 +17,7 @@
       Prints the number of documents per index, one `index count` line each, sorted.
 """
 import base64
+import ipaddress
 import json
 import re
 import sys
@@ -49,16 +51,26 @@ def decode_id(text, size, what):
 def check_value(kind, value, where):
     values = value if isinstance(value, list) else [value]
     for item in values:
-        if kind in ("keyword", "ip"):
+        if kind == "keyword":
             ok = isinstance(item, str)
+        elif kind == "version":
+            # Elasticsearch's version type takes any string; a version has no blanks.
+            ok = isinstance(item, str) and item != "" and not any(c.isspace() for c in item)
+        elif kind == "ip":
+            try:
+                ok = isinstance(item, str) and ipaddress.ip_address(item) is not None
+            except ValueError:
+                ok = False
         elif kind == "short":
             ok = isinstance(item, int) and not isinstance(item, bool) and -32768 <= item <= 32767
         elif kind == "integer":
             ok = isinstance(item, int) and not isinstance(item, bool) and -2**31 <= item < 2**31
         elif kind == "long":
             ok = isinstance(item, int) and not isinstance(item, bool) and -2**63 <= item < 2**63
-        elif kind == "epoch_second":
+        elif kind in ("epoch_second", "epoch_millis"):
             ok = isinstance(item, int) and not isinstance(item, bool) and item >= 0
+        elif kind == "unsigned_long":
+            ok = isinstance(item, int) and not isinstance(item, bool) and 0 <= item < 2**64
         elif kind == "date":
             ok = (isinstance(item, int) and not isinstance(item, bool)) or (isinstance(item, str) and RFC3339.match(item))
         elif kind == "boolean":
@@ -106,6 +118,8 @@ def documents(dump, schema):
                 error(f"{where}: {index} document without _id")
             if spec["id"] == "forbidden" and doc_id is not None:
                 error(f"{where}: {index} document with an _id")
+            if "op" in spec and verb != spec["op"]:
+                error(f"{where}: {verb!r} into {index}, which takes only {spec['op']!r}")
             if doc_id is not None and index in ID_SIZES:
                 decode_id(doc_id, ID_SIZES[index], f"{where} _id")
             if verb == "update":
@@ -130,6 +144,9 @@ def documents(dump, schema):
                 continue
             if index == "profiling-executables" and fields.get("Executable.build.id") != doc_id:
                 error(f"{where}: Executable.build.id {fields.get('Executable.build.id')!r} is not the _id {doc_id!r}")
+            for key in spec.get("required", []):
+                if key not in fields:
+                    error(f"{where}: {index} document without {key!r}")
             if name == "profiling-events":
                 decode_id(fields.get("Stacktrace.id"), 16, f"{where} Stacktrace.id")
             for key, value in fields.items():

@@ -30,7 +30,8 @@ struct OffCPUKnownTruthLiveTests {
     /// What the workload measured.
     struct Truth {
         var offNanoseconds: Int64
-        var squaredMicroseconds: Int64
+        /// The sum of each wait's squared deviation from the mean, in ns².
+        var squaredDeviations: Double
         var waits: Int64
         var blocked: Int64
         var switches: Int64
@@ -40,19 +41,18 @@ struct OffCPUKnownTruthLiveTests {
                 output.split(separator: "\n").first { $0.hasPrefix(key + "=") }.flatMap { Int64($0.dropFirst(key.count + 1)) } ?? -1
             }
             offNanoseconds = value("off_ns")
-            squaredMicroseconds = value("sq_us")
+            squaredDeviations = output.split(separator: "\n").first { $0.hasPrefix("squared_deviations_ns2=") }
+                .flatMap { Double($0.dropFirst("squared_deviations_ns2=".count)) } ?? -1
             waits = value("waits")
             blocked = value("blocked")
             switches = value("switches")
-            try #require(offNanoseconds > 0 && waits > 0 && blocked >= 0 && switches >= blocked, "workload output: \(output)")
+            try #require(offNanoseconds > 0 && squaredDeviations >= 0 && waits > 0 && blocked >= 0 && switches >= blocked,
+                         "workload output: \(output)")
         }
 
         var meanNanoseconds: Double { Double(offNanoseconds) / Double(waits) }
-        /// The spread of one wait's time off the CPU, from the sum of squares.
-        var standardDeviationNanoseconds: Double {
-            let meanMicroseconds = meanNanoseconds / 1000
-            return 1000 * (max(0, Double(squaredMicroseconds) / Double(waits) - meanMicroseconds * meanMicroseconds)).squareRoot()
-        }
+        /// The spread of one wait's time off the CPU, from the squared deviations the workload summed.
+        var standardDeviationNanoseconds: Double { (squaredDeviations / Double(waits)).squareRoot() }
     }
 
     /// The main thread's off-CPU samples in `wait` and the workload's own measurement.

@@ -191,6 +191,18 @@ struct ProcessTableTests {
         ("/machine.slice/libpod-conmon-1111111111111111111111111111111111111111111111111111111111111111.scope", nil),
         ("/kubepods.slice/kubepods-pod1.slice/crio-2222222222222222222222222222222222222222222222222222222222222222.scope",
          "2222222222222222222222222222222222222222222222222222222222222222"),
+        // CRI-O with the cgroupfs driver, and its systemd scope's `container` child; its monitor is not the container.
+        ("/kubepods/burstable/pod7f3e1c4a-1234-5678-9abc-def012345678/crio-3333333333333333333333333333333333333333333333333333333333333333",
+         "3333333333333333333333333333333333333333333333333333333333333333"),
+        ("/kubepods.slice/kubepods-pod1.slice/crio-4444444444444444444444444444444444444444444444444444444444444444.scope/container",
+         "4444444444444444444444444444444444444444444444444444444444444444"),
+        ("/machine.slice/crio-conmon-4444444444444444444444444444444444444444444444444444444444444444.scope", nil),
+        // Rootless Docker under a user's manager (systemd driver).
+        ("/user.slice/user-1000.slice/user@1000.service/user.slice/docker-5555555555555555555555555555555555555555555555555555555555555555.scope",
+         "5555555555555555555555555555555555555555555555555555555555555555"),
+        // A container's own services below its id (systemd inside a Docker container).
+        ("/system.slice/docker-6666666666666666666666666666666666666666666666666666666666666666.scope/system.slice/cron.service",
+         "6666666666666666666666666666666666666666666666666666666666666666"),
         ("/user.slice/user-1000.slice/session-2.scope", nil),
         ("/machine.slice/machine-web\\x2d1.scope/payload/system.slice/nginx.service", "web-1"),
         ("/machine.slice/systemd-nspawn@build.service/payload", "build"),

@@ -7,7 +7,7 @@
  * measured around the blocking call: wall time minus the thread's own CPU time in it, i.e.
  * the time it spent off the CPU:
  *   off_ns=N     the sum over all waits
- *   sq_us=N      the sum of the squares of each wait's off-CPU time in microseconds (for the spread)
+ *   squared_deviations_ns2=N  the sum of each wait's squared deviation from the mean off-CPU time (for the spread)
  *   waits=N      how many waits there were
  *   blocked=N    how many of them lasted longer than 100 us (those that surely switched out)
  *   switches=N   the thread's context switches, voluntary or not, within the waits (getrusage)
@@ -36,7 +36,10 @@ static void pause_us(long us)
     nanosleep(&duration, NULL);
 }
 
-static long long total_off, squares_us, waits, blocked, switches;
+static long long total_off, waits, blocked, switches;
+/* The running mean of a wait's time off the CPU and the sum of squared deviations from it
+ * (Welford's update): exact to the nanosecond where sums of squares would cancel out. */
+static double mean_off, squared_deviations;
 static long rounds, parameter;
 static int to_main[2], to_helper[2];
 static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -65,8 +68,10 @@ static inline void end(void)
     switches += switches_now() - switches_start;
     long long off = wall - cpu;
     total_off += off;
-    squares_us += (off / 1000) * (off / 1000);
     waits += 1;
+    double delta = (double)off - mean_off;
+    mean_off += delta / (double)waits;
+    squared_deviations += delta * ((double)off - mean_off);
     blocked += off > 100000;
 }
 
@@ -161,6 +166,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s pipe|futex|fsync ROUNDS DELAY_US|BYTES\n", argv[0]);
         return 2;
     }
+    /* The helper is detached, not joined: pthread_join would block the main thread in a
+     * futex wait outside the measured ones whenever the helper had not exited yet, and the
+     * futex test would see one wait more than the program counted. */
     rounds = atol(argv[2]);
     parameter = atol(argv[3]);
     pthread_t helper;
@@ -169,12 +177,12 @@ int main(int argc, char **argv)
         must(pthread_create(&helper, NULL, pipe_writer, NULL) == 0, "pthread_create");
         for (long i = 0; i < rounds; i++)
             pipe_cycle();
-        pthread_join(helper, NULL);
+        pthread_detach(helper); /* not joined: see main */
     } else if (strcmp(argv[1], "futex") == 0) {
         must(pthread_create(&helper, NULL, mutex_holder, NULL) == 0, "pthread_create");
         for (long i = 0; i < rounds; i++)
             futex_cycle();
-        pthread_join(helper, NULL);
+        pthread_detach(helper); /* not joined: see main */
     } else if (strcmp(argv[1], "fsync") == 0) {
         char path[] = "/var/tmp/tandem-fsync-XXXXXX"; /* /var/tmp: on a disk, where /tmp may be tmpfs */
         file = mkstemp(path);
@@ -188,8 +196,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "unknown wait %s\n", argv[1]);
         return 2;
     }
-    printf("off_ns=%lld\nsq_us=%lld\nwaits=%lld\nblocked=%lld\nswitches=%lld\n", total_off, squares_us, waits, blocked,
-           switches);
+    printf("off_ns=%lld\nsquared_deviations_ns2=%.0f\nwaits=%lld\nblocked=%lld\nswitches=%lld\n", total_off,
+           squared_deviations, waits, blocked, switches);
     fflush(stdout);
     pause_us(500000);
     return 0;

@@ -2,12 +2,24 @@
  * wall time, in main -> cycle -> nap. Prints the truth the off-CPU tests compare with:
  *   slept_ns=N   the wall time measured around every nanosleep
  *   naps=N       how many sleeps
+ *   switches=N   the thread's context switches within the sleeps (getrusage): one per nap,
+ *                more when the woken thread is preempted before it leaves the sleep
  */
+#define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 
 volatile unsigned long sink;
+static long long switches;
+
+static long long switches_now(void)
+{
+    struct rusage usage;
+    getrusage(RUSAGE_THREAD, &usage);
+    return usage.ru_nvcsw + usage.ru_nivcsw;
+}
 
 static long long now_ns(clockid_t clock)
 {
@@ -19,9 +31,12 @@ static long long now_ns(clockid_t clock)
 __attribute__((noinline)) long long nap(void)
 {
     struct timespec duration = {0, 70 * 1000 * 1000};
+    long long switched = switches_now();
     long long start = now_ns(CLOCK_MONOTONIC);
     nanosleep(&duration, NULL);
-    return now_ns(CLOCK_MONOTONIC) - start;
+    long long slept = now_ns(CLOCK_MONOTONIC) - start;
+    switches += switches_now() - switched;
+    return slept;
 }
 
 __attribute__((noinline)) void compute(void)
@@ -49,6 +64,6 @@ int main(int argc, char **argv)
     long long slept = 0, naps = 0;
     while (now_ns(CLOCK_MONOTONIC) < end)
         slept += cycle(&naps);
-    printf("slept_ns=%lld\nnaps=%lld\n", slept, naps);
+    printf("slept_ns=%lld\nnaps=%lld\nswitches=%lld\n", slept, naps, switches);
     return 0;
 }

@@ -58,6 +58,25 @@ public enum CaptureInspection {
                 return "stack #\(stack.id) hotspot \(frames.count) frames:" + frames.map { frame in
                     " \(frame.kind)@\(frame.slot):\(hex(frame.method))/\(hex(UInt64(frame.fingerprint)))+\(frame.position)"
                 }.joined()
+            case .perl:
+                let frames = PerlFrame.frames(words: stack.frames)
+                return "stack #\(stack.id) perl \(frames.count) frames:" + frames.map { frame in
+                    " \(hex(frame.address))/\(hex(UInt64(frame.fingerprint)))@\(frame.line)"
+                        + (frame.flags.contains(.entry) ? "!" : "")
+                }.joined()
+            case .ruby:
+                let frames = RubyFrame.frames(words: stack.frames)
+                return "stack #\(stack.id) ruby \(frames.count) frames:" + frames.map { frame in
+                    " \(hex(frame.iseq))/\(hex(UInt64(frame.fingerprint)))@"
+                        + (frame.position == RubyFrame.unknownPosition ? "?" : "\(frame.position)")
+                        + (frame.flags.contains(.entry) ? "!" : "")
+                }.joined()
+            case .php:
+                let frames = PHPFrame.frames(words: stack.frames)
+                return "stack #\(stack.id) php \(frames.count) frames:" + frames.map { frame in
+                    " \(hex(frame.function))/\(hex(UInt64(frame.fingerprint)))@\(frame.line)"
+                        + (frame.flags.contains(.entry) ? "!" : "")
+                }.joined()
             }
         case .threadDefinition(let thread):
             return "thread #\(thread.id) pid=\(thread.pid) tid=\(thread.tid)"
@@ -107,6 +126,18 @@ public enum CaptureInspection {
                 + " jdk=\(method.featureVersion) flags=\(hex(UInt64(method.flags)))"
                 + " bytes=\(method.constMethod.count)/\(method.className.count)/\(method.methodName.count)"
                 + "/\(method.sourceFile.count)/\(method.lineTable.count)"
+        case .perlSub(let sub):
+            return "perl_sub pid=\(sub.pid) address=\(hex(sub.address)) fingerprint=\(hex(UInt64(sub.fingerprint)))"
+                + " perl=\(sub.perlVersion >> 16).\(sub.perlVersion >> 8 & 0xff).\(sub.perlVersion & 0xff) flags=\(hex(UInt64(sub.flags)))"
+                + " bytes=\(sub.name.count)/\(sub.package.count)/\(sub.file.count)"
+        case .rubyISeq(let record):
+            return "ruby_iseq pid=\(record.pid) iseq=\(hex(record.iseq)) fingerprint=\(hex(UInt64(record.fingerprint)))"
+                + " ruby=\(record.rubyVersion >> 8).\(record.rubyVersion & 0xff) flags=\(hex(UInt64(record.flags)))"
+                + " bytes=\(record.body.count)/\(record.label.count)/\(record.path.count)/\(record.lineEntries.count)/\(record.succinctTable.count)"
+        case .phpFunction(let record):
+            return "php_function pid=\(record.pid) function=\(hex(record.function)) fingerprint=\(hex(UInt64(record.fingerprint)))"
+                + " php=\(record.phpVersion >> 8).\(record.phpVersion & 0xff) type=\(record.type) flags=\(hex(UInt64(record.flags)))"
+                + " bytes=\(record.name.count)/\(record.className.count)/\(record.file.count)"
         case .unknown(let type, let length):
             return "unknown type=\(type) length=\(length)"
         }
@@ -196,7 +227,7 @@ public struct CaptureSummary {
             switch stack.kind {
             case .kernel: kernelStacks.insert(stack.frames)
             case .user: userStacks.insert(stack.frames)
-            case .cpython, .hotspot: break
+            case .cpython, .perl, .ruby, .php, .hotspot: break
             }
         case .process(let process):
             processRecords += 1
@@ -231,6 +262,9 @@ public struct CaptureSummary {
         case .fileDescriptor: "file_descriptor"
         case .cpythonCode: "cpython_code"
         case .hotspotMethod: "hotspot_method"
+        case .perlSub: "perl_sub"
+        case .rubyISeq: "ruby_iseq"
+        case .phpFunction: "php_function"
         case .unknown(let type, _): "unknown_\(type)"
         }
     }

@@ -93,6 +93,7 @@ public final class AggregatorRuntime: Sendable {
     struct SamplerRunCounters {
         var collected: UInt64
         var drops: [String: UInt64]
+        var unrecorded: [String: UInt64]
     }
 
     /// Builds the exporters of the configuration's metrics and profiles pipelines. A
@@ -206,8 +207,8 @@ public final class AggregatorRuntime: Sendable {
 
     /// A sampler run reported its counters (cumulative since it started): they replace
     /// the run's earlier ones.
-    func noteSamplerStatistics(run: SamplerRun, collected: UInt64, drops: [String: UInt64]) {
-        state.withLock { $0.samplerRuns[run] = SamplerRunCounters(collected: collected, drops: drops) }
+    func noteSamplerStatistics(run: SamplerRun, collected: UInt64, drops: [String: UInt64], unrecorded: [String: UInt64]) {
+        state.withLock { $0.samplerRuns[run] = SamplerRunCounters(collected: collected, drops: drops, unrecorded: unrecorded) }
     }
 
     /// Adds one stream's finished profile and counters.
@@ -229,6 +230,7 @@ public final class AggregatorRuntime: Sendable {
             // `samplerRuns` (a run that reconnected would otherwise count twice).
             var summary = summary
             summary.samplerDrops = [:]
+            summary.samplerUnrecorded = [:]
             summary.samplerCollected = 0
             shared.summary.merge(summary)
             shared.samplesPerSecond = max(shared.samplesPerSecond, samplesPerSecond)
@@ -255,6 +257,7 @@ public final class AggregatorRuntime: Sendable {
             for run in shared.samplerRuns.values {
                 summary.samplerCollected += run.collected
                 summary.samplerDrops.merge(run.drops, uniquingKeysWith: +)
+                summary.samplerUnrecorded.merge(run.unrecorded, uniquingKeysWith: +)
             }
             if let profile = shared.profile {
                 summary.aggregatorDrops[RunSummary.profileDropsKey] = UInt64(profile.droppedSamples)

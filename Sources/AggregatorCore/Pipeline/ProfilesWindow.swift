@@ -69,7 +69,8 @@ struct ProfilesWindow {
 
     /// The batch under way, with wall-clock timestamps and its files' identities, and a new
     /// one begun; nil when empty.
-    mutating func take(clock: ClockReference, hostName: String, hostID: String?, samplesPerSecond: UInt32) -> ProfilesBatch? {
+    mutating func take(clock: ClockReference, hostName: String, hostID: String?, samplesPerSecond: UInt32,
+                       host: SampledHost = SampledHost()) -> ProfilesBatch? {
         start = nil
         let fileIdentities = identities
         identities = [:]
@@ -95,6 +96,6 @@ struct ProfilesWindow {
         toUnixTime(&takenOffCPU)
         return ProfilesBatch(hostName: hostName, hostID: hostID, samplesPerSecond: samplesPerSecond,
                              startUnixNano: first == .max ? 0 : first, endUnixNano: last, samples: taken,
-                             fileIdentities: fileIdentities, offCPUSamples: takenOffCPU)
+                             fileIdentities: fileIdentities, offCPUSamples: takenOffCPU, host: host)
     }
 }

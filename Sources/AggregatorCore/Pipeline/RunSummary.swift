@@ -14,6 +14,9 @@ public struct RunSummary: Hashable, Sendable, CustomStringConvertible {
     /// Sampler-side drops by reason: the newest statistics of each sampler run (a run
     /// that reconnected counts once; see `SamplerRun`).
     public var samplerDrops: [String: UInt64] = [:]
+    /// Events the samplers chose and could not record, which are not samples (off-CPU
+    /// waits whose record found no room), by counter; newest statistics of each run.
+    public var samplerUnrecorded: [String: UInt64] = [:]
     /// Samples the samplers say they collected (newest statistics of each run).
     public var samplerCollected: UInt64 = 0
     /// Samples of pids no process record described.
@@ -55,6 +58,7 @@ public struct RunSummary: Hashable, Sendable, CustomStringConvertible {
         addOffCPU(nanoseconds: other.offCPUNanoseconds)
         processes += other.processes
         samplerDrops.merge(other.samplerDrops, uniquingKeysWith: +)
+        samplerUnrecorded.merge(other.samplerUnrecorded, uniquingKeysWith: +)
         samplerCollected += other.samplerCollected
         unknownProcessSamples += other.unknownProcessSamples
         framesResolved += other.framesResolved
@@ -75,6 +79,9 @@ public struct RunSummary: Hashable, Sendable, CustomStringConvertible {
         }
         for (reason, count) in samplerDrops.sorted(by: { $0.key < $1.key }) where count > 0 {
             lines.append("  dropped (\(reason)): \(count)")
+        }
+        for (counter, count) in samplerUnrecorded.sorted(by: { $0.key < $1.key }) where count > 0 {
+            lines.append("  not recorded by the sampler (\(counter)): \(count) (off-CPU waits whose time is missing: its map of threads off the CPU was full)")
         }
         for (limit, count) in aggregatorDrops.sorted(by: { $0.key < $1.key }) where count > 0 {
             lines.append("  dropped by the aggregator (\(limit)): \(count)")

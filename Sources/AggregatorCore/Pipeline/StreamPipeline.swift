@@ -139,6 +139,9 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
                 unwindPublisher?.maximumProcesses = runtime.symbolizerOptions.maximumProcesses
                 unwindPublisher?.walksCPython = runtime.configuration.profilingReceiver.walksPython
                 unwindPublisher?.walksHotSpot = runtime.configuration.profilingReceiver.walksHotSpot
+                unwindPublisher?.walksPerl = runtime.configuration.profilingReceiver.walksPerl
+                unwindPublisher?.walksRuby = runtime.configuration.profilingReceiver.walksRuby
+                unwindPublisher?.walksPHP = runtime.configuration.profilingReceiver.walksPHP
             }
         case .fileDescriptor(let answer):
             handleFileDescriptor(answer, at: offset)
@@ -235,7 +238,9 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
                 run: SamplerRun(header: header, stream: tally.number),
                 collected: statistics[.samplesCollected],
                 drops: Dictionary(statistics.counters.filter { $0.key.isDrop }.map { ("\($0.key)", $0.value) },
-                                  uniquingKeysWith: { $1 }))
+                                  uniquingKeysWith: { $1 }),
+                unrecorded: Dictionary(statistics.counters.filter { $0.key.isUnrecordedEvent }.map { ("\($0.key)", $0.value) },
+                                       uniquingKeysWith: { $1 }))
             if statistics.time > newestTime { newestTime = statistics.time }
             flushMetrics()
             if profilesWindow?.isDue(at: newestTime) == true { flushProfiles() }
@@ -265,8 +270,19 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
     private func flushProfiles() {
         guard let header, let batch = profilesWindow?.take(clock: header.clock, hostName: header.hostName,
                                                             hostID: runtime.hostID,
-                                                            samplesPerSecond: header.samplesPerSecond) else { return }
+                                                            samplesPerSecond: header.samplesPerSecond,
+                                                            host: sampledHost(header)) else { return }
         runtime.export(batch)
+    }
+
+    /// The host facts of the stream header; the machine only when the aggregator runs on
+    /// the sampled host (it knows the host's id then), for the header does not name it.
+    private func sampledHost(_ header: StreamHeader) -> SampledHost {
+        let started = header.samplerStartTime == 0 ? nil
+            : header.clock.unixNanoseconds(ofMonotonic: header.samplerStartTime) / 1_000_000
+        return SampledHost(kernelRelease: header.kernelRelease, machine: runtime.hostID == nil ? nil : HostMachine.current,
+                           samplerVersion: header.samplerVersion, cpuCount: header.cpuCount,
+                           samplerStartUnixMillis: started)
     }
 
     /// Logs the samples dropped at `max_processes_per_window` since the last report:
@@ -335,6 +351,9 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
             summary.samplerCollected = lastStatistics[.samplesCollected]
             for (counter, value) in lastStatistics.counters where counter.isDrop {
                 summary.samplerDrops[counter.description] = value
+            }
+            for (counter, value) in lastStatistics.counters where counter.isUnrecordedEvent {
+                summary.samplerUnrecorded[counter.description] = value
             }
         }
         let symbolization = symbolizer.statistics

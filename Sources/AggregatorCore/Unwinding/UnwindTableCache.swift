@@ -1,5 +1,6 @@
 import CPythonSymbolization
 import HotSpotSymbolization
+import RubySymbolization
 import ELF
 import Foundation
 import Symbolization
@@ -38,6 +39,8 @@ public struct CompiledUnwindTable: Sendable {
     public var cpython: CPythonInterpreterDetection = .notCPython
     /// What the same parse found of a HotSpot JVM (docs/jvm.md): looked for in `libjvm.so` only.
     public var hotspot: HotSpotRuntimeDetection = .notHotSpot
+    /// What the same parse found of a Ruby VM (docs/ruby.md).
+    public var ruby: RubyInterpreterDetection = .notRuby
 
     /// `pgoff + (p_vaddr − p_offset) − start` of the segment mapped there: the bias of a
     /// mapping of this file, or nil when its file offset is in no `PT_LOAD` segment.
@@ -386,9 +389,10 @@ public final class UnwindTableCache: Sendable {
             let cpython = elf.flatMap { try? CPythonInterpreter.detect(in: $0) } ?? .notCPython
             let hotspot = path.hasSuffix("/libjvm.so") ? elf.flatMap { try? HotSpotRuntime.detect(in: $0) } ?? .notHotSpot
                                                        : .notHotSpot
+            let ruby = elf.flatMap { try? RubyInterpreter.detect(in: $0) } ?? .notRuby
             return .compiled(CompiledUnwindTable(serialized: table.serialized(), table: table,
                                                  separateDebugFile: usedDebugFile, debugFileWarnings: warningTexts,
-                                                 cpython: cpython, hotspot: hotspot))
+                                                 cpython: cpython, hotspot: hotspot, ruby: ruby))
         } catch {
             let debugPath = error.file == .separateDebugFile ? " (debug file \(debugFile?.path ?? "?"))" : ""
             return .failed((["\(path)\(debugPath): \(error)"] + warningTexts).joined(separator: "; "))

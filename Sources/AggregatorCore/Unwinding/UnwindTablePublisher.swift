@@ -1,5 +1,6 @@
 import CPythonSymbolization
 import HotSpotSymbolization
+import RubySymbolization
 import Logging
 import Symbolization
 import SystemCalls
@@ -43,6 +44,12 @@ public final class UnwindTablePublisher {
         public var cpythonProcessesSent = 0
         /// JVM process records sent (control record 21).
         public var hotspotProcessesSent = 0
+        /// Perl process records sent (control record 25).
+        public var perlProcessesSent = 0
+        /// Ruby process records sent (control record 27).
+        public var rubyProcessesSent = 0
+        /// PHP process records sent (control record 29).
+        public var phpProcessesSent = 0
     }
 
     private let cache: UnwindTableCache
@@ -62,7 +69,14 @@ public final class UnwindTablePublisher {
     public var walksCPython = true
     /// Name each process's JVM to the sampler, which then walks its Java frames (docs/jvm.md).
     public var walksHotSpot = true
-    private lazy var interpreterFiles = CPythonInterpreterFiles(maximumFileSize: maximumFileSize)
+    /// Name each process's Perl interpreter to the sampler, which then walks its Perl frames.
+    public var walksPerl = true
+    /// Name each process's PHP engine to the sampler, which then walks its PHP frames.
+    public var walksPHP = true
+    private var walksInterpreters: Bool { walksCPython || walksPerl || walksPHP }
+    private lazy var interpreterFiles = InterpreterFiles(maximumFileSize: maximumFileSize)
+    /// Name each process's Ruby VM to the sampler, which then walks its Ruby frames.
+    public var walksRuby = true
     /// The last mappings record of every process, published once the process is sampled:
     /// the sampler's table budget goes to processes that run, not to every idle one.
     private var latest: [Int32: Mappings] = [:]
@@ -160,25 +174,27 @@ public final class UnwindTablePublisher {
     public func publish(_ mappings: Mappings) {
         var entries: [UnwindMapping] = []
         var pending = false
-        if walksCPython {
+        if walksInterpreters {
             for mapping in mappings.mappings {
                 guard let (interpreter, address) = interpreterFiles.interpreter(at: mapping, pid: mappings.pid) else {
                     // Asked for now, not once the table's compile by path has failed too.
                     if interpreterFiles.awaitsDescriptor(mapping) { requestDescriptor(for: mapping, pid: mappings.pid) }
                     continue
                 }
-                sendInterpreter(interpreter, runtimeAddress: address, device: mapping.device, inode: mapping.inode,
+                sendInterpreter(interpreter, address: address, device: mapping.device, inode: mapping.inode,
                                 path: mapping.path, pid: mappings.pid)
             }
+            logInterpreterRefusals()
         }
         for mapping in mappings.mappings.sorted(by: { $0.start < $1.start }) {
             let result = entry(for: mapping, pid: mappings.pid)
-            guard case .covered(let entry, let cpython, let hotspot) = result else {
+            guard case .covered(let entry, let cpython, let hotspot, let ruby) = result else {
                 if case .pending = result { pending = true } else { counters.mappingsUncovered += 1 }
                 continue
             }
             noteInterpreter(cpython, mapping: entry, path: mapping.path, pid: mappings.pid)
             noteJVM(hotspot, mapping: entry, path: mapping.path, pid: mappings.pid)
+            noteRuby(ruby, mapping: entry, path: mapping.path, pid: mappings.pid)
             // Disjoint, as the wire format requires (the kernel's maps are).
             if let last = entries.last, entry.start < last.end { continue }
             entries.append(entry)
@@ -210,9 +226,8 @@ public final class UnwindTablePublisher {
             // Also for a file the name-based look found (the sampler applies a record again as
             // is): that look reads by path only, and a file the aggregator may not read
             // reaches here through a descriptor the sampler passed.
-            guard walksCPython else { return }
-            sendInterpreter(interpreter, runtimeAddress: interpreter.runtimeAddress &- mapping.bias, device: mapping.device,
-                            inode: mapping.inode, path: path, pid: pid)
+            sendInterpreter(.cpython(interpreter), address: interpreter.runtimeAddress &- mapping.bias,
+                            device: mapping.device, inode: mapping.inode, path: path, pid: pid)
         }
     }
 
@@ -240,16 +255,70 @@ public final class UnwindTablePublisher {
         }
     }
 
-    private func sendInterpreter(_ interpreter: CPythonInterpreter, runtimeAddress: UInt64, device: UInt64, inode: UInt64,
+    /// Says once per file why an interpreter found in it is not walked (a thread-safe PHP, a
+    /// perl release without a layout): its processes show the interpreter's own C frames only.
+    private func logInterpreterRefusals() {
+        for (path, reason) in interpreterFiles.takeRefusals() {
+            logger.info("no interpreter frames for \(path): \(reason)")
+        }
+    }
+
+    /// Names `interpreter` to the sampler: control record 19 (CPython, `address` is
+    /// `_PyRuntime`'s), 25 (Perl, `address` is `PL_thr_key`'s) or 29 (PHP, `address` is
+    /// `executor_globals`'s), if its runtime is walked.
+    private func sendInterpreter(_ interpreter: MappedInterpreter, address: UInt64, device: UInt64, inode: UInt64,
                                  path: String, pid: Int32) {
-        let record = CPythonProcess(pid: pid, pythonVersion: interpreter.version.packed, runtimeAddress: runtimeAddress,
-                                    device: device, inode: inode)
+        let record: ControlRecord
+        let description: String
+        switch interpreter {
+        case .cpython(let cpython):
+            guard walksCPython else { return }
+            record = .cpythonProcess(CPythonProcess(pid: pid, pythonVersion: cpython.version.packed, runtimeAddress: address,
+                                                    device: device, inode: inode))
+            description = "CPython \(cpython.version) in \(path): walking the Python frames of its processes"
+        case .perl(let perl):
+            guard walksPerl else { return }
+            record = .perlProcess(PerlProcess(pid: pid, perlVersion: perl.version.packed, threadKeyAddress: address,
+                                              device: device, inode: inode))
+            description = "perl \(perl.version) in \(path): walking the Perl frames of its processes"
+        case .php(let php):
+            guard walksPHP else { return }
+            record = .phpProcess(PHPProcess(pid: pid, phpVersion: php.version.packed, executorGlobalsAddress: address,
+                                            device: device, inode: inode))
+            description = "PHP \(php.version) in \(path): walking the PHP frames of its processes"
+        }
         // Urgent: a few bytes that would otherwise wait behind the megabytes of tables a
-        // stream's first seconds queue (the process's Python frames wait on it, its tables not).
-        guard channel.send(.cpythonProcess(record), urgent: true) else { return }
-        counters.cpythonProcessesSent += 1
+        // stream's first seconds queue (the process's interpreter frames wait on it, its tables not).
+        guard channel.send(record, urgent: true) else { return }
+        switch interpreter {
+        case .cpython: counters.cpythonProcessesSent += 1
+        case .perl: counters.perlProcessesSent += 1
+        case .php: counters.phpProcessesSent += 1
+        }
         if loggedInterpreters.insert(FileIdentity(device: device, inode: inode)).inserted {
-            logger.debug("CPython \(interpreter.version) in \(path): walking the Python frames of its processes")
+            logger.debug("\(description)")
+        }
+    }
+
+    /// Names a process's Ruby VM to the sampler (control record 27) with each set of its
+    /// mappings: the GOT word of `ruby_current_ec`'s module id, at its ELF address less the bias.
+    private func noteRuby(_ detection: RubyInterpreterDetection, mapping: UnwindMapping, path: String, pid: Int32) {
+        switch detection {
+        case .notRuby:
+            return
+        case .unsupported(let reason):
+            if loggedInterpreters.insert(FileIdentity(device: mapping.device, inode: mapping.inode)).inserted {
+                logger.info("no Ruby frames for \(path): \(reason)")
+            }
+        case .interpreter(let vm):
+            guard walksRuby else { return }
+            let record = RubyProcess(pid: pid, rubyVersion: vm.version.packed, moduleSlotAddress: vm.moduleSlotAddress &- mapping.bias,
+                                     tlsOffset: vm.tlsOffset, device: mapping.device, inode: mapping.inode)
+            guard channel.send(.rubyProcess(record), urgent: true) else { return }
+            counters.rubyProcessesSent += 1
+            if loggedInterpreters.insert(FileIdentity(device: mapping.device, inode: mapping.inode)).inserted {
+                logger.debug("Ruby \(vm.version) in \(path): walking the Ruby frames of its processes")
+            }
         }
     }
 
@@ -393,12 +462,13 @@ public final class UnwindTablePublisher {
         logger.info("received a descriptor of dev \(answer.device) inode \(answer.inode) from the sampler (pid \(answer.pid)); kept for its unwind table and symbols")
         cache.keepPassedFile(opened, identity: identity)
         cache.compile(identity: identity, passedFile: opened, size: Int(clamping: request.end &- request.start))
-        if walksCPython {
+        if walksInterpreters {
             // An interpreter the name-based look could not read: named now, not after the compile.
             for found in interpreterFiles.examinePassed(opened, identity: identity) {
-                sendInterpreter(found.interpreter, runtimeAddress: found.runtimeAddress, device: found.mapping.device,
+                sendInterpreter(found.interpreter, address: found.address, device: found.mapping.device,
                                 inode: found.mapping.inode, path: found.mapping.path, pid: found.pid)
             }
+            logInterpreterRefusals()
             channel.flush()
         }
     }
@@ -422,7 +492,7 @@ public final class UnwindTablePublisher {
     }
 
     private enum MappingResult {
-        case covered(UnwindMapping, CPythonInterpreterDetection, HotSpotRuntimeDetection)
+        case covered(UnwindMapping, CPythonInterpreterDetection, HotSpotRuntimeDetection, RubyInterpreterDetection)
         case pending
         case uncovered
     }
@@ -493,6 +563,6 @@ public final class UnwindTablePublisher {
             }
         }
         return .covered(UnwindMapping(start: mapping.start, end: mapping.end, tableID: tableID, bias: bias,
-                                      device: identity.device, inode: identity.inode), compiled.cpython, compiled.hotspot)
+                                      device: identity.device, inode: identity.inode), compiled.cpython, compiled.hotspot, compiled.ruby)
     }
 }

@@ -1,0 +1,167 @@
+import CPythonSymbolization
+import ELF
+import PerlSymbolization
+import PHPSymbolization
+import Symbolization
+import UnwindTableCompiler
+import UnwindTableFormat
+import WireFormat
+
+/// An interpreter tandem walks, found in a mapped file: `anchorAddress` is the ELF address
+/// of what the sampler's walker starts from (`_PyRuntime`, `PL_thr_key`, `executor_globals`).
+enum MappedInterpreter: Hashable {
+    case cpython(CPythonInterpreter)
+    case perl(PerlInterpreter)
+    case php(PHPInterpreter)
+
+    var anchorAddress: UInt64 {
+        switch self {
+        case .cpython(let interpreter): interpreter.runtimeAddress
+        case .perl(let interpreter): interpreter.threadKeyAddress
+        case .php(let interpreter): interpreter.executorGlobalsAddress
+        }
+    }
+}
+
+/// Finds the CPython, Perl or PHP interpreter among a process's mapped files as soon as its
+/// mappings arrive, without waiting for the file's unwind table (seconds for a large static
+/// `python3`): so that a process's first samples already have its interpreter's frames.
+///
+/// Only files whose name says `python` (`python3.11`, `libpython3.11.so.1.0`) or `perl`
+/// (`perl`, `libperl.so.5.36`) or `php` (`php8.2`, `libphp.so`) are read here, once per file; a renamed CPython is still
+/// found by the table compile's parse (`CompiledUnwindTable.cpython`), later.
+final class InterpreterFiles {
+    private struct Found {
+        var interpreter: MappedInterpreter
+        var segments: [UnwindTable.LoadSegment]
+    }
+
+    /// Results by file; nil: not an interpreter tandem walks (or unreadable here).
+    private var files: [FileIdentity: Found?] = [:]
+    /// Interpreters found but not walked (a thread-safe PHP, a release without a layout), with
+    /// the reason, until the publisher logs them: at most one per file examined.
+    private var refusals: [(path: String, reason: String)] = []
+    /// Files no path opened for lack of permission, with the mappings that wait for them:
+    /// examined again when the sampler passes a descriptor (`examinePassed`).
+    private var awaiting: [FileIdentity: [(pid: Int32, mapping: Mapping)]] = [:]
+    private let maximumAwaitingPerFile = 256
+    /// Files examined per connection, at most (each costs one read of the file).
+    let maximumFiles = 4096
+    let maximumFileSize: Int
+
+    init(maximumFileSize: Int) {
+        self.maximumFileSize = maximumFileSize
+    }
+
+    /// Whether `path` may be an interpreter: its file name holds `python`, `perl` or `php`.
+    static func mayBeInterpreter(_ path: String) -> Bool {
+        guard let name = path.split(separator: "/").last else { return false }
+        return name.contains("python") || name.contains("perl") || name.contains("php")
+    }
+
+    /// The interpreter mapped at `mapping` and its anchor's address in the process.
+    func interpreter(at mapping: Mapping, pid: Int32) -> (MappedInterpreter, address: UInt64)? {
+        guard Self.mayBeInterpreter(mapping.path), mapping.inode != 0,
+              MappedFilePath.refusal(path: mapping.path, inode: mapping.inode) == nil else { return nil }
+        let identity = FileIdentity(device: mapping.device, inode: mapping.inode)
+        let found: Found?
+        if let known = files[identity] {
+            found = known
+        } else {
+            guard files.count < maximumFiles else { return nil }
+            switch examine(paths: ["/proc/\(pid)/root\(mapping.path)", mapping.path], identity: identity) {
+            case .found(let result, let refusal):
+                found = result
+                files[identity] = result
+                if let refusal { refusals.append((mapping.path, refusal)) }
+            case .notReadable:
+                // The table's request brings a descriptor (`examinePassed`).
+                if awaiting[identity, default: []].count < maximumAwaitingPerFile { awaiting[identity, default: []].append((pid, mapping)) }
+                return nil
+            }
+        }
+        guard let found else { return nil }
+        return Self.anchorAddress(of: found, at: mapping).map { (found.interpreter, $0) }
+    }
+
+    /// Whether `mapping`'s file waits for a descriptor (no path opened it).
+    func awaitsDescriptor(_ mapping: Mapping) -> Bool {
+        awaiting[FileIdentity(device: mapping.device, inode: mapping.inode)] != nil
+    }
+
+    /// A descriptor of `identity` arrived: the interpreter in it for each mapping that
+    /// waited for it.
+    func examinePassed(_ file: OpenFile, identity: FileIdentity) -> [(pid: Int32, mapping: Mapping, interpreter: MappedInterpreter, address: UInt64)] {
+        guard let waiting = awaiting.removeValue(forKey: identity) else { return [] }
+        var found: Found?
+        if case .success(let bytes) = UnwindTableCache.readDescriptor(file.fileDescriptor, name: file.path, identity: identity,
+                                                                      limit: maximumFileSize) {
+            let examined = Self.interpreter(in: bytes, name: file.path)
+            found = examined.found
+            if let refusal = examined.refusal { refusals.append((file.path, refusal)) }
+        }
+        files[identity] = found
+        guard let found else { return [] }
+        return waiting.compactMap { pid, mapping in
+            Self.anchorAddress(of: found, at: mapping).map { (pid, mapping, found.interpreter, $0) }
+        }
+    }
+
+    /// The interpreters found but not walked since the last call, with why: for the log.
+    func takeRefusals() -> [(path: String, reason: String)] {
+        defer { refusals = [] }
+        return refusals
+    }
+
+    /// The interpreter in a file's bytes, with the segments that place it; nil when none, with
+    /// the reason when the file holds an interpreter tandem does not walk.
+    private static func interpreter(in bytes: [UInt8], name: String) -> (found: Found?, refusal: String?) {
+        guard let elf = try? ELFFile(bytes: bytes, name: name) else { return (nil, nil) }
+        let interpreter: MappedInterpreter
+        var refusal: String?
+        if case .interpreter(let cpython) = (try? CPythonInterpreter.detect(in: elf)) ?? .notCPython {
+            interpreter = .cpython(cpython)
+        } else {
+            let perl = (try? PerlInterpreter.detect(in: elf)) ?? .notPerl
+            if case .interpreter(let found) = perl {
+                interpreter = .perl(found)
+            } else {
+                if case .unsupported(let reason) = perl { refusal = reason }
+                let php = (try? PHPInterpreter.detect(in: elf)) ?? .notPHP
+                guard case .interpreter(let found) = php else {
+                    if case .unsupported(let reason) = php { refusal = reason }
+                    return (nil, refusal)
+                }
+                interpreter = .php(found)
+            }
+        }
+        return (Found(interpreter: interpreter, segments: UnwindTable.LoadSegment.segments(of: elf)), nil)
+    }
+
+    /// The anchor in the process: the mapping's bias turns an ELF address into the
+    /// process's (address − (elf − start)).
+    private static func anchorAddress(of found: Found, at mapping: Mapping) -> UInt64? {
+        guard let elfAddress = found.segments.elfAddress(ofMappingAt: mapping.fileOffset) else { return nil }
+        return found.interpreter.anchorAddress &- (elfAddress &- mapping.start)
+    }
+
+    private enum Examination {
+        case found(Found?, refusal: String?)
+        /// Every path failed for lack of access (another mount namespace, permissions).
+        case notReadable
+    }
+
+    private func examine(paths: [String], identity: FileIdentity) -> Examination {
+        var onlyAccessFailures = true
+        for path in paths {
+            switch UnwindTableCache.readFile(path, identity: identity, limit: maximumFileSize) {
+            case .failure(let failure):
+                onlyAccessFailures = onlyAccessFailures && failure.isAccessFailure
+            case .success(let (_, bytes)):
+                let examined = Self.interpreter(in: bytes, name: path)
+                return .found(examined.found, refusal: examined.refusal)
+            }
+        }
+        return onlyAccessFailures ? .notReadable : .found(nil, refusal: nil)
+    }
+}
