@@ -6,6 +6,7 @@
  * walker's own table unwinder (hotspot_unwind.bpf.h).
  */
 #include "tandem_hotspot.h"
+#include "walker_common.bpf.h"
 
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -45,11 +46,6 @@ struct {
     __type(key, __u32);
     __type(value, struct tandem_hotspot_scratch);
 } hotspot_scratch SEC(".maps");
-
-static __always_inline int hotspot_read_u64(__u64 *value, __u64 address)
-{
-    return bpf_probe_read_user(value, sizeof(*value), (void *)address);
-}
 
 static __always_inline int hotspot_read_s32(__s32 *value, __u64 address)
 {
@@ -117,22 +113,22 @@ static long hotspot_emit_method(__u64 index, struct hotspot_emit_state *state)
     __u64 const_method = 0, pool = 0, holder = 0, klass_name = 0, method_name = 0, source_file = 0;
     __u16 name_index = 0, source_index = 0, code_size = 0;
     __s32 size_words = 0;
-    hotspot_read_u64(&const_method, frame->method + layout->method_const_method);
+    read_user_u64(&const_method, frame->method + layout->method_const_method);
     if (bpf_probe_read_user(event->const_method, TANDEM_HOTSPOT_CONST_METHOD_BYTES, (void *)const_method)) {
         fields->const_method_bytes = 0;
         flags |= TANDEM_HOTSPOT_CLASS_NAME_UNREADABLE | TANDEM_HOTSPOT_METHOD_NAME_UNREADABLE;
     } else {
         fields->const_method_bytes = TANDEM_HOTSPOT_CONST_METHOD_BYTES;
-        hotspot_read_u64(&pool, const_method + layout->const_method_constants);
+        read_user_u64(&pool, const_method + layout->const_method_constants);
         hotspot_read_u16(&name_index, const_method + layout->const_method_name_index);
         hotspot_read_u16(&code_size, const_method + layout->const_method_code_size);
         hotspot_read_s32(&size_words, const_method + layout->const_method_size_words);
-        hotspot_read_u64(&holder, pool + layout->constant_pool_pool_holder);
-        hotspot_read_u64(&klass_name, holder + layout->klass_name);
-        hotspot_read_u64(&method_name, pool + layout->constant_pool_size + 8 * (__u64)name_index);
+        read_user_u64(&holder, pool + layout->constant_pool_pool_holder);
+        read_user_u64(&klass_name, holder + layout->klass_name);
+        read_user_u64(&method_name, pool + layout->constant_pool_size + 8 * (__u64)name_index);
         hotspot_read_u16(&source_index, pool + layout->constant_pool_source_file);
         if (source_index)
-            hotspot_read_u64(&source_file, pool + layout->constant_pool_size + 8 * (__u64)source_index);
+            read_user_u64(&source_file, pool + layout->constant_pool_size + 8 * (__u64)source_index);
     }
     int copied = hotspot_copy_symbol(event->class_name, klass_name, layout);
     fields->class_name_bytes = copied < 0 ? 0 : copied;

@@ -23,22 +23,22 @@ static __always_inline __u64 hotspot_find_blob(struct tandem_hotspot_layout *lay
 {
     __u64 heaps, data;
     __s32 length;
-    if (hotspot_read_u64(&heaps, process->code_cache_heaps) || heaps == 0 ||
+    if (read_user_u64(&heaps, process->code_cache_heaps) || heaps == 0 ||
         hotspot_read_s32(&length, heaps + layout->growable_array_length) ||
-        hotspot_read_u64(&data, heaps + layout->growable_array_data))
+        read_user_u64(&data, heaps + layout->growable_array_data))
         return 0;
     for (int i = 0; i < TANDEM_HOTSPOT_MAX_HEAPS; i++) {
         if (i >= length)
             return 0;
         __u64 heap, low, high, segment_map;
         __s32 shift;
-        if (hotspot_read_u64(&heap, data + i * 8) ||
-            hotspot_read_u64(&low, heap + layout->code_heap_memory + layout->virtual_space_low) ||
-            hotspot_read_u64(&high, heap + layout->code_heap_memory + layout->virtual_space_high))
+        if (read_user_u64(&heap, data + i * 8) ||
+            read_user_u64(&low, heap + layout->code_heap_memory + layout->virtual_space_low) ||
+            read_user_u64(&high, heap + layout->code_heap_memory + layout->virtual_space_high))
             return 0;
         if (lookup < low || lookup >= high)
             continue;
-        if (hotspot_read_u64(&segment_map, heap + layout->code_heap_segment_map + layout->virtual_space_low) ||
+        if (read_user_u64(&segment_map, heap + layout->code_heap_segment_map + layout->virtual_space_low) ||
             hotspot_read_s32(&shift, heap + layout->code_heap_log2_segment_size) || shift < 4 || shift > 20)
             return 0;
         /* Each map byte is the distance back to its block's first segment (0 there, 0xff: free). */
@@ -61,7 +61,7 @@ static __always_inline __u32 hotspot_fingerprint(struct tandem_hotspot_layout *l
 {
     __u64 const_method;
     __u16 code_size = 0, name_index = 0;
-    if (hotspot_read_u64(&const_method, method + layout->method_const_method))
+    if (read_user_u64(&const_method, method + layout->method_const_method))
         return 0;
     hotspot_read_u16(&code_size, const_method + layout->const_method_code_size);
     hotspot_read_u16(&name_index, const_method + layout->const_method_name_index);
@@ -166,24 +166,24 @@ __attribute__((noinline)) int hotspot_step_frame(__u64 pid_slot, __u64 pc, __u64
     if (blob == 0)
         return 0;
     __u64 name_pointer, name = 0;
-    if (hotspot_read_u64(&name_pointer, blob + layout->code_blob_name) || hotspot_read_u64(&name, name_pointer))
+    if (read_user_u64(&name_pointer, blob + layout->code_blob_name) || read_user_u64(&name, name_pointer))
         return 0;
 
     if (name == HOTSPOT_NAME_INTERPRETER) {
         __u64 method, bcp, sender_sp, saved[2];
         __s64 bp = state->bp;
         if (bp == 0 || (bp & 7) ||
-            hotspot_read_u64(&method, bp + 8 * (__s64)layout->interpreter_method) ||
-            hotspot_read_u64(&sender_sp, bp + 8 * (__s64)layout->interpreter_sender_sp) ||
+            read_user_u64(&method, bp + 8 * (__s64)layout->interpreter_method) ||
+            read_user_u64(&sender_sp, bp + 8 * (__s64)layout->interpreter_sender_sp) ||
             bpf_probe_read_user(saved, sizeof(saved), (void *)bp))
             return -1;
         /* The leaf keeps its bytecode pointer in r13; the slot holds it only across calls. */
         if (slot == 0)
             bcp = state->r13;
-        else if (hotspot_read_u64(&bcp, bp + 8 * (__s64)layout->interpreter_bcp))
+        else if (read_user_u64(&bcp, bp + 8 * (__s64)layout->interpreter_bcp))
             return -1;
         __u64 const_method = 0;
-        hotspot_read_u64(&const_method, method + layout->method_const_method);
+        read_user_u64(&const_method, method + layout->method_const_method);
         __u64 bytecode = const_method + layout->const_method_size;
         __u32 bci = bcp >= bytecode && bcp - bytecode < 0x10000 ? (__u32)(bcp - bytecode) : 0xffffffff;
         hotspot_record(slot, method, 0, hotspot_fingerprint(layout, method), bci, TANDEM_HOTSPOT_INTERPRETED);
@@ -201,9 +201,9 @@ __attribute__((noinline)) int hotspot_step_frame(__u64 pid_slot, __u64 pc, __u64
     __s32 frame_words, frame_complete;
     if (hotspot_read_s32(&frame_words, blob + layout->code_blob_frame_size) ||
         hotspot_read_s32(&frame_complete, blob + layout->code_blob_frame_complete) ||
-        hotspot_read_u64(&code_begin, blob + layout->code_blob_code_begin) || frame_words <= 0 || frame_words > 0x10000)
+        read_user_u64(&code_begin, blob + layout->code_blob_code_begin) || frame_words <= 0 || frame_words > 0x10000)
         return -1;
-    hotspot_read_u64(&method, blob + layout->compiled_method_method);
+    read_user_u64(&method, blob + layout->compiled_method_method);
     __u32 offset = state->pc - code_begin < 0xffffffffULL ? (__u32)(state->pc - code_begin) : 0xffffffff;
     hotspot_record(slot, method, blob, method ? hotspot_fingerprint(layout, method) : 0, offset,
                    name == HOTSPOT_NAME_NMETHOD ? TANDEM_HOTSPOT_COMPILED : TANDEM_HOTSPOT_NATIVE_WRAPPER);
@@ -220,12 +220,12 @@ __attribute__((noinline)) int hotspot_step_frame(__u64 pid_slot, __u64 pc, __u64
     }
     __u64 caller_sp = state->sp + 8 * (__u64)frame_words;
     __u64 return_address;
-    if (hotspot_read_u64(&return_address, caller_sp - 8))
+    if (read_user_u64(&return_address, caller_sp - 8))
         return -1;
     scratch->bp = state->bp;
     if (frame_words >= 2) {
         __u64 saved_bp;
-        if (hotspot_read_u64(&saved_bp, caller_sp - 16))
+        if (read_user_u64(&saved_bp, caller_sp - 16))
             return -1;
         scratch->bp = saved_bp;
     }
