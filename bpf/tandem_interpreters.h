@@ -21,6 +21,7 @@
 #include "tandem_perl.h"
 #include "tandem_ruby.h"
 #include "tandem_php.h"
+#include "tandem_v8.h"
 
 /* Each walker's program's index in the sampling program's interpreter_programs. */
 enum tandem_runtime {
@@ -28,7 +29,7 @@ enum tandem_runtime {
     TANDEM_RUNTIME_PERL = 1,
     TANDEM_RUNTIME_RUBY = 2,
     TANDEM_RUNTIME_PHP = 3,
-    /* 4: V8's */
+    TANDEM_RUNTIME_V8 = 4,
     TANDEM_RUNTIME_JVM = 5,
     TANDEM_RUNTIMES = 6,
 };

@@ -78,6 +78,10 @@ row "optional: PHP process loading" "nothing: checks the aggregator's record 29 
     Sources/PHPLoading/*.swift
 row "optional: the BPF PHP walker and its structs" "engine structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
     bpf/php_walker.bpf.c bpf/php.bpf.h bpf/tandem_php.h
+row "optional: V8 process loading" "nothing: checks the aggregator's record 23 against the process's mappings (PROCMAP_QUERY)" "the aggregator's control records (pid, V8 build, address, device, inode)" \
+    Sources/V8Loading/*.swift
+row "optional: the BPF V8 walker and its structs" "the rbp chain and V8 heap objects through bpf_probe_read_user, at the sampler's own per-build offsets" "the memory of processes the loader accepted" \
+    bpf/v8_walker.bpf.c bpf/v8.bpf.h bpf/tandem_v8.h bpf/tandem_v8_layout.h
 row "optional: JVM process loading" "nothing: checks the aggregator's record 21 against the process's mappings (PROCMAP_QUERY); copies the walker's method records" "the aggregator's control records (pid, version, two addresses, device, inode); the walker's ring records" \
     Sources/HotSpotLoading/*.swift
 row "optional: the BPF JVM walker and its structs" "HotSpot structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
@@ -96,6 +100,8 @@ row "shared: Ruby layouts (per-version offsets, generated)" "nothing: constants"
     Sources/RubyLayouts/*.swift
 row "shared: PHP layouts (per-version offsets, generated)" "nothing: constants" "none" \
     Sources/PHPLayouts/*.swift
+row "shared: V8 layouts (per-build offsets, generated)" "nothing: constants" "none" \
+    Sources/V8Layouts/*.swift
 row "shared: wire format (records, stream encoder, control-record decoder)" "the control stream: length-framed records, every length and count bounded" "the aggregator's socket" \
     Sources/WireFormat/*.swift
 row "shared: unwind-table format and validator" "serialized tables (sizes, sorted offsets, rule words)" "the aggregator's control records" \

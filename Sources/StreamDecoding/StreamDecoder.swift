@@ -298,6 +298,10 @@ struct RecordResolver {
             return .rubyISeq(try reader.readRubyISeq())
         case .phpFunction:
             return .phpFunction(try reader.readPHPFunction())
+        case .v8Function:
+            return .v8Function(try reader.readV8Function())
+        case .v8Code:
+            return .v8Code(try reader.readV8Code())
         case .endOfStream:
             reachedEndOfStream = true
             return .endOfStream(try reader.readEndOfStream())
@@ -331,6 +335,7 @@ struct RecordResolver {
         case .perl: "perl stack"
         case .ruby: "ruby stack"
         case .php: "php stack"
+        case .v8: "v8 stack"
         }
     }
 

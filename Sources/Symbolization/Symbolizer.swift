@@ -2,6 +2,7 @@ import CPythonSymbolization
 import PerlSymbolization
 import PHPSymbolization
 import RubySymbolization
+import V8Symbolization
 import CTandemSymbolization
 import HotSpotLayouts
 import HotSpotSymbolization
@@ -90,6 +91,10 @@ public final class Symbolizer {
     /// The functions of PHP processes (docs/php.md), from function records.
     private var phpFunctions = PHPFunctionTable()
     private let phpLog = RateLimitedLog(what: "malformed PHP function records")
+    /// The JavaScript functions of V8 processes (docs/v8.md), from function records.
+    private var v8Functions = V8FunctionTable()
+    /// Optimized V8 code of those processes, from code records: which functions it inlined.
+    private var v8Codes = V8CodeTable()
     /// Files holding a line table, with its size, for `maximumLineTableBytes`.
     private var lineTableHolders: [(object: WeakObjectFile, bytes: Int)] = []
     private let lineLog = RateLimitedLog(what: "files with unreadable source lines")
@@ -135,6 +140,10 @@ public final class Symbolizer {
             applyRubyISeq(record)
         case .phpFunction(let record):
             applyPHPFunction(record)
+        case .v8Function(let record):
+            applyV8Function(record)
+        case .v8Code(let record):
+            applyV8Code(record)
         case .resetInterning:
             namedUserStacks.removeAll()
             namedKernelStacks.removeAll()
@@ -201,6 +210,8 @@ public final class Symbolizer {
                 perlSubs.remove(pid: pid)
                 rubyISeqs.remove(pid: pid)
                 phpFunctions.remove(pid: pid)
+                v8Functions.remove(pid: pid)
+                v8Codes.remove(pid: pid)
             }
         }
         processes[pid] = process
@@ -271,6 +282,38 @@ public final class Symbolizer {
         if exitedHead > 4096 {
             exitedProcesses.removeFirst(exitedHead)
             exitedHead = 0
+        }
+    }
+
+    private func applyV8Function(_ record: V8FunctionRecord) {
+        statistics.v8FunctionRecords += 1
+        guard let layout = Self.v8Layout(version: record.v8Version) else {
+            statistics.v8FunctionRecordsMalformed += 1
+            return
+        }
+        let function = V8Function(nameType: record.nameType, name: record.name, scriptNameType: record.scriptNameType,
+                                  scriptName: record.scriptName, layout: layout)
+        let key = V8FunctionKey(sharedFunctionInfo: record.sharedFunctionInfo, fingerprint: record.fingerprint)
+        if !v8Functions.insert(function, pid: record.pid, key: key, limit: options.maximumV8Functions) {
+            statistics.v8FunctionRecordsDropped += 1
+            reportLimit("max_v8_functions", options.maximumV8Functions,
+                        "JavaScript functions (or \(V8FunctionTable.bytesPerFunction) bytes of names per function on average) over all processes of this stream; frames of further ones stay unnamed")
+        }
+    }
+
+    private func applyV8Code(_ record: V8CodeRecord) {
+        statistics.v8CodeRecords += 1
+        guard Self.v8Layout(version: record.v8Version) != nil else {
+            statistics.v8CodeRecordsMalformed += 1
+            return
+        }
+        let code = V8Code(functionCount: record.inlinedFunctions.count, inliningPositions: record.inliningPositions,
+                          sourcePositionTable: record.sourcePositionTable)
+        let key = V8CodeKey(instructionStart: record.instructionStart, fingerprint: record.fingerprint)
+        if !v8Codes.insert((code, record.inlinedFunctions), pid: record.pid, key: key, limit: options.maximumV8Functions) {
+            statistics.v8CodeRecordsDropped += 1
+            reportLimit("max_v8_functions", options.maximumV8Functions,
+                        "optimized JavaScript code objects (or \(V8FunctionTable.bytesPerFunction) bytes of their tables each on average) over all processes of this stream; functions inlined into further ones stay unnamed")
         }
     }
 
@@ -489,6 +532,8 @@ public final class Symbolizer {
         perlSubs.removeAll()
         rubyISeqs.removeAll()
         phpFunctions.removeAll()
+        v8Functions.removeAll()
+        v8Codes.removeAll()
         lineTableHolders = []
         kernelSymbols = KernelSymbolTable()
         sampleStacks.removeAll()
@@ -611,8 +656,50 @@ public final class Symbolizer {
             frames = merged.frames
             cacheable = cacheable && merged.complete
         }
+        if sample.interpreterStackKind == .v8 {
+            var javaScript: [(pc: UInt64, frames: [Frame])] = []
+            for frame in V8Frame.frames(words: sample.interpreterStack) {
+                let (named, complete) = v8Frames(frame, pid: sample.pid)
+                for one in named {
+                    if one.functionName != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
+                }
+                cacheable = cacheable && complete
+                javaScript.append((frame.pc, named))
+            }
+            frames = V8FrameMerge.merge(javaScript, into: frames, userStart: userStart)
+        }
         if interned, cacheable { sampleStacks[key] = frames }
         return frames
+    }
+
+    /// The frames one walker frame stands for, innermost first: the functions optimized code
+    /// inlined at its pc (from the code's record), then its own function. `complete` is false
+    /// while a record that names them may still come.
+    private func v8Frames(_ frame: V8Frame, pid: Int32) -> (frames: [Frame], complete: Bool) {
+        let own = Self.v8Frame(frame, function: v8Functions.function(
+            pid: pid, V8FunctionKey(sharedFunctionInfo: frame.sharedFunctionInfo, fingerprint: frame.fingerprint)))
+        guard frame.kind == .compiled, frame.codeFingerprint != 0, frame.offset != V8Frame.unknownOffset else {
+            return ([own.0], own.complete)
+        }
+        let key = V8CodeKey(instructionStart: frame.pc &- UInt64(frame.offset), fingerprint: frame.codeFingerprint)
+        guard let (code, functions) = v8Codes.code(pid: pid, key) else { return ([own.0], false) }
+        // A return address is past its call: the call's position is the byte before.
+        let offset = frame.flags.contains(.sampledPC) || frame.offset == 0 ? frame.offset : frame.offset - 1
+        var frames: [Frame] = []
+        var complete = own.complete
+        for index in code.inlinedFunctions(atCodeOffset: offset) {
+            let inlined = functions[index]
+            let named = Self.v8Frame(V8Frame(pc: frame.pc, sharedFunctionInfo: inlined.sharedFunctionInfo,
+                                             fingerprint: inlined.fingerprint, offset: V8Frame.unknownOffset,
+                                             kind: .compiled, codeKind: frame.codeKind,
+                                             flags: inlined.sharedFunctionInfo == 0 ? .functionUnreadable : []),
+                                     function: v8Functions.function(pid: pid, V8FunctionKey(
+                                        sharedFunctionInfo: inlined.sharedFunctionInfo, fingerprint: inlined.fingerprint)))
+            frames.append(named.0)
+            complete = complete && named.complete
+        }
+        frames.append(own.0)
+        return (frames, complete)
     }
 
     // MARK: Kernel frames

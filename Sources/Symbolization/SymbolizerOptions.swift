@@ -40,6 +40,8 @@ public struct SymbolizerOptions: Sendable, Hashable {
     public var maximumRubyISeqs: Int
     /// PHP functions kept over all processes of a stream (no configuration key yet).
     public var maximumPHPFunctions = defaultMaximumPHPFunctions
+    /// JavaScript functions kept over all processes of a stream (V8 function records).
+    public var maximumV8Functions: Int
     /// Give native and Go frames their source file and line (`Frame.sourceFile`,
     /// `sourceLine`) from DWARF `.debug_line` or Go's `.gopclntab` (`source_lines`).
     public var sourceLines: Bool
@@ -73,6 +75,9 @@ public struct SymbolizerOptions: Sendable, Hashable {
     /// 2^16 functions (only those on sampled stacks are sent), and 32 MiB of their names and
     /// files (512 bytes each on average: `PHPFunctionTable.bytesPerFunction`).
     public static let defaultMaximumPHPFunctions = 1 << 16
+    /// 2^16 functions (only those on sampled stacks are sent) and 32 MiB of their names
+    /// (`V8FunctionTable.bytesPerFunction` each on average).
+    public static let defaultMaximumV8Functions = 1 << 16
     /// 2^22 rows (48 MiB): rows repeating their predecessor's file and line are not kept,
     /// which leaves a few million for the largest binaries.
     public static let defaultMaximumLineRows = 1 << 22
@@ -91,6 +96,7 @@ public struct SymbolizerOptions: Sendable, Hashable {
                 maximumCPythonCodes: Int = defaultMaximumCPythonCodes,
                 maximumHotSpotMethods: Int = defaultMaximumHotSpotMethods,
                 maximumRubyISeqs: Int = defaultMaximumCPythonCodes,
+                maximumV8Functions: Int = defaultMaximumV8Functions,
                 sourceLines: Bool = true,
                 maximumLineRows: Int = defaultMaximumLineRows,
                 maximumLineTableBytes: Int = defaultMaximumLineTableBytes) {
@@ -109,6 +115,7 @@ public struct SymbolizerOptions: Sendable, Hashable {
         self.maximumCPythonCodes = maximumCPythonCodes
         self.maximumHotSpotMethods = maximumHotSpotMethods
         self.maximumRubyISeqs = maximumRubyISeqs
+        self.maximumV8Functions = maximumV8Functions
         self.sourceLines = sourceLines
         self.maximumLineRows = maximumLineRows
         self.maximumLineTableBytes = maximumLineTableBytes

@@ -29,6 +29,9 @@ public enum ControlRecord: Hashable, Sendable {
     case rubyProcess(RubyProcess)
     /// Where a process's PHP engine keeps its executor globals (code 29).
     case phpProcess(PHPProcess)
+    /// A process running V8 (code 23): the sampler checks it against the process's own
+    /// mappings and walks its JavaScript frames.
+    case v8Process(V8Process)
     /// A record type this version does not know, skipped by its length.
     case unknown(type: UInt64, length: Int)
 }
@@ -44,6 +47,7 @@ public enum ControlRecordType: UInt64, Sendable {
     case perlProcess = 25
     case rubyProcess = 27
     case phpProcess = 29
+    case v8Process = 23
 }
 
 /// A process with a CPython interpreter (docs/cpython.md): the interpreter's version
@@ -243,6 +247,14 @@ public struct ControlEncoder: Sendable {
         case .hotspotProcess(let process):
             type = ControlRecordType.hotspotProcess.rawValue
             payload.writeHotSpotProcess(process)
+        case .v8Process(let process):
+            type = ControlRecordType.v8Process.rawValue
+            payload.writeInt32(process.pid)
+            payload.writeVarint(process.v8Version)
+            payload.writeVarint(process.v8Patch)
+            payload.writeVarint(process.address)
+            payload.writeVarint(process.device)
+            payload.writeVarint(process.inode)
         case .perlProcess(let process):
             type = ControlRecordType.perlProcess.rawValue
             payload.writeInt32(process.pid)
@@ -474,6 +486,13 @@ extension ByteReader {
             let address = try readVarint()
             return .phpProcess(PHPProcess(pid: pid, phpVersion: version, executorGlobalsAddress: address,
                                           device: try readVarint(), inode: try readVarint()))
+        case .v8Process:
+            let pid = try readInt32("pid")
+            let version = try readUInt32("v8 version")
+            let patch = try readUInt32("v8 patch")
+            let address = try readVarint()
+            return .v8Process(V8Process(pid: pid, v8Version: version, v8Patch: patch, address: address,
+                                        device: try readVarint(), inode: try readVarint()))
         }
     }
 

@@ -77,6 +77,14 @@ public enum CaptureInspection {
                     " \(hex(frame.function))/\(hex(UInt64(frame.fingerprint)))@\(frame.line)"
                         + (frame.flags.contains(.entry) ? "!" : "")
                 }.joined()
+            case .v8:
+                let frames = V8Frame.frames(words: stack.frames)
+                return "stack #\(stack.id) v8 \(frames.count) frames:" + frames.map { frame in
+                    " \(hex(frame.pc))=\(hex(frame.sharedFunctionInfo))/\(hex(UInt64(frame.fingerprint)))@"
+                        + (frame.offset == V8Frame.unknownOffset ? "?" : "\(frame.offset)")
+                        + (frame.kind == .interpreted ? "i" : "c")
+                        + (frame.codeFingerprint == 0 ? "" : "+\(hex(UInt64(frame.codeFingerprint)))")
+                }.joined()
             }
         case .threadDefinition(let thread):
             return "thread #\(thread.id) pid=\(thread.pid) tid=\(thread.tid)"
@@ -138,6 +146,16 @@ public enum CaptureInspection {
             return "php_function pid=\(record.pid) function=\(hex(record.function)) fingerprint=\(hex(UInt64(record.fingerprint)))"
                 + " php=\(record.phpVersion >> 8).\(record.phpVersion & 0xff) type=\(record.type) flags=\(hex(UInt64(record.flags)))"
                 + " bytes=\(record.name.count)/\(record.className.count)/\(record.file.count)"
+        case .v8Function(let function):
+            return "v8_function pid=\(function.pid) sfi=\(hex(function.sharedFunctionInfo))"
+                + " fingerprint=\(hex(UInt64(function.fingerprint))) v8=\(hex(UInt64(function.v8Version)))"
+                + " flags=\(hex(UInt64(function.flags)))"
+                + " bytes=\(function.sharedFunctionInfoBytes.count)/\(function.scopeInfoSlots.count)/\(function.name.count)/\(function.scriptName.count)"
+        case .v8Code(let code):
+            return "v8_code pid=\(code.pid) start=\(hex(code.instructionStart)) fingerprint=\(hex(UInt64(code.fingerprint)))"
+                + " v8=\(hex(UInt64(code.v8Version))) kind=\(code.codeKind) size=\(code.instructionSize) flags=\(hex(UInt64(code.flags)))"
+                + " inlined=" + code.inlinedFunctions.map { "\(hex($0.sharedFunctionInfo))/\(hex(UInt64($0.fingerprint)))" }.joined(separator: ",")
+                + " bytes=\(code.inliningPositions.count)/\(code.sourcePositionTable.count)"
         case .unknown(let type, let length):
             return "unknown type=\(type) length=\(length)"
         }
@@ -227,7 +245,7 @@ public struct CaptureSummary {
             switch stack.kind {
             case .kernel: kernelStacks.insert(stack.frames)
             case .user: userStacks.insert(stack.frames)
-            case .cpython, .perl, .ruby, .php, .hotspot: break
+            case .cpython, .perl, .ruby, .php, .v8, .hotspot: break
             }
         case .process(let process):
             processRecords += 1
@@ -265,6 +283,8 @@ public struct CaptureSummary {
         case .perlSub: "perl_sub"
         case .rubyISeq: "ruby_iseq"
         case .phpFunction: "php_function"
+        case .v8Function: "v8_function"
+        case .v8Code: "v8_code"
         case .unknown(let type, _): "unknown_\(type)"
         }
     }

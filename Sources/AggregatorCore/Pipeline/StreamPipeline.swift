@@ -142,6 +142,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
                 unwindPublisher?.walksPerl = runtime.configuration.profilingReceiver.walksPerl
                 unwindPublisher?.walksRuby = runtime.configuration.profilingReceiver.walksRuby
                 unwindPublisher?.walksPHP = runtime.configuration.profilingReceiver.walksPHP
+                unwindPublisher?.walksV8 = runtime.configuration.profilingReceiver.walksV8
             }
         case .fileDescriptor(let answer):
             handleFileDescriptor(answer, at: offset)

@@ -1,6 +1,7 @@
 import CPythonSymbolization
 import HotSpotSymbolization
 import RubySymbolization
+import V8Symbolization
 import Logging
 import Symbolization
 import SystemCalls
@@ -50,6 +51,8 @@ public final class UnwindTablePublisher {
         public var rubyProcessesSent = 0
         /// PHP process records sent (control record 29).
         public var phpProcessesSent = 0
+        /// V8 process records sent (control record 23).
+        public var v8ProcessesSent = 0
     }
 
     private let cache: UnwindTableCache
@@ -77,6 +80,9 @@ public final class UnwindTablePublisher {
     private lazy var interpreterFiles = InterpreterFiles(maximumFileSize: maximumFileSize)
     /// Name each process's Ruby VM to the sampler, which then walks its Ruby frames.
     public var walksRuby = true
+    /// Name each Node process's V8 to the sampler, which then walks its JavaScript frames.
+    public var walksV8 = true
+    private lazy var v8Files = V8RuntimeFiles(maximumFileSize: maximumFileSize)
     /// The last mappings record of every process, published once the process is sampled:
     /// the sampler's table budget goes to processes that run, not to every idle one.
     private var latest: [Int32: Mappings] = [:]
@@ -186,6 +192,7 @@ public final class UnwindTablePublisher {
             }
             logInterpreterRefusals()
         }
+        if walksV8 { publishV8(mappings) }
         for mapping in mappings.mappings.sorted(by: { $0.start < $1.start }) {
             let result = entry(for: mapping, pid: mappings.pid)
             guard case .covered(let entry, let cpython, let hotspot, let ruby) = result else {
@@ -208,6 +215,31 @@ public final class UnwindTablePublisher {
             counters.mappingsRecordsSent += 1
             counters.mappingsCovered += entries.count
             publishedTables[mappings.pid] = Set(entries.map(\.tableID))
+        }
+    }
+
+    /// Names a Node process's V8 to the sampler (control record 23) with each set of its
+    /// mappings (after an exec the sampler forgot the old one): once, for the first mapping
+    /// of Node's file that places the build's metadata symbol.
+    private func publishV8(_ mappings: Mappings) {
+        for mapping in mappings.mappings {
+            guard let (runtime, address) = v8Files.runtime(at: mapping, pid: mappings.pid) else {
+                let identity = FileIdentity(device: mapping.device, inode: mapping.inode)
+                if let reason = v8Files.refusals[identity], loggedInterpreters.insert(identity).inserted {
+                    logger.info("no JavaScript frames for \(mapping.path): \(reason)")
+                }
+                continue
+            }
+            let layout = runtime.layout
+            let record = V8Process(pid: mappings.pid, v8Version: layout.version, v8Patch: UInt32(layout.patch),
+                                   address: address, device: mapping.device, inode: mapping.inode)
+            // Urgent, as CPython's: a few bytes the process's JavaScript frames wait on.
+            guard channel.send(.v8Process(record), urgent: true) else { return }
+            counters.v8ProcessesSent += 1
+            if loggedInterpreters.insert(FileIdentity(device: mapping.device, inode: mapping.inode)).inserted {
+                logger.debug("\(layout) in \(mapping.path): walking the JavaScript frames of its processes")
+            }
+            return
         }
     }
 
