@@ -16,6 +16,7 @@
 #include "ruby.bpf.h"
 #include "php.bpf.h"
 #include "v8.bpf.h"
+#include "hotspot.bpf.h"
 
 /* Indexed by enum tandem_runtime (tandem_interpreters.h); WalkerPrograms fills it. */
 struct {
@@ -40,6 +41,8 @@ static __always_inline void interpreter_tail_call(void *ctx, __u32 pid)
         runtime = TANDEM_RUNTIME_PHP;
     else if (bpf_map_lookup_elem(&v8_processes, &pid))
         runtime = TANDEM_RUNTIME_V8;
+    else if (bpf_map_lookup_elem(&hotspot_processes, &pid))
+        runtime = TANDEM_RUNTIME_JVM;
     if (runtime < TANDEM_RUNTIMES)
         bpf_tail_call(ctx, &interpreter_programs, runtime);
 }

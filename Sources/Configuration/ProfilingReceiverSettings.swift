@@ -50,6 +50,10 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
     private func tracersName(_ tracer: String) -> Bool {
         tracers.split(separator: ",").contains { ["all", tracer].contains($0.trimmingCharacters(in: .whitespaces)) }
     }
+    /// Whether `tracers` asks for JVM frames (upstream's tracer name: `hotspot`).
+    public var walksHotSpot: Bool {
+        tracers.split(separator: ",").contains { ["all", "hotspot"].contains($0.trimmingCharacters(in: .whitespaces)) }
+    }
     /// Upstream sends frames for unwinding errors. Ignored (tandem counts errors instead).
     public var sendErrorFrames: Bool = false
     /// Upstream sends samples of idle CPUs. Exposed for the aggregator to apply.

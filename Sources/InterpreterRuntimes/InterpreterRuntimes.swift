@@ -1,8 +1,9 @@
 import CPythonLoading
-import RubyLoading
+import HotSpotLoading
 import InterpreterLoading
 import PerlLoading
 import PHPLoading
+import RubyLoading
 import SystemCalls
 import V8Loading
 
@@ -14,6 +15,7 @@ package enum InterpreterRuntimes {
     /// and each loader refuses every record.
     package static func loaders(object: OpaquePointer?) throws(SystemCallError) -> [any InterpreterLoader] {
         [try CPythonLoader(object: object), try PerlLoader(object: object), try RubyLoader(object: object),
-         try PHPLoader(object: object), try V8Loader(object: object)]
+         try PHPLoader(object: object), try V8Loader(object: object),
+         try HotSpotLoader(object: object)]
     }
 }

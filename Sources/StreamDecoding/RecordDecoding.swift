@@ -34,6 +34,7 @@ extension ByteReader {
         if kind.isInterpreter, count % kind.wordsPerFrame != 0 {
             throw .valueOutOfRange(field: "interpreter frame words", value: UInt64(count))
         }
+
         return StackDefinition(id: id, kind: kind, frames: frames)
     }
 
@@ -190,6 +191,22 @@ extension ByteReader {
         return CPythonCodeRecord(pid: pid, code: code, fingerprint: fingerprint, pythonVersion: version, flags: flags,
                            header: copies[0], name: copies[1], qualifiedName: copies[2], fileName: copies[3],
                            lineTable: copies[4])
+    }
+
+    mutating func readHotSpotMethod() throws(WireFormatError.Kind) -> HotSpotMethodRecord {
+        let pid = try readInt32("pid")
+        let method = try readVarint()
+        let fingerprint = try readUInt32("fingerprint")
+        let version = try readUInt32("jdk feature version")
+        let flags = try readUInt32("method flags")
+        var copies: [[UInt8]] = []
+        for _ in 0..<5 {
+            let count = try readCount("method copy length", limit: HotSpotMethodRecord.maximumCopyBytes)
+            copies.append(readBytes(count))
+        }
+        return HotSpotMethodRecord(pid: pid, method: method, fingerprint: fingerprint, featureVersion: version, flags: flags,
+                                   constMethod: copies[0], className: copies[1], methodName: copies[2],
+                                   sourceFile: copies[3], lineTable: copies[4])
     }
 
     mutating func readRubyISeq() throws(WireFormatError.Kind) -> RubyISeqRecord {

@@ -290,6 +290,8 @@ struct RecordResolver {
             return .fileDescriptor(try reader.readFileDescriptorAnswer())
         case .cpythonCode:
             return .cpythonCode(try reader.readCPythonCode())
+        case .hotspotMethod:
+            return .hotspotMethod(try reader.readHotSpotMethod())
         case .perlSub:
             return .perlSub(try reader.readPerlSub())
         case .rubyISeq:
@@ -329,6 +331,7 @@ struct RecordResolver {
         case .kernel: "kernel stack"
         case .user: "user stack"
         case .cpython: "cpython stack"
+        case .hotspot: "hotspot stack"
         case .perl: "perl stack"
         case .ruby: "ruby stack"
         case .php: "php stack"

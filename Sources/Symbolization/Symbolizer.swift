@@ -4,6 +4,8 @@ import PHPSymbolization
 import RubySymbolization
 import V8Symbolization
 import CTandemSymbolization
+import HotSpotLayouts
+import HotSpotSymbolization
 import Logging
 import RateLimitedLogging
 import Profiles
@@ -77,7 +79,9 @@ public final class Symbolizer {
     private lazy var vdso: ObjectFile? = loadOwnVDSO()
     /// The code objects of CPython processes (docs/cpython.md), from code records.
     private var cpythonCodes = CPythonCodeTable()
+    private var hotspotMethods = HotSpotMethodTable()
     private let cpythonLog = RateLimitedLog(what: "malformed CPython code records")
+    private let hotspotLog = RateLimitedLog(what: "malformed JVM method records")
     /// The subs of Perl processes (docs/perl.md), from sub records.
     private var perlSubs = PerlSubTable()
     private let perlLog = RateLimitedLog(what: "malformed Perl sub records")
@@ -128,6 +132,8 @@ public final class Symbolizer {
             sampleStacks.removeAll()
         case .cpythonCode(let record):
             applyCPythonCode(record)
+        case .hotspotMethod(let record):
+            applyHotSpotMethod(record)
         case .perlSub(let record):
             applyPerlSub(record)
         case .rubyISeq(let record):
@@ -200,6 +206,7 @@ public final class Symbolizer {
             mappingCount -= old.mappings.count
             if old !== process {
                 cpythonCodes.remove(pid: pid)
+                hotspotMethods.remove(pid: pid)
                 perlSubs.remove(pid: pid)
                 rubyISeqs.remove(pid: pid)
                 phpFunctions.remove(pid: pid)
@@ -334,6 +341,44 @@ public final class Symbolizer {
                         "CPython code objects (or \(CPythonCodeTable.bytesPerCode) bytes of names and line ranges per object on average) over all processes of this stream; frames of further ones stay unnamed")
         }
         // Stacks named before this code came may hold its frame unnamed: they were not cached.
+    }
+
+    private func applyHotSpotMethod(_ record: HotSpotMethodRecord) {
+        statistics.hotspotMethodRecords += 1
+        guard let index = HotSpotLayout.index(ofFeatureVersion: Int(record.featureVersion)) else {
+            statistics.hotspotMethodRecordsMalformed += 1
+            hotspotLog.log(.warning, "a method record of JDK \(record.featureVersion), which has no layout here (pid \(record.pid))", to: logger)
+            return
+        }
+        let method: HotSpotMethod
+        do {
+            method = try HotSpotMethod(decoding: HotSpotMethodCopies(
+                constMethod: record.constMethod, className: record.className, methodName: record.methodName,
+                sourceFile: record.sourceFile, lineTable: record.lineTable), layout: HotSpotLayout.supported[index])
+        } catch {
+            statistics.hotspotMethodRecordsMalformed += 1
+            hotspotLog.log(.warning, "pid \(record.pid), method 0x\(String(record.method, radix: 16)): \(error); its frames stay unnamed", to: logger)
+            return
+        }
+        let key = HotSpotMethodKey(method: record.method, fingerprint: record.fingerprint)
+        if !hotspotMethods.insert(method, pid: record.pid, key: key, limit: options.maximumHotSpotMethods) {
+            statistics.hotspotMethodRecordsDropped += 1
+            reportLimit("max_jvm_methods", options.maximumHotSpotMethods,
+                        "JVM methods (or \(HotSpotMethodTable.bytesPerMethod) bytes of names and line tables per method on average) over all processes of this stream; frames of further ones stay unnamed")
+        }
+    }
+
+    /// The Java frames of a sample named with the process's method records, each with its native slot.
+    func namedHotSpotFrames(_ java: [HotSpotFrame], pid: Int32) -> (frames: [(slot: Int, frame: Frame)], complete: Bool) {
+        var complete = true
+        let named = java.map { frame -> (slot: Int, frame: Frame) in
+            let (named, done) = Self.hotspotFrame(
+                frame, method: hotspotMethods.method(pid: pid, HotSpotMethodKey(method: frame.method, fingerprint: frame.fingerprint)))
+            if named.functionName != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
+            complete = complete && done
+            return (Int(frame.slot), named)
+        }
+        return (named, complete)
     }
 
     private func applyPerlSub(_ record: PerlSubRecord) {
@@ -483,6 +528,7 @@ public final class Symbolizer {
         awaitedFiles = [:]
         internedPaths = [:]
         cpythonCodes.removeAll()
+        hotspotMethods.removeAll()
         perlSubs.removeAll()
         rubyISeqs.removeAll()
         phpFunctions.removeAll()
@@ -596,6 +642,10 @@ public final class Symbolizer {
             frames = CPythonFrameMerge.merge(named, entries: python.map { $0.flags.contains(.entry) },
                                              into: PerfTrampolines.removed(from: frames, userStart: userStart),
                                              userStart: userStart)
+        } else if sample.interpreterStackKind == .hotspot {
+            let (java, complete) = namedHotSpotFrames(HotSpotFrame.frames(words: sample.interpreterStack), pid: sample.pid)
+            cacheable = cacheable && complete
+            frames = HotSpotFrameMerge.merge(java, into: frames, userStart: userStart)
         } else if sample.interpreterStackKind == .php {
             let merged = mergingPHPFrames(sample.phpFrames, pid: sample.pid, into: frames, userStart: userStart)
             frames = merged.frames

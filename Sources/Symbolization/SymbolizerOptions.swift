@@ -32,6 +32,8 @@ public struct SymbolizerOptions: Sendable, Hashable {
     public var maximumKernelSymbols: Int
     /// CPython code objects kept over all processes of a stream (`max_cpython_code_objects`).
     public var maximumCPythonCodes: Int
+    /// JVM methods kept over all processes of a stream (their method records, docs/jvm.md).
+    public var maximumHotSpotMethods: Int
     /// Perl subs kept over all processes of a stream (no configuration key yet).
     public var maximumPerlSubs = defaultMaximumPerlSubs
     /// Ruby iseqs kept over all processes of a stream (as many as CPython code objects by default).
@@ -64,6 +66,9 @@ public struct SymbolizerOptions: Sendable, Hashable {
     /// a few thousand), and 64 MiB of their names and decoded line tables (1 KiB each on
     /// average: `CPythonCodeTable.bytesPerCode`).
     public static let defaultMaximumCPythonCodes = 1 << 16
+    /// 2^17 methods (only those on sampled stacks are sent), and 64 MiB of their names and
+    /// line tables (512 bytes each on average: `HotSpotMethodTable.bytesPerMethod`).
+    public static let defaultMaximumHotSpotMethods = 1 << 17
     /// 2^16 subs (only those on sampled stacks are sent), and 32 MiB of their names and
     /// files (512 bytes each on average: `PerlSubTable.bytesPerSub`).
     public static let defaultMaximumPerlSubs = 1 << 16
@@ -89,6 +94,7 @@ public struct SymbolizerOptions: Sendable, Hashable {
                 maximumMappings: Int = defaultMaximumMappings,
                 maximumKernelSymbols: Int = defaultMaximumKernelSymbols,
                 maximumCPythonCodes: Int = defaultMaximumCPythonCodes,
+                maximumHotSpotMethods: Int = defaultMaximumHotSpotMethods,
                 maximumRubyISeqs: Int = defaultMaximumCPythonCodes,
                 maximumV8Functions: Int = defaultMaximumV8Functions,
                 sourceLines: Bool = true,
@@ -107,6 +113,7 @@ public struct SymbolizerOptions: Sendable, Hashable {
         self.maximumMappings = maximumMappings
         self.maximumKernelSymbols = maximumKernelSymbols
         self.maximumCPythonCodes = maximumCPythonCodes
+        self.maximumHotSpotMethods = maximumHotSpotMethods
         self.maximumRubyISeqs = maximumRubyISeqs
         self.maximumV8Functions = maximumV8Functions
         self.sourceLines = sourceLines

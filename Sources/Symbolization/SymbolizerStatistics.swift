@@ -58,6 +58,11 @@ public struct SymbolizerStatistics: Sendable, Hashable {
     public var cpythonCodeRecords: UInt64 = 0
     public var cpythonCodeRecordsDropped: UInt64 = 0
     public var cpythonCodeRecordsMalformed: UInt64 = 0
+    /// JVM method records received, refused by `maximumHotSpotMethods`, and unreadable
+    /// (a JDK without a layout, copies that do not parse): the last two leave frames unnamed.
+    public var hotspotMethodRecords: UInt64 = 0
+    public var hotspotMethodRecordsDropped: UInt64 = 0
+    public var hotspotMethodRecordsMalformed: UInt64 = 0
     /// Perl sub records received, refused by `maximumPerlSubs`, and unreadable (a release
     /// without a layout, copies that do not parse): the last two leave frames unnamed.
     public var perlSubRecords: UInt64 = 0

@@ -19,6 +19,9 @@ public enum ControlRecord: Hashable, Sendable {
     /// Where a process's CPython interpreter keeps its runtime state (code 19): the
     /// sampler checks it against the process's own mappings and walks its Python frames.
     case cpythonProcess(CPythonProcess)
+    /// Where a process's JVM keeps its code cache (code 21): the sampler checks it against
+    /// the process's own mappings and walks its Java frames.
+    case hotspotProcess(HotSpotProcess)
     /// Where a process's Perl interpreter keeps its thread key (code 25): the sampler
     /// checks it against the process's own mappings and walks its Perl frames.
     case perlProcess(PerlProcess)
@@ -40,6 +43,7 @@ public enum ControlRecordType: UInt64, Sendable {
     case releaseUnwindTable = 14
     case fileRequest = 15
     case cpythonProcess = 19
+    case hotspotProcess = 21
     case perlProcess = 25
     case rubyProcess = 27
     case phpProcess = 29
@@ -240,6 +244,9 @@ public struct ControlEncoder: Sendable {
             payload.writeVarint(process.runtimeAddress)
             payload.writeVarint(process.device)
             payload.writeVarint(process.inode)
+        case .hotspotProcess(let process):
+            type = ControlRecordType.hotspotProcess.rawValue
+            payload.writeHotSpotProcess(process)
         case .v8Process(let process):
             type = ControlRecordType.v8Process.rawValue
             payload.writeInt32(process.pid)
@@ -452,6 +459,14 @@ extension ByteReader {
             let address = try readVarint()
             return .cpythonProcess(CPythonProcess(pid: pid, pythonVersion: version, runtimeAddress: address,
                                                   device: try readVarint(), inode: try readVarint()))
+        case .hotspotProcess:
+            let pid = try readInt32("pid")
+            let version = try readUInt32("jdk feature version")
+            let heaps = try readVarint()
+            let stub = try readVarint()
+            return .hotspotProcess(HotSpotProcess(pid: pid, featureVersion: version, codeCacheHeapsAddress: heaps,
+                                                  callStubReturnAddressAddress: stub, device: try readVarint(),
+                                                  inode: try readVarint()))
         case .perlProcess:
             let pid = try readInt32("pid")
             let version = try readUInt32("perl version")

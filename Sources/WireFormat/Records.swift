@@ -19,6 +19,8 @@ public enum RecordType: UInt64, Sendable, CaseIterable {
     case fileDescriptor = 16
     /// A code object a sample's Python frames name (docs/cpython.md).
     case cpythonCode = 18
+    /// A method a sample's Java frames name (docs/jvm.md).
+    case hotspotMethod = 20
     /// A sub a sample's Perl frames name (docs/perl.md).
     case perlSub = 24
     /// An iseq a sample's Ruby frames name (docs/ruby.md).
@@ -51,6 +53,7 @@ public enum Record: Hashable, Sendable {
     case unwindTablesEvicted(UnwindTablesEvicted)
     case fileDescriptor(FileDescriptorAnswer)
     case cpythonCode(CPythonCodeRecord)
+    case hotspotMethod(HotSpotMethodRecord)
     case perlSub(PerlSubRecord)
     case rubyISeq(RubyISeqRecord)
     case phpFunction(PHPFunctionRecord)
@@ -76,6 +79,7 @@ public enum Record: Hashable, Sendable {
         case .unwindTablesEvicted: .unwindTablesEvicted
         case .fileDescriptor: .fileDescriptor
         case .cpythonCode: .cpythonCode
+        case .hotspotMethod: .hotspotMethod
         case .perlSub: .perlSub
         case .rubyISeq: .rubyISeq
         case .phpFunction: .phpFunction
@@ -94,6 +98,8 @@ public enum StackKind: UInt64, Sendable, Hashable, CaseIterable {
     case user = 1
     /// `CPythonFrame.words`.
     case cpython = 2
+    /// `HotSpotFrame.words`.
+    case hotspot = 3
     /// Four words per frame (`V8Frame.words`): a multiple of the two every interpreter kind has.
     case v8 = 4
     /// `PerlFrame.words`.
@@ -106,11 +112,11 @@ public enum StackKind: UInt64, Sendable, Hashable, CaseIterable {
     /// A runtime's frames, which a sample carries in its interpreter stack.
     public var isInterpreter: Bool { self != .kernel && self != .user }
 
-    /// Words per frame: 1 for addresses, 2 for CPython's, Perl's, Ruby's and PHP's, 4 for V8's.
+    /// Words per frame: 1 for addresses, 2 for CPython's, the JVM's, Perl's, Ruby's and PHP's, 4 for V8's.
     public var wordsPerFrame: Int {
         switch self {
         case .kernel, .user: 1
-        case .cpython, .perl, .ruby, .php: 2
+        case .cpython, .hotspot, .perl, .ruby, .php: 2
         case .v8: V8Frame.wordCount
         }
     }
@@ -469,6 +475,16 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
     /// Chosen switches not recorded: the map of threads off the CPU was full. Not a sample
     /// drop (no sample existed yet); the off-CPU time of those waits is missing.
     public static let offCPUSwitchesLost = StatisticsCounter(rawValue: 36)
+    /// JVM process records (control record 21) the sampler checked and loaded.
+    public static let hotspotProcessesLoaded = StatisticsCounter(rawValue: 37)
+    /// ... refused (unknown JDK, addresses outside libjvm.so's data, walker off).
+    public static let hotspotProcessesRejected = StatisticsCounter(rawValue: 38)
+    /// Java frames the walker recorded.
+    public static let hotspotFrames = StatisticsCounter(rawValue: 39)
+    /// Method records the walker wrote.
+    public static let hotspotMethodRecords = StatisticsCounter(rawValue: 40)
+    /// Method records lost (ring buffer full, no live stream); each is sent again at its next sample.
+    public static let hotspotMethodRecordsLost = StatisticsCounter(rawValue: 41)
     /// Perl process records (control record 25) the sampler checked and loaded.
     public static let perlProcessesLoaded = StatisticsCounter(rawValue: 47)
     /// ... refused (unknown release, a file or address the process's mappings do not back, walker off).
@@ -551,6 +567,11 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
         case .offCPUSamples: "off_cpu_samples"
         case .offCPUSwitchesRecorded: "off_cpu_switches_recorded"
         case .offCPUSwitchesLost: "off_cpu_switches_lost"
+        case .hotspotProcessesLoaded: "hotspot_processes_loaded"
+        case .hotspotProcessesRejected: "hotspot_processes_rejected"
+        case .hotspotFrames: "hotspot_frames"
+        case .hotspotMethodRecords: "hotspot_method_records"
+        case .hotspotMethodRecordsLost: "hotspot_method_records_lost"
         case .perlProcessesLoaded: "perl_processes_loaded"
         case .perlProcessesRejected: "perl_processes_rejected"
         case .perlWalks: "perl_walks"

@@ -240,6 +240,10 @@ public struct StreamEncoder {
             payload.removeAll()
             payload.writeCPythonCode(code)
             frame(.cpythonCode)
+        case .hotspotMethod(let method):
+            payload.removeAll()
+            payload.writeHotSpotMethod(method)
+            frame(.hotspotMethod)
         case .perlSub(let sub):
             payload.removeAll()
             payload.writePerlSub(sub)

@@ -150,6 +150,8 @@ final class CaptureFollower: @unchecked Sendable {
     private var decoder = StreamDecoder()
     private(set) var header: StreamHeader?
     private(set) var samples: [(pid: Int32, time: UInt64)] = []
+    /// Processes with at least one sample carrying interpreter frames (any runtime's).
+    private(set) var pidsWithInterpreterFrames: Set<Int32> = []
     private(set) var describedPIDs: Set<Int32> = []
     private(set) var exitedPIDs: Set<Int32> = []
     private(set) var lastStatistics: SamplerStatistics?
@@ -170,7 +172,9 @@ final class CaptureFollower: @unchecked Sendable {
         while let record = try decoder.next() {
             switch record {
             case .header(let value): header = value
-            case .sample(let sample): samples.append((sample.pid, sample.time))
+            case .sample(let sample):
+                samples.append((sample.pid, sample.time))
+                if !sample.interpreterStack.isEmpty { pidsWithInterpreterFrames.insert(sample.pid) }
             case .process(let process): describedPIDs.insert(process.pid)
             case .processExit(let exit): exitedPIDs.insert(exit.pid)
             case .statistics(let statistics): lastStatistics = statistics

@@ -53,6 +53,11 @@ public enum CaptureInspection {
                         + (frame.instruction == CPythonFrame.unknownInstruction ? "?" : "\(frame.instruction)")
                         + (frame.flags.contains(.entry) ? "!" : "")
                 }.joined()
+            case .hotspot:
+                let frames = HotSpotFrame.frames(words: stack.frames)
+                return "stack #\(stack.id) hotspot \(frames.count) frames:" + frames.map { frame in
+                    " \(frame.kind)@\(frame.slot):\(hex(frame.method))/\(hex(UInt64(frame.fingerprint)))+\(frame.position)"
+                }.joined()
             case .perl:
                 let frames = PerlFrame.frames(words: stack.frames)
                 return "stack #\(stack.id) perl \(frames.count) frames:" + frames.map { frame in
@@ -124,6 +129,11 @@ public enum CaptureInspection {
             return "cpython_code pid=\(code.pid) code=\(hex(code.code)) fingerprint=\(hex(UInt64(code.fingerprint)))"
                 + " python=\(code.pythonVersion >> 8).\(code.pythonVersion & 0xff) flags=\(hex(UInt64(code.flags)))"
                 + " bytes=\(code.header.count)/\(code.name.count)/\(code.qualifiedName.count)/\(code.fileName.count)/\(code.lineTable.count)"
+        case .hotspotMethod(let method):
+            return "hotspot_method pid=\(method.pid) method=\(hex(method.method)) fingerprint=\(hex(UInt64(method.fingerprint)))"
+                + " jdk=\(method.featureVersion) flags=\(hex(UInt64(method.flags)))"
+                + " bytes=\(method.constMethod.count)/\(method.className.count)/\(method.methodName.count)"
+                + "/\(method.sourceFile.count)/\(method.lineTable.count)"
         case .perlSub(let sub):
             return "perl_sub pid=\(sub.pid) address=\(hex(sub.address)) fingerprint=\(hex(UInt64(sub.fingerprint)))"
                 + " perl=\(sub.perlVersion >> 16).\(sub.perlVersion >> 8 & 0xff).\(sub.perlVersion & 0xff) flags=\(hex(UInt64(sub.flags)))"
@@ -235,7 +245,7 @@ public struct CaptureSummary {
             switch stack.kind {
             case .kernel: kernelStacks.insert(stack.frames)
             case .user: userStacks.insert(stack.frames)
-            case .cpython, .perl, .ruby, .php, .v8: break
+            case .cpython, .perl, .ruby, .php, .v8, .hotspot: break
             }
         case .process(let process):
             processRecords += 1
@@ -269,6 +279,7 @@ public struct CaptureSummary {
         case .unwindTablesEvicted: "unwind_tables_evicted"
         case .fileDescriptor: "file_descriptor"
         case .cpythonCode: "cpython_code"
+        case .hotspotMethod: "hotspot_method"
         case .perlSub: "perl_sub"
         case .rubyISeq: "ruby_iseq"
         case .phpFunction: "php_function"

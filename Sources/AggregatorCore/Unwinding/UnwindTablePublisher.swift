@@ -1,4 +1,5 @@
 import CPythonSymbolization
+import HotSpotSymbolization
 import RubySymbolization
 import V8Symbolization
 import Logging
@@ -42,6 +43,8 @@ public final class UnwindTablePublisher {
         public var descriptorsRejected = 0
         /// CPython process records sent (control record 19).
         public var cpythonProcessesSent = 0
+        /// JVM process records sent (control record 21).
+        public var hotspotProcessesSent = 0
         /// Perl process records sent (control record 25).
         public var perlProcessesSent = 0
         /// Ruby process records sent (control record 27).
@@ -67,6 +70,8 @@ public final class UnwindTablePublisher {
     private var loggedInterpreters: Set<FileIdentity> = []
     /// Name each process's CPython interpreter to the sampler, which then walks its Python frames.
     public var walksCPython = true
+    /// Name each process's JVM to the sampler, which then walks its Java frames (docs/jvm.md).
+    public var walksHotSpot = true
     /// Name each process's Perl interpreter to the sampler, which then walks its Perl frames.
     public var walksPerl = true
     /// Name each process's PHP engine to the sampler, which then walks its PHP frames.
@@ -190,11 +195,12 @@ public final class UnwindTablePublisher {
         if walksV8 { publishV8(mappings) }
         for mapping in mappings.mappings.sorted(by: { $0.start < $1.start }) {
             let result = entry(for: mapping, pid: mappings.pid)
-            guard case .covered(let entry, let cpython, let ruby) = result else {
+            guard case .covered(let entry, let cpython, let hotspot, let ruby) = result else {
                 if case .pending = result { pending = true } else { counters.mappingsUncovered += 1 }
                 continue
             }
             noteInterpreter(cpython, mapping: entry, path: mapping.path, pid: mappings.pid)
+            noteJVM(hotspot, mapping: entry, path: mapping.path, pid: mappings.pid)
             noteRuby(ruby, mapping: entry, path: mapping.path, pid: mappings.pid)
             // Disjoint, as the wire format requires (the kernel's maps are).
             if let last = entries.last, entry.start < last.end { continue }
@@ -254,6 +260,30 @@ public final class UnwindTablePublisher {
             // reaches here through a descriptor the sampler passed.
             sendInterpreter(.cpython(interpreter), address: interpreter.runtimeAddress &- mapping.bias,
                             device: mapping.device, inode: mapping.inode, path: path, pid: pid)
+        }
+    }
+
+    /// Names a process's JVM to the sampler (control record 21) with each set of its
+    /// mappings: each static's address is its ELF address less the mapping's bias.
+    private func noteJVM(_ detection: HotSpotRuntimeDetection, mapping: UnwindMapping, path: String, pid: Int32) {
+        switch detection {
+        case .notHotSpot:
+            return
+        case .unsupported(let reason):
+            if loggedInterpreters.insert(FileIdentity(device: mapping.device, inode: mapping.inode)).inserted {
+                logger.info("no Java frames for \(path): \(reason)")
+            }
+        case .runtime(let runtime):
+            guard walksHotSpot else { return }
+            let record = HotSpotProcess(pid: pid, featureVersion: UInt32(runtime.featureVersion),
+                                        codeCacheHeapsAddress: runtime.codeCacheHeapsAddress &- mapping.bias,
+                                        callStubReturnAddressAddress: runtime.callStubReturnAddressAddress &- mapping.bias,
+                                        device: mapping.device, inode: mapping.inode)
+            guard channel.send(.hotspotProcess(record), urgent: true) else { return }
+            counters.hotspotProcessesSent += 1
+            if loggedInterpreters.insert(FileIdentity(device: mapping.device, inode: mapping.inode)).inserted {
+                logger.debug("HotSpot \(runtime.featureVersion).0.\(runtime.securityVersion) in \(path): walking the Java frames of its processes")
+            }
         }
     }
 
@@ -494,7 +524,7 @@ public final class UnwindTablePublisher {
     }
 
     private enum MappingResult {
-        case covered(UnwindMapping, CPythonInterpreterDetection, RubyInterpreterDetection)
+        case covered(UnwindMapping, CPythonInterpreterDetection, HotSpotRuntimeDetection, RubyInterpreterDetection)
         case pending
         case uncovered
     }
@@ -565,6 +595,6 @@ public final class UnwindTablePublisher {
             }
         }
         return .covered(UnwindMapping(start: mapping.start, end: mapping.end, tableID: tableID, bias: bias,
-                                      device: identity.device, inode: identity.inode), compiled.cpython, compiled.ruby)
+                                      device: identity.device, inode: identity.inode), compiled.cpython, compiled.hotspot, compiled.ruby)
     }
 }
