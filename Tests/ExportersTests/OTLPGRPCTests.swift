@@ -268,7 +268,8 @@ struct OTLPGRPCTests {
         // turning into a timeout, which is a different error (CURLcode 28).
         exporter.shutdown(deadline: .now + .seconds(90))
         #expect(exporter.statistics == ExporterStatistics(dropped: 1))
-        #expect(capture.messages.contains { $0.contains("dropping data") && $0.contains("does not speak HTTP/2") })
+        #expect(capture.messages.contains { $0.contains("dropping data") && $0.contains("does not speak HTTP/2") },
+                "\(capture.messages)")
     }
 }
 
