@@ -68,11 +68,14 @@ final class LiveSession: @unchecked Sendable {
             "--groups", "\(user.gid)", "--", try Executables.path(of: "tandem-sampler"), "--socket", socketPath, "--samples-per-second", "\(frequency)", "--log-level", "debug",
         ] + extraArguments, log: directory.appendingPathComponent("sampler-\(samplerCount).log"))
         sampler = process
-        try waitUntil("the sampler to start sampling", seconds: 60) {
+        try waitUntil("the sampler to start sampling and load its walkers", seconds: 180) {
             guard process.isRunning else {
                 throw EndToEndFailure("the sampler exited (\(process.process.terminationStatus)): \(process.log)")
             }
+            // And, unless walkers are off, until they are loaded: their loader's seconds of
+            // verification would otherwise share the CPUs with the workloads measured.
             return process.log.contains("] sampling")
+                && (extraArguments.contains("--no-interpreter-frames") || process.log.contains("interpreter walkers ready"))
         }
     }
 
