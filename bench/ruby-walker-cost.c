@@ -1,24 +1,18 @@
 /*
- * bench/ruby-walker-cost.sh's harness: loads tandem's BPF object, points the Ruby walker at one
- * pid (or none: pid 0), samples every CPU at 997 Hz for SECONDS, and prints what the walker
- * emitted and the program's run time per run (bpf_stats). Not part of tandem: it stands in for
- * the sampler's loader to measure the BPF side alone.
- * usage: ruby-walker-cost OBJECT PID MODULE_SLOT_HEX SECONDS < layout
+ * bench/ruby-walker-cost.sh's harness: loads tandem's sampling object and the Ruby walker's
+ * object beside it, into its interpreter_programs slot (bench/walker-harness-common.h), points
+ * the Ruby walker at one pid (or none: pid 0), samples every CPU at 997 Hz for SECONDS, and
+ * prints what the walker emitted and the sampling program's run time per run (bpf_stats; the
+ * tail-called walker's time counts in it). Not part of tandem: it stands in for the sampler's
+ * loader to measure the BPF side alone.
+ * usage: ruby-walker-cost OBJECT WALKER_OBJECT PID MODULE_SLOT_HEX SECONDS < layout
  */
-#include <bpf/libbpf.h>
-#include <bpf/bpf.h>
-#include <linux/perf_event.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <signal.h>
-#include <time.h>
 #include "tandem_sampler.h"
 #include "tandem_ruby.h"
+#include "walker-harness-common.h"
 
 static int samples, with_frames, iseqs, all;
+static unsigned long long frames_total;
 static int handle(void *ctx, void *data, size_t size) {
     __u32 kind = *(__u32 *)data;
     all++;
@@ -26,6 +20,7 @@ static int handle(void *ctx, void *data, size_t size) {
         struct tandem_ruby_sample_event *e = data;
         samples++;
         if (e->walk.count) with_frames++;
+        frames_total += e->walk.count;
         if (getenv("VERBOSE") && samples % 50 == 1) {
             printf("sample flags=%u count=%u:", e->walk.flags, e->walk.count);
             for (unsigned i = 0; i < e->walk.count && i < 20; i++)
@@ -44,10 +39,12 @@ static int handle(void *ctx, void *data, size_t size) {
 }
 
 int main(int argc, char **argv) {
+    if (argc != 6) { fprintf(stderr, "usage: ruby-walker-cost OBJECT WALKER_OBJECT PID MODULE_SLOT_HEX SECONDS < layout\n"); return 2; }
+    argv++;
     int pid = atoi(argv[2]);
     unsigned long long slot = strtoull(argv[3], 0, 16);
-    struct bpf_object *obj = bpf_object__open_file(argv[1], NULL);
-    if (!obj || bpf_object__load(obj)) { fprintf(stderr, "load failed\n"); return 1; }
+    struct bpf_object *obj = harness_load_sampler(argv[0]);
+    harness_load_walker(obj, argv[1], TANDEM_RUNTIME_RUBY);
     int layouts = bpf_object__find_map_fd_by_name(obj, "ruby_layouts");
     int procs = bpf_object__find_map_fd_by_name(obj, "ruby_processes");
     /* The layout: `name value` lines on stdin, as scripts/ruby-layouts/offsets.c -k prints them. */
@@ -100,23 +97,15 @@ int main(int argc, char **argv) {
     __u32 key = pid;
     if (pid > 0) bpf_map_update_elem(procs, &key, &p, BPF_ANY);
     struct bpf_program *prog = bpf_object__find_program_by_name(obj, "tandem_sample");
-    int ncpu = libbpf_num_possible_cpus();
-    for (int cpu = 0; cpu < ncpu; cpu++) {
-        struct perf_event_attr attr = { .type = PERF_TYPE_SOFTWARE, .config = PERF_COUNT_SW_CPU_CLOCK, .size = sizeof(attr),
-                                        .freq = 1, .sample_freq = 997 };
-        int fd = syscall(__NR_perf_event_open, &attr, -1, cpu, -1, 0);
-        if (fd < 0) continue;
-        if (!bpf_program__attach_perf_event(prog, fd)) fprintf(stderr, "attach failed cpu %d\n", cpu);
-    }
+    harness_sample_every_cpu(prog);
     struct ring_buffer *rb = ring_buffer__new(bpf_object__find_map_fd_by_name(obj, "events"), handle, 0, 0);
     int seconds = atoi(argv[4]);
     for (int i = 0; i < seconds * 10; i++) { usleep(100000); ring_buffer__consume(rb); }
-    struct bpf_prog_info info = {0};
-    __u32 info_size = sizeof(info);
-    bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &info_size);
-    printf("runs %llu run_time_ns %llu ns_per_run %.0f\n", (unsigned long long)info.run_cnt,
-           (unsigned long long)info.run_time_ns, info.run_cnt ? (double)info.run_time_ns / info.run_cnt : 0.0);
-    printf("records %d ruby samples %d with frames %d iseq records %d\n", all, samples, with_frames, iseqs);
+    unsigned long long run_time, runs;
+    harness_program_stats(prog, &run_time, &runs);
+    printf("runs %llu run_time_ns %llu ns_per_run %.0f\n", runs, run_time, runs ? (double)run_time / runs : 0.0);
+    printf("records %d ruby samples %d with frames %d frames per walk %.1f iseq records %d\n", all, samples, with_frames,
+           with_frames ? (double)frames_total / with_frames : 0.0, iseqs);
     int counters = bpf_object__find_map_fd_by_name(obj, "counters");
     __u64 walks = 0, found = 0;
     __u32 index = TANDEM_COUNTER_RUBY_WALKS;

@@ -12,8 +12,10 @@
 #   python     a CPython loop started with the sampler: the share of its samples with
 #              Python frames (its walker and its process record must be in first)
 #
-# Run as root from the package root after
-#   swift build -c release --product tandem-sampler --product tandem-aggregator
+# Run as root from the package root after (one product per command: SwiftPM builds only the
+# last --product it is given)
+#   swift build -c release --product tandem-sampler
+#   swift build -c release --product tandem-aggregator
 # Usage: bench/start-up.sh [SECONDS] [BIN]      (default 10, .build/release)
 set -euo pipefail
 SECONDS_PER_RUN=${1:-10}

@@ -3,7 +3,7 @@
 # aggregator's unwind tables and with frame pointers only, for three workloads
 # without frame pointers; the same workloads under `perf record --call-graph dwarf`.
 # Run as root from the package root after
-#   swift build -c release --product tandem-sampler --product tandem-aggregator
+#   swift build -c release --product tandem-sampler && swift build -c release --product tandem-aggregator
 # Usage: bench/unwind-roots.sh [SECONDS] [UNWIND_TABLE_ENTRIES]
 # A sample "reaches the root" when its outermost user frame is _start (the main
 # thread) or clone / clone3 / start_thread (other threads), or when the frame after

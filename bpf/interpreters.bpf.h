@@ -15,6 +15,8 @@
 #include "perl.bpf.h"
 #include "ruby.bpf.h"
 #include "php.bpf.h"
+#include "v8.bpf.h"
+#include "hotspot.bpf.h"
 #include "beam.bpf.h"
 
 /* Indexed by enum tandem_runtime (tandem_interpreters.h); WalkerPrograms fills it. */
@@ -38,6 +40,10 @@ static __always_inline void interpreter_tail_call(void *ctx, __u32 pid)
         runtime = TANDEM_RUNTIME_RUBY;
     else if (bpf_map_lookup_elem(&php_processes, &pid))
         runtime = TANDEM_RUNTIME_PHP;
+    else if (bpf_map_lookup_elem(&v8_processes, &pid))
+        runtime = TANDEM_RUNTIME_V8;
+    else if (bpf_map_lookup_elem(&hotspot_processes, &pid))
+        runtime = TANDEM_RUNTIME_JVM;
     else if (bpf_map_lookup_elem(&beam_processes, &pid))
         runtime = TANDEM_RUNTIME_BEAM;
     if (runtime < TANDEM_RUNTIMES)

@@ -5,7 +5,7 @@
  * | runtime | event kinds | counters |
  * |---|---|---|
  * | CPython (tandem_cpython.h) | 4, 5 | 14-17 |
- * | HotSpot JVM | 7, 8 | 22-25 |
+ * | HotSpot JVM (tandem_hotspot.h) | 7, 8 | 22-25 |
  * | V8 | 9, 10 | 26-29 |
  * | Perl | 11, 12 | 30-33 |
  * | Ruby | 13, 14 | 34-37 |
@@ -18,9 +18,11 @@
 #define TANDEM_INTERPRETERS_H
 
 #include "tandem_cpython.h"
+#include "tandem_hotspot.h"
 #include "tandem_perl.h"
 #include "tandem_ruby.h"
 #include "tandem_php.h"
+#include "tandem_v8.h"
 #include "tandem_beam.h"
 
 /* Each walker's program's index in the sampling program's interpreter_programs. */
@@ -29,7 +31,8 @@ enum tandem_runtime {
     TANDEM_RUNTIME_PERL = 1,
     TANDEM_RUNTIME_RUBY = 2,
     TANDEM_RUNTIME_PHP = 3,
-    /* 4 and 5: V8 and the JVM (their branches). */
+    TANDEM_RUNTIME_V8 = 4,
+    TANDEM_RUNTIME_JVM = 5,
     TANDEM_RUNTIME_BEAM = 6,
     TANDEM_RUNTIMES = 7,
 };

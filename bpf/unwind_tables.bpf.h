@@ -245,6 +245,22 @@ static long unwind_frame(__u64 index, struct unwind_state *state)
     return 0;
 
 frame_pointer:
+#ifdef TANDEM_UNWIND_UNTABLED_STEP
+    {
+        /* A walker's own object may step over code without a table its own way (the JVM's
+         * walker: Java frames in the code cache, hotspot_unwind.bpf.h). It defines the hook
+         * before including this file: 1 stepped (the caller's registers are in `state`), -1
+         * stop here (counted by the hook), 0 the fallbacks below apply. Every other object,
+         * the sampling program's first, compiles without it. */
+        int stepped = TANDEM_UNWIND_UNTABLED_STEP(state, slot, lookup);
+        if (stepped > 0)
+            return 0;
+        if (stepped < 0) {
+            state->flags |= TANDEM_USER_TRUNCATED;
+            return 1;
+        }
+    }
+#endif
     /* Past the leaf, pc is a return address: it may return into a CPython perf trampoline. */
     if (slot > 0 && state->trampolines && trampoline_step(state))
         return 0;

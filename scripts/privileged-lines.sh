@@ -78,6 +78,14 @@ row "optional: PHP process loading" "nothing: checks the aggregator's record 29 
     Sources/PHPLoading/*.swift
 row "optional: the BPF PHP walker and its structs" "engine structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
     bpf/php_walker.bpf.c bpf/php.bpf.h bpf/tandem_php.h
+row "optional: V8 process loading" "nothing: checks the aggregator's record 23 against the process's mappings (PROCMAP_QUERY)" "the aggregator's control records (pid, V8 build, address, device, inode)" \
+    Sources/V8Loading/*.swift
+row "optional: the BPF V8 walker and its structs" "the rbp chain and V8 heap objects through bpf_probe_read_user, at the sampler's own per-build offsets" "the memory of processes the loader accepted" \
+    bpf/v8_walker.bpf.c bpf/v8.bpf.h bpf/tandem_v8.h bpf/tandem_v8_layout.h
+row "optional: JVM process loading" "nothing: checks the aggregator's record 21 against the process's mappings (PROCMAP_QUERY); copies the walker's method records" "the aggregator's control records (pid, version, two addresses, device, inode); the walker's ring records" \
+    Sources/HotSpotLoading/*.swift
+row "optional: the BPF JVM walker and its structs" "HotSpot structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
+    bpf/jvm_walker.bpf.c bpf/hotspot_unwind.bpf.h bpf/hotspot.bpf.h bpf/tandem_hotspot.h
 row "optional: the BPF BEAM walker and its structs (work in progress: no loader yet)" "VM structures and Erlang stack words through bpf_probe_read_user, at the sampler's own per-ERTS-major offsets" "the memory of processes the loader accepted" \
     bpf/beam_walker.bpf.c bpf/beam.bpf.h bpf/tandem_beam.h
 row "optional: off-CPU attachment" "nothing: sets the threshold and attaches the program" "--off-cpu-threshold or the configuration's off_cpu_threshold, from root" \
@@ -86,12 +94,16 @@ row "optional: the BPF off-CPU program" "nothing: fills the same fixed records a
     bpf/offcpu.bpf.h
 row "shared: CPython layouts (per-version offsets, generated)" "nothing: constants" "none" \
     Sources/CPythonLayouts/*.swift
+row "shared: HotSpot layouts (per-version offsets, generated)" "nothing: constants" "none" \
+    Sources/HotSpotLayouts/*.swift
 row "shared: Perl layouts (per-release offsets, generated)" "nothing: constants" "none" \
     Sources/PerlLayouts/*.swift
 row "shared: Ruby layouts (per-version offsets, generated)" "nothing: constants" "none" \
     Sources/RubyLayouts/*.swift
 row "shared: PHP layouts (per-version offsets, generated)" "nothing: constants" "none" \
     Sources/PHPLayouts/*.swift
+row "shared: V8 layouts (per-build offsets, generated)" "nothing: constants" "none" \
+    Sources/V8Layouts/*.swift
 row "shared: BEAM layouts (per-ERTS-major offsets, generated)" "nothing: constants" "none" \
     Sources/BEAMLayouts/*.swift
 row "shared: wire format (records, stream encoder, control-record decoder)" "the control stream: length-framed records, every length and count bounded" "the aggregator's socket" \

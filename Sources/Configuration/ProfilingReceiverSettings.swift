@@ -27,8 +27,9 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
     public var reporterInterval: Duration = .seconds(5)
     /// Which interpreters to unwind (`all`, or a comma-separated list, upstream's names):
     /// tandem walks CPython frames when it names `python`, Perl frames when it names `perl`,
-    /// Ruby frames when it names `ruby`, PHP frames when it names `php` (all of them for `all`); native and kernel frames are
-    /// always unwound. The sampler's `--no-interpreter-frames` turns the walk off on the
+    /// Ruby frames when it names `ruby`, PHP frames when it names `php`, JavaScript frames when
+    /// it names `v8` (all of them for `all`); native and kernel frames are always unwound. The
+    /// sampler's `--no-interpreter-frames` turns the walk off on the
     /// privileged side whatever this says.
     public var tracers: String = "all"
 
@@ -39,6 +40,8 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
 
     /// Whether `tracers` asks for Ruby frames.
     public var walksRuby: Bool { tracersName("ruby") }
+    /// Whether `tracers` asks for JavaScript (V8) frames.
+    public var walksV8: Bool { tracersName("v8") }
 
     /// Whether `tracers` asks for PHP frames.
     public var walksPHP: Bool { tracersName("php") }
@@ -46,6 +49,10 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
     /// Whether `tracers` is `all` or lists `tracer`.
     private func tracersName(_ tracer: String) -> Bool {
         tracers.split(separator: ",").contains { ["all", tracer].contains($0.trimmingCharacters(in: .whitespaces)) }
+    }
+    /// Whether `tracers` asks for JVM frames (upstream's tracer name: `hotspot`).
+    public var walksHotSpot: Bool {
+        tracers.split(separator: ",").contains { ["all", "hotspot"].contains($0.trimmingCharacters(in: .whitespaces)) }
     }
     /// Upstream sends frames for unwinding errors. Ignored (tandem counts errors instead).
     public var sendErrorFrames: Bool = false
@@ -96,7 +103,7 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
         ("probabilistic_threshold", "accepted, ignored: tandem samples continuously"),
         ("probabilistic_interval", "accepted, ignored: tandem samples continuously"),
         ("reporter_interval", "used: the metrics window when profilingmetrics.flush_interval is 0s"),
-        ("tracers", "interpreters to unwind: `all` or a list; tandem walks CPython frames when it names python, Perl frames when it names perl, native and kernel frames always"),
+        ("tracers", "interpreters to unwind: `all` or a list; tandem walks CPython frames when it names python, Perl frames when it names perl, Ruby frames when it names ruby, V8 (Node) frames when it names v8, native and kernel frames always"),
         ("send_error_frames", "accepted, ignored: unwinding errors are counted, not sent as frames"),
         ("send_idle_frames", "exposed to the aggregator (idle-CPU samples)"),
         ("endpoint", "tandem: the aggregator's Unix socket path"),

@@ -1,5 +1,5 @@
 /// The values of a few defined symbols, looked up by name in a file's `.dynsym`, then
-/// `.symtab`: what interpreter detection (CPython, Perl, Ruby) needs, without indexing every symbol.
+/// `.symtab`: what interpreter detection (CPython, Perl, Ruby, V8, HotSpot) needs, without indexing every symbol.
 public enum ELFNamedSymbols {
     /// A string table larger than this is not read (a CPython `.strtab` is about 1 MB).
     public static let maximumStringTableSize: UInt64 = 64 << 20

@@ -24,9 +24,15 @@ struct GRPCCaller: Sendable {
                                        body: request.body, timeout: timeout, version: .http2, caFile: caFile)
         } catch {
             // Empty reply (52), HTTP/2 framing (16), weird reply (8): what an HTTP/1.1 server
-            // (an OTLP/HTTP port) does with an HTTP/2 connection preface.
-            let hint = [52, 16, 8].contains(error.code)
-                ? "; the endpoint does not speak HTTP/2 as gRPC needs (an OTLP/HTTP port such as 4318?)" : ""
+            // (an OTLP/HTTP port) does with an HTTP/2 connection preface. Send failure (55)
+            // and receive reset (56): the same server closing while curl still writes the
+            // preface; a gRPC server that crashes does it too, so that hint says "may".
+            let hint: String
+            switch error.code {
+            case 52, 16, 8: hint = "; the endpoint does not speak HTTP/2 as gRPC needs (an OTLP/HTTP port such as 4318?)"
+            case 55, 56: hint = "; the endpoint closed the connection: it may not speak HTTP/2 as gRPC needs (an OTLP/HTTP port such as 4318?)"
+            default: hint = ""
+            }
             return .retry(remaining: request, sent: 0, rejected: 0, retryAfter: nil, reason: "\(url): \(error)\(hint)")
         }
         guard let status = GRPCStatus(response) else {

@@ -113,6 +113,7 @@ package enum WalkerPrograms {
                     """)
             }
         }
+        logger.info("interpreter walkers ready", metadata: ["loaded": "\(walkers.count - failures)", "failed": "\(failures)"])
         return failures
     }
 

@@ -31,9 +31,10 @@ extension ByteReader {
             previous = previous &+ UInt64(bitPattern: try readSigned())
             frames.append(previous)
         }
-        if kind.isInterpreter, count % 2 != 0 {
+        if kind.isInterpreter, count % kind.wordsPerFrame != 0 {
             throw .valueOutOfRange(field: "interpreter frame words", value: UInt64(count))
         }
+
         return StackDefinition(id: id, kind: kind, frames: frames)
     }
 
@@ -192,6 +193,22 @@ extension ByteReader {
                            lineTable: copies[4])
     }
 
+    mutating func readHotSpotMethod() throws(WireFormatError.Kind) -> HotSpotMethodRecord {
+        let pid = try readInt32("pid")
+        let method = try readVarint()
+        let fingerprint = try readUInt32("fingerprint")
+        let version = try readUInt32("jdk feature version")
+        let flags = try readUInt32("method flags")
+        var copies: [[UInt8]] = []
+        for _ in 0..<5 {
+            let count = try readCount("method copy length", limit: HotSpotMethodRecord.maximumCopyBytes)
+            copies.append(readBytes(count))
+        }
+        return HotSpotMethodRecord(pid: pid, method: method, fingerprint: fingerprint, featureVersion: version, flags: flags,
+                                   constMethod: copies[0], className: copies[1], methodName: copies[2],
+                                   sourceFile: copies[3], lineTable: copies[4])
+    }
+
     mutating func readRubyISeq() throws(WireFormatError.Kind) -> RubyISeqRecord {
         let pid = try readInt32("pid")
         let iseq = try readVarint()
@@ -243,5 +260,58 @@ extension ByteReader {
         }
         return PerlSubRecord(pid: pid, address: address, fingerprint: fingerprint, perlVersion: version, flags: flags,
                              name: copies[0], package: copies[1], file: copies[2])
+    }
+}
+
+extension ByteReader {
+    mutating func readV8Function() throws(WireFormatError.Kind) -> V8FunctionRecord {
+        let pid = try readInt32("pid")
+        let sharedFunctionInfo = try readVarint()
+        let fingerprint = try readUInt32("fingerprint")
+        let version = try readUInt32("v8 version")
+        let flags = try readUInt32("function flags")
+        let nameType = try readUInt32("name type")
+        guard nameType <= UInt16.max else { throw .valueOutOfRange(field: "name type", value: UInt64(nameType)) }
+        let scriptNameType = try readUInt32("script name type")
+        guard scriptNameType <= UInt16.max else {
+            throw .valueOutOfRange(field: "script name type", value: UInt64(scriptNameType))
+        }
+        var copies: [[UInt8]] = []
+        for _ in 0..<4 {
+            let count = try readCount("function copy length", limit: V8FunctionRecord.maximumCopyBytes)
+            copies.append(readBytes(count))
+        }
+        return V8FunctionRecord(pid: pid, sharedFunctionInfo: sharedFunctionInfo, fingerprint: fingerprint,
+                                v8Version: version, flags: flags, nameType: UInt16(nameType),
+                                scriptNameType: UInt16(scriptNameType), sharedFunctionInfoBytes: copies[0],
+                                scopeInfoSlots: copies[1], name: copies[2], scriptName: copies[3])
+    }
+
+    mutating func readV8Code() throws(WireFormatError.Kind) -> V8CodeRecord {
+        let pid = try readInt32("pid")
+        let instructionStart = try readVarint()
+        let fingerprint = try readUInt32("fingerprint")
+        let version = try readUInt32("v8 version")
+        let code = try readVarint()
+        let instructionSize = try readUInt32("instruction size")
+        let codeKind = try readUInt32("code kind")
+        guard codeKind <= UInt8.max else { throw .valueOutOfRange(field: "code kind", value: UInt64(codeKind)) }
+        let flags = try readUInt32("code flags")
+        let count = try readCount("inlined functions", limit: V8CodeRecord.maximumInlinedFunctions, minimumEntrySize: 2)
+        var functions: [V8InlinedFunction] = []
+        functions.reserveCapacity(count)
+        for _ in 0..<count {
+            let sharedFunctionInfo = try readVarint()
+            functions.append(V8InlinedFunction(sharedFunctionInfo: sharedFunctionInfo,
+                                               fingerprint: try readUInt32("inlined fingerprint")))
+        }
+        var copies: [[UInt8]] = []
+        for _ in 0..<2 {
+            let length = try readCount("code copy length", limit: V8CodeRecord.maximumCopyBytes)
+            copies.append(readBytes(length))
+        }
+        return V8CodeRecord(pid: pid, instructionStart: instructionStart, fingerprint: fingerprint, v8Version: version,
+                            code: code, instructionSize: instructionSize, codeKind: UInt8(codeKind), flags: flags,
+                            inlinedFunctions: functions, inliningPositions: copies[0], sourcePositionTable: copies[1])
     }
 }

@@ -290,12 +290,18 @@ struct RecordResolver {
             return .fileDescriptor(try reader.readFileDescriptorAnswer())
         case .cpythonCode:
             return .cpythonCode(try reader.readCPythonCode())
+        case .hotspotMethod:
+            return .hotspotMethod(try reader.readHotSpotMethod())
         case .perlSub:
             return .perlSub(try reader.readPerlSub())
         case .rubyISeq:
             return .rubyISeq(try reader.readRubyISeq())
         case .phpFunction:
             return .phpFunction(try reader.readPHPFunction())
+        case .v8Function:
+            return .v8Function(try reader.readV8Function())
+        case .v8Code:
+            return .v8Code(try reader.readV8Code())
         case .endOfStream:
             reachedEndOfStream = true
             return .endOfStream(try reader.readEndOfStream())
@@ -325,9 +331,11 @@ struct RecordResolver {
         case .kernel: "kernel stack"
         case .user: "user stack"
         case .cpython: "cpython stack"
+        case .hotspot: "hotspot stack"
         case .perl: "perl stack"
         case .ruby: "ruby stack"
         case .php: "php stack"
+        case .v8: "v8 stack"
         }
     }
 

@@ -4,7 +4,7 @@ import Profiles
 /// memory (docs/jit-frames.md): every perf-map frame of the process takes its type, since a
 /// perf map holds only the code its runtime generated (methods, stubs, adapters,
 /// trampolines), whose names alone often tell nothing (`Interpreter`, `I2C/C2I adapters`).
-enum JITRuntime {
+public enum JITRuntime {
     /// The runtime told by the files a process runs: its executable, then its mapped files in
     /// address order; the first file that names one decides. Nil when none does.
     static func of(executablePath: String?, mappedPaths: [String]) -> FrameType? {
@@ -18,7 +18,7 @@ enum JITRuntime {
     /// The runtime a file belongs to, by its name: the VM library or executable each runtime
     /// ships (HotSpot's `libjvm.so`, Node's `node` or `libnode.so.N`, BEAM's `beam.smp`,
     /// CPython's `python3.X` or `libpython3.X.so.N`, CoreCLR's `libcoreclr.so`).
-    static func of(fileName name: Substring) -> FrameType? {
+    public static func of(fileName name: Substring) -> FrameType? {
         switch name {
         case "libjvm.so": return .jvm
         case "node", "nodejs": return .v8js

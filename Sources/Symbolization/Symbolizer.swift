@@ -2,7 +2,10 @@ import CPythonSymbolization
 import PerlSymbolization
 import PHPSymbolization
 import RubySymbolization
+import V8Symbolization
 import CTandemSymbolization
+import HotSpotLayouts
+import HotSpotSymbolization
 import Logging
 import RateLimitedLogging
 import Profiles
@@ -76,7 +79,9 @@ public final class Symbolizer {
     private lazy var vdso: ObjectFile? = loadOwnVDSO()
     /// The code objects of CPython processes (docs/cpython.md), from code records.
     private var cpythonCodes = CPythonCodeTable()
+    private var hotspotMethods = HotSpotMethodTable()
     private let cpythonLog = RateLimitedLog(what: "malformed CPython code records")
+    private let hotspotLog = RateLimitedLog(what: "malformed JVM method records")
     /// The subs of Perl processes (docs/perl.md), from sub records.
     private var perlSubs = PerlSubTable()
     private let perlLog = RateLimitedLog(what: "malformed Perl sub records")
@@ -86,6 +91,10 @@ public final class Symbolizer {
     /// The functions of PHP processes (docs/php.md), from function records.
     private var phpFunctions = PHPFunctionTable()
     private let phpLog = RateLimitedLog(what: "malformed PHP function records")
+    /// The JavaScript functions of V8 processes (docs/v8.md), from function records.
+    private var v8Functions = V8FunctionTable()
+    /// Optimized V8 code of those processes, from code records: which functions it inlined.
+    private var v8Codes = V8CodeTable()
     /// Files holding a line table, with its size, for `maximumLineTableBytes`.
     private var lineTableHolders: [(object: WeakObjectFile, bytes: Int)] = []
     private let lineLog = RateLimitedLog(what: "files with unreadable source lines")
@@ -123,12 +132,18 @@ public final class Symbolizer {
             sampleStacks.removeAll()
         case .cpythonCode(let record):
             applyCPythonCode(record)
+        case .hotspotMethod(let record):
+            applyHotSpotMethod(record)
         case .perlSub(let record):
             applyPerlSub(record)
         case .rubyISeq(let record):
             applyRubyISeq(record)
         case .phpFunction(let record):
             applyPHPFunction(record)
+        case .v8Function(let record):
+            applyV8Function(record)
+        case .v8Code(let record):
+            applyV8Code(record)
         case .resetInterning:
             namedUserStacks.removeAll()
             namedKernelStacks.removeAll()
@@ -191,9 +206,12 @@ public final class Symbolizer {
             mappingCount -= old.mappings.count
             if old !== process {
                 cpythonCodes.remove(pid: pid)
+                hotspotMethods.remove(pid: pid)
                 perlSubs.remove(pid: pid)
                 rubyISeqs.remove(pid: pid)
                 phpFunctions.remove(pid: pid)
+                v8Functions.remove(pid: pid)
+                v8Codes.remove(pid: pid)
             }
         }
         processes[pid] = process
@@ -267,6 +285,38 @@ public final class Symbolizer {
         }
     }
 
+    private func applyV8Function(_ record: V8FunctionRecord) {
+        statistics.v8FunctionRecords += 1
+        guard let layout = Self.v8Layout(version: record.v8Version) else {
+            statistics.v8FunctionRecordsMalformed += 1
+            return
+        }
+        let function = V8Function(nameType: record.nameType, name: record.name, scriptNameType: record.scriptNameType,
+                                  scriptName: record.scriptName, layout: layout)
+        let key = V8FunctionKey(sharedFunctionInfo: record.sharedFunctionInfo, fingerprint: record.fingerprint)
+        if !v8Functions.insert(function, pid: record.pid, key: key, limit: options.maximumV8Functions) {
+            statistics.v8FunctionRecordsDropped += 1
+            reportLimit("max_v8_functions", options.maximumV8Functions,
+                        "JavaScript functions (or \(V8FunctionTable.bytesPerFunction) bytes of names per function on average) over all processes of this stream; frames of further ones stay unnamed")
+        }
+    }
+
+    private func applyV8Code(_ record: V8CodeRecord) {
+        statistics.v8CodeRecords += 1
+        guard Self.v8Layout(version: record.v8Version) != nil else {
+            statistics.v8CodeRecordsMalformed += 1
+            return
+        }
+        let code = V8Code(functionCount: record.inlinedFunctions.count, inliningPositions: record.inliningPositions,
+                          sourcePositionTable: record.sourcePositionTable)
+        let key = V8CodeKey(instructionStart: record.instructionStart, fingerprint: record.fingerprint)
+        if !v8Codes.insert((code, record.inlinedFunctions), pid: record.pid, key: key, limit: options.maximumV8Functions) {
+            statistics.v8CodeRecordsDropped += 1
+            reportLimit("max_v8_functions", options.maximumV8Functions,
+                        "optimized JavaScript code objects (or \(V8FunctionTable.bytesPerFunction) bytes of their tables each on average) over all processes of this stream; functions inlined into further ones stay unnamed")
+        }
+    }
+
     private func applyCPythonCode(_ record: CPythonCodeRecord) {
         statistics.cpythonCodeRecords += 1
         guard let layout = Self.cpythonLayout(version: record.pythonVersion) else {
@@ -291,6 +341,44 @@ public final class Symbolizer {
                         "CPython code objects (or \(CPythonCodeTable.bytesPerCode) bytes of names and line ranges per object on average) over all processes of this stream; frames of further ones stay unnamed")
         }
         // Stacks named before this code came may hold its frame unnamed: they were not cached.
+    }
+
+    private func applyHotSpotMethod(_ record: HotSpotMethodRecord) {
+        statistics.hotspotMethodRecords += 1
+        guard let index = HotSpotLayout.index(ofFeatureVersion: Int(record.featureVersion)) else {
+            statistics.hotspotMethodRecordsMalformed += 1
+            hotspotLog.log(.warning, "a method record of JDK \(record.featureVersion), which has no layout here (pid \(record.pid))", to: logger)
+            return
+        }
+        let method: HotSpotMethod
+        do {
+            method = try HotSpotMethod(decoding: HotSpotMethodCopies(
+                constMethod: record.constMethod, className: record.className, methodName: record.methodName,
+                sourceFile: record.sourceFile, lineTable: record.lineTable), layout: HotSpotLayout.supported[index])
+        } catch {
+            statistics.hotspotMethodRecordsMalformed += 1
+            hotspotLog.log(.warning, "pid \(record.pid), method 0x\(String(record.method, radix: 16)): \(error); its frames stay unnamed", to: logger)
+            return
+        }
+        let key = HotSpotMethodKey(method: record.method, fingerprint: record.fingerprint)
+        if !hotspotMethods.insert(method, pid: record.pid, key: key, limit: options.maximumHotSpotMethods) {
+            statistics.hotspotMethodRecordsDropped += 1
+            reportLimit("max_jvm_methods", options.maximumHotSpotMethods,
+                        "JVM methods (or \(HotSpotMethodTable.bytesPerMethod) bytes of names and line tables per method on average) over all processes of this stream; frames of further ones stay unnamed")
+        }
+    }
+
+    /// The Java frames of a sample named with the process's method records, each with its native slot.
+    func namedHotSpotFrames(_ java: [HotSpotFrame], pid: Int32) -> (frames: [(slot: Int, frame: Frame)], complete: Bool) {
+        var complete = true
+        let named = java.map { frame -> (slot: Int, frame: Frame) in
+            let (named, done) = Self.hotspotFrame(
+                frame, method: hotspotMethods.method(pid: pid, HotSpotMethodKey(method: frame.method, fingerprint: frame.fingerprint)))
+            if named.functionName != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
+            complete = complete && done
+            return (Int(frame.slot), named)
+        }
+        return (named, complete)
     }
 
     private func applyPerlSub(_ record: PerlSubRecord) {
@@ -440,9 +528,12 @@ public final class Symbolizer {
         awaitedFiles = [:]
         internedPaths = [:]
         cpythonCodes.removeAll()
+        hotspotMethods.removeAll()
         perlSubs.removeAll()
         rubyISeqs.removeAll()
         phpFunctions.removeAll()
+        v8Functions.removeAll()
+        v8Codes.removeAll()
         lineTableHolders = []
         kernelSymbols = KernelSymbolTable()
         sampleStacks.removeAll()
@@ -551,6 +642,10 @@ public final class Symbolizer {
             frames = CPythonFrameMerge.merge(named, entries: python.map { $0.flags.contains(.entry) },
                                              into: PerfTrampolines.removed(from: frames, userStart: userStart),
                                              userStart: userStart)
+        } else if sample.interpreterStackKind == .hotspot {
+            let (java, complete) = namedHotSpotFrames(HotSpotFrame.frames(words: sample.interpreterStack), pid: sample.pid)
+            cacheable = cacheable && complete
+            frames = HotSpotFrameMerge.merge(java, into: frames, userStart: userStart)
         } else if sample.interpreterStackKind == .php {
             let merged = mergingPHPFrames(sample.phpFrames, pid: sample.pid, into: frames, userStart: userStart)
             frames = merged.frames
@@ -561,8 +656,50 @@ public final class Symbolizer {
             frames = merged.frames
             cacheable = cacheable && merged.complete
         }
+        if sample.interpreterStackKind == .v8 {
+            var javaScript: [(pc: UInt64, frames: [Frame])] = []
+            for frame in V8Frame.frames(words: sample.interpreterStack) {
+                let (named, complete) = v8Frames(frame, pid: sample.pid)
+                for one in named {
+                    if one.functionName != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
+                }
+                cacheable = cacheable && complete
+                javaScript.append((frame.pc, named))
+            }
+            frames = V8FrameMerge.merge(javaScript, into: frames, userStart: userStart)
+        }
         if interned, cacheable { sampleStacks[key] = frames }
         return frames
+    }
+
+    /// The frames one walker frame stands for, innermost first: the functions optimized code
+    /// inlined at its pc (from the code's record), then its own function. `complete` is false
+    /// while a record that names them may still come.
+    private func v8Frames(_ frame: V8Frame, pid: Int32) -> (frames: [Frame], complete: Bool) {
+        let own = Self.v8Frame(frame, function: v8Functions.function(
+            pid: pid, V8FunctionKey(sharedFunctionInfo: frame.sharedFunctionInfo, fingerprint: frame.fingerprint)))
+        guard frame.kind == .compiled, frame.codeFingerprint != 0, frame.offset != V8Frame.unknownOffset else {
+            return ([own.0], own.complete)
+        }
+        let key = V8CodeKey(instructionStart: frame.pc &- UInt64(frame.offset), fingerprint: frame.codeFingerprint)
+        guard let (code, functions) = v8Codes.code(pid: pid, key) else { return ([own.0], false) }
+        // A return address is past its call: the call's position is the byte before.
+        let offset = frame.flags.contains(.sampledPC) || frame.offset == 0 ? frame.offset : frame.offset - 1
+        var frames: [Frame] = []
+        var complete = own.complete
+        for index in code.inlinedFunctions(atCodeOffset: offset) {
+            let inlined = functions[index]
+            let named = Self.v8Frame(V8Frame(pc: frame.pc, sharedFunctionInfo: inlined.sharedFunctionInfo,
+                                             fingerprint: inlined.fingerprint, offset: V8Frame.unknownOffset,
+                                             kind: .compiled, codeKind: frame.codeKind,
+                                             flags: inlined.sharedFunctionInfo == 0 ? .functionUnreadable : []),
+                                     function: v8Functions.function(pid: pid, V8FunctionKey(
+                                        sharedFunctionInfo: inlined.sharedFunctionInfo, fingerprint: inlined.fingerprint)))
+            frames.append(named.0)
+            complete = complete && named.complete
+        }
+        frames.append(own.0)
+        return (frames, complete)
     }
 
     // MARK: Kernel frames

@@ -32,12 +32,16 @@ public struct SymbolizerOptions: Sendable, Hashable {
     public var maximumKernelSymbols: Int
     /// CPython code objects kept over all processes of a stream (`max_cpython_code_objects`).
     public var maximumCPythonCodes: Int
+    /// JVM methods kept over all processes of a stream (their method records, docs/jvm.md).
+    public var maximumHotSpotMethods: Int
     /// Perl subs kept over all processes of a stream (no configuration key yet).
     public var maximumPerlSubs = defaultMaximumPerlSubs
     /// Ruby iseqs kept over all processes of a stream (as many as CPython code objects by default).
     public var maximumRubyISeqs: Int
     /// PHP functions kept over all processes of a stream (no configuration key yet).
     public var maximumPHPFunctions = defaultMaximumPHPFunctions
+    /// JavaScript functions kept over all processes of a stream (V8 function records).
+    public var maximumV8Functions: Int
     /// Give native and Go frames their source file and line (`Frame.sourceFile`,
     /// `sourceLine`) from DWARF `.debug_line` or Go's `.gopclntab` (`source_lines`).
     public var sourceLines: Bool
@@ -62,12 +66,18 @@ public struct SymbolizerOptions: Sendable, Hashable {
     /// a few thousand), and 64 MiB of their names and decoded line tables (1 KiB each on
     /// average: `CPythonCodeTable.bytesPerCode`).
     public static let defaultMaximumCPythonCodes = 1 << 16
+    /// 2^17 methods (only those on sampled stacks are sent), and 64 MiB of their names and
+    /// line tables (512 bytes each on average: `HotSpotMethodTable.bytesPerMethod`).
+    public static let defaultMaximumHotSpotMethods = 1 << 17
     /// 2^16 subs (only those on sampled stacks are sent), and 32 MiB of their names and
     /// files (512 bytes each on average: `PerlSubTable.bytesPerSub`).
     public static let defaultMaximumPerlSubs = 1 << 16
     /// 2^16 functions (only those on sampled stacks are sent), and 32 MiB of their names and
     /// files (512 bytes each on average: `PHPFunctionTable.bytesPerFunction`).
     public static let defaultMaximumPHPFunctions = 1 << 16
+    /// 2^16 functions (only those on sampled stacks are sent) and 32 MiB of their names
+    /// (`V8FunctionTable.bytesPerFunction` each on average).
+    public static let defaultMaximumV8Functions = 1 << 16
     /// 2^22 rows (48 MiB): rows repeating their predecessor's file and line are not kept,
     /// which leaves a few million for the largest binaries.
     public static let defaultMaximumLineRows = 1 << 22
@@ -84,7 +94,9 @@ public struct SymbolizerOptions: Sendable, Hashable {
                 maximumMappings: Int = defaultMaximumMappings,
                 maximumKernelSymbols: Int = defaultMaximumKernelSymbols,
                 maximumCPythonCodes: Int = defaultMaximumCPythonCodes,
+                maximumHotSpotMethods: Int = defaultMaximumHotSpotMethods,
                 maximumRubyISeqs: Int = defaultMaximumCPythonCodes,
+                maximumV8Functions: Int = defaultMaximumV8Functions,
                 sourceLines: Bool = true,
                 maximumLineRows: Int = defaultMaximumLineRows,
                 maximumLineTableBytes: Int = defaultMaximumLineTableBytes) {
@@ -101,7 +113,9 @@ public struct SymbolizerOptions: Sendable, Hashable {
         self.maximumMappings = maximumMappings
         self.maximumKernelSymbols = maximumKernelSymbols
         self.maximumCPythonCodes = maximumCPythonCodes
+        self.maximumHotSpotMethods = maximumHotSpotMethods
         self.maximumRubyISeqs = maximumRubyISeqs
+        self.maximumV8Functions = maximumV8Functions
         self.sourceLines = sourceLines
         self.maximumLineRows = maximumLineRows
         self.maximumLineTableBytes = maximumLineTableBytes

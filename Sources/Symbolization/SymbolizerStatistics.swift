@@ -58,6 +58,11 @@ public struct SymbolizerStatistics: Sendable, Hashable {
     public var cpythonCodeRecords: UInt64 = 0
     public var cpythonCodeRecordsDropped: UInt64 = 0
     public var cpythonCodeRecordsMalformed: UInt64 = 0
+    /// JVM method records received, refused by `maximumHotSpotMethods`, and unreadable
+    /// (a JDK without a layout, copies that do not parse): the last two leave frames unnamed.
+    public var hotspotMethodRecords: UInt64 = 0
+    public var hotspotMethodRecordsDropped: UInt64 = 0
+    public var hotspotMethodRecordsMalformed: UInt64 = 0
     /// Perl sub records received, refused by `maximumPerlSubs`, and unreadable (a release
     /// without a layout, copies that do not parse): the last two leave frames unnamed.
     public var perlSubRecords: UInt64 = 0
@@ -72,6 +77,17 @@ public struct SymbolizerStatistics: Sendable, Hashable {
     public var phpFunctionRecords: UInt64 = 0
     public var phpFunctionRecordsDropped: UInt64 = 0
     public var phpFunctionRecordsMalformed: UInt64 = 0
+    /// V8 function records received, refused by `maximumV8Functions`, and of a build
+    /// without a layout here: the last two leave frames unnamed.
+    public var v8FunctionRecords: UInt64 = 0
+    public var v8FunctionRecordsDropped: UInt64 = 0
+    public var v8FunctionRecordsMalformed: UInt64 = 0
+    /// V8 code records (optimized code and the functions inlined into it) received, refused
+    /// by the same bound, and of a build without a layout here: the last two show the code's
+    /// frames as their outermost function only.
+    public var v8CodeRecords: UInt64 = 0
+    public var v8CodeRecordsDropped: UInt64 = 0
+    public var v8CodeRecordsMalformed: UInt64 = 0
 
     /// Line tables read (DWARF `.debug_line` or Go `.gopclntab`), one per file and reading.
     public var lineTablesLoaded: UInt64 = 0

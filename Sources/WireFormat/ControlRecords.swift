@@ -19,6 +19,9 @@ public enum ControlRecord: Hashable, Sendable {
     /// Where a process's CPython interpreter keeps its runtime state (code 19): the
     /// sampler checks it against the process's own mappings and walks its Python frames.
     case cpythonProcess(CPythonProcess)
+    /// Where a process's JVM keeps its code cache (code 21): the sampler checks it against
+    /// the process's own mappings and walks its Java frames.
+    case hotspotProcess(HotSpotProcess)
     /// Where a process's Perl interpreter keeps its thread key (code 25): the sampler
     /// checks it against the process's own mappings and walks its Perl frames.
     case perlProcess(PerlProcess)
@@ -26,6 +29,9 @@ public enum ControlRecord: Hashable, Sendable {
     case rubyProcess(RubyProcess)
     /// Where a process's PHP engine keeps its executor globals (code 29).
     case phpProcess(PHPProcess)
+    /// A process running V8 (code 23): the sampler checks it against the process's own
+    /// mappings and walks its JavaScript frames.
+    case v8Process(V8Process)
     /// A record type this version does not know, skipped by its length.
     case unknown(type: UInt64, length: Int)
 }
@@ -37,9 +43,11 @@ public enum ControlRecordType: UInt64, Sendable {
     case releaseUnwindTable = 14
     case fileRequest = 15
     case cpythonProcess = 19
+    case hotspotProcess = 21
     case perlProcess = 25
     case rubyProcess = 27
     case phpProcess = 29
+    case v8Process = 23
 }
 
 /// A process with a CPython interpreter (docs/cpython.md): the interpreter's version
@@ -234,6 +242,17 @@ public struct ControlEncoder: Sendable {
             payload.writeInt32(process.pid)
             payload.writeVarint(process.pythonVersion)
             payload.writeVarint(process.runtimeAddress)
+            payload.writeVarint(process.device)
+            payload.writeVarint(process.inode)
+        case .hotspotProcess(let process):
+            type = ControlRecordType.hotspotProcess.rawValue
+            payload.writeHotSpotProcess(process)
+        case .v8Process(let process):
+            type = ControlRecordType.v8Process.rawValue
+            payload.writeInt32(process.pid)
+            payload.writeVarint(process.v8Version)
+            payload.writeVarint(process.v8Patch)
+            payload.writeVarint(process.address)
             payload.writeVarint(process.device)
             payload.writeVarint(process.inode)
         case .perlProcess(let process):
@@ -440,6 +459,14 @@ extension ByteReader {
             let address = try readVarint()
             return .cpythonProcess(CPythonProcess(pid: pid, pythonVersion: version, runtimeAddress: address,
                                                   device: try readVarint(), inode: try readVarint()))
+        case .hotspotProcess:
+            let pid = try readInt32("pid")
+            let version = try readUInt32("jdk feature version")
+            let heaps = try readVarint()
+            let stub = try readVarint()
+            return .hotspotProcess(HotSpotProcess(pid: pid, featureVersion: version, codeCacheHeapsAddress: heaps,
+                                                  callStubReturnAddressAddress: stub, device: try readVarint(),
+                                                  inode: try readVarint()))
         case .perlProcess:
             let pid = try readInt32("pid")
             let version = try readUInt32("perl version")
@@ -459,6 +486,13 @@ extension ByteReader {
             let address = try readVarint()
             return .phpProcess(PHPProcess(pid: pid, phpVersion: version, executorGlobalsAddress: address,
                                           device: try readVarint(), inode: try readVarint()))
+        case .v8Process:
+            let pid = try readInt32("pid")
+            let version = try readUInt32("v8 version")
+            let patch = try readUInt32("v8 patch")
+            let address = try readVarint()
+            return .v8Process(V8Process(pid: pid, v8Version: version, v8Patch: patch, address: address,
+                                        device: try readVarint(), inode: try readVarint()))
         }
     }
 

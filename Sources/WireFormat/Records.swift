@@ -19,12 +19,18 @@ public enum RecordType: UInt64, Sendable, CaseIterable {
     case fileDescriptor = 16
     /// A code object a sample's Python frames name (docs/cpython.md).
     case cpythonCode = 18
+    /// A method a sample's Java frames name (docs/jvm.md).
+    case hotspotMethod = 20
     /// A sub a sample's Perl frames name (docs/perl.md).
     case perlSub = 24
     /// An iseq a sample's Ruby frames name (docs/ruby.md).
     case rubyISeq = 26
     /// A function a sample's PHP frames name (docs/php.md).
     case phpFunction = 28
+    /// A JavaScript function a sample's V8 frames name (docs/v8.md).
+    case v8Function = 22
+    /// An optimized code object a sample's V8 frames name, with the functions inlined into it (docs/v8.md).
+    case v8Code = 32
 }
 
 /// A decoded record. Interned references (`StackDefinition`, `ThreadDefinition`)
@@ -47,9 +53,12 @@ public enum Record: Hashable, Sendable {
     case unwindTablesEvicted(UnwindTablesEvicted)
     case fileDescriptor(FileDescriptorAnswer)
     case cpythonCode(CPythonCodeRecord)
+    case hotspotMethod(HotSpotMethodRecord)
     case perlSub(PerlSubRecord)
     case rubyISeq(RubyISeqRecord)
     case phpFunction(PHPFunctionRecord)
+    case v8Function(V8FunctionRecord)
+    case v8Code(V8CodeRecord)
     /// A record of a type this version does not know; skipped by length.
     case unknown(type: UInt64, length: Int)
 
@@ -70,30 +79,47 @@ public enum Record: Hashable, Sendable {
         case .unwindTablesEvicted: .unwindTablesEvicted
         case .fileDescriptor: .fileDescriptor
         case .cpythonCode: .cpythonCode
+        case .hotspotMethod: .hotspotMethod
         case .perlSub: .perlSub
         case .rubyISeq: .rubyISeq
         case .phpFunction: .phpFunction
+        case .v8Function: .v8Function
+        case .v8Code: .v8Code
         case .unknown: nil
         }
     }
 }
 
 /// Whether an interned stack holds kernel or user addresses, or one runtime's interpreter
-/// frames. Every interpreter kind has two words per frame (docs/wire-format.md).
+/// frames. An interpreter kind's frames are `wordsPerFrame` words each, an even number
+/// (docs/wire-format.md).
 public enum StackKind: UInt64, Sendable, Hashable, CaseIterable {
     case kernel = 0
     case user = 1
     /// `CPythonFrame.words`.
     case cpython = 2
+    /// `HotSpotFrame.words`.
+    case hotspot = 3
+    /// Four words per frame (`V8Frame.words`): a multiple of the two every interpreter kind has.
+    case v8 = 4
     /// `PerlFrame.words`.
     case perl = 5
-    /// Two words per frame (`RubyFrame.words`).
+    /// `RubyFrame.words`.
     case ruby = 6
     /// `PHPFrame.words`.
     case php = 7
 
     /// A runtime's frames, which a sample carries in its interpreter stack.
     public var isInterpreter: Bool { self != .kernel && self != .user }
+
+    /// Words per frame: 1 for addresses, 2 for CPython's, the JVM's, Perl's, Ruby's and PHP's, 4 for V8's.
+    public var wordsPerFrame: Int {
+        switch self {
+        case .kernel, .user: 1
+        case .cpython, .hotspot, .perl, .ruby, .php: 2
+        case .v8: V8Frame.wordCount
+        }
+    }
 }
 
 /// Defines stack `id` for the rest of the stream (or until `resetInterning`).
@@ -449,6 +475,16 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
     /// Chosen switches not recorded: the map of threads off the CPU was full. Not a sample
     /// drop (no sample existed yet); the off-CPU time of those waits is missing.
     public static let offCPUSwitchesLost = StatisticsCounter(rawValue: 36)
+    /// JVM process records (control record 21) the sampler checked and loaded.
+    public static let hotspotProcessesLoaded = StatisticsCounter(rawValue: 37)
+    /// ... refused (unknown JDK, addresses outside libjvm.so's data, walker off).
+    public static let hotspotProcessesRejected = StatisticsCounter(rawValue: 38)
+    /// Java frames the walker recorded.
+    public static let hotspotFrames = StatisticsCounter(rawValue: 39)
+    /// Method records the walker wrote.
+    public static let hotspotMethodRecords = StatisticsCounter(rawValue: 40)
+    /// Method records lost (ring buffer full, no live stream); each is sent again at its next sample.
+    public static let hotspotMethodRecordsLost = StatisticsCounter(rawValue: 41)
     /// Perl process records (control record 25) the sampler checked and loaded.
     public static let perlProcessesLoaded = StatisticsCounter(rawValue: 47)
     /// ... refused (unknown release, a file or address the process's mappings do not back, walker off).
@@ -472,6 +508,16 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
     /// whose record found no room): no sample existed yet, so they stay apart from the drops
     /// (samples collected = sent + dropped).
     public var isUnrecordedEvent: Bool { self == .offCPUSwitchesLost }
+    /// V8 process records (control record 23) the sampler checked and loaded.
+    public static let v8ProcessesLoaded = StatisticsCounter(rawValue: 42)
+    /// ... refused (unknown build, a file or address the process's mappings do not back, walker off).
+    public static let v8ProcessesRejected = StatisticsCounter(rawValue: 43)
+    /// Samples of processes the V8 walker follows.
+    public static let v8Walks = StatisticsCounter(rawValue: 44)
+    /// ... of which had at least one JavaScript frame.
+    public static let v8WalksWithFrames = StatisticsCounter(rawValue: 45)
+    /// Function records lost (ring buffer full, no live stream); each is sent again at its next sample.
+    public static let v8FunctionRecordsLost = StatisticsCounter(rawValue: 46)
 
     public var isDrop: Bool {
         [.dropsRingBufferFull, .dropsUserBufferFull, .dropsDisconnected, .dropsStackError, .dropsMalformedRecord]
@@ -521,6 +567,11 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
         case .offCPUSamples: "off_cpu_samples"
         case .offCPUSwitchesRecorded: "off_cpu_switches_recorded"
         case .offCPUSwitchesLost: "off_cpu_switches_lost"
+        case .hotspotProcessesLoaded: "hotspot_processes_loaded"
+        case .hotspotProcessesRejected: "hotspot_processes_rejected"
+        case .hotspotFrames: "hotspot_frames"
+        case .hotspotMethodRecords: "hotspot_method_records"
+        case .hotspotMethodRecordsLost: "hotspot_method_records_lost"
         case .perlProcessesLoaded: "perl_processes_loaded"
         case .perlProcessesRejected: "perl_processes_rejected"
         case .perlWalks: "perl_walks"
@@ -531,6 +582,11 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
         case .phpWalks: "php_walks"
         case .phpWalksWithFrames: "php_walks_with_frames"
         case .phpFunctionRecordsLost: "php_function_records_lost"
+        case .v8ProcessesLoaded: "v8_processes_loaded"
+        case .v8ProcessesRejected: "v8_processes_rejected"
+        case .v8Walks: "v8_walks"
+        case .v8WalksWithFrames: "v8_walks_with_frames"
+        case .v8FunctionRecordsLost: "v8_function_records_lost"
         default: "counter_\(rawValue)"
         }
     }

@@ -116,7 +116,8 @@ public struct StreamEncoder {
         // What the other two stacks leave of the interned-frames bound; whole frames only.
         let interpreterWords = max(0, min(limits.maximumFramesPerStack,
                                           limits.maximumInternedFrames - kernel.count - user.count))
-        let interpreter = UnsafeBufferPointer(rebasing: interpreterStack.prefix(interpreterWords & ~1))
+        let interpreter = UnsafeBufferPointer(rebasing: interpreterStack.prefix(
+            interpreterWords - interpreterWords % interpreterStackKind.wordsPerFrame))
         var interpreterFlags = interpreterFlags
         if interpreter.count < interpreterStack.count {
             interpreterFlags |= Self.interpreterWalkTruncated
@@ -239,6 +240,10 @@ public struct StreamEncoder {
             payload.removeAll()
             payload.writeCPythonCode(code)
             frame(.cpythonCode)
+        case .hotspotMethod(let method):
+            payload.removeAll()
+            payload.writeHotSpotMethod(method)
+            frame(.hotspotMethod)
         case .perlSub(let sub):
             payload.removeAll()
             payload.writePerlSub(sub)
@@ -251,6 +256,14 @@ public struct StreamEncoder {
             payload.removeAll()
             payload.writePHPFunction(record)
             frame(.phpFunction)
+        case .v8Function(let function):
+            payload.removeAll()
+            payload.writeV8Function(function)
+            frame(.v8Function)
+        case .v8Code(let code):
+            payload.removeAll()
+            payload.writeV8Code(code)
+            frame(.v8Code)
         case .resetInterning:
             resetInterning()
         case .header, .stackDefinition, .threadDefinition, .sample, .unknown:

@@ -67,6 +67,9 @@ final class CollectingWriter: @unchecked Sendable {
         let writer = CollectingWriter()
         let cache = UnwindTableCache()
         let publisher = UnwindTablePublisher(cache: cache, channel: writer.channel(), logger: quietLogger)
+        // Tables only: this process maps libjvm.so too once HotSpotLayoutTableTests, running
+        // beside it, has loaded it, and would be named as a JVM.
+        publisher.walksHotSpot = false
         let mappings = try ownExecutableMappings()
         publisher.publish(mappings)
         // Compiled in the background: the first set has no entries, the second has them all.

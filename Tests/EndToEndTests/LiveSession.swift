@@ -68,11 +68,14 @@ final class LiveSession: @unchecked Sendable {
             "--groups", "\(user.gid)", "--", try Executables.path(of: "tandem-sampler"), "--socket", socketPath, "--samples-per-second", "\(frequency)", "--log-level", "debug",
         ] + extraArguments, log: directory.appendingPathComponent("sampler-\(samplerCount).log"))
         sampler = process
-        try waitUntil("the sampler to start sampling", seconds: 60) {
+        try waitUntil("the sampler to start sampling and load its walkers", seconds: 180) {
             guard process.isRunning else {
                 throw EndToEndFailure("the sampler exited (\(process.process.terminationStatus)): \(process.log)")
             }
+            // And, unless walkers are off, until they are loaded: their loader's seconds of
+            // verification would otherwise share the CPUs with the workloads measured.
             return process.log.contains("] sampling")
+                && (extraArguments.contains("--no-interpreter-frames") || process.log.contains("interpreter walkers ready"))
         }
     }
 
@@ -150,6 +153,8 @@ final class CaptureFollower: @unchecked Sendable {
     private var decoder = StreamDecoder()
     private(set) var header: StreamHeader?
     private(set) var samples: [(pid: Int32, time: UInt64)] = []
+    /// Processes with at least one sample carrying interpreter frames (any runtime's).
+    private(set) var pidsWithInterpreterFrames: Set<Int32> = []
     private(set) var describedPIDs: Set<Int32> = []
     private(set) var exitedPIDs: Set<Int32> = []
     private(set) var lastStatistics: SamplerStatistics?
@@ -170,7 +175,9 @@ final class CaptureFollower: @unchecked Sendable {
         while let record = try decoder.next() {
             switch record {
             case .header(let value): header = value
-            case .sample(let sample): samples.append((sample.pid, sample.time))
+            case .sample(let sample):
+                samples.append((sample.pid, sample.time))
+                if !sample.interpreterStack.isEmpty { pidsWithInterpreterFrames.insert(sample.pid) }
             case .process(let process): describedPIDs.insert(process.pid)
             case .processExit(let exit): exitedPIDs.insert(exit.pid)
             case .statistics(let statistics): lastStatistics = statistics

@@ -7,7 +7,7 @@ extension SamplerLiveTests {
 /// only while it loads them and then exits.
 @Suite("interpreter walkers loaded beside a running sampler (root)", .serialized, .enabled(if: isRoot, "needs root: loads BPF"))
 struct WalkerProgramsLiveTests {
-    static let walkers = ["cpython_walker", "perl_walker", "ruby_walker", "php_walker"]
+    static let walkers = ["cpython_walker", "perl_walker", "ruby_walker", "php_walker", "v8_walker", "jvm_walker"]
 
     @Test("each walker is loaded once, after sampling started, by a process other than the sampler, which then exits")
     func walkersLoadBesideTheSampler() throws {

@@ -1,24 +1,19 @@
 /*
- * bench/php-walker.sh's harness: loads tandem's BPF object (built from bpf/sampler.bpf.c),
- * writes one PHP layout and names one process to the PHP walker (or none), samples every
- * CPU at 997 Hz for SECONDS after a 1 s warm-up, and prints the sampling program's run time
- * per run in that window (kernel.bpf_stats_enabled must be 1; a tail-called walker's time
- * counts in the program that called it), the window's samples of the PHP process, and the
- * share of each innermost function (by the function records' names).
+ * bench/php-walker.sh's harness: loads tandem's sampling object (built from bpf/sampler.bpf.c)
+ * and the PHP walker's object beside it, into its interpreter_programs slot
+ * (bench/walker-harness-common.h), writes one PHP layout and names one process to the PHP
+ * walker (or none), samples every CPU at 997 Hz for SECONDS after a 1 s warm-up, and prints
+ * the sampling program's run time per run in that window (kernel.bpf_stats_enabled must be
+ * 1; a tail-called walker's time counts in the program that called it), the window's samples
+ * of the PHP process, and the share of each innermost function (by the function records'
+ * names).
  *
  * usage: harness OBJECT WALKER_OBJECT PID GLOBALS_ADDRESS_HEX SECONDS LAYOUT_CSV   (PID 0: name no process)
  */
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-#include <linux/perf_event.h>
 #include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 #include "tandem_sampler.h"
+#include "../walker-harness-common.h"
 
 #define FUNCTIONS 64
 static unsigned long long php_samples, with_frames, function_records, frames_total;
@@ -55,39 +50,14 @@ static int handle(void *context, void *data, size_t size) {
     return 0;
 }
 
-static void stats(int fd, unsigned long long *time, unsigned long long *runs) {
-    struct bpf_prog_info info = {};
-    unsigned length = sizeof(info);
-    bpf_obj_get_info_by_fd(fd, &info, &length);
-    *time = info.run_time_ns;
-    *runs = info.run_cnt;
-}
-
-/* Loads the walker's object with the sampling object's maps (as the sampler's WalkerPrograms
- * does) and puts its program into interpreter_programs at TANDEM_RUNTIME_PHP. */
-static int load_walker(struct bpf_object *sampler, const char *path) {
-    struct bpf_object *walker = bpf_object__open_file(path, NULL);
-    if (!walker) return -1;
-    struct bpf_map *map;
-    bpf_object__for_each_map(map, walker) {
-        struct bpf_map *shared = bpf_object__find_map_by_name(sampler, bpf_map__name(map));
-        if (shared && bpf_map__reuse_fd(map, bpf_map__fd(shared))) return -1;
-    }
-    if (bpf_object__load(walker)) return -1;
-    int program = bpf_program__fd(bpf_object__next_program(walker, NULL));
-    unsigned slot = TANDEM_RUNTIME_PHP;
-    return bpf_map_update_elem(bpf_object__find_map_fd_by_name(sampler, "interpreter_programs"), &slot, &program, 0);
-}
-
 int main(int argc, char **argv) {
     if (argc != 7) { fprintf(stderr, "usage: harness OBJECT WALKER_OBJECT PID GLOBALS_ADDRESS_HEX SECONDS LAYOUT_CSV\n"); return 2; }
     argv++;
     unsigned pid = atoi(argv[2]);
     unsigned long long globals = strtoull(argv[3], 0, 16);
     int seconds = atoi(argv[4]);
-    struct bpf_object *object = bpf_object__open_file(argv[0], NULL);
-    if (!object || bpf_object__load(object)) { fprintf(stderr, "harness: cannot load %s\n", argv[0]); return 1; }
-    if (load_walker(object, argv[1])) { fprintf(stderr, "harness: cannot load the walker %s\n", argv[1]); return 1; }
+    struct bpf_object *object = harness_load_sampler(argv[0]);
+    harness_load_walker(object, argv[1], TANDEM_RUNTIME_PHP);
 
     /* The layout's fields in struct order, the version first; the last u16 is reserved. */
     __u16 fields[32] = {};
@@ -112,22 +82,17 @@ int main(int argc, char **argv) {
     if (pid) bpf_map_update_elem(bpf_object__find_map_fd_by_name(object, "php_processes"), &pid, &process, 0);
 
     struct bpf_program *program = bpf_object__find_program_by_name(object, "tandem_sample");
-    for (int cpu = 0; cpu < libbpf_num_possible_cpus(); cpu++) {
-        struct perf_event_attr attr = { .type = PERF_TYPE_SOFTWARE, .config = PERF_COUNT_SW_CPU_CLOCK,
-                                        .size = sizeof(attr), .freq = 1, .sample_freq = 997 };
-        int fd = syscall(__NR_perf_event_open, &attr, -1, cpu, -1, 0);
-        if (fd < 0 || !bpf_program__attach_perf_event(program, fd)) fprintf(stderr, "harness: cpu %d not sampled\n", cpu);
-    }
+    harness_sample_every_cpu(program);
     /* The program submits without wake-up: drain on a timer, as the sampler does. */
     struct ring_buffer *ring = ring_buffer__new(bpf_object__find_map_fd_by_name(object, "events"), handle, NULL, NULL);
     time_t warm = time(0) + 1;
     while (time(0) < warm) { ring_buffer__consume(ring); usleep(50000); }
     unsigned long long time0, runs0, time1, runs1, samples0 = php_samples, frames0 = with_frames, total0 = frames_total;
     for (int i = 0; i < leaves; i++) leaf_count[i] = 0;
-    stats(bpf_program__fd(program), &time0, &runs0);
+    harness_program_stats(program, &time0, &runs0);
     time_t end = time(0) + seconds;
     while (time(0) < end) { ring_buffer__consume(ring); usleep(50000); }
-    stats(bpf_program__fd(program), &time1, &runs1);
+    harness_program_stats(program, &time1, &runs1);
     ring_buffer__consume(ring);
     unsigned long long runs = runs1 - runs0;
     printf("runs %llu ns_per_run %.0f php_samples %llu with_frames %llu frames_per_walk %.1f function_records %llu\n",

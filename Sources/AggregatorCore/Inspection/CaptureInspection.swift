@@ -53,6 +53,11 @@ public enum CaptureInspection {
                         + (frame.instruction == CPythonFrame.unknownInstruction ? "?" : "\(frame.instruction)")
                         + (frame.flags.contains(.entry) ? "!" : "")
                 }.joined()
+            case .hotspot:
+                let frames = HotSpotFrame.frames(words: stack.frames)
+                return "stack #\(stack.id) hotspot \(frames.count) frames:" + frames.map { frame in
+                    " \(frame.kind)@\(frame.slot):\(hex(frame.method))/\(hex(UInt64(frame.fingerprint)))+\(frame.position)"
+                }.joined()
             case .perl:
                 let frames = PerlFrame.frames(words: stack.frames)
                 return "stack #\(stack.id) perl \(frames.count) frames:" + frames.map { frame in
@@ -71,6 +76,14 @@ public enum CaptureInspection {
                 return "stack #\(stack.id) php \(frames.count) frames:" + frames.map { frame in
                     " \(hex(frame.function))/\(hex(UInt64(frame.fingerprint)))@\(frame.line)"
                         + (frame.flags.contains(.entry) ? "!" : "")
+                }.joined()
+            case .v8:
+                let frames = V8Frame.frames(words: stack.frames)
+                return "stack #\(stack.id) v8 \(frames.count) frames:" + frames.map { frame in
+                    " \(hex(frame.pc))=\(hex(frame.sharedFunctionInfo))/\(hex(UInt64(frame.fingerprint)))@"
+                        + (frame.offset == V8Frame.unknownOffset ? "?" : "\(frame.offset)")
+                        + (frame.kind == .interpreted ? "i" : "c")
+                        + (frame.codeFingerprint == 0 ? "" : "+\(hex(UInt64(frame.codeFingerprint)))")
                 }.joined()
             }
         case .threadDefinition(let thread):
@@ -116,6 +129,11 @@ public enum CaptureInspection {
             return "cpython_code pid=\(code.pid) code=\(hex(code.code)) fingerprint=\(hex(UInt64(code.fingerprint)))"
                 + " python=\(code.pythonVersion >> 8).\(code.pythonVersion & 0xff) flags=\(hex(UInt64(code.flags)))"
                 + " bytes=\(code.header.count)/\(code.name.count)/\(code.qualifiedName.count)/\(code.fileName.count)/\(code.lineTable.count)"
+        case .hotspotMethod(let method):
+            return "hotspot_method pid=\(method.pid) method=\(hex(method.method)) fingerprint=\(hex(UInt64(method.fingerprint)))"
+                + " jdk=\(method.featureVersion) flags=\(hex(UInt64(method.flags)))"
+                + " bytes=\(method.constMethod.count)/\(method.className.count)/\(method.methodName.count)"
+                + "/\(method.sourceFile.count)/\(method.lineTable.count)"
         case .perlSub(let sub):
             return "perl_sub pid=\(sub.pid) address=\(hex(sub.address)) fingerprint=\(hex(UInt64(sub.fingerprint)))"
                 + " perl=\(sub.perlVersion >> 16).\(sub.perlVersion >> 8 & 0xff).\(sub.perlVersion & 0xff) flags=\(hex(UInt64(sub.flags)))"
@@ -128,6 +146,16 @@ public enum CaptureInspection {
             return "php_function pid=\(record.pid) function=\(hex(record.function)) fingerprint=\(hex(UInt64(record.fingerprint)))"
                 + " php=\(record.phpVersion >> 8).\(record.phpVersion & 0xff) type=\(record.type) flags=\(hex(UInt64(record.flags)))"
                 + " bytes=\(record.name.count)/\(record.className.count)/\(record.file.count)"
+        case .v8Function(let function):
+            return "v8_function pid=\(function.pid) sfi=\(hex(function.sharedFunctionInfo))"
+                + " fingerprint=\(hex(UInt64(function.fingerprint))) v8=\(hex(UInt64(function.v8Version)))"
+                + " flags=\(hex(UInt64(function.flags)))"
+                + " bytes=\(function.sharedFunctionInfoBytes.count)/\(function.scopeInfoSlots.count)/\(function.name.count)/\(function.scriptName.count)"
+        case .v8Code(let code):
+            return "v8_code pid=\(code.pid) start=\(hex(code.instructionStart)) fingerprint=\(hex(UInt64(code.fingerprint)))"
+                + " v8=\(hex(UInt64(code.v8Version))) kind=\(code.codeKind) size=\(code.instructionSize) flags=\(hex(UInt64(code.flags)))"
+                + " inlined=" + code.inlinedFunctions.map { "\(hex($0.sharedFunctionInfo))/\(hex(UInt64($0.fingerprint)))" }.joined(separator: ",")
+                + " bytes=\(code.inliningPositions.count)/\(code.sourcePositionTable.count)"
         case .unknown(let type, let length):
             return "unknown type=\(type) length=\(length)"
         }
@@ -217,7 +245,7 @@ public struct CaptureSummary {
             switch stack.kind {
             case .kernel: kernelStacks.insert(stack.frames)
             case .user: userStacks.insert(stack.frames)
-            case .cpython, .perl, .ruby, .php: break
+            case .cpython, .perl, .ruby, .php, .v8, .hotspot: break
             }
         case .process(let process):
             processRecords += 1
@@ -251,9 +279,12 @@ public struct CaptureSummary {
         case .unwindTablesEvicted: "unwind_tables_evicted"
         case .fileDescriptor: "file_descriptor"
         case .cpythonCode: "cpython_code"
+        case .hotspotMethod: "hotspot_method"
         case .perlSub: "perl_sub"
         case .rubyISeq: "ruby_iseq"
         case .phpFunction: "php_function"
+        case .v8Function: "v8_function"
+        case .v8Code: "v8_code"
         case .unknown(let type, _): "unknown_\(type)"
         }
     }

@@ -138,9 +138,11 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
                 unwindPublisher?.excludedPIDs = unwindExcludedPIDs
                 unwindPublisher?.maximumProcesses = runtime.symbolizerOptions.maximumProcesses
                 unwindPublisher?.walksCPython = runtime.configuration.profilingReceiver.walksPython
+                unwindPublisher?.walksHotSpot = runtime.configuration.profilingReceiver.walksHotSpot
                 unwindPublisher?.walksPerl = runtime.configuration.profilingReceiver.walksPerl
                 unwindPublisher?.walksRuby = runtime.configuration.profilingReceiver.walksRuby
                 unwindPublisher?.walksPHP = runtime.configuration.profilingReceiver.walksPHP
+                unwindPublisher?.walksV8 = runtime.configuration.profilingReceiver.walksV8
             }
         case .fileDescriptor(let answer):
             handleFileDescriptor(answer, at: offset)

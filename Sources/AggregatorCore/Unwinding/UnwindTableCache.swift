@@ -1,4 +1,5 @@
 import CPythonSymbolization
+import HotSpotSymbolization
 import RubySymbolization
 import ELF
 import Foundation
@@ -36,6 +37,8 @@ public struct CompiledUnwindTable: Sendable {
     public var compileDuration: Duration = .zero
     /// What the same parse of the file found of a CPython interpreter (docs/cpython.md).
     public var cpython: CPythonInterpreterDetection = .notCPython
+    /// What the same parse found of a HotSpot JVM (docs/jvm.md): looked for in `libjvm.so` only.
+    public var hotspot: HotSpotRuntimeDetection = .notHotSpot
     /// What the same parse found of a Ruby VM (docs/ruby.md).
     public var ruby: RubyInterpreterDetection = .notRuby
 
@@ -384,10 +387,12 @@ public final class UnwindTableCache: Sendable {
             }
             // The interpreter's symbols come from the same parse: no second read of the file.
             let cpython = elf.flatMap { try? CPythonInterpreter.detect(in: $0) } ?? .notCPython
+            let hotspot = path.hasSuffix("/libjvm.so") ? elf.flatMap { try? HotSpotRuntime.detect(in: $0) } ?? .notHotSpot
+                                                       : .notHotSpot
             let ruby = elf.flatMap { try? RubyInterpreter.detect(in: $0) } ?? .notRuby
             return .compiled(CompiledUnwindTable(serialized: table.serialized(), table: table,
                                                  separateDebugFile: usedDebugFile, debugFileWarnings: warningTexts,
-                                                 cpython: cpython, ruby: ruby))
+                                                 cpython: cpython, hotspot: hotspot, ruby: ruby))
         } catch {
             let debugPath = error.file == .separateDebugFile ? " (debug file \(debugFile?.path ?? "?"))" : ""
             return .failed((["\(path)\(debugPath): \(error)"] + warningTexts).joined(separator: "; "))

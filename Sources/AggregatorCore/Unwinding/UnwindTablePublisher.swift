@@ -1,5 +1,7 @@
 import CPythonSymbolization
+import HotSpotSymbolization
 import RubySymbolization
+import V8Symbolization
 import Logging
 import Symbolization
 import SystemCalls
@@ -41,12 +43,16 @@ public final class UnwindTablePublisher {
         public var descriptorsRejected = 0
         /// CPython process records sent (control record 19).
         public var cpythonProcessesSent = 0
+        /// JVM process records sent (control record 21).
+        public var hotspotProcessesSent = 0
         /// Perl process records sent (control record 25).
         public var perlProcessesSent = 0
         /// Ruby process records sent (control record 27).
         public var rubyProcessesSent = 0
         /// PHP process records sent (control record 29).
         public var phpProcessesSent = 0
+        /// V8 process records sent (control record 23).
+        public var v8ProcessesSent = 0
     }
 
     private let cache: UnwindTableCache
@@ -64,6 +70,8 @@ public final class UnwindTablePublisher {
     private var loggedInterpreters: Set<FileIdentity> = []
     /// Name each process's CPython interpreter to the sampler, which then walks its Python frames.
     public var walksCPython = true
+    /// Name each process's JVM to the sampler, which then walks its Java frames (docs/jvm.md).
+    public var walksHotSpot = true
     /// Name each process's Perl interpreter to the sampler, which then walks its Perl frames.
     public var walksPerl = true
     /// Name each process's PHP engine to the sampler, which then walks its PHP frames.
@@ -72,6 +80,9 @@ public final class UnwindTablePublisher {
     private lazy var interpreterFiles = InterpreterFiles(maximumFileSize: maximumFileSize)
     /// Name each process's Ruby VM to the sampler, which then walks its Ruby frames.
     public var walksRuby = true
+    /// Name each Node process's V8 to the sampler, which then walks its JavaScript frames.
+    public var walksV8 = true
+    private lazy var v8Files = V8RuntimeFiles(maximumFileSize: maximumFileSize)
     /// The last mappings record of every process, published once the process is sampled:
     /// the sampler's table budget goes to processes that run, not to every idle one.
     private var latest: [Int32: Mappings] = [:]
@@ -181,13 +192,15 @@ public final class UnwindTablePublisher {
             }
             logInterpreterRefusals()
         }
+        if walksV8 { publishV8(mappings) }
         for mapping in mappings.mappings.sorted(by: { $0.start < $1.start }) {
             let result = entry(for: mapping, pid: mappings.pid)
-            guard case .covered(let entry, let cpython, let ruby) = result else {
+            guard case .covered(let entry, let cpython, let hotspot, let ruby) = result else {
                 if case .pending = result { pending = true } else { counters.mappingsUncovered += 1 }
                 continue
             }
             noteInterpreter(cpython, mapping: entry, path: mapping.path, pid: mappings.pid)
+            noteJVM(hotspot, mapping: entry, path: mapping.path, pid: mappings.pid)
             noteRuby(ruby, mapping: entry, path: mapping.path, pid: mappings.pid)
             // Disjoint, as the wire format requires (the kernel's maps are).
             if let last = entries.last, entry.start < last.end { continue }
@@ -202,6 +215,31 @@ public final class UnwindTablePublisher {
             counters.mappingsRecordsSent += 1
             counters.mappingsCovered += entries.count
             publishedTables[mappings.pid] = Set(entries.map(\.tableID))
+        }
+    }
+
+    /// Names a Node process's V8 to the sampler (control record 23) with each set of its
+    /// mappings (after an exec the sampler forgot the old one): once, for the first mapping
+    /// of Node's file that places the build's metadata symbol.
+    private func publishV8(_ mappings: Mappings) {
+        for mapping in mappings.mappings {
+            guard let (runtime, address) = v8Files.runtime(at: mapping, pid: mappings.pid) else {
+                let identity = FileIdentity(device: mapping.device, inode: mapping.inode)
+                if let reason = v8Files.refusals[identity], loggedInterpreters.insert(identity).inserted {
+                    logger.info("no JavaScript frames for \(mapping.path): \(reason)")
+                }
+                continue
+            }
+            let layout = runtime.layout
+            let record = V8Process(pid: mappings.pid, v8Version: layout.version, v8Patch: UInt32(layout.patch),
+                                   address: address, device: mapping.device, inode: mapping.inode)
+            // Urgent, as CPython's: a few bytes the process's JavaScript frames wait on.
+            guard channel.send(.v8Process(record), urgent: true) else { return }
+            counters.v8ProcessesSent += 1
+            if loggedInterpreters.insert(FileIdentity(device: mapping.device, inode: mapping.inode)).inserted {
+                logger.debug("\(layout) in \(mapping.path): walking the JavaScript frames of its processes")
+            }
+            return
         }
     }
 
@@ -222,6 +260,30 @@ public final class UnwindTablePublisher {
             // reaches here through a descriptor the sampler passed.
             sendInterpreter(.cpython(interpreter), address: interpreter.runtimeAddress &- mapping.bias,
                             device: mapping.device, inode: mapping.inode, path: path, pid: pid)
+        }
+    }
+
+    /// Names a process's JVM to the sampler (control record 21) with each set of its
+    /// mappings: each static's address is its ELF address less the mapping's bias.
+    private func noteJVM(_ detection: HotSpotRuntimeDetection, mapping: UnwindMapping, path: String, pid: Int32) {
+        switch detection {
+        case .notHotSpot:
+            return
+        case .unsupported(let reason):
+            if loggedInterpreters.insert(FileIdentity(device: mapping.device, inode: mapping.inode)).inserted {
+                logger.info("no Java frames for \(path): \(reason)")
+            }
+        case .runtime(let runtime):
+            guard walksHotSpot else { return }
+            let record = HotSpotProcess(pid: pid, featureVersion: UInt32(runtime.featureVersion),
+                                        codeCacheHeapsAddress: runtime.codeCacheHeapsAddress &- mapping.bias,
+                                        callStubReturnAddressAddress: runtime.callStubReturnAddressAddress &- mapping.bias,
+                                        device: mapping.device, inode: mapping.inode)
+            guard channel.send(.hotspotProcess(record), urgent: true) else { return }
+            counters.hotspotProcessesSent += 1
+            if loggedInterpreters.insert(FileIdentity(device: mapping.device, inode: mapping.inode)).inserted {
+                logger.debug("HotSpot \(runtime.featureVersion).0.\(runtime.securityVersion) in \(path): walking the Java frames of its processes")
+            }
         }
     }
 
@@ -462,7 +524,7 @@ public final class UnwindTablePublisher {
     }
 
     private enum MappingResult {
-        case covered(UnwindMapping, CPythonInterpreterDetection, RubyInterpreterDetection)
+        case covered(UnwindMapping, CPythonInterpreterDetection, HotSpotRuntimeDetection, RubyInterpreterDetection)
         case pending
         case uncovered
     }
@@ -533,6 +595,6 @@ public final class UnwindTablePublisher {
             }
         }
         return .covered(UnwindMapping(start: mapping.start, end: mapping.end, tableID: tableID, bias: bias,
-                                      device: identity.device, inode: identity.inode), compiled.cpython, compiled.ruby)
+                                      device: identity.device, inode: identity.inode), compiled.cpython, compiled.hotspot, compiled.ruby)
     }
 }

@@ -1,0 +1,56 @@
+import Testing
+@testable import StreamDecoding
+@testable import WireFormat
+
+/// Record 20 (HotSpot method), control record 21 (HotSpot process) and the `hotspot` stack's words.
+@Suite struct HotSpotRecordTests {
+    @Test func frameWordsRoundTrip() {
+        let frames = [
+            HotSpotFrame(method: 0x7f12_3456_7890, fingerprint: 0xdead_beef, position: 0x1234, slot: 126, kind: .compiled),
+            HotSpotFrame(method: 0x8_0000_1000, fingerprint: 1, position: 0xffff_ffff, slot: 0, kind: .interpreted),
+            HotSpotFrame(method: 0xffff_ffff_ffff, fingerprint: .max, position: 0, slot: 255, kind: .nativeWrapper),
+        ]
+        let words = frames.flatMap { frame -> [UInt64] in
+            let (a, b) = frame.words
+            return [a, b]
+        }
+        #expect(HotSpotFrame.frames(words: words) == frames)
+        // An unknown kind is skipped, a partial frame is not read.
+        #expect(HotSpotFrame.frames(words: [9 << 56, 0] + words.prefix(3)) == [frames[0]])
+    }
+
+    @Test func methodRecordRoundTrips() throws {
+        let method = HotSpotMethodRecord(pid: 4242, method: 0x7f12_3456_7890, fingerprint: 0xabcd_ef01, featureVersion: 17,
+                                         flags: 4, constMethod: Array(0..<64), className: [1, 2, 3], methodName: [],
+                                         sourceFile: [9], lineTable: Array(repeating: 0xff, count: 512))
+        let (records, error) = decodeChunked(encode([.record(.hotspotMethod(method))]), chunkSizes: [1, 7, 300])
+        #expect(error == nil)
+        #expect(records.contains(.hotspotMethod(method)))
+    }
+
+    @Test func processControlRecordRoundTrips() {
+        let records: [ControlRecord] = [
+            .hotspotProcess(HotSpotProcess(pid: 77, featureVersion: 17, codeCacheHeapsAddress: 0x7fd5_fd31_c600,
+                                           callStubReturnAddressAddress: 0x7fd5_fd34_74d0, device: 0xfe00, inode: 322_035)),
+            .hotspotProcess(HotSpotProcess(pid: -1, featureVersion: .max, codeCacheHeapsAddress: .max,
+                                           callStubReturnAddressAddress: 0, device: .max, inode: 0)),
+        ]
+        for chunk in [1, 3, 1000] {
+            let decoded = decodeControl(encodeControl(records), chunk: chunk)
+            #expect(decoded.error == nil)
+            #expect(decoded.records == records)
+        }
+    }
+
+    /// A hotspot stack definition of an odd word count is refused.
+    @Test func hotspotStackOfPartialFramesIsRefused() {
+        var writer = ByteWriter()
+        writer.writeStackDefinition(id: 1, kind: .hotspot, frames: [1, 2, 3])
+        let refused = writer.bytes.withUnsafeBytes { raw -> Bool in
+            var reader = ByteReader(raw)
+            do { _ = try reader.readStackDefinition(limits: DecoderLimits.default) } catch { return true }
+            return false
+        }
+        #expect(refused)
+    }
+}
