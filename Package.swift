@@ -141,7 +141,8 @@ let package = Package(
         ]),
         // Optional: the list of every runtime's loader, which the core asks for.
         .target(name: "InterpreterRuntimes", dependencies: [
-            "InterpreterLoading", "CPythonLoading", "PerlLoading", "RubyLoading", "PHPLoading", "V8Loading", "HotSpotLoading", "SystemCalls",
+            "InterpreterLoading", "CPythonLoading", "PerlLoading", "RubyLoading", "PHPLoading", "V8Loading", "HotSpotLoading",
+            "BEAMLoading", "SystemCalls",
         ]),
         // Optional: checks the aggregator's JVM process records (control record 21) against the
         // process's mappings and fills the JVM walker's maps (docs/jvm.md).
@@ -157,6 +158,11 @@ let package = Package(
         // and writes the walker's maps (docs/php.md).
         .target(name: "PHPLoading", dependencies: [
             "WireFormat", "PHPLayouts", "CTandemBPF", "SystemCalls", "InterpreterLoading",
+        ]),
+        // Optional: checks the aggregator's BEAM process records (control record 31) against the
+        // process's mappings and writes the walker's maps (docs/beam.md).
+        .target(name: "BEAMLoading", dependencies: [
+            "WireFormat", "BEAMLayouts", "CTandemBPF", "SystemCalls", "InterpreterLoading",
         ]),
         // Optional: attaches the off-CPU programs of bpf/offcpu.bpf.h when a threshold is set.
         .target(name: "OffCPULoading", dependencies: ["WireFormat", "CTandemBPF", "SystemCalls"]),
@@ -183,7 +189,7 @@ let package = Package(
             "Profiles", "WireFormat", "ELF", "CTandemSymbolization", "CTandemZlib", "CTandemLZMA", "CTandemCrypto", "SystemCalls",
             "RateLimitedLogging", "CPythonSymbolization", "CPythonLayouts", "PerlSymbolization", "PerlLayouts",
             "RubySymbolization", "RubyLayouts", "PHPSymbolization", "PHPLayouts",
-            "V8Symbolization", "V8Layouts", "HotSpotSymbolization", "HotSpotLayouts",
+            "V8Symbolization", "V8Layouts", "HotSpotSymbolization", "HotSpotLayouts", "BEAMSymbolization", "BEAMLayouts",
             "SourceLines", "UnwindTableFormat", "UnwindTableCompiler", "Compression",
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -205,7 +211,7 @@ let package = Package(
             "WireFormat", "StreamDecoding", "Profiles", "Configuration", "Symbolization",
             "ProfilingMetrics", "Exporters", "ProfileOutputs", "ELF", "UnwindTableFormat", "UnwindTableCompiler", "Compression",
             "CPythonSymbolization", "PerlSymbolization", "RubySymbolization", "PHPSymbolization", "V8Symbolization", "HotSpotSymbolization",
-            "SystemCalls",
+            "BEAMSymbolization", "SystemCalls",
             "RateLimitedLogging",
             "CTandemMalloc",
             .product(name: "Logging", package: "swift-log"),
@@ -271,7 +277,7 @@ let package = Package(
             "SamplerCore", "WireFormat", "StreamDecoding", "UnwindTableFormat", "UnwindTableCompiler", "UnwindTableLoading",
             "DescriptorPassing", "SamplingRateReader", "CTandemBPF", "SystemCalls", "CPythonLoading", "InterpreterLoading",
             "RubyLoading", "RubyLayouts", "PHPLoading", "PHPLayouts",
-            "V8Loading", "V8Layouts",
+            "V8Loading", "V8Layouts", "BEAMLoading", "BEAMLayouts",
             // The sampler's reader of the rate is checked against the aggregator's.
             "Configuration",
         ]),
