@@ -3,8 +3,8 @@
  * The BEAM walker's program, in an object of its own: the sampling program reaches it by a
  * tail call for a process in beam_processes (interpreters.bpf.h). Its maps are the sampling
  * object's, shared by descriptor when it is loaded; its sample is the plain one when the
- * walk found no Erlang frame (the leaf is C code). Work in progress: no loader writes
- * beam_processes yet (docs/beam.md).
+ * walk found no Erlang frame (the leaf is C code). Sources/BEAMLoading writes beam_processes
+ * for the VMs it checked (docs/beam.md).
  */
 #include "sample_common.bpf.h"
 #include "beam.bpf.h"

@@ -86,7 +86,9 @@ row "optional: JVM process loading" "nothing: checks the aggregator's record 21 
     Sources/HotSpotLoading/*.swift
 row "optional: the BPF JVM walker and its structs" "HotSpot structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
     bpf/jvm_walker.bpf.c bpf/hotspot_unwind.bpf.h bpf/hotspot.bpf.h bpf/tandem_hotspot.h
-row "optional: the BPF BEAM walker and its structs (work in progress: no loader yet)" "VM structures and Erlang stack words through bpf_probe_read_user, at the sampler's own per-ERTS-major offsets" "the memory of processes the loader accepted" \
+row "optional: BEAM process loading" "nothing: checks the aggregator's record 31 against the process's mappings (PROCMAP_QUERY); copies the walker's ring records" "the aggregator's control records (pid, ERTS major, four addresses, device, inode); the walker's ring records" \
+    Sources/BEAMLoading/*.swift
+row "optional: the BPF BEAM walker and its structs" "VM structures and Erlang stack words through bpf_probe_read_user, at the sampler's own per-ERTS-major offsets" "the memory of processes the loader accepted" \
     bpf/beam_walker.bpf.c bpf/beam.bpf.h bpf/tandem_beam.h
 row "optional: off-CPU attachment" "nothing: sets the threshold and attaches the program" "--off-cpu-threshold or the configuration's off_cpu_threshold, from root" \
     Sources/OffCPULoading/*.swift
