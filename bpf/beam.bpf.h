@@ -25,6 +25,20 @@ struct {
     __type(value, __u64);
 } beam_functions_sent SEC(".maps");
 
+/*
+ * What beam_resolve found for a pc, by process and active code index: a loop's few call
+ * sites and pcs are resolved once, not by two binary searches (about 16 reads) per sample.
+ * A code load switches the active index, so lookups under the new one miss; an entry can only
+ * be stale when a module's code was purged and another's put at the same pc while the index
+ * came round to the same value (docs/beam.md, Limits).
+ */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, TANDEM_BEAM_RESOLVED_PCS);
+    __type(key, struct tandem_beam_pc_key);
+    __type(value, __u64);
+} beam_resolved SEC(".maps");
+
 /* [0]: the generation of the stream the sampler writes now (it bumps it per connection). */
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -98,6 +112,19 @@ __noinline __u64 beam_resolve(__u64 pc, __u64 modules, __u64 count, __u32 layout
             return bounds[0];
     }
     return 0;
+}
+
+/* beam_resolve through beam_resolved; `owner` is the pid << 32 | the active code index (a
+ * global function takes at most five arguments). */
+__noinline __u64 beam_resolve_cached(__u64 pc, __u64 modules, __u64 count, __u32 layout_index, __u64 owner)
+{
+    struct tandem_beam_pc_key key = { .pc = pc, .pid = owner >> 32, .code_index = (__u32)owner };
+    __u64 *resolved = bpf_map_lookup_elem(&beam_resolved, &key);
+    if (resolved)
+        return *resolved;
+    __u64 code_info = beam_resolve(pc, modules, count, layout_index);
+    bpf_map_update_elem(&beam_resolved, &key, &code_info, BPF_ANY);
+    return code_info;
 }
 
 /* Copies the name of atom `term` into `destination`. Returns the bytes copied, -1 when unreadable. */
@@ -174,6 +201,7 @@ struct beam_walk_state {
     __u64 generation;
     __u32 pid;
     __u32 layout;
+    __u32 code_index;   /* the active one, when the walk started */
     __u32 done;         /* the scan reached normal_exit */
 };
 
@@ -186,7 +214,8 @@ static __always_inline int beam_keep_frame(struct tandem_beam_walk *walk, struct
         walk->flags |= TANDEM_BEAM_WALK_TRUNCATED;
         return 0;
     }
-    __u64 code_info = beam_resolve(pc, state->modules, state->count, state->layout);
+    __u64 code_info = beam_resolve_cached(pc, state->modules, state->count, state->layout,
+                                          (__u64)state->pid << 32 | state->code_index);
     if (code_info == BEAM_NOT_FOUND)
         return 1;
     walk->frames[count].code_info = code_info;
@@ -270,6 +299,7 @@ static __always_inline struct tandem_beam_walk *beam_walk(__u32 pid)
         walk->flags |= TANDEM_BEAM_WALK_READ_ERROR;
         return walk;
     }
+    state.code_index = code_index;
     state.modules = ranges[0];
     state.count = ranges[1];
     if (state.count == 0 || state.count > TANDEM_BEAM_MAX_ENTRIES ||

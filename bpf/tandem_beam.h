@@ -41,6 +41,8 @@ enum tandem_beam_counter {
 #define TANDEM_BEAM_MAX_ENTRIES (1U << TANDEM_BEAM_SEARCH_STEPS)
 #define TANDEM_BEAM_MAX_LAYOUTS 4
 #define TANDEM_BEAM_MAX_PROCESSES 4096
+/* pcs whose function the walker remembers (beam_resolved), over all processes. */
+#define TANDEM_BEAM_RESOLVED_PCS 65536
 /* An atom's name: at most 255 bytes (MAX_ATOM_CHARACTERS), copied up to this bound. */
 #define TANDEM_BEAM_ATOM_BYTES 256
 
@@ -81,6 +83,13 @@ struct tandem_beam_function_key {
     __u64 code_info;
     __u32 pid;
     __u32 reserved;
+};
+
+/* The key of beam_resolved: a pc (or continuation pointer) of a process under one code index. */
+struct tandem_beam_pc_key {
+    __u64 pc;
+    __u32 pid;
+    __u32 code_index;
 };
 
 /* One Erlang frame: the function's ErtsCodeInfo (0 when the pc is in a module but before its
