@@ -60,7 +60,7 @@ row "optional: descriptor passing" "nothing: opens a path read from /proc/PID/ma
     Sources/DescriptorPassing/*.swift Sources/CTandemPaths/shim.h Sources/CTandemPaths/module.modulemap
 row "optional: interpreter loading (the protocol every runtime's loader follows, the kernel's mapping query)" "nothing: PROCMAP_QUERY answers (fixed C structs)" "a loader's address to check" \
     Sources/InterpreterLoading/*.swift Sources/InterpreterRuntimes/*.swift
-row "optional: the BPF interpreter dispatch (which walker takes a sample), the runtimes' numbering, what walkers share" "nothing: one map lookup per runtime" "the sampled pid" \
+row "optional: the BPF interpreter dispatch (which walker takes a sample), the runtimes' numbering, what walkers share" "nothing: one map lookup (pid to runtime)" "the sampled pid" \
     bpf/interpreters.bpf.h bpf/tandem_interpreters.h bpf/walker_common.bpf.h
 row "optional: CPython process loading" "nothing: checks the aggregator's record 19 against the process's mappings (PROCMAP_QUERY)" "the aggregator's control records (pid, version, address, device, inode)" \
     Sources/CPythonLoading/*.swift

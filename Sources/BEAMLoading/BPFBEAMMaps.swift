@@ -13,12 +13,12 @@ package protocol BEAMMapStorage: AnyObject {
 
 /// The BEAM walker's maps of the loaded BPF object (bpf/beam.bpf.h).
 package final class BPFBEAMMaps: BEAMMapStorage {
-    private let processes: BPFObjectMap
+    private let processes: BPFProcessMap
     private let functionsSent: BPFObjectMap
     private let stream: BPFObjectMap
 
     package init(object: OpaquePointer) throws(SystemCallError) {
-        processes = try BPFObjectMap(object, "beam_processes")
+        processes = try BPFProcessMap(object, "beam_processes", runtime: TANDEM_RUNTIME_BEAM)
         functionsSent = try BPFObjectMap(object, "beam_functions_sent")
         stream = try BPFObjectMap(object, "beam_stream")
         // The sampler's own layouts, at the indexes BEAMLoader names them by.
@@ -26,11 +26,11 @@ package final class BPFBEAMMaps: BEAMMapStorage {
     }
 
     package func writeProcess(pid: Int32, _ process: tandem_beam_process) -> Bool {
-        processes.update(UInt32(bitPattern: pid), process)
+        processes.update(pid: pid, process)
     }
 
     package func removeProcess(pid: Int32) {
-        processes.delete(UInt32(bitPattern: pid))
+        processes.delete(pid: pid)
     }
 
     package func writeStreamGeneration(_ generation: UInt64) {
