@@ -7,8 +7,10 @@ import Glibc
 #endif
 
 /// Erlang frames end to end (docs/beam.md): the known-truth workload
-/// (Tests/Workloads/erlang/known_truth.erl) under Debian's OTP 25, its VM started before the
-/// sampler and without flags (the JIT's default frame layout, no `+JPperf`). What it must
+/// (Tests/Workloads/erlang/known_truth.erl) under Debian's OTP 25, without flags (the JIT's
+/// default frame layout, no `+JPperf`), its VM started before the sampler, and in a session of
+/// its own one started after it (both VMs are `beam.smp`, which the folded output cannot tell
+/// apart). What it must
 /// show: its functions as `module:function/arity` in >= 95% of its samples whose leaf is JIT
 /// code, in the CPU shares the workload measured of itself, with their Erlang callers down
 /// to the VM's boot, and samples.beam.count.
@@ -30,9 +32,10 @@ struct BEAMTests {
         return !segment[segment.index(after: slash)...].isEmpty && segment[segment.index(after: slash)...].allSatisfy(\.isNumber)
     }
 
-    @Test("known truth under Debian's OTP 25: names in >= 95% of JIT-leaf samples, shares within 3 points, callers, samples.beam.count")
-    func knownTruth() async throws {
-        let run = try await onOwnThread { try Self.run() }
+    @Test("known truth under Debian's OTP 25: names in >= 95% of JIT-leaf samples, shares within 3 points, callers, samples.beam.count",
+          arguments: [false, true])
+    func knownTruth(startsAfterSampler: Bool) async throws {
+        let run = try await onOwnThread { try Self.run(startsAfterSampler: startsAfterSampler) }
         var failures: [String] = []
         let metrics = try MetricPoints(file: run.metricsURL)
         let stacks = try FoldedStacks(file: run.foldedURL).process(Self.comm)
@@ -55,7 +58,7 @@ struct BEAMTests {
         let measured = innermost.values.reduce(0, +)
         let shares = Self.truthFunctions.map { percent(Int64(innermost[$0] ?? 0), of: Int64(measured)) }
         let beamCount = metrics.sum("samples.beam.count", pid: run.pid) { _ in "" }.values.reduce(0, +)
-        print("beam (pid \(run.pid)): \(total) samples; JIT-leaf samples with Erlang frames after the first: \(run.walk); "
+        print("beam (pid \(run.pid), started \(startsAfterSampler ? "after" : "before") the sampler): \(total) samples; JIT-leaf samples with Erlang frames after the first: \(run.walk); "
             + zip(Self.truthFunctions, zip(shares, run.measuredShares)).map { "\($0.0) \(formatted($0.1.0))% (measured \(formatted($0.1.1))%)" }
                 .joined(separator: ", ")
             + "; samples.beam.count \(beamCount), Erlang leaves \(erlangLeaf); with a named Erlang frame \(named);"
@@ -101,21 +104,33 @@ struct BEAMTests {
         var report: String
     }
 
-    static func run() throws -> Run {
+    static func run(startsAfterSampler: Bool) throws -> Run {
         guard FileManager.default.isExecutableFile(atPath: escript) else {
             throw EndToEndFailure("\(escript) is missing: Debian's erlang-nox (or erlang-base) package is required (scripts/install-deps.sh)")
         }
         let script = repositoryRoot.appendingPathComponent("Tests/Workloads/erlang/known_truth.erl").path
         let session = try LiveSession(name: "beam", frequency: 999)
-        let process = try ChildProcess(escript, [script], log: session.directory.appendingPathComponent("known_truth.log"))
+        var started: ChildProcess?
         var baseline = CPythonTests.MeasuredTruth()
         var final = CPythonTests.MeasuredTruth()
-        do {
+        func start() throws -> ChildProcess {
+            let process = try ChildProcess(escript, [script], log: session.directory.appendingPathComponent("known_truth.log"))
+            started = process
             try waitUntil("the VM to report its first truth", seconds: 60) {
                 guard process.isRunning else { throw EndToEndFailure("the workload exited: \(process.log)") }
                 return process.log.contains("truth ")
             }
-            try session.start()
+            return process
+        }
+        let process: ChildProcess
+        do {
+            if startsAfterSampler {
+                try session.start()
+                process = try start()
+            } else {
+                process = try start()
+                try session.start()
+            }
             let cpu = process.cpuSeconds
             baseline = CPythonTests.MeasuredTruth(log: process.log)
             try waitUntil("the VM to run 4 s on a CPU", seconds: 300) { process.cpuSeconds - cpu >= 4 }
@@ -125,7 +140,7 @@ struct BEAMTests {
             try session.waitForExitRecord(of: process.pid)
             try session.stop()
         } catch {
-            process.signal(SIGKILL)
+            started?.signal(SIGKILL)
             session.kill()
             throw EndToEndFailure("\(error)\n\(session.logs)")
         }
