@@ -10,6 +10,7 @@ import Glibc
 package final class BPFHotSpotMaps: HotSpotMapStorage {
     private let processesFD: Int32
     private let methodsSentFD: Int32
+    private let codesSentFD: Int32
     private let streamFD: Int32
 
     package init(object: OpaquePointer) throws(SystemCallError) {
@@ -22,6 +23,7 @@ package final class BPFHotSpotMaps: HotSpotMapStorage {
         let layoutsFD = try descriptor("hotspot_layouts")
         processesFD = try descriptor("hotspot_processes")
         methodsSentFD = try descriptor("hotspot_methods_sent")
+        codesSentFD = try descriptor("hotspot_codes_sent")
         streamFD = try descriptor("hotspot_stream")
         // The sampler's own layouts, at the indexes HotSpotLoader names them by.
         for (index, layout) in HotSpotLayout.supported.enumerated() {
@@ -53,5 +55,10 @@ package final class BPFHotSpotMaps: HotSpotMapStorage {
     package func forgetMethod(pid: Int32, method: UInt64, fingerprint: UInt32) {
         var key = tandem_hotspot_method_key(method: method, pid: UInt32(bitPattern: pid), fingerprint: fingerprint)
         _ = bpf_map_delete_elem(methodsSentFD, &key)
+    }
+
+    package func forgetCode(pid: Int32, code: UInt64, fingerprint: UInt32) {
+        var key = tandem_hotspot_method_key(method: code, pid: UInt32(bitPattern: pid), fingerprint: fingerprint)
+        _ = bpf_map_delete_elem(codesSentFD, &key)
     }
 }
