@@ -77,6 +77,8 @@ struct JVMTests {
             var calledByWork: [String: Int] = [:]
             var linesRight: [String: Int] = [:]
             var wrongLines: [String: Int] = [:]
+            // The most frequent Java part (from work to the leaf) under each truth method, for the log.
+            var javaParts: [String: [String: Int]] = [:]
             var javaLeaf = 0
             var withJava = 0
             var total = 0
@@ -91,6 +93,9 @@ struct JVMTests {
                     var caller = index - 1
                     if caller >= 0, method.name == Self.truthMethods[2], frames[caller].name.hasSuffix(".applyAsInt") { caller -= 1 }
                     if caller >= 0, frames[caller].name == Self.workMethod { calledByWork[method.name, default: 0] += stack.count }
+                    let fromWork = frames[(frames.lastIndex { $0.name == Self.workMethod } ?? index)...]
+                    let part = stack.frames.suffix(fromWork.count).joined(separator: ";")
+                    javaParts[method.name, default: [:]][part, default: 0] += stack.count
                     // Lines of the frames from work to the leaf's Java method.
                     let chain = frames[(frames.lastIndex { $0.name == Self.workMethod } ?? index)...].filter { sourceLines[$0.name] != nil }
                     if chain.allSatisfy({ sourceLines[$0.name]!.contains($0.line) }) {
@@ -110,6 +115,9 @@ struct JVMTests {
                 + "; samples.jvm.count \(jvmCount), Java leaves \(javaLeaf)"
                 + "; called by work \(calledByWork), lines in their methods \(linesRight), wrong lines \(wrongLines)"
                 + "; with compiled frames of code records \(state.withCodeFrames)")
+            for name in Self.truthMethods {
+                if let top = javaParts[name]?.max(by: { $0.value < $1.value }) { print("  most frequent under \(name): \(top.key) \(top.value)") }
+            }
             guard measured >= 800 else {
                 failures.append("\(workload.comm): only \(measured) samples with a known method of \(total)")
                 continue
