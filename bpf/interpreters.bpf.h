@@ -8,8 +8,9 @@
  * table unwinder, would not fit in one), the sampler's start does not wait for them, and a
  * sample pays only its own runtime's walk. A walker's object shares these maps by descriptor,
  * and its program goes into interpreter_programs once loaded; until then (or when it failed
- * to load) its processes get plain samples. A process is in at most one walker's map; one in
- * none costs one lookup per runtime.
+ * to load) its processes get plain samples. Which walker follows a process is one lookup in
+ * interpreter_runtimes, whatever the number of runtimes: a process in none (most of them)
+ * costs that one lookup.
  */
 #include "cpython.bpf.h"
 #include "perl.bpf.h"
@@ -26,23 +27,21 @@ struct {
     __uint(value_size, sizeof(__u32));
 } interpreter_programs SEC(".maps");
 
+/* pid -> enum tandem_runtime of the walker that follows it. Each loader writes the entry after
+ * its own <runtime>_processes entry and deletes it before, so that a walker reached through
+ * it finds its process (BPFProcessMap). */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, TANDEM_INTERPRETER_MAX_PROCESSES);
+    __type(key, __u32);
+    __type(value, __u32);
+} interpreter_runtimes SEC(".maps");
+
 /* Hands the sample to the program of the walker that follows `pid`; returns only when no
- * walker does (or the tail call failed: the caller then takes a plain sample). */
+ * walker does (or the tail call failed: an empty slot, the caller then takes a plain sample). */
 static __always_inline void interpreter_tail_call(void *ctx, __u32 pid)
 {
-    __u32 runtime = TANDEM_RUNTIMES;
-    if (bpf_map_lookup_elem(&cpython_processes, &pid))
-        runtime = TANDEM_RUNTIME_CPYTHON;
-    else if (bpf_map_lookup_elem(&perl_processes, &pid))
-        runtime = TANDEM_RUNTIME_PERL;
-    else if (bpf_map_lookup_elem(&ruby_processes, &pid))
-        runtime = TANDEM_RUNTIME_RUBY;
-    else if (bpf_map_lookup_elem(&php_processes, &pid))
-        runtime = TANDEM_RUNTIME_PHP;
-    else if (bpf_map_lookup_elem(&v8_processes, &pid))
-        runtime = TANDEM_RUNTIME_V8;
-    else if (bpf_map_lookup_elem(&hotspot_processes, &pid))
-        runtime = TANDEM_RUNTIME_JVM;
-    if (runtime < TANDEM_RUNTIMES)
-        bpf_tail_call(ctx, &interpreter_programs, runtime);
+    __u32 *runtime = bpf_map_lookup_elem(&interpreter_runtimes, &pid);
+    if (runtime && *runtime < TANDEM_RUNTIMES)
+        bpf_tail_call(ctx, &interpreter_programs, *runtime);
 }

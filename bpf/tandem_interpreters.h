@@ -34,4 +34,8 @@ enum tandem_runtime {
     TANDEM_RUNTIMES = 6,
 };
 
+/* The processes some walker follows, in all: each runtime follows at most 4096, and few hosts
+ * run more than two runtimes' worth at once. A loader that finds it full refuses the process. */
+#define TANDEM_INTERPRETER_MAX_PROCESSES 8192
+
 #endif

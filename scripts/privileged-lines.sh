@@ -60,7 +60,7 @@ row "optional: descriptor passing" "nothing: opens a path read from /proc/PID/ma
     Sources/DescriptorPassing/*.swift Sources/CTandemPaths/shim.h Sources/CTandemPaths/module.modulemap
 row "optional: interpreter loading (the protocol every runtime's loader follows, the kernel's mapping query)" "nothing: PROCMAP_QUERY answers (fixed C structs)" "a loader's address to check" \
     Sources/InterpreterLoading/*.swift Sources/InterpreterRuntimes/*.swift
-row "optional: the BPF interpreter dispatch (which walker takes a sample), the runtimes' numbering, what walkers share" "nothing: one map lookup per runtime" "the sampled pid" \
+row "optional: the BPF interpreter dispatch (which walker takes a sample), the runtimes' numbering, what walkers share" "nothing: one map lookup (pid to runtime)" "the sampled pid" \
     bpf/interpreters.bpf.h bpf/tandem_interpreters.h bpf/walker_common.bpf.h
 row "optional: CPython process loading" "nothing: checks the aggregator's record 19 against the process's mappings (PROCMAP_QUERY)" "the aggregator's control records (pid, version, address, device, inode)" \
     Sources/CPythonLoading/*.swift
@@ -82,7 +82,7 @@ row "optional: V8 process loading" "nothing: checks the aggregator's record 23 a
     Sources/V8Loading/*.swift
 row "optional: the BPF V8 walker and its structs" "the rbp chain and V8 heap objects through bpf_probe_read_user, at the sampler's own per-build offsets" "the memory of processes the loader accepted" \
     bpf/v8_walker.bpf.c bpf/v8.bpf.h bpf/tandem_v8.h bpf/tandem_v8_layout.h
-row "optional: JVM process loading" "nothing: checks the aggregator's record 21 against the process's mappings (PROCMAP_QUERY); copies the walker's method records" "the aggregator's control records (pid, version, two addresses, device, inode); the walker's ring records" \
+row "optional: JVM process loading" "nothing: checks the aggregator's record 21 against the process's mappings (PROCMAP_QUERY); copies the walker's method and code records" "the aggregator's control records (pid, version, two addresses, device, inode); the walker's ring records" \
     Sources/HotSpotLoading/*.swift
 row "optional: the BPF JVM walker and its structs" "HotSpot structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
     bpf/jvm_walker.bpf.c bpf/hotspot_unwind.bpf.h bpf/hotspot.bpf.h bpf/hotspot_records.bpf.h bpf/tandem_hotspot.h

@@ -5,12 +5,12 @@ import SystemCalls
 
 /// The CPython walker's maps of the loaded BPF object (bpf/cpython.bpf.h).
 package final class BPFCPythonMaps: CPythonMapStorage {
-    private let processes: BPFObjectMap
+    private let processes: BPFProcessMap
     private let codeSent: BPFObjectMap
     private let stream: BPFObjectMap
 
     package init(object: OpaquePointer) throws(SystemCallError) {
-        processes = try BPFObjectMap(object, "cpython_processes")
+        processes = try BPFProcessMap(object, "cpython_processes", runtime: TANDEM_RUNTIME_CPYTHON)
         codeSent = try BPFObjectMap(object, "cpython_code_sent")
         stream = try BPFObjectMap(object, "cpython_stream")
         // The sampler's own layouts, at the indexes CPythonLoader names them by.
@@ -18,11 +18,11 @@ package final class BPFCPythonMaps: CPythonMapStorage {
     }
 
     package func writeProcess(pid: Int32, _ process: tandem_cpython_process) -> Bool {
-        processes.update(UInt32(bitPattern: pid), process)
+        processes.update(pid: pid, process)
     }
 
     package func removeProcess(pid: Int32) {
-        processes.delete(UInt32(bitPattern: pid))
+        processes.delete(pid: pid)
     }
 
     package func writeStreamGeneration(_ generation: UInt64) {

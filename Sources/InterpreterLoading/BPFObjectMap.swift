@@ -29,6 +29,16 @@ package struct BPFObjectMap {
         }
     }
 
+    /// `bpf_map_lookup_elem`; nil when the key is not there.
+    package func lookup<Key: BitwiseCopyable, Value: BitwiseCopyable>(_ key: Key, as: Value.Type) -> Value? {
+        withUnsafeBytes(of: key) { key in
+            withUnsafeTemporaryAllocation(of: Value.self, capacity: 1) { value -> Value? in
+                guard bpf_map_lookup_elem(descriptor, key.baseAddress, value.baseAddress) == 0 else { return nil }
+                return value[0]
+            }
+        }
+    }
+
     /// `bpf_map_delete_elem`; a key that is not there is no error.
     package func delete<Key: BitwiseCopyable>(_ key: Key) {
         _ = withUnsafeBytes(of: key) { bpf_map_delete_elem(descriptor, $0.baseAddress) }

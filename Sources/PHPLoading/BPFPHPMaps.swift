@@ -13,12 +13,12 @@ package protocol PHPMapStorage: AnyObject {
 
 /// The PHP walker's maps of the loaded BPF object (bpf/php.bpf.h).
 package final class BPFPHPMaps: PHPMapStorage {
-    private let processes: BPFObjectMap
+    private let processes: BPFProcessMap
     private let functionsSent: BPFObjectMap
     private let stream: BPFObjectMap
 
     package init(object: OpaquePointer) throws(SystemCallError) {
-        processes = try BPFObjectMap(object, "php_processes")
+        processes = try BPFProcessMap(object, "php_processes", runtime: TANDEM_RUNTIME_PHP)
         functionsSent = try BPFObjectMap(object, "php_functions_sent")
         stream = try BPFObjectMap(object, "php_stream")
         // The sampler's own layouts, at the indexes PHPLoader names them by.
@@ -26,11 +26,11 @@ package final class BPFPHPMaps: PHPMapStorage {
     }
 
     package func writeProcess(pid: Int32, _ process: tandem_php_process) -> Bool {
-        processes.update(UInt32(bitPattern: pid), process)
+        processes.update(pid: pid, process)
     }
 
     package func removeProcess(pid: Int32) {
-        processes.delete(UInt32(bitPattern: pid))
+        processes.delete(pid: pid)
     }
 
     package func writeStreamGeneration(_ generation: UInt64) {

@@ -13,12 +13,12 @@ package protocol PerlMapStorage: AnyObject {
 
 /// The Perl walker's maps of the loaded BPF object (bpf/perl.bpf.h).
 package final class BPFPerlMaps: PerlMapStorage {
-    private let processes: BPFObjectMap
+    private let processes: BPFProcessMap
     private let subsSent: BPFObjectMap
     private let stream: BPFObjectMap
 
     package init(object: OpaquePointer) throws(SystemCallError) {
-        processes = try BPFObjectMap(object, "perl_processes")
+        processes = try BPFProcessMap(object, "perl_processes", runtime: TANDEM_RUNTIME_PERL)
         subsSent = try BPFObjectMap(object, "perl_subs_sent")
         stream = try BPFObjectMap(object, "perl_stream")
         // The sampler's own layouts, at the indexes PerlLoader names them by.
@@ -26,11 +26,11 @@ package final class BPFPerlMaps: PerlMapStorage {
     }
 
     package func writeProcess(pid: Int32, _ process: tandem_perl_process) -> Bool {
-        processes.update(UInt32(bitPattern: pid), process)
+        processes.update(pid: pid, process)
     }
 
     package func removeProcess(pid: Int32) {
-        processes.delete(UInt32(bitPattern: pid))
+        processes.delete(pid: pid)
     }
 
     package func writeStreamGeneration(_ generation: UInt64) {

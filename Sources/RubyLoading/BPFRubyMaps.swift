@@ -5,12 +5,12 @@ import SystemCalls
 
 /// The Ruby walker's maps of the loaded BPF object (bpf/ruby.bpf.h).
 package final class BPFRubyMaps: RubyMapStorage {
-    private let processes: BPFObjectMap
+    private let processes: BPFProcessMap
     private let iseqSent: BPFObjectMap
     private let stream: BPFObjectMap
 
     package init(object: OpaquePointer) throws(SystemCallError) {
-        processes = try BPFObjectMap(object, "ruby_processes")
+        processes = try BPFProcessMap(object, "ruby_processes", runtime: TANDEM_RUNTIME_RUBY)
         iseqSent = try BPFObjectMap(object, "ruby_iseq_sent")
         stream = try BPFObjectMap(object, "ruby_stream")
         // The sampler's own layouts, at the indexes RubyLoader names them by.
@@ -18,11 +18,11 @@ package final class BPFRubyMaps: RubyMapStorage {
     }
 
     package func writeProcess(pid: Int32, _ process: tandem_ruby_process) -> Bool {
-        processes.update(UInt32(bitPattern: pid), process)
+        processes.update(pid: pid, process)
     }
 
     package func removeProcess(pid: Int32) {
-        processes.delete(UInt32(bitPattern: pid))
+        processes.delete(pid: pid)
     }
 
     package func writeStreamGeneration(_ generation: UInt64) {

@@ -5,13 +5,13 @@ import V8Layouts
 
 /// The V8 walker's maps of the loaded BPF object (bpf/v8.bpf.h).
 package final class BPFV8Maps: V8MapStorage {
-    private let processes: BPFObjectMap
+    private let processes: BPFProcessMap
     private let functionsSent: BPFObjectMap
     private let codesSent: BPFObjectMap
     private let stream: BPFObjectMap
 
     package init(object: OpaquePointer) throws(SystemCallError) {
-        processes = try BPFObjectMap(object, "v8_processes")
+        processes = try BPFProcessMap(object, "v8_processes", runtime: TANDEM_RUNTIME_V8)
         functionsSent = try BPFObjectMap(object, "v8_functions_sent")
         codesSent = try BPFObjectMap(object, "v8_codes_sent")
         stream = try BPFObjectMap(object, "v8_stream")
@@ -20,11 +20,11 @@ package final class BPFV8Maps: V8MapStorage {
     }
 
     package func writeProcess(pid: Int32, _ process: tandem_v8_process) -> Bool {
-        processes.update(UInt32(bitPattern: pid), process)
+        processes.update(pid: pid, process)
     }
 
     package func removeProcess(pid: Int32) {
-        processes.delete(UInt32(bitPattern: pid))
+        processes.delete(pid: pid)
     }
 
     package func writeStreamGeneration(_ generation: UInt64) {
