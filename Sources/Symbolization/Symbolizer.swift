@@ -651,6 +651,21 @@ public final class Symbolizer {
             statistics.stackCacheHits += 1
             return cached
         }
+        // Kernel stacks vary far more than user ones (each system call, fault and interrupt
+        // path): a new kernel stack over a known user stack reuses the user part's frames,
+        // which are the costly ones, cached under the key without the kernel stack.
+        var userPartKey = key
+        userPartKey.kernelStackID = 0
+        let splits = interned && !sample.kernelStack.isEmpty && !userless
+        if splits, let user = sampleStacks[userPartKey] {
+            statistics.stackCacheHits += 1
+            var frames: [Frame] = []
+            frames.reserveCapacity(sample.kernelStack.count + user.count)
+            appendKernelFrames(id: sample.kernelStackID, stack: sample.kernelStack, to: &frames)
+            frames.append(contentsOf: user)
+            sampleStacks[key] = frames
+            return frames
+        }
         // One exactly sized array (`kernel + user` would grow by doubling, and the
         // cache would keep the slack).
         var frames: [Frame] = []
@@ -703,7 +718,10 @@ public final class Symbolizer {
             }
             frames = V8FrameMerge.merge(javaScript, into: frames, userStart: userStart)
         }
-        if interned, cacheable { sampleStacks[key] = frames }
+        if interned, cacheable {
+            sampleStacks[key] = frames
+            if splits { sampleStacks[userPartKey] = Array(frames[userStart...]) }
+        }
         return frames
     }
 
