@@ -36,11 +36,11 @@ wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/time.txt")
 user=$(awk -F': ' '/User time/ {print $2}' "$work/time.txt")
 system=$(awk -F': ' '/System time/ {print $2}' "$work/time.txt")
 peak=$(awk -F': ' '/Maximum resident/ {print $2}' "$work/time.txt")
-awk -v seconds="$seconds" -v user="$user" -v system="$system" -v wall="$wall" -v peak="$peak" '
+awk -v seconds="$seconds" -v user="$user" -v sys="$system" -v wall="$wall" -v peak="$peak" '
     { rss[NR] = $1 }
     END {
         n = split(wall, part, ":"); w = 0; for (i = 1; i <= n; i++) w = w * 60 + part[i]
-        cpu = user + system
+        cpu = user + sys
         printf "simulated %d s replayed in %.1f s wall, %.1f s CPU: %.1fx real time (wall), %.1fx (CPU)\n", seconds, w, cpu, seconds / w, seconds / cpu
         printf "peak RSS %.0f MiB; RSS at 25/50/75/100%% of the replay:", peak / 1024
         for (q = 1; q <= 4; q++) { i = int(NR * q / 4); if (i < 1) i = 1; printf " %.0f", rss[i] / 1024 }

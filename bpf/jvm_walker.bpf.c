@@ -19,6 +19,7 @@ static inline __attribute__((always_inline)) int hotspot_untabled_step(struct un
 #include "sample_common.bpf.h"
 #include "hotspot.bpf.h"
 #include "hotspot_unwind.bpf.h"
+#include "hotspot_records.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 

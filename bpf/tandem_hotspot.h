@@ -35,6 +35,11 @@
 #define TANDEM_HOTSPOT_CONST_METHOD_BYTES 64
 #define TANDEM_HOTSPOT_SYMBOL_BYTES 256
 #define TANDEM_HOTSPOT_LINE_TABLE_BYTES 512
+/* Bounds of a code record's copies (an nmethod's inlining scopes): 128 PcDescs of JDK 17,
+ * their scopes data, and the first entries of its metadata array. */
+#define TANDEM_HOTSPOT_PC_DESC_BYTES 2048
+#define TANDEM_HOTSPOT_SCOPES_BYTES 2048
+#define TANDEM_HOTSPOT_METADATA_ENTRIES 32
 
 /* Field for field the Swift HotSpotLayout's walker part (Sources/HotSpotLayouts). */
 struct tandem_hotspot_layout {
@@ -69,6 +74,10 @@ struct tandem_hotspot_layout {
     __s8 interpreter_method;
     __s8 interpreter_bcp;
     __u8 reserved;
+    __u16 nmethod_metadata_offset;      /* nmethod::_metadata_offset (int, from the nmethod) */
+    __u16 nmethod_scopes_pcs_offset;    /* nmethod::_scopes_pcs_offset (int): the PcDesc array */
+    __u16 nmethod_dependencies_offset;  /* nmethod::_dependencies_offset (int): the PcDescs' end */
+    __u16 compiled_method_scopes_data;  /* CompiledMethod::_scopes_data_begin (address) */
 };
 
 /* The value of hotspot_processes: the process's libjvm.so statics, as the sampler checked them. */
@@ -89,8 +98,8 @@ enum tandem_hotspot_frame_kind {
 /*
  * One Java frame: the native frame at `slot` of the sample's user stack (a pc in the code
  * cache) is this method's. method: the Method * (identity, with fingerprint, of the method
- * record); code: the nmethod (0 for interpreted frames), for the inlining scopes of a
- * compiled pc (a later record).
+ * record); code: the nmethod (0 for interpreted frames), whose code record (with
+ * code_fingerprint, set when the records are emitted) names the methods inlined at the pc.
  */
 struct tandem_hotspot_frame {
     __u64 method;
@@ -99,7 +108,8 @@ struct tandem_hotspot_frame {
     __u32 position;
     __u16 slot;
     __u8 kind;                          /* enum tandem_hotspot_frame_kind */
-    __u8 reserved[5];
+    __u8 reserved;
+    __u32 code_fingerprint;             /* 0: no code record (interpreted, or the nmethod unreadable) */
 };
 
 /* Appended to a sample of a JVM process (TANDEM_EVENT_HOTSPOT_SAMPLE). */
@@ -119,7 +129,7 @@ struct tandem_hotspot_scratch {
 };
 
 /* The key of hotspot_methods_sent (value: the stream generation it was sent in). */
-struct tandem_hotspot_method_key {
+struct tandem_hotspot_method_key {  /* also hotspot_codes_sent's: method is the nmethod */
     __u64 method;
     __u32 pid;
     __u32 fingerprint;
@@ -131,6 +141,12 @@ enum tandem_hotspot_method_flags {
     TANDEM_HOTSPOT_METHOD_NAME_UNREADABLE = 2,
     TANDEM_HOTSPOT_SOURCE_FILE_UNREADABLE = 4,
     TANDEM_HOTSPOT_LINE_TABLE_UNREADABLE = 8,
+};
+
+/* The side records (TANDEM_EVENT_HOTSPOT_METHOD) say which they are at byte 38. */
+enum tandem_hotspot_side_record {
+    TANDEM_HOTSPOT_RECORD_METHOD = 0,
+    TANDEM_HOTSPOT_RECORD_CODE = 1,
 };
 
 struct tandem_hotspot_method_event_fields {
@@ -145,7 +161,7 @@ struct tandem_hotspot_method_event_fields {
     __u16 method_name_bytes;
     __u16 source_file_bytes;
     __u16 line_table_bytes;
-    __u16 reserved;
+    __u16 record;                       /* TANDEM_HOTSPOT_RECORD_METHOD */
 };
 
 /*
@@ -162,5 +178,48 @@ struct tandem_hotspot_method_event {
     __u8 source_file[TANDEM_HOTSPOT_SYMBOL_BYTES];
     __u8 line_table[TANDEM_HOTSPOT_LINE_TABLE_BYTES];
 };
+
+/* tandem_hotspot_code_event_fields.flags: copies cut at their bound or unreadable. */
+enum tandem_hotspot_code_flags {
+    TANDEM_HOTSPOT_PC_DESCS_CUT = 1,
+    TANDEM_HOTSPOT_SCOPES_CUT = 2,
+    TANDEM_HOTSPOT_METADATA_CUT = 4,
+    TANDEM_HOTSPOT_CODE_UNREADABLE = 8,
+};
+
+struct tandem_hotspot_code_event_fields {
+    __u32 kind;
+    __u32 pid;
+    __u64 code;                         /* the nmethod */
+    __u32 fingerprint;                  /* the nmethod's (its compile id mixed with its address) */
+    __u32 layout;
+    __u32 flags;                        /* enum tandem_hotspot_code_flags */
+    __u16 pc_desc_bytes;
+    __u16 scopes_bytes;
+    __u16 metadata_entries;
+    __u16 reserved[2];
+    __u16 record;                       /* TANDEM_HOTSPOT_RECORD_CODE, where the method record has it */
+    __u64 method;                       /* the nmethod's own Method * and its fingerprint */
+    __u32 method_fingerprint;
+    __u32 reserved2;
+};
+
+/*
+ * An nmethod a compiled frame of this stream named for the first time (kind
+ * TANDEM_EVENT_HOTSPOT_METHOD, record TANDEM_HOTSPOT_RECORD_CODE): raw, bounded copies of its
+ * PcDesc array, its scopes data and its metadata array (each Method * of it with its
+ * fingerprint, 0 for other metadata); the aggregator decodes pc offset → PcDesc → scopes.
+ */
+struct tandem_hotspot_code_event {
+    struct tandem_hotspot_code_event_fields fields;
+    __u8 pc_descs[TANDEM_HOTSPOT_PC_DESC_BYTES];
+    __u8 scopes[TANDEM_HOTSPOT_SCOPES_BYTES];
+    __u64 metadata[TANDEM_HOTSPOT_METADATA_ENTRIES];
+    __u32 metadata_fingerprints[TANDEM_HOTSPOT_METADATA_ENTRIES];
+};
+
+_Static_assert(__builtin_offsetof(struct tandem_hotspot_method_event_fields, record) == 38, "side record kind");
+_Static_assert(__builtin_offsetof(struct tandem_hotspot_code_event_fields, record) == 38, "side record kind");
+_Static_assert(sizeof(struct tandem_hotspot_frame) == 32, "frame size");
 
 #endif

@@ -82,10 +82,10 @@ row "optional: V8 process loading" "nothing: checks the aggregator's record 23 a
     Sources/V8Loading/*.swift
 row "optional: the BPF V8 walker and its structs" "the rbp chain and V8 heap objects through bpf_probe_read_user, at the sampler's own per-build offsets" "the memory of processes the loader accepted" \
     bpf/v8_walker.bpf.c bpf/v8.bpf.h bpf/tandem_v8.h bpf/tandem_v8_layout.h
-row "optional: JVM process loading" "nothing: checks the aggregator's record 21 against the process's mappings (PROCMAP_QUERY); copies the walker's method records" "the aggregator's control records (pid, version, two addresses, device, inode); the walker's ring records" \
+row "optional: JVM process loading" "nothing: checks the aggregator's record 21 against the process's mappings (PROCMAP_QUERY); copies the walker's method and code records" "the aggregator's control records (pid, version, two addresses, device, inode); the walker's ring records" \
     Sources/HotSpotLoading/*.swift
 row "optional: the BPF JVM walker and its structs" "HotSpot structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
-    bpf/jvm_walker.bpf.c bpf/hotspot_unwind.bpf.h bpf/hotspot.bpf.h bpf/tandem_hotspot.h
+    bpf/jvm_walker.bpf.c bpf/hotspot_unwind.bpf.h bpf/hotspot.bpf.h bpf/hotspot_records.bpf.h bpf/tandem_hotspot.h
 row "optional: BEAM process loading" "nothing: checks the aggregator's record 31 against the process's mappings (PROCMAP_QUERY); copies the walker's ring records" "the aggregator's control records (pid, ERTS major, four addresses, device, inode); the walker's ring records" \
     Sources/BEAMLoading/*.swift
 row "optional: the BPF BEAM walker and its structs" "VM structures and Erlang stack words through bpf_probe_read_user, at the sampler's own per-ERTS-major offsets" "the memory of processes the loader accepted" \

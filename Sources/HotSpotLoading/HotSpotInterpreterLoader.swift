@@ -24,7 +24,10 @@ extension HotSpotLoader: InterpreterLoader {
     }
 
     package func sideRecord(_ event: UnsafeRawBufferPointer, streamIsLive: Bool) -> Record? {
-        methodRecord(event, streamIsLive: streamIsLive).map { .hotspotMethod($0) }
+        guard HotSpotRingRecords.sideRecordKind(of: event) == UInt16(TANDEM_HOTSPOT_RECORD_CODE.rawValue) else {
+            return methodRecord(event, streamIsLive: streamIsLive).map { .hotspotMethod($0) }
+        }
+        return codeRecord(event, streamIsLive: streamIsLive).map { .hotspotCode($0) }
     }
 
     package func apply(_ record: ControlRecord, mappings: (Int32) -> [Mapping]?) -> Bool {

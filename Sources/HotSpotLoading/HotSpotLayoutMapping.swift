@@ -35,6 +35,10 @@ extension tandem_hotspot_layout {
             interpreter_sender_sp: layout.interpreterFrameSenderSP,
             interpreter_method: layout.interpreterFrameMethod,
             interpreter_bcp: layout.interpreterFrameBCP,
-            reserved: 0)
+            reserved: 0,
+            nmethod_metadata_offset: layout.nmethodMetadataOffset,
+            nmethod_scopes_pcs_offset: layout.nmethodScopesPCsOffset,
+            nmethod_dependencies_offset: layout.nmethodDependenciesOffset,
+            compiled_method_scopes_data: layout.compiledMethodScopesDataBegin)
     }
 }

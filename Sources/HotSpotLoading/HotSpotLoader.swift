@@ -9,6 +9,7 @@ package protocol HotSpotMapStorage: AnyObject {
     func removeProcess(pid: Int32)
     func writeStreamGeneration(_ generation: UInt64)
     func forgetMethod(pid: Int32, method: UInt64, fingerprint: UInt32)
+    func forgetCode(pid: Int32, code: UInt64, fingerprint: UInt32)
 }
 
 /// Checks the aggregator's JVM process records (control record 21) and hands the walker
@@ -129,6 +130,17 @@ package final class HotSpotLoader {
         let names: [StatisticsCounter] = [.hotspotProcessesLoaded, .hotspotProcessesRejected, .hotspotFrames,
                                           .hotspotMethodRecords, .hotspotMethodRecordsLost]
         return names.map { "\($0)=\(statistics[$0])" }.joined(separator: " ")
+    }
+
+    /// The code record of a ring-buffer record of the code kind, for a live stream; else nil,
+    /// and the walker is told to send it again. Counted with the method records.
+    package func codeRecord(_ record: UnsafeRawBufferPointer, streamIsLive: Bool) -> HotSpotCodeRecord? {
+        if streamIsLive, let code = HotSpotRingRecords.codeRecord(record) { return code }
+        counters.methodRecordsLost += 1
+        guard record.count >= HotSpotRingRecords.codeRecordSize else { return nil }
+        let fields = HotSpotRingRecords.codeFields(of: record)
+        storage?.forgetCode(pid: Int32(bitPattern: fields.pid), code: fields.code, fingerprint: fields.fingerprint)
+        return nil
     }
 
     /// The method record of a ring-buffer record, for a live stream; else nil, and the

@@ -6,6 +6,13 @@ import WireFormat
 /// sampler copies what the walker read; it parses none of it (the aggregator does).
 package enum HotSpotRingRecords {
     package static let methodRecordSize = MemoryLayout<tandem_hotspot_method_event>.size
+    package static let codeRecordSize = MemoryLayout<tandem_hotspot_code_event>.size
+
+    /// Which side record (`tandem_hotspot_side_record`) a record of kind 8 is: both kinds keep
+    /// it at byte 38. The caller checked the record holds a method record's fields.
+    package static func sideRecordKind(of record: UnsafeRawBufferPointer) -> UInt16 {
+        record.loadUnaligned(fromByteOffset: 38, as: UInt16.self)
+    }
 
     /// Appends the Java frames of a hotspot sample record (`struct tandem_sample_event` of
     /// `sampleSize` bytes, then `struct tandem_hotspot_walk`) to `words` as a `hotspot` stack
@@ -20,8 +27,13 @@ package enum HotSpotRingRecords {
         let stride = MemoryLayout<tandem_hotspot_frame>.stride
         for index in 0..<min(count, Int(TANDEM_HOTSPOT_MAX_FRAMES)) where frames + (index + 1) * stride <= record.count {
             let frame = record.loadUnaligned(fromByteOffset: frames + index * stride, as: tandem_hotspot_frame.self)
-            guard let kind = HotSpotFrame.Kind(rawValue: frame.kind) else { continue }
-            let pair = HotSpotFrame(method: frame.method, fingerprint: frame.fingerprint, position: frame.position,
+            guard var kind = HotSpotFrame.Kind(rawValue: frame.kind) else { continue }
+            var (method, fingerprint) = (frame.method, frame.fingerprint)
+            // A compiled frame whose nmethod's code record was sent names the nmethod.
+            if kind == .compiled, frame.code != 0, frame.code_fingerprint != 0 {
+                (kind, method, fingerprint) = (.compiledCode, frame.code, frame.code_fingerprint)
+            }
+            let pair = HotSpotFrame(method: method, fingerprint: fingerprint, position: frame.position,
                                     slot: frame.slot, kind: kind).words
             words.append(pair.0)
             words.append(pair.1)
@@ -32,6 +44,37 @@ package enum HotSpotRingRecords {
     /// The fixed fields of a `tandem_hotspot_method_event`.
     package static func methodFields(of record: UnsafeRawBufferPointer) -> tandem_hotspot_method_event_fields {
         record.loadUnaligned(as: tandem_hotspot_method_event_fields.self)
+    }
+
+    /// The fixed fields of a `tandem_hotspot_code_event`; the caller checked the record's size.
+    package static func codeFields(of record: UnsafeRawBufferPointer) -> tandem_hotspot_code_event_fields {
+        record.loadUnaligned(as: tandem_hotspot_code_event_fields.self)
+    }
+
+    /// The code record of a `tandem_hotspot_code_event`, or nil when its layout index names no
+    /// layout of this sampler or the record is short. The copies follow the fixed fields,
+    /// each at its full bound.
+    package static func codeRecord(_ record: UnsafeRawBufferPointer) -> HotSpotCodeRecord? {
+        guard record.count >= codeRecordSize else { return nil }
+        let fields = codeFields(of: record)
+        guard HotSpotLayout.supported.indices.contains(Int(fields.layout)) else { return nil }
+        let pcDescs = MemoryLayout<tandem_hotspot_code_event>.offset(of: \.pc_descs)!
+        let scopes = MemoryLayout<tandem_hotspot_code_event>.offset(of: \.scopes)!
+        let metadata = MemoryLayout<tandem_hotspot_code_event>.offset(of: \.metadata)!
+        let fingerprints = MemoryLayout<tandem_hotspot_code_event>.offset(of: \.metadata_fingerprints)!
+        let entries = (0..<min(Int(fields.metadata_entries), Int(TANDEM_HOTSPOT_METADATA_ENTRIES))).map { index in
+            HotSpotCodeRecord.Metadata(address: record.loadUnaligned(fromByteOffset: metadata + 8 * index, as: UInt64.self),
+                                       fingerprint: record.loadUnaligned(fromByteOffset: fingerprints + 4 * index, as: UInt32.self))
+        }
+        func copy(_ offset: Int, _ capacity: Int32, _ count: UInt16) -> [UInt8] {
+            Array(UnsafeRawBufferPointer(rebasing: record[offset..<offset + Int(min(Int32(count), capacity))]))
+        }
+        return HotSpotCodeRecord(pid: Int32(bitPattern: fields.pid), code: fields.code, fingerprint: fields.fingerprint,
+                                 featureVersion: UInt32(HotSpotLayout.supported[Int(fields.layout)].featureVersion),
+                                 flags: fields.flags, method: fields.method, methodFingerprint: fields.method_fingerprint,
+                                 metadata: entries,
+                                 pcDescs: copy(pcDescs, TANDEM_HOTSPOT_PC_DESC_BYTES, fields.pc_desc_bytes),
+                                 scopes: copy(scopes, TANDEM_HOTSPOT_SCOPES_BYTES, fields.scopes_bytes))
     }
 
     /// The method record of a `tandem_hotspot_method_event`, or nil when its layout index

@@ -209,6 +209,31 @@ extension ByteReader {
                                    sourceFile: copies[3], lineTable: copies[4])
     }
 
+    mutating func readHotSpotCode() throws(WireFormatError.Kind) -> HotSpotCodeRecord {
+        let pid = try readInt32("pid")
+        let code = try readVarint()
+        let fingerprint = try readUInt32("fingerprint")
+        let version = try readUInt32("jdk feature version")
+        let flags = try readUInt32("code flags")
+        let method = try readVarint()
+        let methodFingerprint = try readUInt32("method fingerprint")
+        let count = try readCount("metadata entries", limit: HotSpotCodeRecord.maximumMetadataEntries, minimumEntrySize: 2)
+        var metadata: [HotSpotCodeRecord.Metadata] = []
+        metadata.reserveCapacity(count)
+        for _ in 0..<count {
+            let entry = try readVarint()
+            metadata.append(HotSpotCodeRecord.Metadata(address: entry, fingerprint: try readUInt32("metadata fingerprint")))
+        }
+        var copies: [[UInt8]] = []
+        for _ in 0..<2 {
+            let length = try readCount("code copy length", limit: HotSpotCodeRecord.maximumCopyBytes)
+            copies.append(readBytes(length))
+        }
+        return HotSpotCodeRecord(pid: pid, code: code, fingerprint: fingerprint, featureVersion: version, flags: flags,
+                                 method: method, methodFingerprint: methodFingerprint, metadata: metadata,
+                                 pcDescs: copies[0], scopes: copies[1])
+    }
+
     mutating func readRubyISeq() throws(WireFormatError.Kind) -> RubyISeqRecord {
         let pid = try readInt32("pid")
         let iseq = try readVarint()

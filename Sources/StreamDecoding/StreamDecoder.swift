@@ -292,6 +292,8 @@ struct RecordResolver {
             return .cpythonCode(try reader.readCPythonCode())
         case .hotspotMethod:
             return .hotspotMethod(try reader.readHotSpotMethod())
+        case .hotspotCode:
+            return .hotspotCode(try reader.readHotSpotCode())
         case .perlSub:
             return .perlSub(try reader.readPerlSub())
         case .rubyISeq:

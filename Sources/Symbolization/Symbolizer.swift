@@ -81,6 +81,8 @@ public final class Symbolizer {
     /// The code objects of CPython processes (docs/cpython.md), from code records.
     private var cpythonCodes = CPythonCodeTable()
     private var hotspotMethods = HotSpotMethodTable()
+    /// The nmethods of JVM processes, from code records: the methods inlined at each pc.
+    private var hotspotCodes = HotSpotCodeTable()
     private let cpythonLog = RateLimitedLog(what: "malformed CPython code records")
     private let hotspotLog = RateLimitedLog(what: "malformed JVM method records")
     /// The subs of Perl processes (docs/perl.md), from sub records.
@@ -138,6 +140,8 @@ public final class Symbolizer {
             applyCPythonCode(record)
         case .hotspotMethod(let record):
             applyHotSpotMethod(record)
+        case .hotspotCode(let record):
+            applyHotSpotCode(record)
         case .perlSub(let record):
             applyPerlSub(record)
         case .rubyISeq(let record):
@@ -213,6 +217,7 @@ public final class Symbolizer {
             if old !== process {
                 cpythonCodes.remove(pid: pid)
                 hotspotMethods.remove(pid: pid)
+                hotspotCodes.remove(pid: pid)
                 perlSubs.remove(pid: pid)
                 rubyISeqs.remove(pid: pid)
                 phpFunctions.remove(pid: pid)
@@ -375,15 +380,44 @@ public final class Symbolizer {
         }
     }
 
-    /// The Java frames of a sample named with the process's method records, each with its native slot.
+    private func applyHotSpotCode(_ record: HotSpotCodeRecord) {
+        statistics.hotspotCodeRecords += 1
+        guard let index = HotSpotLayout.index(ofFeatureVersion: Int(record.featureVersion)) else {
+            statistics.hotspotCodeRecordsMalformed += 1
+            hotspotLog.log(.warning, "a code record of JDK \(record.featureVersion), which has no layout here (pid \(record.pid))", to: logger)
+            return
+        }
+        let code = HotSpotCode(record, layout: HotSpotLayout.supported[index])
+        let key = HotSpotMethodKey(method: record.code, fingerprint: record.fingerprint)
+        if !hotspotCodes.insert(code, pid: record.pid, key: key, limit: options.maximumHotSpotMethods) {
+            statistics.hotspotCodeRecordsDropped += 1
+            reportLimit("max_jvm_methods", options.maximumHotSpotMethods,
+                        "JVM compiled methods (or \(HotSpotCodeTable.bytesPerCode) bytes of their scopes per method on average) over all processes of this stream; frames of further ones stay unnamed")
+        }
+    }
+
+    /// The Java frames of a sample named with the process's method and code records, each
+    /// with its native slot: a compiled frame stands for the methods inlined at its pc,
+    /// innermost first, then its own method.
     func namedHotSpotFrames(_ java: [HotSpotFrame], pid: Int32) -> (frames: [(slot: Int, frame: Frame)], complete: Bool) {
         var complete = true
-        let named = java.map { frame -> (slot: Int, frame: Frame) in
-            let (named, done) = Self.hotspotFrame(
-                frame, method: hotspotMethods.method(pid: pid, HotSpotMethodKey(method: frame.method, fingerprint: frame.fingerprint)))
-            if named.functionName != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
-            complete = complete && done
-            return (Int(frame.slot), named)
+        var named: [(slot: Int, frame: Frame)] = []
+        named.reserveCapacity(java.count)
+        func method(_ key: HotSpotMethodKey) -> HotSpotMethod? { hotspotMethods.method(pid: pid, key) }
+        for frame in java {
+            let frames: [(Frame, complete: Bool)]
+            if frame.kind == .compiledCode {
+                let key = HotSpotMethodKey(method: frame.method, fingerprint: frame.fingerprint)
+                frames = hotspotCodes.code(pid: pid, key).map { $0.frames(atPCOffset: frame.position, method: method) }
+                    ?? [(Frame(type: .jvm, address: frame.method), false)]
+            } else {
+                frames = [Self.hotspotFrame(frame, method: method(HotSpotMethodKey(method: frame.method, fingerprint: frame.fingerprint)))]
+            }
+            for (one, done) in frames {
+                if one.functionName != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
+                complete = complete && done
+                named.append((Int(frame.slot), one))
+            }
         }
         return (named, complete)
     }
@@ -575,6 +609,7 @@ public final class Symbolizer {
         internedPaths = [:]
         cpythonCodes.removeAll()
         hotspotMethods.removeAll()
+        hotspotCodes.removeAll()
         perlSubs.removeAll()
         rubyISeqs.removeAll()
         phpFunctions.removeAll()
@@ -663,6 +698,21 @@ public final class Symbolizer {
             statistics.stackCacheHits += 1
             return cached
         }
+        // Kernel stacks vary far more than user ones (each system call, fault and interrupt
+        // path): a new kernel stack over a known user stack reuses the user part's frames,
+        // which are the costly ones, cached under the key without the kernel stack.
+        var userPartKey = key
+        userPartKey.kernelStackID = 0
+        let splits = interned && !sample.kernelStack.isEmpty && !userless
+        if splits, let user = sampleStacks[userPartKey] {
+            statistics.stackCacheHits += 1
+            var frames: [Frame] = []
+            frames.reserveCapacity(sample.kernelStack.count + user.count)
+            appendKernelFrames(id: sample.kernelStackID, stack: sample.kernelStack, to: &frames)
+            frames.append(contentsOf: user)
+            sampleStacks[key] = frames
+            return frames
+        }
         // One exactly sized array (`kernel + user` would grow by doubling, and the
         // cache would keep the slack).
         var frames: [Frame] = []
@@ -719,7 +769,10 @@ public final class Symbolizer {
             }
             frames = V8FrameMerge.merge(javaScript, into: frames, userStart: userStart)
         }
-        if interned, cacheable { sampleStacks[key] = frames }
+        if interned, cacheable {
+            sampleStacks[key] = frames
+            if splits { sampleStacks[userPartKey] = Array(frames[userStart...]) }
+        }
         return frames
     }
 

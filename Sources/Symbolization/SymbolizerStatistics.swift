@@ -63,6 +63,12 @@ public struct SymbolizerStatistics: Sendable, Hashable {
     public var hotspotMethodRecords: UInt64 = 0
     public var hotspotMethodRecordsDropped: UInt64 = 0
     public var hotspotMethodRecordsMalformed: UInt64 = 0
+    /// JVM code records (an nmethod's inlining scopes) received, refused by
+    /// `maximumHotSpotMethods`, and of a JDK without a layout: the last two leave the
+    /// nmethod's frames unnamed.
+    public var hotspotCodeRecords: UInt64 = 0
+    public var hotspotCodeRecordsDropped: UInt64 = 0
+    public var hotspotCodeRecordsMalformed: UInt64 = 0
     /// Perl sub records received, refused by `maximumPerlSubs`, and unreadable (a release
     /// without a layout, copies that do not parse): the last two leave frames unnamed.
     public var perlSubRecords: UInt64 = 0

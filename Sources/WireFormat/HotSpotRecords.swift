@@ -11,6 +11,9 @@ public struct HotSpotFrame: Hashable, Sendable {
         case compiled = 2
         /// A native method's JNI wrapper nmethod.
         case nativeWrapper = 3
+        /// A C1/C2 nmethod with a code record (record 34): `method` is the nmethod, `fingerprint`
+        /// the code record's, `position` the pc's offset from its code begin.
+        case compiledCode = 4
     }
 
     /// The `Method *` (with `fingerprint`, the key of its method record).
@@ -88,6 +91,55 @@ public struct HotSpotMethodRecord: Hashable, Sendable {
     }
 }
 
+/// A compiled method (nmethod), as the walker copied it from the process (record 34): its
+/// PcDesc array, its scopes data and its metadata array, whose `Method *` entries carry the
+/// fingerprint of their method records (0: other metadata). A frame of kind `compiledCode`
+/// names it by (`code`, `fingerprint`). Untrusted bytes: the aggregator parses them with the
+/// layout of `featureVersion`.
+public struct HotSpotCodeRecord: Hashable, Sendable {
+    public struct Metadata: Hashable, Sendable {
+        public var address: UInt64
+        public var fingerprint: UInt32
+
+        public init(address: UInt64, fingerprint: UInt32) {
+            self.address = address
+            self.fingerprint = fingerprint
+        }
+    }
+
+    public var pid: Int32
+    /// The nmethod's address and fingerprint (its compile id mixed with its address).
+    public var code: UInt64
+    public var fingerprint: UInt32
+    public var featureVersion: UInt32
+    /// `tandem_hotspot_code_flags`: which copies were cut or unreadable.
+    public var flags: UInt32
+    /// The nmethod's own method: the key of its method record.
+    public var method: UInt64
+    public var methodFingerprint: UInt32
+    public var metadata: [Metadata]
+    public var pcDescs: [UInt8]
+    public var scopes: [UInt8]
+
+    /// The decoder's bounds (the walker's are smaller: bpf/tandem_hotspot.h).
+    public static let maximumMetadataEntries = 4096
+    public static let maximumCopyBytes = 65536
+
+    public init(pid: Int32, code: UInt64, fingerprint: UInt32, featureVersion: UInt32, flags: UInt32, method: UInt64,
+                methodFingerprint: UInt32, metadata: [Metadata], pcDescs: [UInt8], scopes: [UInt8]) {
+        self.pid = pid
+        self.code = code
+        self.fingerprint = fingerprint
+        self.featureVersion = featureVersion
+        self.flags = flags
+        self.method = method
+        self.methodFingerprint = methodFingerprint
+        self.metadata = metadata
+        self.pcDescs = pcDescs
+        self.scopes = scopes
+    }
+}
+
 /// A process running HotSpot (control record 21, docs/jvm.md): the JDK feature version
 /// names one of the sampler's own layouts, and the two addresses (`&CodeCache::_heaps`,
 /// `&StubRoutines::_call_stub_return_address`) must lie in libjvm.so's writable data: a
@@ -121,6 +173,27 @@ extension ByteWriter {
         writeVarint(method.flags)
         for copy in [method.constMethod, method.className, method.methodName, method.sourceFile, method.lineTable] {
             let kept = copy.prefix(HotSpotMethodRecord.maximumCopyBytes)
+            writeVarint(UInt64(kept.count))
+            writeBytes(Array(kept))
+        }
+    }
+
+    mutating func writeHotSpotCode(_ code: HotSpotCodeRecord) {
+        writeInt32(code.pid)
+        writeVarint(code.code)
+        writeVarint(code.fingerprint)
+        writeVarint(code.featureVersion)
+        writeVarint(code.flags)
+        writeVarint(code.method)
+        writeVarint(code.methodFingerprint)
+        let metadata = code.metadata.prefix(HotSpotCodeRecord.maximumMetadataEntries)
+        writeVarint(UInt64(metadata.count))
+        for entry in metadata {
+            writeVarint(entry.address)
+            writeVarint(entry.fingerprint)
+        }
+        for copy in [code.pcDescs, code.scopes] {
+            let kept = copy.prefix(HotSpotCodeRecord.maximumCopyBytes)
             writeVarint(UInt64(kept.count))
             writeBytes(Array(kept))
         }

@@ -21,6 +21,8 @@ public enum RecordType: UInt64, Sendable, CaseIterable {
     case cpythonCode = 18
     /// A method a sample's Java frames name (docs/jvm.md).
     case hotspotMethod = 20
+    /// An nmethod a sample's compiled Java frames name, with the scopes of the methods inlined into it (docs/jvm.md).
+    case hotspotCode = 34
     /// A sub a sample's Perl frames name (docs/perl.md).
     case perlSub = 24
     /// An iseq a sample's Ruby frames name (docs/ruby.md).
@@ -56,6 +58,7 @@ public enum Record: Hashable, Sendable {
     case fileDescriptor(FileDescriptorAnswer)
     case cpythonCode(CPythonCodeRecord)
     case hotspotMethod(HotSpotMethodRecord)
+    case hotspotCode(HotSpotCodeRecord)
     case perlSub(PerlSubRecord)
     case rubyISeq(RubyISeqRecord)
     case phpFunction(PHPFunctionRecord)
@@ -83,6 +86,7 @@ public enum Record: Hashable, Sendable {
         case .fileDescriptor: .fileDescriptor
         case .cpythonCode: .cpythonCode
         case .hotspotMethod: .hotspotMethod
+        case .hotspotCode: .hotspotCode
         case .perlSub: .perlSub
         case .rubyISeq: .rubyISeq
         case .phpFunction: .phpFunction

@@ -244,6 +244,10 @@ public struct StreamEncoder {
             payload.removeAll()
             payload.writeHotSpotMethod(method)
             frame(.hotspotMethod)
+        case .hotspotCode(let code):
+            payload.removeAll()
+            payload.writeHotSpotCode(code)
+            frame(.hotspotCode)
         case .perlSub(let sub):
             payload.removeAll()
             payload.writePerlSub(sub)

@@ -8,15 +8,14 @@ import Glibc
 
 /// Java frames end to end (docs/jvm.md): the known-truth workload
 /// (Tests/Workloads/jvm/KnownTruth.java, compiled here with javac) under Debian's OpenJDK 17,
-/// one JVM started before the sampler and one after it, no JVM flag but the three
-/// `dontinline`s below. What each must show: its methods as `package.Class.method`, in the
-/// CPU shares the workload measured of itself, and samples.jvm.count equal to its samples
-/// whose leaf is a Java frame.
+/// one JVM started before the sampler and one after it, without any JVM flag. What each must
+/// show: its methods as `package.Class.method`, in the CPU shares the workload measured of
+/// itself, and samples.jvm.count equal to its samples whose leaf is a Java frame.
 ///
-/// The `dontinline`s: compiled frames are named by their nmethod's own method (its inlining
-/// scopes are not read yet, docs/jvm.md), and C2 would otherwise inline all three methods
-/// into `work`'s OSR compilation, which would name them all `work`. `mix` stays inlined into
-/// `alpha`: its time is alpha's, as the workload measures it.
+/// C2 inlines all three methods (and `mix` into `alpha`) into `work`'s OSR compilation: they
+/// are named from that nmethod's inlining scopes (code records, docs/jvm.md), each as a frame
+/// of its own under `work` (the lambda under its proxy's `applyAsInt`), with lines inside its
+/// own source lines.
 @Suite("JVM frames on the live kernel (root; sampler and unprivileged aggregator)",
        .serialized, .enabled(if: isRoot, "needs root: loads BPF, switches to the user tandem"))
 struct JVMTests {
@@ -31,20 +30,36 @@ struct JVMTests {
     /// (gamma is the lambda's body, which javac names `lambda$work$0`).
     static let truthMethods = ["tandem.truth.KnownTruth.alpha", "tandem.truth.KnownTruth$Calc.beta",
                                "tandem.truth.KnownTruth.lambda$work$0"]
-    static let jvmOptions = [
-        "-XX:CompileCommand=quiet",
-        "-XX:CompileCommand=dontinline,tandem.truth.KnownTruth::alpha",
-        "-XX:CompileCommand=dontinline,tandem.truth.KnownTruth$Calc::beta",
-        "-XX:CompileCommand=dontinline,tandem.truth.KnownTruth::lambda$work$0",
-    ]
+    static let jvmOptions: [String] = []
+    static let workMethod = "tandem.truth.KnownTruth.work"
     static let threads = 2
 
-    /// The method part of a folded segment (`name` or `name (file:line)`), and whether the
-    /// segment is a Java frame (its file is a Java source).
-    static func parse(_ segment: String) -> (name: String, isJava: Bool) {
-        guard let open = segment.range(of: " (", options: .backwards), segment.hasSuffix(")") else { return (segment, false) }
-        let file = segment[open.upperBound...].dropLast().split(separator: ":").first.map(String.init) ?? ""
-        return (String(segment[..<open.lowerBound]), file.hasSuffix(".java"))
+    /// The method part of a folded segment (`name` or `name (file:line)`), whether the
+    /// segment is a Java frame (its file is a Java source), and its line (0: none).
+    static func parse(_ segment: String) -> (name: String, isJava: Bool, line: Int) {
+        guard let open = segment.range(of: " (", options: .backwards), segment.hasSuffix(")") else { return (segment, false, 0) }
+        let parts = segment[open.upperBound...].dropLast().split(separator: ":")
+        let file = parts.first.map(String.init) ?? ""
+        return (String(segment[..<open.lowerBound]), file.hasSuffix(".java"), parts.count > 1 ? Int(parts[1]) ?? 0 : 0)
+    }
+
+    /// The source lines of the workload's methods (from the declaration's line to its closing
+    /// brace's), read from KnownTruth.java: what a frame's line must lie in.
+    static func sourceLines() throws -> [String: ClosedRange<Int>] {
+        let lines = try String(contentsOf: repositoryRoot.appendingPathComponent("Tests/Workloads/jvm/KnownTruth.java"),
+                               encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        func range(_ start: String, closing: String) throws -> ClosedRange<Int> {
+            guard let first = lines.firstIndex(where: { $0.contains(start) }),
+                  let last = lines[first...].firstIndex(where: { $0.hasPrefix(closing) }) else {
+                throw EndToEndFailure("KnownTruth.java has no `\(start)` closed by `\(closing)`")
+            }
+            return (first + 1)...(last + 1)
+        }
+        return [truthMethods[0]: try range("static int alpha(", closing: "    }"),
+                truthMethods[1]: try range("int beta(", closing: "        }"),
+                truthMethods[2]: try range("IntUnaryOperator gamma = units -> {", closing: "        };"),
+                workMethod: try range("static void work()", closing: "    }"),
+                "tandem.truth.KnownTruth.mix": try range("static int mix(", closing: "    }")]
     }
 
     @Test("known truth under OpenJDK 17: names in >= 95% of JVM samples, shares within 3 points, samples.jvm.count")
@@ -52,10 +67,18 @@ struct JVMTests {
         let run = try await onOwnThread { try Self.run() }
         var failures: [String] = []
         let metrics = try MetricPoints(file: run.metricsURL)
+        let sourceLines = try Self.sourceLines()
         for workload in Self.workloads {
             let state = run.states[workload.comm]!
             let stacks = try FoldedStacks(file: run.foldedURL).process(workload.comm)
             var innermost: [String: Int] = [:]
+            // Per truth method: samples where `work` calls it (directly, or the lambda through
+            // its proxy's applyAsInt), and where its and work's lines lie in their source lines.
+            var calledByWork: [String: Int] = [:]
+            var linesRight: [String: Int] = [:]
+            var wrongLines: [String: Int] = [:]
+            // The most frequent Java part (from work to the leaf) under each truth method, for the log.
+            var javaParts: [String: [String: Int]] = [:]
             var javaLeaf = 0
             var withJava = 0
             var total = 0
@@ -64,8 +87,22 @@ struct JVMTests {
                 let frames = stack.frames.map(Self.parse)
                 if frames.last?.isJava == true { javaLeaf += stack.count }
                 if frames.contains(where: \.isJava) { withJava += stack.count }
-                if let method = frames.last(where: { $0.isJava && Self.truthMethods.contains($0.name) }) {
+                if let index = frames.lastIndex(where: { $0.isJava && Self.truthMethods.contains($0.name) }) {
+                    let method = frames[index]
                     innermost[method.name, default: 0] += stack.count
+                    var caller = index - 1
+                    if caller >= 0, method.name == Self.truthMethods[2], frames[caller].name.hasSuffix(".applyAsInt") { caller -= 1 }
+                    if caller >= 0, frames[caller].name == Self.workMethod { calledByWork[method.name, default: 0] += stack.count }
+                    let fromWork = frames[(frames.lastIndex { $0.name == Self.workMethod } ?? index)...]
+                    let part = stack.frames.suffix(fromWork.count).joined(separator: ";")
+                    javaParts[method.name, default: [:]][part, default: 0] += stack.count
+                    // Lines of the frames from work to the leaf's Java method.
+                    let chain = frames[(frames.lastIndex { $0.name == Self.workMethod } ?? index)...].filter { sourceLines[$0.name] != nil }
+                    if chain.allSatisfy({ sourceLines[$0.name]!.contains($0.line) }) {
+                        linesRight[method.name, default: 0] += stack.count
+                    } else {
+                        for frame in chain where !sourceLines[frame.name]!.contains(frame.line) { wrongLines["\(frame.name):\(frame.line)", default: 0] += stack.count }
+                    }
                 }
             }
             let measured = innermost.values.reduce(0, +)
@@ -75,7 +112,12 @@ struct JVMTests {
                 + "with Java frames after the first: \(state.walk), of the worker threads \(state.workerWalk); "
                 + zip(Self.truthMethods, zip(shares, state.measuredShares)).map { "\($0.0) \(formatted($0.1.0))% (measured \(formatted($0.1.1))%)" }
                     .joined(separator: ", ")
-                + "; samples.jvm.count \(jvmCount), Java leaves \(javaLeaf)")
+                + "; samples.jvm.count \(jvmCount), Java leaves \(javaLeaf)"
+                + "; called by work \(calledByWork), lines in their methods \(linesRight), wrong lines \(wrongLines)"
+                + "; with compiled frames of code records \(state.withCodeFrames)")
+            for name in Self.truthMethods {
+                if let top = javaParts[name]?.max(by: { $0.value < $1.value }) { print("  most frequent under \(name): \(top.key) \(top.value)") }
+            }
             guard measured >= 800 else {
                 failures.append("\(workload.comm): only \(measured) samples with a known method of \(total)")
                 continue
@@ -86,6 +128,19 @@ struct JVMTests {
                 for (name, (share, truth)) in zip(Self.truthMethods, zip(shares, state.measuredShares)) where abs(share - truth) > 3 {
                     failures.append("\(workload.comm): \(name) \(formatted(share))%, truth \(formatted(truth))% (measured by the workload)")
                 }
+            }
+            for name in Self.truthMethods {
+                let samples = innermost[name] ?? 0
+                if percent(Int64(calledByWork[name] ?? 0), of: Int64(samples)) < 95 {
+                    failures.append("\(workload.comm): \(name) is called by work in \(calledByWork[name] ?? 0) of its \(samples) samples")
+                }
+                if percent(Int64(linesRight[name] ?? 0), of: Int64(samples)) < 95 {
+                    failures.append("\(workload.comm): \(name) and its callers up to work have lines in their methods in \(linesRight[name] ?? 0) of \(samples) samples")
+                }
+            }
+            // The workload runs in C2's code once warm: its frames come named from code records.
+            if percent(Int64(state.withCodeFrames), of: Int64(state.walk.withFrames)) < 50 {
+                failures.append("\(workload.comm): only \(state.withCodeFrames) of \(state.walk.withFrames) samples have a compiled frame named by a code record")
             }
             if state.walk.share < 95 {
                 failures.append("\(workload.comm): \(state.walk) samples with Java frames after the first one, under 95%")
@@ -109,6 +164,8 @@ struct JVMTests {
         var walk = CPythonTests.WalkCoverage()
         var workerWalk = CPythonTests.WalkCoverage()
         var measuredShares: [Double] = []
+        /// Samples with a compiled frame whose nmethod came with a code record (inlining scopes).
+        var withCodeFrames = 0
     }
 
     struct Run: Sendable {
@@ -211,6 +268,10 @@ struct JVMTests {
                 guard case .sample(let sample) = record, let comm = comms[sample.pid] else { continue }
                 let hasFrames = sample.interpreterStackKind == .hotspot && !sample.interpreterStack.isEmpty
                 note(hasFrames, &states[comm]!.walk)
+                if sample.interpreterStackKind == .hotspot,
+                   HotSpotFrame.frames(words: sample.interpreterStack).contains(where: { $0.kind == .compiledCode }) {
+                    states[comm]!.withCodeFrames += 1
+                }
                 if sample.threadName.hasPrefix("truth-") { note(hasFrames, &states[comm]!.workerWalk) }
             }
         }

@@ -19,6 +19,8 @@ import WireFormat
         func removeProcess(pid: Int32) { processes[pid] = nil }
         func writeStreamGeneration(_ generation: UInt64) { self.generation = generation }
         func forgetMethod(pid: Int32, method: UInt64, fingerprint: UInt32) { forgotten.append((pid, method, fingerprint)) }
+        var forgottenCodes: [(Int32, UInt64, UInt32)] = []
+        func forgetCode(pid: Int32, code: UInt64, fingerprint: UInt32) { forgottenCodes.append((pid, code, fingerprint)) }
     }
 
     static let device: UInt64 = 0xfe00
@@ -113,5 +115,70 @@ import WireFormat
         let loader = HotSpotLoader(storage: storage)
         #expect(event.withUnsafeBytes { loader.methodRecord($0, streamIsLive: false) } == nil)
         #expect(storage.forgotten.count == 1 && storage.forgotten[0].1 == 0x7f00_dead_0000)
+        #expect(event.withUnsafeBytes { HotSpotRingRecords.sideRecordKind(of: $0) } == UInt16(TANDEM_HOTSPOT_RECORD_METHOD.rawValue))
+    }
+
+    /// A code event becomes record 34 with its copies' valid bytes and its metadata entries;
+    /// the loader tells it from a method event by its record field.
+    @Test func codeEventsBecomeRecords() throws {
+        var event = [UInt8](repeating: 0xee, count: HotSpotRingRecords.codeRecordSize)
+        var fields = tandem_hotspot_code_event_fields()
+        fields.kind = UInt32(TANDEM_EVENT_HOTSPOT_METHOD)
+        fields.pid = 42
+        fields.code = 0x7f00_c0de_0000
+        fields.fingerprint = 0x2468_ace1
+        fields.layout = 0
+        fields.flags = UInt32(TANDEM_HOTSPOT_SCOPES_CUT.rawValue)
+        fields.pc_desc_bytes = 48
+        fields.scopes_bytes = 5000  // more than the bound: cut to it
+        fields.metadata_entries = 2
+        fields.record = UInt16(TANDEM_HOTSPOT_RECORD_CODE.rawValue)
+        fields.method = 0x7f00_dead_0000
+        fields.method_fingerprint = 0x1234_5677
+        withUnsafeBytes(of: fields) { event.replaceSubrange(0..<$0.count, with: $0) }
+        let metadata = MemoryLayout<tandem_hotspot_code_event>.offset(of: \.metadata)!
+        let fingerprints = MemoryLayout<tandem_hotspot_code_event>.offset(of: \.metadata_fingerprints)!
+        withUnsafeBytes(of: (UInt64(0x7f00_dead_0000), UInt64(0x7f00_beef_0000))) { event.replaceSubrange(metadata..<metadata + 16, with: $0) }
+        withUnsafeBytes(of: (UInt32(0x1234_5677), UInt32(0))) { event.replaceSubrange(fingerprints..<fingerprints + 8, with: $0) }
+        let loader = HotSpotLoader(storage: Storage())
+        let record = try #require(event.withUnsafeBytes { loader.sideRecord($0, streamIsLive: true) })
+        guard case .hotspotCode(let code) = record else {
+            Issue.record("not a code record: \(record)")
+            return
+        }
+        #expect(code.pid == 42 && code.code == 0x7f00_c0de_0000 && code.fingerprint == 0x2468_ace1 && code.featureVersion == 17)
+        #expect(code.method == 0x7f00_dead_0000 && code.methodFingerprint == 0x1234_5677)
+        #expect(code.pcDescs.count == 48 && code.scopes.count == Int(TANDEM_HOTSPOT_SCOPES_BYTES))
+        #expect(code.metadata == [.init(address: 0x7f00_dead_0000, fingerprint: 0x1234_5677), .init(address: 0x7f00_beef_0000, fingerprint: 0)])
+        // Without a live stream the walker is told to send it again.
+        let storage = Storage()
+        let offline = HotSpotLoader(storage: storage)
+        #expect(event.withUnsafeBytes { offline.sideRecord($0, streamIsLive: false) } == nil)
+        #expect(storage.forgottenCodes.count == 1 && storage.forgottenCodes[0].1 == 0x7f00_c0de_0000 && storage.forgotten.isEmpty)
+    }
+
+    /// A compiled frame whose code record was sent names its nmethod; others keep their method.
+    @Test func compiledFramesWithCodeRecordsNameTheirNMethod() {
+        let sampleSize = 16
+        var event = [UInt8](repeating: 0, count: sampleSize + 8 + 2 * MemoryLayout<tandem_hotspot_frame>.stride)
+        withUnsafeBytes(of: (UInt32(2), UInt32(0))) { event.replaceSubrange(sampleSize..<sampleSize + 8, with: $0) }
+        var compiled = tandem_hotspot_frame()
+        compiled.method = 0x7f00_dead_0000
+        compiled.code = 0x7f00_c0de_0000
+        compiled.fingerprint = 0x1234_5677
+        compiled.code_fingerprint = 0x2468_ace1
+        compiled.position = 0x40
+        compiled.slot = 1
+        compiled.kind = UInt8(TANDEM_HOTSPOT_COMPILED.rawValue)
+        var lost = compiled
+        lost.code_fingerprint = 0
+        lost.slot = 2
+        withUnsafeBytes(of: (compiled, lost)) { event.replaceSubrange(sampleSize + 8..<event.count, with: $0) }
+        var words: [UInt64] = []
+        _ = event.withUnsafeBytes { HotSpotRingRecords.appendFrameWords(of: $0, sampleSize: sampleSize, to: &words) }
+        #expect(HotSpotFrame.frames(words: words) == [
+            HotSpotFrame(method: 0x7f00_c0de_0000, fingerprint: 0x2468_ace1, position: 0x40, slot: 1, kind: .compiledCode),
+            HotSpotFrame(method: 0x7f00_dead_0000, fingerprint: 0x1234_5677, position: 0x40, slot: 2, kind: .compiled),
+        ])
     }
 }

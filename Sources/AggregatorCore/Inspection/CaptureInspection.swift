@@ -139,6 +139,12 @@ public enum CaptureInspection {
                 + " jdk=\(method.featureVersion) flags=\(hex(UInt64(method.flags)))"
                 + " bytes=\(method.constMethod.count)/\(method.className.count)/\(method.methodName.count)"
                 + "/\(method.sourceFile.count)/\(method.lineTable.count)"
+        case .hotspotCode(let code):
+            return "hotspot_code pid=\(code.pid) code=\(hex(code.code)) fingerprint=\(hex(UInt64(code.fingerprint)))"
+                + " jdk=\(code.featureVersion) method=\(hex(code.method))/\(hex(UInt64(code.methodFingerprint)))"
+                + " flags=\(hex(UInt64(code.flags)))"
+                + " metadata=" + code.metadata.map { "\(hex($0.address))/\(hex(UInt64($0.fingerprint)))" }.joined(separator: ",")
+                + " bytes=\(code.pcDescs.count)/\(code.scopes.count)"
         case .perlSub(let sub):
             return "perl_sub pid=\(sub.pid) address=\(hex(sub.address)) fingerprint=\(hex(UInt64(sub.fingerprint)))"
                 + " perl=\(sub.perlVersion >> 16).\(sub.perlVersion >> 8 & 0xff).\(sub.perlVersion & 0xff) flags=\(hex(UInt64(sub.flags)))"
@@ -289,6 +295,7 @@ public struct CaptureSummary {
         case .fileDescriptor: "file_descriptor"
         case .cpythonCode: "cpython_code"
         case .hotspotMethod: "hotspot_method"
+        case .hotspotCode: "hotspot_code"
         case .perlSub: "perl_sub"
         case .rubyISeq: "ruby_iseq"
         case .phpFunction: "php_function"

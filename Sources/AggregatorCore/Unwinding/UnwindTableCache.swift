@@ -103,8 +103,7 @@ public final class UnwindTableCache: Sendable {
     /// large binary takes tens of milliseconds (hundreds in a debug build).
     /// Files waiting to be compiled, and how many compiles are queued or running.
     private let work = NSCondition()
-    nonisolated(unsafe) private var queued: [CompileJob] = []
-    nonisolated(unsafe) private var nextSequence: UInt64 = 0
+    nonisolated(unsafe) private var queued = CompileQueue<CompileJob>()
     nonisolated(unsafe) private var largeJobsRunning = 0
     nonisolated(unsafe) private var unfinished = 0
     nonisolated(unsafe) private var workersStarted = 0
@@ -119,16 +118,13 @@ public final class UnwindTableCache: Sendable {
     /// a worker behind files just below it.
     static let largeCompileBytes = 4 << 20
 
-    /// A compile waiting for a worker. The smallest runs first: a new process's small
-    /// executable (a Go program, 400 KiB of code) is not held back by the compilers'
-    /// tables queued before it, and its first samples are walked with its table.
+    /// A compile waiting for a worker (`CompileQueue` orders them: the file the most
+    /// samples wait for first, so that the processes on the CPU are walked whole soonest;
+    /// then the smallest, so that a new process's small executable, a Go program of 400 KiB,
+    /// is not held back by the compilers' tables queued before it).
     private struct CompileJob {
-        var size: Int
-        var sequence: UInt64
         var enqueued: ContinuousClock.Instant
         var run: (_ waited: Duration) -> Void
-
-        var isLarge: Bool { size >= UnwindTableCache.largeCompileBytes }
     }
 
     public init(maximumFileSize: Int = 256 << 20, debugFiles: DebugFileLocator = DebugFileLocator(),
@@ -149,7 +145,7 @@ public final class UnwindTableCache: Sendable {
             return nil
         }
         if let scheduled { return scheduled }
-        enqueue(size: size) { [self] waited in
+        enqueue(identity: identity, size: size) { [self] waited in
             let started = ContinuousClock.now
             var entry = compile(identity: identity, paths: paths)
             entry.noteTiming(waited: waited, compiled: ContinuousClock.now - started)
@@ -200,7 +196,7 @@ public final class UnwindTableCache: Sendable {
         }
         guard accepted else { return false }
         let limit = maximumFileSize
-        enqueue(size: size) { [self] waited in
+        enqueue(identity: identity, size: size) { [self] waited in
             let started = ContinuousClock.now
             var entry: Entry
             switch Self.readDescriptor(file.fileDescriptor, name: file.path, identity: identity, limit: limit) {
@@ -225,10 +221,18 @@ public final class UnwindTableCache: Sendable {
         work.unlock()
     }
 
-    private func enqueue(size: Int, _ job: @escaping (_ waited: Duration) -> Void) {
+    /// A sample of a process that waits for the table of `identity`: its compile moves up
+    /// the queue (a file already compiling or compiled is not counted).
+    public func noteDemand(for identity: FileIdentity) {
         work.lock()
-        queued.append(CompileJob(size: size, sequence: nextSequence, enqueued: .now, run: job))
-        nextSequence += 1
+        queued.noteDemand(for: identity)
+        work.unlock()
+    }
+
+    private func enqueue(identity: FileIdentity, size: Int, _ job: @escaping (_ waited: Duration) -> Void) {
+        work.lock()
+        queued.append(CompileJob(enqueued: .now, run: job), identity: identity, size: size,
+                      isLarge: size >= Self.largeCompileBytes)
         unfinished += 1
         if workersStarted < Self.workerCount {
             startWorkers()
@@ -255,11 +259,10 @@ public final class UnwindTableCache: Sendable {
     private func runQueuedJobs() {
         while true {
             work.lock()
-            guard !queued.isEmpty else {
+            guard let job = queued.takeFirst() else {
                 work.unlock()
                 return
             }
-            let job = queued.removeFirst()
             if job.isLarge { largeJobsRunning += 1 }
             work.unlock()
             finish(job)
@@ -268,8 +271,8 @@ public final class UnwindTableCache: Sendable {
 
     /// Runs `job` (taken off the queue, counted in `largeJobsRunning` if large) and
     /// counts it done.
-    private func finish(_ job: CompileJob) {
-        job.run(ContinuousClock.now - job.enqueued)
+    private func finish(_ job: CompileQueue<CompileJob>.Entry) {
+        job.job.run(ContinuousClock.now - job.job.enqueued)
         work.lock()
         if job.isLarge { largeJobsRunning -= 1 }
         unfinished -= 1
@@ -281,30 +284,16 @@ public final class UnwindTableCache: Sendable {
     private func runWorker() {
         while true {
             work.lock()
-            var next: Int?
-            while true {
-                next = nextJobIndex()
-                if next != nil { break }
+            var next = queued.takeNext(largeJobRunning: largeJobsRunning > 0)
+            while next == nil {
                 work.wait()
+                next = queued.takeNext(largeJobRunning: largeJobsRunning > 0)
             }
-            let job = queued.remove(at: next!)
+            guard let job = next else { continue }
             if job.isLarge { largeJobsRunning += 1 }
             work.unlock()
             finish(job)
         }
-    }
-
-    /// The queued job a free worker takes (the lock held): the smallest, the oldest of
-    /// equals; a large one only while no other large one runs. Nil: wait.
-    private func nextJobIndex() -> Int? {
-        var best: Int?
-        for index in queued.indices where !queued[index].isLarge || largeJobsRunning == 0 {
-            if let current = best, (queued[current].size, queued[current].sequence) <= (queued[index].size, queued[index].sequence) {
-                continue
-            }
-            best = index
-        }
-        return best
     }
 
     public var statistics: Statistics { state.withLock { $0.statistics } }

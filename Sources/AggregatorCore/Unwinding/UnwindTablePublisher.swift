@@ -107,6 +107,9 @@ public final class UnwindTablePublisher {
     /// Processes whose last set had mappings with a table still being compiled: sent
     /// again by `poll()` once the tables are ready.
     private var waiting: [Int32: Mappings] = [:]
+    /// The files each waiting process's tables are being compiled from: its samples move
+    /// their compiles up the cache's queue, the hottest process's first.
+    private var waitingFiles: [Int32: [FileIdentity]] = [:]
     /// File requests sent and not answered yet, by file.
     private var outstanding: [FileIdentity: FileRequest] = [:]
     /// File requests waiting for room among the outstanding ones.
@@ -154,6 +157,9 @@ public final class UnwindTablePublisher {
             return
         }
         let isFirst = lastSampleTime.updateValue(time, forKey: pid) == nil
+        if let files = waitingFiles[pid] {
+            for file in files { cache.noteDemand(for: file) }
+        }
         if time >= nextRetirementCheck {
             nextRetirementCheck = time &+ idleRetirementNanoseconds / 4
             retireIdleProcesses(now: time)
@@ -171,6 +177,7 @@ public final class UnwindTablePublisher {
         for (pid, last) in lastSampleTime where now > last && now - last >= idleRetirementNanoseconds {
             lastSampleTime.removeValue(forKey: pid)
             waiting.removeValue(forKey: pid)
+            waitingFiles.removeValue(forKey: pid)
             publishedTables.removeValue(forKey: pid)
             if channel.send(.unwindMappings(UnwindMappings(pid: pid, entries: []))) {
                 counters.mappingsRecordsSent += 1
@@ -183,7 +190,7 @@ public final class UnwindTablePublisher {
     /// compiled, again when the others are.
     public func publish(_ mappings: Mappings) {
         var entries: [UnwindMapping] = []
-        var pending = false
+        var pendingFiles: [FileIdentity] = []
         if walksInterpreters {
             for mapping in mappings.mappings {
                 guard let (interpreter, address) = interpreterFiles.interpreter(at: mapping, pid: mappings.pid) else {
@@ -200,7 +207,11 @@ public final class UnwindTablePublisher {
         for mapping in mappings.mappings.sorted(by: { $0.start < $1.start }) {
             let result = entry(for: mapping, pid: mappings.pid)
             guard case .covered(let entry, let cpython, let hotspot, let ruby) = result else {
-                if case .pending = result { pending = true } else { counters.mappingsUncovered += 1 }
+                if case .pending = result {
+                    pendingFiles.append(FileIdentity(device: mapping.device, inode: mapping.inode))
+                } else {
+                    counters.mappingsUncovered += 1
+                }
                 continue
             }
             noteInterpreter(cpython, mapping: entry, path: mapping.path, pid: mappings.pid)
@@ -210,10 +221,12 @@ public final class UnwindTablePublisher {
             if let last = entries.last, entry.start < last.end { continue }
             entries.append(entry)
         }
-        if pending {
-            waiting[mappings.pid] = mappings
-        } else {
+        if pendingFiles.isEmpty {
             waiting.removeValue(forKey: mappings.pid)
+            waitingFiles.removeValue(forKey: mappings.pid)
+        } else {
+            waiting[mappings.pid] = mappings
+            waitingFiles[mappings.pid] = pendingFiles
         }
         if channel.send(.unwindMappings(UnwindMappings(pid: mappings.pid, entries: entries))) {
             counters.mappingsRecordsSent += 1
@@ -401,6 +414,7 @@ public final class UnwindTablePublisher {
         guard !waiting.isEmpty else { return }
         for (pid, mappings) in waiting.sorted(by: { $0.key < $1.key }) where isReady(mappings) {
             waiting.removeValue(forKey: pid)
+            waitingFiles.removeValue(forKey: pid)
             publish(mappings)
         }
         channel.flush()
@@ -421,6 +435,7 @@ public final class UnwindTablePublisher {
     /// Sends an empty set for a pid that exec'd or exited, so its old tables stop applying.
     public func forget(pid: Int32) {
         waiting.removeValue(forKey: pid)
+        waitingFiles.removeValue(forKey: pid)
         latest.removeValue(forKey: pid)
         publishedTables.removeValue(forKey: pid)
         republishedAfterEviction.removeValue(forKey: pid)
