@@ -26,11 +26,11 @@ struct {
 } beam_functions_sent SEC(".maps");
 
 /*
- * What beam_resolve found for a pc, by process and active code index: a loop's few call
- * sites and pcs are resolved once, not by two binary searches (about 16 reads) per sample.
- * A code load switches the active index, so lookups under the new one miss; an entry can only
- * be stale when a module's code was purged and another's put at the same pc while the index
- * came round to the same value (docs/beam.md, Limits).
+ * What beam_resolve found for a pc, by VM (its loader-given instance) and active code index:
+ * a loop's few call sites and pcs are resolved once, not by two binary searches (about 16
+ * reads) per sample. A code load switches the active index, so lookups under the new one
+ * miss; an entry can only be stale when a module's code was purged and another's put at the
+ * same pc while the index came round to the same value (docs/beam.md, Limits).
  */
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -114,11 +114,11 @@ __noinline __u64 beam_resolve(__u64 pc, __u64 modules, __u64 count, __u32 layout
     return 0;
 }
 
-/* beam_resolve through beam_resolved; `owner` is the pid << 32 | the active code index (a
- * global function takes at most five arguments). */
+/* beam_resolve through beam_resolved; `owner` is the VM's instance << 32 | the active code
+ * index (a global function takes at most five arguments). */
 __noinline __u64 beam_resolve_cached(__u64 pc, __u64 modules, __u64 count, __u32 layout_index, __u64 owner)
 {
-    struct tandem_beam_pc_key key = { .pc = pc, .pid = owner >> 32, .code_index = (__u32)owner };
+    struct tandem_beam_pc_key key = { .pc = pc, .instance = owner >> 32, .code_index = (__u32)owner };
     __u64 *resolved = bpf_map_lookup_elem(&beam_resolved, &key);
     if (resolved)
         return *resolved;
@@ -152,7 +152,7 @@ static __always_inline int beam_copy_atom(__u8 *destination, __u64 term, __u64 s
 
 /* Emits the record of `code_info` (its MFA and names). Returns 0 when it is in the ring buffer.
  * A global function, checked once. */
-__noinline int beam_emit_function(__u32 pid, __u64 code_info, __u32 layout_index, __u64 atom_table)
+__noinline int beam_emit_function(__u32 pid, __u64 code_info, __u32 layout_index, __u64 atom_table, __u32 instance)
 {
     struct tandem_beam_layout *layout = bpf_map_lookup_elem(&beam_layouts, &layout_index);
     if (!layout)
@@ -173,7 +173,7 @@ __noinline int beam_emit_function(__u32 pid, __u64 code_info, __u32 layout_index
     fields->function = mfa[1];
     fields->arity = mfa[2];
     fields->layout = layout_index;
-    fields->reserved = 0;
+    fields->instance = instance;
     __u32 flags = 0;
     __u64 segments = 0;
     int copied = -1;
@@ -200,6 +200,7 @@ struct beam_walk_state {
     __u64 atom_table;
     __u64 generation;
     __u32 pid;
+    __u32 instance;
     __u32 layout;
     __u32 code_index;   /* the active one, when the walk started */
     __u32 done;         /* the scan reached normal_exit */
@@ -215,7 +216,7 @@ static __always_inline int beam_keep_frame(struct tandem_beam_walk *walk, struct
         return 0;
     }
     __u64 code_info = beam_resolve_cached(pc, state->modules, state->count, state->layout,
-                                          (__u64)state->pid << 32 | state->code_index);
+                                          (__u64)state->instance << 32 | state->code_index);
     if (code_info == BEAM_NOT_FOUND)
         return 1;
     walk->frames[count].code_info = code_info;
@@ -223,10 +224,10 @@ static __always_inline int beam_keep_frame(struct tandem_beam_walk *walk, struct
     walk->count = count + 1;
     if (code_info == 0)
         return 1;
-    struct tandem_beam_function_key key = { .code_info = code_info, .pid = state->pid };
+    struct tandem_beam_function_key key = { .code_info = code_info, .pid = state->pid, .instance = state->instance };
     __u64 *sent = bpf_map_lookup_elem(&beam_functions_sent, &key);
     if ((!sent || *sent != state->generation) &&
-        beam_emit_function(state->pid, code_info, state->layout, state->atom_table) == 0)
+        beam_emit_function(state->pid, code_info, state->layout, state->atom_table, state->instance) == 0)
         bpf_map_update_elem(&beam_functions_sent, &key, &state->generation, BPF_ANY);
     return 1;
 }
@@ -287,7 +288,7 @@ static __always_inline struct tandem_beam_walk *beam_walk(__u32 pid)
     }
     struct beam_walk_state state = {
         .sp = regs.rsp, .atom_table = process->atom_table_address, .generation = *generation,
-        .pid = pid, .layout = process->layout,
+        .pid = pid, .instance = process->instance, .layout = process->layout,
     };
     __u32 code_index = 0;
     __u64 ranges[2], first[2], last[2];

@@ -75,20 +75,22 @@ struct tandem_beam_process {
     __u64 atom_table_address;               /* &erts_atom_table */
     __u64 normal_exit_address;              /* &beam_normal_exit: holds the bottom CP of every stack */
     __u32 layout;                           /* index into beam_layouts */
-    __u32 reserved;
+    /* The loader's number for this VM, new at every load of a process (never 0): it keys the
+     * walker's sets, so that a pid reused by another VM finds none of its predecessor's. */
+    __u32 instance;
 };
 
 /* The key of beam_functions_sent. */
 struct tandem_beam_function_key {
     __u64 code_info;
     __u32 pid;
-    __u32 reserved;
+    __u32 instance;
 };
 
-/* The key of beam_resolved: a pc (or continuation pointer) of a process under one code index. */
+/* The key of beam_resolved: a pc (or continuation pointer) of one VM under one code index. */
 struct tandem_beam_pc_key {
     __u64 pc;
-    __u32 pid;
+    __u32 instance;
     __u32 code_index;
 };
 
@@ -137,7 +139,7 @@ struct tandem_beam_function_event_fields {
     __u32 flags;                            /* enum tandem_beam_function_flags */
     __u16 module_bytes;
     __u16 function_bytes;
-    __u32 reserved;
+    __u32 instance;                         /* the VM's, as beam_processes holds it */
 };
 
 /*

@@ -28,6 +28,10 @@ package final class BEAMLoader {
     private let layouts: [BEAMLayout]
     private var loaded: [Int32: BEAMProcess] = [:]
     private var generation: UInt64 = 0
+    /// The last VM instance number given (`tandem_beam_process.instance`): each load of a
+    /// process gets a new one, so that the walker's sets never serve a pid's new VM with its
+    /// predecessor's entries.
+    private var lastInstance: UInt32 = 0
     package private(set) var counters = Counters()
     /// Why the last record was refused, for the stop log.
     package private(set) var lastRejection: String?
@@ -58,11 +62,12 @@ package final class BEAMLoader {
             reject(record, "\(TANDEM_BEAM_MAX_PROCESSES) BEAM processes are followed already")
             return
         }
+        lastInstance = lastInstance == .max ? 1 : lastInstance + 1
         let process = tandem_beam_process(active_code_index_address: record.activeCodeIndexAddress,
                                           ranges_address: record.rangesAddress,
                                           atom_table_address: record.atomTableAddress,
                                           normal_exit_address: record.normalExitAddress,
-                                          layout: UInt32(index), reserved: 0)
+                                          layout: UInt32(index), instance: lastInstance)
         guard storage.writeProcess(pid: record.pid, process) else {
             reject(record, "the BPF map refused the update")
             return
@@ -157,7 +162,7 @@ package final class BEAMLoader {
         if streamIsLive, let function = BEAMRingRecords.functionRecord(record) { return function }
         counters.functionRecordsLost += 1
         let fields = BEAMRingRecords.functionFields(of: record)
-        storage?.forgetFunction(pid: Int32(bitPattern: fields.pid), codeInfo: fields.code_info)
+        storage?.forgetFunction(pid: Int32(bitPattern: fields.pid), codeInfo: fields.code_info, instance: fields.instance)
         return nil
     }
 }

@@ -8,7 +8,7 @@ package protocol BEAMMapStorage: AnyObject {
     func writeProcess(pid: Int32, _ process: tandem_beam_process) -> Bool
     func removeProcess(pid: Int32)
     func writeStreamGeneration(_ generation: UInt64)
-    func forgetFunction(pid: Int32, codeInfo: UInt64)
+    func forgetFunction(pid: Int32, codeInfo: UInt64, instance: UInt32)
 }
 
 /// The BEAM walker's maps of the loaded BPF object (bpf/beam.bpf.h).
@@ -38,7 +38,7 @@ package final class BPFBEAMMaps: BEAMMapStorage {
     }
 
     /// Forgets that a function was sent: the walker sends it again at its next sample.
-    package func forgetFunction(pid: Int32, codeInfo: UInt64) {
-        functionsSent.delete(tandem_beam_function_key(code_info: codeInfo, pid: UInt32(bitPattern: pid), reserved: 0))
+    package func forgetFunction(pid: Int32, codeInfo: UInt64, instance: UInt32) {
+        functionsSent.delete(tandem_beam_function_key(code_info: codeInfo, pid: UInt32(bitPattern: pid), instance: instance))
     }
 }

@@ -20,7 +20,11 @@ import WireFormat
         }
         func removeProcess(pid: Int32) { processes[pid] = nil }
         func writeStreamGeneration(_ generation: UInt64) { generations.append(generation) }
-        func forgetFunction(pid: Int32, codeInfo: UInt64) { forgotten.append(codeInfo) }
+        var forgottenInstances: [UInt32] = []
+        func forgetFunction(pid: Int32, codeInfo: UInt64, instance: UInt32) {
+            forgotten.append(codeInfo)
+            forgottenInstances.append(instance)
+        }
     }
 
     static let device: UInt64 = 0x803
@@ -53,9 +57,15 @@ import WireFormat
         #expect(process?.atom_table_address == Self.record.atomTableAddress)
         #expect(process?.normal_exit_address == Self.record.normalExitAddress)
         #expect(process?.layout == UInt32(BEAMLayout.layout(ertsMajor: 13)!.index))
+        #expect(process?.instance == 1)
         // The same record again changes nothing.
         loader.apply(Self.record, executableMappings: Self.text) { _, _ in Self.bss }
-        #expect(loader.counters.processesLoaded == 1)
+        #expect(loader.counters.processesLoaded == 1 && storage.processes[7]?.instance == 1)
+        // The pid's next VM (after an exec or exit) is another instance: the walker's sets
+        // keyed by it hold none of the first one's entries.
+        loader.remove(pid: 7)
+        loader.apply(Self.record, executableMappings: Self.text) { _, _ in Self.bss }
+        #expect(storage.processes[7]?.instance == 2)
     }
 
     static func with(_ change: (inout BEAMProcess) -> Void) -> BEAMProcess {
@@ -111,8 +121,10 @@ import WireFormat
         event.fields.kind = TANDEM_EVENT_BEAM_FUNCTION.rawValue
         event.fields.pid = 7
         event.fields.code_info = 0x1234
+        event.fields.instance = 3
         let record = withUnsafeBytes(of: &event) { loader.functionRecord($0, streamIsLive: false) }
         #expect(record == nil && storage.forgotten == [0x1234] && loader.counters.functionRecordsLost == 1)
+        #expect(storage.forgottenInstances == [3])
     }
 
     @Test func ringRecordsCopyOnlyWhatTheWalkerSays() {

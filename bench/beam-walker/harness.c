@@ -91,7 +91,8 @@ int main(int argc, char **argv) {
     bpf_map_update_elem(bpf_object__find_map_fd_by_name(object, "beam_layouts"), &zero, &layout, 0);
     bpf_map_update_elem(bpf_object__find_map_fd_by_name(object, "beam_stream"), &zero, &generation, 0);
     struct tandem_beam_process process = { .active_code_index_address = address[0], .ranges_address = address[1],
-                                           .atom_table_address = address[2], .normal_exit_address = address[3] };
+                                           .atom_table_address = address[2], .normal_exit_address = address[3],
+                                           .instance = 1 };
     if (pid) {
         /* As BPFProcessMap: the process, then its pid's walker slot in the dispatch map. */
         unsigned runtime = TANDEM_RUNTIME_BEAM;
