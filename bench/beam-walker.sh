@@ -20,7 +20,7 @@ DURATION=${DURATION:-10}
 REPEAT=${REPEAT:-3}
 [ "$(id -u)" -eq 0 ] || { echo "beam-walker.sh: run as root (loads BPF)" >&2; exit 1; }
 WORK=$(mktemp -d)
-trap 'kill -9 $WORKLOAD 2>/dev/null || true; sysctl -q kernel.bpf_stats_enabled=0; rm -rf "$WORK"' EXIT
+trap '{ kill -9 $WORKLOAD && wait $WORKLOAD; } 2>/dev/null || true; sysctl -q kernel.bpf_stats_enabled=0; rm -rf "$WORK"' EXIT
 
 for object in sampler beam_walker; do
     clang -target bpf -D__TARGET_ARCH_x86 -O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu -Ibpf \
