@@ -93,12 +93,7 @@ int main(int argc, char **argv) {
     struct tandem_beam_process process = { .active_code_index_address = address[0], .ranges_address = address[1],
                                            .atom_table_address = address[2], .normal_exit_address = address[3],
                                            .instance = 1 };
-    if (pid) {
-        /* As BPFProcessMap: the process, then its pid's walker slot in the dispatch map. */
-        unsigned runtime = TANDEM_RUNTIME_BEAM;
-        bpf_map_update_elem(bpf_object__find_map_fd_by_name(object, "beam_processes"), &pid, &process, 0);
-        bpf_map_update_elem(bpf_object__find_map_fd_by_name(object, "interpreter_runtimes"), &pid, &runtime, 0);
-    }
+    if (pid) harness_follow(object, "beam_processes", pid, &process, TANDEM_RUNTIME_BEAM);
 
     struct bpf_program *program = bpf_object__find_program_by_name(object, "tandem_sample");
     harness_sample_every_cpu(program);
