@@ -1,4 +1,5 @@
 import CPythonSymbolization
+import CTandemMalloc
 import HotSpotSymbolization
 import RubySymbolization
 import ELF
@@ -24,10 +25,15 @@ public struct FileIdentity: Hashable, Sendable {
 }
 
 /// A compiled table, ready to send: its serialized bytes and the segments that
-/// turn a mapping's file offset into the table's addresses.
+/// turn a mapping's file offset into the table's addresses. The rows are kept in their
+/// serialized form only (8 bytes a row against about 40 as `UnwindRow`s): the cache keeps
+/// every file's table for the aggregator's life.
 public struct CompiledUnwindTable: Sendable {
     public var serialized: [UInt8]
-    public var table: UnwindTable
+    /// The file's `PT_LOAD` segments (`bias`).
+    public var loadSegments: [UnwindTable.LoadSegment]
+    /// What the compile counted.
+    public var statistics: UnwindTable.Statistics
     /// The separate debug file whose `.debug_frame` was compiled in, if any.
     public var separateDebugFile: String?
     /// Debug files found but not used, and why (wrong build id or CRC, too large, corrupt).
@@ -45,7 +51,16 @@ public struct CompiledUnwindTable: Sendable {
     /// `pgoff + (p_vaddr − p_offset) − start` of the segment mapped there: the bias of a
     /// mapping of this file, or nil when its file offset is in no `PT_LOAD` segment.
     public func bias(mappingStart: UInt64, fileOffset: UInt64) -> UInt64? {
-        table.elfAddress(ofMappingAt: fileOffset).map { $0 &- mappingStart }
+        loadSegments.elfAddress(ofMappingAt: fileOffset).map { $0 &- mappingStart }
+    }
+
+    /// The table as compiled, read back from its serialized form (inspection, tests).
+    public var table: UnwindTable {
+        get throws(UnwindTableError) {
+            var table = try UnwindTable(serialized: serialized)
+            table.statistics = statistics
+            return table
+        }
     }
 }
 
@@ -273,6 +288,10 @@ public final class UnwindTableCache: Sendable {
     /// counts it done.
     private func finish(_ job: CompileQueue<CompileJob>.Entry) {
         job.job.run(ContinuousClock.now - job.job.enqueued)
+        // A compile reads its file whole and frees it: glibc keeps what a worker thread
+        // frees in that thread's arena, so without a trim the aggregator stays as large as
+        // the largest files it compiled at once (hundreds of MiB on a host running big binaries).
+        if job.isLarge { _ = malloc_trim(0) }
         work.lock()
         if job.isLarge { largeJobsRunning -= 1 }
         unfinished -= 1
@@ -379,7 +398,8 @@ public final class UnwindTableCache: Sendable {
             let hotspot = path.hasSuffix("/libjvm.so") ? elf.flatMap { try? HotSpotRuntime.detect(in: $0) } ?? .notHotSpot
                                                        : .notHotSpot
             let ruby = elf.flatMap { try? RubyInterpreter.detect(in: $0) } ?? .notRuby
-            return .compiled(CompiledUnwindTable(serialized: table.serialized(), table: table,
+            return .compiled(CompiledUnwindTable(serialized: table.serialized(), loadSegments: table.loadSegments,
+                                                 statistics: table.statistics,
                                                  separateDebugFile: usedDebugFile, debugFileWarnings: warningTexts,
                                                  cpython: cpython, hotspot: hotspot, ruby: ruby))
         } catch {
