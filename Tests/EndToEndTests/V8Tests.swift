@@ -22,6 +22,11 @@ import Glibc
 struct V8Tests {
     static let node = "/usr/bin/node"
     static let workloads: [(comm: String, startsAfterSampler: Bool)] = [("tnode-kt", false), ("tnode-kt-late", true)]
+    /// A third workload, started after the sampler with V8's compilers off, so that its frames
+    /// are interpreted ones: only its names and lines are checked (the shares are the others').
+    static let interpreted = (comm: "tnode-kt-ign", arguments: ["--no-opt", "--no-sparkplug", "--no-maglev"])
+    /// The functions whose frames must carry lines within their own line range in the script.
+    static let lineFunctions = ["spin", "measured", "fnAlpha", "beta", "fnGamma"]
     static let script = "known_truth.js"
     /// The workload's functions, by the names V8 gives them.
     static let functions: Set<String> = ["spin", "fnAlpha", "beta", "fnGamma", "measured", "main", "cpu", "report"]
@@ -48,17 +53,82 @@ struct V8Tests {
         }
     }
 
-    /// The function part of a folded segment (`name` or `name (file:line)`), and whether it
-    /// names the workload's script.
-    static func parse(_ segment: String) -> (name: String, inScript: Bool) {
-        guard let open = segment.range(of: " (", options: .backwards), segment.hasSuffix(")") else { return (segment, false) }
-        return (String(segment[..<open.lowerBound]), segment[open.upperBound...].hasPrefix(script))
+    /// The function part of a folded segment (`name`, `name (file)` or `name (file:line)`),
+    /// whether it names the workload's script, and its line (0: none).
+    static func parse(_ segment: String) -> (name: String, inScript: Bool, line: Int) {
+        guard let open = segment.range(of: " (", options: .backwards), segment.hasSuffix(")") else { return (segment, false, 0) }
+        let location = segment[open.upperBound...].dropLast()
+        let inScript = location == script || location.hasPrefix(script + ":")
+        let line = inScript && location.count > script.count ? Int(location.dropFirst(script.count + 1)) ?? -1 : 0
+        return (String(segment[..<open.lowerBound]), inScript, line)
+    }
+
+    /// The lines each function of `lineFunctions` spans in the script: from its declaration's
+    /// line to the line of the brace that closes it (counted from the source).
+    static func functionLines(source: String) -> [String: ClosedRange<Int>] {
+        let lines = source.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var ranges: [String: ClosedRange<Int>] = [:]
+        for name in lineFunctions {
+            guard let first = lines.firstIndex(where: {
+                $0.contains("function \(name)(") || $0.contains("const \(name) = (")
+            }) else { continue }
+            var depth = 0, opened = false, last = first
+            scan: for index in first..<lines.count {
+                for character in lines[index] {
+                    if character == "{" { depth += 1; opened = true }
+                    if character == "}" { depth -= 1 }
+                    if opened, depth == 0 { last = index; break scan }
+                }
+            }
+            ranges[name] = (first + 1)...(last + 1)
+        }
+        return ranges
+    }
+
+    /// Per workload: frames of `lineFunctions` in the script with a line inside their
+    /// function's range, with a line outside it, and without a line.
+    static func lineCounts(_ stacks: [(frames: [String], count: Int)], ranges: [String: ClosedRange<Int>])
+        -> (inside: Int, outside: Int, none: Int, examples: [String]) {
+        var inside = 0, outside = 0, none = 0, examples: [String] = []
+        for stack in stacks {
+            for frame in stack.frames.map(parse) where frame.inScript {
+                guard let range = ranges[frame.name] else { continue }
+                if frame.line == 0 {
+                    none += stack.count
+                } else if range.contains(frame.line) {
+                    inside += stack.count
+                } else {
+                    outside += stack.count
+                    if examples.count < 5 { examples.append("\(frame.name):\(frame.line) not in \(range)") }
+                }
+            }
+        }
+        return (inside, outside, none, examples)
     }
 
     @Test("known truth under Node 20: names with their script in 95% of samples, the closure's inferred name, samples.v8js.count")
     func knownTruth() async throws {
         let run = try await onOwnThread { try Self.run() }
         var failures: [String] = []
+        let ranges = Self.functionLines(source: try String(
+            contentsOf: repositoryRoot.appendingPathComponent("Tests/Workloads/node/\(Self.script)"), encoding: .utf8))
+        if ranges.count != Self.lineFunctions.count { failures.append("the script's functions not found: \(ranges)") }
+        // Lines (docs/v8.md "Lines"): every workload's frames of the measured functions carry
+        // lines, all inside their own function; optimized frames (the early workload) and
+        // interpreted ones (the third) alike.
+        for comm in Self.workloads.map(\.comm) + [Self.interpreted.comm] {
+            let stacks = try FoldedStacks(file: run.foldedURL).process(comm)
+            let counts = Self.lineCounts(stacks, ranges: ranges)
+            let total = counts.inside + counts.outside + counts.none
+            print("v8 lines \(comm): frames of \(Self.lineFunctions.joined(separator: "/")) with a line in their function \(counts.inside), "
+                + "outside it \(counts.outside) \(counts.examples), without a line \(counts.none)")
+            if counts.outside > 0 {
+                failures.append("\(comm): \(counts.outside) frames with a line outside their function: \(counts.examples)")
+            }
+            if percent(Int64(counts.inside), of: Int64(total)) < 90 {
+                failures.append("\(comm): \(counts.inside) of \(total) frames of the measured functions with a line, under 90%")
+            }
+        }
         for (comm, _) in Self.workloads {
             let workload = run.workloads[comm]!
             let stacks = try FoldedStacks(file: run.foldedURL).process(comm)
@@ -141,11 +211,11 @@ struct V8Tests {
         var started: [(comm: String, late: Bool, process: ChildProcess)] = []
         let binaries = session.directory.appendingPathComponent("bin")
         try FileManager.default.createDirectory(at: binaries, withIntermediateDirectories: true)
-        func start(_ comm: String, late: Bool) throws {
+        func start(_ comm: String, late: Bool, options: [String] = []) throws {
             // Through a link named like the comm: the process has its name from the exec on.
             let link = binaries.appendingPathComponent(comm).path
             try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: node)
-            let process = try ChildProcess(link, [script], log: session.directory.appendingPathComponent("\(comm).log"))
+            let process = try ChildProcess(link, options + [script], log: session.directory.appendingPathComponent("\(comm).log"))
             started.append((comm, late, process))
             try waitUntil("\(comm) to start", seconds: 30) {
                 guard process.isRunning else { throw EndToEndFailure("\(comm) exited: \(process.log)") }
@@ -161,6 +231,7 @@ struct V8Tests {
             }
             try session.start()
             for (comm, late) in workloads where late { try start(comm, late: true) }
+            try start(interpreted.comm, late: true, options: interpreted.arguments)
             let cpu = started.map { $0.process.cpuSeconds }
             for entry in started { baselines[entry.comm] = entry.late ? MeasuredTruth() : MeasuredTruth(log: entry.process.log) }
             try waitUntil("every workload to run \(Self.sampledSeconds) s on a CPU", seconds: 300) {
