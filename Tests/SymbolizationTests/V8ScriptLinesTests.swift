@@ -16,6 +16,8 @@ import Glibc
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
 
+    func removeDirectory() { try? FileManager.default.removeItem(at: directory) }
+
     @Test func scriptNamesWithAFile() {
         #expect(V8ScriptLines.path(ofScriptName: "/app/main.js") == "/app/main.js")
         #expect(V8ScriptLines.path(ofScriptName: "file:///app/my%20dir/m%C3%A9.mjs") == "/app/my dir/mé.mjs")
@@ -29,6 +31,7 @@ import Glibc
     }
 
     @Test func linesOfAScriptReadOnce() throws {
+        defer { removeDirectory() }
         let file = directory.appendingPathComponent("app.js")
         try Data("'use strict';\nfunction f() {\n  return 1;\n}\n".utf8).write(to: file)
         var lines = V8ScriptLines()
@@ -43,6 +46,7 @@ import Glibc
     }
 
     @Test func hostileFilesGiveNoLineAndDoNotBlock() throws {
+        defer { removeDirectory() }
         var lines = V8ScriptLines()
         var statistics = SymbolizerStatistics()
         // A FIFO with no writer: an open for reading would wait for one.
@@ -68,6 +72,7 @@ import Glibc
     }
 
     @Test func aProcessRootIsTriedFirst() throws {
+        defer { removeDirectory() }
         let root = directory.appendingPathComponent("root")
         try FileManager.default.createDirectory(at: root.appendingPathComponent("app"), withIntermediateDirectories: true)
         try Data("x\ny\n".utf8).write(to: root.appendingPathComponent("app/main.js"))
