@@ -4,7 +4,9 @@ import V8Symbolization
 /// (docs/v8.md "Lines"): V8 positions are offsets in the script's source, and the lines V8
 /// itself counts (`Script.line_ends`) are filled lazily, so the aggregator reads the file a
 /// script was loaded from instead. Only a script named by an absolute path or a `file://`
-/// URL has one; it is opened in the process's own root (containers) with `OpenFile.open`
+/// URL has one; it is opened in the process's own root (containers) when the aggregator may
+/// look through it, never then at the same path outside it (another file, whose lines would
+/// be wrong), with `OpenFile.open`
 /// (a regular file or nothing: no FIFO or device is opened), read only up to
 /// `maximumFileSize`, and its ends kept by file identity, within `maximumEnds` over all
 /// scripts. A script that cannot be read is remembered as such and gives line 0.
@@ -60,37 +62,36 @@ struct V8ScriptLines {
             identity = known
         } else {
             if paths.count >= Self.maximumPaths { paths.removeAll() }
-            identity = load(candidates: root.isEmpty ? [path] : [key, path], statistics: &statistics)
+            identity = load(path: key, statistics: &statistics)
             paths[key] = identity
         }
         guard let identity, let ends = scripts[identity], let line = ends.line(ofScriptOffset: scriptOffset) else { return 0 }
         return UInt32(clamping: line)
     }
 
-    /// Opens the first candidate that is a regular file and counts its line ends, unless
-    /// a file of the same identity was counted already.
-    private mutating func load(candidates: [String], statistics: inout SymbolizerStatistics) -> Identity? {
-        for candidate in candidates {
-            guard case .success(let file) = OpenFile.open(candidate) else { continue }
-            let identity = Identity(device: file.device, inode: file.inode, size: file.size,
-                                    modificationTime: file.modificationTime)
-            if scripts[identity] != nil { return identity }
-            guard file.size <= Int64(Self.maximumFileSize), let bytes = file.readAll(limit: Self.maximumFileSize) else {
-                statistics.v8ScriptsRefused += 1
-                return nil
-            }
-            let ends = V8LineEnds(source: bytes)
-            guard endsHeld + ends.ends.count <= Self.maximumEnds else {
-                statistics.v8ScriptsRefused += 1
-                return nil
-            }
-            endsHeld += ends.ends.count
-            scripts[identity] = ends
-            statistics.v8ScriptsRead += 1
-            return identity
+    /// Opens `path` if it is a regular file and counts its line ends, unless a file of the
+    /// same identity was counted already.
+    private mutating func load(path: String, statistics: inout SymbolizerStatistics) -> Identity? {
+        guard case .success(let file) = OpenFile.open(path) else {
+            statistics.v8ScriptsRefused += 1
+            return nil
         }
-        statistics.v8ScriptsRefused += 1
-        return nil
+        let identity = Identity(device: file.device, inode: file.inode, size: file.size,
+                                modificationTime: file.modificationTime)
+        if scripts[identity] != nil { return identity }
+        guard file.size <= Int64(Self.maximumFileSize), let bytes = file.readAll(limit: Self.maximumFileSize) else {
+            statistics.v8ScriptsRefused += 1
+            return nil
+        }
+        let ends = V8LineEnds(source: bytes)
+        guard endsHeld + ends.ends.count <= Self.maximumEnds else {
+            statistics.v8ScriptsRefused += 1
+            return nil
+        }
+        endsHeld += ends.ends.count
+        scripts[identity] = ends
+        statistics.v8ScriptsRead += 1
+        return identity
     }
 
     mutating func removeAll() {

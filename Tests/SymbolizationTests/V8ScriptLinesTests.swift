@@ -71,7 +71,9 @@ import Glibc
         #expect(lines.endsHeld == 0)
     }
 
-    @Test func aProcessRootIsTriedFirst() throws {
+    /// A process with a root of its own has its scripts there; the same path outside it is
+    /// another file, never read.
+    @Test func aProcessRootIsTheOnlyPlaceLooked() throws {
         defer { removeDirectory() }
         let root = directory.appendingPathComponent("root")
         try FileManager.default.createDirectory(at: root.appendingPathComponent("app"), withIntermediateDirectories: true)
@@ -79,5 +81,9 @@ import Glibc
         var lines = V8ScriptLines()
         var statistics = SymbolizerStatistics()
         #expect(lines.line(root: root.path, scriptName: "/app/main.js", scriptOffset: 2, statistics: &statistics) == 2)
+        let outside = directory.appendingPathComponent("outside.js")
+        try Data("x\ny\n".utf8).write(to: outside)
+        #expect(lines.line(root: root.path, scriptName: outside.path, scriptOffset: 2, statistics: &statistics) == 0)
+        #expect(lines.line(root: "", scriptName: outside.path, scriptOffset: 2, statistics: &statistics) == 2)
     }
 }
