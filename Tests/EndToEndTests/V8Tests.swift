@@ -14,7 +14,9 @@ import Glibc
 /// first one with JavaScript frames; the closure by the name V8 inferred; frames of type v8js
 /// and samples.v8js.count covering its samples whose leaf is a JavaScript frame; the shares of
 /// fnAlpha, beta and fnGamma (the innermost of them on each stack, inlined or not) within 3
-/// points of what the workload measured of its own CPU time.
+/// points of what the workload measured of its own CPU time. Lines: the measured functions'
+/// frames carry lines inside their own function's lines in the script, in all three
+/// workloads, the third one started with V8's compilers off (interpreted frames only).
 @Suite("V8 frames on the live kernel (root; sampler and unprivileged aggregator)",
        .serialized, .enabled(if: isRoot, "needs root: loads BPF, switches to the user tandem"),
        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/node"),
@@ -106,7 +108,7 @@ struct V8Tests {
         return (inside, outside, none, examples)
     }
 
-    @Test("known truth under Node 20: names with their script in 95% of samples, the closure's inferred name, samples.v8js.count")
+    @Test("known truth under Node 20: names with their script in 95% of samples, the closure's inferred name, samples.v8js.count, lines")
     func knownTruth() async throws {
         let run = try await onOwnThread { try Self.run() }
         var failures: [String] = []
