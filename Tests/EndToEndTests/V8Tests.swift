@@ -87,14 +87,25 @@ struct V8Tests {
         return ranges
     }
 
+    /// The line where each function of `lineFunctions` spends its time, found in the source:
+    /// spin's loop, and the line of each other one's call on the way to it.
+    static let hotLineMarkers = ["spin": "for (let i = 0; i < steps", "measured": "= spin(units)",
+                                 "fnAlpha": "measured('alpha'", "beta": "measured('beta'", "fnGamma": "measured('gamma'"]
+
+    static func hotLines(source: String) -> [String: Int] {
+        let lines = source.split(separator: "\n", omittingEmptySubsequences: false)
+        return hotLineMarkers.compactMapValues { marker in lines.firstIndex { $0.contains(marker) }.map { $0 + 1 } }
+    }
+
     /// Per workload: frames of `lineFunctions` in the script with a line inside their
     /// function's range, with a line outside it, and without a line.
     static func lineCounts(_ stacks: [(frames: [String], count: Int)], ranges: [String: ClosedRange<Int>])
-        -> (inside: Int, outside: Int, none: Int, examples: [String]) {
-        var inside = 0, outside = 0, none = 0, examples: [String] = []
+        -> (inside: Int, outside: Int, none: Int, examples: [String], lines: [String: [Int: Int]]) {
+        var inside = 0, outside = 0, none = 0, examples: [String] = [], lines: [String: [Int: Int]] = [:]
         for stack in stacks {
             for frame in stack.frames.map(parse) where frame.inScript {
                 guard let range = ranges[frame.name] else { continue }
+                lines[frame.name, default: [:]][frame.line, default: 0] += stack.count
                 if frame.line == 0 {
                     none += stack.count
                 } else if range.contains(frame.line) {
@@ -105,18 +116,21 @@ struct V8Tests {
                 }
             }
         }
-        return (inside, outside, none, examples)
+        return (inside, outside, none, examples, lines)
     }
 
     @Test("known truth under Node 20: names with their script in 95% of samples, the closure's inferred name, samples.v8js.count, lines")
     func knownTruth() async throws {
         let run = try await onOwnThread { try Self.run() }
         var failures: [String] = []
-        let ranges = Self.functionLines(source: try String(
-            contentsOf: repositoryRoot.appendingPathComponent("Tests/Workloads/node/\(Self.script)"), encoding: .utf8))
+        let source = try String(contentsOf: repositoryRoot.appendingPathComponent("Tests/Workloads/node/\(Self.script)"),
+                                encoding: .utf8)
+        let ranges = Self.functionLines(source: source)
+        let hot = Self.hotLines(source: source)
+        if hot.count != Self.hotLineMarkers.count { failures.append("the script's hot lines not found: \(hot)") }
         if ranges.count != Self.lineFunctions.count { failures.append("the script's functions not found: \(ranges)") }
         // Lines (docs/v8.md "Lines"): the measured functions' frames with a line have it inside
-        // their own function, in every workload; nearly all of them have one when they run
+        // their own function, mostly on the line where it spends its time, in every workload; nearly all of them have one when they run
         // optimized (the early workload) or interpreted (the third). The late one also runs
         // Sparkplug code for a while, whose frames have no line.
         for comm in Self.workloads.map(\.comm) + [Self.interpreted.comm] {
@@ -124,9 +138,17 @@ struct V8Tests {
             let counts = Self.lineCounts(stacks, ranges: ranges)
             let total = counts.inside + counts.outside + counts.none
             print("v8 lines \(comm): frames of \(Self.lineFunctions.joined(separator: "/")) with a line in their function \(counts.inside), "
-                + "outside it \(counts.outside) \(counts.examples), without a line \(counts.none); walk \(run.workloads[comm]!.walk)")
+                + "outside it \(counts.outside) \(counts.examples), without a line \(counts.none); walk \(run.workloads[comm]!.walk); "
+                + "frames by line: \(counts.lines.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.sorted { $0.key < $1.key })" })")
             if counts.outside > 0 {
                 failures.append("\(comm): \(counts.outside) frames with a line outside their function: \(counts.examples)")
+            }
+            // Each function's most frequent line is where it spends its time.
+            for (name, expected) in hot {
+                let found = (counts.lines[name] ?? [:]).filter { $0.key != 0 }.max { $0.value < $1.value }?.key
+                if found != expected {
+                    failures.append("\(comm): \(name)'s most frequent line \(found.map(String.init) ?? "none"), not \(expected)")
+                }
             }
             if counts.inside == 0 {
                 failures.append("\(comm): no frame of the measured functions has a line")
