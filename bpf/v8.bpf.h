@@ -136,7 +136,8 @@ struct v8_table_state {
 /*
  * Copies the source position table of the bytecode of the SharedFunctionInfo in scratch->sfi
  * into scratch->table, when its function data is a BytecodeArray (not yet compiled, or
- * baseline code: none). One iteration of bpf_loop: verified once.
+ * baseline code: none). Called as a one-iteration bpf_loop callback: as a call, not inlined,
+ * it cost the verifier less than inline at either end of the function record (docs/v8.md).
  */
 static long v8_table_step(__u64 index, struct v8_table_state *state)
 {
@@ -163,7 +164,8 @@ static long v8_table_step(__u64 index, struct v8_table_state *state)
     return 1;
 }
 
-/* Emits the function record of `sfi`, whose first bytes are in `header`. Returns 0 when it is in the ring buffer. */
+/* Emits the function record of `sfi`, whose first bytes are in scratch->sfi (with its bytecode's
+ * position table when `with_table`). Returns 0 when it is in the ring buffer. */
 static __always_inline int v8_emit_function(__u32 pid, __u64 sfi, __u32 fingerprint, __u32 layout_index,
                                             struct tandem_v8_layout *layout, struct v8_scratch *scratch,
                                             int with_table)
