@@ -60,6 +60,8 @@ enum tandem_v8_counter {
 #define TANDEM_V8_MAX_INLINING_POSITIONS 64
 /* Bytes of an optimized code object's source position table copied into its code record. */
 #define TANDEM_V8_POSITION_TABLE_BYTES 4096
+/* Bytes of a function's bytecode source position table copied into its function record. */
+#define TANDEM_V8_BYTECODE_TABLE_BYTES 2048
 /* Optimized code objects sent, per stream (an LRU set). */
 #define TANDEM_V8_MAX_CODES_SENT 16384
 /* An offset that is not known. */
@@ -143,12 +145,15 @@ enum tandem_v8_function_flags {
     TANDEM_V8_FUNCTION_SCRIPT_NAME_UNREADABLE = 8,
     /* name_or_scope_info is a ScopeInfo: the scope copy holds its slots, name the first string among them. */
     TANDEM_V8_FUNCTION_NAME_FROM_SCOPE = 16,
+    /* The bytecode's source position table was longer than TANDEM_V8_BYTECODE_TABLE_BYTES. */
+    TANDEM_V8_FUNCTION_TABLE_CUT = 32,
 };
 
 /*
  * A function the walker saw for the first time in this stream (TANDEM_EVENT_V8_FUNCTION):
  * raw copies of its SharedFunctionInfo, of its ScopeInfo's slots, of its name string and of its
- * script's name string, each from the object's first byte, bounded; *_type: the instance
+ * script's name string, each from the object's first byte, and the data of its bytecode's
+ * source position table, bounded; *_type: the instance
  * type the string's map gave (the aggregator decodes the characters with it).
  */
 struct tandem_v8_function_event_fields {
@@ -165,6 +170,8 @@ struct tandem_v8_function_event_fields {
     __u16 name_type;
     __u16 script_name_bytes;
     __u16 script_name_type;
+    __u16 table_bytes;
+    __u16 reserved;
 };
 
 /* The copies follow the fields, each at its full bound (the sampler reads them by offset). */
@@ -174,6 +181,7 @@ struct tandem_v8_function_event {
     __u8 scope[8 * TANDEM_V8_SCOPE_SLOTS];
     __u8 name[TANDEM_V8_NAME_BYTES];
     __u8 script_name[TANDEM_V8_SCRIPT_NAME_BYTES];
+    __u8 table[TANDEM_V8_BYTECODE_TABLE_BYTES];
 };
 
 /* The key of v8_codes_sent: the sampler deletes one when it drops the code record. */

@@ -50,6 +50,8 @@ struct v8_scratch {
      * stack: the verifier then does not follow both values through the walk). */
     __u32 unsent;
     __u32 reserved;
+    /* The bytecode source position table of the function whose record is being written. */
+    __u8 table[TANDEM_V8_BYTECODE_TABLE_BYTES];
 };
 
 struct {
@@ -114,15 +116,77 @@ static __always_inline int v8_copy_string(__u8 *destination, __u32 capacity, __u
     return total;
 }
 
-/* Emits the function record of `sfi`, whose first bytes are in `header`. Returns 0 when it is in the ring buffer. */
-static __always_inline int v8_emit_function(__u32 pid, __u64 sfi, __u32 fingerprint, __u32 layout_index,
-                                            struct tandem_v8_layout *layout, __u8 *header)
+/* Reads the length (a Smi) of the FixedArray-like object `tagged`; -1 when unreadable. */
+static __always_inline long v8_array_length(struct tandem_v8_layout *layout, __u64 tagged)
 {
+    __u64 length;
+    if (bpf_probe_read_user(&length, sizeof(length), (void *)(tagged - 1 + layout->fixed_array_length)) || (length & 1))
+        return -1;
+    return (long)(length >> 32);
+}
+
+/* The state of the copy of a function's bytecode source position table. */
+struct v8_table_state {
+    __u32 layout;
+    __u32 length;        /* bytes copied to scratch->table */
+    __u32 flags;         /* TANDEM_V8_FUNCTION_TABLE_CUT */
+    __u32 reserved;
+};
+
+/*
+ * Copies the source position table of the bytecode of the SharedFunctionInfo in scratch->sfi
+ * into scratch->table, when its function data is a BytecodeArray (not yet compiled, or
+ * baseline code: none). Called as a one-iteration bpf_loop callback: as a call, not inlined,
+ * it cost the verifier less than inline at either end of the function record (docs/v8.md).
+ */
+static long v8_table_step(__u64 index, struct v8_table_state *state)
+{
+    __u32 zero = 0;
+    struct v8_scratch *scratch = bpf_map_lookup_elem(&v8_scratch, &zero);
+    struct tandem_v8_layout *layout = bpf_map_lookup_elem(&v8_layouts, &state->layout);
+    if (!scratch || !layout)
+        return 1;
+    __u64 bytecode = v8_sfi_word(scratch->sfi, layout->sfi_function_data), table = 0;
+    if (v8_type(layout, bytecode) != layout->type_bytecode_array ||
+        bpf_probe_read_user(&table, sizeof(table), (void *)(bytecode - 1 + layout->bytecode_array_source_position_table)) ||
+        v8_type(layout, table) != layout->type_byte_array)
+        return 1;
+    long length = v8_array_length(layout, table);
+    if (length > (long)sizeof(scratch->table)) {
+        length = sizeof(scratch->table);
+        state->flags = TANDEM_V8_FUNCTION_TABLE_CUT;
+    }
+    if (length > 0 && length <= (long)sizeof(scratch->table) &&
+        !bpf_probe_read_user(scratch->table, length, (void *)(table - 1 + layout->fixed_array_data)))
+        state->length = length;
+    else
+        state->flags = 0;
+    return 1;
+}
+
+/* Emits the function record of `sfi`, whose first bytes are in scratch->sfi (with its bytecode's
+ * position table when `with_table`). Returns 0 when it is in the ring buffer. */
+static __always_inline int v8_emit_function(__u32 pid, __u64 sfi, __u32 fingerprint, __u32 layout_index,
+                                            struct tandem_v8_layout *layout, struct v8_scratch *scratch,
+                                            int with_table)
+{
+    __u8 *header = scratch->sfi;
+    /* The source position table of the function's bytecode (interpreted frames' lines),
+     * into scratch->table by a loop callback, first, where few paths of this function meet
+     * it; only for a function found in a frame of its own (`with_table`): in the loop over
+     * a code object's inlined functions it cost the verifier ~100k more instructions. */
+    struct v8_table_state table = { .layout = layout_index };
+    if (with_table)
+        bpf_loop(1, v8_table_step, &table, 0);
     struct tandem_v8_function_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
     if (!event) {
         count(TANDEM_COUNTER_V8_FUNCTION_RINGBUF_FULL);
         return -1;
     }
+    /* Whole (the sampler keeps table_bytes of it): a constant size adds no path. */
+    bpf_probe_read_kernel(event->table, sizeof(event->table), scratch->table);
+    event->fields.table_bytes = table.length;
+    event->fields.reserved = 0;
     struct tandem_v8_function_event_fields *fields = &event->fields;
     fields->kind = TANDEM_EVENT_V8_FUNCTION;
     fields->record = TANDEM_V8_RECORD_FUNCTION;
@@ -183,6 +247,7 @@ static __always_inline int v8_emit_function(__u32 pid, __u64 sfi, __u32 fingerpr
     fields->script_name_type = copied < 0 ? 0 : type;
     flags |= copied < 0 ? TANDEM_V8_FUNCTION_SCRIPT_NAME_UNREADABLE : (cut ? TANDEM_V8_FUNCTION_SCRIPT_NAME_CUT : 0);
 
+    flags |= table.flags;
     fields->flags = flags;
     bpf_ringbuf_submit(event, BPF_RB_NO_WAKEUP);
     count(TANDEM_COUNTER_V8_FUNCTION_RECORDS);
@@ -208,7 +273,7 @@ struct v8_walk_state {
  */
 static __always_inline __u32 v8_send_function(__u32 pid, __u32 layout_index, __u64 generation,
                                               struct tandem_v8_layout *layout, struct v8_scratch *scratch, __u64 sfi,
-                                              __u32 *unsent)
+                                              __u32 *unsent, int with_table)
 {
     if (v8_type(layout, sfi) != layout->type_shared_function_info ||
         bpf_probe_read_user(scratch->sfi, TANDEM_V8_SFI_BYTES, (void *)(sfi - 1)))
@@ -225,7 +290,7 @@ static __always_inline __u32 v8_send_function(__u32 pid, __u32 layout_index, __u
     __u64 *sent = bpf_map_lookup_elem(&v8_functions_sent, &key);
     if (sent && *sent == generation)
         return fingerprint;
-    if (v8_emit_function(pid, sfi, fingerprint, layout_index, layout, scratch->sfi) == 0)
+    if (v8_emit_function(pid, sfi, fingerprint, layout_index, layout, scratch, with_table) == 0)
         bpf_map_update_elem(&v8_functions_sent, &key, &generation, BPF_ANY);
     else
         *unsent = 1;
@@ -262,7 +327,7 @@ static long v8_inlined_step(__u64 index, struct v8_inlined_state *state)
     /* A weak reference (low bits 11) to the SharedFunctionInfo: clear the weak bit. */
     entry &= ~2ULL;
     __u32 fingerprint = v8_send_function(state->pid, state->layout, state->generation, layout, scratch, entry,
-                                         &scratch->unsent);
+                                         &scratch->unsent, 0);
     if (fingerprint == 0) {
         state->unreadable = 1;
         return 0;
@@ -270,15 +335,6 @@ static long v8_inlined_step(__u64 index, struct v8_inlined_state *state)
     out->sfi = entry;
     out->fingerprint = fingerprint;
     return 0;
-}
-
-/* Reads the length (a Smi) of the FixedArray-like object `tagged`; -1 when unreadable. */
-static __always_inline long v8_array_length(struct tandem_v8_layout *layout, __u64 tagged)
-{
-    __u64 length;
-    if (bpf_probe_read_user(&length, sizeof(length), (void *)(tagged - 1 + layout->fixed_array_length)) || (length & 1))
-        return -1;
-    return (long)(length >> 32);
 }
 
 /*
@@ -410,7 +466,7 @@ static __always_inline void v8_js_frame(struct v8_walk_state *state, struct tand
     __u32 fingerprint = 0;
     if (!bpf_probe_read_user(&sfi, sizeof(sfi), (void *)(function - 1 + layout->js_function_shared)))
         fingerprint = v8_send_function(state->pid, state->layout, state->generation, layout, scratch, sfi,
-                                       &scratch->unsent);
+                                       &scratch->unsent, 1);
     if (fingerprint == 0) {
         out->flags |= TANDEM_V8_FRAME_FUNCTION_UNREADABLE;
     } else {

@@ -318,14 +318,16 @@ extension ByteReader {
             throw .valueOutOfRange(field: "script name type", value: UInt64(scriptNameType))
         }
         var copies: [[UInt8]] = []
-        for _ in 0..<4 {
+        // The fifth copy (the bytecode's position table) is absent from records of earlier samplers.
+        for index in 0..<5 where index < 4 || remaining > 0 {
             let count = try readCount("function copy length", limit: V8FunctionRecord.maximumCopyBytes)
             copies.append(readBytes(count))
         }
         return V8FunctionRecord(pid: pid, sharedFunctionInfo: sharedFunctionInfo, fingerprint: fingerprint,
                                 v8Version: version, flags: flags, nameType: UInt16(nameType),
                                 scriptNameType: UInt16(scriptNameType), sharedFunctionInfoBytes: copies[0],
-                                scopeInfoSlots: copies[1], name: copies[2], scriptName: copies[3])
+                                scopeInfoSlots: copies[1], name: copies[2], scriptName: copies[3],
+                                bytecodePositionTable: copies.count > 4 ? copies[4] : [])
     }
 
     mutating func readV8Code() throws(WireFormatError.Kind) -> V8CodeRecord {

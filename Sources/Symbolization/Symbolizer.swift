@@ -98,6 +98,8 @@ public final class Symbolizer {
     private var v8Functions = V8FunctionTable()
     /// Optimized V8 code of those processes, from code records: which functions it inlined.
     private var v8Codes = V8CodeTable()
+    /// Line ends of the scripts JavaScript frames name, counted from their files.
+    private var v8ScriptLines = V8ScriptLines()
     /// The Erlang functions of BEAM processes (docs/beam.md), from function records.
     private var beamFunctions = BEAMFunctionTable()
     private let beamLog = RateLimitedLog(what: "malformed BEAM function records")
@@ -304,7 +306,8 @@ public final class Symbolizer {
             return
         }
         let function = V8Function(nameType: record.nameType, name: record.name, scriptNameType: record.scriptNameType,
-                                  scriptName: record.scriptName, layout: layout)
+                                  scriptName: record.scriptName, bytecodePositionTable: record.bytecodePositionTable,
+                                  layout: layout)
         let key = V8FunctionKey(sharedFunctionInfo: record.sharedFunctionInfo, fingerprint: record.fingerprint)
         if !v8Functions.insert(function, pid: record.pid, key: key, limit: options.maximumV8Functions) {
             statistics.v8FunctionRecordsDropped += 1
@@ -615,6 +618,7 @@ public final class Symbolizer {
         phpFunctions.removeAll()
         v8Functions.removeAll()
         v8Codes.removeAll()
+        v8ScriptLines.removeAll()
         beamFunctions.removeAll()
         lineTableHolders = []
         kernelSymbols = KernelSymbolTable()
@@ -780,8 +784,17 @@ public final class Symbolizer {
     /// inlined at its pc (from the code's record), then its own function. `complete` is false
     /// while a record that names them may still come.
     private func v8Frames(_ frame: V8Frame, pid: Int32) -> (frames: [Frame], complete: Bool) {
-        let own = Self.v8Frame(frame, function: v8Functions.function(
-            pid: pid, V8FunctionKey(sharedFunctionInfo: frame.sharedFunctionInfo, fingerprint: frame.fingerprint)))
+        let function = v8Functions.function(
+            pid: pid, V8FunctionKey(sharedFunctionInfo: frame.sharedFunctionInfo, fingerprint: frame.fingerprint))
+        var own = Self.v8Frame(frame, function: function)
+        let root = options.useProcessRoot ? (processes[pid]?.rootPrefix(pid: pid) ?? "") : ""
+        if frame.kind == .interpreted, frame.offset != V8Frame.unknownOffset, let function {
+            // The frame's bytecode offset: the call for a caller's frame; for the leaf, the
+            // offset the interpreter last saved in the frame (at its last call), so a line of its function.
+            let position = function.bytecodePositions.sourcePosition(atCodeOffset: Int(frame.offset))
+            own.0.sourceLine = v8ScriptLines.line(root: root, scriptName: function.scriptName,
+                                                  scriptOffset: position?.scriptOffset, statistics: &statistics)
+        }
         guard frame.kind == .compiled, frame.codeFingerprint != 0, frame.offset != V8Frame.unknownOffset else {
             return ([own.0], own.complete)
         }
@@ -791,16 +804,26 @@ public final class Symbolizer {
         let offset = frame.flags.contains(.sampledPC) || frame.offset == 0 ? frame.offset : frame.offset - 1
         var frames: [Frame] = []
         var complete = own.complete
-        for index in code.inlinedFunctions(atCodeOffset: offset) {
+        let running = code.frames(atCodeOffset: offset)
+        for (index, scriptOffset) in running.inlined {
             let inlined = functions[index]
-            let named = Self.v8Frame(V8Frame(pc: frame.pc, sharedFunctionInfo: inlined.sharedFunctionInfo,
+            let inlinedFunction = v8Functions.function(pid: pid, V8FunctionKey(
+                sharedFunctionInfo: inlined.sharedFunctionInfo, fingerprint: inlined.fingerprint))
+            var named = Self.v8Frame(V8Frame(pc: frame.pc, sharedFunctionInfo: inlined.sharedFunctionInfo,
                                              fingerprint: inlined.fingerprint, offset: V8Frame.unknownOffset,
                                              kind: .compiled, codeKind: frame.codeKind,
                                              flags: inlined.sharedFunctionInfo == 0 ? .functionUnreadable : []),
-                                     function: v8Functions.function(pid: pid, V8FunctionKey(
-                                        sharedFunctionInfo: inlined.sharedFunctionInfo, fingerprint: inlined.fingerprint)))
+                                     function: inlinedFunction)
+            if let inlinedFunction {
+                named.0.sourceLine = v8ScriptLines.line(root: root, scriptName: inlinedFunction.scriptName,
+                                                        scriptOffset: scriptOffset, statistics: &statistics)
+            }
             frames.append(named.0)
             complete = complete && named.complete
+        }
+        if let function {
+            own.0.sourceLine = v8ScriptLines.line(root: root, scriptName: function.scriptName,
+                                                  scriptOffset: running.ownScriptOffset, statistics: &statistics)
         }
         frames.append(own.0)
         return (frames, complete)

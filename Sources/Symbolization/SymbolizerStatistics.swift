@@ -99,6 +99,11 @@ public struct SymbolizerStatistics: Sendable, Hashable {
     public var v8CodeRecords: UInt64 = 0
     public var v8CodeRecordsDropped: UInt64 = 0
     public var v8CodeRecordsMalformed: UInt64 = 0
+    /// Script files whose line ends JavaScript frames' lines were counted from, and script
+    /// paths that gave none (missing, no regular file, over the size or the line-end bound):
+    /// the frames of those keep line 0 (docs/v8.md "Lines").
+    public var v8ScriptsRead: UInt64 = 0
+    public var v8ScriptsRefused: UInt64 = 0
 
     /// Line tables read (DWARF `.debug_line` or Go `.gopclntab`), one per file and reading.
     public var lineTablesLoaded: UInt64 = 0

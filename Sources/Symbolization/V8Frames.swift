@@ -21,7 +21,9 @@ struct V8FunctionTable {
 
     func function(pid: Int32, _ key: V8FunctionKey) -> V8Function? { functions[pid]?[key] }
 
-    static func size(of function: V8Function) -> Int { 48 + function.name.utf8.count + function.scriptName.utf8.count }
+    static func size(of function: V8Function) -> Int {
+        64 + function.name.utf8.count + function.scriptName.utf8.count + function.bytecodePositions.bytes.count
+    }
 
     /// Stores a function; false when `limit` functions, or `limit × bytesPerFunction` bytes
     /// of them, are held already.

@@ -55,10 +55,12 @@ package enum V8RingRecords {
         let scope = copy(8 * Int(TANDEM_V8_SCOPE_SLOTS), fields.scope_bytes)
         let name = copy(Int(TANDEM_V8_NAME_BYTES), fields.name_bytes)
         let scriptName = copy(Int(TANDEM_V8_SCRIPT_NAME_BYTES), fields.script_name_bytes)
+        let table = copy(Int(TANDEM_V8_BYTECODE_TABLE_BYTES), fields.table_bytes)
         return V8FunctionRecord(pid: Int32(bitPattern: fields.pid), sharedFunctionInfo: fields.sfi,
                                 fingerprint: fields.fingerprint, v8Version: V8Layout.supported[Int(fields.layout)].version,
                                 flags: fields.flags, nameType: fields.name_type, scriptNameType: fields.script_name_type,
-                                sharedFunctionInfoBytes: sfi, scopeInfoSlots: scope, name: name, scriptName: scriptName)
+                                sharedFunctionInfoBytes: sfi, scopeInfoSlots: scope, name: name, scriptName: scriptName,
+                                bytecodePositionTable: table)
     }
 
     /// The fixed fields of a `tandem_v8_code_event`; the caller checked the record's size.

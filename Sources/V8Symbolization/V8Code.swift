@@ -46,25 +46,43 @@ public struct V8Code: Hashable, Sendable {
     /// is inlined there. A malformed chain (an inlining id out of range or not decreasing)
     /// ends where it breaks.
     public func inlinedFunctions(atCodeOffset codeOffset: UInt32) -> [Int] {
+        frames(atCodeOffset: codeOffset).inlined.map(\.function)
+    }
+
+    /// What runs at `codeOffset`: the inlined functions, innermost first, each with the
+    /// script offset it is at (the table's position for the innermost, then each inlining's
+    /// call site), and the script offset of the code's own function (nil when the table has
+    /// no position there or the chain breaks before reaching it). Offsets are in the script
+    /// of the function they belong to.
+    public func frames(atCodeOffset codeOffset: UInt32) -> Frames {
         // The last entry at or before the offset.
         var low = 0, high = positions.count
         while low < high {
             let middle = (low + high) / 2
             if positions[middle].offset <= codeOffset { low = middle + 1 } else { high = middle }
         }
-        guard low > 0 else { return [] }
+        guard low > 0 else { return Frames(inlined: [], ownScriptOffset: nil) }
         var position = positions[low - 1].position
-        var chain: [Int] = []
+        var chain: [(function: Int, scriptOffset: Int?)] = []
         var previous = Int.max
-        while position.inliningID != 0, position.inliningID < previous, position.inliningID <= inlinings.count {
+        while position.inliningID != 0 {
+            guard position.inliningID < previous, position.inliningID <= inlinings.count else {
+                return Frames(inlined: chain, ownScriptOffset: nil)
+            }
             previous = position.inliningID
             let inlining = inlinings[previous - 1]
             if inlining.function >= 0 {
-                guard Int(inlining.function) < functionCount else { break }
-                chain.append(Int(inlining.function))
+                guard Int(inlining.function) < functionCount else { return Frames(inlined: chain, ownScriptOffset: nil) }
+                chain.append((Int(inlining.function), position.scriptOffset))
             }
             position = inlining.callSite
         }
-        return chain
+        return Frames(inlined: chain, ownScriptOffset: position.scriptOffset)
+    }
+
+    /// The frames one machine-code offset stands for (`frames(atCodeOffset:)`).
+    public struct Frames: Sendable {
+        public var inlined: [(function: Int, scriptOffset: Int?)]
+        public var ownScriptOffset: Int?
     }
 }

@@ -10,15 +10,21 @@ public struct V8Function: Hashable, Sendable {
     public var name: String
     /// The script's name as V8 has it: a path, a `node:` module id, or empty (code from `eval`).
     public var scriptName: String
+    /// Its bytecode's source position table (bytecode offset to script offset), as the walker
+    /// copied it; empty when none came. Interpreted frames take their line from it.
+    public var bytecodePositions: V8SourcePositionTable
 
-    public init(name: String, scriptName: String) {
+    public init(name: String, scriptName: String, bytecodePositions: V8SourcePositionTable = V8SourcePositionTable(bytes: [])) {
         self.name = name
         self.scriptName = scriptName
+        self.bytecodePositions = bytecodePositions
     }
 
     /// Decodes the two string copies; a copy that is no sequential string (unreadable,
     /// a cons string) counts as empty.
-    public init(nameType: UInt16, name: [UInt8], scriptNameType: UInt16, scriptName: [UInt8], layout: V8Layout) {
+    public init(nameType: UInt16, name: [UInt8], scriptNameType: UInt16, scriptName: [UInt8],
+                bytecodePositionTable: [UInt8] = [], layout: V8Layout) {
+        bytecodePositions = V8SourcePositionTable(bytes: bytecodePositionTable)
         let decoded = name.isEmpty ? nil : V8String.decode(instanceType: nameType, bytes: name, layout: layout)
         self.name = decoded.flatMap { $0.isEmpty ? nil : $0 } ?? Self.anonymousName
         self.scriptName = scriptName.isEmpty ? ""

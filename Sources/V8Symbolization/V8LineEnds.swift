@@ -1,10 +1,43 @@
-/// A script's line ends as V8 keeps them (`Script.line_ends`, a `FixedArray` of Smis): the
-/// offset of each line's terminating newline, in UTF-16 units, ascending. V8 computes them
-/// lazily; a script whose ends were never asked for has none, and its frames get no line.
+/// A script's line ends as V8 counts them: the offset, in UTF-16 code units, of each line's
+/// terminator, ascending, then the source's length (V8 adds it whether or not the source ends
+/// with a terminator). V8 positions
+/// are offsets in the same units, so the line of a position is the first end at or past it.
+///
+/// V8 keeps these in `Script.line_ends`, but fills them lazily (a script whose ends no stack
+/// trace asked for has none); the aggregator counts them from the script's file instead
+/// (`init(source:)`, docs/v8.md "Lines").
 public struct V8LineEnds: Hashable, Sendable {
     public var ends: [Int]
 
     public init(ends: [Int]) {
+        self.ends = ends
+    }
+
+    /// Counts the line ends of a script file's bytes as V8 would of the source Node reads
+    /// from it: UTF-8 decoded with each invalid sequence replaced by U+FFFD (one UTF-16 unit,
+    /// as Node's `utf8` decoding does); terminators `\n`, `\r` (`\r\n` is one, at the `\n`),
+    /// U+2028 and U+2029, as V8's `String::CalculateLineEnds`. A leading byte-order mark
+    /// counts as one unit (Node strips it before compiling: positions of such a file are
+    /// one unit early, so a line may read one too far only when the mark is followed by
+    /// an empty first line).
+    public init(source bytes: [UInt8]) {
+        var ends: [Int] = []
+        var unit = 0
+        var previousCR = false
+        for scalar in String(decoding: bytes, as: UTF8.self).unicodeScalars {
+            switch scalar.value {
+            case 0x0A:
+                if previousCR { ends[ends.count - 1] = unit } else { ends.append(unit) }
+            case 0x0D, 0x2028, 0x2029:
+                ends.append(unit)
+            default:
+                break
+            }
+            previousCR = scalar.value == 0x0D
+            unit += scalar.utf16.count
+        }
+        // V8 ends the last line one past the source (the position of an implicit return).
+        ends.append(unit)
         self.ends = ends
     }
 

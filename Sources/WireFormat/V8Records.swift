@@ -97,7 +97,8 @@ public struct V8WalkFlags: OptionSet, Hashable, Sendable {
 
 /// A JavaScript function, as the walker copied it from the process (record 22): raw copies
 /// of its SharedFunctionInfo, its ScopeInfo's slots, its name string and its script's name
-/// string, each from the object's first byte and possibly cut. Untrusted bytes: the
+/// string, each from the object's first byte, and its bytecode's source position table,
+/// each possibly cut. Untrusted bytes: the
 /// aggregator parses them with the layout of `v8Version`.
 public struct V8FunctionRecord: Hashable, Sendable {
     public var pid: Int32
@@ -114,13 +115,16 @@ public struct V8FunctionRecord: Hashable, Sendable {
     public var scopeInfoSlots: [UInt8]
     public var name: [UInt8]
     public var scriptName: [UInt8]
+    /// The data of the function's bytecode source position table (interpreted frames' lines;
+    /// empty when the walker sent none).
+    public var bytecodePositionTable: [UInt8]
 
     /// The decoder's bound on each copy (the walker's are smaller: bpf/tandem_v8.h).
     public static let maximumCopyBytes = 4096
 
     public init(pid: Int32, sharedFunctionInfo: UInt64, fingerprint: UInt32, v8Version: UInt32, flags: UInt32,
                 nameType: UInt16, scriptNameType: UInt16, sharedFunctionInfoBytes: [UInt8], scopeInfoSlots: [UInt8],
-                name: [UInt8], scriptName: [UInt8]) {
+                name: [UInt8], scriptName: [UInt8], bytecodePositionTable: [UInt8] = []) {
         self.pid = pid
         self.sharedFunctionInfo = sharedFunctionInfo
         self.fingerprint = fingerprint
@@ -132,9 +136,12 @@ public struct V8FunctionRecord: Hashable, Sendable {
         self.scopeInfoSlots = scopeInfoSlots
         self.name = name
         self.scriptName = scriptName
+        self.bytecodePositionTable = bytecodePositionTable
     }
 
-    var copies: [[UInt8]] { [sharedFunctionInfoBytes, scopeInfoSlots, name, scriptName] }
+    /// The copies in their order on the wire; the last (the table) was added later: a
+    /// record that ends before it has none.
+    var copies: [[UInt8]] { [sharedFunctionInfoBytes, scopeInfoSlots, name, scriptName, bytecodePositionTable] }
 }
 
 /// A process running V8 (docs/v8.md; control record 23): the V8 build names one of the

@@ -14,7 +14,9 @@ import Glibc
 /// first one with JavaScript frames; the closure by the name V8 inferred; frames of type v8js
 /// and samples.v8js.count covering its samples whose leaf is a JavaScript frame; the shares of
 /// fnAlpha, beta and fnGamma (the innermost of them on each stack, inlined or not) within 3
-/// points of what the workload measured of its own CPU time.
+/// points of what the workload measured of its own CPU time. Lines: the measured functions'
+/// frames carry lines inside their own function's lines in the script, in all three
+/// workloads, the third one started with V8's compilers off (interpreted frames only).
 @Suite("V8 frames on the live kernel (root; sampler and unprivileged aggregator)",
        .serialized, .enabled(if: isRoot, "needs root: loads BPF, switches to the user tandem"),
        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/node"),
@@ -22,6 +24,11 @@ import Glibc
 struct V8Tests {
     static let node = "/usr/bin/node"
     static let workloads: [(comm: String, startsAfterSampler: Bool)] = [("tnode-kt", false), ("tnode-kt-late", true)]
+    /// A third workload, started after the sampler with V8's compilers off, so that its frames
+    /// are interpreted ones: only its names and lines are checked (the shares are the others').
+    static let interpreted = (comm: "tnode-kt-ign", arguments: ["--no-opt", "--no-sparkplug", "--no-maglev"])
+    /// The functions whose frames must carry lines within their own line range in the script.
+    static let lineFunctions = ["spin", "measured", "fnAlpha", "beta", "fnGamma"]
     static let script = "known_truth.js"
     /// The workload's functions, by the names V8 gives them.
     static let functions: Set<String> = ["spin", "fnAlpha", "beta", "fnGamma", "measured", "main", "cpu", "report"]
@@ -48,17 +55,108 @@ struct V8Tests {
         }
     }
 
-    /// The function part of a folded segment (`name` or `name (file:line)`), and whether it
-    /// names the workload's script.
-    static func parse(_ segment: String) -> (name: String, inScript: Bool) {
-        guard let open = segment.range(of: " (", options: .backwards), segment.hasSuffix(")") else { return (segment, false) }
-        return (String(segment[..<open.lowerBound]), segment[open.upperBound...].hasPrefix(script))
+    /// The function part of a folded segment (`name`, `name (file)` or `name (file:line)`),
+    /// whether it names the workload's script, and its line (0: none).
+    static func parse(_ segment: String) -> (name: String, inScript: Bool, line: Int) {
+        guard let open = segment.range(of: " (", options: .backwards), segment.hasSuffix(")") else { return (segment, false, 0) }
+        let location = segment[open.upperBound...].dropLast()
+        let inScript = location == script || location.hasPrefix(script + ":")
+        let line = inScript && location.count > script.count ? Int(location.dropFirst(script.count + 1)) ?? -1 : 0
+        return (String(segment[..<open.lowerBound]), inScript, line)
     }
 
-    @Test("known truth under Node 20: names with their script in 95% of samples, the closure's inferred name, samples.v8js.count")
+    /// The lines each function of `lineFunctions` spans in the script: from its declaration's
+    /// line to the line of the brace that closes it (counted from the source).
+    static func functionLines(source: String) -> [String: ClosedRange<Int>] {
+        let lines = source.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var ranges: [String: ClosedRange<Int>] = [:]
+        for name in lineFunctions {
+            guard let first = lines.firstIndex(where: {
+                $0.contains("function \(name)(") || $0.contains("const \(name) = (")
+            }) else { continue }
+            var depth = 0, opened = false, last = first
+            scan: for index in first..<lines.count {
+                for character in lines[index] {
+                    if character == "{" { depth += 1; opened = true }
+                    if character == "}" { depth -= 1 }
+                    if opened, depth == 0 { last = index; break scan }
+                }
+            }
+            ranges[name] = (first + 1)...(last + 1)
+        }
+        return ranges
+    }
+
+    /// The line where each function of `lineFunctions` spends its time, found in the source:
+    /// spin's loop, and the line of each other one's call on the way to it.
+    static let hotLineMarkers = ["spin": "for (let i = 0; i < steps", "measured": "= spin(units)",
+                                 "fnAlpha": "measured('alpha'", "beta": "measured('beta'", "fnGamma": "measured('gamma'"]
+
+    static func hotLines(source: String) -> [String: Int] {
+        let lines = source.split(separator: "\n", omittingEmptySubsequences: false)
+        return hotLineMarkers.compactMapValues { marker in lines.firstIndex { $0.contains(marker) }.map { $0 + 1 } }
+    }
+
+    /// Per workload: frames of `lineFunctions` in the script with a line inside their
+    /// function's range, with a line outside it, and without a line.
+    static func lineCounts(_ stacks: [(frames: [String], count: Int)], ranges: [String: ClosedRange<Int>])
+        -> (inside: Int, outside: Int, none: Int, examples: [String], lines: [String: [Int: Int]]) {
+        var inside = 0, outside = 0, none = 0, examples: [String] = [], lines: [String: [Int: Int]] = [:]
+        for stack in stacks {
+            for frame in stack.frames.map(parse) where frame.inScript {
+                guard let range = ranges[frame.name] else { continue }
+                lines[frame.name, default: [:]][frame.line, default: 0] += stack.count
+                if frame.line == 0 {
+                    none += stack.count
+                } else if range.contains(frame.line) {
+                    inside += stack.count
+                } else {
+                    outside += stack.count
+                    if examples.count < 5 { examples.append("\(frame.name):\(frame.line) not in \(range)") }
+                }
+            }
+        }
+        return (inside, outside, none, examples, lines)
+    }
+
+    @Test("known truth under Node 20: names with their script in 95% of samples, the closure's inferred name, samples.v8js.count, lines")
     func knownTruth() async throws {
         let run = try await onOwnThread { try Self.run() }
         var failures: [String] = []
+        let source = try String(contentsOf: repositoryRoot.appendingPathComponent("Tests/Workloads/node/\(Self.script)"),
+                                encoding: .utf8)
+        let ranges = Self.functionLines(source: source)
+        let hot = Self.hotLines(source: source)
+        if hot.count != Self.hotLineMarkers.count { failures.append("the script's hot lines not found: \(hot)") }
+        if ranges.count != Self.lineFunctions.count { failures.append("the script's functions not found: \(ranges)") }
+        // Lines (docs/v8.md "Lines"): the measured functions' frames with a line have it inside
+        // their own function, mostly on the line where it spends its time, in every workload; nearly all of them have one when they run
+        // optimized (the early workload) or interpreted (the third). The late one also runs
+        // Sparkplug code for a while, whose frames have no line.
+        for comm in Self.workloads.map(\.comm) + [Self.interpreted.comm] {
+            let stacks = try FoldedStacks(file: run.foldedURL).process(comm)
+            let counts = Self.lineCounts(stacks, ranges: ranges)
+            let total = counts.inside + counts.outside + counts.none
+            print("v8 lines \(comm): frames of \(Self.lineFunctions.joined(separator: "/")) with a line in their function \(counts.inside), "
+                + "outside it \(counts.outside) \(counts.examples), without a line \(counts.none); walk \(run.workloads[comm]!.walk); "
+                + "frames by line: \(counts.lines.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.sorted { $0.key < $1.key })" })")
+            if counts.outside > 0 {
+                failures.append("\(comm): \(counts.outside) frames with a line outside their function: \(counts.examples)")
+            }
+            // Each function's most frequent line is where it spends its time.
+            for (name, expected) in hot {
+                let found = (counts.lines[name] ?? [:]).filter { $0.key != 0 }.max { $0.value < $1.value }?.key
+                if found != expected {
+                    failures.append("\(comm): \(name)'s most frequent line \(found.map(String.init) ?? "none"), not \(expected)")
+                }
+            }
+            if counts.inside == 0 {
+                failures.append("\(comm): no frame of the measured functions has a line")
+            }
+            if comm != "tnode-kt-late", percent(Int64(counts.inside), of: Int64(total)) < 90 {
+                failures.append("\(comm): \(counts.inside) of \(total) frames of the measured functions with a line, under 90%")
+            }
+        }
         for (comm, _) in Self.workloads {
             let workload = run.workloads[comm]!
             let stacks = try FoldedStacks(file: run.foldedURL).process(comm)
@@ -115,8 +213,13 @@ struct V8Tests {
         var before = 0
         var after = 0
         var withFrames = 0
+        /// The walker's JavaScript frames by how they ran: interpreted, or V8's code kind
+        /// (11 Sparkplug, 12 Maglev, 13 TurboFan in 11.3).
+        var frameKinds: [String: Int] = [:]
         var share: Double { percent(Int64(withFrames), of: Int64(after)) }
-        var description: String { "\(withFrames)/\(after) = \(formatted(share))%, \(before) before" }
+        var description: String {
+            "\(withFrames)/\(after) = \(formatted(share))%, \(before) before; frames \(frameKinds.sorted { $0.key < $1.key })"
+        }
     }
 
     struct Workload: Sendable {
@@ -141,11 +244,11 @@ struct V8Tests {
         var started: [(comm: String, late: Bool, process: ChildProcess)] = []
         let binaries = session.directory.appendingPathComponent("bin")
         try FileManager.default.createDirectory(at: binaries, withIntermediateDirectories: true)
-        func start(_ comm: String, late: Bool) throws {
+        func start(_ comm: String, late: Bool, options: [String] = []) throws {
             // Through a link named like the comm: the process has its name from the exec on.
             let link = binaries.appendingPathComponent(comm).path
             try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: node)
-            let process = try ChildProcess(link, [script], log: session.directory.appendingPathComponent("\(comm).log"))
+            let process = try ChildProcess(link, options + [script], log: session.directory.appendingPathComponent("\(comm).log"))
             started.append((comm, late, process))
             try waitUntil("\(comm) to start", seconds: 30) {
                 guard process.isRunning else { throw EndToEndFailure("\(comm) exited: \(process.log)") }
@@ -161,6 +264,7 @@ struct V8Tests {
             }
             try session.start()
             for (comm, late) in workloads where late { try start(comm, late: true) }
+            try start(interpreted.comm, late: true, options: interpreted.arguments)
             let cpu = started.map { $0.process.cpuSeconds }
             for entry in started { baselines[entry.comm] = entry.late ? MeasuredTruth() : MeasuredTruth(log: entry.process.log) }
             try waitUntil("every workload to run \(Self.sampledSeconds) s on a CPU", seconds: 300) {
@@ -200,6 +304,9 @@ struct V8Tests {
                 guard case .sample(let sample) = record, let comm = comms[sample.pid] else { continue }
                 let hasFrames = sample.interpreterStackKind == .v8
                 var walk = workloads[comm]!.walk
+                for frame in V8Frame.frames(words: hasFrames ? sample.interpreterStack : []) {
+                    walk.frameKinds[frame.kind == .interpreted ? "interpreted" : "code kind \(frame.codeKind)", default: 0] += 1
+                }
                 if hasFrames || walk.after > 0 {
                     walk.after += 1
                     if hasFrames { walk.withFrames += 1 }

@@ -36,6 +36,22 @@ import V8Symbolization
         #expect(V8Code(functionCount: 0, inliningPositions: [], sourcePositionTable: []).inlinedFunctions(atCodeOffset: 0) == [])
     }
 
+    /// Each frame's script offset: the table's for the innermost, then each inlining's call site;
+    /// the code's own function's at the end of the chain.
+    @Test func givesEachFrameItsPosition() {
+        let code = V8Code(functionCount: 4, inliningPositions: positions, sourcePositionTable: table)
+        let running = code.frames(atCodeOffset: 250)
+        #expect(running.inlined.map(\.function) == [3, 2, 1, 0])
+        #expect(running.inlined.map(\.scriptOffset) == [120, 250, 300, 700])
+        #expect(running.ownScriptOffset == 900)
+        let own = code.frames(atCodeOffset: 350)
+        #expect(own.inlined.isEmpty && own.ownScriptOffset == 905)
+        // A broken chain leaves the own function without a position.
+        let outside = V8Code(functionCount: 2, inliningPositions: positions, sourcePositionTable: table)
+        #expect(outside.frames(atCodeOffset: 250).ownScriptOffset == nil)
+        #expect(code.frames(atCodeOffset: 50).ownScriptOffset == 880)
+    }
+
     @Test func hostileCopiesEndTheChainWhereItBreaks() {
         // An inlining whose caller is itself (ids must decrease): one step, then it stops.
         let loop = Self.inlining(callSiteOffset: 1, callerID: 1, function: 0)

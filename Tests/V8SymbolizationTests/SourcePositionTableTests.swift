@@ -105,4 +105,41 @@ import V8Symbolization
         // A partial element at the end of a cut copy is left out.
         #expect(V8LineEnds(fixedArrayData: smi(4) + [0, 0, 0])?.ends == [4])
     }
+
+    @Test func countsEndsOfASourceAsV8() {
+        // "ab\ncd\n\nef": newlines at 2, 5, 6; V8 adds the length (9) as the last end.
+        #expect(V8LineEnds(source: Array("ab\ncd\n\nef".utf8)).ends == [2, 5, 6, 9])
+        // A final newline still gets the length after it (an empty last line).
+        #expect(V8LineEnds(source: Array("a\n".utf8)).ends == [1, 2])
+        #expect(V8LineEnds(source: []).ends == [0])
+        // \r\n is one terminator (at the \n); a lone \r, U+2028 and U+2029 are terminators too.
+        #expect(V8LineEnds(source: Array("a\r\nb\rc\u{2028}d\u{2029}e".utf8)).ends == [2, 4, 6, 8, 10])
+    }
+
+    @Test func offsetsAreUTF16Units() {
+        // é is 2 UTF-8 bytes and 1 UTF-16 unit; 😀 is 4 bytes and 2 units.
+        let ends = V8LineEnds(source: Array("é😀\nx\n".utf8))
+        #expect(ends.ends == [3, 5, 6])
+        #expect(ends.line(ofScriptOffset: 2) == 1)
+        #expect(ends.line(ofScriptOffset: 4) == 2)
+        // Invalid UTF-8 becomes U+FFFD, one unit per invalid sequence, as Node decodes the file.
+        let invalid = V8LineEnds(source: [0xff, 0xfe, 0x0a, 0xc3, 0x0a, 0x41])
+        #expect(invalid.ends == [2, 4, 6])
+        #expect(invalid.line(ofScriptOffset: 5) == 3)
+    }
+
+    @Test func positionsPastTheEndHaveNoLine() {
+        let ends = V8LineEnds(source: Array("a\nb".utf8))
+        #expect(ends.line(ofScriptOffset: 3) == 2)
+        #expect(ends.line(ofScriptOffset: 4) == nil)
+        #expect(ends.line(ofScriptOffset: Int(Int32.max)) == nil)
+        #expect(ends.line(ofScriptOffset: -5) == nil)
+    }
+
+    @Test func aMillionLinesStayLinear() {
+        let source = [UInt8](repeating: 0x0a, count: 1 << 20)
+        let ends = V8LineEnds(source: source)
+        #expect(ends.ends.count == (1 << 20) + 1)
+        #expect(ends.line(ofScriptOffset: 1 << 19) == (1 << 19) + 1)
+    }
 }

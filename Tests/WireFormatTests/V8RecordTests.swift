@@ -6,7 +6,8 @@ import Testing
     let function = V8FunctionRecord(
         pid: 4242, sharedFunctionInfo: 0x3567_dfc5_80c9, fingerprint: 0xdead_beef, v8Version: 0x0b03_00f4, flags: 0x10,
         nameType: 8, scriptNameType: 40, sharedFunctionInfoBytes: Array(0..<64).map { UInt8($0) },
-        scopeInfoSlots: [UInt8](repeating: 7, count: 192), name: Array("fnAlpha".utf8), scriptName: [])
+        scopeInfoSlots: [UInt8](repeating: 7, count: 192), name: Array("fnAlpha".utf8), scriptName: [],
+        bytecodePositionTable: [0x02, 0x9a, 0x01, 0x10])
 
     @Test func functionRecordRoundTrips() throws {
         var encoder = StreamEncoder(header: testHeader)
@@ -16,6 +17,21 @@ import Testing
             let records = try decodeAll(bytes, chunkSize: chunk)
             #expect(records.dropFirst().map { $0 } == [.v8Function(function)])
         }
+    }
+
+    /// A record of an earlier sampler ends after the four copies: it decodes, without a table.
+    @Test func functionRecordWithoutTableDecodes() throws {
+        var writer = ByteWriter()
+        writer.writeV8Function(function)
+        let table = function.bytecodePositionTable
+        let earlier = Array(writer.bytes.dropLast(table.count + 1))
+        let decoded = try earlier.withUnsafeBytes { raw throws(WireFormatError.Kind) in
+            var reader = ByteReader(raw)
+            return try reader.readV8Function()
+        }
+        var expected = function
+        expected.bytecodePositionTable = []
+        #expect(decoded == expected)
     }
 
     @Test func functionCopiesAreBounded() throws {
