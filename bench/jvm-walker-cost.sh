@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What the JVM walker (docs/jvm.md, issue 14) costs the BPF sampling program per sample: the
-# release tandem-sampler at 99 Hz on every CPU, kernel.bpf_stats_enabled=1, three windows of
+# release tandem-sampler at 99 Hz on every CPU, BPF statistics on (BPF_ENABLE_STATS, as
+# kernel.bpf_stats_enabled=1 but not switched off by others), three windows of
 # DURATION s, each with its own workload and sampler:
 #   jvm       the known-truth JVM (Tests/Workloads/jvm/KnownTruth.java, Debian's OpenJDK 17,
 #             2 worker threads), Java frames walked;
@@ -11,7 +12,8 @@
 # Each window starts once the JVM's samples carry Java frames (the sampler's counter of Java
 # frames walked moves) and WARMUP s more; jvm-off and native wait as long as jvm needed. Per
 # window: run_time_ns / run_cnt of each tandem_* program the sampler holds (bpftool; a
-# tail-called walker's time counts in its caller's, so only tandem_sample's moves), the
+# tail-called walker, tandem_jvm_sample, counts no runs of its own: its time is in
+# tandem_sample's), the
 # workload's CPU seconds (schedstat) and so its samples (CPU s x 99), and Java frames walked.
 # The walker's cost per JVM sample is (ns/run jvm - ns/run jvm-off) x runs / JVM samples.
 #
@@ -59,7 +61,7 @@ workload_cpu() {
 }
 
 echo "tandem $(git rev-parse --short HEAD) ($BIN), $("$JAVA_HOME/bin/java" -version 2>&1 | head -n 1), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%H:%MZ), work in $WORK"
-sysctl -qw kernel.bpf_stats_enabled=1
+hold_bpf_stats
 settle=$WARMUP
 : >"$WORK/windows"
 for mode in jvm jvm-off native; do
@@ -87,7 +89,6 @@ for mode in jvm jvm-off native; do
     WORKLOAD_PIDS=()
     stop_tandem "$mode"
 done
-sysctl -qw kernel.bpf_stats_enabled=0
 echo
 python3 - "$WORK/windows" "$HZ" "$HOTSPOT_FRAMES" <<'PY'
 import sys
@@ -115,7 +116,7 @@ workloads = {"jvm": "KnownTruth JVM, Java frames", "jvm-off": "KnownTruth JVM, -
 for mode, row in rows.items():
     ns, runs = row["programs"].get("tandem_sample", (0, 0))
     jns, jruns = row["programs"].get("tandem_jvm_sample", (0, 0))
-    jvm = f"{jns / jruns:,.0f} ({jruns:,})" if jruns else f"– (0 runs: {'tail-called' if 'tandem_jvm_sample' in row['programs'] else 'not loaded'})"
+    jvm = f"{jns / jruns:,.0f} ({jruns:,})" if jruns else f"– (0 runs: {'tail-called' if 'tandem_jvm_sample' in row['programs'] else 'not in its program array'})"
     print(f"| {mode} | {workloads[mode]} | {row['seconds']:.1f} | {ns / runs if runs else float('nan'):,.0f} | {runs:,} | {jvm} "
           f"| {row['cpu']:.1f} | {row['cpu'] * hz:,.0f} | {row['frames']:,} |")
 print()

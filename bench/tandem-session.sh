@@ -25,28 +25,30 @@ chmod 0750 "$WORK"
 
 AGGREGATOR_PID=""
 SAMPLER_PID=""
+STATS_PID=""
 WORKLOAD_PIDS=()
 tandem_session_cleanup() {
+    if [ -n "$STATS_PID" ]; then kill -TERM "$STATS_PID" 2>/dev/null || true; fi
     for pid in "${WORKLOAD_PIDS[@]:-}"; do
         if [ -n "$pid" ]; then kill -KILL "$pid" 2>/dev/null || true; fi
     done
     if [ -n "$SAMPLER_PID" ]; then kill -INT "$SAMPLER_PID" 2>/dev/null || true; fi
     if [ -n "$AGGREGATOR_PID" ]; then kill -TERM "$AGGREGATOR_PID" 2>/dev/null || true; fi
     wait 2>/dev/null || true
-    sysctl -qw kernel.bpf_stats_enabled=0 2>/dev/null || true
 }
 trap tandem_session_cleanup EXIT
 trap 'exit 130' INT TERM
 
-# start_tandem RUN [SAMPLER FLAGS...]: the aggregator with its outputs in WORK/RUN/out, then
-# the sampler at HZ; returns once it samples.
+# start_tandem RUN [SAMPLER FLAGS...]: the aggregator with its outputs in WORK/RUN/out and its
+# captures (the raw stream, for `tandem-aggregator inspect`) in WORK/RUN/captures, then the
+# sampler at HZ; returns once it samples.
 start_tandem() {
     local run=$WORK/$1; shift
-    mkdir -p "$run/out"
+    mkdir -p "$run/out" "$run/captures"
     chown -R tandem: "$run"
     setpriv --reuid=tandem --regid=tandem --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs -- \
         "$BIN/tandem-aggregator" serve --socket "$run/a.sock" --socket-mode 0660 --output-dir "$run/out" \
-        --log-level notice 2>"$run/aggregator.log" &
+        --capture "$run/captures" --log-level notice 2>"$run/aggregator.log" &
     AGGREGATOR_PID=$!
     for _ in $(seq 100); do
         [ -S "$run/a.sock" ] && break
@@ -92,8 +94,9 @@ cpu_seconds() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } E
 
 # bpf_stats PID [COUNTER...]: one line `name=run_time_ns/run_cnt ...` for each tandem_*
 # program the sampler PID holds open (prog_id in /proc/PID/fdinfo: other samplers on the host
-# do not count), then `counter:N=value` for each COUNTER index of its `counters` map.
-# run_time_ns counts only with kernel.bpf_stats_enabled=1.
+# do not count) or holds in one of its program arrays (the interpreter walkers it tail-calls),
+# then `counter:N=value` for each COUNTER index of
+# its `counters` map. run_time_ns counts only while statistics are on (hold_bpf_stats).
 bpf_stats() {
     local pid=$1; shift
     local progs maps
@@ -103,9 +106,19 @@ bpf_stats() {
 import json, subprocess, sys
 def bpftool(*args):
     return json.loads(subprocess.run(["bpftool", "-j", *args], capture_output=True, text=True, check=True).stdout)
+def number(value):
+    if isinstance(value, list):  # no BTF: little-endian hex bytes
+        return int.from_bytes(bytes(int(b, 16) for b in value), "little")
+    return int(value)
 progs = {int(i) for i in sys.argv[1].split()}
 maps = {int(i) for i in sys.argv[2].split()}
 wanted = [int(c) for c in sys.argv[3:]]
+all_maps = [m for m in bpftool("map", "show") if m.get("id") in maps]
+for m in all_maps:
+    if m.get("type") == "prog_array":
+        for entry in bpftool("map", "dump", "id", str(m["id"])):
+            if "value" in entry:
+                progs.add(number(entry["value"]))
 fields = []
 totals = {}
 for p in bpftool("prog", "show"):
@@ -118,17 +131,35 @@ if "tandem_sample" not in totals:
 fields += [f"{name}={ns}/{runs}" for name, (ns, runs) in sorted(totals.items())]
 counters = {c: 0 for c in wanted}
 if wanted:
-    for m in bpftool("map", "show"):
-        if m.get("name") != "counters" or m.get("id") not in maps:
+    for m in all_maps:
+        if m.get("name") != "counters":
             continue
         for entry in bpftool("map", "dump", "id", str(m["id"])):
-            key, value = entry.get("key"), entry.get("value")
-            if isinstance(key, list):  # no BTF: little-endian hex bytes
-                key = int.from_bytes(bytes(int(b, 16) for b in key), "little")
-                value = int.from_bytes(bytes(int(b, 16) for b in value), "little")
+            key, value = number(entry.get("key")), number(entry.get("value"))
             if key in counters:
-                counters[key] += int(value)
+                counters[key] += value
 fields += [f"counter:{c}={v}" for c, v in counters.items()]
 print(" ".join(fields))
 PY
+}
+
+# hold_bpf_stats: BPF run-time statistics on until this script exits, through a file
+# descriptor of BPF_ENABLE_STATS held by a child. Unlike kernel.bpf_stats_enabled, which
+# anyone may switch off (another benchmark's clean-up), the kernel counts such holders, and
+# the sysctl is left as it was for everyone else.
+hold_bpf_stats() {
+    [ -z "$STATS_PID" ] || return 0
+    python3 -c '
+import ctypes, os, signal, struct, sys
+BPF, ENABLE_STATS, STATS_RUN_TIME = 321, 32, 0  # x86_64 __NR_bpf; linux/bpf.h
+libc = ctypes.CDLL(None, use_errno=True)
+attr = ctypes.create_string_buffer(struct.pack("I", STATS_RUN_TIME), 128)
+fd = libc.syscall(BPF, ENABLE_STATS, attr, 4)
+if fd < 0:
+    sys.exit(f"BPF_ENABLE_STATS: {os.strerror(ctypes.get_errno())}")
+print("on", flush=True)
+signal.pause()
+' >"$WORK/bpf-stats.log" 2>&1 &
+    STATS_PID=$!
+    wait_for_line "$WORK/bpf-stats.log" on 10 "$STATS_PID"
 }
