@@ -54,7 +54,7 @@ WORKLOAD_PIDS=()
 sleep 1  # the exit reaches the stream
 stop_tandem jfr
 "$JAVA_HOME/bin/jfr" print --json --stack-depth 64 --events jdk.ExecutionSample "$WORK/jfr/recording.jfr" >"$WORK/jfr/samples.json"
-echo "JFR: $("$JAVA_HOME/bin/jfr" summary "$WORK/jfr/recording.jfr" | grep -E '^ *(Duration|jdk.ExecutionSample) ' | tr -s ' ' | tr '\n' ';')"
+echo "JFR: $("$JAVA_HOME/bin/jfr" summary "$WORK/jfr/recording.jfr" | grep -E '^ *(Start:|Duration:|jdk.ExecutionSample )' | tr -s ' ' | tr '\n' ';')"
 echo "workload's last line: $(grep '^truth ' "$WORK/workload.log" | tail -n 1)"
 echo
 python3 bench/runtime-compare.py jfr "$WORK/jfr/out/stacks.folded" "$COMM" "$WORK/jfr/samples.json" "$WORK/workload.log"
