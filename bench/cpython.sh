@@ -14,7 +14,7 @@
 #             first sample with Python frames.
 #   cost      two Debian python3.11 workloads (both CPUs busy), DURATION s at 99 Hz, with the
 #             Python walk and with --no-interpreter-frames, REPEAT times alternately: BPF time
-#             per run of tandem_sample (kernel.bpf_stats_enabled=1, bpftool) and the sampler's
+#             per run of tandem_sample (BPF_ENABLE_STATS held, bpftool) and the sampler's
 #             CPU (its threads' schedstat), both after a 5 s warm-up.
 #   peer      one Debian python3.11 workload, profiled by tandem and by
 #             `py-spy record --native --rate 99 -f raw` at the same time for DURATION s.

@@ -44,6 +44,7 @@ wait_for_line "$WORK/workload.log" ready 60 "${WORKLOAD_PIDS[-1]}"
 # JFR writes the file when the recording's duration is over.
 for _ in $(seq $(((DURATION + 120) * 10))); do
     [ -s "$WORK/jfr/recording.jfr" ] && break
+    kill -0 "${WORKLOAD_PIDS[-1]}" 2>/dev/null || die "the JVM exited before JFR wrote its recording (log: $WORK/workload.log)"
     sleep 0.1
 done
 [ -s "$WORK/jfr/recording.jfr" ] || die "JFR wrote no recording in $((DURATION + 120)) s (log: $WORK/workload.log)"
