@@ -48,6 +48,11 @@ func controlSeeds() -> [[UInt8]] {
                                             device: 0x803, inode: 1234)),
                        .v8Process(V8Process(pid: -1, v8Version: .max, v8Patch: .max, address: .max, device: .max, inode: .max)),
                        .v8Process(V8Process(pid: 0, v8Version: 0, v8Patch: 0, address: 0, device: 0, inode: 0))]),
+        controlStream([.beamProcess(BEAMProcess(pid: 4321, ertsMajor: 13, activeCodeIndexAddress: 0x5632_1a9f_ca44,
+                                                rangesAddress: 0x5632_1a9f_c9e0, atomTableAddress: 0x5632_1aa3_30c0,
+                                                normalExitAddress: 0x5632_1a9f_c4b0, device: 0x803, inode: 1234)),
+                       .beamProcess(BEAMProcess(pid: -1, ertsMajor: .max, activeCodeIndexAddress: .max, rangesAddress: .max,
+                                                atomTableAddress: .max, normalExitAddress: .max, device: .max, inode: .max))]),
         controlStream([.unwindTable(table), .unwindMappings(mappings), .fileRequest(request),
                        .unwindMappings(UnwindMappings(pid: 4321, entries: [])), .releaseUnwindTable(tableID: 1)]),
     ]

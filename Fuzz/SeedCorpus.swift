@@ -97,6 +97,26 @@ struct SeedCorpus {
                                 cpythonFlags: n == 5 ? .truncated : [])
         }
         seeds.append(python.takeBytes())
+        // BEAM: a function record, then samples with Erlang frames (stack kind 8).
+        var beam = StreamEncoder(header: header(7))
+        beam.append(.beamFunction(BEAMFunctionRecord(pid: 8, codeInfo: 0x7f23_0a89_1000, module: 0x1234b, function: 0x5678b,
+                                                     arity: 2, ertsMajor: 13, flags: 0, moduleName: Array("known_truth".utf8),
+                                                     functionName: Array("alpha".utf8))))
+        for n in 0..<4 {
+            var words: [UInt64] = []
+            for frame in 0...n {
+                let codeInfo = 0x7f23_0a89_1000 + UInt64(frame) * 0x400
+                words += [codeInfo, codeInfo + 0x10]
+            }
+            words.withUnsafeBufferPointer { stack in
+                [UInt64(0x7f23_0a89_1010)].withUnsafeBufferPointer { user in
+                    beam.appendSample(time: 8_000_000_000 + UInt64(n), pid: 8, tid: 8, cpu: 1,
+                                      kernelStack: UnsafeBufferPointer(start: nil, count: 0), userStack: user,
+                                      interpreterStack: stack, interpreterStackKind: .beam, interpreterFlags: n == 3 ? 1 : 0)
+                }
+            }
+        }
+        seeds.append(beam.takeBytes())
         writeSeeds(seeds, to: CommandLine.arguments[1], name: "seed", suffix: ".tndm")
         writeSeeds(controlSeeds(), to: CommandLine.arguments[2], name: "control")
     }

@@ -46,7 +46,6 @@ int main(int argc, char **argv) {
     struct bpf_object *obj = harness_load_sampler(argv[0]);
     harness_load_walker(obj, argv[1], TANDEM_RUNTIME_RUBY);
     int layouts = bpf_object__find_map_fd_by_name(obj, "ruby_layouts");
-    int procs = bpf_object__find_map_fd_by_name(obj, "ruby_processes");
     /* The layout: `name value` lines on stdin, as scripts/ruby-layouts/offsets.c -k prints them. */
     struct tandem_ruby_layout l = {0};
     char name[64];
@@ -95,7 +94,7 @@ int main(int argc, char **argv) {
     bpf_map_update_elem(layouts, &zero, &l, BPF_ANY);
     struct tandem_ruby_process p = { .tls_module_slot = slot, .tls_offset = 8, .layout = 0 };
     __u32 key = pid;
-    if (pid > 0) bpf_map_update_elem(procs, &key, &p, BPF_ANY);
+    if (pid > 0) harness_follow(obj, "ruby_processes", key, &p, TANDEM_RUNTIME_RUBY);
     struct bpf_program *prog = bpf_object__find_program_by_name(obj, "tandem_sample");
     harness_sample_every_cpu(prog);
     struct ring_buffer *rb = ring_buffer__new(bpf_object__find_map_fd_by_name(obj, "events"), handle, 0, 0);

@@ -72,6 +72,20 @@ static void harness_load_walker(struct bpf_object *sampler, const char *path, un
     /* The object stays open: its program lives while the slot holds it. */
 }
 
+/* Has the walker at `slot` follow `pid`, as the sampler's BPFProcessMap does: the runtime's
+ * process entry in `processes_map` first, then the pid's slot in the sampling program's
+ * interpreter_runtimes, the one map its dispatch looks a pid up in. Exits on failure. */
+static void harness_follow(struct bpf_object *sampler, const char *processes_map, unsigned pid, const void *process,
+                           unsigned slot) {
+    int processes = bpf_object__find_map_fd_by_name(sampler, processes_map);
+    int runtimes = bpf_object__find_map_fd_by_name(sampler, "interpreter_runtimes");
+    if (processes < 0 || runtimes < 0 || bpf_map_update_elem(processes, &pid, process, BPF_ANY)
+        || bpf_map_update_elem(runtimes, &pid, &slot, BPF_ANY)) {
+        fprintf(stderr, "harness: cannot follow pid %u in %s: %s\n", pid, processes_map, strerror(errno));
+        exit(1);
+    }
+}
+
 /* Attaches `program` to a cpu-clock event at 997 Hz on every possible CPU (as the sampler). */
 static void harness_sample_every_cpu(struct bpf_program *program) {
     for (int cpu = 0; cpu < libbpf_num_possible_cpus(); cpu++) {

@@ -18,6 +18,7 @@
 #include "php.bpf.h"
 #include "v8.bpf.h"
 #include "hotspot.bpf.h"
+#include "beam.bpf.h"
 
 /* Indexed by enum tandem_runtime (tandem_interpreters.h); WalkerPrograms fills it. */
 struct {

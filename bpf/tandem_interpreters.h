@@ -10,6 +10,7 @@
  * | Perl | 11, 12 | 30-33 |
  * | Ruby | 13, 14 | 34-37 |
  * | PHP (tandem_php.h) | 15, 16 | 38-41 |
+ * | Erlang BEAM (tandem_beam.h) | 17, 18 | 42-45 |
  *
  * Event kinds stay below 64 and counters below TANDEM_COUNTER_COUNT (tandem_sampler.h).
  */
@@ -22,6 +23,7 @@
 #include "tandem_ruby.h"
 #include "tandem_php.h"
 #include "tandem_v8.h"
+#include "tandem_beam.h"
 
 /* Each walker's program's index in the sampling program's interpreter_programs. */
 enum tandem_runtime {
@@ -31,7 +33,8 @@ enum tandem_runtime {
     TANDEM_RUNTIME_PHP = 3,
     TANDEM_RUNTIME_V8 = 4,
     TANDEM_RUNTIME_JVM = 5,
-    TANDEM_RUNTIMES = 6,
+    TANDEM_RUNTIME_BEAM = 6,
+    TANDEM_RUNTIMES = 7,
 };
 
 /* The processes some walker follows, in all: each runtime follows at most 4096, and few hosts

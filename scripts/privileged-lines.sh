@@ -86,6 +86,10 @@ row "optional: JVM process loading" "nothing: checks the aggregator's record 21 
     Sources/HotSpotLoading/*.swift
 row "optional: the BPF JVM walker and its structs" "HotSpot structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
     bpf/jvm_walker.bpf.c bpf/hotspot_unwind.bpf.h bpf/hotspot.bpf.h bpf/hotspot_records.bpf.h bpf/tandem_hotspot.h
+row "optional: BEAM process loading" "nothing: checks the aggregator's record 31 against the process's mappings (PROCMAP_QUERY); copies the walker's ring records" "the aggregator's control records (pid, ERTS major, four addresses, device, inode); the walker's ring records" \
+    Sources/BEAMLoading/*.swift
+row "optional: the BPF BEAM walker and its structs" "VM structures and Erlang stack words through bpf_probe_read_user, at the sampler's own per-ERTS-major offsets" "the memory of processes the loader accepted" \
+    bpf/beam_walker.bpf.c bpf/beam.bpf.h bpf/tandem_beam.h
 row "optional: off-CPU attachment" "nothing: sets the threshold and attaches the program" "--off-cpu-threshold or the configuration's off_cpu_threshold, from root" \
     Sources/OffCPULoading/*.swift
 row "optional: the BPF off-CPU program" "nothing: fills the same fixed records as a sample, at a chosen switch off the CPU" "the switching task's registers and stack (bpf_get_stack, the table unwinder)" \
@@ -102,6 +106,8 @@ row "shared: PHP layouts (per-version offsets, generated)" "nothing: constants" 
     Sources/PHPLayouts/*.swift
 row "shared: V8 layouts (per-build offsets, generated)" "nothing: constants" "none" \
     Sources/V8Layouts/*.swift
+row "shared: BEAM layouts (per-ERTS-major offsets, generated)" "nothing: constants" "none" \
+    Sources/BEAMLayouts/*.swift
 row "shared: wire format (records, stream encoder, control-record decoder)" "the control stream: length-framed records, every length and count bounded" "the aggregator's socket" \
     Sources/WireFormat/*.swift
 row "shared: unwind-table format and validator" "serialized tables (sizes, sorted offsets, rule words)" "the aggregator's control records" \

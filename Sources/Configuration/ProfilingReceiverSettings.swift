@@ -28,7 +28,7 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
     /// Which interpreters to unwind (`all`, or a comma-separated list, upstream's names):
     /// tandem walks CPython frames when it names `python`, Perl frames when it names `perl`,
     /// Ruby frames when it names `ruby`, PHP frames when it names `php`, JavaScript frames when
-    /// it names `v8` (all of them for `all`); native and kernel frames are always unwound. The
+    /// it names `v8`, Erlang frames when it names `beam` (all of them for `all`); native and kernel frames are always unwound. The
     /// sampler's `--no-interpreter-frames` turns the walk off on the
     /// privileged side whatever this says.
     public var tracers: String = "all"
@@ -45,6 +45,8 @@ public struct ProfilingReceiverSettings: Hashable, Sendable {
 
     /// Whether `tracers` asks for PHP frames.
     public var walksPHP: Bool { tracersName("php") }
+    /// Whether `tracers` asks for Erlang (BEAM) frames.
+    public var walksBEAM: Bool { tracersName("beam") }
 
     /// Whether `tracers` is `all` or lists `tracer`.
     private func tracersName(_ tracer: String) -> Bool {

@@ -1,3 +1,4 @@
+import BEAMLoading
 import CPythonLoading
 import HotSpotLoading
 import InterpreterLoading
@@ -16,6 +17,6 @@ package enum InterpreterRuntimes {
     package static func loaders(object: OpaquePointer?) throws(SystemCallError) -> [any InterpreterLoader] {
         [try CPythonLoader(object: object), try PerlLoader(object: object), try RubyLoader(object: object),
          try PHPLoader(object: object), try V8Loader(object: object),
-         try HotSpotLoader(object: object)]
+         try HotSpotLoader(object: object), try BEAMLoader(object: object)]
     }
 }

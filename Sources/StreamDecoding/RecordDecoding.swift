@@ -252,6 +252,22 @@ extension ByteReader {
 }
 
 extension ByteReader {
+    mutating func readBEAMFunction() throws(WireFormatError.Kind) -> BEAMFunctionRecord {
+        let pid = try readInt32("pid")
+        let codeInfo = try readVarint()
+        let module = try readVarint()
+        let function = try readVarint()
+        let arity = try readVarint()
+        let major = try readUInt32("erts major")
+        let flags = try readUInt32("function flags")
+        let moduleCount = try readCount("beam module name length", limit: BEAMFunctionRecord.maximumNameBytes)
+        let moduleName = readBytes(moduleCount)
+        let functionCount = try readCount("beam function name length", limit: BEAMFunctionRecord.maximumNameBytes)
+        return BEAMFunctionRecord(pid: pid, codeInfo: codeInfo, module: module, function: function, arity: arity,
+                                  ertsMajor: major, flags: flags, moduleName: moduleName,
+                                  functionName: readBytes(functionCount))
+    }
+
     mutating func readPHPFunction() throws(WireFormatError.Kind) -> PHPFunctionRecord {
         let pid = try readInt32("pid")
         let function = try readVarint()

@@ -304,6 +304,8 @@ struct RecordResolver {
             return .v8Function(try reader.readV8Function())
         case .v8Code:
             return .v8Code(try reader.readV8Code())
+        case .beamFunction:
+            return .beamFunction(try reader.readBEAMFunction())
         case .endOfStream:
             reachedEndOfStream = true
             return .endOfStream(try reader.readEndOfStream())
@@ -338,6 +340,7 @@ struct RecordResolver {
         case .ruby: "ruby stack"
         case .php: "php stack"
         case .v8: "v8 stack"
+        case .beam: "beam stack"
         }
     }
 

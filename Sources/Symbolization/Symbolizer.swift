@@ -1,6 +1,7 @@
 import CPythonSymbolization
 import PerlSymbolization
 import PHPSymbolization
+import BEAMSymbolization
 import RubySymbolization
 import V8Symbolization
 import CTandemSymbolization
@@ -97,6 +98,9 @@ public final class Symbolizer {
     private var v8Functions = V8FunctionTable()
     /// Optimized V8 code of those processes, from code records: which functions it inlined.
     private var v8Codes = V8CodeTable()
+    /// The Erlang functions of BEAM processes (docs/beam.md), from function records.
+    private var beamFunctions = BEAMFunctionTable()
+    private let beamLog = RateLimitedLog(what: "malformed BEAM function records")
     /// Files holding a line table, with its size, for `maximumLineTableBytes`.
     private var lineTableHolders: [(object: WeakObjectFile, bytes: Int)] = []
     private let lineLog = RateLimitedLog(what: "files with unreadable source lines")
@@ -148,6 +152,8 @@ public final class Symbolizer {
             applyV8Function(record)
         case .v8Code(let record):
             applyV8Code(record)
+        case .beamFunction(let record):
+            applyBEAMFunction(record)
         case .resetInterning:
             namedUserStacks.removeAll()
             namedKernelStacks.removeAll()
@@ -217,6 +223,7 @@ public final class Symbolizer {
                 phpFunctions.remove(pid: pid)
                 v8Functions.remove(pid: pid)
                 v8Codes.remove(pid: pid)
+                beamFunctions.remove(pid: pid)
             }
         }
         processes[pid] = process
@@ -523,6 +530,45 @@ public final class Symbolizer {
         }
     }
 
+    private func applyBEAMFunction(_ record: BEAMFunctionRecord) {
+        statistics.beamFunctionRecords += 1
+        guard Self.beamLayoutExists(ertsMajor: record.ertsMajor) else {
+            statistics.beamFunctionRecordsMalformed += 1
+            beamLog.log(.warning, "a function record of ERTS \(record.ertsMajor), which has no layout here (pid \(record.pid))", to: logger)
+            return
+        }
+        let function: BEAMFunction
+        do {
+            function = try BEAMFunction(flags: BEAMFunctionFlags(rawValue: record.flags), arity: record.arity,
+                                        module: record.moduleName, function: record.functionName)
+        } catch {
+            statistics.beamFunctionRecordsMalformed += 1
+            beamLog.log(.warning, "pid \(record.pid), function 0x\(String(record.codeInfo, radix: 16)): \(error); its frames stay unnamed", to: logger)
+            return
+        }
+        if !beamFunctions.insert(function.name, pid: record.pid, codeInfo: record.codeInfo, limit: options.maximumBEAMFunctions) {
+            statistics.beamFunctionRecordsDropped += 1
+            reportLimit("max_beam_functions", options.maximumBEAMFunctions,
+                        "Erlang functions (or \(BEAMFunctionTable.bytesPerFunction) bytes of names per function on average) over all processes of this stream; frames of further ones stay unnamed")
+        }
+    }
+
+    /// Names a sample's Erlang frames (leaf first) and puts them in place of the native
+    /// stack's JIT leaf; `complete` is false when a frame's function record may still come.
+    func mergingBEAMFrames(_ erlang: [BEAMFrame], pid: Int32, into frames: [Frame], userStart: Int) -> (frames: [Frame], complete: Bool) {
+        guard let leaf = erlang.first else { return (frames, true) }
+        var named: [Frame] = []
+        named.reserveCapacity(erlang.count)
+        var complete = true
+        for frame in erlang {
+            let (one, known) = Self.beamFrame(frame, name: frame.codeInfo == 0 ? nil : beamFunctions.name(pid: pid, codeInfo: frame.codeInfo))
+            if one.functionName != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
+            complete = complete && known
+            named.append(one)
+        }
+        return (BEAMFrameMerge.merge(named, leafPC: leaf.pc, into: frames, userStart: userStart), complete)
+    }
+
     /// Names a sample's PHP frames (leaf first) and merges them into `frames` at the native
     /// executor loops; `complete` is false when a frame's function record may still come.
     func mergingPHPFrames(_ php: [PHPFrame], pid: Int32, into frames: [Frame], userStart: Int) -> (frames: [Frame], complete: Bool) {
@@ -569,6 +615,7 @@ public final class Symbolizer {
         phpFunctions.removeAll()
         v8Functions.removeAll()
         v8Codes.removeAll()
+        beamFunctions.removeAll()
         lineTableHolders = []
         kernelSymbols = KernelSymbolTable()
         sampleStacks.removeAll()
@@ -698,6 +745,10 @@ public final class Symbolizer {
             frames = HotSpotFrameMerge.merge(java, into: frames, userStart: userStart)
         } else if sample.interpreterStackKind == .php {
             let merged = mergingPHPFrames(sample.phpFrames, pid: sample.pid, into: frames, userStart: userStart)
+            frames = merged.frames
+            cacheable = cacheable && merged.complete
+        } else if sample.interpreterStackKind == .beam {
+            let merged = mergingBEAMFrames(sample.beamFrames, pid: sample.pid, into: frames, userStart: userStart)
             frames = merged.frames
             cacheable = cacheable && merged.complete
         } else if sample.interpreterStackKind == .ruby {

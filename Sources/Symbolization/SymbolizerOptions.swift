@@ -40,6 +40,8 @@ public struct SymbolizerOptions: Sendable, Hashable {
     public var maximumRubyISeqs: Int
     /// PHP functions kept over all processes of a stream (no configuration key yet).
     public var maximumPHPFunctions = defaultMaximumPHPFunctions
+    /// Erlang functions kept over all processes of a stream (no configuration key yet).
+    public var maximumBEAMFunctions = defaultMaximumBEAMFunctions
     /// JavaScript functions kept over all processes of a stream (V8 function records).
     public var maximumV8Functions: Int
     /// Give native and Go frames their source file and line (`Frame.sourceFile`,
@@ -75,6 +77,9 @@ public struct SymbolizerOptions: Sendable, Hashable {
     /// 2^16 functions (only those on sampled stacks are sent), and 32 MiB of their names and
     /// files (512 bytes each on average: `PHPFunctionTable.bytesPerFunction`).
     public static let defaultMaximumPHPFunctions = 1 << 16
+    /// 2^16 functions (only those on sampled stacks are sent), and 8 MiB of their names
+    /// (128 bytes each on average: `BEAMFunctionTable.bytesPerFunction`).
+    public static let defaultMaximumBEAMFunctions = 1 << 16
     /// 2^16 functions (only those on sampled stacks are sent) and 32 MiB of their names
     /// (`V8FunctionTable.bytesPerFunction` each on average).
     public static let defaultMaximumV8Functions = 1 << 16

@@ -83,6 +83,11 @@ public struct SymbolizerStatistics: Sendable, Hashable {
     public var phpFunctionRecords: UInt64 = 0
     public var phpFunctionRecordsDropped: UInt64 = 0
     public var phpFunctionRecordsMalformed: UInt64 = 0
+    /// BEAM function records received, refused by `maximumBEAMFunctions`, and unusable (an
+    /// ERTS without a layout, an unreadable name, an arity above 255).
+    public var beamFunctionRecords: UInt64 = 0
+    public var beamFunctionRecordsDropped: UInt64 = 0
+    public var beamFunctionRecordsMalformed: UInt64 = 0
     /// V8 function records received, refused by `maximumV8Functions`, and of a build
     /// without a layout here: the last two leave frames unnamed.
     public var v8FunctionRecords: UInt64 = 0

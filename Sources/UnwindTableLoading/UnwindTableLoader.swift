@@ -147,7 +147,8 @@ package final class UnwindTableLoader {
         case .unwindMappings(let set): load(set, known: knownMappings(set.pid))
         case .releaseUnwindTable(let id): unload(id)
         // Answered by `FileRequestAnswerer`, not a table matter.
-        case .fileRequest, .cpythonProcess, .perlProcess, .rubyProcess, .phpProcess, .v8Process, .hotspotProcess, .unknown: break
+        case .fileRequest, .cpythonProcess, .perlProcess, .rubyProcess, .phpProcess, .v8Process, .hotspotProcess, .beamProcess,
+             .unknown: break
         }
     }
 

@@ -32,6 +32,9 @@ public enum ControlRecord: Hashable, Sendable {
     /// A process running V8 (code 23): the sampler checks it against the process's own
     /// mappings and walks its JavaScript frames.
     case v8Process(V8Process)
+    /// A process running a BEAM VM (code 31): the sampler checks its four addresses against
+    /// the process's own mappings and walks its Erlang frames.
+    case beamProcess(BEAMProcess)
     /// A record type this version does not know, skipped by its length.
     case unknown(type: UInt64, length: Int)
 }
@@ -48,6 +51,7 @@ public enum ControlRecordType: UInt64, Sendable {
     case rubyProcess = 27
     case phpProcess = 29
     case v8Process = 23
+    case beamProcess = 31
 }
 
 /// A process with a CPython interpreter (docs/cpython.md): the interpreter's version
@@ -277,6 +281,13 @@ public struct ControlEncoder: Sendable {
             payload.writeVarint(process.executorGlobalsAddress)
             payload.writeVarint(process.device)
             payload.writeVarint(process.inode)
+        case .beamProcess(let process):
+            type = ControlRecordType.beamProcess.rawValue
+            payload.writeInt32(process.pid)
+            payload.writeVarint(process.ertsMajor)
+            for address in process.addresses { payload.writeVarint(address) }
+            payload.writeVarint(process.device)
+            payload.writeVarint(process.inode)
         case .unknown(let code, let length):
             type = code
             payload.writeBytes([UInt8](repeating: 0, count: length))
@@ -493,6 +504,17 @@ extension ByteReader {
             let address = try readVarint()
             return .v8Process(V8Process(pid: pid, v8Version: version, v8Patch: patch, address: address,
                                         device: try readVarint(), inode: try readVarint()))
+        case .beamProcess:
+            let pid = try readInt32("pid")
+            let major = try readUInt32("erts major")
+            let activeCodeIndex = try readVarint()
+            let ranges = try readVarint()
+            let atomTable = try readVarint()
+            let normalExit = try readVarint()
+            return .beamProcess(BEAMProcess(pid: pid, ertsMajor: major, activeCodeIndexAddress: activeCodeIndex,
+                                            rangesAddress: ranges, atomTableAddress: atomTable,
+                                            normalExitAddress: normalExit, device: try readVarint(),
+                                            inode: try readVarint()))
         }
     }
 

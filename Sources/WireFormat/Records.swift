@@ -33,6 +33,8 @@ public enum RecordType: UInt64, Sendable, CaseIterable {
     case v8Function = 22
     /// An optimized code object a sample's V8 frames name, with the functions inlined into it (docs/v8.md).
     case v8Code = 32
+    /// An Erlang function a sample's BEAM frames name (docs/beam.md).
+    case beamFunction = 30
 }
 
 /// A decoded record. Interned references (`StackDefinition`, `ThreadDefinition`)
@@ -62,6 +64,7 @@ public enum Record: Hashable, Sendable {
     case phpFunction(PHPFunctionRecord)
     case v8Function(V8FunctionRecord)
     case v8Code(V8CodeRecord)
+    case beamFunction(BEAMFunctionRecord)
     /// A record of a type this version does not know; skipped by length.
     case unknown(type: UInt64, length: Int)
 
@@ -89,6 +92,7 @@ public enum Record: Hashable, Sendable {
         case .phpFunction: .phpFunction
         case .v8Function: .v8Function
         case .v8Code: .v8Code
+        case .beamFunction: .beamFunction
         case .unknown: nil
         }
     }
@@ -112,15 +116,18 @@ public enum StackKind: UInt64, Sendable, Hashable, CaseIterable {
     case ruby = 6
     /// `PHPFrame.words`.
     case php = 7
+    /// `BEAMFrame.words`.
+    case beam = 8
 
     /// A runtime's frames, which a sample carries in its interpreter stack.
     public var isInterpreter: Bool { self != .kernel && self != .user }
 
-    /// Words per frame: 1 for addresses, 2 for CPython's, the JVM's, Perl's, Ruby's and PHP's, 4 for V8's.
+    /// Words per frame: 1 for addresses, 2 for CPython's, the JVM's, Perl's, Ruby's, PHP's and
+    /// BEAM's, 4 for V8's.
     public var wordsPerFrame: Int {
         switch self {
         case .kernel, .user: 1
-        case .cpython, .hotspot, .perl, .ruby, .php: 2
+        case .cpython, .hotspot, .perl, .ruby, .php, .beam: 2
         case .v8: V8Frame.wordCount
         }
     }
@@ -235,6 +242,10 @@ public struct Sample: Hashable, Sendable {
     /// The PHP frames, leaf first (none when the interpreter stack is another runtime's).
     public var phpFrames: [PHPFrame] {
         interpreterStackKind == .php ? PHPFrame.frames(words: interpreterStack) : []
+    }
+    /// The Erlang frames, leaf first (none when the interpreter stack is another runtime's).
+    public var beamFrames: [BEAMFrame] {
+        interpreterStackKind == .beam ? BEAMFrame.frames(words: interpreterStack) : []
     }
 }
 
@@ -522,6 +533,14 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
     public static let v8WalksWithFrames = StatisticsCounter(rawValue: 45)
     /// Function records lost (ring buffer full, no live stream); each is sent again at its next sample.
     public static let v8FunctionRecordsLost = StatisticsCounter(rawValue: 46)
+    /// BEAM process records (control record 31) loaded and refused; samples of processes the
+    /// BEAM walker follows, and those with Erlang frames; function records lost (ring buffer
+    /// full, no live stream), each sent again at its function's next sample.
+    public static let beamProcessesLoaded = StatisticsCounter(rawValue: 62)
+    public static let beamProcessesRejected = StatisticsCounter(rawValue: 63)
+    public static let beamWalks = StatisticsCounter(rawValue: 64)
+    public static let beamWalksWithFrames = StatisticsCounter(rawValue: 65)
+    public static let beamFunctionRecordsLost = StatisticsCounter(rawValue: 66)
 
     public var isDrop: Bool {
         [.dropsRingBufferFull, .dropsUserBufferFull, .dropsDisconnected, .dropsStackError, .dropsMalformedRecord]
@@ -591,6 +610,11 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
         case .v8Walks: "v8_walks"
         case .v8WalksWithFrames: "v8_walks_with_frames"
         case .v8FunctionRecordsLost: "v8_function_records_lost"
+        case .beamProcessesLoaded: "beam_processes_loaded"
+        case .beamProcessesRejected: "beam_processes_rejected"
+        case .beamWalks: "beam_walks"
+        case .beamWalksWithFrames: "beam_walks_with_frames"
+        case .beamFunctionRecordsLost: "beam_function_records_lost"
         default: "counter_\(rawValue)"
         }
     }

@@ -268,6 +268,10 @@ public struct StreamEncoder {
             payload.removeAll()
             payload.writeV8Code(code)
             frame(.v8Code)
+        case .beamFunction(let record):
+            payload.removeAll()
+            payload.writeBEAMFunction(record)
+            frame(.beamFunction)
         case .resetInterning:
             resetInterning()
         case .header, .stackDefinition, .threadDefinition, .sample, .unknown:

@@ -72,7 +72,7 @@ int main(int argc, char **argv) {
     bpf_map_update_elem(bpf_object__find_map_fd_by_name(object, "perl_layouts"), &zero, &layout, 0);
     bpf_map_update_elem(bpf_object__find_map_fd_by_name(object, "perl_stream"), &zero, &generation, 0);
     struct tandem_perl_process process = { .thread_key_address = key_address };
-    if (pid) bpf_map_update_elem(bpf_object__find_map_fd_by_name(object, "perl_processes"), &pid, &process, 0);
+    if (pid) harness_follow(object, "perl_processes", pid, &process, TANDEM_RUNTIME_PERL);
 
     struct bpf_program *program = bpf_object__find_program_by_name(object, "tandem_sample");
     harness_sample_every_cpu(program);

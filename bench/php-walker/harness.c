@@ -79,7 +79,7 @@ int main(int argc, char **argv) {
     bpf_map_update_elem(bpf_object__find_map_fd_by_name(object, "php_layouts"), &zero, &layout, 0);
     bpf_map_update_elem(bpf_object__find_map_fd_by_name(object, "php_stream"), &zero, &generation, 0);
     struct tandem_php_process process = { .executor_globals_address = globals };
-    if (pid) bpf_map_update_elem(bpf_object__find_map_fd_by_name(object, "php_processes"), &pid, &process, 0);
+    if (pid) harness_follow(object, "php_processes", pid, &process, TANDEM_RUNTIME_PHP);
 
     struct bpf_program *program = bpf_object__find_program_by_name(object, "tandem_sample");
     harness_sample_every_cpu(program);

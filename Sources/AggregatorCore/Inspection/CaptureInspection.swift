@@ -85,6 +85,11 @@ public enum CaptureInspection {
                         + (frame.kind == .interpreted ? "i" : "c")
                         + (frame.codeFingerprint == 0 ? "" : "+\(hex(UInt64(frame.codeFingerprint)))")
                 }.joined()
+            case .beam:
+                let frames = BEAMFrame.frames(words: stack.frames)
+                return "stack #\(stack.id) beam \(frames.count) frames:" + frames.map { frame in
+                    " \(hex(frame.pc))=\(hex(frame.codeInfo))"
+                }.joined()
             }
         case .threadDefinition(let thread):
             return "thread #\(thread.id) pid=\(thread.pid) tid=\(thread.tid)"
@@ -162,6 +167,10 @@ public enum CaptureInspection {
                 + " v8=\(hex(UInt64(code.v8Version))) kind=\(code.codeKind) size=\(code.instructionSize) flags=\(hex(UInt64(code.flags)))"
                 + " inlined=" + code.inlinedFunctions.map { "\(hex($0.sharedFunctionInfo))/\(hex(UInt64($0.fingerprint)))" }.joined(separator: ",")
                 + " bytes=\(code.inliningPositions.count)/\(code.sourcePositionTable.count)"
+        case .beamFunction(let function):
+            return "beam_function pid=\(function.pid) code_info=\(hex(function.codeInfo)) erts=\(function.ertsMajor)"
+                + " arity=\(function.arity) flags=\(hex(UInt64(function.flags)))"
+                + " bytes=\(function.moduleName.count)/\(function.functionName.count)"
         case .unknown(let type, let length):
             return "unknown type=\(type) length=\(length)"
         }
@@ -251,7 +260,7 @@ public struct CaptureSummary {
             switch stack.kind {
             case .kernel: kernelStacks.insert(stack.frames)
             case .user: userStacks.insert(stack.frames)
-            case .cpython, .perl, .ruby, .php, .v8, .hotspot: break
+            case .cpython, .perl, .ruby, .php, .v8, .hotspot, .beam: break
             }
         case .process(let process):
             processRecords += 1
@@ -292,6 +301,7 @@ public struct CaptureSummary {
         case .phpFunction: "php_function"
         case .v8Function: "v8_function"
         case .v8Code: "v8_code"
+        case .beamFunction: "beam_function"
         case .unknown(let type, _): "unknown_\(type)"
         }
     }

@@ -143,6 +143,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
                 unwindPublisher?.walksRuby = runtime.configuration.profilingReceiver.walksRuby
                 unwindPublisher?.walksPHP = runtime.configuration.profilingReceiver.walksPHP
                 unwindPublisher?.walksV8 = runtime.configuration.profilingReceiver.walksV8
+                unwindPublisher?.walksBEAM = runtime.configuration.profilingReceiver.walksBEAM
             }
         case .fileDescriptor(let answer):
             handleFileDescriptor(answer, at: offset)

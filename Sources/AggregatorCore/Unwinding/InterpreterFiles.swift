@@ -1,3 +1,4 @@
+import BEAMSymbolization
 import CPythonSymbolization
 import ELF
 import PerlSymbolization
@@ -8,28 +9,32 @@ import UnwindTableFormat
 import WireFormat
 
 /// An interpreter tandem walks, found in a mapped file: `anchorAddress` is the ELF address
-/// of what the sampler's walker starts from (`_PyRuntime`, `PL_thr_key`, `executor_globals`).
+/// of what the sampler's walker starts from (`_PyRuntime`, `PL_thr_key`, `executor_globals`,
+/// a BEAM VM's `the_active_code_index`: its other addresses move by the same bias).
 enum MappedInterpreter: Hashable {
     case cpython(CPythonInterpreter)
     case perl(PerlInterpreter)
     case php(PHPInterpreter)
+    case beam(BEAMVirtualMachine)
 
     var anchorAddress: UInt64 {
         switch self {
         case .cpython(let interpreter): interpreter.runtimeAddress
         case .perl(let interpreter): interpreter.threadKeyAddress
         case .php(let interpreter): interpreter.executorGlobalsAddress
+        case .beam(let machine): machine.activeCodeIndexAddress
         }
     }
 }
 
-/// Finds the CPython, Perl or PHP interpreter among a process's mapped files as soon as its
-/// mappings arrive, without waiting for the file's unwind table (seconds for a large static
-/// `python3`): so that a process's first samples already have its interpreter's frames.
+/// Finds the CPython, Perl or PHP interpreter or the BEAM VM among a process's mapped files as
+/// soon as its mappings arrive, without waiting for the file's unwind table (seconds for a
+/// large static `python3`): so that a process's first samples already have its interpreter's frames.
 ///
 /// Only files whose name says `python` (`python3.11`, `libpython3.11.so.1.0`) or `perl`
-/// (`perl`, `libperl.so.5.36`) or `php` (`php8.2`, `libphp.so`) are read here, once per file; a renamed CPython is still
-/// found by the table compile's parse (`CompiledUnwindTable.cpython`), later.
+/// (`perl`, `libperl.so.5.36`) or `php` (`php8.2`, `libphp.so`) or `beam` (`beam.smp`) are
+/// read here, once per file; a renamed CPython is still found by the table compile's parse
+/// (`CompiledUnwindTable.cpython`), later.
 final class InterpreterFiles {
     private struct Found {
         var interpreter: MappedInterpreter
@@ -53,10 +58,10 @@ final class InterpreterFiles {
         self.maximumFileSize = maximumFileSize
     }
 
-    /// Whether `path` may be an interpreter: its file name holds `python`, `perl` or `php`.
+    /// Whether `path` may be an interpreter: its file name holds `python`, `perl`, `php` or `beam`.
     static func mayBeInterpreter(_ path: String) -> Bool {
         guard let name = path.split(separator: "/").last else { return false }
-        return name.contains("python") || name.contains("perl") || name.contains("php")
+        return name.contains("python") || name.contains("perl") || name.contains("php") || name.contains("beam")
     }
 
     /// The interpreter mapped at `mapping` and its anchor's address in the process.
@@ -128,11 +133,18 @@ final class InterpreterFiles {
             } else {
                 if case .unsupported(let reason) = perl { refusal = reason }
                 let php = (try? PHPInterpreter.detect(in: elf)) ?? .notPHP
-                guard case .interpreter(let found) = php else {
+                if case .interpreter(let found) = php {
+                    interpreter = .php(found)
+                } else {
                     if case .unsupported(let reason) = php { refusal = reason }
-                    return (nil, refusal)
+                    // The ERTS version is in the file's directory (`…/erts-13.1.5/bin/beam.smp`).
+                    let beam = (try? BEAMVirtualMachine.detect(in: elf, path: name)) ?? .notBEAM
+                    guard case .virtualMachine(let found) = beam else {
+                        if case .unsupported(let reason) = beam { refusal = reason }
+                        return (nil, refusal)
+                    }
+                    interpreter = .beam(found)
                 }
-                interpreter = .php(found)
             }
         }
         return (Found(interpreter: interpreter, segments: UnwindTable.LoadSegment.segments(of: elf)), nil)

@@ -53,6 +53,8 @@ public final class UnwindTablePublisher {
         public var phpProcessesSent = 0
         /// V8 process records sent (control record 23).
         public var v8ProcessesSent = 0
+        /// BEAM process records sent (control record 31).
+        public var beamProcessesSent = 0
     }
 
     private let cache: UnwindTableCache
@@ -76,7 +78,9 @@ public final class UnwindTablePublisher {
     public var walksPerl = true
     /// Name each process's PHP engine to the sampler, which then walks its PHP frames.
     public var walksPHP = true
-    private var walksInterpreters: Bool { walksCPython || walksPerl || walksPHP }
+    /// Name each process's BEAM VM to the sampler, which then walks its Erlang frames (docs/beam.md).
+    public var walksBEAM = true
+    private var walksInterpreters: Bool { walksCPython || walksPerl || walksPHP || walksBEAM }
     private lazy var interpreterFiles = InterpreterFiles(maximumFileSize: maximumFileSize)
     /// Name each process's Ruby VM to the sampler, which then walks its Ruby frames.
     public var walksRuby = true
@@ -309,8 +313,9 @@ public final class UnwindTablePublisher {
     }
 
     /// Names `interpreter` to the sampler: control record 19 (CPython, `address` is
-    /// `_PyRuntime`'s), 25 (Perl, `address` is `PL_thr_key`'s) or 29 (PHP, `address` is
-    /// `executor_globals`'s), if its runtime is walked.
+    /// `_PyRuntime`'s), 25 (Perl, `address` is `PL_thr_key`'s), 29 (PHP, `address` is
+    /// `executor_globals`'s) or 31 (BEAM, `address` is `the_active_code_index`'s, and the
+    /// VM's other three move by the same bias), if its runtime is walked.
     private func sendInterpreter(_ interpreter: MappedInterpreter, address: UInt64, device: UInt64, inode: UInt64,
                                  path: String, pid: Int32) {
         let record: ControlRecord
@@ -331,6 +336,16 @@ public final class UnwindTablePublisher {
             record = .phpProcess(PHPProcess(pid: pid, phpVersion: php.version.packed, executorGlobalsAddress: address,
                                             device: device, inode: inode))
             description = "PHP \(php.version) in \(path): walking the PHP frames of its processes"
+        case .beam(let machine):
+            guard walksBEAM else { return }
+            let bias = address &- machine.activeCodeIndexAddress
+            record = .beamProcess(BEAMProcess(pid: pid, ertsMajor: UInt32(machine.layout.ertsMajor),
+                                              activeCodeIndexAddress: address,
+                                              rangesAddress: machine.rangesAddress &+ bias,
+                                              atomTableAddress: machine.atomTableAddress &+ bias,
+                                              normalExitAddress: machine.normalExitAddress &+ bias,
+                                              device: device, inode: inode))
+            description = "ERTS \(machine.ertsVersion) in \(path): walking the Erlang frames of its processes"
         }
         // Urgent: a few bytes that would otherwise wait behind the megabytes of tables a
         // stream's first seconds queue (the process's interpreter frames wait on it, its tables not).
@@ -339,6 +354,7 @@ public final class UnwindTablePublisher {
         case .cpython: counters.cpythonProcessesSent += 1
         case .perl: counters.perlProcessesSent += 1
         case .php: counters.phpProcessesSent += 1
+        case .beam: counters.beamProcessesSent += 1
         }
         if loggedInterpreters.insert(FileIdentity(device: device, inode: inode)).inserted {
             logger.debug("\(description)")

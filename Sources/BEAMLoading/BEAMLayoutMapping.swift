@@ -1,0 +1,27 @@
+import BEAMLayouts
+import CTandemBPF
+
+extension tandem_beam_layout {
+    /// The walker's struct for `layout`, field for field (bpf/tandem_beam.h).
+    package init(_ layout: BEAMLayout) {
+        self.init(
+            erts_major: layout.ertsMajor,
+            otp_release: layout.otpRelease,
+            ranges_size: layout.rangesSize,
+            ranges_modules: layout.rangesModules,
+            ranges_count: layout.rangesCount,
+            range_size: layout.rangeSize,
+            code_header_function_count: layout.codeHeaderFunctionCount,
+            code_header_functions: layout.codeHeaderFunctions,
+            code_info_mfa: layout.codeInfoMFA,
+            index_table_segments: layout.indexTableSegments,
+            atom_length: layout.atomLength,
+            atom_name: layout.atomName,
+            atom_segment_shift: layout.atomSegmentShift,
+            atom_term_shift: layout.atomTermShift,
+            atom_tag_mask: layout.atomTagMask,
+            atom_tag: layout.atomTag,
+            code_index_count: layout.codeIndexCount,
+            reserved: 0)
+    }
+}

@@ -1,0 +1,180 @@
+import Foundation
+import StreamDecoding
+import Testing
+import WireFormat
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Erlang frames end to end (docs/beam.md): the known-truth workload
+/// (Tests/Workloads/erlang/known_truth.erl) under Debian's OTP 25, without flags (the JIT's
+/// default frame layout, no `+JPperf`), its VM started before the sampler, and in a session of
+/// its own one started after it (both VMs are `beam.smp`, which the folded output cannot tell
+/// apart). What it must
+/// show: its functions as `module:function/arity` in >= 95% of its samples whose leaf is JIT
+/// code, in the CPU shares the workload measured of itself, with their Erlang callers down
+/// to the VM's boot, and samples.beam.count.
+@Suite("BEAM frames on the live kernel (root; sampler and unprivileged aggregator)",
+       .serialized, .enabled(if: isRoot, "needs root: loads BPF, switches to the user tandem"))
+struct BEAMTests {
+    static let escript = "/usr/bin/escript"
+    /// The VM's process name: escript execs erlexec, which execs the VM in the same process.
+    static let comm = "beam.smp"
+    /// The workload's functions, in `truth`'s order of its `truth alpha=… beta=… gamma=…` lines.
+    static let truthFunctions = ["known_truth:alpha/2", "known_truth:beta/2", "known_truth:gamma/2"]
+    /// What a stack of a unit of work holds, root to leaf (descend/2 once per level).
+    static let workPath = ["known_truth:rounds/2"] + Array(repeating: "known_truth:descend/2", count: 8)
+        + ["known_truth:measure/1"]
+
+    /// Whether a folded segment is a named Erlang frame: `module:function/arity`.
+    static func isErlang(_ segment: String) -> Bool {
+        guard let slash = segment.lastIndex(of: "/"), let colon = segment.firstIndex(of: ":"), colon < slash else { return false }
+        return !segment[segment.index(after: slash)...].isEmpty && segment[segment.index(after: slash)...].allSatisfy(\.isNumber)
+    }
+
+    @Test("known truth under Debian's OTP 25: names in >= 95% of JIT-leaf samples, shares within 3 points, callers, samples.beam.count",
+          arguments: [false, true])
+    func knownTruth(startsAfterSampler: Bool) async throws {
+        let run = try await onOwnThread { try Self.run(startsAfterSampler: startsAfterSampler) }
+        var failures: [String] = []
+        let metrics = try MetricPoints(file: run.metricsURL)
+        let stacks = try FoldedStacks(file: run.foldedURL).process(Self.comm)
+        var innermost: [String: Int] = [:]
+        var total = 0
+        var named = 0
+        var erlangLeaf = 0
+        var withWorkPath = 0
+        for stack in stacks {
+            total += stack.count
+            let frames = Array(stack.frames.dropFirst())
+            if frames.contains(where: Self.isErlang) { named += stack.count }
+            if let leaf = frames.last, Self.isErlang(leaf) { erlangLeaf += stack.count }
+            if let leaf = frames.last, Self.truthFunctions.contains(leaf) {
+                innermost[leaf, default: 0] += stack.count
+                let path = Self.workPath + [leaf]
+                if frames.count >= path.count, Array(frames.suffix(path.count)) == path { withWorkPath += stack.count }
+            }
+        }
+        let measured = innermost.values.reduce(0, +)
+        let shares = Self.truthFunctions.map { percent(Int64(innermost[$0] ?? 0), of: Int64(measured)) }
+        let beamCount = metrics.sum("samples.beam.count", pid: run.pid) { _ in "" }.values.reduce(0, +)
+        print("beam (pid \(run.pid), started \(startsAfterSampler ? "after" : "before") the sampler): \(total) samples; JIT-leaf samples with Erlang frames after the first: \(run.walk); "
+            + zip(Self.truthFunctions, zip(shares, run.measuredShares)).map { "\($0.0) \(formatted($0.1.0))% (measured \(formatted($0.1.1))%)" }
+                .joined(separator: ", ")
+            + "; samples.beam.count \(beamCount), Erlang leaves \(erlangLeaf); with a named Erlang frame \(named);"
+            + " work stacks with their full caller path \(withWorkPath) of \(measured)")
+        if let heaviest = stacks.max(by: { $0.count < $1.count }) {
+            print("beam heaviest stack (\(heaviest.count)): \(heaviest.frames.joined(separator: ";"))")
+        }
+        if measured < 800 {
+            failures.append("only \(measured) samples with a known function of \(total)")
+        } else {
+            if run.measuredShares.count != 3 || run.measuredShares.reduce(0, +) < 99 {
+                failures.append("the workload measured no CPU time in its functions while sampled")
+            } else {
+                for (name, (share, truth)) in zip(Self.truthFunctions, zip(shares, run.measuredShares)) where abs(share - truth) > 3 {
+                    failures.append("\(name) \(formatted(share))%, truth \(formatted(truth))% (measured by the workload)")
+                }
+            }
+            // The callers, not only the leaf: rounds/2, descend/2 ×8 and measure/1 above each unit of work.
+            if percent(Int64(withWorkPath), of: Int64(measured)) < 95 {
+                failures.append("\(withWorkPath) of \(measured) work stacks with rounds/2, descend/2 ×8 and measure/1 above, under 95%")
+            }
+        }
+        if run.walk.share < 95 {
+            failures.append("\(run.walk) JIT-leaf samples with Erlang frames after the first one, under 95%")
+        }
+        // Named, not only walked: samples with a named Erlang frame, of the JIT-leaf ones after the first walked one.
+        if percent(Int64(named), of: Int64(run.walk.after)) < 95 {
+            failures.append("\(named) samples with a named Erlang frame of \(run.walk.after) JIT-leaf samples after the first walked one, under 95%")
+        }
+        // Every named Erlang leaf counts; a JIT leaf named by address only may too.
+        if beamCount < Int64(erlangLeaf) || beamCount > Int64(total) {
+            failures.append("samples.beam.count \(beamCount), but \(erlangLeaf) samples with a named Erlang leaf of \(total)")
+        }
+        #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))\n\(run.report.prefix(6000))")
+    }
+
+    struct Run: Sendable {
+        var pid: Int32
+        var walk = CPythonTests.WalkCoverage()
+        var measuredShares: [Double] = []
+        var foldedURL: URL
+        var metricsURL: URL
+        var report: String
+    }
+
+    static func run(startsAfterSampler: Bool) throws -> Run {
+        guard FileManager.default.isExecutableFile(atPath: escript) else {
+            throw EndToEndFailure("\(escript) is missing: Debian's erlang-nox (or erlang-base) package is required (scripts/install-deps.sh)")
+        }
+        let script = repositoryRoot.appendingPathComponent("Tests/Workloads/erlang/known_truth.erl").path
+        let session = try LiveSession(name: "beam", frequency: 999)
+        var started: ChildProcess?
+        var baseline = CPythonTests.MeasuredTruth()
+        var final = CPythonTests.MeasuredTruth()
+        func start() throws -> ChildProcess {
+            let process = try ChildProcess(escript, [script], log: session.directory.appendingPathComponent("known_truth.log"))
+            started = process
+            try waitUntil("the VM to report its first truth", seconds: 60) {
+                guard process.isRunning else { throw EndToEndFailure("the workload exited: \(process.log)") }
+                return process.log.contains("truth ")
+            }
+            return process
+        }
+        let process: ChildProcess
+        do {
+            if startsAfterSampler {
+                try session.start()
+                process = try start()
+            } else {
+                process = try start()
+                try session.start()
+            }
+            let cpu = process.cpuSeconds
+            baseline = CPythonTests.MeasuredTruth(log: process.log)
+            try waitUntil("the VM to run 4 s on a CPU", seconds: 300) { process.cpuSeconds - cpu >= 4 }
+            final = CPythonTests.MeasuredTruth(log: process.log)
+            process.signal(SIGKILL)
+            try process.waitForExit(seconds: 30, "the workload")
+            try session.waitForExitRecord(of: process.pid)
+            try session.stop()
+        } catch {
+            started?.signal(SIGKILL)
+            session.kill()
+            throw EndToEndFailure("\(error)\n\(session.logs)")
+        }
+        var run = Run(pid: process.pid, measuredShares: final.shares(since: baseline), foldedURL: session.foldedURL,
+                      metricsURL: session.metricsURL, report: try String(contentsOf: session.reportURL, encoding: .utf8))
+        run.walk = try coverage(captureDirectory: session.captureDirectory, pid: process.pid)
+        return run
+    }
+
+    /// In stream order, the VM's samples whose leaf is JIT code (its `memfd:` executable
+    /// mapping) before and after the first one with Erlang frames, and how many of the latter
+    /// have them. A leaf in C code (a BIF, the garbage collector) has none in stage 1.
+    static func coverage(captureDirectory: URL, pid: Int32) throws -> CPythonTests.WalkCoverage {
+        var walk = CPythonTests.WalkCoverage()
+        var jit: [(start: UInt64, end: UInt64)] = []
+        let names = try FileManager.default.contentsOfDirectory(atPath: captureDirectory.path).filter { $0.hasSuffix(".tndm") }.sorted()
+        for name in names {
+            var decoder = StreamDecoder()
+            decoder.feed(try Data(contentsOf: captureDirectory.appendingPathComponent(name)))
+            while let record = try decoder.next() {
+                if case .mappings(let mappings) = record, mappings.pid == pid {
+                    jit = mappings.mappings.filter { $0.path.contains("memfd:") }.map { ($0.start, $0.end) }
+                }
+                guard case .sample(let sample) = record, sample.pid == pid, let leaf = sample.userStack.first,
+                      jit.contains(where: { $0.start <= leaf && leaf < $0.end }) else { continue }
+                let hasFrames = sample.interpreterStackKind == .beam
+                if hasFrames || walk.after > 0 {
+                    walk.after += 1
+                    if hasFrames { walk.withFrames += 1 }
+                } else {
+                    walk.before += 1
+                }
+            }
+        }
+        return walk
+    }
+}

@@ -1,0 +1,345 @@
+/* ---- Erlang/BEAM frames (docs/beam.md, bpf/tandem_beam.h) ---- */
+#include "walker_common.bpf.h"
+
+/* The sampler's per-ERTS-major layouts, written once at load. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, TANDEM_BEAM_MAX_LAYOUTS);
+    __type(key, __u32);
+    __type(value, struct tandem_beam_layout);
+} beam_layouts SEC(".maps");
+
+/* VMs whose addresses the sampler checked (control record 31). */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, TANDEM_BEAM_MAX_PROCESSES);
+    __type(key, __u32);
+    __type(value, struct tandem_beam_process);
+} beam_processes SEC(".maps");
+
+/* Functions sent, with the stream generation they were sent in. */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 65536);
+    __type(key, struct tandem_beam_function_key);
+    __type(value, __u64);
+} beam_functions_sent SEC(".maps");
+
+/*
+ * What beam_resolve found for a pc, by VM (its loader-given instance) and active code index:
+ * a loop's few call sites and pcs are resolved once, not by two binary searches (about 16
+ * reads) per sample. A code load switches the active index, so lookups under the new one
+ * miss; an entry can only be stale when a module's code was purged and another's put at the
+ * same pc while the index came round to the same value (docs/beam.md, Limits).
+ */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, TANDEM_BEAM_RESOLVED_PCS);
+    __type(key, struct tandem_beam_pc_key);
+    __type(value, __u64);
+} beam_resolved SEC(".maps");
+
+/* [0]: the generation of the stream the sampler writes now (it bumps it per connection). */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u64);
+} beam_stream SEC(".maps");
+
+/* The walk in progress: the bpf_loop callback keeps its frames and its block of stack here. */
+struct beam_scratch {
+    struct tandem_beam_walk walk;
+    __u64 stack[TANDEM_BEAM_STACK_BLOCK_WORDS];
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct beam_scratch);
+} beam_scratch SEC(".maps");
+
+/* What beam_resolve returns when the pc is in no module of the table, or a read failed
+ * (an ErtsCodeInfo is word-aligned: 1 is never one). */
+#define BEAM_NOT_FOUND 1
+
+/*
+ * The ErtsCodeInfo of the function whose code holds `pc`, found by two binary searches: the
+ * active code index's module table (`modules`, `count` Ranges), then the module's sorted
+ * functions[]. 0: in a module but outside its functions (its header, line table, literals);
+ * BEAM_NOT_FOUND otherwise. A global function: the verifier checks it once, not per call.
+ */
+__noinline __u64 beam_resolve(__u64 pc, __u64 modules, __u64 count, __u32 layout_index)
+{
+    struct tandem_beam_layout *layout = bpf_map_lookup_elem(&beam_layouts, &layout_index);
+    if (!layout || count == 0 || count > TANDEM_BEAM_MAX_ENTRIES)
+        return BEAM_NOT_FOUND;
+    __u64 low = 0, high = count, header = 0;
+    for (int step = 0; step < TANDEM_BEAM_SEARCH_STEPS && low < high; step++) {
+        __u64 middle = (low + high) / 2;
+        __u64 range[2];
+        if (bpf_probe_read_user(range, sizeof(range), (void *)(modules + middle * layout->range_size)))
+            return BEAM_NOT_FOUND;
+        if (pc < range[0]) {
+            high = middle;
+        } else if (pc >= range[1]) {
+            low = middle + 1;
+        } else {
+            header = range[0];
+            break;
+        }
+    }
+    if (header == 0)
+        return BEAM_NOT_FOUND;
+    __u64 functions;
+    if (read_user_u64(&functions, header + layout->code_header_function_count) ||
+        functions > TANDEM_BEAM_MAX_ENTRIES)
+        return BEAM_NOT_FOUND;
+    __u64 table = header + layout->code_header_functions;
+    low = 0;
+    high = functions;
+    for (int step = 0; step < TANDEM_BEAM_SEARCH_STEPS && low < high; step++) {
+        __u64 middle = (low + high) / 2;
+        __u64 bounds[2]; /* functions[middle] and functions[middle + 1]: the table has one more */
+        if (bpf_probe_read_user(bounds, sizeof(bounds), (void *)(table + middle * 8)))
+            return BEAM_NOT_FOUND;
+        if (pc < bounds[0])
+            high = middle;
+        else if (pc >= bounds[1])
+            low = middle + 1;
+        else
+            return bounds[0];
+    }
+    return 0;
+}
+
+/* beam_resolve through beam_resolved; `owner` is the VM's instance << 32 | the active code
+ * index (a global function takes at most five arguments). */
+__noinline __u64 beam_resolve_cached(__u64 pc, __u64 modules, __u64 count, __u32 layout_index, __u64 owner)
+{
+    struct tandem_beam_pc_key key = { .pc = pc, .instance = owner >> 32, .code_index = (__u32)owner };
+    __u64 *resolved = bpf_map_lookup_elem(&beam_resolved, &key);
+    if (resolved)
+        return *resolved;
+    __u64 code_info = beam_resolve(pc, modules, count, layout_index);
+    bpf_map_update_elem(&beam_resolved, &key, &code_info, BPF_ANY);
+    return code_info;
+}
+
+/* Copies the name of atom `term` into `destination`. Returns the bytes copied, -1 when unreadable. */
+static __always_inline int beam_copy_atom(__u8 *destination, __u64 term, __u64 segments,
+                                          struct tandem_beam_layout *layout)
+{
+    if ((term & layout->atom_tag_mask) != layout->atom_tag)
+        return -1;
+    __u64 index = term >> (layout->atom_term_shift & 63);
+    __u64 shift = layout->atom_segment_shift & 63;
+    __u64 segment, atom, name;
+    __u16 length;
+    if (read_user_u64(&segment, segments + 8 * (index >> shift)) ||
+        read_user_u64(&atom, segment + 8 * (index & ((1ULL << shift) - 1))) ||
+        bpf_probe_read_user(&length, sizeof(length), (void *)(atom + layout->atom_length)) ||
+        read_user_u64(&name, atom + layout->atom_name))
+        return -1;
+    __u32 bytes = length;
+    if (bytes >= TANDEM_BEAM_ATOM_BYTES)
+        return -1;
+    if (bytes > 0 && bpf_probe_read_user(destination, bytes, (void *)name))
+        return -1;
+    return bytes;
+}
+
+/* Emits the record of `code_info` (its MFA and names). Returns 0 when it is in the ring buffer.
+ * A global function, checked once. */
+__noinline int beam_emit_function(__u32 pid, __u64 code_info, __u32 layout_index, __u64 atom_table, __u32 instance)
+{
+    struct tandem_beam_layout *layout = bpf_map_lookup_elem(&beam_layouts, &layout_index);
+    if (!layout)
+        return -1;
+    __u64 mfa[3];
+    if (bpf_probe_read_user(mfa, sizeof(mfa), (void *)(code_info + layout->code_info_mfa)))
+        return -1;
+    struct tandem_beam_function_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+    if (!event) {
+        count(TANDEM_COUNTER_BEAM_FUNCTION_RINGBUF_FULL);
+        return -1;
+    }
+    struct tandem_beam_function_event_fields *fields = &event->fields;
+    fields->kind = TANDEM_EVENT_BEAM_FUNCTION;
+    fields->pid = pid;
+    fields->code_info = code_info;
+    fields->module = mfa[0];
+    fields->function = mfa[1];
+    fields->arity = mfa[2];
+    fields->layout = layout_index;
+    fields->instance = instance;
+    __u32 flags = 0;
+    __u64 segments = 0;
+    int copied = -1;
+    if (!read_user_u64(&segments, atom_table + layout->index_table_segments))
+        copied = beam_copy_atom(event->module, mfa[0], segments, layout);
+    fields->module_bytes = copied < 0 ? 0 : copied;
+    flags |= copied < 0 ? TANDEM_BEAM_FUNCTION_MODULE_UNREADABLE : 0;
+    copied = segments ? beam_copy_atom(event->function, mfa[1], segments, layout) : -1;
+    fields->function_bytes = copied < 0 ? 0 : copied;
+    flags |= copied < 0 ? TANDEM_BEAM_FUNCTION_NAME_UNREADABLE : 0;
+    fields->flags = flags;
+    bpf_ringbuf_submit(event, BPF_RB_NO_WAKEUP);
+    count(TANDEM_COUNTER_BEAM_FUNCTION_RECORDS);
+    return 0;
+}
+
+struct beam_walk_state {
+    __u64 sp;           /* the next block of the Erlang stack to scan */
+    __u64 modules;      /* the active code index's Range array and its length */
+    __u64 count;
+    __u64 low;          /* the code: from the first module's start to the last one's end */
+    __u64 high;
+    __u64 normal_exit;  /* the continuation pointer at the bottom of every process's stack */
+    __u64 atom_table;
+    __u64 generation;
+    __u32 pid;
+    __u32 instance;
+    __u32 layout;
+    __u32 code_index;   /* the active one, when the walk started */
+    __u32 done;         /* the scan reached normal_exit */
+};
+
+/* Keeps the frame of `pc` (the leaf's pc or a continuation pointer); emits its function's
+ * record the first time in the stream. Returns 0 when the walk is full. */
+static __always_inline int beam_keep_frame(struct tandem_beam_walk *walk, struct beam_walk_state *state, __u64 pc)
+{
+    __u32 count = walk->count;
+    if (count >= TANDEM_BEAM_MAX_FRAMES) {
+        walk->flags |= TANDEM_BEAM_WALK_TRUNCATED;
+        return 0;
+    }
+    __u64 code_info = beam_resolve_cached(pc, state->modules, state->count, state->layout,
+                                          (__u64)state->instance << 32 | state->code_index);
+    if (code_info == BEAM_NOT_FOUND)
+        return 1;
+    walk->frames[count].code_info = code_info;
+    walk->frames[count].pc = pc;
+    walk->count = count + 1;
+    if (code_info == 0)
+        return 1;
+    struct tandem_beam_function_key key = { .code_info = code_info, .pid = state->pid, .instance = state->instance };
+    __u64 *sent = bpf_map_lookup_elem(&beam_functions_sent, &key);
+    if ((!sent || *sent != state->generation) &&
+        beam_emit_function(state->pid, code_info, state->layout, state->atom_table, state->instance) == 0)
+        bpf_map_update_elem(&beam_functions_sent, &key, &state->generation, BPF_ANY);
+    return 1;
+}
+
+/* One block of the Erlang stack: each word tagged 00 (a header tag, which no stack term has)
+ * that points into the code is a continuation pointer. */
+static long beam_stack_block(__u64 index, struct beam_walk_state *state)
+{
+    __u32 zero = 0;
+    struct beam_scratch *scratch = bpf_map_lookup_elem(&beam_scratch, &zero);
+    if (!scratch)
+        return 1;
+    struct tandem_beam_walk *walk = &scratch->walk;
+    if (bpf_probe_read_user(scratch->stack, sizeof(scratch->stack), (void *)state->sp)) {
+        walk->flags |= TANDEM_BEAM_WALK_TRUNCATED;
+        return 1;
+    }
+    state->sp += sizeof(scratch->stack);
+    for (int i = 0; i < TANDEM_BEAM_STACK_BLOCK_WORDS; i++) {
+        __u64 word = scratch->stack[i];
+        if (word == state->normal_exit) {
+            state->done = 1;
+            return 1;
+        }
+        if ((word & 3) == 0 && word >= state->low && word < state->high && !beam_keep_frame(walk, state, word))
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * Walks the Erlang frames of the current thread into the per-CPU scratch walk: the leaf pc
+ * when it lies in a module's code, then the continuation pointers on the Erlang stack (sp is
+ * the Erlang process's stack while JIT code runs, docs/beam.md). Returns the scratch walk,
+ * or 0 when the process is no checked VM.
+ */
+static __always_inline struct tandem_beam_walk *beam_walk(__u32 pid)
+{
+    struct tandem_beam_process *process = bpf_map_lookup_elem(&beam_processes, &pid);
+    if (!process)
+        return 0;
+    __u32 zero = 0;
+    struct beam_scratch *scratch = bpf_map_lookup_elem(&beam_scratch, &zero);
+    struct tandem_beam_layout *layout = bpf_map_lookup_elem(&beam_layouts, &process->layout);
+    __u64 *generation = bpf_map_lookup_elem(&beam_stream, &zero);
+    if (!scratch || !layout || !generation || layout->erts_major == 0)
+        return 0;
+    struct tandem_beam_walk *walk = &scratch->walk;
+    walk->count = 0;
+    walk->flags = 0;
+    count(TANDEM_COUNTER_BEAM_WALKS);
+
+    struct pt_regs regs;
+    struct task_struct *task = bpf_get_current_task_btf();
+    if (bpf_probe_read_kernel(&regs, sizeof(regs), (void *)bpf_task_pt_regs(task)) || (regs.cs & 3) != 3) {
+        walk->flags |= TANDEM_BEAM_WALK_NOT_ERLANG;
+        return walk;
+    }
+    struct beam_walk_state state = {
+        .sp = regs.rsp, .atom_table = process->atom_table_address, .generation = *generation,
+        .pid = pid, .instance = process->instance, .layout = process->layout,
+    };
+    __u32 code_index = 0;
+    __u64 ranges[2], first[2], last[2];
+    if (bpf_probe_read_user(&code_index, sizeof(code_index), (void *)process->active_code_index_address) ||
+        code_index >= layout->code_index_count ||
+        bpf_probe_read_user(ranges, sizeof(ranges),
+                            (void *)(process->ranges_address + code_index * layout->ranges_size)) ||
+        read_user_u64(&state.normal_exit, process->normal_exit_address)) {
+        walk->flags |= TANDEM_BEAM_WALK_READ_ERROR;
+        return walk;
+    }
+    state.code_index = code_index;
+    state.modules = ranges[0];
+    state.count = ranges[1];
+    if (state.count == 0 || state.count > TANDEM_BEAM_MAX_ENTRIES ||
+        bpf_probe_read_user(first, sizeof(first), (void *)state.modules) ||
+        bpf_probe_read_user(last, sizeof(last), (void *)(state.modules + (state.count - 1) * layout->range_size))) {
+        walk->flags |= TANDEM_BEAM_WALK_READ_ERROR;
+        return walk;
+    }
+    state.low = first[0];
+    state.high = last[1];
+    if (regs.rip < state.low || regs.rip >= state.high) {
+        walk->flags |= TANDEM_BEAM_WALK_NOT_ERLANG;
+        return walk;
+    }
+    beam_keep_frame(walk, &state, regs.rip);
+    bpf_loop(TANDEM_BEAM_STACK_BLOCKS, beam_stack_block, &state, 0);
+    if (!state.done)
+        walk->flags |= TANDEM_BEAM_WALK_TRUNCATED;
+    if (walk->count > 0)
+        count(TANDEM_COUNTER_BEAM_FRAMES_FOUND);
+    return walk;
+}
+
+/* Emits a sample of a BEAM process: the sample (as fill_sample fills it), then its Erlang frames. */
+static __always_inline int emit_beam_sample(void *ctx, struct tandem_beam_walk *walk, int unwound,
+                                            struct unwind_result *user)
+{
+    struct tandem_beam_sample_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+    if (!event) {
+        count(TANDEM_COUNTER_SAMPLES_RINGBUF_FULL);
+        return 0;
+    }
+    fill_sample(ctx, &event->sample, TANDEM_EVENT_BEAM_SAMPLE, unwound, user);
+    __u32 frames = walk->count;
+    event->walk.flags = walk->flags;
+    event->walk.count = 0;
+    if (frames > 0 && frames <= TANDEM_BEAM_MAX_FRAMES &&
+        !bpf_probe_read_kernel(event->walk.frames, frames * sizeof(struct tandem_beam_frame), walk->frames))
+        event->walk.count = frames;
+    bpf_ringbuf_submit(event, BPF_RB_NO_WAKEUP);
+    return 0;
+}
