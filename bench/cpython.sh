@@ -14,7 +14,7 @@
 #             first sample with Python frames.
 #   cost      two Debian python3.11 workloads (both CPUs busy), DURATION s at 99 Hz, with the
 #             Python walk and with --no-interpreter-frames, REPEAT times alternately: BPF time
-#             per run of tandem_sample (kernel.bpf_stats_enabled=1, bpftool) and the sampler's
+#             per run of tandem_sample (BPF_ENABLE_STATS held, bpftool) and the sampler's
 #             CPU (its threads' schedstat), both after a 5 s warm-up.
 #   peer      one Debian python3.11 workload, profiled by tandem and by
 #             `py-spy record --native --rate 99 -f raw` at the same time for DURATION s.
@@ -42,10 +42,6 @@ for part in "${PARTS[@]}"; do
 done
 
 die() { echo "cpython.sh: $*" >&2; exit 1; }
-[ "$(id -u)" -eq 0 ] || die "run as root (loads BPF, runs the aggregator as the user tandem)"
-for tool in bpftool python3 setpriv; do
-    command -v "$tool" >/dev/null || die "needs $tool (apt-get install -y bpftool python3 util-linux)"
-done
 PYTHONS=(
     "pyb-deb311 /usr/bin/python3.11"
     "pyb-38 /root/.pyenv/versions/3.8.18/bin/python3.8"
@@ -61,74 +57,13 @@ for entry in "${PYTHONS[@]}"; do
 done
 SCRIPT=$ROOT/Tests/Workloads/python/known_truth.py
 
-. scripts/release-binaries.sh
-if [ -z "${BIN:-}" ]; then
-    tandem_build_release >/dev/null
-    BIN=$TANDEM_BIN
-fi
-if [ ! -x "$BIN/tandem-sampler" ] || [ ! -x "$BIN/tandem-aggregator" ]; then
-    die "no tandem-sampler / tandem-aggregator in $BIN"
-fi
-tandem_ensure_user
-
 WORK=${WORK:-$(mktemp -d /tmp/tandem-cpython.XXXXXX)}
+NAME=cpython.sh
+# The release daemons, the user tandem, WORK, start_tandem/stop_tandem, cpu_seconds, bpf_stats.
+. bench/tandem-session.sh
 mkdir -p "$WORK/bin"
-chown tandem: "$WORK"
-chmod 0750 "$WORK"
 export TANDEM_BENCH_LINKS=$WORK/bin
-
-AGGREGATOR_PID=""
-SAMPLER_PID=""
-WORKLOAD_PIDS=()
 WORKLOADS_STARTED=0
-cleanup() {
-    for pid in "${WORKLOAD_PIDS[@]:-}"; do
-        if [ -n "$pid" ]; then kill -KILL "$pid" 2>/dev/null || true; fi
-    done
-    if [ -n "$SAMPLER_PID" ]; then kill -INT "$SAMPLER_PID" 2>/dev/null || true; fi
-    if [ -n "$AGGREGATOR_PID" ]; then kill -TERM "$AGGREGATOR_PID" 2>/dev/null || true; fi
-    wait 2>/dev/null || true
-    sysctl -qw kernel.bpf_stats_enabled=0 2>/dev/null || true
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# start_tandem RUN [SAMPLER FLAGS...]: aggregator (user tandem) with its outputs in
-# WORK/RUN/out and its captures in WORK/RUN/captures, then the sampler; returns when sampling.
-start_tandem() {
-    local run=$WORK/$1; shift
-    mkdir -p "$run/out" "$run/captures"
-    chown -R tandem: "$run"
-    setpriv --reuid=tandem --regid=tandem --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs -- \
-        "$BIN/tandem-aggregator" serve --socket "$run/a.sock" --socket-mode 0660 --output-dir "$run/out" \
-        --capture "$run/captures" --log-level notice 2>"$run/aggregator.log" &
-    AGGREGATOR_PID=$!
-    for _ in $(seq 100); do
-        [ -S "$run/a.sock" ] && break
-        kill -0 "$AGGREGATOR_PID" 2>/dev/null || { cat "$run/aggregator.log" >&2; die "the aggregator exited"; }
-        sleep 0.1
-    done
-    [ -S "$run/a.sock" ] || die "the aggregator did not create $run/a.sock (log: $run/aggregator.log)"
-    setpriv --groups "$(id -g tandem)" -- "$BIN/tandem-sampler" --socket "$run/a.sock" --samples-per-second "$HZ" \
-        --log-level info "$@" >"$run/sampler.log" 2>&1 &
-    SAMPLER_PID=$!
-    for _ in $(seq 300); do
-        grep -q 'sampling' "$run/sampler.log" 2>/dev/null && return 0
-        kill -0 "$SAMPLER_PID" 2>/dev/null || { cat "$run/sampler.log" >&2; die "the sampler exited"; }
-        sleep 0.1
-    done
-    die "the sampler did not start sampling in 30 s (log: $run/sampler.log)"
-}
-
-stop_tandem() {
-    local run=$WORK/$1
-    kill -INT "$SAMPLER_PID"
-    wait "$SAMPLER_PID" || { cat "$run/sampler.log" >&2; die "the sampler failed"; }
-    SAMPLER_PID=""
-    kill -TERM "$AGGREGATOR_PID"
-    wait "$AGGREGATOR_PID" || { cat "$run/aggregator.log" >&2; die "the aggregator failed"; }
-    AGGREGATOR_PID=""
-}
 
 # start_workload COMM INTERPRETER: known_truth.py through WORK/bin/COMM (comm from the exec);
 # returns once it printed "ready". Its pid is the last of WORKLOAD_PIDS.
@@ -153,37 +88,10 @@ stop_workloads() {
     WORKLOAD_PIDS=()
 }
 
-# CPU seconds of PID so far, all threads (scheduler run time, as bench/sampler-overhead.sh).
-cpu_seconds() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.6f", s / 1e9 }'; }
-# "run_time_ns run_cnt walks" of the sampler PID: run_time_ns and run_cnt of the tandem_sample
-# program it holds open (prog_id in /proc/PID/fdinfo: other samplers on the host do not count)
-# and TANDEM_COUNTER_CPYTHON_WALKS (bpf/tandem_sampler.h) of its `counters` map (map_id).
-bpf_stats() {
-    local progs maps
-    progs=$(grep -h '^prog_id:' /proc/"$1"/fdinfo/* 2>/dev/null | awk '{print $2}' | sort -u | tr '\n' ' ')
-    maps=$(grep -h '^map_id:' /proc/"$1"/fdinfo/* 2>/dev/null | awk '{print $2}' | sort -u | tr '\n' ' ')
-    python3 - "$progs" "$maps" <<'PY'
-import json, subprocess, sys
-CPYTHON_WALKS = 14  # TANDEM_COUNTER_CPYTHON_WALKS
-def bpftool(*args):
-    return json.loads(subprocess.run(["bpftool", "-j", *args], capture_output=True, text=True, check=True).stdout)
-progs = {int(i) for i in sys.argv[1].split()}
-maps = {int(i) for i in sys.argv[2].split()}
-found = [p for p in bpftool("prog", "show") if p.get("name") == "tandem_sample" and p.get("id") in progs]
-if not found:
-    sys.exit("cpython.sh: no tandem_sample program held by the sampler")
-walks = 0
-for m in bpftool("map", "show"):
-    if m.get("name") == "counters" and m.get("id") in maps:
-        for entry in bpftool("map", "dump", "id", str(m["id"])):
-            key, value = entry.get("key"), entry.get("value")
-            if isinstance(key, list):  # no BTF: little-endian hex bytes
-                key = int.from_bytes(bytes(int(b, 16) for b in key), "little")
-                value = int.from_bytes(bytes(int(b, 16) for b in value), "little")
-            if key == CPYTHON_WALKS:
-                walks = int(value)
-print(sum(p.get("run_time_ns", 0) for p in found), sum(p.get("run_cnt", 0) for p in found), walks)
-PY
+# "run_time_ns run_cnt walks" of the sampler PID's tandem_sample program and its counter
+# TANDEM_COUNTER_CPYTHON_WALKS (bpf/tandem_sampler.h), from bench/tandem-session.sh's bpf_stats.
+cpython_bpf_stats() {
+    bpf_stats "$1" 14 | tr ' ' '\n' | awk -F'[=/]' '$1 == "tandem_sample" { ns = $2; runs = $3 } $1 == "counter:14" { walks = $2 } END { print ns, runs, walks }'
 }
 
 # start_all ARRAY: every interpreter of PYTHONS; appends COMM=PID to the array named ARRAY.
@@ -224,7 +132,7 @@ part_versions() {
 }
 
 part_cost() {
-    sysctl -qw kernel.bpf_stats_enabled=1
+    hold_bpf_stats
     echo "### cost: two pyb-cost workloads (Debian python3.11), ${DURATION} s at $HZ Hz after ${WARMUP} s, $(date -u +%H:%M) UTC"
     echo "| run | Python walk | BPF µs per run of tandem_sample | runs | of them walked (Python) | sampler CPU per wall second | sampler's cpython counters at exit |"
     echo "|---:|---|---:|---:|---:|---:|---|"
@@ -237,9 +145,9 @@ part_cost() {
             start_workload pyb-cost /usr/bin/python3.11
             start_tandem "$run" "${flags[@]}"
             sleep "$WARMUP"
-            cpu0=$(cpu_seconds "$SAMPLER_PID"); t0=$(date +%s.%N); bpf0=$(bpf_stats "$SAMPLER_PID")
+            cpu0=$(cpu_seconds "$SAMPLER_PID"); t0=$(date +%s.%N); bpf0=$(cpython_bpf_stats "$SAMPLER_PID")
             sleep "$DURATION"
-            cpu1=$(cpu_seconds "$SAMPLER_PID"); t1=$(date +%s.%N); bpf1=$(bpf_stats "$SAMPLER_PID")
+            cpu1=$(cpu_seconds "$SAMPLER_PID"); t1=$(date +%s.%N); bpf1=$(cpython_bpf_stats "$SAMPLER_PID")
             stop_workloads
             stop_tandem "$run"
             counters=$(grep -o 'cpython: [^[]*' "$WORK/$run/sampler.log" | head -n 1 | sed 's/^cpython: //; s/ *$//' || true)
@@ -256,7 +164,6 @@ print(f"| {i} | {walk} | {per_run:.2f} | {int(runs)} | {walked} | {(cpu1 - cpu0)
 PY
         done
     done
-    sysctl -qw kernel.bpf_stats_enabled=0
     echo
 }
 
