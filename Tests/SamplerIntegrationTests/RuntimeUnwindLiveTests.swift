@@ -155,6 +155,13 @@ extension SamplerLiveTests {
         /// refused any rbp below rsp as a loop: nearly every stack of the program was cut
         /// (`[truncated]`) at the first such switch, below the same frames that other samples
         /// showed continuing. At most 10% of the samples in the program's Erlang code may be cut now.
+        /// Whether a folded segment is an Erlang frame BEAM's walker named: `module:function/arity`.
+        static func isErlangFrame(_ segment: String) -> Bool {
+            guard let slash = segment.lastIndex(of: "/"), let colon = segment.firstIndex(of: ":"), colon < slash else { return false }
+            let arity = segment[segment.index(after: slash)...]
+            return !arity.isEmpty && arity.allSatisfy(\.isNumber)
+        }
+
         @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: Workload.erlang), "needs erlang-base"))
         func erlangJITStacksContinueAcrossStackSwitches() throws {
             let scratch = try makeScratchDirectory()
@@ -216,17 +223,21 @@ extension SamplerLiveTests {
             where line.hasPrefix("beam.smp;") {
                 let count = Int(line.split(separator: " ").last ?? "") ?? 0
                 let stack = line[..<(line.lastIndex(of: " ") ?? line.endIndex)]
-                if stack.split(separator: ";").last?.hasPrefix("$") == true { jitLeaves += count }
-                guard line.contains("$unwind_erlang:mix/2") else { continue }
+                // A JIT leaf: named by the perf map (`$module:function/arity`), or replaced by
+                // the Erlang frames BEAM's walker names (`module:function/arity`, docs/beam.md).
+                if let leaf = stack.split(separator: ";").last, leaf.hasPrefix("$") || Self.isErlangFrame(String(leaf)) {
+                    jitLeaves += count
+                }
+                guard line.contains("unwind_erlang:mix/2") else { continue }
                 inErlang += count
                 if line.contains(";[truncated];") { cut += count }
             }
             #expect(inErlang >= 300, "samples in unwind_erlang:mix/2: \(inErlang)")
             #expect(Double(cut) <= 0.1 * Double(inErlang), "\(cut) of \(inErlang) samples in unwind_erlang:mix/2 are [truncated]")
-            // Samples whose leaf is JIT code the perf map names (`$module:function/arity`,
-            // `$global::...`) count as BEAM's, not native (docs/jit-frames.md); so may unnamed ones.
+            // Samples whose leaf is JIT code the perf map or the walker names count as BEAM's,
+            // not native (docs/jit-frames.md, docs/beam.md); so may unnamed ones.
             let beam = try otlpSum(metrics, "samples.beam.count")
-            print("beam.smp: \(jitLeaves) samples with a JIT leaf named by the perf map; samples.beam.count \(beam)")
+            print("beam.smp: \(jitLeaves) samples with a JIT leaf named by the perf map or the walker; samples.beam.count \(beam)")
             #expect(jitLeaves >= 100, "samples of beam.smp with a JIT leaf: \(jitLeaves)")
             #expect(beam >= Int64(jitLeaves), "samples.beam.count \(beam), samples of beam.smp with a JIT leaf \(jitLeaves)")
         }
