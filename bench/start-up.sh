@@ -64,7 +64,7 @@ echo "|---|---|"
 printf '| sampler: exec to sampling (s) | %.2f |\n' "$(echo "$sampling - $start" | bc)"
 # Each walker's load time as the loader logged it; it loads them one after the other from
 # about when sampling starts, so the running sum is when each is in.
-grep 'interpreter walker loaded' "$WORK/sampler.log" | sed -E 's/.*took=([0-9.]+) seconds walker=([a-z_]+).*/\2 \1/' |
+grep 'interpreter walker loaded' "$WORK/sampler.log" | sed -E 's/.*took=([0-9.]+) seconds walker=([a-z0-9_]+).*/\2 \1/' |
     awk '{ sum += $2; printf "| %s | loaded in %.2f s; in use %.2f s after sampling started |\n", $1, $2, sum }'
 
 capture=$(ls "$WORK"/captures/* | head -n 1)
