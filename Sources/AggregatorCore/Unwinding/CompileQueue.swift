@@ -24,7 +24,7 @@ struct CompileQueue<Job> {
     mutating func append(_ job: Job, identity: FileIdentity, size: Int, isLarge: Bool) {
         entries.append(Entry(identity: identity, size: size, sequence: nextSequence, isLarge: isLarge, job: job))
         nextSequence += 1
-        demand[identity, default: 0] += 0
+        if demand[identity] == nil { demand[identity] = 0 }
     }
 
     /// A sample of a process waiting for `identity`'s table; a file not queued (compiling,

@@ -236,11 +236,11 @@ public final class UnwindTableCache: Sendable {
         work.unlock()
     }
 
-    /// A sample of a process that waits for the table of `identity`: its compile moves up
-    /// the queue (a file already compiling or compiled is not counted).
-    public func noteDemand(for identity: FileIdentity) {
+    /// A sample of a process that waits for the tables of `identities`: their compiles move
+    /// up the queue (a file already compiling or compiled is not counted). One lock a sample.
+    public func noteDemand(for identities: [FileIdentity]) {
         work.lock()
-        queued.noteDemand(for: identity)
+        for identity in identities { queued.noteDemand(for: identity) }
         work.unlock()
     }
 

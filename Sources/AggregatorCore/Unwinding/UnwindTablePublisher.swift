@@ -106,10 +106,9 @@ public final class UnwindTablePublisher {
     public var maximumTableBytes = ControlDecoderLimits.default.maximumTableBytes
     /// Processes whose last set had mappings with a table still being compiled: sent
     /// again by `poll()` once the tables are ready.
-    private var waiting: [Int32: Mappings] = [:]
-    /// The files each waiting process's tables are being compiled from: its samples move
+    /// With the files those tables are being compiled from: each sample of the process moves
     /// their compiles up the cache's queue, the hottest process's first.
-    private var waitingFiles: [Int32: [FileIdentity]] = [:]
+    private var waiting: [Int32: (mappings: Mappings, files: [FileIdentity])] = [:]
     /// File requests sent and not answered yet, by file.
     private var outstanding: [FileIdentity: FileRequest] = [:]
     /// File requests waiting for room among the outstanding ones.
@@ -157,9 +156,7 @@ public final class UnwindTablePublisher {
             return
         }
         let isFirst = lastSampleTime.updateValue(time, forKey: pid) == nil
-        if let files = waitingFiles[pid] {
-            for file in files { cache.noteDemand(for: file) }
-        }
+        if let files = waiting[pid]?.files { cache.noteDemand(for: files) }
         if time >= nextRetirementCheck {
             nextRetirementCheck = time &+ idleRetirementNanoseconds / 4
             retireIdleProcesses(now: time)
@@ -177,7 +174,6 @@ public final class UnwindTablePublisher {
         for (pid, last) in lastSampleTime where now > last && now - last >= idleRetirementNanoseconds {
             lastSampleTime.removeValue(forKey: pid)
             waiting.removeValue(forKey: pid)
-            waitingFiles.removeValue(forKey: pid)
             publishedTables.removeValue(forKey: pid)
             if channel.send(.unwindMappings(UnwindMappings(pid: pid, entries: []))) {
                 counters.mappingsRecordsSent += 1
@@ -208,7 +204,9 @@ public final class UnwindTablePublisher {
             let result = entry(for: mapping, pid: mappings.pid)
             guard case .covered(let entry, let cpython, let hotspot, let ruby) = result else {
                 if case .pending = result {
-                    pendingFiles.append(FileIdentity(device: mapping.device, inode: mapping.inode))
+                    // Once per file: a sample counts once for each file its process waits for.
+                    let file = FileIdentity(device: mapping.device, inode: mapping.inode)
+                    if !pendingFiles.contains(file) { pendingFiles.append(file) }
                 } else {
                     counters.mappingsUncovered += 1
                 }
@@ -223,10 +221,8 @@ public final class UnwindTablePublisher {
         }
         if pendingFiles.isEmpty {
             waiting.removeValue(forKey: mappings.pid)
-            waitingFiles.removeValue(forKey: mappings.pid)
         } else {
-            waiting[mappings.pid] = mappings
-            waitingFiles[mappings.pid] = pendingFiles
+            waiting[mappings.pid] = (mappings, pendingFiles)
         }
         if channel.send(.unwindMappings(UnwindMappings(pid: mappings.pid, entries: entries))) {
             counters.mappingsRecordsSent += 1
@@ -412,10 +408,9 @@ public final class UnwindTablePublisher {
     /// Sends the sets that waited for tables now compiled; call after each chunk of input.
     public func poll() {
         guard !waiting.isEmpty else { return }
-        for (pid, mappings) in waiting.sorted(by: { $0.key < $1.key }) where isReady(mappings) {
+        for (pid, entry) in waiting.sorted(by: { $0.key < $1.key }) where isReady(entry.mappings) {
             waiting.removeValue(forKey: pid)
-            waitingFiles.removeValue(forKey: pid)
-            publish(mappings)
+            publish(entry.mappings)
         }
         channel.flush()
     }
@@ -435,7 +430,6 @@ public final class UnwindTablePublisher {
     /// Sends an empty set for a pid that exec'd or exited, so its old tables stop applying.
     public func forget(pid: Int32) {
         waiting.removeValue(forKey: pid)
-        waitingFiles.removeValue(forKey: pid)
         latest.removeValue(forKey: pid)
         publishedTables.removeValue(forKey: pid)
         republishedAfterEviction.removeValue(forKey: pid)
