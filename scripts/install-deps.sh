@@ -37,7 +37,7 @@ fi
 missing_pip=()
 for package in "${PIP_PACKAGES[@]}"; do
     name=${package%%==*}
-    installed=$(python3 -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p')
+    installed=$(python3 -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p' || true)
     if [ -z "$installed" ] || { [ "$name" != "$package" ] && [ "$installed" != "${package#*==}" ]; }; then
         missing_pip+=("$package")
     fi
