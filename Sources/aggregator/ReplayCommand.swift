@@ -19,11 +19,17 @@ struct ReplayCommand: ParsableCommand {
     @OptionGroup var pipeline: PipelineOptions
     @OptionGroup var outputs: OutputOptions
 
+    @Option(help: "Leave out the samples taken in the first this many seconds after the sampler started (the stream's start if the capture does not say), e.g. to look at a run past its start-up; they are counted in the summary.")
+    var skipSeconds: Double = 0
+
     @Argument(help: "Capture files (each the bytes of one stream).")
     var files: [String]
 
     func validate() throws {
         guard !files.isEmpty else { throw ValidationError("name at least one capture file") }
+        guard skipSeconds.isFinite, skipSeconds >= 0, skipSeconds <= 1e9 else {
+            throw ValidationError("--skip-seconds \(skipSeconds) is not a number of seconds from 0 to 1e9")
+        }
     }
 
     func run() throws {
@@ -35,7 +41,7 @@ struct ReplayCommand: ParsableCommand {
         // outputs are written with everything that could be decoded.
         var failures: [String] = []
         for file in files {
-            let stream = StreamPipeline(runtime: runtime, logger: logger)
+            let stream = StreamPipeline(runtime: runtime, logger: logger, skippingFirst: .seconds(skipSeconds))
             var bytes = 0
             do {
                 try CaptureReader.read(path: file) {

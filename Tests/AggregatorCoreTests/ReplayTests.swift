@@ -15,9 +15,9 @@ func temporaryDirectory() throws -> String {
 
 /// Replays `bytes` as one stream and returns the summary and the metrics file.
 func replay(_ bytes: [UInt8], configuration: CollectorConfiguration, outputs: OutputPaths,
-            chunkSize: Int = 4096) throws -> RunSummary {
+            chunkSize: Int = 4096, skippingFirst skipped: Duration = .zero) throws -> RunSummary {
     let runtime = try AggregatorRuntime(configuration: configuration, outputs: outputs, logger: quietLogger)
-    let stream = StreamPipeline(runtime: runtime, logger: quietLogger)
+    let stream = StreamPipeline(runtime: runtime, logger: quietLogger, skippingFirst: skipped)
     var error: (any Error)?
     do {
         var index = 0
@@ -58,6 +58,29 @@ func replay(_ bytes: [UInt8], configuration: CollectorConfiguration, outputs: Ou
         #expect(folded.contains("entry_SYSCALL_64;__x64_sys_write;tcp_sendmsg;_raw_spin_unlock 30"))
         let report = try String(contentsOfFile: directory + "/report.txt", encoding: .utf8)
         #expect(report.contains("network/tcp/write (write)"))
+    }
+
+    /// `replay --skip-seconds`: the samples of a run's first seconds, counted from the
+    /// sampler's start where the header has it and from the stream's start otherwise, are
+    /// in no output and counted as skipped. The synthetic stream takes a sample every
+    /// 10 ms from its start: its 30 TCP samples in the first 300 ms, then 20 futex and 50
+    /// user-only ones.
+    @Test(arguments: [(UInt64(0), Duration.milliseconds(305)), (UInt64(800_000_000), .milliseconds(505))])
+    func skippedSecondsLeaveTheFirstSamplesOut(samplerStart: UInt64, skipped: Duration) throws {
+        var header = SyntheticStream.header
+        header.samplerStartTime = samplerStart
+        let directory = try temporaryDirectory()
+        let summary = try replay(SyntheticStream.bytes(header: header), configuration: DefaultConfiguration.load(path: nil),
+                                 outputs: OutputPaths(metrics: directory + "/metrics.jsonl", folded: directory + "/stacks.folded"),
+                                 skippingFirst: skipped)
+        #expect(summary.samples == 100)
+        #expect(summary.skippedSamples == 30)
+        let metrics = try MetricsLines(path: directory + "/metrics.jsonl")
+        #expect(metrics.total("samples.kernel.count") == 20)
+        #expect(metrics.total("samples.user.count") == 50)
+        let folded = try String(contentsOfFile: directory + "/stacks.folded", encoding: .utf8)
+        #expect(!folded.contains("tcp_sendmsg"))
+        #expect(folded.contains("futex_wait 20"))
     }
 
     @Test func replayIsDeterministicWhateverTheChunkSize() throws {

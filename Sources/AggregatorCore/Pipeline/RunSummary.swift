@@ -19,6 +19,8 @@ public struct RunSummary: Hashable, Sendable, CustomStringConvertible {
     public var samplerUnrecorded: [String: UInt64] = [:]
     /// Samples the samplers say they collected (newest statistics of each run).
     public var samplerCollected: UInt64 = 0
+    /// Of `samples`, those a replay's `--skip-seconds` left out of every output.
+    public var skippedSamples = 0
     /// Samples of pids no process record described.
     public var unknownProcessSamples = 0
     public var framesResolved = 0
@@ -60,6 +62,7 @@ public struct RunSummary: Hashable, Sendable, CustomStringConvertible {
         samplerDrops.merge(other.samplerDrops, uniquingKeysWith: +)
         samplerUnrecorded.merge(other.samplerUnrecorded, uniquingKeysWith: +)
         samplerCollected += other.samplerCollected
+        skippedSamples += other.skippedSamples
         unknownProcessSamples += other.unknownProcessSamples
         framesResolved += other.framesResolved
         framesUnresolved += other.framesUnresolved
@@ -76,6 +79,9 @@ public struct RunSummary: Hashable, Sendable, CustomStringConvertible {
                      "samples received: \(samples); sampler collected \(samplerCollected), dropped \(totalSamplerDrops)"]
         if offCPUSamples > 0 {
             lines.append("off-CPU samples: \(offCPUSamples) (of the samples received), \(offCPUNanoseconds / 1_000_000) ms of waiting")
+        }
+        if skippedSamples > 0 {
+            lines.append("skipped: \(skippedSamples) samples taken before --skip-seconds (in no output)")
         }
         for (reason, count) in samplerDrops.sorted(by: { $0.key < $1.key }) where count > 0 {
             lines.append("  dropped (\(reason)): \(count)")

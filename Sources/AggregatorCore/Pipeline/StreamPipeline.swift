@@ -74,10 +74,18 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
 
     /// Processes whose unwind tables are not sent (the daemons themselves).
     private let unwindExcludedPIDs: Set<Int32>
+    /// Samples taken before this long after the sampler started (the stream's start when
+    /// the header does not say) are counted in `RunSummary.skippedSamples` and left out of
+    /// every output: replay's `--skip-seconds`, to look at a run past its start-up.
+    private let skippedStart: UInt64
+    /// The monotonic time from which samples count, once the header is known.
+    private var countedFrom: UInt64 = 0
 
     public init(runtime: AggregatorRuntime, logger: Logger, unwindTables: UnwindTableCache = .shared,
-                unwindExcludedPIDs: Set<Int32> = []) {
+                unwindExcludedPIDs: Set<Int32> = [], skippingFirst skippedStart: Duration = .zero) {
         self.unwindExcludedPIDs = unwindExcludedPIDs
+        let (seconds, attoseconds) = skippedStart.components
+        self.skippedStart = UInt64(clamping: seconds) &* 1_000_000_000 &+ UInt64(clamping: attoseconds / 1_000_000_000)
         self.runtime = runtime
         self.logger = logger
         self.unwindTables = unwindTables
@@ -199,6 +207,10 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         switch record {
         case .sample(let sample):
             summary.samples += 1
+            guard sample.time >= countedFrom else {
+                summary.skippedSamples += 1
+                return
+            }
             let symbolized = symbolizer.symbolize(sample)
             if sample.offCPUNanoseconds > 0 {
                 // Waiting, not CPU time: in neither the metrics (on-CPU by definition) nor
@@ -221,6 +233,10 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
             }
         case .header(let header):
             self.header = header
+            if skippedStart > 0 {
+                let start = header.samplerStartTime == 0 ? header.clock.monotonicNanoseconds : header.samplerStartTime
+                countedFrom = start.addingReportingOverflow(skippedStart).overflow ? .max : start + skippedStart
+            }
             summary.hostNames.insert(header.hostName)
             // A sampler that reads control records passes files the symbolizer cannot open.
             if control != nil, header.controlVersion >= ControlStream.currentVersion {
