@@ -9,6 +9,11 @@ usage:
       jdk.ExecutionSample` of the same JVM (Tests/Workloads/jvm/KnownTruth.java).
   bench/runtime-compare.py cpuprof FOLDED COMM CPUPROFILE WORKLOAD_LOG
       the same against the .cpuprofile `node --cpu-prof` wrote (Tests/Workloads/node/known_truth.js).
+  bench/runtime-compare.py window jvm|node FOLDED COMM WORKLOAD_LOG FROM_LINE
+      tandem alone over a window of the workload's life (bench/started-before.sh): the share
+      of the process's samples with the runtime's frames, and the innermost measured method's
+      shares beside the truth the workload measured over the same window (its cumulative
+      truth lines: the last one minus the last one among the log's first FROM_LINE lines).
 
 Each prints two tables. The innermost measured method: per sample, the innermost of the
 workload's three measured methods on its stack, as the live tests count (JVMTests,
@@ -42,16 +47,21 @@ def folded(path, comm):
             yield [function_name(f) for f in frames[1:]], int(count)
 
 
-def truth(log):
-    """The shares of the workload's last `truth alpha=N beta=N gamma=N` line."""
-    last = None
-    for line in open(log, encoding="utf-8", errors="replace"):
+def truth(log, from_line=0):
+    """The shares of the workload's last `truth alpha=N beta=N gamma=N` line (cumulative CPU
+    time per method), less the last such line among the log's first from_line lines."""
+    def spent(line):
+        values = dict(field.split("=", 1) for field in line.split()[1:])
+        return {key: float(values[key]) for key in ("alpha", "beta", "gamma")}
+    last, base = None, {"alpha": 0.0, "beta": 0.0, "gamma": 0.0}
+    for number, line in enumerate(open(log, encoding="utf-8", errors="replace"), start=1):
         if line.startswith("truth "):
             last = line
+            if number <= from_line:
+                base = spent(line)
     if last is None:
         sys.exit(f"runtime-compare.py: no truth line in {log}")
-    values = dict(field.split("=", 1) for field in last.split()[1:])
-    spent = {key: float(values[key]) for key in ("alpha", "beta", "gamma")}
+    spent = {key: value - base[key] for key, value in spent(last).items()}
     total = sum(spent.values())
     return {key: 100.0 * value / total for key, value in spent.items()} if total else {}
 
@@ -154,7 +164,39 @@ def cpuprofile_stacks(path):
     return [(path_of(sample), 1) for sample in profile.get("samples", [])]
 
 
+def print_window(runtime, folded_path, comm, log, from_line):
+    """Coverage and innermost shares of tandem's stacks of one process (see the usage)."""
+    suffix, measured = (".java", JVM_MEASURED) if runtime == "jvm" else (".js", NODE_MEASURED)
+    total = with_runtime = 0
+    stacks = []
+    for line in open(folded_path, encoding="utf-8", errors="replace"):
+        stack, _, count = line.rstrip("\n").rpartition(" ")
+        frames = stack.split(";")
+        if not frames or frames[0] != comm:
+            continue
+        total += int(count)
+        files = [re.match(r"^.* \(([^():]*)(:\d+)?\)$", f) for f in frames[1:]]
+        if any(m and m.group(1).endswith(suffix) for m in files):
+            with_runtime += int(count)
+        stacks.append(([function_name(f) for f in frames[1:]], int(count)))
+    truth_shares = truth(log, from_line)
+    ours = innermost(stacks, measured)
+    ours_total = sum(ours.values())
+    print(f"samples of {comm}: {total}; with {runtime} frames: {with_runtime} ({percent(with_runtime, total)} %); "
+          f"with a measured method: {ours_total}")
+    print()
+    print("| innermost measured method | truth over the window % | tandem % | points apart |")
+    print("|---|---:|---:|---:|")
+    for key, name in measured:
+        share = 100.0 * ours[key] / ours_total if ours_total else float("nan")
+        print(f"| `{name}` | {truth_shares.get(key, float('nan')):.1f} | {share:.1f} "
+              f"| {abs(share - truth_shares.get(key, float('nan'))):.1f} |")
+
+
 def main(argv):
+    if len(argv) == 7 and argv[1] == "window" and argv[2] in ("jvm", "node"):
+        print_window(argv[2], argv[3], argv[4], argv[5], int(argv[6]))
+        return
     if len(argv) != 6 or argv[1] not in ("jfr", "cpuprof"):
         sys.exit(__doc__)
     _, kind, folded_path, comm, peer_path, log = argv
