@@ -53,6 +53,23 @@ struct HotSpotPublisherTests {
         #expect(records.allSatisfy { $0 == expected }, "\(records)")
     }
 
+    /// The JVM is named as its mappings arrive, from a read of libjvm.so's symbols, not once
+    /// its 1.5 MB unwind table has compiled (seconds, more on a busy host): a JVM started
+    /// before the sampler has Java frames within the sampler's first seconds.
+    @Test func theJVMIsNamedBeforeItsTableCompiles() throws {
+        let writer = CollectingWriter()
+        let cache = UnwindTableCache()
+        let publisher = UnwindTablePublisher(cache: cache, channel: writer.channel(), logger: quietLogger)
+        publisher.walksHotSpot = true
+        publisher.noteMappings(Mappings(pid: 4242, mappings: [try Self.textMapping()]))
+        publisher.noteSample(pid: 4242)
+        let named = try writer.records().filter { if case .hotspotProcess = $0 { true } else { false } }
+        let tables = try writer.records().filter { if case .unwindTable = $0 { true } else { false } }
+        cache.waitForPendingCompiles()
+        #expect(named.count == 1)
+        #expect(tables.isEmpty, "the table was sent already: the test shows nothing")
+    }
+
     @Test func tracersWithoutHotSpotNameNoJVM() throws {
         #expect(try published(walksHotSpot: false).isEmpty)
     }

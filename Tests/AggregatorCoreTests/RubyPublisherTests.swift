@@ -44,6 +44,22 @@ import Glibc
         #expect(records.allSatisfy { $0 == expected }, "\(records)")
     }
 
+    /// The VM is named as its mappings arrive (libruby's name says what it is), not once
+    /// libruby's unwind table has compiled: a Ruby process's first samples have Ruby frames.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: library)))
+    func theVMIsNamedBeforeItsTableCompiles() throws {
+        let writer = CollectingWriter()
+        let cache = UnwindTableCache()
+        let publisher = UnwindTablePublisher(cache: cache, channel: writer.channel(), logger: quietLogger)
+        publisher.walksRuby = true
+        publisher.noteMappings(Mappings(pid: 4243, mappings: [try Self.textMapping()]))
+        publisher.noteSample(pid: 4243)
+        let records = try writer.records()
+        cache.waitForPendingCompiles()
+        #expect(records.filter { if case .rubyProcess = $0 { true } else { false } }.count == 1)
+        #expect(!records.contains { if case .unwindTable = $0 { true } else { false } }, "the table was sent already: the test shows nothing")
+    }
+
     @Test(.enabled(if: FileManager.default.fileExists(atPath: library)))
     func tracersWithoutRubyNameNoVM() throws {
         #expect(try published(walksRuby: false).isEmpty)

@@ -1,8 +1,10 @@
 import BEAMSymbolization
 import CPythonSymbolization
 import ELF
+import HotSpotSymbolization
 import PerlSymbolization
 import PHPSymbolization
+import RubySymbolization
 import Symbolization
 import UnwindTableCompiler
 import UnwindTableFormat
@@ -10,12 +12,15 @@ import WireFormat
 
 /// An interpreter tandem walks, found in a mapped file: `anchorAddress` is the ELF address
 /// of what the sampler's walker starts from (`_PyRuntime`, `PL_thr_key`, `executor_globals`,
-/// a BEAM VM's `the_active_code_index`: its other addresses move by the same bias).
+/// a BEAM VM's `the_active_code_index`, a JVM's `CodeCache::_heaps`, the GOT word of Ruby's
+/// `ruby_current_ec` module id: their other addresses move by the same bias).
 enum MappedInterpreter: Hashable {
     case cpython(CPythonInterpreter)
     case perl(PerlInterpreter)
     case php(PHPInterpreter)
     case beam(BEAMVirtualMachine)
+    case hotspot(HotSpotRuntime)
+    case ruby(RubyInterpreter)
 
     var anchorAddress: UInt64 {
         switch self {
@@ -23,18 +28,22 @@ enum MappedInterpreter: Hashable {
         case .perl(let interpreter): interpreter.threadKeyAddress
         case .php(let interpreter): interpreter.executorGlobalsAddress
         case .beam(let machine): machine.activeCodeIndexAddress
+        case .hotspot(let runtime): runtime.codeCacheHeapsAddress
+        case .ruby(let vm): vm.moduleSlotAddress
         }
     }
 }
 
-/// Finds the CPython, Perl or PHP interpreter or the BEAM VM among a process's mapped files as
-/// soon as its mappings arrive, without waiting for the file's unwind table (seconds for a
-/// large static `python3`): so that a process's first samples already have its interpreter's frames.
+/// Finds the CPython, Perl, PHP or Ruby interpreter, the BEAM VM or the JVM among a process's
+/// mapped files as soon as its mappings arrive, without waiting for the file's unwind table
+/// (seconds for a large static `python3` or a 20 MB `libjvm.so`, and longer on a busy host):
+/// so that a process's first samples already have its interpreter's frames, and a process
+/// started before the sampler has them within its first seconds.
 ///
-/// Only files whose name says `python` (`python3.11`, `libpython3.11.so.1.0`) or `perl`
-/// (`perl`, `libperl.so.5.36`) or `php` (`php8.2`, `libphp.so`) or `beam` (`beam.smp`) are
-/// read here, once per file; a renamed CPython is still found by the table compile's parse
-/// (`CompiledUnwindTable.cpython`), later.
+/// Only files whose name says `python` (`python3.11`, `libpython3.11.so.1.0`), `perl`
+/// (`perl`, `libperl.so.5.36`), `php` (`php8.2`, `libphp.so`), `beam` (`beam.smp`), `ruby`
+/// (`libruby-3.1.so.3.1`) or is `libjvm.so` are read here, once per file; a renamed
+/// interpreter is still found by the table compile's parse (`CompiledUnwindTable`), later.
 final class InterpreterFiles {
     private struct Found {
         var interpreter: MappedInterpreter
@@ -58,10 +67,12 @@ final class InterpreterFiles {
         self.maximumFileSize = maximumFileSize
     }
 
-    /// Whether `path` may be an interpreter: its file name holds `python`, `perl`, `php` or `beam`.
+    /// Whether `path` may be an interpreter: its file name holds `python`, `perl`, `php`,
+    /// `beam` or `ruby`, or is `libjvm.so`.
     static func mayBeInterpreter(_ path: String) -> Bool {
         guard let name = path.split(separator: "/").last else { return false }
         return name.contains("python") || name.contains("perl") || name.contains("php") || name.contains("beam")
+            || name.contains("ruby") || name == "libjvm.so"
     }
 
     /// The interpreter mapped at `mapping` and its anchor's address in the process.
@@ -139,11 +150,20 @@ final class InterpreterFiles {
                     if case .unsupported(let reason) = php { refusal = reason }
                     // The ERTS version is in the file's directory (`…/erts-13.1.5/bin/beam.smp`).
                     let beam = (try? BEAMVirtualMachine.detect(in: elf, path: name)) ?? .notBEAM
-                    guard case .virtualMachine(let found) = beam else {
+                    if case .virtualMachine(let found) = beam {
+                        interpreter = .beam(found)
+                    } else {
                         if case .unsupported(let reason) = beam { refusal = reason }
-                        return (nil, refusal)
+                        // Refusals of these two are logged by the table compile's detection.
+                        let hotspot = name.hasSuffix("/libjvm.so") ? (try? HotSpotRuntime.detect(in: elf)) ?? .notHotSpot : .notHotSpot
+                        if case .runtime(let found) = hotspot {
+                            interpreter = .hotspot(found)
+                        } else if case .interpreter(let found) = (try? RubyInterpreter.detect(in: elf)) ?? .notRuby {
+                            interpreter = .ruby(found)
+                        } else {
+                            return (nil, refusal)
+                        }
                     }
-                    interpreter = .beam(found)
                 }
             }
         }

@@ -80,7 +80,7 @@ public final class UnwindTablePublisher {
     public var walksPHP = true
     /// Name each process's BEAM VM to the sampler, which then walks its Erlang frames (docs/beam.md).
     public var walksBEAM = true
-    private var walksInterpreters: Bool { walksCPython || walksPerl || walksPHP || walksBEAM }
+    private var walksInterpreters: Bool { walksCPython || walksPerl || walksPHP || walksBEAM || walksHotSpot || walksRuby }
     private lazy var interpreterFiles = InterpreterFiles(maximumFileSize: maximumFileSize)
     /// Name each process's Ruby VM to the sampler, which then walks its Ruby frames.
     public var walksRuby = true
@@ -287,16 +287,10 @@ public final class UnwindTablePublisher {
                 logger.info("no Java frames for \(path): \(reason)")
             }
         case .runtime(let runtime):
-            guard walksHotSpot else { return }
-            let record = HotSpotProcess(pid: pid, featureVersion: UInt32(runtime.featureVersion),
-                                        codeCacheHeapsAddress: runtime.codeCacheHeapsAddress &- mapping.bias,
-                                        callStubReturnAddressAddress: runtime.callStubReturnAddressAddress &- mapping.bias,
-                                        device: mapping.device, inode: mapping.inode)
-            guard channel.send(.hotspotProcess(record), urgent: true) else { return }
-            counters.hotspotProcessesSent += 1
-            if loggedInterpreters.insert(FileIdentity(device: mapping.device, inode: mapping.inode)).inserted {
-                logger.debug("HotSpot \(runtime.featureVersion).0.\(runtime.securityVersion) in \(path): walking the Java frames of its processes")
-            }
+            // Also for a file the name-based look found (the sampler applies a record again as
+            // is), as CPython's: that look reads by path only.
+            sendInterpreter(.hotspot(runtime), address: runtime.codeCacheHeapsAddress &- mapping.bias,
+                            device: mapping.device, inode: mapping.inode, path: path, pid: pid)
         }
     }
 
@@ -342,6 +336,19 @@ public final class UnwindTablePublisher {
                                               normalExitAddress: machine.normalExitAddress &+ bias,
                                               device: device, inode: inode))
             description = "ERTS \(machine.ertsVersion) in \(path): walking the Erlang frames of its processes"
+        case .hotspot(let runtime):
+            guard walksHotSpot else { return }
+            let bias = address &- runtime.codeCacheHeapsAddress
+            record = .hotspotProcess(HotSpotProcess(pid: pid, featureVersion: UInt32(runtime.featureVersion),
+                                                    codeCacheHeapsAddress: address,
+                                                    callStubReturnAddressAddress: runtime.callStubReturnAddressAddress &+ bias,
+                                                    device: device, inode: inode))
+            description = "HotSpot \(runtime.featureVersion).0.\(runtime.securityVersion) in \(path): walking the Java frames of its processes"
+        case .ruby(let vm):
+            guard walksRuby else { return }
+            record = .rubyProcess(RubyProcess(pid: pid, rubyVersion: vm.version.packed, moduleSlotAddress: address,
+                                              tlsOffset: vm.tlsOffset, device: device, inode: inode))
+            description = "Ruby \(vm.version) in \(path): walking the Ruby frames of its processes"
         }
         // Urgent: a few bytes that would otherwise wait behind the megabytes of tables a
         // stream's first seconds queue (the process's interpreter frames wait on it, its tables not).
@@ -351,6 +358,8 @@ public final class UnwindTablePublisher {
         case .perl: counters.perlProcessesSent += 1
         case .php: counters.phpProcessesSent += 1
         case .beam: counters.beamProcessesSent += 1
+        case .hotspot: counters.hotspotProcessesSent += 1
+        case .ruby: counters.rubyProcessesSent += 1
         }
         if loggedInterpreters.insert(FileIdentity(device: device, inode: inode)).inserted {
             logger.debug("\(description)")
@@ -368,14 +377,8 @@ public final class UnwindTablePublisher {
                 logger.info("no Ruby frames for \(path): \(reason)")
             }
         case .interpreter(let vm):
-            guard walksRuby else { return }
-            let record = RubyProcess(pid: pid, rubyVersion: vm.version.packed, moduleSlotAddress: vm.moduleSlotAddress &- mapping.bias,
-                                     tlsOffset: vm.tlsOffset, device: mapping.device, inode: mapping.inode)
-            guard channel.send(.rubyProcess(record), urgent: true) else { return }
-            counters.rubyProcessesSent += 1
-            if loggedInterpreters.insert(FileIdentity(device: mapping.device, inode: mapping.inode)).inserted {
-                logger.debug("Ruby \(vm.version) in \(path): walking the Ruby frames of its processes")
-            }
+            sendInterpreter(.ruby(vm), address: vm.moduleSlotAddress &- mapping.bias,
+                            device: mapping.device, inode: mapping.inode, path: path, pid: pid)
         }
     }
 
