@@ -130,45 +130,70 @@ final class InterpreterFiles {
     }
 
     /// The interpreter in a file's bytes, with the segments that place it; nil when none, with
-    /// the reason when the file holds an interpreter tandem does not walk.
+    /// the reason when the file holds an interpreter tandem does not walk. Only the detections
+    /// the file's name calls for run: each looks its symbols up in the whole `.symtab` when
+    /// `.dynsym` lacks them (58,000 symbols in libjvm.so), which is what the reader waits on.
     private static func interpreter(in bytes: [UInt8], name: String) -> (found: Found?, refusal: String?) {
         guard let elf = try? ELFFile(bytes: bytes, name: name) else { return (nil, nil) }
-        let interpreter: MappedInterpreter
+        let fileName = name.split(separator: "/").last.map(String.init) ?? name
         var refusal: String?
-        if case .interpreter(let cpython) = (try? CPythonInterpreter.detect(in: elf)) ?? .notCPython {
-            interpreter = .cpython(cpython)
-        } else {
-            let perl = (try? PerlInterpreter.detect(in: elf)) ?? .notPerl
-            if case .interpreter(let found) = perl {
-                interpreter = .perl(found)
-            } else {
-                if case .unsupported(let reason) = perl { refusal = reason }
-                let php = (try? PHPInterpreter.detect(in: elf)) ?? .notPHP
-                if case .interpreter(let found) = php {
-                    interpreter = .php(found)
-                } else {
-                    if case .unsupported(let reason) = php { refusal = reason }
-                    // The ERTS version is in the file's directory (`…/erts-13.1.5/bin/beam.smp`).
-                    let beam = (try? BEAMVirtualMachine.detect(in: elf, path: name)) ?? .notBEAM
-                    if case .virtualMachine(let found) = beam {
-                        interpreter = .beam(found)
-                    } else {
-                        if case .unsupported(let reason) = beam { refusal = reason }
-                        // Refusals of these two are logged by the table compile's detection.
-                        let hotspot = name.hasSuffix("/libjvm.so") ? (try? HotSpotRuntime.detect(in: elf)) ?? .notHotSpot : .notHotSpot
-                        if case .runtime(let found) = hotspot {
-                            interpreter = .hotspot(found)
-                        } else if case .interpreter(let found) = (try? RubyInterpreter.detect(in: elf)) ?? .notRuby {
-                            interpreter = .ruby(found)
-                        } else {
-                            return (nil, refusal)
-                        }
-                    }
-                }
+        for detection in detections where detection.fileName(fileName) {
+            switch detection.detect(elf, name) {
+            case .found(let interpreter):
+                return (Found(interpreter: interpreter, segments: UnwindTable.LoadSegment.segments(of: elf)), nil)
+            case .refused(let reason):
+                refusal = reason
+            case .none:
+                continue
             }
         }
-        return (Found(interpreter: interpreter, segments: UnwindTable.LoadSegment.segments(of: elf)), nil)
+        return (nil, refusal)
     }
+
+    private enum Detected {
+        case found(MappedInterpreter)
+        case refused(String)
+        case none
+    }
+
+    /// Each runtime's detection and the file names it is tried on. HotSpot's and Ruby's
+    /// refusals are logged by the table compile's detection (the same parse), not here.
+    private static let detections: [(fileName: @Sendable (String) -> Bool, detect: @Sendable (ELFFile, String) -> Detected)] = [
+        ({ $0.contains("python") }, { elf, _ in
+            switch (try? CPythonInterpreter.detect(in: elf)) ?? .notCPython {
+            case .interpreter(let found): .found(.cpython(found))
+            case .unsupported, .notCPython: .none
+            }
+        }),
+        ({ $0.contains("perl") }, { elf, _ in
+            switch (try? PerlInterpreter.detect(in: elf)) ?? .notPerl {
+            case .interpreter(let found): .found(.perl(found))
+            case .unsupported(let reason): .refused(reason)
+            case .notPerl: .none
+            }
+        }),
+        ({ $0.contains("php") }, { elf, _ in
+            switch (try? PHPInterpreter.detect(in: elf)) ?? .notPHP {
+            case .interpreter(let found): .found(.php(found))
+            case .unsupported(let reason): .refused(reason)
+            case .notPHP: .none
+            }
+        }),
+        // The ERTS version is in the file's directory (`…/erts-13.1.5/bin/beam.smp`).
+        ({ $0.contains("beam") }, { elf, path in
+            switch (try? BEAMVirtualMachine.detect(in: elf, path: path)) ?? .notBEAM {
+            case .virtualMachine(let found): .found(.beam(found))
+            case .unsupported(let reason): .refused(reason)
+            case .notBEAM: .none
+            }
+        }),
+        ({ $0 == "libjvm.so" }, { elf, _ in
+            if case .runtime(let found) = (try? HotSpotRuntime.detect(in: elf)) ?? .notHotSpot { .found(.hotspot(found)) } else { .none }
+        }),
+        ({ $0.contains("ruby") }, { elf, _ in
+            if case .interpreter(let found) = (try? RubyInterpreter.detect(in: elf)) ?? .notRuby { .found(.ruby(found)) } else { .none }
+        }),
+    ]
 
     /// The anchor in the process: the mapping's bias turns an ELF address into the
     /// process's (address − (elf − start)).
