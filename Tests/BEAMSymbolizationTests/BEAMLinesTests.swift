@@ -9,28 +9,24 @@ import Testing
 /// "known_truth.erl" (its list cells' heads, small integers, shifted right by 4 as the walker does).
 /// (scripts/beam-layouts/walk_beam.py reads the same tables.)
 @Suite struct BEAMLinesTests {
-    static func bytes(_ hex: String) -> [UInt8] {
-        var bytes: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            bytes.append(UInt8(hex[index..<next], radix: 16)!)
-            index = next
-        }
-        return bytes
+    /// Values as the VM keeps them: little-endian, `T`'s size each.
+    static func bytes<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] {
+        values.flatMap { value in withUnsafeBytes(of: value.littleEndian, Array.init) }
     }
 
     /// known_truth:alpha/2 (ErtsCodeInfo 0x7fa445491b60, next function at 0x7fa445491c18):
     /// lines 65 (its first clause, the entry's label) and 66 (the second clause's body).
-    static let alphaAddresses = bytes("5b1b4945a47f0000bb1b4945a47f0000")
-    static let alphaLocations = bytes("4100000142000001")
+    static let alphaAddresses = bytes([0x7fa4_4549_1b5b, 0x7fa4_4549_1bbb] as [UInt64])
+    static let alphaLocations = bytes([0x0100_0041, 0x0100_0042] as [UInt32])
     /// known_truth:measure/1 (ErtsCodeInfo 0x7fa445491838): lines 49-57.
-    static let measureAddresses = bytes("32184945a47f0000a6184945a47f0000c3184945a47f0000d0184945a47f0000f0184945a47f0000ff184945a47f00001a194945a47f000020194945a47f000035194945a47f0000")
-    static let measureLocations = bytes("310000013200000133000001340000013500000136000001370000013800000139000001")
+    static let measureAddresses = bytes([0x7fa4_4549_1832, 0x7fa4_4549_18a6, 0x7fa4_4549_18c3, 0x7fa4_4549_18d0,
+                                         0x7fa4_4549_18f0, 0x7fa4_4549_18ff, 0x7fa4_4549_191a, 0x7fa4_4549_1920,
+                                         0x7fa4_4549_1935] as [UInt64])
+    static let measureLocations = bytes((UInt32(0x31)...0x39).map { 0x0100_0000 | $0 })
     /// The small-integer terms of "known_truth.erl"'s list cells, as read.
     static let fileTerms: [UInt64] = [0x6bf, 0x6ef, 0x6ff, 0x77f, 0x6ef, 0x5ff, 0x74f, 0x72f, 0x75f, 0x74f, 0x68f, 0x2ef,
                                       0x65f, 0x72f, 0x6cf]
-    static var fileName: [UInt8] { fileTerms.flatMap { term in withUnsafeBytes(of: UInt32(term >> 4).littleEndian, Array.init) } }
+    static var fileName: [UInt8] { bytes(fileTerms.map { UInt32($0 >> 4) }) }
 
     static func lines(_ addresses: [UInt8], _ locations: [UInt8], flags: BEAMFunctionFlags = [], size: UInt32 = 4,
                       file: UInt32 = 1, name: [UInt8] = fileName) throws -> BEAMLines? {
@@ -60,8 +56,9 @@ import Testing
     @Test func twoByteLocationsAndFileZero() throws {
         // error_handler:undefined_function/3 (ErtsCodeInfo 0x7fd654a95ab0, same VM build, a
         // kernel module: loc_size 2, every location file 0, lines 39 40 42 44 42).
-        let addresses = Self.bytes("ae5aa954d67f00001c5ba954d67f0000865ba954d67f0000145ca954d67f0000af5ca954d67f0000")
-        let locations = Self.bytes("270028002a002c002a00")
+        let addresses = Self.bytes([0x7fd6_54a9_5aae, 0x7fd6_54a9_5b1c, 0x7fd6_54a9_5b86, 0x7fd6_54a9_5c14,
+                                    0x7fd6_54a9_5caf] as [UInt64])
+        let locations = Self.bytes([39, 40, 42, 44, 42] as [UInt16])
         let function = try #require(try BEAMLines(flags: [], lineAddresses: addresses, locationSize: 2, locations: locations,
                                                   fileIndex: 0, fileName: [], module: "error_handler"))
         #expect(function.file == "error_handler.erl")
