@@ -65,53 +65,77 @@ struct {
 #define BEAM_NOT_FOUND 1
 
 /*
- * The ErtsCodeInfo of the function whose code holds `pc`, found by two binary searches: the
- * active code index's module table (`modules`, `count` Ranges), then the module's sorted
- * functions[]. 0: in a module but outside its functions (its header, line table, literals);
- * BEAM_NOT_FOUND otherwise. A global function: the verifier checks it once, not per call.
+ * The code header (BeamCodeHeader *) of the module whose range holds `pc`: a binary search of
+ * the active code index's module table (`modules`, `count` Ranges); 0 when none does or a read
+ * failed. A global function: the verifier checks it once, not per call.
  */
-__noinline __u64 beam_resolve(__u64 pc, __u64 modules, __u64 count, __u32 layout_index)
+__noinline __u64 beam_find_module(__u64 pc, __u64 modules, __u64 count, __u32 layout_index)
 {
     struct tandem_beam_layout *layout = bpf_map_lookup_elem(&beam_layouts, &layout_index);
     if (!layout || count == 0 || count > TANDEM_BEAM_MAX_ENTRIES)
-        return BEAM_NOT_FOUND;
-    __u64 low = 0, high = count, header = 0;
+        return 0;
+    __u64 low = 0, high = count;
     for (int step = 0; step < TANDEM_BEAM_SEARCH_STEPS && low < high; step++) {
         __u64 middle = (low + high) / 2;
         __u64 range[2];
         if (bpf_probe_read_user(range, sizeof(range), (void *)(modules + middle * layout->range_size)))
-            return BEAM_NOT_FOUND;
-        if (pc < range[0]) {
+            return 0;
+        if (pc < range[0])
             high = middle;
-        } else if (pc >= range[1]) {
+        else if (pc >= range[1])
             low = middle + 1;
-        } else {
-            header = range[0];
-            break;
-        }
+        else
+            return range[0];
     }
-    if (header == 0)
-        return BEAM_NOT_FOUND;
+    return 0;
+}
+
+/*
+ * The index in the module's sorted functions[] of the function whose code holds `pc` (a binary
+ * search: entry i starts function i, entry i + 1 ends it); -1 when the pc lies outside its
+ * functions (its header, line table, literals), -2 when a read failed. Global, checked once.
+ */
+__noinline long beam_find_function(__u64 pc, __u64 header, __u32 layout_index)
+{
+    struct tandem_beam_layout *layout = bpf_map_lookup_elem(&beam_layouts, &layout_index);
     __u64 functions;
-    if (read_user_u64(&functions, header + layout->code_header_function_count) ||
+    if (!layout || read_user_u64(&functions, header + layout->code_header_function_count) ||
         functions > TANDEM_BEAM_MAX_ENTRIES)
-        return BEAM_NOT_FOUND;
+        return -2;
     __u64 table = header + layout->code_header_functions;
-    low = 0;
-    high = functions;
+    __u64 low = 0, high = functions;
     for (int step = 0; step < TANDEM_BEAM_SEARCH_STEPS && low < high; step++) {
         __u64 middle = (low + high) / 2;
         __u64 bounds[2]; /* functions[middle] and functions[middle + 1]: the table has one more */
         if (bpf_probe_read_user(bounds, sizeof(bounds), (void *)(table + middle * 8)))
-            return BEAM_NOT_FOUND;
+            return -2;
         if (pc < bounds[0])
             high = middle;
         else if (pc >= bounds[1])
             low = middle + 1;
         else
-            return bounds[0];
+            return middle;
     }
-    return 0;
+    return -1;
+}
+
+/*
+ * The ErtsCodeInfo of the function whose code holds `pc`: 0 when the pc is in a module but
+ * outside its functions; BEAM_NOT_FOUND otherwise.
+ */
+static __always_inline __u64 beam_resolve(__u64 pc, __u64 modules, __u64 count, __u32 layout_index)
+{
+    struct tandem_beam_layout *layout = bpf_map_lookup_elem(&beam_layouts, &layout_index);
+    __u64 header = beam_find_module(pc, modules, count, layout_index);
+    if (!layout || header == 0)
+        return BEAM_NOT_FOUND;
+    long index = beam_find_function(pc, header, layout_index);
+    __u64 code_info;
+    if (index == -1)
+        return 0;
+    if (index < 0 || read_user_u64(&code_info, header + layout->code_header_functions + index * 8))
+        return BEAM_NOT_FOUND;
+    return code_info;
 }
 
 /* beam_resolve through beam_resolved; `owner` is the VM's instance << 32 | the active code
@@ -150,10 +174,87 @@ static __always_inline int beam_copy_atom(__u8 *destination, __u64 term, __u64 s
     return bytes;
 }
 
-/* Emits the record of `code_info` (its MFA and names). Returns 0 when it is in the ring buffer.
- * A global function, checked once. */
-__noinline int beam_emit_function(__u32 pid, __u64 code_info, __u32 layout_index, __u64 atom_table, __u32 instance)
+/*
+ * Copies function `index`'s slice of its module's line table into `event`: the code addresses
+ * starting its lines and their locations (file << 24 | line), at most TANDEM_BEAM_MAX_LINES,
+ * then the name of its first location's file (file k > 0 is the Erlang string fname_ptr[k - 1];
+ * file 0 is the module's name with ".erl", which the aggregator has). Returns the flags.
+ */
+static __always_inline __u32 beam_copy_lines(struct tandem_beam_function_event *event, __u64 header, long index,
+                                             struct tandem_beam_layout *layout)
 {
+    struct tandem_beam_function_event_fields *fields = &event->fields;
+    __u64 line_table = 0, file_names, locations, first, bounds[2];
+    __s32 location_size;
+    if (index < 0 || index >= TANDEM_BEAM_MAX_ENTRIES ||
+        read_user_u64(&line_table, header + layout->code_header_line_table))
+        return TANDEM_BEAM_FUNCTION_LINES_UNREADABLE;
+    if (line_table == 0)
+        return TANDEM_BEAM_FUNCTION_NO_LINES;
+    __u64 functions = line_table + layout->line_table_functions;
+    if (read_user_u64(&file_names, line_table + layout->line_table_file_names) ||
+        bpf_probe_read_user(&location_size, sizeof(location_size), (void *)(line_table + layout->line_table_location_size)) ||
+        read_user_u64(&locations, line_table + layout->line_table_locations) ||
+        read_user_u64(&first, functions) ||
+        bpf_probe_read_user(bounds, sizeof(bounds), (void *)(functions + index * 8)) ||
+        (location_size != 2 && location_size != 4) || bounds[1] < bounds[0] || bounds[0] < first ||
+        (bounds[0] - first) % 8 || (bounds[1] - bounds[0]) % 8)
+        return TANDEM_BEAM_FUNCTION_LINES_UNREADABLE;
+    __u64 lines = (bounds[1] - bounds[0]) / 8;
+    __u32 flags = 0;
+    if (lines == 0)
+        return TANDEM_BEAM_FUNCTION_NO_LINES;
+    if (lines > TANDEM_BEAM_MAX_LINES) {
+        lines = TANDEM_BEAM_MAX_LINES;
+        flags |= TANDEM_BEAM_FUNCTION_LINES_TRUNCATED;
+    }
+    __u32 size = location_size == 2 ? 2 : 4;
+    __u32 location_bytes = lines * size;
+    if (location_bytes > sizeof(event->locations))
+        return TANDEM_BEAM_FUNCTION_LINES_UNREADABLE;
+    /* Entry j of the whole table (func_tab[0] is entry 0) has its location at loc_tab[j]. */
+    __u64 entry = (bounds[0] - first) / 8;
+    if (bpf_probe_read_user(event->line_addresses, lines * 8, (void *)bounds[0]) ||
+        bpf_probe_read_user(event->locations, location_bytes, (void *)(locations + entry * size)))
+        return TANDEM_BEAM_FUNCTION_LINES_UNREADABLE;
+    fields->line_count = lines;
+    fields->location_size = size;
+    __u32 location = size == 2 ? *(__u16 *)event->locations : *(__u32 *)event->locations;
+    __u32 file = location >> 24;
+    fields->file_index = file;
+    if (file == 0)
+        return flags;
+    __u64 term;
+    if (read_user_u64(&term, file_names + (file - 1) * 8))
+        return flags | TANDEM_BEAM_FUNCTION_FILE_UNREADABLE;
+    __u32 characters = 0;
+    for (int i = 0; i < TANDEM_BEAM_FILE_CHARACTERS && (term & 3) == TANDEM_BEAM_LIST_TAG; i++) {
+        __u64 cell[2];
+        if (bpf_probe_read_user(cell, sizeof(cell), (void *)(term - TANDEM_BEAM_LIST_TAG)) ||
+            (cell[0] & 0xf) != TANDEM_BEAM_SMALL_TAG)
+            return flags | TANDEM_BEAM_FUNCTION_FILE_UNREADABLE;
+        event->file[i] = cell[0] >> 4;
+        characters = i + 1;
+        term = cell[1];
+    }
+    if (term != TANDEM_BEAM_NIL)
+        return flags | TANDEM_BEAM_FUNCTION_FILE_UNREADABLE;
+    fields->file_characters = characters;
+    return flags;
+}
+
+/*
+ * Emits the record of `code_info`, function `index` of the module whose code header is
+ * `header`: its MFA, names and lines. Returns 0 when it is in the ring buffer. A global
+ * function, checked once.
+ */
+__noinline int beam_emit_function(__u32 pid, __u64 code_info, __u64 header, long index)
+{
+    struct tandem_beam_process *process = bpf_map_lookup_elem(&beam_processes, &pid);
+    if (!process)
+        return -1;
+    __u32 layout_index = process->layout;
+    __u64 atom_table = process->atom_table_address;
     struct tandem_beam_layout *layout = bpf_map_lookup_elem(&beam_layouts, &layout_index);
     if (!layout)
         return -1;
@@ -173,7 +274,12 @@ __noinline int beam_emit_function(__u32 pid, __u64 code_info, __u32 layout_index
     fields->function = mfa[1];
     fields->arity = mfa[2];
     fields->layout = layout_index;
-    fields->instance = instance;
+    fields->instance = process->instance;
+    fields->line_count = 0;
+    fields->location_size = 0;
+    fields->file_index = 0;
+    fields->file_characters = 0;
+    fields->reserved = 0;
     __u32 flags = 0;
     __u64 segments = 0;
     int copied = -1;
@@ -184,6 +290,7 @@ __noinline int beam_emit_function(__u32 pid, __u64 code_info, __u32 layout_index
     copied = segments ? beam_copy_atom(event->function, mfa[1], segments, layout) : -1;
     fields->function_bytes = copied < 0 ? 0 : copied;
     flags |= copied < 0 ? TANDEM_BEAM_FUNCTION_NAME_UNREADABLE : 0;
+    flags |= beam_copy_lines(event, header, index, layout);
     fields->flags = flags;
     bpf_ringbuf_submit(event, BPF_RB_NO_WAKEUP);
     count(TANDEM_COUNTER_BEAM_FUNCTION_RECORDS);
@@ -197,7 +304,6 @@ struct beam_walk_state {
     __u64 low;          /* the code: from the first module's start to the last one's end */
     __u64 high;
     __u64 normal_exit;  /* the continuation pointer at the bottom of every process's stack */
-    __u64 atom_table;
     __u64 generation;
     __u32 pid;
     __u32 instance;
@@ -226,8 +332,12 @@ static __always_inline int beam_keep_frame(struct tandem_beam_walk *walk, struct
         return 1;
     struct tandem_beam_function_key key = { .code_info = code_info, .pid = state->pid, .instance = state->instance };
     __u64 *sent = bpf_map_lookup_elem(&beam_functions_sent, &key);
-    if ((!sent || *sent != state->generation) &&
-        beam_emit_function(state->pid, code_info, state->layout, state->atom_table, state->instance) == 0)
+    if (sent && *sent == state->generation)
+        return 1;
+    /* Once per function and stream: its module and index again, for its lines. */
+    __u64 header = beam_find_module(code_info, state->modules, state->count, state->layout);
+    long index = header ? beam_find_function(code_info, header, state->layout) : -1;
+    if (beam_emit_function(state->pid, code_info, header, index) == 0)
         bpf_map_update_elem(&beam_functions_sent, &key, &state->generation, BPF_ANY);
     return 1;
 }
@@ -287,7 +397,7 @@ static __always_inline struct tandem_beam_walk *beam_walk(__u32 pid)
         return walk;
     }
     struct beam_walk_state state = {
-        .sp = regs.rsp, .atom_table = process->atom_table_address, .generation = *generation,
+        .sp = regs.rsp, .generation = *generation,
         .pid = pid, .instance = process->instance, .layout = process->layout,
     };
     __u32 code_index = 0;

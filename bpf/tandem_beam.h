@@ -45,6 +45,15 @@ enum tandem_beam_counter {
 #define TANDEM_BEAM_RESOLVED_PCS 65536
 /* An atom's name: at most 255 bytes (MAX_ATOM_CHARACTERS), copied up to this bound. */
 #define TANDEM_BEAM_ATOM_BYTES 256
+/* Line entries of one function copied from its module's line table (a larger function's
+ * first ones; its record says so), and characters of its file name (an Erlang string). */
+#define TANDEM_BEAM_MAX_LINES 512
+#define TANDEM_BEAM_FILE_CHARACTERS 256
+/* Erlang terms of a file name (stable across ERTS majors): a list cell is a pointer tagged
+ * 01 to {head, tail}; a character is a small integer (value << 4 | 0xf); nil is 0x3b. */
+#define TANDEM_BEAM_LIST_TAG 1
+#define TANDEM_BEAM_SMALL_TAG 0xf
+#define TANDEM_BEAM_NIL 0x3b
 
 /* Byte offsets into one ERTS major's structs: the twin of Sources/BEAMLayouts' BEAMLayout. */
 struct tandem_beam_layout {
@@ -66,6 +75,11 @@ struct tandem_beam_layout {
     __u8 atom_tag;
     __u8 code_index_count;                  /* ERTS_NUM_CODE_IX */
     __u8 reserved;
+    __u16 code_header_line_table;           /* BeamCodeHeader.line_table (BeamCodeLineTab *, 0: none) */
+    __u16 line_table_file_names;            /* BeamCodeLineTab.fname_ptr (Eterm *: file k is [k - 1]) */
+    __u16 line_table_location_size;         /* BeamCodeLineTab.loc_size (int: 2 or 4) */
+    __u16 line_table_locations;             /* BeamCodeLineTab.loc_tab (Uint16 * or Uint32 *) */
+    __u16 line_table_functions;             /* BeamCodeLineTab.func_tab[] (const void **, one per function + 1) */
 };
 
 /* The value of beam_processes: the VM's addresses, as the sampler checked them (record 31). */
@@ -126,6 +140,14 @@ struct tandem_beam_sample_event {
 enum tandem_beam_function_flags {
     TANDEM_BEAM_FUNCTION_MODULE_UNREADABLE = 1,
     TANDEM_BEAM_FUNCTION_NAME_UNREADABLE = 2,
+    /* The module has no line table (preloaded modules), or the function no line entry. */
+    TANDEM_BEAM_FUNCTION_NO_LINES = 4,
+    /* The line table could not be read: no lines. */
+    TANDEM_BEAM_FUNCTION_LINES_UNREADABLE = 8,
+    /* More than TANDEM_BEAM_MAX_LINES entries: the first ones are copied. */
+    TANDEM_BEAM_FUNCTION_LINES_TRUNCATED = 16,
+    /* The file name of file_index could not be read (or is longer than the copy). */
+    TANDEM_BEAM_FUNCTION_FILE_UNREADABLE = 32,
 };
 
 struct tandem_beam_function_event_fields {
@@ -140,16 +162,27 @@ struct tandem_beam_function_event_fields {
     __u16 module_bytes;
     __u16 function_bytes;
     __u32 instance;                         /* the VM's, as beam_processes holds it */
+    __u16 line_count;                       /* line entries copied (addresses and locations) */
+    __u8 location_size;                     /* BeamCodeLineTab.loc_size: 2 or 4 bytes a location */
+    __u8 file_index;                        /* the file of the function's first location (LOC_FILE) */
+    __u16 file_characters;                  /* characters of that file's name copied (0 for file 0) */
+    __u16 reserved;
 };
 
 /*
  * A function the walker saw for the first time in this stream (TANDEM_EVENT_BEAM_FUNCTION):
- * its MFA and the bytes of its module's and its own atom names; the aggregator parses them.
+ * its MFA and the bytes of its module's and its own atom names, its slice of the module's line
+ * table (the code address starting each line and that line's location, file << 24 | line),
+ * and the name of its first location's file (the characters of an Erlang string); the
+ * aggregator parses them.
  */
 struct tandem_beam_function_event {
     struct tandem_beam_function_event_fields fields;
     __u8 module[TANDEM_BEAM_ATOM_BYTES];
     __u8 function[TANDEM_BEAM_ATOM_BYTES];
+    __u64 line_addresses[TANDEM_BEAM_MAX_LINES];
+    __u8 locations[TANDEM_BEAM_MAX_LINES * 4];  /* line_count × location_size bytes, as the VM keeps them */
+    __u32 file[TANDEM_BEAM_FILE_CHARACTERS];    /* code points */
 };
 
 #endif

@@ -12,7 +12,8 @@
 #      lands exactly `ERTS_NUM_CODE_IX * sizeof(struct ranges)` before the_staging_code_index;
 #   2. with the layout, scripts/beam-layouts/walk_beam.py walks a running
 #      Tests/Workloads/erlang/known_truth.erl (stopped for each walk): the module table is
-#      sorted, module known_truth has exactly its functions, and a scheduler's stack walks
+#      sorted, module known_truth has exactly its functions, its line table gives alpha/2,
+#      beta/2 and gamma/2 the file known_truth.erl and their clauses' lines, and a scheduler's stack walks
 #      from alpha/2, beta/2 or gamma/2 through measure/1, descend/2 x8 and rounds/2 to
 #      beam_normal_exit.
 #
@@ -31,9 +32,10 @@ erts_major=${erts%%.*}
 
 # Candidates by ERTS major: ranges size, .modules, .n; Range size; BeamCodeHeader
 # .num_functions, .functions; ErtsCodeInfo.mfa; IndexTable.seg_table; Atom.len, .name;
-# INDEX_PAGE_SHIFT; atom term shift, tag mask, tag; ERTS_NUM_CODE_IX.
+# INDEX_PAGE_SHIFT; atom term shift, tag mask, tag; ERTS_NUM_CODE_IX; BeamCodeHeader.line_table;
+# BeamCodeLineTab .fname_ptr, .loc_size, .loc_tab, .func_tab.
 case "$erts_major" in
-    13) row=(32 0 8 16 0 96 16 120 24 32 10 6 63 11 3) ;;
+    13) row=(32 0 8 16 0 96 16 120 24 32 10 6 63 11 3 72 0 8 16 24) ;;
     *) echo "beam-layouts: no candidate layout for ERTS $erts (OTP $otp); add one (docs/beam.md)" >&2; exit 1 ;;
 esac
 
@@ -66,20 +68,27 @@ for _ in $(seq 100); do grep -q '^truth' "$work/vm.log" 2>/dev/null && break; sl
 vm_pid=$(awk '/^ready / { print $2; exit }' "$work/vm.log")
 [ -n "$vm_pid" ] || { cat "$work/vm.log" >&2; echo "beam-layouts: the workload did not start" >&2; exit 1; }
 
-layout="${row[0]},${row[4]},${row[5]},${row[6]},${row[7]},${row[8]},${row[9]}"
+layout="${row[0]},${row[4]},${row[5]},${row[6]},${row[7]},${row[8]},${row[9]},${row[15]},${row[16]},${row[17]},${row[18]},${row[19]}"
+# The lines the module's line table must give alpha/2, beta/2 and gamma/2: each clause's line
+# in the source (the first clause's for the function's entry, the second's for its body).
+lines="lines"
+for name in alpha beta gamma; do
+    lines="$lines $name/2 known_truth.erl:$(grep -n "^$name(" Tests/Workloads/erlang/known_truth.erl | cut -d: -f1 | paste -sd,)"
+done
 functions='module known_truth: known_truth:main/1 known_truth:rounds/2 known_truth:descend/2 known_truth:keep/1 known_truth:measure/1 known_truth:cpu_ms/0 known_truth:alpha/2 known_truth:beta/2 known_truth:gamma/2 known_truth:module_info/0 known_truth:module_info/1'
 ok=0
 for _ in $(seq 20); do
     python3 scripts/beam-layouts/walk_beam.py "$vm_pid" "$beam" "$active,$ranges,$atoms,$normal_exit" "$layout" > "$work/walk.txt"
     # The walk may stop the VM outside the three functions (in measure/1's BIF call): retry.
-    if awk -v functions="$functions" '
+    if awk -v functions="$functions" -v lines="$lines" '
             NR == 2 && $0 != functions { exit 1 }
-            NR == 3 && $0 != "frames complete" { exit 1 }
-            NR == 4 && !/^known_truth:(alpha|beta|gamma)\/2$/ { exit 1 }
-            NR == 5 && $0 != "known_truth:measure/1" { exit 1 }
-            NR >= 6 && NR <= 13 && $0 != "known_truth:descend/2" { exit 1 }
-            NR == 14 && $0 != "known_truth:rounds/2" { exit 1 }
-            END { if (NR < 14) exit 1 }' "$work/walk.txt"; then
+            NR == 3 && $0 != lines { exit 1 }
+            NR == 4 && $0 != "frames complete" { exit 1 }
+            NR == 5 && !/^known_truth:(alpha|beta|gamma)\/2$/ { exit 1 }
+            NR == 6 && $0 != "known_truth:measure/1" { exit 1 }
+            NR >= 7 && NR <= 14 && $0 != "known_truth:descend/2" { exit 1 }
+            NR == 15 && $0 != "known_truth:rounds/2" { exit 1 }
+            END { if (NR < 15) exit 1 }' "$work/walk.txt"; then
         ok=1
         break
     fi
@@ -118,7 +127,12 @@ extension BEAMLayout {
             atomTermShift: ${row[11]},
             atomTagMask: ${row[12]},
             atomTag: ${row[13]},
-            codeIndexCount: ${row[14]}
+            codeIndexCount: ${row[14]},
+            codeHeaderLineTable: ${row[15]},
+            lineTableFileNames: ${row[16]},
+            lineTableLocationSize: ${row[17]},
+            lineTableLocations: ${row[18]},
+            lineTableFunctions: ${row[19]}
         ),
     ]
 }

@@ -37,12 +37,24 @@ public struct BEAMLayout: Hashable, Sendable {
     public var atomTag: UInt8
     /// `ERTS_NUM_CODE_IX`: a valid `the_active_code_index` is below it.
     public var codeIndexCount: UInt8
+    /// `BeamCodeHeader.line_table`: the module's `BeamCodeLineTab` (null for preloaded modules).
+    public var codeHeaderLineTable: UInt16
+    /// `BeamCodeLineTab.fname_ptr`: the file names (file k > 0 is entry k - 1, an Erlang string).
+    public var lineTableFileNames: UInt16
+    /// `BeamCodeLineTab.loc_size` (an `int`: 2 or 4 bytes a location).
+    public var lineTableLocationSize: UInt16
+    /// `BeamCodeLineTab.loc_tab`: one location (`file << 24 | line`) per line entry.
+    public var lineTableLocations: UInt16
+    /// `BeamCodeLineTab.func_tab[]`: per function, its first line entry (a sorted code address).
+    public var lineTableFunctions: UInt16
 
     public init(ertsMajor: UInt8, otpRelease: UInt8, rangesSize: UInt16, rangesModules: UInt16,
                 rangesCount: UInt16, rangeSize: UInt16, codeHeaderFunctionCount: UInt16,
                 codeHeaderFunctions: UInt16, codeInfoMFA: UInt16, indexTableSegments: UInt16,
                 atomLength: UInt16, atomName: UInt16, atomSegmentShift: UInt8, atomTermShift: UInt8,
-                atomTagMask: UInt8, atomTag: UInt8, codeIndexCount: UInt8) {
+                atomTagMask: UInt8, atomTag: UInt8, codeIndexCount: UInt8, codeHeaderLineTable: UInt16,
+                lineTableFileNames: UInt16, lineTableLocationSize: UInt16, lineTableLocations: UInt16,
+                lineTableFunctions: UInt16) {
         self.ertsMajor = ertsMajor
         self.otpRelease = otpRelease
         self.rangesSize = rangesSize
@@ -60,6 +72,11 @@ public struct BEAMLayout: Hashable, Sendable {
         self.atomTagMask = atomTagMask
         self.atomTag = atomTag
         self.codeIndexCount = codeIndexCount
+        self.codeHeaderLineTable = codeHeaderLineTable
+        self.lineTableFileNames = lineTableFileNames
+        self.lineTableLocationSize = lineTableLocationSize
+        self.lineTableLocations = lineTableLocations
+        self.lineTableFunctions = lineTableFunctions
     }
 
     /// The layout for an ERTS major version, and its index in `supported` (the index control

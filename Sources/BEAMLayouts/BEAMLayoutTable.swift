@@ -24,7 +24,12 @@ extension BEAMLayout {
             atomTermShift: 6,
             atomTagMask: 63,
             atomTag: 11,
-            codeIndexCount: 3
+            codeIndexCount: 3,
+            codeHeaderLineTable: 72,
+            lineTableFileNames: 0,
+            lineTableLocationSize: 8,
+            lineTableLocations: 16,
+            lineTableFunctions: 24
         ),
     ]
 }

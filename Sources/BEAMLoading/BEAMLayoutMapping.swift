@@ -22,6 +22,11 @@ extension tandem_beam_layout {
             atom_tag_mask: layout.atomTagMask,
             atom_tag: layout.atomTag,
             code_index_count: layout.codeIndexCount,
-            reserved: 0)
+            reserved: 0,
+            code_header_line_table: layout.codeHeaderLineTable,
+            line_table_file_names: layout.lineTableFileNames,
+            line_table_location_size: layout.lineTableLocationSize,
+            line_table_locations: layout.lineTableLocations,
+            line_table_functions: layout.lineTableFunctions)
     }
 }

@@ -33,20 +33,33 @@ package enum BEAMRingRecords {
     }
 
     /// The function record of a `tandem_beam_function_event`, or nil when its layout index
-    /// names no layout of this sampler. The two names follow the fixed fields, each at its full bound.
+    /// names no layout of this sampler. The two names, the line addresses, the locations and
+    /// the file name follow the fixed fields, each at its full bound; each is copied as far as
+    /// its count says, within that bound.
     package static func functionRecord(_ record: UnsafeRawBufferPointer) -> BEAMFunctionRecord? {
         let fields = functionFields(of: record)
         guard BEAMLayout.supported.indices.contains(Int(fields.layout)) else { return nil }
         let bound = Int(TANDEM_BEAM_ATOM_BYTES)
-        let module = MemoryLayout<tandem_beam_function_event_fields>.size
-        let function = module + bound
-        func copy(_ offset: Int, _ count: UInt16) -> [UInt8] {
-            Array(UnsafeRawBufferPointer(rebasing: record[offset..<offset + min(Int(count), bound)]))
+        let lines = Int(TANDEM_BEAM_MAX_LINES)
+        let layout = MemoryLayout<tandem_beam_function_event>.self
+        guard let module = layout.offset(of: \.module), let function = layout.offset(of: \.function),
+              let addresses = layout.offset(of: \.line_addresses), let locations = layout.offset(of: \.locations),
+              let file = layout.offset(of: \.file) else { return nil }
+        func copy(_ offset: Int, _ count: Int, bound: Int) -> [UInt8] {
+            Array(UnsafeRawBufferPointer(rebasing: record[offset..<offset + min(count, bound)]))
         }
+        let lineCount = Int(fields.line_count)
+        let locationSize = fields.location_size == 2 ? 2 : 4
         return BEAMFunctionRecord(pid: Int32(bitPattern: fields.pid), codeInfo: fields.code_info, module: fields.module,
                                   function: fields.function, arity: fields.arity,
                                   ertsMajor: UInt32(BEAMLayout.supported[Int(fields.layout)].ertsMajor),
-                                  flags: fields.flags, moduleName: copy(module, fields.module_bytes),
-                                  functionName: copy(function, fields.function_bytes))
+                                  flags: fields.flags, moduleName: copy(module, Int(fields.module_bytes), bound: bound),
+                                  functionName: copy(function, Int(fields.function_bytes), bound: bound),
+                                  lineAddresses: copy(addresses, lineCount * 8, bound: lines * 8),
+                                  locationSize: UInt32(fields.location_size),
+                                  locations: copy(locations, lineCount * locationSize, bound: lines * 4),
+                                  fileIndex: UInt32(fields.file_index),
+                                  fileName: copy(file, Int(fields.file_characters) * 4,
+                                                 bound: Int(TANDEM_BEAM_FILE_CHARACTERS) * 4))
     }
 }

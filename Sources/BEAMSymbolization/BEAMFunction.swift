@@ -34,12 +34,15 @@ public enum BEAMFunctionError: Error, Hashable, Sendable, CustomStringConvertibl
     case arityOutOfRange(UInt64)
     /// An atom name longer than any atom (255 characters, at most 4 bytes each).
     case nameTooLong(Int)
+    /// The copy of the function's line table is not one the walker makes.
+    case linesMalformed(String)
 
     public var description: String {
         switch self {
         case .nameUnreadable: "the function's module or name atom could not be read"
         case .arityOutOfRange(let arity): "arity \(arity) is above Erlang's 255"
         case .nameTooLong(let bytes): "an atom name of \(bytes) bytes is longer than any atom (1,020)"
+        case .linesMalformed(let what): "the function's line table copy is malformed: \(what)"
         }
     }
 }
@@ -51,6 +54,10 @@ public struct BEAMFunctionFlags: OptionSet, Hashable, Sendable {
 
     public static let moduleUnreadable = BEAMFunctionFlags(rawValue: 1)
     public static let nameUnreadable = BEAMFunctionFlags(rawValue: 2)
+    public static let noLines = BEAMFunctionFlags(rawValue: 4)
+    public static let linesUnreadable = BEAMFunctionFlags(rawValue: 8)
+    public static let linesTruncated = BEAMFunctionFlags(rawValue: 16)
+    public static let fileUnreadable = BEAMFunctionFlags(rawValue: 32)
 }
 
 extension BEAMFunction {

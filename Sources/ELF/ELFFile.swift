@@ -271,16 +271,16 @@ private struct Layout {
 
 extension [UInt8] {
     // Callers index only inside buffers whose size they checked (a whole header, entries
-    // of at least their class's size): these trap only on a bug of this module, not on input.
-    func littleEndian16(at offset: Int) -> UInt16 {
+    // of at least their class's size): these trap only on a caller's bug, not on input.
+    package func littleEndian16(at offset: Int) -> UInt16 {
         UInt16(self[offset]) | UInt16(self[offset + 1]) << 8
     }
 
-    func littleEndian32(at offset: Int) -> UInt32 {
+    package func littleEndian32(at offset: Int) -> UInt32 {
         withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self)) }
     }
 
-    func littleEndian64(at offset: Int) -> UInt64 {
+    package func littleEndian64(at offset: Int) -> UInt64 {
         withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) }
     }
 }

@@ -263,9 +263,18 @@ extension ByteReader {
         let moduleCount = try readCount("beam module name length", limit: BEAMFunctionRecord.maximumNameBytes)
         let moduleName = readBytes(moduleCount)
         let functionCount = try readCount("beam function name length", limit: BEAMFunctionRecord.maximumNameBytes)
+        let functionName = readBytes(functionCount)
+        let addressCount = try readCount("beam line addresses length", limit: BEAMFunctionRecord.maximumLineAddressBytes)
+        let lineAddresses = readBytes(addressCount)
+        let locationSize = try readUInt32("beam location size")
+        let locationCount = try readCount("beam locations length", limit: BEAMFunctionRecord.maximumLocationBytes)
+        let locations = readBytes(locationCount)
+        let fileIndex = try readUInt32("beam file index")
+        let fileCount = try readCount("beam file name length", limit: BEAMFunctionRecord.maximumFileNameBytes)
         return BEAMFunctionRecord(pid: pid, codeInfo: codeInfo, module: module, function: function, arity: arity,
-                                  ertsMajor: major, flags: flags, moduleName: moduleName,
-                                  functionName: readBytes(functionCount))
+                                  ertsMajor: major, flags: flags, moduleName: moduleName, functionName: functionName,
+                                  lineAddresses: lineAddresses, locationSize: locationSize, locations: locations,
+                                  fileIndex: fileIndex, fileName: readBytes(fileCount))
     }
 
     mutating func readPHPFunction() throws(WireFormatError.Kind) -> PHPFunctionRecord {

@@ -9,32 +9,40 @@ struct BEAMFunctionKey: Hashable {
     var codeInfo: UInt64
 }
 
+/// What a frame of one Erlang function shows: its name, and its lines when its module has a
+/// line table.
+struct BEAMFunctionEntry {
+    var name: String
+    var lines: BEAMLines?
+}
+
 /// The Erlang functions a stream described, within one bound over all processes: a count,
-/// and the bytes their names take (a hostile stream can make each name as long as the
-/// decoder allows, 1,020 bytes).
+/// and the bytes their names and lines take (a hostile stream can make each name as long as
+/// the decoder allows, 1,020 bytes, and each function 4,096 lines).
 struct BEAMFunctionTable {
-    private var functions: [BEAMFunctionKey: String] = [:]
+    private var functions: [BEAMFunctionKey: BEAMFunctionEntry] = [:]
     private var byProcess: [Int32: Set<UInt64>] = [:]
     private(set) var bytes = 0
     var count: Int { functions.count }
-    /// Average bytes per function the byte bound allows: `limit × bytesPerFunction`.
-    static let bytesPerFunction = 128
+    /// Average bytes per function the byte bound allows: `limit × bytesPerFunction` (a name
+    /// and a dozen lines).
+    static let bytesPerFunction = 512
 
-    func name(pid: Int32, codeInfo: UInt64) -> String? { functions[BEAMFunctionKey(pid: pid, codeInfo: codeInfo)] }
+    func function(pid: Int32, codeInfo: UInt64) -> BEAMFunctionEntry? { functions[BEAMFunctionKey(pid: pid, codeInfo: codeInfo)] }
 
-    static func size(of name: String) -> Int { 48 + name.utf8.count }
+    static func size(of entry: BEAMFunctionEntry) -> Int { 48 + entry.name.utf8.count + (entry.lines?.size ?? 0) }
 
-    /// Stores a function's name; false when `limit` functions, or `limit × bytesPerFunction`
-    /// bytes of them, are held already.
-    mutating func insert(_ name: String, pid: Int32, codeInfo: UInt64, limit: Int) -> Bool {
+    /// Stores a function; false when `limit` functions, or `limit × bytesPerFunction` bytes of
+    /// them, are held already.
+    mutating func insert(_ entry: BEAMFunctionEntry, pid: Int32, codeInfo: UInt64, limit: Int) -> Bool {
         let key = BEAMFunctionKey(pid: pid, codeInfo: codeInfo)
         let replaced = functions[key].map(Self.size(of:))
-        let size = Self.size(of: name)
+        let size = Self.size(of: entry)
         guard replaced != nil || count < limit, bytes - (replaced ?? 0) + size <= limit * Self.bytesPerFunction else {
             return false
         }
         bytes += size - (replaced ?? 0)
-        functions[key] = name
+        functions[key] = entry
         byProcess[pid, default: []].insert(codeInfo)
         return true
     }
@@ -43,8 +51,8 @@ struct BEAMFunctionTable {
     mutating func remove(pid: Int32) {
         guard let removed = byProcess.removeValue(forKey: pid) else { return }
         for codeInfo in removed {
-            if let name = functions.removeValue(forKey: BEAMFunctionKey(pid: pid, codeInfo: codeInfo)) {
-                bytes -= Self.size(of: name)
+            if let entry = functions.removeValue(forKey: BEAMFunctionKey(pid: pid, codeInfo: codeInfo)) {
+                bytes -= Self.size(of: entry)
             }
         }
     }
@@ -82,11 +90,16 @@ enum BEAMFrameMerge {
 }
 
 extension Symbolizer {
-    /// An Erlang frame: named when its function record came, else by its pc. `complete` is
-    /// false for a frame whose function record may still come.
-    static func beamFrame(_ frame: BEAMFrame, name: String?) -> (Frame, complete: Bool) {
-        guard let name else { return (Frame(type: .beam, address: frame.pc), frame.codeInfo == 0) }
-        return (Frame(type: .beam, address: frame.pc, functionName: name), true)
+    /// An Erlang frame: named when its function record came, else by its pc, with its file
+    /// and line when the function's lines hold its pc (`caller`: the pc is a return address).
+    /// `complete` is false for a frame whose function record may still come.
+    static func beamFrame(_ frame: BEAMFrame, function: BEAMFunctionEntry?, caller: Bool) -> (Frame, complete: Bool) {
+        guard let function else { return (Frame(type: .beam, address: frame.pc), frame.codeInfo == 0) }
+        guard let lines = function.lines, let line = lines.line(at: frame.pc, caller: caller) else {
+            return (Frame(type: .beam, address: frame.pc, functionName: function.name), true)
+        }
+        return (Frame(type: .beam, address: frame.pc, functionName: function.name, sourceFile: lines.file,
+                      sourceLine: line), true)
     }
 
     /// Whether a function record's ERTS major has a layout here.

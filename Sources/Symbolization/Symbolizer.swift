@@ -541,18 +541,24 @@ public final class Symbolizer {
             return
         }
         let function: BEAMFunction
+        let lines: BEAMLines?
         do {
-            function = try BEAMFunction(flags: BEAMFunctionFlags(rawValue: record.flags), arity: record.arity,
+            let flags = BEAMFunctionFlags(rawValue: record.flags)
+            function = try BEAMFunction(flags: flags, arity: record.arity,
                                         module: record.moduleName, function: record.functionName)
+            lines = try BEAMLines(flags: flags, lineAddresses: record.lineAddresses, locationSize: record.locationSize,
+                                  locations: record.locations, fileIndex: record.fileIndex, fileName: record.fileName,
+                                  module: function.module)
         } catch {
             statistics.beamFunctionRecordsMalformed += 1
             beamLog.log(.warning, "pid \(record.pid), function 0x\(String(record.codeInfo, radix: 16)): \(error); its frames stay unnamed", to: logger)
             return
         }
-        if !beamFunctions.insert(function.name, pid: record.pid, codeInfo: record.codeInfo, limit: options.maximumBEAMFunctions) {
+        if !beamFunctions.insert(BEAMFunctionEntry(name: function.name, lines: lines), pid: record.pid,
+                                 codeInfo: record.codeInfo, limit: options.maximumBEAMFunctions) {
             statistics.beamFunctionRecordsDropped += 1
             reportLimit("max_beam_functions", options.maximumBEAMFunctions,
-                        "Erlang functions (or \(BEAMFunctionTable.bytesPerFunction) bytes of names per function on average) over all processes of this stream; frames of further ones stay unnamed")
+                        "Erlang functions (or \(BEAMFunctionTable.bytesPerFunction) bytes of names and lines per function on average) over all processes of this stream; frames of further ones stay unnamed")
         }
     }
 
@@ -563,8 +569,10 @@ public final class Symbolizer {
         var named: [Frame] = []
         named.reserveCapacity(erlang.count)
         var complete = true
-        for frame in erlang {
-            let (one, known) = Self.beamFrame(frame, name: frame.codeInfo == 0 ? nil : beamFunctions.name(pid: pid, codeInfo: frame.codeInfo))
+        for (index, frame) in erlang.enumerated() {
+            // The first frame is the leaf's pc; the others are return addresses.
+            let function = frame.codeInfo == 0 ? nil : beamFunctions.function(pid: pid, codeInfo: frame.codeInfo)
+            let (one, known) = Self.beamFrame(frame, function: function, caller: index > 0)
             if one.functionName != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
             complete = complete && known
             named.append(one)

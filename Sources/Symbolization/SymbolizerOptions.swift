@@ -77,8 +77,8 @@ public struct SymbolizerOptions: Sendable, Hashable {
     /// 2^16 functions (only those on sampled stacks are sent), and 32 MiB of their names and
     /// files (512 bytes each on average: `PHPFunctionTable.bytesPerFunction`).
     public static let defaultMaximumPHPFunctions = 1 << 16
-    /// 2^16 functions (only those on sampled stacks are sent), and 8 MiB of their names
-    /// (128 bytes each on average: `BEAMFunctionTable.bytesPerFunction`).
+    /// 2^16 functions (only those on sampled stacks are sent), and 32 MiB of their names and
+    /// lines (512 bytes each on average: `BEAMFunctionTable.bytesPerFunction`).
     public static let defaultMaximumBEAMFunctions = 1 << 16
     /// 2^16 functions (only those on sampled stacks are sent) and 32 MiB of their names
     /// (`V8FunctionTable.bytesPerFunction` each on average).

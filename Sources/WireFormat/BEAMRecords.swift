@@ -40,7 +40,8 @@ public struct BEAMWalkFlags: OptionSet, Hashable, Sendable {
 }
 
 /// An Erlang function, as the walker copied it from the process (record 30): its
-/// `ErtsCodeMFA` words and the bytes of its module's and its own atom names. Untrusted bytes.
+/// `ErtsCodeMFA` words, the bytes of its module's and its own atom names, its slice of the
+/// module's line table and its first location's file name. Untrusted bytes.
 public struct BEAMFunctionRecord: Hashable, Sendable {
     public var pid: Int32
     /// The `ErtsCodeInfo`'s address: what the frames name.
@@ -55,13 +56,30 @@ public struct BEAMFunctionRecord: Hashable, Sendable {
     public var flags: UInt32
     public var moduleName: [UInt8]
     public var functionName: [UInt8]
+    /// The code addresses starting the function's lines: 8 bytes each, little-endian, as the
+    /// VM keeps them (`BeamCodeLineTab.func_tab[i]` onward).
+    public var lineAddresses: [UInt8]
+    /// Bytes per location (`BeamCodeLineTab.loc_size`: 2 or 4; 0 without lines).
+    public var locationSize: UInt32
+    /// One location per line address (`file << 24 | line`), `locationSize` bytes each.
+    public var locations: [UInt8]
+    /// The file of the function's first location, and that file's name as 32-bit code points
+    /// (little-endian; none for file 0, the module's own `.erl`).
+    public var fileIndex: UInt32
+    public var fileName: [UInt8]
 
     /// The decoder's bound on each name: an atom has at most 255 characters of up to 4 UTF-8
     /// bytes (the walker copies at most 255 bytes, bpf/tandem_beam.h).
     public static let maximumNameBytes = 255 * 4
+    /// The decoder's bounds on the line copies: 4,096 entries (the walker copies at most 512),
+    /// 1,024 characters of a file name (the walker copies at most 256).
+    public static let maximumLineAddressBytes = 4096 * 8
+    public static let maximumLocationBytes = 4096 * 4
+    public static let maximumFileNameBytes = 1024 * 4
 
     public init(pid: Int32, codeInfo: UInt64, module: UInt64, function: UInt64, arity: UInt64, ertsMajor: UInt32,
-                flags: UInt32, moduleName: [UInt8], functionName: [UInt8]) {
+                flags: UInt32, moduleName: [UInt8], functionName: [UInt8], lineAddresses: [UInt8] = [],
+                locationSize: UInt32 = 0, locations: [UInt8] = [], fileIndex: UInt32 = 0, fileName: [UInt8] = []) {
         self.pid = pid
         self.codeInfo = codeInfo
         self.module = module
@@ -71,6 +89,11 @@ public struct BEAMFunctionRecord: Hashable, Sendable {
         self.flags = flags
         self.moduleName = moduleName
         self.functionName = functionName
+        self.lineAddresses = lineAddresses
+        self.locationSize = locationSize
+        self.locations = locations
+        self.fileIndex = fileIndex
+        self.fileName = fileName
     }
 }
 
@@ -115,9 +138,19 @@ extension ByteWriter {
         writeVarint(function.ertsMajor)
         writeVarint(function.flags)
         for name in [function.moduleName, function.functionName] {
-            let kept = name.prefix(BEAMFunctionRecord.maximumNameBytes)
-            writeVarint(UInt64(kept.count))
-            writeBytes(Array(kept))
+            writeCopy(name, limit: BEAMFunctionRecord.maximumNameBytes)
         }
+        writeCopy(function.lineAddresses, limit: BEAMFunctionRecord.maximumLineAddressBytes)
+        writeVarint(function.locationSize)
+        writeCopy(function.locations, limit: BEAMFunctionRecord.maximumLocationBytes)
+        writeVarint(function.fileIndex)
+        writeCopy(function.fileName, limit: BEAMFunctionRecord.maximumFileNameBytes)
+    }
+
+    /// A length-prefixed copy, cut to the decoder's bound.
+    private mutating func writeCopy(_ bytes: [UInt8], limit: Int) {
+        let kept = bytes.prefix(limit)
+        writeVarint(UInt64(kept.count))
+        writeBytes(Array(kept))
     }
 }

@@ -13,7 +13,8 @@ import Glibc
 /// apart). What it must
 /// show: its functions as `module:function/arity` in >= 95% of its samples whose leaf is JIT
 /// code, in the CPU shares the workload measured of itself, with their Erlang callers down
-/// to the VM's boot, and samples.beam.count.
+/// to the VM's boot, each of the workload's frames with its file (known_truth.erl) and a line
+/// inside its function's source lines, and samples.beam.count.
 @Suite("BEAM frames on the live kernel (root; sampler and unprivileged aggregator)",
        .serialized, .enabled(if: isRoot, "needs root: loads BPF, switches to the user tandem"))
 struct BEAMTests {
@@ -26,20 +27,54 @@ struct BEAMTests {
     static let workPath = ["known_truth:rounds/2"] + Array(repeating: "known_truth:descend/2", count: 8)
         + ["known_truth:measure/1"]
 
+    /// The workload's file as the VM names it (the module's line table keeps the base name).
+    static let sourceFile = "known_truth.erl"
+
+    /// The function part of a folded segment (`name` or `name (file:line)`), its file and its
+    /// line (0: none).
+    static func parse(_ segment: String) -> (name: String, file: String, line: Int) {
+        guard let open = segment.range(of: " (", options: .backwards), segment.hasSuffix(")") else { return (segment, "", 0) }
+        let parts = segment[open.upperBound...].dropLast().split(separator: ":")
+        return (String(segment[..<open.lowerBound]), parts.first.map(String.init) ?? "",
+                parts.count > 1 ? Int(parts[1]) ?? 0 : 0)
+    }
+
+    /// The source lines of the workload's functions (from the first clause's line to the line
+    /// ending the function with `.`), read from known_truth.erl: what a frame's line must lie in.
+    static func sourceLines() throws -> [String: ClosedRange<Int>] {
+        let lines = try String(contentsOf: repositoryRoot.appendingPathComponent("Tests/Workloads/erlang/known_truth.erl"),
+                               encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var ranges: [String: ClosedRange<Int>] = [:]
+        for name in truthFunctions + workPath {
+            let function = String(name.dropFirst("known_truth:".count).prefix { $0 != "/" })
+            guard let first = lines.firstIndex(where: { $0.hasPrefix(function + "(") }),
+                  let last = lines[first...].firstIndex(where: { $0.trimmingCharacters(in: .whitespaces).hasSuffix(".") }) else {
+                throw EndToEndFailure("known_truth.erl has no function \(function) ending with `.`")
+            }
+            ranges[name] = (first + 1)...(last + 1)
+        }
+        return ranges
+    }
+
     /// Whether a folded segment is a named Erlang frame: `module:function/arity`.
     static func isErlang(_ segment: String) -> Bool {
+        let segment = parse(segment).name
         guard let slash = segment.lastIndex(of: "/"), let colon = segment.firstIndex(of: ":"), colon < slash else { return false }
         return !segment[segment.index(after: slash)...].isEmpty && segment[segment.index(after: slash)...].allSatisfy(\.isNumber)
     }
 
-    @Test("known truth under Debian's OTP 25: names in >= 95% of JIT-leaf samples, shares within 3 points, callers, samples.beam.count",
+    @Test("known truth under Debian's OTP 25: names in >= 95% of JIT-leaf samples, shares within 3 points, callers, file and lines, samples.beam.count",
           arguments: [false, true])
     func knownTruth(startsAfterSampler: Bool) async throws {
         let run = try await onOwnThread { try Self.run(startsAfterSampler: startsAfterSampler) }
         var failures: [String] = []
         let metrics = try MetricPoints(file: run.metricsURL)
         let stacks = try FoldedStacks(file: run.foldedURL).process(Self.comm)
+        let sourceLines = try Self.sourceLines()
         var innermost: [String: Int] = [:]
+        // Work stacks whose workload frames all have known_truth.erl and a line of their function.
+        var linesRight = 0
+        var wrongLines: [String: Int] = [:]
         var total = 0
         var named = 0
         var erlangLeaf = 0
@@ -49,10 +84,15 @@ struct BEAMTests {
             let frames = Array(stack.frames.dropFirst())
             if frames.contains(where: Self.isErlang) { named += stack.count }
             if let leaf = frames.last, Self.isErlang(leaf) { erlangLeaf += stack.count }
-            if let leaf = frames.last, Self.truthFunctions.contains(leaf) {
+            let parsed = frames.map(Self.parse)
+            if let leaf = parsed.last?.name, Self.truthFunctions.contains(leaf) {
                 innermost[leaf, default: 0] += stack.count
                 let path = Self.workPath + [leaf]
-                if frames.count >= path.count, Array(frames.suffix(path.count)) == path { withWorkPath += stack.count }
+                if parsed.count >= path.count, parsed.suffix(path.count).map(\.name) == path { withWorkPath += stack.count }
+                let workload = parsed.filter { sourceLines[$0.name] != nil }
+                let wrong = workload.filter { $0.file != Self.sourceFile || !sourceLines[$0.name]!.contains($0.line) }
+                if wrong.isEmpty { linesRight += stack.count }
+                for frame in wrong { wrongLines["\(frame.name) (\(frame.file):\(frame.line))", default: 0] += stack.count }
             }
         }
         let measured = innermost.values.reduce(0, +)
@@ -62,7 +102,8 @@ struct BEAMTests {
             + zip(Self.truthFunctions, zip(shares, run.measuredShares)).map { "\($0.0) \(formatted($0.1.0))% (measured \(formatted($0.1.1))%)" }
                 .joined(separator: ", ")
             + "; samples.beam.count \(beamCount), Erlang leaves \(erlangLeaf); with a named Erlang frame \(named);"
-            + " work stacks with their full caller path \(withWorkPath) of \(measured)")
+            + " work stacks with their full caller path \(withWorkPath) of \(measured),"
+            + " with every workload frame in \(Self.sourceFile) at a line of its function \(linesRight); wrong lines \(wrongLines)")
         if let heaviest = stacks.max(by: { $0.count < $1.count }) {
             print("beam heaviest stack (\(heaviest.count)): \(heaviest.frames.joined(separator: ";"))")
         }
@@ -79,6 +120,10 @@ struct BEAMTests {
             // The callers, not only the leaf: rounds/2, descend/2 ×8 and measure/1 above each unit of work.
             if percent(Int64(withWorkPath), of: Int64(measured)) < 95 {
                 failures.append("\(withWorkPath) of \(measured) work stacks with rounds/2, descend/2 ×8 and measure/1 above, under 95%")
+            }
+            // File and line of every workload frame (leaf and callers), from the module's line table.
+            if percent(Int64(linesRight), of: Int64(measured)) < 95 {
+                failures.append("\(linesRight) of \(measured) work stacks with every workload frame in \(Self.sourceFile) at a line of its function, under 95% (wrong: \(wrongLines))")
             }
         }
         if run.walk.share < 95 {

@@ -144,6 +144,26 @@ import WireFormat
         #expect(record?.functionName.count == Int(TANDEM_BEAM_ATOM_BYTES))
         #expect(record?.functionName.prefix(5) == Array("alpha".utf8)[...])
         #expect(record?.ertsMajor == 13 && record?.arity == 2 && record?.codeInfo == 0x7f00_0000_1000)
+        #expect(record?.lineAddresses == [] && record?.locations == [] && record?.fileName == [])
+        // Lines: two entries of 4-byte locations and a 3-character file name, copied as the walker states.
+        event.fields.line_count = 2
+        event.fields.location_size = 4
+        event.fields.file_index = 1
+        event.fields.file_characters = 3
+        withUnsafeMutableBytes(of: &event.line_addresses) { $0.storeBytes(of: UInt64(0x1008), toByteOffset: 8, as: UInt64.self) }
+        withUnsafeMutableBytes(of: &event.locations) { $0.copyBytes(from: [0x41, 0, 0, 1, 0x42, 0, 0, 1, 0xff]) }
+        withUnsafeMutableBytes(of: &event.file) { $0.copyBytes(from: [0x61, 0, 0, 0, 0x2e, 0, 0, 0, 0x65, 0, 0, 0, 0x72]) }
+        let lines = withUnsafeBytes(of: &event) { BEAMRingRecords.functionRecord($0) }
+        #expect(lines?.lineAddresses == [0, 0, 0, 0, 0, 0, 0, 0, 0x08, 0x10, 0, 0, 0, 0, 0, 0])
+        #expect(lines?.locationSize == 4 && lines?.locations == [0x41, 0, 0, 1, 0x42, 0, 0, 1] && lines?.fileIndex == 1)
+        #expect(lines?.fileName == [0x61, 0, 0, 0, 0x2e, 0, 0, 0, 0x65, 0, 0, 0])
+        // Counts past the copy's bounds are kept to them.
+        event.fields.line_count = 0xffff
+        event.fields.file_characters = 0xffff
+        let bounded = withUnsafeBytes(of: &event) { BEAMRingRecords.functionRecord($0) }
+        #expect(bounded?.lineAddresses.count == 8 * Int(TANDEM_BEAM_MAX_LINES))
+        #expect(bounded?.locations.count == 4 * Int(TANDEM_BEAM_MAX_LINES))
+        #expect(bounded?.fileName.count == 4 * Int(TANDEM_BEAM_FILE_CHARACTERS))
         // A layout index the sampler does not have: no record.
         event.fields.layout = 99
         #expect(withUnsafeBytes(of: &event) { BEAMRingRecords.functionRecord($0) } == nil)
@@ -168,6 +188,9 @@ import WireFormat
         let c = tandem_beam_layout(layout)
         #expect(c.erts_major == layout.ertsMajor && c.code_header_functions == layout.codeHeaderFunctions)
         #expect(c.index_table_segments == layout.indexTableSegments && c.atom_name == layout.atomName)
+        #expect(c.code_header_line_table == layout.codeHeaderLineTable && c.line_table_functions == layout.lineTableFunctions
+            && c.line_table_locations == layout.lineTableLocations && c.line_table_location_size == layout.lineTableLocationSize
+            && c.line_table_file_names == layout.lineTableFileNames)
         #expect(c.code_index_count == layout.codeIndexCount && c.atom_tag == layout.atomTag)
     }
 }

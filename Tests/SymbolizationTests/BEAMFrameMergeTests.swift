@@ -74,14 +74,14 @@ struct BEAMFrameMergeTests {
         for index in 0..<3 { symbolizer.apply(.beamFunction(Self.record(0x1000 * UInt64(index + 1), "m", "f", 0))) }
         #expect(symbolizer.statistics.beamFunctionRecordsDropped == 1)
         var table = BEAMFunctionTable()
-        let first = table.insert("m:f/0", pid: 1, codeInfo: 1, limit: 4)
-        let second = table.insert("m:g/0", pid: 2, codeInfo: 1, limit: 4)
+        let first = table.insert(BEAMFunctionEntry(name: "m:f/0"), pid: 1, codeInfo: 1, limit: 4)
+        let second = table.insert(BEAMFunctionEntry(name: "m:g/0"), pid: 2, codeInfo: 1, limit: 4)
         #expect(first && second)
         // Bytes bound: a name as long as four average ones does not fit beside them.
-        let long = table.insert(String(repeating: "a", count: 4 * BEAMFunctionTable.bytesPerFunction), pid: 1, codeInfo: 2, limit: 4)
+        let long = table.insert(BEAMFunctionEntry(name: String(repeating: "a", count: 4 * BEAMFunctionTable.bytesPerFunction)), pid: 1, codeInfo: 2, limit: 4)
         #expect(!long)
         table.remove(pid: 1)
-        #expect(table.count == 1 && table.name(pid: 2, codeInfo: 1) == "m:g/0" && table.name(pid: 1, codeInfo: 1) == nil)
+        #expect(table.count == 1 && table.function(pid: 2, codeInfo: 1)?.name == "m:g/0" && table.function(pid: 1, codeInfo: 1) == nil)
         table.removeAll()
         #expect(table.count == 0 && table.bytes == 0)
     }

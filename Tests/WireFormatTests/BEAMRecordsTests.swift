@@ -7,7 +7,10 @@ import Testing
 @Suite struct BEAMRecordsTests {
     static let alpha = BEAMFunctionRecord(pid: 42, codeInfo: 0x7f23_0a89_1000, module: 0x1234b, function: 0x5678b,
                                           arity: 2, ertsMajor: 13, flags: 0, moduleName: Array("known_truth".utf8),
-                                          functionName: Array("alpha".utf8))
+                                          functionName: Array("alpha".utf8),
+                                          lineAddresses: [0x5b, 0x1b, 0x49, 0x45, 0xa4, 0x7f, 0, 0, 0xbb, 0x1b, 0x49, 0x45, 0xa4, 0x7f, 0, 0],
+                                          locationSize: 4, locations: [0x41, 0, 0, 1, 0x42, 0, 0, 1], fileIndex: 1,
+                                          fileName: Array("known_truth.erl".unicodeScalars.flatMap { [UInt8($0.value), 0, 0, 0] }))
 
     @Test func frameWordsRoundTrip() {
         let frame = BEAMFrame(codeInfo: 0x7f23_0a89_1000, pc: 0x7f23_0a89_1d5f)
@@ -61,9 +64,11 @@ import Testing
         #expect(function.functionName.count == BEAMFunctionRecord.maximumNameBytes)
     }
 
-    /// A hand-written record: the fields before the names, then the names' lengths as given.
+    /// A hand-written record: the fields before the names, the names' lengths as given, then
+    /// one line (address 0x1010, line 7 of file 0; `addressLength` as given).
     func functionRecordBytes(major: UInt64 = 13, moduleLength: UInt64 = 1, module: [UInt8] = [0x61],
-                             functionLength: UInt64 = 1, function: [UInt8] = [0x62]) -> [UInt8] {
+                             functionLength: UInt64 = 1, function: [UInt8] = [0x62],
+                             addressLength: UInt64 = 8) -> [UInt8] {
         var payload = ByteWriter()
         payload.writeInt32(1)
         payload.writeVarint(0x1000)     // code info
@@ -76,6 +81,13 @@ import Testing
         payload.writeBytes(module)
         payload.writeVarint(functionLength)
         payload.writeBytes(function)
+        payload.writeVarint(addressLength)
+        payload.writeBytes([0x10, 0x10, 0, 0, 0, 0, 0, 0])
+        payload.writeVarint(2)          // location size
+        payload.writeVarint(2)
+        payload.writeBytes([7, 0])
+        payload.writeVarint(0)          // file index
+        payload.writeVarint(0)          // no file name
         var encoder = StreamEncoder(header: testHeader)
         return encoder.takeBytes() + varint(RecordType.beamFunction.rawValue) + varint(UInt64(payload.count)) + payload.bytes
     }
@@ -88,16 +100,21 @@ import Testing
             return
         }
         #expect(function.moduleName == [0x61] && function.functionName == [0x62] && function.arity == 2)
+        #expect(function.lineAddresses == [0x10, 0x10, 0, 0, 0, 0, 0, 0] && function.locationSize == 2
+            && function.locations == [7, 0] && function.fileIndex == 0 && function.fileName.isEmpty)
     }
 
     @Test("hostile function records are errors, not allocations", arguments: [
-        ("a name length past the bound", 13, UInt64(BEAMFunctionRecord.maximumNameBytes + 1), 1),
-        ("a name length past the record", 13, 200, 1),
-        ("a second name length past the record", 13, 1, 1 << 40),
-        ("an ERTS major past 32 bits", 1 << 33, 1, 1),
-    ] as [(String, UInt64, UInt64, UInt64)])
-    func hostile(_ what: String, _ major: UInt64, _ moduleLength: UInt64, _ functionLength: UInt64) {
-        let records = decodeChunked(functionRecordBytes(major: major, moduleLength: moduleLength, functionLength: functionLength),
+        ("a name length past the bound", 13, UInt64(BEAMFunctionRecord.maximumNameBytes + 1), 1, 8),
+        ("a name length past the record", 13, 200, 1, 8),
+        ("a second name length past the record", 13, 1, 1 << 40, 8),
+        ("an ERTS major past 32 bits", 1 << 33, 1, 1, 8),
+        ("line addresses past the bound", 13, 1, 1, UInt64(BEAMFunctionRecord.maximumLineAddressBytes + 1)),
+        ("line addresses past the record", 13, 1, 1, 1 << 12),
+    ] as [(String, UInt64, UInt64, UInt64, UInt64)])
+    func hostile(_ what: String, _ major: UInt64, _ moduleLength: UInt64, _ functionLength: UInt64, _ addressLength: UInt64) {
+        let records = decodeChunked(functionRecordBytes(major: major, moduleLength: moduleLength, functionLength: functionLength,
+                                                        addressLength: addressLength),
                                     chunkSizes: [4096])
         #expect(records.error != nil, "\(what)")
     }

@@ -6,11 +6,14 @@ writes a layout into the table.
 usage: walk_beam.py PID BEAM_SMP ADDRESSES LAYOUT
   ADDRESSES  the_active_code_index,r,erts_atom_table,beam_normal_exit (hex ELF addresses)
   LAYOUT     ranges_size,code_header_num_functions,code_header_functions,code_info_mfa,
-             index_table_seg_table,atom_len,atom_name (decimal byte offsets)
+             index_table_seg_table,atom_len,atom_name,code_header_line_table,
+             line_table_fname_ptr,line_table_loc_size,line_table_loc_tab,line_table_func_tab
+             (decimal byte offsets)
 
 Stops the VM (SIGSTOP) for the walk; takes the pc and sp of its busiest scheduler thread
 from /proc/PID/task/TID/syscall. Prints the module table's summary, then one line per
-frame, leaf first: `module:function/arity`. Needs root (reads /proc/PID/mem).
+frame, leaf first: `module:function/arity`; before the frames, the file and lines of
+known_truth's alpha/2, beta/2 and gamma/2 as their module's line table gives them. Needs root (reads /proc/PID/mem).
 """
 import bisect
 import os
@@ -28,8 +31,8 @@ def main():
     pid = int(sys.argv[1])
     beam = os.path.realpath(sys.argv[2])
     active_ix, ranges, atom_table, normal_exit = (int(x, 16) for x in sys.argv[3].split(","))
-    (ranges_size, header_count, header_functions, code_info_mfa,
-     seg_table, atom_len, atom_name) = (int(x) for x in sys.argv[4].split(","))
+    (ranges_size, header_count, header_functions, code_info_mfa, seg_table, atom_len, atom_name,
+     line_table_offset, fname_ptr, loc_size, loc_tab, func_tab) = (int(x) for x in sys.argv[4].split(","))
 
     bias = None
     for line in open(f"/proc/{pid}/maps"):
@@ -115,6 +118,45 @@ def main():
             return []
 
         print("module known_truth: " + " ".join(module_functions("known_truth")))
+
+        def string(term):
+            characters = []
+            while term & 3 == 1 and len(characters) < 1024:
+                head, term = struct.unpack("<QQ", read(term - 1, 16))
+                characters.append(chr(head >> 4) if head & 0xF == 0xF else "?")
+            return "".join(characters) if term == 0x3B else "<not a string>"
+
+        def lines(header, index, module):
+            """The file and lines of function `index`: its slice of the module's line table."""
+            table = word(header + line_table_offset)
+            if table == 0:
+                return "<no line table>"
+            size = struct.unpack("<i", read(table + loc_size, 4))[0]
+            if size not in (2, 4):
+                return f"<location size {size}>"
+            first, start, end = word(table + func_tab), word(table + func_tab + 8 * index), \
+                word(table + func_tab + 8 * index + 8)
+            if not first <= start <= end or end - start > 8 * 4096:
+                return "<line table not sorted>"
+            entry = (start - first) // 8
+            count = (end - start) // 8
+            locations = struct.unpack(f"<{count}{'H' if size == 2 else 'I'}",
+                                      read(word(table + loc_tab) + size * entry, size * count))
+            files = {location >> 24 for location in locations}
+            if len(files) != 1:
+                return f"<files {sorted(files)}>"
+            file = files.pop()
+            name = module + ".erl" if file == 0 else string(word(word(table + fname_ptr) + 8 * (file - 1)))
+            return name + ":" + ",".join(str(location & 0xFFFFFF) for location in locations)
+
+        for header, _ in table:
+            if (function(word(header + header_functions)) or "").startswith("known_truth:"):
+                shown = []
+                for index in range(word(header + header_count)):
+                    name = function(word(header + header_functions + 8 * index))
+                    if name.split(":")[1] in ("alpha/2", "beta/2", "gamma/2"):
+                        shown.append(name.split(":")[1] + " " + lines(header, index, "known_truth"))
+                print("lines " + " ".join(shown))
         frames = [function(pc) or f"<not JIT code: {pc:#x}>"]
         exit_value = word(bias + normal_exit)
         stack = []

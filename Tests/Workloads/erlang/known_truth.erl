@@ -1,3 +1,4 @@
+#!/usr/bin/env escript
 %% Known-truth Erlang workload for tandem's BEAM frames (docs/beam.md).
 %%
 %% Every round, below a fixed depth of non-tail calls, runs the same arithmetic loop for
@@ -8,6 +9,8 @@
 %% `truth alpha=MS beta=MS gamma=MS`.
 %%
 %% usage: escript known_truth.erl   (runs until killed; prints "ready PID" first)
+%% The first line is a shebang: escript skips its first line, and without one the line numbers
+%% the VM keeps (stack traces, tandem's frames) would be one less than the file's.
 %% +S 1:1 keeps the work on one scheduler thread, +sbwt none stops idle schedulers from
 %% spinning, so that the VM's CPU time is the workload's; neither changes how code runs.
 -module(known_truth).
