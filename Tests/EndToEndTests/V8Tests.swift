@@ -15,8 +15,9 @@ import Glibc
 /// and samples.v8js.count covering its samples whose leaf is a JavaScript frame; the shares of
 /// fnAlpha, beta and fnGamma (the innermost of them on each stack, inlined or not) within 3
 /// points of what the workload measured of its own CPU time. Lines: the measured functions'
-/// frames carry lines inside their own function's lines in the script, in all three
-/// workloads, the third one started with V8's compilers off (interpreted frames only).
+/// frames carry lines inside their own function's lines in the script, in all four
+/// workloads, the third one started with V8's compilers off (interpreted frames only), the
+/// fourth with Sparkplug only (baseline frames, their lines from the code's bytecode-offset table).
 @Suite("V8 frames on the live kernel (root; sampler and unprivileged aggregator)",
        .serialized, .enabled(if: isRoot, "needs root: loads BPF, switches to the user tandem"),
        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/node"),
@@ -27,6 +28,9 @@ struct V8Tests {
     /// A third workload, started after the sampler with V8's compilers off, so that its frames
     /// are interpreted ones: only its names and lines are checked (the shares are the others').
     static let interpreted = (comm: "tnode-kt-ign", arguments: ["--no-opt", "--no-sparkplug", "--no-maglev"])
+    /// A fourth, started after the sampler with every function compiled by Sparkplug and the
+    /// optimizing compilers off: its frames are baseline ones (code kind 11 in V8 11.3).
+    static let baseline = (comm: "tnode-kt-spk", arguments: ["--always-sparkplug", "--no-opt", "--no-maglev"])
     /// The functions whose frames must carry lines within their own line range in the script.
     static let lineFunctions = ["spin", "measured", "fnAlpha", "beta", "fnGamma"]
     static let script = "known_truth.js"
@@ -131,9 +135,9 @@ struct V8Tests {
         if ranges.count != Self.lineFunctions.count { failures.append("the script's functions not found: \(ranges)") }
         // Lines (docs/v8.md "Lines"): the measured functions' frames with a line have it inside
         // their own function, mostly on the line where it spends its time, in every workload; nearly all of them have one when they run
-        // optimized (the early workload) or interpreted (the third). The late one also runs
-        // Sparkplug code for a while, whose frames have no line.
-        for comm in Self.workloads.map(\.comm) + [Self.interpreted.comm] {
+        // optimized (the early workload), interpreted (the third) or Sparkplug code (the
+        // fourth). The late one runs each kind in turn.
+        for comm in Self.workloads.map(\.comm) + [Self.interpreted.comm, Self.baseline.comm] {
             let stacks = try FoldedStacks(file: run.foldedURL).process(comm)
             let counts = Self.lineCounts(stacks, ranges: ranges)
             let total = counts.inside + counts.outside + counts.none
@@ -156,6 +160,12 @@ struct V8Tests {
             if comm != "tnode-kt-late", percent(Int64(counts.inside), of: Int64(total)) < 90 {
                 failures.append("\(comm): \(counts.inside) of \(total) frames of the measured functions with a line, under 90%")
             }
+        }
+        // The Sparkplug workload's frames are baseline ones: its lines above are theirs.
+        let kinds = run.workloads[Self.baseline.comm]!.walk.frameKinds
+        let baselineFrames = kinds["code kind 11"] ?? 0
+        if percent(Int64(baselineFrames), of: Int64(kinds.values.reduce(0, +))) < 90 {
+            failures.append("\(Self.baseline.comm): \(baselineFrames) Sparkplug frames of \(kinds), under 90%")
         }
         for (comm, _) in Self.workloads {
             let workload = run.workloads[comm]!
@@ -265,6 +275,7 @@ struct V8Tests {
             try session.start()
             for (comm, late) in workloads where late { try start(comm, late: true) }
             try start(interpreted.comm, late: true, options: interpreted.arguments)
+            try start(baseline.comm, late: true, options: baseline.arguments)
             let cpu = started.map { $0.process.cpuSeconds }
             for entry in started { baselines[entry.comm] = entry.late ? MeasuredTruth() : MeasuredTruth(log: entry.process.log) }
             try waitUntil("every workload to run \(Self.sampledSeconds) s on a CPU", seconds: 300) {

@@ -29,6 +29,12 @@ class ELFData:
             if p_type == 1:
                 self.loads.append((vaddr, offset, filesz, memsz))
 
+    def bytes(self, address, size):
+        for vaddr, offset, filesz, _ in self.loads:
+            if vaddr <= address and address + size <= vaddr + filesz:
+                return self.data[offset + address - vaddr:offset + address - vaddr + size]
+        raise SystemExit(f'v8-layouts: {size} bytes at {address:#x} lie in no loaded segment of {self.path}')
+
     def int32(self, address):
         for vaddr, offset, filesz, memsz in self.loads:
             if vaddr <= address < vaddr + memsz:
@@ -170,3 +176,22 @@ def layout(path):
 if __name__ == '__main__':
     for name, value in layout(sys.argv[1] if len(sys.argv) > 1 else '/usr/bin/node'):
         print(name, value)
+
+
+BYTECODE_SIZES = '_ZN2v88internal11interpreter9Bytecodes14kBytecodeSizesE'
+
+
+def bytecode_sizes(path):
+    """V8's `Bytecodes::kBytecodeSizes` (uint8_t[3][kBytecodeCount]: each bytecode's size with
+    its operands at operand scale 1, 2 and 4, prefix excluded), read from the executable's
+    .rodata by its .symtab entry; what decodes a baseline code's bytecode-offset table."""
+    out = subprocess.run(['nm', '-S', path], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[3] == BYTECODE_SIZES:
+            size = int(parts[1], 16)
+            if size % 3:
+                raise SystemExit(f'v8-layouts: {BYTECODE_SIZES} in {path} is {size} bytes, not 3 rows')
+            raw = ELFData(path).bytes(int(parts[0], 16), size)
+            return [list(raw[row * size // 3:(row + 1) * size // 3]) for row in range(3)]
+    raise SystemExit(f'v8-layouts: {path} has no {BYTECODE_SIZES} symbol (bytecode sizes for Sparkplug lines)')
