@@ -32,7 +32,8 @@ public struct V8BaselineOffsets: Hashable, Sendable {
         var end: UInt64 = 0
         var next = 0
         var current: Int32 = Self.functionEntry
-        while let length = Self.unsignedVLQ(table, &index) {
+        // Lengths past 32 bits (5 bytes) are no table's.
+        while let length = V8SourcePositionTable.unsignedVLQ(table, &index, bits: 35) {
             end += length
             guard end <= UInt64(UInt32.max) else { break }
             ends.append(UInt32(end))
@@ -76,21 +77,5 @@ public struct V8BaselineOffsets: Hashable, Sendable {
         let bytecode = Int(bytecodes[offset + prefix])
         guard bytecode < sizes[scale].count, sizes[scale][bytecode] > 0 else { return nil }
         return prefix + Int(sizes[scale][bytecode])
-    }
-
-    /// One unsigned VLQ at `index` (advanced past it); nil when the bytes end inside it or
-    /// it is longer than 32 bits.
-    static func unsignedVLQ(_ bytes: [UInt8], _ index: inout Int) -> UInt64? {
-        var value: UInt64 = 0
-        var shift: UInt64 = 0
-        while index < bytes.count {
-            let byte = bytes[index]
-            index += 1
-            guard shift < 35 else { return nil }
-            value |= UInt64(byte & 0x7F) << shift
-            shift += 7
-            if byte & 0x80 == 0 { return value }
-        }
-        return nil
     }
 }
