@@ -7,6 +7,7 @@ Fields the metadata lacks in V8 11.x (it lost the Code class's fields when Code 
 from InstructionStream, and never had JSFunction.code) are derived from fields it has,
 by rules that hold for the V8 versions named at each rule; any other version is refused.
 """
+import functools
 import struct
 import subprocess
 import sys
@@ -44,12 +45,22 @@ class ELFData:
         raise SystemExit(f'v8-layouts: address {address:#x} lies in no loaded segment of {self.path}')
 
 
+@functools.lru_cache(maxsize=4)
+def elf_data(path):
+    return ELFData(path)
+
+
+@functools.lru_cache(maxsize=4)
+def nm_lines(path):
+    """`nm -S path`'s lines (.symtab), read once per executable: a 99 MB node takes a while."""
+    return subprocess.run(['nm', '-S', path], capture_output=True, text=True, check=True).stdout.splitlines()
+
+
 def symbols(path):
     """name -> value of the 4-byte v8dbg_* and Version data symbols (from .symtab, as nm lists it)."""
-    elf = ELFData(path)
-    out = subprocess.run(['nm', '-S', path], capture_output=True, text=True, check=True).stdout
+    elf = elf_data(path)
     found = {}
-    for line in out.splitlines():
+    for line in nm_lines(path):
         parts = line.split()
         if len(parts) != 4 or parts[2] not in 'DdBbRr':
             continue
@@ -185,13 +196,12 @@ def bytecode_sizes(path):
     """V8's `Bytecodes::kBytecodeSizes` (uint8_t[3][kBytecodeCount]: each bytecode's size with
     its operands at operand scale 1, 2 and 4, prefix excluded), read from the executable's
     .rodata by its .symtab entry; what decodes a baseline code's bytecode-offset table."""
-    out = subprocess.run(['nm', '-S', path], capture_output=True, text=True, check=True).stdout
-    for line in out.splitlines():
+    for line in nm_lines(path):
         parts = line.split()
         if len(parts) == 4 and parts[3] == BYTECODE_SIZES:
             size = int(parts[1], 16)
             if size % 3:
                 raise SystemExit(f'v8-layouts: {BYTECODE_SIZES} in {path} is {size} bytes, not 3 rows')
-            raw = ELFData(path).bytes(int(parts[0], 16), size)
+            raw = elf_data(path).bytes(int(parts[0], 16), size)
             return [list(raw[row * size // 3:(row + 1) * size // 3]) for row in range(3)]
     raise SystemExit(f'v8-layouts: {path} has no {BYTECODE_SIZES} symbol (bytecode sizes for Sparkplug lines)')

@@ -162,14 +162,17 @@ class Walker:
                     line = line_of(line_ends, position - 1)
         if code_kind == l['code_kind_baseline'] and pc is not None:
             frame_kind = 'baseline'
-            bytecode, bytecodes, offsets, start = self.baseline(code)
-            if bytecodes is not None and offsets is not None and start <= pc:
-                # A return address is past its call; the sampled pc is at an instruction's start.
-                delta = baseline_bytecode_offset(offsets, bytecodes, self.sizes, pc - start + (1 if leaf else 0))
-                table = self.positions(self.m.u64(bytecode - 1 + l['bytecode_array_source_position_table']))
-                position = source_position(table, delta) if delta is not None else 0
-                if position > 0 and line_ends:
-                    line = line_of(line_ends, position - 1)
+            try:
+                bytecode, bytecodes, offsets, start = self.baseline(code)
+                if bytecodes is not None and offsets is not None and start <= pc:
+                    # A return address is past its call; the sampled pc is at an instruction's start.
+                    delta = baseline_bytecode_offset(offsets, bytecodes, self.sizes, pc - start + (1 if leaf else 0))
+                    table = self.positions(self.m.u64(bytecode - 1 + l['bytecode_array_source_position_table']))
+                    position = source_position(table, delta) if delta is not None else 0
+                    if position > 0 and line_ends:
+                        line = line_of(line_ends, position - 1)
+            except (OSError, IndexError):
+                pass  # code replaced or freed while the process was stopped between reads: no line
         return ('js', name, script_name, line, frame_kind, code_kind)
 
 
@@ -277,7 +280,13 @@ def main():
     walker = Walker(Memory(pid), read_v8dbg.layout(exe), read_v8dbg.bytecode_sizes(exe))
     named = 0
     for round_ in range(rounds):
-        pc, frames = stop_and_walk(pid, walker)
+        try:
+            pc, frames = stop_and_walk(pid, walker)
+        except OSError:
+            if round_ == 0:
+                raise
+            print(f'stop {round_}: the process is gone (a workload that ended)')
+            break
         print(f'stop {round_}: pc {pc:#x}')
         for frame in frames:
             if frame[0] == 'js':
