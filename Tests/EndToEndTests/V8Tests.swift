@@ -102,16 +102,20 @@ struct V8Tests {
     }
 
     /// Per workload: frames of `lineFunctions` in the script with a line inside their
-    /// function's range, with a line outside it, and without a line.
+    /// function's range, with a line outside it, and without a line (and of those, how many
+    /// are the innermost JavaScript frame of their stack).
     static func lineCounts(_ stacks: [(frames: [String], count: Int)], ranges: [String: ClosedRange<Int>])
-        -> (inside: Int, outside: Int, none: Int, examples: [String], lines: [String: [Int: Int]]) {
-        var inside = 0, outside = 0, none = 0, examples: [String] = [], lines: [String: [Int: Int]] = [:]
+        -> (inside: Int, outside: Int, none: Int, noneInnermost: Int, examples: [String], lines: [String: [Int: Int]]) {
+        var inside = 0, outside = 0, none = 0, noneInnermost = 0, examples: [String] = [], lines: [String: [Int: Int]] = [:]
         for stack in stacks {
-            for frame in stack.frames.map(parse) where frame.inScript {
+            let frames = stack.frames.map(parse)
+            let innermost = frames.lastIndex { $0.inScript }
+            for (index, frame) in frames.enumerated() where frame.inScript {
                 guard let range = ranges[frame.name] else { continue }
                 lines[frame.name, default: [:]][frame.line, default: 0] += stack.count
                 if frame.line == 0 {
                     none += stack.count
+                    if index == innermost { noneInnermost += stack.count }
                 } else if range.contains(frame.line) {
                     inside += stack.count
                 } else {
@@ -120,7 +124,7 @@ struct V8Tests {
                 }
             }
         }
-        return (inside, outside, none, examples, lines)
+        return (inside, outside, none, noneInnermost, examples, lines)
     }
 
     @Test("known truth under Node 20: names with their script in 95% of samples, the closure's inferred name, samples.v8js.count, lines")
@@ -142,7 +146,7 @@ struct V8Tests {
             let counts = Self.lineCounts(stacks, ranges: ranges)
             let total = counts.inside + counts.outside + counts.none
             print("v8 lines \(comm): frames of \(Self.lineFunctions.joined(separator: "/")) with a line in their function \(counts.inside), "
-                + "outside it \(counts.outside) \(counts.examples), without a line \(counts.none); walk \(run.workloads[comm]!.walk); "
+                + "outside it \(counts.outside) \(counts.examples), without a line \(counts.none) (\(counts.noneInnermost) innermost); walk \(run.workloads[comm]!.walk); "
                 + "frames by line: \(counts.lines.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.sorted { $0.key < $1.key })" })")
             if counts.outside > 0 {
                 failures.append("\(comm): \(counts.outside) frames with a line outside their function: \(counts.examples)")
@@ -157,8 +161,12 @@ struct V8Tests {
             if counts.inside == 0 {
                 failures.append("\(comm): no frame of the measured functions has a line")
             }
-            if comm != "tnode-kt-late", percent(Int64(counts.inside), of: Int64(total)) < 90 {
-                failures.append("\(comm): \(counts.inside) of \(total) frames of the measured functions with a line, under 90%")
+            // A Sparkplug leaf sampled in a builtin without a frame of its own (the `%` and `*`
+            // of spin's loop) has its pc outside the function's code: no line (docs/v8.md,
+            // "Limits"). The Sparkplug workload's other frames must have theirs.
+            let counted = comm == Self.baseline.comm ? total - counts.noneInnermost : total
+            if comm != "tnode-kt-late", percent(Int64(counts.inside), of: Int64(counted)) < 90 {
+                failures.append("\(comm): \(counts.inside) of \(counted) frames of the measured functions with a line, under 90%")
             }
         }
         // The Sparkplug workload's frames are baseline ones: its lines above are theirs.
