@@ -16,7 +16,8 @@ struct {
     __type(value, struct tandem_v8_process);
 } v8_processes SEC(".maps");
 
-/* Functions sent, with the stream generation they were sent in. */
+/* Functions sent: the stream generation they were sent in << 1, | 1 when the record was
+ * sent from a frame of the function's own (with its bytecode table, when it had one). */
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
     __uint(max_entries, 65536);
@@ -135,9 +136,10 @@ struct v8_table_state {
 
 /*
  * Copies the source position table of the bytecode of the SharedFunctionInfo in scratch->sfi
- * into scratch->table, when its function data is a BytecodeArray (not yet compiled, or
- * baseline code: none). Called as a one-iteration bpf_loop callback: as a call, not inlined,
- * it cost the verifier less than inline at either end of the function record (docs/v8.md).
+ * into scratch->table, when its function data is a BytecodeArray, or baseline (Sparkplug)
+ * code, whose deoptimization-data slot holds its BytecodeArray. Called as a one-iteration
+ * bpf_loop callback: as a call, not inlined, it cost the verifier less than inline at either
+ * end of the function record (docs/v8.md).
  */
 static long v8_table_step(__u64 index, struct v8_table_state *state)
 {
@@ -147,6 +149,9 @@ static long v8_table_step(__u64 index, struct v8_table_state *state)
     if (!scratch || !layout)
         return 1;
     __u64 bytecode = v8_sfi_word(scratch->sfi, layout->sfi_function_data), table = 0;
+    if (v8_type(layout, bytecode) == layout->type_code &&
+        bpf_probe_read_user(&bytecode, sizeof(bytecode), (void *)(bytecode - 1 + layout->code_deoptimization_data)))
+        return 1;
     if (v8_type(layout, bytecode) != layout->type_bytecode_array ||
         bpf_probe_read_user(&table, sizeof(table), (void *)(bytecode - 1 + layout->bytecode_array_source_position_table)) ||
         v8_type(layout, table) != layout->type_byte_array)
@@ -290,10 +295,12 @@ static __always_inline __u32 v8_send_function(__u32 pid, __u32 layout_index, __u
     __u64 *sent = bpf_map_lookup_elem(&v8_functions_sent, &key);
     if (sent && *sent == generation)
         return fingerprint;
-    if (v8_emit_function(pid, sfi, fingerprint, layout_index, layout, scratch, with_table) == 0)
-        bpf_map_update_elem(&v8_functions_sent, &key, &generation, BPF_ANY);
-    else
+    /* Marked sent only from a frame of its own (with its table): a function met inlined is
+     * sent with each code record that names it, until it is met running on its own. */
+    if (v8_emit_function(pid, sfi, fingerprint, layout_index, layout, scratch, with_table) != 0)
         *unsent = 1;
+    else if (with_table)
+        bpf_map_update_elem(&v8_functions_sent, &key, &generation, BPF_ANY);
     return fingerprint;
 }
 
@@ -339,7 +346,9 @@ static long v8_inlined_step(__u64 index, struct v8_inlined_state *state)
 
 /*
  * Emits the code record of optimized code `code` (tagged): its inlined functions (whose
- * records go first), inlining positions and source position table. Returns 0 when every
+ * records go first), inlining positions and source position table; of Sparkplug code, its
+ * bytecodes (in place of the inlining positions) and its bytecode-offset table (in the source
+ * position table's slot). Returns 0 when every
  * record is in the ring buffer; otherwise the code is not marked sent, and its next sample
  * sends it (and the functions that did not fit) again.
  */
@@ -350,7 +359,13 @@ static __always_inline int v8_emit_code(struct v8_walk_state *state, struct tand
     __u32 flags = 0, inlined = 0;
     scratch->unsent = 0;
     __u64 data = 0, slots[3] = {}, positions = 0;
-    if (bpf_probe_read_user(&data, sizeof(data), (void *)(code - 1 + layout->code_deoptimization_data)) ||
+    int baseline = code_kind == layout->code_kind_baseline;
+    if (baseline) {
+        /* Sparkplug code: the slot holds its BytecodeArray, whose bytecodes the record carries
+         * in place of inlining positions (its table maps machine code to them, docs/v8.md). */
+        if (bpf_probe_read_user(&positions, sizeof(positions), (void *)(code - 1 + layout->code_deoptimization_data)))
+            positions = 0;
+    } else if (bpf_probe_read_user(&data, sizeof(data), (void *)(code - 1 + layout->code_deoptimization_data)) ||
         v8_type(layout, data) != layout->type_fixed_array ||
         bpf_probe_read_user(&slots[0], 8, (void *)(data - 1 + layout->fixed_array_data + 8 * (__u64)layout->deoptimization_inlined_count)) ||
         bpf_probe_read_user(&slots[1], 8, (void *)(data - 1 + layout->fixed_array_data + 8 * (__u64)layout->deoptimization_literal_array)) ||
@@ -402,17 +417,20 @@ static __always_inline int v8_emit_code(struct v8_walk_state *state, struct tand
         fields->inlined = 0;
 
     long length = -1;
+    __u64 data_offset = baseline ? layout->bytecode_array_data : layout->fixed_array_data;
     fields->positions_bytes = 0;
     if (inlined > 0 && v8_type(layout, positions) == layout->type_byte_array)
+        length = v8_array_length(layout, positions);
+    else if (baseline && v8_type(layout, positions) == layout->type_bytecode_array)
         length = v8_array_length(layout, positions);
     if (length > (long)sizeof(event->positions)) {
         length = sizeof(event->positions);
         flags |= TANDEM_V8_CODE_POSITIONS_CUT;
     }
-    if (inlined > 0 && length < 0)
+    if ((inlined > 0 || baseline) && length < 0)
         flags |= TANDEM_V8_CODE_POSITIONS_UNREADABLE;
     if (length > 0 && length <= (long)sizeof(event->positions) &&
-        !bpf_probe_read_user(event->positions, length, (void *)(positions - 1 + layout->fixed_array_data)))
+        !bpf_probe_read_user(event->positions, length, (void *)(positions - 1 + data_offset)))
         fields->positions_bytes = length;
 
     __u64 table = 0;
@@ -500,11 +518,12 @@ static __always_inline void v8_js_frame(struct v8_walk_state *state, struct tand
         return;
     }
     out->offset = state->pc - start;
-    if (code_kind <= layout->code_kind_baseline || fingerprint == 0)
+    if (code_kind < layout->code_kind_baseline || fingerprint == 0)
         return;
 
-    /* Optimized code: its record names the functions inlined into it. Keyed by where its
-     * instructions start; the fingerprint tells apart code objects placed there in turn. */
+    /* Optimized code: its record names the functions inlined into it; Sparkplug code's maps
+     * its machine code to its bytecode. Keyed by where its instructions start; the
+     * fingerprint tells apart code objects placed there in turn. */
     __u64 data = 0, table = 0;
     bpf_probe_read_user(&data, sizeof(data), (void *)(code - 1 + layout->code_deoptimization_data));
     bpf_probe_read_user(&table, sizeof(table), (void *)(code - 1 + layout->code_source_position_table));

@@ -318,12 +318,16 @@ public final class Symbolizer {
 
     private func applyV8Code(_ record: V8CodeRecord) {
         statistics.v8CodeRecords += 1
-        guard Self.v8Layout(version: record.v8Version) != nil else {
+        guard let layout = Self.v8Layout(version: record.v8Version) else {
             statistics.v8CodeRecordsMalformed += 1
             return
         }
-        let code = V8Code(functionCount: record.inlinedFunctions.count, inliningPositions: record.inliningPositions,
-                          sourcePositionTable: record.sourcePositionTable)
+        // Sparkplug code's record carries its bytecodes where optimized code's has inlining positions.
+        let code = UInt16(record.codeKind) == layout.codeKindBaseline
+            ? V8Code(bytecodes: record.inliningPositions, bytecodeOffsetTable: record.sourcePositionTable,
+                     bytecodeSizes: Self.v8BytecodeSizes(layout))
+            : V8Code(functionCount: record.inlinedFunctions.count, inliningPositions: record.inliningPositions,
+                     sourcePositionTable: record.sourcePositionTable)
         let key = V8CodeKey(instructionStart: record.instructionStart, fingerprint: record.fingerprint)
         if !v8Codes.insert((code, record.inlinedFunctions), pid: record.pid, key: key, limit: options.maximumV8Functions) {
             statistics.v8CodeRecordsDropped += 1
@@ -808,6 +812,17 @@ public final class Symbolizer {
         }
         let key = V8CodeKey(instructionStart: frame.pc &- UInt64(frame.offset), fingerprint: frame.codeFingerprint)
         guard let (code, functions) = v8Codes.code(pid: pid, key) else { return ([own.0], false) }
+        if let baseline = code.baseline {
+            // Sparkplug: V8 asks its table with a return address as is (each piece's end is
+            // inclusive); an instruction's own address is one past the previous piece's end.
+            let pcOffset = frame.flags.contains(.sampledPC) ? frame.offset &+ 1 : frame.offset
+            if let function, let bytecodeOffset = baseline.bytecodeOffset(atPCOffset: pcOffset), bytecodeOffset >= 0 {
+                let position = function.bytecodePositions.sourcePosition(atCodeOffset: Int(bytecodeOffset))
+                own.0.sourceLine = v8ScriptLines.line(root: root, scriptName: function.scriptName,
+                                                      scriptOffset: position?.scriptOffset, statistics: &statistics)
+            }
+            return ([own.0], own.complete)
+        }
         // A return address is past its call: the call's position is the byte before.
         let offset = frame.flags.contains(.sampledPC) || frame.offset == 0 ? frame.offset : frame.offset - 1
         var frames: [Frame] = []

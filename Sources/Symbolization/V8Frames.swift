@@ -145,4 +145,10 @@ extension Symbolizer {
     static func v8Layout(version: UInt32) -> V8Layout? {
         V8Layout.supported.first { $0.version == version }
     }
+
+    /// The bytecode sizes of the build `layout` describes (`V8Layout.bytecodeSizes`), which
+    /// decode its Sparkplug code records.
+    static func v8BytecodeSizes(_ layout: V8Layout) -> [[UInt8]] {
+        V8Layout.supported.firstIndex(of: layout).map { V8Layout.bytecodeSizes[$0] } ?? []
+    }
 }

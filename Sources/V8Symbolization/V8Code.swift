@@ -1,6 +1,8 @@
 /// An optimized code object as its code record describes it (docs/v8.md): which functions
 /// TurboFan or Maglev inlined into it, and at which machine-code offsets each runs. Decoded
 /// once from the walker's raw copies; a frame of this code then asks `inlinedFunctions(atCodeOffset:)`.
+/// A Sparkplug code object's record carries instead its bytecodes and bytecode-offset table:
+/// `baseline` then maps its machine code to bytecode offsets, and it inlines nothing.
 public struct V8Code: Hashable, Sendable {
     /// One inlining: where it was called from (a source position whose inlining id names the
     /// caller, 0: the code's own function) and which of the record's functions it inlined (-1: the code's own).
@@ -14,6 +16,8 @@ public struct V8Code: Hashable, Sendable {
     public var inlinings: [Inlining]
     /// (machine-code offset, source position), sorted by offset, as the table lists them.
     public var positions: [Position]
+    /// Sparkplug code: its machine code's bytecode offsets; nil for optimized code.
+    public var baseline: V8BaselineOffsets?
 
     public struct Position: Hashable, Sendable {
         public var offset: UInt32
@@ -38,8 +42,18 @@ public struct V8Code: Hashable, Sendable {
         positions = V8SourcePositionTable(bytes: sourcePositionTable).entries().map { Position(offset: $0.offset, position: $0.position) }
     }
 
+    /// Decodes a Sparkplug code record's copies: `bytecodes`, the data of its BytecodeArray;
+    /// `bytecodeOffsetTable`, the data of the table in its source-position-table slot; with
+    /// `bytecodeSizes`, the build's (`V8Layout.bytecodeSizes`).
+    public init(bytecodes: [UInt8], bytecodeOffsetTable: [UInt8], bytecodeSizes: [[UInt8]]) {
+        functionCount = 0
+        inlinings = []
+        positions = []
+        baseline = V8BaselineOffsets(table: bytecodeOffsetTable, bytecodes: bytecodes, sizes: bytecodeSizes)
+    }
+
     /// Bytes the decoded code takes, for the aggregator's bound.
-    public var size: Int { 64 + 16 * (functionCount + inlinings.count + positions.count) }
+    public var size: Int { 64 + 16 * (functionCount + inlinings.count + positions.count) + (baseline?.size ?? 0) }
 
     /// The functions running at `codeOffset`, innermost first, as indexes into the record's functions,
     /// not counting the code's own function (outermost, always last): empty when nothing

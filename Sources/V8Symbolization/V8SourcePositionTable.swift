@@ -55,17 +55,22 @@ public struct V8SourcePositionTable: Hashable, Sendable {
     /// One zigzag VLQ at `index` (advanced past it); nil when the bytes end inside it or it
     /// is longer than 64 bits.
     static func signedVLQ(_ bytes: [UInt8], _ index: inout Int) -> Int64? {
+        unsignedVLQ(bytes, &index, bits: 64).map { Int64(bitPattern: ($0 >> 1) ^ (0 &- ($0 & 1))) }
+    }
+
+    /// One VLQ at `index` (advanced past it): 7 bits a byte, least significant first, the
+    /// high bit set on every byte but the last. Nil when the bytes end inside it or it has
+    /// more bytes than `bits` need.
+    static func unsignedVLQ(_ bytes: [UInt8], _ index: inout Int, bits: UInt64) -> UInt64? {
         var value: UInt64 = 0
         var shift: UInt64 = 0
         while index < bytes.count {
             let byte = bytes[index]
             index += 1
-            guard shift < 64 else { return nil }
+            guard shift < bits else { return nil }
             value |= UInt64(byte & 0x7F) << shift
             shift += 7
-            if byte & 0x80 == 0 {
-                return Int64(bitPattern: (value >> 1) ^ (0 &- (value & 1)))
-            }
+            if byte & 0x80 == 0 { return value }
         }
         return nil
     }

@@ -7,6 +7,7 @@ Fields the metadata lacks in V8 11.x (it lost the Code class's fields when Code 
 from InstructionStream, and never had JSFunction.code) are derived from fields it has,
 by rules that hold for the V8 versions named at each rule; any other version is refused.
 """
+import functools
 import struct
 import subprocess
 import sys
@@ -29,6 +30,12 @@ class ELFData:
             if p_type == 1:
                 self.loads.append((vaddr, offset, filesz, memsz))
 
+    def bytes(self, address, size):
+        for vaddr, offset, filesz, _ in self.loads:
+            if vaddr <= address and address + size <= vaddr + filesz:
+                return self.data[offset + address - vaddr:offset + address - vaddr + size]
+        raise SystemExit(f'v8-layouts: {size} bytes at {address:#x} lie in no loaded segment of {self.path}')
+
     def int32(self, address):
         for vaddr, offset, filesz, memsz in self.loads:
             if vaddr <= address < vaddr + memsz:
@@ -38,12 +45,22 @@ class ELFData:
         raise SystemExit(f'v8-layouts: address {address:#x} lies in no loaded segment of {self.path}')
 
 
+@functools.lru_cache(maxsize=4)
+def elf_data(path):
+    return ELFData(path)
+
+
+@functools.lru_cache(maxsize=4)
+def nm_lines(path):
+    """`nm -S path`'s lines (.symtab), read once per executable: a 99 MB node takes a while."""
+    return subprocess.run(['nm', '-S', path], capture_output=True, text=True, check=True).stdout.splitlines()
+
+
 def symbols(path):
     """name -> value of the 4-byte v8dbg_* and Version data symbols (from .symtab, as nm lists it)."""
-    elf = ELFData(path)
-    out = subprocess.run(['nm', '-S', path], capture_output=True, text=True, check=True).stdout
+    elf = elf_data(path)
     found = {}
-    for line in out.splitlines():
+    for line in nm_lines(path):
         parts = line.split()
         if len(parts) != 4 or parts[2] not in 'DdBbRr':
             continue
@@ -170,3 +187,21 @@ def layout(path):
 if __name__ == '__main__':
     for name, value in layout(sys.argv[1] if len(sys.argv) > 1 else '/usr/bin/node'):
         print(name, value)
+
+
+BYTECODE_SIZES = '_ZN2v88internal11interpreter9Bytecodes14kBytecodeSizesE'
+
+
+def bytecode_sizes(path):
+    """V8's `Bytecodes::kBytecodeSizes` (uint8_t[3][kBytecodeCount]: each bytecode's size with
+    its operands at operand scale 1, 2 and 4, prefix excluded), read from the executable's
+    .rodata by its .symtab entry; what decodes a baseline code's bytecode-offset table."""
+    for line in nm_lines(path):
+        parts = line.split()
+        if len(parts) == 4 and parts[3] == BYTECODE_SIZES:
+            size = int(parts[1], 16)
+            if size % 3:
+                raise SystemExit(f'v8-layouts: {BYTECODE_SIZES} in {path} is {size} bytes, not 3 rows')
+            raw = elf_data(path).bytes(int(parts[0], 16), size)
+            return [list(raw[row * size // 3:(row + 1) * size // 3]) for row in range(3)]
+    raise SystemExit(f'v8-layouts: {path} has no {BYTECODE_SIZES} symbol (bytecode sizes for Sparkplug lines)')

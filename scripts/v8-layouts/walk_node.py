@@ -2,7 +2,9 @@
 it: stops the process (ptrace), follows the frame-pointer chain from its registers, and for
 each JavaScript frame reads the JSFunction, its SharedFunctionInfo, the function's name (a
 String, or the ScopeInfo's name slot), the Script's name and line ends, and for interpreted
-frames the bytecode offset and the bytecode's source position table, to a line.
+frames the bytecode offset and the bytecode's source position table, to a line; for Sparkplug
+(baseline) frames the bytecode offset from the pc through the code's bytecode-offset table
+(`baseline_bytecode_offset`), then the same.
 
     python3 walk_node.py PID [ROUNDS]     prints one line per JavaScript frame per stop
 
@@ -39,9 +41,10 @@ class Memory:
 
 
 class Walker:
-    def __init__(self, memory, layout):
+    def __init__(self, memory, layout, bytecode_sizes):
         self.m = memory
         self.l = dict(layout)
+        self.sizes = bytecode_sizes
 
     def object_type(self, tagged):
         if tagged & 3 != 1:
@@ -104,7 +107,25 @@ class Walker:
         count = self.m.u64(tagged - 1 + l['fixed_array_length']) >> 32
         return self.m.read(tagged - 1 + l['fixed_array_data'], min(count, 1 << 16))
 
-    def frame(self, fp):
+    def byte_array(self, tagged, kind, data):
+        if self.object_type(tagged) != kind:
+            return None
+        count = self.m.u64(tagged - 1 + self.l['fixed_array_length']) >> 32
+        return self.m.read(tagged - 1 + data, min(count, 1 << 16))
+
+    def baseline(self, code):
+        """Baseline code's BytecodeArray (in its deoptimization-data slot), the bytecodes,
+        the bytecode-offset table (in its source-position-table slot) and where its
+        instructions start."""
+        l = self.l
+        bytecode = self.m.u64(code - 1 + l['code_deoptimization_data'])
+        bytecodes = self.byte_array(bytecode, l['type_bytecode_array'], l['bytecode_array_data'])
+        offsets = self.byte_array(self.m.u64(code - 1 + l['code_source_position_table']), l['type_byte_array'],
+                                  l['fixed_array_data'])
+        start = self.m.u64(code - 1 + l['code_instruction_start'])
+        return bytecode, bytecodes, offsets, start
+
+    def frame(self, fp, pc=None, leaf=False):
         l = self.l
         context = self.m.u64(fp - l['fp_context'])
         if context & 1 == 0:
@@ -139,7 +160,59 @@ class Walker:
                 position = source_position(table, delta)
                 if position > 0 and line_ends:
                     line = line_of(line_ends, position - 1)
+        if code_kind == l['code_kind_baseline'] and pc is not None:
+            frame_kind = 'baseline'
+            try:
+                bytecode, bytecodes, offsets, start = self.baseline(code)
+                if bytecodes is not None and offsets is not None and start <= pc:
+                    # A return address is past its call; the sampled pc is at an instruction's start.
+                    delta = baseline_bytecode_offset(offsets, bytecodes, self.sizes, pc - start + (1 if leaf else 0))
+                    table = self.positions(self.m.u64(bytecode - 1 + l['bytecode_array_source_position_table']))
+                    position = source_position(table, delta) if delta is not None else 0
+                    if position > 0 and line_ends:
+                        line = line_of(line_ends, position - 1)
+            except (OSError, IndexError):
+                pass  # code replaced or freed while the process was stopped between reads: no line
         return ('js', name, script_name, line, frame_kind, code_kind)
+
+
+def uvlq(table, index):
+    value, shift = 0, 0
+    while True:
+        byte = table[index]
+        index += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte & 0x80 == 0:
+            return value, index
+
+
+def bytecode_size(bytecodes, offset, sizes):
+    """The size of the bytecode at offset with its prefix: Wide and DebugBreakWide (0, 2)
+    scale its operands by 2, ExtraWide and DebugBreakExtraWide (1, 3) by 4."""
+    code = bytecodes[offset]
+    if code <= 3:
+        return 1 + sizes[1 if code in (0, 2) else 2][bytecodes[offset + 1]]
+    return sizes[0][code]
+
+
+def baseline_bytecode_offset(offsets, bytecodes, sizes, pc_offset):
+    """V8's BytecodeOffsetIterator: the table holds unsigned VLQ machine-code lengths, the
+    prologue's first, then one per bytecode in order; pc_offset lies in (start, end] of the
+    bytecode it returns (-1: the prologue)."""
+    index, end = 0, 0
+    value, index = uvlq(offsets, index)
+    end += value
+    bytecode = -1
+    next_bytecode = 0
+    while end < pc_offset:
+        if index >= len(offsets) or next_bytecode >= len(bytecodes):
+            return None
+        value, index = uvlq(offsets, index)
+        end += value
+        bytecode = next_bytecode
+        next_bytecode += bytecode_size(bytecodes, next_bytecode, sizes)
+    return bytecode
 
 
 def vlq(table, index):
@@ -185,14 +258,14 @@ def stop_and_walk(pid, walker):
     try:
         regs = (ctypes.c_ulonglong * 27)()
         libc.ptrace(PTRACE_GETREGS, pid, None, ctypes.byref(regs))
-        fp = regs[4]
+        fp, pc = regs[4], regs[16]
         frames = []
-        for _ in range(64):
+        for step in range(64):
             if fp == 0 or fp & 7:
                 break
             try:
-                frames.append(walker.frame(fp))
-                fp = walker.m.u64(fp)
+                frames.append(walker.frame(fp, pc, step == 0))
+                fp, pc = walker.m.u64(fp), walker.m.u64(fp + 8)
             except OSError:
                 break
         return regs[16], frames
@@ -204,10 +277,16 @@ def main():
     pid = int(sys.argv[1])
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     exe = os.readlink(f'/proc/{pid}/exe')
-    walker = Walker(Memory(pid), read_v8dbg.layout(exe))
+    walker = Walker(Memory(pid), read_v8dbg.layout(exe), read_v8dbg.bytecode_sizes(exe))
     named = 0
     for round_ in range(rounds):
-        pc, frames = stop_and_walk(pid, walker)
+        try:
+            pc, frames = stop_and_walk(pid, walker)
+        except OSError:
+            if round_ == 0:
+                raise
+            print(f'stop {round_}: the process is gone (a workload that ended)')
+            break
         print(f'stop {round_}: pc {pc:#x}')
         for frame in frames:
             if frame[0] == 'js':
