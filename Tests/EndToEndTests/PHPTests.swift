@@ -8,9 +8,10 @@ import Glibc
 
 /// PHP frames end to end (docs/php.md): the known-truth workload
 /// (Tests/Workloads/php/known_truth.php) under Debian's php8.2 CLI, one started before the
-/// sampler and one after it, on the VM and under opcache's tracing and function JIT. What each must show: its functions as `function` and
-/// `Class::method`, in the CPU shares the workload measured of itself, and samples.php.count
-/// equal to its samples whose leaf is a PHP frame.
+/// sampler and one after it, on the VM and under opcache's tracing and function JIT. What
+/// each must show: its functions as `function` and `Class::method`, in the CPU shares the
+/// workload measured of itself, and samples.php.count equal to its samples whose leaf is a
+/// PHP frame.
 @Suite("PHP frames on the live kernel (root; sampler and unprivileged aggregator)",
        .serialized, .enabled(if: isRoot, "needs root: loads BPF, switches to the user tandem"))
 struct PHPTests {
