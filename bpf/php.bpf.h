@@ -241,9 +241,17 @@ static long php_frame_step(__u64 index, struct php_walk_state *state)
     /* User code: the line of the frame's saved instruction; ZEND_CALL_TOP: it began an executor loop. */
     if (php_copied_u32(frame_copy, PHP_EXECUTE_DATA_BYTES, layout->execute_data_this_type_info) & TANDEM_PHP_CALL_TOP)
         out->flags |= TANDEM_PHP_FRAME_ENTRY;
+    /* Only an instruction of the frame's own function: opcache's JIT keeps the instruction in a
+     * register or a constant and saves it only before what may throw or call, so a JIT frame's
+     * slot can still hold an instruction of a function that used the same stack memory before
+     * (docs/php.md). Else no line: the aggregator shows the function's first line. The copy
+     * is this frame's function's (a recursion reuses the last one read). */
     __u64 opline = php_copied_u64(frame_copy, PHP_EXECUTE_DATA_BYTES, layout->execute_data_opline);
+    __u64 opcodes = php_copied_u64(scratch->function, TANDEM_PHP_FUNCTION_BYTES, layout->op_array_opcodes);
+    __u64 instructions = php_copied_u32(scratch->function, TANDEM_PHP_FUNCTION_BYTES, layout->op_array_last);
     __u32 line = 0;
-    if (opline && !bpf_probe_read_user(&line, sizeof(line), (void *)(opline + layout->op_line_number)))
+    if (opline && opline >= opcodes && opline - opcodes < instructions * layout->op_size &&
+        !bpf_probe_read_user(&line, sizeof(line), (void *)(opline + layout->op_line_number)))
         out->line = line;
     return 0;
 }

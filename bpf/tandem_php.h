@@ -64,6 +64,9 @@ struct tandem_php_layout {
     __u16 string_length;                    /* zend_string.len (size_t) */
     __u16 string_value;                     /* zend_string.val */
     __u16 op_line_number;                   /* zend_op.lineno (uint32_t) */
+    __u16 op_array_last;                    /* zend_op_array.last (uint32_t): its instructions */
+    __u16 op_array_opcodes;                 /* zend_op_array.opcodes (zend_op *) */
+    __u16 op_size;                          /* sizeof(zend_op) */
     __u16 reserved;
 };
 

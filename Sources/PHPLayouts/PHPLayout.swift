@@ -35,12 +35,19 @@ public struct PHPLayout: Hashable, Sendable {
     public var stringValue: UInt16
     /// zend_op.lineno (uint32_t).
     public var opLineNumber: UInt16
+    /// zend_op_array.last (uint32_t): how many instructions the function has.
+    public var opArrayLast: UInt16
+    /// zend_op_array.opcodes (zend_op *): its first instruction.
+    public var opArrayOpcodes: UInt16
+    /// sizeof(zend_op): a saved instruction of the function lies in
+    /// [opcodes, opcodes + last × opSize).
+    public var opSize: UInt16
 
     public init(version: PHPVersion, executorCurrentExecuteData: UInt16, executeDataOpline: UInt16,
                 executeDataFunction: UInt16, executeDataThisTypeInfo: UInt16, executeDataPrevious: UInt16,
                 functionType: UInt16, functionName: UInt16, functionScope: UInt16, opArrayFileName: UInt16,
                 opArrayLineStart: UInt16, classEntryName: UInt16, stringLength: UInt16, stringValue: UInt16,
-                opLineNumber: UInt16) {
+                opLineNumber: UInt16, opArrayLast: UInt16, opArrayOpcodes: UInt16, opSize: UInt16) {
         self.version = version
         self.executorCurrentExecuteData = executorCurrentExecuteData
         self.executeDataOpline = executeDataOpline
@@ -56,6 +63,9 @@ public struct PHPLayout: Hashable, Sendable {
         self.stringLength = stringLength
         self.stringValue = stringValue
         self.opLineNumber = opLineNumber
+        self.opArrayLast = opArrayLast
+        self.opArrayOpcodes = opArrayOpcodes
+        self.opSize = opSize
     }
 }
 

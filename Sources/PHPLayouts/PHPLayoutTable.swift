@@ -21,7 +21,10 @@ extension PHPLayout {
             classEntryName: 8,
             stringLength: 16,
             stringValue: 24,
-            opLineNumber: 24
+            opLineNumber: 24,
+            opArrayLast: 80,
+            opArrayOpcodes: 88,
+            opSize: 32
         ),
     ]
 }

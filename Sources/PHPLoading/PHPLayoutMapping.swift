@@ -20,6 +20,9 @@ extension tandem_php_layout {
             string_length: layout.stringLength,
             string_value: layout.stringValue,
             op_line_number: layout.opLineNumber,
+            op_array_last: layout.opArrayLast,
+            op_array_opcodes: layout.opArrayOpcodes,
+            op_size: layout.opSize,
             reserved: 0)
     }
 }

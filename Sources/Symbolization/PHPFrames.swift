@@ -54,9 +54,58 @@ struct PHPFunctionTable {
 /// PHP's frames merge into the native stack at the engine's executor loop (docs/php.md):
 /// one `execute_ex` runs every user function called from PHP code; a function called from
 /// C (a callback of `array_map`, `usort`, a destructor) runs in an `execute_ex` of its own.
+///
+/// Under opcache's JIT the functions of a loop run as JIT code instead, entered by a jump
+/// from that `execute_ex` on its own stack frame: the code lies in opcache's shared memory,
+/// which no ELF file describes, so the native walk stops at the JIT frame (or guesses past
+/// it). The PHP frames of that loop stand in place of the JIT frames.
 enum PHPFrameMerge {
     /// The Zend VM's executor loop (its handlers are inlined into it in the hybrid VM).
     static let executorLoops: Set<String> = ["execute_ex"]
+
+    /// Whether `frame` is code of no ELF file: opcache's JIT buffer, in its shared memory
+    /// (`mmap` of `MAP_SHARED | MAP_ANONYMOUS`: `/dev/zero (deleted)` in the maps; a SysV
+    /// segment `/SYSV…`; POSIX shared memory under `/dev/shm`), or anonymous memory.
+    static func isJITCode(_ frame: Frame) -> Bool {
+        guard frame.type != .kernel, frame.type != .php, frame.functionName == nil else { return false }
+        guard let path = frame.mappingPath else { return true }
+        return path.hasPrefix("/dev/zero") || path.hasPrefix("/dev/shm/") || path.hasPrefix("/SYSV")
+    }
+
+    /// `php` is leaf first, `entries[i]` true when `php[i]` began an executor loop;
+    /// `frames[userStart...]` are the native user frames. Walking them leaf first, each
+    /// executor loop gets, just before it, its PHP frames (up to and including the next
+    /// entry frame); JIT frames are dropped, the first of a loop taking its PHP frames, so
+    /// that the `execute_ex` the JIT code ran in (when the native walk reached it) gets no
+    /// second share. PHP frames left when the native frames end go at the root end.
+    static func merge(_ php: [Frame], entries: [Bool], into frames: [Frame], userStart: Int) -> [Frame] {
+        var merged: [Frame] = []
+        merged.reserveCapacity(frames.count + php.count)
+        merged.append(contentsOf: frames[..<userStart])
+        var next = 0
+        var loopPlaced = false
+        func placeLoop() {
+            while next < php.count {
+                merged.append(php[next])
+                next += 1
+                if entries[next - 1] { break }
+            }
+        }
+        for frame in frames[userStart...] {
+            if isJITCode(frame) {
+                if !loopPlaced { placeLoop() }
+                loopPlaced = true
+                continue
+            }
+            if frame.type == .native, let name = frame.functionName, executorLoops.contains(name) {
+                if !loopPlaced { placeLoop() }
+                loopPlaced = false
+            }
+            merged.append(frame)
+        }
+        merged.append(contentsOf: php[next...])
+        return merged
+    }
 }
 
 extension Symbolizer {

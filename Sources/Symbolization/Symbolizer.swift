@@ -585,7 +585,7 @@ public final class Symbolizer {
     }
 
     /// Names a sample's PHP frames (leaf first) and merges them into `frames` at the native
-    /// executor loops; `complete` is false when a frame's function record may still come.
+    /// executor loops, in place of JIT code; `complete` is false when a frame's function record may still come.
     func mergingPHPFrames(_ php: [PHPFrame], pid: Int32, into frames: [Frame], userStart: Int) -> (frames: [Frame], complete: Bool) {
         var named: [Frame] = []
         named.reserveCapacity(php.count)
@@ -597,8 +597,8 @@ public final class Symbolizer {
             complete = complete && known
             named.append(one)
         }
-        let merged = CPythonFrameMerge.merge(named, entries: php.map { $0.flags.contains(.entry) }, into: frames,
-                                             userStart: userStart, at: PHPFrameMerge.executorLoops)
+        let merged = PHPFrameMerge.merge(named, entries: php.map { $0.flags.contains(.entry) }, into: frames,
+                                         userStart: userStart)
         return (merged, complete)
     }
 

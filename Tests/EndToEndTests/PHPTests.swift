@@ -8,9 +8,10 @@ import Glibc
 
 /// PHP frames end to end (docs/php.md): the known-truth workload
 /// (Tests/Workloads/php/known_truth.php) under Debian's php8.2 CLI, one started before the
-/// sampler and one after it. What each must show: its functions as `function` and
-/// `Class::method`, in the CPU shares the workload measured of itself, and samples.php.count
-/// equal to its samples whose leaf is a PHP frame.
+/// sampler and one after it, on the VM and under opcache's tracing and function JIT. What
+/// each must show: its functions as `function` and `Class::method`, in the CPU shares the
+/// workload measured of itself, and samples.php.count equal to its samples whose leaf is a
+/// PHP frame.
 @Suite("PHP frames on the live kernel (root; sampler and unprivileged aggregator)",
        .serialized, .enabled(if: isRoot, "needs root: loads BPF, switches to the user tandem"))
 struct PHPTests {
@@ -19,8 +20,30 @@ struct PHPTests {
         var startsAfterSampler = false
     }
 
+    /// How php runs the workload: the VM alone (`-n`: no ini file, so no opcache), or with
+    /// opcache's JIT in one of its modes (docs/php.md, "The JIT").
+    struct Mode: Sendable {
+        /// The comms' prefix (a comm holds 15 characters).
+        var prefix: String
+        /// `opcache.jit`'s value, nil for no JIT.
+        var jit: String?
+
+        var workloads: [Workload] {
+            [Workload(comm: "\(prefix)-before"), Workload(comm: "\(prefix)-after", startsAfterSampler: true)]
+        }
+
+        var arguments: [String] {
+            guard let jit else { return ["-n"] }
+            return ["-n", "-d", "zend_extension=opcache.so", "-d", "opcache.enable_cli=1", "-d", "opcache.jit=\(jit)",
+                    "-d", "opcache.jit_buffer_size=64M"]
+        }
+
+        static let vm = Mode(prefix: "tphp")
+        static let tracingJIT = Mode(prefix: "tphpjt", jit: "tracing")
+        static let functionJIT = Mode(prefix: "tphpjf", jit: "function")
+    }
+
     static let php = "/usr/bin/php8.2"
-    static let workloads = [Workload(comm: "tphp-before"), Workload(comm: "tphp-after", startsAfterSampler: true)]
     /// The workload's functions, in `truth`'s order of its `truth alpha=… beta=… gamma=…` lines.
     static let truthFunctions = ["alpha", "Calc::beta", "Gamma::gamma"]
 
@@ -34,21 +57,43 @@ struct PHPTests {
 
     @Test("known truth under Debian's PHP 8.2: names in >= 95% of PHP samples, shares within 3 points, samples.php.count")
     func knownTruth() async throws {
-        let run = try await onOwnThread { try Self.run() }
+        try await Self.check(.vm)
+    }
+
+    @Test("known truth under PHP 8.2's tracing JIT (opcache.jit=tracing): the same figures, no JIT frame left")
+    func knownTruthTracingJIT() async throws {
+        try await Self.check(.tracingJIT)
+    }
+
+    @Test("known truth under PHP 8.2's function JIT (opcache.jit=function): the same figures, no JIT frame left")
+    func knownTruthFunctionJIT() async throws {
+        try await Self.check(.functionJIT)
+    }
+
+    /// A frame of the JIT's code as the folded output names it: in opcache's shared memory
+    /// (`/dev/zero (deleted)`, a SysV segment) by file name and offset, or by bare address.
+    static func isJITCode(_ segment: String) -> Bool {
+        segment.hasPrefix("zero (deleted)+") || segment.hasPrefix("SYSV") || CPythonTests.isBareAddress(segment)
+    }
+
+    static func check(_ mode: Mode) async throws {
+        let run = try await onOwnThread { try Self.run(mode) }
         var failures: [String] = []
         let metrics = try MetricPoints(file: run.metricsURL)
-        for workload in Self.workloads {
+        for workload in mode.workloads {
             let state = run.states[workload.comm]!
             let stacks = try FoldedStacks(file: run.foldedURL).process(workload.comm)
             var innermost: [String: Int] = [:]
             var phpLeaf = 0
             var total = 0
             var named = 0
+            var jitCode = 0
             for stack in stacks {
                 total += stack.count
                 let frames = stack.frames.map(Self.parse)
                 if frames.contains(where: \.isPHP) { named += stack.count }
                 if frames.last?.isPHP == true { phpLeaf += stack.count }
+                if stack.frames.contains(where: Self.isJITCode) { jitCode += stack.count }
                 if let function = frames.last(where: { $0.isPHP && Self.truthFunctions.contains($0.name) }) {
                     innermost[function.name, default: 0] += stack.count
                 }
@@ -56,12 +101,15 @@ struct PHPTests {
             let measured = innermost.values.reduce(0, +)
             let shares = Self.truthFunctions.map { percent(Int64(innermost[$0] ?? 0), of: Int64(measured)) }
             let phpCount = metrics.sum("samples.php.count", pid: state.pid) { _ in "" }.values.reduce(0, +)
-            print("php \(workload.comm) (pid \(state.pid)): \(total) samples, with PHP frames after the first: \(state.walk); "
+            print("php \(workload.comm) (pid \(state.pid), jit \(mode.jit ?? "off")): \(total) samples, with PHP frames after the first: \(state.walk); "
                 + zip(Self.truthFunctions, zip(shares, state.measuredShares)).map { "\($0.0) \(formatted($0.1.0))% (measured \(formatted($0.1.1))%)" }
                     .joined(separator: ", ")
-                + "; samples.php.count \(phpCount), PHP leaves \(phpLeaf); with a named PHP frame \(named)")
-            if let heaviest = stacks.max(by: { $0.count < $1.count }) {
-                print("php \(workload.comm) heaviest stack (\(heaviest.count)): \(heaviest.frames.suffix(14).joined(separator: ";"))")
+                + "; samples.php.count \(phpCount), PHP leaves \(phpLeaf); with a named PHP frame \(named); with a JIT code frame \(jitCode)")
+            for heaviest in stacks.sorted(by: { $0.count > $1.count }).prefix(3) {
+                print("php \(workload.comm) heavy stack (\(heaviest.count)): \(heaviest.frames.suffix(14).joined(separator: ";"))")
+            }
+            if mode.jit != nil, !state.jitOn {
+                failures.append("\(workload.comm): the workload says opcache's JIT is off (\(mode.arguments.joined(separator: " ")))")
             }
             guard measured >= 800 else {
                 failures.append("\(workload.comm): only \(measured) samples with a known function of \(total)")
@@ -86,6 +134,11 @@ struct PHPTests {
             if phpCount < Int64(phpLeaf) || phpCount > Int64(phpLeaf) + Int64(total - measured) {
                 failures.append("\(workload.comm): samples.php.count \(phpCount), but \(phpLeaf) samples with a PHP leaf")
             }
+            // The JIT's code stands for PHP frames: none of its frames is left in place of them
+            // once the walker follows the process (a sample before its first walk keeps them).
+            if mode.jit != nil, percent(Int64(max(0, jitCode - state.walk.before)), of: Int64(state.walk.after)) > 5 {
+                failures.append("\(workload.comm): \(jitCode) samples keep a frame of the JIT's code, \(state.walk.before) of them before the first walked one: over 5% of the \(state.walk.after) after")
+            }
         }
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))\n\(run.report.prefix(6000))")
     }
@@ -94,6 +147,8 @@ struct PHPTests {
         var pid: Int32
         var walk = CPythonTests.WalkCoverage()
         var measuredShares: [Double] = []
+        /// The workload said opcache's JIT compiles it (`ready jit=on`).
+        var jitOn = false
     }
 
     struct Run: Sendable {
@@ -103,12 +158,12 @@ struct PHPTests {
         var report: String
     }
 
-    static func run() throws -> Run {
+    static func run(_ mode: Mode) throws -> Run {
         guard FileManager.default.isExecutableFile(atPath: php) else {
             throw EndToEndFailure("\(php) is missing: Debian's php8.2-cli package is required (scripts/install-deps.sh)")
         }
         let script = repositoryRoot.appendingPathComponent("Tests/Workloads/php/known_truth.php").path
-        let session = try LiveSession(name: "php", frequency: 999)
+        let session = try LiveSession(name: mode.prefix, frequency: 999)
         var started: [(Workload, ChildProcess)] = []
         var baselines: [String: CPythonTests.MeasuredTruth] = [:]
         var finals: [String: CPythonTests.MeasuredTruth] = [:]
@@ -118,7 +173,7 @@ struct PHPTests {
             // Through a link named like the comm: named from the exec on.
             let link = binaries.appendingPathComponent(workload.comm).path
             try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: php)
-            let process = try ChildProcess(link, ["-n", script],
+            let process = try ChildProcess(link, mode.arguments + [script],
                                            log: session.directory.appendingPathComponent("\(workload.comm).log"))
             started.append((workload, process))
             try waitUntil("\(workload.comm) to name itself", seconds: 30) {
@@ -127,9 +182,9 @@ struct PHPTests {
             }
         }
         do {
-            for workload in workloads where !workload.startsAfterSampler { try start(workload) }
+            for workload in mode.workloads where !workload.startsAfterSampler { try start(workload) }
             try session.start()
-            for workload in workloads where workload.startsAfterSampler { try start(workload) }
+            for workload in mode.workloads where workload.startsAfterSampler { try start(workload) }
             let baseline = started.map { $0.1.cpuSeconds }
             for (workload, process) in started {
                 baselines[workload.comm] = workload.startsAfterSampler ? CPythonTests.MeasuredTruth()
@@ -142,7 +197,7 @@ struct PHPTests {
             for (_, process) in started { process.signal(SIGKILL) }
             for (workload, process) in started {
                 try process.waitForExit(seconds: 30, workload.comm)
-                try session.waitForExitRecord(of: process.pid)
+                try session.waitForExitRecord(of: process.pid, seconds: 240)
             }
             try session.stop()
         } catch {
@@ -153,7 +208,8 @@ struct PHPTests {
         var states: [String: State] = [:]
         for (workload, process) in started {
             let measured = (finals[workload.comm] ?? .init()).shares(since: baselines[workload.comm] ?? .init())
-            states[workload.comm] = State(pid: process.pid, measuredShares: measured)
+            states[workload.comm] = State(pid: process.pid, measuredShares: measured,
+                                          jitOn: process.log.contains("ready jit=on"))
         }
         let comms = Dictionary(uniqueKeysWithValues: started.map { ($0.1.pid, $0.0.comm) })
         try coverage(captureDirectory: session.captureDirectory, comms: comms, into: &states)

@@ -124,10 +124,11 @@ import Testing
                 #expect(offset + 8 <= 64)
             }
             #expect(layout.executeDataThisTypeInfo + 4 <= 64)
-            for offset in [layout.functionName, layout.functionScope, layout.opArrayFileName] {
+            for offset in [layout.functionName, layout.functionScope, layout.opArrayFileName, layout.opArrayOpcodes] {
                 #expect(offset + 8 <= 192)
             }
-            #expect(layout.opArrayLineStart + 4 <= 192)
+            #expect(layout.opArrayLineStart + 4 <= 192 && layout.opArrayLast + 4 <= 192)
+            #expect(layout.opSize > layout.opLineNumber + 3)
             #expect(layout.functionType < 192)
         }
     }

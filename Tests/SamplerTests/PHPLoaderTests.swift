@@ -124,5 +124,6 @@ import WireFormat
         let c = tandem_php_layout(layout)
         #expect(c.version == 0x0802 && c.execute_data_previous == layout.executeDataPrevious)
         #expect(c.op_array_line_start == layout.opArrayLineStart && c.op_line_number == layout.opLineNumber)
+        #expect(c.op_array_last == layout.opArrayLast && c.op_array_opcodes == layout.opArrayOpcodes && c.op_size == layout.opSize)
     }
 }

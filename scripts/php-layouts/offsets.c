@@ -31,6 +31,8 @@ int main(void) {
     CHECK(WIDTH(zend_function, type) == 1 && WIDTH(zend_op, lineno) == 4);
     CHECK(WIDTH(zend_op_array, line_start) == 4 && WIDTH(zend_string, len) == 8);
     CHECK(WIDTH(zval, u1.type_info) == 4);
+    /* The saved instruction is checked against the function's own instructions. */
+    CHECK(WIDTH(zend_op_array, last) == 4 && WIDTH(zend_op_array, opcodes) == 8 && sizeof(zend_op) < 65536);
     /* The walker reads common.* of internal and user functions alike. */
     CHECK(offsetof(zend_function, common.function_name) == offsetof(zend_internal_function, function_name));
     CHECK(offsetof(zend_function, common.scope) == offsetof(zend_internal_function, scope));
@@ -52,7 +54,10 @@ int main(void) {
     field("classEntryName", offsetof(zend_class_entry, name));
     field("stringLength", offsetof(zend_string, len));
     field("stringValue", offsetof(zend_string, val));
-    printf("            opLineNumber: %zu\n", offsetof(zend_op, lineno));
+    field("opLineNumber", offsetof(zend_op, lineno));
+    field("opArrayLast", offsetof(zend_op_array, last));
+    field("opArrayOpcodes", offsetof(zend_op_array, opcodes));
+    printf("            opSize: %zu\n", sizeof(zend_op));
     printf("        ),\n");
     return 0;
 }

@@ -6,8 +6,9 @@
 // class (Gamma::gamma): about alpha 50%, Calc::beta 20%, Gamma::gamma 30% of the innermost
 // PHP frames. The truth the tests use is measured: each function's CPU time (getrusage),
 // summed, printed every 0.2 s as `truth alpha=NS beta=NS gamma=NS`.
-// usage: php known_truth.php   (runs until killed; prints "ready" first; the test names the
-// process by the name of the link it runs php through)
+// usage: php known_truth.php   (runs until killed; prints "ready jit=on|off" first: whether
+// opcache's JIT compiles this script; the test names the process by the name of the link it
+// runs php through)
 
 const UNIT = 100000;
 const DEPTH = 8;
@@ -72,7 +73,8 @@ function descend(int $depth, Calc $calc, array &$spent): int
     return $total;
 }
 
-echo "ready\n";
+$status = function_exists('opcache_get_status') ? opcache_get_status(false) : false;
+echo "ready jit=", ($status['jit']['on'] ?? false) ? "on" : "off", "\n";
 $calc = new Calc();
 $nextReport = hrtime(true);
 while (true) {
