@@ -18,11 +18,9 @@ struct TandemAggregator: ParsableCommand {
 
     /// `ParsableCommand.main()`, with SIGTERM and SIGINT blocked before anything can start a
     /// thread (see ``ShutdownSignals``): `serve` takes them with `sigwait`; the other
-    /// commands unblock them again and end at once on Ctrl-C, as commands do. The heap's
-    /// settings (``AggregatorHeap``) are made there too, before any thread has an arena.
+    /// commands unblock them again and end at once on Ctrl-C, as commands do.
     static func main() {
         ShutdownSignals.block()
-        AggregatorHeap.configure()
         do {
             var command = try parseAsRoot()
             if !(command is ServeCommand) { ShutdownSignals.unblock() }
