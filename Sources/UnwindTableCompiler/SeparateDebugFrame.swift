@@ -21,7 +21,7 @@ public struct SeparateDebugFrame: Hashable, Sendable {
     /// The `.debug_frame` of a whole debug file held in memory, or nil when it has none.
     public init?(debugFileBytes: [UInt8]) throws(UnwindTableError) {
         do throws(UnwindTableError) {
-            let elf = try ELFFile.unwindable(debugFileBytes)
+            let elf = try ELFFile.unwindable(ELFImage(bytes: debugFileBytes))
             guard let section = elf.section(named: ".debug_frame") else { return nil }
             let start = Int(section.offset)
             self.init(contents: Array(debugFileBytes[start..<start + Int(section.size)]), address: section.address,

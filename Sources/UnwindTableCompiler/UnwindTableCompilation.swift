@@ -31,35 +31,37 @@ extension UnwindTable {
     public static func compile(elfBytes: [UInt8], separateDebugFrame: SeparateDebugFrame? = nil,
                                decompressor: (any SectionDecompressor)? = nil,
                                maximumDecompressedSize: Int = defaultMaximumDecompressedSectionSize) throws(UnwindTableError) -> UnwindTable {
-        try compile(elf: ELFFile.unwindable(elfBytes), separateDebugFrame: separateDebugFrame, decompressor: decompressor,
+        try compile(source: ELFImage(bytes: elfBytes), separateDebugFrame: separateDebugFrame, decompressor: decompressor,
+                    maximumDecompressedSize: maximumDecompressedSize)
+    }
+
+    /// The table of the ELF file `source` (an open file, read with `pread`: only its headers
+    /// and the sections compiled), as `compile(elfBytes:)`.
+    public static func compile(source: any ELFByteSource, separateDebugFrame: SeparateDebugFrame? = nil,
+                               decompressor: (any SectionDecompressor)? = nil,
+                               maximumDecompressedSize: Int = defaultMaximumDecompressedSectionSize) throws(UnwindTableError) -> UnwindTable {
+        try compile(elf: ELFFile.unwindable(source), separateDebugFrame: separateDebugFrame, decompressor: decompressor,
                     maximumDecompressedSize: maximumDecompressedSize)
     }
 
     /// The table of `elf`, a file whose headers were already read (e.g. while its debug
-    /// file was looked for): they are not parsed again. Its bytes are those of an
-    /// `ELFFile(bytes:)`; a file read from another source is read whole first (its size is
-    /// the caller's to bound, as for `elfBytes`).
+    /// file was looked for): they are not parsed again. Only the sections the table is
+    /// compiled from are read from its source (`.eh_frame_hdr`, `.eh_frame`, `.debug_frame`),
+    /// each bounded by the file's size: a 100 MB executable costs its few MB of call frame
+    /// information, not its size, in memory.
     public static func compile(elf: ELFFile, separateDebugFrame: SeparateDebugFrame? = nil,
                                decompressor: (any SectionDecompressor)? = nil,
                                maximumDecompressedSize: Int = defaultMaximumDecompressedSectionSize) throws(UnwindTableError) -> UnwindTable {
         try ELFFile.checkUnwindable(elf)
-        let elfBytes: [UInt8]
-        if let image = elf.source as? ELFImage {
-            elfBytes = image.bytes
-        } else {
-            do throws(ELFFileError) { elfBytes = try elf.source.bytes(at: 0, count: elf.fileSize, place: "file") } catch {
-                throw UnwindTableError(error)
-            }
-        }
         let reading = SectionReading(decompressor: decompressor, limit: maximumDecompressedSize)
-        guard let separateDebugFrame else { return try compile(elf: elf, elfBytes: elfBytes, debugFrame: nil, reading: reading) }
+        guard let separateDebugFrame else { return try compile(elf: elf, debugFrame: nil, reading: reading) }
         do throws(UnwindTableError) {
-            return try compile(elf: elf, elfBytes: elfBytes, debugFrame: separateDebugFrame, reading: reading)
+            return try compile(elf: elf, debugFrame: separateDebugFrame, reading: reading)
         } catch where error.file == .separateDebugFile {
             let debugError = error
             var table: UnwindTable
             do throws(UnwindTableError) {
-                table = try compile(elf: elf, elfBytes: elfBytes, debugFrame: nil, reading: reading)
+                table = try compile(elf: elf, debugFrame: nil, reading: reading)
             } catch where error.kind == .noUnwindInformation || error.kind == .compressedSection {
                 // The file alone has nothing: the debug file's problem is the reason.
                 throw debugError
@@ -75,8 +77,7 @@ extension UnwindTable {
         var limit: Int
     }
 
-    /// `elfBytes` are the bytes `elf` was read from.
-    private static func compile(elf: ELFFile, elfBytes: [UInt8], debugFrame: SeparateDebugFrame?,
+    private static func compile(elf: ELFFile, debugFrame: SeparateDebugFrame?,
                                 reading: SectionReading) throws(UnwindTableError) -> UnwindTable {
         var statistics = Statistics()
         let text = elf.sections.first { $0.name == ".text" }?.address
@@ -88,30 +89,26 @@ extension UnwindTable {
         }
 
         if let header = elf.section(named: ".eh_frame_hdr") {
-            let hdr = try EHFrameHeader(cursor: ByteCursor(over: header, in: elfBytes), address: header.address)
+            let hdr = try EHFrameHeader(cursor: ByteCursor(over: header, of: elf), address: header.address)
             statistics.searchTableEntries = hdr.searchTable.count
         }
         if let ehFrame = elf.section(named: ".eh_frame") {
             let bases = PointerEncoding.Bases(sectionAddress: ehFrame.address, text: text, data: nil)
-            add(try CallFrameSection(flavor: .ehFrame, cursor: ByteCursor(over: ehFrame, in: elfBytes), bases: bases), from: .main)
+            add(try CallFrameSection(flavor: .ehFrame, cursor: ByteCursor(over: ehFrame, of: elf), bases: bases), from: .main)
         } else if !elf.sections.contains(where: { $0.name == ".eh_frame" }),
                   let segment = elf.programHeaders.first(where: { $0.type == ELFFile.segmentGNUEHFrame }) {
             // Stripped section headers: .eh_frame_hdr tells where .eh_frame starts; it runs
             // to its zero terminator, within its loadable segment. (A separate debug file
             // lists .eh_frame as SHT_NOBITS and keeps program headers whose bytes are gone.)
-            guard segment.offset <= UInt64(elfBytes.count), segment.fileSize <= UInt64(elfBytes.count) - segment.offset else {
-                throw UnwindTableError(.outOfFileBounds(offset: segment.offset, size: segment.fileSize, fileSize: elfBytes.count),
-                                       section: "PT_GNU_EH_FRAME", offset: 0)
-            }
-            let headerCursor = ByteCursor(bytes: elfBytes, start: Int(segment.offset), end: Int(segment.offset + segment.fileSize),
-                                          section: ".eh_frame_hdr")
+            let headerCursor = try ByteCursor(at: segment.offset, count: segment.fileSize, of: elf, section: ".eh_frame_hdr",
+                                              place: "PT_GNU_EH_FRAME")
             let hdr = try EHFrameHeader(cursor: headerCursor, address: segment.virtualAddress)
             statistics.searchTableEntries = hdr.searchTable.count
             guard let range = elf.fileRange(ofVirtualAddress: hdr.ehFrameAddress) else {
-                throw UnwindTableError(.outOfFileBounds(offset: hdr.ehFrameAddress, size: 0, fileSize: elfBytes.count),
+                throw UnwindTableError(.outOfFileBounds(offset: hdr.ehFrameAddress, size: 0, fileSize: Int(clamping: elf.fileSize)),
                                        section: ".eh_frame_hdr", offset: 4)
             }
-            let cursor = ByteCursor(bytes: elfBytes, start: Int(range.offset), end: Int(range.offset + range.available), section: ".eh_frame")
+            let cursor = try ByteCursor(at: range.offset, count: range.available, of: elf, section: ".eh_frame", place: ".eh_frame")
             let bases = PointerEncoding.Bases(sectionAddress: hdr.ehFrameAddress, text: text, data: nil)
             add(try CallFrameSection(flavor: .ehFrame, cursor: cursor, bases: bases), from: .main)
         }
@@ -121,7 +118,7 @@ extension UnwindTable {
             } else {
                 if debugFrame.isCompressed { statistics.decompressedSections.append(".debug_frame") }
                 let bases = PointerEncoding.Bases(sectionAddress: debugFrame.address, text: text, data: nil)
-                let cursor = try ELFFile.contents(of: ByteCursor(over: debugFrame, in: elfBytes), isCompressed: debugFrame.isCompressed,
+                let cursor = try ELFFile.contents(of: ByteCursor(over: debugFrame, of: elf), isCompressed: debugFrame.isCompressed,
                                                   decompressor: reading.decompressor, limit: reading.limit)
                 add(try CallFrameSection(flavor: .debugFrame, cursor: cursor, bases: bases), from: .main)
             }

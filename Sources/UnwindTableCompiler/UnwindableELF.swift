@@ -2,14 +2,16 @@ import ELF
 import UnwindTableFormat
 
 extension ELFFile {
-    /// `bytes` read by the shared ELF reader, as a file the compiler unwinds (`checkUnwindable`).
-    static func unwindable(_ bytes: [UInt8]) throws(UnwindTableError) -> ELFFile {
+    /// `source` read by the shared ELF reader, as a file the compiler unwinds (`checkUnwindable`).
+    static func unwindable(_ source: any ELFByteSource) throws(UnwindTableError) -> ELFFile {
         // ELF32 is refused before its headers are read: the CFA interpreter knows x86-64 only.
-        if bytes.count >= 6, bytes.starts(with: [0x7F, 0x45, 0x4C, 0x46]), bytes[4] != 2 {
-            throw UnwindTableError(.unsupportedELFClass(class: bytes[4], byteOrder: bytes[5]), section: "ELF header", offset: 4)
+        if source.byteCount >= 6, let identification = try? source.bytes(at: 0, count: 6, place: "ELF header"),
+           identification.starts(with: [0x7F, 0x45, 0x4C, 0x46]), identification[4] != 2 {
+            throw UnwindTableError(.unsupportedELFClass(class: identification[4], byteOrder: identification[5]),
+                                   section: "ELF header", offset: 4)
         }
         let elf: ELFFile
-        do throws(ELFFileError) { elf = try ELFFile(bytes: bytes) } catch { throw UnwindTableError(error) }
+        do throws(ELFFileError) { elf = try ELFFile(source: source) } catch { throw UnwindTableError(error) }
         try checkUnwindable(elf)
         return elf
     }
@@ -31,11 +33,20 @@ extension ELFFile {
 }
 
 extension ByteCursor {
-    /// A cursor over the stored bytes of `section` in `bytes`, the image its `ELFFile`
-    /// read (which checked that they lie in it).
-    init(over section: ELFFile.Section, in bytes: [UInt8]) {
-        let start = Int(section.offset)
-        self.init(bytes: bytes, start: start, end: start + Int(section.size), section: section.name)
+    /// A cursor over the stored bytes of `section` of `elf`, read from its source (whose
+    /// reader checked that they lie in the file); offsets count from the section's start.
+    init(over section: ELFFile.Section, of elf: ELFFile) throws(UnwindTableError) {
+        try self.init(at: section.offset, count: section.size, of: elf, section: section.name, place: section.name)
+    }
+
+    /// A cursor over `count` bytes of `elf` at file offset `offset` (`.outOfFileBounds`,
+    /// naming `place`, when the file does not hold them), called `section` in errors.
+    init(at offset: UInt64, count: UInt64, of elf: ELFFile, section: String, place: String) throws(UnwindTableError) {
+        let bytes: [UInt8]
+        do throws(ELFFileError) { bytes = try elf.source.bytes(at: offset, count: count, place: place) } catch {
+            throw UnwindTableError(error)
+        }
+        self.init(bytes: bytes, start: 0, end: bytes.count, section: section)
     }
 }
 

@@ -9,12 +9,11 @@ import Glibc
 enum FileReadFailure: Error, CustomStringConvertible {
     /// It did not open (`OpenFile.open`: no such file, permission, not a regular file).
     case notOpened(FileOpenError)
-    /// A call on the open file failed (`fstat`, `pread`).
+    /// A call on the open file failed (`fstat`).
     case systemCall(SystemCallError)
     case notRegularFile(name: String)
     case otherFile(name: String, found: FileIdentity, expected: FileIdentity)
     case tooLarge(name: String, size: Int64, limit: Int)
-    case shrank(name: String)
 
     /// The path did not lead to the mapped file (it did not open, or it is another file,
     /// such as the host's file of the same name as a container's): a descriptor from
@@ -22,7 +21,7 @@ enum FileReadFailure: Error, CustomStringConvertible {
     var isAccessFailure: Bool {
         switch self {
         case .notOpened, .notRegularFile, .otherFile: true
-        case .systemCall, .tooLarge, .shrank: false
+        case .systemCall, .tooLarge: false
         }
     }
 
@@ -38,8 +37,6 @@ enum FileReadFailure: Error, CustomStringConvertible {
             "\(name): device/inode \(found.device)/\(found.inode) is not the mapped file's \(expected.device)/\(expected.inode)"
         case .tooLarge(let name, let size, let limit):
             "\(name): \(size) bytes, above the limit \(limit)"
-        case .shrank(let name):
-            "\(name): the file shrank while read"
         }
     }
 

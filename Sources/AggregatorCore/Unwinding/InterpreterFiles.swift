@@ -59,7 +59,7 @@ final class InterpreterFiles {
     /// examined again when the sampler passes a descriptor (`examinePassed`).
     private var awaiting: [FileIdentity: [(pid: Int32, mapping: Mapping)]] = [:]
     private let maximumAwaitingPerFile = 256
-    /// Files examined per connection, at most (each costs one read of the file).
+    /// Files examined per connection, at most (each costs a read of its headers and symbols).
     let maximumFiles = 4096
     let maximumFileSize: Int
 
@@ -110,9 +110,8 @@ final class InterpreterFiles {
     func examinePassed(_ file: OpenFile, identity: FileIdentity) -> [(pid: Int32, mapping: Mapping, interpreter: MappedInterpreter, address: UInt64)] {
         guard let waiting = awaiting.removeValue(forKey: identity) else { return [] }
         var found: Found?
-        if case .success(let bytes) = UnwindTableCache.readDescriptor(file.fileDescriptor, name: file.path, identity: identity,
-                                                                      limit: maximumFileSize) {
-            let examined = Self.interpreter(in: bytes, name: file.path)
+        if case .success = UnwindTableCache.check(file, identity: identity, limit: maximumFileSize) {
+            let examined = Self.interpreter(in: file)
             found = examined.found
             if let refusal = examined.refusal { refusals.append((file.path, refusal)) }
         }
@@ -129,12 +128,14 @@ final class InterpreterFiles {
         return refusals
     }
 
-    /// The interpreter in a file's bytes, with the segments that place it; nil when none, with
-    /// the reason when the file holds an interpreter tandem does not walk. Only the detections
-    /// the file's name calls for run: each looks its symbols up in the whole `.symtab` when
-    /// `.dynsym` lacks them (58,000 symbols in libjvm.so), which is what the reader waits on.
-    private static func interpreter(in bytes: [UInt8], name: String) -> (found: Found?, refusal: String?) {
-        guard let elf = try? ELFFile(bytes: bytes, name: name) else { return (nil, nil) }
+    /// The interpreter in `file` (its headers and symbol tables read with `pread`), with the
+    /// segments that place it; nil when none, with the reason when the file holds an
+    /// interpreter tandem does not walk. Only the detections the file's name calls for run:
+    /// each looks its symbols up in the whole `.symtab` when `.dynsym` lacks them (58,000
+    /// symbols in libjvm.so), which is what the stream's reader waits on.
+    private static func interpreter(in file: OpenFile) -> (found: Found?, refusal: String?) {
+        let name = file.path
+        guard let elf = try? ELFFile(source: file) else { return (nil, nil) }
         let fileName = name.split(separator: "/").last.map(String.init) ?? name
         var refusal: String?
         for detection in detections where detection.fileName(fileName) {
@@ -211,11 +212,11 @@ final class InterpreterFiles {
     private func examine(paths: [String], identity: FileIdentity) -> Examination {
         var onlyAccessFailures = true
         for path in paths {
-            switch UnwindTableCache.readFile(path, identity: identity, limit: maximumFileSize) {
+            switch UnwindTableCache.openFile(path, identity: identity, limit: maximumFileSize) {
             case .failure(let failure):
                 onlyAccessFailures = onlyAccessFailures && failure.isAccessFailure
-            case .success(let (_, bytes)):
-                let examined = Self.interpreter(in: bytes, name: path)
+            case .success(let file):
+                let examined = Self.interpreter(in: file)
                 return .found(examined.found, refusal: examined.refusal)
             }
         }

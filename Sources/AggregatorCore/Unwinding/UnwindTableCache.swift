@@ -214,13 +214,13 @@ public final class UnwindTableCache: Sendable {
         enqueue(identity: identity, size: size) { [self] waited in
             let started = ContinuousClock.now
             var entry: Entry
-            switch Self.readDescriptor(file.fileDescriptor, name: file.path, identity: identity, limit: limit) {
+            switch Self.check(file, identity: identity, limit: limit) {
             case .failure(let failure):
                 entry = .failed(failure.description)
-            case .success(let bytes):
+            case .success:
                 // As a file opened by path: its compressed .debug_frame, a separate debug
                 // file, and the CPython interpreter in it.
-                entry = compile(elfBytes: bytes, file: file)
+                entry = compile(file: file)
             }
             entry.noteTiming(waited: waited, compiled: ContinuousClock.now - started)
             if case .compiled = entry { state.withLock { $0.statistics.compiledFromDescriptors += 1 } }
@@ -288,9 +288,9 @@ public final class UnwindTableCache: Sendable {
     /// counts it done.
     private func finish(_ job: CompileQueue<CompileJob>.Entry) {
         job.job.run(ContinuousClock.now - job.job.enqueued)
-        // A compile reads its file whole and frees it: glibc keeps what a worker thread
-        // frees in that thread's arena, so without a trim the aggregator stays as large as
-        // the largest files it compiled at once (hundreds of MiB on a host running big binaries).
+        // A large compile's sections and rows are freed here: glibc keeps what a worker
+        // thread frees in that thread's arena, so without a trim the aggregator stays as
+        // large as the largest compiles it ran at once.
         if job.isLarge { _ = malloc_trim(0) }
         work.lock()
         if job.isLarge { largeJobsRunning -= 1 }
@@ -349,29 +349,31 @@ public final class UnwindTableCache: Sendable {
         var reasons: [String] = []
         var onlyAccessFailures = !paths.isEmpty
         for path in paths {
-            switch Self.readFile(path, identity: identity, limit: maximumFileSize) {
+            switch Self.openFile(path, identity: identity, limit: maximumFileSize) {
             case .failure(let failure):
                 reasons.append(failure.description)
                 onlyAccessFailures = onlyAccessFailures && failure.isAccessFailure
-            case .success(let (file, bytes)):
-                return compile(elfBytes: bytes, file: file)
+            case .success(let file):
+                return compile(file: file)
             }
         }
         let reason = reasons.joined(separator: "; ")
         return onlyAccessFailures ? .unreadable(reason) : .failed(reason)
     }
 
-    /// Compiles the table of `file` (read whole as `elfBytes`), with the `.debug_frame` of
-    /// its separate debug file when it has none itself. One open and one parse of the file
-    /// serve both: the headers that lead to the debug file are those compiled. A debug file
-    /// that cannot be found, read or compiled never fails the table: it becomes a warning.
-    private func compile(elfBytes: [UInt8], file: OpenFile) -> Entry {
+    /// Compiles the table of `file` (read with `pread`: its headers, the sections compiled,
+    /// the symbols interpreter detection looks up; never the whole file), with the
+    /// `.debug_frame` of its separate debug file when it has none itself. One open and one
+    /// parse of the file serve both: the headers that lead to the debug file are those
+    /// compiled. A debug file that cannot be found, read or compiled never fails the table:
+    /// it becomes a warning.
+    private func compile(file: OpenFile) -> Entry {
         let path = file.path
         let decompressor = ELFSectionDecompressor()
         var warnings: [DebugFileWarning] = []
         var debugFile: DebugFrameFile?
-        // A file the reader refuses is compiled from its bytes below, which reports why.
-        let elf = try? ELFFile(bytes: elfBytes, name: path)
+        // A file the reader refuses is compiled from its source below, which reports why.
+        let elf = try? ELFFile(source: file)
         if let elf, elf.section(named: ".debug_frame") == nil {
             let (rootPrefix, originalPath) = Self.splitProcessRoot(path)
             debugFile = debugFiles.debugFrameFile(for: file, elf: elf, originalPath: originalPath, rootPrefix: rootPrefix,
@@ -386,7 +388,7 @@ public final class UnwindTableCache: Sendable {
             if let elf {
                 table = try UnwindTable.compile(elf: elf, separateDebugFrame: debugFrame, decompressor: decompressor)
             } else {
-                table = try UnwindTable.compile(elfBytes: elfBytes, separateDebugFrame: debugFrame, decompressor: decompressor)
+                table = try UnwindTable.compile(source: file, separateDebugFrame: debugFrame, decompressor: decompressor)
             }
             var usedDebugFile = debugFile.map { "\($0.path) (by \($0.lookup.rawValue))" }
             if let debugFile, let error = table.statistics.separateDebugFileError {
@@ -416,37 +418,19 @@ public final class UnwindTableCache: Sendable {
         return ("/proc/\(parts[2])/root", String(parts[3].dropFirst("root".count)))
     }
 
-    /// `path` opened (with `OpenFile.open`: without blocking, regular files only) and its
-    /// bytes, if it is the file `identity` names.
-    static func readFile(_ path: String, identity: FileIdentity, limit: Int) -> Result<(OpenFile, [UInt8]), FileReadFailure> {
+    /// `path` opened (with `OpenFile.open`: without blocking, regular files only), if it is
+    /// the file `identity` names, of at most `limit` bytes (`check`). Nothing is read yet:
+    /// the ELF reader reads what it needs with `pread`.
+    static func openFile(_ path: String, identity: FileIdentity, limit: Int) -> Result<OpenFile, FileReadFailure> {
         switch OpenFile.open(path) {
-        case .failure(let error):
-            return .failure(.notOpened(error))
-        case .success(let file):
-            return readDescriptor(file.fileDescriptor, name: path, identity: identity, limit: limit).map { (file, $0) }
+        case .failure(let error): .failure(.notOpened(error))
+        case .success(let file): check(file, identity: identity, limit: limit)
         }
     }
 
-    /// The bytes of the open file `fd` (named `path` in messages) if it is the file
-    /// `identity` names: a regular file of at most `limit` bytes, read with `pread`.
-    static func readDescriptor(_ fd: Int32, name path: String, identity: FileIdentity,
-                                       limit: Int) -> Result<[UInt8], FileReadFailure> {
-        let size: Int
-        switch FileReadFailure.check(fd, name: path, identity: identity, limit: limit) {
-        case .failure(let failure): return .failure(failure)
-        case .success(let checked): size = checked
-        }
-        var bytes = [UInt8](repeating: 0, count: size)
-        var offset = 0
-        while offset < bytes.count {
-            let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + offset, $0.count - offset, off_t(offset)) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else {
-                return .failure(count < 0 ? .systemCall(.last("pread", subject: path)) : .shrank(name: path))
-            }
-            offset += count
-        }
-        return .success(bytes)
+    /// `file` if `fstat` shows the regular file `identity` names, of at most `limit` bytes.
+    static func check(_ file: OpenFile, identity: FileIdentity, limit: Int) -> Result<OpenFile, FileReadFailure> {
+        FileReadFailure.check(file.fileDescriptor, name: file.path, identity: identity, limit: limit).map { _ in file }
     }
 }
 

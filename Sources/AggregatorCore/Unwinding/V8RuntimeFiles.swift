@@ -7,7 +7,7 @@ import WireFormat
 
 /// Finds the V8 of a Node process among its mapped files as soon as its mappings arrive
 /// (docs/v8.md): files named as Node's executable or library (`node`, `nodejs`,
-/// `libnode.so.N`, the names `JITRuntime` knows) are read by path, once per file.
+/// `libnode.so.N`, the names `JITRuntime` knows) are examined by path, once per file.
 final class V8RuntimeFiles {
     private struct Found {
         var runtime: V8Runtime
@@ -18,7 +18,7 @@ final class V8RuntimeFiles {
     private var files: [FileIdentity: Found?] = [:]
     /// Why a file holds no V8 tandem walks, once per file, for a log line.
     private(set) var refusals: [FileIdentity: String] = [:]
-    /// Files examined per connection, at most (each costs one read of the file).
+    /// Files examined per connection, at most (each costs a read of its headers and symbols).
     let maximumFiles = 1024
     let maximumFileSize: Int
 
@@ -51,8 +51,9 @@ final class V8RuntimeFiles {
 
     private func examine(paths: [String], identity: FileIdentity) -> Found? {
         for path in paths {
-            guard case .success(let (_, bytes)) = UnwindTableCache.readFile(path, identity: identity, limit: maximumFileSize),
-                  let elf = try? ELFFile(bytes: bytes, name: path) else { continue }
+            // Headers, symbol tables and the version bytes only, with `pread`: node is 100 MB.
+            guard case .success(let file) = UnwindTableCache.openFile(path, identity: identity, limit: maximumFileSize),
+                  let elf = try? ELFFile(source: file) else { continue }
             switch (try? V8Runtime.detect(in: elf)) ?? .notV8 {
             case .runtime(let runtime):
                 return Found(runtime: runtime, segments: UnwindTable.LoadSegment.segments(of: elf))
