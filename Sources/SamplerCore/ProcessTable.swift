@@ -68,7 +68,8 @@ public struct ProcessTable: Sendable {
         guard var entry = entries[pid], now &- entry.mappingsReadTime >= mappingsRefreshInterval else { return nil }
         entry.mappingsReadTime = now
         defer { entries[pid] = entry }
-        guard let mappings = try? procfs.executableMappings(pid), mappings != entry.mappings else { return nil }
+        // None at all: the process is exiting (its address space gone), not remapped.
+        guard let mappings = try? procfs.executableMappings(pid), !mappings.isEmpty, mappings != entry.mappings else { return nil }
         entry.mappings = mappings
         return Mappings(pid: pid, mappings: mappings)
     }

@@ -156,7 +156,9 @@ extension SamplerLiveTests {
         /// (`[truncated]`) at the first such switch, below the same frames that other samples
         /// showed continuing. At most 10% of the samples in the program's Erlang code may be cut now.
         /// Whether a folded segment is an Erlang frame BEAM's walker named: `module:function/arity`.
-        static func isErlangFrame(_ segment: String) -> Bool {
+        static func isErlangFrame(_ frame: String) -> Bool {
+            // `module:function/arity`, with ` (file.erl:line)` after it where the line table has one.
+            let segment = frame.range(of: " (").map { String(frame[..<$0.lowerBound]) } ?? frame
             guard let slash = segment.lastIndex(of: "/"), let colon = segment.firstIndex(of: ":"), colon < slash else { return false }
             let arity = segment[segment.index(after: slash)...]
             return !arity.isEmpty && arity.allSatisfy(\.isNumber)
