@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The sampler's own CPU, two builds interleaved: for each round and frequency, sampler A
+# then sampler B, each alone for its warm-up and SECONDS, with both CPUs kept busy by two
+# spin loops (as bench/all.sh's "sampler CPU" rows). Each writes a capture file
+# (--output, as bench/sampler-overhead.sh), so no aggregator is needed; its CPU is every
+# thread's schedstat from WARMUP s after its interpreter walkers are in. Prints one row per
+# run with the load average at its end: other processes' execs wake the sampler, so compare
+# A and B of the same round. Not a test. Run as root.
+#
+#   bench/sampler-cpu-ab.sh A_SAMPLER B_SAMPLER [SECONDS] [ROUNDS] [FREQUENCIES...]
+#   (default 30 2 19 99 999)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ $# -ge 2 ] || { echo "usage: $0 A_SAMPLER B_SAMPLER [SECONDS] [ROUNDS] [FREQUENCIES...]" >&2; exit 2; }
+a=$1 b=$2
+seconds=${3:-30}
+rounds=${4:-2}
+frequencies=(19 99 999)
+if [ $# -gt 4 ]; then shift 4; frequencies=("$@"); fi
+warmup=5
+[ "$(id -u)" -eq 0 ] || { echo "sampler-cpu-ab: run as root (the sampler loads BPF)" >&2; exit 1; }
+work=$(mktemp -d /tmp/tandem-sampler-ab.XXXXXX)
+loads=()
+cleanup() {
+    for pid in "${loads[@]:-}"; do kill "$pid" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+cc -O1 -fno-omit-frame-pointer -o "$work/spin" Tests/Workloads/spin.c
+for _ in 1 2; do "$work/spin" 100000 & loads+=($!); done
+
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
+
+echo "| round | Hz | build | sampler CPU (share of one CPU) | load average at the end |"
+echo "|---:|---:|---|---:|---|"
+for round in $(seq "$rounds"); do
+    for hz in "${frequencies[@]}"; do
+        for build in A B; do
+            binary=$a
+            [ "$build" = B ] && binary=$b
+            "$binary" --output "$work/capture" --samples-per-second "$hz" --log-level info 2>"$work/sampler.log" &
+            sampler=$!
+            until grep -q 'interpreter walkers ready' "$work/sampler.log" 2>/dev/null; do sleep 0.2; done
+            sleep "$warmup"
+            s0=$(cpu_ns "$sampler"); t0=$(date +%s%N)
+            sleep "$seconds"
+            s1=$(cpu_ns "$sampler"); t1=$(date +%s%N)
+            kill -INT "$sampler"; wait "$sampler" || true
+            share=$(awk -v a="$s0" -v b="$s1" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.3f %%", (b - a) / (t1 - t0) * 100 }')
+            echo "| $round | $hz | $build | $share | $(cut -d' ' -f1-3 /proc/loadavg) |"
+        done
+    done
+done
