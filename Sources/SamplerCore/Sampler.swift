@@ -124,7 +124,8 @@ public final class Sampler {
         let interval = configuration.drainInterval(ringBufferBytes: ringBufferBytes, cpus: sampledCPUs.count)
         // A process that exec'd in the last interval and has no sample yet: drained again after
         // about one sample period, until its first sample is read with its /proc entries.
-        let followUp = max(Self.execDrainDelay, 1_000_000_000 / UInt64(configuration.samplesPerSecond))
+        let gap = min(Self.minimumDrainGap, interval)
+        let followUp = max(gap, 1_000_000_000 / UInt64(configuration.samplesPerSecond))
         let statisticsInterval = UInt64(configuration.statisticsIntervalMilliseconds) * 1_000_000
         var nextStatistics = start &+ statisticsInterval
         var nextCPUCheck = start &+ Self.cpuCheckInterval
@@ -148,7 +149,8 @@ public final class Sampler {
             if output.failure != nil { break }
             if HostFacts.monotonicNanoseconds() >= end { break }
             let awaited = pendingExecs.values.contains { $0.time &+ interval > tickStart }
-            if waitForSignal(signals, until: min(end, tickStart &+ (awaited ? followUp : interval))) {
+            if waitForSignal(signals, until: min(end, tickStart &+ (awaited ? followUp : interval)),
+                             doorbellNotBefore: tickStart &+ gap) {
                 reason = .shutdown
                 logger.info("termination signal received")
                 break
@@ -485,6 +487,12 @@ public final class Sampler {
     /// How long after an exec the ring buffer is drained: execs within it share the drain.
     static let execDrainDelay: UInt64 = 20_000_000
 
+    /// No drain comes sooner than this after the one before, whatever rings: on a host that
+    /// execs all the time (a build) the doorbell and the follow-ups would otherwise wake the
+    /// sampler dozens of times a second. A process living longer than this plus
+    /// `execDrainDelay` is still read from /proc.
+    static let minimumDrainGap: UInt64 = 250_000_000
+
     /// Hot-plug is rare and only warned about: the sysfs read and parse are not worth
     /// every statistics interval.
     static let cpuCheckInterval: UInt64 = 10_000_000_000
@@ -504,8 +512,10 @@ public final class Sampler {
     /// termination signal came. Control records that arrive meanwhile are applied at
     /// once: a table of megabytes crosses the socket a buffer at a time, and waiting
     /// for the next tick between buffers would hold a new process's tables back by seconds.
-    /// The doorbell (an exec) brings the deadline forward to `execDrainDelay` from its ring.
-    private func waitForSignal(_ signals: borrowing FileDescriptor?, until wanted: UInt64) -> Bool {
+    /// The doorbell (an exec) brings the deadline forward to `execDrainDelay` from its ring,
+    /// but not before `doorbellNotBefore`.
+    private func waitForSignal(_ signals: borrowing FileDescriptor?, until wanted: UInt64,
+                               doorbellNotBefore: UInt64) -> Bool {
         var deadline = wanted
         var doorbell = bpf?.doorbellDescriptor ?? -1
         // poll(2) skips a negative descriptor: without signal handling, only the timer ends a wait.
@@ -528,7 +538,7 @@ public final class Sampler {
             guard poll(&descriptors, 3, milliseconds) > 0 else { return false }
             if descriptors[0].revents & Int16(POLLIN) != 0 { return true }
             if descriptors[2].revents != 0 {
-                deadline = min(deadline, HostFacts.monotonicNanoseconds() &+ Self.execDrainDelay)
+                deadline = min(deadline, max(doorbellNotBefore, HostFacts.monotonicNanoseconds() &+ Self.execDrainDelay))
                 doorbell = -1
             }
             if writes, descriptors[1].revents & Int16(POLLOUT) != 0 {

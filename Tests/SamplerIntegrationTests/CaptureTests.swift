@@ -224,7 +224,8 @@ struct CaptureTests {
     }
 
     /// A process that lives shorter than the drain interval (750 ms while nothing execs) is
-    /// still read from /proc: its exec rings the doorbell, and the sampler drains while it runs.
+    /// still read from /proc: its exec rings the doorbell, and the sampler drains while it runs
+    /// (at most `minimumDrainGap`, 250 ms, plus 20 ms after the exec).
     @Test("a process shorter than the drain interval gets its name and mappings")
     func processShorterThanTheDrainInterval() throws {
         let scratch = try makeScratchDirectory()
@@ -233,8 +234,9 @@ struct CaptureTests {
         var pids: [Int32] = []
         let records = try capture(samplesPerSecond: 99, scratch: scratch) { _ in
             for _ in 0..<5 {
-                // 0.2 s of CPU, at nice -20 so that it runs at once: well inside one interval.
-                let workload = try Workload.start("/usr/bin/nice", ["-n", "-20", spin, "0.2"])
+                // 0.4 s of CPU, at nice -20 so that it runs at once: inside one interval, past
+                // the shortest gap between two drains.
+                let workload = try Workload.start("/usr/bin/nice", ["-n", "-20", spin, "0.4"])
                 pids.append(workload.processIdentifier)
                 workload.waitUntilExit()
             }
