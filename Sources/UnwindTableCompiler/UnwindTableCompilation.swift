@@ -158,15 +158,7 @@ extension UnwindTable {
 
         var interpreter = CFAInterpreter()
         var initialStates: [[Int: CFAInterpreter.State]] = Array(repeating: [:], count: sources.count)
-        var rows: [UnwindRow] = []
-        func append(_ row: UnwindRow) {
-            if let last = rows.last {
-                if last.startAddress == row.startAddress { rows.removeLast() }
-                else if last.hasSameRules(as: row) { return }
-            }
-            if let last = rows.last, last.hasSameRules(as: row) { return }
-            rows.append(row)
-        }
+        var rows = UnwindTable.Builder()
         var coveredEnd: UInt64?
         for (_, sourceIndex, index) in order {
             let source = sources[sourceIndex]
@@ -176,7 +168,7 @@ extension UnwindTable {
                     statistics.overlappingFDEs += 1
                     continue
                 }
-                if fde.start > end { append(UnwindRow(startAddress: end, cfa: .noInfo, rbp: .unchanged)) }
+                if fde.start > end { try rows.append(UnwindRow(startAddress: end, cfa: .noInfo, rbp: .unchanged)) }
             }
             guard let cie = source.cies[fde.cieOffset] else { continue } // parsing stored every referenced CIE
             do throws(UnwindTableError) {
@@ -188,14 +180,14 @@ extension UnwindTable {
                     initialStates[sourceIndex][fde.cieOffset] = initial
                 }
                 try interpreter.rows(of: fde, cie: cie, initial: initial, in: source) { location, state throws(UnwindTableError) in
-                    append(interpreter.row(at: location, state: state, cie: cie))
+                    try rows.append(interpreter.row(at: location, state: state, cie: cie))
                 }
             } catch {
                 throw error.in(sourceFiles[sourceIndex])
             }
             coveredEnd = fde.end
         }
-        if let end = coveredEnd { append(UnwindRow(startAddress: end, cfa: .noInfo, rbp: .unchanged)) }
+        if let end = coveredEnd { try rows.append(UnwindRow(startAddress: end, cfa: .noInfo, rbp: .unchanged)) }
 
         let counts = interpreter.counts
         statistics.rowsBeforeMerging = counts.rowsBeforeMerging
@@ -203,10 +195,7 @@ extension UnwindTable {
         statistics.unsupportedRows = counts.unsupportedRows
         statistics.framePointerNotRecoverableRows = counts.framePointerNotRecoverableRows
 
-        if let first = rows.first, let last = rows.last, last.startAddress - first.startAddress > UInt64(UInt32.max) {
-            throw UnwindTableError(.addressSpanTooLarge(last.startAddress - first.startAddress), section: "section headers", offset: 0)
-        }
-        return UnwindTable(rows: rows, statistics: statistics, loadSegments: LoadSegment.segments(of: elf))
+        return rows.table(statistics: statistics, loadSegments: LoadSegment.segments(of: elf))
     }
 }
 

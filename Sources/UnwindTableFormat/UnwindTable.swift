@@ -6,9 +6,29 @@
 /// (`init(serialized:)`) and loads into a BPF map. This target holds the table and its
 /// format only, so that the sampler links no ELF or DWARF parser.
 public struct UnwindTable: Hashable, Sendable {
+    /// The rows as they are serialized, 8 bytes each: the start's offset from `baseAddress`
+    /// in the low 32 bits, the packed rules (`pack`) in the high 32. A table of a large
+    /// binary has millions of rows: unpacked (`UnwindRow`, 40 bytes) they were most of the
+    /// aggregator's peak memory while it compiled, and of the sampler's while it validated.
+    private(set) var entries: [UInt64]
+    /// The address entry offsets count from: the first row's start (0 for an empty table).
+    public private(set) var baseAddress: UInt64
+
+    /// How many rows the table has.
+    public var rowCount: Int { entries.count }
+
     /// Rows sorted by strictly increasing `startAddress`; consecutive rows differ in their
-    /// rules; the last row (if any) is `noInfo`, ending the covered range.
-    public private(set) var rows: [UnwindRow]
+    /// rules; the last row (if any) is `noInfo`, ending the covered range. Unpacks every
+    /// entry into a new array: for tests and tools, not for a path that runs per table.
+    public var rows: [UnwindRow] { entries.indices.map(row(at:)) }
+
+    /// The row at `index` (`0..<rowCount`).
+    public func row(at index: Int) -> UnwindRow {
+        let entry = entries[index]
+        // Every entry was packed from a row or validated when read: it unpacks.
+        return Self.unpack(UInt32(truncatingIfNeeded: entry >> 32),
+                           startAddress: baseAddress &+ (entry & 0xFFFF_FFFF))!
+    }
     /// What compilation counted: entries read and discarded, rows that lost rules.
     public package(set) var statistics: Statistics
 
@@ -81,10 +101,56 @@ public struct UnwindTable: Hashable, Sendable {
         }
     }
 
+    /// A table of `rows`, which must be sorted, span less than 4 GiB and pack (compiled rows do).
     package init(rows: [UnwindRow], statistics: Statistics, loadSegments: [LoadSegment] = []) {
-        self.rows = rows
+        let base = rows.first?.startAddress ?? 0
+        self.init(entries: rows.map { Self.entry(offset: UInt32(truncatingIfNeeded: $0.startAddress - base), rules: Self.pack($0)) },
+                  baseAddress: base, statistics: statistics, loadSegments: loadSegments)
+    }
+
+    package init(entries: [UInt64], baseAddress: UInt64, statistics: Statistics, loadSegments: [LoadSegment] = []) {
+        self.entries = entries
+        self.baseAddress = baseAddress
         self.statistics = statistics
         self.loadSegments = loadSegments
+    }
+
+    /// Rows appended in address order and packed as they come, so that a compile never holds
+    /// them unpacked (UnwindTableCompiler).
+    package struct Builder {
+        private var entries: [UInt64] = []
+        private var base: UInt64 = 0
+
+        package init() {}
+
+        /// Appends `row`, which starts at or after the last row: a row at the last row's
+        /// address replaces it, and a row with the rules in force already is left out.
+        /// Throws `addressSpanTooLarge` for a row 4 GiB or more past the first.
+        package mutating func append(_ row: UnwindRow) throws(UnwindTableError) {
+            let rules = UnwindTable.pack(row)
+            if entries.isEmpty { base = row.startAddress }
+            let span = row.startAddress &- base
+            guard span <= UInt64(UInt32.max) else {
+                throw UnwindTableError(.addressSpanTooLarge(span), section: "section headers", offset: 0)
+            }
+            if let last = entries.last {
+                if last & 0xFFFF_FFFF == span { entries.removeLast() }
+                else if UInt32(truncatingIfNeeded: last >> 32) == rules { return }
+            }
+            if let last = entries.last, UInt32(truncatingIfNeeded: last >> 32) == rules { return }
+            if entries.isEmpty { base = row.startAddress }
+            entries.append(UnwindTable.entry(offset: UInt32(truncatingIfNeeded: row.startAddress &- base), rules: rules))
+        }
+
+        /// The table of the rows appended.
+        package func table(statistics: Statistics, loadSegments: [LoadSegment]) -> UnwindTable {
+            UnwindTable(entries: entries, baseAddress: base, statistics: statistics, loadSegments: loadSegments)
+        }
+    }
+
+    /// An entry of `entries`.
+    package static func entry(offset: UInt32, rules: UInt32) -> UInt64 {
+        UInt64(offset) | UInt64(rules) << 32
     }
 
     /// The ELF virtual address of the byte at `fileOffset` of the file, or `nil` when no
@@ -114,14 +180,16 @@ public struct UnwindTable: Hashable, Sendable {
     /// The rules in force at `address` (an ELF virtual address), or `nil` where no FDE covers it.
     public func lookup(address: UInt64) -> UnwindRow? {
         // The last row starting at or before `address`.
+        guard address >= baseAddress else { return nil }
+        let offset = address - baseAddress
         var low = 0
-        var high = rows.count
+        var high = entries.count
         while low < high {
             let middle = (low + high) / 2
-            if rows[middle].startAddress <= address { low = middle + 1 } else { high = middle }
+            if entries[middle] & 0xFFFF_FFFF <= offset { low = middle + 1 } else { high = middle }
         }
         guard low > 0 else { return nil }
-        let row = rows[low - 1]
+        let row = row(at: low - 1)
         return row.cfa == .noInfo ? nil : row
     }
 }

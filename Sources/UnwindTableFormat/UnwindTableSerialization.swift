@@ -24,9 +24,6 @@ extension UnwindTable {
         case noInfo = 0, rsp = 1, rbp = 2, plt = 3, endOfStack = 4, unsupported = 5
     }
 
-    /// The address entry offsets count from: the first row's start (0 for an empty table).
-    public var baseAddress: UInt64 { rows.first?.startAddress ?? 0 }
-
     /// The rules of `row` packed into 32 bits. Compiled rows always fit.
     static func pack(_ row: UnwindRow) -> UInt32 {
         var kind: CFAKind
@@ -91,21 +88,19 @@ extension UnwindTable {
     /// The table in the format above.
     public func serialized() -> [UInt8] {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(Self.headerSize + rows.count * Self.entrySize)
+        bytes.reserveCapacity(Self.headerSize + entries.count * Self.entrySize)
         func put<T: FixedWidthInteger>(_ value: T) {
             withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
         }
         bytes.append(contentsOf: Self.magic)
         put(Self.formatVersion)
         put(UInt16(Self.entrySize))
-        put(UInt32(rows.count))
+        put(UInt32(entries.count))
         put(UInt32(0))
-        let base = baseAddress
-        put(base)
-        for row in rows {
-            put(UInt32(truncatingIfNeeded: row.startAddress - base))
-            put(Self.pack(row))
-        }
+        put(baseAddress)
+        // An entry's low half is the offset, its high half the rules: little-endian, it is
+        // the serialized entry.
+        for entry in entries { put(entry) }
         return bytes
     }
 
@@ -134,9 +129,10 @@ extension UnwindTable {
         guard reserved == 0 else { throw fail(.badTableField(field: "reserved", value: UInt64(reserved)), at: 12) }
         let base = try cursor.u64()
 
-        var rows: [UnwindRow] = []
-        rows.reserveCapacity(Int(count))
+        var entries: [UInt64] = []
+        entries.reserveCapacity(Int(count))
         var previous: UInt32 = 0
+        var lastRules: UInt32 = 0
         for index in 0..<Int(count) {
             let entryOffset = cursor.position
             let start = try cursor.u32()
@@ -149,15 +145,16 @@ extension UnwindTable {
             previous = start
             let (address, overflow) = base.addingReportingOverflow(UInt64(start))
             guard !overflow else { throw fail(.badTableField(field: "base address + entry offset", value: base), at: entryOffset) }
-            guard let row = Self.unpack(word, startAddress: address) else {
+            guard Self.unpack(word, startAddress: address) != nil else {
                 throw fail(.invalidEntry(index: index, packed: word), at: entryOffset)
             }
-            rows.append(row)
+            entries.append(Self.entry(offset: start, rules: word))
+            lastRules = word
         }
-        if let last = rows.last, last.cfa != .noInfo {
-            throw fail(.badTableField(field: "last entry kind (must be no info)", value: UInt64(Self.pack(last) & 7)),
-                       at: Self.headerSize + (rows.count - 1) * Self.entrySize)
+        if !entries.isEmpty, CFAKind(rawValue: lastRules & 7) != .noInfo {
+            throw fail(.badTableField(field: "last entry kind (must be no info)", value: UInt64(lastRules & 7)),
+                       at: Self.headerSize + (entries.count - 1) * Self.entrySize)
         }
-        self.init(rows: rows, statistics: Statistics())
+        self.init(entries: entries, baseAddress: entries.isEmpty ? 0 : base, statistics: Statistics())
     }
 }

@@ -177,7 +177,7 @@ package final class UnwindTableLoader {
         } catch {
             return reject(table: "table \(record.tableID): \(error)")
         }
-        let entryCount = table.rows.count
+        let entryCount = table.rowCount
         guard entryCount <= budgets.entriesPerTable else {
             return reject(table: "table \(record.tableID): \(entryCount) entries, above the per-table budget \(budgets.entriesPerTable)")
         }

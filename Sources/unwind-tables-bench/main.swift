@@ -44,7 +44,7 @@ for path in arguments {
     let milliseconds = Double(median.components.seconds) * 1000 + Double(median.components.attoseconds) / 1e15
     let statistics = table.statistics
     let unsupported = statistics.unsupportedRows.values.reduce(0, +)
-    print("| \(path) | \(bytes.count) | \(statistics.ehFrameFDEs) + \(statistics.debugFrameFDEs) | \(statistics.rowsBeforeMerging) | \(table.rows.count) | \(table.serialized().count) | \(unsupported) | \(String(format: "%.1f", milliseconds)) ms |")
+    print("| \(path) | \(bytes.count) | \(statistics.ehFrameFDEs) + \(statistics.debugFrameFDEs) | \(statistics.rowsBeforeMerging) | \(table.rowCount) | \(table.serialized().count) | \(unsupported) | \(String(format: "%.1f", milliseconds)) ms |")
     if CommandLine.arguments.contains("--verbose") || ProcessInfo.processInfo.environment["VERBOSE"] != nil {
         print("  \(statistics)")
     }
