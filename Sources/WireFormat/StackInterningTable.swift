@@ -2,48 +2,90 @@
 import Glibc
 #endif
 
-/// Stack ids by frames, for the encoder's interning. A lookup hashes the frames
-/// where they lie (the sampler's ring buffer record) and copies nothing: the table
-/// is keyed by a digest of the frames, and two stacks that share a digest take
-/// the next free digests (linear probing; entries are only ever removed all at once).
+/// Stack ids by frames, for the encoder's interning. A lookup hashes the frames where they
+/// lie (the sampler's ring buffer record) and copies nothing.
+///
+/// An open-addressing table of its own rather than a `Dictionary`: a lookup runs for every
+/// stack of every sample, and a dictionary re-hashed the digest with `Hasher` and retained
+/// and released each entry's frame array on the way. Slots hold a digest, the id and where
+/// the frames lie in one flat array; entries are only ever removed all at once.
 struct StackInterningTable {
-    private struct Entry {
+    private struct Slot {
+        var digest: UInt64
+        /// 0: the slot is free (stack ids start at 1).
         var id: UInt64
-        var frames: [UInt64]
+        var start: UInt32
+        var count: UInt32
     }
 
-    private var entries: [UInt64: Entry] = [:]
-    /// Bits of the digest used as the key: all of them, except in tests that make
-    /// every stack collide.
+    private static let initialCapacity = 256
+    private var slots: [Slot]
+    /// Every interned stack's frames, back to back.
+    private var frames: [UInt64] = []
+    private var used = 0
+    /// Bits of the digest used: all of them, except in tests that make every stack collide.
     private let digestMask: UInt64
 
     init(digestMask: UInt64 = .max) {
         self.digestMask = digestMask
+        slots = Array(repeating: Slot(digest: 0, id: 0, start: 0, count: 0), count: Self.initialCapacity)
     }
 
     /// The id of `frames`, if interned.
     func id(of frames: UnsafeBufferPointer<UInt64>) -> UInt64? {
-        var key = Self.digest(frames) & digestMask
-        while let entry = entries[key] {
-            if Self.equal(entry.frames, frames) { return entry.id }
-            key &+= 1
+        let digest = Self.digest(frames) & digestMask
+        return slots.withUnsafeBufferPointer { slots in
+            self.frames.withUnsafeBufferPointer { stored in
+                let mask = slots.count - 1
+                var index = Int(truncatingIfNeeded: digest) & mask
+                while true {
+                    let slot = slots[index]
+                    if slot.id == 0 { return nil }
+                    if slot.digest == digest, Int(slot.count) == frames.count,
+                       Self.equal(stored, start: Int(slot.start), frames) {
+                        return slot.id
+                    }
+                    index = (index + 1) & mask
+                }
+            }
         }
-        return nil
     }
 
-    /// Interns `frames` (not interned yet) as `id`.
+    /// Interns `frames` (not interned yet) as `id` (not 0). The encoder bounds the frames
+    /// interned (`EncoderLimits.maximumInternedFrames`), far below 2^32.
     mutating func insert(_ frames: UnsafeBufferPointer<UInt64>, id: UInt64) {
-        var key = Self.digest(frames) & digestMask
-        while entries[key] != nil { key &+= 1 }
-        entries[key] = Entry(id: id, frames: Array(frames))
+        precondition(id != 0, "stack id 0 is the empty stack, never interned")
+        if (used + 1) * 4 > slots.count * 3 { grow() }
+        let slot = Slot(digest: Self.digest(frames) & digestMask, id: id, start: UInt32(self.frames.count),
+                        count: UInt32(frames.count))
+        self.frames.append(contentsOf: frames)
+        place(slot)
+        used += 1
     }
 
     mutating func removeAll() {
-        entries.removeAll()
+        slots = Array(repeating: Slot(digest: 0, id: 0, start: 0, count: 0), count: Self.initialCapacity)
+        frames = []
+        used = 0
+    }
+
+    private mutating func place(_ slot: Slot) {
+        slots.withUnsafeMutableBufferPointer { slots in
+            let mask = slots.count - 1
+            var index = Int(truncatingIfNeeded: slot.digest) & mask
+            while slots[index].id != 0 { index = (index + 1) & mask }
+            slots[index] = slot
+        }
+    }
+
+    private mutating func grow() {
+        let old = slots
+        slots = Array(repeating: Slot(digest: 0, id: 0, start: 0, count: 0), count: old.count * 2)
+        for slot in old where slot.id != 0 { place(slot) }
     }
 
     /// A multiply-xor digest: strong enough to spread real stacks, cheap next to
-    /// feeding every frame through `Hasher`.
+    /// feeding every frame through `Hasher`. Its low bits pick the slot.
     static func digest(_ frames: UnsafeBufferPointer<UInt64>) -> UInt64 {
         var digest = UInt64(truncatingIfNeeded: frames.count) &* 0x9E37_79B9_7F4A_7C15
         for address in frames {
@@ -53,9 +95,8 @@ struct StackInterningTable {
         return digest
     }
 
-    private static func equal(_ stored: [UInt64], _ frames: UnsafeBufferPointer<UInt64>) -> Bool {
-        guard stored.count == frames.count else { return false }
-        guard let base = frames.baseAddress else { return true }
-        return stored.withUnsafeBufferPointer { memcmp($0.baseAddress!, base, frames.count * 8) == 0 }
+    private static func equal(_ stored: UnsafeBufferPointer<UInt64>, start: Int, _ frames: UnsafeBufferPointer<UInt64>) -> Bool {
+        guard let base = frames.baseAddress, !frames.isEmpty else { return true }
+        return memcmp(stored.baseAddress! + start, base, frames.count * 8) == 0
     }
 }
