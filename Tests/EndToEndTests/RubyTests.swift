@@ -25,9 +25,19 @@ struct RubyTests {
     static let interpreters = [Interpreter(comm: "trb-early"), Interpreter(comm: "trb-late", startsAfterSampler: true)]
     /// The workload's methods, in the order of its `truth` line: 5, 2 and 3 units of work by design.
     static let truth: [(name: String, share: Double)] = [("alpha", 50), ("beta", 20), ("gamma", 30)]
-    /// The workload's Ruby methods and the C methods it calls (Kernel#loop, Process.clock_gettime).
-    static let rubyMethods: Set<String> = ["alpha", "beta", "gamma", "descend", "clock", "block in <main>", "<main>",
-                                           "loop", "clock_gettime"]
+    /// The C methods the workload calls (Kernel#loop, Process.clock_gettime): `ruby` frames at
+    /// their caller's file and line. A native frame may have the same name (libc's
+    /// clock_gettime), without the workload's file.
+    static let cMethods: Set<String> = ["loop", "clock_gettime"]
+    /// The workload's Ruby methods and the C methods it calls.
+    static let rubyMethods: Set<String> = Set(["alpha", "beta", "gamma", "descend", "clock", "block in <main>", "<main>"])
+        .union(cMethods)
+    /// A folded segment naming one of the workload's methods (a C method only at the workload's file).
+    static func isWorkloadFrame(_ segment: String) -> Bool {
+        let name = CPythonTests.functionName(segment)
+        return rubyMethods.contains(name) && (!cMethods.contains(name) || segment.contains("(known_truth.rb:"))
+    }
+
     /// Root first, as the folded stacks list them: `<main>` calls Kernel#loop (a C method) at
     /// known_truth.rb:81, which runs the block; `ruby -e 'loop { puts caller(0) }'` prints the same three.
     static let rootFrames = ["<main>", "loop", "block in <main>"]
@@ -47,9 +57,9 @@ struct RubyTests {
             var withRuby = 0, rubyLeaf = 0, unnamedLeaf = 0, depthMatches = 0, located = 0, underLoop = 0
             for stack in stacks {
                 let names = stack.frames.map(CPythonTests.functionName)
-                guard names.contains(where: Self.rubyMethods.contains) else { continue }
+                guard stack.frames.contains(where: Self.isWorkloadFrame) else { continue }
                 withRuby += stack.count
-                if Self.rubyMethods.contains(names.last!) { rubyLeaf += stack.count }
+                if Self.isWorkloadFrame(stack.frames.last!) { rubyLeaf += stack.count }
                 // A Ruby frame whose iseq record had not come yet is named by its address
                 // only (`0x…`): a Ruby leaf the folded stacks cannot type.
                 if CPythonTests.isBareAddress(names.last!) { unnamedLeaf += stack.count }
