@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Walks a running ruby's main-thread Ruby frames with the layout scripts/ruby-layouts/offsets.c
 prints, as bpf/ruby.bpf.h does and as RubySymbolization decodes them, and prints one frame a
-line: `label path:line`. scripts/ruby-layouts.sh runs it against
+line: `label path:line`, a C method's as `<cfunc NAME>`. scripts/ruby-layouts.sh runs it against
 Tests/Workloads/ruby/known_truth.rb to check the layout against the interpreter itself.
 
 usage: walk_ruby.py PROBE PID LIBRUBY [DUMP_DIR]   (root: reads /proc/PID/mem, asks gdb for the fs base)
