@@ -179,10 +179,81 @@ static __always_inline int ruby_emit_iseq(__u32 pid, __u64 iseq, __u32 fingerpri
     return 0;
 }
 
+/* Element `index` of Array `array` (embedded or on the heap, as its flags say); 0 past its length or unreadable. */
+static __always_inline __u64 ruby_array_element(__u64 array, __u64 index, struct tandem_ruby_layout *layout)
+{
+    __u64 flags, length, elements, element;
+    if (array == 0 || (array & 7) != 0 || read_user_u64(&flags, array) ||
+        (flags & layout->type_mask) != layout->type_array)
+        return 0;
+    if (flags & layout->array_embed_flag) {
+        length = (flags & layout->array_embed_length_mask) >> layout->array_embed_length_shift;
+        elements = array + layout->array_embedded;
+    } else if (read_user_u64(&length, array + layout->array_heap_length) ||
+               read_user_u64(&elements, array + layout->array_heap_pointer)) {
+        return 0;
+    }
+    if (index >= length || read_user_u64(&element, elements + index * 8))
+        return 0;
+    return element;
+}
+
+/*
+ * The name String of ID `id` in the VM's symbol table (symbol.c's get_id_serial_entry): the
+ * serial (the ID itself up to tLAST_OP_ID, else id >> ID_SCOPE_SHIFT), at most last_id, picks
+ * chunk serial / ID_ENTRY_UNIT of `ids` and its entry (serial % ID_ENTRY_UNIT) * ID_ENTRY_SIZE.
+ * 0 when any step fails.
+ */
+static __always_inline __u64 ruby_symbol_name(__u64 id, __u64 symbols, struct tandem_ruby_layout *layout)
+{
+    __u64 serial = id > layout->last_operator_id ? id >> (layout->id_scope_shift & 63) : id;
+    __u64 last = 0, ids;
+    __u32 unit = layout->id_entry_unit;
+    serial &= 0xffffffff;
+    if (serial == 0 || unit == 0 || read_user_u64(&last, symbols + layout->symbols_last_id) ||
+        serial > (last & 0xffffffff) || read_user_u64(&ids, symbols + layout->symbols_ids))
+        return 0;
+    __u64 chunk = ruby_array_element(ids, serial / unit, layout);
+    return ruby_array_element(chunk, (serial % unit) * layout->id_entry_size, layout);
+}
+
+/* Emits the method record of a C method's definition: its name as the label, no body, path or lines.
+ * Returns 0 when it is in the ring buffer. */
+static __always_inline int ruby_emit_c_method(__u32 pid, __u64 definition, __u32 fingerprint, __u32 layout_index,
+                                              struct tandem_ruby_layout *layout, __u64 name)
+{
+    struct tandem_ruby_iseq_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+    if (!event) {
+        count(TANDEM_COUNTER_RUBY_ISEQ_RINGBUF_FULL);
+        return -1;
+    }
+    struct tandem_ruby_iseq_event_fields *fields = &event->fields;
+    fields->kind = TANDEM_EVENT_RUBY_ISEQ;
+    fields->pid = pid;
+    fields->iseq = definition;
+    fields->fingerprint = fingerprint;
+    fields->layout = layout_index;
+    fields->reserved = 0;
+    fields->body_bytes = 0;
+    fields->path_bytes = 0;
+    fields->line_entry_bytes = 0;
+    fields->succ_table_bytes = 0;
+    int cut = 0;
+    int copied = ruby_copy_string(event->label, TANDEM_RUBY_LABEL_BYTES, name, layout, &cut);
+    fields->label_bytes = copied < 0 ? 0 : copied;
+    fields->flags = TANDEM_RUBY_ISEQ_C_METHOD |
+                    (copied < 0 ? TANDEM_RUBY_ISEQ_LABEL_UNREADABLE : (cut ? TANDEM_RUBY_ISEQ_LABEL_CUT : 0));
+    bpf_ringbuf_submit(event, BPF_RB_NO_WAKEUP);
+    count(TANDEM_COUNTER_RUBY_ISEQ_RECORDS);
+    return 0;
+}
+
 struct ruby_walk_state {
     __u64 cfp;
     __u64 end;
     __u64 generation;
+    /* ruby_global_symbols in the process; 0: C-method frames are passed over. */
+    __u64 global_symbols;
     /* The last iseq kept, its iseq_encoded and fingerprint: a recursion's frames share them,
      * and skip the body read and the sent-set lookup. */
     __u64 last_iseq;
@@ -200,7 +271,47 @@ static __always_inline __u64 ruby_frame_word(__u8 *frame, __u32 offset)
     return *(__u64 *)(frame + offset);
 }
 
-/* One control frame: kept when it runs an iseq; C-method, ifunc and dummy frames are passed over. */
+/*
+ * A C method's control frame: kept, as the method's definition (ep[VM_ENV_DATA_INDEX_ME_CREF] is
+ * its method entry, whose def holds original_id, the name Ruby's backtraces print), when the
+ * process's symbol table is known; its name goes out once per stream in a method record.
+ */
+static __always_inline long ruby_c_method_frame(struct ruby_walk_state *state, struct tandem_ruby_layout *layout,
+                                                struct tandem_ruby_walk *walk, __u64 ep, __u64 frame_flags)
+{
+    __u64 entry, entry_flags, definition, id;
+    if (state->global_symbols == 0 || read_user_u64(&entry, ep - layout->ep_method_entry) || entry == 0 ||
+        (entry & 7) != 0 || read_user_u64(&entry_flags, entry) ||
+        (entry_flags & layout->imemo_flags_mask) != layout->imemo_method_entry_flags ||
+        read_user_u64(&definition, entry + layout->method_entry_definition) || definition == 0 ||
+        read_user_u64(&id, definition + layout->definition_original_id))
+        return 0;
+    __u32 count = walk->count;
+    if (count >= TANDEM_RUBY_MAX_FRAMES) {
+        walk->flags |= TANDEM_RUBY_WALK_TRUNCATED;
+        return 1;
+    }
+    /* A definition freed and another allocated at its address gets another key. */
+    __u32 fingerprint = ((definition ^ (id << 20)) * 0x9E3779B97F4A7C15ULL) >> 32;
+    struct tandem_ruby_frame *out = &walk->frames[count];
+    walk->count = count + 1;
+    out->iseq = definition;
+    out->fingerprint = fingerprint;
+    out->position = 0xffffffff;
+    out->flags = TANDEM_RUBY_FRAME_C_METHOD | ((frame_flags & layout->frame_flag_finish) ? TANDEM_RUBY_FRAME_ENTRY : 0);
+    out->reserved = 0;
+
+    struct tandem_ruby_iseq_key key = { .iseq = definition, .pid = state->pid, .fingerprint = fingerprint };
+    __u64 *sent = bpf_map_lookup_elem(&ruby_iseq_sent, &key);
+    if (sent && *sent == state->generation)
+        return 0;
+    __u64 name = ruby_symbol_name(id, state->global_symbols, layout);
+    if (ruby_emit_c_method(state->pid, definition, fingerprint, state->layout, layout, name) == 0)
+        bpf_map_update_elem(&ruby_iseq_sent, &key, &state->generation, BPF_ANY);
+    return 0;
+}
+
+/* One control frame: kept when it runs an iseq or is a C method's; ifunc and dummy frames are passed over. */
 static long ruby_frame_step(__u64 index, struct ruby_walk_state *state)
 {
     __u32 zero = 0;
@@ -228,7 +339,9 @@ static long ruby_frame_step(__u64 index, struct ruby_walk_state *state)
         walk->flags |= TANDEM_RUBY_WALK_READ_ERROR | TANDEM_RUBY_WALK_TRUNCATED;
         return 1;
     }
-    if ((frame_flags & layout->frame_magic_mask) == layout->frame_magic_cfunc || iseq == 0 || pc == 0)
+    if ((frame_flags & layout->frame_magic_mask) == layout->frame_magic_cfunc)
+        return ruby_c_method_frame(state, layout, walk, ep, frame_flags);
+    if (iseq == 0 || pc == 0)
         return 0;
     if (iseq != state->last_iseq &&
         (read_user_u64(&iseq_flags, iseq) || (iseq_flags & layout->imemo_flags_mask) != layout->imemo_iseq_flags))
@@ -347,7 +460,7 @@ static __always_inline struct tandem_ruby_walk *ruby_walk(__u32 pid)
      * own backtraces start above it (vm_backtrace.c skips it), and so does the walk. */
     struct ruby_walk_state state = {
         .cfp = cfp, .end = stack + size * 8 - layout->control_frame_size, .generation = *generation,
-        .pid = pid, .layout = process->layout,
+        .global_symbols = process->global_symbols, .pid = pid, .layout = process->layout,
     };
     bpf_loop(TANDEM_RUBY_MAX_CONTROL_FRAMES, ruby_frame_step, &state, 0);
     if (state.cfp < state.end)

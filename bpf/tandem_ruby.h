@@ -30,7 +30,7 @@ enum tandem_ruby_counter {
 
 /* Ruby frames kept per sample, leaf first; deeper stacks keep their leaf side and are flagged. */
 #define TANDEM_RUBY_MAX_FRAMES 96
-/* Control frames a walk looks at (C-method and dummy frames are looked at and not kept). */
+/* Control frames a walk looks at (dummy frames, and C-method frames without a symbol table, are looked at and not kept). */
 #define TANDEM_RUBY_MAX_CONTROL_FRAMES 160
 #define TANDEM_RUBY_MAX_LAYOUTS 8
 #define TANDEM_RUBY_MAX_PROCESSES 4096
@@ -74,18 +74,32 @@ struct tandem_ruby_layout {
     __u16 string_embedded;              /* RString.as.embed.ary: characters of an embedded String */
     __u16 array_embedded;               /* RArray.as.ary: elements of an embedded Array */
     __u16 array_heap_pointer;           /* RArray.as.heap.ptr (VALUE *) */
+    __u16 ep_method_entry;              /* bytes below ep of ep[VM_ENV_DATA_INDEX_ME_CREF]: a C-method frame's method entry */
+    __u16 method_entry_definition;      /* rb_callable_method_entry_t.def (rb_method_definition_t *) */
+    __u16 definition_original_id;       /* rb_method_definition_t.original_id (ID): what backtraces name a C method */
+    __u16 symbols_last_id;              /* rb_symbols_t.last_id (rb_id_serial_t, 32 bits) */
+    __u16 symbols_ids;                  /* rb_symbols_t.ids (Array of Arrays) */
+    __u16 symbols_bytes;                /* bytes of ruby_global_symbols the walker reads: past last_id and ids */
+    __u16 array_heap_length;            /* RArray.as.heap.len (long) */
+    __u16 id_scope_shift;               /* ID_SCOPE_SHIFT: an ID past last_operator_id is serial << it */
     __u32 string_no_embed_flag;         /* RSTRING_NOEMBED */
     __u32 string_embed_length_mask;     /* RSTRING_EMBED_LEN_MASK */
     __u32 string_embed_length_shift;    /* RSTRING_EMBED_LEN_SHIFT */
     __u32 array_embed_flag;             /* RARRAY_EMBED_FLAG */
+    __u32 array_embed_length_mask;      /* RARRAY_EMBED_LEN_MASK */
+    __u32 array_embed_length_shift;     /* RARRAY_EMBED_LEN_SHIFT */
     __u32 frame_magic_mask;             /* VM_FRAME_MAGIC_MASK */
     __u32 frame_magic_cfunc;            /* VM_FRAME_MAGIC_CFUNC */
     __u32 frame_flag_finish;            /* VM_FRAME_FLAG_FINISH: the first frame of a vm_exec call */
     __u32 imemo_iseq_flags;             /* RBasic.flags & imemo_flags_mask of an iseq (T_IMEMO | imemo_iseq << FL_USHIFT) */
+    __u32 imemo_method_entry_flags;     /* T_IMEMO | imemo_ment << FL_USHIFT */
     __u32 imemo_flags_mask;             /* T_MASK | imemo type mask << FL_USHIFT */
     __u32 type_mask;                    /* T_MASK */
     __u32 type_string;                  /* T_STRING */
     __u32 type_array;                   /* T_ARRAY */
+    __u32 last_operator_id;             /* tLAST_OP_ID: an ID up to it is its own serial */
+    __u32 id_entry_unit;                /* ID_ENTRY_UNIT: serials per chunk of ids */
+    __u32 id_entry_size;                /* ID_ENTRY_SIZE: entries per serial (the name String first) */
 };
 
 /* The value of ruby_processes: the process's VM, as the sampler checked it. */
@@ -93,6 +107,7 @@ struct tandem_ruby_process {
     __u64 tls_module_slot;              /* the GOT word the dynamic linker wrote ruby_current_ec's TLS module id to */
     __u32 tls_offset;                   /* ruby_current_ec's offset in that module's TLS block */
     __u32 layout;                       /* index into ruby_layouts */
+    __u64 global_symbols;               /* ruby_global_symbols (the VM's symbol table); 0: C methods are not walked */
 };
 
 /* The key of ruby_iseq_sent. */
@@ -109,6 +124,9 @@ enum tandem_ruby_frame_flags {
     TANDEM_RUBY_FRAME_ENTRY = 1,
     /* The iseq body could not be read: no fingerprint, no iseq record. */
     TANDEM_RUBY_FRAME_ISEQ_UNREADABLE = 2,
+    /* A C method's frame (VM_FRAME_MAGIC_CFUNC): `iseq` is its rb_method_definition_t, named by
+     * a method record (an iseq record with TANDEM_RUBY_ISEQ_C_METHOD); position unknown. */
+    TANDEM_RUBY_FRAME_C_METHOD = 4,
 };
 
 /* One Ruby (iseq) frame. position: the instruction index of the pc (as rb_vm_get_sourceline
@@ -152,6 +170,9 @@ enum tandem_ruby_iseq_flags {
     TANDEM_RUBY_ISEQ_PATH_UNREADABLE = 32,
     TANDEM_RUBY_ISEQ_LINES_UNREADABLE = 64,
     TANDEM_RUBY_ISEQ_SUCC_TABLE_UNREADABLE = 128,
+    /* Not an iseq: a C method's definition; `label` is its name (original_id through the
+     * symbol table), no body, path or lines. */
+    TANDEM_RUBY_ISEQ_C_METHOD = 256,
 };
 
 struct tandem_ruby_iseq_event_fields {

@@ -70,7 +70,7 @@ row "optional: Perl process loading" "nothing: checks the aggregator's record 25
     Sources/PerlLoading/*.swift
 row "optional: the BPF Perl walker and its structs" "interpreter structures through bpf_probe_read_user, at the sampler's own per-release offsets" "the memory of processes the loader accepted" \
     bpf/perl_walker.bpf.c bpf/perl.bpf.h bpf/tandem_perl.h
-row "optional: Ruby process loading" "nothing: checks the aggregator's record 27 against the process's mappings (PROCMAP_QUERY); copies the walker's ring records" "the aggregator's control records (pid, version, GOT address, TLS offset, device, inode)" \
+row "optional: Ruby process loading" "nothing: checks the aggregator's record 27 against the process's mappings (PROCMAP_QUERY); copies the walker's ring records" "the aggregator's control records (pid, version, GOT address, TLS offset, device, inode, symbol table address)" \
     Sources/RubyLoading/*.swift
 row "optional: the BPF Ruby walker and its structs" "VM structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
     bpf/ruby_walker.bpf.c bpf/ruby.bpf.h bpf/tandem_ruby.h

@@ -47,10 +47,12 @@ ok=0
 for attempt in $(seq 20); do
     python3 scripts/ruby-layouts/walk_ruby.py "$work/probe" "$ruby_pid" "$LIBRUBY" > "$work/walk.txt"
     # The leaf is alpha (lines 14-23), beta (26-35) or gamma (40-49) of known_truth.rb, below
-    # it descend (53-66) thirteen times, then the loop's block, Kernel#loop (a C method) and <main>.
+    # it descend (53-66) thirteen times, then the loop's block, Kernel#loop (a C method, named
+    # through ruby_global_symbols) and <main>.
     if awk 'NR == 2 && !/^(alpha known_truth.rb:(1[4-9]|2[0-3])|beta known_truth.rb:(2[6-9]|3[0-5])|gamma known_truth.rb:(4[0-9]))$/ { exit 1 }
             NR >= 3 && NR <= 15 && !/^descend known_truth.rb:(5[3-9]|6[0-6])$/ { exit 1 }
             NR == 16 && !/^block in <main> known_truth.rb:[0-9]+ entry$/ { exit 1 }
+            NR == 17 && !/^<cfunc loop>$/ { exit 1 }
             NR == 18 && !/^<main> known_truth.rb:[0-9]+ entry$/ { exit 1 }' "$work/walk.txt"; then
         ok=1
         break

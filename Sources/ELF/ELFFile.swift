@@ -41,6 +41,8 @@ public struct ELFFile {
 
         /// `PF_X`.
         public var isExecutable: Bool { flags & 1 != 0 }
+        /// `PF_W`.
+        public var isWritable: Bool { flags & 2 != 0 }
     }
 
     public static let machineX86_64: UInt16 = 62

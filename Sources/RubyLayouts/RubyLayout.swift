@@ -53,6 +53,22 @@ public struct RubyLayout: Hashable, Sendable {
     public var arrayEmbedded: UInt16
     /// `RArray.as.heap.ptr`.
     public var arrayHeapPointer: UInt16
+    /// Bytes below `ep` of `ep[VM_ENV_DATA_INDEX_ME_CREF]`: a C-method frame's method entry.
+    public var environmentMethodEntry: UInt16
+    /// `rb_callable_method_entry_t.def`.
+    public var methodEntryDefinition: UInt16
+    /// `rb_method_definition_t.original_id`: the ID Ruby's backtraces name a C method by.
+    public var definitionOriginalID: UInt16
+    /// `rb_symbols_t.last_id` (32 bits): the largest serial in the table.
+    public var symbolsLastID: UInt16
+    /// `rb_symbols_t.ids`: an Array of Arrays of `idEntryUnit × idEntrySize` entries.
+    public var symbolsIDs: UInt16
+    /// Bytes of `ruby_global_symbols` the walker reads (the sampler checks them all).
+    public var symbolsBytes: UInt16
+    /// `RArray.as.heap.len`.
+    public var arrayHeapLength: UInt16
+    /// `ID_SCOPE_SHIFT`: an ID past `lastOperatorID` is its serial shifted by it.
+    public var idScopeShift: UInt16
     /// `RSTRING_NOEMBED`.
     public var stringNoEmbedFlag: UInt32
     /// `RSTRING_EMBED_LEN_MASK`.
@@ -61,6 +77,10 @@ public struct RubyLayout: Hashable, Sendable {
     public var stringEmbedLengthShift: UInt32
     /// `RARRAY_EMBED_FLAG`.
     public var arrayEmbedFlag: UInt32
+    /// `RARRAY_EMBED_LEN_MASK`.
+    public var arrayEmbedLengthMask: UInt32
+    /// `RARRAY_EMBED_LEN_SHIFT`.
+    public var arrayEmbedLengthShift: UInt32
     /// `VM_FRAME_MAGIC_MASK`.
     public var frameMagicMask: UInt32
     /// `VM_FRAME_MAGIC_CFUNC`: a C method's frame.
@@ -69,6 +89,8 @@ public struct RubyLayout: Hashable, Sendable {
     public var frameFlagFinish: UInt32
     /// `T_IMEMO | imemo_iseq << FL_USHIFT`: the masked flags of an iseq.
     public var imemoISeqFlags: UInt32
+    /// `T_IMEMO | imemo_ment << FL_USHIFT`: the masked flags of a method entry.
+    public var imemoMethodEntryFlags: UInt32
     /// `T_MASK | IMEMO_MASK << FL_USHIFT`.
     public var imemoFlagsMask: UInt32
     /// `T_MASK`.
@@ -77,6 +99,12 @@ public struct RubyLayout: Hashable, Sendable {
     public var typeString: UInt32
     /// `T_ARRAY`.
     public var typeArray: UInt32
+    /// `tLAST_OP_ID`: an operator's ID is its own serial.
+    public var lastOperatorID: UInt32
+    /// `ID_ENTRY_UNIT`: serials per chunk of the symbol table.
+    public var idEntryUnit: UInt32
+    /// `ID_ENTRY_SIZE`: entries per serial, the name String first.
+    public var idEntrySize: UInt32
 
     public init(version: RubyVersion, executionContextVMStack: UInt16, executionContextVMStackSize: UInt16,
                 executionContextControlFrame: UInt16, controlFrameSize: UInt16, controlFramePC: UInt16,
@@ -85,10 +113,14 @@ public struct RubyLayout: Hashable, Sendable {
                 bodyLineEntries: UInt16, bodyLineEntryCount: UInt16, bodySuccinctTable: UInt16,
                 bodyBytes: UInt16, lineEntrySize: UInt16, lineEntryLine: UInt16, stringHeapLength: UInt16,
                 stringHeapPointer: UInt16, stringEmbedded: UInt16, arrayEmbedded: UInt16,
-                arrayHeapPointer: UInt16, stringNoEmbedFlag: UInt32, stringEmbedLengthMask: UInt32,
-                stringEmbedLengthShift: UInt32, arrayEmbedFlag: UInt32, frameMagicMask: UInt32,
+                arrayHeapPointer: UInt16, environmentMethodEntry: UInt16, methodEntryDefinition: UInt16,
+                definitionOriginalID: UInt16, symbolsLastID: UInt16, symbolsIDs: UInt16, symbolsBytes: UInt16,
+                arrayHeapLength: UInt16, idScopeShift: UInt16, stringNoEmbedFlag: UInt32,
+                stringEmbedLengthMask: UInt32, stringEmbedLengthShift: UInt32, arrayEmbedFlag: UInt32,
+                arrayEmbedLengthMask: UInt32, arrayEmbedLengthShift: UInt32, frameMagicMask: UInt32,
                 frameMagicCFunction: UInt32, frameFlagFinish: UInt32, imemoISeqFlags: UInt32,
-                imemoFlagsMask: UInt32, typeMask: UInt32, typeString: UInt32, typeArray: UInt32) {
+                imemoMethodEntryFlags: UInt32, imemoFlagsMask: UInt32, typeMask: UInt32, typeString: UInt32,
+                typeArray: UInt32, lastOperatorID: UInt32, idEntryUnit: UInt32, idEntrySize: UInt32) {
         self.version = version
         self.executionContextVMStack = executionContextVMStack
         self.executionContextVMStackSize = executionContextVMStackSize
@@ -114,18 +146,32 @@ public struct RubyLayout: Hashable, Sendable {
         self.stringEmbedded = stringEmbedded
         self.arrayEmbedded = arrayEmbedded
         self.arrayHeapPointer = arrayHeapPointer
+        self.environmentMethodEntry = environmentMethodEntry
+        self.methodEntryDefinition = methodEntryDefinition
+        self.definitionOriginalID = definitionOriginalID
+        self.symbolsLastID = symbolsLastID
+        self.symbolsIDs = symbolsIDs
+        self.symbolsBytes = symbolsBytes
+        self.arrayHeapLength = arrayHeapLength
+        self.idScopeShift = idScopeShift
         self.stringNoEmbedFlag = stringNoEmbedFlag
         self.stringEmbedLengthMask = stringEmbedLengthMask
         self.stringEmbedLengthShift = stringEmbedLengthShift
         self.arrayEmbedFlag = arrayEmbedFlag
+        self.arrayEmbedLengthMask = arrayEmbedLengthMask
+        self.arrayEmbedLengthShift = arrayEmbedLengthShift
         self.frameMagicMask = frameMagicMask
         self.frameMagicCFunction = frameMagicCFunction
         self.frameFlagFinish = frameFlagFinish
         self.imemoISeqFlags = imemoISeqFlags
+        self.imemoMethodEntryFlags = imemoMethodEntryFlags
         self.imemoFlagsMask = imemoFlagsMask
         self.typeMask = typeMask
         self.typeString = typeString
         self.typeArray = typeArray
+        self.lastOperatorID = lastOperatorID
+        self.idEntryUnit = idEntryUnit
+        self.idEntrySize = idEntrySize
     }
 }
 

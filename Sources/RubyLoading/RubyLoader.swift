@@ -19,7 +19,10 @@ package protocol RubyMapStorage: AnyObject {
 ///   reading of its mappings says;
 /// - the module-id word lies, all 8 bytes, in a non-executable mapping of that same file
 ///   (its GOT), as `PROCMAP_QUERY` says now;
-/// - the TLS offset is 8-aligned and within `TANDEM_RUBY_MAX_TLS_OFFSET`.
+/// - the TLS offset is 8-aligned and within `TANDEM_RUBY_MAX_TLS_OFFSET`;
+/// - the symbol table (`ruby_global_symbols`, when sent: 0 leaves C methods out) lies, every
+///   byte the walker reads there (`RubyLayout.symbolsBytes`), in a writable, non-executable
+///   mapping of that same file (its .data or .bss).
 ///
 /// So the walker reads the module id from the VM file's own data and the execution context
 /// from the sampled thread's own TLS block, and follows a chain whose shape the layout fixes.
@@ -34,6 +37,7 @@ package final class RubyLoader {
     /// nil: interpreter frames are off (`--no-interpreter-frames`), every record is refused.
     private let storage: RubyMapStorage?
     private let layoutIndexes: [UInt32: UInt32]
+    private let layouts: [RubyLayout]
     private var loaded: [Int32: RubyProcess] = [:]
     private var generation: UInt64 = 0
     package private(set) var counters = Counters()
@@ -46,6 +50,7 @@ package final class RubyLoader {
         var indexes: [UInt32: UInt32] = [:]
         for (index, layout) in layouts.enumerated() { indexes[layout.version.packed] = UInt32(index) }
         layoutIndexes = indexes
+        self.layouts = layouts
     }
 
     /// Applies one record. `executableMappings` are the sampler's mappings of the pid (nil:
@@ -69,7 +74,8 @@ package final class RubyLoader {
             return
         }
         let process = tandem_ruby_process(tls_module_slot: record.moduleSlotAddress, tls_offset: UInt32(record.tlsOffset),
-                                          layout: layoutIndexes[record.rubyVersion]!)
+                                          layout: layoutIndexes[record.rubyVersion]!,
+                                          global_symbols: record.globalSymbolsAddress)
         guard storage.writeProcess(pid: record.pid, process) else {
             counters.processesRejected += 1
             lastRejection = "pid \(record.pid): the BPF map refused the update"
@@ -101,6 +107,24 @@ package final class RubyLoader {
         let (end, overflow) = slot.addingReportingOverflow(8)
         guard slot >= data.start, !overflow, end <= data.end else {
             return "the module id word at 0x\(String(slot, radix: 16)) runs past its mapping"
+        }
+        return checkSymbolTable(record, mappingHolding: mappingHolding)
+    }
+
+    /// The walker reads `symbolsBytes` bytes at `globalSymbolsAddress`: all in the VM file's writable data.
+    private func checkSymbolTable(_ record: RubyProcess, mappingHolding: (Int32, UInt64) -> DataMapping?) -> String? {
+        let symbols = record.globalSymbolsAddress
+        guard symbols != 0 else { return nil }
+        let hex = "0x\(String(symbols, radix: 16))"
+        let bytes = UInt64(layouts[Int(layoutIndexes[record.rubyVersion]!)].symbolsBytes)
+        guard symbols % 8 == 0 else { return "the symbol table address \(hex) is not 8-aligned" }
+        guard let data = mappingHolding(record.pid, symbols) else { return "no mapping holds the symbol table address \(hex)" }
+        guard data.device == record.device, data.inode == record.inode, data.isWritable, !data.isExecutable else {
+            return "the symbol table address \(hex) is not in a writable data mapping of the VM's file"
+        }
+        let (end, overflow) = symbols.addingReportingOverflow(bytes)
+        guard symbols >= data.start, !overflow, end <= data.end else {
+            return "the symbol table's \(bytes) bytes at \(hex) run past its mapping"
         }
         return nil
     }

@@ -23,7 +23,7 @@ public struct RubyISeqCopies: Hashable, Sendable {
     }
 }
 
-/// What an iseq record says of a Ruby method, block or class body.
+/// What an iseq record says of a Ruby method, block or class body, or a method record of a C method.
 public struct RubyISeq: Hashable, Sendable {
     /// What Ruby's own backtraces name the frame: `alpha`, `block in alpha`, `<main>`, `<class:Calc>`.
     public var label: String
@@ -31,12 +31,16 @@ public struct RubyISeq: Hashable, Sendable {
     public var path: String
     public var firstLine: Int
     public var lineTable: RubyLineTable
+    /// A C method (`Integer#times`): `label` is its name; no path or lines of its own (Ruby's
+    /// backtraces give it its caller's).
+    public var isCMethod: Bool
 
-    public init(label: String, path: String, firstLine: Int, lineTable: RubyLineTable) {
+    public init(label: String, path: String, firstLine: Int, lineTable: RubyLineTable, isCMethod: Bool = false) {
         self.label = label
         self.path = path
         self.firstLine = firstLine
         self.lineTable = lineTable
+        self.isCMethod = isCMethod
     }
 
     /// The line of the instruction at `position`; the iseq's first line when the table does not reach it.
@@ -60,6 +64,14 @@ public enum RubyISeqError: Error, Hashable, Sendable, CustomStringConvertible {
 }
 
 extension RubyISeq {
+    /// A C method's record: its name (`original_id` through the VM's symbol table), as Ruby
+    /// 3.1's backtraces label a C method's frame (`times`, `loop`).
+    public static func decodeCMethod(name: [UInt8]) throws(RubyISeqError) -> RubyISeq {
+        guard !name.isEmpty else { throw .emptyLabel }
+        return RubyISeq(label: String(decoding: name, as: UTF8.self), path: "", firstLine: 0,
+                        lineTable: RubyLineTable(lines: [], succinctTable: [], entryCount: 0), isCMethod: true)
+    }
+
     /// Decodes `copies` with the layout the record names. Invalid UTF-8 is replaced, not refused.
     public static func decode(_ copies: RubyISeqCopies, layout: RubyLayout) throws(RubyISeqError) -> RubyISeq {
         let needed = Int(layout.bodyBytes)

@@ -13,14 +13,19 @@ public struct RubyInterpreter: Hashable, Sendable {
     public var tlsOffset: UInt64
     /// The index of `version`'s layout in `RubyLayout.supported`: what control record 27 names.
     public var layoutIndex: Int
+    /// The ELF virtual address of `ruby_global_symbols` (`RubySymbolTable`), which names C
+    /// methods, or why it was not found (C methods then get no frame).
+    public var globalSymbols: Result<UInt64, RubySymbolTableError>
 
     public var layout: RubyLayout { RubyLayout.supported[layoutIndex] }
 
-    public init(version: RubyVersion, moduleSlotAddress: UInt64, tlsOffset: UInt64, layoutIndex: Int) {
+    public init(version: RubyVersion, moduleSlotAddress: UInt64, tlsOffset: UInt64, layoutIndex: Int,
+                globalSymbols: Result<UInt64, RubySymbolTableError> = .failure(.noFunction)) {
         self.version = version
         self.moduleSlotAddress = moduleSlotAddress
         self.tlsOffset = tlsOffset
         self.layoutIndex = layoutIndex
+        self.globalSymbols = globalSymbols
     }
 }
 
@@ -42,7 +47,8 @@ extension RubyInterpreter {
     /// Looks at `elf`'s symbols, its `ruby_version` string and its dynamic relocations.
     /// Throws only when the file itself cannot be read.
     public static func detect(in elf: ELFFile) throws(ELFFileError) -> RubyInterpreterDetection {
-        let symbols = try ELFNamedSymbols.values(of: [executionContextSymbol, versionSymbol], in: elf)
+        let symbols = try ELFNamedSymbols.values(of: [executionContextSymbol, versionSymbol, RubySymbolTable.function],
+                                                 in: elf)
         guard let versionAddress = symbols[versionSymbol] else { return .notRuby }
         guard let text = try versionString(at: versionAddress, in: elf) else {
             return .unsupported(reason: "Ruby whose ruby_version string cannot be read")
@@ -65,8 +71,10 @@ extension RubyInterpreter {
             return .unsupported(reason: "Ruby \(version) reaches ruby_current_ec without a DTPMOD64 relocation"
                 + " (initial-exec or static TLS): not supported yet")
         }
+        let globalSymbols = try RubySymbolTable.address(in: elf, function: symbols[RubySymbolTable.function],
+                                                        layout: RubyLayout.supported[layoutIndex])
         return .interpreter(RubyInterpreter(version: version, moduleSlotAddress: slot, tlsOffset: tlsOffset,
-                                            layoutIndex: layoutIndex))
+                                            layoutIndex: layoutIndex, globalSymbols: globalSymbols))
     }
 
     /// The NUL-terminated string at `address` ("3.1.2"), at most 16 bytes.

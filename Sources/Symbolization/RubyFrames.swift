@@ -64,6 +64,21 @@ enum RubyFrameMerge {
     static let execFunction = "rb_vm_exec"
     static let loopFunction = "vm_exec_core"
 
+    /// Gives each C-method frame (leaf first, as `ruby`) the path and line of its caller, the
+    /// next Ruby-method frame toward the root, as Ruby 3.1's backtraces do (vm_backtrace.c: a
+    /// cfunc location's path and line are its `prev_loc`'s); none when no Ruby frame calls it.
+    static func locateCMethods(_ ruby: inout [Frame], cMethods: [Bool]) {
+        var caller: (file: String?, line: UInt32) = (nil, 0)
+        for index in ruby.indices.reversed() {
+            if cMethods[index] {
+                ruby[index].sourceFile = caller.file
+                ruby[index].sourceLine = caller.line
+            } else {
+                caller = (ruby[index].sourceFile, ruby[index].sourceLine)
+            }
+        }
+    }
+
     /// `ruby` is leaf first; `frames[userStart...]` are the native user frames.
     static func merge(_ ruby: [Frame], entries: [Bool], into frames: [Frame], userStart: Int) -> [Frame] {
         var points = Set<Int>()
@@ -102,6 +117,7 @@ extension Symbolizer {
         guard let iseq else {
             return (Frame(type: .ruby, address: frame.iseq), frame.flags.contains(.iseqUnreadable))
         }
+        if iseq.isCMethod { return (Frame(type: .ruby, address: frame.iseq, functionName: iseq.label), true) }
         let line = frame.position == RubyFrame.unknownPosition ? iseq.firstLine : iseq.line(atPosition: frame.position)
         return (Frame(type: .ruby, address: frame.iseq, functionName: iseq.label,
                       sourceFile: iseq.path, sourceLine: UInt32(clamping: line)), true)

@@ -480,9 +480,10 @@ public final class Symbolizer {
         }
         let iseq: RubyISeq
         do {
-            iseq = try RubyISeq.decode(RubyISeqCopies(body: record.body, label: record.label, path: record.path,
-                                                      lineEntries: record.lineEntries, succinctTable: record.succinctTable),
-                                       layout: layout)
+            iseq = record.isCMethod ? try RubyISeq.decodeCMethod(name: record.label)
+                : try RubyISeq.decode(RubyISeqCopies(body: record.body, label: record.label, path: record.path,
+                                                     lineEntries: record.lineEntries, succinctTable: record.succinctTable),
+                                      layout: layout)
         } catch {
             statistics.rubyISeqRecordsMalformed += 1
             rubyLog.log(.warning, "pid \(record.pid), iseq 0x\(String(record.iseq, radix: 16)): \(error); its frames stay unnamed", to: logger)
@@ -508,6 +509,7 @@ public final class Symbolizer {
             complete = complete && done
             named.append(one)
         }
+        RubyFrameMerge.locateCMethods(&named, cMethods: ruby.map { $0.flags.contains(.cMethod) })
         return (RubyFrameMerge.merge(named, entries: ruby.map { $0.flags.contains(.entry) }, into: frames, userStart: userStart),
                 complete)
     }

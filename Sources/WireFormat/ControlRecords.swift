@@ -274,6 +274,7 @@ public struct ControlEncoder: Sendable {
             payload.writeVarint(process.tlsOffset)
             payload.writeVarint(process.device)
             payload.writeVarint(process.inode)
+            payload.writeVarint(process.globalSymbolsAddress)
         case .phpProcess(let process):
             type = ControlRecordType.phpProcess.rawValue
             payload.writeInt32(process.pid)
@@ -489,8 +490,12 @@ extension ByteReader {
             let version = try readUInt32("ruby version")
             let slot = try readVarint()
             let offset = try readVarint()
+            let device = try readVarint()
+            let inode = try readVarint()
+            // Added 2026-12-06: a record from an aggregator before it ends here (no symbol table).
+            let symbols = isAtEnd ? 0 : try readVarint()
             return .rubyProcess(RubyProcess(pid: pid, rubyVersion: version, moduleSlotAddress: slot, tlsOffset: offset,
-                                            device: try readVarint(), inode: try readVarint()))
+                                            device: device, inode: inode, globalSymbolsAddress: symbols))
         case .phpProcess:
             let pid = try readInt32("pid")
             let version = try readUInt32("php version")

@@ -50,6 +50,9 @@ public struct RubyFrameFlags: OptionSet, Hashable, Sendable {
     public static let entry = RubyFrameFlags(rawValue: 1)
     /// The iseq could not be read.
     public static let iseqUnreadable = RubyFrameFlags(rawValue: 2)
+    /// A C method's frame: `iseq` is its method definition, named by a method record
+    /// (`RubyISeqRecord.cMethodFlag`); no position.
+    public static let cMethod = RubyFrameFlags(rawValue: 4)
 }
 
 /// `tandem_ruby_walk_flags`.
@@ -82,6 +85,11 @@ public struct RubyISeqRecord: Hashable, Sendable {
 
     /// The decoder's bound on each copy (the walker's are smaller: bpf/tandem_ruby.h).
     public static let maximumCopyBytes = 8192
+    /// `TANDEM_RUBY_ISEQ_C_METHOD`: a C method's record: `iseq` is its method definition,
+    /// `label` its name; no body, path or lines.
+    public static let cMethodFlag: UInt32 = 256
+
+    public var isCMethod: Bool { flags & Self.cMethodFlag != 0 }
 
     public init(pid: Int32, iseq: UInt64, fingerprint: UInt32, rubyVersion: UInt32, flags: UInt32,
                 body: [UInt8], label: [UInt8], path: [UInt8], lineEntries: [UInt8], succinctTable: [UInt8]) {
@@ -103,7 +111,9 @@ public struct RubyISeqRecord: Hashable, Sendable {
 /// A process with a Ruby VM (docs/ruby.md; control record 27): the VM's version names one of
 /// the sampler's own layouts; `moduleSlotAddress` (the GOT word of `ruby_current_ec`'s TLS
 /// module id) must lie in a mapping of the file (`device`, `inode`), and `tlsOffset` within
-/// `TANDEM_RUBY_MAX_TLS_OFFSET`. The sampler refuses anything it cannot check.
+/// `TANDEM_RUBY_MAX_TLS_OFFSET`; `globalSymbolsAddress` (0: not found), with the bytes the
+/// walker reads there, in a writable, non-executable mapping of that file. The sampler refuses
+/// anything it cannot check.
 public struct RubyProcess: Hashable, Sendable {
     public var pid: Int32
     /// `major << 8 | minor`, e.g. 0x0301.
@@ -112,15 +122,19 @@ public struct RubyProcess: Hashable, Sendable {
     public var tlsOffset: UInt64
     public var device: UInt64
     public var inode: UInt64
+    /// `ruby_global_symbols` (the VM's symbol table) in the process, which names C-method
+    /// frames; 0 when the aggregator could not find it (C methods then get no frame).
+    public var globalSymbolsAddress: UInt64
 
     public init(pid: Int32, rubyVersion: UInt32, moduleSlotAddress: UInt64, tlsOffset: UInt64, device: UInt64,
-                inode: UInt64) {
+                inode: UInt64, globalSymbolsAddress: UInt64 = 0) {
         self.pid = pid
         self.rubyVersion = rubyVersion
         self.moduleSlotAddress = moduleSlotAddress
         self.tlsOffset = tlsOffset
         self.device = device
         self.inode = inode
+        self.globalSymbolsAddress = globalSymbolsAddress
     }
 }
 

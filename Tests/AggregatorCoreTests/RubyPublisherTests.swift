@@ -37,9 +37,10 @@ import Glibc
     func theVMIsNamedWithItsModuleSlot() throws {
         let records = try published(walksRuby: true)
         let mapping = try Self.textMapping()
-        // readelf -rW: the R_X86_64_DTPMOD64 of ruby_current_ec is at 0x3aea48; its TLS offset is 8.
+        // readelf -rW: the R_X86_64_DTPMOD64 of ruby_current_ec is at 0x3aea48; its TLS offset is 8;
+        // ruby_global_symbols (rb_sym_immortal_count's load) at 0x3af1c0, moved by the same bias.
         let expected = RubyProcess(pid: 4243, rubyVersion: 0x0301, moduleSlotAddress: Self.base + 0x3aea48, tlsOffset: 8,
-                                   device: mapping.device, inode: mapping.inode)
+                                   device: mapping.device, inode: mapping.inode, globalSymbolsAddress: Self.base + 0x3af1c0)
         #expect(!records.isEmpty)
         #expect(records.allSatisfy { $0 == expected }, "\(records)")
     }

@@ -10,7 +10,8 @@ import Glibc
 /// (Tests/Workloads/ruby/known_truth.rb) under Debian's ruby 3.1, one started before the
 /// sampler and one after it. What each must show: its methods by name with file and line, in
 /// the CPU shares the workload measures itself, under the recursion that called them, typed
-/// `ruby`, and samples.ruby.count counting every sample whose leaf is one of its methods (and
+/// `ruby`, the C method Kernel#loop between `<main>` and its block at its caller's line (as
+/// Ruby's backtraces show it), and samples.ruby.count counting every sample whose leaf is one of its methods (and
 /// no more than the samples whose leaf may be an untyped Ruby frame).
 @Suite("Ruby frames on the live kernel (root; sampler and unprivileged aggregator)",
        .serialized, .enabled(if: isRoot, "needs root: loads BPF, switches to the user tandem"))
@@ -24,7 +25,23 @@ struct RubyTests {
     static let interpreters = [Interpreter(comm: "trb-early"), Interpreter(comm: "trb-late", startsAfterSampler: true)]
     /// The workload's methods, in the order of its `truth` line: 5, 2 and 3 units of work by design.
     static let truth: [(name: String, share: Double)] = [("alpha", 50), ("beta", 20), ("gamma", 30)]
-    static let rubyMethods: Set<String> = ["alpha", "beta", "gamma", "descend", "clock", "block in <main>", "<main>"]
+    /// The C methods the workload calls (Kernel#loop, Process.clock_gettime): `ruby` frames at
+    /// their caller's file and line. A native frame may have the same name (libc's
+    /// clock_gettime), without the workload's file.
+    static let cMethods: Set<String> = ["loop", "clock_gettime"]
+    /// The workload's Ruby methods and the C methods it calls.
+    static let rubyMethods: Set<String> = Set(["alpha", "beta", "gamma", "descend", "clock", "block in <main>", "<main>"])
+        .union(cMethods)
+    /// A folded segment naming one of the workload's methods (a C method only at the workload's file).
+    static func isWorkloadFrame(_ segment: String) -> Bool {
+        let name = CPythonTests.functionName(segment)
+        return rubyMethods.contains(name) && (!cMethods.contains(name) || segment.contains("(known_truth.rb:"))
+    }
+
+    /// Root first, as the folded stacks list them: `<main>` calls Kernel#loop (a C method) at
+    /// known_truth.rb:81, which runs the block; `ruby -e 'loop { puts caller(0) }'` prints the same three.
+    static let rootFrames = ["<main>", "loop", "block in <main>"]
+    static let loopFrame = "loop (known_truth.rb:81)"
     /// known_truth.rb's DEPTH + 1 calls of `descend` above every unit of work.
     static let descendFrames = 13
 
@@ -37,12 +54,12 @@ struct RubyTests {
             let stacks = try FoldedStacks(file: run.foldedURL).process(interpreter.comm)
             let total = stacks.reduce(0) { $0 + $1.count }
             var innermost: [String: Int] = [:]
-            var withRuby = 0, rubyLeaf = 0, unnamedLeaf = 0, depthMatches = 0, located = 0
+            var withRuby = 0, rubyLeaf = 0, unnamedLeaf = 0, depthMatches = 0, located = 0, underLoop = 0
             for stack in stacks {
                 let names = stack.frames.map(CPythonTests.functionName)
-                guard names.contains(where: Self.rubyMethods.contains) else { continue }
+                guard stack.frames.contains(where: Self.isWorkloadFrame) else { continue }
                 withRuby += stack.count
-                if Self.rubyMethods.contains(names.last!) { rubyLeaf += stack.count }
+                if Self.isWorkloadFrame(stack.frames.last!) { rubyLeaf += stack.count }
                 // A Ruby frame whose iseq record had not come yet is named by its address
                 // only (`0x…`): a Ruby leaf the folded stacks cannot type.
                 if CPythonTests.isBareAddress(names.last!) { unnamedLeaf += stack.count }
@@ -51,6 +68,10 @@ struct RubyTests {
                     if names[..<index].filter({ $0 == "descend" }).count == Self.descendFrames { depthMatches += stack.count }
                     // Named with its file and a line inside the method (alpha 14-23, beta 26-35, gamma 39-49).
                     if stack.frames[index].contains("(known_truth.rb:") { located += stack.count }
+                    // The C method between its Ruby caller and callee, at its caller's line.
+                    let rubyNames = names.filter(Self.rubyMethods.contains)
+                    if Array(rubyNames.prefix(3)) == Self.rootFrames,
+                       stack.frames.contains(where: { $0.hasSuffix(Self.loopFrame) }) { underLoop += stack.count }
                 }
             }
             let measured = innermost.values.reduce(0, +)
@@ -64,7 +85,8 @@ struct RubyTests {
                 + "(after the first: \(workload.walk)); shares "
                 + shares.map { "\($0.0) \(formatted($0.2))% (measured \(formatted($0.1))%)" }.joined(separator: ", ")
                 + "; depth \(Self.descendFrames) in \(formatted(percent(Int64(depthMatches), of: Int64(measured))))%; "
-                + "with file and line \(located); samples.ruby.count \(rubyCount), Ruby leaves \(rubyLeaf) (+\(unnamedLeaf) named by address)")
+                + "with file and line \(located); under <main> > loop (known_truth.rb:81) > block in <main> "
+                + "\(formatted(percent(Int64(underLoop), of: Int64(measured))))%; samples.ruby.count \(rubyCount), Ruby leaves \(rubyLeaf) (+\(unnamedLeaf) named by address)")
             guard measured >= 800 else {
                 failures.append("\(interpreter.comm): only \(measured) samples with a known Ruby method of \(total)")
                 continue
@@ -77,6 +99,9 @@ struct RubyTests {
             }
             if percent(Int64(depthMatches), of: Int64(measured)) < 90 {
                 failures.append("\(interpreter.comm): the \(Self.descendFrames) descend frames are above the work in only \(depthMatches) of \(measured) samples")
+            }
+            if percent(Int64(underLoop), of: Int64(measured)) < 90 {
+                failures.append("\(interpreter.comm): the C method loop (known_truth.rb:81) is between <main> and its block in only \(underLoop) of \(measured) samples")
             }
             if located < measured { failures.append("\(interpreter.comm): \(measured - located) samples name the method without its file and line") }
             // Stacks without the workload's methods (rubygems loading as the process starts)

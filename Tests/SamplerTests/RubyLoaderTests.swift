@@ -63,6 +63,42 @@ import WireFormat
         #expect(loader.lastRejection?.hasPrefix("pid 7: ") == true, "\(loader.lastRejection ?? "")")
     }
 
+    /// libruby's .data, where ruby_global_symbols is (Debian's 3.1.2: 0x3af1c0 from the load bias).
+    static let writableData = DataMapping(start: 0x7f00_003b_0000, end: 0x7f00_003b_2000, device: device, inode: inode,
+                                          isWritable: true, isExecutable: false)
+
+    /// Each address to the mapping the kernel would say holds it.
+    func applyWithSymbols(_ symbols: UInt64, data: DataMapping) -> (RubyLoader, RecordingStorage) {
+        var record = Self.record
+        record.globalSymbolsAddress = symbols
+        let storage = RecordingStorage()
+        let loader = RubyLoader(storage: storage)
+        loader.apply(record, executableMappings: Self.text) { _, address in
+            address >= Self.relro.start && address < Self.relro.end ? Self.relro : data
+        }
+        return (loader, storage)
+    }
+
+    @Test func aSymbolTableInTheFilesWritableDataIsWalked() {
+        let (_, storage) = applyWithSymbols(0x7f00_003b_01c0, data: Self.writableData)
+        #expect(storage.processes[7]?.global_symbols == 0x7f00_003b_01c0)
+        // None sent: loaded, C methods left out.
+        #expect(apply().1.processes[7]?.global_symbols == 0)
+    }
+
+    @Test("a symbol table address refused, with a reason", arguments: [
+        ("read-only data", 0x7f00_003b_01c0, DataMapping(start: 0x7f00_003b_0000, end: 0x7f00_003b_2000, device: device, inode: inode, isWritable: false, isExecutable: false)),
+        ("code", 0x7f00_003b_01c0, DataMapping(start: 0x7f00_003b_0000, end: 0x7f00_003b_2000, device: device, inode: inode, isWritable: true, isExecutable: true)),
+        ("another file's data", 0x7f00_003b_01c0, DataMapping(start: 0x7f00_003b_0000, end: 0x7f00_003b_2000, device: device, inode: 5, isWritable: true, isExecutable: false)),
+        ("bytes past the mapping's end", 0x7f00_003b_1ff0, writableData),
+        ("an unaligned address", 0x7f00_003b_01c4, writableData),
+    ] as [(String, UInt64, DataMapping)])
+    func symbolTableRefused(_ what: String, _ symbols: UInt64, _ data: DataMapping) {
+        let (loader, storage) = applyWithSymbols(symbols, data: data)
+        #expect(storage.processes.isEmpty, "\(what)")
+        #expect(loader.lastRejection?.contains("symbol table") == true, "\(loader.lastRejection ?? "")")
+    }
+
     @Test func anUnknownProcessACodeMappingOrAnotherFilesDataIsRefused() {
         #expect(apply(text: nil).1.processes.isEmpty)
         let code = DataMapping(start: Self.relro.start, end: Self.relro.end, device: Self.device, inode: Self.inode,

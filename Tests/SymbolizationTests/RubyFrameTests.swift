@@ -68,6 +68,29 @@ import WireFormat
         #expect(unnamed.type == .ruby && unnamed.functionName == nil && unnamed.address == 0x1000 && !unnamedComplete)
     }
 
+    /// Kernel#loop between <main> and its block, as `ruby -e 'loop { puts caller(0); break }'`
+    /// prints it: `-e:1:in 'loop'`, the C method named by its method record, at its caller's line.
+    @Test func aCMethodIsNamedAtItsCallersPathAndLineBetweenItsCallers() throws {
+        let method = try RubyISeq.decodeCMethod(name: Array("loop".utf8))
+        #expect(method.isCMethod && method.label == "loop")
+        #expect(throws: RubyISeqError.emptyLabel) { try RubyISeq.decodeCMethod(name: []) }
+        let frame = RubyFrame(iseq: 0x5555_0000_1000, fingerprint: 3, position: RubyFrame.unknownPosition, flags: .cMethod)
+        let (named, complete) = Symbolizer.rubyFrame(frame, iseq: method)
+        #expect(complete && named.type == .ruby && named.functionName == "loop" && named.address == 0x5555_0000_1000)
+        var walked = [Self.ruby("block in <main>", line: 82), named, Self.ruby("<main>", line: 81)]
+        RubyFrameMerge.locateCMethods(&walked, cMethods: [false, true, false])
+        #expect(walked[1].sourceFile == "/app/known_truth.rb" && walked[1].sourceLine == 81)
+        let merged = RubyFrameMerge.merge(walked, entries: [true, false, true], into: Self.nativeFrames, userStart: 0)
+        // The C method goes with its caller's exec call: rootward of its C code (rb_rescue2).
+        #expect(merged.map { $0.functionName ?? "?" } == [
+            "block in <main>", "?", "rb_vm_exec", "?", "rb_rescue2", "loop", "<main>", "?", "rb_vm_exec", "ruby_run_node", "main",
+        ])
+        // Called by no Ruby frame (a C method at the root of a thread): no path or line.
+        var alone = [named]
+        RubyFrameMerge.locateCMethods(&alone, cMethods: [true])
+        #expect(alone[0].sourceFile == nil && alone[0].sourceLine == 0)
+    }
+
     @Test func theTableIsBoundedByCountAndBytes() {
         var table = RubyISeqTable()
         let small = RubyISeq(label: "f", path: "/a.rb", firstLine: 1, lineTable: RubyLineTable(lines: [1], succinctTable: [], entryCount: 1))

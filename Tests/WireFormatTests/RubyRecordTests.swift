@@ -32,12 +32,26 @@ import Testing
 
     @Test func processRecordsRoundTripInAnyChunking() {
         let process = RubyProcess(pid: 77, rubyVersion: 0x0301, moduleSlotAddress: 0x7f12_343a_ea48, tlsOffset: 8,
-                                  device: 0x803, inode: 123_456)
+                                  device: 0x803, inode: 123_456, globalSymbolsAddress: 0x7f12_343a_f1c0)
         for chunk in [1, 2, 7, 64] {
             let decoded = decodeControl(encodeControl([.rubyProcess(process)]), chunk: chunk)
             #expect(decoded.error == nil)
             #expect(decoded.records == [.rubyProcess(process)])
         }
+    }
+
+    /// A record from an aggregator before the symbol table address (2026-12-06) ends after the
+    /// inode: read as one without a symbol table.
+    @Test func aProcessRecordWithoutTheSymbolTableReadsAsNone() throws {
+        var payload = ByteWriter()
+        payload.writeInt32(77)
+        for value: UInt64 in [0x0301, 0x7f12_343a_ea48, 8, 0x803, 123_456] { payload.writeVarint(value) }
+        let record = try payload.bytes.withUnsafeBytes { raw in
+            var reader = ByteReader(raw)
+            return try reader.readControlPayload(type: 27, length: raw.count, limits: .default)
+        }
+        #expect(record == .rubyProcess(RubyProcess(pid: 77, rubyVersion: 0x0301, moduleSlotAddress: 0x7f12_343a_ea48,
+                                                   tlsOffset: 8, device: 0x803, inode: 123_456, globalSymbolsAddress: 0)))
     }
 
     @Test func frameWordsCarryIdentityPositionAndFlags() {

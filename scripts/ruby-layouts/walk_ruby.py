@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Walks a running ruby's main-thread Ruby frames with the layout scripts/ruby-layouts/offsets.c
 prints, as bpf/ruby.bpf.h does and as RubySymbolization decodes them, and prints one frame a
-line: `label path:line`. scripts/ruby-layouts.sh runs it against
+line: `label path:line`, a C method's as `<cfunc NAME>`. scripts/ruby-layouts.sh runs it against
 Tests/Workloads/ruby/known_truth.rb to check the layout against the interpreter itself.
 
 usage: walk_ruby.py PROBE PID LIBRUBY [DUMP_DIR]   (root: reads /proc/PID/mem, asks gdb for the fs base)
@@ -37,6 +37,48 @@ def tls_slot(library):
     if module is None or offset is None:
         sys.exit(f"walk_ruby: no DTPMOD64/DTPOFF64 relocation of ruby_current_ec in {library}")
     return module, offset
+
+
+def global_symbols(library):
+    """ruby_global_symbols' ELF address, from objdump's reading of rb_sym_immortal_count (`mov
+    ruby_global_symbols.last_id(%rip),%eax; ret`): an independent check of the aggregator's decode."""
+    symbols = subprocess.run(["nm", "-D", "--defined-only", library], check=True, capture_output=True, text=True).stdout
+    start = next((int(f[0], 16) for f in (l.split() for l in symbols.splitlines()) if f[-1] == "rb_sym_immortal_count"), None)
+    if start is None:
+        return None
+    code = subprocess.run(["objdump", "-d", f"--start-address={start:#x}", f"--stop-address={start + 7:#x}", library],
+                          check=True, capture_output=True, text=True).stdout
+    match = re.search(r"mov\s+0x[0-9a-f]+\(%rip\),%eax\s+# ([0-9a-f]+)", code)
+    return int(match.group(1), 16) if match else None
+
+
+def array_element(memory, layout, array, index):
+    """Element `index` of an Array, or None past its length."""
+    flags = memory.u64(array)
+    if flags & layout["array_embed_flag"]:
+        length = (flags & layout["array_embed_length_mask"]) >> layout["array_embed_length_shift"]
+        elements = array + layout["array_embedded"]
+    else:
+        length = memory.u64(array + layout["array_heap_length"])
+        elements = memory.u64(array + layout["array_heap_pointer"])
+    return memory.u64(elements + 8 * index) if index < length else None
+
+
+def method_name(memory, layout, symbols, ep):
+    """A C-method frame's name: its method entry's def->original_id through the symbol table."""
+    entry = memory.u64(ep - layout["ep_method_entry"])
+    if memory.u64(entry) & layout["imemo_flags_mask"] != layout["imemo_method_entry_flags"]:
+        return None
+    identifier = memory.u64(memory.u64(entry + layout["method_entry_definition"]) + layout["definition_original_id"])
+    serial = identifier >> layout["id_scope_shift"] if identifier > layout["last_operator_id"] else identifier
+    serial &= 0xFFFFFFFF
+    if serial == 0 or serial > memory.u32(symbols + layout["symbols_last_id"]):
+        return None
+    chunk = array_element(memory, layout, memory.u64(symbols + layout["symbols_ids"]), serial // layout["id_entry_unit"])
+    if chunk is None:
+        return None
+    name = array_element(memory, layout, chunk, (serial % layout["id_entry_unit"]) * layout["id_entry_size"])
+    return string(memory, layout, name) if name else None
 
 
 def load_bias(pid, library):
@@ -156,6 +198,8 @@ def main():
     slot, tls_offset = tls_slot(library)
     base = fs_base(pid)
     bias = load_bias(pid, library)
+    symbols = global_symbols(library)
+    symbols = bias + symbols if symbols is not None else None
     memory = Memory(pid)
     os.kill(pid, signal.SIGSTOP)
     try:
@@ -175,7 +219,8 @@ def main():
             frame_flags = memory.u64(ep)
             entry = " entry" if frame_flags & layout["frame_flag_finish"] else ""
             if (frame_flags & layout["frame_magic_mask"]) == layout["frame_magic_cfunc"]:
-                print(f"<cfunc>{entry}")
+                name = method_name(memory, layout, symbols, ep) if symbols is not None else None
+                print(f"<cfunc {name}>{entry}")
             elif iseq and pc and memory.u64(iseq) & layout["imemo_flags_mask"] == layout["imemo_iseq_flags"]:
                 body = memory.u64(iseq + layout["iseq_body"])
                 encoded = memory.u64(body + layout["body_iseq_encoded"])

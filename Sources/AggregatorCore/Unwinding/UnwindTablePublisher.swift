@@ -305,11 +305,14 @@ public final class UnwindTablePublisher {
     /// Names `interpreter` to the sampler: control record 19 (CPython, `address` is
     /// `_PyRuntime`'s), 25 (Perl, `address` is `PL_thr_key`'s), 29 (PHP, `address` is
     /// `executor_globals`'s) or 31 (BEAM, `address` is `the_active_code_index`'s, and the
-    /// VM's other three move by the same bias), if its runtime is walked.
+    /// VM's other three move by the same bias) or 27 (Ruby, `address` is the module-id GOT
+    /// word's, and `ruby_global_symbols` moves by the same bias), if its runtime is walked.
     private func sendInterpreter(_ interpreter: MappedInterpreter, address: UInt64, device: UInt64, inode: UInt64,
                                  path: String, pid: Int32) {
         let record: ControlRecord
-        let description: String
+        var description: String
+        // A limit of the walk worth an operator's notice is logged at info, once per file.
+        var level = Logger.Level.debug
         switch interpreter {
         case .cpython(let cpython):
             guard walksCPython else { return }
@@ -346,9 +349,16 @@ public final class UnwindTablePublisher {
             description = "HotSpot \(runtime.featureVersion).0.\(runtime.securityVersion) in \(path): walking the Java frames of its processes"
         case .ruby(let vm):
             guard walksRuby else { return }
+            let bias = address &- vm.moduleSlotAddress
+            let symbols = (try? vm.globalSymbols.get()).map { $0 &+ bias } ?? 0
             record = .rubyProcess(RubyProcess(pid: pid, rubyVersion: vm.version.packed, moduleSlotAddress: address,
-                                              tlsOffset: vm.tlsOffset, device: device, inode: inode))
+                                              tlsOffset: vm.tlsOffset, device: device, inode: inode,
+                                              globalSymbolsAddress: symbols))
             description = "Ruby \(vm.version) in \(path): walking the Ruby frames of its processes"
+            if case .failure(let reason) = vm.globalSymbols {
+                description += "; no frames for its C methods (Integer#times, Kernel#loop): \(reason)"
+                level = .info
+            }
         }
         // Urgent: a few bytes that would otherwise wait behind the megabytes of tables a
         // stream's first seconds queue (the process's interpreter frames wait on it, its tables not).
@@ -362,7 +372,7 @@ public final class UnwindTablePublisher {
         case .ruby: counters.rubyProcessesSent += 1
         }
         if loggedInterpreters.insert(FileIdentity(device: device, inode: inode)).inserted {
-            logger.debug("\(description)")
+            logger.log(level: level, "\(description)")
         }
     }
 
