@@ -7,23 +7,36 @@
 # time, CPU seconds, peak RSS and RSS at each quarter of the run (flat when caches are
 # bounded and dead processes are forgotten).
 #
-#   bench/large-host.sh [WORK_DIR] [SIMULATED_SECONDS]    (default /tmp/tandem-large-host, 600)
+# SHAPE is the generator's stack shape: `uniform` (every frame at a random address of its
+# process, nearly every stack new: the first runs' figures) or `hot-code` (each file's
+# fixed hot code, shared by the processes of a binary; common kernel paths).
+# AGGREGATOR=path replays with that binary instead of building the release one (the
+# figure of an older build); NO_BUILD=1 builds nothing (the release tandem-bench must be
+# there: while a debug build holds .build's lock); the stream is kept in WORK_DIR and reused.
+#
+#   bench/large-host.sh [WORK_DIR] [SIMULATED_SECONDS] [SHAPE]    (default /tmp/tandem-large-host, 600, uniform)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$here/..
 work=${1:-/tmp/tandem-large-host}
 seconds=${2:-600}
+shape=${3:-uniform}
 command -v /usr/bin/time >/dev/null || { echo "needs GNU time: apt-get install -y time" >&2; exit 1; }
 mkdir -p "$work"
-(cd "$root" && swift build -c release --product tandem-aggregator >&2 && swift build -c release --product tandem-bench >&2)
 bin=$root/.build/release
-stream=$work/large-host-$seconds.tandem
-[[ -s $stream ]] || "$bin/tandem-bench" large-host "$stream" --seconds "$seconds" >&2
+if [[ -z ${AGGREGATOR:-} ]]; then
+    [[ ${NO_BUILD:-0} == 1 ]] || (cd "$root" && nice -n 5 swift build -c release --product tandem-aggregator >&2)
+    AGGREGATOR=$bin/tandem-aggregator
+fi
+[[ ${NO_BUILD:-0} == 1 ]] || (cd "$root" && nice -n 5 swift build -c release --product tandem-bench >&2)
+# The first streams (uniform) kept their name: a stream of the same shape is reused.
+if [[ $shape == uniform ]]; then stream=$work/large-host-$seconds.tandem; else stream=$work/large-host-$seconds-$shape.tandem; fi
+[[ -s $stream ]] || "$bin/tandem-bench" large-host "$stream" --seconds "$seconds" --shape "$shape" >&2
 "$bin/tandem-bench" count "$stream"
 
 rss_log=$work/rss.log
 : > "$rss_log"
-/usr/bin/time -v -o "$work/time.txt" "$bin/tandem-aggregator" replay --metrics-out /dev/null --log-level warning "$stream" &
+/usr/bin/time -v -o "$work/time.txt" "$AGGREGATOR" replay --metrics-out /dev/null --log-level warning "$stream" &
 timer=$!
 # The aggregator is time's child; its RSS, once a second, until it exits.
 while kill -0 "$timer" 2>/dev/null; do

@@ -364,12 +364,16 @@ public final class ProfilingMetricsConnector {
             }
             if same { return entry }
         }
-        var counts: [UInt64: Int64] = [:]
-        var order: [UInt64] = []
+        // A stack has few distinct series (frame types, classes): a linear search of
+        // them costs less than hashing each frame's series into a dictionary.
+        var gauges: [(series: UInt64, count: Int64)] = []
         var unclassified: Int64 = 0
         func count(_ series: UInt64) {
-            if counts[series] == nil { order.append(series) }
-            counts[series, default: 0] += 1
+            for position in gauges.indices where gauges[position].series == series {
+                gauges[position].count += 1
+                return
+            }
+            gauges.append((series, 1))
         }
         if frameTypeEnabled {
             for frame in frames {
@@ -398,8 +402,7 @@ public final class ProfilingMetricsConnector {
                 for set in customSets(of: name) { count(Self.series(metric: Self.customIndex, attributes: set)) }
             }
         }
-        let entry = GaugeCacheEntry(frames: frames,
-                                    gauges: order.map { ($0, counts[$0]!) }, unclassifiedFrames: unclassified)
+        let entry = GaugeCacheEntry(frames: frames, gauges: gauges, unclassifiedFrames: unclassified)
         if gaugeCache.count >= Self.stackCacheLimit { gaugeCache.removeAll() }
         gaugeCache[hash] = entry
         return entry

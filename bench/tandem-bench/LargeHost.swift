@@ -4,6 +4,16 @@
 // real ELF files of this machine (so the aggregator loads, indexes and symbolizes real
 // files); processes exit and new ones exec at a steady rate, so caches keyed by process
 // must forget the dead. Deterministic for a seed and the same files.
+//
+// Two shapes of stacks. `uniform` (the first one, kept for comparison): every frame at a
+// uniformly random address of a random mapping of its process, and a quarter of the
+// samples with a random 2-frame kernel stack, so no two processes share code addresses and
+// nearly every stack is new. `hot-code`: each ELF file has a fixed set of hot code
+// addresses in its executable segments (Zipf-weighted), each executable links a fixed set
+// of libraries and has a fixed set of stacks built from those hot addresses, which every
+// process of it runs (at its own load addresses), and kernel stacks come from a fixed set
+// of common paths (Zipf-weighted): processes of one binary run the same hot code, as on a
+// real host.
 import ELF
 import StreamDecoding
 import WireFormat
@@ -19,6 +29,38 @@ struct LargeHostShape {
     var execsPerSecond = 50
     var seconds = 600
     var seed: UInt64 = 1
+    var stacks: StackShape = .uniform
+
+    enum StackShape: String {
+        case uniform
+        case hotCode = "hot-code"
+    }
+    /// Hot code addresses per file and common kernel paths (hot-code shape).
+    var hotAddressesPerFile = 256
+    var kernelPaths = 200
+    var stacksPerExecutable = 20
+}
+
+/// Draws ranks 0..<count with probability proportional to 1 / (rank + 1) (Zipf, s = 1).
+struct ZipfTable {
+    private let cumulative: [Double]
+    init(count: Int) {
+        var total = 0.0
+        cumulative = (0..<max(1, count)).map { rank in
+            total += 1 / Double(rank + 1)
+            return total
+        }
+    }
+    func draw(_ random: inout SeededGenerator) -> Int {
+        let target = Double(random.next() % 1_000_000_000) / 1_000_000_000 * cumulative[cumulative.count - 1]
+        var low = 0
+        var high = cumulative.count - 1
+        while low < high {
+            let middle = (low + high) / 2
+            if cumulative[middle] <= target { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
 }
 
 /// xorshift64*: a fixed sequence for a seed.
@@ -125,15 +167,26 @@ func generateLargeHost(_ shape: LargeHostShape, output: String) throws {
         KernelSymbol(address: kernelBase + UInt64($0) * 0x400, type: UInt8(ascii: "T"), name: "kernel_function_\($0)")
     })))
 
+    // The hot-code shape's fixed parts, from their own sequence (the uniform shape's stays as it was).
+    let hot = shape.stacks == .hotCode ? HotCode(shape, executables: executables, libraries: libraries) : nil
+    let stackRanks = ZipfTable(count: shape.stacksPerExecutable)
+
     var nextPID: Int32 = 1_000
     func spawn(at time: UInt64, random: inout SeededGenerator) -> BenchProcess {
         nextPID += 1
-        let executable = executables[Int(random.next() % UInt64(executables.count))]
+        let executableIndex = Int(random.next() % UInt64(executables.count))
+        let executable = executables[executableIndex]
         var chosen = [executable]
-        for _ in 0..<(3 + Int(random.next() % 6)) { chosen.append(libraries[Int(random.next() % UInt64(libraries.count))]) }
+        if let hot {
+            chosen += hot.libraries[executableIndex].map { libraries[$0] }
+        } else {
+            for _ in 0..<(3 + Int(random.next() % 6)) { chosen.append(libraries[Int(random.next() % UInt64(libraries.count))]) }
+        }
         var mappings: [Mapping] = []
+        var bases: [UInt64] = []
         var base: UInt64 = 0x5555_0000_0000 + (random.next() % 0x1000) << 12
         for benchFile in chosen {
+            bases.append(base)
             for segment in benchFile.segments {
                 let start = (base + segment.virtualAddress) & ~0xfff
                 let end = (base + segment.virtualAddress + segment.size + 0xfff) & ~0xfff
@@ -142,11 +195,17 @@ func generateLargeHost(_ shape: LargeHostShape, output: String) throws {
             }
             base = (mappings.last!.end + 0x10_0000 + (random.next() % 0x100) << 12) & ~0xfff
         }
-        // Twenty stacks, 5 to 30 frames, each frame in one of the process's code mappings.
-        let stacks = (0..<20).map { _ in
-            (0..<(5 + Int(random.next() % 26))).map { _ -> UInt64 in
-                let mapping = mappings[Int(random.next() % UInt64(mappings.count))]
-                return mapping.start + random.next() % (mapping.end - mapping.start)
+        let stacks: [[UInt64]]
+        if let hot {
+            // The executable's stacks at this process's load addresses.
+            stacks = hot.stacks[executableIndex].map { template in template.map { bases[$0.slot] + $0.virtualAddress } }
+        } else {
+            // Twenty stacks, 5 to 30 frames, each frame in one of the process's code mappings.
+            stacks = (0..<20).map { _ in
+                (0..<(5 + Int(random.next() % 26))).map { _ -> UInt64 in
+                    let mapping = mappings[Int(random.next() % UInt64(mappings.count))]
+                    return mapping.start + random.next() % (mapping.end - mapping.start)
+                }
             }
         }
         let pid = nextPID
@@ -179,9 +238,16 @@ func generateLargeHost(_ shape: LargeHostShape, output: String) throws {
             // as a few services take most of a host's CPU.
             let uniform = Double(random.next() % 1_000_000) / 1_000_000
             let process = live[Int(uniform * uniform * Double(live.count))]
-            let stack = process.stacks[Int(random.next() % UInt64(process.stacks.count))]
-            let kernel: [UInt64] = random.next() % 4 == 0
-                ? [kernelBase + (random.next() % 2_000) * 0x400 + 0x10, kernelBase + (random.next() % 2_000) * 0x400 + 0x20] : []
+            let stack: [UInt64]
+            let kernel: [UInt64]
+            if let hot {
+                stack = process.stacks[stackRanks.draw(&random)]
+                kernel = random.next() % 4 == 0 ? hot.kernelStacks[hot.kernelRanks.draw(&random)].map { kernelBase + $0 } : []
+            } else {
+                stack = process.stacks[Int(random.next() % UInt64(process.stacks.count))]
+                kernel = random.next() % 4 == 0
+                    ? [kernelBase + (random.next() % 2_000) * 0x400 + 0x10, kernelBase + (random.next() % 2_000) * 0x400 + 0x20] : []
+            }
             let tid = process.pid + Int32(random.next() % 4)
             encoder.appendSample(time: time + UInt64(cpu) * 1_000, pid: process.pid, tid: tid, cpu: UInt32(cpu),
                                  kernelStack: kernel, userStack: stack)
@@ -198,5 +264,59 @@ func generateLargeHost(_ shape: LargeHostShape, output: String) throws {
     encoder.append(.endOfStream(EndOfStream(time: end, reason: .finished)))
     try write(encoder.takeBytes(), to: file, path: output)
     print("\(output): \(samples) samples, \(shape.processes) processes live, \(exits) exec/exit, "
-        + "\(Set(files.map(\.path)).count) ELF files (\(executables.count) executables), \(shape.seconds) s simulated")
+        + "\(Set(files.map(\.path)).count) ELF files (\(executables.count) executables), \(shape.seconds) s simulated, "
+        + "\(shape.stacks.rawValue) stacks")
+}
+
+/// The hot-code shape's fixed parts: per file, its hot code addresses (link-time virtual
+/// addresses inside its executable segments); per executable, the libraries it links
+/// and the stacks its processes run, as (file slot: 0 the executable, then its
+/// libraries; virtual address) frames, leaf first; the common kernel paths (offsets from
+/// the kernel's base, each in a kernel function, leaf first).
+struct HotCode {
+    var libraries: [[Int]]
+    var stacks: [[[(slot: Int, virtualAddress: UInt64)]]]
+    var kernelStacks: [[UInt64]]
+    let kernelRanks: ZipfTable
+
+    init(_ shape: LargeHostShape, executables: [BenchFile], libraries files: [BenchFile]) {
+        var random = SeededGenerator(seed: shape.seed &+ 0x5EED)
+        let addressRanks = ZipfTable(count: shape.hotAddressesPerFile)
+        func hotAddresses(_ file: BenchFile) -> [UInt64] {
+            let size = file.segments.reduce(0) { $0 + $1.size }
+            return (0..<shape.hotAddressesPerFile).map { _ in
+                var at = random.next() % size
+                for segment in file.segments {
+                    if at < segment.size { return segment.virtualAddress + at }
+                    at -= segment.size
+                }
+                return file.segments[0].virtualAddress
+            }
+        }
+        let executableHot = executables.map(hotAddresses)
+        let libraryHot = files.map(hotAddresses)
+        var libraries: [[Int]] = []
+        var stacks: [[[(slot: Int, virtualAddress: UInt64)]]] = []
+        for executable in executables.indices {
+            let linked = (0..<(3 + Int(random.next() % 6))).map { _ in Int(random.next() % UInt64(files.count)) }
+            libraries.append(linked)
+            // 5 to 30 frames: the outer half in the executable (main and what it calls),
+            // the inner half in the executable or one of its libraries.
+            stacks.append((0..<shape.stacksPerExecutable).map { _ in
+                let depth = 5 + Int(random.next() % 26)
+                return (0..<depth).map { position in
+                    let slot = position >= depth / 2 || random.next() % 2 == 0 ? 0 : 1 + Int(random.next() % UInt64(linked.count))
+                    let hot = slot == 0 ? executableHot[executable] : libraryHot[linked[slot - 1]]
+                    return (slot, hot[addressRanks.draw(&random)])
+                }
+            })
+        }
+        self.libraries = libraries
+        self.stacks = stacks
+        // 2 to 8 frames each, over the 2,000 kernel functions.
+        kernelStacks = (0..<shape.kernelPaths).map { _ in
+            (0..<(2 + Int(random.next() % 7))).map { _ in (random.next() % 2_000) * 0x400 + 0x10 + random.next() % 0x300 }
+        }
+        kernelRanks = ZipfTable(count: shape.kernelPaths)
+    }
 }

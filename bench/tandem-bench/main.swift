@@ -6,6 +6,7 @@
 //                                                 and one sample each) in one second: the memory bound test
 //   tandem-bench ksyms N OUT                      a stream of N kernel symbols with 200-byte names
 //   tandem-bench large-host OUT [--seconds S] [--cpus N] [--processes N] [--files N] [--execs-per-second N]
+//                               [--seed N] [--shape uniform|hot-code]
 //                                                 a busy large host's stream over real ELF files (LargeHost.swift)
 //
 // Amplifying keeps stacks, processes and mappings real: the first pass is IN
@@ -107,16 +108,42 @@ func amplify(input: String, output: String, minimumSamples: Int) throws {
         + "\(encoder.interningResets) interning resets")
 }
 
+/// A user frame's code as its file has it (a frame outside file mappings: by pid and address).
+struct FileFrame: Hashable {
+    var device: UInt64
+    var inode: UInt64
+    var offset: UInt64
+}
+
 func count(_ path: String) throws {
     let (header, records) = try readCapture(path)
     var samples = 0, processes = 0, kernelSymbols = 0
     var stacks = Set<[UInt64]>(), pids = Set<Int32>()
+    var kernelStacks = Set<[UInt64]>(), userStacks = Set<[UInt64]>()
+    // User frames as (file, offset), the same in every process that maps the file: how
+    // much code the host's processes share, whatever their load addresses.
+    var mappings: [Int32: [Mapping]] = [:]
+    var fileFrames = Set<FileFrame>(), userFrames = 0
     var first = UInt64.max, last: UInt64 = 0
     for record in records {
         switch record {
+        case .mappings(let record):
+            mappings[record.pid] = record.mappings.sorted { $0.start < $1.start }
         case .sample(let sample):
             samples += 1
             stacks.insert(sample.kernelStack + [0] + sample.userStack)
+            if !sample.kernelStack.isEmpty { kernelStacks.insert(sample.kernelStack) }
+            if !sample.userStack.isEmpty { userStacks.insert(sample.userStack) }
+            let mapped = mappings[sample.pid] ?? []
+            for address in sample.userStack {
+                userFrames += 1
+                if let mapping = mapped.last(where: { $0.start <= address }), address < mapping.end, mapping.inode != 0 {
+                    fileFrames.insert(FileFrame(device: mapping.device, inode: mapping.inode,
+                                                offset: address - mapping.start + mapping.fileOffset))
+                } else {
+                    fileFrames.insert(FileFrame(device: 0, inode: UInt64(UInt32(bitPattern: sample.pid)), offset: address))
+                }
+            }
             pids.insert(sample.pid)
             first = min(first, sample.time)
             last = max(last, sample.time)
@@ -126,7 +153,8 @@ func count(_ path: String) throws {
         }
     }
     let seconds = samples == 0 ? 0 : Double(last - first) / 1e9
-    print("samples=\(samples) distinct_stacks=\(stacks.count) sampled_pids=\(pids.count) process_records=\(processes) "
+    print("samples=\(samples) distinct_stacks=\(stacks.count) distinct_kernel_stacks=\(kernelStacks.count) "
+        + "distinct_user_stacks=\(userStacks.count) user_frames=\(userFrames) distinct_file_frames=\(fileFrames.count) sampled_pids=\(pids.count) process_records=\(processes) "
         + "kernel_symbols=\(kernelSymbols) span_seconds=\(seconds) cpus=\(header.cpuCount) hz=\(header.samplesPerSecond)")
 }
 
@@ -219,10 +247,15 @@ do {
         guard arguments.count == 2 else { throw BenchError(description: "usage: tandem-bench count FILE") }
         try count(arguments[1])
     case "large-host":
-        let usage = "usage: tandem-bench large-host OUT [--seconds S] [--cpus N] [--processes N] [--files N] [--execs-per-second N] [--seed N]"
+        let usage = "usage: tandem-bench large-host OUT [--seconds S] [--cpus N] [--processes N] [--files N] [--execs-per-second N] [--seed N] [--shape uniform|hot-code]"
         guard arguments.count >= 2, arguments.count % 2 == 0 else { throw BenchError(description: usage) }
         var shape = LargeHostShape()
         for index in stride(from: 2, to: arguments.count, by: 2) {
+            if arguments[index] == "--shape" {
+                guard let stacks = LargeHostShape.StackShape(rawValue: arguments[index + 1]) else { throw BenchError(description: usage) }
+                shape.stacks = stacks
+                continue
+            }
             guard let value = Int(arguments[index + 1]), value > 0 else { throw BenchError(description: usage) }
             switch arguments[index] {
             case "--seconds": shape.seconds = value
