@@ -22,12 +22,6 @@ final class SymbolTable {
     private let sources: [NameSource]
     private let sourceBases: [UInt64]
     private var demangled: [Int: DemangledName] = [:]
-    /// By 4 KiB page of the address span above `base`: the index of the first symbol
-    /// starting in or after the page, and `count` last, so that a lookup searches one
-    /// page's symbols rather than the whole table (a few cache lines, not a miss per
-    /// halving). Empty when it would take more than about 16 bytes a symbol.
-    private let pageFirst: [UInt32]
-    private static let pageShift: UInt64 = 12
 
     convenience init(symbols: [RawSymbol]) {
         self.init(sets: [SymbolSet(symbols)])
@@ -35,8 +29,7 @@ final class SymbolTable {
 
     /// Sorts and deduplicates the symbols of `sets` (one symbol per address: global
     /// over weak over local, then the shortest name; among equals, the first read).
-    /// `pageIndexed`: false only for tests, which compare lookups with and without the page index.
-    init(sets: [SymbolSet], pageIndexed: Bool = true) {
+    init(sets: [SymbolSet]) {
         var sources: [NameSource] = []
         var sourceBases: [UInt64] = []
         var runs: [[SymbolEntry]] = []
@@ -108,21 +101,6 @@ final class SymbolTable {
         self.nameOffsets = nameOffsets
         self.sources = sources
         self.sourceBases = sourceBases
-        var pageFirst: [UInt32] = []
-        if pageIndexed, let last = starts.last, last - lowest <= UInt64(UInt32.max), starts.count < Int(UInt32.max) {
-            let pages = Int((last - lowest) >> Self.pageShift) + 1
-            if pages <= 4 * starts.count + 1024 {
-                pageFirst.reserveCapacity(pages + 1)
-                var index = 0
-                for page in 0..<pages {
-                    let pageStart = lowest + UInt64(page) << Self.pageShift
-                    while index < starts.count, starts[index] < pageStart { index += 1 }
-                    pageFirst.append(UInt32(index))
-                }
-                pageFirst.append(UInt32(starts.count))
-            }
-        }
-        self.pageFirst = pageFirst
     }
 
     @inline(__always)
@@ -142,22 +120,8 @@ final class SymbolTable {
     /// The index of the symbol covering `address`, if any. Symbols may nest (a
     /// sized symbol inside a larger one), so a few preceding candidates are checked.
     func index(covering address: UInt64) -> Int? {
-        // The first symbol starting above `address`, searched for between `low` and `high`.
         var low = 0
         var high = count
-        if !pageFirst.isEmpty {
-            if address < base {
-                high = 0
-            } else {
-                let page = (address - base) >> Self.pageShift
-                if page >= UInt64(pageFirst.count - 1) {
-                    low = count
-                } else {
-                    low = Int(pageFirst[Int(page)])
-                    high = Int(pageFirst[Int(page) + 1])
-                }
-            }
-        }
         while low < high {
             let middle = (low + high) / 2
             if start(at: middle) <= address { low = middle + 1 } else { high = middle }

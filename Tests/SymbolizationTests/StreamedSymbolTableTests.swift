@@ -54,27 +54,6 @@ struct StreamedSymbolTableTests {
         #expect(allListed, "\(unlisted.count) names nm does not list, e.g. \(unlisted.prefix(3))")
     }
 
-    @Test("the page index finds the symbol a search of the whole table finds", arguments: files)
-    func pageIndexMatchesWholeSearch(path: String) throws {
-        guard case .success(let file) = OpenFile.open(path) else {
-            Issue.record("cannot open \(path)")
-            return
-        }
-        let sets = try ELFReader.read(file: file).symbolSets
-        let indexed = SymbolTable(sets: sets)
-        let whole = SymbolTable(sets: sets, pageIndexed: false)
-        #expect(indexed.count > 100)
-        guard indexed.count > 0 else { return }
-        let low = indexed.start(at: 0) &- 8192
-        let span = indexed.start(at: indexed.count - 1) &- low &+ 16384
-        var generator = SystemRandomNumberGenerator()
-        var addresses = (0..<indexed.count).flatMap { [indexed.start(at: $0), indexed.start(at: $0) &- 1, indexed.start(at: $0) &+ 1] }
-        addresses += (0..<100_000).map { _ in low &+ UInt64.random(in: 0..<span, using: &generator) }
-        addresses += [0, low, UInt64.max]
-        let mismatches = addresses.filter { indexed.index(covering: $0) != whole.index(covering: $0) }
-        #expect(mismatches.isEmpty, "\(mismatches.count) of \(addresses.count) addresses differ, e.g. \(mismatches.prefix(3))")
-    }
-
     @Test("a large string table's names are read back from the file")
     func namesInFileOrMemory() throws {
         guard case .success(let file) = OpenFile.open("/opt/swift/usr/lib/swift/linux/libswiftCore.so") else {
