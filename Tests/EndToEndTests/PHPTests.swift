@@ -173,9 +173,9 @@ struct PHPTests {
         var jitOn = false
         /// opcache's JIT buffer in the process (its `/proc/PID/maps`), nil without the JIT.
         var jitBuffer: Range<UInt64>?
-        /// Samples with a frame in the JIT buffer, from the first whose native walk stepped past
-        /// its JIT frame on (`before`: earlier ones), and those that then reached the root
-        /// (`withFrames`: not cut, and a frame past the last JIT one).
+        /// Samples with a frame in the JIT buffer, from the time php8.2's unwind table had
+        /// reached the sampler on (`before`: earlier ones), and those that reached the root
+        /// (`withFrames`: not cut, and execute_ex and its caller past the last JIT frame).
         var jit = CPythonTests.WalkCoverage()
     }
 
@@ -208,6 +208,8 @@ struct PHPTests {
         var baselines: [String: CPythonTests.MeasuredTruth] = [:]
         var finals: [String: CPythonTests.MeasuredTruth] = [:]
         var jitBuffers: [String: Range<UInt64>] = [:]
+        /// The stream time by which php8.2's unwind table had reached the sampler (JIT modes).
+        var tablesLoaded: UInt64 = 0
         let binaries = session.directory.appendingPathComponent("bin")
         try FileManager.default.createDirectory(at: binaries, withIntermediateDirectories: true)
         func start(_ workload: Workload) throws {
@@ -233,6 +235,7 @@ struct PHPTests {
                     let deep = try session.captures().reduce(into: [Int32: Int]()) { $0.merge($1.deepUserStacks, uniquingKeysWith: +) }
                     return started.allSatisfy { deep[$0.1.pid, default: 0] > 0 }
                 }
+                tablesLoaded = try session.captures().flatMap(\.samples).map(\.time).max() ?? 0
             }
             let baseline = started.map { $0.1.cpuSeconds }
             for (workload, process) in started {
@@ -262,14 +265,16 @@ struct PHPTests {
                                           jitOn: process.log.contains("ready jit=on"), jitBuffer: jitBuffers[workload.comm])
         }
         let comms = Dictionary(uniqueKeysWithValues: started.map { ($0.1.pid, $0.0.comm) })
-        try coverage(captureDirectory: session.captureDirectory, comms: comms, into: &states)
+        try coverage(captureDirectory: session.captureDirectory, comms: comms, tablesLoaded: tablesLoaded, into: &states)
         return Run(states: states, foldedURL: session.foldedURL, metricsURL: session.metricsURL,
                    report: try String(contentsOf: session.reportURL, encoding: .utf8))
     }
 
     /// Per workload, in stream order: its samples before and after the first one with PHP
     /// frames, and how many of the latter have them.
-    static func coverage(captureDirectory: URL, comms: [Int32: String], into states: inout [String: State]) throws {
+    /// `tablesLoaded`: JIT samples count from this stream time on (`jit.before`: earlier ones).
+    static func coverage(captureDirectory: URL, comms: [Int32: String], tablesLoaded: UInt64,
+                         into states: inout [String: State]) throws {
         let names = try FileManager.default.contentsOfDirectory(atPath: captureDirectory.path).filter { $0.hasSuffix(".tndm") }.sorted()
         for name in names {
             var decoder = StreamDecoder()
@@ -289,7 +294,7 @@ struct PHPTests {
                     var jit = states[comm]!.jit
                     // Stepped: execute_ex and at least its caller follow the JIT frame.
                     let stepped = last + 2 < sample.userStack.count
-                    if stepped || jit.after > 0 {
+                    if sample.time > tablesLoaded {
                         jit.after += 1
                         if stepped && !sample.flags.contains(.userStackTruncated) { jit.withFrames += 1 }
                     } else {
