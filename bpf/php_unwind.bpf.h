@@ -39,7 +39,15 @@ static __always_inline int php_follows_call(__u64 return_address)
 static __always_inline int php_untabled_step(struct unwind_state *state, __u32 slot, __u64 lookup)
 {
     struct tandem_php_process *php = bpf_map_lookup_elem(&php_processes, &state->pid);
-    if (!php || php->jit_end == 0 || lookup < php->jit_start || lookup >= php->jit_end)
+    if (!php || php->jit_end == 0)
+        return 0;
+    if (lookup == php->execute_dispatch) {
+        /* The step's execute_ex frame, and no table covers it (the engine's has not come yet):
+         * the rbp fallback would guess on from a register JIT code may use; stop here. */
+        count(TANDEM_COUNTER_PHP_JIT_STOPS);
+        return -1;
+    }
+    if (lookup < php->jit_start || lookup >= php->jit_end)
         return 0;
     __u64 cfa = state->sp + php->dispatch_cfa_offset;
     __u64 return_address;
