@@ -26,6 +26,10 @@ enum tandem_php_counter {
     TANDEM_COUNTER_PHP_FRAMES_FOUND = 39,
     TANDEM_COUNTER_PHP_FUNCTION_RECORDS = 40,
     TANDEM_COUNTER_PHP_FUNCTION_RINGBUF_FULL = 41,
+    /* Native walks stepped from opcache's JIT code to execute_ex, and walks stopped there
+     * because the step did not check out (docs/php.md, "The JIT"). */
+    TANDEM_COUNTER_PHP_JIT_STEPS = 46,
+    TANDEM_COUNTER_PHP_JIT_STOPS = 47,
 };
 
 /* PHP frames kept per sample, leaf first; deeper stacks keep their leaf side and are flagged. */
@@ -75,6 +79,17 @@ struct tandem_php_process {
     __u64 executor_globals_address;         /* &executor_globals in the process */
     __u32 layout;                           /* index into php_layouts */
     __u32 reserved;
+    /* opcache's JIT code [jit_start, jit_end) runs on execute_ex's stack frame: the native walk
+     * steps from a pc there as from execute_dispatch, a `jmp *(%r15)` in execute_ex's body,
+     * whose CFA is rsp + dispatch_cfa_offset; execute_ex's caller returns into the engine's
+     * executable mapping [engine_start, engine_end). jit_end 0: no step (the walk stops there). */
+    __u64 execute_dispatch;
+    __u64 jit_start;
+    __u64 jit_end;
+    __u64 engine_start;
+    __u64 engine_end;
+    __u32 dispatch_cfa_offset;
+    __u32 reserved2;
 };
 
 /* The key of php_functions_sent. */

@@ -74,10 +74,10 @@ row "optional: Ruby process loading" "nothing: checks the aggregator's record 27
     Sources/RubyLoading/*.swift
 row "optional: the BPF Ruby walker and its structs" "VM structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
     bpf/ruby_walker.bpf.c bpf/ruby.bpf.h bpf/tandem_ruby.h
-row "optional: PHP process loading" "nothing: checks the aggregator's record 29 against the process's mappings (PROCMAP_QUERY); copies the walker's ring records" "the aggregator's control records (pid, version, address, device, inode)" \
+row "optional: PHP process loading" "nothing: checks the aggregator's record 29 against the process's mappings (PROCMAP_QUERY); copies the walker's ring records" "the aggregator's control records (pid, version, address, device, inode; the JIT step's dispatch address, CFA offset and JIT buffer)" \
     Sources/PHPLoading/*.swift
-row "optional: the BPF PHP walker and its structs" "engine structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
-    bpf/php_walker.bpf.c bpf/php.bpf.h bpf/tandem_php.h
+row "optional: the BPF PHP walker and its structs" "engine structures through bpf_probe_read_user, at the sampler's own per-version offsets; under the JIT, one stack word and 8 code bytes per JIT frame" "the memory of processes the loader accepted" \
+    bpf/php_walker.bpf.c bpf/php_unwind.bpf.h bpf/php.bpf.h bpf/tandem_php.h
 row "optional: V8 process loading" "nothing: checks the aggregator's record 23 against the process's mappings (PROCMAP_QUERY)" "the aggregator's control records (pid, V8 build, address, device, inode)" \
     Sources/V8Loading/*.swift
 row "optional: the BPF V8 walker and its structs" "the rbp chain and V8 heap objects through bpf_probe_read_user, at the sampler's own per-build offsets" "the memory of processes the loader accepted" \

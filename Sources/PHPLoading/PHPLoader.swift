@@ -63,8 +63,17 @@ package final class PHPLoader {
             lastRejection = "pid \(record.pid): \(TANDEM_PHP_MAX_PROCESSES) PHP processes are followed already"
             return
         }
-        let process = tandem_php_process(executor_globals_address: record.executorGlobalsAddress,
-                                         layout: layoutIndexes[record.phpVersion]!, reserved: 0)
+        var process = tandem_php_process()
+        process.executor_globals_address = record.executorGlobalsAddress
+        process.layout = layoutIndexes[record.phpVersion]!
+        if record.stepsOverJIT, let engine = executableMappings?.first(where: { Self.holdsDispatch($0, record) }) {
+            process.execute_dispatch = record.executeDispatch
+            process.dispatch_cfa_offset = record.dispatchCFAOffset
+            process.jit_start = record.jitStart
+            process.jit_end = record.jitEnd
+            process.engine_start = engine.start
+            process.engine_end = engine.end
+        }
         guard storage.writeProcess(pid: record.pid, process) else {
             counters.processesRejected += 1
             lastRejection = "pid \(record.pid): the BPF map refused the update"
@@ -97,6 +106,35 @@ package final class PHPLoader {
         guard record.executorGlobalsAddress >= data.start, !overflow, end <= data.end else {
             return "the executor globals at \(address) run past their mapping"
         }
+        return record.stepsOverJIT ? checkJIT(record, executableMappings: executableMappings) : nil
+    }
+
+    /// Whether `mapping`, of the engine's file, holds the dispatch jump (3 bytes).
+    private static func holdsDispatch(_ mapping: Mapping, _ record: PHPProcess) -> Bool {
+        mapping.device == record.device && mapping.inode == record.inode && mapping.start <= record.executeDispatch
+            && record.executeDispatch < mapping.end && mapping.end - record.executeDispatch >= 3
+    }
+
+    /// The JIT step's values (docs/php.md, "The JIT"): the dispatch jump in an executable
+    /// mapping of the engine's file, a CFA offset a stack frame can have, and a JIT buffer that
+    /// is one executable mapping of the process of another file (opcache's shared memory).
+    private func checkJIT(_ record: PHPProcess, executableMappings: [Mapping]) -> String? {
+        let dispatch = "0x\(String(record.executeDispatch, radix: 16))"
+        guard executableMappings.contains(where: { Self.holdsDispatch($0, record) }) else {
+            return "the JIT step's dispatch address \(dispatch) is not in the PHP file's executable mapping"
+        }
+        let offset = record.dispatchCFAOffset
+        guard offset >= 16, offset <= 4096, offset % 8 == 0 else {
+            return "the JIT step's CFA offset \(offset) is not a stack frame's (16-4096, a multiple of 8)"
+        }
+        let range = "0x\(String(record.jitStart, radix: 16))-0x\(String(record.jitEnd, radix: 16))"
+        guard record.jitStart < record.jitEnd,
+              let buffer = executableMappings.first(where: { $0.start <= record.jitStart && record.jitEnd <= $0.end }) else {
+            return "the JIT buffer \(range) is not an executable mapping of the process"
+        }
+        guard buffer.device != record.device || buffer.inode != record.inode else {
+            return "the JIT buffer \(range) is the PHP file's own code"
+        }
         return nil
     }
 
@@ -124,12 +162,14 @@ package final class PHPLoader {
         values[.phpWalksWithFrames] = counter(TANDEM_COUNTER_PHP_FRAMES_FOUND.rawValue)
         values[.phpFunctionRecordsLost] = counters.functionRecordsLost
             + counter(TANDEM_COUNTER_PHP_FUNCTION_RINGBUF_FULL.rawValue)
+        values[.phpJITSteps] = counter(TANDEM_COUNTER_PHP_JIT_STEPS.rawValue)
+        values[.phpJITStops] = counter(TANDEM_COUNTER_PHP_JIT_STOPS.rawValue)
     }
 
     /// The stop log's "php" line: the counters, in wire-code order.
     package func summary(_ statistics: SamplerStatistics) -> String {
         let names: [StatisticsCounter] = [.phpProcessesLoaded, .phpProcessesRejected, .phpWalks,
-                                          .phpWalksWithFrames, .phpFunctionRecordsLost]
+                                          .phpWalksWithFrames, .phpFunctionRecordsLost, .phpJITSteps, .phpJITStops]
         return names.map { "\($0)=\(statistics[$0])" }.joined(separator: " ")
     }
 

@@ -1,5 +1,7 @@
 import ELF
 import PHPLayouts
+import UnwindTableCompiler
+import UnwindTableFormat
 
 /// A file that holds a PHP engine tandem can walk (the `php` CLI, or `libphp.so` embedded in
 /// a server): where its `executor_globals` is and which layout reads it.
@@ -11,12 +13,30 @@ public struct PHPInterpreter: Hashable, Sendable {
     /// The index of `version`'s layout in `PHPLayout.supported`: what control record 29 names.
     public var layoutIndex: Int
 
+    /// Where opcache's JIT code returns to the native walk (docs/php.md, "The JIT"): nil when
+    /// `execute_ex` has no `jmp *(%r15)` in its first bytes or its CFI there is not rsp-based.
+    public var dispatch: PHPDispatch?
+
     public var layout: PHPLayout { PHPLayout.supported[layoutIndex] }
 
-    public init(version: PHPVersion, executorGlobalsAddress: UInt64, layoutIndex: Int) {
+    public init(version: PHPVersion, executorGlobalsAddress: UInt64, layoutIndex: Int, dispatch: PHPDispatch? = nil) {
         self.version = version
         self.executorGlobalsAddress = executorGlobalsAddress
         self.layoutIndex = layoutIndex
+        self.dispatch = dispatch
+    }
+}
+
+/// A `jmp *(%r15)` in the hybrid VM's `execute_ex` (how it enters a handler, or JIT code,
+/// which then runs on `execute_ex`'s stack frame), and that frame's CFA there: `rsp + cfaOffset`.
+public struct PHPDispatch: Hashable, Sendable {
+    /// ELF virtual address of the jump.
+    public var address: UInt64
+    public var cfaOffset: UInt32
+
+    public init(address: UInt64, cfaOffset: UInt32) {
+        self.address = address
+        self.cfaOffset = cfaOffset
     }
 }
 
@@ -61,7 +81,31 @@ extension PHPInterpreter {
             let supported = PHPLayout.supported.map(\.version.description).joined(separator: ", ")
             return .unsupported(reason: "PHP \(version) has no layout here (\(supported) do): regenerate the table with scripts/php-layouts.sh")
         }
-        return .interpreter(PHPInterpreter(version: version, executorGlobalsAddress: globals, layoutIndex: layoutIndex))
+        let dispatch = try Self.dispatch(in: elf, executor: symbols[executorSymbol]!)
+        return .interpreter(PHPInterpreter(version: version, executorGlobalsAddress: globals, layoutIndex: layoutIndex,
+                                           dispatch: dispatch))
+    }
+
+    /// `jmp *(%r15)`: the hybrid VM's dispatch to the handler (or JIT code) of `opline`.
+    static let dispatchJump: [UInt8] = [0x41, 0xff, 0x27]
+    /// Bytes of `execute_ex` searched for it (Debian's 8.2 has it 0x45 bytes in).
+    static let dispatchSearchBytes: UInt64 = 4096
+
+    /// The first `jmp *(%r15)` of `execute_ex` (at `executor`) and the CFA its CFI gives there
+    /// (`rsp + K`, the return address at CFA - 8): nil when either is missing. A file whose
+    /// CFI cannot be compiled gets nil too (its frames are walked; the JIT is not stepped over).
+    static func dispatch(in elf: ELFFile, executor: UInt64) throws(ELFFileError) -> PHPDispatch? {
+        guard let (offset, available) = elf.fileRange(ofVirtualAddress: executor) else { return nil }
+        let bytes = try elf.source.bytes(at: offset, count: min(available, dispatchSearchBytes), place: "execute_ex")
+        guard bytes.count >= dispatchJump.count,
+              let found = (1...(bytes.count - dispatchJump.count)).first(where: {
+                  bytes[$0..<($0 + dispatchJump.count)].elementsEqual(dispatchJump)
+              }) else { return nil }
+        let address = executor + UInt64(found)
+        guard let table = try? UnwindTable.compile(elf: elf),
+              let row = table.rows.last(where: { $0.startAddress <= address }),
+              case .registerOffset(.rsp, let cfa) = row.cfa, cfa >= 16, cfa <= 4096, cfa % 8 == 0 else { return nil }
+        return PHPDispatch(address: address, cfaOffset: UInt32(cfa))
     }
 
     /// The major and minor version after "X-Powered-By: PHP/" in `.rodata`.

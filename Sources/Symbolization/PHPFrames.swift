@@ -69,7 +69,7 @@ enum PHPFrameMerge {
     static func isJITCode(_ frame: Frame) -> Bool {
         guard frame.type != .kernel, frame.type != .php, frame.functionName == nil else { return false }
         guard let path = frame.mappingPath else { return true }
-        return path.hasPrefix("/dev/zero") || path.hasPrefix("/dev/shm/") || path.hasPrefix("/SYSV")
+        return PHPJITBuffer.isSharedMemory(path: path)
     }
 
     /// `php` is leaf first, `entries[i]` true when `php[i]` began an executor loop;

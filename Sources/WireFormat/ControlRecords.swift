@@ -282,6 +282,10 @@ public struct ControlEncoder: Sendable {
             payload.writeVarint(process.executorGlobalsAddress)
             payload.writeVarint(process.device)
             payload.writeVarint(process.inode)
+            payload.writeVarint(process.executeDispatch)
+            payload.writeVarint(process.dispatchCFAOffset)
+            payload.writeVarint(process.jitStart)
+            payload.writeVarint(process.jitEnd)
         case .beamProcess(let process):
             type = ControlRecordType.beamProcess.rawValue
             payload.writeInt32(process.pid)
@@ -500,8 +504,16 @@ extension ByteReader {
             let pid = try readInt32("pid")
             let version = try readUInt32("php version")
             let address = try readVarint()
+            let device = try readVarint()
+            let inode = try readVarint()
+            let dispatch = try readVarint()
+            let cfaOffset = try readUInt32("php dispatch cfa offset")
+            let jitStart = try readVarint()
+            let jitEnd = try readVarint()
+            guard jitStart <= jitEnd else { throw .valueOutOfRange(field: "php jit end", value: jitEnd) }
             return .phpProcess(PHPProcess(pid: pid, phpVersion: version, executorGlobalsAddress: address,
-                                          device: try readVarint(), inode: try readVarint()))
+                                          device: device, inode: inode, executeDispatch: dispatch,
+                                          dispatchCFAOffset: cfaOffset, jitStart: jitStart, jitEnd: jitEnd))
         case .v8Process:
             let pid = try readInt32("pid")
             let version = try readUInt32("v8 version")

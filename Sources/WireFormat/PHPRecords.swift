@@ -116,14 +116,30 @@ public struct PHPProcess: Hashable, Sendable {
     public var executorGlobalsAddress: UInt64
     public var device: UInt64
     public var inode: UInt64
+    /// opcache's JIT code (docs/php.md, "The JIT"): a `jmp *(%r15)` in `execute_ex`'s body,
+    /// in an executable mapping of the engine's file, where the walker steps from JIT code;
+    /// the CFA there, `rsp + dispatchCFAOffset`; and the JIT buffer `[jitStart, jitEnd)`,
+    /// an executable mapping of the process of no regular file. All 0: no step.
+    public var executeDispatch: UInt64
+    public var dispatchCFAOffset: UInt32
+    public var jitStart: UInt64
+    public var jitEnd: UInt64
 
-    public init(pid: Int32, phpVersion: UInt32, executorGlobalsAddress: UInt64, device: UInt64, inode: UInt64) {
+    public init(pid: Int32, phpVersion: UInt32, executorGlobalsAddress: UInt64, device: UInt64, inode: UInt64,
+                executeDispatch: UInt64 = 0, dispatchCFAOffset: UInt32 = 0, jitStart: UInt64 = 0, jitEnd: UInt64 = 0) {
         self.pid = pid
         self.phpVersion = phpVersion
         self.executorGlobalsAddress = executorGlobalsAddress
         self.device = device
         self.inode = inode
+        self.executeDispatch = executeDispatch
+        self.dispatchCFAOffset = dispatchCFAOffset
+        self.jitStart = jitStart
+        self.jitEnd = jitEnd
     }
+
+    /// Whether the record names a JIT buffer to step over.
+    public var stepsOverJIT: Bool { jitEnd != 0 }
 }
 
 extension ByteWriter {

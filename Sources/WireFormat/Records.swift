@@ -518,6 +518,10 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
     public static let phpWalks = StatisticsCounter(rawValue: 59)
     public static let phpWalksWithFrames = StatisticsCounter(rawValue: 60)
     public static let phpFunctionRecordsLost = StatisticsCounter(rawValue: 61)
+    /// Native walks of PHP processes stepped from opcache's JIT code to `execute_ex`, and
+    /// walks that stopped there because the step did not check out (docs/php.md, "The JIT").
+    public static let phpJITSteps = StatisticsCounter(rawValue: 67)
+    public static let phpJITStops = StatisticsCounter(rawValue: 68)
 
     /// Events the sampler chose and could not record that are not samples (an off-CPU wait
     /// whose record found no room): no sample existed yet, so they stay apart from the drops
@@ -605,6 +609,8 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
         case .phpWalks: "php_walks"
         case .phpWalksWithFrames: "php_walks_with_frames"
         case .phpFunctionRecordsLost: "php_function_records_lost"
+        case .phpJITSteps: "php_jit_steps"
+        case .phpJITStops: "php_jit_stops"
         case .v8ProcessesLoaded: "v8_processes_loaded"
         case .v8ProcessesRejected: "v8_processes_rejected"
         case .v8Walks: "v8_walks"

@@ -156,6 +156,9 @@ final class CaptureFollower: @unchecked Sendable {
     /// Processes with at least one sample carrying interpreter frames (any runtime's).
     private(set) var pidsWithInterpreterFrames: Set<Int32> = []
     private(set) var describedPIDs: Set<Int32> = []
+    /// Per process, samples whose native stack has 5 frames or more and was not cut: its
+    /// binary's unwind table had reached the sampler.
+    private(set) var deepUserStacks: [Int32: Int] = [:]
     private(set) var exitedPIDs: Set<Int32> = []
     private(set) var lastStatistics: SamplerStatistics?
     private(set) var endOfStream: EndOfStream?
@@ -178,6 +181,9 @@ final class CaptureFollower: @unchecked Sendable {
             case .sample(let sample):
                 samples.append((sample.pid, sample.time))
                 if !sample.interpreterStack.isEmpty { pidsWithInterpreterFrames.insert(sample.pid) }
+                if sample.userStack.count >= 5, !sample.flags.contains(.userStackTruncated) {
+                    deepUserStacks[sample.pid, default: 0] += 1
+                }
             case .process(let process): describedPIDs.insert(process.pid)
             case .processExit(let exit): exitedPIDs.insert(exit.pid)
             case .statistics(let statistics): lastStatistics = statistics

@@ -88,12 +88,20 @@ struct PHPTests {
             var total = 0
             var named = 0
             var jitCode = 0
+            // PHP frames with the engine's native frames rootward of them (the walk stepped
+            // over the JIT code to execute_ex and on to php_execute_script).
+            var throughEngine = 0
             for stack in stacks {
                 total += stack.count
                 let frames = stack.frames.map(Self.parse)
                 if frames.contains(where: \.isPHP) { named += stack.count }
                 if frames.last?.isPHP == true { phpLeaf += stack.count }
                 if stack.frames.contains(where: Self.isJITCode) { jitCode += stack.count }
+                if let firstPHP = frames.firstIndex(where: \.isPHP),
+                   let script = stack.frames.firstIndex(of: "php_execute_script"), script < firstPHP,
+                   stack.frames[script..<firstPHP].contains("execute_ex") {
+                    throughEngine += stack.count
+                }
                 if let function = frames.last(where: { $0.isPHP && Self.truthFunctions.contains($0.name) }) {
                     innermost[function.name, default: 0] += stack.count
                 }
@@ -104,9 +112,10 @@ struct PHPTests {
             print("php \(workload.comm) (pid \(state.pid), jit \(mode.jit ?? "off")): \(total) samples, with PHP frames after the first: \(state.walk); "
                 + zip(Self.truthFunctions, zip(shares, state.measuredShares)).map { "\($0.0) \(formatted($0.1.0))% (measured \(formatted($0.1.1))%)" }
                     .joined(separator: ", ")
-                + "; samples.php.count \(phpCount), PHP leaves \(phpLeaf); with a named PHP frame \(named); with a JIT code frame \(jitCode)")
+                + "; samples.php.count \(phpCount), PHP leaves \(phpLeaf); with a named PHP frame \(named); with a JIT code frame \(jitCode)"
+                + "; through php_execute_script;…;execute_ex \(throughEngine); JIT samples \(state.jit)")
             for heaviest in stacks.sorted(by: { $0.count > $1.count }).prefix(3) {
-                print("php \(workload.comm) heavy stack (\(heaviest.count)): \(heaviest.frames.suffix(14).joined(separator: ";"))")
+                print("php \(workload.comm) heavy stack (\(heaviest.count)): \(heaviest.frames.prefix(8).joined(separator: ";"));…;\(heaviest.frames.suffix(12).joined(separator: ";"))")
             }
             if mode.jit != nil, !state.jitOn {
                 failures.append("\(workload.comm): the workload says opcache's JIT is off (\(mode.arguments.joined(separator: " ")))")
@@ -139,6 +148,19 @@ struct PHPTests {
             if mode.jit != nil, percent(Int64(max(0, jitCode - state.walk.before)), of: Int64(state.walk.after)) > 5 {
                 failures.append("\(workload.comm): \(jitCode) samples keep a frame of the JIT's code, \(state.walk.before) of them before the first walked one: over 5% of the \(state.walk.after) after")
             }
+            // The native walk steps over the JIT code (docs/php.md, "The JIT"): samples with a
+            // JIT frame reach the thread's root past it, and their PHP frames sit between
+            // php_execute_script;…;execute_ex and the leaf.
+            if mode.jit != nil {
+                if state.jit.after < 500 || state.jit.share < 95 {
+                    failures.append("\(workload.comm): \(state.jit) samples with a JIT frame reach the root past it: under 95% (or under 500 samples)")
+                }
+                // The folded output names them: at least as many stacks (95 %) run from
+                // php_execute_script through execute_ex to their PHP frames.
+                if percent(Int64(throughEngine), of: Int64(state.jit.withFrames)) < 95 {
+                    failures.append("\(workload.comm): \(throughEngine) folded samples with PHP frames rootward to php_execute_script;…;execute_ex, under 95% of the \(state.jit.withFrames) JIT samples that reached the root")
+                }
+            }
         }
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))\n\(run.report.prefix(6000))")
     }
@@ -149,6 +171,24 @@ struct PHPTests {
         var measuredShares: [Double] = []
         /// The workload said opcache's JIT compiles it (`ready jit=on`).
         var jitOn = false
+        /// opcache's JIT buffer in the process (its `/proc/PID/maps`), nil without the JIT.
+        var jitBuffer: Range<UInt64>?
+        /// Samples with a frame in the JIT buffer, from the time php8.2's unwind table had
+        /// reached the sampler on (`before`: earlier ones), and those that reached the root
+        /// (`withFrames`: not cut, and execute_ex and its caller past the last JIT frame).
+        var jit = CPythonTests.WalkCoverage()
+    }
+
+    /// opcache's JIT buffer in `pid`'s mappings: its executable `/dev/zero (deleted)` mapping.
+    static func jitBuffer(pid: Int32) -> Range<UInt64>? {
+        guard let maps = try? String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8) else { return nil }
+        for line in maps.split(separator: "\n") where line.hasSuffix("/dev/zero (deleted)") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 2, fields[1].contains("x") else { continue }
+            let bounds = fields[0].split(separator: "-").compactMap { UInt64($0, radix: 16) }
+            if bounds.count == 2, bounds[0] < bounds[1] { return bounds[0]..<bounds[1] }
+        }
+        return nil
     }
 
     struct Run: Sendable {
@@ -167,6 +207,9 @@ struct PHPTests {
         var started: [(Workload, ChildProcess)] = []
         var baselines: [String: CPythonTests.MeasuredTruth] = [:]
         var finals: [String: CPythonTests.MeasuredTruth] = [:]
+        var jitBuffers: [String: Range<UInt64>] = [:]
+        /// The stream time by which php8.2's unwind table had reached the sampler (JIT modes).
+        var tablesLoaded: UInt64 = 0
         let binaries = session.directory.appendingPathComponent("bin")
         try FileManager.default.createDirectory(at: binaries, withIntermediateDirectories: true)
         func start(_ workload: Workload) throws {
@@ -185,6 +228,15 @@ struct PHPTests {
             for workload in mode.workloads where !workload.startsAfterSampler { try start(workload) }
             try session.start()
             for workload in mode.workloads where workload.startsAfterSampler { try start(workload) }
+            if mode.jit != nil {
+                // The native walk past JIT code needs php8.2's unwind table, which a loaded
+                // machine's aggregator may compile tens of seconds after the start.
+                try waitUntil("php8.2's unwind table to reach the sampler (native stacks past the engine)", seconds: 400) {
+                    let deep = try session.captures().reduce(into: [Int32: Int]()) { $0.merge($1.deepUserStacks, uniquingKeysWith: +) }
+                    return started.allSatisfy { deep[$0.1.pid, default: 0] > 0 }
+                }
+                tablesLoaded = try session.captures().flatMap(\.samples).map(\.time).max() ?? 0
+            }
             let baseline = started.map { $0.1.cpuSeconds }
             for (workload, process) in started {
                 baselines[workload.comm] = workload.startsAfterSampler ? CPythonTests.MeasuredTruth()
@@ -194,6 +246,7 @@ struct PHPTests {
                 zip(started, baseline).allSatisfy { $0.0.1.cpuSeconds - $0.1 >= 2 }
             }
             for (workload, process) in started { finals[workload.comm] = CPythonTests.MeasuredTruth(log: process.log) }
+            for (workload, process) in started { jitBuffers[workload.comm] = Self.jitBuffer(pid: process.pid) }
             for (_, process) in started { process.signal(SIGKILL) }
             for (workload, process) in started {
                 try process.waitForExit(seconds: 30, workload.comm)
@@ -209,17 +262,19 @@ struct PHPTests {
         for (workload, process) in started {
             let measured = (finals[workload.comm] ?? .init()).shares(since: baselines[workload.comm] ?? .init())
             states[workload.comm] = State(pid: process.pid, measuredShares: measured,
-                                          jitOn: process.log.contains("ready jit=on"))
+                                          jitOn: process.log.contains("ready jit=on"), jitBuffer: jitBuffers[workload.comm])
         }
         let comms = Dictionary(uniqueKeysWithValues: started.map { ($0.1.pid, $0.0.comm) })
-        try coverage(captureDirectory: session.captureDirectory, comms: comms, into: &states)
+        try coverage(captureDirectory: session.captureDirectory, comms: comms, tablesLoaded: tablesLoaded, into: &states)
         return Run(states: states, foldedURL: session.foldedURL, metricsURL: session.metricsURL,
                    report: try String(contentsOf: session.reportURL, encoding: .utf8))
     }
 
     /// Per workload, in stream order: its samples before and after the first one with PHP
     /// frames, and how many of the latter have them.
-    static func coverage(captureDirectory: URL, comms: [Int32: String], into states: inout [String: State]) throws {
+    /// `tablesLoaded`: JIT samples count from this stream time on (`jit.before`: earlier ones).
+    static func coverage(captureDirectory: URL, comms: [Int32: String], tablesLoaded: UInt64,
+                         into states: inout [String: State]) throws {
         let names = try FileManager.default.contentsOfDirectory(atPath: captureDirectory.path).filter { $0.hasSuffix(".tndm") }.sorted()
         for name in names {
             var decoder = StreamDecoder()
@@ -235,6 +290,18 @@ struct PHPTests {
                     walk.before += 1
                 }
                 states[comm]!.walk = walk
+                if let buffer = states[comm]!.jitBuffer, let last = sample.userStack.lastIndex(where: buffer.contains) {
+                    var jit = states[comm]!.jit
+                    // Stepped: execute_ex and at least its caller follow the JIT frame.
+                    let stepped = last + 2 < sample.userStack.count
+                    if sample.time > tablesLoaded {
+                        jit.after += 1
+                        if stepped && !sample.flags.contains(.userStackTruncated) { jit.withFrames += 1 }
+                    } else {
+                        jit.before += 1
+                    }
+                    states[comm]!.jit = jit
+                }
             }
         }
     }

@@ -47,6 +47,37 @@ import Testing
         #expect(interpreter.version.description == said)
         #expect(interpreter.executorGlobalsAddress == (try Self.nmValue("executor_globals", in: path)))
         #expect(PHPLayout.supported[interpreter.layoutIndex].version == interpreter.version)
+        // The JIT step's dispatch: a `jmp *(%r15)` in execute_ex, as objdump disassembles it, and
+        // the CFA readelf's interpretation of the CFI gives there.
+        guard let dispatch = interpreter.dispatch, let executor = try Self.nmValue("execute_ex", in: path) else {
+            Issue.record("\(path): no dispatch jump found in execute_ex")
+            return
+        }
+        let start = "0x" + String(dispatch.address, radix: 16)
+        let end = "0x" + String(dispatch.address + 3, radix: 16)
+        let disassembly = try Self.run("/usr/bin/objdump", ["-d", "--start-address=\(start)", "--stop-address=\(end)", path])
+        #expect(disassembly.contains("jmp    *(%r15)"), "\(disassembly)")
+        #expect(dispatch.address > executor)
+        #expect(dispatch.cfaOffset == (try Self.readelfCFAOffset(at: dispatch.address, in: path)))
+    }
+
+    /// The CFA rule `rsp+N` of the row of `readelf --debug-dump=frames-interp` covering
+    /// `address` (in the FDE whose `pc=start..end` holds it); nil when another kind of rule.
+    static func readelfCFAOffset(at address: UInt64, in path: String) throws -> UInt32? {
+        var inFDE = false
+        var offset: UInt32?
+        for line in try run("/usr/bin/readelf", ["--debug-dump=frames-interp", path]).split(separator: "\n") {
+            if line.contains(" FDE "), let range = line.split(separator: "pc=").last {
+                let bounds = range.split(separator: ".", omittingEmptySubsequences: true).compactMap { UInt64($0, radix: 16) }
+                inFDE = bounds.count == 2 && bounds[0] <= address && address < bounds[1]
+                continue
+            }
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard inFDE, fields.count >= 2, fields[0].count == 16, let location = UInt64(fields[0], radix: 16),
+                  location <= address else { continue }
+            offset = fields[1].hasPrefix("rsp+") ? UInt32(fields[1].dropFirst(4)) : nil
+        }
+        return offset
     }
 
     /// `bytes` with every occurrence of `text` replaced by `replacement` (as long).

@@ -61,6 +61,41 @@ import WireFormat
         #expect(loader.lastRejection?.hasPrefix("pid 7: ") == true, "\(loader.lastRejection ?? "")")
     }
 
+    /// opcache's JIT buffer, an executable shared mapping of no regular file.
+    static let jitMapping = Mapping(start: 0x55ff_0000_0000, end: 0x55ff_0400_0000, fileOffset: 0x0800_0000, device: 1,
+                                    inode: 1097, path: "/dev/zero (deleted)")
+    static func jitRecord(dispatch: UInt64 = 0x5600_0036_cc25, cfaOffset: UInt32 = 160,
+                          jit: Range<UInt64> = 0x55ff_0000_0000..<0x55ff_0400_0000) -> PHPProcess {
+        PHPProcess(pid: 7, phpVersion: 0x0802, executorGlobalsAddress: 0x5600_0058_ae60, device: device, inode: inode,
+                   executeDispatch: dispatch, dispatchCFAOffset: cfaOffset, jitStart: jit.lowerBound, jitEnd: jit.upperBound)
+    }
+
+    @Test func theJITStepIsLoadedWithTheEnginesExecutableMapping() {
+        let (loader, storage) = apply(Self.jitRecord(), text: Self.text + [Self.jitMapping])
+        #expect(loader.counters.processesLoaded == 1, "\(loader.lastRejection ?? "")")
+        let process = storage.processes[7]
+        #expect(process?.execute_dispatch == 0x5600_0036_cc25)
+        #expect(process?.dispatch_cfa_offset == 160)
+        #expect(process?.jit_start == Self.jitMapping.start && process?.jit_end == Self.jitMapping.end)
+        #expect(process?.engine_start == Self.text[0].start && process?.engine_end == Self.text[0].end)
+        // No JIT buffer named: no step.
+        #expect(apply().1.processes[7]?.jit_end == 0)
+    }
+
+    @Test("a JIT step that does not check out is refused, with a reason", arguments: [
+        ("a dispatch address outside the engine's code", jitRecord(dispatch: 0x5700_0000_0000)),
+        ("a CFA offset no frame has", jitRecord(cfaOffset: 12)),
+        ("a huge CFA offset", jitRecord(cfaOffset: 1 << 20)),
+        ("a JIT buffer the process does not map", jitRecord(jit: 0x1000..<0x2000)),
+        ("a JIT buffer past its mapping", jitRecord(jit: 0x55ff_0000_0000..<0x55ff_0500_0000)),
+        ("the engine's own code as the JIT buffer", jitRecord(jit: 0x5600_0000_1000..<0x5600_0000_2000)),
+    ])
+    func refusedJIT(_ what: String, _ record: PHPProcess) {
+        let (loader, storage) = apply(record, text: Self.text + [Self.jitMapping])
+        #expect(storage.processes.isEmpty, "\(what)")
+        #expect(loader.lastRejection?.contains("JIT") == true, "\(what): \(loader.lastRejection ?? "")")
+    }
+
     @Test func anUnknownProcessACodeMappingOrAnotherFilesDataIsRefused() {
         #expect(apply(text: nil).1.processes.isEmpty)
         let code = DataMapping(start: Self.bss.start, end: Self.bss.end, device: Self.device, inode: Self.inode,

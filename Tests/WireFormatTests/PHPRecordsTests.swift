@@ -83,6 +83,9 @@ import StreamDecoding
             .phpProcess(PHPProcess(pid: 4242, phpVersion: 0x0802, executorGlobalsAddress: 0x5555_5590_86f4, device: 0xfe00,
                                    inode: 16_236_575)),
             .phpProcess(PHPProcess(pid: -1, phpVersion: .max, executorGlobalsAddress: .max, device: .max, inode: 0)),
+            .phpProcess(PHPProcess(pid: 4243, phpVersion: 0x0802, executorGlobalsAddress: 0x5555_5590_86f4, device: 0xfe00,
+                                   inode: 16_236_575, executeDispatch: 0x5555_5536_cc25, dispatchCFAOffset: 160,
+                                   jitStart: 0x5555_4d00_0000, jitEnd: 0x5555_5100_0000)),
         ]
         let bytes = encodeControl(records)
         for chunk in [1, 3, bytes.count] {

@@ -1,5 +1,6 @@
 import CPythonSymbolization
 import HotSpotSymbolization
+import PHPSymbolization
 import RubySymbolization
 import V8Symbolization
 import Logging
@@ -195,7 +196,8 @@ public final class UnwindTablePublisher {
                     continue
                 }
                 sendInterpreter(interpreter, address: address, device: mapping.device, inode: mapping.inode,
-                                path: mapping.path, pid: mappings.pid)
+                                path: mapping.path, pid: mappings.pid,
+                                jit: PHPJITBuffer.range(in: mappings.mappings.lazy.map { ($0.path, $0.start, $0.end) }))
             }
             logInterpreterRefusals()
         }
@@ -307,8 +309,9 @@ public final class UnwindTablePublisher {
     /// `executor_globals`'s) or 31 (BEAM, `address` is `the_active_code_index`'s, and the
     /// VM's other three move by the same bias) or 27 (Ruby, `address` is the module-id GOT
     /// word's, and `ruby_global_symbols` moves by the same bias), if its runtime is walked.
+    /// `jit`: the process's JIT buffer, for PHP (opcache's JIT code, stepped over from `execute_ex`).
     private func sendInterpreter(_ interpreter: MappedInterpreter, address: UInt64, device: UInt64, inode: UInt64,
-                                 path: String, pid: Int32) {
+                                 path: String, pid: Int32, jit: Range<UInt64>? = nil) {
         let record: ControlRecord
         var description: String
         // A limit of the walk worth an operator's notice is logged at info, once per file.
@@ -326,8 +329,15 @@ public final class UnwindTablePublisher {
             description = "perl \(perl.version) in \(path): walking the Perl frames of its processes"
         case .php(let php):
             guard walksPHP else { return }
-            record = .phpProcess(PHPProcess(pid: pid, phpVersion: php.version.packed, executorGlobalsAddress: address,
-                                            device: device, inode: inode))
+            var process = PHPProcess(pid: pid, phpVersion: php.version.packed, executorGlobalsAddress: address,
+                                     device: device, inode: inode)
+            if let dispatch = php.dispatch, let jit {
+                process.executeDispatch = dispatch.address &+ (address &- php.executorGlobalsAddress)
+                process.dispatchCFAOffset = dispatch.cfaOffset
+                process.jitStart = jit.lowerBound
+                process.jitEnd = jit.upperBound
+            }
+            record = .phpProcess(process)
             description = "PHP \(php.version) in \(path): walking the PHP frames of its processes"
         case .beam(let machine):
             guard walksBEAM else { return }
