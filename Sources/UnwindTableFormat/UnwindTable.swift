@@ -133,12 +133,8 @@ public struct UnwindTable: Hashable, Sendable {
             guard span <= UInt64(UInt32.max) else {
                 throw UnwindTableError(.addressSpanTooLarge(span), section: "section headers", offset: 0)
             }
-            if let last = entries.last {
-                if last & 0xFFFF_FFFF == span { entries.removeLast() }
-                else if UInt32(truncatingIfNeeded: last >> 32) == rules { return }
-            }
+            if let last = entries.last, last & 0xFFFF_FFFF == span { entries.removeLast() }
             if let last = entries.last, UInt32(truncatingIfNeeded: last >> 32) == rules { return }
-            if entries.isEmpty { base = row.startAddress }
             entries.append(UnwindTable.entry(offset: UInt32(truncatingIfNeeded: row.startAddress &- base), rules: rules))
         }
 
