@@ -87,6 +87,15 @@ enum BEAMFrameMerge {
         merged.append(contentsOf: frames[rest...])
         return merged
     }
+
+    /// A C leaf's Erlang frames (`erlang`, leaf first) go rootward of its C frames, in place
+    /// of the JIT frame the native walk ended at (the first `beam`-typed user frame: the code
+    /// that called into C) and of anything the walk found past it: the Erlang stack's bottom
+    /// is the sample's root, as for a JIT leaf. Without such a frame they go rootward of all.
+    static func mergeBelowC(_ erlang: [Frame], into frames: [Frame], userStart: Int) -> [Frame] {
+        let jit = frames[userStart...].firstIndex(where: { $0.type == .beam }) ?? frames.count
+        return Array(frames[..<jit]) + erlang
+    }
 }
 
 extension Symbolizer {

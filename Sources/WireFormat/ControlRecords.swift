@@ -528,10 +528,14 @@ extension ByteReader {
             let ranges = try readVarint()
             let atomTable = try readVarint()
             let normalExit = try readVarint()
+            let schedulerData = try readVarint()
+            let schedulerCount = try readVarint()
+            let frameLayout = try readVarint()
             return .beamProcess(BEAMProcess(pid: pid, ertsMajor: major, activeCodeIndexAddress: activeCodeIndex,
                                             rangesAddress: ranges, atomTableAddress: atomTable,
-                                            normalExitAddress: normalExit, device: try readVarint(),
-                                            inode: try readVarint()))
+                                            normalExitAddress: normalExit, schedulerDataAddress: schedulerData,
+                                            schedulerCountAddress: schedulerCount, frameLayoutAddress: frameLayout,
+                                            device: try readVarint(), inode: try readVarint()))
         }
     }
 

@@ -140,6 +140,80 @@ struct BEAMTests {
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))\n\(run.report.prefix(6000))")
     }
 
+    /// cleaf_truth.erl's functions, in its `truth reverse=… multiply=… spin=…` order: two
+    /// spend their time in C code the JIT code calls (a BIF and the garbage collector; bignum
+    /// arithmetic), one in JIT code only.
+    static let cLeafFunctions = ["cleaf_truth:reverse/2", "cleaf_truth:multiply/2", "cleaf_truth:spin/2"]
+    static let cLeafPath = ["cleaf_truth:rounds/3"] + Array(repeating: "cleaf_truth:descend/3", count: 8)
+        + ["cleaf_truth:measure/2"]
+    /// The C functions each of the two C-bound loops calls straight from its JIT code: a
+    /// sample in C below one of them belongs to that loop.
+    static let cLeafCallees = ["lists_reverse_2": "cleaf_truth:reverse/2", "erts_mixed_times": "cleaf_truth:multiply/2",
+                               "erts_int_rem": "cleaf_truth:multiply/2"]
+
+    /// Stage 2 (docs/beam.md, "C leaves"): samples whose leaf is C code called from Erlang
+    /// (lists:reverse/1's BIF, the garbage collector, bignum arithmetic) have their Erlang
+    /// callers rootward of the C frames, and every function's share (innermost Erlang frame,
+    /// C leaf or not) is within 3 points of the workload's own measure.
+    @Test("C leaves under Debian's OTP 25: >= 95% of the C samples below the workload's BIF calls have their Erlang callers, shares within 3 points")
+    func cLeafKnownTruth() async throws {
+        let run = try await onOwnThread { try Self.run(startsAfterSampler: false, workload: "cleaf_truth") }
+        var failures: [String] = []
+        let stacks = try FoldedStacks(file: run.foldedURL).process(Self.comm)
+        var innermost: [String: Int] = [:]
+        var total = 0
+        var cSamples = 0
+        var cWithCallers = 0
+        var cWrong: [String: Int] = [:]
+        for stack in stacks {
+            total += stack.count
+            let names = stack.frames.dropFirst().map { Self.parse($0).name }
+            guard let last = names.lastIndex(where: Self.isErlang) else {
+                if let callee = names.first(where: { Self.cLeafCallees[$0] != nil }) {
+                    cSamples += stack.count
+                    cWrong["(no Erlang frame) \(callee)", default: 0] += stack.count
+                }
+                continue
+            }
+            let function = names[last]
+            if Self.cLeafFunctions.contains(function) { innermost[function, default: 0] += stack.count }
+            // Native frames below the innermost Erlang frame: a C leaf.
+            let native = names[(last + 1)...]
+            guard let callee = native.first(where: { Self.cLeafCallees[$0] != nil }) else { continue }
+            cSamples += stack.count
+            let path = Self.cLeafPath + [Self.cLeafCallees[callee]!]
+            if names[...last].suffix(path.count) == path[...] {
+                cWithCallers += stack.count
+            } else {
+                cWrong[names[...last].suffix(3).joined(separator: ";") + " above " + callee, default: 0] += stack.count
+            }
+        }
+        let measured = innermost.values.reduce(0, +)
+        let shares = Self.cLeafFunctions.map { percent(Int64(innermost[$0] ?? 0), of: Int64(measured)) }
+        print("beam C leaves (pid \(run.pid)): \(total) samples; C samples below the workload's BIF calls \(cSamples), with their Erlang callers \(cWithCallers); "
+            + zip(Self.cLeafFunctions, zip(shares, run.measuredShares)).map { "\($0.0) \(formatted($0.1.0))% (measured \(formatted($0.1.1))%)" }
+                .joined(separator: ", ")
+            + "; wrong \(cWrong.sorted { $0.value > $1.value }.prefix(8))")
+        for stack in stacks.sorted(by: { $0.count > $1.count }).prefix(5) {
+            print("beam C-leaf run stack (\(stack.count)): \(stack.frames.joined(separator: ";"))")
+        }
+        if cSamples < 300 {
+            failures.append("only \(cSamples) samples in C code below the workload's BIF calls, of \(total)")
+        } else if percent(Int64(cWithCallers), of: Int64(cSamples)) < 95 {
+            failures.append("\(cWithCallers) of \(cSamples) C samples below the workload's BIF calls with rounds/3, descend/3 ×8, measure/2 and the calling loop above, under 95% (wrong: \(cWrong))")
+        }
+        if measured < 800 {
+            failures.append("only \(measured) samples with a known function of \(total)")
+        } else if run.measuredShares.count != 3 || run.measuredShares.reduce(0, +) < 99 {
+            failures.append("the workload measured no CPU time in its functions while sampled")
+        } else {
+            for (name, (share, truth)) in zip(Self.cLeafFunctions, zip(shares, run.measuredShares)) where abs(share - truth) > 3 {
+                failures.append("\(name) \(formatted(share))%, truth \(formatted(truth))% (measured by the workload)")
+            }
+        }
+        #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))\n\(run.report.prefix(6000))")
+    }
+
     struct Run: Sendable {
         var pid: Int32
         var walk = CPythonTests.WalkCoverage()
@@ -149,17 +223,17 @@ struct BEAMTests {
         var report: String
     }
 
-    static func run(startsAfterSampler: Bool) throws -> Run {
+    static func run(startsAfterSampler: Bool, workload: String = "known_truth") throws -> Run {
         guard FileManager.default.isExecutableFile(atPath: escript) else {
             throw EndToEndFailure("\(escript) is missing: Debian's erlang-nox (or erlang-base) package is required (scripts/install-deps.sh)")
         }
-        let script = repositoryRoot.appendingPathComponent("Tests/Workloads/erlang/known_truth.erl").path
+        let script = repositoryRoot.appendingPathComponent("Tests/Workloads/erlang/\(workload).erl").path
         let session = try LiveSession(name: "beam", frequency: 999)
         var started: ChildProcess?
         var baseline = CPythonTests.MeasuredTruth()
         var final = CPythonTests.MeasuredTruth()
         func start() throws -> ChildProcess {
-            let process = try ChildProcess(escript, [script], log: session.directory.appendingPathComponent("known_truth.log"))
+            let process = try ChildProcess(escript, [script], log: session.directory.appendingPathComponent("\(workload).log"))
             started = process
             try waitUntil("the VM to report its first truth", seconds: 60) {
                 guard process.isRunning else { throw EndToEndFailure("the workload exited: \(process.log)") }
@@ -182,7 +256,8 @@ struct BEAMTests {
             final = CPythonTests.MeasuredTruth(log: process.log)
             process.signal(SIGKILL)
             try process.waitForExit(seconds: 30, "the workload")
-            try session.waitForExitRecord(of: process.pid)
+            // The debug aggregator may run minutes behind the stream on a loaded machine.
+            try session.waitForExitRecord(of: process.pid, seconds: 300)
             try session.stop()
         } catch {
             started?.signal(SIGKILL)
