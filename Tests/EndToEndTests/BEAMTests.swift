@@ -174,11 +174,13 @@ struct BEAMTests {
                 if names.contains(where: { Self.cLeafCallees[$0] != nil }) { cWithoutErlang += stack.count }
                 continue
             }
-            // Native frames below the innermost Erlang frame: a C leaf.
+            // Native frames below the innermost Erlang frame: a C leaf. OTP's own Erlang code
+            // may sit between the loop and the BIF (lists:reverse/1 calls lists:reverse/2's BIF).
             guard let callee = names[(last + 1)...].first(where: { Self.cLeafCallees[$0] != nil }) else { continue }
             cSamples += stack.count
             let path = Self.cLeafPath + [Self.cLeafCallees[callee]!]
-            if names[...last].suffix(path.count).elementsEqual(path) {
+            let workload = names[...last].filter { $0.hasPrefix("cleaf_truth:") }
+            if workload.suffix(path.count).elementsEqual(path) {
                 cWithCallers += stack.count
             } else {
                 cWrong[names[...last].suffix(3).joined(separator: ";") + " above " + callee, default: 0] += stack.count
@@ -247,7 +249,8 @@ struct BEAMTests {
                     if let leaf = sample.userStack.first, !jit.contains(where: { $0.start <= leaf && leaf < $0.end }) {
                         stream.outsideJIT += 1
                     }
-                    if let inner = frames.first(where: { !$0.isAnchor && $0.codeInfo != 0 }), let name = names[inner.codeInfo] {
+                    // The innermost of the workload's own frames (OTP's lists:reverse/1 may be below it).
+                    if let name = frames.lazy.compactMap({ names[$0.codeInfo] }).first(where: { $0.hasPrefix("cleaf_truth:") }) {
                         stream.innermost[name, default: 0] += 1
                     }
                 default:
