@@ -98,6 +98,8 @@ struct tandem_beam_layout {
     __u16 scheduler_registers;              /* ErtsSchedulerData.registers (ErtsSchedulerRegisters *) */
     __u16 scheduler_current_process;        /* ErtsSchedulerData.current_process (Process *) */
     __u16 process_stop;                     /* Process.stop: the Erlang stack pointer saved by the JIT */
+    __u16 scheduler_thread;                 /* ErtsSchedulerData.tid (pthread_t: the thread's fs base) */
+    __u16 process_instruction;              /* Process.i: where a process not running resumes */
 };
 
 /* The value of beam_processes: the VM's addresses, as the sampler checked them (record 31). */
@@ -109,6 +111,8 @@ struct tandem_beam_process {
     __u64 scheduler_data_address;           /* &erts_aligned_scheduler_data (a pointer to the array) */
     __u64 scheduler_count_address;          /* &erts_no_schedulers (64-bit) */
     __u64 frame_layout_address;             /* &erts_frame_layout (32-bit; 0: no frame pointers in JIT code) */
+    __u64 dirty_scheduler_data_address;     /* &erts_aligned_dirty_cpu_scheduler_data (a pointer to the array) */
+    __u64 dirty_scheduler_count_address;    /* &erts_no_dirty_cpu_schedulers (64-bit) */
     __u32 layout;                           /* index into beam_layouts */
     /* The loader's number for this VM, new at every load of a process (never 0): it keys the
      * walker's sets, so that a pid reused by another VM finds none of its predecessor's. */

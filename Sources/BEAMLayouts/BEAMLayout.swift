@@ -57,6 +57,11 @@ public struct BEAMLayout: Hashable, Sendable {
     public var schedulerCurrentProcess: UInt16
     /// `Process.stop`: the Erlang stack pointer the JIT saves there before some C calls.
     public var processStop: UInt16
+    /// `ErtsSchedulerData.tid`: the scheduler thread's `pthread_t`, its `fs` base on x86-64;
+    /// it tells which dirty scheduler a sample's thread is.
+    public var schedulerThread: UInt16
+    /// `Process.i`: where a process that is not running resumes (JIT code).
+    public var processInstruction: UInt16
 
     public init(ertsMajor: UInt8, otpRelease: UInt8, rangesSize: UInt16, rangesModules: UInt16,
                 rangesCount: UInt16, rangeSize: UInt16, codeHeaderFunctionCount: UInt16,
@@ -65,7 +70,8 @@ public struct BEAMLayout: Hashable, Sendable {
                 atomTagMask: UInt8, atomTag: UInt8, codeIndexCount: UInt8, codeHeaderLineTable: UInt16,
                 lineTableFileNames: UInt16, lineTableLocationSize: UInt16, lineTableLocations: UInt16,
                 lineTableFunctions: UInt16, schedulerDataSize: UInt16, schedulerRegisters: UInt16,
-                schedulerCurrentProcess: UInt16, processStop: UInt16) {
+                schedulerCurrentProcess: UInt16, processStop: UInt16, schedulerThread: UInt16,
+                processInstruction: UInt16) {
         self.ertsMajor = ertsMajor
         self.otpRelease = otpRelease
         self.rangesSize = rangesSize
@@ -92,6 +98,8 @@ public struct BEAMLayout: Hashable, Sendable {
         self.schedulerRegisters = schedulerRegisters
         self.schedulerCurrentProcess = schedulerCurrentProcess
         self.processStop = processStop
+        self.schedulerThread = schedulerThread
+        self.processInstruction = processInstruction
     }
 
     /// The layout for an ERTS major version, and its index in `supported` (the index control

@@ -33,7 +33,9 @@ extension BEAMLayout {
             schedulerDataSize: 41728,
             schedulerRegisters: 0,
             schedulerCurrentProcess: 168,
-            processStop: 88
+            processStop: 88,
+            schedulerThread: 32,
+            processInstruction: 256
         ),
     ]
 }

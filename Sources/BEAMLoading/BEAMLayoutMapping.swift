@@ -31,6 +31,8 @@ extension tandem_beam_layout {
             scheduler_data_size: layout.schedulerDataSize,
             scheduler_registers: layout.schedulerRegisters,
             scheduler_current_process: layout.schedulerCurrentProcess,
-            process_stop: layout.processStop)
+            process_stop: layout.processStop,
+            scheduler_thread: layout.schedulerThread,
+            process_instruction: layout.processInstruction)
     }
 }

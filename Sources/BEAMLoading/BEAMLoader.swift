@@ -70,6 +70,8 @@ package final class BEAMLoader {
                                           scheduler_data_address: record.schedulerDataAddress,
                                           scheduler_count_address: record.schedulerCountAddress,
                                           frame_layout_address: record.frameLayoutAddress,
+                                          dirty_scheduler_data_address: record.dirtySchedulerDataAddress,
+                                          dirty_scheduler_count_address: record.dirtySchedulerCountAddress,
                                           layout: UInt32(index), instance: lastInstance)
         guard storage.writeProcess(pid: record.pid, process) else {
             reject(record, "the BPF map refused the update")
@@ -101,7 +103,8 @@ package final class BEAMLoader {
         let layout = layouts[index]
         // What the walker reads at each address: the 32-bit index, the module tables of every
         // code index, the atom table's segment pointer, the bottom continuation pointer, the
-        // pointer to the schedulers' data, their 64-bit count, the 32-bit frame layout.
+        // pointer to the schedulers' data, their 64-bit count, the 32-bit frame layout, the
+        // pointer to the dirty CPU schedulers' data and their 64-bit count.
         let spans: [(name: String, address: UInt64, bytes: UInt64)] = [
             ("the_active_code_index", record.activeCodeIndexAddress, 4),
             ("r", record.rangesAddress, UInt64(layout.rangesSize) * UInt64(layout.codeIndexCount)),
@@ -110,6 +113,8 @@ package final class BEAMLoader {
             ("erts_aligned_scheduler_data", record.schedulerDataAddress, 8),
             ("erts_no_schedulers", record.schedulerCountAddress, 8),
             ("erts_frame_layout", record.frameLayoutAddress, 4),
+            ("erts_aligned_dirty_cpu_scheduler_data", record.dirtySchedulerDataAddress, 8),
+            ("erts_no_dirty_cpu_schedulers", record.dirtySchedulerCountAddress, 8),
         ]
         for span in spans {
             let address = "\(span.name) at 0x\(String(span.address, radix: 16))"

@@ -106,9 +106,10 @@ public struct BEAMFunctionRecord: Hashable, Sendable {
 }
 
 /// A process running a BEAM VM (docs/beam.md), control record 31: the ERTS major names one
-/// of the sampler's own layouts, and the seven addresses (`the_active_code_index`, the static
+/// of the sampler's own layouts, and the nine addresses (`the_active_code_index`, the static
 /// `r`, `erts_atom_table`, `beam_normal_exit`, `erts_aligned_scheduler_data`,
-/// `erts_no_schedulers`, `erts_frame_layout`) must each lie in a writable mapping of the
+/// `erts_no_schedulers`, `erts_frame_layout`, `erts_aligned_dirty_cpu_scheduler_data`,
+/// `erts_no_dirty_cpu_schedulers`) must each lie in a writable mapping of the
 /// file (`device`, `inode`) that the process also maps executable. The aggregator sends no
 /// offset; the sampler refuses anything it cannot check.
 public struct BEAMProcess: Hashable, Sendable {
@@ -119,16 +120,20 @@ public struct BEAMProcess: Hashable, Sendable {
     public var atomTableAddress: UInt64
     public var normalExitAddress: UInt64
     /// Where the C-leaf walk finds the running process (docs/beam.md, "C leaves"): the
-    /// pointer to the normal schedulers' data, their count, and the JIT's frame layout.
+    /// pointer to the normal schedulers' data, their count, the JIT's frame layout, the
+    /// pointer to the dirty CPU schedulers' data and their count.
     public var schedulerDataAddress: UInt64
     public var schedulerCountAddress: UInt64
     public var frameLayoutAddress: UInt64
+    public var dirtySchedulerDataAddress: UInt64
+    public var dirtySchedulerCountAddress: UInt64
     public var device: UInt64
     public var inode: UInt64
 
     public init(pid: Int32, ertsMajor: UInt32, activeCodeIndexAddress: UInt64, rangesAddress: UInt64,
                 atomTableAddress: UInt64, normalExitAddress: UInt64, schedulerDataAddress: UInt64,
-                schedulerCountAddress: UInt64, frameLayoutAddress: UInt64, device: UInt64, inode: UInt64) {
+                schedulerCountAddress: UInt64, frameLayoutAddress: UInt64, dirtySchedulerDataAddress: UInt64,
+                dirtySchedulerCountAddress: UInt64, device: UInt64, inode: UInt64) {
         self.pid = pid
         self.ertsMajor = ertsMajor
         self.activeCodeIndexAddress = activeCodeIndexAddress
@@ -138,14 +143,16 @@ public struct BEAMProcess: Hashable, Sendable {
         self.schedulerDataAddress = schedulerDataAddress
         self.schedulerCountAddress = schedulerCountAddress
         self.frameLayoutAddress = frameLayoutAddress
+        self.dirtySchedulerDataAddress = dirtySchedulerDataAddress
+        self.dirtySchedulerCountAddress = dirtySchedulerCountAddress
         self.device = device
         self.inode = inode
     }
 
-    /// The seven addresses, in the record's order.
+    /// The nine addresses, in the record's order.
     public var addresses: [UInt64] {
         [activeCodeIndexAddress, rangesAddress, atomTableAddress, normalExitAddress, schedulerDataAddress,
-         schedulerCountAddress, frameLayoutAddress]
+         schedulerCountAddress, frameLayoutAddress, dirtySchedulerDataAddress, dirtySchedulerCountAddress]
     }
 }
 

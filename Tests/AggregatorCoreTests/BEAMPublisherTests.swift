@@ -73,6 +73,8 @@ struct BEAMPublisherTests {
                                    schedulerDataAddress: Self.base + (try Self.symbol("erts_aligned_scheduler_data")),
                                    schedulerCountAddress: Self.base + (try Self.symbol("erts_no_schedulers")),
                                    frameLayoutAddress: Self.base + (try Self.symbol("erts_frame_layout")),
+                                   dirtySchedulerDataAddress: Self.base + (try Self.symbol("erts_aligned_dirty_cpu_scheduler_data")),
+                                   dirtySchedulerCountAddress: Self.base + (try Self.symbol("erts_no_dirty_cpu_schedulers")),
                                    device: mapping.device, inode: mapping.inode)
         #expect(!records.isEmpty)
         #expect(records.allSatisfy { $0 == expected }, "\(records)")

@@ -39,6 +39,7 @@ import WireFormat
                                     rangesAddress: 0x5600_003f_c9e0, atomTableAddress: 0x5600_0043_30c0,
                                     normalExitAddress: 0x5600_003f_c4b0, schedulerDataAddress: 0x5600_003f_b8d0,
                                     schedulerCountAddress: 0x5600_003f_b908, frameLayoutAddress: 0x5600_003f_b918,
+                                    dirtySchedulerDataAddress: 0x5600_003f_b8c8, dirtySchedulerCountAddress: 0x5600_003f_b8f8,
                                     device: device, inode: inode)
 
     func apply(_ record: BEAMProcess = record, text: [Mapping]? = text, data: DataMapping? = bss,
@@ -61,6 +62,8 @@ import WireFormat
         #expect(process?.scheduler_data_address == Self.record.schedulerDataAddress)
         #expect(process?.scheduler_count_address == Self.record.schedulerCountAddress)
         #expect(process?.frame_layout_address == Self.record.frameLayoutAddress)
+        #expect(process?.dirty_scheduler_data_address == Self.record.dirtySchedulerDataAddress)
+        #expect(process?.dirty_scheduler_count_address == Self.record.dirtySchedulerCountAddress)
         #expect(process?.layout == UInt32(BEAMLayout.layout(ertsMajor: 13)!.index))
         #expect(process?.instance == 1)
         // The same record again changes nothing.
@@ -91,6 +94,8 @@ import WireFormat
         ("the schedulers' data pointer outside the data", with { $0.schedulerDataAddress = 0x5600_0000_2000 }),
         ("a scheduler count past the mapping's end", with { $0.schedulerCountAddress = 0x5600_0043_fffc }),
         ("the frame layout outside the data", with { $0.frameLayoutAddress = 0x5600_0050_0000 }),
+        ("the dirty schedulers' data outside the data", with { $0.dirtySchedulerDataAddress = 0x5600_0000_1000 }),
+        ("a dirty scheduler count past the mapping's end", with { $0.dirtySchedulerCountAddress = 0x5600_0043_fffc }),
     ])
     func refused(_ what: String, _ record: BEAMProcess) {
         let (loader, storage) = apply(record)

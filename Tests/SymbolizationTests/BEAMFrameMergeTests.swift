@@ -60,6 +60,23 @@ struct BEAMFrameMergeTests {
         #expect(symbolizer.mergingBEAMFrames(walk, pid: 7, into: native, userStart: 1).frames.count == 5)
     }
 
+    @Test func aDirtySchedulersCLeafHasTheErlangCallersInPlaceOfTheThreadsStart() {
+        let symbolizer = Symbolizer(options: .init(debugDirectories: []), logger: testLogger())
+        symbolizer.apply(.beamFunction(Self.record(0x1000, "cleaf_truth", "reverse", 2)))
+        // A dirty scheduler's walk: the anchor has no JIT return address.
+        let walk = [BEAMFrame(codeInfo: BEAMFrame.anchorCodeInfo, pc: 0), BEAMFrame(codeInfo: 0x1000, pc: 0x1010)]
+        let frames = [Frame(type: .native, address: 0x5100, functionName: "erts_garbage_collect_nobump"),
+                      Frame(type: .native, address: 0x5200, functionName: "erts_execute_dirty_system_task"),
+                      Frame(type: .native, address: 0x5300, functionName: "erts_dirty_process_main"),
+                      Frame(type: .native, address: 0x5400, functionName: "start_thread"),
+                      Frame(type: .native, address: 0x5500, functionName: "clone3")]
+        let merged = symbolizer.mergingBEAMFrames(walk, pid: 7, into: frames, userStart: 0).frames
+        #expect(merged.map { $0.functionName ?? "?" } == [
+            "erts_garbage_collect_nobump", "erts_execute_dirty_system_task", "erts_dirty_process_main",
+            "cleaf_truth:reverse/2",
+        ])
+    }
+
     @Test func framesAreNamedFromFunctionRecordsPerProcess() {
         let symbolizer = Symbolizer(options: .init(debugDirectories: []), logger: testLogger())
         symbolizer.apply(.beamFunction(Self.record(0x1000, "known_truth", "alpha", 2)))

@@ -350,6 +350,8 @@ public final class UnwindTablePublisher {
                                               schedulerDataAddress: machine.schedulerDataAddress &+ bias,
                                               schedulerCountAddress: machine.schedulerCountAddress &+ bias,
                                               frameLayoutAddress: machine.frameLayoutAddress &+ bias,
+                                              dirtySchedulerDataAddress: machine.dirtySchedulerDataAddress &+ bias,
+                                              dirtySchedulerCountAddress: machine.dirtySchedulerCountAddress &+ bias,
                                               device: device, inode: inode))
             description = "ERTS \(machine.ertsVersion) in \(path): walking the Erlang frames of its processes"
         case .hotspot(let runtime):

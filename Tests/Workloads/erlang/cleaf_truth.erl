@@ -3,14 +3,17 @@
 %% (docs/beam.md, "C leaves").
 %%
 %% Every round, below a fixed depth of non-tail calls, measure/2 runs three loops:
-%% reverse/2 calls the BIF lists:reverse/1 on a list of 20,000 elements (C code: the BIF, and
-%% the garbage collector its garbage calls for), multiply/2 does bignum arithmetic (C code:
+%% reverse/2 calls the BIF lists:reverse/1 on a list of 4,000 elements, 1,000 times (C code:
+%% the BIF, and the garbage collector its garbage calls for; with a longer list the heap
+%% outgrows what the scheduler collects itself and a dirty CPU scheduler collects it), multiply/2 does bignum arithmetic (C code:
 %% erts_mixed_times, erts_int_rem and the bignum routines they call), spin/2 small-integer
 %% arithmetic (JIT code only). The truth is measured: each function's share of the VM's CPU
 %% time (erlang:statistics(runtime), milliseconds, summed over rounds), printed every 0.2 s
 %% as `truth reverse=MS multiply=MS spin=MS` after a first line `ready PID`.
 %%
-%% usage: escript cleaf_truth.erl   (runs until killed)
+%% usage: escript cleaf_truth.erl [LENGTH]   (runs until killed; LENGTH 4000 unless given:
+%% 20000 moves the garbage collections to a dirty scheduler, whose spinning while the
+%% process moves between schedulers the truth counts too, so use it for callers, not shares)
 %% The first line is a shebang so that the VM's line numbers are the file's (known_truth.erl).
 %% +S 1:1 and +sbwt none as in known_truth.erl: the VM's CPU time is the workload's.
 -module(cleaf_truth).
@@ -19,11 +22,14 @@
 %%! +S 1:1 +sbwt none +sbwtdcpu none +sbwtdio none
 
 -define(DEPTH, 8).
--define(LENGTH, 20000).
+-define(LENGTH, 4000).
+%% Elements reversed per round, whatever the length.
+-define(REVERSED, 4000000).
 
-main(_) ->
+main(Arguments) ->
     io:format("ready ~s~n", [os:getpid()]),
-    List = lists:seq(1, ?LENGTH),
+    Length = case Arguments of [] -> ?LENGTH; [Given] -> list_to_integer(Given) end,
+    List = lists:seq(1, Length),
     Next = erlang:monotonic_time(millisecond),
     rounds({0, 0, 0}, List, Next).
 
@@ -49,7 +55,7 @@ keep(Result) -> Result.
 
 measure({A, B, C}, List) ->
     T0 = cpu_ms(),
-    _ = reverse(200, List),
+    _ = reverse(?REVERSED div length(List), List),
     T1 = cpu_ms(),
     _ = multiply(100000, 16#123456789abcdef0123456789abcdef),
     T2 = cpu_ms(),
