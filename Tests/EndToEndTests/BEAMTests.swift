@@ -155,8 +155,9 @@ struct BEAMTests {
     /// (lists:reverse/1's BIF, the garbage collector, bignum arithmetic) have their Erlang
     /// callers rootward of the C frames: >= 95% of the C samples below the loops' BIF calls
     /// that have Erlang frames have the right ones, and every function's share (innermost Erlang
-    /// frame, C leaf or not, in the stream after the first C-leaf walk anchored at a JIT return address: before it the process's
-    /// unwind tables were not loaded yet) is within 3 points of the workload's own measure.
+    /// frame, C leaf or not, in the stream after the first C-leaf walk anchored at a JIT return
+    /// address: before it the process's unwind tables were not loaded yet) is within 3 points of
+    /// the workload's own measure, and >= 95% of the VM's samples there have a workload frame.
     @Test("C leaves under Debian's OTP 25: the C samples below the workload's BIF calls have their Erlang callers, shares within 3 points")
     func cLeafKnownTruth() async throws {
         let run = try await onOwnThread { try Self.run(startsAfterSampler: false, workload: "cleaf_truth") }
@@ -205,6 +206,10 @@ struct BEAMTests {
             failures.append("only \(cSamples) samples with Erlang frames in C code below the workload's BIF calls, of \(total)")
         } else if percent(Int64(cWithCallers), of: Int64(cSamples)) < 95 {
             failures.append("\(cWithCallers) of \(cSamples) C samples below the workload's BIF calls with rounds/3, descend/3 ×8, measure/2 and the calling loop above, under 95% (wrong: \(cWrong))")
+        }
+        let named = stream.order.filter { $0 != "none" }.count
+        if percent(Int64(named), of: Int64(stream.order.count)) < 95 {
+            failures.append("\(named) of \(stream.order.count) VM samples after the first JIT-anchored C-leaf walk with a workload frame, under 95%")
         }
         if measured < 800 {
             failures.append("only \(measured) samples with a known function after the first JIT-anchored C-leaf walk, of \(total)")
