@@ -40,9 +40,12 @@ sleep 1
 VM=$(readlink /proc/$WORKLOAD/exe)
 symbol() { nm -D --defined-only "$VM" | awk -v name="$1" '$3 == name { print $1 }'; }
 BASE=$(awk -v vm="$VM" '$6 == vm && $3 == "00000000" { split($1, a, "-"); print a[1]; exit }' /proc/$WORKLOAD/maps)
-ADDRESSES=$(printf '%x,%x,%x,%x' $((0x$BASE + 0x$(symbol the_active_code_index))) \
+ADDRESSES=$(printf '%x,' $((0x$BASE + 0x$(symbol the_active_code_index))) \
     $((0x$BASE + 0x$(symbol the_staging_code_index) - 96)) $((0x$BASE + 0x$(symbol erts_atom_table))) \
-    $((0x$BASE + 0x$(symbol beam_normal_exit))))
+    $((0x$BASE + 0x$(symbol beam_normal_exit))) $((0x$BASE + 0x$(symbol erts_aligned_scheduler_data))) \
+    $((0x$BASE + 0x$(symbol erts_no_schedulers))) $((0x$BASE + 0x$(symbol erts_frame_layout))) \
+    $((0x$BASE + 0x$(symbol erts_aligned_dirty_cpu_scheduler_data))) \
+    $((0x$BASE + 0x$(symbol erts_no_dirty_cpu_schedulers))))
 echo "beam-walker: $VM, $(uptime)"
 for run in $(seq "$REPEAT"); do
     for mode in beam native; do

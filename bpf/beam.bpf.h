@@ -47,10 +47,39 @@ struct {
     __type(value, __u64);
 } beam_stream SEC(".maps");
 
+/* How the JIT code that called into C keeps the Erlang stack pointer while C code runs, told
+ * by the instruction its call returns to (docs/beam.md, "C leaves"). */
+enum beam_boundary_kind {
+    BEAM_BOUNDARY_NONE = 0,
+    BEAM_BOUNDARY_RBP = 1,      /* `mov %rbp,%rsp`: rbp holds it (the JIT's E_saved) */
+    BEAM_BOUNDARY_STOP = 2,     /* `mov stop(%r13),%rsp`: the process's `stop` holds it */
+    /* The scheduler loop (process_main's call to erts_schedule returns to `mov %rax,%r13`, the
+     * only call in the JIT code that does): the process is not running; `stop` and `i` hold
+     * where it is. */
+    BEAM_BOUNDARY_SCHEDULER = 3,
+    /* A dirty CPU scheduler's thread, working for its `current_process` (a garbage collection
+     * of a large heap, a dirty NIF): that process is not running either. */
+    BEAM_BOUNDARY_DIRTY = 4,
+};
+
+/* Where the native walk of a C-leaf sample met JIT code: the return address, and the native
+ * sp and rbp the table walk recovered for that frame. */
+struct beam_boundary {
+    __u64 pc;
+    __u64 sp;                   /* for BEAM_BOUNDARY_DIRTY: the thread's fs base (its pthread_t) */
+    __u64 bp;
+    __u64 resume;               /* for the scheduler kinds: the process's `i`, its innermost pc */
+    __u32 kind;                 /* enum beam_boundary_kind */
+    __u32 armed;                /* the hook looks at the first frame without a table, once */
+    __u32 stop_offset;          /* the layout's Process.stop: the displacement of the second form */
+    __u32 reserved;
+};
+
 /* The walk in progress: the bpf_loop callback keeps its frames and its block of stack here. */
 struct beam_scratch {
     struct tandem_beam_walk walk;
     __u64 stack[TANDEM_BEAM_STACK_BLOCK_WORDS];
+    struct beam_boundary boundary;
 };
 
 struct {
@@ -369,6 +398,166 @@ static long beam_stack_block(__u64 index, struct beam_walk_state *state)
 }
 
 /*
+ * Before the native walk of a sample of `pid`: arms the untabled-step hook when the VM keeps
+ * no frame pointers in JIT code (erts_frame_layout 0, the default; with +JPperf the native walk
+ * steps through the Erlang frames itself, docs/unwind-tables.md).
+ */
+static __always_inline void beam_arm_boundary(__u32 pid)
+{
+    __u32 zero = 0, frame_layout = 1;
+    struct beam_scratch *scratch = bpf_map_lookup_elem(&beam_scratch, &zero);
+    if (!scratch)
+        return;
+    scratch->boundary.kind = BEAM_BOUNDARY_NONE;
+    scratch->boundary.armed = 0;
+    struct tandem_beam_process *process = bpf_map_lookup_elem(&beam_processes, &pid);
+    if (!process)
+        return;
+    struct tandem_beam_layout *layout = bpf_map_lookup_elem(&beam_layouts, &process->layout);
+    if (!layout || layout->process_stop == 0 || layout->process_stop > 127 ||
+        bpf_probe_read_user(&frame_layout, sizeof(frame_layout), (void *)process->frame_layout_address) ||
+        frame_layout != 0)
+        return;
+    scratch->boundary.stop_offset = layout->process_stop;
+    scratch->boundary.armed = 1;
+}
+
+/*
+ * The unwinder's TANDEM_UNWIND_UNTABLED_STEP hook in the BEAM walker's object: at the first
+ * frame without a table past the leaf, when the code the return address points at restores
+ * the Erlang stack pointer (`mov %rbp,%rsp`, 48 89 ec; or `mov stop(%r13),%rsp`, 49 8b 65 disp8),
+ * the C code was called from JIT code: keeps the frame's registers for beam_walk and ends the
+ * native walk there (the Erlang frames stand for what is rootward). Else the unwinder's
+ * fallbacks apply, as before.
+ */
+static __always_inline int beam_untabled_step(struct unwind_state *state, __u32 slot, __u64 lookup)
+{
+    __u32 zero = 0;
+    struct beam_scratch *scratch = bpf_map_lookup_elem(&beam_scratch, &zero);
+    if (!scratch || !scratch->boundary.armed)
+        return 0;
+    scratch->boundary.armed = 0;
+    __u8 code[4];
+    if (slot == 0 || bpf_probe_read_user(code, sizeof(code), (void *)state->pc))
+        return 0;
+    __u32 kind = BEAM_BOUNDARY_NONE;
+    if (code[0] == 0x48 && code[1] == 0x89 && code[2] == 0xec)
+        kind = BEAM_BOUNDARY_RBP;
+    else if (code[0] == 0x49 && code[1] == 0x8b && code[2] == 0x65 && code[3] == scratch->boundary.stop_offset)
+        kind = BEAM_BOUNDARY_STOP;
+    else if (code[0] == 0x49 && code[1] == 0x89 && code[2] == 0xc5)
+        kind = BEAM_BOUNDARY_SCHEDULER;
+    if (kind == BEAM_BOUNDARY_NONE)
+        return 0;
+    scratch->boundary.pc = state->pc;
+    scratch->boundary.sp = state->sp;
+    scratch->boundary.bp = state->bp;
+    scratch->boundary.kind = kind;
+    state->pc = 0; /* the walk ends after this frame, complete */
+    return 1;
+}
+
+/* The search for a scheduler: the normal one whose ErtsSchedulerRegisters start at the native
+ * sp at the JIT frame (where its runtime stack starts), or the dirty CPU one whose thread is the
+ * sample's (its pthread_t is the thread's fs base). */
+struct beam_scheduler_search {
+    __u64 array;        /* erts_aligned_scheduler_data's or erts_aligned_dirty_cpu_scheduler_data's value */
+    __u64 count;        /* erts_no_schedulers or erts_no_dirty_cpu_schedulers */
+    __u64 match;        /* the value the field at `offset` must hold */
+    __u64 found;        /* that scheduler's ErtsSchedulerData, 0 while none */
+    __u32 stride;
+    __u32 offset;       /* ErtsSchedulerData.registers or .tid */
+};
+
+static long beam_scheduler_step(__u64 index, struct beam_scheduler_search *search)
+{
+    if (index >= search->count)
+        return 1;
+    __u64 data = search->array + index * search->stride, value;
+    if (read_user_u64(&value, data + search->offset))
+        return 1;
+    if (value == search->match) {
+        search->found = data;
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * The Erlang stack pointer of a sample whose leaf is C code (docs/beam.md, "C leaves"), 0 when
+ * it cannot be trusted. Called from JIT code (the hook found the boundary): the JIT saves it in
+ * rbp or in the running process's `stop` (the instruction after the call says which) and
+ * switches rsp to the scheduler's runtime stack, which starts where its ErtsSchedulerRegisters
+ * do, so the native sp at the JIT frame (`match`) must be some normal scheduler's `registers`;
+ * that scheduler's `current_process` holds `stop`. In the scheduler loop, or on a dirty CPU
+ * scheduler (`match`: the thread's fs base, which must be one's `tid`), the process is not
+ * running: `stop` holds its stack pointer and `i` (kept in the boundary's `resume`) its
+ * innermost pc. 1 when that scheduler runs no process (its own work: no C leaf of Erlang
+ * code). A global function, checked once.
+ */
+__noinline __u64 beam_c_leaf_stack(__u32 pid, __u64 match, __u64 bp, __u32 kind)
+{
+    __u32 zero = 0;
+    struct beam_scratch *scratch = bpf_map_lookup_elem(&beam_scratch, &zero);
+    struct tandem_beam_process *process = bpf_map_lookup_elem(&beam_processes, &pid);
+    if (!scratch || !process)
+        return 0;
+    struct tandem_beam_layout *layout = bpf_map_lookup_elem(&beam_layouts, &process->layout);
+    if (!layout)
+        return 0;
+    int dirty = kind == BEAM_BOUNDARY_DIRTY;
+    struct beam_scheduler_search search = {
+        .match = match, .stride = layout->scheduler_data_size,
+        .offset = dirty ? layout->scheduler_thread : layout->scheduler_registers,
+    };
+    __u64 sp = 0, current = 0;
+    if (search.stride == 0 || (dirty && layout->scheduler_thread == 0) ||
+        read_user_u64(&search.array, dirty ? process->dirty_scheduler_data_address : process->scheduler_data_address) ||
+        read_user_u64(&search.count, dirty ? process->dirty_scheduler_count_address : process->scheduler_count_address) ||
+        search.count == 0 || search.count > TANDEM_BEAM_MAX_SCHEDULERS)
+        return 0;
+    bpf_loop(TANDEM_BEAM_MAX_SCHEDULERS, beam_scheduler_step, &search, 0);
+    if (search.found == 0)
+        return 0;
+    if (kind == BEAM_BOUNDARY_RBP)
+        sp = bp;
+    else if (read_user_u64(&current, search.found + layout->scheduler_current_process))
+        return 0;
+    else if (current == 0)
+        return 1; /* no process: the scheduler's own work */
+    else if (read_user_u64(&sp, current + layout->process_stop))
+        return 0;
+    scratch->boundary.resume = 0;
+    if ((kind == BEAM_BOUNDARY_SCHEDULER || dirty) &&
+        (layout->process_instruction == 0 ||
+         read_user_u64(&scratch->boundary.resume, current + layout->process_instruction)))
+        return 0;
+    return sp & 7 ? 0 : sp;
+}
+
+/*
+ * Whether the current thread is a dirty CPU scheduler: ERTS names them `N_dirty_cpu_scheduler`
+ * (15 bytes of it in comm). Only a filter: beam_c_leaf_stack then requires the thread to be one
+ * of erts_aligned_dirty_cpu_scheduler_data's, by its fs base.
+ */
+static __always_inline int beam_dirty_cpu_thread(void)
+{
+    char comm[16] = {};
+    static const char name[] = "_dirty_cpu";
+    if (bpf_get_current_comm(comm, sizeof(comm)))
+        return 0;
+    for (int start = 1; start <= 4; start++) {
+        int same = 1;
+        for (int i = 0; i < (int)sizeof(name) - 1; i++)
+            if (comm[start + i] != name[i])
+                same = 0;
+        if (same)
+            return 1;
+    }
+    return 0;
+}
+
+/*
  * Walks the Erlang frames of the current thread into the per-CPU scratch walk: the leaf pc
  * when it lies in a module's code, then the continuation pointers on the Erlang stack (sp is
  * the Erlang process's stack while JIT code runs, docs/beam.md). Returns the scratch walk,
@@ -421,14 +610,63 @@ static __always_inline struct tandem_beam_walk *beam_walk(__u32 pid)
     }
     state.low = first[0];
     state.high = last[1];
-    if (regs.rip < state.low || regs.rip >= state.high) {
+    __u64 leaf = regs.rip;
+    if (leaf < state.low || leaf >= state.high) {
+        /* C code (or a shared fragment). Called from JIT code (the hook found where), its
+         * Erlang frames follow an anchor at the JIT return address (docs/beam.md, "C leaves"). */
         walk->flags |= TANDEM_BEAM_WALK_NOT_ERLANG;
-        return walk;
+        struct beam_boundary *boundary = &scratch->boundary;
+        if (boundary->kind == BEAM_BOUNDARY_NONE && beam_dirty_cpu_thread()) {
+            struct task_struct___tandem *current_task = (void *)bpf_get_current_task_btf();
+            boundary->kind = BEAM_BOUNDARY_DIRTY;
+            boundary->pc = 0;
+            boundary->sp = BPF_CORE_READ(current_task, thread.fsbase);
+        }
+        if (boundary->kind == BEAM_BOUNDARY_NONE)
+            return walk;
+        state.sp = beam_c_leaf_stack(pid, boundary->sp, boundary->bp, boundary->kind);
+        if (state.sp == 1)
+            return walk;
+        count(TANDEM_COUNTER_BEAM_C_LEAF_WALKS);
+        walk->flags |= TANDEM_BEAM_WALK_C_LEAF;
+        if (state.sp == 0) {
+            count(TANDEM_COUNTER_BEAM_C_LEAF_SKIPPED);
+            return walk;
+        }
+        walk->frames[0].code_info = TANDEM_BEAM_FRAME_ANCHOR;
+        walk->frames[0].pc = boundary->pc;
+        walk->count = 1;
+        /* A compiler barrier: without it clang specializes the inlined beam_keep_frame below
+         * for a count of 1, and the verifier walks that copy too (575k instructions, not 355k). */
+        asm volatile("" ::: "memory");
+        /* A call from a function's own code: that function is the innermost Erlang frame.
+         * From a shared fragment (below the modules), the word at the saved stack pointer is
+         * the fragment's return into the calling function: a scan finds it when it is 4-byte
+         * aligned (a CP), but `safe_fragment_call` (the arithmetic fragments) leaves it
+         * unaligned, so it is taken here whatever its alignment (live run: 784 of 6,007
+         * C-leaf samples under multiply/2 lacked it and showed measure/2 as the innermost).
+         * A process that is not running resumes at `i`: its innermost pc. */
+        leaf = boundary->kind >= BEAM_BOUNDARY_SCHEDULER ? boundary->resume : boundary->pc;
+        __u64 top = 0;
+        if ((leaf < state.low || leaf >= state.high) && !read_user_u64(&top, state.sp) && (top & 3) &&
+            top >= state.low && top < state.high)
+            leaf = top;
     }
-    beam_keep_frame(walk, &state, regs.rip);
+    beam_keep_frame(walk, &state, leaf);
     bpf_loop(TANDEM_BEAM_STACK_BLOCKS, beam_stack_block, &state, 0);
     if (!state.done)
         walk->flags |= TANDEM_BEAM_WALK_TRUNCATED;
+    /* The flag, not a variable: a register that differs between the two paths would keep the
+     * verifier from merging their states (twice the instructions). */
+    if (walk->flags & TANDEM_BEAM_WALK_C_LEAF) {
+        /* A C leaf's scan must reach the stack's bottom: anything else is not trusted. */
+        if (!state.done || walk->count < 2) {
+            walk->count = 0;
+            count(TANDEM_COUNTER_BEAM_C_LEAF_SKIPPED);
+            return walk;
+        }
+        count(TANDEM_COUNTER_BEAM_C_LEAF_FOUND);
+    }
     if (walk->count > 0)
         count(TANDEM_COUNTER_BEAM_FRAMES_FOUND);
     return walk;

@@ -10,7 +10,7 @@
  * | Perl | 11, 12 | 30-33 |
  * | Ruby | 13, 14 | 34-37 |
  * | PHP (tandem_php.h) | 15, 16 | 38-41, 46-47 |
- * | Erlang BEAM (tandem_beam.h) | 17, 18 | 42-45 |
+ * | Erlang BEAM (tandem_beam.h) | 17, 18 | 42-45, 48-50 |
  *
  * Event kinds stay below 64 and counters below TANDEM_COUNTER_COUNT (tandem_sampler.h).
  */

@@ -86,7 +86,7 @@ row "optional: JVM process loading" "nothing: checks the aggregator's record 21 
     Sources/HotSpotLoading/*.swift
 row "optional: the BPF JVM walker and its structs" "HotSpot structures through bpf_probe_read_user, at the sampler's own per-version offsets" "the memory of processes the loader accepted" \
     bpf/jvm_walker.bpf.c bpf/hotspot_unwind.bpf.h bpf/hotspot.bpf.h bpf/hotspot_records.bpf.h bpf/tandem_hotspot.h
-row "optional: BEAM process loading" "nothing: checks the aggregator's record 31 against the process's mappings (PROCMAP_QUERY); copies the walker's ring records" "the aggregator's control records (pid, ERTS major, four addresses, device, inode); the walker's ring records" \
+row "optional: BEAM process loading" "nothing: checks the aggregator's record 31 against the process's mappings (PROCMAP_QUERY); copies the walker's ring records" "the aggregator's control records (pid, ERTS major, nine addresses, device, inode); the walker's ring records" \
     Sources/BEAMLoading/*.swift
 row "optional: the BPF BEAM walker and its structs" "VM structures and Erlang stack words through bpf_probe_read_user, at the sampler's own per-ERTS-major offsets" "the memory of processes the loader accepted" \
     bpf/beam_walker.bpf.c bpf/beam.bpf.h bpf/tandem_beam.h

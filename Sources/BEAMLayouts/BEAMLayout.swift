@@ -47,6 +47,21 @@ public struct BEAMLayout: Hashable, Sendable {
     public var lineTableLocations: UInt16
     /// `BeamCodeLineTab.func_tab[]`: per function, its first line entry (a sorted code address).
     public var lineTableFunctions: UInt16
+    /// `sizeof(ErtsAlignedSchedulerData)`: the stride of the array `erts_aligned_scheduler_data`
+    /// points to (docs/beam.md, "C leaves").
+    public var schedulerDataSize: UInt16
+    /// `ErtsSchedulerData.registers`: the scheduler's `ErtsSchedulerRegisters`, below which
+    /// its runtime stack (where JIT code calls C) starts.
+    public var schedulerRegisters: UInt16
+    /// `ErtsSchedulerData.current_process`: the process the scheduler runs.
+    public var schedulerCurrentProcess: UInt16
+    /// `Process.stop`: the Erlang stack pointer the JIT saves there before some C calls.
+    public var processStop: UInt16
+    /// `ErtsSchedulerData.tid`: the scheduler thread's `pthread_t`, its `fs` base on x86-64;
+    /// it tells which dirty scheduler a sample's thread is.
+    public var schedulerThread: UInt16
+    /// `Process.i`: where a process that is not running resumes (JIT code).
+    public var processInstruction: UInt16
 
     public init(ertsMajor: UInt8, otpRelease: UInt8, rangesSize: UInt16, rangesModules: UInt16,
                 rangesCount: UInt16, rangeSize: UInt16, codeHeaderFunctionCount: UInt16,
@@ -54,7 +69,9 @@ public struct BEAMLayout: Hashable, Sendable {
                 atomLength: UInt16, atomName: UInt16, atomSegmentShift: UInt8, atomTermShift: UInt8,
                 atomTagMask: UInt8, atomTag: UInt8, codeIndexCount: UInt8, codeHeaderLineTable: UInt16,
                 lineTableFileNames: UInt16, lineTableLocationSize: UInt16, lineTableLocations: UInt16,
-                lineTableFunctions: UInt16) {
+                lineTableFunctions: UInt16, schedulerDataSize: UInt16, schedulerRegisters: UInt16,
+                schedulerCurrentProcess: UInt16, processStop: UInt16, schedulerThread: UInt16,
+                processInstruction: UInt16) {
         self.ertsMajor = ertsMajor
         self.otpRelease = otpRelease
         self.rangesSize = rangesSize
@@ -77,6 +94,12 @@ public struct BEAMLayout: Hashable, Sendable {
         self.lineTableLocationSize = lineTableLocationSize
         self.lineTableLocations = lineTableLocations
         self.lineTableFunctions = lineTableFunctions
+        self.schedulerDataSize = schedulerDataSize
+        self.schedulerRegisters = schedulerRegisters
+        self.schedulerCurrentProcess = schedulerCurrentProcess
+        self.processStop = processStop
+        self.schedulerThread = schedulerThread
+        self.processInstruction = processInstruction
     }
 
     /// The layout for an ERTS major version, and its index in `supported` (the index control

@@ -29,7 +29,13 @@ extension BEAMLayout {
             lineTableFileNames: 0,
             lineTableLocationSize: 8,
             lineTableLocations: 16,
-            lineTableFunctions: 24
+            lineTableFunctions: 24,
+            schedulerDataSize: 41728,
+            schedulerRegisters: 0,
+            schedulerCurrentProcess: 168,
+            processStop: 88,
+            schedulerThread: 32,
+            processInstruction: 256
         ),
     ]
 }

@@ -27,6 +27,12 @@ extension tandem_beam_layout {
             line_table_file_names: layout.lineTableFileNames,
             line_table_location_size: layout.lineTableLocationSize,
             line_table_locations: layout.lineTableLocations,
-            line_table_functions: layout.lineTableFunctions)
+            line_table_functions: layout.lineTableFunctions,
+            scheduler_data_size: layout.schedulerDataSize,
+            scheduler_registers: layout.schedulerRegisters,
+            scheduler_current_process: layout.schedulerCurrentProcess,
+            process_stop: layout.processStop,
+            scheduler_thread: layout.schedulerThread,
+            process_instruction: layout.processInstruction)
     }
 }

@@ -67,6 +67,11 @@ package final class BEAMLoader {
                                           ranges_address: record.rangesAddress,
                                           atom_table_address: record.atomTableAddress,
                                           normal_exit_address: record.normalExitAddress,
+                                          scheduler_data_address: record.schedulerDataAddress,
+                                          scheduler_count_address: record.schedulerCountAddress,
+                                          frame_layout_address: record.frameLayoutAddress,
+                                          dirty_scheduler_data_address: record.dirtySchedulerDataAddress,
+                                          dirty_scheduler_count_address: record.dirtySchedulerCountAddress,
                                           layout: UInt32(index), instance: lastInstance)
         guard storage.writeProcess(pid: record.pid, process) else {
             reject(record, "the BPF map refused the update")
@@ -97,12 +102,19 @@ package final class BEAMLoader {
         }
         let layout = layouts[index]
         // What the walker reads at each address: the 32-bit index, the module tables of every
-        // code index, the atom table's segment pointer, the bottom continuation pointer.
+        // code index, the atom table's segment pointer, the bottom continuation pointer, the
+        // pointer to the schedulers' data, their 64-bit count, the 32-bit frame layout, the
+        // pointer to the dirty CPU schedulers' data and their 64-bit count.
         let spans: [(name: String, address: UInt64, bytes: UInt64)] = [
             ("the_active_code_index", record.activeCodeIndexAddress, 4),
             ("r", record.rangesAddress, UInt64(layout.rangesSize) * UInt64(layout.codeIndexCount)),
             ("erts_atom_table", record.atomTableAddress, UInt64(layout.indexTableSegments) + 8),
             ("beam_normal_exit", record.normalExitAddress, 8),
+            ("erts_aligned_scheduler_data", record.schedulerDataAddress, 8),
+            ("erts_no_schedulers", record.schedulerCountAddress, 8),
+            ("erts_frame_layout", record.frameLayoutAddress, 4),
+            ("erts_aligned_dirty_cpu_scheduler_data", record.dirtySchedulerDataAddress, 8),
+            ("erts_no_dirty_cpu_schedulers", record.dirtySchedulerCountAddress, 8),
         ]
         for span in spans {
             let address = "\(span.name) at 0x\(String(span.address, radix: 16))"
@@ -145,6 +157,9 @@ package final class BEAMLoader {
         values[.beamProcessesRejected] = counters.processesRejected
         values[.beamWalks] = counter(TANDEM_COUNTER_BEAM_WALKS.rawValue)
         values[.beamWalksWithFrames] = counter(TANDEM_COUNTER_BEAM_FRAMES_FOUND.rawValue)
+        values[.beamCLeafWalks] = counter(TANDEM_COUNTER_BEAM_C_LEAF_WALKS.rawValue)
+        values[.beamCLeafWalksWithFrames] = counter(TANDEM_COUNTER_BEAM_C_LEAF_FOUND.rawValue)
+        values[.beamCLeafWalksSkipped] = counter(TANDEM_COUNTER_BEAM_C_LEAF_SKIPPED.rawValue)
         values[.beamFunctionRecordsLost] = counters.functionRecordsLost
             + counter(TANDEM_COUNTER_BEAM_FUNCTION_RINGBUF_FULL.rawValue)
     }
@@ -152,7 +167,8 @@ package final class BEAMLoader {
     /// The stop log's "beam" line: the counters, in wire-code order.
     package func summary(_ statistics: SamplerStatistics) -> String {
         let names: [StatisticsCounter] = [.beamProcessesLoaded, .beamProcessesRejected, .beamWalks,
-                                          .beamWalksWithFrames, .beamFunctionRecordsLost]
+                                          .beamWalksWithFrames, .beamFunctionRecordsLost, .beamCLeafWalks,
+                                          .beamCLeafWalksWithFrames, .beamCLeafWalksSkipped]
         return names.map { "\($0)=\(statistics[$0])" }.joined(separator: " ")
     }
 

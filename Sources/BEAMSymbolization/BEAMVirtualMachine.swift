@@ -17,17 +17,36 @@ public struct BEAMVirtualMachine: Hashable, Sendable {
     public var atomTableAddress: UInt64
     /// `beam_normal_exit`: holds the continuation pointer at the bottom of every Erlang stack.
     public var normalExitAddress: UInt64
+    /// `erts_aligned_scheduler_data`: points to the normal schedulers' data, whose
+    /// `registers` and `current_process` lead a C leaf to its Erlang stack ("C leaves").
+    public var schedulerDataAddress: UInt64
+    /// `erts_no_schedulers` (64-bit): how many normal schedulers there are.
+    public var schedulerCountAddress: UInt64
+    /// `erts_frame_layout` (32-bit): 0 when JIT code keeps no frame pointers (the default).
+    public var frameLayoutAddress: UInt64
+    /// `erts_aligned_dirty_cpu_scheduler_data`: points to the dirty CPU schedulers' data, whose
+    /// `current_process` is the process a dirty scheduler works for (its garbage collection).
+    public var dirtySchedulerDataAddress: UInt64
+    /// `erts_no_dirty_cpu_schedulers` (64-bit): how many dirty CPU schedulers there are.
+    public var dirtySchedulerCountAddress: UInt64
 
     public var layout: BEAMLayout { BEAMLayout.supported[layoutIndex] }
 
     public init(ertsVersion: String, layoutIndex: Int, activeCodeIndexAddress: UInt64, rangesAddress: UInt64,
-                atomTableAddress: UInt64, normalExitAddress: UInt64) {
+                atomTableAddress: UInt64, normalExitAddress: UInt64, schedulerDataAddress: UInt64,
+                schedulerCountAddress: UInt64, frameLayoutAddress: UInt64, dirtySchedulerDataAddress: UInt64,
+                dirtySchedulerCountAddress: UInt64) {
         self.ertsVersion = ertsVersion
         self.layoutIndex = layoutIndex
         self.activeCodeIndexAddress = activeCodeIndexAddress
         self.rangesAddress = rangesAddress
         self.atomTableAddress = atomTableAddress
         self.normalExitAddress = normalExitAddress
+        self.schedulerDataAddress = schedulerDataAddress
+        self.schedulerCountAddress = schedulerCountAddress
+        self.frameLayoutAddress = frameLayoutAddress
+        self.dirtySchedulerDataAddress = dirtySchedulerDataAddress
+        self.dirtySchedulerCountAddress = dirtySchedulerCountAddress
     }
 }
 
@@ -48,6 +67,11 @@ extension BEAMVirtualMachine {
     static let stagingCodeIndexSymbol = "the_staging_code_index"
     static let atomTableSymbol = "erts_atom_table"
     static let normalExitSymbol = "beam_normal_exit"
+    static let schedulerDataSymbol = "erts_aligned_scheduler_data"
+    static let schedulerCountSymbol = "erts_no_schedulers"
+    static let frameLayoutSymbol = "erts_frame_layout"
+    static let dirtySchedulerDataSymbol = "erts_aligned_dirty_cpu_scheduler_data"
+    static let dirtySchedulerCountSymbol = "erts_no_dirty_cpu_schedulers"
     /// Exported; its first rip-relative `lea` loads `r`, which `.dynsym` lacks (it is static).
     static let endStagingRangesSymbol = "erts_end_staging_ranges"
     /// Bytes of `erts_end_staging_ranges` searched for that `lea` (it is the sixth instruction
@@ -58,15 +82,22 @@ extension BEAMVirtualMachine {
     /// only when the file itself cannot be read.
     public static func detect(in elf: ELFFile, path: String) throws(ELFFileError) -> BEAMDetection {
         let symbols = try ELFNamedSymbols.values(
-            of: [activeCodeIndexSymbol, stagingCodeIndexSymbol, atomTableSymbol, normalExitSymbol, endStagingRangesSymbol],
+            of: [activeCodeIndexSymbol, stagingCodeIndexSymbol, atomTableSymbol, normalExitSymbol, endStagingRangesSymbol,
+                 schedulerDataSymbol, schedulerCountSymbol, frameLayoutSymbol, dirtySchedulerDataSymbol,
+                 dirtySchedulerCountSymbol],
             in: elf)
         guard let activeCodeIndex = symbols[activeCodeIndexSymbol], let endStaging = symbols[endStagingRangesSymbol] else {
             return .notBEAM
         }
         guard let staging = symbols[stagingCodeIndexSymbol], let atoms = symbols[atomTableSymbol],
-              let normalExit = symbols[normalExitSymbol]
+              let normalExit = symbols[normalExitSymbol], let schedulerData = symbols[schedulerDataSymbol],
+              let schedulerCount = symbols[schedulerCountSymbol], let frameLayout = symbols[frameLayoutSymbol],
+              let dirtySchedulerData = symbols[dirtySchedulerDataSymbol],
+              let dirtySchedulerCount = symbols[dirtySchedulerCountSymbol]
         else {
-            return .unsupported(reason: "a BEAM VM without the exports \(stagingCodeIndexSymbol), \(atomTableSymbol) and \(normalExitSymbol)")
+            let names = [stagingCodeIndexSymbol, atomTableSymbol, normalExitSymbol, schedulerDataSymbol, schedulerCountSymbol,
+                         frameLayoutSymbol, dirtySchedulerDataSymbol, dirtySchedulerCountSymbol]
+            return .unsupported(reason: "a BEAM VM without one of the exports \(names.joined(separator: ", "))")
         }
         guard elf.is64Bit else { return .unsupported(reason: "a 32-bit BEAM VM: only 64-bit layouts are known") }
         guard let version = ertsVersion(inPath: path), let major = UInt8(version.prefix { $0 != "." }) else {
@@ -82,7 +113,9 @@ extension BEAMVirtualMachine {
         }
         return .virtualMachine(BEAMVirtualMachine(
             ertsVersion: version, layoutIndex: layoutIndex, activeCodeIndexAddress: activeCodeIndex,
-            rangesAddress: ranges, atomTableAddress: atoms, normalExitAddress: normalExit))
+            rangesAddress: ranges, atomTableAddress: atoms, normalExitAddress: normalExit,
+            schedulerDataAddress: schedulerData, schedulerCountAddress: schedulerCount, frameLayoutAddress: frameLayout,
+            dirtySchedulerDataAddress: dirtySchedulerData, dirtySchedulerCountAddress: dirtySchedulerCount))
     }
 
     /// `13.1.5` of a path whose directory is `…/erts-13.1.5/bin`.

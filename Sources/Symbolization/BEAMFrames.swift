@@ -87,6 +87,23 @@ enum BEAMFrameMerge {
         merged.append(contentsOf: frames[rest...])
         return merged
     }
+
+    /// A C leaf's Erlang frames (`erlang`, leaf first) go rootward of its C frames, in place
+    /// of the JIT frame the native walk ended at (the first `beam`-typed user frame: the code
+    /// that called into C) and of anything the walk found past it: the Erlang stack's bottom
+    /// is the sample's root, as for a JIT leaf. On a dirty scheduler's thread (no JIT frame)
+    /// they go rootward of its loop, `erts_dirty_process_main`, in place of the thread's start;
+    /// without either, rootward of all.
+    static func mergeBelowC(_ erlang: [Frame], into frames: [Frame], userStart: Int) -> [Frame] {
+        let user = frames[userStart...]
+        let cut = user.firstIndex(where: { $0.type == .beam })
+            ?? user.firstIndex(where: { $0.functionName == dirtySchedulerLoop }).map { $0 + 1 }
+            ?? frames.count
+        return Array(frames[..<cut]) + erlang
+    }
+
+    /// The dirty schedulers' loop (erl_process.c), the outermost frame kept below a dirty C leaf.
+    static let dirtySchedulerLoop = "erts_dirty_process_main"
 }
 
 extension Symbolizer {

@@ -569,20 +569,24 @@ public final class Symbolizer {
     }
 
     /// Names a sample's Erlang frames (leaf first) and puts them in place of the native
-    /// stack's JIT leaf; `complete` is false when a frame's function record may still come.
-    func mergingBEAMFrames(_ erlang: [BEAMFrame], pid: Int32, into frames: [Frame], userStart: Int) -> (frames: [Frame], complete: Bool) {
-        guard let leaf = erlang.first else { return (frames, true) }
+    /// stack's JIT leaf, or, for a C leaf (the walk starts with its anchor), rootward of the C
+    /// frames; `complete` is false when a frame's function record may still come.
+    func mergingBEAMFrames(_ walk: [BEAMFrame], pid: Int32, into frames: [Frame], userStart: Int) -> (frames: [Frame], complete: Bool) {
+        guard let leaf = walk.first else { return (frames, true) }
+        let erlang = leaf.isAnchor ? walk.dropFirst() : walk[...]
         var named: [Frame] = []
         named.reserveCapacity(erlang.count)
         var complete = true
         for (index, frame) in erlang.enumerated() {
-            // The first frame is the leaf's pc; the others are return addresses.
+            // A JIT leaf's first frame is its pc; every other frame (and every frame below a
+            // C leaf) is a return address.
             let function = frame.codeInfo == 0 ? nil : beamFunctions.function(pid: pid, codeInfo: frame.codeInfo)
-            let (one, known) = Self.beamFrame(frame, function: function, caller: index > 0)
+            let (one, known) = Self.beamFrame(frame, function: function, caller: index > 0 || leaf.isAnchor)
             if one.functionName != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
             complete = complete && known
             named.append(one)
         }
+        if leaf.isAnchor { return (BEAMFrameMerge.mergeBelowC(named, into: frames, userStart: userStart), complete) }
         return (BEAMFrameMerge.merge(named, leafPC: leaf.pc, into: frames, userStart: userStart), complete)
     }
 

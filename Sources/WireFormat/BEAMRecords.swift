@@ -14,6 +14,14 @@ public struct BEAMFrame: Hashable, Sendable {
         self.pc = pc
     }
 
+    /// The `codeInfo` of a C-leaf walk's first frame (`TANDEM_BEAM_FRAME_ANCHOR`): no function,
+    /// but the JIT return address where the native walk left the C code; the Erlang frames
+    /// that follow go there (docs/beam.md, "C leaves"). An `ErtsCodeInfo` is never 1.
+    public static let anchorCodeInfo: UInt64 = 1
+
+    /// Whether this is a C-leaf walk's anchor.
+    public var isAnchor: Bool { codeInfo == Self.anchorCodeInfo }
+
     /// The two words of a `beam` stack: the `ErtsCodeInfo`, then the pc.
     public var words: (UInt64, UInt64) { (codeInfo, pc) }
 
@@ -98,8 +106,10 @@ public struct BEAMFunctionRecord: Hashable, Sendable {
 }
 
 /// A process running a BEAM VM (docs/beam.md), control record 31: the ERTS major names one
-/// of the sampler's own layouts, and the four addresses (`the_active_code_index`, the static
-/// `r`, `erts_atom_table`, `beam_normal_exit`) must each lie in a writable mapping of the
+/// of the sampler's own layouts, and the nine addresses (`the_active_code_index`, the static
+/// `r`, `erts_atom_table`, `beam_normal_exit`, `erts_aligned_scheduler_data`,
+/// `erts_no_schedulers`, `erts_frame_layout`, `erts_aligned_dirty_cpu_scheduler_data`,
+/// `erts_no_dirty_cpu_schedulers`) must each lie in a writable mapping of the
 /// file (`device`, `inode`) that the process also maps executable. The aggregator sends no
 /// offset; the sampler refuses anything it cannot check.
 public struct BEAMProcess: Hashable, Sendable {
@@ -109,23 +119,41 @@ public struct BEAMProcess: Hashable, Sendable {
     public var rangesAddress: UInt64
     public var atomTableAddress: UInt64
     public var normalExitAddress: UInt64
+    /// Where the C-leaf walk finds the running process (docs/beam.md, "C leaves"): the
+    /// pointer to the normal schedulers' data, their count, the JIT's frame layout, the
+    /// pointer to the dirty CPU schedulers' data and their count.
+    public var schedulerDataAddress: UInt64
+    public var schedulerCountAddress: UInt64
+    public var frameLayoutAddress: UInt64
+    public var dirtySchedulerDataAddress: UInt64
+    public var dirtySchedulerCountAddress: UInt64
     public var device: UInt64
     public var inode: UInt64
 
     public init(pid: Int32, ertsMajor: UInt32, activeCodeIndexAddress: UInt64, rangesAddress: UInt64,
-                atomTableAddress: UInt64, normalExitAddress: UInt64, device: UInt64, inode: UInt64) {
+                atomTableAddress: UInt64, normalExitAddress: UInt64, schedulerDataAddress: UInt64,
+                schedulerCountAddress: UInt64, frameLayoutAddress: UInt64, dirtySchedulerDataAddress: UInt64,
+                dirtySchedulerCountAddress: UInt64, device: UInt64, inode: UInt64) {
         self.pid = pid
         self.ertsMajor = ertsMajor
         self.activeCodeIndexAddress = activeCodeIndexAddress
         self.rangesAddress = rangesAddress
         self.atomTableAddress = atomTableAddress
         self.normalExitAddress = normalExitAddress
+        self.schedulerDataAddress = schedulerDataAddress
+        self.schedulerCountAddress = schedulerCountAddress
+        self.frameLayoutAddress = frameLayoutAddress
+        self.dirtySchedulerDataAddress = dirtySchedulerDataAddress
+        self.dirtySchedulerCountAddress = dirtySchedulerCountAddress
         self.device = device
         self.inode = inode
     }
 
-    /// The four addresses, in the record's order.
-    public var addresses: [UInt64] { [activeCodeIndexAddress, rangesAddress, atomTableAddress, normalExitAddress] }
+    /// The nine addresses, in the record's order.
+    public var addresses: [UInt64] {
+        [activeCodeIndexAddress, rangesAddress, atomTableAddress, normalExitAddress, schedulerDataAddress,
+         schedulerCountAddress, frameLayoutAddress, dirtySchedulerDataAddress, dirtySchedulerCountAddress]
+    }
 }
 
 extension ByteWriter {

@@ -32,7 +32,7 @@ public enum ControlRecord: Hashable, Sendable {
     /// A process running V8 (code 23): the sampler checks it against the process's own
     /// mappings and walks its JavaScript frames.
     case v8Process(V8Process)
-    /// A process running a BEAM VM (code 31): the sampler checks its four addresses against
+    /// A process running a BEAM VM (code 31): the sampler checks its nine addresses against
     /// the process's own mappings and walks its Erlang frames.
     case beamProcess(BEAMProcess)
     /// A record type this version does not know, skipped by its length.
@@ -528,10 +528,18 @@ extension ByteReader {
             let ranges = try readVarint()
             let atomTable = try readVarint()
             let normalExit = try readVarint()
+            let schedulerData = try readVarint()
+            let schedulerCount = try readVarint()
+            let frameLayout = try readVarint()
+            let dirtySchedulerData = try readVarint()
+            let dirtySchedulerCount = try readVarint()
             return .beamProcess(BEAMProcess(pid: pid, ertsMajor: major, activeCodeIndexAddress: activeCodeIndex,
                                             rangesAddress: ranges, atomTableAddress: atomTable,
-                                            normalExitAddress: normalExit, device: try readVarint(),
-                                            inode: try readVarint()))
+                                            normalExitAddress: normalExit, schedulerDataAddress: schedulerData,
+                                            schedulerCountAddress: schedulerCount, frameLayoutAddress: frameLayout,
+                                            dirtySchedulerDataAddress: dirtySchedulerData,
+                                            dirtySchedulerCountAddress: dirtySchedulerCount,
+                                            device: try readVarint(), inode: try readVarint()))
         }
     }
 

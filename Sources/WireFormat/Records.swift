@@ -545,6 +545,11 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
     public static let beamWalks = StatisticsCounter(rawValue: 64)
     public static let beamWalksWithFrames = StatisticsCounter(rawValue: 65)
     public static let beamFunctionRecordsLost = StatisticsCounter(rawValue: 66)
+    /// Samples whose leaf is C code the BEAM walker traced back to the JIT code that called it
+    /// (docs/beam.md, "C leaves"); those given their Erlang frames; those skipped as unreliable.
+    public static let beamCLeafWalks = StatisticsCounter(rawValue: 69)
+    public static let beamCLeafWalksWithFrames = StatisticsCounter(rawValue: 70)
+    public static let beamCLeafWalksSkipped = StatisticsCounter(rawValue: 71)
 
     public var isDrop: Bool {
         [.dropsRingBufferFull, .dropsUserBufferFull, .dropsDisconnected, .dropsStackError, .dropsMalformedRecord]
@@ -620,6 +625,9 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
         case .beamProcessesRejected: "beam_processes_rejected"
         case .beamWalks: "beam_walks"
         case .beamWalksWithFrames: "beam_walks_with_frames"
+        case .beamCLeafWalks: "beam_c_leaf_walks"
+        case .beamCLeafWalksWithFrames: "beam_c_leaf_walks_with_frames"
+        case .beamCLeafWalksSkipped: "beam_c_leaf_walks_skipped"
         case .beamFunctionRecordsLost: "beam_function_records_lost"
         default: "counter_\(rawValue)"
         }

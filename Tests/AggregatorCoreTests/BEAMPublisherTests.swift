@@ -61,7 +61,7 @@ struct BEAMPublisherTests {
         return try writer.records().compactMap { if case .beamProcess(let process) = $0 { process } else { nil } }
     }
 
-    @Test func theVMIsNamedWithItsFourAddresses() throws {
+    @Test func theVMIsNamedWithItsSevenAddresses() throws {
         let records = try published(walksBEAM: true)
         let mapping = try Self.textMapping()
         // r is static: the three module tables just below the exported the_staging_code_index.
@@ -70,6 +70,11 @@ struct BEAMPublisherTests {
                                    rangesAddress: Self.base + (try Self.symbol("the_staging_code_index")) - 3 * 32,
                                    atomTableAddress: Self.base + (try Self.symbol("erts_atom_table")),
                                    normalExitAddress: Self.base + (try Self.symbol("beam_normal_exit")),
+                                   schedulerDataAddress: Self.base + (try Self.symbol("erts_aligned_scheduler_data")),
+                                   schedulerCountAddress: Self.base + (try Self.symbol("erts_no_schedulers")),
+                                   frameLayoutAddress: Self.base + (try Self.symbol("erts_frame_layout")),
+                                   dirtySchedulerDataAddress: Self.base + (try Self.symbol("erts_aligned_dirty_cpu_scheduler_data")),
+                                   dirtySchedulerCountAddress: Self.base + (try Self.symbol("erts_no_dirty_cpu_schedulers")),
                                    device: mapping.device, inode: mapping.inode)
         #expect(!records.isEmpty)
         #expect(records.allSatisfy { $0 == expected }, "\(records)")

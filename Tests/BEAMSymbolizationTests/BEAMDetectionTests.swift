@@ -47,6 +47,11 @@ import Testing
         #expect(vm.activeCodeIndexAddress == (try Self.nmValue("the_active_code_index", in: path)))
         #expect(vm.atomTableAddress == (try Self.nmValue("erts_atom_table", in: path)))
         #expect(vm.normalExitAddress == (try Self.nmValue("beam_normal_exit", in: path)))
+        #expect(vm.schedulerDataAddress == (try Self.nmValue("erts_aligned_scheduler_data", in: path)))
+        #expect(vm.schedulerCountAddress == (try Self.nmValue("erts_no_schedulers", in: path)))
+        #expect(vm.frameLayoutAddress == (try Self.nmValue("erts_frame_layout", in: path)))
+        #expect(vm.dirtySchedulerDataAddress == (try Self.nmValue("erts_aligned_dirty_cpu_scheduler_data", in: path)))
+        #expect(vm.dirtySchedulerCountAddress == (try Self.nmValue("erts_no_dirty_cpu_schedulers", in: path)))
         let staging = try #require(try Self.nmValue("the_staging_code_index", in: path))
         #expect(vm.rangesAddress + UInt64(vm.layout.codeIndexCount) * UInt64(vm.layout.rangesSize) == staging)
     }

@@ -140,26 +140,205 @@ struct BEAMTests {
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))\n\(run.report.prefix(6000))")
     }
 
+    /// cleaf_truth.erl's functions, in its `truth reverse=… multiply=… spin=…` order: two
+    /// spend their time in C code the JIT code calls (a BIF and the garbage collector; bignum
+    /// arithmetic), one in JIT code only.
+    static let cLeafFunctions = ["cleaf_truth:reverse/2", "cleaf_truth:multiply/2", "cleaf_truth:spin/2"]
+    static let cLeafPath = ["cleaf_truth:rounds/3"] + Array(repeating: "cleaf_truth:descend/3", count: 8)
+        + ["cleaf_truth:measure/2"]
+    /// The C functions each of the two C-bound loops calls straight from its JIT code: a
+    /// sample in C below one of them belongs to that loop.
+    static let cLeafCallees = ["lists_reverse_2": "cleaf_truth:reverse/2", "erts_mixed_times": "cleaf_truth:multiply/2",
+                               "erts_int_rem": "cleaf_truth:multiply/2"]
+
+    /// Stage 2 (docs/beam.md, "C leaves"): samples whose leaf is C code called from Erlang
+    /// (lists:reverse/1's BIF, the garbage collector, bignum arithmetic) have their Erlang
+    /// callers rootward of the C frames: >= 95% of the C samples below the loops' BIF calls
+    /// that have Erlang frames have the right ones, and every function's share (innermost Erlang
+    /// frame, C leaf or not, in the stream after the first C-leaf walk anchored at a JIT return
+    /// address: before it the process's unwind tables were not loaded yet) is within 3 points of
+    /// the workload's own measure, and >= 95% of the VM's samples there have a workload frame.
+    @Test("C leaves under Debian's OTP 25: the C samples below the workload's BIF calls have their Erlang callers, shares within 3 points")
+    func cLeafKnownTruth() async throws {
+        let run = try await onOwnThread { try Self.run(startsAfterSampler: false, workload: "cleaf_truth") }
+        var failures: [String] = []
+        let stacks = try FoldedStacks(file: run.foldedURL).process(Self.comm)
+        var total = 0
+        var cWithoutErlang = 0
+        var cSamples = 0
+        var cWithCallers = 0
+        var cWrong: [String: Int] = [:]
+        for stack in stacks {
+            total += stack.count
+            let names = stack.frames.dropFirst().map { Self.parse($0).name }
+            guard let last = names.lastIndex(where: Self.isErlang) else {
+                if names.contains(where: { Self.cLeafCallees[$0] != nil }) { cWithoutErlang += stack.count }
+                continue
+            }
+            // Native frames below the innermost Erlang frame: a C leaf. OTP's own Erlang code
+            // may sit between the loop and the BIF (lists:reverse/1 calls lists:reverse/2's BIF).
+            guard let callee = names[(last + 1)...].first(where: { Self.cLeafCallees[$0] != nil }) else { continue }
+            cSamples += stack.count
+            let path = Self.cLeafPath + [Self.cLeafCallees[callee]!]
+            let workload = names[...last].filter { $0.hasPrefix("cleaf_truth:") }
+            if workload.suffix(path.count).elementsEqual(path) {
+                cWithCallers += stack.count
+            } else {
+                cWrong[names[...last].suffix(3).joined(separator: ";") + " above " + callee, default: 0] += stack.count
+            }
+        }
+        let stream = try Self.cLeafStream(captureDirectory: run.captureDirectory, pid: run.pid)
+        let measured = Self.cLeafFunctions.map { stream.innermost[$0] ?? 0 }.reduce(0, +)
+        let shares = Self.cLeafFunctions.map { percent(Int64(stream.innermost[$0] ?? 0), of: Int64(measured)) }
+        print("beam C leaves (pid \(run.pid)): \(total) samples; C samples below the workload's BIF calls with Erlang frames \(cSamples), with the right callers \(cWithCallers), without Erlang frames \(cWithoutErlang) (before the tables came, or skipped); "
+            + "stream after the first JIT-anchored C-leaf walk: \(stream.samples) samples, \(stream.cLeafWalks) C-leaf walks, \(stream.outsideJIT) with a leaf outside JIT code; "
+            + zip(Self.cLeafFunctions, zip(shares, run.measuredShares)).map { "\($0.0) \(formatted($0.1.0))% (measured \(formatted($0.1.1))%)" }
+                .joined(separator: ", ")
+            + "; wrong \(cWrong.sorted { $0.value > $1.value }.prefix(8)); by quarter: \(stream.quarters)")
+        for stack in stacks.sorted(by: { $0.count > $1.count }).prefix(6) {
+            print("beam C-leaf run stack (\(stack.count)): \(stack.frames.joined(separator: ";"))")
+        }
+        let withoutErlang = stacks.filter { !$0.frames.dropFirst().contains { Self.isErlang(Self.parse($0).name) } }
+        for stack in withoutErlang.sorted(by: { $0.count > $1.count }).prefix(8) {
+            print("beam C-leaf run stack without Erlang frames (\(stack.count)): \(stack.frames.suffix(8).joined(separator: ";"))")
+        }
+        if cSamples < 300 {
+            failures.append("only \(cSamples) samples with Erlang frames in C code below the workload's BIF calls, of \(total)")
+        } else if percent(Int64(cWithCallers), of: Int64(cSamples)) < 95 {
+            failures.append("\(cWithCallers) of \(cSamples) C samples below the workload's BIF calls with rounds/3, descend/3 ×8, measure/2 and the calling loop above, under 95% (wrong: \(cWrong))")
+        }
+        let named = stream.order.filter { $0 != "none" }.count
+        if percent(Int64(named), of: Int64(stream.order.count)) < 95 {
+            failures.append("\(named) of \(stream.order.count) VM samples after the first JIT-anchored C-leaf walk with a workload frame, under 95%")
+        }
+        if measured < 800 {
+            failures.append("only \(measured) samples with a known function after the first JIT-anchored C-leaf walk, of \(total)")
+        } else if run.measuredShares.count != 3 || run.measuredShares.reduce(0, +) < 99 {
+            failures.append("the workload measured no CPU time in its functions while sampled")
+        } else {
+            for (name, (share, truth)) in zip(Self.cLeafFunctions, zip(shares, run.measuredShares)) where abs(share - truth) > 3 {
+                failures.append("\(name) \(formatted(share))%, truth \(formatted(truth))% (measured by the workload)")
+            }
+        }
+        #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))\n\(run.report.prefix(6000))")
+    }
+
+    /// A dirty CPU scheduler's C leaves (docs/beam.md, "C leaves"): with a list of 20,000
+    /// elements the garbage collections of cleaf_truth.erl's heap run on a dirty scheduler
+    /// while the process waits; >= 95% of the samples below erts_execute_dirty_system_task
+    /// (the native walk reached the dirty scheduler's loop) have the process's Erlang frames
+    /// rootward of that loop, with rounds/3, descend/3 ×8, measure/2 and reverse/2 (the loop
+    /// whose garbage it is).
+    @Test("dirty garbage collection under Debian's OTP 25: the collector's samples have the process's Erlang callers")
+    func dirtyGarbageCollection() async throws {
+        let run = try await onOwnThread { try Self.run(startsAfterSampler: false, workload: "cleaf_truth", arguments: ["20000"]) }
+        let stacks = try FoldedStacks(file: run.foldedURL).process(Self.comm)
+        var dirty = 0
+        var withCallers = 0
+        var wrong: [String: Int] = [:]
+        let path = Self.cLeafPath + ["cleaf_truth:reverse/2"]
+        for stack in stacks {
+            let names = stack.frames.dropFirst().map { Self.parse($0).name }
+            guard let loop = names.firstIndex(of: "erts_execute_dirty_system_task") else { continue }
+            dirty += stack.count
+            let workload = names[..<loop].filter { $0.hasPrefix("cleaf_truth:") }
+            if workload.suffix(path.count).elementsEqual(path) {
+                withCallers += stack.count
+            } else {
+                wrong[names.prefix(loop + 1).suffix(4).joined(separator: ";"), default: 0] += stack.count
+            }
+        }
+        print("beam dirty GC (pid \(run.pid)): \(dirty) samples below erts_execute_dirty_system_task, \(withCallers) with the Erlang callers; wrong \(wrong.sorted { $0.value > $1.value }.prefix(6))")
+        #expect(dirty >= 50, "only \(dirty) samples below erts_execute_dirty_system_task\n\(run.report.prefix(4000))")
+        #expect(percent(Int64(withCallers), of: Int64(dirty)) >= 95,
+                "\(withCallers) of \(dirty) dirty collector samples with \(path.joined(separator: ";")) above, under 95% (wrong: \(wrong))")
+    }
+
+    /// The VM's samples in stream order from its first C-leaf walk anchored at a JIT return address on: how
+    /// many, how many were C-leaf walks, how many had a leaf outside its JIT code, and how many
+    /// had each function (named by the stream's function records) as the innermost Erlang frame.
+    struct CLeafStream {
+        var samples = 0
+        var cLeafWalks = 0
+        var outsideJIT = 0
+        var innermost: [String: Int] = [:]
+        /// Each sample's innermost workload function, or "none", in stream order.
+        var order: [String] = []
+
+        /// The innermost functions per quarter of the stream, to tell a walk that starts late
+        /// from one that misses a kind of sample.
+        var quarters: String {
+            let size = max(1, (order.count + 3) / 4)
+            return stride(from: 0, to: order.count, by: size).map { start in
+                let part = order[start..<min(start + size, order.count)]
+                return Dictionary(part.map { ($0, 1) }, uniquingKeysWith: +).sorted { $0.key < $1.key }
+                    .map { "\($0.key.replacingOccurrences(of: "cleaf_truth:", with: "")) \($0.value)" }.joined(separator: ", ")
+            }.joined(separator: " | ")
+        }
+    }
+
+    static func cLeafStream(captureDirectory: URL, pid: Int32) throws -> CLeafStream {
+        var stream = CLeafStream()
+        var jit: [(start: UInt64, end: UInt64)] = []
+        var names: [UInt64: String] = [:]
+        var started = false
+        let files = try FileManager.default.contentsOfDirectory(atPath: captureDirectory.path).filter { $0.hasSuffix(".tndm") }.sorted()
+        for file in files {
+            var decoder = StreamDecoder()
+            decoder.feed(try Data(contentsOf: captureDirectory.appendingPathComponent(file)))
+            while let record = try decoder.next() {
+                switch record {
+                case .mappings(let mappings) where mappings.pid == pid:
+                    jit = mappings.mappings.filter { $0.path.contains("memfd:") }.map { ($0.start, $0.end) }
+                case .beamFunction(let function) where function.pid == pid:
+                    names[function.codeInfo] = String(decoding: function.moduleName, as: UTF8.self) + ":"
+                        + String(decoding: function.functionName, as: UTF8.self) + "/\(function.arity)"
+                case .sample(let sample) where sample.pid == pid:
+                    let frames = sample.interpreterStackKind == .beam ? sample.beamFrames : []
+                    // From the first walk anchored at a JIT return address (the VM's unwind tables had come).
+                    if let first = frames.first, first.isAnchor, first.pc != 0 { started = true }
+                    guard started else { continue }
+                    stream.samples += 1
+                    if frames.first?.isAnchor == true { stream.cLeafWalks += 1 }
+                    if let leaf = sample.userStack.first, !jit.contains(where: { $0.start <= leaf && leaf < $0.end }) {
+                        stream.outsideJIT += 1
+                    }
+                    // The innermost of the workload's own frames (OTP's lists:reverse/1 may be below it).
+                    if let name = frames.lazy.compactMap({ names[$0.codeInfo] }).first(where: { $0.hasPrefix("cleaf_truth:") }) {
+                        stream.innermost[name, default: 0] += 1
+                        stream.order.append(name)
+                    } else {
+                        stream.order.append("none")
+                    }
+                default:
+                    break
+                }
+            }
+        }
+        return stream
+    }
+
     struct Run: Sendable {
         var pid: Int32
         var walk = CPythonTests.WalkCoverage()
         var measuredShares: [Double] = []
         var foldedURL: URL
         var metricsURL: URL
+        var captureDirectory: URL
         var report: String
     }
 
-    static func run(startsAfterSampler: Bool) throws -> Run {
+    static func run(startsAfterSampler: Bool, workload: String = "known_truth", arguments: [String] = []) throws -> Run {
         guard FileManager.default.isExecutableFile(atPath: escript) else {
             throw EndToEndFailure("\(escript) is missing: Debian's erlang-nox (or erlang-base) package is required (scripts/install-deps.sh)")
         }
-        let script = repositoryRoot.appendingPathComponent("Tests/Workloads/erlang/known_truth.erl").path
+        let script = repositoryRoot.appendingPathComponent("Tests/Workloads/erlang/\(workload).erl").path
         let session = try LiveSession(name: "beam", frequency: 999)
         var started: ChildProcess?
         var baseline = CPythonTests.MeasuredTruth()
         var final = CPythonTests.MeasuredTruth()
         func start() throws -> ChildProcess {
-            let process = try ChildProcess(escript, [script], log: session.directory.appendingPathComponent("known_truth.log"))
+            let process = try ChildProcess(escript, [script] + arguments, log: session.directory.appendingPathComponent("\(workload).log"))
             started = process
             try waitUntil("the VM to report its first truth", seconds: 60) {
                 guard process.isRunning else { throw EndToEndFailure("the workload exited: \(process.log)") }
@@ -176,13 +355,22 @@ struct BEAMTests {
                 process = try start()
                 try session.start()
             }
+            if workload == "cleaf_truth" {
+                // C leaves called from JIT code need the VM's unwind tables (the native walk must
+                // reach the JIT code; a dirty scheduler's walk does not): measure from the first
+                // C-leaf walk anchored at a JIT return address on.
+                try waitUntil("a C-leaf walk anchored at a JIT return address", seconds: 900) {
+                    try session.captures().contains { $0.pidsWithBEAMCallerAnchors.contains(process.pid) }
+                }
+            }
             let cpu = process.cpuSeconds
             baseline = CPythonTests.MeasuredTruth(log: process.log)
             try waitUntil("the VM to run 4 s on a CPU", seconds: 300) { process.cpuSeconds - cpu >= 4 }
             final = CPythonTests.MeasuredTruth(log: process.log)
             process.signal(SIGKILL)
             try process.waitForExit(seconds: 30, "the workload")
-            try session.waitForExitRecord(of: process.pid)
+            // The debug aggregator may run minutes behind the stream on a loaded machine.
+            try session.waitForExitRecord(of: process.pid, seconds: 300)
             try session.stop()
         } catch {
             started?.signal(SIGKILL)
@@ -190,7 +378,7 @@ struct BEAMTests {
             throw EndToEndFailure("\(error)\n\(session.logs)")
         }
         var run = Run(pid: process.pid, measuredShares: final.shares(since: baseline), foldedURL: session.foldedURL,
-                      metricsURL: session.metricsURL, report: try String(contentsOf: session.reportURL, encoding: .utf8))
+                      metricsURL: session.metricsURL, captureDirectory: session.captureDirectory, report: try String(contentsOf: session.reportURL, encoding: .utf8))
         run.walk = try coverage(captureDirectory: session.captureDirectory, pid: process.pid)
         return run
     }

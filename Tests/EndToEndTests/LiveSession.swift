@@ -160,6 +160,9 @@ final class CaptureFollower: @unchecked Sendable {
     /// binary's unwind table had reached the sampler.
     private(set) var deepUserStacks: [Int32: Int] = [:]
     private(set) var exitedPIDs: Set<Int32> = []
+    /// BEAM processes with a C-leaf walk anchored at a JIT return address: the native walk
+    /// reached the JIT code, so the VM's unwind tables had come (docs/beam.md, "C leaves").
+    private(set) var pidsWithBEAMCallerAnchors: Set<Int32> = []
     private(set) var lastStatistics: SamplerStatistics?
     private(set) var endOfStream: EndOfStream?
 
@@ -181,6 +184,9 @@ final class CaptureFollower: @unchecked Sendable {
             case .sample(let sample):
                 samples.append((sample.pid, sample.time))
                 if !sample.interpreterStack.isEmpty { pidsWithInterpreterFrames.insert(sample.pid) }
+                if sample.interpreterStackKind == .beam, let first = sample.beamFrames.first, first.isAnchor, first.pc != 0 {
+                    pidsWithBEAMCallerAnchors.insert(sample.pid)
+                }
                 if sample.userStack.count >= 5, !sample.flags.contains(.userStackTruncated) {
                     deepUserStacks[sample.pid, default: 0] += 1
                 }

@@ -37,7 +37,10 @@ import WireFormat
     /// OTP 25's addresses (docs/beam.md) at a load bias of 0x5600_0000_0000.
     static let record = BEAMProcess(pid: 7, ertsMajor: 13, activeCodeIndexAddress: 0x5600_003f_ca44,
                                     rangesAddress: 0x5600_003f_c9e0, atomTableAddress: 0x5600_0043_30c0,
-                                    normalExitAddress: 0x5600_003f_c4b0, device: device, inode: inode)
+                                    normalExitAddress: 0x5600_003f_c4b0, schedulerDataAddress: 0x5600_003f_b8d0,
+                                    schedulerCountAddress: 0x5600_003f_b908, frameLayoutAddress: 0x5600_003f_b918,
+                                    dirtySchedulerDataAddress: 0x5600_003f_b8c8, dirtySchedulerCountAddress: 0x5600_003f_b8f8,
+                                    device: device, inode: inode)
 
     func apply(_ record: BEAMProcess = record, text: [Mapping]? = text, data: DataMapping? = bss,
                storage: RecordingStorage = RecordingStorage()) -> (BEAMLoader, RecordingStorage) {
@@ -56,6 +59,11 @@ import WireFormat
         #expect(process?.ranges_address == Self.record.rangesAddress)
         #expect(process?.atom_table_address == Self.record.atomTableAddress)
         #expect(process?.normal_exit_address == Self.record.normalExitAddress)
+        #expect(process?.scheduler_data_address == Self.record.schedulerDataAddress)
+        #expect(process?.scheduler_count_address == Self.record.schedulerCountAddress)
+        #expect(process?.frame_layout_address == Self.record.frameLayoutAddress)
+        #expect(process?.dirty_scheduler_data_address == Self.record.dirtySchedulerDataAddress)
+        #expect(process?.dirty_scheduler_count_address == Self.record.dirtySchedulerCountAddress)
         #expect(process?.layout == UInt32(BEAMLayout.layout(ertsMajor: 13)!.index))
         #expect(process?.instance == 1)
         // The same record again changes nothing.
@@ -83,6 +91,11 @@ import WireFormat
         ("an atom table whose segment pointer passes the end", with { $0.atomTableAddress = 0x5600_0043_ff90 }),
         ("the bottom continuation pointer outside the data", with { $0.normalExitAddress = 0x5600_0050_0000 }),
         ("an address that wraps", with { $0.normalExitAddress = .max - 3 }),
+        ("the schedulers' data pointer outside the data", with { $0.schedulerDataAddress = 0x5600_0000_2000 }),
+        ("a scheduler count past the mapping's end", with { $0.schedulerCountAddress = 0x5600_0043_fffc }),
+        ("the frame layout outside the data", with { $0.frameLayoutAddress = 0x5600_0050_0000 }),
+        ("the dirty schedulers' data outside the data", with { $0.dirtySchedulerDataAddress = 0x5600_0000_1000 }),
+        ("a dirty scheduler count past the mapping's end", with { $0.dirtySchedulerCountAddress = 0x5600_0043_fffc }),
     ])
     func refused(_ what: String, _ record: BEAMProcess) {
         let (loader, storage) = apply(record)

@@ -38,6 +38,45 @@ struct BEAMFrameMergeTests {
         #expect(BEAMFrameMerge.merge(erlang, leafPC: 0x7000_0100, into: kernelOnly, userStart: 1).count == 2)
     }
 
+    @Test func aCLeafKeepsItsCFramesWithTheErlangCallersRootwardOfThem() {
+        let symbolizer = Symbolizer(options: .init(debugDirectories: []), logger: testLogger())
+        symbolizer.apply(.beamFunction(Self.record(0x1000, "cleaf_truth", "reverse", 2)))
+        symbolizer.apply(.beamFunction(Self.record(0x2000, "cleaf_truth", "measure", 2)))
+        // The anchor (the JIT return address the native walk ended at), then the Erlang frames.
+        let walk = [BEAMFrame(codeInfo: BEAMFrame.anchorCodeInfo, pc: 0x7000_0900), BEAMFrame(codeInfo: 0x1000, pc: 0x1010),
+                    BEAMFrame(codeInfo: 0x2000, pc: 0x2020)]
+        // Kernel frame, two C frames, the JIT frame, and a word the native walk found past it.
+        let frames = [Self.kernel, Frame(type: .native, address: 0x5100, functionName: "lists_reverse_2"),
+                      Frame(type: .native, address: 0x5200, functionName: "beam_jit_call_bif"),
+                      Self.beam(nil, 0x7000_0900), Frame(type: .native, address: 0x5000, functionName: "process_main")]
+        let (merged, complete) = symbolizer.mergingBEAMFrames(walk, pid: 7, into: frames, userStart: 1)
+        #expect(merged.map { $0.functionName ?? "?" } == [
+            "asm_sysvec_apic_timer_interrupt", "lists_reverse_2", "beam_jit_call_bif", "cleaf_truth:reverse/2",
+            "cleaf_truth:measure/2",
+        ])
+        #expect(complete)
+        // Without a JIT frame in the native stack the Erlang frames go rootward of all of it.
+        let native = Array(frames[..<3])
+        #expect(symbolizer.mergingBEAMFrames(walk, pid: 7, into: native, userStart: 1).frames.count == 5)
+    }
+
+    @Test func aDirtySchedulersCLeafHasTheErlangCallersInPlaceOfTheThreadsStart() {
+        let symbolizer = Symbolizer(options: .init(debugDirectories: []), logger: testLogger())
+        symbolizer.apply(.beamFunction(Self.record(0x1000, "cleaf_truth", "reverse", 2)))
+        // A dirty scheduler's walk: the anchor has no JIT return address.
+        let walk = [BEAMFrame(codeInfo: BEAMFrame.anchorCodeInfo, pc: 0), BEAMFrame(codeInfo: 0x1000, pc: 0x1010)]
+        let frames = [Frame(type: .native, address: 0x5100, functionName: "erts_garbage_collect_nobump"),
+                      Frame(type: .native, address: 0x5200, functionName: "erts_execute_dirty_system_task"),
+                      Frame(type: .native, address: 0x5300, functionName: "erts_dirty_process_main"),
+                      Frame(type: .native, address: 0x5400, functionName: "start_thread"),
+                      Frame(type: .native, address: 0x5500, functionName: "clone3")]
+        let merged = symbolizer.mergingBEAMFrames(walk, pid: 7, into: frames, userStart: 0).frames
+        #expect(merged.map { $0.functionName ?? "?" } == [
+            "erts_garbage_collect_nobump", "erts_execute_dirty_system_task", "erts_dirty_process_main",
+            "cleaf_truth:reverse/2",
+        ])
+    }
+
     @Test func framesAreNamedFromFunctionRecordsPerProcess() {
         let symbolizer = Symbolizer(options: .init(debugDirectories: []), logger: testLogger())
         symbolizer.apply(.beamFunction(Self.record(0x1000, "known_truth", "alpha", 2)))

@@ -147,9 +147,14 @@ import Testing
         let records: [ControlRecord] = [
             .beamProcess(BEAMProcess(pid: 4242, ertsMajor: 13, activeCodeIndexAddress: 0x5555_5594_fa44,
                                      rangesAddress: 0x5555_5594_f9e0, atomTableAddress: 0x5555_5598_60c0,
-                                     normalExitAddress: 0x5555_5594_f4b0, device: 0xfe00, inode: 16_236_575)),
+                                     normalExitAddress: 0x5555_5594_f4b0, schedulerDataAddress: 0x5555_5594_e8d0,
+                                     schedulerCountAddress: 0x5555_5594_e908, frameLayoutAddress: 0x5555_5594_e918,
+                                     dirtySchedulerDataAddress: 0x5555_5594_e8c8, dirtySchedulerCountAddress: 0x5555_5594_e8f8,
+                                     device: 0xfe00, inode: 16_236_575)),
             .beamProcess(BEAMProcess(pid: -1, ertsMajor: .max, activeCodeIndexAddress: .max, rangesAddress: 0,
-                                     atomTableAddress: .max, normalExitAddress: 1, device: .max, inode: 0)),
+                                     atomTableAddress: .max, normalExitAddress: 1, schedulerDataAddress: .max,
+                                     schedulerCountAddress: 0, frameLayoutAddress: 2, dirtySchedulerDataAddress: 3,
+                                     dirtySchedulerCountAddress: .max, device: .max, inode: 0)),
         ]
         let bytes = encodeControl(records)
         for chunk in [1, 3, bytes.count] {

@@ -8,9 +8,12 @@
  * the VM with Erlang frames, and the share of each innermost function (by the function
  * records' names).
  *
- * usage: harness OBJECT WALKER_OBJECT PID ACTIVE,R,ATOMS,NORMAL_EXIT SECONDS LAYOUT_CSV
- *   (PID 0: name no process; the four addresses: the VM's, hex; LAYOUT_CSV: the layout's
- *    fields in struct order, as Sources/BEAMLayouts lists them)
+ * usage: harness OBJECT WALKER_OBJECT PID ADDRESSES SECONDS LAYOUT_CSV
+ *   (PID 0: name no process; ADDRESSES: record 31's nine, the VM's, hex, comma-separated:
+ *    the_active_code_index, r, erts_atom_table, beam_normal_exit, erts_aligned_scheduler_data,
+ *    erts_no_schedulers, erts_frame_layout, erts_aligned_dirty_cpu_scheduler_data,
+ *    erts_no_dirty_cpu_schedulers; LAYOUT_CSV: the layout's fields in struct order, as
+ *    Sources/BEAMLayouts lists them)
  */
 #include <stddef.h>
 #include <time.h>
@@ -59,9 +62,9 @@ int main(int argc, char **argv) {
     }
     argv++;
     unsigned pid = atoi(argv[2]);
-    unsigned long long address[4];
+    unsigned long long address[9];
     char *cursor = argv[3];
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 9; i++) {
         address[i] = strtoull(cursor, &cursor, 16);
         if (*cursor == ',') cursor++;
     }
@@ -69,13 +72,13 @@ int main(int argc, char **argv) {
     struct bpf_object *object = harness_load_sampler(argv[0]);
     harness_load_walker(object, argv[1], TANDEM_RUNTIME_BEAM);
 
-    /* The layout's fields in struct order: two u8, ten u16, five u8. */
+    /* The layout's fields in struct order: two u8, ten u16, five u8, eleven u16. */
     unsigned values[32];
     int count = 0;
     for (char *field = argv[5]; field && count < 32; field = strchr(field, ',') ? strchr(field, ',') + 1 : NULL)
         values[count++] = strtoul(field, 0, 0);
-    if (count != 17) {
-        fprintf(stderr, "harness: %d layout fields, not 17\n", count);
+    if (count != 28) {
+        fprintf(stderr, "harness: %d layout fields, not 28\n", count);
         return 1;
     }
     struct tandem_beam_layout layout = {
@@ -84,7 +87,10 @@ int main(int argc, char **argv) {
         .code_header_functions = values[7], .code_info_mfa = values[8], .index_table_segments = values[9],
         .atom_length = values[10], .atom_name = values[11], .atom_segment_shift = values[12],
         .atom_term_shift = values[13], .atom_tag_mask = values[14], .atom_tag = values[15],
-        .code_index_count = values[16],
+        .code_index_count = values[16], .code_header_line_table = values[17], .line_table_file_names = values[18],
+        .line_table_location_size = values[19], .line_table_locations = values[20], .line_table_functions = values[21],
+        .scheduler_data_size = values[22], .scheduler_registers = values[23], .scheduler_current_process = values[24],
+        .process_stop = values[25], .scheduler_thread = values[26], .process_instruction = values[27],
     };
     unsigned zero = 0;
     unsigned long long generation = 1;
@@ -92,7 +98,9 @@ int main(int argc, char **argv) {
     bpf_map_update_elem(bpf_object__find_map_fd_by_name(object, "beam_stream"), &zero, &generation, 0);
     struct tandem_beam_process process = { .active_code_index_address = address[0], .ranges_address = address[1],
                                            .atom_table_address = address[2], .normal_exit_address = address[3],
-                                           .instance = 1 };
+                                           .scheduler_data_address = address[4], .scheduler_count_address = address[5],
+                                           .frame_layout_address = address[6], .dirty_scheduler_data_address = address[7],
+                                           .dirty_scheduler_count_address = address[8], .instance = 1 };
     if (pid) harness_follow(object, "beam_processes", pid, &process, TANDEM_RUNTIME_BEAM);
 
     struct bpf_program *program = bpf_object__find_program_by_name(object, "tandem_sample");

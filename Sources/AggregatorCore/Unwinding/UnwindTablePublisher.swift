@@ -347,6 +347,11 @@ public final class UnwindTablePublisher {
                                               rangesAddress: machine.rangesAddress &+ bias,
                                               atomTableAddress: machine.atomTableAddress &+ bias,
                                               normalExitAddress: machine.normalExitAddress &+ bias,
+                                              schedulerDataAddress: machine.schedulerDataAddress &+ bias,
+                                              schedulerCountAddress: machine.schedulerCountAddress &+ bias,
+                                              frameLayoutAddress: machine.frameLayoutAddress &+ bias,
+                                              dirtySchedulerDataAddress: machine.dirtySchedulerDataAddress &+ bias,
+                                              dirtySchedulerCountAddress: machine.dirtySchedulerCountAddress &+ bias,
                                               device: device, inode: inode))
             description = "ERTS \(machine.ertsVersion) in \(path): walking the Erlang frames of its processes"
         case .hotspot(let runtime):
