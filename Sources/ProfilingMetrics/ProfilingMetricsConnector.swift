@@ -80,7 +80,7 @@ public final class ProfilingMetricsConnector {
     /// In front of `classificationCache`: by the frame's `FrameNames` identity and type.
     private var classificationSlots: [(names: FrameNames?, ordinal: UInt8, set: UInt32)] =
         Array(repeating: (nil, 0, 0), count: ProfilingMetricsConnector.classificationSlotCount)
-    private static let classificationSlotCount = 1 << 14
+    private static let classificationSlotCount = 1 << 16
     private var customCache: [String: [UInt32]] = [:]
     private static let none = UInt32.max
 
