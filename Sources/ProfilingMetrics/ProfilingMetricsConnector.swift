@@ -77,6 +77,10 @@ public final class ProfilingMetricsConnector {
     private var emittedKernelSamples: [KernelStackClassification: Int64] = [:]
     private var shlibCache: [String: UInt32] = [:]
     private var classificationCache: [[String: UInt32]]  // by frame type ordinal; `none` = unclassified
+    /// In front of `classificationCache`: by the frame's `FrameNames` identity and type.
+    private var classificationSlots: [(names: FrameNames?, ordinal: UInt8, set: UInt32)] =
+        Array(repeating: (nil, 0, 0), count: ProfilingMetricsConnector.classificationSlotCount)
+    private static let classificationSlotCount = 1 << 16
     private var customCache: [String: [UInt32]] = [:]
     private static let none = UInt32.max
 
@@ -104,8 +108,8 @@ public final class ProfilingMetricsConnector {
         var attributeSet: UInt32
     }
 
-    /// The gauge contributions of one stack, cached by its frames' addresses
-    /// and types and verified by their types and names. `frames` is the sample's
+    /// The gauge contributions of one stack, cached by its frames' names (`FrameNames`
+    /// identity) and types and verified by them. `frames` is the sample's
     /// own array, shared with the symbolizer's stack cache rather than copied.
     private struct GaugeCacheEntry {
         var frames: [Frame]
@@ -347,22 +351,25 @@ public final class ProfilingMetricsConnector {
         return window
     }
 
-    /// The gauge contributions of a stack, from the per-stack cache when the
-    /// same frames (same addresses, types and names) were seen before.
+    /// The gauge contributions of a stack, from the per-stack cache when the same
+    /// frames (same types and names) were seen before. The key is the frames' types and
+    /// `FrameNames` identities, not their addresses: the symbolizer shares one instance
+    /// per symbol, so that a stack run by many processes of a binary (each at its own
+    /// addresses) is one entry.
     private func gaugeEntry(of frames: [Frame]) -> GaugeCacheEntry {
-        var hash: UInt64 = 0x84222325cbf29ce4
-        for frame in frames {
-            hash = (hash ^ frame.address ^ UInt64(Self.ordinal(frame.type)) << 58) &* 0x0000_0100_0000_01b3
-            hash ^= hash >> 29
-        }
-        if let entry = gaugeCache[hash], entry.frames.count == frames.count {
-            var same = true
-            for position in 0..<frames.count where entry.frames[position].type != frames[position].type
-                || entry.frames[position].functionName != frames[position].functionName {
-                same = false
-                break
+        // Frames are read in place: iterating the array would copy (retain) each one.
+        let hash = frames.withUnsafeBufferPointer { buffer in
+            var hash: UInt64 = 0x84222325cbf29ce4
+            for position in buffer.indices {
+                let names = UInt64(UInt(bitPattern: Unmanaged.passUnretained(buffer[position].names).toOpaque()))
+                hash = (hash ^ names ^ UInt64(Self.ordinal(buffer[position].type)) << 58) &* 0x0000_0100_0000_01b3
+                hash ^= hash >> 29
             }
-            if same { return entry }
+            return hash
+        }
+        if let entry = gaugeCache[hash], entry.frames.count == frames.count,
+           Self.sameFunctions(entry.frames, frames, count: frames.count, all: true) {
+            return entry
         }
         // A stack has few distinct series (frame types, classes): a linear search of
         // them costs less than hashing each frame's series into a dictionary.
@@ -375,37 +382,79 @@ public final class ProfilingMetricsConnector {
             }
             gauges.append((series, 1))
         }
-        if frameTypeEnabled {
-            for frame in frames {
-                count(Self.series(metric: Self.frameTypeIndex,
-                                  attributes: frameTypeAttributeSets[Self.ordinal(frame.type)]))
-            }
-        }
-        if classificationEnabled {
-            for frame in frames {
-                switch frame.type {
-                case .go, .jvm, .native, .rust, .cpython: break
-                default: continue
-                }
-                let set = frame.functionName.map { classificationSet(of: $0, type: frame.type, sourceFile: frame.interpretedSourceFile) }
-                    ?? Self.none
-                if set != Self.none {
-                    count(Self.series(metric: Self.classificationIndex, attributes: set))
-                } else if frame.type == .go || frame.type == .jvm {
-                    unclassified += 1
+        frames.withUnsafeBufferPointer { frames in
+            if frameTypeEnabled {
+                for position in frames.indices {
+                    count(Self.series(metric: Self.frameTypeIndex,
+                                      attributes: frameTypeAttributeSets[Self.ordinal(frames[position].type)]))
                 }
             }
-        }
-        if customEnabled {
-            for frame in frames {
-                guard let name = frame.functionName else { continue }
-                for set in customSets(of: name) { count(Self.series(metric: Self.customIndex, attributes: set)) }
+            if classificationEnabled {
+                for position in frames.indices {
+                    let type = frames[position].type
+                    switch type {
+                    case .go, .jvm, .native, .rust, .cpython: break
+                    default: continue
+                    }
+                    let set = classificationSet(of: frames[position])
+                    if set != Self.none {
+                        count(Self.series(metric: Self.classificationIndex, attributes: set))
+                    } else if type == .go || type == .jvm {
+                        unclassified += 1
+                    }
+                }
+            }
+            if customEnabled {
+                for position in frames.indices {
+                    guard let name = frames[position].names.functionName else { continue }
+                    for set in customSets(of: name) { count(Self.series(metric: Self.customIndex, attributes: set)) }
+                }
             }
         }
         let entry = GaugeCacheEntry(frames: frames, gauges: gauges, unclassifiedFrames: unclassified)
         if gaugeCache.count >= Self.stackCacheLimit { gaugeCache.removeAll() }
         gaugeCache[hash] = entry
         return entry
+    }
+
+    /// Whether the first `count` frames of `cached` and `frames` have the same function
+    /// names (with `all`: the same types and all names): at once when they are the same
+    /// array (a stack the symbolizer cached; `cached`, held by a cache entry, cannot have
+    /// been freed and its storage reused), else frame by frame, by the names' identity
+    /// before their text.
+    private static func sameFunctions(_ cached: [Frame], _ frames: [Frame], count: Int, all: Bool) -> Bool {
+        guard cached.count >= count, frames.count >= count else { return false }
+        return cached.withUnsafeBufferPointer { old in
+            frames.withUnsafeBufferPointer { new in
+                if old.baseAddress == new.baseAddress { return true }
+                for position in 0..<count {
+                    if all, old[position].type != new[position].type { return false }
+                    // Identities first, without retaining the names.
+                    if ObjectIdentifier(old[position].names) == ObjectIdentifier(new[position].names) { continue }
+                    let (a, b) = (old[position].names, new[position].names)
+                    if all ? a != b : a.functionName != b.functionName { return false }
+                }
+                return true
+            }
+        }
+    }
+
+    /// The `samples.classification` attribute set of a frame (`none` when unclassified):
+    /// from a direct-mapped cache by its names' identity (the symbolizer shares one
+    /// `FrameNames` per symbol), else by its function name and source file.
+    private func classificationSet(of frame: borrowing Frame) -> UInt32 {
+        let names = frame.names
+        guard let name = names.functionName else { return Self.none }
+        let ordinal = UInt8(Self.ordinal(frame.type))
+        let bits = UInt(bitPattern: Unmanaged.passUnretained(names).toOpaque())
+        let slot = Int(truncatingIfNeeded: (bits >> 4 ^ bits >> 17 ^ UInt(ordinal) &* 0x9E37) & UInt(Self.classificationSlotCount - 1))
+        if let held = classificationSlots[slot].names, held === names, classificationSlots[slot].ordinal == ordinal {
+            return classificationSlots[slot].set
+        }
+        let set = classificationSet(of: name, type: frame.type, sourceFile: frame.type.isMachineCode ? nil : names.sourceFile)
+        // The slot holds the names: their address cannot be reused while it is cached.
+        classificationSlots[slot] = (names, ordinal, set)
+        return set
     }
 
     private func classificationSet(of name: String, type: FrameType, sourceFile: String?) -> UInt32 {
@@ -475,13 +524,9 @@ public final class ProfilingMetricsConnector {
             hash ^= hash >> 29
             count += 1
         }
-        if let entry = kernelStackCache[hash], entry.count == count {
-            var same = true
-            for position in 0..<count where entry.frames[position].functionName != frames[position].functionName {
-                same = false
-                break
-            }
-            if same { return entry.attributeSet }
+        if let entry = kernelStackCache[hash], entry.count == count,
+           Self.sameFunctions(entry.frames, frames, count: count, all: false) {
+            return entry.attributeSet
         }
         let names = frames.prefix(count).map(\.functionName)
         let classification = KernelClassifier.classify(functionNames: names)

@@ -24,6 +24,8 @@ public final class OpenFile: Sendable {
     public let inode: UInt64
     public let size: Int64
     public let modificationTime: Int
+    /// What `fstat` said of it, to tell it again without opening it (`FileStamp.of(path:)`).
+    public let stamp: FileStamp
 
     private init(descriptor: consuming FileDescriptor, path: String, status: stat) {
         self.descriptor = descriptor
@@ -32,6 +34,7 @@ public final class OpenFile: Sendable {
         self.inode = UInt64(status.st_ino)
         self.size = Int64(status.st_size)
         self.modificationTime = Int(status.st_mtim.tv_sec)
+        self.stamp = FileStamp(status)
     }
 
     /// Opens `path` for reading if it is a regular file, without opening anything else.
@@ -131,4 +134,35 @@ public enum FileOpenError: Error, Sendable, Hashable, CustomStringConvertible {
 func readTextFile(_ path: String, limit: Int = 64 << 20) -> String? {
     guard case .success(let file) = OpenFile.open(path), let bytes = file.readAll(limit: limit) else { return nil }
     return String(decoding: bytes, as: UTF8.self)
+}
+
+/// A file's identity and the `stat` fields its content cannot change without changing:
+/// device, inode, size, and the modification and status-change times to the nanosecond.
+/// Two equal stamps are the same file, unchanged, for a cache of what was read from it
+/// (an inode reused by a new file, or a file rewritten in place, has other times).
+public struct FileStamp: Hashable, Sendable {
+    let device: UInt64
+    let inode: UInt64
+    let size: Int64
+    let modified: Int
+    let modifiedNanoseconds: Int
+    let changed: Int
+    let changedNanoseconds: Int
+
+    init(_ status: stat) {
+        device = UInt64(status.st_dev)
+        inode = UInt64(status.st_ino)
+        size = Int64(status.st_size)
+        modified = Int(status.st_mtim.tv_sec)
+        modifiedNanoseconds = Int(status.st_mtim.tv_nsec)
+        changed = Int(status.st_ctim.tv_sec)
+        changedNanoseconds = Int(status.st_ctim.tv_nsec)
+    }
+
+    /// The stamp of the file at `path`, without opening it (`open(O_PATH)` and `fstat`:
+    /// no device driver's `open`, no wait for a FIFO's writer); nil if it cannot be had.
+    public static func of(path: String) -> FileStamp? {
+        guard let located = try? FileDescriptor.openPath(path), let status = try? located.status() else { return nil }
+        return FileStamp(status)
+    }
 }

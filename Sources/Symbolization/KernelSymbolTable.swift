@@ -1,3 +1,4 @@
+import Profiles
 import WireFormat
 
 /// The kernel's text symbols (from the streamed /proc/kallsyms) and module
@@ -18,9 +19,10 @@ struct KernelSymbolTable {
     private var moduleIndex: [String: UInt32] = [:]
     /// Bytes of `moduleList`, counted with the names against the limit.
     private var moduleNameBytes = 0
-    /// Names already looked up, by offset in `names`: every cached stack through a
-    /// function shares one String instead of holding its own copy.
-    private var nameCache: [UInt32: String] = [:]
+    /// The frame names of symbols already looked up, by offset in `names`: every frame
+    /// of a function shares one `FrameNames` (its name and module) instead of holding
+    /// its own copies. At most one per symbol held.
+    private var namesCache: [UInt32: FrameNames] = [:]
 
     var count: Int { starts.count + pending.count }
     var moduleCount: Int { moduleRanges.count }
@@ -31,7 +33,7 @@ struct KernelSymbolTable {
         moduleIndices = []
         names = []
         pending = []
-        nameCache = [:]
+        namesCache = [:]
     }
 
     /// Average bytes of name allowed per symbol of the limit (kallsyms names average
@@ -125,15 +127,17 @@ struct KernelSymbolTable {
         }
     }
 
-    private mutating func name(at index: Int) -> String {
+    /// The shared names of the symbol at `index` in `module` (its module's name, the
+    /// same for every address of the symbol).
+    private mutating func frameNames(at index: Int, module: String?) -> FrameNames {
         let offset = nameOffsets[index]
-        if let cached = nameCache[offset] { return cached }
+        if let cached = namesCache[offset], cached.mappingPath == module { return cached }
         let start = Int(offset)
         let end = names[start...].firstIndex(of: 0) ?? names.count
-        let name = String(decoding: names[start..<end], as: UTF8.self)
-        // Names of up to 15 bytes are stored inline in the String: nothing to share.
-        if end - start > 15 { nameCache[offset] = name }
-        return name
+        let named = FrameNames(functionName: String(decoding: names[start..<end], as: UTF8.self), mappingPath: module,
+                               sourceFile: nil)
+        namesCache[offset] = named
+        return named
     }
 
     private func moduleName(at index: Int) -> String? {
@@ -151,9 +155,11 @@ struct KernelSymbolTable {
         return moduleRanges[low - 1]
     }
 
-    /// The symbol at or before `address` (kallsyms has no sizes: a symbol ends where
-    /// the next begins). In a module's range only that module's symbols count.
-    mutating func lookup(_ address: UInt64) -> (name: String?, module: String?) {
+    /// The names of the symbol at or before `address` (kallsyms has no sizes: a symbol
+    /// ends where the next begins), shared by every lookup of that symbol; only the
+    /// module's name (or none) when no symbol covers it. In a module's range only that
+    /// module's symbols count.
+    mutating func lookup(_ address: UInt64) -> FrameNames {
         mergePending()
         let module = self.module(containing: address)
         var low = 0
@@ -163,16 +169,16 @@ struct KernelSymbolTable {
             if starts[middle] <= address { low = middle + 1 } else { high = middle }
         }
         let moduleName = module.map { bracketed($0.name) }
-        guard low > 0 else { return (nil, moduleName) }
+        guard low > 0 else { return .of(functionName: nil, mappingPath: moduleName, sourceFile: nil) }
         let index = low - 1
         if let module {
-            guard starts[index] >= module.start else { return (nil, moduleName) }
-            return (name(at: index), moduleName)
+            guard starts[index] >= module.start else { return .of(functionName: nil, mappingPath: moduleName, sourceFile: nil) }
+            return frameNames(at: index, module: moduleName)
         }
         // Past the last symbol of the core kernel and outside any module: unknown.
         if index == starts.count - 1 && moduleIndices[index] == 0 && address - starts[index] > 1 << 20 {
-            return (nil, nil)
+            return .none
         }
-        return (name(at: index), self.moduleName(at: index))
+        return frameNames(at: index, module: self.moduleName(at: index))
     }
 }

@@ -44,6 +44,9 @@ final class ObjectFile {
     var lineSources: [OpenFile] = []
     /// The source lines, once read (`SourceLineReader`).
     var lines: SourceLineState = .pending
+    /// The stamp of the file it was read from (nil for in-memory images): a mapping of a
+    /// path with the same stamp is this file, unchanged, without reading it again.
+    var stamp: FileStamp?
 
     init(buildID: [UInt8]?, segments: [LoadSegment], symbols: SymbolTable, runtime: FileRuntime, symbolSource: SymbolSource) {
         self.buildID = buildID

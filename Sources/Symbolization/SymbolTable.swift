@@ -1,3 +1,5 @@
+import Profiles
+
 /// The function symbols of one ELF file, sorted by address for binary search.
 ///
 /// A symbol costs 10 bytes here: its start (32 bits from the lowest, when the
@@ -21,7 +23,9 @@ final class SymbolTable {
     private let nameOffsets: [UInt32]
     private let sources: [NameSource]
     private let sourceBases: [UInt64]
-    private var demangled: [Int: DemangledName] = [:]
+    /// Names looked up, by symbol index: the display name, and the frame names last given
+    /// with it (shared by every frame of the symbol in the same file path and source file).
+    private var demangled: [Int: (name: DemangledName, frame: FrameNames?)] = [:]
 
     convenience init(symbols: [RawSymbol]) {
         self.init(sets: [SymbolSet(symbols)])
@@ -146,10 +150,25 @@ final class SymbolTable {
 
     /// The symbol's display name; nil if its file can no longer be read.
     func name(at index: Int, demangling: Bool) -> DemangledName? {
-        if let cached = demangled[index] { return cached }
+        if let cached = demangled[index] { return cached.name }
         guard let raw = rawName(at: index) else { return nil }
         let name = demangling ? Demangler.demangle(raw) : DemangledName(name: raw, language: .unmangled)
-        demangled[index] = name
+        demangled[index] = (name, nil)
         return name
+    }
+
+    /// The names of a frame of the symbol at `index` in the file mapped at `mappingPath`,
+    /// the same instance as the last lookup's when the path and source file are the same
+    /// (one dictionary lookup, as `name(at:demangling:)`); nil if the file can no longer be read.
+    func frameNames(at index: Int, demangling: Bool, mappingPath: String,
+                    sourceFile: String?) -> (names: FrameNames, language: SymbolLanguage)? {
+        if let cached = demangled[index], let frame = cached.frame, frame.mappingPath == mappingPath,
+           frame.sourceFile == sourceFile {
+            return (frame, cached.name.language)
+        }
+        guard let name = name(at: index, demangling: demangling) else { return nil }
+        let names = FrameNames(functionName: name.name, mappingPath: mappingPath, sourceFile: sourceFile)
+        demangled[index] = (name, names)
+        return (names, name.language)
     }
 }

@@ -44,7 +44,9 @@ public final class Symbolizer {
     private let failureLog = RateLimitedLog(what: "unreadable files")
     private static let fullyLoggedFailures = 32
     private var useTick: UInt64 = 0
-    private var internedPaths: [String: String] = [:]
+    /// Paths of processes and mappings, each with the names of a frame in it without a
+    /// symbol: one copy per path. At most 100,000 (then emptied).
+    private var internedPaths: [String: FrameNames] = [:]
 
     /// Where files no path opens may come from (the connection's descriptors from the
     /// sampler); nil for a capture or replay, whose files are only read by path.
@@ -275,7 +277,7 @@ public final class Symbolizer {
             kept.removeSubrange(room...)
         }
         mappingCount -= process.mappings.count
-        process.mappings = kept.map { previous[$0] ?? MappingState(mapping: $0, path: intern($0.path)) }
+        process.mappings = kept.map { previous[$0] ?? MappingState(mapping: $0, names: pathNames($0.path)) }
         mappingCount += process.mappings.count
         process.jitRuntime = nil
         process.generation = newGeneration()
@@ -609,10 +611,17 @@ public final class Symbolizer {
     }
 
     private func intern(_ path: String) -> String {
+        pathNames(path).mappingPath ?? path
+    }
+
+    /// The names of a frame in the file at `path` that no symbol names: one instance
+    /// (and one copy of the path) for every mapping of it.
+    private func pathNames(_ path: String) -> FrameNames {
         if let existing = internedPaths[path] { return existing }
         if internedPaths.count > 100_000 { internedPaths.removeAll() }
-        internedPaths[path] = path
-        return path
+        let names = FrameNames(functionName: nil, mappingPath: path, sourceFile: nil)
+        internedPaths[path] = names
+        return names
     }
 
     private func unknownComm(_ pid: Int32) -> String { pid == 0 ? "swapper" : "pid \(pid)" }
@@ -866,11 +875,11 @@ public final class Symbolizer {
         for (position, address) in stack.enumerated() {
             // Past the leaf, addresses are return addresses: the call is the byte before.
             let lookup = position == 0 ? address : address &- 1
-            let symbol = kernelSymbols.lookup(lookup)
+            let names = kernelSymbols.lookup(lookup)
             if !namedBefore {
-                if symbol.name != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
+                if names.functionName != nil { statistics.framesResolved += 1 } else { statistics.framesUnresolved += 1 }
             }
-            frames.append(Frame(type: .kernel, address: address, functionName: symbol.name, mappingPath: symbol.module))
+            frames.append(Frame(type: .kernel, address: address, names: names))
         }
         if id != 0, !namedBefore { namedKernelStacks[id] = true }
     }
@@ -910,7 +919,7 @@ public final class Symbolizer {
         case .anonymous:
             return jitFrame(process: process, pid: pid, address: address, lookup: lookup, inMapping: true)
         case .pseudo:
-            return (Frame(type: .native, address: address, mappingPath: mapping.path,
+            return (Frame(type: .native, address: address, names: mapping.names,
                           fileOffset: address &- mapping.mapping.start &+ mapping.mapping.fileOffset), true)
         case .vdso, .file:
             let fileOffset = address &- mapping.mapping.start &+ mapping.mapping.fileOffset
@@ -920,10 +929,10 @@ public final class Symbolizer {
             case .loaded(let loaded):
                 object = loaded
             case .unavailable:
-                return (Frame(type: .native, address: address, mappingPath: mapping.path, fileOffset: fileOffset), true)
+                return (Frame(type: .native, address: address, names: mapping.names, fileOffset: fileOffset), true)
             case .awaited:
                 // Not cached: a later sample may name it with the descriptor.
-                return (Frame(type: .native, address: address, mappingPath: mapping.path, fileOffset: fileOffset), false)
+                return (Frame(type: .native, address: address, names: mapping.names, fileOffset: fileOffset), false)
             }
             let fileType: FrameType = switch object.runtime {
             case .go: .go
@@ -933,18 +942,19 @@ public final class Symbolizer {
             guard let virtualAddress = object.virtualAddress(fileOffset: lookupOffset),
                   let index = object.symbols.index(covering: virtualAddress)
             else {
-                return (Frame(type: fileType, address: address, mappingPath: mapping.path, fileOffset: fileOffset), true)
+                return (Frame(type: fileType, address: address, names: mapping.names, fileOffset: fileOffset), true)
             }
-            guard let name = object.symbols.name(at: index, demangling: options.demangle && object.runtime != .go) else {
-                // The file became unreadable after its symbols were loaded: counted, kept as file+offset.
-                statistics.unreadableSymbolNames += 1
-                return (Frame(type: fileType, address: address, mappingPath: mapping.path, fileOffset: fileOffset), true)
-            }
-            let type: FrameType = name.language == .rust ? .rust : fileType
             // The line of the same address the name came from (the call, for a return address).
             let source = options.sourceLines ? sourceLocation(in: object, virtualAddress: virtualAddress) : nil
-            return (Frame(type: type, address: address, functionName: name.name, mappingPath: mapping.path,
-                          fileOffset: fileOffset, sourceFile: source?.file, sourceLine: source?.line ?? 0), true)
+            guard let named = object.symbols.frameNames(at: index, demangling: options.demangle && object.runtime != .go,
+                                                        mappingPath: mapping.path, sourceFile: source?.file) else {
+                // The file became unreadable after its symbols were loaded: counted, kept as file+offset.
+                statistics.unreadableSymbolNames += 1
+                return (Frame(type: fileType, address: address, names: mapping.names, fileOffset: fileOffset), true)
+            }
+            let type: FrameType = named.language == .rust ? .rust : fileType
+            return (Frame(type: type, address: address, names: named.names, fileOffset: fileOffset,
+                          sourceLine: source?.line ?? 0), true)
         }
     }
 
@@ -1067,6 +1077,15 @@ public final class Symbolizer {
             reasons = [awaited.reasons]
         } else {
             let candidates = rootPrefix.isEmpty ? [filePath] : [rootPrefix + filePath, filePath]
+            // A file read before, unchanged at its path (same inode, size and times): no
+            // need to open it and read its build id again (each new process maps its files anew).
+            if let cached = objectFiles[key], let stamp = cached.stamp,
+               candidates.contains(where: { FileStamp.of(path: $0) == stamp }) {
+                statistics.fileCacheHits += 1
+                useTick += 1
+                cached.lastUse = useTick
+                return .loaded(cached)
+            }
             for candidate in candidates {
                 switch OpenFile.open(candidate) {
                 case .success(let file):
@@ -1098,6 +1117,7 @@ public final class Symbolizer {
             // (device, inode) can be reused by a new file: the build id tells.
             if cached.buildID == nil || cached.buildID == ELFReader.buildID(file: file) {
                 statistics.fileCacheHits += 1
+                cached.stamp = file.stamp
                 useTick += 1
                 cached.lastUse = useTick
                 return .loaded(cached)
@@ -1116,6 +1136,7 @@ public final class Symbolizer {
                                          warnings: &warnings)
             statistics.filesLoaded += 1
             object.fileID = FileID.of(file)
+            object.stamp = file.stamp
             statistics.filesBySymbolSource[object.symbolSource, default: 0] += 1
             logger.debug("loaded symbols", metadata: [
                 "file": "\(path)", "symbols": "\(object.symbols.count)", "source": "\(object.symbolSource.rawValue)",
@@ -1353,11 +1374,15 @@ enum ObjectResolution {
 final class MappingState {
     let mapping: Mapping
     let path: String
+    /// The names of a frame in this mapping that no symbol names (its path alone).
+    let names: FrameNames
     let kind: MappingKind
     var object: ObjectResolution = .unresolved
 
-    init(mapping: Mapping, path: String) {
+    init(mapping: Mapping, names: FrameNames) {
         self.mapping = mapping
+        self.names = names
+        let path = names.mappingPath ?? ""
         self.path = path
         if path.isEmpty || path.hasPrefix("[anon") || path.hasPrefix("/memfd:") || path == "[heap]" || path == "[stack]" {
             kind = .anonymous
@@ -1459,7 +1484,8 @@ struct TwoGenerationCache<Key: Hashable, Value> {
             young[key] = newValue
             if young.count >= generationCapacity {
                 old = young
-                young = [:]
+                // Sized for a whole generation: growing by doubling rehashes it each time.
+                young = Dictionary(minimumCapacity: generationCapacity)
             }
         }
     }
