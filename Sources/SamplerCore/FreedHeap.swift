@@ -1,16 +1,20 @@
 import CTandemMalloc
 
-/// glibc keeps what a program frees for its next allocations, so the sampler's heap stays
-/// at its high-water mark: the start-up reads (/proc/kallsyms, the /proc scan), each
-/// stream's start-of-stream snapshot and each batch of unwind tables leave megabytes free
-/// but resident (8 MiB at 99 Hz on a Debian host). The live set is small and steady, so
-/// what is free beyond `threshold` goes back to the system.
-enum FreedHeap {
-    /// Free heap bytes (`mallinfo2(3)`'s `fordblks`) above which `releaseIfLarge()` trims.
-    static let threshold = 1 << 20
+/// glibc keeps what a program frees, so the sampler's heap stays at its high-water mark (the
+/// start-up reads, each stream's snapshot, each batch of unwind tables: 8 MiB at 99 Hz on a
+/// Debian host). `malloc_trim` gives it back but leaves it free in glibc's count, so a trim is
+/// due only when the free total grew by 1 MiB since the last: trimming the same pages
+/// every time would fault them in again at the next allocations.
+struct FreedHeap {
+    /// The free total (`mallinfo2(3)`'s `fordblks`) after the last trim, lowered as it is reused.
+    private var freeAfterTrim = 0
 
-    /// `malloc_trim(3)` when more than `threshold` bytes are free; otherwise one `mallinfo2(3)`.
-    static func releaseIfLarge() {
-        if Int(mallinfo2().fordblks) > threshold { _ = malloc_trim(0) }
+    /// `malloc_trim(3)` when due; otherwise one `mallinfo2(3)`.
+    mutating func releaseIfGrown() {
+        let free = Int(mallinfo2().fordblks)
+        freeAfterTrim = min(freeAfterTrim, free)
+        guard free > freeAfterTrim + 1 << 20 else { return }
+        _ = malloc_trim(0)
+        freeAfterTrim = Int(mallinfo2().fordblks)
     }
 }

@@ -21,6 +21,7 @@ public final class Sampler {
     private var kernelSymbols = EncodedKernelSymbols.empty
     private var kernelModules: [KernelModule] = []
     private var sampledCPUs: [Int] = []
+    private var freedHeap = FreedHeap()
     private var reportedUnsampledCPUs: Set<Int> = []
     private var bpf: BPFSampler?
     private var counters = Counters()
@@ -116,10 +117,8 @@ public final class Sampler {
             "processes": "\(processes.count)", "kernel_symbols": "\(kernelSymbols.count)",
             "destination": "\(configuration.destination)",
         ])
-        FreedHeap.releaseIfLarge()
 
         let end = configuration.durationSeconds.map { start &+ UInt64($0 * 1e9) } ?? UInt64.max
-        let interval = UInt64(configuration.drainIntervalMilliseconds) * 1_000_000
         let statisticsInterval = UInt64(configuration.statisticsIntervalMilliseconds) * 1_000_000
         var nextStatistics = start &+ statisticsInterval
         var nextCPUCheck = start &+ Self.cpuCheckInterval
@@ -131,7 +130,7 @@ public final class Sampler {
             if tickStart >= nextStatistics {
                 nextStatistics = tickStart &+ statisticsInterval
                 output.appendState(.statistics(statistics(now: tickStart)))
-                FreedHeap.releaseIfLarge()
+                freedHeap.releaseIfGrown()
             }
             if tickStart >= nextCPUCheck {
                 nextCPUCheck = tickStart &+ Self.cpuCheckInterval
@@ -141,7 +140,7 @@ public final class Sampler {
             // A capture file that cannot be written: stop rather than sample for nothing.
             if output.failure != nil { break }
             if HostFacts.monotonicNanoseconds() >= end { break }
-            if waitForSignal(signals, until: min(end, tickStart &+ interval)) {
+            if waitForSignal(signals, until: min(end, tickStart &+ UInt64(configuration.drainIntervalMilliseconds) * 1_000_000)) {
                 reason = .shutdown
                 logger.info("termination signal received")
                 break
