@@ -189,6 +189,10 @@ public enum FrameClassification {
                                                          "init", "materializeForSet"]
 
     private static func swiftNamespace(of name: Substring) -> String? {
+        // A Swift function name has an argument list or an accessor's ` : `; what follows
+        // only ever keeps parts of the name, so a name with neither (a C symbol: most
+        // native frames) is not one, found without the prefix and extension searches.
+        guard name.utf8.contains(UInt8(ascii: "(")) || name.utf8.contains(UInt8(ascii: ":")) else { return nil }
         var text = withoutExtensionContexts(name)
         // Closures and specializations name their enclosing function after ` in ` / ` of `.
         var changed = true

@@ -384,9 +384,27 @@ public final class ProfilingMetricsConnector {
         }
         frames.withUnsafeBufferPointer { frames in
             if frameTypeEnabled {
-                for position in frames.indices {
-                    count(Self.series(metric: Self.frameTypeIndex,
-                                      attributes: frameTypeAttributeSets[Self.ordinal(frames[position].type)]))
+                // Counted by type first (a stack has one to a few types), then one series per
+                // type in the order the types first appear, as counting each frame's would.
+                let frameTypeAttributeSets = frameTypeAttributeSets
+                withUnsafeTemporaryAllocation(of: Int64.self, capacity: Self.frameTypes.count) { counts in
+                    counts.initialize(repeating: 0)
+                    withUnsafeTemporaryAllocation(of: Int.self, capacity: Self.frameTypes.count) { order in
+                        var types = 0
+                        for position in frames.indices {
+                            let ordinal = Self.ordinal(frames[position].type)
+                            if counts[ordinal] == 0 {
+                                order[types] = ordinal
+                                types += 1
+                            }
+                            counts[ordinal] += 1
+                        }
+                        for position in 0..<types {
+                            let ordinal = order[position]
+                            gauges.append((Self.series(metric: Self.frameTypeIndex, attributes: frameTypeAttributeSets[ordinal]),
+                                           counts[ordinal]))
+                        }
+                    }
                 }
             }
             if classificationEnabled {
@@ -448,9 +466,8 @@ public final class ProfilingMetricsConnector {
         let ordinal = UInt8(Self.ordinal(frame.type))
         let bits = UInt(bitPattern: Unmanaged.passUnretained(names).toOpaque())
         let slot = Int(truncatingIfNeeded: (bits >> 4 ^ bits >> 17 ^ UInt(ordinal) &* 0x9E37) & UInt(Self.classificationSlotCount - 1))
-        if let held = classificationSlots[slot].names, held === names, classificationSlots[slot].ordinal == ordinal {
-            return classificationSlots[slot].set
-        }
+        let cached = classificationSlots[slot]
+        if let held = cached.names, held === names, cached.ordinal == ordinal { return cached.set }
         let set = classificationSet(of: name, type: frame.type, sourceFile: frame.type.isMachineCode ? nil : names.sourceFile)
         // The slot holds the names: their address cannot be reused while it is cached.
         classificationSlots[slot] = (names, ordinal, set)

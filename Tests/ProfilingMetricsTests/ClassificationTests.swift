@@ -108,6 +108,8 @@ struct FrameClassificationTests {
         // No namespace.
         ("main", nil), ("malloc", nil), ("__memcpy_avx_unaligned_erms", nil), ("foo.cold", nil),
         ("foo.part.0", nil), ("foo(int)", nil), ("foo(int) [clone .cold]", nil),
+        // Neither an argument list nor an accessor: not a Swift function (found by the first scan).
+        ("MyApp.Server.value", nil), ("merged MyApp.run", nil), ("static MyApp.Server.shared", nil),
     ] as [(String, String?)])
     func native(name: String, expected: String?) {
         #expect(FrameClassification.classify(functionName: name, type: .native) == expected)

@@ -237,6 +237,26 @@ struct ConnectorGaugeTests {
         #expect(points.allSatisfy { $0.metric == "samples.frame_type" })
     }
 
+    @Test("samples.frame_type: types interleaved in a stack, every type, counted per type")
+    func frameTypeInterleaved() throws {
+        let connector = try connector(settings("by_frametype: true"))
+        // Every type once, native and go twice more, between the others: native 3, go 3, others 1.
+        var frames = [kernel("schedule", 1), frame(.native, "n"), frame(.go, "main.g"), frame(.jvm, "J.m"),
+                      frame(.native, "n"), frame(.go, "main.g")]
+        frames += FrameType.allCases.filter { $0 != .kernel && $0 != .jvm }.map { frame($0, "f") }
+        connector.add(sample(frames))
+        connector.add(sample(frames))
+        let points = points(connector.finish())
+        for type in FrameType.allCases {
+            let expected: Int64 = switch type {
+            case .native, .go: 6
+            default: 2
+            }
+            #expect(total(points, "samples.frame_type", typeUnit.merging(["frame_type": type.rawValue]) { a, _ in a }) == expected,
+                    "\(type)")
+        }
+    }
+
     @Test("samples.classification: classification holds the package, frame_type the runtime")
     func classification() throws {
         let connector = try connector(settings("by_classification: true"))
