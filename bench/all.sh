@@ -20,7 +20,7 @@ overhead_rounds=${3:-3}
 warmup=10
 [ "$(id -u)" -eq 0 ] || { echo "all: run as root (the sampler loads BPF)" >&2; exit 1; }
 for tool in cc bc bpftrace python3; do
-    command -v "$tool" >/dev/null || { echo "all: needs $tool (scripts/install-deps.sh installs it)" >&2; exit 1; }
+    command -v "$tool" >/dev/null || { echo "all: needs $tool (apt-get install -y gcc bc bpftrace python3)" >&2; exit 1; }
 done
 for product in tandem-sampler tandem-aggregator tandem-bench; do
     swift build -c release --product "$product" >&2
