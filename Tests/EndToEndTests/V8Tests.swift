@@ -172,15 +172,17 @@ struct V8Tests {
         // The Sparkplug workload's frames are baseline ones: its lines above are theirs. All
         // but one per sample: the script's entry function, entered in the interpreter before
         // Sparkplug compiled anything, stays there (V8 does not replace a running frame's code
-        // with baseline code).
+        // with baseline code). A function caught on a call before its baseline code is in runs
+        // in the interpreter too: the CI run of 2026-12-06 07:07 UTC had one such sample of
+        // 3,056, so up to 1% more interpreted frames than samples pass.
         let baselineWalk = run.workloads[Self.baseline.comm]!.walk
         let kinds = baselineWalk.frameKinds
         let baselineFrames = kinds["code kind 11"] ?? 0
         let interpretedFrames = kinds["interpreted"] ?? 0
-        if interpretedFrames > baselineWalk.withFrames
+        if interpretedFrames > baselineWalk.withFrames + baselineWalk.withFrames / 100
             || percent(Int64(baselineFrames), of: Int64(kinds.values.reduce(0, +) - interpretedFrames)) < 90 {
             failures.append("\(Self.baseline.comm): \(baselineFrames) Sparkplug frames of \(kinds) in \(baselineWalk.withFrames) samples: "
-                + "more than one interpreted frame a sample, or under 90% of the others")
+                + "more than one interpreted frame a sample (beyond 1%), or under 90% of the others")
         }
         for (comm, _) in Self.workloads {
             let workload = run.workloads[comm]!
