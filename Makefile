@@ -19,8 +19,8 @@ LIVE_TESTS = SamplerIntegrationTests|EndToEndTests|PackagingTests
 
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --skip '$(LIVE_TESTS)'
-	$(SWIFT) test --skip-build --no-parallel --filter '$(LIVE_TESTS)'
+	./scripts/test-with-summary.sh $(SWIFT) test --skip-build --skip '$(LIVE_TESTS)'
+	./scripts/test-with-summary.sh $(SWIFT) test --skip-build --no-parallel --filter '$(LIVE_TESTS)'
 	@if [ -x scripts/fuzz-decoder.sh ]; then ./scripts/fuzz-decoder.sh $(FUZZ_SECONDS); fi
 	./scripts/fuzz-sampling-rate-reader.sh $(FUZZ_SECONDS)
 	./scripts/fuzz-unwind-table-validator.sh $(FUZZ_SECONDS)
