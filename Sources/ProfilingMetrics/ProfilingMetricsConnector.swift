@@ -78,9 +78,11 @@ public final class ProfilingMetricsConnector {
     private var shlibCache: [String: UInt32] = [:]
     private var classificationCache: [[String: UInt32]]  // by frame type ordinal; `none` = unclassified
     /// In front of `classificationCache`: by the frame's `FrameNames` identity and type.
+    /// 262,144 slots (4 MiB a stream): at 65,536, a host whose stacks reach hundreds of
+    /// thousands of symbols fell through to the string-keyed cache for one frame in eight.
     private var classificationSlots: [(names: FrameNames?, ordinal: UInt8, set: UInt32)] =
         Array(repeating: (nil, 0, 0), count: ProfilingMetricsConnector.classificationSlotCount)
-    private static let classificationSlotCount = 1 << 16
+    private static let classificationSlotCount = 1 << 18
     private var customCache: [String: [UInt32]] = [:]
     private static let none = UInt32.max
 
