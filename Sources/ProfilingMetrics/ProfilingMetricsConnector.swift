@@ -69,7 +69,7 @@ public final class ProfilingMetricsConnector {
 
     // Caches, bounded by `cacheLimit` entries each.
     private static let cacheLimit = 1 << 16
-    private static let stackCacheLimit = 1 << 14
+    private static let stackCacheSlots = 1 << 15
     private var kernelStackCache: [UInt64: KernelCacheEntry] = [:]
     /// The classification behind each kernel attribute set: one per class and system call seen.
     private var kernelClassifications: [UInt32: KernelStackClassification] = [:]
@@ -78,9 +78,11 @@ public final class ProfilingMetricsConnector {
     private var shlibCache: [String: UInt32] = [:]
     private var classificationCache: [[String: UInt32]]  // by frame type ordinal; `none` = unclassified
     /// In front of `classificationCache`: by the frame's `FrameNames` identity and type.
+    /// 262,144 slots (4 MiB a stream): at 65,536, a host whose stacks reach hundreds of
+    /// thousands of symbols fell through to the string-keyed cache for one frame in eight.
     private var classificationSlots: [(names: FrameNames?, ordinal: UInt8, set: UInt32)] =
         Array(repeating: (nil, 0, 0), count: ProfilingMetricsConnector.classificationSlotCount)
-    private static let classificationSlotCount = 1 << 16
+    private static let classificationSlotCount = 1 << 18
     private var customCache: [String: [UInt32]] = [:]
     private static let none = UInt32.max
 
@@ -97,7 +99,11 @@ public final class ProfilingMetricsConnector {
     private var firstOpenWindow: Int64 = .min
     private var lastUnixTime: UInt64
     private let gaugesEnabled: Bool
-    private var gaugeCache: [UInt64: GaugeCacheEntry] = [:]
+    /// Direct-mapped by the hash of a stack's user part (what follows its kernel frames): a
+    /// slot holds the last stack of its hash (another one replaces it). Bounded (48 bytes a
+    /// slot, and the stacks held), and a lookup reaches one slot where a dictionary's hashed
+    /// its key and probed its buckets.
+    private var gaugeCache = [GaugeCacheEntry?](repeating: nil, count: ProfilingMetricsConnector.stackCacheSlots)
     private var shlibByAddress: [UInt64: (path: String, attributeSet: UInt32)] = [:]
 
     /// `frames` is the sample's own array (shared with the symbolizer's stack
@@ -108,11 +114,13 @@ public final class ProfilingMetricsConnector {
         var attributeSet: UInt32
     }
 
-    /// The gauge contributions of one stack, cached by its frames' names (`FrameNames`
-    /// identity) and types and verified by them. `frames` is the sample's
-    /// own array, shared with the symbolizer's stack cache rather than copied.
+    /// The gauge contributions of one stack's user part (its frames from `start`), cached
+    /// by their names (`FrameNames` identity) and types and verified by them. `frames` is
+    /// the sample's own array, shared with the symbolizer's stack cache rather than copied.
     private struct GaugeCacheEntry {
+        var hash: UInt64
         var frames: [Frame]
+        var start: Int
         /// (series without resource, +count) pairs.
         var gauges: [(series: UInt64, count: Int64)]
         var unclassifiedFrames: Int64
@@ -271,12 +279,21 @@ public final class ProfilingMetricsConnector {
             }
         }
 
-        // The gauges, +1 per frame.
+        // The gauges, +1 per frame: the leading kernel frames' counted here (kernel stacks
+        // vary far more than the user stacks under them), the rest's from a per-stack cache.
         var gauges: [(series: UInt64, count: Int64)] = []
         if gaugesEnabled {
-            let entry = gaugeEntry(of: sample.frames)
-            gauges = entry.gauges
-            statistics.unclassifiedFrames += entry.unclassifiedFrames
+            let kernelFrames = sample.frames.withUnsafeBufferPointer { frames in
+                var count = 0
+                while count < frames.count, frames[count].type == .kernel { count += 1 }
+                return count
+            }
+            if kernelFrames < sample.frames.count {
+                let entry = gaugeEntry(of: sample.frames, from: kernelFrames)
+                gauges = entry.gauges
+                statistics.unclassifiedFrames += entry.unclassifiedFrames
+            }
+            if kernelFrames > 0 { appendKernelGauges(of: sample.frames, count: kernelFrames, to: &gauges) }
         }
         let resourceBits = UInt64(resource) << 32
 
@@ -351,24 +368,40 @@ public final class ProfilingMetricsConnector {
         return window
     }
 
-    /// The gauge contributions of a stack, from the per-stack cache when the same
-    /// frames (same types and names) were seen before. The key is the frames' types and
-    /// `FrameNames` identities, not their addresses: the symbolizer shares one instance
-    /// per symbol, so that a stack run by many processes of a binary (each at its own
-    /// addresses) is one entry.
-    private func gaugeEntry(of frames: [Frame]) -> GaugeCacheEntry {
+    /// The gauge contributions of a stack's first `count` frames, all kernel frames:
+    /// `samples.frame_type` and custom aggregations (classification skips kernel frames).
+    private func appendKernelGauges(of frames: [Frame], count: Int, to gauges: inout [(series: UInt64, count: Int64)]) {
+        if frameTypeEnabled {
+            gauges.append((Self.series(metric: Self.frameTypeIndex, attributes: frameTypeAttributeSets[Self.ordinal(.kernel)]),
+                           Int64(count)))
+        }
+        guard customEnabled else { return }
+        for position in 0..<count {
+            guard let name = frames[position].names.functionName else { continue }
+            for set in customSets(of: name) { gauges.append((Self.series(metric: Self.customIndex, attributes: set), 1)) }
+        }
+    }
+
+    /// The gauge contributions of a stack's frames from `start` (its user part), from the
+    /// per-stack cache when the same frames (same types and names) were seen before. The
+    /// key is the frames' types and `FrameNames` identities, not their addresses: the
+    /// symbolizer shares one instance per symbol, so that a stack run by many processes of
+    /// a binary (each at its own addresses) is one entry, whatever kernel stack is above it.
+    private func gaugeEntry(of frames: [Frame], from start: Int) -> GaugeCacheEntry {
+        let userFrames = frames.count - start
         // Frames are read in place: iterating the array would copy (retain) each one.
         let hash = frames.withUnsafeBufferPointer { buffer in
             var hash: UInt64 = 0x84222325cbf29ce4
-            for position in buffer.indices {
+            for position in start..<buffer.count {
                 let names = UInt64(UInt(bitPattern: Unmanaged.passUnretained(buffer[position].names).toOpaque()))
                 hash = (hash ^ names ^ UInt64(Self.ordinal(buffer[position].type)) << 58) &* 0x0000_0100_0000_01b3
                 hash ^= hash >> 29
             }
             return hash
         }
-        if let entry = gaugeCache[hash], entry.frames.count == frames.count,
-           Self.sameFunctions(entry.frames, frames, count: frames.count, all: true) {
+        let slot = Int(truncatingIfNeeded: hash ^ hash >> 32) & (Self.stackCacheSlots - 1)
+        if let entry = gaugeCache[slot], entry.hash == hash, entry.frames.count - entry.start == userFrames,
+           Self.sameFunctions(entry.frames, from: entry.start, frames, from: start, count: userFrames, all: true) {
             return entry
         }
         // A stack has few distinct series (frame types, classes): a linear search of
@@ -382,7 +415,8 @@ public final class ProfilingMetricsConnector {
             }
             gauges.append((series, 1))
         }
-        frames.withUnsafeBufferPointer { frames in
+        frames.withUnsafeBufferPointer { whole in
+            let frames = UnsafeBufferPointer(rebasing: whole[start...])
             if frameTypeEnabled {
                 // Counted by type first (a stack has one to a few types), then one series per
                 // type in the order the types first appear, as counting each frame's would.
@@ -429,21 +463,23 @@ public final class ProfilingMetricsConnector {
                 }
             }
         }
-        let entry = GaugeCacheEntry(frames: frames, gauges: gauges, unclassifiedFrames: unclassified)
-        if gaugeCache.count >= Self.stackCacheLimit { gaugeCache.removeAll() }
-        gaugeCache[hash] = entry
+        let entry = GaugeCacheEntry(hash: hash, frames: frames, start: start, gauges: gauges, unclassifiedFrames: unclassified)
+        gaugeCache[slot] = entry
         return entry
     }
 
-    /// Whether the first `count` frames of `cached` and `frames` have the same function
-    /// names (with `all`: the same types and all names): at once when they are the same
-    /// array (a stack the symbolizer cached; `cached`, held by a cache entry, cannot have
-    /// been freed and its storage reused), else frame by frame, by the names' identity
-    /// before their text.
-    private static func sameFunctions(_ cached: [Frame], _ frames: [Frame], count: Int, all: Bool) -> Bool {
-        guard cached.count >= count, frames.count >= count else { return false }
-        return cached.withUnsafeBufferPointer { old in
-            frames.withUnsafeBufferPointer { new in
+    /// Whether `count` frames of `cached` from `cachedStart` and of `frames` from `start`
+    /// have the same function names (with `all`: the same types and all names): at once
+    /// when they are the same frames of one array (a stack the symbolizer cached; `cached`,
+    /// held by a cache entry, cannot have been freed and its storage reused), else frame by
+    /// frame, by the names' identity before their text.
+    private static func sameFunctions(_ cached: [Frame], from cachedStart: Int = 0, _ frames: [Frame], from start: Int = 0,
+                                      count: Int, all: Bool) -> Bool {
+        guard cached.count - cachedStart >= count, frames.count - start >= count else { return false }
+        return cached.withUnsafeBufferPointer { whole in
+            frames.withUnsafeBufferPointer { wholeNew in
+                let old = UnsafeBufferPointer(rebasing: whole[cachedStart...])
+                let new = UnsafeBufferPointer(rebasing: wholeNew[start...])
                 if old.baseAddress == new.baseAddress { return true }
                 for position in 0..<count {
                     if all, old[position].type != new[position].type { return false }

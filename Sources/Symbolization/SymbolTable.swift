@@ -4,7 +4,8 @@ import Profiles
 ///
 /// A symbol costs 10 bytes here: its start (32 bits from the lowest, when the
 /// file's symbols span less than 4 GiB), its size (16 bits, larger ones aside)
-/// and where its name is.
+/// and where its name is; 16 more once a frame of the file is named (the slot
+/// of the symbol's frame names).
 /// Names stay in their `NameSource` (for a large binary: in the file) until a
 /// lookup needs one, and are demangled on first use and remembered (most
 /// symbols are never hit).
@@ -23,9 +24,13 @@ final class SymbolTable {
     private let nameOffsets: [UInt32]
     private let sources: [NameSource]
     private let sourceBases: [UInt64]
-    /// Names looked up, by symbol index: the display name, and the frame names last given
-    /// with it (shared by every frame of the symbol in the same file path and source file).
-    private var demangled: [Int: (name: DemangledName, frame: FrameNames?)] = [:]
+    /// Names looked up, by symbol index.
+    private var demangled: [Int: DemangledName] = [:]
+    /// By symbol index, from the first frame named in this file: the frame names last given
+    /// for the symbol (shared by every frame of it in the same file path and source file)
+    /// and its language. Flat, 16 bytes a symbol, so that naming a frame of a symbol named
+    /// before reaches one slot (a dictionary's lookup reached its bitmap, key and value).
+    private var frames: [(names: FrameNames?, language: SymbolLanguage)] = []
 
     convenience init(symbols: [RawSymbol]) {
         self.init(sets: [SymbolSet(symbols)])
@@ -150,10 +155,10 @@ final class SymbolTable {
 
     /// The symbol's display name; nil if its file can no longer be read.
     func name(at index: Int, demangling: Bool) -> DemangledName? {
-        if let cached = demangled[index] { return cached.name }
+        if let cached = demangled[index] { return cached }
         guard let raw = rawName(at: index) else { return nil }
         let name = demangling ? Demangler.demangle(raw) : DemangledName(name: raw, language: .unmangled)
-        demangled[index] = (name, nil)
+        demangled[index] = name
         return name
     }
 
@@ -162,13 +167,14 @@ final class SymbolTable {
     /// (one dictionary lookup, as `name(at:demangling:)`); nil if the file can no longer be read.
     func frameNames(at index: Int, demangling: Bool, mappingPath: String,
                     sourceFile: String?) -> (names: FrameNames, language: SymbolLanguage)? {
-        if let cached = demangled[index], let frame = cached.frame, frame.mappingPath == mappingPath,
-           frame.sourceFile == sourceFile {
-            return (frame, cached.name.language)
+        if frames.isEmpty { frames = Array(repeating: (nil, .unmangled), count: count) }
+        let cached = frames[index]
+        if let names = cached.names, names.mappingPath == mappingPath, names.sourceFile == sourceFile {
+            return (names, cached.language)
         }
         guard let name = name(at: index, demangling: demangling) else { return nil }
         let names = FrameNames(functionName: name.name, mappingPath: mappingPath, sourceFile: sourceFile)
-        demangled[index] = (name, names)
+        frames[index] = (names, name.language)
         return (names, name.language)
     }
 }

@@ -732,6 +732,9 @@ public final class Symbolizer {
         // Kernel stacks vary far more than user ones (each system call, fault and interrupt
         // path): a new kernel stack over a known user stack reuses the user part's frames,
         // which are the costly ones, cached under the key without the kernel stack.
+        // The pair is cached only when its kernel stack was named before: a kernel stack seen
+        // once (most of them, on a busy host) would make the pair an entry never used again,
+        // which pushes the user parts out of the cache sooner.
         var userPartKey = key
         userPartKey.kernelStackID = 0
         let splits = interned && !sample.kernelStack.isEmpty && !userless
@@ -739,16 +742,19 @@ public final class Symbolizer {
             statistics.stackCacheHits += 1
             var frames: [Frame] = []
             frames.reserveCapacity(sample.kernelStack.count + user.count)
-            appendKernelFrames(id: sample.kernelStackID, stack: sample.kernelStack, to: &frames)
+            let kernelKnown = appendKernelFrames(id: sample.kernelStackID, stack: sample.kernelStack, to: &frames)
             frames.append(contentsOf: user)
-            sampleStacks[key] = frames
+            if kernelKnown { sampleStacks[key] = frames }
             return frames
         }
         // One exactly sized array (`kernel + user` would grow by doubling, and the
         // cache would keep the slack).
         var frames: [Frame] = []
         frames.reserveCapacity(sample.kernelStack.count + sample.userStack.count)
-        if !sample.kernelStack.isEmpty { appendKernelFrames(id: sample.kernelStackID, stack: sample.kernelStack, to: &frames) }
+        var kernelKnown = true
+        if !sample.kernelStack.isEmpty {
+            kernelKnown = appendKernelFrames(id: sample.kernelStackID, stack: sample.kernelStack, to: &frames)
+        }
         let userStart = frames.count
         var cacheable = sample.userStack.isEmpty ? true
             : appendUserFrames(process: process, pid: sample.pid, id: sample.userStackID, stack: sample.userStack, to: &frames)
@@ -801,7 +807,7 @@ public final class Symbolizer {
             frames = V8FrameMerge.merge(javaScript, into: frames, userStart: userStart)
         }
         if interned, cacheable {
-            sampleStacks[key] = frames
+            if !splits || kernelKnown { sampleStacks[key] = frames }
             if splits { sampleStacks[userPartKey] = Array(frames[userStart...]) }
         }
         return frames
@@ -869,7 +875,9 @@ public final class Symbolizer {
 
     // MARK: Kernel frames
 
-    private func appendKernelFrames(id: UInt64, stack: [UInt64], to frames: inout [Frame]) {
+    /// Appends the kernel frames; returns whether this kernel stack was named before.
+    @discardableResult
+    private func appendKernelFrames(id: UInt64, stack: [UInt64], to frames: inout [Frame]) -> Bool {
         let namedBefore = id != 0 && namedKernelStacks[id] != nil
         if namedBefore { statistics.stackCacheHits += 1 } else { statistics.stackCacheMisses += 1 }
         for (position, address) in stack.enumerated() {
@@ -882,6 +890,7 @@ public final class Symbolizer {
             frames.append(Frame(type: .kernel, address: address, names: names))
         }
         if id != 0, !namedBefore { namedKernelStacks[id] = true }
+        return namedBefore
     }
 
     // MARK: User frames

@@ -51,4 +51,46 @@ struct SharedNamesCacheTests {
         #expect(together == alone)
         #expect(together.keys.contains { $0.hasPrefix("samples.classification") })
     }
+
+    @Test("One user part under many kernel stacks counts as each stack alone (kernel frames counted outside the per-stack cache)")
+    func userPartUnderKernelStacks() throws {
+        let worker = FrameNames(functionName: "std::vector<int>::push_back", mappingPath: "/usr/bin/app", sourceFile: nil)
+        let main = FrameNames(functionName: "main", mappingPath: "/usr/bin/app", sourceFile: nil)
+        let read = FrameNames(functionName: "ksys_read", mappingPath: "vmlinux", sourceFile: nil)
+        let write = FrameNames(functionName: "ksys_write", mappingPath: "vmlinux", sourceFile: nil)
+        let entry = FrameNames(functionName: "entry_SYSCALL_64", mappingPath: "vmlinux", sourceFile: nil)
+        let user = [Frame(type: .native, address: 0x1000, names: worker), Frame(type: .native, address: 0x2000, names: main)]
+        let stacks: [[Frame]] = [
+            user,
+            [Frame(type: .kernel, address: 0xffff_0010, names: read), Frame(type: .kernel, address: 0xffff_0020, names: entry)] + user,
+            [Frame(type: .kernel, address: 0xffff_0030, names: write)] + user,
+            // The first kernel stack again, and the user part alone again.
+            [Frame(type: .kernel, address: 0xffff_0010, names: read)] + user,
+            user,
+            // Kernel frames only, and a kernel frame below a user frame (kept in the cached part).
+            [Frame(type: .kernel, address: 0xffff_0010, names: read)],
+            [Frame(type: .native, address: 0x1000, names: worker), Frame(type: .kernel, address: 0xffff_0020, names: entry)],
+        ]
+        let yaml = """
+            by_frametype: true
+            by_classification: true
+            aggregations:
+              - match: "^ksys_"
+                label: syscalls
+              - match: "push_back"
+                label: vectors
+            """
+        let cached = try connector(settings(yaml))
+        var alone: [String: Int64] = [:]
+        for frames in stacks {
+            cached.add(sample(frames))
+            let single = try connector(settings(yaml))
+            single.add(sample(frames))
+            alone.merge(totals(single.finish())) { $0 + $1 }
+        }
+        let together = totals(cached.finish())
+        #expect(together == alone)
+        #expect(together.keys.contains { $0.hasPrefix("samples.custom_aggregation") && $0.contains("syscalls") })
+        #expect(together.keys.contains { $0.hasPrefix("samples.frame_type") && $0.contains("kernel") })
+    }
 }

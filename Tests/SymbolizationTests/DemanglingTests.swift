@@ -43,6 +43,10 @@ struct DemanglingTests {
         #expect(names["<rust_fixture::Widget<u32> as rust_fixture::Shape>::area"] != nil)
         #expect(RustLegacyDemangler.demangle("_ZN4core3ptr13drop_in_place17h0123456789abcdefE.llvm.123") == "core::ptr::drop_in_place")
         #expect(RustLegacyDemangler.demangle("_ZN3foo3barEv") == nil)  // C++, not Rust
+        // The suffix starts at the first whole `.llvm.`, past a partial one.
+        #expect(RustLegacyDemangler.demangle("_ZN4core3ptr13drop_in_place17h0123456789abcdefE.llv.llvm.7") == "core::ptr::drop_in_place")
+        #expect(RustLegacyDemangler.demangle("_ZN4core3ptr13drop_in_place17h0123456789abcdefE.llvm.") == "core::ptr::drop_in_place")
+        #expect(RustLegacyDemangler.demangle("_ZN3foo3barEv.llvm.42") == nil)
     }
 
     @Test("Rust v0 names (_R…) with generics, impls, trait impls and closures")

@@ -154,6 +154,15 @@ struct ELFSymbolizationTests {
         #expect(kernelOnly == Array(second.prefix(2)))
         #expect(symbolizer.statistics.framesResolved == 5)
         #expect(symbolizer.statistics.stackCacheHits == 3)
+
+        // A pair whose kernel stack was new is not cached whole; it comes again with the same
+        // frames (named from the cached user part, then cached whole), each stack still counted once.
+        for _ in 0..<2 {
+            #expect(sample(pid: process.pid, kernelID: 1, kernel: [0xffff_ffff_8100_1010], user: [exported + 2, main + 1]) == first)
+            #expect(sample(pid: process.pid, kernelID: 2, kernel: [0xffff_ffff_8100_0010, 0xffff_ffff_8100_1010],
+                           user: [exported + 2, main + 1]) == second)
+        }
+        #expect(symbolizer.statistics.framesResolved == 5)
     }
 
     @Test("A stripped binary without debug information gives file+offset frames, never drops them")
