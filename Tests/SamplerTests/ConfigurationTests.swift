@@ -1,4 +1,6 @@
+import CTandemBPF
 import Foundation
+import SamplerConfigurationFile
 @testable import SamplerCore
 import SystemCalls
 import Testing
@@ -110,6 +112,27 @@ struct ConfigurationTests {
         #expect(SamplerConfiguration.defaultRingBufferBytes(samplesPerSecond: 19, cpus: 2) == 8 << 20)
         #expect(SamplerConfiguration.defaultRingBufferBytes(samplesPerSecond: 999, cpus: 2) == 16 << 20)
         #expect(SamplerConfiguration.defaultRingBufferBytes(samplesPerSecond: 100_000, cpus: 512) == 1 << 30)
+    }
+
+    @Test("the drain interval leaves the ring buffer at least half empty; a default ring below the cap never shortens it",
+          arguments: [19, 99, 999])
+    func drainInterval(samplesPerSecond: Int) {
+        var configuration = SamplerConfiguration(destination: .file(path: "x"))
+        configuration.samplesPerSecond = samplesPerSecond
+        let configured = UInt64(configuration.drainIntervalMilliseconds) * 1_000_000
+        let recordBytes = UInt64(MemoryLayout<tandem_sample_event>.size + 8)
+        for cpus in [1, 2, 64, 512] {
+            let defaultRing = SamplerConfiguration.defaultRingBufferBytes(samplesPerSecond: samplesPerSecond, cpus: cpus)
+            // Four seconds of samples, but for the 1 GiB cap (999 Hz on 512 CPUs).
+            if defaultRing < 1 << 30 { #expect(configuration.drainInterval(ringBufferBytes: defaultRing, cpus: cpus) == configured) }
+            for ring in [1 << 16, 1 << 20, 8 << 20] {
+                let interval = configuration.drainInterval(ringBufferBytes: ring, cpus: cpus)
+                #expect(interval <= configured && interval >= 10_000_000)
+                let filled = recordBytes * UInt64(samplesPerSecond * cpus) * interval / 1_000_000_000
+                // Half full at most, unless the 10 ms floor is all that is left.
+                #expect(filled <= UInt64(ring / 2) || interval == 10_000_000, "\(ring) bytes, \(cpus) CPUs")
+            }
+        }
     }
 
     @Test("errors name what is missing and how to fix it")
