@@ -119,20 +119,44 @@ struct ConfigurationTests {
     func drainInterval(samplesPerSecond: Int) {
         var configuration = SamplerConfiguration(destination: .file(path: "x"))
         configuration.samplesPerSecond = samplesPerSecond
-        let configured = UInt64(configuration.drainIntervalMilliseconds) * 1_000_000
         let recordBytes = UInt64(MemoryLayout<tandem_sample_event>.size + 8)
         for cpus in [1, 2, 64, 512] {
+            let adaptive = SamplerConfiguration.adaptiveDrainInterval(samplesPerSecond: samplesPerSecond, cpus: cpus)
             let defaultRing = SamplerConfiguration.defaultRingBufferBytes(samplesPerSecond: samplesPerSecond, cpus: cpus)
             // Four seconds of samples, but for the 1 GiB cap (999 Hz on 512 CPUs).
-            if defaultRing < 1 << 30 { #expect(configuration.drainInterval(ringBufferBytes: defaultRing, cpus: cpus) == configured) }
+            if defaultRing < 1 << 30 { #expect(configuration.drainInterval(ringBufferBytes: defaultRing, cpus: cpus) == adaptive) }
             for ring in [1 << 16, 1 << 20, 8 << 20] {
                 let interval = configuration.drainInterval(ringBufferBytes: ring, cpus: cpus)
-                #expect(interval <= configured && interval >= 10_000_000)
+                #expect(interval <= adaptive && interval >= 10_000_000)
                 let filled = recordBytes * UInt64(samplesPerSecond * cpus) * interval / 1_000_000_000
                 // Half full at most, unless the 10 ms floor is all that is left.
                 #expect(filled <= UInt64(ring / 2) || interval == 10_000_000, "\(ring) bytes, \(cpus) CPUs")
             }
         }
+    }
+
+    @Test("the adaptive drain interval is long only while drains would find few samples")
+    func adaptiveDrainInterval() {
+        let interval = { (rate: Int, cpus: Int) in SamplerConfiguration.adaptiveDrainInterval(samplesPerSecond: rate, cpus: cpus) }
+        // 38 samples a second: a drain every 750 ms still finds under 50.
+        #expect(interval(19, 2) == 750_000_000)
+        #expect(interval(99, 2) == 252_525_252)
+        #expect(interval(999, 2) == 250_000_000)
+        #expect(interval(19, 64) == 250_000_000)
+        // Never longer for a higher rate, always within the bounds.
+        var previous = UInt64.max
+        for rate in [1, 10, 19, 30, 50, 99, 200, 999, 10_000] {
+            let next = interval(rate, 2)
+            #expect(next <= previous && (250_000_000...750_000_000).contains(next), "\(rate) Hz")
+            previous = next
+        }
+        // A configured interval is kept as it is.
+        var configuration = SamplerConfiguration(destination: .file(path: "x"))
+        configuration.samplesPerSecond = 999
+        configuration.drainIntervalMilliseconds = 900
+        #expect(configuration.drainInterval(ringBufferBytes: 1 << 30, cpus: 2) == 900_000_000)
+        configuration.drainIntervalMilliseconds = 5
+        #expect(throws: SamplerError.self) { try configuration.validate() }
     }
 
     @Test("errors name what is missing and how to fix it")
