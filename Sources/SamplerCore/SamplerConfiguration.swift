@@ -95,8 +95,11 @@ public struct SamplerConfiguration: Hashable, Sendable {
     /// ring headers) would fill more than half of a ring buffer of `ringBufferBytes` in it
     /// (the half left for walkers' and off-CPU records).
     public func drainInterval(ringBufferBytes: Int, cpus: Int) -> UInt64 {
+        // Off-CPU records come with the host's switches, not the rate: a busy host's bursts
+        // need the short interval.
         let wanted = drainIntervalMilliseconds.map { UInt64($0) * 1_000_000 }
-            ?? Self.adaptiveDrainInterval(samplesPerSecond: samplesPerSecond, cpus: cpus)
+            ?? (offCPUThreshold > 0 ? Self.busyDrainInterval
+                : Self.adaptiveDrainInterval(samplesPerSecond: samplesPerSecond, cpus: cpus))
         let bytesPerSecond = UInt64((MemoryLayout<tandem_sample_event>.size + 8) * samplesPerSecond * max(1, cpus))
         let halfFull = UInt64(ringBufferBytes) / 2 * 1_000_000_000 / max(1, bytesPerSecond)
         return max(10_000_000, min(wanted, halfFull))

@@ -150,8 +150,14 @@ struct ConfigurationTests {
             #expect(next <= previous && (250_000_000...750_000_000).contains(next), "\(rate) Hz")
             previous = next
         }
-        // A configured interval is kept as it is.
+        // Off-CPU records come as fast as the host switches: the short interval.
         var configuration = SamplerConfiguration(destination: .file(path: "x"))
+        configuration.samplesPerSecond = 19
+        #expect(configuration.drainInterval(ringBufferBytes: 8 << 20, cpus: 2) == 750_000_000)
+        configuration.offCPUThreshold = 0.1
+        #expect(configuration.drainInterval(ringBufferBytes: 8 << 20, cpus: 2) == 250_000_000)
+        // A configured interval is kept as it is.
+        configuration.offCPUThreshold = 0
         configuration.samplesPerSecond = 999
         configuration.drainIntervalMilliseconds = 900
         #expect(configuration.drainInterval(ringBufferBytes: 1 << 30, cpus: 2) == 900_000_000)
