@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import SamplerConfigurationFile
 import SamplerCore
 import WireFormat
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import Configuration
 import Foundation
+import SamplerConfigurationFile
 import SamplerCore
 import SamplingRateReader
 import Testing

@@ -1,3 +1,4 @@
+import SamplerCore
 import SamplingRateReader
 import SystemCalls
 #if canImport(Glibc)
