@@ -876,7 +876,6 @@ public final class Symbolizer {
     // MARK: Kernel frames
 
     /// Appends the kernel frames; returns whether this kernel stack was named before.
-    @discardableResult
     private func appendKernelFrames(id: UInt64, stack: [UInt64], to frames: inout [Frame]) -> Bool {
         let namedBefore = id != 0 && namedKernelStacks[id] != nil
         if namedBefore { statistics.stackCacheHits += 1 } else { statistics.stackCacheMisses += 1 }
