@@ -109,16 +109,13 @@ let package = Package(
         // follows the same shape, as CPythonLoading with bpf/cpython.bpf.h does, and the core
         // drives it through InterpreterLoading's protocol (InterpreterRuntimes lists them).
         .target(name: "SamplerCore", dependencies: [
-            "WireFormat", "CTandemBPF", "CTandemMalloc", "SystemCalls", "UnwindTableLoading",
+            "WireFormat", "CTandemBPF", "CTandemMalloc", "SystemCalls", "SamplingRateReader", "UnwindTableLoading",
             "DescriptorPassing", "InterpreterLoading", "InterpreterRuntimes", "OffCPULoading",
             .product(name: "Logging", package: "swift-log"),
         ], plugins: ["BPFCompiler"]),
         // The one key the sampler reads from the shared YAML configuration, without a YAML
         // library (pure Swift, fuzzed by scripts/fuzz-sampling-rate-reader.sh).
         .target(name: "SamplingRateReader", dependencies: ["WireFormat"]),
-        // Reads the configuration file for the command line (a regular file, bounded) and hands
-        // it to SamplingRateReader: start-up configuration, apart from the core.
-        .target(name: "SamplerConfigurationFile", dependencies: ["SamplerCore", "SamplingRateReader", "SystemCalls"]),
         // Optional: validates the aggregator's unwind tables and loads them into the BPF maps
         // that bpf/unwind_tables.bpf.h walks.
         .target(name: "UnwindTableLoading", dependencies: ["WireFormat", "UnwindTableFormat", "CTandemBPF", "SystemCalls"]),
@@ -173,7 +170,7 @@ let package = Package(
         .plugin(name: "BPFCompiler", capability: .buildTool(), dependencies: ["tandem-bpf-embed"]),
         .executableTarget(name: "tandem-bpf-embed", path: "Plugins/BPFEmbed"),
         .executableTarget(name: "sampler", dependencies: [
-            "SamplerCore", "SamplerConfigurationFile",
+            "SamplerCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -277,7 +274,7 @@ let package = Package(
         .testTarget(name: "BEAMSymbolizationTests", dependencies: ["BEAMSymbolization", "BEAMLayouts", "ELF"]),
         .testTarget(name: "UnwindTablesTests", dependencies: ["UnwindTableFormat", "UnwindTableCompiler", "ELF", "Compression"]),
         .testTarget(name: "SamplerTests", dependencies: [
-            "SamplerCore", "SamplerConfigurationFile", "WireFormat", "StreamDecoding", "UnwindTableFormat", "UnwindTableCompiler", "UnwindTableLoading",
+            "SamplerCore", "WireFormat", "StreamDecoding", "UnwindTableFormat", "UnwindTableCompiler", "UnwindTableLoading",
             "DescriptorPassing", "SamplingRateReader", "CTandemBPF", "SystemCalls", "CPythonLoading", "InterpreterLoading",
             "RubyLoading", "RubyLayouts", "PHPLoading", "PHPLayouts",
             "V8Loading", "V8Layouts", "BEAMLoading", "BEAMLayouts",

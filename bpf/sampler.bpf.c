@@ -4,9 +4,7 @@
  * cpu-clock event per online CPU, and two raw tracepoints following exec and
  * exit. Everything goes into one ring buffer, submitted WITHOUT wake-up: the
  * loader drains it on a timer (a wake-up from this context stalls the
- * cpu-clock event on the kernels we run on). The exec tracepoint, where a
- * wake-up is safe, also rings the doorbell: the loader then drains soon, while
- * a short-lived process still has its /proc entries.
+ * cpu-clock event on the kernels we run on).
  *
  * Deliberately dumb: only stable helpers, and one kernel struct here: the
  * user registers the kernel saved on entry (struct pt_regs), read at the layout of
@@ -53,22 +51,11 @@ static __always_inline int emit_process_event(__u32 kind)
     return 0;
 }
 
-/* A one-page ring that only wakes the loader: its records carry nothing. A full
- * doorbell has rung already, so a failed write loses nothing. */
-struct {
-    __uint(type, BPF_MAP_TYPE_RINGBUF);
-    __uint(max_entries, 4096);
-} doorbell SEC(".maps");
-
 /* Runs in the task after exec: current is the new image. */
 SEC("raw_tp/sched_process_exec")
 int tandem_exec(void *ctx)
 {
-    emit_process_event(TANDEM_EVENT_EXEC);
-    /* Flags 0: the kernel wakes the loader only when the doorbell was empty. */
-    __u64 ring = 0;
-    bpf_ringbuf_output(&doorbell, &ring, sizeof(ring), 0);
-    return 0;
+    return emit_process_event(TANDEM_EVENT_EXEC);
 }
 
 /* Runs for every exiting thread; only the thread group leader ends the process. */

@@ -44,7 +44,7 @@ row "command line" "options (swift-argument-parser)" "the command line, from roo
 commands=$(count Sources/sampler/*.swift)
 row "core: sampling, process tracking, streaming, privileges" \
     "/proc/kallsyms, /proc/modules, /proc/PID/{stat,comm,cgroup,maps}, sysfs CPU lists (kernel-written text); ring-buffer records (fixed C structs); the control stream's records (after ControlDecoder)" \
-    "the kernel; the aggregator's control records" \
+    "the kernel; the aggregator's control records; the configuration file through SamplingRateReader" \
     Sources/SamplerCore/*.swift
 core=$((core + $(count Sources/SamplerCore/*.swift)))
 row "core: BPF program and the structs it shares" "nothing: fills fixed records with helper results" "the sampled task's registers and stack (bpf_get_stack)" \
@@ -113,8 +113,6 @@ row "shared: wire format (records, stream encoder, control-record decoder)" "the
 row "shared: unwind-table format and validator" "serialized tables (sizes, sorted offsets, rule words)" "the aggregator's control records" \
     Sources/UnwindTableFormat/*.swift
 row "shared: system calls (FileDescriptor, FileType, SystemCallError)" "nothing" "arguments from the Swift side" Sources/SystemCalls/*.swift
-row "configuration: reading the file (SamplerConfigurationFile)" "nothing: opens without blocking, reads a regular file of at most 1 MiB, hands it to SamplingRateReader" \
-    "--config FILE, from root, before capabilities are dropped" Sources/SamplerConfigurationFile/*.swift
 row "configuration: SamplingRateReader" "two keys of the YAML configuration (the rate, the off-CPU threshold), a strict block-style subset (fuzzed)" "--config FILE, read as root before capabilities are dropped" \
     Sources/SamplingRateReader/*.swift
 echo

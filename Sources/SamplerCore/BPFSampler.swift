@@ -29,10 +29,6 @@ public final class BPFSampler {
     /// One cpu-clock event per sampled CPU.
     private var perfEvents: [FileDescriptorReference] = []
     private var ringBuffer: OpaquePointer?
-    /// The exec tracepoint's one-page ring, written with a wake-up (bpf/sampler.bpf.c).
-    private var doorbell: OpaquePointer?
-    /// The doorbell's map: poll(2) finds it readable once a process exec'd since `answerDoorbell`.
-    public private(set) var doorbellDescriptor: Int32 = -1
     private let sink: Sink
     private var counters: UnsafeMutableRawPointer?
     private var countersLength = 0
@@ -62,7 +58,9 @@ public final class BPFSampler {
         object = opened
         // From here on, deinit cleans up whatever was set up when a step throws.
 
-        let events = try Self.map("events", in: object)
+        guard let events = bpf_object__find_map_by_name(object, "events") else {
+            throw .systemCall(SystemCallError("bpf_object__find_map_by_name(events)", errno: ENOENT))
+        }
         guard bpf_map__set_max_entries(events, UInt32(ringBufferBytes)) == 0 else {
             throw .systemCall(.last("bpf_map__set_max_entries(events, \(ringBufferBytes))"))
         }
@@ -83,7 +81,9 @@ public final class BPFSampler {
         }
 
         // Counters: an mmap'ed array, readable later without any capability.
-        let countersMap = try Self.map("counters", in: object)
+        guard let countersMap = bpf_object__find_map_by_name(object, "counters") else {
+            throw .systemCall(SystemCallError("bpf_object__find_map_by_name(counters)", errno: ENOENT))
+        }
         countersLength = max(Int(sysconf(Int32(_SC_PAGESIZE))), Int(TANDEM_COUNTER_COUNT.rawValue) * 8)
         let mapped = mmap(nil, countersLength, PROT_READ, MAP_SHARED, bpf_map__fd(countersMap), 0)
         guard let mapped, mapped != MAP_FAILED else { throw .systemCall(.last("mmap(counters)")) }
@@ -103,10 +103,6 @@ public final class BPFSampler {
             return 0
         }, context, nil)
         guard ringBuffer != nil else { throw .systemCall(.last("ring_buffer__new")) }
-        // The doorbell's records carry nothing: consuming them re-arms it.
-        doorbellDescriptor = bpf_map__fd(try Self.map("doorbell", in: object))
-        doorbell = ring_buffer__new(doorbellDescriptor, { _, _, _ in 0 }, nil, nil)
-        guard doorbell != nil else { throw .systemCall(.last("ring_buffer__new(doorbell)")) }
 
         for name in ["tandem_exec", "tandem_exit"] {
             guard let program = bpf_object__find_program_by_name(object, name) else {
@@ -157,7 +153,6 @@ public final class BPFSampler {
         if let offCPULink { bpf_link__destroy(offCPULink) }
         perfEvents.removeAll()  // closes the events, once their links are gone
         if let ringBuffer { ring_buffer__free(ringBuffer) }
-        if let doorbell { ring_buffer__free(doorbell) }
         if let counters { munmap(counters, countersLength) }
         bpf_object__close(object)
     }
@@ -179,16 +174,6 @@ public final class BPFSampler {
         let count = ring_buffer__consume(ringBuffer)
         guard count >= 0 else { throw .systemCall(SystemCallError("ring_buffer__consume", errno: -count)) }
         return Int(count)
-    }
-
-    /// Empties the doorbell (`ring_buffer__consume`): the next exec rings it again.
-    public func answerDoorbell() { _ = ring_buffer__consume(doorbell) }
-
-    private static func map(_ name: String, in object: OpaquePointer) throws(SamplerError) -> OpaquePointer {
-        guard let map = bpf_object__find_map_by_name(object, name) else {
-            throw .systemCall(SystemCallError("bpf_object__find_map_by_name(\(name))", errno: ENOENT))
-        }
-        return map
     }
 
     /// A counter of the BPF side (see `enum tandem_counter`).

@@ -12,9 +12,7 @@ import Glibc
 
 /// tandem-sampler's main loop: one thread, one timer. Every drain interval it drains
 /// the BPF ring buffer, turns its records into stream records (reading /proc for
-/// processes it has not described yet), and writes what the destination accepts. An
-/// exec rings the BPF side's doorbell, which brings the drain forward to `execDrainDelay`
-/// later: a short-lived process is read from /proc while it is still there.
+/// processes it has not described yet), and writes what the destination accepts.
 public final class Sampler {
     public let configuration: SamplerConfiguration
     private let logger: Logger
@@ -27,9 +25,9 @@ public final class Sampler {
     private var reportedUnsampledCPUs: Set<Int> = []
     private var bpf: BPFSampler?
     private var counters = Counters()
-    /// Processes that exec'd and have not been sampled since, with the comm and time of the
-    /// exec event; an entry leaves at the first sample or at exit, like a process table entry.
-    private var pendingExecs: [Int32: (comm: String, time: UInt64)] = [:]
+    /// Processes that exec'd and have not been sampled since, with the comm of the exec
+    /// event; an entry leaves at the first sample or at exit, like a process table entry.
+    private var pendingExecs: [Int32: String] = [:]
     /// Loads the aggregator's unwind tables into the BPF maps; nil when unwinding is off.
     private var unwindLoader: UnwindTableLoader?
     private var controlDecoder = ControlDecoder()
@@ -80,9 +78,9 @@ public final class Sampler {
         sampledCPUs = try CPUList.online()
         try readKernelSymbols()
 
-        let ringBufferBytes = configuration.ringBufferBytes ?? SamplerConfiguration.defaultRingBufferBytes(
-            samplesPerSecond: configuration.samplesPerSecond, cpus: sampledCPUs.count)
-        bpf = try BPFSampler(frequency: configuration.samplesPerSecond, cpus: sampledCPUs, ringBufferBytes: ringBufferBytes,
+        bpf = try BPFSampler(frequency: configuration.samplesPerSecond, cpus: sampledCPUs,
+                             ringBufferBytes: configuration.ringBufferBytes ?? SamplerConfiguration.defaultRingBufferBytes(
+                                 samplesPerSecond: configuration.samplesPerSecond, cpus: sampledCPUs.count),
                              unwindEntries: configuration.unwindTableEntries,
                              walksInterpreters: configuration.walksInterpreters, offCPUThreshold: configuration.offCPUThreshold,
                              logger: logger) { [unowned self] record in
@@ -121,11 +119,6 @@ public final class Sampler {
         ])
 
         let end = configuration.durationSeconds.map { start &+ UInt64($0 * 1e9) } ?? UInt64.max
-        let interval = configuration.drainInterval(ringBufferBytes: ringBufferBytes, cpus: sampledCPUs.count)
-        // A process that exec'd in the last interval and has no sample yet: drained again after
-        // about one sample period, until its first sample is read with its /proc entries.
-        let gap = min(Self.minimumDrainGap, interval)
-        let followUp = max(gap, 1_000_000_000 / UInt64(configuration.samplesPerSecond))
         let statisticsInterval = UInt64(configuration.statisticsIntervalMilliseconds) * 1_000_000
         var nextStatistics = start &+ statisticsInterval
         var nextCPUCheck = start &+ Self.cpuCheckInterval
@@ -133,7 +126,6 @@ public final class Sampler {
         while true {
             let tickStart = HostFacts.monotonicNanoseconds()
             pumpOutput(now: tickStart)
-            bpf?.answerDoorbell()  // this drain reads the execs that rang it
             try bpf?.drain()
             if tickStart >= nextStatistics {
                 nextStatistics = tickStart &+ statisticsInterval
@@ -148,9 +140,7 @@ public final class Sampler {
             // A capture file that cannot be written: stop rather than sample for nothing.
             if output.failure != nil { break }
             if HostFacts.monotonicNanoseconds() >= end { break }
-            let awaited = pendingExecs.values.contains { $0.time &+ interval > tickStart }
-            if waitForSignal(signals, until: min(end, tickStart &+ (awaited ? followUp : interval)),
-                             doorbellNotBefore: tickStart &+ gap) {
+            if waitForSignal(signals, until: min(end, tickStart &+ UInt64(configuration.drainIntervalMilliseconds) * 1_000_000)) {
                 reason = .shutdown
                 logger.info("termination signal received")
                 break
@@ -351,13 +341,13 @@ public final class Sampler {
             processes.remove(pid)
             unwindLoader?.remove(pid: pid)
             for loader in interpreters { loader.remove(pid: pid) }
-            pendingExecs[pid] = (Self.comm(header), header.time)
+            pendingExecs[pid] = Self.comm(header)
         case TANDEM_EVENT_EXIT.rawValue:
             unwindLoader?.remove(pid: pid)
             for loader in interpreters { loader.remove(pid: pid) }
             if processes.remove(pid) {
                 output.appendState(.processExit(ProcessExit(pid: pid, time: header.time)))
-            } else if let comm = pendingExecs.removeValue(forKey: pid)?.comm {
+            } else if let comm = pendingExecs.removeValue(forKey: pid) {
                 // Exec'd and gone without a sample: reported from the events alone.
                 output.appendState(.process(ProcessInfo(pid: pid, parentPID: 0, startTime: 0, comm: comm,
                                                         executablePath: "", cgroupPath: "", isExec: true)))
@@ -484,15 +474,6 @@ public final class Sampler {
         }
     }
 
-    /// How long after an exec the ring buffer is drained: execs within it share the drain.
-    static let execDrainDelay: UInt64 = 20_000_000
-
-    /// No drain comes sooner than this after the one before, whatever rings: on a host that
-    /// execs all the time (a build) the doorbell and the follow-ups would otherwise wake the
-    /// sampler dozens of times a second. A process living longer than this plus
-    /// `execDrainDelay` is still read from /proc.
-    static let minimumDrainGap: UInt64 = 250_000_000
-
     /// Hot-plug is rare and only warned about: the sysfs read and parse are not worth
     /// every statistics interval.
     static let cpuCheckInterval: UInt64 = 10_000_000_000
@@ -512,12 +493,7 @@ public final class Sampler {
     /// termination signal came. Control records that arrive meanwhile are applied at
     /// once: a table of megabytes crosses the socket a buffer at a time, and waiting
     /// for the next tick between buffers would hold a new process's tables back by seconds.
-    /// The doorbell (an exec) brings the deadline forward to `execDrainDelay` from its ring,
-    /// but not before `doorbellNotBefore`.
-    private func waitForSignal(_ signals: borrowing FileDescriptor?, until wanted: UInt64,
-                               doorbellNotBefore: UInt64) -> Bool {
-        var deadline = wanted
-        var doorbell = bpf?.doorbellDescriptor ?? -1
+    private func waitForSignal(_ signals: borrowing FileDescriptor?, until deadline: UInt64) -> Bool {
         // poll(2) skips a negative descriptor: without signal handling, only the timer ends a wait.
         let signalFD: Int32 = switch signals {
         case .some(let signals): signals.rawValue
@@ -531,16 +507,11 @@ public final class Sampler {
             let now = HostFacts.monotonicNanoseconds()
             let events = (watchesControl ? POLLIN : 0) | (writes ? POLLOUT : 0)
             var descriptors = [pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0),
-                               pollfd(fd: events == 0 ? -1 : output.controlDescriptor ?? -1, events: Int16(events), revents: 0),
-                               pollfd(fd: doorbell, events: Int16(POLLIN), revents: 0)]
+                               pollfd(fd: events == 0 ? -1 : output.controlDescriptor ?? -1, events: Int16(events), revents: 0)]
             let milliseconds = deadline > now ? Int32(min((deadline - now) / 1_000_000, 10_000)) : 0
             // poll(2) skips negative descriptors.
-            guard poll(&descriptors, 3, milliseconds) > 0 else { return false }
+            guard poll(&descriptors, 2, milliseconds) > 0 else { return false }
             if descriptors[0].revents & Int16(POLLIN) != 0 { return true }
-            if descriptors[2].revents != 0 {
-                deadline = min(deadline, max(doorbellNotBefore, HostFacts.monotonicNanoseconds() &+ Self.execDrainDelay))
-                doorbell = -1
-            }
             if writes, descriptors[1].revents & Int16(POLLOUT) != 0 {
                 let before = output.bufferedByteCount
                 output.flush(now: HostFacts.monotonicNanoseconds(), logger: logger)

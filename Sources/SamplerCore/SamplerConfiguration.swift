@@ -13,11 +13,10 @@ public struct SamplerConfiguration: Hashable, Sendable {
     /// The BPF ring buffer's size (a power of two of at least 64 KiB); nil sizes it by
     /// `defaultRingBufferBytes`.
     public var ringBufferBytes: Int?
-    /// Time between two drains of the ring buffer while nothing execs (an exec's doorbell
-    /// brings the drain forward: Sampler); nil adapts it to the sample rate (`drainInterval`).
-    /// Each wake-up costs a poll, a drain and a write whatever the sample rate; a sample
-    /// waits at most this long plus the write, within DESIGN.md's 1 s.
-    public var drainIntervalMilliseconds: Int?
+    /// Time between two drains of the ring buffer. Each wake-up costs a poll, a drain
+    /// and a write whatever the sample rate, so the longest interval DESIGN.md allows
+    /// (250 ms); the ring buffer holds seconds of samples (`defaultRingBufferBytes`).
+    public var drainIntervalMilliseconds: Int = 250
     /// Time between two statistics records.
     public var statisticsIntervalMilliseconds: Int = 1000
     /// Minimum time between two re-reads of one process's mappings.
@@ -54,8 +53,8 @@ public struct SamplerConfiguration: Hashable, Sendable {
         if let ringBufferBytes, ringBufferBytes < 1 << 16 || ringBufferBytes & (ringBufferBytes - 1) != 0 || ringBufferBytes > 1 << 30 {
             throw .invalidConfiguration("the ring buffer size must be a power of two between 65536 and 2^30 bytes, not \(ringBufferBytes)")
         }
-        if let drainIntervalMilliseconds, !(10...900).contains(drainIntervalMilliseconds) {
-            throw .invalidConfiguration("the drain interval must be between 10 and 900 ms, not \(drainIntervalMilliseconds)")
+        guard (10...1000).contains(drainIntervalMilliseconds) else {
+            throw .invalidConfiguration("the drain interval must be between 10 and 1000 ms, not \(drainIntervalMilliseconds)")
         }
         guard (0...1).contains(offCPUThreshold) else {
             throw .invalidConfiguration("the off-CPU threshold must be between 0 (off) and 1 (every switch), not \(offCPUThreshold)")
@@ -73,42 +72,12 @@ public struct SamplerConfiguration: Hashable, Sendable {
     }
 
     /// Room for four seconds of samples from every CPU (at least 8 MiB): the sampler
-    /// drains at least every 750 ms (`drainInterval`), so it can be kept off the CPU for seconds (a crowded
+    /// drains four times a second, so it can be kept off the CPU for seconds (a crowded
     /// host) before the BPF side has to drop.
     public static func defaultRingBufferBytes(samplesPerSecond: Int, cpus: Int) -> Int {
         let wanted = MemoryLayout<tandem_sample_event>.size * samplesPerSecond * max(1, cpus) * 4
         var bytes = 8 << 20
         while bytes < wanted && bytes < 1 << 30 { bytes <<= 1 }
         return bytes
-    }
-
-    /// The adaptive drain interval's bounds: a wake-up's fixed cost (about 50 µs with cold
-    /// caches) matters only while a drain finds few samples, so the interval grows to
-    /// `quietDrainInterval` only as the expected rate falls below `samplesPerDrain` a
-    /// `busyDrainInterval`. A busy host keeps its drains (and new processes' tables) early.
-    static let busyDrainInterval: UInt64 = 250_000_000
-    static let quietDrainInterval: UInt64 = 750_000_000
-    static let samplesPerDrain: UInt64 = 50
-
-    /// The drain interval in nanoseconds: the configured one, or by the rate every CPU's
-    /// samples are expected at; shorter when those samples at full size (with their 8-byte
-    /// ring headers) would fill more than half of a ring buffer of `ringBufferBytes` in it
-    /// (the half left for walkers' and off-CPU records).
-    public func drainInterval(ringBufferBytes: Int, cpus: Int) -> UInt64 {
-        // Off-CPU records come with the host's switches, not the rate: a busy host's bursts
-        // need the short interval.
-        let wanted = drainIntervalMilliseconds.map { UInt64($0) * 1_000_000 }
-            ?? (offCPUThreshold > 0 ? Self.busyDrainInterval
-                : Self.adaptiveDrainInterval(samplesPerSecond: samplesPerSecond, cpus: cpus))
-        let bytesPerSecond = UInt64((MemoryLayout<tandem_sample_event>.size + 8) * samplesPerSecond * max(1, cpus))
-        let halfFull = UInt64(ringBufferBytes) / 2 * 1_000_000_000 / max(1, bytesPerSecond)
-        return max(10_000_000, min(wanted, halfFull))
-    }
-
-    /// `samplesPerDrain` at the rate of `cpus` CPUs sampled `samplesPerSecond` times a second,
-    /// within the busy and quiet bounds.
-    public static func adaptiveDrainInterval(samplesPerSecond: Int, cpus: Int) -> UInt64 {
-        let expected = UInt64(max(1, samplesPerSecond * max(1, cpus)))
-        return min(quietDrainInterval, max(busyDrainInterval, samplesPerDrain * 1_000_000_000 / expected))
     }
 }

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Logging
-import SamplerConfigurationFile
 import SamplerCore
 import WireFormat
 #if canImport(Glibc)

@@ -223,36 +223,6 @@ struct CaptureTests {
         }
     }
 
-    /// A process that lives shorter than the drain interval (750 ms while nothing execs) is
-    /// still read from /proc: its exec rings the doorbell, and the sampler drains while it runs
-    /// (at most `minimumDrainGap`, 250 ms, plus 20 ms after the exec).
-    @Test("a process shorter than the drain interval gets its name and mappings")
-    func processShorterThanTheDrainInterval() throws {
-        let scratch = try makeScratchDirectory()
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let spin = try Workload.build("spin", in: scratch)
-        var pids: [Int32] = []
-        let records = try capture(samplesPerSecond: 99, scratch: scratch) { _ in
-            for _ in 0..<5 {
-                // 0.4 s of CPU, at nice -20 so that it runs at once: inside one interval, past
-                // the shortest gap between two drains.
-                let workload = try Workload.start("/usr/bin/nice", ["-n", "-20", spin, "0.4"])
-                pids.append(workload.processIdentifier)
-                workload.waitUntilExit()
-            }
-        }
-        for pid in pids {
-            let samples = records.samples.filter { $0.pid == pid }.count
-            let process = records.processRecords.last { $0.pid == pid }
-            let mappings = records.mappingRecords.last { $0.pid == pid }?.mappings ?? []
-            print("short process \(pid): \(samples) samples, comm \(process?.comm ?? "-"), \(mappings.count) mappings")
-            #expect(samples > 0)
-            #expect(process?.comm == "spin")
-            #expect(process?.executablePath == spin, "read from /proc while it ran")
-            #expect(mappings.contains { $0.path == spin }, "pid \(pid)'s mappings name its executable")
-        }
-    }
-
     /// A library loaded after the process was first described shows up as a new mapping.
     @Test("a library dlopen'ed after start is reported as a mapping")
     func dlopenAfterStart() throws {

@@ -1,6 +1,4 @@
-import CTandemBPF
 import Foundation
-import SamplerConfigurationFile
 @testable import SamplerCore
 import SystemCalls
 import Testing
@@ -112,57 +110,6 @@ struct ConfigurationTests {
         #expect(SamplerConfiguration.defaultRingBufferBytes(samplesPerSecond: 19, cpus: 2) == 8 << 20)
         #expect(SamplerConfiguration.defaultRingBufferBytes(samplesPerSecond: 999, cpus: 2) == 16 << 20)
         #expect(SamplerConfiguration.defaultRingBufferBytes(samplesPerSecond: 100_000, cpus: 512) == 1 << 30)
-    }
-
-    @Test("the drain interval leaves the ring buffer at least half empty; a default ring below the cap never shortens it",
-          arguments: [19, 99, 999])
-    func drainInterval(samplesPerSecond: Int) {
-        var configuration = SamplerConfiguration(destination: .file(path: "x"))
-        configuration.samplesPerSecond = samplesPerSecond
-        let recordBytes = UInt64(MemoryLayout<tandem_sample_event>.size + 8)
-        for cpus in [1, 2, 64, 512] {
-            let adaptive = SamplerConfiguration.adaptiveDrainInterval(samplesPerSecond: samplesPerSecond, cpus: cpus)
-            let defaultRing = SamplerConfiguration.defaultRingBufferBytes(samplesPerSecond: samplesPerSecond, cpus: cpus)
-            // Four seconds of samples, but for the 1 GiB cap (999 Hz on 512 CPUs).
-            if defaultRing < 1 << 30 { #expect(configuration.drainInterval(ringBufferBytes: defaultRing, cpus: cpus) == adaptive) }
-            for ring in [1 << 16, 1 << 20, 8 << 20] {
-                let interval = configuration.drainInterval(ringBufferBytes: ring, cpus: cpus)
-                #expect(interval <= adaptive && interval >= 10_000_000)
-                let filled = recordBytes * UInt64(samplesPerSecond * cpus) * interval / 1_000_000_000
-                // Half full at most, unless the 10 ms floor is all that is left.
-                #expect(filled <= UInt64(ring / 2) || interval == 10_000_000, "\(ring) bytes, \(cpus) CPUs")
-            }
-        }
-    }
-
-    @Test("the adaptive drain interval is long only while drains would find few samples")
-    func adaptiveDrainInterval() {
-        let interval = { (rate: Int, cpus: Int) in SamplerConfiguration.adaptiveDrainInterval(samplesPerSecond: rate, cpus: cpus) }
-        // 38 samples a second: a drain every 750 ms still finds under 50.
-        #expect(interval(19, 2) == 750_000_000)
-        #expect(interval(99, 2) == 252_525_252)
-        #expect(interval(999, 2) == 250_000_000)
-        #expect(interval(19, 64) == 250_000_000)
-        // Never longer for a higher rate, always within the bounds.
-        var previous = UInt64.max
-        for rate in [1, 10, 19, 30, 50, 99, 200, 999, 10_000] {
-            let next = interval(rate, 2)
-            #expect(next <= previous && (250_000_000...750_000_000).contains(next), "\(rate) Hz")
-            previous = next
-        }
-        // Off-CPU records come as fast as the host switches: the short interval.
-        var configuration = SamplerConfiguration(destination: .file(path: "x"))
-        configuration.samplesPerSecond = 19
-        #expect(configuration.drainInterval(ringBufferBytes: 8 << 20, cpus: 2) == 750_000_000)
-        configuration.offCPUThreshold = 0.1
-        #expect(configuration.drainInterval(ringBufferBytes: 8 << 20, cpus: 2) == 250_000_000)
-        // A configured interval is kept as it is.
-        configuration.offCPUThreshold = 0
-        configuration.samplesPerSecond = 999
-        configuration.drainIntervalMilliseconds = 900
-        #expect(configuration.drainInterval(ringBufferBytes: 1 << 30, cpus: 2) == 900_000_000)
-        configuration.drainIntervalMilliseconds = 5
-        #expect(throws: SamplerError.self) { try configuration.validate() }
     }
 
     @Test("errors name what is missing and how to fix it")

@@ -1,6 +1,5 @@
 import Configuration
 import Foundation
-import SamplerConfigurationFile
 import SamplerCore
 import SamplingRateReader
 import Testing

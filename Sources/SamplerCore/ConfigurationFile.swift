@@ -1,4 +1,3 @@
-import SamplerCore
 import SamplingRateReader
 import SystemCalls
 #if canImport(Glibc)
