@@ -157,7 +157,9 @@ struct BEAMTests {
     /// that have Erlang frames have the right ones, and every function's share (innermost Erlang
     /// frame, C leaf or not, in the stream after the first C-leaf walk anchored at a JIT return
     /// address: before it the process's unwind tables were not loaded yet) is within 3 points of
-    /// the workload's own measure, and >= 95% of the VM's samples there have a workload frame.
+    /// the workload's own measure, and >= 95% of the samples there of the thread that ran the
+    /// workload have a workload frame (the VM's other threads, a second scheduler's busy wait
+    /// among them, do the VM's own work).
     @Test("C leaves under Debian's OTP 25: the C samples below the workload's BIF calls have their Erlang callers, shares within 3 points")
     func cLeafKnownTruth() async throws {
         let run = try await onOwnThread { try Self.run(startsAfterSampler: false, workload: "cleaf_truth") }
@@ -194,7 +196,7 @@ struct BEAMTests {
             + "stream after the first JIT-anchored C-leaf walk: \(stream.samples) samples, \(stream.cLeafWalks) C-leaf walks, \(stream.outsideJIT) with a leaf outside JIT code; "
             + zip(Self.cLeafFunctions, zip(shares, run.measuredShares)).map { "\($0.0) \(formatted($0.1.0))% (measured \(formatted($0.1.1))%)" }
                 .joined(separator: ", ")
-            + "; wrong \(cWrong.sorted { $0.value > $1.value }.prefix(8)); by quarter: \(stream.quarters)")
+            + "; wrong \(cWrong.sorted { $0.value > $1.value }.prefix(8)); by quarter: \(stream.quarters); \(stream.noneSummary)")
         for stack in stacks.sorted(by: { $0.count > $1.count }).prefix(6) {
             print("beam C-leaf run stack (\(stack.count)): \(stack.frames.joined(separator: ";"))")
         }
@@ -207,9 +209,9 @@ struct BEAMTests {
         } else if percent(Int64(cWithCallers), of: Int64(cSamples)) < 95 {
             failures.append("\(cWithCallers) of \(cSamples) C samples below the workload's BIF calls with rounds/3, descend/3 ×8, measure/2 and the calling loop above, under 95% (wrong: \(cWrong))")
         }
-        let named = stream.order.filter { $0 != "none" }.count
-        if percent(Int64(named), of: Int64(stream.order.count)) < 95 {
-            failures.append("\(named) of \(stream.order.count) VM samples after the first JIT-anchored C-leaf walk with a workload frame, under 95%")
+        let workload = stream.workloadThread
+        if percent(Int64(workload.named), of: Int64(workload.samples)) < 95 {
+            failures.append("\(workload.named) of \(workload.samples) samples of the workload's thread after the first JIT-anchored C-leaf walk with a workload frame, under 95% (\(stream.noneSummary); by quarter: \(stream.quarters))")
         }
         if measured < 800 {
             failures.append("only \(measured) samples with a known function after the first JIT-anchored C-leaf walk, of \(total)")
@@ -225,10 +227,11 @@ struct BEAMTests {
 
     /// A dirty CPU scheduler's C leaves (docs/beam.md, "C leaves"): with a list of 20,000
     /// elements the garbage collections of cleaf_truth.erl's heap run on a dirty scheduler
-    /// while the process waits; >= 95% of the samples below erts_execute_dirty_system_task
+    /// while the process waits; >= 90% of the samples below erts_execute_dirty_system_task
     /// (the native walk reached the dirty scheduler's loop) have the process's Erlang frames
     /// rootward of that loop, with rounds/3, descend/3 ×8, measure/2 and one of the three loops
-    /// (mostly reverse/2, whose garbage fills the heap; a collection can fall in multiply/2).
+    /// (mostly reverse/2, whose garbage fills the heap; a collection can fall in multiply/2),
+    /// and every one without them was counted as a skipped C-leaf walk.
     @Test("dirty garbage collection under Debian's OTP 25: the collector's samples have the process's Erlang callers")
     func dirtyGarbageCollection() async throws {
         let run = try await onOwnThread { try Self.run(startsAfterSampler: false, workload: "cleaf_truth", arguments: ["20000"]) }
@@ -245,13 +248,22 @@ struct BEAMTests {
                Self.cLeafFunctions.contains(workload[workload.count - 1]) {
                 withCallers += stack.count
             } else {
-                wrong[names.prefix(loop + 1).suffix(4).joined(separator: ";"), default: 0] += stack.count
+                wrong[(names.prefix(loop).suffix(2) + ["…"] + names.dropFirst(loop + 1).prefix(3) + ["…", names.last ?? ""]).joined(separator: ";"), default: 0] += stack.count
             }
         }
-        print("beam dirty GC (pid \(run.pid)): \(dirty) samples below erts_execute_dirty_system_task, \(withCallers) with the Erlang callers; wrong \(wrong.sorted { $0.value > $1.value }.prefix(6))")
+        let skipped = try Self.skippedCLeafWalks(captureDirectory: run.captureDirectory)
+        let without = dirty - withCallers
+        print("beam dirty GC (pid \(run.pid)): \(dirty) samples below erts_execute_dirty_system_task, \(withCallers) with the Erlang callers; "
+            + "C-leaf walks skipped (statistics) \(skipped); wrong \(wrong.sorted { $0.value > $1.value }.prefix(6))")
         #expect(dirty >= 50, "only \(dirty) samples below erts_execute_dirty_system_task\n\(run.report.prefix(4000))")
-        #expect(percent(Int64(withCallers), of: Int64(dirty)) >= 95,
-                "\(withCallers) of \(dirty) dirty collector samples with \(Self.cLeafPath.joined(separator: ";")) and a loop above, under 95% (wrong: \(wrong))")
+        // A sample read while the collector moves the stack and frees the old heap (the kernel's
+        // munmap in live runs) can find a stack whose scan does not reach its bottom: skipped,
+        // with its native frames, and counted (0-6 % of these samples in live runs). Each one
+        // without its callers must be such a counted skip.
+        #expect(percent(Int64(withCallers), of: Int64(dirty)) >= 90,
+                "\(withCallers) of \(dirty) dirty collector samples with \(Self.cLeafPath.joined(separator: ";")) and a loop above, under 90% (wrong: \(wrong))")
+        #expect(without <= skipped,
+                "\(without) dirty collector samples without their Erlang callers, but only \(skipped) C-leaf walks counted as skipped (wrong: \(wrong))")
     }
 
     /// The VM's samples in stream order from its first C-leaf walk anchored at a JIT return address on: how
@@ -264,6 +276,26 @@ struct BEAMTests {
         var innermost: [String: Int] = [:]
         /// Each sample's innermost workload function, or "none", in stream order.
         var order: [String] = []
+        /// The "none" samples by what the sampler sent for them (Erlang frames of other code, or
+        /// none with the leaf in JIT or in native code) and the thread's name.
+        var none: [String: Int] = [:]
+        /// Per thread: its samples, and those with a workload frame.
+        var threads: [Int32: (samples: Int, named: Int)] = [:]
+
+        /// The thread that ran the workload: the one with the most workload frames. The VM's
+        /// other threads (a second scheduler's busy wait, async and dirty I/O threads) are the
+        /// VM's own work.
+        var workloadThread: (samples: Int, named: Int) {
+            threads.values.max { $0.named < $1.named } ?? (0, 0)
+        }
+
+        /// Where the "none" samples come from, for a failure's message.
+        var noneSummary: String {
+            let kinds = none.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            let byThread = threads.sorted { $0.value.samples > $1.value.samples }.prefix(6)
+                .map { "tid \($0.key): \($0.value.named) of \($0.value.samples)" }.joined(separator: ", ")
+            return "without a workload frame: \(kinds); with one by thread: \(byThread)"
+        }
 
         /// The innermost functions per quarter of the stream, to tell a walk that starts late
         /// from one that misses a kind of sample.
@@ -275,6 +307,13 @@ struct BEAMTests {
                     .map { "\($0.key.replacingOccurrences(of: "cleaf_truth:", with: "")) \($0.value)" }.joined(separator: ", ")
             }.joined(separator: " | ")
         }
+    }
+
+    /// The sampler's last count of C-leaf walks skipped as untrusted (docs/beam.md, "C leaves").
+    static func skippedCLeafWalks(captureDirectory: URL) throws -> Int {
+        try FileManager.default.contentsOfDirectory(atPath: captureDirectory.path).filter { $0.hasSuffix(".tndm") }
+            .map { Int(try CaptureFollower(path: captureDirectory.appendingPathComponent($0).path).lastStatistics?[.beamCLeafWalksSkipped] ?? 0) }
+            .max() ?? 0
     }
 
     static func cLeafStream(captureDirectory: URL, pid: Int32) throws -> CLeafStream {
@@ -299,16 +338,21 @@ struct BEAMTests {
                     if let first = frames.first, first.isAnchor, first.pc != 0 { started = true }
                     guard started else { continue }
                     stream.samples += 1
+                    stream.threads[sample.tid, default: (0, 0)].samples += 1
                     if frames.first?.isAnchor == true { stream.cLeafWalks += 1 }
-                    if let leaf = sample.userStack.first, !jit.contains(where: { $0.start <= leaf && leaf < $0.end }) {
-                        stream.outsideJIT += 1
-                    }
+                    let leafInJIT = sample.userStack.first.map { leaf in jit.contains { $0.start <= leaf && leaf < $0.end } }
+                    if leafInJIT == false { stream.outsideJIT += 1 }
                     // The innermost of the workload's own frames (OTP's lists:reverse/1 may be below it).
                     if let name = frames.lazy.compactMap({ names[$0.codeInfo] }).first(where: { $0.hasPrefix("cleaf_truth:") }) {
                         stream.innermost[name, default: 0] += 1
                         stream.order.append(name)
+                        stream.threads[sample.tid, default: (0, 0)].named += 1
                     } else {
                         stream.order.append("none")
+                        let kind = !frames.isEmpty ? "other Erlang frames"
+                            : leafInJIT == true ? "leaf in JIT code, no frames"
+                            : sample.userStack.isEmpty ? "kernel only" : "leaf in native code, no frames"
+                        stream.none["\(kind) (\(sample.threadName))", default: 0] += 1
                     }
                 default:
                     break
