@@ -13,8 +13,8 @@ status=${PIPESTATUS[0]}
 if [ "$status" -ne 0 ]; then
     echo "== $1 failed (exit status $status); what failed, again:"
     # An issue's line, and the few lines of detail Swift Testing indents under it.
-    awk '/recorded an issue|Fatal error|Crash|error: / { print substr($0, 1, 400); detail = 3; next }
-         detail > 0 && /^ *↳/ { print substr($0, 1, 400); detail--; next }
+    awk '/recorded an issue|Fatal error|Crash|error: / { print substr($0, 1, 2000); detail = 6; next }
+         detail > 0 && /^ *↳/ { print substr($0, 1, 2000); detail--; next }
          { detail = 0 }' "$log" | tail -n 40
 fi
 exit "$status"
