@@ -35,6 +35,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The host's busy and stolen CPU ticks so far (/proc/stat's cpu line: user nice system irq
+# softirq, and steal). On a VM the hypervisor's steal slows every figure; it is printed.
+host_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $9 }' /proc/stat; }
+read -r busy_start steal_start <<<"$(host_ticks)"
+
 # CPU nanoseconds of PID so far, all threads (the scheduler's exact run time).
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
 share() { awk -v a="$1" -v b="$2" -v s="$3" 'BEGIN { printf "%.3f %%", (b - a) / s / 1e9 * 100 }'; }
@@ -106,7 +111,9 @@ rss=$(grep -o 'peak RSS.*' "$work/large-host.txt" || echo "?")
 row "large host ($large_host_seconds s simulated): replay speed" "≥ 20x" "$speed"
 row "large host: aggregator RSS" "< 256 MiB, flat" "$rss"
 
-echo "bench/all.sh $seconds $large_host_seconds $overhead_rounds, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+read -r busy_end steal_end <<<"$(host_ticks)"
+stolen=$(awk -v b=$((busy_end - busy_start)) -v s=$((steal_end - steal_start)) 'BEGIN { printf "%.1f %%", (b + s > 0 ? s / (b + s) * 100 : 0) }')
+echo "bench/all.sh $seconds $large_host_seconds $overhead_rounds, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end, $stolen of the busy CPU time stolen by the hypervisor"
 echo
 echo "| figure | target | value |"
 echo "|---|---|---|"

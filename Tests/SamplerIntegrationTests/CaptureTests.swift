@@ -22,29 +22,41 @@ func capture(samplesPerSecond: Int, scratch: URL, extraArguments: [String] = [],
 extension SamplerLiveTests {
 @Suite("tandem-sampler on the live kernel (root)", .serialized, .enabled(if: isRoot, "needs root: loads BPF"))
 struct CaptureTests {
-    /// A process that spins for T seconds of CPU time at F Hz gets F * T samples, give or take.
+    /// A process that spins for T seconds of CPU time at F Hz gets F * T samples, give or take
+    /// (more on a VM whose hypervisor steals time, see HostCPUTime).
     @Test("sample rate: at least 90% of F * T samples", arguments: [(19, 8.0), (99, 3.0), (999, 2.0)])
     func sampleRate(frequency: Int, seconds: Double) throws {
         let scratch = try makeScratchDirectory()
         defer { try? FileManager.default.removeItem(at: scratch) }
         let spin = try Workload.build("spin", in: scratch)
         var workloadPID: Int32 = 0
+        var stolen = 0.0
         let records = try capture(samplesPerSecond: frequency, scratch: scratch) { _ in
             // At nice -20 the workload keeps its CPU on a crowded host: a sampled process
             // that is often preempted gets F * T samples only on average, with a spread
             // too wide for a 90% bound at 19 Hz.
+            let before = try HostCPUTime.read()
             let workload = try Workload.start("/usr/bin/nice", ["-n", "-20", spin, "\(seconds)"])
             workloadPID = workload.processIdentifier
             workload.waitUntilExit()
+            stolen = try HostCPUTime.read().stolenShare(since: before)
         }
         let got = records.samples.filter { $0.pid == workloadPID }.count
         let expected = Double(frequency) * seconds
         let ratio = Double(got) / expected
-        print("sample rate \(frequency) Hz x \(seconds) s CPU: \(got) samples of \(Int(expected)) expected, ratio \(String(format: "%.3f", ratio))")
+        // The workload spins for T seconds of its own CPU time, which leaves out what the
+        // hypervisor stole from it; the sampling timer runs on wall time and samples a stolen
+        // task too. So stolen time can only add samples: up to 1 / (1 - stolen share) more
+        // (a clean-clone CI run on a VM counted 204 samples at 19 Hz where 152 were expected;
+        // here, with 13-16 % stolen, the ratio rose by a third to two thirds of that).
+        let stolenAllowance = 1 / (1 - min(stolen, 0.5))
+        print("sample rate \(frequency) Hz x \(seconds) s CPU: \(got) samples of \(Int(expected)) expected, ratio \(String(format: "%.3f", ratio)); "
+            + "\(String(format: "%.1f", stolen * 100)) % of the busy CPU time stolen (allowance x\(String(format: "%.3f", stolenAllowance)))")
         #expect(ratio >= 0.9, "got \(got) samples, expected about \(Int(expected))")
         // A workload migrating between the CPUs' independent timers can catch a few extra
         // ticks; many more would mean samples counted twice.
-        #expect(ratio <= 1.25, "got \(got) samples, expected about \(Int(expected))")
+        #expect(ratio <= 1.25 * stolenAllowance,
+                "got \(got) samples, expected about \(Int(expected)) (\(String(format: "%.1f", stolen * 100)) % of the busy CPU time stolen)")
         let statistics = try #require(records.statistics.last)
         // Ring buffer drops (a sampler starved of CPU on a crowded host) show in the ratio.
         print("  ring buffer drops: \(statistics[.dropsRingBufferFull])")

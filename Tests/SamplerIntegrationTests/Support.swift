@@ -302,3 +302,31 @@ struct KernelSymbolNames {
     }
 }
 
+
+/// The host's CPU time from /proc/stat's `cpu` line, in clock ticks: time spent running
+/// (user, nice, system, irq, softirq; guest time is inside user) and time stolen by the
+/// hypervisor (steal). On a KVM guest with paravirtual time accounting a task's CPU time
+/// leaves stolen time out, while a cpu-clock event's timer runs on wall time and samples the
+/// task stolen from: a workload on a stolen CPU gets more samples than its CPU time says.
+struct HostCPUTime {
+    var running: UInt64
+    var stolen: UInt64
+
+    static func read() throws -> HostCPUTime {
+        let text = try String(contentsOfFile: "/proc/stat", encoding: .utf8)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("cpu ") }) else {
+            throw TestFailure.setup("/proc/stat has no cpu line")
+        }
+        let fields = line.split(separator: " ").dropFirst().compactMap { UInt64($0) }
+        guard fields.count >= 8 else { throw TestFailure.setup("/proc/stat's cpu line has \(fields.count) fields: \(line)") }
+        // user nice system idle iowait irq softirq steal
+        return HostCPUTime(running: fields[0] + fields[1] + fields[2] + fields[5] + fields[6], stolen: fields[7])
+    }
+
+    /// The share of the CPUs' busy time stolen between `earlier` and this reading.
+    func stolenShare(since earlier: HostCPUTime) -> Double {
+        let stolen = Double(self.stolen &- earlier.stolen)
+        let running = Double(self.running &- earlier.running)
+        return stolen + running > 0 ? stolen / (stolen + running) : 0
+    }
+}
