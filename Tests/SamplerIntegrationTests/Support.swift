@@ -323,6 +323,12 @@ struct HostCPUTime {
         return HostCPUTime(running: fields[0] + fields[1] + fields[2] + fields[5] + fields[6], stolen: fields[7])
     }
 
+    /// The CPU time stolen from all CPUs between `earlier` and this reading, in nanoseconds:
+    /// at least what any one thread lost in that time.
+    func stolenNanoseconds(since earlier: HostCPUTime) -> Int64 {
+        Int64(stolen &- earlier.stolen) * 1_000_000_000 / Int64(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     /// The share of the CPUs' busy time stolen between `earlier` and this reading.
     func stolenShare(since earlier: HostCPUTime) -> Double {
         let stolen = Double(self.stolen &- earlier.stolen)
