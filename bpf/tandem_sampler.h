@@ -85,10 +85,10 @@ struct tandem_sample_event {
     /* bpf_get_stack results: bytes written, or a negative errno. */
     __s32 kernel_stack_bytes;
     __s32 user_stack_bytes;
+    __u32 user_flags;    /* enum tandem_user_flags; before the stacks, read per record: 2 KiB in it was a cold line */
+    __u32 reserved;
     __u64 kernel_stack[TANDEM_MAX_FRAMES];
     __u64 user_stack[TANDEM_MAX_FRAMES];
-    __u32 user_flags;    /* enum tandem_user_flags */
-    __u32 reserved;
 };
 
 /* An off-CPU sample: the thread's stacks when it ran again, and how long it was off the CPU. */

@@ -98,8 +98,8 @@ public final class BPFSampler {
         let context = Unmanaged.passUnretained(sink).toOpaque()
         ringBuffer = ring_buffer__new(bpf_map__fd(events), { context, data, size in
             guard let context, let data else { return 0 }
-            let sink = Unmanaged<Sink>.fromOpaque(context).takeUnretainedValue()
-            sink.handler(UnsafeRawBufferPointer(start: data, count: size))
+            // Borrowed, not retained per record: the sink outlives the ring buffer (deinit).
+            Unmanaged<Sink>.fromOpaque(context)._withUnsafeGuaranteedRef { $0.handler(UnsafeRawBufferPointer(start: data, count: size)) }
             return 0
         }, context, nil)
         guard ringBuffer != nil else { throw .systemCall(.last("ring_buffer__new")) }

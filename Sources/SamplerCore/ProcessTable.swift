@@ -38,7 +38,13 @@ public struct ProcessTable: Sendable {
 
     public var count: Int { entries.count }
 
-    public func contains(_ pid: Int32) -> Bool { entries[pid] != nil }
+    /// By index: `entries[pid] != nil` would copy the entry (its strings, arrays) per sample.
+    public func contains(_ pid: Int32) -> Bool { entries.index(forKey: pid) != nil }
+    /// Whether `address` (true if nil) is in `pid`'s executable mappings; nil: pid unknown.
+    /// Mutating only to reach the entry in place, for the same reason.
+    public mutating func covers(_ pid: Int32, _ address: UInt64?) -> Bool? {
+        if let address { entries[pid]?.covers(address) } else { contains(pid) ? true : nil }
+    }
 
     public subscript(_ pid: Int32) -> Entry? { entries[pid] }
 

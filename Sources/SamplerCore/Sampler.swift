@@ -83,7 +83,7 @@ public final class Sampler {
                                  samplesPerSecond: configuration.samplesPerSecond, cpus: sampledCPUs.count),
                              unwindEntries: configuration.unwindTableEntries,
                              walksInterpreters: configuration.walksInterpreters, offCPUThreshold: configuration.offCPUThreshold,
-                             logger: logger) { [unowned self] record in
+                             logger: logger) { [unowned(unsafe) self] record in  // called only in run, self alive
             self.handle(record)
         }
         if let maps = bpf?.unwindMaps { unwindLoader = UnwindTableLoader(storage: maps) }
@@ -313,24 +313,15 @@ public final class Sampler {
     // MARK: Ring buffer records
 
     private func handle(_ record: UnsafeRawBufferPointer) {
-        guard record.count >= MemoryLayout<tandem_event_header>.size else {
-            counters.malformedRecords += 1
-            return
-        }
+        guard fits(record, MemoryLayout<tandem_event_header>.size) else { return }
         let header = record.loadUnaligned(as: tandem_event_header.self)
         let pid = Int32(bitPattern: header.pid)
         switch header.kind {
         case TANDEM_EVENT_SAMPLE.rawValue:
-            guard record.count >= MemoryLayout<tandem_sample_event>.size else {
-                counters.malformedRecords += 1
-                return
-            }
+            guard fits(record, MemoryLayout<tandem_sample_event>.size) else { return }
             handleSample(record, header: header, pid: pid)
         case TANDEM_EVENT_OFFCPU_SAMPLE.rawValue:
-            guard record.count >= MemoryLayout<tandem_offcpu_event>.size else {
-                counters.malformedRecords += 1
-                return
-            }
+            guard fits(record, MemoryLayout<tandem_offcpu_event>.size) else { return }
             handleSample(record, header: header, pid: pid,
                          offCPUNanoseconds: record.loadUnaligned(fromByteOffset: Self.offCPUOffset, as: UInt64.self))
         case TANDEM_EVENT_EXEC.rawValue:
@@ -361,10 +352,7 @@ public final class Sampler {
     /// A walker's sample (with its runtime's frames) or side record, passed on unparsed.
     private func handleInterpreterRecord(_ record: UnsafeRawBufferPointer, header: tandem_event_header, pid: Int32) {
         if let loader = interpreters.first(where: { $0.sampleEventKind == header.kind }) {
-            guard record.count >= loader.sampleEventSize else {
-                counters.malformedRecords += 1
-                return
-            }
+            guard fits(record, loader.sampleEventSize) else { return }
             handleSample(record, header: header, pid: pid, interpreter: loader)
         } else if let loader = interpreters.first(where: { $0.sideEventKind == header.kind }) {
             // Not a sample: a record too short is the walker's bug, and it sends the record again.
@@ -375,6 +363,12 @@ public final class Sampler {
         }
     }
 
+    /// Whether `record` holds `size` bytes; a shorter one is counted as malformed.
+    private func fits(_ record: UnsafeRawBufferPointer, _ size: Int) -> Bool {
+        if record.count < size { counters.malformedRecords += 1 }
+        return record.count >= size
+    }
+
     private func handleSample(_ record: UnsafeRawBufferPointer, header: tandem_event_header, pid: Int32,
                               interpreter: (any InterpreterLoader)? = nil, offCPUNanoseconds: UInt64 = 0) {
         let kernelBytes = record.loadUnaligned(fromByteOffset: Self.kernelBytesOffset, as: Int32.self)
@@ -382,10 +376,6 @@ public final class Sampler {
         guard kernelBytes > 0 || userBytes > 0 else {
             counters.dropsStackError += 1
             return
-        }
-        if !processes.contains(pid) {
-            let isExec = pendingExecs.removeValue(forKey: pid) != nil
-            describe(pid, comm: Self.comm(header), isExec: isExec, now: header.time)
         }
         // Ring buffer records are 8-byte aligned, and so are the stack arrays within.
         let base = record.baseAddress!
@@ -395,6 +385,12 @@ public final class Sampler {
         let userStack = UnsafeBufferPointer(
             start: base.advanced(by: Self.userStackOffset).assumingMemoryBound(to: UInt64.self),
             count: Int(max(0, userBytes)) / 8)
+        // One lookup: nil for a process not seen yet, else whether the user leaf is covered.
+        let leafCovered = processes.covers(pid, userStack.first)
+        if leafCovered == nil {
+            let isExec = pendingExecs.removeValue(forKey: pid) != nil
+            describe(pid, comm: Self.comm(header), isExec: isExec, now: header.time)
+        }
         var flags: SampleFlags = []
         if kernelBytes < 0 { flags.insert(.kernelStackMissing) }
         if userBytes < 0 { flags.insert(.userStackMissing) }
@@ -410,8 +406,7 @@ public final class Sampler {
         // mapped since the last read (dlopen, JIT). Re-read, at most once per interval.
         // Only the leaf is checked: it is exact, while the frames of code built without
         // frame pointers are often garbage that no re-read would ever cover.
-        if let leaf = userStack.first, let entry = processes[pid], !entry.covers(leaf),
-           let mappings = processes.refreshMappings(pid, now: header.time) {
+        if leafCovered == false, let mappings = processes.refreshMappings(pid, now: header.time) {
             output.appendState(.mappings(mappings))
         }
 
@@ -423,7 +418,7 @@ public final class Sampler {
             counters.dropsUserBufferFull += 1
             return
         }
-        interpreterWords.removeAll(keepingCapacity: true)
+        if !interpreterWords.isEmpty { interpreterWords.removeAll(keepingCapacity: true) }
         let interpreterFlags = interpreter?.appendFrameWords(of: record, to: &interpreterWords) ?? 0
         interpreterWords.withUnsafeBufferPointer { interpreterStack in
             output.appendSample(time: header.time, pid: pid, tid: Int32(bitPattern: header.tid), cpu: header.cpu,
@@ -448,12 +443,13 @@ public final class Sampler {
         withUnsafeBytes(of: header.comm) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     }
 
-    private static let kernelBytesOffset = MemoryLayout<tandem_sample_event>.offset(of: \.kernel_stack_bytes)!
-    private static let userBytesOffset = MemoryLayout<tandem_sample_event>.offset(of: \.user_stack_bytes)!
-    private static let kernelStackOffset = MemoryLayout<tandem_sample_event>.offset(of: \.kernel_stack)!
-    private static let userStackOffset = MemoryLayout<tandem_sample_event>.offset(of: \.user_stack)!
-    private static let userFlagsOffset = MemoryLayout<tandem_sample_event>.offset(of: \.user_flags)!
-    private static let offCPUOffset = MemoryLayout<tandem_offcpu_event>.offset(of: \.off_cpu_ns)!
+    // Computed, so that each folds to a constant (a static let costs a swift_once per use).
+    private static var kernelBytesOffset: Int { MemoryLayout<tandem_sample_event>.offset(of: \.kernel_stack_bytes)! }
+    private static var userBytesOffset: Int { MemoryLayout<tandem_sample_event>.offset(of: \.user_stack_bytes)! }
+    private static var kernelStackOffset: Int { MemoryLayout<tandem_sample_event>.offset(of: \.kernel_stack)! }
+    private static var userStackOffset: Int { MemoryLayout<tandem_sample_event>.offset(of: \.user_stack)! }
+    private static var userFlagsOffset: Int { MemoryLayout<tandem_sample_event>.offset(of: \.user_flags)! }
+    private static var offCPUOffset: Int { MemoryLayout<tandem_offcpu_event>.offset(of: \.off_cpu_ns)! }
 
     // MARK: Start-up and housekeeping
 

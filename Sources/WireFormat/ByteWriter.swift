@@ -3,8 +3,8 @@
 /// Integers are LEB128 varints (7 bits per byte, least significant group
 /// first); signed values and deltas are zigzag-encoded first so that small
 /// negative numbers stay short. Strings are a varint byte count then UTF-8.
-struct ByteWriter {
-    var bytes: [UInt8] = []
+@usableFromInline struct ByteWriter {
+    @usableFromInline var bytes: [UInt8] = []
 
     init(capacity: Int = 0) {
         bytes.reserveCapacity(capacity)

@@ -8,7 +8,8 @@ public struct StreamEncoder {
     public let header: StreamHeader
     public let limits: EncoderLimits
 
-    private var output: ByteWriter
+    /// Usable from inline for `bufferedByteCount` alone.
+    @usableFromInline var output: ByteWriter
     private var payload = ByteWriter(capacity: 256)
 
     private var kernelStackIDs = StackInterningTable()
@@ -48,8 +49,10 @@ public struct StreamEncoder {
         self.previousSampleTime = 0
     }
 
-    /// Bytes encoded and not yet taken.
-    public var bufferedByteCount: Int { output.count }
+    /// Bytes encoded and not yet taken. Inlinable: the sampler asks per sample, and a call
+    /// across the module boundary copied the whole encoder (each of its tables retained
+    /// and released) to read one count.
+    @inlinable public var bufferedByteCount: Int { output.bytes.count }
 
     /// Returns the encoded bytes and empties the buffer.
     public mutating func takeBytes() -> [UInt8] {
@@ -160,13 +163,19 @@ public struct StreamEncoder {
             frame(.threadDefinition)
         }
 
-        payload.removeAll()
-        payload.writeSampleReference(timeDelta: ZigZag.delta(time, from: previousSampleTime), thread: threadReference,
-                                     cpu: cpu, kernelStack: kernelReference, userStack: userReference, flags: flags,
-                                     interpreterStack: interpreterReference, interpreterFlags: interpreterFlags,
-                                     offCPUNanoseconds: offCPUNanoseconds)
+        // Framed in place, not through `payload`: a sample's payload is at most nine varints
+        // (90 bytes), so its length is always one byte, written first and filled in after.
+        output.writeVarint(RecordType.sample.rawValue)
+        let lengthIndex = output.count
+        output.bytes.append(0)
+        output.writeSampleReference(timeDelta: ZigZag.delta(time, from: previousSampleTime), thread: threadReference,
+                                    cpu: cpu, kernelStack: kernelReference, userStack: userReference, flags: flags,
+                                    interpreterStack: interpreterReference, interpreterFlags: interpreterFlags,
+                                    offCPUNanoseconds: offCPUNanoseconds)
+        let length = output.count - lengthIndex - 1
+        precondition(length < 0x80, "a sample record of \(length) bytes")
+        output.bytes[lengthIndex] = UInt8(length)
         previousSampleTime = time
-        frame(.sample)
     }
 
     /// Interns a stack not yet known and writes its definition.

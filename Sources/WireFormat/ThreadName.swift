@@ -19,6 +19,18 @@ public struct ThreadName: Hashable, Sendable {
     /// From the kernel's 16 comm bytes (`bpf_get_current_comm`); what follows the first NUL
     /// is ignored, so stale bytes after a shorter name do not make it differ.
     public init(commBytes: UnsafeRawBufferPointer) {
+        if commBytes.count >= 16 {
+            // Per sample in the sampler: two words, cut at the first NUL.
+            low = commBytes.loadUnaligned(as: UInt64.self)
+            high = commBytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+            if let kept = Self.bytesBeforeNUL(low) {
+                low &= kept
+                high = 0
+            } else if let kept = Self.bytesBeforeNUL(high) {
+                high &= kept
+            }
+            return
+        }
         var bytes = (UInt64(0), UInt64(0))
         withUnsafeMutableBytes(of: &bytes) { out in
             for index in 0..<min(16, commBytes.count) {
@@ -29,6 +41,16 @@ public struct ThreadName: Hashable, Sendable {
         }
         low = bytes.0
         high = bytes.1
+    }
+
+    /// A mask of the bytes of `word` (little-endian) before its first zero byte; nil if it
+    /// has none. The lowest flagged byte of the zero-byte test is exact (a borrow only
+    /// flags bytes above a true zero).
+    private static func bytesBeforeNUL(_ word: UInt64) -> UInt64? {
+        let flagged = (word &- 0x0101_0101_0101_0101) & ~word & 0x8080_8080_8080_8080
+        guard flagged != 0 else { return nil }
+        let firstZeroBit = UInt64(flagged.trailingZeroBitCount - 7)
+        return firstZeroBit == 0 ? 0 : (UInt64(1) << firstZeroBit) &- 1
     }
 
     /// From text (a decoded stream's name, a test's): its first ``maximumLength`` UTF-8

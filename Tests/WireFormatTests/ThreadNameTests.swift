@@ -30,6 +30,30 @@ import Testing
         #expect(samples.map(\.threadName) == ["server", "1_scheduler", "1_scheduler", "worker-7", ""])
     }
 
+    /// The 16-byte path reads two words and masks at the first NUL; a shorter buffer takes
+    /// the byte loop. Every NUL position, with stale non-zero bytes after it (0x01 and 0x80
+    /// are the bytes a zero-byte test's borrow could misread), must agree with the loop.
+    @Test func theWordWiseReadCutsAtTheFirstNULWhereverItIs() {
+        for stale: UInt8 in [0x01, 0x80, 0xFF] {
+            for nul in 0...16 {
+                var bytes = (0..<16).map { UInt8(0x41 + $0) }
+                if nul < 16 {
+                    bytes[nul] = 0
+                    for index in (nul + 1)..<16 { bytes[index] = stale }
+                }
+                let wordWise = bytes.withUnsafeBytes { ThreadName(commBytes: $0) }
+                // The first 15 bytes through the byte loop (a buffer under 16 bytes).
+                let reference = bytes.withUnsafeBytes { raw in
+                    ThreadName(commBytes: UnsafeRawBufferPointer(rebasing: raw.prefix(15)))
+                }
+                let expected = nul == 16 ? Array(bytes) : Array(bytes.prefix(nul))
+                #expect(wordWise.text.utf8.elementsEqual(expected.prefix(ThreadName.maximumLength)),
+                        "NUL at \(nul), stale \(stale)")
+                if nul < 15 { #expect(wordWise == reference, "NUL at \(nul), stale \(stale)") }
+            }
+        }
+    }
+
     @Test func invalidUTF8IsRepairedAndCutToFifteenBytesOnACharacterBoundary() {
         let repaired = comm("ab", trailing: []).text
         #expect(repaired == "ab")
