@@ -78,13 +78,16 @@ public final class Sampler {
         sampledCPUs = try CPUList.online()
         try readKernelSymbols()
 
+        // Records come only from run's drains, while self lives: borrowed, with no retain
+        // and release per record (an unowned reference would make it strong for each call).
+        let this = Unmanaged.passUnretained(self)
         bpf = try BPFSampler(frequency: configuration.samplesPerSecond, cpus: sampledCPUs,
                              ringBufferBytes: configuration.ringBufferBytes ?? SamplerConfiguration.defaultRingBufferBytes(
                                  samplesPerSecond: configuration.samplesPerSecond, cpus: sampledCPUs.count),
                              unwindEntries: configuration.unwindTableEntries,
                              walksInterpreters: configuration.walksInterpreters, offCPUThreshold: configuration.offCPUThreshold,
-                             logger: logger) { [unowned(unsafe) self] record in  // called only in run, self alive
-            self.handle(record)
+                             logger: logger) { record in
+            this._withUnsafeGuaranteedRef { $0.handle(record) }
         }
         if let maps = bpf?.unwindMaps { unwindLoader = UnwindTableLoader(storage: maps) }
         defer { unwindLoader = nil }

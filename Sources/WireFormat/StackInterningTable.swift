@@ -85,14 +85,26 @@ struct StackInterningTable {
     }
 
     /// A multiply-xor digest: strong enough to spread real stacks, cheap next to
-    /// feeding every frame through `Hasher`. Its low bits pick the slot.
+    /// feeding every frame through `Hasher`. Its low bits pick the slot. Two lanes, even
+    /// and odd frames, so that two multiplications are in flight at once: one chain was
+    /// the lookup's critical path (a multiplication's latency per frame).
     static func digest(_ frames: UnsafeBufferPointer<UInt64>) -> UInt64 {
-        var digest = UInt64(truncatingIfNeeded: frames.count) &* 0x9E37_79B9_7F4A_7C15
-        for address in frames {
-            digest = (digest ^ address) &* 0xFF51_AFD7_ED55_8CCD
-            digest ^= digest >> 32
+        var even = UInt64(truncatingIfNeeded: frames.count) &* 0x9E37_79B9_7F4A_7C15
+        var odd = even ^ 0xC2B2_AE3D_27D4_EB4F
+        var index = 0
+        while index + 1 < frames.count {
+            even = mix(even, frames[index])
+            odd = mix(odd, frames[index + 1])
+            index += 2
         }
-        return digest
+        if index < frames.count { even = mix(even, frames[index]) }
+        return mix(even, odd)
+    }
+
+    @inline(__always)
+    private static func mix(_ digest: UInt64, _ word: UInt64) -> UInt64 {
+        let mixed = (digest ^ word) &* 0xFF51_AFD7_ED55_8CCD
+        return mixed ^ (mixed >> 32)
     }
 
     private static func equal(_ stored: UnsafeBufferPointer<UInt64>, start: Int, _ frames: UnsafeBufferPointer<UInt64>) -> Bool {

@@ -19,7 +19,7 @@ public struct StreamEncoder {
     /// Bit 0 of every runtime's walk flags: the frames were cut (`CPythonWalkFlags.truncated`).
     static let interpreterWalkTruncated: UInt32 = 1
     /// Each thread's reference and the name it was defined with.
-    private var threadIDs: [UInt64: (reference: UInt64, name: ThreadName)] = [:]
+    private var threadIDs = ThreadInterningTable()
     private var nextStackID: UInt64 = 1
     private var nextThreadID: UInt64 = 1
     private var internedFrames = 0
@@ -132,7 +132,7 @@ public struct StreamEncoder {
         var interpreterID = interpreter.isEmpty ? 0 : interpreterStackIDs[interpreterStackKind]?.id(of: interpreter)
         let threadKey = UInt64(UInt32(bitPattern: pid)) << 32 | UInt64(UInt32(bitPattern: tid))
         // A renamed thread is defined again, under a new reference.
-        var threadID = threadIDs[threadKey].flatMap { $0.name == threadName ? $0.reference : nil }
+        var threadID = threadIDs.reference(of: threadKey, named: threadName)
 
         // Make room first, so that one sample's definitions never straddle a reset.
         let newFrames = (kernelID == nil ? kernel.count : 0) + (userID == nil ? user.count : 0)
@@ -157,7 +157,7 @@ public struct StreamEncoder {
         } else {
             threadReference = nextThreadID
             nextThreadID += 1
-            threadIDs[threadKey] = (threadReference, threadName)
+            threadIDs.set(threadKey, reference: threadReference, name: threadName)
             payload.removeAll()
             payload.writeThreadDefinition(ThreadDefinition(id: threadReference, pid: pid, tid: tid, name: threadName.text))
             frame(.threadDefinition)
