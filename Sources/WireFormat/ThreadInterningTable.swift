@@ -60,8 +60,8 @@ struct ThreadInterningTable {
         for slot in old where slot.reference != 0 { _ = place(slot) }
     }
 
-    /// Fibonacci hashing: the high bits of the key times 2^64 / φ, so that pids and tids
-    /// counting up spread over the table.
+    /// Fibonacci hashing: the low bits of the upper half of the key times 2^64 / φ, so that
+    /// pids and tids counting up spread over the table.
     private static func start(_ key: UInt64, _ count: Int) -> Int {
         Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 32) & (count - 1)
     }
