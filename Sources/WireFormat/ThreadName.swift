@@ -19,28 +19,21 @@ public struct ThreadName: Hashable, Sendable {
     /// From the kernel's 16 comm bytes (`bpf_get_current_comm`); what follows the first NUL
     /// is ignored, so stale bytes after a shorter name do not make it differ.
     public init(commBytes: UnsafeRawBufferPointer) {
+        // Two words (the sampler's comm is always 16 bytes: loaded, not copied), cut at the
+        // first NUL.
+        var words = (UInt64(0), UInt64(0))
         if commBytes.count >= 16 {
-            // Per sample in the sampler: two words, cut at the first NUL.
-            low = commBytes.loadUnaligned(as: UInt64.self)
-            high = commBytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-            if let kept = Self.bytesBeforeNUL(low) {
-                low &= kept
-                high = 0
-            } else if let kept = Self.bytesBeforeNUL(high) {
-                high &= kept
-            }
-            return
+            words = (commBytes.loadUnaligned(as: UInt64.self), commBytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        } else {
+            withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: commBytes) }
         }
-        var bytes = (UInt64(0), UInt64(0))
-        withUnsafeMutableBytes(of: &bytes) { out in
-            for index in 0..<min(16, commBytes.count) {
-                let byte = commBytes[index]
-                if byte == 0 { break }
-                out[index] = byte
-            }
+        if let kept = Self.bytesBeforeNUL(words.0) {
+            words = (words.0 & kept, 0)
+        } else if let kept = Self.bytesBeforeNUL(words.1) {
+            words.1 &= kept
         }
-        low = bytes.0
-        high = bytes.1
+        low = words.0
+        high = words.1
     }
 
     /// A mask of the bytes of `word` (little-endian) before its first zero byte; nil if it
@@ -49,8 +42,7 @@ public struct ThreadName: Hashable, Sendable {
     private static func bytesBeforeNUL(_ word: UInt64) -> UInt64? {
         let flagged = (word &- 0x0101_0101_0101_0101) & ~word & 0x8080_8080_8080_8080
         guard flagged != 0 else { return nil }
-        let firstZeroBit = UInt64(flagged.trailingZeroBitCount - 7)
-        return firstZeroBit == 0 ? 0 : (UInt64(1) << firstZeroBit) &- 1
+        return (UInt64(1) << UInt64(flagged.trailingZeroBitCount - 7)) &- 1
     }
 
     /// From text (a decoded stream's name, a test's): its first ``maximumLength`` UTF-8

@@ -92,14 +92,12 @@ struct OffCPUKnownTruthLiveTests {
 
         let names = KernelSymbolNames(records)
         // The main thread (tid == pid) waits; the helper thread's waits are another stack.
-        let waits = records.samples.filter { sample in
-            sample.pid == workloadPID && sample.tid == workloadPID && sample.offCPUNanoseconds > 0
-                && sample.kernelStack.contains { names.name(containing: $0).map(wait.kernelFunctions.contains) ?? false }
+        let mainThreadWaits = records.samples.filter { $0.pid == workloadPID && $0.tid == workloadPID && $0.offCPUNanoseconds > 0 }
+        let inWait = { (sample: Sample) in
+            sample.kernelStack.contains { names.name(containing: $0).map(wait.kernelFunctions.contains) ?? false }
         }
-        let others = records.samples.filter { sample in
-            sample.pid == workloadPID && sample.tid == workloadPID && sample.offCPUNanoseconds > 0
-                && !sample.kernelStack.contains { names.name(containing: $0).map(wait.kernelFunctions.contains) ?? false }
-        }
+        let waits = mainThreadWaits.filter(inWait)
+        let others = mainThreadWaits.filter { !inWait($0) }
         for sample in others.prefix(5) {
             print("off-CPU \(wait.kind): a wait of the main thread without \(wait.kernelFunctions.sorted()): \(sample.offCPUNanoseconds) ns, flags \(sample.flags), "
                   + "kernel \(sample.kernelStack.prefix(8).map { names.name(containing: $0) ?? "?" })")
