@@ -123,7 +123,8 @@ struct CaptureTests {
         #expect(process.executablePath == spin)
         #expect(process.comm == "spin")
         let mappings = try #require(records.mappingRecords.last { $0.pid == workloadPID })
-        let text = try #require(mappings.mappings.first { $0.path == spin })
+        let text = try #require(mappings.mappings.first { $0.path == spin },
+                                "every Mappings record of pid \(workloadPID): \(records.mappingRecords.filter { $0.pid == workloadPID }.map { $0.mappings.map(\.path) })")
         let base = text.start - text.fileOffset
 
         let samples = records.samples.filter { $0.pid == workloadPID }
