@@ -4,7 +4,8 @@
  * cpu-clock event per online CPU, and two raw tracepoints following exec and
  * exit. Everything goes into one ring buffer, submitted WITHOUT wake-up: the
  * loader drains it on a timer (a wake-up from this context stalls the
- * cpu-clock event on the kernels we run on).
+ * cpu-clock event on the kernels we run on). The one wake-up is the doorbell,
+ * rung from exec: see `doorbell` below.
  *
  * Deliberately dumb: only stable helpers, and one kernel struct here: the
  * user registers the kernel saved on entry (struct pt_regs), read at the layout of
@@ -51,11 +52,46 @@ static __always_inline int emit_process_event(__u32 kind)
     return 0;
 }
 
+/*
+ * The doorbell. When nothing new runs, the loader drains seldom (Sampler.swift's
+ * DrainSchedule). A process exec'd then may be sampled and gone before that drain, and
+ * /proc would no longer describe it: so the loader arms the doorbell before it sleeps
+ * long, and the first exec rings it, once, with a wake-up from process context (the
+ * exec tracepoint, not the sampling one). The loader then drains at its short interval
+ * for a while. One byte of record; what wakes the loader is the record's arrival.
+ */
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 4096);
+} doorbell SEC(".maps");
+
+/* Element 0: 1 while armed; the loader sets it through mmap, the ringing exec clears it. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(map_flags, BPF_F_MMAPABLE);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u64);
+} doorbell_armed SEC(".maps");
+
+static __always_inline void ring_doorbell(void)
+{
+    __u32 zero = 0;
+    __u64 *armed = bpf_map_lookup_elem(&doorbell_armed, &zero);
+    /* The exchange lets one exec of many on other CPUs ring. */
+    if (!armed || !*armed || !__sync_lock_test_and_set(armed, 0))
+        return;
+    __u8 ring = 1;
+    bpf_ringbuf_output(&doorbell, &ring, sizeof(ring), BPF_RB_FORCE_WAKEUP);
+}
+
 /* Runs in the task after exec: current is the new image. */
 SEC("raw_tp/sched_process_exec")
 int tandem_exec(void *ctx)
 {
-    return emit_process_event(TANDEM_EVENT_EXEC);
+    int result = emit_process_event(TANDEM_EVENT_EXEC);
+    ring_doorbell();
+    return result;
 }
 
 /* Runs for every exiting thread; only the thread group leader ends the process. */

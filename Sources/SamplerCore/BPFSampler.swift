@@ -32,8 +32,15 @@ public final class BPFSampler {
     private let sink: Sink
     private var counters: UnsafeMutableRawPointer?
     private var countersLength = 0
+    /// The exec doorbell (bpf/sampler.bpf.c): its ring, drained only to empty it, and its flag.
+    private var doorbellRing: OpaquePointer?
+    private var doorbellArmed: UnsafeMutableRawPointer?
+    /// Readable (poll(2)) once an exec rang the doorbell.
+    public private(set) var doorbellDescriptor: Int32 = -1
     /// The CPUs that have a sampling event.
     public let cpus: [Int]
+    /// The size of the samples' ring buffer.
+    public let ringBufferBytes: Int
     /// The unwind-table maps; nil when unwinding with tables is off.
     private(set) var unwindMaps: BPFUnwindMaps?
     /// One loader per interpreter walker; without their maps when interpreter frames are off.
@@ -48,6 +55,7 @@ public final class BPFSampler {
                 offCPUThreshold: Double = 0, logger: Logger, handler: @escaping RecordHandler) throws(SamplerError) {
         self.sink = Sink(handler)
         self.cpus = cpus
+        self.ringBufferBytes = ringBufferBytes
         let bytes = EmbeddedBPFObjects.decodedSampler
         let opened: OpaquePointer? = bytes.withUnsafeBytes {
             tandem_bpf_object_open_mem($0.baseAddress, $0.count, "tandem_sampler")
@@ -88,6 +96,16 @@ public final class BPFSampler {
         let mapped = mmap(nil, countersLength, PROT_READ, MAP_SHARED, bpf_map__fd(countersMap), 0)
         guard let mapped, mapped != MAP_FAILED else { throw .systemCall(.last("mmap(counters)")) }
         counters = mapped
+        guard let doorbell = bpf_object__find_map_by_name(object, "doorbell"),
+              let armedMap = bpf_object__find_map_by_name(object, "doorbell_armed") else {
+            throw .systemCall(SystemCallError("bpf_object__find_map_by_name(doorbell)", errno: ENOENT))
+        }
+        let armed = mmap(nil, Int(sysconf(Int32(_SC_PAGESIZE))), PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(armedMap), 0)
+        guard let armed, armed != MAP_FAILED else { throw .systemCall(.last("mmap(doorbell_armed)")) }
+        doorbellArmed = armed
+        doorbellDescriptor = bpf_map__fd(doorbell)
+        doorbellRing = ring_buffer__new(doorbellDescriptor, { _, _, _ in 0 }, nil, nil)
+        guard doorbellRing != nil else { throw .systemCall(.last("ring_buffer__new(doorbell)")) }
         if unwindEntries > 0 {
             do { unwindMaps = try BPFUnwindMaps(object: object, entryCapacity: unwindEntries) } catch { throw .systemCall(error) }
         }
@@ -153,7 +171,9 @@ public final class BPFSampler {
         if let offCPULink { bpf_link__destroy(offCPULink) }
         perfEvents.removeAll()  // closes the events, once their links are gone
         if let ringBuffer { ring_buffer__free(ringBuffer) }
+        if let doorbellRing { ring_buffer__free(doorbellRing) }
         if let counters { munmap(counters, countersLength) }
+        if let doorbellArmed { munmap(doorbellArmed, Int(sysconf(Int32(_SC_PAGESIZE)))) }
         bpf_object__close(object)
     }
 
@@ -174,6 +194,12 @@ public final class BPFSampler {
         let count = ring_buffer__consume(ringBuffer)
         guard count >= 0 else { throw .systemCall(SystemCallError("ring_buffer__consume", errno: -count)) }
         return Int(count)
+    }
+
+    /// Arms the doorbell (the next exec rings it, once) or disarms it, and empties its ring.
+    public func setDoorbell(armed: Bool) {
+        doorbellArmed?.storeBytes(of: armed ? 1 : 0, as: UInt64.self)
+        ring_buffer__consume(doorbellRing)
     }
 
     /// A counter of the BPF side (see `enum tandem_counter`).

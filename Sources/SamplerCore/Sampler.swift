@@ -13,6 +13,9 @@ import Glibc
 /// tandem-sampler's main loop: one thread, one timer. Every drain interval it drains
 /// the BPF ring buffer, turns its records into stream records (reading /proc for
 /// processes it has not described yet), and writes what the destination accepts.
+/// The interval is short for `activeWindow` after the start, a new connection or an
+/// exec (a new process must be read while it lives), long while nothing starts; the
+/// exec doorbell (bpf/sampler.bpf.c) ends a long wait.
 public final class Sampler {
     public let configuration: SamplerConfiguration
     private let logger: Logger
@@ -28,6 +31,8 @@ public final class Sampler {
     /// Processes that exec'd and have not been sampled since, with the comm of the exec
     /// event; an entry leaves at the first sample or at exit, like a process table entry.
     private var pendingExecs: [Int32: String] = [:]
+    /// When something last started (`CLOCK_MONOTONIC`): the run, a connection, an exec.
+    private var lastStart: UInt64 = 0
     /// Loads the aggregator's unwind tables into the BPF maps; nil when unwinding is off.
     private var unwindLoader: UnwindTableLoader?
     private var controlDecoder = ControlDecoder()
@@ -58,6 +63,8 @@ public final class Sampler {
         var dropsStackError: UInt64 = 0
         var processReadErrors: UInt64 = 0
         var malformedRecords: UInt64 = 0
+        var drains: UInt64 = 0
+        var doorbellRings: UInt64 = 0
     }
 
     /// When this sampler started (`CLOCK_MONOTONIC`): every stream's header names the run by it.
@@ -125,11 +132,18 @@ public final class Sampler {
         let statisticsInterval = UInt64(configuration.statisticsIntervalMilliseconds) * 1_000_000
         var nextStatistics = start &+ statisticsInterval
         var nextCPUCheck = start &+ Self.cpuCheckInterval
+        let drainInterval = UInt64(configuration.drainIntervalMilliseconds) * 1_000_000
+        let idleInterval = bpf.map { configuration.idleDrainInterval(ringBufferBytes: $0.ringBufferBytes, cpus: sampledCPUs.count) }
+            ?? drainInterval
+        lastStart = start
         var reason = EndOfStream.Reason.finished
         while true {
             let tickStart = HostFacts.monotonicNanoseconds()
+            // Armed before the drain: an exec from here on is drained below or rings.
+            bpf?.setDoorbell(armed: tickStart &- lastStart >= Self.activeWindow)
             pumpOutput(now: tickStart)
             try bpf?.drain()
+            counters.drains += 1
             if tickStart >= nextStatistics {
                 nextStatistics = tickStart &+ statisticsInterval
                 output.appendState(.statistics(statistics(now: tickStart)))
@@ -143,11 +157,20 @@ public final class Sampler {
             // A capture file that cannot be written: stop rather than sample for nothing.
             if output.failure != nil { break }
             if HostFacts.monotonicNanoseconds() >= end { break }
-            if waitForSignal(signals, until: min(end, tickStart &+ UInt64(configuration.drainIntervalMilliseconds) * 1_000_000)) {
+            let idle = tickStart &- lastStart >= Self.activeWindow
+            if !idle { bpf?.setDoorbell(armed: false) }
+            switch wait(signals, doorbell: idle, until: min(end, tickStart &+ (idle ? idleInterval : drainInterval))) {
+            case .signal:
                 reason = .shutdown
                 logger.info("termination signal received")
-                break
+            case .doorbell:
+                // The drain that follows at once reads the exec, which starts the short interval.
+                counters.doorbellRings += 1
+                continue
+            case .deadline:
+                continue
             }
+            break
         }
         // No sample may be taken after the last drain, so that at exit the BPF side's
         // count equals what was sent plus what was dropped.
@@ -188,6 +211,7 @@ public final class Sampler {
     private func pumpOutput(now: UInt64) {
         if output.connectIfDue(now: now, header: makeHeader, logger: logger) {
             // A new connection: its control stream and table ids start over.
+            lastStart = now
             unwindLoader?.reset()
             for loader in interpreters { loader.beginStream() }
             controlDecoder = ControlDecoder()
@@ -286,11 +310,15 @@ public final class Sampler {
             .dropsStackError: counters.dropsStackError,
             .dropsMalformedRecord: counters.malformedRecords,
             .processReadErrors: counters.processReadErrors,
+            .drains: counters.drains,
+            .doorbellRings: counters.doorbellRings,
             .samplerUserCPUNanoseconds: cpu.user,
             .samplerSystemCPUNanoseconds: cpu.system,
             .connections: output.connections,
             .bytesSent: output.bytesSent,
         ]
+        // Room for every counter at once: growing a dictionary rehashes it.
+        values.reserveCapacity(Int(TANDEM_COUNTER_COUNT.rawValue) + 32)
         if let unwindLoader {
             unwindLoader.addStatistics(to: &values, counter: bpf?.counter)
             values[.fileRequests] = fileRequests.counters.requests
@@ -336,6 +364,7 @@ public final class Sampler {
             unwindLoader?.remove(pid: pid)
             for loader in interpreters { loader.remove(pid: pid) }
             pendingExecs[pid] = Self.comm(header)
+            lastStart = max(lastStart, header.time)
         case TANDEM_EVENT_EXIT.rawValue:
             unwindLoader?.remove(pid: pid)
             for loader in interpreters { loader.remove(pid: pid) }
@@ -477,6 +506,12 @@ public final class Sampler {
     /// every statistics interval.
     static let cpuCheckInterval: UInt64 = 10_000_000_000
 
+    /// How long after the start, a new connection or an exec the drains stay at the short
+    /// interval: a process exec'd may be sampled and gone within a long interval, and the
+    /// aggregator asks for new processes' files and tables then. Short, since on most hosts
+    /// something execs every few seconds (a shell's `sleep`, a health check).
+    static let activeWindow: UInt64 = 2_000_000_000
+
     /// CPUs that came online after start have no event (opening one needs CAP_PERFMON,
     /// dropped by now): report them once.
     private func checkOnlineCPUs() {
@@ -488,11 +523,13 @@ public final class Sampler {
         }
     }
 
-    /// Waits until `deadline` (monotonic nanoseconds) on the signal fd; true when a
-    /// termination signal came. Control records that arrive meanwhile are applied at
+    enum WakeReason { case deadline, signal, doorbell }
+
+    /// Waits until `deadline` (monotonic nanoseconds), a termination signal or (when
+    /// `doorbell`) the exec doorbell. Control records that arrive meanwhile are applied at
     /// once: a table of megabytes crosses the socket a buffer at a time, and waiting
     /// for the next tick between buffers would hold a new process's tables back by seconds.
-    private func waitForSignal(_ signals: borrowing FileDescriptor?, until deadline: UInt64) -> Bool {
+    private func wait(_ signals: borrowing FileDescriptor?, doorbell: Bool, until deadline: UInt64) -> WakeReason {
         // poll(2) skips a negative descriptor: without signal handling, only the timer ends a wait.
         let signalFD: Int32 = switch signals {
         case .some(let signals): signals.rawValue
@@ -506,11 +543,13 @@ public final class Sampler {
             let now = HostFacts.monotonicNanoseconds()
             let events = (watchesControl ? POLLIN : 0) | (writes ? POLLOUT : 0)
             var descriptors = [pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0),
-                               pollfd(fd: events == 0 ? -1 : output.controlDescriptor ?? -1, events: Int16(events), revents: 0)]
+                               pollfd(fd: events == 0 ? -1 : output.controlDescriptor ?? -1, events: Int16(events), revents: 0),
+                               pollfd(fd: doorbell ? bpf?.doorbellDescriptor ?? -1 : -1, events: Int16(POLLIN), revents: 0)]
             let milliseconds = deadline > now ? Int32(min((deadline - now) / 1_000_000, 10_000)) : 0
             // poll(2) skips negative descriptors.
-            guard poll(&descriptors, 2, milliseconds) > 0 else { return false }
-            if descriptors[0].revents & Int16(POLLIN) != 0 { return true }
+            guard poll(&descriptors, 3, milliseconds) > 0 else { return .deadline }
+            if descriptors[0].revents & Int16(POLLIN) != 0 { return .signal }
+            if descriptors[2].revents & Int16(POLLIN) != 0 { return .doorbell }
             if writes, descriptors[1].revents & Int16(POLLOUT) != 0 {
                 let before = output.bufferedByteCount
                 output.flush(now: HostFacts.monotonicNanoseconds(), logger: logger)
@@ -520,7 +559,7 @@ public final class Sampler {
             if watchesControl, descriptors[1].revents & ~Int16(POLLOUT) != 0, !receiveControlRecords() {
                 watchesControl = false
             }
-            if HostFacts.monotonicNanoseconds() >= deadline { return false }
+            if HostFacts.monotonicNanoseconds() >= deadline { return .deadline }
         }
     }
 }

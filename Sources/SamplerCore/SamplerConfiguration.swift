@@ -13,10 +13,15 @@ public struct SamplerConfiguration: Hashable, Sendable {
     /// The BPF ring buffer's size (a power of two of at least 64 KiB); nil sizes it by
     /// `defaultRingBufferBytes`.
     public var ringBufferBytes: Int?
-    /// Time between two drains of the ring buffer. Each wake-up costs a poll, a drain
-    /// and a write whatever the sample rate, so the longest interval DESIGN.md allows
-    /// (250 ms); the ring buffer holds seconds of samples (`defaultRingBufferBytes`).
+    /// Time between two drains of the ring buffer while something starts: the first seconds
+    /// of a run or a connection, and after an exec. A process sampled once is read from /proc
+    /// at the next drain, so this bounds how short a process can be and still be described.
     public var drainIntervalMilliseconds: Int = 250
+    /// Time between two drains while nothing starts (`idleDrainInterval`). A wake-up costs
+    /// about 30 µs of a busy CPU on this host whatever it does, as much as 19 Hz's samples
+    /// of a second: long, and still 250 ms inside DESIGN.md's bound of 1 s from a sample to
+    /// the aggregator, for the drain, the write and a late wake-up.
+    public var idleDrainIntervalMilliseconds: Int = 750
     /// Time between two statistics records.
     public var statisticsIntervalMilliseconds: Int = 1000
     /// Minimum time between two re-reads of one process's mappings.
@@ -56,6 +61,9 @@ public struct SamplerConfiguration: Hashable, Sendable {
         guard (10...1000).contains(drainIntervalMilliseconds) else {
             throw .invalidConfiguration("the drain interval must be between 10 and 1000 ms, not \(drainIntervalMilliseconds)")
         }
+        guard (drainIntervalMilliseconds...1000).contains(idleDrainIntervalMilliseconds) else {
+            throw .invalidConfiguration("the idle drain interval must be between the drain interval (\(drainIntervalMilliseconds) ms) and 1000 ms, not \(idleDrainIntervalMilliseconds)")
+        }
         guard (0...1).contains(offCPUThreshold) else {
             throw .invalidConfiguration("the off-CPU threshold must be between 0 (off) and 1 (every switch), not \(offCPUThreshold)")
         }
@@ -72,12 +80,25 @@ public struct SamplerConfiguration: Hashable, Sendable {
     }
 
     /// Room for four seconds of samples from every CPU (at least 8 MiB): the sampler
-    /// drains four times a second, so it can be kept off the CPU for seconds (a crowded
+    /// drains at least once a second, so it can be kept off the CPU for seconds (a crowded
     /// host) before the BPF side has to drop.
     public static func defaultRingBufferBytes(samplesPerSecond: Int, cpus: Int) -> Int {
         let wanted = MemoryLayout<tandem_sample_event>.size * samplesPerSecond * max(1, cpus) * 4
         var bytes = 8 << 20
         while bytes < wanted && bytes < 1 << 30 { bytes <<= 1 }
         return bytes
+    }
+
+    /// The drain interval while nothing starts, in nanoseconds: `idleDrainIntervalMilliseconds`,
+    /// shortened so that every CPU's samples at full size fill at most half the ring buffer
+    /// (the other half is for bursts: walkers' side records, a late wake-up), and no shorter
+    /// than the drain interval. With off-CPU sampling on it is the drain interval: off-CPU
+    /// records come with the host's switches, at no rate known here.
+    public func idleDrainInterval(ringBufferBytes: Int, cpus: Int) -> UInt64 {
+        let drain = UInt64(drainIntervalMilliseconds) * 1_000_000
+        guard offCPUThreshold == 0 else { return drain }
+        let bytesPerSecond = UInt64(MemoryLayout<tandem_sample_event>.size + 8) * UInt64(samplesPerSecond) * UInt64(max(1, cpus))
+        let fillsHalf = UInt64(ringBufferBytes / 2) * 1_000_000_000 / max(1, bytesPerSecond)
+        return max(drain, min(UInt64(idleDrainIntervalMilliseconds) * 1_000_000, fillsHalf))
     }
 }

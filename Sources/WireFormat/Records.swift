@@ -550,6 +550,10 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
     public static let beamCLeafWalks = StatisticsCounter(rawValue: 69)
     public static let beamCLeafWalksWithFrames = StatisticsCounter(rawValue: 70)
     public static let beamCLeafWalksSkipped = StatisticsCounter(rawValue: 71)
+    /// Times the sampler drained its ring buffer (each a wake-up: the drain interval's
+    /// cost whatever the rate); of those, woken early by an exec (the doorbell).
+    public static let drains = StatisticsCounter(rawValue: 72)
+    public static let doorbellRings = StatisticsCounter(rawValue: 73)
 
     public var isDrop: Bool {
         [.dropsRingBufferFull, .dropsUserBufferFull, .dropsDisconnected, .dropsStackError, .dropsMalformedRecord]
@@ -629,6 +633,8 @@ public struct StatisticsCounter: RawRepresentable, Hashable, Sendable, CustomStr
         case .beamCLeafWalksWithFrames: "beam_c_leaf_walks_with_frames"
         case .beamCLeafWalksSkipped: "beam_c_leaf_walks_skipped"
         case .beamFunctionRecordsLost: "beam_function_records_lost"
+        case .drains: "drains"
+        case .doorbellRings: "doorbell_rings"
         default: "counter_\(rawValue)"
         }
     }
