@@ -300,25 +300,26 @@ public final class Sampler {
 
     func statistics(now: UInt64) -> SamplerStatistics {
         let cpu = HostFacts.ownCPUTime()
-        var values: [StatisticsCounter: UInt64] = [
+        let own: [(StatisticsCounter, UInt64)] = [
             // Samples ahead of this record in the stream, and written ones of earlier streams:
             // a sample discarded unsent moves from sent to dropped.
-            .samplesSent: counters.samplesQueued - output.samplesDiscarded,
-            .dropsUserBufferFull: counters.dropsUserBufferFull,
-            .dropsDisconnected: counters.dropsDisconnected + output.samplesDiscarded,
-            .samplesDiscardedUnsent: output.samplesDiscarded,
-            .dropsStackError: counters.dropsStackError,
-            .dropsMalformedRecord: counters.malformedRecords,
-            .processReadErrors: counters.processReadErrors,
-            .drains: counters.drains,
-            .doorbellRings: counters.doorbellRings,
-            .samplerUserCPUNanoseconds: cpu.user,
-            .samplerSystemCPUNanoseconds: cpu.system,
-            .connections: output.connections,
-            .bytesSent: output.bytesSent,
+            (.samplesSent, counters.samplesQueued - output.samplesDiscarded),
+            (.dropsUserBufferFull, counters.dropsUserBufferFull),
+            (.dropsDisconnected, counters.dropsDisconnected + output.samplesDiscarded),
+            (.samplesDiscardedUnsent, output.samplesDiscarded),
+            (.dropsStackError, counters.dropsStackError),
+            (.dropsMalformedRecord, counters.malformedRecords),
+            (.processReadErrors, counters.processReadErrors),
+            (.drains, counters.drains),
+            (.doorbellRings, counters.doorbellRings),
+            (.samplerUserCPUNanoseconds, cpu.user),
+            (.samplerSystemCPUNanoseconds, cpu.system),
+            (.connections, output.connections),
+            (.bytesSent, output.bytesSent),
         ]
-        // Room for every counter at once: growing a dictionary rehashes it.
-        values.reserveCapacity(Int(TANDEM_COUNTER_COUNT.rawValue) + 32)
+        // Sized for every counter at once: a dictionary literal and its growth rehash each entry.
+        var values = [StatisticsCounter: UInt64](minimumCapacity: Int(TANDEM_COUNTER_COUNT.rawValue) + 32)
+        for (counter, value) in own { values[counter] = value }
         if let unwindLoader {
             unwindLoader.addStatistics(to: &values, counter: bpf?.counter)
             values[.fileRequests] = fileRequests.counters.requests
@@ -502,9 +503,9 @@ public final class Sampler {
         }
     }
 
-    /// Hot-plug is rare and only warned about: the sysfs read and parse are not worth
-    /// every statistics interval.
-    static let cpuCheckInterval: UInt64 = 10_000_000_000
+    /// Hot-plug is rare and only warned about: the sysfs open, read and parse (about 150 µs
+    /// here) are not worth more than once a minute.
+    static let cpuCheckInterval: UInt64 = 60_000_000_000
 
     /// How long after the start, a new connection or an exec the drains stay at the short
     /// interval: a process exec'd may be sampled and gone within a long interval, and the

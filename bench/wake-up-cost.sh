@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The floor under the sampler's idle cost: the CPU time of a process that does nothing but
+# wake up from poll(2) every INTERVAL ms, with both CPUs kept busy by two spin loops (as
+# bench/sampler-cpu-ab.sh). Its schedstat over SECONDS, per interval, interleaved for ROUNDS.
+# Prints the time per second and per wake-up. Not a test.
+#
+#   bench/wake-up-cost.sh [SECONDS] [ROUNDS] [INTERVALS_MS...]   (default 20 2 250 750 1000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-20}
+rounds=${2:-2}
+intervals=(250 750 1000)
+if [ $# -gt 2 ]; then shift 2; intervals=("$@"); fi
+work=$(mktemp -d /tmp/tandem-wake-up.XXXXXX)
+pids=()
+cleanup() {
+    for pid in "${pids[@]:-}"; do kill "$pid" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+cc -O1 -fno-omit-frame-pointer -o "$work/spin" Tests/Workloads/spin.c
+printf '#include <poll.h>\n#include <stdlib.h>\nint main(int c, char **v) { int ms = atoi(v[1]); for (;;) poll(0, 0, ms); }\n' > "$work/waker.c"
+cc -O2 -o "$work/waker" "$work/waker.c"
+for _ in 1 2; do "$work/spin" 100000 & pids+=($!); done
+
+echo "| round | interval | CPU per second | per wake-up |"
+echo "|---:|---:|---:|---:|"
+for round in $(seq "$rounds"); do
+    for ms in "${intervals[@]}"; do
+        "$work/waker" "$ms" & waker=$!
+        sleep 2
+        a=$(cut -d' ' -f1 /proc/$waker/schedstat); t0=$(date +%s%N)
+        sleep "$seconds"
+        b=$(cut -d' ' -f1 /proc/$waker/schedstat); t1=$(date +%s%N)
+        kill "$waker"; wait "$waker" 2>/dev/null || true
+        awk -v a="$a" -v b="$b" -v t0="$t0" -v t1="$t1" -v ms="$ms" -v r="$round" 'BEGIN {
+            wall = (t1 - t0) / 1e9; wakes = wall * 1000 / ms
+            printf "| %d | %d ms | %.1f µs (%.4f %%) | %.1f µs |\n", r, ms, (b - a) / 1e3 / wall, (b - a) / wall / 1e7, (b - a) / 1e3 / wakes }'
+    done
+done
