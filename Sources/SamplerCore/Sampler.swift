@@ -135,6 +135,7 @@ public final class Sampler {
         let drainInterval = UInt64(configuration.drainIntervalMilliseconds) * 1_000_000
         let idleInterval = bpf.map { configuration.idleDrainInterval(ringBufferBytes: $0.ringBufferBytes, cpus: sampledCPUs.count) }
             ?? drainInterval
+        let doorbellDelay = min(drainInterval, max(20_000_000, 2_000_000_000 / UInt64(max(1, configuration.samplesPerSecond))))
         lastStart = start
         var reason = EndOfStream.Reason.finished
         while true {
@@ -159,18 +160,18 @@ public final class Sampler {
             if HostFacts.monotonicNanoseconds() >= end { break }
             let idle = tickStart &- lastStart >= Self.activeWindow
             if !idle { bpf?.setDoorbell(armed: false) }
-            switch wait(signals, doorbell: idle, until: min(end, tickStart &+ (idle ? idleInterval : drainInterval))) {
-            case .signal:
+            var wake = wait(signals, doorbell: idle, until: min(end, tickStart &+ (idle ? idleInterval : drainInterval)))
+            if wake == .doorbell {
+                // The new process has no sample yet: drain (reading the exec, which starts the
+                // short interval) once two sample periods have likely taken one.
+                counters.doorbellRings += 1
+                wake = wait(signals, doorbell: false, until: HostFacts.monotonicNanoseconds() &+ doorbellDelay)
+            }
+            if wake == .signal {
                 reason = .shutdown
                 logger.info("termination signal received")
-            case .doorbell:
-                // The drain that follows at once reads the exec, which starts the short interval.
-                counters.doorbellRings += 1
-                continue
-            case .deadline:
-                continue
+                break
             }
-            break
         }
         // No sample may be taken after the last drain, so that at exit the BPF side's
         // count equals what was sent plus what was dropped.
