@@ -53,8 +53,8 @@ static __always_inline int emit_process_event(__u32 kind)
 }
 
 /*
- * The doorbell. When nothing new runs, the loader drains seldom (Sampler.swift's
- * DrainSchedule). A process exec'd then may be sampled and gone before that drain, and
+ * The doorbell. When nothing new runs, the loader drains seldom (Sampler.run: every
+ * 750 ms, against 250 ms). A process exec'd then may be sampled and gone before that drain, and
  * /proc would no longer describe it: so the loader arms the doorbell before it sleeps
  * long, and the first exec rings it, once, with a wake-up from process context (the
  * exec tracepoint, not the sampling one). The loader then drains at its short interval

@@ -141,7 +141,7 @@ public final class Sampler {
         while true {
             let tickStart = HostFacts.monotonicNanoseconds()
             // Armed before the drain: an exec from here on is drained below or rings.
-            bpf?.setDoorbell(armed: tickStart &- lastStart >= Self.activeWindow)
+            bpf?.setDoorbell(armed: tickStart >= lastStart &+ Self.activeWindow)
             pumpOutput(now: tickStart)
             try bpf?.drain()
             counters.drains += 1
@@ -158,7 +158,8 @@ public final class Sampler {
             // A capture file that cannot be written: stop rather than sample for nothing.
             if output.failure != nil { break }
             if HostFacts.monotonicNanoseconds() >= end { break }
-            let idle = tickStart &- lastStart >= Self.activeWindow
+            // Not `tickStart - lastStart`: an exec drained after tickStart is later than it.
+            let idle = tickStart >= lastStart &+ Self.activeWindow
             if !idle { bpf?.setDoorbell(armed: false) }
             var wake = wait(signals, doorbell: idle, until: min(end, tickStart &+ (idle ? idleInterval : drainInterval)))
             if wake == .doorbell {
