@@ -35,12 +35,11 @@ public final class BPFSampler {
     /// The exec doorbell (bpf/sampler.bpf.c): its ring, drained only to empty it, and its flag.
     private var doorbellRing: OpaquePointer?
     private var doorbellArmed: UnsafeMutableRawPointer?
+    private let doorbellArmedLength = Int(sysconf(Int32(_SC_PAGESIZE)))
     /// Readable (poll(2)) once an exec rang the doorbell.
     public private(set) var doorbellDescriptor: Int32 = -1
     /// The CPUs that have a sampling event.
     public let cpus: [Int]
-    /// The size of the samples' ring buffer.
-    public let ringBufferBytes: Int
     /// The unwind-table maps; nil when unwinding with tables is off.
     private(set) var unwindMaps: BPFUnwindMaps?
     /// One loader per interpreter walker; without their maps when interpreter frames are off.
@@ -55,7 +54,6 @@ public final class BPFSampler {
                 offCPUThreshold: Double = 0, logger: Logger, handler: @escaping RecordHandler) throws(SamplerError) {
         self.sink = Sink(handler)
         self.cpus = cpus
-        self.ringBufferBytes = ringBufferBytes
         let bytes = EmbeddedBPFObjects.decodedSampler
         let opened: OpaquePointer? = bytes.withUnsafeBytes {
             tandem_bpf_object_open_mem($0.baseAddress, $0.count, "tandem_sampler")
@@ -100,7 +98,7 @@ public final class BPFSampler {
               let armedMap = bpf_object__find_map_by_name(object, "doorbell_armed") else {
             throw .systemCall(SystemCallError("bpf_object__find_map_by_name(doorbell)", errno: ENOENT))
         }
-        let armed = mmap(nil, Int(sysconf(Int32(_SC_PAGESIZE))), PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(armedMap), 0)
+        let armed = mmap(nil, doorbellArmedLength, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(armedMap), 0)
         guard let armed, armed != MAP_FAILED else { throw .systemCall(.last("mmap(doorbell_armed)")) }
         doorbellArmed = armed
         doorbellDescriptor = bpf_map__fd(doorbell)
@@ -173,7 +171,7 @@ public final class BPFSampler {
         if let ringBuffer { ring_buffer__free(ringBuffer) }
         if let doorbellRing { ring_buffer__free(doorbellRing) }
         if let counters { munmap(counters, countersLength) }
-        if let doorbellArmed { munmap(doorbellArmed, Int(sysconf(Int32(_SC_PAGESIZE)))) }
+        if let doorbellArmed { munmap(doorbellArmed, doorbellArmedLength) }
         bpf_object__close(object)
     }
 

@@ -88,9 +88,9 @@ public final class Sampler {
         // Records come only from run's drains, while self lives: borrowed, with no retain
         // and release per record (an unowned reference would make it strong for each call).
         let this = Unmanaged.passUnretained(self)
-        bpf = try BPFSampler(frequency: configuration.samplesPerSecond, cpus: sampledCPUs,
-                             ringBufferBytes: configuration.ringBufferBytes ?? SamplerConfiguration.defaultRingBufferBytes(
-                                 samplesPerSecond: configuration.samplesPerSecond, cpus: sampledCPUs.count),
+        let ringBufferBytes = configuration.ringBufferBytes
+            ?? SamplerConfiguration.defaultRingBufferBytes(samplesPerSecond: configuration.samplesPerSecond, cpus: sampledCPUs.count)
+        bpf = try BPFSampler(frequency: configuration.samplesPerSecond, cpus: sampledCPUs, ringBufferBytes: ringBufferBytes,
                              unwindEntries: configuration.unwindTableEntries,
                              walksInterpreters: configuration.walksInterpreters, offCPUThreshold: configuration.offCPUThreshold,
                              logger: logger) { record in
@@ -133,8 +133,7 @@ public final class Sampler {
         var nextStatistics = start &+ statisticsInterval
         var nextCPUCheck = start &+ Self.cpuCheckInterval
         let drainInterval = UInt64(configuration.drainIntervalMilliseconds) * 1_000_000
-        let idleInterval = bpf.map { configuration.idleDrainInterval(ringBufferBytes: $0.ringBufferBytes, cpus: sampledCPUs.count) }
-            ?? drainInterval
+        let idleInterval = configuration.idleDrainInterval(ringBufferBytes: ringBufferBytes, cpus: sampledCPUs.count)
         let doorbellDelay = min(drainInterval, max(20_000_000, 2_000_000_000 / UInt64(max(1, configuration.samplesPerSecond))))
         lastStart = start
         var reason = EndOfStream.Reason.finished
