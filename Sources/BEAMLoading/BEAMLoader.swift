@@ -152,7 +152,7 @@ package final class BEAMLoader {
 
     /// The BEAM counters of a statistics record: the loader's, the walker's (`counter`
     /// reads the BPF side's), and the function records the sampler could not stream.
-    package func addStatistics(to values: inout [StatisticsCounter: UInt64], counter: (UInt32) -> UInt64) {
+    package func addStatistics(to values: inout StatisticsCounters, counter: (UInt32) -> UInt64) {
         values[.beamProcessesLoaded] = counters.processesLoaded
         values[.beamProcessesRejected] = counters.processesRejected
         values[.beamWalks] = counter(TANDEM_COUNTER_BEAM_WALKS.rawValue)

@@ -128,7 +128,7 @@ package final class CPythonLoader {
 
     /// The CPython counters of a statistics record: the loader's, the walker's (`counter`
     /// reads the BPF side's), and the code records the sampler could not stream.
-    package func addStatistics(to values: inout [StatisticsCounter: UInt64], counter: (UInt32) -> UInt64) {
+    package func addStatistics(to values: inout StatisticsCounters, counter: (UInt32) -> UInt64) {
         values[.cpythonProcessesLoaded] = counters.processesLoaded
         values[.cpythonProcessesRejected] = counters.processesRejected
         values[.cpythonWalks] = counter(TANDEM_COUNTER_CPYTHON_WALKS.rawValue)

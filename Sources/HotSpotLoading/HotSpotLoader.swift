@@ -117,7 +117,7 @@ package final class HotSpotLoader {
 
     /// The JVM counters of a statistics record: the loader's and the walker's (`counter`
     /// reads the BPF side's counter at an index of bpf/tandem_hotspot.h).
-    package func addStatistics(to values: inout [StatisticsCounter: UInt64], counter: (UInt32) -> UInt64) {
+    package func addStatistics(to values: inout StatisticsCounters, counter: (UInt32) -> UInt64) {
         values[.hotspotProcessesLoaded] = counters.processesLoaded
         values[.hotspotProcessesRejected] = counters.processesRejected
         values[.hotspotFrames] = counter(UInt32(TANDEM_COUNTER_HOTSPOT_FRAMES))

@@ -46,7 +46,7 @@ package protocol InterpreterLoader: AnyObject {
     func beginStream()
     /// Adds the runtime's counters to a statistics record; `counter` reads the BPF side's
     /// by index (each runtime's header numbers its own, bpf/tandem_interpreters.h).
-    func addStatistics(to values: inout [StatisticsCounter: UInt64], counter: (UInt32) -> UInt64)
+    func addStatistics(to values: inout StatisticsCounters, counter: (UInt32) -> UInt64)
     /// The stop log's line of counters.
     func summary(_ statistics: SamplerStatistics) -> String
 }

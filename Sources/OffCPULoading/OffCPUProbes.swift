@@ -49,7 +49,7 @@ package enum OffCPUProbes {
     }
 
     /// The off-CPU counters of a statistics record (`counter` reads the BPF side's).
-    package static func addStatistics(to values: inout [StatisticsCounter: UInt64], counter: (tandem_counter) -> UInt64) {
+    package static func addStatistics(to values: inout StatisticsCounters, counter: (tandem_counter) -> UInt64) {
         values[.offCPUSamples] = counter(TANDEM_COUNTER_OFFCPU_SAMPLES)
         values[.offCPUSwitchesRecorded] = counter(TANDEM_COUNTER_OFFCPU_SWITCHES)
         values[.offCPUSwitchesLost] = counter(TANDEM_COUNTER_OFFCPU_PENDING_FULL)

@@ -155,7 +155,7 @@ package final class PHPLoader {
 
     /// The PHP counters of a statistics record: the loader's, the walker's (`counter`
     /// reads the BPF side's), and the function records the sampler could not stream.
-    package func addStatistics(to values: inout [StatisticsCounter: UInt64], counter: (UInt32) -> UInt64) {
+    package func addStatistics(to values: inout StatisticsCounters, counter: (UInt32) -> UInt64) {
         values[.phpProcessesLoaded] = counters.processesLoaded
         values[.phpProcessesRejected] = counters.processesRejected
         values[.phpWalks] = counter(TANDEM_COUNTER_PHP_WALKS.rawValue)

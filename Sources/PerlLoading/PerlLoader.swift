@@ -112,7 +112,7 @@ package final class PerlLoader {
 
     /// The Perl counters of a statistics record: the loader's, the walker's (`counter`
     /// reads the BPF side's), and the sub records the sampler could not stream.
-    package func addStatistics(to values: inout [StatisticsCounter: UInt64], counter: (UInt32) -> UInt64) {
+    package func addStatistics(to values: inout StatisticsCounters, counter: (UInt32) -> UInt64) {
         values[.perlProcessesLoaded] = counters.processesLoaded
         values[.perlProcessesRejected] = counters.processesRejected
         values[.perlWalks] = counter(TANDEM_COUNTER_PERL_WALKS.rawValue)

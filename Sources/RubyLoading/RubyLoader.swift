@@ -145,7 +145,7 @@ package final class RubyLoader {
 
     /// The Ruby counters of a statistics record: the loader's and the walker's (`counter`
     /// reads the BPF side's by index).
-    package func addStatistics(to values: inout [StatisticsCounter: UInt64], counter: (UInt32) -> UInt64) {
+    package func addStatistics(to values: inout StatisticsCounters, counter: (UInt32) -> UInt64) {
         values[.rubyProcessesLoaded] = counters.processesLoaded
         values[.rubyProcessesRejected] = counters.processesRejected
         values[.rubyWalks] = counter(TANDEM_COUNTER_RUBY_WALKS.rawValue)

@@ -301,26 +301,24 @@ public final class Sampler {
 
     func statistics(now: UInt64) -> SamplerStatistics {
         let cpu = HostFacts.ownCPUTime()
-        let own: [(StatisticsCounter, UInt64)] = [
-            // Samples ahead of this record in the stream, and written ones of earlier streams:
-            // a sample discarded unsent moves from sent to dropped.
-            (.samplesSent, counters.samplesQueued - output.samplesDiscarded),
-            (.dropsUserBufferFull, counters.dropsUserBufferFull),
-            (.dropsDisconnected, counters.dropsDisconnected + output.samplesDiscarded),
-            (.samplesDiscardedUnsent, output.samplesDiscarded),
-            (.dropsStackError, counters.dropsStackError),
-            (.dropsMalformedRecord, counters.malformedRecords),
-            (.processReadErrors, counters.processReadErrors),
-            (.drains, counters.drains),
-            (.doorbellRings, counters.doorbellRings),
-            (.samplerUserCPUNanoseconds, cpu.user),
-            (.samplerSystemCPUNanoseconds, cpu.system),
-            (.connections, output.connections),
-            (.bytesSent, output.bytesSent),
-        ]
-        // Sized for every counter at once: a dictionary literal and its growth rehash each entry.
-        var values = [StatisticsCounter: UInt64](minimumCapacity: Int(TANDEM_COUNTER_COUNT.rawValue) + 32)
-        for (counter, value) in own { values[counter] = value }
+        // Set in code order where it can be (an append each); the loaders' counters land
+        // among them by binary search.
+        var values = StatisticsCounters(minimumCapacity: Int(TANDEM_COUNTER_COUNT.rawValue) + 32)
+        // Samples ahead of this record in the stream, and written ones of earlier streams:
+        // a sample discarded unsent moves from sent to dropped.
+        values[.samplesSent] = counters.samplesQueued - output.samplesDiscarded
+        values[.dropsUserBufferFull] = counters.dropsUserBufferFull
+        values[.dropsDisconnected] = counters.dropsDisconnected + output.samplesDiscarded
+        values[.samplesDiscardedUnsent] = output.samplesDiscarded
+        values[.dropsStackError] = counters.dropsStackError
+        values[.dropsMalformedRecord] = counters.malformedRecords
+        values[.processReadErrors] = counters.processReadErrors
+        values[.drains] = counters.drains
+        values[.doorbellRings] = counters.doorbellRings
+        values[.samplerUserCPUNanoseconds] = cpu.user
+        values[.samplerSystemCPUNanoseconds] = cpu.system
+        values[.connections] = output.connections
+        values[.bytesSent] = output.bytesSent
         if let unwindLoader {
             unwindLoader.addStatistics(to: &values, counter: bpf?.counter)
             values[.fileRequests] = fileRequests.counters.requests

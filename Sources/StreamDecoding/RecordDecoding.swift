@@ -149,12 +149,13 @@ extension ByteReader {
     mutating func readStatistics(limits: DecoderLimits) throws(WireFormatError.Kind) -> SamplerStatistics {
         let time = try readVarint()
         let count = try readCount("counter count", limit: limits.maximumListLength, minimumEntrySize: 2)
-        var counters = [StatisticsCounter: UInt64](minimumCapacity: count)
+        var pairs: [(StatisticsCounter, UInt64)] = []
+        pairs.reserveCapacity(count)
         for _ in 0..<count {
             let counter = StatisticsCounter(rawValue: try readVarint())
-            counters[counter] = try readVarint()
+            pairs.append((counter, try readVarint()))
         }
-        return SamplerStatistics(time: time, counters: counters)
+        return SamplerStatistics(time: time, counters: StatisticsCounters(pairs: pairs))
     }
 
     mutating func readFileDescriptorAnswer() throws(WireFormatError.Kind) -> FileDescriptorAnswer {

@@ -73,7 +73,7 @@ package final class UnwindTableLoader {
 
     /// The unwind counters of a statistics record: the loader's, and the BPF walker's
     /// (`counter` reads the BPF side's; nil before the program is loaded).
-    package func addStatistics(to values: inout [StatisticsCounter: UInt64], counter: ((tandem_counter) -> UInt64)?) {
+    package func addStatistics(to values: inout StatisticsCounters, counter: ((tandem_counter) -> UInt64)?) {
         values[.unwindTablesLoaded] = counters.tablesLoaded
         values[.unwindTablesRejected] = counters.tablesRejected
         values[.unwindMappingsLoaded] = counters.mappingsLoaded

@@ -116,7 +116,7 @@ package final class V8Loader {
 
     /// The V8 counters of a statistics record: the loader's and the walker's (`counter`
     /// reads the BPF side's).
-    package func addStatistics(to values: inout [StatisticsCounter: UInt64], counter: (UInt32) -> UInt64) {
+    package func addStatistics(to values: inout StatisticsCounters, counter: (UInt32) -> UInt64) {
         values[.v8ProcessesLoaded] = counters.processesLoaded
         values[.v8ProcessesRejected] = counters.processesRejected
         values[.v8Walks] = counter(TANDEM_COUNTER_V8_WALKS.rawValue)

@@ -82,9 +82,8 @@ extension ByteWriter {
 
     mutating func writeStatistics(_ statistics: SamplerStatistics) {
         writeVarint(statistics.time)
-        let counters = statistics.counters.sorted { $0.key.rawValue < $1.key.rawValue }
-        writeVarint(UInt64(counters.count))
-        for (counter, value) in counters {
+        writeVarint(UInt64(statistics.counters.count))
+        for (counter, value) in statistics.counters {
             writeVarint(counter.rawValue)
             writeVarint(value)
         }

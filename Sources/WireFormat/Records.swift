@@ -377,10 +377,10 @@ public struct KernelModules: Hashable, Sendable {
 public struct SamplerStatistics: Hashable, Sendable {
     /// `CLOCK_MONOTONIC` nanoseconds of the reading.
     public var time: UInt64
-    /// Counter values by counter; counters this version does not know are kept.
-    public var counters: [StatisticsCounter: UInt64]
+    /// Counter values by counter, in code order; counters this version does not know are kept.
+    public var counters: StatisticsCounters
 
-    public init(time: UInt64, counters: [StatisticsCounter: UInt64]) {
+    public init(time: UInt64, counters: StatisticsCounters) {
         self.time = time
         self.counters = counters
     }

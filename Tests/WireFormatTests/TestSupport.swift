@@ -126,7 +126,7 @@ struct StreamInputGenerator {
                 }
                 inputs.append(.record(.kernelModules(KernelModules(modules: modules))))
             case 17:
-                var counters: [StatisticsCounter: UInt64] = [:]
+                var counters: StatisticsCounters = [:]
                 for _ in 0..<Int.random(in: 0...12, using: &random) {
                     counters[StatisticsCounter(rawValue: UInt64.random(in: 1...14, using: &random))] = anyUInt64()
                 }
