@@ -19,6 +19,8 @@ import Glibc
     func removeDirectory() { try? FileManager.default.removeItem(at: directory) }
 
     @Test func scriptNamesWithAFile() {
+        // Every test gets its own directory from init, this one too.
+        defer { removeDirectory() }
         #expect(V8ScriptLines.path(ofScriptName: "/app/main.js") == "/app/main.js")
         #expect(V8ScriptLines.path(ofScriptName: "file:///app/my%20dir/m%C3%A9.mjs") == "/app/my dir/mé.mjs")
         #expect(V8ScriptLines.path(ofScriptName: "file:///app/100%") == "/app/100%")
