@@ -301,8 +301,7 @@ public final class Sampler {
 
     func statistics(now: UInt64) -> SamplerStatistics {
         let cpu = HostFacts.ownCPUTime()
-        // Set in code order where it can be (an append each); the loaders' counters land
-        // among them by binary search.
+        // Sized for every counter at once; each is placed by binary search.
         var values = StatisticsCounters(minimumCapacity: Int(TANDEM_COUNTER_COUNT.rawValue) + 32)
         // Samples ahead of this record in the stream, and written ones of earlier streams:
         // a sample discarded unsent moves from sent to dropped.

@@ -3,7 +3,7 @@
 ///
 /// A sorted array rather than a `Dictionary`: the sampler builds one every second from
 /// about 75 counters, and hashing each of them, then sorting them for the encoder, was a
-/// tenth of the sampler's CPU at 19 Hz. Here a counter is found by binary search, set in
+/// fifth of the sampler's CPU profile at 19 Hz. Here a counter is found by binary search, set in
 /// place, and the encoder writes the entries as they lie. Reads and writes look like a
 /// dictionary's (`counters[.drains] = 3`, `counters[.drains] ?? 0`); iteration is in code
 /// order.
