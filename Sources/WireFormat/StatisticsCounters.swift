@@ -10,15 +10,19 @@
 public struct StatisticsCounters: Hashable, Sendable, Sequence, ExpressibleByDictionaryLiteral {
     public typealias Element = (key: StatisticsCounter, value: UInt64)
 
-    private var codes: [UInt64] = []
-    private var values: [UInt64] = []
+    private struct Entry: Hashable, Sendable {
+        var code: UInt64
+        var value: UInt64
+    }
+
+    /// Sorted by code, one entry per code.
+    private var entries: [Entry] = []
 
     public init() {}
 
     /// Room for `minimumCapacity` counters before the storage grows.
     public init(minimumCapacity: Int) {
-        codes.reserveCapacity(minimumCapacity)
-        values.reserveCapacity(minimumCapacity)
+        entries.reserveCapacity(minimumCapacity)
     }
 
     /// The pairs in any order; of two with the same counter, the later wins (as a stream's
@@ -29,14 +33,12 @@ public struct StatisticsCounters: Hashable, Sendable, Sequence, ExpressibleByDic
             left.element.0.rawValue != right.element.0.rawValue
                 ? left.element.0.rawValue < right.element.0.rawValue : left.offset < right.offset
         }
-        codes.reserveCapacity(ordered.count)
-        values.reserveCapacity(ordered.count)
+        entries.reserveCapacity(ordered.count)
         for (_, (counter, value)) in ordered {
-            if codes.last == counter.rawValue {
-                values[values.count - 1] = value
+            if entries.last?.code == counter.rawValue {
+                entries[entries.count - 1].value = value
             } else {
-                codes.append(counter.rawValue)
-                values.append(value)
+                entries.append(Entry(code: counter.rawValue, value: value))
             }
         }
     }
@@ -45,56 +47,43 @@ public struct StatisticsCounters: Hashable, Sendable, Sequence, ExpressibleByDic
         self.init(pairs: elements)
     }
 
-    public var count: Int { codes.count }
-    public var isEmpty: Bool { codes.isEmpty }
+    public var count: Int { entries.count }
+    public var isEmpty: Bool { entries.isEmpty }
 
     /// The value of `counter`, nil if the record does not hold it. Setting nil removes it.
     public subscript(_ counter: StatisticsCounter) -> UInt64? {
         get {
             let index = position(of: counter.rawValue)
-            return index < codes.count && codes[index] == counter.rawValue ? values[index] : nil
+            return index < entries.count && entries[index].code == counter.rawValue ? entries[index].value : nil
         }
         set {
             let index = position(of: counter.rawValue)
-            let present = index < codes.count && codes[index] == counter.rawValue
+            let present = index < entries.count && entries[index].code == counter.rawValue
             switch (present, newValue) {
-            case (true, let value?): values[index] = value
-            case (true, nil):
-                codes.remove(at: index)
-                values.remove(at: index)
-            case (false, let value?):
-                codes.insert(counter.rawValue, at: index)
-                values.insert(value, at: index)
+            case (true, let value?): entries[index].value = value
+            case (true, nil): entries.remove(at: index)
+            case (false, let value?): entries.insert(Entry(code: counter.rawValue, value: value), at: index)
             case (false, nil): break
             }
         }
     }
 
-    /// The index of the first code not below `code` (binary search; appending in code
-    /// order, as the sampler mostly does, ends at once).
+    /// The index of the first entry whose code is not below `code` (binary search; setting
+    /// counters in code order ends at once).
     private func position(of code: UInt64) -> Int {
-        if let last = codes.last, last < code { return codes.count }
+        if let last = entries.last, last.code < code { return entries.count }
         var low = 0
-        var high = codes.count
+        var high = entries.count
         while low < high {
             let middle = (low + high) / 2
-            if codes[middle] < code { low = middle + 1 } else { high = middle }
+            if entries[middle].code < code { low = middle + 1 } else { high = middle }
         }
         return low
     }
 
-    public struct Iterator: IteratorProtocol {
-        fileprivate let counters: StatisticsCounters
-        fileprivate var index = 0
-
-        public mutating func next() -> Element? {
-            guard index < counters.codes.count else { return nil }
-            defer { index += 1 }
-            return (StatisticsCounter(rawValue: counters.codes[index]), counters.values[index])
-        }
+    public func makeIterator() -> some IteratorProtocol<Element> {
+        entries.lazy.map { (StatisticsCounter(rawValue: $0.code), $0.value) }.makeIterator()
     }
 
-    public func makeIterator() -> Iterator { Iterator(counters: self) }
-
-    public var underestimatedCount: Int { codes.count }
+    public var underestimatedCount: Int { entries.count }
 }
