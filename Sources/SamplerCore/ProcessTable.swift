@@ -10,6 +10,8 @@ public struct ProcessTable: Sendable {
         public var mappings: [Mapping]
         /// Monotonic nanoseconds of the last read of /proc/PID/maps.
         var mappingsReadTime: UInt64
+        /// When the process exec'd its image, if the sampler saw the exec.
+        var execTime: UInt64?
 
         /// Whether `address` falls in a known executable mapping.
         public func covers(_ address: UInt64) -> Bool {
@@ -30,6 +32,8 @@ public struct ProcessTable: Sendable {
     let procfs: ProcFileSystem
     /// Minimum time between two re-reads of one process's mappings.
     let mappingsRefreshInterval: UInt64
+    /// The least time between two reads of a process exec'd just before.
+    static let youngestRefreshInterval: UInt64 = 10_000_000
 
     public init(procfs: ProcFileSystem = ProcFileSystem(), mappingsRefreshInterval: UInt64 = 1_000_000_000) {
         self.procfs = procfs
@@ -51,9 +55,11 @@ public struct ProcessTable: Sendable {
     /// Reads `pid` from /proc and records it. When the process is already gone (it
     /// exited before the drain), it is still recorded from what the event knew (`comm`),
     /// so its samples and its exit stay attributed; `readFailed` reports that case.
-    public mutating func learn(_ pid: Int32, comm: String, isExec: Bool, now: UInt64)
+    /// `execTime`: when the process exec'd the image it runs, nil if the exec was not seen.
+    public mutating func learn(_ pid: Int32, comm: String, execTime: UInt64?, now: UInt64)
         -> (process: ProcessInfo, mappings: Mappings, readFailed: Bool)
     {
+        let isExec = execTime != nil
         var readFailed = false
         var info: ProcessInfo
         do {
@@ -64,20 +70,31 @@ public struct ProcessTable: Sendable {
                                cgroupPath: "", isExec: isExec)
         }
         let mappings = readFailed ? [] : ((try? procfs.executableMappings(pid)) ?? [])
-        entries[pid] = Entry(info: info, mappings: mappings, mappingsReadTime: now)
+        entries[pid] = Entry(info: info, mappings: mappings, mappingsReadTime: now, execTime: execTime)
         return (info, Mappings(pid: pid, mappings: mappings), readFailed)
     }
 
-    /// Re-reads the mappings of `pid` unless they were read less than the refresh
+    /// Re-reads the mappings of `pid` unless they were read less than its refresh
     /// interval ago; returns the new set when it changed.
     public mutating func refreshMappings(_ pid: Int32, now: UInt64) -> Mappings? {
-        guard var entry = entries[pid], now &- entry.mappingsReadTime >= mappingsRefreshInterval else { return nil }
+        guard var entry = entries[pid], now &- entry.mappingsReadTime >= refreshInterval(of: entry) else { return nil }
         entry.mappingsReadTime = now
         defer { entries[pid] = entry }
         // None at all: the process is exiting (its address space gone), not remapped.
         guard let mappings = try? procfs.executableMappings(pid), !mappings.isEmpty, mappings != entry.mappings else { return nil }
         entry.mappings = mappings
         return Mappings(pid: pid, mappings: mappings)
+    }
+
+    /// The least time from `entry`'s last read of its mappings to the next. A process read
+    /// in its first moments is still mapping: ld.so its libraries, PHP's opcache its JIT
+    /// buffer, a runtime its plugins. Its first read can miss them, and its code there is
+    /// then walked without tables for a whole `mappingsRefreshInterval`. So it is re-read
+    /// after as long as it had run at the last read: 10 ms at least, and at most
+    /// `mappingsRefreshInterval`, which an older process or one not seen to exec gets.
+    func refreshInterval(of entry: Entry) -> UInt64 {
+        guard let exec = entry.execTime, entry.mappingsReadTime >= exec else { return mappingsRefreshInterval }
+        return min(mappingsRefreshInterval, max(Self.youngestRefreshInterval, entry.mappingsReadTime - exec))
     }
 
     /// Forgets `pid`; returns whether it was known.

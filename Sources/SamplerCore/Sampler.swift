@@ -28,9 +28,9 @@ public final class Sampler {
     private var reportedUnsampledCPUs: Set<Int> = []
     private var bpf: BPFSampler?
     private var counters = Counters()
-    /// Processes that exec'd and have not been sampled since, with the comm of the exec
-    /// event; an entry leaves at the first sample or at exit, like a process table entry.
-    private var pendingExecs: [Int32: String] = [:]
+    /// Processes that exec'd and have not been sampled since, with the comm and time of
+    /// the exec event; an entry leaves at the first sample or at exit, like a process table entry.
+    private var pendingExecs: [Int32: (comm: String, time: UInt64)] = [:]
     /// When something last started (`CLOCK_MONOTONIC`): the run, a connection, an exec.
     private var lastStart: UInt64 = 0
     /// Loads the aggregator's unwind tables into the BPF maps; nil when unwinding is off.
@@ -105,7 +105,7 @@ public final class Sampler {
         let start = HostFacts.monotonicNanoseconds()
         do {
             for pid in try ProcFileSystem().processIDs() where !processes.contains(pid) {
-                if processes.learn(pid, comm: "", isExec: false, now: start).readFailed { counters.processReadErrors += 1 }
+                if processes.learn(pid, comm: "", execTime: nil, now: start).readFailed { counters.processReadErrors += 1 }
             }
         } catch {
             throw .systemCall(error)
@@ -362,14 +362,14 @@ public final class Sampler {
             processes.remove(pid)
             unwindLoader?.remove(pid: pid)
             for loader in interpreters { loader.remove(pid: pid) }
-            pendingExecs[pid] = Self.comm(header)
+            pendingExecs[pid] = (Self.comm(header), header.time)
             lastStart = max(lastStart, header.time)
         case TANDEM_EVENT_EXIT.rawValue:
             unwindLoader?.remove(pid: pid)
             for loader in interpreters { loader.remove(pid: pid) }
             if processes.remove(pid) {
                 output.appendState(.processExit(ProcessExit(pid: pid, time: header.time)))
-            } else if let comm = pendingExecs.removeValue(forKey: pid) {
+            } else if let comm = pendingExecs.removeValue(forKey: pid)?.comm {
                 // Exec'd and gone without a sample: reported from the events alone.
                 output.appendState(.process(ProcessInfo(pid: pid, parentPID: 0, startTime: 0, comm: comm,
                                                         executablePath: "", cgroupPath: "", isExec: true)))
@@ -419,8 +419,8 @@ public final class Sampler {
         // One lookup: nil for a process not seen yet, else whether the user leaf is covered.
         let leafCovered = processes.covers(pid, userStack.first)
         if leafCovered == nil {
-            let isExec = pendingExecs.removeValue(forKey: pid) != nil
-            describe(pid, comm: Self.comm(header), isExec: isExec, now: header.time)
+            let execTime = pendingExecs.removeValue(forKey: pid)?.time
+            describe(pid, comm: Self.comm(header), execTime: execTime, now: header.time)
         }
         var flags: SampleFlags = []
         if kernelBytes < 0 { flags.insert(.kernelStackMissing) }
@@ -463,8 +463,8 @@ public final class Sampler {
     }
 
     /// Reads `pid` from /proc and streams its Process and Mappings records.
-    private func describe(_ pid: Int32, comm: String, isExec: Bool, now: UInt64) {
-        let learned = processes.learn(pid, comm: comm, isExec: isExec, now: now)
+    private func describe(_ pid: Int32, comm: String, execTime: UInt64?, now: UInt64) {
+        let learned = processes.learn(pid, comm: comm, execTime: execTime, now: now)
         if learned.readFailed { counters.processReadErrors += 1 }
         output.appendState(.process(learned.process))
         output.appendState(.mappings(learned.mappings))

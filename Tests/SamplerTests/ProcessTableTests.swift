@@ -41,7 +41,7 @@ struct ProcessTableTests {
         defer { proc.remove() }
         try proc.addProcess(pid: 42, parent: 1, comm: "app", exe: "/bin/app", maps: Self.maps)
         var table = ProcessTable(procfs: ProcFileSystem(root: proc.root.path))
-        let learned = table.learn(42, comm: "ignored", isExec: true, now: 0)
+        let learned = table.learn(42, comm: "ignored", execTime: 0, now: 0)
         #expect(!learned.readFailed)
         #expect(learned.process.comm == "app")
         #expect(learned.process.parentPID == 1)
@@ -56,7 +56,7 @@ struct ProcessTableTests {
     @Test("a process gone before the read is kept with the comm the event carried")
     func vanished() {
         var table = ProcessTable(procfs: ProcFileSystem(root: "/nonexistent-proc"))
-        let learned = table.learn(7, comm: "true", isExec: true, now: 0)
+        let learned = table.learn(7, comm: "true", execTime: 0, now: 0)
         #expect(learned.readFailed)
         #expect(learned.process.comm == "true")
         #expect(learned.mappings.mappings.isEmpty)
@@ -69,7 +69,7 @@ struct ProcessTableTests {
         defer { proc.remove() }
         try proc.addProcess(pid: 42, parent: 1, comm: "app", exe: "/bin/app", maps: Self.maps)
         var table = ProcessTable(procfs: ProcFileSystem(root: proc.root.path))
-        _ = table.learn(42, comm: "", isExec: false, now: 0)
+        _ = table.learn(42, comm: "", execTime: nil, now: 0)
         let entry = try #require(table[42])
         #expect(entry.covers(0x1000))
         #expect(entry.covers(0x1fff))
@@ -85,7 +85,7 @@ struct ProcessTableTests {
         defer { proc.remove() }
         try proc.addProcess(pid: 42, parent: 1, comm: "app", exe: "/bin/app", maps: Self.maps)
         var table = ProcessTable(procfs: ProcFileSystem(root: proc.root.path), mappingsRefreshInterval: 1_000)
-        _ = table.learn(42, comm: "", isExec: false, now: 10_000)
+        _ = table.learn(42, comm: "", execTime: nil, now: 10_000)
         try proc.setMaps(pid: 42, Self.maps + "9000-9800 r-xp 00000000 08:01 13 /tmp/late.so\n")
         let early = table.refreshMappings(42, now: 10_500)
         #expect(early == nil, "too early")
@@ -99,6 +99,35 @@ struct ProcessTableTests {
         #expect(unknown == nil, "unknown pid")
     }
 
+    @Test("a process read in its first moments is re-read after as long as it had run (10 ms at least), others after the interval")
+    func youngProcessIsReadAgainSoon() throws {
+        let proc = try FakeProc()
+        defer { proc.remove() }
+        let millisecond: UInt64 = 1_000_000
+        let exec = 5_000 * millisecond
+        for pid: Int32 in [42, 43, 44] { try proc.addProcess(pid: pid, parent: 1, comm: "app", exe: "/bin/app", maps: Self.maps) }
+        var table = ProcessTable(procfs: ProcFileSystem(root: proc.root.path), mappingsRefreshInterval: 1_000 * millisecond)
+        // 42: read 2 ms after its exec, while ld.so (or opcache) was still mapping.
+        _ = table.learn(42, comm: "", execTime: exec, now: exec + 2 * millisecond)
+        // 43: read 3 s after its exec; 44: no exec seen (there at the sampler's start).
+        _ = table.learn(43, comm: "", execTime: exec, now: exec + 3_000 * millisecond)
+        _ = table.learn(44, comm: "", execTime: nil, now: exec + 2 * millisecond)
+        let late = Self.maps + "9000-9800 r-xp 00000000 08:01 13 /tmp/late.so\n"
+        for pid: Int32 in [42, 43, 44] { try proc.setMaps(pid: pid, late) }
+
+        #expect(table.refreshMappings(42, now: exec + 11 * millisecond) == nil, "9 ms after the read: under 10 ms")
+        #expect(table.refreshMappings(42, now: exec + 12 * millisecond)?.mappings.last?.path == "/tmp/late.so")
+        // Read again at 12 ms of age: the next read is 12 ms on, not 10.
+        try proc.setMaps(pid: 42, late + "a000-a800 r-xp 00000000 08:01 14 /tmp/later.so\n")
+        #expect(table.refreshMappings(42, now: exec + 23 * millisecond) == nil)
+        #expect(table.refreshMappings(42, now: exec + 24 * millisecond)?.mappings.last?.path == "/tmp/later.so")
+
+        #expect(table.refreshMappings(43, now: exec + 3_999 * millisecond) == nil, "old at its read: the whole interval")
+        #expect(table.refreshMappings(43, now: exec + 4_000 * millisecond) != nil)
+        #expect(table.refreshMappings(44, now: exec + 1_001 * millisecond) == nil, "no exec seen: the whole interval")
+        #expect(table.refreshMappings(44, now: exec + 1_002 * millisecond) != nil)
+    }
+
     @Test("exit frees the entry; the snapshot describes every live process in pid order")
     func removeAndSnapshot() throws {
         let proc = try FakeProc()
@@ -107,7 +136,7 @@ struct ProcessTableTests {
             try proc.addProcess(pid: pid, parent: 1, comm: "p\(pid)", exe: "/bin/p", maps: Self.maps)
         }
         var table = ProcessTable(procfs: ProcFileSystem(root: proc.root.path))
-        for pid: Int32 in [30, 10, 20] { _ = table.learn(pid, comm: "", isExec: true, now: 0) }
+        for pid: Int32 in [30, 10, 20] { _ = table.learn(pid, comm: "", execTime: 0, now: 0) }
         let removed = table.remove(20), removedAgain = table.remove(20)
         #expect(removed)
         #expect(!removedAgain)
