@@ -6,9 +6,17 @@ import Testing
 
 let quietLogger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
 
-/// A fresh temporary directory for one test.
+/// Where this test process's temporary directories go: removed, with all of them, when
+/// the process exits (one place to clean, not a `defer` at each of the tests).
+let temporaryDirectoriesRoot: String = {
+    let root = NSTemporaryDirectory() + "tandem-aggregator-tests-\(getpid())"
+    atexit { try? FileManager.default.removeItem(atPath: temporaryDirectoriesRoot) }
+    return root
+}()
+
+/// A fresh temporary directory for one test, under `temporaryDirectoriesRoot`.
 func temporaryDirectory() throws -> String {
-    let path = NSTemporaryDirectory() + "tandem-aggregator-tests-" + UUID().uuidString
+    let path = temporaryDirectoriesRoot + "/" + UUID().uuidString
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }

@@ -171,9 +171,17 @@ func startPeer(_ script: String, _ arguments: [String]) throws -> (ChildProcess,
     return (child, try child.readPort())
 }
 
-/// A fresh temporary directory.
+/// Where this test process's temporary directories go: removed, with all of them, when
+/// the process exits (one place to clean, not a `defer` at each of the tests).
+let temporaryDirectoriesRoot: URL = {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-exporters-\(getpid())")
+    atexit { try? FileManager.default.removeItem(at: temporaryDirectoriesRoot) }
+    return root
+}()
+
+/// A fresh temporary directory, under `temporaryDirectoriesRoot`.
 func temporaryDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-exporters-\(UUID().uuidString)")
+    let url = temporaryDirectoriesRoot.appendingPathComponent(UUID().uuidString)
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
 }
