@@ -31,6 +31,7 @@ public final class Sampler {
     /// Processes that exec'd and have not been sampled since, with the comm and time of
     /// the exec event; an entry leaves at the first sample or at exit, like a process table entry.
     private var pendingExecs: [Int32: (comm: String, time: UInt64)] = [:]
+    private var recentExits = RecentExits()
     /// When something last started (`CLOCK_MONOTONIC`): the run, a connection, an exec.
     private var lastStart: UInt64 = 0
     /// Loads the aggregator's unwind tables into the BPF maps; nil when unwinding is off.
@@ -142,6 +143,7 @@ public final class Sampler {
             // Armed before the drain: an exec from here on is drained below or rings.
             bpf?.setDoorbell(armed: tickStart >= lastStart &+ Self.activeWindow)
             pumpOutput(now: tickStart)
+            recentExits.age()
             try bpf?.drain()
             counters.drains += 1
             if tickStart >= nextStatistics {
@@ -369,11 +371,12 @@ public final class Sampler {
             for loader in interpreters { loader.remove(pid: pid) }
             if processes.remove(pid) {
                 output.appendState(.processExit(ProcessExit(pid: pid, time: header.time)))
+                recentExits.note(pid, .init(time: header.time, reported: true))
             } else if let comm = pendingExecs.removeValue(forKey: pid)?.comm {
                 // Exec'd and gone without a sample: reported from the events alone.
-                output.appendState(.process(ProcessInfo(pid: pid, parentPID: 0, startTime: 0, comm: comm,
-                                                        executablePath: "", cgroupPath: "", isExec: true)))
-                output.appendState(.processExit(ProcessExit(pid: pid, time: header.time)))
+                reportUnsampled(pid, comm: comm, isExec: true, exitTime: header.time)
+            } else {
+                recentExits.note(pid, .init(time: header.time, reported: false))
             }
         default:
             handleInterpreterRecord(record, header: header, pid: pid)
@@ -419,8 +422,13 @@ public final class Sampler {
         // One lookup: nil for a process not seen yet, else whether the user leaf is covered.
         let leafCovered = processes.covers(pid, userStack.first)
         if leafCovered == nil {
-            let execTime = pendingExecs.removeValue(forKey: pid)?.time
-            describe(pid, comm: Self.comm(header), execTime: execTime, now: header.time)
+            if let exit = recentExits.exit(of: pid) {
+                // Taken after the exit: the stream knows the process, or learns it from the events.
+                if !exit.reported { reportUnsampled(pid, comm: Self.comm(header), isExec: false, exitTime: exit.time) }
+            } else {
+                let execTime = pendingExecs.removeValue(forKey: pid)?.time
+                describe(pid, comm: Self.comm(header), execTime: execTime, now: header.time)
+            }
         }
         var flags: SampleFlags = []
         if kernelBytes < 0 { flags.insert(.kernelStackMissing) }
@@ -468,6 +476,15 @@ public final class Sampler {
         if learned.readFailed { counters.processReadErrors += 1 }
         output.appendState(.process(learned.process))
         output.appendState(.mappings(learned.mappings))
+    }
+
+    /// A process gone before the sampler described it: named from the events alone, with
+    /// its exit after, so that neither table keeps it.
+    private func reportUnsampled(_ pid: Int32, comm: String, isExec: Bool, exitTime: UInt64) {
+        output.appendState(.process(ProcessInfo(pid: pid, parentPID: 0, startTime: 0, comm: comm,
+                                                executablePath: "", cgroupPath: "", isExec: isExec)))
+        output.appendState(.processExit(ProcessExit(pid: pid, time: exitTime)))
+        recentExits.note(pid, .init(time: exitTime, reported: true))
     }
 
     private static func comm(_ header: tandem_event_header) -> String {

@@ -207,6 +207,44 @@ struct CaptureTests {
         #expect(Double(throughSyscall.count) >= 0.9 * Double(withKernel.count))
     }
 
+    /// A thread still runs in the kernel after its exit event, and a sample taken there (no
+    /// user stack) can follow the exit in the ring: it must not describe the process again,
+    /// which would leave it, with no mappings, in both tables for good. At 999 Hz, 22 of 155
+    /// such processes were described again before this was fixed.
+    @Test("a sample taken after a process's exit does not describe it again")
+    func samplesAfterExit() throws {
+        let scratch = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let spin = try Workload.build("spin", in: scratch)
+        var childPIDs: Set<Int32> = []
+        let records = try capture(samplesPerSecond: 999, scratch: scratch) { _ in
+            for _ in 0..<100 {
+                let child = try Workload.start(spin, ["0.03"])
+                childPIDs.insert(child.processIdentifier)
+                child.waitUntilExit()
+            }
+        }
+        var exited: Set<Int32> = []
+        var describedAgain: [Int32] = []
+        var exits = 0
+        for record in records {
+            switch record {
+            case .processExit(let exit) where childPIDs.contains(exit.pid):
+                exited.insert(exit.pid)
+                exits += 1
+            case .process(let info) where exited.contains(info.pid):
+                describedAgain.append(info.pid)
+            default:
+                break
+            }
+        }
+        let sampled = Set(records.samples.map(\.pid)).intersection(childPIDs)
+        print("samples after exit: \(exits) exits of \(childPIDs.count) children (\(sampled.count) sampled), \(describedAgain.count) described again after their exit")
+        #expect(sampled.count >= 50, "too few children sampled to show anything")
+        #expect(exits == childPIDs.count, "every child's exit, once")
+        #expect(describedAgain.isEmpty, "described again after their exit: \(describedAgain)")
+    }
+
     /// Children that exec and exit between two drains are still reported, with their exit.
     @Test("short-lived children: exec and exit are reported")
     func shortLivedChildren() throws {
