@@ -6,6 +6,8 @@
 # thread's schedstat from WARMUP s after its interpreter walkers are in. Prints one row per
 # run with the load average at its end: other processes' execs wake the sampler, so compare
 # A and B of the same round. Not a test. Run as root.
+# AGGREGATOR=path streams to that aggregator over a socket instead (`serve --metrics-out
+# /dev/null`, one per run), as a deployment runs: the control stream's reads count too.
 #
 #   bench/sampler-cpu-ab.sh A_SAMPLER B_SAMPLER [SECONDS] [ROUNDS] [FREQUENCIES...]
 #   (default 30 2 19 99 999)
@@ -38,7 +40,15 @@ for round in $(seq "$rounds"); do
         for build in A B; do
             binary=$a
             [ "$build" = B ] && binary=$b
-            "$binary" --output "$work/capture" --samples-per-second "$hz" --log-level info 2>"$work/sampler.log" &
+            destination=(--output "$work/capture")
+            if [ -n "${AGGREGATOR:-}" ]; then
+                rm -f "$work/a.sock"
+                "$AGGREGATOR" serve --socket "$work/a.sock" --metrics-out /dev/null --log-level warning 2>"$work/aggregator.log" &
+                aggregator=$!
+                while [ ! -S "$work/a.sock" ]; do sleep 0.1; done
+                destination=(--socket "$work/a.sock")
+            fi
+            "$binary" "${destination[@]}" --samples-per-second "$hz" --log-level info 2>"$work/sampler.log" &
             sampler=$!
             until grep -q 'interpreter walkers ready' "$work/sampler.log" 2>/dev/null; do sleep 0.2; done
             sleep "$warmup"
@@ -46,6 +56,7 @@ for round in $(seq "$rounds"); do
             sleep "$seconds"
             s1=$(cpu_ns "$sampler"); t1=$(date +%s%N)
             kill -INT "$sampler"; wait "$sampler" || true
+            if [ -n "${AGGREGATOR:-}" ]; then kill -INT "$aggregator"; wait "$aggregator" || true; fi
             share=$(awk -v a="$s0" -v b="$s1" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.3f %%", (b - a) / (t1 - t0) * 100 }')
             echo "| $round | $hz | $build | $share | $(cut -d' ' -f1-3 /proc/loadavg) |"
         done

@@ -75,6 +75,8 @@ struct StreamOutput {
     /// Why the capture file could not be opened or written. A capture that lost bytes
     /// is not a capture: the sampler stops with this error (a socket reconnects instead).
     private(set) var failure: SamplerError?
+    /// What `receiveControl` reads into, allocated at its first call.
+    private var receiveChunk: [UInt8] = []
 
     /// A capture file has no reader waiting: it is written in pieces of this size, or
     /// after this long, whichever comes first. Every write(2) to ext4 updates the
@@ -311,12 +313,15 @@ struct StreamOutput {
     /// most `limit` bytes; empty when nothing is waiting or there is no socket.
     mutating func receiveControl(limit: Int) -> [UInt8] {
         guard fd >= 0, case .socket = destination else { return [] }
+        // Kept: most calls find nothing, and a fresh 64 KiB to allocate and zero twice a
+        // tick was a cost of its own at 19 Hz.
+        if receiveChunk.isEmpty { receiveChunk = [UInt8](repeating: 0, count: 64 << 10) }
+        let fd = self.fd
         var received: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
         while received.count < limit {
-            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            let count = receiveChunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
             if count <= 0 { break }  // nothing waiting, or closed: the write side notices
-            received.append(contentsOf: chunk[..<count])
+            received.append(contentsOf: receiveChunk[..<count])
         }
         return received
     }
