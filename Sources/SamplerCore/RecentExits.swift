@@ -19,6 +19,12 @@ struct RecentExits {
         current[pid] = exit
     }
 
+    /// An exec proves `pid` a live process again: one that reused the pid.
+    mutating func forget(_ pid: Int32) {
+        current[pid] = nil
+        previous[pid] = nil
+    }
+
     /// `pid`'s exit if it exited lately.
     func exit(of pid: Int32) -> Exit? {
         current[pid] ?? previous[pid]

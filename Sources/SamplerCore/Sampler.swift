@@ -365,6 +365,7 @@ public final class Sampler {
             unwindLoader?.remove(pid: pid)
             for loader in interpreters { loader.remove(pid: pid) }
             pendingExecs[pid] = (Self.comm(header), header.time)
+            recentExits.forget(pid)
             lastStart = max(lastStart, header.time)
         case TANDEM_EVENT_EXIT.rawValue:
             unwindLoader?.remove(pid: pid)

@@ -23,4 +23,16 @@ struct RecentExitsTests {
         exits.age()
         #expect(exits.exit(of: 43) == nil)
     }
+
+    @Test("an exec of the pid (a new process that reused it) forgets its exit")
+    func execForgets() {
+        var exits = RecentExits()
+        exits.note(42, .init(time: 100, reported: true))
+        exits.age()
+        exits.note(43, .init(time: 200, reported: true))
+        exits.forget(42)
+        exits.forget(43)
+        #expect(exits.exit(of: 42) == nil)
+        #expect(exits.exit(of: 43) == nil)
+    }
 }
