@@ -70,7 +70,8 @@ public struct ProcessTable: Sendable {
                                cgroupPath: "", isExec: isExec)
         }
         let mappings = readFailed ? [] : ((try? procfs.executableMappings(pid)) ?? [])
-        entries[pid] = Entry(info: info, mappings: mappings, mappingsReadTime: now, execTime: execTime)
+        // A process already gone is not re-read sooner: its maps would fail to open again.
+        entries[pid] = Entry(info: info, mappings: mappings, mappingsReadTime: now, execTime: readFailed ? nil : execTime)
         return (info, Mappings(pid: pid, mappings: mappings), readFailed)
     }
 

@@ -372,7 +372,8 @@ public final class Sampler {
             for loader in interpreters { loader.remove(pid: pid) }
             if processes.remove(pid) {
                 output.appendState(.processExit(ProcessExit(pid: pid, time: header.time)))
-                recentExits.note(pid, .init(time: header.time, reported: true))
+                // Not live (a snapshot under way): the exit went nowhere, and a late sample reports it.
+                recentExits.note(pid, .init(time: header.time, reported: output.isLive))
             } else if let comm = pendingExecs.removeValue(forKey: pid)?.comm {
                 // Exec'd and gone without a sample: reported from the events alone.
                 reportUnsampled(pid, comm: comm, isExec: true, exitTime: header.time)
@@ -485,7 +486,7 @@ public final class Sampler {
         output.appendState(.process(ProcessInfo(pid: pid, parentPID: 0, startTime: 0, comm: comm,
                                                 executablePath: "", cgroupPath: "", isExec: isExec)))
         output.appendState(.processExit(ProcessExit(pid: pid, time: exitTime)))
-        recentExits.note(pid, .init(time: exitTime, reported: true))
+        recentExits.note(pid, .init(time: exitTime, reported: output.isLive))
     }
 
     private static func comm(_ header: tandem_event_header) -> String {
