@@ -30,7 +30,8 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
     private var scout = StreamDecoder()
     private var scoutFailed = false
     private let symbolizer: Symbolizer
-    private var connector: ProfilingMetricsConnector?
+    /// The metrics connector, on its own thread; nil until the header.
+    private var metrics: MetricsStage?
     /// The samples for the profiles exporters; nil when no `profiles` pipeline has one.
     private var profilesWindow: ProfilesWindow?
     private var profile: ProfileAggregate?
@@ -43,8 +44,6 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
     private var nextFlushTime: UInt64 = 0
     private var lastStatistics: SamplerStatistics?
     private var reportedDrops: UInt64 = 0
-    /// Connector drops (`max_processes_per_window`) already logged.
-    private var reportedWindowDrops: Int64 = 0
     private var finished = false
     /// This stream's decoded samples, visible to the runtime until `finish` merges them.
     private let tally: StreamTally
@@ -100,6 +99,11 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         summary.streams = 1
     }
 
+    deinit {
+        // A pipeline let go of without `finish` (a test's, a failed start) ends its stage's thread.
+        metrics?.close()
+    }
+
     /// Symbolizes and measures `bytes`. With a control channel, the same bytes must have
     /// gone through `preview` first: the unwind publisher is fed there, not here, so that
     /// the two can run on different threads (the server's reader and its consumer).
@@ -107,6 +111,8 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         summary.bytes += bytes.count
         let samplesBefore = summary.samples
         defer { tally.add(samples: summary.samples - samplesBefore) }
+        // What was counted is handed to the metrics stage even when a record throws.
+        defer { metrics?.submitPending() }
         decoder.feed(bytes)
         while true {
             guard let record = try decoder.next() else { break }
@@ -221,7 +227,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
                 // The profiles exporters send it as its own profile (OTLP's second one).
                 profilesWindow?.add(symbolized, at: sample.time, fileIdentity: symbolizer.fileIdentity(pid:mappedPath:))
             } else {
-                connector?.add(symbolized)
+                metrics?.add(symbolized)
                 profile?.add(symbolized)
                 profilesWindow?.add(symbolized, at: sample.time, fileIdentity: symbolizer.fileIdentity(pid:mappedPath:))
             }
@@ -245,9 +251,11 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
             let context = MetricsStreamContext(hostName: header.hostName,
                                                monotonicNanoseconds: header.clock.monotonicNanoseconds,
                                                realtimeNanoseconds: header.clock.realtimeNanoseconds)
-            connector = try ProfilingMetricsConnector(settings: runtime.metricsSettings, stream: context,
-                                                      batchInterval: runtime.configuration.profilingReceiver.reporterInterval,
-                                                      scopeVersion: TandemBuild.version)
+            let connector = try ProfilingMetricsConnector(settings: runtime.metricsSettings, stream: context,
+                                                          batchInterval: runtime.configuration.profilingReceiver.reporterInterval,
+                                                          scopeVersion: TandemBuild.version)
+            metrics?.close()
+            metrics = MetricsStage(connector: connector, runtime: runtime, logger: logger)
             logger.info("stream from \(header.hostName) (kernel \(header.kernelRelease), \(header.cpuCount) CPUs, \(header.samplesPerSecond) Hz, sampler \(header.samplerVersion))")
         case .statistics(let statistics):
             noteDrops(statistics)
@@ -273,15 +281,12 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         }
     }
 
-    /// Exports the metrics windows that have closed.
+    /// Exports the metrics windows that have closed (on the metrics stage's thread).
     private func flushMetrics() {
-        guard let connector else { return }
+        guard let metrics else { return }
         nextFlushTime = newestTime + Self.lateness / 4
         guard newestTime > Self.lateness else { return }
-        let batch = connector.flush(upTo: newestTime - Self.lateness)
-        runtime.export(batch, kernelSamples: connector.takeEmittedKernelSamples())
-        // Drops are reported with the window they happened in, when it is emitted.
-        if !batch.isEmpty { noteWindowDrops(connector) }
+        metrics.flush(upTo: newestTime - Self.lateness)
     }
 
     /// Hands the profiles collected since the last batch to the profiles exporters.
@@ -301,16 +306,6 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
         return SampledHost(kernelRelease: header.kernelRelease, machine: runtime.hostID == nil ? nil : HostMachine.current,
                            samplerVersion: header.samplerVersion, cpuCount: header.cpuCount,
                            samplerStartUnixMillis: started)
-    }
-
-    /// Logs the samples dropped at `max_processes_per_window` since the last report:
-    /// once per emitted window that dropped some.
-    private func noteWindowDrops(_ connector: ProfilingMetricsConnector) {
-        let dropped = connector.statistics.droppedSamples
-        guard dropped > reportedWindowDrops else { return }
-        let limit = connector.settings.maxProcessesPerWindow
-        logger.warning("connectors.profilingmetrics.max_processes_per_window (\(limit)) reached: \(dropped - reportedWindowDrops) samples of processes beyond it were dropped from the metrics (\(dropped) in this stream); raise max_processes_per_window if this host runs more processes per window")
-        reportedWindowDrops = dropped
     }
 
     /// Logs a warning when the sampler reports new drops, so they are never silent.
@@ -346,10 +341,9 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
                 logger.error("stream ended inside a record: \(error)")
             }
         }
-        if let connector {
-            runtime.export(connector.finish(at: newestTime), kernelSamples: connector.takeEmittedKernelSamples())
-            noteWindowDrops(connector)
-            summary.aggregatorDrops["max_processes_per_window, samples"] = UInt64(connector.statistics.droppedSamples)
+        if let metrics {
+            let held = metrics.finish(at: newestTime)
+            summary.aggregatorDrops["max_processes_per_window, samples"] = UInt64(held.droppedSamples)
         }
         if profilesWindow != nil {
             flushProfiles()
@@ -394,10 +388,11 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
     }
 
     /// What the stream made the pipeline hold, against the limits: processes and
-    /// mappings of the symbolizer, kernel symbols, processes of the metrics windows.
+    /// mappings of the symbolizer, kernel symbols, processes of the metrics windows
+    /// (once the metrics stage has done the work submitted so far).
     public var retainedEntries: (processes: Int, mappings: Int, kernelSymbols: Int, windowProcesses: Int) {
         let symbolizer = symbolizer.retained
-        return (symbolizer.processes, symbolizer.mappings, symbolizer.kernelSymbols, connector?.heldProcesses ?? 0)
+        return (symbolizer.processes, symbolizer.mappings, symbolizer.kernelSymbols, metrics?.waitUntilIdle().heldProcesses ?? 0)
     }
 
     /// Processes the unwind publisher keeps state for (mappings, last sample time); nil
@@ -409,7 +404,7 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
     /// memory of the connection's thread arena otherwise; measured in docs/benchmarks.md):
     /// a connection that made the aggregator grow must not leave it that large.
     private func releaseStreamState() {
-        connector = nil
+        metrics = nil
         profilesWindow = nil
         symbolizer.removeAll()
         decoder = StreamDecoder()

@@ -1,0 +1,229 @@
+import Foundation
+import Logging
+import ProfilingMetrics
+import Profiles
+import SystemCalls
+
+/// One stream's metrics connector on a thread of its own: counting the samples and
+/// emitting and exporting the windows (a third of a busy stream's work, measured in
+/// docs/benchmarks.md) run beside decoding and symbolizing the next samples.
+///
+/// The stream's thread submits samples, flushes and the finish; the stage's thread does
+/// them in that order. At most `maximumQueuedSamples` wait: beyond that the submitter
+/// waits for room, so memory stays bounded when exporting falls behind. When no thread
+/// can be started (`EAGAIN` under `TasksMax=`), the stage does its work on the
+/// submitter's thread, as the pipeline did before it had a stage.
+///
+/// The connector is touched by one thread at a time: the stage's thread once it runs,
+/// the submitter's only in that fallback. The rest is guarded by `condition`.
+final class MetricsStage: @unchecked Sendable {
+    /// Samples handed over at once; a consume call hands over what it has at its end.
+    static let batchSize = 512
+    static let maximumQueuedSamples = 64 * batchSize
+
+    /// What the connector held and dropped, as of the last work done.
+    struct Snapshot: Sendable {
+        /// Samples counted.
+        var samples: Int64 = 0
+        /// Processes held for the open windows.
+        var heldProcesses = 0
+        /// Samples dropped at `max_processes_per_window`.
+        var droppedSamples: Int64 = 0
+    }
+
+    private enum Work {
+        case samples([SymbolizedSample])
+        case flush(upTo: UInt64)
+        case finish(at: UInt64)
+    }
+
+    private let connector: ProfilingMetricsConnector
+    private let runtime: AggregatorRuntime
+    private let logger: Logger
+    /// The stage's thread's: connector drops already logged.
+    private var reportedWindowDrops: Int64 = 0
+    /// The submitter's: samples not handed over yet.
+    private var pending: [SymbolizedSample] = []
+    /// Work is done on the submitter's thread (no thread could be started).
+    private var inline = false
+
+    private let condition = NSCondition()
+    private var queue: [Work] = []
+    private var queuedSamples = 0
+    /// The most samples that waited at once: `peakQueuedSamples`.
+    private var peak = 0
+    /// The stage's thread is doing work it took from `queue`.
+    private var working = false
+    /// The stage did its finish, or its thread ended after `close`.
+    private var ended = false
+    private var closed = false
+    private var snapshot = Snapshot()
+
+    /// Starts the stage's thread with `startThread` (tests hold it back).
+    init(connector: ProfilingMetricsConnector, runtime: AggregatorRuntime, logger: Logger,
+         startThread: StreamServer.ThreadStarter = StreamServer.startDetachedThread) {
+        self.connector = connector
+        self.runtime = runtime
+        self.logger = logger
+        pending.reserveCapacity(Self.batchSize)
+        do {
+            try startThread("tandem-metrics") { [self] in run() }
+        } catch {
+            inline = true
+            logger.warning("no thread for the stream's metrics (\(error)): they are counted on the stream's own thread; raise the unit's TasksMax= if this repeats")
+        }
+    }
+
+    // MARK: The submitter's side
+
+    /// Counts `sample` in the metrics (handed over in batches).
+    func add(_ sample: SymbolizedSample) {
+        pending.append(sample)
+        if pending.count >= Self.batchSize { submitPending() }
+    }
+
+    /// Hands over the samples added since the last hand-over: the end of a read's bytes,
+    /// so that a live stream's samples do not wait for a full batch.
+    func submitPending() {
+        guard !pending.isEmpty else { return }
+        let batch = pending
+        pending.removeAll(keepingCapacity: true)
+        submit(.samples(batch), samples: batch.count)
+    }
+
+    /// Exports the windows that end at or before `streamTime`, after every sample added before.
+    func flush(upTo streamTime: UInt64) {
+        submitPending()
+        submit(.flush(upTo: streamTime), samples: 0)
+    }
+
+    /// Exports every window (the last ones end at `streamTime`), waits until that is done,
+    /// and ends the stage's thread.
+    func finish(at streamTime: UInt64) -> Snapshot {
+        submitPending()
+        submit(.finish(at: streamTime), samples: 0)
+        condition.lock()
+        defer { condition.unlock() }
+        while !ended { condition.wait() }
+        return snapshot
+    }
+
+    /// Samples waiting for the stage's thread.
+    var queuedSampleCount: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return queuedSamples
+    }
+
+    /// The most samples that waited at once (never above `maximumQueuedSamples`).
+    var peakQueuedSamples: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return peak
+    }
+
+    /// What the connector holds once the work submitted so far is done.
+    func waitUntilIdle() -> Snapshot {
+        submitPending()
+        condition.lock()
+        defer { condition.unlock() }
+        while (!queue.isEmpty || working) && !ended { condition.wait() }
+        return snapshot
+    }
+
+    /// Ends the stage's thread without exporting what is left (a pipeline let go of
+    /// without finishing its stream).
+    func close() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private func submit(_ work: Work, samples: Int) {
+        if inline {
+            let finished = perform(work)
+            condition.lock()
+            snapshot = currentSnapshot()
+            if finished { ended = true }
+            condition.unlock()
+            return
+        }
+        condition.lock()
+        defer { condition.unlock() }
+        while queuedSamples >= Self.maximumQueuedSamples && !ended && !closed { condition.wait() }
+        guard !ended, !closed else { return }
+        queue.append(work)
+        queuedSamples += samples
+        peak = max(peak, queuedSamples)
+        condition.broadcast()
+    }
+
+    // MARK: The stage's thread
+
+    private func run() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && !closed { condition.wait() }
+            if queue.isEmpty {
+                ended = true
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            let work = queue
+            queue.removeAll()
+            queuedSamples = 0
+            working = true
+            condition.broadcast()
+            condition.unlock()
+
+            var finished = false
+            for item in work where !finished {
+                finished = perform(item)
+            }
+
+            condition.lock()
+            working = false
+            snapshot = currentSnapshot()
+            if finished { ended = true }
+            condition.broadcast()
+            condition.unlock()
+            if finished { return }
+        }
+    }
+
+    /// Does one piece of work; true for the finish.
+    private func perform(_ work: Work) -> Bool {
+        switch work {
+        case .samples(let samples):
+            connector.add(samples)
+            return false
+        case .flush(let streamTime):
+            let batch = connector.flush(upTo: streamTime)
+            runtime.export(batch, kernelSamples: connector.takeEmittedKernelSamples())
+            // Drops are reported with the window they happened in, when it is emitted.
+            if !batch.isEmpty { noteWindowDrops() }
+            return false
+        case .finish(let streamTime):
+            runtime.export(connector.finish(at: streamTime), kernelSamples: connector.takeEmittedKernelSamples())
+            noteWindowDrops()
+            return true
+        }
+    }
+
+    private func currentSnapshot() -> Snapshot {
+        Snapshot(samples: connector.statistics.samples, heldProcesses: connector.heldProcesses,
+                 droppedSamples: connector.statistics.droppedSamples)
+    }
+
+    /// Logs the samples dropped at `max_processes_per_window` since the last report:
+    /// once per emitted window that dropped some.
+    private func noteWindowDrops() {
+        let dropped = connector.statistics.droppedSamples
+        guard dropped > reportedWindowDrops else { return }
+        let limit = connector.settings.maxProcessesPerWindow
+        logger.warning("connectors.profilingmetrics.max_processes_per_window (\(limit)) reached: \(dropped - reportedWindowDrops) samples of processes beyond it were dropped from the metrics (\(dropped) in this stream); raise max_processes_per_window if this host runs more processes per window")
+        reportedWindowDrops = dropped
+    }
+}
