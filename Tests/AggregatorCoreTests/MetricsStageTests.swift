@@ -75,30 +75,87 @@ import Testing
         #expect(log.messages.withLock { $0.contains { $0.contains("no thread for the stream's metrics") && $0.contains("TasksMax=") } })
     }
 
-    @Test("a submitter waits while maximumQueuedSamples wait, and no sample is lost")
-    func boundedQueue() throws {
-        let held = Mutex<(@Sendable () -> Void)?>(nil)
-        let (stage, runtime, _) = try Self.stage(log: RecordedLog()) { _, body throws(SystemCallError) in
-            held.withLock { $0 = body }
+    /// Waits until `condition` holds, polling; fails after 60 s instead of hanging the run.
+    static func waitUntil(_ what: String, _ condition: () -> Bool) throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { throw StageTestTimeout(what: what) }
+            usleep(1_000)
         }
-        let count = MetricsStage.maximumQueuedSamples + 2 * MetricsStage.batchSize
-        let submitted = DispatchSemaphore(value: 0)
-        Thread {
-            for index in 0..<count { stage.add(Self.sample(index)) }
-            stage.submitPending()
-            submitted.signal()
-        }.start()
-        // The stage's thread is held back: the queue fills to its bound and no further.
-        while stage.queuedSampleCount < MetricsStage.maximumQueuedSamples { usleep(1_000) }
-        #expect(submitted.wait(timeout: .now()) == .timedOut)
+    }
+
+    struct StageTestTimeout: Error { var what: String }
+
+    /// The body a held-back stage's thread would have run.
+    final class HeldBody: Sendable {
+        let body = Mutex<(@Sendable () -> Void)?>(nil)
+    }
+
+    /// A test submitter's progress.
+    final class Submitter: Sendable {
+        let done = DispatchSemaphore(value: 0)
+        private let finished = Mutex(false)
+        var isFinished: Bool { finished.withLock { $0 } }
+
+        /// Submits `count` samples to `stage` on a thread of its own.
+        init(_ count: Int, to stage: MetricsStage) {
+            Thread { [self] in
+                for index in 0..<count { stage.add(MetricsStageTests.sample(index)) }
+                stage.submitPending()
+                finished.withLock { $0 = true }
+                done.signal()
+            }.start()
+        }
+    }
+
+    /// A stage whose thread is held back until the test runs the body it was given.
+    static func heldStage() throws -> (MetricsStage, AggregatorRuntime, HeldBody) {
+        let held = HeldBody()
+        let (stage, runtime, _) = try stage(log: RecordedLog()) { _, body throws(SystemCallError) in
+            held.body.withLock { $0 = body }
+        }
+        return (stage, runtime, held)
+    }
+
+    @Test("a submitter waits while maximumQueuedSamples are queued or counted, and no sample is lost")
+    func boundedQueue() throws {
+        let (stage, runtime, held) = try Self.heldStage()
+        // Full batches up to the bound, then two more and a partial one.
+        let count = MetricsStage.maximumQueuedSamples + 2 * MetricsStage.batchSize + 100
+        let submitter = Submitter(count, to: stage)
+        // The stage's thread is held back: the submitter fills the queue to its bound and waits.
+        try Self.waitUntil("the submitter waits or is done") { stage.isSubmitterWaiting || submitter.isFinished }
+        #expect(!submitter.isFinished)
         #expect(stage.queuedSampleCount == MetricsStage.maximumQueuedSamples)
 
-        let body = try #require(held.withLock { $0 })
+        let body = try #require(held.body.withLock { $0 })
         Thread { body() }.start()
-        submitted.wait()
+        #expect(submitter.done.wait(timeout: .now() + 60) == .success)
         let counted = stage.finish(at: Self.time(count))
         try runtime.shutdown()
         #expect(counted.samples == Int64(count))
         #expect(stage.peakQueuedSamples == MetricsStage.maximumQueuedSamples)
+    }
+
+    @Test("close lets a submitter that waits for room go")
+    func closeReleasesAWaitingSubmitter() throws {
+        let (stage, _, _) = try Self.heldStage()
+        let submitter = Submitter(MetricsStage.maximumQueuedSamples + MetricsStage.batchSize, to: stage)
+        try Self.waitUntil("the submitter waits") { stage.isSubmitterWaiting }
+        stage.close()
+        #expect(submitter.done.wait(timeout: .now() + 60) == .success)
+    }
+
+    @Test("a stage that falls behind keeps one flush, not one per call")
+    func flushesBehindEachOtherMerge() throws {
+        let (stage, _, _) = try Self.heldStage()
+        for index in 0..<1_000 { stage.flush(upTo: Self.time(index)) }
+        #expect(stage.queuedWorkCount == 1)
+        stage.add(Self.sample(0))
+        stage.flush(upTo: Self.time(1_001))
+        stage.flush(upTo: Self.time(1_002))
+        // The samples keep their place between the flushes.
+        #expect(stage.queuedWorkCount == 3)
+        stage.close()
     }
 }

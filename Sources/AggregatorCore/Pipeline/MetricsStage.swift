@@ -9,13 +9,15 @@ import SystemCalls
 /// docs/benchmarks.md) run beside decoding and symbolizing the next samples.
 ///
 /// The stream's thread submits samples, flushes and the finish; the stage's thread does
-/// them in that order. At most `maximumQueuedSamples` wait: beyond that the submitter
-/// waits for room, so memory stays bounded when exporting falls behind. When no thread
+/// them in that order. At most `maximumQueuedSamples` wait or are being counted: beyond
+/// that the submitter waits for room, so memory stays bounded when exporting falls
+/// behind. A flush queued behind another, with no samples between, replaces it. When no thread
 /// can be started (`EAGAIN` under `TasksMax=`), the stage does its work on the
 /// submitter's thread, as the pipeline did before it had a stage.
 ///
 /// The connector is touched by one thread at a time: the stage's thread once it runs,
-/// the submitter's only in that fallback. The rest is guarded by `condition`.
+/// the submitter's only in that fallback and once the stage has ended. The rest is
+/// guarded by `condition`.
 final class MetricsStage: @unchecked Sendable {
     /// Samples handed over at once; a consume call hands over what it has at its end.
     static let batchSize = 512
@@ -37,7 +39,8 @@ final class MetricsStage: @unchecked Sendable {
         case finish(at: UInt64)
     }
 
-    private let connector: ProfilingMetricsConnector
+    /// Let go of by `finish` on the submitter's thread, before the pipeline trims the heap.
+    private var connector: ProfilingMetricsConnector?
     private let runtime: AggregatorRuntime
     private let logger: Logger
     /// The stage's thread's: connector drops already logged.
@@ -49,9 +52,12 @@ final class MetricsStage: @unchecked Sendable {
 
     private let condition = NSCondition()
     private var queue: [Work] = []
+    /// Samples queued or being counted.
     private var queuedSamples = 0
-    /// The most samples that waited at once: `peakQueuedSamples`.
+    /// The most samples queued or being counted at once: `peakQueuedSamples`.
     private var peak = 0
+    /// The submitter is waiting for room (tests look).
+    private var submitterWaiting = false
     /// The stage's thread is doing work it took from `queue`.
     private var working = false
     /// The stage did its finish, or its thread ended after `close`.
@@ -112,17 +118,34 @@ final class MetricsStage: @unchecked Sendable {
         let (counted, done) = (snapshot, takeSpent())
         condition.unlock()
         _ = consume done
+        // The stage's thread touches it no more: its windows and caches are freed here,
+        // on the thread that trims the heap next.
+        connector = nil
         return counted
     }
 
-    /// Samples waiting for the stage's thread.
+    /// Samples queued or being counted.
     var queuedSampleCount: Int {
         condition.lock()
         defer { condition.unlock() }
         return queuedSamples
     }
 
-    /// The most samples that waited at once (never above `maximumQueuedSamples`).
+    /// Pieces of work queued: samples batches, flushes and the finish.
+    var queuedWorkCount: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return queue.count
+    }
+
+    /// Whether the submitter waits for room.
+    var isSubmitterWaiting: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return submitterWaiting
+    }
+
+    /// The most samples queued or being counted at once (never above `maximumQueuedSamples`).
     var peakQueuedSamples: Int {
         condition.lock()
         defer { condition.unlock() }
@@ -140,8 +163,8 @@ final class MetricsStage: @unchecked Sendable {
         return counted
     }
 
-    /// Ends the stage's thread without exporting what is left (a pipeline let go of
-    /// without finishing its stream).
+    /// Ends the stage's thread once the work queued so far is done, without a finish: the
+    /// open windows are not exported (a pipeline let go of without finishing its stream).
     func close() {
         condition.lock()
         closed = true
@@ -159,9 +182,18 @@ final class MetricsStage: @unchecked Sendable {
             return
         }
         condition.lock()
-        while queuedSamples >= Self.maximumQueuedSamples && !ended && !closed { condition.wait() }
+        while queuedSamples > 0, queuedSamples + samples > Self.maximumQueuedSamples, !ended, !closed {
+            submitterWaiting = true
+            condition.wait()
+        }
+        submitterWaiting = false
         if !ended, !closed {
-            queue.append(work)
+            if case .flush = work, case .flush? = queue.last {
+                // Nothing between them: the later flush does what both would.
+                queue[queue.count - 1] = work
+            } else {
+                queue.append(work)
+            }
             queuedSamples += samples
             peak = max(peak, queuedSamples)
             condition.broadcast()
@@ -192,7 +224,6 @@ final class MetricsStage: @unchecked Sendable {
             }
             let work = queue
             queue.removeAll()
-            queuedSamples = 0
             working = true
             condition.broadcast()
             condition.unlock()
@@ -203,6 +234,7 @@ final class MetricsStage: @unchecked Sendable {
             }
 
             condition.lock()
+            for item in work { if case .samples(let samples) = item { queuedSamples -= samples.count } }
             spent.append(work)
             working = false
             snapshot = currentSnapshot()
@@ -215,6 +247,7 @@ final class MetricsStage: @unchecked Sendable {
 
     /// Does one piece of work; true for the finish.
     private func perform(_ work: Work) -> Bool {
+        guard let connector else { return true }
         switch work {
         case .samples(let samples):
             connector.add(samples)
@@ -223,23 +256,24 @@ final class MetricsStage: @unchecked Sendable {
             let batch = connector.flush(upTo: streamTime)
             runtime.export(batch, kernelSamples: connector.takeEmittedKernelSamples())
             // Drops are reported with the window they happened in, when it is emitted.
-            if !batch.isEmpty { noteWindowDrops() }
+            if !batch.isEmpty { noteWindowDrops(connector) }
             return false
         case .finish(let streamTime):
             runtime.export(connector.finish(at: streamTime), kernelSamples: connector.takeEmittedKernelSamples())
-            noteWindowDrops()
+            noteWindowDrops(connector)
             return true
         }
     }
 
     private func currentSnapshot() -> Snapshot {
-        Snapshot(samples: connector.statistics.samples, heldProcesses: connector.heldProcesses,
-                 droppedSamples: connector.statistics.droppedSamples)
+        guard let connector else { return snapshot }
+        return Snapshot(samples: connector.statistics.samples, heldProcesses: connector.heldProcesses,
+                        droppedSamples: connector.statistics.droppedSamples)
     }
 
     /// Logs the samples dropped at `max_processes_per_window` since the last report:
     /// once per emitted window that dropped some.
-    private func noteWindowDrops() {
+    private func noteWindowDrops(_ connector: ProfilingMetricsConnector) {
         let dropped = connector.statistics.droppedSamples
         guard dropped > reportedWindowDrops else { return }
         let limit = connector.settings.maxProcessesPerWindow
