@@ -254,7 +254,6 @@ public final class StreamPipeline: StreamConsumer, ControlRecordProducer, Descri
             let connector = try ProfilingMetricsConnector(settings: runtime.metricsSettings, stream: context,
                                                           batchInterval: runtime.configuration.profilingReceiver.reporterInterval,
                                                           scopeVersion: TandemBuild.version)
-            metrics?.close()
             metrics = MetricsStage(connector: connector, runtime: runtime, logger: logger)
             logger.info("stream from \(header.hostName) (kernel \(header.kernelRelease), \(header.cpuCount) CPUs, \(header.samplesPerSecond) Hz, sampler \(header.samplerVersion))")
         case .statistics(let statistics):
