@@ -189,11 +189,18 @@ struct BEAMTests {
                 cWrong[names[...last].suffix(3).joined(separator: ";") + " above " + callee, default: 0] += stack.count
             }
         }
-        let stream = try Self.cLeafStream(captureDirectory: run.captureDirectory, pid: run.pid)
-        let measured = Self.cLeafFunctions.map { stream.innermost[$0] ?? 0 }.reduce(0, +)
-        let shares = Self.cLeafFunctions.map { percent(Int64(stream.innermost[$0] ?? 0), of: Int64(measured)) }
+        // The shares compare the samples taken in the span the truth measured: the test reads
+        // the first truth only once it has seen a C-leaf walk in the capture, and a partial
+        // round at either end would weigh the loop it was in.
+        guard let span = run.measuredSpan else {
+            throw EndToEndFailure("the workload's truth lines say no `at=` time (cleaf_truth.erl prints CLOCK_MONOTONIC)\n\(run.report.prefix(2000))")
+        }
+        let stream = try Self.cLeafStream(captureDirectory: run.captureDirectory, pid: run.pid, span: span)
+        let measured = Self.cLeafFunctions.map { stream.innermostInSpan[$0] ?? 0 }.reduce(0, +)
+        let shares = Self.cLeafFunctions.map { percent(Int64(stream.innermostInSpan[$0] ?? 0), of: Int64(measured)) }
         print("beam C leaves (pid \(run.pid)): \(total) samples; C samples below the workload's BIF calls with Erlang frames \(cSamples), with the right callers \(cWithCallers), without Erlang frames \(cWithoutErlang) (before the tables came, or skipped); "
             + "stream after the first JIT-anchored C-leaf walk: \(stream.samples) samples, \(stream.cLeafWalks) C-leaf walks, \(stream.outsideJIT) with a leaf outside JIT code; "
+            + "in the truth's span of \(formatted(Double(span.upperBound - span.lowerBound) / 1e9)) s, \(measured) with a known function: "
             + zip(Self.cLeafFunctions, zip(shares, run.measuredShares)).map { "\($0.0) \(formatted($0.1.0))% (measured \(formatted($0.1.1))%)" }
                 .joined(separator: ", ")
             + "; wrong \(cWrong.sorted { $0.value > $1.value }.prefix(8)); by quarter: \(stream.quarters); \(stream.noneSummary)")
@@ -214,7 +221,7 @@ struct BEAMTests {
             failures.append("\(workload.named) of \(workload.samples) samples of the workload's thread after the first JIT-anchored C-leaf walk with a workload frame, under 95% (\(stream.noneSummary); by quarter: \(stream.quarters))")
         }
         if measured < 800 {
-            failures.append("only \(measured) samples with a known function after the first JIT-anchored C-leaf walk, of \(total)")
+            failures.append("only \(measured) samples with a known function in the truth's span, of \(total)")
         } else if run.measuredShares.count != 3 || run.measuredShares.reduce(0, +) < 99 {
             failures.append("the workload measured no CPU time in its functions while sampled")
         } else {
@@ -274,6 +281,8 @@ struct BEAMTests {
         var cLeafWalks = 0
         var outsideJIT = 0
         var innermost: [String: Int] = [:]
+        /// `innermost`, of the samples taken in the span the workload's truth measured.
+        var innermostInSpan: [String: Int] = [:]
         /// Each sample's innermost workload function, or "none", in stream order.
         var order: [String] = []
         /// The "none" samples by what the sampler sent for them (Erlang frames of other code, or
@@ -316,7 +325,7 @@ struct BEAMTests {
             .max() ?? 0
     }
 
-    static func cLeafStream(captureDirectory: URL, pid: Int32) throws -> CLeafStream {
+    static func cLeafStream(captureDirectory: URL, pid: Int32, span: ClosedRange<UInt64>) throws -> CLeafStream {
         var stream = CLeafStream()
         var jit: [(start: UInt64, end: UInt64)] = []
         var names: [UInt64: String] = [:]
@@ -345,6 +354,7 @@ struct BEAMTests {
                     // The innermost of the workload's own frames (OTP's lists:reverse/1 may be below it).
                     if let name = frames.lazy.compactMap({ names[$0.codeInfo] }).first(where: { $0.hasPrefix("cleaf_truth:") }) {
                         stream.innermost[name, default: 0] += 1
+                        if span.contains(sample.time) { stream.innermostInSpan[name, default: 0] += 1 }
                         stream.order.append(name)
                         stream.threads[sample.tid, default: (0, 0)].named += 1
                     } else {
@@ -362,10 +372,20 @@ struct BEAMTests {
         return stream
     }
 
+    /// `clock_gettime(CLOCK_MONOTONIC)`, the samples' clock, in nanoseconds.
+    static func monotonicNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
+
     struct Run: Sendable {
         var pid: Int32
         var walk = CPythonTests.WalkCoverage()
         var measuredShares: [Double] = []
+        /// `CLOCK_MONOTONIC` nanoseconds from the first truth to the last the shares count, when
+        /// the workload's lines say (cleaf_truth.erl).
+        var measuredSpan: ClosedRange<UInt64>?
         var foldedURL: URL
         var metricsURL: URL
         var captureDirectory: URL
@@ -381,6 +401,7 @@ struct BEAMTests {
         var started: ChildProcess?
         var baseline = CPythonTests.MeasuredTruth()
         var final = CPythonTests.MeasuredTruth()
+        var readAt: UInt64 = 0
         func start() throws -> ChildProcess {
             let process = try ChildProcess(escript, [script] + arguments, log: session.directory.appendingPathComponent("\(workload).log"))
             started = process
@@ -411,6 +432,7 @@ struct BEAMTests {
             baseline = CPythonTests.MeasuredTruth(log: process.log)
             try waitUntil("the VM to run 4 s on a CPU", seconds: 300) { process.cpuSeconds - cpu >= 4 }
             final = CPythonTests.MeasuredTruth(log: process.log)
+            readAt = monotonicNanoseconds()
             process.signal(SIGKILL)
             try process.waitForExit(seconds: 30, "the workload")
             // The debug aggregator may run minutes behind the stream on a loaded machine.
@@ -424,6 +446,14 @@ struct BEAMTests {
         var run = Run(pid: process.pid, measuredShares: final.shares(since: baseline), foldedURL: session.foldedURL,
                       metricsURL: session.metricsURL, captureDirectory: session.captureDirectory, report: try String(contentsOf: session.reportURL, encoding: .utf8))
         run.walk = try coverage(captureDirectory: session.captureDirectory, pid: process.pid)
+        if let start = baseline.takenAt, let end = final.takenAt {
+            // The workload's clock must be the samples' (and the test's): its last truth was
+            // taken after its first and before the test read it.
+            guard start < end, end <= readAt else {
+                throw EndToEndFailure("the workload's truth times \(start) and \(end) ns do not fall before the test's CLOCK_MONOTONIC \(readAt) ns: not the samples' clock")
+            }
+            run.measuredSpan = start...end
+        }
         return run
     }
 

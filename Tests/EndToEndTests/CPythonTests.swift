@@ -53,13 +53,18 @@ struct CPythonTests {
     /// `truth ...` line; zeros before the first).
     struct MeasuredTruth: Sendable {
         var nanoseconds: [Double] = [0, 0, 0]
+        /// `CLOCK_MONOTONIC` nanoseconds when the workload took the totals, if its line says
+        /// (`at=NS`, cleaf_truth.erl): the samples' clock.
+        var takenAt: UInt64?
 
         init() {}
 
         init(log: String) {
             guard let line = log.split(separator: "\n").last(where: { $0.hasPrefix("truth ") }) else { return }
-            let values = line.split(separator: " ").dropFirst().compactMap { $0.split(separator: "=").last.flatMap { Double($0) } }
+            let fields = line.split(separator: " ").dropFirst().map { $0.split(separator: "=", maxSplits: 1) }
+            let values = fields.filter { $0.first != "at" }.compactMap { $0.last.flatMap { Double($0) } }
             if values.count == 3 { nanoseconds = values }
+            takenAt = fields.first { $0.first == "at" }.flatMap { $0.last.flatMap { UInt64($0) } }
         }
 
         /// The shares (percent, in `truth`'s order) of the CPU time spent between `baseline` and this.
