@@ -84,13 +84,12 @@ let package = Package(
         .systemLibrary(name: "CTandemSymbolization"),
         .systemLibrary(name: "CTandemLZMA", pkgConfig: "liblzma",
                        providers: [.apt(["liblzma-dev"])]),
-        .systemLibrary(name: "CTandemCurl", pkgConfig: "libcurl",
-                       providers: [.apt(["libcurl4-openssl-dev"])]),
+        // libcurl, loaded with dlopen when the first HTTP exporter starts (Debian's libcurl4;
+        // the headers from libcurl4-openssl-dev): a C target, not a module map over it.
+        .target(name: "CTandemCurl"),
         .systemLibrary(name: "CTandemZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CTandemSnappy", providers: [.apt(["libsnappy-dev"])]),
-        // OpenSSL's libcrypto (SHA-256 for the file ids of the profiles).
-        .systemLibrary(name: "CTandemCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CTandemZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // glibc's <malloc.h> (malloc_trim): nothing to link.
         .systemLibrary(name: "CTandemMalloc"),
@@ -186,7 +185,7 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "Symbolization", dependencies: [
-            "Profiles", "WireFormat", "ELF", "CTandemSymbolization", "CTandemZlib", "CTandemLZMA", "CTandemCrypto", "SystemCalls",
+            "Profiles", "WireFormat", "ELF", "CTandemSymbolization", "CTandemZlib", "CTandemLZMA", "SystemCalls",
             "RateLimitedLogging", "CPythonSymbolization", "CPythonLayouts", "PerlSymbolization", "PerlLayouts",
             "RubySymbolization", "RubyLayouts", "PHPSymbolization", "PHPLayouts",
             "V8Symbolization", "V8Layouts", "HotSpotSymbolization", "HotSpotLayouts", "BEAMSymbolization", "BEAMLayouts",

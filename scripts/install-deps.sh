@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what tandem needs to build and test, and nothing that is there already.
-# Debian packages: C libraries (libbpf, libelf, libcurl, OpenSSL's libcrypto, zlib, snappy, liblzma, zstd),
+# Debian packages: C libraries (libbpf, libelf, libcurl, zlib, snappy, liblzma, zstd),
 # the BPF/profiling peers the tests and benchmarks compare against, and the real
 # metric stores the exporter tests write into, Debian's python3.11 (the CPython tests also use the
 # image's pyenv CPython 3.8 to 3.13, DESIGN.md). Python packages: test peers.
 set -euo pipefail
 
 APT_PACKAGES=(
-    libbpf-dev libelf-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libsnappy-dev liblzma-dev libzstd-dev libcap-dev
+    libbpf-dev libelf-dev libcurl4-openssl-dev zlib1g-dev libsnappy-dev liblzma-dev libzstd-dev libcap-dev
     bpftool linux-perf binutils gcc g++ lintian strace dpkg-dev systemd
     victoria-metrics golang-go erlang-base librsvg2-bin xz-utils
     python3.11 ruby ruby-dev gdb php8.2-cli php8.2-dev

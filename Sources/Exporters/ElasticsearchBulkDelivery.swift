@@ -86,7 +86,7 @@ struct BulkRequest: Sendable {
 /// learn whether they were written.
 final class ElasticsearchBulkTarget<Batch: Sendable>: DeliveryTarget, @unchecked Sendable {
     let connection: ElasticsearchConnection
-    let client = HTTPClient()
+    let client: HTTPClient
     let logger: Logger
     private let encode: @Sendable (Batch) throws -> [BulkItem]
     private let unencodedItems: @Sendable (Batch) -> Int
@@ -96,11 +96,12 @@ final class ElasticsearchBulkTarget<Batch: Sendable>: DeliveryTarget, @unchecked
     /// Round-robin position; only the worker thread touches it (see ``attempt``).
     private var nextEndpoint = 0
 
-    init(connection: ElasticsearchConnection, logger: Logger,
+    init(connection: ElasticsearchConnection, client: HTTPClient, logger: Logger,
          encode: @escaping @Sendable (Batch) throws -> [BulkItem],
          unencodedItems: @escaping @Sendable (Batch) -> Int,
          settled: @escaping @Sendable (_ item: BulkItem, _ accepted: Bool) -> Void = { _, _ in }) {
         self.connection = connection
+        self.client = client
         self.logger = logger
         self.encode = encode
         self.unencodedItems = unencodedItems

@@ -38,7 +38,7 @@ final class ElasticsearchExporter: MetricsExporter {
         self.id = id
         let documents = builder
         let target = ElasticsearchBulkTarget<MetricsBatch>(
-            connection: connection, logger: logger,
+            connection: connection, client: try .forExporter(at: config), logger: logger,
             encode: { documents.items(for: $0) },
             unencodedItems: { max(1, $0.resourceMetrics.count) })
         worker = ExportWorker(target: target, settings: settings, logger: logger, name: id)

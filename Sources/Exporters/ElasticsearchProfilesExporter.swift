@@ -40,7 +40,7 @@ final class ElasticsearchProfilesExporter: ProfilesExporter {
             pendingLifetime: settings.maxElapsedTime + settings.timeout * 2)
         self.documents = documents
         let target = ElasticsearchBulkTarget<ProfilesBatch>(
-            connection: connection, logger: logger,
+            connection: connection, client: try .forExporter(at: config), logger: logger,
             encode: { documents.items(for: $0) },
             // A batch that cannot be encoded counts as one dropped item, as for other profiles exporters.
             unencodedItems: { _ in 1 },

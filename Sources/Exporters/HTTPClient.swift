@@ -1,4 +1,5 @@
 import CTandemCurl
+import Configuration
 import Foundation
 
 /// An HTTP response: status, the headers the exporters read, and the body.
@@ -54,29 +55,39 @@ final class HTTPClient: @unchecked Sendable {
     /// aggregator hold more: past the bound the transfer is aborted.
     static let defaultMaximumResponseBytes = 64 << 10
 
-    /// `curl_global_init` must run once before any other libcurl call.
-    private static let globalInit: Void = {
-        _ = curl_global_init(Int(CURL_GLOBAL_DEFAULT))
-    }()
-
-    init() {
-        Self.globalInit
+    /// Loads libcurl (`tandem_curl_load`: dlopen, then `curl_global_init`) for the first
+    /// client of the process, and opens an easy handle.
+    ///
+    /// - Throws: when libcurl cannot be loaded, with the package to install.
+    init() throws(HTTPTransportError) {
+        if let failure = tandem_curl_load() {
+            throw HTTPTransportError(code: Int32(CURLE_FAILED_INIT.rawValue), call: "tandem_curl_load",
+                                     message: String(cString: failure) + ": exporting over HTTP needs libcurl (Debian's package libcurl4)")
+        }
         // curl_easy_init only fails when out of memory.
-        guard let handle = curl_easy_init() else { fatalError("curl_easy_init returned NULL (out of memory)") }
+        guard let handle = tandem_curl_easy_init() else { fatalError("curl_easy_init returned NULL (out of memory)") }
         self.handle = handle
+    }
+
+    /// A client for the exporter configured at `config`: a libcurl that cannot be loaded is
+    /// a configuration error of that exporter, reported at start-up like any other.
+    static func forExporter(at config: ConfigMappingReader) throws(ConfigurationError) -> HTTPClient {
+        do {
+            return try HTTPClient()
+        } catch {
+            throw config.error(at: config.path, "cannot export over HTTP: \(error.message)",
+                               fix: "install libcurl (`apt-get install libcurl4`), or remove this exporter")
+        }
     }
 
     /// libcurl before 8.0.0 cannot send a second request on a reused HTTP/2 prior-knowledge
     /// (h2c) connection: it fails with "Error in the HTTP2 framing layer" (curl/curl#10634,
     /// fixed in 8.0.0; Debian 12 ships 7.88.1). Such a libcurl closes each h2c connection
     /// after its request instead.
-    private static let h2cReuseIsBroken: Bool = {
-        globalInit
-        return curl_version_info(CURLVERSION_FIRST).map { $0.pointee.version_num < 0x08_00_00 } ?? true
-    }()
+    private static let h2cReuseIsBroken: Bool = tandem_curl_version_number() < 0x08_00_00
 
     deinit {
-        curl_easy_cleanup(handle)
+        tandem_curl_easy_cleanup(handle)
     }
 
     /// POSTs `body` to `url` and waits for the whole response or `timeout`; `caFile`, when
@@ -101,16 +112,16 @@ final class HTTPClient: @unchecked Sendable {
                          version: HTTPVersion, caFile: String?, maximumResponseBytes: Int) throws(HTTPTransportError) -> HTTPResponse {
         lock.lock()
         defer { lock.unlock() }
-        curl_easy_reset(handle)
+        tandem_curl_easy_reset(handle)
 
         let collector = ResponseCollector(limit: maximumResponseBytes)
         let context = Unmanaged.passUnretained(collector).toOpaque()
         var headerList: UnsafeMutablePointer<curl_slist>? = nil
         // Suppress libcurl's own "Expect: 100-continue" round trip for larger bodies.
         for line in headers.map({ "\($0.0): \($0.1)" }) + ["Expect:"] {
-            headerList = curl_slist_append(headerList, line)
+            headerList = tandem_curl_slist_append(headerList, line)
         }
-        defer { curl_slist_free_all(headerList) }
+        defer { tandem_curl_slist_free_all(headerList) }
 
         var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         let milliseconds = max(1, timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
@@ -155,7 +166,7 @@ final class HTTPClient: @unchecked Sendable {
                     set(tandem_curl_setopt_data_callback(handle, CURLOPT_HEADERFUNCTION, responseHeaderCallback))
                     set(tandem_curl_setopt_pointer(handle, CURLOPT_HEADERDATA, context))
                     guard setup == CURLE_OK else { return setup }
-                    return curl_easy_perform(handle)
+                    return tandem_curl_easy_perform(handle)
                 }
             }
         }
@@ -166,7 +177,7 @@ final class HTTPClient: @unchecked Sendable {
         // status and headers are complete, the body is cut.
         guard result == CURLE_OK || (result == CURLE_WRITE_ERROR && collector.truncated) else {
             let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            let message = detail.isEmpty ? String(cString: curl_easy_strerror(result)) : detail
+            let message = detail.isEmpty ? String(cString: tandem_curl_easy_strerror(result)) : detail
             throw HTTPTransportError(code: Int32(result.rawValue), call: "curl_easy_perform", message: message)
         }
         var status = 0

@@ -35,7 +35,7 @@ final class OTLPGRPCExporter: MetricsExporter {
         var logger = logger
         logger[metadataKey: "exporter"] = "\(id)"
         self.id = id
-        let caller = GRPCCaller(url: settings.baseURL + Self.method, headers: settings.headers, client: HTTPClient(),
+        let caller = GRPCCaller(url: settings.baseURL + Self.method, headers: settings.headers, client: try .forExporter(at: config),
                                 caFile: settings.caFile, logger: logger, partialSuccessItems: .dataPoints)
         worker = ExportWorker(target: Target(caller: caller, gzip: settings.gzip), settings: settings.delivery,
                               logger: logger, name: id)

@@ -39,7 +39,7 @@ final class OTLPGRPCProfilesExporter: ProfilesExporter {
         logger[metadataKey: "exporter"] = "\(id)"
         logger[metadataKey: "signal"] = "profiles"
         self.id = id
-        let caller = GRPCCaller(url: settings.baseURL + Self.method, headers: settings.headers, client: HTTPClient(),
+        let caller = GRPCCaller(url: settings.baseURL + Self.method, headers: settings.headers, client: try .forExporter(at: config),
                                 caFile: settings.caFile, logger: logger, partialSuccessItems: .profiles)
         worker = ExportWorker(target: Target(caller: caller, gzip: settings.gzip, scopeVersion: scopeVersion),
                               settings: settings.delivery, logger: logger, name: id)

@@ -32,7 +32,7 @@ final class OTLPHTTPExporter: MetricsExporter {
         var logger = logger
         logger[metadataKey: "exporter"] = "\(id)"
         self.id = id
-        let poster = HTTPPoster(url: settings.url, headers: settings.headers, client: HTTPClient(), logger: logger,
+        let poster = HTTPPoster(url: settings.url, headers: settings.headers, client: try .forExporter(at: config), logger: logger,
                                 partialSuccessItems: .dataPoints)
         worker = ExportWorker(target: Target(poster: poster, encoding: settings.encoding, gzip: settings.gzip),
                               settings: settings.delivery, logger: logger, name: id)

@@ -40,7 +40,7 @@ final class OTLPHTTPProfilesExporter: ProfilesExporter {
         logger[metadataKey: "exporter"] = "\(id)"
         logger[metadataKey: "signal"] = "profiles"
         self.id = id
-        let poster = HTTPPoster(url: settings.url, headers: settings.headers, client: HTTPClient(), logger: logger,
+        let poster = HTTPPoster(url: settings.url, headers: settings.headers, client: try .forExporter(at: config), logger: logger,
                                 partialSuccessItems: .profiles)
         worker = ExportWorker(target: Target(poster: poster, encoding: settings.encoding, gzip: settings.gzip,
                                              scopeVersion: scopeVersion),

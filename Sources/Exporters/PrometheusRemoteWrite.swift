@@ -171,7 +171,7 @@ final class PrometheusRemoteWriteExporter: MetricsExporter {
         var logger = logger
         logger[metadataKey: "exporter"] = "\(id)"
         self.id = id
-        let poster = HTTPPoster(url: url, headers: headers, client: HTTPClient(), logger: logger)
+        let poster = HTTPPoster(url: url, headers: headers, client: try .forExporter(at: config), logger: logger)
         worker = ExportWorker(target: Target(poster: poster, converter: PrometheusSeriesConverter()),
                               settings: settings, logger: logger, name: id)
     }

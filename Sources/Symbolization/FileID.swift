@@ -1,5 +1,3 @@
-import CTandemCrypto
-
 /// The file ID of Elastic's Universal Profiling, which the OpenTelemetry eBPF profiler
 /// sends as `process.executable.build_id.htlhash`: the first 16 bytes of SHA-256 over
 /// the file's first 4096 bytes, its last 4096 bytes (the whole file, twice, when it is
@@ -16,10 +14,6 @@ enum FileID {
         else { return nil }
         var input = head + tail
         withUnsafeBytes(of: size.bigEndian) { input.append(contentsOf: $0) }
-        var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
-        input.withUnsafeBufferPointer { bytes in
-            digest.withUnsafeMutableBufferPointer { _ = SHA256(bytes.baseAddress, bytes.count, $0.baseAddress) }
-        }
-        return Array(digest.prefix(16))
+        return Array(SHA256.hash(input).prefix(16))
     }
 }

@@ -150,7 +150,7 @@ struct ElasticsearchProfilesTests {
         let connection = try ElasticsearchConnection(reading: ConfigMappingReader(nil, path: "exporters.elasticsearch"),
                                                      id: "elasticsearch", isDefined: true, logger: LogCapture().logger(),
                                                      environment: [:])
-        let target = ElasticsearchBulkTarget<ProfilesBatch>(connection: connection, logger: LogCapture().logger(),
+        let target = ElasticsearchBulkTarget<ProfilesBatch>(connection: connection, client: try HTTPClient(), logger: LogCapture().logger(),
                                                             encode: { documents.items(for: $0) }, unencodedItems: { _ in 1 })
         let requests = try target.makeRequests(for: batch)
         #expect(requests.count > 1)

@@ -173,7 +173,7 @@ struct OTLPGRPCTests {
         try requirePython(module: "grpc", install: "pip install grpcio==1.85.1")
         let (peer, port) = try startPeer("otlp_grpc_peer.py", ["serve", "-", "-", "--script", "ok,invalid_argument"])
         defer { peer.stop() }
-        let client = HTTPClient()
+        let client = try HTTPClient()
         let url = "http://127.0.0.1:\(port)\(Self.metricsPath)"
         let headers = [("content-type", "application/grpc"), ("te", "trailers")]
         let emptyRequest = try GRPCMessage.frame([], compressed: false)

@@ -77,7 +77,7 @@ struct VictoriaMetricsTests {
             "-retentionPeriod=100y",
         ])
         defer { server.stop() }
-        let client = HTTPClient()
+        let client = try HTTPClient()
         try waitUntil("VictoriaMetrics /health") {
             guard server.process.isRunning else { throw PeerError.failed("victoria-metrics exited at start") }
             return (try? client.get(url: "\(base)/health", timeout: .seconds(1)))?.bodyText.hasPrefix("OK") == true

@@ -16,7 +16,7 @@ struct ResponseBoundTests {
     func cutAtBound(status: Int) throws {
         let (peer, port) = try startPeer("huge_body_stub.py", ["\(status)", "\(Self.hugeBody)"])
         defer { peer.stop() }
-        let client = HTTPClient()
+        let client = try HTTPClient()
         let response = try client.post(url: "http://127.0.0.1:\(port)/v1/metrics", headers: [], body: Array("{}".utf8),
                                        timeout: .seconds(60))
         #expect(response.status == status)

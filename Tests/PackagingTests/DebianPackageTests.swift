@@ -86,7 +86,8 @@ struct DebianPackageTests {
         #expect(try dpkgDeb(["-f", deb, "Architecture"]).trimmingCharacters(in: .whitespacesAndNewlines) == "amd64")
         let depends = try dpkgDeb(["-f", deb, "Depends"])
         // libelf1 comes through libbpf1: since symbolization reads ELF in Swift, neither binary links it.
-        for library in ["libbpf1", "libc6", "adduser"] {
+        // libcurl4 is named by control.in: the aggregator loads it with dlopen, for its HTTP exporters.
+        for library in ["libbpf1", "libc6", "libcurl4", "adduser"] {
             #expect(depends.contains(library), "Depends lacks \(library): \(depends)")
         }
         #expect(try dpkgDeb(["-I", deb, "conffiles"]).split(separator: "\n") == ["/etc/tandem/tandem.yml"])
