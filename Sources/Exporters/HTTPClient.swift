@@ -58,11 +58,12 @@ final class HTTPClient: @unchecked Sendable {
     /// Loads libcurl (`tandem_curl_load`: dlopen, then `curl_global_init`) for the first
     /// client of the process, and opens an easy handle.
     ///
-    /// - Throws: when libcurl cannot be loaded, with the package to install.
+    /// - Throws: when libcurl cannot be loaded (missing, not a library, too old for one of
+    ///   the calls, or its global init failed), with what failed.
     init() throws(HTTPTransportError) {
         if let failure = tandem_curl_load() {
             throw HTTPTransportError(code: Int32(CURLE_FAILED_INIT.rawValue), call: "tandem_curl_load",
-                                     message: String(cString: failure) + ": exporting over HTTP needs libcurl (Debian's package libcurl4)")
+                                     message: String(cString: failure))
         }
         // curl_easy_init only fails when out of memory.
         guard let handle = tandem_curl_easy_init() else { fatalError("curl_easy_init returned NULL (out of memory)") }
@@ -76,7 +77,7 @@ final class HTTPClient: @unchecked Sendable {
             return try HTTPClient()
         } catch {
             throw config.error(at: config.path, "cannot export over HTTP: \(error.message)",
-                               fix: "install libcurl (`apt-get install libcurl4`), or remove this exporter")
+                               fix: "install libcurl 7.50 or later (Debian's package libcurl4), or remove this exporter")
         }
     }
 

@@ -152,16 +152,22 @@ import WireFormat
 }
 
 extension ProfilesPipelineTests {
-    /// The GNU build id of `path` as binutils' `readelf -n` prints it.
-    static func readelfBuildID(_ path: String) throws -> String {
+    /// What binutils' `readelf` prints with `arguments`.
+    static func readelf(_ arguments: [String]) throws -> String {
         let process = Process()
         let output = Pipe()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["readelf", "-n", path]
+        process.arguments = ["readelf"] + arguments
         process.standardOutput = output
         try process.run()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
+        return text
+    }
+
+    /// The GNU build id of `path` as binutils' `readelf -n` prints it.
+    static func readelfBuildID(_ path: String) throws -> String {
+        let text = try readelf(["-n", path])
         let line = try #require(text.split(separator: "\n").first { $0.contains("Build ID:") })
         return line.split(separator: " ").last.map(String.init) ?? ""
     }

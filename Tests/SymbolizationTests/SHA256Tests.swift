@@ -27,8 +27,8 @@ import Testing
                 print(hashlib.sha256(bytes((i * 7 + n) % 256 for i in range(n))).hexdigest())
             """
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-c", script] + lengths.map(String.init)
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script] + lengths.map(String.init)
         let output = Pipe()
         process.standardOutput = output
         try process.run()
