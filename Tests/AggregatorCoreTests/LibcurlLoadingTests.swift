@@ -38,13 +38,17 @@ import Testing
             guard ContinuousClock.now < deadline else { throw PythonPeerError(message: "serve did not listen on \(socket) within 60 s") }
             Thread.sleep(forTimeInterval: 0.05)
         }
-        // Read to the end: a /proc file has no size, and String(contentsOfFile:) stops at a page.
-        guard let file = FileHandle(forReadingAtPath: "/proc/\(process.processIdentifier)/maps") else {
-            throw PythonPeerError(message: "cannot open /proc/\(process.processIdentifier)/maps")
+        return try maps(of: "\(process.processIdentifier)").contains("/libcurl.so")
+    }
+
+    /// `/proc/PID/maps` (PID may be `self`), read to its end: a /proc file has no size, and
+    /// String(contentsOfFile:) stops at a page.
+    static func maps(of pid: String) throws -> String {
+        guard let file = FileHandle(forReadingAtPath: "/proc/\(pid)/maps") else {
+            throw PythonPeerError(message: "cannot open /proc/\(pid)/maps")
         }
         defer { try? file.close() }
-        let maps = String(decoding: file.readDataToEndOfFile(), as: UTF8.self)
-        return maps.contains("/libcurl.so")
+        return String(decoding: file.readDataToEndOfFile(), as: UTF8.self)
     }
 
     @Test("serve writing files does not map libcurl")
@@ -76,12 +80,10 @@ import Testing
     /// The file the dynamic linker loads for `libcurl.so.4`: loaded into this process, then
     /// found in its /proc/self/maps.
     static func libcurlPath() throws -> String {
-        guard dlopen("libcurl.so.4", RTLD_NOW) != nil,
-              let maps = FileHandle(forReadingAtPath: "/proc/self/maps") else {
+        guard dlopen("libcurl.so.4", RTLD_NOW) != nil else {
             throw PythonPeerError(message: "libcurl.so.4 does not load in the test process: install libcurl4")
         }
-        defer { try? maps.close() }
-        let lines = String(decoding: maps.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
+        let lines = try maps(of: "self").split(separator: "\n")
         guard let line = lines.first(where: { $0.contains("/libcurl.so") }), let slash = line.firstIndex(of: "/"),
               let path = realpath(String(line[slash...]), nil) else {
             throw PythonPeerError(message: "libcurl.so.4 loaded, but /proc/self/maps names no file for it")

@@ -155,9 +155,10 @@ struct BEAMTests {
     /// (lists:reverse/1's BIF, the garbage collector, bignum arithmetic) have their Erlang
     /// callers rootward of the C frames: >= 95% of the C samples below the loops' BIF calls
     /// that have Erlang frames have the right ones, and every function's share (innermost Erlang
-    /// frame, C leaf or not, in the stream after the first C-leaf walk anchored at a JIT return
-    /// address: before it the process's unwind tables were not loaded yet) is within 3 points of
-    /// the workload's own measure, and >= 95% of the samples there of the thread that ran the
+    /// frame, C leaf or not, of the samples taken in the span the workload's truth measured,
+    /// which starts after the first C-leaf walk anchored at a JIT return address: before it the
+    /// process's unwind tables were not loaded yet) is within 3 points of the workload's own
+    /// measure, and >= 95% of the samples after that walk of the thread that ran the
     /// workload have a workload frame (the VM's other threads, a second scheduler's busy wait
     /// among them, do the VM's own work).
     @Test("C leaves under Debian's OTP 25: the C samples below the workload's BIF calls have their Erlang callers, shares within 3 points")
@@ -274,14 +275,14 @@ struct BEAMTests {
     }
 
     /// The VM's samples in stream order from its first C-leaf walk anchored at a JIT return address on: how
-    /// many, how many were C-leaf walks, how many had a leaf outside its JIT code, and how many
-    /// had each function (named by the stream's function records) as the innermost Erlang frame.
+    /// many, how many were C-leaf walks, how many had a leaf outside its JIT code, and, of those
+    /// in the truth's span, how many had each function (named by the stream's function records)
+    /// as the innermost Erlang frame.
     struct CLeafStream {
         var samples = 0
         var cLeafWalks = 0
         var outsideJIT = 0
-        var innermost: [String: Int] = [:]
-        /// `innermost`, of the samples taken in the span the workload's truth measured.
+        /// Samples taken in the span the workload's truth measured, by their innermost workload function.
         var innermostInSpan: [String: Int] = [:]
         /// Each sample's innermost workload function, or "none", in stream order.
         var order: [String] = []
@@ -353,7 +354,6 @@ struct BEAMTests {
                     if leafInJIT == false { stream.outsideJIT += 1 }
                     // The innermost of the workload's own frames (OTP's lists:reverse/1 may be below it).
                     if let name = frames.lazy.compactMap({ names[$0.codeInfo] }).first(where: { $0.hasPrefix("cleaf_truth:") }) {
-                        stream.innermost[name, default: 0] += 1
                         if span.contains(sample.time) { stream.innermostInSpan[name, default: 0] += 1 }
                         stream.order.append(name)
                         stream.threads[sample.tid, default: (0, 0)].named += 1
