@@ -47,30 +47,77 @@ static __always_inline void fill_header(struct tandem_event_header *header, __u3
     bpf_get_current_comm(header->comm, sizeof(header->comm));
 }
 
-/* Fills a reserved sample record: header, kernel stack, user stack (walked already when `unwound`). */
+/* Writes the user stack to `words` (room for TANDEM_MAX_FRAMES): the table walk's frames when
+ * `unwound`, else bpf_get_stack's frame-pointer walk. Returns the bytes written or a negative
+ * errno, and sets `flags` (enum tandem_user_flags). */
+static __always_inline long user_stack(void *ctx, __u64 *words, int unwound, struct unwind_result *user,
+                                       __u32 *flags)
+{
+    __u32 copied = unwound ? copy_unwound_stack(words, user) : 0;
+    if (copied) {
+        *flags = user->flags;
+        return copied;
+    }
+    *flags = 0;
+    return bpf_get_stack(ctx, words, TANDEM_MAX_FRAMES * sizeof(__u64), BPF_F_USER_STACK);
+}
+
+/* Fills a reserved sample record of the fixed layout (a walker's sample, an off-CPU sample):
+ * header, kernel stack, user stack (walked already when `unwound`). */
 static __always_inline void fill_sample(void *ctx, struct tandem_sample_event *event, __u32 kind,
                                         int unwound, struct unwind_result *user)
 {
     fill_header(&event->header, kind);
     event->kernel_stack_bytes = bpf_get_stack(ctx, event->kernel_stack, sizeof(event->kernel_stack), 0);
-    event->user_flags = 0;
     event->reserved = 0;
-    if (!unwound || !copy_unwound_stack(event, user))
-        event->user_stack_bytes = bpf_get_stack(ctx, event->user_stack, sizeof(event->user_stack),
-                                                BPF_F_USER_STACK);
+    event->user_stack_bytes = user_stack(ctx, event->user_stack, unwound, user, &event->user_flags);
     if (event->kernel_stack_bytes <= 0 && event->user_stack_bytes <= 0)
         count(TANDEM_COUNTER_STACK_ERRORS);
 }
 
-/* A plain sample: the stacks in a reserved record (the user stack walked already when `unwound`). */
+/* Where a plain sample is built before it goes into the ring buffer. */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct tandem_sample_event);
+} sample_scratch SEC(".maps");
+
+/* Bytes of a stack array a bpf_get_stack result fills: 0 for an error. */
+static __always_inline __u32 stack_bytes(long result)
+{
+    if (result <= 0)
+        return 0;
+    return result > TANDEM_MAX_FRAMES * sizeof(__u64) ? TANDEM_MAX_FRAMES * sizeof(__u64) : result;
+}
+
+/*
+ * A plain sample, packed (TANDEM_EVENT_SAMPLE in tandem_sampler.h): the header, the kernel
+ * stack's words, then the user stack's words right after them. Built in the per-CPU scratch
+ * and copied into the ring buffer at its length: a few hundred bytes, not the 2 KiB of the
+ * fixed layout, so that the sampler, which reads the records long after another CPU wrote
+ * them, finds consecutive samples in consecutive cache lines.
+ */
 static __always_inline int emit_sample(void *ctx, int unwound, struct unwind_result *user)
 {
-    struct tandem_sample_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
-    if (!event) {
-        count(TANDEM_COUNTER_SAMPLES_RINGBUF_FULL);
+    __u32 zero = 0;
+    struct tandem_sample_event *event = bpf_map_lookup_elem(&sample_scratch, &zero);
+    if (!event)
         return 0;
-    }
-    fill_sample(ctx, event, TANDEM_EVENT_SAMPLE, unwound, user);
-    bpf_ringbuf_submit(event, BPF_RB_NO_WAKEUP);
+    fill_header(&event->header, TANDEM_EVENT_SAMPLE);
+    event->kernel_stack_bytes = bpf_get_stack(ctx, event->kernel_stack, sizeof(event->kernel_stack), 0);
+    event->reserved = 0;
+    __u32 kernel = stack_bytes(event->kernel_stack_bytes);
+    /* The user words start where the kernel's end; both arrays together have room for both. */
+    event->user_stack_bytes = user_stack(ctx, (__u64 *)((char *)event->kernel_stack + kernel), unwound, user,
+                                         &event->user_flags);
+    if (event->kernel_stack_bytes <= 0 && event->user_stack_bytes <= 0)
+        count(TANDEM_COUNTER_STACK_ERRORS);
+    __u32 size = __builtin_offsetof(struct tandem_sample_event, kernel_stack) + kernel
+        + stack_bytes(event->user_stack_bytes);
+    if (size > sizeof(*event))
+        return 0;
+    if (bpf_ringbuf_output(&events, event, size, BPF_RB_NO_WAKEUP))
+        count(TANDEM_COUNTER_SAMPLES_RINGBUF_FULL);
     return 0;
 }

@@ -2,8 +2,10 @@
  * The records the BPF program writes into its ring buffer, shared by
  * sampler.bpf.c and the Swift loader (through the CTandemBPF module).
  *
- * Plain fixed-size C structs: the loader reads them in place, so the layout
- * is the contract. Only <linux/types.h> types, no kernel internals.
+ * Plain C structs: the loader reads them in place, so the layout is the
+ * contract. Each record is its struct whole, but for the plain sample, which is
+ * cut to its stacks' length (TANDEM_EVENT_SAMPLE). Only <linux/types.h> types,
+ * no kernel internals.
  */
 #ifndef TANDEM_SAMPLER_H
 #define TANDEM_SAMPLER_H
@@ -15,6 +17,10 @@
 #define TANDEM_COMM_LEN 16
 
 enum tandem_event_kind {
+    /* A plain sample, packed: struct tandem_sample_event up to kernel_stack, then the kernel
+     * stack's words (kernel_stack_bytes of them, none when negative), then the user stack's
+     * words right after them; the record ends there. The walkers' samples and off-CPU samples
+     * embed the struct whole. */
     TANDEM_EVENT_SAMPLE = 1,
     TANDEM_EVENT_EXEC = 2,
     TANDEM_EVENT_EXIT = 3,
@@ -27,7 +33,7 @@ enum tandem_event_kind {
 enum tandem_counter {
     /* perf_event program runs that produced a sample (idle excluded). */
     TANDEM_COUNTER_SAMPLES = 0,
-    /* samples lost because bpf_ringbuf_reserve failed (ring buffer full). */
+    /* samples lost because the ring buffer was full. */
     TANDEM_COUNTER_SAMPLES_RINGBUF_FULL = 1,
     /* exec/exit events lost because the ring buffer was full. */
     TANDEM_COUNTER_EVENTS_RINGBUF_FULL = 2,

@@ -322,17 +322,16 @@ static __always_inline int unwind_user_stack(__u32 pid, int cpython, struct unwi
     return 1;
 }
 
-/* Copies a table walk's frames into the sample. Returns 0 when it could not. */
-static __always_inline int copy_unwound_stack(struct tandem_sample_event *event, struct unwind_result *result)
+/* Copies a table walk's frames to `words`, which has room for TANDEM_MAX_FRAMES. Returns the
+ * bytes copied, 0 when it could not. */
+static __always_inline __u32 copy_unwound_stack(__u64 *words, struct unwind_result *result)
 {
     __u32 zero = 0;
     struct unwind_scratch *scratch = bpf_map_lookup_elem(&unwind_scratch, &zero);
     __u32 frames = result->count;
     if (!scratch || frames == 0 || frames > TANDEM_MAX_FRAMES)
         return 0;
-    if (bpf_probe_read_kernel(event->user_stack, frames * sizeof(__u64), scratch->frames))
+    if (bpf_probe_read_kernel(words, frames * sizeof(__u64), scratch->frames))
         return 0;
-    event->user_stack_bytes = frames * sizeof(__u64);
-    event->user_flags = result->flags;
-    return 1;
+    return frames * sizeof(__u64);
 }

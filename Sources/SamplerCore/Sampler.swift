@@ -350,11 +350,14 @@ public final class Sampler {
         let pid = Int32(bitPattern: header.pid)
         switch header.kind {
         case TANDEM_EVENT_SAMPLE.rawValue:
-            guard fits(record, MemoryLayout<tandem_sample_event>.size) else { return }
-            handleSample(record, header: header, pid: pid)
+            guard let stacks = SampleRecordStacks(packed: record) else {
+                counters.malformedRecords += 1
+                return
+            }
+            handleSample(record, header: header, pid: pid, stacks: stacks)
         case TANDEM_EVENT_OFFCPU_SAMPLE.rawValue:
             guard fits(record, MemoryLayout<tandem_offcpu_event>.size) else { return }
-            handleSample(record, header: header, pid: pid,
+            handleSample(record, header: header, pid: pid, stacks: SampleRecordStacks(fixed: record),
                          offCPUNanoseconds: record.loadUnaligned(fromByteOffset: Self.offCPUOffset, as: UInt64.self))
         case TANDEM_EVENT_EXEC.rawValue:
             // The old image's description is void. The new one is read from /proc when
@@ -389,7 +392,7 @@ public final class Sampler {
     private func handleInterpreterRecord(_ record: UnsafeRawBufferPointer, header: tandem_event_header, pid: Int32) {
         if let loader = interpreters.first(where: { $0.sampleEventKind == header.kind }) {
             guard fits(record, loader.sampleEventSize) else { return }
-            handleSample(record, header: header, pid: pid, interpreter: loader)
+            handleSample(record, header: header, pid: pid, stacks: SampleRecordStacks(fixed: record), interpreter: loader)
         } else if let loader = interpreters.first(where: { $0.sideEventKind == header.kind }) {
             // Not a sample: a record too short is the walker's bug, and it sends the record again.
             guard record.count >= loader.sideEventSize else { return }
@@ -406,21 +409,14 @@ public final class Sampler {
     }
 
     private func handleSample(_ record: UnsafeRawBufferPointer, header: tandem_event_header, pid: Int32,
+                              stacks: SampleRecordStacks,
                               interpreter: (any InterpreterLoader)? = nil, offCPUNanoseconds: UInt64 = 0) {
-        let kernelBytes = record.loadUnaligned(fromByteOffset: Self.kernelBytesOffset, as: Int32.self)
-        let userBytes = record.loadUnaligned(fromByteOffset: Self.userBytesOffset, as: Int32.self)
+        let (kernelBytes, userBytes) = (stacks.kernelBytes, stacks.userBytes)
         guard kernelBytes > 0 || userBytes > 0 else {
             counters.dropsStackError += 1
             return
         }
-        // Ring buffer records are 8-byte aligned, and so are the stack arrays within.
-        let base = record.baseAddress!
-        let kernelStack = UnsafeBufferPointer(
-            start: base.advanced(by: Self.kernelStackOffset).assumingMemoryBound(to: UInt64.self),
-            count: Int(max(0, kernelBytes)) / 8)
-        let userStack = UnsafeBufferPointer(
-            start: base.advanced(by: Self.userStackOffset).assumingMemoryBound(to: UInt64.self),
-            count: Int(max(0, userBytes)) / 8)
+        let (kernelStack, userStack) = (stacks.kernel, stacks.user)
         // One lookup: nil for a process not seen yet, else whether the user leaf is covered.
         let leafCovered = processes.covers(pid, userStack.first)
         if leafCovered == nil {
@@ -494,10 +490,6 @@ public final class Sampler {
     }
 
     // Computed, so that each folds to a constant (a static let costs a swift_once per use).
-    private static var kernelBytesOffset: Int { MemoryLayout<tandem_sample_event>.offset(of: \.kernel_stack_bytes)! }
-    private static var userBytesOffset: Int { MemoryLayout<tandem_sample_event>.offset(of: \.user_stack_bytes)! }
-    private static var kernelStackOffset: Int { MemoryLayout<tandem_sample_event>.offset(of: \.kernel_stack)! }
-    private static var userStackOffset: Int { MemoryLayout<tandem_sample_event>.offset(of: \.user_stack)! }
     private static var userFlagsOffset: Int { MemoryLayout<tandem_sample_event>.offset(of: \.user_flags)! }
     private static var offCPUOffset: Int { MemoryLayout<tandem_offcpu_event>.offset(of: \.off_cpu_ns)! }
 
