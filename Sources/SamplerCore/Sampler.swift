@@ -220,7 +220,8 @@ public final class Sampler {
             controlDecoder = ControlDecoder()
             controlFailed = false
         }
-        receiveControlRecords()
+        // No read of the control stream here: `wait` applies its records as they arrive, and
+        // a read each pump found nothing, two system calls a tick.
         let modules = kernelModules
         output.continueSnapshot(symbols: kernelSymbols) { [processes] in
             [.kernelModules(KernelModules(modules: modules))] + processes.snapshot()
