@@ -19,19 +19,24 @@ import Glibc
 public final class Sampler {
     public let configuration: SamplerConfiguration
     private let logger: Logger
-    private var processes: ProcessTable
-    private var output: StreamOutput
+    // The state each sample touches is `@exclusivity(unchecked)`: Swift's run-time check of
+    // a class's stored property, at every access, was a tenth of the sampler's time at 999 Hz
+    // (docs/benchmarks.md). One thread touches them, from `run` and from the drain's
+    // callback, and no access to one of them overlaps another access to the same one (the
+    // compiler still checks statically what it can see).
+    @exclusivity(unchecked) private var processes: ProcessTable
+    @exclusivity(unchecked) private var output: StreamOutput
     private var kernelSymbols = EncodedKernelSymbols.empty
     private var kernelModules: [KernelModule] = []
     private var sampledCPUs: [Int] = []
     private var freedHeap = FreedHeap()
     private var reportedUnsampledCPUs: Set<Int> = []
     private var bpf: BPFSampler?
-    private var counters = Counters()
+    @exclusivity(unchecked) private var counters = Counters()
     /// Processes that exec'd and have not been sampled since, with the comm and time of
     /// the exec event; an entry leaves at the first sample or at exit, like a process table entry.
-    private var pendingExecs: [Int32: (comm: String, time: UInt64)] = [:]
-    private var recentExits = RecentExits()
+    @exclusivity(unchecked) private var pendingExecs: [Int32: (comm: String, time: UInt64)] = [:]
+    @exclusivity(unchecked) private var recentExits = RecentExits()
     /// When something last started (`CLOCK_MONOTONIC`): the run, a connection, an exec.
     private var lastStart: UInt64 = 0
     /// Loads the aggregator's unwind tables into the BPF maps; nil when unwinding is off.
@@ -44,7 +49,7 @@ public final class Sampler {
     /// Each runtime's check of the aggregator's process records (InterpreterRuntimes.swift).
     private var interpreters: [any InterpreterLoader] = []
     /// A sample's interpreter frames as stack words, reused from sample to sample.
-    private var interpreterWords: [UInt64] = []
+    @exclusivity(unchecked) private var interpreterWords: [UInt64] = []
 
     /// The counters of what the aggregator sends back on the control stream (unwind
     /// tables and mappings, file requests) and of the BPF unwinder that uses the tables,
