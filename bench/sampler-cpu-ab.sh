@@ -5,7 +5,9 @@
 # (--output, as bench/sampler-overhead.sh), so no aggregator is needed; its CPU is every
 # thread's schedstat from WARMUP s after its interpreter walkers are in. Prints one row per
 # run with the load average at its end: other processes' execs wake the sampler, so compare
-# A and B of the same round. Not a test. Run as root.
+# A and B of the same round. The window is read and timed with bash builtins only: an exec
+# of `sleep` or `cat` would ring the sampler's exec doorbell and add drains to what is
+# measured. Not a test. Run as root.
 # AGGREGATOR=path streams to that aggregator over a socket instead (`serve --metrics-out
 # /dev/null`, one per run), as a deployment runs: the control stream's reads count too.
 #
@@ -31,7 +33,19 @@ trap cleanup EXIT
 cc -O1 -fno-omit-frame-pointer -o "$work/spin" Tests/Workloads/spin.c
 for _ in 1 2; do "$work/spin" 100000 & loads+=($!); done
 
-cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
+# Without an exec: `read` of each thread's schedstat, and a wait on a FIFO nobody writes.
+cpu_ns() {
+    local total=0 ns rest file
+    for file in /proc/"$1"/task/*/schedstat; do
+        read -r ns rest < "$file" 2>/dev/null || continue
+        total=$((total + ns))
+    done
+    echo "$total"
+}
+mkfifo "$work/never"
+exec 3<>"$work/never"
+wait_quietly() { read -r -t "$1" -u 3 _ || true; }
+now_ns() { local t=${EPOCHREALTIME/./}; echo "${t}000"; }
 
 echo "| round | Hz | build | sampler CPU (share of one CPU) | load average at the end |"
 echo "|---:|---:|---|---:|---|"
@@ -52,9 +66,9 @@ for round in $(seq "$rounds"); do
             sampler=$!
             until grep -q 'interpreter walkers ready' "$work/sampler.log" 2>/dev/null; do sleep 0.2; done
             sleep "$warmup"
-            s0=$(cpu_ns "$sampler"); t0=$(date +%s%N)
-            sleep "$seconds"
-            s1=$(cpu_ns "$sampler"); t1=$(date +%s%N)
+            s0=$(cpu_ns "$sampler"); t0=$(now_ns)
+            wait_quietly "$seconds"
+            s1=$(cpu_ns "$sampler"); t1=$(now_ns)
             kill -INT "$sampler"; wait "$sampler" || true
             if [ -n "${AGGREGATOR:-}" ]; then kill -INT "$aggregator"; wait "$aggregator" || true; fi
             share=$(awk -v a="$s0" -v b="$s1" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.3f %%", (b - a) / (t1 - t0) * 100 }')
