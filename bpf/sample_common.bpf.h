@@ -102,8 +102,12 @@ static __always_inline int emit_sample(void *ctx, int unwound, struct unwind_res
 {
     __u32 zero = 0;
     struct tandem_sample_event *event = bpf_map_lookup_elem(&sample_scratch, &zero);
-    if (!event)
+    /* Never taken (a one-entry per-CPU array, a size of at most the struct's): there for the
+     * verifier, and counted as lost, so that collected = sent + dropped holds regardless. */
+    if (!event) {
+        count(TANDEM_COUNTER_SAMPLES_RINGBUF_FULL);
         return 0;
+    }
     fill_header(&event->header, TANDEM_EVENT_SAMPLE);
     event->kernel_stack_bytes = bpf_get_stack(ctx, event->kernel_stack, sizeof(event->kernel_stack), 0);
     event->reserved = 0;
@@ -115,8 +119,10 @@ static __always_inline int emit_sample(void *ctx, int unwound, struct unwind_res
         count(TANDEM_COUNTER_STACK_ERRORS);
     __u32 size = __builtin_offsetof(struct tandem_sample_event, kernel_stack) + kernel
         + stack_bytes(event->user_stack_bytes);
-    if (size > sizeof(*event))
+    if (size > sizeof(*event)) {
+        count(TANDEM_COUNTER_SAMPLES_RINGBUF_FULL);
         return 0;
+    }
     if (bpf_ringbuf_output(&events, event, size, BPF_RB_NO_WAKEUP))
         count(TANDEM_COUNTER_SAMPLES_RINGBUF_FULL);
     return 0;

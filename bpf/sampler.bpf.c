@@ -32,7 +32,7 @@ int tandem_sample(void *ctx)
         return 0;
     count(TANDEM_COUNTER_SAMPLES);
     __u32 pid = pid_tgid >> 32;
-    /* The walks run before the sample is reserved, once each: the records a sample refers to
+    /* The walks run before the sample is built, once each: the records a sample refers to
      * go ahead of it, and the verifier checks each loop at one place only. */
     interpreter_tail_call(ctx, pid);
     struct unwind_result user = {};

@@ -289,7 +289,7 @@ struct unwind_result {
  * Walks the current task's user stack with the unwind tables of its process into the
  * per-CPU scratch. Returns 0 when the process has no tables (the caller then uses
  * bpf_get_stack's frame-pointer walk), 1 when `result` describes the walk. Runs before
- * the sample is reserved, at one place, so that the verifier checks the walk once.
+ * the sample is built, at one place, so that the verifier checks the walk once.
  * `cpython`: the process is one the CPython walker follows; only then are return addresses
  * in code without a table checked for a perf trampoline (a read of 7 code bytes each).
  */

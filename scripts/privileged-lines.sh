@@ -43,11 +43,11 @@ echo '|---|---:|---|---|---|'
 row "command line" "options (swift-argument-parser)" "the command line, from root" Sources/sampler/*.swift
 commands=$(count Sources/sampler/*.swift)
 row "core: sampling, process tracking, streaming, privileges" \
-    "/proc/kallsyms, /proc/modules, /proc/PID/{stat,comm,cgroup,maps}, sysfs CPU lists (kernel-written text); ring-buffer records (fixed C structs); the control stream's records (after ControlDecoder)" \
+    "/proc/kallsyms, /proc/modules, /proc/PID/{stat,comm,cgroup,maps}, sysfs CPU lists (kernel-written text); ring-buffer records (C structs; a plain sample cut to its stacks); the control stream's records (after ControlDecoder)" \
     "the kernel; the aggregator's control records; the configuration file through SamplingRateReader" \
     Sources/SamplerCore/*.swift
 core=$((core + $(count Sources/SamplerCore/*.swift)))
-row "core: BPF program and the structs it shares" "nothing: fills fixed records with helper results" "the sampled task's registers and stack (bpf_get_stack)" \
+row "core: BPF program and the structs it shares" "nothing: fills records with helper results" "the sampled task's registers and stack (bpf_get_stack)" \
     bpf/sampler.bpf.c bpf/sample_common.bpf.h bpf/tandem_sampler.h
 core=$((core + $(count bpf/sampler.bpf.c bpf/sample_common.bpf.h bpf/tandem_sampler.h)))
 row "core: C shim (libbpf, perf, sockets)" "nothing" "arguments from the Swift side" Sources/CTandemBPF/shim.h Sources/CTandemBPF/module.modulemap

@@ -298,6 +298,8 @@ public final class Sampler {
         return true
     }
 
+    /// Called inside `output.connectIfDue`'s access to `output`, which is not checked at run
+    /// time (`@exclusivity(unchecked)`): it must not touch `output`.
     private func makeHeader() -> StreamHeader {
         StreamHeader(hostName: HostFacts.hostName(), kernelRelease: HostFacts.kernelRelease(),
                      bootID: HostFacts.bootID(), clock: HostFacts.clockReference(),
