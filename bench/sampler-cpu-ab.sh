@@ -37,7 +37,7 @@ for _ in 1 2; do "$work/spin" 100000 & loads+=($!); done
 cpu_ns() {
     local total=0 ns rest file
     for file in /proc/"$1"/task/*/schedstat; do
-        read -r ns rest < "$file" 2>/dev/null || continue
+        read -r ns rest 2>/dev/null < "$file" || continue
         total=$((total + ns))
     done
     echo "$total"
@@ -45,7 +45,7 @@ cpu_ns() {
 mkfifo "$work/never"
 exec 3<>"$work/never"
 wait_quietly() { read -r -t "$1" -u 3 _ || true; }
-now_ns() { local t=${EPOCHREALTIME/./}; echo "${t}000"; }
+now_ns() { local t=${EPOCHREALTIME//[!0-9]/}; echo "${t}000"; }
 
 echo "| round | Hz | build | sampler CPU (share of one CPU) | load average at the end |"
 echo "|---:|---:|---|---:|---|"

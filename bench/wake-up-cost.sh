@@ -2,9 +2,11 @@
 # The floor under the sampler's idle cost: the CPU time of a process that does nothing but
 # wake up from poll(2) every INTERVAL ms, with both CPUs kept busy by two spin loops (as
 # bench/sampler-cpu-ab.sh). Its schedstat over SECONDS, per interval, interleaved for ROUNDS.
-# Prints the time per second and per wake-up. Not a test.
+# Prints the time per second and per wake-up. With SEND_BYTES=N, each wake-up also sends N
+# bytes over a Unix socket to a reader (a child that only reads), as the sampler's drain sends
+# its samples to the aggregator. Not a test.
 #
-#   bench/wake-up-cost.sh [SECONDS] [ROUNDS] [INTERVALS_MS...]   (default 20 2 250 750 1000)
+#   [SEND_BYTES=N] bench/wake-up-cost.sh [SECONDS] [ROUNDS] [INTERVALS_MS...]   (default 20 2 250 750 1000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
@@ -19,7 +21,30 @@ cleanup() {
 }
 trap cleanup EXIT
 cc -O1 -fno-omit-frame-pointer -o "$work/spin" Tests/Workloads/spin.c
-printf '#include <poll.h>\n#include <stdlib.h>\nint main(int c, char **v) { int ms = atoi(v[1]); for (;;) poll(0, 0, ms); }\n' > "$work/waker.c"
+cat > "$work/waker.c" <<'C'
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(int c, char **v) {
+    int ms = atoi(v[1]), bytes = atoi(v[2]);
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, pair) != 0) return 1;
+    if (bytes > 0 && fork() == 0) {
+        char sink[65536];
+        close(pair[0]);
+        while (read(pair[1], sink, sizeof sink) > 0) {}
+        return 0;
+    }
+    static char message[65536];
+    memset(message, 1, sizeof message);
+    for (;;) {
+        poll(0, 0, ms);
+        if (bytes > 0) send(pair[0], message, bytes > 65536 ? 65536 : bytes, MSG_DONTWAIT);
+    }
+}
+C
 cc -O2 -o "$work/waker" "$work/waker.c"
 for _ in 1 2; do "$work/spin" 100000 & pids+=($!); done
 
@@ -27,7 +52,7 @@ echo "| round | interval | CPU per second | per wake-up |"
 echo "|---:|---:|---:|---:|"
 for round in $(seq "$rounds"); do
     for ms in "${intervals[@]}"; do
-        "$work/waker" "$ms" & waker=$!
+        "$work/waker" "$ms" "${SEND_BYTES:-0}" & waker=$!
         sleep 2
         a=$(cut -d' ' -f1 /proc/$waker/schedstat); t0=$(date +%s%N)
         sleep "$seconds"
