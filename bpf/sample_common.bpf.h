@@ -62,17 +62,35 @@ static __always_inline long user_stack(void *ctx, __u64 *words, int unwound, str
     return bpf_get_stack(ctx, words, TANDEM_MAX_FRAMES * sizeof(__u64), BPF_F_USER_STACK);
 }
 
-/* Fills a reserved sample record of the fixed layout (a walker's sample, an off-CPU sample):
- * header, kernel stack, user stack (walked already when `unwound`). */
-static __always_inline void fill_sample(void *ctx, struct tandem_sample_event *event, __u32 kind,
-                                        int unwound, struct unwind_result *user)
+/* Bytes of a stack array a bpf_get_stack result fills: 0 for an error. */
+static __always_inline __u32 stack_bytes(long result)
+{
+    if (result <= 0)
+        return 0;
+    return result > TANDEM_MAX_FRAMES * sizeof(__u64) ? TANDEM_MAX_FRAMES * sizeof(__u64) : result;
+}
+
+/* Fills a sample: header, kernel stack, user stack (walked already when `unwound`). The user
+ * words go to the user_stack array, or, when `packed` (TANDEM_EVENT_SAMPLE), right after the
+ * kernel's words: both arrays together have room for both. */
+static __always_inline void fill_stacks(void *ctx, struct tandem_sample_event *event, __u32 kind,
+                                        int unwound, struct unwind_result *user, int packed)
 {
     fill_header(&event->header, kind);
     event->kernel_stack_bytes = bpf_get_stack(ctx, event->kernel_stack, sizeof(event->kernel_stack), 0);
     event->reserved = 0;
-    event->user_stack_bytes = user_stack(ctx, event->user_stack, unwound, user, &event->user_flags);
+    __u64 *words = packed ? (__u64 *)((char *)event->kernel_stack + stack_bytes(event->kernel_stack_bytes))
+                          : event->user_stack;
+    event->user_stack_bytes = user_stack(ctx, words, unwound, user, &event->user_flags);
     if (event->kernel_stack_bytes <= 0 && event->user_stack_bytes <= 0)
         count(TANDEM_COUNTER_STACK_ERRORS);
+}
+
+/* Fills a reserved sample record of the fixed layout (a walker's sample, an off-CPU sample). */
+static __always_inline void fill_sample(void *ctx, struct tandem_sample_event *event, __u32 kind,
+                                        int unwound, struct unwind_result *user)
+{
+    fill_stacks(ctx, event, kind, unwound, user, 0);
 }
 
 /* Where a plain sample is built before it goes into the ring buffer. */
@@ -82,14 +100,6 @@ struct {
     __type(key, __u32);
     __type(value, struct tandem_sample_event);
 } sample_scratch SEC(".maps");
-
-/* Bytes of a stack array a bpf_get_stack result fills: 0 for an error. */
-static __always_inline __u32 stack_bytes(long result)
-{
-    if (result <= 0)
-        return 0;
-    return result > TANDEM_MAX_FRAMES * sizeof(__u64) ? TANDEM_MAX_FRAMES * sizeof(__u64) : result;
-}
 
 /*
  * A plain sample, packed (TANDEM_EVENT_SAMPLE in tandem_sampler.h): the header, the kernel
@@ -108,17 +118,9 @@ static __always_inline int emit_sample(void *ctx, int unwound, struct unwind_res
         count(TANDEM_COUNTER_SAMPLES_RINGBUF_FULL);
         return 0;
     }
-    fill_header(&event->header, TANDEM_EVENT_SAMPLE);
-    event->kernel_stack_bytes = bpf_get_stack(ctx, event->kernel_stack, sizeof(event->kernel_stack), 0);
-    event->reserved = 0;
-    __u32 kernel = stack_bytes(event->kernel_stack_bytes);
-    /* The user words start where the kernel's end; both arrays together have room for both. */
-    event->user_stack_bytes = user_stack(ctx, (__u64 *)((char *)event->kernel_stack + kernel), unwound, user,
-                                         &event->user_flags);
-    if (event->kernel_stack_bytes <= 0 && event->user_stack_bytes <= 0)
-        count(TANDEM_COUNTER_STACK_ERRORS);
-    __u32 size = __builtin_offsetof(struct tandem_sample_event, kernel_stack) + kernel
-        + stack_bytes(event->user_stack_bytes);
+    fill_stacks(ctx, event, TANDEM_EVENT_SAMPLE, unwound, user, 1);
+    __u32 size = __builtin_offsetof(struct tandem_sample_event, kernel_stack)
+        + stack_bytes(event->kernel_stack_bytes) + stack_bytes(event->user_stack_bytes);
     if (size > sizeof(*event)) {
         count(TANDEM_COUNTER_SAMPLES_RINGBUF_FULL);
         return 0;
