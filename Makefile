@@ -24,11 +24,13 @@ test: deps
 	@if [ -x scripts/fuzz-decoder.sh ]; then ./scripts/fuzz-decoder.sh $(FUZZ_SECONDS); fi
 	./scripts/fuzz-sampling-rate-reader.sh $(FUZZ_SECONDS)
 	./scripts/fuzz-unwind-table-validator.sh $(FUZZ_SECONDS)
+	./scripts/fuzz-file-requests.sh $(FUZZ_SECONDS)
 
 fuzz:
 	./scripts/fuzz-decoder.sh $(FUZZ_SECONDS)
 	./scripts/fuzz-sampling-rate-reader.sh $(FUZZ_SECONDS)
 	./scripts/fuzz-unwind-table-validator.sh $(FUZZ_SECONDS)
+	./scripts/fuzz-file-requests.sh $(FUZZ_SECONDS)
 	./scripts/fuzz-line-programs.sh $(FUZZ_SECONDS)
 
 run:

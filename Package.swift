@@ -119,7 +119,8 @@ let package = Package(
         // that bpf/unwind_tables.bpf.h walks.
         .target(name: "UnwindTableLoading", dependencies: ["WireFormat", "UnwindTableFormat", "CTandemBPF", "SystemCalls"]),
         // Optional: answers the aggregator's file requests with descriptors opened inside
-        // /proc/PID/root (PathDescriptor also opens the capture file safely).
+        // /proc/PID/root (PathDescriptor also opens the capture file safely; fuzzed by
+        // scripts/fuzz-file-requests.sh).
         .target(name: "DescriptorPassing", dependencies: ["WireFormat", "CTandemBPF", "CTandemPaths", "SystemCalls"]),
         // Optional: checks the aggregator's CPython process records against the process's
         // own mappings and loads them into the maps that bpf/cpython.bpf.h walks.
