@@ -56,7 +56,7 @@ row "optional: unwind-table loading" "serialized unwind tables and mappings (aft
     Sources/UnwindTableLoading/*.swift
 row "optional: the BPF table unwinder and its structs" "the loaded tables; user stack words through bpf_probe_read_user" "the sampled task's registers and stack; the tables the loader accepted" \
     bpf/unwind_tables.bpf.h bpf/tandem_unwind.h
-row "optional: descriptor passing" "nothing: opens a path read from /proc/PID/maps inside /proc/PID/root, fstat, passes the descriptor unread" "the aggregator's file requests (pid, range, device, inode)" \
+row "optional: descriptor passing" "nothing: opens a path read from /proc/PID/maps inside /proc/PID/root, fstat, passes the descriptor unread (fuzzed)" "the aggregator's file requests (pid, range, device, inode)" \
     Sources/DescriptorPassing/*.swift Sources/CTandemPaths/shim.h Sources/CTandemPaths/module.modulemap
 row "optional: interpreter loading (the protocol every runtime's loader follows, the kernel's mapping query)" "nothing: PROCMAP_QUERY answers (fixed C structs)" "a loader's address to check" \
     Sources/InterpreterLoading/*.swift Sources/InterpreterRuntimes/*.swift
@@ -112,7 +112,7 @@ row "shared: wire format (records, stream encoder, control-record decoder)" "the
     Sources/WireFormat/*.swift
 row "shared: unwind-table format and validator" "serialized tables (sizes, sorted offsets, rule words)" "the aggregator's control records" \
     Sources/UnwindTableFormat/*.swift
-row "shared: system calls (FileDescriptor, FileType, SystemCallError)" "nothing" "arguments from the Swift side" Sources/SystemCalls/*.swift
+row "shared: system calls (FileDescriptor, FileType, PathStatus, SystemCallError)" "nothing" "arguments from the Swift side" Sources/SystemCalls/*.swift
 row "configuration: SamplingRateReader" "two keys of the YAML configuration (the rate, the off-CPU threshold), a strict block-style subset (fuzzed)" "--config FILE, read as root before capabilities are dropped" \
     Sources/SamplingRateReader/*.swift
 echo
