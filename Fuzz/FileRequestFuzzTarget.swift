@@ -122,6 +122,9 @@ struct FileIdentity: Hashable, Sendable, CustomStringConvertible {
 enum PathOutcome: Sendable {
     /// A regular file: attached when the mapping claims this identity, else a mismatch.
     case file(FileIdentity)
+    /// A regular file this process may not read (mode 000 without CAP_DAC_OVERRIDE): located
+    /// and checked like any other, so a mismatch is still a mismatch; the open fails after.
+    case unreadableFile(FileIdentity)
     case notRegular
     /// Nothing to open: missing, a loop, too long, through a file, no root.
     case fails
@@ -313,6 +316,8 @@ final class HostileProc: Sendable {
         guard let outcomes = outcomes[request.pid] else { return .openFailed }
         switch outcomes[mapping.path] {
         case .file(let identity)?: return identity == FileIdentity(device: mapping.device, inode: mapping.inode) ? .attached : .identityMismatch
+        case .unreadableFile(let identity)?:
+            return identity == FileIdentity(device: mapping.device, inode: mapping.inode) ? .openFailed : .identityMismatch
         case .notRegular?: return .notRegularFile
         case .fails?: return .openFailed
         case .unspecified?, nil: return nil
@@ -413,7 +418,7 @@ struct ProcessRoot {
         for treePath in TreePath.allCases {
             let (outcome, named): (PathOutcome, FileIdentity) = switch treePath {
             case .library, .hardLink, .throughLinkedDirectory, .dotDot, .aboveRoot: (.file(library), library)
-            case .unreadable: (secretOpens >= 0 ? .file(secret) : .fails, secret)
+            case .unreadable: (secretOpens >= 0 ? .file(secret) : .unreadableFile(secret), secret)
             // Inside the root, /etc/shadow is the root's own.
             case .absoluteEscape: (.file(decoy), decoy)
             case .relativeEscape, .hostEscape: (.fails, outsideSecret)
