@@ -60,9 +60,7 @@ struct InspectCommand: ParsableCommand {
     }
 
     private func fileSize() throws -> Int {
-        var info = stat()
-        guard stat(file, &info) == 0 else { throw SystemCallError("stat", subject: file) }
-        return Int(info.st_size)
+        Int(try PathStatus.of(file).st_size)
     }
 }
 
