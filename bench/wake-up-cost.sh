@@ -4,9 +4,11 @@
 # bench/sampler-cpu-ab.sh). Its schedstat over SECONDS, per interval, interleaved for ROUNDS.
 # Prints the time per second and per wake-up. With SEND_BYTES=N, each wake-up also sends N
 # bytes over a Unix socket to a reader (a child that only reads), as the sampler's drain sends
-# its samples to the aggregator. Not a test.
+# its samples to the aggregator. With READER_MS=M as well, the reader does not wait in
+# read(2) but wakes on its own every M ms and reads what came, so no send has a waiter to
+# wake: what is left of the send's cost is the send itself. Not a test.
 #
-#   [SEND_BYTES=N] bench/wake-up-cost.sh [SECONDS] [ROUNDS] [INTERVALS_MS...]   (default 20 2 250 750 1000)
+#   [SEND_BYTES=N [READER_MS=M]] bench/wake-up-cost.sh [SECONDS] [ROUNDS] [INTERVALS_MS...]   (default 20 2 250 750 1000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
@@ -26,16 +28,26 @@ cat > "$work/waker.c" <<'C'
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <unistd.h>
 int main(int c, char **v) {
-    int ms = atoi(v[1]), bytes = atoi(v[2]);
+    int ms = atoi(v[1]), bytes = atoi(v[2]), readerMs = atoi(v[3]);
     int pair[2];
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, pair) != 0) return 1;
     if (bytes > 0 && fork() == 0) {
         char sink[65536];
         close(pair[0]);
-        while (read(pair[1], sink, sizeof sink) > 0) {}
-        return 0;
+        if (readerMs <= 0) {
+            while (read(pair[1], sink, sizeof sink) > 0) {}
+            return 0;
+        }
+        fcntl(pair[1], F_SETFL, O_NONBLOCK);
+        for (;;) {
+            poll(0, 0, readerMs);
+            ssize_t n;
+            while ((n = read(pair[1], sink, sizeof sink)) > 0) {}
+            if (n == 0) return 0;  /* the waker is gone */
+        }
     }
     static char message[65536];
     memset(message, 1, sizeof message);
@@ -52,7 +64,7 @@ echo "| round | interval | CPU per second | per wake-up |"
 echo "|---:|---:|---:|---:|"
 for round in $(seq "$rounds"); do
     for ms in "${intervals[@]}"; do
-        "$work/waker" "$ms" "${SEND_BYTES:-0}" & waker=$!
+        "$work/waker" "$ms" "${SEND_BYTES:-0}" "${READER_MS:-0}" & waker=$!
         sleep 2
         a=$(cut -d' ' -f1 /proc/$waker/schedstat); t0=$(date +%s%N)
         sleep "$seconds"
