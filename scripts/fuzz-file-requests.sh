@@ -29,6 +29,7 @@ set -euo pipefail
 seconds="${1:-60}"
 case "$seconds" in ''|*[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
+. scripts/fuzz-common.sh
 out=.build-fuzz
 modules="$out/file-requests-modules"
 mkdir -p "$modules" "$out/file-requests-corpus" "$out/file-requests-artifacts"
@@ -36,15 +37,8 @@ mkdir -p "$modules" "$out/file-requests-corpus" "$out/file-requests-artifacts"
 echo "fuzz-file-requests: building the fuzz target and the seed generator" >&2
 flags=(-swift-version 6 -sanitize=fuzzer,address -parse-as-library -O -package-name tandem -I "$modules"
     -I Sources/CTandemBPF -I Sources/CTandemPaths)
-# module NAME SOURCES...: a static library and its module, instrumented.
-module() {
-    local name=$1
-    shift
-    swiftc "${flags[@]}" -module-name "$name" -emit-module -emit-module-path "$modules/$name.swiftmodule" \
-        -emit-library -static -o "$modules/lib$name.a" "$@"
-}
-module WireFormat Sources/WireFormat/*.swift
-module SystemCalls Sources/SystemCalls/*.swift
+fuzz_module "$modules" WireFormat Sources/WireFormat/*.swift
+fuzz_module "$modules" SystemCalls Sources/SystemCalls/*.swift
 swiftc "${flags[@]}" -use-ld=lld -module-name DescriptorPassing \
     Sources/DescriptorPassing/*.swift Fuzz/FileRequestFuzzInput.swift Fuzz/FileRequestFuzzTarget.swift \
     "$modules/libSystemCalls.a" "$modules/libWireFormat.a" -o "$out/file-requests-fuzzer"
@@ -61,14 +55,5 @@ trap 'rm -rf "$scratch"' EXIT
 # -timeout: an answer that blocks (a FIFO opened for reading) is a finding within seconds.
 # -rss_limit_mb (the process, ASan included) and -malloc_limit_mb (any single allocation):
 # an input holds at most 7 mappings and 31 requests; exceeding either is a finding.
-echo "fuzz-file-requests: running for ${seconds}s" >&2
-status=0
-TMPDIR="$scratch" SWIFT_BACKTRACE=enable=no "$out/file-requests-fuzzer" \
-    -max_total_time="$seconds" -timeout=5 -rss_limit_mb=1024 -malloc_limit_mb=64 -max_len=4096 \
-    -artifact_prefix="$out/file-requests-artifacts/" -print_final_stats=1 \
-    "$out/file-requests-corpus" "$out/file-requests-seeds" || status=$?
-if [ "$status" -ne 0 ]; then
-    echo "fuzz-file-requests: FAILED (status $status); reproduce with: $out/file-requests-fuzzer $out/file-requests-artifacts/<file>" >&2
-    exit "$status"
-fi
-echo "fuzz-file-requests: no crash in ${seconds}s" >&2
+TMPDIR="$scratch" fuzz_run fuzz-file-requests "$out/file-requests-fuzzer" "$seconds" "$out/file-requests-artifacts" \
+    -timeout=5 -max_len=4096 -- "$out/file-requests-corpus" "$out/file-requests-seeds"

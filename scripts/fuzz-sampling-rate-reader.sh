@@ -12,13 +12,13 @@ set -euo pipefail
 seconds="${1:-60}"
 case "$seconds" in ''|*[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
+. scripts/fuzz-common.sh
 out=.build-fuzz
 mkdir -p "$out/rate-modules" "$out/rate-corpus" "$out/rate-artifacts" "$out/rate-seeds"
 
 echo "fuzz-sampling-rate-reader: building the fuzz target" >&2
 flags=(-swift-version 6 -sanitize=fuzzer,address -parse-as-library -O -package-name tandem)
-swiftc "${flags[@]}" -module-name WireFormat -emit-module -emit-module-path "$out/rate-modules/WireFormat.swiftmodule" \
-    -emit-library -static -o "$out/rate-modules/libWireFormat.a" Sources/WireFormat/*.swift
+fuzz_module "$out/rate-modules" WireFormat Sources/WireFormat/*.swift
 swiftc "${flags[@]}" -use-ld=lld -module-name SamplingRateReader -I "$out/rate-modules" \
     Sources/SamplingRateReader/*.swift Fuzz/SamplingRateReaderFuzzTarget.swift \
     "$out/rate-modules/libWireFormat.a" -o "$out/sampling-rate-reader-fuzzer"
@@ -34,14 +34,5 @@ printf 'receivers:\n  profiling:\n    off_cpu_threshold: 1.000000000\n' > "$out/
 printf 'receivers:\n  profiling:\n    off_cpu_threshold: 1e-2\n' > "$out/rate-seeds/offcpu-exponent.yml"
 printf 'receivers:\n  profiling:\n    OffCPUThreshold: 10\n' > "$out/rate-seeds/offcpu-older.yml"
 
-echo "fuzz-sampling-rate-reader: running for ${seconds}s" >&2
-status=0
-SWIFT_BACKTRACE=enable=no "$out/sampling-rate-reader-fuzzer" \
-    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=1024 -malloc_limit_mb=64 -max_len=4096 \
-    -artifact_prefix="$out/rate-artifacts/" -print_final_stats=1 \
-    "$out/rate-corpus" "$out/rate-seeds" || status=$?
-if [ "$status" -ne 0 ]; then
-    echo "fuzz-sampling-rate-reader: FAILED (status $status); reproduce with: $out/sampling-rate-reader-fuzzer $out/rate-artifacts/<file>" >&2
-    exit "$status"
-fi
-echo "fuzz-sampling-rate-reader: no crash in ${seconds}s" >&2
+fuzz_run fuzz-sampling-rate-reader "$out/sampling-rate-reader-fuzzer" "$seconds" "$out/rate-artifacts" -max_len=4096 -- \
+    "$out/rate-corpus" "$out/rate-seeds"

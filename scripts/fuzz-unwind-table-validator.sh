@@ -17,22 +17,16 @@ set -euo pipefail
 seconds="${1:-60}"
 case "$seconds" in ''|*[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
+. scripts/fuzz-common.sh
 out=.build-fuzz
 modules="$out/unwind-modules"
 mkdir -p "$modules" "$out/unwind-corpus" "$out/unwind-artifacts"
 
 echo "fuzz-unwind-table-validator: building the fuzz target and the seed generator" >&2
 flags=(-swift-version 6 -sanitize=fuzzer,address -parse-as-library -O -package-name tandem -I "$modules" -I Sources/CTandemBPF)
-# module NAME SOURCES...: a static library and its module, instrumented.
-module() {
-    local name=$1
-    shift
-    swiftc "${flags[@]}" -module-name "$name" -emit-module -emit-module-path "$modules/$name.swiftmodule" \
-        -emit-library -static -o "$modules/lib$name.a" "$@"
-}
-module WireFormat Sources/WireFormat/*.swift
-module SystemCalls Sources/SystemCalls/*.swift
-module UnwindTableFormat Sources/UnwindTableFormat/*.swift
+fuzz_module "$modules" WireFormat Sources/WireFormat/*.swift
+fuzz_module "$modules" SystemCalls Sources/SystemCalls/*.swift
+fuzz_module "$modules" UnwindTableFormat Sources/UnwindTableFormat/*.swift
 swiftc "${flags[@]}" -use-ld=lld -module-name UnwindTableLoading \
     Sources/UnwindTableLoading/*.swift Fuzz/UnwindTableValidatorFuzzTarget.swift \
     "$modules/libUnwindTableFormat.a" "$modules/libSystemCalls.a" "$modules/libWireFormat.a" \
@@ -56,14 +50,5 @@ rm -rf "$out/unwind-seeds"
 # -rss_limit_mb (the process, ASan included) and -malloc_limit_mb (any single allocation):
 # the validator allocates its rows only for a count the input's size matches, a few times
 # the input; exceeding either is a finding. -max_len: /usr/bin/ls's table (about 20 KB) and more.
-echo "fuzz-unwind-table-validator: running for ${seconds}s" >&2
-status=0
-SWIFT_BACKTRACE=enable=no "$out/unwind-table-validator-fuzzer" \
-    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=1024 -malloc_limit_mb=64 -max_len=65536 \
-    -artifact_prefix="$out/unwind-artifacts/" -print_final_stats=1 \
-    "$out/unwind-corpus" "$out/unwind-seeds" || status=$?
-if [ "$status" -ne 0 ]; then
-    echo "fuzz-unwind-table-validator: FAILED (status $status); reproduce with: $out/unwind-table-validator-fuzzer $out/unwind-artifacts/<file>" >&2
-    exit "$status"
-fi
-echo "fuzz-unwind-table-validator: no crash in ${seconds}s" >&2
+fuzz_run fuzz-unwind-table-validator "$out/unwind-table-validator-fuzzer" "$seconds" "$out/unwind-artifacts" \
+    -max_len=65536 -- "$out/unwind-corpus" "$out/unwind-seeds"
